@@ -1,0 +1,1 @@
+/* p2p-base32.c: placeholder, to be written. */

@@ -1,0 +1,1 @@
+/* p2p-config.c: placeholder, to be written. */

@@ -1,0 +1,1 @@
+/* p2p-connection.c: placeholder, to be written. */

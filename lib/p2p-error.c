@@ -1,0 +1,22 @@
+/* p2p-error.c: the P2P_ERROR domain.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "p2p/p2p-error.h"
+
+G_DEFINE_QUARK (p2p-error-quark, p2p_error)
+
+const char *
+p2p_error_code_to_string (P2pError code)
+{
+  switch (code) {
+    case P2P_ERROR_CONNECTION_FAILED: return "CONNECTION_FAILED";
+    case P2P_ERROR_PEER_NOT_FOUND: return "PEER_NOT_FOUND";
+    case P2P_ERROR_NETWORK: return "NETWORK";
+    case P2P_ERROR_PROTOCOL: return "PROTOCOL";
+    case P2P_ERROR_TIMEOUT: return "TIMEOUT";
+    case P2P_ERROR_AUTHENTICATION_FAILED: return "AUTHENTICATION_FAILED";
+    case P2P_ERROR_LIMIT_EXCEEDED: return "LIMIT_EXCEEDED";
+    case P2P_ERROR_CLOSED: return "CLOSED";
+    case P2P_ERROR_INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+  }
+  return "UNKNOWN";
+}

@@ -1,0 +1,1 @@
+/* p2p-frame.c: placeholder, to be written. */

@@ -1,0 +1,1 @@
+/* p2p-ice-path.c: placeholder, to be written. */

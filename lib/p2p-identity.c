@@ -1,0 +1,1 @@
+/* p2p-identity.c: placeholder, to be written. */

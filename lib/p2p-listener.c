@@ -1,0 +1,1 @@
+/* p2p-listener.c: placeholder, to be written. */

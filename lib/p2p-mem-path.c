@@ -1,0 +1,1 @@
+/* p2p-mem-path.c: placeholder, to be written. */

@@ -1,0 +1,1 @@
+/* p2p-packet-path.c: placeholder, to be written. */

@@ -1,0 +1,1 @@
+/* p2p-peer-id.c: placeholder, to be written. */

@@ -1,0 +1,1 @@
+/* p2p-peer-info.c: placeholder, to be written. */

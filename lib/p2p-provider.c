@@ -1,0 +1,1 @@
+/* p2p-provider.c: placeholder, to be written. */

@@ -1,0 +1,1 @@
+/* p2p-quic-connection.c: placeholder, to be written. */

@@ -1,0 +1,1 @@
+/* p2p-quic-provider.c: placeholder, to be written. */

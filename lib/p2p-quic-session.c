@@ -1,0 +1,1 @@
+/* p2p-quic-session.c: placeholder, to be written. */

@@ -1,0 +1,1 @@
+/* p2p-signaling.c: placeholder, to be written. */

@@ -1,0 +1,1 @@
+/* p2p-udp-path.c: placeholder, to be written. */

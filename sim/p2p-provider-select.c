@@ -1,0 +1,1 @@
+/* p2p-provider-select.c: placeholder, to be written. */

@@ -1,0 +1,1 @@
+/* p2p-sim-network.c: placeholder, to be written. */

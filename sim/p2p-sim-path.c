@@ -1,0 +1,1 @@
+/* p2p-sim-path.c: placeholder, to be written. */

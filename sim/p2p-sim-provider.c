@@ -1,0 +1,1 @@
+/* p2p-sim-provider.c: placeholder, to be written. */

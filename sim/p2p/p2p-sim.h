@@ -1,0 +1,2 @@
+/* p2p-sim.h: placeholder, to be written. */
+#pragma once
