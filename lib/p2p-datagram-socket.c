@@ -1,0 +1,1 @@
+/* p2p-datagram-socket.c: placeholder, to be written. */

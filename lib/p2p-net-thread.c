@@ -1,0 +1,1 @@
+/* p2p-net-thread.c: placeholder, to be written. */

@@ -1,0 +1,61 @@
+/* p2p-quic-connection.h (internal): P2pConnection implemented by driving a
+ * P2pQuicSession over a P2pPacketPath on the path's GMainContext (the
+ * provider's network thread): timers from the session's deadline (no polling),
+ * blocking and async public calls marshalled to that context.
+ *
+ * P2pQuicEndpoint: one P2pDatagramSocket used both to dial (one P2pSocketPath
+ * per remote) and to accept (demultiplexing new client Initials into server
+ * sessions): shared by the UDP direct mode and the simulator.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "p2p/p2p-connection.h"
+#include "p2p/p2p-listener.h"
+#include "p2p-quic-session.h"
+#include "p2p-datagram-socket.h"
+
+G_BEGIN_DECLS
+
+#define P2P_TYPE_QUIC_CONNECTION (p2p_quic_connection_get_type ())
+G_DECLARE_FINAL_TYPE (P2pQuicConnection, p2p_quic_connection, P2P, QUIC_CONNECTION, P2pConnection)
+
+/* Dial over @path (call on the path's context). Completes when the session
+ * is ESTABLISHED (callback on the path's context) or failed. */
+void p2p_quic_connection_dial_async (P2pPacketPath *path, P2pIdentity *identity,
+    const P2pPeerId *expected_peer, const P2pQuicSessionConfig *cfg,
+    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+P2pConnection *p2p_quic_connection_dial_finish (GAsyncResult *result, GError **error);
+
+/* Server side: a session from the first client packet over @path. The
+ * connection reports establishment through @established (on the context). */
+P2pQuicConnection *p2p_quic_connection_new_server (P2pPacketPath *path, P2pIdentity *identity,
+    const guint8 *first_pkt, gsize len, const P2pQuicSessionConfig *cfg, GPtrArray *allowed,
+    GError **error);
+
+/* Path under a session; path changes (ICE) are reported through it. */
+P2pPacketPath *p2p_quic_connection_get_path (P2pQuicConnection *self);
+
+/* ---- P2pSocketPath: a P2pPacketPath to one remote over a datagram socket ---- */
+#define P2P_TYPE_SOCKET_PATH (p2p_socket_path_get_type ())
+G_DECLARE_FINAL_TYPE (P2pSocketPath, p2p_socket_path, P2P, SOCKET_PATH, P2pPacketPath)
+P2pSocketPath *p2p_socket_path_new (P2pDatagramSocket *socket, GSocketAddress *remote);
+GSocketAddress *p2p_socket_path_get_remote (P2pSocketPath *self);
+
+/* ---- P2pQuicEndpoint: dial and accept over one datagram socket ---- */
+#define P2P_TYPE_QUIC_ENDPOINT (p2p_quic_endpoint_get_type ())
+G_DECLARE_FINAL_TYPE (P2pQuicEndpoint, p2p_quic_endpoint, P2P, QUIC_ENDPOINT, P2pListener)
+
+/* Takes a reference on @socket and installs itself as its receiver. */
+P2pQuicEndpoint *p2p_quic_endpoint_new (P2pDatagramSocket *socket, P2pIdentity *identity,
+    const P2pQuicSessionConfig *cfg);
+/* Accepting: off until enabled (dial-only endpoints drop client Initials). */
+void p2p_quic_endpoint_set_accepting (P2pQuicEndpoint *self, gboolean accepting,
+    GPtrArray *allowed_peers, guint max_connections);
+/* Dials @remote expecting @peer; completes on the endpoint's context. */
+void p2p_quic_endpoint_dial_async (P2pQuicEndpoint *self, GSocketAddress *remote,
+    const P2pPeerId *peer, GCancellable *cancellable, GAsyncReadyCallback callback,
+    gpointer user_data);
+P2pConnection *p2p_quic_endpoint_dial_finish (P2pQuicEndpoint *self, GAsyncResult *result,
+    GError **error);
+
+G_END_DECLS

@@ -1,0 +1,1 @@
+/* p2p-quic-endpoint.c: placeholder, to be written. */

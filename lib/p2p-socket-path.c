@@ -1,0 +1,1 @@
+/* p2p-socket-path.c: placeholder, to be written. */

@@ -1,1 +1,0 @@
-/* p2p-udp-path.c: placeholder, to be written. */

@@ -1,0 +1,1 @@
+/* p2p-udp-socket.c: placeholder, to be written. */
