@@ -78,6 +78,10 @@ P2P_EXPORT void p2p_frame_append_handshake (GByteArray *out, guint64 version, gu
 P2P_EXPORT void p2p_frame_append_disconnect (GByteArray *out, guint64 code, const char *reason);
 P2P_EXPORT void p2p_frame_append_buffer (GByteArray *out, const P2pMediaBuffer *buf);
 P2P_EXPORT void p2p_frame_append_segment (GByteArray *out, const P2pMediaSegment *seg);
+/* STREAM_START, CAPS, TAG: @str (UTF-8, no NUL) as the body. */
+P2P_EXPORT void p2p_frame_append_string (GByteArray *out, guint64 type, const char *str);
+P2P_EXPORT void p2p_frame_append_gap (GByteArray *out, guint64 timestamp, guint64 duration);
+P2P_EXPORT void p2p_frame_append_flush_stop (GByteArray *out, gboolean reset_time);
 /* Body only (for a datagram): seqnum varint + same layout as BUFFER. */
 P2P_EXPORT void p2p_media_buffer_encode_body (GByteArray *out, const P2pMediaBuffer *buf);
 
@@ -99,6 +103,11 @@ P2P_EXPORT gboolean p2p_media_buffer_decode_body (const guint8 *body, gsize len,
     P2pMediaBuffer *buf, GError **error);
 P2P_EXPORT gboolean p2p_frame_parse_segment (const guint8 *body, gsize len,
     P2pMediaSegment *seg, GError **error);
+P2P_EXPORT gboolean p2p_frame_parse_gap (const guint8 *body, gsize len,
+    guint64 *timestamp, guint64 *duration, GError **error);
+/* Body is exactly one byte, 0 or 1. */
+P2P_EXPORT gboolean p2p_frame_parse_flush_stop (const guint8 *body, gsize len,
+    gboolean *reset_time, GError **error);
 /* UTF-8 string bodies (CAPS, TAG, STREAM_START): (transfer full) or NULL + error. */
 P2P_EXPORT char *p2p_frame_parse_string (const guint8 *body, gsize len, GError **error);
 
