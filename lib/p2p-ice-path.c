@@ -1,1 +1,902 @@
-/* p2p-ice-path.c: placeholder, to be written. */
+/* p2p-ice-path.c: P2pIcePath, a P2pPacketPath over one libnice ICE
+ * component: candidate gathering (host, STUN, TURN), the relay policy,
+ * connectivity checks with a bounded time, path kind from the selected pair.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include "p2p-ice-path.h"
+
+#include <string.h>
+#include <nice/agent.h>
+
+#include "p2p/p2p-error.h"
+#include "p2p/p2p-peer-info.h"
+
+#define MAX_REMOTE_CANDIDATES 64
+#define MAX_CANDIDATE_LINE 512
+#define MAX_CREDENTIAL_LEN 256
+
+struct _P2pIcePath {
+  P2pPacketPath parent_instance;
+
+  GMainContext *context;
+  NiceAgent *agent;
+  guint stream_id;
+  gboolean relay_only;
+  gboolean have_relay;        /* at least one TURN server configured */
+  gboolean have_stun;
+  gboolean closed;
+  gboolean gathering_started;
+  gboolean gathered;
+  gboolean have_remote;
+  NiceComponentState state;
+  P2pPathKind kind;
+  char *peer_label;
+
+  guint n_local, n_remote;
+  guint remote_types;         /* bit per NiceCandidateType seen remotely */
+  guint remote_skipped;
+
+  gulong sig_gathering_done, sig_state_changed, sig_pair;
+
+  GTask *gather_task;
+  GTask *connect_task;
+  GSource *connect_timeout;
+  gulong gather_cancel_id, connect_cancel_id;
+
+  GSource *timer;             /* path timer (P2pPacketPath set_timer) */
+};
+
+G_DEFINE_TYPE (P2pIcePath, p2p_ice_path, P2P_TYPE_PACKET_PATH)
+
+/* ---- timer source: one ready time, microsecond precision ---- */
+
+static gboolean
+timer_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+{
+  g_source_set_ready_time (source, -1);
+  return callback (user_data);
+}
+
+static GSourceFuncs timer_funcs = {
+  .dispatch = timer_dispatch,
+};
+
+static gboolean
+on_timer (gpointer user_data)
+{
+  P2pIcePath *self = user_data;
+  if (!self->closed)
+    p2p_packet_path_fire_timer (P2P_PACKET_PATH (self));
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- helpers ---- */
+
+static P2pPathKind
+kind_of_pair (const NiceCandidate *l, const NiceCandidate *r)
+{
+  if ((l && l->type == NICE_CANDIDATE_TYPE_RELAYED) ||
+      (r && r->type == NICE_CANDIDATE_TYPE_RELAYED))
+    return P2P_PATH_KIND_RELAY;
+  return P2P_PATH_KIND_DIRECT;
+}
+
+static gboolean
+candidate_allowed (P2pIcePath *self, const NiceCandidate *c)
+{
+  if (self->relay_only)
+    return c->type == NICE_CANDIDATE_TYPE_RELAYED;
+  return TRUE;
+}
+
+/* Resolves @host to a numeric IP string (libnice wants IP addresses). */
+static char *
+resolve_ip (const char *host, const char *what, GError **error)
+{
+  g_autoptr (GInetAddress) addr = g_inet_address_new_from_string (host);
+  if (addr)
+    return g_strdup (host);
+
+  g_autoptr (GResolver) resolver = g_resolver_get_default ();
+  g_autoptr (GError) local = NULL;
+  GList *list = g_resolver_lookup_by_name (resolver, host, NULL, &local);
+  if (!list) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s host \"%s\" cannot be resolved: %s", what, host, local->message);
+    return NULL;
+  }
+  char *ip = g_inet_address_to_string (list->data);
+  g_resolver_free_addresses (list);
+  return ip;
+}
+
+gboolean
+p2p_ice_parse_turn_url (const char *url, char **user, char **pass, char **host,
+    guint16 *port, gboolean *tcp, GError **error)
+{
+  g_return_val_if_fail (url != NULL, FALSE);
+
+  const char *usage = "expected turn://USER:PASS@HOST:PORT[?transport=udp|tcp]";
+  if (!g_str_has_prefix (url, "turn://")) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "relay server \"%s\": %s", url, usage);
+    return FALSE;
+  }
+  const char *rest = url + strlen ("turn://");
+  const char *at = strrchr (rest, '@');
+  if (!at) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "relay server \"%s\": missing USER:PASS@ (TURN needs credentials); %s", url, usage);
+    return FALSE;
+  }
+  g_autofree char *cred = g_strndup (rest, at - rest);
+  const char *colon = strchr (cred, ':');
+  if (!colon || colon == cred) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "relay server \"%s\": credentials must be USER:PASS; %s", url, usage);
+    return FALSE;
+  }
+  const char *hp_start = at + 1;
+  const char *query = strchr (hp_start, '?');
+  g_autofree char *hp = query ? g_strndup (hp_start, query - hp_start) : g_strdup (hp_start);
+  gboolean is_tcp = FALSE;
+  if (query) {
+    if (g_str_equal (query, "?transport=tcp"))
+      is_tcp = TRUE;
+    else if (!g_str_equal (query, "?transport=udp")) {
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "relay server \"%s\": unknown option \"%s\"; %s", url, query + 1, usage);
+      return FALSE;
+    }
+  }
+  g_autofree char *h = NULL;
+  guint16 p = 0;
+  g_autoptr (GError) local = NULL;
+  if (!p2p_parse_host_port (hp, &h, &p, &local)) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "relay server \"%s\": %s", url, local ? local->message : usage);
+    return FALSE;
+  }
+  if (user)
+    *user = g_uri_unescape_segment (cred, colon, NULL);
+  if (pass)
+    *pass = g_uri_unescape_string (colon + 1, NULL);
+  if (host)
+    *host = g_steal_pointer (&h);
+  if (port)
+    *port = p;
+  if (tcp)
+    *tcp = is_tcp;
+  return TRUE;
+}
+
+/* Names the candidate types that took part, e.g. "host, server-reflexive
+ * and relayed". */
+static char *
+describe_types (guint types)
+{
+  const char *names[4];
+  guint n = 0;
+  if (types & (1u << NICE_CANDIDATE_TYPE_HOST))
+    names[n++] = "host";
+  if (types & (1u << NICE_CANDIDATE_TYPE_SERVER_REFLEXIVE))
+    names[n++] = "server-reflexive";
+  if (types & (1u << NICE_CANDIDATE_TYPE_PEER_REFLEXIVE))
+    names[n++] = "peer-reflexive";
+  if (types & (1u << NICE_CANDIDATE_TYPE_RELAYED))
+    names[n++] = "relayed";
+  if (n == 0)
+    return g_strdup ("no");
+  GString *s = g_string_new (names[0]);
+  for (guint i = 1; i < n; i++)
+    g_string_append_printf (s, "%s%s", i + 1 == n ? " and " : ", ", names[i]);
+  return g_string_free (s, FALSE);
+}
+
+static guint
+local_types (P2pIcePath *self)
+{
+  guint types = 0;
+  GSList *cands = nice_agent_get_local_candidates (self->agent, self->stream_id, 1);
+  for (GSList *l = cands; l; l = l->next) {
+    NiceCandidate *c = l->data;
+    if (candidate_allowed (self, c))
+      types |= 1u << c->type;
+  }
+  g_slist_free_full (cands, (GDestroyNotify) nice_candidate_free);
+  return types;
+}
+
+static GError *
+make_failure (P2pIcePath *self, const char *why)
+{
+  g_autofree char *types = describe_types (local_types (self) | self->remote_types);
+  const char *hint;
+  if (!self->have_relay)
+    hint = "configure a TURN relay (P2P_RELAY_SERVERS=turn://USER:PASS@HOST:PORT) to reach peers behind symmetric NATs";
+  else if (!(local_types (self) & (1u << NICE_CANDIDATE_TYPE_RELAYED)))
+    hint = "the TURN server gave no relayed candidate: check the TURN server (address, port, credentials)";
+  else
+    hint = "check the TURN server";
+  return g_error_new (P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
+      "no path to peer %s: %s; tried %s candidates (%u local, %u remote); %s",
+      self->peer_label ? self->peer_label : "(unnamed)", why, types,
+      self->n_local, self->n_remote, hint);
+}
+
+/* ---- gathering ---- */
+
+static void
+count_local (P2pIcePath *self)
+{
+  self->n_local = 0;
+  GSList *cands = nice_agent_get_local_candidates (self->agent, self->stream_id, 1);
+  for (GSList *l = cands; l; l = l->next)
+    if (candidate_allowed (self, l->data))
+      self->n_local++;
+  g_slist_free_full (cands, (GDestroyNotify) nice_candidate_free);
+}
+
+static void
+finish_gather (P2pIcePath *self, GError *error)
+{
+  GTask *task = g_steal_pointer (&self->gather_task);
+  if (!task) {
+    g_clear_error (&error);
+    return;
+  }
+  GCancellable *c = g_task_get_cancellable (task);
+  if (c && self->gather_cancel_id)
+    g_cancellable_disconnect (c, self->gather_cancel_id);
+  self->gather_cancel_id = 0;
+  if (error)
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
+static void
+on_gathering_done (NiceAgent *agent, guint stream_id, gpointer user_data)
+{
+  P2pIcePath *self = user_data;
+  if (stream_id != self->stream_id || self->gathered)
+    return;
+  self->gathered = TRUE;
+  count_local (self);
+  g_debug ("ice: gathering done, %u usable local candidates", self->n_local);
+  if (self->n_local == 0 && self->relay_only)
+    finish_gather (self, g_error_new (P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
+        "relay-only policy but the TURN server gave no relayed candidate: check the TURN "
+        "server (P2P_RELAY_SERVERS address, port, credentials)"));
+  else if (self->n_local == 0)
+    finish_gather (self, g_error_new (P2P_ERROR, P2P_ERROR_NETWORK,
+        "no local ICE candidate could be gathered (no usable network interface)"));
+  else
+    finish_gather (self, NULL);
+}
+
+static gboolean
+gather_cancelled_idle (gpointer user_data)
+{
+  P2pIcePath *self = user_data;
+  finish_gather (self, g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED, "gathering cancelled"));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_gather_cancelled (GCancellable *c, gpointer user_data)
+{
+  P2pIcePath *self = user_data;
+  g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, gather_cancelled_idle,
+      g_object_ref (self), g_object_unref);
+}
+
+void
+p2p_ice_path_gather_async (P2pIcePath *self, GCancellable *cancellable,
+    GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail (P2P_IS_ICE_PATH (self));
+
+  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, p2p_ice_path_gather_async);
+  if (self->closed) {
+    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_CLOSED, "the ICE path is closed");
+    return;
+  }
+  if (self->gathering_started || self->gather_task) {
+    if (self->gathered && !self->gather_task) {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "candidate gathering is already in progress");
+    return;
+  }
+  self->gather_task = g_steal_pointer (&task);
+  self->gathering_started = TRUE;
+  if (!nice_agent_gather_candidates (self->agent, self->stream_id)) {
+    finish_gather (self, g_error_new (P2P_ERROR, P2P_ERROR_NETWORK,
+        "could not allocate a local ICE candidate (no usable network interface or port)"));
+    return;
+  }
+  if (cancellable && self->gather_task)
+    self->gather_cancel_id = g_cancellable_connect (cancellable,
+        G_CALLBACK (on_gather_cancelled), self, NULL);
+}
+
+gboolean
+p2p_ice_path_gather_finish (P2pIcePath *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+gboolean
+p2p_ice_path_get_local_description (P2pIcePath *self, char **ufrag, char **pwd,
+    GStrv *candidates)
+{
+  g_return_val_if_fail (P2P_IS_ICE_PATH (self), FALSE);
+  if (!self->gathered)
+    return FALSE;
+
+  g_autofree char *u = NULL, *p = NULL;
+  if (!nice_agent_get_local_credentials (self->agent, self->stream_id, &u, &p))
+    return FALSE;
+
+  g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+  GSList *cands = nice_agent_get_local_candidates (self->agent, self->stream_id, 1);
+  for (GSList *l = cands; l; l = l->next) {
+    NiceCandidate *c = l->data;
+    if (!candidate_allowed (self, c))
+      continue;
+    g_autofree char *line = nice_agent_generate_local_candidate_sdp (self->agent, c);
+    if (line)
+      g_strv_builder_add (b, line);
+  }
+  g_slist_free_full (cands, (GDestroyNotify) nice_candidate_free);
+
+  if (ufrag)
+    *ufrag = g_steal_pointer (&u);
+  if (pwd)
+    *pwd = g_steal_pointer (&p);
+  if (candidates)
+    *candidates = g_strv_builder_end (b);
+  return TRUE;
+}
+
+static gboolean
+valid_credential (const char *s)
+{
+  if (!s || !*s || strlen (s) > MAX_CREDENTIAL_LEN)
+    return FALSE;
+  for (const char *c = s; *c; c++)
+    if (!g_ascii_isalnum (*c) && *c != '+' && *c != '/')
+      return FALSE;
+  return TRUE;
+}
+
+gboolean
+p2p_ice_path_set_remote_description (P2pIcePath *self, const char *ufrag,
+    const char *pwd, const char *const *candidates, GError **error)
+{
+  g_return_val_if_fail (P2P_IS_ICE_PATH (self), FALSE);
+
+  if (self->closed) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED, "the ICE path is closed");
+    return FALSE;
+  }
+  if (self->have_remote) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "the peer's ICE description was already set");
+    return FALSE;
+  }
+  if (!valid_credential (ufrag) || !valid_credential (pwd)) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "the peer's ICE description has a missing or malformed ufrag/pwd "
+        "(1..%d characters of [A-Za-z0-9+/])", MAX_CREDENTIAL_LEN);
+    return FALSE;
+  }
+  guint n = candidates ? g_strv_length ((char **) candidates) : 0;
+  if (n > MAX_REMOTE_CANDIDATES) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "the peer sent %u ICE candidates; at most %d are accepted", n, MAX_REMOTE_CANDIDATES);
+    return FALSE;
+  }
+
+  GSList *list = NULL;
+  guint skipped = 0;
+  for (guint i = 0; i < n; i++) {
+    const char *line = candidates[i];
+    if (strnlen (line, MAX_CANDIDATE_LINE + 1) > MAX_CANDIDATE_LINE) {
+      g_slist_free_full (list, (GDestroyNotify) nice_candidate_free);
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "ICE candidate %u of the peer is longer than %d bytes", i, MAX_CANDIDATE_LINE);
+      return FALSE;
+    }
+    NiceCandidate *c = nice_agent_parse_remote_candidate_sdp (self->agent, self->stream_id, line);
+    if (!c || c->component_id != 1) {
+      g_debug ("ice: skipping remote candidate \"%s\"", line);
+      if (c)
+        nice_candidate_free (c);
+      skipped++;
+      continue;
+    }
+    self->remote_types |= 1u << c->type;
+    if (!candidate_allowed (self, c)) {
+      nice_candidate_free (c);
+      skipped++;
+      continue;
+    }
+    list = g_slist_append (list, c);
+  }
+  self->remote_skipped = skipped;
+
+  if (!nice_agent_set_remote_credentials (self->agent, self->stream_id, ufrag, pwd)) {
+    g_slist_free_full (list, (GDestroyNotify) nice_candidate_free);
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "the peer's ICE credentials were refused");
+    return FALSE;
+  }
+  self->have_remote = TRUE;
+  self->n_remote = g_slist_length (list);
+  if (list) {
+    int added = nice_agent_set_remote_candidates (self->agent, self->stream_id, 1, list);
+    if (added < 0)
+      g_debug ("ice: remote candidates refused");
+  }
+  g_slist_free_full (list, (GDestroyNotify) nice_candidate_free);
+  return TRUE;
+}
+
+/* ---- connectivity ---- */
+
+static void
+finish_connect (P2pIcePath *self, GError *error)
+{
+  GTask *task = g_steal_pointer (&self->connect_task);
+  if (self->connect_timeout) {
+    g_source_destroy (self->connect_timeout);
+    g_clear_pointer (&self->connect_timeout, g_source_unref);
+  }
+  if (!task) {
+    g_clear_error (&error);
+    return;
+  }
+  GCancellable *c = g_task_get_cancellable (task);
+  if (c && self->connect_cancel_id)
+    g_cancellable_disconnect (c, self->connect_cancel_id);
+  self->connect_cancel_id = 0;
+  if (error)
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
+static void
+update_kind (P2pIcePath *self)
+{
+  NiceCandidate *l = NULL, *r = NULL;
+  if (!nice_agent_get_selected_pair (self->agent, self->stream_id, 1, &l, &r))
+    return;
+  P2pPathKind kind = kind_of_pair (l, r);
+  if (kind != self->kind) {
+    self->kind = kind;
+    g_debug ("ice: path kind now %s", p2p_path_kind_to_string (kind));
+    p2p_packet_path_notify_kind_changed (P2P_PACKET_PATH (self));
+  }
+}
+
+static void
+on_state_changed (NiceAgent *agent, guint stream_id, guint component_id, guint state,
+    gpointer user_data)
+{
+  P2pIcePath *self = user_data;
+  if (stream_id != self->stream_id)
+    return;
+  self->state = state;
+  g_debug ("ice: component state %s", nice_component_state_to_string (state));
+  if (state == NICE_COMPONENT_STATE_READY) {
+    update_kind (self);
+    finish_connect (self, NULL);
+  } else if (state == NICE_COMPONENT_STATE_FAILED) {
+    finish_connect (self, make_failure (self, "connectivity checks failed"));
+  }
+}
+
+static void
+on_selected_pair (NiceAgent *agent, guint stream_id, guint component_id,
+    NiceCandidate *lcand, NiceCandidate *rcand, gpointer user_data)
+{
+  P2pIcePath *self = user_data;
+  if (stream_id != self->stream_id)
+    return;
+  P2pPathKind kind = kind_of_pair (lcand, rcand);
+  if (kind != self->kind) {
+    self->kind = kind;
+    g_debug ("ice: selected pair changed, path kind now %s", p2p_path_kind_to_string (kind));
+    p2p_packet_path_notify_kind_changed (P2P_PACKET_PATH (self));
+  }
+}
+
+static gboolean
+on_connect_timeout (gpointer user_data)
+{
+  P2pIcePath *self = user_data;
+  g_clear_pointer (&self->connect_timeout, g_source_unref);
+  finish_connect (self, make_failure (self, "no candidate pair answered in time"));
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+connect_cancelled_idle (gpointer user_data)
+{
+  P2pIcePath *self = user_data;
+  finish_connect (self, g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+      "ICE connectivity checks cancelled"));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_connect_cancelled (GCancellable *c, gpointer user_data)
+{
+  P2pIcePath *self = user_data;
+  g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, connect_cancelled_idle,
+      g_object_ref (self), g_object_unref);
+}
+
+void
+p2p_ice_path_connect_async (P2pIcePath *self, guint timeout_ms, GCancellable *cancellable,
+    GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail (P2P_IS_ICE_PATH (self));
+
+  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, p2p_ice_path_connect_async);
+  if (self->closed) {
+    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_CLOSED, "the ICE path is closed");
+    return;
+  }
+  if (self->connect_task) {
+    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "ICE connectivity checks are already running");
+    return;
+  }
+  if (!self->have_remote) {
+    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "the peer's ICE description must be set before connecting");
+    return;
+  }
+  if (self->state == NICE_COMPONENT_STATE_READY) {
+    g_task_return_boolean (task, TRUE);
+    return;
+  }
+  self->connect_task = g_steal_pointer (&task);
+  if (self->state == NICE_COMPONENT_STATE_FAILED) {
+    finish_connect (self, make_failure (self, "connectivity checks failed"));
+    return;
+  }
+  if (self->n_remote == 0) {
+    finish_connect (self, make_failure (self,
+        self->relay_only ? "the peer offered no relayed candidate (relay-only policy)"
+                         : "the peer offered no usable candidate"));
+    return;
+  }
+  self->connect_timeout = g_timeout_source_new (timeout_ms ? timeout_ms : P2P_ICE_PATH_DEFAULT_TIMEOUT_MS);
+  g_source_set_callback (self->connect_timeout, on_connect_timeout, self, NULL);
+  g_source_attach (self->connect_timeout, self->context);
+  if (cancellable)
+    self->connect_cancel_id = g_cancellable_connect (cancellable,
+        G_CALLBACK (on_connect_cancelled), self, NULL);
+}
+
+gboolean
+p2p_ice_path_connect_finish (P2pIcePath *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+gboolean
+p2p_ice_path_is_connected (P2pIcePath *self)
+{
+  g_return_val_if_fail (P2P_IS_ICE_PATH (self), FALSE);
+  return !self->closed && (self->state == NICE_COMPONENT_STATE_READY ||
+      self->state == NICE_COMPONENT_STATE_CONNECTED);
+}
+
+guint
+p2p_ice_path_get_n_local_candidates (P2pIcePath *self)
+{
+  return self->n_local;
+}
+
+guint
+p2p_ice_path_get_n_remote_candidates (P2pIcePath *self)
+{
+  return self->n_remote;
+}
+
+void
+p2p_ice_path_set_peer_label (P2pIcePath *self, const char *label)
+{
+  g_return_if_fail (P2P_IS_ICE_PATH (self));
+  g_free (self->peer_label);
+  self->peer_label = g_strdup (label);
+}
+
+gboolean
+p2p_ice_path_add_local_address (P2pIcePath *self, const char *ip, GError **error)
+{
+  g_return_val_if_fail (P2P_IS_ICE_PATH (self), FALSE);
+  NiceAddress addr;
+  nice_address_init (&addr);
+  if (!ip || !nice_address_set_from_string (&addr, ip)) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "\"%s\" is not an IP address", ip ? ip : "(null)");
+    return FALSE;
+  }
+  nice_agent_add_local_address (self->agent, &addr);
+  return TRUE;
+}
+
+/* ---- receive ---- */
+
+static void
+on_recv (NiceAgent *agent, guint stream_id, guint component_id, guint len, gchar *buf,
+    gpointer user_data)
+{
+  P2pIcePath *self = user_data;
+  if (self->closed || len == 0)
+    return;
+  p2p_packet_path_deliver (P2P_PACKET_PATH (self), (const guint8 *) buf, len);
+}
+
+/* ---- P2pPacketPath vfuncs ---- */
+
+static gboolean
+ice_send (P2pPacketPath *path, const guint8 *data, gsize len, GError **error)
+{
+  P2pIcePath *self = P2P_ICE_PATH (path);
+  if (self->closed) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED, "the ICE path is closed");
+    return FALSE;
+  }
+  if (len > P2P_ICE_PATH_MTU) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
+        "datagram of %" G_GSIZE_FORMAT " bytes exceeds the ICE path MTU of %d", len, P2P_ICE_PATH_MTU);
+    return FALSE;
+  }
+  gint sent = nice_agent_send (self->agent, self->stream_id, 1, len, (const gchar *) data);
+  if (sent < 0 || (gsize) sent != len) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_NETWORK,
+        "ICE send failed (no selected candidate pair yet, or the socket refused)");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gsize
+ice_get_mtu (P2pPacketPath *path)
+{
+  return P2P_ICE_PATH_MTU;
+}
+
+static P2pPathKind
+ice_get_kind (P2pPacketPath *path)
+{
+  return P2P_ICE_PATH (path)->kind;
+}
+
+static guint64
+ice_now (P2pPacketPath *path)
+{
+  return (guint64) g_get_monotonic_time () * 1000;
+}
+
+static void
+ice_set_timer (P2pPacketPath *path, guint64 deadline_ns)
+{
+  P2pIcePath *self = P2P_ICE_PATH (path);
+  if (!self->timer)
+    return;
+  if (deadline_ns == G_MAXUINT64 || self->closed)
+    g_source_set_ready_time (self->timer, -1);
+  else
+    g_source_set_ready_time (self->timer, (gint64) ((deadline_ns + 999) / 1000));
+}
+
+static void
+ice_close (P2pPacketPath *path)
+{
+  P2pIcePath *self = P2P_ICE_PATH (path);
+  if (self->closed)
+    return;
+  self->closed = TRUE;
+  if (self->timer)
+    g_source_set_ready_time (self->timer, -1);
+  finish_gather (self, g_error_new (P2P_ERROR, P2P_ERROR_CLOSED, "the ICE path was closed"));
+  finish_connect (self, g_error_new (P2P_ERROR, P2P_ERROR_CLOSED, "the ICE path was closed"));
+  if (self->agent) {
+    nice_agent_attach_recv (self->agent, self->stream_id, 1, self->context, NULL, NULL);
+    /* Releases TURN allocations and stops checks; the agent is unreffed in dispose. */
+    nice_agent_close_async (self->agent, NULL, NULL);
+  }
+}
+
+static char *
+ice_describe_remote (P2pPacketPath *path)
+{
+  P2pIcePath *self = P2P_ICE_PATH (path);
+  NiceCandidate *l = NULL, *r = NULL;
+  if (!self->agent || !nice_agent_get_selected_pair (self->agent, self->stream_id, 1, &l, &r))
+    return NULL;
+  char ip[NICE_ADDRESS_STRING_LEN];
+  nice_address_to_string (&r->addr, ip);
+  const char *how = kind_of_pair (l, r) == P2P_PATH_KIND_RELAY ? " via TURN relay" : "";
+  if (strchr (ip, ':'))
+    return g_strdup_printf ("[%s]:%u (ICE %s%s)", ip, nice_address_get_port (&r->addr),
+        nice_candidate_type_to_string (r->type), how);
+  return g_strdup_printf ("%s:%u (ICE %s%s)", ip, nice_address_get_port (&r->addr),
+      nice_candidate_type_to_string (r->type), how);
+}
+
+/* ---- GObject ---- */
+
+static void
+p2p_ice_path_dispose (GObject *object)
+{
+  P2pIcePath *self = P2P_ICE_PATH (object);
+
+  if (!self->closed)
+    ice_close (P2P_PACKET_PATH (self));
+  if (self->agent) {
+    g_clear_signal_handler (&self->sig_gathering_done, self->agent);
+    g_clear_signal_handler (&self->sig_state_changed, self->agent);
+    g_clear_signal_handler (&self->sig_pair, self->agent);
+    g_clear_object (&self->agent);
+  }
+  if (self->timer) {
+    g_source_destroy (self->timer);
+    g_clear_pointer (&self->timer, g_source_unref);
+  }
+  G_OBJECT_CLASS (p2p_ice_path_parent_class)->dispose (object);
+}
+
+static void
+p2p_ice_path_finalize (GObject *object)
+{
+  P2pIcePath *self = P2P_ICE_PATH (object);
+  g_free (self->peer_label);
+  g_clear_pointer (&self->context, g_main_context_unref);
+  G_OBJECT_CLASS (p2p_ice_path_parent_class)->finalize (object);
+}
+
+static void
+p2p_ice_path_class_init (P2pIcePathClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  P2pPacketPathClass *path_class = P2P_PACKET_PATH_CLASS (klass);
+
+  object_class->dispose = p2p_ice_path_dispose;
+  object_class->finalize = p2p_ice_path_finalize;
+  path_class->send = ice_send;
+  path_class->get_mtu = ice_get_mtu;
+  path_class->get_kind = ice_get_kind;
+  path_class->now = ice_now;
+  path_class->set_timer = ice_set_timer;
+  path_class->close = ice_close;
+  path_class->describe_remote = ice_describe_remote;
+}
+
+static void
+p2p_ice_path_init (P2pIcePath *self)
+{
+  self->kind = P2P_PATH_KIND_DIRECT;
+  self->state = NICE_COMPONENT_STATE_DISCONNECTED;
+}
+
+static gboolean
+configure_servers (P2pIcePath *self, const P2pConfig *config, GError **error)
+{
+  if (config->stun_servers && config->stun_servers[0]) {
+    g_autofree char *host = NULL;
+    guint16 port = 0;
+    g_autoptr (GError) local = NULL;
+    const char *entry = config->stun_servers[0];
+    if (!p2p_parse_host_port (entry, &host, &port, &local)) {
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "STUN server \"%s\" (P2P_STUN_SERVERS): %s", entry, local->message);
+      return FALSE;
+    }
+    g_autofree char *ip = resolve_ip (host, "STUN server", error);
+    if (!ip)
+      return FALSE;
+    g_object_set (self->agent, "stun-server", ip, "stun-server-port", (guint) port, NULL);
+    self->have_stun = TRUE;
+  }
+
+  for (guint i = 0; config->relay_servers && config->relay_servers[i]; i++) {
+    g_autofree char *user = NULL, *pass = NULL, *host = NULL;
+    guint16 port = 0;
+    gboolean tcp = FALSE;
+    if (!p2p_ice_parse_turn_url (config->relay_servers[i], &user, &pass, &host, &port, &tcp, error))
+      return FALSE;
+    g_autofree char *ip = resolve_ip (host, "TURN server", error);
+    if (!ip)
+      return FALSE;
+    if (!nice_agent_set_relay_info (self->agent, self->stream_id, 1, ip, port, user, pass,
+            tcp ? NICE_RELAY_TYPE_TURN_TCP : NICE_RELAY_TYPE_TURN_UDP)) {
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "relay server \"%s\" was refused by libnice (bad address)", config->relay_servers[i]);
+      return FALSE;
+    }
+    if (tcp)
+      g_object_set (self->agent, "ice-tcp", TRUE, NULL);
+    /* STUN from the TURN server if no STUN server is configured (coturn answers both). */
+    if (!self->have_stun) {
+      g_object_set (self->agent, "stun-server", ip, "stun-server-port", (guint) port, NULL);
+      self->have_stun = TRUE;
+    }
+    self->have_relay = TRUE;
+  }
+  return TRUE;
+}
+
+P2pIcePath *
+p2p_ice_path_new (GMainContext *context, const P2pConfig *config, gboolean controlling,
+    GError **error)
+{
+  g_return_val_if_fail (config != NULL, NULL);
+
+  if (!context)
+    context = g_main_context_get_thread_default ();
+  if (!context)
+    context = g_main_context_default ();
+
+  g_autoptr (P2pIcePath) self = g_object_new (P2P_TYPE_ICE_PATH, "context", context, NULL);
+  self->context = g_main_context_ref (context);
+  self->relay_only = config->relay_policy == P2P_RELAY_POLICY_RELAY_ONLY;
+
+  self->agent = nice_agent_new_full (context, NICE_COMPATIBILITY_RFC5245,
+      NICE_AGENT_OPTION_REGULAR_NOMINATION | NICE_AGENT_OPTION_CONSENT_FRESHNESS);
+  g_object_set (self->agent,
+      "controlling-mode", controlling,
+      "ice-tcp", FALSE,
+      "ice-udp", TRUE,
+      "upnp", FALSE,
+      "keepalive-conncheck", TRUE,
+      "force-relay", self->relay_only,
+      NULL);
+  self->stream_id = nice_agent_add_stream (self->agent, 1);
+  if (self->stream_id == 0) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_NETWORK, "libnice could not create an ICE stream");
+    return NULL;
+  }
+  nice_agent_set_stream_name (self->agent, self->stream_id, "application");
+
+  if (!configure_servers (self, config, error))
+    return NULL;
+  if (self->relay_only && !self->have_relay) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "P2P_RELAY_POLICY=relay-only needs a TURN server: set P2P_RELAY_SERVERS="
+        "turn://USER:PASS@HOST:PORT");
+    return NULL;
+  }
+
+  self->sig_gathering_done = g_signal_connect (self->agent, "candidate-gathering-done",
+      G_CALLBACK (on_gathering_done), self);
+  self->sig_state_changed = g_signal_connect (self->agent, "component-state-changed",
+      G_CALLBACK (on_state_changed), self);
+  self->sig_pair = g_signal_connect (self->agent, "new-selected-pair-full",
+      G_CALLBACK (on_selected_pair), self);
+  nice_agent_attach_recv (self->agent, self->stream_id, 1, context, on_recv, self);
+
+  self->timer = g_source_new (&timer_funcs, sizeof (GSource));
+  g_source_set_callback (self->timer, on_timer, self, NULL);
+  g_source_set_ready_time (self->timer, -1);
+  g_source_attach (self->timer, context);
+
+  return g_steal_pointer (&self);
+}
