@@ -1,1 +1,335 @@
-/* p2p-packet-path.c: placeholder, to be written. */
+/* p2p-packet-path.c: the P2pPacketPath base class: the GMainContext it lives
+ * on, the owner's receive/timer handlers, the "kind-changed" signal and the
+ * wrappers that call the implementation's vfuncs; and the P2pPathKind enum.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "p2p/p2p-packet-path.h"
+#include "p2p/p2p-error.h"
+
+/* ---- P2pPathKind ---- */
+
+GType
+p2p_path_kind_get_type (void)
+{
+  static gsize type_id = 0;
+
+  if (g_once_init_enter (&type_id)) {
+    static const GEnumValue values[] = {
+      { P2P_PATH_KIND_DIRECT, "P2P_PATH_KIND_DIRECT", "direct" },
+      { P2P_PATH_KIND_RELAY, "P2P_PATH_KIND_RELAY", "relay" },
+      { P2P_PATH_KIND_SIMULATED, "P2P_PATH_KIND_SIMULATED", "simulated" },
+      { 0, NULL, NULL }
+    };
+    GType t = g_enum_register_static (g_intern_static_string ("P2pPathKind"), values);
+
+    g_once_init_leave (&type_id, t);
+  }
+  return (GType) type_id;
+}
+
+const char *
+p2p_path_kind_to_string (P2pPathKind kind)
+{
+  switch (kind) {
+    case P2P_PATH_KIND_DIRECT: return "direct";
+    case P2P_PATH_KIND_RELAY: return "relay";
+    case P2P_PATH_KIND_SIMULATED: return "simulated";
+  }
+  return "unknown";
+}
+
+/* ---- P2pPacketPath ---- */
+
+typedef struct {
+  GMainContext *context;
+  P2pPacketPathReceiveFunc on_receive;
+  P2pPacketPathTimerFunc on_timer;
+  gpointer user_data;
+  GDestroyNotify notify;
+} P2pPacketPathPrivate;
+
+G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (P2pPacketPath, p2p_packet_path, G_TYPE_OBJECT)
+
+enum {
+  PROP_0,
+  PROP_CONTEXT,
+  N_PROPS
+};
+
+enum {
+  SIGNAL_KIND_CHANGED,
+  N_SIGNALS
+};
+
+static GParamSpec *props[N_PROPS];
+static guint signals[N_SIGNALS];
+
+static void
+clear_handlers (P2pPacketPath *self)
+{
+  P2pPacketPathPrivate *priv = p2p_packet_path_get_instance_private (self);
+  GDestroyNotify notify = priv->notify;
+  gpointer data = priv->user_data;
+
+  priv->on_receive = NULL;
+  priv->on_timer = NULL;
+  priv->user_data = NULL;
+  priv->notify = NULL;
+  if (notify)
+    notify (data);
+}
+
+static void
+p2p_packet_path_set_property (GObject *object, guint prop_id, const GValue *value,
+    GParamSpec *pspec)
+{
+  P2pPacketPath *self = P2P_PACKET_PATH (object);
+  P2pPacketPathPrivate *priv = p2p_packet_path_get_instance_private (self);
+
+  switch (prop_id) {
+    case PROP_CONTEXT:
+      g_clear_pointer (&priv->context, g_main_context_unref);
+      priv->context = g_value_dup_boxed (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+  }
+}
+
+static void
+p2p_packet_path_get_property (GObject *object, guint prop_id, GValue *value,
+    GParamSpec *pspec)
+{
+  P2pPacketPath *self = P2P_PACKET_PATH (object);
+  P2pPacketPathPrivate *priv = p2p_packet_path_get_instance_private (self);
+
+  switch (prop_id) {
+    case PROP_CONTEXT:
+      g_value_set_boxed (value, priv->context);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+  }
+}
+
+static void
+p2p_packet_path_constructed (GObject *object)
+{
+  P2pPacketPath *self = P2P_PACKET_PATH (object);
+  P2pPacketPathPrivate *priv = p2p_packet_path_get_instance_private (self);
+
+  G_OBJECT_CLASS (p2p_packet_path_parent_class)->constructed (object);
+  if (priv->context == NULL)
+    priv->context = g_main_context_ref_thread_default ();
+}
+
+static void
+p2p_packet_path_dispose (GObject *object)
+{
+  clear_handlers (P2P_PACKET_PATH (object));
+  G_OBJECT_CLASS (p2p_packet_path_parent_class)->dispose (object);
+}
+
+static void
+p2p_packet_path_finalize (GObject *object)
+{
+  P2pPacketPathPrivate *priv = p2p_packet_path_get_instance_private (P2P_PACKET_PATH (object));
+
+  g_clear_pointer (&priv->context, g_main_context_unref);
+  G_OBJECT_CLASS (p2p_packet_path_parent_class)->finalize (object);
+}
+
+static gboolean
+default_send (P2pPacketPath *self, const guint8 *data, gsize len, GError **error)
+{
+  g_set_error (error, P2P_ERROR, P2P_ERROR_NETWORK, "%s cannot send datagrams",
+      G_OBJECT_TYPE_NAME (self));
+  return FALSE;
+}
+
+static gsize
+default_get_mtu (P2pPacketPath *self)
+{
+  return 1200;                  /* the QUIC minimum */
+}
+
+static P2pPathKind
+default_get_kind (P2pPacketPath *self)
+{
+  return P2P_PATH_KIND_DIRECT;
+}
+
+static guint64
+default_now (P2pPacketPath *self)
+{
+  return (guint64) g_get_monotonic_time () * 1000;
+}
+
+static void
+p2p_packet_path_class_init (P2pPacketPathClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+
+  gobject_class->set_property = p2p_packet_path_set_property;
+  gobject_class->get_property = p2p_packet_path_get_property;
+  gobject_class->constructed = p2p_packet_path_constructed;
+  gobject_class->dispose = p2p_packet_path_dispose;
+  gobject_class->finalize = p2p_packet_path_finalize;
+
+  klass->send = default_send;
+  klass->get_mtu = default_get_mtu;
+  klass->get_kind = default_get_kind;
+  klass->now = default_now;
+
+  /**
+   * P2pPacketPath:context:
+   * The GMainContext every callback of this path runs on (default: the
+   * thread-default context at construction).
+   */
+  props[PROP_CONTEXT] = g_param_spec_boxed ("context", "Context",
+      "GMainContext all callbacks of the path run on (NULL = thread default)",
+      G_TYPE_MAIN_CONTEXT,
+      G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (gobject_class, N_PROPS, props);
+
+  /**
+   * P2pPacketPath::kind-changed:
+   * @kind: the new P2pPathKind
+   * The path now runs over another kind of route (e.g. ICE moved to a relay).
+   */
+  signals[SIGNAL_KIND_CHANGED] = g_signal_new ("kind-changed", G_TYPE_FROM_CLASS (klass),
+      G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1, P2P_TYPE_PATH_KIND);
+}
+
+static void
+p2p_packet_path_init (P2pPacketPath *self)
+{
+}
+
+gboolean
+p2p_packet_path_send (P2pPacketPath *self, const guint8 *data, gsize len, GError **error)
+{
+  g_return_val_if_fail (P2P_IS_PACKET_PATH (self), FALSE);
+  g_return_val_if_fail (data != NULL || len == 0, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return P2P_PACKET_PATH_GET_CLASS (self)->send (self, data, len, error);
+}
+
+gsize
+p2p_packet_path_get_mtu (P2pPacketPath *self)
+{
+  g_return_val_if_fail (P2P_IS_PACKET_PATH (self), 0);
+
+  return P2P_PACKET_PATH_GET_CLASS (self)->get_mtu (self);
+}
+
+P2pPathKind
+p2p_packet_path_get_kind (P2pPacketPath *self)
+{
+  g_return_val_if_fail (P2P_IS_PACKET_PATH (self), P2P_PATH_KIND_DIRECT);
+
+  return P2P_PACKET_PATH_GET_CLASS (self)->get_kind (self);
+}
+
+guint64
+p2p_packet_path_now (P2pPacketPath *self)
+{
+  g_return_val_if_fail (P2P_IS_PACKET_PATH (self), 0);
+
+  return P2P_PACKET_PATH_GET_CLASS (self)->now (self);
+}
+
+void
+p2p_packet_path_set_timer (P2pPacketPath *self, guint64 deadline_ns)
+{
+  P2pPacketPathClass *klass;
+
+  g_return_if_fail (P2P_IS_PACKET_PATH (self));
+
+  klass = P2P_PACKET_PATH_GET_CLASS (self);
+  if (klass->set_timer)
+    klass->set_timer (self, deadline_ns);
+}
+
+void
+p2p_packet_path_close (P2pPacketPath *self)
+{
+  P2pPacketPathClass *klass;
+
+  g_return_if_fail (P2P_IS_PACKET_PATH (self));
+
+  klass = P2P_PACKET_PATH_GET_CLASS (self);
+  if (klass->close)
+    klass->close (self);
+}
+
+char *
+p2p_packet_path_describe_remote (P2pPacketPath *self)
+{
+  P2pPacketPathClass *klass;
+
+  g_return_val_if_fail (P2P_IS_PACKET_PATH (self), NULL);
+
+  klass = P2P_PACKET_PATH_GET_CLASS (self);
+  return klass->describe_remote ? klass->describe_remote (self) : NULL;
+}
+
+GMainContext *
+p2p_packet_path_get_context (P2pPacketPath *self)
+{
+  P2pPacketPathPrivate *priv;
+
+  g_return_val_if_fail (P2P_IS_PACKET_PATH (self), NULL);
+
+  priv = p2p_packet_path_get_instance_private (self);
+  return priv->context;
+}
+
+void
+p2p_packet_path_set_handlers (P2pPacketPath *self, P2pPacketPathReceiveFunc on_receive,
+    P2pPacketPathTimerFunc on_timer, gpointer user_data, GDestroyNotify notify)
+{
+  P2pPacketPathPrivate *priv;
+
+  g_return_if_fail (P2P_IS_PACKET_PATH (self));
+
+  priv = p2p_packet_path_get_instance_private (self);
+  clear_handlers (self);
+  priv->on_receive = on_receive;
+  priv->on_timer = on_timer;
+  priv->user_data = user_data;
+  priv->notify = notify;
+}
+
+void
+p2p_packet_path_deliver (P2pPacketPath *self, const guint8 *data, gsize len)
+{
+  P2pPacketPathPrivate *priv;
+
+  g_return_if_fail (P2P_IS_PACKET_PATH (self));
+  g_return_if_fail (data != NULL || len == 0);
+
+  priv = p2p_packet_path_get_instance_private (self);
+  if (priv->on_receive)
+    priv->on_receive (self, data, len, priv->user_data);
+}
+
+void
+p2p_packet_path_fire_timer (P2pPacketPath *self)
+{
+  P2pPacketPathPrivate *priv;
+
+  g_return_if_fail (P2P_IS_PACKET_PATH (self));
+
+  priv = p2p_packet_path_get_instance_private (self);
+  if (priv->on_timer)
+    priv->on_timer (self, priv->user_data);
+}
+
+void
+p2p_packet_path_notify_kind_changed (P2pPacketPath *self)
+{
+  g_return_if_fail (P2P_IS_PACKET_PATH (self));
+
+  g_signal_emit (self, signals[SIGNAL_KIND_CHANGED], 0, p2p_packet_path_get_kind (self));
+}

@@ -1,1 +1,111 @@
-/* p2p-provider.c: placeholder, to be written. */
+/* p2p-provider.c: the P2pProvider interface: wrappers, and the blocking
+ * p2p_provider_connect() over connect_async. (p2p_provider_new_from_config()
+ * lives in sim/p2p-provider-select.c, which knows every implementation.)
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "p2p/p2p-provider.h"
+#include "p2p/p2p-error.h"
+
+G_DEFINE_INTERFACE (P2pProvider, p2p_provider, G_TYPE_OBJECT)
+
+static void
+p2p_provider_default_init (P2pProviderInterface *iface)
+{
+}
+
+void
+p2p_provider_connect_async (P2pProvider *self, const char *peer, GCancellable *cancellable,
+    GAsyncReadyCallback callback, gpointer user_data)
+{
+  P2pProviderInterface *iface;
+
+  g_return_if_fail (P2P_IS_PROVIDER (self));
+  g_return_if_fail (peer != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  iface = P2P_PROVIDER_GET_IFACE (self);
+  if (iface->connect_async == NULL) {
+    g_task_report_new_error (self, callback, user_data, p2p_provider_connect_async,
+        P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT, "%s cannot connect to peers",
+        G_OBJECT_TYPE_NAME (self));
+    return;
+  }
+  iface->connect_async (self, peer, cancellable, callback, user_data);
+}
+
+P2pConnection *
+p2p_provider_connect_finish (P2pProvider *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (P2P_IS_PROVIDER (self), NULL);
+  g_return_val_if_fail (G_IS_ASYNC_RESULT (result), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (g_async_result_is_tagged (result, p2p_provider_connect_async))
+    return g_task_propagate_pointer (G_TASK (result), error);
+  return P2P_PROVIDER_GET_IFACE (self)->connect_finish (self, result, error);
+}
+
+static void
+connect_wait_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GAsyncResult **out = user_data;
+
+  *out = g_object_ref (result);
+}
+
+P2pConnection *
+p2p_provider_connect (P2pProvider *self, const char *peer, GCancellable *cancellable,
+    GError **error)
+{
+  GAsyncResult *result = NULL;
+  GMainContext *ctx;
+  P2pConnection *conn;
+
+  g_return_val_if_fail (P2P_IS_PROVIDER (self), NULL);
+  g_return_val_if_fail (peer != NULL, NULL);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
+
+  /* The provider's network thread does the work; its completion is
+   * dispatched to this private context (the thread default at the call). */
+  ctx = g_main_context_new ();
+  g_main_context_push_thread_default (ctx);
+  p2p_provider_connect_async (self, peer, cancellable, connect_wait_done, &result);
+  while (result == NULL)
+    g_main_context_iteration (ctx, TRUE);
+  g_main_context_pop_thread_default (ctx);
+  conn = p2p_provider_connect_finish (self, result, error);
+  g_object_unref (result);
+  g_main_context_unref (ctx);
+  return conn;
+}
+
+P2pListener *
+p2p_provider_listen (P2pProvider *self, const char *address, GError **error)
+{
+  P2pProviderInterface *iface;
+
+  g_return_val_if_fail (P2P_IS_PROVIDER (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  iface = P2P_PROVIDER_GET_IFACE (self);
+  if (iface->listen == NULL) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s cannot listen for peers", G_OBJECT_TYPE_NAME (self));
+    return NULL;
+  }
+  return iface->listen (self, address, error);
+}
+
+const P2pPeerId *
+p2p_provider_get_local_peer_id (P2pProvider *self)
+{
+  P2pProviderInterface *iface;
+
+  g_return_val_if_fail (P2P_IS_PROVIDER (self), NULL);
+
+  iface = P2P_PROVIDER_GET_IFACE (self);
+  return iface->get_local_peer_id ? iface->get_local_peer_id (self) : NULL;
+}
