@@ -1,0 +1,114 @@
+/* p2p-signaling.h (internal): the rendezvous protocol (docs/nat-traversal.md)
+ * and its client.
+ *
+ * Protocol: JSON text messages over one WebSocket (tools/p2p-rendezvous):
+ *   server → client  {"type":"challenge","nonce":B64}            (32 random bytes)
+ *   client → server  {"type":"register","peer_id":ID,"signature":B64}
+ *                    signature = Ed25519(nonce || "gst-p2p-rendezvous-v1")
+ *   server → client  {"type":"registered","peer_id":ID}
+ *   client → server  {"type":"signal","from":ID,"to":ID,"payload":STRING,"signature":B64}
+ *                    signature = Ed25519("gst-p2p-signal-v1\n" FROM "\n" TO "\n" PAYLOAD)
+ *   server → client  the same signal message, unchanged (forwarded to TO)
+ *   server → client  {"type":"error","code":CODE,"to":ID?,"message":TEXT?}
+ *                    CODE: PEER_NOT_FOUND, BAD_MESSAGE, NOT_REGISTERED,
+ *                    FORBIDDEN, AUTHENTICATION_FAILED, LIMIT_EXCEEDED
+ * The payload is a string (itself JSON text in the ICE flow) so that the
+ * bytes signed by the sender are the bytes the receiver verifies: the server
+ * relays but cannot forge or alter a signal.
+ *
+ * The message functions are pure (no I/O) and fuzzed (tests/fuzz/fuzz-signaling.c).
+ * Threads: a P2pSignaling lives on the thread-default GMainContext of the
+ * thread that created it (the provider's network thread).
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+#include "p2p/p2p-identity.h"
+#include "p2p/p2p-peer-id.h"
+
+G_BEGIN_DECLS
+
+#define P2P_SIGNALING_MAX_MESSAGE (64 * 1024)
+#define P2P_SIGNALING_NONCE_LEN 32
+#define P2P_SIGNALING_REGISTER_CONTEXT "gst-p2p-rendezvous-v1"
+#define P2P_SIGNALING_SIGNAL_CONTEXT "gst-p2p-signal-v1"
+
+typedef enum {
+  P2P_SIGNALING_MSG_CHALLENGE,
+  P2P_SIGNALING_MSG_REGISTER,
+  P2P_SIGNALING_MSG_REGISTERED,
+  P2P_SIGNALING_MSG_SIGNAL,
+  P2P_SIGNALING_MSG_ERROR,
+} P2pSignalingMessageType;
+
+typedef struct {
+  P2pSignalingMessageType type;
+  guint8 nonce[P2P_SIGNALING_NONCE_LEN];       /* challenge */
+  P2pPeerId peer_id;                           /* register, registered */
+  P2pPeerId from;                              /* signal */
+  P2pPeerId to;                                /* signal; error (if has_to) */
+  gboolean has_to;
+  char *payload;                               /* signal */
+  guint8 signature[P2P_IDENTITY_SIGNATURE_LEN];/* register, signal */
+  char *code;                                  /* error */
+  char *message;                               /* error (nullable) */
+} P2pSignalingMessage;
+
+/* Parses one message (at most P2P_SIGNALING_MAX_MESSAGE bytes; need not be
+ * NUL-terminated). Strict: unknown type, missing or malformed field →
+ * FALSE + P2P_ERROR_PROTOCOL naming the field. Signatures are NOT checked
+ * here. Clear @msg with p2p_signaling_message_clear() in every case. */
+gboolean p2p_signaling_message_parse (const char *text, gsize len, P2pSignalingMessage *msg,
+    GError **error);
+void p2p_signaling_message_clear (P2pSignalingMessage *msg);
+
+/* Builders (transfer full, JSON text). */
+char *p2p_signaling_build_challenge (const guint8 nonce[P2P_SIGNALING_NONCE_LEN]);
+char *p2p_signaling_build_register (P2pIdentity *identity,
+    const guint8 nonce[P2P_SIGNALING_NONCE_LEN]);
+char *p2p_signaling_build_registered (const P2pPeerId *peer);
+char *p2p_signaling_build_signal (P2pIdentity *identity, const P2pPeerId *to, const char *payload);
+/* Same as build_signal but claiming @from and with @signature as given (tests). */
+char *p2p_signaling_build_signal_raw (const P2pPeerId *from, const P2pPeerId *to,
+    const char *payload, const guint8 signature[P2P_IDENTITY_SIGNATURE_LEN]);
+/* @to and @message nullable. */
+char *p2p_signaling_build_error (const char *code, const P2pPeerId *to, const char *message);
+
+/* Signature checks (constant inputs, no I/O). */
+gboolean p2p_signaling_verify_register (const P2pSignalingMessage *msg,
+    const guint8 nonce[P2P_SIGNALING_NONCE_LEN]) G_GNUC_WARN_UNUSED_RESULT;
+gboolean p2p_signaling_verify_signal (const P2pSignalingMessage *msg) G_GNUC_WARN_UNUSED_RESULT;
+
+/* ---- P2pSignaling: the rendezvous client ---- */
+
+#define P2P_TYPE_SIGNALING (p2p_signaling_get_type ())
+G_DECLARE_FINAL_TYPE (P2pSignaling, p2p_signaling, P2P, SIGNALING, GObject)
+
+/* Signals (on the client's context):
+ *   "signal"         (const P2pPeerId *from, const char *payload): a verified
+ *                    signal from @from (forged or altered ones are dropped
+ *                    with a warning and counted);
+ *   "peer-not-found" (const P2pPeerId *to): the server has no such peer;
+ *   "closed"         (const GError *error): the WebSocket closed. */
+P2pSignaling *p2p_signaling_new (P2pIdentity *identity);
+
+/* Connects to @url (ws:// or wss://) and registers; completes when the
+ * server confirmed the registration. Errors: INVALID_ARGUMENT (bad URL),
+ * NETWORK (cannot connect: names the URL), AUTHENTICATION_FAILED (server
+ * refused the registration), TIMEOUT (no answer in 10 s), CLOSED. */
+void p2p_signaling_connect_async (P2pSignaling *self, const char *url, GCancellable *cancellable,
+    GAsyncReadyCallback callback, gpointer user_data);
+gboolean p2p_signaling_connect_finish (P2pSignaling *self, GAsyncResult *result, GError **error);
+
+/* Sends a signed signal to @to. Errors: CLOSED (not registered / closed),
+ * LIMIT_EXCEEDED (larger than P2P_SIGNALING_MAX_MESSAGE). An unknown @to is
+ * reported asynchronously by "peer-not-found". */
+gboolean p2p_signaling_send (P2pSignaling *self, const P2pPeerId *to, const char *payload,
+    GError **error);
+
+gboolean p2p_signaling_is_registered (P2pSignaling *self);
+/* Number of received signals dropped because their signature did not verify. */
+guint p2p_signaling_get_rejected_count (P2pSignaling *self);
+void p2p_signaling_close (P2pSignaling *self);
+
+G_END_DECLS
