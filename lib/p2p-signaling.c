@@ -441,7 +441,7 @@ handle_message (P2pSignaling *self, const char *text, gsize len)
   P2pSignalingMessage msg;
   g_autoptr (GError) error = NULL;
   if (!p2p_signaling_message_parse (text, len, &msg, &error)) {
-    g_warning ("rendezvous %s sent a malformed message: %s", self->url, error->message);
+    g_message ("rendezvous %s sent a malformed message: %s", self->url, error->message);
     p2p_signaling_message_clear (&msg);
     return;
   }
@@ -468,7 +468,7 @@ handle_message (P2pSignaling *self, const char *text, gsize len)
           !p2p_signaling_verify_signal (&msg)) {
         char from[P2P_PEER_ID_TEXT_LEN + 1];
         p2p_peer_id_format (&msg.from, from);
-        g_warning ("rejected a signal claiming to be from %s: the signature does not verify "
+        g_message ("rejected a signal claiming to be from %s: the signature does not verify "
             "(forged or altered on the way)", from);
         self->rejected++;
         break;
@@ -484,13 +484,13 @@ handle_message (P2pSignaling *self, const char *text, gsize len)
             "rendezvous %s refused the registration: %s", self->url,
             msg.message ? msg.message : msg.code));
       } else {
-        g_warning ("rendezvous %s reported %s%s%s", self->url, msg.code,
+        g_message ("rendezvous %s reported %s%s%s", self->url, msg.code,
             msg.message ? ": " : "", msg.message ? msg.message : "");
       }
       break;
     case P2P_SIGNALING_MSG_REGISTER:
     default:
-      g_warning ("rendezvous %s sent an unexpected message", self->url);
+      g_message ("rendezvous %s sent an unexpected message", self->url);
       break;
   }
   p2p_signaling_message_clear (&msg);
