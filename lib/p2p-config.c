@@ -249,8 +249,9 @@ check_stun (const char *var, const char *item, GError **error)
   g_autoptr (GError) local = NULL;
 
   if (!p2p_parse_host_port (item, NULL, NULL, &local)) {
+    /* the message already quotes @item */
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "%s: '%s': %s", var, item, local->message);
+        "%s: %s", var, local->message);
     return FALSE;
   }
   return TRUE;

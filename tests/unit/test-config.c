@@ -1,0 +1,355 @@
+/* test-config.c: configuration from an environ array.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
+#include <p2p/p2p.h>
+
+static P2pConfig *
+config_from (const char *var, const char *value, GError **error)
+{
+  g_autofree char *entry = g_strdup_printf ("%s=%s", var, value);
+  const char *envp[] = { "UNRELATED=1", entry, NULL };
+
+  return p2p_config_new_from_environ (envp, error);
+}
+
+static void
+assert_bad (const char *var, const char *value, const char *message)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (P2pConfig) c = config_from (var, value, &err);
+
+  g_assert_null (c);
+  g_assert_error (err, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+  g_assert_cmpstr (err->message, ==, message);
+}
+
+static P2pConfig *
+good (const char *var, const char *value)
+{
+  g_autoptr (GError) err = NULL;
+  P2pConfig *c = config_from (var, value, &err);
+
+  g_assert_no_error (err);
+  g_assert_nonnull (c);
+  return c;
+}
+
+static void
+assert_defaults (const P2pConfig *c)
+{
+  g_assert_cmpint (c->implementation, ==, P2P_IMPLEMENTATION_QUIC);
+  g_assert_cmpuint (c->listen_port, ==, 8800);
+  g_assert_null (c->bootstrap_peers);
+  g_assert_null (c->relay_servers);
+  g_assert_null (c->stun_servers);
+  g_assert_null (c->identity_file);
+  g_assert_cmpuint (c->max_connections, ==, 64);
+  g_assert_cmpint (c->relay_policy, ==, P2P_RELAY_POLICY_ALL);
+  g_assert_cmpuint (c->idle_timeout_ms, ==, 30000);
+  g_assert_cmpuint (c->keepalive_ms, ==, 5000);
+  g_assert_cmpuint (c->sim_latency_ms, ==, 0);
+  g_assert_cmpuint (c->sim_jitter_ms, ==, 0);
+  g_assert_cmpfloat (c->sim_packet_loss, ==, 0.0);
+  g_assert_cmpuint (c->sim_bandwidth_kbps, ==, 0);
+  g_assert_cmpfloat (c->sim_failure_rate, ==, 0.0);
+  g_assert_cmpuint (c->sim_seed, ==, 1);
+}
+
+static void
+test_defaults (void)
+{
+  g_autoptr (P2pConfig) a = p2p_config_new ();
+  g_autoptr (P2pConfig) b = p2p_config_new_from_environ (NULL, NULL);
+  const char *envp[] = { "HOME=/x", "P2P_LISTEN_PORT=", "P2P_BOOTSTRAP_PEERS=", NULL };
+  g_autoptr (P2pConfig) c = p2p_config_new_from_environ (envp, NULL);
+
+  assert_defaults (a);
+  assert_defaults (b);
+  assert_defaults (c); /* empty values count as unset */
+}
+
+static void
+test_from_env (void)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (P2pConfig) c = NULL;
+
+  g_setenv ("P2P_LISTEN_PORT", "4242", TRUE);
+  c = p2p_config_new_from_env (&err);
+  g_unsetenv ("P2P_LISTEN_PORT");
+  g_assert_no_error (err);
+  g_assert_cmpuint (c->listen_port, ==, 4242);
+}
+
+static void
+test_boxed_copy (void)
+{
+  const char *envp[] = {
+    "P2P_BOOTSTRAP_PEERS=ws://a:1,wss://b/x",
+    "P2P_RELAY_SERVERS=turn://u:p@r:3478",
+    "P2P_STUN_SERVERS=s:3478",
+    "P2P_IDENTITY_FILE=/tmp/k",
+    NULL
+  };
+  g_autoptr (P2pConfig) c = p2p_config_new_from_environ (envp, NULL);
+  g_autoptr (P2pConfig) d = NULL;
+  GValue v = G_VALUE_INIT;
+
+  g_assert_nonnull (c);
+  g_assert_true (G_TYPE_IS_BOXED (P2P_TYPE_CONFIG));
+  d = p2p_config_copy (c);
+  g_assert_true (d->bootstrap_peers != c->bootstrap_peers);
+  g_assert_cmpstrv (d->bootstrap_peers, c->bootstrap_peers);
+  g_assert_cmpstrv (d->relay_servers, c->relay_servers);
+  g_assert_cmpstrv (d->stun_servers, c->stun_servers);
+  g_assert_cmpstr (d->identity_file, ==, "/tmp/k");
+  g_assert_true (d->identity_file != c->identity_file);
+
+  g_value_init (&v, P2P_TYPE_CONFIG);
+  g_value_set_boxed (&v, c);
+  g_assert_cmpstr (((P2pConfig *) g_value_get_boxed (&v))->stun_servers[0], ==, "s:3478");
+  g_value_unset (&v);
+  p2p_config_free (NULL);
+}
+
+static void
+test_implementation (void)
+{
+  g_autoptr (P2pConfig) a = good ("P2P_IMPLEMENTATION", "sim");
+  g_autoptr (P2pConfig) b = good ("P2P_IMPLEMENTATION", "quic");
+
+  g_assert_cmpint (a->implementation, ==, P2P_IMPLEMENTATION_SIM);
+  g_assert_cmpint (b->implementation, ==, P2P_IMPLEMENTATION_QUIC);
+  assert_bad ("P2P_IMPLEMENTATION", "tcp", "P2P_IMPLEMENTATION=tcp: expected quic or sim");
+  assert_bad ("P2P_IMPLEMENTATION", "QUIC", "P2P_IMPLEMENTATION=QUIC: expected quic or sim");
+}
+
+static void
+test_relay_policy (void)
+{
+  g_autoptr (P2pConfig) a = good ("P2P_RELAY_POLICY", "relay-only");
+  g_autoptr (P2pConfig) b = good ("P2P_RELAY_POLICY", "all");
+
+  g_assert_cmpint (a->relay_policy, ==, P2P_RELAY_POLICY_RELAY_ONLY);
+  g_assert_cmpint (b->relay_policy, ==, P2P_RELAY_POLICY_ALL);
+  assert_bad ("P2P_RELAY_POLICY", "relay", "P2P_RELAY_POLICY=relay: expected all or relay-only");
+}
+
+/* Integer variables: bounds inclusive, everything else rejected. */
+static void
+test_integers (void)
+{
+  struct {
+    const char *var;
+    gsize offset;
+    guint64 min, max;
+  } vars[] = {
+    { "P2P_LISTEN_PORT", G_STRUCT_OFFSET (P2pConfig, listen_port), 0, 65535 },
+    { "P2P_MAX_CONNECTIONS", G_STRUCT_OFFSET (P2pConfig, max_connections), 1, 65535 },
+    { "P2P_IDLE_TIMEOUT_MS", G_STRUCT_OFFSET (P2pConfig, idle_timeout_ms), 100, 3600000 },
+    { "P2P_KEEPALIVE_MS", G_STRUCT_OFFSET (P2pConfig, keepalive_ms), 0, 3600000 },
+    { "SIMULATOR_P2P_LATENCY_MS", G_STRUCT_OFFSET (P2pConfig, sim_latency_ms), 0, 600000 },
+    { "SIMULATOR_P2P_JITTER_MS", G_STRUCT_OFFSET (P2pConfig, sim_jitter_ms), 0, 600000 },
+    { "SIMULATOR_P2P_BANDWIDTH_KBPS", G_STRUCT_OFFSET (P2pConfig, sim_bandwidth_kbps), 0, 10000000 },
+  };
+  const char *bad_values[] = { "abc", "-1", "+5", " 5", "5 ", "0x10", "1.5", "1e3",
+    "99999999999999999999999" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (vars); i++) {
+    guint64 bounds[] = { vars[i].min, vars[i].max, (vars[i].min + vars[i].max) / 2 };
+    g_autofree char *expected_tail = g_strdup_printf ("expected an integer %" G_GUINT64_FORMAT
+        "..%" G_GUINT64_FORMAT, vars[i].min, vars[i].max);
+    g_autofree char *above = g_strdup_printf ("%" G_GUINT64_FORMAT, vars[i].max + 1);
+    g_autofree char *above_msg = g_strdup_printf ("%s=%s: %s", vars[i].var, above, expected_tail);
+
+    for (guint b = 0; b < G_N_ELEMENTS (bounds); b++) {
+      g_autofree char *value = g_strdup_printf ("%" G_GUINT64_FORMAT, bounds[b]);
+      g_autoptr (P2pConfig) c = good (vars[i].var, value);
+
+      g_assert_cmpuint (G_STRUCT_MEMBER (guint, c, vars[i].offset), ==, bounds[b]);
+    }
+    assert_bad (vars[i].var, above, above_msg);
+    if (vars[i].min > 0) {
+      g_autofree char *below = g_strdup_printf ("%" G_GUINT64_FORMAT, vars[i].min - 1);
+      g_autofree char *below_msg = g_strdup_printf ("%s=%s: %s", vars[i].var, below, expected_tail);
+
+      assert_bad (vars[i].var, below, below_msg);
+    }
+    for (guint b = 0; b < G_N_ELEMENTS (bad_values); b++) {
+      g_autofree char *msg = g_strdup_printf ("%s=%s: %s", vars[i].var, bad_values[b], expected_tail);
+
+      assert_bad (vars[i].var, bad_values[b], msg);
+    }
+  }
+  /* the message quoted in p2p-config.h */
+  assert_bad ("P2P_LISTEN_PORT", "abc", "P2P_LISTEN_PORT=abc: expected an integer 0..65535");
+}
+
+static void
+test_seed (void)
+{
+  g_autoptr (P2pConfig) a = good ("SIMULATOR_P2P_SEED", "0");
+  g_autoptr (P2pConfig) b = good ("SIMULATOR_P2P_SEED", "18446744073709551615");
+
+  g_assert_cmpuint (a->sim_seed, ==, 0);
+  g_assert_cmpuint (b->sim_seed, ==, G_MAXUINT64);
+  assert_bad ("SIMULATOR_P2P_SEED", "18446744073709551616",
+      "SIMULATOR_P2P_SEED=18446744073709551616: expected an integer 0..18446744073709551615");
+  assert_bad ("SIMULATOR_P2P_SEED", "-1",
+      "SIMULATOR_P2P_SEED=-1: expected an integer 0..18446744073709551615");
+}
+
+static void
+test_fractions (void)
+{
+  const char *vars[] = { "SIMULATOR_P2P_PACKET_LOSS", "SIMULATOR_P2P_FAILURE_RATE" };
+  const char *bad_values[] = { "abc", "-0.1", "1.01", "0.5x", " 0.5", "nan", "inf", "1e309", "." };
+  struct {
+    const char *text;
+    double value;
+  } goods[] = { { "0", 0.0 }, { "1", 1.0 }, { "0.25", 0.25 }, { "1e-2", 0.01 }, { ".5", 0.5 } };
+
+  for (guint i = 0; i < G_N_ELEMENTS (vars); i++) {
+    for (guint g = 0; g < G_N_ELEMENTS (goods); g++) {
+      g_autoptr (P2pConfig) c = good (vars[i], goods[g].text);
+      double v = i == 0 ? c->sim_packet_loss : c->sim_failure_rate;
+
+      g_assert_cmpfloat_with_epsilon (v, goods[g].value, 1e-12);
+    }
+    for (guint b = 0; b < G_N_ELEMENTS (bad_values); b++) {
+      g_autofree char *msg = g_strdup_printf ("%s=%s: expected a number 0.0..1.0", vars[i], bad_values[b]);
+
+      assert_bad (vars[i], bad_values[b], msg);
+    }
+  }
+}
+
+static void
+test_identity_file (void)
+{
+  g_autoptr (P2pConfig) c = good ("P2P_IDENTITY_FILE", "/some/where/id.key");
+
+  g_assert_cmpstr (c->identity_file, ==, "/some/where/id.key");
+}
+
+static void
+test_bootstrap (void)
+{
+  g_autoptr (P2pConfig) c = good ("P2P_BOOTSTRAP_PEERS",
+      "ws://rv.example:8080/ws, wss://[::1]/x ,wss://10.0.0.1");
+  const char *const expected[] = { "ws://rv.example:8080/ws", "wss://[::1]/x", "wss://10.0.0.1", NULL };
+
+  g_assert_cmpstrv (c->bootstrap_peers, expected);
+  assert_bad ("P2P_BOOTSTRAP_PEERS", "http://x",
+      "P2P_BOOTSTRAP_PEERS: 'http://x' has scheme 'http'; expected ws:// or wss://");
+  assert_bad ("P2P_BOOTSTRAP_PEERS", "rv.example:80",
+      "P2P_BOOTSTRAP_PEERS: 'rv.example:80' has scheme 'rv.example'; expected ws:// or wss://");
+  assert_bad ("P2P_BOOTSTRAP_PEERS", "no url",
+      "P2P_BOOTSTRAP_PEERS: 'no url' is not a URL; expected ws://HOST[:PORT][/PATH] or wss://...");
+  assert_bad ("P2P_BOOTSTRAP_PEERS", "ws://a,,ws://b",
+      "P2P_BOOTSTRAP_PEERS=ws://a,,ws://b: entry 2 is empty; expected a comma-separated list "
+      "without empty entries");
+  assert_bad ("P2P_BOOTSTRAP_PEERS", "ws://a,",
+      "P2P_BOOTSTRAP_PEERS=ws://a,: entry 2 is empty; expected a comma-separated list "
+      "without empty entries");
+  assert_bad ("P2P_BOOTSTRAP_PEERS", "ws:///path", "P2P_BOOTSTRAP_PEERS: 'ws:///path' has no host");
+  assert_bad ("P2P_BOOTSTRAP_PEERS", "ws://a_b/",
+      "P2P_BOOTSTRAP_PEERS: 'ws://a_b/': bad address 'a_b:443': host name: character 2 ('_') "
+      "is not allowed (letters, digits, '-' and '.')");
+}
+
+static void
+test_list_limit (void)
+{
+  GString *s = g_string_new ("s:1");
+  g_autofree char *value = NULL;
+  g_autofree char *msg = NULL;
+
+  for (guint i = 1; i < 65; i++)
+    g_string_append (s, ",s:1");
+  value = g_string_free (s, FALSE);
+  msg = g_strdup_printf ("P2P_STUN_SERVERS: 65 entries; at most 64 are allowed");
+  assert_bad ("P2P_STUN_SERVERS", value, msg);
+}
+
+static void
+test_relays (void)
+{
+  g_autoptr (P2pConfig) c = good ("P2P_RELAY_SERVERS",
+      "turn://user:pass@relay.example:3478,turns://u:p%40ss@[2001:db8::2]:5349?transport=tcp");
+  const char *const expected[] = { "turn://user:pass@relay.example:3478",
+    "turns://u:p%40ss@[2001:db8::2]:5349?transport=tcp", NULL };
+  g_autoptr (P2pConfig) d = good ("P2P_RELAY_SERVERS", "turn://u:p@1.2.3.4:3478/?transport=udp");
+
+  g_assert_cmpstrv (c->relay_servers, expected);
+  g_assert_nonnull (d);
+  assert_bad ("P2P_RELAY_SERVERS", "stun://u:p@h:1",
+      "P2P_RELAY_SERVERS: 'stun://u:p@h:1' has scheme 'stun'; expected turn:// or turns://");
+  assert_bad ("P2P_RELAY_SERVERS", "turn://h:3478",
+      "P2P_RELAY_SERVERS: 'turn://h:3478' has no user name and password; expected turn://USER:PASS@HOST:PORT");
+  assert_bad ("P2P_RELAY_SERVERS", "turn://u@h:3478",
+      "P2P_RELAY_SERVERS: 'turn://u@h:3478' has no user name and password; expected turn://USER:PASS@HOST:PORT");
+  assert_bad ("P2P_RELAY_SERVERS", "turn://u:@h:3478",
+      "P2P_RELAY_SERVERS: 'turn://u:@h:3478' has no user name and password; expected turn://USER:PASS@HOST:PORT");
+  assert_bad ("P2P_RELAY_SERVERS", "turn://u:p@h",
+      "P2P_RELAY_SERVERS: 'turn://u:p@h' has no port; expected turn://USER:PASS@HOST:PORT (e.g. port 3478)");
+  assert_bad ("P2P_RELAY_SERVERS", "turn://u:p@h:1/path",
+      "P2P_RELAY_SERVERS: 'turn://u:p@h:1/path' has a path; expected turn://USER:PASS@HOST:PORT[?transport=udp|tcp]");
+  assert_bad ("P2P_RELAY_SERVERS", "turn://u:p@h:1?transport=sctp",
+      "P2P_RELAY_SERVERS: 'turn://u:p@h:1?transport=sctp' has query 'transport=sctp'; only "
+      "?transport=udp or ?transport=tcp is accepted");
+  assert_bad ("P2P_RELAY_SERVERS", "turn://u:p@h:1#frag",
+      "P2P_RELAY_SERVERS: 'turn://u:p@h:1#frag' has a #fragment; remove it");
+  assert_bad ("P2P_RELAY_SERVERS", "turn://u:p@h:99999",
+      "P2P_RELAY_SERVERS: 'turn://u:p@h:99999' is not a URL; expected turn://USER:PASS@HOST:PORT or turns://...");
+  assert_bad ("P2P_RELAY_SERVERS", "turn://u:p@:1",
+      "P2P_RELAY_SERVERS: 'turn://u:p@:1' has no host");
+}
+
+static void
+test_stun (void)
+{
+  g_autoptr (P2pConfig) c = good ("P2P_STUN_SERVERS", "stun.example:3478,[::1]:19302");
+  const char *const expected[] = { "stun.example:3478", "[::1]:19302", NULL };
+
+  g_assert_cmpstrv (c->stun_servers, expected);
+  assert_bad ("P2P_STUN_SERVERS", "stun.example",
+      "P2P_STUN_SERVERS: missing port in 'stun.example'; expected HOST:PORT");
+  assert_bad ("P2P_STUN_SERVERS", "h:1,,h:2",
+      "P2P_STUN_SERVERS=h:1,,h:2: entry 2 is empty; expected a comma-separated list without empty entries");
+  assert_bad ("P2P_STUN_SERVERS", "stun:h:1",
+      "P2P_STUN_SERVERS: 'stun:h:1': an IPv6 address must be written in brackets, e.g. [::1]:8800");
+}
+
+static void
+test_first_error_wins (void)
+{
+  const char *envp[] = { "P2P_LISTEN_PORT=1", "P2P_MAX_CONNECTIONS=0", "SIMULATOR_P2P_SEED=x", NULL };
+  g_autoptr (GError) err = NULL;
+  g_autoptr (P2pConfig) c = p2p_config_new_from_environ (envp, &err);
+
+  g_assert_null (c);
+  g_assert_cmpstr (err->message, ==, "P2P_MAX_CONNECTIONS=0: expected an integer 1..65535");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/config/defaults", test_defaults);
+  g_test_add_func ("/config/from-env", test_from_env);
+  g_test_add_func ("/config/boxed-copy", test_boxed_copy);
+  g_test_add_func ("/config/implementation", test_implementation);
+  g_test_add_func ("/config/relay-policy", test_relay_policy);
+  g_test_add_func ("/config/integers", test_integers);
+  g_test_add_func ("/config/seed", test_seed);
+  g_test_add_func ("/config/fractions", test_fractions);
+  g_test_add_func ("/config/identity-file", test_identity_file);
+  g_test_add_func ("/config/bootstrap", test_bootstrap);
+  g_test_add_func ("/config/list-limit", test_list_limit);
+  g_test_add_func ("/config/relays", test_relays);
+  g_test_add_func ("/config/stun", test_stun);
+  g_test_add_func ("/config/first-error-wins", test_first_error_wins);
+  return g_test_run ();
+}
