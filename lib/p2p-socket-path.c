@@ -14,6 +14,8 @@
 /* Largest UDP payload used towards a loopback address (IPv4 max is 65507;
  * ngtcp2 is told 65000, see STYLE.md). */
 #define P2P_LOOPBACK_MTU 65000
+/* Elsewhere: what fits in a 1500-byte Ethernet MTU with IPv6 + UDP headers. */
+#define P2P_INTERNET_MTU 1452
 
 struct _P2pSocketPath {
   P2pPacketPath parent;
@@ -61,8 +63,10 @@ socket_path_get_mtu (P2pPacketPath *path)
   P2pSocketPath *self = P2P_SOCKET_PATH (path);
   gsize mtu = p2p_datagram_socket_get_mtu (self->socket);
 
-  if (self->loopback && p2p_datagram_socket_get_kind (self->socket) == P2P_PATH_KIND_DIRECT)
-    mtu = MAX (mtu, P2P_LOOPBACK_MTU);
+  /* A UDP socket may be opened up to 64 KiB datagrams (its "mtu"); only
+   * loopback carries them without IP fragmentation. */
+  if (p2p_datagram_socket_get_kind (self->socket) == P2P_PATH_KIND_DIRECT)
+    mtu = MIN (mtu, self->loopback ? P2P_LOOPBACK_MTU : P2P_INTERNET_MTU);
   return mtu;
 }
 
