@@ -501,7 +501,7 @@ p2p_frame_parse_string (const guint8 *body, gsize len, GError **error)
 
   if (!validate_string (body, len, "string", error))
     return NULL;
-  return g_strndup ((const char *) body, len);
+  return len ? g_strndup ((const char *) body, len) : g_strdup ("");
 }
 
 gboolean
