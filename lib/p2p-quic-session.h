@@ -78,10 +78,12 @@ P2pQuicSession *p2p_quic_session_new_client (P2pIdentity *identity, const P2pPee
  * (ngtcp2_accept). Cheap; used by listeners to demultiplex. */
 gboolean p2p_quic_packet_is_initial (const guint8 *pkt, gsize len);
 /* Extracts the destination connection ID of @pkt (long or short header, with
- * short-header DCID length @scid_len). Returns FALSE if unparsable. */
+ * short-header DCID length @scid_len) into @dcid, which must hold
+ * P2P_QUIC_MAX_CID_LEN bytes. Returns FALSE if unparsable or longer. */
 gboolean p2p_quic_packet_get_dcid (const guint8 *pkt, gsize len, gsize short_dcid_len,
     guint8 *dcid, gsize *dcid_len);
 #define P2P_QUIC_SCID_LEN 18
+#define P2P_QUIC_MAX_CID_LEN 20
 
 /* Server: created from the client's first Initial packet @pkt (which it
  * also processes). @allowed (nullable, element-type P2pPeerId*) restricts
