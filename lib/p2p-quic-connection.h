@@ -34,6 +34,9 @@ P2pQuicConnection *p2p_quic_connection_new_server (P2pPacketPath *path, P2pIdent
 
 /* Path under a session; path changes (ICE) are reported through it. */
 P2pPacketPath *p2p_quic_connection_get_path (P2pQuicConnection *self);
+/* Immediate close with @error (any thread; waits for the network thread):
+ * used when a provider or endpoint shuts down under live connections. */
+void p2p_quic_connection_abort (P2pQuicConnection *self, const GError *error);
 
 /* ---- P2pSocketPath: a P2pPacketPath to one remote over a datagram socket ---- */
 #define P2P_TYPE_SOCKET_PATH (p2p_socket_path_get_type ())
@@ -57,5 +60,13 @@ void p2p_quic_endpoint_dial_async (P2pQuicEndpoint *self, GSocketAddress *remote
     gpointer user_data);
 P2pConnection *p2p_quic_endpoint_dial_finish (P2pQuicEndpoint *self, GAsyncResult *result,
     GError **error);
+/* (transfer none) the endpoint's socket. */
+P2pDatagramSocket *p2p_quic_endpoint_get_socket (P2pQuicEndpoint *self);
+/* Datagrams dropped: from unknown remotes that were no client Initial (or
+ * while not accepting), and Initials refused by the limits. */
+guint64 p2p_quic_endpoint_get_dropped (P2pQuicEndpoint *self);
+/* Aborts every connection of this endpoint with @error (call on the
+ * endpoint's context). */
+void p2p_quic_endpoint_shutdown (P2pQuicEndpoint *self, const GError *error);
 
 G_END_DECLS
