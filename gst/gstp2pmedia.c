@@ -1,0 +1,396 @@
+/* gstp2pmedia.c: GstBuffer / GstEvent <-> the library's media frames.
+ *
+ * Mapping (docs/protocol.md): stream-start -> STREAM_START (stream id),
+ * caps -> CAPS (gst_caps_to_string, streamheader included), segment ->
+ * SEGMENT (P2pMediaSegment), tag -> TAG (gst_tag_list_to_string), buffer ->
+ * BUFFER (P2pMediaBuffer), eos -> EOS, flush-start/stop -> FLUSH_START /
+ * FLUSH_STOP (reset-time), gap -> GAP (timestamp, duration). Decoding is strict: anything malformed is P2P_ERROR_PROTOCOL and
+ * never a GStreamer critical.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "gstp2pmedia.h"
+
+#include <math.h>
+#include <string.h>
+
+static const struct {
+  guint32 p2p;
+  GstBufferFlags gst;
+} flag_map[] = {
+  { P2P_MEDIA_FLAG_DELTA_UNIT, GST_BUFFER_FLAG_DELTA_UNIT },
+  { P2P_MEDIA_FLAG_DISCONT, GST_BUFFER_FLAG_DISCONT },
+  { P2P_MEDIA_FLAG_HEADER, GST_BUFFER_FLAG_HEADER },
+  { P2P_MEDIA_FLAG_GAP, GST_BUFFER_FLAG_GAP },
+  { P2P_MEDIA_FLAG_DROPPABLE, GST_BUFFER_FLAG_DROPPABLE },
+  { P2P_MEDIA_FLAG_MARKER, GST_BUFFER_FLAG_MARKER },
+};
+
+static guint32
+flags_to_p2p (GstBuffer *buffer)
+{
+  guint32 flags = 0;
+
+  for (guint i = 0; i < G_N_ELEMENTS (flag_map); i++)
+    if (GST_BUFFER_FLAG_IS_SET (buffer, flag_map[i].gst))
+      flags |= flag_map[i].p2p;
+  return flags;
+}
+
+static void
+flags_to_gst (GstBuffer *buffer, guint32 flags)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (flag_map); i++)
+    if (flags & flag_map[i].p2p)
+      GST_BUFFER_FLAG_SET (buffer, flag_map[i].gst);
+}
+
+static void
+fill_media_buffer (P2pMediaBuffer *mb, GstBuffer *buffer, const GstMapInfo *map,
+    guint64 seqnum)
+{
+  memset (mb, 0, sizeof *mb);
+  mb->pts = GST_BUFFER_PTS (buffer);
+  mb->dts = GST_BUFFER_DTS (buffer);
+  mb->duration = GST_BUFFER_DURATION (buffer);
+  mb->offset = GST_BUFFER_OFFSET (buffer);
+  mb->offset_end = GST_BUFFER_OFFSET_END (buffer);
+  mb->flags = flags_to_p2p (buffer);
+  mb->seqnum = seqnum;
+  mb->payload = map->data;
+  mb->payload_len = map->size;
+}
+
+void
+gst_p2p_media_append_buffer (GByteArray *out, GstBuffer *buffer)
+{
+  GstMapInfo map = GST_MAP_INFO_INIT;
+  P2pMediaBuffer mb;
+  static const guint8 empty[1] = { 0 };
+
+  if (!gst_buffer_map (buffer, &map, GST_MAP_READ)) {
+    /* unmappable memory: send the metadata with an empty payload */
+    map.data = (guint8 *) empty;
+    map.size = 0;
+    fill_media_buffer (&mb, buffer, &map, 0);
+    p2p_frame_append_buffer (out, &mb);
+    return;
+  }
+  fill_media_buffer (&mb, buffer, &map, 0);
+  p2p_frame_append_buffer (out, &mb);
+  gst_buffer_unmap (buffer, &map);
+}
+
+GBytes *
+gst_p2p_media_buffer_to_datagram (GstBuffer *buffer, guint64 seqnum)
+{
+  GstMapInfo map = GST_MAP_INFO_INIT;
+  P2pMediaBuffer mb;
+  GByteArray *out = g_byte_array_new ();
+  gboolean mapped = gst_buffer_map (buffer, &map, GST_MAP_READ);
+
+  if (!mapped) {
+    map.data = NULL;
+    map.size = 0;
+  }
+  fill_media_buffer (&mb, buffer, &map, seqnum);
+  p2p_media_buffer_encode_body (out, &mb);
+  if (mapped)
+    gst_buffer_unmap (buffer, &map);
+  return g_byte_array_free_to_bytes (out);
+}
+
+static void
+append_string_frame (GByteArray *out, guint64 type, const char *s)
+{
+  p2p_frame_append_string (out, type, s ? s : "");
+}
+
+gboolean
+gst_p2p_media_append_event (GByteArray *out, GstEvent *event)
+{
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_STREAM_START:{
+      const char *stream_id = NULL;
+
+      gst_event_parse_stream_start (event, &stream_id);
+      append_string_frame (out, P2P_FRAME_STREAM_START, stream_id);
+      return TRUE;
+    }
+    case GST_EVENT_CAPS:{
+      GstCaps *caps = NULL;
+      g_autofree char *s = NULL;
+
+      gst_event_parse_caps (event, &caps);
+      s = gst_caps_to_string (caps);
+      append_string_frame (out, P2P_FRAME_CAPS, s);
+      return TRUE;
+    }
+    case GST_EVENT_SEGMENT:{
+      const GstSegment *segment = NULL;
+      P2pMediaSegment seg;
+
+      gst_event_parse_segment (event, &segment);
+      seg.flags = segment->flags;
+      seg.rate = segment->rate;
+      seg.applied_rate = segment->applied_rate;
+      seg.format = segment->format;
+      seg.base = segment->base;
+      seg.offset = segment->offset;
+      seg.start = segment->start;
+      seg.stop = segment->stop;
+      seg.time = segment->time;
+      seg.position = segment->position;
+      seg.duration = segment->duration;
+      p2p_frame_append_segment (out, &seg);
+      return TRUE;
+    }
+    case GST_EVENT_TAG:{
+      GstTagList *tags = NULL;
+      g_autofree char *s = NULL;
+
+      gst_event_parse_tag (event, &tags);
+      s = gst_tag_list_to_string (tags);
+      append_string_frame (out, P2P_FRAME_TAG, s);
+      return TRUE;
+    }
+    case GST_EVENT_EOS:
+      p2p_frame_append (out, P2P_FRAME_EOS, NULL, 0);
+      return TRUE;
+    case GST_EVENT_FLUSH_START:
+      p2p_frame_append (out, P2P_FRAME_FLUSH_START, NULL, 0);
+      return TRUE;
+    case GST_EVENT_FLUSH_STOP:{
+      gboolean reset = FALSE;
+
+      gst_event_parse_flush_stop (event, &reset);
+      p2p_frame_append_flush_stop (out, reset);
+      return TRUE;
+    }
+    case GST_EVENT_GAP:{
+      GstClockTime ts, dur;
+
+      gst_event_parse_gap (event, &ts, &dur);
+      p2p_frame_append_gap (out, ts, dur);
+      return TRUE;
+    }
+    default:
+      return FALSE;
+  }
+}
+
+gboolean
+gst_p2p_media_split_message (const guint8 *data, gsize len, guint64 *type,
+    const guint8 **body, gsize *body_len, GError **error)
+{
+  guint64 t, l;
+  gsize n, m;
+
+  n = p2p_varint_read (data, len, &t);
+  if (n == 0) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+        "Truncated media message: %" G_GSIZE_FORMAT " bytes, no frame type", len);
+    return FALSE;
+  }
+  m = p2p_varint_read (data + n, len - n, &l);
+  if (m == 0) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+        "Truncated media message: %" G_GSIZE_FORMAT " bytes, no frame length", len);
+    return FALSE;
+  }
+  if (l != len - n - m) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+        "Malformed media message: frame length %" G_GUINT64_FORMAT
+        " but %" G_GSIZE_FORMAT " body bytes", l, len - n - m);
+    return FALSE;
+  }
+  *type = t;
+  *body = data + n + m;
+  *body_len = len - n - m;
+  return TRUE;
+}
+
+static GstBuffer *
+buffer_from_media (const P2pMediaBuffer *mb)
+{
+  GstBuffer *buffer;
+
+  if (mb->payload_len > 0)
+    buffer = gst_buffer_new_memdup (mb->payload, mb->payload_len);
+  else
+    buffer = gst_buffer_new ();
+  GST_BUFFER_PTS (buffer) = mb->pts;
+  GST_BUFFER_DTS (buffer) = mb->dts;
+  GST_BUFFER_DURATION (buffer) = mb->duration;
+  GST_BUFFER_OFFSET (buffer) = mb->offset;
+  GST_BUFFER_OFFSET_END (buffer) = mb->offset_end;
+  flags_to_gst (buffer, mb->flags);
+  return buffer;
+}
+
+static gboolean
+expect_empty (const char *what, gsize len, GError **error)
+{
+  if (len != 0) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+        "Malformed %s frame: expected an empty body, got %" G_GSIZE_FORMAT
+        " bytes", what, len);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static GstEvent *
+segment_event_from_body (const guint8 *body, gsize len, GError **error)
+{
+  P2pMediaSegment seg;
+  GstSegment segment;
+
+  if (!p2p_frame_parse_segment (body, len, &seg, error))
+    return NULL;
+  if (!isfinite (seg.rate) || seg.rate == 0.0 || !isfinite (seg.applied_rate)
+      || seg.applied_rate == 0.0) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+        "Invalid segment: rate %g and applied rate %g must be finite and non-zero",
+        seg.rate, seg.applied_rate);
+    return NULL;
+  }
+  if (seg.format < GST_FORMAT_DEFAULT || seg.format > GST_FORMAT_PERCENT) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+        "Invalid segment: unknown format %u", seg.format);
+    return NULL;
+  }
+  if (seg.stop != G_MAXUINT64 && seg.start != G_MAXUINT64 && seg.stop < seg.start) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+        "Invalid segment: stop %" G_GUINT64_FORMAT " before start %"
+        G_GUINT64_FORMAT, seg.stop, seg.start);
+    return NULL;
+  }
+  gst_segment_init (&segment, (GstFormat) seg.format);
+  segment.flags = (GstSegmentFlags) seg.flags;
+  segment.rate = seg.rate;
+  segment.applied_rate = seg.applied_rate;
+  segment.base = seg.base;
+  segment.offset = seg.offset;
+  segment.start = seg.start;
+  segment.stop = seg.stop;
+  segment.time = seg.time;
+  segment.position = seg.position;
+  segment.duration = seg.duration;
+  return gst_event_new_segment (&segment);
+}
+
+GstMiniObject *
+gst_p2p_media_frame_to_object (guint64 type, const guint8 *body, gsize len,
+    GError **error)
+{
+  switch (type) {
+    case P2P_FRAME_BUFFER:{
+      P2pMediaBuffer mb;
+
+      if (!p2p_frame_parse_buffer (body, len, &mb, error))
+        return NULL;
+      return GST_MINI_OBJECT_CAST (buffer_from_media (&mb));
+    }
+    case P2P_FRAME_STREAM_START:{
+      g_autofree char *id = p2p_frame_parse_string (body, len, error);
+
+      if (!id)
+        return NULL;
+      return GST_MINI_OBJECT_CAST (gst_event_new_stream_start (id));
+    }
+    case P2P_FRAME_CAPS:{
+      g_autofree char *s = p2p_frame_parse_string (body, len, error);
+      g_autoptr (GstCaps) caps = NULL;
+
+      if (!s)
+        return NULL;
+      caps = gst_caps_from_string (s);
+      if (!caps) {
+        g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+            "Malformed CAPS frame: \"%.64s\" does not parse as caps", s);
+        return NULL;
+      }
+      if (!gst_caps_is_fixed (caps)) {
+        g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+            "Malformed CAPS frame: caps \"%.64s\" are not fixed", s);
+        return NULL;
+      }
+      return GST_MINI_OBJECT_CAST (gst_event_new_caps (caps));
+    }
+    case P2P_FRAME_SEGMENT:
+      return GST_MINI_OBJECT_CAST (segment_event_from_body (body, len, error));
+    case P2P_FRAME_TAG:{
+      g_autofree char *s = p2p_frame_parse_string (body, len, error);
+      GstTagList *tags;
+
+      if (!s)
+        return NULL;
+      tags = gst_tag_list_new_from_string (s);
+      if (!tags) {
+        g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+            "Malformed TAG frame: \"%.64s\" does not parse as a tag list", s);
+        return NULL;
+      }
+      return GST_MINI_OBJECT_CAST (gst_event_new_tag (tags));
+    }
+    case P2P_FRAME_EOS:
+      if (!expect_empty ("EOS", len, error))
+        return NULL;
+      return GST_MINI_OBJECT_CAST (gst_event_new_eos ());
+    case P2P_FRAME_FLUSH_START:
+      if (!expect_empty ("FLUSH_START", len, error))
+        return NULL;
+      return GST_MINI_OBJECT_CAST (gst_event_new_flush_start ());
+    case P2P_FRAME_FLUSH_STOP:
+    {
+      gboolean reset = FALSE;
+
+      if (!p2p_frame_parse_flush_stop (body, len, &reset, error))
+        return NULL;
+      return GST_MINI_OBJECT_CAST (gst_event_new_flush_stop (reset));
+    }
+    case P2P_FRAME_GAP:{
+      guint64 ts = 0, dur = 0;
+
+      if (!p2p_frame_parse_gap (body, len, &ts, &dur, error))
+        return NULL;
+      if (!GST_CLOCK_TIME_IS_VALID (ts)) {
+        g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+            "Malformed GAP frame: the timestamp is not set");
+        return NULL;
+      }
+      return GST_MINI_OBJECT_CAST (gst_event_new_gap (ts, dur));
+    }
+    default:
+      g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+          "Unexpected frame type 0x%" G_GINT64_MODIFIER "x on the media stream",
+          type);
+      return NULL;
+  }
+}
+
+GstMiniObject *
+gst_p2p_media_message_to_object (GBytes *message, GError **error)
+{
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data (message, &len);
+  const guint8 *body = NULL;
+  gsize body_len = 0;
+  guint64 type = 0;
+
+  if (!gst_p2p_media_split_message (data, len, &type, &body, &body_len, error))
+    return NULL;
+  return gst_p2p_media_frame_to_object (type, body, body_len, error);
+}
+
+GstBuffer *
+gst_p2p_media_buffer_from_datagram (const guint8 *data, gsize len,
+    guint64 *seqnum, GError **error)
+{
+  P2pMediaBuffer mb;
+
+  if (!p2p_media_buffer_decode_body (data, len, &mb, error))
+    return NULL;
+  if (seqnum)
+    *seqnum = mb.seqnum;
+  return buffer_from_media (&mb);
+}

@@ -1,0 +1,42 @@
+/* gstp2pmedia.h: GstBuffer / GstEvent <-> the library's media frames
+ * (DESIGN §5, docs/protocol.md). No I/O: bytes in, objects out.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gst/gst.h>
+#include <p2p/p2p.h>
+
+G_BEGIN_DECLS
+
+/* Appends the whole frame (type + length + body) that carries @event to
+ * @out. Returns FALSE (and appends nothing) for events that are not carried
+ * over the wire (QOS, latency, custom, ...). */
+gboolean gst_p2p_media_append_event (GByteArray *out, GstEvent *event);
+
+/* Appends the BUFFER frame carrying @buffer (timestamps, offsets, flags and
+ * payload) to @out. */
+void gst_p2p_media_append_buffer (GByteArray *out, GstBuffer *buffer);
+
+/* (transfer full): the datagram body of @buffer with sequence number @seqnum
+ * (datagram delivery). */
+GBytes *gst_p2p_media_buffer_to_datagram (GstBuffer *buffer, guint64 seqnum);
+
+/* Splits one message (one whole frame) into @type and @body. Strict: the
+ * frame must fill the message exactly. Errors: P2P_ERROR_PROTOCOL. */
+gboolean gst_p2p_media_split_message (const guint8 *data, gsize len,
+    guint64 *type, const guint8 **body, gsize *body_len, GError **error);
+
+/* Turns a media frame into a GstBuffer or GstEvent (transfer full).
+ * Errors (P2P_ERROR_PROTOCOL): an unknown type, a malformed body, caps that
+ * do not parse or are not fixed, an invalid segment. */
+GstMiniObject *gst_p2p_media_frame_to_object (guint64 type, const guint8 *body,
+    gsize len, GError **error);
+
+/* Decodes a datagram body (transfer full); @seqnum: (out). */
+GstBuffer *gst_p2p_media_buffer_from_datagram (const guint8 *data, gsize len,
+    guint64 *seqnum, GError **error);
+
+/* Convenience: a whole message (one frame) to an object (transfer full). */
+GstMiniObject *gst_p2p_media_message_to_object (GBytes *message, GError **error);
+
+G_END_DECLS

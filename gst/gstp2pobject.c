@@ -1,0 +1,645 @@
+/* gstp2pobject.c: settings and connection logic shared by p2psink and p2psrc.
+ *
+ * Holds the common properties, turns them into a P2pConfig, an identity, a
+ * provider (P2pQuicProvider or P2pSimProvider on a named simulated network)
+ * and, in listen mode, a listener whose peer ID and ticket become the
+ * read-only "peer-id" and "ticket" properties from READY on.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "gstp2pobject.h"
+
+#include <string.h>
+#include "p2p/p2p-sim.h"
+
+GST_DEBUG_CATEGORY (gst_p2p_debug);
+#define GST_CAT_DEFAULT gst_p2p_debug
+
+GType
+gst_p2p_mode_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_P2P_MODE_LISTEN, "Wait for peers to connect", "listen"},
+    {GST_P2P_MODE_CONNECT, "Connect to the peer named by \"peer\"", "connect"},
+    {0, NULL, NULL}
+  };
+
+  if (g_once_init_enter (&type))
+    g_once_init_leave (&type, g_enum_register_static ("GstP2pMode", values));
+  return type;
+}
+
+GType
+gst_p2p_transport_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_P2P_TRANSPORT_QUIC, "QUIC over UDP (direct, ICE, relay)", "quic"},
+    {GST_P2P_TRANSPORT_SIM, "Simulated network (deterministic, in process)", "sim"},
+    {0, NULL, NULL}
+  };
+
+  if (g_once_init_enter (&type))
+    g_once_init_leave (&type, g_enum_register_static ("GstP2pTransport", values));
+  return type;
+}
+
+GType
+gst_p2p_delivery_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_P2P_DELIVERY_RELIABLE, "Every buffer on the reliable ordered stream", "reliable"},
+    {GST_P2P_DELIVERY_DATAGRAM,
+        "Buffers as unreliable QUIC datagrams, events on the stream (live)", "datagram"},
+    {0, NULL, NULL}
+  };
+
+  if (g_once_init_enter (&type))
+    g_once_init_leave (&type, g_enum_register_static ("GstP2pDelivery", values));
+  return type;
+}
+
+static GstP2pTransport
+transport_from_env (void)
+{
+  const char *v = g_getenv ("P2P_IMPLEMENTATION");
+
+  if (v && g_ascii_strcasecmp (v, "sim") == 0)
+    return GST_P2P_TRANSPORT_SIM;
+  return GST_P2P_TRANSPORT_QUIC;
+}
+
+GstP2pObject *
+gst_p2p_object_new (GstElement *element, gboolean is_sink)
+{
+  GstP2pObject *self = g_new0 (GstP2pObject, 1);
+
+  self->element = element;
+  self->is_sink = is_sink;
+  self->mode = is_sink ? GST_P2P_MODE_LISTEN : GST_P2P_MODE_CONNECT;
+  self->transport = transport_from_env ();
+  self->sim_network = g_strdup ("default");
+  self->port = -1;
+  self->delivery = GST_P2P_DELIVERY_RELIABLE;
+  return self;
+}
+
+void
+gst_p2p_object_free (GstP2pObject *self)
+{
+  if (!self)
+    return;
+  gst_p2p_object_close (self);
+  g_free (self->peer);
+  g_free (self->sim_network);
+  g_free (self->identity_path);
+  g_free (self->rendezvous);
+  g_free (self->stun_server);
+  g_free (self->turn_server);
+  g_free (self->allowed_peers);
+  g_free (self);
+}
+
+void
+gst_p2p_object_install_properties (GObjectClass *klass, gboolean is_sink)
+{
+  const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+      GST_PARAM_MUTABLE_READY;
+  const GParamFlags ro = G_PARAM_READABLE | G_PARAM_STATIC_STRINGS;
+
+  g_object_class_install_property (klass, GST_P2P_PROP_MODE,
+      g_param_spec_enum ("mode", "Mode",
+          is_sink ? "listen: wait for receivers to connect (default); "
+          "connect: connect to the receiver named by \"peer\""
+          : "connect: connect to the sender named by \"peer\" (default); "
+          "listen: wait for the sender to connect",
+          GST_TYPE_P2P_MODE,
+          is_sink ? GST_P2P_MODE_LISTEN : GST_P2P_MODE_CONNECT, rw));
+  g_object_class_install_property (klass, GST_P2P_PROP_PEER,
+      g_param_spec_string ("peer", "Peer",
+          "The peer to connect to in mode=connect: a peer ID, a ticket or "
+          "ID@HOST:PORT (checked when the element starts)", NULL, rw));
+  g_object_class_install_property (klass, GST_P2P_PROP_TRANSPORT,
+      g_param_spec_enum ("transport", "Transport",
+          "quic: real network; sim: the in-process simulated network named by "
+          "\"sim-network\" (default: $P2P_IMPLEMENTATION, else quic)",
+          GST_TYPE_P2P_TRANSPORT, GST_P2P_TRANSPORT_QUIC, rw));
+  g_object_class_install_property (klass, GST_P2P_PROP_SIM_NETWORK,
+      g_param_spec_string ("sim-network", "Simulated network",
+          "Name of the process-wide simulated network used with transport=sim "
+          "(configured from SIMULATOR_P2P_* when first used)", "default", rw));
+  g_object_class_install_property (klass, GST_P2P_PROP_IDENTITY,
+      g_param_spec_string ("identity", "Identity key file",
+          is_sink ? "Ed25519 key file (created with mode 0600 if missing); "
+          "NULL = $P2P_IDENTITY_FILE if set, else a new ephemeral key"
+          : "Ed25519 key file (created with mode 0600 if missing); "
+          "NULL = a new ephemeral key", NULL, rw));
+  g_object_class_install_property (klass, GST_P2P_PROP_PEER_ID,
+      g_param_spec_string ("peer-id", "Peer ID",
+          "This element's own peer ID (read-only, available from READY)",
+          NULL, ro));
+  g_object_class_install_property (klass, GST_P2P_PROP_TICKET,
+      g_param_spec_string ("ticket", "Ticket",
+          "A ticket (peer ID and addresses) for connecting to this element in "
+          "mode=listen (read-only, available from READY)", NULL, ro));
+  g_object_class_install_property (klass, GST_P2P_PROP_RENDEZVOUS,
+      g_param_spec_string ("rendezvous", "Rendezvous servers",
+          "Comma-separated ws:// or wss:// rendezvous URLs "
+          "(NULL = $P2P_BOOTSTRAP_PEERS)", NULL, rw));
+  g_object_class_install_property (klass, GST_P2P_PROP_STUN_SERVER,
+      g_param_spec_string ("stun-server", "STUN servers",
+          "Comma-separated HOST:PORT STUN servers (NULL = $P2P_STUN_SERVERS)",
+          NULL, rw));
+  g_object_class_install_property (klass, GST_P2P_PROP_TURN_SERVER,
+      g_param_spec_string ("turn-server", "TURN servers",
+          "Comma-separated turn://USER:PASS@HOST:PORT relays "
+          "(NULL = $P2P_RELAY_SERVERS)", NULL, rw));
+  g_object_class_install_property (klass, GST_P2P_PROP_PORT,
+      g_param_spec_int ("port", "UDP port",
+          "UDP port to listen on in mode=listen (0 = any free port, "
+          "-1 = $P2P_LISTEN_PORT, else 8800)", -1, 65535, -1, rw));
+  g_object_class_install_property (klass, GST_P2P_PROP_ALLOWED_PEERS,
+      g_param_spec_string ("allowed-peers", "Allowed peers",
+          "Comma-separated peer IDs allowed to connect (NULL or empty = anyone)",
+          NULL, rw));
+  g_object_class_install_property (klass, GST_P2P_PROP_DELIVERY,
+      g_param_spec_enum ("delivery", "Delivery",
+          "reliable: every buffer arrives, in order; datagram: buffers as "
+          "unreliable datagrams (live, losses are not repaired)",
+          GST_TYPE_P2P_DELIVERY, GST_P2P_DELIVERY_RELIABLE, rw));
+  g_object_class_install_property (klass, GST_P2P_PROP_STATS,
+      g_param_spec_boxed ("stats", "Statistics",
+          "application/x-p2p-stats: rtt-us (us), bytes-sent, bytes-received, "
+          "packets-lost, packets-retransmitted, path, setup-time-ms (ms), "
+          "datagrams-dropped, peers", GST_TYPE_STRUCTURE, ro));
+
+  gst_type_mark_as_plugin_api (GST_TYPE_P2P_MODE, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_P2P_TRANSPORT, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_P2P_DELIVERY, 0);
+}
+
+static void
+set_string (GstP2pObject *self, char **field, const GValue *value)
+{
+  GST_OBJECT_LOCK (self->element);
+  g_free (*field);
+  *field = g_value_dup_string (value);
+  GST_OBJECT_UNLOCK (self->element);
+}
+
+gboolean
+gst_p2p_object_set_property (GstP2pObject *self, guint prop_id,
+    const GValue *value, GParamSpec *pspec)
+{
+  switch (prop_id) {
+    case GST_P2P_PROP_MODE:
+      GST_OBJECT_LOCK (self->element);
+      self->mode = g_value_get_enum (value);
+      GST_OBJECT_UNLOCK (self->element);
+      return TRUE;
+    case GST_P2P_PROP_PEER:
+      set_string (self, &self->peer, value);
+      return TRUE;
+    case GST_P2P_PROP_TRANSPORT:
+      GST_OBJECT_LOCK (self->element);
+      self->transport = g_value_get_enum (value);
+      GST_OBJECT_UNLOCK (self->element);
+      return TRUE;
+    case GST_P2P_PROP_SIM_NETWORK:
+      set_string (self, &self->sim_network, value);
+      return TRUE;
+    case GST_P2P_PROP_IDENTITY:
+      set_string (self, &self->identity_path, value);
+      return TRUE;
+    case GST_P2P_PROP_RENDEZVOUS:
+      set_string (self, &self->rendezvous, value);
+      return TRUE;
+    case GST_P2P_PROP_STUN_SERVER:
+      set_string (self, &self->stun_server, value);
+      return TRUE;
+    case GST_P2P_PROP_TURN_SERVER:
+      set_string (self, &self->turn_server, value);
+      return TRUE;
+    case GST_P2P_PROP_PORT:
+      GST_OBJECT_LOCK (self->element);
+      self->port = g_value_get_int (value);
+      GST_OBJECT_UNLOCK (self->element);
+      return TRUE;
+    case GST_P2P_PROP_ALLOWED_PEERS:
+      set_string (self, &self->allowed_peers, value);
+      return TRUE;
+    case GST_P2P_PROP_DELIVERY:
+      GST_OBJECT_LOCK (self->element);
+      self->delivery = g_value_get_enum (value);
+      GST_OBJECT_UNLOCK (self->element);
+      return TRUE;
+    default:
+      return FALSE;
+  }
+}
+
+gboolean
+gst_p2p_object_get_property (GstP2pObject *self, guint prop_id,
+    GValue *value, GParamSpec *pspec)
+{
+  GST_OBJECT_LOCK (self->element);
+  switch (prop_id) {
+    case GST_P2P_PROP_MODE:
+      g_value_set_enum (value, self->mode);
+      break;
+    case GST_P2P_PROP_PEER:
+      g_value_set_string (value, self->peer);
+      break;
+    case GST_P2P_PROP_TRANSPORT:
+      g_value_set_enum (value, self->transport);
+      break;
+    case GST_P2P_PROP_SIM_NETWORK:
+      g_value_set_string (value, self->sim_network);
+      break;
+    case GST_P2P_PROP_IDENTITY:
+      g_value_set_string (value, self->identity_path);
+      break;
+    case GST_P2P_PROP_PEER_ID:
+      g_value_set_string (value, self->peer_id);
+      break;
+    case GST_P2P_PROP_TICKET:
+      g_value_set_string (value, self->ticket);
+      break;
+    case GST_P2P_PROP_RENDEZVOUS:
+      g_value_set_string (value, self->rendezvous);
+      break;
+    case GST_P2P_PROP_STUN_SERVER:
+      g_value_set_string (value, self->stun_server);
+      break;
+    case GST_P2P_PROP_TURN_SERVER:
+      g_value_set_string (value, self->turn_server);
+      break;
+    case GST_P2P_PROP_PORT:
+      g_value_set_int (value, self->port);
+      break;
+    case GST_P2P_PROP_ALLOWED_PEERS:
+      g_value_set_string (value, self->allowed_peers);
+      break;
+    case GST_P2P_PROP_DELIVERY:
+      g_value_set_enum (value, self->delivery);
+      break;
+    default:
+      GST_OBJECT_UNLOCK (self->element);
+      return FALSE;
+  }
+  GST_OBJECT_UNLOCK (self->element);
+  return TRUE;
+}
+
+gboolean
+gst_p2p_object_validate_peer (const char *peer, GError **error)
+{
+  g_autoptr (P2pPeerInfo) info = NULL;
+  g_autoptr (GError) err = NULL;
+
+  if (!peer || !*peer) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "No peer given: set \"peer\" to a peer ID, a ticket or ID@HOST:PORT");
+    return FALSE;
+  }
+  info = p2p_peer_info_parse (peer, &err);
+  if (!info) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "Invalid peer \"%s\": %s", peer, err->message);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+GArray *
+gst_p2p_object_parse_allowed_peers (const char *text, GError **error)
+{
+  g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (P2pPeerId));
+  g_auto (GStrv) parts = NULL;
+
+  if (!text)
+    return g_steal_pointer (&ids);
+  parts = g_strsplit (text, ",", -1);
+  for (guint i = 0; parts[i]; i++) {
+    g_autoptr (GError) err = NULL;
+    char *item = g_strstrip (parts[i]);
+    P2pPeerId id;
+
+    if (!*item)
+      continue;
+    if (!p2p_peer_id_parse (item, &id, &err)) {
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "Invalid peer ID \"%s\" in allowed-peers: %s", item, err->message);
+      return NULL;
+    }
+    g_array_append_val (ids, id);
+  }
+  return g_steal_pointer (&ids);
+}
+
+gboolean
+gst_p2p_object_peer_allowed (GstP2pObject *self, P2pConnection *conn)
+{
+  const P2pPeerId *id;
+
+  if (!self->allowed || self->allowed->len == 0)
+    return TRUE;
+  id = p2p_connection_get_peer_id (conn);
+  if (!id)
+    return FALSE;
+  for (guint i = 0; i < self->allowed->len; i++)
+    if (p2p_peer_id_equal (&g_array_index (self->allowed, P2pPeerId, i), id))
+      return TRUE;
+  return FALSE;
+}
+
+static char **
+split_list (const char *text)
+{
+  g_auto (GStrv) parts = NULL;
+  GPtrArray *out = g_ptr_array_new ();
+
+  parts = g_strsplit (text, ",", -1);
+  for (guint i = 0; parts[i]; i++) {
+    char *item = g_strstrip (parts[i]);
+
+    if (*item)
+      g_ptr_array_add (out, g_strdup (item));
+  }
+  g_ptr_array_add (out, NULL);
+  return (char **) g_ptr_array_free (out, FALSE);
+}
+
+gboolean
+gst_p2p_object_open (GstP2pObject *self)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (P2pConfig) config = NULL;
+  g_autoptr (P2pIdentity) identity = NULL;
+  g_autoptr (P2pProvider) provider = NULL;
+  g_autoptr (P2pListener) listener = NULL;
+  g_autoptr (GArray) allowed = NULL;
+  g_autofree char *peer = NULL, *identity_path = NULL, *rendezvous = NULL;
+  g_autofree char *stun = NULL, *turn = NULL, *allowed_text = NULL;
+  g_autofree char *sim_network = NULL, *address = NULL, *ticket = NULL;
+  GstP2pMode mode;
+  GstP2pTransport transport;
+  gint port;
+
+  GST_OBJECT_LOCK (self->element);
+  mode = self->mode;
+  transport = self->transport;
+  port = self->port;
+  peer = g_strdup (self->peer);
+  identity_path = g_strdup (self->identity_path);
+  rendezvous = g_strdup (self->rendezvous);
+  stun = g_strdup (self->stun_server);
+  turn = g_strdup (self->turn_server);
+  allowed_text = g_strdup (self->allowed_peers);
+  sim_network = g_strdup (self->sim_network);
+  GST_OBJECT_UNLOCK (self->element);
+
+  if (mode == GST_P2P_MODE_CONNECT && !gst_p2p_object_validate_peer (peer, &err)) {
+    GST_ELEMENT_ERROR (self->element, RESOURCE, SETTINGS, ("%s", err->message),
+        (NULL));
+    return FALSE;
+  }
+  allowed = gst_p2p_object_parse_allowed_peers (allowed_text, &err);
+  if (!allowed) {
+    GST_ELEMENT_ERROR (self->element, RESOURCE, SETTINGS, ("%s", err->message),
+        (NULL));
+    return FALSE;
+  }
+
+  config = p2p_config_new_from_env (&err);
+  if (!config) {
+    GST_ELEMENT_ERROR (self->element, RESOURCE, SETTINGS,
+        ("Bad environment: %s", err->message), (NULL));
+    return FALSE;
+  }
+  config->implementation = transport == GST_P2P_TRANSPORT_SIM ?
+      P2P_IMPLEMENTATION_SIM : P2P_IMPLEMENTATION_QUIC;
+  if (port >= 0)
+    config->listen_port = (guint) port;
+  if (rendezvous) {
+    g_strfreev (config->bootstrap_peers);
+    config->bootstrap_peers = split_list (rendezvous);
+  }
+  if (stun) {
+    g_strfreev (config->stun_servers);
+    config->stun_servers = split_list (stun);
+  }
+  if (turn) {
+    g_strfreev (config->relay_servers);
+    config->relay_servers = split_list (turn);
+  }
+
+  /* identity: the property, else (sink only) $P2P_IDENTITY_FILE, else new */
+  if (!identity_path && self->is_sink && config->identity_file)
+    identity_path = g_strdup (config->identity_file);
+  if (identity_path) {
+    identity = p2p_identity_load_or_create (identity_path, &err);
+    if (!identity) {
+      GST_ELEMENT_ERROR (self->element, RESOURCE, SETTINGS,
+          ("Cannot use identity key file \"%s\": %s", identity_path,
+              err->message), (NULL));
+      return FALSE;
+    }
+  } else {
+    identity = p2p_identity_new ();
+  }
+
+  if (transport == GST_P2P_TRANSPORT_SIM) {
+    g_autoptr (P2pSimNetwork) net = NULL;
+
+    if (!sim_network || !*sim_network) {
+      GST_ELEMENT_ERROR (self->element, RESOURCE, SETTINGS,
+          ("Empty \"sim-network\": name the simulated network to use"), (NULL));
+      return FALSE;
+    }
+    net = p2p_sim_network_get_named (sim_network, &err);
+    if (!net) {
+      GST_ELEMENT_ERROR (self->element, RESOURCE, SETTINGS,
+          ("Cannot use simulated network \"%s\": %s", sim_network,
+              err->message), (NULL));
+      return FALSE;
+    }
+    provider = p2p_sim_provider_new (net, identity, config);
+  } else {
+    provider = p2p_provider_new_from_config (identity, config, &err);
+  }
+  if (!provider) {
+    GST_ELEMENT_ERROR (self->element, RESOURCE, OPEN_READ_WRITE,
+        ("Cannot start the P2P transport: %s", err->message), (NULL));
+    return FALSE;
+  }
+
+  if (mode == GST_P2P_MODE_LISTEN) {
+    if (port >= 0)
+      address = g_strdup_printf (":%d", port);
+    listener = p2p_provider_listen (provider, address, &err);
+    if (!listener) {
+      if (port >= 0)
+        GST_ELEMENT_ERROR (self->element, RESOURCE, OPEN_READ_WRITE,
+            ("Cannot listen on UDP port %d: %s", port, err->message), (NULL));
+      else
+        GST_ELEMENT_ERROR (self->element, RESOURCE, OPEN_READ_WRITE,
+            ("Cannot listen: %s", err->message), (NULL));
+      return FALSE;
+    }
+    ticket = p2p_listener_get_ticket (listener);
+  }
+
+  GST_OBJECT_LOCK (self->element);
+  self->identity = g_steal_pointer (&identity);
+  self->provider = g_steal_pointer (&provider);
+  self->listener = g_steal_pointer (&listener);
+  self->allowed = g_steal_pointer (&allowed);
+  self->peer_id = p2p_identity_dup_peer_id_string (self->identity);
+  self->ticket = g_steal_pointer (&ticket);
+  GST_OBJECT_UNLOCK (self->element);
+
+  GST_INFO_OBJECT (self->element, "peer ID %s, ticket %s", self->peer_id,
+      GST_STR_NULL (self->ticket));
+  g_object_notify (G_OBJECT (self->element), "peer-id");
+  if (self->listener) {
+    g_object_notify (G_OBJECT (self->element), "ticket");
+    gst_element_post_message (self->element,
+        gst_message_new_element (GST_OBJECT (self->element),
+            gst_structure_new ("p2p-listening",
+                "peer-id", G_TYPE_STRING, self->peer_id,
+                "ticket", G_TYPE_STRING, self->ticket, NULL)));
+  }
+  return TRUE;
+}
+
+void
+gst_p2p_object_close (GstP2pObject *self)
+{
+  P2pListener *listener;
+  P2pProvider *provider;
+  P2pIdentity *identity;
+
+  GST_OBJECT_LOCK (self->element);
+  listener = g_steal_pointer (&self->listener);
+  provider = g_steal_pointer (&self->provider);
+  identity = g_steal_pointer (&self->identity);
+  g_clear_pointer (&self->peer_id, g_free);
+  g_clear_pointer (&self->ticket, g_free);
+  g_clear_pointer (&self->allowed, g_array_unref);
+  GST_OBJECT_UNLOCK (self->element);
+
+  if (listener) {
+    p2p_listener_close (listener);
+    g_object_unref (listener);
+  }
+  g_clear_object (&provider);
+  g_clear_object (&identity);
+}
+
+char *
+gst_p2p_object_dup_peer (GstP2pObject *self)
+{
+  char *peer;
+
+  GST_OBJECT_LOCK (self->element);
+  peer = g_strdup (self->peer);
+  GST_OBJECT_UNLOCK (self->element);
+  return peer;
+}
+
+P2pConnection *
+gst_p2p_object_connect (GstP2pObject *self, GCancellable *cancellable,
+    GError **error)
+{
+  g_autofree char *peer = gst_p2p_object_dup_peer (self);
+  P2pProvider *provider;
+  P2pConnection *conn;
+
+  GST_OBJECT_LOCK (self->element);
+  provider = self->provider ? g_object_ref (self->provider) : NULL;
+  GST_OBJECT_UNLOCK (self->element);
+  if (!provider) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED, "The element is not started");
+    return NULL;
+  }
+  conn = p2p_provider_connect (provider, peer, cancellable, error);
+  g_object_unref (provider);
+  return conn;
+}
+
+char *
+gst_p2p_connection_dup_peer_id (P2pConnection *conn)
+{
+  const P2pPeerId *id = p2p_connection_get_peer_id (conn);
+
+  return id ? p2p_peer_id_to_string (id) : g_strdup ("(unknown)");
+}
+
+GstStructure *
+gst_p2p_stats_new (void)
+{
+  return gst_structure_new ("application/x-p2p-stats",
+      "rtt-us", G_TYPE_UINT64, (guint64) 0,
+      "bytes-sent", G_TYPE_UINT64, (guint64) 0,
+      "bytes-received", G_TYPE_UINT64, (guint64) 0,
+      "packets-lost", G_TYPE_UINT64, (guint64) 0,
+      "packets-retransmitted", G_TYPE_UINT64, (guint64) 0,
+      "path", G_TYPE_STRING, "none",
+      "setup-time-ms", G_TYPE_UINT64, (guint64) 0,
+      "datagrams-dropped", G_TYPE_UINT64, (guint64) 0,
+      "peers", G_TYPE_UINT, 0u, NULL);
+}
+
+static void
+add_u64 (GstStructure *s, const char *field, guint64 v)
+{
+  guint64 cur = 0;
+
+  gst_structure_get_uint64 (s, field, &cur);
+  gst_structure_set (s, field, G_TYPE_UINT64, cur + v, NULL);
+}
+
+static void
+max_u64 (GstStructure *s, const char *field, guint64 v)
+{
+  guint64 cur = 0;
+
+  gst_structure_get_uint64 (s, field, &cur);
+  gst_structure_set (s, field, G_TYPE_UINT64, MAX (cur, v), NULL);
+}
+
+void
+gst_p2p_stats_accumulate (GstStructure *s, const P2pConnectionStats *st)
+{
+  guint peers = 0;
+
+  max_u64 (s, "rtt-us", st->rtt_us);
+  add_u64 (s, "bytes-sent", st->bytes_sent);
+  add_u64 (s, "bytes-received", st->bytes_received);
+  add_u64 (s, "packets-lost", st->packets_lost);
+  add_u64 (s, "packets-retransmitted", st->packets_retransmitted);
+  max_u64 (s, "setup-time-ms", st->setup_time_us / 1000);
+  add_u64 (s, "datagrams-dropped", st->datagrams_dropped);
+  gst_structure_get_uint (s, "peers", &peers);
+  gst_structure_set (s, "peers", G_TYPE_UINT, peers + 1,
+      "path", G_TYPE_STRING, p2p_path_kind_to_string (st->path_kind), NULL);
+}
+
+void
+gst_p2p_object_post_connection (GstP2pObject *self, P2pConnection *conn,
+    const char *event)
+{
+  P2pConnectionStats st;
+  g_autofree char *peer_id = gst_p2p_connection_dup_peer_id (conn);
+
+  p2p_connection_get_stats (conn, &st);
+  gst_element_post_message (self->element,
+      gst_message_new_element (GST_OBJECT (self->element),
+          gst_structure_new ("p2p-connection",
+              "peer-id", G_TYPE_STRING, peer_id,
+              "event", G_TYPE_STRING, event,
+              "path", G_TYPE_STRING, p2p_path_kind_to_string (st.path_kind),
+              "rtt-us", G_TYPE_UINT64, st.rtt_us,
+              "setup-time-ms", G_TYPE_UINT64, st.setup_time_us / 1000, NULL)));
+}

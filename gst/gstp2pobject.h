@@ -1,0 +1,144 @@
+/* gstp2pobject.h: settings and connection logic shared by p2psink and p2psrc
+ * (in the spirit of gst-plugins-bad ext/srt/gstsrtobject.c): the common
+ * properties, identity, provider and listener set-up, allow-list, stats and
+ * bus messages.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gst/gst.h>
+#include <p2p/p2p.h>
+
+G_BEGIN_DECLS
+
+GST_DEBUG_CATEGORY_EXTERN (gst_p2p_debug);
+
+typedef enum {
+  GST_P2P_MODE_LISTEN,
+  GST_P2P_MODE_CONNECT,
+} GstP2pMode;
+
+typedef enum {
+  GST_P2P_TRANSPORT_QUIC,
+  GST_P2P_TRANSPORT_SIM,
+} GstP2pTransport;
+
+typedef enum {
+  GST_P2P_DELIVERY_RELIABLE,
+  GST_P2P_DELIVERY_DATAGRAM,
+} GstP2pDelivery;
+
+#define GST_TYPE_P2P_MODE (gst_p2p_mode_get_type ())
+GType gst_p2p_mode_get_type (void);
+#define GST_TYPE_P2P_TRANSPORT (gst_p2p_transport_get_type ())
+GType gst_p2p_transport_get_type (void);
+#define GST_TYPE_P2P_DELIVERY (gst_p2p_delivery_get_type ())
+GType gst_p2p_delivery_get_type (void);
+
+/* Property ids of the common properties; element-specific ones start at
+ * GST_P2P_PROP_LAST. */
+enum {
+  GST_P2P_PROP_0,
+  GST_P2P_PROP_MODE,
+  GST_P2P_PROP_PEER,
+  GST_P2P_PROP_TRANSPORT,
+  GST_P2P_PROP_SIM_NETWORK,
+  GST_P2P_PROP_IDENTITY,
+  GST_P2P_PROP_PEER_ID,
+  GST_P2P_PROP_TICKET,
+  GST_P2P_PROP_RENDEZVOUS,
+  GST_P2P_PROP_STUN_SERVER,
+  GST_P2P_PROP_TURN_SERVER,
+  GST_P2P_PROP_PORT,
+  GST_P2P_PROP_ALLOWED_PEERS,
+  GST_P2P_PROP_DELIVERY,
+  GST_P2P_PROP_STATS,
+  GST_P2P_PROP_LAST
+};
+
+typedef struct {
+  GstElement *element;          /* not a reference: the owner */
+  gboolean is_sink;
+
+  /* settings, protected by the element's object lock */
+  GstP2pMode mode;
+  char *peer;
+  GstP2pTransport transport;
+  char *sim_network;
+  char *identity_path;
+  char *rendezvous;
+  char *stun_server;
+  char *turn_server;
+  gint port;                    /* -1: P2P_LISTEN_PORT or 8800 */
+  char *allowed_peers;
+  GstP2pDelivery delivery;
+
+  /* runtime, set in open() (READY) and cleared in close() (NULL) */
+  P2pIdentity *identity;
+  P2pProvider *provider;
+  P2pListener *listener;
+  char *peer_id;                /* our own ID, text form */
+  char *ticket;
+  GArray *allowed;              /* P2pPeerId, empty = everyone */
+} GstP2pObject;
+
+GstP2pObject *gst_p2p_object_new (GstElement *element, gboolean is_sink);
+void gst_p2p_object_free (GstP2pObject *self);
+
+void gst_p2p_object_install_properties (GObjectClass *klass, gboolean is_sink);
+gboolean gst_p2p_object_set_property (GstP2pObject *self, guint prop_id,
+    const GValue *value, GParamSpec *pspec);
+/* STATS is answered by the element (it knows its connections). */
+gboolean gst_p2p_object_get_property (GstP2pObject *self, guint prop_id,
+    GValue *value, GParamSpec *pspec);
+
+/* NULL -> READY: validates the settings, loads or makes the identity, creates
+ * the provider and (in listen mode) the listener. On failure posts
+ * GST_ELEMENT_ERROR with a message naming the bad setting and returns FALSE. */
+gboolean gst_p2p_object_open (GstP2pObject *self);
+/* READY -> NULL. */
+void gst_p2p_object_close (GstP2pObject *self);
+
+/* Validators (also used by the URI handler); errors are
+ * P2P_ERROR_INVALID_ARGUMENT naming the property. */
+gboolean gst_p2p_object_validate_peer (const char *peer, GError **error);
+GArray *gst_p2p_object_parse_allowed_peers (const char *text, GError **error);
+
+/* TRUE if @conn's peer may stay (allow-list empty or containing it). */
+gboolean gst_p2p_object_peer_allowed (GstP2pObject *self, P2pConnection *conn);
+
+/* Connects to the configured peer (blocking, cancellable). */
+P2pConnection *gst_p2p_object_connect (GstP2pObject *self,
+    GCancellable *cancellable, GError **error);
+/* (transfer full) a copy of the configured peer string. */
+char *gst_p2p_object_dup_peer (GstP2pObject *self);
+
+/* (transfer full) the text form of @conn's peer ID. */
+char *gst_p2p_connection_dup_peer_id (P2pConnection *conn);
+
+/* Adds one connection's stats to a stats structure being built. */
+void gst_p2p_stats_accumulate (GstStructure *s, const P2pConnectionStats *st);
+/* A fresh "application/x-p2p-stats" structure with every field zero. */
+GstStructure *gst_p2p_stats_new (void);
+
+/* Posts the element message "p2p-connection". */
+void gst_p2p_object_post_connection (GstP2pObject *self, P2pConnection *conn,
+    const char *event);
+
+/* Errors from the library as element errors. */
+#define GST_P2P_ELEMENT_ERROR_FROM(el, err, ...) \
+  G_STMT_START { \
+    g_autofree char *__msg = g_strdup_printf (__VA_ARGS__); \
+    if ((err)->domain == P2P_ERROR && (err)->code == P2P_ERROR_INVALID_ARGUMENT) \
+      GST_ELEMENT_ERROR (el, RESOURCE, SETTINGS, ("%s", __msg), \
+          ("%s", (err)->message)); \
+    else if ((err)->domain == P2P_ERROR && ((err)->code == P2P_ERROR_PEER_NOT_FOUND \
+            || (err)->code == P2P_ERROR_CONNECTION_FAILED \
+            || (err)->code == P2P_ERROR_TIMEOUT)) \
+      GST_ELEMENT_ERROR (el, RESOURCE, NOT_FOUND, ("%s", __msg), \
+          ("%s", (err)->message)); \
+    else \
+      GST_ELEMENT_ERROR (el, RESOURCE, OPEN_READ_WRITE, ("%s", __msg), \
+          ("%s", (err)->message)); \
+  } G_STMT_END
+
+G_END_DECLS

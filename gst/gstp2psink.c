@@ -1,0 +1,1060 @@
+/* gstp2psink.c: p2psink, serves a stream to one or more peers.
+ *
+ * SECTION:element-p2psink
+ * @see_also: p2psrc, p2psimnet
+ *
+ * Listens (mode=listen, the default) and sends everything it receives to
+ * every connected receiver: each GStreamer event and buffer as one media
+ * frame (docs/protocol.md). Late joiners first get the stream-start, caps
+ * (with streamheader), the last segment and tags. Each receiver has its own
+ * bounded queue (max-queue-bytes, max-queue-buffers); what happens when it is
+ * full is the slow-receiver-policy (default disconnect: wait up to
+ * slow-receiver-timeout ms for room, then drop that receiver, so one stalled
+ * receiver holds the others back for at most that long). "sync" defaults to
+ * FALSE here (serve as fast as the receivers take it).
+ *
+ * |[
+ * gst-launch-1.0 -e filesrc location=song.flac ! flacparse ! p2psink
+ * ]|
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "gstp2psink.h"
+#include "gstp2pmedia.h"
+
+#include <string.h>
+
+GST_DEBUG_CATEGORY_STATIC (gst_p2p_sink_debug);
+#define GST_CAT_DEFAULT gst_p2p_sink_debug
+
+#define DEFAULT_WAIT_FOR_PEER TRUE
+#define DEFAULT_EOS_TIMEOUT 10000
+#define DEFAULT_MAX_PEERS 64
+#define DEFAULT_MAX_QUEUE_BYTES (4 * 1024 * 1024)
+#define DEFAULT_MAX_QUEUE_BUFFERS 0
+#define DEFAULT_SLOW_POLICY GST_P2P_SLOW_RECEIVER_DISCONNECT
+#define DEFAULT_SLOW_TIMEOUT 5000
+
+enum {
+  PROP_WAIT_FOR_PEER = GST_P2P_PROP_LAST,
+  PROP_EOS_TIMEOUT,
+  PROP_MAX_PEERS,
+  PROP_MAX_QUEUE_BYTES,
+  PROP_MAX_QUEUE_BUFFERS,
+  PROP_SLOW_RECEIVER_POLICY,
+  PROP_SLOW_RECEIVER_TIMEOUT,
+  PROP_N_PEERS,
+};
+
+enum {
+  SIGNAL_PEER_ADDED,
+  SIGNAL_PEER_REMOVED,
+  N_SIGNALS
+};
+static guint signals[N_SIGNALS];
+
+typedef struct {
+  gint refcount;
+  GstP2pSink *sink;             /* a reference */
+  P2pConnection *conn;
+  char *peer_id;
+  /* protected by sink->lock */
+  GQueue queue;                 /* GBytes, whole frames */
+  gsize queued_bytes;           /* queued + being sent */
+  gboolean closed;
+  char *close_reason;
+  gboolean need_discont;
+  guint64 dropped;
+  GCancellable *cancellable;
+} SinkPeer;
+
+struct _GstP2pSink {
+  GstBaseSink parent;
+
+  GstP2pObject *obj;
+
+  /* properties (object lock) */
+  gboolean wait_for_peer;
+  guint eos_timeout;
+  guint max_peers;
+  guint64 max_queue_bytes;
+  guint max_queue_buffers;
+  GstP2pSlowReceiverPolicy slow_policy;
+  guint slow_timeout;
+
+  /* runtime (lock) */
+  GMutex lock;
+  GCond cond;
+  GPtrArray *peers;             /* SinkPeer (refs) */
+  guint n_threads;
+  gboolean flushing;
+  gboolean stopping;
+  gboolean eos;
+  GBytes *hdr_stream_start, *hdr_caps, *hdr_segment, *hdr_tags;
+  guint64 seqnum;
+  guint64 datagrams_too_big;
+  guint64 dropped_total;
+  GstP2pDelivery delivery;
+  GCancellable *cancellable;
+  GThread *accept_thread;
+};
+
+static void gst_p2p_sink_uri_handler_init (gpointer g_iface, gpointer data);
+
+#define gst_p2p_sink_parent_class parent_class
+G_DEFINE_TYPE_WITH_CODE (GstP2pSink, gst_p2p_sink, GST_TYPE_BASE_SINK,
+    GST_DEBUG_CATEGORY_INIT (gst_p2p_sink_debug, "p2psink", 0, "P2P sink");
+    G_IMPLEMENT_INTERFACE (GST_TYPE_URI_HANDLER, gst_p2p_sink_uri_handler_init));
+GST_ELEMENT_REGISTER_DEFINE (p2psink, "p2psink", GST_RANK_NONE, GST_TYPE_P2P_SINK);
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
+    GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+
+GType
+gst_p2p_slow_receiver_policy_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_P2P_SLOW_RECEIVER_BLOCK,
+        "Wait for room in the receiver's queue (stalls every receiver)", "block"},
+    {GST_P2P_SLOW_RECEIVER_DROP,
+        "Drop buffers for that receiver (the next one it gets is marked DISCONT)",
+        "drop"},
+    {GST_P2P_SLOW_RECEIVER_DISCONNECT,
+          "Wait up to slow-receiver-timeout ms, then disconnect that receiver",
+        "disconnect"},
+    {0, NULL, NULL}
+  };
+
+  if (g_once_init_enter (&type))
+    g_once_init_leave (&type,
+        g_enum_register_static ("GstP2pSlowReceiverPolicy", values));
+  return type;
+}
+
+/* ---- peers ---- */
+
+static SinkPeer *
+sink_peer_ref (SinkPeer *peer)
+{
+  g_atomic_int_inc (&peer->refcount);
+  return peer;
+}
+
+static void
+sink_peer_unref (gpointer data)
+{
+  SinkPeer *peer = data;
+
+  if (!g_atomic_int_dec_and_test (&peer->refcount))
+    return;
+  g_queue_clear_full (&peer->queue, (GDestroyNotify) g_bytes_unref);
+  g_clear_object (&peer->conn);
+  g_clear_object (&peer->cancellable);
+  g_free (peer->peer_id);
+  g_free (peer->close_reason);
+  gst_object_unref (peer->sink);
+  g_free (peer);
+}
+
+static void
+sink_peer_closure_notify (gpointer data, GClosure *closure)
+{
+  sink_peer_unref (data);
+}
+
+/* Called with the lock. */
+static void
+sink_peer_push_locked (GstP2pSink *self, SinkPeer *peer, GBytes *msg)
+{
+  g_queue_push_tail (&peer->queue, g_bytes_ref (msg));
+  peer->queued_bytes += g_bytes_get_size (msg);
+}
+
+/* Called with the lock: ask the peer's thread to close it. */
+static void
+sink_peer_disconnect_locked (GstP2pSink *self, SinkPeer *peer, const char *reason)
+{
+  if (peer->closed)
+    return;
+  peer->closed = TRUE;
+  g_free (peer->close_reason);
+  peer->close_reason = g_strdup (reason);
+  g_cancellable_cancel (peer->cancellable);
+  g_cond_broadcast (&self->cond);
+}
+
+static void
+on_peer_closed (P2pConnection *conn, GError *error, gpointer data)
+{
+  SinkPeer *peer = data;
+  GstP2pSink *self = peer->sink;
+
+  GST_INFO_OBJECT (self, "receiver %s closed: %s", peer->peer_id,
+      error ? error->message : "normal close");
+  g_mutex_lock (&self->lock);
+  peer->closed = TRUE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  g_cancellable_cancel (peer->cancellable);
+}
+
+static void
+on_peer_path_changed (P2pConnection *conn, P2pPathKind kind, gpointer data)
+{
+  SinkPeer *peer = data;
+
+  gst_p2p_object_post_connection (peer->sink->obj, conn, "path-changed");
+}
+
+static gpointer
+sink_peer_thread (gpointer data)
+{
+  SinkPeer *peer = data;
+  GstP2pSink *self = peer->sink;
+  g_autofree char *reason = NULL;
+
+  g_mutex_lock (&self->lock);
+  for (;;) {
+    g_autoptr (GBytes) msg = NULL;
+    g_autoptr (GError) err = NULL;
+    gboolean ok;
+
+    while (g_queue_is_empty (&peer->queue) && !peer->closed && !self->stopping)
+      g_cond_wait (&self->cond, &self->lock);
+    if (peer->closed || self->stopping)
+      break;
+    msg = g_queue_pop_head (&peer->queue);
+    g_mutex_unlock (&self->lock);
+
+    ok = p2p_connection_send (peer->conn, msg, peer->cancellable, &err);
+
+    g_mutex_lock (&self->lock);
+    peer->queued_bytes -= g_bytes_get_size (msg);
+    g_cond_broadcast (&self->cond);
+    if (!ok) {
+      GST_INFO_OBJECT (self, "sending to %s failed: %s", peer->peer_id,
+          err->message);
+      if (!peer->closed) {
+        peer->closed = TRUE;
+        peer->close_reason = g_strdup (err->message);
+      }
+      break;
+    }
+  }
+  reason = g_strdup (peer->close_reason ? peer->close_reason :
+      self->stopping ? "sender stopped" : "closed");
+  g_ptr_array_remove (self->peers, peer);       /* drops the array's ref */
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+
+  p2p_connection_close (peer->conn, reason);
+  g_signal_handlers_disconnect_by_data (peer->conn, peer);
+  GST_INFO_OBJECT (self, "receiver %s removed: %s", peer->peer_id, reason);
+  g_signal_emit (self, signals[SIGNAL_PEER_REMOVED], 0, peer->peer_id);
+  gst_p2p_object_post_connection (self->obj, peer->conn, "disconnected");
+
+  g_mutex_lock (&self->lock);
+  self->n_threads--;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  sink_peer_unref (peer);
+  return NULL;
+}
+
+/* Takes a new authenticated connection (transfer full). */
+static void
+gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
+{
+  SinkPeer *peer;
+  GThread *thread;
+  guint max_peers;
+
+  GST_OBJECT_LOCK (self);
+  max_peers = self->max_peers;
+  GST_OBJECT_UNLOCK (self);
+
+  if (!gst_p2p_object_peer_allowed (self->obj, conn)) {
+    g_autofree char *id = gst_p2p_connection_dup_peer_id (conn);
+
+    GST_WARNING_OBJECT (self, "refusing peer %s: not in allowed-peers", id);
+    p2p_connection_close (conn, "not in allowed-peers");
+    g_object_unref (conn);
+    return;
+  }
+
+  peer = g_new0 (SinkPeer, 1);
+  peer->refcount = 1;
+  peer->sink = gst_object_ref (self);
+  peer->conn = conn;
+  peer->peer_id = gst_p2p_connection_dup_peer_id (conn);
+  peer->cancellable = g_cancellable_new ();
+  g_queue_init (&peer->queue);
+
+  g_mutex_lock (&self->lock);
+  if (self->stopping || (max_peers > 0 && self->peers->len >= max_peers)) {
+    gboolean stopping = self->stopping;
+
+    g_mutex_unlock (&self->lock);
+    GST_WARNING_OBJECT (self, "refusing receiver %s: %s", peer->peer_id,
+        stopping ? "stopping" : "max-peers reached");
+    p2p_connection_close (conn, stopping ? "sender stopping" :
+        "too many receivers (max-peers)");
+    sink_peer_unref (peer);
+    return;
+  }
+  /* late joiner: the stream headers first, in order */
+  if (self->hdr_stream_start)
+    sink_peer_push_locked (self, peer, self->hdr_stream_start);
+  if (self->hdr_caps)
+    sink_peer_push_locked (self, peer, self->hdr_caps);
+  if (self->hdr_segment)
+    sink_peer_push_locked (self, peer, self->hdr_segment);
+  if (self->hdr_tags)
+    sink_peer_push_locked (self, peer, self->hdr_tags);
+  if (self->eos) {
+    g_autoptr (GByteArray) eos = g_byte_array_new ();
+    g_autoptr (GBytes) b = NULL;
+
+    p2p_frame_append (eos, P2P_FRAME_EOS, NULL, 0);
+    b = g_byte_array_free_to_bytes (g_steal_pointer (&eos));
+    sink_peer_push_locked (self, peer, b);
+  }
+  g_ptr_array_add (self->peers, sink_peer_ref (peer));
+  self->n_threads++;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+
+  g_signal_connect_data (conn, "closed", G_CALLBACK (on_peer_closed),
+      sink_peer_ref (peer), sink_peer_closure_notify, 0);
+  g_signal_connect_data (conn, "path-changed", G_CALLBACK (on_peer_path_changed),
+      sink_peer_ref (peer), sink_peer_closure_notify, 0);
+  if (!p2p_connection_is_connected (conn)) {
+    g_mutex_lock (&self->lock);
+    peer->closed = TRUE;
+    g_cond_broadcast (&self->cond);
+    g_mutex_unlock (&self->lock);
+  }
+
+  GST_INFO_OBJECT (self, "receiver %s connected", peer->peer_id);
+  g_signal_emit (self, signals[SIGNAL_PEER_ADDED], 0, peer->peer_id);
+  gst_p2p_object_post_connection (self->obj, conn, "connected");
+
+  /* the thread owns the initial reference */
+  thread = g_thread_new ("p2psink-peer", sink_peer_thread, peer);
+  g_thread_unref (thread);
+}
+
+static gpointer
+accept_thread (gpointer data)
+{
+  GstP2pSink *self = data;
+  GCancellable *cancellable = self->cancellable;
+  P2pListener *listener;
+  GstP2pMode mode;
+
+  GST_OBJECT_LOCK (self);
+  listener = self->obj->listener ? g_object_ref (self->obj->listener) : NULL;
+  mode = self->obj->mode;
+  GST_OBJECT_UNLOCK (self);
+
+  if (mode == GST_P2P_MODE_CONNECT) {
+    g_autoptr (GError) err = NULL;
+    P2pConnection *conn = gst_p2p_object_connect (self->obj, cancellable, &err);
+
+    if (conn) {
+      gst_p2p_sink_add_peer (self, conn);
+    } else if (!g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+      g_autofree char *peer = gst_p2p_object_dup_peer (self->obj);
+
+      GST_P2P_ELEMENT_ERROR_FROM (self, err,
+          "Could not connect to peer \"%s\": %s", peer, err->message);
+    }
+    return NULL;
+  }
+
+  while (listener && !g_cancellable_is_cancelled (cancellable)) {
+    g_autoptr (GError) err = NULL;
+    P2pConnection *conn = p2p_listener_accept (listener, cancellable, &err);
+
+    if (!conn) {
+      GST_DEBUG_OBJECT (self, "accept loop ends: %s", err->message);
+      break;
+    }
+    gst_p2p_sink_add_peer (self, conn);
+  }
+  g_clear_object (&listener);
+  return NULL;
+}
+
+/* ---- streaming ---- */
+
+/* Called with the lock. Waits for the first receiver if wait-for-peer is set.
+ * Returns GST_FLOW_OK, or what gst_base_sink_wait_preroll() said. */
+static GstFlowReturn
+wait_for_peer_locked (GstP2pSink *self)
+{
+  gboolean wait;
+
+  GST_OBJECT_LOCK (self);
+  wait = self->wait_for_peer;
+  GST_OBJECT_UNLOCK (self);
+  while (wait && self->peers->len == 0) {
+    if (self->stopping)
+      return GST_FLOW_FLUSHING;
+    if (self->flushing) {
+      GstFlowReturn ret;
+
+      g_mutex_unlock (&self->lock);
+      ret = gst_base_sink_wait_preroll (GST_BASE_SINK (self));
+      g_mutex_lock (&self->lock);
+      if (ret != GST_FLOW_OK)
+        return ret;
+      continue;
+    }
+    GST_LOG_OBJECT (self, "waiting for the first receiver");
+    g_cond_wait (&self->cond, &self->lock);
+  }
+  return GST_FLOW_OK;
+}
+
+static gboolean
+queue_full_locked (GstP2pSink *self, SinkPeer *peer, gsize size,
+    guint64 max_bytes, guint max_buffers)
+{
+  if (max_bytes > 0 && peer->queued_bytes > 0
+      && peer->queued_bytes + size > max_bytes)
+    return TRUE;
+  if (max_buffers > 0 && g_queue_get_length (&peer->queue) >= max_buffers)
+    return TRUE;
+  return FALSE;
+}
+
+static GBytes *
+encode_buffer (GstBuffer *buffer, gboolean discont)
+{
+  GByteArray *out = g_byte_array_new ();
+
+  if (discont) {
+    g_autoptr (GstBuffer) copy = gst_buffer_copy (buffer);
+
+    GST_BUFFER_FLAG_SET (copy, GST_BUFFER_FLAG_DISCONT);
+    gst_p2p_media_append_buffer (out, copy);
+  } else {
+    gst_p2p_media_append_buffer (out, buffer);
+  }
+  return g_byte_array_free_to_bytes (out);
+}
+
+static GstFlowReturn
+render_datagram (GstP2pSink *self, GstBuffer *buffer)
+{
+  g_autoptr (GBytes) msg = NULL;
+  g_autoptr (GPtrArray) snapshot = NULL;
+  GstFlowReturn ret;
+
+  g_mutex_lock (&self->lock);
+  ret = wait_for_peer_locked (self);
+  if (ret != GST_FLOW_OK) {
+    g_mutex_unlock (&self->lock);
+    return ret;
+  }
+  msg = gst_p2p_media_buffer_to_datagram (buffer, self->seqnum++);
+  snapshot = g_ptr_array_new_with_free_func (sink_peer_unref);
+  for (guint i = 0; i < self->peers->len; i++)
+    g_ptr_array_add (snapshot, sink_peer_ref (g_ptr_array_index (self->peers, i)));
+  g_mutex_unlock (&self->lock);
+
+  for (guint i = 0; i < snapshot->len; i++) {
+    SinkPeer *peer = g_ptr_array_index (snapshot, i);
+    g_autoptr (GError) err = NULL;
+
+    if (g_bytes_get_size (msg) > p2p_connection_get_max_datagram_size (peer->conn)) {
+      GST_WARNING_OBJECT (self, "buffer of %" G_GSIZE_FORMAT " bytes does not "
+          "fit in a datagram to %s: dropped (use delivery=reliable for big "
+          "buffers)", gst_buffer_get_size (buffer), peer->peer_id);
+      g_mutex_lock (&self->lock);
+      self->datagrams_too_big++;
+      g_mutex_unlock (&self->lock);
+      continue;
+    }
+    if (!p2p_connection_send_datagram (peer->conn, msg, &err))
+      GST_DEBUG_OBJECT (self, "datagram to %s not sent: %s", peer->peer_id,
+          err->message);
+  }
+  return GST_FLOW_OK;
+}
+
+static GstFlowReturn
+gst_p2p_sink_render (GstBaseSink *bsink, GstBuffer *buffer)
+{
+  GstP2pSink *self = GST_P2P_SINK (bsink);
+  g_autoptr (GBytes) msg = NULL;
+  g_autoptr (GPtrArray) snapshot = NULL;
+  GstFlowReturn ret;
+  GstP2pSlowReceiverPolicy policy;
+  guint64 max_bytes;
+  guint max_buffers, slow_timeout;
+  gsize size;
+
+  if (self->delivery == GST_P2P_DELIVERY_DATAGRAM)
+    return render_datagram (self, buffer);
+
+  GST_OBJECT_LOCK (self);
+  policy = self->slow_policy;
+  max_bytes = self->max_queue_bytes;
+  max_buffers = self->max_queue_buffers;
+  slow_timeout = self->slow_timeout;
+  GST_OBJECT_UNLOCK (self);
+
+  msg = encode_buffer (buffer, FALSE);
+  size = g_bytes_get_size (msg);
+
+  g_mutex_lock (&self->lock);
+  ret = wait_for_peer_locked (self);
+  if (ret != GST_FLOW_OK)
+    goto out;
+
+  snapshot = g_ptr_array_new_with_free_func (sink_peer_unref);
+  for (guint i = 0; i < self->peers->len; i++)
+    g_ptr_array_add (snapshot, sink_peer_ref (g_ptr_array_index (self->peers, i)));
+
+  for (guint i = 0; i < snapshot->len; i++) {
+    SinkPeer *peer = g_ptr_array_index (snapshot, i);
+    gint64 deadline = g_get_monotonic_time () + (gint64) slow_timeout * 1000;
+    gboolean dropped = FALSE;
+
+    while (!peer->closed && !self->stopping
+        && queue_full_locked (self, peer, size, max_bytes, max_buffers)) {
+      if (policy == GST_P2P_SLOW_RECEIVER_DROP) {
+        peer->dropped++;
+        self->dropped_total++;
+        peer->need_discont = TRUE;
+        dropped = TRUE;
+        break;
+      }
+      if (self->flushing) {
+        g_mutex_unlock (&self->lock);
+        ret = gst_base_sink_wait_preroll (bsink);
+        g_mutex_lock (&self->lock);
+        if (ret != GST_FLOW_OK)
+          goto out;
+        continue;
+      }
+      if (policy == GST_P2P_SLOW_RECEIVER_DISCONNECT) {
+        if (g_get_monotonic_time () >= deadline) {
+          GST_WARNING_OBJECT (self, "receiver %s is too slow (queue full for "
+              "%u ms): disconnecting it", peer->peer_id, slow_timeout);
+          sink_peer_disconnect_locked (self, peer,
+              "receiver too slow (slow-receiver-policy=disconnect)");
+          break;
+        }
+        g_cond_wait_until (&self->cond, &self->lock, deadline);
+      } else {
+        g_cond_wait (&self->cond, &self->lock);
+      }
+    }
+    if (self->stopping) {
+      ret = GST_FLOW_FLUSHING;
+      goto out;
+    }
+    if (dropped || peer->closed)
+      continue;
+    if (peer->need_discont) {
+      g_autoptr (GBytes) d = encode_buffer (buffer, TRUE);
+
+      peer->need_discont = FALSE;
+      sink_peer_push_locked (self, peer, d);
+    } else {
+      sink_peer_push_locked (self, peer, msg);
+    }
+    g_cond_broadcast (&self->cond);
+  }
+
+out:
+  g_mutex_unlock (&self->lock);
+  return ret;
+}
+
+/* Waits at EOS until every receiver closed (it has everything), bounded by
+ * eos-timeout. */
+static void
+wait_drained (GstP2pSink *self)
+{
+  guint timeout;
+  gint64 deadline;
+
+  GST_OBJECT_LOCK (self);
+  timeout = self->eos_timeout;
+  GST_OBJECT_UNLOCK (self);
+  deadline = g_get_monotonic_time () + (gint64) timeout * 1000;
+
+  g_mutex_lock (&self->lock);
+  if (wait_for_peer_locked (self) != GST_FLOW_OK) {
+    g_mutex_unlock (&self->lock);
+    return;
+  }
+  while (self->peers->len > 0 && !self->flushing && !self->stopping) {
+    if (!g_cond_wait_until (&self->cond, &self->lock, deadline)) {
+      GST_WARNING_OBJECT (self, "%u receiver(s) did not confirm the end of "
+          "the stream within eos-timeout=%u ms: closing them", self->peers->len,
+          timeout);
+      for (guint i = 0; i < self->peers->len; i++)
+        sink_peer_disconnect_locked (self, g_ptr_array_index (self->peers, i),
+            "end of stream (eos-timeout)");
+      break;
+    }
+  }
+  g_mutex_unlock (&self->lock);
+}
+
+static gboolean
+gst_p2p_sink_event (GstBaseSink *bsink, GstEvent *event)
+{
+  GstP2pSink *self = GST_P2P_SINK (bsink);
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+
+  if (gst_p2p_media_append_event (out, event)) {
+    g_autoptr (GBytes) msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+
+    g_mutex_lock (&self->lock);
+    switch (GST_EVENT_TYPE (event)) {
+      case GST_EVENT_STREAM_START:
+        g_clear_pointer (&self->hdr_tags, g_bytes_unref);
+        g_clear_pointer (&self->hdr_stream_start, g_bytes_unref);
+        self->hdr_stream_start = g_bytes_ref (msg);
+        self->eos = FALSE;
+        break;
+      case GST_EVENT_CAPS:
+        g_clear_pointer (&self->hdr_caps, g_bytes_unref);
+        self->hdr_caps = g_bytes_ref (msg);
+        break;
+      case GST_EVENT_SEGMENT:
+        g_clear_pointer (&self->hdr_segment, g_bytes_unref);
+        self->hdr_segment = g_bytes_ref (msg);
+        break;
+      case GST_EVENT_TAG:
+        g_clear_pointer (&self->hdr_tags, g_bytes_unref);
+        self->hdr_tags = g_bytes_ref (msg);
+        break;
+      case GST_EVENT_EOS:
+        self->eos = TRUE;
+        break;
+      case GST_EVENT_FLUSH_STOP:
+        self->eos = FALSE;
+        break;
+      default:
+        break;
+    }
+    for (guint i = 0; i < self->peers->len; i++) {
+      SinkPeer *peer = g_ptr_array_index (self->peers, i);
+
+      if (!peer->closed)
+        sink_peer_push_locked (self, peer, msg);
+    }
+    g_cond_broadcast (&self->cond);
+    g_mutex_unlock (&self->lock);
+  }
+
+  if (GST_EVENT_TYPE (event) == GST_EVENT_EOS)
+    wait_drained (self);
+
+  return GST_BASE_SINK_CLASS (parent_class)->event (bsink, event);
+}
+
+static gboolean
+gst_p2p_sink_unlock (GstBaseSink *bsink)
+{
+  GstP2pSink *self = GST_P2P_SINK (bsink);
+
+  g_mutex_lock (&self->lock);
+  self->flushing = TRUE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  return TRUE;
+}
+
+static gboolean
+gst_p2p_sink_unlock_stop (GstBaseSink *bsink)
+{
+  GstP2pSink *self = GST_P2P_SINK (bsink);
+
+  g_mutex_lock (&self->lock);
+  self->flushing = FALSE;
+  g_mutex_unlock (&self->lock);
+  return TRUE;
+}
+
+static gboolean
+gst_p2p_sink_start (GstBaseSink *bsink)
+{
+  GstP2pSink *self = GST_P2P_SINK (bsink);
+
+  GST_OBJECT_LOCK (self);
+  self->delivery = self->obj->delivery;
+  GST_OBJECT_UNLOCK (self);
+
+  g_mutex_lock (&self->lock);
+  self->stopping = FALSE;
+  self->flushing = FALSE;
+  self->eos = FALSE;
+  self->seqnum = 0;
+  g_mutex_unlock (&self->lock);
+
+  self->cancellable = g_cancellable_new ();
+  self->accept_thread = g_thread_new ("p2psink-accept", accept_thread, self);
+  return TRUE;
+}
+
+static gboolean
+gst_p2p_sink_stop (GstBaseSink *bsink)
+{
+  GstP2pSink *self = GST_P2P_SINK (bsink);
+
+  g_mutex_lock (&self->lock);
+  self->stopping = TRUE;
+  for (guint i = 0; i < self->peers->len; i++) {
+    SinkPeer *peer = g_ptr_array_index (self->peers, i);
+
+    g_cancellable_cancel (peer->cancellable);
+  }
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+
+  if (self->cancellable)
+    g_cancellable_cancel (self->cancellable);
+  if (self->accept_thread)
+    g_thread_join (g_steal_pointer (&self->accept_thread));
+  g_clear_object (&self->cancellable);
+
+  g_mutex_lock (&self->lock);
+  for (guint i = 0; i < self->peers->len; i++) {
+    SinkPeer *peer = g_ptr_array_index (self->peers, i);
+
+    g_cancellable_cancel (peer->cancellable);
+  }
+  while (self->n_threads > 0)
+    g_cond_wait (&self->cond, &self->lock);
+  g_clear_pointer (&self->hdr_stream_start, g_bytes_unref);
+  g_clear_pointer (&self->hdr_caps, g_bytes_unref);
+  g_clear_pointer (&self->hdr_segment, g_bytes_unref);
+  g_clear_pointer (&self->hdr_tags, g_bytes_unref);
+  g_mutex_unlock (&self->lock);
+  return TRUE;
+}
+
+static GstStateChangeReturn
+gst_p2p_sink_change_state (GstElement *element, GstStateChange transition)
+{
+  GstP2pSink *self = GST_P2P_SINK (element);
+  GstStateChangeReturn ret;
+
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY && !gst_p2p_object_open (self->obj))
+    return GST_STATE_CHANGE_FAILURE;
+
+  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+
+  if (transition == GST_STATE_CHANGE_READY_TO_NULL
+      || (transition == GST_STATE_CHANGE_NULL_TO_READY
+          && ret == GST_STATE_CHANGE_FAILURE))
+    gst_p2p_object_close (self->obj);
+  return ret;
+}
+
+static GstStructure *
+gst_p2p_sink_dup_stats (GstP2pSink *self)
+{
+  GstStructure *s = gst_p2p_stats_new ();
+  g_autoptr (GPtrArray) conns = g_ptr_array_new_with_free_func (g_object_unref);
+  guint64 dropped, too_big;
+
+  g_mutex_lock (&self->lock);
+  for (guint i = 0; i < self->peers->len; i++) {
+    SinkPeer *peer = g_ptr_array_index (self->peers, i);
+
+    g_ptr_array_add (conns, g_object_ref (peer->conn));
+  }
+  dropped = self->dropped_total;
+  too_big = self->datagrams_too_big;
+  g_mutex_unlock (&self->lock);
+
+  for (guint i = 0; i < conns->len; i++) {
+    P2pConnectionStats st;
+
+    p2p_connection_get_stats (g_ptr_array_index (conns, i), &st);
+    gst_p2p_stats_accumulate (s, &st);
+  }
+  if (too_big > 0) {
+    guint64 cur = 0;
+
+    gst_structure_get_uint64 (s, "datagrams-dropped", &cur);
+    gst_structure_set (s, "datagrams-dropped", G_TYPE_UINT64, cur + too_big, NULL);
+  }
+  gst_structure_set (s, "buffers-dropped", G_TYPE_UINT64, dropped, NULL);
+  return s;
+}
+
+static void
+gst_p2p_sink_set_property (GObject *object, guint prop_id, const GValue *value,
+    GParamSpec *pspec)
+{
+  GstP2pSink *self = GST_P2P_SINK (object);
+
+  if (gst_p2p_object_set_property (self->obj, prop_id, value, pspec))
+    return;
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_WAIT_FOR_PEER:
+      self->wait_for_peer = g_value_get_boolean (value);
+      break;
+    case PROP_EOS_TIMEOUT:
+      self->eos_timeout = g_value_get_uint (value);
+      break;
+    case PROP_MAX_PEERS:
+      self->max_peers = g_value_get_uint (value);
+      break;
+    case PROP_MAX_QUEUE_BYTES:
+      self->max_queue_bytes = g_value_get_uint64 (value);
+      break;
+    case PROP_MAX_QUEUE_BUFFERS:
+      self->max_queue_buffers = g_value_get_uint (value);
+      break;
+    case PROP_SLOW_RECEIVER_POLICY:
+      self->slow_policy = g_value_get_enum (value);
+      break;
+    case PROP_SLOW_RECEIVER_TIMEOUT:
+      self->slow_timeout = g_value_get_uint (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+  /* a receiver blocked on a full queue re-checks the limits */
+  g_mutex_lock (&self->lock);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+gst_p2p_sink_get_property (GObject *object, guint prop_id, GValue *value,
+    GParamSpec *pspec)
+{
+  GstP2pSink *self = GST_P2P_SINK (object);
+
+  if (prop_id == GST_P2P_PROP_STATS) {
+    g_value_take_boxed (value, gst_p2p_sink_dup_stats (self));
+    return;
+  }
+  if (prop_id == PROP_N_PEERS) {
+    g_mutex_lock (&self->lock);
+    g_value_set_uint (value, self->peers->len);
+    g_mutex_unlock (&self->lock);
+    return;
+  }
+  if (gst_p2p_object_get_property (self->obj, prop_id, value, pspec))
+    return;
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_WAIT_FOR_PEER:
+      g_value_set_boolean (value, self->wait_for_peer);
+      break;
+    case PROP_EOS_TIMEOUT:
+      g_value_set_uint (value, self->eos_timeout);
+      break;
+    case PROP_MAX_PEERS:
+      g_value_set_uint (value, self->max_peers);
+      break;
+    case PROP_MAX_QUEUE_BYTES:
+      g_value_set_uint64 (value, self->max_queue_bytes);
+      break;
+    case PROP_MAX_QUEUE_BUFFERS:
+      g_value_set_uint (value, self->max_queue_buffers);
+      break;
+    case PROP_SLOW_RECEIVER_POLICY:
+      g_value_set_enum (value, self->slow_policy);
+      break;
+    case PROP_SLOW_RECEIVER_TIMEOUT:
+      g_value_set_uint (value, self->slow_timeout);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_p2p_sink_finalize (GObject *object)
+{
+  GstP2pSink *self = GST_P2P_SINK (object);
+
+  gst_p2p_object_free (self->obj);
+  g_ptr_array_unref (self->peers);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_p2p_sink_class_init (GstP2pSinkClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseSinkClass *bsink_class = GST_BASE_SINK_CLASS (klass);
+  const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
+
+  gobject_class->set_property = gst_p2p_sink_set_property;
+  gobject_class->get_property = gst_p2p_sink_get_property;
+  gobject_class->finalize = gst_p2p_sink_finalize;
+
+  gst_p2p_object_install_properties (gobject_class, TRUE);
+  g_object_class_install_property (gobject_class, PROP_WAIT_FOR_PEER,
+      g_param_spec_boolean ("wait-for-peer", "Wait for peer",
+          "Hold the stream (and EOS) until the first receiver is connected, "
+          "so it gets everything from the first byte", DEFAULT_WAIT_FOR_PEER,
+          rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_EOS_TIMEOUT,
+      g_param_spec_uint ("eos-timeout", "EOS timeout",
+          "At EOS, wait at most this long (ms) for every receiver to confirm "
+          "it has the whole stream (0 = do not wait)", 0, G_MAXUINT,
+          DEFAULT_EOS_TIMEOUT, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_MAX_PEERS,
+      g_param_spec_uint ("max-peers", "Maximum receivers",
+          "Receivers served at once; more are refused (0 = unlimited)",
+          0, G_MAXUINT, DEFAULT_MAX_PEERS, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_MAX_QUEUE_BYTES,
+      g_param_spec_uint64 ("max-queue-bytes", "Maximum queue bytes",
+          "Bytes queued per receiver before it counts as slow (0 = unlimited)",
+          0, G_MAXUINT64, DEFAULT_MAX_QUEUE_BYTES, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_MAX_QUEUE_BUFFERS,
+      g_param_spec_uint ("max-queue-buffers", "Maximum queue buffers",
+          "Messages queued per receiver before it counts as slow "
+          "(0 = unlimited)", 0, G_MAXUINT, DEFAULT_MAX_QUEUE_BUFFERS,
+          rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_SLOW_RECEIVER_POLICY,
+      g_param_spec_enum ("slow-receiver-policy", "Slow receiver policy",
+          "What to do when a receiver's queue is full: block (everyone waits), "
+          "drop (that receiver loses buffers), disconnect (wait up to "
+          "slow-receiver-timeout, then drop that receiver)",
+          GST_TYPE_P2P_SLOW_RECEIVER_POLICY, DEFAULT_SLOW_POLICY,
+          rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_SLOW_RECEIVER_TIMEOUT,
+      g_param_spec_uint ("slow-receiver-timeout", "Slow receiver timeout",
+          "With slow-receiver-policy=disconnect: how long (ms) a receiver's "
+          "queue may stay full before it is disconnected", 0, G_MAXUINT,
+          DEFAULT_SLOW_TIMEOUT, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_N_PEERS,
+      g_param_spec_uint ("n-peers", "Receivers",
+          "Number of receivers connected now", 0, G_MAXUINT, 0,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * GstP2pSink::peer-added:
+   * @peer_id: the receiver's peer ID
+   */
+  signals[SIGNAL_PEER_ADDED] = g_signal_new ("peer-added",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+      G_TYPE_NONE, 1, G_TYPE_STRING);
+  /**
+   * GstP2pSink::peer-removed:
+   * @peer_id: the receiver's peer ID
+   */
+  signals[SIGNAL_PEER_REMOVED] = g_signal_new ("peer-removed",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+      G_TYPE_NONE, 1, G_TYPE_STRING);
+
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_set_static_metadata (element_class, "P2P sink",
+      "Sink/Network", "Serves a stream to peers over authenticated QUIC "
+      "(peer IDs, tickets, NAT traversal)", "gst-p2p developers");
+  element_class->change_state = gst_p2p_sink_change_state;
+
+  bsink_class->render = gst_p2p_sink_render;
+  bsink_class->event = gst_p2p_sink_event;
+  bsink_class->unlock = gst_p2p_sink_unlock;
+  bsink_class->unlock_stop = gst_p2p_sink_unlock_stop;
+  bsink_class->start = gst_p2p_sink_start;
+  bsink_class->stop = gst_p2p_sink_stop;
+
+  gst_type_mark_as_plugin_api (GST_TYPE_P2P_SLOW_RECEIVER_POLICY, 0);
+}
+
+static void
+gst_p2p_sink_init (GstP2pSink *self)
+{
+  self->obj = gst_p2p_object_new (GST_ELEMENT (self), TRUE);
+  self->wait_for_peer = DEFAULT_WAIT_FOR_PEER;
+  self->eos_timeout = DEFAULT_EOS_TIMEOUT;
+  self->max_peers = DEFAULT_MAX_PEERS;
+  self->max_queue_bytes = DEFAULT_MAX_QUEUE_BYTES;
+  self->max_queue_buffers = DEFAULT_MAX_QUEUE_BUFFERS;
+  self->slow_policy = DEFAULT_SLOW_POLICY;
+  self->slow_timeout = DEFAULT_SLOW_TIMEOUT;
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  self->peers = g_ptr_array_new_with_free_func (sink_peer_unref);
+  gst_base_sink_set_sync (GST_BASE_SINK (self), FALSE);
+}
+
+/* ---- URI handler: p2psink accepts p2p://<peer> for mode=connect ---- */
+
+static GstURIType
+sink_uri_get_type (GType type)
+{
+  return GST_URI_SINK;
+}
+
+static const gchar *const *
+sink_uri_get_protocols (GType type)
+{
+  static const gchar *protocols[] = { "p2p", NULL };
+  return protocols;
+}
+
+static gchar *
+sink_uri_get_uri (GstURIHandler *handler)
+{
+  GstP2pSink *self = GST_P2P_SINK (handler);
+  g_autofree char *peer = gst_p2p_object_dup_peer (self->obj);
+
+  return peer ? g_strdup_printf ("p2p://%s", peer) : NULL;
+}
+
+static gboolean
+sink_uri_set_uri (GstURIHandler *handler, const gchar *uri, GError **error)
+{
+  GstP2pSink *self = GST_P2P_SINK (handler);
+  g_autofree char *scheme = gst_uri_get_protocol (uri);
+  g_autofree char *peer = NULL;
+  g_autoptr (GError) err = NULL;
+
+  if (!scheme || g_ascii_strcasecmp (scheme, "p2p") != 0 || !g_str_has_prefix (uri + strlen (scheme), "://")) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
+        "Not a p2p:// URI: \"%s\"", uri);
+    return FALSE;
+  }
+  peer = g_uri_unescape_string (uri + strlen (scheme) + 3, NULL);
+  if (!peer || !gst_p2p_object_validate_peer (peer, &err)) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI, "%s",
+        err ? err->message : "Invalid escaping in the URI");
+    return FALSE;
+  }
+  GST_OBJECT_LOCK (self);
+  g_free (self->obj->peer);
+  self->obj->peer = g_steal_pointer (&peer);
+  self->obj->mode = GST_P2P_MODE_CONNECT;
+  GST_OBJECT_UNLOCK (self);
+  return TRUE;
+}
+
+static void
+gst_p2p_sink_uri_handler_init (gpointer g_iface, gpointer data)
+{
+  GstURIHandlerInterface *iface = g_iface;
+
+  iface->get_type = sink_uri_get_type;
+  iface->get_protocols = sink_uri_get_protocols;
+  iface->get_uri = sink_uri_get_uri;
+  iface->set_uri = sink_uri_set_uri;
+}

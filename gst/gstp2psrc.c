@@ -1,0 +1,1038 @@
+/* gstp2psrc.c: p2psrc, receives a stream from a peer.
+ *
+ * SECTION:element-p2psrc
+ * @see_also: p2psink, p2psimnet
+ *
+ * Connects to the sender named by "peer" (mode=connect, the default) or waits
+ * for it (mode=listen), then pushes what the sender's pipeline had: its
+ * stream-start, caps, segment, tags, buffers with their timestamps and flags,
+ * flushes and EOS. After EOS it closes the connection, which tells the sender
+ * that this receiver has everything.
+ *
+ * A plain GstElement with its own streaming task rather than a GstPushSrc:
+ * GstBaseSrc owns the segment and would replace the sender's segment with
+ * its own before the first buffer.
+ *
+ * In delivery=reliable the source is not live. In delivery=datagram it is a
+ * live source: buffers arrive as unreliable datagrams, wait in a jitter
+ * buffer of "latency" ms to be put back in order, missing ones are counted in
+ * "stats" and the next buffer is marked DISCONT; the segment is shifted so
+ * that the first buffer plays "latency" ms after it arrived (LATENCY query).
+ *
+ * |[
+ * gst-launch-1.0 p2psrc peer=<ID or ticket> ! decodebin ! audioconvert ! autoaudiosink
+ * gst-play-1.0 p2p://<ID or ticket>
+ * ]|
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "gstp2psrc.h"
+#include "gstp2pmedia.h"
+
+#include <string.h>
+
+GST_DEBUG_CATEGORY_STATIC (gst_p2p_src_debug);
+#define GST_CAT_DEFAULT gst_p2p_src_debug
+
+#define DEFAULT_LATENCY 200
+#define DEFAULT_RECONNECT GST_P2P_RECONNECT_NONE
+#define DEFAULT_RECONNECT_DELAY 1000
+#define DEFAULT_RECONNECT_MAX 5
+#define MAX_JITTER_ITEMS 4096
+
+enum {
+  PROP_LATENCY = GST_P2P_PROP_LAST,
+  PROP_RECONNECT,
+  PROP_RECONNECT_DELAY,
+  PROP_RECONNECT_MAX,
+};
+
+typedef struct {
+  guint64 seqnum;
+  gint64 arrival;               /* monotonic, us */
+  GstBuffer *buffer;
+} JitterItem;
+
+struct _GstP2pSrc {
+  GstElement parent;
+
+  GstPad *srcpad;
+  GstP2pObject *obj;
+
+  /* properties (object lock) */
+  guint latency;
+  GstP2pReconnect reconnect;
+  guint reconnect_delay;
+  guint reconnect_max;
+
+  /* runtime (lock) */
+  GMutex lock;
+  GCond cond;
+  gboolean flushing;
+  GCancellable *cancellable;
+  P2pConnection *conn;
+  char *conn_peer;              /* who we are connected to, for messages */
+  guint attempts;
+  gboolean stream_started;
+  GstP2pDelivery delivery;
+
+  /* datagram delivery */
+  GQueue events;                /* GstEvent from the reliable stream */
+  GQueue jitter;                /* JitterItem, ascending seqnum */
+  gboolean have_next;
+  guint64 next_seqnum;
+  guint64 datagrams_lost;
+  guint64 datagrams_late;
+  gboolean segment_seen;
+  GstEvent *pending_segment;
+  GThread *reader;
+  GCancellable *reader_cancellable;
+  gboolean reader_done;
+  GError *reader_error;
+};
+
+static void gst_p2p_src_uri_handler_init (gpointer g_iface, gpointer data);
+
+#define gst_p2p_src_parent_class parent_class
+G_DEFINE_TYPE_WITH_CODE (GstP2pSrc, gst_p2p_src, GST_TYPE_ELEMENT,
+    GST_DEBUG_CATEGORY_INIT (gst_p2p_src_debug, "p2psrc", 0, "P2P source");
+    G_IMPLEMENT_INTERFACE (GST_TYPE_URI_HANDLER, gst_p2p_src_uri_handler_init));
+GST_ELEMENT_REGISTER_DEFINE (p2psrc, "p2psrc", GST_RANK_PRIMARY, GST_TYPE_P2P_SRC);
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+
+GType
+gst_p2p_reconnect_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_P2P_RECONNECT_NONE, "Post an error when the peer is unreachable or gone",
+        "none"},
+    {GST_P2P_RECONNECT_ALWAYS,
+          "Try again after reconnect-delay ms, at most reconnect-max times",
+        "always"},
+    {0, NULL, NULL}
+  };
+
+  if (g_once_init_enter (&type))
+    g_once_init_leave (&type, g_enum_register_static ("GstP2pReconnect", values));
+  return type;
+}
+
+static void
+jitter_item_free (gpointer data)
+{
+  JitterItem *item = data;
+
+  gst_buffer_unref (item->buffer);
+  g_free (item);
+}
+
+/* Called with the lock. */
+static void
+clear_datagram_state_locked (GstP2pSrc *self)
+{
+  g_queue_clear_full (&self->events, (GDestroyNotify) gst_event_unref);
+  g_queue_clear_full (&self->jitter, jitter_item_free);
+  gst_clear_event (&self->pending_segment);
+  self->have_next = FALSE;
+  self->segment_seen = FALSE;
+  self->reader_done = FALSE;
+  g_clear_error (&self->reader_error);
+}
+
+/* ---- datagram delivery: the network thread and the reader thread ---- */
+
+static void
+on_datagram (P2pConnection *conn, GBytes *datagram, gpointer data)
+{
+  GstP2pSrc *self = data;
+  g_autoptr (GError) err = NULL;
+  gsize len = 0;
+  const guint8 *p = g_bytes_get_data (datagram, &len);
+  guint64 seqnum = 0;
+  GstBuffer *buffer = gst_p2p_media_buffer_from_datagram (p, len, &seqnum, &err);
+  JitterItem *item;
+  GList *l;
+
+  if (!buffer) {
+    GST_WARNING_OBJECT (self, "malformed datagram ignored: %s", err->message);
+    return;
+  }
+  g_mutex_lock (&self->lock);
+  if (self->flushing || (self->have_next && seqnum < self->next_seqnum)) {
+    self->datagrams_late++;
+    g_mutex_unlock (&self->lock);
+    gst_buffer_unref (buffer);
+    return;
+  }
+  for (l = self->jitter.tail; l; l = l->prev) {
+    JitterItem *it = l->data;
+
+    if (it->seqnum == seqnum) {     /* duplicate */
+      g_mutex_unlock (&self->lock);
+      gst_buffer_unref (buffer);
+      return;
+    }
+    if (it->seqnum < seqnum)
+      break;
+  }
+  item = g_new0 (JitterItem, 1);
+  item->seqnum = seqnum;
+  item->arrival = g_get_monotonic_time ();
+  item->buffer = buffer;
+  if (l)
+    g_queue_insert_after (&self->jitter, l, item);
+  else
+    g_queue_push_head (&self->jitter, item);
+  if (self->jitter.length > MAX_JITTER_ITEMS) {
+    JitterItem *old = g_queue_pop_head (&self->jitter);
+
+    self->datagrams_lost++;
+    jitter_item_free (old);
+  }
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+static gpointer
+reader_thread (gpointer data)
+{
+  GstP2pSrc *self = data;
+  P2pConnection *conn;
+  GCancellable *cancellable;
+
+  g_mutex_lock (&self->lock);
+  conn = g_object_ref (self->conn);
+  cancellable = g_object_ref (self->reader_cancellable);
+  g_mutex_unlock (&self->lock);
+
+  for (;;) {
+    g_autoptr (GError) err = NULL;
+    g_autoptr (GBytes) msg = p2p_connection_receive (conn, cancellable, &err);
+    GstMiniObject *obj = NULL;
+
+    if (msg)
+      obj = gst_p2p_media_message_to_object (msg, &err);
+    if (obj && !GST_IS_EVENT (obj)) {
+      /* a buffer on the stream (the sender runs delivery=reliable) */
+      JitterItem *item = g_new0 (JitterItem, 1);
+
+      g_mutex_lock (&self->lock);
+      item->seqnum = self->have_next ? self->next_seqnum : 0;
+      item->arrival = g_get_monotonic_time ();
+      item->buffer = GST_BUFFER_CAST (obj);
+      g_queue_push_tail (&self->jitter, item);
+      g_cond_broadcast (&self->cond);
+      g_mutex_unlock (&self->lock);
+      continue;
+    }
+    g_mutex_lock (&self->lock);
+    if (!obj) {
+      self->reader_done = TRUE;
+      self->reader_error = g_steal_pointer (&err);
+      g_cond_broadcast (&self->cond);
+      g_mutex_unlock (&self->lock);
+      break;
+    }
+    g_queue_push_tail (&self->events, obj);
+    g_cond_broadcast (&self->cond);
+    g_mutex_unlock (&self->lock);
+  }
+  g_object_unref (conn);
+  g_object_unref (cancellable);
+  return NULL;
+}
+
+static gboolean
+event_needs_drain (GstEvent *event)
+{
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_EOS:
+    case GST_EVENT_SEGMENT:
+    case GST_EVENT_GAP:
+    case GST_EVENT_FLUSH_START:
+    case GST_EVENT_STREAM_START:
+      return TRUE;
+    default:
+      return FALSE;
+  }
+}
+
+/* Called with the lock. */
+static GstBuffer *
+pop_jitter_locked (GstP2pSrc *self)
+{
+  JitterItem *item = g_queue_pop_head (&self->jitter);
+  GstBuffer *buffer = item->buffer;
+
+  if (self->have_next && item->seqnum > self->next_seqnum) {
+    GST_DEBUG_OBJECT (self, "datagrams %" G_GUINT64_FORMAT "..%" G_GUINT64_FORMAT
+        " lost", self->next_seqnum, item->seqnum - 1);
+    self->datagrams_lost += item->seqnum - self->next_seqnum;
+    buffer = gst_buffer_make_writable (buffer);
+    GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_DISCONT);
+  }
+  self->have_next = TRUE;
+  self->next_seqnum = item->seqnum + 1;
+  g_free (item);
+  return buffer;
+}
+
+/* The next event or buffer in datagram delivery (transfer full); NULL when
+ * flushing (@error unset) or when the stream ended (@error set). */
+static GstMiniObject *
+next_datagram_item (GstP2pSrc *self, GError **error)
+{
+  GstMiniObject *out = NULL;
+  guint latency;
+
+  GST_OBJECT_LOCK (self);
+  latency = self->latency;
+  GST_OBJECT_UNLOCK (self);
+
+  g_mutex_lock (&self->lock);
+  for (;;) {
+    if (self->flushing)
+      break;
+    if (!g_queue_is_empty (&self->events)) {
+      GstEvent *ev = g_queue_peek_head (&self->events);
+
+      if (self->segment_seen && !g_queue_is_empty (&self->jitter)
+          && event_needs_drain (ev)) {
+        out = GST_MINI_OBJECT_CAST (pop_jitter_locked (self));
+        break;
+      }
+      ev = g_queue_pop_head (&self->events);
+      if (GST_EVENT_TYPE (ev) == GST_EVENT_SEGMENT)
+        self->segment_seen = TRUE;
+      out = GST_MINI_OBJECT_CAST (ev);
+      break;
+    }
+    if (!g_queue_is_empty (&self->jitter) && self->segment_seen) {
+      JitterItem *head = g_queue_peek_head (&self->jitter);
+      gint64 due = head->arrival + (gint64) latency * 1000;
+
+      if (!self->have_next || head->seqnum == self->next_seqnum
+          || g_get_monotonic_time () >= due) {
+        out = GST_MINI_OBJECT_CAST (pop_jitter_locked (self));
+        break;
+      }
+      g_cond_wait_until (&self->cond, &self->lock, due);
+      continue;
+    }
+    if (self->reader_done) {
+      if (self->reader_error)
+        g_propagate_error (error, g_steal_pointer (&self->reader_error));
+      else
+        g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED, "connection closed");
+      break;
+    }
+    g_cond_wait (&self->cond, &self->lock);
+  }
+  g_mutex_unlock (&self->lock);
+  return out;
+}
+
+/* ---- connection ---- */
+
+static void
+drop_connection (GstP2pSrc *self, const char *reason)
+{
+  P2pConnection *conn;
+  GThread *reader;
+  GCancellable *reader_cancellable;
+
+  g_mutex_lock (&self->lock);
+  conn = g_steal_pointer (&self->conn);
+  reader = g_steal_pointer (&self->reader);
+  reader_cancellable = g_steal_pointer (&self->reader_cancellable);
+  g_mutex_unlock (&self->lock);
+
+  if (!conn)
+    return;
+  g_signal_handlers_disconnect_by_data (conn, self);
+  p2p_connection_close (conn, reason);
+  if (reader_cancellable)
+    g_cancellable_cancel (reader_cancellable);
+  if (reader)
+    g_thread_join (reader);
+  g_clear_object (&reader_cancellable);
+  gst_p2p_object_post_connection (self->obj, conn, "disconnected");
+  g_object_unref (conn);
+  g_mutex_lock (&self->lock);
+  clear_datagram_state_locked (self);
+  g_mutex_unlock (&self->lock);
+}
+
+/* Waits reconnect-delay ms (interrupted by flushing). Returns FALSE when
+ * no more attempts are allowed or when flushing. */
+static gboolean
+may_retry (GstP2pSrc *self)
+{
+  GstP2pReconnect reconnect;
+  guint delay, max;
+  gint64 deadline;
+  gboolean ok;
+
+  GST_OBJECT_LOCK (self);
+  reconnect = self->reconnect;
+  delay = self->reconnect_delay;
+  max = self->reconnect_max;
+  GST_OBJECT_UNLOCK (self);
+
+  if (reconnect != GST_P2P_RECONNECT_ALWAYS)
+    return FALSE;
+  g_mutex_lock (&self->lock);
+  if (max > 0 && self->attempts >= max) {
+    g_mutex_unlock (&self->lock);
+    return FALSE;
+  }
+  self->attempts++;
+  GST_INFO_OBJECT (self, "reconnecting in %u ms (attempt %u)", delay,
+      self->attempts);
+  deadline = g_get_monotonic_time () + (gint64) delay * 1000;
+  while (!self->flushing && g_cond_wait_until (&self->cond, &self->lock, deadline));
+  ok = !self->flushing;
+  g_mutex_unlock (&self->lock);
+  return ok;
+}
+
+/* Returns TRUE when connected; FALSE after an error was posted or when
+ * flushing. */
+static gboolean
+ensure_connected (GstP2pSrc *self)
+{
+  GCancellable *cancellable;
+  GstP2pMode mode;
+  P2pListener *listener;
+
+  g_mutex_lock (&self->lock);
+  if (self->conn) {
+    g_mutex_unlock (&self->lock);
+    return TRUE;
+  }
+  cancellable = g_object_ref (self->cancellable);
+  g_mutex_unlock (&self->lock);
+
+  GST_OBJECT_LOCK (self);
+  mode = self->obj->mode;
+  listener = self->obj->listener ? g_object_ref (self->obj->listener) : NULL;
+  GST_OBJECT_UNLOCK (self);
+
+  for (;;) {
+    g_autoptr (GError) err = NULL;
+    P2pConnection *conn;
+
+    if (mode == GST_P2P_MODE_CONNECT)
+      conn = gst_p2p_object_connect (self->obj, cancellable, &err);
+    else if (listener)
+      conn = p2p_listener_accept (listener, cancellable, &err);
+    else {
+      conn = NULL;
+      g_set_error (&err, P2P_ERROR, P2P_ERROR_CLOSED, "not listening");
+    }
+
+    if (conn && !gst_p2p_object_peer_allowed (self->obj, conn)) {
+      g_autofree char *id = gst_p2p_connection_dup_peer_id (conn);
+
+      GST_WARNING_OBJECT (self, "refusing peer %s: not in allowed-peers", id);
+      p2p_connection_close (conn, "not in allowed-peers");
+      g_object_unref (conn);
+      continue;
+    }
+    if (conn) {
+      g_mutex_lock (&self->lock);
+      if (self->flushing) {
+        g_mutex_unlock (&self->lock);
+        p2p_connection_close (conn, "receiver stopped");
+        g_object_unref (conn);
+        break;
+      }
+      self->conn = conn;
+      g_free (self->conn_peer);
+      self->conn_peer = gst_p2p_connection_dup_peer_id (conn);
+      clear_datagram_state_locked (self);
+      if (self->delivery == GST_P2P_DELIVERY_DATAGRAM) {
+        g_signal_connect (conn, "datagram-received", G_CALLBACK (on_datagram), self);
+        self->reader_cancellable = g_cancellable_new ();
+        self->reader = g_thread_new ("p2psrc-reader", reader_thread, self);
+      }
+      g_mutex_unlock (&self->lock);
+      GST_INFO_OBJECT (self, "connected to %s", self->conn_peer);
+      gst_p2p_object_post_connection (self->obj, conn, "connected");
+      g_clear_object (&listener);
+      g_object_unref (cancellable);
+      return TRUE;
+    }
+    if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      break;
+    if (may_retry (self)) {
+      GST_WARNING_OBJECT (self, "connection failed, retrying: %s", err->message);
+      continue;
+    }
+    g_mutex_lock (&self->lock);
+    if (self->flushing) {
+      g_mutex_unlock (&self->lock);
+      break;
+    }
+    g_mutex_unlock (&self->lock);
+    if (mode == GST_P2P_MODE_CONNECT) {
+      g_autofree char *peer = gst_p2p_object_dup_peer (self->obj);
+
+      GST_P2P_ELEMENT_ERROR_FROM (self, err,
+          "Could not connect to peer \"%s\": %s", peer, err->message);
+    } else {
+      GST_P2P_ELEMENT_ERROR_FROM (self, err,
+          "Could not accept a connection: %s", err->message);
+    }
+    break;
+  }
+  g_clear_object (&listener);
+  g_object_unref (cancellable);
+  return FALSE;
+}
+
+/* ---- streaming ---- */
+
+static void
+push_stream_start_if_needed (GstP2pSrc *self)
+{
+  if (!self->stream_started) {
+    g_autofree char *id = gst_pad_create_stream_id (self->srcpad,
+        GST_ELEMENT (self), NULL);
+
+    gst_pad_push_event (self->srcpad, gst_event_new_stream_start (id));
+    self->stream_started = TRUE;
+  }
+}
+
+/* Datagram delivery: the segment goes out with the first buffer after it,
+ * shifted so that this buffer's running time is the clock's running time now
+ * (the sink then plays it "latency" later). */
+static void
+push_pending_segment (GstP2pSrc *self, GstBuffer *buffer)
+{
+  GstEvent *ev = g_steal_pointer (&self->pending_segment);
+  const GstSegment *seg = NULL;
+  GstSegment segment;
+  g_autoptr (GstClock) clock = NULL;
+  GstClockTime ts, buf_rt, now_rt, base_time;
+
+  if (!ev)
+    return;
+  gst_event_parse_segment (ev, &seg);
+  segment = *seg;
+  clock = gst_element_get_clock (GST_ELEMENT (self));
+  ts = buffer ? GST_BUFFER_DTS_OR_PTS (buffer) : GST_CLOCK_TIME_NONE;
+  if (clock && segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID (ts)) {
+    base_time = gst_element_get_base_time (GST_ELEMENT (self));
+    now_rt = gst_clock_get_time (clock);
+    now_rt = now_rt > base_time ? now_rt - base_time : 0;
+    buf_rt = gst_segment_to_running_time (&segment, GST_FORMAT_TIME, ts);
+    if (GST_CLOCK_TIME_IS_VALID (buf_rt)) {
+      if (now_rt >= buf_rt)
+        segment.base += now_rt - buf_rt;
+      else
+        segment.base -= MIN (segment.base, buf_rt - now_rt);
+      GST_DEBUG_OBJECT (self, "live segment base %" GST_TIME_FORMAT,
+          GST_TIME_ARGS (segment.base));
+    }
+  }
+  gst_event_unref (ev);
+  gst_pad_push_event (self->srcpad, gst_event_new_segment (&segment));
+}
+
+static void
+pause_task (GstP2pSrc *self, const char *why)
+{
+  GST_DEBUG_OBJECT (self, "pausing task: %s", why);
+  gst_pad_pause_task (self->srcpad);
+}
+
+/* Pushes one decoded item (transfer full). Returns FALSE when the task must
+ * pause. */
+static gboolean
+push_item (GstP2pSrc *self, GstMiniObject *obj)
+{
+  if (GST_IS_BUFFER (obj)) {
+    GstFlowReturn ret;
+
+    push_stream_start_if_needed (self);
+    push_pending_segment (self, GST_BUFFER_CAST (obj));
+    ret = gst_pad_push (self->srcpad, GST_BUFFER_CAST (obj));
+    if (ret == GST_FLOW_OK)
+      return TRUE;
+    if (ret == GST_FLOW_NOT_LINKED || ret < GST_FLOW_EOS) {
+      GST_ELEMENT_FLOW_ERROR (self, ret);
+      gst_pad_push_event (self->srcpad, gst_event_new_eos ());
+    }
+    pause_task (self, gst_flow_get_name (ret));
+    return FALSE;
+  }
+
+  {
+    GstEvent *event = GST_EVENT_CAST (obj);
+
+    switch (GST_EVENT_TYPE (event)) {
+      case GST_EVENT_STREAM_START:
+        self->stream_started = TRUE;
+        gst_pad_push_event (self->srcpad, event);
+        return TRUE;
+      case GST_EVENT_SEGMENT:
+        push_stream_start_if_needed (self);
+        if (self->delivery == GST_P2P_DELIVERY_DATAGRAM) {
+          gst_clear_event (&self->pending_segment);
+          self->pending_segment = event;
+        } else {
+          gst_pad_push_event (self->srcpad, event);
+        }
+        return TRUE;
+      case GST_EVENT_EOS:
+        push_stream_start_if_needed (self);
+        push_pending_segment (self, NULL);
+        GST_INFO_OBJECT (self, "end of stream from %s", self->conn_peer);
+        gst_pad_push_event (self->srcpad, event);
+        drop_connection (self, "end of stream received");
+        pause_task (self, "eos");
+        return FALSE;
+      case GST_EVENT_FLUSH_START:
+      case GST_EVENT_FLUSH_STOP:
+        gst_pad_push_event (self->srcpad, event);
+        return TRUE;
+      default:
+        push_stream_start_if_needed (self);
+        if (GST_EVENT_TYPE (event) != GST_EVENT_CAPS)
+          push_pending_segment (self, NULL);
+        gst_pad_push_event (self->srcpad, event);
+        return TRUE;
+    }
+  }
+}
+
+static void
+handle_stream_error (GstP2pSrc *self, GError *err)
+{
+  g_autofree char *peer = g_strdup (self->conn_peer);
+
+  if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    pause_task (self, "flushing");
+    return;
+  }
+  drop_connection (self, err->domain == P2P_ERROR
+      && err->code == P2P_ERROR_PROTOCOL ? "protocol error" : "connection lost");
+  if (may_retry (self))
+    return;                     /* the next iteration reconnects */
+  g_mutex_lock (&self->lock);
+  if (self->flushing) {
+    g_mutex_unlock (&self->lock);
+    pause_task (self, "flushing");
+    return;
+  }
+  g_mutex_unlock (&self->lock);
+  if (err->domain == P2P_ERROR && err->code == P2P_ERROR_PROTOCOL)
+    GST_ELEMENT_ERROR (self, STREAM, DECODE,
+        ("Malformed data from peer %s: %s", peer, err->message), (NULL));
+  else if (err->domain == P2P_ERROR && err->code == P2P_ERROR_CLOSED)
+    GST_ELEMENT_ERROR (self, RESOURCE, READ,
+        ("Peer %s closed the connection before the end of the stream: %s",
+            peer, err->message), (NULL));
+  else
+    GST_ELEMENT_ERROR (self, RESOURCE, READ,
+        ("Connection to peer %s lost: %s", peer, err->message), (NULL));
+  gst_pad_push_event (self->srcpad, gst_event_new_eos ());
+  pause_task (self, "error");
+}
+
+static void
+gst_p2p_src_loop (gpointer data)
+{
+  GstP2pSrc *self = data;
+  g_autoptr (GError) err = NULL;
+  GstMiniObject *obj = NULL;
+
+  if (!ensure_connected (self)) {
+    g_mutex_lock (&self->lock);
+    if (!self->flushing) {
+      g_mutex_unlock (&self->lock);
+      gst_pad_push_event (self->srcpad, gst_event_new_eos ());
+    } else {
+      g_mutex_unlock (&self->lock);
+    }
+    pause_task (self, "not connected");
+    return;
+  }
+
+  if (self->delivery == GST_P2P_DELIVERY_DATAGRAM) {
+    obj = next_datagram_item (self, &err);
+    if (!obj) {
+      if (err)
+        handle_stream_error (self, err);
+      else
+        pause_task (self, "flushing");
+      return;
+    }
+  } else {
+    g_autoptr (GBytes) msg = NULL;
+    P2pConnection *conn;
+    GCancellable *cancellable;
+
+    g_mutex_lock (&self->lock);
+    conn = g_object_ref (self->conn);
+    cancellable = g_object_ref (self->cancellable);
+    g_mutex_unlock (&self->lock);
+    msg = p2p_connection_receive (conn, cancellable, &err);
+    g_object_unref (conn);
+    g_object_unref (cancellable);
+    if (msg)
+      obj = gst_p2p_media_message_to_object (msg, &err);
+    if (!obj) {
+      handle_stream_error (self, err);
+      return;
+    }
+  }
+  g_mutex_lock (&self->lock);
+  self->attempts = 0;
+  g_mutex_unlock (&self->lock);
+  push_item (self, obj);
+}
+
+static gboolean
+gst_p2p_src_activate_mode (GstPad *pad, GstObject *parent, GstPadMode mode,
+    gboolean active)
+{
+  GstP2pSrc *self = GST_P2P_SRC (parent);
+
+  if (mode != GST_PAD_MODE_PUSH)
+    return FALSE;
+  if (active) {
+    GST_OBJECT_LOCK (self);
+    self->delivery = self->obj->delivery;
+    GST_OBJECT_UNLOCK (self);
+    g_mutex_lock (&self->lock);
+    self->flushing = FALSE;
+    self->attempts = 0;
+    self->stream_started = FALSE;
+    g_clear_object (&self->cancellable);
+    self->cancellable = g_cancellable_new ();
+    g_mutex_unlock (&self->lock);
+    return gst_pad_start_task (pad, gst_p2p_src_loop, self, NULL);
+  }
+
+  g_mutex_lock (&self->lock);
+  self->flushing = TRUE;
+  if (self->cancellable)
+    g_cancellable_cancel (self->cancellable);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  gst_pad_stop_task (pad);
+  drop_connection (self, "receiver stopped");
+  return TRUE;
+}
+
+static gboolean
+gst_p2p_src_query (GstPad *pad, GstObject *parent, GstQuery *query)
+{
+  GstP2pSrc *self = GST_P2P_SRC (parent);
+
+  switch (GST_QUERY_TYPE (query)) {
+    case GST_QUERY_LATENCY:{
+      gboolean live;
+      GstClockTime latency;
+
+      GST_OBJECT_LOCK (self);
+      live = self->obj->delivery == GST_P2P_DELIVERY_DATAGRAM;
+      latency = live ? self->latency * GST_MSECOND : 0;
+      GST_OBJECT_UNLOCK (self);
+      gst_query_set_latency (query, live, latency, live ? latency : 0);
+      return TRUE;
+    }
+    case GST_QUERY_SCHEDULING:
+      gst_query_set_scheduling (query, GST_SCHEDULING_FLAG_SEQUENTIAL, 1, -1, 0);
+      gst_query_add_scheduling_mode (query, GST_PAD_MODE_PUSH);
+      return TRUE;
+    default:
+      return gst_pad_query_default (pad, parent, query);
+  }
+}
+
+static gboolean
+gst_p2p_src_src_event (GstPad *pad, GstObject *parent, GstEvent *event)
+{
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_SEEK:
+      GST_DEBUG_OBJECT (parent, "seeking is not supported");
+      gst_event_unref (event);
+      return FALSE;
+    default:
+      return gst_pad_event_default (pad, parent, event);
+  }
+}
+
+static GstStateChangeReturn
+gst_p2p_src_change_state (GstElement *element, GstStateChange transition)
+{
+  GstP2pSrc *self = GST_P2P_SRC (element);
+  GstStateChangeReturn ret;
+  gboolean live;
+
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY && !gst_p2p_object_open (self->obj))
+    return GST_STATE_CHANGE_FAILURE;
+
+  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+  if (ret == GST_STATE_CHANGE_FAILURE) {
+    if (transition == GST_STATE_CHANGE_NULL_TO_READY)
+      gst_p2p_object_close (self->obj);
+    return ret;
+  }
+
+  GST_OBJECT_LOCK (self);
+  live = self->obj->delivery == GST_P2P_DELIVERY_DATAGRAM;
+  GST_OBJECT_UNLOCK (self);
+
+  switch (transition) {
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+    case GST_STATE_CHANGE_PLAYING_TO_PAUSED:
+      if (live)
+        ret = GST_STATE_CHANGE_NO_PREROLL;
+      break;
+    case GST_STATE_CHANGE_READY_TO_NULL:
+      gst_p2p_object_close (self->obj);
+      break;
+    default:
+      break;
+  }
+  return ret;
+}
+
+static GstStructure *
+gst_p2p_src_dup_stats (GstP2pSrc *self)
+{
+  GstStructure *s = gst_p2p_stats_new ();
+  P2pConnection *conn;
+  guint64 lost, late;
+
+  g_mutex_lock (&self->lock);
+  conn = self->conn ? g_object_ref (self->conn) : NULL;
+  lost = self->datagrams_lost;
+  late = self->datagrams_late;
+  g_mutex_unlock (&self->lock);
+  if (conn) {
+    P2pConnectionStats st;
+
+    p2p_connection_get_stats (conn, &st);
+    gst_p2p_stats_accumulate (s, &st);
+    g_object_unref (conn);
+  }
+  gst_structure_set (s, "datagrams-lost", G_TYPE_UINT64, lost,
+      "datagrams-late", G_TYPE_UINT64, late, NULL);
+  return s;
+}
+
+static void
+gst_p2p_src_set_property (GObject *object, guint prop_id, const GValue *value,
+    GParamSpec *pspec)
+{
+  GstP2pSrc *self = GST_P2P_SRC (object);
+
+  if (gst_p2p_object_set_property (self->obj, prop_id, value, pspec))
+    return;
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_LATENCY:
+      self->latency = g_value_get_uint (value);
+      break;
+    case PROP_RECONNECT:
+      self->reconnect = g_value_get_enum (value);
+      break;
+    case PROP_RECONNECT_DELAY:
+      self->reconnect_delay = g_value_get_uint (value);
+      break;
+    case PROP_RECONNECT_MAX:
+      self->reconnect_max = g_value_get_uint (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_p2p_src_get_property (GObject *object, guint prop_id, GValue *value,
+    GParamSpec *pspec)
+{
+  GstP2pSrc *self = GST_P2P_SRC (object);
+
+  if (prop_id == GST_P2P_PROP_STATS) {
+    g_value_take_boxed (value, gst_p2p_src_dup_stats (self));
+    return;
+  }
+  if (gst_p2p_object_get_property (self->obj, prop_id, value, pspec))
+    return;
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_LATENCY:
+      g_value_set_uint (value, self->latency);
+      break;
+    case PROP_RECONNECT:
+      g_value_set_enum (value, self->reconnect);
+      break;
+    case PROP_RECONNECT_DELAY:
+      g_value_set_uint (value, self->reconnect_delay);
+      break;
+    case PROP_RECONNECT_MAX:
+      g_value_set_uint (value, self->reconnect_max);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_p2p_src_finalize (GObject *object)
+{
+  GstP2pSrc *self = GST_P2P_SRC (object);
+
+  gst_p2p_object_free (self->obj);
+  g_mutex_lock (&self->lock);
+  clear_datagram_state_locked (self);
+  g_mutex_unlock (&self->lock);
+  g_clear_object (&self->cancellable);
+  g_free (self->conn_peer);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_p2p_src_class_init (GstP2pSrcClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+      GST_PARAM_MUTABLE_READY;
+
+  gobject_class->set_property = gst_p2p_src_set_property;
+  gobject_class->get_property = gst_p2p_src_get_property;
+  gobject_class->finalize = gst_p2p_src_finalize;
+
+  gst_p2p_object_install_properties (gobject_class, FALSE);
+  g_object_class_install_property (gobject_class, PROP_LATENCY,
+      g_param_spec_uint ("latency", "Latency",
+          "delivery=datagram: jitter buffer size in ms (how long a buffer waits "
+          "for missing earlier ones; also the reported latency)", 0, 60000,
+          DEFAULT_LATENCY, rw));
+  g_object_class_install_property (gobject_class, PROP_RECONNECT,
+      g_param_spec_enum ("reconnect", "Reconnect",
+          "When the peer is unreachable or gone: none (post an error) or "
+          "always (retry after reconnect-delay, at most reconnect-max times)",
+          GST_TYPE_P2P_RECONNECT, DEFAULT_RECONNECT, rw));
+  g_object_class_install_property (gobject_class, PROP_RECONNECT_DELAY,
+      g_param_spec_uint ("reconnect-delay", "Reconnect delay",
+          "Wait before each reconnection attempt, in ms", 0, 3600000,
+          DEFAULT_RECONNECT_DELAY, rw));
+  g_object_class_install_property (gobject_class, PROP_RECONNECT_MAX,
+      g_param_spec_uint ("reconnect-max", "Maximum reconnections",
+          "Consecutive failed attempts before giving up with an error "
+          "(0 = unlimited)", 0, G_MAXUINT, DEFAULT_RECONNECT_MAX, rw));
+
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (element_class, "P2P source",
+      "Source/Network", "Receives a stream from a peer over authenticated QUIC "
+      "(peer IDs, tickets, NAT traversal)", "gst-p2p developers");
+  element_class->change_state = gst_p2p_src_change_state;
+
+  gst_type_mark_as_plugin_api (GST_TYPE_P2P_RECONNECT, 0);
+}
+
+static void
+gst_p2p_src_init (GstP2pSrc *self)
+{
+  self->obj = gst_p2p_object_new (GST_ELEMENT (self), FALSE);
+  self->latency = DEFAULT_LATENCY;
+  self->reconnect = DEFAULT_RECONNECT;
+  self->reconnect_delay = DEFAULT_RECONNECT_DELAY;
+  self->reconnect_max = DEFAULT_RECONNECT_MAX;
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  g_queue_init (&self->events);
+  g_queue_init (&self->jitter);
+
+  self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
+  gst_pad_set_activatemode_function (self->srcpad, gst_p2p_src_activate_mode);
+  gst_pad_set_query_function (self->srcpad, gst_p2p_src_query);
+  gst_pad_set_event_function (self->srcpad, gst_p2p_src_src_event);
+  gst_pad_use_fixed_caps (self->srcpad);
+  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
+  GST_OBJECT_FLAG_SET (self, GST_ELEMENT_FLAG_SOURCE);
+}
+
+/* ---- URI handler: p2p://<peer ID, ticket or ID@HOST:PORT> ---- */
+
+static GstURIType
+src_uri_get_type (GType type)
+{
+  return GST_URI_SRC;
+}
+
+static const gchar *const *
+src_uri_get_protocols (GType type)
+{
+  static const gchar *protocols[] = { "p2p", NULL };
+  return protocols;
+}
+
+static gchar *
+src_uri_get_uri (GstURIHandler *handler)
+{
+  GstP2pSrc *self = GST_P2P_SRC (handler);
+  g_autofree char *peer = gst_p2p_object_dup_peer (self->obj);
+
+  return peer ? g_strdup_printf ("p2p://%s", peer) : NULL;
+}
+
+static gboolean
+src_uri_set_uri (GstURIHandler *handler, const gchar *uri, GError **error)
+{
+  GstP2pSrc *self = GST_P2P_SRC (handler);
+  g_autofree char *peer = NULL;
+  g_autoptr (GError) err = NULL;
+
+  if (g_ascii_strncasecmp (uri, "p2p://", 6) != 0) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_UNSUPPORTED_PROTOCOL,
+        "Not a p2p:// URI: \"%s\"", uri);
+    return FALSE;
+  }
+  peer = g_uri_unescape_string (uri + 6, NULL);
+  if (peer) {
+    /* tolerate a trailing slash added by URI tools */
+    gsize n = strlen (peer);
+
+    if (n > 0 && peer[n - 1] == '/')
+      peer[n - 1] = '\0';
+  }
+  if (!peer || !gst_p2p_object_validate_peer (peer, &err)) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI, "%s",
+        err ? err->message : "Invalid %-escape in the URI");
+    return FALSE;
+  }
+  GST_OBJECT_LOCK (self);
+  g_free (self->obj->peer);
+  self->obj->peer = g_steal_pointer (&peer);
+  self->obj->mode = GST_P2P_MODE_CONNECT;
+  GST_OBJECT_UNLOCK (self);
+  return TRUE;
+}
+
+static void
+gst_p2p_src_uri_handler_init (gpointer g_iface, gpointer data)
+{
+  GstURIHandlerInterface *iface = g_iface;
+
+  iface->get_type = src_uri_get_type;
+  iface->get_protocols = src_uri_get_protocols;
+  iface->get_uri = src_uri_get_uri;
+  iface->set_uri = src_uri_set_uri;
+}
