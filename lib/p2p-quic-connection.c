@@ -1,1 +1,1565 @@
-/* p2p-quic-connection.c: placeholder, to be written. */
+/* p2p-quic-connection.c: P2pQuicConnection, the P2pConnection that drives one
+ * sans-I/O P2pQuicSession over one P2pPacketPath.
+ *
+ * Threads (DESIGN §11):
+ *  - the session, the path and everything marked "net" below are touched
+ *    only on the path's GMainContext (the provider's network thread);
+ *  - the public P2pConnection functions may be called from any thread: they
+ *    exchange data with the network thread through queues guarded by
+ *    self->lock and wake it with one idle source ("work") per batch; blocking
+ *    calls wait on self->cond, woken by the network thread and by their
+ *    GCancellable;
+ *  - a blocking call made ON the network thread that would have to wait
+ *    fails with G_IO_ERROR_WOULD_BLOCK instead of deadlocking;
+ *  - signals ("closed", "path-changed", "datagram-received", and the internal
+ *    "established") are emitted on the network thread, never from inside a
+ *    session call.
+ *
+ * Driving: a datagram from the path → p2p_quic_session_receive(), then one
+ * flush scheduled for the end of the burst (an idle source at default
+ * priority, dispatched after the socket source of the same iteration); the
+ * path timer → p2p_quic_session_handle_timeout() + flush; flush = write
+ * datagrams (buffer of the path MTU, at least 1452) until the session has
+ * nothing more, then re-arm the path timer at the session's deadline.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "p2p-quic-connection.h"
+#include "p2p/p2p-error.h"
+#include "p2p/p2p-frame.h"
+
+#include <string.h>
+
+#define MIN_WRITE_BUF 1452
+#define MAX_QUEUED_DATAGRAMS 64
+#define STREAM_SEND_BUFFER (1024 * 1024)
+
+typedef struct _StreamState StreamState;
+
+struct _P2pQuicConnection {
+  P2pConnection parent;
+
+  /* net: network thread only */
+  GMainContext *ctx;
+  P2pPacketPath *path;
+  P2pQuicSession *session;
+  guint8 *buf;
+  gsize buflen;
+  GTask *dial_task;
+  GSource *dial_cancel_source;
+  gulong kind_changed_id;
+  gboolean path_closed;
+  gboolean closed_pending;      /* session reported CLOSED; finish after the call */
+  gboolean in_work;
+
+  /* shared: under lock */
+  GMutex lock;
+  GCond cond;
+  gboolean established;
+  gboolean closed;
+  gboolean closed_emitted;
+  GError *close_error;          /* what blocked callers get after the close */
+  GError *closed_signal_error;  /* NULL for a normal close */
+  P2pPeerId peer_id;
+  gboolean have_peer_id;
+  GQueue recv_queue;            /* GBytes */
+  GQueue send_queue;            /* GBytes not yet given to the session */
+  gsize send_queue_bytes;
+  gsize session_queued;         /* snapshot of p2p_quic_session_get_send_queued */
+  gsize send_high;
+  GQueue dgram_queue;           /* GBytes */
+  guint64 dgrams_dropped_local;
+  gsize max_dgram;
+  char *close_reason;           /* local close requested */
+  gboolean close_requested;
+  gboolean work_scheduled;
+  GHashTable *streams;          /* gint64* id → StreamState* */
+  GQueue accept_streams;        /* StreamState* (ref) */
+  P2pConnectionStats last_stats;
+};
+
+struct _StreamState {
+  gint ref_count;
+  gint64 id;
+  /* under the connection's lock */
+  GByteArray *in;
+  gsize in_off;
+  gboolean in_fin;
+  gboolean reset;
+  gsize consumed_pending;
+  GByteArray *out;
+  gboolean fin_requested;
+  gboolean fin_sent;
+  gboolean dead;                /* stream objects gone: discard input */
+};
+
+G_DEFINE_FINAL_TYPE (P2pQuicConnection, p2p_quic_connection, P2P_TYPE_CONNECTION)
+
+enum {
+  SIGNAL_ESTABLISHED,
+  N_SIGNALS
+};
+static guint signals[N_SIGNALS];
+
+static void schedule_work (P2pQuicConnection *self);
+static void flush (P2pQuicConnection *self);
+static GIOStream *quic_stream_new (P2pQuicConnection *conn, StreamState *st);
+
+/* ---------------------------------------------------------------- streams */
+
+static StreamState *
+stream_state_new (gint64 id)
+{
+  StreamState *st = g_new0 (StreamState, 1);
+
+  st->ref_count = 1;
+  st->id = id;
+  st->in = g_byte_array_new ();
+  st->out = g_byte_array_new ();
+  return st;
+}
+
+static StreamState *
+stream_state_ref (StreamState *st)
+{
+  g_atomic_int_inc (&st->ref_count);
+  return st;
+}
+
+static void
+stream_state_unref (StreamState *st)
+{
+  if (!g_atomic_int_dec_and_test (&st->ref_count))
+    return;
+  g_byte_array_unref (st->in);
+  g_byte_array_unref (st->out);
+  g_free (st);
+}
+
+/* ------------------------------------------------------- thread helpers */
+
+static gboolean
+on_net_thread (P2pQuicConnection *self)
+{
+  return g_main_context_is_owner (self->ctx);
+}
+
+typedef struct {
+  P2pQuicConnection *self;
+  GCancellable *cancellable;
+  gulong id;
+} CancelWatch;
+
+static void
+cancel_wakeup (GCancellable *cancellable, gpointer user_data)
+{
+  P2pQuicConnection *self = user_data;
+
+  g_mutex_lock (&self->lock);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+/* Call without holding the lock. */
+static void
+watch_begin (CancelWatch *w, P2pQuicConnection *self, GCancellable *cancellable)
+{
+  w->self = self;
+  w->cancellable = cancellable;
+  w->id = cancellable ? g_cancellable_connect (cancellable, G_CALLBACK (cancel_wakeup), self,
+      NULL) : 0;
+}
+
+static void
+watch_end (CancelWatch *w)
+{
+  if (w->cancellable && w->id)
+    g_cancellable_disconnect (w->cancellable, w->id);
+}
+
+static void
+set_would_block (GError **error, const char *what)
+{
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+      "%s would block on the network thread; call it from another thread or use the "
+      "async variant", what);
+}
+
+/* Under lock: the error for a call on a closed connection. */
+static void
+set_closed_error_locked (P2pQuicConnection *self, GError **error)
+{
+  if (self->close_error)
+    g_propagate_error (error, g_error_copy (self->close_error));
+  else
+    g_set_error_literal (error, P2P_ERROR, P2P_ERROR_CLOSED, "connection closed");
+}
+
+/* Runs @func on the network thread and waits (directly when already there). */
+typedef void (*NetFunc) (P2pQuicConnection *self, gpointer data);
+
+typedef struct {
+  P2pQuicConnection *self;
+  NetFunc func;
+  gpointer data;
+  gboolean done;
+} NetCall;
+
+static gboolean
+net_call_cb (gpointer user_data)
+{
+  NetCall *call = user_data;
+  P2pQuicConnection *self = call->self;
+
+  call->func (self, call->data);
+  g_mutex_lock (&self->lock);
+  call->done = TRUE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+run_on_net_thread (P2pQuicConnection *self, NetFunc func, gpointer data)
+{
+  NetCall call = { self, func, data, FALSE };
+  GSource *src;
+
+  if (on_net_thread (self)) {
+    func (self, data);
+    return;
+  }
+  g_object_ref (self);
+  src = g_idle_source_new ();
+  g_source_set_priority (src, G_PRIORITY_DEFAULT);
+  g_source_set_callback (src, net_call_cb, &call, NULL);
+  g_source_attach (src, self->ctx);
+  g_source_unref (src);
+  g_mutex_lock (&self->lock);
+  while (!call.done)
+    g_cond_wait (&self->cond, &self->lock);
+  g_mutex_unlock (&self->lock);
+  g_object_unref (self);
+}
+
+/* ------------------------------------------------------ session callbacks */
+
+static void
+finish_dial (P2pQuicConnection *self, GError *error)
+{
+  GTask *task = g_steal_pointer (&self->dial_task);
+
+  if (task == NULL) {
+    g_clear_error (&error);
+    return;
+  }
+  if (self->dial_cancel_source) {
+    g_source_destroy (self->dial_cancel_source);
+    g_clear_pointer (&self->dial_cancel_source, g_source_unref);
+  }
+  if (error)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, g_object_ref (self), g_object_unref);
+  g_object_unref (task);
+}
+
+static void
+cb_established (P2pQuicSession *s, gpointer user_data)
+{
+  P2pQuicConnection *self = user_data;
+  const P2pPeerId *peer = p2p_quic_session_get_peer_id (s);
+
+  g_mutex_lock (&self->lock);
+  self->established = TRUE;
+  if (peer) {
+    self->peer_id = *peer;
+    self->have_peer_id = TRUE;
+  }
+  self->max_dgram = p2p_quic_session_get_max_datagram_size (s);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  /* Completion and the signal run after the session call (schedule_work). */
+  schedule_work (self);
+}
+
+static void
+cb_message (P2pQuicSession *s, GBytes *message, gpointer user_data)
+{
+  P2pQuicConnection *self = user_data;
+
+  g_mutex_lock (&self->lock);
+  g_queue_push_tail (&self->recv_queue, message);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+typedef struct {
+  P2pQuicConnection *self;
+  GBytes *datagram;
+} DgramEmit;
+
+static gboolean
+emit_datagram_cb (gpointer user_data)
+{
+  DgramEmit *e = user_data;
+
+  p2p_connection_emit_datagram (P2P_CONNECTION (e->self), e->datagram);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+dgram_emit_free (gpointer data)
+{
+  DgramEmit *e = data;
+
+  g_object_unref (e->self);
+  g_bytes_unref (e->datagram);
+  g_free (e);
+}
+
+static void
+cb_datagram (P2pQuicSession *s, const guint8 *data, gsize len, gpointer user_data)
+{
+  P2pQuicConnection *self = user_data;
+  DgramEmit *e = g_new0 (DgramEmit, 1);
+  GSource *src;
+
+  /* Emitted from an idle source so handlers never run inside the session. */
+  e->self = g_object_ref (self);
+  e->datagram = g_bytes_new (data, len);
+  src = g_idle_source_new ();
+  g_source_set_priority (src, G_PRIORITY_DEFAULT);
+  g_source_set_callback (src, emit_datagram_cb, e, dgram_emit_free);
+  g_source_attach (src, self->ctx);
+  g_source_unref (src);
+}
+
+static void
+cb_writable (P2pQuicSession *s, gpointer user_data)
+{
+  P2pQuicConnection *self = user_data;
+
+  g_mutex_lock (&self->lock);
+  self->session_queued = p2p_quic_session_get_send_queued (s);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+static StreamState *
+lookup_stream_locked (P2pQuicConnection *self, gint64 id)
+{
+  return g_hash_table_lookup (self->streams, &id);
+}
+
+static StreamState *
+add_stream_locked (P2pQuicConnection *self, gint64 id)
+{
+  StreamState *st = stream_state_new (id);
+  gint64 *key = g_new (gint64, 1);
+
+  *key = id;
+  g_hash_table_insert (self->streams, key, st);
+  return st;
+}
+
+static void
+cb_stream_opened (P2pQuicSession *s, gint64 stream_id, gpointer user_data)
+{
+  P2pQuicConnection *self = user_data;
+  StreamState *st;
+
+  g_mutex_lock (&self->lock);
+  st = lookup_stream_locked (self, stream_id);
+  if (st == NULL) {
+    st = add_stream_locked (self, stream_id);
+    g_queue_push_tail (&self->accept_streams, stream_state_ref (st));
+  }
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+cb_stream_data (P2pQuicSession *s, gint64 stream_id, const guint8 *data, gsize len,
+    gboolean fin, gpointer user_data)
+{
+  P2pQuicConnection *self = user_data;
+  StreamState *st;
+  gboolean discard = FALSE;
+
+  g_mutex_lock (&self->lock);
+  st = lookup_stream_locked (self, stream_id);
+  if (st == NULL) {
+    /* Data before/without stream_opened: treat as a newly opened stream. */
+    st = add_stream_locked (self, stream_id);
+    g_queue_push_tail (&self->accept_streams, stream_state_ref (st));
+  }
+  if (st->dead) {
+    discard = TRUE;
+  } else {
+    g_byte_array_append (st->in, data, len);
+    if (fin)
+      st->in_fin = TRUE;
+  }
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  if (discard && len > 0)
+    p2p_quic_session_stream_consumed (s, stream_id, len);
+}
+
+static void
+cb_stream_writable (P2pQuicSession *s, gint64 stream_id, gpointer user_data)
+{
+  schedule_work (user_data);
+}
+
+static void
+cb_stream_reset (P2pQuicSession *s, gint64 stream_id, guint64 app_error, gpointer user_data)
+{
+  P2pQuicConnection *self = user_data;
+  StreamState *st;
+
+  g_mutex_lock (&self->lock);
+  st = lookup_stream_locked (self, stream_id);
+  if (st)
+    st->reset = TRUE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+cb_closed (P2pQuicSession *s, const GError *error, const char *reason, gpointer user_data)
+{
+  P2pQuicConnection *self = user_data;
+
+  g_mutex_lock (&self->lock);
+  if (!self->closed) {
+    self->closed = TRUE;
+    g_clear_error (&self->close_error);
+    if (error) {
+      self->close_error = g_error_copy (error);
+      self->closed_signal_error = g_error_copy (error);
+    } else {
+      self->close_error = g_error_new_literal (P2P_ERROR, P2P_ERROR_CLOSED,
+          reason && *reason ? reason : "connection closed");
+    }
+    p2p_quic_session_get_stats (s, &self->last_stats);
+  }
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  self->closed_pending = TRUE;
+  schedule_work (self);
+}
+
+static const P2pQuicSessionCallbacks session_callbacks = {
+  .established = cb_established,
+  .message = cb_message,
+  .datagram = cb_datagram,
+  .writable = cb_writable,
+  .stream_opened = cb_stream_opened,
+  .stream_data = cb_stream_data,
+  .stream_writable = cb_stream_writable,
+  .stream_reset = cb_stream_reset,
+  .closed = cb_closed,
+};
+
+/* ------------------------------------------------------------- driving */
+
+/* After a session call: complete what the callbacks reported. */
+static void
+after_session_call (P2pQuicConnection *self)
+{
+  gboolean established, closed, emit_closed = FALSE;
+  GError *signal_error = NULL;
+
+  g_mutex_lock (&self->lock);
+  established = self->established;
+  closed = self->closed;
+  if (closed && !self->closed_emitted && self->closed_pending) {
+    self->closed_emitted = TRUE;
+    emit_closed = TRUE;
+    signal_error = self->closed_signal_error ? g_error_copy (self->closed_signal_error) : NULL;
+  }
+  g_mutex_unlock (&self->lock);
+
+  if (established && !closed) {
+    if (self->dial_task) {
+      finish_dial (self, NULL);
+    } else if (!g_object_get_data (G_OBJECT (self), "p2p-established-emitted")) {
+      g_object_set_data (G_OBJECT (self), "p2p-established-emitted", GINT_TO_POINTER (1));
+      g_signal_emit (self, signals[SIGNAL_ESTABLISHED], 0);
+    }
+  }
+  if (emit_closed) {
+    g_object_ref (self);
+    if (self->dial_task) {
+      GError *e;
+
+      if (signal_error)
+        e = g_error_copy (signal_error);
+      else
+        e = g_error_new_literal (P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
+            "connection closed during the handshake");
+      finish_dial (self, e);
+    }
+    /* The final CONNECTION_CLOSE went out in the last flush: stop the path. */
+    if (self->path && !self->path_closed) {
+      self->path_closed = TRUE;
+      p2p_packet_path_set_timer (self->path, G_MAXUINT64);
+      p2p_packet_path_close (self->path);
+    }
+    p2p_connection_emit_closed (P2P_CONNECTION (self), signal_error);
+    g_object_unref (self);
+  }
+  g_clear_error (&signal_error);
+}
+
+static void
+flush (P2pQuicConnection *self)
+{
+  guint64 now;
+  gsize n;
+  gboolean wake;
+
+  if (self->session == NULL || self->path_closed)
+    return;
+  now = p2p_packet_path_now (self->path);
+  while ((n = p2p_quic_session_write (self->session, self->buf, self->buflen, now)) > 0)
+    (void) p2p_packet_path_send (self->path, self->buf, n, NULL); /* failure = loss */
+
+  g_mutex_lock (&self->lock);
+  wake = self->session_queued >= self->send_high;
+  self->session_queued = p2p_quic_session_get_send_queued (self->session);
+  if (self->established && !self->closed)
+    self->max_dgram = p2p_quic_session_get_max_datagram_size (self->session);
+  if (wake)
+    g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+
+  if (!self->path_closed)
+    p2p_packet_path_set_timer (self->path, p2p_quic_session_get_deadline (self->session));
+}
+
+/* Feeds stream buffers into the session (net). */
+static void
+drain_streams (P2pQuicConnection *self)
+{
+  GHashTableIter iter;
+  gpointer value;
+  g_autoptr (GPtrArray) todo = g_ptr_array_new_with_free_func (
+      (GDestroyNotify) stream_state_unref);
+
+  g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->streams);
+  while (g_hash_table_iter_next (&iter, NULL, &value)) {
+    StreamState *st = value;
+
+    if (st->out->len > 0 || (st->fin_requested && !st->fin_sent) || st->consumed_pending > 0)
+      g_ptr_array_add (todo, stream_state_ref (st));
+  }
+  g_mutex_unlock (&self->lock);
+
+  for (guint i = 0; i < todo->len; i++) {
+    StreamState *st = g_ptr_array_index (todo, i);
+    gsize consumed, avail;
+    g_autofree guint8 *copy = NULL;
+    gboolean fin = FALSE;
+
+    g_mutex_lock (&self->lock);
+    consumed = st->consumed_pending;
+    st->consumed_pending = 0;
+    avail = st->out->len;
+    if (avail > 0)
+      copy = g_memdup2 (st->out->data, avail);
+    g_mutex_unlock (&self->lock);
+
+    if (consumed > 0)
+      p2p_quic_session_stream_consumed (self->session, st->id, consumed);
+    if (avail > 0) {
+      g_autoptr (GError) error = NULL;
+      gssize took = p2p_quic_session_stream_write (self->session, st->id, copy, avail, &error);
+
+      g_mutex_lock (&self->lock);
+      if (took < 0) {
+        g_debug ("stream %" G_GINT64_FORMAT " write failed: %s", st->id, error->message);
+        st->reset = TRUE;
+        g_byte_array_set_size (st->out, 0);
+      } else if (took > 0) {
+        g_byte_array_remove_range (st->out, 0, (guint) took);
+      }
+      g_cond_broadcast (&self->cond);
+      g_mutex_unlock (&self->lock);
+    }
+    g_mutex_lock (&self->lock);
+    if (st->fin_requested && !st->fin_sent && st->out->len == 0 && !st->reset) {
+      st->fin_sent = TRUE;
+      fin = TRUE;
+      g_cond_broadcast (&self->cond);
+    }
+    g_mutex_unlock (&self->lock);
+    if (fin)
+      p2p_quic_session_stream_finish (self->session, st->id);
+  }
+}
+
+static gboolean
+work_cb (gpointer user_data)
+{
+  P2pQuicConnection *self = user_data;
+  GQueue msgs = G_QUEUE_INIT, dgrams = G_QUEUE_INIT;
+  gsize msg_bytes;
+  gboolean close_requested;
+  g_autofree char *reason = NULL;
+  GBytes *b;
+
+  g_mutex_lock (&self->lock);
+  self->work_scheduled = FALSE;
+  msgs = self->send_queue;
+  g_queue_init (&self->send_queue);
+  msg_bytes = self->send_queue_bytes;
+  dgrams = self->dgram_queue;
+  g_queue_init (&self->dgram_queue);
+  close_requested = self->close_requested;
+  self->close_requested = FALSE;
+  reason = g_steal_pointer (&self->close_reason);
+  g_mutex_unlock (&self->lock);
+
+  if (self->session) {
+    while ((b = g_queue_pop_head (&msgs))) {
+      g_autoptr (GError) error = NULL;
+
+      if (!p2p_quic_session_send_message (self->session, b, &error))
+        g_debug ("message dropped: %s", error->message);
+      g_bytes_unref (b);
+    }
+    while ((b = g_queue_pop_head (&dgrams))) {
+      g_autoptr (GError) error = NULL;
+      gsize len;
+      const guint8 *data = g_bytes_get_data (b, &len);
+
+      if (!p2p_quic_session_send_datagram (self->session, data, len, &error))
+        g_debug ("datagram dropped: %s", error->message);
+      g_bytes_unref (b);
+    }
+    drain_streams (self);
+    if (close_requested && p2p_quic_session_get_state (self->session) < P2P_QUIC_STATE_CLOSING)
+      p2p_quic_session_close (self->session, 0, reason ? reason : "");
+  } else {
+    g_queue_clear_full (&msgs, (GDestroyNotify) g_bytes_unref);
+    g_queue_clear_full (&dgrams, (GDestroyNotify) g_bytes_unref);
+  }
+
+  g_mutex_lock (&self->lock);
+  self->send_queue_bytes -= msg_bytes;
+  g_mutex_unlock (&self->lock);
+
+  flush (self);
+  after_session_call (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Any thread: make sure one work_cb runs soon on the network thread. */
+static void
+schedule_work (P2pQuicConnection *self)
+{
+  GSource *src;
+
+  g_mutex_lock (&self->lock);
+  if (self->work_scheduled) {
+    g_mutex_unlock (&self->lock);
+    return;
+  }
+  self->work_scheduled = TRUE;
+  g_mutex_unlock (&self->lock);
+
+  src = g_idle_source_new ();
+  g_source_set_priority (src, G_PRIORITY_DEFAULT);
+  g_source_set_callback (src, work_cb, g_object_ref (self), g_object_unref);
+  g_source_attach (src, self->ctx);
+  g_source_unref (src);
+}
+
+/* Path handlers hold a weak reference: the path may outlive the connection. */
+typedef struct {
+  GWeakRef ref;
+} HandlerData;
+
+static void
+handler_data_free (gpointer data)
+{
+  HandlerData *h = data;
+
+  g_weak_ref_clear (&h->ref);
+  g_free (h);
+}
+
+static void
+on_path_receive (P2pPacketPath *path, const guint8 *data, gsize len, gpointer user_data)
+{
+  HandlerData *h = user_data;
+  P2pQuicConnection *self = g_weak_ref_get (&h->ref);
+
+  if (self == NULL)
+    return;
+  if (self->session && !self->path_closed) {
+    p2p_quic_session_receive (self->session, data, len, p2p_packet_path_now (path));
+    /* One flush per burst: work_cb runs after the pending socket reads. */
+    schedule_work (self);
+  }
+  g_object_unref (self);
+}
+
+static void
+on_path_timer (P2pPacketPath *path, gpointer user_data)
+{
+  HandlerData *h = user_data;
+  P2pQuicConnection *self = g_weak_ref_get (&h->ref);
+
+  if (self == NULL)
+    return;
+  if (self->session && !self->path_closed) {
+    p2p_quic_session_handle_timeout (self->session, p2p_packet_path_now (path));
+    flush (self);
+    after_session_call (self);
+  }
+  g_object_unref (self);
+}
+
+static void
+on_kind_changed (P2pPacketPath *path, P2pPathKind kind, gpointer user_data)
+{
+  p2p_connection_emit_path_changed (P2P_CONNECTION (user_data), kind);
+}
+
+static P2pQuicConnection *
+connection_new (P2pPacketPath *path)
+{
+  P2pQuicConnection *self = g_object_new (P2P_TYPE_QUIC_CONNECTION, NULL);
+  HandlerData *h = g_new0 (HandlerData, 1);
+
+  self->path = g_object_ref (path);
+  self->ctx = g_main_context_ref (p2p_packet_path_get_context (path));
+  self->buflen = MAX (p2p_packet_path_get_mtu (path), MIN_WRITE_BUF);
+  self->buf = g_malloc (self->buflen);
+  g_weak_ref_init (&h->ref, self);
+  p2p_packet_path_set_handlers (path, on_path_receive, on_path_timer, h, handler_data_free);
+  self->kind_changed_id = g_signal_connect_object (path, "kind-changed",
+      G_CALLBACK (on_kind_changed), self, 0);
+  return self;
+}
+
+static void
+session_created (P2pQuicConnection *self)
+{
+  self->send_high = p2p_quic_session_get_send_queue_high (self->session);
+  if (self->send_high == 0)
+    self->send_high = 4 * 1024 * 1024;
+}
+
+/* ------------------------------------------------------------- dial/accept */
+
+static gboolean
+dial_cancelled_cb (GCancellable *cancellable, gpointer user_data)
+{
+  P2pQuicConnection *self = user_data;
+  g_autoptr (GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+      "connection attempt cancelled");
+
+  g_object_ref (self);
+  if (self->session)
+    p2p_quic_session_abort (self->session, error);
+  finish_dial (self, g_error_copy (error));
+  flush (self);
+  after_session_call (self);
+  g_object_unref (self);
+  return G_SOURCE_REMOVE;
+}
+
+void
+p2p_quic_connection_dial_async (P2pPacketPath *path, P2pIdentity *identity,
+    const P2pPeerId *expected_peer, const P2pQuicSessionConfig *cfg,
+    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr (P2pQuicConnection) self = NULL;
+  GError *error = NULL;
+
+  g_return_if_fail (P2P_IS_PACKET_PATH (path));
+  g_return_if_fail (P2P_IS_IDENTITY (identity));
+  g_return_if_fail (expected_peer != NULL);
+
+  self = connection_new (path);
+  self->dial_task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (self->dial_task, p2p_quic_connection_dial_async);
+  self->session = p2p_quic_session_new_client (identity, expected_peer, cfg, &session_callbacks,
+      self, p2p_packet_path_now (path), &error);
+  if (self->session == NULL) {
+    finish_dial (self, error);
+    self->path_closed = TRUE;
+    p2p_packet_path_set_handlers (path, NULL, NULL, NULL, NULL);
+    p2p_packet_path_close (path);
+    return;
+  }
+  session_created (self);
+  self->peer_id = *expected_peer;
+  self->have_peer_id = TRUE;
+  if (cancellable) {
+    self->dial_cancel_source = g_cancellable_source_new (cancellable);
+    g_source_set_callback (self->dial_cancel_source, G_SOURCE_FUNC (dial_cancelled_cb),
+        self, NULL);
+    g_source_attach (self->dial_cancel_source, self->ctx);
+  }
+  /* The task keeps the connection alive until the dial completes. */
+  g_task_set_task_data (self->dial_task, g_object_ref (self), g_object_unref);
+  flush (self);
+  after_session_call (self);
+}
+
+P2pConnection *
+p2p_quic_connection_dial_finish (GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+P2pQuicConnection *
+p2p_quic_connection_new_server (P2pPacketPath *path, P2pIdentity *identity,
+    const guint8 *first_pkt, gsize len, const P2pQuicSessionConfig *cfg, GPtrArray *allowed,
+    GError **error)
+{
+  g_autoptr (P2pQuicConnection) self = NULL;
+
+  g_return_val_if_fail (P2P_IS_PACKET_PATH (path), NULL);
+  g_return_val_if_fail (P2P_IS_IDENTITY (identity), NULL);
+  g_return_val_if_fail (first_pkt != NULL || len == 0, NULL);
+
+  self = connection_new (path);
+  self->session = p2p_quic_session_new_server (identity, first_pkt, len, cfg, allowed,
+      &session_callbacks, self, p2p_packet_path_now (path), error);
+  if (self->session == NULL) {
+    self->path_closed = TRUE;
+    p2p_packet_path_set_handlers (path, NULL, NULL, NULL, NULL);
+    return NULL;
+  }
+  session_created (self);
+  schedule_work (self);
+  return g_steal_pointer (&self);
+}
+
+P2pPacketPath *
+p2p_quic_connection_get_path (P2pQuicConnection *self)
+{
+  g_return_val_if_fail (P2P_IS_QUIC_CONNECTION (self), NULL);
+  return self->path;
+}
+
+/* Internal (endpoint/provider shutdown): abort with @error on the network thread. */
+void p2p_quic_connection_abort (P2pQuicConnection *self, const GError *error);
+
+static void
+abort_net (P2pQuicConnection *self, gpointer data)
+{
+  if (self->session && p2p_quic_session_get_state (self->session) != P2P_QUIC_STATE_CLOSED) {
+    p2p_quic_session_abort (self->session, data);
+    flush (self);
+  }
+  after_session_call (self);
+}
+
+void
+p2p_quic_connection_abort (P2pQuicConnection *self, const GError *error)
+{
+  g_return_if_fail (P2P_IS_QUIC_CONNECTION (self));
+  run_on_net_thread (self, abort_net, (gpointer) error);
+}
+
+/* ------------------------------------------------------------ public API */
+
+static gboolean
+quic_send (P2pConnection *conn, GBytes *message, GCancellable *cancellable, GError **error)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
+  gboolean net = on_net_thread (self);
+  gboolean ok = FALSE;
+  CancelWatch w;
+
+  watch_begin (&w, self, cancellable);
+  g_mutex_lock (&self->lock);
+  for (;;) {
+    if (self->closed || self->close_requested) {
+      set_closed_error_locked (self, error);
+      break;
+    }
+    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+      break;
+    if (self->session_queued + self->send_queue_bytes < self->send_high) {
+      g_queue_push_tail (&self->send_queue, g_bytes_ref (message));
+      self->send_queue_bytes += g_bytes_get_size (message);
+      ok = TRUE;
+      break;
+    }
+    if (net) {
+      set_would_block (error, "p2p_connection_send()");
+      break;
+    }
+    g_cond_wait (&self->cond, &self->lock);
+  }
+  g_mutex_unlock (&self->lock);
+  watch_end (&w);
+  if (ok)
+    schedule_work (self);
+  return ok;
+}
+
+static GBytes *
+quic_receive (P2pConnection *conn, GCancellable *cancellable, GError **error)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
+  gboolean net = on_net_thread (self);
+  GBytes *msg = NULL;
+  CancelWatch w;
+
+  watch_begin (&w, self, cancellable);
+  g_mutex_lock (&self->lock);
+  for (;;) {
+    msg = g_queue_pop_head (&self->recv_queue);
+    if (msg)
+      break;
+    if (self->closed) {
+      set_closed_error_locked (self, error);
+      break;
+    }
+    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+      break;
+    if (net) {
+      set_would_block (error, "p2p_connection_receive()");
+      break;
+    }
+    g_cond_wait (&self->cond, &self->lock);
+  }
+  g_mutex_unlock (&self->lock);
+  watch_end (&w);
+  return msg;
+}
+
+static gboolean
+quic_send_datagram (P2pConnection *conn, GBytes *datagram, GError **error)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
+  gsize len = g_bytes_get_size (datagram);
+  gboolean ok = FALSE;
+
+  g_mutex_lock (&self->lock);
+  if (self->closed || self->close_requested) {
+    set_closed_error_locked (self, error);
+  } else if (len > self->max_dgram) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
+        "datagram of %" G_GSIZE_FORMAT " bytes is larger than this connection's maximum of %"
+        G_GSIZE_FORMAT " bytes (p2p_connection_get_max_datagram_size())", len, self->max_dgram);
+  } else if (self->dgram_queue.length >= MAX_QUEUED_DATAGRAMS) {
+    self->dgrams_dropped_local++;
+    ok = TRUE;                  /* unreliable: a full queue drops, counted */
+  } else {
+    g_queue_push_tail (&self->dgram_queue, g_bytes_ref (datagram));
+    ok = TRUE;
+  }
+  g_mutex_unlock (&self->lock);
+  if (ok)
+    schedule_work (self);
+  return ok;
+}
+
+static gsize
+quic_get_max_datagram_size (P2pConnection *conn)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
+  gsize n;
+
+  g_mutex_lock (&self->lock);
+  n = self->closed ? 0 : self->max_dgram;
+  g_mutex_unlock (&self->lock);
+  return n;
+}
+
+typedef struct {
+  gint64 id;
+  GError *error;
+} OpenStreamCall;
+
+static void
+open_stream_net (P2pQuicConnection *self, gpointer data)
+{
+  OpenStreamCall *call = data;
+
+  if (self->session == NULL) {
+    g_set_error_literal (&call->error, P2P_ERROR, P2P_ERROR_CLOSED, "connection closed");
+    call->id = -1;
+    return;
+  }
+  call->id = p2p_quic_session_open_stream (self->session, &call->error);
+  if (call->id >= 0) {
+    g_mutex_lock (&self->lock);
+    add_stream_locked (self, call->id);
+    g_mutex_unlock (&self->lock);
+  }
+}
+
+static GIOStream *
+quic_open_stream (P2pConnection *conn, GCancellable *cancellable, GError **error)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
+  OpenStreamCall call = { -1, NULL };
+  StreamState *st;
+  GIOStream *stream;
+
+  g_mutex_lock (&self->lock);
+  if (self->closed || !self->established) {
+    set_closed_error_locked (self, error);
+    g_mutex_unlock (&self->lock);
+    return NULL;
+  }
+  g_mutex_unlock (&self->lock);
+
+  run_on_net_thread (self, open_stream_net, &call);
+  if (call.id < 0) {
+    if (call.error)
+      g_propagate_error (error, call.error);
+    else
+      g_set_error_literal (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
+          "the peer allows no more streams");
+    return NULL;
+  }
+  g_mutex_lock (&self->lock);
+  st = stream_state_ref (lookup_stream_locked (self, call.id));
+  g_mutex_unlock (&self->lock);
+  stream = quic_stream_new (self, st);
+  stream_state_unref (st);
+  return stream;
+}
+
+static GIOStream *
+quic_accept_stream (P2pConnection *conn, GCancellable *cancellable, GError **error)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
+  gboolean net = on_net_thread (self);
+  StreamState *st = NULL;
+  GIOStream *stream;
+  CancelWatch w;
+
+  watch_begin (&w, self, cancellable);
+  g_mutex_lock (&self->lock);
+  for (;;) {
+    st = g_queue_pop_head (&self->accept_streams);
+    if (st)
+      break;
+    if (self->closed) {
+      set_closed_error_locked (self, error);
+      break;
+    }
+    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+      break;
+    if (net) {
+      set_would_block (error, "p2p_connection_accept_stream()");
+      break;
+    }
+    g_cond_wait (&self->cond, &self->lock);
+  }
+  g_mutex_unlock (&self->lock);
+  watch_end (&w);
+  if (st == NULL)
+    return NULL;
+  stream = quic_stream_new (self, st);
+  stream_state_unref (st);
+  return stream;
+}
+
+static const P2pPeerId *
+quic_get_peer_id (P2pConnection *conn)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
+
+  /* Written once before the connection is handed out. */
+  return self->have_peer_id ? &self->peer_id : NULL;
+}
+
+static gboolean
+quic_is_connected (P2pConnection *conn)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
+  gboolean ok;
+
+  g_mutex_lock (&self->lock);
+  ok = self->established && !self->closed && !self->close_requested;
+  g_mutex_unlock (&self->lock);
+  return ok;
+}
+
+static void
+quic_close (P2pConnection *conn, const char *reason)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
+
+  g_mutex_lock (&self->lock);
+  if (self->closed || self->close_requested) {
+    g_mutex_unlock (&self->lock);
+    return;
+  }
+  self->close_requested = TRUE;
+  g_free (self->close_reason);
+  self->close_reason = g_strdup (reason ? reason : "");
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  schedule_work (self);
+}
+
+static void
+stats_net (P2pQuicConnection *self, gpointer data)
+{
+  P2pConnectionStats *stats = data;
+
+  if (self->session)
+    p2p_quic_session_get_stats (self->session, stats);
+}
+
+static void
+quic_get_stats (P2pConnection *conn, P2pConnectionStats *stats)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
+  gboolean closed;
+
+  memset (stats, 0, sizeof *stats);
+  g_mutex_lock (&self->lock);
+  closed = self->closed;
+  if (closed)
+    *stats = self->last_stats;
+  g_mutex_unlock (&self->lock);
+  if (!closed)
+    run_on_net_thread (self, stats_net, stats);
+  g_mutex_lock (&self->lock);
+  stats->datagrams_dropped += self->dgrams_dropped_local;
+  g_mutex_unlock (&self->lock);
+  stats->path_kind = p2p_packet_path_get_kind (self->path);
+}
+
+/* ---------------------------------------------------------------- GObject */
+
+typedef struct {
+  P2pQuicSession *session;
+  P2pPacketPath *path;
+  gboolean path_closed;
+  gulong kind_changed_id;
+} Teardown;
+
+static gboolean
+teardown_cb (gpointer data)
+{
+  Teardown *t = data;
+
+  if (t->session) {
+    if (p2p_quic_session_get_state (t->session) < P2P_QUIC_STATE_CLOSING && !t->path_closed) {
+      guint8 *buf = g_malloc (MAX (p2p_packet_path_get_mtu (t->path), MIN_WRITE_BUF));
+      guint64 now = p2p_packet_path_now (t->path);
+      gsize buflen = MAX (p2p_packet_path_get_mtu (t->path), MIN_WRITE_BUF), n;
+      guint i = 0;
+
+      /* Dropped without close(): tell the peer instead of letting it time out.
+       * The session has no more owner, so no callbacks may reach us: abort. */
+      p2p_quic_session_close (t->session, 0, "");
+      while (i++ < 16 && (n = p2p_quic_session_write (t->session, buf, buflen, now)) > 0)
+        (void) p2p_packet_path_send (t->path, buf, n, NULL);
+      g_free (buf);
+    }
+    p2p_quic_session_free (t->session);
+  }
+  if (t->path) {
+    p2p_packet_path_set_timer (t->path, G_MAXUINT64);
+    p2p_packet_path_set_handlers (t->path, NULL, NULL, NULL, NULL);
+    p2p_packet_path_close (t->path);
+    g_object_unref (t->path);
+  }
+  g_free (t);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+p2p_quic_connection_dispose (GObject *object)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (object);
+
+  if (self->path) {
+    Teardown *t = g_new0 (Teardown, 1);
+
+    if (self->kind_changed_id) {
+      g_signal_handler_disconnect (self->path, self->kind_changed_id);
+      self->kind_changed_id = 0;
+    }
+    t->session = g_steal_pointer (&self->session);
+    t->path = g_steal_pointer (&self->path);
+    t->path_closed = self->path_closed;
+    if (g_main_context_is_owner (self->ctx)) {
+      teardown_cb (t);
+    } else {
+      GSource *src = g_idle_source_new ();
+
+      /* The session must die on its thread: callbacks may be in flight. */
+      g_source_set_priority (src, G_PRIORITY_DEFAULT);
+      g_source_set_callback (src, teardown_cb, t, NULL);
+      g_source_attach (src, self->ctx);
+      g_source_unref (src);
+    }
+  }
+  G_OBJECT_CLASS (p2p_quic_connection_parent_class)->dispose (object);
+}
+
+static void
+p2p_quic_connection_finalize (GObject *object)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (object);
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, self->streams);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    ((StreamState *) value)->dead = TRUE;
+  g_hash_table_unref (self->streams);
+  g_queue_clear_full (&self->accept_streams, (GDestroyNotify) stream_state_unref);
+  g_queue_clear_full (&self->recv_queue, (GDestroyNotify) g_bytes_unref);
+  g_queue_clear_full (&self->send_queue, (GDestroyNotify) g_bytes_unref);
+  g_queue_clear_full (&self->dgram_queue, (GDestroyNotify) g_bytes_unref);
+  g_clear_error (&self->close_error);
+  g_clear_error (&self->closed_signal_error);
+  g_free (self->close_reason);
+  g_free (self->buf);
+  g_clear_pointer (&self->ctx, g_main_context_unref);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+  G_OBJECT_CLASS (p2p_quic_connection_parent_class)->finalize (object);
+}
+
+static void
+p2p_quic_connection_class_init (P2pQuicConnectionClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  P2pConnectionClass *conn_class = P2P_CONNECTION_CLASS (klass);
+
+  gobject_class->dispose = p2p_quic_connection_dispose;
+  gobject_class->finalize = p2p_quic_connection_finalize;
+  conn_class->send = quic_send;
+  conn_class->receive = quic_receive;
+  conn_class->send_datagram = quic_send_datagram;
+  conn_class->get_max_datagram_size = quic_get_max_datagram_size;
+  conn_class->open_stream = quic_open_stream;
+  conn_class->accept_stream = quic_accept_stream;
+  conn_class->get_peer_id = quic_get_peer_id;
+  conn_class->is_connected = quic_is_connected;
+  conn_class->close = quic_close;
+  conn_class->get_stats = quic_get_stats;
+
+  /* Internal: a server connection finished its handshake (network thread). */
+  signals[SIGNAL_ESTABLISHED] = g_signal_new ("established", G_TYPE_FROM_CLASS (klass),
+      G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+p2p_quic_connection_init (P2pQuicConnection *self)
+{
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  self->streams = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
+      (GDestroyNotify) stream_state_unref);
+  self->send_high = 4 * 1024 * 1024;
+}
+
+/* ============================================================ P2pQuicStream
+ * A GIOStream over one extra bidirectional QUIC stream. Reads and writes
+ * block the calling thread (never the network thread) on the connection's
+ * condition variable; data moves through StreamState buffers. */
+
+#define P2P_TYPE_QUIC_INPUT_STREAM (p2p_quic_input_stream_get_type ())
+G_DECLARE_FINAL_TYPE (P2pQuicInputStream, p2p_quic_input_stream, P2P, QUIC_INPUT_STREAM,
+    GInputStream)
+#define P2P_TYPE_QUIC_OUTPUT_STREAM (p2p_quic_output_stream_get_type ())
+G_DECLARE_FINAL_TYPE (P2pQuicOutputStream, p2p_quic_output_stream, P2P, QUIC_OUTPUT_STREAM,
+    GOutputStream)
+#define P2P_TYPE_QUIC_STREAM (p2p_quic_stream_get_type ())
+G_DECLARE_FINAL_TYPE (P2pQuicStream, p2p_quic_stream, P2P, QUIC_STREAM, GIOStream)
+
+struct _P2pQuicInputStream {
+  GInputStream parent;
+  P2pQuicConnection *conn;
+  StreamState *st;
+};
+
+struct _P2pQuicOutputStream {
+  GOutputStream parent;
+  P2pQuicConnection *conn;
+  StreamState *st;
+};
+
+struct _P2pQuicStream {
+  GIOStream parent;
+  P2pQuicConnection *conn;
+  StreamState *st;
+  GInputStream *input;
+  GOutputStream *output;
+};
+
+G_DEFINE_FINAL_TYPE (P2pQuicInputStream, p2p_quic_input_stream, G_TYPE_INPUT_STREAM)
+G_DEFINE_FINAL_TYPE (P2pQuicOutputStream, p2p_quic_output_stream, G_TYPE_OUTPUT_STREAM)
+G_DEFINE_FINAL_TYPE (P2pQuicStream, p2p_quic_stream, G_TYPE_IO_STREAM)
+
+static gssize
+quic_input_read (GInputStream *stream, void *buffer, gsize count, GCancellable *cancellable,
+    GError **error)
+{
+  P2pQuicInputStream *in = P2P_QUIC_INPUT_STREAM (stream);
+  P2pQuicConnection *self = in->conn;
+  StreamState *st = in->st;
+  gboolean net = on_net_thread (self), wake = FALSE;
+  gssize ret = -1;
+  CancelWatch w;
+
+  watch_begin (&w, self, cancellable);
+  g_mutex_lock (&self->lock);
+  for (;;) {
+    gsize avail = st->in->len - st->in_off;
+
+    if (avail > 0) {
+      gsize n = MIN (avail, count);
+
+      memcpy (buffer, st->in->data + st->in_off, n);
+      st->in_off += n;
+      if (st->in_off == st->in->len || st->in_off > 256 * 1024) {
+        g_byte_array_remove_range (st->in, 0, (guint) st->in_off);
+        st->in_off = 0;
+      }
+      st->consumed_pending += n;
+      wake = TRUE;
+      ret = (gssize) n;
+      break;
+    }
+    if (st->in_fin) {
+      ret = 0;
+      break;
+    }
+    if (st->reset) {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+          "the peer reset the stream");
+      break;
+    }
+    if (self->closed) {
+      set_closed_error_locked (self, error);
+      break;
+    }
+    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+      break;
+    if (count == 0) {
+      ret = 0;
+      break;
+    }
+    if (net) {
+      set_would_block (error, "reading a P2P stream");
+      break;
+    }
+    g_cond_wait (&self->cond, &self->lock);
+  }
+  g_mutex_unlock (&self->lock);
+  watch_end (&w);
+  if (wake)
+    schedule_work (self);       /* opens flow control */
+  return ret;
+}
+
+static gboolean
+quic_input_close (GInputStream *stream, GCancellable *cancellable, GError **error)
+{
+  return TRUE;
+}
+
+static void
+p2p_quic_input_stream_finalize (GObject *object)
+{
+  P2pQuicInputStream *in = P2P_QUIC_INPUT_STREAM (object);
+
+  stream_state_unref (in->st);
+  g_object_unref (in->conn);
+  G_OBJECT_CLASS (p2p_quic_input_stream_parent_class)->finalize (object);
+}
+
+static void
+p2p_quic_input_stream_class_init (P2pQuicInputStreamClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = p2p_quic_input_stream_finalize;
+  G_INPUT_STREAM_CLASS (klass)->read_fn = quic_input_read;
+  G_INPUT_STREAM_CLASS (klass)->close_fn = quic_input_close;
+}
+
+static void
+p2p_quic_input_stream_init (P2pQuicInputStream *self)
+{
+}
+
+static gssize
+quic_output_write (GOutputStream *stream, const void *buffer, gsize count,
+    GCancellable *cancellable, GError **error)
+{
+  P2pQuicOutputStream *out = P2P_QUIC_OUTPUT_STREAM (stream);
+  P2pQuicConnection *self = out->conn;
+  StreamState *st = out->st;
+  gboolean net = on_net_thread (self);
+  gssize ret = -1;
+  CancelWatch w;
+
+  watch_begin (&w, self, cancellable);
+  g_mutex_lock (&self->lock);
+  for (;;) {
+    if (self->closed || self->close_requested) {
+      set_closed_error_locked (self, error);
+      break;
+    }
+    if (st->reset) {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+          "the peer stopped the stream");
+      break;
+    }
+    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+      break;
+    if (st->out->len < STREAM_SEND_BUFFER) {
+      gsize n = MIN (count, STREAM_SEND_BUFFER - st->out->len);
+
+      g_byte_array_append (st->out, buffer, (guint) n);
+      ret = (gssize) n;
+      break;
+    }
+    if (net) {
+      set_would_block (error, "writing a P2P stream");
+      break;
+    }
+    g_cond_wait (&self->cond, &self->lock);
+  }
+  g_mutex_unlock (&self->lock);
+  watch_end (&w);
+  if (ret > 0)
+    schedule_work (self);
+  return ret;
+}
+
+/* Closing the output sends FIN once every buffered byte is in the session. */
+static gboolean
+quic_output_close (GOutputStream *stream, GCancellable *cancellable, GError **error)
+{
+  P2pQuicOutputStream *out = P2P_QUIC_OUTPUT_STREAM (stream);
+  P2pQuicConnection *self = out->conn;
+  StreamState *st = out->st;
+  gboolean net = on_net_thread (self), ok = FALSE;
+  CancelWatch w;
+
+  g_mutex_lock (&self->lock);
+  st->fin_requested = TRUE;
+  g_mutex_unlock (&self->lock);
+  schedule_work (self);
+  if (net)
+    return TRUE;
+
+  watch_begin (&w, self, cancellable);
+  g_mutex_lock (&self->lock);
+  for (;;) {
+    if (st->fin_sent) {
+      ok = TRUE;
+      break;
+    }
+    if (self->closed) {
+      set_closed_error_locked (self, error);
+      break;
+    }
+    if (st->reset) {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+          "the peer stopped the stream");
+      break;
+    }
+    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+      break;
+    g_cond_wait (&self->cond, &self->lock);
+  }
+  g_mutex_unlock (&self->lock);
+  watch_end (&w);
+  return ok;
+}
+
+static void
+p2p_quic_output_stream_finalize (GObject *object)
+{
+  P2pQuicOutputStream *out = P2P_QUIC_OUTPUT_STREAM (object);
+
+  stream_state_unref (out->st);
+  g_object_unref (out->conn);
+  G_OBJECT_CLASS (p2p_quic_output_stream_parent_class)->finalize (object);
+}
+
+static void
+p2p_quic_output_stream_class_init (P2pQuicOutputStreamClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = p2p_quic_output_stream_finalize;
+  G_OUTPUT_STREAM_CLASS (klass)->write_fn = quic_output_write;
+  G_OUTPUT_STREAM_CLASS (klass)->close_fn = quic_output_close;
+}
+
+static void
+p2p_quic_output_stream_init (P2pQuicOutputStream *self)
+{
+}
+
+static GInputStream *
+quic_stream_get_input (GIOStream *stream)
+{
+  return P2P_QUIC_STREAM (stream)->input;
+}
+
+static GOutputStream *
+quic_stream_get_output (GIOStream *stream)
+{
+  return P2P_QUIC_STREAM (stream)->output;
+}
+
+static void
+p2p_quic_stream_finalize (GObject *object)
+{
+  P2pQuicStream *self = P2P_QUIC_STREAM (object);
+
+  g_mutex_lock (&self->conn->lock);
+  self->st->dead = TRUE;        /* later input is consumed and dropped */
+  g_mutex_unlock (&self->conn->lock);
+  g_clear_object (&self->input);
+  g_clear_object (&self->output);
+  stream_state_unref (self->st);
+  g_object_unref (self->conn);
+  G_OBJECT_CLASS (p2p_quic_stream_parent_class)->finalize (object);
+}
+
+static void
+p2p_quic_stream_class_init (P2pQuicStreamClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = p2p_quic_stream_finalize;
+  G_IO_STREAM_CLASS (klass)->get_input_stream = quic_stream_get_input;
+  G_IO_STREAM_CLASS (klass)->get_output_stream = quic_stream_get_output;
+}
+
+static void
+p2p_quic_stream_init (P2pQuicStream *self)
+{
+}
+
+static GIOStream *
+quic_stream_new (P2pQuicConnection *conn, StreamState *st)
+{
+  P2pQuicStream *self = g_object_new (P2P_TYPE_QUIC_STREAM, NULL);
+  P2pQuicInputStream *in = g_object_new (P2P_TYPE_QUIC_INPUT_STREAM, NULL);
+  P2pQuicOutputStream *out = g_object_new (P2P_TYPE_QUIC_OUTPUT_STREAM, NULL);
+
+  in->conn = g_object_ref (conn);
+  in->st = stream_state_ref (st);
+  out->conn = g_object_ref (conn);
+  out->st = stream_state_ref (st);
+  self->conn = g_object_ref (conn);
+  self->st = stream_state_ref (st);
+  self->input = G_INPUT_STREAM (in);
+  self->output = G_OUTPUT_STREAM (out);
+  return G_IO_STREAM (self);
+}

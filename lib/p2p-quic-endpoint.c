@@ -1,1 +1,723 @@
-/* p2p-quic-endpoint.c: placeholder, to be written. */
+/* p2p-quic-endpoint.c: P2pQuicEndpoint, QUIC over one P2pDatagramSocket:
+ * dials (one P2pSocketPath + client connection per remote) and, when
+ * accepting, turns client Initials from new remotes into server connections
+ * (it is the P2pListener of the direct mode and of the simulator).
+ *
+ * Demultiplexing is by remote address ("ip:port"): one connection per remote
+ * address per endpoint. Datagrams from unknown remotes that are not client
+ * Initials are dropped silently (counted, debug log); so are Initials when
+ * not accepting or over the limits (pending handshakes, max connections).
+ *
+ * Threads: the socket, the table of remotes and the connections' sessions
+ * live on the socket's context (the network thread); accept() and close()
+ * may be called from any thread (the accept queue is guarded by a mutex).
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "p2p-quic-connection.h"
+#include "p2p/p2p-error.h"
+#include "p2p/p2p-peer-info.h"
+
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define DEFAULT_MAX_PENDING 64
+#define DEFAULT_MAX_CONNECTIONS 64
+
+/* One remote address. Removed from the table as soon as its path closes
+ * (the connection closed or was dropped), so every entry has a live path. */
+typedef struct {
+  GWeakRef owner;               /* P2pQuicEndpoint */
+  char *key;
+  P2pSocketPath *path;
+  GWeakRef conn;
+  P2pQuicConnection *pending;   /* server connection until established (ref) */
+  gulong established_id;
+  gulong path_closed_id;
+  gboolean server;              /* accepted (counts against max_connections) */
+} Remote;
+
+struct _P2pQuicEndpoint {
+  P2pListener parent;
+
+  P2pDatagramSocket *socket;
+  P2pIdentity *identity;
+  P2pQuicSessionConfig cfg;
+  GMainContext *ctx;
+
+  /* net */
+  GHashTable *remotes;          /* key → Remote* */
+  guint64 dropped_garbage;
+  guint64 dropped_limits;
+
+  /* shared, under lock */
+  GMutex lock;
+  GCond cond;
+  gboolean accepting;
+  gboolean closed;
+  GPtrArray *allowed;           /* P2pPeerId*, nullable */
+  guint max_connections;
+  guint max_pending;
+  GQueue accept_queue;          /* P2pConnection* */
+};
+
+G_DEFINE_FINAL_TYPE (P2pQuicEndpoint, p2p_quic_endpoint, P2P_TYPE_LISTENER)
+
+/* -------------------------------------------------------------- helpers */
+
+static char *
+address_key (GSocketAddress *addr)
+{
+  if (G_IS_INET_SOCKET_ADDRESS (addr)) {
+    GInetSocketAddress *isa = G_INET_SOCKET_ADDRESS (addr);
+    GInetAddress *ia = g_inet_socket_address_get_address (isa);
+    g_autofree char *ip = g_inet_address_to_string (ia);
+
+    if (g_inet_address_get_family (ia) == G_SOCKET_FAMILY_IPV6)
+      return g_strdup_printf ("[%s]:%u", ip, g_inet_socket_address_get_port (isa));
+    return g_strdup_printf ("%s:%u", ip, g_inet_socket_address_get_port (isa));
+  }
+  return g_socket_connectable_to_string (G_SOCKET_CONNECTABLE (addr));
+}
+
+static void
+remote_free (gpointer data)
+{
+  Remote *r = data;
+
+  if (r->path_closed_id)
+    g_signal_handler_disconnect (r->path, r->path_closed_id);
+  g_clear_object (&r->path);
+  g_weak_ref_clear (&r->conn);
+  if (r->pending) {
+    g_signal_handler_disconnect (r->pending, r->established_id);
+    g_clear_object (&r->pending);
+  }
+  g_weak_ref_clear (&r->owner);
+  g_free (r->key);
+  g_free (r);
+}
+
+static void
+on_path_closed (P2pSocketPath *path, gpointer user_data)
+{
+  Remote *r = user_data;
+  g_autoptr (P2pQuicEndpoint) self = g_weak_ref_get (&r->owner);
+
+  /* The connection is over (or gone): forget the remote. */
+  if (self && self->remotes && g_hash_table_lookup (self->remotes, r->key) == r)
+    g_hash_table_remove (self->remotes, r->key);
+}
+
+static Remote *
+remote_add (P2pQuicEndpoint *self, const char *key, GSocketAddress *from)
+{
+  Remote *r = g_new0 (Remote, 1);
+
+  g_weak_ref_init (&r->owner, self);
+  r->key = g_strdup (key);
+  r->path = p2p_socket_path_new (self->socket, from);
+  g_weak_ref_init (&r->conn, NULL);
+  r->path_closed_id = g_signal_connect (r->path, "closed", G_CALLBACK (on_path_closed), r);
+  g_hash_table_replace (self->remotes, r->key, r);
+  return r;
+}
+
+/* Session configuration for a path: big datagrams where the path allows. */
+static void
+config_for_path (P2pQuicEndpoint *self, P2pPacketPath *path, P2pQuicSessionConfig *cfg)
+{
+  gsize mtu = p2p_packet_path_get_mtu (path);
+
+  *cfg = self->cfg;
+  if (cfg->max_udp_payload == 0 || cfg->max_udp_payload > mtu)
+    cfg->max_udp_payload = MAX (mtu, 1200);
+}
+
+/* Server-side remotes: live (accepted or handshaking) and pending only. */
+static void
+count_server (P2pQuicEndpoint *self, guint *live, guint *pending)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  *live = *pending = 0;
+  g_hash_table_iter_init (&iter, self->remotes);
+  while (g_hash_table_iter_next (&iter, NULL, &value)) {
+    Remote *r = value;
+
+    if (r->server)
+      (*live)++;
+    if (r->pending)
+      (*pending)++;
+  }
+}
+
+/* ----------------------------------------------------------- accepting */
+
+static void
+on_server_established (P2pQuicConnection *conn, gpointer user_data)
+{
+  Remote *r = user_data;
+  g_autoptr (P2pQuicEndpoint) self = g_weak_ref_get (&r->owner);
+  g_autoptr (P2pQuicConnection) pending = NULL;
+
+  if (r->pending == NULL)
+    return;
+  g_signal_handler_disconnect (r->pending, r->established_id);
+  pending = g_steal_pointer (&r->pending);
+  if (self == NULL)
+    return;
+  g_mutex_lock (&self->lock);
+  if (self->closed || !self->accepting) {
+    g_mutex_unlock (&self->lock);
+    p2p_connection_close (P2P_CONNECTION (conn), "listener closed");
+    return;
+  }
+  g_queue_push_tail (&self->accept_queue, g_object_ref (conn));
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+accept_initial (P2pQuicEndpoint *self, const char *key, GSocketAddress *from,
+    const guint8 *data, gsize len)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) allowed = NULL;
+  P2pQuicSessionConfig cfg;
+  P2pQuicConnection *conn;
+  Remote *r;
+  guint max_conn, max_pending, pending, live;
+
+  g_mutex_lock (&self->lock);
+  if (!self->accepting || self->closed) {
+    g_mutex_unlock (&self->lock);
+    self->dropped_garbage++;
+    g_debug ("%s: client Initial dropped (not accepting)", key);
+    return;
+  }
+  max_conn = self->max_connections;
+  max_pending = self->max_pending;
+  allowed = self->allowed ? g_ptr_array_ref (self->allowed) : NULL;
+  g_mutex_unlock (&self->lock);
+  count_server (self, &live, &pending);
+  if (live >= max_conn || pending >= max_pending) {
+    g_debug ("%s: client Initial dropped (%u connections, %u pending handshakes)", key,
+        live, pending);
+    self->dropped_limits++;
+    return;
+  }
+
+  r = remote_add (self, key, from);
+  config_for_path (self, P2P_PACKET_PATH (r->path), &cfg);
+  conn = p2p_quic_connection_new_server (P2P_PACKET_PATH (r->path), self->identity, data, len,
+      &cfg, allowed, &error);
+  if (conn == NULL) {
+    g_debug ("%s: could not start a server session: %s", key, error->message);
+    g_hash_table_remove (self->remotes, key);
+    return;
+  }
+  g_weak_ref_set (&r->conn, conn);
+  r->server = TRUE;
+  r->pending = conn;            /* the table's reference until established */
+  r->established_id = g_signal_connect (conn, "established",
+      G_CALLBACK (on_server_established), r);
+}
+
+static void
+on_socket_receive (P2pDatagramSocket *sock, GSocketAddress *from, const guint8 *data,
+    gsize len, gpointer user_data)
+{
+  GWeakRef *wr = user_data;
+  g_autoptr (P2pQuicEndpoint) self = g_weak_ref_get (wr);
+  g_autofree char *key = NULL;
+  Remote *r;
+
+  if (self == NULL)
+    return;
+  key = address_key (from);
+  r = g_hash_table_lookup (self->remotes, key);
+  if (r) {
+    g_autoptr (P2pSocketPath) path = g_object_ref (r->path);
+
+    p2p_packet_path_deliver (P2P_PACKET_PATH (path), data, len);
+    return;
+  }
+  if (!p2p_quic_packet_is_initial (data, len)) {
+    self->dropped_garbage++;
+    g_debug ("%s: %" G_GSIZE_FORMAT "-byte datagram from an unknown remote dropped", key, len);
+    return;
+  }
+  accept_initial (self, key, from, data, len);
+}
+
+static void
+weak_ref_free (gpointer data)
+{
+  g_weak_ref_clear (data);
+  g_free (data);
+}
+
+/* ---------------------------------------------------------------- dial */
+
+typedef struct {
+  P2pQuicEndpoint *self;
+  char *key;
+  GCancellable *internal;
+  GSource *user_cancel_source;
+  guint timer_id;
+  gboolean timed_out;
+  guint64 timeout_ns;
+} DialData;
+
+static void
+dial_data_free (gpointer data)
+{
+  DialData *d = data;
+
+  if (d->user_cancel_source) {
+    g_source_destroy (d->user_cancel_source);
+    g_source_unref (d->user_cancel_source);
+  }
+  if (d->timer_id)
+    p2p_datagram_socket_cancel_timer (d->self->socket, d->timer_id);
+  g_clear_object (&d->internal);
+  g_object_unref (d->self);
+  g_free (d->key);
+  g_free (d);
+}
+
+static void
+dial_timeout (gpointer user_data)
+{
+  DialData *d = user_data;
+
+  d->timer_id = 0;
+  d->timed_out = TRUE;
+  g_cancellable_cancel (d->internal);
+}
+
+static gboolean
+user_cancelled (GCancellable *cancellable, gpointer user_data)
+{
+  DialData *d = user_data;
+
+  g_cancellable_cancel (d->internal);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+dial_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GTask *task = user_data;
+  DialData *d = g_task_get_task_data (task);
+  GError *error = NULL;
+  P2pConnection *conn = p2p_quic_connection_dial_finish (result, &error);
+
+  if (conn) {
+    Remote *r = d->self->remotes ? g_hash_table_lookup (d->self->remotes, d->key) : NULL;
+
+    if (r && P2P_PACKET_PATH (r->path) == p2p_quic_connection_get_path (P2P_QUIC_CONNECTION (conn)))
+      g_weak_ref_set (&r->conn, conn);
+    g_task_return_pointer (task, conn, g_object_unref);
+  } else if (d->timed_out) {
+    g_clear_error (&error);
+    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_TIMEOUT,
+        "no QUIC answer from %s within %" G_GUINT64_FORMAT " ms: is the peer listening "
+        "there and is UDP not blocked?", d->key, d->timeout_ns / 1000000);
+  } else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    g_task_return_error (task, error);
+  } else {
+    g_prefix_error (&error, "connecting to %s: ", d->key);
+    g_task_return_error (task, error);
+  }
+  g_object_unref (task);
+}
+
+void
+p2p_quic_endpoint_dial_async (P2pQuicEndpoint *self, GSocketAddress *remote,
+    const P2pPeerId *peer, GCancellable *cancellable, GAsyncReadyCallback callback,
+    gpointer user_data)
+{
+  GTask *task;
+  DialData *d;
+  Remote *r;
+  P2pQuicSessionConfig cfg;
+
+  g_return_if_fail (P2P_IS_QUIC_ENDPOINT (self));
+  g_return_if_fail (G_IS_SOCKET_ADDRESS (remote));
+  g_return_if_fail (peer != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, p2p_quic_endpoint_dial_async);
+  d = g_new0 (DialData, 1);
+  d->self = g_object_ref (self);
+  d->key = address_key (remote);
+  d->internal = g_cancellable_new ();
+  g_task_set_task_data (task, d, dial_data_free);
+
+  g_mutex_lock (&self->lock);
+  if (self->closed) {
+    g_mutex_unlock (&self->lock);
+    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_CLOSED,
+        "cannot dial %s: the endpoint is closed", d->key);
+    g_object_unref (task);
+    return;
+  }
+  g_mutex_unlock (&self->lock);
+
+  r = g_hash_table_lookup (self->remotes, d->key);
+  if (r) {
+    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
+        "already connected to %s over this socket (one connection per remote address)",
+        d->key);
+    g_object_unref (task);
+    return;
+  }
+  r = remote_add (self, d->key, remote);
+
+  if (cancellable) {
+    d->user_cancel_source = g_cancellable_source_new (cancellable);
+    g_source_set_callback (d->user_cancel_source, G_SOURCE_FUNC (user_cancelled), d, NULL);
+    g_source_attach (d->user_cancel_source, self->ctx);
+  }
+  d->timeout_ns = self->cfg.idle_timeout_ns ? self->cfg.idle_timeout_ns
+      : 30 * G_GUINT64_CONSTANT (1000000000);
+  d->timer_id = p2p_datagram_socket_add_timer (self->socket,
+      p2p_datagram_socket_now (self->socket) + d->timeout_ns, dial_timeout, d);
+
+  config_for_path (self, P2P_PACKET_PATH (r->path), &cfg);
+  p2p_quic_connection_dial_async (P2P_PACKET_PATH (r->path), self->identity, peer, &cfg,
+      d->internal, dial_done, task);
+}
+
+P2pConnection *
+p2p_quic_endpoint_dial_finish (P2pQuicEndpoint *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* ------------------------------------------------------------- listener */
+
+static void
+accept_cancelled (GCancellable *cancellable, gpointer user_data)
+{
+  P2pQuicEndpoint *self = user_data;
+
+  g_mutex_lock (&self->lock);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+static P2pConnection *
+endpoint_accept (P2pListener *listener, GCancellable *cancellable, GError **error)
+{
+  P2pQuicEndpoint *self = P2P_QUIC_ENDPOINT (listener);
+  P2pConnection *conn = NULL;
+  gulong id = 0;
+
+  if (cancellable)
+    id = g_cancellable_connect (cancellable, G_CALLBACK (accept_cancelled), self, NULL);
+  g_mutex_lock (&self->lock);
+  for (;;) {
+    conn = g_queue_pop_head (&self->accept_queue);
+    if (conn)
+      break;
+    if (self->closed) {
+      g_set_error_literal (error, P2P_ERROR, P2P_ERROR_CLOSED, "the listener is closed");
+      break;
+    }
+    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+      break;
+    if (g_main_context_is_owner (self->ctx)) {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+          "p2p_listener_accept() would block on the network thread; use accept_async");
+      break;
+    }
+    g_cond_wait (&self->cond, &self->lock);
+  }
+  g_mutex_unlock (&self->lock);
+  if (id)
+    g_cancellable_disconnect (cancellable, id);
+  return conn;
+}
+
+static GSocketAddress *
+endpoint_get_local_address (P2pListener *listener)
+{
+  return p2p_datagram_socket_get_local_address (P2P_QUIC_ENDPOINT (listener)->socket);
+}
+
+/* Non-loopback IPv4 addresses of this machine, then 127.0.0.1. */
+static GPtrArray *
+machine_addresses (void)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+  struct ifaddrs *ifa = NULL;
+
+  if (getifaddrs (&ifa) == 0) {
+    for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+      g_autoptr (GInetAddress) ia = NULL;
+
+      if (i->ifa_addr == NULL || i->ifa_addr->sa_family != AF_INET)
+        continue;
+      if (!(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK))
+        continue;
+      ia = g_inet_address_new_from_bytes (
+          (const guint8 *) &((struct sockaddr_in *) i->ifa_addr)->sin_addr, G_SOCKET_FAMILY_IPV4);
+      g_ptr_array_add (out, g_inet_address_to_string (ia));
+    }
+    freeifaddrs (ifa);
+  }
+  g_ptr_array_add (out, g_strdup ("127.0.0.1"));
+  return out;
+}
+
+static char *
+endpoint_get_ticket (P2pListener *listener)
+{
+  P2pQuicEndpoint *self = P2P_QUIC_ENDPOINT (listener);
+  g_autoptr (P2pPeerInfo) info = p2p_peer_info_new (p2p_identity_get_peer_id (self->identity));
+  g_autoptr (GSocketAddress) local = p2p_datagram_socket_get_local_address (self->socket);
+
+  if (local && G_IS_INET_SOCKET_ADDRESS (local)) {
+    GInetAddress *ia = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (local));
+    guint16 port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
+
+    if (g_inet_address_get_is_any (ia)) {
+      g_autoptr (GPtrArray) addrs = machine_addresses ();
+
+      for (guint i = 0; i < addrs->len; i++) {
+        g_autofree char *hp = g_strdup_printf ("%s:%u", (char *) addrs->pdata[i], port);
+
+        p2p_peer_info_add_address (info, hp, NULL);
+      }
+    } else {
+      g_autofree char *hp = address_key (local);
+
+      p2p_peer_info_add_address (info, hp, NULL);
+    }
+  }
+  return p2p_peer_info_to_ticket (info);
+}
+
+static void
+close_pending_net (P2pQuicEndpoint *self)
+{
+  GHashTableIter iter;
+  gpointer value;
+  g_autoptr (GPtrArray) conns = g_ptr_array_new_with_free_func (g_object_unref);
+
+  g_hash_table_iter_init (&iter, self->remotes);
+  while (g_hash_table_iter_next (&iter, NULL, &value)) {
+    Remote *r = value;
+
+    if (r->pending)
+      g_ptr_array_add (conns, g_object_ref (r->pending));
+  }
+  for (guint i = 0; i < conns->len; i++)
+    p2p_connection_close (conns->pdata[i], "listener closed");
+}
+
+static gboolean
+close_pending_cb (gpointer data)
+{
+  close_pending_net (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+endpoint_close_full (P2pQuicEndpoint *self, gboolean close_pending)
+{
+  GQueue q = G_QUEUE_INIT;
+  P2pConnection *c;
+
+  g_mutex_lock (&self->lock);
+  if (self->closed) {
+    g_mutex_unlock (&self->lock);
+    return;
+  }
+  self->closed = TRUE;
+  self->accepting = FALSE;
+  q = self->accept_queue;
+  g_queue_init (&self->accept_queue);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+
+  /* Never accepted: nobody else will ever close them. */
+  while ((c = g_queue_pop_head (&q))) {
+    p2p_connection_close (c, "listener closed");
+    g_object_unref (c);
+  }
+  if (close_pending)
+    g_main_context_invoke_full (self->ctx, G_PRIORITY_DEFAULT, close_pending_cb,
+        g_object_ref (self), g_object_unref);
+}
+
+static void
+endpoint_close (P2pListener *listener)
+{
+  endpoint_close_full (P2P_QUIC_ENDPOINT (listener), TRUE);
+}
+
+/* ------------------------------------------------------------- GObject */
+
+typedef struct {
+  P2pDatagramSocket *socket;
+  GHashTable *remotes;
+} EndpointTeardown;
+
+static gboolean
+endpoint_teardown_cb (gpointer data)
+{
+  EndpointTeardown *t = data;
+
+  p2p_datagram_socket_set_receive_func (t->socket, NULL, NULL, NULL);
+  g_hash_table_unref (t->remotes);
+  p2p_datagram_socket_close (t->socket);
+  g_object_unref (t->socket);
+  g_free (t);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+p2p_quic_endpoint_dispose (GObject *object)
+{
+  P2pQuicEndpoint *self = P2P_QUIC_ENDPOINT (object);
+
+  /* Pending handshakes die with the table (their connections are dropped). */
+  endpoint_close_full (self, FALSE);
+  if (self->socket) {
+    EndpointTeardown *t = g_new0 (EndpointTeardown, 1);
+
+    t->socket = g_steal_pointer (&self->socket);
+    t->remotes = g_steal_pointer (&self->remotes);
+    if (g_main_context_is_owner (self->ctx)) {
+      endpoint_teardown_cb (t);
+    } else {
+      GSource *src = g_idle_source_new ();
+
+      g_source_set_priority (src, G_PRIORITY_DEFAULT);
+      g_source_set_callback (src, endpoint_teardown_cb, t, NULL);
+      g_source_attach (src, self->ctx);
+      g_source_unref (src);
+    }
+  }
+  G_OBJECT_CLASS (p2p_quic_endpoint_parent_class)->dispose (object);
+}
+
+static void
+p2p_quic_endpoint_finalize (GObject *object)
+{
+  P2pQuicEndpoint *self = P2P_QUIC_ENDPOINT (object);
+
+  g_queue_clear_full (&self->accept_queue, g_object_unref);
+  g_clear_pointer (&self->allowed, g_ptr_array_unref);
+  g_clear_object (&self->identity);
+  g_clear_pointer (&self->ctx, g_main_context_unref);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+  G_OBJECT_CLASS (p2p_quic_endpoint_parent_class)->finalize (object);
+}
+
+static void
+p2p_quic_endpoint_class_init (P2pQuicEndpointClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  P2pListenerClass *listener_class = P2P_LISTENER_CLASS (klass);
+
+  gobject_class->dispose = p2p_quic_endpoint_dispose;
+  gobject_class->finalize = p2p_quic_endpoint_finalize;
+  listener_class->accept = endpoint_accept;
+  listener_class->get_local_address = endpoint_get_local_address;
+  listener_class->get_ticket = endpoint_get_ticket;
+  listener_class->close = endpoint_close;
+}
+
+static void
+p2p_quic_endpoint_init (P2pQuicEndpoint *self)
+{
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  self->remotes = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, remote_free);
+  self->max_connections = DEFAULT_MAX_CONNECTIONS;
+  self->max_pending = DEFAULT_MAX_PENDING;
+}
+
+P2pQuicEndpoint *
+p2p_quic_endpoint_new (P2pDatagramSocket *socket, P2pIdentity *identity,
+    const P2pQuicSessionConfig *cfg)
+{
+  P2pQuicEndpoint *self;
+  GWeakRef *wr;
+
+  g_return_val_if_fail (P2P_IS_DATAGRAM_SOCKET (socket), NULL);
+  g_return_val_if_fail (P2P_IS_IDENTITY (identity), NULL);
+
+  self = g_object_new (P2P_TYPE_QUIC_ENDPOINT, NULL);
+  self->socket = g_object_ref (socket);
+  self->identity = g_object_ref (identity);
+  if (cfg)
+    self->cfg = *cfg;
+  else
+    p2p_quic_session_config_init (&self->cfg);
+  self->ctx = g_main_context_ref (p2p_datagram_socket_get_context (socket));
+  wr = g_new0 (GWeakRef, 1);
+  g_weak_ref_init (wr, self);
+  p2p_datagram_socket_set_receive_func (socket, on_socket_receive, wr, weak_ref_free);
+  return self;
+}
+
+void
+p2p_quic_endpoint_set_accepting (P2pQuicEndpoint *self, gboolean accepting,
+    GPtrArray *allowed_peers, guint max_connections)
+{
+  g_return_if_fail (P2P_IS_QUIC_ENDPOINT (self));
+
+  g_mutex_lock (&self->lock);
+  self->accepting = accepting && !self->closed;
+  g_clear_pointer (&self->allowed, g_ptr_array_unref);
+  if (allowed_peers)
+    self->allowed = g_ptr_array_ref (allowed_peers);
+  self->max_connections = max_connections ? max_connections : DEFAULT_MAX_CONNECTIONS;
+  g_mutex_unlock (&self->lock);
+}
+
+P2pDatagramSocket *
+p2p_quic_endpoint_get_socket (P2pQuicEndpoint *self)
+{
+  g_return_val_if_fail (P2P_IS_QUIC_ENDPOINT (self), NULL);
+  return self->socket;
+}
+
+guint64
+p2p_quic_endpoint_get_dropped (P2pQuicEndpoint *self)
+{
+  g_return_val_if_fail (P2P_IS_QUIC_ENDPOINT (self), 0);
+  return self->dropped_garbage + self->dropped_limits;
+}
+
+void
+p2p_quic_endpoint_shutdown (P2pQuicEndpoint *self, const GError *error)
+{
+  GHashTableIter iter;
+  gpointer value;
+  g_autoptr (GPtrArray) conns = g_ptr_array_new_with_free_func (g_object_unref);
+
+  g_return_if_fail (P2P_IS_QUIC_ENDPOINT (self));
+  if (self->remotes == NULL)
+    return;
+  g_hash_table_iter_init (&iter, self->remotes);
+  while (g_hash_table_iter_next (&iter, NULL, &value)) {
+    Remote *r = value;
+    P2pQuicConnection *c = g_weak_ref_get (&r->conn);
+
+    if (c)
+      g_ptr_array_add (conns, c);
+  }
+  for (guint i = 0; i < conns->len; i++)
+    p2p_quic_connection_abort (conns->pdata[i], error);
+}
