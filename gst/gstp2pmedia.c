@@ -4,8 +4,9 @@
  * caps -> CAPS (gst_caps_to_string, streamheader included), segment ->
  * SEGMENT (P2pMediaSegment), tag -> TAG (gst_tag_list_to_string), buffer ->
  * BUFFER (P2pMediaBuffer), eos -> EOS, flush-start/stop -> FLUSH_START /
- * FLUSH_STOP (reset-time), gap -> GAP (timestamp, duration). Decoding is strict: anything malformed is P2P_ERROR_PROTOCOL and
- * never a GStreamer critical.
+ * FLUSH_STOP (reset-time), gap -> GAP (timestamp, duration). Decoding is
+ * strict: anything malformed is P2P_ERROR_PROTOCOL, never a GStreamer
+ * critical.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "gstp2pmedia.h"
 
@@ -324,7 +325,9 @@ gst_p2p_media_frame_to_object (guint64 type, const guint8 *body, gsize len,
 
       if (!s)
         return NULL;
-      tags = gst_tag_list_new_from_string (s);
+      /* gst_tag_list_new_from_string() asserts on anything else */
+      tags = g_str_has_prefix (s, "taglist") ? gst_tag_list_new_from_string (s)
+          : NULL;
       if (!tags) {
         g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
             "Malformed TAG frame: \"%.64s\" does not parse as a tag list", s);

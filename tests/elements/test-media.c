@@ -1,0 +1,395 @@
+/* test-media.c: GstBuffer / GstEvent <-> media frame round trips
+ * (gst/gstp2pmedia.c), and every decoding error path.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <gst/check/gstcheck.h>
+#include <string.h>
+#include "gstp2pmedia.h"
+
+static GstMiniObject *
+round_trip_event (GstEvent *event)
+{
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  g_autoptr (GBytes) msg = NULL;
+  g_autoptr (GError) err = NULL;
+  GstMiniObject *obj;
+
+  fail_unless (gst_p2p_media_append_event (out, event));
+  msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+  obj = gst_p2p_media_message_to_object (msg, &err);
+  fail_unless (obj != NULL, "decode failed: %s", err ? err->message : "?");
+  fail_unless (GST_IS_EVENT (obj));
+  fail_unless_equals_int (GST_EVENT_TYPE (obj), GST_EVENT_TYPE (event));
+  return obj;
+}
+
+GST_START_TEST (test_buffer_round_trip)
+{
+  static const guint8 payload[] = { 0, 1, 2, 3, 0xff, 0xfe, 7 };
+  g_autoptr (GstBuffer) in = gst_buffer_new_memdup (payload, sizeof payload);
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  g_autoptr (GBytes) msg = NULL;
+  g_autoptr (GError) err = NULL;
+  GstMiniObject *obj;
+  GstBuffer *buf;
+
+  GST_BUFFER_PTS (in) = 40 * GST_MSECOND;
+  GST_BUFFER_DTS (in) = 20 * GST_MSECOND;
+  GST_BUFFER_DURATION (in) = 20 * GST_MSECOND;
+  GST_BUFFER_OFFSET (in) = 1234;
+  GST_BUFFER_OFFSET_END (in) = 5678;
+  GST_BUFFER_FLAG_SET (in, GST_BUFFER_FLAG_DELTA_UNIT | GST_BUFFER_FLAG_HEADER
+      | GST_BUFFER_FLAG_DISCONT | GST_BUFFER_FLAG_MARKER);
+
+  gst_p2p_media_append_buffer (out, in);
+  msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+  obj = gst_p2p_media_message_to_object (msg, &err);
+  fail_unless (obj != NULL);
+  fail_unless (GST_IS_BUFFER (obj));
+  buf = GST_BUFFER_CAST (obj);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (buf), 40 * GST_MSECOND);
+  fail_unless_equals_uint64 (GST_BUFFER_DTS (buf), 20 * GST_MSECOND);
+  fail_unless_equals_uint64 (GST_BUFFER_DURATION (buf), 20 * GST_MSECOND);
+  fail_unless_equals_uint64 (GST_BUFFER_OFFSET (buf), 1234);
+  fail_unless_equals_uint64 (GST_BUFFER_OFFSET_END (buf), 5678);
+  fail_unless (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT));
+  fail_unless (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_HEADER));
+  fail_unless (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT));
+  fail_unless (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_MARKER));
+  fail_if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_GAP));
+  fail_if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DROPPABLE));
+  fail_unless_equals_int (gst_buffer_get_size (buf), sizeof payload);
+  fail_unless (gst_buffer_memcmp (buf, 0, payload, sizeof payload) == 0);
+  gst_buffer_unref (buf);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_buffer_unset_fields)
+{
+  g_autoptr (GstBuffer) in = gst_buffer_new ();
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  g_autoptr (GBytes) msg = NULL;
+  GstBuffer *buf;
+
+  GST_BUFFER_FLAG_SET (in, GST_BUFFER_FLAG_GAP | GST_BUFFER_FLAG_DROPPABLE);
+  gst_p2p_media_append_buffer (out, in);
+  msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+  buf = GST_BUFFER_CAST (gst_p2p_media_message_to_object (msg, NULL));
+  fail_unless (buf != NULL);
+  fail_if (GST_BUFFER_PTS_IS_VALID (buf));
+  fail_if (GST_BUFFER_DTS_IS_VALID (buf));
+  fail_if (GST_BUFFER_DURATION_IS_VALID (buf));
+  fail_unless_equals_uint64 (GST_BUFFER_OFFSET (buf), GST_BUFFER_OFFSET_NONE);
+  fail_unless_equals_uint64 (GST_BUFFER_OFFSET_END (buf), GST_BUFFER_OFFSET_NONE);
+  fail_unless (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_GAP));
+  fail_unless (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DROPPABLE));
+  fail_unless_equals_int (gst_buffer_get_size (buf), 0);
+  gst_buffer_unref (buf);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_datagram_round_trip)
+{
+  static const guint8 payload[] = "opus frame";
+  g_autoptr (GstBuffer) in = gst_buffer_new_memdup (payload, sizeof payload);
+  g_autoptr (GBytes) dgram = NULL;
+  g_autoptr (GstBuffer) buf = NULL;
+  g_autoptr (GError) err = NULL;
+  guint64 seqnum = 0;
+  gsize len;
+  const guint8 *p;
+
+  GST_BUFFER_PTS (in) = 3 * GST_SECOND;
+  GST_BUFFER_DURATION (in) = 20 * GST_MSECOND;
+  dgram = gst_p2p_media_buffer_to_datagram (in, 987654321);
+  p = g_bytes_get_data (dgram, &len);
+  buf = gst_p2p_media_buffer_from_datagram (p, len, &seqnum, &err);
+  fail_unless (buf != NULL);
+  fail_unless_equals_uint64 (seqnum, 987654321);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (buf), 3 * GST_SECOND);
+  fail_unless_equals_uint64 (GST_BUFFER_DURATION (buf), 20 * GST_MSECOND);
+  fail_unless (gst_buffer_memcmp (buf, 0, payload, sizeof payload) == 0);
+
+  /* truncated datagram */
+  fail_unless (gst_p2p_media_buffer_from_datagram (p, 1, &seqnum, &err) == NULL);
+  fail_unless (g_error_matches (err, P2P_ERROR, P2P_ERROR_PROTOCOL));
+}
+GST_END_TEST;
+
+GST_START_TEST (test_stream_start_caps_tags)
+{
+  g_autoptr (GstCaps) caps = NULL;
+  GstMiniObject *obj;
+  const char *id = NULL;
+  GstCaps *out_caps = NULL;
+  GstTagList *tags, *out_tags = NULL;
+  GstBuffer *hdr1 = gst_buffer_new_memdup ("fLaC", 4);
+  GstBuffer *hdr2 = gst_buffer_new_memdup ("\x84\0\0\x22", 4);
+  GValue array = G_VALUE_INIT, v = G_VALUE_INIT;
+  char *title = NULL;
+  guint bitrate = 0;
+
+  obj = round_trip_event (gst_event_new_stream_start ("stream/éé/1"));
+  gst_event_parse_stream_start (GST_EVENT (obj), &id);
+  fail_unless_equals_string (id, "stream/éé/1");
+  gst_mini_object_unref (obj);
+
+  caps = gst_caps_new_simple ("audio/x-flac", "rate", G_TYPE_INT, 44100,
+      "channels", G_TYPE_INT, 2, "framed", G_TYPE_BOOLEAN, TRUE, NULL);
+  g_value_init (&array, GST_TYPE_ARRAY);
+  g_value_init (&v, GST_TYPE_BUFFER);
+  GST_BUFFER_FLAG_SET (hdr1, GST_BUFFER_FLAG_HEADER);
+  gst_value_set_buffer (&v, hdr1);
+  gst_value_array_append_value (&array, &v);
+  g_value_unset (&v);
+  g_value_init (&v, GST_TYPE_BUFFER);
+  gst_value_set_buffer (&v, hdr2);
+  gst_value_array_append_value (&array, &v);
+  g_value_unset (&v);
+  gst_caps_set_value (caps, "streamheader", &array);
+  g_value_unset (&array);
+  gst_buffer_unref (hdr1);
+  gst_buffer_unref (hdr2);
+
+  obj = round_trip_event (gst_event_new_caps (caps));
+  gst_event_parse_caps (GST_EVENT (obj), &out_caps);
+  fail_unless (gst_caps_is_equal (caps, out_caps));
+  gst_mini_object_unref (obj);
+
+  tags = gst_tag_list_new (GST_TAG_TITLE, "A \"quoted\" title, with commas",
+      GST_TAG_BITRATE, 128000, NULL);
+  obj = round_trip_event (gst_event_new_tag (tags));
+  gst_event_parse_tag (GST_EVENT (obj), &out_tags);
+  fail_unless (gst_tag_list_get_string (out_tags, GST_TAG_TITLE, &title));
+  fail_unless_equals_string (title, "A \"quoted\" title, with commas");
+  fail_unless (gst_tag_list_get_uint (out_tags, GST_TAG_BITRATE, &bitrate));
+  fail_unless_equals_int (bitrate, 128000);
+  g_free (title);
+  gst_mini_object_unref (obj);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_segment_round_trip)
+{
+  GstSegment in;
+  const GstSegment *out = NULL;
+  GstMiniObject *obj;
+
+  gst_segment_init (&in, GST_FORMAT_TIME);
+  in.flags = GST_SEGMENT_FLAG_RESET | GST_SEGMENT_FLAG_SKIP;
+  in.rate = 2.0;
+  in.applied_rate = 0.5;
+  in.base = 11 * GST_SECOND;
+  in.offset = 3;
+  in.start = 5 * GST_SECOND;
+  in.stop = 50 * GST_SECOND;
+  in.time = 7 * GST_SECOND;
+  in.position = 6 * GST_SECOND;
+  in.duration = 99 * GST_SECOND;
+
+  obj = round_trip_event (gst_event_new_segment (&in));
+  gst_event_parse_segment (GST_EVENT (obj), &out);
+  fail_unless (gst_segment_is_equal (&in, out));
+  fail_unless_equals_int (out->flags, in.flags);
+  fail_unless_equals_uint64 (out->position, in.position);
+  fail_unless_equals_uint64 (out->duration, in.duration);
+  gst_mini_object_unref (obj);
+
+  gst_segment_init (&in, GST_FORMAT_BYTES);
+  obj = round_trip_event (gst_event_new_segment (&in));
+  gst_event_parse_segment (GST_EVENT (obj), &out);
+  fail_unless (gst_segment_is_equal (&in, out));
+  gst_mini_object_unref (obj);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_simple_events)
+{
+  GstMiniObject *obj;
+  gboolean reset = FALSE;
+  GstClockTime ts, dur;
+
+  gst_mini_object_unref (round_trip_event (gst_event_new_eos ()));
+  gst_mini_object_unref (round_trip_event (gst_event_new_flush_start ()));
+  obj = round_trip_event (gst_event_new_flush_stop (TRUE));
+  gst_event_parse_flush_stop (GST_EVENT (obj), &reset);
+  fail_unless (reset);
+  gst_mini_object_unref (obj);
+  obj = round_trip_event (gst_event_new_flush_stop (FALSE));
+  gst_event_parse_flush_stop (GST_EVENT (obj), &reset);
+  fail_if (reset);
+  gst_mini_object_unref (obj);
+  obj = round_trip_event (gst_event_new_gap (5 * GST_SECOND, GST_SECOND));
+  gst_event_parse_gap (GST_EVENT (obj), &ts, &dur);
+  fail_unless_equals_uint64 (ts, 5 * GST_SECOND);
+  fail_unless_equals_uint64 (dur, GST_SECOND);
+  gst_mini_object_unref (obj);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_events_not_carried)
+{
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  GstEvent *ev;
+
+  ev = gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM,
+      gst_structure_new_empty ("x-custom"));
+  fail_if (gst_p2p_media_append_event (out, ev));
+  gst_event_unref (ev);
+  ev = gst_event_new_latency (GST_SECOND);
+  fail_if (gst_p2p_media_append_event (out, ev));
+  gst_event_unref (ev);
+  fail_unless_equals_int (out->len, 0);
+}
+GST_END_TEST;
+
+/* Decodes a whole frame built by hand; expects a PROTOCOL error whose message
+ * contains @needle. */
+static void
+expect_frame_error (guint64 type, const void *body, gsize len, const char *needle)
+{
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  g_autoptr (GBytes) msg = NULL;
+  g_autoptr (GError) err = NULL;
+
+  p2p_frame_append (out, type, body, len);
+  msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+  fail_unless (gst_p2p_media_message_to_object (msg, &err) == NULL);
+  fail_unless (g_error_matches (err, P2P_ERROR, P2P_ERROR_PROTOCOL),
+      "unexpected error %s", err ? err->message : "(none)");
+  fail_unless (strstr (err->message, needle) != NULL,
+      "\"%s\" not in \"%s\"", needle, err->message);
+}
+
+static void
+expect_segment_error (const P2pMediaSegment *seg, const char *needle)
+{
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  g_autoptr (GBytes) msg = NULL;
+  g_autoptr (GError) err = NULL;
+
+  p2p_frame_append_segment (out, seg);
+  msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+  fail_unless (gst_p2p_media_message_to_object (msg, &err) == NULL);
+  fail_unless (g_error_matches (err, P2P_ERROR, P2P_ERROR_PROTOCOL));
+  fail_unless (strstr (err->message, needle) != NULL,
+      "\"%s\" not in \"%s\"", needle, err->message);
+}
+
+GST_START_TEST (test_malformed)
+{
+  static const guint8 trunc1[] = { 0x40 };      /* 2-byte varint cut short */
+  static const guint8 trunc2[] = { 0x24 };      /* type only */
+  static const guint8 mismatch[] = { 0x25, 0x03, 0x00 };
+  static const guint8 one[] = { 2 };
+  static const guint8 sixteen[16] = { 0 };
+  g_autoptr (GError) err = NULL;
+  const guint8 *body;
+  gsize body_len;
+  guint64 type;
+  P2pMediaSegment seg = { 0, 1.0, 1.0, GST_FORMAT_TIME, 0, 0, 0,
+    G_MAXUINT64, 0, 0, G_MAXUINT64
+  };
+  guint8 gap_none[16];
+
+  fail_if (gst_p2p_media_split_message (trunc1, 0, &type, &body, &body_len, &err));
+  fail_unless (g_error_matches (err, P2P_ERROR, P2P_ERROR_PROTOCOL));
+  g_clear_error (&err);
+  fail_if (gst_p2p_media_split_message (trunc1, sizeof trunc1, &type, &body,
+          &body_len, &err));
+  fail_unless (strstr (err->message, "Truncated") != NULL);
+  g_clear_error (&err);
+  fail_if (gst_p2p_media_split_message (trunc2, sizeof trunc2, &type, &body,
+          &body_len, &err));
+  fail_unless (strstr (err->message, "no frame length") != NULL);
+  g_clear_error (&err);
+  fail_if (gst_p2p_media_split_message (mismatch, sizeof mismatch, &type, &body,
+          &body_len, &err));
+  fail_unless (strstr (err->message, "frame length 3 but 1 body bytes") != NULL,
+      "%s", err->message);
+
+  expect_frame_error (0x3f, NULL, 0, "Unexpected frame type 0x3f");
+  expect_frame_error (P2P_FRAME_HANDSHAKE, NULL, 0, "Unexpected frame type");
+  expect_frame_error (P2P_FRAME_CAPS, "audio/x-raw, rate=(int)[", 24,
+      "does not parse as caps");
+  expect_frame_error (P2P_FRAME_CAPS, "audio/x-raw, rate=(int){ 1, 2 }", 31,
+      "are not fixed");
+  expect_frame_error (P2P_FRAME_TAG, "not a tag list ((", 17,
+      "does not parse as a tag list");
+  expect_frame_error (P2P_FRAME_EOS, one, 1, "expected an empty body");
+  expect_frame_error (P2P_FRAME_FLUSH_START, one, 1, "expected an empty body");
+  {
+    /* flush-stop with a value other than 0/1, a GAP of the wrong size: the
+     * library's parsers refuse them */
+    static const guint8 two[] = { 2 };
+    g_autoptr (GByteArray) out = g_byte_array_new ();
+    g_autoptr (GBytes) msg = NULL;
+    g_autoptr (GError) e = NULL;
+
+    p2p_frame_append (out, P2P_FRAME_FLUSH_STOP, two, 1);
+    msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+    fail_unless (gst_p2p_media_message_to_object (msg, &e) == NULL);
+    fail_unless (g_error_matches (e, P2P_ERROR, P2P_ERROR_PROTOCOL));
+  }
+  {
+    g_autoptr (GByteArray) out = g_byte_array_new ();
+    g_autoptr (GBytes) msg = NULL;
+    g_autoptr (GError) e = NULL;
+
+    p2p_frame_append (out, P2P_FRAME_GAP, sixteen, 15);
+    msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+    fail_unless (gst_p2p_media_message_to_object (msg, &e) == NULL);
+    fail_unless (g_error_matches (e, P2P_ERROR, P2P_ERROR_PROTOCOL));
+  }
+  memset (gap_none, 0xff, 8);
+  memset (gap_none + 8, 0, 8);
+  {
+    g_autoptr (GByteArray) out = g_byte_array_new ();
+    g_autoptr (GBytes) msg = NULL;
+    g_autoptr (GError) e = NULL;
+
+    p2p_frame_append_gap (out, G_MAXUINT64, 0);
+    msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+    fail_unless (gst_p2p_media_message_to_object (msg, &e) == NULL);
+    fail_unless (strstr (e->message, "timestamp is not set") != NULL, "%s",
+        e->message);
+  }
+
+  seg.rate = 0.0;
+  expect_segment_error (&seg, "must be finite and non-zero");
+  seg.rate = 1.0;
+  seg.applied_rate = 0.0;
+  expect_segment_error (&seg, "must be finite and non-zero");
+  seg.applied_rate = 1.0;
+  seg.format = 77;
+  expect_segment_error (&seg, "unknown format 77");
+  seg.format = GST_FORMAT_UNDEFINED;
+  expect_segment_error (&seg, "unknown format 0");
+  seg.format = GST_FORMAT_TIME;
+  seg.start = 10;
+  seg.stop = 5;
+  expect_segment_error (&seg, "stop 5 before start 10");
+
+  /* a truncated BUFFER body */
+  expect_frame_error (P2P_FRAME_BUFFER, one, 1, "");
+}
+GST_END_TEST;
+
+static Suite *
+media_suite (void)
+{
+  Suite *s = suite_create ("p2pmedia");
+  TCase *tc = tcase_create ("general");
+
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_buffer_round_trip);
+  tcase_add_test (tc, test_buffer_unset_fields);
+  tcase_add_test (tc, test_datagram_round_trip);
+  tcase_add_test (tc, test_stream_start_caps_tags);
+  tcase_add_test (tc, test_segment_round_trip);
+  tcase_add_test (tc, test_simple_events);
+  tcase_add_test (tc, test_events_not_carried);
+  tcase_add_test (tc, test_malformed);
+  return s;
+}
+
+GST_CHECK_MAIN (media);
