@@ -1,0 +1,693 @@
+/* test-quic-endpoint.c: P2pQuicEndpoint + P2pQuicConnection over UDP
+ * loopback (P2pUdpSocket on 127.0.0.1:0) driven by a P2pNetThread: dial and
+ * accept, authentication, bulk transfer, garbage, many connections, a
+ * vanished peer, graceful close, streams, cancellation.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
+#include "p2p/p2p.h"
+#include "p2p-net-thread.h"
+#include "p2p-quic-connection.h"
+#include "p2p-udp-socket.h"
+
+#define WAIT_LIMIT_US (20 * G_TIME_SPAN_SECOND)
+
+typedef struct {
+  P2pNetThread *nt;
+  P2pIdentity *server_id;
+  P2pIdentity *client_id;
+  P2pQuicEndpoint *server;
+  GSocketAddress *server_addr;
+  P2pQuicSessionConfig cfg;
+} Fixture;
+
+/* ---- helpers running things on the network thread ---- */
+
+typedef struct {
+  Fixture *f;
+  P2pIdentity *identity;
+  const char *bind;
+  P2pQuicEndpoint *ep;
+  GError *error;
+} NewEndpoint;
+
+static void
+new_endpoint_net (gpointer data)
+{
+  NewEndpoint *ne = data;
+  g_autoptr (P2pUdpSocket) sock = p2p_udp_socket_new (ne->bind,
+      p2p_net_thread_get_context (ne->f->nt), &ne->error);
+
+  if (sock == NULL)
+    return;
+  p2p_udp_socket_set_mtu (sock, 65000);
+  ne->ep = p2p_quic_endpoint_new (P2P_DATAGRAM_SOCKET (sock), ne->identity, &ne->f->cfg);
+}
+
+static P2pQuicEndpoint *
+new_endpoint (Fixture *f, P2pIdentity *identity)
+{
+  NewEndpoint ne = { f, identity, "127.0.0.1:0", NULL, NULL };
+
+  p2p_net_thread_invoke_sync (f->nt, new_endpoint_net, &ne);
+  g_assert_no_error (ne.error);
+  return ne.ep;
+}
+
+static void
+unref_net (gpointer data)
+{
+  g_object_unref (data);
+}
+
+/* Drops the last reference on the network thread (clean teardown order). */
+static void
+unref_on_net (Fixture *f, gpointer obj)
+{
+  if (obj)
+    p2p_net_thread_invoke_sync (f->nt, unref_net, obj);
+}
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  p2p_quic_session_config_init (&f->cfg);
+  f->cfg.idle_timeout_ns = 5 * G_GUINT64_CONSTANT (1000000000);
+  f->cfg.max_udp_payload = 0;   /* path MTU: 65000 on loopback */
+  if (data)
+    f->cfg.idle_timeout_ns = GPOINTER_TO_UINT (data) * G_GUINT64_CONSTANT (1000000);
+  f->nt = p2p_net_thread_new ("test-quic-net");
+  f->server_id = p2p_identity_new ();
+  f->client_id = p2p_identity_new ();
+  f->server = new_endpoint (f, f->server_id);
+  p2p_quic_endpoint_set_accepting (f->server, TRUE, NULL, 64);
+  f->server_addr = p2p_listener_get_local_address (P2P_LISTENER (f->server));
+  g_assert_nonnull (f->server_addr);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  p2p_listener_close (P2P_LISTENER (f->server));
+  unref_on_net (f, f->server);
+  g_clear_object (&f->server_addr);
+  g_clear_object (&f->server_id);
+  g_clear_object (&f->client_id);
+  p2p_net_thread_unref (f->nt);
+}
+
+/* A cancellable cancelled after @ms by a source on the network thread. */
+static gboolean
+cancel_cb (gpointer data)
+{
+  g_cancellable_cancel (data);
+  return G_SOURCE_REMOVE;
+}
+
+static GCancellable *
+timeout_cancellable (Fixture *f, guint ms)
+{
+  GCancellable *c = g_cancellable_new ();
+  GSource *src = g_timeout_source_new (ms);
+
+  g_source_set_callback (src, cancel_cb, g_object_ref (c), g_object_unref);
+  g_source_attach (src, p2p_net_thread_get_context (f->nt));
+  g_source_unref (src);
+  return c;
+}
+
+typedef struct {
+  Fixture *f;
+  P2pQuicEndpoint *ep;
+  GSocketAddress *remote;
+  const P2pPeerId *peer;
+  GMutex lock;
+  GCond cond;
+  gboolean done;
+  P2pConnection *conn;
+  GError *error;
+} Dial;
+
+static void
+dial_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Dial *d = data;
+  GError *error = NULL;
+  P2pConnection *conn = p2p_quic_endpoint_dial_finish (P2P_QUIC_ENDPOINT (source), res, &error);
+
+  g_mutex_lock (&d->lock);
+  d->conn = conn;
+  d->error = error;
+  d->done = TRUE;
+  g_cond_broadcast (&d->cond);
+  g_mutex_unlock (&d->lock);
+}
+
+static void
+dial_net (gpointer data)
+{
+  Dial *d = data;
+
+  p2p_quic_endpoint_dial_async (d->ep, d->remote, d->peer, NULL, dial_done, d);
+}
+
+static P2pConnection *
+dial (Fixture *f, P2pQuicEndpoint *ep, const P2pPeerId *peer, GError **error)
+{
+  Dial d = { f, ep, f->server_addr, peer };
+  gint64 end = g_get_monotonic_time () + WAIT_LIMIT_US;
+
+  g_mutex_init (&d.lock);
+  g_cond_init (&d.cond);
+  p2p_net_thread_invoke_sync (f->nt, dial_net, &d);
+  g_mutex_lock (&d.lock);
+  while (!d.done)
+    g_assert_true (g_cond_wait_until (&d.cond, &d.lock, end));
+  g_mutex_unlock (&d.lock);
+  g_mutex_clear (&d.lock);
+  g_cond_clear (&d.cond);
+  if (d.error)
+    g_propagate_error (error, d.error);
+  return d.conn;
+}
+
+static P2pConnection *
+accept_one (Fixture *f)
+{
+  g_autoptr (GCancellable) c = timeout_cancellable (f, 10000);
+  g_autoptr (GError) error = NULL;
+  P2pConnection *conn = p2p_listener_accept (P2P_LISTENER (f->server), c, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (conn);
+  return conn;
+}
+
+static GBytes *
+receive_bounded (Fixture *f, P2pConnection *conn, GError **error)
+{
+  g_autoptr (GCancellable) c = timeout_cancellable (f, 10000);
+
+  return p2p_connection_receive (conn, c, error);
+}
+
+static void
+assert_receive_str (Fixture *f, P2pConnection *conn, const char *expected)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) msg = receive_bounded (f, conn, &error);
+  gsize len;
+  const char *data;
+
+  g_assert_no_error (error);
+  data = g_bytes_get_data (msg, &len);
+  g_assert_cmpmem (data, len, expected, strlen (expected));
+}
+
+static void
+send_str (P2pConnection *conn, const char *s)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) b = g_bytes_new (s, strlen (s));
+
+  g_assert_true (p2p_connection_send (conn, b, NULL, &error));
+  g_assert_no_error (error);
+}
+
+/* ---- tests ---- */
+
+static void
+test_handshake (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+  P2pConnection *c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
+  P2pConnection *s;
+  P2pConnectionStats st;
+
+  g_assert_no_error (error);
+  g_assert_true (P2P_IS_QUIC_CONNECTION (c));
+  s = accept_one (f);
+  g_assert_true (p2p_connection_is_connected (c));
+  g_assert_true (p2p_connection_is_connected (s));
+  g_assert_true (p2p_peer_id_equal (p2p_connection_get_peer_id (c),
+      p2p_identity_get_peer_id (f->server_id)));
+  g_assert_true (p2p_peer_id_equal (p2p_connection_get_peer_id (s),
+      p2p_identity_get_peer_id (f->client_id)));
+
+  send_str (c, "hello server");
+  assert_receive_str (f, s, "hello server");
+  send_str (s, "hello client");
+  assert_receive_str (f, c, "hello client");
+
+  p2p_connection_get_stats (c, &st);
+  g_assert_cmpint (st.path_kind, ==, P2P_PATH_KIND_DIRECT);
+  g_assert_cmpuint (st.packets_sent, >, 0);
+  g_assert_cmpuint (st.bytes_received, >, 0);
+
+  unref_on_net (f, c);
+  unref_on_net (f, s);
+  unref_on_net (f, client);
+}
+
+static void
+test_wrong_key (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pIdentity) other = p2p_identity_new ();
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+  P2pConnection *c = dial (f, client, p2p_identity_get_peer_id (other), &error);
+
+  g_assert_null (c);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED);
+  g_assert_nonnull (strstr (error->message, "127.0.0.1:"));
+  unref_on_net (f, client);
+}
+
+static void
+test_allow_list (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pIdentity) other = p2p_identity_new ();
+  g_autoptr (GPtrArray) allowed = g_ptr_array_new_with_free_func (
+      (GDestroyNotify) p2p_peer_id_free);
+  P2pQuicEndpoint *client;
+  P2pConnection *c;
+
+  g_ptr_array_add (allowed, p2p_peer_id_copy (p2p_identity_get_peer_id (other)));
+  p2p_quic_endpoint_set_accepting (f->server, TRUE, allowed, 64);
+  client = new_endpoint (f, f->client_id);
+  c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
+  g_assert_null (c);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED);
+  unref_on_net (f, client);
+}
+
+typedef struct {
+  P2pConnection *conn;
+  gsize total;
+  char *hex;
+  GError *error;
+} Bulk;
+
+static gpointer
+bulk_sender (gpointer data)
+{
+  Bulk *b = data;
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  guint8 *chunk = g_malloc (64 * 1024);
+  guint32 x = 12345;
+
+  for (gsize off = 0; off < b->total; off += 64 * 1024) {
+    g_autoptr (GBytes) msg = NULL;
+
+    for (guint i = 0; i < 64 * 1024; i++) {
+      x = x * 1103515245u + 12345u;
+      chunk[i] = (guint8) (x >> 16);
+    }
+    g_checksum_update (sum, chunk, 64 * 1024);
+    msg = g_bytes_new (chunk, 64 * 1024);
+    if (!p2p_connection_send (b->conn, msg, NULL, &b->error))
+      break;
+  }
+  g_free (chunk);
+  b->hex = g_strdup (g_checksum_get_string (sum));
+  return NULL;
+}
+
+static void
+test_bulk_64mib (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+  P2pConnection *c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
+  P2pConnection *s;
+  Bulk b = { 0 };
+  GThread *th;
+  gsize got = 0;
+  gint64 t0;
+  P2pConnectionStats st;
+
+  g_assert_no_error (error);
+  s = accept_one (f);
+  b.conn = c;
+  b.total = 64 * 1024 * 1024;
+  t0 = g_get_monotonic_time ();
+  th = g_thread_new ("bulk-sender", bulk_sender, &b);
+  while (got < b.total) {
+    g_autoptr (GBytes) msg = receive_bounded (f, s, &error);
+
+    g_assert_no_error (error);
+    g_checksum_update (sum, g_bytes_get_data (msg, NULL), g_bytes_get_size (msg));
+    got += g_bytes_get_size (msg);
+  }
+  g_thread_join (th);
+  g_assert_no_error (b.error);
+  g_assert_cmpuint (got, ==, b.total);
+  g_assert_cmpstr (g_checksum_get_string (sum), ==, b.hex);
+  p2p_connection_get_stats (s, &st);
+  g_assert_cmpuint (st.messages_received, ==, 1024);
+  g_test_message ("64 MiB in %.3f s (%.0f Mbit/s)", (g_get_monotonic_time () - t0) / 1e6,
+      b.total * 8.0 / (g_get_monotonic_time () - t0));
+  g_free (b.hex);
+  unref_on_net (f, c);
+  unref_on_net (f, s);
+  unref_on_net (f, client);
+}
+
+static void
+test_garbage (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+  P2pConnection *c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
+  P2pConnection *s;
+  g_autoptr (GSocket) junk = NULL;
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  guint8 buf[1400];
+
+  g_assert_no_error (error);
+  s = accept_one (f);
+  junk = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_socket_bind (junk, any, FALSE, &error));
+  for (guint i = 0; i < 200; i++) {
+    for (guint j = 0; j < sizeof buf; j++)
+      buf[j] = (guint8) (i * 31 + j * 7);
+    buf[0] = (guint8) (i & 0x7f); /* short header: never an Initial */
+    g_assert_cmpint (g_socket_send_to (junk, f->server_addr, (char *) buf, 1 + i * 7 % sizeof buf,
+        NULL, &error), >=, 0);
+  }
+  /* The live connection keeps working, content intact, both directions. */
+  for (guint i = 0; i < 20; i++) {
+    g_autofree char *m = g_strdup_printf ("message %u after garbage", i);
+
+    send_str (c, m);
+    assert_receive_str (f, s, m);
+    send_str (s, m);
+    assert_receive_str (f, c, m);
+  }
+  g_assert_cmpuint (p2p_quic_endpoint_get_dropped (f->server), >, 0);
+  g_assert_true (p2p_connection_is_connected (c));
+  unref_on_net (f, c);
+  unref_on_net (f, s);
+  unref_on_net (f, client);
+}
+
+#define MANY 20
+
+static void
+test_many (Fixture *f, gconstpointer data)
+{
+  P2pQuicEndpoint *clients[MANY];
+  P2pConnection *cc[MANY], *ss[MANY];
+
+  for (guint i = 0; i < MANY; i++) {
+    g_autoptr (GError) error = NULL;
+
+    clients[i] = new_endpoint (f, f->client_id);
+    cc[i] = dial (f, clients[i], p2p_identity_get_peer_id (f->server_id), &error);
+    g_assert_no_error (error);
+  }
+  for (guint i = 0; i < MANY; i++)
+    ss[i] = accept_one (f);
+  for (guint i = 0; i < MANY; i++) {
+    g_autofree char *m = g_strdup_printf ("client %u", i);
+
+    send_str (cc[i], m);
+  }
+  /* Each server connection gets exactly one of the messages; all distinct. */
+  {
+    g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+    for (guint i = 0; i < MANY; i++) {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GBytes) msg = receive_bounded (f, ss[i], &error);
+
+      g_assert_no_error (error);
+      g_assert_true (g_hash_table_add (seen, g_strndup (g_bytes_get_data (msg, NULL),
+          g_bytes_get_size (msg))));
+    }
+    g_assert_cmpuint (g_hash_table_size (seen), ==, MANY);
+  }
+  for (guint i = 0; i < MANY; i++) {
+    unref_on_net (f, cc[i]);
+    unref_on_net (f, ss[i]);
+    unref_on_net (f, clients[i]);
+  }
+}
+
+static void
+close_socket_net (gpointer data)
+{
+  p2p_datagram_socket_close (p2p_quic_endpoint_get_socket (data));
+}
+
+static void
+test_vanished_peer (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+  P2pConnection *c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
+  P2pConnection *s;
+  g_autoptr (GBytes) msg = NULL;
+  gint64 t0;
+
+  g_assert_no_error (error);
+  s = accept_one (f);
+  send_str (c, "ping");
+  assert_receive_str (f, s, "ping");
+  /* The client's socket vanishes: no goodbye reaches the server. */
+  p2p_net_thread_invoke_sync (f->nt, close_socket_net, client);
+  t0 = g_get_monotonic_time ();
+  msg = receive_bounded (f, s, &error);
+  g_assert_null (msg);
+  g_assert_true (g_error_matches (error, P2P_ERROR, P2P_ERROR_TIMEOUT) ||
+      g_error_matches (error, P2P_ERROR, P2P_ERROR_CLOSED));
+  /* Idle timeout is 1 s here; allow generous slack for loaded machines. */
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 5 * G_TIME_SPAN_SECOND);
+  g_assert_false (p2p_connection_is_connected (s));
+  unref_on_net (f, c);
+  unref_on_net (f, s);
+  unref_on_net (f, client);
+}
+
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  guint count;
+  GError *error;
+} ClosedSeen;
+
+static void
+on_closed (P2pConnection *conn, const GError *error, gpointer data)
+{
+  ClosedSeen *cs = data;
+
+  g_mutex_lock (&cs->lock);
+  cs->count++;
+  if (error)
+    cs->error = g_error_copy (error);
+  g_cond_broadcast (&cs->cond);
+  g_mutex_unlock (&cs->lock);
+}
+
+static void
+test_graceful_close (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+  P2pConnection *c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
+  P2pConnection *s;
+  g_autoptr (GBytes) msg = NULL;
+  ClosedSeen cs = { 0 };
+  gint64 end;
+
+  g_assert_no_error (error);
+  s = accept_one (f);
+  g_mutex_init (&cs.lock);
+  g_cond_init (&cs.cond);
+  g_signal_connect (c, "closed", G_CALLBACK (on_closed), &cs);
+  /* Queued messages are delivered before the Disconnect. */
+  send_str (c, "last words");
+  p2p_connection_close (c, "bye now");
+  p2p_connection_close (c, "twice"); /* idempotent */
+  assert_receive_str (f, s, "last words");
+  msg = receive_bounded (f, s, &error);
+  g_assert_null (msg);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_CLOSED);
+  g_assert_nonnull (strstr (error->message, "bye now"));
+  g_clear_error (&error);
+  /* Sending on a closed connection: CLOSED. */
+  {
+    g_autoptr (GBytes) b = g_bytes_new_static ("x", 1);
+
+    g_assert_false (p2p_connection_send (c, b, NULL, &error));
+    g_assert_error (error, P2P_ERROR, P2P_ERROR_CLOSED);
+  }
+  end = g_get_monotonic_time () + WAIT_LIMIT_US;
+  g_mutex_lock (&cs.lock);
+  while (cs.count == 0)
+    g_assert_true (g_cond_wait_until (&cs.cond, &cs.lock, end));
+  g_mutex_unlock (&cs.lock);
+  g_assert_cmpuint (cs.count, ==, 1);
+  g_assert_null (cs.error);     /* a normal close */
+  g_signal_handlers_disconnect_by_data (c, &cs);
+  unref_on_net (f, c);
+  unref_on_net (f, s);
+  unref_on_net (f, client);
+  g_mutex_clear (&cs.lock);
+  g_cond_clear (&cs.cond);
+}
+
+typedef struct {
+  Fixture *f;
+  P2pConnection *conn;
+  gsize total;
+  char *hex;
+  GError *error;
+} StreamJob;
+
+/* Server side: accept the stream, hash everything until FIN, answer with the hex digest. */
+static gpointer
+stream_server (gpointer data)
+{
+  StreamJob *j = data;
+  g_autoptr (GCancellable) c = timeout_cancellable (j->f, 15000);
+  g_autoptr (GIOStream) io = p2p_connection_accept_stream (j->conn, c, &j->error);
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  guint8 buf[32768];
+  gssize n;
+
+  if (io == NULL)
+    return NULL;
+  while ((n = g_input_stream_read (g_io_stream_get_input_stream (io), buf, sizeof buf, c,
+      &j->error)) > 0) {
+    g_checksum_update (sum, buf, n);
+    j->total += n;
+  }
+  if (n < 0)
+    return NULL;
+  j->hex = g_strdup (g_checksum_get_string (sum));
+  if (!g_output_stream_write_all (g_io_stream_get_output_stream (io), j->hex, strlen (j->hex),
+      NULL, c, &j->error))
+    return NULL;
+  g_output_stream_close (g_io_stream_get_output_stream (io), c, &j->error);
+  return NULL;
+}
+
+static void
+test_stream_round_trip (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+  P2pConnection *c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
+  P2pConnection *s;
+  g_autoptr (GIOStream) io = NULL;
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autoptr (GCancellable) cancel = timeout_cancellable (f, 15000);
+  StreamJob j = { f };
+  GThread *th;
+  gsize total = 4 * 1024 * 1024;
+  guint8 *data_out = g_malloc (total);
+  char answer[65] = { 0 };
+  gsize got = 0;
+
+  g_assert_no_error (error);
+  s = accept_one (f);
+  j.conn = s;
+  th = g_thread_new ("stream-server", stream_server, &j);
+  for (gsize i = 0; i < total; i++)
+    data_out[i] = (guint8) (i * 2654435761u >> 13);
+  g_checksum_update (sum, data_out, total);
+
+  io = p2p_connection_open_stream (c, cancel, &error);
+  g_assert_no_error (error);
+  g_assert_true (G_IS_IO_STREAM (io));
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (io), data_out, total,
+      NULL, cancel, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_output_stream_close (g_io_stream_get_output_stream (io), cancel, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_input_stream_read_all (g_io_stream_get_input_stream (io), answer, 64, &got,
+      cancel, &error));
+  g_assert_no_error (error);
+  g_thread_join (th);
+  g_assert_no_error (j.error);
+  g_assert_cmpuint (j.total, ==, total);
+  g_assert_cmpuint (got, ==, 64);
+  g_assert_cmpstr (answer, ==, g_checksum_get_string (sum));
+  g_free (j.hex);
+  g_free (data_out);
+  g_clear_object (&io);
+  unref_on_net (f, c);
+  unref_on_net (f, s);
+  unref_on_net (f, client);
+}
+
+static void
+test_cancel_receive (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+  P2pConnection *c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
+  P2pConnection *s;
+  g_autoptr (GCancellable) cancel = timeout_cancellable (f, 100);
+  g_autoptr (GBytes) msg = NULL;
+  gint64 t0;
+
+  g_assert_no_error (error);
+  s = accept_one (f);
+  t0 = g_get_monotonic_time ();
+  msg = p2p_connection_receive (c, cancel, &error);
+  g_assert_null (msg);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 5 * G_TIME_SPAN_SECOND);
+  /* Still usable afterwards. */
+  send_str (s, "after cancel");
+  assert_receive_str (f, c, "after cancel");
+  unref_on_net (f, c);
+  unref_on_net (f, s);
+  unref_on_net (f, client);
+}
+
+static void
+test_listener_close (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *ticket = p2p_listener_get_ticket (P2P_LISTENER (f->server));
+  g_autoptr (P2pPeerInfo) info = p2p_peer_info_parse (ticket, &error);
+  P2pConnection *conn;
+
+  g_assert_no_error (error);
+  g_assert_true (p2p_peer_id_equal (p2p_peer_info_get_peer_id (info),
+      p2p_identity_get_peer_id (f->server_id)));
+  g_assert_nonnull (p2p_peer_info_get_addresses (info)[0]);
+  g_assert_true (g_str_has_prefix (p2p_peer_info_get_addresses (info)[0], "127.0.0.1:"));
+  p2p_listener_close (P2P_LISTENER (f->server));
+  conn = p2p_listener_accept (P2P_LISTENER (f->server), NULL, &error);
+  g_assert_null (conn);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_CLOSED);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+#define ADD(path, fn, data) \
+  g_test_add ("/quic-endpoint/" path, Fixture, data, fixture_setup, fn, fixture_teardown)
+  ADD ("handshake", test_handshake, NULL);
+  ADD ("wrong-key", test_wrong_key, NULL);
+  ADD ("allow-list", test_allow_list, NULL);
+  ADD ("bulk-64mib", test_bulk_64mib, NULL);
+  ADD ("garbage", test_garbage, NULL);
+  ADD ("many-connections", test_many, NULL);
+  ADD ("vanished-peer", test_vanished_peer, GUINT_TO_POINTER (1000));
+  ADD ("graceful-close", test_graceful_close, NULL);
+  ADD ("stream-round-trip", test_stream_round_trip, NULL);
+  ADD ("cancel-receive", test_cancel_receive, NULL);
+  ADD ("listener-close", test_listener_close, NULL);
+  return g_test_run ();
+}
