@@ -1,0 +1,1101 @@
+/* test-quic-session.c: the sans-I/O QUIC session, two sessions pumped in
+ * memory by a tiny scheduler with one-way latency, optional loss and a
+ * virtual clock (no sockets, no sleeps, bounded in steps and virtual time).
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <string.h>
+#include <p2p/p2p.h>
+#include "p2p-quic-session.h"
+
+#define MS (G_GUINT64_CONSTANT (1000000))
+#define SEC (1000 * MS)
+
+typedef struct _Pair Pair;
+
+typedef struct {
+  Pair *pair;
+  int idx;
+  gboolean established;
+  gboolean closed;
+  GError *error;
+  char *reason;
+  guint n_messages;
+  guint messages_at_close;
+  gboolean keep_messages;
+  GPtrArray *messages;          /* GBytes* when keep_messages */
+  GChecksum *rx_sum;
+  gint64 *sum_us;
+  guint64 rx_bytes;
+  GPtrArray *datagrams;         /* GBytes* */
+  guint writable_count;
+  /* extra streams */
+  gint64 stream_id;
+  GByteArray *stream_rx;
+  gboolean stream_fin;
+  gboolean echo;                /* echo stream data back */
+  GByteArray *echo_pending;
+  gboolean echo_fin_pending;
+  guint stream_resets;
+} Side;
+
+typedef struct {
+  guint64 at;
+  int dst;
+  GBytes *pkt;
+} Pkt;
+
+struct _Pair {
+  P2pIdentity *id[2];
+  P2pQuicSessionConfig cfg[2];
+  P2pPeerId expected;
+  GPtrArray *allowed;
+  P2pQuicSession *s[2];
+  Side side[2];
+  GQueue wire;
+  guint64 now, latency;
+  double loss;
+  GRand *rand;
+  gboolean cut;
+  GBytes *first_initial;        /* the client's first packet, for replay */
+  GBytes *last_to_server;       /* a recent real packet, for truncation */
+  GError *server_error;
+  guint8 buf[65536];
+  guint64 packets;
+};
+
+/* ---- callbacks ---- */
+
+static void
+on_established (P2pQuicSession *s, gpointer ud)
+{
+  Side *side = ud;
+
+  g_assert_false (side->established);
+  side->established = TRUE;
+}
+
+static void
+on_message (P2pQuicSession *s, GBytes *m, gpointer ud)
+{
+  Side *side = ud;
+  gsize len;
+  const guint8 *d = g_bytes_get_data (m, &len);
+
+  g_assert_true (side->established);
+  side->n_messages++;
+  side->rx_bytes += len;
+  if (side->rx_sum && len) {
+    gint64 t0 = g_get_monotonic_time ();
+
+    g_checksum_update (side->rx_sum, d, len);
+    *side->sum_us += g_get_monotonic_time () - t0;
+  }
+  if (side->keep_messages)
+    g_ptr_array_add (side->messages, m);
+  else
+    g_bytes_unref (m);
+}
+
+static void
+on_datagram (P2pQuicSession *s, const guint8 *data, gsize len, gpointer ud)
+{
+  Side *side = ud;
+
+  g_assert_true (side->established);
+  g_ptr_array_add (side->datagrams, g_bytes_new (data, len));
+}
+
+static void
+on_writable (P2pQuicSession *s, gpointer ud)
+{
+  Side *side = ud;
+
+  side->writable_count++;
+}
+
+static void
+on_stream_opened (P2pQuicSession *s, gint64 id, gpointer ud)
+{
+  Side *side = ud;
+
+  g_assert_true (side->established);
+  side->stream_id = id;
+  side->stream_fin = FALSE;
+  g_byte_array_set_size (side->stream_rx, 0);
+}
+
+static void
+echo_flush (Side *side)
+{
+  P2pQuicSession *s = side->pair->s[side->idx];
+
+  if (side->echo_pending && side->echo_pending->len > 0) {
+    g_autoptr (GError) err = NULL;
+    gssize n = p2p_quic_session_stream_write (s, side->stream_id, side->echo_pending->data,
+        side->echo_pending->len, &err);
+
+    g_assert_no_error (err);
+    g_byte_array_remove_range (side->echo_pending, 0, (guint) n);
+  }
+  if (side->echo_fin_pending && side->echo_pending->len == 0) {
+    p2p_quic_session_stream_finish (s, side->stream_id);
+    side->echo_fin_pending = FALSE;
+  }
+}
+
+static void
+on_stream_data (P2pQuicSession *s, gint64 id, const guint8 *data, gsize len, gboolean fin,
+    gpointer ud)
+{
+  Side *side = ud;
+
+  g_assert_cmpint (id, ==, side->stream_id);
+  g_assert_false (side->stream_fin);
+  if (id != side->stream_id)
+    return;
+  if (len)
+    g_byte_array_append (side->stream_rx, data, len);
+  side->stream_fin = fin;
+  p2p_quic_session_stream_consumed (s, id, len);
+  if (side->echo) {
+    if (len)
+      g_byte_array_append (side->echo_pending, data, len);
+    side->echo_fin_pending |= fin;
+    echo_flush (side);
+  }
+}
+
+static void
+on_stream_writable (P2pQuicSession *s, gint64 id, gpointer ud)
+{
+  Side *side = ud;
+
+  if (side->echo)
+    echo_flush (side);
+}
+
+static void
+on_stream_reset (P2pQuicSession *s, gint64 id, guint64 app_error, gpointer ud)
+{
+  Side *side = ud;
+
+  side->stream_resets++;
+}
+
+static void
+on_closed (P2pQuicSession *s, const GError *error, const char *reason, gpointer ud)
+{
+  Side *side = ud;
+
+  g_assert_false (side->closed);
+  g_assert_cmpint (p2p_quic_session_get_state (s), ==, P2P_QUIC_STATE_CLOSED);
+  side->closed = TRUE;
+  side->error = error ? g_error_copy (error) : NULL;
+  side->reason = g_strdup (reason);
+  side->messages_at_close = side->n_messages;
+  g_test_message ("side %d closed: %s (reason \"%s\")", side->idx,
+      error ? error->message : "no error", reason);
+}
+
+static const P2pQuicSessionCallbacks callbacks = {
+  .established = on_established,
+  .message = on_message,
+  .datagram = on_datagram,
+  .writable = on_writable,
+  .stream_opened = on_stream_opened,
+  .stream_data = on_stream_data,
+  .stream_writable = on_stream_writable,
+  .stream_reset = on_stream_reset,
+  .closed = on_closed,
+};
+
+/* ---- the pair and its scheduler ---- */
+
+static Pair *
+pair_new (void)
+{
+  Pair *p = g_new0 (Pair, 1);
+
+  for (int i = 0; i < 2; i++) {
+    p->id[i] = p2p_identity_new ();
+    p2p_quic_session_config_init (&p->cfg[i]);
+    p->side[i].pair = p;
+    p->side[i].idx = i;
+    p->side[i].messages = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+    p->side[i].datagrams = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+    p->side[i].stream_rx = g_byte_array_new ();
+    p->side[i].echo_pending = g_byte_array_new ();
+    p->side[i].stream_id = -1;
+  }
+  p->expected = *p2p_identity_get_peer_id (p->id[1]);
+  p->now = 1 * SEC;
+  p->latency = 10 * MS;
+  p->rand = g_rand_new_with_seed (12345);
+  g_queue_init (&p->wire);
+  return p;
+}
+
+static void
+pkt_free (gpointer data)
+{
+  Pkt *k = data;
+
+  g_bytes_unref (k->pkt);
+  g_free (k);
+}
+
+static void
+pair_free (Pair *p)
+{
+  for (int i = 0; i < 2; i++) {
+    p2p_quic_session_free (p->s[i]);
+    g_object_unref (p->id[i]);
+    g_clear_error (&p->side[i].error);
+    g_free (p->side[i].reason);
+    g_ptr_array_unref (p->side[i].messages);
+    g_ptr_array_unref (p->side[i].datagrams);
+    g_byte_array_unref (p->side[i].stream_rx);
+    g_byte_array_unref (p->side[i].echo_pending);
+    if (p->side[i].rx_sum)
+      g_checksum_free (p->side[i].rx_sum);
+  }
+  g_queue_clear_full (&p->wire, pkt_free);
+  if (p->allowed)
+    g_ptr_array_unref (p->allowed);
+  g_clear_pointer (&p->first_initial, g_bytes_unref);
+  g_clear_pointer (&p->last_to_server, g_bytes_unref);
+  g_clear_error (&p->server_error);
+  g_rand_free (p->rand);
+  g_free (p);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Pair, pair_free)
+
+static void
+pair_start (Pair *p)
+{
+  g_autoptr (GError) err = NULL;
+
+  p->s[0] = p2p_quic_session_new_client (p->id[0], &p->expected, &p->cfg[0], &callbacks,
+      &p->side[0], p->now, &err);
+  g_assert_no_error (err);
+  g_assert_nonnull (p->s[0]);
+  g_assert_true (p2p_quic_session_is_client (p->s[0]));
+  g_assert_cmpint (p2p_quic_session_get_state (p->s[0]), ==, P2P_QUIC_STATE_HANDSHAKING);
+}
+
+static void
+pair_flush (Pair *p)
+{
+  for (int i = 0; i < 2; i++) {
+    if (p->s[i] == NULL)
+      continue;
+    for (guint n = 0; n < 100000; n++) {
+      gsize len = p2p_quic_session_write (p->s[i], p->buf, sizeof (p->buf), p->now);
+      Pkt *k;
+
+      if (len == 0)
+        break;
+      g_assert_cmpuint (len, <=, sizeof (p->buf));
+      p->packets++;
+      if (i == 0 && p->first_initial == NULL)
+        p->first_initial = g_bytes_new (p->buf, len);
+      if (p->cut || (p->loss > 0 && g_rand_double (p->rand) < p->loss))
+        continue;
+      k = g_new0 (Pkt, 1);
+      k->at = p->now + p->latency;
+      k->dst = 1 - i;
+      k->pkt = g_bytes_new (p->buf, len);
+      g_queue_push_tail (&p->wire, k);
+    }
+  }
+}
+
+static void
+deliver (Pair *p, Pkt *k)
+{
+  gsize len;
+  const guint8 *d = g_bytes_get_data (k->pkt, &len);
+
+  if (k->dst == 1 && p->s[1] == NULL) {
+    if (!p2p_quic_packet_is_initial (d, len))
+      return;
+    p->s[1] = p2p_quic_session_new_server (p->id[1], d, len, &p->cfg[1], p->allowed,
+        &callbacks, &p->side[1], p->now, &p->server_error);
+    g_assert_no_error (p->server_error);
+    g_assert_false (p2p_quic_session_is_client (p->s[1]));
+    return;
+  }
+  if (k->dst == 1) {
+    g_clear_pointer (&p->last_to_server, g_bytes_unref);
+    p->last_to_server = g_bytes_ref (k->pkt);
+  }
+  if (p->s[k->dst])
+    p2p_quic_session_receive (p->s[k->dst], d, len, p->now);
+}
+
+/* One scheduler step: flush, advance to the next event, process it.
+ * Returns FALSE when nothing is scheduled any more. */
+static gboolean
+pair_step (Pair *p, guint64 limit)
+{
+  guint64 next = G_MAXUINT64;
+  Pkt *k;
+
+  pair_flush (p);
+  if ((k = g_queue_peek_head (&p->wire)) != NULL)
+    next = k->at;
+  for (int i = 0; i < 2; i++)
+    if (p->s[i])
+      next = MIN (next, p2p_quic_session_get_deadline (p->s[i]));
+  if (next == G_MAXUINT64)
+    return FALSE;
+  if (next > limit) {
+    p->now = MAX (p->now, limit);
+    return FALSE;
+  }
+  if (next > p->now)
+    p->now = next;
+  while ((k = g_queue_peek_head (&p->wire)) != NULL && k->at <= p->now) {
+    g_queue_pop_head (&p->wire);
+    deliver (p, k);
+    pkt_free (k);
+  }
+  for (int i = 0; i < 2; i++)
+    if (p->s[i] && p2p_quic_session_get_deadline (p->s[i]) <= p->now)
+      p2p_quic_session_handle_timeout (p->s[i], p->now);
+  return TRUE;
+}
+
+typedef gboolean (*PairPred) (Pair *p, gpointer data);
+
+static gboolean
+pair_run (Pair *p, PairPred pred, gpointer data, guint64 max_virtual)
+{
+  guint64 end = p->now + max_virtual;
+
+  for (guint steps = 0; steps < 5000000; steps++) {
+    if (pred && pred (p, data))
+      return TRUE;
+    if (p->now >= end || !pair_step (p, end))
+      break;
+  }
+  pair_flush (p);
+  return pred ? pred (p, data) : TRUE;
+}
+
+static gboolean
+pred_established (Pair *p, gpointer data)
+{
+  return (p->side[0].established && p->side[1].established) || p->side[0].closed ||
+      p->side[1].closed;
+}
+
+static gboolean
+pred_both_closed (Pair *p, gpointer data)
+{
+  return p->side[0].closed && (p->side[1].closed || p->s[1] == NULL);
+}
+
+static gboolean
+pred_messages (Pair *p, gpointer data)
+{
+  return p->side[1].n_messages >= GPOINTER_TO_UINT (data) || p->side[1].closed;
+}
+
+static void
+pair_establish (Pair *p)
+{
+  pair_start (p);
+  g_assert_true (pair_run (p, pred_established, NULL, 10 * SEC));
+  g_assert_true (p->side[0].established);
+  g_assert_true (p->side[1].established);
+}
+
+static GBytes *
+make_bytes (gsize len, guint32 seed)
+{
+  guint8 *d = g_malloc (len + 8);
+  guint64 x = seed * G_GUINT64_CONSTANT (0x9E3779B97F4A7C15) + 1;
+
+  for (gsize i = 0; i < len; i += 8) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    memcpy (d + i, &x, 8);
+  }
+  return g_bytes_new_take (d, len);
+}
+
+/* ---- tests ---- */
+
+static void
+test_handshake (void)
+{
+  g_autoptr (Pair) p = pair_new ();
+  P2pConnectionStats st;
+
+  pair_establish (p);
+  g_assert_true (p2p_peer_id_equal (p2p_quic_session_get_peer_id (p->s[0]),
+          p2p_identity_get_peer_id (p->id[1])));
+  g_assert_true (p2p_peer_id_equal (p2p_quic_session_get_peer_id (p->s[1]),
+          p2p_identity_get_peer_id (p->id[0])));
+  g_assert_cmpint (p2p_quic_session_get_state (p->s[0]), ==, P2P_QUIC_STATE_ESTABLISHED);
+  g_assert_cmpint (p2p_quic_session_get_state (p->s[1]), ==, P2P_QUIC_STATE_ESTABLISHED);
+  p2p_quic_session_get_stats (p->s[0], &st);
+  /* client: 2 round trips of 20 ms (TLS + HANDSHAKE_DONE/Handshake frame) */
+  g_assert_cmpuint (st.setup_time_us, >=, 20000);
+  g_assert_cmpuint (st.setup_time_us, <, 200000);
+  g_assert_cmpuint (st.rtt_us, >=, 19000);
+  g_assert_cmpuint (st.packets_sent, >, 0);
+  g_assert_cmpuint (st.bytes_received, >, 0);
+  p2p_quic_session_get_stats (p->s[1], &st);
+  g_assert_cmpuint (st.setup_time_us, >, 0);
+  g_assert_cmpuint (p2p_quic_session_get_send_queue_high (p->s[0]), ==, 4 * 1024 * 1024);
+}
+
+static void
+test_wrong_key (void)
+{
+  g_autoptr (Pair) p = pair_new ();
+  g_autoptr (P2pIdentity) other = p2p_identity_new ();
+  g_autoptr (GBytes) m = make_bytes (100, 1);
+  g_autofree char *want = p2p_identity_dup_peer_id_string (other);
+  g_autofree char *got = p2p_identity_dup_peer_id_string (p->id[1]);
+
+  p->expected = *p2p_identity_get_peer_id (other);
+  pair_start (p);
+  g_assert_true (p2p_quic_session_send_message (p->s[0], m, NULL));
+  g_assert_true (pair_run (p, pred_both_closed, NULL, 10 * SEC));
+  g_assert_false (p->side[0].established);
+  g_assert_false (p->side[1].established);
+  g_assert_error (p->side[0].error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED);
+  g_assert_nonnull (strstr (p->side[0].error->message, want));
+  g_assert_nonnull (strstr (p->side[0].error->message, got));
+  g_assert_nonnull (strstr (p->side[0].error->message, "expected"));
+  g_assert_error (p->side[1].error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED);
+  g_assert_cmpuint (p->side[0].n_messages + p->side[1].n_messages, ==, 0);
+  /* closing period ends; nothing scheduled any more */
+  pair_run (p, NULL, NULL, 10 * SEC);
+  g_assert_cmpuint (p2p_quic_session_get_deadline (p->s[0]), ==, G_MAXUINT64);
+}
+
+static void
+test_allow_list (void)
+{
+  g_autoptr (Pair) p = pair_new ();
+  g_autoptr (P2pIdentity) other = p2p_identity_new ();
+  g_autoptr (GBytes) m = make_bytes (100, 1);
+  g_autofree char *client = p2p_identity_dup_peer_id_string (p->id[0]);
+
+  p->allowed = g_ptr_array_new_with_free_func ((GDestroyNotify) p2p_peer_id_free);
+  g_ptr_array_add (p->allowed, p2p_peer_id_copy (p2p_identity_get_peer_id (other)));
+  pair_start (p);
+  g_assert_true (p2p_quic_session_send_message (p->s[0], m, NULL));
+  g_assert_true (pair_run (p, pred_both_closed, NULL, 10 * SEC));
+  g_assert_false (p->side[0].established);
+  g_assert_false (p->side[1].established);
+  g_assert_error (p->side[1].error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED);
+  g_assert_nonnull (strstr (p->side[1].error->message, "not in allowed-peers"));
+  g_assert_nonnull (strstr (p->side[1].error->message, client));
+  g_assert_error (p->side[0].error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED);
+  g_assert_nonnull (strstr (p->side[0].error->message, "not in allowed-peers"));
+  g_assert_cmpuint (p->side[1].n_messages, ==, 0);
+
+  /* and a listed client is accepted */
+  {
+    g_autoptr (Pair) q = pair_new ();
+
+    q->allowed = g_ptr_array_new_with_free_func ((GDestroyNotify) p2p_peer_id_free);
+    g_ptr_array_add (q->allowed, p2p_peer_id_copy (p2p_identity_get_peer_id (other)));
+    g_ptr_array_add (q->allowed, p2p_peer_id_copy (p2p_identity_get_peer_id (q->id[0])));
+    pair_establish (q);
+  }
+}
+
+static void
+test_message_sizes (void)
+{
+  g_autoptr (Pair) p = pair_new ();
+  gsize sizes[] = { 0, 1, P2P_MAX_MESSAGE_SIZE };
+  g_autoptr (GBytes) big = make_bytes (P2P_MAX_MESSAGE_SIZE + 1, 9);
+  g_autoptr (GError) err = NULL;
+
+  p->side[1].keep_messages = TRUE;
+  pair_establish (p);
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
+    g_autoptr (GBytes) m = make_bytes (sizes[i], i);
+
+    g_assert_true (p2p_quic_session_send_message (p->s[0], m, &err));
+    g_assert_no_error (err);
+  }
+  g_assert_false (p2p_quic_session_send_message (p->s[0], big, &err));
+  g_assert_error (err, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED);
+  g_assert_nonnull (strstr (err->message, "1048577"));
+  g_assert_nonnull (strstr (err->message, "1048576"));
+  g_assert_true (pair_run (p, pred_messages, GUINT_TO_POINTER (3), 10 * SEC));
+  g_assert_cmpuint (p->side[1].messages->len, ==, 3);
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
+    g_autoptr (GBytes) m = make_bytes (sizes[i], i);
+
+    g_assert_true (g_bytes_equal (m, g_ptr_array_index (p->side[1].messages, i)));
+  }
+  /* everything acknowledged: nothing queued */
+  pair_run (p, NULL, NULL, 1 * SEC);
+  g_assert_cmpuint (p2p_quic_session_get_send_queued (p->s[0]), ==, 0);
+}
+
+static void
+test_order (void)
+{
+  g_autoptr (Pair) p = pair_new ();
+
+  p->side[1].keep_messages = TRUE;
+  pair_establish (p);
+  for (guint32 i = 0; i < 1000; i++) {
+    g_autoptr (GBytes) m = make_bytes (1 + (i * 37) % 3000, i);
+
+    g_assert_true (p2p_quic_session_send_message (p->s[0], m, NULL));
+  }
+  /* and the other direction at the same time */
+  for (guint32 i = 0; i < 10; i++) {
+    g_autoptr (GBytes) m = make_bytes (10, i);
+
+    g_assert_true (p2p_quic_session_send_message (p->s[1], m, NULL));
+  }
+  g_assert_true (pair_run (p, pred_messages, GUINT_TO_POINTER (1000), 20 * SEC));
+  g_assert_true (pair_run (p, NULL, NULL, 1 * SEC));
+  g_assert_cmpuint (p->side[0].n_messages, ==, 10);
+  for (guint32 i = 0; i < 1000; i++) {
+    g_autoptr (GBytes) m = make_bytes (1 + (i * 37) % 3000, i);
+
+    g_assert_true (g_bytes_equal (m, g_ptr_array_index (p->side[1].messages, i)));
+  }
+}
+
+typedef struct {
+  guint64 total, sent, msg_size;
+  GChecksum *tx_sum;
+  guint32 seq;
+  gboolean blocked;
+  guint writable_seen;
+  gint64 test_us;               /* wall time spent generating and hashing */
+} Bulk;
+
+static gboolean
+pred_bulk (Pair *p, gpointer data)
+{
+  Bulk *b = data;
+  P2pQuicSession *s = p->s[0];
+
+  /* the test's producer: fill up to the high watermark, then wait for
+   * writable() (backpressure as an owner would apply it) */
+  if (b->blocked && p->side[0].writable_count != b->writable_seen)
+    b->blocked = FALSE;
+  while (!b->blocked && b->sent < b->total) {
+    gsize n = (gsize) MIN (b->msg_size, b->total - b->sent);
+    gint64 t0 = g_get_monotonic_time ();
+    g_autoptr (GBytes) m = make_bytes (n, b->seq++);
+
+    g_checksum_update (b->tx_sum, g_bytes_get_data (m, NULL), n);
+    b->test_us += g_get_monotonic_time () - t0;
+    g_assert_true (p2p_quic_session_send_message (s, m, NULL));
+    b->sent += n;
+    if (p2p_quic_session_get_send_queued (s) >= p2p_quic_session_get_send_queue_high (s)) {
+      b->blocked = TRUE;
+      b->writable_seen = p->side[0].writable_count;
+    }
+  }
+  return p->side[1].rx_bytes >= b->total || p->side[1].closed || p->side[0].closed;
+}
+
+static void
+run_bulk (guint64 total, double loss, gsize udp, const char *label)
+{
+  g_autoptr (Pair) p = pair_new ();
+  Bulk b = { total, 0, 64 * 1024, g_checksum_new (G_CHECKSUM_SHA256), 0, FALSE, 0, 0 };
+  double net;
+  gint64 t0;
+  double secs;
+  P2pConnectionStats st;
+
+  p->cfg[0].max_udp_payload = p->cfg[1].max_udp_payload = udp;
+  p->side[1].rx_sum = g_checksum_new (G_CHECKSUM_SHA256);
+  p->side[1].sum_us = &b.test_us;
+  pair_establish (p);
+  p->loss = loss;
+  t0 = g_get_monotonic_time ();
+  g_assert_true (pair_run (p, pred_bulk, &b, 600 * SEC));
+  secs = (g_get_monotonic_time () - t0) / 1e6;
+  net = secs - b.test_us / 1e6;
+  g_assert_cmpuint (p->side[1].rx_bytes, ==, total);
+  g_assert_cmpstr (g_checksum_get_string (b.tx_sum), ==,
+      g_checksum_get_string (p->side[1].rx_sum));
+  p2p_quic_session_get_stats (p->s[0], &st);
+  g_test_message ("%s: %" G_GUINT64_FORMAT " MiB in %.3f s wall (%.1f MB/s; %.1f MB/s "
+      "without the test's data generation and SHA-256), %.3f s virtual, "
+      "rtt %" G_GUINT64_FORMAT " us, cwnd %" G_GUINT64_FORMAT ", sent %" G_GUINT64_FORMAT
+      " packets, lost %" G_GUINT64_FORMAT ", retransmitted %" G_GUINT64_FORMAT, label,
+      total >> 20, secs, total / 1e6 / secs, total / 1e6 / net, (p->now - SEC) / 1e9, st.rtt_us,
+      st.cwnd,
+      st.packets_sent, st.packets_lost, st.packets_retransmitted);
+  if (loss > 0)
+    g_assert_cmpuint (st.packets_lost, >, 0);
+  g_assert_cmpuint (p->side[0].writable_count, >, 0);
+  g_assert_cmpuint (st.messages_sent, ==, b.seq);
+  g_checksum_free (b.tx_sum);
+}
+
+static guint64
+large_mb (void)
+{
+  const char *env = g_getenv ("P2P_TEST_LARGE_MB");
+
+  return env ? g_ascii_strtoull (env, NULL, 10) : 64;
+}
+
+static void
+test_bulk_64mib (void)
+{
+  run_bulk (large_mb () << 20, 0, 0, "messages, 1452-byte packets");
+}
+
+static void
+test_bulk_jumbo (void)
+{
+  run_bulk (large_mb () << 20, 0, 65000, "messages, 65000-byte packets");
+}
+
+static void
+test_loss (void)
+{
+  run_bulk (4 << 20, 0.05, 0, "messages with 5% loss");
+}
+
+static void
+test_datagram (void)
+{
+  g_autoptr (Pair) p = pair_new ();
+  gsize max;
+  g_autoptr (GBytes) d = NULL;
+  g_autoptr (GError) err = NULL;
+
+  pair_establish (p);
+  max = p2p_quic_session_get_max_datagram_size (p->s[0]);
+  g_assert_cmpuint (max, >=, 1100);
+  g_assert_cmpuint (max, <=, 1452 - 40);
+  d = make_bytes (max, 77);
+  g_assert_true (p2p_quic_session_send_datagram (p->s[0], g_bytes_get_data (d, NULL), max, &err));
+  g_assert_no_error (err);
+  g_assert_false (p2p_quic_session_send_datagram (p->s[0], g_bytes_get_data (d, NULL),
+          max + 1, &err));
+  g_assert_error (err, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED);
+  {
+    g_autofree char *a = g_strdup_printf ("%" G_GSIZE_FORMAT, max);
+    g_autofree char *b = g_strdup_printf ("%" G_GSIZE_FORMAT, max + 1);
+
+    g_assert_nonnull (strstr (err->message, a));
+    g_assert_nonnull (strstr (err->message, b));
+  }
+  g_clear_error (&err);
+  pair_run (p, NULL, NULL, 1 * SEC);
+  g_assert_cmpuint (p->side[1].datagrams->len, ==, 1);
+  g_assert_true (g_bytes_equal (d, g_ptr_array_index (p->side[1].datagrams, 0)));
+
+  /* a burst beyond the queue bound drops (counted), never fails */
+  for (guint i = 0; i < 1000; i++) {
+    gboolean ok = p2p_quic_session_send_datagram (p->s[0], (const guint8 *) "x", 1, &err);
+
+    g_assert_no_error (err);
+    g_assert_true (ok);
+  }
+  pair_run (p, NULL, NULL, 1 * SEC);
+  {
+    P2pConnectionStats st;
+
+    p2p_quic_session_get_stats (p->s[0], &st);
+    g_assert_cmpuint (st.datagrams_dropped, >, 0);
+    g_assert_cmpuint (st.datagrams_sent + st.datagrams_dropped, ==, 1001);
+    g_assert_cmpuint (p->side[1].datagrams->len, ==, st.datagrams_sent);
+  }
+}
+
+static void
+test_datagram_jumbo (void)
+{
+  g_autoptr (Pair) p = pair_new ();
+  gsize max;
+  g_autoptr (GBytes) d = NULL;
+
+  p->cfg[0].max_udp_payload = p->cfg[1].max_udp_payload = 65000;
+  pair_establish (p);
+  max = p2p_quic_session_get_max_datagram_size (p->s[0]);
+  g_assert_cmpuint (max, >, 60000);
+  d = make_bytes (max, 78);
+  g_assert_true (p2p_quic_session_send_datagram (p->s[0], g_bytes_get_data (d, NULL), max, NULL));
+  pair_run (p, NULL, NULL, 1 * SEC);
+  g_assert_cmpuint (p->side[1].datagrams->len, ==, 1);
+  g_assert_true (g_bytes_equal (d, g_ptr_array_index (p->side[1].datagrams, 0)));
+}
+
+static void
+test_vanish (void)
+{
+  g_autoptr (Pair) p = pair_new ();
+  guint64 cut_at;
+
+  p->cfg[0].idle_timeout_ns = p->cfg[1].idle_timeout_ns = 5 * SEC;
+  pair_establish (p);
+  p->cut = TRUE;
+  cut_at = p->now;
+  g_assert_true (pair_run (p, pred_both_closed, NULL, 60 * SEC));
+  g_assert_error (p->side[0].error, P2P_ERROR, P2P_ERROR_TIMEOUT);
+  g_assert_error (p->side[1].error, P2P_ERROR, P2P_ERROR_TIMEOUT);
+  g_assert_nonnull (strstr (p->side[0].error->message, "5.0 s"));
+  g_assert_cmpuint (p->now - cut_at, <=, 5 * SEC + 100 * MS);
+  g_assert_cmpuint (p->now - cut_at, >=, 4 * SEC);
+}
+
+static void
+test_handshake_timeout (void)
+{
+  g_autoptr (Pair) p = pair_new ();
+
+  p->cfg[0].idle_timeout_ns = 3 * SEC;
+  p->cut = TRUE;
+  pair_start (p);
+  g_assert_true (pair_run (p, pred_both_closed, NULL, 60 * SEC));
+  g_assert_error (p->side[0].error, P2P_ERROR, P2P_ERROR_TIMEOUT);
+  g_assert_cmpuint (p->now, <=, 1 * SEC + 3 * SEC + 100 * MS);
+}
+
+static void
+check_version_mismatch (int newer)
+{
+  g_autoptr (Pair) p = pair_new ();
+  g_autoptr (GBytes) m = make_bytes (10, 1);
+  /* the server sees the client's Handshake first and refuses it */
+  const char *expect = newer == 0 ? "protocol version 2 is not supported (this peer speaks 1)"
+      : "protocol version 1 is not supported (this peer speaks 2)";
+
+  p->cfg[newer].protocol_version = 2;
+  pair_start (p);
+  g_assert_true (p2p_quic_session_send_message (p->s[0], m, NULL));
+  g_assert_true (pair_run (p, pred_both_closed, NULL, 10 * SEC));
+  for (int i = 0; i < 2; i++) {
+    g_assert_false (p->side[i].established);
+    g_assert_error (p->side[i].error, P2P_ERROR, P2P_ERROR_PROTOCOL);
+    g_assert_nonnull (strstr (p->side[i].error->message, expect));
+    g_assert_cmpuint (p->side[i].n_messages, ==, 0);
+  }
+  g_assert_cmpstr (p->side[1].error->message, ==, expect);
+  g_assert_nonnull (strstr (p->side[0].error->message, "peer closed the connection"));
+}
+
+static void
+test_version_mismatch (void)
+{
+  check_version_mismatch (0);   /* newer client: the server refuses */
+  check_version_mismatch (1);   /* newer server: the client refuses */
+}
+
+static void
+test_garbage (void)
+{
+  g_autoptr (Pair) p = pair_new ();
+  g_autoptr (GRand) r = g_rand_new_with_seed (7);
+  guint8 junk[1500];
+  gsize len;
+  const guint8 *d;
+  P2pConnectionStats before, after;
+
+  p->side[1].keep_messages = TRUE;
+  pair_establish (p);
+  p2p_quic_session_get_stats (p->s[1], &before);
+
+  for (guint i = 0; i < 200; i++) {
+    gsize n = 1 + g_rand_int_range (r, 0, sizeof (junk));
+
+    for (gsize j = 0; j < n; j++)
+      junk[j] = (guint8) g_rand_int (r);
+    if (i % 4 == 0)
+      junk[0] |= 0x80;          /* long header */
+    if (i % 4 == 1)
+      junk[0] = 0x40 | (junk[0] & 0x3f);        /* short header */
+    p2p_quic_session_receive (p->s[1], junk, n, p->now);
+  }
+  /* truncated real packets */
+  g_assert_nonnull (p->last_to_server);
+  d = g_bytes_get_data (p->last_to_server, &len);
+  for (gsize n = 1; n < len; n += 7)
+    p2p_quic_session_receive (p->s[1], d, n, p->now);
+  /* a bit flip in a real packet */
+  memcpy (junk, d, MIN (len, sizeof (junk)));
+  junk[len / 2] ^= 1;
+  p2p_quic_session_receive (p->s[1], junk, len, p->now);
+  /* the client's replayed Initial */
+  d = g_bytes_get_data (p->first_initial, &len);
+  p2p_quic_session_receive (p->s[1], d, len, p->now);
+  g_assert_true (p2p_quic_packet_is_initial (d, len));
+
+  g_assert_cmpint (p2p_quic_session_get_state (p->s[1]), ==, P2P_QUIC_STATE_ESTABLISHED);
+  for (guint i = 0; i < 10; i++) {
+    g_autoptr (GBytes) m = make_bytes (1000, i);
+
+    g_assert_true (p2p_quic_session_send_message (p->s[0], m, NULL));
+  }
+  g_assert_true (pair_run (p, pred_messages, GUINT_TO_POINTER (10), 5 * SEC));
+  g_assert_false (p->side[0].closed);
+  g_assert_false (p->side[1].closed);
+  p2p_quic_session_get_stats (p->s[1], &after);
+  g_assert_cmpuint (after.packets_received, >, before.packets_received + 200);
+}
+
+static void
+test_packet_helpers (void)
+{
+  g_autoptr (Pair) p = pair_new ();
+  guint8 dcid[P2P_QUIC_MAX_CID_LEN];
+  gsize dlen = 0;
+  gsize len;
+  const guint8 *d;
+  guint8 junk[3] = { 0xc0, 0, 0 };
+  g_autoptr (GError) err = NULL;
+
+  pair_start (p);
+  pair_flush (p);
+  d = g_bytes_get_data (p->first_initial, &len);
+  g_assert_true (p2p_quic_packet_is_initial (d, len));
+  g_assert_true (p2p_quic_packet_get_dcid (d, len, P2P_QUIC_SCID_LEN, dcid, &dlen));
+  g_assert_cmpuint (dlen, ==, P2P_QUIC_SCID_LEN);
+  g_assert_false (p2p_quic_packet_is_initial (d, 20));
+  g_assert_false (p2p_quic_packet_is_initial (junk, sizeof (junk)));
+  g_assert_false (p2p_quic_packet_is_initial (NULL, 0));
+  g_assert_false (p2p_quic_packet_get_dcid (junk, sizeof (junk), 18, dcid, &dlen));
+  g_assert_false (p2p_quic_packet_get_dcid (d, 0, 18, dcid, &dlen));
+  g_assert_null (p2p_quic_session_new_server (p->id[1], junk, sizeof (junk), NULL, NULL,
+          &callbacks, &p->side[1], p->now, &err));
+  g_assert_error (err, P2P_ERROR, P2P_ERROR_PROTOCOL);
+
+  /* after the handshake, short-header packets carry the server's SCID length */
+  pair_run (p, pred_established, NULL, 10 * SEC);
+  g_assert_nonnull (p->last_to_server);
+  d = g_bytes_get_data (p->last_to_server, &len);
+  g_assert_true (p2p_quic_packet_get_dcid (d, len, P2P_QUIC_SCID_LEN, dcid, &dlen));
+  g_assert_cmpuint (dlen, ==, P2P_QUIC_SCID_LEN);
+  g_assert_false (p2p_quic_packet_is_initial (d, len));
+}
+
+static void
+test_graceful_close (void)
+{
+  g_autoptr (Pair) p = pair_new ();
+  g_autoptr (GError) err = NULL;
+
+  pair_establish (p);
+  for (guint i = 0; i < 100; i++) {
+    g_autoptr (GBytes) m = make_bytes (20000, i);
+
+    g_assert_true (p2p_quic_session_send_message (p->s[0], m, NULL));
+  }
+  p2p_quic_session_close (p->s[0], P2P_DISCONNECT_NORMAL, "bye now");
+  g_assert_cmpint (p2p_quic_session_get_state (p->s[0]), ==, P2P_QUIC_STATE_CLOSING);
+  g_assert_false (p2p_quic_session_send_message (p->s[0], g_bytes_new_static ("x", 1), &err));
+  g_assert_error (err, P2P_ERROR, P2P_ERROR_CLOSED);
+  g_assert_true (pair_run (p, pred_both_closed, NULL, 10 * SEC));
+  g_assert_no_error (p->side[0].error);
+  g_assert_no_error (p->side[1].error);
+  g_assert_cmpstr (p->side[1].reason, ==, "bye now");
+  g_assert_cmpstr (p->side[0].reason, ==, "bye now");
+  g_assert_cmpuint (p->side[1].messages_at_close, ==, 100);
+  /* a close with an error code: the peer gets CLOSED with the reason */
+  {
+    g_autoptr (Pair) q = pair_new ();
+
+    pair_establish (q);
+    p2p_quic_session_close (q->s[1], P2P_DISCONNECT_LIMIT, "too many peers");
+    g_assert_true (pair_run (q, pred_both_closed, NULL, 10 * SEC));
+    g_assert_error (q->side[0].error, P2P_ERROR, P2P_ERROR_CLOSED);
+    g_assert_nonnull (strstr (q->side[0].error->message, "too many peers"));
+    g_assert_cmpstr (q->side[0].reason, ==, "too many peers");
+    g_assert_no_error (q->side[1].error);
+  }
+  /* abort: immediate, the error reaches the peer */
+  {
+    g_autoptr (Pair) q = pair_new ();
+    g_autoptr (GError) e = g_error_new (P2P_ERROR, P2P_ERROR_PROTOCOL, "bad media frame");
+
+    pair_establish (q);
+    p2p_quic_session_abort (q->s[0], e);
+    g_assert_true (pair_run (q, pred_both_closed, NULL, 10 * SEC));
+    g_assert_error (q->side[0].error, P2P_ERROR, P2P_ERROR_PROTOCOL);
+    g_assert_error (q->side[1].error, P2P_ERROR, P2P_ERROR_PROTOCOL);
+    g_assert_nonnull (strstr (q->side[1].error->message, "bad media frame"));
+  }
+  /* close during the handshake */
+  {
+    g_autoptr (Pair) q = pair_new ();
+
+    pair_start (q);
+    p2p_quic_session_close (q->s[0], P2P_DISCONNECT_NORMAL, "never mind");
+    g_assert_true (pair_run (q, pred_both_closed, NULL, 10 * SEC));
+    g_assert_no_error (q->side[0].error);
+    g_assert_cmpstr (q->side[0].reason, ==, "never mind");
+  }
+}
+
+typedef struct {
+  GBytes *data;
+  gsize written;
+  gint64 id;
+  gboolean finished;
+} StreamJob;
+
+static gboolean
+pred_stream (Pair *p, gpointer user_data)
+{
+  StreamJob *j = user_data;
+  gsize total = g_bytes_get_size (j->data);
+
+  while (j->written < total) {
+    g_autoptr (GError) err = NULL;
+    gsize chunk = MIN (64 * 1024, total - j->written);
+    gssize n = p2p_quic_session_stream_write (p->s[0], j->id,
+        (const guint8 *) g_bytes_get_data (j->data, NULL) + j->written, chunk, &err);
+
+    g_assert_no_error (err);
+    if (n == 0)
+      break;
+    j->written += (gsize) n;
+  }
+  if (j->written == total && !j->finished) {
+    p2p_quic_session_stream_finish (p->s[0], j->id);
+    j->finished = TRUE;
+  }
+  return p->side[0].stream_fin || p->side[0].closed || p->side[1].closed;
+}
+
+static void
+test_extra_stream (void)
+{
+  g_autoptr (Pair) p = pair_new ();
+  g_autoptr (GBytes) data = make_bytes (4 << 20, 5);
+  g_autoptr (GError) err = NULL;
+  StreamJob j = { data, 0, -1, FALSE };
+  guint8 b = 0;
+
+  p->side[1].echo = TRUE;
+  pair_establish (p);
+  j.id = p2p_quic_session_open_stream (p->s[0], &err);
+  g_assert_no_error (err);
+  g_assert_cmpint (j.id, >, 0);
+  g_assert_cmpint (j.id % 4, ==, 0);    /* client-initiated bidirectional */
+  p->side[0].stream_id = j.id;
+  g_assert_true (pair_run (p, pred_stream, &j, 60 * SEC));
+  g_assert_true (p->side[0].stream_fin);
+  g_assert_cmpint (p->side[1].stream_id, ==, j.id);
+  g_assert_cmpuint (p->side[1].stream_rx->len, ==, 4 << 20);
+  g_assert_cmpuint (p->side[0].stream_rx->len, ==, 4 << 20);
+  g_assert_cmpmem (p->side[0].stream_rx->data, 4 << 20, g_bytes_get_data (data, NULL), 4 << 20);
+
+  /* errors: unknown stream, write after finish */
+  g_assert_cmpint (p2p_quic_session_stream_write (p->s[0], 9999, &b, 1, &err), ==, -1);
+  g_assert_error (err, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&err);
+
+  /* reset reaches the peer */
+  p->side[1].echo = FALSE;
+  {
+    gint64 id2 = p2p_quic_session_open_stream (p->s[0], &err);
+
+    g_assert_no_error (err);
+    g_assert_cmpint (p2p_quic_session_stream_write (p->s[0], id2, &b, 1, &err), ==, 1);
+    pair_run (p, NULL, NULL, 200 * MS);
+    g_assert_cmpint (p->side[1].stream_id, ==, id2);
+    p2p_quic_session_stream_reset (p->s[0], id2, 42);
+    pair_run (p, NULL, NULL, 200 * MS);
+    g_assert_cmpuint (p->side[1].stream_resets, ==, 1);
+    g_assert_cmpint (p2p_quic_session_stream_write (p->s[0], id2, &b, 1, &err), ==, -1);
+    g_assert_nonnull (err);
+  }
+}
+
+static void
+test_open_stream_errors (void)
+{
+  g_autoptr (Pair) p = pair_new ();
+  g_autoptr (GError) err = NULL;
+
+  pair_start (p);
+  g_assert_cmpint (p2p_quic_session_open_stream (p->s[0], &err), ==, -1);
+  g_assert_error (err, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&err);
+  g_assert_cmpuint (p2p_quic_session_get_max_datagram_size (p->s[0]), ==, 0);
+  g_assert_false (p2p_quic_session_send_datagram (p->s[0], (const guint8 *) "x", 1, &err));
+  g_assert_error (err, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED);
+  g_clear_error (&err);
+  pair_run (p, pred_established, NULL, 10 * SEC);
+  /* the peer allows 100 bidirectional streams at a time (one is the control stream) */
+  for (guint i = 0; i < 99; i++) {
+    g_assert_cmpint (p2p_quic_session_open_stream (p->s[0], &err), >=, 0);
+    g_assert_no_error (err);
+  }
+  g_assert_cmpint (p2p_quic_session_open_stream (p->s[0], &err), ==, -1);
+  g_assert_error (err, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED);
+}
+
+static gboolean
+pred_any_closed (Pair *p, gpointer data)
+{
+  return p->side[0].closed || p->side[1].closed;
+}
+
+static void
+test_keepalive (void)
+{
+  g_autoptr (Pair) p = pair_new ();
+
+  p->cfg[0].idle_timeout_ns = p->cfg[1].idle_timeout_ns = 3 * SEC;
+  p->cfg[0].keepalive_ns = 1 * SEC;
+  pair_establish (p);
+  g_assert_false (pair_run (p, pred_any_closed, NULL, 20 * SEC));
+  g_assert_cmpint (p2p_quic_session_get_state (p->s[0]), ==, P2P_QUIC_STATE_ESTABLISHED);
+  g_assert_cmpint (p2p_quic_session_get_state (p->s[1]), ==, P2P_QUIC_STATE_ESTABLISHED);
+  g_assert_cmpuint (p->now, >=, 20 * SEC);
+
+  /* without keepalive the same idle connection times out */
+  {
+    g_autoptr (Pair) q = pair_new ();
+
+    q->cfg[0].idle_timeout_ns = q->cfg[1].idle_timeout_ns = 3 * SEC;
+    pair_establish (q);
+    g_assert_true (pair_run (q, pred_both_closed, NULL, 20 * SEC));
+    g_assert_error (q->side[0].error, P2P_ERROR, P2P_ERROR_TIMEOUT);
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/quic-session/handshake", test_handshake);
+  g_test_add_func ("/quic-session/wrong-key", test_wrong_key);
+  g_test_add_func ("/quic-session/allow-list", test_allow_list);
+  g_test_add_func ("/quic-session/message-sizes", test_message_sizes);
+  g_test_add_func ("/quic-session/order", test_order);
+  g_test_add_func ("/quic-session/bulk-64mib", test_bulk_64mib);
+  g_test_add_func ("/quic-session/bulk-jumbo", test_bulk_jumbo);
+  g_test_add_func ("/quic-session/loss", test_loss);
+  g_test_add_func ("/quic-session/datagram", test_datagram);
+  g_test_add_func ("/quic-session/datagram-jumbo", test_datagram_jumbo);
+  g_test_add_func ("/quic-session/vanish", test_vanish);
+  g_test_add_func ("/quic-session/handshake-timeout", test_handshake_timeout);
+  g_test_add_func ("/quic-session/version-mismatch", test_version_mismatch);
+  g_test_add_func ("/quic-session/garbage", test_garbage);
+  g_test_add_func ("/quic-session/packet-helpers", test_packet_helpers);
+  g_test_add_func ("/quic-session/graceful-close", test_graceful_close);
+  g_test_add_func ("/quic-session/extra-stream", test_extra_stream);
+  g_test_add_func ("/quic-session/open-stream-errors", test_open_stream_errors);
+  g_test_add_func ("/quic-session/keepalive", test_keepalive);
+  return g_test_run ();
+}
