@@ -141,6 +141,7 @@ struct _P2pQuicSession {
   ngtcp2_path path;
   char *auth_error;             /* set by the verify function */
   int in_ngtcp2;                /* depth of ngtcp2 calls (callbacks may run) */
+  gboolean in_after_io, after_io_again;
 
   guint64 created;
   guint64 last_now;
@@ -1446,21 +1447,37 @@ progress_close (P2pQuicSession *s)
   }
 }
 
+/* The safe point: runs what callbacks inside ngtcp2 only recorded. Not
+ * re-entered when an application callback calls back into the session. */
 static void
 after_io (P2pQuicSession *s, guint64 now)
 {
   if (s->in_ngtcp2 > 0)
     return;
-  maybe_establish (s);
-  ensure_streams (s);
-  progress_close (s);
-  apply_fatal (s, now);
-  if (s->writable_pending && s->state != P2P_QUIC_STATE_CLOSED) {
-    s->writable_pending = FALSE;
-    if (s->cb.writable)
-      s->cb.writable (s, s->user_data);
+  if (s->in_after_io) {
+    s->after_io_again = TRUE;
+    return;
   }
-  report_closed (s);
+  s->in_after_io = TRUE;
+  do {
+    s->after_io_again = FALSE;
+    if (s->state == P2P_QUIC_STATE_HANDSHAKING && !s->fatal_set &&
+        now >= s->created + s->cfg.idle_timeout_ns)
+      set_fatal (s, CLOSE_APP, P2P_DISCONNECT_PROTOCOL_ERROR, g_error_new (P2P_ERROR,
+              P2P_ERROR_TIMEOUT, "the gst-p2p handshake did not complete within %.1f s",
+              s->cfg.idle_timeout_ns / 1e9), NULL, "handshake timeout");
+    maybe_establish (s);
+    ensure_streams (s);
+    progress_close (s);
+    apply_fatal (s, now);
+    if (s->writable_pending && s->state != P2P_QUIC_STATE_CLOSED) {
+      s->writable_pending = FALSE;
+      if (s->cb.writable)
+        s->cb.writable (s, s->user_data);
+    }
+    report_closed (s);
+  } while (s->after_io_again);
+  s->in_after_io = FALSE;
 }
 
 static int
@@ -1730,6 +1747,8 @@ p2p_quic_session_get_deadline (P2pQuicSession *s)
     return s->closing_end;
   if (s->fatal_set || s->writable_pending)
     return s->last_now;
+  if (s->state == P2P_QUIC_STATE_HANDSHAKING)
+    return MIN (ngtcp2_conn_get_expiry (s->conn), s->created + s->cfg.idle_timeout_ns);
   return ngtcp2_conn_get_expiry (s->conn);
 }
 

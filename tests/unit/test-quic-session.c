@@ -398,6 +398,12 @@ pred_both_closed (Pair *p, gpointer data)
 }
 
 static gboolean
+pred_any_closed (Pair *p, gpointer data)
+{
+  return p->side[0].closed || p->side[1].closed;
+}
+
+static gboolean
 pred_messages (Pair *p, gpointer data)
 {
   return p->side[1].n_messages >= GPOINTER_TO_UINT (data) || p->side[1].closed;
@@ -876,6 +882,19 @@ test_packet_helpers (void)
   g_assert_null (p2p_quic_session_new_server (p->id[1], junk, sizeof (junk), NULL, NULL,
           &callbacks, &p->side[1], p->now, &err));
   g_assert_error (err, P2P_ERROR, P2P_ERROR_PROTOCOL);
+  g_clear_error (&err);
+  {
+    /* a real Initial with a damaged payload: header fine, decryption fails */
+    g_autofree guint8 *bad = g_memdup2 (d, len);
+
+    bad[len - 5] ^= 0x55;
+    g_assert_true (p2p_quic_packet_is_initial (bad, len));
+    g_assert_null (p2p_quic_session_new_server (p->id[1], bad, len, NULL, NULL, &callbacks,
+            &p->side[1], p->now, &err));
+    g_assert_error (err, P2P_ERROR, P2P_ERROR_PROTOCOL);
+    g_assert_nonnull (strstr (err->message, "first packet"));
+    g_clear_error (&err);
+  }
 
   /* after the handshake, short-header packets carry the server's SCID length */
   pair_run (p, pred_established, NULL, 10 * SEC);
@@ -884,6 +903,46 @@ test_packet_helpers (void)
   g_assert_true (p2p_quic_packet_get_dcid (d, len, P2P_QUIC_SCID_LEN, dcid, &dlen));
   g_assert_cmpuint (dlen, ==, P2P_QUIC_SCID_LEN);
   g_assert_false (p2p_quic_packet_is_initial (d, len));
+}
+
+static void
+test_handshake_loss (void)
+{
+  /* 30% loss in both directions during the handshake, several seeds */
+  for (guint32 seed = 1; seed <= 8; seed++) {
+    g_autoptr (Pair) p = pair_new ();
+    g_autoptr (GBytes) m = make_bytes (3000, seed);
+
+    g_rand_set_seed (p->rand, seed);
+    p->loss = 0.3;
+    p->side[1].keep_messages = TRUE;
+    pair_start (p);
+    g_assert_true (p2p_quic_session_send_message (p->s[0], m, NULL));
+    g_assert_true (pair_run (p, pred_messages, GUINT_TO_POINTER (1), 30 * SEC));
+    g_assert_true (p->side[0].established || !p->side[0].closed);
+    g_assert_true (p->side[1].established);
+    g_assert_true (g_bytes_equal (m, g_ptr_array_index (p->side[1].messages, 0)));
+  }
+}
+
+static void
+test_silent_client (void)
+{
+  /* a client that goes silent after its first Initial: the server's
+   * handshake times out after its idle timeout */
+  g_autoptr (Pair) p = pair_new ();
+
+  p->cfg[1].idle_timeout_ns = 4 * SEC;
+  pair_start (p);
+  while (p->s[1] == NULL)
+    g_assert_true (pair_step (p, G_MAXUINT64));
+  p->cut = TRUE;
+  g_assert_true (pair_run (p, pred_any_closed, NULL, 60 * SEC));
+  g_assert_true (p->side[1].closed);
+  g_assert_false (p->side[1].established);
+  g_assert_error (p->side[1].error, P2P_ERROR, P2P_ERROR_TIMEOUT);
+  g_assert_nonnull (strstr (p->side[1].error->message, "4.0 s"));
+  g_assert_cmpuint (p->now, <=, 1 * SEC + 10 * MS + 4 * SEC + 100 * MS);
 }
 
 static void
@@ -900,7 +959,11 @@ test_graceful_close (void)
   }
   p2p_quic_session_close (p->s[0], P2P_DISCONNECT_NORMAL, "bye now");
   g_assert_cmpint (p2p_quic_session_get_state (p->s[0]), ==, P2P_QUIC_STATE_CLOSING);
-  g_assert_false (p2p_quic_session_send_message (p->s[0], g_bytes_new_static ("x", 1), &err));
+  {
+    g_autoptr (GBytes) x = g_bytes_new_static ("x", 1);
+
+    g_assert_false (p2p_quic_session_send_message (p->s[0], x, &err));
+  }
   g_assert_error (err, P2P_ERROR, P2P_ERROR_CLOSED);
   g_assert_true (pair_run (p, pred_both_closed, NULL, 10 * SEC));
   g_assert_no_error (p->side[0].error);
@@ -1044,12 +1107,6 @@ test_open_stream_errors (void)
   g_assert_error (err, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED);
 }
 
-static gboolean
-pred_any_closed (Pair *p, gpointer data)
-{
-  return p->side[0].closed || p->side[1].closed;
-}
-
 static void
 test_keepalive (void)
 {
@@ -1093,6 +1150,8 @@ main (int argc, char **argv)
   g_test_add_func ("/quic-session/version-mismatch", test_version_mismatch);
   g_test_add_func ("/quic-session/garbage", test_garbage);
   g_test_add_func ("/quic-session/packet-helpers", test_packet_helpers);
+  g_test_add_func ("/quic-session/handshake-loss", test_handshake_loss);
+  g_test_add_func ("/quic-session/silent-client", test_silent_client);
   g_test_add_func ("/quic-session/graceful-close", test_graceful_close);
   g_test_add_func ("/quic-session/extra-stream", test_extra_stream);
   g_test_add_func ("/quic-session/open-stream-errors", test_open_stream_errors);
