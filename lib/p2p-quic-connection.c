@@ -34,6 +34,15 @@
 
 typedef struct _StreamState StreamState;
 
+/* The session's user_data: outlives the connection until the session is
+ * freed (a dropped connection's session still sends its CONNECTION_CLOSE
+ * on the network thread, with callbacks going nowhere). */
+typedef struct {
+  P2pQuicConnection *conn;      /* no ref; NULL once the connection is gone */
+} Owner;
+
+#define OWNER(user_data) (((Owner *) (user_data))->conn)
+
 struct _P2pQuicConnection {
   P2pConnection parent;
 
@@ -41,6 +50,7 @@ struct _P2pQuicConnection {
   GMainContext *ctx;
   P2pPacketPath *path;
   P2pQuicSession *session;
+  Owner *owner;
   guint8 *buf;
   gsize buflen;
   GTask *dial_task;
@@ -242,6 +252,7 @@ run_on_net_thread (P2pQuicConnection *self, NetFunc func, gpointer data)
 
 /* ------------------------------------------------------ session callbacks */
 
+
 static void
 finish_dial (P2pQuicConnection *self, GError *error)
 {
@@ -265,8 +276,11 @@ finish_dial (P2pQuicConnection *self, GError *error)
 static void
 cb_established (P2pQuicSession *s, gpointer user_data)
 {
-  P2pQuicConnection *self = user_data;
+  P2pQuicConnection *self = OWNER (user_data);
   const P2pPeerId *peer = p2p_quic_session_get_peer_id (s);
+
+  if (self == NULL)
+    return;
 
   g_mutex_lock (&self->lock);
   self->established = TRUE;
@@ -284,7 +298,12 @@ cb_established (P2pQuicSession *s, gpointer user_data)
 static void
 cb_message (P2pQuicSession *s, GBytes *message, gpointer user_data)
 {
-  P2pQuicConnection *self = user_data;
+  P2pQuicConnection *self = OWNER (user_data);
+
+  if (self == NULL) {
+    g_bytes_unref (message);
+    return;
+  }
 
   g_mutex_lock (&self->lock);
   g_queue_push_tail (&self->recv_queue, message);
@@ -319,9 +338,13 @@ dgram_emit_free (gpointer data)
 static void
 cb_datagram (P2pQuicSession *s, const guint8 *data, gsize len, gpointer user_data)
 {
-  P2pQuicConnection *self = user_data;
-  DgramEmit *e = g_new0 (DgramEmit, 1);
+  P2pQuicConnection *self = OWNER (user_data);
+  DgramEmit *e;
   GSource *src;
+
+  if (self == NULL)
+    return;
+  e = g_new0 (DgramEmit, 1);
 
   /* Emitted from an idle source so handlers never run inside the session. */
   e->self = g_object_ref (self);
@@ -336,7 +359,10 @@ cb_datagram (P2pQuicSession *s, const guint8 *data, gsize len, gpointer user_dat
 static void
 cb_writable (P2pQuicSession *s, gpointer user_data)
 {
-  P2pQuicConnection *self = user_data;
+  P2pQuicConnection *self = OWNER (user_data);
+
+  if (self == NULL)
+    return;
 
   g_mutex_lock (&self->lock);
   self->session_queued = p2p_quic_session_get_send_queued (s);
@@ -364,8 +390,11 @@ add_stream_locked (P2pQuicConnection *self, gint64 id)
 static void
 cb_stream_opened (P2pQuicSession *s, gint64 stream_id, gpointer user_data)
 {
-  P2pQuicConnection *self = user_data;
+  P2pQuicConnection *self = OWNER (user_data);
   StreamState *st;
+
+  if (self == NULL)
+    return;
 
   g_mutex_lock (&self->lock);
   st = lookup_stream_locked (self, stream_id);
@@ -381,9 +410,12 @@ static void
 cb_stream_data (P2pQuicSession *s, gint64 stream_id, const guint8 *data, gsize len,
     gboolean fin, gpointer user_data)
 {
-  P2pQuicConnection *self = user_data;
+  P2pQuicConnection *self = OWNER (user_data);
   StreamState *st;
   gboolean discard = FALSE;
+
+  if (self == NULL)
+    return;
 
   g_mutex_lock (&self->lock);
   st = lookup_stream_locked (self, stream_id);
@@ -408,14 +440,20 @@ cb_stream_data (P2pQuicSession *s, gint64 stream_id, const guint8 *data, gsize l
 static void
 cb_stream_writable (P2pQuicSession *s, gint64 stream_id, gpointer user_data)
 {
-  schedule_work (user_data);
+  P2pQuicConnection *self = OWNER (user_data);
+
+  if (self)
+    schedule_work (self);
 }
 
 static void
 cb_stream_reset (P2pQuicSession *s, gint64 stream_id, guint64 app_error, gpointer user_data)
 {
-  P2pQuicConnection *self = user_data;
+  P2pQuicConnection *self = OWNER (user_data);
   StreamState *st;
+
+  if (self == NULL)
+    return;
 
   g_mutex_lock (&self->lock);
   st = lookup_stream_locked (self, stream_id);
@@ -428,7 +466,10 @@ cb_stream_reset (P2pQuicSession *s, gint64 stream_id, guint64 app_error, gpointe
 static void
 cb_closed (P2pQuicSession *s, const GError *error, const char *reason, gpointer user_data)
 {
-  P2pQuicConnection *self = user_data;
+  P2pQuicConnection *self = OWNER (user_data);
+
+  if (self == NULL)
+    return;
 
   g_mutex_lock (&self->lock);
   if (!self->closed) {
@@ -739,6 +780,8 @@ connection_new (P2pPacketPath *path)
   self->ctx = g_main_context_ref (p2p_packet_path_get_context (path));
   self->buflen = MAX (p2p_packet_path_get_mtu (path), MIN_WRITE_BUF);
   self->buf = g_malloc (self->buflen);
+  self->owner = g_new0 (Owner, 1);
+  self->owner->conn = self;
   g_weak_ref_init (&h->ref, self);
   p2p_packet_path_set_handlers (path, on_path_receive, on_path_timer, h, handler_data_free);
   self->kind_changed_id = g_signal_connect_object (path, "kind-changed",
@@ -789,7 +832,7 @@ p2p_quic_connection_dial_async (P2pPacketPath *path, P2pIdentity *identity,
   self->dial_task = g_task_new (NULL, cancellable, callback, user_data);
   g_task_set_source_tag (self->dial_task, p2p_quic_connection_dial_async);
   self->session = p2p_quic_session_new_client (identity, expected_peer, cfg, &session_callbacks,
-      self, p2p_packet_path_now (path), &error);
+      self->owner, p2p_packet_path_now (path), &error);
   if (self->session == NULL) {
     finish_dial (self, error);
     self->path_closed = TRUE;
@@ -832,7 +875,7 @@ p2p_quic_connection_new_server (P2pPacketPath *path, P2pIdentity *identity,
 
   self = connection_new (path);
   self->session = p2p_quic_session_new_server (identity, first_pkt, len, cfg, allowed,
-      &session_callbacks, self, p2p_packet_path_now (path), error);
+      &session_callbacks, self->owner, p2p_packet_path_now (path), error);
   if (self->session == NULL) {
     self->path_closed = TRUE;
     p2p_packet_path_set_handlers (path, NULL, NULL, NULL, NULL);
@@ -1142,6 +1185,7 @@ quic_get_stats (P2pConnection *conn, P2pConnectionStats *stats)
 
 typedef struct {
   P2pQuicSession *session;
+  Owner *owner;
   P2pPacketPath *path;
   gboolean path_closed;
   gulong kind_changed_id;
@@ -1168,6 +1212,7 @@ teardown_cb (gpointer data)
     }
     p2p_quic_session_free (t->session);
   }
+  g_free (t->owner);
   if (t->path) {
     p2p_packet_path_set_timer (t->path, G_MAXUINT64);
     p2p_packet_path_set_handlers (t->path, NULL, NULL, NULL, NULL);
@@ -1191,6 +1236,9 @@ p2p_quic_connection_dispose (GObject *object)
       self->kind_changed_id = 0;
     }
     t->session = g_steal_pointer (&self->session);
+    t->owner = g_steal_pointer (&self->owner);
+    if (t->owner)
+      t->owner->conn = NULL;    /* callbacks from now on go nowhere */
     t->path = g_steal_pointer (&self->path);
     t->path_closed = self->path_closed;
     if (g_main_context_is_owner (self->ctx)) {
@@ -1227,6 +1275,7 @@ p2p_quic_connection_finalize (GObject *object)
   g_clear_error (&self->closed_signal_error);
   g_free (self->close_reason);
   g_free (self->buf);
+  g_free (self->owner);
   g_clear_pointer (&self->ctx, g_main_context_unref);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);

@@ -1,1 +1,679 @@
-/* p2p-quic-provider.c: placeholder, to be written. */
+/* p2p-quic-provider.c: P2pQuicProvider, the real provider's direct mode:
+ * QUIC over UDP sockets on its own network thread, dialling the addresses
+ * of tickets and ID@HOST:PORT, listening on a UDP port, pooling one
+ * connection per peer ID (see the public header for the rules).
+ *
+ * Structure of a connect (all on the network thread after connect_async):
+ *   connect_start_net → pool hit? → in-flight dial to the same peer? (join
+ *   it) → addresses? dial them all (connect_direct) : rendezvous
+ *   (connect_via_rendezvous, the hook where the ICE/rendezvous path plugs
+ *   in) → connect_finish_net completes every waiting GTask.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "p2p/p2p-quic-provider.h"
+#include "p2p/p2p-error.h"
+#include "p2p/p2p-peer-info.h"
+#include "p2p-net-thread.h"
+#include "p2p-quic-connection.h"
+#include "p2p-udp-socket.h"
+
+#include <string.h>
+
+/* Largest UDP datagram the provider's sockets accept; each path then limits
+ * itself (65000 towards loopback, 1452 elsewhere: p2p-socket-path.c). */
+#define PROVIDER_SOCKET_MTU 65000
+
+typedef struct _Connect Connect;
+
+struct _P2pQuicProvider {
+  GObject parent;
+
+  P2pIdentity *identity;
+  P2pConfig *config;
+  P2pNetThread *net;
+  P2pQuicSessionConfig session_cfg;
+
+  /* net: network thread only */
+  P2pQuicEndpoint *dial_ep[2];  /* [0] IPv4, [1] IPv6; created on first use */
+  GHashTable *pool;             /* peer string → GWeakRef* (P2pConnection) */
+  GHashTable *inflight;         /* peer string → Connect* */
+  GPtrArray *listeners;         /* GWeakRef* (P2pQuicEndpoint) */
+};
+
+static void p2p_quic_provider_iface_init (P2pProviderInterface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (P2pQuicProvider, p2p_quic_provider, G_TYPE_OBJECT,
+    G_IMPLEMENT_INTERFACE (P2P_TYPE_PROVIDER, p2p_quic_provider_iface_init))
+
+enum {
+  PROP_0,
+  PROP_IDENTITY,
+  PROP_CONFIG,
+  N_PROPS
+};
+static GParamSpec *props[N_PROPS];
+
+struct _Connect {
+  P2pQuicProvider *self;        /* ref */
+  P2pPeerInfo *info;
+  P2pPeerId peer;
+  char *peer_str;
+  GPtrArray *tasks;             /* GTask* waiting for this dial */
+  GCancellable *race;           /* cancels the dials still running */
+  guint outstanding;
+  GError *error;                /* the most telling failure so far */
+  GPtrArray *cancel_sources;    /* GSource* watching the tasks' cancellables */
+  gboolean done;
+};
+
+static void
+weak_ref_free (gpointer data)
+{
+  g_weak_ref_clear (data);
+  g_free (data);
+}
+
+/* ------------------------------------------------------------ pool */
+
+static P2pConnection *
+pool_lookup (P2pQuicProvider *self, const char *peer_str)
+{
+  GWeakRef *wr = g_hash_table_lookup (self->pool, peer_str);
+  P2pConnection *conn = wr ? g_weak_ref_get (wr) : NULL;
+
+  if (conn && !p2p_connection_is_connected (conn))
+    g_clear_object (&conn);
+  if (conn == NULL && wr)
+    g_hash_table_remove (self->pool, peer_str);
+  return conn;
+}
+
+static guint
+pool_count_live (P2pQuicProvider *self)
+{
+  GHashTableIter iter;
+  gpointer value;
+  guint n = 0;
+
+  g_hash_table_iter_init (&iter, self->pool);
+  while (g_hash_table_iter_next (&iter, NULL, &value)) {
+    g_autoptr (P2pConnection) c = g_weak_ref_get (value);
+
+    if (c && p2p_connection_is_connected (c))
+      n++;
+  }
+  return n;
+}
+
+static void
+on_pooled_closed (P2pConnection *conn, const GError *error, gpointer user_data)
+{
+  P2pQuicProvider *self = user_data;
+  const P2pPeerId *id = p2p_connection_get_peer_id (conn);
+  g_autofree char *key = id ? p2p_peer_id_to_string (id) : NULL;
+  GWeakRef *wr = key ? g_hash_table_lookup (self->pool, key) : NULL;
+
+  if (wr) {
+    g_autoptr (P2pConnection) cur = g_weak_ref_get (wr);
+
+    if (cur == NULL || cur == conn)
+      g_hash_table_remove (self->pool, key);
+  }
+}
+
+static void
+pool_add (P2pQuicProvider *self, const char *peer_str, P2pConnection *conn)
+{
+  GWeakRef *wr = g_new0 (GWeakRef, 1);
+
+  g_weak_ref_init (wr, conn);
+  g_hash_table_replace (self->pool, g_strdup (peer_str), wr);
+  g_signal_connect_object (conn, "closed", G_CALLBACK (on_pooled_closed), self, 0);
+}
+
+/* ------------------------------------------------------------ sockets */
+
+static P2pQuicEndpoint *
+new_endpoint_net (P2pQuicProvider *self, const char *bind, GError **error)
+{
+  g_autoptr (P2pUdpSocket) sock = p2p_udp_socket_new (bind,
+      p2p_net_thread_get_context (self->net), error);
+
+  if (sock == NULL)
+    return NULL;
+  p2p_udp_socket_set_mtu (sock, PROVIDER_SOCKET_MTU);
+  return p2p_quic_endpoint_new (P2P_DATAGRAM_SOCKET (sock), self->identity, &self->session_cfg);
+}
+
+static P2pQuicEndpoint *
+get_dial_endpoint (P2pQuicProvider *self, GSocketFamily family, GError **error)
+{
+  guint i = family == G_SOCKET_FAMILY_IPV6 ? 1 : 0;
+
+  if (self->dial_ep[i] == NULL) {
+    self->dial_ep[i] = new_endpoint_net (self, i ? "[::]:0" : ":0", error);
+    if (self->dial_ep[i] == NULL) {
+      g_prefix_error (error, "cannot open a UDP socket to dial from: ");
+      return NULL;
+    }
+  }
+  return self->dial_ep[i];
+}
+
+/* ------------------------------------------------------------ connect */
+
+static void
+connect_free (Connect *c)
+{
+  g_clear_pointer (&c->info, p2p_peer_info_unref);
+  g_ptr_array_unref (c->tasks);
+  g_ptr_array_unref (c->cancel_sources);
+  g_clear_object (&c->race);
+  g_clear_error (&c->error);
+  g_free (c->peer_str);
+  g_object_unref (c->self);
+  g_free (c);
+}
+
+/* Completes every waiting task with @conn or c->error, then frees @c. */
+static void
+connect_finish_net (Connect *c, P2pConnection *conn)
+{
+  P2pQuicProvider *self = c->self;
+
+  c->done = TRUE;
+  if (g_hash_table_lookup (self->inflight, c->peer_str) == c)
+    g_hash_table_remove (self->inflight, c->peer_str);
+  g_cancellable_cancel (c->race);
+  for (guint i = 0; i < c->cancel_sources->len; i++)
+    g_source_destroy (c->cancel_sources->pdata[i]);
+  if (conn)
+    pool_add (self, c->peer_str, conn);
+  for (guint i = 0; i < c->tasks->len; i++) {
+    GTask *task = c->tasks->pdata[i];
+
+    if (conn)
+      g_task_return_pointer (task, g_object_ref (conn), g_object_unref);
+    else if (g_task_return_error_if_cancelled (task))
+      ;
+    else
+      g_task_return_error (task, g_error_copy (c->error));
+  }
+  if (c->outstanding == 0)
+    connect_free (c);
+}
+
+/* Keeps the most useful error: authentication beats a timeout or network error. */
+static void
+connect_note_error (Connect *c, GError *error)
+{
+  if (c->error == NULL ||
+      g_error_matches (error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED) ||
+      g_error_matches (c->error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    g_clear_error (&c->error);
+    c->error = error;
+  } else {
+    g_error_free (error);
+  }
+}
+
+static void
+dial_one_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Connect *c = user_data;
+  GError *error = NULL;
+  g_autoptr (P2pConnection) conn = p2p_quic_endpoint_dial_finish (P2P_QUIC_ENDPOINT (source),
+      res, &error);
+
+  c->outstanding--;
+  if (c->done) {
+    /* Lost the race after the winner was chosen. */
+    if (conn)
+      p2p_connection_close (conn, "duplicate connection");
+    g_clear_error (&error);
+    if (c->outstanding == 0)
+      connect_free (c);
+    return;
+  }
+  if (conn) {
+    connect_finish_net (c, conn);
+    return;
+  }
+  connect_note_error (c, error);
+  if (c->outstanding == 0)
+    connect_finish_net (c, NULL);
+}
+
+static void
+dial_address (Connect *c, GInetAddress *ip, guint16 port)
+{
+  g_autoptr (GSocketAddress) sa = g_inet_socket_address_new (ip, port);
+  GError *error = NULL;
+  P2pQuicEndpoint *ep = get_dial_endpoint (c->self, g_inet_address_get_family (ip), &error);
+
+  if (ep == NULL) {
+    connect_note_error (c, error);
+    return;
+  }
+  c->outstanding++;
+  p2p_quic_endpoint_dial_async (ep, sa, &c->peer, c->race, dial_one_done, c);
+}
+
+typedef struct {
+  Connect *c;
+  guint16 port;
+  char *host;
+} Resolve;
+
+static void
+resolved (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Resolve *r = user_data;
+  Connect *c = r->c;
+  GError *error = NULL;
+  GList *addrs = g_resolver_lookup_by_name_finish (G_RESOLVER (source), res, &error);
+
+  c->outstanding--;
+  if (addrs && !c->done)
+    dial_address (c, addrs->data, r->port);
+  else if (!c->done)
+    connect_note_error (c, g_error_new (P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
+        "cannot resolve host name %s: %s", r->host, error ? error->message : "no address"));
+  g_clear_error (&error);
+  g_resolver_free_addresses (addrs);
+  g_free (r->host);
+  g_free (r);
+  if (c->outstanding == 0) {
+    if (c->done)
+      connect_free (c);
+    else
+      connect_finish_net (c, NULL);
+  }
+}
+
+/* Dials every address of the peer at once. */
+static void
+connect_direct (Connect *c)
+{
+  const char *const *addrs = p2p_peer_info_get_addresses (c->info);
+
+  c->outstanding++;             /* hold @c while starting */
+  for (guint i = 0; addrs && addrs[i]; i++) {
+    g_autofree char *host = NULL;
+    g_autoptr (GInetAddress) ip = NULL;
+    guint16 port = 0;
+    GError *error = NULL;
+
+    if (!p2p_parse_host_port (addrs[i], &host, &port, &error)) {
+      connect_note_error (c, error);
+      continue;
+    }
+    ip = g_inet_address_new_from_string (host);
+    if (ip) {
+      dial_address (c, ip, port);
+    } else {
+      g_autoptr (GResolver) resolver = g_resolver_get_default ();
+      Resolve *r = g_new0 (Resolve, 1);
+
+      r->c = c;
+      r->port = port;
+      r->host = g_steal_pointer (&host);
+      c->outstanding++;
+      g_resolver_lookup_by_name_async (resolver, r->host, c->race, resolved, r);
+    }
+  }
+  c->outstanding--;
+  if (c->outstanding == 0)
+    connect_finish_net (c, NULL);
+}
+
+/* The hook for peers named by ID only: look the peer up through the
+ * rendezvous servers of P2P_BOOTSTRAP_PEERS and connect over ICE. The
+ * ICE/rendezvous path plugs in here; until then a bare ID cannot be reached. */
+static void
+connect_via_rendezvous (Connect *c)
+{
+  gboolean configured = c->self->config->bootstrap_peers && c->self->config->bootstrap_peers[0];
+
+  if (configured)
+    c->error = g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
+        "no address for peer %s: connecting by peer ID through a rendezvous server is not "
+        "available in this build yet; use a ticket or ID@HOST:PORT", c->peer_str);
+  else
+    c->error = g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
+        "no address for peer %s and no rendezvous configured (P2P_BOOTSTRAP_PEERS); "
+        "use a ticket or ID@HOST:PORT", c->peer_str);
+  connect_finish_net (c, NULL);
+}
+
+/* A waiting caller cancelled: complete its task now; stop the dials if
+ * nobody else waits for them. */
+static gboolean
+connect_task_cancelled (GCancellable *cancellable, gpointer user_data)
+{
+  GTask *task = user_data;
+  P2pQuicProvider *self = g_task_get_source_object (task);
+  const P2pPeerId *id = p2p_peer_info_get_peer_id (g_task_get_task_data (task));
+  g_autofree char *key = p2p_peer_id_to_string (id);
+  Connect *c = g_hash_table_lookup (self->inflight, key);
+
+  if (c == NULL || c->done)
+    return G_SOURCE_REMOVE;
+  for (guint i = 0; i < c->tasks->len; i++) {
+    if (c->tasks->pdata[i] == task) {
+      g_task_return_error_if_cancelled (task);
+      g_ptr_array_remove_index (c->tasks, i);
+      break;
+    }
+  }
+  if (c->tasks->len == 0)
+    g_cancellable_cancel (c->race);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+connect_add_task (Connect *c, GTask *task)
+{
+  GCancellable *cancellable = g_task_get_cancellable (task);
+
+  g_ptr_array_add (c->tasks, g_object_ref (task));
+  if (cancellable) {
+    GSource *src = g_cancellable_source_new (cancellable);
+
+    g_source_set_callback (src, G_SOURCE_FUNC (connect_task_cancelled), g_object_ref (task),
+        g_object_unref);
+    g_source_attach (src, p2p_net_thread_get_context (c->self->net));
+    g_ptr_array_add (c->cancel_sources, src);
+  }
+}
+
+static gboolean
+connect_start_net (gpointer data)
+{
+  GTask *task = data;
+  P2pQuicProvider *self = g_task_get_source_object (task);
+  P2pPeerInfo *info = g_task_get_task_data (task);
+  const P2pPeerId *id = p2p_peer_info_get_peer_id (info);
+  g_autofree char *peer_str = p2p_peer_id_to_string (id);
+  g_autoptr (P2pConnection) pooled = NULL;
+  const char *const *addrs;
+  Connect *c;
+
+  if (g_task_return_error_if_cancelled (task))
+    return G_SOURCE_REMOVE;
+  if (p2p_peer_id_equal (id, p2p_identity_get_peer_id (self->identity))) {
+    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "peer %s is this provider's own identity; connect to another peer", peer_str);
+    return G_SOURCE_REMOVE;
+  }
+  pooled = pool_lookup (self, peer_str);
+  if (pooled) {
+    g_task_return_pointer (task, g_steal_pointer (&pooled), g_object_unref);
+    return G_SOURCE_REMOVE;
+  }
+  c = g_hash_table_lookup (self->inflight, peer_str);
+  if (c) {
+    connect_add_task (c, task);
+    return G_SOURCE_REMOVE;
+  }
+  if (pool_count_live (self) >= self->config->max_connections) {
+    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
+        "already %u connections open (P2P_MAX_CONNECTIONS); close one first",
+        self->config->max_connections);
+    return G_SOURCE_REMOVE;
+  }
+
+  c = g_new0 (Connect, 1);
+  c->self = g_object_ref (self);
+  c->info = p2p_peer_info_ref (info);
+  c->peer = *id;
+  c->peer_str = g_steal_pointer (&peer_str);
+  c->tasks = g_ptr_array_new_with_free_func (g_object_unref);
+  c->cancel_sources = g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref);
+  c->race = g_cancellable_new ();
+  connect_add_task (c, task);
+  g_hash_table_insert (self->inflight, g_strdup (c->peer_str), c);
+
+  addrs = p2p_peer_info_get_addresses (info);
+  if (addrs && addrs[0])
+    connect_direct (c);
+  else
+    connect_via_rendezvous (c);
+  return G_SOURCE_REMOVE;
+}
+
+
+static void
+quic_connect_async (P2pProvider *provider, const char *peer, GCancellable *cancellable,
+    GAsyncReadyCallback callback, gpointer user_data)
+{
+  P2pQuicProvider *self = P2P_QUIC_PROVIDER (provider);
+  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
+  GError *error = NULL;
+  P2pPeerInfo *info;
+
+  g_task_set_source_tag (task, quic_connect_async);
+  info = p2p_peer_info_parse (peer, &error);
+  if (info == NULL) {
+    g_task_return_error (task, error);
+    return;
+  }
+  g_task_set_task_data (task, info, (GDestroyNotify) p2p_peer_info_unref);
+  p2p_net_thread_invoke (self->net, connect_start_net, g_object_ref (task), g_object_unref);
+}
+
+static P2pConnection *
+quic_connect_finish (P2pProvider *provider, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, provider), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* ------------------------------------------------------------ listen */
+
+typedef struct {
+  P2pQuicProvider *self;
+  const char *address;
+  P2pQuicEndpoint *ep;
+  GError *error;
+} Listen;
+
+static void
+listen_net (gpointer data)
+{
+  Listen *l = data;
+  P2pQuicProvider *self = l->self;
+  GWeakRef *wr;
+
+  l->ep = new_endpoint_net (self, l->address, &l->error);
+  if (l->ep == NULL)
+    return;
+  p2p_quic_endpoint_set_accepting (l->ep, TRUE, NULL, self->config->max_connections);
+  wr = g_new0 (GWeakRef, 1);
+  g_weak_ref_init (wr, l->ep);
+  g_ptr_array_add (self->listeners, wr);
+}
+
+static P2pListener *
+quic_listen (P2pProvider *provider, const char *address, GError **error)
+{
+  P2pQuicProvider *self = P2P_QUIC_PROVIDER (provider);
+  g_autofree char *def = NULL;
+  Listen l = { self, address };
+
+  if (address == NULL || *address == '\0')
+    address = l.address = def = g_strdup_printf (":%u", self->config->listen_port);
+  p2p_net_thread_invoke_sync (self->net, listen_net, &l);
+  if (l.ep == NULL) {
+    g_propagate_prefixed_error (error, l.error, "cannot listen on %s: ", address);
+    return NULL;
+  }
+  return P2P_LISTENER (l.ep);
+}
+
+static const P2pPeerId *
+quic_get_local_peer_id (P2pProvider *provider)
+{
+  return p2p_identity_get_peer_id (P2P_QUIC_PROVIDER (provider)->identity);
+}
+
+static void
+p2p_quic_provider_iface_init (P2pProviderInterface *iface)
+{
+  iface->connect_async = quic_connect_async;
+  iface->connect_finish = quic_connect_finish;
+  iface->listen = quic_listen;
+  iface->get_local_peer_id = quic_get_local_peer_id;
+}
+
+/* ------------------------------------------------------------ GObject */
+
+static void
+shutdown_net (gpointer data)
+{
+  P2pQuicProvider *self = data;
+  g_autoptr (GError) error = g_error_new_literal (P2P_ERROR, P2P_ERROR_CLOSED,
+      "provider shut down");
+
+  for (guint i = 0; i < 2; i++) {
+    if (self->dial_ep[i]) {
+      p2p_quic_endpoint_shutdown (self->dial_ep[i], error);
+      g_clear_object (&self->dial_ep[i]);
+    }
+  }
+  for (guint i = 0; i < self->listeners->len; i++) {
+    g_autoptr (P2pQuicEndpoint) ep = g_weak_ref_get (self->listeners->pdata[i]);
+
+    if (ep) {
+      p2p_listener_close (P2P_LISTENER (ep));
+      p2p_quic_endpoint_shutdown (ep, error);
+    }
+  }
+  g_hash_table_remove_all (self->pool);
+}
+
+static void
+p2p_quic_provider_constructed (GObject *object)
+{
+  P2pQuicProvider *self = P2P_QUIC_PROVIDER (object);
+
+  G_OBJECT_CLASS (p2p_quic_provider_parent_class)->constructed (object);
+  if (self->identity == NULL)
+    self->identity = p2p_identity_new ();
+  if (self->config == NULL)
+    self->config = p2p_config_new ();
+  p2p_quic_session_config_init (&self->session_cfg);
+  self->session_cfg.idle_timeout_ns = (guint64) self->config->idle_timeout_ms * 1000000;
+  self->session_cfg.keepalive_ns = (guint64) self->config->keepalive_ms * 1000000;
+  self->session_cfg.max_udp_payload = 0;   /* each path's MTU (p2p-quic-endpoint.c) */
+  self->net = p2p_net_thread_new ("p2p-quic");
+}
+
+static void
+p2p_quic_provider_dispose (GObject *object)
+{
+  P2pQuicProvider *self = P2P_QUIC_PROVIDER (object);
+
+  if (self->net) {
+    p2p_net_thread_invoke_sync (self->net, shutdown_net, self);
+    if (p2p_net_thread_is_current (self->net))
+      p2p_net_thread_unref (g_steal_pointer (&self->net));
+    else {
+      p2p_net_thread_stop (self->net);
+      g_clear_pointer (&self->net, p2p_net_thread_unref);
+    }
+  }
+  G_OBJECT_CLASS (p2p_quic_provider_parent_class)->dispose (object);
+}
+
+static void
+p2p_quic_provider_finalize (GObject *object)
+{
+  P2pQuicProvider *self = P2P_QUIC_PROVIDER (object);
+
+  g_hash_table_unref (self->pool);
+  g_hash_table_unref (self->inflight);
+  g_ptr_array_unref (self->listeners);
+  g_clear_object (&self->identity);
+  g_clear_pointer (&self->config, p2p_config_free);
+  G_OBJECT_CLASS (p2p_quic_provider_parent_class)->finalize (object);
+}
+
+static void
+p2p_quic_provider_set_property (GObject *object, guint prop_id, const GValue *value,
+    GParamSpec *pspec)
+{
+  P2pQuicProvider *self = P2P_QUIC_PROVIDER (object);
+
+  switch (prop_id) {
+    case PROP_IDENTITY:
+      g_set_object (&self->identity, g_value_get_object (value));
+      break;
+    case PROP_CONFIG:
+      g_clear_pointer (&self->config, p2p_config_free);
+      self->config = g_value_dup_boxed (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+  }
+}
+
+static void
+p2p_quic_provider_get_property (GObject *object, guint prop_id, GValue *value,
+    GParamSpec *pspec)
+{
+  P2pQuicProvider *self = P2P_QUIC_PROVIDER (object);
+
+  switch (prop_id) {
+    case PROP_IDENTITY:
+      g_value_set_object (value, self->identity);
+      break;
+    case PROP_CONFIG:
+      g_value_set_boxed (value, self->config);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+  }
+}
+
+static void
+p2p_quic_provider_class_init (P2pQuicProviderClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+
+  gobject_class->constructed = p2p_quic_provider_constructed;
+  gobject_class->dispose = p2p_quic_provider_dispose;
+  gobject_class->finalize = p2p_quic_provider_finalize;
+  gobject_class->set_property = p2p_quic_provider_set_property;
+  gobject_class->get_property = p2p_quic_provider_get_property;
+
+  /**
+   * P2pQuicProvider:identity:
+   * This peer's Ed25519 identity (NULL at construction = a fresh ephemeral one).
+   */
+  props[PROP_IDENTITY] = g_param_spec_object ("identity", "Identity",
+      "This peer's identity (NULL = ephemeral)", P2P_TYPE_IDENTITY,
+      G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  /**
+   * P2pQuicProvider:config:
+   * Configuration (copied; NULL at construction = defaults, no environment).
+   */
+  props[PROP_CONFIG] = g_param_spec_boxed ("config", "Config",
+      "Configuration (NULL = defaults)", P2P_TYPE_CONFIG,
+      G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (gobject_class, N_PROPS, props);
+}
+
+static void
+p2p_quic_provider_init (P2pQuicProvider *self)
+{
+  self->pool = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, weak_ref_free);
+  self->inflight = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->listeners = g_ptr_array_new_with_free_func (weak_ref_free);
+}
+
+P2pQuicProvider *
+p2p_quic_provider_new (P2pIdentity *identity, const P2pConfig *config)
+{
+  g_return_val_if_fail (identity == NULL || P2P_IS_IDENTITY (identity), NULL);
+  return g_object_new (P2P_TYPE_QUIC_PROVIDER, "identity", identity, "config", config, NULL);
+}

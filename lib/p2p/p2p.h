@@ -14,4 +14,5 @@
 #include "p2p-connection.h"
 #include "p2p-listener.h"
 #include "p2p-provider.h"
+#include "p2p-quic-provider.h"
 #undef __P2P_H_INSIDE__

@@ -1,0 +1,380 @@
+/* test-quic-provider.c: P2pQuicProvider direct mode over UDP loopback:
+ * ID@HOST:PORT, tickets, bad peer strings, nobody listening, pool reuse,
+ * bare IDs without rendezvous, cancellation, listen errors.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
+#include "p2p/p2p.h"
+
+typedef struct {
+  P2pQuicProvider *a;           /* listens */
+  P2pQuicProvider *b;           /* connects */
+  P2pListener *listener;
+  guint16 port;
+  char *a_id;
+} Fixture;
+
+static P2pConfig *
+test_config (guint idle_ms)
+{
+  P2pConfig *cfg = p2p_config_new ();
+
+  cfg->idle_timeout_ms = idle_ms;
+  cfg->keepalive_ms = 0;
+  cfg->listen_port = 0;
+  return cfg;
+}
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr (P2pConfig) cfg = test_config (data ? GPOINTER_TO_UINT (data) : 5000);
+  g_autoptr (P2pIdentity) ida = p2p_identity_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocketAddress) local = NULL;
+
+  f->a = p2p_quic_provider_new (ida, cfg);
+  f->b = p2p_quic_provider_new (NULL, cfg);
+  f->listener = p2p_provider_listen (P2P_PROVIDER (f->a), "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+  local = p2p_listener_get_local_address (f->listener);
+  f->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
+  g_assert_cmpuint (f->port, >, 0);
+  f->a_id = p2p_identity_dup_peer_id_string (ida);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  p2p_listener_close (f->listener);
+  g_clear_object (&f->listener);
+  g_clear_object (&f->b);
+  g_clear_object (&f->a);
+  g_free (f->a_id);
+}
+
+static gboolean
+cancel_cb (gpointer data)
+{
+  g_cancellable_cancel (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* A cancellable cancelled after @ms by a helper thread's context. */
+typedef struct {
+  GMainContext *ctx;
+  GMainLoop *loop;
+  GThread *thread;
+} Timer;
+
+static gpointer
+timer_thread (gpointer data)
+{
+  Timer *t = data;
+
+  g_main_context_push_thread_default (t->ctx);
+  g_main_loop_run (t->loop);
+  g_main_context_pop_thread_default (t->ctx);
+  return NULL;
+}
+
+static Timer *
+timer_new (void)
+{
+  Timer *t = g_new0 (Timer, 1);
+
+  t->ctx = g_main_context_new ();
+  t->loop = g_main_loop_new (t->ctx, FALSE);
+  t->thread = g_thread_new ("test-timer", timer_thread, t);
+  return t;
+}
+
+static gboolean
+quit_cb (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+timer_free (Timer *t)
+{
+  GSource *src = g_idle_source_new ();
+
+  g_source_set_callback (src, quit_cb, t->loop, NULL);
+  g_source_attach (src, t->ctx);
+  g_source_unref (src);
+  g_thread_join (t->thread);
+  g_main_loop_unref (t->loop);
+  g_main_context_unref (t->ctx);
+  g_free (t);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Timer, timer_free)
+
+static GCancellable *
+timeout_cancellable (Timer *t, guint ms)
+{
+  GCancellable *c = g_cancellable_new ();
+  GSource *src = g_timeout_source_new (ms);
+
+  g_source_set_callback (src, cancel_cb, g_object_ref (c), g_object_unref);
+  g_source_attach (src, t->ctx);
+  g_source_unref (src);
+  return c;
+}
+
+static P2pConnection *
+accept_bounded (Fixture *f, Timer *t)
+{
+  g_autoptr (GCancellable) c = timeout_cancellable (t, 10000);
+  g_autoptr (GError) error = NULL;
+  P2pConnection *conn = p2p_listener_accept (f->listener, c, &error);
+
+  g_assert_no_error (error);
+  return conn;
+}
+
+static void
+exchange (Timer *t, P2pConnection *from, P2pConnection *to, const char *text)
+{
+  g_autoptr (GBytes) out = g_bytes_new (text, strlen (text));
+  g_autoptr (GBytes) in = NULL;
+  g_autoptr (GCancellable) c = timeout_cancellable (t, 10000);
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (p2p_connection_send (from, out, c, &error));
+  g_assert_no_error (error);
+  in = p2p_connection_receive (to, c, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (in, out));
+}
+
+static void
+test_connect_id_at_host_port (Fixture *f, gconstpointer data)
+{
+  g_autoptr (Timer) t = timer_new ();
+  g_autofree char *peer = g_strdup_printf ("%s@127.0.0.1:%u", f->a_id, f->port);
+  g_autoptr (GCancellable) c = timeout_cancellable (t, 10000);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pConnection) cb = p2p_provider_connect (P2P_PROVIDER (f->b), peer, c, &error);
+  g_autoptr (P2pConnection) ca = NULL;
+  g_autofree char *seen = NULL;
+  P2pConnectionStats st;
+
+  g_assert_no_error (error);
+  ca = accept_bounded (f, t);
+  seen = p2p_peer_id_to_string (p2p_connection_get_peer_id (cb));
+  g_assert_cmpstr (seen, ==, f->a_id);
+  g_assert_true (p2p_peer_id_equal (p2p_connection_get_peer_id (ca),
+      p2p_provider_get_local_peer_id (P2P_PROVIDER (f->b))));
+  exchange (t, cb, ca, "over ID@HOST:PORT");
+  exchange (t, ca, cb, "and back");
+  p2p_connection_get_stats (cb, &st);
+  g_assert_cmpint (st.path_kind, ==, P2P_PATH_KIND_DIRECT);
+  g_assert_cmpuint (st.rtt_us, >, 0);
+}
+
+static void
+test_connect_ticket (Fixture *f, gconstpointer data)
+{
+  g_autoptr (Timer) t = timer_new ();
+  g_autofree char *ticket = p2p_listener_get_ticket (f->listener);
+  g_autoptr (GCancellable) c = timeout_cancellable (t, 10000);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pConnection) cb = NULL;
+  g_autoptr (P2pConnection) ca = NULL;
+
+  g_assert_true (g_str_has_prefix (ticket, "p2p1"));
+  cb = p2p_provider_connect (P2P_PROVIDER (f->b), ticket, c, &error);
+  g_assert_no_error (error);
+  ca = accept_bounded (f, t);
+  exchange (t, cb, ca, "over a ticket");
+}
+
+static void
+test_ticket_any_address (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pListener) l = p2p_provider_listen (P2P_PROVIDER (f->a), ":0", &error);
+  g_autofree char *ticket = NULL;
+  g_autoptr (P2pPeerInfo) info = NULL;
+  const char *const *addrs;
+  guint n = 0;
+
+  g_assert_no_error (error);
+  ticket = p2p_listener_get_ticket (l);
+  info = p2p_peer_info_parse (ticket, &error);
+  g_assert_no_error (error);
+  addrs = p2p_peer_info_get_addresses (info);
+  while (addrs[n])
+    n++;
+  g_assert_cmpuint (n, >=, 1);
+  /* Loopback comes last: the machine's own addresses are tried as well. */
+  g_assert_true (g_str_has_prefix (addrs[n - 1], "127.0.0.1:"));
+  p2p_listener_close (l);
+}
+
+static void
+test_bad_peer (Fixture *f, gconstpointer data)
+{
+  const char *bad[] = { "", "not a peer", "p2p1zzzz", "abc@127.0.0.1:1" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (P2pConnection) c = p2p_provider_connect (P2P_PROVIDER (f->b), bad[i], NULL, &error);
+
+    g_assert_null (c);
+    g_assert_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+  }
+}
+
+static void
+test_bare_id_no_rendezvous (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pConnection) c = p2p_provider_connect (P2P_PROVIDER (f->b), f->a_id, NULL, &error);
+
+  g_assert_null (c);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "P2P_BOOTSTRAP_PEERS"));
+  g_assert_nonnull (strstr (error->message, f->a_id));
+}
+
+/* A UDP port that is bound (so no ICMP) but never answers. */
+static GSocket *
+silent_socket (guint16 *port)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) sa = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+  GSocket *s = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
+      G_SOCKET_PROTOCOL_UDP, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (g_socket_bind (s, sa, FALSE, &error));
+  bound = g_socket_get_local_address (s, &error);
+  *port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  return s;
+}
+
+static void
+test_nobody_listening (Fixture *f, gconstpointer data)
+{
+  guint16 port;
+  g_autoptr (GSocket) silent = silent_socket (&port);
+  g_autofree char *peer = g_strdup_printf ("%s@127.0.0.1:%u", f->a_id, port);
+  g_autofree char *addr = g_strdup_printf ("127.0.0.1:%u", port);
+  g_autoptr (GError) error = NULL;
+  gint64 t0 = g_get_monotonic_time ();
+  g_autoptr (P2pConnection) c = p2p_provider_connect (P2P_PROVIDER (f->b), peer, NULL, &error);
+
+  g_assert_null (c);
+  g_assert_true (g_error_matches (error, P2P_ERROR, P2P_ERROR_TIMEOUT) ||
+      g_error_matches (error, P2P_ERROR, P2P_ERROR_CONNECTION_FAILED));
+  g_assert_nonnull (strstr (error->message, addr));
+  /* idle timeout 500 ms here */
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 5 * G_TIME_SPAN_SECOND);
+}
+
+static void
+test_cancel_connect (Fixture *f, gconstpointer data)
+{
+  g_autoptr (Timer) t = timer_new ();
+  guint16 port;
+  g_autoptr (GSocket) silent = silent_socket (&port);
+  g_autofree char *peer = g_strdup_printf ("%s@127.0.0.1:%u", f->a_id, port);
+  g_autoptr (GCancellable) c = timeout_cancellable (t, 100);
+  g_autoptr (GError) error = NULL;
+  gint64 t0 = g_get_monotonic_time ();
+  g_autoptr (P2pConnection) conn = p2p_provider_connect (P2P_PROVIDER (f->b), peer, c, &error);
+
+  g_assert_null (conn);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  /* Well before the 5 s idle timeout. */
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 3 * G_TIME_SPAN_SECOND);
+}
+
+static void
+test_pool_reuse (Fixture *f, gconstpointer data)
+{
+  g_autoptr (Timer) t = timer_new ();
+  g_autofree char *peer = g_strdup_printf ("%s@127.0.0.1:%u", f->a_id, f->port);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pConnection) c1 = p2p_provider_connect (P2P_PROVIDER (f->b), peer, NULL, &error);
+  g_autoptr (P2pConnection) c2 = NULL;
+  g_autoptr (P2pConnection) c3 = NULL;
+  g_autoptr (P2pConnection) s1 = NULL;
+  g_autoptr (P2pConnection) s2 = NULL;
+  g_autoptr (GBytes) end = NULL;
+  g_autoptr (GCancellable) cancel = timeout_cancellable (t, 10000);
+
+  g_assert_no_error (error);
+  s1 = accept_bounded (f, t);
+  c2 = p2p_provider_connect (P2P_PROVIDER (f->b), peer, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (c1 == c2);     /* same live connection, shared */
+  exchange (t, c2, s1, "shared");
+
+  /* Once closed, the next connect dials a new connection. */
+  p2p_connection_close (c1, "done");
+  end = p2p_connection_receive (s1, cancel, &error);
+  g_assert_null (end);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_CLOSED);
+  g_clear_error (&error);
+  c3 = p2p_provider_connect (P2P_PROVIDER (f->b), peer, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (c3 != c1);
+  s2 = accept_bounded (f, t);
+  exchange (t, c3, s2, "fresh");
+}
+
+static void
+test_listen_errors (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *taken = g_strdup_printf ("127.0.0.1:%u", f->port);
+  g_autoptr (P2pListener) l = p2p_provider_listen (P2P_PROVIDER (f->a), taken, &error);
+
+  g_assert_null (l);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_NETWORK);
+  g_assert_nonnull (strstr (error->message, taken));
+  g_clear_error (&error);
+  l = p2p_provider_listen (P2P_PROVIDER (f->a), "no-such-address", &error);
+  g_assert_null (l);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+}
+
+static void
+test_properties (Fixture *f, gconstpointer data)
+{
+  g_autoptr (P2pIdentity) id = NULL;
+  P2pConfig *cfg = NULL;
+
+  g_object_get (f->a, "identity", &id, "config", &cfg, NULL);
+  g_assert_true (P2P_IS_IDENTITY (id));
+  g_assert_nonnull (cfg);
+  g_assert_cmpuint (cfg->idle_timeout_ms, ==, 5000);
+  p2p_config_free (cfg);
+  g_assert_true (P2P_IS_PROVIDER (f->a));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+#define ADD(path, fn, data) \
+  g_test_add ("/quic-provider/" path, Fixture, data, fixture_setup, fn, fixture_teardown)
+  ADD ("connect-id-at-host-port", test_connect_id_at_host_port, NULL);
+  ADD ("connect-ticket", test_connect_ticket, NULL);
+  ADD ("ticket-any-address", test_ticket_any_address, NULL);
+  ADD ("bad-peer", test_bad_peer, NULL);
+  ADD ("bare-id-no-rendezvous", test_bare_id_no_rendezvous, NULL);
+  ADD ("nobody-listening", test_nobody_listening, GUINT_TO_POINTER (500));
+  ADD ("cancel-connect", test_cancel_connect, NULL);
+  ADD ("pool-reuse", test_pool_reuse, NULL);
+  ADD ("listen-errors", test_listen_errors, NULL);
+  ADD ("properties", test_properties, NULL);
+  return g_test_run ();
+}
