@@ -300,6 +300,8 @@ gst_p2p_sim_net_init (GstP2pSimNet *self)
   self->sink = gst_element_factory_make ("p2psink", "sink");
   self->src = gst_element_factory_make ("p2psrc", "src");
   g_assert (self->sink && self->src);
+  /* the bin acts as a filter: its sink must not hold the preroll */
+  g_object_set (self->sink, "async", FALSE, NULL);
   gst_bin_add_many (GST_BIN (self), self->sink, self->src, NULL);
 
   pad = gst_element_get_static_pad (self->sink, "sink");

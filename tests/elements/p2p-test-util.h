@@ -1,0 +1,151 @@
+/* p2p-test-util.h: helpers shared by the element tests: bounded waits on
+ * signals and the bus, sim-network names, running a pipeline to EOS.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Every wait in these tests is bounded by this (seconds). */
+#define P2P_TEST_TIMEOUT_S 60
+
+/* A sim network name unique to this process and call. */
+static inline char *
+p2p_test_network_name (const char *what)
+{
+  static gint counter = 0;
+
+  return g_strdup_printf ("test-%s-%d-%d", what, (int) getpid (),
+      g_atomic_int_add (&counter, 1));
+}
+
+/* Counts "peer-added" / "peer-removed" of a p2psink. */
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  guint added, removed;
+} PeerCounter;
+
+static void
+peer_counter_added (GstElement *sink, const char *peer_id, PeerCounter *c)
+{
+  fail_unless (peer_id != NULL && strlen (peer_id) == 55);
+  g_mutex_lock (&c->lock);
+  c->added++;
+  g_cond_broadcast (&c->cond);
+  g_mutex_unlock (&c->lock);
+}
+
+static void
+peer_counter_removed (GstElement *sink, const char *peer_id, PeerCounter *c)
+{
+  g_mutex_lock (&c->lock);
+  c->removed++;
+  g_cond_broadcast (&c->cond);
+  g_mutex_unlock (&c->lock);
+}
+
+static inline void
+peer_counter_init (PeerCounter *c, GstElement *sink)
+{
+  memset (c, 0, sizeof *c);
+  g_mutex_init (&c->lock);
+  g_cond_init (&c->cond);
+  g_signal_connect (sink, "peer-added", G_CALLBACK (peer_counter_added), c);
+  g_signal_connect (sink, "peer-removed", G_CALLBACK (peer_counter_removed), c);
+}
+
+static inline void
+peer_counter_clear (PeerCounter *c, GstElement *sink)
+{
+  g_signal_handlers_disconnect_by_data (sink, c);
+  g_mutex_clear (&c->lock);
+  g_cond_clear (&c->cond);
+}
+
+/* Waits until @added receivers were added (bounded); FALSE on timeout. */
+static inline gboolean
+peer_counter_wait_added (PeerCounter *c, guint added)
+{
+  gint64 deadline = g_get_monotonic_time () + P2P_TEST_TIMEOUT_S * G_TIME_SPAN_SECOND;
+  gboolean ok = TRUE;
+
+  g_mutex_lock (&c->lock);
+  while (c->added < added && ok)
+    ok = g_cond_wait_until (&c->cond, &c->lock, deadline);
+  ok = c->added >= added;
+  g_mutex_unlock (&c->lock);
+  return ok;
+}
+
+static inline gboolean
+peer_counter_wait_removed (PeerCounter *c, guint removed)
+{
+  gint64 deadline = g_get_monotonic_time () + P2P_TEST_TIMEOUT_S * G_TIME_SPAN_SECOND;
+  gboolean ok = TRUE;
+
+  g_mutex_lock (&c->lock);
+  while (c->removed < removed && ok)
+    ok = g_cond_wait_until (&c->cond, &c->lock, deadline);
+  ok = c->removed >= removed;
+  g_mutex_unlock (&c->lock);
+  return ok;
+}
+
+/* A p2psink on the named sim network, listening, not waiting for a peer
+ * unless @wait_for_peer, async off (for GstHarness). */
+static inline GstElement *
+p2p_test_make_sink (const char *network, gboolean wait_for_peer)
+{
+  GstElement *sink = gst_element_factory_make ("p2psink", NULL);
+
+  fail_unless (sink != NULL);
+  g_object_set (sink, "transport", 1 /* sim */ , "sim-network", network,
+      "port", 0, "wait-for-peer", wait_for_peer, "async", FALSE,
+      "eos-timeout", 10000, NULL);
+  return sink;
+}
+
+static inline GstElement *
+p2p_test_make_src (const char *network, const char *peer)
+{
+  GstElement *src = gst_element_factory_make ("p2psrc", NULL);
+
+  fail_unless (src != NULL);
+  g_object_set (src, "transport", 1 /* sim */ , "sim-network", network,
+      "peer", peer, NULL);
+  return src;
+}
+
+/* Runs @pipeline until EOS or an error (bounded). Returns the error message
+ * (transfer full) or NULL after EOS. */
+static inline GstMessage *
+p2p_test_run_pipeline (GstElement *pipeline)
+{
+  GstBus *bus = gst_element_get_bus (pipeline);
+  GstMessage *msg;
+
+  fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_timed_pop_filtered (bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "pipeline timed out");
+  gst_object_unref (bus);
+  return msg;
+}
+
+static inline void
+p2p_test_assert_eos (GstMessage *msg)
+{
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+    GError *err = NULL;
+    char *dbg = NULL;
+
+    gst_message_parse_error (msg, &err, &dbg);
+    fail ("pipeline error from %s: %s (%s)", GST_OBJECT_NAME (msg->src),
+        err->message, GST_STR_NULL (dbg));
+  }
+  fail_unless_equals_int (GST_MESSAGE_TYPE (msg), GST_MESSAGE_EOS);
+}

@@ -1,0 +1,237 @@
+/* test-p2psimnet.c: whole pipelines through p2psimnet: FLAC and Opus decode
+ * bit-exactly over a lossy link in reliable delivery; events and timestamps
+ * arrive unchanged; datagram delivery loses only what the link lost and says
+ * so in stats; NULL <-> PLAYING cycles.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "p2p-test-util.h"
+
+static guint64 n_handoffs;
+
+static void
+on_handoff (GstElement *fakesink, GstBuffer *buf, GstPad *pad, GByteArray *out)
+{
+  GstMapInfo map;
+
+  gst_buffer_map (buf, &map, GST_MAP_READ);
+  g_byte_array_append (out, map.data, map.size);
+  gst_buffer_unmap (buf, &map);
+  n_handoffs++;
+}
+
+/* Runs @desc (which has a "fakesink name=out") to EOS and returns what
+ * reached the sink. */
+static GByteArray *
+run_and_collect (const char *desc, GstElement **keep_pipeline)
+{
+  GError *err = NULL;
+  GstElement *pipeline = gst_parse_launch (desc, &err);
+  GstElement *out;
+  GByteArray *bytes = g_byte_array_new ();
+  GstMessage *msg;
+
+  fail_unless (pipeline != NULL, "%s: %s", desc, err ? err->message : "");
+  n_handoffs = 0;
+  out = gst_bin_get_by_name (GST_BIN (pipeline), "out");
+  g_object_set (out, "signal-handoffs", TRUE, "sync", FALSE, NULL);
+  g_signal_connect (out, "handoff", G_CALLBACK (on_handoff), bytes);
+  msg = p2p_test_run_pipeline (pipeline);
+  p2p_test_assert_eos (msg);
+  gst_message_unref (msg);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  g_signal_handlers_disconnect_by_data (out, bytes);
+  gst_object_unref (out);
+  if (keep_pipeline)
+    *keep_pipeline = pipeline;
+  else
+    gst_object_unref (pipeline);
+  return bytes;
+}
+
+static void
+compare_decoded (const char *encode, const char *decode, const char *link)
+{
+  g_autofree char *direct = g_strdup_printf ("%s ! %s ! fakesink name=out",
+      encode, decode);
+  g_autofree char *through = g_strdup_printf ("%s ! %s ! %s ! fakesink name=out",
+      encode, link, decode);
+  GByteArray *a = run_and_collect (direct, NULL);
+  GByteArray *b = run_and_collect (through, NULL);
+
+  fail_unless (a->len > 10000, "direct decode gave %u bytes", a->len);
+  fail_unless_equals_int (b->len, a->len);
+  fail_unless (memcmp (a->data, b->data, a->len) == 0,
+      "decoded PCM differs after the p2p link");
+  g_byte_array_unref (a);
+  g_byte_array_unref (b);
+}
+
+GST_START_TEST (test_flac_bit_exact_lossy)
+{
+  compare_decoded ("audiotestsrc num-buffers=50 samplesperbuffer=1024 ! "
+      "audio/x-raw,rate=44100,channels=2 ! flacenc ! flacparse", "flacdec",
+      "p2psimnet loss=0.05 latency=5 seed=7");
+}
+GST_END_TEST;
+
+GST_START_TEST (test_opus_bit_exact_lossy)
+{
+  compare_decoded ("audiotestsrc num-buffers=50 ! "
+      "audio/x-raw,rate=48000,channels=2 ! opusenc", "opusdec",
+      "p2psimnet loss=0.05 latency=5 seed=11");
+}
+GST_END_TEST;
+
+GST_START_TEST (test_events_through_simnet)
+{
+  GstHarness *h = gst_harness_new_with_padnames ("p2psimnet", "sink", "src");
+  GstSegment seg, *expected = &seg;
+  GstEvent *ev;
+  const GstSegment *got = NULL;
+  gboolean saw_caps = FALSE, saw_seg = FALSE, saw_tag = FALSE;
+
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  seg.start = 5 * GST_SECOND;
+  seg.base = 1 * GST_SECOND;
+  seg.position = 5 * GST_SECOND;
+  fail_unless (gst_harness_push_event (h, gst_event_new_stream_start ("simnet")));
+  fail_unless (gst_harness_push_event (h,
+          gst_event_new_caps (gst_caps_from_string ("video/x-test, width=(int)7"))));
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+  fail_unless (gst_harness_push_event (h, gst_event_new_tag (gst_tag_list_new
+              (GST_TAG_TITLE, "through the sim", NULL))));
+  for (guint i = 0; i < 5; i++) {
+    GstBuffer *buf = gst_buffer_new_memdup ("abcdefgh", 8);
+
+    GST_BUFFER_PTS (buf) = 5 * GST_SECOND + i * GST_MSECOND;
+    GST_BUFFER_DURATION (buf) = GST_MSECOND;
+    fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+  }
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+
+  for (guint i = 0; i < 5; i++) {
+    GstBuffer *buf = gst_harness_pull (h);
+
+    fail_unless (buf != NULL);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (buf), 5 * GST_SECOND + i * GST_MSECOND);
+    fail_unless_equals_uint64 (GST_BUFFER_DURATION (buf), GST_MSECOND);
+    fail_unless (gst_buffer_memcmp (buf, 0, "abcdefgh", 8) == 0);
+    gst_buffer_unref (buf);
+  }
+  while ((ev = gst_harness_try_pull_event (h))) {
+    switch (GST_EVENT_TYPE (ev)) {
+      case GST_EVENT_CAPS:{
+        GstCaps *caps;
+        gint w = 0;
+
+        gst_event_parse_caps (ev, &caps);
+        fail_unless (gst_structure_get_int (gst_caps_get_structure (caps, 0),
+                "width", &w));
+        fail_unless_equals_int (w, 7);
+        saw_caps = TRUE;
+        break;
+      }
+      case GST_EVENT_SEGMENT:
+        gst_event_parse_segment (ev, &got);
+        fail_unless (gst_segment_is_equal (got, expected));
+        saw_seg = TRUE;
+        break;
+      case GST_EVENT_TAG:
+        saw_tag = TRUE;
+        break;
+      default:
+        break;
+    }
+    gst_event_unref (ev);
+  }
+  fail_unless (saw_caps && saw_seg && saw_tag);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+static guint64
+count_buffers_through (const char *link, guint64 *lost)
+{
+  g_autofree char *desc = g_strdup_printf ("audiotestsrc num-buffers=200 "
+      "samplesperbuffer=480 ! audio/x-raw,rate=48000,channels=1 ! opusenc "
+      "frame-size=10 ! %s ! fakesink name=out", link);
+  GstElement *pipeline = NULL;
+  GByteArray *bytes;
+  GstElement *simnet, *src;
+  g_autoptr (GstStructure) stats = NULL;
+  guint64 n;
+
+  bytes = run_and_collect (desc, &pipeline);
+  g_byte_array_unref (bytes);
+  n = n_handoffs;
+  simnet = gst_bin_get_by_name (GST_BIN (pipeline), "net");
+  src = gst_bin_get_by_name (GST_BIN (simnet), "src");
+  g_object_get (src, "stats", &stats, NULL);
+  fail_unless (gst_structure_get_uint64 (stats, "datagrams-lost", lost));
+  gst_object_unref (src);
+  gst_object_unref (simnet);
+  gst_object_unref (pipeline);
+  return n;
+}
+
+GST_START_TEST (test_datagram_losses)
+{
+  guint64 lost = 0, n;
+
+  /* no loss on the link: every datagram arrives */
+  n = count_buffers_through ("p2psimnet name=net delivery=datagram", &lost);
+  GST_INFO ("lossless: %" G_GUINT64_FORMAT " buffers, %" G_GUINT64_FORMAT
+      " lost", n, lost);
+  fail_unless_equals_uint64 (lost, 0);
+  {
+    guint64 total = n;
+
+    n = count_buffers_through ("p2psimnet name=net delivery=datagram "
+        "loss=0.1 seed=3", &lost);
+    GST_INFO ("10%% loss: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+        " buffers, %" G_GUINT64_FORMAT " lost", n, total, lost);
+    fail_unless (lost > 0, "no loss reported");
+    fail_unless (n < total);
+    /* what did not arrive is what stats call lost (a tail loss before EOS
+     * cannot be seen) */
+    fail_unless (n + lost <= total);
+    fail_unless (n + lost + 5 >= total, "%" G_GUINT64_FORMAT " + %"
+        G_GUINT64_FORMAT " vs %" G_GUINT64_FORMAT, n, lost, total);
+  }
+}
+GST_END_TEST;
+
+GST_START_TEST (test_simnet_state_cycles)
+{
+  GstElement *pipeline = gst_parse_launch ("audiotestsrc is-live=true ! "
+      "p2psimnet ! fakesink", NULL);
+
+  fail_unless (pipeline != NULL);
+  for (guint i = 0; i < 10; i++) {
+    fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+        GST_STATE_CHANGE_FAILURE);
+    fail_if (gst_element_get_state (pipeline, NULL, NULL,
+            P2P_TEST_TIMEOUT_S * GST_SECOND) == GST_STATE_CHANGE_FAILURE);
+    fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_NULL),
+        GST_STATE_CHANGE_SUCCESS);
+  }
+  gst_object_unref (pipeline);
+}
+GST_END_TEST;
+
+static Suite *
+p2psimnet_suite (void)
+{
+  Suite *s = suite_create ("p2psimnet");
+  TCase *tc = tcase_create ("general");
+
+  suite_add_tcase (s, tc);
+  tcase_set_timeout (tc, 240);
+  tcase_add_test (tc, test_events_through_simnet);
+  tcase_add_test (tc, test_flac_bit_exact_lossy);
+  tcase_add_test (tc, test_opus_bit_exact_lossy);
+  tcase_add_test (tc, test_datagram_losses);
+  tcase_add_test (tc, test_simnet_state_cycles);
+  return s;
+}
+
+GST_CHECK_MAIN (p2psimnet);

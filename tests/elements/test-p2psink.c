@@ -1,0 +1,494 @@
+/* test-p2psink.c: p2psink and p2psrc as two GstHarnesses on a named
+ * simulated network: events and timestamps arrive unchanged, EOS, late
+ * joiners, ten receivers, the slow-receiver policies, stats and bus
+ * messages, and one run over real QUIC on loopback.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "p2p-test-util.h"
+
+#define STREAM_ID "p2p-test/stream/1"
+
+static GstCaps *
+make_caps_with_streamheader (void)
+{
+  GstCaps *caps = gst_caps_new_simple ("application/x-test",
+      "rate", G_TYPE_INT, 48000, "name", G_TYPE_STRING, "a \"b\", c", NULL);
+  GValue array = G_VALUE_INIT, v = G_VALUE_INIT;
+  GstBuffer *hdr = gst_buffer_new_memdup ("HEADER-BYTES", 12);
+
+  GST_BUFFER_FLAG_SET (hdr, GST_BUFFER_FLAG_HEADER);
+  g_value_init (&array, GST_TYPE_ARRAY);
+  g_value_init (&v, GST_TYPE_BUFFER);
+  gst_value_set_buffer (&v, hdr);
+  gst_value_array_append_value (&array, &v);
+  gst_caps_set_value (caps, "streamheader", &array);
+  g_value_unset (&v);
+  g_value_unset (&array);
+  gst_buffer_unref (hdr);
+  return caps;
+}
+
+static void
+make_segment (GstSegment *seg)
+{
+  gst_segment_init (seg, GST_FORMAT_TIME);
+  seg->start = 1 * GST_SECOND;
+  seg->base = 2 * GST_SECOND;
+  seg->time = 3 * GST_SECOND;
+  seg->rate = 1.5;
+  seg->applied_rate = 1.0;
+}
+
+static GstBuffer *
+make_buffer (guint i, gsize size)
+{
+  GstBuffer *buf = gst_buffer_new_allocate (NULL, size, NULL);
+  GstMapInfo map;
+
+  gst_buffer_map (buf, &map, GST_MAP_WRITE);
+  for (gsize k = 0; k < size; k++)
+    map.data[k] = (guint8) (i * 31 + k);
+  gst_buffer_unmap (buf, &map);
+  GST_BUFFER_PTS (buf) = GST_SECOND + i * 20 * GST_MSECOND;
+  GST_BUFFER_DTS (buf) = GST_SECOND + i * 20 * GST_MSECOND - GST_MSECOND;
+  GST_BUFFER_DURATION (buf) = 20 * GST_MSECOND;
+  GST_BUFFER_OFFSET (buf) = i;
+  GST_BUFFER_OFFSET_END (buf) = i + 1;
+  if (i % 3)
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT);
+  return buf;
+}
+
+static void
+check_buffer (GstBuffer *buf, guint i, gsize size)
+{
+  g_autoptr (GstBuffer) expected = make_buffer (i, size);
+  GstMapInfo a, b;
+
+  fail_unless (buf != NULL, "buffer %u missing", i);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (buf), GST_BUFFER_PTS (expected));
+  fail_unless_equals_uint64 (GST_BUFFER_DTS (buf), GST_BUFFER_DTS (expected));
+  fail_unless_equals_uint64 (GST_BUFFER_DURATION (buf), 20 * GST_MSECOND);
+  fail_unless_equals_uint64 (GST_BUFFER_OFFSET (buf), i);
+  fail_unless_equals_uint64 (GST_BUFFER_OFFSET_END (buf), i + 1);
+  fail_unless_equals_int (GST_BUFFER_FLAG_IS_SET (buf,
+          GST_BUFFER_FLAG_DELTA_UNIT), (i % 3) != 0);
+  gst_buffer_map (buf, &a, GST_MAP_READ);
+  gst_buffer_map (expected, &b, GST_MAP_READ);
+  fail_unless_equals_int (a.size, b.size);
+  fail_unless (memcmp (a.data, b.data, a.size) == 0, "buffer %u differs", i);
+  gst_buffer_unmap (buf, &a);
+  gst_buffer_unmap (expected, &b);
+}
+
+/* Pushes stream-start, caps, segment and tags into the sink harness. */
+static void
+push_headers (GstHarness *h)
+{
+  GstSegment seg;
+
+  fail_unless (gst_harness_push_event (h, gst_event_new_stream_start (STREAM_ID)));
+  fail_unless (gst_harness_push_event (h,
+          gst_event_new_caps (make_caps_with_streamheader ())));
+  make_segment (&seg);
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+  fail_unless (gst_harness_push_event (h, gst_event_new_tag (gst_tag_list_new
+              (GST_TAG_TITLE, "Test title", GST_TAG_ARTIST, "Ünïcode", NULL))));
+}
+
+/* Pulls events from the receiving harness until the tag event and checks
+ * that the last stream-start, caps, segment and tags are the sender's. */
+static void
+expect_headers (GstHarness *h)
+{
+  gboolean got_ss = FALSE, got_caps = FALSE, got_seg = FALSE;
+
+  for (;;) {
+    GstEvent *ev = gst_harness_pull_event (h);
+
+    fail_unless (ev != NULL, "headers missing");
+    switch (GST_EVENT_TYPE (ev)) {
+      case GST_EVENT_STREAM_START:{
+        const char *id;
+
+        gst_event_parse_stream_start (ev, &id);
+        got_ss = g_str_equal (id, STREAM_ID);
+        break;
+      }
+      case GST_EVENT_CAPS:{
+        GstCaps *caps;
+        g_autoptr (GstCaps) expected = make_caps_with_streamheader ();
+
+        fail_unless (got_ss, "caps before the sender's stream-start");
+        gst_event_parse_caps (ev, &caps);
+        fail_unless (gst_caps_is_equal (caps, expected));
+        got_caps = TRUE;
+        break;
+      }
+      case GST_EVENT_SEGMENT:{
+        const GstSegment *seg;
+        GstSegment expected;
+
+        fail_unless (got_caps);
+        gst_event_parse_segment (ev, &seg);
+        make_segment (&expected);
+        fail_unless (gst_segment_is_equal (seg, &expected));
+        got_seg = TRUE;
+        break;
+      }
+      case GST_EVENT_TAG:{
+        GstTagList *tags;
+        g_autofree char *title = NULL, *artist = NULL;
+
+        fail_unless (got_seg);
+        gst_event_parse_tag (ev, &tags);
+        fail_unless (gst_tag_list_get_string (tags, GST_TAG_TITLE, &title));
+        fail_unless_equals_string (title, "Test title");
+        fail_unless (gst_tag_list_get_string (tags, GST_TAG_ARTIST, &artist));
+        fail_unless_equals_string (artist, "Ünïcode");
+        gst_event_unref (ev);
+        return;
+      }
+      default:
+        break;
+    }
+    gst_event_unref (ev);
+  }
+}
+
+static void
+expect_eos (GstHarness *h)
+{
+  for (;;) {
+    GstEvent *ev = gst_harness_pull_event (h);
+    gboolean eos;
+
+    fail_unless (ev != NULL, "no EOS");
+    eos = GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
+    gst_event_unref (ev);
+    if (eos)
+      return;
+  }
+}
+
+typedef struct {
+  char *network;
+  GstElement *sink;
+  GstHarness *hsink;
+  PeerCounter peers;
+  char *peer_id;
+} Sender;
+
+static void
+sender_start (Sender *s, const char *what, gboolean wait_for_peer)
+{
+  s->network = p2p_test_network_name (what);
+  s->sink = p2p_test_make_sink (s->network, wait_for_peer);
+  peer_counter_init (&s->peers, s->sink);
+  s->hsink = gst_harness_new_with_element (s->sink, "sink", NULL);
+  g_object_get (s->sink, "peer-id", &s->peer_id, NULL);
+  fail_unless (s->peer_id != NULL && strlen (s->peer_id) == 55);
+}
+
+static void
+sender_stop (Sender *s)
+{
+  gst_harness_teardown (s->hsink);
+  peer_counter_clear (&s->peers, s->sink);
+  g_free (s->network);
+  g_free (s->peer_id);
+}
+
+static GstHarness *
+receiver_start (Sender *s)
+{
+  GstElement *src = p2p_test_make_src (s->network, s->peer_id);
+  GstHarness *h = gst_harness_new_with_element (src, NULL, "src");
+
+  gst_harness_play (h);
+  return h;
+}
+
+GST_START_TEST (test_events_and_timestamps)
+{
+  Sender s;
+  GstHarness *hsrc;
+
+  sender_start (&s, "events", TRUE);
+  hsrc = receiver_start (&s);
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+
+  push_headers (s.hsink);
+  for (guint i = 0; i < 10; i++)
+    fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (i, 1000)),
+        GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
+
+  expect_headers (hsrc);
+  for (guint i = 0; i < 10; i++) {
+    GstBuffer *buf = gst_harness_pull (hsrc);
+
+    check_buffer (buf, i, 1000);
+    gst_buffer_unref (buf);
+  }
+  expect_eos (hsrc);
+  /* the receiver closed after EOS: the sender saw it go */
+  fail_unless (peer_counter_wait_removed (&s.peers, 1));
+
+  gst_harness_teardown (hsrc);
+  sender_stop (&s);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_late_joiner)
+{
+  Sender s;
+  GstHarness *hsrc;
+  GstBuffer *buf;
+
+  sender_start (&s, "late", FALSE);
+  push_headers (s.hsink);
+  for (guint i = 0; i < 5; i++)
+    fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (i, 100)),
+        GST_FLOW_OK);
+
+  hsrc = receiver_start (&s);
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+  fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (5, 100)),
+      GST_FLOW_OK);
+
+  expect_headers (hsrc);
+  buf = gst_harness_pull (hsrc);
+  check_buffer (buf, 5, 100);
+  gst_buffer_unref (buf);
+
+  fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
+  expect_eos (hsrc);
+  gst_harness_teardown (hsrc);
+  sender_stop (&s);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_ten_receivers)
+{
+  Sender s;
+  GstHarness *hsrc[10];
+  guint n_peers = 0;
+
+  sender_start (&s, "ten", TRUE);
+  for (guint r = 0; r < 10; r++)
+    hsrc[r] = receiver_start (&s);
+  fail_unless (peer_counter_wait_added (&s.peers, 10));
+  g_object_get (s.sink, "n-peers", &n_peers, NULL);
+  fail_unless_equals_int (n_peers, 10);
+
+  push_headers (s.hsink);
+  for (guint i = 0; i < 20; i++)
+    fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (i, 2000)),
+        GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
+
+  for (guint r = 0; r < 10; r++) {
+    expect_headers (hsrc[r]);
+    for (guint i = 0; i < 20; i++) {
+      GstBuffer *buf = gst_harness_pull (hsrc[r]);
+
+      check_buffer (buf, i, 2000);
+      gst_buffer_unref (buf);
+    }
+    expect_eos (hsrc[r]);
+  }
+  fail_unless (peer_counter_wait_removed (&s.peers, 10));
+  for (guint r = 0; r < 10; r++)
+    gst_harness_teardown (hsrc[r]);
+  sender_stop (&s);
+}
+GST_END_TEST;
+
+static void
+run_slow_receiver (const char *policy, guint n_buffers)
+{
+  Sender s;
+  GstHarness *fast, *slow;
+  g_autoptr (GstStructure) stats = NULL;
+  guint64 dropped = 0;
+
+  sender_start (&s, policy, TRUE);
+  gst_util_set_object_arg (G_OBJECT (s.sink), "slow-receiver-policy", policy);
+  g_object_set (s.sink, "max-queue-buffers", 4, "max-queue-bytes",
+      (guint64) 0, "slow-receiver-timeout", 200, "eos-timeout", 2000, NULL);
+  fast = receiver_start (&s);
+  slow = receiver_start (&s);
+  /* the slow receiver's streaming thread blocks on its first buffer */
+  gst_harness_set_blocking_push_mode (slow);
+  fail_unless (peer_counter_wait_added (&s.peers, 2));
+
+  push_headers (s.hsink);
+  for (guint i = 0; i < n_buffers; i++) {
+    GstBuffer *buf;
+
+    fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (i, 32768)),
+        GST_FLOW_OK);
+    /* the fast receiver keeps up */
+    if (i == 0)
+      expect_headers (fast);
+    buf = gst_harness_pull (fast);
+    check_buffer (buf, i, 32768);
+    gst_buffer_unref (buf);
+  }
+  if (g_str_equal (policy, "disconnect")) {
+    fail_unless (peer_counter_wait_removed (&s.peers, 1));
+  } else {
+    g_object_get (s.sink, "stats", &stats, NULL);
+    fail_unless (gst_structure_get_uint64 (stats, "buffers-dropped", &dropped));
+    fail_unless (dropped > 0, "drop policy dropped nothing");
+  }
+  gst_harness_teardown (slow);
+  gst_harness_teardown (fast);
+  sender_stop (&s);
+}
+
+GST_START_TEST (test_slow_receiver_disconnect)
+{
+  run_slow_receiver ("disconnect", 400);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_slow_receiver_drop)
+{
+  run_slow_receiver ("drop", 400);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_stats_and_messages)
+{
+  Sender s;
+  GstHarness *hsrc;
+  g_autoptr (GstBus) bus = gst_bus_new ();
+  g_autoptr (GstStructure) stats = NULL;
+  GstMessage *msg;
+  gboolean listening = FALSE, connected = FALSE;
+  guint peers = 0;
+  const char *path;
+  GstElement *sink;
+
+  /* give the sink a bus before it starts so its messages are kept */
+  s.network = p2p_test_network_name ("stats");
+  sink = s.sink = p2p_test_make_sink (s.network, TRUE);
+  gst_element_set_bus (sink, bus);
+  peer_counter_init (&s.peers, sink);
+  s.hsink = gst_harness_new_with_element (sink, "sink", NULL);
+  g_object_get (sink, "peer-id", &s.peer_id, NULL);
+
+  hsrc = receiver_start (&s);
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+  push_headers (s.hsink);
+  fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (0, 5000)),
+      GST_FLOW_OK);
+  gst_buffer_unref (gst_harness_pull (hsrc));
+
+  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT))) {
+    const GstStructure *st = gst_message_get_structure (msg);
+
+    if (gst_structure_has_name (st, "p2p-listening")) {
+      fail_unless_equals_string (gst_structure_get_string (st, "peer-id"),
+          s.peer_id);
+      fail_unless (gst_structure_get_string (st, "ticket") != NULL);
+      listening = TRUE;
+    } else if (gst_structure_has_name (st, "p2p-connection")) {
+      fail_unless_equals_string (gst_structure_get_string (st, "event"),
+          "connected");
+      fail_unless_equals_int (strlen (gst_structure_get_string (st, "peer-id")),
+          55);
+      fail_unless_equals_string (gst_structure_get_string (st, "path"),
+          "simulated");
+      connected = TRUE;
+    }
+    gst_message_unref (msg);
+  }
+  fail_unless (listening && connected);
+
+  g_object_get (sink, "stats", &stats, NULL);
+  fail_unless (gst_structure_has_name (stats, "application/x-p2p-stats"));
+  fail_unless (gst_structure_get_uint (stats, "peers", &peers));
+  fail_unless_equals_int (peers, 1);
+  path = gst_structure_get_string (stats, "path");
+  fail_unless_equals_string (path, "simulated");
+  {
+    guint64 sent = 0;
+
+    fail_unless (gst_structure_get_uint64 (stats, "bytes-sent", &sent));
+    fail_unless (sent > 5000, "only %" G_GUINT64_FORMAT " bytes sent", sent);
+  }
+  fail_unless (gst_structure_has_field (stats, "rtt-us"));
+  fail_unless (gst_structure_has_field (stats, "packets-lost"));
+  fail_unless (gst_structure_has_field (stats, "packets-retransmitted"));
+  fail_unless (gst_structure_has_field (stats, "setup-time-ms"));
+  fail_unless (gst_structure_has_field (stats, "datagrams-dropped"));
+
+  gst_harness_teardown (hsrc);
+  sender_stop (&s);
+  gst_element_set_bus (sink, NULL);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_quic_loopback)
+{
+  GstElement *sink = gst_element_factory_make ("p2psink", NULL);
+  GstElement *src = gst_element_factory_make ("p2psrc", NULL);
+  GstHarness *hsink, *hsrc;
+  g_autofree char *ticket = NULL;
+  PeerCounter peers;
+
+  g_object_set (sink, "transport", 0 /* quic */ , "port", 0, "async", FALSE,
+      NULL);
+  peer_counter_init (&peers, sink);
+  hsink = gst_harness_new_with_element (sink, "sink", NULL);
+  g_object_get (sink, "ticket", &ticket, NULL);
+  fail_unless (ticket != NULL && g_str_has_prefix (ticket, "p2p1"));
+
+  g_object_set (src, "transport", 0, "peer", ticket, NULL);
+  hsrc = gst_harness_new_with_element (src, NULL, "src");
+  gst_harness_play (hsrc);
+  fail_unless (peer_counter_wait_added (&peers, 1));
+
+  push_headers (hsink);
+  for (guint i = 0; i < 50; i++)
+    fail_unless_equals_int (gst_harness_push (hsink, make_buffer (i, 20000)),
+        GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (hsink, gst_event_new_eos ()));
+  expect_headers (hsrc);
+  for (guint i = 0; i < 50; i++) {
+    GstBuffer *buf = gst_harness_pull (hsrc);
+
+    check_buffer (buf, i, 20000);
+    gst_buffer_unref (buf);
+  }
+  expect_eos (hsrc);
+  gst_harness_teardown (hsrc);
+  gst_harness_teardown (hsink);
+  peer_counter_clear (&peers, sink);
+}
+GST_END_TEST;
+
+static Suite *
+p2psink_suite (void)
+{
+  Suite *s = suite_create ("p2psink");
+  TCase *tc = tcase_create ("sim");
+  TCase *tq = tcase_create ("quic");
+
+  suite_add_tcase (s, tc);
+  tcase_set_timeout (tc, 120);
+  tcase_add_test (tc, test_events_and_timestamps);
+  tcase_add_test (tc, test_late_joiner);
+  tcase_add_test (tc, test_ten_receivers);
+  tcase_add_test (tc, test_slow_receiver_disconnect);
+  tcase_add_test (tc, test_slow_receiver_drop);
+  tcase_add_test (tc, test_stats_and_messages);
+  suite_add_tcase (s, tq);
+  tcase_set_timeout (tq, 120);
+  tcase_add_test (tq, test_quic_loopback);
+  return s;
+}
+
+GST_CHECK_MAIN (p2psink);
