@@ -200,43 +200,40 @@ p2p_frame_append (GByteArray *out, guint64 type, const guint8 *body, gsize len)
   p2p_varint_append (out, type);
   p2p_varint_append (out, len);
   if (len > 0)
-    g_byte_array_append (out, body, len);
+    g_byte_array_append (out, body, (guint) len);
 }
 
-/* Appends the header of a frame of type @type whose body is the bytes of
- * @out from @body_start on; moves the body behind the header. */
-static void
-finish_frame (GByteArray *out, gsize body_start, guint64 type)
+static gsize
+varint_len (guint64 v)
 {
-  gsize body_len = out->len - body_start;
-  g_autoptr (GByteArray) hdr = g_byte_array_sized_new (16);
+  return v < 64 ? 1 : v < 16384 ? 2 : v < (G_GUINT64_CONSTANT (1) << 30) ? 4 : 8;
+}
 
-  p2p_varint_append (hdr, type);
-  p2p_varint_append (hdr, body_len);
-  g_byte_array_set_size (out, out->len + hdr->len);
-  memmove (out->data + body_start + hdr->len, out->data + body_start, body_len);
-  memcpy (out->data + body_start, hdr->data, hdr->len);
+/* Writes a frame header for a body of @body_len bytes that the caller
+ * appends next (no copy of the body is ever moved). */
+static void
+append_header (GByteArray *out, guint64 type, gsize body_len)
+{
+  p2p_varint_append (out, type);
+  p2p_varint_append (out, body_len);
 }
 
 void
 p2p_frame_append_handshake (GByteArray *out, guint64 version, guint64 capabilities)
 {
-  gsize start;
-
   g_return_if_fail (out != NULL);
   g_return_if_fail (version <= P2P_VARINT_MAX && capabilities <= P2P_VARINT_MAX);
 
-  start = out->len;
+  append_header (out, P2P_FRAME_HANDSHAKE, varint_len (version) + varint_len (capabilities));
   p2p_varint_append (out, version);
   p2p_varint_append (out, capabilities);
-  finish_frame (out, start, P2P_FRAME_HANDSHAKE);
 }
 
 void
 p2p_frame_append_disconnect (GByteArray *out, guint64 code, const char *reason)
 {
   g_autofree char *valid = NULL;
-  gsize start, rlen;
+  gsize rlen;
 
   g_return_if_fail (out != NULL);
   g_return_if_fail (code <= P2P_VARINT_MAX);
@@ -249,10 +246,9 @@ p2p_frame_append_disconnect (GByteArray *out, guint64 code, const char *reason)
 
     rlen = cut ? (gsize) (cut - valid) : 0;
   }
-  start = out->len;
+  append_header (out, P2P_FRAME_DISCONNECT, varint_len (code) + rlen);
   p2p_varint_append (out, code);
-  g_byte_array_append (out, (const guint8 *) valid, rlen);
-  finish_frame (out, start, P2P_FRAME_DISCONNECT);
+  g_byte_array_append (out, (const guint8 *) valid, (guint) rlen);
 }
 
 static void
@@ -265,20 +261,18 @@ append_buffer_layout (GByteArray *out, const P2pMediaBuffer *buf)
   append_u64 (out, buf->offset_end);
   p2p_varint_append (out, buf->flags);
   if (buf->payload_len > 0)
-    g_byte_array_append (out, buf->payload, buf->payload_len);
+    g_byte_array_append (out, buf->payload, (guint) buf->payload_len);
 }
 
 void
 p2p_frame_append_buffer (GByteArray *out, const P2pMediaBuffer *buf)
 {
-  gsize start;
-
   g_return_if_fail (out != NULL && buf != NULL);
   g_return_if_fail (buf->payload != NULL || buf->payload_len == 0);
+  g_return_if_fail (buf->payload_len <= G_MAXUINT - 64);
 
-  start = out->len;
+  append_header (out, P2P_FRAME_BUFFER, 40 + varint_len (buf->flags) + buf->payload_len);
   append_buffer_layout (out, buf);
-  finish_frame (out, start, P2P_FRAME_BUFFER);
 }
 
 void
@@ -295,11 +289,10 @@ p2p_media_buffer_encode_body (GByteArray *out, const P2pMediaBuffer *buf)
 void
 p2p_frame_append_segment (GByteArray *out, const P2pMediaSegment *seg)
 {
-  gsize start;
-
   g_return_if_fail (out != NULL && seg != NULL);
 
-  start = out->len;
+  append_header (out, P2P_FRAME_SEGMENT,
+      varint_len (seg->flags) + 16 + varint_len (seg->format) + 7 * 8);
   p2p_varint_append (out, seg->flags);
   append_f64 (out, seg->rate);
   append_f64 (out, seg->applied_rate);
@@ -311,7 +304,6 @@ p2p_frame_append_segment (GByteArray *out, const P2pMediaSegment *seg)
   append_u64 (out, seg->time);
   append_u64 (out, seg->position);
   append_u64 (out, seg->duration);
-  finish_frame (out, start, P2P_FRAME_SEGMENT);
 }
 
 void
@@ -325,14 +317,11 @@ p2p_frame_append_string (GByteArray *out, guint64 type, const char *str)
 void
 p2p_frame_append_gap (GByteArray *out, guint64 timestamp, guint64 duration)
 {
-  gsize start;
-
   g_return_if_fail (out != NULL);
 
-  start = out->len;
+  append_header (out, P2P_FRAME_GAP, 16);
   append_u64 (out, timestamp);
   append_u64 (out, duration);
-  finish_frame (out, start, P2P_FRAME_GAP);
 }
 
 void
@@ -596,6 +585,7 @@ p2p_frame_decoder_push (P2pFrameDecoder *dec, const guint8 *data, gsize len)
 {
   g_return_if_fail (dec != NULL);
   g_return_if_fail (data != NULL || len == 0);
+  g_return_if_fail (len <= G_MAXUINT);
 
   if (dec->failure != NULL || len == 0)
     return;                     /* a failed decoder ignores further input */
