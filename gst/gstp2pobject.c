@@ -9,6 +9,7 @@
 
 #include <string.h>
 #include "p2p/p2p-sim.h"
+#include "p2p/p2p-quic-provider.h"
 
 GST_DEBUG_CATEGORY (gst_p2p_debug);
 #define GST_CAT_DEFAULT gst_p2p_debug
@@ -466,7 +467,7 @@ gst_p2p_object_open (GstP2pObject *self)
     }
     provider = p2p_sim_provider_new (net, identity, config);
   } else {
-    provider = p2p_provider_new_from_config (identity, config, &err);
+    provider = P2P_PROVIDER (p2p_quic_provider_new (identity, config));
   }
   if (!provider) {
     GST_ELEMENT_ERROR (self->element, RESOURCE, OPEN_READ_WRITE,

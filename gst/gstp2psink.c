@@ -995,6 +995,7 @@ gst_p2p_sink_init (GstP2pSink *self)
   g_cond_init (&self->cond);
   self->peers = g_ptr_array_new_with_free_func (sink_peer_unref);
   gst_base_sink_set_sync (GST_BASE_SINK (self), FALSE);
+  gst_base_sink_set_last_sample_enabled (GST_BASE_SINK (self), FALSE);
 }
 
 /* ---- URI handler: p2psink accepts p2p://<peer> for mode=connect ---- */
