@@ -140,7 +140,18 @@ void p2p_quic_session_close (P2pQuicSession *s, guint64 code, const char *reason
 /* Immediate close without draining. */
 void p2p_quic_session_abort (P2pQuicSession *s, const GError *error);
 
+/* packets_lost: packets carrying STREAM frames that QUIC loss detection
+ * declared lost (ngtcp2_conn_get_stream_loss_count over our streams) plus
+ * lost DATAGRAM packets; ngtcp2 0.12 exposes no per-connection counter, so
+ * lost ACK-only packets are not counted. packets_retransmitted: the STREAM
+ * part (their data is sent again). path_kind is left 0: the owner knows it. */
 void p2p_quic_session_get_stats (P2pQuicSession *s, P2pConnectionStats *stats);
+
+/* Callback rules: callbacks run from inside receive(), write(),
+ * handle_timeout(), close() and abort(); they may call any function here
+ * except free(). closed() is called exactly once; afterwards write() still
+ * returns the CONNECTION_CLOSE (again for each packet received in the
+ * closing period) until get_deadline() returns G_MAXUINT64. */
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (P2pQuicSession, p2p_quic_session_free)
 
