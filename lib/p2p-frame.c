@@ -127,7 +127,7 @@ read_f64 (Reader *r, const char *field, double *d, GError **error)
 static gboolean
 read_varint (Reader *r, const char *field, guint64 *v, GError **error)
 {
-  gsize n = p2p_varint_read (r->p + r->pos, r->len - r->pos, v);
+  gsize n = r->pos < r->len ? p2p_varint_read (r->p + r->pos, r->len - r->pos, v) : 0;
 
   if (n == 0) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
@@ -608,8 +608,10 @@ p2p_frame_decoder_next (P2pFrameDecoder *dec, guint64 *type, GBytes **body, GErr
     return FALSE;
   }
 
-  p = dec->buf->data + dec->pos;
   avail = dec->buf->len - dec->pos;
+  if (avail == 0)
+    return FALSE;
+  p = dec->buf->data + dec->pos;
   n1 = p2p_varint_read (p, avail, &t);
   if (n1 == 0)
     return FALSE;
