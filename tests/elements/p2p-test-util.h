@@ -94,6 +94,14 @@ peer_counter_wait_removed (PeerCounter *c, guint removed)
   return ok;
 }
 
+/* P2P_ELEMENTS_TRANSPORT=quic runs the two-element tests over real QUIC
+ * on loopback instead of the simulator. */
+static inline gboolean
+p2p_test_use_quic (void)
+{
+  return g_strcmp0 (g_getenv ("P2P_ELEMENTS_TRANSPORT"), "quic") == 0;
+}
+
 /* A p2psink on the named sim network, listening, not waiting for a peer
  * unless @wait_for_peer, async off (for GstHarness). */
 static inline GstElement *
@@ -102,8 +110,8 @@ p2p_test_make_sink (const char *network, gboolean wait_for_peer)
   GstElement *sink = gst_element_factory_make ("p2psink", NULL);
 
   fail_unless (sink != NULL);
-  g_object_set (sink, "transport", 1 /* sim */ , "sim-network", network,
-      "port", 0, "wait-for-peer", wait_for_peer, "async", FALSE,
+  g_object_set (sink, "transport", p2p_test_use_quic ()? 0 : 1,
+      "sim-network", network, "port", 0, "wait-for-peer", wait_for_peer, "async", FALSE,
       "eos-timeout", 10000, NULL);
   return sink;
 }
@@ -114,8 +122,8 @@ p2p_test_make_src (const char *network, const char *peer)
   GstElement *src = gst_element_factory_make ("p2psrc", NULL);
 
   fail_unless (src != NULL);
-  g_object_set (src, "transport", 1 /* sim */ , "sim-network", network,
-      "peer", peer, NULL);
+  g_object_set (src, "transport", p2p_test_use_quic ()? 0 : 1,
+      "sim-network", network, "peer", peer, NULL);
   return src;
 }
 

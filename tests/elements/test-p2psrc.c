@@ -118,16 +118,10 @@ GST_END_TEST;
 GST_START_TEST (test_bad_port_in_launch_line)
 {
   GError *err = NULL;
-  GstElement *p = gst_parse_launch ("fakesrc ! p2psink port=70000", &err);
+  GstElement *p;
 
-  fail_unless (err != NULL);
-  fail_unless (g_error_matches (err, GST_PARSE_ERROR,
-          GST_PARSE_ERROR_COULD_NOT_SET_PROPERTY), "%s", err->message);
-  assert_contains (err->message, "port");
-  g_clear_error (&err);
-  if (p)
-    gst_object_unref (p);
-
+  /* (an out-of-range port such as 70000 is refused by the GParamSpec range
+   * -1..65535 with a GObject warning) */
   p = gst_parse_launch ("p2psrc port=abc ! fakesink", &err);
   fail_unless (err != NULL);
   assert_contains (err->message, "port");
@@ -189,7 +183,7 @@ GST_START_TEST (test_identity_file)
   g_autofree char *id_a = NULL, *id_b = NULL, *ticket = NULL;
   GstElement *sink = gst_element_factory_make ("p2psink", NULL);
 
-  g_object_set (sink, "transport", 1, "port", 0, "identity", path, NULL);
+  g_object_set (sink, "transport", 0, "port", 0, "identity", path, NULL);
   fail_unless_equals_int (gst_element_set_state (sink, GST_STATE_READY),
       GST_STATE_CHANGE_SUCCESS);
   g_object_get (sink, "peer-id", &id_a, "ticket", &ticket, NULL);
@@ -215,7 +209,7 @@ GST_START_TEST (test_identity_file)
     fail_unless (p2p_identity_save (id, bad, NULL));
     g_chmod (bad, 0644);
     sink = gst_element_factory_make ("p2psink", NULL);
-    g_object_set (sink, "transport", 1, "port", 0, "identity", bad, NULL);
+    g_object_set (sink, "transport", 0, "port", 0, "identity", bad, NULL);
     err = expect_start_error (sink, GST_STATE_READY);
     assert_contains (err->message, "Cannot use identity key file");
     gst_object_unref (sink);
@@ -227,14 +221,13 @@ GST_END_TEST;
 
 GST_START_TEST (test_state_cycles)
 {
-  g_autofree char *net = p2p_test_network_name ("cycles");
   GstElement *sink = gst_element_factory_make ("p2psink", NULL);
   GstElement *src = gst_element_factory_make ("p2psrc", NULL);
 
-  g_object_set (sink, "transport", 1, "sim-network", net, "port", 0,
-      "async", FALSE, NULL);
+  /* real UDP sockets on any port, a provider thread each time */
+  g_object_set (sink, "transport", 0, "port", 0, "async", FALSE, NULL);
   /* a listening source does not fail without a sender */
-  g_object_set (src, "transport", 1, "sim-network", net, "mode", 0, NULL);
+  g_object_set (src, "transport", 0, "port", 0, "mode", 0, NULL);
   for (guint i = 0; i < 100; i++) {
     fail_unless (gst_element_set_state (sink, GST_STATE_PLAYING) !=
         GST_STATE_CHANGE_FAILURE);
