@@ -224,6 +224,17 @@ make_failure (P2pIcePath *self, const char *why)
       self->n_local, self->n_remote, hint);
 }
 
+/* Runs @func on the path's context from a fresh idle source: never inside
+ * the GCancellable "cancelled" emission (disconnecting there deadlocks). */
+static void
+run_soon (P2pIcePath *self, GSourceFunc func)
+{
+  GSource *src = g_idle_source_new ();
+  g_source_set_callback (src, func, g_object_ref (self), g_object_unref);
+  g_source_attach (src, self->context);
+  g_source_unref (src);
+}
+
 /* ---- gathering ---- */
 
 static void
@@ -288,8 +299,7 @@ static void
 on_gather_cancelled (GCancellable *c, gpointer user_data)
 {
   P2pIcePath *self = user_data;
-  g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, gather_cancelled_idle,
-      g_object_ref (self), g_object_unref);
+  run_soon (self, gather_cancelled_idle);
 }
 
 void
@@ -542,8 +552,7 @@ static void
 on_connect_cancelled (GCancellable *c, gpointer user_data)
 {
   P2pIcePath *self = user_data;
-  g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, connect_cancelled_idle,
-      g_object_ref (self), g_object_unref);
+  run_soon (self, connect_cancelled_idle);
 }
 
 void
