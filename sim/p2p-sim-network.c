@@ -8,6 +8,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-sim-private.h"
 #include "p2p/p2p-error.h"
+#include "p2p-net-thread.h"
 
 #include <string.h>
 
@@ -95,9 +96,8 @@ struct _P2pSimNetwork {
 
   P2pSimStats stats;
 
-  /* named networks served by their own thread */
-  GThread *thread;
-  GMainLoop *loop;
+  /* named networks are served by their own thread */
+  P2pNetThread *thread;
 };
 
 G_DEFINE_TYPE (P2pSimNetwork, p2p_sim_network, G_TYPE_OBJECT)
@@ -453,7 +453,6 @@ p2p_sim_network_init (P2pSimNetwork *self)
   self->peers = g_hash_table_new_full ((GHashFunc) p2p_peer_id_hash,
       (GEqualFunc) p2p_peer_id_equal, (GDestroyNotify) p2p_peer_id_free, g_object_unref);
   self->heap = g_array_new (FALSE, FALSE, sizeof (SimEvent));
-  g_array_set_clear_func (self->heap, clear_event);
   self->next_timer_id = 1;
   self->mode = P2P_SIM_CLOCK_MANUAL;
   self->clock_func = monotonic_ns;
@@ -506,15 +505,8 @@ p2p_sim_network_dispose (GObject *object)
 {
   P2pSimNetwork *self = P2P_SIM_NETWORK (object);
 
-  if (self->loop) {
-    g_main_loop_quit (self->loop);
-    if (self->thread && g_thread_self () != self->thread)
-      g_thread_join (self->thread);
-    else if (self->thread)
-      g_thread_unref (self->thread);
-    self->thread = NULL;
-    g_clear_pointer (&self->loop, g_main_loop_unref);
-  }
+  /* stops and joins the thread (detaches it when called on it) */
+  g_clear_pointer (&self->thread, p2p_net_thread_unref);
   g_rec_mutex_lock (&self->lock);
   stop_follow_source (self);
   g_rec_mutex_unlock (&self->lock);
@@ -548,6 +540,8 @@ p2p_sim_network_finalize (GObject *object)
   g_hash_table_unref (self->flows);
   g_hash_table_unref (self->timers);
   g_hash_table_unref (self->peers);
+  for (i = 0; i < self->heap->len; i++)
+    clear_event (&g_array_index (self->heap, SimEvent, i));
   g_array_unref (self->heap);
   g_string_free (self->trace, TRUE);
   g_checksum_free (self->trace_sum);
@@ -757,19 +751,6 @@ p2p_sim_network_new_from_config (const P2pConfig *config, GMainContext *context)
   return self;
 }
 
-static gpointer
-named_thread_main (gpointer data)
-{
-  GMainLoop *loop = data;
-  GMainContext *ctx = g_main_loop_get_context (loop);
-
-  g_main_context_push_thread_default (ctx);
-  g_main_loop_run (loop);
-  g_main_context_pop_thread_default (ctx);
-  g_main_loop_unref (loop);
-  return NULL;
-}
-
 P2pSimNetwork *
 p2p_sim_network_get_named (const char *name, GError **error)
 {
@@ -790,20 +771,18 @@ p2p_sim_network_get_named (const char *name, GError **error)
   if (e)
     self = g_weak_ref_get (&e->ref);
   if (self == NULL) {
-    g_autoptr (GMainContext) ctx = NULL;
+    P2pNetThread *thread;
     g_autoptr (P2pConfig) config = p2p_config_new_from_env (error);
 
     if (config == NULL) {
       g_mutex_unlock (&named_lock);
       return NULL;
     }
-    ctx = g_main_context_new ();
-    self = p2p_sim_network_new_from_config (config, ctx);
+    thread = p2p_net_thread_new ("p2p-sim-net");
+    self = p2p_sim_network_new_from_config (config, p2p_net_thread_get_context (thread));
+    self->thread = thread;
     self->name = g_strdup (name);
     p2p_sim_network_set_clock_func (self, NULL, NULL, NULL);
-    self->loop = g_main_loop_new (ctx, FALSE);
-    self->thread = g_thread_new ("p2p-sim-net", named_thread_main,
-        g_main_loop_ref (self->loop));
     e = g_new0 (NamedEntry, 1);
     g_weak_ref_init (&e->ref, self);
     e->raw = self;
