@@ -7,6 +7,7 @@
 #include <gst/check/gstharness.h>
 #include <string.h>
 #include <unistd.h>
+#include <p2p/p2p.h>
 
 /* Every wait in these tests is bounded by this (seconds). */
 #define P2P_TEST_TIMEOUT_S 60
@@ -100,6 +101,31 @@ static inline gboolean
 p2p_test_use_quic (void)
 {
   return g_strcmp0 (g_getenv ("P2P_ELEMENTS_TRANSPORT"), "quic") == 0;
+}
+
+/* How a receiver names @sink: its peer ID on the simulator; over QUIC
+ * ID@127.0.0.1:PORT (one address: a ticket lists every local address and the
+ * dialer races them, so the sink may see a short-lived duplicate). */
+static inline char *
+p2p_test_peer_of (GstElement *sink)
+{
+  g_autofree char *id = NULL, *ticket = NULL;
+  g_autoptr (P2pPeerInfo) info = NULL;
+  const char *const *addrs;
+  const char *colon;
+
+  g_object_get (sink, "peer-id", &id, "ticket", &ticket, NULL);
+  fail_unless (id != NULL && strlen (id) == 55);
+  if (!p2p_test_use_quic ())
+    return g_steal_pointer (&id);
+  fail_unless (ticket != NULL);
+  info = p2p_peer_info_parse (ticket, NULL);
+  fail_unless (info != NULL);
+  addrs = p2p_peer_info_get_addresses (info);
+  fail_unless (addrs && addrs[0]);
+  colon = strrchr (addrs[0], ':');
+  fail_unless (colon != NULL);
+  return g_strdup_printf ("%s@127.0.0.1%s", id, colon);
 }
 
 /* A p2psink on the named sim network, listening, not waiting for a peer
