@@ -471,7 +471,8 @@ gst_p2p_object_open (GstP2pObject *self)
   }
   if (!provider) {
     GST_ELEMENT_ERROR (self->element, RESOURCE, OPEN_READ_WRITE,
-        ("Cannot start the P2P transport: %s", err->message), (NULL));
+        ("Cannot start the P2P transport: %s",
+            err ? err->message : "no provider"), (NULL));
     return FALSE;
   }
 

@@ -82,6 +82,7 @@ struct _GstP2pSrc {
   guint64 datagrams_lost;
   guint64 datagrams_late;
   gboolean segment_seen;
+  gint64 eos_due;               /* monotonic us: EOS waits for late datagrams */
   GstEvent *pending_segment;
   GThread *reader;
   GCancellable *reader_cancellable;
@@ -227,6 +228,14 @@ reader_thread (gpointer data)
       continue;
     }
     g_mutex_lock (&self->lock);
+    if (obj && GST_IS_EVENT (obj) && GST_EVENT_TYPE (obj) == GST_EVENT_EOS) {
+      guint latency;
+
+      GST_OBJECT_LOCK (self);
+      latency = self->latency;
+      GST_OBJECT_UNLOCK (self);
+      self->eos_due = g_get_monotonic_time () + (gint64) latency * 1000;
+    }
     if (!obj) {
       self->reader_done = TRUE;
       self->reader_error = g_steal_pointer (&err);
@@ -292,32 +301,45 @@ next_datagram_item (GstP2pSrc *self, GError **error)
 
   g_mutex_lock (&self->lock);
   for (;;) {
+    gint64 now = g_get_monotonic_time ();
+    gboolean eos_wait = FALSE;
+
     if (self->flushing)
       break;
     if (!g_queue_is_empty (&self->events)) {
       GstEvent *ev = g_queue_peek_head (&self->events);
 
-      if (self->segment_seen && !g_queue_is_empty (&self->jitter)
+      /* datagrams sent before the EOS may still be in flight: EOS waits
+       * "latency" for them */
+      if (GST_EVENT_TYPE (ev) == GST_EVENT_EOS && now < self->eos_due) {
+        eos_wait = TRUE;
+      } else if (self->segment_seen && !g_queue_is_empty (&self->jitter)
           && event_needs_drain (ev)) {
         out = GST_MINI_OBJECT_CAST (pop_jitter_locked (self));
         break;
+      } else {
+        ev = g_queue_pop_head (&self->events);
+        if (GST_EVENT_TYPE (ev) == GST_EVENT_SEGMENT)
+          self->segment_seen = TRUE;
+        out = GST_MINI_OBJECT_CAST (ev);
+        break;
       }
-      ev = g_queue_pop_head (&self->events);
-      if (GST_EVENT_TYPE (ev) == GST_EVENT_SEGMENT)
-        self->segment_seen = TRUE;
-      out = GST_MINI_OBJECT_CAST (ev);
-      break;
     }
     if (!g_queue_is_empty (&self->jitter) && self->segment_seen) {
       JitterItem *head = g_queue_peek_head (&self->jitter);
       gint64 due = head->arrival + (gint64) latency * 1000;
 
-      if (!self->have_next || head->seqnum == self->next_seqnum
-          || g_get_monotonic_time () >= due) {
+      if (!self->have_next || head->seqnum == self->next_seqnum || now >= due) {
         out = GST_MINI_OBJECT_CAST (pop_jitter_locked (self));
         break;
       }
+      if (eos_wait)
+        due = MIN (due, self->eos_due);
       g_cond_wait_until (&self->cond, &self->lock, due);
+      continue;
+    }
+    if (eos_wait) {
+      g_cond_wait_until (&self->cond, &self->lock, self->eos_due);
       continue;
     }
     if (self->reader_done) {

@@ -501,6 +501,113 @@ GST_START_TEST (test_quic_loopback)
 }
 GST_END_TEST;
 
+static gpointer
+push_one (gpointer data)
+{
+  GstHarness *h = data;
+
+  return GINT_TO_POINTER (gst_harness_push (h, make_buffer (0, 10)));
+}
+
+GST_START_TEST (test_wait_for_peer_unblocks_on_stop)
+{
+  Sender s;
+  GThread *thread;
+  GstFlowReturn ret;
+
+  sender_start (&s, "unblock", TRUE);
+  push_headers (s.hsink);
+  /* no receiver: the push waits in render until the state change */
+  thread = g_thread_new ("push", push_one, s.hsink);
+  fail_unless (gst_element_set_state (s.sink, GST_STATE_NULL) ==
+      GST_STATE_CHANGE_SUCCESS);
+  ret = GPOINTER_TO_INT (g_thread_join (thread));
+  fail_unless_equals_int (ret, GST_FLOW_FLUSHING);
+  sender_stop (&s);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_datagram_delivery)
+{
+  Sender s;
+  GstElement *src;
+  GstHarness *hsrc;
+  guint received = 0;
+  guint64 lost = 0, dropped = 0;
+  g_autoptr (GstStructure) src_stats = NULL, sink_stats = NULL;
+  GstQuery *q;
+  gboolean live = FALSE;
+  GstClockTime min = 0, max = 0;
+
+  s.network = p2p_test_network_name ("datagram");
+  s.sink = p2p_test_make_sink (s.network, TRUE);
+  g_object_set (s.sink, "delivery", 1, NULL);
+  peer_counter_init (&s.peers, s.sink);
+  s.hsink = gst_harness_new_with_element (s.sink, "sink", NULL);
+  s.peer_id = p2p_test_peer_of (s.sink);
+
+  src = p2p_test_make_src (s.network, s.peer_id);
+  g_object_set (src, "delivery", 1, "latency", 50, NULL);
+  hsrc = gst_harness_new_with_element (src, NULL, "src");
+  /* a live source: PLAYING without preroll */
+  fail_unless_equals_int (gst_element_set_state (src, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_NO_PREROLL);
+  fail_if (gst_element_set_state (src, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+
+  q = gst_query_new_latency ();
+  fail_unless (gst_element_query (src, q));
+  gst_query_parse_latency (q, &live, &min, &max);
+  fail_unless (live);
+  fail_unless_equals_uint64 (min, 50 * GST_MSECOND);
+  gst_query_unref (q);
+
+  push_headers (s.hsink);
+  for (guint i = 0; i < 50; i++)
+    fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (i, 200)),
+        GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
+
+  /* buffers (in order, possibly with holes), then EOS */
+  for (;;) {
+    GstEvent *ev = gst_harness_pull_event (hsrc);
+    gboolean eos;
+
+    fail_unless (ev != NULL);
+    eos = GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
+    gst_event_unref (ev);
+    if (eos)
+      break;
+  }
+  {
+    GstBuffer *buf;
+    guint64 last = 0;
+
+    while ((buf = gst_harness_try_pull (hsrc))) {
+      guint64 i = GST_BUFFER_OFFSET (buf);
+
+      fail_unless (received == 0 || i > last, "out of order");
+      check_buffer (buf, (guint) i, 200);
+      last = i;
+      received++;
+      gst_buffer_unref (buf);
+    }
+  }
+  g_object_get (src, "stats", &src_stats, NULL);
+  g_object_get (s.sink, "stats", &sink_stats, NULL);
+  fail_unless (gst_structure_get_uint64 (src_stats, "datagrams-lost", &lost));
+  fail_unless (gst_structure_get_uint64 (sink_stats, "datagrams-dropped",
+          &dropped));
+  GST_INFO ("received %u of 50, %" G_GUINT64_FORMAT " lost, %"
+      G_GUINT64_FORMAT " dropped by the sender", received, lost, dropped);
+  fail_unless (received > 0);
+  fail_unless (received + lost <= 50);
+  gst_harness_teardown (hsrc);
+  sender_stop (&s);
+}
+GST_END_TEST;
+
 static Suite *
 p2psink_suite (void)
 {
@@ -516,6 +623,8 @@ p2psink_suite (void)
   tcase_add_test (tc, test_slow_receiver_disconnect);
   tcase_add_test (tc, test_slow_receiver_drop);
   tcase_add_test (tc, test_stats_and_messages);
+  tcase_add_test (tc, test_wait_for_peer_unblocks_on_stop);
+  tcase_add_test (tc, test_datagram_delivery);
   suite_add_tcase (s, tq);
   tcase_set_timeout (tq, 120);
   tcase_add_test (tq, test_quic_loopback);
