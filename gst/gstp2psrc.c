@@ -386,6 +386,14 @@ drop_connection (GstP2pSrc *self, const char *reason)
   g_mutex_unlock (&self->lock);
 }
 
+static void
+on_path_changed (P2pConnection *conn, P2pPathKind kind, gpointer data)
+{
+  GstP2pSrc *self = data;
+
+  gst_p2p_object_post_connection (self->obj, conn, "path-changed");
+}
+
 /* Waits reconnect-delay ms (interrupted by flushing). Returns FALSE when
  * no more attempts are allowed or when flushing. */
 static gboolean
@@ -474,6 +482,7 @@ ensure_connected (GstP2pSrc *self)
       g_free (self->conn_peer);
       self->conn_peer = gst_p2p_connection_dup_peer_id (conn);
       clear_datagram_state_locked (self);
+      g_signal_connect (conn, "path-changed", G_CALLBACK (on_path_changed), self);
       if (self->delivery == GST_P2P_DELIVERY_DATAGRAM) {
         g_signal_connect (conn, "datagram-received", G_CALLBACK (on_datagram), self);
         self->reader_cancellable = g_cancellable_new ();
