@@ -672,9 +672,10 @@ ice_send (P2pPacketPath *path, const guint8 *data, gsize len, GError **error)
     g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED, "the ICE path is closed");
     return FALSE;
   }
-  if (len > P2P_ICE_PATH_MTU) {
+  if (len > P2P_ICE_PATH_MAX_SEND) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
-        "datagram of %" G_GSIZE_FORMAT " bytes exceeds the ICE path MTU of %d", len, P2P_ICE_PATH_MTU);
+        "datagram of %" G_GSIZE_FORMAT " bytes exceeds the ICE path limit of %d", len,
+        P2P_ICE_PATH_MAX_SEND);
     return FALSE;
   }
   gint sent = nice_agent_send (self->agent, self->stream_id, 1, len, (const gchar *) data);

@@ -1,0 +1,675 @@
+/* p2p-ice-connect.c: the ICE offer/answer flow over a rendezvous
+ * (P2pSignaling) and QUIC over the resulting P2pIcePath, dialer and
+ * listener sides.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include "p2p-ice-connect.h"
+
+#include <string.h>
+#include <json-glib/json-glib.h>
+
+#include "p2p/p2p-error.h"
+#include "p2p-ice-path.h"
+
+#define MAX_SESSION_LEN 64
+
+/* ---- payloads ---- */
+
+typedef struct {
+  char *kind;
+  char *session;
+  char *ufrag, *pwd, *message;
+  GStrv candidates;
+} Payload;
+
+static void
+payload_clear (Payload *p)
+{
+  g_free (p->kind);
+  g_free (p->session);
+  g_free (p->ufrag);
+  g_free (p->pwd);
+  g_free (p->message);
+  g_strfreev (p->candidates);
+  memset (p, 0, sizeof *p);
+}
+
+static char *
+member_string (JsonObject *o, const char *name)
+{
+  JsonNode *n = json_object_get_member (o, name);
+  if (!n || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
+    return NULL;
+  return g_strdup (json_node_get_string (n));
+}
+
+/* Parses an ICE payload; FALSE if it is not one (other payloads are ignored). */
+static gboolean
+payload_parse (const char *text, Payload *p)
+{
+  memset (p, 0, sizeof *p);
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  if (!json_parser_load_from_data (parser, text, -1, NULL))
+    return FALSE;
+  JsonNode *root = json_parser_get_root (parser);
+  if (!root || !JSON_NODE_HOLDS_OBJECT (root))
+    return FALSE;
+  JsonObject *o = json_node_get_object (root);
+  p->kind = member_string (o, "kind");
+  p->session = member_string (o, "session");
+  if (!p->kind || !p->session || strlen (p->session) > MAX_SESSION_LEN) {
+    payload_clear (p);
+    return FALSE;
+  }
+  p->ufrag = member_string (o, "ufrag");
+  p->pwd = member_string (o, "pwd");
+  p->message = member_string (o, "message");
+  JsonNode *cn = json_object_get_member (o, "candidates");
+  g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+  if (cn && JSON_NODE_HOLDS_ARRAY (cn)) {
+    JsonArray *a = json_node_get_array (cn);
+    guint n = MIN (json_array_get_length (a), 65); /* the path refuses more than 64 */
+    for (guint i = 0; i < n; i++) {
+      JsonNode *e = json_array_get_element (a, i);
+      if (JSON_NODE_HOLDS_VALUE (e) && json_node_get_value_type (e) == G_TYPE_STRING)
+        g_strv_builder_add (b, json_node_get_string (e));
+    }
+  }
+  p->candidates = g_strv_builder_end (b);
+  return TRUE;
+}
+
+static char *
+payload_build (const char *kind, const char *session, P2pIcePath *path, const char *message)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "kind");
+  json_builder_add_string_value (b, kind);
+  json_builder_set_member_name (b, "session");
+  json_builder_add_string_value (b, session);
+  if (path) {
+    g_autofree char *ufrag = NULL, *pwd = NULL;
+    g_auto (GStrv) cands = NULL;
+    p2p_ice_path_get_local_description (path, &ufrag, &pwd, &cands);
+    json_builder_set_member_name (b, "ufrag");
+    json_builder_add_string_value (b, ufrag ? ufrag : "");
+    json_builder_set_member_name (b, "pwd");
+    json_builder_add_string_value (b, pwd ? pwd : "");
+    json_builder_set_member_name (b, "candidates");
+    json_builder_begin_array (b);
+    for (guint i = 0; cands && cands[i]; i++)
+      json_builder_add_string_value (b, cands[i]);
+    json_builder_end_array (b);
+  }
+  if (message) {
+    json_builder_set_member_name (b, "message");
+    json_builder_add_string_value (b, message);
+  }
+  json_builder_end_object (b);
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  return json_to_string (root, FALSE);
+}
+
+static void
+session_config_for_ice (const P2pQuicSessionConfig *in, P2pQuicSessionConfig *out)
+{
+  if (in)
+    *out = *in;
+  else
+    p2p_quic_session_config_init (out);
+  out->max_udp_payload = P2P_ICE_PATH_MTU;
+}
+
+/* ---- dialer ---- */
+
+typedef struct {
+  gint refs;              /* the dial itself + one per async operation in flight */
+  GTask *task;            /* NULL once completed */
+  GCancellable *cancel;   /* ours: cancelled on completion; chained to the caller's */
+  gulong user_cancel_id;
+  P2pSignaling *signaling;
+  P2pIdentity *identity;
+  P2pConfig *config;
+  P2pQuicSessionConfig qcfg;
+  P2pPeerId peer;
+  char peer_text[P2P_PEER_ID_TEXT_LEN + 1];
+  char *session;
+  P2pIcePath *path;
+  gulong sig_signal, sig_not_found, sig_closed;
+  GSource *answer_timeout;
+  gboolean answered;
+} Dial;
+
+static Dial *
+dial_ref (Dial *d)
+{
+  d->refs++;
+  return d;
+}
+
+static void
+dial_unref (Dial *d)
+{
+  if (--d->refs > 0)
+    return;
+  g_clear_object (&d->cancel);
+  g_clear_object (&d->signaling);
+  g_clear_object (&d->identity);
+  g_clear_pointer (&d->config, p2p_config_free);
+  g_clear_object (&d->path);
+  g_free (d->session);
+  g_free (d);
+}
+
+/* Completes the dial (with @conn or @error) and releases what it holds. */
+static void
+dial_complete (Dial *d, P2pConnection *conn, GError *error)
+{
+  if (!d->task) {
+    g_clear_object (&conn);
+    g_clear_error (&error);
+    return;
+  }
+  GTask *task = g_steal_pointer (&d->task);
+  if (d->sig_signal)
+    g_clear_signal_handler (&d->sig_signal, d->signaling);
+  if (d->sig_not_found)
+    g_clear_signal_handler (&d->sig_not_found, d->signaling);
+  if (d->sig_closed)
+    g_clear_signal_handler (&d->sig_closed, d->signaling);
+  if (d->answer_timeout) {
+    g_source_destroy (d->answer_timeout);
+    g_clear_pointer (&d->answer_timeout, g_source_unref);
+  }
+  GCancellable *uc = g_task_get_cancellable (task);
+  if (uc && d->user_cancel_id)
+    g_cancellable_disconnect (uc, d->user_cancel_id);
+  d->user_cancel_id = 0;
+  if (!conn && d->path)
+    p2p_packet_path_close (P2P_PACKET_PATH (d->path));
+  g_cancellable_cancel (d->cancel);
+  if (conn)
+    g_task_return_pointer (task, conn, g_object_unref);
+  else
+    g_task_return_error (task, error);
+  g_object_unref (task);
+  dial_unref (d);
+}
+
+static void
+on_quic_dialed (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Dial *d = user_data;
+  GError *error = NULL;
+  P2pConnection *conn = p2p_quic_connection_dial_finish (result, &error);
+  if (conn)
+    dial_complete (d, conn, NULL);
+  else
+    dial_complete (d, NULL, error);
+  dial_unref (d);
+}
+
+static void
+on_ice_connected (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Dial *d = user_data;
+  GError *error = NULL;
+  if (!p2p_ice_path_connect_finish (P2P_ICE_PATH (source), result, &error)) {
+    dial_complete (d, NULL, error);
+  } else if (d->task) {
+    g_debug ("ice: connected to %s over a %s path", d->peer_text,
+        p2p_path_kind_to_string (p2p_packet_path_get_kind (P2P_PACKET_PATH (d->path))));
+    p2p_quic_connection_dial_async (P2P_PACKET_PATH (d->path), d->identity, &d->peer,
+        &d->qcfg, d->cancel, on_quic_dialed, dial_ref (d));
+  }
+  dial_unref (d);
+}
+
+static void
+dial_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text, gpointer user_data)
+{
+  Dial *d = user_data;
+  if (!d->task || d->answered || !p2p_peer_id_equal (from, &d->peer))
+    return;
+  Payload p;
+  if (!payload_parse (text, &p))
+    return;
+  if (!g_str_equal (p.session, d->session)) {
+    payload_clear (&p);
+    return;
+  }
+  d->answered = TRUE;
+  if (d->answer_timeout) {
+    g_source_destroy (d->answer_timeout);
+    g_clear_pointer (&d->answer_timeout, g_source_unref);
+  }
+  GError *error = NULL;
+  if (g_str_equal (p.kind, "ice-error")) {
+    dial_complete (d, NULL, g_error_new (P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
+        "peer %s refused the connection: %s", d->peer_text, p.message ? p.message : "no reason"));
+  } else if (!g_str_equal (p.kind, "ice-answer")) {
+    dial_complete (d, NULL, g_error_new (P2P_ERROR, P2P_ERROR_PROTOCOL,
+        "peer %s answered with an unexpected \"%s\"", d->peer_text, p.kind));
+  } else if (!p2p_ice_path_set_remote_description (d->path, p.ufrag, p.pwd,
+      (const char *const *) p.candidates, &error)) {
+    g_prefix_error (&error, "peer %s sent a bad ICE answer: ", d->peer_text);
+    dial_complete (d, NULL, error);
+  } else {
+    p2p_ice_path_connect_async (d->path, 0, d->cancel, on_ice_connected, dial_ref (d));
+  }
+  payload_clear (&p);
+}
+
+static void
+dial_on_not_found (P2pSignaling *sig, const P2pPeerId *to, gpointer user_data)
+{
+  Dial *d = user_data;
+  if (!d->task || d->answered || !p2p_peer_id_equal (to, &d->peer))
+    return;
+  dial_complete (d, NULL, g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
+      "peer %s is not registered at the rendezvous server (is it running and using the same "
+      "rendezvous?)", d->peer_text));
+}
+
+static void
+dial_on_closed (P2pSignaling *sig, const GError *error, gpointer user_data)
+{
+  Dial *d = user_data;
+  if (!d->task || d->answered)
+    return;
+  dial_complete (d, NULL, g_error_new (P2P_ERROR, P2P_ERROR_NETWORK,
+      "lost the rendezvous server before peer %s answered: %s", d->peer_text,
+      error ? error->message : "closed"));
+}
+
+static gboolean
+on_answer_timeout (gpointer user_data)
+{
+  Dial *d = user_data;
+  g_clear_pointer (&d->answer_timeout, g_source_unref);
+  dial_complete (d, NULL, g_error_new (P2P_ERROR, P2P_ERROR_TIMEOUT,
+      "peer %s did not answer through the rendezvous within %d s", d->peer_text,
+      P2P_ICE_ANSWER_TIMEOUT_MS / 1000));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_dial_gathered (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Dial *d = user_data;
+  GError *error = NULL;
+  if (!p2p_ice_path_gather_finish (P2P_ICE_PATH (source), result, &error)) {
+    dial_complete (d, NULL, error);
+  } else if (d->task) {
+    g_autofree char *offer = payload_build ("ice-offer", d->session, d->path, NULL);
+    if (!p2p_signaling_send (d->signaling, &d->peer, offer, &error)) {
+      dial_complete (d, NULL, error);
+    } else {
+      d->answer_timeout = g_timeout_source_new (P2P_ICE_ANSWER_TIMEOUT_MS);
+      g_source_set_callback (d->answer_timeout, on_answer_timeout, d, NULL);
+      g_source_attach (d->answer_timeout, g_main_context_get_thread_default ());
+    }
+  }
+  dial_unref (d);
+}
+
+static void
+on_user_cancelled (GCancellable *c, gpointer user_data)
+{
+  Dial *d = user_data;
+  g_cancellable_cancel (d->cancel); /* the operation in flight fails with CANCELLED */
+}
+
+static char *
+random_session (void)
+{
+  return g_strdup_printf ("%08x%08x%08x%08x", g_random_int (), g_random_int (),
+      g_random_int (), g_random_int ());
+}
+
+void
+p2p_ice_connect_async (P2pSignaling *signaling, P2pIdentity *identity,
+    const P2pConfig *config, const P2pPeerId *peer, const P2pQuicSessionConfig *qcfg,
+    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail (P2P_IS_SIGNALING (signaling));
+  g_return_if_fail (P2P_IS_IDENTITY (identity));
+  g_return_if_fail (config != NULL && peer != NULL);
+
+  Dial *d = g_new0 (Dial, 1);
+  d->refs = 1;
+  d->task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (d->task, p2p_ice_connect_async);
+  d->cancel = g_cancellable_new ();
+  d->signaling = g_object_ref (signaling);
+  d->identity = g_object_ref (identity);
+  d->config = p2p_config_copy (config);
+  session_config_for_ice (qcfg, &d->qcfg);
+  d->peer = *peer;
+  p2p_peer_id_format (peer, d->peer_text);
+  d->session = random_session ();
+
+  if (g_task_return_error_if_cancelled (d->task)) {
+    g_clear_object (&d->task);
+    dial_unref (d);
+    return;
+  }
+  if (!p2p_signaling_is_registered (signaling)) {
+    dial_complete (d, NULL, g_error_new (P2P_ERROR, P2P_ERROR_NETWORK,
+        "not registered at a rendezvous server: cannot look up peer %s", d->peer_text));
+    return;
+  }
+  GError *error = NULL;
+  d->path = p2p_ice_path_new (g_main_context_get_thread_default (), d->config, TRUE, &error);
+  if (!d->path) {
+    dial_complete (d, NULL, error);
+    return;
+  }
+  p2p_ice_path_set_peer_label (d->path, d->peer_text);
+  d->sig_signal = g_signal_connect (signaling, "signal", G_CALLBACK (dial_on_signal), d);
+  d->sig_not_found = g_signal_connect (signaling, "peer-not-found",
+      G_CALLBACK (dial_on_not_found), d);
+  d->sig_closed = g_signal_connect (signaling, "closed", G_CALLBACK (dial_on_closed), d);
+  if (cancellable)
+    d->user_cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (on_user_cancelled), d, NULL);
+  p2p_ice_path_gather_async (d->path, d->cancel, on_dial_gathered, dial_ref (d));
+}
+
+P2pConnection *
+p2p_ice_connect_finish (GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* ---- responder ---- */
+
+typedef struct _Setup Setup;
+
+struct _P2pIceResponder {
+  P2pSignaling *signaling;
+  P2pIdentity *identity;
+  P2pConfig *config;
+  P2pQuicSessionConfig qcfg;
+  GPtrArray *allowed;
+  guint max_pending;
+  P2pIceAcceptFunc func;
+  gpointer user_data;
+  GHashTable *setups;     /* "from/session" → Setup* (owned) */
+  gulong sig_signal;
+  GSource *reap;          /* idle: frees finished setups */
+};
+
+struct _Setup {
+  P2pIceResponder *owner;
+  char *key;
+  P2pPeerId from;
+  char from_text[P2P_PEER_ID_TEXT_LEN + 1];
+  char *session;
+  P2pIcePath *path;
+  P2pQuicConnection *conn;
+  gulong established_id, closed_id;
+  GCancellable *cancel;
+  gboolean dead;
+  gint refs;              /* the table + one per async operation in flight */
+};
+
+static Setup *
+setup_ref (Setup *s)
+{
+  s->refs++;
+  return s;
+}
+
+static void
+setup_unref (Setup *s)
+{
+  if (--s->refs > 0)
+    return;
+  g_clear_object (&s->path);
+  g_clear_object (&s->cancel);
+  g_free (s->session);
+  g_free (s->key);
+  g_free (s);
+}
+
+/* The table's destroy function: stops everything, then drops its reference. */
+static void
+setup_free (Setup *s)
+{
+  s->dead = TRUE;
+  g_cancellable_cancel (s->cancel);
+  if (s->conn) {
+    g_signal_handler_disconnect (s->conn, s->established_id);
+    g_signal_handler_disconnect (s->conn, s->closed_id);
+    g_clear_object (&s->conn);
+  } else if (s->path) {
+    p2p_packet_path_set_handlers (P2P_PACKET_PATH (s->path), NULL, NULL, NULL, NULL);
+    p2p_packet_path_close (P2P_PACKET_PATH (s->path));
+  }
+  setup_unref (s);
+}
+
+static gboolean
+is_dead (gpointer key, gpointer value, gpointer user_data)
+{
+  return ((Setup *) value)->dead;
+}
+
+static gboolean
+reap_idle (gpointer data)
+{
+  P2pIceResponder *self = data;
+  g_clear_pointer (&self->reap, g_source_unref);
+  g_hash_table_foreach_remove (self->setups, is_dead, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+/* Frees @s on a later main-loop turn (never from inside its callbacks). */
+static void
+setup_done (Setup *s)
+{
+  P2pIceResponder *self = s->owner;
+  s->dead = TRUE;
+  if (self->reap)
+    return;
+  self->reap = g_idle_source_new ();
+  g_source_set_callback (self->reap, reap_idle, self, NULL);
+  g_source_attach (self->reap, g_main_context_get_thread_default ());
+}
+
+static void
+on_server_established (P2pQuicConnection *conn, gpointer user_data)
+{
+  Setup *s = user_data;
+  if (s->dead)
+    return;
+  g_debug ("ice: accepted %s over a %s path", s->from_text,
+      p2p_path_kind_to_string (p2p_packet_path_get_kind (P2P_PACKET_PATH (s->path))));
+  if (s->owner->func)
+    s->owner->func (P2P_CONNECTION (conn), s->owner->user_data);
+  setup_done (s);
+}
+
+static void
+on_server_closed (P2pConnection *conn, const GError *error, gpointer user_data)
+{
+  Setup *s = user_data;
+  if (s->dead)
+    return;
+  g_message ("ICE connection from %s closed during setup: %s", s->from_text,
+      error ? error->message : "closed");
+  setup_done (s);
+}
+
+static void
+on_first_datagram (P2pPacketPath *path, const guint8 *data, gsize len, gpointer user_data)
+{
+  Setup *s = user_data;
+  if (s->dead || s->conn || !p2p_quic_packet_is_initial (data, len))
+    return;
+  g_autoptr (GError) error = NULL;
+  P2pQuicConnection *conn = p2p_quic_connection_new_server (path, s->owner->identity, data, len,
+      &s->owner->qcfg, s->owner->allowed, &error);
+  if (!conn) {
+    g_message ("ICE connection from %s: cannot start QUIC: %s", s->from_text, error->message);
+    setup_done (s);
+    return;
+  }
+  s->conn = conn;
+  s->established_id = g_signal_connect (conn, "established",
+      G_CALLBACK (on_server_established), s);
+  s->closed_id = g_signal_connect (conn, "closed", G_CALLBACK (on_server_closed), s);
+}
+
+static void
+on_responder_connected (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Setup *s = user_data;
+  g_autoptr (GError) error = NULL;
+  if (!p2p_ice_path_connect_finish (P2P_ICE_PATH (source), result, &error) && !s->dead &&
+      !s->conn) {
+    g_message ("ICE from %s failed: %s", s->from_text, error->message);
+    setup_done (s);
+  }
+  setup_unref (s);
+}
+
+static void
+on_responder_gathered (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Setup *s = user_data;
+  g_autoptr (GError) error = NULL;
+  gboolean ok = p2p_ice_path_gather_finish (P2P_ICE_PATH (source), result, &error);
+  if (s->dead) {
+    setup_unref (s);
+    return;
+  }
+  g_autofree char *answer = ok ? payload_build ("ice-answer", s->session, s->path, NULL)
+      : payload_build ("ice-error", s->session, NULL, error->message);
+  g_autoptr (GError) send_error = NULL;
+  if (!p2p_signaling_send (s->owner->signaling, &s->from, answer, &send_error))
+    g_message ("cannot answer %s: %s", s->from_text, send_error->message);
+  if (ok)
+    p2p_ice_path_connect_async (s->path, 0, s->cancel, on_responder_connected, setup_ref (s));
+  else
+    setup_done (s);
+  setup_unref (s);
+}
+
+static void
+reply_error (P2pIceResponder *self, const P2pPeerId *to, const char *session, const char *why)
+{
+  g_autofree char *text = payload_build ("ice-error", session, NULL, why);
+  p2p_signaling_send (self->signaling, to, text, NULL);
+}
+
+static gboolean
+peer_allowed (P2pIceResponder *self, const P2pPeerId *peer)
+{
+  if (!self->allowed)
+    return TRUE;
+  for (guint i = 0; i < self->allowed->len; i++)
+    if (p2p_peer_id_equal (self->allowed->pdata[i], peer))
+      return TRUE;
+  return FALSE;
+}
+
+static void
+responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
+    gpointer user_data)
+{
+  P2pIceResponder *self = user_data;
+  Payload p;
+  if (!payload_parse (text, &p))
+    return;
+  if (!g_str_equal (p.kind, "ice-offer")) {
+    payload_clear (&p);
+    return;
+  }
+  char from_text[P2P_PEER_ID_TEXT_LEN + 1];
+  p2p_peer_id_format (from, from_text);
+  g_autofree char *key = g_strdup_printf ("%s/%s", from_text, p.session);
+  if (g_hash_table_contains (self->setups, key)) {
+    payload_clear (&p);
+    return; /* duplicate offer */
+  }
+  if (!peer_allowed (self, from)) {
+    /* The QUIC handshake would refuse it too; say so early. */
+    reply_error (self, from, p.session, "not in this listener's allowed peers");
+    payload_clear (&p);
+    return;
+  }
+  if (g_hash_table_size (self->setups) >= self->max_pending) {
+    reply_error (self, from, p.session, "too many connections being set up; try again");
+    payload_clear (&p);
+    return;
+  }
+
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pIcePath) path = p2p_ice_path_new (g_main_context_get_thread_default (),
+      self->config, FALSE, &error);
+  if (!path || !p2p_ice_path_set_remote_description (path, p.ufrag, p.pwd,
+          (const char *const *) p.candidates, &error)) {
+    g_message ("ICE offer from %s refused: %s", from_text, error->message);
+    reply_error (self, from, p.session, error->message);
+    payload_clear (&p);
+    return;
+  }
+  p2p_ice_path_set_peer_label (path, from_text);
+
+  Setup *s = g_new0 (Setup, 1);
+  s->owner = self;
+  s->key = g_steal_pointer (&key);
+  s->from = *from;
+  memcpy (s->from_text, from_text, sizeof from_text);
+  s->session = g_steal_pointer (&p.session);
+  s->path = g_steal_pointer (&path);
+  s->cancel = g_cancellable_new ();
+  s->refs = 1;
+  g_hash_table_insert (self->setups, s->key, s);
+  payload_clear (&p);
+
+  p2p_packet_path_set_handlers (P2P_PACKET_PATH (s->path), on_first_datagram, NULL, s, NULL);
+  p2p_ice_path_gather_async (s->path, s->cancel, on_responder_gathered, setup_ref (s));
+}
+
+P2pIceResponder *
+p2p_ice_responder_new (P2pSignaling *signaling, P2pIdentity *identity, const P2pConfig *config,
+    const P2pQuicSessionConfig *qcfg, GPtrArray *allowed, guint max_pending,
+    P2pIceAcceptFunc func, gpointer user_data)
+{
+  g_return_val_if_fail (P2P_IS_SIGNALING (signaling), NULL);
+  P2pIceResponder *self = g_new0 (P2pIceResponder, 1);
+  self->signaling = g_object_ref (signaling);
+  self->identity = g_object_ref (identity);
+  self->config = p2p_config_copy (config);
+  session_config_for_ice (qcfg, &self->qcfg);
+  self->allowed = allowed ? g_ptr_array_ref (allowed) : NULL;
+  self->max_pending = max_pending ? max_pending : 16;
+  self->func = func;
+  self->user_data = user_data;
+  self->setups = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) setup_free);
+  self->sig_signal = g_signal_connect (signaling, "signal", G_CALLBACK (responder_on_signal), self);
+  return self;
+}
+
+void
+p2p_ice_responder_free (P2pIceResponder *self)
+{
+  if (!self)
+    return;
+  g_signal_handler_disconnect (self->signaling, self->sig_signal);
+  if (self->reap) {
+    g_source_destroy (self->reap);
+    g_clear_pointer (&self->reap, g_source_unref);
+  }
+  g_hash_table_destroy (self->setups);
+  g_clear_object (&self->signaling);
+  g_clear_object (&self->identity);
+  p2p_config_free (self->config);
+  if (self->allowed)
+    g_ptr_array_unref (self->allowed);
+  g_free (self);
+}

@@ -1,0 +1,57 @@
+/* p2p-ice-connect.h (internal): QUIC over ICE, set up through a rendezvous.
+ *
+ * Dialer (p2p_ice_connect_async): gather → signed "ice-offer" to the peer
+ * → its "ice-answer" → connectivity checks (controlling) → QUIC dial over
+ * the P2pIcePath, expecting the peer's key.
+ * Listener (P2pIceResponder): for each verified "ice-offer", a
+ * non-controlling P2pIcePath, gather → "ice-answer" → checks; the first
+ * datagram over the path starts a server P2pQuicConnection, handed to the
+ * accept callback once it is established (authenticated).
+ *
+ * Offer/answer payloads (JSON text carried in a signed signal):
+ *   {"kind":"ice-offer"|"ice-answer","session":HEX,"ufrag":S,"pwd":S,
+ *    "candidates":["a=candidate:...", ...]}
+ *   {"kind":"ice-error","session":HEX,"message":S}
+ *
+ * Threads: everything on the context of the P2pSignaling (the thread
+ * default context of its creator: the network thread).
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "p2p/p2p-connection.h"
+#include "p2p/p2p-config.h"
+#include "p2p-signaling.h"
+#include "p2p-quic-connection.h"
+
+G_BEGIN_DECLS
+
+/* Bound on waiting for the peer's answer, milliseconds. */
+#define P2P_ICE_ANSWER_TIMEOUT_MS 10000
+
+/* Dials @peer through @signaling (registered) and ICE. Errors:
+ * PEER_NOT_FOUND (not registered at the rendezvous), CONNECTION_FAILED (no
+ * candidate pair works: names the candidate types tried), TIMEOUT (no
+ * answer), AUTHENTICATION_FAILED (wrong key), INVALID_ARGUMENT (bad
+ * STUN/TURN configuration), G_IO_ERROR_CANCELLED. @qcfg may be NULL. */
+void p2p_ice_connect_async (P2pSignaling *signaling, P2pIdentity *identity,
+    const P2pConfig *config, const P2pPeerId *peer, const P2pQuicSessionConfig *qcfg,
+    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+P2pConnection *p2p_ice_connect_finish (GAsyncResult *result, GError **error);
+
+typedef struct _P2pIceResponder P2pIceResponder;
+
+/* Called with each established (authenticated) server connection (transfer
+ * none: ref it to keep it). */
+typedef void (*P2pIceAcceptFunc) (P2pConnection *connection, gpointer user_data);
+
+/* Answers offers arriving on @signaling. @allowed: NULL or P2pPeerId* array
+ * (allow-list). At most @max_pending ICE/QUIC setups at once (0 = 16). */
+P2pIceResponder *p2p_ice_responder_new (P2pSignaling *signaling, P2pIdentity *identity,
+    const P2pConfig *config, const P2pQuicSessionConfig *qcfg, GPtrArray *allowed,
+    guint max_pending, P2pIceAcceptFunc func, gpointer user_data);
+/* Stops answering and drops setups in progress. */
+void p2p_ice_responder_free (P2pIceResponder *self);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (P2pIceResponder, p2p_ice_responder_free)
+
+G_END_DECLS
