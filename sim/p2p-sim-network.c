@@ -754,6 +754,12 @@ p2p_sim_network_new_from_config (const P2pConfig *config, GMainContext *context)
 P2pSimNetwork *
 p2p_sim_network_get_named (const char *name, GError **error)
 {
+  return p2p_sim_network_get_named_full (name, NULL, error);
+}
+
+P2pSimNetwork *
+p2p_sim_network_get_named_full (const char *name, const P2pConfig *config, GError **error)
+{
   P2pSimNetwork *self = NULL;
   NamedEntry *e;
 
@@ -772,12 +778,14 @@ p2p_sim_network_get_named (const char *name, GError **error)
     self = g_weak_ref_get (&e->ref);
   if (self == NULL) {
     P2pNetThread *thread;
-    g_autoptr (P2pConfig) config = p2p_config_new_from_env (error);
+    g_autoptr (P2pConfig) env = config ? NULL : p2p_config_new_from_env (error);
 
-    if (config == NULL) {
+    if (config == NULL && env == NULL) {
       g_mutex_unlock (&named_lock);
       return NULL;
     }
+    if (config == NULL)
+      config = env;
     thread = p2p_net_thread_new ("p2p-sim-net");
     self = p2p_sim_network_new_from_config (config, p2p_net_thread_get_context (thread));
     self->thread = thread;

@@ -120,6 +120,11 @@ P2P_EXPORT P2pSimNetwork *p2p_sim_network_new_from_config (const P2pConfig *conf
  * FOLLOW mode on real time, with its own context served by its own thread.
  * Shared while referenced; the last unref removes it from the registry. */
 P2P_EXPORT P2pSimNetwork *p2p_sim_network_get_named (const char *name, GError **error);
+/* Same, but a network created by this call is configured from @config's
+ * sim_* fields (NULL = from the environment). An existing one is returned
+ * unchanged. */
+P2P_EXPORT P2pSimNetwork *p2p_sim_network_get_named_full (const char *name,
+    const P2pConfig *config, GError **error);
 /* (nullable) the registry name, NULL for an unnamed network. */
 P2P_EXPORT const char *p2p_sim_network_get_name (P2pSimNetwork *self);
 /* (transfer none) */
