@@ -557,7 +557,7 @@ static void
 flush (P2pQuicConnection *self)
 {
   guint64 now;
-  gsize n;
+  gsize n, queued;
   gboolean wake;
 
   if (self->session == NULL || self->path_closed)
@@ -567,8 +567,10 @@ flush (P2pQuicConnection *self)
     (void) p2p_packet_path_send (self->path, self->buf, n, NULL); /* failure = loss */
 
   g_mutex_lock (&self->lock);
-  wake = self->session_queued >= self->send_high;
-  self->session_queued = p2p_quic_session_get_send_queued (self->session);
+  queued = p2p_quic_session_get_send_queued (self->session);
+  /* Senders wait for session_queued + send_queue_bytes < send_high. */
+  wake = queued < self->session_queued;
+  self->session_queued = queued;
   if (self->established && !self->closed)
     self->max_dgram = p2p_quic_session_get_max_datagram_size (self->session);
   if (wake)
