@@ -1,0 +1,30 @@
+#!/bin/sh
+# tests/bench/run.sh [NAME...]: builds the benchmarks (release build in
+# build-bench/) and runs the named ones, or all. Each prints one result line.
+#   quic: 256 MiB over QUIC/UDP loopback between two processes vs TCP
+#         loopback: "quic quic_mbps=… tcp_mbps=… ratio=… lost_bytes=…"
+#         (BENCH_QUIC_BYTES overrides the size)
+set -eu
+cd "$(dirname "$0")/../.."
+BUILD=${BENCH_BUILDDIR:-build-bench}
+ALL="quic"
+NAMES=${*:-$ALL}
+
+if [ ! -f "$BUILD/build.ninja" ]; then
+  meson setup "$BUILD" --buildtype=release -Dwerror=false >/dev/null
+fi
+ninja -C "$BUILD" tests/bench/bench-quic >/dev/null
+
+status=0
+for name in $NAMES; do
+  case "$name" in
+    quic)
+      "$BUILD/tests/bench/bench-quic" run "${BENCH_QUIC_BYTES:-268435456}" || status=1
+      ;;
+    *)
+      echo "unknown benchmark: $name (known: $ALL)" >&2
+      status=2
+      ;;
+  esac
+done
+exit $status
