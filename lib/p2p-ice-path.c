@@ -361,8 +361,10 @@ p2p_ice_path_get_local_description (P2pIcePath *self, char **ufrag, char **pwd,
     if (!candidate_allowed (self, c))
       continue;
     g_autofree char *line = nice_agent_generate_local_candidate_sdp (self->agent, c);
-    if (line)
+    if (line) {
+      g_debug ("ice: local %s", line);
       g_strv_builder_add (b, line);
+    }
   }
   g_slist_free_full (cands, (GDestroyNotify) nice_candidate_free);
 
@@ -523,6 +525,8 @@ on_selected_pair (NiceAgent *agent, guint stream_id, guint component_id,
   if (stream_id != self->stream_id)
     return;
   P2pPathKind kind = kind_of_pair (lcand, rcand);
+  g_debug ("ice: selected pair %s -> %s", nice_candidate_type_to_string (lcand->type),
+      nice_candidate_type_to_string (rcand->type));
   if (kind != self->kind) {
     self->kind = kind;
     g_debug ("ice: selected pair changed, path kind now %s", p2p_path_kind_to_string (kind));

@@ -1,0 +1,172 @@
+#!/bin/sh
+# tests/nat/nat-test.sh: NAT traversal end to end in network namespaces
+# (run as root; exits 77 = SKIP when namespaces cannot be created).
+#
+#   nat-test.sh CASE P2P_CAT P2P_RENDEZVOUS
+#   CASE: same-lan | cone | symmetric | relay-only | no-turn
+#
+# Topology (addresses exist only inside the namespaces):
+#   pub:  bridge 198.18.0.10/15, coturn (STUN+TURN :3478), p2p-rendezvous
+#   ra, rb: NAT routers, WAN 198.18.0.11 / .12, LAN 198.19.1.1 / 198.19.2.1
+#   pa, pb: peers 198.19.1.2 / 198.19.2.2 behind them
+#   same-lan: l1 198.19.3.1 <-> l2 198.19.3.2, no router, no server
+# Each case checks the bytes (sha256sum) and the reported path kind.
+# SPDX-License-Identifier: LGPL-2.1-or-later
+set -u
+CASE=${1:?case}
+CAT=${2:?p2p-cat}
+RDV=${3:?p2p-rendezvous}
+T=${NAT_T:-30}                       # bound for every p2p-cat run, seconds
+ID=$$
+W=$(mktemp -d /tmp/nat-$CASE-XXXXXX)
+NSS=""
+PIDS=""
+
+log() { echo "[$CASE] $*"; }
+fail() { log "FAIL: $*"; for f in "$W"/*.err "$W"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -25 "$f"; }; done; exit 1; }
+
+cleanup() {
+  for p in $PIDS; do kill "$p" 2>/dev/null; done
+  for p in $PIDS; do wait "$p" 2>/dev/null; done
+  for n in $NSS; do ip netns pids "$n" 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del "$n" 2>/dev/null; done
+  [ -n "${NAT_KEEP:-}" ] && echo "kept $W" || rm -rf "$W"
+}
+trap cleanup EXIT INT TERM
+
+ns() { n="n$ID$1"; echo "$n"; }
+mkns() {
+  n=$(ns "$1")
+  ip netns add "$n" || return 1
+  NSS="$NSS $n"
+  ip -n "$n" link set lo up
+}
+x() { n=$(ns "$1"); shift; ip netns exec "$n" "$@"; }
+
+if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for network namespaces"; exit 77; fi
+if ! command -v iptables >/dev/null; then echo "SKIP: iptables is not installed"; exit 77; fi
+if ! mkns probe 2>"$W/probe.err"; then echo "SKIP: ip netns add failed: $(cat "$W/probe.err")"; exit 77; fi
+
+# veth NS1 IF1 NS2 IF2: a cable between two namespaces.
+veth() { ip -n "$(ns "$1")" link add "$2" type veth peer name "$4" netns "$(ns "$3")" &&
+  ip -n "$(ns "$1")" link set "$2" up && ip -n "$(ns "$3")" link set "$4" up; }
+
+# router NAME WANIP LANNET(without .x) MODE: a home router doing NAT.
+router() {
+  r=$1; wan=$2; lan=$3; mode=$4
+  mkns "$r" && veth pub "w$r" "$r" wan && ip -n "$(ns pub)" link set "w$r" master br0 || return 1
+  x "$r" ip addr add "$wan/15" dev wan
+  x "$r" sysctl -qw net.ipv4.ip_forward=1
+  case $mode in
+    cone) x "$r" iptables -t nat -A POSTROUTING -o wan -j MASQUERADE ;;
+    symmetric) x "$r" iptables -t nat -A POSTROUTING -o wan -j MASQUERADE --random-fully ;;
+  esac
+  x "$r" iptables -A FORWARD -i wan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+  x "$r" iptables -A FORWARD -i wan -j DROP
+  # Like a home router, nothing unsolicited reaches the router itself either.
+  # Without this, a peer's first hole-punching packet (addressed to the
+  # router's WAN address) is delivered locally and leaves a conntrack entry
+  # that makes MASQUERADE pick another port for our own later packet to that
+  # peer: the "simultaneous open" clash, and hole punching fails.
+  x "$r" iptables -A INPUT -i wan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+  x "$r" iptables -A INPUT -i wan -j DROP
+  p=p${r#r}
+  mkns "$p" && veth "$r" lan "$p" eth0 || return 1
+  x "$r" ip addr add "$lan.1/24" dev lan
+  x "$p" ip addr add "$lan.2/24" dev eth0
+  x "$p" ip route add default via "$lan.1"
+}
+
+public() {
+  mkns pub || return 1
+  x pub ip link add br0 type bridge && x pub ip link set br0 up && x pub ip addr add 198.18.0.10/15 dev br0
+}
+
+start_turn() {
+  x pub turnserver -n --listening-ip=198.18.0.10 --listening-port=3478 --relay-ip=198.18.0.10 \
+    --external-ip=198.18.0.10 --user=test:test --realm=gst-p2p --lt-cred-mech --no-tls --no-dtls \
+    --no-cli --fingerprint --min-port=49152 --max-port=49999 --log-file=stdout --simple-log \
+    --pidfile="$W/turn.pid" --userdb="$W/turn.db" >"$W/turn.log" 2>&1 &
+  TURN_PID=$!; PIDS="$PIDS $TURN_PID"
+  for i in $(seq 100); do grep -q "Total General servers" "$W/turn.log" && return 0; sleep 0.1; done
+  fail "turnserver did not start"
+}
+
+start_rendezvous() {
+  x pub timeout 120 "$RDV" --host 198.18.0.10 --port 0 >"$W/rdv.out" 2>"$W/rdv.log" &
+  PIDS="$PIDS $!"
+  for i in $(seq 100); do
+    URL=$(sed -n 's/^listening on //p' "$W/rdv.out")
+    [ -n "$URL" ] && return 0
+    sleep 0.1
+  done
+  fail "p2p-rendezvous did not start"
+}
+
+# listen NS ARGS...: starts a listener, sets LPID and TICKET / PEERID.
+listen() {
+  where=$1; shift
+  x "$where" timeout $T "$CAT" listen --port 0 "$@" >"$W/recv.bin" 2>"$W/listen.err" &
+  LPID=$!; PIDS="$PIDS $LPID"
+  for i in $(seq 150); do
+    if grep -q '^peer-id:' "$W/listen.err" && { [ "$NEED_REG" = 0 ] || grep -q '^registered:' "$W/listen.err"; }; then
+      TICKET=$(sed -n 's/^ticket: //p' "$W/listen.err"); PEERID=$(sed -n 's/^peer-id: //p' "$W/listen.err")
+      return 0
+    fi
+    kill -0 $LPID 2>/dev/null || fail "listener exited early"
+    sleep 0.1
+  done
+  fail "listener did not start"
+}
+
+# expect_transfer NS PEER EXPECTED_PATH ARGS...
+expect_transfer() {
+  where=$1; peer=$2; want=$3; shift 3
+  head -c 1048576 /dev/urandom >"$W/send.bin"
+  start=$(date +%s.%N)
+  x "$where" timeout $T "$CAT" connect --ping "$peer" "$@" <"$W/send.bin" 2>"$W/connect.err" ||
+    fail "connect failed: $(tail -1 "$W/connect.err")"
+  wait $LPID || fail "listener failed"
+  a=$(sha256sum <"$W/send.bin"); b=$(sha256sum <"$W/recv.bin")
+  [ "$a" = "$b" ] || fail "bytes differ ($(stat -c %s "$W/recv.bin") of 1048576 received)"
+  got=$(sed -n 's/^path: //p' "$W/connect.err")
+  [ "$got" = "$want" ] || fail "path is '$got', expected '$want'"
+  got_l=$(sed -n 's/^path: //p' "$W/listen.err")
+  [ "$got_l" = "$want" ] || fail "listener reports path '$got_l', expected '$want'"
+  log "ok: 1 MiB intact, path $got ($(grep -E '^(setup|rtt):' "$W/connect.err" | tr '\n' ' '))"
+}
+
+NEED_REG=1
+RELAY="turn://test:test@198.18.0.10:3478"
+case $CASE in
+  same-lan)
+    NEED_REG=0
+    mkns l1 && mkns l2 && veth l1 eth0 l2 eth0 || fail "topology"
+    x l1 ip addr add 198.19.3.1/24 dev eth0; x l2 ip addr add 198.19.3.2/24 dev eth0
+    listen l1
+    expect_transfer l2 "$TICKET" direct
+    ;;
+  cone|symmetric|relay-only)
+    mode=cone; [ "$CASE" = symmetric ] && mode=symmetric
+    public && router ra 198.18.0.11 198.19.1 $mode && router rb 198.18.0.12 198.19.2 $mode || fail "topology"
+    start_turn; start_rendezvous
+    extra=""; [ "$CASE" = relay-only ] && extra="--relay-only"
+    want=direct; [ "$CASE" != cone ] && want=relay
+    listen pa --rendezvous "$URL" --relay "$RELAY" $extra
+    expect_transfer pb "$PEERID" $want --rendezvous "$URL" --relay "$RELAY" $extra
+    ;;
+  no-turn)
+    public && router ra 198.18.0.11 198.19.1 symmetric && router rb 198.18.0.12 198.19.2 symmetric || fail "topology"
+    start_rendezvous
+    listen pa --rendezvous "$URL" --relay "$RELAY"
+    if x pb timeout $T "$CAT" connect "$PEERID" --rendezvous "$URL" --relay "$RELAY" </dev/null 2>"$W/connect.err"; then
+      fail "connected although no path exists"
+    fi
+    rc_msg=$(tail -1 "$W/connect.err")
+    echo "$rc_msg" | grep -q "no path to peer $PEERID" || fail "unexpected error: $rc_msg"
+    echo "$rc_msg" | grep -q "candidates (" || fail "error does not name the candidate types: $rc_msg"
+    echo "$rc_msg" | grep -q "TURN server" || fail "error does not point at the TURN server: $rc_msg"
+    log "ok: $rc_msg"
+    ;;
+  *) echo "unknown case $CASE"; exit 2 ;;
+esac
+exit 0
