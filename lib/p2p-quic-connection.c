@@ -71,6 +71,8 @@ struct _P2pQuicConnection {
   P2pPeerId peer_id;
   gboolean have_peer_id;
   GQueue recv_queue;            /* GBytes */
+  GQueue recv_waiters;          /* Waiter* of receive_async */
+  GQueue send_waiters;          /* Waiter* of send_async (message not yet queued) */
   GQueue send_queue;            /* GBytes not yet given to the session */
   gsize send_queue_bytes;
   gsize session_queued;         /* snapshot of p2p_quic_session_get_send_queued */
@@ -250,6 +252,133 @@ run_on_net_thread (P2pQuicConnection *self, NetFunc func, gpointer data)
   g_object_unref (self);
 }
 
+/* ---------------------------------------------------------- async waiters
+ * receive_async / send_async that cannot complete at once park a Waiter;
+ * the network thread completes it (GTask then calls back on the caller's
+ * context). Cancellation is watched by a source on the network thread. */
+
+typedef struct {
+  GTask *task;
+  GBytes *message;              /* send_async only */
+  GSource *cancel_source;
+} Waiter;
+
+static void
+waiter_free (Waiter *w)
+{
+  if (w->cancel_source) {
+    g_source_destroy (w->cancel_source);
+    g_source_unref (w->cancel_source);
+  }
+  g_clear_pointer (&w->message, g_bytes_unref);
+  g_clear_object (&w->task);
+  g_free (w);
+}
+
+typedef struct {
+  P2pQuicConnection *self;
+  Waiter *w;
+  GQueue *queue;
+} WaiterCancel;
+
+static gboolean
+waiter_cancelled_cb (GCancellable *cancellable, gpointer user_data)
+{
+  WaiterCancel *wc = user_data;
+  P2pQuicConnection *self = wc->self;
+  gboolean found;
+
+  g_mutex_lock (&self->lock);
+  found = g_queue_remove (wc->queue, wc->w);
+  g_mutex_unlock (&self->lock);
+  if (found) {
+    Waiter *w = wc->w;
+
+    g_task_return_error_if_cancelled (w->task);
+    g_clear_pointer (&w->cancel_source, g_source_unref); /* being dispatched */
+    waiter_free (w);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+waiter_cancel_free (gpointer data)
+{
+  WaiterCancel *wc = data;
+
+  g_object_unref (wc->self);
+  g_free (wc);
+}
+
+/* Under lock: parks @w on @queue, watching its task's cancellable. */
+static void
+waiter_park_locked (P2pQuicConnection *self, Waiter *w, GQueue *queue)
+{
+  GCancellable *cancellable = g_task_get_cancellable (w->task);
+
+  if (cancellable) {
+    WaiterCancel *wc = g_new0 (WaiterCancel, 1);
+
+    wc->self = g_object_ref (self);
+    wc->w = w;
+    wc->queue = queue;
+    w->cancel_source = g_cancellable_source_new (cancellable);
+    g_source_set_callback (w->cancel_source, G_SOURCE_FUNC (waiter_cancelled_cb), wc,
+        waiter_cancel_free);
+    g_source_attach (w->cancel_source, self->ctx);
+  }
+  g_queue_push_tail (queue, w);
+}
+
+/* Fails every parked waiter with the close error (after the close). */
+static void
+fail_waiters (P2pQuicConnection *self)
+{
+  GQueue rq, sq;
+  Waiter *w;
+  GError *err;
+
+  g_mutex_lock (&self->lock);
+  rq = self->recv_waiters;
+  sq = self->send_waiters;
+  g_queue_init (&self->recv_waiters);
+  g_queue_init (&self->send_waiters);
+  err = self->close_error ? g_error_copy (self->close_error)
+      : g_error_new_literal (P2P_ERROR, P2P_ERROR_CLOSED, "connection closed");
+  g_mutex_unlock (&self->lock);
+  while ((w = g_queue_pop_head (&rq))) {
+    g_task_return_error (w->task, g_error_copy (err));
+    waiter_free (w);
+  }
+  while ((w = g_queue_pop_head (&sq))) {
+    g_task_return_error (w->task, g_error_copy (err));
+    waiter_free (w);
+  }
+  g_error_free (err);
+}
+
+/* Net thread: lets parked send_async callers in while there is room. */
+static void
+admit_send_waiters (P2pQuicConnection *self)
+{
+  GQueue done = G_QUEUE_INIT;
+  Waiter *w;
+
+  g_mutex_lock (&self->lock);
+  while (!self->closed && !self->close_requested && self->send_waiters.length > 0 &&
+      self->session_queued + self->send_queue_bytes < self->send_high) {
+    w = g_queue_pop_head (&self->send_waiters);
+    self->send_queue_bytes += g_bytes_get_size (w->message);
+    g_queue_push_tail (&self->send_queue, g_steal_pointer (&w->message));
+    g_queue_push_tail (&done, w);
+  }
+  g_mutex_unlock (&self->lock);
+  while ((w = g_queue_pop_head (&done))) {
+    g_task_return_boolean (w->task, TRUE);
+    waiter_free (w);
+  }
+}
+
 /* ------------------------------------------------------ session callbacks */
 
 
@@ -305,10 +434,20 @@ cb_message (P2pQuicSession *s, GBytes *message, gpointer user_data)
     return;
   }
 
+  Waiter *w = NULL;
+
   g_mutex_lock (&self->lock);
-  g_queue_push_tail (&self->recv_queue, message);
-  g_cond_broadcast (&self->cond);
+  if (self->recv_queue.length == 0)
+    w = g_queue_pop_head (&self->recv_waiters);
+  if (w == NULL) {
+    g_queue_push_tail (&self->recv_queue, message);
+    g_cond_broadcast (&self->cond);
+  }
   g_mutex_unlock (&self->lock);
+  if (w) {
+    g_task_return_pointer (w->task, message, (GDestroyNotify) g_bytes_unref);
+    waiter_free (w);
+  }
 }
 
 typedef struct {
@@ -547,6 +686,7 @@ after_session_call (P2pQuicConnection *self)
       p2p_packet_path_set_timer (self->path, G_MAXUINT64);
       p2p_packet_path_close (self->path);
     }
+    fail_waiters (self);
     p2p_connection_emit_closed (P2P_CONNECTION (self), signal_error);
     g_object_unref (self);
   }
@@ -575,7 +715,12 @@ flush (P2pQuicConnection *self)
     self->max_dgram = p2p_quic_session_get_max_datagram_size (self->session);
   if (wake)
     g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
+  if (wake && self->send_waiters.length > 0 && !self->work_scheduled) {
+    g_mutex_unlock (&self->lock);
+    schedule_work (self);       /* admit_send_waiters */
+  } else {
+    g_mutex_unlock (&self->lock);
+  }
 
   if (!self->path_closed)
     p2p_packet_path_set_timer (self->path, p2p_quic_session_get_deadline (self->session));
@@ -695,6 +840,7 @@ work_cb (gpointer user_data)
   g_mutex_unlock (&self->lock);
 
   flush (self);
+  admit_send_waiters (self);
   after_session_call (self);
   return G_SOURCE_REMOVE;
 }
@@ -982,6 +1128,97 @@ quic_receive (P2pConnection *conn, GCancellable *cancellable, GError **error)
   g_mutex_unlock (&self->lock);
   watch_end (&w);
   return msg;
+}
+
+static void
+quic_send_async (P2pConnection *conn, GBytes *message, GCancellable *cancellable,
+    GAsyncReadyCallback callback, gpointer user_data)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  GError *error = NULL;
+  gboolean queued = FALSE;
+
+  g_task_set_source_tag (task, quic_send_async);
+  if (g_task_return_error_if_cancelled (task)) {
+    g_object_unref (task);
+    return;
+  }
+  g_mutex_lock (&self->lock);
+  if (self->closed || self->close_requested) {
+    set_closed_error_locked (self, &error);
+  } else if (self->send_waiters.length == 0 &&
+      self->session_queued + self->send_queue_bytes < self->send_high) {
+    g_queue_push_tail (&self->send_queue, g_bytes_ref (message));
+    self->send_queue_bytes += g_bytes_get_size (message);
+    queued = TRUE;
+  } else {
+    Waiter *w = g_new0 (Waiter, 1);
+
+    w->task = g_steal_pointer (&task);
+    w->message = g_bytes_ref (message);
+    waiter_park_locked (self, w, &self->send_waiters);
+  }
+  g_mutex_unlock (&self->lock);
+  if (task == NULL)
+    return;
+  if (error)
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+  if (queued)
+    schedule_work (self);
+  g_object_unref (task);
+}
+
+static gboolean
+quic_send_finish (P2pConnection *conn, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, conn), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+quic_receive_async (P2pConnection *conn, GCancellable *cancellable,
+    GAsyncReadyCallback callback, gpointer user_data)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  GError *error = NULL;
+  GBytes *msg = NULL;
+
+  g_task_set_source_tag (task, quic_receive_async);
+  if (g_task_return_error_if_cancelled (task)) {
+    g_object_unref (task);
+    return;
+  }
+  g_mutex_lock (&self->lock);
+  msg = g_queue_pop_head (&self->recv_queue);
+  if (msg == NULL) {
+    if (self->closed) {
+      set_closed_error_locked (self, &error);
+    } else {
+      Waiter *w = g_new0 (Waiter, 1);
+
+      w->task = g_steal_pointer (&task);
+      waiter_park_locked (self, w, &self->recv_waiters);
+    }
+  }
+  g_mutex_unlock (&self->lock);
+  if (task == NULL)
+    return;
+  if (msg)
+    g_task_return_pointer (task, msg, (GDestroyNotify) g_bytes_unref);
+  else
+    g_task_return_error (task, error);
+  g_object_unref (task);
+}
+
+static GBytes *
+quic_receive_finish (P2pConnection *conn, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, conn), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
 }
 
 static gboolean
@@ -1294,6 +1531,10 @@ p2p_quic_connection_class_init (P2pQuicConnectionClass *klass)
   gobject_class->finalize = p2p_quic_connection_finalize;
   conn_class->send = quic_send;
   conn_class->receive = quic_receive;
+  conn_class->send_async = quic_send_async;
+  conn_class->send_finish = quic_send_finish;
+  conn_class->receive_async = quic_receive_async;
+  conn_class->receive_finish = quic_receive_finish;
   conn_class->send_datagram = quic_send_datagram;
   conn_class->get_max_datagram_size = quic_get_max_datagram_size;
   conn_class->open_stream = quic_open_stream;

@@ -9,6 +9,7 @@
 #include "p2p-net-thread.h"
 #include "p2p-quic-connection.h"
 #include "p2p-udp-socket.h"
+#include "p2p-mem-path.h"
 
 #define WAIT_LIMIT_US (20 * G_TIME_SPAN_SECOND)
 
@@ -672,6 +673,316 @@ test_listener_close (Fixture *f, gconstpointer data)
   g_assert_error (error, P2P_ERROR, P2P_ERROR_CLOSED);
 }
 
+
+/* ---- async API: completes on the caller's thread-default context ---- */
+
+typedef struct {
+  GMainContext *ctx;
+  GThread *thread;
+  guint pending;
+  GBytes *received;
+  GError *error;
+  gboolean sent;
+} Async;
+
+static void
+async_received (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Async *a = data;
+
+  g_assert_true (g_main_context_is_owner (a->ctx));
+  g_assert_true (g_thread_self () == a->thread);
+  a->received = p2p_connection_receive_finish (P2P_CONNECTION (source), res, &a->error);
+  a->pending--;
+}
+
+static void
+async_sent (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Async *a = data;
+
+  g_assert_true (g_thread_self () == a->thread);
+  a->sent = p2p_connection_send_finish (P2P_CONNECTION (source), res, &a->error);
+  a->pending--;
+}
+
+static void
+async_wait (Async *a)
+{
+  gint64 end = g_get_monotonic_time () + WAIT_LIMIT_US;
+
+  while (a->pending > 0) {
+    g_assert_cmpint (g_get_monotonic_time (), <, end);
+    g_main_context_iteration (a->ctx, TRUE);
+  }
+}
+
+static void
+test_async (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+  P2pConnection *c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
+  P2pConnection *s;
+  Async a = { 0 };
+  g_autoptr (GBytes) m = g_bytes_new_static ("async hello", 11);
+  g_autoptr (GCancellable) cancel = g_cancellable_new ();
+
+  g_assert_no_error (error);
+  s = accept_one (f);
+  a.ctx = g_main_context_new ();
+  a.thread = g_thread_self ();
+  g_main_context_push_thread_default (a.ctx);
+
+  /* receive_async parked first, then the message arrives. */
+  a.pending = 1;
+  p2p_connection_receive_async (s, NULL, async_received, &a);
+  a.pending++;
+  p2p_connection_send_async (c, m, NULL, async_sent, &a);
+  async_wait (&a);
+  g_assert_no_error (a.error);
+  g_assert_true (a.sent);
+  g_assert_true (g_bytes_equal (a.received, m));
+  g_clear_pointer (&a.received, g_bytes_unref);
+
+  /* A parked receive_async is cancelled promptly. */
+  a.pending = 1;
+  p2p_connection_receive_async (c, cancel, async_received, &a);
+  g_cancellable_cancel (cancel);
+  async_wait (&a);
+  g_assert_null (a.received);
+  g_assert_error (a.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&a.error);
+
+  /* A parked receive_async fails with CLOSED (reason) when the peer closes. */
+  a.pending = 1;
+  p2p_connection_receive_async (c, NULL, async_received, &a);
+  p2p_connection_close (s, "async bye");
+  async_wait (&a);
+  g_assert_null (a.received);
+  g_assert_error (a.error, P2P_ERROR, P2P_ERROR_CLOSED);
+  g_assert_nonnull (strstr (a.error->message, "async bye"));
+  g_clear_error (&a.error);
+
+  g_main_context_pop_thread_default (a.ctx);
+  g_main_context_unref (a.ctx);
+  unref_on_net (f, c);
+  unref_on_net (f, s);
+  unref_on_net (f, client);
+}
+
+/* ---- datagrams ---- */
+
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  GPtrArray *got;
+  gboolean on_net;
+  P2pNetThread *nt;
+} Dgrams;
+
+static void
+on_datagram (P2pConnection *conn, GBytes *d, gpointer data)
+{
+  Dgrams *dg = data;
+
+  g_mutex_lock (&dg->lock);
+  dg->on_net = p2p_net_thread_is_current (dg->nt);
+  g_ptr_array_add (dg->got, g_bytes_ref (d));
+  g_cond_broadcast (&dg->cond);
+  g_mutex_unlock (&dg->lock);
+}
+
+static void
+test_datagrams (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+  P2pConnection *c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
+  P2pConnection *s;
+  Dgrams dg = { 0 };
+  gsize max;
+  gint64 end;
+  g_autoptr (GBytes) d = g_bytes_new_static ("live media", 10);
+  g_autoptr (GBytes) big = NULL;
+  P2pConnectionStats st;
+
+  g_assert_no_error (error);
+  s = accept_one (f);
+  g_mutex_init (&dg.lock);
+  g_cond_init (&dg.cond);
+  dg.got = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  dg.nt = f->nt;
+  g_signal_connect (s, "datagram-received", G_CALLBACK (on_datagram), &dg);
+
+  max = p2p_connection_get_max_datagram_size (c);
+  g_assert_cmpuint (max, >=, 1000);
+  big = g_bytes_new_take (g_malloc0 (max + 1), max + 1);
+  g_assert_false (p2p_connection_send_datagram (c, big, &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED);
+  g_clear_error (&error);
+
+  /* Unreliable, but loopback at this rate does not lose: resend until one arrives. */
+  end = g_get_monotonic_time () + WAIT_LIMIT_US;
+  g_mutex_lock (&dg.lock);
+  while (dg.got->len == 0) {
+    g_mutex_unlock (&dg.lock);
+    g_assert_true (p2p_connection_send_datagram (c, d, &error));
+    g_assert_no_error (error);
+    g_mutex_lock (&dg.lock);
+    g_cond_wait_until (&dg.cond, &dg.lock, g_get_monotonic_time () + 200 * G_TIME_SPAN_MILLISECOND);
+    g_assert_cmpint (g_get_monotonic_time (), <, end);
+  }
+  g_assert_true (g_bytes_equal (dg.got->pdata[0], d));
+  g_assert_true (dg.on_net);
+  g_mutex_unlock (&dg.lock);
+  p2p_connection_get_stats (c, &st);
+  g_assert_cmpuint (st.datagrams_sent, >=, 1);
+
+  g_signal_handlers_disconnect_by_data (s, &dg);
+  unref_on_net (f, c);
+  unref_on_net (f, s);
+  unref_on_net (f, client);
+  g_ptr_array_unref (dg.got);
+  g_mutex_clear (&dg.lock);
+  g_cond_clear (&dg.cond);
+}
+
+
+/* ---- over a P2pMemPath pair: path kind changes reach the connection ---- */
+
+typedef struct {
+  Fixture *f;
+  P2pMemPath *a, *b;
+  GMutex lock;
+  GCond cond;
+  P2pConnection *client;
+  P2pQuicConnection *server;
+  gboolean server_up;
+  GError *error;
+  gint path_kind;
+  guint path_changes;
+} MemPair;
+
+static void
+mem_server_established (P2pQuicConnection *conn, gpointer data)
+{
+  MemPair *mp = data;
+
+  g_mutex_lock (&mp->lock);
+  mp->server_up = TRUE;
+  g_cond_broadcast (&mp->cond);
+  g_mutex_unlock (&mp->lock);
+}
+
+static void
+mem_first_packet (P2pPacketPath *path, const guint8 *pkt, gsize len, gpointer data)
+{
+  MemPair *mp = data;
+  GError *error = NULL;
+
+  /* Replaces these handlers with the server connection's. */
+  mp->server = p2p_quic_connection_new_server (path, mp->f->server_id, pkt, len, &mp->f->cfg,
+      NULL, &error);
+  g_assert_no_error (error);
+  g_signal_connect (mp->server, "established", G_CALLBACK (mem_server_established), mp);
+}
+
+static void
+mem_dialed (GObject *source, GAsyncResult *res, gpointer data)
+{
+  MemPair *mp = data;
+  P2pConnection *conn = p2p_quic_connection_dial_finish (res, &mp->error);
+
+  g_mutex_lock (&mp->lock);
+  mp->client = conn ? conn : (P2pConnection *) 1;
+  g_cond_broadcast (&mp->cond);
+  g_mutex_unlock (&mp->lock);
+}
+
+static void
+mem_start_net (gpointer data)
+{
+  MemPair *mp = data;
+
+  p2p_mem_path_new_pair_realtime (p2p_net_thread_get_context (mp->f->nt), &mp->a, &mp->b);
+  p2p_packet_path_set_handlers (P2P_PACKET_PATH (mp->b), mem_first_packet, NULL, mp, NULL);
+  p2p_quic_connection_dial_async (P2P_PACKET_PATH (mp->a), mp->f->client_id,
+      p2p_identity_get_peer_id (mp->f->server_id), &mp->f->cfg, NULL, mem_dialed, mp);
+}
+
+static void
+on_path_changed (P2pConnection *conn, P2pPathKind kind, gpointer data)
+{
+  MemPair *mp = data;
+
+  g_mutex_lock (&mp->lock);
+  mp->path_kind = kind;
+  mp->path_changes++;
+  g_cond_broadcast (&mp->cond);
+  g_mutex_unlock (&mp->lock);
+}
+
+static void
+mem_set_relay_net (gpointer data)
+{
+  MemPair *mp = data;
+
+  p2p_mem_path_set_kind (mp->a, P2P_PATH_KIND_RELAY);
+}
+
+static void
+mem_cleanup_net (gpointer data)
+{
+  MemPair *mp = data;
+
+  g_clear_object (&mp->client);
+  g_clear_object (&mp->server);
+  g_clear_object (&mp->a);
+  g_clear_object (&mp->b);
+}
+
+static void
+test_mem_path (Fixture *f, gconstpointer data)
+{
+  MemPair mp = { f };
+  gint64 end = g_get_monotonic_time () + WAIT_LIMIT_US;
+  P2pConnectionStats st;
+
+  g_mutex_init (&mp.lock);
+  g_cond_init (&mp.cond);
+  p2p_net_thread_invoke_sync (f->nt, mem_start_net, &mp);
+  g_mutex_lock (&mp.lock);
+  while (mp.client == NULL || !mp.server_up)
+    g_assert_true (g_cond_wait_until (&mp.cond, &mp.lock, end));
+  g_mutex_unlock (&mp.lock);
+  g_assert_no_error (mp.error);
+
+  send_str (mp.client, "over memory");
+  assert_receive_str (f, P2P_CONNECTION (mp.server), "over memory");
+  p2p_connection_get_stats (mp.client, &st);
+  g_assert_cmpint (st.path_kind, ==, P2P_PATH_KIND_SIMULATED);
+
+  g_signal_connect (mp.client, "path-changed", G_CALLBACK (on_path_changed), &mp);
+  p2p_net_thread_invoke_sync (f->nt, mem_set_relay_net, &mp);
+  g_mutex_lock (&mp.lock);
+  while (mp.path_changes == 0)
+    g_assert_true (g_cond_wait_until (&mp.cond, &mp.lock, end));
+  g_assert_cmpint (mp.path_kind, ==, P2P_PATH_KIND_RELAY);
+  g_mutex_unlock (&mp.lock);
+  p2p_connection_get_stats (mp.client, &st);
+  g_assert_cmpint (st.path_kind, ==, P2P_PATH_KIND_RELAY);
+  /* Still works after the path change. */
+  send_str (P2P_CONNECTION (mp.server), "after relay");
+  assert_receive_str (f, mp.client, "after relay");
+
+  g_signal_handlers_disconnect_by_data (mp.client, &mp);
+  g_signal_handlers_disconnect_by_data (mp.server, &mp);
+  p2p_net_thread_invoke_sync (f->nt, mem_cleanup_net, &mp);
+  g_mutex_clear (&mp.lock);
+  g_cond_clear (&mp.cond);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -689,5 +1000,8 @@ main (int argc, char **argv)
   ADD ("stream-round-trip", test_stream_round_trip, NULL);
   ADD ("cancel-receive", test_cancel_receive, NULL);
   ADD ("listener-close", test_listener_close, NULL);
+  ADD ("async", test_async, NULL);
+  ADD ("datagrams", test_datagrams, NULL);
+  ADD ("mem-path", test_mem_path, NULL);
   return g_test_run ();
 }
