@@ -1482,6 +1482,10 @@ p2p_quic_connection_dispose (GObject *object)
     t->path_closed = self->path_closed;
     if (g_main_context_is_owner (self->ctx)) {
       teardown_cb (t);
+    } else if (g_main_context_acquire (self->ctx)) {
+      /* Nobody runs the context (its thread has stopped): tear down here. */
+      teardown_cb (t);
+      g_main_context_release (self->ctx);
     } else {
       GSource *src = g_idle_source_new ();
 

@@ -597,6 +597,10 @@ p2p_quic_endpoint_dispose (GObject *object)
     t->remotes = g_steal_pointer (&self->remotes);
     if (g_main_context_is_owner (self->ctx)) {
       endpoint_teardown_cb (t);
+    } else if (g_main_context_acquire (self->ctx)) {
+      /* Nobody runs the context (its thread has stopped): tear down here. */
+      endpoint_teardown_cb (t);
+      g_main_context_release (self->ctx);
     } else {
       GSource *src = g_idle_source_new ();
 

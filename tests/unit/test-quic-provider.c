@@ -360,6 +360,36 @@ test_properties (Fixture *f, gconstpointer data)
   g_assert_true (P2P_IS_PROVIDER (f->a));
 }
 
+static void
+test_provider_gone (Fixture *f, gconstpointer data)
+{
+  g_autoptr (Timer) t = timer_new ();
+  g_autofree char *peer = g_strdup_printf ("%s@127.0.0.1:%u", f->a_id, f->port);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pConnection) cb = p2p_provider_connect (P2P_PROVIDER (f->b), peer, NULL, &error);
+  g_autoptr (P2pConnection) ca = NULL;
+  g_autoptr (GBytes) msg = NULL;
+  g_autoptr (GCancellable) c = timeout_cancellable (t, 10000);
+
+  g_assert_no_error (error);
+  ca = accept_bounded (f, t);
+  /* The provider goes away under a live connection: it is aborted. */
+  g_clear_object (&f->b);
+  g_assert_false (p2p_connection_is_connected (cb));
+  msg = p2p_connection_receive (cb, NULL, &error);
+  g_assert_null (msg);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_CLOSED);
+  g_assert_nonnull (strstr (error->message, "provider shut down"));
+  g_clear_error (&error);
+  /* Its peer learns about it (the abort sends a CONNECTION_CLOSE). */
+  msg = p2p_connection_receive (ca, c, &error);
+  g_assert_null (msg);
+  g_assert_nonnull (error);
+  g_assert_false (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
+  /* Dropping the connection after its provider is harmless. */
+  g_clear_object (&cb);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -376,5 +406,6 @@ main (int argc, char **argv)
   ADD ("pool-reuse", test_pool_reuse, NULL);
   ADD ("listen-errors", test_listen_errors, NULL);
   ADD ("properties", test_properties, NULL);
+  ADD ("provider-gone", test_provider_gone, NULL);
   return g_test_run ();
 }
