@@ -60,7 +60,24 @@ struct _P2pQuicEndpoint {
   guint max_connections;
   guint max_pending;
   GQueue accept_queue;          /* P2pConnection* */
+  GQueue accept_waiters;        /* AcceptWaiter* of accept_async */
 };
+
+typedef struct {
+  GTask *task;
+  GSource *cancel_source;
+} AcceptWaiter;
+
+static void
+accept_waiter_free (AcceptWaiter *w)
+{
+  if (w->cancel_source) {
+    g_source_destroy (w->cancel_source);
+    g_source_unref (w->cancel_source);
+  }
+  g_object_unref (w->task);
+  g_free (w);
+}
 
 G_DEFINE_FINAL_TYPE (P2pQuicEndpoint, p2p_quic_endpoint, P2P_TYPE_LISTENER)
 
@@ -175,9 +192,19 @@ on_server_established (P2pQuicConnection *conn, gpointer user_data)
     p2p_connection_close (P2P_CONNECTION (conn), "listener closed");
     return;
   }
-  g_queue_push_tail (&self->accept_queue, g_object_ref (conn));
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
+  {
+    AcceptWaiter *w = g_queue_pop_head (&self->accept_waiters);
+
+    if (w == NULL) {
+      g_queue_push_tail (&self->accept_queue, g_object_ref (conn));
+      g_cond_broadcast (&self->cond);
+      g_mutex_unlock (&self->lock);
+      return;
+    }
+    g_mutex_unlock (&self->lock);
+    g_task_return_pointer (w->task, g_object_ref (conn), g_object_unref);
+    accept_waiter_free (w);
+  }
 }
 
 static void
@@ -445,6 +472,87 @@ endpoint_accept (P2pListener *listener, GCancellable *cancellable, GError **erro
   return conn;
 }
 
+typedef struct {
+  P2pQuicEndpoint *self;
+  AcceptWaiter *w;
+} AcceptCancel;
+
+static gboolean
+accept_waiter_cancelled (GCancellable *cancellable, gpointer data)
+{
+  AcceptCancel *ac = data;
+  gboolean found;
+
+  g_mutex_lock (&ac->self->lock);
+  found = g_queue_remove (&ac->self->accept_waiters, ac->w);
+  g_mutex_unlock (&ac->self->lock);
+  if (found) {
+    g_task_return_error_if_cancelled (ac->w->task);
+    g_clear_pointer (&ac->w->cancel_source, g_source_unref); /* being dispatched */
+    accept_waiter_free (ac->w);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+accept_cancel_free (gpointer data)
+{
+  AcceptCancel *ac = data;
+
+  g_object_unref (ac->self);
+  g_free (ac);
+}
+
+static void
+endpoint_accept_async (P2pListener *listener, GCancellable *cancellable,
+    GAsyncReadyCallback callback, gpointer user_data)
+{
+  P2pQuicEndpoint *self = P2P_QUIC_ENDPOINT (listener);
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  P2pConnection *conn;
+  gboolean closed;
+
+  g_task_set_source_tag (task, endpoint_accept_async);
+  if (g_task_return_error_if_cancelled (task)) {
+    g_object_unref (task);
+    return;
+  }
+  g_mutex_lock (&self->lock);
+  conn = g_queue_pop_head (&self->accept_queue);
+  closed = self->closed;
+  if (conn == NULL && !closed) {
+    AcceptWaiter *w = g_new0 (AcceptWaiter, 1);
+
+    w->task = task;
+    if (cancellable) {
+      AcceptCancel *ac = g_new0 (AcceptCancel, 1);
+
+      ac->self = g_object_ref (self);
+      ac->w = w;
+      w->cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_callback (w->cancel_source, G_SOURCE_FUNC (accept_waiter_cancelled), ac,
+          accept_cancel_free);
+      g_source_attach (w->cancel_source, self->ctx);
+    }
+    g_queue_push_tail (&self->accept_waiters, w);
+    g_mutex_unlock (&self->lock);
+    return;
+  }
+  g_mutex_unlock (&self->lock);
+  if (conn)
+    g_task_return_pointer (task, conn, g_object_unref);
+  else
+    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_CLOSED, "the listener is closed");
+  g_object_unref (task);
+}
+
+static P2pConnection *
+endpoint_accept_finish (P2pListener *listener, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, listener), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
 static GSocketAddress *
 endpoint_get_local_address (P2pListener *listener)
 {
@@ -532,8 +640,9 @@ close_pending_cb (gpointer data)
 static void
 endpoint_close_full (P2pQuicEndpoint *self, gboolean close_pending)
 {
-  GQueue q = G_QUEUE_INIT;
+  GQueue q = G_QUEUE_INIT, waiters = G_QUEUE_INIT;
   P2pConnection *c;
+  AcceptWaiter *w;
 
   g_mutex_lock (&self->lock);
   if (self->closed) {
@@ -544,8 +653,15 @@ endpoint_close_full (P2pQuicEndpoint *self, gboolean close_pending)
   self->accepting = FALSE;
   q = self->accept_queue;
   g_queue_init (&self->accept_queue);
+  waiters = self->accept_waiters;
+  g_queue_init (&self->accept_waiters);
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
+
+  while ((w = g_queue_pop_head (&waiters))) {
+    g_task_return_new_error (w->task, P2P_ERROR, P2P_ERROR_CLOSED, "the listener is closed");
+    accept_waiter_free (w);
+  }
 
   /* Never accepted: nobody else will ever close them. */
   while ((c = g_queue_pop_head (&q))) {
@@ -636,6 +752,8 @@ p2p_quic_endpoint_class_init (P2pQuicEndpointClass *klass)
   gobject_class->dispose = p2p_quic_endpoint_dispose;
   gobject_class->finalize = p2p_quic_endpoint_finalize;
   listener_class->accept = endpoint_accept;
+  listener_class->accept_async = endpoint_accept_async;
+  listener_class->accept_finish = endpoint_accept_finish;
   listener_class->get_local_address = endpoint_get_local_address;
   listener_class->get_ticket = endpoint_get_ticket;
   listener_class->close = endpoint_close;

@@ -983,6 +983,76 @@ test_mem_path (Fixture *f, gconstpointer data)
   g_cond_clear (&mp.cond);
 }
 
+
+typedef struct {
+  guint pending;
+  P2pConnection *conn;
+  GError *error;
+} AcceptAsync;
+
+static void
+accepted_cb (GObject *source, GAsyncResult *res, gpointer data)
+{
+  AcceptAsync *a = data;
+
+  a->conn = p2p_listener_accept_finish (P2P_LISTENER (source), res, &a->error);
+  a->pending--;
+}
+
+static void
+accept_async_wait (GMainContext *ctx, AcceptAsync *a)
+{
+  gint64 end = g_get_monotonic_time () + WAIT_LIMIT_US;
+
+  while (a->pending > 0) {
+    g_assert_cmpint (g_get_monotonic_time (), <, end);
+    g_main_context_iteration (ctx, TRUE);
+  }
+}
+
+static void
+test_accept_async (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  GMainContext *ctx = g_main_context_new ();
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+  P2pConnection *c;
+  AcceptAsync a = { 1 };
+  g_autoptr (GCancellable) cancel = g_cancellable_new ();
+
+  g_main_context_push_thread_default (ctx);
+  p2p_listener_accept_async (P2P_LISTENER (f->server), NULL, accepted_cb, &a);
+  c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
+  g_assert_no_error (error);
+  accept_async_wait (ctx, &a);
+  g_assert_no_error (a.error);
+  g_assert_true (P2P_IS_QUIC_CONNECTION (a.conn));
+  send_str (c, "accepted async");
+  assert_receive_str (f, a.conn, "accepted async");
+  unref_on_net (f, g_steal_pointer (&a.conn));
+
+  a.pending = 1;
+  p2p_listener_accept_async (P2P_LISTENER (f->server), cancel, accepted_cb, &a);
+  g_cancellable_cancel (cancel);
+  accept_async_wait (ctx, &a);
+  g_assert_null (a.conn);
+  g_assert_error (a.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&a.error);
+
+  a.pending = 1;
+  p2p_listener_accept_async (P2P_LISTENER (f->server), NULL, accepted_cb, &a);
+  p2p_listener_close (P2P_LISTENER (f->server));
+  accept_async_wait (ctx, &a);
+  g_assert_null (a.conn);
+  g_assert_error (a.error, P2P_ERROR, P2P_ERROR_CLOSED);
+  g_clear_error (&a.error);
+
+  g_main_context_pop_thread_default (ctx);
+  g_main_context_unref (ctx);
+  unref_on_net (f, c);
+  unref_on_net (f, client);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1003,5 +1073,6 @@ main (int argc, char **argv)
   ADD ("async", test_async, NULL);
   ADD ("datagrams", test_datagrams, NULL);
   ADD ("mem-path", test_mem_path, NULL);
+  ADD ("accept-async", test_accept_async, NULL);
   return g_test_run ();
 }
