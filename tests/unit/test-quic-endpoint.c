@@ -1053,6 +1053,40 @@ test_accept_async (Fixture *f, gconstpointer data)
   unref_on_net (f, client);
 }
 
+
+static void
+test_max_connections (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  P2pQuicEndpoint *c1, *c2;
+  P2pConnection *a, *b, *s;
+  guint64 dropped_before;
+
+  /* Keepalives keep the admitted connection up through the idle timeout. */
+  f->cfg.keepalive_ns = 100 * G_GUINT64_CONSTANT (1000000);
+  c1 = new_endpoint (f, f->client_id);
+  c2 = new_endpoint (f, f->client_id);
+
+  p2p_quic_endpoint_set_accepting (f->server, TRUE, NULL, 1);
+  a = dial (f, c1, p2p_identity_get_peer_id (f->server_id), &error);
+  g_assert_no_error (error);
+  s = accept_one (f);
+  dropped_before = p2p_quic_endpoint_get_dropped (f->server);
+  /* Over the limit: the Initial is dropped, the dialer times out (idle 500 ms). */
+  b = dial (f, c2, p2p_identity_get_peer_id (f->server_id), &error);
+  g_assert_null (b);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_TIMEOUT);
+  g_assert_nonnull (strstr (error->message, "127.0.0.1:"));
+  g_assert_cmpuint (p2p_quic_endpoint_get_dropped (f->server), >, dropped_before);
+  /* The admitted connection is unaffected. */
+  send_str (a, "still here");
+  assert_receive_str (f, s, "still here");
+  unref_on_net (f, a);
+  unref_on_net (f, s);
+  unref_on_net (f, c1);
+  unref_on_net (f, c2);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1074,5 +1108,6 @@ main (int argc, char **argv)
   ADD ("datagrams", test_datagrams, NULL);
   ADD ("mem-path", test_mem_path, NULL);
   ADD ("accept-async", test_accept_async, NULL);
+  ADD ("max-connections", test_max_connections, GUINT_TO_POINTER (500));
   return g_test_run ();
 }
