@@ -1462,7 +1462,8 @@ dispatch_context (P2pSimNetwork *self)
 /* The MANUAL run loop: events up to @limit; stops early when @cond holds
  * (returns TRUE) or when nothing is pending (*idle = TRUE). */
 static gboolean
-run_loop (P2pSimNetwork *self, guint64 limit, GSourceFunc cond, gpointer data, gboolean *idle)
+run_loop_owned (P2pSimNetwork *self, guint64 limit, GSourceFunc cond, gpointer data,
+    gboolean *idle)
 {
   *idle = FALSE;
   for (;;) {
@@ -1481,6 +1482,20 @@ run_loop (P2pSimNetwork *self, guint64 limit, GSourceFunc cond, gpointer data, g
       return cond ? cond (data) : FALSE;
     }
   }
+}
+
+/* Holds the context for the whole run, so that @cond runs as its owner:
+ * blocking connection calls made there fail with WOULD_BLOCK instead of
+ * waiting, which keeps a MANUAL run on one thread and deterministic. */
+static gboolean
+run_loop (P2pSimNetwork *self, guint64 limit, GSourceFunc cond, gpointer data, gboolean *idle)
+{
+  gboolean owned = g_main_context_acquire (self->context);
+  gboolean ret = run_loop_owned (self, limit, cond, data, idle);
+
+  if (owned)
+    g_main_context_release (self->context);
+  return ret;
 }
 
 static guint64

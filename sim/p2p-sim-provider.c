@@ -361,23 +361,23 @@ parse_listen_address (P2pSimProvider *self, const char *address, guint16 *port, 
   g_autofree char *host = NULL;
   g_autoptr (GInetAddress) mine = NULL;
   g_autoptr (GInetAddress) ia = NULL;
+  const char *colon;
   guint64 v;
 
   if (address == NULL || *address == '\0') {
     *port = self->config->listen_port;
     return TRUE;
   }
-  if (address[0] == ':') {
-    if (!g_ascii_string_to_unsigned (address + 1, 10, 0, 65535, &v, NULL)) {
-      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-          "listen address \"%s\": expected :PORT with PORT 0..65535", address);
-      return FALSE;
-    }
-    *port = v;
-    return TRUE;
-  }
-  if (!p2p_parse_host_port (address, &host, port, error))
+  colon = strrchr (address, ':');
+  if (colon == NULL || !g_ascii_string_to_unsigned (colon + 1, 10, 0, 65535, &v, NULL)) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "listen address \"%s\": expected HOST:PORT or :PORT with PORT 0..65535", address);
     return FALSE;
+  }
+  *port = v;
+  if (colon == address)
+    return TRUE;
+  host = g_strndup (address, colon - address);
   mine = p2p_sim_network_get_node_address (self->net, self->node);
   ia = g_inet_address_new_from_string (host);
   if (ia == NULL || !(g_inet_address_get_is_any (ia) || g_inet_address_equal (ia, mine))) {
