@@ -6,6 +6,20 @@
  * P2pQuicEndpoint: one P2pDatagramSocket used both to dial (one P2pSocketPath
  * per remote) and to accept (demultiplexing new client Initials into server
  * sessions): shared by the UDP direct mode and the simulator.
+ *
+ * Thread rules (p2p-quic-connection.c has the details):
+ *  - dial_async/new_server/get_path, P2pSocketPath and the endpoint's
+ *    dial_async/set_accepting/shutdown run on the path's/socket's context;
+ *  - the P2pConnection API of a P2pQuicConnection and the endpoint's
+ *    P2pListener API may be called from any thread; a blocking call made on
+ *    the network thread that would wait fails with G_IO_ERROR_WOULD_BLOCK;
+ *  - signals are emitted on the network thread, never inside a session call;
+ *  - dropping the last reference from any thread is safe: the session is
+ *    closed (CONNECTION_CLOSE sent) and freed on its own thread.
+ * Demultiplexing is by remote address: one connection per remote address
+ * per endpoint (a second dial to a connected address is LIMIT_EXCEEDED).
+ * An endpoint's session config with max_udp_payload 0 uses each path's MTU
+ * (65000 towards loopback on a UDP socket opened to 65000, else 1452).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
