@@ -180,7 +180,11 @@ connect_finish_net (Connect *c, P2pConnection *conn)
 {
   P2pQuicProvider *self = c->self;
 
+  c->outstanding++;             /* hold: destroying sources may release others */
   c->done = TRUE;
+  if (conn == NULL && c->error == NULL)
+    c->error = g_error_new (P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
+        "no address of peer %s could be dialled", c->peer_str);
   if (g_hash_table_lookup (self->inflight, c->peer_str) == c)
     g_hash_table_remove (self->inflight, c->peer_str);
   g_cancellable_cancel (c->race);
@@ -198,7 +202,8 @@ connect_finish_net (Connect *c, P2pConnection *conn)
     else
       g_task_return_error (task, g_error_copy (c->error));
   }
-  if (c->outstanding == 0)
+  g_ptr_array_set_size (c->tasks, 0);
+  if (--c->outstanding == 0)
     connect_free (c);
 }
 
@@ -290,7 +295,72 @@ resolved (GObject *source, GAsyncResult *res, gpointer user_data)
   }
 }
 
-/* Dials every address of the peer at once. */
+/* Starts dialling one "HOST:PORT" (resolving a host name first). */
+static void
+start_address (Connect *c, const char *addr)
+{
+  g_autofree char *host = NULL;
+  g_autoptr (GInetAddress) ip = NULL;
+  guint16 port = 0;
+  GError *error = NULL;
+
+  if (!p2p_parse_host_port (addr, &host, &port, &error)) {
+    connect_note_error (c, error);
+    return;
+  }
+  ip = g_inet_address_new_from_string (host);
+  if (ip) {
+    dial_address (c, ip, port);
+  } else {
+    g_autoptr (GResolver) resolver = g_resolver_get_default ();
+    Resolve *r = g_new0 (Resolve, 1);
+
+    r->c = c;
+    r->port = port;
+    r->host = g_steal_pointer (&host);
+    c->outstanding++;
+    g_resolver_lookup_by_name_async (resolver, r->host, c->race, resolved, r);
+  }
+}
+
+typedef struct {
+  Connect *c;
+  char *addr;
+} DelayedStart;
+
+static gboolean
+delayed_start_cb (gpointer data)
+{
+  DelayedStart *d = data;
+
+  if (!d->c->done)
+    start_address (d->c, d->addr);
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs when the delayed start fired or was cancelled by the finish. */
+static void
+delayed_start_free (gpointer data)
+{
+  DelayedStart *d = data;
+  Connect *c = d->c;
+
+  g_free (d->addr);
+  g_free (d);
+  if (--c->outstanding == 0) {
+    if (c->done)
+      connect_free (c);
+    else
+      connect_finish_net (c, NULL);
+  }
+}
+
+/* Dials the peer's addresses in order, each STAGGER_MS after the previous
+ * one (the first answer wins and cancels the rest): a ticket lists the same
+ * listener under several addresses, and dialling them all at once would
+ * open duplicate connections that the listener's application sees. */
+#define STAGGER_MS 250
+
 static void
 connect_direct (Connect *c)
 {
@@ -298,28 +368,21 @@ connect_direct (Connect *c)
 
   c->outstanding++;             /* hold @c while starting */
   for (guint i = 0; addrs && addrs[i]; i++) {
-    g_autofree char *host = NULL;
-    g_autoptr (GInetAddress) ip = NULL;
-    guint16 port = 0;
-    GError *error = NULL;
+    DelayedStart *d;
+    GSource *src;
 
-    if (!p2p_parse_host_port (addrs[i], &host, &port, &error)) {
-      connect_note_error (c, error);
+    if (i == 0) {
+      start_address (c, addrs[i]);
       continue;
     }
-    ip = g_inet_address_new_from_string (host);
-    if (ip) {
-      dial_address (c, ip, port);
-    } else {
-      g_autoptr (GResolver) resolver = g_resolver_get_default ();
-      Resolve *r = g_new0 (Resolve, 1);
-
-      r->c = c;
-      r->port = port;
-      r->host = g_steal_pointer (&host);
-      c->outstanding++;
-      g_resolver_lookup_by_name_async (resolver, r->host, c->race, resolved, r);
-    }
+    d = g_new0 (DelayedStart, 1);
+    d->c = c;
+    d->addr = g_strdup (addrs[i]);
+    c->outstanding++;
+    src = g_timeout_source_new (i * STAGGER_MS);
+    g_source_set_callback (src, delayed_start_cb, d, delayed_start_free);
+    g_source_attach (src, p2p_net_thread_get_context (c->self->net));
+    g_ptr_array_add (c->cancel_sources, src);
   }
   c->outstanding--;
   if (c->outstanding == 0)

@@ -390,6 +390,34 @@ test_provider_gone (Fixture *f, gconstpointer data)
   g_clear_object (&cb);
 }
 
+/* A ticket naming the listener under several addresses (":0" lists the
+ * machine's addresses, then 127.0.0.1): one connection results. */
+static void
+test_connect_multi_address_ticket (Fixture *f, gconstpointer data)
+{
+  g_autoptr (Timer) t = timer_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pListener) l = p2p_provider_listen (P2P_PROVIDER (f->a), ":0", &error);
+  g_autofree char *ticket = NULL;
+  g_autoptr (GCancellable) c = timeout_cancellable (t, 10000);
+  g_autoptr (P2pConnection) cb = NULL;
+  g_autoptr (P2pConnection) ca = NULL;
+  g_autoptr (GBytes) out = g_bytes_new_static ("multi", 5);
+  g_autoptr (GBytes) in = NULL;
+
+  g_assert_no_error (error);
+  ticket = p2p_listener_get_ticket (l);
+  cb = p2p_provider_connect (P2P_PROVIDER (f->b), ticket, c, &error);
+  g_assert_no_error (error);
+  ca = p2p_listener_accept (l, c, &error);
+  g_assert_no_error (error);
+  g_assert_true (p2p_connection_send (cb, out, c, &error));
+  in = p2p_connection_receive (ca, c, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (in, out));
+  p2p_listener_close (l);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -407,5 +435,6 @@ main (int argc, char **argv)
   ADD ("listen-errors", test_listen_errors, NULL);
   ADD ("properties", test_properties, NULL);
   ADD ("provider-gone", test_provider_gone, NULL);
+  ADD ("connect-multi-address-ticket", test_connect_multi_address_ticket, NULL);
   return g_test_run ();
 }
