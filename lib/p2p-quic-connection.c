@@ -1047,10 +1047,28 @@ void p2p_quic_connection_abort (P2pQuicConnection *self, const GError *error);
 static void
 abort_net (P2pQuicConnection *self, gpointer data)
 {
+  const GError *error = data;
+
   if (self->session && p2p_quic_session_get_state (self->session) != P2P_QUIC_STATE_CLOSED) {
-    p2p_quic_session_abort (self->session, data);
-    flush (self);
+    p2p_quic_session_abort (self->session, error);
+    flush (self);               /* sends the CONNECTION_CLOSE */
   }
+  /* Closed now for the application, even if the session still drains (the
+   * network thread may be about to stop). */
+  g_mutex_lock (&self->lock);
+  if (!self->closed) {
+    self->closed = TRUE;
+    g_clear_error (&self->close_error);
+    self->close_error = error ? g_error_copy (error)
+        : g_error_new_literal (P2P_ERROR, P2P_ERROR_CLOSED, "connection aborted");
+    g_clear_error (&self->closed_signal_error);
+    self->closed_signal_error = g_error_copy (self->close_error);
+    if (self->session)
+      p2p_quic_session_get_stats (self->session, &self->last_stats);
+    g_cond_broadcast (&self->cond);
+  }
+  g_mutex_unlock (&self->lock);
+  self->closed_pending = TRUE;
   after_session_call (self);
 }
 
