@@ -4,22 +4,28 @@
 #   quic: 256 MiB over QUIC/UDP loopback between two processes vs TCP
 #         loopback: "quic quic_mbps=… tcp_mbps=… ratio=… lost_bytes=…"
 #         (BENCH_QUIC_BYTES overrides the size)
+#   sim:  60 simulated s of a 1.4 Mbit/s stream at 50 ms RTT, 2 % loss:
+#         "sim seed=… trace_hash=… simulated_s=… wall_s=… speedup=…"
+#         (seed from SIMULATOR_P2P_SEED, default 1)
 set -eu
 cd "$(dirname "$0")/../.."
 BUILD=${BENCH_BUILDDIR:-build-bench}
-ALL="quic"
+ALL="quic sim"
 NAMES=${*:-$ALL}
 
 if [ ! -f "$BUILD/build.ninja" ]; then
   meson setup "$BUILD" --buildtype=release -Dwerror=false >/dev/null
 fi
-ninja -C "$BUILD" tests/bench/bench-quic >/dev/null
+ninja -C "$BUILD" tests/bench/bench-quic tests/bench/bench-sim >/dev/null
 
 status=0
 for name in $NAMES; do
   case "$name" in
     quic)
       "$BUILD/tests/bench/bench-quic" run "${BENCH_QUIC_BYTES:-268435456}" || status=1
+      ;;
+    sim)
+      "$BUILD/tests/bench/bench-sim" || status=1
       ;;
     *)
       echo "unknown benchmark: $name (known: $ALL)" >&2
