@@ -584,7 +584,8 @@ p2p_signaling_connect_async (P2pSignaling *self, const char *url, GCancellable *
   g_autoptr (GUri) uri = url ? g_uri_parse (url, G_URI_FLAGS_NONE, NULL) : NULL;
   const char *scheme = uri ? g_uri_get_scheme (uri) : NULL;
   if (!uri || !scheme || !(g_ascii_strcasecmp (scheme, "ws") == 0 ||
-      g_ascii_strcasecmp (scheme, "wss") == 0) || !g_uri_get_host (uri)) {
+      g_ascii_strcasecmp (scheme, "wss") == 0) || !g_uri_get_host (uri) ||
+      !*g_uri_get_host (uri)) {
     g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
         "rendezvous URL \"%s\": expected ws://HOST:PORT/ or wss://HOST:PORT/", url ? url : "");
     return;
