@@ -29,8 +29,9 @@
  *   each send stream is a queue of GBytes chunks with stream offsets, a
  *   write cursor and an acked offset (acked_stream_data_offset frees them).
  *   Messages are referenced, not copied, when large. The write loop takes
- *   the control stream first, then the message stream, extra streams (round
- *   robin) and datagrams, coalescing with the MORE flags; one UDP datagram
+ *   the control stream first, then queued datagrams (live media must not
+ *   wait behind bulk data; their queue is bounded), then the message stream
+ *   and extra streams (round robin), coalescing with the MORE flags; one UDP datagram
  *   per call; bursts are limited to the send quantum for pacing.
  * - Closing: every fatal condition is recorded first (callbacks may run
  *   inside ngtcp2 calls, where ngtcp2 must not be re-entered) and applied at
@@ -1637,8 +1638,13 @@ p2p_quic_session_write (P2pQuicSession *s, guint8 *buf, gsize buflen, guint64 no
     ExtraStream *es = NULL;
     SendStream *st = pick_stream (s, &es);
     ngtcp2_ssize pdatalen = -1;
+    /* Live media rides datagrams: they go before bulk stream data (but after
+     * the control stream). Their queue is bounded, so they cannot starve
+     * streams for long; congestion control paces both. */
+    gboolean dgram_ready = !g_queue_is_empty (&s->datagrams) && s->confirmed &&
+        is_established (s) && s->state != P2P_QUIC_STATE_CLOSED;
 
-    if (st != NULL) {
+    if (st != NULL && !(dgram_ready && st != &s->control)) {
       ngtcp2_vec vec[MAX_VECS];
       gboolean all = FALSE;
       gsize n = send_stream_vecs (st, vec, MAX_VECS, &all);
@@ -1675,8 +1681,7 @@ p2p_quic_session_write (P2pQuicSession *s, guint8 *buf, gsize buflen, guint64 no
       }
       if (nwrite == NGTCP2_ERR_WRITE_MORE)
         continue;
-    } else if (!g_queue_is_empty (&s->datagrams) && s->confirmed && is_established (s) &&
-        s->state != P2P_QUIC_STATE_CLOSED) {
+    } else if (dgram_ready) {
       GBytes *d = g_queue_peek_head (&s->datagrams);
       gsize dlen;
       ngtcp2_vec v;
