@@ -110,7 +110,7 @@ bench_spawn () {
   shift 2
   : >"$out.pid"
   (
-    timeout -k 2 "$secs" "$@" >"$out" 2>"$out.err" &
+    timeout -k 2 "$secs" "$@" <"${BENCH_STDIN:-/dev/null}" >"$out" 2>"$out.err" &
     echo $! >"$out.pid"
     wait $!
   ) 2>>"$out.err" &
@@ -122,6 +122,14 @@ bench_spawn () {
   done
   BENCH_LAST_CMD_PID=$(cat "$out.pid")
   BENCH_TPID[$BENCH_LAST_PID]=$BENCH_LAST_CMD_PID
+}
+
+# bench_spawn_in SECONDS OUTFILE INFILE CMD...: bench_spawn with stdin from
+# INFILE.
+bench_spawn_in () {
+  local secs=$1 out=$2 in=$3
+  shift 3
+  BENCH_STDIN=$in bench_spawn "$secs" "$out" "$@"
 }
 
 # bench_wait PID: wait for a spawned process, return its status.
