@@ -807,6 +807,13 @@ p2p_sim_network_get_name (P2pSimNetwork *self)
   return self->name;
 }
 
+P2pNetThread *
+p2p_sim_network_get_net_thread (P2pSimNetwork *self)
+{
+  g_return_val_if_fail (P2P_IS_SIM_NETWORK (self), NULL);
+  return self->thread;
+}
+
 GMainContext *
 p2p_sim_network_get_context (P2pSimNetwork *self)
 {

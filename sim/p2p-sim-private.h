@@ -33,6 +33,9 @@ gsize p2p_sim_network_get_mtu_towards (P2pSimNetwork *self, guint node, GSocketA
 guint p2p_sim_network_add_timer (P2pSimNetwork *self, guint node, guint16 port,
     guint64 deadline_ns, P2pSimTimerFunc func, gpointer user_data);
 void p2p_sim_network_cancel_timer (P2pSimNetwork *self, guint id);
+/* (transfer none) (nullable) the thread serving a named network's context. */
+struct _P2pNetThread;
+struct _P2pNetThread *p2p_sim_network_get_net_thread (P2pSimNetwork *self);
 /* (transfer full) "10.77.0.1:5000" */
 GSocketAddress *p2p_sim_network_make_address (P2pSimNetwork *self, guint node, guint16 port);
 

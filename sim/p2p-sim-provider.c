@@ -22,6 +22,7 @@
 #include "p2p/p2p-error.h"
 #include "p2p/p2p-peer-info.h"
 #include "p2p-quic-connection.h"
+#include "p2p-net-thread.h"
 
 #include <string.h>
 
@@ -75,14 +76,20 @@ sync_call_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* Runs @func on the network's context: directly when this thread owns it or
- * can acquire it (MANUAL mode), else on its thread, waiting for it. */
+/* Runs @func on the network's context: on its network thread when it has
+ * one (named networks), else directly when this thread owns the context or
+ * can acquire it (MANUAL mode), else through the context, waiting for it. */
 static void
 run_sync (P2pSimProvider *self, void (*func) (gpointer), gpointer data)
 {
   GMainContext *ctx = p2p_sim_network_get_context (self->net);
+  P2pNetThread *thread = p2p_sim_network_get_net_thread (self->net);
   SyncCall c = { .func = func, .data = data };
 
+  if (thread) {
+    p2p_net_thread_invoke_sync (thread, func, data);
+    return;
+  }
   if (g_main_context_acquire (ctx)) {
     func (data);
     g_main_context_release (ctx);
@@ -286,7 +293,11 @@ sim_connect_async (P2pProvider *provider, const char *peer, GCancellable *cancel
   c->self = g_object_ref (self);
   c->peer_text = g_strdup (peer);
   g_task_set_task_data (task, c, connect_free);
-  g_main_context_invoke (p2p_sim_network_get_context (self->net), connect_start_net, task);
+  if (p2p_sim_network_get_net_thread (self->net))
+    p2p_net_thread_invoke (p2p_sim_network_get_net_thread (self->net), connect_start_net, task,
+        NULL);
+  else
+    g_main_context_invoke (p2p_sim_network_get_context (self->net), connect_start_net, task);
 }
 
 static P2pConnection *
