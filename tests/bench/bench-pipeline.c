@@ -19,6 +19,8 @@
  *                       (for senders that do not carry EOS, e.g. SRT)
  *   --print NAME.PROP   print NAME.PROP=value once the pipeline is starting
  *                       (e.g. a p2psink's peer-id or ticket), then "ready"
+ *   --print-end NAME.PROP  print NAME.PROP=value when the run ends, before
+ *                       the figures (e.g. a p2psink's n-peers)
  *
  * Exit status: 0 on EOS, first buffer or idle, 1 on a pipeline error (the
  * message goes to stderr), 2 on bad usage, 3 on timeout. Only after EOS is
@@ -213,6 +215,7 @@ main (int argc, char **argv)
   Bench b = { 0, };
   g_autofree char *probe_name = NULL;
   g_autofree char *print_spec = NULL;
+  g_autofree char *print_end = NULL;
   int timeout_s = 0;
   g_autoptr (GError) err = NULL;
   g_autoptr (GOptionContext) ctx = NULL;
@@ -230,6 +233,8 @@ main (int argc, char **argv)
         "Stop when no buffer came for MS ms after the first", "MS"},
     {"print", 0, 0, G_OPTION_ARG_STRING, &print_spec,
         "Print NAME.PROP once started, then \"ready\"", "NAME.PROP"},
+    {"print-end", 0, 0, G_OPTION_ARG_STRING, &print_end,
+        "Print NAME.PROP when the run ends", "NAME.PROP"},
     {NULL}
   };
   guint bus_watch;
@@ -244,6 +249,7 @@ main (int argc, char **argv)
   if (argc < 2 || probe_name == NULL || timeout_s < 0) {
     g_printerr ("usage: bench-pipeline --probe NAME [--timeout SEC] "
         "[--exit-on-first] [--idle-exit MS] [--print NAME.PROP] "
+        "[--print-end NAME.PROP] "
         "PIPELINE-DESCRIPTION\n");
     return 2;
   }
@@ -310,6 +316,8 @@ main (int argc, char **argv)
   }
 
   /* Figures first: tearing down a connection is not part of them. */
+  if (print_end != NULL && b.status != 2)
+    print_property (b.pipeline, print_end);
   printf ("start_ns=%" G_GINT64_FORMAT " first_ns=%" G_GINT64_FORMAT
       " last_ns=%" G_GINT64_FORMAT " bytes=%" G_GUINT64_FORMAT
       " buffers=%" G_GUINT64_FORMAT " exit=%s\n", start_ns, b.first_ns,
