@@ -317,8 +317,8 @@ int
 main (int argc, char **argv)
 {
   int port = -1;
-  char *host = NULL;
-  char *config = NULL;
+  g_autofree char *host = NULL;
+  g_autofree char *config = NULL;
   int max_conn = 0, max_msg = 0;
 
   GOptionEntry entries[] = {
@@ -353,7 +353,7 @@ main (int argc, char **argv)
   s.registration_timeout_s = DEFAULT_REGISTRATION_TIMEOUT_S;
   s.max_rate = DEFAULT_MAX_RATE;
   int cfg_port = DEFAULT_PORT;
-  char *cfg_host = NULL;
+  g_autofree char *cfg_host = NULL;
   if (config && !load_config (config, &cfg_host, &cfg_port, &s.max_connections,
           &s.max_message_size, &s.registration_timeout_s, &error)) {
     g_printerr ("p2p-rendezvous: configuration: %s\n", error->message);
@@ -379,26 +379,29 @@ main (int argc, char **argv)
   if (max_msg > 0)
     s.max_message_size = max_msg;
 
-  s.clients = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) client_free, NULL);
-  s.by_peer = g_hash_table_new ((GHashFunc) p2p_peer_id_hash, (GEqualFunc) p2p_peer_id_equal);
-  s.soup = soup_server_new ("server-header", "p2p-rendezvous", NULL);
-  soup_server_add_websocket_handler (s.soup, NULL, NULL, NULL, on_websocket, &s, NULL);
-
-  gboolean ok;
+  g_autoptr (GSocketAddress) sa = NULL;
   if (cfg_host) {
     g_autoptr (GInetAddress) ia = g_inet_address_new_from_string (cfg_host);
     if (!ia) {
       g_printerr ("p2p-rendezvous: --host \"%s\": expected an IP address\n", cfg_host);
       return 1;
     }
-    g_autoptr (GSocketAddress) sa = g_inet_socket_address_new (ia, cfg_port);
-    ok = soup_server_listen (s.soup, sa, 0, &error);
-  } else {
-    ok = soup_server_listen_all (s.soup, cfg_port, 0, &error);
+    sa = g_inet_socket_address_new (ia, cfg_port);
   }
+
+  s.clients = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) client_free, NULL);
+  s.by_peer = g_hash_table_new ((GHashFunc) p2p_peer_id_hash, (GEqualFunc) p2p_peer_id_equal);
+  s.soup = soup_server_new ("server-header", "p2p-rendezvous", NULL);
+  soup_server_add_websocket_handler (s.soup, NULL, NULL, NULL, on_websocket, &s, NULL);
+
+  gboolean ok = sa ? soup_server_listen (s.soup, sa, 0, &error)
+                   : soup_server_listen_all (s.soup, cfg_port, 0, &error);
   if (!ok) {
     g_printerr ("p2p-rendezvous: cannot listen on %s:%d: %s\n", cfg_host ? cfg_host : "*",
         cfg_port, error->message);
+    g_hash_table_destroy (s.by_peer);
+    g_hash_table_destroy (s.clients);
+    g_object_unref (s.soup);
     return 1;
   }
 
@@ -424,8 +427,5 @@ main (int argc, char **argv)
   g_hash_table_destroy (s.clients);
   g_object_unref (s.soup);
   g_main_loop_unref (s.loop);
-  g_free (cfg_host);
-  g_free (host);
-  g_free (config);
   return 0;
 }
