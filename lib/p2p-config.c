@@ -65,6 +65,12 @@ p2p_config_copy (const P2pConfig *config)
   return c;
 }
 
+/**
+ * p2p_config_free:
+ * @config: (nullable): a configuration
+ *
+ * Frees @config and its strings.
+ */
 void
 p2p_config_free (P2pConfig *config)
 {

@@ -10,6 +10,8 @@
 #include "p2p/p2p-frame.h"
 
 G_DEFINE_ABSTRACT_TYPE (P2pConnection, p2p_connection, G_TYPE_OBJECT)
+G_DEFINE_BOXED_TYPE (P2pConnectionStats, p2p_connection_stats, p2p_connection_stats_copy,
+    p2p_connection_stats_free)
 
 enum {
   SIGNAL_CLOSED,
@@ -25,20 +27,29 @@ p2p_connection_class_init (P2pConnectionClass *klass)
 {
   /**
    * P2pConnection::closed:
+   * @self: the connection
    * @error: (nullable): NULL after a normal close by either side, else why
+   *
    * The connection is closed; emitted once, on the network thread.
    */
   signals[SIGNAL_CLOSED] = g_signal_new ("closed", G_TYPE_FROM_CLASS (klass),
       G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
   /**
    * P2pConnection::path-changed:
-   * @kind: the P2pPathKind now in use
+   * @self: the connection
+   * @kind: the #P2pPathKind now in use
+   *
+   * The packet path changed (e.g. from direct to relay); emitted on the
+   * network thread.
    */
   signals[SIGNAL_PATH_CHANGED] = g_signal_new ("path-changed", G_TYPE_FROM_CLASS (klass),
       G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1, P2P_TYPE_PATH_KIND);
   /**
    * P2pConnection::datagram-received:
-   * @datagram: the GBytes received (unreliable delivery)
+   * @self: the connection
+   * @datagram: the #GBytes received (unreliable delivery)
+   *
+   * A datagram arrived; emitted on the network thread.
    */
   signals[SIGNAL_DATAGRAM_RECEIVED] = g_signal_new ("datagram-received",
       G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1,
@@ -106,6 +117,19 @@ set_not_supported (P2pConnection *self, const char *what, GError **error)
 
 /* ---- send ---- */
 
+/**
+ * p2p_connection_send:
+ * @self: a connection
+ * @message: the message (at most %P2P_MAX_MESSAGE_SIZE bytes)
+ * @cancellable: (nullable): a #GCancellable
+ * @error: %P2P_ERROR_CLOSED, %P2P_ERROR_TIMEOUT, %P2P_ERROR_LIMIT_EXCEEDED
+ *   (too large) or %G_IO_ERROR_CANCELLED
+ *
+ * Queues one message for reliable, ordered delivery. Blocks while the send
+ * queue is full (flow control, backpressure).
+ *
+ * Returns: TRUE when the message was queued.
+ */
 gboolean
 p2p_connection_send (P2pConnection *self, GBytes *message, GCancellable *cancellable,
     GError **error)
@@ -152,6 +176,18 @@ send_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
     g_task_return_error (task, error);
 }
 
+/**
+ * p2p_connection_send_async:
+ * @self: a connection
+ * @message: the message (at most %P2P_MAX_MESSAGE_SIZE bytes)
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called on the thread-default main context of
+ *   the caller when the message is queued or failed
+ * @user_data: (closure): data for @callback
+ *
+ * Asynchronous p2p_connection_send(); finish with
+ * p2p_connection_send_finish().
+ */
 void
 p2p_connection_send_async (P2pConnection *self, GBytes *message, GCancellable *cancellable,
     GAsyncReadyCallback callback, gpointer user_data)
@@ -184,6 +220,14 @@ p2p_connection_send_async (P2pConnection *self, GBytes *message, GCancellable *c
   g_task_run_in_thread (task, send_thread);
 }
 
+/**
+ * p2p_connection_send_finish:
+ * @self: a connection
+ * @result: the #GAsyncResult given to the callback
+ * @error: as p2p_connection_send()
+ *
+ * Returns: TRUE when the message was queued.
+ */
 gboolean
 p2p_connection_send_finish (P2pConnection *self, GAsyncResult *result, GError **error)
 {
@@ -198,6 +242,18 @@ p2p_connection_send_finish (P2pConnection *self, GAsyncResult *result, GError **
 
 /* ---- receive ---- */
 
+/**
+ * p2p_connection_receive:
+ * @self: a connection
+ * @cancellable: (nullable): a #GCancellable
+ * @error: %P2P_ERROR_CLOSED (at the peer's graceful close, the message is
+ *   the peer's reason), %P2P_ERROR_TIMEOUT, %P2P_ERROR_PROTOCOL or
+ *   %G_IO_ERROR_CANCELLED
+ *
+ * Blocks until the next message arrives, in order.
+ *
+ * Returns: (transfer full) (nullable): the message, NULL on error.
+ */
 GBytes *
 p2p_connection_receive (P2pConnection *self, GCancellable *cancellable, GError **error)
 {
@@ -241,6 +297,17 @@ receive_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
     g_task_return_error (task, error);
 }
 
+/**
+ * p2p_connection_receive_async:
+ * @self: a connection
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called on the thread-default main context of
+ *   the caller when a message arrived or the connection failed
+ * @user_data: (closure): data for @callback
+ *
+ * Asynchronous p2p_connection_receive(); finish with
+ * p2p_connection_receive_finish().
+ */
 void
 p2p_connection_receive_async (P2pConnection *self, GCancellable *cancellable,
     GAsyncReadyCallback callback, gpointer user_data)
@@ -266,6 +333,14 @@ p2p_connection_receive_async (P2pConnection *self, GCancellable *cancellable,
   g_task_run_in_thread (task, receive_thread);
 }
 
+/**
+ * p2p_connection_receive_finish:
+ * @self: a connection
+ * @result: the #GAsyncResult given to the callback
+ * @error: as p2p_connection_receive()
+ *
+ * Returns: (transfer full) (nullable): the message, NULL on error.
+ */
 GBytes *
 p2p_connection_receive_finish (P2pConnection *self, GAsyncResult *result, GError **error)
 {
@@ -280,6 +355,19 @@ p2p_connection_receive_finish (P2pConnection *self, GAsyncResult *result, GError
 
 /* ---- datagrams ---- */
 
+/**
+ * p2p_connection_send_datagram:
+ * @self: a connection
+ * @datagram: the payload, at most p2p_connection_get_max_datagram_size()
+ *   bytes (more is %P2P_ERROR_LIMIT_EXCEEDED)
+ * @error: %P2P_ERROR_LIMIT_EXCEEDED, %P2P_ERROR_CLOSED
+ *
+ * Sends an unreliable datagram (RFC 9221). Never blocks: a full queue drops
+ * it (counted in the stats). The peer receives it through
+ * #P2pConnection::datagram-received.
+ *
+ * Returns: TRUE when the datagram was queued or dropped by a full queue.
+ */
 gboolean
 p2p_connection_send_datagram (P2pConnection *self, GBytes *datagram, GError **error)
 {
@@ -307,6 +395,13 @@ p2p_connection_send_datagram (P2pConnection *self, GBytes *datagram, GError **er
   return klass->send_datagram (self, datagram, error);
 }
 
+/**
+ * p2p_connection_get_max_datagram_size:
+ * @self: a connection
+ *
+ * Returns: the largest datagram payload this connection carries now
+ *   (bytes), 0 when datagrams are not supported.
+ */
 gsize
 p2p_connection_get_max_datagram_size (P2pConnection *self)
 {
@@ -320,6 +415,17 @@ p2p_connection_get_max_datagram_size (P2pConnection *self)
 
 /* ---- streams ---- */
 
+/**
+ * p2p_connection_open_stream:
+ * @self: a connection
+ * @cancellable: (nullable): a #GCancellable
+ * @error: %P2P_ERROR_CLOSED, %P2P_ERROR_LIMIT_EXCEEDED,
+ *   %G_IO_ERROR_CANCELLED
+ *
+ * Opens a new bidirectional QUIC stream for bulk transfer.
+ *
+ * Returns: (transfer full) (nullable): the stream, NULL on error.
+ */
 GIOStream *
 p2p_connection_open_stream (P2pConnection *self, GCancellable *cancellable, GError **error)
 {
@@ -339,6 +445,16 @@ p2p_connection_open_stream (P2pConnection *self, GCancellable *cancellable, GErr
   return klass->open_stream (self, cancellable, error);
 }
 
+/**
+ * p2p_connection_accept_stream:
+ * @self: a connection
+ * @cancellable: (nullable): a #GCancellable
+ * @error: %P2P_ERROR_CLOSED, %G_IO_ERROR_CANCELLED
+ *
+ * Waits for the peer to open a stream with p2p_connection_open_stream().
+ *
+ * Returns: (transfer full) (nullable): the stream, NULL on error.
+ */
 GIOStream *
 p2p_connection_accept_stream (P2pConnection *self, GCancellable *cancellable, GError **error)
 {
@@ -360,6 +476,13 @@ p2p_connection_accept_stream (P2pConnection *self, GCancellable *cancellable, GE
 
 /* ---- state ---- */
 
+/**
+ * p2p_connection_get_peer_id:
+ * @self: a connection
+ *
+ * Returns: (transfer none) (nullable): the authenticated peer ID of the
+ *   other end.
+ */
 const P2pPeerId *
 p2p_connection_get_peer_id (P2pConnection *self)
 {
@@ -371,6 +494,12 @@ p2p_connection_get_peer_id (P2pConnection *self)
   return klass->get_peer_id ? klass->get_peer_id (self) : NULL;
 }
 
+/**
+ * p2p_connection_is_connected:
+ * @self: a connection
+ *
+ * Returns: TRUE until the connection is closed (by either side) or failed.
+ */
 gboolean
 p2p_connection_is_connected (P2pConnection *self)
 {
@@ -382,6 +511,16 @@ p2p_connection_is_connected (P2pConnection *self)
   return klass->is_connected ? klass->is_connected (self) : FALSE;
 }
 
+/**
+ * p2p_connection_close:
+ * @self: a connection
+ * @reason: (nullable): a short text sent to the peer in Disconnect{reason}
+ *   (NULL = "")
+ *
+ * Graceful close: queued messages are delivered first, then the peer's
+ * p2p_connection_receive() fails with %P2P_ERROR_CLOSED and @reason as its
+ * message. Idempotent.
+ */
 void
 p2p_connection_close (P2pConnection *self, const char *reason)
 {
@@ -394,6 +533,14 @@ p2p_connection_close (P2pConnection *self, const char *reason)
     klass->close (self, reason ? reason : "");
 }
 
+/**
+ * p2p_connection_get_stats:
+ * @self: a connection
+ * @stats: (out caller-allocates): filled with the current counters
+ *
+ * Reads the connection's statistics (zeros for counters the implementation
+ * does not keep).
+ */
 void
 p2p_connection_get_stats (P2pConnection *self, P2pConnectionStats *stats)
 {
@@ -408,8 +555,40 @@ p2p_connection_get_stats (P2pConnection *self, P2pConnectionStats *stats)
     klass->get_stats (self, stats);
 }
 
+/**
+ * p2p_connection_stats_copy:
+ * @stats: connection statistics
+ *
+ * Returns: (transfer full): a copy of @stats, freed with
+ *   p2p_connection_stats_free().
+ */
+P2pConnectionStats *
+p2p_connection_stats_copy (const P2pConnectionStats *stats)
+{
+  g_return_val_if_fail (stats != NULL, NULL);
+
+  return g_memdup2 (stats, sizeof *stats);
+}
+
+/**
+ * p2p_connection_stats_free:
+ * @stats: (nullable): statistics from p2p_connection_stats_copy()
+ */
+void
+p2p_connection_stats_free (P2pConnectionStats *stats)
+{
+  g_free (stats);
+}
+
 /* ---- for implementations ---- */
 
+/**
+ * p2p_connection_emit_closed:
+ * @self: a connection
+ * @error: (nullable): why it closed, NULL for a normal close
+ *
+ * For implementations: emits #P2pConnection::closed.
+ */
 void
 p2p_connection_emit_closed (P2pConnection *self, const GError *error)
 {
@@ -418,6 +597,13 @@ p2p_connection_emit_closed (P2pConnection *self, const GError *error)
   g_signal_emit (self, signals[SIGNAL_CLOSED], 0, error);
 }
 
+/**
+ * p2p_connection_emit_path_changed:
+ * @self: a connection
+ * @kind: the path kind now in use
+ *
+ * For implementations: emits #P2pConnection::path-changed.
+ */
 void
 p2p_connection_emit_path_changed (P2pConnection *self, P2pPathKind kind)
 {
@@ -426,6 +612,13 @@ p2p_connection_emit_path_changed (P2pConnection *self, P2pPathKind kind)
   g_signal_emit (self, signals[SIGNAL_PATH_CHANGED], 0, kind);
 }
 
+/**
+ * p2p_connection_emit_datagram:
+ * @self: a connection
+ * @datagram: the datagram that arrived
+ *
+ * For implementations: emits #P2pConnection::datagram-received.
+ */
 void
 p2p_connection_emit_datagram (P2pConnection *self, GBytes *datagram)
 {

@@ -15,6 +15,13 @@
 
 /* ---- varints ---- */
 
+/**
+ * p2p_varint_append: (skip)
+ * @out: the buffer to append to
+ * @v: the value, below 2^62
+ *
+ * Appends @v as a QUIC varint (RFC 9000 §16), in its shortest form.
+ */
 void
 p2p_varint_append (GByteArray *out, guint64 v)
 {
@@ -49,6 +56,16 @@ p2p_varint_append (GByteArray *out, guint64 v)
   }
 }
 
+/**
+ * p2p_varint_read:
+ * @p: (array length=len): the bytes
+ * @len: how many bytes @p holds
+ * @v: (out): the value read
+ *
+ * Reads one QUIC varint from @p.
+ *
+ * Returns: the number of bytes used, 0 if @p holds an incomplete varint.
+ */
 gsize
 p2p_varint_read (const guint8 *p, gsize len, guint64 *v)
 {
@@ -190,6 +207,15 @@ validate_string (const guint8 *p, gsize len, const char *what, GError **error)
 
 /* ---- encoding ---- */
 
+/**
+ * p2p_frame_append: (skip)
+ * @out: the buffer to append to
+ * @type: the frame type (a #P2pFrameType)
+ * @body: (array length=len) (nullable): the body
+ * @len: its length in bytes
+ *
+ * Appends a whole frame, header and body.
+ */
 void
 p2p_frame_append (GByteArray *out, guint64 type, const guint8 *body, gsize len)
 {
@@ -218,6 +244,14 @@ append_header (GByteArray *out, guint64 type, gsize body_len)
   p2p_varint_append (out, body_len);
 }
 
+/**
+ * p2p_frame_append_handshake: (skip)
+ * @out: the buffer to append to
+ * @version: the protocol version
+ * @capabilities: the capability bits
+ *
+ * Appends a HANDSHAKE frame.
+ */
 void
 p2p_frame_append_handshake (GByteArray *out, guint64 version, guint64 capabilities)
 {
@@ -229,6 +263,14 @@ p2p_frame_append_handshake (GByteArray *out, guint64 version, guint64 capabiliti
   p2p_varint_append (out, capabilities);
 }
 
+/**
+ * p2p_frame_append_disconnect: (skip)
+ * @out: the buffer to append to
+ * @code: a #P2pDisconnectCode
+ * @reason: (nullable): UTF-8 reason
+ *
+ * Appends a DISCONNECT frame.
+ */
 void
 p2p_frame_append_disconnect (GByteArray *out, guint64 code, const char *reason)
 {
@@ -264,6 +306,13 @@ append_buffer_layout (GByteArray *out, const P2pMediaBuffer *buf)
     g_byte_array_append (out, buf->payload, (guint) buf->payload_len);
 }
 
+/**
+ * p2p_frame_append_buffer: (skip)
+ * @out: the buffer to append to
+ * @buf: the media buffer
+ *
+ * Appends a BUFFER frame.
+ */
 void
 p2p_frame_append_buffer (GByteArray *out, const P2pMediaBuffer *buf)
 {
@@ -275,6 +324,13 @@ p2p_frame_append_buffer (GByteArray *out, const P2pMediaBuffer *buf)
   append_buffer_layout (out, buf);
 }
 
+/**
+ * p2p_media_buffer_encode_body: (skip)
+ * @out: the buffer to append to
+ * @buf: the media buffer
+ *
+ * Appends the body of a BUFFER frame (for a datagram).
+ */
 void
 p2p_media_buffer_encode_body (GByteArray *out, const P2pMediaBuffer *buf)
 {
@@ -286,6 +342,13 @@ p2p_media_buffer_encode_body (GByteArray *out, const P2pMediaBuffer *buf)
   append_buffer_layout (out, buf);
 }
 
+/**
+ * p2p_frame_append_segment: (skip)
+ * @out: the buffer to append to
+ * @seg: the segment
+ *
+ * Appends a SEGMENT frame.
+ */
 void
 p2p_frame_append_segment (GByteArray *out, const P2pMediaSegment *seg)
 {
@@ -306,6 +369,14 @@ p2p_frame_append_segment (GByteArray *out, const P2pMediaSegment *seg)
   append_u64 (out, seg->duration);
 }
 
+/**
+ * p2p_frame_append_string: (skip)
+ * @out: the buffer to append to
+ * @type: %P2P_FRAME_STREAM_START, %P2P_FRAME_CAPS or %P2P_FRAME_TAG
+ * @str: UTF-8 body (without its NUL)
+ *
+ * Appends a frame whose body is a string.
+ */
 void
 p2p_frame_append_string (GByteArray *out, guint64 type, const char *str)
 {
@@ -314,6 +385,14 @@ p2p_frame_append_string (GByteArray *out, guint64 type, const char *str)
   p2p_frame_append (out, type, (const guint8 *) str, strlen (str));
 }
 
+/**
+ * p2p_frame_append_gap: (skip)
+ * @out: the buffer to append to
+ * @timestamp: ns
+ * @duration: ns
+ *
+ * Appends a GAP frame.
+ */
 void
 p2p_frame_append_gap (GByteArray *out, guint64 timestamp, guint64 duration)
 {
@@ -324,6 +403,13 @@ p2p_frame_append_gap (GByteArray *out, guint64 timestamp, guint64 duration)
   append_u64 (out, duration);
 }
 
+/**
+ * p2p_frame_append_flush_stop: (skip)
+ * @out: the buffer to append to
+ * @reset_time: whether running time restarts
+ *
+ * Appends a FLUSH_STOP frame.
+ */
 void
 p2p_frame_append_flush_stop (GByteArray *out, gboolean reset_time)
 {
@@ -336,6 +422,16 @@ p2p_frame_append_flush_stop (GByteArray *out, gboolean reset_time)
 
 /* ---- body parsing ---- */
 
+/**
+ * p2p_frame_parse_handshake:
+ * @body: (array length=len): the frame body
+ * @len: its length in bytes
+ * @version: (out): the protocol version
+ * @capabilities: (out): the capability bits
+ * @error: %P2P_ERROR_PROTOCOL if malformed
+ *
+ * Returns: TRUE if @body is a valid HANDSHAKE body.
+ */
 gboolean
 p2p_frame_parse_handshake (const guint8 *body, gsize len, guint64 *version,
     guint64 *capabilities, GError **error)
@@ -362,6 +458,16 @@ p2p_frame_parse_handshake (const guint8 *body, gsize len, guint64 *version,
   return TRUE;
 }
 
+/**
+ * p2p_frame_parse_disconnect:
+ * @body: (array length=len): the frame body
+ * @len: its length in bytes
+ * @code: (out): the #P2pDisconnectCode
+ * @reason: (out) (transfer full): the reason, valid UTF-8
+ * @error: %P2P_ERROR_PROTOCOL if malformed
+ *
+ * Returns: TRUE if @body is a valid DISCONNECT body.
+ */
 gboolean
 p2p_frame_parse_disconnect (const guint8 *body, gsize len, guint64 *code, char **reason,
     GError **error)
@@ -407,6 +513,15 @@ parse_buffer_layout (Reader *r, P2pMediaBuffer *buf, GError **error)
   return TRUE;
 }
 
+/**
+ * p2p_frame_parse_buffer: (skip)
+ * @body: the frame body
+ * @len: its length in bytes
+ * @buf: (out caller-allocates): the buffer; its payload points into @body
+ * @error: %P2P_ERROR_PROTOCOL if malformed
+ *
+ * Returns: TRUE if @body is a valid BUFFER body.
+ */
 gboolean
 p2p_frame_parse_buffer (const guint8 *body, gsize len, P2pMediaBuffer *buf, GError **error)
 {
@@ -423,6 +538,15 @@ p2p_frame_parse_buffer (const guint8 *body, gsize len, P2pMediaBuffer *buf, GErr
   return TRUE;
 }
 
+/**
+ * p2p_media_buffer_decode_body: (skip)
+ * @body: the datagram body
+ * @len: its length in bytes
+ * @buf: (out caller-allocates): the buffer; its payload points into @body
+ * @error: %P2P_ERROR_PROTOCOL if malformed
+ *
+ * Returns: TRUE if @body is a valid datagram media body.
+ */
 gboolean
 p2p_media_buffer_decode_body (const guint8 *body, gsize len, P2pMediaBuffer *buf,
     GError **error)
@@ -452,6 +576,15 @@ check_rate (double rate, const char *field, GError **error)
   return TRUE;
 }
 
+/**
+ * p2p_frame_parse_segment:
+ * @body: (array length=len): the frame body
+ * @len: its length in bytes
+ * @seg: (out caller-allocates): the segment
+ * @error: %P2P_ERROR_PROTOCOL if malformed
+ *
+ * Returns: TRUE if @body is a valid SEGMENT body.
+ */
 gboolean
 p2p_frame_parse_segment (const guint8 *body, gsize len, P2pMediaSegment *seg, GError **error)
 {
@@ -482,6 +615,14 @@ p2p_frame_parse_segment (const guint8 *body, gsize len, P2pMediaSegment *seg, GE
   return TRUE;
 }
 
+/**
+ * p2p_frame_parse_string:
+ * @body: (array length=len): the frame body
+ * @len: its length in bytes
+ * @error: %P2P_ERROR_PROTOCOL if not valid UTF-8 or if it holds a NUL
+ *
+ * Returns: (transfer full) (nullable): the string.
+ */
 char *
 p2p_frame_parse_string (const guint8 *body, gsize len, GError **error)
 {
@@ -493,6 +634,16 @@ p2p_frame_parse_string (const guint8 *body, gsize len, GError **error)
   return len ? g_strndup ((const char *) body, len) : g_strdup ("");
 }
 
+/**
+ * p2p_frame_parse_gap:
+ * @body: (array length=len): the frame body
+ * @len: its length in bytes
+ * @timestamp: (out): ns
+ * @duration: (out): ns
+ * @error: %P2P_ERROR_PROTOCOL if malformed
+ *
+ * Returns: TRUE if @body is a valid GAP body.
+ */
 gboolean
 p2p_frame_parse_gap (const guint8 *body, gsize len, guint64 *timestamp, guint64 *duration,
     GError **error)
@@ -514,6 +665,15 @@ p2p_frame_parse_gap (const guint8 *body, gsize len, guint64 *timestamp, guint64 
   return TRUE;
 }
 
+/**
+ * p2p_frame_parse_flush_stop:
+ * @body: (array length=len): the frame body
+ * @len: its length in bytes
+ * @reset_time: (out): whether running time restarts
+ * @error: %P2P_ERROR_PROTOCOL if malformed (the body is one byte, 0 or 1)
+ *
+ * Returns: TRUE if @body is a valid FLUSH_STOP body.
+ */
 gboolean
 p2p_frame_parse_flush_stop (const guint8 *body, gsize len, gboolean *reset_time,
     GError **error)
@@ -545,6 +705,13 @@ struct _P2pFrameDecoder {
   char *failure;                /* set once a malformed frame was seen */
 };
 
+/**
+ * p2p_frame_decoder_new: (skip)
+ * @max_frame_size: the largest body accepted, 0 = %P2P_MAX_FRAME_SIZE
+ *
+ * Returns: (transfer full): an incremental decoder, freed with
+ *   p2p_frame_decoder_free().
+ */
 P2pFrameDecoder *
 p2p_frame_decoder_new (gsize max_frame_size)
 {
@@ -555,6 +722,10 @@ p2p_frame_decoder_new (gsize max_frame_size)
   return dec;
 }
 
+/**
+ * p2p_frame_decoder_free: (skip)
+ * @dec: (nullable): a decoder
+ */
 void
 p2p_frame_decoder_free (P2pFrameDecoder *dec)
 {
@@ -580,6 +751,14 @@ decoder_compact (P2pFrameDecoder *dec)
   }
 }
 
+/**
+ * p2p_frame_decoder_push: (skip)
+ * @dec: a decoder
+ * @data: (array length=len): bytes of the stream
+ * @len: their length
+ *
+ * Appends bytes (copied).
+ */
 void
 p2p_frame_decoder_push (P2pFrameDecoder *dec, const guint8 *data, gsize len)
 {
@@ -593,6 +772,16 @@ p2p_frame_decoder_push (P2pFrameDecoder *dec, const guint8 *data, gsize len)
   g_byte_array_append (dec->buf, data, (guint) len);
 }
 
+/**
+ * p2p_frame_decoder_next: (skip)
+ * @dec: a decoder
+ * @type: (out): the frame type
+ * @body: (out) (transfer full): the body
+ * @error: %P2P_ERROR_PROTOCOL on malformed input
+ *
+ * Returns: TRUE when a whole frame was taken; FALSE without error when more
+ *   bytes are needed.
+ */
 gboolean
 p2p_frame_decoder_next (P2pFrameDecoder *dec, guint64 *type, GBytes **body, GError **error)
 {
@@ -639,6 +828,12 @@ p2p_frame_decoder_next (P2pFrameDecoder *dec, guint64 *type, GBytes **body, GErr
   return TRUE;
 }
 
+/**
+ * p2p_frame_decoder_pending: (skip)
+ * @dec: a decoder
+ *
+ * Returns: bytes buffered but not yet returned as frames.
+ */
 gsize
 p2p_frame_decoder_pending (const P2pFrameDecoder *dec)
 {

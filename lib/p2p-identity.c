@@ -440,7 +440,8 @@ p2p_identity_dup_peer_id_string (P2pIdentity *self)
  * p2p_identity_get_secret_key:
  * @self: an identity
  *
- * Returns: (transfer none): the 64-byte libsodium secret key (seed || public).
+ * Returns: (transfer none) (array fixed-size=64): the 64-byte libsodium
+ *   secret key (seed || public).
  */
 const guint8 *
 p2p_identity_get_secret_key (P2pIdentity *self)
@@ -454,7 +455,8 @@ p2p_identity_get_secret_key (P2pIdentity *self)
  * @self: an identity
  * @data: (array length=len) (nullable): the message
  * @len: its length
- * @sig: (out caller-allocates): the 64-byte Ed25519 signature
+ * @sig: (out caller-allocates) (array fixed-size=64): the 64-byte Ed25519
+ *   signature
  */
 void
 p2p_identity_sign (P2pIdentity *self, const guint8 *data, gsize len,
@@ -473,7 +475,7 @@ p2p_identity_sign (P2pIdentity *self, const guint8 *data, gsize len,
  * @signer: the peer ID (public key) that supposedly signed
  * @data: (array length=len) (nullable): the message
  * @len: its length
- * @sig: the 64-byte signature
+ * @sig: (array fixed-size=64): the 64-byte signature
  *
  * Returns: TRUE when @sig is @signer's signature of @data.
  */

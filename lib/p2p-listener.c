@@ -26,6 +26,17 @@ accept_wait_done (GObject *source, GAsyncResult *result, gpointer user_data)
   *out = g_object_ref (result);
 }
 
+/**
+ * p2p_listener_accept:
+ * @self: a listener
+ * @cancellable: (nullable): a #GCancellable
+ * @error: %P2P_ERROR_CLOSED (the listener was closed) or
+ *   %G_IO_ERROR_CANCELLED
+ *
+ * Blocks until a peer has connected and authenticated.
+ *
+ * Returns: (transfer full) (nullable): the connection, NULL on error.
+ */
 P2pConnection *
 p2p_listener_accept (P2pListener *self, GCancellable *cancellable, GError **error)
 {
@@ -74,6 +85,17 @@ accept_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
     g_task_return_error (task, error);
 }
 
+/**
+ * p2p_listener_accept_async:
+ * @self: a listener
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called on the thread-default main context of
+ *   the caller when a peer connected or accepting failed
+ * @user_data: (closure): data for @callback
+ *
+ * Asynchronous p2p_listener_accept(); finish with
+ * p2p_listener_accept_finish().
+ */
 void
 p2p_listener_accept_async (P2pListener *self, GCancellable *cancellable,
     GAsyncReadyCallback callback, gpointer user_data)
@@ -99,6 +121,14 @@ p2p_listener_accept_async (P2pListener *self, GCancellable *cancellable,
   g_task_run_in_thread (task, accept_thread);
 }
 
+/**
+ * p2p_listener_accept_finish:
+ * @self: a listener
+ * @result: the #GAsyncResult given to the callback
+ * @error: as p2p_listener_accept()
+ *
+ * Returns: (transfer full) (nullable): the connection, NULL on error.
+ */
 P2pConnection *
 p2p_listener_accept_finish (P2pListener *self, GAsyncResult *result, GError **error)
 {
@@ -111,6 +141,14 @@ p2p_listener_accept_finish (P2pListener *self, GAsyncResult *result, GError **er
   return P2P_LISTENER_GET_CLASS (self)->accept_finish (self, result, error);
 }
 
+/**
+ * p2p_listener_get_local_address:
+ * @self: a listener
+ *
+ * Returns: (transfer full) (nullable): the bound address (e.g.
+ *   0.0.0.0:8800, with the real port when bound to port 0), NULL when the
+ *   listener has no socket address.
+ */
 GSocketAddress *
 p2p_listener_get_local_address (P2pListener *self)
 {
@@ -122,6 +160,13 @@ p2p_listener_get_local_address (P2pListener *self)
   return klass->get_local_address ? klass->get_local_address (self) : NULL;
 }
 
+/**
+ * p2p_listener_get_ticket:
+ * @self: a listener
+ *
+ * Returns: (transfer full) (nullable): a ticket naming this listener's peer
+ *   ID and addresses, for p2p_provider_connect_async() on another peer.
+ */
 char *
 p2p_listener_get_ticket (P2pListener *self)
 {
@@ -133,6 +178,13 @@ p2p_listener_get_ticket (P2pListener *self)
   return klass->get_ticket ? klass->get_ticket (self) : NULL;
 }
 
+/**
+ * p2p_listener_close:
+ * @self: a listener
+ *
+ * Stops accepting: pending and later accepts fail with %P2P_ERROR_CLOSED.
+ * Connections already accepted stay open. Idempotent.
+ */
 void
 p2p_listener_close (P2pListener *self)
 {

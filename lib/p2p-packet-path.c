@@ -26,6 +26,12 @@ p2p_path_kind_get_type (void)
   return (GType) type_id;
 }
 
+/**
+ * p2p_path_kind_to_string:
+ * @kind: a path kind
+ *
+ * Returns: (transfer none): "direct", "relay", "simulated" (or "unknown").
+ */
 const char *
 p2p_path_kind_to_string (P2pPathKind kind)
 {
@@ -193,7 +199,9 @@ p2p_packet_path_class_init (P2pPacketPathClass *klass)
 
   /**
    * P2pPacketPath::kind-changed:
-   * @kind: the new P2pPathKind
+   * @self: the path
+   * @kind: the new #P2pPathKind
+   *
    * The path now runs over another kind of route (e.g. ICE moved to a relay).
    */
   signals[SIGNAL_KIND_CHANGED] = g_signal_new ("kind-changed", G_TYPE_FROM_CLASS (klass),
@@ -205,6 +213,17 @@ p2p_packet_path_init (P2pPacketPath *self)
 {
 }
 
+/**
+ * p2p_packet_path_send:
+ * @self: a path
+ * @data: (array length=len): the datagram
+ * @len: its length in bytes
+ * @error: why it was not sent (the caller treats that as loss)
+ *
+ * Sends one datagram. Call on the path's context.
+ *
+ * Returns: TRUE if it was sent.
+ */
 gboolean
 p2p_packet_path_send (P2pPacketPath *self, const guint8 *data, gsize len, GError **error)
 {
@@ -263,6 +282,13 @@ p2p_packet_path_close (P2pPacketPath *self)
     klass->close (self);
 }
 
+/**
+ * p2p_packet_path_describe_remote:
+ * @self: a path
+ *
+ * Returns: (transfer full) (nullable): the remote end in human readable
+ *   form, e.g. "127.0.0.1:8800".
+ */
 char *
 p2p_packet_path_describe_remote (P2pPacketPath *self)
 {
@@ -274,6 +300,13 @@ p2p_packet_path_describe_remote (P2pPacketPath *self)
   return klass->describe_remote ? klass->describe_remote (self) : NULL;
 }
 
+/**
+ * p2p_packet_path_get_context:
+ * @self: a path
+ *
+ * Returns: (transfer none): the context all calls and callbacks of this path
+ *   run on.
+ */
 GMainContext *
 p2p_packet_path_get_context (P2pPacketPath *self)
 {
@@ -285,6 +318,18 @@ p2p_packet_path_get_context (P2pPacketPath *self)
   return priv->context;
 }
 
+/**
+ * p2p_packet_path_set_handlers: (skip)
+ * @self: a path
+ * @on_receive: (scope notified): called for each datagram that arrived
+ * @on_timer: (scope notified): called when the timer fires
+ * @user_data: data for both callbacks
+ * @notify: (nullable): frees @user_data when the handlers are replaced or
+ *   the path is finalized
+ *
+ * Installs the owner's callbacks (one owner per path). Not for bindings:
+ * the two callbacks share one @user_data.
+ */
 void
 p2p_packet_path_set_handlers (P2pPacketPath *self, P2pPacketPathReceiveFunc on_receive,
     P2pPacketPathTimerFunc on_timer, gpointer user_data, GDestroyNotify notify)
@@ -301,6 +346,15 @@ p2p_packet_path_set_handlers (P2pPacketPath *self, P2pPacketPathReceiveFunc on_r
   priv->notify = notify;
 }
 
+/**
+ * p2p_packet_path_deliver:
+ * @self: a path
+ * @data: (array length=len): the datagram that arrived
+ * @len: its length in bytes
+ *
+ * For implementations: hands an arrived datagram to the owner's receive
+ * handler.
+ */
 void
 p2p_packet_path_deliver (P2pPacketPath *self, const guint8 *data, gsize len)
 {

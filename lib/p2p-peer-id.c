@@ -58,11 +58,12 @@ p2p_peer_id_parse (const char *text, P2pPeerId *out, GError **error)
 }
 
 /**
- * p2p_peer_id_format:
+ * p2p_peer_id_format: (skip)
  * @id: a peer ID
  * @buf: (out caller-allocates): at least P2P_PEER_ID_TEXT_LEN + 1 bytes
  *
- * Writes the NUL-terminated text form of @id into @buf.
+ * Writes the NUL-terminated text form of @id into @buf. Bindings use
+ * p2p_peer_id_to_string().
  */
 void
 p2p_peer_id_format (const P2pPeerId *id, char buf[P2P_PEER_ID_TEXT_LEN + 1])
@@ -97,6 +98,13 @@ p2p_peer_id_to_string (const P2pPeerId *id)
   return buf;
 }
 
+/**
+ * p2p_peer_id_from_key:
+ * @out: (out caller-allocates): the peer ID
+ * @key: (array fixed-size=32): the 32-byte Ed25519 public key
+ *
+ * Makes the peer ID of a public key.
+ */
 void
 p2p_peer_id_from_key (P2pPeerId *out, const guint8 key[P2P_PEER_ID_KEY_LEN])
 {
@@ -104,6 +112,13 @@ p2p_peer_id_from_key (P2pPeerId *out, const guint8 key[P2P_PEER_ID_KEY_LEN])
   memcpy (out->key, key, P2P_PEER_ID_KEY_LEN);
 }
 
+/**
+ * p2p_peer_id_equal:
+ * @a: a peer ID
+ * @b: another peer ID
+ *
+ * Returns: TRUE when @a and @b are the same key.
+ */
 gboolean
 p2p_peer_id_equal (const P2pPeerId *a, const P2pPeerId *b)
 {
@@ -111,6 +126,12 @@ p2p_peer_id_equal (const P2pPeerId *a, const P2pPeerId *b)
   return memcmp (a->key, b->key, P2P_PEER_ID_KEY_LEN) == 0;
 }
 
+/**
+ * p2p_peer_id_hash:
+ * @id: a peer ID
+ *
+ * Returns: a hash of @id, for #GHashTable with p2p_peer_id_equal().
+ */
 guint
 p2p_peer_id_hash (const P2pPeerId *id)
 {
@@ -135,6 +156,10 @@ p2p_peer_id_copy (const P2pPeerId *id)
   return g_memdup2 (id, sizeof *id);
 }
 
+/**
+ * p2p_peer_id_free:
+ * @id: (nullable): a peer ID from p2p_peer_id_copy()
+ */
 void
 p2p_peer_id_free (P2pPeerId *id)
 {

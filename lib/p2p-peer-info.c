@@ -72,6 +72,12 @@ p2p_peer_info_ref (P2pPeerInfo *info)
   return info;
 }
 
+/**
+ * p2p_peer_info_unref:
+ * @info: (transfer full): a peer info
+ *
+ * Drops a reference; the last one frees @info.
+ */
 void
 p2p_peer_info_unref (P2pPeerInfo *info)
 {

@@ -12,6 +12,17 @@ p2p_provider_default_init (P2pProviderInterface *iface)
 {
 }
 
+/**
+ * p2p_provider_connect_async:
+ * @self: a provider
+ * @peer: a peer ID, a ticket or "ID@HOST:PORT"
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called on the thread-default main context of
+ *   the caller when the connection is authenticated or failed
+ * @user_data: (closure): data for @callback
+ *
+ * Connects to @peer; finish with p2p_provider_connect_finish().
+ */
 void
 p2p_provider_connect_async (P2pProvider *self, const char *peer, GCancellable *cancellable,
     GAsyncReadyCallback callback, gpointer user_data)
@@ -32,6 +43,18 @@ p2p_provider_connect_async (P2pProvider *self, const char *peer, GCancellable *c
   iface->connect_async (self, peer, cancellable, callback, user_data);
 }
 
+/**
+ * p2p_provider_connect_finish:
+ * @self: a provider
+ * @result: the #GAsyncResult given to the callback
+ * @error: %P2P_ERROR_INVALID_ARGUMENT (malformed @peer),
+ *   %P2P_ERROR_PEER_NOT_FOUND, %P2P_ERROR_CONNECTION_FAILED,
+ *   %P2P_ERROR_AUTHENTICATION_FAILED, %P2P_ERROR_TIMEOUT or
+ *   %G_IO_ERROR_CANCELLED
+ *
+ * Returns: (transfer full) (nullable): the authenticated connection, NULL
+ *   on error.
+ */
 P2pConnection *
 p2p_provider_connect_finish (P2pProvider *self, GAsyncResult *result, GError **error)
 {
@@ -52,6 +75,19 @@ connect_wait_done (GObject *source, GAsyncResult *result, gpointer user_data)
   *out = g_object_ref (result);
 }
 
+/**
+ * p2p_provider_connect:
+ * @self: a provider
+ * @peer: a peer ID, a ticket or "ID@HOST:PORT"
+ * @cancellable: (nullable): a #GCancellable
+ * @error: as p2p_provider_connect_finish()
+ *
+ * Blocking p2p_provider_connect_async(). Call it from any thread except the
+ * provider's network thread.
+ *
+ * Returns: (transfer full) (nullable): the authenticated connection, NULL
+ *   on error.
+ */
 P2pConnection *
 p2p_provider_connect (P2pProvider *self, const char *peer, GCancellable *cancellable,
     GError **error)
@@ -82,6 +118,17 @@ p2p_provider_connect (P2pProvider *self, const char *peer, GCancellable *cancell
   return conn;
 }
 
+/**
+ * p2p_provider_listen:
+ * @self: a provider
+ * @address: (nullable): "HOST:PORT", ":PORT" (port 0 = any) or NULL for the
+ *   configured default (P2P_LISTEN_PORT)
+ * @error: %P2P_ERROR_INVALID_ARGUMENT (malformed @address),
+ *   %P2P_ERROR_NETWORK (cannot bind)
+ *
+ * Returns: (transfer full) (nullable): a listener accepting authenticated
+ *   connections, NULL on error.
+ */
 P2pListener *
 p2p_provider_listen (P2pProvider *self, const char *address, GError **error)
 {
@@ -99,6 +146,12 @@ p2p_provider_listen (P2pProvider *self, const char *address, GError **error)
   return iface->listen (self, address, error);
 }
 
+/**
+ * p2p_provider_get_local_peer_id:
+ * @self: a provider
+ *
+ * Returns: (transfer none) (nullable): this peer's ID.
+ */
 const P2pPeerId *
 p2p_provider_get_local_peer_id (P2pProvider *self)
 {

@@ -8,16 +8,56 @@
 
 G_BEGIN_DECLS
 
+/**
+ * P2pImplementation:
+ * @P2P_IMPLEMENTATION_QUIC: QUIC over UDP (direct, ICE, relay)
+ * @P2P_IMPLEMENTATION_SIM: the simulated network
+ *
+ * The provider p2p_provider_new_from_config() creates.
+ */
 typedef enum {
   P2P_IMPLEMENTATION_QUIC,
   P2P_IMPLEMENTATION_SIM,
 } P2pImplementation;
 
+/**
+ * P2pRelayPolicy:
+ * @P2P_RELAY_POLICY_ALL: direct first, relay as fallback
+ * @P2P_RELAY_POLICY_RELAY_ONLY: only relayed candidates
+ *
+ * Which ICE candidates may be used.
+ */
 typedef enum {
   P2P_RELAY_POLICY_ALL,        /* direct first, relay as fallback */
   P2P_RELAY_POLICY_RELAY_ONLY, /* only relayed candidates */
 } P2pRelayPolicy;
 
+/**
+ * P2pConfig:
+ * @implementation: P2P_IMPLEMENTATION
+ * @listen_port: P2P_LISTEN_PORT (0 = any port)
+ * @bootstrap_peers: (array zero-terminated=1) (nullable): P2P_BOOTSTRAP_PEERS,
+ *   rendezvous URLs
+ * @relay_servers: (array zero-terminated=1) (nullable): P2P_RELAY_SERVERS,
+ *   TURN URLs
+ * @stun_servers: (array zero-terminated=1) (nullable): P2P_STUN_SERVERS,
+ *   HOST:PORT
+ * @identity_file: (nullable): P2P_IDENTITY_FILE (NULL = default path)
+ * @max_connections: P2P_MAX_CONNECTIONS
+ * @relay_policy: P2P_RELAY_POLICY
+ * @idle_timeout_ms: P2P_IDLE_TIMEOUT_MS
+ * @keepalive_ms: P2P_KEEPALIVE_MS (0 = off)
+ * @sim_latency_ms: SIMULATOR_P2P_LATENCY_MS
+ * @sim_jitter_ms: SIMULATOR_P2P_JITTER_MS
+ * @sim_packet_loss: SIMULATOR_P2P_PACKET_LOSS
+ * @sim_bandwidth_kbps: SIMULATOR_P2P_BANDWIDTH_KBPS (0 = unlimited)
+ * @sim_failure_rate: SIMULATOR_P2P_FAILURE_RATE
+ * @sim_seed: SIMULATOR_P2P_SEED
+ *
+ * The configuration of a provider; every variable, its range and default
+ * is described in docs/configuration.md. A boxed type (%P2P_TYPE_CONFIG):
+ * p2p_config_copy() is a deep copy.
+ */
 typedef struct {
   /* P2P_IMPLEMENTATION=quic|sim (default quic) */
   P2pImplementation implementation;
