@@ -29,6 +29,9 @@ SECS=${BENCH_FANOUT_SECONDS:-30}
 PER=10
 CAPS="audio/x-raw,format=S16LE,rate=44100,channels=2,layout=interleaved"
 NOTES=()
+# The provider refuses connections beyond P2P_MAX_CONNECTIONS (default 64),
+# whatever p2psink's max-peers says.
+export P2P_MAX_CONNECTIONS=$((N + 16))
 
 # fan NAME PROTO PORT SEND_SINK RECV_SRC PRINT_END: sets CPU RSS CONNECTED
 fan () {
