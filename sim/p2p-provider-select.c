@@ -10,6 +10,20 @@
 
 #define P2P_SIM_DEFAULT_NETWORK "default"
 
+/**
+ * p2p_provider_new_from_config:
+ * @identity: (nullable): this peer's identity (NULL = a fresh ephemeral one)
+ * @config: (nullable): the configuration (NULL = defaults); its
+ *   implementation field selects the provider
+ * @error: %P2P_ERROR_INVALID_ARGUMENT (bad SIMULATOR_P2P_* value or unknown
+ *   implementation)
+ *
+ * Creates the provider selected by @config: a #P2pQuicProvider for
+ * %P2P_IMPLEMENTATION_QUIC, a #P2pSimProvider on the process-wide simulated
+ * network "default" for %P2P_IMPLEMENTATION_SIM.
+ *
+ * Returns: (transfer full) (nullable): the provider, NULL on error.
+ */
 P2pProvider *
 p2p_provider_new_from_config (P2pIdentity *identity, const P2pConfig *config, GError **error)
 {

@@ -45,7 +45,7 @@ typedef enum {
 typedef guint64 (*P2pSimClockFunc) (gpointer user_data);
 
 /**
- * P2pSimLinkParams: the model of one direction of a link.
+ * P2pSimLinkParams:
  * @latency_ms: one-way base delay, 0..600000 ms.
  * @jitter_ms: extra delay drawn uniformly in [0, jitter] per packet, 0..600000 ms
  *   (packets may overtake each other by up to this much).
@@ -60,6 +60,8 @@ typedef guint64 (*P2pSimClockFunc) (gpointer user_data);
  *   576..65507; default 1452.
  * @failure_rate: probability that a new flow (an unordered pair of
  *   ADDRESS:PORT endpoints, decided at its first packet) is black-holed, 0..1.
+ *
+ * The model of one direction of a link.
  */
 typedef struct {
   guint latency_ms;
@@ -82,7 +84,23 @@ P2P_EXPORT void p2p_sim_link_params_init (P2pSimLinkParams *params);
 P2P_EXPORT gboolean p2p_sim_link_params_validate (const P2pSimLinkParams *params, GError **error);
 
 /**
- * P2pSimStats: counters of one network since its creation.
+ * P2pSimStats:
+ * @packets_sent: send attempts accepted by the network
+ * @packets_delivered: handed to a bound socket (duplicates included)
+ * @packets_duplicated: packets delivered twice
+ * @packets_reordered: packets given an extra delay
+ * @dropped_loss: dropped by the loss probability
+ * @dropped_queue: dropped because the bandwidth queue was full (tail drop)
+ * @dropped_mtu: dropped for being larger than the link's MTU
+ * @dropped_partition: dropped by a partition
+ * @dropped_crash: dropped because a node was crashed
+ * @dropped_failure: dropped on a black-holed flow (failure_rate)
+ * @dropped_unbound: dropped because no socket was bound on the destination
+ * @bytes_sent: bytes of the packets sent
+ * @bytes_delivered: bytes of the packets delivered
+ * @timers_fired: socket timers that fired
+ *
+ * Counters of one network since its creation.
  */
 typedef struct {
   guint64 packets_sent;          /* send attempts accepted by the network */
@@ -105,7 +123,8 @@ typedef struct {
 P2P_EXPORT G_DECLARE_FINAL_TYPE (P2pSimNetwork, p2p_sim_network, P2P, SIM_NETWORK, GObject)
 
 /* A network in MANUAL mode on the thread-default GMainContext. The other
- * parameters are GObject properties: "seed" (guint64, default 1),
+ * parameters are GObject properties: "seed" (guint64, default 1;
+ * setting it later restarts the PRNG from that seed),
  * "context" (GMainContext, construct-only), "clock-mode", and the default
  * link: "latency-ms", "jitter-ms", "loss", "duplicate", "reorder",
  * "bandwidth-kbps", "queue-bytes", "mtu", "failure-rate". */
@@ -115,14 +134,32 @@ P2P_EXPORT P2pSimNetwork *p2p_sim_network_new (guint64 seed);
 P2P_EXPORT P2pSimNetwork *p2p_sim_network_new_from_config (const P2pConfig *config,
     GMainContext *context);
 
-/* (transfer full) The process-wide network named @name, created on first use
- * from the SIMULATOR_P2P_* environment (INVALID_ARGUMENT on a bad value) in
- * FOLLOW mode on real time, with its own context served by its own thread.
- * Shared while referenced; the last unref removes it from the registry. */
+/**
+ * p2p_sim_network_get_named:
+ * @name: the network's name
+ * @error: %P2P_ERROR_INVALID_ARGUMENT on a bad SIMULATOR_P2P_* value
+ *
+ * The process-wide network named @name, created on first use from the
+ * SIMULATOR_P2P_* environment in FOLLOW mode on real time, with its own
+ * context served by its own thread. Shared while referenced; the last unref
+ * removes it from the registry.
+ *
+ * Returns: (transfer full) (nullable): the network, NULL on error.
+ */
 P2P_EXPORT P2pSimNetwork *p2p_sim_network_get_named (const char *name, GError **error);
-/* Same, but a network created by this call is configured from @config's
- * sim_* fields (NULL = from the environment). An existing one is returned
- * unchanged. */
+/**
+ * p2p_sim_network_get_named_full:
+ * @name: the network's name
+ * @config: (nullable): configuration of a network created by this call
+ *   (NULL = from the environment)
+ * @error: %P2P_ERROR_INVALID_ARGUMENT on a bad SIMULATOR_P2P_* value
+ *
+ * Same as p2p_sim_network_get_named(), but a network created by this call
+ * is configured from @config's sim_* fields. An existing one is returned
+ * unchanged.
+ *
+ * Returns: (transfer full) (nullable): the network, NULL on error.
+ */
 P2P_EXPORT P2pSimNetwork *p2p_sim_network_get_named_full (const char *name,
     const P2pConfig *config, GError **error);
 /* (nullable) the registry name, NULL for an unnamed network. */
@@ -147,7 +184,14 @@ P2P_EXPORT void p2p_sim_network_clear_link (P2pSimNetwork *self, guint from, gui
  * network is full (65000 nodes). */
 P2P_EXPORT guint p2p_sim_network_add_node (P2pSimNetwork *self, const char *name);
 P2P_EXPORT guint p2p_sim_network_get_n_nodes (P2pSimNetwork *self);
-/* (transfer full) (nullable) the node's address, NULL for an unknown node. */
+/**
+ * p2p_sim_network_get_node_address:
+ * @self: a network
+ * @node: a node id
+ *
+ * Returns: (transfer full) (nullable): the node's address, NULL for an
+ *   unknown node.
+ */
 P2P_EXPORT GInetAddress *p2p_sim_network_get_node_address (P2pSimNetwork *self, guint node);
 /* 0 if @address is not a node of this network. */
 P2P_EXPORT guint p2p_sim_network_find_node (P2pSimNetwork *self, GInetAddress *address);
@@ -174,7 +218,14 @@ P2P_EXPORT gboolean p2p_sim_network_flow_is_failed (P2pSimNetwork *self, GSocket
 P2P_EXPORT void p2p_sim_network_register_peer (P2pSimNetwork *self, const P2pPeerId *peer,
     GSocketAddress *address);
 P2P_EXPORT void p2p_sim_network_unregister_peer (P2pSimNetwork *self, const P2pPeerId *peer);
-/* (transfer full) (nullable) */
+/**
+ * p2p_sim_network_lookup_peer:
+ * @self: a network
+ * @peer: a peer ID
+ *
+ * Returns: (transfer full) (nullable): the address @peer's listener is bound
+ *   to, NULL if @peer is not listening on this network.
+ */
 P2P_EXPORT GSocketAddress *p2p_sim_network_lookup_peer (P2pSimNetwork *self, const P2pPeerId *peer);
 
 /* ---- time ---- */
@@ -203,8 +254,18 @@ P2P_EXPORT void p2p_sim_network_run_until (P2pSimNetwork *self, guint64 t);
 /* Runs until no event is pending and the context has nothing to dispatch
  * (TRUE) or virtual time would pass now + @max_ns (FALSE; now = that bound). */
 P2P_EXPORT gboolean p2p_sim_network_run_until_idle (P2pSimNetwork *self, guint64 max_ns);
-/* Runs until @cond (@data) returns TRUE (TRUE), or the network is idle or
- * time would pass now + @max_ns (FALSE). @cond is checked before each event. */
+/**
+ * p2p_sim_network_run_until_cond:
+ * @self: a network in MANUAL clock mode
+ * @cond: (scope call) (closure data): the condition, checked before each event
+ * @data: data for @cond
+ * @max_ns: the longest virtual time to run, ns
+ *
+ * Runs until @cond (@data) returns TRUE, or the network is idle or time
+ * would pass now + @max_ns.
+ *
+ * Returns: TRUE when @cond returned TRUE.
+ */
 P2P_EXPORT gboolean p2p_sim_network_run_until_cond (P2pSimNetwork *self, GSourceFunc cond,
     gpointer data, guint64 max_ns);
 
@@ -224,14 +285,28 @@ P2P_EXPORT void p2p_sim_network_get_stats (P2pSimNetwork *self, P2pSimStats *out
 #define P2P_TYPE_SIM_PROVIDER (p2p_sim_provider_get_type ())
 P2P_EXPORT G_DECLARE_FINAL_TYPE (P2pSimProvider, p2p_sim_provider, P2P, SIM_PROVIDER, GObject)
 
-/* A provider with its own node on @net, its peer ID registered in @net's
- * registry when it listens. @config (nullable: defaults) gives the idle
- * timeout, keepalive and max connections. Must be created, used and freed on
- * @net's context's thread (or from any thread in FOLLOW mode: calls are
- * marshalled to the context). */
+/**
+ * p2p_sim_provider_new:
+ * @net: the simulated network
+ * @identity: (nullable): this peer's identity (NULL = a fresh ephemeral one)
+ * @config: (nullable): gives the idle timeout, keepalive and max
+ *   connections (NULL = defaults)
+ *
+ * A provider with its own node on @net, its peer ID registered in @net's
+ * registry when it listens. Must be created, used and freed on @net's
+ * context's thread (or from any thread in FOLLOW mode: calls are marshalled
+ * to the context).
+ *
+ * Returns: (transfer full): the provider.
+ */
 P2P_EXPORT P2pProvider *p2p_sim_provider_new (P2pSimNetwork *net, P2pIdentity *identity,
     const P2pConfig *config);
-/* (transfer none) */
+/**
+ * p2p_sim_provider_get_network:
+ * @self: a sim provider
+ *
+ * Returns: (transfer none): the network of this provider's node.
+ */
 P2P_EXPORT P2pSimNetwork *p2p_sim_provider_get_network (P2pSimProvider *self);
 P2P_EXPORT guint p2p_sim_provider_get_node (P2pSimProvider *self);
 
