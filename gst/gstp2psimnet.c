@@ -97,9 +97,12 @@ setup_network (GstP2pSimNet *self)
   }
   self->net = g_steal_pointer (&net);
 
+  /* datagram delivery is for live media: pace the sender on the clock
+   * rather than bursting into the transport's datagram queue */
   g_object_set (self->sink, "transport", GST_P2P_TRANSPORT_SIM,
       "sim-network", self->network_name, "mode", GST_P2P_MODE_LISTEN,
-      "port", 0, "delivery", delivery, NULL);
+      "port", 0, "delivery", delivery,
+      "sync", delivery == GST_P2P_DELIVERY_DATAGRAM, NULL);
   if (gst_element_set_state (self->sink, GST_STATE_READY) == GST_STATE_CHANGE_FAILURE)
     return FALSE;
   g_object_get (self->sink, "peer-id", &peer_id, NULL);
@@ -302,6 +305,9 @@ gst_p2p_sim_net_init (GstP2pSimNet *self)
   g_assert (self->sink && self->src);
   /* the bin acts as a filter: its sink must not hold the preroll */
   g_object_set (self->sink, "async", FALSE, NULL);
+  /* the pipeline holds both ends: the receiving half must not wait for a
+   * preroll that the sending half can only give in PLAYING */
+  g_object_set (self->src, "is-live", TRUE, NULL);
   gst_bin_add_many (GST_BIN (self), self->sink, self->src, NULL);
 
   pad = gst_element_get_static_pad (self->sink, "sink");

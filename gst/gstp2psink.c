@@ -59,6 +59,7 @@ typedef struct {
   /* protected by sink->lock */
   GQueue queue;                 /* GBytes, whole frames */
   gsize queued_bytes;           /* queued + being sent */
+  guint queued_buffers;         /* BUFFER frames queued + being sent */
   gboolean closed;
   char *close_reason;
   gboolean need_discont;
@@ -90,6 +91,7 @@ struct _GstP2pSink {
   gboolean eos;
   GBytes *hdr_stream_start, *hdr_caps, *hdr_segment, *hdr_tags;
   guint64 seqnum;
+  GstBuffer *prerolled;         /* sent by preroll(), not to send again */
   guint64 datagrams_too_big;
   guint64 dropped_total;
   GstP2pDelivery delivery;
@@ -161,12 +163,24 @@ sink_peer_closure_notify (gpointer data, GClosure *closure)
   sink_peer_unref (data);
 }
 
+static gboolean
+is_buffer_message (GBytes *msg)
+{
+  gsize len = 0;
+  const guint8 *p = g_bytes_get_data (msg, &len);
+
+  /* the frame type is the first varint; BUFFER (0x24) is one byte */
+  return len > 0 && p[0] == P2P_FRAME_BUFFER;
+}
+
 /* Called with the lock. */
 static void
 sink_peer_push_locked (GstP2pSink *self, SinkPeer *peer, GBytes *msg)
 {
   g_queue_push_tail (&peer->queue, g_bytes_ref (msg));
   peer->queued_bytes += g_bytes_get_size (msg);
+  if (is_buffer_message (msg))
+    peer->queued_buffers++;
 }
 
 /* Called with the lock: ask the peer's thread to close it. */
@@ -229,6 +243,8 @@ sink_peer_thread (gpointer data)
 
     g_mutex_lock (&self->lock);
     peer->queued_bytes -= g_bytes_get_size (msg);
+    if (is_buffer_message (msg))
+      peer->queued_buffers--;
     g_cond_broadcast (&self->cond);
     if (!ok) {
       GST_INFO_OBJECT (self, "sending to %s failed: %s", peer->peer_id,
@@ -390,7 +406,7 @@ accept_thread (gpointer data)
 /* Called with the lock. Waits for the first receiver if wait-for-peer is set.
  * Returns GST_FLOW_OK, or what gst_base_sink_wait_preroll() said. */
 static GstFlowReturn
-wait_for_peer_locked (GstP2pSink *self)
+wait_for_peer_locked (GstP2pSink *self, gboolean preroll)
 {
   gboolean wait;
 
@@ -403,6 +419,8 @@ wait_for_peer_locked (GstP2pSink *self)
     if (self->flushing) {
       GstFlowReturn ret;
 
+      if (preroll)
+        return GST_FLOW_FLUSHING;
       g_mutex_unlock (&self->lock);
       ret = gst_base_sink_wait_preroll (GST_BASE_SINK (self));
       g_mutex_lock (&self->lock);
@@ -423,7 +441,7 @@ queue_full_locked (GstP2pSink *self, SinkPeer *peer, gsize size,
   if (max_bytes > 0 && peer->queued_bytes > 0
       && peer->queued_bytes + size > max_bytes)
     return TRUE;
-  if (max_buffers > 0 && g_queue_get_length (&peer->queue) >= max_buffers)
+  if (max_buffers > 0 && peer->queued_buffers >= max_buffers)
     return TRUE;
   return FALSE;
 }
@@ -445,14 +463,14 @@ encode_buffer (GstBuffer *buffer, gboolean discont)
 }
 
 static GstFlowReturn
-render_datagram (GstP2pSink *self, GstBuffer *buffer)
+render_datagram (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
 {
   g_autoptr (GBytes) msg = NULL;
   g_autoptr (GPtrArray) snapshot = NULL;
   GstFlowReturn ret;
 
   g_mutex_lock (&self->lock);
-  ret = wait_for_peer_locked (self);
+  ret = wait_for_peer_locked (self, preroll);
   if (ret != GST_FLOW_OK) {
     g_mutex_unlock (&self->lock);
     return ret;
@@ -483,10 +501,12 @@ render_datagram (GstP2pSink *self, GstBuffer *buffer)
   return GST_FLOW_OK;
 }
 
+/* Sends @buffer to every receiver. @preroll: called from the preroll vfunc
+ * (a flush then returns FLUSHING instead of waiting for the preroll). */
 static GstFlowReturn
-gst_p2p_sink_render (GstBaseSink *bsink, GstBuffer *buffer)
+send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
 {
-  GstP2pSink *self = GST_P2P_SINK (bsink);
+  GstBaseSink *bsink = GST_BASE_SINK (self);
   g_autoptr (GBytes) msg = NULL;
   g_autoptr (GPtrArray) snapshot = NULL;
   GstFlowReturn ret;
@@ -496,7 +516,7 @@ gst_p2p_sink_render (GstBaseSink *bsink, GstBuffer *buffer)
   gsize size;
 
   if (self->delivery == GST_P2P_DELIVERY_DATAGRAM)
-    return render_datagram (self, buffer);
+    return render_datagram (self, buffer, preroll);
 
   GST_OBJECT_LOCK (self);
   policy = self->slow_policy;
@@ -509,7 +529,7 @@ gst_p2p_sink_render (GstBaseSink *bsink, GstBuffer *buffer)
   size = g_bytes_get_size (msg);
 
   g_mutex_lock (&self->lock);
-  ret = wait_for_peer_locked (self);
+  ret = wait_for_peer_locked (self, preroll);
   if (ret != GST_FLOW_OK)
     goto out;
 
@@ -532,6 +552,10 @@ gst_p2p_sink_render (GstBaseSink *bsink, GstBuffer *buffer)
         break;
       }
       if (self->flushing) {
+        if (preroll) {
+          ret = GST_FLOW_FLUSHING;
+          goto out;
+        }
         g_mutex_unlock (&self->lock);
         ret = gst_base_sink_wait_preroll (bsink);
         g_mutex_lock (&self->lock);
@@ -574,6 +598,35 @@ out:
   return ret;
 }
 
+/* The buffer is sent when it prerolls (so that a pipeline holding both ends,
+ * e.g. p2psimnet, can preroll at all) and not again when it is rendered. */
+static GstFlowReturn
+gst_p2p_sink_preroll (GstBaseSink *bsink, GstBuffer *buffer)
+{
+  GstP2pSink *self = GST_P2P_SINK (bsink);
+  GstFlowReturn ret = send_buffer (self, buffer, TRUE);
+
+  g_mutex_lock (&self->lock);
+  gst_buffer_replace (&self->prerolled, ret == GST_FLOW_OK ? buffer : NULL);
+  g_mutex_unlock (&self->lock);
+  return ret;
+}
+
+static GstFlowReturn
+gst_p2p_sink_render (GstBaseSink *bsink, GstBuffer *buffer)
+{
+  GstP2pSink *self = GST_P2P_SINK (bsink);
+  gboolean sent;
+
+  g_mutex_lock (&self->lock);
+  sent = self->prerolled == buffer;
+  gst_buffer_replace (&self->prerolled, NULL);
+  g_mutex_unlock (&self->lock);
+  if (sent)
+    return GST_FLOW_OK;
+  return send_buffer (self, buffer, FALSE);
+}
+
 /* Waits at EOS until every receiver closed (it has everything), bounded by
  * eos-timeout. */
 static void
@@ -588,7 +641,7 @@ wait_drained (GstP2pSink *self)
   deadline = g_get_monotonic_time () + (gint64) timeout * 1000;
 
   g_mutex_lock (&self->lock);
-  if (wait_for_peer_locked (self) != GST_FLOW_OK) {
+  if (wait_for_peer_locked (self, FALSE) != GST_FLOW_OK) {
     g_mutex_unlock (&self->lock);
     return;
   }
@@ -612,6 +665,7 @@ gst_p2p_sink_event (GstBaseSink *bsink, GstEvent *event)
   GstP2pSink *self = GST_P2P_SINK (bsink);
   g_autoptr (GByteArray) out = g_byte_array_new ();
 
+  GST_LOG_OBJECT (self, "event %" GST_PTR_FORMAT, event);
   if (gst_p2p_media_append_event (out, event)) {
     g_autoptr (GBytes) msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
 
@@ -640,6 +694,7 @@ gst_p2p_sink_event (GstBaseSink *bsink, GstEvent *event)
         break;
       case GST_EVENT_FLUSH_STOP:
         self->eos = FALSE;
+        gst_buffer_replace (&self->prerolled, NULL);
         break;
       default:
         break;
@@ -737,6 +792,7 @@ gst_p2p_sink_stop (GstBaseSink *bsink)
   g_clear_pointer (&self->hdr_caps, g_bytes_unref);
   g_clear_pointer (&self->hdr_segment, g_bytes_unref);
   g_clear_pointer (&self->hdr_tags, g_bytes_unref);
+  gst_buffer_replace (&self->prerolled, NULL);
   g_mutex_unlock (&self->lock);
   return TRUE;
 }
@@ -929,8 +985,8 @@ gst_p2p_sink_class_init (GstP2pSinkClass *klass)
           0, G_MAXUINT64, DEFAULT_MAX_QUEUE_BYTES, rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_MAX_QUEUE_BUFFERS,
       g_param_spec_uint ("max-queue-buffers", "Maximum queue buffers",
-          "Messages queued per receiver before it counts as slow "
-          "(0 = unlimited)", 0, G_MAXUINT, DEFAULT_MAX_QUEUE_BUFFERS,
+          "Buffers queued per receiver before it counts as slow "
+          "(0 = unlimited; events do not count)", 0, G_MAXUINT, DEFAULT_MAX_QUEUE_BUFFERS,
           rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_SLOW_RECEIVER_POLICY,
       g_param_spec_enum ("slow-receiver-policy", "Slow receiver policy",
@@ -971,6 +1027,7 @@ gst_p2p_sink_class_init (GstP2pSinkClass *klass)
   element_class->change_state = gst_p2p_sink_change_state;
 
   bsink_class->render = gst_p2p_sink_render;
+  bsink_class->preroll = gst_p2p_sink_preroll;
   bsink_class->event = gst_p2p_sink_event;
   bsink_class->unlock = gst_p2p_sink_unlock;
   bsink_class->unlock_stop = gst_p2p_sink_unlock_stop;

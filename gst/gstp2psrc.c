@@ -43,6 +43,7 @@ enum {
   PROP_RECONNECT,
   PROP_RECONNECT_DELAY,
   PROP_RECONNECT_MAX,
+  PROP_IS_LIVE,
 };
 
 typedef struct {
@@ -62,6 +63,7 @@ struct _GstP2pSrc {
   GstP2pReconnect reconnect;
   guint reconnect_delay;
   guint reconnect_max;
+  gboolean is_live;
 
   /* runtime (lock) */
   GMutex lock;
@@ -585,6 +587,7 @@ pause_task (GstP2pSrc *self, const char *why)
 static gboolean
 push_item (GstP2pSrc *self, GstMiniObject *obj)
 {
+  GST_LOG_OBJECT (self, "received %" GST_PTR_FORMAT, obj);
   if (GST_IS_BUFFER (obj)) {
     GstFlowReturn ret;
 
@@ -771,7 +774,7 @@ gst_p2p_src_query (GstPad *pad, GstObject *parent, GstQuery *query)
       GstClockTime latency;
 
       GST_OBJECT_LOCK (self);
-      live = self->obj->delivery == GST_P2P_DELIVERY_DATAGRAM;
+      live = self->is_live || self->obj->delivery == GST_P2P_DELIVERY_DATAGRAM;
       latency = live ? self->latency * GST_MSECOND : 0;
       GST_OBJECT_UNLOCK (self);
       gst_query_set_latency (query, live, latency, live ? latency : 0);
@@ -817,7 +820,7 @@ gst_p2p_src_change_state (GstElement *element, GstStateChange transition)
   }
 
   GST_OBJECT_LOCK (self);
-  live = self->obj->delivery == GST_P2P_DELIVERY_DATAGRAM;
+  live = self->is_live || self->obj->delivery == GST_P2P_DELIVERY_DATAGRAM;
   GST_OBJECT_UNLOCK (self);
 
   switch (transition) {
@@ -881,6 +884,9 @@ gst_p2p_src_set_property (GObject *object, guint prop_id, const GValue *value,
     case PROP_RECONNECT_MAX:
       self->reconnect_max = g_value_get_uint (value);
       break;
+    case PROP_IS_LIVE:
+      self->is_live = g_value_get_boolean (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -913,6 +919,9 @@ gst_p2p_src_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_RECONNECT_MAX:
       g_value_set_uint (value, self->reconnect_max);
+      break;
+    case PROP_IS_LIVE:
+      g_value_set_boolean (value, self->is_live);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -968,6 +977,13 @@ gst_p2p_src_class_init (GstP2pSrcClass *klass)
       g_param_spec_uint ("reconnect-max", "Maximum reconnections",
           "Consecutive failed attempts before giving up with an error "
           "(0 = unlimited)", 0, G_MAXUINT, DEFAULT_RECONNECT_MAX, rw));
+
+  g_object_class_install_property (gobject_class, PROP_IS_LIVE,
+      g_param_spec_boolean ("is-live", "Live",
+          "Be a live source (no preroll, reports \"latency\") also in "
+          "delivery=reliable; delivery=datagram is always live. p2psimnet sets "
+          "it: a pipeline holding both ends cannot preroll through a sink",
+          FALSE, rw));
 
   gst_element_class_add_static_pad_template (element_class, &src_template);
   gst_element_class_set_static_metadata (element_class, "P2P source",

@@ -47,8 +47,14 @@ run_and_collect (const char *desc, GstElement **keep_pipeline)
   return bytes;
 }
 
+/* @tail_slack: bytes the link may add at the end. Buffer metas are not
+ * carried (docs/elements.md): an Opus stream's GstAudioClippingMeta, which
+ * trims the encoder's padding from the last frame, is lost, so the decoder
+ * outputs that padding (pre-skip and end padding, at most one frame) around
+ * the identical samples. */
 static void
-compare_decoded (const char *encode, const char *decode, const char *link)
+compare_decoded_full (const char *encode, const char *decode, const char *link,
+    guint tail_slack)
 {
   g_autofree char *direct = g_strdup_printf ("%s ! %s ! fakesink name=out",
       encode, decode);
@@ -58,11 +64,25 @@ compare_decoded (const char *encode, const char *decode, const char *link)
   GByteArray *b = run_and_collect (through, NULL);
 
   fail_unless (a->len > 10000, "direct decode gave %u bytes", a->len);
-  fail_unless_equals_int (b->len, a->len);
-  fail_unless (memcmp (a->data, b->data, a->len) == 0,
-      "decoded PCM differs after the p2p link");
+  if (tail_slack == 0)
+    fail_unless_equals_int (b->len, a->len);
+  fail_unless (b->len >= a->len && b->len <= a->len + tail_slack,
+      "%u bytes after the link, %u direct", b->len, a->len);
+  {
+    gboolean found = FALSE;
+
+    for (guint off = 0; off + a->len <= b->len && !found; off += 4)
+      found = memcmp (b->data + off, a->data, a->len) == 0;
+    fail_unless (found, "decoded PCM differs after the p2p link");
+  }
   g_byte_array_unref (a);
   g_byte_array_unref (b);
+}
+
+static void
+compare_decoded (const char *encode, const char *decode, const char *link)
+{
+  compare_decoded_full (encode, decode, link, 0);
 }
 
 GST_START_TEST (test_flac_bit_exact_lossy)
@@ -75,9 +95,10 @@ GST_END_TEST;
 
 GST_START_TEST (test_opus_bit_exact_lossy)
 {
-  compare_decoded ("audiotestsrc num-buffers=50 ! "
+  /* one 20 ms frame of 48 kHz stereo S16 */
+  compare_decoded_full ("audiotestsrc num-buffers=50 ! "
       "audio/x-raw,rate=48000,channels=2 ! opusenc", "opusdec",
-      "p2psimnet loss=0.05 latency=5 seed=11");
+      "p2psimnet loss=0.05 latency=5 seed=11", 48 * 20 * 4);
 }
 GST_END_TEST;
 
