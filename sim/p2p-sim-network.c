@@ -121,6 +121,8 @@ enum {
 
 static GParamSpec *props[N_PROPS];
 
+static void reseed (P2pSimNetwork *self);
+
 /* ---------------------------------------------------------------- helpers */
 
 static inline guint32
@@ -468,10 +470,8 @@ p2p_sim_network_constructed (GObject *object)
   G_OBJECT_CLASS (p2p_sim_network_parent_class)->constructed (object);
   if (self->context == NULL)
     self->context = g_main_context_ref_thread_default ();
-  if (self->rand == NULL) {
-    guint32 words[2] = { (guint32) self->seed, (guint32) (self->seed >> 32) };
-    self->rand = g_rand_new_with_seed_array (words, 2);
-  }
+  if (self->rand == NULL)
+    reseed (self);
 }
 
 static void
@@ -552,6 +552,18 @@ p2p_sim_network_finalize (GObject *object)
   G_OBJECT_CLASS (p2p_sim_network_parent_class)->finalize (object);
 }
 
+/* Restarts the PRNG from self->seed (lock held). */
+static void
+reseed (P2pSimNetwork *self)
+{
+  guint32 words[2] = { (guint32) self->seed, (guint32) (self->seed >> 32) };
+
+  if (self->rand)
+    g_rand_set_seed_array (self->rand, words, 2);
+  else
+    self->rand = g_rand_new_with_seed_array (words, 2);
+}
+
 static void
 p2p_sim_network_set_property (GObject *object, guint prop_id, const GValue *value,
     GParamSpec *pspec)
@@ -563,6 +575,8 @@ p2p_sim_network_set_property (GObject *object, guint prop_id, const GValue *valu
   switch (prop_id) {
     case PROP_SEED:
       self->seed = g_value_get_uint64 (value);
+      if (self->rand)
+        reseed (self);
       break;
     case PROP_CONTEXT:
       self->context = g_value_dup_boxed (value);
@@ -688,8 +702,9 @@ p2p_sim_network_class_init (P2pSimNetworkClass *klass)
   oc->get_property = p2p_sim_network_get_property;
 
   props[PROP_SEED] = g_param_spec_uint64 ("seed", "Seed",
-      "Seed of the network's PRNG (same seed and inputs = same run)", 0, G_MAXUINT64, 1,
-      G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+      "Seed of the network's PRNG (same seed and inputs = same run); setting it later "
+      "restarts the PRNG from the new seed", 0, G_MAXUINT64, 1,
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
   props[PROP_CONTEXT] = g_param_spec_boxed ("context", "Context",
       "GMainContext all events run on (NULL = thread default at construction)",
       G_TYPE_MAIN_CONTEXT, G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);

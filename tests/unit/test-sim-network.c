@@ -625,14 +625,17 @@ test_run_bounds_and_context (Fixture *f, gconstpointer data)
   g_assert_cmpuint (p2p_sim_network_now (f->net), ==, 151 * MS);
 }
 
-/* A fixed mixed workload; returns the trace hash and fills @st. */
+/* A fixed mixed workload; returns the trace hash and fills @st. With
+ * @reseed the network is built with seed 5 and then given @seed. */
 static char *
-run_scenario (guint64 seed, P2pSimStats *st, char **trace)
+run_scenario_full (guint64 seed, gboolean reseed, P2pSimStats *st, char **trace)
 {
   Fixture f = { 0 };
   char *hash;
 
-  fixture_setup (&f, GUINT_TO_POINTER ((guint) seed));
+  fixture_setup (&f, GUINT_TO_POINTER (reseed ? 5 : (guint) seed));
+  if (reseed)
+    g_object_set (f.net, "seed", seed, NULL);
   p2p_sim_network_set_trace (f.net, TRUE);
   set_link (&f, 25, 5, 0.05, 0.02, 0.05, 4000, 20000);
   for (guint i = 0; i < 300; i++) {
@@ -647,6 +650,12 @@ run_scenario (guint64 seed, P2pSimStats *st, char **trace)
     *trace = p2p_sim_network_dup_trace (f.net);
   fixture_teardown (&f, NULL);
   return hash;
+}
+
+static char *
+run_scenario (guint64 seed, P2pSimStats *st, char **trace)
+{
+  return run_scenario_full (seed, FALSE, st, trace);
 }
 
 static void
@@ -839,6 +848,16 @@ test_config_and_properties (void)
   g_assert_cmpuint (p.queue_bytes, ==, 1000);
   g_assert_cmpfloat (p.duplicate, ==, 0.1);
   g_assert_cmpfloat (p.reorder, ==, 0.2);
+
+  /* re-seeding restarts the PRNG: same drops as a fresh network */
+  {
+    P2pSimStats s1, s2;
+    g_autofree char *h1 = run_scenario (77, &s1, NULL);
+    g_autofree char *h2 = run_scenario_full (77, TRUE, &s2, NULL);
+
+    g_assert_cmpstr (h1, ==, h2);
+    g_assert_cmpmem (&s1, sizeof s1, &s2, sizeof s2);
+  }
 }
 
 static void
