@@ -3,14 +3,15 @@
  * Runs one pipeline description (parsed with gst_parse_launch(), exactly as
  * gst-launch-1.0 does) and prints one line of key=value figures when it ends:
  *
- *   start_ns=…  first_ns=…  last_ns=…  bytes=…  buffers=…  exit=eos|first|idle|timeout|error
+ *   start_ns=…  first_ns=…  last_ns=…  end_ns=…  bytes=…  buffers=…
+ *   exit=eos|first|idle|timeout|error|signal
  *
  * All times are CLOCK_MONOTONIC nanoseconds (one clock for every process of
  * the machine, so two processes' figures can be compared). start_ns is taken
  * first thing in main(), before gst_init(). first_ns/last_ns are the times
  * the first and the last buffer reached the sink pad of the element named by
  * --probe (normally the final filesink or fakesink), bytes/buffers what went
- * through it.
+ * through it. end_ns is when the run ended (EOS, error, idle, timeout).
  *
  *   --probe NAME        element whose sink pad is measured (required)
  *   --timeout SEC       give up after SEC seconds (exit status 3)
@@ -319,9 +320,10 @@ main (int argc, char **argv)
   if (print_end != NULL && b.status != 2)
     print_property (b.pipeline, print_end);
   printf ("start_ns=%" G_GINT64_FORMAT " first_ns=%" G_GINT64_FORMAT
-      " last_ns=%" G_GINT64_FORMAT " bytes=%" G_GUINT64_FORMAT
-      " buffers=%" G_GUINT64_FORMAT " exit=%s\n", start_ns, b.first_ns,
-      b.last_ns, b.bytes, b.buffers, b.result ? b.result : "none");
+      " last_ns=%" G_GINT64_FORMAT " end_ns=%" G_GINT64_FORMAT " bytes=%"
+      G_GUINT64_FORMAT " buffers=%" G_GUINT64_FORMAT " exit=%s\n", start_ns,
+      b.first_ns, b.last_ns, now_ns (), b.bytes, b.buffers,
+      b.result ? b.result : "none");
   fflush (stdout);
 
   /* After anything but EOS the peer may be stalled, and some elements

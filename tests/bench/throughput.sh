@@ -14,11 +14,14 @@
 # same gst_parse_launch() as gst-launch-1.0) ending in a filesink. The
 # receiver stamps, on CLOCK_MONOTONIC, the first and the last buffer that
 # reach the filesink; Mbit/s = 8 × bytes that arrived matching the source
-# ÷ (last − first). Connection setup is not in that window. Lost bytes =
-# source size − bytes that arrived matching (equal files: 0; otherwise a
-# greedy in-order alignment, see lib.sh). SRT is run as configured by
-# default (live mode, default latency); SRT carries no EOS, so its receiver
-# stops after 2 s without data.
+# ÷ (last − first). Connection setup is not in that window. A transfer that
+# does not end in EOS (stalled, timed out, failed) is charged until the
+# receiver gave up (first → end of the receiving process's run, which for
+# SRT is 2 s after the last byte), so a stall does not look like speed.
+# Lost bytes = source size − bytes that arrived matching (equal files: 0;
+# otherwise a greedy in-order alignment, see lib.sh). SRT runs as
+# configured by default (live mode, default 125 ms latency); it carries no
+# EOS, so its receiver stops after 2 s without data.
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
@@ -85,6 +88,7 @@ transfer () {
   exitwhy=$(bench_field exit "$rlog")
   first=$(bench_field first_ns "$rlog")
   last=$(bench_field last_ns "$rlog")
+  [ "$exitwhy" = eos ] || last=$(bench_field end_ns "$rlog")
   if [ "$st" -ne 0 ] || [ "$exitwhy" != eos ]; then
     NOTES+=("$name:${exitwhy:-failed}")
     [ -s "$rlog.err" ] && sed "s/^/# $name receiver: /" "$rlog.err" | head -n 3 >&2
