@@ -497,6 +497,41 @@ test_partition_recovers (void)
 }
 
 static void
+test_crash (void)
+{
+  Env e = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pConnection) c = NULL, s = NULL;
+  g_autofree char *server_id = NULL;
+  Closed cl = { 0 };
+  P2pSimStats st;
+
+  env_init (&e, 13, 10, 3000);
+  server_id = peer_text (e.server);
+  c = connect_sync_virtual (e.net, e.client, server_id, &error);
+  g_assert_no_error (error);
+  s = accept_one (&e);
+  g_signal_connect (c, "closed", G_CALLBACK (on_closed), &cl);
+
+  /* the server's host dies: the client times out */
+  p2p_sim_network_crash_node (e.net, 1);
+  g_assert_true (p2p_sim_network_run_until_cond (e.net, is_closed, &cl, 60 * S));
+  g_assert_error (cl.error, P2P_ERROR, P2P_ERROR_TIMEOUT);
+  p2p_sim_network_get_stats (e.net, &st);
+  g_assert_cmpuint (st.dropped_crash, >, 0);
+  g_clear_error (&cl.error);
+  g_signal_handlers_disconnect_by_data (c, &cl);
+  g_clear_object (&c);
+
+  /* back up, but its listening socket died with it: the dial times out */
+  p2p_sim_network_restart_node (e.net, 1);
+  g_assert_null (connect_sync_virtual (e.net, e.client, server_id, &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_TIMEOUT);
+  g_clear_object (&s);
+  env_clear (&e);
+}
+
+static void
 test_failure_rate (void)
 {
   Env e = { 0 };
@@ -725,6 +760,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sim-provider/lossy-16mib", test_lossy_16mib);
   g_test_add_func ("/sim-provider/partition-timeout", test_partition_timeout);
   g_test_add_func ("/sim-provider/partition-recovers", test_partition_recovers);
+  g_test_add_func ("/sim-provider/crash", test_crash);
   g_test_add_func ("/sim-provider/failure-rate", test_failure_rate);
   g_test_add_func ("/sim-provider/hundred-peers", test_hundred_peers);
   g_test_add_func ("/sim-provider/same-seed-same-trace", test_same_seed_same_trace);
