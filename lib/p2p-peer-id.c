@@ -19,7 +19,8 @@ G_DEFINE_BOXED_TYPE (P2pPeerId, p2p_peer_id, p2p_peer_id_copy, p2p_peer_id_free)
  * @out: (out caller-allocates): the parsed ID
  * @error: a #GError, P2P_ERROR_INVALID_ARGUMENT on failure
  *
- * Returns: TRUE if @text is a valid peer ID.
+ * Returns: (skip): TRUE if @text is a valid peer ID (bindings return the
+ *   parsed ID and raise the error instead).
  */
 gboolean
 p2p_peer_id_parse (const char *text, P2pPeerId *out, GError **error)

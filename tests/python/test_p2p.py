@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+# test_p2p.py: the p2p-glib-1.0 library from Python through GObject
+# introspection (PyGObject): identities, peer IDs, configuration, a listener
+# and a dialer over the simulated network and over QUIC on 127.0.0.1:0,
+# messages checked byte for byte, stats, graceful close with a reason, and
+# errors raised as GLib.Error in the p2p-error-quark domain.
+#
+# Run by meson (suite 'python') with GI_TYPELIB_PATH and LD_LIBRARY_PATH set
+# to the build directory. Exits 77 (skipped) only when python3-gi is missing.
+# SPDX-License-Identifier: LGPL-2.1-or-later
+import hashlib
+import random
+import sys
+import threading
+import unittest
+
+try:
+    import gi
+except ImportError:
+    print("SKIP: python3-gi (PyGObject) is not installed", file=sys.stderr)
+    sys.exit(77)
+
+gi.require_version("GLib", "2.0")
+gi.require_version("Gio", "2.0")
+gi.require_version("P2p", "1.0")
+from gi.repository import GLib, Gio, P2p  # noqa: E402
+
+# Every wait on the network is bounded by this many seconds.
+TIMEOUT_S = 20
+
+
+class AsyncWaiter:
+    """Runs a GLib.MainLoop until every started async call has completed,
+    failing the test if that takes longer than TIMEOUT_S."""
+
+    def __init__(self, test):
+        self.test = test
+        self.results = {}
+        self.pending = set()
+        self.loop = GLib.MainLoop()
+
+    def callback(self, name):
+        self.pending.add(name)
+
+        def done(source, result, *user_data):
+            self.results[name] = (source, result)
+            self.pending.discard(name)
+            if not self.pending:
+                self.loop.quit()
+
+        return done
+
+    def run(self):
+        timed_out = []
+
+        def on_timeout():
+            timed_out.append(True)
+            self.loop.quit()
+            return GLib.SOURCE_REMOVE
+
+        if self.pending:
+            tid = GLib.timeout_add_seconds(TIMEOUT_S, on_timeout)
+            self.loop.run()
+            if not timed_out:
+                GLib.source_remove(tid)
+        if timed_out:
+            self.test.fail("timed out after %d s waiting for %s"
+                           % (TIMEOUT_S, ", ".join(sorted(self.pending))))
+        return self.results
+
+
+def receive(test, conn):
+    """Next message of @conn as bytes (receive_async, bounded)."""
+    w = AsyncWaiter(test)
+    conn.receive_async(None, w.callback("receive"))
+    _, result = w.run()["receive"]
+    return conn.receive_finish(result).get_data()
+
+
+def assert_p2p_error(test, cm, code, *needles):
+    err = cm.exception
+    test.assertEqual(err.domain, "p2p-error-quark")
+    test.assertEqual(err.code, int(code), err.message)
+    test.assertTrue(err.matches(P2p.error_quark(), code))
+    for n in needles:
+        test.assertIn(n, err.message)
+
+
+class Endpoints:
+    """A listening and a dialing provider, and one connection between them."""
+
+    def __init__(self, test, config, listen_address, dial_target):
+        self.server_id = P2p.Identity.new()
+        self.client_id = P2p.Identity.new()
+        self.server = P2p.Provider.new_from_config(self.server_id, config)
+        self.client = P2p.Provider.new_from_config(self.client_id, config)
+        self.listener = self.server.listen(listen_address)
+        target = dial_target(self)
+        w = AsyncWaiter(test)
+        self.listener.accept_async(None, w.callback("accept"))
+        self.client.connect_async(target, None, w.callback("connect"))
+        results = w.run()
+        self.accepted = self.listener.accept_finish(results["accept"][1])
+        self.dialed = self.client.connect_finish(results["connect"][1])
+
+    def close(self):
+        # Connections and listeners go before their providers.
+        for c in (self.dialed, self.accepted):
+            c.close("test over")
+        self.listener.close()
+        self.dialed = self.accepted = self.listener = None
+        self.client = self.server = None
+
+
+class TestValues(unittest.TestCase):
+    """Identity, peer IDs, tickets, configuration: no network."""
+
+    def test_identity_and_peer_id(self):
+        ident = P2p.Identity.new()
+        text = ident.dup_peer_id_string()
+        self.assertEqual(len(text), 55)
+        self.assertEqual(text, text.lower())
+        pid = ident.get_peer_id()
+        self.assertEqual(len(pid.key), 32)
+        self.assertEqual(pid.to_string(), text)
+        parsed = P2p.PeerId.parse(text.upper())
+        self.assertTrue(parsed.equal(pid))
+        self.assertEqual(bytes(parsed.key), bytes(pid.key))
+        self.assertEqual(parsed.hash(), pid.hash())
+        other = P2p.Identity.new()
+        self.assertFalse(other.get_peer_id().equal(pid))
+
+    def test_sign_verify(self):
+        ident = P2p.Identity.new()
+        data = bytes(range(256))
+        sig = ident.sign(data)
+        self.assertEqual(len(sig), 64)
+        self.assertTrue(P2p.Identity.verify(ident.get_peer_id(), data, sig))
+        self.assertFalse(P2p.Identity.verify(ident.get_peer_id(), data[:-1], sig))
+
+    def test_peer_info_forms(self):
+        ident = P2p.Identity.new()
+        text = ident.dup_peer_id_string()
+        info = P2p.PeerInfo.parse(text + "@127.0.0.1:8800")
+        self.assertTrue(info.get_peer_id().equal(ident.get_peer_id()))
+        self.assertEqual(info.get_addresses(), ["127.0.0.1:8800"])
+        self.assertIsNone(info.get_relay())
+        info.add_address("[::1]:9000")
+        info.set_relay("turn://u:p@example.org:3478")
+        ticket = info.to_ticket()
+        self.assertTrue(ticket.startswith("p2p1"))
+        back = P2p.PeerInfo.parse(ticket)
+        self.assertEqual(back.get_addresses(), ["127.0.0.1:8800", "[::1]:9000"])
+        self.assertEqual(back.get_relay(), "turn://u:p@example.org:3478")
+        bare = P2p.PeerInfo.parse(text)
+        self.assertEqual(bare.get_addresses(), [])
+        ok, host, port = P2p.parse_host_port("[::1]:443")
+        self.assertEqual((ok, host, port), (True, "::1", 443))
+
+    def test_config(self):
+        c = P2p.Config.new_from_environ([
+            "P2P_IMPLEMENTATION=sim", "P2P_LISTEN_PORT=0",
+            "P2P_BOOTSTRAP_PEERS=ws://127.0.0.1:1/a,ws://127.0.0.1:2/b",
+            "SIMULATOR_P2P_LATENCY_MS=7", "SIMULATOR_P2P_SEED=42"])
+        self.assertEqual(c.implementation, P2p.Implementation.SIM)
+        self.assertEqual(c.listen_port, 0)
+        self.assertEqual(c.bootstrap_peers, ["ws://127.0.0.1:1/a", "ws://127.0.0.1:2/b"])
+        self.assertEqual(c.sim_latency_ms, 7)
+        self.assertEqual(c.sim_seed, 42)
+        d = P2p.Config.new()
+        self.assertEqual(d.implementation, P2p.Implementation.QUIC)
+        self.assertEqual(d.listen_port, 8800)
+        self.assertEqual(P2p.Config.new_from_environ(None).max_connections, 64)
+
+    def test_malformed_peer_id(self):
+        with self.assertRaises(GLib.Error) as cm:
+            P2p.PeerInfo.parse("not-a-peer-id")
+        assert_p2p_error(self, cm, P2p.Error.INVALID_ARGUMENT)
+        self.assertTrue(cm.exception.message)
+        with self.assertRaises(GLib.Error) as cm:
+            P2p.PeerId.parse("abc")
+        assert_p2p_error(self, cm, P2p.Error.INVALID_ARGUMENT, "55 characters", "got 3")
+        # one changed character: caught by the checksum, never another ID
+        text = P2p.Identity.new().dup_peer_id_string()
+        typo = text[:10] + ("a" if text[10] != "a" else "b") + text[11:]
+        with self.assertRaises(GLib.Error) as cm:
+            P2p.PeerId.parse(typo)
+        assert_p2p_error(self, cm, P2p.Error.INVALID_ARGUMENT)
+        with self.assertRaises(GLib.Error) as cm:
+            P2p.PeerId.parse(text[:20] + "!" + text[21:])
+        assert_p2p_error(self, cm, P2p.Error.INVALID_ARGUMENT, "'!'")
+        with self.assertRaises(GLib.Error) as cm:
+            P2p.PeerInfo.parse(text + "@127.0.0.1:99999")
+        assert_p2p_error(self, cm, P2p.Error.INVALID_ARGUMENT, "99999")
+
+    def test_bad_config_value(self):
+        with self.assertRaises(GLib.Error) as cm:
+            P2p.Config.new_from_environ(["P2P_LISTEN_PORT=abc"])
+        assert_p2p_error(self, cm, P2p.Error.INVALID_ARGUMENT, "P2P_LISTEN_PORT", "abc")
+        with self.assertRaises(GLib.Error) as cm:
+            P2p.Config.new_from_environ(["SIMULATOR_P2P_PACKET_LOSS=2"])
+        assert_p2p_error(self, cm, P2p.Error.INVALID_ARGUMENT, "SIMULATOR_P2P_PACKET_LOSS")
+
+    def test_error_names(self):
+        self.assertEqual(P2p.error_code_to_string(P2p.Error.CLOSED), "CLOSED")
+        self.assertEqual(P2p.path_kind_to_string(P2p.PathKind.RELAY), "relay")
+
+
+class ConnectionTests:
+    """Shared by the simulator and QUIC cases: a subclass sets make()."""
+
+    path_kind = None
+
+    def setUp(self):
+        self.ep = self.make()
+
+    def tearDown(self):
+        if self.ep is not None:
+            self.ep.close()
+            self.ep = None
+
+    def test_messages_byte_for_byte(self):
+        ep = self.ep
+        rng = random.Random(7)
+        messages = [
+            b"hello from python",
+            bytes(range(256)),                 # every byte value, NULs included
+            b"\x00" * 17,
+            "h\u00e9llo \u2603".encode("utf-8"),
+            rng.randbytes(200 * 1024),         # several QUIC packets
+        ]
+        for m in messages:
+            self.assertTrue(ep.dialed.send(GLib.Bytes.new(m), None))
+        for m in messages:
+            got = receive(self, ep.accepted)
+            self.assertEqual(len(got), len(m))
+            self.assertEqual(hashlib.sha256(got).hexdigest(), hashlib.sha256(m).hexdigest())
+            self.assertEqual(got, m)
+        # and back the other way, with send_async
+        reply = rng.randbytes(4096)
+        w = AsyncWaiter(self)
+        ep.accepted.send_async(GLib.Bytes.new(reply), None, w.callback("send"))
+        _, result = w.run()["send"]
+        self.assertTrue(ep.accepted.send_finish(result))
+        self.assertEqual(receive(self, ep.dialed), reply)
+
+        # the blocking receive, bounded by a cancellable
+        ep.dialed.send(GLib.Bytes.new(b"sync"), None)
+        cancellable = Gio.Cancellable()
+        timer = threading.Timer(TIMEOUT_S, cancellable.cancel)
+        timer.start()
+        try:
+            self.assertEqual(ep.accepted.receive(cancellable).get_data(), b"sync")
+        finally:
+            timer.cancel()
+
+        # peer IDs are the authenticated keys
+        self.assertTrue(ep.dialed.get_peer_id().equal(ep.server_id.get_peer_id()))
+        self.assertTrue(ep.accepted.get_peer_id().equal(ep.client_id.get_peer_id()))
+        self.assertTrue(ep.client.get_local_peer_id().equal(ep.client_id.get_peer_id()))
+
+        stats = ep.dialed.get_stats()
+        self.assertIsInstance(stats, P2p.ConnectionStats)
+        self.assertEqual(stats.path_kind, self.path_kind)
+        self.assertEqual(stats.messages_sent, len(messages) + 1)
+        self.assertEqual(stats.messages_received, 1)
+        self.assertGreater(stats.bytes_sent, sum(len(m) for m in messages))
+        self.assertGreater(stats.bytes_received, len(reply))
+        self.assertGreater(stats.rtt_us, 0)
+        self.assertGreaterEqual(stats.rtt_us, self.min_rtt_us)
+        self.assertGreater(stats.packets_sent, 0)
+        self.assertGreater(stats.setup_time_us, 0)
+        rstats = ep.accepted.get_stats()
+        self.assertEqual(rstats.messages_received, len(messages) + 1)
+        self.assertEqual(rstats.path_kind, self.path_kind)
+        self.assertEqual(P2p.path_kind_to_string(stats.path_kind), self.path_name)
+
+    def test_close_with_reason(self):
+        ep = self.ep
+        ep.dialed.send(GLib.Bytes.new(b"last words"), None)
+        ep.dialed.close("bye from python")
+        self.assertFalse(ep.dialed.is_connected())
+        # queued messages are delivered before the Disconnect
+        self.assertEqual(receive(self, ep.accepted), b"last words")
+        with self.assertRaises(GLib.Error) as cm:
+            receive(self, ep.accepted)
+        assert_p2p_error(self, cm, P2p.Error.CLOSED, "bye from python")
+        with self.assertRaises(GLib.Error) as cm:
+            ep.dialed.send(GLib.Bytes.new(b"too late"), None)
+        assert_p2p_error(self, cm, P2p.Error.CLOSED)
+
+    def test_connect_errors(self):
+        ep = self.ep
+        w = AsyncWaiter(self)
+        ep.client.connect_async("definitely not a peer", None, w.callback("connect"))
+        _, result = w.run()["connect"]
+        with self.assertRaises(GLib.Error) as cm:
+            ep.client.connect_finish(result)
+        assert_p2p_error(self, cm, P2p.Error.INVALID_ARGUMENT)
+        with self.assertRaises(GLib.Error) as cm:
+            ep.server.listen("nonsense:port")
+        assert_p2p_error(self, cm, P2p.Error.INVALID_ARGUMENT, "nonsense:port")
+        too_big = GLib.Bytes.new(bytes(1024 * 1024 + 1))
+        with self.assertRaises(GLib.Error) as cm:
+            ep.dialed.send(too_big, None)
+        assert_p2p_error(self, cm, P2p.Error.LIMIT_EXCEEDED)
+
+    def test_accept_after_listener_close(self):
+        ep = self.ep
+        ep.listener.close()
+        w = AsyncWaiter(self)
+        ep.listener.accept_async(None, w.callback("accept"))
+        _, result = w.run()["accept"]
+        with self.assertRaises(GLib.Error) as cm:
+            ep.listener.accept_finish(result)
+        assert_p2p_error(self, cm, P2p.Error.CLOSED)
+
+
+class TestSim(ConnectionTests, unittest.TestCase):
+    """Over the simulator: P2P_IMPLEMENTATION=sim, 5 ms each way."""
+
+    path_kind = P2p.PathKind.SIMULATED
+    path_name = "simulated"
+    min_rtt_us = 10000
+
+    def make(self):
+        config = P2p.Config.new_from_environ([
+            "P2P_IMPLEMENTATION=sim", "SIMULATOR_P2P_LATENCY_MS=5",
+            "SIMULATOR_P2P_SEED=3"])
+        # the sim provider finds the listener by its peer ID
+        return Endpoints(self, config, ":0",
+                         lambda ep: ep.server_id.dup_peer_id_string())
+
+
+class TestQuic(ConnectionTests, unittest.TestCase):
+    """Over real QUIC on loopback: ID@127.0.0.1:PORT with the bound port."""
+
+    path_kind = P2p.PathKind.DIRECT
+    path_name = "direct"
+    min_rtt_us = 1
+
+    def make(self):
+        config = P2p.Config.new_from_environ(["P2P_IMPLEMENTATION=quic"])
+
+        def target(ep):
+            addr = ep.listener.get_local_address()
+            self.assertIsInstance(addr, Gio.InetSocketAddress)
+            port = addr.get_port()
+            self.assertGreater(port, 0)
+            return "%s@127.0.0.1:%d" % (ep.server_id.dup_peer_id_string(), port)
+
+        return Endpoints(self, config, "127.0.0.1:0", target)
+
+    def test_ticket(self):
+        ticket = self.ep.listener.get_ticket()
+        info = P2p.PeerInfo.parse(ticket)
+        self.assertTrue(info.get_peer_id().equal(self.ep.server_id.get_peer_id()))
+        port = self.ep.listener.get_local_address().get_port()
+        self.assertTrue(any(a.endswith(":%d" % port) for a in info.get_addresses()))
+
+
+if __name__ == "__main__":
+    result = unittest.main(exit=False, verbosity=2).result
+    sys.exit(0 if result.wasSuccessful() else 1)
