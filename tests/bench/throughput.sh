@@ -5,7 +5,7 @@
 #
 # Prints one line:
 #   throughput p2p_mbps=… p2p_lost_bytes=… tcp_mbps=… tcp_lost_bytes=…
-#              srt_mbps=… srt_lost_bytes=… ratio_tcp=… ratio_srt=…
+#              srt_mbps=… srt_lost_bytes=… ratio_tcp=… ratio_srt=… runs=… bytes=…
 # (plus note=… when a transfer ended by error, timeout or stall).
 #
 # Method: one file of random bytes (BENCH_THROUGHPUT_BYTES, default 256 MiB)
@@ -103,40 +103,59 @@ transfer () {
   rm -f "$out"
 }
 
-# TCP: the receiver listens.
-port=$(bench_free_port tcp)
-transfer tcp recv tcp "$port" \
-  "tcpserversrc host=127.0.0.1 port=$port" \
-  "tcpclientsink host=127.0.0.1 port=$port"
-TCP_MBPS=$MBPS TCP_LOST=$LOST
-
-# SRT: the receiver listens (mode=listener), the sender calls; default latency.
-if bench_have_element srtsink; then
-  port=$(bench_free_port udp)
-  transfer srt recv udp "$port" \
-    "srtsrc uri=srt://127.0.0.1:$port?mode=listener" \
-    "srtsink uri=srt://127.0.0.1:$port?mode=caller" 2000
-  SRT_MBPS=$MBPS SRT_LOST=$LOST
-else
-  SRT_MBPS=nan SRT_LOST=$SIZE
-  NOTES+=("srt:no-srtsink-element")
-fi
-
-# p2p: p2psink listens on a free UDP port with a fresh identity, p2psrc dials
-# ID@127.0.0.1:PORT. slow-receiver-policy=block: a file transfer waits for
-# its one receiver instead of dropping it.
-port=$(bench_free_port udp)
+# Each transport runs BENCH_THROUGHPUT_RUNS times (default 3), interleaved
+# (tcp, srt, p2p, tcp, …) so that a noisy moment of the machine hits all of
+# them; the figure is the median Mbit/s and the worst loss.
+RUNS=${BENCH_THROUGHPUT_RUNS:-3}
 id=$(bench_new_identity "$BENCH_TMP/sender.key")
 [ -n "$id" ] || bench_die "tools/p2p-id new failed"
-transfer p2p send udp "$port" \
-  "p2psrc peer=$id@127.0.0.1:$port transport=quic delivery=reliable" \
-  "p2psink port=$port identity=$BENCH_TMP/sender.key transport=quic delivery=reliable slow-receiver-policy=block"
-P2P_MBPS=$MBPS P2P_LOST=$LOST
+declare -A ALL_MBPS=() WORST=()
+record () {
+  ALL_MBPS[$1]+="$MBPS"$'\n'
+  [ "$LOST" -gt "${WORST[$1]:-0}" ] && WORST[$1]=$LOST
+  : "${WORST[$1]:=0}"
+}
+have_srt=1
+bench_have_element srtsink || { have_srt=0; NOTES+=("srt:no-srtsink-element"); }
+
+for ((r = 0; r < RUNS; r++)); do
+  # TCP: the receiver listens.
+  port=$(bench_free_port tcp)
+  transfer tcp recv tcp "$port" \
+    "tcpserversrc host=127.0.0.1 port=$port" \
+    "tcpclientsink host=127.0.0.1 port=$port"
+  record tcp
+
+  # SRT: the receiver listens (mode=listener), the sender calls; defaults.
+  if [ "$have_srt" = 1 ]; then
+    port=$(bench_free_port udp)
+    transfer srt recv udp "$port" \
+      "srtsrc uri=srt://127.0.0.1:$port?mode=listener" \
+      "srtsink uri=srt://127.0.0.1:$port?mode=caller" 2000
+    record srt
+  fi
+
+  # p2p: p2psink listens on a free UDP port with an identity made by
+  # tools/p2p-id, p2psrc dials ID@127.0.0.1:PORT. slow-receiver-policy=block:
+  # a file transfer waits for its one receiver instead of dropping it.
+  port=$(bench_free_port udp)
+  transfer p2p send udp "$port" \
+    "p2psrc peer=$id@127.0.0.1:$port transport=quic delivery=reliable" \
+    "p2psink port=$port identity=$BENCH_TMP/sender.key transport=quic delivery=reliable slow-receiver-policy=block"
+  record p2p
+done
+
+median () {
+  printf '%s' "${ALL_MBPS[$1]:-}" | grep -E '^[0-9.]+$' | bench_percentile 50
+}
+P2P_MBPS=$(median p2p) TCP_MBPS=$(median tcp) SRT_MBPS=$(median srt)
+P2P_LOST=${WORST[p2p]:-$SIZE} TCP_LOST=${WORST[tcp]:-$SIZE} SRT_LOST=${WORST[srt]:-$SIZE}
 
 line="throughput p2p_mbps=$P2P_MBPS p2p_lost_bytes=$P2P_LOST"
 line+=" tcp_mbps=$TCP_MBPS tcp_lost_bytes=$TCP_LOST"
 line+=" srt_mbps=$SRT_MBPS srt_lost_bytes=$SRT_LOST"
 line+=" ratio_tcp=$(bench_ratio "$P2P_MBPS" "$TCP_MBPS")"
 line+=" ratio_srt=$(bench_ratio "$P2P_MBPS" "$SRT_MBPS")"
-[ ${#NOTES[@]} -gt 0 ] && line+=" note=$(IFS=,; echo "${NOTES[*]}")"
+line+=" runs=$RUNS bytes=$SIZE"
+[ ${#NOTES[@]} -gt 0 ] && line+=" note=$(IFS=,; printf '%s\n' "${NOTES[@]}" | sort -u | paste -sd,)"
 echo "$line"
