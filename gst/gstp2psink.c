@@ -61,6 +61,7 @@ typedef struct {
   gsize queued_bytes;           /* queued + being sent */
   guint queued_buffers;         /* BUFFER frames queued + being sent */
   gboolean closed;
+  gboolean ready;               /* datagram delivery: the receiver said so */
   char *close_reason;
   gboolean need_discont;
   guint64 dropped;
@@ -276,6 +277,30 @@ sink_peer_thread (gpointer data)
   return NULL;
 }
 
+/* Datagram delivery: datagrams that arrive before the receiver connected its
+ * handler are lost, so a receiver first sends one MESSAGE frame ("ready") on
+ * the reliable stream and gets datagrams only after it. */
+static gpointer
+sink_peer_ready_thread (gpointer data)
+{
+  SinkPeer *peer = data;
+  GstP2pSink *self = peer->sink;
+  g_autoptr (GError) err = NULL;
+  g_autoptr (GBytes) msg = p2p_connection_receive (peer->conn,
+      peer->cancellable, &err);
+
+  g_mutex_lock (&self->lock);
+  if (msg) {
+    GST_DEBUG_OBJECT (self, "receiver %s is ready for datagrams", peer->peer_id);
+    peer->ready = TRUE;
+  }
+  self->n_threads--;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  sink_peer_unref (peer);
+  return NULL;
+}
+
 /* Takes a new authenticated connection (transfer full). */
 static void
 gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
@@ -354,6 +379,14 @@ gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
   g_signal_emit (self, signals[SIGNAL_PEER_ADDED], 0, peer->peer_id);
   gst_p2p_object_post_connection (self->obj, conn, "connected");
 
+  if (self->delivery == GST_P2P_DELIVERY_DATAGRAM) {
+    g_mutex_lock (&self->lock);
+    self->n_threads++;
+    g_mutex_unlock (&self->lock);
+    thread = g_thread_new ("p2psink-ready", sink_peer_ready_thread,
+        sink_peer_ref (peer));
+    g_thread_unref (thread);
+  }
   /* the thread owns the initial reference */
   thread = g_thread_new ("p2psink-peer", sink_peer_thread, peer);
   g_thread_unref (thread);
@@ -403,6 +436,18 @@ accept_thread (gpointer data)
 
 /* ---- streaming ---- */
 
+/* Called with the lock. */
+static gboolean
+have_receiver_locked (GstP2pSink *self)
+{
+  if (self->delivery != GST_P2P_DELIVERY_DATAGRAM)
+    return self->peers->len > 0;
+  for (guint i = 0; i < self->peers->len; i++)
+    if (((SinkPeer *) g_ptr_array_index (self->peers, i))->ready)
+      return TRUE;
+  return FALSE;
+}
+
 /* Called with the lock. Waits for the first receiver if wait-for-peer is set.
  * Returns GST_FLOW_OK, or what gst_base_sink_wait_preroll() said. */
 static GstFlowReturn
@@ -413,7 +458,7 @@ wait_for_peer_locked (GstP2pSink *self, gboolean preroll)
   GST_OBJECT_LOCK (self);
   wait = self->wait_for_peer;
   GST_OBJECT_UNLOCK (self);
-  while (wait && self->peers->len == 0) {
+  while (wait && !have_receiver_locked (self)) {
     if (self->stopping)
       return GST_FLOW_FLUSHING;
     if (self->flushing) {
@@ -477,8 +522,12 @@ render_datagram (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
   }
   msg = gst_p2p_media_buffer_to_datagram (buffer, self->seqnum++);
   snapshot = g_ptr_array_new_with_free_func (sink_peer_unref);
-  for (guint i = 0; i < self->peers->len; i++)
-    g_ptr_array_add (snapshot, sink_peer_ref (g_ptr_array_index (self->peers, i)));
+  for (guint i = 0; i < self->peers->len; i++) {
+    SinkPeer *peer = g_ptr_array_index (self->peers, i);
+
+    if (peer->ready && !peer->closed)
+      g_ptr_array_add (snapshot, sink_peer_ref (peer));
+  }
   g_mutex_unlock (&self->lock);
 
   for (guint i = 0; i < snapshot->len; i++) {

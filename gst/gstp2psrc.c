@@ -491,6 +491,17 @@ ensure_connected (GstP2pSrc *self)
         self->reader = g_thread_new ("p2psrc-reader", reader_thread, self);
       }
       g_mutex_unlock (&self->lock);
+      if (self->delivery == GST_P2P_DELIVERY_DATAGRAM) {
+        /* tell the sender our datagram handler is in place */
+        g_autoptr (GByteArray) ready = g_byte_array_new ();
+        g_autoptr (GBytes) msg = NULL;
+        g_autoptr (GError) e = NULL;
+
+        p2p_frame_append (ready, P2P_FRAME_MESSAGE, (const guint8 *) "ready", 5);
+        msg = g_byte_array_free_to_bytes (g_steal_pointer (&ready));
+        if (!p2p_connection_send (conn, msg, cancellable, &e))
+          GST_WARNING_OBJECT (self, "could not send ready: %s", e->message);
+      }
       GST_INFO_OBJECT (self, "connected to %s", self->conn_peer);
       gst_p2p_object_post_connection (self->obj, conn, "connected");
       g_clear_object (&listener);
