@@ -794,6 +794,8 @@ test_follow_real_time_thread (void)
     g_assert_true (w.on_net_thread);
     g_mutex_unlock (&w.lock);
     p2p_datagram_socket_close (P2P_DATAGRAM_SOCKET (sb));
+    g_mutex_clear (&w.lock);
+    g_cond_clear (&w.cond);
   }
   (void) rx_one;
 }
