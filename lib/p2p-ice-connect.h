@@ -55,3 +55,32 @@ void p2p_ice_responder_free (P2pIceResponder *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (P2pIceResponder, p2p_ice_responder_free)
 
 G_END_DECLS
+
+G_BEGIN_DECLS
+
+/* ---- P2pIceService: what a provider needs, in one object ----
+ * One registration at the rendezvous @config->bootstrap_peers[0], made on
+ * first use and remade (every 2 s) after the server drops us while
+ * accepting; dials by peer ID and answers offers. Create, use and free it
+ * on the provider's network thread (its thread-default context). */
+typedef struct _P2pIceService P2pIceService;
+
+/* NULL + INVALID_ARGUMENT when @config has no rendezvous URL. */
+P2pIceService *p2p_ice_service_new (P2pIdentity *identity, const P2pConfig *config,
+    const P2pQuicSessionConfig *qcfg, GError **error);
+/* Registers if needed, then p2p_ice_connect_async(); same errors, plus
+ * NETWORK / TIMEOUT / AUTHENTICATION_FAILED from the registration. */
+void p2p_ice_service_connect_async (P2pIceService *self, const P2pPeerId *peer,
+    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+P2pConnection *p2p_ice_service_connect_finish (P2pIceService *self, GAsyncResult *result,
+    GError **error);
+/* Starts answering offers (registers in the background); @func gets each
+ * established connection. Idempotent. */
+void p2p_ice_service_start_accepting (P2pIceService *self, GPtrArray *allowed, guint max_pending,
+    P2pIceAcceptFunc func, gpointer user_data);
+gboolean p2p_ice_service_is_registered (P2pIceService *self);
+void p2p_ice_service_free (P2pIceService *self);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (P2pIceService, p2p_ice_service_free)
+
+G_END_DECLS

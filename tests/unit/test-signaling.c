@@ -379,6 +379,72 @@ test_ice_flow (void)
   stop_rendezvous (rdv);
 }
 
+static void
+service_dialed_cb (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Op *op = data;
+  op->conn = p2p_ice_service_connect_finish (op->conn ? NULL : (P2pIceService *) NULL, res,
+      &op->error);
+  op->done = TRUE;
+}
+
+/* P2pIceService, the provider-facing wrapper: lazy registration, dial by
+ * peer ID, accept; errors without a rendezvous. */
+static void
+test_ice_service (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pIdentity) a = p2p_identity_new ();
+  g_autoptr (P2pIdentity) b = p2p_identity_new ();
+  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+
+  g_assert_null (p2p_ice_service_new (a, cfg, NULL, &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "P2P_BOOTSTRAP_PEERS"));
+  g_clear_error (&error);
+
+  g_autofree char *url = NULL;
+  GSubprocess *rdv = start_rendezvous (&url);
+  g_strfreev (cfg->bootstrap_peers);
+  cfg->bootstrap_peers = g_strsplit (url, ",", -1);
+  P2pIceService *sa = p2p_ice_service_new (a, cfg, NULL, &error);
+  P2pIceService *sb = p2p_ice_service_new (b, cfg, NULL, &error);
+  g_assert_no_error (error);
+  P2pConnection *accepted = NULL;
+  p2p_ice_service_start_accepting (sb, NULL, 0, on_accepted, &accepted);
+  WAIT_FOR (p2p_ice_service_is_registered (sb));
+  g_assert_false (p2p_ice_service_is_registered (sa));
+
+  Op op = { 0 };
+  p2p_ice_service_connect_async (sa, p2p_identity_get_peer_id (b), NULL, service_dialed_cb, &op);
+  WAIT_FOR (op.done && accepted != NULL);
+  g_assert_no_error (op.error);
+  g_assert_true (p2p_ice_service_is_registered (sa));
+  g_assert_true (p2p_peer_id_equal (p2p_connection_get_peer_id (op.conn), p2p_identity_get_peer_id (b)));
+
+  g_assert_true (g_main_context_acquire (NULL));
+  p2p_connection_close (op.conn, "bye");
+  p2p_connection_close (accepted, "bye");
+  g_main_context_release (NULL);
+  g_clear_object (&op.conn);
+  g_clear_object (&accepted);
+
+  /* A service freed while its registration is pending: no callback into it. */
+  P2pIceService *sc = p2p_ice_service_new (a, cfg, NULL, &error);
+  memset (&op, 0, sizeof op);
+  p2p_ice_service_connect_async (sc, p2p_identity_get_peer_id (b), NULL, service_dialed_cb, &op);
+  p2p_ice_service_free (sc);
+  WAIT_FOR (op.done);
+  g_assert_error (op.error, P2P_ERROR, P2P_ERROR_CLOSED);
+  g_clear_error (&op.error);
+
+  p2p_ice_service_free (sa);
+  p2p_ice_service_free (sb);
+  for (int i = 0; i < 50 && g_main_context_iteration (NULL, FALSE); i++)
+    ;
+  stop_rendezvous (rdv);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -387,5 +453,6 @@ main (int argc, char **argv)
   g_test_add_func ("/signaling/parse-errors", test_parse_errors);
   g_test_add_func ("/signaling/client-errors", test_client_errors);
   g_test_add_func ("/signaling/ice-flow", test_ice_flow);
+  g_test_add_func ("/signaling/ice-service", test_ice_service);
   return g_test_run ();
 }
