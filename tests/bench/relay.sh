@@ -4,14 +4,15 @@
 #
 # Prints one line:
 #   relay direct_mbps=… relay_mbps=… direct_rtt_ms=… relay_rtt_ms=…
-#         direct_path=… relay_path=… bytes=… via=p2p-cat
+#         direct_path=… relay_path=… bytes=… turn_ip=… via=p2p-cat
 # or, when the relayed connection cannot be made here,
 #   relay skipped=REASON direct_mbps=… direct_rtt_ms=… error="…"
 #
-# Method: the script starts coturn on 127.0.0.1 (free UDP port, the flags of
-# /work/shared/NAT-TESTBED.md plus --allow-loopback-peers) and p2p-rendezvous
-# on 127.0.0.1. Both runs go through the rendezvous and ICE with the same
-# P2P_RELAY_SERVERS=turn://test:test@127.0.0.1:PORT; only P2P_RELAY_POLICY
+# Method: the script starts coturn on a free UDP port of this machine (the
+# flags of /work/shared/NAT-TESTBED.md plus --allow-loopback-peers; on the
+# first global IPv4 address rather than 127.0.0.1, see TURN_IP below) and
+# p2p-rendezvous on 127.0.0.1. Both runs go through the rendezvous and ICE
+# with the same P2P_RELAY_SERVERS=turn://test:test@IP:PORT; only P2P_RELAY_POLICY
 # differs (all: ICE picks the direct host pair; relay-only: relayed
 # candidates only). The elements cannot be used yet: p2psrc reaches a bare
 # peer ID through the provider, whose rendezvous route is not wired
@@ -48,8 +49,15 @@ head -c "$SIZE" /dev/urandom >"$SRC" || bench_die "cannot write $SIZE bytes to $
 # (and other tests' coturns) rarely meet.
 TURN_PORT=$(bench_free_port udp)
 relay_lo=$((20000 + RANDOM % 20000))
-bench_spawn 300 "$BENCH_TMP/turn.log" turnserver -n --listening-ip=127.0.0.1 \
-  --listening-port="$TURN_PORT" --relay-ip=127.0.0.1 --external-ip=127.0.0.1 \
+# libnice gathers host candidates on the non-loopback interfaces when there
+# are any, and its sockets bound there get no answer from a TURN server on
+# 127.0.0.1; so coturn listens on this machine's first global IPv4 address
+# (the packets still never leave the machine), 127.0.0.1 only when there is
+# none. BENCH_TURN_IP overrides.
+TURN_IP=${BENCH_TURN_IP:-$(ip -4 -o addr show scope global 2>/dev/null | awk '{ sub("/.*", "", $4); print $4; exit }')}
+TURN_IP=${TURN_IP:-127.0.0.1}
+bench_spawn 300 "$BENCH_TMP/turn.log" turnserver -n --listening-ip="$TURN_IP" \
+  --listening-port="$TURN_PORT" --relay-ip="$TURN_IP" --external-ip="$TURN_IP" \
   --user=test:test --realm=gst-p2p --lt-cred-mech --no-tls --no-dtls --no-cli \
   --fingerprint --min-port=$relay_lo --max-port=$((relay_lo + 499)) \
   --log-file=stdout --simple-log --allow-loopback-peers \
@@ -65,7 +73,7 @@ bench_wait_line "$BENCH_TMP/rdv.out" "^listening on " "$RDV_PID" 15 ||
   skip rendezvous-did-not-start
 URL=$(sed -n 's/^listening on //p' "$BENCH_TMP/rdv.out" | head -n 1)
 
-export P2P_RELAY_SERVERS="turn://test:test@127.0.0.1:$TURN_PORT"
+export P2P_RELAY_SERVERS="turn://test:test@$TURN_IP:$TURN_PORT"
 unset P2P_BOOTSTRAP_PEERS P2P_STUN_SERVERS P2P_LISTEN_PORT P2P_IDENTITY_FILE
 
 # run NAME POLICY: one transfer; sets MBPS RTT PATH ERR
@@ -121,13 +129,13 @@ R_MBPS=$MBPS R_RTT=$RTT R_PATH=$PATH_KIND R_ERR=$ERR
 if [ -n "$R_ERR" ] || [ "$R_PATH" != relay ]; then
   reason=relay-connection-failed
   [ -z "$R_ERR" ] && reason=not-relayed R_ERR="path was $R_PATH"
-  line="relay skipped=$reason direct_mbps=$D_MBPS direct_rtt_ms=$D_RTT direct_path=$D_PATH"
+  line="relay skipped=$reason direct_mbps=$D_MBPS direct_rtt_ms=$D_RTT direct_path=$D_PATH turn_ip=$TURN_IP"
   line+=" error=\"${R_ERR//\"/\'}\""
   [ -n "$D_ERR" ] && line+=" direct_error=\"${D_ERR//\"/\'}\""
   echo "$line"
   exit 0
 fi
 line="relay direct_mbps=$D_MBPS relay_mbps=$R_MBPS direct_rtt_ms=$D_RTT relay_rtt_ms=$R_RTT"
-line+=" direct_path=$D_PATH relay_path=$R_PATH bytes=$SIZE via=p2p-cat"
+line+=" direct_path=$D_PATH relay_path=$R_PATH bytes=$SIZE turn_ip=$TURN_IP via=p2p-cat"
 [ -n "$D_ERR" ] && line+=" direct_error=\"${D_ERR//\"/\'}\""
 echo "$line"
