@@ -451,12 +451,15 @@ p2p_identity_get_secret_key (P2pIdentity *self)
 }
 
 /**
- * p2p_identity_sign:
+ * p2p_identity_sign: (skip)
  * @self: an identity
  * @data: (array length=len) (nullable): the message
  * @len: its length
  * @sig: (out caller-allocates) (array fixed-size=64): the 64-byte Ed25519
  *   signature
+ *
+ * Signs @data. Bindings call p2p_identity_sign_bytes() under this name (a
+ * caller-allocated C array is not safely bindable).
  */
 void
 p2p_identity_sign (P2pIdentity *self, const guint8 *data, gsize len,
@@ -468,6 +471,31 @@ p2p_identity_sign (P2pIdentity *self, const guint8 *data, gsize len,
   g_return_if_fail (sig != NULL && (data != NULL || len == 0));
 
   crypto_sign_ed25519_detached (sig, NULL, data ? data : empty, len, self->secret_key);
+}
+
+/**
+ * p2p_identity_sign_bytes: (rename-to p2p_identity_sign)
+ * @self: an identity
+ * @data: the message
+ *
+ * p2p_identity_sign() for bindings (Python: `identity.sign(data)`).
+ *
+ * Returns: (transfer full): the 64-byte Ed25519 signature of @data.
+ */
+GBytes *
+p2p_identity_sign_bytes (P2pIdentity *self, GBytes *data)
+{
+  guint8 *sig;
+  gsize len;
+  const guint8 *p;
+
+  g_return_val_if_fail (P2P_IS_IDENTITY (self), NULL);
+  g_return_val_if_fail (data != NULL, NULL);
+
+  p = g_bytes_get_data (data, &len);
+  sig = g_malloc (P2P_IDENTITY_SIGNATURE_LEN);
+  p2p_identity_sign (self, p, len, sig);
+  return g_bytes_new_take (sig, P2P_IDENTITY_SIGNATURE_LEN);
 }
 
 /**

@@ -34,6 +34,8 @@ P2P_EXPORT const guint8 *p2p_identity_get_secret_key (P2pIdentity *self);
 
 P2P_EXPORT void p2p_identity_sign (P2pIdentity *self, const guint8 *data, gsize len,
     guint8 sig[P2P_IDENTITY_SIGNATURE_LEN]);
+/* (transfer full) the 64-byte signature of @data (p2p_identity_sign for bindings). */
+P2P_EXPORT GBytes *p2p_identity_sign_bytes (P2pIdentity *self, GBytes *data);
 /* TRUE when @sig is @signer's signature of @data. */
 P2P_EXPORT gboolean p2p_identity_verify (const P2pPeerId *signer, const guint8 *data,
     gsize len, const guint8 sig[P2P_IDENTITY_SIGNATURE_LEN]) G_GNUC_WARN_UNUSED_RESULT;

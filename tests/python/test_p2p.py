@@ -133,10 +133,13 @@ class TestValues(unittest.TestCase):
     def test_sign_verify(self):
         ident = P2p.Identity.new()
         data = bytes(range(256))
-        sig = ident.sign(data)
+        sig = ident.sign(GLib.Bytes.new(data)).get_data()
         self.assertEqual(len(sig), 64)
         self.assertTrue(P2p.Identity.verify(ident.get_peer_id(), data, sig))
         self.assertFalse(P2p.Identity.verify(ident.get_peer_id(), data[:-1], sig))
+        self.assertFalse(P2p.Identity.verify(P2p.Identity.new().get_peer_id(), data, sig))
+        with self.assertRaises(ValueError):  # a signature has exactly 64 bytes
+            P2p.Identity.verify(ident.get_peer_id(), data, sig[:63])
 
     def test_peer_info_forms(self):
         ident = P2p.Identity.new()
@@ -277,17 +280,22 @@ class ConnectionTests:
 
     def test_close_with_reason(self):
         ep = self.ep
+        self.assertTrue(ep.accepted.is_connected())
         ep.dialed.send(GLib.Bytes.new(b"last words"), None)
         ep.dialed.close("bye from python")
-        self.assertFalse(ep.dialed.is_connected())
         # queued messages are delivered before the Disconnect
         self.assertEqual(receive(self, ep.accepted), b"last words")
         with self.assertRaises(GLib.Error) as cm:
             receive(self, ep.accepted)
         assert_p2p_error(self, cm, P2p.Error.CLOSED, "bye from python")
+        # the side that was closed is closed for good
+        self.assertFalse(ep.accepted.is_connected())
         with self.assertRaises(GLib.Error) as cm:
-            ep.dialed.send(GLib.Bytes.new(b"too late"), None)
+            ep.accepted.send(GLib.Bytes.new(b"too late"), None)
         assert_p2p_error(self, cm, P2p.Error.CLOSED)
+        with self.assertRaises(GLib.Error) as cm:
+            receive(self, ep.accepted)
+        assert_p2p_error(self, cm, P2p.Error.CLOSED, "bye from python")
 
     def test_connect_errors(self):
         ep = self.ep
