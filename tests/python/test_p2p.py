@@ -9,7 +9,10 @@
 # to the build directory. Exits 77 (skipped) only when python3-gi is missing.
 # SPDX-License-Identifier: LGPL-2.1-or-later
 import hashlib
+import os
 import random
+import re
+import subprocess
 import sys
 import threading
 import unittest
@@ -365,6 +368,25 @@ class TestQuic(ConnectionTests, unittest.TestCase):
         self.assertTrue(info.get_peer_id().equal(self.ep.server_id.get_peer_id()))
         port = self.ep.listener.get_local_address().get_port()
         self.assertTrue(any(a.endswith(":%d" % port) for a in info.get_addresses()))
+
+
+class TestDocExample(unittest.TestCase):
+    """The complete example of docs/python.md runs and prints what it says."""
+
+    def test_doc_example(self):
+        doc = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           "..", "..", "docs", "python.md")
+        with open(doc, encoding="utf-8") as f:
+            blocks = re.findall(r"^```python\n(.*?)^```", f.read(), re.S | re.M)
+        self.assertEqual(len(blocks), 1, "docs/python.md has one python example")
+        run = subprocess.run([sys.executable, "-c", blocks[0]], capture_output=True,
+                             text=True, timeout=60)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertIn("alice received 1035 bytes intact", run.stdout)
+        self.assertIn("path direct", run.stdout)
+        self.assertIn("bob closed: bye", run.stdout)
+        self.assertIn("rejected: a peer ID has 55 characters", run.stdout)
+        self.assertTrue(run.stdout.endswith("done\n"), run.stdout)
 
 
 if __name__ == "__main__":
