@@ -300,6 +300,38 @@ class ConnectionTests:
             receive(self, ep.accepted)
         assert_p2p_error(self, cm, P2p.Error.CLOSED, "bye from python")
 
+    def test_datagrams_and_signals(self):
+        # signals are emitted on the provider's network thread: the handlers
+        # only record and set an event
+        ep = self.ep
+        got, arrived, closed, close_errors = [], threading.Event(), threading.Event(), []
+
+        def on_datagram(conn, data):
+            got.append(data.get_data())
+            arrived.set()
+
+        def on_closed(conn, error):
+            close_errors.append(error)
+            closed.set()
+
+        ep.accepted.connect("datagram-received", on_datagram)
+        ep.dialed.connect("closed", on_closed)
+        max_size = ep.dialed.get_max_datagram_size()
+        self.assertGreater(max_size, 1000)
+        sent = [b"\x00datagram %d\xff" % i for i in range(5)]
+        for d in sent:  # unreliable: a few, at least one must arrive
+            self.assertTrue(ep.dialed.send_datagram(GLib.Bytes.new(d)))
+        self.assertTrue(arrived.wait(TIMEOUT_S), "no datagram arrived")
+        for d in list(got):
+            self.assertIn(d, sent)
+        with self.assertRaises(GLib.Error) as cm:
+            ep.dialed.send_datagram(GLib.Bytes.new(bytes(max_size + 1)))
+        assert_p2p_error(self, cm, P2p.Error.LIMIT_EXCEEDED, str(max_size))
+        ep.dialed.close("done")
+        self.assertTrue(closed.wait(TIMEOUT_S), "no closed signal")
+        self.assertEqual(close_errors, [None])  # a normal close
+        self.assertFalse(ep.dialed.is_connected())
+
     def test_connect_errors(self):
         ep = self.ep
         w = AsyncWaiter(self)
