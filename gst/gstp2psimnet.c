@@ -312,13 +312,13 @@ gst_p2p_sim_net_init (GstP2pSimNet *self)
 
   pad = gst_element_get_static_pad (self->sink, "sink");
   ghost = gst_ghost_pad_new_from_template ("sink", pad,
-      gst_static_pad_template_get (&sink_template));
+      gst_element_class_get_pad_template (GST_ELEMENT_GET_CLASS (self), "sink"));
   gst_element_add_pad (GST_ELEMENT (self), ghost);
   gst_object_unref (pad);
 
   pad = gst_element_get_static_pad (self->src, "src");
   ghost = gst_ghost_pad_new_from_template ("src", pad,
-      gst_static_pad_template_get (&src_template));
+      gst_element_class_get_pad_template (GST_ELEMENT_GET_CLASS (self), "src"));
   gst_element_add_pad (GST_ELEMENT (self), ghost);
   gst_object_unref (pad);
 }

@@ -5,9 +5,11 @@
 #include <string.h>
 #include "gstp2pmedia.h"
 
+/* Encodes @event (transfer full), decodes it, returns the copy. */
 static GstMiniObject *
-round_trip_event (GstEvent *event)
+round_trip_event (GstEvent *event_in)
 {
+  g_autoptr (GstEvent) event = event_in;
   g_autoptr (GByteArray) out = g_byte_array_new ();
   g_autoptr (GBytes) msg = NULL;
   g_autoptr (GError) err = NULL;

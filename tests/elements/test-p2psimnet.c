@@ -115,8 +115,11 @@ GST_START_TEST (test_events_through_simnet)
   seg.base = 1 * GST_SECOND;
   seg.position = 5 * GST_SECOND;
   fail_unless (gst_harness_push_event (h, gst_event_new_stream_start ("simnet")));
-  fail_unless (gst_harness_push_event (h,
-          gst_event_new_caps (gst_caps_from_string ("video/x-test, width=(int)7"))));
+  {
+    g_autoptr (GstCaps) caps = gst_caps_from_string ("video/x-test, width=(int)7");
+
+    fail_unless (gst_harness_push_event (h, gst_event_new_caps (caps)));
+  }
   fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
   fail_unless (gst_harness_push_event (h, gst_event_new_tag (gst_tag_list_new
               (GST_TAG_TITLE, "through the sim", NULL))));

@@ -87,10 +87,10 @@ static void
 push_headers (GstHarness *h)
 {
   GstSegment seg;
+  g_autoptr (GstCaps) caps = make_caps_with_streamheader ();
 
   fail_unless (gst_harness_push_event (h, gst_event_new_stream_start (STREAM_ID)));
-  fail_unless (gst_harness_push_event (h,
-          gst_event_new_caps (make_caps_with_streamheader ())));
+  fail_unless (gst_harness_push_event (h, gst_event_new_caps (caps)));
   make_segment (&seg);
   fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
   fail_unless (gst_harness_push_event (h, gst_event_new_tag (gst_tag_list_new
@@ -187,14 +187,16 @@ sender_start (Sender *s, const char *what, gboolean wait_for_peer)
   s->sink = p2p_test_make_sink (s->network, wait_for_peer);
   peer_counter_init (&s->peers, s->sink);
   s->hsink = gst_harness_new_with_element (s->sink, "sink", NULL);
+  /* the harness holds the element from now on */
+  gst_object_unref (s->sink);
   s->peer_id = p2p_test_peer_of (s->sink);
 }
 
 static void
 sender_stop (Sender *s)
 {
-  gst_harness_teardown (s->hsink);
   peer_counter_clear (&s->peers, s->sink);
+  gst_harness_teardown (s->hsink);
   g_free (s->network);
   g_free (s->peer_id);
 }
@@ -205,6 +207,7 @@ receiver_start (Sender *s)
   GstElement *src = p2p_test_make_src (s->network, s->peer_id);
   GstHarness *h = gst_harness_new_with_element (src, NULL, "src");
 
+  gst_object_unref (src);       /* the harness holds it */
   gst_harness_play (h);
   return h;
 }
@@ -392,6 +395,7 @@ GST_START_TEST (test_stats_and_messages)
   gst_element_set_bus (sink, bus);
   peer_counter_init (&s.peers, sink);
   s.hsink = gst_harness_new_with_element (sink, "sink", NULL);
+  gst_object_unref (sink);
   s.peer_id = p2p_test_peer_of (sink);
 
   hsrc = receiver_start (&s);
@@ -440,9 +444,9 @@ GST_START_TEST (test_stats_and_messages)
   fail_unless (gst_structure_has_field (stats, "setup-time-ms"));
   fail_unless (gst_structure_has_field (stats, "datagrams-dropped"));
 
+  gst_element_set_bus (sink, NULL);
   gst_harness_teardown (hsrc);
   sender_stop (&s);
-  gst_element_set_bus (sink, NULL);
 }
 GST_END_TEST;
 
@@ -458,6 +462,7 @@ GST_START_TEST (test_quic_loopback)
       NULL);
   peer_counter_init (&peers, sink);
   hsink = gst_harness_new_with_element (sink, "sink", NULL);
+  gst_object_unref (sink);
   g_object_get (sink, "ticket", &ticket, NULL);
   fail_unless (ticket != NULL && g_str_has_prefix (ticket, "p2p1"));
 
@@ -479,6 +484,7 @@ GST_START_TEST (test_quic_loopback)
     g_object_set (src, "transport", 0, "peer", peer, NULL);
   }
   hsrc = gst_harness_new_with_element (src, NULL, "src");
+  gst_object_unref (src);
   gst_harness_play (hsrc);
   fail_unless (peer_counter_wait_added (&peers, 1));
 
@@ -495,9 +501,9 @@ GST_START_TEST (test_quic_loopback)
     gst_buffer_unref (buf);
   }
   expect_eos (hsrc);
+  peer_counter_clear (&peers, sink);
   gst_harness_teardown (hsrc);
   gst_harness_teardown (hsink);
-  peer_counter_clear (&peers, sink);
 }
 GST_END_TEST;
 
@@ -544,11 +550,13 @@ GST_START_TEST (test_datagram_delivery)
   g_object_set (s.sink, "delivery", 1, NULL);
   peer_counter_init (&s.peers, s.sink);
   s.hsink = gst_harness_new_with_element (s.sink, "sink", NULL);
+  gst_object_unref (s.sink);
   s.peer_id = p2p_test_peer_of (s.sink);
 
   src = p2p_test_make_src (s.network, s.peer_id);
   g_object_set (src, "delivery", 1, "latency", 50, NULL);
   hsrc = gst_harness_new_with_element (src, NULL, "src");
+  gst_object_unref (src);
   /* a live source: PLAYING without preroll */
   fail_unless_equals_int (gst_element_set_state (src, GST_STATE_PAUSED),
       GST_STATE_CHANGE_NO_PREROLL);
