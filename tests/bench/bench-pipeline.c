@@ -261,8 +261,11 @@ main (int argc, char **argv)
     return 2;
   }
   if (err != NULL) {
-    g_printerr ("bench-pipeline: warning: %s\n", err->message);
-    g_clear_error (&err);
+    /* gst-launch-1.0 would go on with a partial pipeline: a benchmark
+     * must not */
+    g_printerr ("bench-pipeline: bad pipeline: %s\n", err->message);
+    gst_object_unref (b.pipeline);
+    return 2;
   }
   if (!GST_IS_BIN (b.pipeline)) {
     g_printerr ("bench-pipeline: the description must name several "
