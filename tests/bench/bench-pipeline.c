@@ -3,7 +3,7 @@
  * Runs one pipeline description (parsed with gst_parse_launch(), exactly as
  * gst-launch-1.0 does) and prints one line of key=value figures when it ends:
  *
- *   start_ns=…  first_ns=…  last_ns=…  end_ns=…  bytes=…  buffers=…
+ *   start_ns=…  play_ns=…  first_ns=…  last_ns=…  end_ns=…  bytes=…  buffers=…
  *   exit=eos|first|idle|timeout|error|signal
  *
  * All times are CLOCK_MONOTONIC nanoseconds (one clock for every process of
@@ -11,7 +11,8 @@
  * first thing in main(), before gst_init(). first_ns/last_ns are the times
  * the first and the last buffer reached the sink pad of the element named by
  * --probe (normally the final filesink or fakesink), bytes/buffers what went
- * through it. end_ns is when the run ended (EOS, error, idle, timeout).
+ * through it. play_ns is when the pipeline was built (plugins loaded) and
+set to PLAYING; end_ns is when the run ended (EOS, error, idle, timeout).
  *
  *   --probe NAME        element whose sink pad is measured (required)
  *   --timeout SEC       give up after SEC seconds (exit status 3)
@@ -212,7 +213,7 @@ print_property (GstElement *pipeline, const char *spec)
 int
 main (int argc, char **argv)
 {
-  gint64 start_ns = now_ns ();
+  gint64 start_ns = now_ns (), play_ns = 0;
   Bench b = { 0, };
   g_autofree char *probe_name = NULL;
   g_autofree char *print_spec = NULL;
@@ -294,6 +295,7 @@ main (int argc, char **argv)
   if (b.idle_ms > 0)
     g_timeout_add (MIN (b.idle_ms / 4 + 1, 50), idle_check, &b);
 
+  play_ns = now_ns ();
   if (gst_element_set_state (b.pipeline, GST_STATE_PLAYING) ==
       GST_STATE_CHANGE_FAILURE) {
     /* the error message on the bus says why */
@@ -322,11 +324,11 @@ main (int argc, char **argv)
   /* Figures first: tearing down a connection is not part of them. */
   if (print_end != NULL && b.status != 2)
     print_property (b.pipeline, print_end);
-  printf ("start_ns=%" G_GINT64_FORMAT " first_ns=%" G_GINT64_FORMAT
-      " last_ns=%" G_GINT64_FORMAT " end_ns=%" G_GINT64_FORMAT " bytes=%"
-      G_GUINT64_FORMAT " buffers=%" G_GUINT64_FORMAT " exit=%s\n", start_ns,
-      b.first_ns, b.last_ns, now_ns (), b.bytes, b.buffers,
-      b.result ? b.result : "none");
+  printf ("start_ns=%" G_GINT64_FORMAT " play_ns=%" G_GINT64_FORMAT
+      " first_ns=%" G_GINT64_FORMAT " last_ns=%" G_GINT64_FORMAT " end_ns=%"
+      G_GINT64_FORMAT " bytes=%" G_GUINT64_FORMAT " buffers=%"
+      G_GUINT64_FORMAT " exit=%s\n", start_ns, play_ns, b.first_ns,
+      b.last_ns, now_ns (), b.bytes, b.buffers, b.result ? b.result : "none");
   fflush (stdout);
 
   /* After anything but EOS the peer may be stalled, and some elements
