@@ -254,10 +254,13 @@ make_config (GError **error)
     return NULL;
   if (opt_port >= 0)
     cfg->listen_port = opt_port;
-  if (opt_rendezvous) {
-    g_strfreev (cfg->bootstrap_peers);
-    cfg->bootstrap_peers = g_strsplit (opt_rendezvous, ",", -1);
-  }
+  /* p2p-cat drives the rendezvous + ICE route itself (lib/p2p-ice-connect.h)
+   * and keeps it away from the provider, so that one process never holds
+   * two registrations of its peer ID (the newer would replace the older).
+   * P2P_BOOTSTRAP_PEERS is the default of --rendezvous. */
+  if (!opt_rendezvous && cfg->bootstrap_peers && cfg->bootstrap_peers[0])
+    opt_rendezvous = g_strdup (cfg->bootstrap_peers[0]);
+  g_clear_pointer (&cfg->bootstrap_peers, g_strfreev);
   if (opt_relays) {
     g_strfreev (cfg->relay_servers);
     cfg->relay_servers = g_strdupv (opt_relays);
@@ -361,6 +364,60 @@ do_listen (P2pIdentity *identity, P2pConfig *config)
 
 /* ---- connect ---- */
 
+typedef struct {
+  GMainLoop *loop;
+  P2pConnection *conn;
+  GError *error;
+  GCancellable *cancel;
+  gboolean timed_out;
+} Bounded;
+
+static void
+bounded_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Bounded *b = data;
+  b->conn = p2p_provider_connect_finish (P2P_PROVIDER (source), res, &b->error);
+  g_main_loop_quit (b->loop);
+}
+
+static gboolean
+bounded_timeout (gpointer data)
+{
+  Bounded *b = data;
+  b->timed_out = TRUE;
+  g_cancellable_cancel (b->cancel);
+  return G_SOURCE_REMOVE;
+}
+
+/* p2p_provider_connect() bounded by --timeout. */
+static P2pConnection *
+connect_bounded (P2pProvider *provider, const char *peer, GError **error)
+{
+  g_autoptr (GMainContext) ctx = g_main_context_new ();
+  g_main_context_push_thread_default (ctx);
+  Bounded b = { g_main_loop_new (ctx, FALSE), NULL, NULL, g_cancellable_new (), FALSE };
+  GSource *t = g_timeout_source_new_seconds (opt_timeout);
+  g_source_set_callback (t, bounded_timeout, &b, NULL);
+  g_source_attach (t, ctx);
+  p2p_provider_connect_async (provider, peer, b.cancel, bounded_done, &b);
+  g_main_loop_run (b.loop);
+  g_source_destroy (t);
+  g_source_unref (t);
+  g_main_context_pop_thread_default (ctx);
+  g_main_loop_unref (b.loop);
+  g_object_unref (b.cancel);
+  if (!b.conn && b.timed_out) {
+    g_clear_error (&b.error);
+    g_set_error (error, P2P_ERROR, P2P_ERROR_TIMEOUT,
+        "peer %s did not answer within %d s (is it running, and is the address reachable?)",
+        peer, opt_timeout);
+    return NULL;
+  }
+  if (!b.conn)
+    g_propagate_error (error, b.error);
+  return b.conn;
+}
+
 static int
 do_connect (P2pIdentity *identity, P2pConfig *config, const char *peer)
 {
@@ -394,7 +451,7 @@ do_connect (P2pIdentity *identity, P2pConfig *config, const char *peer)
   } else {
     provider = p2p_provider_new_from_config (identity, config, &error);
     if (provider) {
-      conn = p2p_provider_connect (provider, peer, NULL, &error);
+      conn = connect_bounded (provider, peer, &error);
     }
   }
   if (!conn) {
