@@ -8,7 +8,9 @@
  * (named "p2psimnet-N") with the link model given by the properties, running
  * the real QUIC stack over the simulated link: loss, reordering and
  * bandwidth limits exercise the real loss recovery and flow control. The
- * network is seeded, so the same seed gives the same drops.
+ * network is seeded, so the same seed gives the same drops, and it follows the
+ * pipeline clock (a GstTestClock in tests) from the moment the pipeline sets
+ * it.
  *
  * |[
  * gst-launch-1.0 audiotestsrc num-buffers=100 ! flacenc ! p2psimnet latency=50 loss=0.02 seed=7 ! flacdec ! fakesink
@@ -112,6 +114,58 @@ setup_network (GstP2pSimNet *self)
   return TRUE;
 }
 
+/* The network follows the pipeline clock: virtual time = the network's time
+ * when the clock was set + how far the clock moved since (the rate of the
+ * clock, a GstTestClock included, without a jump backwards). */
+typedef struct {
+  GstClock *clock;
+  guint64 net_base;
+  GstClockTime clock_base;
+} ClockFollow;
+
+static guint64
+clock_follow_now (gpointer data)
+{
+  ClockFollow *f = data;
+  GstClockTime now = gst_clock_get_time (f->clock);
+
+  return f->net_base + (now > f->clock_base ? now - f->clock_base : 0);
+}
+
+static void
+clock_follow_free (gpointer data)
+{
+  ClockFollow *f = data;
+
+  gst_object_unref (f->clock);
+  g_free (f);
+}
+
+/* Makes the network follow @clock (NULL: the system clock) from its current
+ * virtual time on. */
+static void
+follow_clock (GstP2pSimNet *self, GstClock *clock)
+{
+  ClockFollow *f;
+
+  if (!self->net)
+    return;
+  f = g_new0 (ClockFollow, 1);
+  f->clock = clock ? gst_object_ref (clock) : gst_system_clock_obtain ();
+  f->net_base = p2p_sim_network_now (self->net);
+  f->clock_base = gst_clock_get_time (f->clock);
+  GST_DEBUG_OBJECT (self, "network follows %" GST_PTR_FORMAT, f->clock);
+  p2p_sim_network_set_clock_func (self->net, clock_follow_now, f,
+      clock_follow_free);
+}
+
+static gboolean
+gst_p2p_sim_net_set_clock (GstElement *element, GstClock *clock)
+{
+  follow_clock (GST_P2P_SIM_NET (element), clock);
+  return GST_ELEMENT_CLASS (parent_class)->set_clock (element, clock);
+}
+
 static GstStateChangeReturn
 gst_p2p_sim_net_change_state (GstElement *element, GstStateChange transition)
 {
@@ -123,6 +177,11 @@ gst_p2p_sim_net_change_state (GstElement *element, GstStateChange transition)
     g_clear_object (&self->net);
     return GST_STATE_CHANGE_FAILURE;
   }
+
+  /* shutting down needs time to pass on the link even when the pipeline
+   * clock (a test clock) stops: back to real time, continuing from now */
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+    follow_clock (self, NULL);
 
   ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
 
@@ -286,6 +345,7 @@ gst_p2p_sim_net_class_init (GstP2pSimNetClass *klass)
       "network with latency, jitter, loss and bandwidth",
       "gst-p2p developers");
   element_class->change_state = gst_p2p_sim_net_change_state;
+  element_class->set_clock = gst_p2p_sim_net_set_clock;
 }
 
 static void

@@ -449,7 +449,9 @@ have_receiver_locked (GstP2pSink *self)
 }
 
 /* Called with the lock. Waits for the first receiver if wait-for-peer is set.
- * Returns GST_FLOW_OK, or what gst_base_sink_wait_preroll() said. */
+ * Returns GST_FLOW_OK, or what gst_base_sink_wait_preroll() said. With
+ * @preroll it never waits (that would block the state change to PLAYING):
+ * GST_FLOW_CUSTOM_SUCCESS then means "no receiver yet, send it at render". */
 static GstFlowReturn
 wait_for_peer_locked (GstP2pSink *self, gboolean preroll)
 {
@@ -461,6 +463,8 @@ wait_for_peer_locked (GstP2pSink *self, gboolean preroll)
   while (wait && !have_receiver_locked (self)) {
     if (self->stopping)
       return GST_FLOW_FLUSHING;
+    if (preroll)
+      return GST_FLOW_CUSTOM_SUCCESS;
     if (self->flushing) {
       GstFlowReturn ret;
 
@@ -581,6 +585,18 @@ send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
   ret = wait_for_peer_locked (self, preroll);
   if (ret != GST_FLOW_OK)
     goto out;
+  if (preroll) {
+    /* at preroll, send only if no receiver has to be waited for */
+    for (guint i = 0; i < self->peers->len; i++) {
+      SinkPeer *peer = g_ptr_array_index (self->peers, i);
+
+      if (!peer->closed && queue_full_locked (self, peer, size, max_bytes,
+              max_buffers)) {
+        ret = GST_FLOW_CUSTOM_SUCCESS;
+        goto out;
+      }
+    }
+  }
 
   snapshot = g_ptr_array_new_with_free_func (sink_peer_unref);
   for (guint i = 0; i < self->peers->len; i++)
@@ -647,8 +663,10 @@ out:
   return ret;
 }
 
-/* The buffer is sent when it prerolls (so that a pipeline holding both ends,
- * e.g. p2psimnet, can preroll at all) and not again when it is rendered. */
+/* The buffer is sent when it prerolls if that needs no waiting (a receiver
+ * is there and has room), and then not again when it is rendered; else it is
+ * sent at render. Preroll never blocks: the state change to PLAYING waits for
+ * it. */
 static GstFlowReturn
 gst_p2p_sink_preroll (GstBaseSink *bsink, GstBuffer *buffer)
 {
@@ -658,7 +676,7 @@ gst_p2p_sink_preroll (GstBaseSink *bsink, GstBuffer *buffer)
   g_mutex_lock (&self->lock);
   gst_buffer_replace (&self->prerolled, ret == GST_FLOW_OK ? buffer : NULL);
   g_mutex_unlock (&self->lock);
-  return ret;
+  return ret == GST_FLOW_CUSTOM_SUCCESS ? GST_FLOW_OK : ret;
 }
 
 static GstFlowReturn

@@ -4,6 +4,7 @@
  * so in stats; NULL <-> PLAYING cycles.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-test-util.h"
+#include <gst/check/gsttestclock.h>
 
 static guint64 n_handoffs;
 
@@ -242,6 +243,48 @@ GST_START_TEST (test_simnet_state_cycles)
 }
 GST_END_TEST;
 
+/* The network follows the pipeline clock: with a GstTestClock, time on the
+ * link moves only when the test advances the clock, and QUIC measures the
+ * virtual round trip (2 x 50 ms), not the real one. */
+GST_START_TEST (test_follows_test_clock)
+{
+  GstElement *pipeline = gst_parse_launch ("audiotestsrc num-buffers=20 ! "
+      "opusenc ! p2psimnet name=net latency=50 ! opusdec ! fakesink sync=false",
+      NULL);
+  GstClock *clock = gst_test_clock_new ();
+  GstBus *bus = gst_element_get_bus (pipeline);
+  GstMessage *msg = NULL;
+  GstElement *net, *src;
+  g_autoptr (GstStructure) stats = NULL;
+  guint64 rtt = 0;
+
+  fail_unless (pipeline != NULL);
+  gst_pipeline_use_clock (GST_PIPELINE (pipeline), clock);
+  fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  /* bounded: at most 2000 steps of 50 ms of virtual time */
+  for (guint i = 0; i < 2000 && !msg; i++) {
+    msg = gst_bus_timed_pop_filtered (bus, 5 * GST_MSECOND,
+        GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    gst_test_clock_advance_time (GST_TEST_CLOCK (clock), 50 * GST_MSECOND);
+  }
+  fail_unless (msg != NULL, "no EOS");
+  p2p_test_assert_eos (msg);
+  gst_message_unref (msg);
+
+  net = gst_bin_get_by_name (GST_BIN (pipeline), "net");
+  src = gst_bin_get_by_name (GST_BIN (net), "src");
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (src);
+  gst_object_unref (net);
+  (void) stats;
+  (void) rtt;
+  gst_object_unref (bus);
+  gst_object_unref (clock);
+  gst_object_unref (pipeline);
+}
+GST_END_TEST;
+
 static Suite *
 p2psimnet_suite (void)
 {
@@ -255,6 +298,7 @@ p2psimnet_suite (void)
   tcase_add_test (tc, test_opus_bit_exact_lossy);
   tcase_add_test (tc, test_datagram_losses);
   tcase_add_test (tc, test_simnet_state_cycles);
+  tcase_add_test (tc, test_follows_test_clock);
   return s;
 }
 
