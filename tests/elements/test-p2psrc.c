@@ -265,6 +265,25 @@ GST_START_TEST (test_properties)
 }
 GST_END_TEST;
 
+GST_START_TEST (test_reconnect_bounded)
+{
+  g_autofree char *net = p2p_test_network_name ("reconnect");
+  g_autofree char *id = random_peer_id ();
+  GstElement *src = p2p_test_make_src (net, id);
+  g_autoptr (GError) err = NULL;
+  gint64 start = g_get_monotonic_time ();
+
+  /* two retries 20 ms apart, then the error */
+  g_object_set (src, "reconnect", 1, "reconnect-delay", 20, "reconnect-max", 2,
+      NULL);
+  err = expect_start_error (src, GST_STATE_PLAYING);
+  assert_contains (err->message, "Could not connect to peer");
+  fail_unless (g_get_monotonic_time () - start >= 40 * 1000,
+      "gave up before two reconnect delays");
+  gst_object_unref (src);
+}
+GST_END_TEST;
+
 static Suite *
 p2psrc_suite (void)
 {
@@ -278,6 +297,7 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_bad_allowed_peers);
   tcase_add_test (tc, test_bad_port_in_launch_line);
   tcase_add_test (tc, test_unreachable_peer);
+  tcase_add_test (tc, test_reconnect_bounded);
   tcase_add_test (tc, test_uri_handler);
   tcase_add_test (tc, test_identity_file);
   tcase_add_test (tc, test_state_cycles);
