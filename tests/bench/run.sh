@@ -7,16 +7,22 @@
 #   sim:  60 simulated s of a 1.4 Mbit/s stream at 50 ms RTT, 2 % loss:
 #         "sim seed=… trace_hash=… simulated_s=… wall_s=… speedup=…"
 #         (seed from SIMULATOR_P2P_SEED, default 1)
+#   throughput, setup, latency, relay, fanout: the elements end to end
+#         against TCP/SRT/UDP/direct baselines (tests/bench/NAME.sh; methods
+#         and knobs in docs/performance.md, "Pipelines")
 set -eu
 cd "$(dirname "$0")/../.."
 BUILD=${BENCH_BUILDDIR:-build-bench}
-ALL="quic sim"
+ALL="quic sim throughput setup latency relay fanout"
 NAMES=${*:-$ALL}
 
 if [ ! -f "$BUILD/build.ninja" ]; then
   meson setup "$BUILD" --buildtype=release -Dwerror=false >/dev/null
 fi
 ninja -C "$BUILD" tests/bench/bench-quic tests/bench/bench-sim >/dev/null
+ninja -C "$BUILD" tests/bench/bench-pipeline tests/bench/bench-latency \
+  gst/libgstp2p.so tools/p2p-id tools/p2p-cat tools/p2p-rendezvous >/dev/null ||
+  echo "run.sh: the pipeline benchmarks' programs did not all build" >&2
 
 status=0
 for name in $NAMES; do
@@ -26,6 +32,9 @@ for name in $NAMES; do
       ;;
     sim)
       "$BUILD/tests/bench/bench-sim" || status=1
+      ;;
+    throughput|setup|latency|relay|fanout)
+      BENCH_BUILDDIR=$BUILD "tests/bench/$name.sh" || status=1
       ;;
     *)
       echo "unknown benchmark: $name (known: $ALL)" >&2
