@@ -1631,7 +1631,8 @@ p2p_quic_session_write (P2pQuicSession *s, guint8 *buf, gsize buflen, guint64 no
     return 0;
   }
 
-  limit = MIN (buflen, s->confirmed ? s->cfg.max_udp_payload : HANDSHAKE_UDP_PAYLOAD);
+  limit = MIN (buflen, s->confirmed ? s->cfg.max_udp_payload :
+      MIN (HANDSHAKE_UDP_PAYLOAD, s->cfg.max_udp_payload));
   s->write_gen++;
 
   for (guint iter = 0; iter < 10000; iter++) {
