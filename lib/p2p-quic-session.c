@@ -452,7 +452,9 @@ fatal_from_peer_close (P2pQuicSession *s)
 {
   P2P_NG_CCERR_STORAGE;
   const P2pNgCcerr *cc = p2p_ng_conn_get_ccerr (s->conn);
-  g_autofree char *reason = g_strndup ((const char *) cc->reason, cc->reasonlen);
+  /* g_strndup (NULL, 0) is NULL: a close without a reason has cc->reason NULL */
+  g_autofree char *reason = cc->reason != NULL ?
+      g_strndup ((const char *) cc->reason, cc->reasonlen) : g_strdup ("");
   GError *err = NULL;
 
   if (!g_utf8_validate (reason, -1, NULL)) {
