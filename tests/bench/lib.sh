@@ -239,6 +239,7 @@ bench_proc_hwm_mib () {
 bench_child_pid () {
   local c
   c=$(cat "/proc/$1/task/$1/children" 2>/dev/null)
+  [ -n "$c" ] || c=$(pgrep -P "$1" 2>/dev/null | tr '\n' ' ')
   echo "${c%% *}"
 }
 
