@@ -643,5 +643,7 @@ gst_p2p_object_post_connection (GstP2pObject *self, P2pConnection *conn,
               "event", G_TYPE_STRING, event,
               "path", G_TYPE_STRING, p2p_path_kind_to_string (st.path_kind),
               "rtt-us", G_TYPE_UINT64, st.rtt_us,
-              "setup-time-ms", G_TYPE_UINT64, st.setup_time_us / 1000, NULL)));
+              "setup-time-ms", G_TYPE_UINT64, st.setup_time_us / 1000,
+              "bytes-sent", G_TYPE_UINT64, st.bytes_sent,
+              "bytes-received", G_TYPE_UINT64, st.bytes_received, NULL)));
 }

@@ -75,6 +75,8 @@ struct _GstP2pSrc {
   guint attempts;
   gboolean stream_started;
   GstP2pDelivery delivery;
+  gint64 activated_us;          /* monotonic, when the task started */
+  gboolean first_buffer_done;
 
   /* datagram delivery */
   GQueue events;                /* GstEvent from the reliable stream */
@@ -604,6 +606,11 @@ push_item (GstP2pSrc *self, GstMiniObject *obj)
 
     push_stream_start_if_needed (self);
     push_pending_segment (self, GST_BUFFER_CAST (obj));
+    if (!self->first_buffer_done) {
+      self->first_buffer_done = TRUE;
+      GST_INFO_OBJECT (self, "first buffer after %.1f ms (from start to push)",
+          (g_get_monotonic_time () - self->activated_us) / 1000.0);
+    }
     ret = gst_pad_push (self->srcpad, GST_BUFFER_CAST (obj));
     if (ret == GST_FLOW_OK)
       return TRUE;
@@ -757,6 +764,8 @@ gst_p2p_src_activate_mode (GstPad *pad, GstObject *parent, GstPadMode mode,
     self->flushing = FALSE;
     self->attempts = 0;
     self->stream_started = FALSE;
+    self->first_buffer_done = FALSE;
+    self->activated_us = g_get_monotonic_time ();
     g_clear_object (&self->cancellable);
     self->cancellable = g_cancellable_new ();
     g_mutex_unlock (&self->lock);

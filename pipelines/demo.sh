@@ -30,6 +30,7 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
+[ -n "${P2P_DEMO_KEEP:-}" ] && trap - EXIT
 
 step "making a 5 s music clip ($WORK/clip.flac)"
 N=215  # 215 x 1024 samples at 44.1 kHz = 5 s
@@ -78,8 +79,8 @@ SENDER_PID=""
 field() { grep -o "$1=([a-z0-9]*)[^,;]*" "$2" | head -n1 | sed 's/.*)//'; }
 PATH_KIND=$(field path "$WORK/receiver.log")
 SETUP_MS=$(field setup-time-ms "$WORK/receiver.log")
-FIRST_BUF=$(grep -m1 "first buffer" "$WORK/receiver.log" | awk '{print $1}')
-BYTES_IN=$(grep -o "bytes-received=([a-z0-9]*)[0-9]*" "$WORK/receiver.log" | tail -n1 | sed 's/.*)//')
+FIRST_BUF=$(grep -m1 -o "first buffer after [0-9.]* ms" "$WORK/receiver.log" | awk '{print $4}')
+BYTES_OUT=$(grep "event=(string)disconnected" "$WORK/sender.log" | grep -o "bytes-sent=(guint64)[0-9]*" | tail -n1 | sed 's/.*)//')
 CLIP_BYTES=$(stat -c %s "$WORK/clip.flac")
 ORIG_BYTES=$(stat -c %s "$WORK/original.raw")
 RECV_BYTES=$(stat -c %s "$WORK/received.raw" 2>/dev/null || echo 0)
@@ -90,9 +91,9 @@ echo "sender peer ID:      $SENDER_ID"
 echo "receiver peer ID:    $RECEIVER_ID"
 echo "path:                ${PATH_KIND:-unknown}"
 echo "setup time:          ${SETUP_MS:-?} ms (QUIC handshake, both keys checked)"
-echo "first buffer after:  ${FIRST_BUF:-?} (receiver process clock, from gst_init)"
+echo "first buffer after:  ${FIRST_BUF:-?} ms (from p2psrc start: dial, handshake, first media)"
 echo "FLAC bytes sent:     $CLIP_BYTES"
-echo "UDP bytes received:  ${BYTES_IN:-?} (QUIC, encrypted)"
+echo "UDP bytes sent:      ${BYTES_OUT:-?} (p2psink to this receiver: QUIC, encrypted)"
 echo "decoded PCM bytes:   $RECV_BYTES (original $ORIG_BYTES)"
 echo "receiver run time:   $(( (END - START) / 1000000 )) ms"
 echo "decoded audio equals the original: $SAME"
