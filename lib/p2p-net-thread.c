@@ -12,6 +12,8 @@ struct _P2pNetThread {
   gboolean joined;
 
   GMutex lock;
+  GCond started_cond;
+  gboolean started;     /* the thread owns (acquired and pushed) the context */
   gboolean stopped;     /* loop quit and context drained: invoke runs inline */
   gboolean stopping;
 };
@@ -32,6 +34,7 @@ free_struct (P2pNetThread *self)
   g_main_loop_unref (self->loop);
   g_main_context_unref (self->context);
   g_mutex_clear (&self->lock);
+  g_cond_clear (&self->started_cond);
   g_free (self);
 }
 
@@ -41,9 +44,14 @@ thread_main (gpointer user_data)
   ThreadData *td = user_data;
   P2pNetThread *self = td->owner;
 
-  g_mutex_lock (&self->lock);   /* wait until new() stored thread_id */
-  g_mutex_unlock (&self->lock);
+  /* Own the context before anyone else can see it: new() does not return
+   * (so nobody can acquire or iterate the context) until this is done. The
+   * lock also waits until new() stored thread_id. */
   g_main_context_push_thread_default (td->context);
+  g_mutex_lock (&self->lock);
+  self->started = TRUE;
+  g_cond_broadcast (&self->started_cond);
+  g_mutex_unlock (&self->lock);
   g_main_loop_run (td->loop);
 
   /* From now on new invokes run inline on the caller; run what was queued. */
@@ -70,6 +78,7 @@ p2p_net_thread_new (const char *name)
   self->ref_count = 1;
   self->alloc_refs = 2;
   g_mutex_init (&self->lock);
+  g_cond_init (&self->started_cond);
   self->context = g_main_context_new ();
   self->loop = g_main_loop_new (self->context, FALSE);
   td->context = g_main_context_ref (self->context);
@@ -78,6 +87,10 @@ p2p_net_thread_new (const char *name)
   g_mutex_lock (&self->lock);   /* thread_main reads thread_id under it */
   self->thread = g_thread_new (name ? name : "p2p-net", thread_main, td);
   self->thread_id = self->thread;
+  /* Publish the context only once the thread owns it (otherwise a caller
+   * could acquire it first and the thread's push_thread_default fails). */
+  while (!self->started)
+    g_cond_wait (&self->started_cond, &self->lock);
   g_mutex_unlock (&self->lock);
   return self;
 }

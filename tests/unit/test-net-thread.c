@@ -162,6 +162,58 @@ test_queued_before_stop_runs (void)
   g_assert_cmpuint (f.count, ==, 50);
 }
 
+typedef struct {
+  guint n;
+} StressData;
+
+static gpointer
+stress_thread (gpointer data)
+{
+  StressData *sd = data;
+
+  for (guint i = 0; i < 100; i++) {
+    Fixture f = { 0 };
+    GMainContext *ctx;
+
+    f.nt = p2p_net_thread_new ("test-stress");
+    ctx = p2p_net_thread_get_context (f.nt);
+    /* The thread owns its context as soon as new() returns: nobody else can
+     * acquire it first (its push_thread_default would then fail). */
+    if (g_main_context_acquire (ctx)) {
+      g_main_context_release (ctx);
+      g_error ("acquired a net thread's context right after new()");
+    }
+    for (guint k = 0; k < 5; k++)
+      p2p_net_thread_invoke (f.nt, count_cb, &f, NULL);
+    p2p_net_thread_invoke_sync (f.nt, sync_fn, &f);
+    wait_count (&f, 6);
+    g_assert_true (f.default_ctx == ctx);
+    if (i % 2)
+      p2p_net_thread_stop (f.nt);
+    p2p_net_thread_unref (f.nt);
+    sd->n++;
+  }
+  return NULL;
+}
+
+static void
+test_create_destroy_stress (void)
+{
+  StressData sd[4] = { 0 };
+  GThread *t[4];
+
+  /* Several threads creating, invoking on and destroying net threads at
+   * once (regression: "g_main_context_push_thread_default: assertion
+   * 'acquired_context' failed" when another thread acquired the new context
+   * before the net thread pushed it). */
+  for (guint i = 0; i < G_N_ELEMENTS (t); i++)
+    t[i] = g_thread_new ("stress", stress_thread, &sd[i]);
+  for (guint i = 0; i < G_N_ELEMENTS (t); i++) {
+    g_thread_join (t[i]);
+    g_assert_cmpuint (sd[i].n, ==, 100);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -171,5 +223,6 @@ main (int argc, char **argv)
   g_test_add_func ("/net-thread/unref-on-thread", test_unref_on_thread);
   g_test_add_func ("/net-thread/stop", test_stop);
   g_test_add_func ("/net-thread/queued-before-stop-runs", test_queued_before_stop_runs);
+  g_test_add_func ("/net-thread/create-destroy-stress", test_create_destroy_stress);
   return g_test_run ();
 }
