@@ -17,6 +17,7 @@
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
+# shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 bench_init latency
 BENCH_LATENCY=$BENCH_BUILD/tests/bench/bench-latency

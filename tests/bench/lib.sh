@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/bench/lib.sh: shared shell helpers of the benchmark scripts (bash).
 #
 # Sourced by throughput.sh, setup.sh, latency.sh, relay.sh and fanout.sh:
@@ -63,7 +64,6 @@ bench_cleanup () {
 
 # bench_init NAME: temp dir, exit trap, environment, check the build.
 bench_init () {
-  BENCH_NAME=$1
   BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/gst-p2p-bench-$1.XXXXXX") ||
     bench_die "cannot make a temp dir"
   trap bench_cleanup EXIT
@@ -73,8 +73,10 @@ bench_init () {
 
   [ -f "$BENCH_BUILD/build.ninja" ] ||
     bench_die "no build in $BENCH_BUILD: run tests/bench/run.sh (it builds build-bench/) or set BENCH_BUILDDIR"
+  # shellcheck disable=SC2034 # used by the scripts that source this file
   BENCH_PIPELINE=$BENCH_BUILD/tests/bench/bench-pipeline
   BENCH_P2P_ID=$BENCH_BUILD/tools/p2p-id
+  # shellcheck disable=SC2034
   BENCH_PLUGIN=$BENCH_BUILD/gst/libgstp2p.so
   export GST_PLUGIN_PATH=$BENCH_BUILD/gst
   # A private registry: other builds' plugin paths do not trigger rescans
@@ -84,7 +86,8 @@ bench_init () {
   unset GST_DEBUG
   command -v gst-launch-1.0 >/dev/null || bench_die "gst-launch-1.0 is not installed"
   command -v timeout >/dev/null || bench_die "timeout(1) is not installed"
-  gst-inspect-1.0 coreelements >/dev/null 2>&1 || bench_die "gst-inspect-1.0 fails"
+  timeout 120 gst-inspect-1.0 coreelements >/dev/null 2>&1 ||
+    bench_die "gst-inspect-1.0 fails (or took over 120 s to scan the plugins)"
 }
 
 # bench_require FILE...: the named build outputs must exist.
@@ -97,7 +100,7 @@ bench_require () {
 
 # bench_have_element NAME: is the GStreamer element available?
 bench_have_element () {
-  gst-inspect-1.0 "$1" >/dev/null 2>&1
+  timeout 60 gst-inspect-1.0 "$1" >/dev/null 2>&1
 }
 
 # bench_spawn SECONDS OUTFILE CMD...: run CMD in the background, killed after
@@ -142,7 +145,7 @@ bench_wait () {
 # bench_free_port tcp|udp: a port that was free on 127.0.0.1 a moment ago
 # (the kernel picks it: bind to port 0, read it, close).
 bench_free_port () {
-  python3 - "$1" <<'EOF'
+  timeout 10 python3 - "$1" <<'EOF'
 import socket, sys
 kind = socket.SOCK_STREAM if sys.argv[1] == "tcp" else socket.SOCK_DGRAM
 s = socket.socket(socket.AF_INET, kind)
@@ -217,7 +220,7 @@ bench_mbps () {
 
 # bench_new_identity FILE: make a key file with tools/p2p-id, print its ID.
 bench_new_identity () {
-  "$BENCH_P2P_ID" new --file "$1" 2>/dev/null | head -n 1
+  timeout 10 "$BENCH_P2P_ID" new --file "$1" 2>/dev/null | head -n 1
 }
 
 # bench_proc_cpu_s PID: user+system CPU seconds of PID so far (/proc/PID/stat).
@@ -249,11 +252,11 @@ bench_child_pid () {
 # RECEIVED found further on in SOURCE, which is random so a hit is unique).
 # Duplicated or foreign bytes do not count; the work is bounded.
 bench_matched_bytes () {
-  if cmp -s "$1" "$2"; then
+  if timeout 120 cmp -s "$1" "$2"; then
     stat -c %s "$1"
     return
   fi
-  python3 - "$1" "$2" <<'EOF_PY'
+  timeout 300 python3 - "$1" "$2" <<'EOF_PY'
 import mmap, os, sys
 
 def load(path):

@@ -26,6 +26,7 @@
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
+# shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 bench_init relay
 BENCH_CAT=$BENCH_BUILD/tools/p2p-cat
@@ -79,7 +80,7 @@ unset P2P_BOOTSTRAP_PEERS P2P_STUN_SERVERS P2P_LISTEN_PORT P2P_IDENTITY_FILE
 # run NAME POLICY: one transfer; sets MBPS RTT PATH ERR
 run () {
   local name=$1 policy=$2 fifo=$BENCH_TMP/$1.fifo out=$BENCH_TMP/$1.bin
-  local llog=$BENCH_TMP/$1.listen rlog=$BENCH_TMP/$1.recv clog=$BENCH_TMP/$1.connect
+  local rlog=$BENCH_TMP/$1.recv clog=$BENCH_TMP/$1.connect
   local lpid rpid cpid id st=0 first last
   MBPS=nan RTT=nan PATH_KIND=none ERR=
   export P2P_RELAY_POLICY=$policy
@@ -113,7 +114,7 @@ run () {
   RTT=$(sed -n 's/^rtt: \([0-9.]*\) ms.*/\1/p' "$clog.err" | head -n 1)
   first=$(bench_field first_ns "$rlog")
   last=$(bench_field last_ns "$rlog")
-  if ! cmp -s "$SRC" "$out"; then
+  if ! timeout 120 cmp -s "$SRC" "$out"; then
     ERR="${ERR:-bytes differ: $(stat -c %s "$out" 2>/dev/null || echo 0) of $SIZE arrived}"
   elif [ -n "$first" ] && [ -n "$last" ] && [ "$last" -gt "$first" ]; then
     MBPS=$(bench_mbps "$SIZE" $((last - first)))

@@ -25,6 +25,7 @@
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
+# shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 bench_init throughput
 bench_require "$BENCH_PIPELINE" "$BENCH_P2P_ID" "$BENCH_PLUGIN"
