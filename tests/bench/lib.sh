@@ -32,8 +32,8 @@ bench_die () {
   exit 1
 }
 
-# bench_stop PID: stop a spawned process (TERM, then KILL after 1 s; some
-# programs block TERM while stuck in a library) and reap it.
+# bench_stop PID: stop a spawned process (TERM, then KILL if it is still
+# there after 1 s) and reap it.
 bench_stop () {
   local sub=$1 tp=${BENCH_TPID[$1]:-} c i
   [ -n "$tp" ] || return 0
