@@ -26,6 +26,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_p2p_sink_debug);
 #define GST_CAT_DEFAULT gst_p2p_sink_debug
 
 #define DEFAULT_WAIT_FOR_PEER TRUE
+#define DEFAULT_MIN_PEERS 1
 #define DEFAULT_EOS_TIMEOUT 10000
 #define DEFAULT_MAX_PEERS 64
 #define DEFAULT_MAX_QUEUE_BYTES (4 * 1024 * 1024)
@@ -42,6 +43,7 @@ enum {
   PROP_SLOW_RECEIVER_POLICY,
   PROP_SLOW_RECEIVER_TIMEOUT,
   PROP_N_PEERS,
+  PROP_MIN_PEERS,
 };
 
 enum {
@@ -75,6 +77,7 @@ struct _GstP2pSink {
 
   /* properties (object lock) */
   gboolean wait_for_peer;
+  guint min_peers;
   guint eos_timeout;
   guint max_peers;
   guint64 max_queue_bytes;
@@ -440,12 +443,17 @@ accept_thread (gpointer data)
 static gboolean
 have_receiver_locked (GstP2pSink *self)
 {
+  guint ready = 0, min_peers;
+
+  GST_OBJECT_LOCK (self);
+  min_peers = MAX (self->min_peers, 1);
+  GST_OBJECT_UNLOCK (self);
   if (self->delivery != GST_P2P_DELIVERY_DATAGRAM)
-    return self->peers->len > 0;
+    return self->peers->len >= min_peers;
   for (guint i = 0; i < self->peers->len; i++)
     if (((SinkPeer *) g_ptr_array_index (self->peers, i))->ready)
-      return TRUE;
-  return FALSE;
+      ready++;
+  return ready >= min_peers;
 }
 
 /* Called with the lock. Waits for the first receiver if wait-for-peer is set.
@@ -929,6 +937,9 @@ gst_p2p_sink_set_property (GObject *object, guint prop_id, const GValue *value,
     case PROP_WAIT_FOR_PEER:
       self->wait_for_peer = g_value_get_boolean (value);
       break;
+    case PROP_MIN_PEERS:
+      self->min_peers = g_value_get_uint (value);
+      break;
     case PROP_EOS_TIMEOUT:
       self->eos_timeout = g_value_get_uint (value);
       break;
@@ -981,6 +992,9 @@ gst_p2p_sink_get_property (GObject *object, guint prop_id, GValue *value,
   switch (prop_id) {
     case PROP_WAIT_FOR_PEER:
       g_value_set_boolean (value, self->wait_for_peer);
+      break;
+    case PROP_MIN_PEERS:
+      g_value_set_uint (value, self->min_peers);
       break;
     case PROP_EOS_TIMEOUT:
       g_value_set_uint (value, self->eos_timeout);
@@ -1037,6 +1051,11 @@ gst_p2p_sink_class_init (GstP2pSinkClass *klass)
           "Hold the stream (and EOS) until the first receiver is connected, "
           "so it gets everything from the first byte", DEFAULT_WAIT_FOR_PEER,
           rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_MIN_PEERS,
+      g_param_spec_uint ("min-peers", "Minimum peers",
+          "With wait-for-peer: hold the stream until this many receivers are "
+          "connected (fan-out of a file where every receiver must get it all)",
+          1, G_MAXUINT, DEFAULT_MIN_PEERS, rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_EOS_TIMEOUT,
       g_param_spec_uint ("eos-timeout", "EOS timeout",
           "At EOS, wait at most this long (ms) for every receiver to confirm "
@@ -1109,6 +1128,7 @@ gst_p2p_sink_init (GstP2pSink *self)
 {
   self->obj = gst_p2p_object_new (GST_ELEMENT (self), TRUE);
   self->wait_for_peer = DEFAULT_WAIT_FOR_PEER;
+  self->min_peers = DEFAULT_MIN_PEERS;
   self->eos_timeout = DEFAULT_EOS_TIMEOUT;
   self->max_peers = DEFAULT_MAX_PEERS;
   self->max_queue_bytes = DEFAULT_MAX_QUEUE_BYTES;

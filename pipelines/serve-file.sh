@@ -1,0 +1,18 @@
+#!/bin/sh
+# pipelines/serve-file.sh FILE.flac [PORT]: serve a FLAC file to whoever
+# connects (machine A). Prints the peer ID and a ticket; on machine B run
+#   pipelines/play.sh <ticket>        (or ID@HOST:PORT)
+# The identity is kept in ~/.local/share/gst-p2p/identity.key, so the peer ID
+# stays the same across runs. PORT defaults to 8800 (UDP; open it in your
+# firewall for other machines, or use a rendezvous server: docs/nat-traversal.md).
+set -eu
+[ $# -ge 1 ] || { echo "usage: $0 FILE.flac [PORT]" >&2; exit 2; }
+. "$(dirname "$0")/env.sh"
+FILE=$1
+PORT=${2:-8800}
+KEY=${P2P_IDENTITY_FILE:-$HOME/.local/share/gst-p2p/identity.key}
+[ -f "$KEY" ] || "$P2P_ID" new --file "$KEY" >/dev/null
+ID=$("$P2P_ID" show --file "$KEY" | head -n1)
+echo "peer ID: $ID"
+for a in $(hostname -I 2>/dev/null) 127.0.0.1; do echo "play with: pipelines/play.sh $ID@$a:$PORT"; done
+exec gst-launch-1.0 -e filesrc location="$FILE" ! flacparse ! p2psink identity="$KEY" port="$PORT"
