@@ -127,7 +127,7 @@ typedef struct {
   gint refs;              /* the dial itself + one per async operation in flight */
   GTask *task;            /* NULL once completed */
   GCancellable *cancel;   /* ours: cancelled on completion; chained to the caller's */
-  gulong user_cancel_id;
+  GSource *user_cancel;    /* the caller's cancellable, watched on our context */
   P2pSignaling *signaling;
   P2pIdentity *identity;
   P2pConfig *config;
@@ -182,10 +182,10 @@ dial_complete (Dial *d, P2pConnection *conn, GError *error)
     g_source_destroy (d->answer_timeout);
     g_clear_pointer (&d->answer_timeout, g_source_unref);
   }
-  GCancellable *uc = g_task_get_cancellable (task);
-  if (uc && d->user_cancel_id)
-    g_cancellable_disconnect (uc, d->user_cancel_id);
-  d->user_cancel_id = 0;
+  if (d->user_cancel) {
+    g_source_destroy (d->user_cancel);
+    g_clear_pointer (&d->user_cancel, g_source_unref);
+  }
   if (!conn && d->path)
     p2p_packet_path_close (P2P_PACKET_PATH (d->path));
   g_cancellable_cancel (d->cancel);
@@ -314,11 +314,17 @@ on_dial_gathered (GObject *source, GAsyncResult *result, gpointer user_data)
   dial_unref (d);
 }
 
-static void
+/* On the dial's context: the operation in flight fails with CANCELLED; a
+ * dial only waiting for the peer's answer completes now. */
+static gboolean
 on_user_cancelled (GCancellable *c, gpointer user_data)
 {
   Dial *d = user_data;
-  g_cancellable_cancel (d->cancel); /* the operation in flight fails with CANCELLED */
+  g_cancellable_cancel (d->cancel);
+  if (d->task && d->answer_timeout && !d->answered)
+    dial_complete (d, NULL, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+        "Operation was cancelled"));
+  return G_SOURCE_REMOVE;
 }
 
 static char *
@@ -371,8 +377,11 @@ p2p_ice_connect_async (P2pSignaling *signaling, P2pIdentity *identity,
   d->sig_not_found = g_signal_connect (signaling, "peer-not-found",
       G_CALLBACK (dial_on_not_found), d);
   d->sig_closed = g_signal_connect (signaling, "closed", G_CALLBACK (dial_on_closed), d);
-  if (cancellable)
-    d->user_cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (on_user_cancelled), d, NULL);
+  if (cancellable) {
+    d->user_cancel = g_cancellable_source_new (cancellable);
+    g_source_set_callback (d->user_cancel, G_SOURCE_FUNC (on_user_cancelled), d, NULL);
+    g_source_attach (d->user_cancel, g_main_context_get_thread_default ());
+  }
   p2p_ice_path_gather_async (d->path, d->cancel, on_dial_gathered, dial_ref (d));
 }
 
@@ -790,8 +799,14 @@ on_service_registered (GObject *source, GAsyncResult *result, gpointer data)
     self->responder = p2p_ice_responder_new (self->signaling, self->identity, self->config,
         &self->qcfg, self->allowed, self->max_pending, self->func, self->user_data);
   GTask *t;
-  while ((t = g_queue_pop_head (&self->waiting)))
-    start_dial (self, t);
+  while ((t = g_queue_pop_head (&self->waiting))) {
+    if (g_task_get_task_data (t) == NULL) {   /* p2p_ice_service_register_async */
+      g_task_return_boolean (t, TRUE);
+      g_object_unref (t);
+    } else {
+      start_dial (self, t);
+    }
+  }
 }
 
 static void
@@ -803,6 +818,58 @@ service_register (P2pIceService *self)
   self->signaling = p2p_signaling_new (self->identity);
   self->box->refs++;
   p2p_signaling_connect_async (self->signaling, self->url, NULL, on_service_registered, self->box);
+}
+
+/* A task waiting for the registration whose caller cancels leaves the
+ * queue at once (the registration itself goes on, bounded by its timeout). */
+typedef struct {
+  ServiceBox *box;
+  GTask *task;                  /* not owned: the source dies with the task */
+} WaitCancel;
+
+static gboolean
+on_wait_cancelled (GCancellable *cancellable, gpointer data)
+{
+  WaitCancel *wc = data;
+  P2pIceService *self = wc->box->svc;
+  if (self && g_queue_remove (&self->waiting, wc->task)) {
+    g_task_return_error_if_cancelled (wc->task);
+    g_object_unref (wc->task);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+wait_cancel_free (gpointer data)
+{
+  WaitCancel *wc = data;
+  box_unref (wc->box);
+  g_free (wc);
+}
+
+static void
+destroy_source (gpointer data)
+{
+  g_source_destroy (data);
+  g_source_unref (data);
+}
+
+static void
+service_enqueue (P2pIceService *self, GTask *task)
+{
+  GCancellable *cancellable = g_task_get_cancellable (task);
+  if (cancellable) {
+    WaitCancel *wc = g_new0 (WaitCancel, 1);
+    GSource *src = g_cancellable_source_new (cancellable);
+    wc->box = self->box;
+    wc->box->refs++;
+    wc->task = task;
+    g_source_set_callback (src, G_SOURCE_FUNC (on_wait_cancelled), wc, wait_cancel_free);
+    g_source_attach (src, g_main_context_get_thread_default ());
+    g_object_set_data_full (G_OBJECT (task), "p2p-wait-cancel", src, destroy_source);
+  }
+  g_queue_push_tail (&self->waiting, task);
+  service_register (self);
 }
 
 static void
@@ -859,8 +926,7 @@ p2p_ice_service_connect_async (P2pIceService *self, const P2pPeerId *peer,
     start_dial (self, task);
     return;
   }
-  g_queue_push_tail (&self->waiting, task);
-  service_register (self);
+  service_enqueue (self, task);
 }
 
 P2pConnection *
@@ -885,6 +951,26 @@ p2p_ice_service_start_accepting (P2pIceService *self, GPtrArray *allowed, guint 
         &self->qcfg, self->allowed, self->max_pending, self->func, self->user_data);
   else
     service_register (self);
+}
+
+void
+p2p_ice_service_register_async (P2pIceService *self, GCancellable *cancellable,
+    GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (task, p2p_ice_service_register_async);
+  if (self->signaling && p2p_signaling_is_registered (self->signaling)) {
+    g_task_return_boolean (task, TRUE);
+    g_object_unref (task);
+    return;
+  }
+  service_enqueue (self, task);
+}
+
+gboolean
+p2p_ice_service_register_finish (P2pIceService *self, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 gboolean

@@ -78,6 +78,13 @@ P2pConnection *p2p_ice_service_connect_finish (P2pIceService *self, GAsyncResult
  * established connection. Idempotent. */
 void p2p_ice_service_start_accepting (P2pIceService *self, GPtrArray *allowed, guint max_pending,
     P2pIceAcceptFunc func, gpointer user_data);
+/* Registers if needed and completes once registered (TRUE), or with the
+ * registration's error (NETWORK / TIMEOUT / AUTHENTICATION_FAILED), or
+ * CLOSED when the service is freed first. */
+void p2p_ice_service_register_async (P2pIceService *self, GCancellable *cancellable,
+    GAsyncReadyCallback callback, gpointer user_data);
+gboolean p2p_ice_service_register_finish (P2pIceService *self, GAsyncResult *result,
+    GError **error);
 gboolean p2p_ice_service_is_registered (P2pIceService *self);
 void p2p_ice_service_free (P2pIceService *self);
 

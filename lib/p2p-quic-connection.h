@@ -74,6 +74,10 @@ void p2p_quic_endpoint_dial_async (P2pQuicEndpoint *self, GSocketAddress *remote
     gpointer user_data);
 P2pConnection *p2p_quic_endpoint_dial_finish (P2pQuicEndpoint *self, GAsyncResult *result,
     GError **error);
+/* Hands @conn (established elsewhere, e.g. over ICE) to this listener's
+ * accept queue (takes a reference); FALSE when the endpoint is closed or not
+ * accepting (the caller then closes @conn). Any thread. */
+gboolean p2p_quic_endpoint_adopt (P2pQuicEndpoint *self, P2pConnection *conn);
 /* (transfer none) the endpoint's socket. */
 P2pDatagramSocket *p2p_quic_endpoint_get_socket (P2pQuicEndpoint *self);
 /* Datagrams dropped: from unknown remotes that were no client Initial (or

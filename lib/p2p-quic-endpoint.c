@@ -808,6 +808,32 @@ p2p_quic_endpoint_set_accepting (P2pQuicEndpoint *self, gboolean accepting,
   g_mutex_unlock (&self->lock);
 }
 
+gboolean
+p2p_quic_endpoint_adopt (P2pQuicEndpoint *self, P2pConnection *conn)
+{
+  AcceptWaiter *w;
+
+  g_return_val_if_fail (P2P_IS_QUIC_ENDPOINT (self), FALSE);
+  g_return_val_if_fail (P2P_IS_CONNECTION (conn), FALSE);
+
+  g_mutex_lock (&self->lock);
+  if (self->closed || !self->accepting) {
+    g_mutex_unlock (&self->lock);
+    return FALSE;
+  }
+  w = g_queue_pop_head (&self->accept_waiters);
+  if (w == NULL) {
+    g_queue_push_tail (&self->accept_queue, g_object_ref (conn));
+    g_cond_broadcast (&self->cond);
+    g_mutex_unlock (&self->lock);
+    return TRUE;
+  }
+  g_mutex_unlock (&self->lock);
+  g_task_return_pointer (w->task, g_object_ref (conn), g_object_unref);
+  accept_waiter_free (w);
+  return TRUE;
+}
+
 P2pDatagramSocket *
 p2p_quic_endpoint_get_socket (P2pQuicEndpoint *self)
 {

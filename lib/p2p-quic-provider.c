@@ -1,17 +1,22 @@
-/* p2p-quic-provider.c: P2pQuicProvider, the real provider's direct mode:
- * QUIC over UDP sockets on its own network thread, dialling the addresses
- * of tickets and ID@HOST:PORT, listening on a UDP port, pooling one
- * connection per peer ID (see the public header for the rules).
+/* p2p-quic-provider.c: P2pQuicProvider, the real provider: QUIC over UDP
+ * sockets on its own network thread, dialling the addresses of tickets and
+ * ID@HOST:PORT, listening on a UDP port, pooling one connection per peer ID
+ * (see the public header for the rules); with a rendezvous configured
+ * (P2P_BOOTSTRAP_PEERS), also dialling bare peer IDs and accepting through
+ * the rendezvous and ICE (P2pIceService, lib/p2p-ice-connect.h).
  *
  * Structure of a connect (all on the network thread after connect_async):
  *   connect_start_net → pool hit? → in-flight dial to the same peer? (join
- *   it) → addresses? dial them all (connect_direct) : rendezvous
- *   (connect_via_rendezvous, the hook where the ICE/rendezvous path plugs
- *   in) → connect_finish_net completes every waiting GTask.
+ *   it) → addresses? dial them all (connect_direct; with a rendezvous, the
+ *   ICE route starts too if none answered within ICE_FALLBACK_MS) :
+ *   rendezvous + ICE (connect_via_rendezvous) → connect_finish_net completes
+ *   every waiting GTask with the first connection (the others are cancelled
+ *   or closed).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p/p2p-quic-provider.h"
 #include "p2p/p2p-error.h"
 #include "p2p/p2p-peer-info.h"
+#include "p2p-ice-connect.h"
 #include "p2p-net-thread.h"
 #include "p2p-quic-connection.h"
 #include "p2p-udp-socket.h"
@@ -21,6 +26,10 @@
 /* Largest UDP datagram the provider's sockets accept; each path then limits
  * itself (65000 towards loopback, 1452 elsewhere: p2p-socket-path.c). */
 #define PROVIDER_SOCKET_MTU 65000
+
+/* A ticket's or ID@HOST:PORT's addresses get this long to answer before the
+ * rendezvous + ICE route starts as well (when a rendezvous is configured). */
+#define ICE_FALLBACK_MS 1500
 
 typedef struct _Connect Connect;
 
@@ -37,6 +46,9 @@ struct _P2pQuicProvider {
   GHashTable *pool;             /* peer string → GWeakRef* (P2pConnection) */
   GHashTable *inflight;         /* peer string → Connect* */
   GPtrArray *listeners;         /* GWeakRef* (P2pQuicEndpoint) */
+  P2pIceService *ice;           /* rendezvous + ICE; created on first use */
+  GPtrArray *ice_conns;         /* GWeakRef* (P2pConnection): aborted at shutdown */
+  gboolean shut_down;
 };
 
 static void p2p_quic_provider_iface_init (P2pProviderInterface *iface);
@@ -60,6 +72,7 @@ struct _Connect {
   GPtrArray *tasks;             /* GTask* waiting for this dial */
   GCancellable *race;           /* cancels the dials still running */
   guint outstanding;
+  gboolean ice_started;
   GError *error;                /* the most telling failure so far */
   GPtrArray *cancel_sources;    /* GSource* watching the tasks' cancellables */
   gboolean done;
@@ -157,6 +170,65 @@ get_dial_endpoint (P2pQuicProvider *self, GSocketFamily family, GError **error)
     }
   }
   return self->dial_ep[i];
+}
+
+/* ------------------------------------------------------------ ICE */
+
+static gboolean
+rendezvous_configured (P2pQuicProvider *self)
+{
+  return self->config->bootstrap_peers && self->config->bootstrap_peers[0];
+}
+
+/* (transfer none) the ICE service, created on first use (network thread). */
+static P2pIceService *
+get_ice (P2pQuicProvider *self, GError **error)
+{
+  if (self->shut_down) {
+    g_set_error_literal (error, P2P_ERROR, P2P_ERROR_CLOSED, "provider shut down");
+    return NULL;
+  }
+  if (self->ice == NULL)
+    self->ice = p2p_ice_service_new (self->identity, self->config, &self->session_cfg, error);
+  return self->ice;
+}
+
+/* Keeps a weak reference to a connection over ICE (it belongs to no
+ * endpoint) so that shutdown_net can abort it. */
+static void
+track_ice_conn (P2pQuicProvider *self, P2pConnection *conn)
+{
+  GWeakRef *wr;
+
+  for (guint i = 0; i < self->ice_conns->len;) {
+    g_autoptr (GObject) o = g_weak_ref_get (self->ice_conns->pdata[i]);
+
+    if (o == NULL)
+      g_ptr_array_remove_index_fast (self->ice_conns, i);
+    else
+      i++;
+  }
+  wr = g_new0 (GWeakRef, 1);
+  g_weak_ref_init (wr, conn);
+  g_ptr_array_add (self->ice_conns, wr);
+}
+
+/* An established connection over ICE to one of our listeners (transfer
+ * none): the first listener still accepting takes it. */
+static void
+on_ice_accepted (P2pConnection *conn, gpointer user_data)
+{
+  P2pQuicProvider *self = user_data;
+
+  for (guint i = 0; i < self->listeners->len; i++) {
+    g_autoptr (P2pQuicEndpoint) ep = g_weak_ref_get (self->listeners->pdata[i]);
+
+    if (ep && p2p_quic_endpoint_adopt (ep, conn)) {
+      track_ice_conn (self, conn);
+      return;
+    }
+  }
+  p2p_connection_close (conn, "not listening");
 }
 
 /* ------------------------------------------------------------ connect */
@@ -361,12 +433,23 @@ delayed_start_free (gpointer data)
  * open duplicate connections that the listener's application sees. */
 #define STAGGER_MS 250
 
+static gboolean ice_fallback_cb (gpointer data);
+static void ice_fallback_free (gpointer data);
+
 static void
 connect_direct (Connect *c)
 {
   const char *const *addrs = p2p_peer_info_get_addresses (c->info);
 
   c->outstanding++;             /* hold @c while starting */
+  if (rendezvous_configured (c->self)) {
+    GSource *src = g_timeout_source_new (ICE_FALLBACK_MS);
+
+    c->outstanding++;
+    g_source_set_callback (src, ice_fallback_cb, c, ice_fallback_free);
+    g_source_attach (src, p2p_net_thread_get_context (c->self->net));
+    g_ptr_array_add (c->cancel_sources, src);
+  }
   for (guint i = 0; addrs && addrs[i]; i++) {
     DelayedStart *d;
     GSource *src;
@@ -389,23 +472,97 @@ connect_direct (Connect *c)
     connect_finish_net (c, NULL);
 }
 
-/* The hook for peers named by ID only: look the peer up through the
- * rendezvous servers of P2P_BOOTSTRAP_PEERS and connect over ICE. The
- * ICE/rendezvous path plugs in here; until then a bare ID cannot be reached. */
+static void
+ice_dial_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Connect *c = user_data;
+  GError *error = NULL;
+  g_autoptr (P2pConnection) conn = NULL;
+
+  /* The service outlives every dial it started (freed at shutdown after
+   * completing them), so c->self->ice may already be gone: do not use it. */
+  conn = p2p_ice_service_connect_finish (NULL, res, &error);
+  c->outstanding--;
+  if (conn && !c->self->shut_down)
+    track_ice_conn (c->self, conn);
+  if (c->done) {
+    if (conn)
+      p2p_connection_close (conn, "duplicate connection");
+    g_clear_error (&error);
+    if (c->outstanding == 0)
+      connect_free (c);
+    return;
+  }
+  if (conn) {
+    connect_finish_net (c, conn);
+    return;
+  }
+  connect_note_error (c, error);
+  if (c->outstanding == 0)
+    connect_finish_net (c, NULL);
+}
+
+/* Starts the rendezvous + ICE route to c->peer (counted in c->outstanding
+ * like a direct dial). Without a rendezvous, notes PEER_NOT_FOUND. */
+static void
+start_ice (Connect *c)
+{
+  P2pQuicProvider *self = c->self;
+  GError *error = NULL;
+  P2pIceService *ice;
+
+  if (c->ice_started || c->done)
+    return;
+  c->ice_started = TRUE;
+  if (!rendezvous_configured (self)) {
+    connect_note_error (c, g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
+        "no address for peer %s and no rendezvous configured (P2P_BOOTSTRAP_PEERS); "
+        "use a ticket or ID@HOST:PORT", c->peer_str));
+    return;
+  }
+  ice = get_ice (self, &error);
+  if (ice == NULL) {
+    connect_note_error (c, error);
+    return;
+  }
+  c->outstanding++;
+  p2p_ice_service_connect_async (ice, &c->peer, c->race, ice_dial_done, c);
+}
+
+/* Peers named by ID only: look the peer up through the rendezvous server of
+ * P2P_BOOTSTRAP_PEERS and connect over ICE. */
 static void
 connect_via_rendezvous (Connect *c)
 {
-  gboolean configured = c->self->config->bootstrap_peers && c->self->config->bootstrap_peers[0];
+  c->outstanding++;             /* hold @c while starting */
+  start_ice (c);
+  if (--c->outstanding == 0)
+    connect_finish_net (c, NULL);
+}
 
-  if (configured)
-    c->error = g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
-        "no address for peer %s: connecting by peer ID through a rendezvous server is not "
-        "available in this build yet; use a ticket or ID@HOST:PORT", c->peer_str);
-  else
-    c->error = g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
-        "no address for peer %s and no rendezvous configured (P2P_BOOTSTRAP_PEERS); "
-        "use a ticket or ID@HOST:PORT", c->peer_str);
-  connect_finish_net (c, NULL);
+/* The direct addresses did not answer within ICE_FALLBACK_MS: race the
+ * rendezvous + ICE route against them (DESIGN §6). */
+static gboolean
+ice_fallback_cb (gpointer data)
+{
+  Connect *c = data;
+
+  if (!c->done)
+    start_ice (c);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+ice_fallback_free (gpointer data)
+{
+  Connect *c = data;
+
+  if (--c->outstanding == 0) {
+    if (c->done)
+      connect_free (c);
+    else
+      connect_finish_net (c, NULL);
+  }
 }
 
 /* A waiting caller cancelled: complete its task now; stop the dials if
@@ -554,6 +711,16 @@ listen_net (gpointer data)
   wr = g_new0 (GWeakRef, 1);
   g_weak_ref_init (wr, l->ep);
   g_ptr_array_add (self->listeners, wr);
+  if (rendezvous_configured (self)) {
+    P2pIceService *ice = get_ice (self, &l->error);
+
+    if (ice == NULL) {
+      g_clear_object (&l->ep);
+      return;
+    }
+    /* Registers in the background (and again after losing the server). */
+    p2p_ice_service_start_accepting (ice, NULL, 0, on_ice_accepted, self);
+  }
 }
 
 static P2pListener *
@@ -611,6 +778,16 @@ shutdown_net (gpointer data)
       p2p_quic_endpoint_shutdown (ep, error);
     }
   }
+  self->shut_down = TRUE;
+  /* Completes the ICE dials still waiting (CLOSED), stops answering offers. */
+  g_clear_pointer (&self->ice, p2p_ice_service_free);
+  for (guint i = 0; i < self->ice_conns->len; i++) {
+    g_autoptr (GObject) conn = g_weak_ref_get (self->ice_conns->pdata[i]);
+
+    if (conn && P2P_IS_QUIC_CONNECTION (conn))
+      p2p_quic_connection_abort (P2P_QUIC_CONNECTION (conn), error);
+  }
+  g_ptr_array_set_size (self->ice_conns, 0);
   g_hash_table_remove_all (self->pool);
 }
 
@@ -656,6 +833,7 @@ p2p_quic_provider_finalize (GObject *object)
   g_hash_table_unref (self->pool);
   g_hash_table_unref (self->inflight);
   g_ptr_array_unref (self->listeners);
+  g_ptr_array_unref (self->ice_conns);
   g_clear_object (&self->identity);
   g_clear_pointer (&self->config, p2p_config_free);
   G_OBJECT_CLASS (p2p_quic_provider_parent_class)->finalize (object);
@@ -732,6 +910,7 @@ p2p_quic_provider_init (P2pQuicProvider *self)
   self->pool = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, weak_ref_free);
   self->inflight = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->listeners = g_ptr_array_new_with_free_func (weak_ref_free);
+  self->ice_conns = g_ptr_array_new_with_free_func (weak_ref_free);
 }
 
 P2pQuicProvider *
