@@ -148,10 +148,20 @@ stream_state_unref (StreamState *st)
 
 /* ------------------------------------------------------- thread helpers */
 
+/* TRUE when waiting here for the network context could never end: the
+ * caller owns the context (it is dispatching it), or the context is the
+ * caller's own thread-default context (e.g. a simulated network in MANUAL
+ * mode, iterated only by this thread between its run calls). Blocking calls
+ * fail with G_IO_ERROR_WOULD_BLOCK instead of waiting then. */
 static gboolean
 on_net_thread (P2pQuicConnection *self)
 {
-  return g_main_context_is_owner (self->ctx);
+  GMainContext *td;
+
+  if (g_main_context_is_owner (self->ctx))
+    return TRUE;
+  td = g_main_context_get_thread_default ();
+  return td != NULL && td == self->ctx;
 }
 
 typedef struct {
@@ -235,8 +245,18 @@ run_on_net_thread (P2pQuicConnection *self, NetFunc func, gpointer data)
   NetCall call = { self, func, data, FALSE };
   GSource *src;
 
-  if (on_net_thread (self)) {
+  if (g_main_context_is_owner (self->ctx)) {
     func (self, data);
+    return;
+  }
+  /* Nobody is dispatching the context right now (its thread stopped, or a
+   * MANUAL simulated network between two run calls): run here, holding it,
+   * instead of waiting for an iteration that may never come. */
+  if (g_main_context_acquire (self->ctx)) {
+    g_object_ref (self);
+    func (self, data);
+    g_main_context_release (self->ctx);
+    g_object_unref (self);
     return;
   }
   g_object_ref (self);

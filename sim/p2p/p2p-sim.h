@@ -169,6 +169,11 @@ P2P_EXPORT GMainContext *p2p_sim_network_get_context (P2pSimNetwork *self);
 P2P_EXPORT guint64 p2p_sim_network_get_seed (P2pSimNetwork *self);
 
 /* ---- links ---- */
+/**
+ * p2p_sim_network_get_default_link:
+ * @self: a network
+ * @out: (out caller-allocates): the default link model
+ */
 P2P_EXPORT void p2p_sim_network_get_default_link (P2pSimNetwork *self, P2pSimLinkParams *out);
 /* Replaces the default model (existing overrides stay). INVALID_ARGUMENT on a bad field. */
 P2P_EXPORT gboolean p2p_sim_network_set_default_link (P2pSimNetwork *self,
@@ -279,6 +284,11 @@ P2P_EXPORT char *p2p_sim_network_dup_trace (P2pSimNetwork *self);
 P2P_EXPORT char *p2p_sim_network_get_trace_hash (P2pSimNetwork *self);
 /* Keep at most @max_bytes of trace text (the hash covers everything); 0 = unbounded. */
 P2P_EXPORT void p2p_sim_network_set_trace_limit (P2pSimNetwork *self, gsize max_bytes);
+/**
+ * p2p_sim_network_get_stats:
+ * @self: a network
+ * @out: (out caller-allocates): the counters since the network's creation
+ */
 P2P_EXPORT void p2p_sim_network_get_stats (P2pSimNetwork *self, P2pSimStats *out);
 
 /* ---- the simulator provider ---- */

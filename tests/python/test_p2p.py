@@ -402,6 +402,69 @@ class TestQuic(ConnectionTests, unittest.TestCase):
         self.assertTrue(any(a.endswith(":%d" % port) for a in info.get_addresses()))
 
 
+class TestSimNetworkVirtualTime(unittest.TestCase):
+    """A network in MANUAL clock mode driven from Python: virtual time only
+    advances in run_until_cond(), and the same seed gives the same trace."""
+
+    def run_once(self, seed):
+        net = P2p.SimNetwork.new(seed)
+        net.set_trace(True)
+        link = P2p.SimLinkParams()
+        link.init()
+        link.latency_ms = 25
+        link.jitter_ms = 5
+        link.loss = 0.05
+        net.set_default_link(link)
+        self.assertEqual(net.get_default_link().latency_ms, 25)
+        a, b = P2p.Identity.new(), P2p.Identity.new()
+        pa = P2p.SimProvider.new(net, a, None)
+        pb = P2p.SimProvider.new(net, b, None)
+        self.assertEqual((pa.get_node(), pb.get_node()), (1, 2))
+        listener = pa.listen(":0")
+        conns = {}
+        listener.accept_async(None, lambda s, r, *u: conns.__setitem__(
+            "a", listener.accept_finish(r)))
+        pb.connect_async(a.dup_peer_id_string(), None, lambda s, r, *u: conns.__setitem__(
+            "b", pb.connect_finish(r)))
+        self.assertTrue(net.run_until_cond(lambda *d: len(conns) == 2, None, 30 * 10**9))
+        self.assertGreaterEqual(net.now(), 50 * 10**6)  # at least one round trip
+        payload = random.Random(seed).randbytes(50000)
+        conns["b"].send(GLib.Bytes.new(payload), None)
+        got = []
+        conns["a"].receive_async(None, lambda s, r, *u: got.append(
+            conns["a"].receive_finish(r).get_data()))
+        self.assertTrue(net.run_until_cond(lambda *d: bool(got), None, 30 * 10**9))
+        self.assertEqual(got, [payload])
+        stats = conns["b"].get_stats()
+        self.assertEqual(stats.path_kind, P2p.PathKind.SIMULATED)
+        self.assertGreaterEqual(stats.rtt_us, 50000)
+        net_stats = net.get_stats()
+        self.assertGreater(net_stats.packets_delivered, 0)
+        self.assertGreaterEqual(net_stats.packets_sent, net_stats.packets_delivered
+                                - net_stats.packets_duplicated)
+        trace_hash = net.get_trace_hash()
+        for c in conns.values():
+            c.close("bye")
+        net.run_until_idle(10 * 10**9)
+        listener.close()
+        conns.clear()
+        del listener, pa, pb
+        net.run_until_idle(10 * 10**9)
+        return trace_hash
+
+    def test_same_seed_same_trace(self):
+        self.assertEqual(self.run_once(11), self.run_once(11))
+
+    def test_bad_link(self):
+        net = P2p.SimNetwork.new(1)
+        link = P2p.SimLinkParams()
+        link.init()
+        link.loss = 2.0
+        with self.assertRaises(GLib.Error) as cm:
+            net.set_default_link(link)
+        assert_p2p_error(self, cm, P2p.Error.INVALID_ARGUMENT, "loss")
+
+
 class TestDocExample(unittest.TestCase):
     """The complete example of docs/python.md runs and prints what it says."""
 

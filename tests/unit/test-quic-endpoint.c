@@ -1087,6 +1087,166 @@ test_max_connections (Fixture *f, gconstpointer data)
   unref_on_net (f, c2);
 }
 
+/* ---- a connection whose context is the test thread's own, iterated only
+ * by the test (like a simulated network in MANUAL mode) ---- */
+
+typedef struct {
+  Fixture *f;
+  P2pMemPath *a, *b;
+  P2pConnection *client;
+  P2pQuicConnection *server;
+  gboolean dialed, server_up, server_closed;
+  GError *error;
+} Manual;
+
+static void
+manual_server_established (P2pQuicConnection *conn, gpointer data)
+{
+  ((Manual *) data)->server_up = TRUE;
+}
+
+static void
+manual_server_closed (P2pConnection *conn, const GError *error, gpointer data)
+{
+  ((Manual *) data)->server_closed = TRUE;
+}
+
+static void
+manual_first_packet (P2pPacketPath *path, const guint8 *pkt, gsize len, gpointer data)
+{
+  Manual *m = data;
+  GError *error = NULL;
+
+  m->server = p2p_quic_connection_new_server (path, m->f->server_id, pkt, len, &m->f->cfg,
+      NULL, &error);
+  g_assert_no_error (error);
+  g_signal_connect (m->server, "established", G_CALLBACK (manual_server_established), m);
+  g_signal_connect (m->server, "closed", G_CALLBACK (manual_server_closed), m);
+}
+
+static void
+manual_dialed (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Manual *m = data;
+
+  m->client = p2p_quic_connection_dial_finish (res, &m->error);
+  m->dialed = TRUE;
+}
+
+static gboolean
+manual_up (gpointer data)
+{
+  Manual *m = data;
+
+  return m->dialed && m->server_up;
+}
+
+static gboolean
+manual_server_got_message (gpointer data)
+{
+  Manual *m = data;
+  P2pConnectionStats st;
+
+  /* get_stats from inside a run of the context works too */
+  p2p_connection_get_stats (P2P_CONNECTION (m->server), &st);
+  return st.messages_received >= 1;
+}
+
+static gboolean
+manual_server_is_closed (gpointer data)
+{
+  return ((Manual *) data)->server_closed;
+}
+
+static gboolean
+manual_never (gpointer data)
+{
+  return FALSE;
+}
+
+static void
+test_manual_context (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GMainContext) ctx = g_main_context_new ();
+  Manual m = { f };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) msg = NULL;
+  g_autoptr (GBytes) hello = g_bytes_new_static ("manual", 6);
+  g_autoptr (GIOStream) stream = NULL;
+  P2pConnectionStats st;
+  gsize len;
+  const char *d;
+
+  /* Regression: get_stats, close, abort and the blocking calls hung when
+   * called from the thread that iterates the connection's context while it
+   * was not iterating it. */
+  g_main_context_push_thread_default (ctx);
+  p2p_mem_path_new_pair (ctx, &m.a, &m.b);
+  p2p_mem_path_set_latency (m.a, 5 * G_GUINT64_CONSTANT (1000000));
+  p2p_mem_path_set_latency (m.b, 5 * G_GUINT64_CONSTANT (1000000));
+  p2p_packet_path_set_handlers (P2P_PACKET_PATH (m.b), manual_first_packet, NULL, &m, NULL);
+  p2p_quic_connection_dial_async (P2P_PACKET_PATH (m.a), f->client_id,
+      p2p_identity_get_peer_id (f->server_id), &f->cfg, NULL, manual_dialed, &m);
+  g_assert_true (p2p_mem_path_run_until (m.a, manual_up, &m, 10 * G_GUINT64_CONSTANT (1000000000)));
+  g_assert_no_error (m.error);
+  g_assert_nonnull (m.client);
+
+  /* Not iterating now: these must neither hang nor fail. */
+  p2p_connection_get_stats (m.client, &st);
+  g_assert_cmpuint (st.packets_received, >, 0);
+  g_assert_cmpint (st.path_kind, ==, P2P_PATH_KIND_SIMULATED);
+  g_assert_cmpuint (p2p_connection_get_max_datagram_size (m.client), >, 0);
+  stream = p2p_connection_open_stream (m.client, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (stream);
+
+  /* Blocking calls that would have to wait fail with WOULD_BLOCK. */
+  msg = p2p_connection_receive (m.client, NULL, &error);
+  g_assert_null (msg);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+  g_clear_error (&error);
+  g_assert_null (p2p_connection_accept_stream (m.client, NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+  g_clear_error (&error);
+
+  /* A send that has room queues at once; the message goes out on the next run. */
+  g_assert_true (p2p_connection_send (m.client, hello, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (p2p_mem_path_run_until (m.a, manual_server_got_message, &m,
+          10 * G_GUINT64_CONSTANT (1000000000)));
+  msg = p2p_connection_receive (P2P_CONNECTION (m.server), NULL, &error);
+  g_assert_no_error (error);
+  d = g_bytes_get_data (msg, &len);
+  g_assert_cmpmem (d, len, "manual", 6);
+
+  /* close() returns at once; the peer sees it on the next run. */
+  p2p_connection_close (m.client, "bye");
+  g_assert_false (p2p_connection_is_connected (m.client));
+  g_assert_true (p2p_mem_path_run_until (m.a, manual_server_is_closed, &m,
+          10 * G_GUINT64_CONSTANT (1000000000)));
+  g_clear_pointer (&msg, g_bytes_unref);
+  msg = p2p_connection_receive (P2P_CONNECTION (m.server), NULL, &error);
+  g_assert_null (msg);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_CLOSED);
+  g_assert_nonnull (strstr (error->message, "bye"));
+  g_clear_error (&error);
+  p2p_connection_get_stats (P2P_CONNECTION (m.server), &st);
+  g_assert_cmpuint (st.messages_received, ==, 1);
+
+  /* abort() (waits for the network context) from the same thread neither. */
+  p2p_quic_connection_abort (m.server, NULL);
+  g_clear_object (&stream);
+  g_signal_handlers_disconnect_by_data (m.server, &m);
+  g_clear_object (&m.client);
+  g_clear_object (&m.server);
+  p2p_mem_path_run_until (m.a, manual_never, NULL, 1 * G_GUINT64_CONSTANT (1000000000));
+  g_clear_object (&m.a);
+  g_clear_object (&m.b);
+  while (g_main_context_iteration (ctx, FALSE))
+    ;
+  g_main_context_pop_thread_default (ctx);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1109,5 +1269,6 @@ main (int argc, char **argv)
   ADD ("mem-path", test_mem_path, NULL);
   ADD ("accept-async", test_accept_async, NULL);
   ADD ("max-connections", test_max_connections, GUINT_TO_POINTER (500));
+  ADD ("manual-context", test_manual_context, NULL);
   return g_test_run ();
 }
