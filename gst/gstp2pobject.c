@@ -550,6 +550,56 @@ gst_p2p_object_dup_peer (GstP2pObject *self)
   return peer;
 }
 
+/* ---- GstURIHandler, shared by p2psink and p2psrc: p2p://<peer> ---- */
+
+const gchar *const *
+gst_p2p_uri_get_protocols (GType type)
+{
+  static const gchar *protocols[] = { "p2p", NULL };
+  return protocols;
+}
+
+gchar *
+gst_p2p_object_get_uri (GstP2pObject *self)
+{
+  g_autofree char *peer = gst_p2p_object_dup_peer (self);
+
+  return peer ? g_strdup_printf ("p2p://%s", peer) : NULL;
+}
+
+/* p2p://<peer ID, ticket or ID@HOST:PORT>[/]: sets "peer" and mode=connect. */
+gboolean
+gst_p2p_object_set_uri (GstP2pObject *self, const gchar *uri, GError **error)
+{
+  g_autofree char *peer = NULL;
+  g_autoptr (GError) err = NULL;
+
+  if (uri == NULL || g_ascii_strncasecmp (uri, "p2p://", 6) != 0) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_UNSUPPORTED_PROTOCOL,
+        "Not a p2p:// URI: \"%s\"", uri ? uri : "(null)");
+    return FALSE;
+  }
+  peer = g_uri_unescape_string (uri + 6, NULL);
+  if (peer) {
+    /* tolerate a trailing slash added by URI tools */
+    gsize n = strlen (peer);
+
+    if (n > 0 && peer[n - 1] == '/')
+      peer[n - 1] = '\0';
+  }
+  if (!peer || !gst_p2p_object_validate_peer (peer, &err)) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI, "%s",
+        err ? err->message : "Invalid %-escape in the URI");
+    return FALSE;
+  }
+  GST_OBJECT_LOCK (self->element);
+  g_free (self->peer);
+  self->peer = g_steal_pointer (&peer);
+  self->mode = GST_P2P_MODE_CONNECT;
+  GST_OBJECT_UNLOCK (self->element);
+  return TRUE;
+}
+
 P2pConnection *
 gst_p2p_object_connect (GstP2pObject *self, GCancellable *cancellable,
     GError **error)

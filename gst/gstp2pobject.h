@@ -111,6 +111,10 @@ P2pConnection *gst_p2p_object_connect (GstP2pObject *self,
     GCancellable *cancellable, GError **error);
 /* (transfer full) a copy of the configured peer string. */
 char *gst_p2p_object_dup_peer (GstP2pObject *self);
+/* GstURIHandler helpers (p2p://<peer>) shared by p2psink and p2psrc */
+const gchar *const *gst_p2p_uri_get_protocols (GType type);
+gchar *gst_p2p_object_get_uri (GstP2pObject *self);
+gboolean gst_p2p_object_set_uri (GstP2pObject *self, const gchar *uri, GError **error);
 
 /* (transfer full) the text form of @conn's peer ID. */
 char *gst_p2p_connection_dup_peer_id (P2pConnection *conn);

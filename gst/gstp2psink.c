@@ -1150,47 +1150,16 @@ sink_uri_get_type (GType type)
   return GST_URI_SINK;
 }
 
-static const gchar *const *
-sink_uri_get_protocols (GType type)
-{
-  static const gchar *protocols[] = { "p2p", NULL };
-  return protocols;
-}
-
 static gchar *
 sink_uri_get_uri (GstURIHandler *handler)
 {
-  GstP2pSink *self = GST_P2P_SINK (handler);
-  g_autofree char *peer = gst_p2p_object_dup_peer (self->obj);
-
-  return peer ? g_strdup_printf ("p2p://%s", peer) : NULL;
+  return gst_p2p_object_get_uri (GST_P2P_SINK (handler)->obj);
 }
 
 static gboolean
 sink_uri_set_uri (GstURIHandler *handler, const gchar *uri, GError **error)
 {
-  GstP2pSink *self = GST_P2P_SINK (handler);
-  g_autofree char *scheme = gst_uri_get_protocol (uri);
-  g_autofree char *peer = NULL;
-  g_autoptr (GError) err = NULL;
-
-  if (!scheme || g_ascii_strcasecmp (scheme, "p2p") != 0 || !g_str_has_prefix (uri + strlen (scheme), "://")) {
-    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
-        "Not a p2p:// URI: \"%s\"", uri);
-    return FALSE;
-  }
-  peer = g_uri_unescape_string (uri + strlen (scheme) + 3, NULL);
-  if (!peer || !gst_p2p_object_validate_peer (peer, &err)) {
-    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI, "%s",
-        err ? err->message : "Invalid escaping in the URI");
-    return FALSE;
-  }
-  GST_OBJECT_LOCK (self);
-  g_free (self->obj->peer);
-  self->obj->peer = g_steal_pointer (&peer);
-  self->obj->mode = GST_P2P_MODE_CONNECT;
-  GST_OBJECT_UNLOCK (self);
-  return TRUE;
+  return gst_p2p_object_set_uri (GST_P2P_SINK (handler)->obj, uri, error);
 }
 
 static void
@@ -1199,7 +1168,7 @@ gst_p2p_sink_uri_handler_init (gpointer g_iface, gpointer data)
   GstURIHandlerInterface *iface = g_iface;
 
   iface->get_type = sink_uri_get_type;
-  iface->get_protocols = sink_uri_get_protocols;
+  iface->get_protocols = gst_p2p_uri_get_protocols;
   iface->get_uri = sink_uri_get_uri;
   iface->set_uri = sink_uri_set_uri;
 }

@@ -1044,53 +1044,16 @@ src_uri_get_type (GType type)
   return GST_URI_SRC;
 }
 
-static const gchar *const *
-src_uri_get_protocols (GType type)
-{
-  static const gchar *protocols[] = { "p2p", NULL };
-  return protocols;
-}
-
 static gchar *
 src_uri_get_uri (GstURIHandler *handler)
 {
-  GstP2pSrc *self = GST_P2P_SRC (handler);
-  g_autofree char *peer = gst_p2p_object_dup_peer (self->obj);
-
-  return peer ? g_strdup_printf ("p2p://%s", peer) : NULL;
+  return gst_p2p_object_get_uri (GST_P2P_SRC (handler)->obj);
 }
 
 static gboolean
 src_uri_set_uri (GstURIHandler *handler, const gchar *uri, GError **error)
 {
-  GstP2pSrc *self = GST_P2P_SRC (handler);
-  g_autofree char *peer = NULL;
-  g_autoptr (GError) err = NULL;
-
-  if (g_ascii_strncasecmp (uri, "p2p://", 6) != 0) {
-    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_UNSUPPORTED_PROTOCOL,
-        "Not a p2p:// URI: \"%s\"", uri);
-    return FALSE;
-  }
-  peer = g_uri_unescape_string (uri + 6, NULL);
-  if (peer) {
-    /* tolerate a trailing slash added by URI tools */
-    gsize n = strlen (peer);
-
-    if (n > 0 && peer[n - 1] == '/')
-      peer[n - 1] = '\0';
-  }
-  if (!peer || !gst_p2p_object_validate_peer (peer, &err)) {
-    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI, "%s",
-        err ? err->message : "Invalid %-escape in the URI");
-    return FALSE;
-  }
-  GST_OBJECT_LOCK (self);
-  g_free (self->obj->peer);
-  self->obj->peer = g_steal_pointer (&peer);
-  self->obj->mode = GST_P2P_MODE_CONNECT;
-  GST_OBJECT_UNLOCK (self);
-  return TRUE;
+  return gst_p2p_object_set_uri (GST_P2P_SRC (handler)->obj, uri, error);
 }
 
 static void
@@ -1099,7 +1062,7 @@ gst_p2p_src_uri_handler_init (gpointer g_iface, gpointer data)
   GstURIHandlerInterface *iface = g_iface;
 
   iface->get_type = src_uri_get_type;
-  iface->get_protocols = src_uri_get_protocols;
+  iface->get_protocols = gst_p2p_uri_get_protocols;
   iface->get_uri = src_uri_get_uri;
   iface->set_uri = src_uri_set_uri;
 }
