@@ -97,6 +97,7 @@ transfer () {
   fi
   [ -f "$out" ] || : >"$out"
   matched=$(bench_matched_bytes "$SRC" "$out")
+  [[ "$matched" =~ ^[0-9]+$ ]] || { matched=0; NOTES+=("$name:could-not-compare"); }
   LOST=$((SIZE - matched))
   if [ -n "$first" ] && [ -n "$last" ] && [ "$last" -gt "$first" ]; then
     MBPS=$(bench_mbps "$matched" $((last - first)))
