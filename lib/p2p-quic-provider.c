@@ -755,6 +755,130 @@ p2p_quic_provider_iface_init (P2pProviderInterface *iface)
   iface->get_local_peer_id = quic_get_local_peer_id;
 }
 
+/* ------------------------------------------------------------ registration */
+
+typedef struct {
+  gint refs;                    /* atomic: the caller, the invoke, the registration */
+  P2pQuicProvider *self;        /* ref */
+  GCancellable *cancellable;
+  GMutex lock;
+  GCond cond;
+  gboolean done;
+  GError *error;
+} RegWait;
+
+static void
+reg_wait_unref (gpointer data)
+{
+  RegWait *w = data;
+
+  if (!g_atomic_int_dec_and_test (&w->refs))
+    return;
+  g_object_unref (w->self);
+  g_clear_object (&w->cancellable);
+  g_clear_error (&w->error);
+  g_mutex_clear (&w->lock);
+  g_cond_clear (&w->cond);
+  g_free (w);
+}
+
+static void
+reg_wait_complete (RegWait *w, GError *error)
+{
+  g_mutex_lock (&w->lock);
+  w->done = TRUE;
+  w->error = error;
+  g_cond_broadcast (&w->cond);
+  g_mutex_unlock (&w->lock);
+}
+
+static void
+reg_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  RegWait *w = data;
+  GError *error = NULL;
+
+  p2p_ice_service_register_finish (NULL, res, &error);
+  reg_wait_complete (w, error);
+  reg_wait_unref (w);
+}
+
+static gboolean
+reg_start_net (gpointer data)
+{
+  RegWait *w = data;
+  GError *error = NULL;
+  P2pIceService *ice = NULL;
+
+  if (!rendezvous_configured (w->self))
+    g_set_error_literal (&error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "no rendezvous server configured: set P2P_BOOTSTRAP_PEERS=ws://HOST:PORT/ "
+        "(or the element's \"rendezvous\" property)");
+  else
+    ice = get_ice (w->self, &error);
+  if (ice == NULL) {
+    reg_wait_complete (w, error);
+    return G_SOURCE_REMOVE;
+  }
+  g_atomic_int_inc (&w->refs);
+  p2p_ice_service_register_async (ice, w->cancellable, reg_done, w);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+reg_wait_cancelled (GCancellable *cancellable, gpointer data)
+{
+  RegWait *w = data;
+
+  g_mutex_lock (&w->lock);
+  g_cond_broadcast (&w->cond);
+  g_mutex_unlock (&w->lock);
+}
+
+gboolean
+p2p_quic_provider_wait_registered (P2pQuicProvider *self, GCancellable *cancellable,
+    GError **error)
+{
+  RegWait *w;
+  gulong id = 0;
+  gboolean ok, done;
+
+  g_return_val_if_fail (P2P_IS_QUIC_PROVIDER (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (p2p_net_thread_is_current (self->net)) {
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+        "p2p_quic_provider_wait_registered() would block the provider's network thread");
+    return FALSE;
+  }
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+  w = g_new0 (RegWait, 1);
+  w->refs = 2;                  /* the caller, the invoke */
+  w->self = g_object_ref (self);
+  w->cancellable = cancellable ? g_object_ref (cancellable) : NULL;
+  g_mutex_init (&w->lock);
+  g_cond_init (&w->cond);
+  p2p_net_thread_invoke (self->net, reg_start_net, w, reg_wait_unref);
+
+  if (cancellable)
+    id = g_cancellable_connect (cancellable, G_CALLBACK (reg_wait_cancelled), w, NULL);
+  g_mutex_lock (&w->lock);
+  while (!w->done && !g_cancellable_is_cancelled (cancellable))
+    g_cond_wait (&w->cond, &w->lock);
+  done = w->done;
+  ok = done && w->error == NULL;
+  if (done && w->error)
+    g_propagate_error (error, g_steal_pointer (&w->error));
+  g_mutex_unlock (&w->lock);
+  if (id)
+    g_cancellable_disconnect (cancellable, id);
+  if (!done)
+    g_cancellable_set_error_if_cancelled (cancellable, error);
+  reg_wait_unref (w);
+  return ok;
+}
+
 /* ------------------------------------------------------------ GObject */
 
 static void

@@ -1,8 +1,12 @@
-/* test-quic-provider.c: P2pQuicProvider direct mode over UDP loopback:
- * ID@HOST:PORT, tickets, bad peer strings, nobody listening, pool reuse,
- * bare IDs without rendezvous, cancellation, listen errors.
+/* test-quic-provider.c: P2pQuicProvider over UDP loopback: direct mode
+ * (ID@HOST:PORT, tickets, bad peer strings, nobody listening, pool reuse,
+ * bare IDs without rendezvous, cancellation, listen errors) and the
+ * rendezvous + ICE route (a p2p-rendezvous subprocess on 127.0.0.1 port 0:
+ * bare peer IDs, unknown IDs, the fallback from silent addresses).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "p2p/p2p.h"
 
@@ -420,6 +424,240 @@ test_connect_multi_address_ticket (Fixture *f, gconstpointer data)
   p2p_listener_close (l);
 }
 
+
+/* ------------------------------------------------------------ rendezvous */
+
+static void
+child_setup (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/* Starts tools/p2p-rendezvous on 127.0.0.1, any port; *url gets its URL. */
+static GSubprocess *
+start_rendezvous (char **url)
+{
+  const char *builddir = g_getenv ("P2P_TEST_BUILDDIR");
+  g_autofree char *bin = g_build_filename (builddir ? builddir : ".", "tools", "p2p-rendezvous",
+      NULL);
+  const char *argv[] = { bin, "--port=0", "--host=127.0.0.1", NULL };
+  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (
+      G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GDataInputStream) in = NULL;
+  g_autofree char *line = NULL;
+  GSubprocess *p;
+
+  g_subprocess_launcher_set_child_setup (l, child_setup, NULL, NULL);
+  p = g_subprocess_launcher_spawnv (l, argv, &error);
+  g_assert_no_error (error);
+  in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (p));
+  line = g_data_input_stream_read_line (in, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (line && g_str_has_prefix (line, "listening on ws://"));
+  *url = g_strdup (line + strlen ("listening on "));
+  return p;
+}
+
+static void
+stop_rendezvous (GSubprocess *p)
+{
+  g_subprocess_send_signal (p, SIGTERM);
+  g_subprocess_wait (p, NULL, NULL);
+  g_object_unref (p);
+}
+
+typedef struct {
+  GSubprocess *rdv;
+  char *url;
+  P2pQuicProvider *a;           /* listens, registered */
+  P2pQuicProvider *b;           /* dials */
+  P2pListener *listener;
+  char *a_id;
+  Timer *t;
+} Rdv;
+
+static void
+rdv_setup (Rdv *r, gconstpointer data)
+{
+  g_autoptr (P2pConfig) cfg = test_config (5000);
+  g_autoptr (P2pIdentity) ida = p2p_identity_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GCancellable) c = NULL;
+
+  r->t = timer_new ();
+  r->rdv = start_rendezvous (&r->url);
+  cfg->bootstrap_peers = g_strsplit (r->url, ",", -1);
+  r->a = p2p_quic_provider_new (ida, cfg);
+  r->b = p2p_quic_provider_new (NULL, cfg);
+  r->a_id = p2p_identity_dup_peer_id_string (ida);
+  r->listener = p2p_provider_listen (P2P_PROVIDER (r->a), "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+  /* The listener registers in the background; wait for it (bounded). */
+  c = timeout_cancellable (r->t, 10000);
+  g_assert_true (p2p_quic_provider_wait_registered (r->a, c, &error));
+  g_assert_no_error (error);
+}
+
+static void
+rdv_teardown (Rdv *r, gconstpointer data)
+{
+  p2p_listener_close (r->listener);
+  g_clear_object (&r->listener);
+  g_clear_object (&r->b);
+  g_clear_object (&r->a);
+  stop_rendezvous (r->rdv);
+  g_free (r->url);
+  g_free (r->a_id);
+  timer_free (r->t);
+}
+
+static void
+test_rdv_bare_id (Rdv *r, gconstpointer data)
+{
+  g_autoptr (GCancellable) c = timeout_cancellable (r->t, 20000);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pConnection) cb = NULL;
+  g_autoptr (P2pConnection) ca = NULL;
+  g_autoptr (P2pConnection) again = NULL;
+  g_autoptr (GBytes) out = g_bytes_new_static ("by bare peer ID", 15);
+  g_autoptr (GBytes) back = g_bytes_new_static ("over ICE", 8);
+  g_autoptr (GBytes) in = NULL;
+  P2pConnectionStats st;
+
+  cb = p2p_provider_connect (P2P_PROVIDER (r->b), r->a_id, c, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (cb);
+  g_assert_true (p2p_peer_id_equal (p2p_connection_get_peer_id (cb),
+      p2p_provider_get_local_peer_id (P2P_PROVIDER (r->a))));
+  /* The ICE connection arrives in the same listener as direct ones. */
+  ca = p2p_listener_accept (r->listener, c, &error);
+  g_assert_no_error (error);
+  g_assert_true (p2p_peer_id_equal (p2p_connection_get_peer_id (ca),
+      p2p_provider_get_local_peer_id (P2P_PROVIDER (r->b))));
+  g_assert_true (p2p_connection_send (cb, out, c, &error));
+  in = p2p_connection_receive (ca, c, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (in, out));
+  g_clear_pointer (&in, g_bytes_unref);
+  g_assert_true (p2p_connection_send (ca, back, c, &error));
+  in = p2p_connection_receive (cb, c, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (in, back));
+  p2p_connection_get_stats (cb, &st);
+  g_assert_cmpint (st.path_kind, ==, P2P_PATH_KIND_DIRECT);
+  p2p_connection_get_stats (ca, &st);
+  g_assert_cmpint (st.path_kind, ==, P2P_PATH_KIND_DIRECT);
+  /* Pooled like a direct connection. */
+  again = p2p_provider_connect (P2P_PROVIDER (r->b), r->a_id, c, &error);
+  g_assert_no_error (error);
+  g_assert_true (again == cb);
+}
+
+static void
+test_rdv_unknown_id (Rdv *r, gconstpointer data)
+{
+  g_autoptr (P2pIdentity) nobody = p2p_identity_new ();
+  g_autofree char *id = p2p_identity_dup_peer_id_string (nobody);
+  g_autoptr (GCancellable) c = timeout_cancellable (r->t, 10000);
+  g_autoptr (GError) error = NULL;
+  gint64 t0 = g_get_monotonic_time ();
+  g_autoptr (P2pConnection) conn = p2p_provider_connect (P2P_PROVIDER (r->b), id, c, &error);
+
+  g_assert_null (conn);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, id));
+  g_assert_nonnull (strstr (error->message, "not registered"));
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, G_TIME_SPAN_SECOND);
+}
+
+/* ID@HOST:PORT at an address that never answers: the rendezvous route
+ * starts after 1.5 s and wins. */
+static void
+test_rdv_fallback (Rdv *r, gconstpointer data)
+{
+  guint16 port;
+  g_autoptr (GSocket) silent G_GNUC_UNUSED = silent_socket (&port); /* holds the port */
+  g_autofree char *peer = g_strdup_printf ("%s@127.0.0.1:%u", r->a_id, port);
+  g_autoptr (GCancellable) c = timeout_cancellable (r->t, 20000);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pConnection) cb = NULL;
+  g_autoptr (P2pConnection) ca = NULL;
+  g_autoptr (GBytes) out = g_bytes_new_static ("fallback", 8);
+  g_autoptr (GBytes) in = NULL;
+  gint64 t0 = g_get_monotonic_time ();
+
+  cb = p2p_provider_connect (P2P_PROVIDER (r->b), peer, c, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_get_monotonic_time () - t0, >=, 1400 * G_TIME_SPAN_MILLISECOND);
+  ca = p2p_listener_accept (r->listener, c, &error);
+  g_assert_no_error (error);
+  g_assert_true (p2p_connection_send (cb, out, c, &error));
+  in = p2p_connection_receive (ca, c, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (in, out));
+}
+
+/* A dial by ID cancelled while it waits (for the peer's answer): CANCELLED
+ * at once. The peer is registered but not answering (it never listened). */
+static void
+test_rdv_cancel (Rdv *r, gconstpointer data)
+{
+  g_autoptr (P2pConfig) cfg = test_config (5000);
+  g_autoptr (P2pQuicProvider) mute = NULL;
+  g_autofree char *mute_id = NULL;
+  g_autoptr (GCancellable) c = timeout_cancellable (r->t, 10000);
+  g_autoptr (GCancellable) soon = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pConnection) conn = NULL;
+  gint64 t0;
+
+  cfg->bootstrap_peers = g_strsplit (r->url, ",", -1);
+  mute = p2p_quic_provider_new (NULL, cfg);
+  mute_id = p2p_peer_id_to_string (p2p_provider_get_local_peer_id (P2P_PROVIDER (mute)));
+  g_assert_true (p2p_quic_provider_wait_registered (mute, c, &error));
+  g_assert_no_error (error);
+  /* Registered already: returns at once. */
+  g_assert_true (p2p_quic_provider_wait_registered (mute, c, &error));
+  t0 = g_get_monotonic_time ();
+  soon = timeout_cancellable (r->t, 300);
+  conn = p2p_provider_connect (P2P_PROVIDER (r->b), mute_id, soon, &error);
+  g_assert_null (conn);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 3 * G_TIME_SPAN_SECOND);
+}
+
+static void
+test_wait_registered_errors (void)
+{
+  g_autoptr (P2pConfig) cfg = test_config (5000);
+  g_autoptr (P2pQuicProvider) p = p2p_quic_provider_new (NULL, cfg);
+  g_autoptr (P2pQuicProvider) q = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GCancellable) cancelled = g_cancellable_new ();
+  guint16 port;
+  g_autoptr (GSocket) silent G_GNUC_UNUSED = silent_socket (&port);
+
+  g_assert_false (p2p_quic_provider_wait_registered (p, NULL, &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "P2P_BOOTSTRAP_PEERS"));
+  g_clear_error (&error);
+
+  /* A rendezvous URL where nothing listens (a closed TCP port): NETWORK. */
+  cfg->bootstrap_peers = g_new0 (char *, 2);
+  cfg->bootstrap_peers[0] = g_strdup_printf ("ws://127.0.0.1:%u/", port);
+  q = p2p_quic_provider_new (NULL, cfg);
+  g_assert_false (p2p_quic_provider_wait_registered (q, NULL, &error));
+  g_assert_nonnull (error);
+  g_assert_true (error->domain == P2P_ERROR);
+  g_assert_true (strstr (error->message, "127.0.0.1") != NULL);
+  g_clear_error (&error);
+
+  g_cancellable_cancel (cancelled);
+  g_assert_false (p2p_quic_provider_wait_registered (q, cancelled, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -438,5 +676,12 @@ main (int argc, char **argv)
   ADD ("properties", test_properties, NULL);
   ADD ("provider-gone", test_provider_gone, NULL);
   ADD ("connect-multi-address-ticket", test_connect_multi_address_ticket, NULL);
+#define RDV(path, fn) \
+  g_test_add ("/quic-provider/rendezvous/" path, Rdv, NULL, rdv_setup, fn, rdv_teardown)
+  RDV ("bare-id", test_rdv_bare_id);
+  RDV ("unknown-id", test_rdv_unknown_id);
+  RDV ("fallback-from-silent-address", test_rdv_fallback);
+  RDV ("cancel-while-waiting", test_rdv_cancel);
+  g_test_add_func ("/quic-provider/rendezvous/wait-registered-errors", test_wait_registered_errors);
   return g_test_run ();
 }
