@@ -11,10 +11,10 @@
  * --ping adds setup time and RTT. Errors are one plain line on stderr and
  * exit code 1.
  *
- * Direct dialing (tickets, ID@HOST:PORT) goes through the public provider
- * (P2pQuicProvider). Peers named by bare ID with --rendezvous go through
- * the rendezvous and ICE (lib/p2p-ice-connect.h) on a network thread of
- * p2p-cat's own, and a listener with --rendezvous also answers ICE offers.
+ * Everything goes through the public provider API (P2pQuicProvider):
+ * tickets and ID@HOST:PORT are dialled directly; a bare peer ID goes
+ * through the rendezvous (--rendezvous or P2P_BOOTSTRAP_PEERS) and ICE; a
+ * listener with a rendezvous registers there and also accepts over ICE.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <stdio.h>
@@ -24,12 +24,10 @@
 #include <errno.h>
 
 #include "p2p/p2p.h"
-#include "p2p-signaling.h"
-#include "p2p-ice-connect.h"
-#include "p2p-net-thread.h"
 
 #define CHUNK (64 * 1024)
 #define CLOSE_WAIT_US (10 * G_USEC_PER_SEC)
+#define REGISTER_WAIT_MS 15000
 
 static int opt_port = -1;
 static char *opt_identity;
@@ -57,151 +55,6 @@ die (const char *what, const GError *error)
 {
   g_printerr ("p2p-cat: %s%s%s\n", what ? what : "", what ? ": " : "", error->message);
   return 1;
-}
-
-/* ---- ICE side (bare peer IDs through the rendezvous) ---- */
-
-typedef struct {
-  P2pNetThread *net;
-  P2pSignaling *signaling;
-  P2pIceResponder *responder;
-  P2pIdentity *identity;
-  P2pConfig *config;
-  char *url;
-  GAsyncQueue *incoming;      /* listen: accepted P2pConnection* */
-  /* connect / registration results */
-  GMutex lock;
-  GCond cond;
-  gboolean done;
-  GError *error;
-  P2pConnection *conn;
-  P2pPeerId peer;
-} Ice;
-
-static void
-ice_signal_done (Ice *ice, P2pConnection *conn, GError *error)
-{
-  g_mutex_lock (&ice->lock);
-  ice->conn = conn;
-  ice->error = error;
-  ice->done = TRUE;
-  g_cond_broadcast (&ice->cond);
-  g_mutex_unlock (&ice->lock);
-}
-
-static gboolean
-ice_wait (Ice *ice, gint64 deadline)
-{
-  g_mutex_lock (&ice->lock);
-  while (!ice->done)
-    if (!g_cond_wait_until (&ice->cond, &ice->lock, deadline))
-      break;
-  gboolean done = ice->done;
-  ice->done = FALSE;
-  g_mutex_unlock (&ice->lock);
-  return done;
-}
-
-static void
-on_ice_accepted (P2pConnection *conn, gpointer user_data)
-{
-  Ice *ice = user_data;
-  g_async_queue_push (ice->incoming, g_object_ref (conn));
-}
-
-static void
-on_ice_dialed (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  Ice *ice = user_data;
-  GError *error = NULL;
-  P2pConnection *conn = p2p_ice_connect_finish (result, &error);
-  ice_signal_done (ice, conn, error);
-}
-
-static void
-on_registered (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  Ice *ice = user_data;
-  GError *error = NULL;
-  if (!p2p_signaling_connect_finish (P2P_SIGNALING (source), result, &error)) {
-    ice_signal_done (ice, NULL, error);
-    return;
-  }
-  if (ice->incoming)
-    ice->responder = p2p_ice_responder_new (ice->signaling, ice->identity, ice->config, NULL,
-        NULL, 0, on_ice_accepted, ice);
-  ice_signal_done (ice, NULL, NULL);
-}
-
-static gboolean
-ice_start_net (gpointer data)
-{
-  Ice *ice = data;
-  ice->signaling = p2p_signaling_new (ice->identity);
-  p2p_signaling_connect_async (ice->signaling, ice->url, NULL, on_registered, ice);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-ice_dial_net (gpointer data)
-{
-  Ice *ice = data;
-  p2p_ice_connect_async (ice->signaling, ice->identity, ice->config, &ice->peer, NULL, NULL,
-      on_ice_dialed, ice);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-ice_stop_net (gpointer data)
-{
-  Ice *ice = data;
-  g_clear_pointer (&ice->responder, p2p_ice_responder_free);
-  if (ice->signaling)
-    p2p_signaling_close (ice->signaling);
-  g_clear_object (&ice->signaling);
-}
-
-static Ice *
-ice_start (P2pIdentity *identity, const P2pConfig *config, const char *url, gboolean listen,
-    GError **error)
-{
-  Ice *ice = g_new0 (Ice, 1);
-  g_mutex_init (&ice->lock);
-  g_cond_init (&ice->cond);
-  ice->identity = g_object_ref (identity);
-  ice->config = p2p_config_copy (config);
-  ice->url = g_strdup (url);
-  ice->incoming = listen ? g_async_queue_new_full (g_object_unref) : NULL;
-  ice->net = p2p_net_thread_new ("p2p-cat-ice");
-  p2p_net_thread_invoke (ice->net, ice_start_net, ice, NULL);
-  if (!ice_wait (ice, g_get_monotonic_time () + 15 * G_USEC_PER_SEC)) {
-    g_set_error (error, P2P_ERROR, P2P_ERROR_TIMEOUT, "the rendezvous %s did not answer", url);
-  } else if (ice->error) {
-    g_propagate_error (error, g_steal_pointer (&ice->error));
-  } else {
-    return ice;
-  }
-  p2p_net_thread_invoke_sync (ice->net, ice_stop_net, ice);
-  return ice; /* caller frees with ice_free; error set */
-}
-
-static void
-ice_free (Ice *ice)
-{
-  if (!ice)
-    return;
-  p2p_net_thread_invoke_sync (ice->net, ice_stop_net, ice);
-  p2p_net_thread_unref (ice->net);
-  g_clear_object (&ice->conn);
-  g_clear_error (&ice->error);
-  if (ice->incoming)
-    g_async_queue_unref (ice->incoming);
-  g_object_unref (ice->identity);
-  p2p_config_free (ice->config);
-  g_free (ice->url);
-  g_mutex_clear (&ice->lock);
-  g_cond_clear (&ice->cond);
-  g_free (ice);
 }
 
 /* ---- common ---- */
@@ -254,13 +107,11 @@ make_config (GError **error)
     return NULL;
   if (opt_port >= 0)
     cfg->listen_port = opt_port;
-  /* p2p-cat drives the rendezvous + ICE route itself (lib/p2p-ice-connect.h)
-   * and keeps it away from the provider, so that one process never holds
-   * two registrations of its peer ID (the newer would replace the older).
-   * P2P_BOOTSTRAP_PEERS is the default of --rendezvous. */
-  if (!opt_rendezvous && cfg->bootstrap_peers && cfg->bootstrap_peers[0])
-    opt_rendezvous = g_strdup (cfg->bootstrap_peers[0]);
-  g_clear_pointer (&cfg->bootstrap_peers, g_strfreev);
+  /* P2P_BOOTSTRAP_PEERS is the default of --rendezvous. */
+  if (opt_rendezvous) {
+    g_strfreev (cfg->bootstrap_peers);
+    cfg->bootstrap_peers = g_strsplit (opt_rendezvous, ",", -1);
+  }
   if (opt_relays) {
     g_strfreev (cfg->relay_servers);
     cfg->relay_servers = g_strdupv (opt_relays);
@@ -277,22 +128,63 @@ make_config (GError **error)
 /* ---- listen ---- */
 
 typedef struct {
-  P2pListener *listener;
-  GAsyncQueue *incoming;
+  P2pQuicProvider *provider;
   GCancellable *cancel;
-} AcceptThread;
+  GMainLoop *loop;
+  gboolean ok;
+  GError *error;
+} RegJob;
+
+static gboolean
+reg_timeout (gpointer data)
+{
+  g_cancellable_cancel (((RegJob *) data)->cancel);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+reg_quit (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
 
 static gpointer
-accept_thread (gpointer data)
+reg_thread (gpointer data)
 {
-  AcceptThread *a = data;
-  g_autoptr (GError) error = NULL;
-  P2pConnection *conn = p2p_listener_accept (a->listener, a->cancel, &error);
-  if (conn)
-    g_async_queue_push (a->incoming, conn);
-  else if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    g_printerr ("p2p-cat: accept: %s\n", error->message);
+  RegJob *j = data;
+  j->ok = p2p_quic_provider_wait_registered (j->provider, j->cancel, &j->error);
+  g_main_context_invoke (g_main_loop_get_context (j->loop), reg_quit, j->loop);
   return NULL;
+}
+
+/* Waits (at most REGISTER_WAIT_MS) until the rendezvous has our peer ID. */
+static gboolean
+wait_registered (P2pProvider *provider, const char *url, GError **error)
+{
+  if (!P2P_IS_QUIC_PROVIDER (provider))
+    return TRUE;
+  g_autoptr (GMainContext) ctx = g_main_context_new ();
+  RegJob j = { P2P_QUIC_PROVIDER (provider), g_cancellable_new (), g_main_loop_new (ctx, FALSE) };
+  GSource *t = g_timeout_source_new (REGISTER_WAIT_MS);
+  g_source_set_callback (t, reg_timeout, &j, NULL);
+  g_source_attach (t, ctx);
+  GThread *th = g_thread_new ("p2p-cat-register", reg_thread, &j);
+  g_main_loop_run (j.loop);
+  g_thread_join (th);
+  g_source_destroy (t);
+  g_source_unref (t);
+  g_main_loop_unref (j.loop);
+  if (!j.ok && g_error_matches (j.error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    g_clear_error (&j.error);
+    g_set_error (&j.error, P2P_ERROR, P2P_ERROR_TIMEOUT,
+        "the rendezvous server %s did not confirm our registration within %d s", url,
+        REGISTER_WAIT_MS / 1000);
+  }
+  g_object_unref (j.cancel);
+  if (!j.ok)
+    g_propagate_error (error, j.error);
+  return j.ok;
 }
 
 static int
@@ -312,28 +204,15 @@ do_listen (P2pIdentity *identity, P2pConfig *config)
   g_autofree char *id = p2p_identity_dup_peer_id_string (identity);
   g_printerr ("ticket: %s\npeer-id: %s\n", ticket, id);
 
-  g_autoptr (GAsyncQueue) incoming = g_async_queue_new_full (g_object_unref);
-  Ice *ice = NULL;
-  if (opt_rendezvous) {
-    ice = ice_start (identity, config, opt_rendezvous, TRUE, &error);
-    if (error) {
-      ice_free (ice);
+  if (config->bootstrap_peers && config->bootstrap_peers[0]) {
+    if (!wait_registered (provider, config->bootstrap_peers[0], &error))
       return die ("rendezvous", error);
-    }
-    g_printerr ("registered: %s\n", opt_rendezvous);
+    g_printerr ("registered: %s\n", config->bootstrap_peers[0]);
   }
 
-  AcceptThread a = { listener, incoming, g_cancellable_new () };
-  GThread *t = g_thread_new ("p2p-cat-accept", accept_thread, &a);
-  P2pConnection *conn = NULL;
-  while (!conn) {
-    conn = g_async_queue_timeout_pop (incoming, 100 * 1000);
-    if (!conn && ice)
-      conn = g_async_queue_try_pop (ice->incoming);
-  }
-  g_cancellable_cancel (a.cancel);
-  g_thread_join (t);
-  g_object_unref (a.cancel);
+  g_autoptr (P2pConnection) conn = p2p_listener_accept (listener, NULL, &error);
+  if (!conn)
+    return die ("accept", error);
 
   report_path (conn, start, "from");
   int rc = 0;
@@ -356,9 +235,7 @@ do_listen (P2pIdentity *identity, P2pConfig *config)
   }
   fflush (stdout);
   p2p_connection_close (conn, "done");
-  g_object_unref (conn);
   p2p_listener_close (listener);
-  ice_free (ice);
   return rc;
 }
 
@@ -427,38 +304,12 @@ do_connect (P2pIdentity *identity, P2pConfig *config, const char *peer)
   if (!info)
     return die ("bad peer", error);
 
-  g_autoptr (P2pProvider) provider = NULL;
-  Ice *ice = NULL;
+  g_autoptr (P2pProvider) provider = p2p_provider_new_from_config (identity, config, &error);
   g_autoptr (P2pConnection) conn = NULL;
-  const char *const *addrs = p2p_peer_info_get_addresses (info);
-  gboolean by_id = !addrs || !addrs[0];
-
-  if (by_id && opt_rendezvous) {
-    ice = ice_start (identity, config, opt_rendezvous, FALSE, &error);
-    if (error) {
-      ice_free (ice);
-      return die ("rendezvous", error);
-    }
-    ice->peer = *p2p_peer_info_get_peer_id (info);
-    p2p_net_thread_invoke (ice->net, ice_dial_net, ice, NULL);
-    if (!ice_wait (ice, start + (gint64) opt_timeout * G_USEC_PER_SEC)) {
-      g_set_error (&error, P2P_ERROR, P2P_ERROR_TIMEOUT, "no connection within %d s", opt_timeout);
-    } else if (ice->error) {
-      g_propagate_error (&error, g_steal_pointer (&ice->error));
-    } else {
-      conn = g_steal_pointer (&ice->conn);
-    }
-  } else {
-    provider = p2p_provider_new_from_config (identity, config, &error);
-    if (provider) {
-      conn = connect_bounded (provider, peer, &error);
-    }
-  }
-  if (!conn) {
-    int rc = die ("cannot connect", error);
-    ice_free (ice);
-    return rc;
-  }
+  if (provider)
+    conn = connect_bounded (provider, peer, &error);
+  if (!conn)
+    return die ("cannot connect", error);
 
   report_path (conn, start, "to");
   CloseWait w = { 0 };
@@ -517,7 +368,6 @@ do_connect (P2pIdentity *identity, P2pConfig *config, const char *peer)
     rc = 1;
   }
   g_clear_object (&conn);
-  ice_free (ice);
   g_mutex_clear (&w.lock);
   g_cond_clear (&w.cond);
   return rc;
