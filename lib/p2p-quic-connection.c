@@ -148,20 +148,16 @@ stream_state_unref (StreamState *st)
 
 /* ------------------------------------------------------- thread helpers */
 
-/* TRUE when waiting here for the network context could never end: the
- * caller owns the context (it is dispatching it), or the context is the
- * caller's own thread-default context (e.g. a simulated network in MANUAL
- * mode, iterated only by this thread between its run calls). Blocking calls
- * fail with G_IO_ERROR_WOULD_BLOCK instead of waiting then. */
+/* TRUE when the caller owns the connection's context: it is dispatching it
+ * (the network thread, a signal handler) or holds it as its thread-default
+ * context (g_main_context_push_thread_default() acquires it: e.g. a test
+ * driving a simulated network in MANUAL mode between two run calls).
+ * Waiting for that context could never end: blocking calls fail with
+ * G_IO_ERROR_WOULD_BLOCK instead, and run_on_net_thread() runs directly. */
 static gboolean
 on_net_thread (P2pQuicConnection *self)
 {
-  GMainContext *td;
-
-  if (g_main_context_is_owner (self->ctx))
-    return TRUE;
-  td = g_main_context_get_thread_default ();
-  return td != NULL && td == self->ctx;
+  return g_main_context_is_owner (self->ctx);
 }
 
 typedef struct {

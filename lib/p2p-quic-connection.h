@@ -11,8 +11,14 @@
  *  - dial_async/new_server/get_path, P2pSocketPath and the endpoint's
  *    dial_async/set_accepting/shutdown run on the path's/socket's context;
  *  - the P2pConnection API of a P2pQuicConnection and the endpoint's
- *    P2pListener API may be called from any thread; a blocking call made on
- *    the network thread that would wait fails with G_IO_ERROR_WOULD_BLOCK;
+ *    P2pListener API may be called from any thread; a blocking call
+ *    (send, receive, accept_stream, stream read/write) made by the owner of
+ *    the network context (its thread, or a thread that pushed it as its
+ *    thread-default, e.g. a MANUAL simulated network) that would wait fails
+ *    with G_IO_ERROR_WOULD_BLOCK; calls that need the network context
+ *    briefly (get_stats, open_stream, abort) run directly on the caller when
+ *    it owns the context or nobody is iterating it (acquire succeeds);
+ *    close() never blocks;
  *  - signals are emitted on the network thread, never inside a session call;
  *  - dropping the last reference from any thread is safe: the session is
  *    closed (CONNECTION_CLOSE sent) and freed on its own thread.

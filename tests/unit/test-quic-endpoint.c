@@ -1177,9 +1177,9 @@ test_manual_context (Fixture *f, gconstpointer data)
   gsize len;
   const char *d;
 
-  /* Regression: get_stats, close, abort and the blocking calls hung when
-   * called from the thread that iterates the connection's context while it
-   * was not iterating it. */
+  /* Regression: get_stats, abort and open_stream hung when called while
+   * nobody iterated the connection's context (they waited for it); the
+   * blocking calls made by the context's owner fail with WOULD_BLOCK. */
   g_main_context_push_thread_default (ctx);
   p2p_mem_path_new_pair (ctx, &m.a, &m.b);
   p2p_mem_path_set_latency (m.a, 5 * G_GUINT64_CONSTANT (1000000));
@@ -1190,8 +1190,10 @@ test_manual_context (Fixture *f, gconstpointer data)
   g_assert_true (p2p_mem_path_run_until (m.a, manual_up, &m, 10 * G_GUINT64_CONSTANT (1000000000)));
   g_assert_no_error (m.error);
   g_assert_nonnull (m.client);
+  g_main_context_pop_thread_default (ctx);
 
-  /* Not iterating now: these must neither hang nor fail. */
+  /* Nobody owns or iterates the context now: these run here, not hang. */
+  g_assert_false (g_main_context_is_owner (ctx));
   p2p_connection_get_stats (m.client, &st);
   g_assert_cmpuint (st.packets_received, >, 0);
   g_assert_cmpint (st.path_kind, ==, P2P_PATH_KIND_SIMULATED);
@@ -1200,7 +1202,8 @@ test_manual_context (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   g_assert_nonnull (stream);
 
-  /* Blocking calls that would have to wait fail with WOULD_BLOCK. */
+  /* As the context's owner: blocking calls that would wait fail. */
+  g_main_context_push_thread_default (ctx);
   msg = p2p_connection_receive (m.client, NULL, &error);
   g_assert_null (msg);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
@@ -1208,6 +1211,8 @@ test_manual_context (Fixture *f, gconstpointer data)
   g_assert_null (p2p_connection_accept_stream (m.client, NULL, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
   g_clear_error (&error);
+  p2p_connection_get_stats (m.client, &st);
+  g_assert_cmpuint (st.packets_received, >, 0);
 
   /* A send that has room queues at once; the message goes out on the next run. */
   g_assert_true (p2p_connection_send (m.client, hello, NULL, &error));
@@ -1218,12 +1223,15 @@ test_manual_context (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   d = g_bytes_get_data (msg, &len);
   g_assert_cmpmem (d, len, "manual", 6);
+  g_main_context_pop_thread_default (ctx);
 
   /* close() returns at once; the peer sees it on the next run. */
   p2p_connection_close (m.client, "bye");
   g_assert_false (p2p_connection_is_connected (m.client));
+  g_main_context_push_thread_default (ctx);
   g_assert_true (p2p_mem_path_run_until (m.a, manual_server_is_closed, &m,
           10 * G_GUINT64_CONSTANT (1000000000)));
+  g_main_context_pop_thread_default (ctx);
   g_clear_pointer (&msg, g_bytes_unref);
   msg = p2p_connection_receive (P2P_CONNECTION (m.server), NULL, &error);
   g_assert_null (msg);
@@ -1233,12 +1241,14 @@ test_manual_context (Fixture *f, gconstpointer data)
   p2p_connection_get_stats (P2P_CONNECTION (m.server), &st);
   g_assert_cmpuint (st.messages_received, ==, 1);
 
-  /* abort() (waits for the network context) from the same thread neither. */
-  p2p_quic_connection_abort (m.server, NULL);
+  /* abort() waits for the network context: runs here too. */
+  p2p_quic_connection_abort (P2P_QUIC_CONNECTION (m.client), NULL);
+  g_assert_false (p2p_connection_is_connected (m.client));
   g_clear_object (&stream);
   g_signal_handlers_disconnect_by_data (m.server, &m);
   g_clear_object (&m.client);
   g_clear_object (&m.server);
+  g_main_context_push_thread_default (ctx);
   p2p_mem_path_run_until (m.a, manual_never, NULL, 1 * G_GUINT64_CONSTANT (1000000000));
   g_clear_object (&m.a);
   g_clear_object (&m.b);
