@@ -61,6 +61,12 @@ struct _Pair {
   GError *server_error;
   guint8 buf[65536];
   guint64 packets;
+  /* impairments of the stress test */
+  double dup;                   /* probability a packet is delivered twice */
+  guint64 jitter;               /* extra delay drawn in [0, jitter] per copy */
+  gboolean close_server_at_start;
+  gboolean server_sends_early;  /* queue messages as soon as the server exists */
+  guint32 early_msgs;
 };
 
 /* ---- callbacks ---- */
@@ -284,6 +290,17 @@ pair_start (Pair *p)
   g_assert_cmpint (p2p_quic_session_get_state (p->s[0]), ==, P2P_QUIC_STATE_HANDSHAKING);
 }
 
+static gint
+pkt_cmp (gconstpointer a, gconstpointer b, gpointer data)
+{
+  const Pkt *x = a, *y = b;
+
+  /* stable: equal times keep their insertion order */
+  return x->at > y->at ? 1 : 0;
+}
+
+static GBytes *make_bytes (gsize len, guint32 seed);
+
 static void
 pair_flush (Pair *p)
 {
@@ -302,11 +319,20 @@ pair_flush (Pair *p)
         p->first_initial = g_bytes_new (p->buf, len);
       if (p->cut || (p->loss > 0 && g_rand_double (p->rand) < p->loss))
         continue;
-      k = g_new0 (Pkt, 1);
-      k->at = p->now + p->latency;
-      k->dst = 1 - i;
-      k->pkt = g_bytes_new (p->buf, len);
-      g_queue_push_tail (&p->wire, k);
+      for (guint copy = 0; copy < 2; copy++) {
+        if (copy == 1 && !(p->dup > 0 && g_rand_double (p->rand) < p->dup))
+          break;
+        k = g_new0 (Pkt, 1);
+        k->at = p->now + p->latency;
+        if (p->jitter > 0)
+          k->at += (guint64) (g_rand_double (p->rand) * p->jitter);
+        k->dst = 1 - i;
+        k->pkt = g_bytes_new (p->buf, len);
+        if (p->jitter > 0)
+          g_queue_insert_sorted (&p->wire, k, pkt_cmp, NULL);
+        else
+          g_queue_push_tail (&p->wire, k);
+      }
     }
   }
 }
@@ -324,6 +350,14 @@ deliver (Pair *p, Pkt *k)
         &callbacks, &p->side[1], p->now, &p->server_error);
     g_assert_no_error (p->server_error);
     g_assert_false (p2p_quic_session_is_client (p->s[1]));
+    if (p->close_server_at_start)
+      p2p_quic_session_close (p->s[1], P2P_DISCONNECT_NORMAL, NULL);
+    /* 0.5-RTT data: reaches the client before its handshake is confirmed */
+    for (guint32 i = 0; p->server_sends_early && i < p->early_msgs; i++) {
+      g_autoptr (GBytes) m = make_bytes (1 + (i * 7919) % 3000, 1000 + i);
+
+      g_assert_true (p2p_quic_session_send_message (p->s[1], m, NULL));
+    }
     return;
   }
   if (k->dst == 1) {
@@ -1131,6 +1165,130 @@ test_keepalive (void)
   }
 }
 
+/* A CONNECTION_CLOSE without a reason phrase (cc->reason == NULL on the
+ * receiving side) is a normal close or a CLOSED/PROTOCOL error, never a crash. */
+static void
+test_close_without_reason (void)
+{
+  /* abort with an empty message: application close, code ABORT, no reason */
+  for (guint k = 0; k < 2; k++) {
+    g_autoptr (Pair) q = pair_new ();
+    g_autoptr (GError) e = k == 0 ? g_error_new_literal (P2P_ERROR, P2P_ERROR_CLOSED, "")
+        : g_error_new_literal (G_IO_ERROR, G_IO_ERROR_FAILED, "");
+
+    pair_establish (q);
+    p2p_quic_session_abort (q->s[k], e);
+    g_assert_true (pair_run (q, pred_both_closed, NULL, 10 * SEC));
+    g_assert_error (q->side[k].error, e->domain, e->code);
+    g_assert_error (q->side[1 - k].error, P2P_ERROR, P2P_ERROR_CLOSED);
+    g_assert_nonnull (strstr (q->side[1 - k].error->message, "peer closed the connection"));
+    g_assert_cmpstr (q->side[1 - k].reason, ==, "");
+  }
+  /* a graceful close with a NULL reason: normal close, reason "" on both sides */
+  {
+    g_autoptr (Pair) q = pair_new ();
+
+    pair_establish (q);
+    p2p_quic_session_close (q->s[1], P2P_DISCONNECT_NORMAL, NULL);
+    g_assert_true (pair_run (q, pred_both_closed, NULL, 10 * SEC));
+    g_assert_no_error (q->side[0].error);
+    g_assert_no_error (q->side[1].error);
+    g_assert_cmpstr (q->side[0].reason, ==, "");
+    g_assert_cmpstr (q->side[1].reason, ==, "");
+  }
+  /* the server closes with a NULL reason during the handshake: its
+   * CONNECTION_CLOSE (in Initial/Handshake packets) carries no reason */
+  {
+    g_autoptr (Pair) q = pair_new ();
+
+    q->close_server_at_start = TRUE;
+    pair_start (q);
+    g_assert_true (pair_run (q, pred_both_closed, NULL, 10 * SEC));
+    g_assert_false (q->side[0].established);
+    g_assert_nonnull (q->side[0].reason);
+    if (q->side[0].error)
+      g_assert_true (q->side[0].error->domain == P2P_ERROR);
+    g_assert_no_error (q->side[1].error);
+  }
+}
+
+/* Data integrity under duplication, reordering, loss and early data: the
+ * first flight is duplicated and reordered, so stream data (messages of
+ * both sides) arrives before the handshake is confirmed / before the
+ * peer's Handshake frame. Each seed checks total bytes and SHA-256 both ways. */
+typedef struct {
+  guint64 total[2];
+  GChecksum *tx_sum[2];
+} Stress;
+
+static gboolean
+pred_stress (Pair *p, gpointer data)
+{
+  Stress *st = data;
+
+  return (p->side[1].rx_bytes >= st->total[0] && p->side[0].rx_bytes >= st->total[1]) ||
+      p->side[0].closed || p->side[1].closed;
+}
+
+static void
+test_integrity_stress (void)
+{
+  gint64 sum_us = 0;
+  guint seeds = g_test_slow () ? 500 : 50;
+
+  for (guint seed = 1; seed <= seeds; seed++) {
+    g_autoptr (Pair) p = pair_new ();
+    Stress st = { { 0, 0 }, { g_checksum_new (G_CHECKSUM_SHA256),
+        g_checksum_new (G_CHECKSUM_SHA256) } };
+    guint32 n_client = 40 + seed % 40;
+
+    g_rand_set_seed (p->rand, seed);
+    p->dup = 0.2 + (seed % 5) * 0.05;
+    p->loss = (seed % 4) * 0.03;
+    p->jitter = (5 + seed % 20) * MS;   /* up to 2.5x the latency: reordering */
+    p->server_sends_early = TRUE;
+    p->early_msgs = 5 + seed % 10;
+    for (int i = 0; i < 2; i++) {
+      p->side[i].rx_sum = g_checksum_new (G_CHECKSUM_SHA256);
+      p->side[i].sum_us = &sum_us;
+    }
+    /* server's messages: generated in deliver() the same way */
+    for (guint32 i = 0; i < p->early_msgs; i++) {
+      g_autoptr (GBytes) m = make_bytes (1 + (i * 7919) % 3000, 1000 + i);
+
+      g_checksum_update (st.tx_sum[1], g_bytes_get_data (m, NULL), g_bytes_get_size (m));
+      st.total[1] += g_bytes_get_size (m);
+    }
+    pair_start (p);
+    /* the client's messages are queued before anything was sent: they go
+     * out in the first 1-RTT packets, with the handshake still going on */
+    for (guint32 i = 0; i < n_client; i++) {
+      g_autoptr (GBytes) m = make_bytes (1 + (i * 104729 + seed) % 9000, seed * 1000 + i);
+
+      g_checksum_update (st.tx_sum[0], g_bytes_get_data (m, NULL), g_bytes_get_size (m));
+      st.total[0] += g_bytes_get_size (m);
+      g_assert_true (p2p_quic_session_send_message (p->s[0], m, NULL));
+    }
+    g_assert_true (pair_run (p, pred_stress, &st, 60 * SEC));
+    g_assert_false (p->side[0].closed);
+    g_assert_false (p->side[1].closed);
+    g_assert_cmpuint (p->side[1].rx_bytes, ==, st.total[0]);
+    g_assert_cmpuint (p->side[0].rx_bytes, ==, st.total[1]);
+    g_assert_cmpuint (p->side[1].n_messages, ==, n_client);
+    g_assert_cmpuint (p->side[0].n_messages, ==, p->early_msgs);
+    g_assert_cmpstr (g_checksum_get_string (st.tx_sum[0]), ==,
+        g_checksum_get_string (p->side[1].rx_sum));
+    g_assert_cmpstr (g_checksum_get_string (st.tx_sum[1]), ==,
+        g_checksum_get_string (p->side[0].rx_sum));
+    /* nothing more arrives afterwards (duplicates still in flight) */
+    g_assert_true (pair_run (p, NULL, NULL, 2 * SEC));
+    g_assert_cmpuint (p->side[1].rx_bytes, ==, st.total[0]);
+    g_assert_cmpuint (p->side[0].rx_bytes, ==, st.total[1]);
+    g_checksum_free (st.tx_sum[0]);
+    g_checksum_free (st.tx_sum[1]);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1156,5 +1314,7 @@ main (int argc, char **argv)
   g_test_add_func ("/quic-session/extra-stream", test_extra_stream);
   g_test_add_func ("/quic-session/open-stream-errors", test_open_stream_errors);
   g_test_add_func ("/quic-session/keepalive", test_keepalive);
+  g_test_add_func ("/quic-session/close-without-reason", test_close_without_reason);
+  g_test_add_func ("/quic-session/integrity-stress", test_integrity_stress);
   return g_test_run ();
 }
