@@ -92,7 +92,7 @@ if [ "${P2P_TEST_QUICK:-0}" != 1 ]; then
   fi
   if ninja -C build-fuzz >build-fuzz.log 2>&1; then
     for f in build-fuzz/tests/fuzz/fuzz-*; do
-      [ -x "$f" ] || continue
+      [ -f "$f" ] && [ -x "$f" ] || continue
       name=$(basename "$f")
       corpus="tests/fuzz/corpus/${name#fuzz-}"
       work=$(mktemp -d)

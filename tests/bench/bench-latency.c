@@ -69,7 +69,8 @@ stamp_cb (GstPad *pad, GstPadProbeInfo *info, gpointer data)
   if (!gst_buffer_map (buf, &map, GST_MAP_WRITE))
     return GST_PAD_PROBE_OK;
   g_mutex_lock (&b->lock);
-  seq = GUINT32_TO_BE (b->seq++);
+  seq = b->seq++;
+  seq = GUINT32_TO_BE (seq); /* the macro may evaluate its argument twice */
   g_mutex_unlock (&b->lock);
   t = GINT64_TO_BE (now_ns ());
   memcpy (map.data, &magic, 4);
