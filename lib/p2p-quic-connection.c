@@ -71,6 +71,8 @@ struct _P2pQuicConnection {
   P2pPeerId peer_id;
   gboolean have_peer_id;
   GQueue recv_queue;            /* GBytes */
+  gsize recv_consumed_pending;  /* message bytes taken by the application, credit not yet
+                                 * returned to the session (receive backpressure) */
   GQueue recv_waiters;          /* Waiter* of receive_async */
   GQueue send_waiters;          /* Waiter* of send_async (message not yet queued) */
   GQueue send_queue;            /* GBytes not yet given to the session */
@@ -209,6 +211,24 @@ set_closed_error_locked (P2pQuicConnection *self, GError **error)
     g_propagate_error (error, g_error_copy (self->close_error));
   else
     g_set_error_literal (error, P2P_ERROR, P2P_ERROR_CLOSED, "connection closed");
+}
+
+#define CONSUMED_BATCH (256 * 1024)
+
+/* Under lock: the application took @msg from the receive queue. Its credit
+ * goes back to the session (so the peer may send more) from work_cb, in
+ * batches; returns TRUE when the caller must schedule_work() (after unlocking). */
+static gboolean
+note_consumed_locked (P2pQuicConnection *self, GBytes *msg)
+{
+  gsize before = self->recv_consumed_pending;
+
+  self->recv_consumed_pending += g_bytes_get_size (msg);
+  if (self->recv_consumed_pending == 0)
+    return FALSE;
+  /* Once per batch, and whenever the queue ran empty (the reader waits). */
+  return (before < CONSUMED_BATCH && self->recv_consumed_pending >= CONSUMED_BATCH) ||
+      self->recv_queue.length == 0;
 }
 
 /* Runs @func on the network thread and waits (directly when already there). */
@@ -461,6 +481,9 @@ cb_message (P2pQuicSession *s, GBytes *message, gpointer user_data)
   }
   g_mutex_unlock (&self->lock);
   if (w) {
+    /* Handed to the application at once: its credit goes back now. */
+    if (self->session)
+      p2p_quic_session_message_consumed (self->session, g_bytes_get_size (message));
     g_task_return_pointer (w->task, message, (GDestroyNotify) g_bytes_unref);
     waiter_free (w);
   }
@@ -809,7 +832,7 @@ work_cb (gpointer user_data)
 {
   P2pQuicConnection *self = user_data;
   GQueue msgs = G_QUEUE_INIT, dgrams = G_QUEUE_INIT;
-  gsize msg_bytes;
+  gsize msg_bytes, consumed;
   gboolean close_requested;
   g_autofree char *reason = NULL;
   GBytes *b;
@@ -824,9 +847,13 @@ work_cb (gpointer user_data)
   close_requested = self->close_requested;
   self->close_requested = FALSE;
   reason = g_steal_pointer (&self->close_reason);
+  consumed = self->recv_consumed_pending;
+  self->recv_consumed_pending = 0;
   g_mutex_unlock (&self->lock);
 
   if (self->session) {
+    if (consumed > 0)
+      p2p_quic_session_message_consumed (self->session, consumed);
     while ((b = g_queue_pop_head (&msgs))) {
       g_autoptr (GError) error = NULL;
 
@@ -1137,7 +1164,7 @@ static GBytes *
 quic_receive (P2pConnection *conn, GCancellable *cancellable, GError **error)
 {
   P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
-  gboolean net = on_net_thread (self);
+  gboolean net = on_net_thread (self), wake = FALSE;
   GBytes *msg = NULL;
   CancelWatch w;
 
@@ -1145,8 +1172,10 @@ quic_receive (P2pConnection *conn, GCancellable *cancellable, GError **error)
   g_mutex_lock (&self->lock);
   for (;;) {
     msg = g_queue_pop_head (&self->recv_queue);
-    if (msg)
+    if (msg) {
+      wake = note_consumed_locked (self, msg);
       break;
+    }
     if (self->closed) {
       set_closed_error_locked (self, error);
       break;
@@ -1161,6 +1190,8 @@ quic_receive (P2pConnection *conn, GCancellable *cancellable, GError **error)
   }
   g_mutex_unlock (&self->lock);
   watch_end (&w);
+  if (wake)
+    schedule_work (self);
   return msg;
 }
 
@@ -1220,6 +1251,7 @@ quic_receive_async (P2pConnection *conn, GCancellable *cancellable,
   GTask *task = g_task_new (self, cancellable, callback, user_data);
   GError *error = NULL;
   GBytes *msg = NULL;
+  gboolean wake = FALSE;
 
   g_task_set_source_tag (task, quic_receive_async);
   if (g_task_return_error_if_cancelled (task)) {
@@ -1228,6 +1260,8 @@ quic_receive_async (P2pConnection *conn, GCancellable *cancellable,
   }
   g_mutex_lock (&self->lock);
   msg = g_queue_pop_head (&self->recv_queue);
+  if (msg)
+    wake = note_consumed_locked (self, msg);
   if (msg == NULL) {
     if (self->closed) {
       set_closed_error_locked (self, &error);
@@ -1241,6 +1275,8 @@ quic_receive_async (P2pConnection *conn, GCancellable *cancellable,
   g_mutex_unlock (&self->lock);
   if (task == NULL)
     return;
+  if (wake)
+    schedule_work (self);
   if (msg)
     g_task_return_pointer (task, msg, (GDestroyNotify) g_bytes_unref);
   else

@@ -68,6 +68,8 @@
 #define HANDSHAKE_UDP_PAYLOAD 1452
 #define DEFAULT_IDLE_TIMEOUT_NS (30 * G_GUINT64_CONSTANT (1000000000))
 #define DEFAULT_SEND_QUEUE_HIGH (4 * 1024 * 1024)
+#define DEFAULT_RECV_WINDOW (8 * 1024 * 1024)
+#define MIN_RECV_WINDOW (P2P_MAX_MESSAGE_SIZE + 64 * 1024)
 #define STREAM_SEND_BUFFER (1024 * 1024)
 #define MAX_QUEUED_DATAGRAMS 256
 /* short header (1) + DCID (<= 20) + packet number (<= 4) + AEAD tag (16) +
@@ -156,7 +158,8 @@ struct _P2pQuicSession {
   P2pFrameDecoder *msg_dec;
   gint64 peer_msg_stream;       /* the peer's message stream id */
   GQueue early_messages;        /* GBytes*, received before ESTABLISHED */
-  guint64 msg_unextended;       /* message bytes whose flow control is not yet returned */
+  guint64 msg_unextended;       /* frame overhead received before ESTABLISHED, credit not yet returned */
+  guint64 msg_unconsumed;       /* message body bytes delivered/held, credit not yet returned */
   gboolean was_above_high;
   gboolean writable_pending;
 
@@ -511,14 +514,18 @@ queue_control_frame (P2pQuicSession *s, GByteArray *frame)
   send_stream_append (&s->control, b);
 }
 
+static void return_msg_credit (P2pQuicSession *s, guint64 n);
+
 static void
 deliver_message (P2pQuicSession *s, GBytes *body)
 {
   s->messages_received++;
-  if (s->cb.message)
+  if (s->cb.message) {
     s->cb.message (s, body, s->user_data);
-  else
+  } else {
+    p2p_quic_session_message_consumed (s, g_bytes_get_size (body));
     g_bytes_unref (body);
+  }
 }
 
 static void
@@ -543,8 +550,7 @@ maybe_establish (P2pQuicSession *s)
 
   /* Data that arrived early, in arrival order per kind. */
   if (s->msg_unextended > 0 && s->peer_msg_stream >= 0) {
-    ngtcp2_conn_extend_max_stream_offset (s->conn, s->peer_msg_stream, s->msg_unextended);
-    ngtcp2_conn_extend_max_offset (s->conn, s->msg_unextended);
+    return_msg_credit (s, s->msg_unextended);
     s->msg_unextended = 0;
   }
   while ((m = g_queue_pop_head (&s->early_messages)) != NULL)
@@ -687,6 +693,22 @@ on_control_data (P2pQuicSession *s, const guint8 *data, gsize len)
   return 0;
 }
 
+static guint
+varint_size (guint64 v)
+{
+  return v < 64 ? 1 : v < 16384 ? 2 : v < (G_GUINT64_CONSTANT (1) << 30) ? 4 : 8;
+}
+
+/* Returns @n bytes of flow-control credit of the peer's message stream. */
+static void
+return_msg_credit (P2pQuicSession *s, guint64 n)
+{
+  if (n == 0 || s->peer_msg_stream < 0 || s->state == P2P_QUIC_STATE_CLOSED)
+    return;
+  ngtcp2_conn_extend_max_stream_offset (s->conn, s->peer_msg_stream, n);
+  ngtcp2_conn_extend_max_offset (s->conn, n);
+}
+
 static int
 on_message_data (P2pQuicSession *s, const guint8 *data, gsize len)
 {
@@ -696,6 +718,17 @@ on_message_data (P2pQuicSession *s, const guint8 *data, gsize len)
 
   p2p_frame_decoder_push (s->msg_dec, data, len);
   while (p2p_frame_decoder_next (s->msg_dec, &type, &body, &err)) {
+    gsize blen = g_bytes_get_size (body);
+    guint64 credit = varint_size (type) + varint_size (blen);
+
+    if (type != P2P_FRAME_MESSAGE)
+      credit += blen;
+    else
+      s->msg_unconsumed += blen;
+    if (is_established (s))
+      return_msg_credit (s, credit);
+    else
+      s->msg_unextended += credit;
     if (type != P2P_FRAME_MESSAGE) {
       g_bytes_unref (body);     /* unknown frame types are ignored */
       continue;
@@ -769,12 +802,8 @@ recv_stream_data_cb (ngtcp2_conn *conn, uint32_t flags, int64_t stream_id, uint6
     return on_control_data (s, data, datalen) < 0 ? NGTCP2_ERR_CALLBACK_FAILURE : 0;
   }
   if (stream_id == s->peer_msg_stream) {
-    if (is_established (s)) {
-      ngtcp2_conn_extend_max_stream_offset (conn, stream_id, datalen);
-      ngtcp2_conn_extend_max_offset (conn, datalen);
-    } else {
-      s->msg_unextended += datalen;
-    }
+    /* Credit is returned per frame: its header (and unknown frames) when
+     * decoded, a message body when the application consumed it. */
     return on_message_data (s, data, datalen) < 0 ? NGTCP2_ERR_CALLBACK_FAILURE : 0;
   }
   es = lookup_stream (s, stream_id);
@@ -1097,6 +1126,7 @@ p2p_quic_session_config_init (P2pQuicSessionConfig *cfg)
   cfg->send_queue_high = DEFAULT_SEND_QUEUE_HIGH;
   cfg->protocol_version = P2P_PROTOCOL_VERSION;
   cfg->enable_datagrams = TRUE;
+  cfg->recv_window = DEFAULT_RECV_WINDOW;
 }
 
 static P2pQuicSession *
@@ -1120,6 +1150,9 @@ session_alloc (P2pIdentity *identity, gboolean is_server, const P2pQuicSessionCo
     s->cfg.send_queue_high = DEFAULT_SEND_QUEUE_HIGH;
   if (s->cfg.protocol_version == 0)
     s->cfg.protocol_version = P2P_PROTOCOL_VERSION;
+  if (s->cfg.recv_window == 0)
+    s->cfg.recv_window = DEFAULT_RECV_WINDOW;
+  s->cfg.recv_window = MAX (s->cfg.recv_window, MIN_RECV_WINDOW);
   if (cb)
     s->cb = *cb;
   s->user_data = user_data;
@@ -1172,7 +1205,7 @@ fill_settings (P2pQuicSession *s, ngtcp2_settings *settings, ngtcp2_transport_pa
   params->initial_max_data = CONN_WINDOW;
   params->initial_max_stream_data_bidi_local = STREAM_WINDOW;
   params->initial_max_stream_data_bidi_remote = STREAM_WINDOW;
-  params->initial_max_stream_data_uni = STREAM_WINDOW;
+  params->initial_max_stream_data_uni = s->cfg.recv_window;  /* the message stream */
   params->initial_max_streams_bidi = MAX_STREAMS;
   params->initial_max_streams_uni = MAX_STREAMS;
   params->max_idle_timeout = s->cfg.idle_timeout_ns;
@@ -1870,6 +1903,27 @@ p2p_quic_session_send_message (P2pQuicSession *s, GBytes *message, GError **erro
   if (s->msg.end - s->msg.acked >= s->cfg.send_queue_high)
     s->was_above_high = TRUE;
   return TRUE;
+}
+
+void
+p2p_quic_session_message_consumed (P2pQuicSession *s, gsize len)
+{
+  g_return_if_fail (s != NULL);
+
+  len = (gsize) MIN ((guint64) len, s->msg_unconsumed);
+  s->msg_unconsumed -= len;
+  if (is_established (s))
+    return_msg_credit (s, len);
+  else
+    s->msg_unextended += len;
+}
+
+gsize
+p2p_quic_session_get_recv_unconsumed (P2pQuicSession *s)
+{
+  g_return_val_if_fail (s != NULL, 0);
+
+  return (gsize) s->msg_unconsumed;
 }
 
 gsize

@@ -35,7 +35,8 @@ typedef enum {
 typedef struct {
   /* Authenticated and protocol Handshake done. */
   void (*established) (P2pQuicSession *s, gpointer user_data);
-  /* A whole message arrived (transfer full). */
+  /* A whole message arrived (transfer full). Return its size with
+   * p2p_quic_session_message_consumed() once the application has it. */
   void (*message) (P2pQuicSession *s, GBytes *message, gpointer user_data);
   /* An unreliable datagram arrived (transfer none). */
   void (*datagram) (P2pQuicSession *s, const guint8 *data, gsize len, gpointer user_data);
@@ -65,6 +66,11 @@ typedef struct {
   guint64 protocol_version;     /* 0 = P2P_PROTOCOL_VERSION (tests override) */
   guint64 capabilities;
   gboolean enable_datagrams;    /* advertise max_datagram_frame_size (default on: pass TRUE) */
+  /* Receive backpressure: message bytes delivered by message() but not yet
+   * returned with p2p_quic_session_message_consumed(), plus message bytes
+   * in flight, stay below this (the peer's message stream is flow
+   * controlled by it). 0 = 8 MiB; at least P2P_MAX_MESSAGE_SIZE + 64 KiB. */
+  gsize recv_window;
 } P2pQuicSessionConfig;
 
 void p2p_quic_session_config_init (P2pQuicSessionConfig *cfg);
@@ -117,6 +123,13 @@ gboolean p2p_quic_session_send_message (P2pQuicSession *s, GBytes *message, GErr
 /* Bytes of messages queued or in flight (unacknowledged). */
 gsize p2p_quic_session_get_send_queued (P2pQuicSession *s);
 gsize p2p_quic_session_get_send_queue_high (P2pQuicSession *s);
+/* The application is done with @len bytes of messages (sizes of message()
+ * bodies): returns that much flow-control credit to the peer. Until then,
+ * at most cfg.recv_window bytes of messages are delivered (and buffered)
+ * ahead of consumption; a stalled consumer stalls the sender. */
+void p2p_quic_session_message_consumed (P2pQuicSession *s, gsize len);
+/* Message bytes delivered (or held until established) not yet consumed. */
+gsize p2p_quic_session_get_recv_unconsumed (P2pQuicSession *s);
 
 /* LIMIT_EXCEEDED if larger than get_max_datagram_size(); queued datagrams
  * beyond a small bound are dropped (counted). */

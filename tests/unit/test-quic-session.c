@@ -21,6 +21,8 @@ typedef struct {
   char *reason;
   guint n_messages;
   guint messages_at_close;
+  gboolean hold_messages;       /* do not consume: receive backpressure */
+  guint64 held;
   gboolean keep_messages;
   GPtrArray *messages;          /* GBytes* when keep_messages */
   GChecksum *rx_sum;
@@ -90,6 +92,10 @@ on_message (P2pQuicSession *s, GBytes *m, gpointer ud)
   g_assert_true (side->established);
   side->n_messages++;
   side->rx_bytes += len;
+  if (side->hold_messages)
+    side->held += len;
+  else
+    p2p_quic_session_message_consumed (s, len);
   if (side->rx_sum && len) {
     gint64 t0 = g_get_monotonic_time ();
 
