@@ -155,6 +155,11 @@ gst_p2p_object_install_properties (GObjectClass *klass, gboolean is_sink)
       g_param_spec_string ("turn-server", "TURN servers",
           "Comma-separated turn://USER:PASS@HOST:PORT relays "
           "(NULL = $P2P_RELAY_SERVERS)", NULL, rw));
+  g_object_class_install_property (klass, GST_P2P_PROP_RELAY_ONLY,
+      g_param_spec_boolean ("relay-only", "Relay only",
+          "Use only relayed paths through the TURN servers (hides this host's "
+          "addresses from the peer; needs turn-server); FALSE = $P2P_RELAY_POLICY",
+          FALSE, rw));
   g_object_class_install_property (klass, GST_P2P_PROP_PORT,
       g_param_spec_int ("port", "UDP port",
           "UDP port to listen on in mode=listen (0 = any free port, "
@@ -218,6 +223,11 @@ gst_p2p_object_set_property (GstP2pObject *self, guint prop_id,
     case GST_P2P_PROP_STUN_SERVER:
       set_string (self, &self->stun_server, value);
       return TRUE;
+    case GST_P2P_PROP_RELAY_ONLY:
+      GST_OBJECT_LOCK (self->element);
+      self->relay_only = g_value_get_boolean (value);
+      GST_OBJECT_UNLOCK (self->element);
+      return TRUE;
     case GST_P2P_PROP_TURN_SERVER:
       set_string (self, &self->turn_server, value);
       return TRUE;
@@ -274,6 +284,9 @@ gst_p2p_object_get_property (GstP2pObject *self, guint prop_id,
       break;
     case GST_P2P_PROP_TURN_SERVER:
       g_value_set_string (value, self->turn_server);
+      break;
+    case GST_P2P_PROP_RELAY_ONLY:
+      g_value_set_boolean (value, self->relay_only);
       break;
     case GST_P2P_PROP_PORT:
       g_value_set_int (value, self->port);
@@ -354,23 +367,6 @@ gst_p2p_object_peer_allowed (GstP2pObject *self, P2pConnection *conn)
   return FALSE;
 }
 
-static char **
-split_list (const char *text)
-{
-  g_auto (GStrv) parts = NULL;
-  GPtrArray *out = g_ptr_array_new ();
-
-  parts = g_strsplit (text, ",", -1);
-  for (guint i = 0; parts[i]; i++) {
-    char *item = g_strstrip (parts[i]);
-
-    if (*item)
-      g_ptr_array_add (out, g_strdup (item));
-  }
-  g_ptr_array_add (out, NULL);
-  return (char **) g_ptr_array_free (out, FALSE);
-}
-
 gboolean
 gst_p2p_object_open (GstP2pObject *self)
 {
@@ -382,6 +378,8 @@ gst_p2p_object_open (GstP2pObject *self)
   g_autoptr (GArray) allowed = NULL;
   g_autofree char *peer = NULL, *identity_path = NULL, *rendezvous = NULL;
   g_autofree char *stun = NULL, *turn = NULL, *allowed_text = NULL;
+  g_auto (GStrv) env = NULL;
+  gboolean relay_only;
   g_autofree char *sim_network = NULL, *address = NULL, *ticket = NULL;
   GstP2pMode mode;
   GstP2pTransport transport;
@@ -396,6 +394,7 @@ gst_p2p_object_open (GstP2pObject *self)
   rendezvous = g_strdup (self->rendezvous);
   stun = g_strdup (self->stun_server);
   turn = g_strdup (self->turn_server);
+  relay_only = self->relay_only;
   allowed_text = g_strdup (self->allowed_peers);
   sim_network = g_strdup (self->sim_network);
   GST_OBJECT_UNLOCK (self->element);
@@ -412,28 +411,29 @@ gst_p2p_object_open (GstP2pObject *self)
     return FALSE;
   }
 
-  config = p2p_config_new_from_env (&err);
+  /* The network properties override the P2P_* variables: one parser
+   * (P2pConfig) validates both, so a bad value fails the state change. */
+  env = g_get_environ ();
+  if (rendezvous)
+    env = g_environ_setenv (env, "P2P_BOOTSTRAP_PEERS", rendezvous, TRUE);
+  if (stun)
+    env = g_environ_setenv (env, "P2P_STUN_SERVERS", stun, TRUE);
+  if (turn)
+    env = g_environ_setenv (env, "P2P_RELAY_SERVERS", turn, TRUE);
+  if (relay_only)
+    env = g_environ_setenv (env, "P2P_RELAY_POLICY", "relay-only", TRUE);
+  config = p2p_config_new_from_environ ((const char *const *) env, &err);
   if (!config) {
     GST_ELEMENT_ERROR (self->element, RESOURCE, SETTINGS,
-        ("Bad environment: %s", err->message), (NULL));
+        ("Invalid network setting: %s (the properties rendezvous, stun-server, "
+            "turn-server and relay-only override these variables)", err->message),
+        (NULL));
     return FALSE;
   }
   config->implementation = transport == GST_P2P_TRANSPORT_SIM ?
       P2P_IMPLEMENTATION_SIM : P2P_IMPLEMENTATION_QUIC;
   if (port >= 0)
     config->listen_port = (guint) port;
-  if (rendezvous) {
-    g_strfreev (config->bootstrap_peers);
-    config->bootstrap_peers = split_list (rendezvous);
-  }
-  if (stun) {
-    g_strfreev (config->stun_servers);
-    config->stun_servers = split_list (stun);
-  }
-  if (turn) {
-    g_strfreev (config->relay_servers);
-    config->relay_servers = split_list (turn);
-  }
 
   /* identity: the property, else (sink only) $P2P_IDENTITY_FILE, else new */
   if (!identity_path && self->is_sink && config->identity_file)

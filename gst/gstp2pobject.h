@@ -52,6 +52,7 @@ enum {
   GST_P2P_PROP_ALLOWED_PEERS,
   GST_P2P_PROP_DELIVERY,
   GST_P2P_PROP_STATS,
+  GST_P2P_PROP_RELAY_ONLY,
   GST_P2P_PROP_LAST
 };
 
@@ -68,6 +69,7 @@ typedef struct {
   char *rendezvous;
   char *stun_server;
   char *turn_server;
+  gboolean relay_only;
   gint port;                    /* -1: P2P_LISTEN_PORT or 8800 */
   char *allowed_peers;
   GstP2pDelivery delivery;

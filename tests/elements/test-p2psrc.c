@@ -115,6 +115,32 @@ GST_START_TEST (test_bad_allowed_peers)
 }
 GST_END_TEST;
 
+GST_START_TEST (test_bad_network_settings)
+{
+  static const struct {
+    const char *property, *value, *expect;
+  } cases[] = {
+    { "turn-server", "bogus", "P2P_RELAY_SERVERS: 'bogus' is not a URL" },
+    { "turn-server", "turn://user:pass@198.51.100.4", "P2P_RELAY_SERVERS" },
+    { "rendezvous", "http://rv.example.org/", "P2P_BOOTSTRAP_PEERS" },
+    { "stun-server", "stun.example.org", "P2P_STUN_SERVERS" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    GstElement *sink = gst_element_factory_make ("p2psink", NULL);
+    g_autoptr (GError) err = NULL;
+
+    g_object_set (sink, "port", 0, cases[i].property, cases[i].value, NULL);
+    err = expect_start_error (sink, GST_STATE_READY);
+    fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+            GST_RESOURCE_ERROR_SETTINGS));
+    assert_contains (err->message, "Invalid network setting");
+    assert_contains (err->message, cases[i].expect);
+    gst_object_unref (sink);
+  }
+}
+GST_END_TEST;
+
 GST_START_TEST (test_bad_port_in_launch_line)
 {
   GError *err = NULL;
@@ -295,6 +321,7 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_properties);
   tcase_add_test (tc, test_bad_peer);
   tcase_add_test (tc, test_bad_allowed_peers);
+  tcase_add_test (tc, test_bad_network_settings);
   tcase_add_test (tc, test_bad_port_in_launch_line);
   tcase_add_test (tc, test_unreachable_peer);
   tcase_add_test (tc, test_reconnect_bounded);
