@@ -68,7 +68,7 @@ meson test -C build --num-processes "$JOBS" --print-errorlogs
 tally build/meson-logs/testlog.json main
 
 if [ "${P2P_TEST_QUICK:-0}" != 1 ]; then
-  note "ASan + UBSan (build-asan/): unit and element suites"
+  note "ASan + UBSan (build-asan/): unit, element and python suites"
   if [ ! -f build-asan/build.ninja ]; then
     meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
       -Dbuildtype=debug >build-asan-setup.log 2>&1 || cat build-asan-setup.log
@@ -77,7 +77,7 @@ if [ "${P2P_TEST_QUICK:-0}" != 1 ]; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:suppressions=$ROOT/tests/asan.supp \
     LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp:print_suppressions=0 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-      meson test -C build-asan --suite unit --suite elements --num-processes "$JOBS" \
+      meson test -C build-asan --suite unit --suite elements --suite python --num-processes "$JOBS" \
       --print-errorlogs --timeout-multiplier 3
     tally build-asan/meson-logs/testlog.json asan
   else
