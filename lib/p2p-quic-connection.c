@@ -83,7 +83,8 @@ struct _P2pQuicConnection {
   guint64 dgrams_dropped_local;
   gsize max_dgram;
   char *close_reason;           /* local close requested */
-  gboolean close_requested;
+  gboolean close_requested;     /* sticky: close() was called */
+  gboolean close_pending;       /* work_cb must start the graceful close */
   gboolean work_scheduled;
   GHashTable *streams;          /* gint64* id → StreamState* */
   GQueue accept_streams;        /* StreamState* (ref) */
@@ -844,8 +845,10 @@ work_cb (gpointer user_data)
   msg_bytes = self->send_queue_bytes;
   dgrams = self->dgram_queue;
   g_queue_init (&self->dgram_queue);
-  close_requested = self->close_requested;
-  self->close_requested = FALSE;
+  /* close_requested stays set (is_connected() and send() see it from the
+   * moment close() returns); close_pending is the one-shot work item */
+  close_requested = self->close_pending;
+  self->close_pending = FALSE;
   reason = g_steal_pointer (&self->close_reason);
   consumed = self->recv_consumed_pending;
   self->recv_consumed_pending = 0;
@@ -1454,6 +1457,7 @@ quic_close (P2pConnection *conn, const char *reason)
     return;
   }
   self->close_requested = TRUE;
+  self->close_pending = TRUE;
   g_free (self->close_reason);
   self->close_reason = g_strdup (reason ? reason : "");
   g_cond_broadcast (&self->cond);

@@ -377,6 +377,10 @@ int
 main (int argc, char **argv)
 {
   g_autoptr (GOptionContext) ctx = g_option_context_new ("listen | connect PEER");
+
+  /* stdout carries the peer's bytes: every log line (G_MESSAGES_DEBUG
+   * included) must go to stderr, never into the data. */
+  g_log_writer_default_set_use_stderr (TRUE);
   g_option_context_set_summary (ctx,
       "Pipe bytes between two peers over authenticated QUIC.\n\n"
       "  listen            wait for one peer; print its data on stdout. The first line on\n"

@@ -514,6 +514,17 @@ test_graceful_close (Fixture *f, gconstpointer data)
   /* Queued messages are delivered before the Disconnect. */
   send_str (c, "last words");
   p2p_connection_close (c, "bye now");
+  /* From the moment close() returns: not connected, and a send is refused
+   * (not accepted and silently dropped), however soon the network thread
+   * gets to the close. */
+  g_assert_false (p2p_connection_is_connected (c));
+  {
+    g_autoptr (GBytes) b = g_bytes_new_static ("late", 4);
+
+    g_assert_false (p2p_connection_send (c, b, NULL, &error));
+    g_assert_error (error, P2P_ERROR, P2P_ERROR_CLOSED);
+    g_clear_error (&error);
+  }
   p2p_connection_close (c, "twice"); /* idempotent */
   assert_receive_str (f, s, "last words");
   msg = receive_bounded (f, s, &error);
