@@ -848,11 +848,11 @@ configure_servers (P2pIcePath *self, const P2pConfig *config, GError **error)
     }
     if (tcp)
       g_object_set (self->agent, "ice-tcp", TRUE, NULL);
-    /* STUN from the TURN server if no STUN server is configured (coturn answers both). */
-    if (!self->have_stun) {
-      g_object_set (self->agent, "stun-server", ip, "stun-server-port", (guint) port, NULL);
-      self->have_stun = TRUE;
-    }
+    /* No separate STUN binding to the TURN server: the Allocate response
+     * carries XOR-MAPPED-ADDRESS, from which libnice makes the
+     * server-reflexive candidate. A Binding request from the same socket
+     * to the server holding our allocation was not answered usably by
+     * coturn and held gathering for 2 s (stun-max-retransmissions). */
     self->have_relay = TRUE;
   }
   return TRUE;
