@@ -500,6 +500,17 @@ update_kind (P2pIcePath *self)
   }
 }
 
+/* TRUE when datagrams can flow: READY, or CONNECTED with a selected pair. */
+static gboolean
+usable (P2pIcePath *self)
+{
+  NiceCandidate *l = NULL, *r = NULL;
+  if (self->state == NICE_COMPONENT_STATE_READY)
+    return TRUE;
+  return self->state == NICE_COMPONENT_STATE_CONNECTED &&
+      nice_agent_get_selected_pair (self->agent, self->stream_id, 1, &l, &r);
+}
+
 static void
 on_state_changed (NiceAgent *agent, guint stream_id, guint component_id, guint state,
     gpointer user_data)
@@ -509,7 +520,11 @@ on_state_changed (NiceAgent *agent, guint stream_id, guint component_id, guint s
     return;
   self->state = state;
   g_debug ("ice: component state %s", nice_component_state_to_string (state));
-  if (state == NICE_COMPONENT_STATE_READY) {
+  /* CONNECTED already has a selected (nominated) pair that carries data;
+   * READY only follows once every higher-priority pair has finished, which
+   * behind NATs means waiting out checks that never get an answer (2 s).
+   * A better pair found later is reported through "kind-changed". */
+  if (usable (self)) {
     update_kind (self);
     finish_connect (self, NULL);
   } else if (state == NICE_COMPONENT_STATE_FAILED) {
@@ -581,7 +596,7 @@ p2p_ice_path_connect_async (P2pIcePath *self, guint timeout_ms, GCancellable *ca
         "the peer's ICE description must be set before connecting");
     return;
   }
-  if (self->state == NICE_COMPONENT_STATE_READY) {
+  if (usable (self)) {
     g_task_return_boolean (task, TRUE);
     return;
   }
