@@ -407,6 +407,7 @@ struct _P2pIceResponder {
   gpointer user_data;
   GHashTable *setups;     /* "from/session" → Setup* (owned) */
   gulong sig_signal;
+  gboolean refusing;      /* new offers get an ice-error (service stopped accepting) */
   GSource *reap;          /* idle: frees finished setups */
 };
 
@@ -603,6 +604,11 @@ responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
   if (g_hash_table_contains (self->setups, key)) {
     payload_clear (&p);
     return; /* duplicate offer */
+  }
+  if (self->refusing) {
+    reply_error (self, from, p.session, "not accepting connections (no listener is open)");
+    payload_clear (&p);
+    return;
   }
   if (!peer_allowed (self, from)) {
     /* The QUIC handshake would refuse it too; say so early. */
@@ -942,6 +948,8 @@ p2p_ice_service_start_accepting (P2pIceService *self, GPtrArray *allowed, guint 
   if (self->accepting)
     return;
   self->accepting = TRUE;
+  g_clear_pointer (&self->responder, p2p_ice_responder_free);   /* a refusing one */
+  g_clear_pointer (&self->allowed, g_ptr_array_unref);
   self->allowed = allowed ? g_ptr_array_ref (allowed) : NULL;
   self->max_pending = max_pending;
   self->func = func;
@@ -951,6 +959,24 @@ p2p_ice_service_start_accepting (P2pIceService *self, GPtrArray *allowed, guint 
         &self->qcfg, self->allowed, self->max_pending, self->func, self->user_data);
   else
     service_register (self);
+}
+
+void
+p2p_ice_service_stop_accepting (P2pIceService *self)
+{
+  if (!self || !self->accepting)
+    return;
+  self->accepting = FALSE;
+  if (self->retry) {
+    g_source_destroy (self->retry);
+    g_clear_pointer (&self->retry, g_source_unref);
+  }
+  /* Setups in progress finish (their connections go to the accept
+   * callback); new offers are refused while we stay registered. */
+  if (self->responder)
+    self->responder->refusing = TRUE;
+  self->func = NULL;
+  self->user_data = NULL;
 }
 
 void

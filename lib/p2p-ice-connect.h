@@ -78,6 +78,12 @@ P2pConnection *p2p_ice_service_connect_finish (P2pIceService *self, GAsyncResult
  * established connection. Idempotent. */
 void p2p_ice_service_start_accepting (P2pIceService *self, GPtrArray *allowed, guint max_pending,
     P2pIceAcceptFunc func, gpointer user_data);
+/* Stops answering offers: later offers get an "ice-error" (the dialer fails
+ * at once with CONNECTION_FAILED "... not accepting connections"); setups
+ * already in progress still complete through the accept callback. The
+ * registration stays for dialing, but is not remade after losing the
+ * server. start_accepting() may be called again. Idempotent. */
+void p2p_ice_service_stop_accepting (P2pIceService *self);
 /* Registers if needed and completes once registered (TRUE), or with the
  * registration's error (NETWORK / TIMEOUT / AUTHENTICATION_FAILED), or
  * CLOSED when the service is freed first. */

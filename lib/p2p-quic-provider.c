@@ -229,6 +229,8 @@ on_ice_accepted (P2pConnection *conn, gpointer user_data)
     }
   }
   p2p_connection_close (conn, "not listening");
+  /* Every listener is closed: refuse later offers at once (a new listen() starts again). */
+  p2p_ice_service_stop_accepting (self->ice);
 }
 
 /* ------------------------------------------------------------ connect */

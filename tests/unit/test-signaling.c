@@ -389,7 +389,8 @@ service_dialed_cb (GObject *source, GAsyncResult *res, gpointer data)
 }
 
 /* P2pIceService, the provider-facing wrapper: lazy registration, dial by
- * peer ID, accept; errors without a rendezvous. */
+ * peer ID, accept, stop accepting and accept again; errors without a
+ * rendezvous. */
 static void
 test_ice_service (void)
 {
@@ -428,6 +429,35 @@ test_ice_service (void)
   g_main_context_release (NULL);
   g_clear_object (&op.conn);
   g_clear_object (&accepted);
+
+  /* Stopped accepting: an offer is refused at once (ice-error), not left
+   * to the 10 s answer timeout; idempotent; accepting again works. */
+  p2p_ice_service_stop_accepting (sb);
+  p2p_ice_service_stop_accepting (sb);
+  memset (&op, 0, sizeof op);
+  gint64 t0 = g_get_monotonic_time ();
+  p2p_ice_service_connect_async (sa, p2p_identity_get_peer_id (b), NULL, service_dialed_cb, &op);
+  WAIT_FOR (op.done);
+  g_assert_null (op.conn);
+  g_assert_error (op.error, P2P_ERROR, P2P_ERROR_CONNECTION_FAILED);
+  g_assert_nonnull (strstr (op.error->message, "refused the connection: not accepting connections"));
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, P2P_ICE_ANSWER_TIMEOUT_MS * 1000 / 2);
+  g_assert_null (accepted);
+  g_assert_true (p2p_ice_service_is_registered (sb));
+  g_clear_error (&op.error);
+
+  p2p_ice_service_start_accepting (sb, NULL, 0, on_accepted, &accepted);
+  memset (&op, 0, sizeof op);
+  p2p_ice_service_connect_async (sa, p2p_identity_get_peer_id (b), NULL, service_dialed_cb, &op);
+  WAIT_FOR (op.done && accepted != NULL);
+  g_assert_no_error (op.error);
+  g_assert_true (g_main_context_acquire (NULL));
+  p2p_connection_close (op.conn, "bye");
+  p2p_connection_close (accepted, "bye");
+  g_main_context_release (NULL);
+  g_clear_object (&op.conn);
+  g_clear_object (&accepted);
+  p2p_ice_service_stop_accepting (NULL);
 
   /* A service freed while its registration is pending: no callback into it. */
   P2pIceService *sc = p2p_ice_service_new (a, cfg, NULL, &error);
