@@ -7,6 +7,7 @@
 
 #include <string.h>
 #include <nice/agent.h>
+#include <nice/interfaces.h>
 
 #include "p2p/p2p-error.h"
 #include "p2p/p2p-peer-info.h"
@@ -24,6 +25,8 @@ struct _P2pIcePath {
   gboolean relay_only;
   gboolean have_relay;        /* at least one TURN server configured */
   gboolean have_stun;
+  char *loopback_server;      /* a STUN/TURN server's loopback IP, or NULL */
+  gboolean user_local;        /* p2p_ice_path_add_local_address() was called */
   gboolean closed;
   gboolean gathering_started;
   gboolean gathered;
@@ -36,7 +39,7 @@ struct _P2pIcePath {
   guint remote_types;         /* bit per NiceCandidateType seen remotely */
   guint remote_skipped;
 
-  gulong sig_gathering_done, sig_state_changed, sig_pair;
+  gulong sig_gathering_done, sig_state_changed, sig_pair, sig_new_cand;
 
   GTask *gather_task;
   GTask *connect_task;
@@ -268,11 +271,8 @@ finish_gather (P2pIcePath *self, GError *error)
 }
 
 static void
-on_gathering_done (NiceAgent *agent, guint stream_id, gpointer user_data)
+complete_gathering (P2pIcePath *self)
 {
-  P2pIcePath *self = user_data;
-  if (stream_id != self->stream_id || self->gathered)
-    return;
   self->gathered = TRUE;
   count_local (self);
   g_debug ("ice: gathering done, %u usable local candidates", self->n_local);
@@ -285,6 +285,42 @@ on_gathering_done (NiceAgent *agent, guint stream_id, gpointer user_data)
         "no local ICE candidate could be gathered (no usable network interface)"));
   else
     finish_gather (self, NULL);
+}
+
+static void
+on_gathering_done (NiceAgent *agent, guint stream_id, gpointer user_data)
+{
+  P2pIcePath *self = user_data;
+  if (stream_id != self->stream_id || self->gathered)
+    return;
+  complete_gathering (self);
+}
+
+/* Gathering is good enough once the servers have answered: a relayed
+ * candidate when a TURN server is configured (its Allocate response also
+ * gave the server-reflexive one), else a server-reflexive candidate when a
+ * STUN server is. libnice goes on with the other interfaces' requests, and
+ * one that never gets an answer (a loopback server seen from another
+ * interface, a firewalled one) would otherwise hold the offer or answer
+ * for 2 s of STUN retransmissions. */
+static void
+on_new_candidate (NiceAgent *agent, NiceCandidate *c, gpointer user_data)
+{
+  P2pIcePath *self = user_data;
+  if (c->stream_id != self->stream_id || self->gathered || !self->gather_task)
+    return;
+  gboolean enough;
+  if (self->have_relay)
+    enough = c->type == NICE_CANDIDATE_TYPE_RELAYED;
+  else if (self->have_stun)
+    enough = c->type == NICE_CANDIDATE_TYPE_SERVER_REFLEXIVE;
+  else
+    enough = FALSE;   /* host candidates only: gathering-done comes at once */
+  if (enough) {
+    g_debug ("ice: first %s candidate, not waiting for the rest of gathering",
+        nice_candidate_type_to_string (c->type));
+    complete_gathering (self);
+  }
 }
 
 static gboolean
@@ -300,6 +336,28 @@ on_gather_cancelled (GCancellable *c, gpointer user_data)
 {
   P2pIcePath *self = user_data;
   run_soon (self, gather_cancelled_idle);
+}
+
+/* libnice gathers on non-loopback interfaces only, so a STUN/TURN server on
+ * 127.0.0.1 (coturn on the same machine) would never be reached. With such
+ * a server, and no addresses chosen by the caller, gather on the server's
+ * loopback address as well as on every other interface. */
+static void
+add_loopback_for_servers (P2pIcePath *self)
+{
+  if (!self->loopback_server || self->user_local)
+    return;
+  GList *ips = nice_interfaces_get_local_ips (FALSE);
+  ips = g_list_prepend (ips, g_strdup (self->loopback_server));
+  for (GList *l = ips; l; l = l->next) {
+    NiceAddress addr;
+    nice_address_init (&addr);
+    if (nice_address_set_from_string (&addr, l->data)) {
+      g_debug ("ice: gathering on %s", (const char *) l->data);
+      nice_agent_add_local_address (self->agent, &addr);
+    }
+  }
+  g_list_free_full (ips, g_free);
 }
 
 void
@@ -325,6 +383,7 @@ p2p_ice_path_gather_async (P2pIcePath *self, GCancellable *cancellable,
   }
   self->gather_task = g_steal_pointer (&task);
   self->gathering_started = TRUE;
+  add_loopback_for_servers (self);
   if (!nice_agent_gather_candidates (self->agent, self->stream_id)) {
     finish_gather (self, g_error_new (P2P_ERROR, P2P_ERROR_NETWORK,
         "could not allocate a local ICE candidate (no usable network interface or port)"));
@@ -651,6 +710,7 @@ p2p_ice_path_set_peer_label (P2pIcePath *self, const char *label)
 {
   g_return_if_fail (P2P_IS_ICE_PATH (self));
   g_free (self->peer_label);
+  g_free (self->loopback_server);
   self->peer_label = g_strdup (label);
 }
 
@@ -666,6 +726,7 @@ p2p_ice_path_add_local_address (P2pIcePath *self, const char *ip, GError **error
     return FALSE;
   }
   nice_agent_add_local_address (self->agent, &addr);
+  self->user_local = TRUE;
   return TRUE;
 }
 
@@ -784,6 +845,7 @@ p2p_ice_path_dispose (GObject *object)
     g_clear_signal_handler (&self->sig_gathering_done, self->agent);
     g_clear_signal_handler (&self->sig_state_changed, self->agent);
     g_clear_signal_handler (&self->sig_pair, self->agent);
+    g_clear_signal_handler (&self->sig_new_cand, self->agent);
     g_clear_object (&self->agent);
   }
   if (self->timer) {
@@ -826,6 +888,14 @@ p2p_ice_path_init (P2pIcePath *self)
   self->state = NICE_COMPONENT_STATE_DISCONNECTED;
 }
 
+static void
+note_loopback (P2pIcePath *self, const char *ip)
+{
+  g_autoptr (GInetAddress) a = g_inet_address_new_from_string (ip);
+  if (a && g_inet_address_get_is_loopback (a) && !self->loopback_server)
+    self->loopback_server = g_strdup (ip);
+}
+
 static gboolean
 configure_servers (P2pIcePath *self, const P2pConfig *config, GError **error)
 {
@@ -843,6 +913,7 @@ configure_servers (P2pIcePath *self, const P2pConfig *config, GError **error)
     if (!ip)
       return FALSE;
     g_object_set (self->agent, "stun-server", ip, "stun-server-port", (guint) port, NULL);
+    note_loopback (self, ip);
     self->have_stun = TRUE;
   }
 
@@ -861,6 +932,7 @@ configure_servers (P2pIcePath *self, const P2pConfig *config, GError **error)
           "relay server \"%s\" was refused by libnice (bad address)", config->relay_servers[i]);
       return FALSE;
     }
+    note_loopback (self, ip);
     if (tcp)
       g_object_set (self->agent, "ice-tcp", TRUE, NULL);
     /* No separate STUN binding to the TURN server: the Allocate response
@@ -920,6 +992,8 @@ p2p_ice_path_new (GMainContext *context, const P2pConfig *config, gboolean contr
       G_CALLBACK (on_state_changed), self);
   self->sig_pair = g_signal_connect (self->agent, "new-selected-pair-full",
       G_CALLBACK (on_selected_pair), self);
+  self->sig_new_cand = g_signal_connect (self->agent, "new-candidate-full",
+      G_CALLBACK (on_new_candidate), self);
   nice_agent_attach_recv (self->agent, self->stream_id, 1, context, on_recv, self);
 
   self->timer = g_source_new (&timer_funcs, sizeof (GSource));

@@ -47,7 +47,9 @@ P2pIcePath *p2p_ice_path_new (GMainContext *context, const P2pConfig *config,
     gboolean controlling, GError **error);
 
 /* Restricts host candidates to @ip (may be called several times before
- * gathering; default: every non-loopback interface). Tests use "127.0.0.1".
+ * gathering; default: every non-loopback interface, plus the loopback
+ * address of a STUN/TURN server configured on 127.0.0.1 or ::1, so coturn
+ * on the same machine works). Tests use "127.0.0.1".
  * FALSE + INVALID_ARGUMENT if @ip is not an IP address. */
 gboolean p2p_ice_path_add_local_address (P2pIcePath *self, const char *ip, GError **error);
 

@@ -529,6 +529,58 @@ test_turn_bad_credentials (void)
   turn_stop (&t);
 }
 
+/* A TURN server on 127.0.0.1 and no local address chosen: libnice skips
+ * loopback interfaces, so the path adds the server's loopback address
+ * itself; both ends get relayed candidates and connect through them. */
+static void
+test_turn_loopback_server (void)
+{
+  Turn t = { 0 };
+  if (!turn_start (&t)) {
+    g_test_skip ("turnserver (coturn) is not installed");
+    return;
+  }
+  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autofree char *url = g_strdup_printf ("turn://test:test@127.0.0.1:%u", t.port);
+  g_strfreev (cfg->relay_servers);
+  cfg->relay_servers = g_strsplit (url, ",", -1);
+  cfg->relay_policy = P2P_RELAY_POLICY_RELAY_ONLY;
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (P2pIcePath) a = p2p_ice_path_new (NULL, cfg, TRUE, &error);
+    g_assert_no_error (error);
+    g_autoptr (P2pIcePath) b = p2p_ice_path_new (NULL, cfg, FALSE, &error);
+    g_assert_no_error (error);
+    connect_and_exchange (a, b, P2P_PATH_KIND_RELAY);
+    g_auto (GStrv) cands = NULL;
+    g_assert_true (p2p_ice_path_get_local_description (a, NULL, NULL, &cands));
+    g_assert_cmpuint (g_strv_length (cands), >=, 1);
+    for (guint i = 0; cands[i]; i++) {
+      g_assert_nonnull (strstr (cands[i], "typ relay"));
+      g_assert_nonnull (strstr (cands[i], " 127.0.0.1 "));
+    }
+  }
+  /* Without relay-only the other interfaces still give host candidates
+   * next to the relayed one (a loopback host candidate too). */
+  cfg->relay_policy = P2P_RELAY_POLICY_ALL;
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (P2pIcePath) a = p2p_ice_path_new (NULL, cfg, TRUE, &error);
+    g_assert_no_error (error);
+    gather (a);
+    g_auto (GStrv) cands = NULL;
+    g_assert_true (p2p_ice_path_get_local_description (a, NULL, NULL, &cands));
+    gboolean relay = FALSE, host_lo = FALSE;
+    for (guint i = 0; cands[i]; i++) {
+      relay |= strstr (cands[i], "typ relay") != NULL;
+      host_lo |= strstr (cands[i], " 127.0.0.1 ") && strstr (cands[i], "typ host");
+    }
+    g_assert_true (relay);
+    g_assert_true (host_lo);
+  }
+  turn_stop (&t);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -541,5 +593,6 @@ main (int argc, char **argv)
   g_test_add_func ("/ice-path/cancel", test_cancel);
   g_test_add_func ("/ice-path/turn-relay-only", test_turn_relay_only);
   g_test_add_func ("/ice-path/turn-bad-credentials", test_turn_bad_credentials);
+  g_test_add_func ("/ice-path/turn-loopback-server", test_turn_loopback_server);
   return g_test_run ();
 }
