@@ -15,6 +15,8 @@
 #define MAX_REMOTE_CANDIDATES 64
 #define MAX_CANDIDATE_LINE 512
 #define MAX_CREDENTIAL_LEN 256
+/* Datagrams held while the component has no selected pair yet. */
+#define MAX_PENDING_SENDS 16
 
 struct _P2pIcePath {
   P2pPacketPath parent_instance;
@@ -47,6 +49,7 @@ struct _P2pIcePath {
   gulong gather_cancel_id, connect_cancel_id;
 
   GSource *timer;             /* path timer (P2pPacketPath set_timer) */
+  GQueue pending;             /* GBytes*: sent before this side had a selected pair */
 };
 
 G_DEFINE_TYPE (P2pIcePath, p2p_ice_path, P2P_TYPE_PACKET_PATH)
@@ -559,6 +562,24 @@ update_kind (P2pIcePath *self)
   }
 }
 
+static gboolean usable (P2pIcePath *self);
+
+/* Sends what ice_send() held back: with aggressive nomination the peer that
+ * answered our nominating check is connected one round trip before we
+ * are, and its first QUIC packet (the server's Initial) must not be lost:
+ * QUIC would resend it only after a 1 s timeout. */
+static void
+flush_pending (P2pIcePath *self)
+{
+  GBytes *b;
+  while (usable (self) && (b = g_queue_pop_head (&self->pending))) {
+    gsize len;
+    const gchar *data = g_bytes_get_data (b, &len);
+    nice_agent_send (self->agent, self->stream_id, 1, len, data);
+    g_bytes_unref (b);
+  }
+}
+
 /* TRUE when datagrams can flow: READY, or CONNECTED with a selected pair. */
 static gboolean
 usable (P2pIcePath *self)
@@ -585,6 +606,7 @@ on_state_changed (NiceAgent *agent, guint stream_id, guint component_id, guint s
    * A better pair found later is reported through "kind-changed". */
   if (usable (self)) {
     update_kind (self);
+    flush_pending (self);
     finish_connect (self, NULL);
   } else if (state == NICE_COMPONENT_STATE_FAILED) {
     finish_connect (self, make_failure (self, "connectivity checks failed"));
@@ -758,6 +780,16 @@ ice_send (P2pPacketPath *path, const guint8 *data, gsize len, GError **error)
         P2P_ICE_PATH_MAX_SEND);
     return FALSE;
   }
+  if (!usable (self) && self->state != NICE_COMPONENT_STATE_FAILED) {
+    if (g_queue_get_length (&self->pending) >= MAX_PENDING_SENDS) {
+      g_set_error (error, P2P_ERROR, P2P_ERROR_NETWORK,
+          "ICE send failed: no selected candidate pair yet and %d datagrams already waiting",
+          MAX_PENDING_SENDS);
+      return FALSE;
+    }
+    g_queue_push_tail (&self->pending, g_bytes_new (data, len));
+    return TRUE;
+  }
   gint sent = nice_agent_send (self->agent, self->stream_id, 1, len, (const gchar *) data);
   if (sent < 0 || (gsize) sent != len) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_NETWORK,
@@ -804,6 +836,7 @@ ice_close (P2pPacketPath *path)
   if (self->closed)
     return;
   self->closed = TRUE;
+  g_queue_clear_full (&self->pending, (GDestroyNotify) g_bytes_unref);
   if (self->timer)
     g_source_set_ready_time (self->timer, -1);
   finish_gather (self, g_error_new (P2P_ERROR, P2P_ERROR_CLOSED, "the ICE path was closed"));
@@ -886,6 +919,7 @@ p2p_ice_path_init (P2pIcePath *self)
 {
   self->kind = P2P_PATH_KIND_DIRECT;
   self->state = NICE_COMPONENT_STATE_DISCONNECTED;
+  g_queue_init (&self->pending);
 }
 
 static void
@@ -961,7 +995,7 @@ p2p_ice_path_new (GMainContext *context, const P2pConfig *config, gboolean contr
   self->relay_only = config->relay_policy == P2P_RELAY_POLICY_RELAY_ONLY;
 
   self->agent = nice_agent_new_full (context, NICE_COMPATIBILITY_RFC5245,
-      NICE_AGENT_OPTION_REGULAR_NOMINATION | NICE_AGENT_OPTION_CONSENT_FRESHNESS);
+      NICE_AGENT_OPTION_CONSENT_FRESHNESS);
   g_object_set (self->agent,
       "controlling-mode", controlling,
       "ice-tcp", FALSE,

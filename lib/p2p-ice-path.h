@@ -7,6 +7,10 @@
  * p2p_ice_path_connect_async() (connectivity checks; completes when a pair
  * is selected, or fails with P2P_ERROR_CONNECTION_FAILED naming the
  * candidate types tried) → datagrams via the P2pPacketPath API.
+ * Nomination is aggressive and connect completes as soon as a pair is
+ * selected (CONNECTED), not when every check has finished (READY).
+ * Datagrams sent before this side has a selected pair (up to 16) are held
+ * and sent, in order, once it has one; beyond that send() fails (NETWORK).
  *
  * The path kind follows the selected pair (a relayed candidate on either end
  * → P2P_PATH_KIND_RELAY, else DIRECT) and "kind-changed" is emitted when ICE

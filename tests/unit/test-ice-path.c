@@ -529,6 +529,56 @@ test_turn_bad_credentials (void)
   turn_stop (&t);
 }
 
+/* Datagrams sent before this side has a selected pair (the peer that
+ * answered first already sends) are held, in order, and sent once the pair
+ * is selected; more than 16 are refused. */
+static void
+test_send_before_selected (void)
+{
+  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autoptr (P2pIcePath) a = new_path (cfg, TRUE);
+  g_autoptr (P2pIcePath) b = new_path (cfg, FALSE);
+  gather (a);
+  gather (b);
+  give_description (a, b);
+  give_description (b, a);
+  Sink sb = { g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref), 0 };
+  p2p_packet_path_set_handlers (P2P_PACKET_PATH (b), on_receive, NULL, &sb, NULL);
+
+  g_autoptr (GError) error = NULL;
+  for (guint8 i = 0; i < 16; i++) {
+    guint8 d[3] = { 'e', i, (guint8) (i * 3) };
+    g_assert_true (p2p_packet_path_send (P2P_PACKET_PATH (a), d, sizeof d, &error));
+    g_assert_no_error (error);
+  }
+  g_assert_false (p2p_packet_path_send (P2P_PACKET_PATH (a), (const guint8 *) "x", 1, &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_NETWORK);
+  g_assert_nonnull (strstr (error->message, "16 datagrams already waiting"));
+  g_clear_error (&error);
+  g_assert_cmpuint (sb.got->len, ==, 0);
+
+  Op oa = { 0 }, ob = { 0 };
+  p2p_ice_path_connect_async (a, 0, NULL, connected_cb, &oa);
+  p2p_ice_path_connect_async (b, 0, NULL, connected_cb, &ob);
+  WAIT_FOR (oa.done && ob.done && sb.got->len == 16);
+  g_assert_no_error (oa.error);
+  g_assert_no_error (ob.error);
+  for (guint8 i = 0; i < 16; i++) {
+    guint8 d[3] = { 'e', i, (guint8) (i * 3) };
+    g_assert_cmpmem (g_bytes_get_data (sb.got->pdata[i], NULL),
+        g_bytes_get_size (sb.got->pdata[i]), d, sizeof d);
+  }
+  p2p_packet_path_set_handlers (P2P_PACKET_PATH (b), NULL, NULL, NULL, NULL);
+  g_ptr_array_unref (sb.got);
+
+  /* Held datagrams of a path closed before it connects are dropped. */
+  g_autoptr (P2pIcePath) c = new_path (cfg, TRUE);
+  g_assert_true (p2p_packet_path_send (P2P_PACKET_PATH (c), (const guint8 *) "y", 1, &error));
+  p2p_packet_path_close (P2P_PACKET_PATH (c));
+  g_assert_false (p2p_packet_path_send (P2P_PACKET_PATH (c), (const guint8 *) "y", 1, &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_CLOSED);
+}
+
 /* A TURN server on 127.0.0.1 and no local address chosen: libnice skips
  * loopback interfaces, so the path adds the server's loopback address
  * itself; both ends get relayed candidates and connect through them. */
@@ -594,5 +644,6 @@ main (int argc, char **argv)
   g_test_add_func ("/ice-path/turn-relay-only", test_turn_relay_only);
   g_test_add_func ("/ice-path/turn-bad-credentials", test_turn_bad_credentials);
   g_test_add_func ("/ice-path/turn-loopback-server", test_turn_loopback_server);
+  g_test_add_func ("/ice-path/send-before-selected", test_send_before_selected);
   return g_test_run ();
 }
