@@ -732,7 +732,6 @@ p2p_ice_path_set_peer_label (P2pIcePath *self, const char *label)
 {
   g_return_if_fail (P2P_IS_ICE_PATH (self));
   g_free (self->peer_label);
-  g_free (self->loopback_server);
   self->peer_label = g_strdup (label);
 }
 
@@ -893,6 +892,7 @@ p2p_ice_path_finalize (GObject *object)
 {
   P2pIcePath *self = P2P_ICE_PATH (object);
   g_free (self->peer_label);
+  g_free (self->loopback_server);
   g_clear_pointer (&self->context, g_main_context_unref);
   G_OBJECT_CLASS (p2p_ice_path_parent_class)->finalize (object);
 }

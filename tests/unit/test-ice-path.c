@@ -601,6 +601,8 @@ test_turn_loopback_server (void)
     g_assert_no_error (error);
     g_autoptr (P2pIcePath) b = p2p_ice_path_new (NULL, cfg, FALSE, &error);
     g_assert_no_error (error);
+    p2p_ice_path_set_peer_label (a, "peer-b");   /* as the ICE flow does, before gathering */
+    p2p_ice_path_set_peer_label (a, "peer-b2");
     connect_and_exchange (a, b, P2P_PATH_KIND_RELAY);
     g_auto (GStrv) cands = NULL;
     g_assert_true (p2p_ice_path_get_local_description (a, NULL, NULL, &cands));
