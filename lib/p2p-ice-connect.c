@@ -788,31 +788,41 @@ on_service_registered (GObject *source, GAsyncResult *result, gpointer data)
     return; /* the service was freed, or this registration was abandoned */
   }
   self->registering = FALSE;
+  /* Completing a task may run its callback at once, and that callback may
+   * free the service: take the waiting tasks first, touch @self only while
+   * the box says it is alive. */
+  GQueue waiting = self->waiting;
+  g_queue_init (&self->waiting);
+  box->refs++;
+  GTask *t;
   if (!ok) {
     g_clear_object (&self->signaling);
-    GTask *t;
-    while ((t = g_queue_pop_head (&self->waiting))) {
+    g_message ("rendezvous %s: %s", self->url, error->message);
+    schedule_retry (self);
+    while ((t = g_queue_pop_head (&waiting))) {
       g_task_return_error (t, g_error_copy (error));
       g_object_unref (t);
     }
-    g_message ("rendezvous %s: %s", self->url, error->message);
     g_error_free (error);
-    schedule_retry (self);
+    box_unref (box);
     return;
   }
   self->closed_id = g_signal_connect (self->signaling, "closed", G_CALLBACK (on_service_closed), self);
   if (self->accepting && !self->responder)
     self->responder = p2p_ice_responder_new (self->signaling, self->identity, self->config,
         &self->qcfg, self->allowed, self->max_pending, self->func, self->user_data);
-  GTask *t;
-  while ((t = g_queue_pop_head (&self->waiting))) {
-    if (g_task_get_task_data (t) == NULL) {   /* p2p_ice_service_register_async */
+  while ((t = g_queue_pop_head (&waiting))) {
+    if (!box->svc) {
+      g_task_return_new_error (t, P2P_ERROR, P2P_ERROR_CLOSED, "the provider is shutting down");
+      g_object_unref (t);
+    } else if (g_task_get_task_data (t) == NULL) {   /* p2p_ice_service_register_async */
       g_task_return_boolean (t, TRUE);
       g_object_unref (t);
     } else {
-      start_dial (self, t);
+      start_dial (box->svc, t);
     }
   }
+  box_unref (box);
 }
 
 static void
