@@ -68,6 +68,10 @@ typedef struct {
   gboolean need_discont;
   guint64 dropped;
   GCancellable *cancellable;
+  /* the peer's thread waits on it (sink->lock): signalled when this peer's
+   * queue or state changes, so one buffer wakes each thread once, not every
+   * thread once per receiver */
+  GCond cond;
 } SinkPeer;
 
 struct _GstP2pSink {
@@ -87,7 +91,8 @@ struct _GstP2pSink {
 
   /* runtime (lock) */
   GMutex lock;
-  GCond cond;
+  GCond cond;                   /* streaming thread, stop: peers, room, threads */
+  guint room_waiters;           /* streaming thread waits for room in a queue */
   GPtrArray *peers;             /* SinkPeer (refs) */
   guint n_threads;
   gboolean flushing;
@@ -155,6 +160,7 @@ sink_peer_unref (gpointer data)
   g_queue_clear_full (&peer->queue, (GDestroyNotify) g_bytes_unref);
   g_clear_object (&peer->conn);
   g_clear_object (&peer->cancellable);
+  g_cond_clear (&peer->cond);
   g_free (peer->peer_id);
   g_free (peer->close_reason);
   gst_object_unref (peer->sink);
@@ -185,6 +191,15 @@ sink_peer_push_locked (GstP2pSink *self, SinkPeer *peer, GBytes *msg)
   peer->queued_bytes += g_bytes_get_size (msg);
   if (is_buffer_message (msg))
     peer->queued_buffers++;
+  g_cond_signal (&peer->cond);
+}
+
+/* Called with the lock: wakes every peer thread (stop). */
+static void
+wake_peers_locked (GstP2pSink *self)
+{
+  for (guint i = 0; i < self->peers->len; i++)
+    g_cond_signal (&((SinkPeer *) g_ptr_array_index (self->peers, i))->cond);
 }
 
 /* Called with the lock: ask the peer's thread to close it. */
@@ -197,6 +212,7 @@ sink_peer_disconnect_locked (GstP2pSink *self, SinkPeer *peer, const char *reaso
   g_free (peer->close_reason);
   peer->close_reason = g_strdup (reason);
   g_cancellable_cancel (peer->cancellable);
+  g_cond_signal (&peer->cond);
   g_cond_broadcast (&self->cond);
 }
 
@@ -210,6 +226,7 @@ on_peer_closed (P2pConnection *conn, GError *error, gpointer data)
       error ? error->message : "normal close");
   g_mutex_lock (&self->lock);
   peer->closed = TRUE;
+  g_cond_signal (&peer->cond);
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
   g_cancellable_cancel (peer->cancellable);
@@ -237,7 +254,7 @@ sink_peer_thread (gpointer data)
     gboolean ok;
 
     while (g_queue_is_empty (&peer->queue) && !peer->closed && !self->stopping)
-      g_cond_wait (&self->cond, &self->lock);
+      g_cond_wait (&peer->cond, &self->lock);
     if (peer->closed || self->stopping)
       break;
     msg = g_queue_pop_head (&peer->queue);
@@ -249,7 +266,9 @@ sink_peer_thread (gpointer data)
     peer->queued_bytes -= g_bytes_get_size (msg);
     if (is_buffer_message (msg))
       peer->queued_buffers--;
-    g_cond_broadcast (&self->cond);
+    /* room in this queue: only the streaming thread can be waiting for it */
+    if (self->room_waiters > 0)
+      g_cond_broadcast (&self->cond);
     if (!ok) {
       GST_INFO_OBJECT (self, "sending to %s failed: %s", peer->peer_id,
           err->message);
@@ -331,6 +350,7 @@ gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
   peer->conn = conn;
   peer->peer_id = gst_p2p_connection_dup_peer_id (conn);
   peer->cancellable = g_cancellable_new ();
+  g_cond_init (&peer->cond);
   g_queue_init (&peer->queue);
 
   g_mutex_lock (&self->lock);
@@ -374,6 +394,7 @@ gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
   if (!p2p_connection_is_connected (conn)) {
     g_mutex_lock (&self->lock);
     peer->closed = TRUE;
+    g_cond_signal (&peer->cond);
     g_cond_broadcast (&self->cond);
     g_mutex_unlock (&self->lock);
   }
@@ -644,9 +665,13 @@ send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
               "receiver too slow (slow-receiver-policy=disconnect)");
           break;
         }
+        self->room_waiters++;
         g_cond_wait_until (&self->cond, &self->lock, deadline);
+        self->room_waiters--;
       } else {
+        self->room_waiters++;
         g_cond_wait (&self->cond, &self->lock);
+        self->room_waiters--;
       }
     }
     if (self->stopping) {
@@ -663,7 +688,6 @@ send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
     } else {
       sink_peer_push_locked (self, peer, msg);
     }
-    g_cond_broadcast (&self->cond);
   }
 
 out:
@@ -780,7 +804,6 @@ gst_p2p_sink_event (GstBaseSink *bsink, GstEvent *event)
       if (!peer->closed)
         sink_peer_push_locked (self, peer, msg);
     }
-    g_cond_broadcast (&self->cond);
     g_mutex_unlock (&self->lock);
   }
 
@@ -846,6 +869,7 @@ gst_p2p_sink_stop (GstBaseSink *bsink)
 
     g_cancellable_cancel (peer->cancellable);
   }
+  wake_peers_locked (self);
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
 
