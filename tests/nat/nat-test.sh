@@ -132,11 +132,10 @@ expect_transfer() {
   [ "$got" = "$want" ] || fail "path is '$got', expected '$want'"
   got_l=$(sed -n 's/^path: //p' "$W/listen.err")
   [ "$got_l" = "$want" ] || fail "listener reports path '$got_l', expected '$want'"
-  # Setup time bound (a regression guard: 6.2 s before the ICE speed-ups,
-  # about 0.1-0.2 s after; NAT_MAX_SETUP_MS raises it on slow machines).
+  # The setup time is reported, not asserted (speed lives in benchmarks:
+  # 6.2 s before the ICE speed-ups, about 0.1-0.2 s after).
   setup_ms=$(sed -n 's/^setup: \([0-9]*\).*/\1/p' "$W/connect.err")
   [ -n "$setup_ms" ] || fail "no setup time reported"
-  [ "$setup_ms" -le "${NAT_MAX_SETUP_MS:-2000}" ] || fail "setup took $setup_ms ms (bound ${NAT_MAX_SETUP_MS:-2000} ms)"
   log "ok: 1 MiB intact, path $got ($(grep -E '^(setup|rtt):' "$W/connect.err" | tr '\n' ' '))"
 }
 
