@@ -35,7 +35,12 @@ enum {
   PROP_SEED,
   PROP_DELIVERY,
   PROP_NETWORK_NAME,
+  PROP_TRACE_HASH,
+  PROP_NET_STATS,
 };
+
+/* trace text kept in memory (the hash covers every event) */
+#define SIMNET_TRACE_LIMIT (64 * 1024)
 
 struct _GstP2pSimNet {
   GstBin parent;
@@ -97,7 +102,12 @@ setup_network (GstP2pSimNet *self)
         ("Invalid link settings: %s", err->message), (NULL));
     return FALSE;
   }
+  /* the hash of every packet event: equal hashes, equal runs on the link */
+  p2p_sim_network_set_trace_limit (net, SIMNET_TRACE_LIMIT);
+  p2p_sim_network_set_trace (net, TRUE);
+  GST_OBJECT_LOCK (self);
   self->net = g_steal_pointer (&net);
+  GST_OBJECT_UNLOCK (self);
 
   /* datagram delivery is for live media: pace the sender on the clock
    * rather than bursting into the transport's datagram queue */
@@ -159,6 +169,18 @@ follow_clock (GstP2pSimNet *self, GstClock *clock)
       clock_follow_free);
 }
 
+/* Drops the network (object lock: get_property reads it). */
+static void
+clear_net (GstP2pSimNet *self)
+{
+  P2pSimNetwork *net;
+
+  GST_OBJECT_LOCK (self);
+  net = g_steal_pointer (&self->net);
+  GST_OBJECT_UNLOCK (self);
+  g_clear_object (&net);
+}
+
 static gboolean
 gst_p2p_sim_net_set_clock (GstElement *element, GstClock *clock)
 {
@@ -174,7 +196,7 @@ gst_p2p_sim_net_change_state (GstElement *element, GstStateChange transition)
 
   if (transition == GST_STATE_CHANGE_NULL_TO_READY && !setup_network (self)) {
     gst_element_set_state (self->sink, GST_STATE_NULL);
-    g_clear_object (&self->net);
+    clear_net (self);
     return GST_STATE_CHANGE_FAILURE;
   }
 
@@ -188,7 +210,7 @@ gst_p2p_sim_net_change_state (GstElement *element, GstStateChange transition)
   if (transition == GST_STATE_CHANGE_READY_TO_NULL
       || (transition == GST_STATE_CHANGE_NULL_TO_READY
           && ret == GST_STATE_CHANGE_FAILURE))
-    g_clear_object (&self->net);
+    clear_net (self);
   return ret;
 }
 
@@ -234,6 +256,28 @@ gst_p2p_sim_net_set_property (GObject *object, guint prop_id,
   GST_OBJECT_UNLOCK (self);
 }
 
+static GstStructure *
+net_stats (P2pSimNetwork *net)
+{
+  P2pSimStats st;
+
+  p2p_sim_network_get_stats (net, &st);
+  return gst_structure_new ("p2p-sim-stats",
+      "now", G_TYPE_UINT64, p2p_sim_network_now (net),
+      "packets-sent", G_TYPE_UINT64, st.packets_sent,
+      "packets-delivered", G_TYPE_UINT64, st.packets_delivered,
+      "packets-duplicated", G_TYPE_UINT64, st.packets_duplicated,
+      "packets-reordered", G_TYPE_UINT64, st.packets_reordered,
+      "dropped-loss", G_TYPE_UINT64, st.dropped_loss,
+      "dropped-queue", G_TYPE_UINT64, st.dropped_queue,
+      "dropped-mtu", G_TYPE_UINT64, st.dropped_mtu,
+      "dropped-failure", G_TYPE_UINT64, st.dropped_failure,
+      "dropped-unbound", G_TYPE_UINT64, st.dropped_unbound,
+      "bytes-sent", G_TYPE_UINT64, st.bytes_sent,
+      "bytes-delivered", G_TYPE_UINT64, st.bytes_delivered,
+      "timers-fired", G_TYPE_UINT64, st.timers_fired, NULL);
+}
+
 static void
 gst_p2p_sim_net_get_property (GObject *object, guint prop_id, GValue *value,
     GParamSpec *pspec)
@@ -271,6 +315,13 @@ gst_p2p_sim_net_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_NETWORK_NAME:
       g_value_set_string (value, self->network_name);
+      break;
+    case PROP_TRACE_HASH:
+      g_value_take_string (value, self->net ?
+          p2p_sim_network_get_trace_hash (self->net) : NULL);
+      break;
+    case PROP_NET_STATS:
+      g_value_take_boxed (value, self->net ? net_stats (self->net) : NULL);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -336,6 +387,18 @@ gst_p2p_sim_net_class_init (GstP2pSimNetClass *klass)
   g_object_class_install_property (gobject_class, PROP_NETWORK_NAME,
       g_param_spec_string ("network-name", "Network name",
           "Name of this instance's simulated network (read-only)", NULL,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_TRACE_HASH,
+      g_param_spec_string ("trace-hash", "Trace hash",
+          "Hex SHA-256 of every packet event on the link so far (time in ns, "
+          "kind, endpoints, size); equal for two runs that put the same "
+          "packets on the link at the same virtual times (NULL in NULL state; "
+          "read-only)", NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_NET_STATS,
+      g_param_spec_boxed ("net-stats", "Network statistics",
+          "Counters of the simulated network since READY: now (virtual ns), "
+          "packets-sent, packets-delivered, dropped-loss, bytes-sent, ... "
+          "(NULL in NULL state; read-only)", GST_TYPE_STRUCTURE,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);

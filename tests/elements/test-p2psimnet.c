@@ -285,6 +285,45 @@ GST_START_TEST (test_follows_test_clock)
 }
 GST_END_TEST;
 
+/* trace-hash and net-stats: NULL before READY, then the link's SHA-256 and
+ * counters (a lossy reliable run drops packets and still delivers all). */
+GST_START_TEST (test_trace_hash_and_stats)
+{
+  GstElement *pipeline = gst_parse_launch ("audiotestsrc num-buffers=20 ! "
+      "opusenc ! p2psimnet name=net loss=0.05 seed=3 ! fakesink", NULL);
+  GstElement *net;
+  GstMessage *msg;
+  g_autofree char *hash = NULL;
+  GstStructure *stats = NULL;
+  guint64 sent = 0, delivered = 0, lost = 0;
+
+  fail_unless (pipeline != NULL);
+  net = gst_bin_get_by_name (GST_BIN (pipeline), "net");
+  g_object_get (net, "trace-hash", &hash, "net-stats", &stats, NULL);
+  fail_unless (hash == NULL && stats == NULL);
+  msg = p2p_test_run_pipeline (pipeline);
+  p2p_test_assert_eos (msg);
+  gst_message_unref (msg);
+  g_object_get (net, "trace-hash", &hash, "net-stats", &stats, NULL);
+  fail_unless (hash != NULL && strlen (hash) == 64, "hash %s", hash);
+  fail_unless (strspn (hash, "0123456789abcdef") == 64);
+  fail_unless (stats != NULL);
+  fail_unless (gst_structure_get_uint64 (stats, "packets-sent", &sent));
+  fail_unless (gst_structure_get_uint64 (stats, "packets-delivered", &delivered));
+  fail_unless (gst_structure_get_uint64 (stats, "dropped-loss", &lost));
+  fail_unless (sent >= 10 && lost > 0 && delivered > 0 && delivered < sent,
+      "sent %" G_GUINT64_FORMAT " delivered %" G_GUINT64_FORMAT " lost %"
+      G_GUINT64_FORMAT, sent, delivered, lost);
+  gst_structure_free (stats);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  g_clear_pointer (&hash, g_free);
+  g_object_get (net, "trace-hash", &hash, NULL);
+  fail_unless (hash == NULL);
+  gst_object_unref (net);
+  gst_object_unref (pipeline);
+}
+GST_END_TEST;
+
 static Suite *
 p2psimnet_suite (void)
 {
@@ -299,6 +338,7 @@ p2psimnet_suite (void)
   tcase_add_test (tc, test_datagram_losses);
   tcase_add_test (tc, test_simnet_state_cycles);
   tcase_add_test (tc, test_follows_test_clock);
+  tcase_add_test (tc, test_trace_hash_and_stats);
   return s;
 }
 
