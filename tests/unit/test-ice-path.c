@@ -12,22 +12,8 @@
 #include "p2p-ice-path.h"
 
 #define WAIT_MS 20000
+#include "p2p-test-util.h"
 
-static gboolean
-timeout_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-#define WAIT_FOR(cond) G_STMT_START { \
-    gboolean timed_out_ = FALSE; \
-    guint t_ = g_timeout_add (WAIT_MS, timeout_cb, &timed_out_); \
-    while (!(cond) && !timed_out_) \
-      g_main_context_iteration (NULL, TRUE); \
-    if (!timed_out_) g_source_remove (t_); \
-    g_assert_true (cond); \
-  } G_STMT_END
 
 typedef struct {
   gboolean done;
@@ -397,12 +383,6 @@ typedef struct {
   guint16 port;
 } Turn;
 
-static void
-child_setup (gpointer data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
 static guint16
 free_port (void)
 {
@@ -442,7 +422,7 @@ turn_start (Turn *t)
     pid, db, NULL };
   g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (
       G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
-  g_subprocess_launcher_set_child_setup (l, child_setup, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (l, p2p_test_child_setup, NULL, NULL);
   g_autoptr (GError) error = NULL;
   t->proc = g_subprocess_launcher_spawnv (l, argv, &error);
   g_assert_no_error (error);

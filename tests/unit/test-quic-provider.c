@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 
 #include "p2p/p2p.h"
+#include "p2p-test-util.h"
 
 typedef struct {
   P2pQuicProvider *a;           /* listens */
@@ -427,45 +428,6 @@ test_connect_multi_address_ticket (Fixture *f, gconstpointer data)
 
 /* ------------------------------------------------------------ rendezvous */
 
-static void
-child_setup (gpointer data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-/* Starts tools/p2p-rendezvous on 127.0.0.1, any port; *url gets its URL. */
-static GSubprocess *
-start_rendezvous (char **url)
-{
-  const char *builddir = g_getenv ("P2P_TEST_BUILDDIR");
-  g_autofree char *bin = g_build_filename (builddir ? builddir : ".", "tools", "p2p-rendezvous",
-      NULL);
-  const char *argv[] = { bin, "--port=0", "--host=127.0.0.1", NULL };
-  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (
-      G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GDataInputStream) in = NULL;
-  g_autofree char *line = NULL;
-  GSubprocess *p;
-
-  g_subprocess_launcher_set_child_setup (l, child_setup, NULL, NULL);
-  p = g_subprocess_launcher_spawnv (l, argv, &error);
-  g_assert_no_error (error);
-  in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (p));
-  line = g_data_input_stream_read_line (in, NULL, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (line && g_str_has_prefix (line, "listening on ws://"));
-  *url = g_strdup (line + strlen ("listening on "));
-  return p;
-}
-
-static void
-stop_rendezvous (GSubprocess *p)
-{
-  g_subprocess_send_signal (p, SIGTERM);
-  g_subprocess_wait (p, NULL, NULL);
-  g_object_unref (p);
-}
 
 typedef struct {
   GSubprocess *rdv;
@@ -486,7 +448,7 @@ rdv_setup (Rdv *r, gconstpointer data)
   g_autoptr (GCancellable) c = NULL;
 
   r->t = timer_new ();
-  r->rdv = start_rendezvous (&r->url);
+  r->rdv = p2p_test_start_rendezvous (&r->url);
   cfg->bootstrap_peers = g_strsplit (r->url, ",", -1);
   r->a = p2p_quic_provider_new (ida, cfg);
   r->b = p2p_quic_provider_new (NULL, cfg);
@@ -506,7 +468,7 @@ rdv_teardown (Rdv *r, gconstpointer data)
   g_clear_object (&r->listener);
   g_clear_object (&r->b);
   g_clear_object (&r->a);
-  stop_rendezvous (r->rdv);
+  p2p_test_stop_rendezvous (r->rdv);
   g_free (r->url);
   g_free (r->a_id);
   timer_free (r->t);

@@ -13,6 +13,7 @@
 #include "p2p-signaling.h"
 
 #define WAIT_MS 5000
+#include "p2p-test-util.h"
 
 /* ---- server subprocess ---- */
 
@@ -76,22 +77,6 @@ server_stop (Server *s)
 
 /* ---- waiting, bounded ---- */
 
-static gboolean
-timeout_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Iterates the default context until *flag is set; fails after WAIT_MS. */
-#define WAIT_FOR(cond) G_STMT_START { \
-    gboolean timed_out_ = FALSE; \
-    guint t_ = g_timeout_add (WAIT_MS, timeout_cb, &timed_out_); \
-    while (!(cond) && !timed_out_) \
-      g_main_context_iteration (NULL, TRUE); \
-    if (!timed_out_) g_source_remove (t_); \
-    g_assert_true (cond); \
-  } G_STMT_END
 
 /* ---- P2pSignaling helpers ---- */
 

@@ -13,22 +13,8 @@
 #include "p2p-ice-connect.h"
 
 #define WAIT_MS 20000
+#include "p2p-test-util.h"
 
-static gboolean
-timeout_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-#define WAIT_FOR(cond) G_STMT_START { \
-    gboolean timed_out_ = FALSE; \
-    guint t_ = g_timeout_add (WAIT_MS, timeout_cb, &timed_out_); \
-    while (!(cond) && !timed_out_) \
-      g_main_context_iteration (NULL, TRUE); \
-    if (!timed_out_) g_source_remove (t_); \
-    g_assert_true (cond); \
-  } G_STMT_END
 
 static gboolean
 parse (const char *text, P2pSignalingMessage *m, GError **error)
@@ -238,39 +224,6 @@ test_client_errors (void)
 
 /* ---- the whole flow through a real rendezvous ---- */
 
-static void
-child_setup (gpointer data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static GSubprocess *
-start_rendezvous (char **url)
-{
-  const char *builddir = g_getenv ("P2P_TEST_BUILDDIR");
-  g_autofree char *bin = g_build_filename (builddir ? builddir : ".", "tools", "p2p-rendezvous", NULL);
-  const char *argv[] = { bin, "--port=0", "--host=127.0.0.1", NULL };
-  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (
-      G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
-  g_subprocess_launcher_set_child_setup (l, child_setup, NULL, NULL);
-  g_autoptr (GError) error = NULL;
-  GSubprocess *p = g_subprocess_launcher_spawnv (l, argv, &error);
-  g_assert_no_error (error);
-  g_autoptr (GDataInputStream) in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (p));
-  g_autofree char *line = g_data_input_stream_read_line (in, NULL, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (line && g_str_has_prefix (line, "listening on "));
-  *url = g_strdup (line + strlen ("listening on "));
-  return p;
-}
-
-static void
-stop_rendezvous (GSubprocess *p)
-{
-  g_subprocess_send_signal (p, SIGTERM);
-  g_subprocess_wait (p, NULL, NULL);
-  g_object_unref (p);
-}
 
 static P2pSignaling *
 register_at (const char *url, P2pIdentity *id)
@@ -321,7 +274,7 @@ static void
 test_ice_flow (void)
 {
   g_autofree char *url = NULL;
-  GSubprocess *rdv = start_rendezvous (&url);
+  GSubprocess *rdv = p2p_test_start_rendezvous (&url);
   g_autoptr (P2pIdentity) a = p2p_identity_new ();
   g_autoptr (P2pIdentity) b = p2p_identity_new ();
   g_autoptr (P2pIdentity) ghost = p2p_identity_new ();
@@ -376,7 +329,7 @@ test_ice_flow (void)
   p2p_signaling_close (sb);
   for (int i = 0; i < 50 && g_main_context_iteration (NULL, FALSE); i++)
     ;
-  stop_rendezvous (rdv);
+  p2p_test_stop_rendezvous (rdv);
 }
 
 static void
@@ -405,7 +358,7 @@ test_ice_service (void)
   g_clear_error (&error);
 
   g_autofree char *url = NULL;
-  GSubprocess *rdv = start_rendezvous (&url);
+  GSubprocess *rdv = p2p_test_start_rendezvous (&url);
   g_strfreev (cfg->bootstrap_peers);
   cfg->bootstrap_peers = g_strsplit (url, ",", -1);
   P2pIceService *sa = p2p_ice_service_new (a, cfg, NULL, &error);
@@ -472,7 +425,7 @@ test_ice_service (void)
   p2p_ice_service_free (sb);
   for (int i = 0; i < 50 && g_main_context_iteration (NULL, FALSE); i++)
     ;
-  stop_rendezvous (rdv);
+  p2p_test_stop_rendezvous (rdv);
 }
 
 int
