@@ -1,16 +1,24 @@
-/* gstp2psimnet.c: p2psimnet, a whole P2P link in one bin.
+/* gstp2psimnet.c: p2psimnet, a whole P2P link in one element, deterministic
+ * by construction.
  *
  * SECTION:element-p2psimnet
  * @see_also: p2psink, p2psrc
  *
- * sink pad -> p2psink (transport=sim) -> simulated network -> p2psrc
- * (transport=sim) -> src pad. Each instance has its own simulated network
- * (named "p2psimnet-N") with the link model given by the properties, running
- * the real QUIC stack over the simulated link: loss, reordering and
- * bandwidth limits exercise the real loss recovery and flow control. The
- * network is seeded, so the same seed gives the same drops, and it follows the
- * pipeline clock (a GstTestClock in tests) from the moment the pipeline sets
- * it.
+ * sink pad -> sender connection -> simulated network -> receiver connection
+ * -> src pad, with the real QUIC stack over the simulated link: loss,
+ * reordering and bandwidth limits exercise the real loss recovery and flow
+ * control. Buffers and events are encoded as p2psink encodes them and decoded
+ * as p2psrc decodes them (gstp2pmedia.h).
+ *
+ * Everything runs in the streaming thread of the sink pad: the network is in
+ * MANUAL clock mode on a private GMainContext that this thread holds while it
+ * works. Virtual time follows the data, not a clock: before a buffer is sent
+ * the network runs until virtual time = the time the link was connected + the
+ * buffer's running time; then what has arrived is pushed downstream, in
+ * order, from the same thread. At EOS the network runs until everything sent
+ * has arrived. So the same input with the same seed gives the same output and
+ * the same trace-hash under any pipeline clock (a GstTestClock included) and
+ * any thread scheduling.
  *
  * |[
  * gst-launch-1.0 audiotestsrc num-buffers=100 ! flacenc ! p2psimnet latency=50 loss=0.02 seed=7 ! flacdec ! fakesink
@@ -18,6 +26,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "gstp2psimnet.h"
 #include "gstp2pobject.h"
+#include "gstp2pmedia.h"
 #include "p2p/p2p-sim.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_p2p_sim_net_debug);
@@ -41,14 +50,51 @@ enum {
 
 /* trace text kept in memory (the hash covers every event) */
 #define SIMNET_TRACE_LIMIT (64 * 1024)
+#define MS G_GUINT64_CONSTANT (1000000)
+#define SEC (1000 * MS)
+/* bounds on virtual time for the link to connect, accept a message or
+ * deliver the end of the stream */
+#define SIMNET_CONNECT_NS (30 * SEC)
+#define SIMNET_SEND_NS (60 * SEC)
+#define SIMNET_CLOSE_NS (30 * SEC)
+
+typedef struct {
+  guint64 seqnum;
+  guint64 arrival;              /* virtual ns */
+  GstBuffer *buffer;
+} JitterItem;
 
 struct _GstP2pSimNet {
   GstBin parent;
 
-  GstElement *sink;
-  GstElement *src;
+  GstPad *sinkpad;
+  GstPad *srcpad;
   char *network_name;
+  GMainContext *context;        /* the network's, held while working */
+
+  /* object lock: read by get_property */
   P2pSimNetwork *net;
+
+  /* the link (streaming thread, or state changes with the pads inactive) */
+  P2pProvider *tx_provider, *rx_provider;
+  P2pListener *listener;
+  P2pConnection *tx, *rx;
+  P2pConnection *accepted_tmp;
+  GError *connect_error;
+  gboolean connect_done;
+  gboolean failed;
+  guint64 base;                 /* virtual ns at running time 0 */
+  guint64 tx_seqnum;
+  GQueue objects;               /* decoded events/buffers in arrival order */
+  GQueue jitter;                /* JitterItem, ascending seqnum (datagrams) */
+  guint64 next_seqnum;
+  gboolean segment_seen;
+  gboolean eos_received;
+  GError *rx_error;
+  GstP2pDelivery active_delivery;
+
+  /* statistics (object lock) */
+  guint64 datagrams_sent, datagrams_lost, datagrams_late, datagrams_too_big;
 
   /* properties (object lock) */
   P2pSimLinkParams link;
@@ -68,36 +114,311 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
 
+static void
+jitter_item_free (gpointer data)
+{
+  JitterItem *item = data;
+
+  gst_buffer_unref (item->buffer);
+  g_free (item);
+}
+
+/* ---- the private context: held by the thread that works on the link ---- */
+
 static gboolean
-setup_network (GstP2pSimNet *self)
+enter_context (GstP2pSimNet *self)
+{
+  if (!g_main_context_acquire (self->context)) {
+    GST_ERROR_OBJECT (self, "the network's context is held by another thread");
+    return FALSE;
+  }
+  g_main_context_push_thread_default (self->context);
+  return TRUE;
+}
+
+static void
+leave_context (GstP2pSimNet *self)
+{
+  g_main_context_pop_thread_default (self->context);
+  g_main_context_release (self->context);
+}
+
+/* ---- receiving: called with the context held ---- */
+
+static void
+on_datagram (P2pConnection *conn, GBytes *datagram, gpointer data)
+{
+  GstP2pSimNet *self = data;
+  g_autoptr (GError) err = NULL;
+  gsize len = 0;
+  const guint8 *p = g_bytes_get_data (datagram, &len);
+  guint64 seqnum = 0;
+  GstBuffer *buffer = gst_p2p_media_buffer_from_datagram (p, len, &seqnum, &err);
+  JitterItem *item;
+  GList *l;
+
+  if (!buffer) {
+    GST_WARNING_OBJECT (self, "malformed datagram ignored: %s", err->message);
+    return;
+  }
+  if (seqnum < self->next_seqnum) {
+    GST_OBJECT_LOCK (self);
+    self->datagrams_late++;
+    GST_OBJECT_UNLOCK (self);
+    gst_buffer_unref (buffer);
+    return;
+  }
+  for (l = self->jitter.tail; l; l = l->prev) {
+    JitterItem *it = l->data;
+
+    if (it->seqnum == seqnum) {     /* duplicate */
+      gst_buffer_unref (buffer);
+      return;
+    }
+    if (it->seqnum < seqnum)
+      break;
+  }
+  item = g_new0 (JitterItem, 1);
+  item->seqnum = seqnum;
+  item->arrival = p2p_sim_network_now (self->net);
+  item->buffer = buffer;
+  if (l)
+    g_queue_insert_after (&self->jitter, l, item);
+  else
+    g_queue_push_head (&self->jitter, item);
+}
+
+/* Decodes every message that has arrived into self->objects. */
+static void
+receive_messages (GstP2pSimNet *self)
+{
+  while (self->rx && !self->rx_error) {
+    g_autoptr (GError) err = NULL;
+    g_autoptr (GBytes) msg = p2p_connection_receive (self->rx, NULL, &err);
+    GstMiniObject *obj;
+
+    if (!msg) {
+      if (!g_error_matches (err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        self->rx_error = g_steal_pointer (&err);
+      return;
+    }
+    obj = gst_p2p_media_message_to_object (msg, &err);
+    if (!obj) {
+      self->rx_error = g_steal_pointer (&err);
+      return;
+    }
+    if (GST_IS_EVENT (obj) && GST_EVENT_TYPE (obj) == GST_EVENT_EOS)
+      self->eos_received = TRUE;
+    g_queue_push_tail (&self->objects, obj);
+  }
+}
+
+static gboolean
+receive_step (gpointer data)
+{
+  GstP2pSimNet *self = data;
+
+  receive_messages (self);
+  return self->rx_error != NULL;
+}
+
+static gboolean
+receive_until_eos (gpointer data)
+{
+  GstP2pSimNet *self = data;
+
+  receive_messages (self);
+  return self->rx_error != NULL || self->eos_received;
+}
+
+/* How long a datagram waits for the ones before it (virtual ns). */
+static guint64
+jitter_window (GstP2pSimNet *self)
+{
+  guint64 w;
+
+  GST_OBJECT_LOCK (self);
+  w = (guint64) self->link.jitter_ms * MS + MS;
+  if (self->link.reorder > 0)
+    w += (guint64) MAX (self->link.latency_ms, 10) * MS;
+  GST_OBJECT_UNLOCK (self);
+  return w;
+}
+
+static gboolean
+event_needs_drain (GstEvent *event)
+{
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_EOS:
+    case GST_EVENT_SEGMENT:
+    case GST_EVENT_GAP:
+    case GST_EVENT_STREAM_START:
+      return TRUE;
+    default:
+      return FALSE;
+  }
+}
+
+static GstBuffer *
+pop_jitter (GstP2pSimNet *self)
+{
+  JitterItem *item = g_queue_pop_head (&self->jitter);
+  GstBuffer *buffer = item->buffer;
+
+  if (item->seqnum > self->next_seqnum) {
+    GST_DEBUG_OBJECT (self, "datagrams %" G_GUINT64_FORMAT "..%"
+        G_GUINT64_FORMAT " lost", self->next_seqnum, item->seqnum - 1);
+    GST_OBJECT_LOCK (self);
+    self->datagrams_lost += item->seqnum - self->next_seqnum;
+    GST_OBJECT_UNLOCK (self);
+    buffer = gst_buffer_make_writable (buffer);
+    GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_DISCONT);
+  }
+  self->next_seqnum = item->seqnum + 1;
+  g_free (item);
+  return buffer;
+}
+
+/* Takes the next object that may be pushed now (transfer full), NULL when
+ * none. @final: the stream ended, datagrams wait for nothing. */
+static GstMiniObject *
+next_object (GstP2pSimNet *self, gboolean final)
+{
+  if (!g_queue_is_empty (&self->objects)) {
+    GstMiniObject *head = g_queue_peek_head (&self->objects);
+
+    if (GST_IS_EVENT (head) && self->segment_seen
+        && !g_queue_is_empty (&self->jitter)
+        && event_needs_drain (GST_EVENT_CAST (head)))
+      return GST_MINI_OBJECT_CAST (pop_jitter (self));
+    head = g_queue_pop_head (&self->objects);
+    if (GST_IS_EVENT (head) && GST_EVENT_TYPE (head) == GST_EVENT_SEGMENT)
+      self->segment_seen = TRUE;
+    return head;
+  }
+  if (!g_queue_is_empty (&self->jitter) && self->segment_seen) {
+    JitterItem *item = g_queue_peek_head (&self->jitter);
+
+    if (final || item->seqnum == self->next_seqnum
+        || p2p_sim_network_now (self->net) >= item->arrival + jitter_window (self))
+      return GST_MINI_OBJECT_CAST (pop_jitter (self));
+  }
+  return NULL;
+}
+
+/* Pushes downstream, in order, everything that may go now. */
+static GstFlowReturn
+push_arrived (GstP2pSimNet *self, gboolean final)
+{
+  GstMiniObject *obj;
+
+  while ((obj = next_object (self, final))) {
+    if (GST_IS_BUFFER (obj)) {
+      GstFlowReturn ret = gst_pad_push (self->srcpad, GST_BUFFER_CAST (obj));
+
+      if (ret != GST_FLOW_OK)
+        return ret;
+    } else {
+      GstEvent *ev = GST_EVENT_CAST (obj);
+
+      if (GST_EVENT_TYPE (ev) == GST_EVENT_EOS && !final) {
+        /* EOS goes last, after the datagrams still in flight */
+        g_queue_push_head (&self->objects, ev);
+        break;
+      }
+      gst_pad_push_event (self->srcpad, ev);
+    }
+  }
+  return GST_FLOW_OK;
+}
+
+/* ---- the link ---- */
+
+static void
+connect_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GstP2pSimNet *self = user_data;
+
+  self->rx = p2p_provider_connect_finish (P2P_PROVIDER (source), result,
+      &self->connect_error);
+  self->connect_done = TRUE;
+}
+
+static gboolean
+link_ready (gpointer data)
+{
+  GstP2pSimNet *self = data;
+
+  if (!self->tx) {
+    g_autoptr (GError) err = NULL;
+
+    self->tx = p2p_listener_accept (self->listener, NULL, &err);
+    if (!self->tx && !g_error_matches (err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)
+        && !self->connect_error)
+      self->connect_error = g_steal_pointer (&err);
+  }
+  return self->connect_error != NULL || (self->connect_done && self->tx);
+}
+
+/* Closes the connections and drops the providers (context held). The network
+ * stays for trace-hash and net-stats. */
+static void
+teardown_link (GstP2pSimNet *self)
+{
+  if (self->rx)
+    g_signal_handlers_disconnect_by_data (self->rx, self);
+  if (self->tx)
+    p2p_connection_close (self->tx, "end of simulation");
+  if (self->rx)
+    p2p_connection_close (self->rx, "end of simulation");
+  if (self->listener)
+    p2p_listener_close (self->listener);
+  if (self->net && (self->tx || self->rx || self->listener))
+    p2p_sim_network_run_until_idle (self->net, SIMNET_CLOSE_NS);
+  g_clear_object (&self->tx);
+  g_clear_object (&self->rx);
+  g_clear_object (&self->listener);
+  g_clear_object (&self->tx_provider);
+  g_clear_object (&self->rx_provider);
+  if (self->net && !self->connect_done)
+    p2p_sim_network_run_until_idle (self->net, SIMNET_CLOSE_NS);
+  g_clear_error (&self->connect_error);
+  g_clear_error (&self->rx_error);
+  g_queue_clear_full (&self->objects, (GDestroyNotify) gst_mini_object_unref);
+  g_queue_clear_full (&self->jitter, jitter_item_free);
+  self->connect_done = FALSE;
+  self->segment_seen = FALSE;
+  self->eos_received = FALSE;
+  self->next_seqnum = 0;
+  self->tx_seqnum = 0;
+  self->base = 0;
+}
+
+/* Creates the network and connects the two ends (context held). Posts an
+ * element error and returns FALSE on failure. */
+static gboolean
+setup_link (GstP2pSimNet *self)
 {
   g_autoptr (GError) err = NULL;
-  g_autoptr (P2pSimNetwork) net = NULL;
-  g_autofree char *peer_id = NULL;
+  g_autoptr (P2pIdentity) tx_id = NULL, rx_id = NULL;
+  g_autoptr (P2pConfig) cfg = NULL;
+  g_autofree char *peer = NULL;
+  P2pSimNetwork *net, *old;
   P2pSimLinkParams link;
   guint64 seed;
-  GstP2pDelivery delivery;
-  GParamSpec *pspec;
 
   GST_OBJECT_LOCK (self);
   link = self->link;
   seed = self->seed;
-  delivery = self->delivery;
+  self->active_delivery = self->delivery;
+  self->datagrams_sent = self->datagrams_lost = 0;
+  self->datagrams_late = self->datagrams_too_big = 0;
   GST_OBJECT_UNLOCK (self);
 
-  net = p2p_sim_network_get_named (self->network_name, &err);
-  if (!net) {
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-        ("Cannot create the simulated network: %s", err->message), (NULL));
-    return FALSE;
-  }
-  pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (net), "seed");
-  if (pspec && (pspec->flags & G_PARAM_WRITABLE)
-      && !(pspec->flags & G_PARAM_CONSTRUCT_ONLY))
-    g_object_set (net, "seed", seed, NULL);
-  else
-    GST_WARNING_OBJECT (self, "the simulated network's seed cannot be set");
+  /* thread default = self->context */
+  net = p2p_sim_network_new (seed);
   if (!p2p_sim_network_set_default_link (net, &link, &err)) {
+    g_object_unref (net);
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
         ("Invalid link settings: %s", err->message), (NULL));
     return FALSE;
@@ -106,86 +427,350 @@ setup_network (GstP2pSimNet *self)
   p2p_sim_network_set_trace_limit (net, SIMNET_TRACE_LIMIT);
   p2p_sim_network_set_trace (net, TRUE);
   GST_OBJECT_LOCK (self);
-  self->net = g_steal_pointer (&net);
+  old = self->net;
+  self->net = net;
   GST_OBJECT_UNLOCK (self);
+  g_clear_object (&old);
 
-  /* datagram delivery is for live media: pace the sender on the clock
-   * rather than bursting into the transport's datagram queue */
-  g_object_set (self->sink, "transport", GST_P2P_TRANSPORT_SIM,
-      "sim-network", self->network_name, "mode", GST_P2P_MODE_LISTEN,
-      "port", 0, "delivery", delivery,
-      "sync", delivery == GST_P2P_DELIVERY_DATAGRAM, NULL);
-  if (gst_element_set_state (self->sink, GST_STATE_READY) == GST_STATE_CHANGE_FAILURE)
+  cfg = p2p_config_new ();
+  tx_id = p2p_identity_new ();
+  rx_id = p2p_identity_new ();
+  self->tx_provider = p2p_sim_provider_new (net, tx_id, cfg);
+  self->rx_provider = p2p_sim_provider_new (net, rx_id, cfg);
+  self->listener = p2p_provider_listen (self->tx_provider, NULL, &err);
+  if (!self->listener) {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE,
+        ("Cannot listen on the simulated network: %s", err->message), (NULL));
     return FALSE;
-  g_object_get (self->sink, "peer-id", &peer_id, NULL);
-  g_object_set (self->src, "transport", GST_P2P_TRANSPORT_SIM,
-      "sim-network", self->network_name, "mode", GST_P2P_MODE_CONNECT,
-      "peer", peer_id, "delivery", delivery, NULL);
+  }
+  peer = p2p_identity_dup_peer_id_string (tx_id);
+  self->connect_done = FALSE;
+  p2p_provider_connect_async (self->rx_provider, peer, NULL, connect_cb, self);
+  if (!p2p_sim_network_run_until_cond (net, link_ready, self, SIMNET_CONNECT_NS)
+      || self->connect_error) {
+    const char *why = self->connect_error ? self->connect_error->message :
+        "no connection within 30 s of virtual time";
+
+    /* a pending connect must complete before the providers go */
+    if (!self->connect_done)
+      p2p_sim_network_run_until_cond (net, link_ready, self, SIMNET_CONNECT_NS);
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE,
+        ("The simulated link did not connect: %s", why),
+        ("failure-rate %g, loss %g", link.failure_rate, link.loss));
+    return FALSE;
+  }
+  g_signal_connect (self->rx, "datagram-received", G_CALLBACK (on_datagram),
+      self);
+  self->base = p2p_sim_network_now (net);
+  GST_DEBUG_OBJECT (self, "link connected at %" G_GUINT64_FORMAT " ns",
+      self->base);
   return TRUE;
 }
 
-/* The network follows the pipeline clock: virtual time = the network's time
- * when the clock was set + how far the clock moved since (the rate of the
- * clock, a GstTestClock included, without a jump backwards). */
+/* ---- sending: called with the context held and the link up ---- */
+
 typedef struct {
-  GstClock *clock;
-  guint64 net_base;
-  GstClockTime clock_base;
-} ClockFollow;
+  GstP2pSimNet *self;
+  GBytes *msg;
+  gboolean sent;
+  GError *error;
+} SendOp;
 
-static guint64
-clock_follow_now (gpointer data)
+static gboolean
+try_send (gpointer data)
 {
-  ClockFollow *f = data;
-  GstClockTime now = gst_clock_get_time (f->clock);
+  SendOp *op = data;
+  g_autoptr (GError) err = NULL;
 
-  return f->net_base + (now > f->clock_base ? now - f->clock_base : 0);
+  receive_messages (op->self);
+  if (!op->sent) {
+    if (p2p_connection_send (op->self->tx, op->msg, NULL, &err))
+      op->sent = TRUE;
+    else if (!g_error_matches (err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+      op->error = g_steal_pointer (&err);
+  }
+  return op->sent || op->error != NULL;
+}
+
+/* Sends one message on the reliable stream, running the network while the
+ * send queue is full. */
+static gboolean
+send_message (GstP2pSimNet *self, GBytes *msg)
+{
+  SendOp op = { self, msg, FALSE, NULL };
+
+  if (!try_send (&op))
+    p2p_sim_network_run_until_cond (self->net, try_send, &op,
+        SIMNET_SEND_NS);
+  if (op.sent)
+    return TRUE;
+  GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+      ("The simulated link did not take a message: %s", op.error ?
+          op.error->message : "send queue still full after 60 s of virtual "
+          "time"), (NULL));
+  g_clear_error (&op.error);
+  return FALSE;
 }
 
 static void
-clock_follow_free (gpointer data)
+send_datagram (GstP2pSimNet *self, GstBuffer *buffer)
 {
-  ClockFollow *f = data;
+  g_autoptr (GBytes) msg = gst_p2p_media_buffer_to_datagram (buffer,
+      self->tx_seqnum++);
+  g_autoptr (GError) err = NULL;
 
-  gst_object_unref (f->clock);
-  g_free (f);
-}
-
-/* Makes the network follow @clock (NULL: the system clock) from its current
- * virtual time on. */
-static void
-follow_clock (GstP2pSimNet *self, GstClock *clock)
-{
-  ClockFollow *f;
-
-  if (!self->net)
+  GST_OBJECT_LOCK (self);
+  self->datagrams_sent++;
+  GST_OBJECT_UNLOCK (self);
+  if (g_bytes_get_size (msg) > p2p_connection_get_max_datagram_size (self->tx)) {
+    GST_WARNING_OBJECT (self, "buffer of %" G_GSIZE_FORMAT " bytes does not "
+        "fit in a datagram: dropped (use delivery=reliable for big buffers)",
+        gst_buffer_get_size (buffer));
+    GST_OBJECT_LOCK (self);
+    self->datagrams_too_big++;
+    GST_OBJECT_UNLOCK (self);
     return;
-  f = g_new0 (ClockFollow, 1);
-  f->clock = clock ? gst_object_ref (clock) : gst_system_clock_obtain ();
-  f->net_base = p2p_sim_network_now (self->net);
-  f->clock_base = gst_clock_get_time (f->clock);
-  GST_DEBUG_OBJECT (self, "network follows %" GST_PTR_FORMAT, f->clock);
-  p2p_sim_network_set_clock_func (self->net, clock_follow_now, f,
-      clock_follow_free);
+  }
+  if (!p2p_connection_send_datagram (self->tx, msg, &err))
+    GST_DEBUG_OBJECT (self, "datagram not sent: %s", err->message);
 }
 
-/* Drops the network (object lock: get_property reads it). */
+/* Runs the network until virtual time @t, receiving on the way. */
 static void
-clear_net (GstP2pSimNet *self)
+run_to (GstP2pSimNet *self, guint64 t)
 {
-  P2pSimNetwork *net;
+  guint64 now = p2p_sim_network_now (self->net);
 
+  if (t > now)
+    p2p_sim_network_run_until_cond (self->net, receive_step, self, t - now);
+  p2p_sim_network_run_until (self->net, t);
+  receive_messages (self);
+}
+
+/* Posts the receiver's error; returns the flow to give upstream. */
+static GstFlowReturn
+check_rx_error (GstP2pSimNet *self)
+{
+  if (!self->rx_error)
+    return GST_FLOW_OK;
+  GST_ELEMENT_ERROR (self, RESOURCE, READ,
+      ("The simulated link failed: %s", self->rx_error->message), (NULL));
+  self->failed = TRUE;
+  return GST_FLOW_ERROR;
+}
+
+/* Makes sure the link is up (context held). */
+static gboolean
+ensure_link (GstP2pSimNet *self)
+{
+  if (self->failed)
+    return FALSE;
+  if (self->tx && self->rx)
+    return TRUE;
+  teardown_link (self);
+  if (!setup_link (self)) {
+    self->failed = TRUE;
+    teardown_link (self);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static GstClockTime
+buffer_running_time (GstP2pSimNet *self, GstBuffer *buffer)
+{
+  GstClockTime ts = GST_BUFFER_DTS_OR_PTS (buffer);
+  GstSegment *segment = NULL;
+  GstEvent *ev;
+  GstClockTime rt = GST_CLOCK_TIME_NONE;
+
+  if (!GST_CLOCK_TIME_IS_VALID (ts))
+    return GST_CLOCK_TIME_NONE;
+  ev = gst_pad_get_sticky_event (self->sinkpad, GST_EVENT_SEGMENT, 0);
+  if (!ev)
+    return GST_CLOCK_TIME_NONE;
+  gst_event_parse_segment (ev, (const GstSegment **) &segment);
+  if (segment->format == GST_FORMAT_TIME)
+    rt = gst_segment_to_running_time (segment, GST_FORMAT_TIME, ts);
+  gst_event_unref (ev);
+  return rt;
+}
+
+static GstFlowReturn
+gst_p2p_sim_net_chain (GstPad *pad, GstObject *parent, GstBuffer *buffer)
+{
+  GstP2pSimNet *self = GST_P2P_SIM_NET (parent);
+  GstClockTime rt = buffer_running_time (self, buffer);
+  GstFlowReturn ret;
+
+  if (!enter_context (self)) {
+    gst_buffer_unref (buffer);
+    return GST_FLOW_ERROR;
+  }
+  if (!ensure_link (self)) {
+    ret = GST_FLOW_ERROR;
+    goto out;
+  }
+  /* virtual time follows the data */
+  if (GST_CLOCK_TIME_IS_VALID (rt))
+    run_to (self, self->base + rt);
+  if (self->active_delivery == GST_P2P_DELIVERY_DATAGRAM) {
+    send_datagram (self, buffer);
+  } else {
+    GByteArray *out = g_byte_array_new ();
+    g_autoptr (GBytes) msg = NULL;
+
+    gst_p2p_media_append_buffer (out, buffer);
+    msg = g_byte_array_free_to_bytes (out);
+    if (!send_message (self, msg)) {
+      self->failed = TRUE;
+      ret = GST_FLOW_ERROR;
+      goto out;
+    }
+  }
+  receive_messages (self);
+  ret = check_rx_error (self);
+  if (ret == GST_FLOW_OK)
+    ret = push_arrived (self, FALSE);
+
+out:
+  leave_context (self);
+  gst_buffer_unref (buffer);
+  return ret;
+}
+
+/* EOS: runs until the end of the stream has arrived (and the datagrams that
+ * may still follow it), pushes everything. */
+static GstFlowReturn
+finish_stream (GstP2pSimNet *self)
+{
+  GstFlowReturn ret;
+
+  if (!p2p_sim_network_run_until_cond (self->net, receive_until_eos, self,
+          SIMNET_SEND_NS) && !self->rx_error) {
+    GST_ELEMENT_ERROR (self, RESOURCE, READ,
+        ("The simulated link did not deliver the end of the stream within "
+            "60 s of virtual time"), (NULL));
+    self->failed = TRUE;
+    return GST_FLOW_ERROR;
+  }
+  ret = check_rx_error (self);
+  if (ret != GST_FLOW_OK)
+    return ret;
+  if (self->active_delivery == GST_P2P_DELIVERY_DATAGRAM)
+    run_to (self, p2p_sim_network_now (self->net) + jitter_window (self));
+  ret = push_arrived (self, TRUE);
+  /* a loss at the tail cannot be seen as a gap: count it here */
+  if (self->active_delivery == GST_P2P_DELIVERY_DATAGRAM
+      && self->tx_seqnum > self->next_seqnum) {
+    GST_OBJECT_LOCK (self);
+    self->datagrams_lost += self->tx_seqnum - self->next_seqnum;
+    GST_OBJECT_UNLOCK (self);
+    self->next_seqnum = self->tx_seqnum;
+  }
+  return ret;
+}
+
+static gboolean
+gst_p2p_sim_net_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
+{
+  GstP2pSimNet *self = GST_P2P_SIM_NET (parent);
+  g_autoptr (GByteArray) out = NULL;
+  gboolean ok = TRUE;
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_FLUSH_START:
+      return gst_pad_push_event (self->srcpad, event);
+    case GST_EVENT_FLUSH_STOP:
+      /* a fresh link for what follows: nothing sent before the flush
+       * arrives after it */
+      if (enter_context (self)) {
+        teardown_link (self);
+        self->failed = FALSE;
+        leave_context (self);
+      }
+      return gst_pad_push_event (self->srcpad, event);
+    default:
+      break;
+  }
+  if (!GST_EVENT_IS_SERIALIZED (event))
+    return gst_pad_event_default (pad, parent, event);
+
+  out = g_byte_array_new ();
+  if (!gst_p2p_media_append_event (out, event)) {
+    /* not carried over the wire, as with p2psink */
+    GST_LOG_OBJECT (self, "not carried: %" GST_PTR_FORMAT, event);
+    gst_event_unref (event);
+    return TRUE;
+  }
+  if (!enter_context (self)) {
+    gst_event_unref (event);
+    return FALSE;
+  }
+  if (!ensure_link (self)) {
+    ok = FALSE;
+  } else {
+    g_autoptr (GBytes) msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+
+    if (!send_message (self, msg)) {
+      self->failed = TRUE;
+      ok = FALSE;
+    } else if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
+      ok = finish_stream (self) == GST_FLOW_OK;
+    } else {
+      receive_messages (self);
+      ok = check_rx_error (self) == GST_FLOW_OK;
+      if (ok)
+        push_arrived (self, FALSE);
+    }
+  }
+  leave_context (self);
+  gst_event_unref (event);
+  return ok;
+}
+
+static gboolean
+gst_p2p_sim_net_src_query (GstPad *pad, GstObject *parent, GstQuery *query)
+{
+  GstP2pSimNet *self = GST_P2P_SIM_NET (parent);
+
+  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
+    gboolean live;
+    GstClockTime min, max, extra;
+
+    if (!gst_pad_peer_query (self->sinkpad, query))
+      return FALSE;
+    gst_query_parse_latency (query, &live, &min, &max);
+    GST_OBJECT_LOCK (self);
+    extra = (GstClockTime) (self->link.latency_ms + self->link.jitter_ms) *
+        GST_MSECOND;
+    GST_OBJECT_UNLOCK (self);
+    min += extra;
+    if (GST_CLOCK_TIME_IS_VALID (max))
+      max += extra;
+    gst_query_set_latency (query, live, min, max);
+    return TRUE;
+  }
+  return gst_pad_query_default (pad, parent, query);
+}
+
+/* Drops the link and the network (object lock: get_property reads it). */
+static void
+clear_all (GstP2pSimNet *self, gboolean keep_net)
+{
+  P2pSimNetwork *net = NULL;
+
+  if (enter_context (self)) {
+    teardown_link (self);
+    leave_context (self);
+  }
+  self->failed = FALSE;
+  if (keep_net)
+    return;
   GST_OBJECT_LOCK (self);
   net = g_steal_pointer (&self->net);
   GST_OBJECT_UNLOCK (self);
   g_clear_object (&net);
-}
-
-static gboolean
-gst_p2p_sim_net_set_clock (GstElement *element, GstClock *clock)
-{
-  follow_clock (GST_P2P_SIM_NET (element), clock);
-  return GST_ELEMENT_CLASS (parent_class)->set_clock (element, clock);
 }
 
 static GstStateChangeReturn
@@ -194,26 +779,27 @@ gst_p2p_sim_net_change_state (GstElement *element, GstStateChange transition)
   GstP2pSimNet *self = GST_P2P_SIM_NET (element);
   GstStateChangeReturn ret;
 
-  if (transition == GST_STATE_CHANGE_NULL_TO_READY && !setup_network (self)) {
-    gst_element_set_state (self->sink, GST_STATE_NULL);
-    clear_net (self);
-    return GST_STATE_CHANGE_FAILURE;
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
+    P2pSimLinkParams link;
+    g_autoptr (GError) err = NULL;
+
+    GST_OBJECT_LOCK (self);
+    link = self->link;
+    GST_OBJECT_UNLOCK (self);
+    if (!p2p_sim_link_params_validate (&link, &err)) {
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+          ("Invalid link settings: %s", err->message), (NULL));
+      return GST_STATE_CHANGE_FAILURE;
+    }
   }
-
-  /* shutting down needs time to pass on the link even when the pipeline
-   * clock (a test clock) stops: back to real time, continuing from now */
-  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
-    follow_clock (self, NULL);
-
   ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
-
-  if (transition == GST_STATE_CHANGE_READY_TO_NULL
-      || (transition == GST_STATE_CHANGE_NULL_TO_READY
-          && ret == GST_STATE_CHANGE_FAILURE))
-    clear_net (self);
+  /* the pads are inactive now: no streaming thread holds the context */
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+    clear_all (self, TRUE);
+  else if (transition == GST_STATE_CHANGE_READY_TO_NULL)
+    clear_all (self, FALSE);
   return ret;
 }
-
 static void
 gst_p2p_sim_net_set_property (GObject *object, guint prop_id,
     const GValue *value, GParamSpec *pspec)
@@ -278,6 +864,20 @@ net_stats (P2pSimNetwork *net)
       "timers-fired", G_TYPE_UINT64, st.timers_fired, NULL);
 }
 
+/* Object lock held. */
+static GstStructure *
+all_stats_locked (GstP2pSimNet *self)
+{
+  GstStructure *s = net_stats (self->net);
+
+  gst_structure_set (s,
+      "datagrams-sent", G_TYPE_UINT64, self->datagrams_sent,
+      "datagrams-lost", G_TYPE_UINT64, self->datagrams_lost,
+      "datagrams-late", G_TYPE_UINT64, self->datagrams_late,
+      "datagrams-too-big", G_TYPE_UINT64, self->datagrams_too_big, NULL);
+  return s;
+}
+
 static void
 gst_p2p_sim_net_get_property (GObject *object, guint prop_id, GValue *value,
     GParamSpec *pspec)
@@ -321,7 +921,7 @@ gst_p2p_sim_net_get_property (GObject *object, guint prop_id, GValue *value,
           p2p_sim_network_get_trace_hash (self->net) : NULL);
       break;
     case PROP_NET_STATS:
-      g_value_take_boxed (value, self->net ? net_stats (self->net) : NULL);
+      g_value_take_boxed (value, self->net ? all_stats_locked (self) : NULL);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -336,6 +936,7 @@ gst_p2p_sim_net_finalize (GObject *object)
   GstP2pSimNet *self = GST_P2P_SIM_NET (object);
 
   g_clear_object (&self->net);
+  g_main_context_unref (self->context);
   g_free (self->network_name);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -396,52 +997,47 @@ gst_p2p_sim_net_class_init (GstP2pSimNetClass *klass)
           "read-only)", NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_NET_STATS,
       g_param_spec_boxed ("net-stats", "Network statistics",
-          "Counters of the simulated network since READY: now (virtual ns), "
-          "packets-sent, packets-delivered, dropped-loss, bytes-sent, ... "
+          "Counters of the simulated network since the link was set up: now "
+          "(virtual ns), packets-sent, packets-delivered, dropped-loss, "
+          "bytes-sent, ..., and datagram delivery's datagrams-sent, "
+          "datagrams-lost, datagrams-late, datagrams-too-big "
           "(NULL in NULL state; read-only)", GST_TYPE_STRUCTURE,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
   gst_element_class_set_static_metadata (element_class, "P2P simulated link",
-      "Filter/Network", "p2psink and p2psrc over a deterministic simulated "
-      "network with latency, jitter, loss and bandwidth",
+      "Filter/Network", "p2psink's encoding, a deterministic simulated network "
+      "with latency, jitter, loss and bandwidth, and p2psrc's decoding, in "
+      "the streaming thread on virtual time",
       "gst-p2p developers");
   element_class->change_state = gst_p2p_sim_net_change_state;
-  element_class->set_clock = gst_p2p_sim_net_set_clock;
 }
 
 static void
 gst_p2p_sim_net_init (GstP2pSimNet *self)
 {
   static gint counter = 0;
-  GstPad *pad, *ghost;
 
   self->network_name = g_strdup_printf ("p2psimnet-%d",
       g_atomic_int_add (&counter, 1));
+  self->context = g_main_context_new ();
   p2p_sim_link_params_init (&self->link);
   self->seed = 1;
   self->delivery = GST_P2P_DELIVERY_RELIABLE;
+  self->active_delivery = GST_P2P_DELIVERY_RELIABLE;
+  g_queue_init (&self->objects);
+  g_queue_init (&self->jitter);
 
-  self->sink = gst_element_factory_make ("p2psink", "sink");
-  self->src = gst_element_factory_make ("p2psrc", "src");
-  g_assert (self->sink && self->src);
-  /* the bin acts as a filter: its sink must not hold the preroll */
-  g_object_set (self->sink, "async", FALSE, NULL);
-  /* the pipeline holds both ends: the receiving half must not wait for a
-   * preroll that the sending half can only give in PLAYING */
-  g_object_set (self->src, "is-live", TRUE, NULL);
-  gst_bin_add_many (GST_BIN (self), self->sink, self->src, NULL);
+  self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
+  gst_pad_set_chain_function (self->sinkpad, gst_p2p_sim_net_chain);
+  gst_pad_set_event_function (self->sinkpad, gst_p2p_sim_net_sink_event);
+  GST_PAD_SET_PROXY_CAPS (self->sinkpad);
+  GST_PAD_SET_PROXY_ALLOCATION (self->sinkpad);
+  gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
 
-  pad = gst_element_get_static_pad (self->sink, "sink");
-  ghost = gst_ghost_pad_new_from_template ("sink", pad,
-      gst_element_class_get_pad_template (GST_ELEMENT_GET_CLASS (self), "sink"));
-  gst_element_add_pad (GST_ELEMENT (self), ghost);
-  gst_object_unref (pad);
-
-  pad = gst_element_get_static_pad (self->src, "src");
-  ghost = gst_ghost_pad_new_from_template ("src", pad,
-      gst_element_class_get_pad_template (GST_ELEMENT_GET_CLASS (self), "src"));
-  gst_element_add_pad (GST_ELEMENT (self), ghost);
-  gst_object_unref (pad);
+  self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
+  gst_pad_set_query_function (self->srcpad, gst_p2p_sim_net_src_query);
+  GST_PAD_SET_PROXY_CAPS (self->srcpad);
+  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
 }
