@@ -1001,8 +1001,9 @@ gst_p2p_src_class_init (GstP2pSrcClass *klass)
   g_object_class_install_property (gobject_class, PROP_IS_LIVE,
       g_param_spec_boolean ("is-live", "Live",
           "Be a live source (no preroll, reports \"latency\") also in "
-          "delivery=reliable; delivery=datagram is always live. p2psimnet sets "
-          "it: a pipeline holding both ends cannot preroll through a sink",
+          "delivery=reliable; delivery=datagram is always live. Set it when one "
+          "pipeline holds both the p2psink and the p2psrc (it could not "
+          "preroll otherwise)",
           FALSE, rw));
 
   gst_element_class_add_static_pad_template (element_class, &src_template);
