@@ -281,10 +281,11 @@ sink_peer_thread (gpointer data)
   }
   reason = g_strdup (peer->close_reason ? peer->close_reason :
       self->stopping ? "sender stopped" : "closed");
-  g_ptr_array_remove (self->peers, peer);       /* drops the array's ref */
-  g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
 
+  /* Signal and message first, removal second: EOS (wait_drained) waits for
+   * the removal, so the "disconnected" message with the final byte counts
+   * is on the bus before the EOS message. */
   p2p_connection_close (peer->conn, reason);
   g_signal_handlers_disconnect_by_data (peer->conn, peer);
   GST_INFO_OBJECT (self, "receiver %s removed: %s", peer->peer_id, reason);
@@ -292,6 +293,8 @@ sink_peer_thread (gpointer data)
   gst_p2p_object_post_connection (self->obj, peer->conn, "disconnected");
 
   g_mutex_lock (&self->lock);
+  g_ptr_array_remove (self->peers, peer);       /* drops the array's ref */
+  g_cond_broadcast (&self->cond);
   self->n_threads--;
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
