@@ -18,7 +18,8 @@ receive() {
 }
 
 case "${1:-demo}" in
-  send) KEY=$(mktemp -u /tmp/p2p-live.XXXXXX); "$P2P_ID" new --file "$KEY" >/dev/null
+  send) KEY=$(mktemp -u /tmp/p2p-live.XXXXXX); trap 'rm -f "$KEY"' EXIT INT TERM
+        "$P2P_ID" new --file "$KEY" >/dev/null
         echo "peer: $("$P2P_ID" show --file "$KEY" | head -n1)@127.0.0.1:${2:-8800}"
         send 100000 "$KEY" "${2:-8800}" ;;
   receive) receive "$2" ;;
