@@ -72,6 +72,11 @@ G_DECLARE_FINAL_TYPE (P2pQuicEndpoint, p2p_quic_endpoint, P2P, QUIC_ENDPOINT, P2
 P2pQuicEndpoint *p2p_quic_endpoint_new (P2pDatagramSocket *socket, P2pIdentity *identity,
     const P2pQuicSessionConfig *cfg);
 /* Accepting: off until enabled (dial-only endpoints drop client Initials). */
+/* New handshakes accepted per source IP address: @burst at once, then
+ * @per_second (token bucket; 0 = unlimited). Default 128 then 64/s. Call on
+ * the endpoint's context (or before it receives anything). */
+void p2p_quic_endpoint_set_handshake_rate (P2pQuicEndpoint *self, guint per_second,
+    guint burst);
 void p2p_quic_endpoint_set_accepting (P2pQuicEndpoint *self, gboolean accepting,
     GPtrArray *allowed_peers, guint max_connections);
 /* Dials @remote expecting @peer; completes on the endpoint's context. */

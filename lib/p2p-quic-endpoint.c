@@ -6,7 +6,9 @@
  * Demultiplexing is by remote address ("ip:port"): one connection per remote
  * address per endpoint. Datagrams from unknown remotes that are not client
  * Initials are dropped silently (counted, debug log); so are Initials when
- * not accepting or over the limits (pending handshakes, max connections).
+ * not accepting or over the limits (pending handshakes, max connections,
+ * and new handshakes per source IP address: a token bucket, so one host
+ * cannot make the listener start TLS handshakes faster than the rate).
  *
  * Threads: the socket, the table of remotes and the connections' sessions
  * live on the socket's context (the network thread); accept() and close()
@@ -24,6 +26,16 @@
 
 #define DEFAULT_MAX_PENDING 64
 #define DEFAULT_MAX_CONNECTIONS 64
+/* New handshakes per source IP: a burst, then a sustained rate. Generous
+ * enough for a fan-out of 100 receivers on one host. */
+#define DEFAULT_HANDSHAKE_BURST 128
+#define DEFAULT_HANDSHAKE_RATE 64      /* per second */
+#define MAX_RATE_ENTRIES 4096
+
+typedef struct {
+  double tokens;
+  guint64 last_ns;
+} RateBucket;
 
 /* One remote address. Removed from the table as soon as its path closes
  * (the connection closed or was dropped), so every entry has a live path. */
@@ -50,6 +62,8 @@ struct _P2pQuicEndpoint {
   GHashTable *remotes;          /* key → Remote* */
   guint64 dropped_garbage;
   guint64 dropped_limits;
+  GHashTable *rate;             /* source IP string → RateBucket */
+  guint handshake_rate, handshake_burst;
 
   /* shared, under lock */
   GMutex lock;
@@ -207,6 +221,38 @@ on_server_established (P2pQuicConnection *conn, gpointer user_data)
   }
 }
 
+/* TRUE if @from may start one more handshake now (takes a token). */
+static gboolean
+handshake_rate_allows (P2pQuicEndpoint *self, GSocketAddress *from)
+{
+  g_autofree char *ip = NULL;
+  guint64 now = p2p_datagram_socket_now (self->socket);
+  RateBucket *b;
+
+  if (self->handshake_rate == 0 || !G_IS_INET_SOCKET_ADDRESS (from))
+    return TRUE;
+  ip = g_inet_address_to_string (
+      g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (from)));
+  b = g_hash_table_lookup (self->rate, ip);
+  if (b == NULL) {
+    /* bounded table: forgetting every bucket only makes the limit lenient */
+    if (g_hash_table_size (self->rate) >= MAX_RATE_ENTRIES)
+      g_hash_table_remove_all (self->rate);
+    b = g_new0 (RateBucket, 1);
+    b->tokens = self->handshake_burst;
+    b->last_ns = now;
+    g_hash_table_insert (self->rate, g_steal_pointer (&ip), b);
+  } else if (now > b->last_ns) {
+    b->tokens = MIN ((double) self->handshake_burst,
+        b->tokens + (now - b->last_ns) / 1e9 * self->handshake_rate);
+    b->last_ns = now;
+  }
+  if (b->tokens < 1.0)
+    return FALSE;
+  b->tokens -= 1.0;
+  return TRUE;
+}
+
 static void
 accept_initial (P2pQuicEndpoint *self, const char *key, GSocketAddress *from,
     const guint8 *data, gsize len)
@@ -233,6 +279,12 @@ accept_initial (P2pQuicEndpoint *self, const char *key, GSocketAddress *from,
   if (live >= max_conn || pending >= max_pending) {
     g_debug ("%s: client Initial dropped (%u connections, %u pending handshakes)", key,
         live, pending);
+    self->dropped_limits++;
+    return;
+  }
+  if (!handshake_rate_allows (self, from)) {
+    g_debug ("%s: client Initial dropped (over %u new handshakes/s from this address)",
+        key, self->handshake_rate);
     self->dropped_limits++;
     return;
   }
@@ -736,6 +788,7 @@ p2p_quic_endpoint_finalize (GObject *object)
 
   g_queue_clear_full (&self->accept_queue, g_object_unref);
   g_clear_pointer (&self->allowed, g_ptr_array_unref);
+  g_clear_pointer (&self->rate, g_hash_table_unref);
   g_clear_object (&self->identity);
   g_clear_pointer (&self->ctx, g_main_context_unref);
   g_mutex_clear (&self->lock);
@@ -767,6 +820,9 @@ p2p_quic_endpoint_init (P2pQuicEndpoint *self)
   self->remotes = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, remote_free);
   self->max_connections = DEFAULT_MAX_CONNECTIONS;
   self->max_pending = DEFAULT_MAX_PENDING;
+  self->rate = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->handshake_rate = DEFAULT_HANDSHAKE_RATE;
+  self->handshake_burst = DEFAULT_HANDSHAKE_BURST;
 }
 
 P2pQuicEndpoint *
@@ -806,6 +862,16 @@ p2p_quic_endpoint_set_accepting (P2pQuicEndpoint *self, gboolean accepting,
     self->allowed = g_ptr_array_ref (allowed_peers);
   self->max_connections = max_connections ? max_connections : DEFAULT_MAX_CONNECTIONS;
   g_mutex_unlock (&self->lock);
+}
+
+void
+p2p_quic_endpoint_set_handshake_rate (P2pQuicEndpoint *self, guint per_second, guint burst)
+{
+  g_return_if_fail (P2P_IS_QUIC_ENDPOINT (self));
+
+  self->handshake_rate = per_second;
+  self->handshake_burst = MAX (burst, 1);
+  g_hash_table_remove_all (self->rate);
 }
 
 gboolean

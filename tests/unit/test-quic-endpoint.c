@@ -1098,6 +1098,53 @@ test_max_connections (Fixture *f, gconstpointer data)
   unref_on_net (f, c2);
 }
 
+/* ---- new handshakes per source address: a token bucket ---- */
+
+static void
+slow_rate_net (gpointer data)
+{
+  /* two handshakes at once, then one per second */
+  p2p_quic_endpoint_set_handshake_rate (data, 1, 2);
+}
+
+static void
+test_handshake_rate (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  P2pQuicEndpoint *c[3];
+  P2pConnection *d[2], *s[2], *over;
+  guint64 dropped_before;
+
+  /* Keepalives keep the admitted connections up through the idle timeout. */
+  f->cfg.keepalive_ns = 100 * G_GUINT64_CONSTANT (1000000);
+  p2p_net_thread_invoke_sync (f->nt, slow_rate_net, f->server);
+  for (guint i = 0; i < 3; i++)
+    c[i] = new_endpoint (f, f->client_id);
+  /* the burst: two dials from 127.0.0.1 (two ports) are admitted */
+  for (guint i = 0; i < 2; i++) {
+    d[i] = dial (f, c[i], p2p_identity_get_peer_id (f->server_id), &error);
+    g_assert_no_error (error);
+    s[i] = accept_one (f);
+  }
+  /* the third from the same IP within the idle timeout (500 ms, when at
+   * most half a token has come back) is dropped: the dialer times out */
+  dropped_before = p2p_quic_endpoint_get_dropped (f->server);
+  over = dial (f, c[2], p2p_identity_get_peer_id (f->server_id), &error);
+  g_assert_null (over);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_TIMEOUT);
+  g_clear_error (&error);
+  g_assert_cmpuint (p2p_quic_endpoint_get_dropped (f->server), >, dropped_before);
+  /* the admitted connections are unaffected */
+  send_str (d[1], "still here");
+  assert_receive_str (f, s[1], "still here");
+  for (guint i = 0; i < 2; i++) {
+    unref_on_net (f, d[i]);
+    unref_on_net (f, s[i]);
+  }
+  for (guint i = 0; i < 3; i++)
+    unref_on_net (f, c[i]);
+}
+
 /* ---- a connection whose context is the test thread's own, iterated only
  * by the test (like a simulated network in MANUAL mode) ---- */
 
@@ -1352,6 +1399,7 @@ main (int argc, char **argv)
   ADD ("mem-path", test_mem_path, NULL);
   ADD ("accept-async", test_accept_async, NULL);
   ADD ("max-connections", test_max_connections, GUINT_TO_POINTER (500));
+  ADD ("handshake-rate", test_handshake_rate, GUINT_TO_POINTER (500));
   ADD ("manual-context", test_manual_context, NULL);
   ADD ("recv-backpressure", test_recv_backpressure, NULL);
   return g_test_run ();
