@@ -27,6 +27,7 @@
 #include "gstp2psimnet.h"
 #include "gstp2pobject.h"
 #include "gstp2pmedia.h"
+#include "gstp2pjitter.h"
 #include "p2p/p2p-sim.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_p2p_sim_net_debug);
@@ -58,12 +59,6 @@ enum {
 #define SIMNET_SEND_NS (60 * SEC)
 #define SIMNET_CLOSE_NS (30 * SEC)
 
-typedef struct {
-  guint64 seqnum;
-  guint64 arrival;              /* virtual ns */
-  GstBuffer *buffer;
-} JitterItem;
-
 struct _GstP2pSimNet {
   GstBin parent;
 
@@ -86,8 +81,7 @@ struct _GstP2pSimNet {
   guint64 base;                 /* virtual ns at running time 0 */
   guint64 tx_seqnum;
   GQueue objects;               /* decoded events/buffers in arrival order */
-  GQueue jitter;                /* JitterItem, ascending seqnum (datagrams) */
-  guint64 next_seqnum;
+  GstP2pJitter jitter;          /* datagrams; arrival in virtual ns */
   gboolean segment_seen;
   gboolean eos_received;
   GError *rx_error;
@@ -113,15 +107,6 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
-
-static void
-jitter_item_free (gpointer data)
-{
-  JitterItem *item = data;
-
-  gst_buffer_unref (item->buffer);
-  g_free (item);
-}
 
 /* ---- the private context: held by the thread that works on the link ---- */
 
@@ -154,38 +139,17 @@ on_datagram (P2pConnection *conn, GBytes *datagram, gpointer data)
   const guint8 *p = g_bytes_get_data (datagram, &len);
   guint64 seqnum = 0;
   GstBuffer *buffer = gst_p2p_media_buffer_from_datagram (p, len, &seqnum, &err);
-  JitterItem *item;
-  GList *l;
 
   if (!buffer) {
     GST_WARNING_OBJECT (self, "malformed datagram ignored: %s", err->message);
     return;
   }
-  if (seqnum < self->next_seqnum) {
+  if (gst_p2p_jitter_insert (&self->jitter, seqnum, p2p_sim_network_now (self->net),
+          buffer) == GST_P2P_JITTER_LATE) {
     GST_OBJECT_LOCK (self);
     self->datagrams_late++;
     GST_OBJECT_UNLOCK (self);
-    gst_buffer_unref (buffer);
-    return;
   }
-  for (l = self->jitter.tail; l; l = l->prev) {
-    JitterItem *it = l->data;
-
-    if (it->seqnum == seqnum) {     /* duplicate */
-      gst_buffer_unref (buffer);
-      return;
-    }
-    if (it->seqnum < seqnum)
-      break;
-  }
-  item = g_new0 (JitterItem, 1);
-  item->seqnum = seqnum;
-  item->arrival = p2p_sim_network_now (self->net);
-  item->buffer = buffer;
-  if (l)
-    g_queue_insert_after (&self->jitter, l, item);
-  else
-    g_queue_push_head (&self->jitter, item);
 }
 
 /* Decodes every message that has arrived into self->objects. */
@@ -262,20 +226,15 @@ event_needs_drain (GstEvent *event)
 static GstBuffer *
 pop_jitter (GstP2pSimNet *self)
 {
-  JitterItem *item = g_queue_pop_head (&self->jitter);
-  GstBuffer *buffer = item->buffer;
+  guint64 lost;
+  GstBuffer *buffer = gst_p2p_jitter_pop (&self->jitter, &lost);
 
-  if (item->seqnum > self->next_seqnum) {
-    GST_DEBUG_OBJECT (self, "datagrams %" G_GUINT64_FORMAT "..%"
-        G_GUINT64_FORMAT " lost", self->next_seqnum, item->seqnum - 1);
+  if (lost > 0) {
+    GST_DEBUG_OBJECT (self, "%" G_GUINT64_FORMAT " datagram(s) lost", lost);
     GST_OBJECT_LOCK (self);
-    self->datagrams_lost += item->seqnum - self->next_seqnum;
+    self->datagrams_lost += lost;
     GST_OBJECT_UNLOCK (self);
-    buffer = gst_buffer_make_writable (buffer);
-    GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_DISCONT);
   }
-  self->next_seqnum = item->seqnum + 1;
-  g_free (item);
   return buffer;
 }
 
@@ -288,7 +247,7 @@ next_object (GstP2pSimNet *self, gboolean final)
     GstMiniObject *head = g_queue_peek_head (&self->objects);
 
     if (GST_IS_EVENT (head) && self->segment_seen
-        && !g_queue_is_empty (&self->jitter)
+        && !gst_p2p_jitter_is_empty (&self->jitter)
         && event_needs_drain (GST_EVENT_CAST (head)))
       return GST_MINI_OBJECT_CAST (pop_jitter (self));
     head = g_queue_pop_head (&self->objects);
@@ -296,13 +255,10 @@ next_object (GstP2pSimNet *self, gboolean final)
       self->segment_seen = TRUE;
     return head;
   }
-  if (!g_queue_is_empty (&self->jitter) && self->segment_seen) {
-    JitterItem *item = g_queue_peek_head (&self->jitter);
-
-    if (final || item->seqnum == self->next_seqnum
-        || p2p_sim_network_now (self->net) >= item->arrival + jitter_window (self))
-      return GST_MINI_OBJECT_CAST (pop_jitter (self));
-  }
+  if (!gst_p2p_jitter_is_empty (&self->jitter) && self->segment_seen
+      && (final || gst_p2p_jitter_head_ready (&self->jitter,
+              p2p_sim_network_now (self->net), jitter_window (self))))
+    return GST_MINI_OBJECT_CAST (pop_jitter (self));
   return NULL;
 }
 
@@ -385,11 +341,11 @@ teardown_link (GstP2pSimNet *self)
   g_clear_error (&self->connect_error);
   g_clear_error (&self->rx_error);
   g_queue_clear_full (&self->objects, (GDestroyNotify) gst_mini_object_unref);
-  g_queue_clear_full (&self->jitter, jitter_item_free);
+  gst_p2p_jitter_reset (&self->jitter);
+  gst_p2p_jitter_expect (&self->jitter, 0);     /* the sender is ours */
   self->connect_done = FALSE;
   self->segment_seen = FALSE;
   self->eos_received = FALSE;
-  self->next_seqnum = 0;
   self->tx_seqnum = 0;
   self->base = 0;
 }
@@ -661,12 +617,12 @@ finish_stream (GstP2pSimNet *self)
     run_to (self, p2p_sim_network_now (self->net) + jitter_window (self));
   ret = push_arrived (self, TRUE);
   /* a loss at the tail cannot be seen as a gap: count it here */
-  if (self->active_delivery == GST_P2P_DELIVERY_DATAGRAM
-      && self->tx_seqnum > self->next_seqnum) {
+  if (self->active_delivery == GST_P2P_DELIVERY_DATAGRAM) {
+    guint64 lost = gst_p2p_jitter_lose_until (&self->jitter, self->tx_seqnum);
+
     GST_OBJECT_LOCK (self);
-    self->datagrams_lost += self->tx_seqnum - self->next_seqnum;
+    self->datagrams_lost += lost;
     GST_OBJECT_UNLOCK (self);
-    self->next_seqnum = self->tx_seqnum;
   }
   return ret;
 }
@@ -1027,7 +983,8 @@ gst_p2p_sim_net_init (GstP2pSimNet *self)
   self->delivery = GST_P2P_DELIVERY_RELIABLE;
   self->active_delivery = GST_P2P_DELIVERY_RELIABLE;
   g_queue_init (&self->objects);
-  g_queue_init (&self->jitter);
+  gst_p2p_jitter_init (&self->jitter, 0);
+  gst_p2p_jitter_expect (&self->jitter, 0);
 
   self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
   gst_pad_set_chain_function (self->sinkpad, gst_p2p_sim_net_chain);

@@ -26,6 +26,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "gstp2psrc.h"
 #include "gstp2pmedia.h"
+#include "gstp2pjitter.h"
 
 #include <string.h>
 
@@ -45,12 +46,6 @@ enum {
   PROP_RECONNECT_MAX,
   PROP_IS_LIVE,
 };
-
-typedef struct {
-  guint64 seqnum;
-  gint64 arrival;               /* monotonic, us */
-  GstBuffer *buffer;
-} JitterItem;
 
 struct _GstP2pSrc {
   GstElement parent;
@@ -80,9 +75,7 @@ struct _GstP2pSrc {
 
   /* datagram delivery */
   GQueue events;                /* GstEvent from the reliable stream */
-  GQueue jitter;                /* JitterItem, ascending seqnum */
-  gboolean have_next;
-  guint64 next_seqnum;
+  GstP2pJitter jitter;          /* arrival times: monotonic us */
   guint64 datagrams_lost;
   guint64 datagrams_late;
   gboolean segment_seen;
@@ -123,23 +116,13 @@ gst_p2p_reconnect_get_type (void)
   return type;
 }
 
-static void
-jitter_item_free (gpointer data)
-{
-  JitterItem *item = data;
-
-  gst_buffer_unref (item->buffer);
-  g_free (item);
-}
-
 /* Called with the lock. */
 static void
 clear_datagram_state_locked (GstP2pSrc *self)
 {
   g_queue_clear_full (&self->events, (GDestroyNotify) gst_event_unref);
-  g_queue_clear_full (&self->jitter, jitter_item_free);
+  gst_p2p_jitter_reset (&self->jitter);
   gst_clear_event (&self->pending_segment);
-  self->have_next = FALSE;
   self->segment_seen = FALSE;
   self->reader_done = FALSE;
   g_clear_error (&self->reader_error);
@@ -156,46 +139,30 @@ on_datagram (P2pConnection *conn, GBytes *datagram, gpointer data)
   const guint8 *p = g_bytes_get_data (datagram, &len);
   guint64 seqnum = 0;
   GstBuffer *buffer = gst_p2p_media_buffer_from_datagram (p, len, &seqnum, &err);
-  JitterItem *item;
-  GList *l;
 
   if (!buffer) {
     GST_WARNING_OBJECT (self, "malformed datagram ignored: %s", err->message);
     return;
   }
   g_mutex_lock (&self->lock);
-  if (self->flushing || (self->have_next && seqnum < self->next_seqnum)) {
+  if (self->flushing) {
     self->datagrams_late++;
-    g_mutex_unlock (&self->lock);
     gst_buffer_unref (buffer);
-    return;
-  }
-  for (l = self->jitter.tail; l; l = l->prev) {
-    JitterItem *it = l->data;
-
-    if (it->seqnum == seqnum) {     /* duplicate */
-      g_mutex_unlock (&self->lock);
-      gst_buffer_unref (buffer);
-      return;
+  } else {
+    switch (gst_p2p_jitter_insert (&self->jitter, seqnum, g_get_monotonic_time (), buffer)) {
+      case GST_P2P_JITTER_LATE:
+        self->datagrams_late++;
+        break;
+      case GST_P2P_JITTER_HELD_OVERFLOW:
+        self->datagrams_lost++;
+        /* fall through */
+      case GST_P2P_JITTER_HELD:
+        g_cond_broadcast (&self->cond);
+        break;
+      case GST_P2P_JITTER_DUPLICATE:
+        break;
     }
-    if (it->seqnum < seqnum)
-      break;
   }
-  item = g_new0 (JitterItem, 1);
-  item->seqnum = seqnum;
-  item->arrival = g_get_monotonic_time ();
-  item->buffer = buffer;
-  if (l)
-    g_queue_insert_after (&self->jitter, l, item);
-  else
-    g_queue_push_head (&self->jitter, item);
-  if (self->jitter.length > MAX_JITTER_ITEMS) {
-    JitterItem *old = g_queue_pop_head (&self->jitter);
-
-    self->datagrams_lost++;
-    jitter_item_free (old);
-  }
-  g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
 }
 
@@ -220,13 +187,8 @@ reader_thread (gpointer data)
       obj = gst_p2p_media_message_to_object (msg, &err);
     if (obj && !GST_IS_EVENT (obj)) {
       /* a buffer on the stream (the sender runs delivery=reliable) */
-      JitterItem *item = g_new0 (JitterItem, 1);
-
       g_mutex_lock (&self->lock);
-      item->seqnum = self->have_next ? self->next_seqnum : 0;
-      item->arrival = g_get_monotonic_time ();
-      item->buffer = GST_BUFFER_CAST (obj);
-      g_queue_push_tail (&self->jitter, item);
+      gst_p2p_jitter_append (&self->jitter, g_get_monotonic_time (), GST_BUFFER_CAST (obj));
       g_cond_broadcast (&self->cond);
       g_mutex_unlock (&self->lock);
       continue;
@@ -275,19 +237,13 @@ event_needs_drain (GstEvent *event)
 static GstBuffer *
 pop_jitter_locked (GstP2pSrc *self)
 {
-  JitterItem *item = g_queue_pop_head (&self->jitter);
-  GstBuffer *buffer = item->buffer;
+  guint64 lost;
+  GstBuffer *buffer = gst_p2p_jitter_pop (&self->jitter, &lost);
 
-  if (self->have_next && item->seqnum > self->next_seqnum) {
-    GST_DEBUG_OBJECT (self, "datagrams %" G_GUINT64_FORMAT "..%" G_GUINT64_FORMAT
-        " lost", self->next_seqnum, item->seqnum - 1);
-    self->datagrams_lost += item->seqnum - self->next_seqnum;
-    buffer = gst_buffer_make_writable (buffer);
-    GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_DISCONT);
+  if (lost > 0) {
+    GST_DEBUG_OBJECT (self, "%" G_GUINT64_FORMAT " datagram(s) lost", lost);
+    self->datagrams_lost += lost;
   }
-  self->have_next = TRUE;
-  self->next_seqnum = item->seqnum + 1;
-  g_free (item);
   return buffer;
 }
 
@@ -317,7 +273,7 @@ next_datagram_item (GstP2pSrc *self, GError **error)
        * "latency" for them */
       if (GST_EVENT_TYPE (ev) == GST_EVENT_EOS && now < self->eos_due) {
         eos_wait = TRUE;
-      } else if (self->segment_seen && !g_queue_is_empty (&self->jitter)
+      } else if (self->segment_seen && !gst_p2p_jitter_is_empty (&self->jitter)
           && event_needs_drain (ev)) {
         out = GST_MINI_OBJECT_CAST (pop_jitter_locked (self));
         break;
@@ -329,11 +285,10 @@ next_datagram_item (GstP2pSrc *self, GError **error)
         break;
       }
     }
-    if (!g_queue_is_empty (&self->jitter) && self->segment_seen) {
-      JitterItem *head = g_queue_peek_head (&self->jitter);
-      gint64 due = head->arrival + (gint64) latency * 1000;
+    if (!gst_p2p_jitter_is_empty (&self->jitter) && self->segment_seen) {
+      gint64 due = (gint64) gst_p2p_jitter_head_due (&self->jitter, (guint64) latency * 1000);
 
-      if (!self->have_next || head->seqnum == self->next_seqnum || now >= due) {
+      if (gst_p2p_jitter_head_ready (&self->jitter, now, (guint64) latency * 1000)) {
         out = GST_MINI_OBJECT_CAST (pop_jitter_locked (self));
         break;
       }
@@ -1026,7 +981,7 @@ gst_p2p_src_init (GstP2pSrc *self)
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
   g_queue_init (&self->events);
-  g_queue_init (&self->jitter);
+  gst_p2p_jitter_init (&self->jitter, MAX_JITTER_ITEMS);
 
   self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
   gst_pad_set_activatemode_function (self->srcpad, gst_p2p_src_activate_mode);

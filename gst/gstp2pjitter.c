@@ -1,0 +1,143 @@
+/* gstp2pjitter.c: the datagram reorder buffer of p2psrc and p2psimnet.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "gstp2pjitter.h"
+
+typedef struct {
+  guint64 seqnum;
+  guint64 arrival;
+  GstBuffer *buffer;
+} Item;
+
+static void
+item_free (gpointer data)
+{
+  Item *item = data;
+
+  gst_buffer_unref (item->buffer);
+  g_free (item);
+}
+
+void
+gst_p2p_jitter_init (GstP2pJitter *j, guint max_items)
+{
+  g_queue_init (&j->items);
+  j->have_next = FALSE;
+  j->next_seqnum = 0;
+  j->max_items = max_items;
+}
+
+void
+gst_p2p_jitter_reset (GstP2pJitter *j)
+{
+  g_queue_clear_full (&j->items, item_free);
+  j->have_next = FALSE;
+  j->next_seqnum = 0;
+}
+
+void
+gst_p2p_jitter_expect (GstP2pJitter *j, guint64 seqnum)
+{
+  j->have_next = TRUE;
+  j->next_seqnum = seqnum;
+}
+
+GstP2pJitterResult
+gst_p2p_jitter_insert (GstP2pJitter *j, guint64 seqnum, guint64 arrival, GstBuffer *buffer)
+{
+  Item *item;
+  GList *l;
+
+  if (j->have_next && seqnum < j->next_seqnum) {
+    gst_buffer_unref (buffer);
+    return GST_P2P_JITTER_LATE;
+  }
+  /* datagrams mostly arrive in order: search from the tail */
+  for (l = j->items.tail; l; l = l->prev) {
+    Item *it = l->data;
+
+    if (it->seqnum == seqnum) {
+      gst_buffer_unref (buffer);
+      return GST_P2P_JITTER_DUPLICATE;
+    }
+    if (it->seqnum < seqnum)
+      break;
+  }
+  item = g_new0 (Item, 1);
+  item->seqnum = seqnum;
+  item->arrival = arrival;
+  item->buffer = buffer;
+  if (l)
+    g_queue_insert_after (&j->items, l, item);
+  else
+    g_queue_push_head (&j->items, item);
+  if (j->max_items > 0 && j->items.length > j->max_items) {
+    item_free (g_queue_pop_head (&j->items));
+    return GST_P2P_JITTER_HELD_OVERFLOW;
+  }
+  return GST_P2P_JITTER_HELD;
+}
+
+void
+gst_p2p_jitter_append (GstP2pJitter *j, guint64 arrival, GstBuffer *buffer)
+{
+  Item *tail = g_queue_peek_tail (&j->items);
+  Item *item = g_new0 (Item, 1);
+
+  item->seqnum = tail ? tail->seqnum + 1 : j->have_next ? j->next_seqnum : 0;
+  item->arrival = arrival;
+  item->buffer = buffer;
+  g_queue_push_tail (&j->items, item);
+}
+
+gboolean
+gst_p2p_jitter_is_empty (const GstP2pJitter *j)
+{
+  return j->items.length == 0;
+}
+
+guint64
+gst_p2p_jitter_head_due (const GstP2pJitter *j, guint64 wait)
+{
+  const Item *head = g_queue_peek_head ((GQueue *) &j->items);
+
+  return head ? head->arrival + wait : G_MAXUINT64;
+}
+
+gboolean
+gst_p2p_jitter_head_ready (const GstP2pJitter *j, guint64 now, guint64 wait)
+{
+  const Item *head = g_queue_peek_head ((GQueue *) &j->items);
+
+  if (head == NULL)
+    return FALSE;
+  return !j->have_next || head->seqnum == j->next_seqnum || now >= head->arrival + wait;
+}
+
+GstBuffer *
+gst_p2p_jitter_pop (GstP2pJitter *j, guint64 *lost)
+{
+  Item *item = g_queue_pop_head (&j->items);
+  GstBuffer *buffer = item->buffer;
+
+  *lost = 0;
+  if (j->have_next && item->seqnum > j->next_seqnum) {
+    *lost = item->seqnum - j->next_seqnum;
+    buffer = gst_buffer_make_writable (buffer);
+    GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_DISCONT);
+  }
+  gst_p2p_jitter_expect (j, item->seqnum + 1);
+  g_free (item);
+  return buffer;
+}
+
+guint64
+gst_p2p_jitter_lose_until (GstP2pJitter *j, guint64 seqnum)
+{
+  guint64 lost = 0;
+
+  if (j->have_next && seqnum > j->next_seqnum)
+    lost = seqnum - j->next_seqnum;
+  if (!j->have_next || seqnum > j->next_seqnum)
+    gst_p2p_jitter_expect (j, seqnum);
+  return lost;
+}

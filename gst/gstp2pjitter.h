@@ -1,0 +1,52 @@
+/* gstp2pjitter.h: the datagram reorder buffer shared by p2psrc and
+ * p2psimnet (delivery=datagram). Buffers are held in sequence-number order;
+ * a late or duplicate datagram is refused; the head leaves when it is the
+ * next expected one or when its wait is over, a gap before it counting as
+ * lost and marking it DISCONT. No locking and no clock: the caller holds its
+ * own lock and passes times in any one unit.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  GQueue items;                 /* ascending seqnum */
+  gboolean have_next;           /* next_seqnum is known */
+  guint64 next_seqnum;
+  guint max_items;              /* 0 = unbounded */
+} GstP2pJitter;
+
+typedef enum {
+  GST_P2P_JITTER_HELD,
+  GST_P2P_JITTER_HELD_OVERFLOW, /* held; the oldest held buffer was dropped */
+  GST_P2P_JITTER_LATE,          /* below the next expected: dropped */
+  GST_P2P_JITTER_DUPLICATE,     /* already held: dropped */
+} GstP2pJitterResult;
+
+void gst_p2p_jitter_init (GstP2pJitter *j, guint max_items);
+/* Drops every held buffer; the next sequence number is unknown again. */
+void gst_p2p_jitter_reset (GstP2pJitter *j);
+/* The next sequence number is @seqnum (e.g. 0 when the sender is known). */
+void gst_p2p_jitter_expect (GstP2pJitter *j, guint64 seqnum);
+/* Takes @buffer (transfer full) that arrived at @arrival. */
+GstP2pJitterResult gst_p2p_jitter_insert (GstP2pJitter *j, guint64 seqnum, guint64 arrival,
+    GstBuffer *buffer);
+/* Appends @buffer (transfer full) as the next in order (a buffer that came
+ * on the reliable stream). */
+void gst_p2p_jitter_append (GstP2pJitter *j, guint64 arrival, GstBuffer *buffer);
+gboolean gst_p2p_jitter_is_empty (const GstP2pJitter *j);
+/* When the head's wait of @wait ends (arrival + @wait); G_MAXUINT64 if empty. */
+guint64 gst_p2p_jitter_head_due (const GstP2pJitter *j, guint64 wait);
+/* TRUE if the head may leave at @now: nothing is expected yet, it is the
+ * next expected one, or its wait is over. */
+gboolean gst_p2p_jitter_head_ready (const GstP2pJitter *j, guint64 now, guint64 wait);
+/* Takes the head (transfer full; the queue must not be empty). *@lost gets
+ * the number of sequence numbers skipped before it (then it is DISCONT). */
+GstBuffer *gst_p2p_jitter_pop (GstP2pJitter *j, guint64 *lost);
+/* Counts the sequence numbers below @seqnum that never arrived as lost
+ * (a loss at the end of a stream shows no gap) and expects @seqnum next. */
+guint64 gst_p2p_jitter_lose_until (GstP2pJitter *j, guint64 seqnum);
+
+G_END_DECLS

@@ -1,0 +1,112 @@
+/* test-jitter.c: the datagram reorder buffer shared by p2psrc and
+ * p2psimnet (gst/gstp2pjitter.c): order, late and duplicate datagrams,
+ * overflow, gaps counted as lost and marked DISCONT, the wait, tail loss. */
+#include <gst/check/gstcheck.h>
+#include "gstp2pjitter.h"
+
+static GstBuffer *
+buf (guint64 pts)
+{
+  GstBuffer *b = gst_buffer_new ();
+
+  GST_BUFFER_PTS (b) = pts;
+  return b;
+}
+
+/* Pops the head, checks its PTS, the gap before it and its DISCONT flag. */
+static void
+expect_pop (GstP2pJitter *j, guint64 pts, guint64 lost)
+{
+  guint64 got_lost = 99;
+  GstBuffer *b = gst_p2p_jitter_pop (j, &got_lost);
+
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (b), pts);
+  fail_unless_equals_uint64 (got_lost, lost);
+  fail_unless_equals_int (GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_DISCONT), lost > 0);
+  gst_buffer_unref (b);
+}
+
+GST_START_TEST (test_reorder_late_duplicate)
+{
+  GstP2pJitter j;
+
+  gst_p2p_jitter_init (&j, 0);
+  fail_unless (gst_p2p_jitter_is_empty (&j));
+  fail_unless_equals_int (gst_p2p_jitter_insert (&j, 12, 100, buf (12)), GST_P2P_JITTER_HELD);
+  fail_unless_equals_int (gst_p2p_jitter_insert (&j, 10, 101, buf (10)), GST_P2P_JITTER_HELD);
+  fail_unless_equals_int (gst_p2p_jitter_insert (&j, 11, 102, buf (11)), GST_P2P_JITTER_HELD);
+  fail_unless_equals_int (gst_p2p_jitter_insert (&j, 11, 103, buf (99)), GST_P2P_JITTER_DUPLICATE);
+  /* nothing expected yet: the lowest leaves at once and sets the baseline */
+  fail_unless (gst_p2p_jitter_head_ready (&j, 0, 1000));
+  expect_pop (&j, 10, 0);
+  expect_pop (&j, 11, 0);
+  expect_pop (&j, 12, 0);
+  fail_unless (gst_p2p_jitter_is_empty (&j));
+  fail_unless_equals_int (gst_p2p_jitter_insert (&j, 12, 104, buf (12)), GST_P2P_JITTER_LATE);
+  fail_unless_equals_int (gst_p2p_jitter_insert (&j, 5, 105, buf (5)), GST_P2P_JITTER_LATE);
+  fail_unless (gst_p2p_jitter_is_empty (&j));
+  gst_p2p_jitter_reset (&j);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_gap_waits_then_counts_lost)
+{
+  GstP2pJitter j;
+
+  gst_p2p_jitter_init (&j, 0);
+  gst_p2p_jitter_expect (&j, 0);
+  fail_unless_equals_int (gst_p2p_jitter_insert (&j, 3, 1000, buf (3)), GST_P2P_JITTER_HELD);
+  /* 0..2 missing: the head waits until arrival + wait */
+  fail_unless_equals_uint64 (gst_p2p_jitter_head_due (&j, 50), 1050);
+  fail_if (gst_p2p_jitter_head_ready (&j, 1049, 50));
+  fail_unless (gst_p2p_jitter_head_ready (&j, 1050, 50));
+  expect_pop (&j, 3, 3);
+  /* an in-order head leaves at once */
+  fail_unless_equals_int (gst_p2p_jitter_insert (&j, 4, 2000, buf (4)), GST_P2P_JITTER_HELD);
+  fail_unless (gst_p2p_jitter_head_ready (&j, 2000, 50));
+  expect_pop (&j, 4, 0);
+  /* a loss at the tail shows no gap: counted when the sender's count is known */
+  fail_unless_equals_uint64 (gst_p2p_jitter_lose_until (&j, 8), 3);
+  fail_unless_equals_uint64 (gst_p2p_jitter_lose_until (&j, 8), 0);
+  fail_unless_equals_uint64 (gst_p2p_jitter_head_due (&j, 50), G_MAXUINT64);
+  gst_p2p_jitter_reset (&j);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_overflow_and_append)
+{
+  GstP2pJitter j;
+
+  gst_p2p_jitter_init (&j, 2);
+  gst_p2p_jitter_expect (&j, 0);
+  fail_unless_equals_int (gst_p2p_jitter_insert (&j, 5, 1, buf (5)), GST_P2P_JITTER_HELD);
+  fail_unless_equals_int (gst_p2p_jitter_insert (&j, 6, 2, buf (6)), GST_P2P_JITTER_HELD);
+  /* a third held buffer drops the oldest */
+  fail_unless_equals_int (gst_p2p_jitter_insert (&j, 7, 3, buf (7)),
+      GST_P2P_JITTER_HELD_OVERFLOW);
+  expect_pop (&j, 6, 6);
+  expect_pop (&j, 7, 0);
+  /* buffers from the reliable stream follow in order, no gap */
+  gst_p2p_jitter_append (&j, 4, buf (100));
+  gst_p2p_jitter_append (&j, 5, buf (101));
+  fail_unless (gst_p2p_jitter_head_ready (&j, 5, 1000));
+  expect_pop (&j, 100, 0);
+  expect_pop (&j, 101, 0);
+  gst_p2p_jitter_reset (&j);
+}
+GST_END_TEST;
+
+static Suite *
+jitter_suite (void)
+{
+  Suite *s = suite_create ("p2pjitter");
+  TCase *tc = tcase_create ("general");
+
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_reorder_late_duplicate);
+  tcase_add_test (tc, test_gap_waits_then_counts_lost);
+  tcase_add_test (tc, test_overflow_and_append);
+  return s;
+}
+
+GST_CHECK_MAIN (jitter);
