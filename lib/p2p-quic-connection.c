@@ -21,8 +21,11 @@
  * path timer → p2p_quic_session_handle_timeout() + flush; flush = write
  * datagrams (buffer of the path MTU, at least 1452) until the session has
  * nothing more, then re-arm the path timer at the session's deadline.
+ *
+ * The GIOStream of an extra stream lives in p2p-quic-stream.c; the fields
+ * both files use are in p2p-quic-connection-private.h.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "p2p-quic-connection.h"
+#include "p2p-quic-connection-private.h"
 #include "p2p/p2p-error.h"
 #include "p2p/p2p-frame.h"
 
@@ -30,81 +33,6 @@
 
 #define MIN_WRITE_BUF 1452
 #define MAX_QUEUED_DATAGRAMS 64
-#define STREAM_SEND_BUFFER (1024 * 1024)
-
-typedef struct _StreamState StreamState;
-
-/* The session's user_data: outlives the connection until the session is
- * freed (a dropped connection's session still sends its CONNECTION_CLOSE
- * on the network thread, with callbacks going nowhere). */
-typedef struct {
-  P2pQuicConnection *conn;      /* no ref; NULL once the connection is gone */
-} Owner;
-
-#define OWNER(user_data) (((Owner *) (user_data))->conn)
-
-struct _P2pQuicConnection {
-  P2pConnection parent;
-
-  /* net: network thread only */
-  GMainContext *ctx;
-  P2pPacketPath *path;
-  P2pQuicSession *session;
-  Owner *owner;
-  guint8 *buf;
-  gsize buflen;
-  GTask *dial_task;
-  GSource *dial_cancel_source;
-  gulong kind_changed_id;
-  gboolean path_closed;
-  gboolean closed_pending;      /* session reported CLOSED; finish after the call */
-  gboolean in_work;
-
-  /* shared: under lock */
-  GMutex lock;
-  GCond cond;
-  gboolean established;
-  gboolean closed;
-  gboolean closed_emitted;
-  GError *close_error;          /* what blocked callers get after the close */
-  GError *closed_signal_error;  /* NULL for a normal close */
-  P2pPeerId peer_id;
-  gboolean have_peer_id;
-  GQueue recv_queue;            /* GBytes */
-  gsize recv_consumed_pending;  /* message bytes taken by the application, credit not yet
-                                 * returned to the session (receive backpressure) */
-  GQueue recv_waiters;          /* Waiter* of receive_async */
-  GQueue send_waiters;          /* Waiter* of send_async (message not yet queued) */
-  GQueue send_queue;            /* GBytes not yet given to the session */
-  gsize send_queue_bytes;
-  gsize session_queued;         /* snapshot of p2p_quic_session_get_send_queued */
-  gsize send_high;
-  GQueue dgram_queue;           /* GBytes */
-  guint64 dgrams_dropped_local;
-  gsize max_dgram;
-  char *close_reason;           /* local close requested */
-  gboolean close_requested;     /* sticky: close() was called */
-  gboolean close_pending;       /* work_cb must start the graceful close */
-  gboolean work_scheduled;
-  GHashTable *streams;          /* gint64* id → StreamState* */
-  GQueue accept_streams;        /* StreamState* (ref) */
-  P2pConnectionStats last_stats;
-};
-
-struct _StreamState {
-  gint ref_count;
-  gint64 id;
-  /* under the connection's lock */
-  GByteArray *in;
-  gsize in_off;
-  gboolean in_fin;
-  gboolean reset;
-  gsize consumed_pending;
-  GByteArray *out;
-  gboolean fin_requested;
-  gboolean fin_sent;
-  gboolean dead;                /* stream objects gone: discard input */
-};
 
 G_DEFINE_FINAL_TYPE (P2pQuicConnection, p2p_quic_connection, P2P_TYPE_CONNECTION)
 
@@ -114,40 +42,7 @@ enum {
 };
 static guint signals[N_SIGNALS];
 
-static void schedule_work (P2pQuicConnection *self);
 static void flush (P2pQuicConnection *self);
-static GIOStream *quic_stream_new (P2pQuicConnection *conn, StreamState *st);
-
-/* ---------------------------------------------------------------- streams */
-
-static StreamState *
-stream_state_new (gint64 id)
-{
-  StreamState *st = g_new0 (StreamState, 1);
-
-  st->ref_count = 1;
-  st->id = id;
-  st->in = g_byte_array_new ();
-  st->out = g_byte_array_new ();
-  return st;
-}
-
-static StreamState *
-stream_state_ref (StreamState *st)
-{
-  g_atomic_int_inc (&st->ref_count);
-  return st;
-}
-
-static void
-stream_state_unref (StreamState *st)
-{
-  if (!g_atomic_int_dec_and_test (&st->ref_count))
-    return;
-  g_byte_array_unref (st->in);
-  g_byte_array_unref (st->out);
-  g_free (st);
-}
 
 /* ------------------------------------------------------- thread helpers */
 
@@ -157,17 +52,11 @@ stream_state_unref (StreamState *st)
  * driving a simulated network in MANUAL mode between two run calls).
  * Waiting for that context could never end: blocking calls fail with
  * G_IO_ERROR_WOULD_BLOCK instead, and run_on_net_thread() runs directly. */
-static gboolean
-on_net_thread (P2pQuicConnection *self)
+gboolean
+p2p_quic_conn_on_net_thread (P2pQuicConnection *self)
 {
   return g_main_context_is_owner (self->ctx);
 }
-
-typedef struct {
-  P2pQuicConnection *self;
-  GCancellable *cancellable;
-  gulong id;
-} CancelWatch;
 
 static void
 cancel_wakeup (GCancellable *cancellable, gpointer user_data)
@@ -180,8 +69,8 @@ cancel_wakeup (GCancellable *cancellable, gpointer user_data)
 }
 
 /* Call without holding the lock. */
-static void
-watch_begin (CancelWatch *w, P2pQuicConnection *self, GCancellable *cancellable)
+void
+p2p_quic_conn_watch_begin (CancelWatch *w, P2pQuicConnection *self, GCancellable *cancellable)
 {
   w->self = self;
   w->cancellable = cancellable;
@@ -189,15 +78,15 @@ watch_begin (CancelWatch *w, P2pQuicConnection *self, GCancellable *cancellable)
       NULL) : 0;
 }
 
-static void
-watch_end (CancelWatch *w)
+void
+p2p_quic_conn_watch_end (CancelWatch *w)
 {
   if (w->cancellable && w->id)
     g_cancellable_disconnect (w->cancellable, w->id);
 }
 
-static void
-set_would_block (GError **error, const char *what)
+void
+p2p_quic_conn_set_would_block (GError **error, const char *what)
 {
   g_set_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
       "%s would block on the network thread; call it from another thread or use the "
@@ -205,8 +94,8 @@ set_would_block (GError **error, const char *what)
 }
 
 /* Under lock: the error for a call on a closed connection. */
-static void
-set_closed_error_locked (P2pQuicConnection *self, GError **error)
+void
+p2p_quic_conn_set_closed_error_locked (P2pQuicConnection *self, GError **error)
 {
   if (self->close_error)
     g_propagate_error (error, g_error_copy (self->close_error));
@@ -218,7 +107,7 @@ set_closed_error_locked (P2pQuicConnection *self, GError **error)
 
 /* Under lock: the application took @msg from the receive queue. Its credit
  * goes back to the session (so the peer may send more) from work_cb, in
- * batches; returns TRUE when the caller must schedule_work() (after unlocking). */
+ * batches; returns TRUE when the caller must p2p_quic_conn_schedule_work() (after unlocking). */
 static gboolean
 note_consumed_locked (P2pQuicConnection *self, GBytes *msg)
 {
@@ -457,8 +346,8 @@ cb_established (P2pQuicSession *s, gpointer user_data)
   self->max_dgram = p2p_quic_session_get_max_datagram_size (s);
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
-  /* Completion and the signal run after the session call (schedule_work). */
-  schedule_work (self);
+  /* Completion and the signal run after the session call (p2p_quic_conn_schedule_work). */
+  p2p_quic_conn_schedule_work (self);
 }
 
 static void
@@ -558,7 +447,7 @@ lookup_stream_locked (P2pQuicConnection *self, gint64 id)
 static StreamState *
 add_stream_locked (P2pQuicConnection *self, gint64 id)
 {
-  StreamState *st = stream_state_new (id);
+  StreamState *st = p2p_quic_stream_state_new (id);
   gint64 *key = g_new (gint64, 1);
 
   *key = id;
@@ -579,7 +468,7 @@ cb_stream_opened (P2pQuicSession *s, gint64 stream_id, gpointer user_data)
   st = lookup_stream_locked (self, stream_id);
   if (st == NULL) {
     st = add_stream_locked (self, stream_id);
-    g_queue_push_tail (&self->accept_streams, stream_state_ref (st));
+    g_queue_push_tail (&self->accept_streams, p2p_quic_stream_state_ref (st));
   }
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
@@ -601,7 +490,7 @@ cb_stream_data (P2pQuicSession *s, gint64 stream_id, const guint8 *data, gsize l
   if (st == NULL) {
     /* Data before/without stream_opened: treat as a newly opened stream. */
     st = add_stream_locked (self, stream_id);
-    g_queue_push_tail (&self->accept_streams, stream_state_ref (st));
+    g_queue_push_tail (&self->accept_streams, p2p_quic_stream_state_ref (st));
   }
   if (st->dead) {
     discard = TRUE;
@@ -622,7 +511,7 @@ cb_stream_writable (P2pQuicSession *s, gint64 stream_id, gpointer user_data)
   P2pQuicConnection *self = OWNER (user_data);
 
   if (self)
-    schedule_work (self);
+    p2p_quic_conn_schedule_work (self);
 }
 
 static void
@@ -666,7 +555,7 @@ cb_closed (P2pQuicSession *s, const GError *error, const char *reason, gpointer 
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
   self->closed_pending = TRUE;
-  schedule_work (self);
+  p2p_quic_conn_schedule_work (self);
 }
 
 static const P2pQuicSessionCallbacks session_callbacks = {
@@ -757,7 +646,7 @@ flush (P2pQuicConnection *self)
     g_cond_broadcast (&self->cond);
   if (wake && self->send_waiters.length > 0 && !self->work_scheduled) {
     g_mutex_unlock (&self->lock);
-    schedule_work (self);       /* admit_send_waiters */
+    p2p_quic_conn_schedule_work (self);       /* admit_send_waiters */
   } else {
     g_mutex_unlock (&self->lock);
   }
@@ -773,7 +662,7 @@ drain_streams (P2pQuicConnection *self)
   GHashTableIter iter;
   gpointer value;
   g_autoptr (GPtrArray) todo = g_ptr_array_new_with_free_func (
-      (GDestroyNotify) stream_state_unref);
+      (GDestroyNotify) p2p_quic_stream_state_unref);
 
   g_mutex_lock (&self->lock);
   g_hash_table_iter_init (&iter, self->streams);
@@ -781,7 +670,7 @@ drain_streams (P2pQuicConnection *self)
     StreamState *st = value;
 
     if (st->out->len > 0 || (st->fin_requested && !st->fin_sent) || st->consumed_pending > 0)
-      g_ptr_array_add (todo, stream_state_ref (st));
+      g_ptr_array_add (todo, p2p_quic_stream_state_ref (st));
   }
   g_mutex_unlock (&self->lock);
 
@@ -892,8 +781,8 @@ work_cb (gpointer user_data)
 }
 
 /* Any thread: make sure one work_cb runs soon on the network thread. */
-static void
-schedule_work (P2pQuicConnection *self)
+void
+p2p_quic_conn_schedule_work (P2pQuicConnection *self)
 {
   GSource *src;
 
@@ -937,7 +826,7 @@ on_path_receive (P2pPacketPath *path, const guint8 *data, gsize len, gpointer us
   if (self->session && !self->path_closed) {
     p2p_quic_session_receive (self->session, data, len, p2p_packet_path_now (path));
     /* One flush per burst: work_cb runs after the pending socket reads. */
-    schedule_work (self);
+    p2p_quic_conn_schedule_work (self);
   }
   g_object_unref (self);
 }
@@ -1076,7 +965,7 @@ p2p_quic_connection_new_server (P2pPacketPath *path, P2pIdentity *identity,
     return NULL;
   }
   session_created (self);
-  schedule_work (self);
+  p2p_quic_conn_schedule_work (self);
   return g_steal_pointer (&self);
 }
 
@@ -1131,15 +1020,15 @@ static gboolean
 quic_send (P2pConnection *conn, GBytes *message, GCancellable *cancellable, GError **error)
 {
   P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
-  gboolean net = on_net_thread (self);
+  gboolean net = p2p_quic_conn_on_net_thread (self);
   gboolean ok = FALSE;
   CancelWatch w;
 
-  watch_begin (&w, self, cancellable);
+  p2p_quic_conn_watch_begin (&w, self, cancellable);
   g_mutex_lock (&self->lock);
   for (;;) {
     if (self->closed || self->close_requested) {
-      set_closed_error_locked (self, error);
+      p2p_quic_conn_set_closed_error_locked (self, error);
       break;
     }
     if (g_cancellable_set_error_if_cancelled (cancellable, error))
@@ -1151,15 +1040,15 @@ quic_send (P2pConnection *conn, GBytes *message, GCancellable *cancellable, GErr
       break;
     }
     if (net) {
-      set_would_block (error, "p2p_connection_send()");
+      p2p_quic_conn_set_would_block (error, "p2p_connection_send()");
       break;
     }
     g_cond_wait (&self->cond, &self->lock);
   }
   g_mutex_unlock (&self->lock);
-  watch_end (&w);
+  p2p_quic_conn_watch_end (&w);
   if (ok)
-    schedule_work (self);
+    p2p_quic_conn_schedule_work (self);
   return ok;
 }
 
@@ -1167,11 +1056,11 @@ static GBytes *
 quic_receive (P2pConnection *conn, GCancellable *cancellable, GError **error)
 {
   P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
-  gboolean net = on_net_thread (self), wake = FALSE;
+  gboolean net = p2p_quic_conn_on_net_thread (self), wake = FALSE;
   GBytes *msg = NULL;
   CancelWatch w;
 
-  watch_begin (&w, self, cancellable);
+  p2p_quic_conn_watch_begin (&w, self, cancellable);
   g_mutex_lock (&self->lock);
   for (;;) {
     msg = g_queue_pop_head (&self->recv_queue);
@@ -1180,21 +1069,21 @@ quic_receive (P2pConnection *conn, GCancellable *cancellable, GError **error)
       break;
     }
     if (self->closed) {
-      set_closed_error_locked (self, error);
+      p2p_quic_conn_set_closed_error_locked (self, error);
       break;
     }
     if (g_cancellable_set_error_if_cancelled (cancellable, error))
       break;
     if (net) {
-      set_would_block (error, "p2p_connection_receive()");
+      p2p_quic_conn_set_would_block (error, "p2p_connection_receive()");
       break;
     }
     g_cond_wait (&self->cond, &self->lock);
   }
   g_mutex_unlock (&self->lock);
-  watch_end (&w);
+  p2p_quic_conn_watch_end (&w);
   if (wake)
-    schedule_work (self);
+    p2p_quic_conn_schedule_work (self);
   return msg;
 }
 
@@ -1214,7 +1103,7 @@ quic_send_async (P2pConnection *conn, GBytes *message, GCancellable *cancellable
   }
   g_mutex_lock (&self->lock);
   if (self->closed || self->close_requested) {
-    set_closed_error_locked (self, &error);
+    p2p_quic_conn_set_closed_error_locked (self, &error);
   } else if (self->send_waiters.length == 0 &&
       self->session_queued + self->send_queue_bytes < self->send_high) {
     g_queue_push_tail (&self->send_queue, g_bytes_ref (message));
@@ -1235,7 +1124,7 @@ quic_send_async (P2pConnection *conn, GBytes *message, GCancellable *cancellable
   else
     g_task_return_boolean (task, TRUE);
   if (queued)
-    schedule_work (self);
+    p2p_quic_conn_schedule_work (self);
   g_object_unref (task);
 }
 
@@ -1267,7 +1156,7 @@ quic_receive_async (P2pConnection *conn, GCancellable *cancellable,
     wake = note_consumed_locked (self, msg);
   if (msg == NULL) {
     if (self->closed) {
-      set_closed_error_locked (self, &error);
+      p2p_quic_conn_set_closed_error_locked (self, &error);
     } else {
       Waiter *w = g_new0 (Waiter, 1);
 
@@ -1279,7 +1168,7 @@ quic_receive_async (P2pConnection *conn, GCancellable *cancellable,
   if (task == NULL)
     return;
   if (wake)
-    schedule_work (self);
+    p2p_quic_conn_schedule_work (self);
   if (msg)
     g_task_return_pointer (task, msg, (GDestroyNotify) g_bytes_unref);
   else
@@ -1303,7 +1192,7 @@ quic_send_datagram (P2pConnection *conn, GBytes *datagram, GError **error)
 
   g_mutex_lock (&self->lock);
   if (self->closed || self->close_requested) {
-    set_closed_error_locked (self, error);
+    p2p_quic_conn_set_closed_error_locked (self, error);
   } else if (len > self->max_dgram) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
         "datagram of %" G_GSIZE_FORMAT " bytes is larger than this connection's maximum of %"
@@ -1317,7 +1206,7 @@ quic_send_datagram (P2pConnection *conn, GBytes *datagram, GError **error)
   }
   g_mutex_unlock (&self->lock);
   if (ok)
-    schedule_work (self);
+    p2p_quic_conn_schedule_work (self);
   return ok;
 }
 
@@ -1366,7 +1255,7 @@ quic_open_stream (P2pConnection *conn, GCancellable *cancellable, GError **error
 
   g_mutex_lock (&self->lock);
   if (self->closed || !self->established) {
-    set_closed_error_locked (self, error);
+    p2p_quic_conn_set_closed_error_locked (self, error);
     g_mutex_unlock (&self->lock);
     return NULL;
   }
@@ -1382,10 +1271,10 @@ quic_open_stream (P2pConnection *conn, GCancellable *cancellable, GError **error
     return NULL;
   }
   g_mutex_lock (&self->lock);
-  st = stream_state_ref (lookup_stream_locked (self, call.id));
+  st = p2p_quic_stream_state_ref (lookup_stream_locked (self, call.id));
   g_mutex_unlock (&self->lock);
-  stream = quic_stream_new (self, st);
-  stream_state_unref (st);
+  stream = p2p_quic_stream_new (self, st);
+  p2p_quic_stream_state_unref (st);
   return stream;
 }
 
@@ -1393,35 +1282,35 @@ static GIOStream *
 quic_accept_stream (P2pConnection *conn, GCancellable *cancellable, GError **error)
 {
   P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
-  gboolean net = on_net_thread (self);
+  gboolean net = p2p_quic_conn_on_net_thread (self);
   StreamState *st = NULL;
   GIOStream *stream;
   CancelWatch w;
 
-  watch_begin (&w, self, cancellable);
+  p2p_quic_conn_watch_begin (&w, self, cancellable);
   g_mutex_lock (&self->lock);
   for (;;) {
     st = g_queue_pop_head (&self->accept_streams);
     if (st)
       break;
     if (self->closed) {
-      set_closed_error_locked (self, error);
+      p2p_quic_conn_set_closed_error_locked (self, error);
       break;
     }
     if (g_cancellable_set_error_if_cancelled (cancellable, error))
       break;
     if (net) {
-      set_would_block (error, "p2p_connection_accept_stream()");
+      p2p_quic_conn_set_would_block (error, "p2p_connection_accept_stream()");
       break;
     }
     g_cond_wait (&self->cond, &self->lock);
   }
   g_mutex_unlock (&self->lock);
-  watch_end (&w);
+  p2p_quic_conn_watch_end (&w);
   if (st == NULL)
     return NULL;
-  stream = quic_stream_new (self, st);
-  stream_state_unref (st);
+  stream = p2p_quic_stream_new (self, st);
+  p2p_quic_stream_state_unref (st);
   return stream;
 }
 
@@ -1462,7 +1351,7 @@ quic_close (P2pConnection *conn, const char *reason)
   self->close_reason = g_strdup (reason ? reason : "");
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
-  schedule_work (self);
+  p2p_quic_conn_schedule_work (self);
 }
 
 static void
@@ -1584,7 +1473,7 @@ p2p_quic_connection_finalize (GObject *object)
   while (g_hash_table_iter_next (&iter, NULL, &value))
     ((StreamState *) value)->dead = TRUE;
   g_hash_table_unref (self->streams);
-  g_queue_clear_full (&self->accept_streams, (GDestroyNotify) stream_state_unref);
+  g_queue_clear_full (&self->accept_streams, (GDestroyNotify) p2p_quic_stream_state_unref);
   g_queue_clear_full (&self->recv_queue, (GDestroyNotify) g_bytes_unref);
   g_queue_clear_full (&self->send_queue, (GDestroyNotify) g_bytes_unref);
   g_queue_clear_full (&self->dgram_queue, (GDestroyNotify) g_bytes_unref);
@@ -1633,303 +1522,6 @@ p2p_quic_connection_init (P2pQuicConnection *self)
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
   self->streams = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
-      (GDestroyNotify) stream_state_unref);
+      (GDestroyNotify) p2p_quic_stream_state_unref);
   self->send_high = 4 * 1024 * 1024;
-}
-
-/* ============================================================ P2pQuicStream
- * A GIOStream over one extra bidirectional QUIC stream. Reads and writes
- * block the calling thread (never the network thread) on the connection's
- * condition variable; data moves through StreamState buffers. */
-
-#define P2P_TYPE_QUIC_INPUT_STREAM (p2p_quic_input_stream_get_type ())
-G_DECLARE_FINAL_TYPE (P2pQuicInputStream, p2p_quic_input_stream, P2P, QUIC_INPUT_STREAM,
-    GInputStream)
-#define P2P_TYPE_QUIC_OUTPUT_STREAM (p2p_quic_output_stream_get_type ())
-G_DECLARE_FINAL_TYPE (P2pQuicOutputStream, p2p_quic_output_stream, P2P, QUIC_OUTPUT_STREAM,
-    GOutputStream)
-#define P2P_TYPE_QUIC_STREAM (p2p_quic_stream_get_type ())
-G_DECLARE_FINAL_TYPE (P2pQuicStream, p2p_quic_stream, P2P, QUIC_STREAM, GIOStream)
-
-struct _P2pQuicInputStream {
-  GInputStream parent;
-  P2pQuicConnection *conn;
-  StreamState *st;
-};
-
-struct _P2pQuicOutputStream {
-  GOutputStream parent;
-  P2pQuicConnection *conn;
-  StreamState *st;
-};
-
-struct _P2pQuicStream {
-  GIOStream parent;
-  P2pQuicConnection *conn;
-  StreamState *st;
-  GInputStream *input;
-  GOutputStream *output;
-};
-
-G_DEFINE_FINAL_TYPE (P2pQuicInputStream, p2p_quic_input_stream, G_TYPE_INPUT_STREAM)
-G_DEFINE_FINAL_TYPE (P2pQuicOutputStream, p2p_quic_output_stream, G_TYPE_OUTPUT_STREAM)
-G_DEFINE_FINAL_TYPE (P2pQuicStream, p2p_quic_stream, G_TYPE_IO_STREAM)
-
-static gssize
-quic_input_read (GInputStream *stream, void *buffer, gsize count, GCancellable *cancellable,
-    GError **error)
-{
-  P2pQuicInputStream *in = P2P_QUIC_INPUT_STREAM (stream);
-  P2pQuicConnection *self = in->conn;
-  StreamState *st = in->st;
-  gboolean net = on_net_thread (self), wake = FALSE;
-  gssize ret = -1;
-  CancelWatch w;
-
-  watch_begin (&w, self, cancellable);
-  g_mutex_lock (&self->lock);
-  for (;;) {
-    gsize avail = st->in->len - st->in_off;
-
-    if (avail > 0) {
-      gsize n = MIN (avail, count);
-
-      memcpy (buffer, st->in->data + st->in_off, n);
-      st->in_off += n;
-      if (st->in_off == st->in->len || st->in_off > 256 * 1024) {
-        g_byte_array_remove_range (st->in, 0, (guint) st->in_off);
-        st->in_off = 0;
-      }
-      st->consumed_pending += n;
-      wake = TRUE;
-      ret = (gssize) n;
-      break;
-    }
-    if (st->in_fin) {
-      ret = 0;
-      break;
-    }
-    if (st->reset) {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
-          "the peer reset the stream");
-      break;
-    }
-    if (self->closed) {
-      set_closed_error_locked (self, error);
-      break;
-    }
-    if (g_cancellable_set_error_if_cancelled (cancellable, error))
-      break;
-    if (count == 0) {
-      ret = 0;
-      break;
-    }
-    if (net) {
-      set_would_block (error, "reading a P2P stream");
-      break;
-    }
-    g_cond_wait (&self->cond, &self->lock);
-  }
-  g_mutex_unlock (&self->lock);
-  watch_end (&w);
-  if (wake)
-    schedule_work (self);       /* opens flow control */
-  return ret;
-}
-
-static gboolean
-quic_input_close (GInputStream *stream, GCancellable *cancellable, GError **error)
-{
-  return TRUE;
-}
-
-static void
-p2p_quic_input_stream_finalize (GObject *object)
-{
-  P2pQuicInputStream *in = P2P_QUIC_INPUT_STREAM (object);
-
-  stream_state_unref (in->st);
-  g_object_unref (in->conn);
-  G_OBJECT_CLASS (p2p_quic_input_stream_parent_class)->finalize (object);
-}
-
-static void
-p2p_quic_input_stream_class_init (P2pQuicInputStreamClass *klass)
-{
-  G_OBJECT_CLASS (klass)->finalize = p2p_quic_input_stream_finalize;
-  G_INPUT_STREAM_CLASS (klass)->read_fn = quic_input_read;
-  G_INPUT_STREAM_CLASS (klass)->close_fn = quic_input_close;
-}
-
-static void
-p2p_quic_input_stream_init (P2pQuicInputStream *self)
-{
-}
-
-static gssize
-quic_output_write (GOutputStream *stream, const void *buffer, gsize count,
-    GCancellable *cancellable, GError **error)
-{
-  P2pQuicOutputStream *out = P2P_QUIC_OUTPUT_STREAM (stream);
-  P2pQuicConnection *self = out->conn;
-  StreamState *st = out->st;
-  gboolean net = on_net_thread (self);
-  gssize ret = -1;
-  CancelWatch w;
-
-  watch_begin (&w, self, cancellable);
-  g_mutex_lock (&self->lock);
-  for (;;) {
-    if (self->closed || self->close_requested) {
-      set_closed_error_locked (self, error);
-      break;
-    }
-    if (st->reset) {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
-          "the peer stopped the stream");
-      break;
-    }
-    if (g_cancellable_set_error_if_cancelled (cancellable, error))
-      break;
-    if (st->out->len < STREAM_SEND_BUFFER) {
-      gsize n = MIN (count, STREAM_SEND_BUFFER - st->out->len);
-
-      g_byte_array_append (st->out, buffer, (guint) n);
-      ret = (gssize) n;
-      break;
-    }
-    if (net) {
-      set_would_block (error, "writing a P2P stream");
-      break;
-    }
-    g_cond_wait (&self->cond, &self->lock);
-  }
-  g_mutex_unlock (&self->lock);
-  watch_end (&w);
-  if (ret > 0)
-    schedule_work (self);
-  return ret;
-}
-
-/* Closing the output sends FIN once every buffered byte is in the session. */
-static gboolean
-quic_output_close (GOutputStream *stream, GCancellable *cancellable, GError **error)
-{
-  P2pQuicOutputStream *out = P2P_QUIC_OUTPUT_STREAM (stream);
-  P2pQuicConnection *self = out->conn;
-  StreamState *st = out->st;
-  gboolean net = on_net_thread (self), ok = FALSE;
-  CancelWatch w;
-
-  g_mutex_lock (&self->lock);
-  st->fin_requested = TRUE;
-  g_mutex_unlock (&self->lock);
-  schedule_work (self);
-  if (net)
-    return TRUE;
-
-  watch_begin (&w, self, cancellable);
-  g_mutex_lock (&self->lock);
-  for (;;) {
-    if (st->fin_sent) {
-      ok = TRUE;
-      break;
-    }
-    if (self->closed) {
-      set_closed_error_locked (self, error);
-      break;
-    }
-    if (st->reset) {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
-          "the peer stopped the stream");
-      break;
-    }
-    if (g_cancellable_set_error_if_cancelled (cancellable, error))
-      break;
-    g_cond_wait (&self->cond, &self->lock);
-  }
-  g_mutex_unlock (&self->lock);
-  watch_end (&w);
-  return ok;
-}
-
-static void
-p2p_quic_output_stream_finalize (GObject *object)
-{
-  P2pQuicOutputStream *out = P2P_QUIC_OUTPUT_STREAM (object);
-
-  stream_state_unref (out->st);
-  g_object_unref (out->conn);
-  G_OBJECT_CLASS (p2p_quic_output_stream_parent_class)->finalize (object);
-}
-
-static void
-p2p_quic_output_stream_class_init (P2pQuicOutputStreamClass *klass)
-{
-  G_OBJECT_CLASS (klass)->finalize = p2p_quic_output_stream_finalize;
-  G_OUTPUT_STREAM_CLASS (klass)->write_fn = quic_output_write;
-  G_OUTPUT_STREAM_CLASS (klass)->close_fn = quic_output_close;
-}
-
-static void
-p2p_quic_output_stream_init (P2pQuicOutputStream *self)
-{
-}
-
-static GInputStream *
-quic_stream_get_input (GIOStream *stream)
-{
-  return P2P_QUIC_STREAM (stream)->input;
-}
-
-static GOutputStream *
-quic_stream_get_output (GIOStream *stream)
-{
-  return P2P_QUIC_STREAM (stream)->output;
-}
-
-static void
-p2p_quic_stream_finalize (GObject *object)
-{
-  P2pQuicStream *self = P2P_QUIC_STREAM (object);
-
-  g_mutex_lock (&self->conn->lock);
-  self->st->dead = TRUE;        /* later input is consumed and dropped */
-  g_mutex_unlock (&self->conn->lock);
-  g_clear_object (&self->input);
-  g_clear_object (&self->output);
-  stream_state_unref (self->st);
-  g_object_unref (self->conn);
-  G_OBJECT_CLASS (p2p_quic_stream_parent_class)->finalize (object);
-}
-
-static void
-p2p_quic_stream_class_init (P2pQuicStreamClass *klass)
-{
-  G_OBJECT_CLASS (klass)->finalize = p2p_quic_stream_finalize;
-  G_IO_STREAM_CLASS (klass)->get_input_stream = quic_stream_get_input;
-  G_IO_STREAM_CLASS (klass)->get_output_stream = quic_stream_get_output;
-}
-
-static void
-p2p_quic_stream_init (P2pQuicStream *self)
-{
-}
-
-static GIOStream *
-quic_stream_new (P2pQuicConnection *conn, StreamState *st)
-{
-  P2pQuicStream *self = g_object_new (P2P_TYPE_QUIC_STREAM, NULL);
-  P2pQuicInputStream *in = g_object_new (P2P_TYPE_QUIC_INPUT_STREAM, NULL);
-  P2pQuicOutputStream *out = g_object_new (P2P_TYPE_QUIC_OUTPUT_STREAM, NULL);
-
-  in->conn = g_object_ref (conn);
-  in->st = stream_state_ref (st);
-  out->conn = g_object_ref (conn);
-  out->st = stream_state_ref (st);
-  self->conn = g_object_ref (conn);
-  self->st = stream_state_ref (st);
-  self->input = G_INPUT_STREAM (in);
-  self->output = G_OUTPUT_STREAM (out);
-  return G_IO_STREAM (self);
 }
