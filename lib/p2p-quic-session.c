@@ -9,7 +9,8 @@
  *   every packet uses the same fixed dummy path 127.0.0.1:1 -> 127.0.0.1:2
  *   on both sides and active migration is disabled.
  * - TLS: TLS 1.3 only, ALPN "gst-p2p/1" mandatory, raw public keys (RFC 7250)
- *   both ways; the key is the identity's Ed25519 key. A verify function on
+ *   both ways; the key is the identity's Ed25519 key (p2p-quic-tls.c). A
+ *   verify function on
  *   the credentials reads the peer's key: the client compares it with the
  *   peer ID it dialed, the server learns the client's peer ID and checks the
  *   allow-list. A mismatch fails the TLS handshake with an alert: this side
@@ -55,8 +56,6 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sodium.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/abstract.h>
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
@@ -64,6 +63,7 @@
 #include "p2p/p2p-error.h"
 #include "p2p/p2p-frame.h"
 #include "p2p-ngtcp2-compat.h"
+#include "p2p-quic-tls.h"
 
 #define HANDSHAKE_UDP_PAYLOAD 1452
 #define DEFAULT_IDLE_TIMEOUT_NS (30 * G_GUINT64_CONSTANT (1000000000))
@@ -84,10 +84,6 @@
 /* Disconnect / CONNECTION_CLOSE code of an abort for a reason without a
  * P2pDisconnectCode: the peer reports P2P_ERROR_CLOSED with the reason. */
 #define ABORT_CODE 0x100
-
-#define PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:" \
-  "+CHACHA20-POLY1305:-CTYPE-ALL:+CTYPE-CLI-RAWPK:+CTYPE-SRV-RAWPK:-SIGN-ALL:" \
-  "+SIGN-EDDSA-ED25519:%DISABLE_TLS13_COMPAT_MODE"
 
 typedef struct {
   GBytes *bytes;
@@ -131,18 +127,12 @@ struct _P2pQuicSession {
   P2pQuicSessionCallbacks cb;
   gpointer user_data;
   P2pIdentity *identity;
-  P2pPeerId expected;
-  P2pPeerId peer_id;
-  gboolean have_peer_id;
-  GPtrArray *allowed;           /* P2pPeerId* copies, or NULL */
 
   ngtcp2_conn *conn;
   ngtcp2_crypto_conn_ref conn_ref;
-  gnutls_session_t tls;
-  gnutls_certificate_credentials_t cred;
+  P2pQuicTls tls;               /* TLS session and the peer's key check */
   struct sockaddr_in local_sa, remote_sa;
   ngtcp2_path path;
-  char *auth_error;             /* set by the verify function */
   int in_ngtcp2;                /* depth of ngtcp2 calls (callbacks may run) */
   gboolean in_after_io, after_io_again;
 
@@ -979,137 +969,21 @@ get_conn_cb (ngtcp2_crypto_conn_ref *ref)
   return s->conn;
 }
 
-/* ------------------------------------------------------------------ */
-/* TLS */
-
-static int
-verify_peer_cb (gnutls_session_t tls)
+P2pQuicTls *
+p2p_quic_tls_from_ref (ngtcp2_crypto_conn_ref *ref)
 {
-  ngtcp2_crypto_conn_ref *ref = gnutls_session_get_ptr (tls);
   P2pQuicSession *s = ref->user_data;
-  const gnutls_datum_t *certs;
-  unsigned int n = 0;
-  gnutls_pubkey_t pk = NULL;
-  gnutls_ecc_curve_t curve = GNUTLS_ECC_CURVE_INVALID;
-  gnutls_datum_t x = { NULL, 0 };
-  P2pPeerId got;
-  char got_s[P2P_PEER_ID_TEXT_LEN + 1], exp_s[P2P_PEER_ID_TEXT_LEN + 1];
-  int ret;
 
-  if (gnutls_certificate_type_get2 (tls, GNUTLS_CTYPE_PEERS) != GNUTLS_CRT_RAWPK) {
-    s->auth_error = g_strdup ("peer did not present a raw public key");
-    return GNUTLS_E_CERTIFICATE_ERROR;
-  }
-  certs = gnutls_certificate_get_peers (tls, &n);
-  if (certs == NULL || n != 1) {
-    s->auth_error = g_strdup ("peer presented no key");
-    return GNUTLS_E_CERTIFICATE_ERROR;
-  }
-  if (gnutls_pubkey_init (&pk) < 0)
-    return GNUTLS_E_CERTIFICATE_ERROR;
-  ret = gnutls_pubkey_import (pk, &certs[0], GNUTLS_X509_FMT_DER);
-  if (ret >= 0)
-    ret = gnutls_pubkey_export_ecc_raw (pk, &curve, &x, NULL);
-  gnutls_pubkey_deinit (pk);
-  if (ret < 0 || curve != GNUTLS_ECC_CURVE_ED25519 || x.size != P2P_PEER_ID_KEY_LEN) {
-    gnutls_free (x.data);
-    s->auth_error = g_strdup ("peer presented a key that is not an Ed25519 key");
-    return GNUTLS_E_CERTIFICATE_ERROR;
-  }
-  p2p_peer_id_from_key (&got, x.data);
-  gnutls_free (x.data);
-  p2p_peer_id_format (&got, got_s);
-
-  if (!s->is_server) {
-    if (!p2p_peer_id_equal (&got, &s->expected)) {
-      p2p_peer_id_format (&s->expected, exp_s);
-      s->auth_error = g_strdup_printf ("peer presented key %s, expected %s", got_s, exp_s);
-      return GNUTLS_E_CERTIFICATE_ERROR;
-    }
-  } else if (s->allowed != NULL) {
-    gboolean ok = FALSE;
-
-    for (guint i = 0; i < s->allowed->len && !ok; i++)
-      ok = p2p_peer_id_equal (&got, g_ptr_array_index (s->allowed, i));
-    if (!ok) {
-      s->auth_error = g_strdup_printf ("peer %s is not in allowed-peers", got_s);
-      return GNUTLS_E_CERTIFICATE_ERROR;
-    }
-  }
-  s->peer_id = got;
-  s->have_peer_id = TRUE;
-  return 0;
+  return &s->tls;
 }
 
 static gboolean
 tls_setup (P2pQuicSession *s, GError **error)
 {
-  const guint8 *sk = p2p_identity_get_secret_key (s->identity);
-  gnutls_datum_t seed = { (unsigned char *) sk, 32 };
-  gnutls_datum_t pub = { (unsigned char *) sk + 32, 32 };
-  gnutls_datum_t alpn = { (unsigned char *) P2P_ALPN, sizeof (P2P_ALPN) - 1 };
-  gnutls_privkey_t priv = NULL;
-  gnutls_pubkey_t pubkey = NULL;
-  gnutls_pcert_st pcert;
-  unsigned int flags;
-  const char *err_pos = NULL;
-  int ret;
-
-  if ((ret = gnutls_certificate_allocate_credentials (&s->cred)) < 0)
-    goto fail;
-  gnutls_certificate_set_verify_function (s->cred, verify_peer_cb);
-  if ((ret = gnutls_privkey_init (&priv)) < 0)
-    goto fail;
-  if ((ret = gnutls_privkey_import_ecc_raw (priv, GNUTLS_ECC_CURVE_ED25519, &pub, NULL,
-              &seed)) < 0) {
-    gnutls_privkey_deinit (priv);
-    goto fail;
-  }
-  if ((ret = gnutls_pubkey_init (&pubkey)) < 0) {
-    gnutls_privkey_deinit (priv);
-    goto fail;
-  }
-  if ((ret = gnutls_pubkey_import_privkey (pubkey, priv, 0, 0)) < 0 ||
-      (ret = gnutls_pcert_import_rawpk (&pcert, pubkey, 0)) < 0) {
-    gnutls_pubkey_deinit (pubkey);
-    gnutls_privkey_deinit (priv);
-    goto fail;
-  }
-  /* pcert now owns pubkey; the credentials take pcert and priv. */
-  if ((ret = gnutls_certificate_set_key (s->cred, NULL, 0, &pcert, 1, priv)) < 0) {
-    gnutls_pcert_deinit (&pcert);
-    gnutls_privkey_deinit (priv);
-    goto fail;
-  }
-
-  flags = GNUTLS_ENABLE_EARLY_DATA | GNUTLS_NO_END_OF_EARLY_DATA | GNUTLS_ENABLE_RAWPK;
-  flags |= s->is_server ? (GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET) : GNUTLS_CLIENT;
-  if ((ret = gnutls_init (&s->tls, flags)) < 0)
-    goto fail;
-  ret = s->is_server ? ngtcp2_crypto_gnutls_configure_server_session (s->tls)
-      : ngtcp2_crypto_gnutls_configure_client_session (s->tls);
-  if (ret != 0) {
-    g_set_error (error, P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
-        "could not configure the QUIC TLS session (ngtcp2_crypto_gnutls)");
-    return FALSE;
-  }
-  if ((ret = gnutls_priority_set_direct (s->tls, PRIORITY, &err_pos)) < 0)
-    goto fail;
-  if ((ret = gnutls_credentials_set (s->tls, GNUTLS_CRD_CERTIFICATE, s->cred)) < 0)
-    goto fail;
-  if (s->is_server)
-    gnutls_certificate_server_set_request (s->tls, GNUTLS_CERT_REQUIRE);
-  if ((ret = gnutls_alpn_set_protocols (s->tls, &alpn, 1, GNUTLS_ALPN_MANDATORY)) < 0)
-    goto fail;
   s->conn_ref.get_conn = get_conn_cb;
   s->conn_ref.user_data = s;
-  gnutls_session_set_ptr (s->tls, &s->conn_ref);
-  return TRUE;
-
-fail:
-  g_set_error (error, P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
-      "could not set up TLS with the identity key: %s", gnutls_strerror (ret));
-  return FALSE;
+  s->tls.is_server = s->is_server;
+  return p2p_quic_tls_init (&s->tls, s->identity, &s->conn_ref, error);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1260,8 +1134,8 @@ p2p_quic_session_new_client (P2pIdentity *identity, const P2pPeerId *expected_pe
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   s = session_alloc (identity, FALSE, cfg, cb, user_data, now);
-  s->expected = *expected_peer;
-  s->peer_id = *expected_peer;
+  s->tls.expected = *expected_peer;
+  s->tls.peer_id = *expected_peer;
   s->control.id = -1;
 
   callbacks.client_initial = ngtcp2_crypto_client_initial_cb;
@@ -1282,7 +1156,7 @@ p2p_quic_session_new_client (P2pIdentity *identity, const P2pPeerId *expected_pe
         "could not create the QUIC connection: %s", ngtcp2_strerror (rv));
     return NULL;
   }
-  ngtcp2_conn_set_tls_native_handle (s->conn, s->tls);
+  ngtcp2_conn_set_tls_native_handle (s->conn, s->tls.session);
   if (s->cfg.keepalive_ns)
     ngtcp2_conn_set_keep_alive_timeout (s->conn, s->cfg.keepalive_ns);
 
@@ -1351,9 +1225,9 @@ p2p_quic_session_new_server (P2pIdentity *identity, const guint8 *pkt, gsize len
 
   s = session_alloc (identity, TRUE, cfg, cb, user_data, now);
   if (allowed != NULL) {
-    s->allowed = g_ptr_array_new_with_free_func ((GDestroyNotify) p2p_peer_id_free);
+    s->tls.allowed = g_ptr_array_new_with_free_func ((GDestroyNotify) p2p_peer_id_free);
     for (guint i = 0; i < allowed->len; i++)
-      g_ptr_array_add (s->allowed, p2p_peer_id_copy (g_ptr_array_index (allowed, i)));
+      g_ptr_array_add (s->tls.allowed, p2p_peer_id_copy (g_ptr_array_index (allowed, i)));
   }
 
   callbacks.recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
@@ -1373,7 +1247,7 @@ p2p_quic_session_new_server (P2pIdentity *identity, const guint8 *pkt, gsize len
         "could not create the QUIC connection: %s", ngtcp2_strerror (rv));
     return NULL;
   }
-  ngtcp2_conn_set_tls_native_handle (s->conn, s->tls);
+  ngtcp2_conn_set_tls_native_handle (s->conn, s->tls.session);
   if (s->cfg.keepalive_ns)
     ngtcp2_conn_set_keep_alive_timeout (s->conn, s->cfg.keepalive_ns);
 
@@ -1404,10 +1278,7 @@ p2p_quic_session_free (P2pQuicSession *s)
     memset (&s->cb, 0, sizeof (s->cb));
     ngtcp2_conn_del (s->conn);
   }
-  if (s->tls)
-    gnutls_deinit (s->tls);
-  if (s->cred)
-    gnutls_certificate_free_credentials (s->cred);
+  p2p_quic_tls_clear (&s->tls);
   send_stream_clear (&s->control);
   send_stream_clear (&s->msg);
   p2p_frame_decoder_free (s->control_dec);
@@ -1418,10 +1289,7 @@ p2p_quic_session_free (P2pQuicSession *s)
   g_hash_table_unref (s->streams);
   while ((b = g_queue_pop_head (&s->datagrams)) != NULL)
     g_bytes_unref (b);
-  if (s->allowed)
-    g_ptr_array_unref (s->allowed);
   g_object_unref (s->identity);
-  g_free (s->auth_error);
   g_free (s->close_reason_req);
   g_clear_error (&s->fatal_error);
   g_clear_error (&s->disconnect_error);
@@ -1534,13 +1402,13 @@ read_packet (P2pQuicSession *s, const guint8 *pkt, gsize len, guint64 now)
     case NGTCP2_ERR_CRYPTO:{
       GError *err;
 
-      if (s->auth_error)
-        err = g_error_new (P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED, "%s", s->auth_error);
+      if (s->tls.auth_error)
+        err = g_error_new (P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED, "%s", s->tls.auth_error);
       else
         err = g_error_new (P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED,
             "TLS handshake failed (alert %u): check that both peers run gst-p2p with "
             "Ed25519 identities", ngtcp2_conn_get_tls_alert (s->conn));
-      set_fatal (s, CLOSE_TLS, 0, err, NULL, s->auth_error);
+      set_fatal (s, CLOSE_TLS, 0, err, NULL, s->tls.auth_error);
       break;
     }
     case NGTCP2_ERR_CALLBACK_FAILURE:
@@ -1840,8 +1708,8 @@ p2p_quic_session_get_peer_id (P2pQuicSession *s)
   g_return_val_if_fail (s != NULL, NULL);
 
   if (!s->is_server)
-    return &s->expected;
-  return s->have_peer_id ? &s->peer_id : NULL;
+    return &s->tls.expected;
+  return s->tls.have_peer_id ? &s->tls.peer_id : NULL;
 }
 
 gboolean

@@ -1,0 +1,34 @@
+/* p2p-quic-tls.h (internal): the TLS part of a P2pQuicSession: gnutls with
+ * the identity's Ed25519 raw public key for ngtcp2, and the peer-key check.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gnutls/gnutls.h>
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+#include "p2p/p2p-identity.h"
+#include "p2p/p2p-peer-id.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  gnutls_session_t session;
+  gnutls_certificate_credentials_t cred;
+  gboolean is_server;
+  P2pPeerId expected;           /* client: the peer ID it dialed */
+  GPtrArray *allowed;           /* server: P2pPeerId* allowed (owned), NULL = anyone */
+  P2pPeerId peer_id;            /* the peer's key, once verified */
+  gboolean have_peer_id;
+  char *auth_error;             /* why the peer's key was refused */
+} P2pQuicTls;
+
+/* Sets up @t (is_server, expected/allowed filled in by the caller) for
+ * @identity; @ref becomes the gnutls session pointer that ngtcp2's crypto
+ * callbacks use. CONNECTION_FAILED on a gnutls error. */
+gboolean p2p_quic_tls_init (P2pQuicTls *t, P2pIdentity *identity, ngtcp2_crypto_conn_ref *ref,
+    GError **error);
+void p2p_quic_tls_clear (P2pQuicTls *t);
+/* Provided by the owner of @ref (p2p-quic-session.c): its P2pQuicTls. */
+P2pQuicTls *p2p_quic_tls_from_ref (ngtcp2_crypto_conn_ref *ref);
+
+G_END_DECLS
