@@ -11,15 +11,8 @@ ROOT=$(pwd)
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "checking dependencies"
-scripts/deps.sh
-
-step "building (build/)"
-if [ ! -f build/build.ninja ]; then
-  meson setup build >/dev/null
-fi
-ninja -C build >/dev/null
-export GST_PLUGIN_PATH="$ROOT/build/gst"
+step "checking dependencies, building (build/)"
+. pipelines/env.sh
 export GST_REGISTRY="$ROOT/build/demo-registry.bin"
 gst-inspect-1.0 p2psink >/dev/null 2>&1 || { echo "the p2p plugin did not load: gst-inspect-1.0 p2psink"; exit 1; }
 
@@ -44,14 +37,13 @@ gst-launch-1.0 -q filesrc location="$WORK/clip.flac" ! flacparse ! flacdec ! aud
   ! audio/x-raw,format=S16LE ! filesink location="$WORK/original.raw"
 
 step "identities"
-P2P_ID="build/tools/p2p-id"
 "$P2P_ID" new --file "$WORK/sender.key" >/dev/null
 "$P2P_ID" new --file "$WORK/receiver.key" >/dev/null
 SENDER_ID=$("$P2P_ID" show --file "$WORK/sender.key" | head -n1)
 RECEIVER_ID=$("$P2P_ID" show --file "$WORK/receiver.key" | head -n1)
 
 # A free UDP port on loopback for the sender.
-PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_udp_port)
 
 step "streaming: p2psink (sender) -> p2psrc (receiver) over QUIC on 127.0.0.1:$PORT"
 GST_DEBUG=p2p*:4 GST_DEBUG_NO_COLOR=1 gst-launch-1.0 -e -m \
@@ -59,12 +51,8 @@ GST_DEBUG=p2p*:4 GST_DEBUG_NO_COLOR=1 gst-launch-1.0 -e -m \
   >"$WORK/sender.log" 2>&1 &
 SENDER_PID=$!
 
-# The receiver dials ID@HOST:PORT; p2psrc retries nothing here: give the
-# sender a moment to bind by waiting for its log to say it listens (bounded).
-i=0
-while [ $i -lt 100 ] && ! grep -q "listening" "$WORK/sender.log" 2>/dev/null; do
-  sleep 0.05; i=$((i + 1))
-done
+# The receiver dials ID@HOST:PORT: wait (bounded) until the sender listens.
+wait_listening "$WORK/sender.log"
 
 START=$(date +%s%N)
 GST_DEBUG=p2p*:4 GST_DEBUG_NO_COLOR=1 timeout 60 gst-launch-1.0 -e -m \

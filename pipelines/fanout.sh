@@ -15,16 +15,16 @@ gst-launch-1.0 -q filesrc location="$WORK/clip.flac" ! flacparse ! flacdec ! aud
   ! audio/x-raw,format=S16LE ! filesink location="$WORK/original.raw"
 "$P2P_ID" new --file "$WORK/key" >/dev/null
 ID=$("$P2P_ID" show --file "$WORK/key" | head -n1)
-PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_udp_port)
 
 # min-peers=N: the sink holds the stream until all N receivers are connected,
 # so each gets the file from its first byte (a late joiner of a live stream
 # would get the stream headers and then the next buffer).
-gst-launch-1.0 -e filesrc location="$WORK/clip.flac" ! flacparse ! queue \
+gst-launch-1.0 -e -m filesrc location="$WORK/clip.flac" ! flacparse ! queue \
   ! p2psink identity="$WORK/key" port="$PORT" max-peers="$N" min-peers="$N" \
   >"$WORK/sender.log" 2>&1 &
 SPID=$!; PIDS="$SPID"
-sleep 0.3
+wait_listening "$WORK/sender.log"
 i=1
 while [ $i -le "$N" ]; do
   timeout 60 gst-launch-1.0 -q p2psrc peer="$ID@127.0.0.1:$PORT" ! decodebin ! audioconvert \

@@ -8,7 +8,7 @@ set -eu
 . "$(dirname "$0")/env.sh"
 
 send() {
-  gst-launch-1.0 -e audiotestsrc is-live=true wave=sine freq=440 num-buffers="$1" \
+  gst-launch-1.0 -e -m audiotestsrc is-live=true wave=sine freq=440 num-buffers="$1" \
     ! audio/x-raw,rate=48000,channels=2 ! opusenc bitrate=128000 \
     ! p2psink delivery=datagram identity="$2" port="$3"
 }
@@ -28,9 +28,9 @@ case "${1:-demo}" in
     WORK=$(mktemp -d); trap 'kill $SPID 2>/dev/null || true; rm -rf "$WORK"' EXIT INT TERM
     "$P2P_ID" new --file "$WORK/key" >/dev/null
     ID=$("$P2P_ID" show --file "$WORK/key" | head -n1)
-    PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    PORT=$(free_udp_port)
     send $((SECONDS_ * 100)) "$WORK/key" "$PORT" >"$WORK/send.log" 2>&1 & SPID=$!
-    sleep 0.3
+    wait_listening "$WORK/send.log"
     timeout $((SECONDS_ + 20)) gst-launch-1.0 -e -m p2psrc peer="$ID@127.0.0.1:$PORT" delivery=datagram latency=100 \
       ! opusdec ! audioconvert ! fakesink >"$WORK/recv.log" 2>&1 || { tail "$WORK/recv.log"; exit 1; }
     wait $SPID || true
