@@ -11,75 +11,133 @@
  *
  * State is a hash table peer ID → socket; several instances could share it
  * through a broker (DESIGN §10), which this single-process server does not do.
+ *
+ * Limits (each an option and a config key of the same name; checked before
+ * the server keeps state for a client):
+ *   max-connections         1024  TCP connections at once, counted from accept()
+ *                                 (before the WebSocket upgrade); more get a 503
+ *                                 and are closed at once
+ *   max-connections-per-ip    16  the same per source address (IPv6: per /64):
+ *                                 how many peer IDs one host can hold registered
+ *                                 (0 = no cap, e.g. behind a reverse proxy)
+ *   registration-timeout      10  seconds from accept() to a registration (the
+ *                                 upgrade included); a slower client is closed
+ *   idle-timeout              90  seconds a registered client may send neither a
+ *                                 message nor a pong (it is pinged every third of
+ *                                 it); it is then unregistered and closed. Also the
+ *                                 longest its socket may stay full.
+ *   max-queued-bytes      262144  bytes waiting to be written to one client; a
+ *                                 client that does not read is disconnected (1008)
+ *                                 and the sender gets LIMIT_EXCEEDED
+ *   max-message-size       65536  largest incoming message (1009 beyond)
+ *   max-rate                 100  messages per second per connection
+ * The accept loop is our own: libsoup 3.2's listener drops its accept source
+ * for good when accept() fails (EMFILE); ours pauses ACCEPT_RETRY_MS and tries
+ * again. At start the soft RLIMIT_NOFILE is raised to the hard limit.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <glib-unix.h>
 #include <libsoup/soup.h>
 #include <sodium.h>
 
 #include "p2p/p2p.h"
 #include "p2p-signaling.h"
+#include "p2p-rendezvous-conn.h"
 
 #define DEFAULT_PORT 8443
 #define DEFAULT_MAX_CONNECTIONS 1024
+#define DEFAULT_MAX_PER_IP 16
 #define DEFAULT_REGISTRATION_TIMEOUT_S 10
+#define DEFAULT_IDLE_TIMEOUT_S 90
+#define DEFAULT_MAX_QUEUED_BYTES (256 * 1024)
 #define DEFAULT_MAX_RATE 100   /* messages per second per connection */
+#define ACCEPT_RETRY_MS 100    /* pause of the accept loop after accept() failed */
+#define SWEEP_MS 250           /* how often the timeouts are checked */
+#define LISTEN_BACKLOG 128
 
 typedef struct _Server Server;
+typedef struct _Client Client;
+
+
+/* ---- clients (after the upgrade) ---- */
+
+typedef struct {
+  guint max_connections;
+  guint max_per_ip;
+  guint max_message_size;
+  guint registration_timeout_s;
+  guint idle_timeout_s;
+  guint max_queued_bytes;
+  guint max_rate;
+} Limits;
 
 typedef struct {
   Server *server;
+  GSocket *sock;
+  GSource *watch;   /* accept readiness; NULL while paused */
+  GSource *retry;   /* the end of a pause */
+  gboolean paused_logged;
+} Listener;
+
+/* The server's record of one accepted connection: from accept() until the
+ * connection is closed or freed, it holds a slot of the limits. */
+typedef struct {
+  RdvConn *conn;          /* not owned: its close removes this slot */
+  char *ip_key;           /* per-address accounting */
+  char *remote;           /* "ADDRESS:PORT", for the log */
+  gint64 accepted_at;
+  Client *client;         /* after the upgrade (not owned) */
+  gboolean expired;       /* a timeout or limit acted: nothing more to do */
+} Slot;
+
+struct _Client {
+  Server *server;
   SoupWebsocketConnection *ws;
+  RdvConn *conn;          /* owned by ws's stream */
   char *remote;
   guint8 nonce[P2P_SIGNALING_NONCE_LEN];
   gboolean registered;
   P2pPeerId peer;
   char peer_text[P2P_PEER_ID_TEXT_LEN + 1];
-  GSource *reg_timeout;
   gint64 window_start;
   guint window_count;
-} Client;
+  gint64 last_activity;   /* µs of the last message or pong */
+  guint64 queued;         /* frame bytes handed to ws */
+  guint64 written_base;   /* rdv_conn_get_written() at the upgrade */
+};
 
 struct _Server {
   SoupServer *soup;
+  GPtrArray *listeners;  /* Listener* (owned) */
+  GHashTable *conns;     /* RdvConn* → Slot* (owned) */
+  GHashTable *per_ip;    /* ip key (owned) → count */
   GHashTable *clients;   /* Client* set (owned) */
   GHashTable *by_peer;   /* P2pPeerId* (the client's) → Client* */
-  guint max_connections;
-  guint max_message_size;
-  guint registration_timeout_s;
-  guint max_rate;
+  Limits lim;
+  GSource *sweep;
+  gint64 refusal_logged_at;
+  guint refusals;
   GMainLoop *loop;
 };
 
-static void
-client_send_error (Client *c, const char *code, const P2pPeerId *to, const char *message)
+/* Bytes given to the WebSocket and not yet taken by the socket. */
+static guint64
+client_queued (Client *c)
 {
-  g_autofree char *text = p2p_signaling_build_error (code, to, message);
-  if (soup_websocket_connection_get_state (c->ws) == SOUP_WEBSOCKET_STATE_OPEN)
-    soup_websocket_connection_send_text (c->ws, text);
+  guint64 written = rdv_conn_get_written (c->conn) - c->written_base;
+  return c->queued > written ? c->queued - written : 0;
 }
 
-static void
-client_close (Client *c, gushort code, const char *why)
+static gboolean
+client_open (Client *c)
 {
-  if (soup_websocket_connection_get_state (c->ws) == SOUP_WEBSOCKET_STATE_OPEN)
-    soup_websocket_connection_close (c->ws, code, why);
-}
-
-static void
-client_free (Client *c)
-{
-  if (c->reg_timeout) {
-    g_source_destroy (c->reg_timeout);
-    g_source_unref (c->reg_timeout);
-  }
-  g_signal_handlers_disconnect_by_data (c->ws, c);
-  g_object_unref (c->ws);
-  g_free (c->remote);
-  g_free (c);
+  return soup_websocket_connection_get_state (c->ws) == SOUP_WEBSOCKET_STATE_OPEN;
 }
 
 static void
@@ -88,6 +146,65 @@ client_unregister (Client *c)
   if (c->registered && g_hash_table_lookup (c->server->by_peer, &c->peer) == c)
     g_hash_table_remove (c->server->by_peer, &c->peer);
   c->registered = FALSE;
+}
+
+static void
+client_close (Client *c, gushort code, const char *why)
+{
+  if (client_open (c))
+    soup_websocket_connection_close (c->ws, code, why);
+}
+
+/* Ends @c's registration now and closes it (policy violation, @why). */
+static void
+client_drop (Client *c, const char *why)
+{
+  client_unregister (c);
+  Slot *slot = g_hash_table_lookup (c->server->conns, c->conn);
+  if (slot)
+    slot->expired = TRUE;
+  client_close (c, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, why);
+}
+
+/* Queues @text for @c. A client whose queue would pass max-queued-bytes is
+ * unregistered and closed instead; returns FALSE then. */
+static gboolean
+client_send (Client *c, const char *text)
+{
+  if (!client_open (c))
+    return FALSE;
+  gsize len = strlen (text);
+  guint64 frame = len + (len < 126 ? 2 : len < 65536 ? 4 : 10);
+  guint64 queued = client_queued (c);
+  if (queued + frame > c->server->lim.max_queued_bytes) {
+    g_message ("%s: %s does not read (%" G_GUINT64_FORMAT " bytes queued, limit %u); closing",
+        c->remote, c->registered ? c->peer_text : "client", queued,
+        c->server->lim.max_queued_bytes);
+    client_drop (c, "not reading: outgoing queue full");
+    return FALSE;
+  }
+  c->queued += frame;
+  soup_websocket_connection_send_text (c->ws, text);
+  return TRUE;
+}
+
+static void
+client_send_error (Client *c, const char *code, const P2pPeerId *to, const char *message)
+{
+  g_autofree char *text = p2p_signaling_build_error (code, to, message);
+  client_send (c, text);
+}
+
+static void
+client_free (Client *c)
+{
+  Slot *slot = g_hash_table_lookup (c->server->conns, c->conn);
+  if (slot && slot->client == c)
+    slot->client = NULL;
+  g_signal_handlers_disconnect_by_data (c->ws, c);
+  g_object_unref (c->ws);
+  g_free (c->remote);
+  g_free (c);
 }
 
 static void
@@ -115,19 +232,15 @@ handle_register (Client *c, P2pSignalingMessage *msg)
         old->remote);
     client_unregister (old);
     client_send_error (old, "REPLACED", NULL, "a newer connection registered this peer ID");
-    client_close (old, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, "replaced by a newer registration");
+    client_drop (old, "replaced by a newer registration");
   }
   c->registered = TRUE;
   c->peer = msg->peer_id;
   memcpy (c->peer_text, id, sizeof id);
   g_hash_table_insert (s->by_peer, &c->peer, c);
-  if (c->reg_timeout) {
-    g_source_destroy (c->reg_timeout);
-    g_clear_pointer (&c->reg_timeout, g_source_unref);
-  }
   g_message ("%s: registered %s (%u peers)", c->remote, id, g_hash_table_size (s->by_peer));
   g_autofree char *ok = p2p_signaling_build_registered (&c->peer);
-  soup_websocket_connection_send_text (c->ws, ok);
+  client_send (c, ok);
 }
 
 static void
@@ -148,8 +261,9 @@ handle_signal (Client *c, P2pSignalingMessage *msg, const char *text)
     return;
   }
   /* Forwarded byte for byte: the receiver checks the sender's signature. */
-  if (soup_websocket_connection_get_state (target->ws) == SOUP_WEBSOCKET_STATE_OPEN)
-    soup_websocket_connection_send_text (target->ws, text);
+  if (!client_send (target, text))
+    client_send_error (c, "LIMIT_EXCEEDED", &msg->to,
+        "the peer does not read its messages; it was disconnected");
 }
 
 static gboolean
@@ -160,19 +274,20 @@ rate_ok (Client *c)
     c->window_start = now;
     c->window_count = 0;
   }
-  return ++c->window_count <= c->server->max_rate;
+  return ++c->window_count <= c->server->lim.max_rate;
 }
 
 static void
 on_message (SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer user_data)
 {
   Client *c = user_data;
+  c->last_activity = g_get_monotonic_time ();
   if (type != SOUP_WEBSOCKET_DATA_TEXT) {
     client_send_error (c, "BAD_MESSAGE", NULL, "only JSON text messages are accepted");
     return;
   }
   if (!rate_ok (c)) {
-    if (c->window_count == c->server->max_rate + 1)
+    if (c->window_count == c->server->lim.max_rate + 1)
       client_send_error (c, "LIMIT_EXCEEDED", NULL, "too many messages per second; dropping");
     return;
   }
@@ -203,6 +318,12 @@ on_message (SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer us
 }
 
 static void
+on_pong (SoupWebsocketConnection *ws, GBytes *message, gpointer user_data)
+{
+  ((Client *) user_data)->last_activity = g_get_monotonic_time ();
+}
+
+static void
 on_closed (SoupWebsocketConnection *ws, gpointer user_data)
 {
   Client *c = user_data;
@@ -213,52 +334,403 @@ on_closed (SoupWebsocketConnection *ws, gpointer user_data)
   g_hash_table_remove (s->clients, c);
 }
 
-static gboolean
-on_registration_timeout (gpointer user_data)
-{
-  Client *c = user_data;
-  g_clear_pointer (&c->reg_timeout, g_source_unref);
-  g_message ("%s: no registration within %u s; closing", c->remote,
-      c->server->registration_timeout_s);
-  client_send_error (c, "TIMEOUT", NULL, "no registration in time");
-  client_close (c, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, "registration timeout");
-  return G_SOURCE_REMOVE;
-}
-
 static void
 on_websocket (SoupServer *soup, SoupServerMessage *smsg, const char *path,
     SoupWebsocketConnection *ws, gpointer user_data)
 {
   Server *s = user_data;
-  GSocketAddress *ra = soup_server_message_get_remote_address (smsg);
-  g_autofree char *remote = ra ? g_socket_connectable_to_string (G_SOCKET_CONNECTABLE (ra))
-                               : g_strdup ("?");
+  RdvConn *conn = rdv_conn_find (soup_websocket_connection_get_io_stream (ws));
+  Slot *slot = conn ? g_hash_table_lookup (s->conns, conn) : NULL;
+  if (!slot) {
+    g_warning ("a WebSocket without its accounted connection; closing it");
+    soup_websocket_connection_close (ws, SOUP_WEBSOCKET_CLOSE_SERVER_ERROR, NULL);
+    return;
+  }
 
   Client *c = g_new0 (Client, 1);
   c->server = s;
   c->ws = g_object_ref (ws);
-  c->remote = g_steal_pointer (&remote);
-  c->window_start = g_get_monotonic_time ();
-  soup_websocket_connection_set_max_incoming_payload_size (ws, s->max_message_size);
-  soup_websocket_connection_set_keepalive_interval (ws, 30);
+  c->conn = conn;
+  c->remote = g_strdup (slot->remote);
+  c->window_start = c->last_activity = g_get_monotonic_time ();
+  c->written_base = rdv_conn_get_written (conn);
+  slot->client = c;
+  soup_websocket_connection_set_max_incoming_payload_size (ws, s->lim.max_message_size);
+  soup_websocket_connection_set_keepalive_interval (ws, MAX (1, s->lim.idle_timeout_s / 3));
   g_signal_connect (ws, "message", G_CALLBACK (on_message), c);
+  g_signal_connect (ws, "pong", G_CALLBACK (on_pong), c);
   g_signal_connect (ws, "closed", G_CALLBACK (on_closed), c);
   g_hash_table_add (s->clients, c);
 
-  if (g_hash_table_size (s->clients) > s->max_connections) {
-    g_message ("%s: refused: %u connections is the limit", c->remote, s->max_connections);
-    client_send_error (c, "LIMIT_EXCEEDED", NULL, "the server is full; try again later");
-    client_close (c, 1013, "server full");
+  randombytes_buf (c->nonce, sizeof c->nonce);
+  g_autofree char *challenge = p2p_signaling_build_challenge (c->nonce);
+  client_send (c, challenge);
+}
+
+/* ---- timeouts: one sweep over the connections ---- */
+
+static void
+slot_expire (Server *s, Slot *slot, gint64 now)
+{
+  Client *c = slot->client;
+  if (slot->expired)
+    return;
+  if ((!c || !c->registered) &&
+      now - slot->accepted_at > (gint64) s->lim.registration_timeout_s * G_USEC_PER_SEC) {
+    slot->expired = TRUE;
+    g_message ("%s: no registration within %u s; closing", slot->remote,
+        s->lim.registration_timeout_s);
+    if (c) {
+      client_send_error (c, "TIMEOUT", NULL, "no registration in time");
+      client_close (c, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, "registration timeout");
+    } else {
+      /* Before the upgrade: libsoup reads EOF and drops the connection. */
+      g_socket_shutdown (g_socket_connection_get_socket (G_SOCKET_CONNECTION (slot->conn)),
+          TRUE, TRUE, NULL);
+    }
     return;
   }
+  if (!c || !c->registered)
+    return;
+  gint64 idle = (gint64) s->lim.idle_timeout_s * G_USEC_PER_SEC;
+  gint64 blocked_since = rdv_conn_get_blocked_since (slot->conn);
+  const char *why = NULL;
+  if (now - c->last_activity > idle)
+    why = "idle: no message or pong";
+  else if (blocked_since && now - blocked_since > idle)
+    why = "not reading: socket full";
+  if (!why)
+    return;
+  g_message ("%s: %s %s for %u s; unregistered and closed", c->remote, c->peer_text, why,
+      s->lim.idle_timeout_s);
+  client_drop (c, why);
+}
 
-  randombytes_buf (c->nonce, sizeof c->nonce);
-  c->reg_timeout = g_timeout_source_new_seconds (s->registration_timeout_s);
-  g_source_set_callback (c->reg_timeout, on_registration_timeout, c, NULL);
-  g_source_attach (c->reg_timeout, NULL);
+static gboolean
+on_sweep (gpointer user_data)
+{
+  Server *s = user_data;
+  gint64 now = g_get_monotonic_time ();
+  /* Closing may give slots back: walk a copy, holding the connections. */
+  g_autoptr (GPtrArray) all = g_ptr_array_new_with_free_func (g_object_unref);
+  GHashTableIter it;
+  gpointer key;
+  g_hash_table_iter_init (&it, s->conns);
+  while (g_hash_table_iter_next (&it, &key, NULL))
+    g_ptr_array_add (all, g_object_ref (key));
+  for (guint i = 0; i < all->len; i++) {
+    Slot *slot = g_hash_table_lookup (s->conns, all->pdata[i]);
+    if (slot)
+      slot_expire (s, slot, now);
+  }
+  return G_SOURCE_CONTINUE;
+}
 
-  g_autofree char *challenge = p2p_signaling_build_challenge (c->nonce);
-  soup_websocket_connection_send_text (ws, challenge);
+/* ---- accepting: our own loop; the limits are checked before libsoup sees
+ * a byte of the connection ---- */
+
+/* The per-address accounting key: the IP, or its /64 for IPv6 (one host
+ * usually owns a whole /64). */
+static char *
+ip_key (GSocketAddress *addr)
+{
+  if (!G_IS_INET_SOCKET_ADDRESS (addr))
+    return g_strdup ("?");
+  GInetAddress *ia = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (addr));
+  if (g_inet_address_get_family (ia) != G_SOCKET_FAMILY_IPV6)
+    return g_inet_address_to_string (ia);
+  guint8 b[16];
+  memcpy (b, g_inet_address_to_bytes (ia), sizeof b);
+  static const guint8 v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+  if (memcmp (b, v4mapped, sizeof v4mapped) != 0)
+    memset (b + 8, 0, 8);
+  g_autoptr (GInetAddress) net = g_inet_address_new_from_bytes (b, G_SOCKET_FAMILY_IPV6);
+  g_autofree char *text = g_inet_address_to_string (net);
+  return g_strconcat (text, "/64", NULL);
+}
+
+static void
+slot_free (Slot *slot)
+{
+  g_free (slot->ip_key);
+  g_free (slot->remote);
+  g_free (slot);
+}
+
+/* RdvConnReleaseFunc: @conn was closed or freed. */
+static void
+server_release_slot (gpointer owner, RdvConn *conn)
+{
+  Server *s = owner;
+  Slot *slot = g_hash_table_lookup (s->conns, conn);
+  if (!slot)
+    return;
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (s->per_ip, slot->ip_key));
+  if (n > 1)
+    g_hash_table_replace (s->per_ip, g_strdup (slot->ip_key), GUINT_TO_POINTER (n - 1));
+  else
+    g_hash_table_remove (s->per_ip, slot->ip_key);
+  g_hash_table_remove (s->conns, conn);
+}
+
+/* Answers 503 and closes; logs at most once a second. */
+static void
+server_refuse (Server *s, GSocket *sock, const char *remote, const char *why)
+{
+  g_autofree char *resp = g_strdup_printf ("HTTP/1.1 503 Service Unavailable\r\n"
+      "Connection: close\r\nRetry-After: 10\r\nContent-Type: text/plain\r\n"
+      "Content-Length: %u\r\n\r\n%s\n", (guint) strlen (why) + 1, why);
+  g_socket_set_blocking (sock, FALSE);
+  g_socket_send (sock, resp, strlen (resp), NULL, NULL);
+  /* Read what already came (the request), so that closing sends a FIN and
+   * not a reset that could destroy the answer on its way. */
+  char drain[4096];
+  g_socket_receive (sock, drain, sizeof drain, NULL, NULL);
+  g_socket_shutdown (sock, FALSE, TRUE, NULL);
+  g_socket_close (sock, NULL);
+  s->refusals++;
+  gint64 now = g_get_monotonic_time ();
+  if (now - s->refusal_logged_at >= G_USEC_PER_SEC) {
+    g_message ("%s: refused: %s (%u refused since the last such message)", remote, why,
+        s->refusals);
+    s->refusals = 0;
+    s->refusal_logged_at = now;
+  }
+}
+
+static void
+server_take (Server *s, GSocket *sock)
+{
+  g_autoptr (GSocketAddress) remote = g_socket_get_remote_address (sock, NULL);
+  g_autoptr (GSocketAddress) local = g_socket_get_local_address (sock, NULL);
+  if (!remote || !local) {
+    g_socket_close (sock, NULL); /* reset before we looked at it */
+    return;
+  }
+  g_autofree char *key = ip_key (remote);
+  g_autofree char *remote_text = g_socket_connectable_to_string (G_SOCKET_CONNECTABLE (remote));
+  guint from_ip = GPOINTER_TO_UINT (g_hash_table_lookup (s->per_ip, key));
+  if (s->lim.max_per_ip && from_ip >= s->lim.max_per_ip) {
+    server_refuse (s, sock, remote_text, "too many connections from your address");
+    return;
+  }
+  if (g_hash_table_size (s->conns) >= s->lim.max_connections) {
+    server_refuse (s, sock, remote_text, "the server is full; try again later");
+    return;
+  }
+  g_socket_set_option (sock, IPPROTO_TCP, TCP_NODELAY, TRUE, NULL);
+  RdvConn *conn = rdv_conn_new (sock, server_release_slot, s);
+  Slot *slot = g_new0 (Slot, 1);
+  slot->conn = conn;
+  slot->ip_key = g_steal_pointer (&key);
+  slot->remote = g_steal_pointer (&remote_text);
+  slot->accepted_at = g_get_monotonic_time ();
+  g_hash_table_insert (s->conns, conn, slot);
+  g_hash_table_replace (s->per_ip, g_strdup (slot->ip_key), GUINT_TO_POINTER (from_ip + 1));
+  g_autoptr (GError) error = NULL;
+  if (!soup_server_accept_iostream (s->soup, G_IO_STREAM (conn), local, remote, &error)) {
+    g_message ("%s: %s", slot->remote, error->message);
+    g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
+  }
+  g_object_unref (conn);
+}
+
+static gboolean on_accept_ready (GSocket *sock, GIOCondition cond, gpointer data);
+
+static void
+listener_arm (Listener *l)
+{
+  l->watch = g_socket_create_source (l->sock, G_IO_IN, NULL);
+  g_source_set_callback (l->watch, G_SOURCE_FUNC (on_accept_ready), l, NULL);
+  g_source_attach (l->watch, NULL);
+}
+
+static gboolean
+on_accept_retry (gpointer data)
+{
+  Listener *l = data;
+  g_clear_pointer (&l->retry, g_source_unref);
+  listener_arm (l);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_accept_ready (GSocket *sock, GIOCondition cond, gpointer data)
+{
+  Listener *l = data;
+  for (guint i = 0; i < 64; i++) { /* a batch, then the clients' turn */
+    g_autoptr (GError) error = NULL;
+    GSocket *c = g_socket_accept (sock, NULL, &error);
+    if (!c && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+      return G_SOURCE_CONTINUE;
+    if (!c && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
+      continue; /* reset while in the backlog */
+    if (!c) {
+      /* EMFILE, ENFILE, ENOBUFS…: the connection waits in the backlog; try
+       * again shortly (libsoup's own listener stops for good here). */
+      if (!l->paused_logged)
+        g_message ("accept() failed: %s; retrying every %u ms", error->message, ACCEPT_RETRY_MS);
+      l->paused_logged = TRUE;
+      g_clear_pointer (&l->watch, g_source_unref);
+      l->retry = g_timeout_source_new (ACCEPT_RETRY_MS);
+      g_source_set_callback (l->retry, on_accept_retry, l, NULL);
+      g_source_attach (l->retry, NULL);
+      return G_SOURCE_REMOVE;
+    }
+    if (l->paused_logged)
+      g_message ("accepting connections again");
+    l->paused_logged = FALSE;
+    server_take (l->server, c);
+    g_object_unref (c);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+listener_free (Listener *l)
+{
+  if (l->watch)
+    g_source_destroy (l->watch);
+  g_clear_pointer (&l->watch, g_source_unref);
+  if (l->retry)
+    g_source_destroy (l->retry);
+  g_clear_pointer (&l->retry, g_source_unref);
+  g_socket_close (l->sock, NULL);
+  g_object_unref (l->sock);
+  g_free (l);
+}
+
+static gboolean
+server_listen (Server *s, const char *host, guint16 port, guint16 *bound, GError **error)
+{
+  g_autoptr (GInetAddress) ia = g_inet_address_new_from_string (host);
+  GSocketFamily family = g_inet_address_get_family (ia);
+  g_autoptr (GSocket) sock = g_socket_new (family, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+      error);
+  if (!sock)
+    return FALSE;
+  if (family == G_SOCKET_FAMILY_IPV6)
+    g_socket_set_option (sock, IPPROTO_IPV6, IPV6_V6ONLY, TRUE, NULL);
+  g_autoptr (GSocketAddress) sa = g_inet_socket_address_new (ia, port);
+  g_socket_set_listen_backlog (sock, LISTEN_BACKLOG);
+  g_socket_set_blocking (sock, FALSE);
+  if (!g_socket_bind (sock, sa, TRUE, error) || !g_socket_listen (sock, error))
+    return FALSE;
+  g_autoptr (GSocketAddress) la = g_socket_get_local_address (sock, error);
+  if (!la)
+    return FALSE;
+  *bound = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (la));
+  Listener *l = g_new0 (Listener, 1);
+  l->server = s;
+  l->sock = g_steal_pointer (&sock);
+  g_ptr_array_add (s->listeners, l);
+  listener_arm (l);
+  return TRUE;
+}
+
+/* @host NULL: IPv4 and (where there is IPv6) IPv6, on one port. */
+static gboolean
+server_listen_all (Server *s, const char *host, guint16 port, guint16 *bound, GError **error)
+{
+  if (host)
+    return server_listen (s, host, port, bound, error);
+  if (!server_listen (s, "0.0.0.0", port, bound, error))
+    return FALSE;
+  g_autoptr (GError) v6_error = NULL;
+  guint16 v6_port = 0;
+  if (!server_listen (s, "::", *bound, &v6_port, &v6_error))
+    g_message ("not listening on IPv6: %s", v6_error->message);
+  return TRUE;
+}
+
+/* ---- configuration ---- */
+
+static const struct {
+  const char *key;
+  gint64 min, max;
+  gsize offset;
+  const char *help;
+} limit_keys[] = {
+  { "max-connections", 1, 1000000, G_STRUCT_OFFSET (Limits, max_connections),
+    "most TCP connections at once, counted before the WebSocket upgrade (default 1024)" },
+  { "max-connections-per-ip", 0, 1000000, G_STRUCT_OFFSET (Limits, max_per_ip),
+    "most connections (so registrations) from one address, IPv6 per /64 (default 16, "
+    "0 = no cap, e.g. behind a reverse proxy)" },
+  { "max-message-size", 256, 16 * 1024 * 1024, G_STRUCT_OFFSET (Limits, max_message_size),
+    "largest accepted message in bytes (default 65536)" },
+  { "registration-timeout", 1, 3600, G_STRUCT_OFFSET (Limits, registration_timeout_s),
+    "seconds from the TCP connection to a registration, upgrade included (default 10)" },
+  { "idle-timeout", 3, 86400, G_STRUCT_OFFSET (Limits, idle_timeout_s),
+    "seconds a registered client may send neither message nor pong (pinged every third "
+    "of it) or leave its socket full; then it is unregistered (default 90)" },
+  { "max-queued-bytes", 1024, 1024 * 1024 * 1024, G_STRUCT_OFFSET (Limits, max_queued_bytes),
+    "bytes waiting to be sent to one client; beyond, it is disconnected (default 262144)" },
+  { "max-rate", 1, 1000000, G_STRUCT_OFFSET (Limits, max_rate),
+    "messages per second per connection; more are dropped (default 100)" },
+};
+
+static gboolean
+set_limit (Limits *lim, guint i, const char *origin, const char *text, GError **error)
+{
+  gint64 n = 0;
+  if (!g_ascii_string_to_signed (text, 10, limit_keys[i].min, limit_keys[i].max, &n, NULL)) {
+    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+        "%s%s=%s: expected an integer %" G_GINT64_FORMAT "..%" G_GINT64_FORMAT, origin,
+        limit_keys[i].key, text, limit_keys[i].min, limit_keys[i].max);
+    return FALSE;
+  }
+  G_STRUCT_MEMBER (guint, lim, limit_keys[i].offset) = (guint) n;
+  return TRUE;
+}
+
+static gboolean
+load_config (const char *path, char **host, int *port, Limits *lim, GError **error)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, error))
+    return FALSE;
+  const char *group = "rendezvous";
+  if (!g_key_file_has_group (kf, group)) {
+    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
+        "%s: missing the [rendezvous] group", path);
+    return FALSE;
+  }
+  g_autofree char *origin = g_strconcat (path, ": ", NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (limit_keys); i++) {
+    g_autofree char *v = g_key_file_get_string (kf, group, limit_keys[i].key, NULL);
+    if (v && !set_limit (lim, i, origin, g_strstrip (v), error))
+      return FALSE;
+  }
+  g_autofree char *p = g_key_file_get_string (kf, group, "port", NULL);
+  gint64 n = 0;
+  if (p && !g_ascii_string_to_signed (g_strstrip (p), 10, 0, 65535, &n, NULL)) {
+    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+        "%s: port=%s: expected an integer 0..65535", path, p);
+    return FALSE;
+  }
+  if (p)
+    *port = (int) n;
+  if (g_key_file_has_key (kf, group, "host", NULL)) {
+    g_free (*host);
+    *host = g_key_file_get_string (kf, group, "host", NULL);
+    g_strstrip (*host);
+  }
+  return TRUE;
+}
+
+/* Raises the soft open-file limit to the hard one; returns the limit. */
+static rlim_t
+raise_nofile (void)
+{
+  struct rlimit rl;
+  if (getrlimit (RLIMIT_NOFILE, &rl) != 0)
+    return RLIM_INFINITY;
+  if (rl.rlim_cur < rl.rlim_max) {
+    struct rlimit up = { rl.rlim_max, rl.rlim_max };
+    if (setrlimit (RLIMIT_NOFILE, &up) == 0)
+      rl = up;
+  }
+  return rl.rlim_cur;
 }
 
 static gboolean
@@ -270,71 +742,28 @@ on_signal_quit (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-static gboolean
-load_config (const char *path, char **host, int *port, guint *max_conn, guint *max_msg,
-    guint *reg_timeout, GError **error)
-{
-  g_autoptr (GKeyFile) kf = g_key_file_new ();
-  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, error))
-    return FALSE;
-  const char *group = "rendezvous";
-  if (!g_key_file_has_group (kf, group)) {
-    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
-        "%s: missing the [rendezvous] group", path);
-    return FALSE;
-  }
-  struct { const char *key; gint64 min, max; void *out; gboolean is_int; } keys[] = {
-    { "port", 0, 65535, port, TRUE },
-    { "max-connections", 1, 1000000, max_conn, FALSE },
-    { "max-message-size", 256, 16 * 1024 * 1024, max_msg, FALSE },
-    { "registration-timeout", 1, 3600, reg_timeout, FALSE },
-  };
-  for (guint i = 0; i < G_N_ELEMENTS (keys); i++) {
-    if (!g_key_file_has_key (kf, group, keys[i].key, NULL))
-      continue;
-    g_autofree char *v = g_key_file_get_string (kf, group, keys[i].key, NULL);
-    gint64 n = 0;
-    if (!v || !g_ascii_string_to_signed (g_strstrip (v), 10, keys[i].min, keys[i].max, &n, NULL)) {
-      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-          "%s: %s=%s: expected an integer %" G_GINT64_FORMAT "..%" G_GINT64_FORMAT,
-          path, keys[i].key, v ? v : "", keys[i].min, keys[i].max);
-      return FALSE;
-    }
-    if (keys[i].is_int)
-      *(int *) keys[i].out = (int) n;
-    else
-      *(guint *) keys[i].out = (guint) n;
-  }
-  if (g_key_file_has_key (kf, group, "host", NULL)) {
-    g_free (*host);
-    *host = g_key_file_get_string (kf, group, "host", NULL);
-    g_strstrip (*host);
-  }
-  return TRUE;
-}
-
 int
 main (int argc, char **argv)
 {
   int port = -1;
   g_autofree char *host = NULL;
   g_autofree char *config = NULL;
-  int max_conn = 0, max_msg = 0;
+  int cli[G_N_ELEMENTS (limit_keys)];
 
-  GOptionEntry entries[] = {
+  GOptionEntry entries[4 + G_N_ELEMENTS (limit_keys)] = {
     { "port", 'p', 0, G_OPTION_ARG_INT, &port,
       "TCP port to listen on (default 8443, 0 = any free port)", "PORT" },
     { "host", 0, 0, G_OPTION_ARG_STRING, &host,
       "address to listen on (default: all interfaces)", "ADDRESS" },
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config,
-      "key file with a [rendezvous] group: port, host, max-connections, max-message-size, "
-      "registration-timeout (command-line options win)", "FILE" },
-    { "max-connections", 0, 0, G_OPTION_ARG_INT, &max_conn,
-      "most simultaneous WebSocket connections (default 1024)", "N" },
-    { "max-message-size", 0, 0, G_OPTION_ARG_INT, &max_msg,
-      "largest accepted message in bytes (default 65536)", "BYTES" },
-    { NULL }
+      "key file with a [rendezvous] group: port, host and the limits below by the same "
+      "names (command-line options win)", "FILE" },
   };
+  for (guint i = 0; i < G_N_ELEMENTS (limit_keys); i++) {
+    cli[i] = G_MININT;
+    entries[3 + i] = (GOptionEntry) { limit_keys[i].key, 0, 0, G_OPTION_ARG_INT, &cli[i],
+        limit_keys[i].help, "N" };
+  }
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- gst-p2p rendezvous server");
   g_option_context_set_summary (ctx,
       "Registers peers by their Ed25519 peer ID (challenge signed with the peer's key) and\n"
@@ -348,14 +777,18 @@ main (int argc, char **argv)
   }
 
   Server s = { 0 };
-  s.max_connections = DEFAULT_MAX_CONNECTIONS;
-  s.max_message_size = P2P_SIGNALING_MAX_MESSAGE;
-  s.registration_timeout_s = DEFAULT_REGISTRATION_TIMEOUT_S;
-  s.max_rate = DEFAULT_MAX_RATE;
+  s.lim = (Limits) {
+    .max_connections = DEFAULT_MAX_CONNECTIONS,
+    .max_per_ip = DEFAULT_MAX_PER_IP,
+    .max_message_size = P2P_SIGNALING_MAX_MESSAGE,
+    .registration_timeout_s = DEFAULT_REGISTRATION_TIMEOUT_S,
+    .idle_timeout_s = DEFAULT_IDLE_TIMEOUT_S,
+    .max_queued_bytes = DEFAULT_MAX_QUEUED_BYTES,
+    .max_rate = DEFAULT_MAX_RATE,
+  };
   int cfg_port = DEFAULT_PORT;
   g_autofree char *cfg_host = NULL;
-  if (config && !load_config (config, &cfg_host, &cfg_port, &s.max_connections,
-          &s.max_message_size, &s.registration_timeout_s, &error)) {
+  if (config && !load_config (config, &cfg_host, &cfg_port, &s.lim, &error)) {
     g_printerr ("p2p-rendezvous: configuration: %s\n", error->message);
     return 1;
   }
@@ -363,9 +796,17 @@ main (int argc, char **argv)
     g_printerr ("p2p-rendezvous: --port %d: expected 0..65535\n", port);
     return 1;
   }
-  if (max_conn < 0 || max_msg < 0 || (max_msg > 0 && max_msg < 256)) {
-    g_printerr ("p2p-rendezvous: --max-connections/--max-message-size must be positive "
-        "(message size at least 256)\n");
+  for (guint i = 0; i < G_N_ELEMENTS (limit_keys); i++) {
+    char text[16];
+    g_snprintf (text, sizeof text, "%d", cli[i]);
+    if (cli[i] != G_MININT && !set_limit (&s.lim, i, "--", text, &error)) {
+      g_printerr ("p2p-rendezvous: %s\n", error->message);
+      return 1;
+    }
+  }
+  if (s.lim.max_queued_bytes < s.lim.max_message_size + 16) {
+    g_printerr ("p2p-rendezvous: max-queued-bytes %u: must be at least max-message-size + 16 "
+        "(%u)\n", s.lim.max_queued_bytes, s.lim.max_message_size + 16);
     return 1;
   }
   if (port >= 0)
@@ -374,58 +815,77 @@ main (int argc, char **argv)
     g_free (cfg_host);
     cfg_host = g_strdup (host);
   }
-  if (max_conn > 0)
-    s.max_connections = max_conn;
-  if (max_msg > 0)
-    s.max_message_size = max_msg;
-
-  g_autoptr (GSocketAddress) sa = NULL;
   if (cfg_host) {
     g_autoptr (GInetAddress) ia = g_inet_address_new_from_string (cfg_host);
     if (!ia) {
       g_printerr ("p2p-rendezvous: --host \"%s\": expected an IP address\n", cfg_host);
       return 1;
     }
-    sa = g_inet_socket_address_new (ia, cfg_port);
   }
 
+  rlim_t nofile = raise_nofile ();
+  g_autofree char *nofile_text = nofile == RLIM_INFINITY ? g_strdup ("unlimited")
+      : g_strdup_printf ("%" G_GUINT64_FORMAT, (guint64) nofile);
+  s.listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) listener_free);
+  s.conns = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) slot_free);
+  s.per_ip = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   s.clients = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) client_free, NULL);
   s.by_peer = g_hash_table_new ((GHashFunc) p2p_peer_id_hash, (GEqualFunc) p2p_peer_id_equal);
   s.soup = soup_server_new ("server-header", "p2p-rendezvous", NULL);
+  /* Signals are small; compression would only hide the queued bytes and
+   * cost CPU (and inflate attacker data). */
+  soup_server_remove_websocket_extension (s.soup, SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
   soup_server_add_websocket_handler (s.soup, NULL, NULL, NULL, on_websocket, &s, NULL);
 
-  gboolean ok = sa ? soup_server_listen (s.soup, sa, 0, &error)
-                   : soup_server_listen_all (s.soup, cfg_port, 0, &error);
-  if (!ok) {
+  guint16 bound_port = 0;
+  int status = 0;
+  if (!server_listen_all (&s, cfg_host, cfg_port, &bound_port, &error)) {
     g_printerr ("p2p-rendezvous: cannot listen on %s:%d: %s\n", cfg_host ? cfg_host : "*",
         cfg_port, error->message);
-    g_hash_table_destroy (s.by_peer);
-    g_hash_table_destroy (s.clients);
-    g_object_unref (s.soup);
-    return 1;
+    status = 1;
+    goto out;
   }
 
-  GSList *uris = soup_server_get_uris (s.soup);
-  guint bound_port = uris ? (guint) g_uri_get_port (uris->data) : (guint) cfg_port;
-  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
   const char *shown = cfg_host ? cfg_host : "0.0.0.0";
   if (strchr (shown, ':'))
     printf ("listening on ws://[%s]:%u/\n", shown, bound_port);
   else
     printf ("listening on ws://%s:%u/\n", shown, bound_port);
   fflush (stdout);
-  g_message ("max %u connections, max message %u bytes, registration timeout %u s",
-      s.max_connections, s.max_message_size, s.registration_timeout_s);
+  g_message ("limits: max-connections %u, max-connections-per-ip %u, registration-timeout %u s, "
+      "idle-timeout %u s, max-queued-bytes %u, max-message-size %u, max-rate %u/s; "
+      "open files %s", s.lim.max_connections, s.lim.max_per_ip, s.lim.registration_timeout_s,
+      s.lim.idle_timeout_s, s.lim.max_queued_bytes, s.lim.max_message_size, s.lim.max_rate,
+      nofile_text);
+  if (nofile != RLIM_INFINITY && (rlim_t) s.lim.max_connections + 64 > nofile)
+    g_message ("max-connections %u is not well below the open-file limit %s: when it is "
+        "reached, accepting pauses until descriptors are free", s.lim.max_connections,
+        nofile_text);
 
+  s.sweep = g_timeout_source_new (SWEEP_MS);
+  g_source_set_callback (s.sweep, on_sweep, &s, NULL);
+  g_source_attach (s.sweep, NULL);
   s.loop = g_main_loop_new (NULL, FALSE);
   g_unix_signal_add (SIGINT, on_signal_quit, &s);
   g_unix_signal_add (SIGTERM, on_signal_quit, &s);
   g_main_loop_run (s.loop);
+  g_main_loop_unref (s.loop);
+  g_source_destroy (s.sweep);
+  g_source_unref (s.sweep);
 
-  soup_server_disconnect (s.soup);
+out:
+  g_ptr_array_unref (s.listeners);
   g_hash_table_destroy (s.by_peer);
   g_hash_table_destroy (s.clients);
+  soup_server_disconnect (s.soup);
   g_object_unref (s.soup);
-  g_main_loop_unref (s.loop);
-  return 0;
+  /* Connections still finishing their close keep no pointer to us. */
+  GHashTableIter it;
+  gpointer key;
+  g_hash_table_iter_init (&it, s.conns);
+  while (g_hash_table_iter_next (&it, &key, NULL))
+    rdv_conn_forget_owner (key);
+  g_hash_table_destroy (s.conns);
+  g_hash_table_destroy (s.per_ip);
+  return status;
 }

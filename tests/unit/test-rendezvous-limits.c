@@ -1,0 +1,304 @@
+/* test-rendezvous-limits.c: the rendezvous server's limits under attack
+ * (issue 11 items 2, 7, 8), at small scale on loopback: descriptor
+ * exhaustion by idle TCP connections, a client that does not read, and one
+ * host registering many keys or going silent. The server runs as a
+ * subprocess (tools/p2p-rendezvous), some with a lowered RLIMIT_NOFILE.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <string.h>
+#include <libsoup/soup.h>
+
+#include "p2p/p2p.h"
+#include "p2p-signaling.h"
+
+#define WAIT_MS 5000
+#include "p2p-test-util.h"
+#include "rdv-test-util.h"
+
+/* What a bare TCP client of the server has received by now: 1 = an answer
+ * (503) and EOF, 0 = nothing yet (the server holds the connection). */
+static int
+tcp_refused (GSocket *sock, char *first, gsize size)
+{
+  g_autoptr (GError) error = NULL;
+  gssize n = g_socket_receive_with_blocking (sock, first, size - 1, FALSE, NULL, &error);
+  if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    return 0;
+  first[MAX (n, 0)] = '\0';
+  return 1;
+}
+
+/* Item 2: 100 idle TCP connections against a server with 64 descriptors and
+ * connection caps that do not protect them (1000, none per address). The
+ * server hits EMFILE; its accept loop must pause and resume, and the
+ * registration timeout (1 s here) must free the attacker's slots: a client
+ * registers while the attacker still holds its sockets, and after. */
+static void
+test_fd_exhaustion (void)
+{
+  Server s = { 0 };
+  const char *extra[] = { "--max-connections=1000", "--max-connections-per-ip=0",
+    "--registration-timeout=1", NULL };
+  server_start_full (&s, extra, 64);
+
+  GSocket *attack[100];
+  for (guint i = 0; i < G_N_ELEMENTS (attack); i++)
+    attack[i] = tcp_socket (s.port, "127.0.0.1", 0, FALSE);
+
+  g_autoptr (P2pIdentity) a = p2p_identity_new ();
+  g_autoptr (P2pSignaling) during = client_register (s.url, a);
+  p2p_signaling_close (during);
+
+  for (guint i = 0; i < G_N_ELEMENTS (attack); i++) {
+    g_socket_close (attack[i], NULL);
+    g_object_unref (attack[i]);
+  }
+  g_autoptr (P2pIdentity) b = p2p_identity_new ();
+  Raw after;
+  raw_connect_from (&after, s.url, "127.0.0.2");
+  raw_register (&after, b);
+  raw_close (&after);
+  server_stop (&s);
+}
+
+/* Item 2: connections are counted from accept(), before any upgrade: of 30
+ * idle TCP connections from one address, 10 are held (the per-address cap)
+ * and 20 answered 503 and closed at once; another address still registers;
+ * when the server is full, a newcomer gets 503; once the attacker left, its
+ * address registers again. */
+static void
+test_preupgrade_cap (void)
+{
+  Server s = { 0 };
+  const char *extra[] = { "--max-connections=20", "--max-connections-per-ip=10", NULL };
+  server_start (&s, extra);
+
+  GSocket *attack[30];
+  for (guint i = 0; i < G_N_ELEMENTS (attack); i++)
+    attack[i] = tcp_socket (s.port, "127.0.0.1", 0, TRUE);
+
+  g_autoptr (P2pIdentity) a = p2p_identity_new ();
+  Raw legit;
+  raw_connect_from (&legit, s.url, "127.0.0.2");
+  raw_register (&legit, a);
+
+  /* The server handled the attacker's connections before the legitimate one
+   * (accept order), so their answers are here. */
+  guint refused = 0;
+  for (guint i = 0; i < G_N_ELEMENTS (attack); i++) {
+    char first[256];
+    if (tcp_refused (attack[i], first, sizeof first)) {
+      refused++;
+      g_assert_true (g_str_has_prefix (first, "HTTP/1.1 503"));
+      g_assert_nonnull (strstr (first, "too many connections from your address"));
+    }
+  }
+  g_assert_cmpuint (refused, ==, 20);
+
+  /* 10 + 1 held; 9 more from a third address fill the server. */
+  GSocket *fill[9];
+  for (guint i = 0; i < G_N_ELEMENTS (fill); i++)
+    fill[i] = tcp_socket (s.port, "127.0.0.3", 0, TRUE);
+  Raw late;
+  g_assert_false (raw_try_connect (&late, s.url, "127.0.0.4"));
+  g_assert_cmpuint (late.status, ==, SOUP_STATUS_SERVICE_UNAVAILABLE);
+  raw_close (&late);
+
+  for (guint i = 0; i < G_N_ELEMENTS (attack); i++)
+    g_object_unref (attack[i]);
+  for (guint i = 0; i < G_N_ELEMENTS (fill); i++)
+    g_object_unref (fill[i]);
+  /* The server sees the EOFs in its own time: a few attempts, each an
+   * answered request. */
+  g_autoptr (P2pIdentity) b = p2p_identity_new ();
+  Raw back;
+  guint attempts = 0;
+  while (!raw_try_connect (&back, s.url, "127.0.0.1") && ++attempts < 20) {
+    g_assert_cmpuint (back.status, ==, SOUP_STATUS_SERVICE_UNAVAILABLE);
+    raw_close (&back);
+  }
+  g_assert_nonnull (back.ws);
+  raw_register (&back, b);
+  raw_close (&back);
+  raw_close (&legit);
+  server_stop (&s);
+}
+
+/* Item 7: a registered client that never reads (4 KiB receive buffer) and a
+ * sender flooding it with 300 signals of 60 KB (18 MB). The server keeps at
+ * most max-queued-bytes (256 KiB) for it: it disconnects the reader (1008),
+ * tells the sender LIMIT_EXCEEDED naming the reader, then PEER_NOT_FOUND;
+ * its peak RSS grows by less than RSS_BOUND_KB. */
+#define FLOOD_COUNT 300
+#define FLOOD_SIZE 60000
+#define RSS_BOUND_KB (6 * 1024)
+
+static void
+test_slow_reader (void)
+{
+  Server s = { 0 };
+  const char *extra[] = { "--max-rate=100000", NULL };
+  server_start (&s, extra);
+  g_autoptr (P2pIdentity) ida = p2p_identity_new ();
+  g_autoptr (P2pIdentity) idb = p2p_identity_new ();
+  const P2pPeerId *b = p2p_identity_get_peer_id (idb);
+
+  Sock reader;
+  sock_open (&reader, s.port, NULL, 4096, idb);
+  sock_stop_reading (&reader);
+  Raw sender;
+  raw_connect (&sender, s.url);
+  raw_register (&sender, ida);
+
+  guint64 rss0 = server_status_kb (&s, "VmRSS");
+  g_autofree char *payload = g_strnfill (FLOOD_SIZE, 'x');
+  g_autofree char *text = p2p_signaling_build_signal (ida, b, payload);
+  for (guint i = 0; i < FLOOD_COUNT; i++)
+    soup_websocket_connection_send_text (sender.ws, text);
+
+  P2pSignalingMessage m;
+  raw_next (&sender, &m);
+  g_assert_cmpint (m.type, ==, P2P_SIGNALING_MSG_ERROR);
+  g_assert_cmpstr (m.code, ==, "LIMIT_EXCEEDED");
+  g_assert_true (m.has_to);
+  g_assert_true (p2p_peer_id_equal (&m.to, b));
+  g_assert_nonnull (strstr (m.message, "does not read"));
+  p2p_signaling_message_clear (&m);
+  /* Unregistered at once: the rest of the flood (or this one) is refused. */
+  g_autofree char *one = p2p_signaling_build_signal (ida, b, "one more");
+  soup_websocket_connection_send_text (sender.ws, one);
+  raw_next (&sender, &m);
+  g_assert_cmpstr (m.code, ==, "PEER_NOT_FOUND");
+  g_assert_true (p2p_peer_id_equal (&m.to, b));
+  p2p_signaling_message_clear (&m);
+
+  guint64 hwm = server_status_kb (&s, "VmHWM");
+  g_test_message ("server RSS %" G_GUINT64_FORMAT " kB before the flood, peak %" G_GUINT64_FORMAT
+      " kB", rss0, hwm);
+  g_assert_cmpuint (hwm, <, rss0 + RSS_BOUND_KB);
+
+  /* What the reader finds when it reads at last: signals, then the close. */
+  guint signals = 0;
+  for (;;) {
+    guint8 op = 0;
+    g_autoptr (GBytes) f = sock_next_frame (&reader, &op);
+    if (op == 0x1)
+      signals++;
+    if (op != 0x8)
+      continue;
+    gsize len;
+    const guint8 *d = g_bytes_get_data (f, &len);
+    g_assert_cmpuint (len, >=, 2);
+    g_assert_cmpuint ((d[0] << 8) | d[1], ==, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION);
+    g_autofree char *reason = g_strndup ((const char *) d + 2, len - 2);
+    g_assert_cmpstr (reason, ==, "not reading: outgoing queue full");
+    break;
+  }
+  g_assert_cmpuint (signals, <, FLOOD_COUNT);
+  sock_close (&reader);
+  raw_close (&sender);
+  server_stop (&s);
+}
+
+/* Item 8: one address holds at most max-connections-per-ip registrations;
+ * another loopback address still registers; a slot given back is reusable. */
+static void
+test_per_ip (void)
+{
+  Server s = { 0 };
+  const char *extra[] = { "--max-connections=20", "--max-connections-per-ip=4", NULL };
+  server_start (&s, extra);
+
+  Raw mine[4];
+  P2pIdentity *ids[G_N_ELEMENTS (mine)];
+  for (guint i = 0; i < G_N_ELEMENTS (mine); i++) {
+    ids[i] = p2p_identity_new ();
+    raw_connect_from (&mine[i], s.url, "127.0.0.1");
+    raw_register (&mine[i], ids[i]);
+  }
+  Raw fifth;
+  g_assert_false (raw_try_connect (&fifth, s.url, "127.0.0.1"));
+  g_assert_cmpuint (fifth.status, ==, SOUP_STATUS_SERVICE_UNAVAILABLE);
+  raw_close (&fifth);
+
+  g_autoptr (P2pIdentity) other = p2p_identity_new ();
+  Raw elsewhere;
+  raw_connect_from (&elsewhere, s.url, "127.0.0.2");
+  raw_register (&elsewhere, other);
+
+  raw_close_wait (&mine[0]);
+  g_autoptr (P2pIdentity) again = p2p_identity_new ();
+  Raw back;
+  raw_connect_from (&back, s.url, "127.0.0.1");
+  raw_register (&back, again);
+
+  raw_close (&back);
+  raw_close (&elsewhere);
+  for (guint i = 0; i < G_N_ELEMENTS (mine); i++) {
+    raw_close (&mine[i]);
+    g_object_unref (ids[i]);
+  }
+  server_stop (&s);
+}
+
+/* Item 8: a registration lives only as long as its client answers: a client
+ * that never answers a ping is unregistered after idle-timeout (3 s here)
+ * and closed (1008), while an older one that answers stays registered. */
+static void
+test_idle_expiry (void)
+{
+  Server s = { 0 };
+  const char *extra[] = { "--idle-timeout=3", NULL };
+  server_start (&s, extra);
+  g_autoptr (P2pIdentity) a = p2p_identity_new ();
+  g_autoptr (P2pIdentity) x = p2p_identity_new ();
+  g_autoptr (P2pSignaling) sa = client_register (s.url, a);
+  Inbox ia;
+  inbox_init (&ia, sa);
+
+  Sock silent;
+  sock_open (&silent, s.port, NULL, 0, x);
+  guint pings = 0;
+  for (;;) {
+    guint8 op = 0;
+    g_autoptr (GBytes) f = sock_next_frame (&silent, &op);
+    if (op == 0x9) {
+      pings++;
+      continue;
+    }
+    g_assert_cmpuint (op, ==, 0x8);
+    gsize len;
+    const guint8 *d = g_bytes_get_data (f, &len);
+    g_assert_cmpuint (len, >=, 2);
+    g_assert_cmpuint ((d[0] << 8) | d[1], ==, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION);
+    g_autofree char *reason = g_strndup ((const char *) d + 2, len - 2);
+    g_assert_cmpstr (reason, ==, "idle: no message or pong");
+    break;
+  }
+  g_assert_cmpuint (pings, >=, 2); /* every second (idle-timeout / 3) */
+
+  g_assert_true (p2p_signaling_send (sa, p2p_identity_get_peer_id (x), "hello?", NULL));
+  WAIT_FOR (ia.not_found == 1);
+  g_assert_true (p2p_peer_id_equal (&ia.not_found_id, p2p_identity_get_peer_id (x)));
+  /* A, registered before X, answered its pings and is still there. */
+  g_assert_true (p2p_signaling_send (sa, p2p_identity_get_peer_id (a), "still here", NULL));
+  WAIT_FOR (ia.payloads->len == 1);
+  g_assert_cmpstr (ia.payloads->pdata[0], ==, "still here");
+  g_assert_cmpuint (ia.closed, ==, 0);
+
+  sock_close (&silent);
+  inbox_clear (&ia);
+  server_stop (&s);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/security/rendezvous-fd-exhaustion", test_fd_exhaustion);
+  g_test_add_func ("/security/rendezvous-preupgrade-cap", test_preupgrade_cap);
+  g_test_add_func ("/security/rendezvous-slow-reader", test_slow_reader);
+  g_test_add_func ("/security/rendezvous-per-ip", test_per_ip);
+  g_test_add_func ("/security/rendezvous-idle-expiry", test_idle_expiry);
+  return g_test_run ();
+}

@@ -1,0 +1,222 @@
+/* p2p-rendezvous-conn.c: RdvConn, an accepted TCP connection of the
+ * rendezvous that counts what its socket took (see the header).
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include "p2p-rendezvous-conn.h"
+
+/* ---- RdvOutput: the socket's output stream, counted ---- */
+
+#define RDV_TYPE_OUTPUT (rdv_output_get_type ())
+G_DECLARE_FINAL_TYPE (RdvOutput, rdv_output, RDV, OUTPUT, GOutputStream)
+
+struct _RdvOutput {
+  GOutputStream parent;
+  GOutputStream *base;
+  guint64 written;        /* bytes the socket accepted */
+  gint64 blocked_since;   /* µs of a write that would block, none written since; 0 = not */
+};
+
+static void rdv_output_pollable_init (GPollableOutputStreamInterface *iface);
+G_DEFINE_TYPE_WITH_CODE (RdvOutput, rdv_output, G_TYPE_OUTPUT_STREAM,
+    G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_OUTPUT_STREAM, rdv_output_pollable_init))
+
+static gssize
+rdv_output_account (RdvOutput *self, gssize n, GError *local, GError **error)
+{
+  if (n > 0) {
+    self->written += n;
+    self->blocked_since = 0;
+  } else if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK) && !self->blocked_since) {
+    self->blocked_since = g_get_monotonic_time ();
+  }
+  if (local)
+    g_propagate_error (error, local);
+  return n;
+}
+
+static gssize
+rdv_output_write (GOutputStream *stream, const void *buf, gsize count, GCancellable *cancellable,
+    GError **error)
+{
+  RdvOutput *self = RDV_OUTPUT (stream);
+  GError *local = NULL;
+  gssize n = g_output_stream_write (self->base, buf, count, cancellable, &local);
+  return rdv_output_account (self, n, local, error);
+}
+
+static gssize
+rdv_output_write_nonblocking (GPollableOutputStream *stream, const void *buf, gsize count,
+    GError **error)
+{
+  RdvOutput *self = RDV_OUTPUT (stream);
+  GError *local = NULL;
+  gssize n = g_pollable_output_stream_write_nonblocking (G_POLLABLE_OUTPUT_STREAM (self->base),
+      buf, count, NULL, &local);
+  return rdv_output_account (self, n, local, error);
+}
+
+static gboolean
+rdv_output_flush (GOutputStream *stream, GCancellable *cancellable, GError **error)
+{
+  return g_output_stream_flush (RDV_OUTPUT (stream)->base, cancellable, error);
+}
+
+static gboolean
+rdv_output_close (GOutputStream *stream, GCancellable *cancellable, GError **error)
+{
+  return TRUE; /* the socket is closed with its connection */
+}
+
+static gboolean
+rdv_output_is_writable (GPollableOutputStream *stream)
+{
+  return g_pollable_output_stream_is_writable (
+      G_POLLABLE_OUTPUT_STREAM (RDV_OUTPUT (stream)->base));
+}
+
+static GSource *
+rdv_output_create_source (GPollableOutputStream *stream, GCancellable *cancellable)
+{
+  RdvOutput *self = RDV_OUTPUT (stream);
+  g_autoptr (GSource) base = g_pollable_output_stream_create_source (
+      G_POLLABLE_OUTPUT_STREAM (self->base), cancellable);
+  return g_pollable_source_new_full (self, base, cancellable);
+}
+
+static void
+rdv_output_finalize (GObject *object)
+{
+  g_clear_object (&RDV_OUTPUT (object)->base);
+  G_OBJECT_CLASS (rdv_output_parent_class)->finalize (object);
+}
+
+static void
+rdv_output_init (RdvOutput *self)
+{
+}
+
+static void
+rdv_output_class_init (RdvOutputClass *klass)
+{
+  GOutputStreamClass *out_class = G_OUTPUT_STREAM_CLASS (klass);
+  G_OBJECT_CLASS (klass)->finalize = rdv_output_finalize;
+  out_class->write_fn = rdv_output_write;
+  out_class->flush = rdv_output_flush;
+  out_class->close_fn = rdv_output_close;
+}
+
+static void
+rdv_output_pollable_init (GPollableOutputStreamInterface *iface)
+{
+  iface->is_writable = rdv_output_is_writable;
+  iface->create_source = rdv_output_create_source;
+  iface->write_nonblocking = rdv_output_write_nonblocking;
+}
+
+/* ---- RdvConn ---- */
+
+struct _RdvConn {
+  GTcpConnection parent;
+  RdvOutput *out;
+  RdvConnReleaseFunc release;
+  gpointer owner;         /* NULL once released */
+};
+
+G_DEFINE_TYPE (RdvConn, rdv_conn, G_TYPE_TCP_CONNECTION)
+
+static void
+rdv_conn_release (RdvConn *self)
+{
+  gpointer owner = g_steal_pointer (&self->owner);
+  if (owner)
+    self->release (owner, self);
+}
+
+static GOutputStream *
+rdv_conn_get_output_stream (GIOStream *io)
+{
+  RdvConn *self = RDV_CONN (io);
+  if (!self->out) {
+    self->out = g_object_new (RDV_TYPE_OUTPUT, NULL);
+    self->out->base = g_object_ref (
+        G_IO_STREAM_CLASS (rdv_conn_parent_class)->get_output_stream (io));
+  }
+  return G_OUTPUT_STREAM (self->out);
+}
+
+static gboolean
+rdv_conn_close (GIOStream *io, GCancellable *cancellable, GError **error)
+{
+  gboolean ok = G_IO_STREAM_CLASS (rdv_conn_parent_class)->close_fn (io, cancellable, error);
+  rdv_conn_release (RDV_CONN (io));
+  return ok;
+}
+
+static void
+rdv_conn_finalize (GObject *object)
+{
+  RdvConn *self = RDV_CONN (object);
+  rdv_conn_release (self);
+  g_clear_object (&self->out);
+  G_OBJECT_CLASS (rdv_conn_parent_class)->finalize (object);
+}
+
+static void
+rdv_conn_init (RdvConn *self)
+{
+}
+
+static void
+rdv_conn_class_init (RdvConnClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = rdv_conn_finalize;
+  G_IO_STREAM_CLASS (klass)->get_output_stream = rdv_conn_get_output_stream;
+  G_IO_STREAM_CLASS (klass)->close_fn = rdv_conn_close;
+}
+
+RdvConn *
+rdv_conn_new (GSocket *socket, RdvConnReleaseFunc release, gpointer owner)
+{
+  RdvConn *self = g_object_new (RDV_TYPE_CONN, "socket", socket, NULL);
+  self->release = release;
+  self->owner = owner;
+  return self;
+}
+
+void
+rdv_conn_forget_owner (RdvConn *self)
+{
+  self->owner = NULL;
+}
+
+gboolean
+rdv_conn_has_owner (RdvConn *self)
+{
+  return self->owner != NULL;
+}
+
+guint64
+rdv_conn_get_written (RdvConn *self)
+{
+  return self->out ? self->out->written : 0;
+}
+
+gint64
+rdv_conn_get_blocked_since (RdvConn *self)
+{
+  return self->out ? self->out->blocked_since : 0;
+}
+
+RdvConn *
+rdv_conn_find (GIOStream *io)
+{
+  while (io && !RDV_IS_CONN (io)) {
+    if (!g_object_class_find_property (G_OBJECT_GET_CLASS (io), "base-iostream"))
+      return NULL;
+    GIOStream *base = NULL;
+    g_object_get (io, "base-iostream", &base, NULL);
+    io = base;
+    g_clear_object (&base); /* still held by the wrapper */
+  }
+  return (RdvConn *) io;
+}
