@@ -291,6 +291,9 @@ test_server_bad_options (void)
     { "--port=70000", "expected 0..65535" },
     { "--host=not-an-ip", "expected an IP address" },
     { "--bogus", "Unknown option" },
+    { "--max-connections-per-ip=-3", "--max-connections-per-ip=-3: expected an integer 0..1000000" },
+    { "--idle-timeout=1", "--idle-timeout=1: expected an integer 3..86400" },
+    { "--max-queued-bytes=2000", "must be at least max-message-size + 16" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (cases) + 1; i++) {
     g_autofree char *cfg_arg = g_strdup_printf ("--config=%s", cfg);
