@@ -87,6 +87,9 @@ server_stop (Server *s)
   if (s->proc) {
     g_subprocess_send_signal (s->proc, SIGTERM);
     g_subprocess_wait (s->proc, NULL, NULL);
+    /* a clean exit: no crash, and under ASan no leak */
+    g_assert_true (g_subprocess_get_if_exited (s->proc));
+    g_assert_cmpint (g_subprocess_get_exit_status (s->proc), ==, 0);
     g_clear_object (&s->proc);
   }
   g_clear_pointer (&s->url, g_free);
