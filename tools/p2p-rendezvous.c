@@ -33,7 +33,9 @@
  *   max-rate                 100  messages per second per connection
  * The accept loop is our own: libsoup 3.2's listener drops its accept source
  * for good when accept() fails (EMFILE); ours pauses ACCEPT_RETRY_MS and tries
- * again. At start the soft RLIMIT_NOFILE is raised to the hard limit.
+ * again. At start the soft RLIMIT_NOFILE is raised to the hard limit. Only
+ * WebSocket upgrades are served: a request with a body is cut before libsoup
+ * buffers it. WebSocket compression is off.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <stdio.h>
@@ -91,6 +93,7 @@ typedef struct {
   RdvConn *conn;          /* not owned: its close removes this slot */
   char *ip_key;           /* per-address accounting */
   char *remote;           /* "ADDRESS:PORT", for the log */
+  GSocketAddress *remote_addr;
   gint64 accepted_at;
   Client *client;         /* after the upgrade (not owned) */
   gboolean expired;       /* a timeout or limit acted: nothing more to do */
@@ -367,6 +370,42 @@ on_websocket (SoupServer *soup, SoupServerMessage *smsg, const char *path,
   client_send (c, challenge);
 }
 
+/* Only WebSocket upgrades are served: libsoup 3.2 would read a request body
+ * into memory whatever its size (a POST took the server to 270 MB in 3 s),
+ * so a request announcing one is cut before its body is read. */
+static void
+on_request_headers (SoupServerMessage *msg, gpointer user_data)
+{
+  Server *s = user_data;
+  SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
+  SoupEncoding enc = soup_message_headers_get_encoding (h);
+  if (enc == SOUP_ENCODING_NONE ||
+      (enc == SOUP_ENCODING_CONTENT_LENGTH && soup_message_headers_get_content_length (h) == 0))
+    return;
+  /* libsoup keeps the very address objects server_take() gave it. */
+  GSocketAddress *ra = soup_server_message_get_remote_address (msg);
+  GHashTableIter it;
+  gpointer key, value;
+  g_hash_table_iter_init (&it, s->conns);
+  while (g_hash_table_iter_next (&it, &key, &value)) {
+    Slot *slot = value;
+    if (slot->remote_addr != ra)
+      continue;
+    g_message ("%s: refused: a request with a body (only WebSocket upgrades are served)",
+        slot->remote);
+    slot->expired = TRUE;
+    g_socket_shutdown (g_socket_connection_get_socket (G_SOCKET_CONNECTION (slot->conn)), TRUE,
+        TRUE, NULL);
+    return;
+  }
+}
+
+static void
+on_request_started (SoupServer *soup, SoupServerMessage *msg, gpointer user_data)
+{
+  g_signal_connect (msg, "got-headers", G_CALLBACK (on_request_headers), user_data);
+}
+
 /* ---- timeouts: one sweep over the connections ---- */
 
 static void
@@ -454,6 +493,7 @@ slot_free (Slot *slot)
 {
   g_free (slot->ip_key);
   g_free (slot->remote);
+  g_object_unref (slot->remote_addr);
   g_free (slot);
 }
 
@@ -524,6 +564,7 @@ server_take (Server *s, GSocket *sock)
   slot->conn = conn;
   slot->ip_key = g_steal_pointer (&key);
   slot->remote = g_steal_pointer (&remote_text);
+  slot->remote_addr = g_object_ref (remote);
   slot->accepted_at = g_get_monotonic_time ();
   g_hash_table_insert (s->conns, conn, slot);
   g_hash_table_replace (s->per_ip, g_strdup (slot->ip_key), GUINT_TO_POINTER (from_ip + 1));
@@ -836,6 +877,7 @@ main (int argc, char **argv)
    * cost CPU (and inflate attacker data). */
   soup_server_remove_websocket_extension (s.soup, SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
   soup_server_add_websocket_handler (s.soup, NULL, NULL, NULL, on_websocket, &s, NULL);
+  g_signal_connect (s.soup, "request-started", G_CALLBACK (on_request_started), &s);
 
   guint16 bound_port = 0;
   int status = 0;

@@ -205,6 +205,43 @@ test_slow_reader (void)
   server_stop (&s);
 }
 
+/* Items 2 and 7: the server serves only WebSocket upgrades; a request that
+ * announces a body (here 500 MB) is cut before the body is read: the sender
+ * gets a broken pipe long before 40 MB, and the server's RSS stays within
+ * RSS_BOUND_KB (libsoup would buffer the body: 270 MB in 3 s). */
+static void
+test_request_body (void)
+{
+  Server s = { 0 };
+  server_start (&s, NULL);
+  guint64 rss0 = server_status_kb (&s, "VmRSS");
+  g_autoptr (GSocket) sock = tcp_socket (s.port, NULL, 0, TRUE);
+  static const char req[] = "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "Content-Length: 500000000\r\n\r\n";
+  g_assert_cmpint (g_socket_send (sock, req, strlen (req), NULL, NULL), ==, strlen (req));
+  g_autofree char *chunk = g_strnfill (65536, 'x');
+  g_autoptr (GError) error = NULL;
+  guint64 sent = 0;
+  while (sent < 40 * 1024 * 1024) {
+    gssize n = g_socket_send (sock, chunk, 65536, NULL, &error);
+    if (n < 0)
+      break;
+    sent += n;
+  }
+  g_test_message ("server RSS %" G_GUINT64_FORMAT " kB; sent %" G_GUINT64_FORMAT
+      " bytes of the body before: %s", rss0, sent, error ? error->message : "-");
+  g_assert_nonnull (error);
+  g_assert_false (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT));
+  g_assert_cmpuint (sent, <, 40 * 1024 * 1024);
+#ifndef __SANITIZE_ADDRESS__
+  g_assert_cmpuint (server_status_kb (&s, "VmHWM"), <, rss0 + RSS_BOUND_KB);
+#endif
+  /* Still serving. */
+  g_autoptr (P2pIdentity) a = p2p_identity_new ();
+  g_autoptr (P2pSignaling) sa = client_register (s.url, a);
+  server_stop (&s);
+}
+
 /* Item 8: one address holds at most max-connections-per-ip registrations;
  * another loopback address still registers; a slot given back is reusable. */
 static void
@@ -303,6 +340,7 @@ main (int argc, char **argv)
   g_test_add_func ("/security/rendezvous-fd-exhaustion", test_fd_exhaustion);
   g_test_add_func ("/security/rendezvous-preupgrade-cap", test_preupgrade_cap);
   g_test_add_func ("/security/rendezvous-slow-reader", test_slow_reader);
+  g_test_add_func ("/security/rendezvous-request-body", test_request_body);
   g_test_add_func ("/security/rendezvous-per-ip", test_per_ip);
   g_test_add_func ("/security/rendezvous-idle-expiry", test_idle_expiry);
   return g_test_run ();
