@@ -113,11 +113,111 @@ rdv_output_pollable_init (GPollableOutputStreamInterface *iface)
   iface->write_nonblocking = rdv_output_write_nonblocking;
 }
 
+/* ---- RdvInput: the socket's input stream, counted ---- */
+
+#define RDV_TYPE_INPUT (rdv_input_get_type ())
+G_DECLARE_FINAL_TYPE (RdvInput, rdv_input, RDV, INPUT, GInputStream)
+
+struct _RdvInput {
+  GInputStream parent;
+  GInputStream *base;
+  RdvConn *conn;          /* not owned: it owns us */
+  guint64 read;           /* bytes taken from the socket */
+};
+
+static void rdv_input_pollable_init (GPollableInputStreamInterface *iface);
+G_DEFINE_TYPE_WITH_CODE (RdvInput, rdv_input, G_TYPE_INPUT_STREAM,
+    G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_INPUT_STREAM, rdv_input_pollable_init))
+
+static gboolean rdv_conn_input_ok (RdvConn *conn);
+
+static gssize
+rdv_input_account (RdvInput *self, gssize n, GError **error)
+{
+  if (n <= 0)
+    return n;
+  self->read += n;
+  if (rdv_conn_input_ok (self->conn))
+    return n;
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+      "the peer does not read what its requests produce");
+  return -1;
+}
+
+static gssize
+rdv_input_read (GInputStream *stream, void *buf, gsize count, GCancellable *cancellable,
+    GError **error)
+{
+  RdvInput *self = RDV_INPUT (stream);
+  return rdv_input_account (self, g_input_stream_read (self->base, buf, count, cancellable,
+      error), error);
+}
+
+static gssize
+rdv_input_read_nonblocking (GPollableInputStream *stream, void *buf, gsize count, GError **error)
+{
+  RdvInput *self = RDV_INPUT (stream);
+  return rdv_input_account (self, g_pollable_input_stream_read_nonblocking (
+      G_POLLABLE_INPUT_STREAM (self->base), buf, count, NULL, error), error);
+}
+
+static gboolean
+rdv_input_close (GInputStream *stream, GCancellable *cancellable, GError **error)
+{
+  return TRUE; /* the socket is closed with its connection */
+}
+
+static gboolean
+rdv_input_is_readable (GPollableInputStream *stream)
+{
+  return g_pollable_input_stream_is_readable (G_POLLABLE_INPUT_STREAM (RDV_INPUT (stream)->base));
+}
+
+static GSource *
+rdv_input_create_source (GPollableInputStream *stream, GCancellable *cancellable)
+{
+  RdvInput *self = RDV_INPUT (stream);
+  g_autoptr (GSource) base = g_pollable_input_stream_create_source (
+      G_POLLABLE_INPUT_STREAM (self->base), cancellable);
+  return g_pollable_source_new_full (self, base, cancellable);
+}
+
+static void
+rdv_input_finalize (GObject *object)
+{
+  g_clear_object (&RDV_INPUT (object)->base);
+  G_OBJECT_CLASS (rdv_input_parent_class)->finalize (object);
+}
+
+static void
+rdv_input_init (RdvInput *self)
+{
+}
+
+static void
+rdv_input_class_init (RdvInputClass *klass)
+{
+  GInputStreamClass *in_class = G_INPUT_STREAM_CLASS (klass);
+  G_OBJECT_CLASS (klass)->finalize = rdv_input_finalize;
+  in_class->read_fn = rdv_input_read;
+  in_class->close_fn = rdv_input_close;
+}
+
+static void
+rdv_input_pollable_init (GPollableInputStreamInterface *iface)
+{
+  iface->is_readable = rdv_input_is_readable;
+  iface->create_source = rdv_input_create_source;
+  iface->read_nonblocking = rdv_input_read_nonblocking;
+}
+
 /* ---- RdvConn ---- */
 
 struct _RdvConn {
   GTcpConnection parent;
   RdvOutput *out;
+  RdvInput *in;
+  RdvConnReadFunc on_read;
   RdvConnReleaseFunc release;
   gpointer owner;         /* NULL once released */
 };
@@ -144,6 +244,25 @@ rdv_conn_get_output_stream (GIOStream *io)
   return G_OUTPUT_STREAM (self->out);
 }
 
+static GInputStream *
+rdv_conn_get_input_stream (GIOStream *io)
+{
+  RdvConn *self = RDV_CONN (io);
+  if (!self->in) {
+    self->in = g_object_new (RDV_TYPE_INPUT, NULL);
+    self->in->conn = self;
+    self->in->base = g_object_ref (
+        G_IO_STREAM_CLASS (rdv_conn_parent_class)->get_input_stream (io));
+  }
+  return G_INPUT_STREAM (self->in);
+}
+
+static gboolean
+rdv_conn_input_ok (RdvConn *conn)
+{
+  return !conn->on_read || !conn->owner || conn->on_read (conn->owner, conn);
+}
+
 static gboolean
 rdv_conn_close (GIOStream *io, GCancellable *cancellable, GError **error)
 {
@@ -158,6 +277,7 @@ rdv_conn_finalize (GObject *object)
   RdvConn *self = RDV_CONN (object);
   rdv_conn_release (self);
   g_clear_object (&self->out);
+  g_clear_object (&self->in);
   G_OBJECT_CLASS (rdv_conn_parent_class)->finalize (object);
 }
 
@@ -171,14 +291,17 @@ rdv_conn_class_init (RdvConnClass *klass)
 {
   G_OBJECT_CLASS (klass)->finalize = rdv_conn_finalize;
   G_IO_STREAM_CLASS (klass)->get_output_stream = rdv_conn_get_output_stream;
+  G_IO_STREAM_CLASS (klass)->get_input_stream = rdv_conn_get_input_stream;
   G_IO_STREAM_CLASS (klass)->close_fn = rdv_conn_close;
 }
 
 RdvConn *
-rdv_conn_new (GSocket *socket, RdvConnReleaseFunc release, gpointer owner)
+rdv_conn_new (GSocket *socket, RdvConnReleaseFunc release, RdvConnReadFunc on_read,
+    gpointer owner)
 {
   RdvConn *self = g_object_new (RDV_TYPE_CONN, "socket", socket, NULL);
   self->release = release;
+  self->on_read = on_read;
   self->owner = owner;
   return self;
 }
@@ -199,6 +322,12 @@ guint64
 rdv_conn_get_written (RdvConn *self)
 {
   return self->out ? self->out->written : 0;
+}
+
+guint64
+rdv_conn_get_read (RdvConn *self)
+{
+  return self->in ? self->in->read : 0;
 }
 
 gint64

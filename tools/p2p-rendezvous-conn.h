@@ -15,15 +15,22 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (RdvConn, rdv_conn, RDV, CONN, GTcpConnection)
 
 typedef void (*RdvConnReleaseFunc) (gpointer owner, RdvConn *conn);
+/* Called after each read from the socket; FALSE fails that read (the
+ * reader, libsoup, then drops the connection). Must not call into libsoup. */
+typedef gboolean (*RdvConnReadFunc) (gpointer owner, RdvConn *conn);
 
 /* Wraps the accepted @socket; @release (owner, conn) is called once, at the
- * first close or at finalize, unless rdv_conn_forget_owner() was called. */
-RdvConn *rdv_conn_new (GSocket *socket, RdvConnReleaseFunc release, gpointer owner);
+ * first close or at finalize, unless rdv_conn_forget_owner() was called;
+ * @on_read (nullable) until then. */
+RdvConn *rdv_conn_new (GSocket *socket, RdvConnReleaseFunc release, RdvConnReadFunc on_read,
+    gpointer owner);
 void rdv_conn_forget_owner (RdvConn *self);
 gboolean rdv_conn_has_owner (RdvConn *self);
 
 /* Bytes the socket accepted so far (HTTP response and WebSocket frames). */
 guint64 rdv_conn_get_written (RdvConn *self);
+/* Bytes read from the socket so far. */
+guint64 rdv_conn_get_read (RdvConn *self);
 /* Monotonic time (µs) since which a write would block with nothing written
  * since; 0 when the last write went through. */
 gint64 rdv_conn_get_blocked_since (RdvConn *self);

@@ -26,7 +26,8 @@
  *                                 message nor a pong (it is pinged every third of
  *                                 it); it is then unregistered and closed. Also the
  *                                 longest its socket may stay full.
- *   max-queued-bytes      262144  bytes waiting to be written to one client; a
+ *   max-queued-bytes      262144  bytes waiting to be written to one client (the
+ *                                 pongs libsoup queues for its pings included); a
  *                                 client that does not read is disconnected (1008)
  *                                 and the sender gets LIMIT_EXCEEDED
  *   max-message-size       65536  largest incoming message (1009 beyond)
@@ -112,6 +113,8 @@ struct _Client {
   guint window_count;
   gint64 last_activity;   /* µs of the last message or pong */
   guint64 queued;         /* frame bytes handed to ws */
+  guint64 read_base;      /* rdv_conn_get_read() at the upgrade */
+  guint64 explained;      /* frame bytes of the messages and pongs received */
   guint64 written_base;   /* rdv_conn_get_written() at the upgrade */
 };
 
@@ -129,12 +132,25 @@ struct _Server {
   GMainLoop *loop;
 };
 
-/* Bytes given to the WebSocket and not yet taken by the socket. */
+/* Bytes of a WebSocket frame with @len bytes of payload, @mask: from a client. */
+static guint64
+frame_size (gsize len, gboolean mask)
+{
+  return len + (len < 126 ? 2 : len < 65536 ? 4 : 10) + (mask ? 4 : 0);
+}
+
+/* An upper bound of the bytes waiting in libsoup for the socket: those we
+ * gave it, plus the pongs it queued by itself (at most the ping bytes read,
+ * i.e. the bytes read that were neither a message nor a pong; up to one
+ * message is presumed still being read), minus those the socket took. */
 static guint64
 client_queued (Client *c)
 {
   guint64 written = rdv_conn_get_written (c->conn) - c->written_base;
-  return c->queued > written ? c->queued - written : 0;
+  guint64 unexplained = rdv_conn_get_read (c->conn) - c->read_base - c->explained;
+  guint64 in_flight = frame_size (c->server->lim.max_message_size, TRUE);
+  guint64 pongs = unexplained > in_flight ? unexplained - in_flight : 0;
+  return c->queued + pongs > written ? c->queued + pongs - written : 0;
 }
 
 static gboolean
@@ -176,8 +192,7 @@ client_send (Client *c, const char *text)
 {
   if (!client_open (c))
     return FALSE;
-  gsize len = strlen (text);
-  guint64 frame = len + (len < 126 ? 2 : len < 65536 ? 4 : 10);
+  guint64 frame = frame_size (strlen (text), FALSE);
   guint64 queued = client_queued (c);
   if (queued + frame > c->server->lim.max_queued_bytes) {
     g_message ("%s: %s does not read (%" G_GUINT64_FORMAT " bytes queued, limit %u); closing",
@@ -285,6 +300,7 @@ on_message (SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer us
 {
   Client *c = user_data;
   c->last_activity = g_get_monotonic_time ();
+  c->explained += frame_size (g_bytes_get_size (message), TRUE);
   if (type != SOUP_WEBSOCKET_DATA_TEXT) {
     client_send_error (c, "BAD_MESSAGE", NULL, "only JSON text messages are accepted");
     return;
@@ -320,10 +336,15 @@ on_message (SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer us
   p2p_signaling_message_clear (&msg);
 }
 
+/* libsoup 3 (3.2 … 3.6 at least) declares "pong" with a GBytes but emits a
+ * GByteArray (receive_pong() in soup-websocket-connection.c). */
 static void
-on_pong (SoupWebsocketConnection *ws, GBytes *message, gpointer user_data)
+on_pong (SoupWebsocketConnection *ws, gpointer message, gpointer user_data)
 {
-  ((Client *) user_data)->last_activity = g_get_monotonic_time ();
+  Client *c = user_data;
+  const GByteArray *payload = message;
+  c->last_activity = g_get_monotonic_time ();
+  c->explained += frame_size (payload->len, TRUE);
 }
 
 static void
@@ -357,6 +378,7 @@ on_websocket (SoupServer *soup, SoupServerMessage *smsg, const char *path,
   c->remote = g_strdup (slot->remote);
   c->window_start = c->last_activity = g_get_monotonic_time ();
   c->written_base = rdv_conn_get_written (conn);
+  c->read_base = rdv_conn_get_read (conn);
   slot->client = c;
   soup_websocket_connection_set_max_incoming_payload_size (ws, s->lim.max_message_size);
   soup_websocket_connection_set_keepalive_interval (ws, MAX (1, s->lim.idle_timeout_s / 3));
@@ -513,6 +535,28 @@ server_release_slot (gpointer owner, RdvConn *conn)
   g_hash_table_remove (s->conns, conn);
 }
 
+/* RdvConnReadFunc: a client that keeps sending pings without reading the
+ * pongs fills libsoup's queue by itself; its read fails (no libsoup call
+ * here: libsoup then drops the connection). */
+static gboolean
+server_on_read (gpointer owner, RdvConn *conn)
+{
+  Server *s = owner;
+  Slot *slot = g_hash_table_lookup (s->conns, conn);
+  Client *c = slot ? slot->client : NULL;
+  if (!c)
+    return TRUE;
+  guint64 queued = client_queued (c);
+  if (queued <= s->lim.max_queued_bytes)
+    return TRUE;
+  g_message ("%s: %s does not read the answers to its pings (%" G_GUINT64_FORMAT
+      " bytes queued, limit %u); closing", c->remote, c->registered ? c->peer_text : "client",
+      queued, s->lim.max_queued_bytes);
+  client_unregister (c);
+  slot->expired = TRUE;
+  return FALSE;
+}
+
 /* Answers 503 and closes; logs at most once a second. */
 static void
 server_refuse (Server *s, GSocket *sock, const char *remote, const char *why)
@@ -559,7 +603,7 @@ server_take (Server *s, GSocket *sock)
     return;
   }
   g_socket_set_option (sock, IPPROTO_TCP, TCP_NODELAY, TRUE, NULL);
-  RdvConn *conn = rdv_conn_new (sock, server_release_slot, s);
+  RdvConn *conn = rdv_conn_new (sock, server_release_slot, server_on_read, s);
   Slot *slot = g_new0 (Slot, 1);
   slot->conn = conn;
   slot->ip_key = g_steal_pointer (&key);

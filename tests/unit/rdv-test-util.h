@@ -60,7 +60,7 @@ server_start_full (Server *s, const char *const *extra, guint nofile)
   g_ptr_array_add (argv, NULL);
 
   g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (
-      G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+      G_SUBPROCESS_FLAGS_STDOUT_PIPE | (g_getenv ("RDV_TEST_STDERR") ? 0 : G_SUBPROCESS_FLAGS_STDERR_SILENCE));
   g_subprocess_launcher_set_child_setup (l, rdv_child_setup, GUINT_TO_POINTER (nofile), NULL);
   g_autoptr (GError) error = NULL;
   s->proc = g_subprocess_launcher_spawnv (l, (const char *const *) argv->pdata, &error);

@@ -205,6 +205,60 @@ test_slow_reader (void)
   server_stop (&s);
 }
 
+/* Item 7, control frames: libsoup answers every ping with a pong queued for
+ * the client; a client that sends 150 000 pings (19.6 MB) and reads nothing is
+ * cut once those pongs pass max-queued-bytes (its sends then fail), it is
+ * unregistered, and the server's RSS stays within RSS_BOUND_KB. */
+static void
+test_ping_flood (void)
+{
+  Server s = { 0 };
+  server_start (&s, NULL);
+  g_autoptr (P2pIdentity) a = p2p_identity_new ();
+  g_autoptr (P2pIdentity) x = p2p_identity_new ();
+  g_autoptr (P2pSignaling) sa = client_register (s.url, a);
+  Inbox ia;
+  inbox_init (&ia, sa);
+  Sock flooder;
+  sock_open (&flooder, s.port, NULL, 4096, x);
+  sock_stop_reading (&flooder);
+  guint64 rss0 = server_status_kb (&s, "VmRSS");
+
+  /* 1000 masked pings with 125 bytes of payload each, sent 150 times (19.6 MB). */
+  g_autoptr (GByteArray) batch = g_byte_array_new ();
+  static const guint8 head[6] = { 0x89, 0x80 | 125, 1, 2, 3, 4 };
+  guint8 body[125];
+  memset (body, 'p', sizeof body);
+  for (guint i = 0; i < 1000; i++) {
+    g_byte_array_append (batch, head, sizeof head);
+    g_byte_array_append (batch, body, sizeof body);
+  }
+  g_autoptr (GError) error = NULL;
+  guint64 sent = 0, total = 150 * (guint64) batch->len;
+  while (sent < total && !error) {
+    gsize off = sent % batch->len;
+    gssize n = g_socket_send (flooder.sock, (const char *) batch->data + off, batch->len - off,
+        NULL, &error);
+    if (n > 0)
+      sent += n;
+  }
+  g_test_message ("server RSS %" G_GUINT64_FORMAT " kB before; %" G_GUINT64_FORMAT
+      " ping bytes sent before: %s", rss0, sent, error ? error->message : "-");
+  g_assert_nonnull (error);
+  g_assert_false (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT));
+  g_assert_cmpuint (sent, <, total);
+#ifndef __SANITIZE_ADDRESS__
+  g_assert_cmpuint (server_status_kb (&s, "VmHWM"), <, rss0 + RSS_BOUND_KB);
+#endif
+  g_assert_true (p2p_signaling_send (sa, p2p_identity_get_peer_id (x), "there?", NULL));
+  WAIT_FOR (ia.not_found == 1);
+  g_assert_true (p2p_peer_id_equal (&ia.not_found_id, p2p_identity_get_peer_id (x)));
+
+  sock_close (&flooder);
+  inbox_clear (&ia);
+  server_stop (&s);
+}
+
 /* Items 2 and 7: the server serves only WebSocket upgrades; a request that
  * announces a body (here 500 MB) is cut before the body is read: the sender
  * gets a broken pipe long before 40 MB, and the server's RSS stays within
@@ -340,6 +394,7 @@ main (int argc, char **argv)
   g_test_add_func ("/security/rendezvous-fd-exhaustion", test_fd_exhaustion);
   g_test_add_func ("/security/rendezvous-preupgrade-cap", test_preupgrade_cap);
   g_test_add_func ("/security/rendezvous-slow-reader", test_slow_reader);
+  g_test_add_func ("/security/rendezvous-ping-flood", test_ping_flood);
   g_test_add_func ("/security/rendezvous-request-body", test_request_body);
   g_test_add_func ("/security/rendezvous-per-ip", test_per_ip);
   g_test_add_func ("/security/rendezvous-idle-expiry", test_idle_expiry);
