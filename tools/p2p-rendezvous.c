@@ -274,7 +274,7 @@ handle_signal (Client *c, P2pSignalingMessage *msg, const char *text)
     return;
   }
   Client *target = g_hash_table_lookup (c->server->by_peer, &msg->to);
-  if (!target) {
+  if (!target || !client_open (target)) {
     client_send_error (c, "PEER_NOT_FOUND", &msg->to, "no peer with this ID is registered here");
     return;
   }
