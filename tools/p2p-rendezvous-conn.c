@@ -1,6 +1,9 @@
-/* p2p-rendezvous-conn.c: RdvConn, an accepted TCP connection of the
- * rendezvous that counts what its socket took (see the header).
+/* p2p-rendezvous-conn.c: the rendezvous' TCP side: RdvListener, an accept
+ * loop that survives EMFILE, and RdvConn, an accepted connection that counts
+ * what its socket took and gave (see the header).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <netinet/in.h>
 
 #include "p2p-rendezvous-conn.h"
 
@@ -348,4 +351,115 @@ rdv_conn_find (GIOStream *io)
     g_clear_object (&base); /* still held by the wrapper */
   }
   return (RdvConn *) io;
+}
+
+/* ---- RdvListener ---- */
+
+struct _RdvListener {
+  GSocket *sock;
+  GSource *watch;         /* accept readiness; NULL while paused */
+  GSource *retry;         /* the end of a pause */
+  gboolean paused_logged;
+  RdvAcceptFunc accept;
+  gpointer owner;
+};
+
+static gboolean on_accept_ready (GSocket *sock, GIOCondition cond, gpointer data);
+
+static void
+listener_arm (RdvListener *l)
+{
+  l->watch = g_socket_create_source (l->sock, G_IO_IN, NULL);
+  g_source_set_callback (l->watch, G_SOURCE_FUNC (on_accept_ready), l, NULL);
+  g_source_attach (l->watch, NULL);
+}
+
+static gboolean
+on_accept_retry (gpointer data)
+{
+  RdvListener *l = data;
+  g_clear_pointer (&l->retry, g_source_unref);
+  listener_arm (l);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_accept_ready (GSocket *sock, GIOCondition cond, gpointer data)
+{
+  RdvListener *l = data;
+  for (guint i = 0; i < 64; i++) { /* a batch, then the clients' turn */
+    g_autoptr (GError) error = NULL;
+    GSocket *c = g_socket_accept (sock, NULL, &error);
+    if (!c && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+      return G_SOURCE_CONTINUE;
+    if (!c && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
+      continue; /* reset while in the backlog */
+    if (!c) {
+      /* EMFILE, ENFILE, ENOBUFS…: the connection waits in the backlog; try
+       * again shortly (libsoup's own listener stops for good here). */
+      if (!l->paused_logged)
+        g_message ("accept() failed: %s; retrying every %u ms", error->message,
+            RDV_ACCEPT_RETRY_MS);
+      l->paused_logged = TRUE;
+      g_clear_pointer (&l->watch, g_source_unref);
+      l->retry = g_timeout_source_new (RDV_ACCEPT_RETRY_MS);
+      g_source_set_callback (l->retry, on_accept_retry, l, NULL);
+      g_source_attach (l->retry, NULL);
+      return G_SOURCE_REMOVE;
+    }
+    if (l->paused_logged)
+      g_message ("accepting connections again");
+    l->paused_logged = FALSE;
+    l->accept (l->owner, c);
+    g_object_unref (c);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+RdvListener *
+rdv_listener_new (const char *host, guint16 port, int backlog, RdvAcceptFunc accept,
+    gpointer owner, guint16 *bound, GError **error)
+{
+  g_autoptr (GInetAddress) ia = g_inet_address_new_from_string (host);
+  if (!ia) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "\"%s\": not an IP address",
+        host);
+    return NULL;
+  }
+  GSocketFamily family = g_inet_address_get_family (ia);
+  g_autoptr (GSocket) sock = g_socket_new (family, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+      error);
+  if (!sock)
+    return NULL;
+  if (family == G_SOCKET_FAMILY_IPV6)
+    g_socket_set_option (sock, IPPROTO_IPV6, IPV6_V6ONLY, TRUE, NULL);
+  g_autoptr (GSocketAddress) sa = g_inet_socket_address_new (ia, port);
+  g_socket_set_listen_backlog (sock, backlog);
+  g_socket_set_blocking (sock, FALSE);
+  if (!g_socket_bind (sock, sa, TRUE, error) || !g_socket_listen (sock, error))
+    return NULL;
+  g_autoptr (GSocketAddress) la = g_socket_get_local_address (sock, error);
+  if (!la)
+    return NULL;
+  *bound = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (la));
+  RdvListener *l = g_new0 (RdvListener, 1);
+  l->sock = g_steal_pointer (&sock);
+  l->accept = accept;
+  l->owner = owner;
+  listener_arm (l);
+  return l;
+}
+
+void
+rdv_listener_free (RdvListener *l)
+{
+  if (l->watch)
+    g_source_destroy (l->watch);
+  g_clear_pointer (&l->watch, g_source_unref);
+  if (l->retry)
+    g_source_destroy (l->retry);
+  g_clear_pointer (&l->retry, g_source_unref);
+  g_socket_close (l->sock, NULL);
+  g_object_unref (l->sock);
+  g_free (l);
 }

@@ -1,4 +1,10 @@
-/* p2p-rendezvous-conn.h: RdvConn, one TCP connection accepted by
+/* p2p-rendezvous-conn.h: the TCP side of tools/p2p-rendezvous.
+ *
+ * RdvListener: a listening socket and an accept loop that survives a failed
+ * accept() (EMFILE…) by pausing RDV_ACCEPT_RETRY_MS; libsoup 3.2's own
+ * listener drops its accept source for good then.
+ *
+ * RdvConn, one TCP connection accepted by
  * tools/p2p-rendezvous, which counts the bytes its socket took (libsoup 3.2
  * has no getter for a WebSocket's outgoing queue: bytes handed to the
  * WebSocket minus bytes written is that queue) and gives back its slot of
@@ -10,6 +16,18 @@
 #include <gio/gio.h>
 
 G_BEGIN_DECLS
+
+#define RDV_ACCEPT_RETRY_MS 100
+
+typedef struct _RdvListener RdvListener;
+/* @socket: the accepted connection (transfer none: ref it to keep it). */
+typedef void (*RdvAcceptFunc) (gpointer owner, GSocket *socket);
+
+/* Listens on @host (an IP address) : @port (0 = any; *@bound gets it) and
+ * calls @accept for each connection, on the thread-default main context. */
+RdvListener *rdv_listener_new (const char *host, guint16 port, int backlog,
+    RdvAcceptFunc accept, gpointer owner, guint16 *bound, GError **error);
+void rdv_listener_free (RdvListener *l);
 
 #define RDV_TYPE_CONN (rdv_conn_get_type ())
 G_DECLARE_FINAL_TYPE (RdvConn, rdv_conn, RDV, CONN, GTcpConnection)

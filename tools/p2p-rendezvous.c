@@ -32,10 +32,11 @@
  *                                 and the sender gets LIMIT_EXCEEDED
  *   max-message-size       65536  largest incoming message (1009 beyond)
  *   max-rate                 100  messages per second per connection
- * The accept loop is our own: libsoup 3.2's listener drops its accept source
- * for good when accept() fails (EMFILE); ours pauses ACCEPT_RETRY_MS and tries
- * again. At start the soft RLIMIT_NOFILE is raised to the hard limit. Only
- * WebSocket upgrades are served: a request with a body is cut before libsoup
+ * The accept loop is our own (RdvListener, p2p-rendezvous-conn.c): libsoup
+ * 3.2's listener drops its accept source for good when accept() fails
+ * (EMFILE); ours pauses RDV_ACCEPT_RETRY_MS (100 ms) and tries again. At
+ * start the soft RLIMIT_NOFILE is raised to the hard limit. Only WebSocket
+ * upgrades are served: a request with a body is cut before libsoup
  * buffers it. WebSocket compression is off.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 
@@ -60,7 +61,6 @@
 #define DEFAULT_IDLE_TIMEOUT_S 90
 #define DEFAULT_MAX_QUEUED_BYTES (256 * 1024)
 #define DEFAULT_MAX_RATE 100   /* messages per second per connection */
-#define ACCEPT_RETRY_MS 100    /* pause of the accept loop after accept() failed */
 #define SWEEP_MS 250           /* how often the timeouts are checked */
 #define LISTEN_BACKLOG 128
 
@@ -79,14 +79,6 @@ typedef struct {
   guint max_queued_bytes;
   guint max_rate;
 } Limits;
-
-typedef struct {
-  Server *server;
-  GSocket *sock;
-  GSource *watch;   /* accept readiness; NULL while paused */
-  GSource *retry;   /* the end of a pause */
-  gboolean paused_logged;
-} Listener;
 
 /* The server's record of one accepted connection: from accept() until the
  * connection is closed or freed, it holds a slot of the limits. */
@@ -120,7 +112,7 @@ struct _Client {
 
 struct _Server {
   SoupServer *soup;
-  GPtrArray *listeners;  /* Listener* (owned) */
+  GPtrArray *listeners;  /* RdvListener* (owned) */
   GHashTable *conns;     /* RdvConn* → Slot* (owned) */
   GHashTable *per_ip;    /* ip key (owned) → count */
   GHashTable *clients;   /* Client* set (owned) */
@@ -582,9 +574,11 @@ server_refuse (Server *s, GSocket *sock, const char *remote, const char *why)
   }
 }
 
+/* RdvAcceptFunc: a new connection; the limits decide before libsoup sees it. */
 static void
-server_take (Server *s, GSocket *sock)
+server_take (gpointer owner, GSocket *sock)
 {
+  Server *s = owner;
   g_autoptr (GSocketAddress) remote = g_socket_get_remote_address (sock, NULL);
   g_autoptr (GSocketAddress) local = g_socket_get_local_address (sock, NULL);
   if (!remote || !local) {
@@ -620,97 +614,13 @@ server_take (Server *s, GSocket *sock)
   g_object_unref (conn);
 }
 
-static gboolean on_accept_ready (GSocket *sock, GIOCondition cond, gpointer data);
-
-static void
-listener_arm (Listener *l)
-{
-  l->watch = g_socket_create_source (l->sock, G_IO_IN, NULL);
-  g_source_set_callback (l->watch, G_SOURCE_FUNC (on_accept_ready), l, NULL);
-  g_source_attach (l->watch, NULL);
-}
-
-static gboolean
-on_accept_retry (gpointer data)
-{
-  Listener *l = data;
-  g_clear_pointer (&l->retry, g_source_unref);
-  listener_arm (l);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-on_accept_ready (GSocket *sock, GIOCondition cond, gpointer data)
-{
-  Listener *l = data;
-  for (guint i = 0; i < 64; i++) { /* a batch, then the clients' turn */
-    g_autoptr (GError) error = NULL;
-    GSocket *c = g_socket_accept (sock, NULL, &error);
-    if (!c && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-      return G_SOURCE_CONTINUE;
-    if (!c && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
-      continue; /* reset while in the backlog */
-    if (!c) {
-      /* EMFILE, ENFILE, ENOBUFS…: the connection waits in the backlog; try
-       * again shortly (libsoup's own listener stops for good here). */
-      if (!l->paused_logged)
-        g_message ("accept() failed: %s; retrying every %u ms", error->message, ACCEPT_RETRY_MS);
-      l->paused_logged = TRUE;
-      g_clear_pointer (&l->watch, g_source_unref);
-      l->retry = g_timeout_source_new (ACCEPT_RETRY_MS);
-      g_source_set_callback (l->retry, on_accept_retry, l, NULL);
-      g_source_attach (l->retry, NULL);
-      return G_SOURCE_REMOVE;
-    }
-    if (l->paused_logged)
-      g_message ("accepting connections again");
-    l->paused_logged = FALSE;
-    server_take (l->server, c);
-    g_object_unref (c);
-  }
-  return G_SOURCE_CONTINUE;
-}
-
-static void
-listener_free (Listener *l)
-{
-  if (l->watch)
-    g_source_destroy (l->watch);
-  g_clear_pointer (&l->watch, g_source_unref);
-  if (l->retry)
-    g_source_destroy (l->retry);
-  g_clear_pointer (&l->retry, g_source_unref);
-  g_socket_close (l->sock, NULL);
-  g_object_unref (l->sock);
-  g_free (l);
-}
-
 static gboolean
 server_listen (Server *s, const char *host, guint16 port, guint16 *bound, GError **error)
 {
-  g_autoptr (GInetAddress) ia = g_inet_address_new_from_string (host);
-  GSocketFamily family = g_inet_address_get_family (ia);
-  g_autoptr (GSocket) sock = g_socket_new (family, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-      error);
-  if (!sock)
-    return FALSE;
-  if (family == G_SOCKET_FAMILY_IPV6)
-    g_socket_set_option (sock, IPPROTO_IPV6, IPV6_V6ONLY, TRUE, NULL);
-  g_autoptr (GSocketAddress) sa = g_inet_socket_address_new (ia, port);
-  g_socket_set_listen_backlog (sock, LISTEN_BACKLOG);
-  g_socket_set_blocking (sock, FALSE);
-  if (!g_socket_bind (sock, sa, TRUE, error) || !g_socket_listen (sock, error))
-    return FALSE;
-  g_autoptr (GSocketAddress) la = g_socket_get_local_address (sock, error);
-  if (!la)
-    return FALSE;
-  *bound = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (la));
-  Listener *l = g_new0 (Listener, 1);
-  l->server = s;
-  l->sock = g_steal_pointer (&sock);
-  g_ptr_array_add (s->listeners, l);
-  listener_arm (l);
-  return TRUE;
+  RdvListener *l = rdv_listener_new (host, port, LISTEN_BACKLOG, server_take, s, bound, error);
+  if (l)
+    g_ptr_array_add (s->listeners, l);
+  return l != NULL;
 }
 
 /* @host NULL: IPv4 and (where there is IPv6) IPv6, on one port. */
@@ -911,7 +821,7 @@ main (int argc, char **argv)
   rlim_t nofile = raise_nofile ();
   g_autofree char *nofile_text = nofile == RLIM_INFINITY ? g_strdup ("unlimited")
       : g_strdup_printf ("%" G_GUINT64_FORMAT, (guint64) nofile);
-  s.listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) listener_free);
+  s.listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) rdv_listener_free);
   s.conns = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) slot_free);
   s.per_ip = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   s.clients = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) client_free, NULL);
