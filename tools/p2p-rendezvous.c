@@ -35,6 +35,7 @@ typedef struct {
   SoupWebsocketConnection *ws;
   char *remote;
   guint8 nonce[P2P_SIGNALING_NONCE_LEN];
+  char *origin;          /* announced in the challenge; the registration must be signed for it */
   gboolean registered;
   P2pPeerId peer;
   char peer_text[P2P_PEER_ID_TEXT_LEN + 1];
@@ -51,6 +52,7 @@ struct _Server {
   guint max_message_size;
   guint registration_timeout_s;
   guint max_rate;
+  char *origin;          /* --origin, normalised; NULL = the address each client reached */
   GMainLoop *loop;
 };
 
@@ -79,6 +81,7 @@ client_free (Client *c)
   g_signal_handlers_disconnect_by_data (c->ws, c);
   g_object_unref (c->ws);
   g_free (c->remote);
+  g_free (c->origin);
   g_free (c);
 }
 
@@ -101,11 +104,13 @@ handle_register (Client *c, P2pSignalingMessage *msg)
     client_send_error (c, "BAD_MESSAGE", NULL, "this connection is already registered");
     return;
   }
-  if (!p2p_signaling_verify_register (msg, c->nonce)) {
-    g_message ("%s: registration as %s refused: bad signature", c->remote, id);
-    client_send_error (c, "AUTHENTICATION_FAILED", NULL,
-        "the signature does not match the peer ID (sign nonce || \""
-        P2P_SIGNALING_REGISTER_CONTEXT "\" with the peer's key)");
+  if (!p2p_signaling_verify_register (msg, c->nonce, c->origin)) {
+    g_message ("%s: registration as %s refused: bad signature (or signed for another origin "
+        "than %s)", c->remote, id, c->origin);
+    g_autofree char *why = g_strdup_printf ("the signature does not match the peer ID and this "
+        "server's origin (sign nonce || \"" P2P_SIGNALING_REGISTER_CONTEXT "\\n%s\" with the "
+        "peer's key)", c->origin);
+    client_send_error (c, "AUTHENTICATION_FAILED", NULL, why);
     client_close (c, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, "registration refused");
     return;
   }
@@ -253,11 +258,17 @@ on_websocket (SoupServer *soup, SoupServerMessage *smsg, const char *path,
   }
 
   randombytes_buf (c->nonce, sizeof c->nonce);
+  /* Registrations are bound to this server's origin (a rendezvous relaying
+   * one elsewhere is refused): the configured public URL, else the address
+   * and port this connection reached (what a client dialing by IP signs). */
+  GSocketAddress *la = soup_server_message_get_local_address (smsg);
+  c->origin = s->origin ? g_strdup (s->origin)
+      : la ? p2p_signaling_origin_from_address (la) : g_strdup ("ws://unknown:0");
   c->reg_timeout = g_timeout_source_new_seconds (s->registration_timeout_s);
   g_source_set_callback (c->reg_timeout, on_registration_timeout, c, NULL);
   g_source_attach (c->reg_timeout, NULL);
 
-  g_autofree char *challenge = p2p_signaling_build_challenge (c->nonce);
+  g_autofree char *challenge = p2p_signaling_build_challenge (c->nonce, c->origin);
   soup_websocket_connection_send_text (ws, challenge);
 }
 
@@ -271,8 +282,8 @@ on_signal_quit (gpointer user_data)
 }
 
 static gboolean
-load_config (const char *path, char **host, int *port, guint *max_conn, guint *max_msg,
-    guint *reg_timeout, GError **error)
+load_config (const char *path, char **host, char **origin, int *port, guint *max_conn,
+    guint *max_msg, guint *reg_timeout, GError **error)
 {
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, error))
@@ -310,6 +321,11 @@ load_config (const char *path, char **host, int *port, guint *max_conn, guint *m
     *host = g_key_file_get_string (kf, group, "host", NULL);
     g_strstrip (*host);
   }
+  if (g_key_file_has_key (kf, group, "origin", NULL)) {
+    g_free (*origin);
+    *origin = g_key_file_get_string (kf, group, "origin", NULL);
+    g_strstrip (*origin);
+  }
   return TRUE;
 }
 
@@ -319,6 +335,7 @@ main (int argc, char **argv)
   int port = -1;
   g_autofree char *host = NULL;
   g_autofree char *config = NULL;
+  g_autofree char *origin = NULL;
   int max_conn = 0, max_msg = 0;
 
   GOptionEntry entries[] = {
@@ -326,8 +343,11 @@ main (int argc, char **argv)
       "TCP port to listen on (default 8443, 0 = any free port)", "PORT" },
     { "host", 0, 0, G_OPTION_ARG_STRING, &host,
       "address to listen on (default: all interfaces)", "ADDRESS" },
+    { "origin", 0, 0, G_OPTION_ARG_STRING, &origin,
+      "the URL clients dial (e.g. wss://rdv.example.org/ behind a TLS proxy); registrations "
+      "are signed for it (default: ws://ADDRESS:PORT the client reached)", "URL" },
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config,
-      "key file with a [rendezvous] group: port, host, max-connections, max-message-size, "
+      "key file with a [rendezvous] group: port, host, origin, max-connections, max-message-size, "
       "registration-timeout (command-line options win)", "FILE" },
     { "max-connections", 0, 0, G_OPTION_ARG_INT, &max_conn,
       "most simultaneous WebSocket connections (default 1024)", "N" },
@@ -354,7 +374,8 @@ main (int argc, char **argv)
   s.max_rate = DEFAULT_MAX_RATE;
   int cfg_port = DEFAULT_PORT;
   g_autofree char *cfg_host = NULL;
-  if (config && !load_config (config, &cfg_host, &cfg_port, &s.max_connections,
+  g_autofree char *cfg_origin = NULL;
+  if (config && !load_config (config, &cfg_host, &cfg_origin, &cfg_port, &s.max_connections,
           &s.max_message_size, &s.registration_timeout_s, &error)) {
     g_printerr ("p2p-rendezvous: configuration: %s\n", error->message);
     return 1;
@@ -373,6 +394,13 @@ main (int argc, char **argv)
   if (host) {
     g_free (cfg_host);
     cfg_host = g_strdup (host);
+  }
+  if (origin || cfg_origin) {
+    s.origin = p2p_signaling_origin_from_url (origin ? origin : cfg_origin, &error);
+    if (!s.origin) {
+      g_printerr ("p2p-rendezvous: --origin: %s\n", error->message);
+      return 1;
+    }
   }
   if (max_conn > 0)
     s.max_connections = max_conn;
@@ -414,8 +442,9 @@ main (int argc, char **argv)
   else
     printf ("listening on ws://%s:%u/\n", shown, bound_port);
   fflush (stdout);
-  g_message ("max %u connections, max message %u bytes, registration timeout %u s",
-      s.max_connections, s.max_message_size, s.registration_timeout_s);
+  g_message ("max %u connections, max message %u bytes, registration timeout %u s, origin %s",
+      s.max_connections, s.max_message_size, s.registration_timeout_s,
+      s.origin ? s.origin : "the address each client reached");
 
   s.loop = g_main_loop_new (NULL, FALSE);
   g_unix_signal_add (SIGINT, on_signal_quit, &s);
@@ -427,5 +456,6 @@ main (int argc, char **argv)
   g_hash_table_destroy (s.clients);
   g_object_unref (s.soup);
   g_main_loop_unref (s.loop);
+  g_free (s.origin);
   return 0;
 }

@@ -220,7 +220,7 @@ raw_register (Raw *raw, P2pIdentity *id)
   P2pSignalingMessage m;
   raw_next (raw, &m);
   g_assert_cmpint (m.type, ==, P2P_SIGNALING_MSG_CHALLENGE);
-  g_autofree char *reg = p2p_signaling_build_register (id, m.nonce);
+  g_autofree char *reg = p2p_signaling_build_register (id, m.nonce, m.origin);
   p2p_signaling_message_clear (&m);
   soup_websocket_connection_send_text (raw->ws, reg);
   raw_next (raw, &m);
@@ -272,8 +272,8 @@ test_register_bad_signature (void)
   guint8 wrong[P2P_SIGNALING_NONCE_LEN];
   memcpy (wrong, m.nonce, sizeof wrong);
   wrong[0] ^= 1; /* signs another nonce: a replayed or made-up registration */
+  g_autofree char *reg = p2p_signaling_build_register (id, wrong, m.origin);
   p2p_signaling_message_clear (&m);
-  g_autofree char *reg = p2p_signaling_build_register (id, wrong);
   soup_websocket_connection_send_text (raw.ws, reg);
 
   raw_next (&raw, &m);

@@ -33,20 +33,23 @@ test_roundtrip (void)
   P2pSignalingMessage m;
   g_autoptr (GError) error = NULL;
 
-  g_autofree char *ch = p2p_signaling_build_challenge (nonce);
+  g_autofree char *ch = p2p_signaling_build_challenge (nonce, "ws://127.0.0.1:8443");
   g_assert_true (parse (ch, &m, &error));
   g_assert_no_error (error);
   g_assert_cmpint (m.type, ==, P2P_SIGNALING_MSG_CHALLENGE);
   g_assert_cmpmem (m.nonce, sizeof m.nonce, nonce, sizeof nonce);
+  g_assert_cmpstr (m.origin, ==, "ws://127.0.0.1:8443");
   p2p_signaling_message_clear (&m);
 
-  g_autofree char *reg = p2p_signaling_build_register (a, nonce);
+  g_autofree char *reg = p2p_signaling_build_register (a, nonce, "ws://127.0.0.1:8443");
   g_assert_true (parse (reg, &m, &error));
   g_assert_cmpint (m.type, ==, P2P_SIGNALING_MSG_REGISTER);
   g_assert_true (p2p_peer_id_equal (&m.peer_id, p2p_identity_get_peer_id (a)));
-  g_assert_true (p2p_signaling_verify_register (&m, nonce));
+  g_assert_true (p2p_signaling_verify_register (&m, nonce, "ws://127.0.0.1:8443"));
+  g_assert_false (p2p_signaling_verify_register (&m, nonce, "ws://127.0.0.1:8444"));
+  g_assert_false (p2p_signaling_verify_register (&m, nonce, NULL));
   nonce[5] ^= 0x40;
-  g_assert_false (p2p_signaling_verify_register (&m, nonce));
+  g_assert_false (p2p_signaling_verify_register (&m, nonce, "ws://127.0.0.1:8443"));
   p2p_signaling_message_clear (&m);
 
   g_autofree char *ok = p2p_signaling_build_registered (p2p_identity_get_peer_id (b));
