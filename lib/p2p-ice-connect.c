@@ -154,24 +154,29 @@ random_nonce (char out[P2P_ICE_NONCE_HEX_LEN + 1])
  * when the cache is full the oldest entry is dropped and its timestamp
  * becomes a floor: offers not newer than the floor are refused as stale,
  * so a dropped nonce can never be replayed (under a flood honest offers
- * may be refused; replays never get through). */
+ * may be refused; replays never get through). The cache is one per
+ * process, keyed by listener, sender and nonce, so that it outlives a
+ * responder (stop/start accepting, a new registration after the rendezvous
+ * dropped us): a replay must not get through a restarted listener. */
 
 typedef struct {
-  char *key;              /* "FROM/NONCE" */
+  char *key;              /* "TO/FROM/NONCE" */
   gint64 ts_ms;
 } SeenOffer;
 
-struct _P2pIceNonceCache {
+typedef struct {
   GHashTable *seen;       /* key → SeenOffer* (in order) */
   GQueue order;           /* SeenOffer*, oldest insertion first */
   gint64 floor_ms;
-  guint replayed, stale;
-};
+} NonceCache;
 
-static P2pIceNonceCache *
+static GMutex nonce_lock;
+static NonceCache *nonce_cache;   /* under nonce_lock; lives as long as the process */
+
+static NonceCache *
 nonce_cache_new (void)
 {
-  P2pIceNonceCache *c = g_new0 (P2pIceNonceCache, 1);
+  NonceCache *c = g_new0 (NonceCache, 1);
   c->seen = g_hash_table_new (g_str_hash, g_str_equal);
   g_queue_init (&c->order);
   c->floor_ms = G_MININT64;
@@ -186,15 +191,7 @@ seen_free (SeenOffer *e)
 }
 
 static void
-nonce_cache_free (P2pIceNonceCache *c)
-{
-  g_hash_table_destroy (c->seen);
-  g_queue_clear_full (&c->order, (GDestroyNotify) seen_free);
-  g_free (c);
-}
-
-static void
-nonce_cache_drop_head (P2pIceNonceCache *c)
+nonce_cache_drop_head (NonceCache *c)
 {
   SeenOffer *e = g_queue_pop_head (&c->order);
   g_hash_table_remove (c->seen, e->key);
@@ -203,16 +200,14 @@ nonce_cache_drop_head (P2pIceNonceCache *c)
 
 typedef enum { OFFER_FRESH, OFFER_STALE, OFFER_REPLAYED } OfferCheck;
 
-/* Checks (does not record) an offer's timestamp and nonce; *why gets a
- * reason for the peer. */
+/* Checks (does not record) an offer's timestamp and nonce, @key its
+ * "TO/FROM/NONCE"; *why gets a reason for the peer. Under nonce_lock. */
 static OfferCheck
-offer_check (P2pIceNonceCache *c, const char *from_text, const Payload *p, gint64 now_ms,
-    char **why)
+offer_check (NonceCache *c, const char *key, const Payload *p, gint64 now_ms, char **why)
 {
   if (!p->has_ts || !p->nonce) {
     *why = g_strdup ("the offer has no timestamp and nonce (a peer speaking signaling "
         "version 1?); update gst-p2p");
-    c->stale++;
     return OFFER_STALE;
   }
   /* |ts - now| without overflow for any gint64 ts */
@@ -224,13 +219,10 @@ offer_check (P2pIceNonceCache *c, const char *from_text, const Payload *p, gint6
         : g_strdup_printf ("the offer's timestamp is more than %d s %s this peer's clock "
             "(check both clocks)", P2P_ICE_OFFER_WINDOW_MS / 1000,
             p->ts_ms < now_ms ? "behind" : "ahead of");
-    c->stale++;
     return OFFER_STALE;
   }
-  g_autofree char *key = g_strdup_printf ("%s/%s", from_text, p->nonce);
   if (g_hash_table_contains (c->seen, key)) {
     *why = g_strdup ("this offer was already received (replayed)");
-    c->replayed++;
     return OFFER_REPLAYED;
   }
   return OFFER_FRESH;
@@ -238,7 +230,7 @@ offer_check (P2pIceNonceCache *c, const char *from_text, const Payload *p, gint6
 
 /* Records a fresh offer's nonce (after offer_check() said OFFER_FRESH). */
 static void
-offer_remember (P2pIceNonceCache *c, const char *from_text, const Payload *p, gint64 now_ms)
+offer_remember_locked (NonceCache *c, const char *key, const Payload *p, gint64 now_ms)
 {
   /* When full, first forget offers that left the window (it refuses them). */
   if (c->order.length >= P2P_ICE_NONCE_CACHE_MAX) {
@@ -259,11 +251,12 @@ offer_remember (P2pIceNonceCache *c, const char *from_text, const Payload *p, gi
     nonce_cache_drop_head (c);
   }
   SeenOffer *e = g_new0 (SeenOffer, 1);
-  e->key = g_strdup_printf ("%s/%s", from_text, p->nonce);
+  e->key = g_strdup (key);
   e->ts_ms = p->ts_ms;
   g_queue_push_tail (&c->order, e);
   g_hash_table_insert (c->seen, e->key, e);
 }
+
 
 /* Every payload carries "ts" (our clock, ms since 1970); @nonce (nullable):
  * an offer's own, echoed in its answer. */
@@ -617,8 +610,8 @@ struct _P2pIceResponder {
   P2pIceAcceptFunc func;
   gpointer user_data;
   GHashTable *setups;     /* "from/session" → Setup* (owned) */
-  P2pIceNonceCache *nonces; /* offers seen in the freshness window */
   guint started;          /* offers that started a setup (gathering) */
+  guint replayed, stale;  /* offers dropped as replays, refused as stale */
   gulong sig_signal;
   gboolean refusing;      /* new offers get an ice-error (service stopped accepting) */
   GSource *reap;          /* idle: frees finished setups */
@@ -802,6 +795,25 @@ peer_allowed (P2pIceResponder *self, const P2pPeerId *peer)
   return FALSE;
 }
 
+static char *
+offer_key (P2pIceResponder *self, const char *from_text, const Payload *p)
+{
+  char to[P2P_PEER_ID_TEXT_LEN + 1];
+  p2p_peer_id_format (p2p_identity_get_peer_id (self->identity), to);
+  return g_strdup_printf ("%s/%s/%s", to, from_text, p->nonce);
+}
+
+static void
+offer_remember (P2pIceResponder *self, const char *from_text, const Payload *p, gint64 now_ms)
+{
+  g_autofree char *key = offer_key (self, from_text, p);
+  g_mutex_lock (&nonce_lock);
+  if (!nonce_cache)
+    nonce_cache = nonce_cache_new ();
+  offer_remember_locked (nonce_cache, key, p, now_ms);
+  g_mutex_unlock (&nonce_lock);
+}
+
 /* FALSE if the offer is stale (answered with an ice-error saying why: an
  * honest peer with a wrong clock learns it) or replayed (dropped silently:
  * a replay must cost us nothing). */
@@ -810,15 +822,23 @@ offer_fresh (P2pIceResponder *self, const P2pPeerId *from, const char *from_text
     gint64 now_ms)
 {
   g_autofree char *why = NULL;
-  switch (offer_check (self->nonces, from_text, p, now_ms, &why)) {
+  g_autofree char *key = p->nonce ? offer_key (self, from_text, p) : NULL;
+  g_mutex_lock (&nonce_lock);
+  if (!nonce_cache)
+    nonce_cache = nonce_cache_new ();
+  OfferCheck verdict = offer_check (nonce_cache, key, p, now_ms, &why);
+  g_mutex_unlock (&nonce_lock);
+  switch (verdict) {
     case OFFER_FRESH:
       return TRUE;
     case OFFER_STALE:
+      self->stale++;
       g_message ("ICE offer from %s refused: %s", from_text, why);
       reply_error (self, from, p->session, why);
       break;
     case OFFER_REPLAYED:
     default:
+      self->replayed++;
       g_message ("ICE offer from %s dropped: %s", from_text, why);
       break;
   }
@@ -833,9 +853,9 @@ p2p_ice_responder_get_counts (P2pIceResponder *self, guint *started, guint *repl
   if (started)
     *started = self->started;
   if (replayed)
-    *replayed = self->nonces->replayed;
+    *replayed = self->replayed;
   if (stale)
-    *stale = self->nonces->stale;
+    *stale = self->stale;
 }
 
 static void
@@ -877,7 +897,7 @@ responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
     return;
   }
 
-  offer_remember (self->nonces, from_text, &p, now_ms);
+  offer_remember (self, from_text, &p, now_ms);
   g_autoptr (GError) error = NULL;
   g_autoptr (P2pIcePath) path = p2p_ice_path_new (g_main_context_get_thread_default (),
       self->config, FALSE, &error);
@@ -924,7 +944,6 @@ p2p_ice_responder_new (P2pSignaling *signaling, P2pIdentity *identity, const P2p
   self->func = func;
   self->user_data = user_data;
   self->setups = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) setup_free);
-  self->nonces = nonce_cache_new ();
   self->sig_signal = g_signal_connect (signaling, "signal", G_CALLBACK (responder_on_signal), self);
   return self;
 }
@@ -940,7 +959,6 @@ p2p_ice_responder_free (P2pIceResponder *self)
     g_clear_pointer (&self->reap, g_source_unref);
   }
   g_hash_table_destroy (self->setups);
-  nonce_cache_free (self->nonces);
   g_clear_object (&self->signaling);
   g_clear_object (&self->identity);
   p2p_config_free (self->config);

@@ -54,8 +54,6 @@ typedef struct {
   GStrv candidates;               /* at most 65 (the path refuses more than 64) */
 } P2pIcePayload;
 
-typedef struct _P2pIceNonceCache P2pIceNonceCache;
-
 /* Parses @len bytes (need not be NUL-terminated) through p2p_json_parse()
  * (strict JSON, nesting ≤ P2P_JSON_MAX_DEPTH). Errors: PROTOCOL naming the
  * field, LIMIT_EXCEEDED (over P2P_JSON_MAX_SIZE). Clear @p in every case. */
