@@ -170,8 +170,29 @@ typedef struct {
   gint64 floor_ms;
 } NonceCache;
 
+static void
+seen_free (SeenOffer *e)
+{
+  g_free (e->key);
+  g_free (e);
+}
+
 static GMutex nonce_lock;
 static NonceCache *nonce_cache;   /* under nonce_lock; lives as long as the process */
+static guint nonce_cache_max = P2P_ICE_NONCE_CACHE_MAX;   /* under nonce_lock */
+
+void
+p2p_ice_set_nonce_cache_max (guint max)
+{
+  g_mutex_lock (&nonce_lock);
+  nonce_cache_max = max ? max : P2P_ICE_NONCE_CACHE_MAX;
+  if (nonce_cache) {
+    g_hash_table_destroy (nonce_cache->seen);
+    g_queue_clear_full (&nonce_cache->order, (GDestroyNotify) seen_free);
+    g_clear_pointer (&nonce_cache, g_free);
+  }
+  g_mutex_unlock (&nonce_lock);
+}
 
 static NonceCache *
 nonce_cache_new (void)
@@ -181,13 +202,6 @@ nonce_cache_new (void)
   g_queue_init (&c->order);
   c->floor_ms = G_MININT64;
   return c;
-}
-
-static void
-seen_free (SeenOffer *e)
-{
-  g_free (e->key);
-  g_free (e);
 }
 
 static void
@@ -233,7 +247,7 @@ static void
 offer_remember_locked (NonceCache *c, const char *key, const Payload *p, gint64 now_ms)
 {
   /* When full, first forget offers that left the window (it refuses them). */
-  if (c->order.length >= P2P_ICE_NONCE_CACHE_MAX) {
+  if (c->order.length >= nonce_cache_max) {
     for (GList *l = c->order.head; l;) {
       GList *next = l->next;
       SeenOffer *e = l->data;
@@ -245,7 +259,7 @@ offer_remember_locked (NonceCache *c, const char *key, const Payload *p, gint64 
       l = next;
     }
   }
-  while (c->order.length >= P2P_ICE_NONCE_CACHE_MAX) {
+  while (c->order.length >= nonce_cache_max) {
     SeenOffer *oldest = g_queue_peek_head (&c->order);
     c->floor_ms = MAX (c->floor_ms, oldest->ts_ms);
     nonce_cache_drop_head (c);

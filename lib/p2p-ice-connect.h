@@ -83,6 +83,8 @@ P2pIceResponder *p2p_ice_responder_new (P2pSignaling *signaling, P2pIdentity *id
     guint max_pending, P2pIceAcceptFunc func, gpointer user_data);
 /* Stops answering and drops setups in progress. */
 void p2p_ice_responder_free (P2pIceResponder *self);
+/* Tests: the nonce cache's capacity (0 = P2P_ICE_NONCE_CACHE_MAX); empties it. */
+void p2p_ice_set_nonce_cache_max (guint max);
 /* Offers that started a setup (gathering), offers dropped as replays,
  * offers refused as stale (or without timestamp/nonce). Each nullable. */
 void p2p_ice_responder_get_counts (P2pIceResponder *self, guint *started, guint *replayed,

@@ -846,6 +846,61 @@ test_offer_replay (void)
   p2p_test_stop_rendezvous (rdv);
 }
 
+/* The nonce cache when full (capacity 4 here): the oldest nonce is
+ * forgotten and becomes a floor, so neither it nor anything not newer can
+ * be replayed; remembered nonces are still dropped as replays. Offers go
+ * straight to the responder (the signal a P2pSignaling emits). */
+static void
+test_offer_cache_full (void)
+{
+  g_autoptr (P2pIdentity) a = p2p_identity_new ();
+  g_autoptr (P2pIdentity) b = p2p_identity_new ();
+  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autoptr (P2pSignaling) sb = p2p_signaling_new (b);   /* not connected: answers go nowhere */
+  P2pConnection *accepted = NULL;
+  p2p_ice_set_nonce_cache_max (4);
+  P2pIceResponder *resp = p2p_ice_responder_new (sb, b, cfg, NULL, NULL, 64, on_accepted,
+      &accepted);
+  const P2pPeerId *aid = p2p_identity_get_peer_id (a);
+  gint64 now = g_get_real_time () / 1000;
+  gint64 ts[8];
+  char *offers[8];
+  for (guint i = 0; i < G_N_ELEMENTS (offers); i++) {
+    g_autofree char *session = g_strdup_printf ("c%u", i);
+    g_autofree char *nonce = g_strdup_printf ("%032x", i + 1);
+    ts[i] = now - 10000 + i * 1000;
+    offers[i] = test_offer (session, ts[i], nonce);
+  }
+  g_autofree char *same_ts_as_0 = test_offer ("x0", ts[0], "abababababababababababababababab");
+  g_autofree char *after_0 = test_offer ("x1", ts[0] + 1, "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd");
+  const struct { const char *text; guint started, replayed, stale; } steps[] = {
+    { offers[0], 1, 0, 0 }, { offers[1], 2, 0, 0 }, { offers[2], 3, 0, 0 },
+    { offers[3], 4, 0, 0 },
+    { offers[4], 5, 0, 0 },       /* full: forgets offer 0, floor = its ts */
+    { offers[0], 5, 0, 1 },       /* forgotten, refused by the floor */
+    { same_ts_as_0, 5, 0, 2 },    /* not newer than the floor */
+    { offers[1], 5, 1, 2 },       /* still remembered: a replay */
+    { after_0, 6, 1, 2 },         /* newer than the floor: taken; forgets offer 1 */
+    { offers[1], 6, 1, 3 },
+    { offers[4], 6, 2, 3 },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (steps); i++) {
+    guint started, replayed, stale;
+    g_signal_emit_by_name (sb, "signal", aid, steps[i].text);
+    p2p_ice_responder_get_counts (resp, &started, &replayed, &stale);
+    if (started != steps[i].started || replayed != steps[i].replayed || stale != steps[i].stale)
+      g_error ("step %u: started %u replayed %u stale %u, expected %u %u %u", i, started,
+          replayed, stale, steps[i].started, steps[i].replayed, steps[i].stale);
+  }
+  p2p_ice_responder_free (resp);
+  g_assert_null (accepted);
+  p2p_ice_set_nonce_cache_max (0);
+  for (guint i = 0; i < G_N_ELEMENTS (offers); i++)
+    g_free (offers[i]);
+  for (int i = 0; i < 50 && g_main_context_iteration (NULL, FALSE); i++)
+    ;
+}
+
 typedef struct {
   P2pSignaling *sig;
   guint offers;
@@ -1022,6 +1077,7 @@ main (int argc, char **argv)
   g_test_add_func ("/security/json-depth-bypass", test_json_depth_bypass);
   g_test_add_func ("/security/registration-origin", test_registration_origin);
   g_test_add_func ("/security/offer-replay", test_offer_replay);
+  g_test_add_func ("/security/offer-cache-full", test_offer_cache_full);
   g_test_add_func ("/security/answer-nonce", test_answer_nonce);
   return g_test_run ();
 }
