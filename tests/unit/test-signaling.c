@@ -531,23 +531,9 @@ test_ice_flow (void)
 static GSubprocess *
 start_rdv (const char *origin, char **url)
 {
-  const char *builddir = g_getenv ("P2P_TEST_BUILDDIR");
-  g_autofree char *bin = g_build_filename (builddir ? builddir : ".", "tools",
-      "p2p-rendezvous", NULL);
   g_autofree char *opt = origin ? g_strconcat ("--origin=", origin, NULL) : NULL;
-  const char *argv[] = { bin, "--port=0", "--host=127.0.0.1", opt, NULL };
-  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (
-      G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
-  g_autoptr (GError) error = NULL;
-  g_subprocess_launcher_set_child_setup (l, p2p_test_child_setup, NULL, NULL);
-  GSubprocess *p = g_subprocess_launcher_spawnv (l, argv, &error);
-  g_assert_no_error (error);
-  g_autoptr (GDataInputStream) in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (p));
-  g_autofree char *line = g_data_input_stream_read_line (in, NULL, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (line && g_str_has_prefix (line, "listening on ws://"));
-  *url = g_strdup (line + strlen ("listening on "));
-  return p;
+  const char *extra[] = { opt, NULL };
+  return p2p_test_start_rendezvous_with (extra, url);
 }
 
 /* A WebSocket to the rendezvous that speaks the protocol by hand. */
