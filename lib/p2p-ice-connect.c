@@ -6,66 +6,110 @@
 #include "p2p-ice-connect.h"
 
 #include <string.h>
+#include <sodium.h>
 #include <json-glib/json-glib.h>
 
 #include "p2p/p2p-error.h"
 #include "p2p-ice-path.h"
+#include "p2p-json.h"
 
 #define MAX_SESSION_LEN 64
 
 /* ---- payloads ---- */
 
-typedef struct {
-  char *kind;
-  char *session;
-  char *ufrag, *pwd, *message;
-  GStrv candidates;
-} Payload;
+typedef P2pIcePayload Payload;
 
-static void
-payload_clear (Payload *p)
+void
+p2p_ice_payload_clear (P2pIcePayload *p)
 {
   g_free (p->kind);
   g_free (p->session);
   g_free (p->ufrag);
   g_free (p->pwd);
   g_free (p->message);
+  g_free (p->nonce);
   g_strfreev (p->candidates);
   memset (p, 0, sizeof *p);
 }
 
-static char *
-member_string (JsonObject *o, const char *name)
+#define payload_clear p2p_ice_payload_clear
+
+/* NULL if absent; FALSE + error if present but not a string. */
+static gboolean
+member_string (JsonObject *o, const char *name, char **out, GError **error)
 {
   JsonNode *n = json_object_get_member (o, name);
-  if (!n || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
-    return NULL;
-  return g_strdup (json_node_get_string (n));
-}
-
-/* Parses an ICE payload; FALSE if it is not one (other payloads are ignored). */
-static gboolean
-payload_parse (const char *text, Payload *p)
-{
-  memset (p, 0, sizeof *p);
-  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
-  if (!json_parser_load_from_data (parser, text, -1, NULL))
-    return FALSE;
-  JsonNode *root = json_parser_get_root (parser);
-  if (!root || !JSON_NODE_HOLDS_OBJECT (root))
-    return FALSE;
-  JsonObject *o = json_node_get_object (root);
-  p->kind = member_string (o, "kind");
-  p->session = member_string (o, "session");
-  if (!p->kind || !p->session || strlen (p->session) > MAX_SESSION_LEN) {
-    payload_clear (p);
+  *out = NULL;
+  if (!n)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+        "ICE payload: field \"%s\" is not a string", name);
     return FALSE;
   }
-  p->ufrag = member_string (o, "ufrag");
-  p->pwd = member_string (o, "pwd");
-  p->message = member_string (o, "message");
+  *out = g_strdup (json_node_get_string (n));
+  return TRUE;
+}
+
+static gboolean
+is_nonce (const char *s)
+{
+  if (strlen (s) != P2P_ICE_NONCE_HEX_LEN)
+    return FALSE;
+  for (const char *c = s; *c; c++)
+    if (!g_ascii_isdigit (*c) && !(*c >= 'a' && *c <= 'f'))
+      return FALSE;
+  return TRUE;
+}
+
+gboolean
+p2p_ice_payload_parse (const char *text, gsize len, P2pIcePayload *p, GError **error)
+{
+  memset (p, 0, sizeof *p);
+  g_autoptr (GStrvBuilder) b = NULL;
+  /* Strict RFC 8259 and nesting bounded before json-glib recurses. */
+  g_autoptr (JsonNode) root = p2p_json_parse (text, len, "ICE payload", error);
+  if (!root)
+    return FALSE;
+  if (!JSON_NODE_HOLDS_OBJECT (root)) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL, "ICE payload is not a JSON object");
+    return FALSE;
+  }
+  JsonObject *o = json_node_get_object (root);
+  if (!member_string (o, "kind", &p->kind, error) ||
+      !member_string (o, "session", &p->session, error) ||
+      !member_string (o, "ufrag", &p->ufrag, error) ||
+      !member_string (o, "pwd", &p->pwd, error) ||
+      !member_string (o, "message", &p->message, error) ||
+      !member_string (o, "nonce", &p->nonce, error))
+    goto fail;
+  if (!p->kind || !p->session) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+        "ICE payload: field \"%s\" is missing", p->kind ? "session" : "kind");
+    goto fail;
+  }
+  if (strlen (p->session) > MAX_SESSION_LEN) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+        "ICE payload: field \"session\" is longer than %d bytes", MAX_SESSION_LEN);
+    goto fail;
+  }
+  if (p->nonce && !is_nonce (p->nonce)) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+        "ICE payload: field \"nonce\" must be %d lower-case hex digits", P2P_ICE_NONCE_HEX_LEN);
+    goto fail;
+  }
+  JsonNode *ts = json_object_get_member (o, "ts");
+  if (ts) {
+    if (!JSON_NODE_HOLDS_VALUE (ts) || json_node_get_value_type (ts) != G_TYPE_INT64) {
+      g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+          "ICE payload: field \"ts\" is not an integer (milliseconds since 1970)");
+      goto fail;
+    }
+    p->ts_ms = json_node_get_int (ts);
+    p->has_ts = TRUE;
+  }
   JsonNode *cn = json_object_get_member (o, "candidates");
-  g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+  b = g_strv_builder_new ();
   if (cn && JSON_NODE_HOLDS_ARRAY (cn)) {
     JsonArray *a = json_node_get_array (cn);
     guint n = MIN (json_array_get_length (a), 65); /* the path refuses more than 64 */
@@ -77,10 +121,162 @@ payload_parse (const char *text, Payload *p)
   }
   p->candidates = g_strv_builder_end (b);
   return TRUE;
+
+fail:
+  payload_clear (p);
+  return FALSE;
 }
 
+/* Parses an ICE payload; FALSE if it is not one (other payloads are ignored). */
+static gboolean
+payload_parse (const char *text, Payload *p)
+{
+  g_autoptr (GError) error = NULL;
+  if (p2p_ice_payload_parse (text, strlen (text), p, &error))
+    return TRUE;
+  g_debug ("ice: ignoring a signal: %s", error->message);
+  return FALSE;
+}
+
+static void
+random_nonce (char out[P2P_ICE_NONCE_HEX_LEN + 1])
+{
+  guint8 raw[P2P_ICE_NONCE_HEX_LEN / 2];
+  randombytes_buf (raw, sizeof raw);
+  for (guint i = 0; i < sizeof raw; i++)
+    g_snprintf (out + 2 * i, 3, "%02x", raw[i]);
+}
+
+/* ---- offer freshness and replay (responder) ----
+ * An offer must carry a timestamp within ±P2P_ICE_OFFER_WINDOW_MS of our
+ * clock and a nonce not seen from that peer. Nonces are remembered until
+ * their offer leaves the window, at most P2P_ICE_NONCE_CACHE_MAX of them;
+ * when the cache is full the oldest entry is dropped and its timestamp
+ * becomes a floor: offers not newer than the floor are refused as stale,
+ * so a dropped nonce can never be replayed (under a flood honest offers
+ * may be refused; replays never get through). The cache is one per
+ * process, keyed by listener, sender and nonce, so that it outlives a
+ * responder (stop/start accepting, a new registration after the rendezvous
+ * dropped us): a replay must not get through a restarted listener. */
+
+typedef struct {
+  char *key;              /* "TO/FROM/NONCE" */
+  gint64 ts_ms;
+} SeenOffer;
+
+typedef struct {
+  GHashTable *seen;       /* key → SeenOffer* (in order) */
+  GQueue order;           /* SeenOffer*, oldest insertion first */
+  gint64 floor_ms;
+} NonceCache;
+
+static void
+seen_free (SeenOffer *e)
+{
+  g_free (e->key);
+  g_free (e);
+}
+
+static GMutex nonce_lock;
+static NonceCache *nonce_cache;   /* under nonce_lock; lives as long as the process */
+static guint nonce_cache_max = P2P_ICE_NONCE_CACHE_MAX;   /* under nonce_lock */
+
+void
+p2p_ice_set_nonce_cache_max (guint max)
+{
+  g_mutex_lock (&nonce_lock);
+  nonce_cache_max = max ? max : P2P_ICE_NONCE_CACHE_MAX;
+  if (nonce_cache) {
+    g_hash_table_destroy (nonce_cache->seen);
+    g_queue_clear_full (&nonce_cache->order, (GDestroyNotify) seen_free);
+    g_clear_pointer (&nonce_cache, g_free);
+  }
+  g_mutex_unlock (&nonce_lock);
+}
+
+static NonceCache *
+nonce_cache_new (void)
+{
+  NonceCache *c = g_new0 (NonceCache, 1);
+  c->seen = g_hash_table_new (g_str_hash, g_str_equal);
+  g_queue_init (&c->order);
+  c->floor_ms = G_MININT64;
+  return c;
+}
+
+static void
+nonce_cache_drop_head (NonceCache *c)
+{
+  SeenOffer *e = g_queue_pop_head (&c->order);
+  g_hash_table_remove (c->seen, e->key);
+  seen_free (e);
+}
+
+typedef enum { OFFER_FRESH, OFFER_STALE, OFFER_REPLAYED } OfferCheck;
+
+/* Checks (does not record) an offer's timestamp and nonce, @key its
+ * "TO/FROM/NONCE"; *why gets a reason for the peer. Under nonce_lock. */
+static OfferCheck
+offer_check (NonceCache *c, const char *key, const Payload *p, gint64 now_ms, char **why)
+{
+  if (!p->has_ts || !p->nonce) {
+    *why = g_strdup ("the offer has no timestamp and nonce (a peer speaking signaling "
+        "version 1?); update gst-p2p");
+    return OFFER_STALE;
+  }
+  /* |ts - now| without overflow for any gint64 ts */
+  gboolean in_window = p->ts_ms >= now_ms - P2P_ICE_OFFER_WINDOW_MS &&
+      p->ts_ms <= now_ms + P2P_ICE_OFFER_WINDOW_MS;
+  if (!in_window || p->ts_ms <= c->floor_ms) {
+    *why = in_window ? g_strdup ("the offer is not newer than offers this peer had to forget "
+        "(too many offers in the window); try again")
+        : g_strdup_printf ("the offer's timestamp is more than %d s %s this peer's clock "
+            "(check both clocks)", P2P_ICE_OFFER_WINDOW_MS / 1000,
+            p->ts_ms < now_ms ? "behind" : "ahead of");
+    return OFFER_STALE;
+  }
+  if (g_hash_table_contains (c->seen, key)) {
+    *why = g_strdup ("this offer was already received (replayed)");
+    return OFFER_REPLAYED;
+  }
+  return OFFER_FRESH;
+}
+
+/* Records a fresh offer's nonce (after offer_check() said OFFER_FRESH). */
+static void
+offer_remember_locked (NonceCache *c, const char *key, const Payload *p, gint64 now_ms)
+{
+  /* When full, first forget offers that left the window (it refuses them). */
+  if (c->order.length >= nonce_cache_max) {
+    for (GList *l = c->order.head; l;) {
+      GList *next = l->next;
+      SeenOffer *e = l->data;
+      if (e->ts_ms < now_ms - P2P_ICE_OFFER_WINDOW_MS) {
+        g_hash_table_remove (c->seen, e->key);
+        g_queue_delete_link (&c->order, l);
+        seen_free (e);
+      }
+      l = next;
+    }
+  }
+  while (c->order.length >= nonce_cache_max) {
+    SeenOffer *oldest = g_queue_peek_head (&c->order);
+    c->floor_ms = MAX (c->floor_ms, oldest->ts_ms);
+    nonce_cache_drop_head (c);
+  }
+  SeenOffer *e = g_new0 (SeenOffer, 1);
+  e->key = g_strdup (key);
+  e->ts_ms = p->ts_ms;
+  g_queue_push_tail (&c->order, e);
+  g_hash_table_insert (c->seen, e->key, e);
+}
+
+
+/* Every payload carries "ts" (our clock, ms since 1970); @nonce (nullable):
+ * an offer's own, echoed in its answer. */
 static char *
-payload_build (const char *kind, const char *session, P2pIcePath *path, const char *message)
+payload_build_full (const char *kind, const char *session, const char *nonce, P2pIcePath *path,
+    const char *message)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
@@ -88,6 +284,12 @@ payload_build (const char *kind, const char *session, P2pIcePath *path, const ch
   json_builder_add_string_value (b, kind);
   json_builder_set_member_name (b, "session");
   json_builder_add_string_value (b, session);
+  json_builder_set_member_name (b, "ts");
+  json_builder_add_int_value (b, g_get_real_time () / 1000);
+  if (nonce) {
+    json_builder_set_member_name (b, "nonce");
+    json_builder_add_string_value (b, nonce);
+  }
   if (path) {
     g_autofree char *ufrag = NULL, *pwd = NULL;
     g_auto (GStrv) cands = NULL;
@@ -109,6 +311,12 @@ payload_build (const char *kind, const char *session, P2pIcePath *path, const ch
   json_builder_end_object (b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
   return json_to_string (root, FALSE);
+}
+
+static char *
+payload_build (const char *kind, const char *session, P2pIcePath *path, const char *message)
+{
+  return payload_build_full (kind, session, NULL, path, message);
 }
 
 static void
@@ -135,6 +343,7 @@ typedef struct {
   P2pPeerId peer;
   char peer_text[P2P_PEER_ID_TEXT_LEN + 1];
   char *session;
+  char nonce[P2P_ICE_NONCE_HEX_LEN + 1];  /* of our offer; the answer must echo it */
   P2pIcePath *path;
   gulong sig_signal, sig_not_found, sig_closed;
   GSource *answer_timeout;
@@ -239,6 +448,13 @@ dial_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text, gpoi
     payload_clear (&p);
     return;
   }
+  /* An answer must be made for this very offer (an ice-error needs only
+   * the session: it starts nothing). */
+  if (g_str_equal (p.kind, "ice-answer") && (!p.nonce || !g_str_equal (p.nonce, d->nonce))) {
+    g_message ("ignored an ICE answer from %s that does not echo our offer's nonce", d->peer_text);
+    payload_clear (&p);
+    return;
+  }
   d->answered = TRUE;
   if (d->answer_timeout) {
     g_source_destroy (d->answer_timeout);
@@ -302,7 +518,8 @@ on_dial_gathered (GObject *source, GAsyncResult *result, gpointer user_data)
   if (!p2p_ice_path_gather_finish (P2P_ICE_PATH (source), result, &error)) {
     dial_complete (d, NULL, error);
   } else if (d->task) {
-    g_autofree char *offer = payload_build ("ice-offer", d->session, d->path, NULL);
+    g_autofree char *offer = payload_build_full ("ice-offer", d->session, d->nonce, d->path,
+        NULL);
     if (!p2p_signaling_send (d->signaling, &d->peer, offer, &error)) {
       dial_complete (d, NULL, error);
     } else {
@@ -355,6 +572,7 @@ p2p_ice_connect_async (P2pSignaling *signaling, P2pIdentity *identity,
   d->peer = *peer;
   p2p_peer_id_format (peer, d->peer_text);
   d->session = random_session ();
+  random_nonce (d->nonce);
 
   if (g_task_return_error_if_cancelled (d->task)) {
     g_clear_object (&d->task);
@@ -406,6 +624,8 @@ struct _P2pIceResponder {
   P2pIceAcceptFunc func;
   gpointer user_data;
   GHashTable *setups;     /* "from/session" → Setup* (owned) */
+  guint started;          /* offers that started a setup (gathering) */
+  guint replayed, stale;  /* offers dropped as replays, refused as stale */
   gulong sig_signal;
   gboolean refusing;      /* new offers get an ice-error (service stopped accepting) */
   GSource *reap;          /* idle: frees finished setups */
@@ -417,6 +637,7 @@ struct _Setup {
   P2pPeerId from;
   char from_text[P2P_PEER_ID_TEXT_LEN + 1];
   char *session;
+  char *nonce;            /* the offer's, echoed in the answer */
   P2pIcePath *path;
   P2pQuicConnection *conn;
   gulong established_id, closed_id;
@@ -440,6 +661,7 @@ setup_unref (Setup *s)
   g_clear_object (&s->path);
   g_clear_object (&s->cancel);
   g_free (s->session);
+  g_free (s->nonce);
   g_free (s->key);
   g_free (s);
 }
@@ -556,7 +778,8 @@ on_responder_gathered (GObject *source, GAsyncResult *result, gpointer user_data
     setup_unref (s);
     return;
   }
-  g_autofree char *answer = ok ? payload_build ("ice-answer", s->session, s->path, NULL)
+  g_autofree char *answer = ok ? payload_build_full ("ice-answer", s->session, s->nonce, s->path,
+      NULL)
       : payload_build ("ice-error", s->session, NULL, error->message);
   g_autoptr (GError) send_error = NULL;
   if (!p2p_signaling_send (s->owner->signaling, &s->from, answer, &send_error))
@@ -586,6 +809,69 @@ peer_allowed (P2pIceResponder *self, const P2pPeerId *peer)
   return FALSE;
 }
 
+static char *
+offer_key (P2pIceResponder *self, const char *from_text, const Payload *p)
+{
+  char to[P2P_PEER_ID_TEXT_LEN + 1];
+  p2p_peer_id_format (p2p_identity_get_peer_id (self->identity), to);
+  return g_strdup_printf ("%s/%s/%s", to, from_text, p->nonce);
+}
+
+static void
+offer_remember (P2pIceResponder *self, const char *from_text, const Payload *p, gint64 now_ms)
+{
+  g_autofree char *key = offer_key (self, from_text, p);
+  g_mutex_lock (&nonce_lock);
+  if (!nonce_cache)
+    nonce_cache = nonce_cache_new ();
+  offer_remember_locked (nonce_cache, key, p, now_ms);
+  g_mutex_unlock (&nonce_lock);
+}
+
+/* FALSE if the offer is stale (answered with an ice-error saying why: an
+ * honest peer with a wrong clock learns it) or replayed (dropped silently:
+ * a replay must cost us nothing). */
+static gboolean
+offer_fresh (P2pIceResponder *self, const P2pPeerId *from, const char *from_text, Payload *p,
+    gint64 now_ms)
+{
+  g_autofree char *why = NULL;
+  g_autofree char *key = p->nonce ? offer_key (self, from_text, p) : NULL;
+  g_mutex_lock (&nonce_lock);
+  if (!nonce_cache)
+    nonce_cache = nonce_cache_new ();
+  OfferCheck verdict = offer_check (nonce_cache, key, p, now_ms, &why);
+  g_mutex_unlock (&nonce_lock);
+  switch (verdict) {
+    case OFFER_FRESH:
+      return TRUE;
+    case OFFER_STALE:
+      self->stale++;
+      g_message ("ICE offer from %s refused: %s", from_text, why);
+      reply_error (self, from, p->session, why);
+      break;
+    case OFFER_REPLAYED:
+    default:
+      self->replayed++;
+      g_message ("ICE offer from %s dropped: %s", from_text, why);
+      break;
+  }
+  payload_clear (p);
+  return FALSE;
+}
+
+void
+p2p_ice_responder_get_counts (P2pIceResponder *self, guint *started, guint *replayed,
+    guint *stale)
+{
+  if (started)
+    *started = self->started;
+  if (replayed)
+    *replayed = self->replayed;
+  if (stale)
+    *stale = self->stale;
+}
+
 static void
 responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
     gpointer user_data)
@@ -600,6 +886,9 @@ responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
   }
   char from_text[P2P_PEER_ID_TEXT_LEN + 1];
   p2p_peer_id_format (from, from_text);
+  gint64 now_ms = g_get_real_time () / 1000;
+  if (!offer_fresh (self, from, from_text, &p, now_ms))
+    return;
   g_autofree char *key = g_strdup_printf ("%s/%s", from_text, p.session);
   if (g_hash_table_contains (self->setups, key)) {
     payload_clear (&p);
@@ -622,6 +911,7 @@ responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
     return;
   }
 
+  offer_remember (self, from_text, &p, now_ms);
   g_autoptr (GError) error = NULL;
   g_autoptr (P2pIcePath) path = p2p_ice_path_new (g_main_context_get_thread_default (),
       self->config, FALSE, &error);
@@ -640,6 +930,7 @@ responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
   s->from = *from;
   memcpy (s->from_text, from_text, sizeof from_text);
   s->session = g_steal_pointer (&p.session);
+  s->nonce = g_steal_pointer (&p.nonce);
   s->path = g_steal_pointer (&path);
   s->cancel = g_cancellable_new ();
   s->refs = 1;
@@ -647,6 +938,7 @@ responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
   payload_clear (&p);
 
   p2p_packet_path_set_handlers (P2P_PACKET_PATH (s->path), on_first_datagram, NULL, s, NULL);
+  self->started++;
   p2p_ice_path_gather_async (s->path, s->cancel, on_responder_gathered, setup_ref (s));
 }
 

@@ -8,10 +8,16 @@
  * datagram over the path starts a server P2pQuicConnection, handed to the
  * accept callback once it is established (authenticated).
  *
- * Offer/answer payloads (JSON text carried in a signed signal):
- *   {"kind":"ice-offer"|"ice-answer","session":HEX,"ufrag":S,"pwd":S,
- *    "candidates":["a=candidate:...", ...]}
- *   {"kind":"ice-error","session":HEX,"message":S}
+ * Offer/answer payloads (JSON text carried in a signed signal; signaling
+ * version 2, docs/protocol.md §7):
+ *   {"kind":"ice-offer"|"ice-answer","session":HEX,"ts":MS,"nonce":HEX32,
+ *    "ufrag":S,"pwd":S,"candidates":["a=candidate:...", ...]}
+ *   {"kind":"ice-error","session":HEX,"ts":MS,"message":S}
+ * ts: the sender's clock, milliseconds since 1970. An offer's nonce is 16
+ * random bytes; the answer echoes it and the dialer ignores an answer that
+ * does not. The responder refuses offers outside ±P2P_ICE_OFFER_WINDOW_MS
+ * (ice-error) and drops offers whose nonce it has seen (no answer, no
+ * gathering).
  *
  * Threads: everything on the context of the P2pSignaling (the thread
  * default context of its creator: the network thread).
@@ -27,6 +33,32 @@ G_BEGIN_DECLS
 
 /* Bound on waiting for the peer's answer, milliseconds. */
 #define P2P_ICE_ANSWER_TIMEOUT_MS 10000
+/* Offers whose timestamp is further than this from the responder's clock
+ * are refused (ms): bounds how long a recorded offer can be replayed and
+ * how long its nonce must be remembered. */
+#define P2P_ICE_OFFER_WINDOW_MS 60000
+/* Most offer nonces a responder remembers (≈ 100 bytes each); beyond, the
+ * oldest is forgotten and offers not newer than it are refused. */
+#define P2P_ICE_NONCE_CACHE_MAX 4096
+/* An offer nonce: 16 random bytes in lower-case hex. */
+#define P2P_ICE_NONCE_HEX_LEN 32
+
+/* One parsed offer/answer/error payload (internal; exposed for tests and
+ * tests/fuzz/fuzz-ice-payload.c). */
+typedef struct {
+  char *kind, *session;           /* always set */
+  char *ufrag, *pwd, *message;    /* nullable */
+  char *nonce;                    /* nullable; else P2P_ICE_NONCE_HEX_LEN hex digits */
+  gint64 ts_ms;
+  gboolean has_ts;
+  GStrv candidates;               /* at most 65 (the path refuses more than 64) */
+} P2pIcePayload;
+
+/* Parses @len bytes (need not be NUL-terminated) through p2p_json_parse()
+ * (strict JSON, nesting ≤ P2P_JSON_MAX_DEPTH). Errors: PROTOCOL naming the
+ * field, LIMIT_EXCEEDED (over P2P_JSON_MAX_SIZE). Clear @p in every case. */
+gboolean p2p_ice_payload_parse (const char *text, gsize len, P2pIcePayload *p, GError **error);
+void p2p_ice_payload_clear (P2pIcePayload *p);
 
 /* Dials @peer through @signaling (registered) and ICE. Errors:
  * PEER_NOT_FOUND (not registered at the rendezvous), CONNECTION_FAILED (no
@@ -51,6 +83,12 @@ P2pIceResponder *p2p_ice_responder_new (P2pSignaling *signaling, P2pIdentity *id
     guint max_pending, P2pIceAcceptFunc func, gpointer user_data);
 /* Stops answering and drops setups in progress. */
 void p2p_ice_responder_free (P2pIceResponder *self);
+/* Tests: the nonce cache's capacity (0 = P2P_ICE_NONCE_CACHE_MAX); empties it. */
+void p2p_ice_set_nonce_cache_max (guint max);
+/* Offers that started a setup (gathering), offers dropped as replays,
+ * offers refused as stale (or without timestamp/nonce). Each nullable. */
+void p2p_ice_responder_get_counts (P2pIceResponder *self, guint *started, guint *replayed,
+    guint *stale);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (P2pIceResponder, p2p_ice_responder_free)
 

@@ -10,8 +10,8 @@
 #include <libsoup/soup.h>
 
 #include "p2p/p2p-error.h"
+#include "p2p-json.h"
 
-#define MAX_JSON_DEPTH 16
 #define CONNECT_TIMEOUT_MS 10000
 
 /* ---- messages ---- */
@@ -22,35 +22,7 @@ p2p_signaling_message_clear (P2pSignalingMessage *msg)
   g_clear_pointer (&msg->payload, g_free);
   g_clear_pointer (&msg->code, g_free);
   g_clear_pointer (&msg->message, g_free);
-}
-
-/* Rejects nesting deeper than MAX_JSON_DEPTH before the recursive parser
- * sees it (a 64 KiB run of '[' would otherwise recurse 64 Ki times). */
-static gboolean
-depth_ok (const char *text, gsize len)
-{
-  int depth = 0;
-  gboolean in_string = FALSE, escape = FALSE;
-  for (gsize i = 0; i < len; i++) {
-    char c = text[i];
-    if (in_string) {
-      if (escape)
-        escape = FALSE;
-      else if (c == '\\')
-        escape = TRUE;
-      else if (c == '"')
-        in_string = FALSE;
-      continue;
-    }
-    if (c == '"')
-      in_string = TRUE;
-    else if (c == '{' || c == '[') {
-      if (++depth > MAX_JSON_DEPTH)
-        return FALSE;
-    } else if (c == '}' || c == ']')
-      depth--;
-  }
-  return TRUE;
+  g_clear_pointer (&msg->origin, g_free);
 }
 
 static const char *
@@ -129,25 +101,11 @@ p2p_signaling_message_parse (const char *text, gsize len, P2pSignalingMessage *m
         len, P2P_SIGNALING_MAX_MESSAGE);
     return FALSE;
   }
-  if (!g_utf8_validate_len (text, len, NULL) || memchr (text, '\0', len)) {
-    g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL, "signaling message is not UTF-8 text");
+  /* Strict RFC 8259, nesting bounded, before the recursive parser sees it. */
+  g_autoptr (JsonNode) root = p2p_json_parse (text, len, "signaling message", error);
+  if (!root)
     return FALSE;
-  }
-  if (!depth_ok (text, len)) {
-    g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
-        "signaling message nests deeper than %d levels", MAX_JSON_DEPTH);
-    return FALSE;
-  }
-
-  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
-  g_autoptr (GError) local = NULL;
-  if (!json_parser_load_from_data (parser, text, (gssize) len, &local)) {
-    g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
-        "signaling message is not valid JSON: %s", local->message);
-    return FALSE;
-  }
-  JsonNode *root = json_parser_get_root (parser);
-  if (!root || !JSON_NODE_HOLDS_OBJECT (root)) {
+  if (!JSON_NODE_HOLDS_OBJECT (root)) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL, "signaling message is not a JSON object");
     return FALSE;
   }
@@ -158,7 +116,22 @@ p2p_signaling_message_parse (const char *text, gsize len, P2pSignalingMessage *m
 
   if (g_str_equal (type, "challenge")) {
     msg->type = P2P_SIGNALING_MSG_CHALLENGE;
-    return get_bytes (obj, "nonce", msg->nonce, P2P_SIGNALING_NONCE_LEN, error);
+    if (!get_bytes (obj, "nonce", msg->nonce, P2P_SIGNALING_NONCE_LEN, error))
+      return FALSE;
+    /* Optional here so that a client can name an older server precisely. */
+    if (json_object_has_member (obj, "origin")) {
+      const char *origin = get_string (obj, "origin", error);
+      if (!origin)
+        return FALSE;
+      if (strlen (origin) > P2P_SIGNALING_MAX_ORIGIN) {
+        g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+            "signaling message: field \"origin\" is longer than %d bytes",
+            P2P_SIGNALING_MAX_ORIGIN);
+        return FALSE;
+      }
+      msg->origin = g_strdup (origin);
+    }
+    return TRUE;
   } else if (g_str_equal (type, "register")) {
     msg->type = P2P_SIGNALING_MSG_REGISTER;
     return get_peer_id (obj, "peer_id", &msg->peer_id, error) &&
@@ -234,30 +207,35 @@ add_str (JsonBuilder *b, const char *name, const char *value)
 }
 
 char *
-p2p_signaling_build_challenge (const guint8 nonce[P2P_SIGNALING_NONCE_LEN])
+p2p_signaling_build_challenge (const guint8 nonce[P2P_SIGNALING_NONCE_LEN], const char *origin)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   add_str (b, "type", "challenge");
   add_b64 (b, "nonce", nonce, P2P_SIGNALING_NONCE_LEN);
+  add_str (b, "origin", origin);
   json_builder_end_object (b);
   return object_to_string (b);
 }
 
+/* nonce || "gst-p2p-rendezvous-v2" || "\n" || origin: the nonce and the
+ * context have fixed lengths, so the origin is unambiguous. */
 static GByteArray *
-register_signed_bytes (const guint8 nonce[P2P_SIGNALING_NONCE_LEN])
+register_signed_bytes (const guint8 nonce[P2P_SIGNALING_NONCE_LEN], const char *origin)
 {
   GByteArray *a = g_byte_array_new ();
   g_byte_array_append (a, nonce, P2P_SIGNALING_NONCE_LEN);
-  g_byte_array_append (a, (const guint8 *) P2P_SIGNALING_REGISTER_CONTEXT,
-      strlen (P2P_SIGNALING_REGISTER_CONTEXT));
+  g_byte_array_append (a, (const guint8 *) P2P_SIGNALING_REGISTER_CONTEXT "\n",
+      strlen (P2P_SIGNALING_REGISTER_CONTEXT "\n"));
+  g_byte_array_append (a, (const guint8 *) origin, strlen (origin));
   return a;
 }
 
 char *
-p2p_signaling_build_register (P2pIdentity *identity, const guint8 nonce[P2P_SIGNALING_NONCE_LEN])
+p2p_signaling_build_register (P2pIdentity *identity, const guint8 nonce[P2P_SIGNALING_NONCE_LEN],
+    const char *origin)
 {
-  g_autoptr (GByteArray) tbs = register_signed_bytes (nonce);
+  g_autoptr (GByteArray) tbs = register_signed_bytes (nonce, origin);
   guint8 sig[P2P_IDENTITY_SIGNATURE_LEN];
   p2p_identity_sign (identity, tbs->data, tbs->len, sig);
 
@@ -335,11 +313,11 @@ p2p_signaling_build_error (const char *code, const P2pPeerId *to, const char *me
 
 gboolean
 p2p_signaling_verify_register (const P2pSignalingMessage *msg,
-    const guint8 nonce[P2P_SIGNALING_NONCE_LEN])
+    const guint8 nonce[P2P_SIGNALING_NONCE_LEN], const char *origin)
 {
-  if (msg->type != P2P_SIGNALING_MSG_REGISTER)
+  if (msg->type != P2P_SIGNALING_MSG_REGISTER || !origin)
     return FALSE;
-  g_autoptr (GByteArray) tbs = register_signed_bytes (nonce);
+  g_autoptr (GByteArray) tbs = register_signed_bytes (nonce, origin);
   return p2p_identity_verify (&msg->peer_id, tbs->data, tbs->len, msg->signature);
 }
 
@@ -352,6 +330,51 @@ p2p_signaling_verify_signal (const P2pSignalingMessage *msg)
   return p2p_identity_verify (&msg->from, (const guint8 *) tbs->str, tbs->len, msg->signature);
 }
 
+char *
+p2p_signaling_origin_from_url (const char *url, GError **error)
+{
+  g_autoptr (GUri) uri = url ? g_uri_parse (url, G_URI_FLAGS_NONE, NULL) : NULL;
+  const char *scheme = uri ? g_uri_get_scheme (uri) : NULL;
+  const char *host = uri ? g_uri_get_host (uri) : NULL;
+  gboolean tls = scheme && g_ascii_strcasecmp (scheme, "wss") == 0;
+  if (!uri || !scheme || !(tls || g_ascii_strcasecmp (scheme, "ws") == 0) || !host || !*host) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "rendezvous URL \"%s\": expected ws://HOST:PORT/ or wss://HOST:PORT/", url ? url : "");
+    return NULL;
+  }
+  int port = g_uri_get_port (uri);
+  if (port < 0)
+    port = tls ? 443 : 80;
+  g_autofree char *lhost = g_ascii_strdown (host, -1);
+  char *origin = g_strdup_printf (strchr (lhost, ':') ? "%s://[%s]:%d" : "%s://%s:%d",
+      tls ? "wss" : "ws", lhost, port);
+  if (strlen (origin) > P2P_SIGNALING_MAX_ORIGIN) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "rendezvous URL \"%.64s...\": the host name is too long", url);
+    g_free (origin);
+    return NULL;
+  }
+  return origin;
+}
+
+char *
+p2p_signaling_origin_from_address (GSocketAddress *address)
+{
+  g_return_val_if_fail (G_IS_INET_SOCKET_ADDRESS (address), NULL);
+  GInetSocketAddress *isa = G_INET_SOCKET_ADDRESS (address);
+  GInetAddress *ia = g_inet_socket_address_get_address (isa);
+  g_autofree char *text = g_inet_address_to_string (ia);
+  /* A dual-stack socket shows IPv4 clients' destination as ::ffff:a.b.c.d. */
+  if (g_str_has_prefix (text, "::ffff:") && strchr (text + 7, '.')) {
+    char *v4 = g_strdup (text + 7);
+    g_free (text);
+    text = v4;
+  }
+  g_autofree char *url = g_strdup_printf (strchr (text, ':') ? "ws://[%s]:%u/" : "ws://%s:%u/",
+      text, g_inet_socket_address_get_port (isa));
+  return p2p_signaling_origin_from_url (url, NULL);
+}
+
 /* ---- P2pSignaling client ---- */
 
 struct _P2pSignaling {
@@ -362,6 +385,7 @@ struct _P2pSignaling {
   SoupSession *session;
   SoupWebsocketConnection *ws;
   char *url;
+  char *origin;           /* normalised origin of url: what the registration is bound to */
   gboolean registered;
   gboolean closed;
   guint rejected;
@@ -448,8 +472,26 @@ handle_message (P2pSignaling *self, const char *text, gsize len)
 
   switch (msg.type) {
     case P2P_SIGNALING_MSG_CHALLENGE:
-      if (!self->registered) {
-        g_autofree char *reg = p2p_signaling_build_register (self->identity, msg.nonce);
+      if (self->registered)
+        break;
+      /* Sign only for the server we dialed: a rendezvous that relays our
+       * registration to another server shows that server's origin (or
+       * lies, and the other server refuses the signature). */
+      if (!msg.origin) {
+        fail (self, g_error_new (P2P_ERROR, P2P_ERROR_PROTOCOL,
+            "rendezvous %s speaks an older signaling protocol (its challenge names no "
+            "origin); this client needs signaling version 2", self->url));
+        break;
+      }
+      if (!g_str_equal (msg.origin, self->origin)) {
+        fail (self, g_error_new (P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED,
+            "rendezvous %s announced the origin %s, not %s: it relays to another server, or "
+            "it was started with another --origin; not registering", self->url, msg.origin,
+            self->origin));
+        break;
+      } else {
+        g_autofree char *reg = p2p_signaling_build_register (self->identity, msg.nonce,
+            self->origin);
         send_text (self, reg);
       }
       break;
@@ -581,17 +623,17 @@ p2p_signaling_connect_async (P2pSignaling *self, const char *url, GCancellable *
         "this signaling client is already connected or connecting");
     return;
   }
-  g_autoptr (GUri) uri = url ? g_uri_parse (url, G_URI_FLAGS_NONE, NULL) : NULL;
-  const char *scheme = uri ? g_uri_get_scheme (uri) : NULL;
-  if (!uri || !scheme || !(g_ascii_strcasecmp (scheme, "ws") == 0 ||
-      g_ascii_strcasecmp (scheme, "wss") == 0) || !g_uri_get_host (uri) ||
-      !*g_uri_get_host (uri)) {
-    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "rendezvous URL \"%s\": expected ws://HOST:PORT/ or wss://HOST:PORT/", url ? url : "");
+  GError *error = NULL;
+  g_autofree char *origin = p2p_signaling_origin_from_url (url, &error);
+  if (!origin) {
+    g_task_return_error (task, error);
     return;
   }
+  g_autoptr (GUri) uri = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
   g_free (self->url);
   self->url = g_strdup (url);
+  g_free (self->origin);
+  self->origin = g_steal_pointer (&origin);
   self->closed = FALSE;
   self->context = g_main_context_ref_thread_default ();
   self->connect_task = g_steal_pointer (&task);
@@ -684,6 +726,7 @@ p2p_signaling_finalize (GObject *object)
   g_clear_object (&self->identity);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_free (self->url);
+  g_free (self->origin);
   G_OBJECT_CLASS (p2p_signaling_parent_class)->finalize (object);
 }
 

@@ -2,9 +2,13 @@
  * and its client.
  *
  * Protocol: JSON text messages over one WebSocket (tools/p2p-rendezvous):
- *   server → client  {"type":"challenge","nonce":B64}            (32 random bytes)
+ *   server → client  {"type":"challenge","nonce":B64,"origin":ORIGIN} (32 random bytes)
  *   client → server  {"type":"register","peer_id":ID,"signature":B64}
- *                    signature = Ed25519(nonce || "gst-p2p-rendezvous-v1")
+ *                    signature = Ed25519(nonce || "gst-p2p-rendezvous-v2\n" || ORIGIN)
+ *                    ORIGIN = "ws://host:port" or "wss://host:port", normalised
+ *                    (p2p_signaling_origin_from_url); the client refuses a
+ *                    challenge whose origin is not the URL it dialed, the
+ *                    server verifies against the origin it announced.
  *   server → client  {"type":"registered","peer_id":ID}
  *   client → server  {"type":"signal","from":ID,"to":ID,"payload":STRING,"signature":B64}
  *                    signature = Ed25519("gst-p2p-signal-v1\n" FROM "\n" TO "\n" PAYLOAD)
@@ -12,6 +16,9 @@
  *   server → client  {"type":"error","code":CODE,"to":ID?,"message":TEXT?}
  *                    CODE: PEER_NOT_FOUND, BAD_MESSAGE, NOT_REGISTERED,
  *                    FORBIDDEN, AUTHENTICATION_FAILED, LIMIT_EXCEEDED
+ * Signaling version 2 (docs/protocol.md §7): registrations bound to the
+ * server's origin; ICE offers carry a timestamp and a nonce
+ * (p2p-ice-connect.h).
  * The payload is a string (itself JSON text in the ICE flow) so that the
  * bytes signed by the sender are the bytes the receiver verifies: the server
  * relays but cannot forge or alter a signal.
@@ -30,7 +37,9 @@ G_BEGIN_DECLS
 
 #define P2P_SIGNALING_MAX_MESSAGE (64 * 1024)
 #define P2P_SIGNALING_NONCE_LEN 32
-#define P2P_SIGNALING_REGISTER_CONTEXT "gst-p2p-rendezvous-v1"
+#define P2P_SIGNALING_REGISTER_CONTEXT "gst-p2p-rendezvous-v2"
+/* Longest origin in a challenge, bytes. */
+#define P2P_SIGNALING_MAX_ORIGIN 256
 #define P2P_SIGNALING_SIGNAL_CONTEXT "gst-p2p-signal-v1"
 
 typedef enum {
@@ -44,6 +53,7 @@ typedef enum {
 typedef struct {
   P2pSignalingMessageType type;
   guint8 nonce[P2P_SIGNALING_NONCE_LEN];       /* challenge */
+  char *origin;                                /* challenge (NULL from a version 1 server) */
   P2pPeerId peer_id;                           /* register, registered */
   P2pPeerId from;                              /* signal */
   P2pPeerId to;                                /* signal; error (if has_to) */
@@ -63,9 +73,10 @@ gboolean p2p_signaling_message_parse (const char *text, gsize len, P2pSignalingM
 void p2p_signaling_message_clear (P2pSignalingMessage *msg);
 
 /* Builders (transfer full, JSON text). */
-char *p2p_signaling_build_challenge (const guint8 nonce[P2P_SIGNALING_NONCE_LEN]);
+char *p2p_signaling_build_challenge (const guint8 nonce[P2P_SIGNALING_NONCE_LEN],
+    const char *origin);
 char *p2p_signaling_build_register (P2pIdentity *identity,
-    const guint8 nonce[P2P_SIGNALING_NONCE_LEN]);
+    const guint8 nonce[P2P_SIGNALING_NONCE_LEN], const char *origin);
 char *p2p_signaling_build_registered (const P2pPeerId *peer);
 char *p2p_signaling_build_signal (P2pIdentity *identity, const P2pPeerId *to, const char *payload);
 /* Same as build_signal but claiming @from and with @signature as given (tests). */
@@ -76,7 +87,15 @@ char *p2p_signaling_build_error (const char *code, const P2pPeerId *to, const ch
 
 /* Signature checks (constant inputs, no I/O). */
 gboolean p2p_signaling_verify_register (const P2pSignalingMessage *msg,
-    const guint8 nonce[P2P_SIGNALING_NONCE_LEN]) G_GNUC_WARN_UNUSED_RESULT;
+    const guint8 nonce[P2P_SIGNALING_NONCE_LEN], const char *origin) G_GNUC_WARN_UNUSED_RESULT;
+
+/* "scheme://host:port" of a ws:// or wss:// URL: scheme and host in lower
+ * case, IPv6 in brackets, the default port (80/443) made explicit; path,
+ * query and user info dropped. NULL + INVALID_ARGUMENT otherwise. */
+char *p2p_signaling_origin_from_url (const char *url, GError **error);
+/* "ws://IP:PORT" of a socket address (an IPv4-mapped IPv6 address as IPv4):
+ * a server's origin when it is dialed by the address it accepted on. */
+char *p2p_signaling_origin_from_address (GSocketAddress *address);
 gboolean p2p_signaling_verify_signal (const P2pSignalingMessage *msg) G_GNUC_WARN_UNUSED_RESULT;
 
 /* ---- P2pSignaling: the rendezvous client ---- */

@@ -98,6 +98,7 @@ struct _Client {
   RdvConn *conn;          /* owned by ws's stream */
   char *remote;
   guint8 nonce[P2P_SIGNALING_NONCE_LEN];
+  char *origin;           /* announced in the challenge; the registration must be signed for it */
   gboolean registered;
   P2pPeerId peer;
   char peer_text[P2P_PEER_ID_TEXT_LEN + 1];
@@ -121,6 +122,7 @@ struct _Server {
   GSource *sweep;
   gint64 refusal_logged_at;
   guint refusals;
+  char *origin;           /* --origin, normalised; NULL = the address each client reached */
   GMainLoop *loop;
 };
 
@@ -214,6 +216,7 @@ client_free (Client *c)
   g_signal_handlers_disconnect_by_data (c->ws, c);
   g_object_unref (c->ws);
   g_free (c->remote);
+  g_free (c->origin);
   g_free (c);
 }
 
@@ -228,11 +231,13 @@ handle_register (Client *c, P2pSignalingMessage *msg)
     client_send_error (c, "BAD_MESSAGE", NULL, "this connection is already registered");
     return;
   }
-  if (!p2p_signaling_verify_register (msg, c->nonce)) {
-    g_message ("%s: registration as %s refused: bad signature", c->remote, id);
-    client_send_error (c, "AUTHENTICATION_FAILED", NULL,
-        "the signature does not match the peer ID (sign nonce || \""
-        P2P_SIGNALING_REGISTER_CONTEXT "\" with the peer's key)");
+  if (!p2p_signaling_verify_register (msg, c->nonce, c->origin)) {
+    g_message ("%s: registration as %s refused: bad signature (or signed for another origin "
+        "than %s)", c->remote, id, c->origin);
+    g_autofree char *why = g_strdup_printf ("the signature does not match the peer ID and this "
+        "server's origin (sign nonce || \"" P2P_SIGNALING_REGISTER_CONTEXT "\\n%s\" with the "
+        "peer's key)", c->origin);
+    client_send_error (c, "AUTHENTICATION_FAILED", NULL, why);
     client_close (c, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, "registration refused");
     return;
   }
@@ -380,7 +385,13 @@ on_websocket (SoupServer *soup, SoupServerMessage *smsg, const char *path,
   g_hash_table_add (s->clients, c);
 
   randombytes_buf (c->nonce, sizeof c->nonce);
-  g_autofree char *challenge = p2p_signaling_build_challenge (c->nonce);
+  /* Registrations are bound to this server's origin (a rendezvous relaying
+   * one elsewhere is refused): the configured public URL, else the address
+   * and port this connection reached (what a client dialing by IP signs). */
+  GSocketAddress *la = soup_server_message_get_local_address (smsg);
+  c->origin = s->origin ? g_strdup (s->origin)
+      : la ? p2p_signaling_origin_from_address (la) : g_strdup ("ws://unknown:0");
+  g_autofree char *challenge = p2p_signaling_build_challenge (c->nonce, c->origin);
   client_send (c, challenge);
 }
 
@@ -679,7 +690,8 @@ set_limit (Limits *lim, guint i, const char *origin, const char *text, GError **
 }
 
 static gboolean
-load_config (const char *path, char **host, int *port, Limits *lim, GError **error)
+load_config (const char *path, char **host, char **origin_url, int *port, Limits *lim,
+    GError **error)
 {
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, error))
@@ -709,6 +721,11 @@ load_config (const char *path, char **host, int *port, Limits *lim, GError **err
     g_free (*host);
     *host = g_key_file_get_string (kf, group, "host", NULL);
     g_strstrip (*host);
+  }
+  if (g_key_file_has_key (kf, group, "origin", NULL)) {
+    g_free (*origin_url);
+    *origin_url = g_key_file_get_string (kf, group, "origin", NULL);
+    g_strstrip (*origin_url);
   }
   return TRUE;
 }
@@ -743,20 +760,24 @@ main (int argc, char **argv)
   int port = -1;
   g_autofree char *host = NULL;
   g_autofree char *config = NULL;
+  g_autofree char *origin = NULL;
   int cli[G_N_ELEMENTS (limit_keys)];
 
-  GOptionEntry entries[4 + G_N_ELEMENTS (limit_keys)] = {
+  GOptionEntry entries[5 + G_N_ELEMENTS (limit_keys)] = {
     { "port", 'p', 0, G_OPTION_ARG_INT, &port,
       "TCP port to listen on (default 8443, 0 = any free port)", "PORT" },
     { "host", 0, 0, G_OPTION_ARG_STRING, &host,
       "address to listen on (default: all interfaces)", "ADDRESS" },
+    { "origin", 0, 0, G_OPTION_ARG_STRING, &origin,
+      "the URL clients dial (e.g. wss://rdv.example.org/ behind a TLS proxy); registrations "
+      "are signed for it (default: ws://ADDRESS:PORT the client reached)", "URL" },
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config,
-      "key file with a [rendezvous] group: port, host and the limits below by the same "
+      "key file with a [rendezvous] group: port, host, origin and the limits below by the same "
       "names (command-line options win)", "FILE" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (limit_keys); i++) {
     cli[i] = G_MININT;
-    entries[3 + i] = (GOptionEntry) { limit_keys[i].key, 0, 0, G_OPTION_ARG_INT, &cli[i],
+    entries[4 + i] = (GOptionEntry) { limit_keys[i].key, 0, 0, G_OPTION_ARG_INT, &cli[i],
         limit_keys[i].help, "N" };
   }
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- gst-p2p rendezvous server");
@@ -783,7 +804,8 @@ main (int argc, char **argv)
   };
   int cfg_port = DEFAULT_PORT;
   g_autofree char *cfg_host = NULL;
-  if (config && !load_config (config, &cfg_host, &cfg_port, &s.lim, &error)) {
+  g_autofree char *cfg_origin = NULL;
+  if (config && !load_config (config, &cfg_host, &cfg_origin, &cfg_port, &s.lim, &error)) {
     g_printerr ("p2p-rendezvous: configuration: %s\n", error->message);
     return 1;
   }
@@ -809,6 +831,13 @@ main (int argc, char **argv)
   if (host) {
     g_free (cfg_host);
     cfg_host = g_strdup (host);
+  }
+  if (origin || cfg_origin) {
+    s.origin = p2p_signaling_origin_from_url (origin ? origin : cfg_origin, &error);
+    if (!s.origin) {
+      g_printerr ("p2p-rendezvous: --origin: %s\n", error->message);
+      return 1;
+    }
   }
   if (cfg_host) {
     g_autoptr (GInetAddress) ia = g_inet_address_new_from_string (cfg_host);
@@ -850,9 +879,9 @@ main (int argc, char **argv)
   fflush (stdout);
   g_message ("limits: max-connections %u, max-connections-per-ip %u, registration-timeout %u s, "
       "idle-timeout %u s, max-queued-bytes %u, max-message-size %u, max-rate %u/s; "
-      "open files %s", s.lim.max_connections, s.lim.max_per_ip, s.lim.registration_timeout_s,
+      "open files %s; origin %s", s.lim.max_connections, s.lim.max_per_ip, s.lim.registration_timeout_s,
       s.lim.idle_timeout_s, s.lim.max_queued_bytes, s.lim.max_message_size, s.lim.max_rate,
-      nofile_text);
+      nofile_text, s.origin ? s.origin : "the address each client reached");
   if (nofile != RLIM_INFINITY && (rlim_t) s.lim.max_connections + 64 > nofile)
     g_message ("max-connections %u is not well below the open-file limit %s: when it is "
         "reached, accepting pauses until descriptors are free", s.lim.max_connections,
@@ -883,5 +912,6 @@ out:
     rdv_conn_forget_owner (key);
   g_hash_table_destroy (s.conns);
   g_hash_table_destroy (s.per_ip);
+  g_free (s.origin);
   return status;
 }

@@ -23,7 +23,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
    * as they are (a copy, so ASan catches reads past the end). */
   guint8 *copy = g_memdup2 (data, size);
   if (p2p_signaling_message_parse ((const char *) copy, size, &msg, &error)) {
-    (void) !p2p_signaling_verify_register (&msg, nonce);
+    (void) !p2p_signaling_verify_register (&msg, nonce, "ws://127.0.0.1:8443");
+    (void) !p2p_signaling_verify_register (&msg, nonce, msg.origin);
     (void) !p2p_signaling_verify_signal (&msg);
     if (msg.type == P2P_SIGNALING_MSG_SIGNAL) {
       char *again = p2p_signaling_build_signal_raw (&msg.from, &msg.to, msg.payload, msg.signature);

@@ -37,15 +37,22 @@ p2p_test_child_setup (gpointer data)
   prctl (PR_SET_PDEATHSIG, SIGKILL);
 }
 
-/* Starts $P2P_TEST_BUILDDIR/tools/p2p-rendezvous on 127.0.0.1, any port;
- * *url gets its ws:// URL (transfer full). */
+/* Starts $P2P_TEST_BUILDDIR/tools/p2p-rendezvous on 127.0.0.1, any port,
+ * with the options @extra (NULL-terminated, nullable); *url gets its ws://
+ * URL (transfer full). */
 static inline GSubprocess *
-p2p_test_start_rendezvous (char **url)
+p2p_test_start_rendezvous_with (const char *const *extra, char **url)
 {
   const char *builddir = g_getenv ("P2P_TEST_BUILDDIR");
   g_autofree char *bin = g_build_filename (builddir ? builddir : ".", "tools",
       "p2p-rendezvous", NULL);
-  const char *argv[] = { bin, "--port=0", "--host=127.0.0.1", NULL };
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_ptr_array_add (argv, bin);
+  g_ptr_array_add (argv, (char *) "--port=0");
+  g_ptr_array_add (argv, (char *) "--host=127.0.0.1");
+  for (guint i = 0; extra && extra[i]; i++)
+    g_ptr_array_add (argv, (char *) extra[i]);
+  g_ptr_array_add (argv, NULL);
   g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (
       G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
   g_autoptr (GError) error = NULL;
@@ -54,7 +61,7 @@ p2p_test_start_rendezvous (char **url)
   GSubprocess *p;
 
   g_subprocess_launcher_set_child_setup (l, p2p_test_child_setup, NULL, NULL);
-  p = g_subprocess_launcher_spawnv (l, argv, &error);
+  p = g_subprocess_launcher_spawnv (l, (const char *const *) argv->pdata, &error);
   g_assert_no_error (error);
   in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (p));
   line = g_data_input_stream_read_line (in, NULL, NULL, &error);
@@ -62,6 +69,13 @@ p2p_test_start_rendezvous (char **url)
   g_assert_true (line && g_str_has_prefix (line, "listening on ws://"));
   *url = g_strdup (line + strlen ("listening on "));
   return p;
+}
+
+/* The same without extra options. */
+static inline GSubprocess *
+p2p_test_start_rendezvous (char **url)
+{
+  return p2p_test_start_rendezvous_with (NULL, url);
 }
 
 static inline void

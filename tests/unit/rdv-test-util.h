@@ -273,7 +273,7 @@ raw_register (Raw *raw, P2pIdentity *id)
   P2pSignalingMessage m;
   raw_next (raw, &m);
   g_assert_cmpint (m.type, ==, P2P_SIGNALING_MSG_CHALLENGE);
-  g_autofree char *reg = p2p_signaling_build_register (id, m.nonce);
+  g_autofree char *reg = p2p_signaling_build_register (id, m.nonce, m.origin);
   p2p_signaling_message_clear (&m);
   soup_websocket_connection_send_text (raw->ws, reg);
   raw_next (raw, &m);
@@ -488,7 +488,7 @@ sock_open (Sock *s, guint16 port, const char *local_ip, int rcvbuf, P2pIdentity 
   P2pSignalingMessage m;
   sock_next_message (s, &m);
   g_assert_cmpint (m.type, ==, P2P_SIGNALING_MSG_CHALLENGE);
-  g_autofree char *reg = p2p_signaling_build_register (id, m.nonce);
+  g_autofree char *reg = p2p_signaling_build_register (id, m.nonce, m.origin);
   p2p_signaling_message_clear (&m);
   sock_send_text (s, reg);
   sock_next_message (s, &m);

@@ -43,8 +43,8 @@ test_register_bad_signature (void)
   guint8 wrong[P2P_SIGNALING_NONCE_LEN];
   memcpy (wrong, m.nonce, sizeof wrong);
   wrong[0] ^= 1; /* signs another nonce: a replayed or made-up registration */
+  g_autofree char *reg = p2p_signaling_build_register (id, wrong, m.origin);
   p2p_signaling_message_clear (&m);
-  g_autofree char *reg = p2p_signaling_build_register (id, wrong);
   soup_websocket_connection_send_text (raw.ws, reg);
 
   raw_next (&raw, &m);

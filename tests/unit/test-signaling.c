@@ -6,11 +6,14 @@
 
 #include <string.h>
 #include <signal.h>
+#include <pthread.h>
 #include <sys/prctl.h>
+#include <libsoup/soup.h>
 
 #include "p2p/p2p.h"
 #include "p2p-signaling.h"
 #include "p2p-ice-connect.h"
+#include "p2p-json.h"
 
 #define WAIT_MS 20000
 #include "p2p-test-util.h"
@@ -33,20 +36,23 @@ test_roundtrip (void)
   P2pSignalingMessage m;
   g_autoptr (GError) error = NULL;
 
-  g_autofree char *ch = p2p_signaling_build_challenge (nonce);
+  g_autofree char *ch = p2p_signaling_build_challenge (nonce, "ws://127.0.0.1:8443");
   g_assert_true (parse (ch, &m, &error));
   g_assert_no_error (error);
   g_assert_cmpint (m.type, ==, P2P_SIGNALING_MSG_CHALLENGE);
   g_assert_cmpmem (m.nonce, sizeof m.nonce, nonce, sizeof nonce);
+  g_assert_cmpstr (m.origin, ==, "ws://127.0.0.1:8443");
   p2p_signaling_message_clear (&m);
 
-  g_autofree char *reg = p2p_signaling_build_register (a, nonce);
+  g_autofree char *reg = p2p_signaling_build_register (a, nonce, "ws://127.0.0.1:8443");
   g_assert_true (parse (reg, &m, &error));
   g_assert_cmpint (m.type, ==, P2P_SIGNALING_MSG_REGISTER);
   g_assert_true (p2p_peer_id_equal (&m.peer_id, p2p_identity_get_peer_id (a)));
-  g_assert_true (p2p_signaling_verify_register (&m, nonce));
+  g_assert_true (p2p_signaling_verify_register (&m, nonce, "ws://127.0.0.1:8443"));
+  g_assert_false (p2p_signaling_verify_register (&m, nonce, "ws://127.0.0.1:8444"));
+  g_assert_false (p2p_signaling_verify_register (&m, nonce, NULL));
   nonce[5] ^= 0x40;
-  g_assert_false (p2p_signaling_verify_register (&m, nonce));
+  g_assert_false (p2p_signaling_verify_register (&m, nonce, "ws://127.0.0.1:8443"));
   p2p_signaling_message_clear (&m);
 
   g_autofree char *ok = p2p_signaling_build_registered (p2p_identity_get_peer_id (b));
@@ -166,6 +172,193 @@ test_parse_errors (void)
   g_assert_false (p2p_signaling_message_parse (unterminated, 2, &m, &error));
   g_assert_nonnull (strstr (error->message, "\"type\""));
   g_clear_error (&error);
+}
+
+/* ---- /security/json-depth-bypass (issue 11 item 10) ---- */
+
+
+typedef enum { AS_SIGNALING, AS_ICE, AS_JSON } ParseAs;
+
+typedef struct {
+  const char *text;
+  ParseAs as;
+  gboolean ok;
+  GError *error;
+} ParseJob;
+
+static void *
+parse_jobs_thread (void *data)
+{
+  GPtrArray *jobs = data;
+  for (guint i = 0; i < jobs->len; i++) {
+    ParseJob *j = jobs->pdata[i];
+    gsize len = strlen (j->text);
+    if (j->as == AS_SIGNALING) {
+      P2pSignalingMessage m;
+      j->ok = p2p_signaling_message_parse (j->text, len, &m, &j->error);
+      p2p_signaling_message_clear (&m);
+    } else if (j->as == AS_ICE) {
+      P2pIcePayload p;
+      j->ok = p2p_ice_payload_parse (j->text, len, &p, &j->error);
+      p2p_ice_payload_clear (&p);
+    } else {
+      j->ok = p2p_json_check (j->text, len, "text", &j->error);
+    }
+  }
+  return NULL;
+}
+
+/* Runs the parses on a thread with a 256 KiB stack: json-glib recursing
+ * through thousands of levels would overflow it and crash the test. */
+static void
+run_parse_jobs (GPtrArray *jobs)
+{
+  pthread_attr_t attr;
+  pthread_t t;
+  g_assert_cmpint (pthread_attr_init (&attr), ==, 0);
+  g_assert_cmpint (pthread_attr_setstacksize (&attr, 256 * 1024), ==, 0);
+  g_assert_cmpint (pthread_create (&t, &attr, parse_jobs_thread, jobs), ==, 0);
+  g_assert_cmpint (pthread_join (t, NULL), ==, 0);
+  pthread_attr_destroy (&attr);
+}
+
+/* @head, @depth '[' then as many ']' (or none, for @depth over 1000:
+ * the 60 000-level attack fits in a 64 KiB message only unclosed, and the
+ * recursive parser recurses on the way in), @tail; kept in @keep. */
+static const char *
+nest (GPtrArray *keep, const char *head, guint depth, const char *tail)
+{
+  g_autofree char *open = g_strnfill (depth, '[');
+  g_autofree char *close = g_strnfill (depth > 1000 ? 0 : depth, ']');
+  char *s = g_strconcat (head, open, close, tail, NULL);
+  g_ptr_array_add (keep, s);
+  return s;
+}
+
+static void
+test_json_depth_bypass (void)
+{
+  g_autoptr (GPtrArray) keep = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) bad = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) good = g_ptr_array_new_with_free_func (g_free);
+  const guint deep = 60000;
+
+#define BAD(as_, text_) G_STMT_START { ParseJob *j_ = g_new0 (ParseJob, 1); \
+    j_->as = (as_); j_->text = (text_); g_ptr_array_add (bad, j_); } G_STMT_END
+
+  /* The bypasses of the old bracket counter: a '"' inside single quotes
+   * or inside a comment made it treat the brackets after it as string. */
+  BAD (AS_SIGNALING, nest (keep, "{\"type\":\"error\",\"code\":'\"',\"x\":", deep, "}"));
+  BAD (AS_SIGNALING, nest (keep, "{\"type\":\"error\",\"code\":\"c\" /* \" */,\"x\":", deep,
+      "/* \" */}"));
+  BAD (AS_SIGNALING, nest (keep, "{\"type\":\"error\",\"code\":\"c\",\"x\":// \"\n", deep, "}"));
+  BAD (AS_ICE, nest (keep, "{\"kind\":\"ice-offer\",\"session\":'\"',\"x\":", deep, "}"));
+  BAD (AS_ICE, nest (keep, "/* \" */{\"kind\":\"ice-offer\",\"session\":\"s\",\"x\":", deep, "}"));
+  /* 60 000 levels in an ICE payload (the server crash), and plain. */
+  BAD (AS_ICE, nest (keep, "{\"kind\":\"ice-offer\",\"session\":\"s\",\"candidates\":", deep, "}"));
+  BAD (AS_ICE, nest (keep, "", deep, ""));
+  BAD (AS_JSON, nest (keep, "", deep, ""));
+  /* Deep nesting (17 levels, one over the limit) in each message type. */
+  const char *sig_types[] = { "challenge", "register", "registered", "signal", "error" };
+  for (guint i = 0; i < G_N_ELEMENTS (sig_types); i++) {
+    g_autofree char *head = g_strdup_printf ("{\"type\":\"%s\",\"x\":", sig_types[i]);
+    BAD (AS_SIGNALING, nest (keep, head, P2P_JSON_MAX_DEPTH, "}"));
+  }
+  const char *ice_kinds[] = { "ice-offer", "ice-answer", "ice-error" };
+  for (guint i = 0; i < G_N_ELEMENTS (ice_kinds); i++) {
+    g_autofree char *head = g_strdup_printf ("{\"kind\":\"%s\",\"session\":\"s\",\"x\":",
+        ice_kinds[i]);
+    BAD (AS_ICE, nest (keep, head, P2P_JSON_MAX_DEPTH, "}"));
+  }
+  /* Not RFC 8259 (json-glib would take most of these). */
+  const char *not_json[] = {
+    "{'type':'error','code':'x'}", "{\"type\":\"error\",\"code\":\"x\",}",
+    "{\"type\":\"error\",\"code\":\"x\"} // c", "/**/{\"type\":\"error\",\"code\":\"x\"}",
+    "{type:\"error\",\"code\":\"x\"}", "{\"type\":\"error\",\"code\":\"x\",\"n\":01}",
+    "{\"type\":\"error\",\"code\":\"x\\u0000y\"}", "{\"type\":\"error\",\"code\":\"\\ud800\"}",
+    "{\"type\":\"error\",\"code\":\"\\udc00\\ud800\"}", "{\"type\":\"error\",\"code\":\"a\tb\"}",
+    "{\"type\":\"error\",\"code\":\"x\",\"n\":NaN}", "{\"type\":\"error\",\"code\":\"x\",\"n\":.5}",
+    "{\"type\":\"error\",\"code\":\"x\",\"n\":1.}", "{\"type\":\"error\",\"code\":\"x\"}}",
+    "{\"type\":\"error\",\"code\":\"x\"} {}", "{\"type\" \"error\"}", "{\"type\":\"error\"",
+    "[1,]", "{\"type\":\"error\",\"code\":\"\\x41\"}", "\xef\xbb\xbf{}",
+    "{\"type\":\"error\",\"code\":\"x\",\"n\":+1}", "{\"type\":\"error\",\"code\":tru}",
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (not_json); i++) {
+    BAD (AS_SIGNALING, not_json[i]);
+    BAD (AS_JSON, not_json[i]);
+  }
+  /* Strict JSON up to the limit is taken; brackets in strings do not count. */
+  const char *is_json[] = {
+    "{\"a\":[1,-2.5e+3,0.5E-1,true,false,null,\"\\u00e9\\ud83d\\ude00\\n\\\"[[[\\\\\"],\"b\":{}}",
+    " [] ", "\"x\"", "0", "-0", "{\"\":\"\"}", "\t\r\n{ \"a\" : [ ] }\n",
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (is_json); i++) {
+    ParseJob *j = g_new0 (ParseJob, 1);
+    j->as = AS_JSON;
+    j->text = is_json[i];
+    g_ptr_array_add (good, j);
+  }
+  ParseJob *at_limit = g_new0 (ParseJob, 1);
+  at_limit->as = AS_SIGNALING;
+  at_limit->text = nest (keep, "{\"type\":\"error\",\"code\":\"'\\\"/*\",\"x\":",
+      P2P_JSON_MAX_DEPTH - 1, "}");
+  g_ptr_array_add (good, at_limit);
+  ParseJob *ice_ok = g_new0 (ParseJob, 1);
+  ice_ok->as = AS_ICE;
+  ice_ok->text = "{\"kind\":\"ice-offer\",\"session\":\"s\",\"ts\":1,\"nonce\":"
+      "\"0123456789abcdef0123456789abcdef\",\"candidates\":[\"a\",5,\"b\"]}";
+  g_ptr_array_add (good, ice_ok);
+#undef BAD
+
+  run_parse_jobs (bad);
+  run_parse_jobs (good);
+  for (guint i = 0; i < bad->len; i++) {
+    ParseJob *j = bad->pdata[i];
+    if (j->ok || !g_error_matches (j->error, P2P_ERROR, P2P_ERROR_PROTOCOL))
+      g_error ("bad input %u (%.60s...) was %s", i, j->text,
+          j->ok ? "accepted" : j->error->message);
+    const char *what = j->as == AS_SIGNALING ? "signaling message" : j->as == AS_ICE
+        ? "ICE payload" : "text";
+    g_assert_true (g_str_has_prefix (j->error->message, what));
+    g_assert_true (strstr (j->error->message, "nests deeper than 16 levels") ||
+        strstr (j->error->message, "is not valid JSON (RFC 8259)"));
+    g_clear_error (&j->error);
+  }
+  for (guint i = 0; i < good->len; i++) {
+    ParseJob *j = good->pdata[i];
+    if (!j->ok)
+      g_error ("good input %u (%.60s) refused: %s", i, j->text, j->error->message);
+  }
+  P2pIcePayload p;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (p2p_ice_payload_parse (ice_ok->text, strlen (ice_ok->text), &p, &error));
+  g_assert_cmpstr (p.nonce, ==, "0123456789abcdef0123456789abcdef");
+  g_assert_true (p.has_ts);
+  g_assert_cmpint (p.ts_ms, ==, 1);
+  g_assert_cmpuint (g_strv_length (p.candidates), ==, 2);
+  p2p_ice_payload_clear (&p);
+  /* Size cap: LIMIT_EXCEEDED before anything is parsed. */
+  g_autofree char *big = g_strnfill (P2P_JSON_MAX_SIZE + 1, ' ');
+  g_assert_false (p2p_ice_payload_parse (big, strlen (big), &p, &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED);
+  g_clear_error (&error);
+  p2p_ice_payload_clear (&p);
+  /* Fields of the wrong type or shape are PROTOCOL errors naming them. */
+  const struct { const char *text, *field; } fields[] = {
+    { "{\"kind\":\"ice-offer\"}", "\"session\"" },
+    { "{\"kind\":1,\"session\":\"s\"}", "\"kind\"" },
+    { "{\"kind\":\"ice-offer\",\"session\":\"s\",\"ts\":\"1\"}", "\"ts\"" },
+    { "{\"kind\":\"ice-offer\",\"session\":\"s\",\"ts\":1.5}", "\"ts\"" },
+    { "{\"kind\":\"ice-offer\",\"session\":\"s\",\"nonce\":\"ABCDEF\"}", "\"nonce\"" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (fields); i++) {
+    g_assert_false (p2p_ice_payload_parse (fields[i].text, strlen (fields[i].text), &p, &error));
+    g_assert_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL);
+    g_assert_nonnull (strstr (error->message, fields[i].field));
+    g_clear_error (&error);
+    p2p_ice_payload_clear (&p);
+  }
+  g_ptr_array_set_free_func (bad, g_free);
 }
 
 typedef struct {
@@ -332,6 +525,436 @@ test_ice_flow (void)
   p2p_test_stop_rendezvous (rdv);
 }
 
+/* ---- /security/registration-origin (issue 11 item 12) ---- */
+
+/* A p2p-rendezvous on 127.0.0.1, any port, with --origin @origin if given. */
+static GSubprocess *
+start_rdv (const char *origin, char **url)
+{
+  g_autofree char *opt = origin ? g_strconcat ("--origin=", origin, NULL) : NULL;
+  const char *extra[] = { opt, NULL };
+  return p2p_test_start_rendezvous_with (extra, url);
+}
+
+/* A WebSocket to the rendezvous that speaks the protocol by hand. */
+typedef struct {
+  SoupSession *session;
+  SoupWebsocketConnection *ws;
+  GQueue messages;        /* char* */
+  gboolean failed, closed;
+} RawWs;
+
+static void
+raw_ws_on_message (SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer data)
+{
+  RawWs *r = data;
+  gsize len = 0;
+  const char *text = g_bytes_get_data (message, &len);
+  g_queue_push_tail (&r->messages, g_strndup (text, len));
+}
+
+static void
+raw_ws_on_closed (SoupWebsocketConnection *ws, gpointer data)
+{
+  ((RawWs *) data)->closed = TRUE;
+}
+
+static void
+raw_ws_connected (GObject *source, GAsyncResult *res, gpointer data)
+{
+  RawWs *r = data;
+  r->ws = soup_session_websocket_connect_finish (SOUP_SESSION (source), res, NULL);
+  if (!r->ws) {
+    r->failed = TRUE;
+    return;
+  }
+  g_signal_connect (r->ws, "message", G_CALLBACK (raw_ws_on_message), r);
+  g_signal_connect (r->ws, "closed", G_CALLBACK (raw_ws_on_closed), r);
+}
+
+static void
+raw_ws_open (RawWs *r, const char *url)
+{
+  memset (r, 0, sizeof *r);
+  g_queue_init (&r->messages);
+  r->session = soup_session_new ();
+  g_autoptr (SoupMessage) msg = soup_message_new ("GET", url);
+  soup_session_websocket_connect_async (r->session, msg, NULL, NULL, G_PRIORITY_DEFAULT, NULL,
+      raw_ws_connected, r);
+  WAIT_FOR (r->ws || r->failed);
+  g_assert_nonnull (r->ws);
+}
+
+static void
+raw_ws_next (RawWs *r, P2pSignalingMessage *m)
+{
+  WAIT_FOR (!g_queue_is_empty (&r->messages));
+  g_autofree char *text = g_queue_pop_head (&r->messages);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (p2p_signaling_message_parse (text, strlen (text), m, &error));
+  g_assert_no_error (error);
+}
+
+static void
+raw_ws_close (RawWs *r)
+{
+  g_signal_handlers_disconnect_by_data (r->ws, r);
+  if (soup_websocket_connection_get_state (r->ws) == SOUP_WEBSOCKET_STATE_OPEN)
+    soup_websocket_connection_close (r->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+  g_clear_object (&r->ws);
+  g_clear_object (&r->session);
+  g_queue_clear_full (&r->messages, g_free);
+}
+
+/* Registers @id over a raw WebSocket, signing for @origin (NULL: the one
+ * the server announces); returns the server's answer (clear it). */
+static void
+raw_register_for (const char *url, P2pIdentity *id, const char *origin, const char *announced,
+    P2pSignalingMessage *answer, gboolean *closed)
+{
+  RawWs r;
+  raw_ws_open (&r, url);
+  P2pSignalingMessage ch;
+  raw_ws_next (&r, &ch);
+  g_assert_cmpint (ch.type, ==, P2P_SIGNALING_MSG_CHALLENGE);
+  g_assert_cmpstr (ch.origin, ==, announced);
+  g_autofree char *reg = p2p_signaling_build_register (id, ch.nonce, origin ? origin : ch.origin);
+  p2p_signaling_message_clear (&ch);
+  soup_websocket_connection_send_text (r.ws, reg);
+  raw_ws_next (&r, answer);
+  if (answer->type == P2P_SIGNALING_MSG_ERROR)
+    WAIT_FOR (r.closed);
+  *closed = r.closed;
+  raw_ws_close (&r);
+}
+
+static void
+test_registration_origin (void)
+{
+  /* The origin both sides sign: normalised scheme://host:port. */
+  const struct { const char *url, *origin; } norm[] = {
+    { "ws://127.0.0.1:8443/", "ws://127.0.0.1:8443" },
+    { "WS://Rdv.Example.ORG/path?q=1", "ws://rdv.example.org:80" },
+    { "wss://rdv.example.org/", "wss://rdv.example.org:443" },
+    { "ws://[::1]:9/", "ws://[::1]:9" },
+    { "ws://user@h:1/", "ws://h:1" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (norm); i++) {
+    g_autofree char *o = p2p_signaling_origin_from_url (norm[i].url, NULL);
+    g_assert_cmpstr (o, ==, norm[i].origin);
+  }
+  const char *not_ws[] = { "http://h/", "ws://", "ws:///x", "x" };
+  for (guint i = 0; i < G_N_ELEMENTS (not_ws); i++) {
+    g_autoptr (GError) error = NULL;
+    g_assert_null (p2p_signaling_origin_from_url (not_ws[i], &error));
+    g_assert_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+  }
+  g_autoptr (GInetAddress) mapped = g_inet_address_new_from_string ("::ffff:127.0.0.1");
+  g_autoptr (GSocketAddress) msa = g_inet_socket_address_new (mapped, 5);
+  g_autofree char *mo = p2p_signaling_origin_from_address (msa);
+  g_assert_cmpstr (mo, ==, "ws://127.0.0.1:5");
+
+  /* Server B on 127.0.0.1: a registration signed for origin A (what a
+   * relaying rendezvous A would forward, with B's nonce) is refused; the
+   * same key signing for B is registered. */
+  g_autofree char *url_b = NULL;
+  GSubprocess *rdv_b = start_rdv (NULL, &url_b);
+  g_autofree char *origin_b = p2p_signaling_origin_from_url (url_b, NULL);
+  g_autoptr (P2pIdentity) id = p2p_identity_new ();
+  P2pSignalingMessage ans;
+  gboolean closed = FALSE;
+  raw_register_for (url_b, id, "ws://127.0.0.1:1", origin_b, &ans, &closed);
+  g_assert_cmpint (ans.type, ==, P2P_SIGNALING_MSG_ERROR);
+  g_assert_cmpstr (ans.code, ==, "AUTHENTICATION_FAILED");
+  g_assert_nonnull (strstr (ans.message, origin_b));
+  g_assert_true (closed);
+  p2p_signaling_message_clear (&ans);
+  raw_register_for (url_b, id, NULL, origin_b, &ans, &closed);
+  g_assert_cmpint (ans.type, ==, P2P_SIGNALING_MSG_REGISTERED);
+  g_assert_true (p2p_peer_id_equal (&ans.peer_id, p2p_identity_get_peer_id (id)));
+  p2p_signaling_message_clear (&ans);
+
+  /* A server announcing another origin than the URL dialed (a relay, or a
+   * wrong --origin): the client refuses to sign at all. */
+  g_autofree char *url_c = NULL;
+  GSubprocess *rdv_c = start_rdv ("ws://rdv-c.example:9/", &url_c);
+  g_autoptr (P2pSignaling) sig = p2p_signaling_new (id);
+  Op op = { 0 };
+  p2p_signaling_connect_async (sig, url_c, NULL, connected_cb, &op);
+  WAIT_FOR (op.done);
+  g_assert_error (op.error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED);
+  g_assert_nonnull (strstr (op.error->message, "announced the origin ws://rdv-c.example:9, not "));
+  g_assert_false (p2p_signaling_is_registered (sig));
+  g_clear_error (&op.error);
+  /* ... and B, dialed by the name it announces, registers the client. */
+  g_autoptr (P2pSignaling) sig_b = register_at (url_b, id);
+  g_assert_true (p2p_signaling_is_registered (sig_b));
+  p2p_signaling_close (sig_b);
+  p2p_test_stop_rendezvous (rdv_c);
+  p2p_test_stop_rendezvous (rdv_b);
+}
+
+/* ---- /security/offer-replay, /security/answer-nonce (issue 11 item 12) ---- */
+
+#define NONCE_1 "11111111111111111111111111111111"
+#define NONCE_2 "22222222222222222222222222222222"
+#define NONCE_3 "33333333333333333333333333333333"
+#define NONCE_4 "44444444444444444444444444444444"
+
+/* An offer as a dialer makes it (one loopback candidate to the discard
+ * port: checks go nowhere). @ts_ms G_MININT64 and @nonce NULL: omitted. */
+static char *
+test_offer (const char *session, gint64 ts_ms, const char *nonce)
+{
+  GString *s = g_string_new (NULL);
+  g_string_append_printf (s, "{\"kind\":\"ice-offer\",\"session\":\"%s\"", session);
+  if (ts_ms != G_MININT64)
+    g_string_append_printf (s, ",\"ts\":%" G_GINT64_FORMAT, ts_ms);
+  if (nonce)
+    g_string_append_printf (s, ",\"nonce\":\"%s\"", nonce);
+  g_string_append (s, ",\"ufrag\":\"abcd\",\"pwd\":\"abcdefghijklmnopqrstuv\",\"candidates\":"
+      "[\"a=candidate:1 1 UDP 2130706431 127.0.0.1 9 typ host\"]}");
+  return g_string_free (s, FALSE);
+}
+
+static void
+inbox_add (P2pSignaling *sig, const P2pPeerId *from, const char *payload, gpointer data)
+{
+  g_ptr_array_add (data, g_strdup (payload));
+}
+
+/* Number of payloads for @session in @inbox; *last gets the last parsed. */
+static guint
+inbox_count (GPtrArray *inbox, const char *session, P2pIcePayload *last)
+{
+  guint n = 0;
+  for (guint i = 0; i < inbox->len; i++) {
+    P2pIcePayload p;
+    const char *text = inbox->pdata[i];
+    g_assert_true (p2p_ice_payload_parse (text, strlen (text), &p, NULL));
+    if (g_str_equal (p.session, session)) {
+      n++;
+      if (last) {
+        p2p_ice_payload_clear (last);
+        *last = p;
+        continue;
+      }
+    }
+    p2p_ice_payload_clear (&p);
+  }
+  return n;
+}
+
+static void
+test_offer_replay (void)
+{
+  g_autofree char *url = NULL;
+  GSubprocess *rdv = p2p_test_start_rendezvous (&url);
+  g_autoptr (P2pIdentity) a = p2p_identity_new ();
+  g_autoptr (P2pIdentity) b = p2p_identity_new ();
+  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autoptr (P2pSignaling) sa = register_at (url, a);
+  g_autoptr (P2pSignaling) sb = register_at (url, b);
+  P2pConnection *accepted = NULL;
+  P2pIceResponder *resp = p2p_ice_responder_new (sb, b, cfg, NULL, NULL, 0, on_accepted, &accepted);
+  g_autoptr (GPtrArray) inbox = g_ptr_array_new_with_free_func (g_free);
+  g_signal_connect (sa, "signal", G_CALLBACK (inbox_add), inbox);
+  const P2pPeerId *bid = p2p_identity_get_peer_id (b);
+  P2pIcePayload last = { 0 };
+  guint started = 0, replayed = 0, stale = 0;
+  gint64 now = g_get_real_time () / 1000;
+
+  /* A fresh offer is answered, the answer echoing its nonce. */
+  g_autofree char *offer1 = test_offer ("s1", now, NONCE_1);
+  g_assert_true (p2p_signaling_send (sa, bid, offer1, NULL));
+  WAIT_FOR (inbox_count (inbox, "s1", NULL) == 1);
+  inbox_count (inbox, "s1", &last);
+  g_assert_cmpstr (last.kind, ==, "ice-answer");
+  g_assert_cmpstr (last.nonce, ==, NONCE_1);
+  p2p_ice_responder_get_counts (resp, &started, &replayed, &stale);
+  g_assert_cmpuint (started, ==, 1);
+
+  /* The same signed offer again: dropped (no answer, no gathering). The
+   * next offer's answer shows that the replay was handled (one socket,
+   * in order). */
+  g_autofree char *offer2 = test_offer ("s2", now, NONCE_2);
+  g_assert_true (p2p_signaling_send (sa, bid, offer1, NULL));
+  g_assert_true (p2p_signaling_send (sa, bid, offer2, NULL));
+  WAIT_FOR (inbox_count (inbox, "s2", NULL) == 1);
+  g_assert_cmpuint (inbox_count (inbox, "s1", NULL), ==, 1);
+  p2p_ice_responder_get_counts (resp, &started, &replayed, &stale);
+  g_assert_cmpuint (started, ==, 2);
+  g_assert_cmpuint (replayed, ==, 1);
+  g_assert_cmpuint (stale, ==, 0);
+
+  /* A listener that stopped and started again (a new responder, no setup
+   * left from the offer) still drops the replay. */
+  p2p_ice_responder_free (resp);
+  resp = p2p_ice_responder_new (sb, b, cfg, NULL, NULL, 0, on_accepted, &accepted);
+  g_autofree char *offer2b = test_offer ("s2b", now, NONCE_3);
+  g_assert_true (p2p_signaling_send (sa, bid, offer1, NULL));
+  g_assert_true (p2p_signaling_send (sa, bid, offer2b, NULL));
+  WAIT_FOR (inbox_count (inbox, "s2b", NULL) == 1);
+  g_assert_cmpuint (inbox_count (inbox, "s1", NULL), ==, 1);
+  p2p_ice_responder_get_counts (resp, &started, &replayed, &stale);
+  g_assert_cmpuint (started, ==, 1);
+  g_assert_cmpuint (replayed, ==, 1);
+
+  /* Stale, from the future, without timestamp/nonce (version 1): an
+   * ice-error saying why, nothing started. */
+  const struct { const char *session; gint64 ts; const char *nonce, *why; } refused[] = {
+    { "s3", now - P2P_ICE_OFFER_WINDOW_MS - 1000, NONCE_1, "more than 60 s behind" },
+    { "s4", now + P2P_ICE_OFFER_WINDOW_MS + 1000, NONCE_4, "more than 60 s ahead of" },
+    { "s5", G_MININT64, NULL, "no timestamp and nonce" },
+    { "s6", now, NULL, "no timestamp and nonce" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++) {
+    g_autofree char *offer = test_offer (refused[i].session, refused[i].ts, refused[i].nonce);
+    g_assert_true (p2p_signaling_send (sa, bid, offer, NULL));
+    WAIT_FOR (inbox_count (inbox, refused[i].session, NULL) == 1);
+    inbox_count (inbox, refused[i].session, &last);
+    g_assert_cmpstr (last.kind, ==, "ice-error");
+    if (!strstr (last.message, refused[i].why))
+      g_error ("offer %s: \"%s\" lacks \"%s\"", refused[i].session, last.message, refused[i].why);
+  }
+  p2p_ice_responder_get_counts (resp, &started, &replayed, &stale);
+  g_assert_cmpuint (started, ==, 1);
+  g_assert_cmpuint (replayed, ==, 1);
+  g_assert_cmpuint (stale, ==, G_N_ELEMENTS (refused));
+  p2p_ice_payload_clear (&last);
+
+  p2p_ice_responder_free (resp);
+  g_assert_null (accepted);
+  p2p_signaling_close (sa);
+  p2p_signaling_close (sb);
+  for (int i = 0; i < 50 && g_main_context_iteration (NULL, FALSE); i++)
+    ;
+  p2p_test_stop_rendezvous (rdv);
+}
+
+/* The nonce cache when full (capacity 4 here): the oldest nonce is
+ * forgotten and becomes a floor, so neither it nor anything not newer can
+ * be replayed; remembered nonces are still dropped as replays. Offers go
+ * straight to the responder (the signal a P2pSignaling emits). */
+static void
+test_offer_cache_full (void)
+{
+  g_autoptr (P2pIdentity) a = p2p_identity_new ();
+  g_autoptr (P2pIdentity) b = p2p_identity_new ();
+  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autoptr (P2pSignaling) sb = p2p_signaling_new (b);   /* not connected: answers go nowhere */
+  P2pConnection *accepted = NULL;
+  p2p_ice_set_nonce_cache_max (4);
+  P2pIceResponder *resp = p2p_ice_responder_new (sb, b, cfg, NULL, NULL, 64, on_accepted,
+      &accepted);
+  const P2pPeerId *aid = p2p_identity_get_peer_id (a);
+  gint64 now = g_get_real_time () / 1000;
+  gint64 ts[8];
+  char *offers[8];
+  for (guint i = 0; i < G_N_ELEMENTS (offers); i++) {
+    g_autofree char *session = g_strdup_printf ("c%u", i);
+    g_autofree char *nonce = g_strdup_printf ("%032x", i + 1);
+    ts[i] = now - 10000 + i * 1000;
+    offers[i] = test_offer (session, ts[i], nonce);
+  }
+  g_autofree char *same_ts_as_0 = test_offer ("x0", ts[0], "abababababababababababababababab");
+  g_autofree char *after_0 = test_offer ("x1", ts[0] + 1, "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd");
+  const struct { const char *text; guint started, replayed, stale; } steps[] = {
+    { offers[0], 1, 0, 0 }, { offers[1], 2, 0, 0 }, { offers[2], 3, 0, 0 },
+    { offers[3], 4, 0, 0 },
+    { offers[4], 5, 0, 0 },       /* full: forgets offer 0, floor = its ts */
+    { offers[0], 5, 0, 1 },       /* forgotten, refused by the floor */
+    { same_ts_as_0, 5, 0, 2 },    /* not newer than the floor */
+    { offers[1], 5, 1, 2 },       /* still remembered: a replay */
+    { after_0, 6, 1, 2 },         /* newer than the floor: taken; forgets offer 1 */
+    { offers[1], 6, 1, 3 },
+    { offers[4], 6, 2, 3 },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (steps); i++) {
+    guint started, replayed, stale;
+    g_signal_emit_by_name (sb, "signal", aid, steps[i].text);
+    p2p_ice_responder_get_counts (resp, &started, &replayed, &stale);
+    if (started != steps[i].started || replayed != steps[i].replayed || stale != steps[i].stale)
+      g_error ("step %u: started %u replayed %u stale %u, expected %u %u %u", i, started,
+          replayed, stale, steps[i].started, steps[i].replayed, steps[i].stale);
+  }
+  p2p_ice_responder_free (resp);
+  g_assert_null (accepted);
+  p2p_ice_set_nonce_cache_max (0);
+  for (guint i = 0; i < G_N_ELEMENTS (offers); i++)
+    g_free (offers[i]);
+  for (int i = 0; i < 50 && g_main_context_iteration (NULL, FALSE); i++)
+    ;
+}
+
+typedef struct {
+  P2pSignaling *sig;
+  guint offers;
+  gint64 offer_ts;
+  char *offer_nonce;
+} FakeResponder;
+
+/* Answers an offer with two answers not made for it (another nonce, no
+ * nonce: either would fail the dial with "bad ICE answer" if taken), then
+ * an ice-error the dial must report. */
+static void
+fake_responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
+    gpointer data)
+{
+  FakeResponder *f = data;
+  P2pIcePayload p;
+  g_assert_true (p2p_ice_payload_parse (text, strlen (text), &p, NULL));
+  g_assert_cmpstr (p.kind, ==, "ice-offer");
+  f->offers++;
+  f->offer_ts = p.ts_ms;
+  f->offer_nonce = g_strdup (p.nonce);
+  g_autofree char *wrong = g_strdup_printf ("{\"kind\":\"ice-answer\",\"session\":\"%s\","
+      "\"nonce\":\"%s\",\"ufrag\":\"!\",\"pwd\":\"!\",\"candidates\":[]}", p.session, NONCE_1);
+  g_autofree char *none = g_strdup_printf ("{\"kind\":\"ice-answer\",\"session\":\"%s\","
+      "\"ufrag\":\"!\",\"pwd\":\"!\",\"candidates\":[]}", p.session);
+  g_autofree char *err = g_strdup_printf ("{\"kind\":\"ice-error\",\"session\":\"%s\","
+      "\"message\":\"sentinel: the answers before were ignored\"}", p.session);
+  g_assert_true (p2p_signaling_send (f->sig, from, wrong, NULL));
+  g_assert_true (p2p_signaling_send (f->sig, from, none, NULL));
+  g_assert_true (p2p_signaling_send (f->sig, from, err, NULL));
+  p2p_ice_payload_clear (&p);
+}
+
+static void
+test_answer_nonce (void)
+{
+  g_autofree char *url = NULL;
+  GSubprocess *rdv = p2p_test_start_rendezvous (&url);
+  g_autoptr (P2pIdentity) a = p2p_identity_new ();
+  g_autoptr (P2pIdentity) b = p2p_identity_new ();
+  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autoptr (P2pSignaling) sa = register_at (url, a);
+  g_autoptr (P2pSignaling) sb = register_at (url, b);
+  FakeResponder f = { sb, 0, 0, NULL };
+  g_signal_connect (sb, "signal", G_CALLBACK (fake_responder_on_signal), &f);
+
+  Op op = { 0 };
+  p2p_ice_connect_async (sa, a, cfg, p2p_identity_get_peer_id (b), NULL, NULL, dialed_cb, &op);
+  WAIT_FOR (op.done);
+  g_assert_null (op.conn);
+  g_assert_error (op.error, P2P_ERROR, P2P_ERROR_CONNECTION_FAILED);
+  g_assert_nonnull (strstr (op.error->message, "sentinel"));
+  g_clear_error (&op.error);
+  /* The offer carried a nonce and a timestamp from this clock. */
+  g_assert_cmpuint (f.offers, ==, 1);
+  g_assert_cmpuint (strlen (f.offer_nonce), ==, P2P_ICE_NONCE_HEX_LEN);
+  gint64 now = g_get_real_time () / 1000;
+  g_assert_cmpint (f.offer_ts, >, now - P2P_ICE_OFFER_WINDOW_MS);
+  g_assert_cmpint (f.offer_ts, <=, now);
+  g_free (f.offer_nonce);
+
+  p2p_signaling_close (sa);
+  p2p_signaling_close (sb);
+  for (int i = 0; i < 50 && g_main_context_iteration (NULL, FALSE); i++)
+    ;
+  p2p_test_stop_rendezvous (rdv);
+}
+
 static void
 service_dialed_cb (GObject *source, GAsyncResult *res, gpointer data)
 {
@@ -437,5 +1060,10 @@ main (int argc, char **argv)
   g_test_add_func ("/signaling/client-errors", test_client_errors);
   g_test_add_func ("/signaling/ice-flow", test_ice_flow);
   g_test_add_func ("/signaling/ice-service", test_ice_service);
+  g_test_add_func ("/security/json-depth-bypass", test_json_depth_bypass);
+  g_test_add_func ("/security/registration-origin", test_registration_origin);
+  g_test_add_func ("/security/offer-replay", test_offer_replay);
+  g_test_add_func ("/security/offer-cache-full", test_offer_cache_full);
+  g_test_add_func ("/security/answer-nonce", test_answer_nonce);
   return g_test_run ();
 }
