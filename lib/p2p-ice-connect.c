@@ -544,11 +544,16 @@ on_user_cancelled (GCancellable *c, gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* A session ID from libsodium's CSPRNG (GLib's g_random is a seeded
+ * Mersenne Twister whose output a peer could predict). */
 static char *
 random_session (void)
 {
-  return g_strdup_printf ("%08x%08x%08x%08x", g_random_int (), g_random_int (),
-      g_random_int (), g_random_int ());
+  guint8 raw[16];
+  randombytes_buf (raw, sizeof raw);
+  char *hex = g_malloc (sizeof raw * 2 + 1);
+  sodium_bin2hex (hex, sizeof raw * 2 + 1, raw, sizeof raw);
+  return hex;
 }
 
 void
