@@ -94,8 +94,8 @@ void p2p_quic_endpoint_set_handshake_rate (P2pQuicEndpoint *self, guint per_seco
  * fails (default 10 s); @max_pending: pending handshakes in all (64; the
  * oldest is evicted for a new one); @max_pending_per_ip (16); a client
  * must pass a stateless Retry while at least @retry_threshold handshakes
- * are pending (G_MAXUINT = never; default 0 = always, the 0 of this call
- * keeps the current value). Call on the endpoint's context. */
+ * are pending (default 8; G_MAXUINT = never; 0 keeps the current value,
+ * so "always" is 1). Call on the endpoint's context. */
 void p2p_quic_endpoint_set_handshake_limits (P2pQuicEndpoint *self, guint64 timeout_ns,
     guint max_pending, guint max_pending_per_ip, guint retry_threshold);
 /* Handshakes pending now, Retry packets sent and pending handshakes

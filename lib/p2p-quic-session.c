@@ -1817,6 +1817,13 @@ p2p_quic_session_handle_timeout (P2pQuicSession *s, guint64 now)
   after_io (s, now);
 }
 
+void
+p2p_quic_session_test_forget_key (P2pQuicSession *s)
+{
+  g_return_if_fail (s != NULL);
+  p2p_quic_tls_forget_own_key (&s->tls);
+}
+
 P2pQuicState
 p2p_quic_session_get_state (P2pQuicSession *s)
 {

@@ -163,6 +163,9 @@ P2pQuicState p2p_quic_session_get_state (P2pQuicSession *s);
 /* The authenticated peer (valid from ESTABLISHED; the expected one for clients). */
 const P2pPeerId *p2p_quic_session_get_peer_id (P2pQuicSession *s);
 gboolean p2p_quic_session_is_client (P2pQuicSession *s);
+/* Tests only: the session presents no key in its TLS handshake (a
+ * misbehaving peer); call before the first write(). */
+void p2p_quic_session_test_forget_key (P2pQuicSession *s);
 
 /* Queues a message (copied/referenced). LIMIT_EXCEEDED above
  * P2P_MAX_MESSAGE_SIZE; CLOSED when closing/closed. Always accepts otherwise:
