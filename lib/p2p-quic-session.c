@@ -1012,6 +1012,7 @@ tls_setup (P2pQuicSession *s, GError **error)
   s->conn_ref.get_conn = get_conn_cb;
   s->conn_ref.user_data = s;
   s->tls.is_server = s->is_server;
+  s->tls.ignore_client_key = s->is_server && s->cfg.test_ignore_client_key;
   return p2p_quic_tls_init (&s->tls, s->identity, &s->conn_ref, error);
 }
 

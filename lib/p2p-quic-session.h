@@ -86,6 +86,9 @@ typedef struct {
    * at most max_unaccepted_streams * unaccepted_stream_window bytes
    * (512 KiB by default) buffered for streams nobody accepted. */
   guint max_unaccepted_streams;
+  /* Tests only: a server that does not ask for the client's key in TLS
+   * (to check that it still refuses to become ESTABLISHED without it). */
+  gboolean test_ignore_client_key;
 } P2pQuicSessionConfig;
 
 /* Default cap on peer-opened streams nobody accepted yet. */

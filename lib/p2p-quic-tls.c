@@ -144,7 +144,8 @@ p2p_quic_tls_init (P2pQuicTls *s, P2pIdentity *identity, ngtcp2_crypto_conn_ref 
   if ((ret = gnutls_credentials_set (s->session, GNUTLS_CRD_CERTIFICATE, s->cred)) < 0)
     goto fail;
   if (s->is_server)
-    gnutls_certificate_server_set_request (s->session, GNUTLS_CERT_REQUIRE);
+    gnutls_certificate_server_set_request (s->session,
+        s->ignore_client_key ? GNUTLS_CERT_IGNORE : GNUTLS_CERT_REQUIRE);
   if ((ret = gnutls_alpn_set_protocols (s->session, &alpn, 1, GNUTLS_ALPN_MANDATORY)) < 0)
     goto fail;
   gnutls_session_set_ptr (s->session, ref);

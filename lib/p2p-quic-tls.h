@@ -19,6 +19,7 @@ typedef struct {
   GPtrArray *allowed;           /* server: P2pPeerId* allowed (owned), NULL = anyone */
   P2pPeerId peer_id;            /* the peer's key, once verified */
   gboolean have_peer_id;
+  gboolean ignore_client_key;   /* tests only: a server that asks for no client key */
   char *auth_error;             /* why the peer's key was refused */
 } P2pQuicTls;
 

@@ -554,6 +554,26 @@ test_client_without_key (void)
       p->side[0].error->message);
 }
 
+/* The same refusal one layer up: a server whose TLS did not ask for the
+ * client's key (a misconfiguration) still never reports ESTABLISHED. */
+static void
+test_server_requires_client_key (void)
+{
+  g_autoptr (Pair) p = pair_new ();
+  g_autoptr (GBytes) m = make_bytes (100, 1);
+
+  p->cfg[1].test_ignore_client_key = TRUE;
+  pair_start (p);
+  g_assert_true (p2p_quic_session_send_message (p->s[0], m, NULL));
+  g_assert_true (pair_run (p, pred_both_closed, NULL, 10 * SEC));
+  g_assert_false (p->side[1].established);
+  g_assert_error (p->side[1].error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED);
+  g_assert_nonnull (strstr (p->side[1].error->message, "presented no key"));
+  g_assert_null (p2p_quic_session_get_peer_id (p->s[1]));
+  g_assert_nonnull (p->side[0].error);
+  g_assert_cmpuint (p->side[1].n_messages, ==, 0);
+}
+
 /* DER SubjectPublicKeyInfo of a fresh key of @algo (@bits) into @out. */
 static void
 spki_of_new_key (gnutls_pk_algorithm_t algo, unsigned int bits, gnutls_datum_t *out)
@@ -1413,6 +1433,7 @@ main (int argc, char **argv)
   g_test_add_func ("/quic-session/allow-list", test_allow_list);
   g_test_add_func ("/security/client-without-key", test_client_without_key);
   g_test_add_func ("/security/peer-key-check", test_peer_key_check);
+  g_test_add_func ("/security/server-requires-client-key", test_server_requires_client_key);
   g_test_add_func ("/quic-session/message-sizes", test_message_sizes);
   g_test_add_func ("/quic-session/order", test_order);
   g_test_add_func ("/quic-session/bulk-64mib", test_bulk_64mib);
