@@ -1403,6 +1403,71 @@ test_half_open_handshakes (void)
   sim_teardown (&s);
 }
 
+/* Sends @pkt once from a new port on @node. */
+static void
+send_from (Sim *s, guint node, GBytes *pkt)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pSimSocket) sock = p2p_sim_socket_new (s->net, node, 0, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (p2p_datagram_socket_send_to (P2P_DATAGRAM_SOCKET (sock), s->server_addr,
+          g_bytes_get_data (pkt, NULL), g_bytes_get_size (pkt), &error));
+  g_assert_no_error (error);
+  p2p_sim_network_advance (s->net, 0);  /* delivered, virtual time stands still */
+}
+
+/* Issue 11 item 3: the table of per-address token buckets (4096 addresses)
+ * forgets the least recently used address when full, never all of them. */
+static void
+test_rate_table_lru (void)
+{
+  Sim s = { 0 };
+  g_autoptr (GBytes) good = NULL;
+  g_autoptr (GBytes) pkt = NULL;
+  guint8 *bad;
+  gsize len;
+  const guint a = 3, b = 4, first_filler = 5, n_fillers = 4094;
+  guint64 dropped;
+
+  sim_setup (&s, first_filler + n_fillers);
+  /* Initials whose header is fine but whose payload does not decrypt: each
+   * takes a token, then the server session fails and leaves no state */
+  good = forged_initial (&s);
+  len = g_bytes_get_size (good);
+  bad = g_memdup2 (g_bytes_get_data (good, NULL), len);
+  for (gsize i = len - 64; i < len; i++)
+    bad[i] ^= 0x5a;
+  pkt = g_bytes_new_take (bad, len);
+  p2p_quic_endpoint_set_handshake_limits (s.server, 0, 0, 0, G_MAXUINT);
+  p2p_quic_endpoint_set_handshake_rate (s.server, 1, 1);       /* 1 at once, then 1/s */
+
+  dropped = p2p_quic_endpoint_get_dropped (s.server);
+  send_from (&s, a, pkt);
+  g_assert_cmpuint (p2p_quic_endpoint_get_dropped (s.server), ==, dropped);
+  send_from (&s, a, pkt);       /* A's bucket is empty */
+  g_assert_cmpuint (p2p_quic_endpoint_get_dropped (s.server), ==, ++dropped);
+  for (guint i = 0; i < n_fillers; i++)
+    send_from (&s, first_filler + i, pkt);
+  g_assert_cmpuint (p2p_quic_endpoint_get_dropped (s.server), ==, dropped);
+  send_from (&s, b, pkt);
+  send_from (&s, b, pkt);       /* B's bucket is empty; the table is full */
+  g_assert_cmpuint (p2p_quic_endpoint_get_dropped (s.server), ==, ++dropped);
+  /* one more address: A, the least recently used, is forgotten, B is not */
+  {
+    guint c = p2p_sim_network_add_node (s.net, NULL);
+
+    send_from (&s, c, pkt);
+  }
+  g_assert_cmpuint (p2p_quic_endpoint_get_dropped (s.server), ==, dropped);
+  send_from (&s, b, pkt);
+  g_assert_cmpuint (p2p_quic_endpoint_get_dropped (s.server), ==, ++dropped);
+  send_from (&s, a, pkt);
+  g_assert_cmpuint (p2p_quic_endpoint_get_dropped (s.server), ==, dropped);
+  g_assert_cmpuint (p2p_quic_endpoint_get_pending (s.server), ==, 0);
+  sim_teardown (&s);
+}
+
 /* Issue 11 item 9: a peer opens many streams and writes into them; nobody
  * accepts them: what the receiver buffers stays under the bound. */
 static void
@@ -1794,6 +1859,7 @@ main (int argc, char **argv)
   ADD ("handshake-rate", test_handshake_rate, GUINT_TO_POINTER (500));
   g_test_add_func ("/security/half-open-handshakes", test_half_open_handshakes);
   g_test_add_func ("/security/unaccepted-streams", test_unaccepted_streams);
+  g_test_add_func ("/security/rate-table-lru", test_rate_table_lru);
   g_test_add ("/security/adopt-limit", Fixture, GUINT_TO_POINTER (500), fixture_setup,
       test_adopt_limit, fixture_teardown);
   ADD ("manual-context", test_manual_context, NULL);
