@@ -30,6 +30,9 @@ typedef ngtcp2_ccerr P2pNgCcerr;
 #define p2p_ng_conn_in_closing_period(c) ngtcp2_conn_in_closing_period (c)
 #define p2p_ng_conn_in_draining_period(c) ngtcp2_conn_in_draining_period (c)
 #define p2p_ng_conn_shutdown_stream(c, id, e) ngtcp2_conn_shutdown_stream ((c), 0, (id), (e))
+/* a server's validated Retry token */
+#define p2p_ng_settings_set_retry_token(st, t, l) \
+  ((st)->token = (t), (st)->tokenlen = (l), (st)->token_type = NGTCP2_TOKEN_TYPE_RETRY)
 
 typedef struct {
   guint64 smoothed_rtt, min_rtt, cwnd, bytes_in_flight;
@@ -71,6 +74,8 @@ p2p_ng_conn_get_ccerr_0x (ngtcp2_conn *conn, P2pNgCcerr *storage)
 #define p2p_ng_conn_in_closing_period(c) ngtcp2_conn_is_in_closing_period (c)
 #define p2p_ng_conn_in_draining_period(c) ngtcp2_conn_is_in_draining_period (c)
 #define p2p_ng_conn_shutdown_stream(c, id, e) ngtcp2_conn_shutdown_stream ((c), (id), (e))
+#define p2p_ng_settings_set_retry_token(st, t, l) \
+  ((st)->token.base = (uint8_t *) (t), (st)->token.len = (l))
 
 typedef struct {
   guint64 smoothed_rtt, min_rtt, cwnd, bytes_in_flight;

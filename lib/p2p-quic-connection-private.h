@@ -84,6 +84,7 @@ struct _StreamState {
   gboolean fin_requested;
   gboolean fin_sent;
   gboolean dead;                /* stream objects gone: discard input */
+  gboolean grant_pending;       /* accepted: the session must open its window */
 };
 
 typedef struct {

@@ -669,7 +669,8 @@ drain_streams (P2pQuicConnection *self)
   while (g_hash_table_iter_next (&iter, NULL, &value)) {
     StreamState *st = value;
 
-    if (st->out->len > 0 || (st->fin_requested && !st->fin_sent) || st->consumed_pending > 0)
+    if (st->out->len > 0 || (st->fin_requested && !st->fin_sent) || st->consumed_pending > 0 ||
+        st->grant_pending)
       g_ptr_array_add (todo, p2p_quic_stream_state_ref (st));
   }
   g_mutex_unlock (&self->lock);
@@ -678,9 +679,11 @@ drain_streams (P2pQuicConnection *self)
     StreamState *st = g_ptr_array_index (todo, i);
     gsize consumed, avail;
     g_autofree guint8 *copy = NULL;
-    gboolean fin = FALSE;
+    gboolean fin = FALSE, grant;
 
     g_mutex_lock (&self->lock);
+    grant = st->grant_pending;
+    st->grant_pending = FALSE;
     consumed = st->consumed_pending;
     st->consumed_pending = 0;
     avail = st->out->len;
@@ -688,6 +691,8 @@ drain_streams (P2pQuicConnection *self)
       copy = g_memdup2 (st->out->data, avail);
     g_mutex_unlock (&self->lock);
 
+    if (grant)
+      p2p_quic_session_stream_accepted (self->session, st->id);
     if (consumed > 0)
       p2p_quic_session_stream_consumed (self->session, st->id, consumed);
     if (avail > 0) {
@@ -950,6 +955,15 @@ p2p_quic_connection_new_server (P2pPacketPath *path, P2pIdentity *identity,
     const guint8 *first_pkt, gsize len, const P2pQuicSessionConfig *cfg, GPtrArray *allowed,
     GError **error)
 {
+  return p2p_quic_connection_new_server_validated (path, identity, first_pkt, len, NULL, 0, cfg,
+      allowed, error);
+}
+
+P2pQuicConnection *
+p2p_quic_connection_new_server_validated (P2pPacketPath *path, P2pIdentity *identity,
+    const guint8 *first_pkt, gsize len, const guint8 *odcid, gsize odcid_len,
+    const P2pQuicSessionConfig *cfg, GPtrArray *allowed, GError **error)
+{
   g_autoptr (P2pQuicConnection) self = NULL;
 
   g_return_val_if_fail (P2P_IS_PACKET_PATH (path), NULL);
@@ -957,8 +971,9 @@ p2p_quic_connection_new_server (P2pPacketPath *path, P2pIdentity *identity,
   g_return_val_if_fail (first_pkt != NULL || len == 0, NULL);
 
   self = connection_new (path);
-  self->session = p2p_quic_session_new_server (identity, first_pkt, len, cfg, allowed,
-      &session_callbacks, self->owner, p2p_packet_path_now (path), error);
+  self->session = p2p_quic_session_new_server_validated (identity, first_pkt, len, odcid,
+      odcid_len, cfg, allowed, &session_callbacks, self->owner, p2p_packet_path_now (path),
+      error);
   if (self->session == NULL) {
     self->path_closed = TRUE;
     p2p_packet_path_set_handlers (path, NULL, NULL, NULL, NULL);
@@ -1291,8 +1306,10 @@ quic_accept_stream (P2pConnection *conn, GCancellable *cancellable, GError **err
   g_mutex_lock (&self->lock);
   for (;;) {
     st = g_queue_pop_head (&self->accept_streams);
-    if (st)
+    if (st) {
+      st->grant_pending = TRUE;         /* the full window, now that it is taken */
       break;
+    }
     if (self->closed) {
       p2p_quic_conn_set_closed_error_locked (self, error);
       break;
@@ -1309,9 +1326,29 @@ quic_accept_stream (P2pConnection *conn, GCancellable *cancellable, GError **err
   p2p_quic_conn_watch_end (&w);
   if (st == NULL)
     return NULL;
+  p2p_quic_conn_schedule_work (self);
   stream = p2p_quic_stream_new (self, st);
   p2p_quic_stream_state_unref (st);
   return stream;
+}
+
+gsize
+p2p_quic_connection_get_unaccepted_bytes (P2pQuicConnection *self, guint *n_streams)
+{
+  gsize bytes = 0;
+
+  g_return_val_if_fail (P2P_IS_QUIC_CONNECTION (self), 0);
+
+  g_mutex_lock (&self->lock);
+  for (GList *l = self->accept_streams.head; l; l = l->next) {
+    StreamState *st = l->data;
+
+    bytes += st->in->len - st->in_off;
+  }
+  if (n_streams)
+    *n_streams = self->accept_streams.length;
+  g_mutex_unlock (&self->lock);
+  return bytes;
 }
 
 static const P2pPeerId *

@@ -51,6 +51,18 @@ P2pConnection *p2p_quic_connection_dial_finish (GAsyncResult *result, GError **e
 P2pQuicConnection *p2p_quic_connection_new_server (P2pPacketPath *path, P2pIdentity *identity,
     const guint8 *first_pkt, gsize len, const P2pQuicSessionConfig *cfg, GPtrArray *allowed,
     GError **error);
+/* Same for an Initial whose address a listener validated with a Retry
+ * (@odcid: from p2p_quic_retry_check, NULL = no Retry). */
+P2pQuicConnection *p2p_quic_connection_new_server_validated (P2pPacketPath *path,
+    P2pIdentity *identity, const guint8 *first_pkt, gsize len, const guint8 *odcid,
+    gsize odcid_len, const P2pQuicSessionConfig *cfg, GPtrArray *allowed, GError **error);
+
+/* Bytes received on peer-opened streams nobody accepted yet, and (nullable)
+ * how many such streams wait (any thread). At most
+ * P2P_QUIC_MAX_UNACCEPTED_STREAMS streams of
+ * P2P_QUIC_UNACCEPTED_STREAM_WINDOW bytes each (512 KiB): further streams
+ * are refused with RESET_STREAM + STOP_SENDING. */
+gsize p2p_quic_connection_get_unaccepted_bytes (P2pQuicConnection *self, guint *n_streams);
 
 /* Path under a session; path changes (ICE) are reported through it. */
 P2pPacketPath *p2p_quic_connection_get_path (P2pQuicConnection *self);
@@ -73,10 +85,24 @@ P2pQuicEndpoint *p2p_quic_endpoint_new (P2pDatagramSocket *socket, P2pIdentity *
     const P2pQuicSessionConfig *cfg);
 /* Accepting: off until enabled (dial-only endpoints drop client Initials). */
 /* New handshakes accepted per source IP address: @burst at once, then
- * @per_second (token bucket; 0 = unlimited). Default 128 then 64/s. Call on
+ * @per_second (token bucket; 0 = unlimited). Default 32 then 64/s. Call on
  * the endpoint's context (or before it receives anything). */
 void p2p_quic_endpoint_set_handshake_rate (P2pQuicEndpoint *self, guint per_second,
     guint burst);
+/* Half-open handshakes (p2p-quic-endpoint.c explains each limit); 0 keeps
+ * a value's default. @timeout_ns: a server handshake not done by then
+ * fails (default 10 s); @max_pending: pending handshakes in all (64; the
+ * oldest is evicted for a new one); @max_pending_per_ip (16); a client
+ * must pass a stateless Retry while at least @retry_threshold handshakes
+ * are pending (default 8; G_MAXUINT = never; 0 keeps the current value,
+ * so "always" is 1). Call on the endpoint's context. */
+void p2p_quic_endpoint_set_handshake_limits (P2pQuicEndpoint *self, guint64 timeout_ns,
+    guint max_pending, guint max_pending_per_ip, guint retry_threshold);
+/* Handshakes pending now, Retry packets sent and pending handshakes
+ * evicted so far (endpoint's context). */
+guint p2p_quic_endpoint_get_pending (P2pQuicEndpoint *self);
+guint64 p2p_quic_endpoint_get_retries_sent (P2pQuicEndpoint *self);
+guint64 p2p_quic_endpoint_get_evicted (P2pQuicEndpoint *self);
 void p2p_quic_endpoint_set_accepting (P2pQuicEndpoint *self, gboolean accepting,
     GPtrArray *allowed_peers, guint max_connections);
 /* Dials @remote expecting @peer; completes on the endpoint's context. */
@@ -86,9 +112,12 @@ void p2p_quic_endpoint_dial_async (P2pQuicEndpoint *self, GSocketAddress *remote
 P2pConnection *p2p_quic_endpoint_dial_finish (P2pQuicEndpoint *self, GAsyncResult *result,
     GError **error);
 /* Hands @conn (established elsewhere, e.g. over ICE) to this listener's
- * accept queue (takes a reference); FALSE when the endpoint is closed or not
- * accepting (the caller then closes @conn). Any thread. */
-gboolean p2p_quic_endpoint_adopt (P2pQuicEndpoint *self, P2pConnection *conn);
+ * accept queue (takes a reference). FALSE with CLOSED when the endpoint is
+ * closed or not accepting, LIMIT_EXCEEDED when it already has
+ * max_connections (accepted, pending and adopted): the caller then closes
+ * @conn. Any thread. */
+gboolean p2p_quic_endpoint_adopt (P2pQuicEndpoint *self, P2pConnection *conn,
+    GError **error);
 /* (transfer none) the endpoint's socket. */
 P2pDatagramSocket *p2p_quic_endpoint_get_socket (P2pQuicEndpoint *self);
 /* Datagrams dropped: from unknown remotes that were no client Initial (or

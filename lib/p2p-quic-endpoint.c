@@ -6,9 +6,28 @@
  * Demultiplexing is by remote address ("ip:port"): one connection per remote
  * address per endpoint. Datagrams from unknown remotes that are not client
  * Initials are dropped silently (counted, debug log); so are Initials when
- * not accepting or over the limits (pending handshakes, max connections,
- * and new handshakes per source IP address: a token bucket, so one host
- * cannot make the listener start TLS handshakes faster than the rate).
+ * not accepting or over the limits.
+ *
+ * Half-open handshakes (a client Initial costs the listener a TLS session)
+ * are bounded so that nobody can lock the listener out:
+ *  - address validation first, with a stateless Retry (RFC 9000 8.1.2):
+ *    while at least retry_threshold handshakes are pending (default 8),
+ *    an Initial without a valid Retry token gets a Retry packet (smaller
+ *    than the Initial: no amplification) and leaves no state; the token
+ *    is sealed with a random per-endpoint secret and binds the client's
+ *    address, so under load spoofed sources never reach the limits below;
+ *  - a server handshake fails after handshake_timeout (default 10 s)
+ *    instead of the idle timeout;
+ *  - at most max_pending_per_ip (16) pending handshakes per source IP;
+ *  - new handshakes per source IP: a token bucket (burst 32, below the
+ *    pending cap, then 64/s); the table of buckets keeps the 4096 most
+ *    recently used addresses (LRU eviction, never wiped);
+ *  - at most max_pending (64) pending handshakes in all: a new validated
+ *    one evicts the oldest pending handshake instead of being refused
+ *    (if that one is at least 1 s old: honest dialers arriving together do
+ *    not evict one another; the newcomer retransmits after a PTO);
+ *  - pending handshakes, accepted connections and connections adopted from
+ *    ICE count against max_connections (64).
  *
  * Threads: the socket, the table of remotes and the connections' sessions
  * live on the socket's context (the network thread); accept() and close()
@@ -19,23 +38,46 @@
 #include "p2p/p2p-peer-info.h"
 
 #include <ifaddrs.h>
+#include <sodium.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #define DEFAULT_MAX_PENDING 64
+#define DEFAULT_MAX_PENDING_PER_IP 16
 #define DEFAULT_MAX_CONNECTIONS 64
-/* New handshakes per source IP: a burst, then a sustained rate. Generous
- * enough for a fan-out of 100 receivers on one host. */
-#define DEFAULT_HANDSHAKE_BURST 128
+#define DEFAULT_HANDSHAKE_TIMEOUT_NS (10 * G_GUINT64_CONSTANT (1000000000))
+/* Pending handshakes from which a client must pass a Retry. A Retry costs
+ * an honest dialer one round trip (not measurable on loopback: 3.4-3.8 ms
+ * setup with or without; +RTT on a real path), so an unloaded listener
+ * does without; 8 unvalidated handshakes at most, the rest validated. */
+#define DEFAULT_RETRY_THRESHOLD 8
+/* a pending handshake younger than this is not evicted for a new one */
+#define EVICT_MIN_AGE_NS (1 * G_GUINT64_CONSTANT (1000000000))
+#define RETRY_TOKEN_LIFETIME_NS (10 * G_GUINT64_CONSTANT (1000000000))
+/* New handshakes per source IP: a burst (below the pending cap), then a
+ * sustained rate. A fan-out of 100 receivers on one host still connects
+ * within a couple of seconds. */
+#define DEFAULT_HANDSHAKE_BURST 32
 #define DEFAULT_HANDSHAKE_RATE 64      /* per second */
 #define MAX_RATE_ENTRIES 4096
 
 typedef struct {
   double tokens;
   guint64 last_ns;
+  char *ip;
+  GList link;                   /* in the endpoint's LRU queue */
 } RateBucket;
+
+static void
+rate_bucket_free (gpointer data)
+{
+  RateBucket *b = data;
+
+  g_free (b->ip);
+  g_free (b);
+}
 
 /* One remote address. Removed from the table as soon as its path closes
  * (the connection closed or was dropped), so every entry has a live path. */
@@ -48,6 +90,9 @@ typedef struct {
   gulong established_id;
   gulong path_closed_id;
   gboolean server;              /* accepted (counts against max_connections) */
+  char *ip;                     /* source IP of a server remote */
+  guint64 seq;                  /* order the handshakes started in */
+  guint64 started;              /* socket time it started */
 } Remote;
 
 struct _P2pQuicEndpoint {
@@ -63,7 +108,15 @@ struct _P2pQuicEndpoint {
   guint64 dropped_garbage;
   guint64 dropped_limits;
   GHashTable *rate;             /* source IP string → RateBucket */
+  GQueue rate_lru;              /* RateBucket*, least recently used first */
   guint handshake_rate, handshake_burst;
+  guint8 retry_secret[P2P_QUIC_RETRY_SECRET_LEN];
+  guint retry_threshold;
+  guint max_pending_per_ip;
+  guint64 handshake_timeout_ns;
+  guint64 retries_sent;
+  guint64 evicted;
+  guint64 handshake_seq;
 
   /* shared, under lock */
   GMutex lock;
@@ -73,6 +126,8 @@ struct _P2pQuicEndpoint {
   GPtrArray *allowed;           /* P2pPeerId*, nullable */
   guint max_connections;
   guint max_pending;
+  guint n_server;               /* server remotes (accepted or pending) */
+  GPtrArray *adopted;           /* GWeakRef* to connections adopted from ICE */
   GQueue accept_queue;          /* P2pConnection* */
   GQueue accept_waiters;        /* AcceptWaiter* of accept_async */
 };
@@ -117,6 +172,15 @@ remote_free (gpointer data)
 {
   Remote *r = data;
 
+  if (r->server) {
+    g_autoptr (P2pQuicEndpoint) self = g_weak_ref_get (&r->owner);
+
+    if (self) {
+      g_mutex_lock (&self->lock);
+      self->n_server--;
+      g_mutex_unlock (&self->lock);
+    }
+  }
   if (r->path_closed_id)
     g_signal_handler_disconnect (r->path, r->path_closed_id);
   g_clear_object (&r->path);
@@ -127,6 +191,7 @@ remote_free (gpointer data)
   }
   g_weak_ref_clear (&r->owner);
   g_free (r->key);
+  g_free (r->ip);
   g_free (r);
 }
 
@@ -166,22 +231,57 @@ config_for_path (P2pQuicEndpoint *self, P2pPacketPath *path, P2pQuicSessionConfi
     cfg->max_udp_payload = MAX (mtu, 1200);
 }
 
-/* Server-side remotes: live (accepted or handshaking) and pending only. */
 static void
-count_server (P2pQuicEndpoint *self, guint *live, guint *pending)
+weak_ref_free (gpointer data)
+{
+  g_weak_ref_clear (data);
+  g_free (data);
+}
+
+/* Under lock: connections adopted from ICE still connected (forgets the
+ * others). */
+static guint
+count_adopted_locked (P2pQuicEndpoint *self)
+{
+  for (guint i = 0; i < self->adopted->len;) {
+    g_autoptr (P2pConnection) c = g_weak_ref_get (self->adopted->pdata[i]);
+
+    if (c == NULL || !p2p_connection_is_connected (c))
+      g_ptr_array_remove_index_fast (self->adopted, i);
+    else
+      i++;
+  }
+  return self->adopted->len;
+}
+
+typedef struct {
+  guint live;                   /* accepted or handshaking (not adopted) */
+  guint pending;
+  guint pending_ip;             /* pending from the IP asked about */
+  Remote *oldest;               /* oldest pending handshake */
+} ServerCount;
+
+/* Server-side remotes (net thread); @ip (nullable) for pending_ip. */
+static void
+count_server (P2pQuicEndpoint *self, const char *ip, ServerCount *c)
 {
   GHashTableIter iter;
   gpointer value;
 
-  *live = *pending = 0;
+  memset (c, 0, sizeof (*c));
   g_hash_table_iter_init (&iter, self->remotes);
   while (g_hash_table_iter_next (&iter, NULL, &value)) {
     Remote *r = value;
 
     if (r->server)
-      (*live)++;
-    if (r->pending)
-      (*pending)++;
+      c->live++;
+    if (r->pending == NULL)
+      continue;
+    c->pending++;
+    if (ip && g_strcmp0 (r->ip, ip) == 0)
+      c->pending_ip++;
+    if (c->oldest == NULL || r->seq < c->oldest->seq)
+      c->oldest = r;
   }
 }
 
@@ -223,34 +323,93 @@ on_server_established (P2pQuicConnection *conn, gpointer user_data)
 
 /* TRUE if @from may start one more handshake now (takes a token). */
 static gboolean
-handshake_rate_allows (P2pQuicEndpoint *self, GSocketAddress *from)
+handshake_rate_allows (P2pQuicEndpoint *self, const char *source_ip)
 {
   g_autofree char *ip = NULL;
   guint64 now = p2p_datagram_socket_now (self->socket);
   RateBucket *b;
 
-  if (self->handshake_rate == 0 || !G_IS_INET_SOCKET_ADDRESS (from))
+  if (self->handshake_rate == 0 || source_ip == NULL)
     return TRUE;
-  ip = g_inet_address_to_string (
-      g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (from)));
+  ip = g_strdup (source_ip);
   b = g_hash_table_lookup (self->rate, ip);
   if (b == NULL) {
-    /* bounded table: forgetting every bucket only makes the limit lenient */
-    if (g_hash_table_size (self->rate) >= MAX_RATE_ENTRIES)
-      g_hash_table_remove_all (self->rate);
+    /* bounded table: the least recently used address is forgotten (with
+     * Retry on, only validated addresses get here) */
+    if (g_hash_table_size (self->rate) >= MAX_RATE_ENTRIES) {
+      RateBucket *old = g_queue_peek_head (&self->rate_lru);
+
+      g_queue_unlink (&self->rate_lru, &old->link);
+      g_hash_table_remove (self->rate, old->ip);
+    }
     b = g_new0 (RateBucket, 1);
     b->tokens = self->handshake_burst;
     b->last_ns = now;
-    g_hash_table_insert (self->rate, g_steal_pointer (&ip), b);
-  } else if (now > b->last_ns) {
-    b->tokens = MIN ((double) self->handshake_burst,
-        b->tokens + (now - b->last_ns) / 1e9 * self->handshake_rate);
-    b->last_ns = now;
+    b->ip = g_steal_pointer (&ip);
+    b->link.data = b;
+    g_hash_table_insert (self->rate, b->ip, b);
+  } else {
+    g_queue_unlink (&self->rate_lru, &b->link);
+    if (now > b->last_ns) {
+      b->tokens = MIN ((double) self->handshake_burst,
+          b->tokens + (now - b->last_ns) / 1e9 * self->handshake_rate);
+      b->last_ns = now;
+    }
   }
+  g_queue_push_tail_link (&self->rate_lru, &b->link);
   if (b->tokens < 1.0)
     return FALSE;
   b->tokens -= 1.0;
   return TRUE;
+}
+
+/* Address validation (net thread). TRUE when the Initial may start a
+ * handshake (@odcid filled in when it carried our valid Retry token);
+ * FALSE when it was answered with a Retry or dropped. */
+static gboolean
+validate_address (P2pQuicEndpoint *self, const char *key, GSocketAddress *from,
+    const guint8 *data, gsize len, guint pending, guint8 *odcid, gsize *odcid_len)
+{
+  struct sockaddr_storage sa;
+  gsize salen = g_socket_address_get_native_size (from);
+  guint64 now = p2p_datagram_socket_now (self->socket);
+  guint8 retry[256];
+  gsize n;
+
+  *odcid_len = G_MAXSIZE;
+  if (salen == 0 || salen > sizeof (sa) ||
+      !g_socket_address_to_native (from, &sa, sizeof (sa), NULL))
+    return pending < self->retry_threshold;     /* no address to bind a token to */
+  switch (p2p_quic_retry_check (data, len, self->retry_secret, &sa, salen,
+          RETRY_TOKEN_LIFETIME_NS, now, odcid, odcid_len)) {
+    case P2P_QUIC_TOKEN_VALID:
+      return TRUE;
+    case P2P_QUIC_TOKEN_INVALID:
+      g_debug ("%s: client Initial with an invalid Retry token dropped", key);
+      self->dropped_limits++;
+      return FALSE;
+    case P2P_QUIC_TOKEN_NONE:
+      break;
+  }
+  *odcid_len = G_MAXSIZE;
+  if (pending < self->retry_threshold)
+    return TRUE;
+  n = p2p_quic_retry_write (data, len, self->retry_secret, &sa, salen, now, retry,
+      sizeof (retry));
+  if (n > 0 && p2p_datagram_socket_send_to (self->socket, from, retry, n, NULL))
+    self->retries_sent++;
+  return FALSE;
+}
+
+/* Drops the oldest pending handshake to make room for a new one. */
+static void
+evict_pending (P2pQuicEndpoint *self, Remote *oldest)
+{
+  g_debug ("%s: oldest pending handshake evicted (%u pending)", oldest->key,
+      self->max_pending);
+  self->evicted++;
+  /* remote_free drops the table's reference: the session is closed */
+  g_hash_table_remove (self->remotes, oldest->key);
 }
 
 static void
@@ -259,10 +418,14 @@ accept_initial (P2pQuicEndpoint *self, const char *key, GSocketAddress *from,
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) allowed = NULL;
+  g_autofree char *ip = NULL;
   P2pQuicSessionConfig cfg;
   P2pQuicConnection *conn;
   Remote *r;
-  guint max_conn, max_pending, pending, live;
+  ServerCount c;
+  guint max_conn, max_pending, adopted;
+  guint8 odcid[P2P_QUIC_MAX_CID_LEN];
+  gsize odcid_len;
 
   g_mutex_lock (&self->lock);
   if (!self->accepting || self->closed) {
@@ -273,26 +436,55 @@ accept_initial (P2pQuicEndpoint *self, const char *key, GSocketAddress *from,
   }
   max_conn = self->max_connections;
   max_pending = self->max_pending;
+  adopted = count_adopted_locked (self);
   allowed = self->allowed ? g_ptr_array_ref (self->allowed) : NULL;
   g_mutex_unlock (&self->lock);
-  count_server (self, &live, &pending);
-  if (live >= max_conn || pending >= max_pending) {
-    g_debug ("%s: client Initial dropped (%u connections, %u pending handshakes)", key,
-        live, pending);
+  if (G_IS_INET_SOCKET_ADDRESS (from))
+    ip = g_inet_address_to_string (
+        g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (from)));
+  count_server (self, ip, &c);
+  if (c.live - c.pending + adopted >= max_conn) {
+    g_debug ("%s: client Initial dropped (%u connections)", key, c.live - c.pending + adopted);
     self->dropped_limits++;
     return;
   }
-  if (!handshake_rate_allows (self, from)) {
+  if (!validate_address (self, key, from, data, len, c.pending, odcid, &odcid_len))
+    return;
+  if (ip && c.pending_ip >= self->max_pending_per_ip) {
+    g_debug ("%s: client Initial dropped (%u pending handshakes from %s)", key,
+        c.pending_ip, ip);
+    self->dropped_limits++;
+    return;
+  }
+  if (!handshake_rate_allows (self, ip)) {
     g_debug ("%s: client Initial dropped (over %u new handshakes/s from this address)",
         key, self->handshake_rate);
     self->dropped_limits++;
     return;
   }
+  /* Full of half-open handshakes: the oldest makes room if it had time to
+   * finish (a burst of honest dialers must not evict one another: the
+   * newcomer retransmits its Initial after a PTO instead). */
+  if (c.pending >= max_pending || c.live + adopted >= max_conn) {
+    guint64 now = p2p_datagram_socket_now (self->socket);
+
+    if (c.oldest == NULL || now < c.oldest->started + EVICT_MIN_AGE_NS) {
+      g_debug ("%s: client Initial dropped (%u pending handshakes, none older than %u ms)",
+          key, c.pending, (guint) (EVICT_MIN_AGE_NS / 1000000));
+      self->dropped_limits++;
+      return;
+    }
+    evict_pending (self, c.oldest);
+  }
 
   r = remote_add (self, key, from);
+  r->ip = g_steal_pointer (&ip);
+  r->seq = ++self->handshake_seq;
+  r->started = p2p_datagram_socket_now (self->socket);
   config_for_path (self, P2P_PACKET_PATH (r->path), &cfg);
-  conn = p2p_quic_connection_new_server (P2P_PACKET_PATH (r->path), self->identity, data, len,
-      &cfg, allowed, &error);
+  cfg.handshake_timeout_ns = self->handshake_timeout_ns;
+  conn = p2p_quic_connection_new_server_validated (P2P_PACKET_PATH (r->path), self->identity,
+      data, len, odcid_len != G_MAXSIZE ? odcid : NULL, odcid_len, &cfg, allowed, &error);
   if (conn == NULL) {
     g_debug ("%s: could not start a server session: %s", key, error->message);
     g_hash_table_remove (self->remotes, key);
@@ -300,6 +492,9 @@ accept_initial (P2pQuicEndpoint *self, const char *key, GSocketAddress *from,
   }
   g_weak_ref_set (&r->conn, conn);
   r->server = TRUE;
+  g_mutex_lock (&self->lock);
+  self->n_server++;
+  g_mutex_unlock (&self->lock);
   r->pending = conn;            /* the table's reference until established */
   r->established_id = g_signal_connect (conn, "established",
       G_CALLBACK (on_server_established), r);
@@ -330,13 +525,6 @@ on_socket_receive (P2pDatagramSocket *sock, GSocketAddress *from, const guint8 *
     return;
   }
   accept_initial (self, key, from, data, len);
-}
-
-static void
-weak_ref_free (gpointer data)
-{
-  g_weak_ref_clear (data);
-  g_free (data);
 }
 
 /* ---------------------------------------------------------------- dial */
@@ -788,7 +976,9 @@ p2p_quic_endpoint_finalize (GObject *object)
 
   g_queue_clear_full (&self->accept_queue, g_object_unref);
   g_clear_pointer (&self->allowed, g_ptr_array_unref);
+  g_queue_init (&self->rate_lru);     /* links are in the buckets */
   g_clear_pointer (&self->rate, g_hash_table_unref);
+  g_clear_pointer (&self->adopted, g_ptr_array_unref);
   g_clear_object (&self->identity);
   g_clear_pointer (&self->ctx, g_main_context_unref);
   g_mutex_clear (&self->lock);
@@ -820,9 +1010,17 @@ p2p_quic_endpoint_init (P2pQuicEndpoint *self)
   self->remotes = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, remote_free);
   self->max_connections = DEFAULT_MAX_CONNECTIONS;
   self->max_pending = DEFAULT_MAX_PENDING;
-  self->rate = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->rate = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, rate_bucket_free);
+  g_queue_init (&self->rate_lru);
   self->handshake_rate = DEFAULT_HANDSHAKE_RATE;
   self->handshake_burst = DEFAULT_HANDSHAKE_BURST;
+  self->adopted = g_ptr_array_new_with_free_func (weak_ref_free);
+  self->retry_threshold = DEFAULT_RETRY_THRESHOLD;
+  self->max_pending_per_ip = DEFAULT_MAX_PENDING_PER_IP;
+  self->handshake_timeout_ns = DEFAULT_HANDSHAKE_TIMEOUT_NS;
+  if (sodium_init () < 0)
+    g_error ("libsodium could not be initialised");
+  randombytes_buf (self->retry_secret, sizeof (self->retry_secret));
 }
 
 P2pQuicEndpoint *
@@ -871,22 +1069,85 @@ p2p_quic_endpoint_set_handshake_rate (P2pQuicEndpoint *self, guint per_second, g
 
   self->handshake_rate = per_second;
   self->handshake_burst = MAX (burst, 1);
+  g_queue_init (&self->rate_lru);     /* links are in the buckets */
   g_hash_table_remove_all (self->rate);
 }
 
+void
+p2p_quic_endpoint_set_handshake_limits (P2pQuicEndpoint *self, guint64 timeout_ns,
+    guint max_pending, guint max_pending_per_ip, guint retry_threshold)
+{
+  g_return_if_fail (P2P_IS_QUIC_ENDPOINT (self));
+
+  if (timeout_ns)
+    self->handshake_timeout_ns = timeout_ns;
+  if (max_pending_per_ip)
+    self->max_pending_per_ip = max_pending_per_ip;
+  if (retry_threshold)
+    self->retry_threshold = retry_threshold;
+  g_mutex_lock (&self->lock);
+  if (max_pending)
+    self->max_pending = max_pending;
+  g_mutex_unlock (&self->lock);
+}
+
+guint
+p2p_quic_endpoint_get_pending (P2pQuicEndpoint *self)
+{
+  ServerCount c;
+
+  g_return_val_if_fail (P2P_IS_QUIC_ENDPOINT (self), 0);
+  if (self->remotes == NULL)
+    return 0;
+  count_server (self, NULL, &c);
+  return c.pending;
+}
+
+guint64
+p2p_quic_endpoint_get_retries_sent (P2pQuicEndpoint *self)
+{
+  g_return_val_if_fail (P2P_IS_QUIC_ENDPOINT (self), 0);
+  return self->retries_sent;
+}
+
+guint64
+p2p_quic_endpoint_get_evicted (P2pQuicEndpoint *self)
+{
+  g_return_val_if_fail (P2P_IS_QUIC_ENDPOINT (self), 0);
+  return self->evicted;
+}
+
 gboolean
-p2p_quic_endpoint_adopt (P2pQuicEndpoint *self, P2pConnection *conn)
+p2p_quic_endpoint_adopt (P2pQuicEndpoint *self, P2pConnection *conn, GError **error)
 {
   AcceptWaiter *w;
+  GWeakRef *wr;
+  guint live;
 
   g_return_val_if_fail (P2P_IS_QUIC_ENDPOINT (self), FALSE);
   g_return_val_if_fail (P2P_IS_CONNECTION (conn), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   g_mutex_lock (&self->lock);
   if (self->closed || !self->accepting) {
     g_mutex_unlock (&self->lock);
+    g_set_error_literal (error, P2P_ERROR, P2P_ERROR_CLOSED,
+        "the listener is closed or not accepting");
     return FALSE;
   }
+  /* the limit accept() applies: accepted, pending and adopted connections */
+  live = self->n_server + count_adopted_locked (self);
+  if (live >= self->max_connections) {
+    guint max = self->max_connections;
+
+    g_mutex_unlock (&self->lock);
+    g_set_error (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
+        "the listener already has %u connections (max-connections %u)", live, max);
+    return FALSE;
+  }
+  wr = g_new0 (GWeakRef, 1);
+  g_weak_ref_init (wr, conn);
+  g_ptr_array_add (self->adopted, wr);
   w = g_queue_pop_head (&self->accept_waiters);
   if (w == NULL) {
     g_queue_push_tail (&self->accept_queue, g_object_ref (conn));

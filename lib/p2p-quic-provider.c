@@ -219,14 +219,26 @@ static void
 on_ice_accepted (P2pConnection *conn, gpointer user_data)
 {
   P2pQuicProvider *self = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *full = NULL;
 
   for (guint i = 0; i < self->listeners->len; i++) {
     g_autoptr (P2pQuicEndpoint) ep = g_weak_ref_get (self->listeners->pdata[i]);
 
-    if (ep && p2p_quic_endpoint_adopt (ep, conn)) {
+    g_clear_error (&error);
+    if (ep && p2p_quic_endpoint_adopt (ep, conn, &error)) {
       track_ice_conn (self, conn);
       return;
     }
+    if (g_error_matches (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED)) {
+      g_free (full);
+      full = g_strdup (error->message);
+    }
+  }
+  if (full) {
+    /* every open listener is full: refuse this one, keep accepting */
+    p2p_connection_close (conn, full);
+    return;
   }
   p2p_connection_close (conn, "not listening");
   /* Every listener is closed: refuse later offers at once (a new listen() starts again). */

@@ -79,6 +79,9 @@
 #define CONN_WINDOW (32 * 1024 * 1024)
 #define STREAM_WINDOW (16 * 1024 * 1024)
 #define MAX_STREAMS 100
+/* RESET_STREAM/STOP_SENDING code of a peer-opened stream refused because
+ * too many are waiting to be accepted */
+#define STREAM_REFUSED_CODE 0x101
 #define SMALL_MESSAGE_COPY 4096
 #define MAX_VECS 16
 /* Disconnect / CONNECTION_CLOSE code of an abort for a reason without a
@@ -106,6 +109,8 @@ typedef struct {
   SendStream tx;
   gboolean local;
   gboolean announced;           /* stream_opened() delivered (remote streams) */
+  gboolean accepted;            /* remote stream given the full window */
+  gboolean refused;             /* remote stream over max_unaccepted_streams */
   gboolean want_writable;
   gboolean reset_reported;
   gboolean in_ready;
@@ -156,6 +161,9 @@ struct _P2pQuicSession {
   GHashTable *streams;          /* gint64* -> ExtraStream* */
   GQueue ready;                 /* ExtraStream* with data to write */
   GQueue early_streams;         /* gint64 ids opened by the peer before ESTABLISHED */
+  guint n_unaccepted;           /* peer-opened extra streams neither accepted nor refused */
+  GQueue refuse;                /* gint64 ids to refuse at the next safe point */
+  guint64 streams_refused;
 
   GQueue datagrams;             /* GBytes* */
   guint64 next_dgram_id;
@@ -530,6 +538,14 @@ maybe_establish (P2pQuicSession *s)
     return;
   if (!s->is_server && !s->confirmed)
     return;
+  if (s->is_server && !s->tls.have_peer_id) {
+    /* Defence in depth: TLS requires the client's key (GNUTLS_CERT_REQUIRE),
+     * but never report a server session established without it. */
+    set_fatal (s, CLOSE_APP, P2P_DISCONNECT_PROTOCOL_ERROR, g_error_new (P2P_ERROR,
+            P2P_ERROR_AUTHENTICATION_FAILED, "the client presented no key"), NULL,
+        "client not authenticated");
+    return;
+  }
 
   s->state = P2P_QUIC_STATE_ESTABLISHED;
   s->setup_time_ns = s->last_now > s->created ? s->last_now - s->created : 1;
@@ -797,7 +813,7 @@ recv_stream_data_cb (ngtcp2_conn *conn, uint32_t flags, int64_t stream_id, uint6
     return on_message_data (s, data, datalen) < 0 ? NGTCP2_ERR_CALLBACK_FAILURE : 0;
   }
   es = lookup_stream (s, stream_id);
-  if (es == NULL || !ngtcp2_is_bidi_stream (stream_id)) {
+  if (es == NULL || es->refused || !ngtcp2_is_bidi_stream (stream_id)) {
     /* a stream we do not use: discard, keep flow control open */
     ngtcp2_conn_extend_max_stream_offset (conn, stream_id, datalen);
     ngtcp2_conn_extend_max_offset (conn, datalen);
@@ -858,6 +874,17 @@ stream_open_cb (ngtcp2_conn *conn, int64_t stream_id, void *user_data)
     return 0;
   }
   es = extra_stream_new (s, stream_id, FALSE);
+  if (s->n_unaccepted >= s->cfg.max_unaccepted_streams) {
+    /* Nobody takes them: refuse (after this ngtcp2 call), drop their data. */
+    gint64 *idp = g_new (gint64, 1);
+
+    *idp = stream_id;
+    es->refused = TRUE;
+    s->streams_refused++;
+    g_queue_push_tail (&s->refuse, idp);
+    return 0;
+  }
+  s->n_unaccepted++;
   if (is_established (s)) {
     es->announced = TRUE;
     if (s->cb.stream_opened)
@@ -931,6 +958,8 @@ stream_close_cb (ngtcp2_conn *conn, uint32_t flags, int64_t stream_id, uint64_t 
     return 0;
   if (flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET)
     report_stream_reset (s, es, app_error_code);
+  if (!es->local && !es->accepted && !es->refused)
+    s->n_unaccepted--;
   ready_remove (s, es);
   g_hash_table_remove (s->streams, &stream_id);
   return 0;
@@ -983,6 +1012,7 @@ tls_setup (P2pQuicSession *s, GError **error)
   s->conn_ref.get_conn = get_conn_cb;
   s->conn_ref.user_data = s;
   s->tls.is_server = s->is_server;
+  s->tls.ignore_client_key = s->is_server && s->cfg.test_ignore_client_key;
   return p2p_quic_tls_init (&s->tls, s->identity, &s->conn_ref, error);
 }
 
@@ -1017,6 +1047,13 @@ session_alloc (P2pIdentity *identity, gboolean is_server, const P2pQuicSessionCo
     p2p_quic_session_config_init (&s->cfg);
   if (s->cfg.idle_timeout_ns == 0)
     s->cfg.idle_timeout_ns = DEFAULT_IDLE_TIMEOUT_NS;
+  if (s->cfg.handshake_timeout_ns == 0)
+    s->cfg.handshake_timeout_ns = s->cfg.idle_timeout_ns;
+  if (s->cfg.max_unaccepted_streams == 0)
+    s->cfg.max_unaccepted_streams = P2P_QUIC_MAX_UNACCEPTED_STREAMS;
+  if (s->cfg.unaccepted_stream_window == 0)
+    s->cfg.unaccepted_stream_window = P2P_QUIC_UNACCEPTED_STREAM_WINDOW;
+  s->cfg.unaccepted_stream_window = MIN (s->cfg.unaccepted_stream_window, STREAM_WINDOW);
   if (s->cfg.max_udp_payload == 0)
     s->cfg.max_udp_payload = HANDSHAKE_UDP_PAYLOAD;
   s->cfg.max_udp_payload = CLAMP (s->cfg.max_udp_payload, 1200, 65527);
@@ -1043,6 +1080,7 @@ session_alloc (P2pIdentity *identity, gboolean is_server, const P2pQuicSessionCo
   g_queue_init (&s->early_messages);
   g_queue_init (&s->ready);
   g_queue_init (&s->early_streams);
+  g_queue_init (&s->refuse);
   g_queue_init (&s->datagrams);
 
   s->local_sa.sin_family = AF_INET;
@@ -1071,14 +1109,15 @@ fill_settings (P2pQuicSession *s, ngtcp2_settings *settings, ngtcp2_transport_pa
     settings->no_tx_udp_payload_size_shaping = 1;
     settings->no_pmtud = 1;
   }
-  settings->handshake_timeout = s->cfg.idle_timeout_ns;
+  settings->handshake_timeout = s->cfg.handshake_timeout_ns;
   settings->max_window = 2 * CONN_WINDOW;
   settings->max_stream_window = 2 * STREAM_WINDOW;
 
   ngtcp2_transport_params_default (params);
   params->initial_max_data = CONN_WINDOW;
   params->initial_max_stream_data_bidi_local = STREAM_WINDOW;
-  params->initial_max_stream_data_bidi_remote = STREAM_WINDOW;
+  /* streams the peer opens: small until the owner accepts them */
+  params->initial_max_stream_data_bidi_remote = s->cfg.unaccepted_stream_window;
   params->initial_max_stream_data_uni = s->cfg.recv_window;  /* the message stream */
   params->initial_max_streams_bidi = MAX_STREAMS;
   params->initial_max_streams_uni = MAX_STREAMS;
@@ -1197,6 +1236,59 @@ p2p_quic_packet_get_dcid (const guint8 *pkt, gsize len, gsize short_dcid_len, gu
   return TRUE;
 }
 
+/* ------------------------------------------------------------------ */
+/* stateless Retry */
+
+P2pQuicTokenCheck
+p2p_quic_retry_check (const guint8 *pkt, gsize len, const guint8 *secret, gconstpointer sa,
+    gsize salen, guint64 timeout_ns, guint64 now, guint8 *odcid, gsize *odcid_len)
+{
+  ngtcp2_pkt_hd hd;
+  ngtcp2_cid cid;
+
+  g_return_val_if_fail (secret != NULL && sa != NULL, P2P_QUIC_TOKEN_INVALID);
+  g_return_val_if_fail (odcid != NULL && odcid_len != NULL, P2P_QUIC_TOKEN_INVALID);
+
+  if (pkt == NULL || len == 0 || ngtcp2_accept (&hd, pkt, len) != 0)
+    return P2P_QUIC_TOKEN_INVALID;
+  /* We never send NEW_TOKEN: anything but a Retry token is as good as none. */
+  if (hd.token.len == 0 || hd.token.base[0] != NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY)
+    return P2P_QUIC_TOKEN_NONE;
+  if (ngtcp2_crypto_verify_retry_token (&cid, hd.token.base, hd.token.len, secret,
+          P2P_QUIC_RETRY_SECRET_LEN, hd.version, sa, (ngtcp2_socklen) salen, &hd.dcid,
+          timeout_ns, now) != 0)
+    return P2P_QUIC_TOKEN_INVALID;
+  memcpy (odcid, cid.data, cid.datalen);
+  *odcid_len = cid.datalen;
+  return P2P_QUIC_TOKEN_VALID;
+}
+
+gsize
+p2p_quic_retry_write (const guint8 *pkt, gsize len, const guint8 *secret, gconstpointer sa,
+    gsize salen, guint64 now, guint8 *out, gsize outlen)
+{
+  guint8 token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN];
+  ngtcp2_pkt_hd hd;
+  ngtcp2_cid scid;
+  ngtcp2_ssize tokenlen, n;
+
+  g_return_val_if_fail (secret != NULL && sa != NULL && out != NULL, 0);
+
+  if (pkt == NULL || len == 0 || ngtcp2_accept (&hd, pkt, len) != 0)
+    return 0;
+  if (sodium_init () < 0)
+    g_error ("libsodium could not be initialised");
+  scid.datalen = P2P_QUIC_SCID_LEN;
+  randombytes_buf (scid.data, scid.datalen);
+  tokenlen = ngtcp2_crypto_generate_retry_token (token, secret, P2P_QUIC_RETRY_SECRET_LEN,
+      hd.version, sa, (ngtcp2_socklen) salen, &scid, &hd.dcid, now);
+  if (tokenlen < 0)
+    return 0;
+  n = ngtcp2_crypto_write_retry (out, outlen, hd.version, &hd.scid, &scid, &hd.dcid, token,
+      (size_t) tokenlen);
+  return n > 0 ? (gsize) n : 0;
+}
+
 static void after_io (P2pQuicSession *s, guint64 now);
 static int read_packet (P2pQuicSession *s, const guint8 *pkt, gsize len, guint64 now);
 
@@ -1204,6 +1296,15 @@ P2pQuicSession *
 p2p_quic_session_new_server (P2pIdentity *identity, const guint8 *pkt, gsize len,
     const P2pQuicSessionConfig *cfg, GPtrArray *allowed, const P2pQuicSessionCallbacks *cb,
     gpointer user_data, guint64 now, GError **error)
+{
+  return p2p_quic_session_new_server_validated (identity, pkt, len, NULL, 0, cfg, allowed, cb,
+      user_data, now, error);
+}
+
+P2pQuicSession *
+p2p_quic_session_new_server_validated (P2pIdentity *identity, const guint8 *pkt, gsize len,
+    const guint8 *odcid, gsize odcid_len, const P2pQuicSessionConfig *cfg, GPtrArray *allowed,
+    const P2pQuicSessionCallbacks *cb, gpointer user_data, guint64 now, GError **error)
 {
   g_autoptr (P2pQuicSession) s = NULL;
   ngtcp2_callbacks callbacks = base_callbacks ();
@@ -1233,6 +1334,14 @@ p2p_quic_session_new_server (P2pIdentity *identity, const guint8 *pkt, gsize len
   callbacks.recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
   fill_settings (s, &settings, &params, now);
   params.original_dcid = hd.dcid;
+  if (odcid != NULL) {
+    /* validated by our Retry: the client now uses the Retry's SCID */
+    g_return_val_if_fail (odcid_len <= NGTCP2_MAX_CIDLEN, NULL);
+    ngtcp2_cid_init (&params.original_dcid, odcid, odcid_len);
+    params.retry_scid = hd.dcid;
+    params.retry_scid_present = 1;
+    p2p_ng_settings_set_retry_token (&settings, hd.token.base, hd.token.len);
+  }
   params.stateless_reset_token_present = 1;
   randombytes_buf (params.stateless_reset_token, sizeof (params.stateless_reset_token));
   scid.datalen = P2P_QUIC_SCID_LEN;
@@ -1285,6 +1394,7 @@ p2p_quic_session_free (P2pQuicSession *s)
   p2p_frame_decoder_free (s->msg_dec);
   g_queue_clear_full (&s->early_messages, (GDestroyNotify) g_bytes_unref);
   g_queue_clear_full (&s->early_streams, g_free);
+  g_queue_clear_full (&s->refuse, g_free);
   g_queue_clear (&s->ready);
   g_hash_table_unref (s->streams);
   while ((b = g_queue_pop_head (&s->datagrams)) != NULL)
@@ -1318,6 +1428,19 @@ ensure_streams (P2pQuicSession *s)
   if (s->msg.id < 0 && (s->is_server || s->control.id >= 0)) {
     if (ngtcp2_conn_open_uni_stream (s->conn, &id, NULL) == 0)
       s->msg.id = id;
+  }
+}
+
+/* Refuses the streams stream_open_cb marked (outside ngtcp2 calls). */
+static void
+refuse_streams (P2pQuicSession *s)
+{
+  gint64 *idp;
+
+  while ((idp = g_queue_pop_head (&s->refuse)) != NULL) {
+    if (s->state != P2P_QUIC_STATE_CLOSED && !s->fatal_set && lookup_stream (s, *idp))
+      p2p_ng_conn_shutdown_stream (s->conn, *idp, STREAM_REFUSED_CODE);
+    g_free (idp);
   }
 }
 
@@ -1366,11 +1489,12 @@ after_io (P2pQuicSession *s, guint64 now)
   do {
     s->after_io_again = FALSE;
     if (s->state == P2P_QUIC_STATE_HANDSHAKING && !s->fatal_set &&
-        now >= s->created + s->cfg.idle_timeout_ns)
+        now >= s->created + s->cfg.handshake_timeout_ns)
       set_fatal (s, CLOSE_APP, P2P_DISCONNECT_PROTOCOL_ERROR, g_error_new (P2P_ERROR,
               P2P_ERROR_TIMEOUT, "the gst-p2p handshake did not complete within %.1f s",
-              s->cfg.idle_timeout_ns / 1e9), NULL, "handshake timeout");
+              s->cfg.handshake_timeout_ns / 1e9), NULL, "handshake timeout");
     maybe_establish (s);
+    refuse_streams (s);
     ensure_streams (s);
     progress_close (s);
     apply_fatal (s, now);
@@ -1657,7 +1781,7 @@ p2p_quic_session_get_deadline (P2pQuicSession *s)
   if (s->fatal_set || s->writable_pending)
     return s->last_now;
   if (s->state == P2P_QUIC_STATE_HANDSHAKING)
-    return MIN (ngtcp2_conn_get_expiry (s->conn), s->created + s->cfg.idle_timeout_ns);
+    return MIN (ngtcp2_conn_get_expiry (s->conn), s->created + s->cfg.handshake_timeout_ns);
   return ngtcp2_conn_get_expiry (s->conn);
 }
 
@@ -1687,11 +1811,18 @@ p2p_quic_session_handle_timeout (P2pQuicSession *s, guint64 now)
   } else if (rv == NGTCP2_ERR_HANDSHAKE_TIMEOUT) {
     set_fatal (s, CLOSE_SILENT, 0, g_error_new (P2P_ERROR, P2P_ERROR_TIMEOUT,
             "the QUIC handshake did not complete within %.1f s",
-            s->cfg.idle_timeout_ns / 1e9), NULL, NULL);
+            s->cfg.handshake_timeout_ns / 1e9), NULL, NULL);
   } else if (rv < 0) {
     fatal_from_write (s, rv);
   }
   after_io (s, now);
+}
+
+void
+p2p_quic_session_test_forget_key (P2pQuicSession *s)
+{
+  g_return_if_fail (s != NULL);
+  p2p_quic_tls_forget_own_key (&s->tls);
 }
 
 P2pQuicState
@@ -1959,6 +2090,24 @@ p2p_quic_session_stream_finish (P2pQuicSession *s, gint64 stream_id)
     return;
   es->tx.fin_queued = TRUE;
   ready_add (s, es);
+}
+
+void
+p2p_quic_session_stream_accepted (P2pQuicSession *s, gint64 stream_id)
+{
+  ExtraStream *es;
+
+  g_return_if_fail (s != NULL);
+
+  es = lookup_stream (s, stream_id);
+  if (es == NULL || es->local || es->accepted || es->refused ||
+      s->state == P2P_QUIC_STATE_CLOSED)
+    return;
+  es->accepted = TRUE;
+  if (!es->refused)
+    s->n_unaccepted--;
+  ngtcp2_conn_extend_max_stream_offset (s->conn, stream_id,
+      STREAM_WINDOW - s->cfg.unaccepted_stream_window);
 }
 
 void

@@ -71,7 +71,31 @@ typedef struct {
    * in flight, stay below this (the peer's message stream is flow
    * controlled by it). 0 = 8 MiB; at least P2P_MAX_MESSAGE_SIZE + 64 KiB. */
   gsize recv_window;
+  /* A session still handshaking this long after its creation fails with
+   * TIMEOUT. 0 = idle_timeout_ns. Listeners set it short (see
+   * p2p_quic_endpoint_set_handshake_limits) so that half-open handshakes
+   * do not hold a slot for the idle timeout. */
+  guint64 handshake_timeout_ns;
+  /* Window of each bidirectional stream the peer opens, until the owner
+   * calls p2p_quic_session_stream_accepted() (then it grows to the normal
+   * 16 MiB stream window). 0 = P2P_QUIC_UNACCEPTED_STREAM_WINDOW. */
+  gsize unaccepted_stream_window;
+  /* Peer-opened streams waiting for p2p_quic_session_stream_accepted():
+   * beyond this many, new ones are refused (RESET_STREAM + STOP_SENDING,
+   * their data dropped). 0 = P2P_QUIC_MAX_UNACCEPTED_STREAMS. Together:
+   * at most max_unaccepted_streams * unaccepted_stream_window bytes
+   * (512 KiB by default) buffered for streams nobody accepted. */
+  guint max_unaccepted_streams;
+  /* Tests only: a server that does not ask for the client's key in TLS
+   * (to check that it still refuses to become ESTABLISHED without it). */
+  gboolean test_ignore_client_key;
 } P2pQuicSessionConfig;
+
+/* Default cap on peer-opened streams nobody accepted yet. */
+#define P2P_QUIC_MAX_UNACCEPTED_STREAMS 8
+
+/* Default window of a peer-opened stream nobody accepted yet. */
+#define P2P_QUIC_UNACCEPTED_STREAM_WINDOW (64 * 1024)
 
 void p2p_quic_session_config_init (P2pQuicSessionConfig *cfg);
 
@@ -93,10 +117,37 @@ gboolean p2p_quic_packet_get_dcid (const guint8 *pkt, gsize len, gsize short_dci
 
 /* Server: created from the client's first Initial packet @pkt (which it
  * also processes). @allowed (nullable, element-type P2pPeerId*) restricts
- * which dialers are accepted (AUTHENTICATION_FAILED for others). */
+ * which dialers are accepted (AUTHENTICATION_FAILED for others). A server
+ * reaches ESTABLISHED only with the client's verified key. */
 P2pQuicSession *p2p_quic_session_new_server (P2pIdentity *identity, const guint8 *pkt, gsize len,
     const P2pQuicSessionConfig *cfg, GPtrArray *allowed, const P2pQuicSessionCallbacks *cb,
     gpointer user_data, guint64 now, GError **error);
+
+/* Address validation with a stateless Retry (RFC 9000 section 8.1), for
+ * listeners: nothing is stored per client; the token (AEAD-sealed with the
+ * listener's @secret) binds the client's address @sa (struct sockaddr of
+ * @salen bytes) and the original destination connection ID. */
+#define P2P_QUIC_RETRY_SECRET_LEN 32
+typedef enum {
+  P2P_QUIC_TOKEN_NONE,          /* no Retry token: answer with a Retry */
+  P2P_QUIC_TOKEN_VALID,         /* the address is validated */
+  P2P_QUIC_TOKEN_INVALID,       /* forged, expired or from another address: drop */
+} P2pQuicTokenCheck;
+/* Checks the token of client Initial @pkt; on VALID fills @odcid (at least
+ * P2P_QUIC_MAX_CID_LEN bytes) and @odcid_len. Tokens live @timeout_ns. */
+P2pQuicTokenCheck p2p_quic_retry_check (const guint8 *pkt, gsize len, const guint8 *secret,
+    gconstpointer sa, gsize salen, guint64 timeout_ns, guint64 now, guint8 *odcid,
+    gsize *odcid_len);
+/* Writes the Retry packet answering client Initial @pkt into @out (at
+ * least 256 bytes). Returns its length, 0 on failure. */
+gsize p2p_quic_retry_write (const guint8 *pkt, gsize len, const guint8 *secret,
+    gconstpointer sa, gsize salen, guint64 now, guint8 *out, gsize outlen);
+/* Server session for an Initial whose Retry token was VALID (@odcid from
+ * p2p_quic_retry_check); otherwise as p2p_quic_session_new_server. */
+P2pQuicSession *p2p_quic_session_new_server_validated (P2pIdentity *identity, const guint8 *pkt,
+    gsize len, const guint8 *odcid, gsize odcid_len, const P2pQuicSessionConfig *cfg,
+    GPtrArray *allowed, const P2pQuicSessionCallbacks *cb, gpointer user_data, guint64 now,
+    GError **error);
 
 void p2p_quic_session_free (P2pQuicSession *s);
 
@@ -115,6 +166,9 @@ P2pQuicState p2p_quic_session_get_state (P2pQuicSession *s);
 /* The authenticated peer (valid from ESTABLISHED; the expected one for clients). */
 const P2pPeerId *p2p_quic_session_get_peer_id (P2pQuicSession *s);
 gboolean p2p_quic_session_is_client (P2pQuicSession *s);
+/* Tests only: the session presents no key in its TLS handshake (a
+ * misbehaving peer); call before the first write(). */
+void p2p_quic_session_test_forget_key (P2pQuicSession *s);
 
 /* Queues a message (copied/referenced). LIMIT_EXCEEDED above
  * P2P_MAX_MESSAGE_SIZE; CLOSED when closing/closed. Always accepts otherwise:
@@ -143,6 +197,9 @@ gint64 p2p_quic_session_open_stream (P2pQuicSession *s, GError **error);
 gssize p2p_quic_session_stream_write (P2pQuicSession *s, gint64 stream_id, const guint8 *data,
     gsize len, GError **error);
 void p2p_quic_session_stream_finish (P2pQuicSession *s, gint64 stream_id);
+/* The owner accepted peer-opened stream @stream_id: its window grows from
+ * cfg.unaccepted_stream_window to the normal stream window. */
+void p2p_quic_session_stream_accepted (P2pQuicSession *s, gint64 stream_id);
 /* Application consumed @len bytes of received stream data (opens flow control). */
 void p2p_quic_session_stream_consumed (P2pQuicSession *s, gint64 stream_id, gsize len);
 void p2p_quic_session_stream_reset (P2pQuicSession *s, gint64 stream_id, guint64 app_error);

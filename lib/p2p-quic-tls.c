@@ -22,6 +22,16 @@ verify_peer_cb (gnutls_session_t tls)
   P2pQuicTls *s = p2p_quic_tls_from_ref (gnutls_session_get_ptr (tls));
   const gnutls_datum_t *certs;
   unsigned int n = 0;
+
+  certs = gnutls_certificate_get_peers (tls, &n);
+  return p2p_quic_tls_check_peer (s, gnutls_certificate_type_get2 (tls, GNUTLS_CTYPE_PEERS),
+      certs, n);
+}
+
+int
+p2p_quic_tls_check_peer (P2pQuicTls *s, gnutls_certificate_type_t type,
+    const gnutls_datum_t *certs, unsigned int n)
+{
   gnutls_pubkey_t pk = NULL;
   gnutls_ecc_curve_t curve = GNUTLS_ECC_CURVE_INVALID;
   gnutls_datum_t x = { NULL, 0 };
@@ -29,17 +39,19 @@ verify_peer_cb (gnutls_session_t tls)
   char got_s[P2P_PEER_ID_TEXT_LEN + 1], exp_s[P2P_PEER_ID_TEXT_LEN + 1];
   int ret;
 
-  if (gnutls_certificate_type_get2 (tls, GNUTLS_CTYPE_PEERS) != GNUTLS_CRT_RAWPK) {
+  g_clear_pointer (&s->auth_error, g_free);
+  if (type != GNUTLS_CRT_RAWPK) {
     s->auth_error = g_strdup ("peer did not present a raw public key");
     return GNUTLS_E_CERTIFICATE_ERROR;
   }
-  certs = gnutls_certificate_get_peers (tls, &n);
   if (certs == NULL || n != 1) {
     s->auth_error = g_strdup ("peer presented no key");
     return GNUTLS_E_CERTIFICATE_ERROR;
   }
-  if (gnutls_pubkey_init (&pk) < 0)
+  if (gnutls_pubkey_init (&pk) < 0) {
+    s->auth_error = g_strdup ("out of memory checking the peer's key");
     return GNUTLS_E_CERTIFICATE_ERROR;
+  }
   ret = gnutls_pubkey_import (pk, &certs[0], GNUTLS_X509_FMT_DER);
   if (ret >= 0)
     ret = gnutls_pubkey_export_ecc_raw (pk, &curve, &x, NULL);
@@ -132,7 +144,8 @@ p2p_quic_tls_init (P2pQuicTls *s, P2pIdentity *identity, ngtcp2_crypto_conn_ref 
   if ((ret = gnutls_credentials_set (s->session, GNUTLS_CRD_CERTIFICATE, s->cred)) < 0)
     goto fail;
   if (s->is_server)
-    gnutls_certificate_server_set_request (s->session, GNUTLS_CERT_REQUIRE);
+    gnutls_certificate_server_set_request (s->session,
+        s->ignore_client_key ? GNUTLS_CERT_IGNORE : GNUTLS_CERT_REQUIRE);
   if ((ret = gnutls_alpn_set_protocols (s->session, &alpn, 1, GNUTLS_ALPN_MANDATORY)) < 0)
     goto fail;
   gnutls_session_set_ptr (s->session, ref);
@@ -142,6 +155,22 @@ fail:
   g_set_error (error, P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
       "could not set up TLS with the identity key: %s", gnutls_strerror (ret));
   return FALSE;
+}
+
+void
+p2p_quic_tls_forget_own_key (P2pQuicTls *s)
+{
+  gnutls_certificate_credentials_t cred = NULL;
+
+  if (gnutls_certificate_allocate_credentials (&cred) < 0)
+    return;
+  gnutls_certificate_set_verify_function (cred, verify_peer_cb);
+  if (gnutls_credentials_set (s->session, GNUTLS_CRD_CERTIFICATE, cred) < 0) {
+    gnutls_certificate_free_credentials (cred);
+    return;
+  }
+  gnutls_certificate_free_credentials (s->cred);
+  s->cred = cred;
 }
 
 void

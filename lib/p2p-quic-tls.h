@@ -19,6 +19,7 @@ typedef struct {
   GPtrArray *allowed;           /* server: P2pPeerId* allowed (owned), NULL = anyone */
   P2pPeerId peer_id;            /* the peer's key, once verified */
   gboolean have_peer_id;
+  gboolean ignore_client_key;   /* tests only: a server that asks for no client key */
   char *auth_error;             /* why the peer's key was refused */
 } P2pQuicTls;
 
@@ -28,6 +29,14 @@ typedef struct {
 gboolean p2p_quic_tls_init (P2pQuicTls *t, P2pIdentity *identity, ngtcp2_crypto_conn_ref *ref,
     GError **error);
 void p2p_quic_tls_clear (P2pQuicTls *t);
+/* The peer-key check of the TLS verify callback: 0 if the peer's single
+ * raw public key (@certs, @n, of certificate type @type) is an Ed25519 key
+ * that @t accepts (then peer_id/have_peer_id are set), else
+ * GNUTLS_E_CERTIFICATE_ERROR with the reason in auth_error. */
+int p2p_quic_tls_check_peer (P2pQuicTls *t, gnutls_certificate_type_t type,
+    const gnutls_datum_t *certs, unsigned int n);
+/* Tests: @t presents no key of its own from now on (before the handshake). */
+void p2p_quic_tls_forget_own_key (P2pQuicTls *t);
 /* Provided by the owner of @ref (p2p-quic-session.c): its P2pQuicTls. */
 P2pQuicTls *p2p_quic_tls_from_ref (ngtcp2_crypto_conn_ref *ref);
 

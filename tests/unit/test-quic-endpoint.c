@@ -10,6 +10,7 @@
 #include "p2p-quic-connection.h"
 #include "p2p-udp-socket.h"
 #include "p2p-mem-path.h"
+#include "p2p-sim-private.h"
 
 #define WAIT_LIMIT_US (20 * G_TIME_SPAN_SECOND)
 
@@ -1098,6 +1099,462 @@ test_max_connections (Fixture *f, gconstpointer data)
   unref_on_net (f, c2);
 }
 
+/* ---- issue 11 item 5: connections adopted from ICE count against
+ * max_connections like accepted ones ---- */
+
+static void
+test_adopt_limit (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GCancellable) none = NULL;
+  P2pQuicEndpoint *other, *c[5];
+  P2pConnection *d[4], *acc[3], *refused;
+  guint64 dropped_before;
+
+  /* Keepalives keep the adopted connections up through the idle timeout. */
+  f->cfg.keepalive_ns = 100 * G_GUINT64_CONSTANT (1000000);
+  /* four established connections to adopt (made through another listener,
+   * as ICE would have made them) */
+  other = new_endpoint (f, f->server_id);
+  p2p_quic_endpoint_set_accepting (other, TRUE, NULL, 64);
+  {
+    g_autoptr (GSocketAddress) addr = p2p_listener_get_local_address (P2P_LISTENER (other));
+    GSocketAddress *saved = f->server_addr;
+
+    f->server_addr = addr;
+    for (guint i = 0; i < 4; i++) {
+      c[i] = new_endpoint (f, f->client_id);
+      d[i] = dial (f, c[i], p2p_identity_get_peer_id (f->server_id), &error);
+      g_assert_no_error (error);
+    }
+    f->server_addr = saved;
+  }
+
+  p2p_quic_endpoint_set_accepting (f->server, TRUE, NULL, 3);
+  for (guint i = 0; i < 3; i++) {
+    g_assert_true (p2p_quic_endpoint_adopt (f->server, d[i], &error));
+    g_assert_no_error (error);
+  }
+  /* the fourth is refused: the caller closes it */
+  g_assert_false (p2p_quic_endpoint_adopt (f->server, d[3], &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED);
+  g_assert_nonnull (strstr (error->message, "max-connections 3"));
+  g_clear_error (&error);
+  /* the count stays at the max: exactly three to accept */
+  for (guint i = 0; i < 3; i++) {
+    acc[i] = accept_one (f);
+    g_assert_true (acc[i] == d[i]);
+    g_object_unref (acc[i]);
+  }
+  none = timeout_cancellable (f, 200);
+  refused = p2p_listener_accept (P2P_LISTENER (f->server), none, &error);
+  g_assert_null (refused);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  /* adopted connections also count against a direct dial: dropped, the
+   * dialer times out (idle 500 ms) */
+  c[4] = new_endpoint (f, f->client_id);
+  dropped_before = p2p_quic_endpoint_get_dropped (f->server);
+  refused = dial (f, c[4], p2p_identity_get_peer_id (f->server_id), &error);
+  g_assert_null (refused);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_TIMEOUT);
+  g_clear_error (&error);
+  g_assert_cmpuint (p2p_quic_endpoint_get_dropped (f->server), >, dropped_before);
+  /* a closed adopted connection frees its slot */
+  p2p_connection_close (d[0], "done");
+  g_assert_true (p2p_quic_endpoint_adopt (f->server, d[3], &error));
+  g_assert_no_error (error);
+  acc[0] = accept_one (f);
+  g_assert_true (acc[0] == d[3]);
+  g_object_unref (acc[0]);
+
+  for (guint i = 0; i < 4; i++)
+    unref_on_net (f, d[i]);
+  for (guint i = 0; i < 5; i++)
+    unref_on_net (f, c[i]);
+  p2p_listener_close (P2P_LISTENER (other));
+  unref_on_net (f, other);
+}
+
+/* ---- tests on the simulated network (MANUAL virtual clock, on this
+ * thread): the listener is node 1, the legitimate dialer node 2, attackers
+ * nodes 3.. ---- */
+
+#define MS (G_GUINT64_CONSTANT (1000000))
+#define SEC (G_GUINT64_CONSTANT (1000000000))
+
+typedef struct {
+  GMainContext *ctx;
+  P2pSimNetwork *net;
+  P2pIdentity *server_id, *client_id;
+  P2pQuicSessionConfig cfg;
+  P2pQuicEndpoint *server;
+  GSocketAddress *server_addr;
+  guint retries_seen;           /* Retry packets the attackers received */
+} Sim;
+
+static P2pQuicEndpoint *
+sim_endpoint (Sim *s, guint node, guint16 port, P2pIdentity *id)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pSimSocket) sock = p2p_sim_socket_new (s->net, node, port, &error);
+
+  g_assert_no_error (error);
+  return p2p_quic_endpoint_new (P2P_DATAGRAM_SOCKET (sock), id, &s->cfg);
+}
+
+static void
+sim_setup (Sim *s, guint n_nodes)
+{
+  /* the network's context is this thread's own (pushing acquires it):
+   * blocking calls that would wait fail with WOULD_BLOCK */
+  s->ctx = g_main_context_new ();
+  g_main_context_push_thread_default (s->ctx);
+  s->net = p2p_sim_network_new (11);
+  for (guint i = 0; i < n_nodes; i++)
+    g_assert_cmpuint (p2p_sim_network_add_node (s->net, NULL), ==, i + 1);
+  s->server_id = p2p_identity_new ();
+  s->client_id = p2p_identity_new ();
+  p2p_quic_session_config_init (&s->cfg);
+  s->server = sim_endpoint (s, 1, 5000, s->server_id);
+  p2p_quic_endpoint_set_accepting (s->server, TRUE, NULL, 64);
+  s->server_addr = p2p_listener_get_local_address (P2P_LISTENER (s->server));
+}
+
+static void
+sim_teardown (Sim *s)
+{
+  p2p_listener_close (P2P_LISTENER (s->server));
+  g_clear_object (&s->server);
+  g_clear_object (&s->server_addr);
+  p2p_sim_network_advance (s->net, 1 * SEC);    /* closes and teardowns run */
+  g_clear_object (&s->server_id);
+  g_clear_object (&s->client_id);
+  g_clear_object (&s->net);
+  while (g_main_context_iteration (s->ctx, FALSE))
+    ;
+  g_main_context_pop_thread_default (s->ctx);
+  g_main_context_unref (s->ctx);
+}
+
+typedef struct {
+  gboolean done;
+  P2pConnection *conn;
+  GError *error;
+} SimDial;
+
+static void
+sim_dialed (GObject *source, GAsyncResult *res, gpointer data)
+{
+  SimDial *d = data;
+
+  d->conn = p2p_quic_endpoint_dial_finish (P2P_QUIC_ENDPOINT (source), res, &d->error);
+  d->done = TRUE;
+}
+
+static gboolean
+sim_dial_done (gpointer data)
+{
+  return ((SimDial *) data)->done;
+}
+
+/* A real client Initial (the first datagram of a throw-away client session). */
+static GBytes *
+forged_initial (Sim *s)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pQuicSession) c = p2p_quic_session_new_client (s->client_id,
+      p2p_identity_get_peer_id (s->server_id), NULL, NULL, NULL,
+      p2p_sim_network_now (s->net), &error);
+  guint8 buf[1500];
+  gsize n;
+
+  g_assert_no_error (error);
+  n = p2p_quic_session_write (c, buf, sizeof buf, p2p_sim_network_now (s->net));
+  g_assert_cmpuint (n, >=, 1200);
+  g_assert_true (p2p_quic_packet_is_initial (buf, n));
+  return g_bytes_new (buf, n);
+}
+
+static void
+on_attacker_rx (P2pDatagramSocket *sock, GSocketAddress *from, const guint8 *data, gsize len,
+    gpointer user_data)
+{
+  Sim *s = user_data;
+
+  /* QUIC v1 long header, type Retry (RFC 9000 17.2.5) */
+  if (len > 0 && (data[0] & 0xf0) == 0xf0)
+    s->retries_seen++;
+}
+
+/* Sends one forged Initial from each of @n_ports new ports on each attacker
+ * node @first..@last; the sockets go into @socks. */
+static guint
+flood (Sim *s, guint first, guint last, guint n_ports, GPtrArray *socks)
+{
+  guint sent = 0;
+
+  for (guint node = first; node <= last; node++) {
+    for (guint p = 0; p < n_ports; p++) {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GBytes) pkt = forged_initial (s);
+      P2pSimSocket *sock = p2p_sim_socket_new (s->net, node, 0, &error);
+
+      g_assert_no_error (error);
+      p2p_datagram_socket_set_receive_func (P2P_DATAGRAM_SOCKET (sock), on_attacker_rx, s,
+          NULL);
+      g_assert_true (p2p_datagram_socket_send_to (P2P_DATAGRAM_SOCKET (sock), s->server_addr,
+              g_bytes_get_data (pkt, NULL), g_bytes_get_size (pkt), &error));
+      g_assert_no_error (error);
+      g_ptr_array_add (socks, sock);
+      sent++;
+    }
+  }
+  return sent;
+}
+
+static gboolean
+no_pending (gpointer data)
+{
+  return p2p_quic_endpoint_get_pending (data) == 0;
+}
+
+/* Issue 11 item 3: forged client Initials from many ports and addresses,
+ * far above the pending cap, must not lock a legitimate dialer out. */
+static void
+test_half_open_handshakes (void)
+{
+  Sim s = { 0 };
+  g_autoptr (GPtrArray) socks = g_ptr_array_new_with_free_func (g_object_unref);
+  P2pQuicEndpoint *client;
+  SimDial d = { 0 };
+  P2pConnection *acc;
+  guint sent;
+  guint64 t0;
+
+  s.cfg.keepalive_ns = 0;
+  sim_setup (&s, 9);
+  client = sim_endpoint (&s, 2, 0, s.client_id);
+
+  /* 1. Default policy (stateless Retry from 8 pending handshakes on): of
+   * 160 forged Initials from 4 addresses x 40 ports, 8 start handshakes,
+   * the others leave no state and get a Retry. */
+  sent = flood (&s, 3, 6, 40, socks);
+  p2p_sim_network_advance (s.net, 50 * MS);
+  g_assert_cmpuint (p2p_quic_endpoint_get_pending (s.server), ==, 8);
+  g_assert_cmpuint (p2p_quic_endpoint_get_retries_sent (s.server), ==, sent - 8);
+  g_assert_cmpuint (s.retries_seen, ==, sent - 8);
+  /* a legitimate dial in the middle of the flood passes the Retry */
+  p2p_quic_endpoint_dial_async (client, s.server_addr, p2p_identity_get_peer_id (s.server_id),
+      NULL, sim_dialed, &d);
+  sent += flood (&s, 3, 6, 10, socks);
+  g_assert_true (p2p_sim_network_run_until_cond (s.net, sim_dial_done, &d, 5 * SEC));
+  g_assert_no_error (d.error);
+  g_assert_nonnull (d.conn);
+  acc = p2p_listener_accept (P2P_LISTENER (s.server), NULL, NULL);
+  g_assert_nonnull (acc);
+  g_assert_true (p2p_peer_id_equal (p2p_connection_get_peer_id (acc),
+          p2p_identity_get_peer_id (s.client_id)));
+  g_assert_cmpuint (p2p_quic_endpoint_get_pending (s.server), ==, 8);
+  g_clear_object (&acc);
+  g_clear_object (&d.conn);
+  g_ptr_array_set_size (socks, 0);
+  /* the 8 unvalidated ones are gone after the handshake timeout */
+  g_assert_true (p2p_sim_network_run_until_cond (s.net, no_pending, s.server, 11 * SEC));
+
+  /* 2. Without Retry (an attacker that can answer it is the same as one
+   * that need not): 6 addresses x 20 ports = 120 half-open handshakes.
+   * The per-address cap (16) and the global cap (64, oldest evicted)
+   * hold, and the dial still succeeds. */
+  p2p_quic_endpoint_set_handshake_limits (s.server, 0, 0, 0, G_MAXUINT);
+  flood (&s, 3, 6, 20, socks);  /* 4 x 16 admitted, the rest over the per-address cap */
+  p2p_sim_network_advance (s.net, 1 * SEC);
+  g_assert_cmpuint (p2p_quic_endpoint_get_pending (s.server), ==, 64);
+  g_assert_cmpuint (p2p_quic_endpoint_get_evicted (s.server), ==, 0);
+  flood (&s, 7, 8, 20, socks);  /* at the global cap: 32 older ones evicted */
+  p2p_sim_network_advance (s.net, 10 * MS);
+  g_assert_cmpuint (p2p_quic_endpoint_get_pending (s.server), ==, 64);
+  g_assert_cmpuint (p2p_quic_endpoint_get_evicted (s.server), ==, 2 * 16);
+  memset (&d, 0, sizeof d);
+  t0 = p2p_sim_network_now (s.net);
+  p2p_quic_endpoint_dial_async (client, s.server_addr, p2p_identity_get_peer_id (s.server_id),
+      NULL, sim_dialed, &d);
+  flood (&s, 9, 9, 8, socks);   /* more arrive during the dial, from a new address */
+  g_assert_true (p2p_sim_network_run_until_cond (s.net, sim_dial_done, &d, 5 * SEC));
+  g_assert_no_error (d.error);
+  g_assert_nonnull (d.conn);
+  acc = p2p_listener_accept (P2P_LISTENER (s.server), NULL, NULL);
+  g_assert_nonnull (acc);
+  g_assert_cmpuint (p2p_quic_endpoint_get_pending (s.server), <=, 64);
+  g_assert_cmpuint (p2p_quic_endpoint_get_evicted (s.server), >=, 2 * 16 + 1);
+
+  /* 3. Half-open state is dropped after the handshake timeout (10 s), not
+   * the idle timeout (30 s); the established connection stays. */
+  g_assert_true (p2p_sim_network_run_until_cond (s.net, no_pending, s.server, 30 * SEC));
+  g_assert_cmpuint (p2p_sim_network_now (s.net) - t0, >=, 10 * SEC);
+  g_assert_cmpuint (p2p_sim_network_now (s.net) - t0, <, 11 * SEC);
+  g_assert_true (p2p_connection_is_connected (d.conn));
+  g_assert_true (p2p_connection_is_connected (acc));
+
+  g_clear_object (&acc);
+  g_clear_object (&d.conn);
+  g_clear_object (&client);
+  g_ptr_array_set_size (socks, 0);
+  sim_teardown (&s);
+}
+
+/* Sends @pkt once from a new port on @node. */
+static void
+send_from (Sim *s, guint node, GBytes *pkt)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pSimSocket) sock = p2p_sim_socket_new (s->net, node, 0, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (p2p_datagram_socket_send_to (P2P_DATAGRAM_SOCKET (sock), s->server_addr,
+          g_bytes_get_data (pkt, NULL), g_bytes_get_size (pkt), &error));
+  g_assert_no_error (error);
+  p2p_sim_network_advance (s->net, 0);  /* delivered, virtual time stands still */
+}
+
+/* Issue 11 item 3: the table of per-address token buckets (4096 addresses)
+ * forgets the least recently used address when full, never all of them. */
+static void
+test_rate_table_lru (void)
+{
+  Sim s = { 0 };
+  g_autoptr (GBytes) good = NULL;
+  g_autoptr (GBytes) pkt = NULL;
+  guint8 *bad;
+  gsize len;
+  const guint a = 3, b = 4, first_filler = 5, n_fillers = 4094;
+  guint64 dropped;
+
+  sim_setup (&s, first_filler + n_fillers);
+  /* Initials whose header is fine but whose payload does not decrypt: each
+   * takes a token, then the server session fails and leaves no state */
+  good = forged_initial (&s);
+  len = g_bytes_get_size (good);
+  bad = g_memdup2 (g_bytes_get_data (good, NULL), len);
+  for (gsize i = len - 64; i < len; i++)
+    bad[i] ^= 0x5a;
+  pkt = g_bytes_new_take (bad, len);
+  p2p_quic_endpoint_set_handshake_limits (s.server, 0, 0, 0, G_MAXUINT);
+  p2p_quic_endpoint_set_handshake_rate (s.server, 1, 1);       /* 1 at once, then 1/s */
+
+  dropped = p2p_quic_endpoint_get_dropped (s.server);
+  send_from (&s, a, pkt);
+  g_assert_cmpuint (p2p_quic_endpoint_get_dropped (s.server), ==, dropped);
+  send_from (&s, a, pkt);       /* A's bucket is empty */
+  g_assert_cmpuint (p2p_quic_endpoint_get_dropped (s.server), ==, ++dropped);
+  for (guint i = 0; i < n_fillers; i++)
+    send_from (&s, first_filler + i, pkt);
+  g_assert_cmpuint (p2p_quic_endpoint_get_dropped (s.server), ==, dropped);
+  send_from (&s, b, pkt);
+  send_from (&s, b, pkt);       /* B's bucket is empty; the table is full */
+  g_assert_cmpuint (p2p_quic_endpoint_get_dropped (s.server), ==, ++dropped);
+  /* one more address: A, the least recently used, is forgotten, B is not */
+  {
+    guint c = p2p_sim_network_add_node (s.net, NULL);
+
+    send_from (&s, c, pkt);
+  }
+  g_assert_cmpuint (p2p_quic_endpoint_get_dropped (s.server), ==, dropped);
+  send_from (&s, b, pkt);
+  g_assert_cmpuint (p2p_quic_endpoint_get_dropped (s.server), ==, ++dropped);
+  send_from (&s, a, pkt);
+  g_assert_cmpuint (p2p_quic_endpoint_get_dropped (s.server), ==, dropped);
+  g_assert_cmpuint (p2p_quic_endpoint_get_pending (s.server), ==, 0);
+  sim_teardown (&s);
+}
+
+/* Issue 11 item 9: a peer opens many streams and writes into them; nobody
+ * accepts them: what the receiver buffers stays under the bound. */
+static void
+test_unaccepted_streams (void)
+{
+  Sim s = { 0 };
+  g_autoptr (GPtrArray) streams = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GIOStream) taken = NULL;
+  g_autofree guint8 *payload = g_malloc (256 * 1024);
+  g_autofree guint8 *got = g_malloc (256 * 1024);
+  P2pQuicEndpoint *client;
+  SimDial d = { 0 };
+  P2pConnection *acc;
+  gsize bytes, have = 0;
+  guint n, refused = 0;
+  const gsize bound = P2P_QUIC_MAX_UNACCEPTED_STREAMS * P2P_QUIC_UNACCEPTED_STREAM_WINDOW;
+
+  sim_setup (&s, 2);
+  client = sim_endpoint (&s, 2, 0, s.client_id);
+  p2p_quic_endpoint_dial_async (client, s.server_addr, p2p_identity_get_peer_id (s.server_id),
+      NULL, sim_dialed, &d);
+  g_assert_true (p2p_sim_network_run_until_cond (s.net, sim_dial_done, &d, 5 * SEC));
+  g_assert_no_error (d.error);
+  acc = p2p_listener_accept (P2P_LISTENER (s.server), NULL, NULL);
+  g_assert_nonnull (acc);
+
+  for (gsize i = 0; i < 256 * 1024; i++)
+    payload[i] = (guint8) (i * 2654435761u >> 13);
+  /* 40 streams x 256 KiB = 10 MiB offered */
+  for (guint i = 0; i < 40; i++) {
+    GIOStream *io = p2p_connection_open_stream (d.conn, NULL, &error);
+    gsize w = 0;
+
+    g_assert_no_error (error);
+    g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (io), payload,
+            256 * 1024, &w, NULL, &error));
+    g_assert_no_error (error);
+    g_ptr_array_add (streams, io);
+  }
+  p2p_sim_network_advance (s.net, 2 * SEC);
+  bytes = p2p_quic_connection_get_unaccepted_bytes (P2P_QUIC_CONNECTION (acc), &n);
+  g_test_message ("unaccepted: %u streams, %" G_GSIZE_FORMAT " bytes buffered (bound %"
+      G_GSIZE_FORMAT ")", n, bytes, bound);
+  g_assert_cmpuint (n, ==, P2P_QUIC_MAX_UNACCEPTED_STREAMS);
+  g_assert_cmpuint (bytes, ==, bound);
+  /* the others were refused: their writers see the reset */
+  for (guint i = 0; i < streams->len; i++) {
+    guint8 b;
+    g_autoptr (GError) e = NULL;
+    gssize r = g_input_stream_read (g_io_stream_get_input_stream (streams->pdata[i]), &b, 1,
+        NULL, &e);
+
+    if (r < 0 && g_error_matches (e, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
+      refused++;
+    else
+      g_assert_error (e, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+  }
+  g_assert_cmpuint (refused, ==, 40 - P2P_QUIC_MAX_UNACCEPTED_STREAMS);
+
+  /* an accepted stream gets the normal window: all 256 KiB arrive */
+  taken = p2p_connection_accept_stream (acc, NULL, &error);
+  g_assert_no_error (error);
+  for (guint round = 0; round < 1000 && have < 256 * 1024; round++) {
+    g_autoptr (GError) e = NULL;
+    gssize r = g_input_stream_read (g_io_stream_get_input_stream (taken), got + have,
+        256 * 1024 - have, NULL, &e);
+
+    if (r > 0)
+      have += r;
+    else
+      p2p_sim_network_advance (s.net, 10 * MS);
+  }
+  g_assert_cmpuint (have, ==, 256 * 1024);
+  g_assert_cmpmem (got, have, payload, 256 * 1024);
+  bytes = p2p_quic_connection_get_unaccepted_bytes (P2P_QUIC_CONNECTION (acc), &n);
+  g_assert_cmpuint (n, ==, P2P_QUIC_MAX_UNACCEPTED_STREAMS - 1);
+  g_assert_cmpuint (bytes, <=, bound);
+
+  g_clear_object (&taken);
+  g_ptr_array_set_size (streams, 0);
+  g_clear_object (&acc);
+  g_clear_object (&d.conn);
+  g_clear_object (&client);
+  sim_teardown (&s);
+}
+
 /* ---- new handshakes per source address: a token bucket ---- */
 
 static void
@@ -1400,6 +1857,11 @@ main (int argc, char **argv)
   ADD ("accept-async", test_accept_async, NULL);
   ADD ("max-connections", test_max_connections, GUINT_TO_POINTER (500));
   ADD ("handshake-rate", test_handshake_rate, GUINT_TO_POINTER (500));
+  g_test_add_func ("/security/half-open-handshakes", test_half_open_handshakes);
+  g_test_add_func ("/security/unaccepted-streams", test_unaccepted_streams);
+  g_test_add_func ("/security/rate-table-lru", test_rate_table_lru);
+  g_test_add ("/security/adopt-limit", Fixture, GUINT_TO_POINTER (500), fixture_setup,
+      test_adopt_limit, fixture_teardown);
   ADD ("manual-context", test_manual_context, NULL);
   ADD ("recv-backpressure", test_recv_backpressure, NULL);
   return g_test_run ();

@@ -9,6 +9,8 @@
 #endif
 #include <p2p/p2p.h>
 #include "p2p-quic-session.h"
+#include "p2p-quic-tls.h"
+#include <gnutls/abstract.h>
 
 #define MS (G_GUINT64_CONSTANT (1000000))
 #define SEC (1000 * MS)
@@ -527,6 +529,119 @@ test_wrong_key (void)
   /* closing period ends; nothing scheduled any more */
   pair_run (p, NULL, NULL, 10 * SEC);
   g_assert_cmpuint (p2p_quic_session_get_deadline (p->s[0]), ==, G_MAXUINT64);
+}
+
+/* Issue 11, defence in depth: a client that presents no key (TLS error
+ * path) is refused with AUTHENTICATION_FAILED; the server never reports
+ * ESTABLISHED without the client's verified key. */
+static void
+test_client_without_key (void)
+{
+  g_autoptr (Pair) p = pair_new ();
+  g_autoptr (GBytes) m = make_bytes (100, 1);
+
+  pair_start (p);
+  p2p_quic_session_test_forget_key (p->s[0]);
+  g_assert_true (p2p_quic_session_send_message (p->s[0], m, NULL));
+  g_assert_true (pair_run (p, pred_both_closed, NULL, 10 * SEC));
+  g_assert_false (p->side[0].established);
+  g_assert_false (p->side[1].established);
+  g_assert_error (p->side[1].error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED);
+  g_assert_error (p->side[0].error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED);
+  g_assert_null (p2p_quic_session_get_peer_id (p->s[1]));
+  g_assert_cmpuint (p->side[1].n_messages, ==, 0);
+  g_test_message ("server: %s; client: %s", p->side[1].error->message,
+      p->side[0].error->message);
+}
+
+/* The same refusal one layer up: a server whose TLS did not ask for the
+ * client's key (a misconfiguration) still never reports ESTABLISHED. */
+static void
+test_server_requires_client_key (void)
+{
+  g_autoptr (Pair) p = pair_new ();
+  g_autoptr (GBytes) m = make_bytes (100, 1);
+
+  p->cfg[1].test_ignore_client_key = TRUE;
+  pair_start (p);
+  g_assert_true (p2p_quic_session_send_message (p->s[0], m, NULL));
+  g_assert_true (pair_run (p, pred_both_closed, NULL, 10 * SEC));
+  g_assert_false (p->side[1].established);
+  g_assert_error (p->side[1].error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED);
+  g_assert_nonnull (strstr (p->side[1].error->message, "presented no key"));
+  g_assert_null (p2p_quic_session_get_peer_id (p->s[1]));
+  g_assert_nonnull (p->side[0].error);
+  g_assert_cmpuint (p->side[1].n_messages, ==, 0);
+}
+
+/* DER SubjectPublicKeyInfo of a fresh key of @algo (@bits) into @out. */
+static void
+spki_of_new_key (gnutls_pk_algorithm_t algo, unsigned int bits, gnutls_datum_t *out)
+{
+  gnutls_privkey_t priv;
+  gnutls_pubkey_t pub;
+
+  g_assert_cmpint (gnutls_privkey_init (&priv), ==, 0);
+  g_assert_cmpint (gnutls_privkey_generate (priv, algo, bits, 0), ==, 0);
+  g_assert_cmpint (gnutls_pubkey_init (&pub), ==, 0);
+  g_assert_cmpint (gnutls_pubkey_import_privkey (pub, priv, 0, 0), ==, 0);
+  g_assert_cmpint (gnutls_pubkey_export2 (pub, GNUTLS_X509_FMT_DER, out), ==, 0);
+  gnutls_pubkey_deinit (pub);
+  gnutls_privkey_deinit (priv);
+}
+
+static void
+assert_key_refused (P2pQuicTls *t, gnutls_certificate_type_t type, const gnutls_datum_t *certs,
+    unsigned int n, const char *why)
+{
+  g_assert_cmpint (p2p_quic_tls_check_peer (t, type, certs, n), ==, GNUTLS_E_CERTIFICATE_ERROR);
+  g_assert_nonnull (t->auth_error);
+  g_assert_nonnull (strstr (t->auth_error, why));
+  g_assert_false (t->have_peer_id);
+}
+
+/* Issue 11, defence in depth: every error path of the TLS peer-key check. */
+static void
+test_peer_key_check (void)
+{
+  g_autoptr (P2pIdentity) id = p2p_identity_new ();
+  g_autoptr (P2pIdentity) other = p2p_identity_new ();
+  const guint8 *sk = p2p_identity_get_secret_key (id);
+  gnutls_datum_t raw = { (unsigned char *) sk + 32, 32 };
+  gnutls_datum_t ecdsa = { NULL, 0 }, ed = { NULL, 0 }, two[2];
+  guint8 junk[44] = { 0x30, 0x2a, 0x30, 0x05 };
+  gnutls_datum_t junkd = { junk, sizeof junk };
+  gnutls_pubkey_t pub;
+  P2pQuicTls t = { 0 };
+
+  t.is_server = TRUE;
+  /* the peer's own Ed25519 key as a SubjectPublicKeyInfo */
+  g_assert_cmpint (gnutls_pubkey_init (&pub), ==, 0);
+  g_assert_cmpint (gnutls_pubkey_import_ecc_raw (pub, GNUTLS_ECC_CURVE_ED25519, &raw, NULL), ==,
+      0);
+  g_assert_cmpint (gnutls_pubkey_export2 (pub, GNUTLS_X509_FMT_DER, &ed), ==, 0);
+  gnutls_pubkey_deinit (pub);
+  spki_of_new_key (GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_SECP256R1), &ecdsa);
+
+  assert_key_refused (&t, GNUTLS_CRT_X509, &ed, 1, "did not present a raw public key");
+  assert_key_refused (&t, GNUTLS_CRT_RAWPK, NULL, 0, "presented no key");
+  two[0] = ed;
+  two[1] = ed;
+  assert_key_refused (&t, GNUTLS_CRT_RAWPK, two, 2, "presented no key");
+  assert_key_refused (&t, GNUTLS_CRT_RAWPK, &ecdsa, 1, "not an Ed25519 key");
+  assert_key_refused (&t, GNUTLS_CRT_RAWPK, &junkd, 1, "not an Ed25519 key");
+  /* a client dialing someone else refuses this key */
+  t.is_server = FALSE;
+  t.expected = *p2p_identity_get_peer_id (other);
+  assert_key_refused (&t, GNUTLS_CRT_RAWPK, &ed, 1, "expected");
+  /* the right Ed25519 key passes and names the peer */
+  t.expected = *p2p_identity_get_peer_id (id);
+  g_assert_cmpint (p2p_quic_tls_check_peer (&t, GNUTLS_CRT_RAWPK, &ed, 1), ==, 0);
+  g_assert_true (t.have_peer_id);
+  g_assert_true (p2p_peer_id_equal (&t.peer_id, p2p_identity_get_peer_id (id)));
+  gnutls_free (ecdsa.data);
+  gnutls_free (ed.data);
+  p2p_quic_tls_clear (&t);
 }
 
 static void
@@ -1316,6 +1431,9 @@ main (int argc, char **argv)
   g_test_add_func ("/quic-session/handshake", test_handshake);
   g_test_add_func ("/quic-session/wrong-key", test_wrong_key);
   g_test_add_func ("/quic-session/allow-list", test_allow_list);
+  g_test_add_func ("/security/client-without-key", test_client_without_key);
+  g_test_add_func ("/security/peer-key-check", test_peer_key_check);
+  g_test_add_func ("/security/server-requires-client-key", test_server_requires_client_key);
   g_test_add_func ("/quic-session/message-sizes", test_message_sizes);
   g_test_add_func ("/quic-session/order", test_order);
   g_test_add_func ("/quic-session/bulk-64mib", test_bulk_64mib);
