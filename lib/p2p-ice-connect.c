@@ -958,6 +958,8 @@ p2p_ice_responder_new (P2pSignaling *signaling, P2pIdentity *identity, const P2p
   self->identity = g_object_ref (identity);
   self->config = p2p_config_copy (config);
   session_config_for_ice (qcfg, &self->qcfg);
+  if (self->qcfg.handshake_timeout_ns == 0) /* server sessions: as a UDP listener's */
+    self->qcfg.handshake_timeout_ns = P2P_QUIC_SERVER_HANDSHAKE_TIMEOUT_NS;
   self->allowed = allowed ? g_ptr_array_ref (allowed) : NULL;
   self->max_pending = max_pending ? max_pending : 16;
   self->func = func;

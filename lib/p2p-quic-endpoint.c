@@ -47,7 +47,6 @@
 #define DEFAULT_MAX_PENDING 64
 #define DEFAULT_MAX_PENDING_PER_IP 16
 #define DEFAULT_MAX_CONNECTIONS 64
-#define DEFAULT_HANDSHAKE_TIMEOUT_NS (10 * G_GUINT64_CONSTANT (1000000000))
 /* Pending handshakes from which a client must pass a Retry. A Retry costs
  * an honest dialer one round trip (not measurable on loopback: 3.4-3.8 ms
  * setup with or without; +RTT on a real path), so an unloaded listener
@@ -1017,7 +1016,7 @@ p2p_quic_endpoint_init (P2pQuicEndpoint *self)
   self->adopted = g_ptr_array_new_with_free_func (weak_ref_free);
   self->retry_threshold = DEFAULT_RETRY_THRESHOLD;
   self->max_pending_per_ip = DEFAULT_MAX_PENDING_PER_IP;
-  self->handshake_timeout_ns = DEFAULT_HANDSHAKE_TIMEOUT_NS;
+  self->handshake_timeout_ns = P2P_QUIC_SERVER_HANDSHAKE_TIMEOUT_NS;
   if (sodium_init () < 0)
     g_error ("libsodium could not be initialised");
   randombytes_buf (self->retry_secret, sizeof (self->retry_secret));

@@ -58,6 +58,11 @@ typedef struct {
   void (*closed) (P2pQuicSession *s, const GError *error, const char *reason, gpointer user_data);
 } P2pQuicSessionCallbacks;
 
+/* Handshake timeout of a server session (a listener's, over UDP or ICE):
+ * short, so that half-open handshakes do not hold a slot for the idle
+ * timeout. */
+#define P2P_QUIC_SERVER_HANDSHAKE_TIMEOUT_NS (10 * G_GUINT64_CONSTANT (1000000000))
+
 typedef struct {
   guint64 idle_timeout_ns;      /* 0 = 30 s */
   guint64 keepalive_ns;         /* 0 = off; sends Keepalive frames/PINGs */
