@@ -409,6 +409,7 @@ struct _P2pIceResponder {
   gulong sig_signal;
   gboolean refusing;      /* new offers get an ice-error (service stopped accepting) */
   GSource *reap;          /* idle: frees finished setups */
+  P2pIceCounters *counters; /* the service's (not owned), or NULL */
 };
 
 struct _Setup {
@@ -591,6 +592,21 @@ responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
     gpointer user_data)
 {
   P2pIceResponder *self = user_data;
+  char from_text[P2P_PEER_ID_TEXT_LEN + 1];
+  p2p_peer_id_format (from, from_text);
+  /* A peer outside the allow-list gets no answer at all, before anything
+   * else (its payload is not even parsed): no candidates revealed, no
+   * agent, no TURN allocation, no checks towards addresses it chose, and no
+   * refusal either, which would tell it that this peer is online and
+   * filters (a signed "ice-error" would). Its dial times out. The TLS
+   * handshake would refuse it too (defence in depth: on_first_datagram
+   * passes the list down). */
+  if (!peer_allowed (self, from)) {
+    g_debug ("signal from %s ignored: not in allowed-peers", from_text);
+    if (self->counters)
+      self->counters->offers_ignored++;
+    return;
+  }
   Payload p;
   if (!payload_parse (text, &p))
     return;
@@ -598,8 +614,6 @@ responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
     payload_clear (&p);
     return;
   }
-  char from_text[P2P_PEER_ID_TEXT_LEN + 1];
-  p2p_peer_id_format (from, from_text);
   g_autofree char *key = g_strdup_printf ("%s/%s", from_text, p.session);
   if (g_hash_table_contains (self->setups, key)) {
     payload_clear (&p);
@@ -607,12 +621,6 @@ responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
   }
   if (self->refusing) {
     reply_error (self, from, p.session, "not accepting connections (no listener is open)");
-    payload_clear (&p);
-    return;
-  }
-  if (!peer_allowed (self, from)) {
-    /* The QUIC handshake would refuse it too; say so early. */
-    reply_error (self, from, p.session, "not in this listener's allowed peers");
     payload_clear (&p);
     return;
   }
@@ -633,6 +641,8 @@ responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
     return;
   }
   p2p_ice_path_set_peer_label (path, from_text);
+  if (self->counters)
+    self->counters->agents_started++;
 
   Setup *s = g_new0 (Setup, 1);
   s->owner = self;
@@ -710,6 +720,7 @@ struct _P2pIceService {
   GSource *retry;
   gulong closed_id;
   struct ServiceBox *box;       /* lets pending callbacks see that we are gone */
+  P2pIceCounters counters;      /* of every responder it had */
 };
 
 typedef struct ServiceBox {
@@ -811,6 +822,8 @@ on_service_registered (GObject *source, GAsyncResult *result, gpointer data)
   if (self->accepting && !self->responder)
     self->responder = p2p_ice_responder_new (self->signaling, self->identity, self->config,
         &self->qcfg, self->allowed, self->max_pending, self->func, self->user_data);
+  if (self->responder)
+    self->responder->counters = &self->counters;
   while ((t = g_queue_pop_head (&waiting))) {
     if (!box->svc) {
       g_task_return_new_error (t, P2P_ERROR, P2P_ERROR_CLOSED, "the provider is shutting down");
@@ -967,6 +980,8 @@ p2p_ice_service_start_accepting (P2pIceService *self, GPtrArray *allowed, guint 
   if (self->signaling && p2p_signaling_is_registered (self->signaling))
     self->responder = p2p_ice_responder_new (self->signaling, self->identity, self->config,
         &self->qcfg, self->allowed, self->max_pending, self->func, self->user_data);
+  if (self->responder)
+    self->responder->counters = &self->counters;
   else
     service_register (self);
 }
@@ -1007,6 +1022,12 @@ gboolean
 p2p_ice_service_register_finish (P2pIceService *self, GAsyncResult *result, GError **error)
 {
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+p2p_ice_service_get_counters (P2pIceService *self, P2pIceCounters *out)
+{
+  *out = self->counters;
 }
 
 gboolean

@@ -13,9 +13,10 @@
  *   every waiting GTask with the first connection (the others are cancelled
  *   or closed).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "p2p/p2p-quic-provider.h"
+#include "p2p-quic-provider-private.h"
 #include "p2p/p2p-error.h"
 #include "p2p/p2p-peer-info.h"
+#include "p2p-config-private.h"
 #include "p2p-ice-connect.h"
 #include "p2p-net-thread.h"
 #include "p2p-quic-connection.h"
@@ -46,6 +47,7 @@ struct _P2pQuicProvider {
   GHashTable *pool;             /* peer string → GWeakRef* (P2pConnection) */
   GHashTable *inflight;         /* peer string → Connect* */
   GPtrArray *listeners;         /* GWeakRef* (P2pQuicEndpoint) */
+  GPtrArray *allowed;           /* P2pPeerId*: config->allowed_peers, NULL = anyone */
   P2pIceService *ice;           /* rendezvous + ICE; created on first use */
   GPtrArray *ice_conns;         /* GWeakRef* (P2pConnection): aborted at shutdown */
   gboolean shut_down;
@@ -706,10 +708,16 @@ listen_net (gpointer data)
   P2pQuicProvider *self = l->self;
   GWeakRef *wr;
 
+  /* The allow-list goes down to TLS (the endpoint's server sessions) and to
+   * the ICE responder, so a stranger fails the handshake and its offers get
+   * no answer; checked before the socket is bound. */
+  if (self->allowed == NULL
+      && !p2p_config_parse_allowed_peer_ids (self->config, &self->allowed, &l->error))
+    return;
   l->ep = new_endpoint_net (self, l->address, &l->error);
   if (l->ep == NULL)
     return;
-  p2p_quic_endpoint_set_accepting (l->ep, TRUE, NULL, self->config->max_connections);
+  p2p_quic_endpoint_set_accepting (l->ep, TRUE, self->allowed, self->config->max_connections);
   wr = g_new0 (GWeakRef, 1);
   g_weak_ref_init (wr, l->ep);
   g_ptr_array_add (self->listeners, wr);
@@ -721,7 +729,7 @@ listen_net (gpointer data)
       return;
     }
     /* Registers in the background (and again after losing the server). */
-    p2p_ice_service_start_accepting (ice, NULL, 0, on_ice_accepted, self);
+    p2p_ice_service_start_accepting (ice, self->allowed, 0, on_ice_accepted, self);
   }
 }
 
@@ -881,6 +889,30 @@ p2p_quic_provider_wait_registered (P2pQuicProvider *self, GCancellable *cancella
   return ok;
 }
 
+typedef struct {
+  P2pQuicProvider *self;
+  P2pIceCounters *out;
+} GetCounters;
+
+static void
+get_ice_counters_net (gpointer data)
+{
+  GetCounters *g = data;
+
+  if (g->self->ice)
+    p2p_ice_service_get_counters (g->self->ice, g->out);
+}
+
+void
+p2p_quic_provider_get_ice_counters (P2pQuicProvider *self, P2pIceCounters *out)
+{
+  GetCounters g = { self, out };
+
+  g_return_if_fail (P2P_IS_QUIC_PROVIDER (self));
+  memset (out, 0, sizeof *out);
+  p2p_net_thread_invoke_sync (self->net, get_ice_counters_net, &g);
+}
+
 /* ------------------------------------------------------------ GObject */
 
 static void
@@ -960,6 +992,7 @@ p2p_quic_provider_finalize (GObject *object)
   g_hash_table_unref (self->inflight);
   g_ptr_array_unref (self->listeners);
   g_ptr_array_unref (self->ice_conns);
+  g_clear_pointer (&self->allowed, g_ptr_array_unref);
   g_clear_object (&self->identity);
   g_clear_pointer (&self->config, p2p_config_free);
   G_OBJECT_CLASS (p2p_quic_provider_parent_class)->finalize (object);
