@@ -637,6 +637,25 @@ allowing (const P2pConfig *base, P2pIdentity *who)
   return cfg;
 }
 
+/* @b dials @peer; the first connection @l accepts is @b's; data both ways. */
+static void
+allowed_peer_gets_in (Timer *t, P2pQuicProvider *b, const char *peer, P2pListener *l,
+    const char *text)
+{
+  g_autoptr (GCancellable) c = timeout_cancellable (t, 20000);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pConnection) cb = p2p_provider_connect (P2P_PROVIDER (b), peer, c, &error);
+  g_autoptr (P2pConnection) ca = NULL;
+
+  g_assert_no_error (error);
+  ca = p2p_listener_accept (l, c, &error);
+  g_assert_no_error (error);
+  g_assert_true (p2p_peer_id_equal (p2p_connection_get_peer_id (ca),
+      p2p_provider_get_local_peer_id (P2P_PROVIDER (b))));
+  exchange (t, cb, ca, text);
+  exchange (t, ca, cb, "and back");
+}
+
 /* Issue 11 item 4, direct route: a listener with an allow-list refuses a
  * stranger in the TLS handshake (AUTHENTICATION_FAILED at the dialer; the
  * listener never accepts it: the first connection it accepts is the
@@ -661,8 +680,6 @@ test_allowed_peers_tls (void)
   g_autofree char *peer = NULL;
   g_autoptr (GCancellable) c = timeout_cancellable (t, 10000);
   g_autoptr (P2pConnection) cs = NULL;
-  g_autoptr (P2pConnection) cb = NULL;
-  g_autoptr (P2pConnection) ca = NULL;
 
   g_assert_no_error (error);
   local = p2p_listener_get_local_address (l);
@@ -676,13 +693,7 @@ test_allowed_peers_tls (void)
   g_assert_nonnull (strstr (error->message, "not in allowed-peers"));
   g_clear_error (&error);
 
-  cb = p2p_provider_connect (P2P_PROVIDER (b), peer, c, &error);
-  g_assert_no_error (error);
-  ca = p2p_listener_accept (l, c, &error);
-  g_assert_no_error (error);
-  g_assert_true (p2p_peer_id_equal (p2p_connection_get_peer_id (ca), p2p_identity_get_peer_id (idb)));
-  exchange (t, cb, ca, "allowed, direct");
-  exchange (t, ca, cb, "and back");
+  allowed_peer_gets_in (t, b, peer, l, "allowed, direct");
   p2p_listener_close (l);
 }
 
@@ -770,8 +781,6 @@ test_allowed_peers_ice (void)
   g_autoptr (P2pSignaling) marker = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (GCancellable) c = timeout_cancellable (t, 20000);
-  g_autoptr (P2pConnection) cb = NULL;
-  g_autoptr (P2pConnection) ca = NULL;
   g_autofree char *a_id = NULL;
   guint16 port;
   g_autoptr (GSocket) silent G_GNUC_UNUSED = silent_socket (&port);
@@ -804,13 +813,7 @@ test_allowed_peers_ice (void)
   g_assert_true (p2p_signaling_send (stranger, p2p_identity_get_peer_id (idm), "marker", &error));
   WAIT_FOR (marks == 1);
 
-  cb = p2p_provider_connect (P2P_PROVIDER (b), a_id, c, &error);
-  g_assert_no_error (error);
-  ca = p2p_listener_accept (l, c, &error);
-  g_assert_no_error (error);
-  g_assert_true (p2p_peer_id_equal (p2p_connection_get_peer_id (ca), p2p_identity_get_peer_id (idb)));
-  exchange (t, cb, ca, "allowed, over ICE");
-  exchange (t, ca, cb, "and back");
+  allowed_peer_gets_in (t, b, a_id, l, "allowed, over ICE");
 
   while (g_main_context_iteration (NULL, FALSE))
     ;
@@ -822,8 +825,6 @@ test_allowed_peers_ice (void)
   p2p_signaling_close (stranger);
   p2p_signaling_close (marker);
   p2p_listener_close (l);
-  g_clear_object (&cb);
-  g_clear_object (&ca);
   g_clear_object (&b);
   g_clear_object (&a);
   p2p_test_stop_rendezvous (rdv);
