@@ -3,7 +3,8 @@
  * bare IDs without rendezvous, cancellation, listen errors) and the
  * rendezvous + ICE route (a p2p-rendezvous subprocess on 127.0.0.1 port 0:
  * bare peer IDs, unknown IDs, the fallback from silent addresses), and the
- * allow-list passed down to TLS and to the ICE responder (issue 11 item 4).
+ * allow-list passed down to TLS and to the ICE responder (issue 11 item 4),
+ * the responder's max_pending and duplicate offers (issue 19).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <signal.h>
 #include <string.h>
@@ -754,6 +755,16 @@ count_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text, gpoint
   (*(guint *) data)++;
 }
 
+/* An ICE offer as a dialer sends it (lib/p2p-ice-connect.h), session
+ * @session, its one host candidate 127.0.0.1:@port. */
+static char *
+offer_text (guint session, guint16 port)
+{
+  return g_strdup_printf ("{\"kind\":\"ice-offer\",\"session\":\"%032x\","
+      "\"ufrag\":\"abcd\",\"pwd\":\"0123456789abcdefghijkl\",\"candidates\":"
+      "[\"a=candidate:1 1 UDP 2130706431 127.0.0.1 %u typ host\"]}", session, port);
+}
+
 /* Issue 11 item 4, ICE route: a stranger's signed offers through the
  * rendezvous (realistic ones: candidates naming a UDP port it holds) get
  * no answer, and the listener starts no ICE agent for them (its counters:
@@ -802,9 +813,7 @@ test_allowed_peers_ice (void)
   g_signal_connect (stranger, "signal", G_CALLBACK (count_signal), &from_a);
   g_signal_connect (marker, "signal", G_CALLBACK (count_signal), &marks);
   for (guint i = 0; i < 3; i++) {
-    g_autofree char *offer = g_strdup_printf ("{\"kind\":\"ice-offer\",\"session\":\"%032x\","
-        "\"ufrag\":\"abcd\",\"pwd\":\"0123456789abcdefghijkl\",\"candidates\":"
-        "[\"a=candidate:1 1 UDP 2130706431 127.0.0.1 %u typ host\"]}", i + 1, port);
+    g_autofree char *offer = offer_text (i + 1, port);
 
     g_assert_true (p2p_signaling_send (stranger, p2p_provider_get_local_peer_id (P2P_PROVIDER (a)),
         offer, &error));
@@ -826,6 +835,83 @@ test_allowed_peers_ice (void)
   p2p_signaling_close (marker);
   p2p_listener_close (l);
   g_clear_object (&b);
+  g_clear_object (&a);
+  p2p_test_stop_rendezvous (rdv);
+}
+
+typedef struct {
+  guint answers, errors;
+  char *error_text;             /* the last "ice-error" */
+} Replies;
+
+static void
+count_reply (P2pSignaling *sig, const P2pPeerId *from, const char *text, gpointer data)
+{
+  Replies *r = data;
+
+  if (strstr (text, "\"kind\":\"ice-answer\"")) {
+    r->answers++;
+  } else if (strstr (text, "\"kind\":\"ice-error\"")) {
+    r->errors++;
+    g_free (r->error_text);
+    r->error_text = g_strdup (text);
+  }
+}
+
+/* Issue 19 (the ICE responder's max_pending and duplicate offers, through
+ * the provider): an allowed peer's 17 distinct offers plus one repeated
+ * session: 16 answers (16 agents: the default max_pending), the 17th
+ * refused with an "ice-error" naming its session, the duplicate ignored
+ * (no agent, no reply). */
+static void
+test_ice_offers_max_pending (void)
+{
+  g_autoptr (Timer) t = timer_new ();
+  g_autofree char *url = NULL;
+  GSubprocess *rdv = p2p_test_start_rendezvous (&url);
+  g_autoptr (P2pConfig) base = test_config (5000);
+  g_autoptr (P2pIdentity) idp = p2p_identity_new ();
+  g_autoptr (P2pConfig) cfg = NULL;
+  g_autoptr (P2pQuicProvider) a = NULL;
+  g_autoptr (P2pListener) l = NULL;
+  g_autoptr (P2pSignaling) peer = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GCancellable) c = timeout_cancellable (t, 20000);
+  g_autofree char *last_session = g_strdup_printf ("\"session\":\"%032x\"", 17);
+  guint16 port;
+  g_autoptr (GSocket) silent G_GNUC_UNUSED = silent_socket (&port);
+  Replies r = { 0 };
+  P2pIceCounters n;
+
+  base->bootstrap_peers = g_strsplit (url, ",", -1);
+  cfg = allowing (base, idp);
+  a = p2p_quic_provider_new (NULL, cfg);
+  l = p2p_provider_listen (P2P_PROVIDER (a), "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+  g_assert_true (p2p_quic_provider_wait_registered (a, c, &error));
+  g_assert_no_error (error);
+
+  peer = register_at (url, idp);
+  g_signal_connect (peer, "signal", G_CALLBACK (count_reply), &r);
+  for (guint i = 0; i < 18; i++) {
+    g_autofree char *offer = offer_text (i == 0 ? 1 : i, port); /* 1, 1 again, 2..17 */
+
+    g_assert_true (p2p_signaling_send (peer, p2p_provider_get_local_peer_id (P2P_PROVIDER (a)),
+        offer, &error));
+    g_assert_no_error (error);
+  }
+  WAIT_FOR (r.answers + r.errors == 17);
+  g_assert_cmpuint (r.answers, ==, 16);
+  g_assert_cmpuint (r.errors, ==, 1);
+  g_assert_nonnull (strstr (r.error_text, last_session));
+  g_assert_nonnull (strstr (r.error_text, "too many connections being set up"));
+  p2p_quic_provider_get_ice_counters (a, &n);
+  g_assert_cmpuint (n.agents_started, ==, 16);
+  g_assert_cmpuint (n.offers_ignored, ==, 0);
+
+  g_free (r.error_text);
+  p2p_signaling_close (peer);
+  p2p_listener_close (l);
   g_clear_object (&a);
   p2p_test_stop_rendezvous (rdv);
 }
@@ -858,5 +944,6 @@ main (int argc, char **argv)
   g_test_add_func ("/security/allowed-peers-tls", test_allowed_peers_tls);
   g_test_add_func ("/security/allowed-peers-listen-errors", test_allowed_peers_listen_errors);
   g_test_add_func ("/security/allowed-peers-ice", test_allowed_peers_ice);
+  g_test_add_func ("/security/ice-offers-max-pending-and-duplicates", test_ice_offers_max_pending);
   return g_test_run ();
 }
