@@ -76,9 +76,15 @@ struct _Connect {
   guint outstanding;
   gboolean ice_started;
   GError *error;                /* the most telling failure so far */
-  GPtrArray *cancel_sources;    /* GSource* watching the tasks' cancellables */
+  GPtrArray *cancel_sources;    /* GSource*: timers destroyed at the finish */
+  GArray *cancel_handlers;      /* CancelHandler: on the tasks' cancellables */
   gboolean done;
 };
+
+typedef struct {
+  GCancellable *cancellable;    /* ref */
+  gulong id;
+} CancelHandler;
 
 static void
 weak_ref_free (gpointer data)
@@ -243,6 +249,7 @@ connect_free (Connect *c)
   g_clear_pointer (&c->info, p2p_peer_info_unref);
   g_ptr_array_unref (c->tasks);
   g_ptr_array_unref (c->cancel_sources);
+  g_array_unref (c->cancel_handlers);
   g_clear_object (&c->race);
   g_clear_error (&c->error);
   g_free (c->peer_str);
@@ -266,6 +273,15 @@ connect_finish_net (Connect *c, P2pConnection *conn)
   g_cancellable_cancel (c->race);
   for (guint i = 0; i < c->cancel_sources->len; i++)
     g_source_destroy (c->cancel_sources->pdata[i]);
+  /* Waits for a "cancelled" emission running in another thread (our
+   * handler only queues work here, so that is short). */
+  for (guint i = 0; i < c->cancel_handlers->len; i++) {
+    CancelHandler *h = &g_array_index (c->cancel_handlers, CancelHandler, i);
+
+    g_cancellable_disconnect (h->cancellable, h->id);
+    g_object_unref (h->cancellable);
+  }
+  g_array_set_size (c->cancel_handlers, 0);
   if (conn)
     pool_add (self, c->peer_str, conn);
   for (guint i = 0; i < c->tasks->len; i++) {
@@ -572,7 +588,7 @@ ice_fallback_free (gpointer data)
 /* A waiting caller cancelled: complete its task now; stop the dials if
  * nobody else waits for them. */
 static gboolean
-connect_task_cancelled (GCancellable *cancellable, gpointer user_data)
+connect_task_cancelled (gpointer user_data)
 {
   GTask *task = user_data;
   P2pQuicProvider *self = g_task_get_source_object (task);
@@ -594,6 +610,23 @@ connect_task_cancelled (GCancellable *cancellable, gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* In the thread that cancels: queues connect_task_cancelled on the network
+ * thread, always for a later turn (never inline: the finish disconnects
+ * this handler, which must not happen inside its own emission). A
+ * GCancellableSource would be simpler, but GLib 2.74 leaks one whose last
+ * reference drops while another thread is still emitting "cancelled". */
+static void
+on_task_cancelled (GCancellable *cancellable, gpointer user_data)
+{
+  GTask *task = user_data;
+  P2pQuicProvider *self = g_task_get_source_object (task);
+  GSource *src = g_idle_source_new ();
+
+  g_source_set_callback (src, connect_task_cancelled, g_object_ref (task), g_object_unref);
+  g_source_attach (src, p2p_net_thread_get_context (self->net));
+  g_source_unref (src);
+}
+
 static void
 connect_add_task (Connect *c, GTask *task)
 {
@@ -601,12 +634,11 @@ connect_add_task (Connect *c, GTask *task)
 
   g_ptr_array_add (c->tasks, g_object_ref (task));
   if (cancellable) {
-    GSource *src = g_cancellable_source_new (cancellable);
+    CancelHandler h = { g_object_ref (cancellable), 0 };
 
-    g_source_set_callback (src, G_SOURCE_FUNC (connect_task_cancelled), g_object_ref (task),
-        g_object_unref);
-    g_source_attach (src, p2p_net_thread_get_context (c->self->net));
-    g_ptr_array_add (c->cancel_sources, src);
+    h.id = g_cancellable_connect (cancellable, G_CALLBACK (on_task_cancelled),
+        g_object_ref (task), g_object_unref);
+    g_array_append_val (c->cancel_handlers, h);
   }
 }
 
@@ -653,6 +685,7 @@ connect_start_net (gpointer data)
   c->peer_str = g_steal_pointer (&peer_str);
   c->tasks = g_ptr_array_new_with_free_func (g_object_unref);
   c->cancel_sources = g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref);
+  c->cancel_handlers = g_array_new (FALSE, FALSE, sizeof (CancelHandler));
   c->race = g_cancellable_new ();
   connect_add_task (c, task);
   g_hash_table_insert (self->inflight, g_strdup (c->peer_str), c);
