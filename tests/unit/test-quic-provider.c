@@ -726,6 +726,23 @@ test_allowed_peers_listen_errors (void)
   g_assert_nonnull (strstr (error->message, "Invalid peer ID \"nonsense\" in allowed-peers"));
 }
 
+/* A provider allowing only @allowed, listening on 127.0.0.1 (*l) and
+ * registered at base's rendezvous. */
+static P2pQuicProvider *
+listen_allowing (Timer *t, const P2pConfig *base, P2pIdentity *allowed, P2pListener **l)
+{
+  g_autoptr (P2pConfig) cfg = allowing (base, allowed);
+  g_autoptr (GCancellable) c = timeout_cancellable (t, 20000);
+  g_autoptr (GError) error = NULL;
+  P2pQuicProvider *a = p2p_quic_provider_new (NULL, cfg);
+
+  *l = p2p_provider_listen (P2P_PROVIDER (a), "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+  g_assert_true (p2p_quic_provider_wait_registered (a, c, &error));
+  g_assert_no_error (error);
+  return a;
+}
+
 static void
 signaling_connected_cb (GObject *source, GAsyncResult *res, gpointer data)
 {
@@ -784,14 +801,12 @@ test_allowed_peers_ice (void)
   g_autoptr (P2pIdentity) idb = p2p_identity_new ();
   g_autoptr (P2pIdentity) ids = p2p_identity_new ();
   g_autoptr (P2pIdentity) idm = p2p_identity_new ();
-  g_autoptr (P2pConfig) cfg = NULL;
   g_autoptr (P2pQuicProvider) a = NULL;
   g_autoptr (P2pQuicProvider) b = NULL;
   g_autoptr (P2pListener) l = NULL;
   g_autoptr (P2pSignaling) stranger = NULL;
   g_autoptr (P2pSignaling) marker = NULL;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GCancellable) c = timeout_cancellable (t, 20000);
   g_autofree char *a_id = NULL;
   guint16 port;
   g_autoptr (GSocket) silent G_GNUC_UNUSED = silent_socket (&port);
@@ -799,14 +814,9 @@ test_allowed_peers_ice (void)
   P2pIceCounters n;
 
   base->bootstrap_peers = g_strsplit (url, ",", -1);
-  cfg = allowing (base, idb);
-  a = p2p_quic_provider_new (NULL, cfg);
+  a = listen_allowing (t, base, idb, &l);
   b = p2p_quic_provider_new (idb, base);
   a_id = p2p_peer_id_to_string (p2p_provider_get_local_peer_id (P2P_PROVIDER (a)));
-  l = p2p_provider_listen (P2P_PROVIDER (a), "127.0.0.1:0", &error);
-  g_assert_no_error (error);
-  g_assert_true (p2p_quic_provider_wait_registered (a, c, &error));
-  g_assert_no_error (error);
 
   stranger = register_at (url, ids);
   marker = register_at (url, idm);
@@ -871,12 +881,10 @@ test_ice_offers_max_pending (void)
   GSubprocess *rdv = p2p_test_start_rendezvous (&url);
   g_autoptr (P2pConfig) base = test_config (5000);
   g_autoptr (P2pIdentity) idp = p2p_identity_new ();
-  g_autoptr (P2pConfig) cfg = NULL;
   g_autoptr (P2pQuicProvider) a = NULL;
   g_autoptr (P2pListener) l = NULL;
   g_autoptr (P2pSignaling) peer = NULL;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GCancellable) c = timeout_cancellable (t, 20000);
   g_autofree char *last_session = g_strdup_printf ("\"session\":\"%032x\"", 17);
   guint16 port;
   g_autoptr (GSocket) silent G_GNUC_UNUSED = silent_socket (&port);
@@ -884,12 +892,7 @@ test_ice_offers_max_pending (void)
   P2pIceCounters n;
 
   base->bootstrap_peers = g_strsplit (url, ",", -1);
-  cfg = allowing (base, idp);
-  a = p2p_quic_provider_new (NULL, cfg);
-  l = p2p_provider_listen (P2P_PROVIDER (a), "127.0.0.1:0", &error);
-  g_assert_no_error (error);
-  g_assert_true (p2p_quic_provider_wait_registered (a, c, &error));
-  g_assert_no_error (error);
+  a = listen_allowing (t, base, idp, &l);
 
   peer = register_at (url, idp);
   g_signal_connect (peer, "signal", G_CALLBACK (count_reply), &r);
