@@ -166,7 +166,9 @@ gst_p2p_object_install_properties (GObjectClass *klass, gboolean is_sink)
           "-1 = $P2P_LISTEN_PORT, else 8800)", -1, 65535, -1, rw));
   g_object_class_install_property (klass, GST_P2P_PROP_ALLOWED_PEERS,
       g_param_spec_string ("allowed-peers", "Allowed peers",
-          "Comma-separated peer IDs allowed to connect (NULL or empty = anyone)",
+          "Comma-separated peer IDs allowed to connect; others fail the TLS "
+          "handshake and get no ICE answer (NULL = $P2P_ALLOWED_PEERS, else "
+          "anyone; \"\" = anyone; a list of only commas/spaces is an error)",
           NULL, rw));
   g_object_class_install_property (klass, GST_P2P_PROP_DELIVERY,
       g_param_spec_enum ("delivery", "Delivery",
@@ -325,27 +327,20 @@ gst_p2p_object_validate_peer (const char *peer, GError **error)
   return TRUE;
 }
 
-GArray *
-gst_p2p_object_parse_allowed_peers (const char *text, GError **error)
+/* The element's own copy of the allow-list (defence in depth: the
+ * provider already refuses other peers in TLS and ICE), from the
+ * configuration's entries, which p2p_config_set_allowed_peers() or the
+ * P2P_ALLOWED_PEERS parser has validated. */
+static GArray *
+allowed_ids_from_config (const P2pConfig *config, GError **error)
 {
   g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (P2pPeerId));
-  g_auto (GStrv) parts = NULL;
 
-  if (!text)
-    return g_steal_pointer (&ids);
-  parts = g_strsplit (text, ",", -1);
-  for (guint i = 0; parts[i]; i++) {
-    g_autoptr (GError) err = NULL;
-    char *item = g_strstrip (parts[i]);
+  for (guint i = 0; config->allowed_peers && config->allowed_peers[i]; i++) {
     P2pPeerId id;
 
-    if (!*item)
-      continue;
-    if (!p2p_peer_id_parse (item, &id, &err)) {
-      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-          "Invalid peer ID \"%s\" in allowed-peers: %s", item, err->message);
+    if (!p2p_peer_id_parse (config->allowed_peers[i], &id, error))
       return NULL;
-    }
     g_array_append_val (ids, id);
   }
   return g_steal_pointer (&ids);
@@ -404,12 +399,6 @@ gst_p2p_object_open (GstP2pObject *self)
         (NULL));
     return FALSE;
   }
-  allowed = gst_p2p_object_parse_allowed_peers (allowed_text, &err);
-  if (!allowed) {
-    GST_ELEMENT_ERROR (self->element, RESOURCE, SETTINGS, ("%s", err->message),
-        (NULL));
-    return FALSE;
-  }
 
   /* The network properties override the P2P_* variables: one parser
    * (P2pConfig) validates both, so a bad value fails the state change. */
@@ -426,8 +415,21 @@ gst_p2p_object_open (GstP2pObject *self)
   if (!config) {
     GST_ELEMENT_ERROR (self->element, RESOURCE, SETTINGS,
         ("Invalid network setting: %s (the properties rendezvous, stun-server, "
-            "turn-server and relay-only override these variables)", err->message),
+            "turn-server, relay-only and allowed-peers override these variables)",
+            err->message), (NULL));
+    return FALSE;
+  }
+  /* Passed down to the provider: strangers fail TLS and get no ICE answer.
+   * NULL = $P2P_ALLOWED_PEERS; "" = anyone; " , " is an error. */
+  if (allowed_text && !p2p_config_set_allowed_peers (config, allowed_text, &err)) {
+    GST_ELEMENT_ERROR (self->element, RESOURCE, SETTINGS, ("%s", err->message),
         (NULL));
+    return FALSE;
+  }
+  allowed = allowed_ids_from_config (config, &err);
+  if (!allowed) {
+    GST_ELEMENT_ERROR (self->element, RESOURCE, SETTINGS,
+        ("Invalid allowed-peers: %s", err->message), (NULL));
     return FALSE;
   }
   config->implementation = transport == GST_P2P_TRANSPORT_SIM ?

@@ -103,7 +103,6 @@ void gst_p2p_object_close (GstP2pObject *self);
 /* Validators (also used by the URI handler); errors are
  * P2P_ERROR_INVALID_ARGUMENT naming the property. */
 gboolean gst_p2p_object_validate_peer (const char *peer, GError **error);
-GArray *gst_p2p_object_parse_allowed_peers (const char *text, GError **error);
 
 /* TRUE if @conn's peer may stay (allow-list empty or containing it). */
 gboolean gst_p2p_object_peer_allowed (GstP2pObject *self, P2pConnection *conn);
@@ -136,6 +135,9 @@ void gst_p2p_object_post_connection (GstP2pObject *self, P2pConnection *conn,
     g_autofree char *__msg = g_strdup_printf (__VA_ARGS__); \
     if ((err)->domain == P2P_ERROR && (err)->code == P2P_ERROR_INVALID_ARGUMENT) \
       GST_ELEMENT_ERROR (el, RESOURCE, SETTINGS, ("%s", __msg), \
+          ("%s", (err)->message)); \
+    else if ((err)->domain == P2P_ERROR && (err)->code == P2P_ERROR_AUTHENTICATION_FAILED) \
+      GST_ELEMENT_ERROR (el, RESOURCE, NOT_AUTHORIZED, ("%s", __msg), \
           ("%s", (err)->message)); \
     else if ((err)->domain == P2P_ERROR && ((err)->code == P2P_ERROR_PEER_NOT_FOUND \
             || (err)->code == P2P_ERROR_CONNECTION_FAILED \

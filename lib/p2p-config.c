@@ -10,6 +10,7 @@
 
 #include "p2p/p2p-error.h"
 #include "p2p/p2p-peer-info.h"
+#include "p2p-config-private.h"
 
 G_DEFINE_BOXED_TYPE (P2pConfig, p2p_config, p2p_config_copy, p2p_config_free)
 
@@ -62,6 +63,7 @@ p2p_config_copy (const P2pConfig *config)
   c->relay_servers = g_strdupv (config->relay_servers);
   c->stun_servers = g_strdupv (config->stun_servers);
   c->identity_file = g_strdup (config->identity_file);
+  c->allowed_peers = g_strdupv (config->allowed_peers);
   return c;
 }
 
@@ -80,6 +82,7 @@ p2p_config_free (P2pConfig *config)
   g_strfreev (config->relay_servers);
   g_strfreev (config->stun_servers);
   g_free (config->identity_file);
+  g_strfreev (config->allowed_peers);
   g_free (config);
 }
 
@@ -263,6 +266,104 @@ check_stun (const char *var, const char *item, GError **error)
   return TRUE;
 }
 
+static gboolean
+check_peer_id (const char *var, const char *item, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  P2pPeerId id;
+
+  if (!p2p_peer_id_parse (item, &id, &local)) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "Invalid peer ID \"%s\" in %s: %s", item, var, local->message);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* An allow-list (@var names it in errors). A value of only separators and
+ * spaces names nobody: taken as "no list" it would let anyone in, so it is
+ * an error, like an empty entry or an invalid peer ID. */
+static gboolean
+parse_allowed_peers (const char *var, const char *value, char ***out, GError **error)
+{
+  if (strspn (value, ", \t\r\n") == strlen (value)) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s=\"%s\" names no peer ID; expected comma-separated peer IDs "
+        "(leave it unset to allow anyone)", var, value);
+    return FALSE;
+  }
+  return parse_list (var, value, check_peer_id, out, error);
+}
+
+/**
+ * p2p_config_set_allowed_peers:
+ * @config: a configuration
+ * @peers: (nullable): comma-separated peer IDs (spaces around them are
+ *   ignored), as in P2P_ALLOWED_PEERS; NULL or "" = anyone
+ * @error: return location for a #GError
+ *
+ * Sets @config->allowed_peers, the peer IDs a provider's listeners accept
+ * (at most 64). Others fail the TLS handshake with
+ * %P2P_ERROR_AUTHENTICATION_FAILED, and their ICE offers through the
+ * rendezvous get no answer. The list does not restrict the peers this
+ * provider dials: a dial already pins the key of the peer it names.
+ *
+ * Errors, all %P2P_ERROR_INVALID_ARGUMENT naming "allowed-peers" (the
+ * element property of the same name) and leaving @config unchanged: a
+ * value of only separators or spaces (e.g. " , ": it names nobody, and
+ * must not mean anyone), an empty entry, an invalid peer ID (the message
+ * quotes it), more than 64 entries. The provider reads the list when it is
+ * created (the config is copied): set it before p2p_quic_provider_new(). A
+ * P2pConfig is plain data: no locking, one thread at a time.
+ *
+ * Returns: TRUE, FALSE on error
+ */
+gboolean
+p2p_config_set_allowed_peers (P2pConfig *config, const char *peers, GError **error)
+{
+  g_return_val_if_fail (config != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (peers == NULL || peers[0] == '\0') {
+    g_clear_pointer (&config->allowed_peers, g_strfreev);
+    return TRUE;
+  }
+  return parse_allowed_peers ("allowed-peers", peers, &config->allowed_peers, error);
+}
+
+gboolean
+p2p_config_parse_allowed_peer_ids (const P2pConfig *config, GPtrArray **out, GError **error)
+{
+  g_autoptr (GPtrArray) ids = NULL;
+  guint n;
+
+  *out = NULL;
+  if (config->allowed_peers == NULL)
+    return TRUE;
+  n = g_strv_length (config->allowed_peers);
+  if (n == 0 || n > MAX_LIST_ITEMS) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "allowed-peers: %u entries; expected 1..%d peer IDs (NULL allows anyone)",
+        n, MAX_LIST_ITEMS);
+    return FALSE;
+  }
+  ids = g_ptr_array_new_full (n, (GDestroyNotify) p2p_peer_id_free);
+  for (guint i = 0; i < n; i++) {
+    g_autoptr (GError) local = NULL;
+    P2pPeerId id;
+
+    if (!p2p_peer_id_parse (config->allowed_peers[i], &id, &local)) {
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "Invalid peer ID \"%s\" in allowed-peers: %s", config->allowed_peers[i],
+          local->message);
+      return FALSE;
+    }
+    g_ptr_array_add (ids, p2p_peer_id_copy (&id));
+  }
+  *out = g_steal_pointer (&ids);
+  return TRUE;
+}
+
 /**
  * p2p_config_new_from_environ:
  * @envp: (nullable) (array zero-terminated=1): a g_get_environ()-style array
@@ -323,6 +424,9 @@ p2p_config_new_from_environ (const char *const *envp, GError **error)
   }
   UINT_VAR ("P2P_IDLE_TIMEOUT_MS", idle_timeout_ms, 100, 3600000);
   UINT_VAR ("P2P_KEEPALIVE_MS", keepalive_ms, 0, 3600000);
+  if (GET ("P2P_ALLOWED_PEERS")
+      && !parse_allowed_peers ("P2P_ALLOWED_PEERS", v, &c->allowed_peers, error))
+    return NULL;
 
   UINT_VAR ("SIMULATOR_P2P_LATENCY_MS", sim_latency_ms, 0, 600000);
   UINT_VAR ("SIMULATOR_P2P_JITTER_MS", sim_jitter_ms, 0, 600000);

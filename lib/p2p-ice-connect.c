@@ -629,11 +629,11 @@ struct _P2pIceResponder {
   P2pIceAcceptFunc func;
   gpointer user_data;
   GHashTable *setups;     /* "from/session" → Setup* (owned) */
-  guint started;          /* offers that started a setup (gathering) */
-  guint replayed, stale;  /* offers dropped as replays, refused as stale */
   gulong sig_signal;
   gboolean refusing;      /* new offers get an ice-error (service stopped accepting) */
   GSource *reap;          /* idle: frees finished setups */
+  P2pIceCounters own;
+  P2pIceCounters *counters; /* &own, or the service's (not owned) */
 };
 
 struct _Setup {
@@ -851,13 +851,13 @@ offer_fresh (P2pIceResponder *self, const P2pPeerId *from, const char *from_text
     case OFFER_FRESH:
       return TRUE;
     case OFFER_STALE:
-      self->stale++;
+      self->counters->offers_stale++;
       g_message ("ICE offer from %s refused: %s", from_text, why);
       reply_error (self, from, p->session, why);
       break;
     case OFFER_REPLAYED:
     default:
-      self->replayed++;
+      self->counters->offers_replayed++;
       g_message ("ICE offer from %s dropped: %s", from_text, why);
       break;
   }
@@ -870,11 +870,11 @@ p2p_ice_responder_get_counts (P2pIceResponder *self, guint *started, guint *repl
     guint *stale)
 {
   if (started)
-    *started = self->started;
+    *started = self->counters->agents_started;
   if (replayed)
-    *replayed = self->replayed;
+    *replayed = self->counters->offers_replayed;
   if (stale)
-    *stale = self->stale;
+    *stale = self->counters->offers_stale;
 }
 
 static void
@@ -882,6 +882,20 @@ responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
     gpointer user_data)
 {
   P2pIceResponder *self = user_data;
+  char from_text[P2P_PEER_ID_TEXT_LEN + 1];
+  p2p_peer_id_format (from, from_text);
+  /* A peer outside the allow-list gets no answer at all, before anything
+   * else (its payload is not even parsed): no candidates revealed, no
+   * agent, no TURN allocation, no checks towards addresses it chose, and no
+   * refusal either, which would tell it that this peer is online and
+   * filters (a signed "ice-error" would). Its dial times out. The TLS
+   * handshake would refuse it too (defence in depth: on_first_datagram
+   * passes the list down). */
+  if (!peer_allowed (self, from)) {
+    g_debug ("signal from %s ignored: not in allowed-peers", from_text);
+    self->counters->offers_ignored++;
+    return;
+  }
   Payload p;
   if (!payload_parse (text, &p))
     return;
@@ -889,8 +903,6 @@ responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
     payload_clear (&p);
     return;
   }
-  char from_text[P2P_PEER_ID_TEXT_LEN + 1];
-  p2p_peer_id_format (from, from_text);
   gint64 now_ms = g_get_real_time () / 1000;
   if (!offer_fresh (self, from, from_text, &p, now_ms))
     return;
@@ -901,12 +913,6 @@ responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
   }
   if (self->refusing) {
     reply_error (self, from, p.session, "not accepting connections (no listener is open)");
-    payload_clear (&p);
-    return;
-  }
-  if (!peer_allowed (self, from)) {
-    /* The QUIC handshake would refuse it too; say so early. */
-    reply_error (self, from, p.session, "not in this listener's allowed peers");
     payload_clear (&p);
     return;
   }
@@ -928,6 +934,7 @@ responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
     return;
   }
   p2p_ice_path_set_peer_label (path, from_text);
+  self->counters->agents_started++;
 
   Setup *s = g_new0 (Setup, 1);
   s->owner = self;
@@ -943,7 +950,6 @@ responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
   payload_clear (&p);
 
   p2p_packet_path_set_handlers (P2P_PACKET_PATH (s->path), on_first_datagram, NULL, s, NULL);
-  self->started++;
   p2p_ice_path_gather_async (s->path, s->cancel, on_responder_gathered, setup_ref (s));
 }
 
@@ -962,6 +968,7 @@ p2p_ice_responder_new (P2pSignaling *signaling, P2pIdentity *identity, const P2p
     self->qcfg.handshake_timeout_ns = P2P_QUIC_SERVER_HANDSHAKE_TIMEOUT_NS;
   self->allowed = allowed ? g_ptr_array_ref (allowed) : NULL;
   self->max_pending = max_pending ? max_pending : 16;
+  self->counters = &self->own;
   self->func = func;
   self->user_data = user_data;
   self->setups = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) setup_free);
@@ -1009,6 +1016,7 @@ struct _P2pIceService {
   GSource *retry;
   gulong closed_id;
   struct ServiceBox *box;       /* lets pending callbacks see that we are gone */
+  P2pIceCounters counters;      /* of every responder it had */
 };
 
 typedef struct ServiceBox {
@@ -1110,6 +1118,8 @@ on_service_registered (GObject *source, GAsyncResult *result, gpointer data)
   if (self->accepting && !self->responder)
     self->responder = p2p_ice_responder_new (self->signaling, self->identity, self->config,
         &self->qcfg, self->allowed, self->max_pending, self->func, self->user_data);
+  if (self->responder)
+    self->responder->counters = &self->counters;
   while ((t = g_queue_pop_head (&waiting))) {
     if (!box->svc) {
       g_task_return_new_error (t, P2P_ERROR, P2P_ERROR_CLOSED, "the provider is shutting down");
@@ -1266,6 +1276,8 @@ p2p_ice_service_start_accepting (P2pIceService *self, GPtrArray *allowed, guint 
   if (self->signaling && p2p_signaling_is_registered (self->signaling))
     self->responder = p2p_ice_responder_new (self->signaling, self->identity, self->config,
         &self->qcfg, self->allowed, self->max_pending, self->func, self->user_data);
+  if (self->responder)
+    self->responder->counters = &self->counters;
   else
     service_register (self);
 }
@@ -1306,6 +1318,12 @@ gboolean
 p2p_ice_service_register_finish (P2pIceService *self, GAsyncResult *result, GError **error)
 {
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+p2p_ice_service_get_counters (P2pIceService *self, P2pIceCounters *out)
+{
+  *out = self->counters;
 }
 
 gboolean

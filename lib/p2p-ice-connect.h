@@ -70,14 +70,27 @@ void p2p_ice_connect_async (P2pSignaling *signaling, P2pIdentity *identity,
     GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
 P2pConnection *p2p_ice_connect_finish (GAsyncResult *result, GError **error);
 
+/* What ICE responders did with the offers they got (network thread; for
+ * tests and monitoring). A responder counts into its own, or into its
+ * service's (the sum over every responder the service had). */
+typedef struct {
+  guint offers_ignored;         /* signals from peers outside the allow-list: no answer */
+  guint agents_started;         /* ICE agents (P2pIcePath) created to answer an offer */
+  guint offers_replayed;        /* offers dropped as replays (nonce seen) */
+  guint offers_stale;           /* offers refused as stale (or without ts/nonce) */
+} P2pIceCounters;
+
 typedef struct _P2pIceResponder P2pIceResponder;
 
 /* Called with each established (authenticated) server connection (transfer
  * none: ref it to keep it). */
 typedef void (*P2pIceAcceptFunc) (P2pConnection *connection, gpointer user_data);
 
-/* Answers offers arriving on @signaling. @allowed: NULL or P2pPeerId* array
- * (allow-list). At most @max_pending ICE/QUIC setups at once (0 = 16). */
+/* Answers offers arriving on @signaling. @allowed: NULL (anyone) or a
+ * P2pPeerId* array (allow-list): an offer from another peer is dropped
+ * without any answer, before any gathering, TURN allocation or check, and
+ * the QUIC handshake over an ICE path checks the list again. At most
+ * @max_pending ICE/QUIC setups at once (0 = 16). */
 P2pIceResponder *p2p_ice_responder_new (P2pSignaling *signaling, P2pIdentity *identity,
     const P2pConfig *config, const P2pQuicSessionConfig *qcfg, GPtrArray *allowed,
     guint max_pending, P2pIceAcceptFunc func, gpointer user_data);
@@ -103,6 +116,9 @@ G_BEGIN_DECLS
  * on the provider's network thread (its thread-default context). */
 typedef struct _P2pIceService P2pIceService;
 
+/* What the service's responders did with the offers they got (network
+ * thread; for tests and monitoring). */
+
 /* NULL + INVALID_ARGUMENT when @config has no rendezvous URL. */
 P2pIceService *p2p_ice_service_new (P2pIdentity *identity, const P2pConfig *config,
     const P2pQuicSessionConfig *qcfg, GError **error);
@@ -116,8 +132,9 @@ P2pConnection *p2p_ice_service_connect_finish (P2pIceService *self, GAsyncResult
  * established connection. Idempotent. */
 void p2p_ice_service_start_accepting (P2pIceService *self, GPtrArray *allowed, guint max_pending,
     P2pIceAcceptFunc func, gpointer user_data);
-/* Stops answering offers: later offers get an "ice-error" (the dialer fails
- * at once with CONNECTION_FAILED "... not accepting connections"); setups
+/* Stops answering offers: later offers (from allowed peers) get an
+ * "ice-error" (the dialer fails at once with CONNECTION_FAILED "... not
+ * accepting connections"); setups
  * already in progress still complete through the accept callback. The
  * registration stays for dialing, but is not remade after losing the
  * server. start_accepting() may be called again. Idempotent. */
@@ -130,6 +147,7 @@ void p2p_ice_service_register_async (P2pIceService *self, GCancellable *cancella
 gboolean p2p_ice_service_register_finish (P2pIceService *self, GAsyncResult *result,
     GError **error);
 gboolean p2p_ice_service_is_registered (P2pIceService *self);
+void p2p_ice_service_get_counters (P2pIceService *self, P2pIceCounters *out);
 void p2p_ice_service_free (P2pIceService *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (P2pIceService, p2p_ice_service_free)

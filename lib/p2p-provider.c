@@ -123,8 +123,13 @@ p2p_provider_connect (P2pProvider *self, const char *peer, GCancellable *cancell
  * @self: a provider
  * @address: (nullable): "HOST:PORT", ":PORT" (port 0 = any) or NULL for the
  *   configured default (P2P_LISTEN_PORT)
- * @error: %P2P_ERROR_INVALID_ARGUMENT (malformed @address),
+ * @error: %P2P_ERROR_INVALID_ARGUMENT (malformed @address, or a
+ *   P2pConfig.allowed_peers that is empty or holds an invalid peer ID),
  *   %P2P_ERROR_NETWORK (cannot bind)
+ *
+ * With P2pConfig.allowed_peers set (P2P_ALLOWED_PEERS,
+ * p2p_config_set_allowed_peers()), only those peers get in: the others fail
+ * the TLS handshake, and on the ICE route their offers get no answer.
  *
  * Returns: (transfer full) (nullable): a listener accepting authenticated
  *   connections, NULL on error.

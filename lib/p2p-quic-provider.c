@@ -13,9 +13,10 @@
  *   every waiting GTask with the first connection (the others are cancelled
  *   or closed).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "p2p/p2p-quic-provider.h"
+#include "p2p-quic-provider-private.h"
 #include "p2p/p2p-error.h"
 #include "p2p/p2p-peer-info.h"
+#include "p2p-config-private.h"
 #include "p2p-ice-connect.h"
 #include "p2p-net-thread.h"
 #include "p2p-quic-connection.h"
@@ -46,6 +47,7 @@ struct _P2pQuicProvider {
   GHashTable *pool;             /* peer string → GWeakRef* (P2pConnection) */
   GHashTable *inflight;         /* peer string → Connect* */
   GPtrArray *listeners;         /* GWeakRef* (P2pQuicEndpoint) */
+  GPtrArray *allowed;           /* P2pPeerId*: config->allowed_peers, NULL = anyone */
   P2pIceService *ice;           /* rendezvous + ICE; created on first use */
   GPtrArray *ice_conns;         /* GWeakRef* (P2pConnection): aborted at shutdown */
   gboolean shut_down;
@@ -74,9 +76,15 @@ struct _Connect {
   guint outstanding;
   gboolean ice_started;
   GError *error;                /* the most telling failure so far */
-  GPtrArray *cancel_sources;    /* GSource* watching the tasks' cancellables */
+  GPtrArray *cancel_sources;    /* GSource*: timers destroyed at the finish */
+  GArray *cancel_handlers;      /* CancelHandler: on the tasks' cancellables */
   gboolean done;
 };
+
+typedef struct {
+  GCancellable *cancellable;    /* ref */
+  gulong id;
+} CancelHandler;
 
 static void
 weak_ref_free (gpointer data)
@@ -253,6 +261,7 @@ connect_free (Connect *c)
   g_clear_pointer (&c->info, p2p_peer_info_unref);
   g_ptr_array_unref (c->tasks);
   g_ptr_array_unref (c->cancel_sources);
+  g_array_unref (c->cancel_handlers);
   g_clear_object (&c->race);
   g_clear_error (&c->error);
   g_free (c->peer_str);
@@ -276,6 +285,15 @@ connect_finish_net (Connect *c, P2pConnection *conn)
   g_cancellable_cancel (c->race);
   for (guint i = 0; i < c->cancel_sources->len; i++)
     g_source_destroy (c->cancel_sources->pdata[i]);
+  /* Waits for a "cancelled" emission running in another thread (our
+   * handler only queues work here, so that is short). */
+  for (guint i = 0; i < c->cancel_handlers->len; i++) {
+    CancelHandler *h = &g_array_index (c->cancel_handlers, CancelHandler, i);
+
+    g_cancellable_disconnect (h->cancellable, h->id);
+    g_object_unref (h->cancellable);
+  }
+  g_array_set_size (c->cancel_handlers, 0);
   if (conn)
     pool_add (self, c->peer_str, conn);
   for (guint i = 0; i < c->tasks->len; i++) {
@@ -582,7 +600,7 @@ ice_fallback_free (gpointer data)
 /* A waiting caller cancelled: complete its task now; stop the dials if
  * nobody else waits for them. */
 static gboolean
-connect_task_cancelled (GCancellable *cancellable, gpointer user_data)
+connect_task_cancelled (gpointer user_data)
 {
   GTask *task = user_data;
   P2pQuicProvider *self = g_task_get_source_object (task);
@@ -604,6 +622,23 @@ connect_task_cancelled (GCancellable *cancellable, gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* In the thread that cancels: queues connect_task_cancelled on the network
+ * thread, always for a later turn (never inline: the finish disconnects
+ * this handler, which must not happen inside its own emission). A
+ * GCancellableSource would be simpler, but GLib 2.74 leaks one whose last
+ * reference drops while another thread is still emitting "cancelled". */
+static void
+on_task_cancelled (GCancellable *cancellable, gpointer user_data)
+{
+  GTask *task = user_data;
+  P2pQuicProvider *self = g_task_get_source_object (task);
+  GSource *src = g_idle_source_new ();
+
+  g_source_set_callback (src, connect_task_cancelled, g_object_ref (task), g_object_unref);
+  g_source_attach (src, p2p_net_thread_get_context (self->net));
+  g_source_unref (src);
+}
+
 static void
 connect_add_task (Connect *c, GTask *task)
 {
@@ -611,12 +646,11 @@ connect_add_task (Connect *c, GTask *task)
 
   g_ptr_array_add (c->tasks, g_object_ref (task));
   if (cancellable) {
-    GSource *src = g_cancellable_source_new (cancellable);
+    CancelHandler h = { g_object_ref (cancellable), 0 };
 
-    g_source_set_callback (src, G_SOURCE_FUNC (connect_task_cancelled), g_object_ref (task),
-        g_object_unref);
-    g_source_attach (src, p2p_net_thread_get_context (c->self->net));
-    g_ptr_array_add (c->cancel_sources, src);
+    h.id = g_cancellable_connect (cancellable, G_CALLBACK (on_task_cancelled),
+        g_object_ref (task), g_object_unref);
+    g_array_append_val (c->cancel_handlers, h);
   }
 }
 
@@ -663,6 +697,7 @@ connect_start_net (gpointer data)
   c->peer_str = g_steal_pointer (&peer_str);
   c->tasks = g_ptr_array_new_with_free_func (g_object_unref);
   c->cancel_sources = g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref);
+  c->cancel_handlers = g_array_new (FALSE, FALSE, sizeof (CancelHandler));
   c->race = g_cancellable_new ();
   connect_add_task (c, task);
   g_hash_table_insert (self->inflight, g_strdup (c->peer_str), c);
@@ -718,10 +753,16 @@ listen_net (gpointer data)
   P2pQuicProvider *self = l->self;
   GWeakRef *wr;
 
+  /* The allow-list goes down to TLS (the endpoint's server sessions) and to
+   * the ICE responder, so a stranger fails the handshake and its offers get
+   * no answer; checked before the socket is bound. */
+  if (self->allowed == NULL
+      && !p2p_config_parse_allowed_peer_ids (self->config, &self->allowed, &l->error))
+    return;
   l->ep = new_endpoint_net (self, l->address, &l->error);
   if (l->ep == NULL)
     return;
-  p2p_quic_endpoint_set_accepting (l->ep, TRUE, NULL, self->config->max_connections);
+  p2p_quic_endpoint_set_accepting (l->ep, TRUE, self->allowed, self->config->max_connections);
   wr = g_new0 (GWeakRef, 1);
   g_weak_ref_init (wr, l->ep);
   g_ptr_array_add (self->listeners, wr);
@@ -733,7 +774,7 @@ listen_net (gpointer data)
       return;
     }
     /* Registers in the background (and again after losing the server). */
-    p2p_ice_service_start_accepting (ice, NULL, 0, on_ice_accepted, self);
+    p2p_ice_service_start_accepting (ice, self->allowed, 0, on_ice_accepted, self);
   }
 }
 
@@ -893,6 +934,30 @@ p2p_quic_provider_wait_registered (P2pQuicProvider *self, GCancellable *cancella
   return ok;
 }
 
+typedef struct {
+  P2pQuicProvider *self;
+  P2pIceCounters *out;
+} GetCounters;
+
+static void
+get_ice_counters_net (gpointer data)
+{
+  GetCounters *g = data;
+
+  if (g->self->ice)
+    p2p_ice_service_get_counters (g->self->ice, g->out);
+}
+
+void
+p2p_quic_provider_get_ice_counters (P2pQuicProvider *self, P2pIceCounters *out)
+{
+  GetCounters g = { self, out };
+
+  g_return_if_fail (P2P_IS_QUIC_PROVIDER (self));
+  memset (out, 0, sizeof *out);
+  p2p_net_thread_invoke_sync (self->net, get_ice_counters_net, &g);
+}
+
 /* ------------------------------------------------------------ GObject */
 
 static void
@@ -972,6 +1037,7 @@ p2p_quic_provider_finalize (GObject *object)
   g_hash_table_unref (self->inflight);
   g_ptr_array_unref (self->listeners);
   g_ptr_array_unref (self->ice_conns);
+  g_clear_pointer (&self->allowed, g_ptr_array_unref);
   g_clear_object (&self->identity);
   g_clear_pointer (&self->config, p2p_config_free);
   G_OBJECT_CLASS (p2p_quic_provider_parent_class)->finalize (object);

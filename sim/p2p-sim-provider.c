@@ -23,6 +23,7 @@
 #include "p2p/p2p-peer-info.h"
 #include "p2p-quic-connection.h"
 #include "p2p-net-thread.h"
+#include "p2p-config-private.h"
 
 #include <string.h>
 
@@ -344,14 +345,19 @@ listen_net (gpointer data)
 {
   Listen *l = data;
   P2pSimProvider *self = l->self;
-  g_autoptr (P2pSimSocket) sock = p2p_sim_socket_new (self->net, self->node, l->port, &l->error);
+  g_autoptr (P2pSimSocket) sock = NULL;
+  g_autoptr (GPtrArray) allowed = NULL;
   GWeakRef *wr;
   Registration *r;
 
+  /* The allow-list is enforced in TLS, as on the real transport. */
+  if (!p2p_config_parse_allowed_peer_ids (self->config, &allowed, &l->error))
+    return;
+  sock = p2p_sim_socket_new (self->net, self->node, l->port, &l->error);
   if (sock == NULL)
     return;
   l->ep = p2p_quic_endpoint_new (P2P_DATAGRAM_SOCKET (sock), self->identity, &self->session_cfg);
-  p2p_quic_endpoint_set_accepting (l->ep, TRUE, NULL, self->config->max_connections);
+  p2p_quic_endpoint_set_accepting (l->ep, TRUE, allowed, self->config->max_connections);
   wr = g_new0 (GWeakRef, 1);
   g_weak_ref_init (wr, l->ep);
   g_ptr_array_add (self->listeners, wr);

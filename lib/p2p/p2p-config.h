@@ -47,6 +47,9 @@ typedef enum {
  * @relay_policy: P2P_RELAY_POLICY
  * @idle_timeout_ms: P2P_IDLE_TIMEOUT_MS
  * @keepalive_ms: P2P_KEEPALIVE_MS (0 = off)
+ * @allowed_peers: (array zero-terminated=1) (nullable): P2P_ALLOWED_PEERS,
+ *   the peer IDs a listener accepts (NULL = anyone); set it with
+ *   p2p_config_set_allowed_peers()
  * @sim_latency_ms: SIMULATOR_P2P_LATENCY_MS
  * @sim_jitter_ms: SIMULATOR_P2P_JITTER_MS
  * @sim_packet_loss: SIMULATOR_P2P_PACKET_LOSS
@@ -79,6 +82,10 @@ typedef struct {
   guint idle_timeout_ms;
   /* P2P_KEEPALIVE_MS=0..3600000 (default 5000, 0 = off) */
   guint keepalive_ms;
+  /* P2P_ALLOWED_PEERS: comma-separated peer IDs allowed to connect to a
+   * listener (NULL = anyone); enforced in the TLS handshake and before any
+   * ICE answer: see p2p_config_set_allowed_peers() */
+  char **allowed_peers;
 
   /* SIMULATOR_P2P_LATENCY_MS=0..600000 (default 0) */
   guint sim_latency_ms;
@@ -106,6 +113,8 @@ P2P_EXPORT P2pConfig *p2p_config_new_from_env (GError **error);
  * and what it accepts, e.g. "P2P_LISTEN_PORT=abc: expected an integer 0..65535". */
 P2P_EXPORT P2pConfig *p2p_config_new_from_environ (const char *const *envp, GError **error);
 P2P_EXPORT P2pConfig *p2p_config_copy (const P2pConfig *config);
+P2P_EXPORT gboolean p2p_config_set_allowed_peers (P2pConfig *config, const char *peers,
+    GError **error);
 P2P_EXPORT void p2p_config_free (P2pConfig *config);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (P2pConfig, p2p_config_free)

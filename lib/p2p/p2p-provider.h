@@ -36,7 +36,10 @@ P2P_EXPORT P2pConnection *p2p_provider_connect_finish (P2pProvider *self, GAsync
 /* Blocking variant (any thread except the provider's network thread). */
 P2P_EXPORT P2pConnection *p2p_provider_connect (P2pProvider *self, const char *peer,
     GCancellable *cancellable, GError **error);
-/* @address: "HOST:PORT", ":PORT" or NULL for the configured default. */
+/* @address: "HOST:PORT", ":PORT" or NULL for the configured default. The
+ * listener accepts only the peers of P2pConfig.allowed_peers when it is set
+ * (see p2p_config_set_allowed_peers()). Errors: INVALID_ARGUMENT (bad
+ * address, or a bad allow-list), NETWORK (cannot bind). */
 P2P_EXPORT P2pListener *p2p_provider_listen (P2pProvider *self, const char *address, GError **error);
 P2P_EXPORT const P2pPeerId *p2p_provider_get_local_peer_id (P2pProvider *self);
 

@@ -25,6 +25,13 @@
  * machine's addresses. With a rendezvous configured, listening also
  * registers the peer ID there (in the background, again after losing the
  * server) and accepts connections over ICE into the same listener.
+ * P2pConfig.allowed_peers (P2P_ALLOWED_PEERS, p2p_config_set_allowed_peers())
+ * restricts who gets in, on both routes: any other peer fails the TLS
+ * handshake (AUTHENTICATION_FAILED at its end; the listener never returns
+ * it), and its ICE offers get no answer at all (no candidates revealed, no
+ * ICE agent, TURN allocation or connectivity check). listen() fails with
+ * INVALID_ARGUMENT (quoting the entry) when that list, filled by hand, is
+ * empty or holds an invalid peer ID.
  *
  * Threads: the provider owns one network thread; every socket and session
  * lives there. All functions may be called from any thread except the

@@ -1,11 +1,13 @@
 /* test-p2psink.c: p2psink and p2psrc as two GstHarnesses on a named
  * simulated network: events and timestamps arrive unchanged, EOS, late
  * joiners, ten receivers, the slow-receiver policies, stats and bus
- * messages, and one run over real QUIC on loopback.
+ * messages, and runs over real QUIC on loopback (one plain, one with
+ * allowed-peers).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-test-util.h"
 #include <p2p/p2p.h>
 #include "p2p/p2p-sim.h"
+#include <glib/gstdio.h>
 
 #define STREAM_ID "p2p-test/stream/1"
 
@@ -507,6 +509,96 @@ GST_START_TEST (test_quic_loopback)
 }
 GST_END_TEST;
 
+/* Issue 11 item 4 (and issue 19's M5): p2psink's allowed-peers goes down
+ * to the transport. A p2psrc with another identity fails the TLS handshake
+ * (NOT_AUTHORIZED on its bus, naming the refusal) and the sink never sees
+ * it; a p2psrc with the allowed identity (a key file) is served, and every
+ * byte arrives. */
+GST_START_TEST (test_allowed_peers)
+{
+  g_autofree char *dir = g_dir_make_tmp ("p2p-allowed-XXXXXX", NULL);
+  g_autofree char *key = g_build_filename (dir, "allowed.key", NULL);
+  g_autoptr (P2pIdentity) allowed = p2p_identity_load_or_create (key, NULL);
+  g_autofree char *allowed_id = p2p_identity_dup_peer_id_string (allowed);
+  GstElement *sink = gst_element_factory_make ("p2psink", NULL);
+  GstElement *stranger = gst_element_factory_make ("p2psrc", NULL);
+  GstElement *src = gst_element_factory_make ("p2psrc", NULL);
+  g_autoptr (GstBus) bus = gst_bus_new ();
+  g_autofree char *peer = NULL;
+  GstHarness *hsink, *hsrc;
+  GstMessage *msg;
+  GError *err = NULL;
+  gchar *dbg = NULL;
+  PeerCounter peers;
+
+  fail_unless (allowed != NULL);
+  g_object_set (sink, "transport", 0, "port", 0, "async", FALSE,
+      "allowed-peers", allowed_id, NULL);
+  peer_counter_init (&peers, sink);
+  hsink = gst_harness_new_with_element (sink, "sink", NULL);
+  gst_object_unref (sink);
+  g_object_set (sink, "transport", 0, NULL);
+  {
+    g_autofree char *ticket = NULL, *id = NULL;
+    g_autoptr (P2pPeerInfo) info = NULL;
+
+    g_object_get (sink, "ticket", &ticket, "peer-id", &id, NULL);
+    info = p2p_peer_info_parse (ticket, NULL);
+    fail_unless (info != NULL);
+    peer = g_strdup_printf ("%s@127.0.0.1%s", id,
+        strrchr (p2p_peer_info_get_addresses (info)[0], ':'));
+  }
+
+  /* A stranger (ephemeral identity): refused in TLS. */
+  g_object_set (stranger, "transport", 0, "peer", peer, NULL);
+  gst_element_set_bus (stranger, bus);
+  gst_element_set_state (stranger, GST_STATE_PLAYING);
+  msg = gst_bus_timed_pop_filtered (bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
+      GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "the stranger's p2psrc posted no error");
+  gst_message_parse_error (msg, &err, &dbg);
+  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_NOT_AUTHORIZED), "%s", err->message);
+  fail_unless (strstr (err->message, "rejected the TLS handshake") != NULL, "%s",
+      err->message);
+  fail_unless (strstr (err->message, "not in allowed-peers") != NULL, "%s", err->message);
+  g_clear_error (&err);
+  g_free (dbg);
+  gst_message_unref (msg);
+  gst_element_set_state (stranger, GST_STATE_NULL);
+  gst_element_set_bus (stranger, NULL);
+  gst_object_unref (stranger);
+
+  /* The allowed identity: served, every byte. */
+  g_object_set (src, "transport", 0, "peer", peer, "identity", key, NULL);
+  hsrc = gst_harness_new_with_element (src, NULL, "src");
+  gst_object_unref (src);
+  gst_harness_play (hsrc);
+  fail_unless (peer_counter_wait_added (&peers, 1));
+  push_headers (hsink);
+  for (guint i = 0; i < 20; i++)
+    fail_unless_equals_int (gst_harness_push (hsink, make_buffer (i, 5000)), GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (hsink, gst_event_new_eos ()));
+  expect_headers (hsrc);
+  for (guint i = 0; i < 20; i++) {
+    GstBuffer *buf = gst_harness_pull (hsrc);
+
+    check_buffer (buf, i, 5000);
+    gst_buffer_unref (buf);
+  }
+  expect_eos (hsrc);
+  /* the stranger never became a peer of the sink */
+  g_mutex_lock (&peers.lock);
+  fail_unless_equals_int (peers.added, 1);
+  g_mutex_unlock (&peers.lock);
+  peer_counter_clear (&peers, sink);
+  gst_harness_teardown (hsrc);
+  gst_harness_teardown (hsink);
+  g_unlink (key);
+  g_rmdir (dir);
+}
+GST_END_TEST;
+
 static gpointer
 push_one (gpointer data)
 {
@@ -636,6 +728,7 @@ p2psink_suite (void)
   suite_add_tcase (s, tq);
   tcase_set_timeout (tq, 120);
   tcase_add_test (tq, test_quic_loopback);
+  tcase_add_test (tq, test_allowed_peers);
   return s;
 }
 

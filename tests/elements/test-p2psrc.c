@@ -1,6 +1,7 @@
 /* test-p2psrc.c: p2psrc and p2psink settings and failures: malformed peer
- * IDs, tickets, ports and allow-lists are refused with a clear error; an
- * unreachable peer is an element error naming it and the cause; the
+ * IDs, tickets, ports and allow-lists (also one naming nobody: " , ") are
+ * refused with a clear error; an unreachable peer is an element error
+ * naming it and the cause; the
  * p2p:// URI handler; identity key files; NULL <-> PLAYING cycles.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-test-util.h"
@@ -112,6 +113,42 @@ GST_START_TEST (test_bad_allowed_peers)
           GST_RESOURCE_ERROR_SETTINGS));
   assert_contains (err->message, "Invalid peer ID \"nonsense\" in allowed-peers");
   gst_object_unref (sink);
+}
+GST_END_TEST;
+
+/* Issue 11: allowed-peers=" , " names nobody; it must not mean "anyone".
+ * The property and $P2P_ALLOWED_PEERS both fail the state change, naming
+ * themselves. */
+GST_START_TEST (test_allowed_peers_only_separators)
+{
+  static const char *values[] = { " , ", ",", "   " };
+
+  for (guint i = 0; i < G_N_ELEMENTS (values); i++) {
+    GstElement *sink = gst_element_factory_make ("p2psink", NULL);
+    g_autofree char *expect = g_strdup_printf ("allowed-peers=\"%s\" names no peer ID",
+        values[i]);
+    g_autoptr (GError) err = NULL;
+
+    g_object_set (sink, "transport", 1, "port", 0, "allowed-peers", values[i], NULL);
+    err = expect_start_error (sink, GST_STATE_READY);
+    fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+            GST_RESOURCE_ERROR_SETTINGS));
+    assert_contains (err->message, expect);
+    gst_object_unref (sink);
+  }
+  {
+    GstElement *sink = gst_element_factory_make ("p2psink", NULL);
+    g_autoptr (GError) err = NULL;
+
+    g_setenv ("P2P_ALLOWED_PEERS", " , ", TRUE);
+    g_object_set (sink, "transport", 1, "port", 0, NULL);
+    err = expect_start_error (sink, GST_STATE_READY);
+    g_unsetenv ("P2P_ALLOWED_PEERS");
+    fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+            GST_RESOURCE_ERROR_SETTINGS));
+    assert_contains (err->message, "P2P_ALLOWED_PEERS=\" , \" names no peer ID");
+    gst_object_unref (sink);
+  }
 }
 GST_END_TEST;
 
@@ -321,6 +358,7 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_properties);
   tcase_add_test (tc, test_bad_peer);
   tcase_add_test (tc, test_bad_allowed_peers);
+  tcase_add_test (tc, test_allowed_peers_only_separators);
   tcase_add_test (tc, test_bad_network_settings);
   tcase_add_test (tc, test_bad_port_in_launch_line);
   tcase_add_test (tc, test_unreachable_peer);

@@ -48,6 +48,7 @@ assert_defaults (const P2pConfig *c)
   g_assert_cmpint (c->relay_policy, ==, P2P_RELAY_POLICY_ALL);
   g_assert_cmpuint (c->idle_timeout_ms, ==, 30000);
   g_assert_cmpuint (c->keepalive_ms, ==, 5000);
+  g_assert_null (c->allowed_peers);
   g_assert_cmpuint (c->sim_latency_ms, ==, 0);
   g_assert_cmpuint (c->sim_jitter_ms, ==, 0);
   g_assert_cmpfloat (c->sim_packet_loss, ==, 0.0);
@@ -333,6 +334,81 @@ test_first_error_wins (void)
   g_assert_cmpstr (err->message, ==, "P2P_MAX_CONNECTIONS=0: expected an integer 1..65535");
 }
 
+/* Issue 11: an allow-list of only separators must not mean "anyone"; an
+ * invalid entry is named. Same rules for P2P_ALLOWED_PEERS and for
+ * p2p_config_set_allowed_peers() (the elements' allowed-peers). */
+static void
+test_allowed_peers (void)
+{
+  g_autoptr (P2pIdentity) a = p2p_identity_new ();
+  g_autoptr (P2pIdentity) b = p2p_identity_new ();
+  g_autofree char *ida = p2p_identity_dup_peer_id_string (a);
+  g_autofree char *idb = p2p_identity_dup_peer_id_string (b);
+  g_autofree char *two = g_strdup_printf (" %s , %s ", ida, idb);
+  g_autofree char *with_bad = g_strdup_printf ("%s,nonsense", ida);
+  g_autofree char *with_empty = g_strdup_printf ("%s,,%s", ida, idb);
+  g_autoptr (P2pConfig) c = good ("P2P_ALLOWED_PEERS", two);
+  g_autoptr (P2pConfig) copy = NULL;
+  g_autoptr (P2pConfig) d = p2p_config_new ();
+  g_autoptr (GError) err = NULL;
+  const char *const only_separators[] = { " , ", ",", "   ", " ,\t, " };
+
+  g_assert_cmpuint (g_strv_length (c->allowed_peers), ==, 2);
+  g_assert_cmpstr (c->allowed_peers[0], ==, ida);
+  g_assert_cmpstr (c->allowed_peers[1], ==, idb);
+  copy = p2p_config_copy (c);
+  g_assert_true (copy->allowed_peers != c->allowed_peers);
+  g_assert_cmpstr (copy->allowed_peers[1], ==, idb);
+
+  for (guint i = 0; i < G_N_ELEMENTS (only_separators); i++) {
+    g_autofree char *msg = g_strdup_printf ("P2P_ALLOWED_PEERS=\"%s\" names no peer ID; "
+        "expected comma-separated peer IDs (leave it unset to allow anyone)",
+        only_separators[i]);
+
+    assert_bad ("P2P_ALLOWED_PEERS", only_separators[i], msg);
+    g_assert_false (p2p_config_set_allowed_peers (d, only_separators[i], &err));
+    g_assert_error (err, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+    g_assert_true (g_str_has_prefix (err->message, "allowed-peers=\""));
+    g_assert_nonnull (strstr (err->message, "names no peer ID"));
+    g_clear_error (&err);
+  }
+  {
+    g_autoptr (P2pConfig) bad = config_from ("P2P_ALLOWED_PEERS", with_bad, &err);
+
+    g_assert_null (bad);
+    g_assert_error (err, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+    g_assert_true (g_str_has_prefix (err->message,
+        "Invalid peer ID \"nonsense\" in P2P_ALLOWED_PEERS: "));
+    g_clear_error (&err);
+  }
+  {
+    g_autofree char *msg = g_strdup_printf ("P2P_ALLOWED_PEERS=%s: entry 2 is empty; "
+        "expected a comma-separated list without empty entries", with_empty);
+
+    assert_bad ("P2P_ALLOWED_PEERS", with_empty, msg);
+  }
+
+  /* The setter: same rules, errors name the property, @config unchanged. */
+  g_assert_true (p2p_config_set_allowed_peers (d, idb, &err));
+  g_assert_no_error (err);
+  g_assert_cmpuint (g_strv_length (d->allowed_peers), ==, 1);
+  g_assert_false (p2p_config_set_allowed_peers (d, with_bad, &err));
+  g_assert_error (err, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+  g_assert_true (g_str_has_prefix (err->message,
+      "Invalid peer ID \"nonsense\" in allowed-peers: "));
+  g_clear_error (&err);
+  g_assert_cmpuint (g_strv_length (d->allowed_peers), ==, 1);
+  g_assert_cmpstr (d->allowed_peers[0], ==, idb);
+  /* NULL and "" clear the list: anyone. */
+  g_assert_true (p2p_config_set_allowed_peers (d, "", &err));
+  g_assert_null (d->allowed_peers);
+  g_assert_true (p2p_config_set_allowed_peers (d, two, &err));
+  g_assert_cmpuint (g_strv_length (d->allowed_peers), ==, 2);
+  g_assert_true (p2p_config_set_allowed_peers (d, NULL, &err));
+  g_assert_null (d->allowed_peers);
+  g_assert_no_error (err);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -351,5 +427,6 @@ main (int argc, char **argv)
   g_test_add_func ("/config/relays", test_relays);
   g_test_add_func ("/config/stun", test_stun);
   g_test_add_func ("/config/first-error-wins", test_first_error_wins);
+  g_test_add_func ("/security/allowed-peers-only-separators", test_allowed_peers);
   return g_test_run ();
 }

@@ -2,13 +2,17 @@
  * (ID@HOST:PORT, tickets, bad peer strings, nobody listening, pool reuse,
  * bare IDs without rendezvous, cancellation, listen errors) and the
  * rendezvous + ICE route (a p2p-rendezvous subprocess on 127.0.0.1 port 0:
- * bare peer IDs, unknown IDs, the fallback from silent addresses).
+ * bare peer IDs, unknown IDs, the fallback from silent addresses), and the
+ * allow-list passed down to TLS and to the ICE responder (issue 11 item 4),
+ * the responder's max_pending and duplicate offers (issue 19).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 
 #include "p2p/p2p.h"
+#include "p2p-quic-provider-private.h"
+#include "p2p-signaling.h"
 #include "p2p-test-util.h"
 
 typedef struct {
@@ -620,6 +624,305 @@ test_wait_registered_errors (void)
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
 }
 
+/* ------------------------------------------------------------ allow-list */
+
+static P2pConfig *
+allowing (const P2pConfig *base, P2pIdentity *who)
+{
+  P2pConfig *cfg = p2p_config_copy (base);
+  g_autofree char *id = p2p_identity_dup_peer_id_string (who);
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (p2p_config_set_allowed_peers (cfg, id, &error));
+  g_assert_no_error (error);
+  return cfg;
+}
+
+/* @b dials @peer; the first connection @l accepts is @b's; data both ways. */
+static void
+allowed_peer_gets_in (Timer *t, P2pQuicProvider *b, const char *peer, P2pListener *l,
+    const char *text)
+{
+  g_autoptr (GCancellable) c = timeout_cancellable (t, 20000);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pConnection) cb = p2p_provider_connect (P2P_PROVIDER (b), peer, c, &error);
+  g_autoptr (P2pConnection) ca = NULL;
+
+  g_assert_no_error (error);
+  ca = p2p_listener_accept (l, c, &error);
+  g_assert_no_error (error);
+  g_assert_true (p2p_peer_id_equal (p2p_connection_get_peer_id (ca),
+      p2p_provider_get_local_peer_id (P2P_PROVIDER (b))));
+  exchange (t, cb, ca, text);
+  exchange (t, ca, cb, "and back");
+}
+
+/* Issue 11 item 4, direct route: a listener with an allow-list refuses a
+ * stranger in the TLS handshake (AUTHENTICATION_FAILED at the dialer; the
+ * listener never accepts it: the first connection it accepts is the
+ * allowed peer's, dialled afterwards), and the allowed peer still gets
+ * through, data both ways. */
+static void
+test_allowed_peers_tls (void)
+{
+  g_autoptr (Timer) t = timer_new ();
+  g_autoptr (P2pConfig) base = test_config (5000);
+  g_autoptr (P2pIdentity) idb = p2p_identity_new ();
+  g_autoptr (P2pConfig) cfg = allowing (base, idb);
+  g_autoptr (P2pQuicProvider) a = p2p_quic_provider_new (NULL, cfg);
+  g_autoptr (P2pQuicProvider) b = p2p_quic_provider_new (idb, base);
+  g_autoptr (P2pQuicProvider) stranger = p2p_quic_provider_new (NULL, base);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pListener) l = p2p_provider_listen (P2P_PROVIDER (a), "127.0.0.1:0", &error);
+  g_autoptr (GSocketAddress) local = NULL;
+  g_autofree char *a_id = p2p_peer_id_to_string (p2p_provider_get_local_peer_id (P2P_PROVIDER (a)));
+  g_autofree char *stranger_id = p2p_peer_id_to_string (
+      p2p_provider_get_local_peer_id (P2P_PROVIDER (stranger)));
+  g_autofree char *peer = NULL;
+  g_autoptr (GCancellable) c = timeout_cancellable (t, 10000);
+  g_autoptr (P2pConnection) cs = NULL;
+
+  g_assert_no_error (error);
+  local = p2p_listener_get_local_address (l);
+  peer = g_strdup_printf ("%s@127.0.0.1:%u", a_id,
+      g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)));
+
+  cs = p2p_provider_connect (P2P_PROVIDER (stranger), peer, c, &error);
+  g_assert_null (cs);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED);
+  g_assert_nonnull (strstr (error->message, stranger_id));
+  g_assert_nonnull (strstr (error->message, "not in allowed-peers"));
+  g_clear_error (&error);
+
+  allowed_peer_gets_in (t, b, peer, l, "allowed, direct");
+  p2p_listener_close (l);
+}
+
+/* A list that names nobody or holds a bad entry, set by hand in the
+ * struct (the parsers refuse both): listen fails, it never means "anyone". */
+static void
+test_allowed_peers_listen_errors (void)
+{
+  g_autoptr (P2pConfig) empty = test_config (5000);
+  g_autoptr (P2pConfig) bad = test_config (5000);
+  g_autoptr (P2pQuicProvider) p = NULL;
+  g_autoptr (P2pQuicProvider) q = NULL;
+  g_autoptr (P2pListener) l = NULL;
+  g_autoptr (GError) error = NULL;
+
+  empty->allowed_peers = g_new0 (char *, 1);
+  p = p2p_quic_provider_new (NULL, empty);
+  l = p2p_provider_listen (P2P_PROVIDER (p), "127.0.0.1:0", &error);
+  g_assert_null (l);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "allowed-peers: 0 entries"));
+  g_clear_error (&error);
+
+  bad->allowed_peers = g_strsplit ("nonsense", ",", -1);
+  q = p2p_quic_provider_new (NULL, bad);
+  l = p2p_provider_listen (P2P_PROVIDER (q), "127.0.0.1:0", &error);
+  g_assert_null (l);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "Invalid peer ID \"nonsense\" in allowed-peers"));
+}
+
+/* A provider allowing only @allowed, listening on 127.0.0.1 (*l) and
+ * registered at base's rendezvous. */
+static P2pQuicProvider *
+listen_allowing (Timer *t, const P2pConfig *base, P2pIdentity *allowed, P2pListener **l)
+{
+  g_autoptr (P2pConfig) cfg = allowing (base, allowed);
+  g_autoptr (GCancellable) c = timeout_cancellable (t, 20000);
+  g_autoptr (GError) error = NULL;
+  P2pQuicProvider *a = p2p_quic_provider_new (NULL, cfg);
+
+  *l = p2p_provider_listen (P2P_PROVIDER (a), "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+  g_assert_true (p2p_quic_provider_wait_registered (a, c, &error));
+  g_assert_no_error (error);
+  return a;
+}
+
+static void
+signaling_connected_cb (GObject *source, GAsyncResult *res, gpointer data)
+{
+  GError **error = data;
+
+  if (!p2p_signaling_connect_finish (P2P_SIGNALING (source), res, error))
+    g_assert_nonnull (*error);
+  g_object_set_data (source, "done", GINT_TO_POINTER (1));
+}
+
+/* A P2pSignaling on this thread's default context, registered at @url. */
+static P2pSignaling *
+register_at (const char *url, P2pIdentity *id)
+{
+  P2pSignaling *sig = p2p_signaling_new (id);
+  g_autoptr (GError) error = NULL;
+
+  p2p_signaling_connect_async (sig, url, NULL, signaling_connected_cb, &error);
+  WAIT_FOR (g_object_get_data (G_OBJECT (sig), "done") != NULL);
+  g_assert_no_error (error);
+  return sig;
+}
+
+static void
+count_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text, gpointer data)
+{
+  (*(guint *) data)++;
+}
+
+/* An ICE offer as a dialer sends it (lib/p2p-ice-connect.h), session
+ * @session, its one host candidate 127.0.0.1:@port. */
+static char *
+offer_text (guint session, guint16 port)
+{
+  /* Fresh (ts now) and with a nonce of its own per session, so the
+   * responder's replay check treats a repeated session as a replay. */
+  return g_strdup_printf ("{\"kind\":\"ice-offer\",\"session\":\"%032x\","
+      "\"ts\":%" G_GINT64_FORMAT ",\"nonce\":\"%032x\","
+      "\"ufrag\":\"abcd\",\"pwd\":\"0123456789abcdefghijkl\",\"candidates\":"
+      "[\"a=candidate:1 1 UDP 2130706431 127.0.0.1 %u typ host\"]}", session,
+      g_get_real_time () / 1000, session ^ 0x5a5a5a5au, port);
+}
+
+/* Issue 11 item 4, ICE route: a stranger's signed offers through the
+ * rendezvous (realistic ones: candidates naming a UDP port it holds) get
+ * no answer, and the listener starts no ICE agent for them (its counters:
+ * 3 offers ignored, 1 agent, the allowed peer's); the allowed peer still
+ * connects by bare ID, data both ways. Ordering, not timing, makes the
+ * checks sound: the stranger's offers reach the rendezvous before its
+ * marker to a third peer, so the listener reads them before the allowed
+ * peer's offer; the listener's answer to that peer is sent after anything
+ * it would have sent the stranger. */
+static void
+test_allowed_peers_ice (void)
+{
+  g_autoptr (Timer) t = timer_new ();
+  g_autofree char *url = NULL;
+  GSubprocess *rdv = p2p_test_start_rendezvous (&url);
+  g_autoptr (P2pConfig) base = test_config (5000);
+  g_autoptr (P2pIdentity) idb = p2p_identity_new ();
+  g_autoptr (P2pIdentity) ids = p2p_identity_new ();
+  g_autoptr (P2pIdentity) idm = p2p_identity_new ();
+  g_autoptr (P2pQuicProvider) a = NULL;
+  g_autoptr (P2pQuicProvider) b = NULL;
+  g_autoptr (P2pListener) l = NULL;
+  g_autoptr (P2pSignaling) stranger = NULL;
+  g_autoptr (P2pSignaling) marker = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *a_id = NULL;
+  guint16 port;
+  g_autoptr (GSocket) silent G_GNUC_UNUSED = silent_socket (&port);
+  guint from_a = 0, marks = 0;
+  P2pIceCounters n;
+
+  base->bootstrap_peers = g_strsplit (url, ",", -1);
+  a = listen_allowing (t, base, idb, &l);
+  b = p2p_quic_provider_new (idb, base);
+  a_id = p2p_peer_id_to_string (p2p_provider_get_local_peer_id (P2P_PROVIDER (a)));
+
+  stranger = register_at (url, ids);
+  marker = register_at (url, idm);
+  g_signal_connect (stranger, "signal", G_CALLBACK (count_signal), &from_a);
+  g_signal_connect (marker, "signal", G_CALLBACK (count_signal), &marks);
+  for (guint i = 0; i < 3; i++) {
+    g_autofree char *offer = offer_text (i + 1, port);
+
+    g_assert_true (p2p_signaling_send (stranger, p2p_provider_get_local_peer_id (P2P_PROVIDER (a)),
+        offer, &error));
+    g_assert_no_error (error);
+  }
+  g_assert_true (p2p_signaling_send (stranger, p2p_identity_get_peer_id (idm), "marker", &error));
+  WAIT_FOR (marks == 1);
+
+  allowed_peer_gets_in (t, b, a_id, l, "allowed, over ICE");
+
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpuint (from_a, ==, 0);
+  p2p_quic_provider_get_ice_counters (a, &n);
+  g_assert_cmpuint (n.offers_ignored, ==, 3);
+  g_assert_cmpuint (n.agents_started, ==, 1);
+
+  p2p_signaling_close (stranger);
+  p2p_signaling_close (marker);
+  p2p_listener_close (l);
+  g_clear_object (&b);
+  g_clear_object (&a);
+  p2p_test_stop_rendezvous (rdv);
+}
+
+typedef struct {
+  guint answers, errors;
+  char *error_text;             /* the last "ice-error" */
+} Replies;
+
+static void
+count_reply (P2pSignaling *sig, const P2pPeerId *from, const char *text, gpointer data)
+{
+  Replies *r = data;
+
+  if (strstr (text, "\"kind\":\"ice-answer\"")) {
+    r->answers++;
+  } else if (strstr (text, "\"kind\":\"ice-error\"")) {
+    r->errors++;
+    g_free (r->error_text);
+    r->error_text = g_strdup (text);
+  }
+}
+
+/* Issue 19 (the ICE responder's max_pending and duplicate offers, through
+ * the provider): an allowed peer's 17 distinct offers plus one repeated
+ * session: 16 answers (16 agents: the default max_pending), the 17th
+ * refused with an "ice-error" naming its session, the duplicate ignored
+ * (no agent, no reply). */
+static void
+test_ice_offers_max_pending (void)
+{
+  g_autoptr (Timer) t = timer_new ();
+  g_autofree char *url = NULL;
+  GSubprocess *rdv = p2p_test_start_rendezvous (&url);
+  g_autoptr (P2pConfig) base = test_config (5000);
+  g_autoptr (P2pIdentity) idp = p2p_identity_new ();
+  g_autoptr (P2pQuicProvider) a = NULL;
+  g_autoptr (P2pListener) l = NULL;
+  g_autoptr (P2pSignaling) peer = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *last_session = g_strdup_printf ("\"session\":\"%032x\"", 17);
+  guint16 port;
+  g_autoptr (GSocket) silent G_GNUC_UNUSED = silent_socket (&port);
+  Replies r = { 0 };
+  P2pIceCounters n;
+
+  base->bootstrap_peers = g_strsplit (url, ",", -1);
+  a = listen_allowing (t, base, idp, &l);
+
+  peer = register_at (url, idp);
+  g_signal_connect (peer, "signal", G_CALLBACK (count_reply), &r);
+  for (guint i = 0; i < 18; i++) {
+    g_autofree char *offer = offer_text (i == 0 ? 1 : i, port); /* 1, 1 again, 2..17 */
+
+    g_assert_true (p2p_signaling_send (peer, p2p_provider_get_local_peer_id (P2P_PROVIDER (a)),
+        offer, &error));
+    g_assert_no_error (error);
+  }
+  WAIT_FOR (r.answers + r.errors == 17);
+  g_assert_cmpuint (r.answers, ==, 16);
+  g_assert_cmpuint (r.errors, ==, 1);
+  g_assert_nonnull (strstr (r.error_text, last_session));
+  g_assert_nonnull (strstr (r.error_text, "too many connections being set up"));
+  p2p_quic_provider_get_ice_counters (a, &n);
+  g_assert_cmpuint (n.agents_started, ==, 16);
+  g_assert_cmpuint (n.offers_ignored, ==, 0);
+
+  g_free (r.error_text);
+  p2p_signaling_close (peer);
+  p2p_listener_close (l);
+  g_clear_object (&a);
+  p2p_test_stop_rendezvous (rdv);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -645,5 +948,9 @@ main (int argc, char **argv)
   RDV ("fallback-from-silent-address", test_rdv_fallback);
   RDV ("cancel-while-waiting", test_rdv_cancel);
   g_test_add_func ("/quic-provider/rendezvous/wait-registered-errors", test_wait_registered_errors);
+  g_test_add_func ("/security/allowed-peers-tls", test_allowed_peers_tls);
+  g_test_add_func ("/security/allowed-peers-listen-errors", test_allowed_peers_listen_errors);
+  g_test_add_func ("/security/allowed-peers-ice", test_allowed_peers_ice);
+  g_test_add_func ("/security/ice-offers-max-pending-and-duplicates", test_ice_offers_max_pending);
   return g_test_run ();
 }
