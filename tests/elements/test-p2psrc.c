@@ -310,6 +310,129 @@ GST_START_TEST (test_reconnect_bounded)
 }
 GST_END_TEST;
 
+/* ---- security (issue 11): a hostile sender against a listening p2psrc,
+ * over real QUIC on loopback, through the library's P2pConnection ---- */
+
+typedef struct {
+  GstElement *pipeline, *src;
+  GstBus *bus;
+  P2pProvider *provider;
+  P2pConnection *conn;
+} HostilePeer;
+
+/* A pipeline "p2psrc mode=listen ! @sink_desc" in PLAYING, and a peer
+ * connected to it. */
+static void
+hostile_peer_start (HostilePeer *h, const char *src_props, const char *sink_desc)
+{
+  g_autofree char *desc = g_strdup_printf ("p2psrc name=src transport=quic "
+      "mode=listen port=0 %s ! %s", src_props, sink_desc);
+  g_autoptr (GError) err = NULL;
+  g_autoptr (P2pIdentity) identity = p2p_identity_new ();
+  g_autoptr (P2pConfig) config = p2p_config_new ();
+  g_autoptr (P2pPeerInfo) info = NULL;
+  g_autofree char *id = NULL, *ticket = NULL, *peer = NULL;
+  const char *colon;
+
+  h->pipeline = gst_parse_launch (desc, &err);
+  fail_unless (h->pipeline != NULL, "%s", err ? err->message : "");
+  h->src = gst_bin_get_by_name (GST_BIN (h->pipeline), "src");
+  h->bus = gst_element_get_bus (h->pipeline);
+  fail_if (gst_element_set_state (h->pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  g_object_get (h->src, "peer-id", &id, "ticket", &ticket, NULL);
+  fail_unless (id != NULL && ticket != NULL);
+  info = p2p_peer_info_parse (ticket, NULL);
+  fail_unless (info && p2p_peer_info_get_addresses (info)
+      && p2p_peer_info_get_addresses (info)[0]);
+  colon = strrchr (p2p_peer_info_get_addresses (info)[0], ':');
+  peer = g_strdup_printf ("%s@127.0.0.1%s", id, colon);
+
+  config->implementation = P2P_IMPLEMENTATION_QUIC;
+  config->listen_port = 0;
+  h->provider = p2p_provider_new_from_config (identity, config, &err);
+  fail_unless (h->provider != NULL, "%s", err ? err->message : "");
+  h->conn = p2p_provider_connect (h->provider, peer, NULL, &err);
+  fail_unless (h->conn != NULL, "%s", err ? err->message : "");
+}
+
+static void
+hostile_peer_send_string (HostilePeer *h, guint64 type, const char *text)
+{
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  g_autoptr (GBytes) msg = NULL;
+  g_autoptr (GError) err = NULL;
+
+  p2p_frame_append_string (out, type, text);
+  msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+  fail_unless (p2p_connection_send (h->conn, msg, NULL, &err), "%s",
+      err ? err->message : "");
+}
+
+static void
+hostile_peer_stop (HostilePeer *h)
+{
+  if (h->conn)
+    p2p_connection_close (h->conn, "test over");
+  g_clear_object (&h->conn);
+  gst_element_set_state (h->pipeline, GST_STATE_NULL);
+  g_clear_object (&h->provider);
+  gst_object_unref (h->bus);
+  gst_object_unref (h->src);
+  gst_object_unref (h->pipeline);
+}
+
+/* A CAPS or TAG frame nested 200 000 levels deep: p2psrc posts
+ * STREAM/DECODE naming the limit, closes the connection with a protocol
+ * reason, and the process (and its streaming thread) survives. */
+static void
+run_nesting_attack (guint64 type, const char *prefix, const char *what)
+{
+  HostilePeer h = { 0 };
+  GString *text = g_string_new (prefix);
+  g_autoptr (GError) err = NULL, recv_err = NULL;
+  g_autoptr (GBytes) reply = NULL;
+  g_autofree char *dbg = NULL;
+  g_autofree char *expected = g_strdup_printf ("peer sent malformed %s: "
+      "nesting deeper than 32", what);
+  GstMessage *msg;
+
+  for (guint i = 0; i < 200000; i++)
+    g_string_append_c (text, '{');
+  hostile_peer_start (&h, "", "fakesink");
+  hostile_peer_send_string (&h, type, text->str);
+  g_string_free (text, TRUE);
+
+  msg = gst_bus_timed_pop_filtered (h.bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
+      GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no error posted");
+  gst_message_parse_error (msg, &err, &dbg);
+  fail_unless (msg->src == GST_OBJECT (h.src));
+  gst_message_unref (msg);
+  fail_unless (g_error_matches (err, GST_STREAM_ERROR, GST_STREAM_ERROR_DECODE),
+      "%s %d: %s", g_quark_to_string (err->domain), err->code, err->message);
+  assert_contains (err->message, expected);
+  /* the peer sees the connection closed for a protocol error */
+  reply = p2p_connection_receive (h.conn, NULL, &recv_err);
+  fail_unless (reply == NULL);
+  fail_unless (g_error_matches (recv_err, P2P_ERROR, P2P_ERROR_CLOSED), "%s",
+      recv_err->message);
+  assert_contains (recv_err->message, "protocol error");
+  hostile_peer_stop (&h);
+}
+
+GST_START_TEST (test_security_caps_nesting)
+{
+  run_nesting_attack (P2P_FRAME_CAPS, "audio/x-raw, rate=", "caps");
+}
+GST_END_TEST;
+
+GST_START_TEST (test_security_tag_nesting)
+{
+  run_nesting_attack (P2P_FRAME_TAG, "taglist, title=", "tags");
+}
+GST_END_TEST;
+
 static Suite *
 p2psrc_suite (void)
 {
@@ -328,6 +451,13 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_uri_handler);
   tcase_add_test (tc, test_identity_file);
   tcase_add_test (tc, test_state_cycles);
+
+  /* security: hostile peers (issue 11) */
+  tc = tcase_create ("security");
+  suite_add_tcase (s, tc);
+  tcase_set_timeout (tc, 120);
+  tcase_add_test (tc, test_security_caps_nesting);
+  tcase_add_test (tc, test_security_tag_nesting);
   return s;
 }
 
