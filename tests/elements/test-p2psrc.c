@@ -433,6 +433,66 @@ GST_START_TEST (test_security_tag_nesting)
 }
 GST_END_TEST;
 
+/* issue 11 item 11: a TURN password never appears in a configuration error
+ * (library or element), in the turn-server property read back, or in a
+ * pipeline dump (dot dumps read every readable property). */
+GST_START_TEST (test_security_turn_password_redacted)
+{
+  static const char *bad[] = {
+    "turn://u:secretpw@198.51.100.4",           /* no port */
+    "stun://u:secretpw@h:1",                    /* scheme */
+    "turn://u:secretpw@h:1/path",
+    "turn://u:secretpw@h:1?transport=sctp",
+    "turn://u:secretpw@h:1#frag",
+    "turn://u:secretpw@h:99999",
+    "turn://u:secretpw@:1",
+    "turn://u:secretpw@h:3478, ,turn://v:secretpw@h:3478",     /* empty entry */
+  };
+  GstElement *sink;
+  GstElement *pipeline;
+  g_autofree char *readback = NULL, *dot = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    g_auto (GStrv) env = g_environ_setenv (NULL, "P2P_RELAY_SERVERS", bad[i], TRUE);
+    g_autoptr (GError) err = NULL;
+    g_autoptr (P2pConfig) config =
+        p2p_config_new_from_environ ((const char *const *) env, &err);
+
+    fail_unless (config == NULL, "%s accepted", bad[i]);
+    fail_unless (g_error_matches (err, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT));
+    fail_if (strstr (err->message, "secretpw") != NULL, "%s", err->message);
+    assert_contains (err->message, "u:***@");
+    /* the same through the element's property */
+    sink = gst_element_factory_make ("p2psink", NULL);
+    g_object_set (sink, "port", 0, "turn-server", bad[i], NULL);
+    g_clear_error (&err);
+    err = expect_start_error (sink, GST_STATE_READY);
+    fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+            GST_RESOURCE_ERROR_SETTINGS));
+    assert_contains (err->message, "P2P_RELAY_SERVERS");
+    fail_if (strstr (err->message, "secretpw") != NULL, "%s", err->message);
+    gst_object_unref (sink);
+  }
+
+  /* the property reads back redacted, every entry of the list */
+  pipeline = gst_parse_launch ("fakesrc ! p2psink name=sink "
+      "turn-server=\"turn://u:secretpw@127.0.0.1:3478,"
+      "turn://v:secretpw@[::1]:3478?transport=tcp\"", NULL);
+  fail_unless (pipeline != NULL);
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  g_object_get (sink, "turn-server", &readback, NULL);
+  fail_unless_equals_string (readback, "turn://u:***@127.0.0.1:3478,"
+      "turn://v:***@[::1]:3478?transport=tcp");
+  /* a pipeline dump shows the server, not the password */
+  dot = gst_debug_bin_to_dot_data (GST_BIN (pipeline), GST_DEBUG_GRAPH_SHOW_ALL);
+  fail_unless (dot != NULL);
+  assert_contains (dot, "127.0.0.1:3478");
+  fail_if (strstr (dot, "secretpw") != NULL, "password in the dot dump");
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+}
+GST_END_TEST;
+
 static Suite *
 p2psrc_suite (void)
 {
@@ -458,6 +518,7 @@ p2psrc_suite (void)
   tcase_set_timeout (tc, 120);
   tcase_add_test (tc, test_security_caps_nesting);
   tcase_add_test (tc, test_security_tag_nesting);
+  tcase_add_test (tc, test_security_turn_password_redacted);
   return s;
 }
 
