@@ -493,6 +493,182 @@ GST_START_TEST (test_security_turn_password_redacted)
 }
 GST_END_TEST;
 
+/* issue 11 item 6: a peer sends 300 x 1 MB BUFFER frames on the reliable
+ * stream to p2psrc delivery=datagram whose downstream is blocked. The
+ * reader stops at max-queue-bytes (queued-bytes-max never above it), the
+ * sender is held back, and once downstream runs every buffer arrives, in
+ * order, none dropped. */
+#define FLOOD_FRAMES 300
+#define FLOOD_PAYLOAD 1000000
+#define FLOOD_QUEUE_BYTES (4 * 1024 * 1024)
+
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  gboolean overrun;
+  guint received;
+  gboolean in_order;
+  HostilePeer *peer;
+} Flood;
+
+static void
+flood_overrun (GstElement *src, Flood *f)
+{
+  g_mutex_lock (&f->lock);
+  f->overrun = TRUE;
+  g_cond_broadcast (&f->cond);
+  g_mutex_unlock (&f->lock);
+}
+
+static void
+flood_handoff (GstElement *sink, GstBuffer *buffer, GstPad *pad, Flood *f)
+{
+  guint32 index = 0;
+
+  gst_buffer_extract (buffer, 0, &index, sizeof index);
+  g_mutex_lock (&f->lock);
+  if (gst_buffer_get_size (buffer) != FLOOD_PAYLOAD || index != f->received)
+    f->in_order = FALSE;
+  f->received++;
+  g_mutex_unlock (&f->lock);
+}
+
+static GstPadProbeReturn
+flood_block (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  return GST_PAD_PROBE_OK;      /* stays blocked until removed */
+}
+
+static gpointer
+flood_sender (gpointer data)
+{
+  Flood *f = data;
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  g_autofree guint8 *payload = g_malloc0 (FLOOD_PAYLOAD);
+  P2pMediaSegment seg = { 0, 1.0, 1.0, GST_FORMAT_TIME, 0, 0, 0,
+    G_MAXUINT64, 0, 0, G_MAXUINT64
+  };
+
+  p2p_frame_append_segment (out, &seg);
+  {
+    g_autoptr (GBytes) msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+
+    out = g_byte_array_new ();
+    if (!p2p_connection_send (f->peer->conn, msg, NULL, NULL))
+      g_error ("could not send the segment");
+  }
+  for (guint32 i = 0; i <= FLOOD_FRAMES; i++) {
+    g_autoptr (GBytes) msg = NULL;
+    g_autoptr (GError) err = NULL;
+
+    if (i == FLOOD_FRAMES) {
+      p2p_frame_append (out, P2P_FRAME_EOS, NULL, 0);
+    } else {
+      P2pMediaBuffer mb = { 0 };
+
+      memcpy (payload, &i, sizeof i);
+      mb.pts = i * GST_MSECOND;
+      mb.dts = mb.duration = mb.offset = mb.offset_end = G_MAXUINT64;
+      mb.payload = payload;
+      mb.payload_len = FLOOD_PAYLOAD;
+      p2p_frame_append_buffer (out, &mb);
+    }
+    msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+    out = g_byte_array_new ();
+    if (!p2p_connection_send (f->peer->conn, msg, NULL, &err))
+      g_error ("send %u: %s", i, err->message);
+  }
+  return NULL;
+}
+
+static guint64
+stat_u64 (GstElement *src, const char *field)
+{
+  g_autoptr (GstStructure) stats = NULL;
+  guint64 v = G_MAXUINT64;
+
+  g_object_get (src, "stats", &stats, NULL);
+  fail_unless (gst_structure_get_uint64 (stats, field, &v), "no %s", field);
+  return v;
+}
+
+static glong
+rss_kib (void)
+{
+  g_autofree char *statm = NULL;
+  long pages = 0, resident = 0;
+
+  if (!g_file_get_contents ("/proc/self/statm", &statm, NULL, NULL)
+      || sscanf (statm, "%ld %ld", &pages, &resident) != 2)
+    return -1;
+  return resident * (sysconf (_SC_PAGESIZE) / 1024);
+}
+
+GST_START_TEST (test_security_datagram_queue_bound)
+{
+  HostilePeer h = { 0 };
+  Flood f = { 0 };
+  g_autofree char *props = g_strdup_printf ("delivery=datagram latency=20 "
+      "max-queue-bytes=%d", FLOOD_QUEUE_BYTES);
+  GstElement *sink;
+  GstPad *pad;
+  gulong probe;
+  GThread *sender;
+  GstMessage *msg;
+  gint64 deadline;
+  glong rss_before, rss_full;
+
+  g_mutex_init (&f.lock);
+  g_cond_init (&f.cond);
+  f.in_order = TRUE;
+  f.peer = &h;
+  hostile_peer_start (&h, props,
+      "fakesink name=sink sync=false signal-handoffs=true");
+  g_signal_connect (h.src, "overrun", G_CALLBACK (flood_overrun), &f);
+  sink = gst_bin_get_by_name (GST_BIN (h.pipeline), "sink");
+  g_signal_connect (sink, "handoff", G_CALLBACK (flood_handoff), &f);
+  pad = gst_element_get_static_pad (sink, "sink");
+  probe = gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER |
+      GST_PAD_PROBE_TYPE_BLOCK, flood_block, NULL, NULL);
+  rss_before = rss_kib ();
+
+  sender = g_thread_new ("flood-sender", flood_sender, &f);
+  /* downstream is blocked: the reader fills the queue and waits */
+  deadline = g_get_monotonic_time () + P2P_TEST_TIMEOUT_S * G_TIME_SPAN_SECOND;
+  g_mutex_lock (&f.lock);
+  while (!f.overrun && g_cond_wait_until (&f.cond, &f.lock, deadline));
+  fail_unless (f.overrun, "the queue never filled");
+  g_mutex_unlock (&f.lock);
+  rss_full = rss_kib ();
+  GST_INFO ("queue full: queued %" G_GUINT64_FORMAT " bytes, RSS %ld -> %ld KiB",
+      stat_u64 (h.src, "queued-bytes"), rss_before, rss_full);
+  fail_unless (stat_u64 (h.src, "queued-bytes") <= FLOOD_QUEUE_BYTES);
+  fail_unless (stat_u64 (h.src, "queued-bytes-max") <= FLOOD_QUEUE_BYTES);
+
+  /* downstream runs again: everything arrives, nothing was dropped */
+  gst_pad_remove_probe (pad, probe);
+  msg = gst_bus_timed_pop_filtered (h.bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no EOS");
+  p2p_test_assert_eos (msg);
+  gst_message_unref (msg);
+  g_thread_join (sender);
+  fail_unless_equals_int (f.received, FLOOD_FRAMES);
+  fail_unless (f.in_order, "buffers out of order or resized");
+  fail_unless_equals_uint64 (stat_u64 (h.src, "datagrams-dropped"), 0);
+  fail_unless (stat_u64 (h.src, "queued-bytes-max") <= FLOOD_QUEUE_BYTES,
+      "%" G_GUINT64_FORMAT " bytes queued", stat_u64 (h.src, "queued-bytes-max"));
+  GST_INFO ("most queued: %" G_GUINT64_FORMAT " bytes",
+      stat_u64 (h.src, "queued-bytes-max"));
+
+  gst_object_unref (pad);
+  gst_object_unref (sink);
+  hostile_peer_stop (&h);
+  g_mutex_clear (&f.lock);
+  g_cond_clear (&f.cond);
+}
+GST_END_TEST;
+
 static Suite *
 p2psrc_suite (void)
 {
@@ -519,6 +695,7 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_security_caps_nesting);
   tcase_add_test (tc, test_security_tag_nesting);
   tcase_add_test (tc, test_security_turn_password_redacted);
+  tcase_add_test (tc, test_security_datagram_queue_bound);
   return s;
 }
 
