@@ -6,6 +6,8 @@ typedef struct {
   guint64 seqnum;
   guint64 arrival;
   GstBuffer *buffer;
+  gsize size;
+  gboolean from_stream;
 } Item;
 
 static void
@@ -24,6 +26,56 @@ gst_p2p_jitter_init (GstP2pJitter *j, guint max_items)
   j->have_next = FALSE;
   j->next_seqnum = 0;
   j->max_items = max_items;
+  j->max_bytes = 0;
+  j->datagram_bytes = 0;
+  j->stream_bytes = 0;
+  j->dropped = 0;
+}
+
+void
+gst_p2p_jitter_set_max_bytes (GstP2pJitter *j, gsize max_bytes)
+{
+  j->max_bytes = max_bytes;
+}
+
+gsize
+gst_p2p_jitter_get_bytes (const GstP2pJitter *j)
+{
+  return j->datagram_bytes + j->stream_bytes;
+}
+
+gsize
+gst_p2p_jitter_get_stream_bytes (const GstP2pJitter *j)
+{
+  return j->stream_bytes;
+}
+
+/* Forgets @item's bytes (it leaves the queue). */
+static void
+item_unaccount (GstP2pJitter *j, const Item *item)
+{
+  if (item->from_stream)
+    j->stream_bytes -= item->size;
+  else
+    j->datagram_bytes -= item->size;
+}
+
+/* Drops the oldest held datagram (not a stream buffer); FALSE if none. */
+static gboolean
+drop_oldest_datagram (GstP2pJitter *j)
+{
+  for (GList *l = j->items.head; l; l = l->next) {
+    Item *item = l->data;
+
+    if (item->from_stream)
+      continue;
+    item_unaccount (j, item);
+    g_queue_delete_link (&j->items, l);
+    item_free (item);
+    j->dropped++;
+    return TRUE;
+  }
+  return FALSE;
 }
 
 void
@@ -32,6 +84,8 @@ gst_p2p_jitter_reset (GstP2pJitter *j)
   g_queue_clear_full (&j->items, item_free);
   j->have_next = FALSE;
   j->next_seqnum = 0;
+  j->datagram_bytes = 0;
+  j->stream_bytes = 0;
 }
 
 void
@@ -66,13 +120,20 @@ gst_p2p_jitter_insert (GstP2pJitter *j, guint64 seqnum, guint64 arrival, GstBuff
   item->seqnum = seqnum;
   item->arrival = arrival;
   item->buffer = buffer;
+  item->size = gst_buffer_get_size (buffer);
   if (l)
     g_queue_insert_after (&j->items, l, item);
   else
     g_queue_push_head (&j->items, item);
-  if (j->max_items > 0 && j->items.length > j->max_items) {
-    item_free (g_queue_pop_head (&j->items));
-    return GST_P2P_JITTER_HELD_OVERFLOW;
+  j->datagram_bytes += item->size;
+  {
+    guint64 dropped = j->dropped;
+
+    while (((j->max_items > 0 && j->items.length > j->max_items)
+            || (j->max_bytes > 0 && j->datagram_bytes > j->max_bytes))
+        && drop_oldest_datagram (j));
+    if (j->dropped != dropped)
+      return GST_P2P_JITTER_HELD_OVERFLOW;
   }
   return GST_P2P_JITTER_HELD;
 }
@@ -86,6 +147,9 @@ gst_p2p_jitter_append (GstP2pJitter *j, guint64 arrival, GstBuffer *buffer)
   item->seqnum = tail ? tail->seqnum + 1 : j->have_next ? j->next_seqnum : 0;
   item->arrival = arrival;
   item->buffer = buffer;
+  item->size = gst_buffer_get_size (buffer);
+  item->from_stream = TRUE;
+  j->stream_bytes += item->size;
   g_queue_push_tail (&j->items, item);
 }
 
@@ -119,6 +183,7 @@ gst_p2p_jitter_pop (GstP2pJitter *j, guint64 *lost)
   Item *item = g_queue_pop_head (&j->items);
   GstBuffer *buffer = item->buffer;
 
+  item_unaccount (j, item);
   *lost = 0;
   if (j->have_next && item->seqnum > j->next_seqnum) {
     *lost = item->seqnum - j->next_seqnum;

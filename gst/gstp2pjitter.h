@@ -4,6 +4,13 @@
  * next expected one or when its wait is over, a gap before it counting as
  * lost and marking it DISCONT. No locking and no clock: the caller holds its
  * own lock and passes times in any one unit.
+ *
+ * Bounds: datagrams (gst_p2p_jitter_insert) are held up to max_items and
+ * max_bytes; beyond, the oldest held datagram is dropped and counted in
+ * "dropped" (its sequence number then shows as a gap: lost, DISCONT).
+ * Buffers from the reliable stream (gst_p2p_jitter_append) are never dropped:
+ * the caller bounds them by reading the stream only while
+ * gst_p2p_jitter_get_stream_bytes() leaves room (backpressure).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
@@ -16,6 +23,10 @@ typedef struct {
   gboolean have_next;           /* next_seqnum is known */
   guint64 next_seqnum;
   guint max_items;              /* 0 = unbounded */
+  gsize max_bytes;              /* datagram bytes held; 0 = unbounded */
+  gsize datagram_bytes;         /* held, from gst_p2p_jitter_insert() */
+  gsize stream_bytes;           /* held, from gst_p2p_jitter_append() */
+  guint64 dropped;              /* datagrams dropped by the bounds, ever */
 } GstP2pJitter;
 
 typedef enum {
@@ -26,6 +37,11 @@ typedef enum {
 } GstP2pJitterResult;
 
 void gst_p2p_jitter_init (GstP2pJitter *j, guint max_items);
+/* Bounds the bytes of held datagrams (0 = unbounded). */
+void gst_p2p_jitter_set_max_bytes (GstP2pJitter *j, gsize max_bytes);
+/* Bytes held: all, and those that came from the reliable stream. */
+gsize gst_p2p_jitter_get_bytes (const GstP2pJitter *j);
+gsize gst_p2p_jitter_get_stream_bytes (const GstP2pJitter *j);
 /* Drops every held buffer; the next sequence number is unknown again. */
 void gst_p2p_jitter_reset (GstP2pJitter *j);
 /* The next sequence number is @seqnum (e.g. 0 when the sender is known). */

@@ -6,7 +6,8 @@
  * BUFFER (P2pMediaBuffer), eos -> EOS, flush-start/stop -> FLUSH_START /
  * FLUSH_STOP (reset-time), gap -> GAP (timestamp, duration). Decoding is
  * strict: anything malformed is P2P_ERROR_PROTOCOL, never a GStreamer
- * critical.
+ * critical, and caps or tag text nested deeper than
+ * GST_P2P_MEDIA_MAX_NESTING never reaches GStreamer's recursive parser.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "gstp2pmedia.h"
 
@@ -239,6 +240,75 @@ expect_empty (const char *what, gsize len, GError **error)
   return TRUE;
 }
 
+/* GStreamer's caps and structure parser (1.22) recurses once per '{', '[',
+ * '<' and '(' and once more for a structure written inside a quoted string,
+ * with no depth limit: a CAPS or TAG frame of 200 000 '{' overflows the
+ * stack of the streaming thread. GST_P2P_MEDIA_MAX_NESTING (32) bounds that
+ * depth before the parser sees the text; real caps use 2-5 levels (a
+ * streamheader array is 1). There is no length bound below the 1 MiB frame
+ * limit: FLAC caps carry every metadata block in "streamheader", so a 100 KB
+ * cover picture already makes 205 KB of caps text.
+ *
+ * The scan counts brackets the way the parser reaches them: outside quotes
+ * every bracket counts; a quoted string ("..." with backslash escapes) may be
+ * parsed again as a nested structure, so its unescaped content is scanned
+ * too, one level deeper, and the depth returns to the outer level after it.
+ * A closing bracket never takes the depth below the level the text started
+ * at, so an unbalanced ')' in a title does not hide later openers. The
+ * content is unescaped in place in @s (a private copy). Returns the deepest
+ * level reached, stopping early once it exceeds @max. */
+static guint
+nesting_depth (char *s, gsize len, guint base, guint max)
+{
+  guint depth = base, deepest = base;
+  gsize i = 0;
+
+  while (i < len && deepest <= max) {
+    char c = s[i];
+
+    if (c == '"') {
+      gsize start = ++i, out = start;
+
+      /* the end of the string, unescaping in place (the result is never
+       * longer, and the outer scan resumes after the closing quote) */
+      while (i < len && s[i] != '"') {
+        if (s[i] == '\\' && i + 1 < len)
+          i++;
+        s[out++] = s[i++];
+      }
+      deepest = MAX (deepest, nesting_depth (s + start, out - start, depth + 1, max));
+      i++;                      /* the closing quote (or the end) */
+      continue;
+    }
+    if (c == '{' || c == '[' || c == '<' || c == '(') {
+      depth++;
+      deepest = MAX (deepest, depth);
+    } else if ((c == '}' || c == ']' || c == '>' || c == ')') && depth > base) {
+      depth--;
+    }
+    i++;
+  }
+  return deepest;
+}
+
+/* Checks the text of a CAPS or TAG frame before GStreamer parses it. */
+static gboolean
+check_nesting (const char *what, const char *text, GError **error)
+{
+  gsize len = strlen (text);
+  char *copy = g_strndup (text, len);
+  guint depth = nesting_depth (copy, len, 0, GST_P2P_MEDIA_MAX_NESTING);
+
+  g_free (copy);
+  if (depth > GST_P2P_MEDIA_MAX_NESTING) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+        "peer sent malformed %s: nesting deeper than %d", what,
+        GST_P2P_MEDIA_MAX_NESTING);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static GstEvent *
 segment_event_from_body (const guint8 *body, gsize len, GError **error)
 {
@@ -302,7 +372,7 @@ gst_p2p_media_frame_to_object (guint64 type, const guint8 *body, gsize len,
       g_autofree char *s = p2p_frame_parse_string (body, len, error);
       g_autoptr (GstCaps) caps = NULL;
 
-      if (!s)
+      if (!s || !check_nesting ("caps", s, error))
         return NULL;
       caps = gst_caps_from_string (s);
       if (!caps) {
@@ -323,7 +393,7 @@ gst_p2p_media_frame_to_object (guint64 type, const guint8 *body, gsize len,
       g_autofree char *s = p2p_frame_parse_string (body, len, error);
       GstTagList *tags;
 
-      if (!s)
+      if (!s || !check_nesting ("tags", s, error))
         return NULL;
       /* gst_tag_list_new_from_string() asserts on anything else */
       tags = g_str_has_prefix (s, "taglist") ? gst_tag_list_new_from_string (s)

@@ -8,6 +8,11 @@
 
 G_BEGIN_DECLS
 
+/* The deepest bracket nesting ({ [ < ( and structures inside quoted strings)
+ * accepted in the text of a CAPS or TAG frame; deeper text is a
+ * P2P_ERROR_PROTOCOL error before GStreamer's recursive parser sees it. */
+#define GST_P2P_MEDIA_MAX_NESTING 32
+
 /* Appends the whole frame (type + length + body) that carries @event to
  * @out. Returns FALSE (and appends nothing) for events that are not carried
  * over the wire (QOS, latency, custom, ...). */
@@ -27,8 +32,10 @@ gboolean gst_p2p_media_split_message (const guint8 *data, gsize len,
     guint64 *type, const guint8 **body, gsize *body_len, GError **error);
 
 /* Turns a media frame into a GstBuffer or GstEvent (transfer full).
- * Errors (P2P_ERROR_PROTOCOL): an unknown type, a malformed body, caps that
- * do not parse or are not fixed, an invalid segment. */
+ * Errors (P2P_ERROR_PROTOCOL): an unknown type, a malformed body, caps or
+ * tags nested deeper than GST_P2P_MEDIA_MAX_NESTING ("peer sent malformed
+ * caps: nesting deeper than 32"), caps that do not parse or are not fixed,
+ * an invalid segment. */
 GstMiniObject *gst_p2p_media_frame_to_object (guint64 type, const guint8 *body,
     gsize len, GError **error);
 

@@ -154,7 +154,9 @@ gst_p2p_object_install_properties (GObjectClass *klass, gboolean is_sink)
   g_object_class_install_property (klass, GST_P2P_PROP_TURN_SERVER,
       g_param_spec_string ("turn-server", "TURN servers",
           "Comma-separated turn://USER:PASS@HOST:PORT relays "
-          "(NULL = $P2P_RELAY_SERVERS)", NULL, rw));
+          "(NULL = $P2P_RELAY_SERVERS). Reads back with each password "
+          "replaced by *** (turn://USER:***@HOST:PORT), so pipeline dumps "
+          "and logs do not carry it", NULL, rw));
   g_object_class_install_property (klass, GST_P2P_PROP_RELAY_ONLY,
       g_param_spec_boolean ("relay-only", "Relay only",
           "Use only relayed paths through the TURN servers (hides this host's "
@@ -285,7 +287,8 @@ gst_p2p_object_get_property (GstP2pObject *self, guint prop_id,
       g_value_set_string (value, self->stun_server);
       break;
     case GST_P2P_PROP_TURN_SERVER:
-      g_value_set_string (value, self->turn_server);
+      /* redacted: dot dumps and gst-launch -v print readable properties */
+      g_value_take_string (value, p2p_config_redact_urls (self->turn_server));
       break;
     case GST_P2P_PROP_RELAY_ONLY:
       g_value_set_boolean (value, self->relay_only);

@@ -19,6 +19,18 @@
  * "stats" and the next buffer is marked DISCONT; the segment is shifted so
  * that the first buffer plays "latency" ms after it arrived (LATENCY query).
  *
+ * Memory is bounded in delivery=datagram (the reliable stream is read by a
+ * thread of its own there): events and buffers from the reliable stream are
+ * read only while they hold less than "max-queue-bytes" (and fewer than
+ * MAX_QUEUED_EVENTS events), so a receiver whose downstream blocks stops
+ * returning flow-control credit and the sender waits (backpressure, nothing
+ * lost; "overrun" is emitted when the reader starts waiting). Datagrams are
+ * held up to "max-queue-bytes" too, separately, and MAX_JITTER_ITEMS; beyond,
+ * the oldest is dropped, counted in stats "datagrams-dropped", and the next
+ * buffer is DISCONT. stats "queued-bytes" / "queued-bytes-max" give the bytes
+ * held now and the most ever held. In delivery=reliable nothing is queued
+ * here: the streaming thread reads one message at a time.
+ *
  * |[
  * gst-launch-1.0 p2psrc peer=<ID or ticket> ! decodebin ! audioconvert ! autoaudiosink
  * gst-play-1.0 p2p://<ID or ticket>
@@ -38,6 +50,13 @@ GST_DEBUG_CATEGORY_STATIC (gst_p2p_src_debug);
 #define DEFAULT_RECONNECT_DELAY 1000
 #define DEFAULT_RECONNECT_MAX 5
 #define MAX_JITTER_ITEMS 4096
+/* delivery=datagram: bytes of the reliable-stream queue (events and stream
+ * buffers) and, separately, of held datagrams. At least one maximum-size
+ * message, so a queue that is not empty always has room for one. */
+#define DEFAULT_MAX_QUEUE_BYTES (8 * 1024 * 1024)
+#define MIN_MAX_QUEUE_BYTES P2P_MAX_MESSAGE_SIZE
+/* delivery=datagram: events queued from the reliable stream */
+#define MAX_QUEUED_EVENTS 256
 
 enum {
   PROP_LATENCY = GST_P2P_PROP_LAST,
@@ -45,7 +64,21 @@ enum {
   PROP_RECONNECT_DELAY,
   PROP_RECONNECT_MAX,
   PROP_IS_LIVE,
+  PROP_MAX_QUEUE_BYTES,
 };
+
+enum {
+  SIGNAL_OVERRUN,
+  N_SIGNALS,
+};
+
+static guint signals[N_SIGNALS];
+
+/* An event from the reliable stream and the size of its message. */
+typedef struct {
+  GstEvent *event;
+  gsize size;
+} QueuedEvent;
 
 struct _GstP2pSrc {
   GstElement parent;
@@ -59,6 +92,7 @@ struct _GstP2pSrc {
   guint reconnect_delay;
   guint reconnect_max;
   gboolean is_live;
+  guint64 max_queue_bytes;
 
   /* runtime (lock) */
   GMutex lock;
@@ -74,10 +108,15 @@ struct _GstP2pSrc {
   gboolean first_buffer_done;
 
   /* datagram delivery */
-  GQueue events;                /* GstEvent from the reliable stream */
+  GQueue events;                /* QueuedEvent from the reliable stream */
+  gsize events_bytes;
   GstP2pJitter jitter;          /* arrival times: monotonic us */
+  gsize queue_limit;            /* max-queue-bytes when the reader started */
+  gsize queued_bytes_max;
+  gboolean overrun;             /* the reader waits for room */
   guint64 datagrams_lost;
   guint64 datagrams_late;
+  guint64 datagrams_dropped;
   gboolean segment_seen;
   gint64 eos_due;               /* monotonic us: EOS waits for late datagrams */
   GstEvent *pending_segment;
@@ -116,11 +155,36 @@ gst_p2p_reconnect_get_type (void)
   return type;
 }
 
+static void
+queued_event_free (gpointer data)
+{
+  QueuedEvent *qe = data;
+
+  gst_clear_event (&qe->event);
+  g_free (qe);
+}
+
+/* Called with the lock. */
+static gsize
+queued_bytes_locked (GstP2pSrc *self)
+{
+  return self->events_bytes + gst_p2p_jitter_get_bytes (&self->jitter);
+}
+
+/* Called with the lock, after something was queued. */
+static void
+note_queued_locked (GstP2pSrc *self)
+{
+  self->queued_bytes_max = MAX (self->queued_bytes_max, queued_bytes_locked (self));
+}
+
 /* Called with the lock. */
 static void
 clear_datagram_state_locked (GstP2pSrc *self)
 {
-  g_queue_clear_full (&self->events, (GDestroyNotify) gst_event_unref);
+  g_queue_clear_full (&self->events, queued_event_free);
+  self->events_bytes = 0;
+  self->overrun = FALSE;
   gst_p2p_jitter_reset (&self->jitter);
   gst_clear_event (&self->pending_segment);
   self->segment_seen = FALSE;
@@ -149,14 +213,19 @@ on_datagram (P2pConnection *conn, GBytes *datagram, gpointer data)
     self->datagrams_late++;
     gst_buffer_unref (buffer);
   } else {
+    guint64 dropped = self->jitter.dropped;
+
     switch (gst_p2p_jitter_insert (&self->jitter, seqnum, g_get_monotonic_time (), buffer)) {
       case GST_P2P_JITTER_LATE:
         self->datagrams_late++;
         break;
       case GST_P2P_JITTER_HELD_OVERFLOW:
-        self->datagrams_lost++;
+        /* the oldest went to keep the bound; its gap counts as lost when
+         * the next one leaves (DISCONT) */
+        self->datagrams_dropped += self->jitter.dropped - dropped;
         /* fall through */
       case GST_P2P_JITTER_HELD:
+        note_queued_locked (self);
         g_cond_broadcast (&self->cond);
         break;
       case GST_P2P_JITTER_DUPLICATE:
@@ -164,6 +233,59 @@ on_datagram (P2pConnection *conn, GBytes *datagram, gpointer data)
     }
   }
   g_mutex_unlock (&self->lock);
+}
+
+/* Called with the lock. TRUE when the reliable-stream queue has no room for
+ * one more message: the reader then waits, returning no flow-control credit
+ * (the sender blocks) until the streaming thread took something. */
+static gboolean
+stream_queue_full_locked (GstP2pSrc *self)
+{
+  gsize queued = self->events_bytes + gst_p2p_jitter_get_stream_bytes (&self->jitter);
+
+  if (queued == 0)
+    return FALSE;
+  return queued + P2P_MAX_MESSAGE_SIZE > self->queue_limit
+      || self->events.length >= MAX_QUEUED_EVENTS;
+}
+
+/* Waits for room in the reliable-stream queue. FALSE when the reader must
+ * stop (cancelled, or @error set: the peer filled it with buffers before any
+ * segment, which the streaming thread could never take). */
+static gboolean
+reader_wait_for_room (GstP2pSrc *self, GCancellable *cancellable, GError **error)
+{
+  gboolean ok = TRUE;
+
+  g_mutex_lock (&self->lock);
+  while (stream_queue_full_locked (self)) {
+    if (g_cancellable_is_cancelled (cancellable) || self->flushing) {
+      ok = FALSE;
+      break;
+    }
+    if (!self->segment_seen && g_queue_is_empty (&self->events)) {
+      g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+          "peer sent %" G_GSIZE_FORMAT " bytes of buffers before a segment",
+          gst_p2p_jitter_get_stream_bytes (&self->jitter));
+      ok = FALSE;
+      break;
+    }
+    if (!self->overrun) {
+      gsize queued = queued_bytes_locked (self);
+
+      self->overrun = TRUE;
+      g_mutex_unlock (&self->lock);
+      GST_DEBUG_OBJECT (self, "queue full (%" G_GSIZE_FORMAT " bytes): "
+          "waiting for the streaming thread", queued);
+      g_signal_emit (self, signals[SIGNAL_OVERRUN], 0);
+      g_mutex_lock (&self->lock);
+      continue;
+    }
+    g_cond_wait (&self->cond, &self->lock);
+  }
+  self->overrun = FALSE;
+  g_mutex_unlock (&self->lock);
+  return ok;
 }
 
 static gpointer
@@ -180,15 +302,20 @@ reader_thread (gpointer data)
 
   for (;;) {
     g_autoptr (GError) err = NULL;
-    g_autoptr (GBytes) msg = p2p_connection_receive (conn, cancellable, &err);
+    g_autoptr (GBytes) msg = NULL;
     GstMiniObject *obj = NULL;
 
+    if (reader_wait_for_room (self, cancellable, &err))
+      msg = p2p_connection_receive (conn, cancellable, &err);
+    else if (!err)
+      g_set_error (&err, G_IO_ERROR, G_IO_ERROR_CANCELLED, "stopped");
     if (msg)
       obj = gst_p2p_media_message_to_object (msg, &err);
     if (obj && !GST_IS_EVENT (obj)) {
       /* a buffer on the stream (the sender runs delivery=reliable) */
       g_mutex_lock (&self->lock);
       gst_p2p_jitter_append (&self->jitter, g_get_monotonic_time (), GST_BUFFER_CAST (obj));
+      note_queued_locked (self);
       g_cond_broadcast (&self->cond);
       g_mutex_unlock (&self->lock);
       continue;
@@ -209,7 +336,15 @@ reader_thread (gpointer data)
       g_mutex_unlock (&self->lock);
       break;
     }
-    g_queue_push_tail (&self->events, obj);
+    {
+      QueuedEvent *qe = g_new (QueuedEvent, 1);
+
+      qe->event = GST_EVENT_CAST (obj);
+      qe->size = g_bytes_get_size (msg);
+      self->events_bytes += qe->size;
+      g_queue_push_tail (&self->events, qe);
+    }
+    note_queued_locked (self);
     g_cond_broadcast (&self->cond);
     g_mutex_unlock (&self->lock);
   }
@@ -240,6 +375,7 @@ pop_jitter_locked (GstP2pSrc *self)
   guint64 lost;
   GstBuffer *buffer = gst_p2p_jitter_pop (&self->jitter, &lost);
 
+  g_cond_broadcast (&self->cond);       /* room for the reader */
   if (lost > 0) {
     GST_DEBUG_OBJECT (self, "%" G_GUINT64_FORMAT " datagram(s) lost", lost);
     self->datagrams_lost += lost;
@@ -267,7 +403,7 @@ next_datagram_item (GstP2pSrc *self, GError **error)
     if (self->flushing)
       break;
     if (!g_queue_is_empty (&self->events)) {
-      GstEvent *ev = g_queue_peek_head (&self->events);
+      GstEvent *ev = ((QueuedEvent *) g_queue_peek_head (&self->events))->event;
 
       /* datagrams sent before the EOS may still be in flight: EOS waits
        * "latency" for them */
@@ -278,7 +414,12 @@ next_datagram_item (GstP2pSrc *self, GError **error)
         out = GST_MINI_OBJECT_CAST (pop_jitter_locked (self));
         break;
       } else {
-        ev = g_queue_pop_head (&self->events);
+        QueuedEvent *qe = g_queue_pop_head (&self->events);
+
+        ev = g_steal_pointer (&qe->event);
+        self->events_bytes -= qe->size;
+        queued_event_free (qe);
+        g_cond_broadcast (&self->cond);         /* room for the reader */
         if (GST_EVENT_TYPE (ev) == GST_EVENT_SEGMENT)
           self->segment_seen = TRUE;
         out = GST_MINI_OBJECT_CAST (ev);
@@ -335,6 +476,9 @@ drop_connection (GstP2pSrc *self, const char *reason)
   p2p_connection_close (conn, reason);
   if (reader_cancellable)
     g_cancellable_cancel (reader_cancellable);
+  g_mutex_lock (&self->lock);
+  g_cond_broadcast (&self->cond);       /* a reader waiting for room */
+  g_mutex_unlock (&self->lock);
   if (reader)
     g_thread_join (reader);
   g_clear_object (&reader_cancellable);
@@ -443,6 +587,10 @@ ensure_connected (GstP2pSrc *self)
       clear_datagram_state_locked (self);
       g_signal_connect (conn, "path-changed", G_CALLBACK (on_path_changed), self);
       if (self->delivery == GST_P2P_DELIVERY_DATAGRAM) {
+        GST_OBJECT_LOCK (self);
+        self->queue_limit = (gsize) MIN (self->max_queue_bytes, G_MAXSIZE);
+        GST_OBJECT_UNLOCK (self);
+        gst_p2p_jitter_set_max_bytes (&self->jitter, self->queue_limit);
         g_signal_connect (conn, "datagram-received", G_CALLBACK (on_datagram), self);
         self->reader_cancellable = g_cancellable_new ();
         self->reader = g_thread_new ("p2psrc-reader", reader_thread, self);
@@ -818,12 +966,15 @@ gst_p2p_src_dup_stats (GstP2pSrc *self)
 {
   GstStructure *s = gst_p2p_stats_new ();
   P2pConnection *conn;
-  guint64 lost, late;
+  guint64 lost, late, dropped, queued, queued_max;
 
   g_mutex_lock (&self->lock);
   conn = self->conn ? g_object_ref (self->conn) : NULL;
   lost = self->datagrams_lost;
   late = self->datagrams_late;
+  dropped = self->datagrams_dropped;
+  queued = queued_bytes_locked (self);
+  queued_max = self->queued_bytes_max;
   g_mutex_unlock (&self->lock);
   if (conn) {
     P2pConnectionStats st;
@@ -832,8 +983,18 @@ gst_p2p_src_dup_stats (GstP2pSrc *self)
     gst_p2p_stats_accumulate (s, &st);
     g_object_unref (conn);
   }
+  {
+    guint64 transport_dropped = 0;
+
+    /* the transport's drops plus those of our own datagram bound */
+    gst_structure_get_uint64 (s, "datagrams-dropped", &transport_dropped);
+    dropped += transport_dropped;
+  }
   gst_structure_set (s, "datagrams-lost", G_TYPE_UINT64, lost,
-      "datagrams-late", G_TYPE_UINT64, late, NULL);
+      "datagrams-late", G_TYPE_UINT64, late,
+      "datagrams-dropped", G_TYPE_UINT64, dropped,
+      "queued-bytes", G_TYPE_UINT64, queued,
+      "queued-bytes-max", G_TYPE_UINT64, queued_max, NULL);
   return s;
 }
 
@@ -861,6 +1022,9 @@ gst_p2p_src_set_property (GObject *object, guint prop_id, const GValue *value,
       break;
     case PROP_IS_LIVE:
       self->is_live = g_value_get_boolean (value);
+      break;
+    case PROP_MAX_QUEUE_BYTES:
+      self->max_queue_bytes = g_value_get_uint64 (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -897,6 +1061,9 @@ gst_p2p_src_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_IS_LIVE:
       g_value_set_boolean (value, self->is_live);
+      break;
+    case PROP_MAX_QUEUE_BYTES:
+      g_value_set_uint64 (value, self->max_queue_bytes);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -961,6 +1128,25 @@ gst_p2p_src_class_init (GstP2pSrcClass *klass)
           "preroll otherwise)",
           FALSE, rw));
 
+  g_object_class_install_property (gobject_class, PROP_MAX_QUEUE_BYTES,
+      g_param_spec_uint64 ("max-queue-bytes", "Maximum queue bytes",
+          "delivery=datagram: bytes held for the reliable stream (events and "
+          "stream buffers: when full, the sender waits) and, separately, "
+          "for datagrams (when full, the oldest is dropped, counted in stats "
+          "datagrams-dropped, and the next buffer is DISCONT)",
+          MIN_MAX_QUEUE_BYTES, G_MAXUINT64, DEFAULT_MAX_QUEUE_BYTES, rw));
+
+  /**
+   * GstP2pSrc::overrun:
+   *
+   * delivery=datagram: the reliable-stream queue is full (max-queue-bytes)
+   * and the reader stops taking messages until the streaming thread took
+   * one; the sender is held back. Emitted from the reader thread, once each
+   * time it starts waiting.
+   */
+  signals[SIGNAL_OVERRUN] = g_signal_new ("overrun", G_TYPE_FROM_CLASS (klass),
+      G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+
   gst_element_class_add_static_pad_template (element_class, &src_template);
   gst_element_class_set_static_metadata (element_class, "P2P source",
       "Source/Network", "Receives a stream from a peer over authenticated QUIC "
@@ -978,6 +1164,8 @@ gst_p2p_src_init (GstP2pSrc *self)
   self->reconnect = DEFAULT_RECONNECT;
   self->reconnect_delay = DEFAULT_RECONNECT_DELAY;
   self->reconnect_max = DEFAULT_RECONNECT_MAX;
+  self->max_queue_bytes = DEFAULT_MAX_QUEUE_BYTES;
+  self->queue_limit = DEFAULT_MAX_QUEUE_BYTES;
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
   g_queue_init (&self->events);

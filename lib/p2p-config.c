@@ -86,6 +86,69 @@ p2p_config_free (P2pConfig *config)
   g_free (config);
 }
 
+/* One entry: "scheme://user:pass@host..." -> "scheme://user:***@host...".
+ * The credentials end at the last '@' (a password may hold an unescaped
+ * '@'); a user name without ':' has no password and stays. */
+static void
+append_redacted_entry (GString *out, const char *entry, gsize len)
+{
+  const char *sep = g_strstr_len (entry, (gssize) len, "://");
+  gsize auth = sep ? (gsize) (sep - entry) + 3 : 0;
+  gsize at = len;
+  const char *colon;
+
+  for (gsize i = len; i > auth; i--) {
+    if (entry[i - 1] == '@') {
+      at = i - 1;
+      break;
+    }
+  }
+  if (at == len) {
+    g_string_append_len (out, entry, (gssize) len);
+    return;
+  }
+  colon = memchr (entry + auth, ':', at - auth);
+  if (!colon) {                 /* a user name alone */
+    g_string_append_len (out, entry, (gssize) len);
+    return;
+  }
+  g_string_append_len (out, entry, colon + 1 - entry);
+  g_string_append (out, "***");
+  g_string_append_len (out, entry + at, (gssize) (len - at));
+}
+
+/**
+ * p2p_config_redact_urls:
+ * @urls: (nullable): one URL or a comma-separated list (P2P_RELAY_SERVERS)
+ *
+ * The form of @urls fit for messages, logs and readable properties: every
+ * password replaced by "***" (turn://user:***@host:port). Every error and
+ * log line that quotes a server URL goes through it.
+ *
+ * Returns: (transfer full) (nullable): the redacted copy; NULL for NULL.
+ */
+char *
+p2p_config_redact_urls (const char *urls)
+{
+  GString *out;
+  const char *p;
+
+  if (urls == NULL)
+    return NULL;
+  out = g_string_sized_new (strlen (urls));
+  for (p = urls;;) {
+    const char *comma = strchr (p, ',');
+    gsize len = comma ? (gsize) (comma - p) : strlen (p);
+
+    append_redacted_entry (out, p, len);
+    if (!comma)
+      break;
+    g_string_append_c (out, ',');
+    p = comma + 1;
+  }
+  return g_string_free (out, FALSE);
+}
+
 static gboolean
 bad_value (GError **error, const char *var, const char *value, const char *expected)
 {
@@ -140,9 +203,11 @@ parse_list (const char *var, const char *value, ItemCheck check, char ***out,
   for (guint i = 0; i < n; i++) {
     g_strstrip (items[i]);
     if (items[i][0] == '\0') {
+      g_autofree char *shown = p2p_config_redact_urls (value);
+
       g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
           "%s=%s: entry %u is empty; expected a comma-separated list without empty entries",
-          var, value, i + 1);
+          var, shown, i + 1);
       return FALSE;
     }
     if (!check (var, items[i], error))
@@ -202,38 +267,39 @@ static gboolean
 check_relay (const char *var, const char *item, GError **error)
 {
   g_autoptr (GUri) uri = g_uri_parse (item, G_URI_FLAGS_HAS_PASSWORD, NULL);
+  g_autofree char *shown = p2p_config_redact_urls (item); /* for messages */
   const char *scheme, *query, *path;
 
   if (uri == NULL) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
         "%s: '%s' is not a URL; expected turn://USER:PASS@HOST:PORT or turns://...",
-        var, item);
+        var, shown);
     return FALSE;
   }
   scheme = g_uri_get_scheme (uri);
   if (g_strcmp0 (scheme, "turn") != 0 && g_strcmp0 (scheme, "turns") != 0) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "%s: '%s' has scheme '%s'; expected turn:// or turns://", var, item, scheme);
+        "%s: '%s' has scheme '%s'; expected turn:// or turns://", var, shown, scheme);
     return FALSE;
   }
   if (g_uri_get_user (uri) == NULL || g_uri_get_user (uri)[0] == '\0'
       || g_uri_get_password (uri) == NULL || g_uri_get_password (uri)[0] == '\0') {
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
         "%s: '%s' has no user name and password; expected turn://USER:PASS@HOST:PORT",
-        var, item);
+        var, shown);
     return FALSE;
   }
   if (g_uri_get_port (uri) <= 0) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
         "%s: '%s' has no port; expected turn://USER:PASS@HOST:PORT (e.g. port 3478)",
-        var, item);
+        var, shown);
     return FALSE;
   }
   path = g_uri_get_path (uri);
   if (path[0] != '\0' && g_strcmp0 (path, "/") != 0) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
         "%s: '%s' has a path; expected turn://USER:PASS@HOST:PORT[?transport=udp|tcp]",
-        var, item);
+        var, shown);
     return FALSE;
   }
   query = g_uri_get_query (uri);
@@ -241,15 +307,15 @@ check_relay (const char *var, const char *item, GError **error)
       && g_strcmp0 (query, "transport=tcp") != 0) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
         "%s: '%s' has query '%s'; only ?transport=udp or ?transport=tcp is accepted",
-        var, item, query);
+        var, shown, query);
     return FALSE;
   }
   if (g_uri_get_fragment (uri) != NULL) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "%s: '%s' has a #fragment; remove it", var, item);
+        "%s: '%s' has a #fragment; remove it", var, shown);
     return FALSE;
   }
-  return check_uri_host (var, item, g_uri_get_host (uri), g_uri_get_port (uri), error);
+  return check_uri_host (var, shown, g_uri_get_host (uri), g_uri_get_port (uri), error);
 }
 
 static gboolean

@@ -123,23 +123,25 @@ p2p_ice_parse_turn_url (const char *url, char **user, char **pass, char **host,
   g_return_val_if_fail (url != NULL, FALSE);
 
   const char *usage = "expected turn://USER:PASS@HOST:PORT[?transport=udp|tcp]";
+  /* errors quote the URL without its password */
+  g_autofree char *shown = p2p_config_redact_urls (url);
   if (!g_str_has_prefix (url, "turn://")) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "relay server \"%s\": %s", url, usage);
+        "relay server \"%s\": %s", shown, usage);
     return FALSE;
   }
   const char *rest = url + strlen ("turn://");
   const char *at = strrchr (rest, '@');
   if (!at) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "relay server \"%s\": missing USER:PASS@ (TURN needs credentials); %s", url, usage);
+        "relay server \"%s\": missing USER:PASS@ (TURN needs credentials); %s", shown, usage);
     return FALSE;
   }
   g_autofree char *cred = g_strndup (rest, at - rest);
   const char *colon = strchr (cred, ':');
   if (!colon || colon == cred) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "relay server \"%s\": credentials must be USER:PASS; %s", url, usage);
+        "relay server \"%s\": credentials must be USER:PASS; %s", shown, usage);
     return FALSE;
   }
   const char *hp_start = at + 1;
@@ -151,7 +153,7 @@ p2p_ice_parse_turn_url (const char *url, char **user, char **pass, char **host,
       is_tcp = TRUE;
     else if (!g_str_equal (query, "?transport=udp")) {
       g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-          "relay server \"%s\": unknown option \"%s\"; %s", url, query + 1, usage);
+          "relay server \"%s\": unknown option \"%s\"; %s", shown, query + 1, usage);
       return FALSE;
     }
   }
@@ -160,7 +162,7 @@ p2p_ice_parse_turn_url (const char *url, char **user, char **pass, char **host,
   g_autoptr (GError) local = NULL;
   if (!p2p_parse_host_port (hp, &h, &p, &local)) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "relay server \"%s\": %s", url, local ? local->message : usage);
+        "relay server \"%s\": %s", shown, local ? local->message : usage);
     return FALSE;
   }
   if (user)
@@ -962,8 +964,10 @@ configure_servers (P2pIcePath *self, const P2pConfig *config, GError **error)
       return FALSE;
     if (!nice_agent_set_relay_info (self->agent, self->stream_id, 1, ip, port, user, pass,
             tcp ? NICE_RELAY_TYPE_TURN_TCP : NICE_RELAY_TYPE_TURN_UDP)) {
+      g_autofree char *shown = p2p_config_redact_urls (config->relay_servers[i]);
+
       g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-          "relay server \"%s\" was refused by libnice (bad address)", config->relay_servers[i]);
+          "relay server \"%s\" was refused by libnice (bad address)", shown);
       return FALSE;
     }
     note_loopback (self, ip);

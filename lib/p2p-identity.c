@@ -5,6 +5,12 @@
  *   # peer ID: <55-character peer ID>      (comment, informational)
  *   seed: <64 lowercase hex digits>       (the 32-byte Ed25519 seed)
  * Blank lines and lines starting with '#' are ignored after the first line.
+ *
+ * Loading refuses a symbolic link (O_NOFOLLOW), anything but a regular file,
+ * a file owned by another user or accessible by group or others, and a file
+ * over KEY_FILE_MAX_SIZE. The secret key lives in sodium_malloc() memory
+ * (guard pages, never swapped where mlock works) and every buffer that held
+ * the seed, in binary or hex, is zeroed before it is freed.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p/p2p-identity.h"
 
@@ -29,7 +35,7 @@ G_STATIC_ASSERT (crypto_sign_ed25519_BYTES == P2P_IDENTITY_SIGNATURE_LEN);
 
 struct _P2pIdentity {
   GObject parent_instance;
-  guint8 secret_key[P2P_IDENTITY_SECRET_KEY_LEN]; /* seed || public */
+  guint8 *secret_key;           /* seed || public, sodium_malloc() */
   P2pPeerId peer_id;
 };
 
@@ -52,7 +58,8 @@ p2p_identity_finalize (GObject *object)
 {
   P2pIdentity *self = P2P_IDENTITY (object);
 
-  sodium_memzero (self->secret_key, sizeof self->secret_key);
+  /* sodium_free() zeroes it */
+  g_clear_pointer (&self->secret_key, sodium_free);
   G_OBJECT_CLASS (p2p_identity_parent_class)->finalize (object);
 }
 
@@ -65,6 +72,10 @@ p2p_identity_class_init (P2pIdentityClass *klass)
 static void
 p2p_identity_init (P2pIdentity *self)
 {
+  ensure_sodium ();
+  self->secret_key = sodium_malloc (P2P_IDENTITY_SECRET_KEY_LEN);
+  if (self->secret_key == NULL)
+    g_error ("libsodium could not allocate secure memory for a key");
 }
 
 static P2pIdentity *
@@ -109,14 +120,16 @@ hex_value (char c)
   return -1;
 }
 
-/* Parses the content of a key file. */
+/* Parses the content of a key file, in place (@content is writable, its
+ * owner zeroes it): no copy of the seed, hex or binary, is left behind. */
 static P2pIdentity *
-parse_key_file (const char *path, const char *content, gsize len, GError **error)
+parse_key_file (const char *path, char *content, gsize len, GError **error)
 {
-  g_auto (GStrv) lines = NULL;
   const char *seed_hex = NULL;
+  gsize hex_len = 0;
   guint8 seed[SEED_LEN];
-  gsize hex_len;
+  char *line, *next;
+  guint lineno = 0;
   P2pIdentity *self;
 
   if (memchr (content, '\0', len) != NULL || !g_utf8_validate (content, len, NULL)) {
@@ -124,16 +137,21 @@ parse_key_file (const char *path, const char *content, gsize len, GError **error
         "key file %s is not a gst-p2p identity (binary content)", path);
     return NULL;
   }
-  lines = g_strsplit (content, "\n", -1);
-  if (lines[0] == NULL || g_strcmp0 (g_strchomp (lines[0]), KEY_FILE_MAGIC) != 0) {
-    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "key file %s is not a gst-p2p identity: the first line must be \"%s\"",
-        path, KEY_FILE_MAGIC);
-    return NULL;
-  }
-  for (guint i = 1; lines[i] != NULL; i++) {
-    char *line = g_strstrip (lines[i]);
-
+  for (line = content; line != NULL; line = next) {
+    next = strchr (line, '\n');
+    if (next)
+      *next++ = '\0';
+    lineno++;
+    g_strstrip (line);
+    if (lineno == 1) {
+      if (strcmp (line, KEY_FILE_MAGIC) != 0) {
+        g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+            "key file %s is not a gst-p2p identity: the first line must be \"%s\"",
+            path, KEY_FILE_MAGIC);
+        return NULL;
+      }
+      continue;
+    }
     if (line[0] == '\0' || line[0] == '#')
       continue;
     if (g_str_has_prefix (line, "seed:") && seed_hex == NULL) {
@@ -142,7 +160,7 @@ parse_key_file (const char *path, const char *content, gsize len, GError **error
     }
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
         "key file %s, line %u: unexpected content (expected one \"seed: <64 hex digits>\" line)",
-        path, i + 1);
+        path, lineno);
     return NULL;
   }
   if (seed_hex == NULL) {
@@ -191,11 +209,17 @@ p2p_identity_new_from_file (const char *path, GError **error)
 
   g_return_val_if_fail (path != NULL, NULL);
 
-  fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
+  /* O_NOFOLLOW: a symbolic link planted at @path (by whoever can write its
+   * directory) must not make us read, or trust, another file */
+  fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0);
   if (fd < 0) {
     int errsv = errno;
 
-    if (errsv == ENOENT)
+    if (errsv == ELOOP)
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "key file %s is a symbolic link; refusing to follow it (give the "
+          "path of the file itself)", path);
+    else if (errsv == ENOENT)
       g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
           "key file %s does not exist; create one with: p2p-id new --file %s", path, path);
     else
@@ -206,6 +230,21 @@ p2p_identity_new_from_file (const char *path, GError **error)
   if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode)) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
         "key file %s is not a regular file", path);
+    close (fd);
+    return NULL;
+  }
+  if (st.st_uid != geteuid ()) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "key file %s is owned by uid %u, not by this user (uid %u); "
+        "refusing a key another user controls", path, (guint) st.st_uid,
+        (guint) geteuid ());
+    close (fd);
+    return NULL;
+  }
+  if (st.st_size > KEY_FILE_MAX_SIZE) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "key file %s is too large to be a gst-p2p identity (over %d bytes)",
+        path, KEY_FILE_MAX_SIZE);
     close (fd);
     return NULL;
   }
@@ -229,6 +268,7 @@ p2p_identity_new_from_file (const char *path, GError **error)
       g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
           "cannot read key file %s: %s", path, g_strerror (errsv));
       close (fd);
+      sodium_memzero (buf, sizeof buf);
       return NULL;
     }
     if (n == 0)
@@ -237,6 +277,7 @@ p2p_identity_new_from_file (const char *path, GError **error)
   }
   close (fd);
   if (len > KEY_FILE_MAX_SIZE) {
+    sodium_memzero (buf, sizeof buf);
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
         "key file %s is too large to be a gst-p2p identity (over %d bytes)",
         path, KEY_FILE_MAX_SIZE);
@@ -248,17 +289,32 @@ p2p_identity_new_from_file (const char *path, GError **error)
   return self;
 }
 
+/* The key file text, in one sodium_malloc() block written in place (no
+ * intermediate copies of the hex seed); free it with sodium_free(). */
 static char *
-key_file_content (P2pIdentity *self)
+key_file_content (P2pIdentity *self, gsize *len)
 {
-  char hex[SEED_LEN * 2 + 1];
+  static const char head[] = KEY_FILE_MAGIC "\n# peer ID: ";
+  static const char mid[] = "\nseed: ";
   char id[P2P_PEER_ID_TEXT_LEN + 1];
-  char *content;
+  gsize size = sizeof head - 1 + P2P_PEER_ID_TEXT_LEN + sizeof mid - 1
+      + SEED_LEN * 2 + 2;
+  char *content = sodium_malloc (size), *p = content;
 
-  sodium_bin2hex (hex, sizeof hex, self->secret_key, SEED_LEN);
+  if (content == NULL)
+    g_error ("libsodium could not allocate secure memory for a key file");
   p2p_peer_id_format (&self->peer_id, id);
-  content = g_strdup_printf (KEY_FILE_MAGIC "\n# peer ID: %s\nseed: %s\n", id, hex);
-  sodium_memzero (hex, sizeof hex);
+  memcpy (p, head, sizeof head - 1);
+  p += sizeof head - 1;
+  memcpy (p, id, P2P_PEER_ID_TEXT_LEN);
+  p += P2P_PEER_ID_TEXT_LEN;
+  memcpy (p, mid, sizeof mid - 1);
+  p += sizeof mid - 1;
+  sodium_bin2hex (p, SEED_LEN * 2 + 1, self->secret_key, SEED_LEN);
+  p += SEED_LEN * 2;
+  *p++ = '\n';
+  *p = '\0';
+  *len = (gsize) (p - content);
   return content;
 }
 
@@ -287,8 +343,8 @@ save_key_file (P2pIdentity *self, const char *path, gboolean no_replace,
 {
   g_autofree char *tmp = g_strconcat (path, ".tmp-XXXXXX", NULL);
   g_autofree char *dir = g_path_get_dirname (path);
-  g_autofree char *content = key_file_content (self);
-  gsize len = strlen (content);
+  gsize len = 0;
+  char *content = key_file_content (self, &len);
   int fd, dfd, errsv;
 
   if (exists)
@@ -298,19 +354,19 @@ save_key_file (P2pIdentity *self, const char *path, gboolean no_replace,
     errsv = errno;
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
         "cannot create key file in %s: %s", dir, g_strerror (errsv));
-    sodium_memzero (content, len);
+    sodium_free (content);
     return FALSE;
   }
   if (fchmod (fd, 0600) != 0 || !write_all (fd, content, len) || fsync (fd) != 0) {
     errsv = errno;
     close (fd);
     g_unlink (tmp);
-    sodium_memzero (content, len);
+    sodium_free (content);
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
         "cannot write key file %s: %s", path, g_strerror (errsv));
     return FALSE;
   }
-  sodium_memzero (content, len);
+  sodium_free (content);
   close (fd);
 
   if (no_replace) {

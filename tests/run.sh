@@ -87,7 +87,7 @@ if [ "${P2P_TEST_QUICK:-0}" != 1 ]; then
 
   note "fuzzing (build-fuzz/, ${FUZZ_SECONDS}s per target)"
   if [ ! -f build-fuzz/build.ninja ]; then
-    CC=clang meson setup build-fuzz -Dfuzz=true -Dgst=disabled -Dintrospection=disabled \
+    CC=clang meson setup build-fuzz -Dfuzz=true -Dgst=enabled -Dintrospection=disabled \
       -Db_lundef=false >build-fuzz-setup.log 2>&1 || cat build-fuzz-setup.log
   fi
   if ninja -C build-fuzz >build-fuzz.log 2>&1; then

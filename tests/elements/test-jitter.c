@@ -96,6 +96,49 @@ GST_START_TEST (test_overflow_and_append)
 }
 GST_END_TEST;
 
+/* issue 11 item 6: held datagrams are bounded in bytes: the oldest datagram
+ * goes (counted in "dropped", its gap lost and DISCONT), buffers from the
+ * reliable stream are never dropped and are counted apart. */
+static GstBuffer *
+sized (guint64 pts, gsize size)
+{
+  GstBuffer *b = gst_buffer_new_allocate (NULL, size, NULL);
+
+  GST_BUFFER_PTS (b) = pts;
+  return b;
+}
+
+GST_START_TEST (test_byte_bound)
+{
+  GstP2pJitter j;
+
+  gst_p2p_jitter_init (&j, 0);
+  gst_p2p_jitter_set_max_bytes (&j, 3000);
+  gst_p2p_jitter_expect (&j, 0);
+  /* a stream buffer first: it does not count against the datagram bound */
+  gst_p2p_jitter_append (&j, 0, sized (100, 5000));
+  fail_unless_equals_uint64 (gst_p2p_jitter_get_stream_bytes (&j), 5000);
+  fail_unless_equals_int (gst_p2p_jitter_insert (&j, 1, 1, sized (1, 1000)),
+      GST_P2P_JITTER_HELD);
+  fail_unless_equals_int (gst_p2p_jitter_insert (&j, 2, 2, sized (2, 1000)),
+      GST_P2P_JITTER_HELD);
+  fail_unless_equals_int (gst_p2p_jitter_insert (&j, 3, 3, sized (3, 1000)),
+      GST_P2P_JITTER_HELD);
+  fail_unless_equals_uint64 (gst_p2p_jitter_get_bytes (&j), 8000);
+  /* 2000 more bytes: datagrams 1 and 2 go (not the stream buffer) */
+  fail_unless_equals_int (gst_p2p_jitter_insert (&j, 4, 4, sized (4, 2000)),
+      GST_P2P_JITTER_HELD_OVERFLOW);
+  fail_unless_equals_uint64 (j.dropped, 2);
+  fail_unless_equals_uint64 (gst_p2p_jitter_get_bytes (&j), 5000 + 3000);
+  expect_pop (&j, 100, 0);
+  fail_unless_equals_uint64 (gst_p2p_jitter_get_stream_bytes (&j), 0);
+  expect_pop (&j, 3, 2);        /* 1 and 2 were dropped: a gap, DISCONT */
+  expect_pop (&j, 4, 0);
+  fail_unless_equals_uint64 (gst_p2p_jitter_get_bytes (&j), 0);
+  gst_p2p_jitter_reset (&j);
+}
+GST_END_TEST;
+
 static Suite *
 jitter_suite (void)
 {
@@ -106,6 +149,7 @@ jitter_suite (void)
   tcase_add_test (tc, test_reorder_late_duplicate);
   tcase_add_test (tc, test_gap_waits_then_counts_lost);
   tcase_add_test (tc, test_overflow_and_append);
+  tcase_add_test (tc, test_byte_bound);
   return s;
 }
 

@@ -2,6 +2,7 @@
  * (gst/gstp2pmedia.c), and every decoding error path.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <gst/check/gstcheck.h>
+#include <pthread.h>
 #include <string.h>
 #include "gstp2pmedia.h"
 
@@ -376,6 +377,194 @@ GST_START_TEST (test_malformed)
 }
 GST_END_TEST;
 
+/* ---- security (issue 11 item 1): nesting limits before GStreamer's
+ * recursive caps/structure parser ---- */
+
+/* The real caps of flacparse on a short flacenc stream (STREAMINFO and
+ * VORBIS_COMMENT in "streamheader"). */
+static const char flac_caps[] =
+    "audio/x-flac, channels=(int)1, framed=(boolean)true, rate=(int)44100, "
+    "streamheader=(buffer)< 7f464c414301000002664c614300000022120012000000850004"
+    "350ac440700000c800e62fa824f892df5408b5680307eb402c, 84000046200000007265666"
+    "572656e6365206c6962464c414320312e342e32203230323231303232010000001a00000044"
+    "45534352495054494f4e3d617564696f746573742077617665 >";
+
+typedef struct {
+  guint64 type;
+  GBytes *message;
+  GstMiniObject *obj;
+  GError *error;
+} Decode;
+
+/* Decodes in a thread with a 512 KiB stack: without the nesting guard,
+ * GStreamer's parser overflows it (SIGSEGV) on the deep frames below. */
+static gpointer
+decode_thread (gpointer data)
+{
+  Decode *d = data;
+
+  d->obj = gst_p2p_media_message_to_object (d->message, &d->error);
+  return NULL;
+}
+
+static GstMiniObject *
+decode_small_stack (guint64 type, const char *text, GError **error)
+{
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  Decode d = { type, NULL, NULL, NULL };
+  pthread_attr_t attr;
+  pthread_t thread;
+
+  p2p_frame_append_string (out, type, text);
+  d.message = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+  fail_unless (pthread_attr_init (&attr) == 0);
+  fail_unless (pthread_attr_setstacksize (&attr, 512 * 1024) == 0);
+  fail_unless (pthread_create (&thread, &attr, (void *(*)(void *)) decode_thread,
+          &d) == 0);
+  fail_unless (pthread_join (thread, NULL) == 0);
+  pthread_attr_destroy (&attr);
+  g_bytes_unref (d.message);
+  if (d.error)
+    g_propagate_error (error, d.error);
+  return d.obj;
+}
+
+/* @prefix, then @n times @open, "1", @n times @close. */
+static char *
+nested (const char *prefix, guint n, char open, char close)
+{
+  GString *s = g_string_new (prefix);
+
+  for (guint i = 0; i < n; i++)
+    g_string_append_c (s, open);
+  g_string_append_c (s, '1');
+  for (guint i = 0; i < n; i++)
+    g_string_append_c (s, close);
+  return g_string_free (s, FALSE);
+}
+
+static void
+expect_nesting_error (guint64 type, const char *text, const char *what)
+{
+  g_autoptr (GError) err = NULL;
+  g_autofree char *expected = g_strdup_printf ("peer sent malformed %s: "
+      "nesting deeper than %d", what, GST_P2P_MEDIA_MAX_NESTING);
+
+  fail_unless (decode_small_stack (type, text, &err) == NULL);
+  fail_unless (g_error_matches (err, P2P_ERROR, P2P_ERROR_PROTOCOL), "%s",
+      err ? err->message : "(no error)");
+  fail_unless_equals_string (err->message, expected);
+}
+
+GST_START_TEST (test_caps_nesting)
+{
+  static const char opens[] = "{[<(";
+  static const char closes[] = "}]>)";
+  GstMiniObject *obj;
+  g_autoptr (GError) err = NULL;
+  GstCaps *caps = NULL;
+
+  /* the attack: 200 000 levels (about 400 KB), each kind of bracket */
+  for (guint k = 0; k < 4; k++) {
+    g_autofree char *deep = nested ("audio/x-raw, rate=", 200000, opens[k],
+        closes[k]);
+
+    expect_nesting_error (P2P_FRAME_CAPS, deep, "caps");
+  }
+  {
+    /* a structure written inside a quoted string is parsed again: its
+     * brackets count even though they are quoted */
+    g_autofree char *inner = nested ("audio/x-raw, s=(structure)\"x, y=",
+        200000, '{', '}');
+    g_autofree char *quoted = g_strconcat (inner, "\"", NULL);
+
+    expect_nesting_error (P2P_FRAME_CAPS, quoted, "caps");
+  }
+  {
+    /* the boundary: arrays nested GST_P2P_MEDIA_MAX_NESTING deep parse (the
+     * "(int)" cast closes before them), one more level does not */
+    g_autofree char *ok = nested ("audio/x-raw, a=(int)",
+        GST_P2P_MEDIA_MAX_NESTING, '<', '>');
+    g_autofree char *over = nested ("audio/x-raw, a=(int)",
+        GST_P2P_MEDIA_MAX_NESTING + 1, '<', '>');
+
+    obj = decode_small_stack (P2P_FRAME_CAPS, ok, &err);
+    fail_unless (obj != NULL, "%s", err ? err->message : "");
+    gst_mini_object_unref (obj);
+    expect_nesting_error (P2P_FRAME_CAPS, over, "caps");
+  }
+
+  /* legitimate caps are not refused: real FLAC caps with streamheader */
+  obj = decode_small_stack (P2P_FRAME_CAPS, flac_caps, &err);
+  fail_unless (obj != NULL, "%s", err ? err->message : "");
+  gst_event_parse_caps (GST_EVENT (obj), &caps);
+  fail_unless_equals_int (gst_value_array_get_size (gst_structure_get_value
+          (gst_caps_get_structure (caps, 0), "streamheader")), 2);
+  gst_mini_object_unref (obj);
+  /* brackets inside a quoted string, unbalanced, up to the limit */
+  obj = decode_small_stack (P2P_FRAME_CAPS, "application/x-test, "
+      "title=(string)\"((((((((((((((((((((((((((((((( :) ]]]] {{{{ <\"",
+      &err);
+  fail_unless (obj != NULL, "%s", err ? err->message : "");
+  gst_event_parse_caps (GST_EVENT (obj), &caps);
+  fail_unless_equals_string (gst_structure_get_string (gst_caps_get_structure
+          (caps, 0), "title"), "((((((((((((((((((((((((((((((( :) ]]]] {{{{ <");
+  gst_mini_object_unref (obj);
+  {
+    /* nested structures and caps as GStreamer 1.22 writes them */
+    g_autoptr (GstCaps) in = gst_caps_new_simple ("application/x-test",
+        "n", G_TYPE_INT, 1, NULL);
+    g_autoptr (GstStructure) st = gst_structure_new ("inner", "list",
+        G_TYPE_STRING, "a, {b}, [c]", NULL);
+    g_autoptr (GstCaps) sub = gst_caps_from_string ("video/x-raw, "
+        "width=(int)320, framerate=(fraction)30/1");
+    g_autofree char *text = NULL;
+
+    gst_caps_set_simple (in, "s", GST_TYPE_STRUCTURE, st, "c", GST_TYPE_CAPS,
+        sub, NULL);
+    text = gst_caps_to_string (in);
+    obj = decode_small_stack (P2P_FRAME_CAPS, text, &err);
+    fail_unless (obj != NULL, "%s: %s", text, err ? err->message : "");
+    gst_event_parse_caps (GST_EVENT (obj), &caps);
+    fail_unless (gst_caps_is_equal (caps, in), "%s", text);
+    gst_mini_object_unref (obj);
+  }
+}
+GST_END_TEST;
+
+GST_START_TEST (test_tag_nesting)
+{
+  g_autofree char *deep = nested ("taglist, title=", 200000, '{', '}');
+  g_autofree char *deep_str = nested ("taglist, title=(string)\"", 200000,
+      '[', ']');
+  g_autoptr (GError) err = NULL;
+  g_autoptr (GstBuffer) img = gst_buffer_new_memdup ("\xff\xd8\xff\xe0 jpeg", 9);
+  g_autoptr (GstCaps) img_caps = gst_caps_new_empty_simple ("image/jpeg");
+  g_autoptr (GstSample) sample = gst_sample_new (img, img_caps, NULL, NULL);
+  g_autoptr (GstTagList) tags = NULL;
+  g_autofree char *text = NULL;
+  GstTagList *out_tags = NULL;
+  GstMiniObject *obj;
+  char *title = NULL;
+
+  expect_nesting_error (P2P_FRAME_TAG, deep, "tags");
+  expect_nesting_error (P2P_FRAME_TAG, deep_str, "tags");
+
+  /* a real tag list (a title with brackets and quotes, a cover image) */
+  tags = gst_tag_list_new (GST_TAG_TITLE, "Live [2020] {remastered} \"(B)\"",
+      GST_TAG_IMAGE, sample, NULL);
+  text = gst_tag_list_to_string (tags);
+  obj = decode_small_stack (P2P_FRAME_TAG, text, &err);
+  fail_unless (obj != NULL, "%s: %s", text, err ? err->message : "");
+  gst_event_parse_tag (GST_EVENT (obj), &out_tags);
+  fail_unless (gst_tag_list_get_string (out_tags, GST_TAG_TITLE, &title));
+  fail_unless_equals_string (title, "Live [2020] {remastered} \"(B)\"");
+  fail_unless (gst_tag_list_is_equal (out_tags, tags), "%s", text);
+  g_free (title);
+  gst_mini_object_unref (obj);
+}
+GST_END_TEST;
+
 static Suite *
 media_suite (void)
 {
@@ -391,6 +580,11 @@ media_suite (void)
   tcase_add_test (tc, test_simple_events);
   tcase_add_test (tc, test_events_not_carried);
   tcase_add_test (tc, test_malformed);
+
+  tc = tcase_create ("security");
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_caps_nesting);
+  tcase_add_test (tc, test_tag_nesting);
   return s;
 }
 

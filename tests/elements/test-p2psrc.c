@@ -347,6 +347,404 @@ GST_START_TEST (test_reconnect_bounded)
 }
 GST_END_TEST;
 
+/* ---- security (issue 11): a hostile sender against a listening p2psrc,
+ * over real QUIC on loopback, through the library's P2pConnection ---- */
+
+typedef struct {
+  GstElement *pipeline, *src;
+  GstBus *bus;
+  P2pProvider *provider;
+  P2pConnection *conn;
+} HostilePeer;
+
+/* A pipeline "p2psrc mode=listen ! @sink_desc" in PLAYING, and a peer
+ * connected to it. */
+static void
+hostile_peer_start (HostilePeer *h, const char *src_props, const char *sink_desc)
+{
+  g_autofree char *desc = g_strdup_printf ("p2psrc name=src transport=quic "
+      "mode=listen port=0 %s ! %s", src_props, sink_desc);
+  g_autoptr (GError) err = NULL;
+  g_autoptr (P2pIdentity) identity = p2p_identity_new ();
+  g_autoptr (P2pConfig) config = p2p_config_new ();
+  g_autoptr (P2pPeerInfo) info = NULL;
+  g_autofree char *id = NULL, *ticket = NULL, *peer = NULL;
+  const char *colon;
+
+  h->pipeline = gst_parse_launch (desc, &err);
+  fail_unless (h->pipeline != NULL, "%s", err ? err->message : "");
+  h->src = gst_bin_get_by_name (GST_BIN (h->pipeline), "src");
+  h->bus = gst_element_get_bus (h->pipeline);
+  fail_if (gst_element_set_state (h->pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  g_object_get (h->src, "peer-id", &id, "ticket", &ticket, NULL);
+  fail_unless (id != NULL && ticket != NULL);
+  info = p2p_peer_info_parse (ticket, NULL);
+  fail_unless (info && p2p_peer_info_get_addresses (info)
+      && p2p_peer_info_get_addresses (info)[0]);
+  colon = strrchr (p2p_peer_info_get_addresses (info)[0], ':');
+  peer = g_strdup_printf ("%s@127.0.0.1%s", id, colon);
+
+  config->implementation = P2P_IMPLEMENTATION_QUIC;
+  config->listen_port = 0;
+  h->provider = p2p_provider_new_from_config (identity, config, &err);
+  fail_unless (h->provider != NULL, "%s", err ? err->message : "");
+  h->conn = p2p_provider_connect (h->provider, peer, NULL, &err);
+  fail_unless (h->conn != NULL, "%s", err ? err->message : "");
+}
+
+static void
+hostile_peer_send_string (HostilePeer *h, guint64 type, const char *text)
+{
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  g_autoptr (GBytes) msg = NULL;
+  g_autoptr (GError) err = NULL;
+
+  p2p_frame_append_string (out, type, text);
+  msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+  fail_unless (p2p_connection_send (h->conn, msg, NULL, &err), "%s",
+      err ? err->message : "");
+}
+
+static void
+hostile_peer_stop (HostilePeer *h)
+{
+  if (h->conn)
+    p2p_connection_close (h->conn, "test over");
+  g_clear_object (&h->conn);
+  gst_element_set_state (h->pipeline, GST_STATE_NULL);
+  g_clear_object (&h->provider);
+  gst_object_unref (h->bus);
+  gst_object_unref (h->src);
+  gst_object_unref (h->pipeline);
+}
+
+/* A CAPS or TAG frame nested 200 000 levels deep: p2psrc posts
+ * STREAM/DECODE naming the limit, closes the connection with a protocol
+ * reason, and the process (and its streaming thread) survives. */
+static void
+run_nesting_attack (guint64 type, const char *prefix, const char *what)
+{
+  HostilePeer h = { 0 };
+  GString *text = g_string_new (prefix);
+  g_autoptr (GError) err = NULL, recv_err = NULL;
+  g_autoptr (GBytes) reply = NULL;
+  g_autofree char *dbg = NULL;
+  g_autofree char *expected = g_strdup_printf ("peer sent malformed %s: "
+      "nesting deeper than 32", what);
+  GstMessage *msg;
+
+  for (guint i = 0; i < 200000; i++)
+    g_string_append_c (text, '{');
+  hostile_peer_start (&h, "", "fakesink");
+  hostile_peer_send_string (&h, type, text->str);
+  g_string_free (text, TRUE);
+
+  msg = gst_bus_timed_pop_filtered (h.bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
+      GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no error posted");
+  gst_message_parse_error (msg, &err, &dbg);
+  fail_unless (msg->src == GST_OBJECT (h.src));
+  gst_message_unref (msg);
+  fail_unless (g_error_matches (err, GST_STREAM_ERROR, GST_STREAM_ERROR_DECODE),
+      "%s %d: %s", g_quark_to_string (err->domain), err->code, err->message);
+  assert_contains (err->message, expected);
+  /* the peer sees the connection closed for a protocol error */
+  reply = p2p_connection_receive (h.conn, NULL, &recv_err);
+  fail_unless (reply == NULL);
+  fail_unless (g_error_matches (recv_err, P2P_ERROR, P2P_ERROR_CLOSED), "%s",
+      recv_err->message);
+  assert_contains (recv_err->message, "protocol error");
+  hostile_peer_stop (&h);
+}
+
+GST_START_TEST (test_security_caps_nesting)
+{
+  run_nesting_attack (P2P_FRAME_CAPS, "audio/x-raw, rate=", "caps");
+}
+GST_END_TEST;
+
+GST_START_TEST (test_security_tag_nesting)
+{
+  run_nesting_attack (P2P_FRAME_TAG, "taglist, title=", "tags");
+}
+GST_END_TEST;
+
+/* issue 11 item 11: a TURN password never appears in a configuration error
+ * (library or element), in the turn-server property read back, or in a
+ * pipeline dump (dot dumps read every readable property). */
+GST_START_TEST (test_security_turn_password_redacted)
+{
+  static const char *bad[] = {
+    "turn://u:secretpw@198.51.100.4",           /* no port */
+    "stun://u:secretpw@h:1",                    /* scheme */
+    "turn://u:secretpw@h:1/path",
+    "turn://u:secretpw@h:1?transport=sctp",
+    "turn://u:secretpw@h:1#frag",
+    "turn://u:secretpw@h:99999",
+    "turn://u:secretpw@:1",
+    "turn://u:secretpw@h:3478, ,turn://v:secretpw@h:3478",     /* empty entry */
+  };
+  GstElement *sink;
+  GstElement *pipeline;
+  g_autofree char *readback = NULL, *dot = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    g_auto (GStrv) env = g_environ_setenv (NULL, "P2P_RELAY_SERVERS", bad[i], TRUE);
+    g_autoptr (GError) err = NULL;
+    g_autoptr (P2pConfig) config =
+        p2p_config_new_from_environ ((const char *const *) env, &err);
+
+    fail_unless (config == NULL, "%s accepted", bad[i]);
+    fail_unless (g_error_matches (err, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT));
+    fail_if (strstr (err->message, "secretpw") != NULL, "%s", err->message);
+    assert_contains (err->message, "u:***@");
+    /* the same through the element's property */
+    sink = gst_element_factory_make ("p2psink", NULL);
+    g_object_set (sink, "port", 0, "turn-server", bad[i], NULL);
+    g_clear_error (&err);
+    err = expect_start_error (sink, GST_STATE_READY);
+    fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+            GST_RESOURCE_ERROR_SETTINGS));
+    assert_contains (err->message, "P2P_RELAY_SERVERS");
+    fail_if (strstr (err->message, "secretpw") != NULL, "%s", err->message);
+    gst_object_unref (sink);
+  }
+
+  /* the property reads back redacted, every entry of the list */
+  pipeline = gst_parse_launch ("fakesrc ! p2psink name=sink "
+      "turn-server=\"turn://u:secretpw@127.0.0.1:3478,"
+      "turn://v:secretpw@[::1]:3478?transport=tcp\"", NULL);
+  fail_unless (pipeline != NULL);
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  g_object_get (sink, "turn-server", &readback, NULL);
+  fail_unless_equals_string (readback, "turn://u:***@127.0.0.1:3478,"
+      "turn://v:***@[::1]:3478?transport=tcp");
+  /* a pipeline dump shows the server, not the password */
+  dot = gst_debug_bin_to_dot_data (GST_BIN (pipeline), GST_DEBUG_GRAPH_SHOW_ALL);
+  fail_unless (dot != NULL);
+  assert_contains (dot, "127.0.0.1:3478");
+  fail_if (strstr (dot, "secretpw") != NULL, "password in the dot dump");
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+}
+GST_END_TEST;
+
+/* issue 11 item 6: a peer sends 300 x 1 MB BUFFER frames on the reliable
+ * stream to p2psrc delivery=datagram whose downstream is blocked. The
+ * reader stops at max-queue-bytes (queued-bytes-max never above it), the
+ * sender is held back, and once downstream runs every buffer arrives, in
+ * order, none dropped. */
+#define FLOOD_FRAMES 300
+#define FLOOD_PAYLOAD 1000000
+#define FLOOD_QUEUE_BYTES (4 * 1024 * 1024)
+
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  gboolean overrun;
+  guint received;
+  gboolean in_order;
+  HostilePeer *peer;
+} Flood;
+
+static void
+flood_overrun (GstElement *src, Flood *f)
+{
+  g_mutex_lock (&f->lock);
+  f->overrun = TRUE;
+  g_cond_broadcast (&f->cond);
+  g_mutex_unlock (&f->lock);
+}
+
+static void
+flood_handoff (GstElement *sink, GstBuffer *buffer, GstPad *pad, Flood *f)
+{
+  guint32 index = 0;
+
+  gst_buffer_extract (buffer, 0, &index, sizeof index);
+  g_mutex_lock (&f->lock);
+  if (gst_buffer_get_size (buffer) != FLOOD_PAYLOAD || index != f->received)
+    f->in_order = FALSE;
+  f->received++;
+  g_mutex_unlock (&f->lock);
+}
+
+static GstPadProbeReturn
+flood_block (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  return GST_PAD_PROBE_OK;      /* stays blocked until removed */
+}
+
+static gpointer
+flood_sender (gpointer data)
+{
+  Flood *f = data;
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  g_autofree guint8 *payload = g_malloc0 (FLOOD_PAYLOAD);
+  P2pMediaSegment seg = { 0, 1.0, 1.0, GST_FORMAT_TIME, 0, 0, 0,
+    G_MAXUINT64, 0, 0, G_MAXUINT64
+  };
+
+  p2p_frame_append_segment (out, &seg);
+  {
+    g_autoptr (GBytes) msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+
+    out = g_byte_array_new ();
+    if (!p2p_connection_send (f->peer->conn, msg, NULL, NULL))
+      g_error ("could not send the segment");
+  }
+  for (guint32 i = 0; i <= FLOOD_FRAMES; i++) {
+    g_autoptr (GBytes) msg = NULL;
+    g_autoptr (GError) err = NULL;
+
+    if (i == FLOOD_FRAMES) {
+      p2p_frame_append (out, P2P_FRAME_EOS, NULL, 0);
+    } else {
+      P2pMediaBuffer mb = { 0 };
+
+      memcpy (payload, &i, sizeof i);
+      mb.pts = i * GST_MSECOND;
+      mb.dts = mb.duration = mb.offset = mb.offset_end = G_MAXUINT64;
+      mb.payload = payload;
+      mb.payload_len = FLOOD_PAYLOAD;
+      p2p_frame_append_buffer (out, &mb);
+    }
+    msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+    out = g_byte_array_new ();
+    if (!p2p_connection_send (f->peer->conn, msg, NULL, &err))
+      g_error ("send %u: %s", i, err->message);
+  }
+  return NULL;
+}
+
+static guint64
+stat_u64 (GstElement *src, const char *field)
+{
+  g_autoptr (GstStructure) stats = NULL;
+  guint64 v = G_MAXUINT64;
+
+  g_object_get (src, "stats", &stats, NULL);
+  fail_unless (gst_structure_get_uint64 (stats, field, &v), "no %s", field);
+  return v;
+}
+
+static glong
+rss_kib (void)
+{
+  g_autofree char *statm = NULL;
+  long pages = 0, resident = 0;
+
+  if (!g_file_get_contents ("/proc/self/statm", &statm, NULL, NULL)
+      || sscanf (statm, "%ld %ld", &pages, &resident) != 2)
+    return -1;
+  return resident * (sysconf (_SC_PAGESIZE) / 1024);
+}
+
+GST_START_TEST (test_security_datagram_queue_bound)
+{
+  HostilePeer h = { 0 };
+  Flood f = { 0 };
+  g_autofree char *props = g_strdup_printf ("delivery=datagram latency=20 "
+      "max-queue-bytes=%d", FLOOD_QUEUE_BYTES);
+  GstElement *sink;
+  GstPad *pad;
+  gulong probe;
+  GThread *sender;
+  GstMessage *msg;
+  gint64 deadline;
+  glong rss_before, rss_full;
+
+  g_mutex_init (&f.lock);
+  g_cond_init (&f.cond);
+  f.in_order = TRUE;
+  f.peer = &h;
+  hostile_peer_start (&h, props,
+      "fakesink name=sink sync=false signal-handoffs=true");
+  g_signal_connect (h.src, "overrun", G_CALLBACK (flood_overrun), &f);
+  sink = gst_bin_get_by_name (GST_BIN (h.pipeline), "sink");
+  g_signal_connect (sink, "handoff", G_CALLBACK (flood_handoff), &f);
+  pad = gst_element_get_static_pad (sink, "sink");
+  probe = gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER |
+      GST_PAD_PROBE_TYPE_BLOCK, flood_block, NULL, NULL);
+  rss_before = rss_kib ();
+
+  sender = g_thread_new ("flood-sender", flood_sender, &f);
+  /* downstream is blocked: the reader fills the queue and waits */
+  deadline = g_get_monotonic_time () + P2P_TEST_TIMEOUT_S * G_TIME_SPAN_SECOND;
+  g_mutex_lock (&f.lock);
+  while (!f.overrun && g_cond_wait_until (&f.cond, &f.lock, deadline));
+  fail_unless (f.overrun, "the queue never filled");
+  g_mutex_unlock (&f.lock);
+  rss_full = rss_kib ();
+  GST_INFO ("queue full: queued %" G_GUINT64_FORMAT " bytes, RSS %ld -> %ld KiB",
+      stat_u64 (h.src, "queued-bytes"), rss_before, rss_full);
+  fail_unless (stat_u64 (h.src, "queued-bytes") <= FLOOD_QUEUE_BYTES);
+  fail_unless (stat_u64 (h.src, "queued-bytes-max") <= FLOOD_QUEUE_BYTES);
+
+  /* downstream runs again: everything arrives, nothing was dropped */
+  gst_pad_remove_probe (pad, probe);
+  msg = gst_bus_timed_pop_filtered (h.bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no EOS");
+  p2p_test_assert_eos (msg);
+  gst_message_unref (msg);
+  g_thread_join (sender);
+  fail_unless_equals_int (f.received, FLOOD_FRAMES);
+  fail_unless (f.in_order, "buffers out of order or resized");
+  fail_unless_equals_uint64 (stat_u64 (h.src, "datagrams-dropped"), 0);
+  fail_unless (stat_u64 (h.src, "queued-bytes-max") <= FLOOD_QUEUE_BYTES,
+      "%" G_GUINT64_FORMAT " bytes queued", stat_u64 (h.src, "queued-bytes-max"));
+  GST_INFO ("most queued: %" G_GUINT64_FORMAT " bytes",
+      stat_u64 (h.src, "queued-bytes-max"));
+
+  gst_object_unref (pad);
+  gst_object_unref (sink);
+  hostile_peer_stop (&h);
+  g_mutex_clear (&f.lock);
+  g_cond_clear (&f.cond);
+}
+GST_END_TEST;
+
+/* A sender that fills the stream queue with buffers before any segment (the
+ * streaming thread could never take them) gets a protocol error instead of
+ * a stalled receiver. */
+GST_START_TEST (test_security_buffers_before_segment)
+{
+  HostilePeer h = { 0 };
+  g_autofree guint8 *payload = g_malloc0 (FLOOD_PAYLOAD);
+  g_autoptr (GError) err = NULL;
+  g_autofree char *dbg = NULL;
+  GstMessage *msg;
+
+  hostile_peer_start (&h, "delivery=datagram max-queue-bytes=2097152",
+      "fakesink");
+  for (guint i = 0; i < 3; i++) {
+    g_autoptr (GByteArray) out = g_byte_array_new ();
+    g_autoptr (GBytes) frame = NULL;
+    P2pMediaBuffer mb = { 0 };
+
+    mb.pts = mb.dts = mb.duration = mb.offset = mb.offset_end = G_MAXUINT64;
+    mb.payload = payload;
+    mb.payload_len = FLOOD_PAYLOAD;
+    p2p_frame_append_buffer (out, &mb);
+    frame = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+    /* the third may fail: the receiver closes the connection meanwhile */
+    if (!p2p_connection_send (h.conn, frame, NULL, NULL))
+      break;
+  }
+  msg = gst_bus_timed_pop_filtered (h.bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
+      GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no error posted");
+  gst_message_parse_error (msg, &err, &dbg);
+  gst_message_unref (msg);
+  fail_unless (g_error_matches (err, GST_STREAM_ERROR, GST_STREAM_ERROR_DECODE),
+      "%s", err->message);
+  assert_contains (err->message, "bytes of buffers before a segment");
+  hostile_peer_stop (&h);
+}
+GST_END_TEST;
+
 static Suite *
 p2psrc_suite (void)
 {
@@ -366,6 +764,16 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_uri_handler);
   tcase_add_test (tc, test_identity_file);
   tcase_add_test (tc, test_state_cycles);
+
+  /* security: hostile peers (issue 11) */
+  tc = tcase_create ("security");
+  suite_add_tcase (s, tc);
+  tcase_set_timeout (tc, 120);
+  tcase_add_test (tc, test_security_caps_nesting);
+  tcase_add_test (tc, test_security_tag_nesting);
+  tcase_add_test (tc, test_security_turn_password_redacted);
+  tcase_add_test (tc, test_security_datagram_queue_bound);
+  tcase_add_test (tc, test_security_buffers_before_segment);
   return s;
 }
 

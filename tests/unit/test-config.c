@@ -286,26 +286,26 @@ test_relays (void)
   g_assert_cmpstrv (c->relay_servers, expected);
   g_assert_nonnull (d);
   assert_bad ("P2P_RELAY_SERVERS", "stun://u:p@h:1",
-      "P2P_RELAY_SERVERS: 'stun://u:p@h:1' has scheme 'stun'; expected turn:// or turns://");
+      "P2P_RELAY_SERVERS: 'stun://u:***@h:1' has scheme 'stun'; expected turn:// or turns://");
   assert_bad ("P2P_RELAY_SERVERS", "turn://h:3478",
       "P2P_RELAY_SERVERS: 'turn://h:3478' has no user name and password; expected turn://USER:PASS@HOST:PORT");
   assert_bad ("P2P_RELAY_SERVERS", "turn://u@h:3478",
       "P2P_RELAY_SERVERS: 'turn://u@h:3478' has no user name and password; expected turn://USER:PASS@HOST:PORT");
   assert_bad ("P2P_RELAY_SERVERS", "turn://u:@h:3478",
-      "P2P_RELAY_SERVERS: 'turn://u:@h:3478' has no user name and password; expected turn://USER:PASS@HOST:PORT");
+      "P2P_RELAY_SERVERS: 'turn://u:***@h:3478' has no user name and password; expected turn://USER:PASS@HOST:PORT");
   assert_bad ("P2P_RELAY_SERVERS", "turn://u:p@h",
-      "P2P_RELAY_SERVERS: 'turn://u:p@h' has no port; expected turn://USER:PASS@HOST:PORT (e.g. port 3478)");
+      "P2P_RELAY_SERVERS: 'turn://u:***@h' has no port; expected turn://USER:PASS@HOST:PORT (e.g. port 3478)");
   assert_bad ("P2P_RELAY_SERVERS", "turn://u:p@h:1/path",
-      "P2P_RELAY_SERVERS: 'turn://u:p@h:1/path' has a path; expected turn://USER:PASS@HOST:PORT[?transport=udp|tcp]");
+      "P2P_RELAY_SERVERS: 'turn://u:***@h:1/path' has a path; expected turn://USER:PASS@HOST:PORT[?transport=udp|tcp]");
   assert_bad ("P2P_RELAY_SERVERS", "turn://u:p@h:1?transport=sctp",
-      "P2P_RELAY_SERVERS: 'turn://u:p@h:1?transport=sctp' has query 'transport=sctp'; only "
+      "P2P_RELAY_SERVERS: 'turn://u:***@h:1?transport=sctp' has query 'transport=sctp'; only "
       "?transport=udp or ?transport=tcp is accepted");
   assert_bad ("P2P_RELAY_SERVERS", "turn://u:p@h:1#frag",
-      "P2P_RELAY_SERVERS: 'turn://u:p@h:1#frag' has a #fragment; remove it");
+      "P2P_RELAY_SERVERS: 'turn://u:***@h:1#frag' has a #fragment; remove it");
   assert_bad ("P2P_RELAY_SERVERS", "turn://u:p@h:99999",
-      "P2P_RELAY_SERVERS: 'turn://u:p@h:99999' is not a URL; expected turn://USER:PASS@HOST:PORT or turns://...");
+      "P2P_RELAY_SERVERS: 'turn://u:***@h:99999' is not a URL; expected turn://USER:PASS@HOST:PORT or turns://...");
   assert_bad ("P2P_RELAY_SERVERS", "turn://u:p@:1",
-      "P2P_RELAY_SERVERS: 'turn://u:p@:1' has no host");
+      "P2P_RELAY_SERVERS: 'turn://u:***@:1' has no host");
 }
 
 static void

@@ -208,8 +208,8 @@ test_turn_urls (void)
     { "stun://1.2.3.4:3478", "expected turn://" },
     { "turn://1.2.3.4:3478", "missing USER:PASS@" },
     { "turn://nopass@1.2.3.4:3478", "USER:PASS" },
-    { "turn://u:p@1.2.3.4", "turn://u:p@1.2.3.4" },
-    { "turn://u:p@1.2.3.4:0", "turn://u:p@1.2.3.4:0" },
+    { "turn://u:p@1.2.3.4", "turn://u:***@1.2.3.4" },
+    { "turn://u:p@1.2.3.4:0", "turn://u:***@1.2.3.4:0" },
     { "turn://u:p@1.2.3.4:3478?transport=sctp", "unknown option \"transport=sctp\"" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {

@@ -2,6 +2,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
 #include <p2p/p2p.h>
@@ -247,6 +248,55 @@ test_load_errors (Fixture *f, gconstpointer data)
   }
 }
 
+/* issue 11 item 13: a symbolic link to a valid key file is refused (an
+ * attacker who can write the directory must not redirect us to a key of
+ * theirs, or make us read another file); the link's target still loads. */
+static void
+test_key_file_symlink (Fixture *f, gconstpointer data)
+{
+  g_autofree char *real = write_file (f, "real.key",
+      "gst-p2p-identity-v1\n" GOOD_SEED, 0600);
+  g_autofree char *link = g_build_filename (f->dir, "link.key", NULL);
+  g_autofree char *msg = g_strdup_printf ("key file %s is a symbolic link; "
+      "refusing to follow it (give the path of the file itself)", link);
+  g_autoptr (P2pIdentity) id = NULL;
+  g_autoptr (GError) err = NULL;
+
+  g_assert_cmpint (symlink (real, link), ==, 0);
+  id = p2p_identity_new_from_file (real, &err);
+  g_assert_no_error (err);
+  g_assert_nonnull (id);
+  assert_load_fails (link, msg);
+  /* load_or_create does not replace it either */
+  {
+    g_autoptr (P2pIdentity) id2 = p2p_identity_load_or_create (link, &err);
+
+    g_assert_null (id2);
+    g_assert_error (err, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+    g_assert_cmpstr (err->message, ==, msg);
+  }
+}
+
+/* issue 11 item 13: a key file owned by another user is refused, whatever
+ * its mode (that user could have chosen the key). Needs root to chown. */
+static void
+test_key_file_owner (Fixture *f, gconstpointer data)
+{
+  g_autofree char *path = write_file (f, "other.key",
+      "gst-p2p-identity-v1\n" GOOD_SEED, 0600);
+  g_autofree char *msg = NULL;
+  const uid_t nobody = 65534;
+
+  if (geteuid () != 0) {
+    g_test_skip ("chown to another uid needs root");
+    return;
+  }
+  g_assert_cmpint (chown (path, nobody, (gid_t) -1), ==, 0);
+  msg = g_strdup_printf ("key file %s is owned by uid %u, not by this user "
+      "(uid 0); refusing a key another user controls", path, (guint) nobody);
+  assert_load_fails (path, msg);
+}
+
 static void
 test_load_errors_files (Fixture *f, gconstpointer data)
 {
@@ -344,6 +394,8 @@ main (int argc, char **argv)
   ADD ("/identity/load-errors-files", test_load_errors_files);
   ADD ("/identity/load-or-create", test_load_or_create);
   ADD ("/identity/load-or-create-errors", test_load_or_create_errors);
+  ADD ("/security/key-file-symlink", test_key_file_symlink);
+  ADD ("/security/key-file-owner", test_key_file_owner);
 #undef ADD
   return g_test_run ();
 }
