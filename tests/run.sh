@@ -112,11 +112,14 @@ if [ "${P2P_TEST_QUICK:-0}" != 1 ]; then
       -Dbuildtype=debug >build-asan-setup.log 2>&1 || cat build-asan-setup.log
   fi
   if ninja -C build-asan >build-asan.log 2>&1; then
-    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:suppressions=$ROOT/tests/asan.supp \
-    LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp:print_suppressions=0 \
-    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-      meson_run asan build-asan unit,elements,python $PY_REQUIRE -- \
+    # exported for meson_run's commands (a prefix assignment before a
+    # shell function is not reliably passed on)
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:suppressions=$ROOT/tests/asan.supp
+    export LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp:print_suppressions=0
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    meson_run asan build-asan unit,elements,python $PY_REQUIRE -- \
       --num-processes "$JOBS" --print-errorlogs --timeout-multiplier 3
+    unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
   else
     tail -40 build-asan.log
     fail_stage asan:build
