@@ -373,7 +373,8 @@ GST_START_TEST (test_malformed)
   expect_segment_error (&seg, "stop 5 before start 10");
 
   /* a truncated BUFFER body */
-  expect_frame_error (P2P_FRAME_BUFFER, one, 1, "");
+  expect_frame_error (P2P_FRAME_BUFFER, one, 1,
+      "BUFFER frame truncated: field 'pts' needs 8 bytes at offset 0, only 1 left");
 }
 GST_END_TEST;
 

@@ -328,22 +328,32 @@ GST_START_TEST (test_properties)
 }
 GST_END_TEST;
 
-GST_START_TEST (test_reconnect_bounded)
+/* reconnect-max=N: exactly N retries (counted in the log), then the error */
+static void
+run_reconnect_bounded (guint max)
 {
   g_autofree char *net = p2p_test_network_name ("reconnect");
   g_autofree char *id = random_peer_id ();
   GstElement *src = p2p_test_make_src (net, id);
   g_autoptr (GError) err = NULL;
   gint64 start = g_get_monotonic_time ();
+  P2pLogProbe retries;
 
-  /* two retries 20 ms apart, then the error */
-  g_object_set (src, "reconnect", 1, "reconnect-delay", 20, "reconnect-max", 2,
-      NULL);
+  p2p_log_probe_start (&retries, "p2psrc", "reconnecting in ");
+  g_object_set (src, "reconnect", 1, "reconnect-delay", 20, "reconnect-max",
+      max, NULL);
   err = expect_start_error (src, GST_STATE_PLAYING);
   assert_contains (err->message, "Could not connect to peer");
-  fail_unless (g_get_monotonic_time () - start >= 40 * 1000,
-      "gave up before two reconnect delays");
+  fail_unless_equals_int (p2p_log_probe_stop (&retries), max);
+  fail_unless (g_get_monotonic_time () - start >= (gint64) max * 20 * 1000,
+      "gave up before %u reconnect delays", max);
   gst_object_unref (src);
+}
+
+GST_START_TEST (test_reconnect_bounded)
+{
+  run_reconnect_bounded (2);
+  run_reconnect_bounded (5);
 }
 GST_END_TEST;
 
