@@ -596,11 +596,10 @@ GST_START_TEST (test_nesting_octal_escapes)
    * per escaped brace of this quoted value (SIGSEGV on the small stack) */
   g_autofree char *octal = repeated ("video/x-raw, s=(structure)\"a\\,\\ b\\=",
       200000, "\\173", "1\"");
-  /* the same in a tag list, and an escaped quote ("\042") opening a string
-   * inside the structure */
+  /* the same in a tag list, with '[' ("\133": ranges) */
   g_autofree char *octal_tags = repeated ("taglist, s=(structure)\"a\\,\\ "
-      "b\\=(string)\\042", 200000, "\\133", "\"");
-  /* an escape that is not octal ("\9") is just the character */
+      "b\\=", 200000, "\\133", "\"");
+  /* 31 arrays ("\074" is '<') inside the quoted structure: 32 levels */
   g_autofree char *ok = repeated ("video/x-raw, s=(structure)\"a\\,\\ b\\=",
       GST_P2P_MEDIA_MAX_NESTING - 1, "\\074", "1");
   g_autofree char *ok_text = NULL;
@@ -611,8 +610,8 @@ GST_START_TEST (test_nesting_octal_escapes)
   expect_nesting_error (P2P_FRAME_CAPS, octal, "caps");
   expect_nesting_error (P2P_FRAME_TAG, octal_tags, "tags");
 
-  /* the boundary: the quoted structure is one level, its arrays ("\074" is
-   * '<') the rest */
+  /* the boundary: the quoted structure is one level, its arrays the rest;
+   * one array more is refused */
   ok_text = repeated (ok, GST_P2P_MEDIA_MAX_NESTING - 1, "\\076", "\\;\"");
   obj = decode_small_stack (P2P_FRAME_CAPS, ok_text, &err);
   fail_unless (obj != NULL, "%s", err ? err->message : "");
@@ -628,7 +627,8 @@ GST_START_TEST (test_nesting_octal_escapes)
 
     expect_nesting_error (P2P_FRAME_CAPS, over_text, "caps");
   }
-  /* "\9" and "\q" are not octal escapes: no bracket */
+  /* "\9" and "\q" are not octal escapes (just the character); octal
+   * brackets in a string value are counted, and parse up to the limit */
   obj = decode_small_stack (P2P_FRAME_CAPS, "application/x-test, "
       "title=(string)\"\\9\\q\\173\\050\"", &err);
   fail_unless (obj != NULL, "%s", err ? err->message : "");
