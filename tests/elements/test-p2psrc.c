@@ -755,6 +755,42 @@ GST_START_TEST (test_security_buffers_before_segment)
 }
 GST_END_TEST;
 
+GST_START_TEST (test_security_empty_buffers_before_segment)
+{
+  HostilePeer h = { 0 };
+  g_autoptr (GError) err = NULL;
+  g_autofree char *dbg = NULL;
+  GstMessage *msg;
+  guint sent = 0;
+
+  hostile_peer_start (&h, "delivery=datagram", "fakesink");
+  for (guint i = 0; i < 8192; i++) {
+    g_autoptr (GByteArray) out = g_byte_array_new ();
+    g_autoptr (GBytes) frame = NULL;
+    P2pMediaBuffer mb = { 0 };
+    static const guint8 none[1] = { 0 };
+
+    mb.pts = mb.dts = mb.duration = mb.offset = mb.offset_end = G_MAXUINT64;
+    mb.payload = none;
+    mb.payload_len = 0;
+    p2p_frame_append_buffer (out, &mb);
+    frame = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+    if (!p2p_connection_send (h.conn, frame, NULL, NULL))
+      break;
+    sent++;
+  }
+  msg = gst_bus_timed_pop_filtered (h.bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
+      GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no error posted after %u empty buffers", sent);
+  gst_message_parse_error (msg, &err, &dbg);
+  gst_message_unref (msg);
+  fail_unless (g_error_matches (err, GST_STREAM_ERROR, GST_STREAM_ERROR_DECODE),
+      "%s", err->message);
+  assert_contains (err->message, "bytes of buffers before a segment");
+  hostile_peer_stop (&h);
+}
+GST_END_TEST;
+
 static Suite *
 p2psrc_suite (void)
 {
@@ -784,6 +820,7 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_security_turn_password_redacted);
   tcase_add_test (tc, test_security_datagram_queue_bound);
   tcase_add_test (tc, test_security_buffers_before_segment);
+  tcase_add_test (tc, test_security_empty_buffers_before_segment);
   return s;
 }
 
