@@ -887,6 +887,124 @@ test_offer_cache_full (void)
     ;
 }
 
+/* Emits @text from @from on @sig (straight to the responder) and checks
+ * the responder's counts after it. */
+static void
+offer_step (P2pSignaling *sig, P2pIceResponder *resp, const P2pPeerId *from, const char *text,
+    guint want_started, guint want_replayed, guint want_stale, const char *what)
+{
+  guint started, replayed, stale;
+  g_signal_emit_by_name (sig, "signal", from, text);
+  p2p_ice_responder_get_counts (resp, &started, &replayed, &stale);
+  if (started != want_started || replayed != want_replayed || stale != want_stale)
+    g_error ("%s: started %u replayed %u stale %u, expected %u %u %u", what, started, replayed,
+        stale, want_started, want_replayed, want_stale);
+}
+
+/* Review finding 3: one sender flooding offers dated 59 s ahead (with
+ * a ufrag that does not even parse) overflows the cache; it raises only
+ * its own floor: another sender's offer dated now is still taken, while
+ * the flooder's next offer not newer than its own forgotten ones is
+ * refused. */
+static void
+test_offer_floor_per_sender (void)
+{
+  g_autoptr (P2pIdentity) flooder = p2p_identity_new ();
+  g_autoptr (P2pIdentity) honest = p2p_identity_new ();
+  g_autoptr (P2pIdentity) b = p2p_identity_new ();
+  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autoptr (P2pSignaling) sb = p2p_signaling_new (b);   /* not connected: answers go nowhere */
+  P2pConnection *accepted = NULL;
+  p2p_ice_set_nonce_cache_max (8);
+  P2pIceResponder *resp = p2p_ice_responder_new (sb, b, cfg, NULL, NULL, 64, on_accepted,
+      &accepted);
+  gint64 now = g_get_real_time () / 1000;
+  for (guint i = 0; i < 24; i++) {
+    g_autofree char *session = g_strdup_printf ("f%u", i);
+    g_autofree char *nonce = g_strdup_printf ("%032x", i + 1);
+    g_autofree char *offer = g_strdup_printf ("{\"kind\":\"ice-offer\",\"session\":\"%s\","
+        "\"ts\":%" G_GINT64_FORMAT ",\"nonce\":\"%s\",\"ufrag\":\"a!\","
+        "\"pwd\":\"abcdefghijklmnopqrstuv\",\"candidates\":[\"a=candidate:junk\"]}", session,
+        now + P2P_ICE_OFFER_WINDOW_MS - 1000 + i, nonce);
+    offer_step (sb, resp, p2p_identity_get_peer_id (flooder), offer, 0, 0, 0, session);
+  }
+  g_autofree char *own_older = test_offer ("f-older", now + P2P_ICE_OFFER_WINDOW_MS - 2000,
+      "abababababababababababababababab");
+  offer_step (sb, resp, p2p_identity_get_peer_id (flooder), own_older, 0, 0, 1,
+      "the flooder's offer older than its floor");
+  g_autofree char *offer = test_offer ("h1", now, NONCE_1);
+  offer_step (sb, resp, p2p_identity_get_peer_id (honest), offer, 1, 0, 1,
+      "the honest sender's offer");
+  offer_step (sb, resp, p2p_identity_get_peer_id (honest), offer, 1, 1, 1,
+      "the honest sender's offer replayed");
+  p2p_ice_responder_free (resp);
+  g_assert_null (accepted);
+  p2p_ice_set_nonce_cache_max (0);
+  for (int i = 0; i < 50 && g_main_context_iteration (NULL, FALSE); i++)
+    ;
+}
+
+/* Review finding 9: an offer refused for capacity (max_pending) is
+ * remembered: replayed to a responder with room, it is dropped (no agent). */
+static void
+test_offer_capacity_replay (void)
+{
+  g_autoptr (P2pIdentity) a = p2p_identity_new ();
+  g_autoptr (P2pIdentity) b = p2p_identity_new ();
+  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autoptr (P2pSignaling) sb = p2p_signaling_new (b);
+  const P2pPeerId *aid = p2p_identity_get_peer_id (a);
+  P2pConnection *accepted = NULL;
+  p2p_ice_set_nonce_cache_max (0);
+  P2pIceResponder *resp = p2p_ice_responder_new (sb, b, cfg, NULL, NULL, 1, on_accepted,
+      &accepted);
+  gint64 now = g_get_real_time () / 1000;
+  g_autofree char *first = test_offer ("k1", now, NONCE_1);
+  g_autofree char *second = test_offer ("k2", now, NONCE_2);
+  offer_step (sb, resp, aid, first, 1, 0, 0, "first offer");
+  offer_step (sb, resp, aid, second, 1, 0, 0, "second offer, refused for capacity");
+  p2p_ice_responder_free (resp);
+  resp = p2p_ice_responder_new (sb, b, cfg, NULL, NULL, 64, on_accepted, &accepted);
+  offer_step (sb, resp, aid, second, 0, 1, 0, "the refused offer replayed");
+  p2p_ice_responder_free (resp);
+  g_assert_null (accepted);
+  p2p_ice_set_nonce_cache_max (0);
+  for (int i = 0; i < 50 && g_main_context_iteration (NULL, FALSE); i++)
+    ;
+}
+
+/* Review finding 8: a nonce forgotten because its offer left the window
+ * raises its sender's floor; after our clock steps back 20 s (NTP), the
+ * offer is inside the window again but still refused. */
+static void
+test_offer_clock_step (void)
+{
+  g_autoptr (P2pIdentity) a = p2p_identity_new ();
+  g_autoptr (P2pIdentity) b = p2p_identity_new ();
+  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autoptr (P2pSignaling) sb = p2p_signaling_new (b);
+  const P2pPeerId *aid = p2p_identity_get_peer_id (a);
+  P2pConnection *accepted = NULL;
+  p2p_ice_set_nonce_cache_max (2);
+  P2pIceResponder *resp = p2p_ice_responder_new (sb, b, cfg, NULL, NULL, 64, on_accepted,
+      &accepted);
+  gint64 now = g_get_real_time () / 1000;
+  g_autofree char *old = test_offer ("t1", now - P2P_ICE_OFFER_WINDOW_MS + 10000, NONCE_1);
+  g_autofree char *o2 = test_offer ("t2", now + 20000, NONCE_2);
+  g_autofree char *o3 = test_offer ("t3", now + 20001, NONCE_3);
+  offer_step (sb, resp, aid, old, 1, 0, 0, "offer 50 s old");
+  p2p_ice_set_clock_skew (20000);      /* our clock steps forward 20 s */
+  offer_step (sb, resp, aid, o2, 2, 0, 0, "offer 2");
+  offer_step (sb, resp, aid, o3, 3, 0, 0, "offer 3 (prunes the old one)");
+  p2p_ice_set_clock_skew (0);          /* and back */
+  offer_step (sb, resp, aid, old, 3, 0, 1, "the old offer replayed after the step back");
+  p2p_ice_responder_free (resp);
+  g_assert_null (accepted);
+  p2p_ice_set_nonce_cache_max (0);
+  for (int i = 0; i < 50 && g_main_context_iteration (NULL, FALSE); i++)
+    ;
+}
+
 typedef struct {
   P2pSignaling *sig;
   guint offers;
@@ -1064,6 +1182,9 @@ main (int argc, char **argv)
   g_test_add_func ("/security/registration-origin", test_registration_origin);
   g_test_add_func ("/security/offer-replay", test_offer_replay);
   g_test_add_func ("/security/offer-cache-full", test_offer_cache_full);
+  g_test_add_func ("/security/offer-floor-per-sender", test_offer_floor_per_sender);
+  g_test_add_func ("/security/offer-capacity-replay", test_offer_capacity_replay);
+  g_test_add_func ("/security/offer-clock-step", test_offer_clock_step);
   g_test_add_func ("/security/answer-nonce", test_answer_nonce);
   return g_test_run ();
 }
