@@ -55,6 +55,7 @@
 
 #include "p2p/p2p.h"
 #include "p2p-signaling.h"
+#include "p2p-quic-connection.h"
 #include "p2p-rendezvous-conn.h"
 
 #define DEFAULT_PORT 8443
@@ -517,23 +518,13 @@ on_sweep (gpointer user_data)
  * a byte of the connection ---- */
 
 /* The per-address accounting key: the IP, or its /64 for IPv6 (one host
- * usually owns a whole /64). */
+ * usually owns a whole /64); p2p_address_limit_key(), as the QUIC
+ * listener's handshake limits. */
 static char *
 ip_key (GSocketAddress *addr)
 {
-  if (!G_IS_INET_SOCKET_ADDRESS (addr))
-    return g_strdup ("?");
-  GInetAddress *ia = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (addr));
-  if (g_inet_address_get_family (ia) != G_SOCKET_FAMILY_IPV6)
-    return g_inet_address_to_string (ia);
-  guint8 b[16];
-  memcpy (b, g_inet_address_to_bytes (ia), sizeof b);
-  static const guint8 v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-  if (memcmp (b, v4mapped, sizeof v4mapped) != 0)
-    memset (b + 8, 0, 8);
-  g_autoptr (GInetAddress) net = g_inet_address_new_from_bytes (b, G_SOCKET_FAMILY_IPV6);
-  g_autofree char *text = g_inet_address_to_string (net);
-  return g_strconcat (text, "/64", NULL);
+  char *key = p2p_address_limit_key (addr);
+  return key ? key : g_strdup ("?");
 }
 
 static void
