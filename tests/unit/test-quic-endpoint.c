@@ -1258,6 +1258,21 @@ sim_dial_done (gpointer data)
   return ((SimDial *) data)->done;
 }
 
+/* Waits for the dial of @d (started with sim_dialed) to succeed and
+ * returns the listener's side of it (the client's in d->conn). */
+static P2pConnection *
+sim_dial_wait_accept (Sim *s, SimDial *d)
+{
+  P2pConnection *acc;
+
+  g_assert_true (p2p_sim_network_run_until_cond (s->net, sim_dial_done, d, 5 * SEC));
+  g_assert_no_error (d->error);
+  g_assert_nonnull (d->conn);
+  acc = p2p_listener_accept (P2P_LISTENER (s->server), NULL, NULL);
+  g_assert_nonnull (acc);
+  return acc;
+}
+
 /* A real client Initial (the first datagram of a throw-away client session). */
 static GBytes *
 forged_initial (Sim *s)
@@ -1348,11 +1363,7 @@ test_half_open_handshakes (void)
   p2p_quic_endpoint_dial_async (client, s.server_addr, p2p_identity_get_peer_id (s.server_id),
       NULL, sim_dialed, &d);
   sent += flood (&s, 3, 6, 10, socks);
-  g_assert_true (p2p_sim_network_run_until_cond (s.net, sim_dial_done, &d, 5 * SEC));
-  g_assert_no_error (d.error);
-  g_assert_nonnull (d.conn);
-  acc = p2p_listener_accept (P2P_LISTENER (s.server), NULL, NULL);
-  g_assert_nonnull (acc);
+  acc = sim_dial_wait_accept (&s, &d);
   g_assert_true (p2p_peer_id_equal (p2p_connection_get_peer_id (acc),
           p2p_identity_get_peer_id (s.client_id)));
   g_assert_cmpuint (p2p_quic_endpoint_get_pending (s.server), ==, 8);
@@ -1389,11 +1400,7 @@ test_half_open_handshakes (void)
   p2p_quic_endpoint_dial_async (client, s.server_addr, p2p_identity_get_peer_id (s.server_id),
       NULL, sim_dialed, &d);
   flood (&s, 9, 9, 8, socks);   /* more arrive during the dial, from a new address: Retries */
-  g_assert_true (p2p_sim_network_run_until_cond (s.net, sim_dial_done, &d, 5 * SEC));
-  g_assert_no_error (d.error);
-  g_assert_nonnull (d.conn);
-  acc = p2p_listener_accept (P2P_LISTENER (s.server), NULL, NULL);
-  g_assert_nonnull (acc);
+  acc = sim_dial_wait_accept (&s, &d);
   g_assert_cmpuint (p2p_quic_endpoint_get_pending (s.server), <=, 64);
   g_assert_cmpuint (p2p_quic_endpoint_get_evicted (s.server), ==, 1);   /* by the dial only */
 
@@ -1444,11 +1451,7 @@ test_evict_needs_token (void)
 
   p2p_quic_endpoint_dial_async (client, s.server_addr, p2p_identity_get_peer_id (s.server_id),
       NULL, sim_dialed, &d);
-  g_assert_true (p2p_sim_network_run_until_cond (s.net, sim_dial_done, &d, 5 * SEC));
-  g_assert_no_error (d.error);
-  g_assert_nonnull (d.conn);
-  acc = p2p_listener_accept (P2P_LISTENER (s.server), NULL, NULL);
-  g_assert_nonnull (acc);
+  acc = sim_dial_wait_accept (&s, &d);
   g_assert_cmpuint (p2p_quic_endpoint_get_evicted (s.server), ==, 1);
   g_assert_cmpuint (p2p_quic_endpoint_get_retries_sent (s.server), ==, 4);
 

@@ -901,6 +901,43 @@ offer_step (P2pSignaling *sig, P2pIceResponder *resp, const P2pPeerId *from, con
         stale, want_started, want_replayed, want_stale);
 }
 
+/* A responder fed straight through its P2pSignaling's "signal" (not
+ * connected: its answers go nowhere), with a nonce cache of @cache_max
+ * (0 = the default) and @max_pending setups. */
+typedef struct {
+  P2pIdentity *b;
+  P2pConfig *cfg;
+  P2pSignaling *sb;
+  P2pIceResponder *resp;
+  P2pConnection *accepted;
+} OfferBench;
+
+static void
+offer_bench_init (OfferBench *o, guint cache_max, guint max_pending)
+{
+  memset (o, 0, sizeof *o);
+  o->b = p2p_identity_new ();
+  o->cfg = p2p_config_new ();
+  o->sb = p2p_signaling_new (o->b);
+  p2p_ice_set_nonce_cache_max (cache_max);
+  o->resp = p2p_ice_responder_new (o->sb, o->b, o->cfg, NULL, NULL, max_pending, on_accepted,
+      &o->accepted);
+}
+
+static void
+offer_bench_clear (OfferBench *o)
+{
+  p2p_ice_responder_free (o->resp);
+  g_assert_null (o->accepted);
+  p2p_ice_set_nonce_cache_max (0);
+  p2p_ice_set_clock_skew (0);
+  g_object_unref (o->sb);
+  p2p_config_free (o->cfg);
+  g_object_unref (o->b);
+  for (int i = 0; i < 50 && g_main_context_iteration (NULL, FALSE); i++)
+    ;
+}
+
 /* Review finding 3: one sender flooding offers dated 59 s ahead (with
  * a ufrag that does not even parse) overflows the cache; it raises only
  * its own floor: another sender's offer dated now is still taken, while
@@ -911,13 +948,9 @@ test_offer_floor_per_sender (void)
 {
   g_autoptr (P2pIdentity) flooder = p2p_identity_new ();
   g_autoptr (P2pIdentity) honest = p2p_identity_new ();
-  g_autoptr (P2pIdentity) b = p2p_identity_new ();
-  g_autoptr (P2pConfig) cfg = p2p_config_new ();
-  g_autoptr (P2pSignaling) sb = p2p_signaling_new (b);   /* not connected: answers go nowhere */
-  P2pConnection *accepted = NULL;
-  p2p_ice_set_nonce_cache_max (8);
-  P2pIceResponder *resp = p2p_ice_responder_new (sb, b, cfg, NULL, NULL, 64, on_accepted,
-      &accepted);
+  OfferBench o;
+  offer_bench_init (&o, 8, 64);
+  const P2pPeerId *fid = p2p_identity_get_peer_id (flooder);
   gint64 now = g_get_real_time () / 1000;
   for (guint i = 0; i < 24; i++) {
     g_autofree char *session = g_strdup_printf ("f%u", i);
@@ -926,22 +959,17 @@ test_offer_floor_per_sender (void)
         "\"ts\":%" G_GINT64_FORMAT ",\"nonce\":\"%s\",\"ufrag\":\"a!\","
         "\"pwd\":\"abcdefghijklmnopqrstuv\",\"candidates\":[\"a=candidate:junk\"]}", session,
         now + P2P_ICE_OFFER_WINDOW_MS - 1000 + i, nonce);
-    offer_step (sb, resp, p2p_identity_get_peer_id (flooder), offer, 0, 0, 0, session);
+    offer_step (o.sb, o.resp, fid, offer, 0, 0, 0, session);
   }
   g_autofree char *own_older = test_offer ("f-older", now + P2P_ICE_OFFER_WINDOW_MS - 2000,
       "abababababababababababababababab");
-  offer_step (sb, resp, p2p_identity_get_peer_id (flooder), own_older, 0, 0, 1,
-      "the flooder's offer older than its floor");
+  offer_step (o.sb, o.resp, fid, own_older, 0, 0, 1, "the flooder's offer older than its floor");
   g_autofree char *offer = test_offer ("h1", now, NONCE_1);
-  offer_step (sb, resp, p2p_identity_get_peer_id (honest), offer, 1, 0, 1,
+  offer_step (o.sb, o.resp, p2p_identity_get_peer_id (honest), offer, 1, 0, 1,
       "the honest sender's offer");
-  offer_step (sb, resp, p2p_identity_get_peer_id (honest), offer, 1, 1, 1,
+  offer_step (o.sb, o.resp, p2p_identity_get_peer_id (honest), offer, 1, 1, 1,
       "the honest sender's offer replayed");
-  p2p_ice_responder_free (resp);
-  g_assert_null (accepted);
-  p2p_ice_set_nonce_cache_max (0);
-  for (int i = 0; i < 50 && g_main_context_iteration (NULL, FALSE); i++)
-    ;
+  offer_bench_clear (&o);
 }
 
 /* Review finding 9: an offer refused for capacity (max_pending) is
@@ -950,27 +978,18 @@ static void
 test_offer_capacity_replay (void)
 {
   g_autoptr (P2pIdentity) a = p2p_identity_new ();
-  g_autoptr (P2pIdentity) b = p2p_identity_new ();
-  g_autoptr (P2pConfig) cfg = p2p_config_new ();
-  g_autoptr (P2pSignaling) sb = p2p_signaling_new (b);
   const P2pPeerId *aid = p2p_identity_get_peer_id (a);
-  P2pConnection *accepted = NULL;
-  p2p_ice_set_nonce_cache_max (0);
-  P2pIceResponder *resp = p2p_ice_responder_new (sb, b, cfg, NULL, NULL, 1, on_accepted,
-      &accepted);
+  OfferBench o;
+  offer_bench_init (&o, 0, 1);
   gint64 now = g_get_real_time () / 1000;
   g_autofree char *first = test_offer ("k1", now, NONCE_1);
   g_autofree char *second = test_offer ("k2", now, NONCE_2);
-  offer_step (sb, resp, aid, first, 1, 0, 0, "first offer");
-  offer_step (sb, resp, aid, second, 1, 0, 0, "second offer, refused for capacity");
-  p2p_ice_responder_free (resp);
-  resp = p2p_ice_responder_new (sb, b, cfg, NULL, NULL, 64, on_accepted, &accepted);
-  offer_step (sb, resp, aid, second, 0, 1, 0, "the refused offer replayed");
-  p2p_ice_responder_free (resp);
-  g_assert_null (accepted);
-  p2p_ice_set_nonce_cache_max (0);
-  for (int i = 0; i < 50 && g_main_context_iteration (NULL, FALSE); i++)
-    ;
+  offer_step (o.sb, o.resp, aid, first, 1, 0, 0, "first offer");
+  offer_step (o.sb, o.resp, aid, second, 1, 0, 0, "second offer, refused for capacity");
+  p2p_ice_responder_free (o.resp);
+  o.resp = p2p_ice_responder_new (o.sb, o.b, o.cfg, NULL, NULL, 64, on_accepted, &o.accepted);
+  offer_step (o.sb, o.resp, aid, second, 0, 1, 0, "the refused offer replayed");
+  offer_bench_clear (&o);
 }
 
 /* Review finding 8: a nonce forgotten because its offer left the window
@@ -980,29 +999,20 @@ static void
 test_offer_clock_step (void)
 {
   g_autoptr (P2pIdentity) a = p2p_identity_new ();
-  g_autoptr (P2pIdentity) b = p2p_identity_new ();
-  g_autoptr (P2pConfig) cfg = p2p_config_new ();
-  g_autoptr (P2pSignaling) sb = p2p_signaling_new (b);
   const P2pPeerId *aid = p2p_identity_get_peer_id (a);
-  P2pConnection *accepted = NULL;
-  p2p_ice_set_nonce_cache_max (2);
-  P2pIceResponder *resp = p2p_ice_responder_new (sb, b, cfg, NULL, NULL, 64, on_accepted,
-      &accepted);
+  OfferBench o;
+  offer_bench_init (&o, 2, 64);
   gint64 now = g_get_real_time () / 1000;
   g_autofree char *old = test_offer ("t1", now - P2P_ICE_OFFER_WINDOW_MS + 10000, NONCE_1);
   g_autofree char *o2 = test_offer ("t2", now + 20000, NONCE_2);
   g_autofree char *o3 = test_offer ("t3", now + 20001, NONCE_3);
-  offer_step (sb, resp, aid, old, 1, 0, 0, "offer 50 s old");
+  offer_step (o.sb, o.resp, aid, old, 1, 0, 0, "offer 50 s old");
   p2p_ice_set_clock_skew (20000);      /* our clock steps forward 20 s */
-  offer_step (sb, resp, aid, o2, 2, 0, 0, "offer 2");
-  offer_step (sb, resp, aid, o3, 3, 0, 0, "offer 3 (prunes the old one)");
+  offer_step (o.sb, o.resp, aid, o2, 2, 0, 0, "offer 2");
+  offer_step (o.sb, o.resp, aid, o3, 3, 0, 0, "offer 3 (prunes the old one)");
   p2p_ice_set_clock_skew (0);          /* and back */
-  offer_step (sb, resp, aid, old, 3, 0, 1, "the old offer replayed after the step back");
-  p2p_ice_responder_free (resp);
-  g_assert_null (accepted);
-  p2p_ice_set_nonce_cache_max (0);
-  for (int i = 0; i < 50 && g_main_context_iteration (NULL, FALSE); i++)
-    ;
+  offer_step (o.sb, o.resp, aid, old, 3, 0, 1, "the old offer replayed after the step back");
+  offer_bench_clear (&o);
 }
 
 typedef struct {
