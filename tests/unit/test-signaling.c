@@ -1015,6 +1015,43 @@ test_offer_clock_step (void)
   offer_bench_clear (&o);
 }
 
+/* The bound on senders (2 × the cache size: 2 here, cache of 1 nonce): a
+ * sender's offer evicts the previous sender's nonce (raising its floor);
+ * senders left with only a floor are dropped past the bound and their
+ * floors fold into the process-wide one (MIN (floor, now)): their offers
+ * still cannot be replayed, while a new offer from anyone is taken. */
+static void
+test_offer_senders_bound (void)
+{
+  OfferBench o;
+  offer_bench_init (&o, 1, 64);
+  gint64 now = g_get_real_time () / 1000;
+  P2pIdentity *ids[4];
+  char *offers[4];
+  for (guint i = 0; i < G_N_ELEMENTS (ids); i++) {
+    g_autofree char *session = g_strdup_printf ("b%u", i);
+    g_autofree char *nonce = g_strdup_printf ("%032x", i + 1);
+    ids[i] = p2p_identity_new ();
+    offers[i] = test_offer (session, now - 5000 + i, nonce);
+    offer_step (o.sb, o.resp, p2p_identity_get_peer_id (ids[i]), offers[i], i + 1, 0, 0,
+        session);
+  }
+  /* 0 and 1 were folded away (sender 2 took the count past 2), 2 has only
+   * its floor, 3 its nonce: every replay refused or dropped */
+  offer_step (o.sb, o.resp, p2p_identity_get_peer_id (ids[0]), offers[0], 4, 0, 1, "replay 0");
+  offer_step (o.sb, o.resp, p2p_identity_get_peer_id (ids[1]), offers[1], 4, 0, 2, "replay 1");
+  offer_step (o.sb, o.resp, p2p_identity_get_peer_id (ids[2]), offers[2], 4, 0, 3, "replay 2");
+  offer_step (o.sb, o.resp, p2p_identity_get_peer_id (ids[3]), offers[3], 4, 1, 3, "replay 3");
+  g_autofree char *fresh = test_offer ("b-new", g_get_real_time () / 1000 + 1, NONCE_4);
+  offer_step (o.sb, o.resp, p2p_identity_get_peer_id (ids[0]), fresh, 5, 1, 3,
+      "a new offer from sender 0");
+  for (guint i = 0; i < G_N_ELEMENTS (ids); i++) {
+    g_object_unref (ids[i]);
+    g_free (offers[i]);
+  }
+  offer_bench_clear (&o);
+}
+
 typedef struct {
   P2pSignaling *sig;
   guint offers;
@@ -1195,6 +1232,7 @@ main (int argc, char **argv)
   g_test_add_func ("/security/offer-floor-per-sender", test_offer_floor_per_sender);
   g_test_add_func ("/security/offer-capacity-replay", test_offer_capacity_replay);
   g_test_add_func ("/security/offer-clock-step", test_offer_clock_step);
+  g_test_add_func ("/security/offer-senders-bound", test_offer_senders_bound);
   g_test_add_func ("/security/answer-nonce", test_answer_nonce);
   return g_test_run ();
 }
