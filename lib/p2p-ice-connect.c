@@ -149,85 +149,159 @@ random_nonce (char out[P2P_ICE_NONCE_HEX_LEN + 1])
 
 /* ---- offer freshness and replay (responder) ----
  * An offer must carry a timestamp within ±P2P_ICE_OFFER_WINDOW_MS of our
- * clock and a nonce not seen from that peer. Nonces are remembered until
- * their offer leaves the window, at most P2P_ICE_NONCE_CACHE_MAX of them;
- * when the cache is full the oldest entry is dropped and its timestamp
- * becomes a floor: offers not newer than the floor are refused as stale,
- * so a dropped nonce can never be replayed (under a flood honest offers
- * may be refused; replays never get through). The cache is one per
- * process, keyed by listener, sender and nonce, so that it outlives a
- * responder (stop/start accepting, a new registration after the rendezvous
- * dropped us): a replay must not get through a restarted listener. */
+ * clock and a nonce not seen from that sender. The cache is one per
+ * process, so that it outlives a responder (stop/start accepting, a new
+ * registration after the rendezvous dropped us): a replay must not get
+ * through a restarted listener. It is kept per sender ("TO/FROM": this
+ * listener, the signed sender), each with its own floor: offers not newer
+ * than a sender's floor are refused as stale. A sender gets at most
+ * P2P_ICE_NONCE_CACHE_PER_SENDER nonces; beyond, its own oldest is
+ * forgotten and raises its floor, so a peer flooding offers (even dated up
+ * to the window into the future) only locks itself out, never another
+ * sender or another listener. All senders together hold at most
+ * P2P_ICE_NONCE_CACHE_MAX nonces; beyond, the oldest nonce of any sender
+ * is forgotten and raises that sender's floor to its timestamp, which an
+ * honest sender's next offer (a later timestamp) passes. A nonce that left
+ * the window is forgotten only while raising its sender's floor to its
+ * timestamp, so a backward step of our clock (NTP) cannot bring it back
+ * into the window. Senders that have only a floor left are kept while the
+ * floor is in the window; past 2 × P2P_ICE_NONCE_CACHE_MAX senders the
+ * oldest ones are dropped and their floors fold into one process-wide
+ * floor, raised to MIN (floor, now) so that it never refuses an offer
+ * made after the fold (a flood of offers from thousands of sender IDs
+ * can delay honest offers then, not lock them out). Nonces are remembered
+ * for every offer that passed this check, whatever the reply (refused for
+ * capacity included): replaying one cannot start an agent later. */
+
+typedef struct _Sender Sender;
 
 typedef struct {
-  char *key;              /* "TO/FROM/NONCE" */
+  char nonce[P2P_ICE_NONCE_HEX_LEN + 1];
   gint64 ts_ms;
+  Sender *sender;
+  GList all_link;         /* in NonceCache.all */
+  GList own_link;         /* in Sender.order */
 } SeenOffer;
 
-typedef struct {
-  GHashTable *seen;       /* key → SeenOffer* (in order) */
-  GQueue order;           /* SeenOffer*, oldest insertion first */
+struct _Sender {
+  char *key;              /* "TO/FROM" */
   gint64 floor_ms;
+  GHashTable *seen;       /* nonce → SeenOffer* */
+  GQueue order;           /* SeenOffer*, oldest insertion first */
+  GList link;             /* in NonceCache.senders, least recently used first */
+};
+
+typedef struct {
+  GHashTable *senders;    /* key → Sender* (owns) */
+  GQueue sender_order;    /* Sender*, least recently used first */
+  GQueue all;             /* SeenOffer* of every sender, oldest insertion first */
+  gint64 floor_ms;        /* process-wide, from senders dropped past the limit */
 } NonceCache;
 
 static void
-seen_free (SeenOffer *e)
+sender_free (Sender *s)
 {
-  g_free (e->key);
-  g_free (e);
+  g_hash_table_destroy (s->seen);   /* frees the SeenOffers */
+  g_free (s->key);
+  g_free (s);
 }
 
 static GMutex nonce_lock;
 static NonceCache *nonce_cache;   /* under nonce_lock; lives as long as the process */
 static guint nonce_cache_max = P2P_ICE_NONCE_CACHE_MAX;   /* under nonce_lock */
+static gint64 clock_skew_ms;      /* under nonce_lock; tests */
+
+static void
+nonce_cache_free (NonceCache *c)
+{
+  g_hash_table_destroy (c->senders);
+  g_free (c);
+}
 
 void
 p2p_ice_set_nonce_cache_max (guint max)
 {
   g_mutex_lock (&nonce_lock);
   nonce_cache_max = max ? max : P2P_ICE_NONCE_CACHE_MAX;
-  if (nonce_cache) {
-    g_hash_table_destroy (nonce_cache->seen);
-    g_queue_clear_full (&nonce_cache->order, (GDestroyNotify) seen_free);
-    g_clear_pointer (&nonce_cache, g_free);
-  }
+  g_clear_pointer (&nonce_cache, nonce_cache_free);
+  g_mutex_unlock (&nonce_lock);
+}
+
+void
+p2p_ice_set_clock_skew (gint64 ms)
+{
+  g_mutex_lock (&nonce_lock);
+  clock_skew_ms = ms;
   g_mutex_unlock (&nonce_lock);
 }
 
 static NonceCache *
-nonce_cache_new (void)
+nonce_cache_get (void)
 {
-  NonceCache *c = g_new0 (NonceCache, 1);
-  c->seen = g_hash_table_new (g_str_hash, g_str_equal);
-  g_queue_init (&c->order);
-  c->floor_ms = G_MININT64;
-  return c;
+  if (!nonce_cache) {
+    nonce_cache = g_new0 (NonceCache, 1);
+    nonce_cache->senders = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+        (GDestroyNotify) sender_free);
+    g_queue_init (&nonce_cache->sender_order);
+    g_queue_init (&nonce_cache->all);
+    nonce_cache->floor_ms = G_MININT64;
+  }
+  return nonce_cache;
 }
 
+/* Forgets @e, raising its sender's floor to its timestamp. */
 static void
-nonce_cache_drop_head (NonceCache *c)
+seen_forget (NonceCache *c, SeenOffer *e)
 {
-  SeenOffer *e = g_queue_pop_head (&c->order);
-  g_hash_table_remove (c->seen, e->key);
-  seen_free (e);
+  Sender *s = e->sender;
+  s->floor_ms = MAX (s->floor_ms, e->ts_ms);
+  g_queue_unlink (&c->all, &e->all_link);
+  g_queue_unlink (&s->order, &e->own_link);
+  g_hash_table_remove (s->seen, e->nonce);
+}
+
+/* Drops senders left with only a floor: those whose floor left the window
+ * (the window refuses what it refused), then, past the limit, the least
+ * recently used, folding their floor into the process-wide one. */
+static void
+senders_trim (NonceCache *c, gint64 now_ms)
+{
+  guint limit = 2 * nonce_cache_max;
+  if (g_hash_table_size (c->senders) <= limit)
+    return;
+  for (GList *l = c->sender_order.head; l && g_hash_table_size (c->senders) > limit / 2;) {
+    GList *next = l->next;
+    Sender *s = l->data;
+    if (s->order.length == 0) {
+      if (s->floor_ms >= now_ms - P2P_ICE_OFFER_WINDOW_MS)
+        c->floor_ms = MAX (c->floor_ms, MIN (s->floor_ms, now_ms));
+      g_queue_unlink (&c->sender_order, &s->link);
+      g_hash_table_remove (c->senders, s->key);
+    }
+    l = next;
+  }
 }
 
 typedef enum { OFFER_FRESH, OFFER_STALE, OFFER_REPLAYED } OfferCheck;
 
-/* Checks (does not record) an offer's timestamp and nonce, @key its
- * "TO/FROM/NONCE"; *why gets a reason for the peer. Under nonce_lock. */
+/* Checks an offer's timestamp and nonce against the cache of sender @key
+ * ("TO/FROM") and, if fresh, remembers its nonce. *why gets a reason for
+ * the peer. Under nonce_lock. */
 static OfferCheck
-offer_check (NonceCache *c, const char *key, const Payload *p, gint64 now_ms, char **why)
+offer_check_and_remember (NonceCache *c, const char *key, const Payload *p, gint64 now_ms,
+    char **why)
 {
   if (!p->has_ts || !p->nonce) {
     *why = g_strdup ("the offer has no timestamp and nonce (a peer speaking signaling "
         "version 1?); update gst-p2p");
     return OFFER_STALE;
   }
+  Sender *s = g_hash_table_lookup (c->senders, key);
+  gint64 floor_ms = MAX (c->floor_ms, s ? s->floor_ms : G_MININT64);
   /* |ts - now| without overflow for any gint64 ts */
   gboolean in_window = p->ts_ms >= now_ms - P2P_ICE_OFFER_WINDOW_MS &&
       p->ts_ms <= now_ms + P2P_ICE_OFFER_WINDOW_MS;
-  if (!in_window || p->ts_ms <= c->floor_ms) {
+  if (!in_window || p->ts_ms <= floor_ms) {
     *why = in_window ? g_strdup ("the offer is not newer than offers this peer had to forget "
         "(too many offers in the window); try again")
         : g_strdup_printf ("the offer's timestamp is more than %d s %s this peer's clock "
@@ -235,40 +309,54 @@ offer_check (NonceCache *c, const char *key, const Payload *p, gint64 now_ms, ch
             p->ts_ms < now_ms ? "behind" : "ahead of");
     return OFFER_STALE;
   }
-  if (g_hash_table_contains (c->seen, key)) {
+  if (s && g_hash_table_contains (s->seen, p->nonce)) {
     *why = g_strdup ("this offer was already received (replayed)");
     return OFFER_REPLAYED;
   }
-  return OFFER_FRESH;
-}
 
-/* Records a fresh offer's nonce (after offer_check() said OFFER_FRESH). */
-static void
-offer_remember_locked (NonceCache *c, const char *key, const Payload *p, gint64 now_ms)
-{
-  /* When full, first forget offers that left the window (it refuses them). */
-  if (c->order.length >= nonce_cache_max) {
-    for (GList *l = c->order.head; l;) {
+  if (!s) {
+    s = g_new0 (Sender, 1);
+    s->key = g_strdup (key);
+    s->floor_ms = G_MININT64;
+    s->seen = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+    g_queue_init (&s->order);
+    s->link.data = s;
+    g_hash_table_insert (c->senders, s->key, s);
+  } else {
+    g_queue_unlink (&c->sender_order, &s->link);
+  }
+  g_queue_push_tail_link (&c->sender_order, &s->link);
+
+  /* This sender's quota, then everyone's: first forget nonces that left
+   * the window, then the oldest. */
+  guint own_max = MIN (nonce_cache_max, P2P_ICE_NONCE_CACHE_PER_SENDER);
+  GQueue *queues[] = { &s->order, &c->all };
+  guint maxima[] = { own_max, nonce_cache_max };
+  for (guint q = 0; q < G_N_ELEMENTS (queues); q++) {
+    if (queues[q]->length < maxima[q])
+      continue;
+    for (GList *l = queues[q]->head; l;) {
       GList *next = l->next;
       SeenOffer *e = l->data;
-      if (e->ts_ms < now_ms - P2P_ICE_OFFER_WINDOW_MS) {
-        g_hash_table_remove (c->seen, e->key);
-        g_queue_delete_link (&c->order, l);
-        seen_free (e);
-      }
+      if (e->ts_ms < now_ms - P2P_ICE_OFFER_WINDOW_MS)
+        seen_forget (c, e);
       l = next;
     }
+    while (queues[q]->length >= maxima[q])
+      seen_forget (c, g_queue_peek_head (queues[q]));
   }
-  while (c->order.length >= nonce_cache_max) {
-    SeenOffer *oldest = g_queue_peek_head (&c->order);
-    c->floor_ms = MAX (c->floor_ms, oldest->ts_ms);
-    nonce_cache_drop_head (c);
-  }
+
   SeenOffer *e = g_new0 (SeenOffer, 1);
-  e->key = g_strdup (key);
+  g_strlcpy (e->nonce, p->nonce, sizeof e->nonce);
   e->ts_ms = p->ts_ms;
-  g_queue_push_tail (&c->order, e);
-  g_hash_table_insert (c->seen, e->key, e);
+  e->sender = s;
+  e->all_link.data = e;
+  e->own_link.data = e;
+  g_queue_push_tail_link (&c->all, &e->all_link);
+  g_queue_push_tail_link (&s->order, &e->own_link);
+  g_hash_table_insert (s->seen, e->nonce, e);
+  senders_trim (c, now_ms);
+  return OFFER_FRESH;
 }
 
 
@@ -814,38 +902,27 @@ peer_allowed (P2pIceResponder *self, const P2pPeerId *peer)
   return FALSE;
 }
 
+/* The cache key of offers from @from_text to this listener: "TO/FROM". */
 static char *
-offer_key (P2pIceResponder *self, const char *from_text, const Payload *p)
+offer_key (P2pIceResponder *self, const char *from_text)
 {
   char to[P2P_PEER_ID_TEXT_LEN + 1];
   p2p_peer_id_format (p2p_identity_get_peer_id (self->identity), to);
-  return g_strdup_printf ("%s/%s/%s", to, from_text, p->nonce);
-}
-
-static void
-offer_remember (P2pIceResponder *self, const char *from_text, const Payload *p, gint64 now_ms)
-{
-  g_autofree char *key = offer_key (self, from_text, p);
-  g_mutex_lock (&nonce_lock);
-  if (!nonce_cache)
-    nonce_cache = nonce_cache_new ();
-  offer_remember_locked (nonce_cache, key, p, now_ms);
-  g_mutex_unlock (&nonce_lock);
+  return g_strdup_printf ("%s/%s", to, from_text);
 }
 
 /* FALSE if the offer is stale (answered with an ice-error saying why: an
  * honest peer with a wrong clock learns it) or replayed (dropped silently:
- * a replay must cost us nothing). */
+ * a replay must cost us nothing). TRUE: fresh, and its nonce is now
+ * remembered, whatever the reply it gets. */
 static gboolean
-offer_fresh (P2pIceResponder *self, const P2pPeerId *from, const char *from_text, Payload *p,
-    gint64 now_ms)
+offer_fresh (P2pIceResponder *self, const P2pPeerId *from, const char *from_text, Payload *p)
 {
   g_autofree char *why = NULL;
-  g_autofree char *key = p->nonce ? offer_key (self, from_text, p) : NULL;
+  g_autofree char *key = offer_key (self, from_text);
   g_mutex_lock (&nonce_lock);
-  if (!nonce_cache)
-    nonce_cache = nonce_cache_new ();
-  OfferCheck verdict = offer_check (nonce_cache, key, p, now_ms, &why);
+  gint64 now_ms = g_get_real_time () / 1000 + clock_skew_ms;
+  OfferCheck verdict = offer_check_and_remember (nonce_cache_get (), key, p, now_ms, &why);
   g_mutex_unlock (&nonce_lock);
   switch (verdict) {
     case OFFER_FRESH:
@@ -903,8 +980,7 @@ responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
     payload_clear (&p);
     return;
   }
-  gint64 now_ms = g_get_real_time () / 1000;
-  if (!offer_fresh (self, from, from_text, &p, now_ms))
+  if (!offer_fresh (self, from, from_text, &p))
     return;
   g_autofree char *key = g_strdup_printf ("%s/%s", from_text, p.session);
   if (g_hash_table_contains (self->setups, key)) {
@@ -922,7 +998,6 @@ responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
     return;
   }
 
-  offer_remember (self, from_text, &p, now_ms);
   g_autoptr (GError) error = NULL;
   g_autoptr (P2pIcePath) path = p2p_ice_path_new (g_main_context_get_thread_default (),
       self->config, FALSE, &error);

@@ -37,9 +37,14 @@ G_BEGIN_DECLS
  * are refused (ms): bounds how long a recorded offer can be replayed and
  * how long its nonce must be remembered. */
 #define P2P_ICE_OFFER_WINDOW_MS 60000
-/* Most offer nonces a responder remembers (≈ 100 bytes each); beyond, the
- * oldest is forgotten and offers not newer than it are refused. */
+/* Most offer nonces responders remember, all senders together (≈ 150
+ * bytes each); beyond, the oldest is forgotten and offers from its sender
+ * not newer than it are refused. */
 #define P2P_ICE_NONCE_CACHE_MAX 4096
+/* Most offer nonces remembered per sender and listener; beyond, that
+ * sender's oldest is forgotten and its offers not newer than it are
+ * refused (a flooding sender locks out only itself). */
+#define P2P_ICE_NONCE_CACHE_PER_SENDER 64
 /* An offer nonce: 16 random bytes in lower-case hex. */
 #define P2P_ICE_NONCE_HEX_LEN 32
 
@@ -98,6 +103,8 @@ P2pIceResponder *p2p_ice_responder_new (P2pSignaling *signaling, P2pIdentity *id
 void p2p_ice_responder_free (P2pIceResponder *self);
 /* Tests: the nonce cache's capacity (0 = P2P_ICE_NONCE_CACHE_MAX); empties it. */
 void p2p_ice_set_nonce_cache_max (guint max);
+/* Tests: adds @ms to the clock offers are checked against (a clock step). */
+void p2p_ice_set_clock_skew (gint64 ms);
 /* Offers that started a setup (gathering), offers dropped as replays,
  * offers refused as stale (or without timestamp/nonce). Each nullable. */
 void p2p_ice_responder_get_counts (P2pIceResponder *self, guint *started, guint *replayed,

@@ -9,6 +9,8 @@
  * ngtcp2_conn_get_connection_close_error ngtcp2_conn_get_ccerr
  * ngtcp2_conn_shutdown_stream(c, id, e)  ngtcp2_conn_shutdown_stream(c, flags, id, e)
  * ngtcp2_conn_get_conn_stat              ngtcp2_conn_get_conn_info
+ * ngtcp2_pkt_hd.token.base / .token.len  ngtcp2_pkt_hd.token / .tokenlen
+ * ngtcp2_settings.token (ngtcp2_vec)     .token, .tokenlen, .token_type
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
@@ -33,6 +35,9 @@ typedef ngtcp2_ccerr P2pNgCcerr;
 /* a server's validated Retry token */
 #define p2p_ng_settings_set_retry_token(st, t, l) \
   ((st)->token = (t), (st)->tokenlen = (l), (st)->token_type = NGTCP2_TOKEN_TYPE_RETRY)
+/* the token of a parsed packet header (NULL/0 when none) */
+#define p2p_ng_pkt_hd_token(hd) ((const uint8_t *) (hd)->token)
+#define p2p_ng_pkt_hd_tokenlen(hd) ((size_t) (hd)->tokenlen)
 
 typedef struct {
   guint64 smoothed_rtt, min_rtt, cwnd, bytes_in_flight;
@@ -76,6 +81,8 @@ p2p_ng_conn_get_ccerr_0x (ngtcp2_conn *conn, P2pNgCcerr *storage)
 #define p2p_ng_conn_shutdown_stream(c, id, e) ngtcp2_conn_shutdown_stream ((c), (id), (e))
 #define p2p_ng_settings_set_retry_token(st, t, l) \
   ((st)->token.base = (uint8_t *) (t), (st)->token.len = (l))
+#define p2p_ng_pkt_hd_token(hd) ((const uint8_t *) (hd)->token.base)
+#define p2p_ng_pkt_hd_tokenlen(hd) ((size_t) (hd)->token.len)
 
 typedef struct {
   guint64 smoothed_rtt, min_rtt, cwnd, bytes_in_flight;

@@ -76,6 +76,12 @@ G_DECLARE_FINAL_TYPE (P2pSocketPath, p2p_socket_path, P2P, SOCKET_PATH, P2pPacke
 P2pSocketPath *p2p_socket_path_new (P2pDatagramSocket *socket, GSocketAddress *remote);
 GSocketAddress *p2p_socket_path_get_remote (P2pSocketPath *self);
 
+/* The key per-address limits count under (newly allocated; NULL when
+ * @addr is not an inet address): an IPv4 address as text (also when
+ * IPv4-mapped in IPv6), an IPv6 address as its /64 ("2001:db8::/64").
+ * Used by the endpoint's handshake limits and the rendezvous. */
+char *p2p_address_limit_key (GSocketAddress *addr);
+
 /* ---- P2pQuicEndpoint: dial and accept over one datagram socket ---- */
 #define P2P_TYPE_QUIC_ENDPOINT (p2p_quic_endpoint_get_type ())
 G_DECLARE_FINAL_TYPE (P2pQuicEndpoint, p2p_quic_endpoint, P2P, QUIC_ENDPOINT, P2pListener)

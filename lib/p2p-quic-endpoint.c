@@ -18,14 +18,20 @@
  *    address, so under load spoofed sources never reach the limits below;
  *  - a server handshake fails after handshake_timeout (default 10 s)
  *    instead of the idle timeout;
+ *  - "per source IP" below means per IPv4 address (an IPv4-mapped IPv6
+ *    address counts as its IPv4 address) or per IPv6 /64, which one host
+ *    usually owns whole (p2p_address_limit_key(), also the rendezvous');
  *  - at most max_pending_per_ip (16) pending handshakes per source IP;
  *  - new handshakes per source IP: a token bucket (burst 32, below the
  *    pending cap, then 64/s); the table of buckets keeps the 4096 most
  *    recently used addresses (LRU eviction, never wiped);
- *  - at most max_pending (64) pending handshakes in all: a new validated
- *    one evicts the oldest pending handshake instead of being refused
- *    (if that one is at least 1 s old: honest dialers arriving together do
- *    not evict one another; the newcomer retransmits after a PTO);
+ *  - at most max_pending (64) pending handshakes in all: a new one whose
+ *    Initial carried our valid Retry token evicts the oldest pending
+ *    handshake instead of being refused (if that one is at least 1 s old:
+ *    honest dialers arriving together do not evict one another; the
+ *    newcomer retransmits after a PTO); one without a token is answered
+ *    with a Retry instead (so is one near max_connections): an address
+ *    that was not validated never evicts;
  *  - pending handshakes, accepted connections and connections adopted from
  *    ICE count against max_connections (64).
  *
@@ -150,6 +156,30 @@ accept_waiter_free (AcceptWaiter *w)
 G_DEFINE_FINAL_TYPE (P2pQuicEndpoint, p2p_quic_endpoint, P2P_TYPE_LISTENER)
 
 /* -------------------------------------------------------------- helpers */
+
+char *
+p2p_address_limit_key (GSocketAddress *addr)
+{
+  GInetAddress *ia;
+  guint8 b[16];
+  static const guint8 v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+  if (addr == NULL || !G_IS_INET_SOCKET_ADDRESS (addr))
+    return NULL;
+  ia = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (addr));
+  if (g_inet_address_get_family (ia) != G_SOCKET_FAMILY_IPV6)
+    return g_inet_address_to_string (ia);
+  memcpy (b, g_inet_address_to_bytes (ia), sizeof b);
+  if (memcmp (b, v4mapped, sizeof v4mapped) == 0)
+    return g_strdup_printf ("%u.%u.%u.%u", b[12], b[13], b[14], b[15]);
+  memset (b + 8, 0, 8);
+  {
+    g_autoptr (GInetAddress) net = g_inet_address_new_from_bytes (b, G_SOCKET_FAMILY_IPV6);
+    g_autofree char *text = g_inet_address_to_string (net);
+
+    return g_strconcat (text, "/64", NULL);
+  }
+}
 
 static char *
 address_key (GSocketAddress *addr)
@@ -362,6 +392,25 @@ handshake_rate_allows (P2pQuicEndpoint *self, const char *source_ip)
   return TRUE;
 }
 
+/* Answers a client Initial without a token with a stateless Retry (no
+ * state kept; nothing sent when @from has no native form). */
+static void
+send_retry (P2pQuicEndpoint *self, GSocketAddress *from, const guint8 *data, gsize len)
+{
+  struct sockaddr_storage sa;
+  gsize salen = g_socket_address_get_native_size (from);
+  guint8 retry[256];
+  gsize n;
+
+  if (salen == 0 || salen > sizeof (sa) ||
+      !g_socket_address_to_native (from, &sa, sizeof (sa), NULL))
+    return;
+  n = p2p_quic_retry_write (data, len, self->retry_secret, &sa, salen,
+      p2p_datagram_socket_now (self->socket), retry, sizeof (retry));
+  if (n > 0 && p2p_datagram_socket_send_to (self->socket, from, retry, n, NULL))
+    self->retries_sent++;
+}
+
 /* Address validation (net thread). TRUE when the Initial may start a
  * handshake (@odcid filled in when it carried our valid Retry token);
  * FALSE when it was answered with a Retry or dropped. */
@@ -372,8 +421,6 @@ validate_address (P2pQuicEndpoint *self, const char *key, GSocketAddress *from,
   struct sockaddr_storage sa;
   gsize salen = g_socket_address_get_native_size (from);
   guint64 now = p2p_datagram_socket_now (self->socket);
-  guint8 retry[256];
-  gsize n;
 
   *odcid_len = G_MAXSIZE;
   if (salen == 0 || salen > sizeof (sa) ||
@@ -393,10 +440,7 @@ validate_address (P2pQuicEndpoint *self, const char *key, GSocketAddress *from,
   *odcid_len = G_MAXSIZE;
   if (pending < self->retry_threshold)
     return TRUE;
-  n = p2p_quic_retry_write (data, len, self->retry_secret, &sa, salen, now, retry,
-      sizeof (retry));
-  if (n > 0 && p2p_datagram_socket_send_to (self->socket, from, retry, n, NULL))
-    self->retries_sent++;
+  send_retry (self, from, data, len);
   return FALSE;
 }
 
@@ -438,9 +482,7 @@ accept_initial (P2pQuicEndpoint *self, const char *key, GSocketAddress *from,
   adopted = count_adopted_locked (self);
   allowed = self->allowed ? g_ptr_array_ref (self->allowed) : NULL;
   g_mutex_unlock (&self->lock);
-  if (G_IS_INET_SOCKET_ADDRESS (from))
-    ip = g_inet_address_to_string (
-        g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (from)));
+  ip = p2p_address_limit_key (from);
   count_server (self, ip, &c);
   if (c.live - c.pending + adopted >= max_conn) {
     g_debug ("%s: client Initial dropped (%u connections)", key, c.live - c.pending + adopted);
@@ -467,6 +509,17 @@ accept_initial (P2pQuicEndpoint *self, const char *key, GSocketAddress *from,
   if (c.pending >= max_pending || c.live + adopted >= max_conn) {
     guint64 now = p2p_datagram_socket_now (self->socket);
 
+    /* Only a client that proved its address (our Retry token) may evict:
+     * spoofed Initials must never push out an honest handshake. Others
+     * get a Retry (retry_threshold above the pending count, or near
+     * max_connections) and may come back with the token. */
+    if (odcid_len == G_MAXSIZE) {
+      g_debug ("%s: client Initial answered with a Retry (%u pending handshakes, %u "
+          "connections; eviction needs a validated address)", key, c.pending,
+          c.live + adopted);
+      send_retry (self, from, data, len);
+      return;
+    }
     if (c.oldest == NULL || now < c.oldest->started + EVICT_MIN_AGE_NS) {
       g_debug ("%s: client Initial dropped (%u pending handshakes, none older than %u ms)",
           key, c.pending, (guint) (EVICT_MIN_AGE_NS / 1000000));

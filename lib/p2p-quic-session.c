@@ -1252,9 +1252,11 @@ p2p_quic_retry_check (const guint8 *pkt, gsize len, const guint8 *secret, gconst
   if (pkt == NULL || len == 0 || ngtcp2_accept (&hd, pkt, len) != 0)
     return P2P_QUIC_TOKEN_INVALID;
   /* We never send NEW_TOKEN: anything but a Retry token is as good as none. */
-  if (hd.token.len == 0 || hd.token.base[0] != NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY)
+  if (p2p_ng_pkt_hd_tokenlen (&hd) == 0 ||
+      p2p_ng_pkt_hd_token (&hd)[0] != NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY)
     return P2P_QUIC_TOKEN_NONE;
-  if (ngtcp2_crypto_verify_retry_token (&cid, hd.token.base, hd.token.len, secret,
+  if (ngtcp2_crypto_verify_retry_token (&cid, p2p_ng_pkt_hd_token (&hd),
+          p2p_ng_pkt_hd_tokenlen (&hd), secret,
           P2P_QUIC_RETRY_SECRET_LEN, hd.version, sa, (ngtcp2_socklen) salen, &hd.dcid,
           timeout_ns, now) != 0)
     return P2P_QUIC_TOKEN_INVALID;
@@ -1340,7 +1342,8 @@ p2p_quic_session_new_server_validated (P2pIdentity *identity, const guint8 *pkt,
     ngtcp2_cid_init (&params.original_dcid, odcid, odcid_len);
     params.retry_scid = hd.dcid;
     params.retry_scid_present = 1;
-    p2p_ng_settings_set_retry_token (&settings, hd.token.base, hd.token.len);
+    p2p_ng_settings_set_retry_token (&settings, p2p_ng_pkt_hd_token (&hd),
+        p2p_ng_pkt_hd_tokenlen (&hd));
   }
   params.stateless_reset_token_present = 1;
   randombytes_buf (params.stateless_reset_token, sizeof (params.stateless_reset_token));

@@ -28,8 +28,11 @@
  *                                 longest its socket may stay full.
  *   max-queued-bytes      262144  bytes waiting to be written to one client (the
  *                                 pongs libsoup queues for its pings included); a
- *                                 client that does not read is disconnected (1008)
- *                                 and the sender gets LIMIT_EXCEEDED
+ *                                 signal that would pass it is dropped and its
+ *                                 sender gets LIMIT_EXCEEDED naming the target;
+ *                                 the server's own messages passing it disconnect
+ *                                 the client (1008), as does a socket full for
+ *                                 idle-timeout
  *   max-message-size       65536  largest incoming message (1009 beyond)
  *   max-rate                 100  messages per second per connection
  * The accept loop is our own (RdvListener, p2p-rendezvous-conn.c): libsoup
@@ -52,6 +55,7 @@
 
 #include "p2p/p2p.h"
 #include "p2p-signaling.h"
+#include "p2p-quic-connection.h"
 #include "p2p-rendezvous-conn.h"
 
 #define DEFAULT_PORT 8443
@@ -141,7 +145,10 @@ static guint64
 client_queued (Client *c)
 {
   guint64 written = rdv_conn_get_written (c->conn) - c->written_base;
-  guint64 unexplained = rdv_conn_get_read (c->conn) - c->read_base - c->explained;
+  /* libsoup may have taken frame bytes from the socket before read_base was
+   * taken: more explained than read is no pong. */
+  guint64 read = rdv_conn_get_read (c->conn) - c->read_base;
+  guint64 unexplained = read > c->explained ? read - c->explained : 0;
   guint64 in_flight = frame_size (c->server->lim.max_message_size, TRUE);
   guint64 pongs = unexplained > in_flight ? unexplained - in_flight : 0;
   return c->queued + pongs > written ? c->queued + pongs - written : 0;
@@ -179,25 +186,41 @@ client_drop (Client *c, const char *why)
   client_close (c, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, why);
 }
 
-/* Queues @text for @c. A client whose queue would pass max-queued-bytes is
- * unregistered and closed instead; returns FALSE then. */
+/* Queues @text for @c. A message of the server's own (@relayed FALSE) that
+ * would take the queue past max-queued-bytes unregisters and closes @c
+ * instead: it does not read what it asked for. A relayed signal that would
+ * is dropped and @c is left alone: another peer sending faster than @c
+ * reads must not knock it off (a client that does not read at all is
+ * closed by the sweep, its socket full for idle-timeout). FALSE: not queued. */
 static gboolean
-client_send (Client *c, const char *text)
+client_send_full (Client *c, const char *text, gboolean relayed)
 {
   if (!client_open (c))
     return FALSE;
   guint64 frame = frame_size (strlen (text), FALSE);
   guint64 queued = client_queued (c);
-  if (queued + frame > c->server->lim.max_queued_bytes) {
-    g_message ("%s: %s does not read (%" G_GUINT64_FORMAT " bytes queued, limit %u); closing",
-        c->remote, c->registered ? c->peer_text : "client", queued,
+  if (queued + frame <= c->server->lim.max_queued_bytes) {
+    c->queued += frame;
+    soup_websocket_connection_send_text (c->ws, text);
+    return TRUE;
+  }
+  if (relayed) {
+    g_debug ("%s: %s reads slower than it is sent to (%" G_GUINT64_FORMAT " bytes queued, "
+        "limit %u); a signal dropped", c->remote, c->peer_text, queued,
         c->server->lim.max_queued_bytes);
-    client_drop (c, "not reading: outgoing queue full");
     return FALSE;
   }
-  c->queued += frame;
-  soup_websocket_connection_send_text (c->ws, text);
-  return TRUE;
+  g_message ("%s: %s does not read (%" G_GUINT64_FORMAT " bytes queued, limit %u); closing",
+      c->remote, c->registered ? c->peer_text : "client", queued,
+      c->server->lim.max_queued_bytes);
+  client_drop (c, "not reading: outgoing queue full");
+  return FALSE;
+}
+
+static gboolean
+client_send (Client *c, const char *text)
+{
+  return client_send_full (c, text, FALSE);
 }
 
 static void
@@ -276,9 +299,10 @@ handle_signal (Client *c, P2pSignalingMessage *msg, const char *text)
     return;
   }
   /* Forwarded byte for byte: the receiver checks the sender's signature. */
-  if (!client_send (target, text))
+  if (!client_send_full (target, text, TRUE))
     client_send_error (c, "LIMIT_EXCEEDED", &msg->to,
-        "the peer does not read its messages; it was disconnected");
+        "the peer does not read its messages fast enough (its queue is full); this signal "
+        "was dropped");
 }
 
 static gboolean
@@ -494,23 +518,13 @@ on_sweep (gpointer user_data)
  * a byte of the connection ---- */
 
 /* The per-address accounting key: the IP, or its /64 for IPv6 (one host
- * usually owns a whole /64). */
+ * usually owns a whole /64); p2p_address_limit_key(), as the QUIC
+ * listener's handshake limits. */
 static char *
 ip_key (GSocketAddress *addr)
 {
-  if (!G_IS_INET_SOCKET_ADDRESS (addr))
-    return g_strdup ("?");
-  GInetAddress *ia = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (addr));
-  if (g_inet_address_get_family (ia) != G_SOCKET_FAMILY_IPV6)
-    return g_inet_address_to_string (ia);
-  guint8 b[16];
-  memcpy (b, g_inet_address_to_bytes (ia), sizeof b);
-  static const guint8 v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-  if (memcmp (b, v4mapped, sizeof v4mapped) != 0)
-    memset (b + 8, 0, 8);
-  g_autoptr (GInetAddress) net = g_inet_address_new_from_bytes (b, G_SOCKET_FAMILY_IPV6);
-  g_autofree char *text = g_inet_address_to_string (net);
-  return g_strconcat (text, "/64", NULL);
+  char *key = p2p_address_limit_key (addr);
+  return key ? key : g_strdup ("?");
 }
 
 static void

@@ -887,6 +887,171 @@ test_offer_cache_full (void)
     ;
 }
 
+/* Emits @text from @from on @sig (straight to the responder) and checks
+ * the responder's counts after it. */
+static void
+offer_step (P2pSignaling *sig, P2pIceResponder *resp, const P2pPeerId *from, const char *text,
+    guint want_started, guint want_replayed, guint want_stale, const char *what)
+{
+  guint started, replayed, stale;
+  g_signal_emit_by_name (sig, "signal", from, text);
+  p2p_ice_responder_get_counts (resp, &started, &replayed, &stale);
+  if (started != want_started || replayed != want_replayed || stale != want_stale)
+    g_error ("%s: started %u replayed %u stale %u, expected %u %u %u", what, started, replayed,
+        stale, want_started, want_replayed, want_stale);
+}
+
+/* A responder fed straight through its P2pSignaling's "signal" (not
+ * connected: its answers go nowhere), with a nonce cache of @cache_max
+ * (0 = the default) and @max_pending setups. */
+typedef struct {
+  P2pIdentity *b;
+  P2pConfig *cfg;
+  P2pSignaling *sb;
+  P2pIceResponder *resp;
+  P2pConnection *accepted;
+} OfferBench;
+
+static void
+offer_bench_init (OfferBench *o, guint cache_max, guint max_pending)
+{
+  memset (o, 0, sizeof *o);
+  o->b = p2p_identity_new ();
+  o->cfg = p2p_config_new ();
+  o->sb = p2p_signaling_new (o->b);
+  p2p_ice_set_nonce_cache_max (cache_max);
+  o->resp = p2p_ice_responder_new (o->sb, o->b, o->cfg, NULL, NULL, max_pending, on_accepted,
+      &o->accepted);
+}
+
+static void
+offer_bench_clear (OfferBench *o)
+{
+  p2p_ice_responder_free (o->resp);
+  g_assert_null (o->accepted);
+  p2p_ice_set_nonce_cache_max (0);
+  p2p_ice_set_clock_skew (0);
+  g_object_unref (o->sb);
+  p2p_config_free (o->cfg);
+  g_object_unref (o->b);
+  for (int i = 0; i < 50 && g_main_context_iteration (NULL, FALSE); i++)
+    ;
+}
+
+/* Review finding 3: one sender flooding offers dated 59 s ahead (with
+ * a ufrag that does not even parse) overflows the cache; it raises only
+ * its own floor: another sender's offer dated now is still taken, while
+ * the flooder's next offer not newer than its own forgotten ones is
+ * refused. */
+static void
+test_offer_floor_per_sender (void)
+{
+  g_autoptr (P2pIdentity) flooder = p2p_identity_new ();
+  g_autoptr (P2pIdentity) honest = p2p_identity_new ();
+  OfferBench o;
+  offer_bench_init (&o, 8, 64);
+  const P2pPeerId *fid = p2p_identity_get_peer_id (flooder);
+  gint64 now = g_get_real_time () / 1000;
+  for (guint i = 0; i < 24; i++) {
+    g_autofree char *session = g_strdup_printf ("f%u", i);
+    g_autofree char *nonce = g_strdup_printf ("%032x", i + 1);
+    g_autofree char *offer = g_strdup_printf ("{\"kind\":\"ice-offer\",\"session\":\"%s\","
+        "\"ts\":%" G_GINT64_FORMAT ",\"nonce\":\"%s\",\"ufrag\":\"a!\","
+        "\"pwd\":\"abcdefghijklmnopqrstuv\",\"candidates\":[\"a=candidate:junk\"]}", session,
+        now + P2P_ICE_OFFER_WINDOW_MS - 1000 + i, nonce);
+    offer_step (o.sb, o.resp, fid, offer, 0, 0, 0, session);
+  }
+  g_autofree char *own_older = test_offer ("f-older", now + P2P_ICE_OFFER_WINDOW_MS - 2000,
+      "abababababababababababababababab");
+  offer_step (o.sb, o.resp, fid, own_older, 0, 0, 1, "the flooder's offer older than its floor");
+  g_autofree char *offer = test_offer ("h1", now, NONCE_1);
+  offer_step (o.sb, o.resp, p2p_identity_get_peer_id (honest), offer, 1, 0, 1,
+      "the honest sender's offer");
+  offer_step (o.sb, o.resp, p2p_identity_get_peer_id (honest), offer, 1, 1, 1,
+      "the honest sender's offer replayed");
+  offer_bench_clear (&o);
+}
+
+/* Review finding 9: an offer refused for capacity (max_pending) is
+ * remembered: replayed to a responder with room, it is dropped (no agent). */
+static void
+test_offer_capacity_replay (void)
+{
+  g_autoptr (P2pIdentity) a = p2p_identity_new ();
+  const P2pPeerId *aid = p2p_identity_get_peer_id (a);
+  OfferBench o;
+  offer_bench_init (&o, 0, 1);
+  gint64 now = g_get_real_time () / 1000;
+  g_autofree char *first = test_offer ("k1", now, NONCE_1);
+  g_autofree char *second = test_offer ("k2", now, NONCE_2);
+  offer_step (o.sb, o.resp, aid, first, 1, 0, 0, "first offer");
+  offer_step (o.sb, o.resp, aid, second, 1, 0, 0, "second offer, refused for capacity");
+  p2p_ice_responder_free (o.resp);
+  o.resp = p2p_ice_responder_new (o.sb, o.b, o.cfg, NULL, NULL, 64, on_accepted, &o.accepted);
+  offer_step (o.sb, o.resp, aid, second, 0, 1, 0, "the refused offer replayed");
+  offer_bench_clear (&o);
+}
+
+/* Review finding 8: a nonce forgotten because its offer left the window
+ * raises its sender's floor; after our clock steps back 20 s (NTP), the
+ * offer is inside the window again but still refused. */
+static void
+test_offer_clock_step (void)
+{
+  g_autoptr (P2pIdentity) a = p2p_identity_new ();
+  const P2pPeerId *aid = p2p_identity_get_peer_id (a);
+  OfferBench o;
+  offer_bench_init (&o, 2, 64);
+  gint64 now = g_get_real_time () / 1000;
+  g_autofree char *old = test_offer ("t1", now - P2P_ICE_OFFER_WINDOW_MS + 10000, NONCE_1);
+  g_autofree char *o2 = test_offer ("t2", now + 20000, NONCE_2);
+  g_autofree char *o3 = test_offer ("t3", now + 20001, NONCE_3);
+  offer_step (o.sb, o.resp, aid, old, 1, 0, 0, "offer 50 s old");
+  p2p_ice_set_clock_skew (20000);      /* our clock steps forward 20 s */
+  offer_step (o.sb, o.resp, aid, o2, 2, 0, 0, "offer 2");
+  offer_step (o.sb, o.resp, aid, o3, 3, 0, 0, "offer 3 (prunes the old one)");
+  p2p_ice_set_clock_skew (0);          /* and back */
+  offer_step (o.sb, o.resp, aid, old, 3, 0, 1, "the old offer replayed after the step back");
+  offer_bench_clear (&o);
+}
+
+/* The bound on senders (2 × the cache size: 2 here, cache of 1 nonce): a
+ * sender's offer evicts the previous sender's nonce (raising its floor);
+ * senders left with only a floor are dropped past the bound and their
+ * floors fold into the process-wide one (MIN (floor, now)): their offers
+ * still cannot be replayed, while a new offer from anyone is taken. */
+static void
+test_offer_senders_bound (void)
+{
+  OfferBench o;
+  offer_bench_init (&o, 1, 64);
+  gint64 now = g_get_real_time () / 1000;
+  P2pIdentity *ids[4];
+  char *offers[4];
+  for (guint i = 0; i < G_N_ELEMENTS (ids); i++) {
+    g_autofree char *session = g_strdup_printf ("b%u", i);
+    g_autofree char *nonce = g_strdup_printf ("%032x", i + 1);
+    ids[i] = p2p_identity_new ();
+    offers[i] = test_offer (session, now - 5000 + i, nonce);
+    offer_step (o.sb, o.resp, p2p_identity_get_peer_id (ids[i]), offers[i], i + 1, 0, 0,
+        session);
+  }
+  /* 0 and 1 were folded away (sender 2 took the count past 2), 2 has only
+   * its floor, 3 its nonce: every replay refused or dropped */
+  offer_step (o.sb, o.resp, p2p_identity_get_peer_id (ids[0]), offers[0], 4, 0, 1, "replay 0");
+  offer_step (o.sb, o.resp, p2p_identity_get_peer_id (ids[1]), offers[1], 4, 0, 2, "replay 1");
+  offer_step (o.sb, o.resp, p2p_identity_get_peer_id (ids[2]), offers[2], 4, 0, 3, "replay 2");
+  offer_step (o.sb, o.resp, p2p_identity_get_peer_id (ids[3]), offers[3], 4, 1, 3, "replay 3");
+  g_autofree char *fresh = test_offer ("b-new", g_get_real_time () / 1000 + 1, NONCE_4);
+  offer_step (o.sb, o.resp, p2p_identity_get_peer_id (ids[0]), fresh, 5, 1, 3,
+      "a new offer from sender 0");
+  for (guint i = 0; i < G_N_ELEMENTS (ids); i++) {
+    g_object_unref (ids[i]);
+    g_free (offers[i]);
+  }
+  offer_bench_clear (&o);
+}
+
 typedef struct {
   P2pSignaling *sig;
   guint offers;
@@ -1064,6 +1229,10 @@ main (int argc, char **argv)
   g_test_add_func ("/security/registration-origin", test_registration_origin);
   g_test_add_func ("/security/offer-replay", test_offer_replay);
   g_test_add_func ("/security/offer-cache-full", test_offer_cache_full);
+  g_test_add_func ("/security/offer-floor-per-sender", test_offer_floor_per_sender);
+  g_test_add_func ("/security/offer-capacity-replay", test_offer_capacity_replay);
+  g_test_add_func ("/security/offer-clock-step", test_offer_clock_step);
+  g_test_add_func ("/security/offer-senders-bound", test_offer_senders_bound);
   g_test_add_func ("/security/answer-nonce", test_answer_nonce);
   return g_test_run ();
 }
