@@ -106,6 +106,9 @@ struct _GstP2pSrc {
   GstP2pDelivery delivery;
   gint64 activated_us;          /* monotonic, when the task started */
   gboolean first_buffer_done;
+  /* send_event(EOS) from the application (gst-launch-1.0 -e): pushed by the
+   * streaming thread, which it wakes (like GstBaseSrc's pending EOS) */
+  GstEvent *pending_eos;
 
   /* datagram delivery */
   GQueue events;                /* QueuedEvent from the reliable stream */
@@ -400,7 +403,7 @@ next_datagram_item (GstP2pSrc *self, GError **error)
     gint64 now = g_get_monotonic_time ();
     gboolean eos_wait = FALSE;
 
-    if (self->flushing)
+    if (self->flushing || self->pending_eos)
       break;
     if (!g_queue_is_empty (&self->events)) {
       GstEvent *ev = ((QueuedEvent *) g_queue_peek_head (&self->events))->event;
@@ -524,8 +527,9 @@ may_retry (GstP2pSrc *self)
   GST_INFO_OBJECT (self, "reconnecting in %u ms (attempt %u)", delay,
       self->attempts);
   deadline = g_get_monotonic_time () + (gint64) delay * 1000;
-  while (!self->flushing && g_cond_wait_until (&self->cond, &self->lock, deadline));
-  ok = !self->flushing;
+  while (!self->flushing && !self->pending_eos
+      && g_cond_wait_until (&self->cond, &self->lock, deadline));
+  ok = !self->flushing && !self->pending_eos;
   g_mutex_unlock (&self->lock);
   return ok;
 }
@@ -620,7 +624,7 @@ ensure_connected (GstP2pSrc *self)
       continue;
     }
     g_mutex_lock (&self->lock);
-    if (self->flushing) {
+    if (self->flushing || self->pending_eos) {
       g_mutex_unlock (&self->lock);
       break;
     }
@@ -764,11 +768,35 @@ push_item (GstP2pSrc *self, GstMiniObject *obj)
   }
 }
 
+/* Pushes the EOS that the application sent (send_event), if one is pending:
+ * what was pushed stays, the rest is dropped, the connection is closed with
+ * a reason the sender logs, and the task pauses. TRUE when it did. */
+static gboolean
+push_pending_eos (GstP2pSrc *self)
+{
+  GstEvent *eos;
+
+  g_mutex_lock (&self->lock);
+  eos = g_steal_pointer (&self->pending_eos);
+  g_mutex_unlock (&self->lock);
+  if (!eos)
+    return FALSE;
+  GST_INFO_OBJECT (self, "end of stream requested by the application");
+  push_stream_start_if_needed (self);
+  push_pending_segment (self, NULL);
+  gst_pad_push_event (self->srcpad, eos);
+  drop_connection (self, "receiver ended the stream (EOS)");
+  pause_task (self, "eos requested");
+  return TRUE;
+}
+
 static void
 handle_stream_error (GstP2pSrc *self, GError *err)
 {
   g_autofree char *peer = g_strdup (self->conn_peer);
 
+  if (push_pending_eos (self))
+    return;
   if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
     pause_task (self, "flushing");
     return;
@@ -805,7 +833,11 @@ gst_p2p_src_loop (gpointer data)
   g_autoptr (GError) err = NULL;
   GstMiniObject *obj = NULL;
 
+  if (push_pending_eos (self))
+    return;
   if (!ensure_connected (self)) {
+    if (push_pending_eos (self))
+      return;
     g_mutex_lock (&self->lock);
     if (!self->flushing) {
       g_mutex_unlock (&self->lock);
@@ -820,6 +852,8 @@ gst_p2p_src_loop (gpointer data)
   if (self->delivery == GST_P2P_DELIVERY_DATAGRAM) {
     obj = next_datagram_item (self, &err);
     if (!obj) {
+      if (push_pending_eos (self))
+        return;
       if (err)
         handle_stream_error (self, err);
       else
@@ -868,6 +902,7 @@ gst_p2p_src_activate_mode (GstPad *pad, GstObject *parent, GstPadMode mode,
     self->attempts = 0;
     self->stream_started = FALSE;
     self->first_buffer_done = FALSE;
+    gst_clear_event (&self->pending_eos);
     self->activated_us = g_get_monotonic_time ();
     g_clear_object (&self->cancellable);
     self->cancellable = g_cancellable_new ();
@@ -923,6 +958,34 @@ gst_p2p_src_src_event (GstPad *pad, GstObject *parent, GstEvent *event)
     default:
       return gst_pad_event_default (pad, parent, event);
   }
+}
+
+/* An EOS sent to the element (or to its pipeline: gst-launch-1.0 -e) is
+ * handled like GstBaseSrc does: kept, the streaming thread woken from its
+ * wait (receive, connect, reconnect delay, jitter buffer), and pushed by
+ * it; the connection is then closed with a reason. Other events go to the
+ * pad as usual. */
+static gboolean
+gst_p2p_src_send_event (GstElement *element, GstEvent *event)
+{
+  GstP2pSrc *self = GST_P2P_SRC (element);
+
+  if (GST_EVENT_TYPE (event) != GST_EVENT_EOS)
+    return GST_ELEMENT_CLASS (parent_class)->send_event (element, event);
+
+  if (!gst_pad_is_active (self->srcpad)) {
+    GST_DEBUG_OBJECT (self, "EOS refused: not started");
+    gst_event_unref (event);
+    return FALSE;
+  }
+  g_mutex_lock (&self->lock);
+  gst_clear_event (&self->pending_eos);
+  self->pending_eos = event;
+  if (self->cancellable)
+    g_cancellable_cancel (self->cancellable);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  return TRUE;
 }
 
 static GstStateChangeReturn
@@ -1082,6 +1145,7 @@ gst_p2p_src_finalize (GObject *object)
   clear_datagram_state_locked (self);
   g_mutex_unlock (&self->lock);
   g_clear_object (&self->cancellable);
+  gst_clear_event (&self->pending_eos);
   g_free (self->conn_peer);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
@@ -1152,6 +1216,7 @@ gst_p2p_src_class_init (GstP2pSrcClass *klass)
       "Source/Network", "Receives a stream from a peer over authenticated QUIC "
       "(peer IDs, tickets, NAT traversal)", "gst-p2p developers");
   element_class->change_state = gst_p2p_src_change_state;
+  element_class->send_event = gst_p2p_src_send_event;
 
   gst_type_mark_as_plugin_api (GST_TYPE_P2P_RECONNECT, 0);
 }

@@ -745,6 +745,180 @@ GST_START_TEST (test_security_buffers_before_segment)
 }
 GST_END_TEST;
 
+/* ---- live streams (issue 16): a live sender pipeline (audiotestsrc !
+ * p2psink) and a receiver pipeline (p2psrc ! fakesink) over QUIC on
+ * loopback ---- */
+
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  guint buffers;
+  gboolean eos;
+  GstClockTime first_rt;        /* running time of the first buffer */
+  GstClockTime first_clock_rt;  /* the clock's running time when it came */
+} Probe;
+
+static GstPadProbeReturn
+probe_cb (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  Probe *p = data;
+
+  g_mutex_lock (&p->lock);
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+    if (p->buffers++ == 0) {
+      GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+      g_autoptr (GstEvent) ev = gst_pad_get_sticky_event (pad, GST_EVENT_SEGMENT, 0);
+      g_autoptr (GstElement) el = gst_pad_get_parent_element (pad);
+      g_autoptr (GstClock) clock = gst_element_get_clock (el);
+
+      if (ev && clock) {
+        const GstSegment *seg;
+
+        gst_event_parse_segment (ev, &seg);
+        p->first_rt = gst_segment_to_running_time (seg, GST_FORMAT_TIME,
+            GST_BUFFER_PTS (buf));
+        p->first_clock_rt = gst_clock_get_time (clock) -
+            gst_element_get_base_time (el);
+      }
+    }
+  } else if (GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) == GST_EVENT_EOS) {
+    p->eos = TRUE;
+  }
+  g_cond_broadcast (&p->cond);
+  g_mutex_unlock (&p->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+static void
+probe_init (Probe *p, GstElement *pipeline, const char *name)
+{
+  g_autoptr (GstElement) el = gst_bin_get_by_name (GST_BIN (pipeline), name);
+  g_autoptr (GstPad) pad = gst_element_get_static_pad (el, "sink");
+
+  memset (p, 0, sizeof *p);
+  g_mutex_init (&p->lock);
+  g_cond_init (&p->cond);
+  p->first_rt = p->first_clock_rt = GST_CLOCK_TIME_NONE;
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER |
+      GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, probe_cb, p, NULL);
+}
+
+/* Waits (bounded) until @n_buffers buffers or EOS came; FALSE on timeout. */
+static gboolean
+probe_wait (Probe *p, guint n_buffers, gboolean eos)
+{
+  gint64 deadline = g_get_monotonic_time () + P2P_TEST_TIMEOUT_S * G_TIME_SPAN_SECOND;
+  gboolean ok;
+
+  g_mutex_lock (&p->lock);
+  while (!(eos ? p->eos : p->buffers >= n_buffers)
+      && g_cond_wait_until (&p->cond, &p->lock, deadline));
+  ok = eos ? p->eos : p->buffers >= n_buffers;
+  g_mutex_unlock (&p->lock);
+  return ok;
+}
+
+static void
+probe_clear (Probe *p)
+{
+  g_mutex_clear (&p->lock);
+  g_cond_clear (&p->cond);
+}
+
+/* "audiotestsrc is-live=true ! p2psink" over QUIC on loopback, PLAYING;
+ * *peer is how a receiver dials it (ID@127.0.0.1:PORT). */
+static GstElement *
+live_sender_start (const char *delivery, GstElement **sink, char **peer)
+{
+  g_autofree char *desc = g_strdup_printf ("audiotestsrc is-live=true "
+      "samplesperbuffer=441 ! audio/x-raw,format=S16LE,rate=44100,channels=1 "
+      "! p2psink name=sink transport=quic port=0 async=false delivery=%s",
+      delivery);
+  g_autoptr (GError) err = NULL;
+  g_autoptr (P2pPeerInfo) info = NULL;
+  g_autofree char *id = NULL, *ticket = NULL;
+  GstElement *pipeline = gst_parse_launch (desc, &err);
+
+  fail_unless (pipeline != NULL, "%s", err ? err->message : "");
+  *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  g_object_get (*sink, "peer-id", &id, "ticket", &ticket, NULL);
+  fail_unless (id != NULL && ticket != NULL);
+  info = p2p_peer_info_parse (ticket, NULL);
+  fail_unless (info && p2p_peer_info_get_addresses (info)
+      && p2p_peer_info_get_addresses (info)[0]);
+  *peer = g_strdup_printf ("%s@127.0.0.1%s", id,
+      strrchr (p2p_peer_info_get_addresses (info)[0], ':'));
+  return pipeline;
+}
+
+/* "p2psrc name=src ... ! fakesink name=out", not started. */
+static GstElement *
+live_receiver_new (const char *peer, const char *props)
+{
+  g_autofree char *desc = g_strdup_printf ("p2psrc name=src transport=quic "
+      "peer=%s %s ! fakesink name=out sync=false", peer, props);
+  g_autoptr (GError) err = NULL;
+  GstElement *pipeline = gst_parse_launch (desc, &err);
+
+  fail_unless (pipeline != NULL, "%s", err ? err->message : "");
+  return pipeline;
+}
+
+/* Issue 16 item 3: an EOS sent to p2psrc (reliable) or to its pipeline
+ * (datagram, as gst-launch-1.0 -e does) is accepted (TRUE), reaches the
+ * sink pad, EOS is posted on the bus, and the sender sees the receiver
+ * leave (the connection was closed). */
+GST_START_TEST (test_live_eos_event)
+{
+  static const char *deliveries[] = { "reliable", "datagram" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (deliveries); i++) {
+    GstElement *sender, *sink, *receiver, *src;
+    g_autofree char *peer = NULL;
+    g_autofree char *props = g_strdup_printf ("delivery=%s", deliveries[i]);
+    PeerCounter peers;
+    Probe probe;
+    GstBus *bus;
+    GstMessage *msg;
+    gboolean ok;
+
+    sender = live_sender_start (deliveries[i], &sink, &peer);
+    peer_counter_init (&peers, sink);
+    receiver = live_receiver_new (peer, props);
+    src = gst_bin_get_by_name (GST_BIN (receiver), "src");
+    probe_init (&probe, receiver, "out");
+    bus = gst_element_get_bus (receiver);
+    fail_if (gst_element_set_state (receiver, GST_STATE_PLAYING) ==
+        GST_STATE_CHANGE_FAILURE);
+    fail_unless (probe_wait (&probe, 3, FALSE), "no buffers (%s)", deliveries[i]);
+
+    /* to the element in one mode, to the pipeline in the other */
+    ok = gst_element_send_event (i == 0 ? src : receiver, gst_event_new_eos ());
+    fail_unless (ok, "send_event(EOS) refused (%s)", deliveries[i]);
+    fail_unless (probe_wait (&probe, 0, TRUE), "EOS never reached the sink pad");
+    msg = gst_bus_timed_pop_filtered (bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
+        GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    fail_unless (msg != NULL, "no EOS on the bus");
+    p2p_test_assert_eos (msg);
+    gst_message_unref (msg);
+    /* the connection was closed: the sender lets the receiver go */
+    fail_unless (peer_counter_wait_removed (&peers, 1));
+
+    gst_element_set_state (receiver, GST_STATE_NULL);
+    gst_element_set_state (sender, GST_STATE_NULL);
+    peer_counter_clear (&peers, sink);
+    probe_clear (&probe);
+    gst_object_unref (bus);
+    gst_object_unref (src);
+    gst_object_unref (sink);
+    gst_object_unref (receiver);
+    gst_object_unref (sender);
+  }
+}
+GST_END_TEST;
+
 static Suite *
 p2psrc_suite (void)
 {
@@ -774,6 +948,12 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_security_turn_password_redacted);
   tcase_add_test (tc, test_security_datagram_queue_bound);
   tcase_add_test (tc, test_security_buffers_before_segment);
+
+  /* live streams (issue 16) */
+  tc = tcase_create ("live");
+  suite_add_tcase (s, tc);
+  tcase_set_timeout (tc, 120);
+  tcase_add_test (tc, test_live_eos_event);
   return s;
 }
 
