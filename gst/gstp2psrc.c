@@ -17,7 +17,10 @@
  * live source: buffers arrive as unreliable datagrams, wait in a jitter
  * buffer of "latency" ms to be put back in order, missing ones are counted in
  * "stats" and the next buffer is marked DISCONT; the segment is shifted so
- * that the first buffer plays "latency" ms after it arrived (LATENCY query).
+ * that the first buffer plays "latency" ms after it arrived (LATENCY query),
+ * also for a late joiner (is-live=true does the same in delivery=reliable;
+ * a non-live late joiner gets its segment shifted to start at its first
+ * buffer: see shift_late_join_not_live).
  *
  * Memory is bounded in delivery=datagram (the reliable stream is read by a
  * thread of its own there): events and buffers from the reliable stream are
@@ -104,6 +107,14 @@ struct _GstP2pSrc {
   guint attempts;
   gboolean stream_started;
   GstP2pDelivery delivery;
+  gboolean live;                /* delivery=datagram or is-live, at start */
+  /* not live: the sender's last segment as pushed, whether a buffer
+   * followed it yet, and the running-time shift of a late join (decided at
+   * the first buffer of a connection, applied to every later segment) */
+  GstSegment segment;
+  gboolean segment_fresh;
+  gboolean shift_decided;
+  GstClockTimeDiff rt_shift;
   gint64 activated_us;          /* monotonic, when the task started */
   gboolean first_buffer_done;
   /* send_event(EOS) from the application (gst-launch-1.0 -e): pushed by the
@@ -589,6 +600,9 @@ ensure_connected (GstP2pSrc *self)
       g_free (self->conn_peer);
       self->conn_peer = gst_p2p_connection_dup_peer_id (conn);
       clear_datagram_state_locked (self);
+      self->segment_fresh = FALSE;
+      self->shift_decided = FALSE;
+      self->rt_shift = 0;
       g_signal_connect (conn, "path-changed", G_CALLBACK (on_path_changed), self);
       if (self->delivery == GST_P2P_DELIVERY_DATAGRAM) {
         GST_OBJECT_LOCK (self);
@@ -659,36 +673,68 @@ push_stream_start_if_needed (GstP2pSrc *self)
   }
 }
 
-/* Datagram delivery: the segment goes out with the first buffer after it,
- * shifted so that this buffer's running time is the clock's running time now
- * (the sink then plays it "latency" later). */
+/* A live receiver (delivery=datagram or is-live): the segment goes out with
+ * the first buffer after it, shifted so that this buffer's running time is
+ * the clock's running time now (the sink then plays it "latency" later). A
+ * late joiner thus plays at once from the sender's current position,
+ * whatever the sender's running time: when the shift is backwards by more
+ * than the segment's base, the rest moves its offset
+ * (gst_segment_offset_running_time), which a base clamped at 0 could not
+ * do (issue 16 item 2). */
+/* The pipeline's running time now: from the clock in PLAYING; before (the
+ * task runs from PAUSED on, and the clock comes with PLAYING) the running
+ * time PLAYING will start from. */
+static GstClockTime
+current_running_time (GstP2pSrc *self)
+{
+  GstElement *element = GST_ELEMENT (self);
+  g_autoptr (GstClock) clock = NULL;
+  GstClockTime now, base_time, start_time;
+  gboolean playing;
+
+  GST_OBJECT_LOCK (self);
+  playing = GST_STATE (self) == GST_STATE_PLAYING;
+  clock = element->clock ? gst_object_ref (element->clock) : NULL;
+  base_time = element->base_time;
+  start_time = element->start_time;
+  GST_OBJECT_UNLOCK (self);
+  if (playing && clock) {
+    now = gst_clock_get_time (clock);
+    return now > base_time ? now - base_time : 0;
+  }
+  return GST_CLOCK_TIME_IS_VALID (start_time) ? start_time : 0;
+}
+
 static void
 push_pending_segment (GstP2pSrc *self, GstBuffer *buffer)
 {
   GstEvent *ev = g_steal_pointer (&self->pending_segment);
   const GstSegment *seg = NULL;
   GstSegment segment;
-  g_autoptr (GstClock) clock = NULL;
-  GstClockTime ts, buf_rt, now_rt, base_time;
+  GstClockTime ts, buf_rt, now_rt;
 
   if (!ev)
     return;
   gst_event_parse_segment (ev, &seg);
   segment = *seg;
-  clock = gst_element_get_clock (GST_ELEMENT (self));
   ts = buffer ? GST_BUFFER_DTS_OR_PTS (buffer) : GST_CLOCK_TIME_NONE;
-  if (clock && segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID (ts)) {
-    base_time = gst_element_get_base_time (GST_ELEMENT (self));
-    now_rt = gst_clock_get_time (clock);
-    now_rt = now_rt > base_time ? now_rt - base_time : 0;
+  if (segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID (ts)) {
+    now_rt = current_running_time (self);
     buf_rt = gst_segment_to_running_time (&segment, GST_FORMAT_TIME, ts);
     if (GST_CLOCK_TIME_IS_VALID (buf_rt)) {
-      if (now_rt >= buf_rt)
-        segment.base += now_rt - buf_rt;
+      GstSegment shifted = segment;
+
+      /* running times are below 2^63 ns: the difference fits */
+      if (gst_segment_offset_running_time (&shifted, GST_FORMAT_TIME,
+              (gint64) now_rt - (gint64) buf_rt))
+        segment = shifted;
       else
-        segment.base -= MIN (segment.base, buf_rt - now_rt);
-      GST_DEBUG_OBJECT (self, "live segment base %" GST_TIME_FORMAT,
-          GST_TIME_ARGS (segment.base));
+        GST_WARNING_OBJECT (self, "cannot shift the segment by %"
+            GST_STIME_FORMAT, GST_STIME_ARGS ((gint64) now_rt - (gint64) buf_rt));
+      GST_DEBUG_OBJECT (self, "live segment base %" GST_TIME_FORMAT " offset %"
+          GST_TIME_FORMAT ": first buffer at running time %" GST_TIME_FORMAT,
+          GST_TIME_ARGS (segment.base), GST_TIME_ARGS (segment.offset),
+          GST_TIME_ARGS (gst_segment_to_running_time (&segment, GST_FORMAT_TIME, ts)));
     }
   }
   gst_event_unref (ev);
@@ -702,6 +748,74 @@ pause_task (GstP2pSrc *self, const char *why)
   gst_pad_pause_task (self->srcpad);
 }
 
+/* Not live: the sender's segment, shifted by a late join's rt_shift. */
+static void
+push_segment_not_live (GstP2pSrc *self, GstEvent *event)
+{
+  const GstSegment *seg;
+
+  gst_event_parse_segment (event, &seg);
+  self->segment = *seg;
+  self->segment_fresh = TRUE;
+  if (self->rt_shift != 0 && seg->format == GST_FORMAT_TIME
+      && gst_segment_offset_running_time (&self->segment, GST_FORMAT_TIME,
+          self->rt_shift)) {
+    GstEvent *shifted = gst_event_new_segment (&self->segment);
+
+    gst_event_set_seqnum (shifted, gst_event_get_seqnum (event));
+    gst_event_unref (event);
+    event = shifted;
+  } else {
+    self->segment = *seg;
+  }
+  gst_pad_push_event (self->srcpad, event);
+}
+
+/* Not live (delivery=reliable without is-live): the sender's segment goes
+ * on unchanged, except for a late joiner. When the first buffer of a
+ * connection comes more than "latency" ms of running time after its
+ * segment's start (the base), the receiver joined a stream that had
+ * already played that long: the segment is sent again shifted back by that
+ * much, so the receiver plays at once from the sender's current position
+ * instead of waiting in silence (issue 16 item 2); later segments get the
+ * same shift. An early joiner (the first buffer within "latency" of the
+ * start) gets the sender's segment unchanged. */
+static void
+shift_late_join_not_live (GstP2pSrc *self, GstBuffer *buffer)
+{
+  GstClockTime ts = GST_BUFFER_DTS_OR_PTS (buffer), buf_rt;
+  GstClockTimeDiff late;
+  GstSegment segment = self->segment;
+  GstEvent *ev;
+  guint latency;
+
+  if (!self->segment_fresh)
+    return;
+  self->segment_fresh = FALSE;
+  if (self->shift_decided)
+    return;
+  self->shift_decided = TRUE;
+  if (segment.format != GST_FORMAT_TIME || !GST_CLOCK_TIME_IS_VALID (ts))
+    return;
+  buf_rt = gst_segment_to_running_time (&segment, GST_FORMAT_TIME, ts);
+  if (!GST_CLOCK_TIME_IS_VALID (buf_rt) || buf_rt <= segment.base)
+    return;
+  late = GST_CLOCK_DIFF (segment.base, buf_rt);
+  GST_OBJECT_LOCK (self);
+  latency = self->latency;
+  GST_OBJECT_UNLOCK (self);
+  if (late <= (GstClockTimeDiff) latency * GST_MSECOND)
+    return;
+  if (!gst_segment_offset_running_time (&segment, GST_FORMAT_TIME, -late))
+    return;
+  GST_INFO_OBJECT (self, "joined %" GST_TIME_FORMAT " into the stream: "
+      "playing from the sender's current position", GST_TIME_ARGS (late));
+  self->rt_shift = -late;
+  self->segment = segment;
+  ev = gst_event_new_segment (&segment);
+  gst_pad_push_event (self->srcpad, ev);
+}
+
 /* Pushes one decoded item (transfer full). Returns FALSE when the task must
  * pause. */
 static gboolean
@@ -712,7 +826,10 @@ push_item (GstP2pSrc *self, GstMiniObject *obj)
     GstFlowReturn ret;
 
     push_stream_start_if_needed (self);
-    push_pending_segment (self, GST_BUFFER_CAST (obj));
+    if (self->live)
+      push_pending_segment (self, GST_BUFFER_CAST (obj));
+    else
+      shift_late_join_not_live (self, GST_BUFFER_CAST (obj));
     if (!self->first_buffer_done) {
       self->first_buffer_done = TRUE;
       GST_INFO_OBJECT (self, "first buffer after %.1f ms (from start to push)",
@@ -739,11 +856,11 @@ push_item (GstP2pSrc *self, GstMiniObject *obj)
         return TRUE;
       case GST_EVENT_SEGMENT:
         push_stream_start_if_needed (self);
-        if (self->delivery == GST_P2P_DELIVERY_DATAGRAM) {
+        if (self->live) {
           gst_clear_event (&self->pending_segment);
           self->pending_segment = event;
         } else {
-          gst_pad_push_event (self->srcpad, event);
+          push_segment_not_live (self, event);
         }
         return TRUE;
       case GST_EVENT_EOS:
@@ -760,7 +877,10 @@ push_item (GstP2pSrc *self, GstMiniObject *obj)
         return TRUE;
       default:
         push_stream_start_if_needed (self);
-        if (GST_EVENT_TYPE (event) != GST_EVENT_CAPS)
+        /* the segment waits for its first buffer (live shift) also across
+         * caps and tags, which a sender sends between them */
+        if (GST_EVENT_TYPE (event) != GST_EVENT_CAPS
+            && GST_EVENT_TYPE (event) != GST_EVENT_TAG)
           push_pending_segment (self, NULL);
         gst_pad_push_event (self->srcpad, event);
         return TRUE;
@@ -896,6 +1016,7 @@ gst_p2p_src_activate_mode (GstPad *pad, GstObject *parent, GstPadMode mode,
   if (active) {
     GST_OBJECT_LOCK (self);
     self->delivery = self->obj->delivery;
+    self->live = self->is_live || self->delivery == GST_P2P_DELIVERY_DATAGRAM;
     GST_OBJECT_UNLOCK (self);
     g_mutex_lock (&self->lock);
     self->flushing = FALSE;
@@ -1168,7 +1289,9 @@ gst_p2p_src_class_init (GstP2pSrcClass *klass)
   g_object_class_install_property (gobject_class, PROP_LATENCY,
       g_param_spec_uint ("latency", "Latency",
           "delivery=datagram: jitter buffer size in ms (how long a buffer waits "
-          "for missing earlier ones; also the reported latency)", 0, 60000,
+          "for missing earlier ones; also the reported latency). "
+          "delivery=reliable: a first buffer later than this after its "
+          "segment's start is a late join (played at once)", 0, 60000,
           DEFAULT_LATENCY, rw));
   g_object_class_install_property (gobject_class, PROP_RECONNECT,
       g_param_spec_enum ("reconnect", "Reconnect",

@@ -771,15 +771,18 @@ probe_cb (GstPad *pad, GstPadProbeInfo *info, gpointer data)
       g_autoptr (GstElement) el = gst_pad_get_parent_element (pad);
       g_autoptr (GstClock) clock = gst_element_get_clock (el);
 
-      if (ev && clock) {
+      if (ev) {
         const GstSegment *seg;
 
         gst_event_parse_segment (ev, &seg);
         p->first_rt = gst_segment_to_running_time (seg, GST_FORMAT_TIME,
             GST_BUFFER_PTS (buf));
+      }
+      /* before PLAYING: the running time PLAYING starts from (0 here) */
+      p->first_clock_rt = 0;
+      if (clock && GST_STATE (el) == GST_STATE_PLAYING)
         p->first_clock_rt = gst_clock_get_time (clock) -
             gst_element_get_base_time (el);
-      }
     }
   } else if (GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) == GST_EVENT_EOS) {
     p->eos = TRUE;
@@ -832,7 +835,8 @@ live_sender_start (const char *delivery, GstElement **sink, char **peer)
 {
   g_autofree char *desc = g_strdup_printf ("audiotestsrc is-live=true "
       "samplesperbuffer=441 ! audio/x-raw,format=S16LE,rate=44100,channels=1 "
-      "! p2psink name=sink transport=quic port=0 async=false delivery=%s",
+      "! p2psink name=sink transport=quic port=0 async=false wait-for-peer=false "
+      "delivery=%s",
       delivery);
   g_autoptr (GError) err = NULL;
   g_autoptr (P2pPeerInfo) info = NULL;
@@ -919,6 +923,65 @@ GST_START_TEST (test_live_eos_event)
 }
 GST_END_TEST;
 
+/* Issue 16 item 2: a receiver joining a live sender that has run for 2 s
+ * plays at once from the sender's current position: its first buffer's
+ * running time is the receiver pipeline's running time when it arrives
+ * (within "latency"), in delivery=datagram and in delivery=reliable with
+ * is-live=true; a non-live receiver (delivery=reliable) prerolls it at a
+ * running time within "latency" of 0, where its PLAYING starts. Before, the
+ * segment shift could not go below base=0 (live) or there was none (not
+ * live) and the first buffer was due 2 s late. Measured on the receiver's
+ * own clock. */
+GST_START_TEST (test_live_late_joiner)
+{
+  static const struct {
+    const char *delivery, *props;
+  } cases[] = {
+    { "datagram", "delivery=datagram latency=200" },
+    { "reliable", "delivery=reliable is-live=true latency=200" },
+    { "reliable", "delivery=reliable latency=200" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    GstElement *sender, *sink, *receiver;
+    g_autofree char *peer = NULL;
+    Probe sent, probe;
+    GstClockTimeDiff ahead;
+
+    sender = live_sender_start (cases[i].delivery, &sink, &peer);
+    /* the sender has played 2 s (200 buffers of 10 ms) */
+    probe_init (&sent, sender, "sink");
+    fail_unless (probe_wait (&sent, 200, FALSE));
+
+    receiver = live_receiver_new (peer, cases[i].props);
+    probe_init (&probe, receiver, "out");
+    fail_if (gst_element_set_state (receiver, GST_STATE_PLAYING) ==
+        GST_STATE_CHANGE_FAILURE);
+    fail_unless (probe_wait (&probe, 1, FALSE), "no buffer (%s)", cases[i].delivery);
+    g_mutex_lock (&probe.lock);
+    fail_unless (GST_CLOCK_TIME_IS_VALID (probe.first_rt), "first buffer "
+        "outside the segment (%s)", cases[i].delivery);
+    ahead = GST_CLOCK_DIFF (probe.first_clock_rt, probe.first_rt);
+    GST_INFO ("%s: first buffer at running time %" GST_TIME_FORMAT
+        ", clock at %" GST_TIME_FORMAT, cases[i].props,
+        GST_TIME_ARGS (probe.first_rt), GST_TIME_ARGS (probe.first_clock_rt));
+    /* due now: not later than the latency, not in the past by more */
+    fail_unless (ahead <= 200 * GST_MSECOND && ahead >= -200 * GST_MSECOND,
+        "%s: first buffer due %" GST_STIME_FORMAT " from now",
+        cases[i].delivery, GST_STIME_ARGS (ahead));
+    g_mutex_unlock (&probe.lock);
+
+    gst_element_set_state (receiver, GST_STATE_NULL);
+    gst_element_set_state (sender, GST_STATE_NULL);
+    probe_clear (&probe);
+    probe_clear (&sent);
+    gst_object_unref (sink);
+    gst_object_unref (receiver);
+    gst_object_unref (sender);
+  }
+}
+GST_END_TEST;
+
 static Suite *
 p2psrc_suite (void)
 {
@@ -954,6 +1017,7 @@ p2psrc_suite (void)
   suite_add_tcase (s, tc);
   tcase_set_timeout (tc, 120);
   tcase_add_test (tc, test_live_eos_event);
+  tcase_add_test (tc, test_live_late_joiner);
   return s;
 }
 
