@@ -52,6 +52,10 @@ GST_DEBUG_CATEGORY_STATIC (gst_p2p_src_debug);
 #define DEFAULT_RECONNECT GST_P2P_RECONNECT_NONE
 #define DEFAULT_RECONNECT_DELAY 1000
 #define DEFAULT_RECONNECT_MAX 5
+/* mode=connect: how long one dial may take (QUIC answer, TLS, ICE through a
+ * rendezvous) before it fails (or is retried with reconnect=always); a
+ * closed port on a direct dial fails at once (ICMP port unreachable) */
+#define DEFAULT_CONNECT_TIMEOUT 10000
 #define MAX_JITTER_ITEMS 4096
 /* delivery=datagram: bytes of the reliable-stream queue (events and stream
  * buffers) and, separately, of held datagrams. At least one maximum-size
@@ -68,6 +72,7 @@ enum {
   PROP_RECONNECT_MAX,
   PROP_IS_LIVE,
   PROP_MAX_QUEUE_BYTES,
+  PROP_CONNECT_TIMEOUT,
 };
 
 enum {
@@ -94,6 +99,7 @@ struct _GstP2pSrc {
   GstP2pReconnect reconnect;
   guint reconnect_delay;
   guint reconnect_max;
+  guint connect_timeout;
   gboolean is_live;
   guint64 max_queue_bytes;
 
@@ -512,9 +518,12 @@ on_path_changed (P2pConnection *conn, P2pPathKind kind, gpointer data)
 }
 
 /* Waits reconnect-delay ms (interrupted by flushing). Returns FALSE when
- * no more attempts are allowed or when flushing. */
+ * no more attempts are allowed or when flushing. Each attempt is announced
+ * with an element message "p2p-reconnect" (attempt, max-attempts with 0 =
+ * unlimited, delay-ms, reason: why the last one failed) and a warning in
+ * the log. */
 static gboolean
-may_retry (GstP2pSrc *self)
+may_retry (GstP2pSrc *self, const char *reason)
 {
   GstP2pReconnect reconnect;
   guint delay, max;
@@ -535,14 +544,112 @@ may_retry (GstP2pSrc *self)
     return FALSE;
   }
   self->attempts++;
-  GST_INFO_OBJECT (self, "reconnecting in %u ms (attempt %u)", delay,
-      self->attempts);
+  {
+    guint attempt = self->attempts;
+
+    g_mutex_unlock (&self->lock);
+    GST_WARNING_OBJECT (self, "reconnecting in %u ms (attempt %u of %u): %s",
+        delay, attempt, max, reason);
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_element (GST_OBJECT (self),
+            gst_structure_new ("p2p-reconnect",
+                "attempt", G_TYPE_UINT, attempt,
+                "max-attempts", G_TYPE_UINT, max,
+                "delay-ms", G_TYPE_UINT, delay,
+                "reason", G_TYPE_STRING, reason, NULL)));
+    g_mutex_lock (&self->lock);
+  }
   deadline = g_get_monotonic_time () + (gint64) delay * 1000;
   while (!self->flushing && !self->pending_eos
       && g_cond_wait_until (&self->cond, &self->lock, deadline));
   ok = !self->flushing && !self->pending_eos;
   g_mutex_unlock (&self->lock);
   return ok;
+}
+
+typedef struct {
+  GAsyncResult *result;
+  gboolean timed_out;
+  GCancellable *cancellable;
+} ConnectWait;
+
+static void
+connect_wait_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ConnectWait *w = data;
+
+  w->result = g_object_ref (result);
+}
+
+static gboolean
+connect_wait_timeout (gpointer data)
+{
+  ConnectWait *w = data;
+
+  w->timed_out = TRUE;
+  g_cancellable_cancel (w->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+connect_wait_cancel (GCancellable *parent, gpointer data)
+{
+  g_cancellable_cancel (G_CANCELLABLE (data));
+}
+
+/* mode=connect: one dial, bounded by connect-timeout (blocking,
+ * cancellable). On timeout: P2P_ERROR_TIMEOUT naming the property. */
+static P2pConnection *
+connect_with_timeout (GstP2pSrc *self, GCancellable *cancellable, GError **error)
+{
+  g_autofree char *peer = gst_p2p_object_dup_peer (self->obj);
+  g_autoptr (P2pProvider) provider = NULL;
+  g_autoptr (GMainContext) ctx = NULL;
+  g_autoptr (GSource) timer = NULL;
+  ConnectWait w = { 0 };
+  P2pConnection *conn;
+  GError *local = NULL;
+  gulong handler;
+  guint timeout;
+
+  GST_OBJECT_LOCK (self);
+  provider = self->obj->provider ? g_object_ref (self->obj->provider) : NULL;
+  timeout = self->connect_timeout;
+  GST_OBJECT_UNLOCK (self);
+  if (!provider) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED, "The element is not started");
+    return NULL;
+  }
+  w.cancellable = g_cancellable_new ();
+  handler = g_cancellable_connect (cancellable, G_CALLBACK (connect_wait_cancel),
+      g_object_ref (w.cancellable), g_object_unref);
+  /* the completion and the timer run on a private context (the thread
+   * default at the call), iterated here like p2p_provider_connect() does */
+  ctx = g_main_context_new ();
+  g_main_context_push_thread_default (ctx);
+  if (timeout > 0) {
+    timer = g_timeout_source_new (timeout);
+    g_source_set_callback (timer, connect_wait_timeout, &w, NULL);
+    g_source_attach (timer, ctx);
+  }
+  p2p_provider_connect_async (provider, peer, w.cancellable, connect_wait_done, &w);
+  while (w.result == NULL)
+    g_main_context_iteration (ctx, TRUE);
+  if (timer)
+    g_source_destroy (timer);
+  g_main_context_pop_thread_default (ctx);
+  g_cancellable_disconnect (cancellable, handler);
+  conn = p2p_provider_connect_finish (provider, w.result, &local);
+  g_object_unref (w.result);
+  if (!conn && w.timed_out && !g_cancellable_is_cancelled (cancellable)) {
+    g_clear_error (&local);
+    g_set_error (&local, P2P_ERROR, P2P_ERROR_TIMEOUT,
+        "no connection within %u ms (connect-timeout)", timeout);
+  }
+  g_object_unref (w.cancellable);
+  if (!conn)
+    g_propagate_error (error, local);
+  return conn;
 }
 
 /* Returns TRUE when connected; FALSE after an error was posted or when
@@ -572,7 +679,7 @@ ensure_connected (GstP2pSrc *self)
     P2pConnection *conn;
 
     if (mode == GST_P2P_MODE_CONNECT)
-      conn = gst_p2p_object_connect (self->obj, cancellable, &err);
+      conn = connect_with_timeout (self, cancellable, &err);
     else if (listener)
       conn = p2p_listener_accept (listener, cancellable, &err);
     else {
@@ -633,10 +740,8 @@ ensure_connected (GstP2pSrc *self)
     }
     if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED))
       break;
-    if (may_retry (self)) {
-      GST_WARNING_OBJECT (self, "connection failed, retrying: %s", err->message);
+    if (may_retry (self, err->message))
       continue;
-    }
     g_mutex_lock (&self->lock);
     if (self->flushing || self->pending_eos) {
       g_mutex_unlock (&self->lock);
@@ -923,7 +1028,7 @@ handle_stream_error (GstP2pSrc *self, GError *err)
   }
   drop_connection (self, err->domain == P2P_ERROR
       && err->code == P2P_ERROR_PROTOCOL ? "protocol error" : "connection lost");
-  if (may_retry (self))
+  if (may_retry (self, err->message))
     return;                     /* the next iteration reconnects */
   g_mutex_lock (&self->lock);
   if (self->flushing) {
@@ -1210,6 +1315,9 @@ gst_p2p_src_set_property (GObject *object, guint prop_id, const GValue *value,
     case PROP_MAX_QUEUE_BYTES:
       self->max_queue_bytes = g_value_get_uint64 (value);
       break;
+    case PROP_CONNECT_TIMEOUT:
+      self->connect_timeout = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1248,6 +1356,9 @@ gst_p2p_src_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_MAX_QUEUE_BYTES:
       g_value_set_uint64 (value, self->max_queue_bytes);
+      break;
+    case PROP_CONNECT_TIMEOUT:
+      g_value_set_uint (value, self->connect_timeout);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1305,7 +1416,15 @@ gst_p2p_src_class_init (GstP2pSrcClass *klass)
   g_object_class_install_property (gobject_class, PROP_RECONNECT_MAX,
       g_param_spec_uint ("reconnect-max", "Maximum reconnections",
           "Consecutive failed attempts before giving up with an error "
-          "(0 = unlimited)", 0, G_MAXUINT, DEFAULT_RECONNECT_MAX, rw));
+          "(0 = unlimited); each attempt posts an element message "
+          "\"p2p-reconnect\" (attempt, max-attempts, delay-ms, reason)",
+          0, G_MAXUINT, DEFAULT_RECONNECT_MAX, rw));
+  g_object_class_install_property (gobject_class, PROP_CONNECT_TIMEOUT,
+      g_param_spec_uint ("connect-timeout", "Connect timeout",
+          "mode=connect: how long one connection attempt may take, in ms, "
+          "before it fails (or is retried with reconnect=always); a closed "
+          "port on a direct dial fails at once. 0 = only idle-timeout bounds "
+          "it", 0, 3600000, DEFAULT_CONNECT_TIMEOUT, rw));
 
   g_object_class_install_property (gobject_class, PROP_IS_LIVE,
       g_param_spec_boolean ("is-live", "Live",
@@ -1352,6 +1471,7 @@ gst_p2p_src_init (GstP2pSrc *self)
   self->reconnect = DEFAULT_RECONNECT;
   self->reconnect_delay = DEFAULT_RECONNECT_DELAY;
   self->reconnect_max = DEFAULT_RECONNECT_MAX;
+  self->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
   self->max_queue_bytes = DEFAULT_MAX_QUEUE_BYTES;
   self->queue_limit = DEFAULT_MAX_QUEUE_BYTES;
   g_mutex_init (&self->lock);

@@ -982,6 +982,115 @@ GST_START_TEST (test_live_late_joiner)
 }
 GST_END_TEST;
 
+/* A loopback UDP port nobody listens on (bound, then closed): datagrams to
+ * it get ICMP port unreachable. */
+static guint16
+closed_udp_port (void)
+{
+  g_autoptr (GSocket) sock = g_socket_new (G_SOCKET_FAMILY_IPV4,
+      G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+  guint16 port;
+
+  fail_unless (sock && g_socket_bind (sock, any, FALSE, NULL));
+  bound = g_socket_get_local_address (sock, NULL);
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  g_socket_close (sock, NULL);
+  return port;
+}
+
+/* "p2psrc transport=quic peer=ID@127.0.0.1:CLOSED @props ! fakesink". */
+static GstElement *
+refused_receiver_new (const char *props)
+{
+  g_autofree char *id = random_peer_id ();
+  g_autofree char *peer = g_strdup_printf ("%s@127.0.0.1:%u", id, closed_udp_port ());
+
+  return live_receiver_new (peer, props);
+}
+
+/* Issue 16 item 5: a direct dial to a closed loopback port fails at once
+ * with the true cause (ICMP port unreachable: "refused"), not after the
+ * idle timeout. idle-timeout is an hour and connect-timeout off, so an
+ * error within the test's bound can only be the refusal; before, the dial
+ * waited for the idle timeout (the bus wait would time out). */
+GST_START_TEST (test_live_refused_fast)
+{
+  GstElement *receiver = refused_receiver_new ("idle-timeout=3600000 connect-timeout=0");
+  g_autoptr (GstBus) bus = gst_element_get_bus (receiver);
+  g_autoptr (GError) err = NULL;
+  g_autofree char *dbg = NULL;
+  GstMessage *msg;
+
+  fail_if (gst_element_set_state (receiver, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_timed_pop_filtered (bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
+      GST_MESSAGE_ERROR | GST_MESSAGE_EOS);
+  fail_unless (msg != NULL, "no error: the dial waits for a timeout");
+  fail_unless_equals_int (GST_MESSAGE_TYPE (msg), GST_MESSAGE_ERROR);
+  gst_message_parse_error (msg, &err, &dbg);
+  gst_message_unref (msg);
+  GST_INFO ("error: %s", err->message);
+  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND),
+      "%s %d: %s", g_quark_to_string (err->domain), err->code, err->message);
+  assert_contains (err->message, "Could not connect to peer");
+  assert_contains (err->message, "refused");
+  fail_if (strstr (err->message, "within") != NULL, "a timeout: %s", err->message);
+  gst_element_set_state (receiver, GST_STATE_NULL);
+  gst_object_unref (receiver);
+}
+GST_END_TEST;
+
+/* Issue 16 item 5: reconnect=always reconnect-max=2 to a closed port posts
+ * exactly two "p2p-reconnect" messages (attempts 1 and 2, each with the
+ * cause), then the error; the timeouts are set through the properties. */
+GST_START_TEST (test_live_reconnect_messages)
+{
+  GstElement *receiver = refused_receiver_new ("reconnect=always "
+      "reconnect-max=2 reconnect-delay=10 idle-timeout=3600000 connect-timeout=0");
+  g_autoptr (GstBus) bus = gst_element_get_bus (receiver);
+  guint attempts = 0;
+  gboolean errored = FALSE;
+
+  fail_if (gst_element_set_state (receiver, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  while (!errored) {
+    GstMessage *msg = gst_bus_timed_pop_filtered (bus,
+        P2P_TEST_TIMEOUT_S * GST_SECOND, GST_MESSAGE_ERROR | GST_MESSAGE_ELEMENT);
+    const GstStructure *st;
+
+    fail_unless (msg != NULL, "no error after %u attempts", attempts);
+    st = gst_message_get_structure (msg);
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+      g_autoptr (GError) err = NULL;
+
+      gst_message_parse_error (msg, &err, NULL);
+      assert_contains (err->message, "refused");
+      errored = TRUE;
+    } else if (gst_structure_has_name (st, "p2p-reconnect")) {
+      guint attempt = 0, max = 0, delay = 0;
+      const char *reason = gst_structure_get_string (st, "reason");
+
+      fail_unless (gst_structure_get (st, "attempt", G_TYPE_UINT, &attempt,
+              "max-attempts", G_TYPE_UINT, &max, "delay-ms", G_TYPE_UINT, &delay,
+              NULL));
+      attempts++;
+      fail_unless_equals_int (attempt, attempts);
+      fail_unless_equals_int (max, 2);
+      fail_unless_equals_int (delay, 10);
+      fail_unless (reason != NULL);
+      assert_contains (reason, "refused");
+    }
+    gst_message_unref (msg);
+  }
+  fail_unless_equals_int (attempts, 2);
+  gst_element_set_state (receiver, GST_STATE_NULL);
+  gst_object_unref (receiver);
+}
+GST_END_TEST;
+
 static Suite *
 p2psrc_suite (void)
 {
@@ -1018,6 +1127,8 @@ p2psrc_suite (void)
   tcase_set_timeout (tc, 120);
   tcase_add_test (tc, test_live_eos_event);
   tcase_add_test (tc, test_live_late_joiner);
+  tcase_add_test (tc, test_live_refused_fast);
+  tcase_add_test (tc, test_live_reconnect_messages);
   return s;
 }
 
