@@ -110,6 +110,10 @@ struct _GstP2pSrc {
   GCancellable *cancellable;
   P2pConnection *conn;
   char *conn_peer;              /* who we are connected to, for messages */
+  /* the last connection's final figures, reported in "stats" once it is
+   * gone (EOS, error) until the next connection */
+  P2pConnectionStats last_stats;
+  gboolean have_last_stats;
   guint attempts;
   gboolean stream_started;
   GstP2pDelivery delivery;
@@ -493,6 +497,16 @@ drop_connection (GstP2pSrc *self, const char *reason)
   if (!conn)
     return;
   g_signal_handlers_disconnect_by_data (conn, self);
+  {
+    /* before the close, which ends the connection's counters */
+    P2pConnectionStats st;
+
+    p2p_connection_get_stats (conn, &st);
+    g_mutex_lock (&self->lock);
+    self->last_stats = st;
+    self->have_last_stats = TRUE;
+    g_mutex_unlock (&self->lock);
+  }
   p2p_connection_close (conn, reason);
   if (reader_cancellable)
     g_cancellable_cancel (reader_cancellable);
@@ -704,6 +718,7 @@ ensure_connected (GstP2pSrc *self)
         break;
       }
       self->conn = conn;
+      self->have_last_stats = FALSE;
       g_free (self->conn_peer);
       self->conn_peer = gst_p2p_connection_dup_peer_id (conn);
       clear_datagram_state_locked (self);
@@ -972,8 +987,10 @@ push_item (GstP2pSrc *self, GstMiniObject *obj)
         push_stream_start_if_needed (self);
         push_pending_segment (self, NULL);
         GST_INFO_OBJECT (self, "end of stream from %s", self->conn_peer);
-        gst_pad_push_event (self->srcpad, event);
+        /* closed first: "stats" and the "disconnected" message are final
+         * when EOS reaches the bus */
         drop_connection (self, "end of stream received");
+        gst_pad_push_event (self->srcpad, event);
         pause_task (self, "eos");
         return FALSE;
       case GST_EVENT_FLUSH_START:
@@ -1009,8 +1026,8 @@ push_pending_eos (GstP2pSrc *self)
   GST_INFO_OBJECT (self, "end of stream requested by the application");
   push_stream_start_if_needed (self);
   push_pending_segment (self, NULL);
-  gst_pad_push_event (self->srcpad, eos);
   drop_connection (self, "receiver ended the stream (EOS)");
+  gst_pad_push_event (self->srcpad, eos);
   pause_task (self, "eos requested");
   return TRUE;
 }
@@ -1256,9 +1273,13 @@ gst_p2p_src_dup_stats (GstP2pSrc *self)
   GstStructure *s = gst_p2p_stats_new ();
   P2pConnection *conn;
   guint64 lost, late, dropped, queued, queued_max;
+  P2pConnectionStats last;
+  gboolean have_last;
 
   g_mutex_lock (&self->lock);
   conn = self->conn ? g_object_ref (self->conn) : NULL;
+  last = self->last_stats;
+  have_last = self->have_last_stats;
   lost = self->datagrams_lost;
   late = self->datagrams_late;
   dropped = self->datagrams_dropped;
@@ -1271,6 +1292,10 @@ gst_p2p_src_dup_stats (GstP2pSrc *self)
     p2p_connection_get_stats (conn, &st);
     gst_p2p_stats_accumulate (s, &st);
     g_object_unref (conn);
+  } else if (have_last) {
+    /* the connection ended: its final figures, no peer */
+    gst_p2p_stats_accumulate (s, &last);
+    gst_structure_set (s, "peers", G_TYPE_UINT, 0u, NULL);
   }
   {
     guint64 transport_dropped = 0;

@@ -42,7 +42,9 @@ for i in $(seq 200); do
 done
 [ -n "$TICKET" ] || fail "the sender printed no ticket"
 
-timeout $T gst-launch-1.0 -e p2psrc transport=quic peer="$TICKET" ! wavenc \
+# --foreground: timeout(1) passes our SIGINT to gst-launch-1.0 once (without
+# it, it also signals its process group: a second SIGINT kills gst-launch)
+timeout --foreground $T gst-launch-1.0 -e p2psrc transport=quic peer="$TICKET" ! wavenc \
   ! filesink location="$W/out.wav" >"$W/receiver.log" 2>&1 &
 R=$!; PIDS="$PIDS $R"
 # audio flows: more than the 44-byte header was written (bounded)

@@ -1091,6 +1091,69 @@ GST_START_TEST (test_live_reconnect_messages)
 }
 GST_END_TEST;
 
+/* Issue 16 item 15: the stats read after EOS keep the connection's final
+ * figures (they were all 0 once the connection was closed at EOS): 50
+ * buffers of 882 bytes arrive, bytes-received covers them, the path is
+ * direct, no peer is connected any more. */
+GST_START_TEST (test_live_stats_at_eos)
+{
+  static const char *deliveries[] = { "reliable", "datagram" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (deliveries); i++) {
+    g_autofree char *desc = g_strdup_printf ("audiotestsrc num-buffers=50 "
+        "samplesperbuffer=441 ! audio/x-raw,format=S16LE,rate=44100,channels=1 "
+        "! p2psink name=sink transport=quic port=0 async=false "
+        "delivery=%s", deliveries[i]);
+    g_autofree char *props = g_strdup_printf ("delivery=%s latency=50", deliveries[i]);
+    GstElement *sender = gst_parse_launch (desc, NULL);
+    GstElement *sink, *receiver, *src;
+    g_autoptr (GstStructure) stats = NULL;
+    g_autofree char *peer = NULL, *id = NULL, *ticket = NULL;
+    g_autoptr (P2pPeerInfo) info = NULL;
+    guint64 received = 0;
+    guint peers = 99;
+    Probe probe;
+    GstMessage *msg;
+
+    fail_unless (sender != NULL);
+    sink = gst_bin_get_by_name (GST_BIN (sender), "sink");
+    fail_if (gst_element_set_state (sender, GST_STATE_PLAYING) ==
+        GST_STATE_CHANGE_FAILURE);
+    g_object_get (sink, "peer-id", &id, "ticket", &ticket, NULL);
+    info = p2p_peer_info_parse (ticket, NULL);
+    fail_unless (info != NULL);
+    peer = g_strdup_printf ("%s@127.0.0.1%s", id,
+        strrchr (p2p_peer_info_get_addresses (info)[0], ':'));
+    receiver = live_receiver_new (peer, props);
+    src = gst_bin_get_by_name (GST_BIN (receiver), "src");
+    probe_init (&probe, receiver, "out");
+    msg = p2p_test_run_pipeline (receiver);
+    p2p_test_assert_eos (msg);
+    gst_message_unref (msg);
+
+    g_object_get (src, "stats", &stats, NULL);
+    GST_INFO ("%s: %u buffers, stats at EOS %" GST_PTR_FORMAT, deliveries[i],
+        probe.buffers, stats);
+    fail_unless (probe.buffers > 0);
+    fail_unless (gst_structure_get_uint64 (stats, "bytes-received", &received));
+    fail_unless (received >= (guint64) probe.buffers * 882,
+        "%s: %" G_GUINT64_FORMAT " bytes received for %u buffers", deliveries[i],
+        received, probe.buffers);
+    fail_unless_equals_string (gst_structure_get_string (stats, "path"), "direct");
+    fail_unless (gst_structure_get_uint (stats, "peers", &peers));
+    fail_unless_equals_int (peers, 0);
+
+    gst_element_set_state (receiver, GST_STATE_NULL);
+    gst_element_set_state (sender, GST_STATE_NULL);
+    probe_clear (&probe);
+    gst_object_unref (src);
+    gst_object_unref (sink);
+    gst_object_unref (receiver);
+    gst_object_unref (sender);
+  }
+}
+GST_END_TEST;
+
 static Suite *
 p2psrc_suite (void)
 {
@@ -1129,6 +1192,7 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_live_late_joiner);
   tcase_add_test (tc, test_live_refused_fast);
   tcase_add_test (tc, test_live_reconnect_messages);
+  tcase_add_test (tc, test_live_stats_at_eos);
   return s;
 }
 
