@@ -73,6 +73,7 @@ enum {
   PROP_IS_LIVE,
   PROP_MAX_QUEUE_BYTES,
   PROP_CONNECT_TIMEOUT,
+  PROP_URI,
 };
 
 enum {
@@ -1178,7 +1179,27 @@ gst_p2p_src_query (GstPad *pad, GstObject *parent, GstQuery *query)
       live = self->is_live || self->obj->delivery == GST_P2P_DELIVERY_DATAGRAM;
       latency = live ? self->latency * GST_MSECOND : 0;
       GST_OBJECT_UNLOCK (self);
-      gst_query_set_latency (query, live, latency, live ? latency : 0);
+      /* live: the jitter buffer and the stream queue hold what arrives
+       * while downstream waits (up to max-queue-bytes), so any downstream
+       * latency above ours can be absorbed: max is unlimited, like
+       * GstBaseSrc's for a live source */
+      gst_query_set_latency (query, live, latency,
+          live ? GST_CLOCK_TIME_NONE : 0);
+      return TRUE;
+    }
+    case GST_QUERY_DURATION:{
+      /* the sender's duration when its segment carries one */
+      g_autoptr (GstEvent) ev = gst_pad_get_sticky_event (pad, GST_EVENT_SEGMENT, 0);
+      const GstSegment *seg;
+      GstFormat format;
+
+      gst_query_parse_duration (query, &format, NULL);
+      if (!ev)
+        return FALSE;
+      gst_event_parse_segment (ev, &seg);
+      if (seg->format != format || seg->duration == (guint64) - 1)
+        return FALSE;
+      gst_query_set_duration (query, format, (gint64) seg->duration);
       return TRUE;
     }
     case GST_QUERY_SCHEDULING:
@@ -1343,6 +1364,17 @@ gst_p2p_src_set_property (GObject *object, guint prop_id, const GValue *value,
     case PROP_CONNECT_TIMEOUT:
       self->connect_timeout = g_value_get_uint (value);
       break;
+    case PROP_URI:{
+      const char *uri = g_value_get_string (value);
+      g_autoptr (GError) err = NULL;
+
+      GST_OBJECT_UNLOCK (self);
+      /* like the URI handler: a bad URI is refused, the peer unchanged */
+      if (uri && !gst_p2p_object_set_uri (self->obj, uri, &err))
+        GST_WARNING_OBJECT (self, "uri \"%s\" refused: %s", uri, err->message);
+      GST_OBJECT_LOCK (self);
+      break;
+    }
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1384,6 +1416,11 @@ gst_p2p_src_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_CONNECT_TIMEOUT:
       g_value_set_uint (value, self->connect_timeout);
+      break;
+    case PROP_URI:
+      GST_OBJECT_UNLOCK (self);
+      g_value_take_string (value, gst_p2p_object_get_uri (self->obj));
+      GST_OBJECT_LOCK (self);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1444,6 +1481,11 @@ gst_p2p_src_class_init (GstP2pSrcClass *klass)
           "(0 = unlimited); each attempt posts an element message "
           "\"p2p-reconnect\" (attempt, max-attempts, delay-ms, reason)",
           0, G_MAXUINT, DEFAULT_RECONNECT_MAX, rw));
+  g_object_class_install_property (gobject_class, PROP_URI,
+      g_param_spec_string ("uri", "URI",
+          "p2p://<peer ID, ticket or ID@HOST:PORT>: the same as \"peer\" (and "
+          "the URI handler); a malformed URI is refused with a warning and "
+          "leaves \"peer\" unchanged", NULL, rw));
   g_object_class_install_property (gobject_class, PROP_CONNECT_TIMEOUT,
       g_param_spec_uint ("connect-timeout", "Connect timeout",
           "mode=connect: how long one connection attempt may take, in ms, "

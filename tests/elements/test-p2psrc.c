@@ -1154,6 +1154,116 @@ GST_START_TEST (test_live_stats_at_eos)
 }
 GST_END_TEST;
 
+/* Issue 16 item 8: a "uri" property like srtsrc's: it sets "peer" (and
+ * mode=connect) and reads back as the URI; a malformed one is refused and
+ * leaves "peer" unchanged. */
+GST_START_TEST (test_live_uri_property)
+{
+  g_autofree char *id = random_peer_id ();
+  g_autofree char *uri = g_strdup_printf ("p2p://%s@127.0.0.1:4433", id);
+  g_autofree char *expect_peer = g_strdup_printf ("%s@127.0.0.1:4433", id);
+  g_autofree char *peer = NULL, *back = NULL, *peer2 = NULL;
+  GstElement *src = gst_element_factory_make ("p2psrc", NULL);
+  GParamSpec *pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (src), "uri");
+  gint mode = -1;
+
+  fail_unless (pspec != NULL);
+  fail_unless (pspec->flags & GST_PARAM_MUTABLE_READY);
+  g_object_set (src, "mode", 0, "uri", uri, NULL);
+  g_object_get (src, "peer", &peer, "uri", &back, "mode", &mode, NULL);
+  fail_unless_equals_string (peer, expect_peer);
+  fail_unless_equals_string (back, uri);
+  fail_unless_equals_int (mode, 1);     /* connect */
+  /* refused (a warning in the log): "peer" stays */
+  g_object_set (src, "uri", "p2p://garbage", NULL);
+  g_object_get (src, "peer", &peer2, NULL);
+  fail_unless_equals_string (peer2, expect_peer);
+  gst_object_unref (src);
+}
+GST_END_TEST;
+
+/* Issue 16 item 8: in delivery=datagram (and is-live) the LATENCY query
+ * reports a max latency above the min (unlimited: the queues absorb a
+ * downstream latency), so a live pipeline with a sink of more latency than
+ * ours is valid; delivery=reliable is not live. */
+GST_START_TEST (test_live_latency_query)
+{
+  static const struct {
+    const char *props;
+    gboolean live;
+  } cases[] = {
+    { "delivery=datagram latency=50", TRUE },
+    { "delivery=reliable is-live=true latency=50", TRUE },
+    { "delivery=reliable latency=50", FALSE },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree char *desc = g_strdup_printf ("p2psrc %s", cases[i].props);
+    GstElement *src = gst_parse_launch (desc, NULL);
+    GstQuery *q = gst_query_new_latency ();
+    gboolean live = !cases[i].live;
+    GstClockTime min = 0, max = 0;
+
+    fail_unless (src != NULL);
+    fail_unless (gst_element_query (src, q));
+    gst_query_parse_latency (q, &live, &min, &max);
+    fail_unless_equals_int (live, cases[i].live);
+    if (live) {
+      fail_unless_equals_uint64 (min, 50 * GST_MSECOND);
+      fail_unless (max == GST_CLOCK_TIME_NONE || max > min,
+          "%s: max %" GST_TIME_FORMAT " not above min", cases[i].props,
+          GST_TIME_ARGS (max));
+    }
+    gst_query_unref (q);
+    gst_object_unref (src);
+  }
+}
+GST_END_TEST;
+
+/* Issue 16 item 8: the DURATION query is answered from the sender's
+ * segment when it carries a duration (5 s here); unknown before. */
+GST_START_TEST (test_live_duration_query)
+{
+  HostilePeer h = { 0 };
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  g_autoptr (GBytes) msg = NULL;
+  guint8 payload[100] = { 0 };
+  P2pMediaSegment seg = { 0, 1.0, 1.0, GST_FORMAT_TIME, 0, 0, 0,
+    G_MAXUINT64, 0, 0, 5 * GST_SECOND
+  };
+  P2pMediaBuffer mb = { 0 };
+  Probe probe;
+  gint64 duration = -1;
+
+  hostile_peer_start (&h, "", "fakesink name=out");
+  probe_init (&probe, h.pipeline, "out");
+  fail_if (gst_element_query_duration (h.src, GST_FORMAT_TIME, &duration),
+      "a duration before any segment");
+  /* one frame per message */
+  p2p_frame_append_segment (out, &seg);
+  msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+  fail_unless (p2p_connection_send (h.conn, msg, NULL, NULL));
+  g_bytes_unref (msg);
+  out = g_byte_array_new ();
+  mb.pts = 0;
+  mb.dts = mb.duration = mb.offset = mb.offset_end = G_MAXUINT64;
+  mb.payload = payload;
+  mb.payload_len = sizeof payload;
+  p2p_frame_append_buffer (out, &mb);
+  msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+  fail_unless (p2p_connection_send (h.conn, msg, NULL, NULL));
+  fail_unless (probe_wait (&probe, 1, FALSE));
+  fail_unless (gst_element_query_duration (h.src, GST_FORMAT_TIME, &duration));
+  fail_unless_equals_int64 (duration, 5 * GST_SECOND);
+  /* through the pipeline, as a player asks */
+  duration = -1;
+  fail_unless (gst_element_query_duration (h.pipeline, GST_FORMAT_TIME, &duration));
+  fail_unless_equals_int64 (duration, 5 * GST_SECOND);
+  hostile_peer_stop (&h);
+  probe_clear (&probe);
+}
+GST_END_TEST;
+
 static Suite *
 p2psrc_suite (void)
 {
@@ -1193,6 +1303,9 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_live_refused_fast);
   tcase_add_test (tc, test_live_reconnect_messages);
   tcase_add_test (tc, test_live_stats_at_eos);
+  tcase_add_test (tc, test_live_uri_property);
+  tcase_add_test (tc, test_live_latency_query);
+  tcase_add_test (tc, test_live_duration_query);
   return s;
 }
 
