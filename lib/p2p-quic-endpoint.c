@@ -18,6 +18,9 @@
  *    address, so under load spoofed sources never reach the limits below;
  *  - a server handshake fails after handshake_timeout (default 10 s)
  *    instead of the idle timeout;
+ *  - a dial fails at once (P2P_ERROR_CONNECTION_FAILED "... (ICMP
+ *    unreachable)") when the socket gets an ICMP port or host unreachable
+ *    for its remote address, instead of after the idle timeout;
  *  - at most max_pending_per_ip (16) pending handshakes per source IP;
  *  - new handshakes per source IP: a token bucket (burst 32, below the
  *    pending cap, then 64/s); the table of buckets keeps the 4096 most

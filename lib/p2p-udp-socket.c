@@ -2,7 +2,10 @@
  *
  * Receiving: a g_socket_create_source() source on the socket's context reads
  * batches with g_socket_receive_messages() until the socket would block (or
- * a per-dispatch budget is spent, so other sources get their turn).
+ * a per-dispatch budget is spent, so other sources get their turn). ICMP
+ * port/host unreachable comes through the error queue (IP_RECVERR) and is
+ * passed to p2p_datagram_socket_deliver_unreachable() with the address the
+ * datagram was sent to (a dial to a closed port then fails at once).
  * Timers: one GSource whose ready time is the earliest deadline; due timers
  * fire in deadline order (ties in creation order).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
@@ -212,8 +215,11 @@ drain_error_queue (P2pUdpSocket *self)
           || (ee->ee_errno != ECONNREFUSED && ee->ee_errno != EHOSTUNREACH
               && ee->ee_errno != ENETUNREACH))
         continue;
+      if (msg.msg_namelen == 0
+          || (to.ss_family != AF_INET && to.ss_family != AF_INET6))
+        continue;
       addr = g_socket_address_new_from_native (&to, msg.msg_namelen);
-      if (addr)
+      if (G_IS_INET_SOCKET_ADDRESS (addr))
         p2p_datagram_socket_deliver_unreachable (P2P_DATAGRAM_SOCKET (self), addr,
             g_strerror (ee->ee_errno));
     }
