@@ -6,7 +6,8 @@ typedef struct {
   guint64 seqnum;
   guint64 arrival;
   GstBuffer *buffer;
-  gsize size;
+  gsize size;                   /* counted: a stream buffer's includes
+                                 * GST_P2P_JITTER_STREAM_ITEM_OVERHEAD */
   gboolean from_stream;
 } Item;
 
@@ -29,6 +30,7 @@ gst_p2p_jitter_init (GstP2pJitter *j, guint max_items)
   j->max_bytes = 0;
   j->datagram_bytes = 0;
   j->stream_bytes = 0;
+  j->stream_items = 0;
   j->dropped = 0;
 }
 
@@ -50,14 +52,28 @@ gst_p2p_jitter_get_stream_bytes (const GstP2pJitter *j)
   return j->stream_bytes;
 }
 
+guint
+gst_p2p_jitter_get_stream_items (const GstP2pJitter *j)
+{
+  return j->stream_items;
+}
+
+gboolean
+gst_p2p_jitter_stream_full (const GstP2pJitter *j)
+{
+  return j->stream_items >= GST_P2P_JITTER_MAX_STREAM_ITEMS;
+}
+
 /* Forgets @item's bytes (it leaves the queue). */
 static void
 item_unaccount (GstP2pJitter *j, const Item *item)
 {
-  if (item->from_stream)
+  if (item->from_stream) {
     j->stream_bytes -= item->size;
-  else
+    j->stream_items--;
+  } else {
     j->datagram_bytes -= item->size;
+  }
 }
 
 /* Drops the oldest held datagram (not a stream buffer); FALSE if none. */
@@ -86,6 +102,7 @@ gst_p2p_jitter_reset (GstP2pJitter *j)
   j->next_seqnum = 0;
   j->datagram_bytes = 0;
   j->stream_bytes = 0;
+  j->stream_items = 0;
 }
 
 void
@@ -147,9 +164,10 @@ gst_p2p_jitter_append (GstP2pJitter *j, guint64 arrival, GstBuffer *buffer)
   item->seqnum = tail ? tail->seqnum + 1 : j->have_next ? j->next_seqnum : 0;
   item->arrival = arrival;
   item->buffer = buffer;
-  item->size = gst_buffer_get_size (buffer);
+  item->size = gst_buffer_get_size (buffer) + GST_P2P_JITTER_STREAM_ITEM_OVERHEAD;
   item->from_stream = TRUE;
   j->stream_bytes += item->size;
+  j->stream_items++;
   g_queue_push_tail (&j->items, item);
 }
 

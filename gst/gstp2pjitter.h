@@ -10,13 +10,30 @@
  * "dropped" (its sequence number then shows as a gap: lost, DISCONT).
  * Buffers from the reliable stream (gst_p2p_jitter_append) are never dropped:
  * the caller bounds them by reading the stream only while
- * gst_p2p_jitter_get_stream_bytes() leaves room (backpressure).
+ * gst_p2p_jitter_get_stream_bytes() leaves room and
+ * gst_p2p_jitter_stream_full() is FALSE (backpressure). Each of them counts
+ * as its payload plus GST_P2P_JITTER_STREAM_ITEM_OVERHEAD bytes, so empty or
+ * 1-byte buffers cannot pile up under a byte bound, and at most
+ * GST_P2P_JITTER_MAX_STREAM_ITEMS are held.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
 #include <gst/gst.h>
 
 G_BEGIN_DECLS
+
+/* What one buffer from the reliable stream costs besides its payload: the
+ * GstBuffer, the queue item, the list link and the allocator's headers
+ * (measured: ~370 bytes with GStreamer 1.22 and glibc), rounded up. It is
+ * counted in gst_p2p_jitter_get_stream_bytes() and gst_p2p_jitter_get_bytes()
+ * (so in p2psrc's "max-queue-bytes" and stats "queued-bytes"): a peer sending
+ * empty BUFFER frames (45 bytes on the wire) fills a byte bound at least as
+ * fast as the memory really grows. */
+#define GST_P2P_JITTER_STREAM_ITEM_OVERHEAD 512
+/* Buffers from the reliable stream held at most (like the 256 events of
+ * p2psrc): 4096 empty buffers are 2 MiB of accounted bytes, ~1.5 MB of
+ * memory; 4096 is also the datagram bound of p2psrc (MAX_JITTER_ITEMS). */
+#define GST_P2P_JITTER_MAX_STREAM_ITEMS 4096
 
 typedef struct {
   GQueue items;                 /* ascending seqnum */
@@ -25,7 +42,9 @@ typedef struct {
   guint max_items;              /* 0 = unbounded */
   gsize max_bytes;              /* datagram bytes held; 0 = unbounded */
   gsize datagram_bytes;         /* held, from gst_p2p_jitter_insert() */
-  gsize stream_bytes;           /* held, from gst_p2p_jitter_append() */
+  gsize stream_bytes;           /* held, from gst_p2p_jitter_append(), each
+                                 * with GST_P2P_JITTER_STREAM_ITEM_OVERHEAD */
+  guint stream_items;           /* buffers from gst_p2p_jitter_append() held */
   guint64 dropped;              /* datagrams dropped by the bounds, ever */
 } GstP2pJitter;
 
@@ -39,9 +58,15 @@ typedef enum {
 void gst_p2p_jitter_init (GstP2pJitter *j, guint max_items);
 /* Bounds the bytes of held datagrams (0 = unbounded). */
 void gst_p2p_jitter_set_max_bytes (GstP2pJitter *j, gsize max_bytes);
-/* Bytes held: all, and those that came from the reliable stream. */
+/* Bytes held: all, and those that came from the reliable stream (payload
+ * plus GST_P2P_JITTER_STREAM_ITEM_OVERHEAD for each stream buffer). */
 gsize gst_p2p_jitter_get_bytes (const GstP2pJitter *j);
 gsize gst_p2p_jitter_get_stream_bytes (const GstP2pJitter *j);
+/* Buffers from the reliable stream held. */
+guint gst_p2p_jitter_get_stream_items (const GstP2pJitter *j);
+/* TRUE when GST_P2P_JITTER_MAX_STREAM_ITEMS buffers from the reliable stream
+ * are held: the caller must not read the stream until one left. */
+gboolean gst_p2p_jitter_stream_full (const GstP2pJitter *j);
 /* Drops every held buffer; the next sequence number is unknown again. */
 void gst_p2p_jitter_reset (GstP2pJitter *j);
 /* The next sequence number is @seqnum (e.g. 0 when the sender is known). */

@@ -8,7 +8,8 @@
 
 G_BEGIN_DECLS
 
-/* The deepest bracket nesting ({ [ < ( and structures inside quoted strings)
+/* The deepest bracket nesting ({ [ < (, one level more for a quoted string,
+ * read with its \ooo escapes, and for each base64 part of a GstSample value)
  * accepted in the text of a CAPS or TAG frame; deeper text is a
  * P2P_ERROR_PROTOCOL error before GStreamer's recursive parser sees it. */
 #define GST_P2P_MEDIA_MAX_NESTING 32

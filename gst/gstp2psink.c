@@ -672,6 +672,7 @@ send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
         g_cond_wait_until (&self->cond, &self->lock, deadline);
         self->room_waiters--;
       } else {
+        GST_LOG_OBJECT (self, "queue of %s full: waiting for room", peer->peer_id);
         self->room_waiters++;
         g_cond_wait (&self->cond, &self->lock);
         self->room_waiters--;

@@ -271,7 +271,8 @@ stream_queue_full_locked (GstP2pSrc *self)
   if (queued == 0)
     return FALSE;
   return queued + P2P_MAX_MESSAGE_SIZE > self->queue_limit
-      || self->events.length >= MAX_QUEUED_EVENTS;
+      || self->events.length >= MAX_QUEUED_EVENTS
+      || gst_p2p_jitter_stream_full (&self->jitter);
 }
 
 /* Waits for room in the reliable-stream queue. FALSE when the reader must

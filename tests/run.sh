@@ -1,10 +1,22 @@
 #!/bin/sh
 # tests/run.sh: installs what is missing, builds, runs every test suite and
-# ends with the line "N passed, N failed". Exits non-zero on any failure.
+# ends with the line "N passed, N failed, N skipped" (subtests: GTest paths,
+# gst-check checks, Python test cases, fuzz targets). Exits non-zero on any
+# failure.
 #
-# Stages: build + all meson suites (unit, elements, soak, nat); the unit and
-# element suites again under ASan+UBSan; each libFuzzer target for a bounded
-# time. Set P2P_TEST_QUICK=1 to skip the sanitizer and fuzz stages.
+# Stages: build + all meson suites (unit, elements, soak, nat, python); the
+# unit, element and python suites again under ASan+UBSan; each libFuzzer
+# target for a bounded time on its seed corpus. Set P2P_TEST_QUICK=1 to skip
+# the sanitizer and fuzz stages, P2P_MUTATION=1 to add the mutation check
+# (tests/mutation/run.sh, slow; docs/testing.md).
+#
+# Strict by design (tests/tally.py does the counting): a meson test run that
+# stops early (exit 125 when the rebuild fails) is a failure, never the
+# previous run's log; a skipped subtest is a skip, not a pass; every test in
+# tests/expected-tests.txt must be in the build, run, and report at least
+# its number of subtests; suites that this machine can run must not skip
+# (nat as root, python when meson's interpreter has gi with Gst 1.0, and the
+# python test of the ASan build too).
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -13,39 +25,66 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 PASSED=0
 FAILED=0
 SKIPPED=0
+TESTS_PASSED=0
+TESTS_FAILED=0
+TESTS_SKIPPED=0
 FAILED_NAMES=""
 
 note() { printf '\n==== %s\n' "$*"; }
 fail_stage() { FAILED=$((FAILED + 1)); FAILED_NAMES="$FAILED_NAMES $1"; echo "FAILED: $1"; }
 
-# Adds the results of a meson testlog.json to the counters.
-tally() {
-  log="$1"; label="$2"
-  if [ ! -f "$log" ]; then fail_stage "$label:no-testlog"; return; fi
-  set -- $(python3 - "$log" "$label" <<'PY'
-import json, sys
-p = f = s = 0
-names = []
-for line in open(sys.argv[1]):
-    line = line.strip()
-    if not line:
-        continue
-    r = json.loads(line)
-    res = r.get("result")
-    if res in ("OK", "EXPECTEDFAIL"):
-        p += 1
-    elif res == "SKIP":
-        s += 1
-    else:
-        f += 1
-        names.append(sys.argv[2] + ":" + r.get("name", "?").replace(" ", "_"))
-print(p, f, s, *names)
-PY
-)
-  PASSED=$((PASSED + $1)); FAILED=$((FAILED + $2)); SKIPPED=$((SKIPPED + $3))
-  shift 3
-  FAILED_NAMES="$FAILED_NAMES $*"
+# The interpreter meson runs on: the one tests/meson.build runs the python
+# test with (import('python').find_installation()).
+meson_python() {
+  set -- $(sed -n '1s/^#! *//p' "$(command -v meson)")
+  case "${1:-}" in
+    */env) shift; echo "${1:-python3}" ;;
+    "") echo python3 ;;
+    *) echo "$1" ;;
+  esac
 }
+
+# meson_run LABEL BUILDDIR SUITES [tally options] -- [meson test options]:
+# runs meson test on a fresh log and adds its results to the counters.
+# SUITES is "" for all of them, else e.g. unit,elements.
+meson_run() {
+  label=$1; dir=$2; suites=$3; shift 3
+  topts=""
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do topts="$topts $1"; shift; done
+  [ $# -gt 0 ] && shift
+  log="$dir/meson-logs/testlog.json"
+  rm -f "$log"
+  sopts=""
+  for s in $(echo "$suites" | tr , ' '); do sopts="$sopts --suite $s"; done
+  meson test -C "$dir" $sopts "$@"
+  rc=$?
+  meson introspect "$dir" --tests >"$dir/meson-logs/intro-tests.json" ||
+    fail_stage "$label:introspect"
+  tally_out=$(python3 tests/tally.py --log "$log" --label "$label" \
+      --list "$dir/meson-logs/intro-tests.json" \
+      --expected tests/expected-tests.txt ${suites:+--suites "$suites"} $topts) ||
+    { fail_stage "$label:tally"; return; }
+  eval "$tally_out"
+  PASSED=$((PASSED + passed)); FAILED=$((FAILED + failed))
+  SKIPPED=$((SKIPPED + skipped))
+  TESTS_PASSED=$((TESTS_PASSED + tests_passed))
+  TESTS_FAILED=$((TESTS_FAILED + tests_failed))
+  TESTS_SKIPPED=$((TESTS_SKIPPED + tests_skipped))
+  FAILED_NAMES="$FAILED_NAMES $failed_names"
+  # exit 125: the rebuild failed and no test ran; any other non-zero status
+  # without a failed test in the log is a failure of its own
+  if [ "$rc" -ne 0 ] && { [ "$rc" -ne 1 ] || [ "$failed" -eq 0 ]; }; then
+    fail_stage "$label:meson-test-exit-$rc"
+  fi
+}
+
+# What this machine must run rather than skip.
+REQUIRE=""
+[ "$(id -u)" = 0 ] && REQUIRE="$REQUIRE --require nat"
+PY_REQUIRE=""
+if "$(meson_python)" -c 'import gi; gi.require_version("Gst", "1.0")' 2>/dev/null; then
+  PY_REQUIRE="--require python/python"
+fi
 
 note "dependencies"
 if ! scripts/deps.sh; then
@@ -64,8 +103,7 @@ if ! ninja -C build; then
 fi
 
 note "test suites (meson test)"
-meson test -C build --num-processes "$JOBS" --print-errorlogs
-tally build/meson-logs/testlog.json main
+meson_run main build "" $REQUIRE $PY_REQUIRE -- --num-processes "$JOBS" --print-errorlogs
 
 if [ "${P2P_TEST_QUICK:-0}" != 1 ]; then
   note "ASan + UBSan (build-asan/): unit, element and python suites"
@@ -74,12 +112,14 @@ if [ "${P2P_TEST_QUICK:-0}" != 1 ]; then
       -Dbuildtype=debug >build-asan-setup.log 2>&1 || cat build-asan-setup.log
   fi
   if ninja -C build-asan >build-asan.log 2>&1; then
-    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:suppressions=$ROOT/tests/asan.supp \
-    LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp:print_suppressions=0 \
-    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-      meson test -C build-asan --suite unit --suite elements --suite python --num-processes "$JOBS" \
-      --print-errorlogs --timeout-multiplier 3
-    tally build-asan/meson-logs/testlog.json asan
+    # exported for meson_run's commands (a prefix assignment before a
+    # shell function is not reliably passed on)
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:suppressions=$ROOT/tests/asan.supp
+    export LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp:print_suppressions=0
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    meson_run asan build-asan unit,elements,python $PY_REQUIRE -- \
+      --num-processes "$JOBS" --print-errorlogs --timeout-multiplier 3
+    unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
   else
     tail -40 build-asan.log
     fail_stage asan:build
@@ -95,8 +135,12 @@ if [ "${P2P_TEST_QUICK:-0}" != 1 ]; then
       [ -f "$f" ] && [ -x "$f" ] || continue
       name=$(basename "$f")
       corpus="tests/fuzz/corpus/${name#fuzz-}"
+      # a target without seeds only fuzzes its first bytes: not a pass
+      if [ -z "$(ls -A "$corpus" 2>/dev/null)" ]; then
+        echo "no seed corpus in $corpus"; fail_stage "fuzz:$name:no-corpus"; continue
+      fi
       work=$(mktemp -d)
-      [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null
+      cp -r "$corpus"/. "$work"/
       if "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
           -print_final_stats=0 "$work" >"build-fuzz/$name.log" 2>&1; then
         PASSED=$((PASSED + 1)); echo "ok: $name ($(grep -c . "build-fuzz/$name.log") log lines)"
@@ -111,8 +155,18 @@ if [ "${P2P_TEST_QUICK:-0}" != 1 ]; then
   fi
 fi
 
+if [ "${P2P_MUTATION:-0}" = 1 ]; then
+  note "mutation check (tests/mutation/run.sh)"
+  if tests/mutation/run.sh; then
+    PASSED=$((PASSED + 1))
+  else
+    fail_stage mutation
+  fi
+fi
+
 note "summary"
-[ "$SKIPPED" -gt 0 ] && echo "$SKIPPED skipped (not counted as passed)"
+echo "meson tests: $TESTS_PASSED passed, $TESTS_FAILED failed, $TESTS_SKIPPED skipped"
+echo "subtests: $PASSED passed, $FAILED failed, $SKIPPED skipped (a skip is never a pass)"
 [ -n "$(echo $FAILED_NAMES)" ] && echo "failed:$FAILED_NAMES"
-echo "$PASSED passed, $FAILED failed"
+echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 [ "$FAILED" -eq 0 ]

@@ -183,3 +183,73 @@ p2p_test_assert_eos (GstMessage *msg)
   }
   fail_unless_equals_int (GST_MESSAGE_TYPE (msg), GST_MESSAGE_EOS);
 }
+
+/* Counts the debug log lines of one category that start with @prefix: the
+ * way to see that an element reached a state it has no signal or stats for
+ * (a wait it entered, a retry it made). The category logs at LOG level while
+ * the probe runs (gst-check runs each test in a process of its own). */
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  const char *category;
+  const char *prefix;
+  guint count;
+} P2pLogProbe;
+
+static void
+p2p_log_probe_log (GstDebugCategory *category, GstDebugLevel level,
+    const gchar *file, const gchar *function, gint line, GObject *object,
+    GstDebugMessage *message, gpointer user_data)
+{
+  P2pLogProbe *p = user_data;
+  const char *text = gst_debug_message_get (message);
+
+  if (g_strcmp0 (gst_debug_category_get_name (category), p->category) != 0
+      || text == NULL || !g_str_has_prefix (text, p->prefix))
+    return;
+  g_mutex_lock (&p->lock);
+  p->count++;
+  g_cond_broadcast (&p->cond);
+  g_mutex_unlock (&p->lock);
+}
+
+static inline void
+p2p_log_probe_start (P2pLogProbe *p, const char *category, const char *prefix)
+{
+  memset (p, 0, sizeof *p);
+  g_mutex_init (&p->lock);
+  g_cond_init (&p->cond);
+  p->category = category;
+  p->prefix = prefix;
+  gst_debug_set_threshold_for_name (category, GST_LEVEL_LOG);
+  gst_debug_add_log_function (p2p_log_probe_log, p, NULL);
+}
+
+/* Waits (bounded) until @count lines were logged; FALSE on timeout. */
+static inline gboolean
+p2p_log_probe_wait (P2pLogProbe *p, guint count)
+{
+  gint64 deadline = g_get_monotonic_time () + P2P_TEST_TIMEOUT_S * G_TIME_SPAN_SECOND;
+  gboolean ok;
+
+  g_mutex_lock (&p->lock);
+  while (p->count < count && g_cond_wait_until (&p->cond, &p->lock, deadline));
+  ok = p->count >= count;
+  g_mutex_unlock (&p->lock);
+  return ok;
+}
+
+static inline guint
+p2p_log_probe_stop (P2pLogProbe *p)
+{
+  guint count;
+
+  gst_debug_remove_log_function_by_data (p);
+  gst_debug_unset_threshold_for_name (p->category);
+  g_mutex_lock (&p->lock);
+  count = p->count;
+  g_mutex_unlock (&p->lock);
+  g_mutex_clear (&p->lock);
+  g_cond_clear (&p->cond);
+  return count;
+}

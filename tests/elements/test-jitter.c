@@ -117,24 +117,88 @@ GST_START_TEST (test_byte_bound)
   gst_p2p_jitter_expect (&j, 0);
   /* a stream buffer first: it does not count against the datagram bound */
   gst_p2p_jitter_append (&j, 0, sized (100, 5000));
-  fail_unless_equals_uint64 (gst_p2p_jitter_get_stream_bytes (&j), 5000);
+  fail_unless_equals_uint64 (gst_p2p_jitter_get_stream_bytes (&j),
+      5000 + GST_P2P_JITTER_STREAM_ITEM_OVERHEAD);
   fail_unless_equals_int (gst_p2p_jitter_insert (&j, 1, 1, sized (1, 1000)),
       GST_P2P_JITTER_HELD);
   fail_unless_equals_int (gst_p2p_jitter_insert (&j, 2, 2, sized (2, 1000)),
       GST_P2P_JITTER_HELD);
   fail_unless_equals_int (gst_p2p_jitter_insert (&j, 3, 3, sized (3, 1000)),
       GST_P2P_JITTER_HELD);
-  fail_unless_equals_uint64 (gst_p2p_jitter_get_bytes (&j), 8000);
+  fail_unless_equals_uint64 (gst_p2p_jitter_get_bytes (&j),
+      8000 + GST_P2P_JITTER_STREAM_ITEM_OVERHEAD);
   /* 2000 more bytes: datagrams 1 and 2 go (not the stream buffer) */
   fail_unless_equals_int (gst_p2p_jitter_insert (&j, 4, 4, sized (4, 2000)),
       GST_P2P_JITTER_HELD_OVERFLOW);
   fail_unless_equals_uint64 (j.dropped, 2);
-  fail_unless_equals_uint64 (gst_p2p_jitter_get_bytes (&j), 5000 + 3000);
+  fail_unless_equals_uint64 (gst_p2p_jitter_get_bytes (&j),
+      5000 + GST_P2P_JITTER_STREAM_ITEM_OVERHEAD + 3000);
   expect_pop (&j, 100, 0);
   fail_unless_equals_uint64 (gst_p2p_jitter_get_stream_bytes (&j), 0);
   expect_pop (&j, 3, 2);        /* 1 and 2 were dropped: a gap, DISCONT */
   expect_pop (&j, 4, 0);
   fail_unless_equals_uint64 (gst_p2p_jitter_get_bytes (&j), 0);
+  gst_p2p_jitter_reset (&j);
+}
+GST_END_TEST;
+
+/* Review of issue 11, finding 2: the reliable-stream queue counted only
+ * payload bytes, so empty BUFFER frames (45 bytes on the wire, ~300 bytes
+ * held each) never filled it and p2psrc kept reading them without bound.
+ * Each stream buffer now counts GST_P2P_JITTER_STREAM_ITEM_OVERHEAD more,
+ * and at most GST_P2P_JITTER_MAX_STREAM_ITEMS are held. */
+GST_START_TEST (test_security_stream_empty_buffers)
+{
+  GstP2pJitter j;
+  guint pushed = 0;
+
+  gst_p2p_jitter_init (&j, 4096);
+  gst_p2p_jitter_set_max_bytes (&j, 8 * 1024 * 1024);
+  /* p2psrc's reader: read the next message only while the queue has room */
+  for (guint i = 0; i < 100000 && !gst_p2p_jitter_stream_full (&j); i++) {
+    gst_p2p_jitter_append (&j, i, gst_buffer_new ());
+    pushed++;
+  }
+  fail_unless_equals_int (pushed, GST_P2P_JITTER_MAX_STREAM_ITEMS);
+  fail_unless_equals_int (gst_p2p_jitter_get_stream_items (&j),
+      GST_P2P_JITTER_MAX_STREAM_ITEMS);
+  fail_unless (gst_p2p_jitter_stream_full (&j));
+  /* empty buffers are not free: 4096 of them count 2 MiB */
+  fail_unless_equals_uint64 (gst_p2p_jitter_get_stream_bytes (&j),
+      (guint64) GST_P2P_JITTER_MAX_STREAM_ITEMS * GST_P2P_JITTER_STREAM_ITEM_OVERHEAD);
+  fail_unless_equals_uint64 (gst_p2p_jitter_get_bytes (&j),
+      2 * 1024 * 1024);
+  /* one leaves: room for one more */
+  expect_pop (&j, GST_CLOCK_TIME_NONE, 0);
+  fail_if (gst_p2p_jitter_stream_full (&j));
+  fail_unless_equals_int (gst_p2p_jitter_get_stream_items (&j),
+      GST_P2P_JITTER_MAX_STREAM_ITEMS - 1);
+  fail_unless_equals_uint64 (gst_p2p_jitter_get_stream_bytes (&j),
+      (guint64) (GST_P2P_JITTER_MAX_STREAM_ITEMS - 1)
+      * GST_P2P_JITTER_STREAM_ITEM_OVERHEAD);
+  gst_p2p_jitter_reset (&j);
+  fail_unless_equals_int (gst_p2p_jitter_get_stream_items (&j), 0);
+  fail_unless_equals_uint64 (gst_p2p_jitter_get_stream_bytes (&j), 0);
+
+  /* 1-byte buffers under a byte bound (p2psrc: bytes + one maximum message
+   * of 1 MiB must stay within max-queue-bytes; 2 MiB here): the bound is
+   * reached after 2045 buffers (1 MiB / 513, plus the one that crosses it),
+   * not 1 048 576 */
+  pushed = 0;
+  for (guint i = 0; i < 100000 && !gst_p2p_jitter_stream_full (&j)
+      && gst_p2p_jitter_get_stream_bytes (&j) + 1024 * 1024 <= 2 * 1024 * 1024;
+      i++) {
+    gst_p2p_jitter_append (&j, i, sized (i, 1));
+    pushed++;
+  }
+  fail_unless_equals_int (pushed, 1024 * 1024 / (1 + GST_P2P_JITTER_STREAM_ITEM_OVERHEAD) + 1);
+  fail_unless_equals_uint64 (gst_p2p_jitter_get_stream_bytes (&j),
+      (guint64) pushed * (1 + GST_P2P_JITTER_STREAM_ITEM_OVERHEAD));
+  /* datagrams keep counting their payload only */
+  fail_unless_equals_int (gst_p2p_jitter_insert (&j, 100000, 0, sized (0, 10)),
+      GST_P2P_JITTER_HELD);
+  fail_unless_equals_uint64 (gst_p2p_jitter_get_bytes (&j),
+      (guint64) pushed * (1 + GST_P2P_JITTER_STREAM_ITEM_OVERHEAD) + 10);
   gst_p2p_jitter_reset (&j);
 }
 GST_END_TEST;
@@ -150,6 +214,10 @@ jitter_suite (void)
   tcase_add_test (tc, test_gap_waits_then_counts_lost);
   tcase_add_test (tc, test_overflow_and_append);
   tcase_add_test (tc, test_byte_bound);
+
+  tc = tcase_create ("security");
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_security_stream_empty_buffers);
   return s;
 }
 

@@ -373,7 +373,8 @@ GST_START_TEST (test_malformed)
   expect_segment_error (&seg, "stop 5 before start 10");
 
   /* a truncated BUFFER body */
-  expect_frame_error (P2P_FRAME_BUFFER, one, 1, "");
+  expect_frame_error (P2P_FRAME_BUFFER, one, 1,
+      "BUFFER frame truncated: field 'pts' needs 8 bytes at offset 0, only 1 left");
 }
 GST_END_TEST;
 
@@ -565,6 +566,157 @@ GST_START_TEST (test_tag_nesting)
 }
 GST_END_TEST;
 
+/* ---- review of issue 11, finding 1: the nesting scan follows what
+ * GStreamer's deserializers parse again ---- */
+
+/* @prefix, then @n times @unit, then @suffix. */
+static char *
+repeated (const char *prefix, guint n, const char *unit, const char *suffix)
+{
+  GString *s = g_string_new (prefix);
+
+  for (guint i = 0; i < n; i++)
+    g_string_append (s, unit);
+  g_string_append (s, suffix);
+  return g_string_free (s, FALSE);
+}
+
+/* @text in base64 as gst_value_serialize_sample writes it ('=' as '_'). */
+static char *
+sample_base64 (const char *text)
+{
+  char *b64 = g_base64_encode ((const guchar *) text, strlen (text) + 1);
+
+  return g_strdelimit (b64, "=", '_');
+}
+
+GST_START_TEST (test_nesting_octal_escapes)
+{
+  /* "\173" is '{' to gst_string_unwrap: the structure parser recurses once
+   * per escaped brace of this quoted value (SIGSEGV on the small stack) */
+  g_autofree char *octal = repeated ("video/x-raw, s=(structure)\"a\\,\\ b\\=",
+      200000, "\\173", "1\"");
+  /* the same in a tag list, with '[' ("\133": ranges) */
+  g_autofree char *octal_tags = repeated ("taglist, s=(structure)\"a\\,\\ "
+      "b\\=", 200000, "\\133", "\"");
+  /* 31 arrays ("\074" is '<') inside the quoted structure: 32 levels */
+  g_autofree char *ok = repeated ("video/x-raw, s=(structure)\"a\\,\\ b\\=",
+      GST_P2P_MEDIA_MAX_NESTING - 1, "\\074", "1");
+  g_autofree char *ok_text = NULL;
+  g_autoptr (GError) err = NULL;
+  GstMiniObject *obj;
+  GstCaps *caps = NULL;
+
+  expect_nesting_error (P2P_FRAME_CAPS, octal, "caps");
+  expect_nesting_error (P2P_FRAME_TAG, octal_tags, "tags");
+
+  /* the boundary: the quoted structure is one level, its arrays the rest;
+   * one array more is refused */
+  ok_text = repeated (ok, GST_P2P_MEDIA_MAX_NESTING - 1, "\\076", "\\;\"");
+  obj = decode_small_stack (P2P_FRAME_CAPS, ok_text, &err);
+  fail_unless (obj != NULL, "%s", err ? err->message : "");
+  gst_event_parse_caps (GST_EVENT (obj), &caps);
+  fail_unless (gst_structure_has_field_typed (gst_caps_get_structure (caps, 0),
+          "s", GST_TYPE_STRUCTURE));
+  gst_mini_object_unref (obj);
+  {
+    g_autofree char *over = repeated ("video/x-raw, s=(structure)\"a\\,\\ b\\=",
+        GST_P2P_MEDIA_MAX_NESTING, "\\074", "1");
+    g_autofree char *over_text = repeated (over, GST_P2P_MEDIA_MAX_NESTING,
+        "\\076", "\\;\"");
+
+    expect_nesting_error (P2P_FRAME_CAPS, over_text, "caps");
+  }
+  /* "\9" and "\q" are not octal escapes (just the character); octal
+   * brackets in a string value are counted, and parse up to the limit */
+  obj = decode_small_stack (P2P_FRAME_CAPS, "application/x-test, "
+      "title=(string)\"\\9\\q\\173\\050\"", &err);
+  fail_unless (obj != NULL, "%s", err ? err->message : "");
+  gst_event_parse_caps (GST_EVENT (obj), &caps);
+  fail_unless_equals_string (gst_structure_get_string (gst_caps_get_structure
+          (caps, 0), "title"), "9q{(");
+  gst_mini_object_unref (obj);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_nesting_base64_sample)
+{
+  g_autofree char *deep = repeated ("a, b=", 200000, "{", "1");
+  g_autofree char *deep_b64 = sample_base64 (deep);
+  g_autofree char *deep_struct = repeated ("info, b=", 200000, "[", "");
+  g_autofree char *deep_struct_b64 = sample_base64 (deep_struct);
+  /* the attack of the review: the caps of a sample, no bracket in sight */
+  g_autofree char *caps_attack = g_strconcat ("taglist, image=(GstSample)00:",
+      deep_b64, ":None:None", NULL);
+  /* the info structure, the cast applying to the elements of a list */
+  g_autofree char *info_attack = g_strconcat ("taglist, image=(sample){ 00:"
+      "None:None:", deep_struct_b64, " }", NULL);
+  /* the segment (parsed as a structure) */
+  g_autofree char *segment_attack = g_strconcat ("taglist, image=(sample)00:"
+      "None:", deep_struct_b64, ":None", NULL);
+  /* a sample inside the caps of a sample, inside a quoted structure */
+  g_autofree char *inner = g_strconcat ("x, s=(sample)00:", deep_b64,
+      ":None:None", NULL);
+  g_autofree char *inner_b64 = sample_base64 (inner);
+  g_autofree char *twice = g_strconcat ("video/x-raw, s=(structure)\"y\\,\\ "
+      "t\\=(sample)00:", inner_b64, ":None:None\\;\"", NULL);
+
+  expect_nesting_error (P2P_FRAME_TAG, caps_attack, "tags");
+  expect_nesting_error (P2P_FRAME_TAG, info_attack, "tags");
+  expect_nesting_error (P2P_FRAME_TAG, segment_attack, "tags");
+  expect_nesting_error (P2P_FRAME_CAPS, caps_attack + strlen ("taglist, "),
+      "caps");
+  expect_nesting_error (P2P_FRAME_CAPS, twice, "caps");
+}
+GST_END_TEST;
+
+/* A cover picture as FLAC tags carry it: a GstSample with the image bytes,
+ * its caps and an info structure, 64 KiB. */
+GST_START_TEST (test_nesting_cover_art)
+{
+  g_autoptr (GstBuffer) img = gst_buffer_new_allocate (NULL, 65536, NULL);
+  g_autoptr (GstCaps) img_caps = gst_caps_from_string ("image/jpeg, "
+      "width=(int)600, height=(int)600, sof-marker=(int)0, "
+      "framerate=(fraction)0/1, parsed=(boolean)true");
+  GstStructure *info = gst_structure_new ("GstTagImageInfo", "image-type",
+      G_TYPE_INT, 3, "description", G_TYPE_STRING, "Front [cover] {2020} (A)",
+      NULL);
+  g_autoptr (GstSample) sample = NULL;
+  g_autoptr (GstTagList) tags = NULL;
+  g_autoptr (GError) err = NULL;
+  g_autofree char *text = NULL;
+  GstTagList *out_tags = NULL;
+  GstSample *out_sample = NULL;
+  GstMiniObject *obj;
+  GstMapInfo map;
+
+  fail_unless (gst_buffer_map (img, &map, GST_MAP_WRITE));
+  for (gsize i = 0; i < map.size; i++)
+    map.data[i] = (guint8) (i * 7 + (i >> 8));
+  memcpy (map.data, "\xff\xd8\xff\xe0\x00\x10JFIF", 10);
+  gst_buffer_unmap (img, &map);
+  sample = gst_sample_new (img, img_caps, NULL, info);
+  tags = gst_tag_list_new (GST_TAG_TITLE, "Cover {test}", GST_TAG_IMAGE,
+      sample, GST_TAG_PREVIEW_IMAGE, sample, NULL);
+  text = gst_tag_list_to_string (tags);
+
+  obj = decode_small_stack (P2P_FRAME_TAG, text, &err);
+  fail_unless (obj != NULL, "%.200s: %s", text, err ? err->message : "");
+  gst_event_parse_tag (GST_EVENT (obj), &out_tags);
+  fail_unless (gst_tag_list_get_sample (out_tags, GST_TAG_IMAGE, &out_sample));
+  fail_unless (gst_buffer_memcmp (gst_sample_get_buffer (out_sample), 0,
+          "\xff\xd8\xff\xe0\x00\x10JFIF", 10) == 0);
+  fail_unless_equals_int (gst_buffer_get_size (gst_sample_get_buffer
+          (out_sample)), 65536);
+  fail_unless (gst_caps_is_equal (gst_sample_get_caps (out_sample), img_caps));
+  fail_unless_equals_string (gst_structure_get_string (gst_sample_get_info
+          (out_sample), "description"), "Front [cover] {2020} (A)");
+  fail_unless (gst_tag_list_is_equal (out_tags, tags));
+  gst_sample_unref (out_sample);
+  gst_mini_object_unref (obj);
+}
+GST_END_TEST;
+
 static Suite *
 media_suite (void)
 {
@@ -585,6 +737,9 @@ media_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_caps_nesting);
   tcase_add_test (tc, test_tag_nesting);
+  tcase_add_test (tc, test_nesting_octal_escapes);
+  tcase_add_test (tc, test_nesting_base64_sample);
+  tcase_add_test (tc, test_nesting_cover_art);
   return s;
 }
 

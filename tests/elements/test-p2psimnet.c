@@ -3,7 +3,9 @@
  * arrive unchanged; datagram delivery loses only what the link lost and says
  * so in stats; NULL <-> PLAYING cycles; the same input and seed give the
  * same delivered buffers and trace-hash under the system clock and under a
- * GstTestClock; a link that cannot connect is an error that says why.
+ * GstTestClock, in increasing PTS order; reordered and duplicated datagrams
+ * come out once each, in order; no element waits on the pipeline clock; a
+ * link that cannot connect is an error that says why.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-test-util.h"
 #include <gst/check/gsttestclock.h>
@@ -186,9 +188,17 @@ events_through_simnet (gpointer unused)
         fail_unless (gst_segment_is_equal (got, expected));
         saw_seg = TRUE;
         break;
-      case GST_EVENT_TAG:
+      case GST_EVENT_TAG:{
+        GstTagList *tags;
+        g_autofree char *title = NULL;
+
+        gst_event_parse_tag (ev, &tags);
+        fail_unless (gst_tag_list_get_string (tags, GST_TAG_TITLE, &title));
+        fail_unless_equals_string (title, "through the sim");
+        fail_unless_equals_int (gst_tag_list_n_tags (tags), 1);
         saw_tag = TRUE;
         break;
+      }
       default:
         break;
     }
@@ -270,9 +280,10 @@ GST_START_TEST (test_simnet_state_cycles)
 }
 GST_END_TEST;
 
-/* The link runs on virtual time derived from the buffers, not on the
- * pipeline clock: a GstTestClock that is only advanced in steps does not
- * hold the stream up. */
+/* The link runs on virtual time derived from the buffers, never on the
+ * pipeline clock: under a GstTestClock that is never advanced the stream
+ * still reaches EOS, and no element ever waits on that clock (one that did
+ * would stay a pending clock id, as the clock never reaches its time). */
 GST_START_TEST (test_follows_test_clock)
 {
   GstElement *pipeline = gst_parse_launch ("audiotestsrc num-buffers=20 ! "
@@ -286,15 +297,17 @@ GST_START_TEST (test_follows_test_clock)
   gst_pipeline_use_clock (GST_PIPELINE (pipeline), clock);
   fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
       GST_STATE_CHANGE_FAILURE);
-  /* bounded: at most 2000 steps of 50 ms of virtual time */
-  for (guint i = 0; i < 2000 && !msg; i++) {
-    msg = gst_bus_timed_pop_filtered (bus, 5 * GST_MSECOND,
+  /* bounded: P2P_TEST_TIMEOUT_S in 10 ms looks at the clock's waiters */
+  for (guint i = 0; i < P2P_TEST_TIMEOUT_S * 100 && !msg; i++) {
+    msg = gst_bus_timed_pop_filtered (bus, 10 * GST_MSECOND,
         GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-    gst_test_clock_advance_time (GST_TEST_CLOCK (clock), 50 * GST_MSECOND);
+    fail_unless_equals_int (gst_test_clock_peek_id_count (GST_TEST_CLOCK
+            (clock)), 0);
   }
   fail_unless (msg != NULL, "no EOS");
   p2p_test_assert_eos (msg);
   gst_message_unref (msg);
+  fail_unless_equals_uint64 (gst_clock_get_time (clock), 0);
 
   gst_element_set_state (pipeline, GST_STATE_NULL);
   gst_object_unref (bus);
@@ -447,6 +460,18 @@ run_harness_pts (guint64 seed)
   return run.r;
 }
 
+/* Each buffer later than the one before: none duplicated, none reordered. */
+static void
+assert_pts_increase (GArray *pts)
+{
+  for (guint i = 1; i < pts->len; i++)
+    fail_unless (g_array_index (pts, GstClockTime, i) >
+        g_array_index (pts, GstClockTime, i - 1), "buffer %u: PTS %"
+        GST_TIME_FORMAT " after %" GST_TIME_FORMAT, i,
+        GST_TIME_ARGS (g_array_index (pts, GstClockTime, i)),
+        GST_TIME_ARGS (g_array_index (pts, GstClockTime, i - 1)));
+}
+
 static void
 assert_same_runs (RunResult (*run) (guint64 seed))
 {
@@ -456,6 +481,7 @@ assert_same_runs (RunResult (*run) (guint64 seed))
   fail_unless (ref.hash != NULL);
   fail_unless (ref.pts->len > 100 && ref.pts->len < 200,
       "%u buffers delivered", ref.pts->len);
+  assert_pts_increase (ref.pts);
   for (guint i = 1; i < 5; i++) {
     RunResult again = run (5);
 
@@ -485,6 +511,49 @@ GST_END_TEST;
 GST_START_TEST (test_deterministic_test_clock)
 {
   assert_same_runs (run_harness_pts);
+}
+GST_END_TEST;
+
+/* Datagrams reordered and duplicated by the link come out once each, in
+ * order (the jitter buffer), and whatever did not come out is counted lost. */
+GST_START_TEST (test_datagram_reorder_duplicate)
+{
+  g_autofree char *desc = g_strdup_printf ("audiotestsrc num-buffers=200 "
+      "samplesperbuffer=256 ! audio/x-raw,format=S16LE,rate=48000,channels=1 ! "
+      "p2psimnet name=net latency=20 jitter=10 reorder=0.3 duplicate=0.2 "
+      "delivery=datagram seed=9 ! fakesink name=out signal-handoffs=true "
+      "sync=false");
+  GstElement *pipeline = gst_parse_launch (desc, NULL);
+  GstElement *out, *net;
+  GstMessage *msg;
+  g_autoptr (GArray) pts = g_array_new (FALSE, FALSE, sizeof (GstClockTime));
+  GstStructure *stats = NULL;
+  guint64 lost = 0, reordered = 0, duplicated = 0;
+
+  fail_unless (pipeline != NULL);
+  out = gst_bin_get_by_name (GST_BIN (pipeline), "out");
+  net = gst_bin_get_by_name (GST_BIN (pipeline), "net");
+  g_signal_connect (out, "handoff", G_CALLBACK (on_pts_handoff), pts);
+  msg = p2p_test_run_pipeline (pipeline);
+  p2p_test_assert_eos (msg);
+  gst_message_unref (msg);
+  g_object_get (net, "net-stats", &stats, NULL);
+  fail_unless (gst_structure_get_uint64 (stats, "datagrams-lost", &lost));
+  fail_unless (gst_structure_get_uint64 (stats, "packets-reordered", &reordered));
+  fail_unless (gst_structure_get_uint64 (stats, "packets-duplicated",
+          &duplicated));
+  gst_structure_free (stats);
+  GST_INFO ("%u delivered, %" G_GUINT64_FORMAT " lost, %" G_GUINT64_FORMAT
+      " reordered, %" G_GUINT64_FORMAT " duplicated", pts->len, lost,
+      reordered, duplicated);
+  fail_unless (reordered > 0 && duplicated > 0);
+  assert_pts_increase (pts);
+  fail_unless_equals_uint64 (pts->len + lost, 200);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  g_signal_handlers_disconnect_by_data (out, pts);
+  gst_object_unref (out);
+  gst_object_unref (net);
+  gst_object_unref (pipeline);
 }
 GST_END_TEST;
 
@@ -525,6 +594,7 @@ p2psimnet_suite (void)
   tcase_add_test (tc, test_datagram_losses);
   tcase_add_test (tc, test_simnet_state_cycles);
   tcase_add_test (tc, test_follows_test_clock);
+  tcase_add_test (tc, test_datagram_reorder_duplicate);
   tcase_add_test (tc, test_trace_hash_and_stats);
   tcase_add_test (tc, test_deterministic_system_clock);
   tcase_add_test (tc, test_deterministic_test_clock);

@@ -328,22 +328,32 @@ GST_START_TEST (test_properties)
 }
 GST_END_TEST;
 
-GST_START_TEST (test_reconnect_bounded)
+/* reconnect-max=N: exactly N retries (counted in the log), then the error */
+static void
+run_reconnect_bounded (guint max)
 {
   g_autofree char *net = p2p_test_network_name ("reconnect");
   g_autofree char *id = random_peer_id ();
   GstElement *src = p2p_test_make_src (net, id);
   g_autoptr (GError) err = NULL;
   gint64 start = g_get_monotonic_time ();
+  P2pLogProbe retries;
 
-  /* two retries 20 ms apart, then the error */
-  g_object_set (src, "reconnect", 1, "reconnect-delay", 20, "reconnect-max", 2,
-      NULL);
+  p2p_log_probe_start (&retries, "p2psrc", "reconnecting in ");
+  g_object_set (src, "reconnect", 1, "reconnect-delay", 20, "reconnect-max",
+      max, NULL);
   err = expect_start_error (src, GST_STATE_PLAYING);
   assert_contains (err->message, "Could not connect to peer");
-  fail_unless (g_get_monotonic_time () - start >= 40 * 1000,
-      "gave up before two reconnect delays");
+  fail_unless_equals_int (p2p_log_probe_stop (&retries), max);
+  fail_unless (g_get_monotonic_time () - start >= (gint64) max * 20 * 1000,
+      "gave up before %u reconnect delays", max);
   gst_object_unref (src);
+}
+
+GST_START_TEST (test_reconnect_bounded)
+{
+  run_reconnect_bounded (2);
+  run_reconnect_bounded (5);
 }
 GST_END_TEST;
 
@@ -736,6 +746,42 @@ GST_START_TEST (test_security_buffers_before_segment)
   msg = gst_bus_timed_pop_filtered (h.bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
       GST_MESSAGE_ERROR);
   fail_unless (msg != NULL, "no error posted");
+  gst_message_parse_error (msg, &err, &dbg);
+  gst_message_unref (msg);
+  fail_unless (g_error_matches (err, GST_STREAM_ERROR, GST_STREAM_ERROR_DECODE),
+      "%s", err->message);
+  assert_contains (err->message, "bytes of buffers before a segment");
+  hostile_peer_stop (&h);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_security_empty_buffers_before_segment)
+{
+  HostilePeer h = { 0 };
+  g_autoptr (GError) err = NULL;
+  g_autofree char *dbg = NULL;
+  GstMessage *msg;
+  guint sent = 0;
+
+  hostile_peer_start (&h, "delivery=datagram", "fakesink");
+  for (guint i = 0; i < 8192; i++) {
+    g_autoptr (GByteArray) out = g_byte_array_new ();
+    g_autoptr (GBytes) frame = NULL;
+    P2pMediaBuffer mb = { 0 };
+    static const guint8 none[1] = { 0 };
+
+    mb.pts = mb.dts = mb.duration = mb.offset = mb.offset_end = G_MAXUINT64;
+    mb.payload = none;
+    mb.payload_len = 0;
+    p2p_frame_append_buffer (out, &mb);
+    frame = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+    if (!p2p_connection_send (h.conn, frame, NULL, NULL))
+      break;
+    sent++;
+  }
+  msg = gst_bus_timed_pop_filtered (h.bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
+      GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no error posted after %u empty buffers", sent);
   gst_message_parse_error (msg, &err, &dbg);
   gst_message_unref (msg);
   fail_unless (g_error_matches (err, GST_STREAM_ERROR, GST_STREAM_ERROR_DECODE),
@@ -1292,6 +1338,7 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_security_turn_password_redacted);
   tcase_add_test (tc, test_security_datagram_queue_bound);
   tcase_add_test (tc, test_security_buffers_before_segment);
+  tcase_add_test (tc, test_security_empty_buffers_before_segment);
 
   /* live streams (issue 16) */
   tc = tcase_create ("live");

@@ -1555,51 +1555,105 @@ test_unaccepted_streams (void)
   sim_teardown (&s);
 }
 
-/* ---- new handshakes per source address: a token bucket ---- */
+/* ---- new handshakes per source address: a token bucket, on the socket's
+ * clock: here a simulated network in MANUAL mode, so the bucket refills
+ * only as far as the test advances virtual time, however loaded the
+ * machine is ---- */
 
-static void
-slow_rate_net (gpointer data)
+static P2pQuicEndpoint *
+rate_endpoint (Fixture *f, P2pSimNetwork *net, guint node, guint16 port, P2pIdentity *id)
 {
-  /* two handshakes at once, then one per second */
-  p2p_quic_endpoint_set_handshake_rate (data, 1, 2);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pSimSocket) sock = p2p_sim_socket_new (net, node, port, &error);
+
+  g_assert_no_error (error);
+  return p2p_quic_endpoint_new (P2P_DATAGRAM_SOCKET (sock), id, &f->cfg);
+}
+
+/* Dials @server from @client, runs the network until the dial ends
+ * (bounded in virtual time). */
+static void
+rate_dial (P2pSimNetwork *net, P2pQuicEndpoint *client, GSocketAddress *server_addr,
+    Fixture *f, SimDial *d)
+{
+  memset (d, 0, sizeof *d);
+  p2p_quic_endpoint_dial_async (client, server_addr, p2p_identity_get_peer_id (f->server_id),
+      NULL, sim_dialed, d);
+  g_assert_true (p2p_sim_network_run_until_cond (net, sim_dial_done, d,
+          5 * G_GUINT64_CONSTANT (1000000000)));
 }
 
 static void
 test_handshake_rate (Fixture *f, gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
-  P2pQuicEndpoint *c[3];
-  P2pConnection *d[2], *s[2], *over;
-  guint64 dropped_before;
+  const guint64 ms = G_GUINT64_CONSTANT (1000000);
+  GMainContext *ctx = g_main_context_new ();
+  P2pSimNetwork *net;
+  P2pQuicEndpoint *server, *c[3];
+  g_autoptr (GSocketAddress) server_addr = NULL;
+  SimDial d[3], again;
+  P2pConnection *s[2];
+  guint64 dropped_before, t0;
 
+  /* the network runs on this thread's own context */
+  g_main_context_push_thread_default (ctx);
+  net = p2p_sim_network_new (19);
+  g_assert_cmpuint (p2p_sim_network_add_node (net, NULL), ==, 1);    /* the listener */
+  g_assert_cmpuint (p2p_sim_network_add_node (net, NULL), ==, 2);    /* one client address */
   /* Keepalives keep the admitted connections up through the idle timeout. */
-  f->cfg.keepalive_ns = 100 * G_GUINT64_CONSTANT (1000000);
-  p2p_net_thread_invoke_sync (f->nt, slow_rate_net, f->server);
+  f->cfg.keepalive_ns = 100 * ms;
+  server = rate_endpoint (f, net, 1, 5000, f->server_id);
+  /* two handshakes at once, then one per second */
+  p2p_quic_endpoint_set_handshake_rate (server, 1, 2);
+  p2p_quic_endpoint_set_accepting (server, TRUE, NULL, 64);
+  server_addr = p2p_listener_get_local_address (P2P_LISTENER (server));
   for (guint i = 0; i < 3; i++)
-    c[i] = new_endpoint (f, f->client_id);
-  /* the burst: two dials from 127.0.0.1 (two ports) are admitted */
+    c[i] = rate_endpoint (f, net, 2, 0, f->client_id);
+
+  /* the burst: two dials from one address (two ports) are admitted */
   for (guint i = 0; i < 2; i++) {
-    d[i] = dial (f, c[i], p2p_identity_get_peer_id (f->server_id), &error);
-    g_assert_no_error (error);
-    s[i] = accept_one (f);
+    rate_dial (net, c[i], server_addr, f, &d[i]);
+    g_assert_no_error (d[i].error);
+    g_assert_nonnull (d[i].conn);
+    s[i] = p2p_listener_accept (P2P_LISTENER (server), NULL, NULL);
+    g_assert_nonnull (s[i]);
   }
-  /* the third from the same IP within the idle timeout (500 ms, when at
-   * most half a token has come back) is dropped: the dialer times out */
-  dropped_before = p2p_quic_endpoint_get_dropped (f->server);
-  over = dial (f, c[2], p2p_identity_get_peer_id (f->server_id), &error);
-  g_assert_null (over);
-  g_assert_error (error, P2P_ERROR, P2P_ERROR_TIMEOUT);
-  g_clear_error (&error);
-  g_assert_cmpuint (p2p_quic_endpoint_get_dropped (f->server), >, dropped_before);
+  /* the third from the same address within the idle timeout (500 ms of
+   * virtual time, at most half a token back) is dropped: it times out */
+  dropped_before = p2p_quic_endpoint_get_dropped (server);
+  t0 = p2p_sim_network_now (net);
+  rate_dial (net, c[2], server_addr, f, &d[2]);
+  g_assert_null (d[2].conn);
+  g_assert_error (d[2].error, P2P_ERROR, P2P_ERROR_TIMEOUT);
+  g_assert_cmpuint (p2p_sim_network_now (net) - t0, <, 1000 * ms);
+  g_assert_cmpuint (p2p_quic_endpoint_get_dropped (server), >, dropped_before);
   /* the admitted connections are unaffected */
-  send_str (d[1], "still here");
-  assert_receive_str (f, s[1], "still here");
   for (guint i = 0; i < 2; i++) {
-    unref_on_net (f, d[i]);
-    unref_on_net (f, s[i]);
+    g_assert_true (p2p_connection_is_connected (d[i].conn));
+    g_assert_true (p2p_connection_is_connected (s[i]));
   }
+  /* a second later a token is back: the same dialer is admitted */
+  p2p_sim_network_advance (net, 1000 * ms);
+  rate_dial (net, c[2], server_addr, f, &again);
+  g_assert_no_error (again.error);
+  g_assert_nonnull (again.conn);
+
+  g_clear_object (&again.conn);
+  g_clear_error (&d[2].error);
+  for (guint i = 0; i < 2; i++) {
+    g_clear_object (&d[i].conn);
+    g_clear_object (&s[i]);
+  }
+  p2p_listener_close (P2P_LISTENER (server));
+  g_clear_object (&server);
   for (guint i = 0; i < 3; i++)
-    unref_on_net (f, c[i]);
+    g_clear_object (&c[i]);
+  p2p_sim_network_advance (net, 1000 * ms);     /* closes and teardowns run */
+  g_object_unref (net);
+  while (g_main_context_iteration (ctx, FALSE))
+    ;
+  g_main_context_pop_thread_default (ctx);
+  g_main_context_unref (ctx);
 }
 
 /* ---- a connection whose context is the test thread's own, iterated only
