@@ -183,6 +183,15 @@ gst_p2p_object_install_properties (GObjectClass *klass, gboolean is_sink)
           "packets-lost, packets-retransmitted, path, setup-time-ms (ms), "
           "datagrams-dropped, peers", GST_TYPE_STRUCTURE, ro));
 
+  /* ---- issue 16 (p2psrc side): shared timeouts ---- */
+  g_object_class_install_property (klass, GST_P2P_PROP_IDLE_TIMEOUT,
+      g_param_spec_uint ("idle-timeout", "Idle timeout",
+          "A connection with no packet from the peer for this long (ms) is "
+          "closed as lost; also how long a dial waits for an answer at most. "
+          "100..3600000; 0 = $P2P_IDLE_TIMEOUT_MS, else 30000",
+          0, 3600000, 0, rw));
+  /* ---- end of issue 16 (p2psrc side) ---- */
+
   gst_type_mark_as_plugin_api (GST_TYPE_P2P_MODE, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_P2P_TRANSPORT, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_P2P_DELIVERY, 0);
@@ -230,6 +239,12 @@ gst_p2p_object_set_property (GstP2pObject *self, guint prop_id,
     case GST_P2P_PROP_RELAY_ONLY:
       GST_OBJECT_LOCK (self->element);
       self->relay_only = g_value_get_boolean (value);
+      GST_OBJECT_UNLOCK (self->element);
+      return TRUE;
+    /* issue 16 (p2psrc side): shared timeouts */
+    case GST_P2P_PROP_IDLE_TIMEOUT:
+      GST_OBJECT_LOCK (self->element);
+      self->idle_timeout = g_value_get_uint (value);
       GST_OBJECT_UNLOCK (self->element);
       return TRUE;
     case GST_P2P_PROP_TURN_SERVER:
@@ -292,6 +307,10 @@ gst_p2p_object_get_property (GstP2pObject *self, guint prop_id,
       break;
     case GST_P2P_PROP_RELAY_ONLY:
       g_value_set_boolean (value, self->relay_only);
+      break;
+    /* issue 16 (p2psrc side): shared timeouts */
+    case GST_P2P_PROP_IDLE_TIMEOUT:
+      g_value_set_uint (value, self->idle_timeout);
       break;
     case GST_P2P_PROP_PORT:
       g_value_set_int (value, self->port);
@@ -378,6 +397,7 @@ gst_p2p_object_open (GstP2pObject *self)
   g_autofree char *stun = NULL, *turn = NULL, *allowed_text = NULL;
   g_auto (GStrv) env = NULL;
   gboolean relay_only;
+  guint idle_timeout;
   g_autofree char *sim_network = NULL, *address = NULL, *ticket = NULL;
   GstP2pMode mode;
   GstP2pTransport transport;
@@ -393,6 +413,7 @@ gst_p2p_object_open (GstP2pObject *self)
   stun = g_strdup (self->stun_server);
   turn = g_strdup (self->turn_server);
   relay_only = self->relay_only;
+  idle_timeout = self->idle_timeout;
   allowed_text = g_strdup (self->allowed_peers);
   sim_network = g_strdup (self->sim_network);
   GST_OBJECT_UNLOCK (self->element);
@@ -414,11 +435,17 @@ gst_p2p_object_open (GstP2pObject *self)
     env = g_environ_setenv (env, "P2P_RELAY_SERVERS", turn, TRUE);
   if (relay_only)
     env = g_environ_setenv (env, "P2P_RELAY_POLICY", "relay-only", TRUE);
+  if (idle_timeout) {
+    g_autofree char *ms = g_strdup_printf ("%u", idle_timeout);
+
+    env = g_environ_setenv (env, "P2P_IDLE_TIMEOUT_MS", ms, TRUE);
+  }
   config = p2p_config_new_from_environ ((const char *const *) env, &err);
   if (!config) {
     GST_ELEMENT_ERROR (self->element, RESOURCE, SETTINGS,
         ("Invalid network setting: %s (the properties rendezvous, stun-server, "
-            "turn-server, relay-only and allowed-peers override these variables)",
+            "turn-server, relay-only, idle-timeout and allowed-peers override "
+            "these variables)",
             err->message), (NULL));
     return FALSE;
   }

@@ -53,6 +53,8 @@ enum {
   GST_P2P_PROP_DELIVERY,
   GST_P2P_PROP_STATS,
   GST_P2P_PROP_RELAY_ONLY,
+  /* issue 16 (p2psrc side): shared timeouts */
+  GST_P2P_PROP_IDLE_TIMEOUT,
   GST_P2P_PROP_LAST
 };
 
@@ -73,6 +75,8 @@ typedef struct {
   gint port;                    /* -1: P2P_LISTEN_PORT or 8800 */
   char *allowed_peers;
   GstP2pDelivery delivery;
+  /* issue 16 (p2psrc side): shared timeouts */
+  guint idle_timeout;           /* ms, 0 = $P2P_IDLE_TIMEOUT_MS or 30000 */
 
   /* runtime, set in open() (READY) and cleared in close() (NULL) */
   P2pIdentity *identity;

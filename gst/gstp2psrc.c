@@ -17,7 +17,10 @@
  * live source: buffers arrive as unreliable datagrams, wait in a jitter
  * buffer of "latency" ms to be put back in order, missing ones are counted in
  * "stats" and the next buffer is marked DISCONT; the segment is shifted so
- * that the first buffer plays "latency" ms after it arrived (LATENCY query).
+ * that the first buffer plays "latency" ms after it arrived (LATENCY query),
+ * also for a late joiner (is-live=true does the same in delivery=reliable;
+ * a non-live late joiner gets its segment shifted to start at its first
+ * buffer: see shift_late_join_not_live).
  *
  * Memory is bounded in delivery=datagram (the reliable stream is read by a
  * thread of its own there): events and buffers from the reliable stream are
@@ -49,6 +52,10 @@ GST_DEBUG_CATEGORY_STATIC (gst_p2p_src_debug);
 #define DEFAULT_RECONNECT GST_P2P_RECONNECT_NONE
 #define DEFAULT_RECONNECT_DELAY 1000
 #define DEFAULT_RECONNECT_MAX 5
+/* mode=connect: how long one dial may take (QUIC answer, TLS, ICE through a
+ * rendezvous) before it fails (or is retried with reconnect=always); a
+ * closed port on a direct dial fails at once (ICMP port unreachable) */
+#define DEFAULT_CONNECT_TIMEOUT 10000
 #define MAX_JITTER_ITEMS 4096
 /* delivery=datagram: bytes of the reliable-stream queue (events and stream
  * buffers) and, separately, of held datagrams. At least one maximum-size
@@ -65,6 +72,8 @@ enum {
   PROP_RECONNECT_MAX,
   PROP_IS_LIVE,
   PROP_MAX_QUEUE_BYTES,
+  PROP_CONNECT_TIMEOUT,
+  PROP_URI,
 };
 
 enum {
@@ -91,6 +100,7 @@ struct _GstP2pSrc {
   GstP2pReconnect reconnect;
   guint reconnect_delay;
   guint reconnect_max;
+  guint connect_timeout;
   gboolean is_live;
   guint64 max_queue_bytes;
 
@@ -101,11 +111,26 @@ struct _GstP2pSrc {
   GCancellable *cancellable;
   P2pConnection *conn;
   char *conn_peer;              /* who we are connected to, for messages */
+  /* the last connection's final figures, reported in "stats" once it is
+   * gone (EOS, error) until the next connection */
+  P2pConnectionStats last_stats;
+  gboolean have_last_stats;
   guint attempts;
   gboolean stream_started;
   GstP2pDelivery delivery;
+  gboolean live;                /* delivery=datagram or is-live, at start */
+  /* not live: the sender's last segment as pushed, whether a buffer
+   * followed it yet, and the running-time shift of a late join (decided at
+   * the first buffer of a connection, applied to every later segment) */
+  GstSegment segment;
+  gboolean segment_fresh;
+  gboolean shift_decided;
+  GstClockTimeDiff rt_shift;
   gint64 activated_us;          /* monotonic, when the task started */
   gboolean first_buffer_done;
+  /* send_event(EOS) from the application (gst-launch-1.0 -e): pushed by the
+   * streaming thread, which it wakes (like GstBaseSrc's pending EOS) */
+  GstEvent *pending_eos;
 
   /* datagram delivery */
   GQueue events;                /* QueuedEvent from the reliable stream */
@@ -401,7 +426,7 @@ next_datagram_item (GstP2pSrc *self, GError **error)
     gint64 now = g_get_monotonic_time ();
     gboolean eos_wait = FALSE;
 
-    if (self->flushing)
+    if (self->flushing || self->pending_eos)
       break;
     if (!g_queue_is_empty (&self->events)) {
       GstEvent *ev = ((QueuedEvent *) g_queue_peek_head (&self->events))->event;
@@ -474,6 +499,16 @@ drop_connection (GstP2pSrc *self, const char *reason)
   if (!conn)
     return;
   g_signal_handlers_disconnect_by_data (conn, self);
+  {
+    /* before the close, which ends the connection's counters */
+    P2pConnectionStats st;
+
+    p2p_connection_get_stats (conn, &st);
+    g_mutex_lock (&self->lock);
+    self->last_stats = st;
+    self->have_last_stats = TRUE;
+    g_mutex_unlock (&self->lock);
+  }
   p2p_connection_close (conn, reason);
   if (reader_cancellable)
     g_cancellable_cancel (reader_cancellable);
@@ -499,9 +534,12 @@ on_path_changed (P2pConnection *conn, P2pPathKind kind, gpointer data)
 }
 
 /* Waits reconnect-delay ms (interrupted by flushing). Returns FALSE when
- * no more attempts are allowed or when flushing. */
+ * no more attempts are allowed or when flushing. Each attempt is announced
+ * with an element message "p2p-reconnect" (attempt, max-attempts with 0 =
+ * unlimited, delay-ms, reason: why the last one failed) and a warning in
+ * the log. */
 static gboolean
-may_retry (GstP2pSrc *self)
+may_retry (GstP2pSrc *self, const char *reason)
 {
   GstP2pReconnect reconnect;
   guint delay, max;
@@ -522,13 +560,112 @@ may_retry (GstP2pSrc *self)
     return FALSE;
   }
   self->attempts++;
-  GST_INFO_OBJECT (self, "reconnecting in %u ms (attempt %u)", delay,
-      self->attempts);
+  {
+    guint attempt = self->attempts;
+
+    g_mutex_unlock (&self->lock);
+    GST_WARNING_OBJECT (self, "reconnecting in %u ms (attempt %u of %u): %s",
+        delay, attempt, max, reason);
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_element (GST_OBJECT (self),
+            gst_structure_new ("p2p-reconnect",
+                "attempt", G_TYPE_UINT, attempt,
+                "max-attempts", G_TYPE_UINT, max,
+                "delay-ms", G_TYPE_UINT, delay,
+                "reason", G_TYPE_STRING, reason, NULL)));
+    g_mutex_lock (&self->lock);
+  }
   deadline = g_get_monotonic_time () + (gint64) delay * 1000;
-  while (!self->flushing && g_cond_wait_until (&self->cond, &self->lock, deadline));
-  ok = !self->flushing;
+  while (!self->flushing && !self->pending_eos
+      && g_cond_wait_until (&self->cond, &self->lock, deadline));
+  ok = !self->flushing && !self->pending_eos;
   g_mutex_unlock (&self->lock);
   return ok;
+}
+
+typedef struct {
+  GAsyncResult *result;
+  gboolean timed_out;
+  GCancellable *cancellable;
+} ConnectWait;
+
+static void
+connect_wait_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ConnectWait *w = data;
+
+  w->result = g_object_ref (result);
+}
+
+static gboolean
+connect_wait_timeout (gpointer data)
+{
+  ConnectWait *w = data;
+
+  w->timed_out = TRUE;
+  g_cancellable_cancel (w->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+connect_wait_cancel (GCancellable *parent, gpointer data)
+{
+  g_cancellable_cancel (G_CANCELLABLE (data));
+}
+
+/* mode=connect: one dial, bounded by connect-timeout (blocking,
+ * cancellable). On timeout: P2P_ERROR_TIMEOUT naming the property. */
+static P2pConnection *
+connect_with_timeout (GstP2pSrc *self, GCancellable *cancellable, GError **error)
+{
+  g_autofree char *peer = gst_p2p_object_dup_peer (self->obj);
+  g_autoptr (P2pProvider) provider = NULL;
+  g_autoptr (GMainContext) ctx = NULL;
+  g_autoptr (GSource) timer = NULL;
+  ConnectWait w = { 0 };
+  P2pConnection *conn;
+  GError *local = NULL;
+  gulong handler;
+  guint timeout;
+
+  GST_OBJECT_LOCK (self);
+  provider = self->obj->provider ? g_object_ref (self->obj->provider) : NULL;
+  timeout = self->connect_timeout;
+  GST_OBJECT_UNLOCK (self);
+  if (!provider) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED, "The element is not started");
+    return NULL;
+  }
+  w.cancellable = g_cancellable_new ();
+  handler = g_cancellable_connect (cancellable, G_CALLBACK (connect_wait_cancel),
+      g_object_ref (w.cancellable), g_object_unref);
+  /* the completion and the timer run on a private context (the thread
+   * default at the call), iterated here like p2p_provider_connect() does */
+  ctx = g_main_context_new ();
+  g_main_context_push_thread_default (ctx);
+  if (timeout > 0) {
+    timer = g_timeout_source_new (timeout);
+    g_source_set_callback (timer, connect_wait_timeout, &w, NULL);
+    g_source_attach (timer, ctx);
+  }
+  p2p_provider_connect_async (provider, peer, w.cancellable, connect_wait_done, &w);
+  while (w.result == NULL)
+    g_main_context_iteration (ctx, TRUE);
+  if (timer)
+    g_source_destroy (timer);
+  g_main_context_pop_thread_default (ctx);
+  g_cancellable_disconnect (cancellable, handler);
+  conn = p2p_provider_connect_finish (provider, w.result, &local);
+  g_object_unref (w.result);
+  if (!conn && w.timed_out && !g_cancellable_is_cancelled (cancellable)) {
+    g_clear_error (&local);
+    g_set_error (&local, P2P_ERROR, P2P_ERROR_TIMEOUT,
+        "no connection within %u ms (connect-timeout)", timeout);
+  }
+  g_object_unref (w.cancellable);
+  if (!conn)
+    g_propagate_error (error, local);
+  return conn;
 }
 
 /* Returns TRUE when connected; FALSE after an error was posted or when
@@ -558,7 +695,7 @@ ensure_connected (GstP2pSrc *self)
     P2pConnection *conn;
 
     if (mode == GST_P2P_MODE_CONNECT)
-      conn = gst_p2p_object_connect (self->obj, cancellable, &err);
+      conn = connect_with_timeout (self, cancellable, &err);
     else if (listener)
       conn = p2p_listener_accept (listener, cancellable, &err);
     else {
@@ -583,9 +720,13 @@ ensure_connected (GstP2pSrc *self)
         break;
       }
       self->conn = conn;
+      self->have_last_stats = FALSE;
       g_free (self->conn_peer);
       self->conn_peer = gst_p2p_connection_dup_peer_id (conn);
       clear_datagram_state_locked (self);
+      self->segment_fresh = FALSE;
+      self->shift_decided = FALSE;
+      self->rt_shift = 0;
       g_signal_connect (conn, "path-changed", G_CALLBACK (on_path_changed), self);
       if (self->delivery == GST_P2P_DELIVERY_DATAGRAM) {
         GST_OBJECT_LOCK (self);
@@ -616,12 +757,10 @@ ensure_connected (GstP2pSrc *self)
     }
     if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED))
       break;
-    if (may_retry (self)) {
-      GST_WARNING_OBJECT (self, "connection failed, retrying: %s", err->message);
+    if (may_retry (self, err->message))
       continue;
-    }
     g_mutex_lock (&self->lock);
-    if (self->flushing) {
+    if (self->flushing || self->pending_eos) {
       g_mutex_unlock (&self->lock);
       break;
     }
@@ -656,36 +795,68 @@ push_stream_start_if_needed (GstP2pSrc *self)
   }
 }
 
-/* Datagram delivery: the segment goes out with the first buffer after it,
- * shifted so that this buffer's running time is the clock's running time now
- * (the sink then plays it "latency" later). */
+/* A live receiver (delivery=datagram or is-live): the segment goes out with
+ * the first buffer after it, shifted so that this buffer's running time is
+ * the clock's running time now (the sink then plays it "latency" later). A
+ * late joiner thus plays at once from the sender's current position,
+ * whatever the sender's running time: when the shift is backwards by more
+ * than the segment's base, the rest moves its offset
+ * (gst_segment_offset_running_time), which a base clamped at 0 could not
+ * do (issue 16 item 2). */
+/* The pipeline's running time now: from the clock in PLAYING; before (the
+ * task runs from PAUSED on, and the clock comes with PLAYING) the running
+ * time PLAYING will start from. */
+static GstClockTime
+current_running_time (GstP2pSrc *self)
+{
+  GstElement *element = GST_ELEMENT (self);
+  g_autoptr (GstClock) clock = NULL;
+  GstClockTime now, base_time, start_time;
+  gboolean playing;
+
+  GST_OBJECT_LOCK (self);
+  playing = GST_STATE (self) == GST_STATE_PLAYING;
+  clock = element->clock ? gst_object_ref (element->clock) : NULL;
+  base_time = element->base_time;
+  start_time = element->start_time;
+  GST_OBJECT_UNLOCK (self);
+  if (playing && clock) {
+    now = gst_clock_get_time (clock);
+    return now > base_time ? now - base_time : 0;
+  }
+  return GST_CLOCK_TIME_IS_VALID (start_time) ? start_time : 0;
+}
+
 static void
 push_pending_segment (GstP2pSrc *self, GstBuffer *buffer)
 {
   GstEvent *ev = g_steal_pointer (&self->pending_segment);
   const GstSegment *seg = NULL;
   GstSegment segment;
-  g_autoptr (GstClock) clock = NULL;
-  GstClockTime ts, buf_rt, now_rt, base_time;
+  GstClockTime ts, buf_rt, now_rt;
 
   if (!ev)
     return;
   gst_event_parse_segment (ev, &seg);
   segment = *seg;
-  clock = gst_element_get_clock (GST_ELEMENT (self));
   ts = buffer ? GST_BUFFER_DTS_OR_PTS (buffer) : GST_CLOCK_TIME_NONE;
-  if (clock && segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID (ts)) {
-    base_time = gst_element_get_base_time (GST_ELEMENT (self));
-    now_rt = gst_clock_get_time (clock);
-    now_rt = now_rt > base_time ? now_rt - base_time : 0;
+  if (segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID (ts)) {
+    now_rt = current_running_time (self);
     buf_rt = gst_segment_to_running_time (&segment, GST_FORMAT_TIME, ts);
     if (GST_CLOCK_TIME_IS_VALID (buf_rt)) {
-      if (now_rt >= buf_rt)
-        segment.base += now_rt - buf_rt;
+      GstSegment shifted = segment;
+
+      /* running times are below 2^63 ns: the difference fits */
+      if (gst_segment_offset_running_time (&shifted, GST_FORMAT_TIME,
+              (gint64) now_rt - (gint64) buf_rt))
+        segment = shifted;
       else
-        segment.base -= MIN (segment.base, buf_rt - now_rt);
-      GST_DEBUG_OBJECT (self, "live segment base %" GST_TIME_FORMAT,
-          GST_TIME_ARGS (segment.base));
+        GST_WARNING_OBJECT (self, "cannot shift the segment by %"
+            GST_STIME_FORMAT, GST_STIME_ARGS ((gint64) now_rt - (gint64) buf_rt));
+      GST_DEBUG_OBJECT (self, "live segment base %" GST_TIME_FORMAT " offset %"
+          GST_TIME_FORMAT ": first buffer at running time %" GST_TIME_FORMAT,
+          GST_TIME_ARGS (segment.base), GST_TIME_ARGS (segment.offset),
+          GST_TIME_ARGS (gst_segment_to_running_time (&segment, GST_FORMAT_TIME, ts)));
     }
   }
   gst_event_unref (ev);
@@ -699,6 +870,74 @@ pause_task (GstP2pSrc *self, const char *why)
   gst_pad_pause_task (self->srcpad);
 }
 
+/* Not live: the sender's segment, shifted by a late join's rt_shift. */
+static void
+push_segment_not_live (GstP2pSrc *self, GstEvent *event)
+{
+  const GstSegment *seg;
+
+  gst_event_parse_segment (event, &seg);
+  self->segment = *seg;
+  self->segment_fresh = TRUE;
+  if (self->rt_shift != 0 && seg->format == GST_FORMAT_TIME
+      && gst_segment_offset_running_time (&self->segment, GST_FORMAT_TIME,
+          self->rt_shift)) {
+    GstEvent *shifted = gst_event_new_segment (&self->segment);
+
+    gst_event_set_seqnum (shifted, gst_event_get_seqnum (event));
+    gst_event_unref (event);
+    event = shifted;
+  } else {
+    self->segment = *seg;
+  }
+  gst_pad_push_event (self->srcpad, event);
+}
+
+/* Not live (delivery=reliable without is-live): the sender's segment goes
+ * on unchanged, except for a late joiner. When the first buffer of a
+ * connection comes more than "latency" ms of running time after its
+ * segment's start (the base), the receiver joined a stream that had
+ * already played that long: the segment is sent again shifted back by that
+ * much, so the receiver plays at once from the sender's current position
+ * instead of waiting in silence (issue 16 item 2); later segments get the
+ * same shift. An early joiner (the first buffer within "latency" of the
+ * start) gets the sender's segment unchanged. */
+static void
+shift_late_join_not_live (GstP2pSrc *self, GstBuffer *buffer)
+{
+  GstClockTime ts = GST_BUFFER_DTS_OR_PTS (buffer), buf_rt;
+  GstClockTimeDiff late;
+  GstSegment segment = self->segment;
+  GstEvent *ev;
+  guint latency;
+
+  if (!self->segment_fresh)
+    return;
+  self->segment_fresh = FALSE;
+  if (self->shift_decided)
+    return;
+  self->shift_decided = TRUE;
+  if (segment.format != GST_FORMAT_TIME || !GST_CLOCK_TIME_IS_VALID (ts))
+    return;
+  buf_rt = gst_segment_to_running_time (&segment, GST_FORMAT_TIME, ts);
+  if (!GST_CLOCK_TIME_IS_VALID (buf_rt) || buf_rt <= segment.base)
+    return;
+  late = GST_CLOCK_DIFF (segment.base, buf_rt);
+  GST_OBJECT_LOCK (self);
+  latency = self->latency;
+  GST_OBJECT_UNLOCK (self);
+  if (late <= (GstClockTimeDiff) latency * GST_MSECOND)
+    return;
+  if (!gst_segment_offset_running_time (&segment, GST_FORMAT_TIME, -late))
+    return;
+  GST_INFO_OBJECT (self, "joined %" GST_TIME_FORMAT " into the stream: "
+      "playing from the sender's current position", GST_TIME_ARGS (late));
+  self->rt_shift = -late;
+  self->segment = segment;
+  ev = gst_event_new_segment (&segment);
+  gst_pad_push_event (self->srcpad, ev);
+}
+
 /* Pushes one decoded item (transfer full). Returns FALSE when the task must
  * pause. */
 static gboolean
@@ -709,7 +948,10 @@ push_item (GstP2pSrc *self, GstMiniObject *obj)
     GstFlowReturn ret;
 
     push_stream_start_if_needed (self);
-    push_pending_segment (self, GST_BUFFER_CAST (obj));
+    if (self->live)
+      push_pending_segment (self, GST_BUFFER_CAST (obj));
+    else
+      shift_late_join_not_live (self, GST_BUFFER_CAST (obj));
     if (!self->first_buffer_done) {
       self->first_buffer_done = TRUE;
       GST_INFO_OBJECT (self, "first buffer after %.1f ms (from start to push)",
@@ -736,19 +978,21 @@ push_item (GstP2pSrc *self, GstMiniObject *obj)
         return TRUE;
       case GST_EVENT_SEGMENT:
         push_stream_start_if_needed (self);
-        if (self->delivery == GST_P2P_DELIVERY_DATAGRAM) {
+        if (self->live) {
           gst_clear_event (&self->pending_segment);
           self->pending_segment = event;
         } else {
-          gst_pad_push_event (self->srcpad, event);
+          push_segment_not_live (self, event);
         }
         return TRUE;
       case GST_EVENT_EOS:
         push_stream_start_if_needed (self);
         push_pending_segment (self, NULL);
         GST_INFO_OBJECT (self, "end of stream from %s", self->conn_peer);
-        gst_pad_push_event (self->srcpad, event);
+        /* closed first: "stats" and the "disconnected" message are final
+         * when EOS reaches the bus */
         drop_connection (self, "end of stream received");
+        gst_pad_push_event (self->srcpad, event);
         pause_task (self, "eos");
         return FALSE;
       case GST_EVENT_FLUSH_START:
@@ -757,7 +1001,10 @@ push_item (GstP2pSrc *self, GstMiniObject *obj)
         return TRUE;
       default:
         push_stream_start_if_needed (self);
-        if (GST_EVENT_TYPE (event) != GST_EVENT_CAPS)
+        /* the segment waits for its first buffer (live shift) also across
+         * caps and tags, which a sender sends between them */
+        if (GST_EVENT_TYPE (event) != GST_EVENT_CAPS
+            && GST_EVENT_TYPE (event) != GST_EVENT_TAG)
           push_pending_segment (self, NULL);
         gst_pad_push_event (self->srcpad, event);
         return TRUE;
@@ -765,18 +1012,42 @@ push_item (GstP2pSrc *self, GstMiniObject *obj)
   }
 }
 
+/* Pushes the EOS that the application sent (send_event), if one is pending:
+ * what was pushed stays, the rest is dropped, the connection is closed with
+ * a reason the sender logs, and the task pauses. TRUE when it did. */
+static gboolean
+push_pending_eos (GstP2pSrc *self)
+{
+  GstEvent *eos;
+
+  g_mutex_lock (&self->lock);
+  eos = g_steal_pointer (&self->pending_eos);
+  g_mutex_unlock (&self->lock);
+  if (!eos)
+    return FALSE;
+  GST_INFO_OBJECT (self, "end of stream requested by the application");
+  push_stream_start_if_needed (self);
+  push_pending_segment (self, NULL);
+  drop_connection (self, "receiver ended the stream (EOS)");
+  gst_pad_push_event (self->srcpad, eos);
+  pause_task (self, "eos requested");
+  return TRUE;
+}
+
 static void
 handle_stream_error (GstP2pSrc *self, GError *err)
 {
   g_autofree char *peer = g_strdup (self->conn_peer);
 
+  if (push_pending_eos (self))
+    return;
   if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
     pause_task (self, "flushing");
     return;
   }
   drop_connection (self, err->domain == P2P_ERROR
       && err->code == P2P_ERROR_PROTOCOL ? "protocol error" : "connection lost");
-  if (may_retry (self))
+  if (may_retry (self, err->message))
     return;                     /* the next iteration reconnects */
   g_mutex_lock (&self->lock);
   if (self->flushing) {
@@ -806,7 +1077,11 @@ gst_p2p_src_loop (gpointer data)
   g_autoptr (GError) err = NULL;
   GstMiniObject *obj = NULL;
 
+  if (push_pending_eos (self))
+    return;
   if (!ensure_connected (self)) {
+    if (push_pending_eos (self))
+      return;
     g_mutex_lock (&self->lock);
     if (!self->flushing) {
       g_mutex_unlock (&self->lock);
@@ -821,6 +1096,8 @@ gst_p2p_src_loop (gpointer data)
   if (self->delivery == GST_P2P_DELIVERY_DATAGRAM) {
     obj = next_datagram_item (self, &err);
     if (!obj) {
+      if (push_pending_eos (self))
+        return;
       if (err)
         handle_stream_error (self, err);
       else
@@ -863,12 +1140,14 @@ gst_p2p_src_activate_mode (GstPad *pad, GstObject *parent, GstPadMode mode,
   if (active) {
     GST_OBJECT_LOCK (self);
     self->delivery = self->obj->delivery;
+    self->live = self->is_live || self->delivery == GST_P2P_DELIVERY_DATAGRAM;
     GST_OBJECT_UNLOCK (self);
     g_mutex_lock (&self->lock);
     self->flushing = FALSE;
     self->attempts = 0;
     self->stream_started = FALSE;
     self->first_buffer_done = FALSE;
+    gst_clear_event (&self->pending_eos);
     self->activated_us = g_get_monotonic_time ();
     g_clear_object (&self->cancellable);
     self->cancellable = g_cancellable_new ();
@@ -901,7 +1180,27 @@ gst_p2p_src_query (GstPad *pad, GstObject *parent, GstQuery *query)
       live = self->is_live || self->obj->delivery == GST_P2P_DELIVERY_DATAGRAM;
       latency = live ? self->latency * GST_MSECOND : 0;
       GST_OBJECT_UNLOCK (self);
-      gst_query_set_latency (query, live, latency, live ? latency : 0);
+      /* live: the jitter buffer and the stream queue hold what arrives
+       * while downstream waits (up to max-queue-bytes), so any downstream
+       * latency above ours can be absorbed: max is unlimited, like
+       * GstBaseSrc's for a live source */
+      gst_query_set_latency (query, live, latency,
+          live ? GST_CLOCK_TIME_NONE : 0);
+      return TRUE;
+    }
+    case GST_QUERY_DURATION:{
+      /* the sender's duration when its segment carries one */
+      g_autoptr (GstEvent) ev = gst_pad_get_sticky_event (pad, GST_EVENT_SEGMENT, 0);
+      const GstSegment *seg;
+      GstFormat format;
+
+      gst_query_parse_duration (query, &format, NULL);
+      if (!ev)
+        return FALSE;
+      gst_event_parse_segment (ev, &seg);
+      if (seg->format != format || seg->duration == (guint64) - 1)
+        return FALSE;
+      gst_query_set_duration (query, format, (gint64) seg->duration);
       return TRUE;
     }
     case GST_QUERY_SCHEDULING:
@@ -924,6 +1223,34 @@ gst_p2p_src_src_event (GstPad *pad, GstObject *parent, GstEvent *event)
     default:
       return gst_pad_event_default (pad, parent, event);
   }
+}
+
+/* An EOS sent to the element (or to its pipeline: gst-launch-1.0 -e) is
+ * handled like GstBaseSrc does: kept, the streaming thread woken from its
+ * wait (receive, connect, reconnect delay, jitter buffer), and pushed by
+ * it; the connection is then closed with a reason. Other events go to the
+ * pad as usual. */
+static gboolean
+gst_p2p_src_send_event (GstElement *element, GstEvent *event)
+{
+  GstP2pSrc *self = GST_P2P_SRC (element);
+
+  if (GST_EVENT_TYPE (event) != GST_EVENT_EOS)
+    return GST_ELEMENT_CLASS (parent_class)->send_event (element, event);
+
+  if (!gst_pad_is_active (self->srcpad)) {
+    GST_DEBUG_OBJECT (self, "EOS refused: not started");
+    gst_event_unref (event);
+    return FALSE;
+  }
+  g_mutex_lock (&self->lock);
+  gst_clear_event (&self->pending_eos);
+  self->pending_eos = event;
+  if (self->cancellable)
+    g_cancellable_cancel (self->cancellable);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  return TRUE;
 }
 
 static GstStateChangeReturn
@@ -968,9 +1295,13 @@ gst_p2p_src_dup_stats (GstP2pSrc *self)
   GstStructure *s = gst_p2p_stats_new ();
   P2pConnection *conn;
   guint64 lost, late, dropped, queued, queued_max;
+  P2pConnectionStats last;
+  gboolean have_last;
 
   g_mutex_lock (&self->lock);
   conn = self->conn ? g_object_ref (self->conn) : NULL;
+  last = self->last_stats;
+  have_last = self->have_last_stats;
   lost = self->datagrams_lost;
   late = self->datagrams_late;
   dropped = self->datagrams_dropped;
@@ -983,6 +1314,10 @@ gst_p2p_src_dup_stats (GstP2pSrc *self)
     p2p_connection_get_stats (conn, &st);
     gst_p2p_stats_accumulate (s, &st);
     g_object_unref (conn);
+  } else if (have_last) {
+    /* the connection ended: its final figures, no peer */
+    gst_p2p_stats_accumulate (s, &last);
+    gst_structure_set (s, "peers", G_TYPE_UINT, 0u, NULL);
   }
   {
     guint64 transport_dropped = 0;
@@ -1027,6 +1362,20 @@ gst_p2p_src_set_property (GObject *object, guint prop_id, const GValue *value,
     case PROP_MAX_QUEUE_BYTES:
       self->max_queue_bytes = g_value_get_uint64 (value);
       break;
+    case PROP_CONNECT_TIMEOUT:
+      self->connect_timeout = g_value_get_uint (value);
+      break;
+    case PROP_URI:{
+      const char *uri = g_value_get_string (value);
+      g_autoptr (GError) err = NULL;
+
+      GST_OBJECT_UNLOCK (self);
+      /* like the URI handler: a bad URI is refused, the peer unchanged */
+      if (uri && !gst_p2p_object_set_uri (self->obj, uri, &err))
+        GST_WARNING_OBJECT (self, "uri \"%s\" refused: %s", uri, err->message);
+      GST_OBJECT_LOCK (self);
+      break;
+    }
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1066,6 +1415,14 @@ gst_p2p_src_get_property (GObject *object, guint prop_id, GValue *value,
     case PROP_MAX_QUEUE_BYTES:
       g_value_set_uint64 (value, self->max_queue_bytes);
       break;
+    case PROP_CONNECT_TIMEOUT:
+      g_value_set_uint (value, self->connect_timeout);
+      break;
+    case PROP_URI:
+      GST_OBJECT_UNLOCK (self);
+      g_value_take_string (value, gst_p2p_object_get_uri (self->obj));
+      GST_OBJECT_LOCK (self);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1083,6 +1440,7 @@ gst_p2p_src_finalize (GObject *object)
   clear_datagram_state_locked (self);
   g_mutex_unlock (&self->lock);
   g_clear_object (&self->cancellable);
+  gst_clear_event (&self->pending_eos);
   g_free (self->conn_peer);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
@@ -1105,7 +1463,9 @@ gst_p2p_src_class_init (GstP2pSrcClass *klass)
   g_object_class_install_property (gobject_class, PROP_LATENCY,
       g_param_spec_uint ("latency", "Latency",
           "delivery=datagram: jitter buffer size in ms (how long a buffer waits "
-          "for missing earlier ones; also the reported latency)", 0, 60000,
+          "for missing earlier ones; also the reported latency). "
+          "delivery=reliable: a first buffer later than this after its "
+          "segment's start is a late join (played at once)", 0, 60000,
           DEFAULT_LATENCY, rw));
   g_object_class_install_property (gobject_class, PROP_RECONNECT,
       g_param_spec_enum ("reconnect", "Reconnect",
@@ -1119,7 +1479,20 @@ gst_p2p_src_class_init (GstP2pSrcClass *klass)
   g_object_class_install_property (gobject_class, PROP_RECONNECT_MAX,
       g_param_spec_uint ("reconnect-max", "Maximum reconnections",
           "Consecutive failed attempts before giving up with an error "
-          "(0 = unlimited)", 0, G_MAXUINT, DEFAULT_RECONNECT_MAX, rw));
+          "(0 = unlimited); each attempt posts an element message "
+          "\"p2p-reconnect\" (attempt, max-attempts, delay-ms, reason)",
+          0, G_MAXUINT, DEFAULT_RECONNECT_MAX, rw));
+  g_object_class_install_property (gobject_class, PROP_URI,
+      g_param_spec_string ("uri", "URI",
+          "p2p://<peer ID, ticket or ID@HOST:PORT>: the same as \"peer\" (and "
+          "the URI handler); a malformed URI is refused with a warning and "
+          "leaves \"peer\" unchanged", NULL, rw));
+  g_object_class_install_property (gobject_class, PROP_CONNECT_TIMEOUT,
+      g_param_spec_uint ("connect-timeout", "Connect timeout",
+          "mode=connect: how long one connection attempt may take, in ms, "
+          "before it fails (or is retried with reconnect=always); a closed "
+          "port on a direct dial fails at once. 0 = only idle-timeout bounds "
+          "it", 0, 3600000, DEFAULT_CONNECT_TIMEOUT, rw));
 
   g_object_class_install_property (gobject_class, PROP_IS_LIVE,
       g_param_spec_boolean ("is-live", "Live",
@@ -1153,6 +1526,7 @@ gst_p2p_src_class_init (GstP2pSrcClass *klass)
       "Source/Network", "Receives a stream from a peer over authenticated QUIC "
       "(peer IDs, tickets, NAT traversal)", "gst-p2p developers");
   element_class->change_state = gst_p2p_src_change_state;
+  element_class->send_event = gst_p2p_src_send_event;
 
   gst_type_mark_as_plugin_api (GST_TYPE_P2P_RECONNECT, 0);
 }
@@ -1165,6 +1539,7 @@ gst_p2p_src_init (GstP2pSrc *self)
   self->reconnect = DEFAULT_RECONNECT;
   self->reconnect_delay = DEFAULT_RECONNECT_DELAY;
   self->reconnect_max = DEFAULT_RECONNECT_MAX;
+  self->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
   self->max_queue_bytes = DEFAULT_MAX_QUEUE_BYTES;
   self->queue_limit = DEFAULT_MAX_QUEUE_BYTES;
   g_mutex_init (&self->lock);

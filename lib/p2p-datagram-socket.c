@@ -9,6 +9,9 @@ typedef struct {
   P2pDatagramSocketReceiveFunc func;
   gpointer user_data;
   GDestroyNotify notify;
+  P2pDatagramSocketUnreachableFunc unreachable_func;
+  gpointer unreachable_data;
+  GDestroyNotify unreachable_notify;
 } P2pDatagramSocketPrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (P2pDatagramSocket, p2p_datagram_socket, G_TYPE_OBJECT)
@@ -28,9 +31,24 @@ clear_receive_func (P2pDatagramSocket *self)
 }
 
 static void
+clear_unreachable_func (P2pDatagramSocket *self)
+{
+  P2pDatagramSocketPrivate *priv = p2p_datagram_socket_get_instance_private (self);
+  GDestroyNotify notify = priv->unreachable_notify;
+  gpointer data = priv->unreachable_data;
+
+  priv->unreachable_func = NULL;
+  priv->unreachable_data = NULL;
+  priv->unreachable_notify = NULL;
+  if (notify)
+    notify (data);
+}
+
+static void
 p2p_datagram_socket_dispose (GObject *object)
 {
   clear_receive_func (P2P_DATAGRAM_SOCKET (object));
+  clear_unreachable_func (P2P_DATAGRAM_SOCKET (object));
   G_OBJECT_CLASS (p2p_datagram_socket_parent_class)->dispose (object);
 }
 
@@ -208,4 +226,33 @@ p2p_datagram_socket_deliver (P2pDatagramSocket *self, GSocketAddress *from,
   priv = p2p_datagram_socket_get_instance_private (self);
   if (priv->func)
     priv->func (self, from, data, len, priv->user_data);
+}
+
+void
+p2p_datagram_socket_set_unreachable_func (P2pDatagramSocket *self,
+    P2pDatagramSocketUnreachableFunc func, gpointer user_data, GDestroyNotify notify)
+{
+  P2pDatagramSocketPrivate *priv;
+
+  g_return_if_fail (P2P_IS_DATAGRAM_SOCKET (self));
+
+  priv = p2p_datagram_socket_get_instance_private (self);
+  clear_unreachable_func (self);
+  priv->unreachable_func = func;
+  priv->unreachable_data = user_data;
+  priv->unreachable_notify = notify;
+}
+
+void
+p2p_datagram_socket_deliver_unreachable (P2pDatagramSocket *self, GSocketAddress *to,
+    const char *reason)
+{
+  P2pDatagramSocketPrivate *priv;
+
+  g_return_if_fail (P2P_IS_DATAGRAM_SOCKET (self));
+  g_return_if_fail (G_IS_SOCKET_ADDRESS (to));
+
+  priv = p2p_datagram_socket_get_instance_private (self);
+  if (priv->unreachable_func)
+    priv->unreachable_func (self, to, reason, priv->unreachable_data);
 }

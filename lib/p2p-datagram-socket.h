@@ -58,4 +58,14 @@ void p2p_datagram_socket_set_receive_func (P2pDatagramSocket *self,
 void p2p_datagram_socket_deliver (P2pDatagramSocket *self, GSocketAddress *from,
     const guint8 *data, gsize len);
 
+/* An ICMP error (port or host unreachable) came back for a datagram sent
+ * to @to; @reason is strerror() text. One callback per socket, run on its
+ * context like the receive callback. */
+typedef void (*P2pDatagramSocketUnreachableFunc) (P2pDatagramSocket *sock,
+    GSocketAddress *to, const char *reason, gpointer user_data);
+void p2p_datagram_socket_set_unreachable_func (P2pDatagramSocket *self,
+    P2pDatagramSocketUnreachableFunc func, gpointer user_data, GDestroyNotify notify);
+void p2p_datagram_socket_deliver_unreachable (P2pDatagramSocket *self,
+    GSocketAddress *to, const char *reason);
+
 G_END_DECLS

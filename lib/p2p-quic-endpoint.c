@@ -21,6 +21,9 @@
  *  - "per source IP" below means per IPv4 address (an IPv4-mapped IPv6
  *    address counts as its IPv4 address) or per IPv6 /64, which one host
  *    usually owns whole (p2p_address_limit_key(), also the rendezvous');
+ *  - a dial fails at once (P2P_ERROR_CONNECTION_FAILED "... (ICMP
+ *    unreachable)") when the socket gets an ICMP port or host unreachable
+ *    for its remote address, instead of after the idle timeout;
  *  - at most max_pending_per_ip (16) pending handshakes per source IP;
  *  - new handshakes per source IP: a token bucket (burst 32, below the
  *    pending cap, then 64/s); the table of buckets keeps the 4096 most
@@ -110,6 +113,7 @@ struct _P2pQuicEndpoint {
 
   /* net */
   GHashTable *remotes;          /* key → Remote* */
+  GHashTable *dials;            /* key → DialData* of a dial in progress */
   guint64 dropped_garbage;
   guint64 dropped_limits;
   GHashTable *rate;             /* source IP string → RateBucket */
@@ -589,7 +593,31 @@ typedef struct {
   guint timer_id;
   gboolean timed_out;
   guint64 timeout_ns;
+  char *unreachable;            /* an ICMP error's text: the dial failed */
 } DialData;
+
+/* The socket got an ICMP port/host unreachable for a datagram sent to @to:
+ * a dial to that address fails at once (net thread). Established
+ * connections are left to their own timers. */
+static void
+on_socket_unreachable (P2pDatagramSocket *sock, GSocketAddress *to, const char *reason,
+    gpointer user_data)
+{
+  GWeakRef *wr = user_data;
+  g_autoptr (P2pQuicEndpoint) self = g_weak_ref_get (wr);
+  g_autofree char *key = NULL;
+  DialData *d;
+
+  if (self == NULL || self->dials == NULL)
+    return;
+  key = address_key (to);
+  d = g_hash_table_lookup (self->dials, key);
+  if (d == NULL || d->unreachable)
+    return;
+  g_debug ("%s: %s: failing the dial", key, reason);
+  d->unreachable = g_strdup (reason);
+  g_cancellable_cancel (d->internal);
+}
 
 static void
 dial_data_free (gpointer data)
@@ -602,6 +630,9 @@ dial_data_free (gpointer data)
   }
   if (d->timer_id)
     p2p_datagram_socket_cancel_timer (d->self->socket, d->timer_id);
+  if (d->self->dials && g_hash_table_lookup (d->self->dials, d->key) == d)
+    g_hash_table_remove (d->self->dials, d->key);
+  g_free (d->unreachable);
   g_clear_object (&d->internal);
   g_object_unref (d->self);
   g_free (d->key);
@@ -641,6 +672,11 @@ dial_done (GObject *source, GAsyncResult *result, gpointer user_data)
     if (r && P2P_PACKET_PATH (r->path) == p2p_quic_connection_get_path (P2P_QUIC_CONNECTION (conn)))
       g_weak_ref_set (&r->conn, conn);
     g_task_return_pointer (task, conn, g_object_unref);
+  } else if (d->unreachable) {
+    g_clear_error (&error);
+    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
+        "connecting to %s: %s (ICMP unreachable): is the peer listening there?",
+        d->key, d->unreachable);
   } else if (d->timed_out) {
     g_clear_error (&error);
     g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_TIMEOUT,
@@ -696,6 +732,7 @@ p2p_quic_endpoint_dial_async (P2pQuicEndpoint *self, GSocketAddress *remote,
     return;
   }
   r = remote_add (self, d->key, remote);
+  g_hash_table_replace (self->dials, d->key, d);
 
   if (cancellable) {
     d->user_cancel_source = g_cancellable_source_new (cancellable);
@@ -984,6 +1021,7 @@ endpoint_teardown_cb (gpointer data)
   EndpointTeardown *t = data;
 
   p2p_datagram_socket_set_receive_func (t->socket, NULL, NULL, NULL);
+  p2p_datagram_socket_set_unreachable_func (t->socket, NULL, NULL, NULL);
   g_hash_table_unref (t->remotes);
   p2p_datagram_socket_close (t->socket);
   g_object_unref (t->socket);
@@ -1031,6 +1069,7 @@ p2p_quic_endpoint_finalize (GObject *object)
   g_queue_init (&self->rate_lru);     /* links are in the buckets */
   g_clear_pointer (&self->rate, g_hash_table_unref);
   g_clear_pointer (&self->adopted, g_ptr_array_unref);
+  g_clear_pointer (&self->dials, g_hash_table_unref);
   g_clear_object (&self->identity);
   g_clear_pointer (&self->ctx, g_main_context_unref);
   g_mutex_clear (&self->lock);
@@ -1060,6 +1099,7 @@ p2p_quic_endpoint_init (P2pQuicEndpoint *self)
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
   self->remotes = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, remote_free);
+  self->dials = g_hash_table_new (g_str_hash, g_str_equal);
   self->max_connections = DEFAULT_MAX_CONNECTIONS;
   self->max_pending = DEFAULT_MAX_PENDING;
   self->rate = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, rate_bucket_free);
@@ -1096,6 +1136,9 @@ p2p_quic_endpoint_new (P2pDatagramSocket *socket, P2pIdentity *identity,
   wr = g_new0 (GWeakRef, 1);
   g_weak_ref_init (wr, self);
   p2p_datagram_socket_set_receive_func (socket, on_socket_receive, wr, weak_ref_free);
+  wr = g_new0 (GWeakRef, 1);
+  g_weak_ref_init (wr, self);
+  p2p_datagram_socket_set_unreachable_func (socket, on_socket_unreachable, wr, weak_ref_free);
   return self;
 }
 

@@ -2,13 +2,18 @@
  *
  * Receiving: a g_socket_create_source() source on the socket's context reads
  * batches with g_socket_receive_messages() until the socket would block (or
- * a per-dispatch budget is spent, so other sources get their turn).
+ * a per-dispatch budget is spent, so other sources get their turn). ICMP
+ * port/host unreachable comes through the error queue (IP_RECVERR) and is
+ * passed to p2p_datagram_socket_deliver_unreachable() with the address the
+ * datagram was sent to (a dial to a closed port then fails at once).
  * Timers: one GSource whose ready time is the earliest deadline; due timers
  * fire in deadline order (ties in creation order).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <linux/errqueue.h>
 
 #include "p2p-udp-socket.h"
 #include "p2p/p2p-error.h"
@@ -170,11 +175,65 @@ udp_cancel_timer (P2pDatagramSocket *sock, guint id)
 
 /* ---- receiving ---- */
 
+/* Reads the socket's error queue (IP_RECVERR): an ICMP port or host
+ * unreachable for a datagram we sent is reported to the socket's owner with
+ * the address it was sent to, so a dial to a closed port fails at once
+ * instead of after the idle timeout. Other errors are dropped. */
+static void
+drain_error_queue (P2pUdpSocket *self)
+{
+  int fd = g_socket_get_fd (self->socket);
+
+  for (guint n = 0; n < RECV_BATCH && !self->closed; n++) {
+    struct sockaddr_storage to;
+    union {
+      struct cmsghdr align;
+      char buf[CMSG_SPACE (sizeof (struct sock_extended_err) + sizeof (struct sockaddr_in6))];
+    } control;
+    char byte;
+    struct iovec iov = { &byte, 1 };
+    struct msghdr msg = { 0 };
+    struct cmsghdr *cm;
+
+    msg.msg_name = &to;
+    msg.msg_namelen = sizeof to;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    if (recvmsg (fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+      break;                    /* empty (EAGAIN) */
+    for (cm = CMSG_FIRSTHDR (&msg); cm; cm = CMSG_NXTHDR (&msg, cm)) {
+      const struct sock_extended_err *ee;
+      g_autoptr (GSocketAddress) addr = NULL;
+
+      if (!((cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_RECVERR)
+              || (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_RECVERR)))
+        continue;
+      ee = (const struct sock_extended_err *) CMSG_DATA (cm);
+      if ((ee->ee_origin != SO_EE_ORIGIN_ICMP && ee->ee_origin != SO_EE_ORIGIN_ICMP6)
+          || (ee->ee_errno != ECONNREFUSED && ee->ee_errno != EHOSTUNREACH
+              && ee->ee_errno != ENETUNREACH))
+        continue;
+      if (msg.msg_namelen == 0
+          || (to.ss_family != AF_INET && to.ss_family != AF_INET6))
+        continue;
+      addr = g_socket_address_new_from_native (&to, msg.msg_namelen);
+      if (G_IS_INET_SOCKET_ADDRESS (addr))
+        p2p_datagram_socket_deliver_unreachable (P2P_DATAGRAM_SOCKET (self), addr,
+            g_strerror (ee->ee_errno));
+    }
+  }
+}
+
 static gboolean
 recv_cb (GSocket *socket, GIOCondition condition, gpointer user_data)
 {
   P2pUdpSocket *self = g_object_ref (P2P_UDP_SOCKET (user_data));
   guint total = 0;
+
+  if (condition & G_IO_ERR)
+    drain_error_queue (self);
 
   while (!self->closed && total < RECV_BUDGET) {
     GInputVector vecs[RECV_BATCH];
@@ -193,6 +252,14 @@ recv_cb (GSocket *socket, GIOCondition condition, gpointer user_data)
       };
     }
     n = g_socket_receive_messages (self->socket, msgs, RECV_BATCH, 0, NULL, &error);
+    if (n < 0 && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+      /* the pending error of an ICMP message (IP_RECVERR): its details
+       * are in the error queue; the datagrams behind it are still there */
+      g_debug ("UDP receive: %s", error->message);
+      drain_error_queue (self);
+      total++;                  /* bounded by RECV_BUDGET */
+      continue;
+    }
     if (n <= 0) {
       if (n < 0 && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         g_debug ("UDP receive failed: %s", error->message);
@@ -499,13 +566,22 @@ p2p_udp_socket_new (const char *bind_address, GMainContext *ctx, GError **error)
   }
   raise_buffer (socket, SO_RCVBUFFORCE, SO_RCVBUF);
   raise_buffer (socket, SO_SNDBUFFORCE, SO_SNDBUF);
+  {
+    /* ICMP errors on this unconnected socket go to its error queue
+     * (drain_error_queue); best effort */
+    int on = 1;
+
+    if (family == G_SOCKET_FAMILY_IPV6)
+      (void) setsockopt (g_socket_get_fd (socket), IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof on);
+    (void) setsockopt (g_socket_get_fd (socket), IPPROTO_IP, IP_RECVERR, &on, sizeof on);
+  }
 
   self = g_object_new (P2P_TYPE_UDP_SOCKET, NULL);
   self->context = ctx ? g_main_context_ref (ctx) : g_main_context_ref_thread_default ();
   self->socket = g_steal_pointer (&socket);
   self->recv_bufs = g_malloc ((gsize) RECV_BATCH * RECV_BUF_SIZE);
 
-  self->recv_source = g_socket_create_source (self->socket, G_IO_IN, NULL);
+  self->recv_source = g_socket_create_source (self->socket, G_IO_IN | G_IO_ERR, NULL);
   g_source_set_name (self->recv_source, "p2p-udp-socket receive");
   g_source_set_callback (self->recv_source, G_SOURCE_FUNC (recv_cb), self, NULL);
   g_source_attach (self->recv_source, self->context);

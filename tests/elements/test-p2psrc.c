@@ -791,6 +791,524 @@ GST_START_TEST (test_security_empty_buffers_before_segment)
 }
 GST_END_TEST;
 
+/* ---- live streams (issue 16): a live sender pipeline (audiotestsrc !
+ * p2psink) and a receiver pipeline (p2psrc ! fakesink) over QUIC on
+ * loopback ---- */
+
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  guint buffers;
+  gboolean eos;
+  GstClockTime first_rt;        /* running time of the first buffer */
+  GstClockTime first_clock_rt;  /* the clock's running time when it came */
+} Probe;
+
+static GstPadProbeReturn
+probe_cb (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  Probe *p = data;
+
+  g_mutex_lock (&p->lock);
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+    if (p->buffers++ == 0) {
+      GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+      g_autoptr (GstEvent) ev = gst_pad_get_sticky_event (pad, GST_EVENT_SEGMENT, 0);
+      g_autoptr (GstElement) el = gst_pad_get_parent_element (pad);
+      g_autoptr (GstClock) clock = gst_element_get_clock (el);
+
+      if (ev) {
+        const GstSegment *seg;
+
+        gst_event_parse_segment (ev, &seg);
+        p->first_rt = gst_segment_to_running_time (seg, GST_FORMAT_TIME,
+            GST_BUFFER_PTS (buf));
+      }
+      /* before PLAYING: the running time PLAYING starts from (0 here) */
+      p->first_clock_rt = 0;
+      if (clock && GST_STATE (el) == GST_STATE_PLAYING)
+        p->first_clock_rt = gst_clock_get_time (clock) -
+            gst_element_get_base_time (el);
+    }
+  } else if (GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) == GST_EVENT_EOS) {
+    p->eos = TRUE;
+  }
+  g_cond_broadcast (&p->cond);
+  g_mutex_unlock (&p->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+static void
+probe_init (Probe *p, GstElement *pipeline, const char *name)
+{
+  g_autoptr (GstElement) el = gst_bin_get_by_name (GST_BIN (pipeline), name);
+  g_autoptr (GstPad) pad = gst_element_get_static_pad (el, "sink");
+
+  memset (p, 0, sizeof *p);
+  g_mutex_init (&p->lock);
+  g_cond_init (&p->cond);
+  p->first_rt = p->first_clock_rt = GST_CLOCK_TIME_NONE;
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER |
+      GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, probe_cb, p, NULL);
+}
+
+/* Waits (bounded) until @n_buffers buffers or EOS came; FALSE on timeout. */
+static gboolean
+probe_wait (Probe *p, guint n_buffers, gboolean eos)
+{
+  gint64 deadline = g_get_monotonic_time () + P2P_TEST_TIMEOUT_S * G_TIME_SPAN_SECOND;
+  gboolean ok;
+
+  g_mutex_lock (&p->lock);
+  while (!(eos ? p->eos : p->buffers >= n_buffers)
+      && g_cond_wait_until (&p->cond, &p->lock, deadline));
+  ok = eos ? p->eos : p->buffers >= n_buffers;
+  g_mutex_unlock (&p->lock);
+  return ok;
+}
+
+static void
+probe_clear (Probe *p)
+{
+  g_mutex_clear (&p->lock);
+  g_cond_clear (&p->cond);
+}
+
+/* How a receiver dials a p2psink on QUIC: ID@127.0.0.1:PORT. */
+static char *
+loopback_peer_of (GstElement *sink)
+{
+  g_autoptr (P2pPeerInfo) info = NULL;
+  g_autofree char *id = NULL, *ticket = NULL;
+
+  g_object_get (sink, "peer-id", &id, "ticket", &ticket, NULL);
+  fail_unless (id != NULL && ticket != NULL);
+  info = p2p_peer_info_parse (ticket, NULL);
+  fail_unless (info && p2p_peer_info_get_addresses (info)
+      && p2p_peer_info_get_addresses (info)[0]);
+  return g_strdup_printf ("%s@127.0.0.1%s", id,
+      strrchr (p2p_peer_info_get_addresses (info)[0], ':'));
+}
+
+/* "audiotestsrc is-live=true ! p2psink" over QUIC on loopback, PLAYING;
+ * *peer is how a receiver dials it (ID@127.0.0.1:PORT). */
+static GstElement *
+live_sender_start (const char *delivery, GstElement **sink, char **peer)
+{
+  g_autofree char *desc = g_strdup_printf ("audiotestsrc is-live=true "
+      "samplesperbuffer=441 ! audio/x-raw,format=S16LE,rate=44100,channels=1 "
+      "! p2psink name=sink transport=quic port=0 async=false wait-for-peer=false "
+      "delivery=%s",
+      delivery);
+  g_autoptr (GError) err = NULL;
+  GstElement *pipeline = gst_parse_launch (desc, &err);
+
+  fail_unless (pipeline != NULL, "%s", err ? err->message : "");
+  *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  *peer = loopback_peer_of (*sink);
+  return pipeline;
+}
+
+/* "p2psrc name=src ... ! fakesink name=out", not started. */
+static GstElement *
+live_receiver_new (const char *peer, const char *props)
+{
+  g_autofree char *desc = g_strdup_printf ("p2psrc name=src transport=quic "
+      "peer=%s %s ! fakesink name=out sync=false", peer, props);
+  g_autoptr (GError) err = NULL;
+  GstElement *pipeline = gst_parse_launch (desc, &err);
+
+  fail_unless (pipeline != NULL, "%s", err ? err->message : "");
+  return pipeline;
+}
+
+/* Issue 16 item 3: an EOS sent to p2psrc (reliable) or to its pipeline
+ * (datagram, as gst-launch-1.0 -e does) is accepted (TRUE), reaches the
+ * sink pad, EOS is posted on the bus, and the sender sees the receiver
+ * leave (the connection was closed). */
+GST_START_TEST (test_live_eos_event)
+{
+  static const char *deliveries[] = { "reliable", "datagram" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (deliveries); i++) {
+    GstElement *sender, *sink, *receiver, *src;
+    g_autofree char *peer = NULL;
+    g_autofree char *props = g_strdup_printf ("delivery=%s", deliveries[i]);
+    PeerCounter peers;
+    Probe probe;
+    GstBus *bus;
+    GstMessage *msg;
+    gboolean ok;
+
+    sender = live_sender_start (deliveries[i], &sink, &peer);
+    peer_counter_init (&peers, sink);
+    receiver = live_receiver_new (peer, props);
+    src = gst_bin_get_by_name (GST_BIN (receiver), "src");
+    probe_init (&probe, receiver, "out");
+    bus = gst_element_get_bus (receiver);
+    fail_if (gst_element_set_state (receiver, GST_STATE_PLAYING) ==
+        GST_STATE_CHANGE_FAILURE);
+    fail_unless (probe_wait (&probe, 3, FALSE), "no buffers (%s)", deliveries[i]);
+
+    /* to the element in one mode, to the pipeline in the other */
+    ok = gst_element_send_event (i == 0 ? src : receiver, gst_event_new_eos ());
+    fail_unless (ok, "send_event(EOS) refused (%s)", deliveries[i]);
+    fail_unless (probe_wait (&probe, 0, TRUE), "EOS never reached the sink pad");
+    msg = gst_bus_timed_pop_filtered (bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
+        GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    fail_unless (msg != NULL, "no EOS on the bus");
+    p2p_test_assert_eos (msg);
+    gst_message_unref (msg);
+    /* the connection was closed: the sender lets the receiver go */
+    fail_unless (peer_counter_wait_removed (&peers, 1));
+
+    gst_element_set_state (receiver, GST_STATE_NULL);
+    gst_element_set_state (sender, GST_STATE_NULL);
+    peer_counter_clear (&peers, sink);
+    probe_clear (&probe);
+    gst_object_unref (bus);
+    gst_object_unref (src);
+    gst_object_unref (sink);
+    gst_object_unref (receiver);
+    gst_object_unref (sender);
+  }
+}
+GST_END_TEST;
+
+/* Issue 16 item 2: a receiver joining a live sender that has run for 2 s
+ * plays at once from the sender's current position: its first buffer's
+ * running time is the receiver pipeline's running time when it arrives
+ * (within "latency"), in delivery=datagram and in delivery=reliable with
+ * is-live=true; a non-live receiver (delivery=reliable) prerolls it at a
+ * running time within "latency" of 0, where its PLAYING starts. Before, the
+ * segment shift could not go below base=0 (live) or there was none (not
+ * live) and the first buffer was due 2 s late. Measured on the receiver's
+ * own clock. */
+GST_START_TEST (test_live_late_joiner)
+{
+  static const struct {
+    const char *delivery, *props;
+  } cases[] = {
+    { "datagram", "delivery=datagram latency=200" },
+    { "reliable", "delivery=reliable is-live=true latency=200" },
+    { "reliable", "delivery=reliable latency=200" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    GstElement *sender, *sink, *receiver;
+    g_autofree char *peer = NULL;
+    Probe sent, probe;
+    GstClockTimeDiff ahead;
+
+    sender = live_sender_start (cases[i].delivery, &sink, &peer);
+    /* the sender has played 2 s (200 buffers of 10 ms) */
+    probe_init (&sent, sender, "sink");
+    fail_unless (probe_wait (&sent, 200, FALSE));
+
+    receiver = live_receiver_new (peer, cases[i].props);
+    probe_init (&probe, receiver, "out");
+    fail_if (gst_element_set_state (receiver, GST_STATE_PLAYING) ==
+        GST_STATE_CHANGE_FAILURE);
+    fail_unless (probe_wait (&probe, 1, FALSE), "no buffer (%s)", cases[i].delivery);
+    g_mutex_lock (&probe.lock);
+    fail_unless (GST_CLOCK_TIME_IS_VALID (probe.first_rt), "first buffer "
+        "outside the segment (%s)", cases[i].delivery);
+    ahead = GST_CLOCK_DIFF (probe.first_clock_rt, probe.first_rt);
+    GST_INFO ("%s: first buffer at running time %" GST_TIME_FORMAT
+        ", clock at %" GST_TIME_FORMAT, cases[i].props,
+        GST_TIME_ARGS (probe.first_rt), GST_TIME_ARGS (probe.first_clock_rt));
+    /* due now: not later than the latency, not in the past by more */
+    fail_unless (ahead <= 200 * GST_MSECOND && ahead >= -200 * GST_MSECOND,
+        "%s: first buffer due %" GST_STIME_FORMAT " from now",
+        cases[i].delivery, GST_STIME_ARGS (ahead));
+    g_mutex_unlock (&probe.lock);
+
+    gst_element_set_state (receiver, GST_STATE_NULL);
+    gst_element_set_state (sender, GST_STATE_NULL);
+    probe_clear (&probe);
+    probe_clear (&sent);
+    gst_object_unref (sink);
+    gst_object_unref (receiver);
+    gst_object_unref (sender);
+  }
+}
+GST_END_TEST;
+
+/* A loopback UDP port nobody listens on (bound, then closed): datagrams to
+ * it get ICMP port unreachable. */
+static guint16
+closed_udp_port (void)
+{
+  g_autoptr (GSocket) sock = g_socket_new (G_SOCKET_FAMILY_IPV4,
+      G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+  guint16 port;
+
+  fail_unless (sock && g_socket_bind (sock, any, FALSE, NULL));
+  bound = g_socket_get_local_address (sock, NULL);
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  g_socket_close (sock, NULL);
+  return port;
+}
+
+/* "p2psrc transport=quic peer=ID@127.0.0.1:CLOSED @props ! fakesink". */
+static GstElement *
+refused_receiver_new (const char *props)
+{
+  g_autofree char *id = random_peer_id ();
+  g_autofree char *peer = g_strdup_printf ("%s@127.0.0.1:%u", id, closed_udp_port ());
+
+  return live_receiver_new (peer, props);
+}
+
+/* Issue 16 item 5: a direct dial to a closed loopback port fails at once
+ * with the true cause (ICMP port unreachable: "refused"), not after the
+ * idle timeout. idle-timeout is an hour and connect-timeout off, so an
+ * error within the test's bound can only be the refusal; before, the dial
+ * waited for the idle timeout (the bus wait would time out). */
+GST_START_TEST (test_live_refused_fast)
+{
+  GstElement *receiver = refused_receiver_new ("idle-timeout=3600000 connect-timeout=0");
+  g_autoptr (GError) err = NULL;
+  g_autofree char *dbg = NULL;
+  GstMessage *msg;
+
+  /* bounded: fails the test if the dial waits for a timeout */
+  msg = p2p_test_run_pipeline (receiver);
+  fail_unless_equals_int (GST_MESSAGE_TYPE (msg), GST_MESSAGE_ERROR);
+  gst_message_parse_error (msg, &err, &dbg);
+  gst_message_unref (msg);
+  GST_INFO ("error: %s", err->message);
+  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND),
+      "%s %d: %s", g_quark_to_string (err->domain), err->code, err->message);
+  assert_contains (err->message, "Could not connect to peer");
+  assert_contains (err->message, "refused");
+  fail_if (strstr (err->message, "within") != NULL, "a timeout: %s", err->message);
+  gst_element_set_state (receiver, GST_STATE_NULL);
+  gst_object_unref (receiver);
+}
+GST_END_TEST;
+
+/* Issue 16 item 5: reconnect=always reconnect-max=2 to a closed port posts
+ * exactly two "p2p-reconnect" messages (attempts 1 and 2, each with the
+ * cause), then the error; the timeouts are set through the properties. */
+GST_START_TEST (test_live_reconnect_messages)
+{
+  GstElement *receiver = refused_receiver_new ("reconnect=always "
+      "reconnect-max=2 reconnect-delay=10 idle-timeout=3600000 connect-timeout=0");
+  g_autoptr (GstBus) bus = gst_element_get_bus (receiver);
+  guint attempts = 0;
+  gboolean errored = FALSE;
+
+  fail_if (gst_element_set_state (receiver, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  while (!errored) {
+    GstMessage *msg = gst_bus_timed_pop_filtered (bus,
+        P2P_TEST_TIMEOUT_S * GST_SECOND, GST_MESSAGE_ERROR | GST_MESSAGE_ELEMENT);
+    const GstStructure *st;
+
+    fail_unless (msg != NULL, "no error after %u attempts", attempts);
+    st = gst_message_get_structure (msg);
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+      g_autoptr (GError) err = NULL;
+
+      gst_message_parse_error (msg, &err, NULL);
+      assert_contains (err->message, "refused");
+      errored = TRUE;
+    } else if (gst_structure_has_name (st, "p2p-reconnect")) {
+      guint attempt = 0, max = 0, delay = 0;
+      const char *reason = gst_structure_get_string (st, "reason");
+
+      fail_unless (gst_structure_get (st, "attempt", G_TYPE_UINT, &attempt,
+              "max-attempts", G_TYPE_UINT, &max, "delay-ms", G_TYPE_UINT, &delay,
+              NULL));
+      attempts++;
+      fail_unless_equals_int (attempt, attempts);
+      fail_unless_equals_int (max, 2);
+      fail_unless_equals_int (delay, 10);
+      fail_unless (reason != NULL);
+      assert_contains (reason, "refused");
+    }
+    gst_message_unref (msg);
+  }
+  fail_unless_equals_int (attempts, 2);
+  gst_element_set_state (receiver, GST_STATE_NULL);
+  gst_object_unref (receiver);
+}
+GST_END_TEST;
+
+/* Issue 16 item 15: the stats read after EOS keep the connection's final
+ * figures (they were all 0 once the connection was closed at EOS): 50
+ * buffers of 882 bytes arrive, bytes-received covers them, the path is
+ * direct, no peer is connected any more. */
+GST_START_TEST (test_live_stats_at_eos)
+{
+  static const char *deliveries[] = { "reliable", "datagram" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (deliveries); i++) {
+    g_autofree char *desc = g_strdup_printf ("audiotestsrc num-buffers=50 "
+        "samplesperbuffer=441 ! audio/x-raw,format=S16LE,rate=44100,channels=1 "
+        "! p2psink name=sink transport=quic port=0 async=false "
+        "delivery=%s", deliveries[i]);
+    g_autofree char *props = g_strdup_printf ("delivery=%s latency=50", deliveries[i]);
+    GstElement *sender = gst_parse_launch (desc, NULL);
+    GstElement *sink, *receiver, *src;
+    g_autoptr (GstStructure) stats = NULL;
+    g_autofree char *peer = NULL;
+    guint64 received = 0;
+    guint peers = 99;
+    Probe probe;
+    GstMessage *msg;
+
+    fail_unless (sender != NULL);
+    sink = gst_bin_get_by_name (GST_BIN (sender), "sink");
+    fail_if (gst_element_set_state (sender, GST_STATE_PLAYING) ==
+        GST_STATE_CHANGE_FAILURE);
+    peer = loopback_peer_of (sink);
+    receiver = live_receiver_new (peer, props);
+    src = gst_bin_get_by_name (GST_BIN (receiver), "src");
+    probe_init (&probe, receiver, "out");
+    msg = p2p_test_run_pipeline (receiver);
+    p2p_test_assert_eos (msg);
+    gst_message_unref (msg);
+
+    g_object_get (src, "stats", &stats, NULL);
+    GST_INFO ("%s: %u buffers, stats at EOS %" GST_PTR_FORMAT, deliveries[i],
+        probe.buffers, stats);
+    fail_unless (probe.buffers > 0);
+    fail_unless (gst_structure_get_uint64 (stats, "bytes-received", &received));
+    fail_unless (received >= (guint64) probe.buffers * 882,
+        "%s: %" G_GUINT64_FORMAT " bytes received for %u buffers", deliveries[i],
+        received, probe.buffers);
+    fail_unless_equals_string (gst_structure_get_string (stats, "path"), "direct");
+    fail_unless (gst_structure_get_uint (stats, "peers", &peers));
+    fail_unless_equals_int (peers, 0);
+
+    gst_element_set_state (receiver, GST_STATE_NULL);
+    gst_element_set_state (sender, GST_STATE_NULL);
+    probe_clear (&probe);
+    gst_object_unref (src);
+    gst_object_unref (sink);
+    gst_object_unref (receiver);
+    gst_object_unref (sender);
+  }
+}
+GST_END_TEST;
+
+/* Issue 16 item 8: a "uri" property like srtsrc's: it sets "peer" (and
+ * mode=connect) and reads back as the URI; a malformed one is refused and
+ * leaves "peer" unchanged. */
+GST_START_TEST (test_live_uri_property)
+{
+  g_autofree char *id = random_peer_id ();
+  g_autofree char *uri = g_strdup_printf ("p2p://%s@127.0.0.1:4433", id);
+  g_autofree char *expect_peer = g_strdup_printf ("%s@127.0.0.1:4433", id);
+  g_autofree char *peer = NULL, *back = NULL, *peer2 = NULL;
+  GstElement *src = gst_element_factory_make ("p2psrc", NULL);
+  GParamSpec *pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (src), "uri");
+  gint mode = -1;
+
+  fail_unless (pspec != NULL);
+  fail_unless (pspec->flags & GST_PARAM_MUTABLE_READY);
+  g_object_set (src, "mode", 0, "uri", uri, NULL);
+  g_object_get (src, "peer", &peer, "uri", &back, "mode", &mode, NULL);
+  fail_unless_equals_string (peer, expect_peer);
+  fail_unless_equals_string (back, uri);
+  fail_unless_equals_int (mode, 1);     /* connect */
+  /* refused (a warning in the log): "peer" stays */
+  g_object_set (src, "uri", "p2p://garbage", NULL);
+  g_object_get (src, "peer", &peer2, NULL);
+  fail_unless_equals_string (peer2, expect_peer);
+  gst_object_unref (src);
+}
+GST_END_TEST;
+
+/* Issue 16 item 8: in delivery=datagram (and is-live) the LATENCY query
+ * reports a max latency above the min (unlimited: the queues absorb a
+ * downstream latency), so a live pipeline with a sink of more latency than
+ * ours is valid; delivery=reliable is not live. */
+GST_START_TEST (test_live_latency_query)
+{
+  static const struct {
+    const char *props;
+    gboolean live;
+  } cases[] = {
+    { "delivery=datagram latency=50", TRUE },
+    { "delivery=reliable is-live=true latency=50", TRUE },
+    { "delivery=reliable latency=50", FALSE },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree char *desc = g_strdup_printf ("p2psrc %s", cases[i].props);
+    GstElement *src = gst_parse_launch (desc, NULL);
+    GstQuery *q = gst_query_new_latency ();
+    gboolean live = !cases[i].live;
+    GstClockTime min = 0, max = 0;
+
+    fail_unless (src != NULL);
+    fail_unless (gst_element_query (src, q));
+    gst_query_parse_latency (q, &live, &min, &max);
+    fail_unless_equals_int (live, cases[i].live);
+    if (live) {
+      fail_unless_equals_uint64 (min, 50 * GST_MSECOND);
+      fail_unless (max == GST_CLOCK_TIME_NONE || max > min,
+          "%s: max %" GST_TIME_FORMAT " not above min", cases[i].props,
+          GST_TIME_ARGS (max));
+    }
+    gst_query_unref (q);
+    gst_object_unref (src);
+  }
+}
+GST_END_TEST;
+
+/* Issue 16 item 8: the DURATION query is answered from the sender's
+ * segment when it carries a duration (5 s here); unknown before. */
+GST_START_TEST (test_live_duration_query)
+{
+  HostilePeer h = { 0 };
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  g_autoptr (GBytes) msg = NULL;
+  guint8 payload[100] = { 0 };
+  P2pMediaSegment seg = { 0, 1.0, 1.0, GST_FORMAT_TIME, 0, 0, 0,
+    G_MAXUINT64, 0, 0, 5 * GST_SECOND
+  };
+  P2pMediaBuffer mb = { 0 };
+  Probe probe;
+  gint64 duration = -1;
+
+  hostile_peer_start (&h, "", "fakesink name=out");
+  probe_init (&probe, h.pipeline, "out");
+  fail_if (gst_element_query_duration (h.src, GST_FORMAT_TIME, &duration),
+      "a duration before any segment");
+  /* one frame per message */
+  p2p_frame_append_segment (out, &seg);
+  msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+  fail_unless (p2p_connection_send (h.conn, msg, NULL, NULL));
+  g_bytes_unref (msg);
+  out = g_byte_array_new ();
+  mb.pts = 0;
+  mb.dts = mb.duration = mb.offset = mb.offset_end = G_MAXUINT64;
+  mb.payload = payload;
+  mb.payload_len = sizeof payload;
+  p2p_frame_append_buffer (out, &mb);
+  msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+  fail_unless (p2p_connection_send (h.conn, msg, NULL, NULL));
+  fail_unless (probe_wait (&probe, 1, FALSE));
+  fail_unless (gst_element_query_duration (h.src, GST_FORMAT_TIME, &duration));
+  fail_unless_equals_int64 (duration, 5 * GST_SECOND);
+  /* through the pipeline, as a player asks */
+  duration = -1;
+  fail_unless (gst_element_query_duration (h.pipeline, GST_FORMAT_TIME, &duration));
+  fail_unless_equals_int64 (duration, 5 * GST_SECOND);
+  hostile_peer_stop (&h);
+  probe_clear (&probe);
+}
+GST_END_TEST;
+
 static Suite *
 p2psrc_suite (void)
 {
@@ -821,6 +1339,19 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_security_datagram_queue_bound);
   tcase_add_test (tc, test_security_buffers_before_segment);
   tcase_add_test (tc, test_security_empty_buffers_before_segment);
+
+  /* live streams (issue 16) */
+  tc = tcase_create ("live");
+  suite_add_tcase (s, tc);
+  tcase_set_timeout (tc, 120);
+  tcase_add_test (tc, test_live_eos_event);
+  tcase_add_test (tc, test_live_late_joiner);
+  tcase_add_test (tc, test_live_refused_fast);
+  tcase_add_test (tc, test_live_reconnect_messages);
+  tcase_add_test (tc, test_live_stats_at_eos);
+  tcase_add_test (tc, test_live_uri_property);
+  tcase_add_test (tc, test_live_latency_query);
+  tcase_add_test (tc, test_live_duration_query);
   return s;
 }
 
