@@ -352,10 +352,28 @@ unwrap_string (const char *s, gsize len, gsize *out_len)
   return out;
 }
 
+/* What nesting_depth() returns for a text GStreamer's parser cannot take
+ * without a g_critical(): in a text that names the sample type, a sample
+ * field of one character or none, which gst_value_deserialize_sample()
+ * hands to g_base64_decode_inplace() (it asserts a length of 2 or more).
+ * A text that never names the type ("sample", "GstSample", any case and
+ * spacing of the cast) has no sample to decode: a title "a::b:c" stays. */
+#define UNDECODABLE G_MAXUINT
+
+static gboolean
+names_sample (const char *s, gsize len)
+{
+  for (gsize i = 0; i + 6 <= len; i++)
+    if (g_ascii_strncasecmp (s + i, "sample", 6) == 0)
+      return TRUE;
+  return FALSE;
+}
+
 /* An unquoted run that gst_value_deserialize_sample() would split into four
  * fields: the texts it parses, as it decodes them, one level deeper. */
 static guint
-sample_depth (const char *s, gsize len, guint base, guint max)
+sample_depth (const char *s, gsize len, guint base, guint max,
+    gboolean typed)
 {
   g_autofree char *run = g_strndup (s, len);
   g_auto (GStrv) fields = g_strsplit (run, ":", -1);
@@ -368,6 +386,11 @@ sample_depth (const char *s, gsize len, guint base, guint max)
 
     if (strcmp (fields[f], "None") == 0)
       continue;
+    if (strlen (fields[f]) < 2) {
+      if (typed)
+        return UNDECODABLE;
+      continue;               /* not base64 for us either */
+    }
     g_strdelimit (fields[f], "_", '=');
     g_base64_decode_inplace (fields[f], &decoded_len);
     /* GStreamer parses the field as a C string: the decoded bytes and
@@ -382,6 +405,7 @@ static guint
 nesting_depth (const char *s, gsize len, guint base, guint max)
 {
   guint depth = base, deepest = base;
+  gboolean typed = names_sample (s, len);
   gsize i = 0;
 
   while (i < len && deepest <= max) {
@@ -409,7 +433,7 @@ nesting_depth (const char *s, gsize len, guint base, guint max)
         colons += s[i] == ':';
       if (colons == 3)
         deepest = MAX (deepest, sample_depth (s + start, i - start, depth + 1,
-                max));
+                max, typed));
       continue;
     }
     if (is_opener (c)) {
@@ -430,6 +454,11 @@ check_nesting (const char *what, const char *text, GError **error)
   guint depth = nesting_depth (text, strlen (text), 0,
       GST_P2P_MEDIA_MAX_NESTING);
 
+  if (depth == UNDECODABLE) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+        "peer sent malformed %s: a sample field too short to decode", what);
+    return FALSE;
+  }
   if (depth > GST_P2P_MEDIA_MAX_NESTING) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
         "peer sent malformed %s: nesting deeper than %d", what,

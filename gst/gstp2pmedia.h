@@ -35,7 +35,9 @@ gboolean gst_p2p_media_split_message (const guint8 *data, gsize len,
 /* Turns a media frame into a GstBuffer or GstEvent (transfer full).
  * Errors (P2P_ERROR_PROTOCOL): an unknown type, a malformed body, caps or
  * tags nested deeper than GST_P2P_MEDIA_MAX_NESTING ("peer sent malformed
- * caps: nesting deeper than 32"), caps that do not parse or are not fixed,
+ * caps: nesting deeper than 32"), a sample field GStreamer's deserializer
+ * cannot decode without a g_critical ("peer sent malformed tags: a sample
+ * field too short to decode"), caps that do not parse or are not fixed,
  * an invalid segment. */
 GstMiniObject *gst_p2p_media_frame_to_object (guint64 type, const guint8 *body,
     gsize len, GError **error);
