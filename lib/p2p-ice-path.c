@@ -830,6 +830,31 @@ ice_set_timer (P2pPacketPath *path, guint64 deadline_ns)
     g_source_set_ready_time (self->timer, (gint64) ((deadline_ns + 999) / 1000));
 }
 
+/* libnice finishes a close in a GTask bound to the thread-default context
+ * of the caller: the path's own context must be that default, or the
+ * completion never runs and the agent, holding its context, leaks for good
+ * (two eventfds each; a fuzzer died of EMFILE after ~1 700 paths closed from
+ * another default context). FALSE if another thread owns the context now. */
+static gboolean
+close_agent_on (GMainContext *context, NiceAgent *agent)
+{
+  if (!g_main_context_acquire (context))
+    return FALSE;
+  g_main_context_push_thread_default (context);
+  nice_agent_close_async (agent, NULL, NULL);
+  g_main_context_pop_thread_default (context);
+  g_main_context_release (context);
+  return TRUE;
+}
+
+static gboolean
+close_agent_cb (gpointer data)
+{
+  NiceAgent *agent = data;
+  close_agent_on (g_source_get_context (g_main_current_source ()), agent);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 ice_close (P2pPacketPath *path)
 {
@@ -844,8 +869,11 @@ ice_close (P2pPacketPath *path)
   finish_connect (self, g_error_new (P2P_ERROR, P2P_ERROR_CLOSED, "the ICE path was closed"));
   if (self->agent) {
     nice_agent_attach_recv (self->agent, self->stream_id, 1, self->context, NULL, NULL);
-    /* Releases TURN allocations and stops checks; the agent is unreffed in dispose. */
-    nice_agent_close_async (self->agent, NULL, NULL);
+    /* Releases TURN allocations and stops checks; the agent is unreffed in
+     * dispose. A loop running the context on another thread closes it there. */
+    if (!close_agent_on (self->context, self->agent))
+      g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, close_agent_cb,
+          g_object_ref (self->agent), g_object_unref);
   }
 }
 

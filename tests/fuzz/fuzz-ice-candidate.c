@@ -50,6 +50,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   }
   g_clear_error (&error);
   p2p_packet_path_close (P2P_PACKET_PATH (path));
+  g_clear_object (&path);
+  /* the agent's close finishes in idle callbacks on ctx that hold the
+   * agent, which holds ctx: run them, or both leak (an eventfd each) */
   while (g_main_context_iteration (ctx, FALSE))
     ;
   return 0;
