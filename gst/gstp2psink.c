@@ -240,6 +240,29 @@ on_peer_path_changed (P2pConnection *conn, P2pPathKind kind, gpointer data)
   gst_p2p_object_post_connection (peer->sink->obj, conn, "path-changed");
 }
 
+/* Sends one queue item: one message, or the parts of a buffer bigger than a
+ * message (docs/protocol.md §5.1), one message each. */
+static gboolean
+send_item (SinkPeer *peer, GBytes *msg, GError **error)
+{
+  gsize len = 0, off = 0;
+  const guint8 *data = g_bytes_get_data (msg, &len);
+
+  if (len <= P2P_MAX_MESSAGE_SIZE)
+    return p2p_connection_send (peer->conn, msg, peer->cancellable, error);
+  while (off < len) {
+    gsize n = gst_p2p_media_frame_length (data + off, len - off);
+    g_autoptr (GBytes) part = NULL;
+
+    g_assert (n > 0);
+    part = g_bytes_new_from_bytes (msg, off, n);
+    if (!p2p_connection_send (peer->conn, part, peer->cancellable, error))
+      return FALSE;
+    off += n;
+  }
+  return TRUE;
+}
+
 static gpointer
 sink_peer_thread (gpointer data)
 {
@@ -260,7 +283,7 @@ sink_peer_thread (gpointer data)
     msg = g_queue_pop_head (&peer->queue);
     g_mutex_unlock (&self->lock);
 
-    ok = p2p_connection_send (peer->conn, msg, peer->cancellable, &err);
+    ok = send_item (peer, msg, &err);
 
     g_mutex_lock (&self->lock);
     peer->queued_bytes -= g_bytes_get_size (msg);
@@ -527,6 +550,7 @@ queue_full_locked (GstP2pSink *self, SinkPeer *peer, gsize size,
   return FALSE;
 }
 
+/* The buffer's BUFFER frame, or its parts (one queue item). */
 static GBytes *
 encode_buffer (GstBuffer *buffer, gboolean discont)
 {
@@ -536,9 +560,9 @@ encode_buffer (GstBuffer *buffer, gboolean discont)
     g_autoptr (GstBuffer) copy = gst_buffer_copy (buffer);
 
     GST_BUFFER_FLAG_SET (copy, GST_BUFFER_FLAG_DISCONT);
-    gst_p2p_media_append_buffer (out, copy);
+    gst_p2p_media_append_buffer_parts (out, copy);
   } else {
-    gst_p2p_media_append_buffer (out, buffer);
+    gst_p2p_media_append_buffer_parts (out, buffer);
   }
   return g_byte_array_free_to_bytes (out);
 }
@@ -602,6 +626,13 @@ send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
 
   if (self->delivery == GST_P2P_DELIVERY_DATAGRAM)
     return render_datagram (self, buffer, preroll);
+  if (gst_buffer_get_size (buffer) > GST_P2P_MEDIA_MAX_BUFFER_SIZE) {
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE, ("A buffer of %" G_GSIZE_FORMAT
+            " bytes is over p2psink's limit of %u bytes (64 MiB) per buffer",
+            gst_buffer_get_size (buffer),
+            (guint) GST_P2P_MEDIA_MAX_BUFFER_SIZE), (NULL));
+    return GST_FLOW_ERROR;
+  }
 
   GST_OBJECT_LOCK (self);
   policy = self->slow_policy;

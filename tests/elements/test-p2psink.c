@@ -927,6 +927,72 @@ GST_START_TEST (test_datagram_delivery)
 }
 GST_END_TEST;
 
+/* Issue 16 item 10: buffers of 1 MiB and more (a message's limit) went
+ * nowhere: the sender closed the receiver and waited for a peer forever.
+ * Now they travel in parts: a 2 MiB and an 8 MiB buffer arrive
+ * byte-identical with their timestamps, between two small ones. */
+GST_START_TEST (test_large_buffers)
+{
+  static const gsize sizes[] = { 1000, 2 * 1024 * 1024, 8 * 1024 * 1024,
+    P2P_MAX_MESSAGE_SIZE, 1000
+  };
+  Sender s;
+  GstHarness *hsrc;
+
+  sender_start (&s, "large", TRUE);
+  hsrc = receiver_start (&s);
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+  push_headers (s.hsink);
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (i,
+                sizes[i])), GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
+
+  expect_headers (hsrc);
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
+    GstBuffer *buf = gst_harness_pull (hsrc);
+
+    check_buffer (buf, i, sizes[i]);
+    gst_buffer_unref (buf);
+  }
+  expect_eos (hsrc);
+  fail_unless (peer_counter_wait_removed (&s.peers, 1));
+  gst_harness_teardown (hsrc);
+  sender_stop (&s);
+}
+GST_END_TEST;
+
+/* A buffer over the 64 MiB limit is refused with an element error that
+ * names the limit (not dropped silently). */
+GST_START_TEST (test_buffer_over_limit)
+{
+  g_autoptr (GstBus) bus = gst_bus_new ();
+  g_autofree char *network = p2p_test_network_name ("over");
+  GstElement *sink = p2p_test_make_sink (network, FALSE);
+  GstHarness *h;
+  GstMessage *msg;
+  GError *err = NULL;
+
+  gst_element_set_bus (sink, bus);
+  h = gst_harness_new_with_element (sink, "sink", NULL);
+  gst_object_unref (sink);
+  push_headers (h);
+  fail_unless_equals_int (gst_harness_push (h, gst_buffer_new_allocate (NULL,
+              64 * 1024 * 1024 + 1, NULL)), GST_FLOW_ERROR);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no error message");
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_WRITE));
+  fail_unless (strstr (err->message, "67108865 bytes") && strstr (err->message,
+          "limit of 67108864 bytes (64 MiB)"), "%s", err->message);
+  g_error_free (err);
+  gst_message_unref (msg);
+  gst_element_set_bus (sink, NULL);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
 static Suite *
 p2psink_suite (void)
 {
@@ -958,6 +1024,8 @@ p2psink_suite (void)
   tcase_add_test (tc, test_stats_and_messages);
   tcase_add_test (tc, test_wait_for_peer_unblocks_on_stop);
   tcase_add_test (tc, test_datagram_delivery);
+  tcase_add_test (tc, test_large_buffers);
+  tcase_add_test (tc, test_buffer_over_limit);
   suite_add_tcase (s, tq);
   tcase_set_timeout (tq, 120);
   tcase_add_test (tq, test_quic_loopback);
