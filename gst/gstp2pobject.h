@@ -84,6 +84,10 @@ typedef struct {
   P2pListener *listener;
   char *peer_id;                /* our own ID, text form */
   char *ticket;
+  /* how the identity was found, for the p2p-listening message: "file",
+   * "default-file" (p2p-id's), "new-file" (created now), "ephemeral" */
+  char *identity_kind;
+  char *identity_file_used;     /* the key file, NULL if ephemeral */
   GArray *allowed;              /* P2pPeerId, empty = everyone */
 } GstP2pObject;
 
