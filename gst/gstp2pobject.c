@@ -184,9 +184,28 @@ gst_p2p_object_install_properties (GObjectClass *klass, gboolean is_sink)
           GST_TYPE_P2P_DELIVERY, GST_P2P_DELIVERY_RELIABLE, rw));
   g_object_class_install_property (klass, GST_P2P_PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
-          "application/x-p2p-stats: rtt-us (us), bytes-sent, bytes-received, "
-          "packets-lost, packets-retransmitted, path, setup-time-ms (ms), "
-          "datagrams-dropped, peers", GST_TYPE_STRUCTURE, ro));
+          is_sink ? "application/x-p2p-stats, totals over every receiver "
+          "since start (they never go down when receivers leave): bytes-sent, "
+          "bytes-received, packets-lost, packets-retransmitted (QUIC "
+          "packets), datagrams-dropped (datagrams not sent: too big or the "
+          "send queue full), buffers-dropped (buffers not queued for a slow "
+          "receiver), receivers-total (receivers served); of the receivers "
+          "connected now: peers (how many), rtt-us (the largest RTT, us), "
+          "setup-time-ms (the longest set-up), path (of the last one: direct, "
+          "relay, simulated, none); receivers: an array with one structure "
+          "per connected receiver: peer-id, bytes-sent, rtt-us, path, bitrate "
+          "(bits/s sent since it connected), packets-lost, queued-bytes "
+          "(waiting in its queue), buffers-dropped, connected-ms"
+          : "application/x-p2p-stats of the connection (the last one's final "
+          "figures once it is gone): rtt-us (us), bytes-sent, bytes-received, "
+          "packets-lost, packets-retransmitted (QUIC packets), path (direct, "
+          "relay, simulated, none), setup-time-ms (ms), peers (0 or 1), "
+          "datagrams-dropped (datagrams the transport or the full queue "
+          "dropped), datagrams-lost (sequence numbers that never arrived, "
+          "before the first and after the last too), datagrams-late (arrived "
+          "after their buffer's time), queued-bytes, queued-bytes-max (bytes "
+          "waiting for the streaming thread now and at most)",
+          GST_TYPE_STRUCTURE, ro));
 
   /* ---- issue 16 (p2psrc side): shared timeouts ---- */
   g_object_class_install_property (klass, GST_P2P_PROP_IDLE_TIMEOUT,
@@ -776,4 +795,23 @@ gst_p2p_object_post_connection (GstP2pObject *self, P2pConnection *conn,
               "setup-time-ms", G_TYPE_UINT64, st.setup_time_us / 1000,
               "bytes-sent", G_TYPE_UINT64, st.bytes_sent,
               "bytes-received", G_TYPE_UINT64, st.bytes_received, NULL)));
+}
+
+void
+gst_p2p_object_post_disconnected (GstP2pObject *self, P2pConnection *conn,
+    const P2pConnectionStats *st, const char *reason)
+{
+  g_autofree char *peer_id = gst_p2p_connection_dup_peer_id (conn);
+
+  gst_element_post_message (self->element,
+      gst_message_new_element (GST_OBJECT (self->element),
+          gst_structure_new ("p2p-connection",
+              "peer-id", G_TYPE_STRING, peer_id,
+              "event", G_TYPE_STRING, "disconnected",
+              "reason", G_TYPE_STRING, reason,
+              "path", G_TYPE_STRING, p2p_path_kind_to_string (st->path_kind),
+              "rtt-us", G_TYPE_UINT64, st->rtt_us,
+              "setup-time-ms", G_TYPE_UINT64, st->setup_time_us / 1000,
+              "bytes-sent", G_TYPE_UINT64, st->bytes_sent,
+              "bytes-received", G_TYPE_UINT64, st->bytes_received, NULL)));
 }

@@ -136,6 +136,10 @@ GstStructure *gst_p2p_stats_new (void);
 /* Posts the element message "p2p-connection". */
 void gst_p2p_object_post_connection (GstP2pObject *self, P2pConnection *conn,
     const char *event);
+/* The same for event "disconnected", with the connection's figures taken
+ * before it was closed (@st) and the @reason it was closed for. */
+void gst_p2p_object_post_disconnected (GstP2pObject *self, P2pConnection *conn,
+    const P2pConnectionStats *st, const char *reason);
 
 /* Errors from the library as element errors. */
 #define GST_P2P_ELEMENT_ERROR_FROM(el, err, ...) \

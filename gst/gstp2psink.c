@@ -67,6 +67,7 @@ typedef struct {
   char *close_reason;
   gboolean need_discont;
   guint64 dropped;
+  gint64 connected_us;          /* monotonic, when it was added */
   GCancellable *cancellable;
   /* the peer's thread waits on it (sink->lock): signalled when this peer's
    * queue or state changes, so one buffer wakes each thread once, not every
@@ -103,6 +104,9 @@ struct _GstP2pSink {
   GstBuffer *prerolled;         /* sent by preroll(), not to send again */
   guint64 datagrams_too_big;
   guint64 dropped_total;
+  /* receivers gone: their final figures, so the totals never go down */
+  P2pConnectionStats gone;
+  guint64 receivers_total;      /* receivers served since start */
   GstP2pDelivery delivery;
   GCancellable *cancellable;
   GThread *accept_thread;
@@ -226,6 +230,9 @@ on_peer_closed (P2pConnection *conn, GError *error, gpointer data)
       error ? error->message : "normal close");
   g_mutex_lock (&self->lock);
   peer->closed = TRUE;
+  if (!peer->close_reason)
+    peer->close_reason = g_strdup_printf ("receiver closed the connection%s%s",
+        error ? ": " : "", error ? error->message : "");
   g_cond_signal (&peer->cond);
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
@@ -269,6 +276,7 @@ sink_peer_thread (gpointer data)
   SinkPeer *peer = data;
   GstP2pSink *self = peer->sink;
   g_autofree char *reason = NULL;
+  P2pConnectionStats st;
 
   g_mutex_lock (&self->lock);
   for (;;) {
@@ -303,9 +311,11 @@ sink_peer_thread (gpointer data)
     }
   }
   reason = g_strdup (peer->close_reason ? peer->close_reason :
-      self->stopping ? "sender stopped" : "closed");
+      self->stopping ? "sender stopped" : "receiver closed the connection");
   g_mutex_unlock (&self->lock);
 
+  /* the final figures before the close, which ends the counters */
+  p2p_connection_get_stats (peer->conn, &st);
   /* Signal and message first, removal second: EOS (wait_drained) waits for
    * the removal, so the "disconnected" message with the final byte counts
    * is on the bus before the EOS message. */
@@ -313,14 +323,20 @@ sink_peer_thread (gpointer data)
   g_signal_handlers_disconnect_by_data (peer->conn, peer);
   GST_INFO_OBJECT (self, "receiver %s removed: %s", peer->peer_id, reason);
   g_signal_emit (self, signals[SIGNAL_PEER_REMOVED], 0, peer->peer_id);
-  gst_p2p_object_post_connection (self->obj, peer->conn, "disconnected");
+  gst_p2p_object_post_disconnected (self->obj, peer->conn, &st, reason);
 
   g_mutex_lock (&self->lock);
+  self->gone.bytes_sent += st.bytes_sent;
+  self->gone.bytes_received += st.bytes_received;
+  self->gone.packets_lost += st.packets_lost;
+  self->gone.packets_retransmitted += st.packets_retransmitted;
+  self->gone.datagrams_dropped += st.datagrams_dropped;
   g_ptr_array_remove (self->peers, peer);       /* drops the array's ref */
   g_cond_broadcast (&self->cond);
   self->n_threads--;
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
+  g_object_notify (G_OBJECT (self), "n-peers");
   sink_peer_unref (peer);
   return NULL;
 }
@@ -408,6 +424,8 @@ gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
     b = g_byte_array_free_to_bytes (g_steal_pointer (&eos));
     sink_peer_push_locked (self, peer, b);
   }
+  peer->connected_us = g_get_monotonic_time ();
+  self->receivers_total++;
   g_ptr_array_add (self->peers, sink_peer_ref (peer));
   self->n_threads++;
   g_cond_broadcast (&self->cond);
@@ -427,6 +445,7 @@ gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
 
   GST_INFO_OBJECT (self, "receiver %s connected", peer->peer_id);
   g_signal_emit (self, signals[SIGNAL_PEER_ADDED], 0, peer->peer_id);
+  g_object_notify (G_OBJECT (self), "n-peers");
   gst_p2p_object_post_connection (self->obj, conn, "connected");
 
   if (self->delivery == GST_P2P_DELIVERY_DATAGRAM) {
@@ -885,6 +904,8 @@ gst_p2p_sink_start (GstBaseSink *bsink)
   self->flushing = FALSE;
   self->eos = FALSE;
   self->seqnum = 0;
+  memset (&self->gone, 0, sizeof self->gone);
+  self->receivers_total = 0;
   g_mutex_unlock (&self->lock);
 
   self->cancellable = g_cancellable_new ();
@@ -949,36 +970,94 @@ gst_p2p_sink_change_state (GstElement *element, GstStateChange transition)
   return ret;
 }
 
+typedef struct {
+  P2pConnection *conn;
+  char *peer_id;
+  gint64 connected_us;
+  gsize queued_bytes;
+  guint64 dropped;
+} PeerSnapshot;
+
+static void
+peer_snapshot_free (gpointer data)
+{
+  PeerSnapshot *p = data;
+
+  g_object_unref (p->conn);
+  g_free (p->peer_id);
+  g_free (p);
+}
+
+/* Totals over every receiver since start (monotonic: a receiver that leaves
+ * keeps counting with its final figures), "peers" now, and "receivers", one
+ * structure per connected receiver (like srtsink's "callers"). */
 static GstStructure *
 gst_p2p_sink_dup_stats (GstP2pSink *self)
 {
   GstStructure *s = gst_p2p_stats_new ();
-  g_autoptr (GPtrArray) conns = g_ptr_array_new_with_free_func (g_object_unref);
-  guint64 dropped, too_big;
+  g_autoptr (GPtrArray) snaps = g_ptr_array_new_with_free_func (peer_snapshot_free);
+  guint64 dropped, too_big, total;
+  P2pConnectionStats gone;
+  GValue list = G_VALUE_INIT;
+  gint64 now = g_get_monotonic_time ();
 
   g_mutex_lock (&self->lock);
   for (guint i = 0; i < self->peers->len; i++) {
     SinkPeer *peer = g_ptr_array_index (self->peers, i);
+    PeerSnapshot *p = g_new0 (PeerSnapshot, 1);
 
-    g_ptr_array_add (conns, g_object_ref (peer->conn));
+    p->conn = g_object_ref (peer->conn);
+    p->peer_id = g_strdup (peer->peer_id);
+    p->connected_us = peer->connected_us;
+    p->queued_bytes = peer->queued_bytes;
+    p->dropped = peer->dropped;
+    g_ptr_array_add (snaps, p);
   }
   dropped = self->dropped_total;
   too_big = self->datagrams_too_big;
+  gone = self->gone;
+  total = self->receivers_total;
   g_mutex_unlock (&self->lock);
 
-  for (guint i = 0; i < conns->len; i++) {
+  g_value_init (&list, GST_TYPE_ARRAY);
+  for (guint i = 0; i < snaps->len; i++) {
+    PeerSnapshot *p = g_ptr_array_index (snaps, i);
     P2pConnectionStats st;
+    GValue v = G_VALUE_INIT;
+    gint64 us = MAX (now - p->connected_us, 1);
 
-    p2p_connection_get_stats (g_ptr_array_index (conns, i), &st);
+    p2p_connection_get_stats (p->conn, &st);
     gst_p2p_stats_accumulate (s, &st);
+    g_value_init (&v, GST_TYPE_STRUCTURE);
+    g_value_take_boxed (&v, gst_structure_new ("application/x-p2p-receiver-stats",
+            "peer-id", G_TYPE_STRING, p->peer_id,
+            "bytes-sent", G_TYPE_UINT64, st.bytes_sent,
+            "rtt-us", G_TYPE_UINT64, st.rtt_us,
+            "path", G_TYPE_STRING, p2p_path_kind_to_string (st.path_kind),
+            "bitrate", G_TYPE_UINT64,
+            (guint64) (st.bytes_sent * 8.0 * G_USEC_PER_SEC / us),
+            "packets-lost", G_TYPE_UINT64, st.packets_lost,
+            "queued-bytes", G_TYPE_UINT64, (guint64) p->queued_bytes,
+            "buffers-dropped", G_TYPE_UINT64, p->dropped,
+            "connected-ms", G_TYPE_UINT64, (guint64) (us / 1000), NULL));
+    gst_value_array_append_and_take_value (&list, &v);
   }
-  if (too_big > 0) {
-    guint64 cur = 0;
+  gst_structure_take_value (s, "receivers", &list);
+  {
+    guint64 cur;
 
-    gst_structure_get_uint64 (s, "datagrams-dropped", &cur);
-    gst_structure_set (s, "datagrams-dropped", G_TYPE_UINT64, cur + too_big, NULL);
+#define ADD_GONE(field, v) \
+    cur = 0; gst_structure_get_uint64 (s, field, &cur); \
+    gst_structure_set (s, field, G_TYPE_UINT64, cur + (v), NULL)
+    ADD_GONE ("bytes-sent", gone.bytes_sent);
+    ADD_GONE ("bytes-received", gone.bytes_received);
+    ADD_GONE ("packets-lost", gone.packets_lost);
+    ADD_GONE ("packets-retransmitted", gone.packets_retransmitted);
+    ADD_GONE ("datagrams-dropped", gone.datagrams_dropped + too_big);
+#undef ADD_GONE
   }
-  gst_structure_set (s, "buffers-dropped", G_TYPE_UINT64, dropped, NULL);
+  gst_structure_set (s, "buffers-dropped", G_TYPE_UINT64, dropped,
+      "receivers-total", G_TYPE_UINT64, total, NULL);
   return s;
 }
 

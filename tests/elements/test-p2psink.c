@@ -993,6 +993,122 @@ GST_START_TEST (test_buffer_over_limit)
 }
 GST_END_TEST;
 
+static void
+count_notify (GObject *obj, GParamSpec *pspec, gint *count)
+{
+  g_atomic_int_inc (count);
+}
+
+static guint64
+stats_u64 (const GstStructure *st, const char *field)
+{
+  guint64 v = 0;
+
+  fail_unless (gst_structure_get_uint64 (st, field, &v), "no %s", field);
+  return v;
+}
+
+/* Issue 16 item 7: p2psink's stats totals never go down when receivers
+ * leave (bytes-sent went 479491 -> 203649 -> 0), a per-receiver list
+ * "receivers" (peer-id, bytes-sent, rtt-us, path, bitrate), notify::n-peers
+ * for every receiver added and removed, and the "disconnected" message
+ * carries the reason. */
+GST_START_TEST (test_stats_monotonic)
+{
+  Sender s;
+  GstHarness *hsrc[2];
+  g_autoptr (GstBus) bus = gst_bus_new ();
+  GstElement *sink;
+  GstMessage *msg;
+  guint64 prev, now;
+  guint disconnected = 0;
+  gint notifies = 0;
+  const char *path = p2p_test_use_quic ()? "direct" : "simulated";
+
+  s.network = p2p_test_network_name ("mono");
+  sink = s.sink = p2p_test_make_sink (s.network, TRUE);
+  gst_element_set_bus (sink, bus);
+  g_object_set (sink, "min-peers", 2, NULL);
+  g_signal_connect (sink, "notify::n-peers", G_CALLBACK (count_notify), &notifies);
+  peer_counter_init (&s.peers, sink);
+  s.hsink = gst_harness_new_with_element (sink, "sink", NULL);
+  gst_object_unref (sink);
+  s.peer_id = p2p_test_peer_of (sink);
+
+  hsrc[0] = receiver_start (&s);
+  hsrc[1] = receiver_start (&s);
+  fail_unless (peer_counter_wait_added (&s.peers, 2));
+  push_headers (s.hsink);
+  for (guint i = 0; i < 20; i++)
+    fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (i, 5000)),
+        GST_FLOW_OK);
+  for (guint r = 0; r < 2; r++)
+    for (guint i = 0; i < 20; i++)
+      gst_buffer_unref (gst_harness_pull (hsrc[r]));
+
+  {
+    g_autoptr (GstStructure) st = NULL;
+    const GValue *list;
+
+    g_object_get (sink, "stats", &st, NULL);
+    prev = stats_u64 (st, "bytes-sent");
+    fail_unless (prev > 2 * 20 * 5000, "bytes-sent %" G_GUINT64_FORMAT, prev);
+    list = gst_structure_get_value (st, "receivers");
+    fail_unless (list && GST_VALUE_HOLDS_ARRAY (list));
+    fail_unless_equals_int (gst_value_array_get_size (list), 2);
+    for (guint r = 0; r < 2; r++) {
+      const GstStructure *rs =
+          gst_value_get_structure (gst_value_array_get_value (list, r));
+
+      fail_unless_equals_int (strlen (gst_structure_get_string (rs, "peer-id")), 55);
+      fail_unless (stats_u64 (rs, "bytes-sent") > 20 * 5000);
+      fail_unless (stats_u64 (rs, "bitrate") > 0);
+      fail_unless (gst_structure_has_field (rs, "rtt-us"));
+      fail_unless_equals_string (gst_structure_get_string (rs, "path"), path);
+    }
+  }
+
+  for (guint r = 0; r < 2; r++) {
+    g_autoptr (GstStructure) st = NULL;
+    const GValue *list;
+    guint peers = 9;
+
+    gst_harness_teardown (hsrc[r]);
+    fail_unless (peer_counter_wait_removed (&s.peers, r + 1));
+    g_object_get (sink, "stats", &st, NULL);
+    now = stats_u64 (st, "bytes-sent");
+    fail_unless (now >= prev, "bytes-sent went down from %" G_GUINT64_FORMAT
+        " to %" G_GUINT64_FORMAT, prev, now);
+    prev = now;
+    fail_unless (gst_structure_get_uint (st, "peers", &peers));
+    fail_unless_equals_int (peers, 1 - r);
+    list = gst_structure_get_value (st, "receivers");
+    fail_unless_equals_int (gst_value_array_get_size (list), 1 - r);
+    fail_unless_equals_uint64 (stats_u64 (st, "receivers-total"), 2);
+  }
+  fail_unless_equals_int (g_atomic_int_get (&notifies), 4);
+
+  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT))) {
+    const GstStructure *st = gst_message_get_structure (msg);
+
+    if (gst_structure_has_name (st, "p2p-connection")
+        && g_strcmp0 (gst_structure_get_string (st, "event"), "disconnected") == 0) {
+      const char *reason = gst_structure_get_string (st, "reason");
+
+      fail_unless (reason && g_str_has_prefix (reason,
+              "receiver closed the connection"), "reason %s", reason);
+      fail_unless (stats_u64 (st, "bytes-sent") > 20 * 5000);
+      disconnected++;
+    }
+    gst_message_unref (msg);
+  }
+  fail_unless_equals_int (disconnected, 2);
+
+  gst_element_set_bus (sink, NULL);
+  sender_stop (&s);
+}
+GST_END_TEST;
+
 static Suite *
 p2psink_suite (void)
 {
@@ -1026,6 +1142,7 @@ p2psink_suite (void)
   tcase_add_test (tc, test_datagram_delivery);
   tcase_add_test (tc, test_large_buffers);
   tcase_add_test (tc, test_buffer_over_limit);
+  tcase_add_test (tc, test_stats_monotonic);
   suite_add_tcase (s, tq);
   tcase_set_timeout (tq, 120);
   tcase_add_test (tq, test_quic_loopback);
