@@ -993,10 +993,33 @@ GST_START_TEST (test_buffer_over_limit)
 }
 GST_END_TEST;
 
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  guint count;
+} NotifyCounter;
+
 static void
-count_notify (GObject *obj, GParamSpec *pspec, gint *count)
+count_notify (GObject *obj, GParamSpec *pspec, NotifyCounter *c)
 {
-  g_atomic_int_inc (count);
+  g_mutex_lock (&c->lock);
+  c->count++;
+  g_cond_broadcast (&c->cond);
+  g_mutex_unlock (&c->lock);
+}
+
+/* Waits (bounded) until @c counted @n notifications; returns the count. */
+static guint
+notify_counter_wait (NotifyCounter *c, guint n)
+{
+  gint64 deadline = g_get_monotonic_time () + P2P_TEST_TIMEOUT_S * G_TIME_SPAN_SECOND;
+  guint count;
+
+  g_mutex_lock (&c->lock);
+  while (c->count < n && g_cond_wait_until (&c->cond, &c->lock, deadline));
+  count = c->count;
+  g_mutex_unlock (&c->lock);
+  return count;
 }
 
 static guint64
@@ -1022,13 +1045,16 @@ GST_START_TEST (test_stats_monotonic)
   GstMessage *msg;
   guint64 prev, now;
   guint disconnected = 0;
-  gint notifies = 0;
+  NotifyCounter notifies;
   const char *path = p2p_test_use_quic ()? "direct" : "simulated";
 
   s.network = p2p_test_network_name ("mono");
   sink = s.sink = p2p_test_make_sink (s.network, TRUE);
   gst_element_set_bus (sink, bus);
   g_object_set (sink, "min-peers", 2, NULL);
+  memset (&notifies, 0, sizeof notifies);
+  g_mutex_init (&notifies.lock);
+  g_cond_init (&notifies.cond);
   g_signal_connect (sink, "notify::n-peers", G_CALLBACK (count_notify), &notifies);
   peer_counter_init (&s.peers, sink);
   s.hsink = gst_harness_new_with_element (sink, "sink", NULL);
@@ -1038,6 +1064,7 @@ GST_START_TEST (test_stats_monotonic)
   hsrc[0] = receiver_start (&s);
   hsrc[1] = receiver_start (&s);
   fail_unless (peer_counter_wait_added (&s.peers, 2));
+  fail_unless_equals_int (notify_counter_wait (&notifies, 2), 2);
   push_headers (s.hsink);
   for (guint i = 0; i < 20; i++)
     fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (i, 5000)),
@@ -1075,6 +1102,8 @@ GST_START_TEST (test_stats_monotonic)
 
     gst_harness_teardown (hsrc[r]);
     fail_unless (peer_counter_wait_removed (&s.peers, r + 1));
+    /* n-peers is notified once the receiver is out of the list */
+    fail_unless_equals_int (notify_counter_wait (&notifies, 3 + r), 3 + r);
     g_object_get (sink, "stats", &st, NULL);
     now = stats_u64 (st, "bytes-sent");
     fail_unless (now >= prev, "bytes-sent went down from %" G_GUINT64_FORMAT
@@ -1086,7 +1115,7 @@ GST_START_TEST (test_stats_monotonic)
     fail_unless_equals_int (gst_value_array_get_size (list), 1 - r);
     fail_unless_equals_uint64 (stats_u64 (st, "receivers-total"), 2);
   }
-  fail_unless_equals_int (g_atomic_int_get (&notifies), 4);
+  fail_unless_equals_int (notify_counter_wait (&notifies, 4), 4);
 
   while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT))) {
     const GstStructure *st = gst_message_get_structure (msg);
@@ -1105,7 +1134,10 @@ GST_START_TEST (test_stats_monotonic)
   fail_unless_equals_int (disconnected, 2);
 
   gst_element_set_bus (sink, NULL);
+  g_signal_handlers_disconnect_by_data (sink, &notifies);
   sender_stop (&s);
+  g_mutex_clear (&notifies.lock);
+  g_cond_clear (&notifies.cond);
 }
 GST_END_TEST;
 
