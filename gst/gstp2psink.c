@@ -794,6 +794,12 @@ wait_drained (GstP2pSink *self)
   deadline = g_get_monotonic_time () + (gint64) timeout * 1000;
 
   g_mutex_lock (&self->lock);
+  if (self->peers->len == 0) {
+    /* nobody to wait for (issue 16 item 14): EOS goes on at once */
+    g_mutex_unlock (&self->lock);
+    GST_INFO_OBJECT (self, "end of stream with no receiver connected");
+    return;
+  }
   if (wait_for_peer_locked (self, FALSE) != GST_FLOW_OK) {
     g_mutex_unlock (&self->lock);
     return;
@@ -1186,8 +1192,9 @@ gst_p2p_sink_class_init (GstP2pSinkClass *klass)
   gst_p2p_object_install_properties (gobject_class, TRUE);
   g_object_class_install_property (gobject_class, PROP_WAIT_FOR_PEER,
       g_param_spec_boolean ("wait-for-peer", "Wait for peer",
-          "Hold the stream (and EOS) until the first receiver is connected, "
-          "so it gets everything from the first byte", DEFAULT_WAIT_FOR_PEER,
+          "Hold the stream until the first receiver is connected, so it gets "
+          "everything from the first byte (an EOS with no receiver connected "
+          "is not held)", DEFAULT_WAIT_FOR_PEER,
           rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_MIN_PEERS,
       g_param_spec_uint ("min-peers", "Minimum peers",
