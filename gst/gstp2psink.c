@@ -44,6 +44,7 @@ enum {
   PROP_SLOW_RECEIVER_TIMEOUT,
   PROP_N_PEERS,
   PROP_MIN_PEERS,
+  PROP_ALLOW_PARTIAL,
 };
 
 enum {
@@ -68,6 +69,9 @@ typedef struct {
   gboolean need_discont;
   guint64 dropped;
   gint64 connected_us;          /* monotonic, when it was added */
+  guint64 media_bytes;          /* bytes of frames handed to the transport */
+  gboolean eos_sent;            /* the EOS frame went out */
+  gboolean closed_by_receiver;
   GCancellable *cancellable;
   /* the peer's thread waits on it (sink->lock): signalled when this peer's
    * queue or state changes, so one buffer wakes each thread once, not every
@@ -107,6 +111,8 @@ struct _GstP2pSink {
   /* receivers gone: their final figures, so the totals never go down */
   P2pConnectionStats gone;
   guint64 receivers_total;      /* receivers served since start */
+  guint64 receivers_complete;   /* of them, those that confirmed EOS */
+  gboolean allow_partial;       /* property (object lock) */
   GstP2pDelivery delivery;
   GCancellable *cancellable;
   GThread *accept_thread;
@@ -230,6 +236,8 @@ on_peer_closed (P2pConnection *conn, GError *error, gpointer data)
       error ? error->message : "normal close");
   g_mutex_lock (&self->lock);
   peer->closed = TRUE;
+  if (!peer->close_reason && !peer->closed_by_receiver)
+    peer->closed_by_receiver = TRUE;
   if (!peer->close_reason)
     peer->close_reason = g_strdup_printf ("receiver closed the connection%s%s",
         error ? ": " : "", error ? error->message : "");
@@ -277,6 +285,7 @@ sink_peer_thread (gpointer data)
   GstP2pSink *self = peer->sink;
   g_autofree char *reason = NULL;
   P2pConnectionStats st;
+  gboolean complete, warn;
 
   g_mutex_lock (&self->lock);
   for (;;) {
@@ -297,6 +306,12 @@ sink_peer_thread (gpointer data)
     peer->queued_bytes -= g_bytes_get_size (msg);
     if (is_buffer_message (msg))
       peer->queued_buffers--;
+    if (ok) {
+      peer->media_bytes += g_bytes_get_size (msg);
+      if (g_bytes_get_size (msg) > 0
+          && ((const guint8 *) g_bytes_get_data (msg, NULL))[0] == P2P_FRAME_EOS)
+        peer->eos_sent = TRUE;
+    }
     /* room in this queue: only the streaming thread can be waiting for it */
     if (self->room_waiters > 0)
       g_cond_broadcast (&self->cond);
@@ -324,6 +339,18 @@ sink_peer_thread (gpointer data)
   GST_INFO_OBJECT (self, "receiver %s removed: %s", peer->peer_id, reason);
   g_signal_emit (self, signals[SIGNAL_PEER_REMOVED], 0, peer->peer_id);
   gst_p2p_object_post_disconnected (self->obj, peer->conn, &st, reason);
+
+  g_mutex_lock (&self->lock);
+  /* complete: the receiver closed after it got the EOS frame */
+  complete = peer->eos_sent && peer->closed_by_receiver;
+  if (complete)
+    self->receivers_complete++;
+  warn = !complete && !self->stopping;
+  g_mutex_unlock (&self->lock);
+  if (warn)
+    GST_ELEMENT_WARNING (self, RESOURCE, WRITE, ("Receiver %s did not get "
+            "the whole stream: %" G_GUINT64_FORMAT " bytes delivered (%s)",
+            peer->peer_id, peer->media_bytes, reason), (NULL));
 
   g_mutex_lock (&self->lock);
   self->gone.bytes_sent += st.bytes_sent;
@@ -796,9 +823,8 @@ wait_drained (GstP2pSink *self)
   g_mutex_lock (&self->lock);
   if (self->peers->len == 0) {
     /* nobody to wait for (issue 16 item 14): EOS goes on at once */
-    g_mutex_unlock (&self->lock);
     GST_INFO_OBJECT (self, "end of stream with no receiver connected");
-    return;
+    goto check;
   }
   if (wait_for_peer_locked (self, FALSE) != GST_FLOW_OK) {
     g_mutex_unlock (&self->lock);
@@ -812,8 +838,34 @@ wait_drained (GstP2pSink *self)
       for (guint i = 0; i < self->peers->len; i++)
         sink_peer_disconnect_locked (self, g_ptr_array_index (self->peers, i),
             "end of stream (eos-timeout)");
+      /* their threads remove them (bounded: the sends are cancelled) */
+      deadline = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
+      while (self->peers->len > 0 && !self->stopping
+          && g_cond_wait_until (&self->cond, &self->lock, deadline));
       break;
     }
+  }
+
+check:
+  /* issue 16 item 11: say when the stream reached nobody whole */
+  if (!self->flushing && !self->stopping && self->receivers_total > 0
+      && self->receivers_complete == 0) {
+    guint64 total = self->receivers_total;
+    gboolean allow;
+
+    g_mutex_unlock (&self->lock);
+    GST_OBJECT_LOCK (self);
+    allow = self->allow_partial;
+    GST_OBJECT_UNLOCK (self);
+    if (allow)
+      GST_WARNING_OBJECT (self, "no receiver got the whole stream "
+          "(allow-partial=true)");
+    else
+      GST_ELEMENT_ERROR (self, RESOURCE, WRITE, ("No receiver got the whole "
+              "stream (%" G_GUINT64_FORMAT " connected, none confirmed the end "
+              "of the stream); set allow-partial=true to accept partial "
+              "delivery", total), (NULL));
+    return;
   }
   g_mutex_unlock (&self->lock);
 }
@@ -912,6 +964,7 @@ gst_p2p_sink_start (GstBaseSink *bsink)
   self->seqnum = 0;
   memset (&self->gone, 0, sizeof self->gone);
   self->receivers_total = 0;
+  self->receivers_complete = 0;
   g_mutex_unlock (&self->lock);
 
   self->cancellable = g_cancellable_new ();
@@ -1102,6 +1155,9 @@ gst_p2p_sink_set_property (GObject *object, guint prop_id, const GValue *value,
     case PROP_SLOW_RECEIVER_TIMEOUT:
       self->slow_timeout = g_value_get_uint (value);
       break;
+    case PROP_ALLOW_PARTIAL:
+      self->allow_partial = g_value_get_boolean (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1157,6 +1213,9 @@ gst_p2p_sink_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_SLOW_RECEIVER_TIMEOUT:
       g_value_set_uint (value, self->slow_timeout);
+      break;
+    case PROP_ALLOW_PARTIAL:
+      g_value_set_boolean (value, self->allow_partial);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1231,6 +1290,13 @@ gst_p2p_sink_class_init (GstP2pSinkClass *klass)
           "With slow-receiver-policy=disconnect: how long (ms) a receiver's "
           "queue may stay full before it is disconnected", 0, G_MAXUINT,
           DEFAULT_SLOW_TIMEOUT, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_ALLOW_PARTIAL,
+      g_param_spec_boolean ("allow-partial", "Allow partial delivery",
+          "At EOS, accept that no receiver got the whole stream (one that "
+          "confirmed the EOS); FALSE: that is an element error. A receiver "
+          "that leaves without the whole stream is a WARNING (bytes "
+          "delivered, reason) either way", FALSE,
+          rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_N_PEERS,
       g_param_spec_uint ("n-peers", "Receivers",
           "Number of receivers connected now", 0, G_MAXUINT, 0,

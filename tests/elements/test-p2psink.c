@@ -1141,6 +1141,81 @@ GST_START_TEST (test_stats_monotonic)
 }
 GST_END_TEST;
 
+/* Issue 16 item 11: a receiver that leaves before the end gets a WARNING
+ * naming it and the bytes delivered; at EOS, when no receiver got the whole
+ * stream, an element error (RESOURCE/WRITE) unless allow-partial=true.
+ * Before, the sender posted EOS as if all went well. */
+GST_START_TEST (test_partial_delivery)
+{
+  for (guint allow = 0; allow < 2; allow++) {
+    Sender s;
+    GstHarness *hsrc;
+    g_autoptr (GstBus) bus = gst_bus_new ();
+    GstElement *sink;
+    GstMessage *msg;
+    GError *err = NULL;
+    guint warnings = 0, errors = 0;
+
+    s.network = p2p_test_network_name ("partial");
+    sink = s.sink = p2p_test_make_sink (s.network, TRUE);
+    gst_element_set_bus (sink, bus);
+    g_object_set (sink, "allow-partial", (gboolean) allow, NULL);
+    peer_counter_init (&s.peers, sink);
+    s.hsink = gst_harness_new_with_element (sink, "sink", NULL);
+    gst_object_unref (sink);
+    s.peer_id = p2p_test_peer_of (sink);
+
+    hsrc = receiver_start (&s);
+    fail_unless (peer_counter_wait_added (&s.peers, 1));
+    push_headers (s.hsink);
+    for (guint i = 0; i < 5; i++)
+      fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (i, 1000)),
+          GST_FLOW_OK);
+    for (guint i = 0; i < 5; i++)
+      gst_buffer_unref (gst_harness_pull (hsrc));
+    /* the receiver goes before the end */
+    gst_harness_teardown (hsrc);
+    fail_unless (peer_counter_wait_removed (&s.peers, 1));
+    gst_harness_push_event (s.hsink, gst_event_new_eos ());
+
+    while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING |
+                GST_MESSAGE_ERROR))) {
+      if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING) {
+        guint64 bytes = 0;
+        const char *p;
+
+        gst_message_parse_warning (msg, &err, NULL);
+        p = strstr (err->message, "did not get the whole stream: ");
+        fail_unless (g_str_has_prefix (err->message, "Receiver ") && p,
+            "%s", err->message);
+        bytes = g_ascii_strtoull (p + strlen ("did not get the whole stream: "),
+            NULL, 10);
+        /* the headers and five buffers of 1000 bytes went out */
+        fail_unless (bytes > 5 * 1000 && bytes < 5 * 1000 + 4096,
+            "%" G_GUINT64_FORMAT " bytes", bytes);
+        fail_unless (strstr (err->message, "bytes delivered (receiver closed "
+                "the connection"), "%s", err->message);
+        warnings++;
+      } else {
+        gst_message_parse_error (msg, &err, NULL);
+        fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+                GST_RESOURCE_ERROR_WRITE));
+        fail_unless (g_str_has_prefix (err->message, "No receiver got the whole "
+                "stream (1 connected, none confirmed the end of the stream); "
+                "set allow-partial=true"), "%s", err->message);
+        errors++;
+      }
+      g_clear_error (&err);
+      gst_message_unref (msg);
+    }
+    fail_unless_equals_int (warnings, 1);
+    fail_unless_equals_int (errors, allow ? 0 : 1);
+    gst_element_set_bus (sink, NULL);
+    sender_stop (&s);
+  }
+}
+GST_END_TEST;
+
 static Suite *
 p2psink_suite (void)
 {
@@ -1175,6 +1250,7 @@ p2psink_suite (void)
   tcase_add_test (tc, test_large_buffers);
   tcase_add_test (tc, test_buffer_over_limit);
   tcase_add_test (tc, test_stats_monotonic);
+  tcase_add_test (tc, test_partial_delivery);
   suite_add_tcase (s, tq);
   tcase_set_timeout (tq, 120);
   tcase_add_test (tq, test_quic_loopback);
