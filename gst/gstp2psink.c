@@ -11,7 +11,12 @@
  * full is the slow-receiver-policy (default disconnect: wait up to
  * slow-receiver-timeout ms for room, then drop that receiver, so one stalled
  * receiver holds the others back for at most that long). "sync" defaults to
- * FALSE here (serve as fast as the receivers take it).
+ * FALSE here (serve as fast as the receivers take it). A buffer bigger than
+ * one message goes in parts (up to 64 MiB). Stats totals count receivers
+ * that left; "receivers" lists the connected ones. A receiver that leaves
+ * without the whole stream is a WARNING; at EOS, no receiver with the whole
+ * stream is an error unless allow-partial. An EOS with no receiver connected
+ * does not wait for one.
  *
  * |[
  * gst-launch-1.0 -e filesrc location=song.flac ! flacparse ! p2psink
