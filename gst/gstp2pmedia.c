@@ -83,6 +83,47 @@ gst_p2p_media_append_buffer (GByteArray *out, GstBuffer *buffer)
   gst_buffer_unmap (buffer, &map);
 }
 
+void
+gst_p2p_media_append_buffer_parts (GByteArray *out, GstBuffer *buffer)
+{
+  GstMapInfo map = GST_MAP_INFO_INIT;
+  P2pMediaBuffer mb;
+  gsize done = 0;
+
+  if (gst_buffer_get_size (buffer) <= GST_P2P_MEDIA_PART_PAYLOAD
+      || !gst_buffer_map (buffer, &map, GST_MAP_READ)) {
+    gst_p2p_media_append_buffer (out, buffer);
+    return;
+  }
+  fill_media_buffer (&mb, buffer, &map, 0);
+  while (done < map.size) {
+    gsize n = MIN (map.size - done, GST_P2P_MEDIA_PART_PAYLOAD);
+    P2pMediaBuffer part = mb;
+
+    part.payload = map.data + done;
+    part.payload_len = n;
+    done += n;
+    if (done < map.size)
+      part.flags |= GST_P2P_MEDIA_FLAG_CONTINUED;
+    p2p_frame_append_buffer (out, &part);
+  }
+  gst_buffer_unmap (buffer, &map);
+}
+
+gsize
+gst_p2p_media_frame_length (const guint8 *data, gsize len)
+{
+  guint64 t = 0, l = 0;
+  gsize n = p2p_varint_read (data, len, &t), m;
+
+  if (n == 0)
+    return 0;
+  m = p2p_varint_read (data + n, len - n, &l);
+  if (m == 0 || l > len - n - m)
+    return 0;
+  return n + m + l;
+}
+
 GBytes *
 gst_p2p_media_buffer_to_datagram (GstBuffer *buffer, guint64 seqnum)
 {
@@ -625,4 +666,107 @@ gst_p2p_media_buffer_from_datagram (const guint8 *data, gsize len,
   if (seqnum)
     *seqnum = mb.seqnum;
   return buffer_from_media (&mb);
+}
+
+/* ---- buffers in parts ---- */
+
+void
+gst_p2p_media_assembler_init (GstP2pMediaAssembler *a)
+{
+  memset (a, 0, sizeof *a);
+}
+
+void
+gst_p2p_media_assembler_clear (GstP2pMediaAssembler *a)
+{
+  gst_clear_buffer (&a->meta);
+  if (a->payload)
+    g_byte_array_unref (g_steal_pointer (&a->payload));
+}
+
+static const char *
+frame_type_name (guint64 type)
+{
+  switch (type) {
+    case P2P_FRAME_STREAM_START:
+      return "STREAM_START";
+    case P2P_FRAME_CAPS:
+      return "CAPS";
+    case P2P_FRAME_SEGMENT:
+      return "SEGMENT";
+    case P2P_FRAME_TAG:
+      return "TAG";
+    case P2P_FRAME_EOS:
+      return "EOS";
+    case P2P_FRAME_FLUSH_START:
+      return "FLUSH_START";
+    case P2P_FRAME_FLUSH_STOP:
+      return "FLUSH_STOP";
+    case P2P_FRAME_GAP:
+      return "GAP";
+    default:
+      return "unknown";
+  }
+}
+
+GstMiniObject *
+gst_p2p_media_assembler_push (GstP2pMediaAssembler *a, GBytes *message,
+    GError **error)
+{
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data (message, &len);
+  const guint8 *body = NULL;
+  gsize body_len = 0;
+  guint64 type = 0;
+  P2pMediaBuffer mb;
+  GstBuffer *buffer;
+
+  if (!gst_p2p_media_split_message (data, len, &type, &body, &body_len, error)) {
+    gst_p2p_media_assembler_clear (a);
+    return NULL;
+  }
+  if (type != P2P_FRAME_BUFFER) {
+    if (a->meta) {
+      g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+          "Malformed media stream: a %s frame between the parts of a buffer",
+          frame_type_name (type));
+      gst_p2p_media_assembler_clear (a);
+      return NULL;
+    }
+    return gst_p2p_media_frame_to_object (type, body, body_len, error);
+  }
+  if (!p2p_frame_parse_buffer (body, body_len, &mb, error)) {
+    gst_p2p_media_assembler_clear (a);
+    return NULL;
+  }
+  if (!a->meta && !(mb.flags & GST_P2P_MEDIA_FLAG_CONTINUED))
+    return GST_MINI_OBJECT_CAST (buffer_from_media (&mb));
+
+  if (!a->meta) {
+    P2pMediaBuffer meta = mb;
+
+    meta.payload_len = 0;
+    a->meta = buffer_from_media (&meta);
+    a->payload = g_byte_array_sized_new (2 * GST_P2P_MEDIA_PART_PAYLOAD);
+  }
+  if (mb.payload_len > GST_P2P_MEDIA_MAX_BUFFER_SIZE - a->payload->len) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+        "peer sent a buffer of more than %u bytes (the limit of a buffer "
+        "sent in parts)", (guint) GST_P2P_MEDIA_MAX_BUFFER_SIZE);
+    gst_p2p_media_assembler_clear (a);
+    return NULL;
+  }
+  g_byte_array_append (a->payload, mb.payload, mb.payload_len);
+  if (mb.flags & GST_P2P_MEDIA_FLAG_CONTINUED)
+    return NULL;
+
+  buffer = g_steal_pointer (&a->meta);
+  {
+    gsize size = a->payload->len;
+    guint8 *bytes = g_byte_array_free (g_steal_pointer (&a->payload), FALSE);
+
+    gst_buffer_append_memory (buffer, gst_memory_new_wrapped (0, bytes, size,
+            0, size, bytes, g_free));
+  }
+  return GST_MINI_OBJECT_CAST (buffer);
 }

@@ -23,6 +23,27 @@ gboolean gst_p2p_media_append_event (GByteArray *out, GstEvent *event);
  * payload) to @out. */
 void gst_p2p_media_append_buffer (GByteArray *out, GstBuffer *buffer);
 
+/* A buffer bigger than one message travels in parts (docs/protocol.md
+ * §5.1): BUFFER frames of at most GST_P2P_MEDIA_PART_PAYLOAD payload bytes,
+ * each in a message of its own and each carrying the buffer's timestamps and
+ * flags, every part but the last with GST_P2P_MEDIA_FLAG_CONTINUED. The
+ * whole payload is at most GST_P2P_MEDIA_MAX_BUFFER_SIZE bytes: a sender
+ * refuses a bigger buffer, a receiver closes with P2P_ERROR_PROTOCOL. */
+#define GST_P2P_MEDIA_FLAG_CONTINUED 0x40
+#define GST_P2P_MEDIA_MAX_BUFFER_SIZE (64 * 1024 * 1024)
+#define GST_P2P_MEDIA_PART_PAYLOAD (P2P_MAX_MESSAGE_SIZE - 64)
+
+/* Appends @buffer for the reliable stream: one BUFFER frame when it fits in
+ * a message (exactly what gst_p2p_media_append_buffer() appends), else its
+ * parts (above), one whole frame after the other; each frame is at most
+ * P2P_MAX_MESSAGE_SIZE bytes and is sent as one message. The caller checks
+ * GST_P2P_MEDIA_MAX_BUFFER_SIZE. */
+void gst_p2p_media_append_buffer_parts (GByteArray *out, GstBuffer *buffer);
+
+/* The length of the whole frame (header + body) at the start of @data, or 0
+ * when @data does not start with a complete frame header whose body fits. */
+gsize gst_p2p_media_frame_length (const guint8 *data, gsize len);
+
 /* (transfer full): the datagram body of @buffer with sequence number @seqnum
  * (datagram delivery). */
 GBytes *gst_p2p_media_buffer_to_datagram (GstBuffer *buffer, guint64 seqnum);
@@ -48,5 +69,26 @@ GstBuffer *gst_p2p_media_buffer_from_datagram (const guint8 *data, gsize len,
 
 /* Convenience: a whole message (one frame) to an object (transfer full). */
 GstMiniObject *gst_p2p_media_message_to_object (GBytes *message, GError **error);
+
+/* Reassembles buffers sent in parts; other frames pass through. */
+typedef struct {
+  GstBuffer *meta;              /* the first part's metadata, no memory */
+  GByteArray *payload;          /* the parts' payload so far */
+} GstP2pMediaAssembler;
+
+void gst_p2p_media_assembler_init (GstP2pMediaAssembler *a);
+/* Drops a partly received buffer. */
+void gst_p2p_media_assembler_clear (GstP2pMediaAssembler *a);
+
+/* Takes one message (one whole frame). Returns the object it completes
+ * (transfer full); NULL without @error when the message was a part and more
+ * are needed; NULL with P2P_ERROR_PROTOCOL for what
+ * gst_p2p_media_message_to_object() refuses, for a frame other than BUFFER
+ * between the parts of a buffer ("a CAPS frame between the parts of a
+ * buffer") and for a buffer whose parts add up to more than
+ * GST_P2P_MEDIA_MAX_BUFFER_SIZE ("peer sent a buffer of more than 67108864
+ * bytes"). After an error the assembler is empty. */
+GstMiniObject *gst_p2p_media_assembler_push (GstP2pMediaAssembler *a,
+    GBytes *message, GError **error);
 
 G_END_DECLS

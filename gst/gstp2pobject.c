@@ -94,6 +94,8 @@ gst_p2p_object_free (GstP2pObject *self)
   g_free (self->peer);
   g_free (self->sim_network);
   g_free (self->identity_path);
+  g_free (self->identity_kind);
+  g_free (self->identity_file_used);
   g_free (self->rendezvous);
   g_free (self->stun_server);
   g_free (self->turn_server);
@@ -131,9 +133,12 @@ gst_p2p_object_install_properties (GObjectClass *klass, gboolean is_sink)
           "(configured from SIMULATOR_P2P_* when first used)", "default", rw));
   g_object_class_install_property (klass, GST_P2P_PROP_IDENTITY,
       g_param_spec_string ("identity", "Identity key file",
-          is_sink ? "Ed25519 key file (created with mode 0600 if missing); "
-          "NULL = $P2P_IDENTITY_FILE if set, else a new ephemeral key"
-          : "Ed25519 key file (created with mode 0600 if missing); "
+          is_sink ? "Ed25519 key file (created with mode 0600 if missing, in an "
+          "existing directory); NULL = $P2P_IDENTITY_FILE if set, else p2p-id's "
+          "default $XDG_DATA_HOME/gst-p2p/identity.key if it exists, else a "
+          "new ephemeral key (the p2p-listening message says which)"
+          : "Ed25519 key file (created with mode 0600 if missing, in an "
+          "existing directory); "
           "NULL = a new ephemeral key", NULL, rw));
   g_object_class_install_property (klass, GST_P2P_PROP_PEER_ID,
       g_param_spec_string ("peer-id", "Peer ID",
@@ -179,9 +184,28 @@ gst_p2p_object_install_properties (GObjectClass *klass, gboolean is_sink)
           GST_TYPE_P2P_DELIVERY, GST_P2P_DELIVERY_RELIABLE, rw));
   g_object_class_install_property (klass, GST_P2P_PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
-          "application/x-p2p-stats: rtt-us (us), bytes-sent, bytes-received, "
-          "packets-lost, packets-retransmitted, path, setup-time-ms (ms), "
-          "datagrams-dropped, peers", GST_TYPE_STRUCTURE, ro));
+          is_sink ? "application/x-p2p-stats, totals over every receiver "
+          "since start (they never go down when receivers leave): bytes-sent, "
+          "bytes-received, packets-lost, packets-retransmitted (QUIC "
+          "packets), datagrams-dropped (datagrams not sent: too big or the "
+          "send queue full), buffers-dropped (buffers not queued for a slow "
+          "receiver), receivers-total (receivers served); of the receivers "
+          "connected now: peers (how many), rtt-us (the largest RTT, us), "
+          "setup-time-ms (the longest set-up), path (of the last one: direct, "
+          "relay, simulated, none); receivers: an array with one structure "
+          "per connected receiver: peer-id, bytes-sent, rtt-us, path, bitrate "
+          "(bits/s sent since it connected), packets-lost, queued-bytes "
+          "(waiting in its queue), buffers-dropped, connected-ms"
+          : "application/x-p2p-stats of the connection (the last one's final "
+          "figures once it is gone): rtt-us (us), bytes-sent, bytes-received, "
+          "packets-lost, packets-retransmitted (QUIC packets), path (direct, "
+          "relay, simulated, none), setup-time-ms (ms), peers (0 or 1), "
+          "datagrams-dropped (datagrams the transport or the full queue "
+          "dropped), datagrams-lost (sequence numbers that never arrived, "
+          "before the first and after the last too), datagrams-late (arrived "
+          "after their buffer's time), queued-bytes, queued-bytes-max (bytes "
+          "waiting for the streaming thread now and at most)",
+          GST_TYPE_STRUCTURE, ro));
 
   /* ---- issue 16 (p2psrc side): shared timeouts ---- */
   g_object_class_install_property (klass, GST_P2P_PROP_IDLE_TIMEOUT,
@@ -467,10 +491,34 @@ gst_p2p_object_open (GstP2pObject *self)
   if (port >= 0)
     config->listen_port = (guint) port;
 
-  /* identity: the property, else (sink only) $P2P_IDENTITY_FILE, else new */
+  /* identity: the property, else (sink only) $P2P_IDENTITY_FILE, else (sink
+   * only) the default key file of p2p-id if it exists, else new. A named
+   * file is created if missing, but never its directory. */
   if (!identity_path && self->is_sink && config->identity_file)
     identity_path = g_strdup (config->identity_file);
+  g_clear_pointer (&self->identity_kind, g_free);
+  if (!identity_path && self->is_sink) {
+    g_autofree char *def = p2p_identity_default_path ();
+
+    if (g_file_test (def, G_FILE_TEST_EXISTS)) {
+      identity_path = g_steal_pointer (&def);
+      self->identity_kind = g_strdup ("default-file");
+    }
+  }
   if (identity_path) {
+    gboolean exists = g_file_test (identity_path, G_FILE_TEST_EXISTS);
+
+    if (!exists) {
+      g_autofree char *dir = g_path_get_dirname (identity_path);
+
+      if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
+        GST_ELEMENT_ERROR (self->element, RESOURCE, SETTINGS,
+            ("Cannot use identity key file \"%s\": the directory \"%s\" "
+                "does not exist (it is not created)", identity_path, dir),
+            (NULL));
+        return FALSE;
+      }
+    }
     identity = p2p_identity_load_or_create (identity_path, &err);
     if (!identity) {
       GST_ELEMENT_ERROR (self->element, RESOURCE, SETTINGS,
@@ -478,9 +526,25 @@ gst_p2p_object_open (GstP2pObject *self)
               err->message), (NULL));
       return FALSE;
     }
+    if (!exists) {
+      GST_WARNING_OBJECT (self->element, "created a new identity key file %s",
+          identity_path);
+      self->identity_kind = g_strdup ("new-file");
+    } else if (!self->identity_kind) {
+      self->identity_kind = g_strdup ("file");
+    }
+    GST_INFO_OBJECT (self->element, "identity from key file %s (%s)",
+        identity_path, self->identity_kind);
   } else {
     identity = p2p_identity_new ();
+    self->identity_kind = g_strdup ("ephemeral");
+    if (self->is_sink)
+      GST_WARNING_OBJECT (self->element, "no identity key file (identity "
+          "property, $P2P_IDENTITY_FILE or p2p-id's default): using an "
+          "ephemeral key, the peer ID changes every run");
   }
+  g_free (self->identity_file_used);
+  self->identity_file_used = g_strdup (identity_path);
 
   if (transport == GST_P2P_TRANSPORT_SIM) {
     g_autoptr (P2pSimNetwork) net = NULL;
@@ -542,7 +606,10 @@ gst_p2p_object_open (GstP2pObject *self)
         gst_message_new_element (GST_OBJECT (self->element),
             gst_structure_new ("p2p-listening",
                 "peer-id", G_TYPE_STRING, self->peer_id,
-                "ticket", G_TYPE_STRING, self->ticket, NULL)));
+                "ticket", G_TYPE_STRING, self->ticket,
+                "identity", G_TYPE_STRING, self->identity_kind,
+                "identity-file", G_TYPE_STRING, self->identity_file_used,
+                NULL)));
   }
   return TRUE;
 }
@@ -728,4 +795,23 @@ gst_p2p_object_post_connection (GstP2pObject *self, P2pConnection *conn,
               "setup-time-ms", G_TYPE_UINT64, st.setup_time_us / 1000,
               "bytes-sent", G_TYPE_UINT64, st.bytes_sent,
               "bytes-received", G_TYPE_UINT64, st.bytes_received, NULL)));
+}
+
+void
+gst_p2p_object_post_disconnected (GstP2pObject *self, P2pConnection *conn,
+    const P2pConnectionStats *st, const char *reason)
+{
+  g_autofree char *peer_id = gst_p2p_connection_dup_peer_id (conn);
+
+  gst_element_post_message (self->element,
+      gst_message_new_element (GST_OBJECT (self->element),
+          gst_structure_new ("p2p-connection",
+              "peer-id", G_TYPE_STRING, peer_id,
+              "event", G_TYPE_STRING, "disconnected",
+              "reason", G_TYPE_STRING, reason,
+              "path", G_TYPE_STRING, p2p_path_kind_to_string (st->path_kind),
+              "rtt-us", G_TYPE_UINT64, st->rtt_us,
+              "setup-time-ms", G_TYPE_UINT64, st->setup_time_us / 1000,
+              "bytes-sent", G_TYPE_UINT64, st->bytes_sent,
+              "bytes-received", G_TYPE_UINT64, st->bytes_received, NULL)));
 }

@@ -84,6 +84,10 @@ typedef struct {
   P2pListener *listener;
   char *peer_id;                /* our own ID, text form */
   char *ticket;
+  /* how the identity was found, for the p2p-listening message: "file",
+   * "default-file" (p2p-id's), "new-file" (created now), "ephemeral" */
+  char *identity_kind;
+  char *identity_file_used;     /* the key file, NULL if ephemeral */
   GArray *allowed;              /* P2pPeerId, empty = everyone */
 } GstP2pObject;
 
@@ -132,6 +136,10 @@ GstStructure *gst_p2p_stats_new (void);
 /* Posts the element message "p2p-connection". */
 void gst_p2p_object_post_connection (GstP2pObject *self, P2pConnection *conn,
     const char *event);
+/* The same for event "disconnected", with the connection's figures taken
+ * before it was closed (@st) and the @reason it was closed for. */
+void gst_p2p_object_post_disconnected (GstP2pObject *self, P2pConnection *conn,
+    const P2pConnectionStats *st, const char *reason);
 
 /* Errors from the library as element errors. */
 #define GST_P2P_ELEMENT_ERROR_FROM(el, err, ...) \

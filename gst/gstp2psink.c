@@ -11,7 +11,12 @@
  * full is the slow-receiver-policy (default disconnect: wait up to
  * slow-receiver-timeout ms for room, then drop that receiver, so one stalled
  * receiver holds the others back for at most that long). "sync" defaults to
- * FALSE here (serve as fast as the receivers take it).
+ * FALSE here (serve as fast as the receivers take it). A buffer bigger than
+ * one message goes in parts (up to 64 MiB). Stats totals count receivers
+ * that left; "receivers" lists the connected ones. A receiver that leaves
+ * without the whole stream is a WARNING; at EOS, no receiver with the whole
+ * stream is an error unless allow-partial. An EOS with no receiver connected
+ * does not wait for one.
  *
  * |[
  * gst-launch-1.0 -e filesrc location=song.flac ! flacparse ! p2psink
@@ -44,6 +49,7 @@ enum {
   PROP_SLOW_RECEIVER_TIMEOUT,
   PROP_N_PEERS,
   PROP_MIN_PEERS,
+  PROP_ALLOW_PARTIAL,
 };
 
 enum {
@@ -67,6 +73,10 @@ typedef struct {
   char *close_reason;
   gboolean need_discont;
   guint64 dropped;
+  gint64 connected_us;          /* monotonic, when it was added */
+  guint64 media_bytes;          /* bytes of frames handed to the transport */
+  gboolean eos_sent;            /* the EOS frame went out */
+  gboolean closed_by_receiver;
   GCancellable *cancellable;
   /* the peer's thread waits on it (sink->lock): signalled when this peer's
    * queue or state changes, so one buffer wakes each thread once, not every
@@ -103,6 +113,11 @@ struct _GstP2pSink {
   GstBuffer *prerolled;         /* sent by preroll(), not to send again */
   guint64 datagrams_too_big;
   guint64 dropped_total;
+  /* receivers gone: their final figures, so the totals never go down */
+  P2pConnectionStats gone;
+  guint64 receivers_total;      /* receivers served since start */
+  guint64 receivers_complete;   /* of them, those that confirmed EOS */
+  gboolean allow_partial;       /* property (object lock) */
   GstP2pDelivery delivery;
   GCancellable *cancellable;
   GThread *accept_thread;
@@ -226,6 +241,11 @@ on_peer_closed (P2pConnection *conn, GError *error, gpointer data)
       error ? error->message : "normal close");
   g_mutex_lock (&self->lock);
   peer->closed = TRUE;
+  if (!peer->close_reason && !peer->closed_by_receiver)
+    peer->closed_by_receiver = TRUE;
+  if (!peer->close_reason)
+    peer->close_reason = g_strdup_printf ("receiver closed the connection%s%s",
+        error ? ": " : "", error ? error->message : "");
   g_cond_signal (&peer->cond);
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
@@ -240,12 +260,37 @@ on_peer_path_changed (P2pConnection *conn, P2pPathKind kind, gpointer data)
   gst_p2p_object_post_connection (peer->sink->obj, conn, "path-changed");
 }
 
+/* Sends one queue item: one message, or the parts of a buffer bigger than a
+ * message (docs/protocol.md §5.1), one message each. */
+static gboolean
+send_item (SinkPeer *peer, GBytes *msg, GError **error)
+{
+  gsize len = 0, off = 0;
+  const guint8 *data = g_bytes_get_data (msg, &len);
+
+  if (len <= P2P_MAX_MESSAGE_SIZE)
+    return p2p_connection_send (peer->conn, msg, peer->cancellable, error);
+  while (off < len) {
+    gsize n = gst_p2p_media_frame_length (data + off, len - off);
+    g_autoptr (GBytes) part = NULL;
+
+    g_assert (n > 0);
+    part = g_bytes_new_from_bytes (msg, off, n);
+    if (!p2p_connection_send (peer->conn, part, peer->cancellable, error))
+      return FALSE;
+    off += n;
+  }
+  return TRUE;
+}
+
 static gpointer
 sink_peer_thread (gpointer data)
 {
   SinkPeer *peer = data;
   GstP2pSink *self = peer->sink;
   g_autofree char *reason = NULL;
+  P2pConnectionStats st;
+  gboolean complete, warn;
 
   g_mutex_lock (&self->lock);
   for (;;) {
@@ -260,12 +305,18 @@ sink_peer_thread (gpointer data)
     msg = g_queue_pop_head (&peer->queue);
     g_mutex_unlock (&self->lock);
 
-    ok = p2p_connection_send (peer->conn, msg, peer->cancellable, &err);
+    ok = send_item (peer, msg, &err);
 
     g_mutex_lock (&self->lock);
     peer->queued_bytes -= g_bytes_get_size (msg);
     if (is_buffer_message (msg))
       peer->queued_buffers--;
+    if (ok) {
+      peer->media_bytes += g_bytes_get_size (msg);
+      if (g_bytes_get_size (msg) > 0
+          && ((const guint8 *) g_bytes_get_data (msg, NULL))[0] == P2P_FRAME_EOS)
+        peer->eos_sent = TRUE;
+    }
     /* room in this queue: only the streaming thread can be waiting for it */
     if (self->room_waiters > 0)
       g_cond_broadcast (&self->cond);
@@ -280,9 +331,11 @@ sink_peer_thread (gpointer data)
     }
   }
   reason = g_strdup (peer->close_reason ? peer->close_reason :
-      self->stopping ? "sender stopped" : "closed");
+      self->stopping ? "sender stopped" : "receiver closed the connection");
   g_mutex_unlock (&self->lock);
 
+  /* the final figures before the close, which ends the counters */
+  p2p_connection_get_stats (peer->conn, &st);
   /* Signal and message first, removal second: EOS (wait_drained) waits for
    * the removal, so the "disconnected" message with the final byte counts
    * is on the bus before the EOS message. */
@@ -290,14 +343,32 @@ sink_peer_thread (gpointer data)
   g_signal_handlers_disconnect_by_data (peer->conn, peer);
   GST_INFO_OBJECT (self, "receiver %s removed: %s", peer->peer_id, reason);
   g_signal_emit (self, signals[SIGNAL_PEER_REMOVED], 0, peer->peer_id);
-  gst_p2p_object_post_connection (self->obj, peer->conn, "disconnected");
+  gst_p2p_object_post_disconnected (self->obj, peer->conn, &st, reason);
 
   g_mutex_lock (&self->lock);
+  /* complete: the receiver closed after it got the EOS frame */
+  complete = peer->eos_sent && peer->closed_by_receiver;
+  if (complete)
+    self->receivers_complete++;
+  warn = !complete && !self->stopping;
+  g_mutex_unlock (&self->lock);
+  if (warn)
+    GST_ELEMENT_WARNING (self, RESOURCE, WRITE, ("Receiver %s did not get "
+            "the whole stream: %" G_GUINT64_FORMAT " bytes delivered (%s)",
+            peer->peer_id, peer->media_bytes, reason), (NULL));
+
+  g_mutex_lock (&self->lock);
+  self->gone.bytes_sent += st.bytes_sent;
+  self->gone.bytes_received += st.bytes_received;
+  self->gone.packets_lost += st.packets_lost;
+  self->gone.packets_retransmitted += st.packets_retransmitted;
+  self->gone.datagrams_dropped += st.datagrams_dropped;
   g_ptr_array_remove (self->peers, peer);       /* drops the array's ref */
   g_cond_broadcast (&self->cond);
   self->n_threads--;
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
+  g_object_notify (G_OBJECT (self), "n-peers");
   sink_peer_unref (peer);
   return NULL;
 }
@@ -385,6 +456,8 @@ gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
     b = g_byte_array_free_to_bytes (g_steal_pointer (&eos));
     sink_peer_push_locked (self, peer, b);
   }
+  peer->connected_us = g_get_monotonic_time ();
+  self->receivers_total++;
   g_ptr_array_add (self->peers, sink_peer_ref (peer));
   self->n_threads++;
   g_cond_broadcast (&self->cond);
@@ -404,6 +477,7 @@ gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
 
   GST_INFO_OBJECT (self, "receiver %s connected", peer->peer_id);
   g_signal_emit (self, signals[SIGNAL_PEER_ADDED], 0, peer->peer_id);
+  g_object_notify (G_OBJECT (self), "n-peers");
   gst_p2p_object_post_connection (self->obj, conn, "connected");
 
   if (self->delivery == GST_P2P_DELIVERY_DATAGRAM) {
@@ -527,6 +601,7 @@ queue_full_locked (GstP2pSink *self, SinkPeer *peer, gsize size,
   return FALSE;
 }
 
+/* The buffer's BUFFER frame, or its parts (one queue item). */
 static GBytes *
 encode_buffer (GstBuffer *buffer, gboolean discont)
 {
@@ -536,9 +611,9 @@ encode_buffer (GstBuffer *buffer, gboolean discont)
     g_autoptr (GstBuffer) copy = gst_buffer_copy (buffer);
 
     GST_BUFFER_FLAG_SET (copy, GST_BUFFER_FLAG_DISCONT);
-    gst_p2p_media_append_buffer (out, copy);
+    gst_p2p_media_append_buffer_parts (out, copy);
   } else {
-    gst_p2p_media_append_buffer (out, buffer);
+    gst_p2p_media_append_buffer_parts (out, buffer);
   }
   return g_byte_array_free_to_bytes (out);
 }
@@ -602,6 +677,13 @@ send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
 
   if (self->delivery == GST_P2P_DELIVERY_DATAGRAM)
     return render_datagram (self, buffer, preroll);
+  if (gst_buffer_get_size (buffer) > GST_P2P_MEDIA_MAX_BUFFER_SIZE) {
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE, ("A buffer of %" G_GSIZE_FORMAT
+            " bytes is over p2psink's limit of %u bytes (64 MiB) per buffer",
+            gst_buffer_get_size (buffer),
+            (guint) GST_P2P_MEDIA_MAX_BUFFER_SIZE), (NULL));
+    return GST_FLOW_ERROR;
+  }
 
   GST_OBJECT_LOCK (self);
   policy = self->slow_policy;
@@ -744,6 +826,11 @@ wait_drained (GstP2pSink *self)
   deadline = g_get_monotonic_time () + (gint64) timeout * 1000;
 
   g_mutex_lock (&self->lock);
+  if (self->peers->len == 0) {
+    /* nobody to wait for (issue 16 item 14): EOS goes on at once */
+    GST_INFO_OBJECT (self, "end of stream with no receiver connected");
+    goto check;
+  }
   if (wait_for_peer_locked (self, FALSE) != GST_FLOW_OK) {
     g_mutex_unlock (&self->lock);
     return;
@@ -756,8 +843,34 @@ wait_drained (GstP2pSink *self)
       for (guint i = 0; i < self->peers->len; i++)
         sink_peer_disconnect_locked (self, g_ptr_array_index (self->peers, i),
             "end of stream (eos-timeout)");
+      /* their threads remove them (bounded: the sends are cancelled) */
+      deadline = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
+      while (self->peers->len > 0 && !self->stopping
+          && g_cond_wait_until (&self->cond, &self->lock, deadline));
       break;
     }
+  }
+
+check:
+  /* issue 16 item 11: say when the stream reached nobody whole */
+  if (!self->flushing && !self->stopping && self->receivers_total > 0
+      && self->receivers_complete == 0) {
+    guint64 total = self->receivers_total;
+    gboolean allow;
+
+    g_mutex_unlock (&self->lock);
+    GST_OBJECT_LOCK (self);
+    allow = self->allow_partial;
+    GST_OBJECT_UNLOCK (self);
+    if (allow)
+      GST_WARNING_OBJECT (self, "no receiver got the whole stream "
+          "(allow-partial=true)");
+    else
+      GST_ELEMENT_ERROR (self, RESOURCE, WRITE, ("No receiver got the whole "
+              "stream (%" G_GUINT64_FORMAT " connected, none confirmed the end "
+              "of the stream); set allow-partial=true to accept partial "
+              "delivery", total), (NULL));
+    return;
   }
   g_mutex_unlock (&self->lock);
 }
@@ -854,6 +967,9 @@ gst_p2p_sink_start (GstBaseSink *bsink)
   self->flushing = FALSE;
   self->eos = FALSE;
   self->seqnum = 0;
+  memset (&self->gone, 0, sizeof self->gone);
+  self->receivers_total = 0;
+  self->receivers_complete = 0;
   g_mutex_unlock (&self->lock);
 
   self->cancellable = g_cancellable_new ();
@@ -918,36 +1034,94 @@ gst_p2p_sink_change_state (GstElement *element, GstStateChange transition)
   return ret;
 }
 
+typedef struct {
+  P2pConnection *conn;
+  char *peer_id;
+  gint64 connected_us;
+  gsize queued_bytes;
+  guint64 dropped;
+} PeerSnapshot;
+
+static void
+peer_snapshot_free (gpointer data)
+{
+  PeerSnapshot *p = data;
+
+  g_object_unref (p->conn);
+  g_free (p->peer_id);
+  g_free (p);
+}
+
+/* Totals over every receiver since start (monotonic: a receiver that leaves
+ * keeps counting with its final figures), "peers" now, and "receivers", one
+ * structure per connected receiver (like srtsink's "callers"). */
 static GstStructure *
 gst_p2p_sink_dup_stats (GstP2pSink *self)
 {
   GstStructure *s = gst_p2p_stats_new ();
-  g_autoptr (GPtrArray) conns = g_ptr_array_new_with_free_func (g_object_unref);
-  guint64 dropped, too_big;
+  g_autoptr (GPtrArray) snaps = g_ptr_array_new_with_free_func (peer_snapshot_free);
+  guint64 dropped, too_big, total;
+  P2pConnectionStats gone;
+  GValue list = G_VALUE_INIT;
+  gint64 now = g_get_monotonic_time ();
 
   g_mutex_lock (&self->lock);
   for (guint i = 0; i < self->peers->len; i++) {
     SinkPeer *peer = g_ptr_array_index (self->peers, i);
+    PeerSnapshot *p = g_new0 (PeerSnapshot, 1);
 
-    g_ptr_array_add (conns, g_object_ref (peer->conn));
+    p->conn = g_object_ref (peer->conn);
+    p->peer_id = g_strdup (peer->peer_id);
+    p->connected_us = peer->connected_us;
+    p->queued_bytes = peer->queued_bytes;
+    p->dropped = peer->dropped;
+    g_ptr_array_add (snaps, p);
   }
   dropped = self->dropped_total;
   too_big = self->datagrams_too_big;
+  gone = self->gone;
+  total = self->receivers_total;
   g_mutex_unlock (&self->lock);
 
-  for (guint i = 0; i < conns->len; i++) {
+  g_value_init (&list, GST_TYPE_ARRAY);
+  for (guint i = 0; i < snaps->len; i++) {
+    PeerSnapshot *p = g_ptr_array_index (snaps, i);
     P2pConnectionStats st;
+    GValue v = G_VALUE_INIT;
+    gint64 us = MAX (now - p->connected_us, 1);
 
-    p2p_connection_get_stats (g_ptr_array_index (conns, i), &st);
+    p2p_connection_get_stats (p->conn, &st);
     gst_p2p_stats_accumulate (s, &st);
+    g_value_init (&v, GST_TYPE_STRUCTURE);
+    g_value_take_boxed (&v, gst_structure_new ("application/x-p2p-receiver-stats",
+            "peer-id", G_TYPE_STRING, p->peer_id,
+            "bytes-sent", G_TYPE_UINT64, st.bytes_sent,
+            "rtt-us", G_TYPE_UINT64, st.rtt_us,
+            "path", G_TYPE_STRING, p2p_path_kind_to_string (st.path_kind),
+            "bitrate", G_TYPE_UINT64,
+            (guint64) (st.bytes_sent * 8.0 * G_USEC_PER_SEC / us),
+            "packets-lost", G_TYPE_UINT64, st.packets_lost,
+            "queued-bytes", G_TYPE_UINT64, (guint64) p->queued_bytes,
+            "buffers-dropped", G_TYPE_UINT64, p->dropped,
+            "connected-ms", G_TYPE_UINT64, (guint64) (us / 1000), NULL));
+    gst_value_array_append_and_take_value (&list, &v);
   }
-  if (too_big > 0) {
-    guint64 cur = 0;
+  gst_structure_take_value (s, "receivers", &list);
+  {
+    guint64 cur;
 
-    gst_structure_get_uint64 (s, "datagrams-dropped", &cur);
-    gst_structure_set (s, "datagrams-dropped", G_TYPE_UINT64, cur + too_big, NULL);
+#define ADD_GONE(field, v) \
+    cur = 0; gst_structure_get_uint64 (s, field, &cur); \
+    gst_structure_set (s, field, G_TYPE_UINT64, cur + (v), NULL)
+    ADD_GONE ("bytes-sent", gone.bytes_sent);
+    ADD_GONE ("bytes-received", gone.bytes_received);
+    ADD_GONE ("packets-lost", gone.packets_lost);
+    ADD_GONE ("packets-retransmitted", gone.packets_retransmitted);
+    ADD_GONE ("datagrams-dropped", gone.datagrams_dropped + too_big);
+#undef ADD_GONE
   }
-  gst_structure_set (s, "buffers-dropped", G_TYPE_UINT64, dropped, NULL);
+  gst_structure_set (s, "buffers-dropped", G_TYPE_UINT64, dropped,
+      "receivers-total", G_TYPE_UINT64, total, NULL);
   return s;
 }
 
@@ -985,6 +1159,9 @@ gst_p2p_sink_set_property (GObject *object, guint prop_id, const GValue *value,
       break;
     case PROP_SLOW_RECEIVER_TIMEOUT:
       self->slow_timeout = g_value_get_uint (value);
+      break;
+    case PROP_ALLOW_PARTIAL:
+      self->allow_partial = g_value_get_boolean (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1042,6 +1219,9 @@ gst_p2p_sink_get_property (GObject *object, guint prop_id, GValue *value,
     case PROP_SLOW_RECEIVER_TIMEOUT:
       g_value_set_uint (value, self->slow_timeout);
       break;
+    case PROP_ALLOW_PARTIAL:
+      g_value_set_boolean (value, self->allow_partial);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1076,8 +1256,9 @@ gst_p2p_sink_class_init (GstP2pSinkClass *klass)
   gst_p2p_object_install_properties (gobject_class, TRUE);
   g_object_class_install_property (gobject_class, PROP_WAIT_FOR_PEER,
       g_param_spec_boolean ("wait-for-peer", "Wait for peer",
-          "Hold the stream (and EOS) until the first receiver is connected, "
-          "so it gets everything from the first byte", DEFAULT_WAIT_FOR_PEER,
+          "Hold the stream until the first receiver is connected, so it gets "
+          "everything from the first byte (an EOS with no receiver connected "
+          "is not held)", DEFAULT_WAIT_FOR_PEER,
           rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_MIN_PEERS,
       g_param_spec_uint ("min-peers", "Minimum peers",
@@ -1114,6 +1295,13 @@ gst_p2p_sink_class_init (GstP2pSinkClass *klass)
           "With slow-receiver-policy=disconnect: how long (ms) a receiver's "
           "queue may stay full before it is disconnected", 0, G_MAXUINT,
           DEFAULT_SLOW_TIMEOUT, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_ALLOW_PARTIAL,
+      g_param_spec_boolean ("allow-partial", "Allow partial delivery",
+          "At EOS, accept that no receiver got the whole stream (one that "
+          "confirmed the EOS); FALSE: that is an element error. A receiver "
+          "that leaves without the whole stream is a WARNING (bytes "
+          "delivered, reason) either way", FALSE,
+          rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_N_PEERS,
       g_param_spec_uint ("n-peers", "Receivers",
           "Number of receivers connected now", 0, G_MAXUINT, 0,

@@ -131,6 +131,8 @@ struct _GstP2pSrc {
   /* send_event(EOS) from the application (gst-launch-1.0 -e): pushed by the
    * streaming thread, which it wakes (like GstBaseSrc's pending EOS) */
   GstEvent *pending_eos;
+  /* reliable delivery: a buffer arriving in parts (streaming thread) */
+  GstP2pMediaAssembler assembler;
 
   /* datagram delivery */
   GQueue events;                /* QueuedEvent from the reliable stream */
@@ -215,6 +217,7 @@ clear_datagram_state_locked (GstP2pSrc *self)
   self->segment_seen = FALSE;
   self->reader_done = FALSE;
   g_clear_error (&self->reader_error);
+  gst_p2p_media_assembler_clear (&self->assembler);
 }
 
 /* ---- datagram delivery: the network thread and the reader thread ---- */
@@ -321,10 +324,13 @@ reader_thread (gpointer data)
   P2pConnection *conn;
   GCancellable *cancellable;
 
+  GstP2pMediaAssembler assembler;
+
   g_mutex_lock (&self->lock);
   conn = g_object_ref (self->conn);
   cancellable = g_object_ref (self->reader_cancellable);
   g_mutex_unlock (&self->lock);
+  gst_p2p_media_assembler_init (&assembler);
 
   for (;;) {
     g_autoptr (GError) err = NULL;
@@ -335,8 +341,11 @@ reader_thread (gpointer data)
       msg = p2p_connection_receive (conn, cancellable, &err);
     else if (!err)
       g_set_error (&err, G_IO_ERROR, G_IO_ERROR_CANCELLED, "stopped");
-    if (msg)
-      obj = gst_p2p_media_message_to_object (msg, &err);
+    if (msg) {
+      obj = gst_p2p_media_assembler_push (&assembler, msg, &err);
+      if (!obj && !err)
+        continue;               /* a part of a big buffer */
+    }
     if (obj && !GST_IS_EVENT (obj)) {
       /* a buffer on the stream (the sender runs delivery=reliable) */
       g_mutex_lock (&self->lock);
@@ -374,6 +383,7 @@ reader_thread (gpointer data)
     g_cond_broadcast (&self->cond);
     g_mutex_unlock (&self->lock);
   }
+  gst_p2p_media_assembler_clear (&assembler);
   g_object_unref (conn);
   g_object_unref (cancellable);
   return NULL;
@@ -1105,7 +1115,6 @@ gst_p2p_src_loop (gpointer data)
       return;
     }
   } else {
-    g_autoptr (GBytes) msg = NULL;
     P2pConnection *conn;
     GCancellable *cancellable;
 
@@ -1113,11 +1122,15 @@ gst_p2p_src_loop (gpointer data)
     conn = g_object_ref (self->conn);
     cancellable = g_object_ref (self->cancellable);
     g_mutex_unlock (&self->lock);
-    msg = p2p_connection_receive (conn, cancellable, &err);
+    /* a big buffer comes in parts (docs/protocol.md §5.1) */
+    while (!obj && !err) {
+      g_autoptr (GBytes) msg = p2p_connection_receive (conn, cancellable, &err);
+
+      if (msg)
+        obj = gst_p2p_media_assembler_push (&self->assembler, msg, &err);
+    }
     g_object_unref (conn);
     g_object_unref (cancellable);
-    if (msg)
-      obj = gst_p2p_media_message_to_object (msg, &err);
     if (!obj) {
       handle_stream_error (self, err);
       return;

@@ -760,6 +760,101 @@ GST_START_TEST (test_sample_short_field)
 }
 GST_END_TEST;
 
+/* Issue 16 item 10: a buffer bigger than one message is cut into parts of
+ * at most P2P_MAX_MESSAGE_SIZE, every part but the last flagged CONTINUED,
+ * and the assembler gives back the same buffer; a frame other than BUFFER
+ * between the parts and a buffer over 64 MiB are PROTOCOL errors. */
+GST_START_TEST (test_buffer_parts)
+{
+  const gsize size = 2 * 1024 * 1024 + 12345;
+  g_autoptr (GstBuffer) in = gst_buffer_new_allocate (NULL, size, NULL);
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  g_autoptr (GError) err = NULL;
+  GstP2pMediaAssembler a;
+  GstMiniObject *obj = NULL;
+  GstMapInfo map, got;
+  gsize off = 0;
+  guint parts = 0;
+
+  gst_buffer_map (in, &map, GST_MAP_WRITE);
+  for (gsize k = 0; k < size; k++)
+    map.data[k] = (guint8) (k * 7 + k / 1000);
+  gst_buffer_unmap (in, &map);
+  GST_BUFFER_PTS (in) = 3 * GST_SECOND;
+  GST_BUFFER_DURATION (in) = 40 * GST_MSECOND;
+  GST_BUFFER_FLAG_SET (in, GST_BUFFER_FLAG_DELTA_UNIT);
+
+  gst_p2p_media_append_buffer_parts (out, in);
+  gst_p2p_media_assembler_init (&a);
+  while (off < out->len) {
+    gsize n = gst_p2p_media_frame_length (out->data + off, out->len - off);
+    g_autoptr (GBytes) msg = NULL;
+
+    fail_unless (n > 0 && n <= P2P_MAX_MESSAGE_SIZE, "part of %" G_GSIZE_FORMAT
+        " bytes", n);
+    fail_unless (obj == NULL, "a buffer before the last part");
+    msg = g_bytes_new (out->data + off, n);
+    off += n;
+    parts++;
+    obj = gst_p2p_media_assembler_push (&a, msg, &err);
+    fail_unless (err == NULL, "%s", err ? err->message : "");
+  }
+  fail_unless_equals_int (parts, 3);
+  fail_unless (obj != NULL && GST_IS_BUFFER (obj));
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (obj), 3 * GST_SECOND);
+  fail_unless_equals_uint64 (GST_BUFFER_DURATION (obj), 40 * GST_MSECOND);
+  fail_unless (GST_BUFFER_FLAG_IS_SET (obj, GST_BUFFER_FLAG_DELTA_UNIT));
+  fail_unless_equals_int (gst_buffer_get_size (GST_BUFFER_CAST (obj)), size);
+  gst_buffer_map (in, &map, GST_MAP_READ);
+  gst_buffer_map (GST_BUFFER_CAST (obj), &got, GST_MAP_READ);
+  fail_unless (memcmp (map.data, got.data, size) == 0);
+  gst_buffer_unmap (GST_BUFFER_CAST (obj), &got);
+  gst_buffer_unmap (in, &map);
+  gst_mini_object_unref (obj);
+
+  /* a small buffer is one plain frame (no CONTINUED), as before */
+  {
+    g_autoptr (GstBuffer) small = gst_buffer_new_allocate (NULL, 1000, NULL);
+    g_autoptr (GByteArray) o2 = g_byte_array_new ();
+    g_autoptr (GByteArray) o3 = g_byte_array_new ();
+
+    gst_p2p_media_append_buffer_parts (o2, small);
+    gst_p2p_media_append_buffer (o3, small);
+    fail_unless_equals_int (o2->len, o3->len);
+    fail_unless (memcmp (o2->data, o3->data, o2->len) == 0);
+  }
+
+  /* CAPS between the first part and the rest */
+  {
+    gsize n = gst_p2p_media_frame_length (out->data, out->len);
+    g_autoptr (GBytes) first = g_bytes_new (out->data, n);
+    g_autoptr (GByteArray) caps = g_byte_array_new ();
+    g_autoptr (GBytes) cmsg = NULL;
+    g_autoptr (GstCaps) c = gst_caps_new_empty_simple ("audio/x-raw");
+    g_autoptr (GstEvent) ev = gst_event_new_caps (c);
+
+    fail_unless (gst_p2p_media_append_event (caps, ev));
+    cmsg = g_byte_array_free_to_bytes (g_steal_pointer (&caps));
+    fail_unless (gst_p2p_media_assembler_push (&a, first, &err) == NULL);
+    fail_unless (err == NULL);
+    fail_unless (gst_p2p_media_assembler_push (&a, cmsg, &err) == NULL);
+    fail_unless (g_error_matches (err, P2P_ERROR, P2P_ERROR_PROTOCOL));
+    fail_unless (strstr (err->message, "a CAPS frame between the parts of a buffer"),
+        "%s", err->message);
+    g_clear_error (&err);
+
+    /* over 64 MiB: the same CONTINUED part again and again */
+    for (guint i = 0; i < 100 && !err; i++)
+      fail_unless (gst_p2p_media_assembler_push (&a, first, &err) == NULL);
+    fail_unless (g_error_matches (err, P2P_ERROR, P2P_ERROR_PROTOCOL));
+    fail_unless (strstr (err->message, "a buffer of more than 67108864 bytes"),
+        "%s", err->message);
+    fail_unless (a.meta == NULL && a.payload == NULL);
+  }
+  gst_p2p_media_assembler_clear (&a);
+}
+GST_END_TEST;
+
 static Suite *
 media_suite (void)
 {
@@ -768,6 +863,7 @@ media_suite (void)
 
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_buffer_round_trip);
+  tcase_add_test (tc, test_buffer_parts);
   tcase_add_test (tc, test_buffer_unset_fields);
   tcase_add_test (tc, test_datagram_round_trip);
   tcase_add_test (tc, test_stream_start_caps_tags);

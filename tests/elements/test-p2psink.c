@@ -927,6 +927,295 @@ GST_START_TEST (test_datagram_delivery)
 }
 GST_END_TEST;
 
+/* Issue 16 item 10: buffers of 1 MiB and more (a message's limit) went
+ * nowhere: the sender closed the receiver and waited for a peer forever.
+ * Now they travel in parts: a 2 MiB and an 8 MiB buffer arrive
+ * byte-identical with their timestamps, between two small ones. */
+GST_START_TEST (test_large_buffers)
+{
+  static const gsize sizes[] = { 1000, 2 * 1024 * 1024, 8 * 1024 * 1024,
+    P2P_MAX_MESSAGE_SIZE, 1000
+  };
+  Sender s;
+  GstHarness *hsrc;
+
+  sender_start (&s, "large", TRUE);
+  hsrc = receiver_start (&s);
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+  push_headers (s.hsink);
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (i,
+                sizes[i])), GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
+
+  expect_headers (hsrc);
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
+    GstBuffer *buf = gst_harness_pull (hsrc);
+
+    check_buffer (buf, i, sizes[i]);
+    gst_buffer_unref (buf);
+  }
+  expect_eos (hsrc);
+  fail_unless (peer_counter_wait_removed (&s.peers, 1));
+  gst_harness_teardown (hsrc);
+  sender_stop (&s);
+}
+GST_END_TEST;
+
+/* A buffer over the 64 MiB limit is refused with an element error that
+ * names the limit (not dropped silently). */
+GST_START_TEST (test_buffer_over_limit)
+{
+  g_autoptr (GstBus) bus = gst_bus_new ();
+  g_autofree char *network = p2p_test_network_name ("over");
+  GstElement *sink = p2p_test_make_sink (network, FALSE);
+  GstHarness *h;
+  GstMessage *msg;
+  GError *err = NULL;
+
+  gst_element_set_bus (sink, bus);
+  h = gst_harness_new_with_element (sink, "sink", NULL);
+  gst_object_unref (sink);
+  push_headers (h);
+  fail_unless_equals_int (gst_harness_push (h, gst_buffer_new_allocate (NULL,
+              64 * 1024 * 1024 + 1, NULL)), GST_FLOW_ERROR);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no error message");
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_WRITE));
+  fail_unless (strstr (err->message, "67108865 bytes") && strstr (err->message,
+          "limit of 67108864 bytes (64 MiB)"), "%s", err->message);
+  g_error_free (err);
+  gst_message_unref (msg);
+  gst_element_set_bus (sink, NULL);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  guint count;
+} NotifyCounter;
+
+static void
+count_notify (GObject *obj, GParamSpec *pspec, NotifyCounter *c)
+{
+  g_mutex_lock (&c->lock);
+  c->count++;
+  g_cond_broadcast (&c->cond);
+  g_mutex_unlock (&c->lock);
+}
+
+/* Waits (bounded) until @c counted @n notifications; returns the count. */
+static guint
+notify_counter_wait (NotifyCounter *c, guint n)
+{
+  gint64 deadline = g_get_monotonic_time () + P2P_TEST_TIMEOUT_S * G_TIME_SPAN_SECOND;
+  guint count;
+
+  g_mutex_lock (&c->lock);
+  while (c->count < n && g_cond_wait_until (&c->cond, &c->lock, deadline));
+  count = c->count;
+  g_mutex_unlock (&c->lock);
+  return count;
+}
+
+static guint64
+stats_u64 (const GstStructure *st, const char *field)
+{
+  guint64 v = 0;
+
+  fail_unless (gst_structure_get_uint64 (st, field, &v), "no %s", field);
+  return v;
+}
+
+/* Issue 16 item 7: p2psink's stats totals never go down when receivers
+ * leave (bytes-sent went 479491 -> 203649 -> 0), a per-receiver list
+ * "receivers" (peer-id, bytes-sent, rtt-us, path, bitrate), notify::n-peers
+ * for every receiver added and removed, and the "disconnected" message
+ * carries the reason. */
+GST_START_TEST (test_stats_monotonic)
+{
+  Sender s;
+  GstHarness *hsrc[2];
+  g_autoptr (GstBus) bus = gst_bus_new ();
+  GstElement *sink;
+  GstMessage *msg;
+  guint64 prev, now;
+  guint disconnected = 0;
+  NotifyCounter notifies;
+  const char *path = p2p_test_use_quic ()? "direct" : "simulated";
+
+  s.network = p2p_test_network_name ("mono");
+  sink = s.sink = p2p_test_make_sink (s.network, TRUE);
+  gst_element_set_bus (sink, bus);
+  g_object_set (sink, "min-peers", 2, NULL);
+  memset (&notifies, 0, sizeof notifies);
+  g_mutex_init (&notifies.lock);
+  g_cond_init (&notifies.cond);
+  g_signal_connect (sink, "notify::n-peers", G_CALLBACK (count_notify), &notifies);
+  peer_counter_init (&s.peers, sink);
+  s.hsink = gst_harness_new_with_element (sink, "sink", NULL);
+  gst_object_unref (sink);
+  s.peer_id = p2p_test_peer_of (sink);
+
+  hsrc[0] = receiver_start (&s);
+  hsrc[1] = receiver_start (&s);
+  fail_unless (peer_counter_wait_added (&s.peers, 2));
+  fail_unless_equals_int (notify_counter_wait (&notifies, 2), 2);
+  push_headers (s.hsink);
+  for (guint i = 0; i < 20; i++)
+    fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (i, 5000)),
+        GST_FLOW_OK);
+  for (guint r = 0; r < 2; r++)
+    for (guint i = 0; i < 20; i++)
+      gst_buffer_unref (gst_harness_pull (hsrc[r]));
+
+  {
+    g_autoptr (GstStructure) st = NULL;
+    const GValue *list;
+
+    g_object_get (sink, "stats", &st, NULL);
+    prev = stats_u64 (st, "bytes-sent");
+    fail_unless (prev > 2 * 20 * 5000, "bytes-sent %" G_GUINT64_FORMAT, prev);
+    list = gst_structure_get_value (st, "receivers");
+    fail_unless (list && GST_VALUE_HOLDS_ARRAY (list));
+    fail_unless_equals_int (gst_value_array_get_size (list), 2);
+    for (guint r = 0; r < 2; r++) {
+      const GstStructure *rs =
+          gst_value_get_structure (gst_value_array_get_value (list, r));
+
+      fail_unless_equals_int (strlen (gst_structure_get_string (rs, "peer-id")), 55);
+      fail_unless (stats_u64 (rs, "bytes-sent") > 20 * 5000);
+      fail_unless (stats_u64 (rs, "bitrate") > 0);
+      fail_unless (gst_structure_has_field (rs, "rtt-us"));
+      fail_unless_equals_string (gst_structure_get_string (rs, "path"), path);
+    }
+  }
+
+  for (guint r = 0; r < 2; r++) {
+    g_autoptr (GstStructure) st = NULL;
+    const GValue *list;
+    guint peers = 9;
+
+    gst_harness_teardown (hsrc[r]);
+    fail_unless (peer_counter_wait_removed (&s.peers, r + 1));
+    /* n-peers is notified once the receiver is out of the list */
+    fail_unless_equals_int (notify_counter_wait (&notifies, 3 + r), 3 + r);
+    g_object_get (sink, "stats", &st, NULL);
+    now = stats_u64 (st, "bytes-sent");
+    fail_unless (now >= prev, "bytes-sent went down from %" G_GUINT64_FORMAT
+        " to %" G_GUINT64_FORMAT, prev, now);
+    prev = now;
+    fail_unless (gst_structure_get_uint (st, "peers", &peers));
+    fail_unless_equals_int (peers, 1 - r);
+    list = gst_structure_get_value (st, "receivers");
+    fail_unless_equals_int (gst_value_array_get_size (list), 1 - r);
+    fail_unless_equals_uint64 (stats_u64 (st, "receivers-total"), 2);
+  }
+  fail_unless_equals_int (notify_counter_wait (&notifies, 4), 4);
+
+  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT))) {
+    const GstStructure *st = gst_message_get_structure (msg);
+
+    if (gst_structure_has_name (st, "p2p-connection")
+        && g_strcmp0 (gst_structure_get_string (st, "event"), "disconnected") == 0) {
+      const char *reason = gst_structure_get_string (st, "reason");
+
+      fail_unless (reason && g_str_has_prefix (reason,
+              "receiver closed the connection"), "reason %s", reason);
+      fail_unless (stats_u64 (st, "bytes-sent") > 20 * 5000);
+      disconnected++;
+    }
+    gst_message_unref (msg);
+  }
+  fail_unless_equals_int (disconnected, 2);
+
+  gst_element_set_bus (sink, NULL);
+  g_signal_handlers_disconnect_by_data (sink, &notifies);
+  sender_stop (&s);
+  g_mutex_clear (&notifies.lock);
+  g_cond_clear (&notifies.cond);
+}
+GST_END_TEST;
+
+/* Issue 16 item 11: a receiver that leaves before the end gets a WARNING
+ * naming it and the bytes delivered; at EOS, when no receiver got the whole
+ * stream, an element error (RESOURCE/WRITE) unless allow-partial=true.
+ * Before, the sender posted EOS as if all went well. */
+GST_START_TEST (test_partial_delivery)
+{
+  for (guint allow = 0; allow < 2; allow++) {
+    Sender s;
+    GstHarness *hsrc;
+    g_autoptr (GstBus) bus = gst_bus_new ();
+    GstElement *sink;
+    GstMessage *msg;
+    GError *err = NULL;
+    guint warnings = 0, errors = 0;
+
+    s.network = p2p_test_network_name ("partial");
+    sink = s.sink = p2p_test_make_sink (s.network, TRUE);
+    gst_element_set_bus (sink, bus);
+    g_object_set (sink, "allow-partial", (gboolean) allow, NULL);
+    peer_counter_init (&s.peers, sink);
+    s.hsink = gst_harness_new_with_element (sink, "sink", NULL);
+    gst_object_unref (sink);
+    s.peer_id = p2p_test_peer_of (sink);
+
+    hsrc = receiver_start (&s);
+    fail_unless (peer_counter_wait_added (&s.peers, 1));
+    push_headers (s.hsink);
+    for (guint i = 0; i < 5; i++)
+      fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (i, 1000)),
+          GST_FLOW_OK);
+    for (guint i = 0; i < 5; i++)
+      gst_buffer_unref (gst_harness_pull (hsrc));
+    /* the receiver goes before the end */
+    gst_harness_teardown (hsrc);
+    fail_unless (peer_counter_wait_removed (&s.peers, 1));
+    gst_harness_push_event (s.hsink, gst_event_new_eos ());
+
+    while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING |
+                GST_MESSAGE_ERROR))) {
+      if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING) {
+        guint64 bytes = 0;
+        const char *p;
+
+        gst_message_parse_warning (msg, &err, NULL);
+        p = strstr (err->message, "did not get the whole stream: ");
+        fail_unless (g_str_has_prefix (err->message, "Receiver ") && p,
+            "%s", err->message);
+        bytes = g_ascii_strtoull (p + strlen ("did not get the whole stream: "),
+            NULL, 10);
+        /* the headers and five buffers of 1000 bytes went out */
+        fail_unless (bytes > 5 * 1000 && bytes < 5 * 1000 + 4096,
+            "%" G_GUINT64_FORMAT " bytes", bytes);
+        fail_unless (strstr (err->message, "bytes delivered (receiver closed "
+                "the connection"), "%s", err->message);
+        warnings++;
+      } else {
+        gst_message_parse_error (msg, &err, NULL);
+        fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+                GST_RESOURCE_ERROR_WRITE));
+        fail_unless (g_str_has_prefix (err->message, "No receiver got the whole "
+                "stream (1 connected, none confirmed the end of the stream); "
+                "set allow-partial=true"), "%s", err->message);
+        errors++;
+      }
+      g_clear_error (&err);
+      gst_message_unref (msg);
+    }
+    fail_unless_equals_int (warnings, 1);
+    fail_unless_equals_int (errors, allow ? 0 : 1);
+    gst_element_set_bus (sink, NULL);
+    sender_stop (&s);
+  }
+}
+GST_END_TEST;
+
 static Suite *
 p2psink_suite (void)
 {
@@ -958,6 +1247,10 @@ p2psink_suite (void)
   tcase_add_test (tc, test_stats_and_messages);
   tcase_add_test (tc, test_wait_for_peer_unblocks_on_stop);
   tcase_add_test (tc, test_datagram_delivery);
+  tcase_add_test (tc, test_large_buffers);
+  tcase_add_test (tc, test_buffer_over_limit);
+  tcase_add_test (tc, test_stats_monotonic);
+  tcase_add_test (tc, test_partial_delivery);
   suite_add_tcase (s, tq);
   tcase_set_timeout (tq, 120);
   tcase_add_test (tq, test_quic_loopback);

@@ -2,7 +2,8 @@
  * conversion of the elements (gst/gstp2pmedia.c, compiled into the fuzzer):
  * the input is one message as p2psrc receives it (CAPS, TAG, SEGMENT,
  * BUFFER, STREAM_START, EOS, FLUSH_*, GAP, anything else) and, again, a
- * datagram body. Every decoded event is encoded back and decoded again. A
+ * datagram body, and as a run of whole frames through the assembler of
+ * buffers sent in parts (GstP2pMediaAssembler). Every decoded event is encoded back and decoded again. A
  * critical is a crash here (the decoder promises P2P_ERROR_PROTOCOL for
  * anything malformed), except those GStreamer's own parser emits (below). Built with -Dfuzz=true and the
  * gst feature enabled (clang); seed corpus in tests/fuzz/corpus/media/.
@@ -141,5 +142,28 @@ LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
   buffer = gst_p2p_media_buffer_from_datagram (data, size, &seqnum, &error);
   if (buffer)
     gst_buffer_unref (buffer);
+  g_clear_error (&error);
+
+  /* the input as a run of whole frames, one message each, through the
+   * assembler of buffers sent in parts */
+  {
+    GstP2pMediaAssembler a;
+    gsize off = 0, n;
+
+    gst_p2p_media_assembler_init (&a);
+    while (off < size && (n = gst_p2p_media_frame_length (data + off,
+                size - off)) > 0) {
+      g_autoptr (GBytes) part = g_bytes_new (data + off, n);
+
+      off += n;
+      obj = gst_p2p_media_assembler_push (&a, part, &error);
+      if (obj)
+        gst_mini_object_unref (obj);
+      else if (error)
+        g_assert (error->domain == P2P_ERROR && error->code == P2P_ERROR_PROTOCOL);
+      g_clear_error (&error);
+    }
+    gst_p2p_media_assembler_clear (&a);
+  }
   return 0;
 }
