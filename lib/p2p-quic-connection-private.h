@@ -48,6 +48,7 @@ struct _P2pQuicConnection {
   gboolean closed_emitted;
   GError *close_error;          /* what blocked callers get after the close */
   GError *closed_signal_error;  /* NULL for a normal close */
+  char *closed_reason;          /* a normal close's Disconnect reason (a failed dial names it) */
   P2pPeerId peer_id;
   gboolean have_peer_id;
   GQueue recv_queue;            /* GBytes */

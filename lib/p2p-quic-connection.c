@@ -549,6 +549,8 @@ cb_closed (P2pQuicSession *s, const GError *error, const char *reason, gpointer 
     } else {
       self->close_error = g_error_new_literal (P2P_ERROR, P2P_ERROR_CLOSED,
           reason && *reason ? reason : "connection closed");
+      if (reason && *reason)
+        self->closed_reason = g_strdup (reason);
     }
     p2p_quic_session_get_stats (s, &self->last_stats);
   }
@@ -578,6 +580,7 @@ after_session_call (P2pQuicConnection *self)
 {
   gboolean established, closed, emit_closed = FALSE;
   GError *signal_error = NULL;
+  g_autofree char *reason = NULL;
 
   g_mutex_lock (&self->lock);
   established = self->established;
@@ -586,6 +589,7 @@ after_session_call (P2pQuicConnection *self)
     self->closed_emitted = TRUE;
     emit_closed = TRUE;
     signal_error = self->closed_signal_error ? g_error_copy (self->closed_signal_error) : NULL;
+    reason = g_strdup (self->closed_reason);
   }
   g_mutex_unlock (&self->lock);
 
@@ -602,8 +606,13 @@ after_session_call (P2pQuicConnection *self)
     if (self->dial_task) {
       GError *e;
 
+      /* a peer that closes before the handshake completes (a listener
+       * refusing a dialer: max-peers) gives its reason in a Disconnect */
       if (signal_error)
         e = g_error_copy (signal_error);
+      else if (reason)
+        e = g_error_new (P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
+            "connection closed during the handshake: %s", reason);
       else
         e = g_error_new_literal (P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
             "connection closed during the handshake");
@@ -1516,6 +1525,7 @@ p2p_quic_connection_finalize (GObject *object)
   g_queue_clear_full (&self->dgram_queue, (GDestroyNotify) g_bytes_unref);
   g_clear_error (&self->close_error);
   g_clear_error (&self->closed_signal_error);
+  g_free (self->closed_reason);
   g_free (self->close_reason);
   g_free (self->buf);
   g_free (self->owner);

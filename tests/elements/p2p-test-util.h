@@ -253,3 +253,176 @@ p2p_log_probe_stop (P2pLogProbe *p)
   g_cond_clear (&p->cond);
   return count;
 }
+
+/* Buffer @i of a test stream: @size bytes of a pattern of @i, PTS 1 s +
+ * i * 20 ms, DTS 1 ms earlier, duration 20 ms, offsets i and i + 1, DELTA_UNIT
+ * unless i % 3 == 0. */
+static inline GstBuffer *
+p2p_test_buffer_new (guint i, gsize size)
+{
+  GstBuffer *buf = gst_buffer_new_allocate (NULL, size, NULL);
+  GstMapInfo map;
+
+  gst_buffer_map (buf, &map, GST_MAP_WRITE);
+  for (gsize k = 0; k < size; k++)
+    map.data[k] = (guint8) (i * 31 + k);
+  gst_buffer_unmap (buf, &map);
+  GST_BUFFER_PTS (buf) = GST_SECOND + i * 20 * GST_MSECOND;
+  GST_BUFFER_DTS (buf) = GST_SECOND + i * 20 * GST_MSECOND - GST_MSECOND;
+  GST_BUFFER_DURATION (buf) = 20 * GST_MSECOND;
+  GST_BUFFER_OFFSET (buf) = i;
+  GST_BUFFER_OFFSET_END (buf) = i + 1;
+  if (i % 3)
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT);
+  return buf;
+}
+
+/* Fails unless @buf is p2p_test_buffer_new (@i, @size): bytes, timestamps,
+ * offsets and the DELTA_UNIT flag. */
+static inline void
+p2p_test_buffer_check (GstBuffer *buf, guint i, gsize size)
+{
+  GstBuffer *expected = p2p_test_buffer_new (i, size);
+  GstMapInfo a, b;
+
+  fail_unless (buf != NULL, "buffer %u missing", i);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (buf), GST_BUFFER_PTS (expected));
+  fail_unless_equals_uint64 (GST_BUFFER_DTS (buf), GST_BUFFER_DTS (expected));
+  fail_unless_equals_uint64 (GST_BUFFER_DURATION (buf), 20 * GST_MSECOND);
+  fail_unless_equals_uint64 (GST_BUFFER_OFFSET (buf), i);
+  fail_unless_equals_uint64 (GST_BUFFER_OFFSET_END (buf), i + 1);
+  fail_unless_equals_int (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT),
+      (i % 3) != 0);
+  gst_buffer_map (buf, &a, GST_MAP_READ);
+  gst_buffer_map (expected, &b, GST_MAP_READ);
+  fail_unless_equals_int (a.size, b.size);
+  fail_unless (memcmp (a.data, b.data, a.size) == 0, "buffer %u differs", i);
+  gst_buffer_unmap (buf, &a);
+  gst_buffer_unmap (expected, &b);
+  gst_buffer_unref (expected);
+}
+
+/* The caps and segment of p2p_test_push_stream_headers. */
+#define P2P_TEST_STREAM_ID "p2p-test/stream/peers"
+#define P2P_TEST_CAPS "application/x-p2p-test, rate=(int)48000"
+
+static inline void
+p2p_test_segment_init (GstSegment *seg)
+{
+  gst_segment_init (seg, GST_FORMAT_TIME);
+  /* buffer 0's DTS: its running time is the base, so a receiver that is
+   * not live never takes it for a late join */
+  seg->start = GST_SECOND - GST_MSECOND;
+  seg->base = 2 * GST_SECOND;
+  seg->time = 3 * GST_SECOND;
+}
+
+/* Pushes stream-start, caps, segment (p2p_test_segment_init) and a title
+ * tag into the sink harness @h. */
+static inline void
+p2p_test_push_stream_headers (GstHarness *h)
+{
+  GstCaps *caps = gst_caps_from_string (P2P_TEST_CAPS);
+  GstSegment seg;
+
+  fail_unless (gst_harness_push_event (h, gst_event_new_stream_start (P2P_TEST_STREAM_ID)));
+  fail_unless (gst_harness_push_event (h, gst_event_new_caps (caps)));
+  gst_caps_unref (caps);
+  p2p_test_segment_init (&seg);
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+  fail_unless (gst_harness_push_event (h, gst_event_new_tag (gst_tag_list_new
+              (GST_TAG_TITLE, "p2p test", NULL))));
+}
+
+/* Checks what a receiving harness @h got from a sender that pushed
+ * p2p_test_push_stream_headers, buffers @from .. @to - 1
+ * (p2p_test_buffer_new (i, @size)) and EOS: the events in order with the
+ * sender's values (the segment is returned in @seg when not NULL: a live
+ * receiver shifts it), each buffer identical, then EOS. */
+static inline void
+p2p_test_expect_stream (GstHarness *h, guint from, guint to, gsize size, GstSegment *seg)
+{
+  gboolean got_ss = FALSE, got_caps = FALSE, got_seg = FALSE, got_tag = FALSE;
+  GstEvent *ev;
+
+  while (!got_tag) {
+    ev = gst_harness_pull_event (h);
+    fail_unless (ev != NULL, "stream headers missing");
+    switch (GST_EVENT_TYPE (ev)) {
+      case GST_EVENT_STREAM_START:{
+        const char *id;
+
+        gst_event_parse_stream_start (ev, &id);
+        fail_unless_equals_string (id, P2P_TEST_STREAM_ID);
+        got_ss = TRUE;
+        break;
+      }
+      case GST_EVENT_CAPS:{
+        GstCaps *caps, *expected = gst_caps_from_string (P2P_TEST_CAPS);
+
+        fail_unless (got_ss, "caps before the stream-start");
+        gst_event_parse_caps (ev, &caps);
+        fail_unless (gst_caps_is_equal (caps, expected));
+        gst_caps_unref (expected);
+        got_caps = TRUE;
+        break;
+      }
+      case GST_EVENT_SEGMENT:{
+        const GstSegment *s;
+        GstSegment expected;
+
+        fail_unless (got_caps);
+        gst_event_parse_segment (ev, &s);
+        p2p_test_segment_init (&expected);
+        fail_unless_equals_int (s->format, GST_FORMAT_TIME);
+        fail_unless_equals_uint64 (s->time, expected.time);
+        if (seg)
+          *seg = *s;
+        else
+          fail_unless (gst_segment_is_equal (s, &expected));
+        got_seg = TRUE;
+        break;
+      }
+      case GST_EVENT_TAG:{
+        GstTagList *tags;
+        char *title = NULL;
+
+        gst_event_parse_tag (ev, &tags);
+        fail_unless (gst_tag_list_get_string (tags, GST_TAG_TITLE, &title));
+        fail_unless_equals_string (title, "p2p test");
+        g_free (title);
+        got_tag = TRUE;
+        break;
+      }
+      default:
+        break;
+    }
+    gst_event_unref (ev);
+  }
+  for (guint i = from; i < to; i++) {
+    GstBuffer *buf = gst_harness_pull (h);
+
+    p2p_test_buffer_check (buf, i, size);
+    gst_buffer_unref (buf);
+  }
+  /* a live receiver sends its segment with the first buffer */
+  fail_unless (got_seg || seg != NULL);
+  for (;;) {
+    gboolean eos;
+
+    ev = gst_harness_pull_event (h);
+    fail_unless (ev != NULL, "no EOS");
+    eos = GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_SEGMENT && seg) {
+      const GstSegment *s;
+
+      gst_event_parse_segment (ev, &s);
+      *seg = *s;
+      got_seg = TRUE;
+    }
+    gst_event_unref (ev);
+    if (eos)
+      break;
+  }
+  fail_unless (got_seg, "no segment");
+}
