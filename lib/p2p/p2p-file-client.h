@@ -27,34 +27,11 @@ P2P_EXPORT GIOStream *p2p_file_client_send_request (P2pConnection *conn,
  * malformed answer), G_IO_ERROR. */
 P2P_EXPORT gboolean p2p_file_client_read_header (GIOStream *stream, P2pFileHeader *hdr,
     GCancellable *cancellable, GError **error);
-/**
- * p2p_file_client_get:
- * @conn: a connection to the serving peer
- * @path: the protocol path
- * @offset: first byte
- * @length: bytes wanted (%P2P_FILE_TO_END = to the end)
- * @hdr: (out caller-allocates) (optional): the answer header
- * @cancellable: (nullable): a #GCancellable
- * @error: a #GError
- *
- * One GET, blocking until the whole range arrived.
- * Returns: (transfer full): the bytes (fewer than @length at the end of the
- * file), or %NULL with @error.
- */
+/* One GET, blocking until the whole range arrived (see the .c file). */
 P2P_EXPORT GBytes *p2p_file_client_get (P2pConnection *conn, const char *path,
     guint64 offset, guint64 length, P2pFileHeader *hdr, GCancellable *cancellable,
     GError **error);
-/**
- * p2p_file_client_list:
- * @conn: a connection to the serving peer
- * @path: the protocol path of a directory ("" = the root)
- * @cancellable: (nullable): a #GCancellable
- * @error: a #GError
- *
- * Lists a directory: one #GFileInfo per entry, sorted by name, with
- * standard::name, standard::type, standard::size and time::modified.
- * Returns: (transfer full) (element-type GFileInfo): the entries.
- */
+/* Lists a directory as GFileInfo entries sorted by name. */
 P2P_EXPORT GPtrArray *p2p_file_client_list (P2pConnection *conn, const char *path,
     GCancellable *cancellable, GError **error);
 

@@ -54,9 +54,9 @@ typedef enum {
  * @P2P_FILE_STATUS_BAD_REQUEST: a malformed request (version, kind, sizes).
  * @P2P_FILE_STATUS_RANGE: the offset is past the end of the file.
  * @P2P_FILE_STATUS_IO_ERROR: the server could not read the file.
- * @P2P_FILE_STATUS_CHANGED: (client side only) the file's validator differs
+ * @P2P_FILE_STATUS_CHANGED: client side only: the file's validator differs
  *   from the one seen before: the file changed between two requests.
- * @P2P_FILE_STATUS_PROTOCOL: (client side only) the answer is malformed or
+ * @P2P_FILE_STATUS_PROTOCOL: client side only: the answer is malformed or
  *   cut short.
  *
  * The status byte of an answer, and the codes of the %P2P_FILE_ERROR domain.
