@@ -281,7 +281,15 @@ gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 offset, guint len
     return GST_FLOW_EOS;
   }
   end = MIN (size, offset + length);
-  out = gst_buffer_new_allocate (NULL, end - offset, NULL);
+  /* a caller's buffer is filled in place (GstPadGetRangeFunction contract) */
+  if (*buffer) {
+    out = *buffer;
+    if (gst_buffer_get_size (out) < end - offset)
+      end = offset + gst_buffer_get_size (out);
+    gst_buffer_set_size (out, end - offset);
+  } else {
+    out = gst_buffer_new_allocate (NULL, end - offset, NULL);
+  }
   gst_buffer_map (out, &map, GST_MAP_WRITE);
   while (offset + done < end) {
     guint64 at = offset + done;
@@ -319,7 +327,7 @@ gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 offset, guint len
 
 failed:
   g_mutex_unlock (&self->lock);
-  if (out)
+  if (out && out != *buffer)
     gst_buffer_unref (out);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return GST_FLOW_FLUSHING;
