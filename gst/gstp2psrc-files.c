@@ -4,7 +4,9 @@
  * The file is read in blocks of BLOCK bytes, each one GET on its own QUIC
  * stream. Up to WINDOW blocks after the one being read are requested ahead
  * (their answers arrive into the streams' buffers while the pipeline
- * works), so a sequential read does not wait one round trip per block. A
+ * works), so a sequential read does not wait one round trip per block; the
+ * window starts at one block after a jump and widens by one per block read
+ * in sequence, so the jumps of typefind and parsers cost little. A
  * read outside the block in hand and the window drops the window (a seek):
  * its streams are released and their remaining bytes discarded. Every
  * answer's validator (size, mtime, inode) must equal the first one's, else
@@ -41,6 +43,7 @@ struct _GstP2pFileReader {
   guint64 block_offset;
   GBytes *block;
   GQueue pending;               /* Pending*, in offset order */
+  guint window;                 /* blocks to keep requested ahead, 1..WINDOW */
 };
 
 static void
@@ -167,7 +170,8 @@ fill_window (GstP2pFileReader *self, guint64 from, GError **error)
 
   if (last)
     next = last->offset + BLOCK;
-  while (self->pending.length < WINDOW && (!self->have_first || next < self->first.size)) {
+  while (self->pending.length < MAX (self->window, 1)
+      && (!self->have_first || next < self->first.size)) {
     Pending *p = g_new0 (Pending, 1);
 
     p->offset = next;
@@ -195,6 +199,9 @@ load_block (GstP2pFileReader *self, guint64 bo, GError **error)
   if (!p || p->offset != bo) {
     GST_DEBUG_OBJECT (self->element, "jump to %" G_GUINT64_FORMAT ": read-ahead dropped", bo);
     drop_window (self);
+    /* after a jump only the block wanted: typefind and parsers jump around
+     * (end of file, index) and every dropped request still costs its bytes */
+    self->window = 1;
     if (!fill_window (self, bo, error))
       return FALSE;
     p = g_queue_peek_head (&self->pending);
@@ -229,6 +236,8 @@ load_block (GstP2pFileReader *self, guint64 bo, GError **error)
   g_clear_pointer (&self->block, g_bytes_unref);
   self->block = g_bytes_new_take (buf, got);
   self->block_offset = bo;
+  /* a sequential read: widen the read-ahead, one block per block read */
+  self->window = MIN (self->window + 1, WINDOW);
   return fill_window (self, bo, error);
 }
 
