@@ -22,6 +22,8 @@ GST_DEBUG_CATEGORY_EXTERN (gst_p2p_debug);
 
 #define BLOCK (256 * 1024)
 #define WINDOW 4
+#define BUSY_RETRIES 10
+#define BUSY_WAIT_MS 20
 
 typedef struct {
   guint64 offset;
@@ -187,9 +189,35 @@ fill_window (GstP2pFileReader *self, guint64 from, GError **error)
   return TRUE;
 }
 
-/* Makes the block at @bo (BLOCK-aligned) the block in hand. */
+static gboolean load_block_once (GstP2pFileReader *self, guint64 bo, GError **error);
+
+/* Makes the block at @bo (BLOCK-aligned) the block in hand. A server at its
+ * request limit (TOO_MANY_REQUESTS: other players) is asked again, with only
+ * that block in flight, after BUSY_WAIT_MS x attempt, at most BUSY_RETRIES
+ * times. */
 static gboolean
 load_block (GstP2pFileReader *self, guint64 bo, GError **error)
+{
+  for (guint attempt = 1;; attempt++) {
+    GError *err = NULL;
+
+    if (load_block_once (self, bo, &err))
+      return TRUE;
+    if (!g_error_matches (err, P2P_FILE_ERROR, P2P_FILE_STATUS_TOO_MANY_REQUESTS)
+        || attempt > BUSY_RETRIES || g_cancellable_is_cancelled (self->cancel)) {
+      g_propagate_error (error, err);
+      return FALSE;
+    }
+    GST_DEBUG_OBJECT (self->element, "server busy (attempt %u): %s", attempt, err->message);
+    g_error_free (err);
+    drop_window (self);
+    self->window = 1;
+    g_usleep (BUSY_WAIT_MS * 1000 * attempt);
+  }
+}
+
+static gboolean
+load_block_once (GstP2pFileReader *self, guint64 bo, GError **error)
 {
   Pending *p = g_queue_peek_head (&self->pending);
   P2pFileHeader h;

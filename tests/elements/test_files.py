@@ -202,7 +202,7 @@ class FilesTest(unittest.TestCase):
     def test_concurrent_players(self):
         rels = sorted(self.files.values())
         expect = {r: self.decode(self.local(r)) for r in rels}
-        jobs = [rels[i % len(rels)] for i in range(6)]
+        jobs = [rels[i % len(rels)] for i in range(20)]
         got = [None] * len(jobs)
 
         def run(i):
