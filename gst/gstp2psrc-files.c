@@ -24,6 +24,9 @@ GST_DEBUG_CATEGORY_EXTERN (gst_p2p_debug);
 #define WINDOW 4
 #define BUSY_RETRIES 10
 #define BUSY_WAIT_MS 20
+/* a dropped connection: reconnect and resume at the block's offset */
+#define RECONNECT_MAX 5
+#define RECONNECT_DELAY_MS 500
 
 typedef struct {
   guint64 offset;
@@ -46,6 +49,7 @@ struct _GstP2pFileReader {
   GBytes *block;
   GQueue pending;               /* Pending*, in offset order */
   guint window;                 /* blocks to keep requested ahead, 1..WINDOW */
+  guint reconnects;             /* consecutive attempts */
 };
 
 static void
@@ -191,6 +195,16 @@ fill_window (GstP2pFileReader *self, guint64 from, GError **error)
 
 static gboolean load_block_once (GstP2pFileReader *self, guint64 bo, GError **error);
 
+/* Waits @ms or until the reader is cancelled. */
+static void
+reader_wait_ms (GstP2pFileReader *self, guint ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) ms * 1000;
+
+  while (!g_cancellable_is_cancelled (self->cancel) && g_get_monotonic_time () < deadline)
+    g_usleep (MIN (20000, MAX (deadline - g_get_monotonic_time (), 0)));
+}
+
 /* Makes the block at @bo (BLOCK-aligned) the block in hand. A server at its
  * request limit (TOO_MANY_REQUESTS: other players) is asked again, with only
  * that block in flight, after BUSY_WAIT_MS x attempt, at most BUSY_RETRIES
@@ -201,8 +215,45 @@ load_block (GstP2pFileReader *self, guint64 bo, GError **error)
   for (guint attempt = 1;; attempt++) {
     GError *err = NULL;
 
-    if (load_block_once (self, bo, &err))
+    if (load_block_once (self, bo, &err)) {
+      self->reconnects = 0;
       return TRUE;
+    }
+    if (err->domain != P2P_FILE_ERROR && !g_cancellable_is_cancelled (self->cancel)
+        && self->reconnects < RECONNECT_MAX) {
+      /* the connection failed (peer restarted, network change): a new
+       * connection, the same offset; the validator proves the same file */
+      self->reconnects++;
+      GST_WARNING_OBJECT (self->element, "\"%s\": reconnecting (attempt %u of %u) at "
+          "offset %" G_GUINT64_FORMAT ": %s", self->path, self->reconnects, RECONNECT_MAX,
+          bo, err->message);
+      gst_element_post_message (self->element,
+          gst_message_new_element (GST_OBJECT (self->element),
+              gst_structure_new ("p2p-reconnect",
+                  "attempt", G_TYPE_UINT, self->reconnects,
+                  "max-attempts", G_TYPE_UINT, RECONNECT_MAX,
+                  "delay-ms", G_TYPE_UINT, RECONNECT_DELAY_MS,
+                  "reason", G_TYPE_STRING, err->message,
+                  "location", G_TYPE_STRING, self->path,
+                  "offset", G_TYPE_UINT64, bo, NULL)));
+      g_clear_error (&err);
+      drop_window (self);
+      self->window = 1;
+      if (self->conn) {
+        p2p_connection_close (self->conn, "reconnecting");
+        g_clear_object (&self->conn);
+      }
+      reader_wait_ms (self, RECONNECT_DELAY_MS);
+      if (!ensure_conn (self, &err)) {
+        if (self->reconnects >= RECONNECT_MAX || g_cancellable_is_cancelled (self->cancel)) {
+          g_propagate_error (error, err);
+          return FALSE;
+        }
+        g_clear_error (&err);
+      }
+      attempt = 0;
+      continue;
+    }
     if (!g_error_matches (err, P2P_FILE_ERROR, P2P_FILE_STATUS_TOO_MANY_REQUESTS)
         || attempt > BUSY_RETRIES || g_cancellable_is_cancelled (self->cancel)) {
       g_propagate_error (error, err);
@@ -219,10 +270,14 @@ load_block (GstP2pFileReader *self, guint64 bo, GError **error)
 static gboolean
 load_block_once (GstP2pFileReader *self, guint64 bo, GError **error)
 {
-  Pending *p = g_queue_peek_head (&self->pending);
+  Pending *p;
   P2pFileHeader h;
   guint8 *buf;
   gsize got = 0;
+
+  if (!ensure_conn (self, error))
+    return FALSE;
+  p = g_queue_peek_head (&self->pending);
 
   if (!p || p->offset != bo) {
     GST_DEBUG_OBJECT (self->element, "jump to %" G_GUINT64_FORMAT ": read-ahead dropped", bo);

@@ -7,16 +7,20 @@
 # decode of the same file: PCM bytes identical, the same duration, seeks to
 # 50 % and 90 % landing on the same first timestamp (within one buffer),
 # concurrent players intact, and the bad paths each give their element
-# error naming the path and the peer. Exit 77 (skip) without gi/Gst.
+# error naming the path and the peer, and a server killed mid-track and
+# restarted (same key and port) is resumed from with PCM still identical.
+# Exit 77 (skip) without gi/Gst.
 import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import unittest
+import urllib.parse
 
 try:
     import gi
@@ -42,6 +46,22 @@ def run_pipeline(desc):
     if msg.type == Gst.MessageType.ERROR:
         return msg.parse_error()[0].message
     return None
+
+
+def start_server(root, args):
+    """p2p-serve ROOT ARGS; returns (process, ticket, peer-id) once it
+    printed both lines (bounded)."""
+    srv = subprocess.Popen([os.path.join(BUILD, 'tools', 'p2p-serve'), root] + args,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    buf, fd = b'', srv.stdout.fileno()
+    while b'ticket: ' not in buf or not buf.endswith(b'\n') or b'peer-id: ' not in buf:
+        r, _, _ = select.select([fd], [], [], WAIT_S)
+        assert r, 'p2p-serve printed nothing within %d s' % WAIT_S
+        chunk = os.read(fd, 4096)
+        assert chunk, 'p2p-serve exited'
+        buf += chunk
+    lines = dict(line.split(': ', 1) for line in buf.decode().splitlines())
+    return srv, lines['ticket'], lines['peer-id']
 
 
 class Player:
@@ -120,21 +140,7 @@ class FilesTest(unittest.TestCase):
             data = f.read()
         # the index really is at the end (random access needed)
         assert data.find(b'moov') > data.find(b'mdat') > 0
-        cls.server = subprocess.Popen(
-            [os.path.join(BUILD, 'tools', 'p2p-serve'), cls.root, '--port', '0'],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        lines, buf, fd = {}, b'', cls.server.stdout.fileno()
-        while b'ticket: ' not in buf or not buf.endswith(b'\n') or b'peer-id: ' not in buf:
-            r, _, _ = select.select([fd], [], [], WAIT_S)
-            assert r, 'p2p-serve printed nothing within %d s' % WAIT_S
-            chunk = os.read(fd, 4096)
-            assert chunk, 'p2p-serve exited'
-            buf += chunk
-        for line in buf.decode().splitlines():
-            k, v = line.split(': ', 1)
-            lines[k] = v
-        cls.ticket = lines['ticket']
-        cls.peer_id = lines['peer-id']
+        cls.server, cls.ticket, cls.peer_id = start_server(cls.root, ['--port', '0'])
 
     @classmethod
     def tearDownClass(cls):
@@ -145,6 +151,7 @@ class FilesTest(unittest.TestCase):
             if cls.server.poll() is None:
                 cls.server.kill()
                 cls.server.wait()
+            cls.server.stdout.close()
             shutil.rmtree(cls.tmp)
 
     def remote(self, rel):
@@ -218,6 +225,61 @@ class FilesTest(unittest.TestCase):
             self.assertFalse(t.is_alive())
         for i, r in enumerate(jobs):
             self.assertTrue(got[i] == expect[r], '%d %s' % (i, r))
+
+    def test_resume_after_restart(self):
+        """The server dies mid-track and comes back (same key and port):
+        p2psrc reconnects (a p2p-reconnect message), resumes at its byte
+        offset, and the PCM is still identical."""
+        rel = self.files['01 flac.flac']
+        expect = self.decode(self.local(rel))
+        key = os.path.join(self.tmp, 'resume.key')
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+        s.close()
+        srv, ticket, _ = start_server(self.root, ['--port', str(port), '--identity', key])
+        try:
+            p = Gst.parse_launch(
+                'uridecodebin name=d uri="p2p://%s/%s" ! audioconvert ! '
+                'audio/x-raw,format=S16LE ! appsink name=s sync=false max-buffers=2'
+                % (ticket, urllib.parse.quote(rel)))
+            p.get_by_name('d').connect(
+                'source-setup', lambda b, src: src.set_property('idle-timeout', 1500))
+            sink = p.get_by_name('s')
+            p.set_state(Gst.State.PLAYING)
+            out = bytearray()
+            for _ in range(10):
+                smp = sink.emit('try-pull-sample', WAIT_S * Gst.SECOND)
+                self.assertIsNotNone(smp)
+                out += smp.get_buffer().extract_dup(0, smp.get_buffer().get_size())
+            srv.kill()
+            srv.wait()
+            srv.stdout.close()
+            srv, ticket2, _ = start_server(self.root, ['--port', str(port), '--identity', key])
+            self.assertEqual(ticket2, ticket)
+            while True:
+                smp = sink.emit('try-pull-sample', WAIT_S * Gst.SECOND)
+                if smp is None:
+                    self.assertTrue(sink.get_property('eos'))
+                    break
+                out += smp.get_buffer().extract_dup(0, smp.get_buffer().get_size())
+            bus = p.get_bus()
+            reconnects = []
+            while True:
+                m = bus.pop_filtered(Gst.MessageType.ELEMENT | Gst.MessageType.ERROR)
+                if m is None:
+                    break
+                self.assertNotEqual(m.type, Gst.MessageType.ERROR)
+                if m.get_structure().get_name() == 'p2p-reconnect':
+                    reconnects.append(m.get_structure())
+            p.set_state(Gst.State.NULL)
+            self.assertGreaterEqual(len(reconnects), 1)
+            self.assertEqual(reconnects[0].get_value('location'), rel)
+            self.assertTrue(bytes(out) == expect)
+        finally:
+            srv.kill()
+            srv.wait()
+            srv.stdout.close()
 
     def test_bad_paths(self):
         cases = [
