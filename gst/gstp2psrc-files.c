@@ -321,7 +321,7 @@ load_block_once (GstP2pFileReader *self, guint64 bo, GError **error)
   self->block_offset = bo;
   /* a sequential read: widen the read-ahead, one block per block read */
   self->window = MIN (self->window + 1, WINDOW);
-  return fill_window (self, bo, error);
+  return fill_window (self, bo + BLOCK, error);
 }
 
 static gboolean
