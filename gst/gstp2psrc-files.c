@@ -50,6 +50,11 @@ struct _GstP2pFileReader {
   GQueue pending;               /* Pending*, in offset order */
   guint window;                 /* blocks to keep requested ahead, 1..WINDOW */
   guint reconnects;             /* consecutive attempts */
+
+  /* push mode: the streaming task's position (stream lock) */
+  guint64 push_pos;
+  gboolean push_started, push_need_segment;
+  guint32 push_seqnum;
 };
 
 static void
@@ -457,5 +462,109 @@ gst_p2p_file_uri_split (const char *uri, char **peer, char **path, GError **erro
     g_clear_pointer (path, g_free);
     return FALSE;
   }
+  return TRUE;
+}
+
+/* ---- push mode: a streaming task reads PUSH_CHUNK bytes at a time from
+ * the position; BYTES seeks move it (flushing or not), like GstBaseSrc ---- */
+
+#define PUSH_CHUNK (64 * 1024)
+
+static void
+push_loop (gpointer data)
+{
+  GstP2pFileReader *self = data;
+  GstPad *pad = GST_ELEMENT (self->element)->srcpads->data;
+  GstBuffer *buf = NULL;
+  GstFlowReturn ret;
+
+  if (!self->push_started) {
+    g_autofree char *id = gst_pad_create_stream_id (pad, self->element, NULL);
+
+    gst_pad_push_event (pad, gst_event_new_stream_start (id));
+    self->push_started = TRUE;
+  }
+  if (self->push_need_segment) {
+    GstSegment seg;
+    GstEvent *ev;
+
+    gst_segment_init (&seg, GST_FORMAT_BYTES);
+    seg.start = seg.position = seg.time = self->push_pos;
+    ev = gst_event_new_segment (&seg);
+    if (self->push_seqnum)
+      gst_event_set_seqnum (ev, self->push_seqnum);
+    gst_pad_push_event (pad, ev);
+    self->push_need_segment = FALSE;
+  }
+  ret = gst_p2p_file_reader_get_range (self, self->push_pos, PUSH_CHUNK, &buf);
+  if (ret == GST_FLOW_OK) {
+    self->push_pos += gst_buffer_get_size (buf);
+    ret = gst_pad_push (pad, buf);
+  }
+  if (ret == GST_FLOW_OK)
+    return;
+  GST_DEBUG_OBJECT (self->element, "pausing: %s", gst_flow_get_name (ret));
+  gst_pad_pause_task (pad);
+  if (ret == GST_FLOW_EOS) {
+    GstEvent *ev = gst_event_new_eos ();
+
+    if (self->push_seqnum)
+      gst_event_set_seqnum (ev, self->push_seqnum);
+    gst_pad_push_event (pad, ev);
+  } else if (ret == GST_FLOW_NOT_LINKED || ret < GST_FLOW_EOS) {
+    if (ret != GST_FLOW_ERROR)  /* an error from the reader is posted already */
+      GST_ELEMENT_FLOW_ERROR (self->element, ret);
+    gst_pad_push_event (pad, gst_event_new_eos ());
+  }
+}
+
+gboolean
+gst_p2p_file_reader_start_push (GstP2pFileReader *self, GstPad *pad)
+{
+  self->push_pos = 0;
+  self->push_started = FALSE;
+  self->push_need_segment = TRUE;
+  self->push_seqnum = 0;
+  return gst_pad_start_task (pad, push_loop, self, NULL);
+}
+
+gboolean
+gst_p2p_file_reader_handle_seek (GstP2pFileReader *self, GstPad *pad, GstEvent *event)
+{
+  GstFormat format;
+  GstSeekFlags flags;
+  GstSeekType start_type, stop_type;
+  gint64 start, stop;
+  gdouble rate;
+  gboolean flush;
+  guint32 seqnum = gst_event_get_seqnum (event);
+
+  gst_event_parse_seek (event, &rate, &format, &flags, &start_type, &start, &stop_type, &stop);
+  if (format != GST_FORMAT_BYTES || rate <= 0.0 || start_type == GST_SEEK_TYPE_END) {
+    GST_DEBUG_OBJECT (self->element, "only forward BYTES seeks from the start are handled");
+    return FALSE;
+  }
+  flush = (flags & GST_SEEK_FLAG_FLUSH) != 0;
+  if (flush) {
+    GstEvent *ev = gst_event_new_flush_start ();
+
+    gst_event_set_seqnum (ev, seqnum);
+    gst_pad_push_event (pad, ev);
+  } else {
+    gst_pad_pause_task (pad);
+  }
+  GST_PAD_STREAM_LOCK (pad);
+  if (flush) {
+    GstEvent *ev = gst_event_new_flush_stop (TRUE);
+
+    gst_event_set_seqnum (ev, seqnum);
+    gst_pad_push_event (pad, ev);
+  }
+  if (start_type == GST_SEEK_TYPE_SET && start >= 0)
+    self->push_pos = (guint64) start;
+  self->push_need_segment = TRUE;
+  self->push_seqnum = seqnum;
+  gst_pad_start_task (pad, push_loop, self, NULL);
+  GST_PAD_STREAM_UNLOCK (pad);
   return TRUE;
 }

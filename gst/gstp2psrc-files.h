@@ -2,7 +2,8 @@
  * "location" (or a p2p://PEER/path URI) p2psrc reads one file of a peer's
  * P2pFileService by byte ranges. Pull mode (GstPad getrange): typefind,
  * demuxers and parsers seek by bytes themselves; a window of requests runs
- * ahead of the last read and is dropped on a jump elsewhere.
+ * ahead of the last read and is dropped on a jump elsewhere. Push mode (a
+ * downstream that does not pull): a streaming task, BYTES seeks.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
@@ -25,6 +26,13 @@ gboolean gst_p2p_file_reader_get_size (GstP2pFileReader *self, guint64 *size);
 /* GstPadGetRangeFunction body. */
 GstFlowReturn gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 offset,
     guint length, GstBuffer **buffer);
+
+/* Push mode (downstream does not pull): starts the streaming task on @pad
+ * (stream-start, a BYTES segment, buffers from offset 0, EOS). */
+gboolean gst_p2p_file_reader_start_push (GstP2pFileReader *self, GstPad *pad);
+/* A BYTES seek in push mode (flushing or not); FALSE for other seeks. */
+gboolean gst_p2p_file_reader_handle_seek (GstP2pFileReader *self, GstPad *pad,
+    GstEvent *event);
 
 /* Splits "p2p://PEER/path" into the peer (as given) and the
  * percent-decoded path (NULL when the URI has none). */

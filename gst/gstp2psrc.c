@@ -1141,13 +1141,6 @@ static gboolean
 files_activate_mode (GstP2pSrc *self, const char *location, GstPadMode mode,
     gboolean active)
 {
-  if (mode != GST_PAD_MODE_PULL) {
-    if (active)
-      GST_ELEMENT_ERROR (self, CORE, PAD, ("p2psrc with location=\"%s\" is read by "
-              "byte ranges: link it to an element that pulls (decodebin, "
-              "typefind, a demuxer or parser)", location), (NULL));
-    return !active;
-  }
   if (active) {
     gboolean opened;
 
@@ -1162,12 +1155,16 @@ files_activate_mode (GstP2pSrc *self, const char *location, GstPadMode mode,
     g_mutex_lock (&self->lock);
     self->files = gst_p2p_file_reader_new (GST_ELEMENT (self), self->obj, location);
     g_mutex_unlock (&self->lock);
+    if (mode == GST_PAD_MODE_PUSH)
+      return gst_p2p_file_reader_start_push (self->files, self->srcpad);
     return TRUE;
   }
   g_mutex_lock (&self->lock);
   if (self->files)
     gst_p2p_file_reader_cancel (self->files);
   g_mutex_unlock (&self->lock);
+  if (mode == GST_PAD_MODE_PUSH)
+    gst_pad_stop_task (self->srcpad);
   /* the pad's streaming lock: no getrange is running after this */
   GST_PAD_STREAM_LOCK (self->srcpad);
   g_mutex_lock (&self->lock);
@@ -1201,6 +1198,7 @@ files_query (GstP2pSrc *self, GstQuery *query)
     case GST_QUERY_SCHEDULING:
       gst_query_set_scheduling (query, GST_SCHEDULING_FLAG_SEEKABLE, 1, -1, 0);
       gst_query_add_scheduling_mode (query, GST_PAD_MODE_PULL);
+      gst_query_add_scheduling_mode (query, GST_PAD_MODE_PUSH);
       return TRUE;
     case GST_QUERY_SEEKING:
       gst_query_parse_seeking (query, &format, NULL, NULL, NULL);
@@ -1324,6 +1322,13 @@ gst_p2p_src_src_event (GstPad *pad, GstObject *parent, GstEvent *event)
 {
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_SEEK:
+      if (GST_P2P_SRC (parent)->files && GST_PAD_MODE (pad) == GST_PAD_MODE_PUSH) {
+        gboolean ok = gst_p2p_file_reader_handle_seek (GST_P2P_SRC (parent)->files, pad,
+            event);
+
+        gst_event_unref (event);
+        return ok;
+      }
       GST_DEBUG_OBJECT (parent, "seeking is not supported");
       gst_event_unref (event);
       return FALSE;

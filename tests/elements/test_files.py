@@ -281,6 +281,44 @@ class FilesTest(unittest.TestCase):
             srv.wait()
             srv.stdout.close()
 
+    def test_push_mode(self):
+        """A downstream that does not pull: p2psrc pushes (bytes identical to
+        the file), and a TIME seek through a push-mode demuxer (BYTES seek
+        upstream) lands where the same pipeline over filesrc lands."""
+        rel = self.files['04 aac.m4a']   # qtdemux seeks to the moov at the end
+        with open(os.path.join(self.root, rel), 'rb') as f:
+            raw = f.read()
+        p = Gst.parse_launch('p2psrc peer="%s" location="%s" ! appsink name=s sync=false'
+                             % (self.ticket, rel))
+        s = p.get_by_name('s')
+        p.set_state(Gst.State.PLAYING)
+        out = bytearray()
+        while True:
+            smp = s.emit('try-pull-sample', WAIT_S * Gst.SECOND)
+            if smp is None:
+                self.assertTrue(s.get_property('eos'))
+                break
+            out += smp.get_buffer().extract_dup(0, smp.get_buffer().get_size())
+        p.set_state(Gst.State.NULL)
+        self.assertTrue(bytes(out) == raw)
+        firsts = []
+        for src in ('p2psrc peer="%s" location="%s"' % (self.ticket, rel),
+                    'filesrc location="%s"' % os.path.join(self.root, rel)):
+            p = Gst.parse_launch('%s ! queue ! decodebin ! audioconvert ! '
+                                 'audio/x-raw,format=S16LE ! appsink name=s sync=false' % src)
+            s = p.get_by_name('s')
+            p.set_state(Gst.State.PAUSED)
+            p.get_state(WAIT_S * Gst.SECOND)
+            self.assertTrue(p.seek_simple(Gst.Format.TIME, Gst.SeekFlags.FLUSH,
+                                          4 * Gst.SECOND), src)
+            p.get_state(WAIT_S * Gst.SECOND)
+            smp = s.emit('try-pull-preroll', WAIT_S * Gst.SECOND)
+            self.assertIsNotNone(smp)
+            firsts.append((smp.get_buffer().pts, smp.get_buffer().duration))
+            p.set_state(Gst.State.NULL)
+        self.assertGreater(firsts[1][0], 3 * Gst.SECOND)
+        self.assertLessEqual(abs(firsts[0][0] - firsts[1][0]), firsts[1][1])
+
     def test_bad_paths(self):
         cases = [
             ('nope.flac', '"nope.flac" not found on peer'),
