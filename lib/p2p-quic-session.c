@@ -2133,6 +2133,14 @@ p2p_quic_session_stream_consumed (P2pQuicSession *s, gint64 stream_id, gsize len
   ngtcp2_conn_extend_max_offset (s->conn, len);
 }
 
+gboolean
+p2p_quic_session_has_stream (P2pQuicSession *s, gint64 stream_id)
+{
+  g_return_val_if_fail (s != NULL, FALSE);
+
+  return lookup_stream (s, stream_id) != NULL;
+}
+
 void
 p2p_quic_session_stream_reset (P2pQuicSession *s, gint64 stream_id, guint64 app_error)
 {

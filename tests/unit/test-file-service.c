@@ -4,9 +4,11 @@
  * invalid UTF-8, directory, FIFO, not found) with its status and text sent
  * as raw requests (the client's own check is bypassed), the peer allow-list,
  * the per-peer request limit, and more requests on one connection than
- * QUIC's concurrent stream limit.
+ * QUIC's concurrent stream limit (and the connection's stream table stays
+ * small).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <p2p/p2p.h>
+#include "p2p-quic-connection-private.h"
 #include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -345,6 +347,8 @@ test_bad_paths (Fixture *f, gconstpointer data)
 static void
 test_many_requests (Fixture *f, gconstpointer data)
 {
+  guint n_streams;
+
   for (guint i = 0; i < 250; i++) {
     g_autoptr (GError) error = NULL;
     g_autoptr (GBytes) b = p2p_file_client_get (f->conn, "big.bin", i * 1000, 100, NULL, NULL,
@@ -353,6 +357,13 @@ test_many_requests (Fixture *f, gconstpointer data)
     g_assert_no_error (error);
     g_assert_true (memcmp (g_bytes_get_data (b, NULL), f->big + i * 1000, 100) == 0);
   }
+  /* the connection forgets streams that are closed and dropped: its table
+   * holds the last few, not 250 */
+  g_mutex_lock (&P2P_QUIC_CONNECTION (f->conn)->lock);
+  n_streams = g_hash_table_size (P2P_QUIC_CONNECTION (f->conn)->streams);
+  g_mutex_unlock (&P2P_QUIC_CONNECTION (f->conn)->lock);
+  g_test_message ("%u streams left in the table", n_streams);
+  g_assert_cmpuint (n_streams, <=, 8);
 }
 
 static void
