@@ -42,6 +42,7 @@
 #include "gstp2psrc.h"
 #include "gstp2pmedia.h"
 #include "gstp2pjitter.h"
+#include "gstp2psrc-files.h"
 
 #include <string.h>
 
@@ -74,6 +75,7 @@ enum {
   PROP_MAX_QUEUE_BYTES,
   PROP_CONNECT_TIMEOUT,
   PROP_URI,
+  PROP_LOCATION,                /* issue 13: random-access mode */
 };
 
 enum {
@@ -151,6 +153,10 @@ struct _GstP2pSrc {
   GCancellable *reader_cancellable;
   gboolean reader_done;
   GError *reader_error;
+
+  /* issue 13: random-access mode (gstp2psrc-files.c) when location is set */
+  char *location;               /* object lock */
+  GstP2pFileReader *files;      /* while the pad is active in pull mode */
 };
 
 static void gst_p2p_src_uri_handler_init (gpointer g_iface, gpointer data);
@@ -1142,12 +1148,105 @@ gst_p2p_src_loop (gpointer data)
   push_item (self, obj);
 }
 
+/* ---- issue 13: random-access mode, see gstp2psrc-files.c ---- */
+
+static gboolean
+files_activate_mode (GstP2pSrc *self, const char *location, GstPadMode mode,
+    gboolean active)
+{
+  if (active) {
+    gboolean opened;
+
+    /* downstream (typefind) may activate pull mode before this element
+     * went to READY (a bin changes its sinks first): open here then, like
+     * GstBaseSrc starts in its pull activation */
+    GST_OBJECT_LOCK (self);
+    opened = self->obj->provider != NULL;
+    GST_OBJECT_UNLOCK (self);
+    if (!opened && !gst_p2p_object_open (self->obj))
+      return FALSE;
+    g_mutex_lock (&self->lock);
+    self->files = gst_p2p_file_reader_new (GST_ELEMENT (self), self->obj, location);
+    g_mutex_unlock (&self->lock);
+    if (mode == GST_PAD_MODE_PUSH)
+      return gst_p2p_file_reader_start_push (self->files, self->srcpad);
+    return TRUE;
+  }
+  g_mutex_lock (&self->lock);
+  if (self->files)
+    gst_p2p_file_reader_cancel (self->files);
+  g_mutex_unlock (&self->lock);
+  if (mode == GST_PAD_MODE_PUSH)
+    gst_pad_stop_task (self->srcpad);
+  /* the pad's streaming lock: no getrange is running after this */
+  GST_PAD_STREAM_LOCK (self->srcpad);
+  g_mutex_lock (&self->lock);
+  g_clear_pointer (&self->files, gst_p2p_file_reader_free);
+  g_mutex_unlock (&self->lock);
+  GST_PAD_STREAM_UNLOCK (self->srcpad);
+  return TRUE;
+}
+
+static GstFlowReturn
+files_get_range (GstPad *pad, GstObject *parent, guint64 offset, guint length,
+    GstBuffer **buffer)
+{
+  GstP2pSrc *self = GST_P2P_SRC (parent);
+
+  if (!self->files)
+    return GST_FLOW_FLUSHING;
+  return gst_p2p_file_reader_get_range (self->files, offset, length, buffer);
+}
+
+/* SCHEDULING, SEEKING, DURATION of the random-access mode; -1: not ours. */
+static int
+files_query (GstP2pSrc *self, GstQuery *query)
+{
+  GstFormat format;
+  guint64 size;
+
+  if (!self->location)
+    return -1;
+  switch (GST_QUERY_TYPE (query)) {
+    case GST_QUERY_SCHEDULING:
+      gst_query_set_scheduling (query, GST_SCHEDULING_FLAG_SEEKABLE, 1, -1, 0);
+      gst_query_add_scheduling_mode (query, GST_PAD_MODE_PULL);
+      gst_query_add_scheduling_mode (query, GST_PAD_MODE_PUSH);
+      return TRUE;
+    case GST_QUERY_SEEKING:
+      gst_query_parse_seeking (query, &format, NULL, NULL, NULL);
+      if (format != GST_FORMAT_BYTES || !self->files
+          || !gst_p2p_file_reader_get_size (self->files, &size))
+        return FALSE;
+      gst_query_set_seeking (query, GST_FORMAT_BYTES, TRUE, 0, (gint64) size);
+      return TRUE;
+    case GST_QUERY_DURATION:
+      gst_query_parse_duration (query, &format, NULL);
+      if (format != GST_FORMAT_BYTES || !self->files
+          || !gst_p2p_file_reader_get_size (self->files, &size))
+        return FALSE;
+      gst_query_set_duration (query, GST_FORMAT_BYTES, (gint64) size);
+      return TRUE;
+    case GST_QUERY_LATENCY:
+      gst_query_set_latency (query, FALSE, 0, 0);
+      return TRUE;
+    default:
+      return -1;
+  }
+}
+
 static gboolean
 gst_p2p_src_activate_mode (GstPad *pad, GstObject *parent, GstPadMode mode,
     gboolean active)
 {
   GstP2pSrc *self = GST_P2P_SRC (parent);
+  g_autofree char *location = NULL;
 
+  GST_OBJECT_LOCK (self);
+  location = g_strdup (self->location);
+  GST_OBJECT_UNLOCK (self);
+  if (location)
+    return files_activate_mode (self, location, mode, active);
   if (mode != GST_PAD_MODE_PUSH)
     return FALSE;
   if (active) {
@@ -1183,7 +1282,13 @@ static gboolean
 gst_p2p_src_query (GstPad *pad, GstObject *parent, GstQuery *query)
 {
   GstP2pSrc *self = GST_P2P_SRC (parent);
+  int files;
 
+  GST_OBJECT_LOCK (self);
+  files = self->location ? 1 : 0;
+  GST_OBJECT_UNLOCK (self);
+  if (files && (files = files_query (self, query)) >= 0)
+    return files;
   switch (GST_QUERY_TYPE (query)) {
     case GST_QUERY_LATENCY:{
       gboolean live;
@@ -1230,6 +1335,13 @@ gst_p2p_src_src_event (GstPad *pad, GstObject *parent, GstEvent *event)
 {
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_SEEK:
+      if (GST_P2P_SRC (parent)->files && GST_PAD_MODE (pad) == GST_PAD_MODE_PUSH) {
+        gboolean ok = gst_p2p_file_reader_handle_seek (GST_P2P_SRC (parent)->files, pad,
+            event);
+
+        gst_event_unref (event);
+        return ok;
+      }
       GST_DEBUG_OBJECT (parent, "seeking is not supported");
       gst_event_unref (event);
       return FALSE;
@@ -1273,8 +1385,16 @@ gst_p2p_src_change_state (GstElement *element, GstStateChange transition)
   GstStateChangeReturn ret;
   gboolean live;
 
-  if (transition == GST_STATE_CHANGE_NULL_TO_READY && !gst_p2p_object_open (self->obj))
-    return GST_STATE_CHANGE_FAILURE;
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
+    gboolean opened;
+
+    /* already opened by a pull activation (random-access mode) */
+    GST_OBJECT_LOCK (self);
+    opened = self->obj->provider != NULL;
+    GST_OBJECT_UNLOCK (self);
+    if (!opened && !gst_p2p_object_open (self->obj))
+      return GST_STATE_CHANGE_FAILURE;
+  }
 
   ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
   if (ret == GST_STATE_CHANGE_FAILURE) {
@@ -1347,6 +1467,44 @@ gst_p2p_src_dup_stats (GstP2pSrc *self)
   return s;
 }
 
+/* p2p://PEER[/path]: a path selects the random-access mode (location). */
+static gboolean
+src_set_uri (GstP2pSrc *self, const char *uri, GError **error)
+{
+  g_autofree char *peer = NULL, *path = NULL, *peer_uri = NULL;
+  g_autoptr (GError) err = NULL;
+
+  if (!gst_p2p_file_uri_split (uri, &peer, &path, &err)) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI, "%s", err->message);
+    return FALSE;
+  }
+  peer_uri = g_strdup_printf ("p2p://%s", peer);
+  if (!gst_p2p_object_set_uri (self->obj, peer_uri, error))
+    return FALSE;
+  GST_OBJECT_LOCK (self);
+  g_free (self->location);
+  self->location = g_steal_pointer (&path);
+  GST_OBJECT_UNLOCK (self);
+  return TRUE;
+}
+
+static char *
+src_get_uri (GstP2pSrc *self)
+{
+  g_autofree char *base = gst_p2p_object_get_uri (self->obj);
+  g_autofree char *loc = NULL;
+
+  GST_OBJECT_LOCK (self);
+  loc = g_strdup (self->location);
+  GST_OBJECT_UNLOCK (self);
+  if (base && loc) {
+    g_autofree char *esc = g_uri_escape_string (loc, "/", TRUE);
+
+    return g_strdup_printf ("%s/%s", base, esc);
+  }
+  return g_steal_pointer (&base);
+}
+
 static void
 gst_p2p_src_set_property (GObject *object, guint prop_id, const GValue *value,
     GParamSpec *pspec)
@@ -1384,9 +1542,21 @@ gst_p2p_src_set_property (GObject *object, guint prop_id, const GValue *value,
 
       GST_OBJECT_UNLOCK (self);
       /* like the URI handler: a bad URI is refused, the peer unchanged */
-      if (uri && !gst_p2p_object_set_uri (self->obj, uri, &err))
+      if (uri && !src_set_uri (self, uri, &err))
         GST_WARNING_OBJECT (self, "uri \"%s\" refused: %s", uri, err->message);
       GST_OBJECT_LOCK (self);
+      break;
+    }
+    case PROP_LOCATION:{
+      const char *loc = g_value_get_string (value);
+      g_autoptr (GError) err = NULL;
+
+      if (loc && loc[0] && !p2p_file_path_check (loc, strlen (loc), &err)) {
+        GST_WARNING_OBJECT (self, "location \"%s\" refused: %s", loc, err->message);
+        break;
+      }
+      g_free (self->location);
+      self->location = loc && loc[0] ? g_strdup (loc) : NULL;
       break;
     }
     default:
@@ -1433,8 +1603,11 @@ gst_p2p_src_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_URI:
       GST_OBJECT_UNLOCK (self);
-      g_value_take_string (value, gst_p2p_object_get_uri (self->obj));
+      g_value_take_string (value, src_get_uri (self));
       GST_OBJECT_LOCK (self);
+      break;
+    case PROP_LOCATION:
+      g_value_set_string (value, self->location);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1455,6 +1628,7 @@ gst_p2p_src_finalize (GObject *object)
   g_clear_object (&self->cancellable);
   gst_clear_event (&self->pending_eos);
   g_free (self->conn_peer);
+  g_free (self->location);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -1500,6 +1674,12 @@ gst_p2p_src_class_init (GstP2pSrcClass *klass)
           "p2p://<peer ID, ticket or ID@HOST:PORT>: the same as \"peer\" (and "
           "the URI handler); a malformed URI is refused with a warning and "
           "leaves \"peer\" unchanged", NULL, rw));
+  g_object_class_install_property (gobject_class, PROP_LOCATION,
+      g_param_spec_string ("location", "Location",
+          "Path of a file served by the peer's file service (p2p-serve), "
+          "relative to its root, UTF-8: p2psrc then reads that file by byte "
+          "ranges (random access, seekable, pull mode) instead of receiving "
+          "a p2psink's stream. NULL = stream mode", NULL, rw));
   g_object_class_install_property (gobject_class, PROP_CONNECT_TIMEOUT,
       g_param_spec_uint ("connect-timeout", "Connect timeout",
           "mode=connect: how long one connection attempt may take, in ms, "
@@ -1563,6 +1743,7 @@ gst_p2p_src_init (GstP2pSrc *self)
   self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
   gst_pad_set_activatemode_function (self->srcpad, gst_p2p_src_activate_mode);
   gst_pad_set_query_function (self->srcpad, gst_p2p_src_query);
+  gst_pad_set_getrange_function (self->srcpad, files_get_range);
   gst_pad_set_event_function (self->srcpad, gst_p2p_src_src_event);
   gst_pad_use_fixed_caps (self->srcpad);
   gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
@@ -1580,13 +1761,13 @@ src_uri_get_type (GType type)
 static gchar *
 src_uri_get_uri (GstURIHandler *handler)
 {
-  return gst_p2p_object_get_uri (GST_P2P_SRC (handler)->obj);
+  return src_get_uri (GST_P2P_SRC (handler));
 }
 
 static gboolean
 src_uri_set_uri (GstURIHandler *handler, const gchar *uri, GError **error)
 {
-  return gst_p2p_object_set_uri (GST_P2P_SRC (handler)->obj, uri, error);
+  return src_set_uri (GST_P2P_SRC (handler), uri, error);
 }
 
 static void

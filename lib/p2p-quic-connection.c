@@ -678,6 +678,14 @@ drain_streams (P2pQuicConnection *self)
   while (g_hash_table_iter_next (&iter, NULL, &value)) {
     StreamState *st = value;
 
+    /* dropped by the application (only this table holds it) and closed by
+     * QUIC: forget it, so a connection carrying many short streams (file
+     * requests) keeps a table of the live ones only */
+    if (st->dead && g_atomic_int_get (&st->ref_count) == 1 && self->session
+        && !p2p_quic_session_has_stream (self->session, st->id)) {
+      g_hash_table_iter_remove (&iter);
+      continue;
+    }
     if (st->out->len > 0 || (st->fin_requested && !st->fin_sent) || st->consumed_pending > 0 ||
         st->grant_pending)
       g_ptr_array_add (todo, p2p_quic_stream_state_ref (st));

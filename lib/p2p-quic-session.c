@@ -953,6 +953,15 @@ stream_close_cb (ngtcp2_conn *conn, uint32_t flags, int64_t stream_id, uint64_t 
     s->msg.shut = TRUE;
     return 0;
   }
+  /* ngtcp2 does not raise the peer's stream limit by itself once a stream
+   * it announced through stream_open is closed: give the credit back, so a
+   * peer may open any number of streams over time (MAX_STREAMS at a time) */
+  if (!ngtcp2_conn_is_local_stream (conn, stream_id)) {
+    if (stream_id & 0x2)
+      ngtcp2_conn_extend_max_streams_uni (conn, 1);
+    else
+      ngtcp2_conn_extend_max_streams_bidi (conn, 1);
+  }
   es = lookup_stream (s, stream_id);
   if (es == NULL)
     return 0;
@@ -2122,6 +2131,14 @@ p2p_quic_session_stream_consumed (P2pQuicSession *s, gint64 stream_id, gsize len
     return;
   ngtcp2_conn_extend_max_stream_offset (s->conn, stream_id, len);
   ngtcp2_conn_extend_max_offset (s->conn, len);
+}
+
+gboolean
+p2p_quic_session_has_stream (P2pQuicSession *s, gint64 stream_id)
+{
+  g_return_val_if_fail (s != NULL, FALSE);
+
+  return lookup_stream (s, stream_id) != NULL;
 }
 
 void

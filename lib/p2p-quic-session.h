@@ -208,6 +208,9 @@ void p2p_quic_session_stream_accepted (P2pQuicSession *s, gint64 stream_id);
 /* Application consumed @len bytes of received stream data (opens flow control). */
 void p2p_quic_session_stream_consumed (P2pQuicSession *s, gint64 stream_id, gsize len);
 void p2p_quic_session_stream_reset (P2pQuicSession *s, gint64 stream_id, guint64 app_error);
+/* TRUE while the session still tracks extra stream @stream_id (FALSE once
+ * QUIC closed it in both directions). */
+gboolean p2p_quic_session_has_stream (P2pQuicSession *s, gint64 stream_id);
 
 /* Graceful close: flush queued messages, send Disconnect{code, reason}, then
  * a QUIC CONNECTION_CLOSE. */

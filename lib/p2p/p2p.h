@@ -15,4 +15,7 @@
 #include "p2p-listener.h"
 #include "p2p-provider.h"
 #include "p2p-quic-provider.h"
+#include "p2p-file-protocol.h"
+#include "p2p-file-service.h"
+#include "p2p-file-client.h"
 #undef __P2P_H_INSIDE__

@@ -402,6 +402,63 @@ class TestQuic(ConnectionTests, unittest.TestCase):
         self.assertTrue(any(a.endswith(":%d" % port) for a in info.get_addresses()))
 
 
+class TestFileService(unittest.TestCase):
+    """Issue 13: P2pFileService and the file client from Python, over the
+    simulator and over real QUIC on loopback."""
+
+    def serve(self, config, listen, target):
+        import tempfile
+        self.tmp = tempfile.mkdtemp(prefix="p2p-py-files-")
+        os.makedirs(os.path.join(self.tmp, "Album"))
+        self.data = bytes(random.Random(13).getrandbits(8) for _ in range(200000))
+        with open(os.path.join(self.tmp, "Album", "01 track.flac"), "wb") as f:
+            f.write(self.data)
+        ep = Endpoints(self, config, listen, target)
+        service = P2p.FileService.new(self.tmp)
+        service.props.max_streams_per_peer = 4
+        service.serve_connection(ep.accepted)
+        return ep, service
+
+    def check(self, ep, service):
+        try:
+            entries = P2p.file_client_list(ep.dialed, "Album", None)
+            self.assertEqual([(e.get_name(), e.get_size(), e.get_file_type())
+                              for e in entries],
+                             [("01 track.flac", 200000, Gio.FileType.REGULAR)])
+            data, hdr = P2p.file_client_get(ep.dialed, "Album/01 track.flac",
+                                            1000, 5000, None)
+            self.assertEqual(data.get_data(), self.data[1000:6000])
+            self.assertEqual(hdr.size, 200000)
+            for path, code, text in [
+                    ("Album/../x", P2p.FileStatus.BAD_PATH, 'path component 2 is ".."'),
+                    ("nope", P2p.FileStatus.NOT_FOUND, '"nope": no such file'),
+                    ("Album", P2p.FileStatus.IS_DIRECTORY, '"Album" is a directory')]:
+                with self.assertRaises(GLib.Error) as cm:
+                    P2p.file_client_get(ep.dialed, path, 0, 10, None)
+                self.assertTrue(cm.exception.matches(P2p.file_status_quark(), code))
+                self.assertIn(text, cm.exception.message)
+            self.assertGreaterEqual(service.props.requests, 4)
+        finally:
+            ep.close()
+            service.stop()
+            import shutil
+            shutil.rmtree(self.tmp)
+
+    def test_quic(self):
+        def target(ep):
+            port = ep.listener.get_local_address().get_port()
+            return "%s@127.0.0.1:%d" % (ep.server_id.dup_peer_id_string(), port)
+        self.check(*self.serve(P2p.Config.new_from_environ(["P2P_IMPLEMENTATION=quic"]),
+                               "127.0.0.1:0", target))
+
+    def test_sim(self):
+        config = P2p.Config.new_from_environ([
+            "P2P_IMPLEMENTATION=sim", "SIMULATOR_P2P_LATENCY_MS=5",
+            "SIMULATOR_P2P_SEED=3"])
+        self.check(*self.serve(config, ":0",
+                               lambda ep: ep.server_id.dup_peer_id_string()))
+
+
 class TestSimNetworkVirtualTime(unittest.TestCase):
     """A network in MANUAL clock mode driven from Python: virtual time only
     advances in run_until_cond(), and the same seed gives the same trace."""

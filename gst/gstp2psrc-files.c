@@ -1,0 +1,570 @@
+/* gstp2psrc-files.c: p2psrc's random-access mode (issue 13): reads one
+ * file of a peer's P2pFileService by ranges (docs/protocol.md section 8).
+ *
+ * The file is read in blocks of BLOCK bytes, each one GET on its own QUIC
+ * stream. Up to WINDOW blocks after the one being read are requested ahead
+ * (their answers arrive into the streams' buffers while the pipeline
+ * works), so a sequential read does not wait one round trip per block; the
+ * window starts at one block after a jump and widens by one per block read
+ * in sequence, so the jumps of typefind and parsers cost little. A
+ * read outside the block in hand and the window drops the window (a seek):
+ * its streams are released and their remaining bytes discarded. Every
+ * answer's validator (size, mtime, inode) must equal the first one's, else
+ * the file changed and the read fails. Errors are element errors naming the
+ * path and the peer.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "gstp2psrc-files.h"
+
+#include <string.h>
+
+GST_DEBUG_CATEGORY_EXTERN (gst_p2p_debug);
+#define GST_CAT_DEFAULT gst_p2p_debug
+
+#define BLOCK (256 * 1024)
+#define WINDOW 4
+#define BUSY_RETRIES 10
+#define BUSY_WAIT_MS 20
+/* a dropped connection: reconnect and resume at the block's offset */
+#define RECONNECT_MAX 5
+#define RECONNECT_DELAY_MS 500
+
+typedef struct {
+  guint64 offset;
+  GIOStream *stream;
+} Pending;
+
+struct _GstP2pFileReader {
+  GstElement *element;
+  GstP2pObject *obj;
+  char *path;
+
+  GMutex lock;                  /* one getrange at a time; cancel from others */
+  GCancellable *cancel;
+  P2pConnection *conn;
+  char *peer;
+  gboolean have_first;
+  P2pFileHeader first;
+  /* the block in hand */
+  guint64 block_offset;
+  GBytes *block;
+  GQueue pending;               /* Pending*, in offset order */
+  guint window;                 /* blocks to keep requested ahead, 1..WINDOW */
+  guint reconnects;             /* consecutive attempts */
+
+  /* push mode: the streaming task's position (stream lock) */
+  guint64 push_pos;
+  gboolean push_started, push_need_segment;
+  guint32 push_seqnum;
+};
+
+static void
+pending_free (gpointer data)
+{
+  Pending *p = data;
+
+  g_clear_object (&p->stream);
+  g_free (p);
+}
+
+GstP2pFileReader *
+gst_p2p_file_reader_new (GstElement *element, GstP2pObject *obj, const char *path)
+{
+  GstP2pFileReader *self = g_new0 (GstP2pFileReader, 1);
+
+  self->element = element;
+  self->obj = obj;
+  self->path = g_strdup (path);
+  self->cancel = g_cancellable_new ();
+  self->peer = gst_p2p_object_dup_peer (obj);
+  g_mutex_init (&self->lock);
+  g_queue_init (&self->pending);
+  return self;
+}
+
+void
+gst_p2p_file_reader_cancel (GstP2pFileReader *self)
+{
+  g_cancellable_cancel (self->cancel);
+}
+
+void
+gst_p2p_file_reader_free (GstP2pFileReader *self)
+{
+  if (!self)
+    return;
+  g_queue_clear_full (&self->pending, pending_free);
+  g_clear_pointer (&self->block, g_bytes_unref);
+  if (self->conn) {
+    p2p_connection_close (self->conn, "receiver stopped");
+    g_object_unref (self->conn);
+  }
+  g_object_unref (self->cancel);
+  g_free (self->path);
+  g_free (self->peer);
+  g_mutex_clear (&self->lock);
+  g_free (self);
+}
+
+static void
+post_error (GstP2pFileReader *self, const GError *err)
+{
+  if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (err->domain == P2P_FILE_ERROR) {
+    switch (err->code) {
+      case P2P_FILE_STATUS_NOT_FOUND:
+        GST_ELEMENT_ERROR (self->element, RESOURCE, NOT_FOUND,
+            ("\"%s\" not found on peer %s", self->path, self->peer), ("%s", err->message));
+        return;
+      case P2P_FILE_STATUS_NOT_ALLOWED:
+      case P2P_FILE_STATUS_NOT_READABLE:
+      case P2P_FILE_STATUS_OUTSIDE_ROOT:
+      case P2P_FILE_STATUS_BAD_PATH:
+        GST_ELEMENT_ERROR (self->element, RESOURCE, NOT_AUTHORIZED,
+            ("\"%s\" on peer %s: %s (%s)", self->path, self->peer,
+                p2p_file_status_to_string (err->code), err->message), ("%s", err->message));
+        return;
+      default:
+        GST_ELEMENT_ERROR (self->element, RESOURCE, READ,
+            ("\"%s\" on peer %s: %s (%s)", self->path, self->peer,
+                p2p_file_status_to_string (err->code), err->message), ("%s", err->message));
+        return;
+    }
+  }
+  GST_P2P_ELEMENT_ERROR_FROM (self->element, err, "\"%s\" on peer %s: %s", self->path,
+      self->peer, err->message);
+}
+
+static gboolean
+ensure_conn (GstP2pFileReader *self, GError **error)
+{
+  if (self->conn && p2p_connection_is_connected (self->conn))
+    return TRUE;
+  g_clear_object (&self->conn);
+  self->conn = gst_p2p_object_connect (self->obj, self->cancel, error);
+  if (self->conn)
+    gst_p2p_object_post_connection (self->obj, self->conn, "connected");
+  return self->conn != NULL;
+}
+
+static gboolean
+check_validator (GstP2pFileReader *self, const P2pFileHeader *h, GError **error)
+{
+  if (!self->have_first) {
+    self->first = *h;
+    self->have_first = TRUE;
+    return TRUE;
+  }
+  if (h->size != self->first.size || h->mtime_ns != self->first.mtime_ns
+      || h->file_id != self->first.file_id) {
+    g_set_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_CHANGED,
+        "the file changed on the peer while being read (size %" G_GUINT64_FORMAT " -> %"
+        G_GUINT64_FORMAT ")", self->first.size, h->size);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+drop_window (GstP2pFileReader *self)
+{
+  g_queue_clear_full (&self->pending, pending_free);
+}
+
+/* Requests the blocks after the last pending one (or after @from) until
+ * WINDOW are in flight. */
+static gboolean
+fill_window (GstP2pFileReader *self, guint64 from, GError **error)
+{
+  guint64 next = from;
+  Pending *last = g_queue_peek_tail (&self->pending);
+
+  if (last)
+    next = last->offset + BLOCK;
+  while (self->pending.length < MAX (self->window, 1)
+      && (!self->have_first || next < self->first.size)) {
+    Pending *p = g_new0 (Pending, 1);
+
+    p->offset = next;
+    p->stream = p2p_file_client_send_request (self->conn, P2P_FILE_REQUEST_GET, self->path,
+        next, BLOCK, self->cancel, error);
+    if (!p->stream) {
+      g_free (p);
+      return FALSE;
+    }
+    g_queue_push_tail (&self->pending, p);
+    next += BLOCK;
+  }
+  return TRUE;
+}
+
+static gboolean load_block_once (GstP2pFileReader *self, guint64 bo, GError **error);
+
+/* Waits @ms or until the reader is cancelled. */
+static void
+reader_wait_ms (GstP2pFileReader *self, guint ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) ms * 1000;
+
+  while (!g_cancellable_is_cancelled (self->cancel) && g_get_monotonic_time () < deadline)
+    g_usleep (MIN (20000, MAX (deadline - g_get_monotonic_time (), 0)));
+}
+
+/* Makes the block at @bo (BLOCK-aligned) the block in hand. A server at its
+ * request limit (TOO_MANY_REQUESTS: other players) is asked again, with only
+ * that block in flight, after BUSY_WAIT_MS x attempt, at most BUSY_RETRIES
+ * times. */
+static gboolean
+load_block (GstP2pFileReader *self, guint64 bo, GError **error)
+{
+  for (guint attempt = 1;; attempt++) {
+    GError *err = NULL;
+
+    if (load_block_once (self, bo, &err)) {
+      self->reconnects = 0;
+      return TRUE;
+    }
+    if (err->domain != P2P_FILE_ERROR && !g_cancellable_is_cancelled (self->cancel)
+        && self->reconnects < RECONNECT_MAX) {
+      /* the connection failed (peer restarted, network change): a new
+       * connection, the same offset; the validator proves the same file */
+      self->reconnects++;
+      GST_WARNING_OBJECT (self->element, "\"%s\": reconnecting (attempt %u of %u) at "
+          "offset %" G_GUINT64_FORMAT ": %s", self->path, self->reconnects, RECONNECT_MAX,
+          bo, err->message);
+      gst_element_post_message (self->element,
+          gst_message_new_element (GST_OBJECT (self->element),
+              gst_structure_new ("p2p-reconnect",
+                  "attempt", G_TYPE_UINT, self->reconnects,
+                  "max-attempts", G_TYPE_UINT, RECONNECT_MAX,
+                  "delay-ms", G_TYPE_UINT, RECONNECT_DELAY_MS,
+                  "reason", G_TYPE_STRING, err->message,
+                  "location", G_TYPE_STRING, self->path,
+                  "offset", G_TYPE_UINT64, bo, NULL)));
+      g_clear_error (&err);
+      drop_window (self);
+      self->window = 1;
+      if (self->conn) {
+        p2p_connection_close (self->conn, "reconnecting");
+        g_clear_object (&self->conn);
+      }
+      reader_wait_ms (self, RECONNECT_DELAY_MS);
+      if (!ensure_conn (self, &err)) {
+        if (self->reconnects >= RECONNECT_MAX || g_cancellable_is_cancelled (self->cancel)) {
+          g_propagate_error (error, err);
+          return FALSE;
+        }
+        g_clear_error (&err);
+      }
+      attempt = 0;
+      continue;
+    }
+    if (!g_error_matches (err, P2P_FILE_ERROR, P2P_FILE_STATUS_TOO_MANY_REQUESTS)
+        || attempt > BUSY_RETRIES || g_cancellable_is_cancelled (self->cancel)) {
+      g_propagate_error (error, err);
+      return FALSE;
+    }
+    GST_DEBUG_OBJECT (self->element, "server busy (attempt %u): %s", attempt, err->message);
+    g_error_free (err);
+    drop_window (self);
+    self->window = 1;
+    g_usleep (BUSY_WAIT_MS * 1000 * attempt);
+  }
+}
+
+static gboolean
+load_block_once (GstP2pFileReader *self, guint64 bo, GError **error)
+{
+  Pending *p;
+  P2pFileHeader h;
+  guint8 *buf;
+  gsize got = 0;
+
+  if (!ensure_conn (self, error))
+    return FALSE;
+  p = g_queue_peek_head (&self->pending);
+
+  if (!p || p->offset != bo) {
+    GST_DEBUG_OBJECT (self->element, "jump to %" G_GUINT64_FORMAT ": read-ahead dropped", bo);
+    drop_window (self);
+    /* after a jump only the block wanted: typefind and parsers jump around
+     * (end of file, index) and every dropped request still costs its bytes */
+    self->window = 1;
+    if (!fill_window (self, bo, error))
+      return FALSE;
+    p = g_queue_peek_head (&self->pending);
+  }
+  g_queue_pop_head (&self->pending);
+  if (!p2p_file_client_read_header (p->stream, &h, self->cancel, error)
+      || !check_validator (self, &h, error)) {
+    pending_free (p);
+    return FALSE;
+  }
+  if (h.body_len > BLOCK) {
+    pending_free (p);
+    g_set_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_PROTOCOL,
+        "the peer answered %" G_GUINT64_FORMAT " bytes for a block of %d", h.body_len, BLOCK);
+    return FALSE;
+  }
+  buf = g_malloc (MAX (h.body_len, 1));
+  if (!g_input_stream_read_all (g_io_stream_get_input_stream (p->stream), buf, h.body_len,
+          &got, self->cancel, error)) {
+    g_free (buf);
+    pending_free (p);
+    return FALSE;
+  }
+  pending_free (p);
+  if (got < h.body_len) {
+    g_free (buf);
+    g_set_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_PROTOCOL,
+        "the answer ended after %" G_GSIZE_FORMAT " of %" G_GUINT64_FORMAT " bytes", got,
+        h.body_len);
+    return FALSE;
+  }
+  g_clear_pointer (&self->block, g_bytes_unref);
+  self->block = g_bytes_new_take (buf, got);
+  self->block_offset = bo;
+  /* a sequential read: widen the read-ahead, one block per block read */
+  self->window = MIN (self->window + 1, WINDOW);
+  return fill_window (self, bo + BLOCK, error);
+}
+
+static gboolean
+get_size_locked (GstP2pFileReader *self, guint64 *size, GError **error)
+{
+  if (!self->have_first) {
+    g_autoptr (GBytes) none = NULL;
+    P2pFileHeader h;
+
+    if (!ensure_conn (self, error))
+      return FALSE;
+    none = p2p_file_client_get (self->conn, self->path, 0, 0, &h, self->cancel, error);
+    if (!none || !check_validator (self, &h, error))
+      return FALSE;
+  }
+  *size = self->first.size;
+  return TRUE;
+}
+
+gboolean
+gst_p2p_file_reader_get_size (GstP2pFileReader *self, guint64 *size)
+{
+  g_autoptr (GError) error = NULL;
+  gboolean ok;
+
+  g_mutex_lock (&self->lock);
+  ok = get_size_locked (self, size, &error);
+  g_mutex_unlock (&self->lock);
+  if (!ok)
+    post_error (self, error);
+  return ok;
+}
+
+GstFlowReturn
+gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 offset, guint length,
+    GstBuffer **buffer)
+{
+  g_autoptr (GError) error = NULL;
+  GstBuffer *out = NULL;
+  GstMapInfo map;
+  guint64 size, end;
+  gsize done = 0;
+
+  g_mutex_lock (&self->lock);
+  if (!get_size_locked (self, &size, &error) || !ensure_conn (self, &error))
+    goto failed;
+  if (offset >= size) {
+    g_mutex_unlock (&self->lock);
+    return GST_FLOW_EOS;
+  }
+  end = MIN (size, offset + length);
+  /* a caller's buffer is filled in place (GstPadGetRangeFunction contract) */
+  if (*buffer) {
+    out = *buffer;
+    if (gst_buffer_get_size (out) < end - offset)
+      end = offset + gst_buffer_get_size (out);
+    gst_buffer_set_size (out, end - offset);
+  } else {
+    out = gst_buffer_new_allocate (NULL, end - offset, NULL);
+  }
+  gst_buffer_map (out, &map, GST_MAP_WRITE);
+  while (offset + done < end) {
+    guint64 at = offset + done;
+    gsize blen;
+    const guint8 *b;
+
+    if (!self->block || at < self->block_offset
+        || at >= self->block_offset + g_bytes_get_size (self->block)) {
+      if (!load_block (self, at - at % BLOCK, &error)) {
+        gst_buffer_unmap (out, &map);
+        goto failed;
+      }
+      if (g_bytes_get_size (self->block) <= at - self->block_offset) {
+        g_set_error (&error, P2P_FILE_ERROR, P2P_FILE_STATUS_PROTOCOL,
+            "short block at %" G_GUINT64_FORMAT, at);
+        gst_buffer_unmap (out, &map);
+        goto failed;
+      }
+    }
+    b = g_bytes_get_data (self->block, &blen);
+    {
+      gsize from = at - self->block_offset;
+      gsize n = MIN (blen - from, end - at);
+
+      memcpy (map.data + done, b + from, n);
+      done += n;
+    }
+  }
+  gst_buffer_unmap (out, &map);
+  g_mutex_unlock (&self->lock);
+  GST_BUFFER_OFFSET (out) = offset;
+  GST_BUFFER_OFFSET_END (out) = end;
+  *buffer = out;
+  return GST_FLOW_OK;
+
+failed:
+  g_mutex_unlock (&self->lock);
+  if (out && out != *buffer)
+    gst_buffer_unref (out);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return GST_FLOW_FLUSHING;
+  post_error (self, error);
+  return GST_FLOW_ERROR;
+}
+
+gboolean
+gst_p2p_file_uri_split (const char *uri, char **peer, char **path, GError **error)
+{
+  const char *auth, *slash;
+
+  *peer = *path = NULL;
+  if (uri == NULL || g_ascii_strncasecmp (uri, "p2p://", 6) != 0) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_UNSUPPORTED_PROTOCOL,
+        "Not a p2p:// URI: \"%s\"", uri ? uri : "(null)");
+    return FALSE;
+  }
+  auth = uri + 6;
+  slash = strchr (auth, '/');
+  if (!slash || slash[1] == '\0') {
+    *peer = g_strndup (auth, slash ? (gsize) (slash - auth) : strlen (auth));
+    return TRUE;
+  }
+  *peer = g_strndup (auth, slash - auth);
+  *path = g_uri_unescape_string (slash + 1, NULL);
+  if (*path == NULL) {
+    g_clear_pointer (peer, g_free);
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
+        "Invalid %%-escape in the path of \"%s\"", uri);
+    return FALSE;
+  }
+  if (!p2p_file_path_check (*path, strlen (*path), error)) {
+    g_clear_pointer (peer, g_free);
+    g_clear_pointer (path, g_free);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* ---- push mode: a streaming task reads PUSH_CHUNK bytes at a time from
+ * the position; BYTES seeks move it (flushing or not), like GstBaseSrc ---- */
+
+#define PUSH_CHUNK (64 * 1024)
+
+static void
+push_loop (gpointer data)
+{
+  GstP2pFileReader *self = data;
+  GstPad *pad = GST_ELEMENT (self->element)->srcpads->data;
+  GstBuffer *buf = NULL;
+  GstFlowReturn ret;
+
+  if (!self->push_started) {
+    g_autofree char *id = gst_pad_create_stream_id (pad, self->element, NULL);
+
+    gst_pad_push_event (pad, gst_event_new_stream_start (id));
+    self->push_started = TRUE;
+  }
+  if (self->push_need_segment) {
+    GstSegment seg;
+    GstEvent *ev;
+
+    gst_segment_init (&seg, GST_FORMAT_BYTES);
+    seg.start = seg.position = seg.time = self->push_pos;
+    ev = gst_event_new_segment (&seg);
+    if (self->push_seqnum)
+      gst_event_set_seqnum (ev, self->push_seqnum);
+    gst_pad_push_event (pad, ev);
+    self->push_need_segment = FALSE;
+  }
+  ret = gst_p2p_file_reader_get_range (self, self->push_pos, PUSH_CHUNK, &buf);
+  if (ret == GST_FLOW_OK) {
+    self->push_pos += gst_buffer_get_size (buf);
+    ret = gst_pad_push (pad, buf);
+  }
+  if (ret == GST_FLOW_OK)
+    return;
+  GST_DEBUG_OBJECT (self->element, "pausing: %s", gst_flow_get_name (ret));
+  gst_pad_pause_task (pad);
+  if (ret == GST_FLOW_EOS) {
+    GstEvent *ev = gst_event_new_eos ();
+
+    if (self->push_seqnum)
+      gst_event_set_seqnum (ev, self->push_seqnum);
+    gst_pad_push_event (pad, ev);
+  } else if (ret == GST_FLOW_NOT_LINKED || ret < GST_FLOW_EOS) {
+    if (ret != GST_FLOW_ERROR)  /* an error from the reader is posted already */
+      GST_ELEMENT_FLOW_ERROR (self->element, ret);
+    gst_pad_push_event (pad, gst_event_new_eos ());
+  }
+}
+
+gboolean
+gst_p2p_file_reader_start_push (GstP2pFileReader *self, GstPad *pad)
+{
+  self->push_pos = 0;
+  self->push_started = FALSE;
+  self->push_need_segment = TRUE;
+  self->push_seqnum = 0;
+  return gst_pad_start_task (pad, push_loop, self, NULL);
+}
+
+gboolean
+gst_p2p_file_reader_handle_seek (GstP2pFileReader *self, GstPad *pad, GstEvent *event)
+{
+  GstFormat format;
+  GstSeekFlags flags;
+  GstSeekType start_type, stop_type;
+  gint64 start, stop;
+  gdouble rate;
+  gboolean flush;
+  guint32 seqnum = gst_event_get_seqnum (event);
+
+  gst_event_parse_seek (event, &rate, &format, &flags, &start_type, &start, &stop_type, &stop);
+  if (format != GST_FORMAT_BYTES || rate <= 0.0 || start_type == GST_SEEK_TYPE_END) {
+    GST_DEBUG_OBJECT (self->element, "only forward BYTES seeks from the start are handled");
+    return FALSE;
+  }
+  flush = (flags & GST_SEEK_FLAG_FLUSH) != 0;
+  if (flush) {
+    GstEvent *ev = gst_event_new_flush_start ();
+
+    gst_event_set_seqnum (ev, seqnum);
+    gst_pad_push_event (pad, ev);
+  } else {
+    gst_pad_pause_task (pad);
+  }
+  GST_PAD_STREAM_LOCK (pad);
+  if (flush) {
+    GstEvent *ev = gst_event_new_flush_stop (TRUE);
+
+    gst_event_set_seqnum (ev, seqnum);
+    gst_pad_push_event (pad, ev);
+  }
+  if (start_type == GST_SEEK_TYPE_SET && start >= 0)
+    self->push_pos = (guint64) start;
+  self->push_need_segment = TRUE;
+  self->push_seqnum = seqnum;
+  gst_pad_start_task (pad, push_loop, self, NULL);
+  GST_PAD_STREAM_UNLOCK (pad);
+  return TRUE;
+}

@@ -1,0 +1,41 @@
+/* gstp2psrc-files.h: p2psrc's random-access mode (issue 13): with a
+ * "location" (or a p2p://PEER/path URI) p2psrc reads one file of a peer's
+ * P2pFileService by byte ranges. Pull mode (GstPad getrange): typefind,
+ * demuxers and parsers seek by bytes themselves; a window of requests runs
+ * ahead of the last read and is dropped on a jump elsewhere. Push mode (a
+ * downstream that does not pull): a streaming task, BYTES seeks.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gst/gst.h>
+#include "gstp2pobject.h"
+
+G_BEGIN_DECLS
+
+typedef struct _GstP2pFileReader GstP2pFileReader;
+
+/* @path: the protocol path (percent-decoded). */
+GstP2pFileReader *gst_p2p_file_reader_new (GstElement *element, GstP2pObject *obj,
+    const char *path);
+void gst_p2p_file_reader_free (GstP2pFileReader *self);
+/* Wakes and fails every blocking call (pad deactivation). */
+void gst_p2p_file_reader_cancel (GstP2pFileReader *self);
+/* The file's size (connects and asks on first use); FALSE after posting an
+ * element error naming the path and the peer. */
+gboolean gst_p2p_file_reader_get_size (GstP2pFileReader *self, guint64 *size);
+/* GstPadGetRangeFunction body. */
+GstFlowReturn gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 offset,
+    guint length, GstBuffer **buffer);
+
+/* Push mode (downstream does not pull): starts the streaming task on @pad
+ * (stream-start, a BYTES segment, buffers from offset 0, EOS). */
+gboolean gst_p2p_file_reader_start_push (GstP2pFileReader *self, GstPad *pad);
+/* A BYTES seek in push mode (flushing or not); FALSE for other seeks. */
+gboolean gst_p2p_file_reader_handle_seek (GstP2pFileReader *self, GstPad *pad,
+    GstEvent *event);
+
+/* Splits "p2p://PEER/path" into the peer (as given) and the
+ * percent-decoded path (NULL when the URI has none). */
+gboolean gst_p2p_file_uri_split (const char *uri, char **peer, char **path, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,450 @@
+/* test-file-service.c: P2pFileService and the file client over real QUIC
+ * on loopback (issue 13): ranges and validators, LIST, every bad path
+ * (".." in every position, absolute, symbolic links out of the root, NUL,
+ * invalid UTF-8, directory, FIFO, not found) with its status and text sent
+ * as raw requests (the client's own check is bypassed), the peer allow-list,
+ * the per-peer request limit, and more requests on one connection than
+ * QUIC's concurrent stream limit (and the connection's stream table stays
+ * small).
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <p2p/p2p.h>
+#include "p2p-quic-connection-private.h"
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#define BIG_SIZE (300 * 1024 + 17)
+
+typedef struct {
+  char *tmp;                    /* holds root/ and outside/ */
+  char *root;
+  guint8 *big;
+  P2pQuicProvider *a, *b;
+  P2pListener *listener;
+  P2pFileService *service;
+  P2pConnection *conn;          /* b -> a */
+} Fixture;
+
+static void
+write_file (const char *dir, const char *name, const void *data, gsize len)
+{
+  g_autofree char *p = g_build_filename (dir, name, NULL);
+  g_autoptr (GError) error = NULL;
+
+  g_file_set_contents (p, data, len, &error);
+  g_assert_no_error (error);
+}
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autoptr (P2pIdentity) ida = p2p_identity_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocketAddress) local = NULL;
+  g_autofree char *id = NULL, *peer = NULL, *outside = NULL, *p = NULL, *q = NULL;
+  GRand *rand = g_rand_new_with_seed (13);
+
+  f->tmp = g_dir_make_tmp ("p2p-file-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->root = g_build_filename (f->tmp, "root", NULL);
+  outside = g_build_filename (f->tmp, "outside", NULL);
+  g_assert_cmpint (g_mkdir (f->root, 0755), ==, 0);
+  g_assert_cmpint (g_mkdir (outside, 0755), ==, 0);
+  write_file (outside, "secret", "SECRET", 6);
+  f->big = g_malloc (BIG_SIZE);
+  for (gsize i = 0; i < BIG_SIZE; i++)
+    f->big[i] = g_rand_int (rand) & 0xff;
+  g_rand_free (rand);
+  write_file (f->root, "big.bin", f->big, BIG_SIZE);
+  p = g_build_filename (f->root, "sub", NULL);
+  g_assert_cmpint (g_mkdir (p, 0755), ==, 0);
+  write_file (p, "b.txt", "hello b", 7);
+  g_free (p);
+  p = g_build_filename (f->root, "Ärger é.txt", NULL);
+  g_assert_true (g_file_set_contents (p, "utf8", 4, NULL));
+  g_free (p);
+  /* links: out of the root (file and directory), absolute and relative;
+   * inside the root (allowed) */
+  p = g_build_filename (f->root, "out-abs", NULL);
+  q = g_build_filename (outside, "secret", NULL);
+  g_assert_cmpint (symlink (q, p), ==, 0);
+  g_free (p);
+  p = g_build_filename (f->root, "sub", "out-rel", NULL);
+  g_assert_cmpint (symlink ("../../outside/secret", p), ==, 0);
+  g_free (p);
+  p = g_build_filename (f->root, "sub", "out-dir", NULL);
+  g_assert_cmpint (symlink (outside, p), ==, 0);
+  g_free (p);
+  p = g_build_filename (f->root, "in-link", NULL);
+  g_assert_cmpint (symlink ("sub/b.txt", p), ==, 0);
+  g_free (p);
+  p = g_build_filename (f->root, "fifo", NULL);
+  g_assert_cmpint (mkfifo (p, 0644), ==, 0);
+
+  cfg->idle_timeout_ms = 10000;
+  cfg->keepalive_ms = 0;
+  cfg->listen_port = 0;
+  f->a = p2p_quic_provider_new (ida, cfg);
+  f->b = p2p_quic_provider_new (NULL, cfg);
+  f->listener = p2p_provider_listen (P2P_PROVIDER (f->a), "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+  f->service = p2p_file_service_new (f->root, &error);
+  g_assert_no_error (error);
+  p2p_file_service_attach_listener (f->service, f->listener);
+  local = p2p_listener_get_local_address (f->listener);
+  id = p2p_identity_dup_peer_id_string (ida);
+  peer = g_strdup_printf ("%s@127.0.0.1:%u", id,
+      g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)));
+  f->conn = p2p_provider_connect (P2P_PROVIDER (f->b), peer, NULL, &error);
+  g_assert_no_error (error);
+}
+
+static void
+rm_rf (const char *path)
+{
+  GDir *d = g_dir_open (path, 0, NULL);
+  const char *n;
+
+  if (d) {
+    while ((n = g_dir_read_name (d))) {
+      g_autofree char *p = g_build_filename (path, n, NULL);
+
+      if (g_file_test (p, G_FILE_TEST_IS_DIR) && !g_file_test (p, G_FILE_TEST_IS_SYMLINK))
+        rm_rf (p);
+      else
+        g_unlink (p);
+    }
+    g_dir_close (d);
+  }
+  g_rmdir (path);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  p2p_connection_close (f->conn, "done");
+  g_clear_object (&f->conn);
+  p2p_listener_close (f->listener);
+  p2p_file_service_stop (f->service);
+  g_clear_object (&f->service);
+  g_clear_object (&f->listener);
+  g_clear_object (&f->b);
+  g_clear_object (&f->a);
+  rm_rf (f->tmp);
+  g_free (f->tmp);
+  g_free (f->root);
+  g_free (f->big);
+}
+
+static void
+test_ranges (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = g_build_filename (f->root, "big.bin", NULL);
+  struct stat st;
+  struct {
+    guint64 off, len, expect;
+  } cases[] = {
+    { 0, P2P_FILE_TO_END, BIG_SIZE },
+    { 1000, 65536, 65536 },
+    { BIG_SIZE - 10, 100, 10 },
+    { BIG_SIZE, 100, 0 },
+    { 5, 0, 0 },
+  };
+
+  g_assert_cmpint (stat (path, &st), ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    P2pFileHeader hdr;
+    g_autoptr (GBytes) b = p2p_file_client_get (f->conn, "big.bin", cases[i].off,
+        cases[i].len, &hdr, NULL, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpuint (g_bytes_get_size (b), ==, cases[i].expect);
+    g_assert_true (memcmp (g_bytes_get_data (b, NULL), f->big + cases[i].off,
+            cases[i].expect) == 0);
+    g_assert_cmpuint (hdr.size, ==, BIG_SIZE);
+    g_assert_cmpuint (hdr.file_id, ==, st.st_ino);
+    g_assert_cmpuint (hdr.mtime_ns, ==,
+        (guint64) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
+  }
+  {
+    g_autoptr (GBytes) b = p2p_file_client_get (f->conn, "big.bin", BIG_SIZE + 1, 1, NULL,
+        NULL, &error);
+
+    g_assert_null (b);
+    g_assert_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_RANGE);
+    g_assert_nonnull (strstr (error->message, "is past the end of \"big.bin\""));
+    g_clear_error (&error);
+  }
+  /* a link inside the root is followed; a UTF-8 name */
+  {
+    g_autoptr (GBytes) b = p2p_file_client_get (f->conn, "in-link", 0, P2P_FILE_TO_END, NULL,
+        NULL, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpmem (g_bytes_get_data (b, NULL), g_bytes_get_size (b), "hello b", 7);
+  }
+  {
+    g_autoptr (GBytes) b = p2p_file_client_get (f->conn, "Ärger é.txt", 0, P2P_FILE_TO_END,
+        NULL, NULL, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpmem (g_bytes_get_data (b, NULL), g_bytes_get_size (b), "utf8", 4);
+  }
+}
+
+static void
+test_list (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) e = p2p_file_client_list (f->conn, "", NULL, &error);
+  const char *names[] = { "big.bin", "fifo", "in-link", "out-abs", "sub", "Ärger é.txt" };
+  GFileType types[] = { G_FILE_TYPE_REGULAR, G_FILE_TYPE_SPECIAL,
+    G_FILE_TYPE_SYMBOLIC_LINK, G_FILE_TYPE_SYMBOLIC_LINK, G_FILE_TYPE_DIRECTORY,
+    G_FILE_TYPE_REGULAR };
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (e->len, ==, G_N_ELEMENTS (names));
+  for (guint i = 0; i < e->len; i++) {
+    GFileInfo *info = g_ptr_array_index (e, i);
+
+    g_assert_cmpstr (g_file_info_get_name (info), ==, names[i]);
+    g_assert_cmpint (g_file_info_get_file_type (info), ==, types[i]);
+  }
+  g_assert_cmpint (g_file_info_get_size (g_ptr_array_index (e, 0)), ==, BIG_SIZE);
+  g_clear_pointer (&e, g_ptr_array_unref);
+  e = p2p_file_client_list (f->conn, "sub", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (e->len, ==, 3);
+  g_assert_cmpstr (g_file_info_get_name (g_ptr_array_index (e, 0)), ==, "b.txt");
+  g_assert_cmpint (g_file_info_get_size (g_ptr_array_index (e, 0)), ==, 7);
+  g_clear_pointer (&e, g_ptr_array_unref);
+  e = p2p_file_client_list (f->conn, "big.bin", NULL, &error);
+  g_assert_null (e);
+  g_assert_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_NOT_A_DIRECTORY);
+  g_assert_cmpstr (error->message, ==, "\"big.bin\" is not a directory");
+  g_clear_error (&error);
+  e = p2p_file_client_list (f->conn, "sub/out-dir", NULL, &error);
+  g_assert_null (e);
+  g_assert_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_OUTSIDE_ROOT);
+}
+
+/* A request with raw path bytes, bypassing the client's check. */
+static gboolean
+raw_get (Fixture *f, P2pFileRequestKind kind, const char *path, gsize len,
+    GByteArray *body, GError **error)
+{
+  g_autoptr (GIOStream) s = p2p_connection_open_stream (f->conn, NULL, error);
+  guint8 fixed[P2P_FILE_REQUEST_FIXED_SIZE] = { P2P_FILE_PROTOCOL_VERSION, kind,
+    len >> 8, len & 0xff };
+  GOutputStream *out;
+  P2pFileHeader hdr;
+  guint8 buf[4096];
+  gsize got;
+
+  g_assert_nonnull (s);
+  memset (fixed + 12, 0xff, 8);
+  out = g_io_stream_get_output_stream (s);
+  g_assert_true (g_output_stream_write_all (out, fixed, sizeof fixed, NULL, NULL, NULL));
+  g_assert_true (g_output_stream_write_all (out, path, len, NULL, NULL, NULL));
+  g_assert_true (g_output_stream_close (out, NULL, NULL));
+  if (!p2p_file_client_read_header (s, &hdr, NULL, error))
+    return FALSE;
+  do {
+    g_assert_true (g_input_stream_read_all (g_io_stream_get_input_stream (s), buf,
+            sizeof buf, &got, NULL, NULL));
+    g_byte_array_append (body, buf, got);
+  } while (got == sizeof buf);
+  return TRUE;
+}
+
+static void
+test_bad_paths (Fixture *f, gconstpointer data)
+{
+  struct {
+    const char *path;
+    gsize len;
+    P2pFileStatus status;
+    const char *text;
+  } cases[] = {
+#define C(p, s, t) { p, sizeof (p) - 1, s, t }
+    C ("..", P2P_FILE_STATUS_BAD_PATH, "path component 1 is \"..\""),
+    C ("../outside/secret", P2P_FILE_STATUS_BAD_PATH, "path component 1 is \"..\""),
+    C ("sub/../big.bin", P2P_FILE_STATUS_BAD_PATH, "path component 2 is \"..\""),
+    C ("sub/../../outside/secret", P2P_FILE_STATUS_BAD_PATH, "path component 2 is \"..\""),
+    C ("sub/b.txt/..", P2P_FILE_STATUS_BAD_PATH, "path component 3 is \"..\""),
+    C ("sub/..", P2P_FILE_STATUS_BAD_PATH, "path component 2 is \"..\""),
+    C ("./big.bin", P2P_FILE_STATUS_BAD_PATH, "path component 1 is \".\""),
+    C ("sub//b.txt", P2P_FILE_STATUS_BAD_PATH, "path component 2 is empty"),
+    C ("sub/", P2P_FILE_STATUS_BAD_PATH, "path component 2 is empty"),
+    C ("/etc/passwd", P2P_FILE_STATUS_BAD_PATH, "path is absolute"),
+    C ("big.bin\0x", P2P_FILE_STATUS_BAD_PATH, "path contains a NUL byte at byte 7"),
+    C ("caf\xc3(.txt", P2P_FILE_STATUS_BAD_PATH, "path is not valid UTF-8"),
+    C ("out-abs", P2P_FILE_STATUS_OUTSIDE_ROOT, "\"out-abs\" resolves outside the served directory"),
+    C ("sub/out-rel", P2P_FILE_STATUS_OUTSIDE_ROOT, "\"sub/out-rel\" resolves outside"),
+    C ("sub/out-dir/secret", P2P_FILE_STATUS_OUTSIDE_ROOT, "\"sub/out-dir/secret\" resolves outside"),
+    C ("sub", P2P_FILE_STATUS_IS_DIRECTORY, "\"sub\" is a directory (list it instead)"),
+    C ("", P2P_FILE_STATUS_IS_DIRECTORY, "the empty path is the served directory"),
+    C ("nope.flac", P2P_FILE_STATUS_NOT_FOUND, "\"nope.flac\": no such file or directory"),
+    C ("sub/nope/x", P2P_FILE_STATUS_NOT_FOUND, "\"sub/nope/x\": no such file or directory"),
+    C ("big.bin/x", P2P_FILE_STATUS_NOT_FOUND, "\"big.bin/x\": no such file or directory"),
+    C ("fifo", P2P_FILE_STATUS_NOT_REGULAR, "\"fifo\" is not a regular file"),
+#undef C
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GByteArray) body = g_byte_array_new ();
+
+    g_test_message ("path %u: \"%s\"", i, cases[i].path);
+    g_assert_false (raw_get (f, P2P_FILE_REQUEST_GET, cases[i].path, cases[i].len, body,
+            &error));
+    g_assert_error (error, P2P_FILE_ERROR, (gint) cases[i].status);
+    g_assert_nonnull (strstr (error->message, cases[i].text));
+    g_assert_cmpuint (body->len, ==, 0);
+    /* the client refuses the syntax errors before sending */
+    if (cases[i].status == P2P_FILE_STATUS_BAD_PATH && !memchr (cases[i].path, 0, cases[i].len)) {
+      g_autoptr (GError) e2 = NULL;
+      g_autoptr (GBytes) b = p2p_file_client_get (f->conn, cases[i].path, 0, 1, NULL, NULL, &e2);
+
+      g_assert_null (b);
+      g_assert_error (e2, P2P_FILE_ERROR, P2P_FILE_STATUS_BAD_PATH);
+    }
+  }
+  /* not readable: only meaningful when not root (root reads anything) */
+  if (geteuid () != 0) {
+    g_autofree char *p = g_build_filename (f->root, "locked", NULL);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GBytes) b = NULL;
+
+    write_file (f->root, "locked", "x", 1);
+    g_assert_cmpint (g_chmod (p, 0), ==, 0);
+    b = p2p_file_client_get (f->conn, "locked", 0, 1, NULL, NULL, &error);
+    g_assert_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_NOT_READABLE);
+    g_assert_nonnull (strstr (error->message, "\"locked\" is not readable by the server"));
+  }
+  /* bad version and kind */
+  {
+    g_autoptr (GIOStream) s = p2p_connection_open_stream (f->conn, NULL, NULL);
+    guint8 fixed[P2P_FILE_REQUEST_FIXED_SIZE] = { 7, 1 };
+    g_autoptr (GError) error = NULL;
+    P2pFileHeader hdr;
+
+    g_output_stream_write_all (g_io_stream_get_output_stream (s), fixed, sizeof fixed, NULL,
+        NULL, NULL);
+    g_output_stream_close (g_io_stream_get_output_stream (s), NULL, NULL);
+    g_assert_false (p2p_file_client_read_header (s, &hdr, NULL, &error));
+    g_assert_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_BAD_REQUEST);
+    g_assert_cmpstr (error->message, ==,
+        "request version 7 is not supported (this server speaks version 1)");
+  }
+}
+
+/* More requests on one connection than QUIC lets be open at once (100):
+ * the server gives each closed stream's credit back. */
+static void
+test_many_requests (Fixture *f, gconstpointer data)
+{
+  guint n_streams;
+
+  for (guint i = 0; i < 250; i++) {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GBytes) b = p2p_file_client_get (f->conn, "big.bin", i * 1000, 100, NULL, NULL,
+        &error);
+
+    g_assert_no_error (error);
+    g_assert_true (memcmp (g_bytes_get_data (b, NULL), f->big + i * 1000, 100) == 0);
+  }
+  /* the connection forgets streams that are closed and dropped: its table
+   * holds the last few, not 250 */
+  g_mutex_lock (&P2P_QUIC_CONNECTION (f->conn)->lock);
+  n_streams = g_hash_table_size (P2P_QUIC_CONNECTION (f->conn)->streams);
+  g_mutex_unlock (&P2P_QUIC_CONNECTION (f->conn)->lock);
+  g_test_message ("%u streams left in the table", n_streams);
+  g_assert_cmpuint (n_streams, <=, 8);
+}
+
+static void
+test_too_many (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GIOStream) held = p2p_connection_open_stream (f->conn, NULL, &error);
+  guint8 partial[5] = { P2P_FILE_PROTOCOL_VERSION, P2P_FILE_REQUEST_GET, 0, 7, 0 };
+  g_autoptr (GBytes) b = NULL;
+  guint64 n = 0;
+
+  g_object_set (f->service, "max-streams-per-peer", 1, NULL);
+  /* a request that never completes holds the peer's one slot */
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (held), partial,
+          sizeof partial, NULL, NULL, NULL));
+  g_assert_true (g_output_stream_flush (g_io_stream_get_output_stream (held), NULL, NULL));
+  /* wait (bounded) until the service has taken it */
+  for (guint i = 0; i < 2000 && n == 0; i++) {
+    g_object_get (f->service, "requests", &n, NULL);
+    if (n == 0)
+      g_usleep (5000);
+  }
+  g_assert_cmpuint (n, ==, 1);
+  b = p2p_file_client_get (f->conn, "big.bin", 0, 10, NULL, NULL, &error);
+  g_assert_null (b);
+  g_assert_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_TOO_MANY_REQUESTS);
+  g_assert_cmpstr (error->message, ==, "too many requests: this peer already has 1 in "
+      "progress (the limit per peer)");
+}
+
+static void
+test_not_allowed (Fixture *f, gconstpointer data)
+{
+  g_autoptr (P2pIdentity) other = p2p_identity_new ();
+  g_autofree char *oid = p2p_identity_dup_peer_id_string (other);
+  g_autofree char *me = p2p_peer_id_to_string (p2p_provider_get_local_peer_id (P2P_PROVIDER (f->b)));
+  g_autofree char *want = g_strdup_printf ("peer %s is not allowed to use this file service", me);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) b = NULL;
+
+  g_assert_false (p2p_file_service_set_allowed_peers (f->service, "nonsense", &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_true (p2p_file_service_set_allowed_peers (f->service, oid, &error));
+  b = p2p_file_client_get (f->conn, "big.bin", 0, 10, NULL, NULL, &error);
+  g_assert_null (b);
+  g_assert_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_NOT_ALLOWED);
+  g_assert_cmpstr (error->message, ==, want);
+  g_clear_error (&error);
+  g_assert_true (p2p_file_service_set_allowed_peers (f->service, me, &error));
+  b = p2p_file_client_get (f->conn, "big.bin", 0, 10, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_bytes_get_size (b), ==, 10);
+}
+
+static void
+test_path_check (void)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (p2p_file_path_check ("Artist/Album/01 Track.flac", 26, &error));
+  g_assert_true (p2p_file_path_check ("", 0, &error));
+  g_assert_true (p2p_file_path_check ("..a/b..", 7, &error));
+  g_assert_no_error (error);
+  g_assert_false (p2p_file_path_check ("a/../b", 6, &error));
+  g_assert_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_BAD_PATH);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/file-service/path-check", test_path_check);
+#define T(name, fn) g_test_add ("/file-service/" name, Fixture, NULL, fixture_setup, fn, \
+    fixture_teardown)
+  T ("ranges", test_ranges);
+  T ("list", test_list);
+  T ("bad-paths", test_bad_paths);
+  T ("many-requests", test_many_requests);
+  T ("too-many", test_too_many);
+  T ("not-allowed", test_not_allowed);
+#undef T
+  return g_test_run ();
+}

@@ -1,0 +1,125 @@
+/* p2p-serve.c: serve a directory's files to peers on demand (issue 13):
+ *
+ *   p2p-serve DIR [--port N] [--identity KEY] [--allowed-peers IDS]
+ *             [--rendezvous URL ...]
+ *
+ * Prints "peer-id: ..." and "ticket: ..." on stdout once it listens (scripts
+ * wait for these lines), then serves the regular files under DIR, read-only,
+ * through P2pFileService (docs/protocol.md "File requests") until SIGINT or
+ * SIGTERM. Errors are one line on stderr and exit status 1.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <stdio.h>
+#include <glib-unix.h>
+#include <gio/gio.h>
+
+#include "p2p/p2p.h"
+
+static int opt_port = -1;
+static char *opt_identity;
+static char *opt_allowed;
+static char **opt_rendezvous;
+static int opt_max_streams_per_peer;
+static int opt_max_streams;
+
+static GOptionEntry entries[] = {
+  { "port", 'p', 0, G_OPTION_ARG_INT, &opt_port, "UDP port (default P2P_LISTEN_PORT or 8800; 0 = any)", "PORT" },
+  { "identity", 'i', 0, G_OPTION_ARG_FILENAME, &opt_identity, "key file (created if missing; default: a fresh key)", "FILE" },
+  { "allowed-peers", 'a', 0, G_OPTION_ARG_STRING, &opt_allowed, "only these peer IDs (comma separated) may connect", "IDS" },
+  { "rendezvous", 'r', 0, G_OPTION_ARG_STRING_ARRAY, &opt_rendezvous, "rendezvous server URL (repeatable): be reachable by peer ID", "URL" },
+  { "max-streams-per-peer", 0, 0, G_OPTION_ARG_INT, &opt_max_streams_per_peer, "requests of one peer at a time (default 16)", "N" },
+  { "max-streams", 0, 0, G_OPTION_ARG_INT, &opt_max_streams, "requests at a time, all peers (default 64)", "N" },
+  { NULL }
+};
+
+static gboolean
+on_signal (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_CONTINUE;
+}
+
+static int
+die (const char *what, const GError *error)
+{
+  g_printerr ("p2p-serve: %s: %s\n", what, error->message);
+  return 1;
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("DIR");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pIdentity) identity = NULL;
+  g_autoptr (P2pConfig) config = NULL;
+  g_autoptr (P2pProvider) provider = NULL;
+  g_autoptr (P2pListener) listener = NULL;
+  g_autoptr (P2pFileService) service = NULL;
+  g_autoptr (GMainLoop) loop = NULL;
+  g_autofree char *addr = NULL, *ticket = NULL, *id = NULL;
+
+  g_log_writer_default_set_use_stderr (TRUE);
+  g_option_context_set_summary (ctx,
+      "Serve the regular files under DIR, read-only, to peers: players open\n"
+      "p2p://PEER/path/to/file (p2psrc). Prints \"peer-id: ...\" and \"ticket: ...\"\n"
+      "on stdout when ready; stops on SIGINT or SIGTERM.");
+  g_option_context_set_description (ctx,
+      "Environment: P2P_LISTEN_PORT, P2P_BOOTSTRAP_PEERS, P2P_RELAY_SERVERS, P2P_STUN_SERVERS,\n"
+      "P2P_IDENTITY_FILE (docs/configuration.md).");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
+    g_printerr ("p2p-serve: %s (try --help)\n", error->message);
+    return 1;
+  }
+  if (argc != 2) {
+    g_printerr ("p2p-serve: give exactly one directory to serve (try --help)\n");
+    return 1;
+  }
+  service = p2p_file_service_new (argv[1], &error);
+  if (!service)
+    return die ("cannot serve", error);
+  if (opt_max_streams_per_peer > 0)
+    g_object_set (service, "max-streams-per-peer", (guint) opt_max_streams_per_peer, NULL);
+  if (opt_max_streams > 0)
+    g_object_set (service, "max-streams", (guint) opt_max_streams, NULL);
+
+  identity = opt_identity ? p2p_identity_load_or_create (opt_identity, &error)
+      : p2p_identity_new ();
+  if (!identity)
+    return die ("identity", error);
+  config = p2p_config_new_from_env (&error);
+  if (!config)
+    return die ("configuration", error);
+  if (opt_port >= 0)
+    config->listen_port = opt_port;
+  if (opt_rendezvous) {
+    g_strfreev (config->bootstrap_peers);
+    config->bootstrap_peers = g_strdupv (opt_rendezvous);
+  }
+  if (opt_allowed && !p2p_config_set_allowed_peers (config, opt_allowed, &error))
+    return die ("--allowed-peers", error);
+  provider = p2p_provider_new_from_config (identity, config, &error);
+  if (!provider)
+    return die ("cannot start", error);
+  addr = opt_port >= 0 ? g_strdup_printf (":%d", opt_port) : NULL;
+  listener = p2p_provider_listen (provider, addr, &error);
+  if (!listener)
+    return die ("cannot listen", error);
+  p2p_file_service_attach_listener (service, listener);
+
+  ticket = p2p_listener_get_ticket (listener);
+  id = p2p_identity_dup_peer_id_string (identity);
+  g_print ("peer-id: %s\nticket: %s\n", id, ticket);
+  g_printerr ("serving %s\n", p2p_file_service_get_root (service));
+  fflush (stdout);
+
+  loop = g_main_loop_new (NULL, FALSE);
+  g_unix_signal_add (SIGINT, on_signal, loop);
+  g_unix_signal_add (SIGTERM, on_signal, loop);
+  g_main_loop_run (loop);
+
+  p2p_listener_close (listener);
+  p2p_file_service_stop (service);
+  return 0;
+}
