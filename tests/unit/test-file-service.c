@@ -298,7 +298,8 @@ test_bad_paths (Fixture *f, gconstpointer data)
     g_autoptr (GError) error = NULL;
     g_autoptr (GByteArray) body = g_byte_array_new ();
 
-    g_test_message ("path %u: \"%s\"", i, cases[i].path);
+    g_autofree char *shown = g_strescape (cases[i].path, NULL);  /* TAP is UTF-8 */
+    g_test_message ("path %u: \"%s\"", i, shown);
     g_assert_false (raw_get (f, P2P_FILE_REQUEST_GET, cases[i].path, cases[i].len, body,
             &error));
     g_assert_error (error, P2P_FILE_ERROR, (gint) cases[i].status);
