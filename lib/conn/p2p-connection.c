@@ -10,8 +10,6 @@
 #include "p2p/p2p-frame.h"
 
 G_DEFINE_ABSTRACT_TYPE (P2pConnection, p2p_connection, G_TYPE_OBJECT)
-G_DEFINE_BOXED_TYPE (P2pConnectionStats, p2p_connection_stats, p2p_connection_stats_copy,
-    p2p_connection_stats_free)
 
 enum {
   SIGNAL_CLOSED,
@@ -553,31 +551,6 @@ p2p_connection_get_stats (P2pConnection *self, P2pConnectionStats *stats)
   klass = P2P_CONNECTION_GET_CLASS (self);
   if (klass->get_stats)
     klass->get_stats (self, stats);
-}
-
-/**
- * p2p_connection_stats_copy:
- * @stats: connection statistics
- *
- * Returns: (transfer full): a copy of @stats, freed with
- *   p2p_connection_stats_free().
- */
-P2pConnectionStats *
-p2p_connection_stats_copy (const P2pConnectionStats *stats)
-{
-  g_return_val_if_fail (stats != NULL, NULL);
-
-  return g_memdup2 (stats, sizeof *stats);
-}
-
-/**
- * p2p_connection_stats_free:
- * @stats: (nullable): statistics from p2p_connection_stats_copy()
- */
-void
-p2p_connection_stats_free (P2pConnectionStats *stats)
-{
-  g_free (stats);
 }
 
 /* ---- for implementations ---- */

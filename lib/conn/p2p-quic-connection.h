@@ -33,6 +33,7 @@
 #include "p2p/p2p-listener.h"
 #include "p2p-quic-session.h"
 #include "p2p-datagram-socket.h"
+#include "p2p-socket-path.h"
 
 G_BEGIN_DECLS
 
@@ -69,12 +70,6 @@ P2pPacketPath *p2p_quic_connection_get_path (P2pQuicConnection *self);
 /* Immediate close with @error (any thread; waits for the network thread):
  * used when a provider or endpoint shuts down under live connections. */
 void p2p_quic_connection_abort (P2pQuicConnection *self, const GError *error);
-
-/* ---- P2pSocketPath: a P2pPacketPath to one remote over a datagram socket ---- */
-#define P2P_TYPE_SOCKET_PATH (p2p_socket_path_get_type ())
-G_DECLARE_FINAL_TYPE (P2pSocketPath, p2p_socket_path, P2P, SOCKET_PATH, P2pPacketPath)
-P2pSocketPath *p2p_socket_path_new (P2pDatagramSocket *socket, GSocketAddress *remote);
-GSocketAddress *p2p_socket_path_get_remote (P2pSocketPath *self);
 
 /* The key per-address limits count under (newly allocated; NULL when
  * @addr is not an inet address): an IPv4 address as text (also when

@@ -8,7 +8,7 @@
  * Internal signal "closed" (no arguments): emitted once by the first
  * p2p_packet_path_close(), so the endpoint can forget the remote.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "p2p-quic-connection.h"
+#include "p2p-socket-path.h"
 #include "p2p/p2p-error.h"
 
 /* Largest UDP payload used towards a loopback address (IPv4 max is 65507;
@@ -208,12 +208,4 @@ p2p_socket_path_new (P2pDatagramSocket *socket, GSocketAddress *remote)
     self->loopback = g_inet_address_get_is_loopback (
         g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
   return self;
-}
-
-/* (transfer none) */
-GSocketAddress *
-p2p_socket_path_get_remote (P2pSocketPath *self)
-{
-  g_return_val_if_fail (P2P_IS_SOCKET_PATH (self), NULL);
-  return self->remote;
 }

@@ -19,7 +19,7 @@
 #include <glib.h>
 #include "p2p/p2p-identity.h"
 #include "p2p/p2p-peer-id.h"
-#include "p2p/p2p-connection.h"
+#include "p2p/p2p-connection-stats.h"
 
 G_BEGIN_DECLS
 
