@@ -10,7 +10,7 @@
  *   p2p-rendezvous --config /etc/gst-p2p/rendezvous.conf
  *
  * State is a hash table peer ID → socket; several instances could share it
- * through a broker (DESIGN §10), which this single-process server does not do.
+ * through a shared broker, which this single-process server does not do.
  *
  * Limits (each an option and a config key of the same name; checked before
  * the server keeps state for a client):

@@ -9,9 +9,6 @@
 
 G_BEGIN_DECLS
 
-/* bytes an extra stream's writer may queue before write() blocks */
-#define STREAM_SEND_BUFFER (1024 * 1024)
-
 typedef struct _StreamState StreamState;
 
 /* The session's user_data: outlives the connection until the session is

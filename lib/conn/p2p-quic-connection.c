@@ -1,7 +1,7 @@
 /* p2p-quic-connection.c: P2pQuicConnection, the P2pConnection that drives one
  * sans-I/O P2pQuicSession over one P2pPacketPath.
  *
- * Threads (DESIGN §11):
+ * Threads (docs/architecture.md):
  *  - the session, the path and everything marked "net" below are touched
  *    only on the path's GMainContext (the provider's network thread);
  *  - the public P2pConnection functions may be called from any thread: they
@@ -28,11 +28,14 @@
 #include "p2p-quic-connection-private.h"
 #include "p2p/p2p-error.h"
 #include "p2p/p2p-frame.h"
+#include "p2p-mtu.h"
 
 #include <string.h>
 
-#define MIN_WRITE_BUF 1452
-#define MAX_QUEUED_DATAGRAMS 64
+/* datagrams handed from callers to the network thread and not yet given to
+ * the session (whose own queue, MAX_QUEUED_DATAGRAMS in
+ * p2p-quic-session.c, is separate) */
+#define MAX_HANDOFF_DATAGRAMS 64
 
 G_DEFINE_FINAL_TYPE (P2pQuicConnection, p2p_quic_connection, P2P_TYPE_CONNECTION)
 
@@ -866,7 +869,7 @@ connection_new (P2pPacketPath *path)
 
   self->path = g_object_ref (path);
   self->ctx = g_main_context_ref (p2p_packet_path_get_context (path));
-  self->buflen = MAX (p2p_packet_path_get_mtu (path), MIN_WRITE_BUF);
+  self->buflen = MAX (p2p_packet_path_get_mtu (path), P2P_INTERNET_MTU);
   self->buf = g_malloc (self->buflen);
   self->owner = g_new0 (Owner, 1);
   self->owner->conn = self;
@@ -1212,7 +1215,7 @@ quic_send_datagram (P2pConnection *conn, GBytes *datagram, GError **error)
     g_set_error (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
         "datagram of %" G_GSIZE_FORMAT " bytes is larger than this connection's maximum of %"
         G_GSIZE_FORMAT " bytes (p2p_connection_get_max_datagram_size())", len, self->max_dgram);
-  } else if (self->dgram_queue.length >= MAX_QUEUED_DATAGRAMS) {
+  } else if (self->dgram_queue.length >= MAX_HANDOFF_DATAGRAMS) {
     self->dgrams_dropped_local++;
     ok = TRUE;                  /* unreliable: a full queue drops, counted */
   } else {
@@ -1437,9 +1440,9 @@ teardown_cb (gpointer data)
 
   if (t->session) {
     if (p2p_quic_session_get_state (t->session) < P2P_QUIC_STATE_CLOSING && !t->path_closed) {
-      guint8 *buf = g_malloc (MAX (p2p_packet_path_get_mtu (t->path), MIN_WRITE_BUF));
+      guint8 *buf = g_malloc (MAX (p2p_packet_path_get_mtu (t->path), P2P_INTERNET_MTU));
       guint64 now = p2p_packet_path_now (t->path);
-      gsize buflen = MAX (p2p_packet_path_get_mtu (t->path), MIN_WRITE_BUF), n;
+      gsize buflen = MAX (p2p_packet_path_get_mtu (t->path), P2P_INTERNET_MTU), n;
       guint i = 0;
 
       /* Dropped without close(): tell the peer instead of letting it time out.

@@ -194,8 +194,8 @@ quic_output_write (GOutputStream *stream, const void *buffer, gsize count,
     }
     if (g_cancellable_set_error_if_cancelled (cancellable, error))
       break;
-    if (st->out->len < STREAM_SEND_BUFFER) {
-      gsize n = MIN (count, STREAM_SEND_BUFFER - st->out->len);
+    if (st->out->len < P2P_QUIC_STREAM_SEND_BUFFER) {
+      gsize n = MIN (count, P2P_QUIC_STREAM_SEND_BUFFER - st->out->len);
 
       g_byte_array_append (st->out, buffer, (guint) n);
       ret = (gssize) n;

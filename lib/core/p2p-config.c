@@ -1,4 +1,4 @@
-/* p2p-config.c: configuration from the environment (DESIGN §9,
+/* p2p-config.c: configuration from the environment (docs/configuration.md,
  * docs/configuration.md). Strict parsing: a bad value is an error naming
  * the variable, the value and what is accepted. An empty value counts as
  * unset.

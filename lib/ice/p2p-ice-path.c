@@ -775,10 +775,10 @@ ice_send (P2pPacketPath *path, const guint8 *data, gsize len, GError **error)
     g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED, "the ICE path is closed");
     return FALSE;
   }
-  if (len > P2P_ICE_PATH_MAX_SEND) {
+  if (len > P2P_INTERNET_MTU) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
         "datagram of %" G_GSIZE_FORMAT " bytes exceeds the ICE path limit of %d", len,
-        P2P_ICE_PATH_MAX_SEND);
+        P2P_INTERNET_MTU);
     return FALSE;
   }
   if (!usable (self) && self->state != NICE_COMPONENT_STATE_FAILED) {

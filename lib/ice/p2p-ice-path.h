@@ -24,16 +24,17 @@
 
 #include "p2p/p2p-packet-path.h"
 #include "p2p/p2p-config.h"
+#include "p2p-mtu.h"
 
 G_BEGIN_DECLS
 
 /* Datagram payload limit of an ICE path: safe across TURN (RFC 8656 overhead
  * of 36 bytes on a 1280-byte IPv6 minimum MTU, with room for tunnels). */
 #define P2P_ICE_PATH_MTU 1200
-/* Largest datagram send() accepts: QUIC handshake packets are written at up
- * to 1452 bytes before the session applies the path MTU (fits a 1500-byte
- * link with IPv4/UDP and a 4-byte TURN ChannelData header). */
-#define P2P_ICE_PATH_MAX_SEND 1452
+/* Largest datagram send() accepts: P2P_INTERNET_MTU (p2p-mtu.h), the size
+ * QUIC handshake packets are written at before the session applies the path
+ * MTU (fits a 1500-byte link with IPv4/UDP and a 4-byte TURN ChannelData
+ * header). */
 
 /* Default bound on connectivity checks, milliseconds. */
 #define P2P_ICE_PATH_DEFAULT_TIMEOUT_MS 15000

@@ -95,14 +95,6 @@ p2p_net_thread_new (const char *name)
   return self;
 }
 
-P2pNetThread *
-p2p_net_thread_ref (P2pNetThread *self)
-{
-  g_return_val_if_fail (self != NULL, NULL);
-  g_atomic_int_inc (&self->ref_count);
-  return self;
-}
-
 GMainContext *
 p2p_net_thread_get_context (P2pNetThread *self)
 {

@@ -1,5 +1,5 @@
 /* p2p-net-thread.h (internal): a network thread: one GThread iterating its
- * own GMainContext with a GMainLoop (DESIGN §11). Every session, socket and
+ * own GMainContext with a GMainLoop (docs/architecture.md, "Threads"). Every session, socket and
  * agent of a provider lives on one such thread; other threads hand work to it
  * with p2p_net_thread_invoke() (fire and forget) or
  * p2p_net_thread_invoke_sync() (run and wait).
@@ -22,7 +22,6 @@ typedef struct _P2pNetThread P2pNetThread;
 /* Starts a thread called @name (shown by debuggers and top -H). Never fails
  * (aborts like g_thread_new if no thread can be created). */
 P2pNetThread *p2p_net_thread_new (const char *name);
-P2pNetThread *p2p_net_thread_ref (P2pNetThread *self);
 /* Dropping the last reference stops and joins the thread. */
 void p2p_net_thread_unref (P2pNetThread *self);
 

@@ -9,13 +9,9 @@
  * p2p_packet_path_close(), so the endpoint can forget the remote.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-socket-path.h"
+#include "p2p-mtu.h"
 #include "p2p/p2p-error.h"
 
-/* Largest UDP payload used towards a loopback address (IPv4 max is 65507;
- * ngtcp2 is told 65000, see STYLE.md). */
-#define P2P_LOOPBACK_MTU 65000
-/* Elsewhere: what fits in a 1500-byte Ethernet MTU with IPv6 + UDP headers. */
-#define P2P_INTERNET_MTU 1452
 
 struct _P2pSocketPath {
   P2pPacketPath parent;

@@ -446,7 +446,7 @@ p2p_udp_socket_class_init (P2pUdpSocketClass *klass)
 
   props[PROP_MTU] = g_param_spec_uint ("mtu", "MTU",
       "Largest UDP payload sent, in bytes (loopback allows up to 65527)",
-      1200, P2P_UDP_SOCKET_MAX_MTU, P2P_UDP_SOCKET_DEFAULT_MTU,
+      1200, P2P_UDP_SOCKET_MAX_MTU, P2P_INTERNET_MTU,
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (gobject_class, N_PROPS, props);
 }
@@ -454,7 +454,7 @@ p2p_udp_socket_class_init (P2pUdpSocketClass *klass)
 static void
 p2p_udp_socket_init (P2pUdpSocket *self)
 {
-  self->mtu = P2P_UDP_SOCKET_DEFAULT_MTU;
+  self->mtu = P2P_INTERNET_MTU;
   self->timers = g_sequence_new (g_free);
   self->timer_by_id = g_hash_table_new (NULL, NULL);
 }

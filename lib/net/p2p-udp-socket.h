@@ -9,10 +9,10 @@
 #pragma once
 
 #include "p2p-datagram-socket.h"
+#include "p2p-mtu.h"
 
 G_BEGIN_DECLS
 
-#define P2P_UDP_SOCKET_DEFAULT_MTU 1452
 /* Largest UDP payload (IPv6: 65535 - 8 UDP header; IPv4 stops at 65507,
  * beyond which send_to() fails with NETWORK). */
 #define P2P_UDP_SOCKET_MAX_MTU 65527

@@ -573,7 +573,7 @@ connect_via_rendezvous (Connect *c)
 }
 
 /* The direct addresses did not answer within ICE_FALLBACK_MS: race the
- * rendezvous + ICE route against them (DESIGN §6). */
+ * rendezvous + ICE route against them (docs/nat-traversal.md). */
 static gboolean
 ice_fallback_cb (gpointer data)
 {

@@ -64,13 +64,12 @@
 #include "p2p/p2p-frame.h"
 #include "p2p-ngtcp2-compat.h"
 #include "p2p-quic-tls.h"
+#include "p2p-mtu.h"
 
-#define HANDSHAKE_UDP_PAYLOAD 1452
 #define DEFAULT_IDLE_TIMEOUT_NS (30 * G_GUINT64_CONSTANT (1000000000))
 #define DEFAULT_SEND_QUEUE_HIGH (4 * 1024 * 1024)
 #define DEFAULT_RECV_WINDOW (8 * 1024 * 1024)
 #define MIN_RECV_WINDOW (P2P_MAX_MESSAGE_SIZE + 64 * 1024)
-#define STREAM_SEND_BUFFER (1024 * 1024)
 #define MAX_QUEUED_DATAGRAMS 256
 /* short header (1) + DCID (<= 20) + packet number (<= 4) + AEAD tag (16) +
  * DATAGRAM frame type (1) + length varint (<= 8) */
@@ -423,9 +422,9 @@ apply_fatal (P2pQuicSession *s, guint64 now)
 
   if (s->fatal_kind != CLOSE_SILENT && !p2p_ng_conn_in_draining_period (s->conn) &&
       !p2p_ng_conn_in_closing_period (s->conn)) {
-    s->cc_pkt = g_malloc (HANDSHAKE_UDP_PAYLOAD);
+    s->cc_pkt = g_malloc (P2P_INTERNET_MTU);
     n = ngtcp2_conn_write_connection_close (s->conn, &s->path, NULL, s->cc_pkt,
-        HANDSHAKE_UDP_PAYLOAD, &ccerr, now);
+        P2P_INTERNET_MTU, &ccerr, now);
   }
   if (n > 0) {
     s->cc_len = (gsize) n;
@@ -849,7 +848,7 @@ acked_stream_data_offset_cb (ngtcp2_conn *conn, int64_t stream_id, uint64_t offs
   } else if (st != &s->control) {
     ExtraStream *es = (ExtraStream *) st;       /* tx is the first member */
 
-    if (es->want_writable && st->end - st->acked <= STREAM_SEND_BUFFER / 2) {
+    if (es->want_writable && st->end - st->acked <= P2P_QUIC_STREAM_SEND_BUFFER / 2) {
       es->want_writable = FALSE;
       if (s->cb.stream_writable)
         s->cb.stream_writable (s, stream_id, s->user_data);
@@ -1026,7 +1025,7 @@ p2p_quic_session_config_init (P2pQuicSessionConfig *cfg)
 
   memset (cfg, 0, sizeof (*cfg));
   cfg->idle_timeout_ns = DEFAULT_IDLE_TIMEOUT_NS;
-  cfg->max_udp_payload = HANDSHAKE_UDP_PAYLOAD;
+  cfg->max_udp_payload = P2P_INTERNET_MTU;
   cfg->send_queue_high = DEFAULT_SEND_QUEUE_HIGH;
   cfg->protocol_version = P2P_PROTOCOL_VERSION;
   cfg->enable_datagrams = TRUE;
@@ -1055,7 +1054,7 @@ session_alloc (P2pIdentity *identity, gboolean is_server, const P2pQuicSessionCo
     s->cfg.unaccepted_stream_window = P2P_QUIC_UNACCEPTED_STREAM_WINDOW;
   s->cfg.unaccepted_stream_window = MIN (s->cfg.unaccepted_stream_window, STREAM_WINDOW);
   if (s->cfg.max_udp_payload == 0)
-    s->cfg.max_udp_payload = HANDSHAKE_UDP_PAYLOAD;
+    s->cfg.max_udp_payload = P2P_INTERNET_MTU;
   s->cfg.max_udp_payload = CLAMP (s->cfg.max_udp_payload, 1200, 65527);
   if (s->cfg.send_queue_high == 0)
     s->cfg.send_queue_high = DEFAULT_SEND_QUEUE_HIGH;
@@ -1105,7 +1104,7 @@ fill_settings (P2pQuicSession *s, ngtcp2_settings *settings, ngtcp2_transport_pa
   ngtcp2_settings_default (settings);
   settings->initial_ts = now;
   settings->max_tx_udp_payload_size = s->cfg.max_udp_payload;
-  if (s->cfg.max_udp_payload > HANDSHAKE_UDP_PAYLOAD) {
+  if (s->cfg.max_udp_payload > P2P_INTERNET_MTU) {
     settings->no_tx_udp_payload_size_shaping = 1;
     settings->no_pmtud = 1;
   }
@@ -1662,7 +1661,7 @@ p2p_quic_session_write (P2pQuicSession *s, guint8 *buf, gsize buflen, guint64 no
   }
 
   limit = MIN (buflen, s->confirmed ? s->cfg.max_udp_payload :
-      MIN (HANDSHAKE_UDP_PAYLOAD, s->cfg.max_udp_payload));
+      MIN (P2P_INTERNET_MTU, s->cfg.max_udp_payload));
   s->write_gen++;
 
   for (guint iter = 0; iter < 10000; iter++) {
@@ -1921,14 +1920,6 @@ p2p_quic_session_message_consumed (P2pQuicSession *s, gsize len)
 }
 
 gsize
-p2p_quic_session_get_recv_unconsumed (P2pQuicSession *s)
-{
-  g_return_val_if_fail (s != NULL, 0);
-
-  return (gsize) s->msg_unconsumed;
-}
-
-gsize
 p2p_quic_session_get_send_queued (P2pQuicSession *s)
 {
   g_return_val_if_fail (s != NULL, 0);
@@ -1957,7 +1948,7 @@ p2p_quic_session_get_max_datagram_size (P2pQuicSession *s)
   rp = ngtcp2_conn_get_remote_transport_params (s->conn);
   if (rp == NULL || rp->max_datagram_frame_size == 0)
     return 0;
-  if (s->cfg.max_udp_payload > HANDSHAKE_UDP_PAYLOAD)
+  if (s->cfg.max_udp_payload > P2P_INTERNET_MTU)
     udp = s->cfg.max_udp_payload;
   else
     udp = MIN (ngtcp2_conn_get_path_max_tx_udp_payload_size (s->conn), s->cfg.max_udp_payload);
@@ -2069,7 +2060,7 @@ p2p_quic_session_stream_write (P2pQuicSession *s, gint64 stream_id, const guint8
     return -1;
   }
   buffered = es->tx.end - es->tx.acked;
-  n = buffered >= STREAM_SEND_BUFFER ? 0 : MIN (len, STREAM_SEND_BUFFER - buffered);
+  n = buffered >= P2P_QUIC_STREAM_SEND_BUFFER ? 0 : MIN (len, P2P_QUIC_STREAM_SEND_BUFFER - buffered);
   if (n < len)
     es->want_writable = TRUE;
   if (n > 0) {

@@ -23,6 +23,11 @@
 
 G_BEGIN_DECLS
 
+/* Bytes an extra stream's writer may have queued before more are refused:
+ * p2p_quic_session_stream_write() accepts none past it (unacknowledged
+ * bytes), and the driver's blocking stream write() waits. */
+#define P2P_QUIC_STREAM_SEND_BUFFER (1024 * 1024)
+
 typedef struct _P2pQuicSession P2pQuicSession;
 
 typedef enum {
@@ -187,8 +192,6 @@ gsize p2p_quic_session_get_send_queue_high (P2pQuicSession *s);
  * at most cfg.recv_window bytes of messages are delivered (and buffered)
  * ahead of consumption; a stalled consumer stalls the sender. */
 void p2p_quic_session_message_consumed (P2pQuicSession *s, gsize len);
-/* Message bytes delivered (or held until established) not yet consumed. */
-gsize p2p_quic_session_get_recv_unconsumed (P2pQuicSession *s);
 
 /* LIMIT_EXCEEDED if larger than get_max_datagram_size(); queued datagrams
  * beyond a small bound are dropped (counted). */

@@ -1,4 +1,4 @@
-/* p2p-config.h: configuration from the environment (DESIGN §9).
+/* p2p-config.h: configuration from the environment (docs/configuration.md).
  * Every variable is documented in docs/configuration.md.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once

@@ -1,4 +1,4 @@
-/* p2p-error.h: the one GError domain of the library (DESIGN §3).
+/* p2p-error.h: the one GError domain of the library.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 

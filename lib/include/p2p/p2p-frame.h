@@ -1,4 +1,4 @@
-/* p2p-frame.h: wire frames (DESIGN §5, docs/protocol.md).
+/* p2p-frame.h: wire frames (docs/protocol.md).
  *
  * A frame is: type (QUIC varint, RFC 9000 §16) | length (QUIC varint) | body.
  * The decoder is incremental: feed it bytes split anywhere; it yields whole

@@ -9,7 +9,7 @@
 #endif
 
 #define P2P_API_VERSION "1.0"
-/* ALPN token spoken on the wire (DESIGN §4). */
+/* ALPN token spoken on the wire (docs/protocol.md). */
 #define P2P_ALPN "gst-p2p/1"
 /* Protocol version carried in the control-stream Handshake. */
 #define P2P_PROTOCOL_VERSION 1

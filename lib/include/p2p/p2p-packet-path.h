@@ -1,9 +1,9 @@
 /* p2p-packet-path.h: "send a datagram / a datagram arrived / MTU / path kind /
- * time / close": the one environment a QUIC session runs in (DESIGN §2).
+ * time / close": the one environment a QUIC session runs in.
  *
- * Implementations: P2pUdpPath (GSocket, real time), P2pMemPath (in-memory
- * pair for unit tests), the simulator's path (virtual time) and the ICE path
- * (libnice). A path also owns the session's time domain: now() and one timer,
+ * Implementations: P2pSocketPath (one remote over a datagram socket: UDP in
+ * real time, or the simulator's socket in virtual time), the ICE path
+ * (libnice), and in the tests P2pMemPath (an in-memory pair). A path also owns the session's time domain: now() and one timer,
  * so the same session code runs on real sockets and on virtual time.
  *
  * Threads: every call and every callback of a path happens on the path's

@@ -1,6 +1,6 @@
 /* p2p-peer-info.h: how to reach a peer: its ID, direct addresses, a relay.
  *
- * Three accepted text forms wherever a peer is named (DESIGN §4):
+ * Three accepted text forms wherever a peer is named (docs/peer-id.md):
  *   - a bare peer ID (found through a rendezvous server);
  *   - a ticket: "p2p1" followed by lowercase base32 of a versioned binary
  *     record with a checksum (docs/peer-id.md);

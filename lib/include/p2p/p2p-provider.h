@@ -1,4 +1,4 @@
-/* p2p-provider.h: the swappable transport implementation (DESIGN §3).
+/* p2p-provider.h: the swappable transport implementation.
  *
  * P2pQuicProvider (real: UDP direct, ICE, QUIC) and P2pSimProvider (the
  * simulated network) implement it. Each provider owns one network thread

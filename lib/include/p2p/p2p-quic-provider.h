@@ -1,5 +1,5 @@
 /* p2p-quic-provider.h: the real P2pProvider (P2P_IMPLEMENTATION=quic):
- * QUIC over UDP, direct mode (DESIGN §6).
+ * QUIC over UDP, direct mode.
  *
  * connect: "ID@HOST:PORT" and tickets are dialled straight to their
  * addresses from one shared ephemeral UDP socket per address family (all

@@ -1,4 +1,4 @@
-/* p2p-sim.h: the deterministic simulated network (DESIGN §7) and the
+/* p2p-sim.h: the deterministic simulated network (docs/simulator.md) and the
  * simulator provider.
  *
  * P2pSimNetwork: nodes with virtual IPv4 addresses (10.77.x.y), a default
