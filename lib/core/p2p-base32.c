@@ -1,6 +1,5 @@
-/* p2p-base32.c: lowercase RFC 4648 base32 (no padding) and the two small
- * checksums of the text forms (docs/peer-id.md): CRC-16/CCITT-FALSE for peer
- * IDs and CRC-32 for tickets. Bitwise, table-free: the inputs are tiny.
+/* p2p-base32.c: lowercase RFC 4648 base32 (no padding) of the text forms
+ * (docs/peer-id.md), and p2p_describe_char() for their error messages.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-base32.h"
 
@@ -112,30 +111,4 @@ p2p_base32_decode (const char *text, gsize len, guint8 *out, gsize *out_len,
   }
   *out_len = o;
   return TRUE;
-}
-
-guint16
-p2p_crc16_ccitt_false (const guint8 *data, gsize len)
-{
-  guint16 crc = 0xffff;
-
-  for (gsize i = 0; i < len; i++) {
-    crc ^= (guint16) (data[i] << 8);
-    for (int b = 0; b < 8; b++)
-      crc = (crc & 0x8000) ? (guint16) ((crc << 1) ^ 0x1021) : (guint16) (crc << 1);
-  }
-  return crc;
-}
-
-guint32
-p2p_crc32 (const guint8 *data, gsize len)
-{
-  guint32 crc = 0xffffffffu;
-
-  for (gsize i = 0; i < len; i++) {
-    crc ^= data[i];
-    for (int b = 0; b < 8; b++)
-      crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
-  }
-  return crc ^ 0xffffffffu;
 }

@@ -1,10 +1,11 @@
 /* p2p-base32.h: internal helpers shared by peer IDs and tickets: lowercase
- * RFC 4648 base32 without padding, CRC-16/CCITT-FALSE and CRC-32 (IEEE).
- * Not installed.
+ * RFC 4648 base32 without padding, and p2p_describe_char(). Not installed.
+ * (It includes p2p-checksum.h, the CRCs of the same text forms.)
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
 #include <glib.h>
+#include "p2p-checksum.h"
 
 G_BEGIN_DECLS
 
@@ -26,14 +27,6 @@ char *p2p_base32_encode (const guint8 *data, gsize len);
  * P2P_ERROR_INVALID_ARGUMENT. */
 gboolean p2p_base32_decode (const char *text, gsize len, guint8 *out, gsize *out_len,
     const char *what, gsize pos_offset, GError **error);
-
-/* CRC-16/CCITT-FALSE: poly 0x1021, init 0xffff, no reflection, no xorout.
- * Check value of "123456789" is 0x29b1. */
-guint16 p2p_crc16_ccitt_false (const guint8 *data, gsize len);
-
-/* CRC-32 (IEEE 802.3, as zlib): reflected poly 0xedb88320, init and xorout
- * 0xffffffff. Check value of "123456789" is 0xcbf43926. */
-guint32 p2p_crc32 (const guint8 *data, gsize len);
 
 /* A printable rendering of character @c for error messages:
  * "'x'" for printable ASCII, "byte 0xNN" otherwise. */

@@ -8,6 +8,7 @@
 
 #include "p2p/p2p-error.h"
 #include "p2p-base32.h"
+#include "p2p-checksum.h"
 
 #define PEER_ID_RAW_LEN (P2P_PEER_ID_KEY_LEN + 2)
 

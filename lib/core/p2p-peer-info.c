@@ -14,6 +14,7 @@
 
 #include "p2p/p2p-error.h"
 #include "p2p-base32.h"
+#include "p2p-checksum.h"
 
 #define TICKET_PREFIX "p2p1"
 #define TICKET_PREFIX_LEN 4
