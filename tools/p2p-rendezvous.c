@@ -2,7 +2,7 @@
  *
  * A WebSocket server (libsoup 3) that keeps one registration per peer ID,
  * proven by signing a server challenge, and forwards signed signals between
- * registered peers (protocol: lib/p2p-signaling.h, docs/nat-traversal.md).
+ * registered peers (protocol: lib/ice/p2p-signaling.h, docs/nat-traversal.md).
  * It never sees media, holds no secrets and cannot forge a signal: receivers
  * verify the sender's signature.
  *

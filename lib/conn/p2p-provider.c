@@ -1,6 +1,6 @@
 /* p2p-provider.c: the P2pProvider interface: wrappers, and the blocking
  * p2p_provider_connect() over connect_async. (p2p_provider_new_from_config()
- * lives in sim/p2p-provider-select.c, which knows every implementation.)
+ * lives in lib/provider/p2p-provider-select.c, which knows every implementation.)
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p/p2p-provider.h"
 #include "p2p/p2p-error.h"

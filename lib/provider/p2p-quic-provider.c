@@ -3,7 +3,7 @@
  * ID@HOST:PORT, listening on a UDP port, pooling one connection per peer ID
  * (see the public header for the rules); with a rendezvous configured
  * (P2P_BOOTSTRAP_PEERS), also dialling bare peer IDs and accepting through
- * the rendezvous and ICE (P2pIceService, lib/p2p-ice-connect.h).
+ * the rendezvous and ICE (P2pIceService, lib/ice/p2p-ice-connect.h).
  *
  * Structure of a connect (all on the network thread after connect_async):
  *   connect_start_net → pool hit? → in-flight dial to the same peer? (join
