@@ -55,7 +55,7 @@
 
 #include "p2p/p2p.h"
 #include "p2p-signaling.h"
-#include "p2p-quic-connection.h"
+#include "p2p-quic-endpoint.h"
 #include "p2p-rendezvous-conn.h"
 
 #define DEFAULT_PORT 8443

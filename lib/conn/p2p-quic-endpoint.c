@@ -42,7 +42,7 @@
  * live on the socket's context (the network thread); accept() and close()
  * may be called from any thread (the accept queue is guarded by a mutex).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "p2p-quic-connection.h"
+#include "p2p-quic-endpoint.h"
 #include "p2p/p2p-error.h"
 #include "p2p/p2p-peer-info.h"
 

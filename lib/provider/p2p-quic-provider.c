@@ -19,7 +19,7 @@
 #include "p2p-config-private.h"
 #include "p2p-ice-connect.h"
 #include "p2p-net-thread.h"
-#include "p2p-quic-connection.h"
+#include "p2p-quic-endpoint.h"
 #include "p2p-udp-socket.h"
 
 #include <string.h>
