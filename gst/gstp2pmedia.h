@@ -1,5 +1,5 @@
 /* gstp2pmedia.h: GstBuffer / GstEvent <-> the library's media frames
- * (DESIGN §5, docs/protocol.md). No I/O: bytes in, objects out.
+ * (docs/protocol.md). No I/O: bytes in, objects out.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 

@@ -1,4 +1,4 @@
-/* gstp2psink.h: p2psink, serves a stream to peers (DESIGN §8).
+/* gstp2psink.h: p2psink, serves a stream to peers (docs/elements.md).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 

@@ -1,4 +1,4 @@
-/* gstp2psrc.h: p2psrc, receives a stream from a peer (DESIGN §8).
+/* gstp2psrc.h: p2psrc, receives a stream from a peer (docs/elements.md).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 

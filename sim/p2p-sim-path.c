@@ -196,17 +196,3 @@ p2p_sim_socket_new (P2pSimNetwork *net, guint node, guint16 port, GError **error
   }
   return g_steal_pointer (&self);
 }
-
-guint16
-p2p_sim_socket_get_port (P2pSimSocket *self)
-{
-  g_return_val_if_fail (P2P_IS_SIM_SOCKET (self), 0);
-  return self->port;
-}
-
-guint
-p2p_sim_socket_get_node (P2pSimSocket *self)
-{
-  g_return_val_if_fail (P2P_IS_SIM_SOCKET (self), 0);
-  return self->node;
-}

@@ -46,7 +46,5 @@ G_DECLARE_FINAL_TYPE (P2pSimSocket, p2p_sim_socket, P2P, SIM_SOCKET, P2pDatagram
 
 /* A P2pDatagramSocket bound to @node:@port (0 = ephemeral) of @net. */
 P2pSimSocket *p2p_sim_socket_new (P2pSimNetwork *net, guint node, guint16 port, GError **error);
-guint16 p2p_sim_socket_get_port (P2pSimSocket *self);
-guint p2p_sim_socket_get_node (P2pSimSocket *self);
 
 G_END_DECLS

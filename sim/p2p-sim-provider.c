@@ -21,7 +21,7 @@
 #include "p2p-sim-private.h"
 #include "p2p/p2p-error.h"
 #include "p2p/p2p-peer-info.h"
-#include "p2p-quic-connection.h"
+#include "p2p-quic-endpoint.h"
 #include "p2p-net-thread.h"
 #include "p2p-config-private.h"
 

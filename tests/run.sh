@@ -95,7 +95,7 @@ fi
 
 note "build (build/)"
 if [ ! -f build/build.ninja ]; then
-  meson setup build >build-setup.log 2>&1 || { cat build-setup.log; echo "0 passed, 1 failed"; exit 1; }
+  meson setup --werror build >build-setup.log 2>&1 || { cat build-setup.log; echo "0 passed, 1 failed"; exit 1; }
 fi
 if ! ninja -C build; then
   echo "0 passed, 1 failed"
@@ -108,7 +108,7 @@ meson_run main build "" $REQUIRE $PY_REQUIRE -- --num-processes "$JOBS" --print-
 if [ "${P2P_TEST_QUICK:-0}" != 1 ]; then
   note "ASan + UBSan (build-asan/): unit, element and python suites"
   if [ ! -f build-asan/build.ninja ]; then
-    meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+    meson setup --werror build-asan -Db_sanitize=address,undefined -Db_lundef=false \
       -Dbuildtype=debug >build-asan-setup.log 2>&1 || cat build-asan-setup.log
   fi
   if ninja -C build-asan >build-asan.log 2>&1; then
@@ -127,7 +127,7 @@ if [ "${P2P_TEST_QUICK:-0}" != 1 ]; then
 
   note "fuzzing (build-fuzz/, ${FUZZ_SECONDS}s per target)"
   if [ ! -f build-fuzz/build.ninja ]; then
-    CC=clang meson setup build-fuzz -Dfuzz=true -Dgst=enabled -Dintrospection=disabled \
+    CC=clang meson setup --werror build-fuzz -Dfuzz=true -Dgst=enabled -Dintrospection=disabled \
       -Db_lundef=false >build-fuzz-setup.log 2>&1 || cat build-fuzz-setup.log
   fi
   if ninja -C build-fuzz >build-fuzz.log 2>&1; then

@@ -2,7 +2,7 @@
  *
  * A WebSocket server (libsoup 3) that keeps one registration per peer ID,
  * proven by signing a server challenge, and forwards signed signals between
- * registered peers (protocol: lib/p2p-signaling.h, docs/nat-traversal.md).
+ * registered peers (protocol: lib/ice/p2p-signaling.h, docs/nat-traversal.md).
  * It never sees media, holds no secrets and cannot forge a signal: receivers
  * verify the sender's signature.
  *
@@ -10,7 +10,7 @@
  *   p2p-rendezvous --config /etc/gst-p2p/rendezvous.conf
  *
  * State is a hash table peer ID → socket; several instances could share it
- * through a broker (DESIGN §10), which this single-process server does not do.
+ * through a shared broker, which this single-process server does not do.
  *
  * Limits (each an option and a config key of the same name; checked before
  * the server keeps state for a client):
@@ -55,7 +55,7 @@
 
 #include "p2p/p2p.h"
 #include "p2p-signaling.h"
-#include "p2p-quic-connection.h"
+#include "p2p-quic-endpoint.h"
 #include "p2p-rendezvous-conn.h"
 
 #define DEFAULT_PORT 8443

@@ -1,6 +1,6 @@
 /* fuzz-ice-payload.c: libFuzzer target for the ICE offer/answer payload
- * parser (p2p_ice_payload_parse in lib/p2p-ice-connect.c, through the
- * strict JSON guard of lib/p2p-json.c): arbitrary bytes parse or fail with
+ * parser (p2p_ice_payload_parse in lib/ice/p2p-ice-connect.c, through the
+ * strict JSON guard of lib/ice/p2p-json.c): arbitrary bytes parse or fail with
  * an error, never crash, recurse deeply, hang or read out of bounds; what
  * parses satisfies the documented shape.
  * SPDX-License-Identifier: LGPL-2.1-or-later */

@@ -1,5 +1,5 @@
 /* fuzz-signaling.c: libFuzzer target for the rendezvous message parser
- * (lib/p2p-signaling.c): arbitrary bytes must parse or fail cleanly, never
+ * (lib/ice/p2p-signaling.c): arbitrary bytes must parse or fail cleanly, never
  * crash, hang or read out of bounds; whatever parses must survive the
  * signature checks and a rebuild.
  * SPDX-License-Identifier: LGPL-2.1-or-later */

@@ -129,7 +129,7 @@ connect_and_exchange (P2pIcePath *a, P2pIcePath *b, P2pPathKind expect)
       "pong!", 5);
 
   /* Over the MTU: refused, not truncated. */
-  guint8 huge[P2P_ICE_PATH_MAX_SEND + 1] = { 0 };
+  guint8 huge[P2P_INTERNET_MTU + 1] = { 0 };
   g_assert_false (p2p_packet_path_send (P2P_PACKET_PATH (a), huge, sizeof huge, &error));
   g_assert_error (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED);
   g_clear_error (&error);

@@ -7,7 +7,7 @@
 
 #include "p2p/p2p.h"
 #include "p2p-net-thread.h"
-#include "p2p-quic-connection.h"
+#include "p2p-quic-endpoint.h"
 #include "p2p-udp-socket.h"
 #include "p2p-mem-path.h"
 #include "p2p-sim-private.h"

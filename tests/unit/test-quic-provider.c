@@ -773,7 +773,7 @@ count_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text, gpoint
   (*(guint *) data)++;
 }
 
-/* An ICE offer as a dialer sends it (lib/p2p-ice-connect.h), session
+/* An ICE offer as a dialer sends it (lib/ice/p2p-ice-connect.h), session
  * @session, its one host candidate 127.0.0.1:@port. */
 static char *
 offer_text (guint session, guint16 port)

@@ -1,0 +1,602 @@
+/* p2p-connection.c: the P2pConnection base class: argument checks and limits
+ * in front of the implementation's vfuncs, the "closed", "path-changed" and
+ * "datagram-received" signals, and default variants: an async call of a
+ * subclass that only implements the blocking one runs it in a GTask thread;
+ * a blocking call of a subclass that only implements the async one iterates
+ * a private main context until it completes.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "p2p/p2p-connection.h"
+#include "p2p/p2p-error.h"
+#include "p2p/p2p-frame.h"
+
+G_DEFINE_ABSTRACT_TYPE (P2pConnection, p2p_connection, G_TYPE_OBJECT)
+
+enum {
+  SIGNAL_CLOSED,
+  SIGNAL_PATH_CHANGED,
+  SIGNAL_DATAGRAM_RECEIVED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+static void
+p2p_connection_class_init (P2pConnectionClass *klass)
+{
+  /**
+   * P2pConnection::closed:
+   * @self: the connection
+   * @error: (nullable): NULL after a normal close by either side, else why
+   *
+   * The connection is closed; emitted once, on the network thread.
+   */
+  signals[SIGNAL_CLOSED] = g_signal_new ("closed", G_TYPE_FROM_CLASS (klass),
+      G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
+  /**
+   * P2pConnection::path-changed:
+   * @self: the connection
+   * @kind: the #P2pPathKind now in use
+   *
+   * The packet path changed (e.g. from direct to relay); emitted on the
+   * network thread.
+   */
+  signals[SIGNAL_PATH_CHANGED] = g_signal_new ("path-changed", G_TYPE_FROM_CLASS (klass),
+      G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1, P2P_TYPE_PATH_KIND);
+  /**
+   * P2pConnection::datagram-received:
+   * @self: the connection
+   * @datagram: the #GBytes received (unreliable delivery)
+   *
+   * A datagram arrived; emitted on the network thread.
+   */
+  signals[SIGNAL_DATAGRAM_RECEIVED] = g_signal_new ("datagram-received",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1,
+      G_TYPE_BYTES);
+}
+
+static void
+p2p_connection_init (P2pConnection *self)
+{
+}
+
+/* ---- blocking call over an async implementation ---- */
+
+typedef struct {
+  GAsyncResult *result;
+} SyncWait;
+
+static void
+sync_wait_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  SyncWait *w = user_data;
+
+  w->result = g_object_ref (result);
+}
+
+static GMainContext *
+sync_wait_begin (void)
+{
+  GMainContext *ctx = g_main_context_new ();
+
+  g_main_context_push_thread_default (ctx);
+  return ctx;
+}
+
+static void
+sync_wait_end (GMainContext *ctx, SyncWait *w)
+{
+  while (w->result == NULL)
+    g_main_context_iteration (ctx, TRUE);
+  g_main_context_pop_thread_default (ctx);
+  g_main_context_unref (ctx);
+}
+
+static gboolean
+check_message_size (GBytes *message, GError **error)
+{
+  gsize len = g_bytes_get_size (message);
+
+  if (len > P2P_MAX_MESSAGE_SIZE) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
+        "message of %" G_GSIZE_FORMAT " bytes is larger than the maximum of %d bytes; "
+        "split it or use p2p_connection_open_stream() for bulk data",
+        len, P2P_MAX_MESSAGE_SIZE);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+set_not_supported (P2pConnection *self, const char *what, GError **error)
+{
+  g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+      "%s does not support %s", G_OBJECT_TYPE_NAME (self), what);
+}
+
+/* ---- send ---- */
+
+/**
+ * p2p_connection_send:
+ * @self: a connection
+ * @message: the message (at most %P2P_MAX_MESSAGE_SIZE bytes)
+ * @cancellable: (nullable): a #GCancellable
+ * @error: %P2P_ERROR_CLOSED, %P2P_ERROR_TIMEOUT, %P2P_ERROR_LIMIT_EXCEEDED
+ *   (too large) or %G_IO_ERROR_CANCELLED
+ *
+ * Queues one message for reliable, ordered delivery. Blocks while the send
+ * queue is full (flow control, backpressure).
+ *
+ * Returns: TRUE when the message was queued.
+ */
+gboolean
+p2p_connection_send (P2pConnection *self, GBytes *message, GCancellable *cancellable,
+    GError **error)
+{
+  P2pConnectionClass *klass;
+
+  g_return_val_if_fail (P2P_IS_CONNECTION (self), FALSE);
+  g_return_val_if_fail (message != NULL, FALSE);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!check_message_size (message, error))
+    return FALSE;
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+
+  klass = P2P_CONNECTION_GET_CLASS (self);
+  if (klass->send)
+    return klass->send (self, message, cancellable, error);
+  if (klass->send_async && klass->send_finish) {
+    SyncWait w = { NULL };
+    GMainContext *ctx = sync_wait_begin ();
+    gboolean ok;
+
+    klass->send_async (self, message, cancellable, sync_wait_done, &w);
+    sync_wait_end (ctx, &w);
+    ok = klass->send_finish (self, w.result, error);
+    g_object_unref (w.result);
+    return ok;
+  }
+  set_not_supported (self, "sending messages", error);
+  return FALSE;
+}
+
+static void
+send_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  P2pConnection *self = source;
+  GError *error = NULL;
+
+  if (P2P_CONNECTION_GET_CLASS (self)->send (self, task_data, cancellable, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+/**
+ * p2p_connection_send_async:
+ * @self: a connection
+ * @message: the message (at most %P2P_MAX_MESSAGE_SIZE bytes)
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called on the thread-default main context of
+ *   the caller when the message is queued or failed
+ * @user_data: (closure): data for @callback
+ *
+ * Asynchronous p2p_connection_send(); finish with
+ * p2p_connection_send_finish().
+ */
+void
+p2p_connection_send_async (P2pConnection *self, GBytes *message, GCancellable *cancellable,
+    GAsyncReadyCallback callback, gpointer user_data)
+{
+  P2pConnectionClass *klass;
+  g_autoptr (GTask) task = NULL;
+  GError *error = NULL;
+
+  g_return_if_fail (P2P_IS_CONNECTION (self));
+  g_return_if_fail (message != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  klass = P2P_CONNECTION_GET_CLASS (self);
+  if (!check_message_size (message, &error)) {
+    g_task_report_error (self, callback, user_data, p2p_connection_send_async, error);
+    return;
+  }
+  if (klass->send_async) {
+    klass->send_async (self, message, cancellable, callback, user_data);
+    return;
+  }
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, p2p_connection_send_async);
+  if (klass->send == NULL) {
+    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s does not support sending messages", G_OBJECT_TYPE_NAME (self));
+    return;
+  }
+  g_task_set_task_data (task, g_bytes_ref (message), (GDestroyNotify) g_bytes_unref);
+  g_task_run_in_thread (task, send_thread);
+}
+
+/**
+ * p2p_connection_send_finish:
+ * @self: a connection
+ * @result: the #GAsyncResult given to the callback
+ * @error: as p2p_connection_send()
+ *
+ * Returns: TRUE when the message was queued.
+ */
+gboolean
+p2p_connection_send_finish (P2pConnection *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (P2P_IS_CONNECTION (self), FALSE);
+  g_return_val_if_fail (G_IS_ASYNC_RESULT (result), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (g_async_result_is_tagged (result, p2p_connection_send_async))
+    return g_task_propagate_boolean (G_TASK (result), error);
+  return P2P_CONNECTION_GET_CLASS (self)->send_finish (self, result, error);
+}
+
+/* ---- receive ---- */
+
+/**
+ * p2p_connection_receive:
+ * @self: a connection
+ * @cancellable: (nullable): a #GCancellable
+ * @error: %P2P_ERROR_CLOSED (at the peer's graceful close, the message is
+ *   the peer's reason), %P2P_ERROR_TIMEOUT, %P2P_ERROR_PROTOCOL or
+ *   %G_IO_ERROR_CANCELLED
+ *
+ * Blocks until the next message arrives, in order.
+ *
+ * Returns: (transfer full) (nullable): the message, NULL on error.
+ */
+GBytes *
+p2p_connection_receive (P2pConnection *self, GCancellable *cancellable, GError **error)
+{
+  P2pConnectionClass *klass;
+
+  g_return_val_if_fail (P2P_IS_CONNECTION (self), NULL);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
+
+  klass = P2P_CONNECTION_GET_CLASS (self);
+  if (klass->receive)
+    return klass->receive (self, cancellable, error);
+  if (klass->receive_async && klass->receive_finish) {
+    SyncWait w = { NULL };
+    GMainContext *ctx = sync_wait_begin ();
+    GBytes *msg;
+
+    klass->receive_async (self, cancellable, sync_wait_done, &w);
+    sync_wait_end (ctx, &w);
+    msg = klass->receive_finish (self, w.result, error);
+    g_object_unref (w.result);
+    return msg;
+  }
+  set_not_supported (self, "receiving messages", error);
+  return NULL;
+}
+
+static void
+receive_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  P2pConnection *self = source;
+  GError *error = NULL;
+  GBytes *msg = P2P_CONNECTION_GET_CLASS (self)->receive (self, cancellable, &error);
+
+  if (msg)
+    g_task_return_pointer (task, msg, (GDestroyNotify) g_bytes_unref);
+  else
+    g_task_return_error (task, error);
+}
+
+/**
+ * p2p_connection_receive_async:
+ * @self: a connection
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called on the thread-default main context of
+ *   the caller when a message arrived or the connection failed
+ * @user_data: (closure): data for @callback
+ *
+ * Asynchronous p2p_connection_receive(); finish with
+ * p2p_connection_receive_finish().
+ */
+void
+p2p_connection_receive_async (P2pConnection *self, GCancellable *cancellable,
+    GAsyncReadyCallback callback, gpointer user_data)
+{
+  P2pConnectionClass *klass;
+  g_autoptr (GTask) task = NULL;
+
+  g_return_if_fail (P2P_IS_CONNECTION (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  klass = P2P_CONNECTION_GET_CLASS (self);
+  if (klass->receive_async) {
+    klass->receive_async (self, cancellable, callback, user_data);
+    return;
+  }
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, p2p_connection_receive_async);
+  if (klass->receive == NULL) {
+    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s does not support receiving messages", G_OBJECT_TYPE_NAME (self));
+    return;
+  }
+  g_task_run_in_thread (task, receive_thread);
+}
+
+/**
+ * p2p_connection_receive_finish:
+ * @self: a connection
+ * @result: the #GAsyncResult given to the callback
+ * @error: as p2p_connection_receive()
+ *
+ * Returns: (transfer full) (nullable): the message, NULL on error.
+ */
+GBytes *
+p2p_connection_receive_finish (P2pConnection *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (P2P_IS_CONNECTION (self), NULL);
+  g_return_val_if_fail (G_IS_ASYNC_RESULT (result), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (g_async_result_is_tagged (result, p2p_connection_receive_async))
+    return g_task_propagate_pointer (G_TASK (result), error);
+  return P2P_CONNECTION_GET_CLASS (self)->receive_finish (self, result, error);
+}
+
+/* ---- datagrams ---- */
+
+/**
+ * p2p_connection_send_datagram:
+ * @self: a connection
+ * @datagram: the payload, at most p2p_connection_get_max_datagram_size()
+ *   bytes (more is %P2P_ERROR_LIMIT_EXCEEDED)
+ * @error: %P2P_ERROR_LIMIT_EXCEEDED, %P2P_ERROR_CLOSED
+ *
+ * Sends an unreliable datagram (RFC 9221). Never blocks: a full queue drops
+ * it (counted in the stats). The peer receives it through
+ * #P2pConnection::datagram-received.
+ *
+ * Returns: TRUE when the datagram was queued or dropped by a full queue.
+ */
+gboolean
+p2p_connection_send_datagram (P2pConnection *self, GBytes *datagram, GError **error)
+{
+  P2pConnectionClass *klass;
+  gsize len, max;
+
+  g_return_val_if_fail (P2P_IS_CONNECTION (self), FALSE);
+  g_return_val_if_fail (datagram != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  klass = P2P_CONNECTION_GET_CLASS (self);
+  if (klass->send_datagram == NULL) {
+    set_not_supported (self, "datagrams", error);
+    return FALSE;
+  }
+  len = g_bytes_get_size (datagram);
+  max = p2p_connection_get_max_datagram_size (self);
+  if (len > max) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
+        "datagram of %" G_GSIZE_FORMAT " bytes is larger than the maximum of %"
+        G_GSIZE_FORMAT " bytes this connection carries; send it as a message instead",
+        len, max);
+    return FALSE;
+  }
+  return klass->send_datagram (self, datagram, error);
+}
+
+/**
+ * p2p_connection_get_max_datagram_size:
+ * @self: a connection
+ *
+ * Returns: the largest datagram payload this connection carries now
+ *   (bytes), 0 when datagrams are not supported.
+ */
+gsize
+p2p_connection_get_max_datagram_size (P2pConnection *self)
+{
+  P2pConnectionClass *klass;
+
+  g_return_val_if_fail (P2P_IS_CONNECTION (self), 0);
+
+  klass = P2P_CONNECTION_GET_CLASS (self);
+  return klass->get_max_datagram_size ? klass->get_max_datagram_size (self) : 0;
+}
+
+/* ---- streams ---- */
+
+/**
+ * p2p_connection_open_stream:
+ * @self: a connection
+ * @cancellable: (nullable): a #GCancellable
+ * @error: %P2P_ERROR_CLOSED, %P2P_ERROR_LIMIT_EXCEEDED,
+ *   %G_IO_ERROR_CANCELLED
+ *
+ * Opens a new bidirectional QUIC stream for bulk transfer.
+ *
+ * Returns: (transfer full) (nullable): the stream, NULL on error.
+ */
+GIOStream *
+p2p_connection_open_stream (P2pConnection *self, GCancellable *cancellable, GError **error)
+{
+  P2pConnectionClass *klass;
+
+  g_return_val_if_fail (P2P_IS_CONNECTION (self), NULL);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
+  klass = P2P_CONNECTION_GET_CLASS (self);
+  if (klass->open_stream == NULL) {
+    set_not_supported (self, "extra streams", error);
+    return NULL;
+  }
+  return klass->open_stream (self, cancellable, error);
+}
+
+/**
+ * p2p_connection_accept_stream:
+ * @self: a connection
+ * @cancellable: (nullable): a #GCancellable
+ * @error: %P2P_ERROR_CLOSED, %G_IO_ERROR_CANCELLED
+ *
+ * Waits for the peer to open a stream with p2p_connection_open_stream().
+ *
+ * Returns: (transfer full) (nullable): the stream, NULL on error.
+ */
+GIOStream *
+p2p_connection_accept_stream (P2pConnection *self, GCancellable *cancellable, GError **error)
+{
+  P2pConnectionClass *klass;
+
+  g_return_val_if_fail (P2P_IS_CONNECTION (self), NULL);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
+  klass = P2P_CONNECTION_GET_CLASS (self);
+  if (klass->accept_stream == NULL) {
+    set_not_supported (self, "extra streams", error);
+    return NULL;
+  }
+  return klass->accept_stream (self, cancellable, error);
+}
+
+/* ---- state ---- */
+
+/**
+ * p2p_connection_get_peer_id:
+ * @self: a connection
+ *
+ * Returns: (transfer none) (nullable): the authenticated peer ID of the
+ *   other end.
+ */
+const P2pPeerId *
+p2p_connection_get_peer_id (P2pConnection *self)
+{
+  P2pConnectionClass *klass;
+
+  g_return_val_if_fail (P2P_IS_CONNECTION (self), NULL);
+
+  klass = P2P_CONNECTION_GET_CLASS (self);
+  return klass->get_peer_id ? klass->get_peer_id (self) : NULL;
+}
+
+/**
+ * p2p_connection_is_connected:
+ * @self: a connection
+ *
+ * Returns: TRUE until the connection is closed (by either side) or failed.
+ */
+gboolean
+p2p_connection_is_connected (P2pConnection *self)
+{
+  P2pConnectionClass *klass;
+
+  g_return_val_if_fail (P2P_IS_CONNECTION (self), FALSE);
+
+  klass = P2P_CONNECTION_GET_CLASS (self);
+  return klass->is_connected ? klass->is_connected (self) : FALSE;
+}
+
+/**
+ * p2p_connection_close:
+ * @self: a connection
+ * @reason: (nullable): a short text sent to the peer in Disconnect{reason}
+ *   (NULL = "")
+ *
+ * Graceful close: queued messages are delivered first, then the peer's
+ * p2p_connection_receive() fails with %P2P_ERROR_CLOSED and @reason as its
+ * message. Idempotent.
+ */
+void
+p2p_connection_close (P2pConnection *self, const char *reason)
+{
+  P2pConnectionClass *klass;
+
+  g_return_if_fail (P2P_IS_CONNECTION (self));
+
+  klass = P2P_CONNECTION_GET_CLASS (self);
+  if (klass->close)
+    klass->close (self, reason ? reason : "");
+}
+
+/**
+ * p2p_connection_get_stats:
+ * @self: a connection
+ * @stats: (out caller-allocates): filled with the current counters
+ *
+ * Reads the connection's statistics (zeros for counters the implementation
+ * does not keep).
+ */
+void
+p2p_connection_get_stats (P2pConnection *self, P2pConnectionStats *stats)
+{
+  P2pConnectionClass *klass;
+
+  g_return_if_fail (P2P_IS_CONNECTION (self));
+  g_return_if_fail (stats != NULL);
+
+  *stats = (P2pConnectionStats) { 0, };
+  klass = P2P_CONNECTION_GET_CLASS (self);
+  if (klass->get_stats)
+    klass->get_stats (self, stats);
+}
+
+/* ---- for implementations ---- */
+
+/**
+ * p2p_connection_emit_closed:
+ * @self: a connection
+ * @error: (nullable): why it closed, NULL for a normal close
+ *
+ * For implementations: emits #P2pConnection::closed.
+ */
+void
+p2p_connection_emit_closed (P2pConnection *self, const GError *error)
+{
+  g_return_if_fail (P2P_IS_CONNECTION (self));
+
+  g_signal_emit (self, signals[SIGNAL_CLOSED], 0, error);
+}
+
+/**
+ * p2p_connection_emit_path_changed:
+ * @self: a connection
+ * @kind: the path kind now in use
+ *
+ * For implementations: emits #P2pConnection::path-changed.
+ */
+void
+p2p_connection_emit_path_changed (P2pConnection *self, P2pPathKind kind)
+{
+  g_return_if_fail (P2P_IS_CONNECTION (self));
+
+  g_signal_emit (self, signals[SIGNAL_PATH_CHANGED], 0, kind);
+}
+
+/**
+ * p2p_connection_emit_datagram:
+ * @self: a connection
+ * @datagram: the datagram that arrived
+ *
+ * For implementations: emits #P2pConnection::datagram-received.
+ */
+void
+p2p_connection_emit_datagram (P2pConnection *self, GBytes *datagram)
+{
+  g_return_if_fail (P2P_IS_CONNECTION (self));
+  g_return_if_fail (datagram != NULL);
+
+  g_signal_emit (self, signals[SIGNAL_DATAGRAM_RECEIVED], 0, datagram);
+}

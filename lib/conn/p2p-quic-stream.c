@@ -1,0 +1,338 @@
+/* p2p-quic-stream.c: P2pQuicStream, the GIOStream over one extra
+ * bidirectional QUIC stream of a P2pQuicConnection, and the per-stream
+ * state the connection's network thread fills and drains. Reads and writes
+ * block the calling thread (never the network thread) on the connection's
+ * condition variable.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "p2p-quic-connection-private.h"
+#include "p2p/p2p-error.h"
+
+#include <string.h>
+
+/* ---- per-stream state ---- */
+
+StreamState *
+p2p_quic_stream_state_new (gint64 id)
+{
+  StreamState *st = g_new0 (StreamState, 1);
+
+  st->ref_count = 1;
+  st->id = id;
+  st->in = g_byte_array_new ();
+  st->out = g_byte_array_new ();
+  return st;
+}
+
+StreamState *
+p2p_quic_stream_state_ref (StreamState *st)
+{
+  g_atomic_int_inc (&st->ref_count);
+  return st;
+}
+
+void
+p2p_quic_stream_state_unref (StreamState *st)
+{
+  if (!g_atomic_int_dec_and_test (&st->ref_count))
+    return;
+  g_byte_array_unref (st->in);
+  g_byte_array_unref (st->out);
+  g_free (st);
+}
+
+/* ============================================================ P2pQuicStream
+ * A GIOStream over one extra bidirectional QUIC stream. Reads and writes
+ * block the calling thread (never the network thread) on the connection's
+ * condition variable; data moves through StreamState buffers. */
+
+#define P2P_TYPE_QUIC_INPUT_STREAM (p2p_quic_input_stream_get_type ())
+G_DECLARE_FINAL_TYPE (P2pQuicInputStream, p2p_quic_input_stream, P2P, QUIC_INPUT_STREAM,
+    GInputStream)
+#define P2P_TYPE_QUIC_OUTPUT_STREAM (p2p_quic_output_stream_get_type ())
+G_DECLARE_FINAL_TYPE (P2pQuicOutputStream, p2p_quic_output_stream, P2P, QUIC_OUTPUT_STREAM,
+    GOutputStream)
+#define P2P_TYPE_QUIC_STREAM (p2p_quic_stream_get_type ())
+G_DECLARE_FINAL_TYPE (P2pQuicStream, p2p_quic_stream, P2P, QUIC_STREAM, GIOStream)
+
+struct _P2pQuicInputStream {
+  GInputStream parent;
+  P2pQuicConnection *conn;
+  StreamState *st;
+};
+
+struct _P2pQuicOutputStream {
+  GOutputStream parent;
+  P2pQuicConnection *conn;
+  StreamState *st;
+};
+
+struct _P2pQuicStream {
+  GIOStream parent;
+  P2pQuicConnection *conn;
+  StreamState *st;
+  GInputStream *input;
+  GOutputStream *output;
+};
+
+G_DEFINE_FINAL_TYPE (P2pQuicInputStream, p2p_quic_input_stream, G_TYPE_INPUT_STREAM)
+G_DEFINE_FINAL_TYPE (P2pQuicOutputStream, p2p_quic_output_stream, G_TYPE_OUTPUT_STREAM)
+G_DEFINE_FINAL_TYPE (P2pQuicStream, p2p_quic_stream, G_TYPE_IO_STREAM)
+
+static gssize
+quic_input_read (GInputStream *stream, void *buffer, gsize count, GCancellable *cancellable,
+    GError **error)
+{
+  P2pQuicInputStream *in = P2P_QUIC_INPUT_STREAM (stream);
+  P2pQuicConnection *self = in->conn;
+  StreamState *st = in->st;
+  gboolean net = p2p_quic_conn_on_net_thread (self), wake = FALSE;
+  gssize ret = -1;
+  CancelWatch w;
+
+  p2p_quic_conn_watch_begin (&w, self, cancellable);
+  g_mutex_lock (&self->lock);
+  for (;;) {
+    gsize avail = st->in->len - st->in_off;
+
+    if (avail > 0) {
+      gsize n = MIN (avail, count);
+
+      memcpy (buffer, st->in->data + st->in_off, n);
+      st->in_off += n;
+      if (st->in_off == st->in->len || st->in_off > 256 * 1024) {
+        g_byte_array_remove_range (st->in, 0, (guint) st->in_off);
+        st->in_off = 0;
+      }
+      st->consumed_pending += n;
+      wake = TRUE;
+      ret = (gssize) n;
+      break;
+    }
+    if (st->in_fin) {
+      ret = 0;
+      break;
+    }
+    if (st->reset) {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+          "the peer reset the stream");
+      break;
+    }
+    if (self->closed) {
+      p2p_quic_conn_set_closed_error_locked (self, error);
+      break;
+    }
+    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+      break;
+    if (count == 0) {
+      ret = 0;
+      break;
+    }
+    if (net) {
+      p2p_quic_conn_set_would_block (error, "reading a P2P stream");
+      break;
+    }
+    g_cond_wait (&self->cond, &self->lock);
+  }
+  g_mutex_unlock (&self->lock);
+  p2p_quic_conn_watch_end (&w);
+  if (wake)
+    p2p_quic_conn_schedule_work (self);       /* opens flow control */
+  return ret;
+}
+
+static gboolean
+quic_input_close (GInputStream *stream, GCancellable *cancellable, GError **error)
+{
+  return TRUE;
+}
+
+static void
+p2p_quic_input_stream_finalize (GObject *object)
+{
+  P2pQuicInputStream *in = P2P_QUIC_INPUT_STREAM (object);
+
+  p2p_quic_stream_state_unref (in->st);
+  g_object_unref (in->conn);
+  G_OBJECT_CLASS (p2p_quic_input_stream_parent_class)->finalize (object);
+}
+
+static void
+p2p_quic_input_stream_class_init (P2pQuicInputStreamClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = p2p_quic_input_stream_finalize;
+  G_INPUT_STREAM_CLASS (klass)->read_fn = quic_input_read;
+  G_INPUT_STREAM_CLASS (klass)->close_fn = quic_input_close;
+}
+
+static void
+p2p_quic_input_stream_init (P2pQuicInputStream *self)
+{
+}
+
+static gssize
+quic_output_write (GOutputStream *stream, const void *buffer, gsize count,
+    GCancellable *cancellable, GError **error)
+{
+  P2pQuicOutputStream *out = P2P_QUIC_OUTPUT_STREAM (stream);
+  P2pQuicConnection *self = out->conn;
+  StreamState *st = out->st;
+  gboolean net = p2p_quic_conn_on_net_thread (self);
+  gssize ret = -1;
+  CancelWatch w;
+
+  p2p_quic_conn_watch_begin (&w, self, cancellable);
+  g_mutex_lock (&self->lock);
+  for (;;) {
+    if (self->closed || self->close_requested) {
+      p2p_quic_conn_set_closed_error_locked (self, error);
+      break;
+    }
+    if (st->reset) {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+          "the peer stopped the stream");
+      break;
+    }
+    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+      break;
+    if (st->out->len < P2P_QUIC_STREAM_SEND_BUFFER) {
+      gsize n = MIN (count, P2P_QUIC_STREAM_SEND_BUFFER - st->out->len);
+
+      g_byte_array_append (st->out, buffer, (guint) n);
+      ret = (gssize) n;
+      break;
+    }
+    if (net) {
+      p2p_quic_conn_set_would_block (error, "writing a P2P stream");
+      break;
+    }
+    g_cond_wait (&self->cond, &self->lock);
+  }
+  g_mutex_unlock (&self->lock);
+  p2p_quic_conn_watch_end (&w);
+  if (ret > 0)
+    p2p_quic_conn_schedule_work (self);
+  return ret;
+}
+
+/* Closing the output sends FIN once every buffered byte is in the session. */
+static gboolean
+quic_output_close (GOutputStream *stream, GCancellable *cancellable, GError **error)
+{
+  P2pQuicOutputStream *out = P2P_QUIC_OUTPUT_STREAM (stream);
+  P2pQuicConnection *self = out->conn;
+  StreamState *st = out->st;
+  gboolean net = p2p_quic_conn_on_net_thread (self), ok = FALSE;
+  CancelWatch w;
+
+  g_mutex_lock (&self->lock);
+  st->fin_requested = TRUE;
+  g_mutex_unlock (&self->lock);
+  p2p_quic_conn_schedule_work (self);
+  if (net)
+    return TRUE;
+
+  p2p_quic_conn_watch_begin (&w, self, cancellable);
+  g_mutex_lock (&self->lock);
+  for (;;) {
+    if (st->fin_sent) {
+      ok = TRUE;
+      break;
+    }
+    if (self->closed) {
+      p2p_quic_conn_set_closed_error_locked (self, error);
+      break;
+    }
+    if (st->reset) {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+          "the peer stopped the stream");
+      break;
+    }
+    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+      break;
+    g_cond_wait (&self->cond, &self->lock);
+  }
+  g_mutex_unlock (&self->lock);
+  p2p_quic_conn_watch_end (&w);
+  return ok;
+}
+
+static void
+p2p_quic_output_stream_finalize (GObject *object)
+{
+  P2pQuicOutputStream *out = P2P_QUIC_OUTPUT_STREAM (object);
+
+  p2p_quic_stream_state_unref (out->st);
+  g_object_unref (out->conn);
+  G_OBJECT_CLASS (p2p_quic_output_stream_parent_class)->finalize (object);
+}
+
+static void
+p2p_quic_output_stream_class_init (P2pQuicOutputStreamClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = p2p_quic_output_stream_finalize;
+  G_OUTPUT_STREAM_CLASS (klass)->write_fn = quic_output_write;
+  G_OUTPUT_STREAM_CLASS (klass)->close_fn = quic_output_close;
+}
+
+static void
+p2p_quic_output_stream_init (P2pQuicOutputStream *self)
+{
+}
+
+static GInputStream *
+quic_stream_get_input (GIOStream *stream)
+{
+  return P2P_QUIC_STREAM (stream)->input;
+}
+
+static GOutputStream *
+quic_stream_get_output (GIOStream *stream)
+{
+  return P2P_QUIC_STREAM (stream)->output;
+}
+
+static void
+p2p_quic_stream_finalize (GObject *object)
+{
+  P2pQuicStream *self = P2P_QUIC_STREAM (object);
+
+  g_mutex_lock (&self->conn->lock);
+  self->st->dead = TRUE;        /* later input is consumed and dropped */
+  g_mutex_unlock (&self->conn->lock);
+  g_clear_object (&self->input);
+  g_clear_object (&self->output);
+  p2p_quic_stream_state_unref (self->st);
+  g_object_unref (self->conn);
+  G_OBJECT_CLASS (p2p_quic_stream_parent_class)->finalize (object);
+}
+
+static void
+p2p_quic_stream_class_init (P2pQuicStreamClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = p2p_quic_stream_finalize;
+  G_IO_STREAM_CLASS (klass)->get_input_stream = quic_stream_get_input;
+  G_IO_STREAM_CLASS (klass)->get_output_stream = quic_stream_get_output;
+}
+
+static void
+p2p_quic_stream_init (P2pQuicStream *self)
+{
+}
+
+GIOStream *
+p2p_quic_stream_new (P2pQuicConnection *conn, StreamState *st)
+{
+  P2pQuicStream *self = g_object_new (P2P_TYPE_QUIC_STREAM, NULL);
+  P2pQuicInputStream *in = g_object_new (P2P_TYPE_QUIC_INPUT_STREAM, NULL);
+  P2pQuicOutputStream *out = g_object_new (P2P_TYPE_QUIC_OUTPUT_STREAM, NULL);
+
+  in->conn = g_object_ref (conn);
+  in->st = p2p_quic_stream_state_ref (st);
+  out->conn = g_object_ref (conn);
+  out->st = p2p_quic_stream_state_ref (st);
+  self->conn = g_object_ref (conn);
+  self->st = p2p_quic_stream_state_ref (st);
+  self->input = G_INPUT_STREAM (in);
+  self->output = G_OUTPUT_STREAM (out);
+  return G_IO_STREAM (self);
+}

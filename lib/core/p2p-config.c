@@ -1,0 +1,526 @@
+/* p2p-config.c: configuration from the environment (docs/configuration.md,
+ * docs/configuration.md). Strict parsing: a bad value is an error naming
+ * the variable, the value and what is accepted. An empty value counts as
+ * unset.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "p2p/p2p-config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "p2p/p2p-error.h"
+#include "p2p/p2p-peer-info.h"
+#include "p2p-config-private.h"
+
+G_DEFINE_BOXED_TYPE (P2pConfig, p2p_config, p2p_config_copy, p2p_config_free)
+
+#define MAX_LIST_ITEMS 64
+
+static void
+config_set_defaults (P2pConfig *c)
+{
+  memset (c, 0, sizeof *c);
+  c->implementation = P2P_IMPLEMENTATION_QUIC;
+  c->listen_port = 8800;
+  c->max_connections = 64;
+  c->relay_policy = P2P_RELAY_POLICY_ALL;
+  c->idle_timeout_ms = 30000;
+  c->keepalive_ms = 5000;
+  c->sim_packet_loss = 0.0;
+  c->sim_failure_rate = 0.0;
+  c->sim_seed = 1;
+}
+
+/**
+ * p2p_config_new:
+ *
+ * Returns: (transfer full): the defaults, ignoring the environment.
+ */
+P2pConfig *
+p2p_config_new (void)
+{
+  P2pConfig *c = g_new (P2pConfig, 1);
+
+  config_set_defaults (c);
+  return c;
+}
+
+/**
+ * p2p_config_copy:
+ * @config: a configuration
+ *
+ * Returns: (transfer full): a deep copy.
+ */
+P2pConfig *
+p2p_config_copy (const P2pConfig *config)
+{
+  P2pConfig *c;
+
+  g_return_val_if_fail (config != NULL, NULL);
+
+  c = g_memdup2 (config, sizeof *config);
+  c->bootstrap_peers = g_strdupv (config->bootstrap_peers);
+  c->relay_servers = g_strdupv (config->relay_servers);
+  c->stun_servers = g_strdupv (config->stun_servers);
+  c->identity_file = g_strdup (config->identity_file);
+  c->allowed_peers = g_strdupv (config->allowed_peers);
+  return c;
+}
+
+/**
+ * p2p_config_free:
+ * @config: (nullable): a configuration
+ *
+ * Frees @config and its strings.
+ */
+void
+p2p_config_free (P2pConfig *config)
+{
+  if (config == NULL)
+    return;
+  g_strfreev (config->bootstrap_peers);
+  g_strfreev (config->relay_servers);
+  g_strfreev (config->stun_servers);
+  g_free (config->identity_file);
+  g_strfreev (config->allowed_peers);
+  g_free (config);
+}
+
+/* One entry: "scheme://user:pass@host..." -> "scheme://user:***@host...".
+ * The credentials end at the last '@' (a password may hold an unescaped
+ * '@'); a user name without ':' has no password and stays. */
+static void
+append_redacted_entry (GString *out, const char *entry, gsize len)
+{
+  const char *sep = g_strstr_len (entry, (gssize) len, "://");
+  gsize auth = sep ? (gsize) (sep - entry) + 3 : 0;
+  gsize at = len;
+  const char *colon;
+
+  for (gsize i = len; i > auth; i--) {
+    if (entry[i - 1] == '@') {
+      at = i - 1;
+      break;
+    }
+  }
+  if (at == len) {
+    g_string_append_len (out, entry, (gssize) len);
+    return;
+  }
+  colon = memchr (entry + auth, ':', at - auth);
+  if (!colon) {                 /* a user name alone */
+    g_string_append_len (out, entry, (gssize) len);
+    return;
+  }
+  g_string_append_len (out, entry, colon + 1 - entry);
+  g_string_append (out, "***");
+  g_string_append_len (out, entry + at, (gssize) (len - at));
+}
+
+/**
+ * p2p_config_redact_urls:
+ * @urls: (nullable): one URL or a comma-separated list (P2P_RELAY_SERVERS)
+ *
+ * The form of @urls fit for messages, logs and readable properties: every
+ * password replaced by "***" (turn://user:***@host:port). Every error and
+ * log line that quotes a server URL goes through it.
+ *
+ * Returns: (transfer full) (nullable): the redacted copy; NULL for NULL.
+ */
+char *
+p2p_config_redact_urls (const char *urls)
+{
+  GString *out;
+  const char *p;
+
+  if (urls == NULL)
+    return NULL;
+  out = g_string_sized_new (strlen (urls));
+  for (p = urls;;) {
+    const char *comma = strchr (p, ',');
+    gsize len = comma ? (gsize) (comma - p) : strlen (p);
+
+    append_redacted_entry (out, p, len);
+    if (!comma)
+      break;
+    g_string_append_c (out, ',');
+    p = comma + 1;
+  }
+  return g_string_free (out, FALSE);
+}
+
+static gboolean
+bad_value (GError **error, const char *var, const char *value, const char *expected)
+{
+  g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+      "%s=%s: expected %s", var, value, expected);
+  return FALSE;
+}
+
+static gboolean
+parse_uint (const char *var, const char *value, guint64 min, guint64 max,
+    guint64 *out, GError **error)
+{
+  if (!g_ascii_string_to_unsigned (value, 10, min, max, out, NULL)) {
+    g_autofree char *expected = g_strdup_printf ("an integer %" G_GUINT64_FORMAT
+        "..%" G_GUINT64_FORMAT, min, max);
+
+    return bad_value (error, var, value, expected);
+  }
+  return TRUE;
+}
+
+static gboolean
+parse_fraction (const char *var, const char *value, double *out, GError **error)
+{
+  char *end = NULL;
+  double v;
+
+  v = g_ascii_strtod (value, &end);
+  if (end == value || *end != '\0' || !isfinite (v) || v < 0.0 || v > 1.0
+      || g_ascii_isspace (value[0]))
+    return bad_value (error, var, value, "a number 0.0..1.0");
+  *out = v;
+  return TRUE;
+}
+
+typedef gboolean (*ItemCheck) (const char *var, const char *item, GError **error);
+
+/* Comma-separated list; spaces around items are ignored, empty items are an
+ * error. */
+static gboolean
+parse_list (const char *var, const char *value, ItemCheck check, char ***out,
+    GError **error)
+{
+  g_auto (GStrv) items = g_strsplit (value, ",", -1);
+  guint n = g_strv_length (items);
+
+  if (n > MAX_LIST_ITEMS) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s: %u entries; at most %d are allowed", var, n, MAX_LIST_ITEMS);
+    return FALSE;
+  }
+  for (guint i = 0; i < n; i++) {
+    g_strstrip (items[i]);
+    if (items[i][0] == '\0') {
+      g_autofree char *shown = p2p_config_redact_urls (value);
+
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "%s=%s: entry %u is empty; expected a comma-separated list without empty entries",
+          var, shown, i + 1);
+      return FALSE;
+    }
+    if (!check (var, items[i], error))
+      return FALSE;
+  }
+  g_strfreev (*out);
+  *out = g_steal_pointer (&items);
+  return TRUE;
+}
+
+/* Checks that @host (as GUri gives it, IPv6 without brackets) and @port
+ * form a valid address. */
+static gboolean
+check_uri_host (const char *var, const char *item, const char *host, int port,
+    GError **error)
+{
+  g_autofree char *hp = NULL;
+  g_autoptr (GError) local = NULL;
+
+  if (host == NULL || host[0] == '\0') {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s: '%s' has no host", var, item);
+    return FALSE;
+  }
+  hp = strchr (host, ':') ? g_strdup_printf ("[%s]:%d", host, port)
+      : g_strdup_printf ("%s:%d", host, port);
+  if (!p2p_parse_host_port (hp, NULL, NULL, &local)) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s: '%s': %s", var, item, local->message);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+check_bootstrap (const char *var, const char *item, GError **error)
+{
+  g_autoptr (GUri) uri = g_uri_parse (item, G_URI_FLAGS_NONE, NULL);
+  const char *scheme;
+
+  if (uri == NULL) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s: '%s' is not a URL; expected ws://HOST[:PORT][/PATH] or wss://...", var, item);
+    return FALSE;
+  }
+  scheme = g_uri_get_scheme (uri);
+  if (g_strcmp0 (scheme, "ws") != 0 && g_strcmp0 (scheme, "wss") != 0) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s: '%s' has scheme '%s'; expected ws:// or wss://", var, item, scheme);
+    return FALSE;
+  }
+  return check_uri_host (var, item, g_uri_get_host (uri),
+      g_uri_get_port (uri) > 0 ? g_uri_get_port (uri) : 443, error);
+}
+
+static gboolean
+check_relay (const char *var, const char *item, GError **error)
+{
+  g_autoptr (GUri) uri = g_uri_parse (item, G_URI_FLAGS_HAS_PASSWORD, NULL);
+  g_autofree char *shown = p2p_config_redact_urls (item); /* for messages */
+  const char *scheme, *query, *path;
+
+  if (uri == NULL) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s: '%s' is not a URL; expected turn://USER:PASS@HOST:PORT or turns://...",
+        var, shown);
+    return FALSE;
+  }
+  scheme = g_uri_get_scheme (uri);
+  if (g_strcmp0 (scheme, "turn") != 0 && g_strcmp0 (scheme, "turns") != 0) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s: '%s' has scheme '%s'; expected turn:// or turns://", var, shown, scheme);
+    return FALSE;
+  }
+  if (g_uri_get_user (uri) == NULL || g_uri_get_user (uri)[0] == '\0'
+      || g_uri_get_password (uri) == NULL || g_uri_get_password (uri)[0] == '\0') {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s: '%s' has no user name and password; expected turn://USER:PASS@HOST:PORT",
+        var, shown);
+    return FALSE;
+  }
+  if (g_uri_get_port (uri) <= 0) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s: '%s' has no port; expected turn://USER:PASS@HOST:PORT (e.g. port 3478)",
+        var, shown);
+    return FALSE;
+  }
+  path = g_uri_get_path (uri);
+  if (path[0] != '\0' && g_strcmp0 (path, "/") != 0) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s: '%s' has a path; expected turn://USER:PASS@HOST:PORT[?transport=udp|tcp]",
+        var, shown);
+    return FALSE;
+  }
+  query = g_uri_get_query (uri);
+  if (query != NULL && g_strcmp0 (query, "transport=udp") != 0
+      && g_strcmp0 (query, "transport=tcp") != 0) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s: '%s' has query '%s'; only ?transport=udp or ?transport=tcp is accepted",
+        var, shown, query);
+    return FALSE;
+  }
+  if (g_uri_get_fragment (uri) != NULL) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s: '%s' has a #fragment; remove it", var, shown);
+    return FALSE;
+  }
+  return check_uri_host (var, shown, g_uri_get_host (uri), g_uri_get_port (uri), error);
+}
+
+static gboolean
+check_stun (const char *var, const char *item, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+
+  if (!p2p_parse_host_port (item, NULL, NULL, &local)) {
+    /* the message already quotes @item */
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s: %s", var, local->message);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+check_peer_id (const char *var, const char *item, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  P2pPeerId id;
+
+  if (!p2p_peer_id_parse (item, &id, &local)) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "Invalid peer ID \"%s\" in %s: %s", item, var, local->message);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* An allow-list (@var names it in errors). A value of only separators and
+ * spaces names nobody: taken as "no list" it would let anyone in, so it is
+ * an error, like an empty entry or an invalid peer ID. */
+static gboolean
+parse_allowed_peers (const char *var, const char *value, char ***out, GError **error)
+{
+  if (strspn (value, ", \t\r\n") == strlen (value)) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s=\"%s\" names no peer ID; expected comma-separated peer IDs "
+        "(leave it unset to allow anyone)", var, value);
+    return FALSE;
+  }
+  return parse_list (var, value, check_peer_id, out, error);
+}
+
+/**
+ * p2p_config_set_allowed_peers:
+ * @config: a configuration
+ * @peers: (nullable): comma-separated peer IDs (spaces around them are
+ *   ignored), as in P2P_ALLOWED_PEERS; NULL or "" = anyone
+ * @error: return location for a #GError
+ *
+ * Sets @config->allowed_peers, the peer IDs a provider's listeners accept
+ * (at most 64). Others fail the TLS handshake with
+ * %P2P_ERROR_AUTHENTICATION_FAILED, and their ICE offers through the
+ * rendezvous get no answer. The list does not restrict the peers this
+ * provider dials: a dial already pins the key of the peer it names.
+ *
+ * Errors, all %P2P_ERROR_INVALID_ARGUMENT naming "allowed-peers" (the
+ * element property of the same name) and leaving @config unchanged: a
+ * value of only separators or spaces (e.g. " , ": it names nobody, and
+ * must not mean anyone), an empty entry, an invalid peer ID (the message
+ * quotes it), more than 64 entries. The provider reads the list when it is
+ * created (the config is copied): set it before p2p_quic_provider_new(). A
+ * P2pConfig is plain data: no locking, one thread at a time.
+ *
+ * Returns: TRUE, FALSE on error
+ */
+gboolean
+p2p_config_set_allowed_peers (P2pConfig *config, const char *peers, GError **error)
+{
+  g_return_val_if_fail (config != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (peers == NULL || peers[0] == '\0') {
+    g_clear_pointer (&config->allowed_peers, g_strfreev);
+    return TRUE;
+  }
+  return parse_allowed_peers ("allowed-peers", peers, &config->allowed_peers, error);
+}
+
+gboolean
+p2p_config_parse_allowed_peer_ids (const P2pConfig *config, GPtrArray **out, GError **error)
+{
+  g_autoptr (GPtrArray) ids = NULL;
+  guint n;
+
+  *out = NULL;
+  if (config->allowed_peers == NULL)
+    return TRUE;
+  n = g_strv_length (config->allowed_peers);
+  if (n == 0 || n > MAX_LIST_ITEMS) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "allowed-peers: %u entries; expected 1..%d peer IDs (NULL allows anyone)",
+        n, MAX_LIST_ITEMS);
+    return FALSE;
+  }
+  ids = g_ptr_array_new_full (n, (GDestroyNotify) p2p_peer_id_free);
+  for (guint i = 0; i < n; i++) {
+    g_autoptr (GError) local = NULL;
+    P2pPeerId id;
+
+    if (!p2p_peer_id_parse (config->allowed_peers[i], &id, &local)) {
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "Invalid peer ID \"%s\" in allowed-peers: %s", config->allowed_peers[i],
+          local->message);
+      return FALSE;
+    }
+    g_ptr_array_add (ids, p2p_peer_id_copy (&id));
+  }
+  *out = g_steal_pointer (&ids);
+  return TRUE;
+}
+
+/**
+ * p2p_config_new_from_environ:
+ * @envp: (nullable) (array zero-terminated=1): a g_get_environ()-style array
+ * @error: P2P_ERROR_INVALID_ARGUMENT naming the variable, the value and
+ *   what is accepted
+ *
+ * Returns: (transfer full) (nullable): the defaults overridden by @envp.
+ */
+P2pConfig *
+p2p_config_new_from_environ (const char *const *envp, GError **error)
+{
+  g_autoptr (P2pConfig) c = p2p_config_new ();
+  const char *v;
+  guint64 u;
+
+#define GET(name) ((v = g_environ_getenv ((char **) envp, name)) != NULL && v[0] != '\0')
+#define UINT_VAR(name, field, min, max) \
+  if (GET (name)) { \
+    if (!parse_uint (name, v, min, max, &u, error)) \
+      return NULL; \
+    c->field = u; \
+  }
+
+  if (GET ("P2P_IMPLEMENTATION")) {
+    if (g_strcmp0 (v, "quic") == 0)
+      c->implementation = P2P_IMPLEMENTATION_QUIC;
+    else if (g_strcmp0 (v, "sim") == 0)
+      c->implementation = P2P_IMPLEMENTATION_SIM;
+    else {
+      bad_value (error, "P2P_IMPLEMENTATION", v, "quic or sim");
+      return NULL;
+    }
+  }
+  UINT_VAR ("P2P_LISTEN_PORT", listen_port, 0, 65535);
+  if (GET ("P2P_BOOTSTRAP_PEERS")
+      && !parse_list ("P2P_BOOTSTRAP_PEERS", v, check_bootstrap, &c->bootstrap_peers, error))
+    return NULL;
+  if (GET ("P2P_RELAY_SERVERS")
+      && !parse_list ("P2P_RELAY_SERVERS", v, check_relay, &c->relay_servers, error))
+    return NULL;
+  if (GET ("P2P_STUN_SERVERS")
+      && !parse_list ("P2P_STUN_SERVERS", v, check_stun, &c->stun_servers, error))
+    return NULL;
+  if (GET ("P2P_IDENTITY_FILE")) {
+    g_free (c->identity_file);
+    c->identity_file = g_strdup (v);
+  }
+  UINT_VAR ("P2P_MAX_CONNECTIONS", max_connections, 1, 65535);
+  if (GET ("P2P_RELAY_POLICY")) {
+    if (g_strcmp0 (v, "all") == 0)
+      c->relay_policy = P2P_RELAY_POLICY_ALL;
+    else if (g_strcmp0 (v, "relay-only") == 0)
+      c->relay_policy = P2P_RELAY_POLICY_RELAY_ONLY;
+    else {
+      bad_value (error, "P2P_RELAY_POLICY", v, "all or relay-only");
+      return NULL;
+    }
+  }
+  UINT_VAR ("P2P_IDLE_TIMEOUT_MS", idle_timeout_ms, 100, 3600000);
+  UINT_VAR ("P2P_KEEPALIVE_MS", keepalive_ms, 0, 3600000);
+  if (GET ("P2P_ALLOWED_PEERS")
+      && !parse_allowed_peers ("P2P_ALLOWED_PEERS", v, &c->allowed_peers, error))
+    return NULL;
+
+  UINT_VAR ("SIMULATOR_P2P_LATENCY_MS", sim_latency_ms, 0, 600000);
+  UINT_VAR ("SIMULATOR_P2P_JITTER_MS", sim_jitter_ms, 0, 600000);
+  if (GET ("SIMULATOR_P2P_PACKET_LOSS")
+      && !parse_fraction ("SIMULATOR_P2P_PACKET_LOSS", v, &c->sim_packet_loss, error))
+    return NULL;
+  UINT_VAR ("SIMULATOR_P2P_BANDWIDTH_KBPS", sim_bandwidth_kbps, 0, 10000000);
+  if (GET ("SIMULATOR_P2P_FAILURE_RATE")
+      && !parse_fraction ("SIMULATOR_P2P_FAILURE_RATE", v, &c->sim_failure_rate, error))
+    return NULL;
+  UINT_VAR ("SIMULATOR_P2P_SEED", sim_seed, 0, G_MAXUINT64);
+
+#undef UINT_VAR
+#undef GET
+  return g_steal_pointer (&c);
+}
+
+/**
+ * p2p_config_new_from_env:
+ * @error: as p2p_config_new_from_environ()
+ *
+ * Returns: (transfer full) (nullable): the defaults overridden by the
+ *   process environment.
+ */
+P2pConfig *
+p2p_config_new_from_env (GError **error)
+{
+  g_auto (GStrv) env = g_get_environ ();
+
+  return p2p_config_new_from_environ ((const char *const *) env, error);
+}

@@ -1,0 +1,125 @@
+/* p2p-config.h: configuration from the environment (docs/configuration.md).
+ * Every variable is documented in docs/configuration.md.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib-object.h>
+#include "p2p-macros.h"
+
+G_BEGIN_DECLS
+
+/**
+ * P2pImplementation:
+ * @P2P_IMPLEMENTATION_QUIC: QUIC over UDP (direct, ICE, relay)
+ * @P2P_IMPLEMENTATION_SIM: the simulated network
+ *
+ * The provider p2p_provider_new_from_config() creates.
+ */
+typedef enum {
+  P2P_IMPLEMENTATION_QUIC,
+  P2P_IMPLEMENTATION_SIM,
+} P2pImplementation;
+
+/**
+ * P2pRelayPolicy:
+ * @P2P_RELAY_POLICY_ALL: direct first, relay as fallback
+ * @P2P_RELAY_POLICY_RELAY_ONLY: only relayed candidates
+ *
+ * Which ICE candidates may be used.
+ */
+typedef enum {
+  P2P_RELAY_POLICY_ALL,        /* direct first, relay as fallback */
+  P2P_RELAY_POLICY_RELAY_ONLY, /* only relayed candidates */
+} P2pRelayPolicy;
+
+/**
+ * P2pConfig:
+ * @implementation: P2P_IMPLEMENTATION
+ * @listen_port: P2P_LISTEN_PORT (0 = any port)
+ * @bootstrap_peers: (array zero-terminated=1) (nullable): P2P_BOOTSTRAP_PEERS,
+ *   rendezvous URLs
+ * @relay_servers: (array zero-terminated=1) (nullable): P2P_RELAY_SERVERS,
+ *   TURN URLs
+ * @stun_servers: (array zero-terminated=1) (nullable): P2P_STUN_SERVERS,
+ *   HOST:PORT
+ * @identity_file: (nullable): P2P_IDENTITY_FILE (NULL = default path)
+ * @max_connections: P2P_MAX_CONNECTIONS
+ * @relay_policy: P2P_RELAY_POLICY
+ * @idle_timeout_ms: P2P_IDLE_TIMEOUT_MS
+ * @keepalive_ms: P2P_KEEPALIVE_MS (0 = off)
+ * @allowed_peers: (array zero-terminated=1) (nullable): P2P_ALLOWED_PEERS,
+ *   the peer IDs a listener accepts (NULL = anyone); set it with
+ *   p2p_config_set_allowed_peers()
+ * @sim_latency_ms: SIMULATOR_P2P_LATENCY_MS
+ * @sim_jitter_ms: SIMULATOR_P2P_JITTER_MS
+ * @sim_packet_loss: SIMULATOR_P2P_PACKET_LOSS
+ * @sim_bandwidth_kbps: SIMULATOR_P2P_BANDWIDTH_KBPS (0 = unlimited)
+ * @sim_failure_rate: SIMULATOR_P2P_FAILURE_RATE
+ * @sim_seed: SIMULATOR_P2P_SEED
+ *
+ * The configuration of a provider; every variable, its range and default
+ * is described in docs/configuration.md. A boxed type (%P2P_TYPE_CONFIG):
+ * p2p_config_copy() is a deep copy.
+ */
+typedef struct {
+  /* P2P_IMPLEMENTATION=quic|sim (default quic) */
+  P2pImplementation implementation;
+  /* P2P_LISTEN_PORT=0..65535 (default 8800, 0 = any) */
+  guint listen_port;
+  /* P2P_BOOTSTRAP_PEERS: comma-separated ws:// or wss:// rendezvous URLs */
+  char **bootstrap_peers;
+  /* P2P_RELAY_SERVERS: comma-separated turn://user:pass@host:port[?transport=tcp] */
+  char **relay_servers;
+  /* P2P_STUN_SERVERS: comma-separated host:port */
+  char **stun_servers;
+  /* P2P_IDENTITY_FILE: key file path (NULL = default path) */
+  char *identity_file;
+  /* P2P_MAX_CONNECTIONS=1..65535 (default 64) */
+  guint max_connections;
+  /* P2P_RELAY_POLICY=all|relay-only (default all) */
+  P2pRelayPolicy relay_policy;
+  /* P2P_IDLE_TIMEOUT_MS=100..3600000 (default 30000) */
+  guint idle_timeout_ms;
+  /* P2P_KEEPALIVE_MS=0..3600000 (default 5000, 0 = off) */
+  guint keepalive_ms;
+  /* P2P_ALLOWED_PEERS: comma-separated peer IDs allowed to connect to a
+   * listener (NULL = anyone); enforced in the TLS handshake and before any
+   * ICE answer: see p2p_config_set_allowed_peers() */
+  char **allowed_peers;
+
+  /* SIMULATOR_P2P_LATENCY_MS=0..600000 (default 0) */
+  guint sim_latency_ms;
+  /* SIMULATOR_P2P_JITTER_MS=0..600000 (default 0) */
+  guint sim_jitter_ms;
+  /* SIMULATOR_P2P_PACKET_LOSS=0.0..1.0 (default 0) */
+  double sim_packet_loss;
+  /* SIMULATOR_P2P_BANDWIDTH_KBPS=0..10000000 (default 0 = unlimited) */
+  guint sim_bandwidth_kbps;
+  /* SIMULATOR_P2P_FAILURE_RATE=0.0..1.0 (default 0) */
+  double sim_failure_rate;
+  /* SIMULATOR_P2P_SEED=0..2^64-1 (default 1) */
+  guint64 sim_seed;
+} P2pConfig;
+
+#define P2P_TYPE_CONFIG (p2p_config_get_type ())
+P2P_EXPORT GType p2p_config_get_type (void);
+
+/* Defaults, no environment. */
+P2P_EXPORT P2pConfig *p2p_config_new (void);
+/* Defaults overridden by the process environment. */
+P2P_EXPORT P2pConfig *p2p_config_new_from_env (GError **error);
+/* Defaults overridden by @envp (a g_get_environ()-style array; NULL = none).
+ * A bad value gives P2P_ERROR_INVALID_ARGUMENT naming the variable, the value
+ * and what it accepts, e.g. "P2P_LISTEN_PORT=abc: expected an integer 0..65535". */
+P2P_EXPORT P2pConfig *p2p_config_new_from_environ (const char *const *envp, GError **error);
+P2P_EXPORT P2pConfig *p2p_config_copy (const P2pConfig *config);
+P2P_EXPORT gboolean p2p_config_set_allowed_peers (P2pConfig *config, const char *peers,
+    GError **error);
+P2P_EXPORT void p2p_config_free (P2pConfig *config);
+/* @urls (one URL or a comma-separated list) with every password replaced by
+ * "***" (turn://user:***@host:port), for messages, logs and properties. */
+P2P_EXPORT char *p2p_config_redact_urls (const char *urls);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (P2pConfig, p2p_config_free)
+
+G_END_DECLS

@@ -1,0 +1,55 @@
+/* p2p-connection-stats.h: P2pConnectionStats, the counters of one
+ * connection (p2p_connection_get_stats()). Its own header so that the
+ * sans-I/O QUIC session below the connection layer can fill it.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib-object.h>
+#include "p2p-macros.h"
+#include "p2p-packet-path.h"
+
+G_BEGIN_DECLS
+
+/**
+ * P2pConnectionStats:
+ * @rtt_us: smoothed round-trip time, microseconds
+ * @min_rtt_us: smallest round-trip time seen, microseconds
+ * @bytes_sent: UDP payload bytes sent
+ * @bytes_received: UDP payload bytes received
+ * @packets_sent: QUIC packets sent
+ * @packets_received: QUIC packets received
+ * @packets_lost: packets declared lost by QUIC loss detection
+ * @packets_retransmitted: packets that carried retransmitted data
+ * @datagrams_sent: datagrams sent
+ * @datagrams_received: datagrams received
+ * @datagrams_dropped: datagrams dropped (full queue, too large for the path)
+ * @messages_sent: messages sent with p2p_connection_send()
+ * @messages_received: messages received
+ * @setup_time_us: from connect start to authenticated, microseconds
+ * @cwnd: congestion window, bytes
+ * @path_kind: the kind of packet path in use
+ *
+ * Counters of one connection, read with p2p_connection_get_stats(). A boxed
+ * type (%P2P_TYPE_CONNECTION_STATS) so bindings can read its fields.
+ */
+typedef struct {
+  guint64 rtt_us;               /* smoothed RTT, microseconds */
+  guint64 min_rtt_us;
+  guint64 bytes_sent, bytes_received;       /* UDP payload bytes */
+  guint64 packets_sent, packets_received;
+  guint64 packets_lost;         /* declared lost by QUIC loss detection */
+  guint64 packets_retransmitted;/* packets that carried retransmitted data */
+  guint64 datagrams_sent, datagrams_received, datagrams_dropped;
+  guint64 messages_sent, messages_received;
+  guint64 setup_time_us;        /* from connect start to authenticated */
+  guint64 cwnd;                 /* congestion window, bytes */
+  P2pPathKind path_kind;
+} P2pConnectionStats;
+
+#define P2P_TYPE_CONNECTION_STATS (p2p_connection_stats_get_type ())
+P2P_EXPORT GType p2p_connection_stats_get_type (void);
+P2P_EXPORT P2pConnectionStats *p2p_connection_stats_copy (const P2pConnectionStats *stats);
+P2P_EXPORT void p2p_connection_stats_free (P2pConnectionStats *stats);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (P2pConnectionStats, p2p_connection_stats_free)
+
+G_END_DECLS

@@ -1,0 +1,80 @@
+/* p2p-connection.h: an authenticated, encrypted connection to one peer.
+ *
+ * Reliable ordered messages (send/receive), unreliable datagrams
+ * (send_datagram), extra byte streams (open_stream) and stats.
+ * Threads: every public function may be called from any thread; blocking
+ * variants wait for the provider's network thread and honour @cancellable.
+ * Signals ("closed", "path-changed", "datagram-received") are emitted on the
+ * provider's network thread.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+#include "p2p-macros.h"
+#include "p2p-peer-id.h"
+#include "p2p-packet-path.h"
+#include "p2p-connection-stats.h"
+
+G_BEGIN_DECLS
+
+#define P2P_TYPE_CONNECTION (p2p_connection_get_type ())
+P2P_EXPORT G_DECLARE_DERIVABLE_TYPE (P2pConnection, p2p_connection, P2P, CONNECTION, GObject)
+
+struct _P2pConnectionClass {
+  GObjectClass parent_class;
+
+  gboolean (*send) (P2pConnection *self, GBytes *message, GCancellable *cancellable, GError **error);
+  void (*send_async) (P2pConnection *self, GBytes *message, GCancellable *cancellable,
+      GAsyncReadyCallback callback, gpointer user_data);
+  gboolean (*send_finish) (P2pConnection *self, GAsyncResult *result, GError **error);
+  GBytes *(*receive) (P2pConnection *self, GCancellable *cancellable, GError **error);
+  void (*receive_async) (P2pConnection *self, GCancellable *cancellable,
+      GAsyncReadyCallback callback, gpointer user_data);
+  GBytes *(*receive_finish) (P2pConnection *self, GAsyncResult *result, GError **error);
+  gboolean (*send_datagram) (P2pConnection *self, GBytes *datagram, GError **error);
+  gsize (*get_max_datagram_size) (P2pConnection *self);
+  GIOStream *(*open_stream) (P2pConnection *self, GCancellable *cancellable, GError **error);
+  GIOStream *(*accept_stream) (P2pConnection *self, GCancellable *cancellable, GError **error);
+  const P2pPeerId *(*get_peer_id) (P2pConnection *self);
+  gboolean (*is_connected) (P2pConnection *self);
+  void (*close) (P2pConnection *self, const char *reason);
+  void (*get_stats) (P2pConnection *self, P2pConnectionStats *stats);
+
+  gpointer padding[8];
+};
+
+/* Queues one message (at most P2P_MAX_MESSAGE_SIZE bytes; more is
+ * LIMIT_EXCEEDED). Blocks while the send queue is full (flow control /
+ * backpressure). Errors: CLOSED, TIMEOUT, LIMIT_EXCEEDED, G_IO_ERROR_CANCELLED. */
+P2P_EXPORT gboolean p2p_connection_send (P2pConnection *self, GBytes *message,
+    GCancellable *cancellable, GError **error);
+P2P_EXPORT void p2p_connection_send_async (P2pConnection *self, GBytes *message,
+    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+P2P_EXPORT gboolean p2p_connection_send_finish (P2pConnection *self, GAsyncResult *result, GError **error);
+/* Next message in order (transfer full). Blocks until one arrives. At the
+ * peer's graceful close returns NULL with P2P_ERROR_CLOSED (message = reason). */
+P2P_EXPORT GBytes *p2p_connection_receive (P2pConnection *self, GCancellable *cancellable, GError **error);
+P2P_EXPORT void p2p_connection_receive_async (P2pConnection *self, GCancellable *cancellable,
+    GAsyncReadyCallback callback, gpointer user_data);
+P2P_EXPORT GBytes *p2p_connection_receive_finish (P2pConnection *self, GAsyncResult *result, GError **error);
+/* Unreliable (RFC 9221). Larger than get_max_datagram_size() is LIMIT_EXCEEDED.
+ * Never blocks; a full queue drops (counted in stats). Received datagrams are
+ * emitted by signal "datagram-received" (GBytes *) on the network thread. */
+P2P_EXPORT gboolean p2p_connection_send_datagram (P2pConnection *self, GBytes *datagram, GError **error);
+P2P_EXPORT gsize p2p_connection_get_max_datagram_size (P2pConnection *self);
+/* A new bidirectional QUIC stream as a GIOStream (transfer full). */
+P2P_EXPORT GIOStream *p2p_connection_open_stream (P2pConnection *self, GCancellable *cancellable, GError **error);
+/* Waits for the peer to open a stream (transfer full). */
+P2P_EXPORT GIOStream *p2p_connection_accept_stream (P2pConnection *self, GCancellable *cancellable, GError **error);
+P2P_EXPORT const P2pPeerId *p2p_connection_get_peer_id (P2pConnection *self);
+P2P_EXPORT gboolean p2p_connection_is_connected (P2pConnection *self);
+/* Graceful close: queued messages are delivered first, then Disconnect{reason}. */
+P2P_EXPORT void p2p_connection_close (P2pConnection *self, const char *reason);
+P2P_EXPORT void p2p_connection_get_stats (P2pConnection *self, P2pConnectionStats *stats);
+
+/* For implementations: emit "closed" (error may be NULL for a normal close). */
+P2P_EXPORT void p2p_connection_emit_closed (P2pConnection *self, const GError *error);
+P2P_EXPORT void p2p_connection_emit_path_changed (P2pConnection *self, P2pPathKind kind);
+P2P_EXPORT void p2p_connection_emit_datagram (P2pConnection *self, GBytes *datagram);
+
+G_END_DECLS

@@ -1,0 +1,15 @@
+/* p2p-macros.h: export and version macros for the gst-p2p library.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#if defined(P2P_COMPILATION)
+#define P2P_EXPORT __attribute__ ((visibility ("default"))) extern
+#else
+#define P2P_EXPORT extern
+#endif
+
+#define P2P_API_VERSION "1.0"
+/* ALPN token spoken on the wire (docs/protocol.md). */
+#define P2P_ALPN "gst-p2p/1"
+/* Protocol version carried in the control-stream Handshake. */
+#define P2P_PROTOCOL_VERSION 1

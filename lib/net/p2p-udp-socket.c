@@ -1,0 +1,620 @@
+/* p2p-udp-socket.c: P2pDatagramSocket over a non-blocking UDP GSocket.
+ *
+ * Receiving: a g_socket_create_source() source on the socket's context reads
+ * batches with g_socket_receive_messages() until the socket would block (or
+ * a per-dispatch budget is spent, so other sources get their turn). ICMP
+ * port/host unreachable comes through the error queue (IP_RECVERR) and is
+ * passed to p2p_datagram_socket_deliver_unreachable() with the address the
+ * datagram was sent to (a dial to a closed port then fails at once).
+ * Timers: one GSource whose ready time is the earliest deadline; due timers
+ * fire in deadline order (ties in creation order).
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <linux/errqueue.h>
+
+#include "p2p-udp-socket.h"
+#include "p2p/p2p-error.h"
+
+#define RECV_BATCH 16
+#define RECV_BUF_SIZE 65536
+#define RECV_BUDGET 512         /* datagrams per dispatch */
+#define SOCKET_BUFFER_BYTES (4 * 1024 * 1024)
+
+typedef struct {
+  guint id;
+  guint64 seq;                  /* creation order: ties and re-entrancy */
+  guint64 deadline;
+  P2pTimerFunc func;
+  gpointer user_data;
+} Timer;
+
+struct _P2pUdpSocket {
+  P2pDatagramSocket parent;
+
+  GMainContext *context;
+  GSocket *socket;
+  GSource *recv_source;
+  gboolean closed;
+  gsize mtu;
+  guint64 send_drops;
+
+  guint8 *recv_bufs;            /* RECV_BATCH * RECV_BUF_SIZE */
+
+  GSequence *timers;            /* Timer*, sorted by (deadline, seq) */
+  GHashTable *timer_by_id;      /* id -> GSequenceIter */
+  GSource *timer_source;
+  guint next_timer_id;
+  guint64 next_seq;
+};
+
+G_DEFINE_FINAL_TYPE (P2pUdpSocket, p2p_udp_socket, P2P_TYPE_DATAGRAM_SOCKET)
+
+enum {
+  PROP_0,
+  PROP_MTU,
+  N_PROPS
+};
+
+static GParamSpec *props[N_PROPS];
+
+static guint64
+mono_ns (void)
+{
+  return (guint64) g_get_monotonic_time () * 1000;
+}
+
+/* ---- timers ---- */
+
+static gint
+timer_cmp (gconstpointer a, gconstpointer b, gpointer user_data)
+{
+  const Timer *ta = a, *tb = b;
+
+  if (ta->deadline != tb->deadline)
+    return ta->deadline < tb->deadline ? -1 : 1;
+  return ta->seq < tb->seq ? -1 : (ta->seq > tb->seq ? 1 : 0);
+}
+
+static void
+timers_update (P2pUdpSocket *self)
+{
+  GSequenceIter *first;
+  Timer *t;
+  guint64 us;
+
+  if (self->timer_source == NULL)
+    return;
+  first = g_sequence_get_begin_iter (self->timers);
+  if (g_sequence_iter_is_end (first)) {
+    g_source_set_ready_time (self->timer_source, -1);
+    return;
+  }
+  t = g_sequence_get (first);
+  /* Round up: when it fires, now() is at or past the deadline. */
+  us = t->deadline / 1000 + (t->deadline % 1000 ? 1 : 0);
+  g_source_set_ready_time (self->timer_source, (gint64) MIN (us, (guint64) G_MAXINT64));
+}
+
+static gboolean
+timers_dispatch_cb (gpointer user_data)
+{
+  P2pUdpSocket *self = g_object_ref (P2P_UDP_SOCKET (user_data));
+  guint64 now = mono_ns ();
+  guint64 seq_limit = self->next_seq;
+
+  for (;;) {
+    GSequenceIter *first = g_sequence_get_begin_iter (self->timers);
+    Timer t;
+
+    if (self->closed || g_sequence_iter_is_end (first))
+      break;
+    t = *(Timer *) g_sequence_get (first);
+    /* Fire only timers due now and created before this dispatch; a timer
+     * armed by a callback for the past fires on the next iteration. */
+    if (t.deadline > now || t.seq >= seq_limit)
+      break;
+    g_hash_table_remove (self->timer_by_id, GUINT_TO_POINTER (t.id));
+    g_sequence_remove (first);
+    t.func (t.user_data);
+  }
+  timers_update (self);
+  g_object_unref (self);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+plain_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+{
+  return callback (user_data);
+}
+
+static GSourceFuncs timer_source_funcs = {
+  .dispatch = plain_dispatch,
+};
+
+static guint
+udp_add_timer (P2pDatagramSocket *sock, guint64 deadline_ns, P2pTimerFunc func,
+    gpointer user_data)
+{
+  P2pUdpSocket *self = P2P_UDP_SOCKET (sock);
+  Timer *t;
+  guint id;
+
+  do {
+    id = ++self->next_timer_id;
+  } while (id == 0 || g_hash_table_contains (self->timer_by_id, GUINT_TO_POINTER (id)));
+  if (self->closed)
+    return id;                  /* never fires */
+  t = g_new0 (Timer, 1);
+  t->id = id;
+  t->seq = self->next_seq++;
+  t->deadline = deadline_ns;
+  t->func = func;
+  t->user_data = user_data;
+  g_hash_table_insert (self->timer_by_id, GUINT_TO_POINTER (id),
+      g_sequence_insert_sorted (self->timers, t, timer_cmp, NULL));
+  timers_update (self);
+  return id;
+}
+
+static void
+udp_cancel_timer (P2pDatagramSocket *sock, guint id)
+{
+  P2pUdpSocket *self = P2P_UDP_SOCKET (sock);
+  GSequenceIter *it = g_hash_table_lookup (self->timer_by_id, GUINT_TO_POINTER (id));
+
+  if (it == NULL)
+    return;
+  g_hash_table_remove (self->timer_by_id, GUINT_TO_POINTER (id));
+  g_sequence_remove (it);
+  timers_update (self);
+}
+
+/* ---- receiving ---- */
+
+/* Reads the socket's error queue (IP_RECVERR): an ICMP port or host
+ * unreachable for a datagram we sent is reported to the socket's owner with
+ * the address it was sent to, so a dial to a closed port fails at once
+ * instead of after the idle timeout. Other errors are dropped. */
+static void
+drain_error_queue (P2pUdpSocket *self)
+{
+  int fd = g_socket_get_fd (self->socket);
+
+  for (guint n = 0; n < RECV_BATCH && !self->closed; n++) {
+    struct sockaddr_storage to;
+    union {
+      struct cmsghdr align;
+      char buf[CMSG_SPACE (sizeof (struct sock_extended_err) + sizeof (struct sockaddr_in6))];
+    } control;
+    char byte;
+    struct iovec iov = { &byte, 1 };
+    struct msghdr msg = { 0 };
+    struct cmsghdr *cm;
+
+    msg.msg_name = &to;
+    msg.msg_namelen = sizeof to;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    if (recvmsg (fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+      break;                    /* empty (EAGAIN) */
+    for (cm = CMSG_FIRSTHDR (&msg); cm; cm = CMSG_NXTHDR (&msg, cm)) {
+      const struct sock_extended_err *ee;
+      g_autoptr (GSocketAddress) addr = NULL;
+
+      if (!((cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_RECVERR)
+              || (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_RECVERR)))
+        continue;
+      ee = (const struct sock_extended_err *) CMSG_DATA (cm);
+      if ((ee->ee_origin != SO_EE_ORIGIN_ICMP && ee->ee_origin != SO_EE_ORIGIN_ICMP6)
+          || (ee->ee_errno != ECONNREFUSED && ee->ee_errno != EHOSTUNREACH
+              && ee->ee_errno != ENETUNREACH))
+        continue;
+      if (msg.msg_namelen == 0
+          || (to.ss_family != AF_INET && to.ss_family != AF_INET6))
+        continue;
+      addr = g_socket_address_new_from_native (&to, msg.msg_namelen);
+      if (G_IS_INET_SOCKET_ADDRESS (addr))
+        p2p_datagram_socket_deliver_unreachable (P2P_DATAGRAM_SOCKET (self), addr,
+            g_strerror (ee->ee_errno));
+    }
+  }
+}
+
+static gboolean
+recv_cb (GSocket *socket, GIOCondition condition, gpointer user_data)
+{
+  P2pUdpSocket *self = g_object_ref (P2P_UDP_SOCKET (user_data));
+  guint total = 0;
+
+  if (condition & G_IO_ERR)
+    drain_error_queue (self);
+
+  while (!self->closed && total < RECV_BUDGET) {
+    GInputVector vecs[RECV_BATCH];
+    GInputMessage msgs[RECV_BATCH];
+    GSocketAddress *addrs[RECV_BATCH] = { NULL, };
+    g_autoptr (GError) error = NULL;
+    gint n, i;
+
+    for (i = 0; i < RECV_BATCH; i++) {
+      vecs[i].buffer = self->recv_bufs + (gsize) i * RECV_BUF_SIZE;
+      vecs[i].size = RECV_BUF_SIZE;
+      msgs[i] = (GInputMessage) {
+        .address = &addrs[i],
+        .vectors = &vecs[i],
+        .num_vectors = 1,
+      };
+    }
+    n = g_socket_receive_messages (self->socket, msgs, RECV_BATCH, 0, NULL, &error);
+    if (n < 0 && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+      /* the pending error of an ICMP message (IP_RECVERR): its details
+       * are in the error queue; the datagrams behind it are still there */
+      g_debug ("UDP receive: %s", error->message);
+      drain_error_queue (self);
+      total++;                  /* bounded by RECV_BUDGET */
+      continue;
+    }
+    if (n <= 0) {
+      if (n < 0 && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        g_debug ("UDP receive failed: %s", error->message);
+      break;
+    }
+    for (i = 0; i < n; i++) {
+      if (!self->closed && addrs[i] != NULL)
+        p2p_datagram_socket_deliver (P2P_DATAGRAM_SOCKET (self), addrs[i],
+            vecs[i].buffer, msgs[i].bytes_received);
+      g_clear_object (&addrs[i]);
+    }
+    total += (guint) n;
+    if (n < RECV_BATCH)
+      break;                    /* drained: the next read would block */
+  }
+  g_object_unref (self);
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- P2pDatagramSocket vfuncs ---- */
+
+static gboolean
+udp_send_to (P2pDatagramSocket *sock, GSocketAddress *to, const guint8 *data, gsize len,
+    GError **error)
+{
+  P2pUdpSocket *self = P2P_UDP_SOCKET (sock);
+  g_autoptr (GError) local = NULL;
+  gssize r;
+
+  if (self->closed) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED, "UDP socket is closed");
+    return FALSE;
+  }
+  if (len > self->mtu) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
+        "datagram of %" G_GSIZE_FORMAT " bytes exceeds the socket MTU of %" G_GSIZE_FORMAT,
+        len, self->mtu);
+    return FALSE;
+  }
+  r = g_socket_send_to (self->socket, to, (const gchar *) data, len, NULL, &local);
+  if (r >= 0)
+    return TRUE;
+  if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+    self->send_drops++;
+    g_set_error (error, P2P_ERROR, P2P_ERROR_NETWORK,
+        "UDP send buffer full, datagram dropped");
+    return FALSE;
+  }
+  g_set_error (error, P2P_ERROR, P2P_ERROR_NETWORK, "UDP send failed: %s", local->message);
+  return FALSE;
+}
+
+static GSocketAddress *
+udp_get_local_address (P2pDatagramSocket *sock)
+{
+  P2pUdpSocket *self = P2P_UDP_SOCKET (sock);
+
+  if (self->socket == NULL)
+    return NULL;
+  return g_socket_get_local_address (self->socket, NULL);
+}
+
+static gsize
+udp_get_mtu (P2pDatagramSocket *sock)
+{
+  return P2P_UDP_SOCKET (sock)->mtu;
+}
+
+static P2pPathKind
+udp_get_kind (P2pDatagramSocket *sock)
+{
+  return P2P_PATH_KIND_DIRECT;
+}
+
+static guint64
+udp_now (P2pDatagramSocket *sock)
+{
+  return mono_ns ();
+}
+
+static GMainContext *
+udp_get_context (P2pDatagramSocket *sock)
+{
+  return P2P_UDP_SOCKET (sock)->context;
+}
+
+static void
+udp_close (P2pDatagramSocket *sock)
+{
+  P2pUdpSocket *self = P2P_UDP_SOCKET (sock);
+
+  if (self->closed)
+    return;
+  self->closed = TRUE;
+  if (self->recv_source) {
+    g_source_destroy (self->recv_source);
+    g_clear_pointer (&self->recv_source, g_source_unref);
+  }
+  if (self->timer_source) {
+    g_source_destroy (self->timer_source);
+    g_clear_pointer (&self->timer_source, g_source_unref);
+  }
+  g_hash_table_remove_all (self->timer_by_id);
+  g_sequence_remove_range (g_sequence_get_begin_iter (self->timers),
+      g_sequence_get_end_iter (self->timers));
+  if (self->socket)
+    g_socket_close (self->socket, NULL);
+}
+
+/* ---- GObject ---- */
+
+static void
+p2p_udp_socket_set_property (GObject *object, guint prop_id, const GValue *value,
+    GParamSpec *pspec)
+{
+  P2pUdpSocket *self = P2P_UDP_SOCKET (object);
+
+  switch (prop_id) {
+    case PROP_MTU:
+      self->mtu = g_value_get_uint (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+  }
+}
+
+static void
+p2p_udp_socket_get_property (GObject *object, guint prop_id, GValue *value,
+    GParamSpec *pspec)
+{
+  P2pUdpSocket *self = P2P_UDP_SOCKET (object);
+
+  switch (prop_id) {
+    case PROP_MTU:
+      g_value_set_uint (value, (guint) self->mtu);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+  }
+}
+
+static void
+p2p_udp_socket_dispose (GObject *object)
+{
+  P2pUdpSocket *self = P2P_UDP_SOCKET (object);
+
+  udp_close (P2P_DATAGRAM_SOCKET (self));
+  g_clear_object (&self->socket);
+  G_OBJECT_CLASS (p2p_udp_socket_parent_class)->dispose (object);
+}
+
+static void
+p2p_udp_socket_finalize (GObject *object)
+{
+  P2pUdpSocket *self = P2P_UDP_SOCKET (object);
+
+  g_hash_table_unref (self->timer_by_id);
+  g_sequence_free (self->timers);
+  g_free (self->recv_bufs);
+  g_clear_pointer (&self->context, g_main_context_unref);
+  G_OBJECT_CLASS (p2p_udp_socket_parent_class)->finalize (object);
+}
+
+static void
+p2p_udp_socket_class_init (P2pUdpSocketClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  P2pDatagramSocketClass *sock_class = P2P_DATAGRAM_SOCKET_CLASS (klass);
+
+  gobject_class->set_property = p2p_udp_socket_set_property;
+  gobject_class->get_property = p2p_udp_socket_get_property;
+  gobject_class->dispose = p2p_udp_socket_dispose;
+  gobject_class->finalize = p2p_udp_socket_finalize;
+
+  sock_class->send_to = udp_send_to;
+  sock_class->get_local_address = udp_get_local_address;
+  sock_class->get_mtu = udp_get_mtu;
+  sock_class->get_kind = udp_get_kind;
+  sock_class->now = udp_now;
+  sock_class->add_timer = udp_add_timer;
+  sock_class->cancel_timer = udp_cancel_timer;
+  sock_class->close = udp_close;
+  sock_class->get_context = udp_get_context;
+
+  props[PROP_MTU] = g_param_spec_uint ("mtu", "MTU",
+      "Largest UDP payload sent, in bytes (loopback allows up to 65527)",
+      1200, P2P_UDP_SOCKET_MAX_MTU, P2P_INTERNET_MTU,
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (gobject_class, N_PROPS, props);
+}
+
+static void
+p2p_udp_socket_init (P2pUdpSocket *self)
+{
+  self->mtu = P2P_INTERNET_MTU;
+  self->timers = g_sequence_new (g_free);
+  self->timer_by_id = g_hash_table_new (NULL, NULL);
+}
+
+/* Parses a bind address; port 0 is allowed. */
+static GInetSocketAddress *
+parse_bind_address (const char *text, GError **error)
+{
+  g_autofree char *host = NULL;
+  g_autoptr (GInetAddress) addr = NULL;
+  const char *port_text;
+  char *end = NULL;
+  guint64 port;
+
+  if (text == NULL || text[0] == '\0') {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "empty bind address; expected HOST:PORT, [IPV6]:PORT or :PORT (port 0 = any)");
+    return NULL;
+  }
+  if (text[0] == '[') {
+    const char *close = strchr (text, ']');
+
+    if (close == NULL || close[1] != ':') {
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "bad bind address '%s'; expected [IPV6]:PORT, e.g. [::1]:0", text);
+      return NULL;
+    }
+    host = g_strndup (text + 1, (gsize) (close - text - 1));
+    port_text = close + 2;
+    addr = g_inet_address_new_from_string (host);
+    if (addr == NULL || g_inet_address_get_family (addr) != G_SOCKET_FAMILY_IPV6) {
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "bad bind address '%s': '%s' is not an IPv6 address", text, host);
+      return NULL;
+    }
+  } else {
+    const char *colon = strrchr (text, ':');
+
+    if (colon == NULL) {
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "bad bind address '%s': missing ':PORT' (use port 0 for any free port)", text);
+      return NULL;
+    }
+    host = g_strndup (text, (gsize) (colon - text));
+    port_text = colon + 1;
+    if (host[0] == '\0')
+      addr = g_inet_address_new_any (G_SOCKET_FAMILY_IPV4);
+    else if (g_ascii_strcasecmp (host, "localhost") == 0)
+      addr = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+    else if (strchr (host, ':') != NULL) {
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "bad bind address '%s': write IPv6 addresses in brackets, e.g. [::1]:0", text);
+      return NULL;
+    } else {
+      addr = g_inet_address_new_from_string (host);
+      if (addr == NULL) {
+        g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+            "bad bind address '%s': '%s' is not an IP address of this machine's "
+            "form (use an IPv4 address, [IPv6], localhost, or nothing for any)", text, host);
+        return NULL;
+      }
+    }
+  }
+  if (port_text[0] == '\0' || !g_ascii_isdigit (port_text[0])
+      || (port = g_ascii_strtoull (port_text, &end, 10), *end != '\0') || port > 65535) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "bad bind address '%s': port must be a number 0..65535 (0 = any free port)", text);
+    return NULL;
+  }
+  return G_INET_SOCKET_ADDRESS (g_inet_socket_address_new (addr, (guint16) port));
+}
+
+static void
+raise_buffer (GSocket *socket, int force_opt, int opt)
+{
+  /* SO_*BUFFORCE passes the system limit with CAP_NET_ADMIN; else best effort. */
+  if (!g_socket_set_option (socket, SOL_SOCKET, force_opt, SOCKET_BUFFER_BYTES, NULL))
+    g_socket_set_option (socket, SOL_SOCKET, opt, SOCKET_BUFFER_BYTES, NULL);
+}
+
+P2pUdpSocket *
+p2p_udp_socket_new (const char *bind_address, GMainContext *ctx, GError **error)
+{
+  g_autoptr (GInetSocketAddress) addr = NULL;
+  g_autoptr (GSocket) socket = NULL;
+  g_autoptr (GError) local = NULL;
+  g_autoptr (P2pUdpSocket) self = NULL;
+  GSocketFamily family;
+
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  addr = parse_bind_address (bind_address, error);
+  if (addr == NULL)
+    return NULL;
+  family = g_socket_address_get_family (G_SOCKET_ADDRESS (addr));
+  socket = g_socket_new (family, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, &local);
+  if (socket == NULL) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_NETWORK,
+        "cannot create a UDP socket for '%s': %s", bind_address, local->message);
+    return NULL;
+  }
+  g_socket_set_blocking (socket, FALSE);
+  if (!g_socket_bind (socket, G_SOCKET_ADDRESS (addr), FALSE, &local)) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_NETWORK,
+        "cannot bind UDP socket to '%s': %s%s", bind_address, local->message,
+        g_error_matches (local, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE)
+        ? " (choose another port, or 0 for any free port)" : "");
+    return NULL;
+  }
+  raise_buffer (socket, SO_RCVBUFFORCE, SO_RCVBUF);
+  raise_buffer (socket, SO_SNDBUFFORCE, SO_SNDBUF);
+  {
+    /* ICMP errors on this unconnected socket go to its error queue
+     * (drain_error_queue); best effort */
+    int on = 1;
+
+    if (family == G_SOCKET_FAMILY_IPV6)
+      (void) setsockopt (g_socket_get_fd (socket), IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof on);
+    (void) setsockopt (g_socket_get_fd (socket), IPPROTO_IP, IP_RECVERR, &on, sizeof on);
+  }
+
+  self = g_object_new (P2P_TYPE_UDP_SOCKET, NULL);
+  self->context = ctx ? g_main_context_ref (ctx) : g_main_context_ref_thread_default ();
+  self->socket = g_steal_pointer (&socket);
+  self->recv_bufs = g_malloc ((gsize) RECV_BATCH * RECV_BUF_SIZE);
+
+  self->recv_source = g_socket_create_source (self->socket, G_IO_IN | G_IO_ERR, NULL);
+  g_source_set_name (self->recv_source, "p2p-udp-socket receive");
+  g_source_set_callback (self->recv_source, G_SOURCE_FUNC (recv_cb), self, NULL);
+  g_source_attach (self->recv_source, self->context);
+
+  self->timer_source = g_source_new (&timer_source_funcs, sizeof (GSource));
+  g_source_set_name (self->timer_source, "p2p-udp-socket timers");
+  g_source_set_callback (self->timer_source, timers_dispatch_cb, self, NULL);
+  g_source_set_ready_time (self->timer_source, -1);
+  g_source_attach (self->timer_source, self->context);
+  return g_steal_pointer (&self);
+}
+
+void
+p2p_udp_socket_set_mtu (P2pUdpSocket *self, gsize mtu)
+{
+  g_return_if_fail (P2P_IS_UDP_SOCKET (self));
+  g_return_if_fail (mtu >= 1200 && mtu <= P2P_UDP_SOCKET_MAX_MTU);
+
+  g_object_set (self, "mtu", (guint) mtu, NULL);
+}
+
+guint64
+p2p_udp_socket_get_send_drops (P2pUdpSocket *self)
+{
+  g_return_val_if_fail (P2P_IS_UDP_SOCKET (self), 0);
+
+  return self->send_drops;
+}
+
+GSocket *
+p2p_udp_socket_get_socket (P2pUdpSocket *self)
+{
+  g_return_val_if_fail (P2P_IS_UDP_SOCKET (self), NULL);
+
+  return self->socket;
+}
