@@ -95,6 +95,19 @@ candidate_allowed (P2pIcePath *self, const NiceCandidate *c)
   return TRUE;
 }
 
+/* Only UDP candidates reach libnice: the agent gathers none other (QUIC
+ * runs on UDP), and libnice 0.1.21 asserts (a GLib critical, fatal under
+ * G_DEBUG=fatal-criticals) on a TCP candidate without "tcptype". Its parser
+ * splits on single spaces, the transport being the third token. */
+static gboolean
+candidate_line_is_udp (const char *line)
+{
+  if (!g_str_has_prefix (line, "a=candidate:"))
+    return TRUE;   /* libnice refuses it by itself */
+  g_auto (GStrv) tokens = g_strsplit (line + strlen ("a=candidate:"), " ", 4);
+  return g_strv_length (tokens) < 3 || g_ascii_strcasecmp (tokens[2], "UDP") == 0;
+}
+
 /* Resolves @host to a numeric IP string (libnice wants IP addresses). */
 static char *
 resolve_ip (const char *host, const char *what, GError **error)
@@ -490,7 +503,8 @@ p2p_ice_path_set_remote_description (P2pIcePath *self, const char *ufrag,
           "ICE candidate %u of the peer is longer than %d bytes", i, MAX_CANDIDATE_LINE);
       return FALSE;
     }
-    NiceCandidate *c = nice_agent_parse_remote_candidate_sdp (self->agent, self->stream_id, line);
+    NiceCandidate *c = candidate_line_is_udp (line)
+        ? nice_agent_parse_remote_candidate_sdp (self->agent, self->stream_id, line) : NULL;
     if (!c || c->component_id != 1) {
       g_debug ("ice: skipping remote candidate \"%s\"", line);
       if (c)

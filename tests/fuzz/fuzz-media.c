@@ -13,6 +13,7 @@
 #include <gst/gst.h>
 
 #include "gstp2pmedia.h"
+#include "fuzz-fatal.h"
 
 int LLVMFuzzerInitialize (int *argc, char ***argv);
 int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
@@ -48,22 +49,20 @@ __lsan_default_suppressions (void)
  * corpus keeps both). They are GStreamer's bugs, not a misuse of ours, and
  * the decoder still reports P2P_ERROR_PROTOCOL. The linker wraps the two
  * parser entry points (-Wl,--wrap) to know when GStreamer is parsing; a
- * critical anywhere else aborts. */
+ * critical anywhere else aborts (fuzz-fatal.c). */
 GstCaps *__real_gst_caps_from_string (const gchar *string);
 GstCaps *__wrap_gst_caps_from_string (const gchar *string);
 GstTagList *__real_gst_tag_list_new_from_string (const gchar *str);
 GstTagList *__wrap_gst_tag_list_new_from_string (const gchar *str);
-
-static gboolean in_gst_parser;
 
 GstCaps *
 __wrap_gst_caps_from_string (const gchar *string)
 {
   GstCaps *caps;
 
-  in_gst_parser = TRUE;
+  fuzz_criticals_excused = TRUE;
   caps = __real_gst_caps_from_string (string);
-  in_gst_parser = FALSE;
+  fuzz_criticals_excused = FALSE;
   return caps;
 }
 
@@ -72,23 +71,10 @@ __wrap_gst_tag_list_new_from_string (const gchar *str)
 {
   GstTagList *tags;
 
-  in_gst_parser = TRUE;
+  fuzz_criticals_excused = TRUE;
   tags = __real_gst_tag_list_new_from_string (str);
-  in_gst_parser = FALSE;
+  fuzz_criticals_excused = FALSE;
   return tags;
-}
-
-/* A critical (or error) outside GStreamer's parser aborts (SIGABRT, so
- * libFuzzer saves the input); warnings are only printed. */
-static GLogWriterOutput
-fatal_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields,
-    gpointer data)
-{
-  GLogWriterOutput ret = g_log_writer_standard_streams (level, fields, n_fields, data);
-
-  if ((level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL)) && !in_gst_parser)
-    abort ();
-  return ret;
 }
 
 int
@@ -97,7 +83,6 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
   /* no plugin is needed: keep the registry out of the fuzzer's time */
   g_setenv ("GST_REGISTRY_DISABLE", "yes", TRUE);
   gst_init (NULL, NULL);
-  g_log_set_writer_func (fatal_writer, NULL, NULL);
   return 0;
 }
 

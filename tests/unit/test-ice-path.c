@@ -301,8 +301,12 @@ test_remote_description_errors (void)
   g_assert_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
 
-  /* Junk lines are skipped; none left → connect fails at once, saying why. */
-  const char *junk[] = { "garbage", "a=candidate:x", "", NULL };
+  /* Junk lines are skipped; none left → connect fails at once, saying why.
+   * A TCP candidate without "tcptype" made libnice raise a critical (found
+   * by the ice-candidate fuzzer); TCP ones are skipped before libnice. */
+  const char *junk[] = { "garbage", "a=candidate:x", "",
+    "a=candidate:7 1 TCP 2130706431 127.0.0.1 9 typ host",
+    "a=candidate:8 1 tcp 2130706431 127.0.0.1 9 typ host tcptype active", NULL };
   g_assert_true (p2p_ice_path_set_remote_description (a, "ufrag", "pwdpwdpwdpwdpwdpwdpwdpwd",
       junk, &error));
   g_assert_no_error (error);
