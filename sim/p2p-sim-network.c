@@ -329,17 +329,24 @@ clock_now (P2pSimNetwork *self)
   return self->now;
 }
 
+/* The source holds the network weakly, and a strong reference while it
+ * dispatches: the last reference may be dropped on another thread (or by a
+ * callback of this dispatch) while events run, and g_source_destroy() does
+ * not wait for a dispatch in progress (it ran on a freed network,
+ * ~1 run in 6 of unit/sim-network). */
 typedef struct {
   GSource source;
-  P2pSimNetwork *net;
+  GWeakRef net;
 } FollowSource;
 
 static gboolean
 follow_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
 {
-  P2pSimNetwork *self = ((FollowSource *) source)->net;
+  g_autoptr (P2pSimNetwork) self = g_weak_ref_get (&((FollowSource *) source)->net);
   guint64 now;
 
+  if (self == NULL)
+    return G_SOURCE_REMOVE;
   g_rec_mutex_lock (&self->lock);
   now = self->mode == P2P_SIM_CLOCK_FOLLOW ? self->clock_func (self->clock_data) : self->now;
   g_rec_mutex_unlock (&self->lock);
@@ -347,8 +354,15 @@ follow_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+static void
+follow_finalize (GSource *source)
+{
+  g_weak_ref_clear (&((FollowSource *) source)->net);
+}
+
 static GSourceFuncs follow_funcs = {
   .dispatch = follow_dispatch,
+  .finalize = follow_finalize,
 };
 
 /* Sets the follow source's ready time to the next event (lock held). */
@@ -1644,7 +1658,7 @@ p2p_sim_network_set_clock_func (P2pSimNetwork *self, P2pSimClockFunc func, gpoin
   self->mode = P2P_SIM_CLOCK_FOLLOW;
   if (self->follow_source == NULL && self->context) {
     self->follow_source = g_source_new (&follow_funcs, sizeof (FollowSource));
-    ((FollowSource *) self->follow_source)->net = self;
+    g_weak_ref_init (&((FollowSource *) self->follow_source)->net, self);
     g_source_set_static_name (self->follow_source, "p2p-sim-network");
     g_source_attach (self->follow_source, self->context);
   }
