@@ -1456,15 +1456,17 @@ teardown_cb (gpointer data)
   Teardown *t = data;
 
   if (t->session) {
-    if (p2p_quic_session_get_state (t->session) < P2P_QUIC_STATE_CLOSING && !t->path_closed) {
+    if (p2p_quic_session_get_state (t->session) < P2P_QUIC_STATE_CLOSED && !t->path_closed) {
       guint8 *buf = g_malloc (MAX (p2p_packet_path_get_mtu (t->path), P2P_INTERNET_MTU));
       guint64 now = p2p_packet_path_now (t->path);
       gsize buflen = MAX (p2p_packet_path_get_mtu (t->path), P2P_INTERNET_MTU), n;
       guint i = 0;
 
-      /* Dropped without close(): tell the peer instead of letting it time out.
-       * The session has no more owner, so no callbacks may reach us: abort. */
-      p2p_quic_session_close (t->session, 0, "");
+      /* Dropped without close(), or after a close() still draining (waiting
+       * for acknowledgements: a refused receiver got nothing and timed
+       * out): tell the peer now, with the reason given to close(). The
+       * session has no more owner, so no callbacks may reach us. */
+      p2p_quic_session_close_now (t->session);
       while (i++ < 16 && (n = p2p_quic_session_write (t->session, buf, buflen, now)) > 0)
         (void) p2p_packet_path_send (t->path, buf, n, NULL);
       g_free (buf);

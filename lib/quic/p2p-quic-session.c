@@ -2169,6 +2169,18 @@ p2p_quic_session_close (P2pQuicSession *s, guint64 code, const char *reason)
 }
 
 void
+p2p_quic_session_close_now (P2pQuicSession *s)
+{
+  const char *reason;
+
+  g_return_if_fail (s != NULL);
+
+  reason = s->close_requested ? s->close_reason_req : "";
+  set_fatal (s, CLOSE_APP, s->close_requested ? s->close_code : 0, NULL, reason, reason);
+  after_io (s, s->last_now);
+}
+
+void
 p2p_quic_session_abort (P2pQuicSession *s, const GError *error)
 {
   guint64 code = P2P_DISCONNECT_NORMAL;

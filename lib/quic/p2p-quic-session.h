@@ -220,6 +220,11 @@ gboolean p2p_quic_session_has_stream (P2pQuicSession *s, gint64 stream_id);
 void p2p_quic_session_close (P2pQuicSession *s, guint64 code, const char *reason);
 /* Immediate close without draining. */
 void p2p_quic_session_abort (P2pQuicSession *s, const GError *error);
+/* Immediate CONNECTION_CLOSE with the code and reason of the graceful close
+ * already requested (code 0 and no reason if none was): the last word of a
+ * session dropped while it still drains, so that the peer learns the
+ * reason now instead of timing out. */
+void p2p_quic_session_close_now (P2pQuicSession *s);
 
 /* packets_lost: packets carrying STREAM frames that QUIC loss detection
  * declared lost (ngtcp2_conn_get_stream_loss_count over our streams) plus

@@ -337,17 +337,7 @@ p2psink_peers_suite (void)
   TCase *tc = tcase_create ("peers");
 
   suite_add_tcase (s, tc);
-  /* Known flaky (about 1 run in 6): the refused receiver sometimes never
-   * sees the sink's close and fails with its connect-timeout instead of the
-   * reason (a QUIC close right after the server's handshake; cause not
-   * found yet, see docs/testing.md). Run when asked for by name
-   * (GST_CHECKS, as the mutation check does) or with P2P_TEST_FLAKY=1. */
-  if (g_getenv ("P2P_TEST_FLAKY")
-      || strstr (g_getenv ("GST_CHECKS") ? g_getenv ("GST_CHECKS") : "", "test_max_peers_refused"))
-    tcase_add_test (tc, test_max_peers_refused);
-  else
-    g_print ("# SKIP test_max_peers_refused: known flaky, the refused receiver sometimes "
-        "times out instead of getting the reason (P2P_TEST_FLAKY=1 runs it)\n");
+  tcase_add_test (tc, test_max_peers_refused);
   tcase_add_test (tc, test_min_peers_gating);
   tcase_add_test (tc, test_eos_timeout_closes_receiver);
   tcase_add_test (tc, test_reversed_roles);

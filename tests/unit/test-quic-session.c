@@ -1153,6 +1153,43 @@ test_graceful_close (void)
     g_assert_error (q->side[1].error, P2P_ERROR, P2P_ERROR_PROTOCOL);
     g_assert_nonnull (strstr (q->side[1].error->message, "bad media frame"));
   }
+  /* close_now on a close still draining (the messages are lost on the way
+   * for 2 s, so they are never all acknowledged): the CONNECTION_CLOSE
+   * leaves at once with the reason of the close (the driver's last word
+   * when the connection is dropped; a refused receiver timed out without it) */
+  {
+    g_autoptr (Pair) q = pair_new ();
+    guint64 start;
+
+    pair_establish (q);
+    q->cut = TRUE;
+    for (guint i = 0; i < 40; i++) {
+      g_autoptr (GBytes) m = make_bytes (60000, i);
+
+      g_assert_true (p2p_quic_session_send_message (q->s[1], m, NULL));
+    }
+    p2p_quic_session_close (q->s[1], P2P_DISCONNECT_LIMIT, "too many receivers");
+    g_assert_false (pair_run (q, pred_any_closed, NULL, 2 * SEC));
+    g_assert_cmpint (p2p_quic_session_get_state (q->s[1]), ==, P2P_QUIC_STATE_CLOSING);
+    q->cut = FALSE;
+    start = q->now;
+    p2p_quic_session_close_now (q->s[1]);
+    g_assert_cmpint (p2p_quic_session_get_state (q->s[1]), ==, P2P_QUIC_STATE_CLOSED);
+    g_assert_true (pair_run (q, pred_both_closed, NULL, 10 * SEC));
+    g_assert_cmpuint (q->now - start, <=, q->latency + 1 * MS);
+    g_assert_error (q->side[0].error, P2P_ERROR, P2P_ERROR_CLOSED);
+    g_assert_cmpstr (q->side[0].reason, ==, "too many receivers");
+  }
+  /* close_now without a close: a normal close, no reason */
+  {
+    g_autoptr (Pair) q = pair_new ();
+
+    pair_establish (q);
+    p2p_quic_session_close_now (q->s[1]);
+    g_assert_true (pair_run (q, pred_both_closed, NULL, 10 * SEC));
+    g_assert_no_error (q->side[0].error);
+    g_assert_cmpstr (q->side[0].reason, ==, "");
+  }
   /* close during the handshake */
   {
     g_autoptr (Pair) q = pair_new ();
