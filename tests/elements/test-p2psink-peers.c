@@ -8,6 +8,7 @@
  * arrive; every wait is bounded (P2P_TEST_TIMEOUT_S).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-test-util.h"
+#include "p2p/p2p-sim.h"
 
 #define BUF_SIZE 3000
 
@@ -330,6 +331,79 @@ GST_START_TEST (test_is_live_flowing)
 }
 GST_END_TEST;
 
+/* p2psrc reconnect=always after a mid-stream loss (issue 19): buffers 0-4
+ * arrive, the link between sender and receiver is cut (a partition of the
+ * simulated network), the receiver notices within its idle-timeout, posts a
+ * "p2p-reconnect" message whose reason names the loss, retries while the
+ * link is down, and once it is healed plays on from the sender's current
+ * position: buffers 5-9, bytes and timestamps unchanged, no error. */
+GST_START_TEST (test_reconnect_after_loss)
+{
+  Sender s;
+  GstHarness *h;
+  g_autoptr (P2pSimNetwork) net = NULL;
+  g_autoptr (GstBus) bus = gst_bus_new ();
+  GstMessage *msg;
+  guint reconnects = 0;
+  GstBuffer *buf;
+
+  sender_start (&s, "reconnect-loss", TRUE, NULL);
+  h = receiver_start (&s, "reconnect", 1, "reconnect-delay", 50, "reconnect-max", 0,
+      "idle-timeout", 500, "connect-timeout", 300, NULL);
+  gst_element_set_bus (h->element, bus);
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+  net = p2p_sim_network_get_named (s.network, NULL);
+  fail_unless (net != NULL);
+  fail_unless_equals_int (p2p_sim_network_get_n_nodes (net), 2);
+
+  p2p_test_push_stream_headers (s.hsink);
+  push_buffers (s.hsink, 0, 5);
+  for (guint i = 0; i < 5; i++) {
+    buf = gst_harness_pull (h);
+    p2p_test_buffer_check (buf, i, BUF_SIZE);
+    gst_buffer_unref (buf);
+  }
+
+  /* sender is node 1 (created first), the receiver node 2 */
+  p2p_sim_network_partition (net, 1, 2);
+  for (guint i = 0; i < P2P_TEST_TIMEOUT_S * 10 && reconnects < 2; i++) {
+    msg = gst_bus_timed_pop_filtered (bus, 100 * GST_MSECOND,
+        GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR);
+    if (msg == NULL)
+      continue;
+    fail_if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR, "the receiver gave up");
+    if (gst_structure_has_name (gst_message_get_structure (msg), "p2p-reconnect")) {
+      const char *reason = gst_structure_get_string (gst_message_get_structure (msg), "reason");
+
+      fail_unless (reason != NULL);
+      /* the first names the loss, the next the failed dial */
+      if (reconnects == 0)
+        fail_unless (strstr (reason, "no packet from the peer") != NULL, "%s", reason);
+      reconnects++;
+    }
+    gst_message_unref (msg);
+  }
+  fail_unless (reconnects >= 2, "no retry while the link was down");
+  p2p_sim_network_heal (net, 1, 2);
+  /* the sink keeps the lost receiver until its own timeout: wait for the
+   * new connection, then the stream goes on where the sender is */
+  fail_unless (peer_counter_wait_added (&s.peers, 2));
+  push_buffers (s.hsink, 5, 10);
+  for (guint i = 5; i < 10; i++) {
+    buf = gst_harness_pull (h);
+    fail_unless (buf != NULL);
+    p2p_test_buffer_check (buf, i, BUF_SIZE);
+    gst_buffer_unref (buf);
+  }
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg == NULL, "an error after the reconnection");
+
+  gst_element_set_bus (h->element, NULL);
+  gst_harness_teardown (h);
+  sender_stop (&s);
+}
+GST_END_TEST;
+
 static Suite *
 p2psink_peers_suite (void)
 {
@@ -342,6 +416,11 @@ p2psink_peers_suite (void)
   tcase_add_test (tc, test_eos_timeout_closes_receiver);
   tcase_add_test (tc, test_reversed_roles);
   tcase_add_test (tc, test_is_live_flowing);
+  /* a partition of the simulated network: not on real QUIC sockets */
+  if (!p2p_test_use_quic ())
+    tcase_add_test (tc, test_reconnect_after_loss);
+  else
+    g_print ("# SKIP test_reconnect_after_loss: needs the simulated network\n");
   return s;
 }
 
