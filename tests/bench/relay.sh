@@ -9,9 +9,8 @@
 #   relay skipped=REASON direct_mbps=… direct_rtt_ms=… error="…"
 #
 # Method: the script starts coturn on a free UDP port of this machine (the
-# flags of /work/shared/NAT-TESTBED.md plus --allow-loopback-peers; on the
-# first global IPv4 address rather than 127.0.0.1, see TURN_IP below) and
-# p2p-rendezvous on 127.0.0.1. Both runs go through the rendezvous and ICE
+# flags of /work/shared/NAT-TESTBED.md plus --allow-loopback-peers, on
+# 127.0.0.1) and p2p-rendezvous on 127.0.0.1. Both runs go through the rendezvous and ICE
 # with the same P2P_RELAY_SERVERS=turn://test:test@IP:PORT; only P2P_RELAY_POLICY
 # differs (all: ICE picks the direct host pair; relay-only: relayed
 # candidates only). The elements cannot be used yet: p2psrc reaches a bare
@@ -50,13 +49,12 @@ head -c "$SIZE" /dev/urandom >"$SRC" || bench_die "cannot write $SIZE bytes to $
 # (and other tests' coturns) rarely meet.
 TURN_PORT=$(bench_free_port udp)
 relay_lo=$((20000 + RANDOM % 20000))
-# libnice gathers host candidates on the non-loopback interfaces when there
-# are any, and its sockets bound there get no answer from a TURN server on
-# 127.0.0.1; so coturn listens on this machine's first global IPv4 address
-# (the packets still never leave the machine), 127.0.0.1 only when there is
-# none. BENCH_TURN_IP overrides.
-TURN_IP=${BENCH_TURN_IP:-$(ip -4 -o addr show scope global 2>/dev/null | awk '{ sub("/.*", "", $4); print $4; exit }')}
-TURN_IP=${TURN_IP:-127.0.0.1}
+# coturn listens on 127.0.0.1: benchmarks send traffic only to loopback or
+# to namespaces they create, never to an address of the machine's own
+# interfaces (tests/check-host-addresses.py fails the run on that). The ICE
+# path binds its candidates to loopback when the TURN server is there
+# (p2p-ice-path.c, loopback_server). BENCH_TURN_IP overrides.
+TURN_IP=${BENCH_TURN_IP:-127.0.0.1}
 bench_spawn 300 "$BENCH_TMP/turn.log" turnserver -n --listening-ip="$TURN_IP" \
   --listening-port="$TURN_PORT" --relay-ip="$TURN_IP" --external-ip="$TURN_IP" \
   --user=test:test --realm=gst-p2p --lt-cred-mech --no-tls --no-dtls --no-cli \

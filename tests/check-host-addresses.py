@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""tests/check-host-addresses.py: tests and benchmarks never aim at the
+machine's own interfaces.
+
+Tests and benchmarks may send traffic only to loopback or to addresses
+inside network namespaces that the script itself creates. This check fails
+when a script or program under tests/ reads an address of the machine's
+interfaces, the usual first step of aiming at one:
+
+  hostname -I / hostname -i, ifconfig, `ip [-4|-6|-o ...] addr|a [show|list]`
+  (reading, not `ip addr add|del|flush`), `ip route get`, getifaddrs(),
+  psutil.net_if_addrs(), netifaces, socket.gethostbyname(gethostname())
+
+A line that runs inside a namespace the script created (`ip netns exec NS
+...`, `nsenter`) is allowed: those addresses are the script's own. A line
+may also carry the marker `host-addresses: ok (REASON)` for a reviewed
+exception; none exists today.
+
+Usage:
+  check-host-addresses.py [--root DIR]       check the tree (exit 1 on a hit)
+  check-host-addresses.py --tap [--root DIR] the meson test unit/host-addresses:
+      the tree passes, every pattern is caught in a planted line, and the
+      allowed forms (namespace commands, `ip addr add`) pass.
+"""
+import argparse
+import os
+import re
+import sys
+import tempfile
+
+SCANNED = ('.sh', '.bash', '.py', '.c', '.h')
+THIS = os.path.basename(__file__)
+
+PATTERNS = [
+    ('hostname -I/-i', re.compile(r'\bhostname\s+(-\w*[iI]\w*|--(all-)?ip-addresses?)\b')),
+    ('ifconfig', re.compile(r'\bifconfig\b')),
+    ('ip addr (read)', re.compile(
+        r'\bip\s+(?:-\S+\s+)*(?:addr|address|a)\b'
+        r'(?!\s+(?:add|del|delete|flush|change|replace)\b)')),
+    ('ip route get', re.compile(r'\bip\s+(?:-\S+\s+)*(?:route|r)\s+get\b')),
+    ('getifaddrs', re.compile(r'\bgetifaddrs\s*\(')),
+    ('psutil.net_if_addrs', re.compile(r'\bnet_if_addrs\s*\(')),
+    ('netifaces', re.compile(r'\bnetifaces\b')),
+    ('gethostbyname(gethostname())', re.compile(r'gethostbyname\s*\(\s*(?:socket\.)?gethostname')),
+]
+ALLOWED = re.compile(r'\bip\s+netns\s+exec\b|\bnsenter\b|host-addresses: ok \(')
+COMMENT = re.compile(r'^\s*(#|//|/?\*)')
+
+
+def hits_in_line(line):
+    """The names of the patterns @line matches (empty when allowed)."""
+    if COMMENT.match(line) or ALLOWED.search(line):
+        return []
+    return [name for name, rx in PATTERNS if rx.search(line)]
+
+
+def scan(root):
+    """(path, line number, pattern name, line) for every hit under tests/."""
+    found = []
+    base = os.path.join(root, 'tests')
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = [d for d in dirnames if d not in ('corpus', '__pycache__')]
+        for name in sorted(filenames):
+            if not name.endswith(SCANNED) or name == THIS:
+                continue
+            path = os.path.join(dirpath, name)
+            try:
+                with open(path, encoding='utf-8', errors='replace') as f:
+                    for n, line in enumerate(f, 1):
+                        for what in hits_in_line(line):
+                            found.append((os.path.relpath(path, root), n, what, line.strip()))
+            except OSError as e:
+                found.append((os.path.relpath(path, root), 0, 'unreadable', str(e)))
+    return found
+
+
+def report(found):
+    for path, n, what, line in found:
+        print(f'{path}:{n}: reads the machine\'s interface addresses ({what}): {line}')
+
+
+def tap(root):
+    results = []
+
+    found = scan(root)
+    report(found)
+    results.append((not found, 'the tree reads no interface address under tests/'))
+
+    planted = {
+        'hostname -I/-i': 'for a in $(hostname -I); do ping -c1 "$a"; done',
+        'ifconfig': "IP=$(ifconfig eth0 | awk '/inet /{print $2}')",
+        'ip addr (read)': "IP=$(ip -4 -o addr show scope global | awk '{print $4}')",
+        'ip route get': "SRC=$(ip route get 1.1.1.1 | awk '{print $7}')",
+        'getifaddrs': 'if (getifaddrs (&ifa) == 0) {',
+        'psutil.net_if_addrs': 'addrs = psutil.net_if_addrs()',
+        'netifaces': 'import netifaces',
+        'gethostbyname(gethostname())': 'ip = socket.gethostbyname(socket.gethostname())',
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        os.makedirs(os.path.join(tmp, 'tests', 'bench'))
+        for i, (what, line) in enumerate(planted.items()):
+            path = os.path.join(tmp, 'tests', 'bench', f'planted{i}.sh')
+            with open(path, 'w') as f:
+                f.write('#!/bin/sh\n' + line + '\n')
+            got = scan(tmp)
+            os.unlink(path)
+            results.append((len(got) == 1 and got[0][2] == what,
+                            f'a planted "{what}" line is caught'))
+        allowed = [
+            'ip netns exec "$NS" ip -4 addr show dev veth0',
+            'ip -n "$NS" addr add 10.0.0.2/24 dev veth1',
+            'ip addr add 10.99.0.1/24 dev veth-a',
+            'ip link set lo up',
+            '# a comment about hostname -I is fine',
+        ]
+        path = os.path.join(tmp, 'tests', 'bench', 'allowed.sh')
+        with open(path, 'w') as f:
+            f.write('\n'.join(allowed) + '\n')
+        got = scan(tmp)
+        report(got)
+        results.append((not got, 'namespace commands, ip addr add and comments pass'))
+
+    print(f'1..{len(results)}')
+    for i, (ok, what) in enumerate(results, 1):
+        print(f'{"ok" if ok else "not ok"} {i} {what}')
+    return 0 if all(ok for ok, _ in results) else 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--root', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+    ap.add_argument('--tap', action='store_true')
+    args = ap.parse_args()
+    root = os.path.abspath(args.root)
+    if args.tap:
+        return tap(root)
+    found = scan(root)
+    report(found)
+    return 1 if found else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
