@@ -520,10 +520,7 @@ p2p_sim_provider_new (P2pSimNetwork *net, P2pIdentity *identity, const P2pConfig
   p2p_peer_id_format (p2p_identity_get_peer_id (self->identity), name);
   name[8] = '\0';
   self->node = p2p_sim_network_add_node (net, name);
-  p2p_quic_session_config_init (&self->session_cfg);
-  self->session_cfg.idle_timeout_ns = (guint64) self->config->idle_timeout_ms * 1000000;
-  self->session_cfg.keepalive_ns = (guint64) self->config->keepalive_ms * 1000000;
-  self->session_cfg.max_udp_payload = 0;   /* the path's MTU */
+  p2p_quic_session_config_init_from (&self->session_cfg, self->config);
   return P2P_PROVIDER (self);
 }
 

@@ -26,6 +26,7 @@ config_set_defaults (P2pConfig *c)
   c->relay_policy = P2P_RELAY_POLICY_ALL;
   c->idle_timeout_ms = 30000;
   c->keepalive_ms = 5000;
+  c->liveness_timeout_ms = 4000;
   c->sim_packet_loss = 0.0;
   c->sim_failure_rate = 0.0;
   c->sim_seed = 1;
@@ -490,6 +491,7 @@ p2p_config_new_from_environ (const char *const *envp, GError **error)
   }
   UINT_VAR ("P2P_IDLE_TIMEOUT_MS", idle_timeout_ms, 100, 3600000);
   UINT_VAR ("P2P_KEEPALIVE_MS", keepalive_ms, 0, 3600000);
+  UINT_VAR ("P2P_LIVENESS_TIMEOUT_MS", liveness_timeout_ms, 0, 3600000);
   if (GET ("P2P_ALLOWED_PEERS")
       && !parse_allowed_peers ("P2P_ALLOWED_PEERS", v, &c->allowed_peers, error))
     return NULL;

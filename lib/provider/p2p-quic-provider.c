@@ -1004,10 +1004,7 @@ p2p_quic_provider_constructed (GObject *object)
     self->identity = p2p_identity_new ();
   if (self->config == NULL)
     self->config = p2p_config_new ();
-  p2p_quic_session_config_init (&self->session_cfg);
-  self->session_cfg.idle_timeout_ns = (guint64) self->config->idle_timeout_ms * 1000000;
-  self->session_cfg.keepalive_ns = (guint64) self->config->keepalive_ms * 1000000;
-  self->session_cfg.max_udp_payload = 0;   /* each path's MTU (p2p-quic-endpoint.c) */
+  p2p_quic_session_config_init_from (&self->session_cfg, self->config);
   self->net = p2p_net_thread_new ("p2p-quic");
 }
 

@@ -142,6 +142,8 @@ struct _P2pQuicSession {
 
   guint64 created;
   guint64 last_now;
+  guint64 last_rx;              /* last packet read without error */
+  guint64 inflight_since;       /* data in flight since (0 = none) */
   guint64 setup_time_ns;
   gboolean tls_done, confirmed, peer_handshake;
   gboolean version_mismatch;
@@ -1041,6 +1043,19 @@ p2p_quic_session_config_init (P2pQuicSessionConfig *cfg)
   cfg->recv_window = DEFAULT_RECV_WINDOW;
 }
 
+void
+p2p_quic_session_config_init_from (P2pQuicSessionConfig *cfg, const P2pConfig *config)
+{
+  g_return_if_fail (cfg != NULL);
+  g_return_if_fail (config != NULL);
+
+  p2p_quic_session_config_init (cfg);
+  cfg->idle_timeout_ns = (guint64) config->idle_timeout_ms * 1000000;
+  cfg->keepalive_ns = (guint64) config->keepalive_ms * 1000000;
+  cfg->liveness_timeout_ns = (guint64) config->liveness_timeout_ms * 1000000;
+  cfg->max_udp_payload = 0;
+}
+
 static P2pQuicSession *
 session_alloc (P2pIdentity *identity, gboolean is_server, const P2pQuicSessionConfig *cfg,
     const P2pQuicSessionCallbacks *cb, gpointer user_data, guint64 now)
@@ -1580,6 +1595,32 @@ read_packet (P2pQuicSession *s, const guint8 *pkt, gsize len, guint64 now)
   return rv;
 }
 
+/* Notes when data went in flight (for the liveness timeout). */
+static void
+track_in_flight (P2pQuicSession *s, guint64 now)
+{
+  P2pNgStat st;
+
+  if (s->cfg.liveness_timeout_ns == 0 || s->conn == NULL)
+    return;
+  p2p_ng_conn_get_stat (s->conn, &st);
+  if (st.bytes_in_flight == 0)
+    s->inflight_since = 0;
+  else if (s->inflight_since == 0)
+    s->inflight_since = MAX (now, 1);
+}
+
+/* When the peer counts as gone: nothing heard for liveness_timeout_ns
+ * while data of ours waits for acknowledgement (G_MAXUINT64 = never). */
+static guint64
+liveness_deadline (P2pQuicSession *s)
+{
+  if (s->cfg.liveness_timeout_ns == 0 || s->inflight_since == 0 ||
+      (s->state != P2P_QUIC_STATE_ESTABLISHED && s->state != P2P_QUIC_STATE_CLOSING))
+    return G_MAXUINT64;
+  return MAX (s->last_rx, s->inflight_since) + s->cfg.liveness_timeout_ns;
+}
+
 void
 p2p_quic_session_receive (P2pQuicSession *s, const guint8 *pkt, gsize len, guint64 now)
 {
@@ -1597,7 +1638,10 @@ p2p_quic_session_receive (P2pQuicSession *s, const guint8 *pkt, gsize len, guint
       s->cc_send = TRUE;
     return;
   }
-  read_packet (s, pkt, len, now);
+  if (read_packet (s, pkt, len, now) == 0) {
+    s->last_rx = now;
+    track_in_flight (s, now);
+  }
   after_io (s, now);
 }
 
@@ -1779,6 +1823,7 @@ p2p_quic_session_write (P2pQuicSession *s, guint8 *buf, gsize buflen, guint64 no
   s->burst_bytes += (gsize) nwrite;
   s->packets_sent++;
   s->bytes_sent += (gsize) nwrite;
+  track_in_flight (s, now);
   return (gsize) nwrite;
 }
 
@@ -1793,7 +1838,7 @@ p2p_quic_session_get_deadline (P2pQuicSession *s)
     return s->last_now;
   if (s->state == P2P_QUIC_STATE_HANDSHAKING)
     return MIN (ngtcp2_conn_get_expiry (s->conn), s->created + s->cfg.handshake_timeout_ns);
-  return ngtcp2_conn_get_expiry (s->conn);
+  return MIN (ngtcp2_conn_get_expiry (s->conn), liveness_deadline (s));
 }
 
 void
@@ -1811,6 +1856,17 @@ p2p_quic_session_handle_timeout (P2pQuicSession *s, guint64 now)
       s->cc_send = FALSE;
       g_clear_pointer (&s->cc_pkt, g_free);
     }
+    return;
+  }
+  if (now >= liveness_deadline (s)) {
+    P2pNgStat st;
+
+    p2p_ng_conn_get_stat (s->conn, &st);
+    set_fatal (s, CLOSE_SILENT, 0, g_error_new (P2P_ERROR, P2P_ERROR_TIMEOUT,
+            "the peer stopped answering: nothing received for %.1f s while %" G_GUINT64_FORMAT
+            " bytes wait for acknowledgement", (now - MAX (s->last_rx, s->inflight_since)) / 1e9,
+            st.bytes_in_flight), NULL, NULL);
+    after_io (s, now);
     return;
   }
   s->in_ngtcp2++;

@@ -20,6 +20,7 @@
 #include "p2p/p2p-identity.h"
 #include "p2p/p2p-peer-id.h"
 #include "p2p/p2p-connection-stats.h"
+#include "p2p/p2p-config.h"
 
 G_BEGIN_DECLS
 
@@ -71,6 +72,13 @@ typedef struct {
 typedef struct {
   guint64 idle_timeout_ns;      /* 0 = 30 s */
   guint64 keepalive_ns;         /* 0 = off; sends Keepalive frames/PINGs */
+  /* 0 = off. An established session that hears nothing from the peer for
+   * this long while data it sent waits for acknowledgement closes with
+   * TIMEOUT ("the peer stopped answering"): a crashed or vanished peer
+   * frees its slot in seconds, not after the idle timeout. Counted from
+   * the later of the last packet received and the moment data went in
+   * flight, so an idle connection's first keepalive starts afresh. */
+  guint64 liveness_timeout_ns;
   gsize max_udp_payload;        /* largest datagram we send after the handshake; 0 = 1452 */
   gsize send_queue_high;        /* message backpressure watermark in bytes; 0 = 4 MiB */
   guint64 protocol_version;     /* 0 = P2P_PROTOCOL_VERSION (tests override) */
@@ -108,6 +116,10 @@ typedef struct {
 #define P2P_QUIC_UNACCEPTED_STREAM_WINDOW (64 * 1024)
 
 void p2p_quic_session_config_init (P2pQuicSessionConfig *cfg);
+/* p2p_quic_session_config_init() with the timeouts of a provider's
+ * configuration (idle, keepalive, liveness); max_udp_payload 0 = each
+ * path's MTU. */
+void p2p_quic_session_config_init_from (P2pQuicSessionConfig *cfg, const P2pConfig *config);
 
 /* Client: dials and will only accept a server whose key is @expected_peer. */
 P2pQuicSession *p2p_quic_session_new_client (P2pIdentity *identity, const P2pPeerId *expected_peer,

@@ -404,6 +404,69 @@ GST_START_TEST (test_reconnect_after_loss)
 }
 GST_END_TEST;
 
+/* A receiver that crashes (its node in the simulated network stops
+ * answering) frees its max-peers slot within 5 s with p2psink's defaults
+ * (the liveness timeout, 4 s, while buffers wait for acknowledgement; not
+ * the 30 s idle timeout), and the next receiver is served (issue 16 item
+ * 12). */
+GST_START_TEST (test_crashed_receiver_frees_slot)
+{
+  Sender s;
+  GstHarness *ha, *hb;
+  g_autoptr (P2pSimNetwork) net = NULL;
+  gint64 crashed_at, freed_at = 0;
+  guint i = 0, first_b;
+  GstBuffer *buf;
+
+  /* no wait-for-peer: the pushes go on while no receiver is there */
+  sender_start (&s, "crashed-receiver", FALSE, "max-peers", 1, NULL);
+  ha = receiver_start (&s, NULL);
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+  net = p2p_sim_network_get_named (s.network, NULL);
+  fail_unless (net != NULL);
+  p2p_test_push_stream_headers (s.hsink);
+  push_buffers (s.hsink, 0, 5);
+  for (i = 0; i < 5; i++) {
+    buf = gst_harness_pull (ha);
+    p2p_test_buffer_check (buf, i, BUF_SIZE);
+    gst_buffer_unref (buf);
+  }
+
+  /* the receiver is node 2: from now on it sends and receives nothing */
+  p2p_sim_network_crash_node (net, 2);
+  crashed_at = g_get_monotonic_time ();
+  /* a live stream goes on: a buffer every 50 ms, bounded */
+  for (; i < 5 + 20 * P2P_TEST_TIMEOUT_S; i++) {
+    push_buffers (s.hsink, i, i + 1);
+    g_mutex_lock (&s.peers.lock);
+    if (s.peers.removed == 1 && freed_at == 0)
+      freed_at = g_get_monotonic_time ();
+    g_mutex_unlock (&s.peers.lock);
+    if (freed_at)
+      break;
+    g_usleep (50 * 1000);
+  }
+  fail_unless (freed_at != 0, "the crashed receiver kept its slot");
+  fail_unless (freed_at - crashed_at <= 5 * G_USEC_PER_SEC,
+      "the slot was freed after %.1f s", (freed_at - crashed_at) / 1e6);
+
+  /* a new receiver takes the slot and plays on from the current buffer */
+  hb = receiver_start (&s, NULL);
+  fail_unless (peer_counter_wait_added (&s.peers, 2));
+  first_b = ++i;
+  push_buffers (s.hsink, first_b, first_b + 5);
+  for (guint k = first_b; k < first_b + 5; k++) {
+    buf = gst_harness_pull (hb);
+    fail_unless (buf != NULL);
+    p2p_test_buffer_check (buf, k, BUF_SIZE);
+    gst_buffer_unref (buf);
+  }
+  gst_harness_teardown (hb);
+  gst_harness_teardown (ha);
+  sender_stop (&s);
+}
+GST_END_TEST;
+
 static Suite *
 p2psink_peers_suite (void)
 {
@@ -417,10 +480,13 @@ p2psink_peers_suite (void)
   tcase_add_test (tc, test_reversed_roles);
   tcase_add_test (tc, test_is_live_flowing);
   /* a partition of the simulated network: not on real QUIC sockets */
-  if (!p2p_test_use_quic ())
+  if (!p2p_test_use_quic ()) {
     tcase_add_test (tc, test_reconnect_after_loss);
-  else
+    tcase_add_test (tc, test_crashed_receiver_frees_slot);
+  } else {
     g_print ("# SKIP test_reconnect_after_loss: needs the simulated network\n");
+    g_print ("# SKIP test_crashed_receiver_frees_slot: needs the simulated network\n");
+  }
   return s;
 }
 

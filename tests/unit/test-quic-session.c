@@ -784,6 +784,8 @@ run_bulk (guint64 total, double loss, gsize udp, const char *label)
   P2pConnectionStats st;
 
   p->cfg[0].max_udp_payload = p->cfg[1].max_udp_payload = udp;
+  /* a live peer, even on a lossy link, never trips the liveness timeout */
+  p->cfg[0].liveness_timeout_ns = p->cfg[1].liveness_timeout_ns = 1 * SEC;
   p->side[1].rx_sum = g_checksum_new (G_CHECKSUM_SHA256);
   p->side[1].sum_us = &b.test_us;
   pair_establish (p);
@@ -834,6 +836,46 @@ static void
 test_loss (void)
 {
   run_bulk (4 << 20, 0.05, 0, "messages with 5% loss");
+}
+
+/* The peer vanishes (every packet lost from now on) while messages wait
+ * for acknowledgement: the sender closes with TIMEOUT after the liveness
+ * timeout (2 s here), long before the idle timeout (30 s). With nothing in
+ * flight the silent peer is not declared gone. */
+static void
+test_liveness (void)
+{
+  {
+    g_autoptr (Pair) p = pair_new ();
+    guint64 cut_at;
+
+    p->cfg[0].liveness_timeout_ns = p->cfg[1].liveness_timeout_ns = 2 * SEC;
+    pair_establish (p);
+    g_assert_false (pair_run (p, pred_any_closed, NULL, 1 * SEC));
+    p->cut = TRUE;
+    cut_at = p->now;
+    for (guint i = 0; i < 20; i++) {
+      g_autoptr (GBytes) m = make_bytes (10000, i);
+
+      g_assert_true (p2p_quic_session_send_message (p->s[0], m, NULL));
+    }
+    g_assert_true (pair_run (p, pred_any_closed, NULL, 30 * SEC));
+    g_assert_true (p->side[0].closed);
+    g_assert_error (p->side[0].error, P2P_ERROR, P2P_ERROR_TIMEOUT);
+    g_assert_nonnull (strstr (p->side[0].error->message, "the peer stopped answering"));
+    g_assert_nonnull (strstr (p->side[0].error->message, "bytes wait for acknowledgement"));
+    g_assert_cmpuint (p->now - cut_at, >=, 2 * SEC);
+    g_assert_cmpuint (p->now - cut_at, <=, 2 * SEC + 10 * MS);
+  }
+  {
+    g_autoptr (Pair) p = pair_new ();
+
+    p->cfg[0].liveness_timeout_ns = p->cfg[1].liveness_timeout_ns = 2 * SEC;
+    pair_establish (p);
+    g_assert_false (pair_run (p, pred_any_closed, NULL, 1 * SEC));
+    p->cut = TRUE;
+    g_assert_false (pair_run (p, pred_any_closed, NULL, 20 * SEC));
+  }
 }
 
 static void
@@ -1486,6 +1528,7 @@ main (int argc, char **argv)
   g_test_add_func ("/quic-session/handshake-loss", test_handshake_loss);
   g_test_add_func ("/quic-session/silent-client", test_silent_client);
   g_test_add_func ("/quic-session/graceful-close", test_graceful_close);
+  g_test_add_func ("/quic-session/liveness", test_liveness);
   g_test_add_func ("/quic-session/extra-stream", test_extra_stream);
   g_test_add_func ("/quic-session/open-stream-errors", test_open_stream_errors);
   g_test_add_func ("/quic-session/keepalive", test_keepalive);

@@ -47,6 +47,7 @@ typedef enum {
  * @relay_policy: P2P_RELAY_POLICY
  * @idle_timeout_ms: P2P_IDLE_TIMEOUT_MS
  * @keepalive_ms: P2P_KEEPALIVE_MS (0 = off)
+ * @liveness_timeout_ms: P2P_LIVENESS_TIMEOUT_MS (0 = off)
  * @allowed_peers: (array zero-terminated=1) (nullable): P2P_ALLOWED_PEERS,
  *   the peer IDs a listener accepts (NULL = anyone); set it with
  *   p2p_config_set_allowed_peers()
@@ -82,6 +83,10 @@ typedef struct {
   guint idle_timeout_ms;
   /* P2P_KEEPALIVE_MS=0..3600000 (default 5000, 0 = off) */
   guint keepalive_ms;
+  /* P2P_LIVENESS_TIMEOUT_MS=0..3600000 (default 4000, 0 = off): an
+   * established connection whose peer acknowledges nothing for this long
+   * while data waits for acknowledgement is closed with TIMEOUT */
+  guint liveness_timeout_ms;
   /* P2P_ALLOWED_PEERS: comma-separated peer IDs allowed to connect to a
    * listener (NULL = anyone); enforced in the TLS handshake and before any
    * ICE answer: see p2p_config_set_allowed_peers() */
