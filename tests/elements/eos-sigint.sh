@@ -15,7 +15,12 @@ W=$(mktemp -d /tmp/p2p-eos-sigint-XXXXXX)
 PIDS=""
 
 log() { echo "[eos-sigint] $*"; }
-fail() { log "FAIL: $*"; for f in "$W"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -20 "$f"; }; done; exit 1; }
+fail() {
+  log "FAIL: $*"
+  for f in "$W"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -20 "$f"; }; done
+  [ -f "$W/out.wav" ] && { echo "--- out.wav, first 96 bytes"; od -A d -c -N 96 "$W/out.wav"; }
+  exit 1
+}
 cleanup() {
   for p in $PIDS; do kill "$p" 2>/dev/null; done
   for p in $PIDS; do wait "$p" 2>/dev/null; done
@@ -67,16 +72,25 @@ PIDS=$(echo "$PIDS" | sed "s/ $R\$//")
 [ $rc -eq 0 ] || fail "the receiver exited with $rc"
 grep -q "EOS" "$W/receiver.log" || fail "the receiver did not report EOS"
 
-# a valid WAV: RIFF size = file size - 8; the data chunk holds whole
-# samples, more than 0.1 s of them, within the file (wavenc may append a
-# LIST chunk with the tags after it)
-u32() { od -An -tu4 -j "$2" -N4 "$1" | tr -d ' '; }
+# a valid WAV: RIFF size = file size - 8; a "data" chunk (found by walking
+# the chunks: wavenc puts a LIST chunk with the tags before or after it,
+# depending on when the tags arrive) holds whole samples, more than 0.1 s
+# of them, within the file
+# (the file tools run without a sanitizer build's LD_PRELOAD: dd under a
+# preloaded libasan prints nothing)
+u32() { env -u LD_PRELOAD od -An -tu4 -j "$2" -N4 "$1" | tr -d ' '; }
 size=$(stat -c %s "$W/out.wav")
-data=$(u32 "$W/out.wav" 40)
 [ "$(head -c 4 "$W/out.wav")" = RIFF ] || fail "not a RIFF file"
 [ "$(u32 "$W/out.wav" 4)" -eq $((size - 8)) ] || fail "RIFF size $(u32 "$W/out.wav" 4), file $size bytes"
-[ "$(dd if="$W/out.wav" bs=1 skip=36 count=4 2>/dev/null)" = data ] || fail "no data chunk at 36"
-[ "$data" -gt 8820 ] && [ $((data % 2)) -eq 0 ] && [ "$data" -le $((size - 44)) ] ||
-  fail "data size $data, file $size bytes"
+off=12; data=""; n=0
+while [ $((off + 8)) -le "$size" ] && [ $n -lt 64 ]; do
+  id=$(env -u LD_PRELOAD dd if="$W/out.wav" bs=1 skip=$off count=4 2>/dev/null)
+  len=$(u32 "$W/out.wav" $((off + 4)))
+  if [ "$id" = data ]; then data=$len; data_off=$((off + 8)); break; fi
+  off=$((off + 8 + len + len % 2)); n=$((n + 1))
+done
+[ -n "$data" ] || fail "no data chunk"
+[ "$data" -gt 8820 ] && [ $((data % 2)) -eq 0 ] && [ $((data_off + data)) -le "$size" ] ||
+  fail "data size $data at $data_off, file $size bytes"
 log "ok: exit 0 after SIGINT, WAV of $size bytes ($data bytes of samples), header rewritten"
 exit 0

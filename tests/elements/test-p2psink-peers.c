@@ -467,6 +467,64 @@ GST_START_TEST (test_crashed_receiver_frees_slot)
 }
 GST_END_TEST;
 
+/* Item 13 of issue 16: with the default slow-receiver policy, one crashed
+ * receiver of a 1.5 Mbit/s live stream (3000-byte buffers every 16 ms)
+ * does not stall the other: no push takes more than 200 ms after the
+ * crash, the other receiver gets every buffer in order, and the crashed
+ * one is gone within 5 s. */
+GST_START_TEST (test_crashed_receiver_no_stall)
+{
+  Sender s;
+  GstHarness *ha, *hb;
+  g_autoptr (P2pSimNetwork) net = NULL;
+  gint64 crashed_at, longest = 0, freed_at = 0;
+  guint i, n;
+  GstBuffer *buf;
+
+  sender_start (&s, "crash-no-stall", FALSE, NULL);
+  ha = receiver_start (&s, NULL);
+  hb = receiver_start (&s, NULL);
+  fail_unless (peer_counter_wait_added (&s.peers, 2));
+  net = p2p_sim_network_get_named (s.network, NULL);
+  fail_unless (net != NULL);
+  p2p_test_push_stream_headers (s.hsink);
+  push_buffers (s.hsink, 0, 5);
+  for (i = 0; i < 5; i++) {
+    buf = gst_harness_pull (ha);
+    p2p_test_buffer_check (buf, i, BUF_SIZE);
+    gst_buffer_unref (buf);
+  }
+
+  /* receiver A is node 2 */
+  p2p_sim_network_crash_node (net, 2);
+  crashed_at = g_get_monotonic_time ();
+  n = 5 + 6000 / 16;            /* 6 s of stream after the crash */
+  for (; i < n; i++) {
+    gint64 t0 = g_get_monotonic_time ();
+
+    push_buffers (s.hsink, i, i + 1);
+    longest = MAX (longest, g_get_monotonic_time () - t0);
+    g_mutex_lock (&s.peers.lock);
+    if (s.peers.removed == 1 && freed_at == 0)
+      freed_at = g_get_monotonic_time ();
+    g_mutex_unlock (&s.peers.lock);
+    g_usleep (16 * 1000);
+  }
+  fail_unless (longest <= 200 * 1000, "a push stalled for %.3f s", longest / 1e6);
+  fail_unless (freed_at != 0 && freed_at - crashed_at <= 5 * G_USEC_PER_SEC,
+      "the crashed receiver was not removed within 5 s");
+  for (guint k = 0; k < n; k++) {
+    buf = gst_harness_pull (hb);
+    fail_unless (buf != NULL);
+    p2p_test_buffer_check (buf, k, BUF_SIZE);
+    gst_buffer_unref (buf);
+  }
+  gst_harness_teardown (hb);
+  gst_harness_teardown (ha);
+  sender_stop (&s);
+}
+GST_END_TEST;
+
 static Suite *
 p2psink_peers_suite (void)
 {
@@ -483,9 +541,11 @@ p2psink_peers_suite (void)
   if (!p2p_test_use_quic ()) {
     tcase_add_test (tc, test_reconnect_after_loss);
     tcase_add_test (tc, test_crashed_receiver_frees_slot);
+    tcase_add_test (tc, test_crashed_receiver_no_stall);
   } else {
     g_print ("# SKIP test_reconnect_after_loss: needs the simulated network\n");
     g_print ("# SKIP test_crashed_receiver_frees_slot: needs the simulated network\n");
+    g_print ("# SKIP test_crashed_receiver_no_stall: needs the simulated network\n");
   }
   return s;
 }

@@ -15,7 +15,7 @@ static GLogWriterOutput
 fatal_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields,
     gpointer data)
 {
-  GLogWriterOutput ret = g_log_writer_standard_streams (level, fields, n_fields, data);
+  GLogWriterOutput ret = g_log_writer_default (level, fields, n_fields, data);
 
   if ((level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL)) && !fuzz_criticals_excused)
     abort ();
