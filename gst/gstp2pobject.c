@@ -65,7 +65,9 @@ transport_from_env (void)
 {
   const char *v = g_getenv ("P2P_IMPLEMENTATION");
 
-  if (v && g_ascii_strcasecmp (v, "sim") == 0)
+  /* exactly as the configuration parser reads it: another spelling
+   * ("SIM") fails the start with the parser's error */
+  if (g_strcmp0 (v, "sim") == 0)
     return GST_P2P_TRANSPORT_SIM;
   return GST_P2P_TRANSPORT_QUIC;
 }

@@ -66,6 +66,7 @@ struct _GstP2pSimNet {
   GstPad *srcpad;
   char *network_name;
   GMainContext *context;        /* the network's, held while working */
+  GError *env_error;            /* SIMULATOR_P2P_* (or P2P_*) unreadable */
 
   /* object lock: read by get_property */
   P2pSimNetwork *net;
@@ -363,6 +364,12 @@ setup_link (GstP2pSimNet *self)
   P2pSimLinkParams link;
   guint64 seed;
 
+  if (self->env_error) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Invalid network setting in the environment: %s", self->env_error->message),
+        (NULL));
+    return FALSE;
+  }
   GST_OBJECT_LOCK (self);
   link = self->link;
   seed = self->seed;
@@ -893,6 +900,7 @@ gst_p2p_sim_net_finalize (GObject *object)
 
   g_clear_object (&self->net);
   g_main_context_unref (self->context);
+  g_clear_error (&self->env_error);
   g_free (self->network_name);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -911,14 +919,16 @@ gst_p2p_sim_net_class_init (GstP2pSimNetClass *klass)
 
   g_object_class_install_property (gobject_class, PROP_LATENCY,
       g_param_spec_uint ("latency", "Latency",
-          "One-way delay of the link in ms", 0, 600000, 0, rw));
+          "One-way delay of the link in ms (default $SIMULATOR_P2P_LATENCY_MS, else 0)", 0,
+          600000, 0, rw));
   g_object_class_install_property (gobject_class, PROP_JITTER,
       g_param_spec_uint ("jitter", "Jitter",
-          "Extra random delay per packet, uniform in [0, jitter] ms", 0, 600000,
-          0, rw));
+          "Extra random delay per packet, uniform in [0, jitter] ms (default "
+          "$SIMULATOR_P2P_JITTER_MS, else 0)", 0, 600000, 0, rw));
   g_object_class_install_property (gobject_class, PROP_LOSS,
       g_param_spec_double ("loss", "Loss", "Probability a packet is dropped "
-          "(0 = none, 1 = all)", 0.0, 1.0, 0.0, rw));
+          "(0 = none, 1 = all; default $SIMULATOR_P2P_PACKET_LOSS, else 0)", 0.0, 1.0,
+          0.0, rw));
   g_object_class_install_property (gobject_class, PROP_DUPLICATE,
       g_param_spec_double ("duplicate", "Duplicate",
           "Probability a packet is delivered twice", 0.0, 1.0, 0.0, rw));
@@ -928,15 +938,16 @@ gst_p2p_sim_net_class_init (GstP2pSimNetClass *klass)
           0.0, 1.0, 0.0, rw));
   g_object_class_install_property (gobject_class, PROP_BANDWIDTH,
       g_param_spec_uint ("bandwidth", "Bandwidth",
-          "Link rate in kbit/s (0 = unlimited)", 0, 10000000, 0, rw));
+          "Link rate in kbit/s (0 = unlimited; default $SIMULATOR_P2P_BANDWIDTH_KBPS, "
+          "else 0)", 0, 10000000, 0, rw));
   g_object_class_install_property (gobject_class, PROP_FAILURE_RATE,
       g_param_spec_double ("failure-rate", "Failure rate",
-          "Probability that a new connection's flow is black-holed", 0.0, 1.0,
-          0.0, rw));
+          "Probability that a new connection's flow is black-holed (default "
+          "$SIMULATOR_P2P_FAILURE_RATE, else 0)", 0.0, 1.0, 0.0, rw));
   g_object_class_install_property (gobject_class, PROP_SEED,
       g_param_spec_uint64 ("seed", "Seed",
-          "Seed of the network's random numbers (same seed, same drops)", 0,
-          G_MAXUINT64, 1, rw));
+          "Seed of the network's random numbers (same seed, same drops; default "
+          "$SIMULATOR_P2P_SEED, else 1)", 0, G_MAXUINT64, 1, rw));
   g_object_class_install_property (gobject_class, PROP_DELIVERY,
       g_param_spec_enum ("delivery", "Delivery",
           "reliable (every buffer) or datagram (live, unrepaired losses)",
@@ -978,8 +989,22 @@ gst_p2p_sim_net_init (GstP2pSimNet *self)
   self->network_name = g_strdup_printf ("p2psimnet-%d",
       g_atomic_int_add (&counter, 1));
   self->context = g_main_context_new ();
-  p2p_sim_link_params_init (&self->link);
-  self->seed = 1;
+  /* the link's defaults are the SIMULATOR_P2P_* variables (as for
+   * P2P_IMPLEMENTATION=sim); properties set later override them. A value
+   * the parser refuses fails the start, naming the variable. */
+  {
+    g_auto (GStrv) env = g_get_environ ();
+    g_autoptr (P2pConfig) cfg = p2p_config_new_from_environ ((const char *const *) env,
+        &self->env_error);
+
+    if (cfg) {
+      p2p_sim_link_params_init_from_config (&self->link, cfg);
+      self->seed = cfg->sim_seed;
+    } else {
+      p2p_sim_link_params_init (&self->link);
+      self->seed = 1;
+    }
+  }
   self->delivery = GST_P2P_DELIVERY_RELIABLE;
   self->active_delivery = GST_P2P_DELIVERY_RELIABLE;
   g_queue_init (&self->objects);

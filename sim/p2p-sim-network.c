@@ -757,16 +757,24 @@ p2p_sim_network_new (guint64 seed)
   return g_object_new (P2P_TYPE_SIM_NETWORK, "seed", seed, NULL);
 }
 
-static void
-apply_config (P2pSimNetwork *self, const P2pConfig *config)
+void
+p2p_sim_link_params_init_from_config (P2pSimLinkParams *p, const P2pConfig *config)
 {
-  P2pSimLinkParams *p = &self->default_link;
+  g_return_if_fail (p != NULL);
+  g_return_if_fail (config != NULL);
 
+  p2p_sim_link_params_init (p);
   p->latency_ms = MIN (config->sim_latency_ms, MAX_LATENCY_MS);
   p->jitter_ms = MIN (config->sim_jitter_ms, MAX_LATENCY_MS);
   p->loss = CLAMP (config->sim_packet_loss, 0.0, 1.0);
   p->bandwidth_kbps = MIN (config->sim_bandwidth_kbps, 100000000);
   p->failure_rate = CLAMP (config->sim_failure_rate, 0.0, 1.0);
+}
+
+static void
+apply_config (P2pSimNetwork *self, const P2pConfig *config)
+{
+  p2p_sim_link_params_init_from_config (&self->default_link, config);
 }
 
 P2pSimNetwork *

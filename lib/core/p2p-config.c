@@ -273,14 +273,24 @@ check_relay (const char *var, const char *item, GError **error)
 
   if (uri == NULL) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "%s: '%s' is not a URL; expected turn://USER:PASS@HOST:PORT or turns://...",
-        var, shown);
+        "%s: '%s' is not a URL; expected turn://USER:PASS@HOST:PORT", var, shown);
     return FALSE;
   }
   scheme = g_uri_get_scheme (uri);
-  if (g_strcmp0 (scheme, "turn") != 0 && g_strcmp0 (scheme, "turns") != 0) {
+  if (g_strcmp0 (scheme, "turns") == 0) {
+    /* libnice 0.1.21 has no real TLS for TURN (its "TLS" relay type is
+     * Google's pseudo-TLS framing): refused here rather than failing later
+     * in the ICE path */
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "%s: '%s' has scheme '%s'; expected turn:// or turns://", var, shown, scheme);
+        "%s: '%s': turns:// (TURN over TLS) is not supported (libnice has no TLS "
+        "for TURN); use turn://USER:PASS@HOST:PORT?transport=tcp to reach a TURN "
+        "server over TCP (the media is encrypted end to end by QUIC either way)",
+        var, shown);
+    return FALSE;
+  }
+  if (g_strcmp0 (scheme, "turn") != 0) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s: '%s' has scheme '%s'; expected turn://", var, shown, scheme);
     return FALSE;
   }
   if (g_uri_get_user (uri) == NULL || g_uri_get_user (uri)[0] == '\0'

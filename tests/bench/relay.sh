@@ -13,10 +13,8 @@
 # 127.0.0.1) and p2p-rendezvous on 127.0.0.1. Both runs go through the rendezvous and ICE
 # with the same P2P_RELAY_SERVERS=turn://test:test@IP:PORT; only P2P_RELAY_POLICY
 # differs (all: ICE picks the direct host pair; relay-only: relayed
-# candidates only). The elements cannot be used yet: p2psrc reaches a bare
-# peer ID through the provider, whose rendezvous route is not wired
-# (p2p-quic-provider.c, connect_via_rendezvous), so the library's own tool
-# p2p-cat carries the bytes (same QUIC, same ICE). The listener's stdout is
+# candidates only). The library's own tool p2p-cat carries the bytes (same
+# QUIC, same ICE as the elements, without a GStreamer pipeline's costs). The listener's stdout is
 # read by a bench-pipeline (filesrc on a FIFO → filesink) that stamps the
 # first and last buffer: Mbit/s = 8 × bytes ÷ (last − first), as in
 # throughput.sh; bytes are checked with cmp. RTT is p2p-cat --ping's figure

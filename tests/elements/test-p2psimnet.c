@@ -580,6 +580,58 @@ GST_START_TEST (test_connection_failure)
 }
 GST_END_TEST;
 
+/* The SIMULATOR_P2P_* variables are p2psimnet's defaults, as
+ * docs/configuration.md says (issue 18: SIMULATOR_P2P_PACKET_LOSS=0.5 gave
+ * dropped-loss=0); a property overrides its variable; a value the parser
+ * refuses fails the start naming the variable. */
+GST_START_TEST (test_env_defaults)
+{
+  GstElement *e;
+  guint latency = 0;
+  guint64 seed = 0, lost = 0, n;
+  double loss = 0;
+
+  g_setenv ("SIMULATOR_P2P_PACKET_LOSS", "0.5", TRUE);
+  g_setenv ("SIMULATOR_P2P_LATENCY_MS", "20", TRUE);
+  g_setenv ("SIMULATOR_P2P_SEED", "9", TRUE);
+  e = gst_element_factory_make ("p2psimnet", NULL);
+  g_object_get (e, "loss", &loss, "latency", &latency, "seed", &seed, NULL);
+  fail_unless (loss == 0.5, "loss %g", loss);
+  fail_unless_equals_int (latency, 20);
+  fail_unless_equals_uint64 (seed, 9);
+  gst_object_unref (e);
+
+  /* the variables act: datagrams are lost on the link */
+  n = count_buffers_through ("p2psimnet name=net delivery=datagram latency=0", &lost);
+  fail_unless (lost > 0, "SIMULATOR_P2P_PACKET_LOSS=0.5 lost nothing (%" G_GUINT64_FORMAT
+      " arrived)", n);
+  /* a property wins over its variable */
+  n = count_buffers_through ("p2psimnet name=net delivery=datagram latency=0 loss=0", &lost);
+  fail_unless_equals_uint64 (lost, 0);
+
+  g_setenv ("SIMULATOR_P2P_PACKET_LOSS", "2", TRUE);
+  {
+    GstElement *pipeline = gst_parse_launch ("audiotestsrc num-buffers=3 ! p2psimnet ! "
+        "fakesink", NULL);
+    GstMessage *msg;
+    g_autoptr (GError) err = NULL;
+    g_autofree char *dbg = NULL;
+
+    msg = p2p_test_run_pipeline (pipeline);
+    fail_unless_equals_int (GST_MESSAGE_TYPE (msg), GST_MESSAGE_ERROR);
+    gst_message_parse_error (msg, &err, &dbg);
+    fail_unless (strstr (err->message, "SIMULATOR_P2P_PACKET_LOSS") != NULL, "%s",
+        err->message);
+    gst_message_unref (msg);
+    gst_element_set_state (pipeline, GST_STATE_NULL);
+    gst_object_unref (pipeline);
+  }
+  g_unsetenv ("SIMULATOR_P2P_PACKET_LOSS");
+  g_unsetenv ("SIMULATOR_P2P_LATENCY_MS");
+  g_unsetenv ("SIMULATOR_P2P_SEED");
+}
+GST_END_TEST;
+
 static Suite *
 p2psimnet_suite (void)
 {
@@ -599,6 +651,7 @@ p2psimnet_suite (void)
   tcase_add_test (tc, test_deterministic_system_clock);
   tcase_add_test (tc, test_deterministic_test_clock);
   tcase_add_test (tc, test_connection_failure);
+  tcase_add_test (tc, test_env_defaults);
   return s;
 }
 

@@ -175,6 +175,33 @@ GST_START_TEST (test_bad_network_settings)
     assert_contains (err->message, cases[i].expect);
     gst_object_unref (sink);
   }
+  /* TURN over TLS is refused by the configuration, not later by ICE */
+  {
+    GstElement *sink = gst_element_factory_make ("p2psink", NULL);
+    g_autoptr (GError) err = NULL;
+
+    g_object_set (sink, "port", 0, "turn-server", "turns://u:p@198.51.100.4:5349", NULL);
+    err = expect_start_error (sink, GST_STATE_READY);
+    assert_contains (err->message, "turns:// (TURN over TLS) is not supported");
+    gst_object_unref (sink);
+  }
+  /* P2P_IMPLEMENTATION is read one way everywhere: "SIM" is not "sim" (it
+   * selected the simulator in the element and failed in the parser) */
+  {
+    GstElement *sink;
+    g_autoptr (GError) err = NULL;
+    gint transport = -1;
+
+    g_setenv ("P2P_IMPLEMENTATION", "SIM", TRUE);
+    sink = gst_element_factory_make ("p2psink", NULL);
+    g_object_get (sink, "transport", &transport, NULL);
+    fail_unless_equals_int (transport, 0);       /* quic, the default */
+    g_object_set (sink, "port", 0, NULL);
+    err = expect_start_error (sink, GST_STATE_READY);
+    g_unsetenv ("P2P_IMPLEMENTATION");
+    assert_contains (err->message, "P2P_IMPLEMENTATION=SIM: expected quic or sim");
+    gst_object_unref (sink);
+  }
 }
 GST_END_TEST;
 

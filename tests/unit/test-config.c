@@ -278,15 +278,21 @@ static void
 test_relays (void)
 {
   g_autoptr (P2pConfig) c = good ("P2P_RELAY_SERVERS",
-      "turn://user:pass@relay.example:3478,turns://u:p%40ss@[2001:db8::2]:5349?transport=tcp");
+      "turn://user:pass@relay.example:3478,turn://u:p%40ss@[2001:db8::2]:5349?transport=tcp");
   const char *const expected[] = { "turn://user:pass@relay.example:3478",
-    "turns://u:p%40ss@[2001:db8::2]:5349?transport=tcp", NULL };
+    "turn://u:p%40ss@[2001:db8::2]:5349?transport=tcp", NULL };
   g_autoptr (P2pConfig) d = good ("P2P_RELAY_SERVERS", "turn://u:p@1.2.3.4:3478/?transport=udp");
 
   g_assert_cmpstrv (c->relay_servers, expected);
   g_assert_nonnull (d);
   assert_bad ("P2P_RELAY_SERVERS", "stun://u:p@h:1",
-      "P2P_RELAY_SERVERS: 'stun://u:***@h:1' has scheme 'stun'; expected turn:// or turns://");
+      "P2P_RELAY_SERVERS: 'stun://u:***@h:1' has scheme 'stun'; expected turn://");
+  /* accepted here and refused by the ICE path before (issue 18): refused
+   * at once, saying why and what to use */
+  assert_bad ("P2P_RELAY_SERVERS", "turns://u:p@h:5349",
+      "P2P_RELAY_SERVERS: 'turns://u:***@h:5349': turns:// (TURN over TLS) is not supported "
+      "(libnice has no TLS for TURN); use turn://USER:PASS@HOST:PORT?transport=tcp to reach a "
+      "TURN server over TCP (the media is encrypted end to end by QUIC either way)");
   assert_bad ("P2P_RELAY_SERVERS", "turn://h:3478",
       "P2P_RELAY_SERVERS: 'turn://h:3478' has no user name and password; expected turn://USER:PASS@HOST:PORT");
   assert_bad ("P2P_RELAY_SERVERS", "turn://u@h:3478",
@@ -303,7 +309,7 @@ test_relays (void)
   assert_bad ("P2P_RELAY_SERVERS", "turn://u:p@h:1#frag",
       "P2P_RELAY_SERVERS: 'turn://u:***@h:1#frag' has a #fragment; remove it");
   assert_bad ("P2P_RELAY_SERVERS", "turn://u:p@h:99999",
-      "P2P_RELAY_SERVERS: 'turn://u:***@h:99999' is not a URL; expected turn://USER:PASS@HOST:PORT or turns://...");
+      "P2P_RELAY_SERVERS: 'turn://u:***@h:99999' is not a URL; expected turn://USER:PASS@HOST:PORT");
   assert_bad ("P2P_RELAY_SERVERS", "turn://u:p@:1",
       "P2P_RELAY_SERVERS: 'turn://u:***@:1' has no host");
 }

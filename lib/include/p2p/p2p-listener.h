@@ -18,7 +18,9 @@ struct _P2pListenerClass {
   void (*accept_async) (P2pListener *self, GCancellable *cancellable,
       GAsyncReadyCallback callback, gpointer user_data);
   P2pConnection *(*accept_finish) (P2pListener *self, GAsyncResult *result, GError **error);
-  /* (transfer full) the bound address, e.g. 0.0.0.0:8800; NULL if none (sim). */
+  /* (transfer full) the bound address, e.g. 0.0.0.0:8800; on the simulator
+   * the node's address and port in the simulated network; NULL if the
+   * socket has none. */
   GSocketAddress *(*get_local_address) (P2pListener *self);
   /* (transfer full) a ticket naming this listener's peer ID and addresses. */
   char *(*get_ticket) (P2pListener *self);

@@ -80,6 +80,10 @@ typedef struct {
 
 /* Defaults: no delay, no loss, unlimited bandwidth, 64 KiB queue, MTU 1452. */
 P2P_EXPORT void p2p_sim_link_params_init (P2pSimLinkParams *params);
+/* The link of a configuration's SIMULATOR_P2P_* values (latency, jitter,
+ * loss, bandwidth, failure rate; the other fields as _init()). */
+P2P_EXPORT void p2p_sim_link_params_init_from_config (P2pSimLinkParams *params,
+    const P2pConfig *config);
 /* Checks every field's range; INVALID_ARGUMENT names the field. */
 P2P_EXPORT gboolean p2p_sim_link_params_validate (const P2pSimLinkParams *params, GError **error);
 
