@@ -601,6 +601,22 @@ queue_full_locked (GstP2pSink *self, SinkPeer *peer, gsize size,
   return FALSE;
 }
 
+/* TRUE if a receiver other than @peer could take more now: @peer, full,
+ * holds it back. */
+static gboolean
+holds_others_back_locked (GstP2pSink *self, SinkPeer *peer, gsize size,
+    guint64 max_bytes, guint max_buffers)
+{
+  for (guint i = 0; i < self->peers->len; i++) {
+    SinkPeer *other = g_ptr_array_index (self->peers, i);
+
+    if (other != peer && !other->closed
+        && !queue_full_locked (self, other, size, max_bytes, max_buffers))
+      return TRUE;
+  }
+  return FALSE;
+}
+
 /* The buffer's BUFFER frame, or its parts (one queue item). */
 static GBytes *
 encode_buffer (GstBuffer *buffer, gboolean discont)
@@ -740,6 +756,20 @@ send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
         g_mutex_lock (&self->lock);
         if (ret != GST_FLOW_OK)
           goto out;
+        continue;
+      }
+      if (policy == GST_P2P_SLOW_RECEIVER_DISCONNECT
+          && !holds_others_back_locked (self, peer, size, max_bytes, max_buffers)) {
+        /* A sole receiver (or every one) full: it paces the sender, however
+         * slowly it consumes: QUIC returns its credit in steps of half a
+         * window, so a queue that does not move for seconds says nothing
+         * of a live receiver (a dead one goes with the liveness timeout).
+         * The clock starts when another receiver is held back. */
+        deadline = g_get_monotonic_time () + (gint64) slow_timeout * 1000;
+        GST_LOG_OBJECT (self, "queue of %s full: pacing the stream", peer->peer_id);
+        self->room_waiters++;
+        g_cond_wait_until (&self->cond, &self->lock, g_get_monotonic_time () + 100 * 1000);
+        self->room_waiters--;
         continue;
       }
       if (policy == GST_P2P_SLOW_RECEIVER_DISCONNECT) {
@@ -1286,14 +1316,16 @@ gst_p2p_sink_class_init (GstP2pSinkClass *klass)
   g_object_class_install_property (gobject_class, PROP_SLOW_RECEIVER_POLICY,
       g_param_spec_enum ("slow-receiver-policy", "Slow receiver policy",
           "What to do when a receiver's queue is full: block (everyone waits), "
-          "drop (that receiver loses buffers), disconnect (wait up to "
-          "slow-receiver-timeout, then drop that receiver)",
+          "drop (that receiver loses buffers), disconnect (a sole receiver, "
+          "or when all are full, paces the stream; one that holds others back "
+          "for slow-receiver-timeout is disconnected)",
           GST_TYPE_P2P_SLOW_RECEIVER_POLICY, DEFAULT_SLOW_POLICY,
           rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_SLOW_RECEIVER_TIMEOUT,
       g_param_spec_uint ("slow-receiver-timeout", "Slow receiver timeout",
           "With slow-receiver-policy=disconnect: how long (ms) a receiver's "
-          "queue may stay full before it is disconnected", 0, G_MAXUINT,
+          "queue may stay full while another receiver could take more, before "
+          "it is disconnected", 0, G_MAXUINT,
           DEFAULT_SLOW_TIMEOUT, rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_ALLOW_PARTIAL,
       g_param_spec_boolean ("allow-partial", "Allow partial delivery",

@@ -525,6 +525,100 @@ GST_START_TEST (test_crashed_receiver_no_stall)
 }
 GST_END_TEST;
 
+/* Issue 16 item 1: a receiver that keeps consuming, however slowly, paces a
+ * sole sender and is never cut, although its queue is full again and
+ * again. 24 MiB pushed as fast as the sink takes them while the receiver
+ * reads about 4 MiB/s (2 ms per buffer in its streaming thread, as
+ * identity sleep-time would);
+ * small queues on both sides (sink 512 KiB, p2psrc 1 MiB) so that the
+ * stream cannot fit in the buffers on the way (the connection's send queue
+ * and the receiver's QUIC window hold ~13 MiB more), and a 1 s
+ * slow-receiver-timeout (default policy disconnect) that a stalled
+ * receiver would trip. It stays connected, gets every byte in order, and
+ * the pushes were paced by it (backpressure). */
+#define PACED_BUF 8192
+#define PACED_N 3072
+
+typedef struct {
+  GstHarness *h;
+  gint64 done_at;
+  GstFlowReturn ret;
+} PacedPusher;
+
+static gpointer
+paced_pusher_thread (gpointer data)
+{
+  PacedPusher *p = data;
+
+  p2p_test_push_stream_headers (p->h);
+  p->ret = GST_FLOW_OK;
+  for (guint i = 0; i < PACED_N && p->ret == GST_FLOW_OK; i++)
+    p->ret = gst_harness_push (p->h, p2p_test_buffer_new (i, PACED_BUF));
+  p->done_at = g_get_monotonic_time ();
+  return NULL;
+}
+
+/* the receiver's downstream: 2 ms per buffer in its streaming thread (a
+ * GstHarness alone queues without limit, so it would not slow anything) */
+static GstPadProbeReturn
+slow_downstream_probe (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  g_usleep (2000);
+  return GST_PAD_PROBE_OK;
+}
+
+GST_START_TEST (test_slow_consumer_paces_sender)
+{
+  Sender s;
+  GstHarness *h;
+  PacedPusher p = { 0 };
+  GThread *t;
+  gint64 start;
+
+  sender_start (&s, "paced", TRUE, "max-queue-bytes", (guint64) 512 * 1024,
+      "slow-receiver-timeout", 1000, NULL);
+  h = receiver_start (&s, "max-queue-bytes", (guint64) 1024 * 1024, NULL);
+  {
+    GstPad *src = gst_element_get_static_pad (h->element, "src");
+
+    gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_BUFFER, slow_downstream_probe, NULL, NULL);
+    gst_object_unref (src);
+  }
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+  p.h = s.hsink;
+  start = g_get_monotonic_time ();
+  t = g_thread_new ("paced-pusher", paced_pusher_thread, &p);
+  for (guint i = 0; i < PACED_N; i++) {
+    GstBuffer *buf = NULL;
+
+    /* bounded; a receiver cut by the sink fails at once */
+    for (guint k = 0; k < P2P_TEST_TIMEOUT_S * 1000 && buf == NULL; k++) {
+      buf = gst_harness_try_pull (h);
+      if (buf == NULL) {
+        g_mutex_lock (&s.peers.lock);
+        fail_if (s.peers.removed > 0, "the sink cut the receiver at buffer %u", i);
+        g_mutex_unlock (&s.peers.lock);
+        g_usleep (1000);
+      }
+    }
+    fail_unless (buf != NULL, "buffer %u did not arrive", i);
+    p2p_test_buffer_check (buf, i, PACED_BUF);
+    gst_buffer_unref (buf);
+  }
+  g_thread_join (t);
+  fail_unless_equals_int (p.ret, GST_FLOW_OK);
+  g_mutex_lock (&s.peers.lock);
+  fail_unless_equals_int (s.peers.removed, 0);
+  g_mutex_unlock (&s.peers.lock);
+  /* paced: the pusher finished only after the receiver had read a good
+   * part of the stream */
+  fail_unless (p.done_at - start >= 1 * G_USEC_PER_SEC,
+      "the pushes finished after %.2f s: no backpressure", (p.done_at - start) / 1e6);
+  gst_harness_teardown (h);
+  sender_stop (&s);
+}
+GST_END_TEST;
+
 static Suite *
 p2psink_peers_suite (void)
 {
@@ -537,6 +631,7 @@ p2psink_peers_suite (void)
   tcase_add_test (tc, test_eos_timeout_closes_receiver);
   tcase_add_test (tc, test_reversed_roles);
   tcase_add_test (tc, test_is_live_flowing);
+  tcase_add_test (tc, test_slow_consumer_paces_sender);
   /* a partition of the simulated network: not on real QUIC sockets */
   if (!p2p_test_use_quic ()) {
     tcase_add_test (tc, test_reconnect_after_loss);
