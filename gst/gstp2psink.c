@@ -589,6 +589,39 @@ wait_for_peer_locked (GstP2pSink *self, gboolean preroll)
   return GST_FLOW_OK;
 }
 
+/* wait-for-peer holds a file's first bytes for the first receiver; a live
+ * stream running on a clock has no beginning to keep (a receiver joining
+ * later starts at the current position anyway), so its buffers before the
+ * first receiver are dropped: the live source keeps its pace, and an EOS
+ * from the application (gst-launch-1.0 -e + Ctrl-C), which a live source
+ * pushes from its streaming thread, is not stuck behind a wait that only a
+ * receiver could end. TRUE: drop this buffer. Called without the lock. */
+static gboolean
+drop_before_receiver (GstP2pSink *self)
+{
+  g_autoptr (GstClock) clock = NULL;
+  gboolean wait, none, upstream_live = FALSE;
+
+  GST_OBJECT_LOCK (self);
+  wait = self->wait_for_peer;
+  GST_OBJECT_UNLOCK (self);
+  if (!wait)
+    return FALSE;
+  g_mutex_lock (&self->lock);
+  none = !have_receiver_locked (self);
+  g_mutex_unlock (&self->lock);
+  if (!none)
+    return FALSE;
+  clock = gst_element_get_clock (GST_ELEMENT (self));
+  if (clock == NULL)
+    return FALSE;
+  if (!gst_base_sink_query_latency (GST_BASE_SINK (self), NULL, &upstream_live, NULL, NULL))
+    return FALSE;
+  if (upstream_live)
+    GST_LOG_OBJECT (self, "live stream, no receiver yet: buffer dropped");
+  return upstream_live;
+}
+
 static gboolean
 queue_full_locked (GstP2pSink *self, SinkPeer *peer, gsize size,
     guint64 max_bytes, guint max_buffers)
@@ -641,6 +674,8 @@ render_datagram (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
   g_autoptr (GPtrArray) snapshot = NULL;
   GstFlowReturn ret;
 
+  if (!preroll && drop_before_receiver (self))
+    return GST_FLOW_OK;
   g_mutex_lock (&self->lock);
   ret = wait_for_peer_locked (self, preroll);
   if (ret != GST_FLOW_OK) {
@@ -693,6 +728,8 @@ send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
 
   if (self->delivery == GST_P2P_DELIVERY_DATAGRAM)
     return render_datagram (self, buffer, preroll);
+  if (!preroll && drop_before_receiver (self))
+    return GST_FLOW_OK;
   if (gst_buffer_get_size (buffer) > GST_P2P_MEDIA_MAX_BUFFER_SIZE) {
     GST_ELEMENT_ERROR (self, RESOURCE, WRITE, ("A buffer of %" G_GSIZE_FORMAT
             " bytes is over p2psink's limit of %u bytes (64 MiB) per buffer",
@@ -1288,7 +1325,8 @@ gst_p2p_sink_class_init (GstP2pSinkClass *klass)
       g_param_spec_boolean ("wait-for-peer", "Wait for peer",
           "Hold the stream until the first receiver is connected, so it gets "
           "everything from the first byte (an EOS with no receiver connected "
-          "is not held)", DEFAULT_WAIT_FOR_PEER,
+          "is not held; a live stream on a clock is not held either: its "
+          "buffers before the first receiver are dropped)", DEFAULT_WAIT_FOR_PEER,
           rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_MIN_PEERS,
       g_param_spec_uint ("min-peers", "Minimum peers",

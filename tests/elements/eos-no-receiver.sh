@@ -3,7 +3,8 @@
 # processes: a sender whose stream ends (EOS) while no receiver is connected
 # does not wait for one: "gst-launch-1.0 -e audiotestsrc num-buffers=0 !
 # p2psink" (default wait-for-peer=true) exits 0 with the EOS on its bus
-# (before, the EOS waited for a peer forever). Every process is bounded by
+# (before, the EOS waited for a peer forever); the same for a live source
+# stopped with SIGINT (-e). Every process is bounded by
 # timeout(1), waits are bounded polls, cleanup by PID. Exits 77 (SKIP)
 # without gst-launch-1.0 or the elements.
 # SPDX-License-Identifier: LGPL-2.1-or-later
@@ -54,5 +55,25 @@ PIDS=""
 [ $rc -eq 0 ] || fail "the sender exited with $rc"
 grep -q "Got EOS from element" "$W/empty.log" || fail "no EOS on the sender's bus"
 
-log "ok: EOS with no receiver ends the sender at once (exit 0)"
+# 2. a live source and Ctrl-C with nobody connected: the buffers of a live
+# stream are not held for a receiver, so the EOS that gst-launch-1.0 -e
+# injects gets through (before, it waited behind wait-for-peer forever)
+timeout --foreground $T gst-launch-1.0 -e -m audiotestsrc is-live=true \
+  ! p2psink transport=quic port=0 >"$W/live.log" 2>&1 &
+P=$!; PIDS="$P"
+for i in $(seq 200); do
+  grep -q "p2p-listening" "$W/live.log" && break
+  kill -0 $P 2>/dev/null || fail "the live sender exited early"
+  sleep 0.05
+done
+grep -q "p2p-listening" "$W/live.log" || fail "the live sender never listened"
+sleep 0.5                                # a few live buffers reach the sink
+kill -INT $P
+wait_end $P || fail "the live sender still runs 5 s after SIGINT with no receiver"
+wait $P; rc=$?
+PIDS=""
+[ $rc -eq 0 ] || fail "the live sender exited with $rc"
+grep -q "Got EOS from element" "$W/live.log" || fail "no EOS on the live sender's bus"
+
+log "ok: EOS with no receiver ends the sender at once (exit 0), also a live one after SIGINT"
 exit 0

@@ -35,6 +35,9 @@ sender_start (Sender *s, const char *what, gboolean wait_for_peer, const char *f
   }
   peer_counter_init (&s->peers, s->sink);
   s->hsink = gst_harness_new_with_element (s->sink, "sink", NULL);
+  /* a file-like sender: its buffers wait for the first receiver
+   * (a live upstream on a clock would drop them) */
+  gst_harness_set_live (s->hsink, FALSE);
   gst_object_unref (s->sink);   /* the harness holds it */
   s->peer = p2p_test_peer_of (s->sink);
 }
@@ -262,6 +265,9 @@ GST_START_TEST (test_reversed_roles)
   g_object_set (sink, "mode", 1 /* connect */ , "peer", peer, NULL);
   peer_counter_init (&peers, sink);
   hsink = gst_harness_new_with_element (sink, "sink", NULL);
+  /* a file-like sender: its buffers wait for the first receiver
+   * (a live upstream on a clock would drop them) */
+  gst_harness_set_live (hsink, FALSE);
   gst_object_unref (sink);
   fail_unless (peer_counter_wait_added (&peers, 1), "p2psink mode=connect never connected");
 

@@ -189,6 +189,9 @@ sender_start (Sender *s, const char *what, gboolean wait_for_peer)
   s->sink = p2p_test_make_sink (s->network, wait_for_peer);
   peer_counter_init (&s->peers, s->sink);
   s->hsink = gst_harness_new_with_element (s->sink, "sink", NULL);
+  /* a file-like sender: its buffers wait for the first receiver
+   * (a live upstream on a clock would drop them) */
+  gst_harness_set_live (s->hsink, FALSE);
   /* the harness holds the element from now on */
   gst_object_unref (s->sink);
   s->peer_id = p2p_test_peer_of (s->sink);
@@ -560,6 +563,9 @@ GST_START_TEST (test_stats_and_messages)
   gst_element_set_bus (sink, bus);
   peer_counter_init (&s.peers, sink);
   s.hsink = gst_harness_new_with_element (sink, "sink", NULL);
+  /* a file-like sender: its buffers wait for the first receiver
+   * (a live upstream on a clock would drop them) */
+  gst_harness_set_live (s.hsink, FALSE);
   gst_object_unref (sink);
   s.peer_id = p2p_test_peer_of (sink);
 
@@ -627,6 +633,9 @@ GST_START_TEST (test_quic_loopback)
       NULL);
   peer_counter_init (&peers, sink);
   hsink = gst_harness_new_with_element (sink, "sink", NULL);
+  /* a file-like sender: its buffers wait for the first receiver
+   * (a live upstream on a clock would drop them) */
+  gst_harness_set_live (hsink, FALSE);
   gst_object_unref (sink);
   g_object_get (sink, "ticket", &ticket, NULL);
   fail_unless (ticket != NULL && g_str_has_prefix (ticket, "p2p1"));
@@ -699,6 +708,9 @@ GST_START_TEST (test_allowed_peers)
       "allowed-peers", allowed_id, NULL);
   peer_counter_init (&peers, sink);
   hsink = gst_harness_new_with_element (sink, "sink", NULL);
+  /* a file-like sender: its buffers wait for the first receiver
+   * (a live upstream on a clock would drop them) */
+  gst_harness_set_live (hsink, FALSE);
   gst_object_unref (sink);
   g_object_set (sink, "transport", 0, NULL);
   {
@@ -859,6 +871,9 @@ GST_START_TEST (test_datagram_delivery)
   g_object_set (s.sink, "delivery", 1, NULL);
   peer_counter_init (&s.peers, s.sink);
   s.hsink = gst_harness_new_with_element (s.sink, "sink", NULL);
+  /* a file-like sender: its buffers wait for the first receiver
+   * (a live upstream on a clock would drop them) */
+  gst_harness_set_live (s.hsink, FALSE);
   gst_object_unref (s.sink);
   s.peer_id = p2p_test_peer_of (s.sink);
 
@@ -975,6 +990,9 @@ GST_START_TEST (test_buffer_over_limit)
 
   gst_element_set_bus (sink, bus);
   h = gst_harness_new_with_element (sink, "sink", NULL);
+  /* a file-like sender: its buffers wait for the first receiver
+   * (a live upstream on a clock would drop them) */
+  gst_harness_set_live (h, FALSE);
   gst_object_unref (sink);
   push_headers (h);
   fail_unless_equals_int (gst_harness_push (h, gst_buffer_new_allocate (NULL,
@@ -1058,6 +1076,9 @@ GST_START_TEST (test_stats_monotonic)
   g_signal_connect (sink, "notify::n-peers", G_CALLBACK (count_notify), &notifies);
   peer_counter_init (&s.peers, sink);
   s.hsink = gst_harness_new_with_element (sink, "sink", NULL);
+  /* a file-like sender: its buffers wait for the first receiver
+   * (a live upstream on a clock would drop them) */
+  gst_harness_set_live (s.hsink, FALSE);
   gst_object_unref (sink);
   s.peer_id = p2p_test_peer_of (sink);
 
@@ -1162,6 +1183,9 @@ GST_START_TEST (test_partial_delivery)
     g_object_set (sink, "allow-partial", (gboolean) allow, NULL);
     peer_counter_init (&s.peers, sink);
     s.hsink = gst_harness_new_with_element (sink, "sink", NULL);
+    /* a file-like sender: its buffers wait for the first receiver
+     * (a live upstream on a clock would drop them) */
+    gst_harness_set_live (s.hsink, FALSE);
     gst_object_unref (sink);
     s.peer_id = p2p_test_peer_of (sink);
 
