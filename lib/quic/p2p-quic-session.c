@@ -1862,10 +1862,12 @@ p2p_quic_session_handle_timeout (P2pQuicSession *s, guint64 now)
     P2pNgStat st;
 
     p2p_ng_conn_get_stat (s->conn, &st);
+    /* the silence counts from the last packet (it may be older than the
+     * data in flight: an idle connection's keepalive) */
     set_fatal (s, CLOSE_SILENT, 0, g_error_new (P2P_ERROR, P2P_ERROR_TIMEOUT,
-            "the peer stopped answering: nothing received for %.1f s while %" G_GUINT64_FORMAT
-            " bytes wait for acknowledgement", (now - MAX (s->last_rx, s->inflight_since)) / 1e9,
-            st.bytes_in_flight), NULL, NULL);
+            "the peer stopped answering: nothing received for %.1f s, %" G_GUINT64_FORMAT
+            " bytes unacknowledged for %.1f s", (now - MAX (s->last_rx, s->created)) / 1e9,
+            st.bytes_in_flight, (now - s->inflight_since) / 1e9), NULL, NULL);
     after_io (s, now);
     return;
   }

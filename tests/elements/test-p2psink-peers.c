@@ -412,7 +412,7 @@ GST_END_TEST;
 
 /* A receiver that crashes (its node in the simulated network stops
  * answering) frees its max-peers slot within 5 s with p2psink's defaults
- * (the liveness timeout, 4 s, while buffers wait for acknowledgement; not
+ * (the liveness timeout, 4 s, while buffers are unacknowledged; not
  * the 30 s idle timeout), and the next receiver is served (issue 16 item
  * 12). */
 GST_START_TEST (test_crashed_receiver_frees_slot)

@@ -838,6 +838,9 @@ test_loss (void)
   run_bulk (4 << 20, 0.05, 0, "messages with 5% loss");
 }
 
+static gboolean pred_messages_at_client (Pair *p, gpointer data);
+static gboolean pred_client_closed (Pair *p, gpointer data);
+
 /* The peer vanishes (every packet lost from now on) while messages wait
  * for acknowledgement: the sender closes with TIMEOUT after the liveness
  * timeout (2 s here), long before the idle timeout (30 s). With nothing in
@@ -863,7 +866,7 @@ test_liveness (void)
     g_assert_true (p->side[0].closed);
     g_assert_error (p->side[0].error, P2P_ERROR, P2P_ERROR_TIMEOUT);
     g_assert_nonnull (strstr (p->side[0].error->message, "the peer stopped answering"));
-    g_assert_nonnull (strstr (p->side[0].error->message, "bytes wait for acknowledgement"));
+    g_assert_nonnull (strstr (p->side[0].error->message, "bytes unacknowledged for 2.0 s"));
     g_assert_cmpuint (p->now - cut_at, >=, 2 * SEC);
     g_assert_cmpuint (p->now - cut_at, <=, 2 * SEC + 10 * MS);
   }
@@ -876,6 +879,44 @@ test_liveness (void)
     p->cut = TRUE;
     g_assert_false (pair_run (p, pred_any_closed, NULL, 20 * SEC));
   }
+  /* a receiver (nothing of its own in flight) notices a vanished sender
+   * when its keepalive goes unanswered: keepalive + liveness after the
+   * last packet (5 + 4 s, the defaults), not the 30 s idle timeout */
+  {
+    g_autoptr (Pair) p = pair_new ();
+    guint64 cut_at;
+
+    for (int i = 0; i < 2; i++) {
+      p->cfg[i].liveness_timeout_ns = 4 * SEC;
+      p->cfg[i].keepalive_ns = 5 * SEC;
+    }
+    pair_establish (p);
+    for (guint i = 0; i < 20; i++) {
+      g_autoptr (GBytes) m = make_bytes (10000, i);
+
+      g_assert_true (p2p_quic_session_send_message (p->s[1], m, NULL));
+    }
+    g_assert_true (pair_run (p, pred_messages_at_client, GUINT_TO_POINTER (20), 10 * SEC));
+    p->cut = TRUE;
+    cut_at = p->now;
+    g_assert_true (pair_run (p, pred_client_closed, NULL, 60 * SEC));
+    g_assert_error (p->side[0].error, P2P_ERROR, P2P_ERROR_TIMEOUT);
+    g_assert_nonnull (strstr (p->side[0].error->message, "the peer stopped answering"));
+    g_test_message ("receiver noticed after %.2f s", (p->now - cut_at) / 1e9);
+    g_assert_cmpuint (p->now - cut_at, <=, 9 * SEC + 100 * MS);
+  }
+}
+
+static gboolean
+pred_client_closed (Pair *p, gpointer data)
+{
+  return p->side[0].closed;
+}
+
+static gboolean
+pred_messages_at_client (Pair *p, gpointer data)
+{
+  return p->side[0].n_messages >= GPOINTER_TO_UINT (data) || p->side[0].closed;
 }
 
 static void
