@@ -60,7 +60,7 @@ enum {
 #define SIMNET_CLOSE_NS (30 * SEC)
 
 struct _GstP2pSimNet {
-  GstBin parent;
+  GstElement parent;
 
   GstPad *sinkpad;
   GstPad *srcpad;
@@ -98,7 +98,7 @@ struct _GstP2pSimNet {
 };
 
 #define gst_p2p_sim_net_parent_class parent_class
-G_DEFINE_TYPE_WITH_CODE (GstP2pSimNet, gst_p2p_sim_net, GST_TYPE_BIN,
+G_DEFINE_TYPE_WITH_CODE (GstP2pSimNet, gst_p2p_sim_net, GST_TYPE_ELEMENT,
     GST_DEBUG_CATEGORY_INIT (gst_p2p_sim_net_debug, "p2psimnet", 0,
         "P2P simulated link"));
 GST_ELEMENT_REGISTER_DEFINE (p2psimnet, "p2psimnet", GST_RANK_NONE,

@@ -7,7 +7,7 @@
 G_BEGIN_DECLS
 
 #define GST_TYPE_P2P_SIM_NET (gst_p2p_sim_net_get_type ())
-G_DECLARE_FINAL_TYPE (GstP2pSimNet, gst_p2p_sim_net, GST, P2P_SIM_NET, GstBin)
+G_DECLARE_FINAL_TYPE (GstP2pSimNet, gst_p2p_sim_net, GST, P2P_SIM_NET, GstElement)
 
 GST_ELEMENT_REGISTER_DECLARE (p2psimnet);
 

@@ -580,7 +580,8 @@ GST_START_TEST (test_connection_failure)
 }
 GST_END_TEST;
 
-/* The SIMULATOR_P2P_* variables are p2psimnet's defaults, as
+/* p2psimnet is a plain element. The SIMULATOR_P2P_* variables are its
+ * defaults, as
  * docs/configuration.md says (issue 18: SIMULATOR_P2P_PACKET_LOSS=0.5 gave
  * dropped-loss=0); a property overrides its variable; a value the parser
  * refuses fails the start naming the variable. */
@@ -595,6 +596,10 @@ GST_START_TEST (test_env_defaults)
   g_setenv ("SIMULATOR_P2P_LATENCY_MS", "20", TRUE);
   g_setenv ("SIMULATOR_P2P_SEED", "9", TRUE);
   e = gst_element_factory_make ("p2psimnet", NULL);
+  /* a plain element: no bin without children, no async-handling,
+   * message-forward or GstChildProxy in gst-inspect-1.0 (issue 16 item 8) */
+  fail_if (GST_IS_BIN (e));
+  fail_if (g_object_class_find_property (G_OBJECT_GET_CLASS (e), "async-handling") != NULL);
   g_object_get (e, "loss", &loss, "latency", &latency, "seed", &seed, NULL);
   fail_unless (loss == 0.5, "loss %g", loss);
   fail_unless_equals_int (latency, 20);

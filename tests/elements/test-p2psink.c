@@ -419,6 +419,7 @@ run_blocked (Sender *s, GstHarness *fast, GstHarness *slow, P2pSimNetwork *net,
 static void
 run_slow_receiver (const SlowCase *c)
 {
+  g_autoptr (GstBus) slow_bus = gst_bus_new ();
   Sender s;
   GstHarness *fast, *slow;
   g_autoptr (P2pSimNetwork) net = NULL;
@@ -434,6 +435,7 @@ run_slow_receiver (const SlowCase *c)
       2000, NULL);
   fast = receiver_start (&s);
   slow = receiver_start (&s);
+  gst_element_set_bus (slow->element, slow_bus);
   net = p2p_sim_network_get_named (s.network, NULL);
   fail_unless (net != NULL);
   fail_unless_equals_int (p2p_sim_network_get_n_nodes (net), 3);
@@ -473,6 +475,19 @@ run_slow_receiver (const SlowCase *c)
     fail_unless (longest_push >= SLOW_TIMEOUT_MS * 1000, "the slow receiver "
         "was removed after a push of %" G_GINT64_FORMAT " us (timeout %u ms)",
         longest_push, SLOW_TIMEOUT_MS);
+    /* and it is told why (the sink's teardown sends the close at once, not
+     * after every queued message was acknowledged) */
+    {
+      g_autoptr (GstMessage) m = gst_bus_timed_pop_filtered (slow_bus,
+          P2P_TEST_TIMEOUT_S * GST_SECOND, GST_MESSAGE_ERROR);
+      g_autoptr (GError) err = NULL;
+      g_autofree char *dbg = NULL;
+
+      fail_unless (m != NULL, "the cut receiver posted no error");
+      gst_message_parse_error (m, &err, &dbg);
+      fail_unless (strstr (err->message, "receiver too slow") != NULL
+          || (dbg && strstr (dbg, "receiver too slow") != NULL), "%s", err->message);
+    }
   } else if (g_str_equal (c->policy, "drop")) {
     gint64 prev = -1, off;
     gboolean gap = FALSE;
