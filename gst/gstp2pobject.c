@@ -394,20 +394,46 @@ allowed_ids_from_config (const P2pConfig *config, GError **error)
   return g_steal_pointer (&ids);
 }
 
-gboolean
-gst_p2p_object_peer_allowed (GstP2pObject *self, P2pConnection *conn)
+static gboolean
+peer_connecting_accumulator (GSignalInvocationHint *ihint, GValue *return_accu,
+    const GValue *handler_return, gpointer data)
 {
-  const P2pPeerId *id;
+  gboolean accept = g_value_get_boolean (handler_return);
 
-  if (!self->allowed || self->allowed->len == 0)
-    return TRUE;
-  id = p2p_connection_get_peer_id (conn);
+  g_value_set_boolean (return_accu, accept);
+  return accept;                /* the first handler that refuses decides */
+}
+
+guint
+gst_p2p_object_install_peer_connecting (GObjectClass *klass)
+{
+  return g_signal_new ("peer-connecting", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+      0, peer_connecting_accumulator, NULL, NULL, G_TYPE_BOOLEAN, 1, G_TYPE_STRING);
+}
+
+gboolean
+gst_p2p_object_peer_allowed (GstP2pObject *self, P2pConnection *conn, const char **why)
+{
+  const P2pPeerId *id = p2p_connection_get_peer_id (conn);
+  guint signal_id = g_signal_lookup ("peer-connecting", G_OBJECT_TYPE (self->element));
+  gboolean listed = FALSE, accept = TRUE;
+
+  *why = "not in allowed-peers";
   if (!id)
     return FALSE;
-  for (guint i = 0; i < self->allowed->len; i++)
-    if (p2p_peer_id_equal (&g_array_index (self->allowed, P2pPeerId, i), id))
-      return TRUE;
-  return FALSE;
+  if (!self->allowed || self->allowed->len == 0)
+    listed = TRUE;
+  for (guint i = 0; !listed && i < self->allowed->len; i++)
+    listed = p2p_peer_id_equal (&g_array_index (self->allowed, P2pPeerId, i), id);
+  if (!listed)
+    return FALSE;
+  if (signal_id != 0 && g_signal_has_handler_pending (self->element, signal_id, 0, TRUE)) {
+    g_autofree char *peer = p2p_peer_id_to_string (id);
+
+    g_signal_emit (self->element, signal_id, 0, peer, &accept);
+  }
+  *why = "refused by the application (peer-connecting)";
+  return accept;
 }
 
 gboolean

@@ -112,8 +112,13 @@ void gst_p2p_object_close (GstP2pObject *self);
  * P2P_ERROR_INVALID_ARGUMENT naming the property. */
 gboolean gst_p2p_object_validate_peer (const char *peer, GError **error);
 
-/* TRUE if @conn's peer may stay (allow-list empty or containing it). */
-gboolean gst_p2p_object_peer_allowed (GstP2pObject *self, P2pConnection *conn);
+/* TRUE if @conn's peer may stay: in allowed-peers (when set) and accepted
+ * by every "peer-connecting" handler of the element. Else FALSE and *@why
+ * (static) says which, for the close reason and the log. */
+gboolean gst_p2p_object_peer_allowed (GstP2pObject *self, P2pConnection *conn,
+    const char **why);
+/* Installs the "peer-connecting" signal (p2psink, p2psrc in listen mode). */
+guint gst_p2p_object_install_peer_connecting (GObjectClass *klass);
 
 /* Connects to the configured peer (blocking, cancellable). */
 P2pConnection *gst_p2p_object_connect (GstP2pObject *self,

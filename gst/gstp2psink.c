@@ -401,6 +401,7 @@ sink_peer_ready_thread (gpointer data)
 static void
 gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
 {
+  const char *why = NULL;
   SinkPeer *peer;
   GThread *thread;
   guint max_peers;
@@ -409,11 +410,11 @@ gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
   max_peers = self->max_peers;
   GST_OBJECT_UNLOCK (self);
 
-  if (!gst_p2p_object_peer_allowed (self->obj, conn)) {
+  if (!gst_p2p_object_peer_allowed (self->obj, conn, &why)) {
     g_autofree char *id = gst_p2p_connection_dup_peer_id (conn);
 
-    GST_WARNING_OBJECT (self, "refusing peer %s: not in allowed-peers", id);
-    p2p_connection_close (conn, "not in allowed-peers");
+    GST_WARNING_OBJECT (self, "refusing peer %s: %s", id, why);
+    p2p_connection_close (conn, why);
     g_object_unref (conn);
     return;
   }
@@ -1381,6 +1382,18 @@ gst_p2p_sink_class_init (GstP2pSinkClass *klass)
    * GstP2pSink::peer-added:
    * @peer_id: the receiver's peer ID
    */
+  /**
+   * GstP2pSink::peer-connecting:
+   * @peer_id: the authenticated peer ID of a receiver that just connected
+   *
+   * Emitted in the accepting thread before any media goes to the receiver
+   * (after allowed-peers). Return %FALSE to refuse it: its connection is
+   * closed with "refused by the application (peer-connecting)", which its
+   * p2psrc reports. Like srtsink's "caller-connecting".
+   *
+   * Returns: %TRUE to accept the receiver.
+   */
+  gst_p2p_object_install_peer_connecting (gobject_class);
   signals[SIGNAL_PEER_ADDED] = g_signal_new ("peer-added",
       G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
       G_TYPE_NONE, 1, G_TYPE_STRING);

@@ -709,6 +709,7 @@ ensure_connected (GstP2pSrc *self)
   for (;;) {
     g_autoptr (GError) err = NULL;
     P2pConnection *conn;
+    const char *why = NULL;
 
     if (mode == GST_P2P_MODE_CONNECT)
       conn = connect_with_timeout (self, cancellable, &err);
@@ -719,13 +720,18 @@ ensure_connected (GstP2pSrc *self)
       g_set_error (&err, P2P_ERROR, P2P_ERROR_CLOSED, "not listening");
     }
 
-    if (conn && !gst_p2p_object_peer_allowed (self->obj, conn)) {
+    if (conn && !gst_p2p_object_peer_allowed (self->obj, conn, &why)) {
       g_autofree char *id = gst_p2p_connection_dup_peer_id (conn);
 
-      GST_WARNING_OBJECT (self, "refusing peer %s: not in allowed-peers", id);
-      p2p_connection_close (conn, "not in allowed-peers");
+      GST_WARNING_OBJECT (self, "refusing peer %s: %s", id, why);
+      p2p_connection_close (conn, why);
       g_object_unref (conn);
-      continue;
+      if (mode != GST_P2P_MODE_CONNECT)
+        continue;               /* listening: wait for another peer */
+      /* the dialed peer itself is refused: dialing it again would not help */
+      GST_ELEMENT_ERROR (self, RESOURCE, NOT_AUTHORIZED,
+          ("Refused peer \"%s\": %s", id, why), (NULL));
+      break;
     }
     if (conn) {
       g_mutex_lock (&self->lock);
@@ -1711,6 +1717,18 @@ gst_p2p_src_class_init (GstP2pSrcClass *klass)
    * one; the sender is held back. Emitted from the reader thread, once each
    * time it starts waiting.
    */
+  /**
+   * GstP2pSrc::peer-connecting:
+   * @peer_id: the authenticated peer ID of the peer that connected (mode=listen)
+   *   or that was dialed (mode=connect)
+   *
+   * Emitted before any media is read from the peer (after allowed-peers).
+   * Return %FALSE to refuse it: the connection is closed with "refused by
+   * the application (peer-connecting)".
+   *
+   * Returns: %TRUE to accept the peer.
+   */
+  gst_p2p_object_install_peer_connecting (gobject_class);
   signals[SIGNAL_OVERRUN] = g_signal_new ("overrun", G_TYPE_FROM_CLASS (klass),
       G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 

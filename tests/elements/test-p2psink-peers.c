@@ -625,6 +625,73 @@ GST_START_TEST (test_slow_consumer_paces_sender)
 }
 GST_END_TEST;
 
+/* "peer-connecting" (issue 16 item 8, like srtsink's caller-connecting):
+ * the application sees each receiver's peer ID before any media flows and
+ * refuses the first one, whose p2psrc reports why; the second is accepted
+ * and served from buffer 0. */
+typedef struct {
+  guint calls;
+  char *first;
+} Gate;
+
+static gboolean
+on_peer_connecting (GstElement *sink, const char *peer_id, Gate *g)
+{
+  g_autoptr (GError) err = NULL;
+  P2pPeerId id;
+
+  fail_unless (p2p_peer_id_parse (peer_id, &id, &err), "%s", err ? err->message : "");
+  if (g->calls++ == 0) {
+    g->first = g_strdup (peer_id);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+GST_START_TEST (test_peer_connecting_signal)
+{
+  Sender s;
+  Gate gate = { 0 };
+  GstElement *a;
+  GstHarness *hb;
+  g_autoptr (GstBus) bus = gst_bus_new ();
+  GstMessage *msg;
+  g_autoptr (GError) err = NULL;
+  g_autofree char *dbg = NULL;
+
+  sender_start (&s, "peer-connecting", TRUE, NULL);
+  g_signal_connect (s.sink, "peer-connecting", G_CALLBACK (on_peer_connecting), &gate);
+
+  a = p2p_test_make_src (s.network, s.peer);
+  gst_element_set_bus (a, bus);
+  fail_if (gst_element_set_state (a, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_timed_pop_filtered (bus, P2P_TEST_TIMEOUT_S * GST_SECOND, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "the refused receiver posted no error");
+  gst_message_parse_error (msg, &err, &dbg);
+  fail_unless (strstr (err->message, "refused by the application (peer-connecting)") != NULL,
+      "%s", err->message);
+  gst_message_unref (msg);
+  gst_element_set_state (a, GST_STATE_NULL);
+  gst_element_set_bus (a, NULL);
+  gst_object_unref (a);
+  fail_unless_equals_int (gate.calls, 1);
+  g_mutex_lock (&s.peers.lock);
+  fail_unless_equals_int (s.peers.added, 0);
+  g_mutex_unlock (&s.peers.lock);
+
+  hb = receiver_start (&s, NULL);
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+  fail_unless_equals_int (gate.calls, 2);
+  p2p_test_push_stream_headers (s.hsink);
+  push_buffers (s.hsink, 0, 5);
+  fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
+  p2p_test_expect_stream (hb, 0, 5, BUF_SIZE, NULL);
+  gst_harness_teardown (hb);
+  sender_stop (&s);
+  g_free (gate.first);
+}
+GST_END_TEST;
+
 static Suite *
 p2psink_peers_suite (void)
 {
@@ -638,6 +705,7 @@ p2psink_peers_suite (void)
   tcase_add_test (tc, test_reversed_roles);
   tcase_add_test (tc, test_is_live_flowing);
   tcase_add_test (tc, test_slow_consumer_paces_sender);
+  tcase_add_test (tc, test_peer_connecting_signal);
   /* a partition of the simulated network: not on real QUIC sockets */
   if (!p2p_test_use_quic ()) {
     tcase_add_test (tc, test_reconnect_after_loss);
