@@ -83,6 +83,7 @@ gst_p2p_object_new (GstElement *element, gboolean is_sink)
   self->transport = transport_from_env ();
   self->sim_network = g_strdup ("default");
   self->port = -1;
+  self->bound_port = -1;
   self->delivery = GST_P2P_DELIVERY_RELIABLE;
   return self;
 }
@@ -101,6 +102,7 @@ gst_p2p_object_free (GstP2pObject *self)
   g_free (self->rendezvous);
   g_free (self->stun_server);
   g_free (self->turn_server);
+  g_free (self->bind_address);
   g_free (self->allowed_peers);
   g_free (self);
 }
@@ -173,6 +175,16 @@ gst_p2p_object_install_properties (GObjectClass *klass, gboolean is_sink)
       g_param_spec_int ("port", "UDP port",
           "UDP port to listen on in mode=listen (0 = any free port, "
           "-1 = $P2P_LISTEN_PORT, else 8800)", -1, 65535, -1, rw));
+  g_object_class_install_property (klass, GST_P2P_PROP_BIND_ADDRESS,
+      g_param_spec_string ("bind-address", "Bind address",
+          "Local IP address to listen on in mode=listen (NULL = every "
+          "interface); an address of no local interface fails the start",
+          NULL, rw));
+  g_object_class_install_property (klass, GST_P2P_PROP_BOUND_PORT,
+      g_param_spec_int ("bound-port", "Bound port",
+          "The UDP port actually listened on (with port=0: the one the system "
+          "chose); -1 while not listening", -1, 65535, -1,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (klass, GST_P2P_PROP_ALLOWED_PEERS,
       g_param_spec_string ("allowed-peers", "Allowed peers",
           "Comma-separated peer IDs allowed to connect; others fail the TLS "
@@ -281,6 +293,9 @@ gst_p2p_object_set_property (GstP2pObject *self, guint prop_id,
       self->port = g_value_get_int (value);
       GST_OBJECT_UNLOCK (self->element);
       return TRUE;
+    case GST_P2P_PROP_BIND_ADDRESS:
+      set_string (self, &self->bind_address, value);
+      return TRUE;
     case GST_P2P_PROP_ALLOWED_PEERS:
       set_string (self, &self->allowed_peers, value);
       return TRUE;
@@ -340,6 +355,12 @@ gst_p2p_object_get_property (GstP2pObject *self, guint prop_id,
       break;
     case GST_P2P_PROP_PORT:
       g_value_set_int (value, self->port);
+      break;
+    case GST_P2P_PROP_BIND_ADDRESS:
+      g_value_set_string (value, self->bind_address);
+      break;
+    case GST_P2P_PROP_BOUND_PORT:
+      g_value_set_int (value, self->bound_port);
       break;
     case GST_P2P_PROP_ALLOWED_PEERS:
       g_value_set_string (value, self->allowed_peers);
@@ -453,12 +474,14 @@ gst_p2p_object_open (GstP2pObject *self)
   g_autofree char *sim_network = NULL, *address = NULL, *ticket = NULL;
   GstP2pMode mode;
   GstP2pTransport transport;
-  gint port;
+  gint port, bound_port = -1;
+  g_autofree char *bind_address = NULL;
 
   GST_OBJECT_LOCK (self->element);
   mode = self->mode;
   transport = self->transport;
   port = self->port;
+  bind_address = g_strdup (self->bind_address);
   peer = g_strdup (self->peer);
   identity_path = g_strdup (self->identity_path);
   rendezvous = g_strdup (self->rendezvous);
@@ -601,7 +624,13 @@ gst_p2p_object_open (GstP2pObject *self)
   }
 
   if (mode == GST_P2P_MODE_LISTEN) {
-    if (port >= 0)
+    guint use_port = port >= 0 ? (guint) port : config->listen_port;
+
+    if (bind_address && strchr (bind_address, ':'))
+      address = g_strdup_printf ("[%s]:%u", bind_address, use_port);
+    else if (bind_address)
+      address = g_strdup_printf ("%s:%u", bind_address, use_port);
+    else if (port >= 0)
       address = g_strdup_printf (":%d", port);
     listener = p2p_provider_listen (provider, address, &err);
     if (!listener) {
@@ -614,6 +643,12 @@ gst_p2p_object_open (GstP2pObject *self)
       return FALSE;
     }
     ticket = p2p_listener_get_ticket (listener);
+    {
+      g_autoptr (GSocketAddress) local = p2p_listener_get_local_address (listener);
+
+      if (G_IS_INET_SOCKET_ADDRESS (local))
+        bound_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
+    }
   }
 
   GST_OBJECT_LOCK (self->element);
@@ -623,6 +658,7 @@ gst_p2p_object_open (GstP2pObject *self)
   self->allowed = g_steal_pointer (&allowed);
   self->peer_id = p2p_identity_dup_peer_id_string (self->identity);
   self->ticket = g_steal_pointer (&ticket);
+  self->bound_port = bound_port;
   GST_OBJECT_UNLOCK (self->element);
 
   GST_INFO_OBJECT (self->element, "peer ID %s, ticket %s", self->peer_id,
@@ -630,6 +666,7 @@ gst_p2p_object_open (GstP2pObject *self)
   g_object_notify (G_OBJECT (self->element), "peer-id");
   if (self->listener) {
     g_object_notify (G_OBJECT (self->element), "ticket");
+    g_object_notify (G_OBJECT (self->element), "bound-port");
     gst_element_post_message (self->element,
         gst_message_new_element (GST_OBJECT (self->element),
             gst_structure_new ("p2p-listening",
@@ -637,6 +674,7 @@ gst_p2p_object_open (GstP2pObject *self)
                 "ticket", G_TYPE_STRING, self->ticket,
                 "identity", G_TYPE_STRING, self->identity_kind,
                 "identity-file", G_TYPE_STRING, self->identity_file_used,
+                "port", G_TYPE_INT, bound_port,
                 NULL)));
   }
   return TRUE;
@@ -655,6 +693,7 @@ gst_p2p_object_close (GstP2pObject *self)
   identity = g_steal_pointer (&self->identity);
   g_clear_pointer (&self->peer_id, g_free);
   g_clear_pointer (&self->ticket, g_free);
+  self->bound_port = -1;
   g_clear_pointer (&self->allowed, g_array_unref);
   GST_OBJECT_UNLOCK (self->element);
 

@@ -55,6 +55,9 @@ enum {
   GST_P2P_PROP_RELAY_ONLY,
   /* issue 16 (p2psrc side): shared timeouts */
   GST_P2P_PROP_IDLE_TIMEOUT,
+  /* issue 16 item 8: like udpsrc/srtsink */
+  GST_P2P_PROP_BIND_ADDRESS,
+  GST_P2P_PROP_BOUND_PORT,
   GST_P2P_PROP_LAST
 };
 
@@ -73,6 +76,8 @@ typedef struct {
   char *turn_server;
   gboolean relay_only;
   gint port;                    /* -1: P2P_LISTEN_PORT or 8800 */
+  char *bind_address;           /* NULL: every interface */
+  gint bound_port;              /* -1 while not listening */
   char *allowed_peers;
   GstP2pDelivery delivery;
   /* issue 16 (p2psrc side): shared timeouts */

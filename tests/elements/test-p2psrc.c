@@ -240,6 +240,76 @@ GST_START_TEST (test_unreachable_peer)
 }
 GST_END_TEST;
 
+static gboolean wait_n_peers (GstElement *sink, guint n);
+
+/* bind-address and bound-port (issue 16 item 8, like udpsrc): port=0 on
+ * 127.0.0.1 listens on a port the system chose, which bound-port and the
+ * p2p-listening message report (-1 before and after); a p2psrc dials
+ * ID@127.0.0.1:bound-port; an address of no local interface fails the
+ * start naming it. */
+GST_START_TEST (test_bind_address)
+{
+  GstElement *sink = gst_element_factory_make ("p2psink", NULL);
+  GstElement *bad = gst_element_factory_make ("p2psink", NULL);
+  g_autoptr (GstBus) bus = gst_bus_new ();
+  g_autoptr (GError) err = NULL;
+  g_autoptr (GstMessage) msg = NULL;
+  g_autofree char *peer_id = NULL, *bound = NULL, *addr = NULL;
+  gint port = 0, msg_port = 0;
+
+  g_object_get (sink, "bound-port", &port, NULL);
+  fail_unless_equals_int (port, -1);
+  gst_element_set_bus (sink, bus);
+  g_object_set (sink, "transport", 0, "port", 0, "bind-address", "127.0.0.1", NULL);
+  fail_unless_equals_int (gst_element_set_state (sink, GST_STATE_READY),
+      GST_STATE_CHANGE_SUCCESS);
+  g_object_get (sink, "bound-port", &port, "peer-id", &peer_id, "bind-address", &addr, NULL);
+  fail_unless_equals_string (addr, "127.0.0.1");
+  fail_unless (port > 0, "bound-port %d", port);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT);
+  fail_unless (msg != NULL);
+  fail_unless (gst_structure_has_name (gst_message_get_structure (msg), "p2p-listening"));
+  fail_unless (gst_structure_get_int (gst_message_get_structure (msg), "port", &msg_port));
+  fail_unless_equals_int (msg_port, port);
+  /* reachable there */
+  bound = g_strdup_printf ("%s@127.0.0.1:%d", peer_id, port);
+  {
+    GstElement *src = gst_element_factory_make ("p2psrc", NULL);
+
+    g_object_set (src, "transport", 0, "peer", bound, "connect-timeout", 5000, NULL);
+    fail_unless (gst_element_set_state (src, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+    fail_unless (wait_n_peers (sink, 1), "p2psrc did not connect to %s", bound);
+    gst_element_set_state (src, GST_STATE_NULL);
+    gst_object_unref (src);
+  }
+  gst_element_set_state (sink, GST_STATE_NULL);
+  g_object_get (sink, "bound-port", &port, NULL);
+  fail_unless_equals_int (port, -1);
+  gst_element_set_bus (sink, NULL);
+  gst_object_unref (sink);
+
+  g_object_set (bad, "transport", 0, "port", 0, "bind-address", "192.0.2.1", NULL);
+  err = expect_start_error (bad, GST_STATE_READY);
+  assert_contains (err->message, "192.0.2.1");
+  gst_object_unref (bad);
+}
+GST_END_TEST;
+
+/* n-peers of @sink reaches @n within the test timeout */
+static gboolean
+wait_n_peers (GstElement *sink, guint n)
+{
+  for (guint i = 0; i < P2P_TEST_TIMEOUT_S * 100; i++) {
+    guint have = 0;
+
+    g_object_get (sink, "n-peers", &have, NULL);
+    if (have >= n)
+      return TRUE;
+    g_usleep (10 * 1000);
+  }
+  return FALSE;
+}
+
 GST_START_TEST (test_uri_handler)
 {
   g_autofree char *id = random_peer_id ();
@@ -1353,6 +1423,7 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_unreachable_peer);
   tcase_add_test (tc, test_reconnect_bounded);
   tcase_add_test (tc, test_uri_handler);
+  tcase_add_test (tc, test_bind_address);
   tcase_add_test (tc, test_identity_file);
   tcase_add_test (tc, test_state_cycles);
 
