@@ -48,6 +48,11 @@ gsize gst_p2p_media_frame_length (const guint8 *data, gsize len);
  * (datagram delivery). */
 GBytes *gst_p2p_media_buffer_to_datagram (GstBuffer *buffer, guint64 seqnum);
 
+/* The body of the MESSAGE frame a delivery=reliable p2psrc sends when it
+ * connects (a delivery=datagram one sends "ready"): a datagram sender then
+ * carries its buffers on the stream. docs/protocol.md §5. */
+#define GST_P2P_READY_STREAM "ready stream"
+
 /* Splits one message (one whole frame) into @type and @body. Strict: the
  * frame must fill the message exactly. Errors: P2P_ERROR_PROTOCOL. */
 gboolean gst_p2p_media_split_message (const guint8 *data, gsize len,

@@ -70,6 +70,8 @@ typedef struct {
   guint queued_buffers;         /* BUFFER frames queued + being sent */
   gboolean closed;
   gboolean ready;               /* datagram delivery: the receiver said so */
+  gboolean wants_stream;        /* datagram delivery to a delivery=reliable
+                                 * receiver: its buffers go on the stream */
   char *close_reason;
   gboolean need_discont;
   guint64 dropped;
@@ -375,7 +377,10 @@ sink_peer_thread (gpointer data)
 
 /* Datagram delivery: datagrams that arrive before the receiver connected its
  * handler are lost, so a receiver first sends one MESSAGE frame ("ready") on
- * the reliable stream and gets datagrams only after it. */
+ * the reliable stream and gets datagrams only after it. A delivery=reliable
+ * p2psrc says "ready stream" instead: it reads no datagrams, so its buffers
+ * go on the stream (it hung in PREROLLING before, waiting for buffers that
+ * never came; docs/protocol.md §5). */
 static gpointer
 sink_peer_ready_thread (gpointer data)
 {
@@ -387,7 +392,21 @@ sink_peer_ready_thread (gpointer data)
 
   g_mutex_lock (&self->lock);
   if (msg) {
-    GST_DEBUG_OBJECT (self, "receiver %s is ready for datagrams", peer->peer_id);
+    guint64 type = 0;
+    const guint8 *body = NULL;
+    gsize body_len = 0;
+    gsize len = 0;
+    const guint8 *bytes = g_bytes_get_data (msg, &len);
+
+    if (gst_p2p_media_split_message (bytes, len, &type, &body, &body_len, NULL)
+        && type == P2P_FRAME_MESSAGE && body_len == strlen (GST_P2P_READY_STREAM)
+        && memcmp (body, GST_P2P_READY_STREAM, body_len) == 0) {
+      GST_INFO_OBJECT (self, "receiver %s runs delivery=reliable: its buffers go "
+          "on the stream", peer->peer_id);
+      peer->wants_stream = TRUE;
+    } else {
+      GST_DEBUG_OBJECT (self, "receiver %s is ready for datagrams", peer->peer_id);
+    }
     peer->ready = TRUE;
   }
   self->n_threads--;
@@ -674,6 +693,13 @@ render_datagram (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
   g_autoptr (GBytes) msg = NULL;
   g_autoptr (GPtrArray) snapshot = NULL;
   GstFlowReturn ret;
+  guint64 max_bytes;
+  guint max_buffers;
+
+  GST_OBJECT_LOCK (self);
+  max_bytes = self->max_queue_bytes;
+  max_buffers = self->max_queue_buffers;
+  GST_OBJECT_UNLOCK (self);
 
   if (!preroll && drop_before_receiver (self))
     return GST_FLOW_OK;
@@ -688,8 +714,23 @@ render_datagram (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
   for (guint i = 0; i < self->peers->len; i++) {
     SinkPeer *peer = g_ptr_array_index (self->peers, i);
 
-    if (peer->ready && !peer->closed)
-      g_ptr_array_add (snapshot, sink_peer_ref (peer));
+    if (!peer->ready || peer->closed)
+      continue;
+    if (peer->wants_stream) {
+      /* live: a full queue loses the buffer (DISCONT next), never blocks */
+      g_autoptr (GBytes) m = encode_buffer (buffer, peer->need_discont);
+
+      if (queue_full_locked (self, peer, g_bytes_get_size (m), max_bytes, max_buffers)) {
+        peer->dropped++;
+        self->dropped_total++;
+        peer->need_discont = TRUE;
+      } else {
+        peer->need_discont = FALSE;
+        sink_peer_push_locked (self, peer, m);
+      }
+      continue;
+    }
+    g_ptr_array_add (snapshot, sink_peer_ref (peer));
   }
   g_mutex_unlock (&self->lock);
 

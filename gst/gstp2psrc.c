@@ -760,13 +760,18 @@ ensure_connected (GstP2pSrc *self)
         self->reader = g_thread_new ("p2psrc-reader", reader_thread, self);
       }
       g_mutex_unlock (&self->lock);
-      if (self->delivery == GST_P2P_DELIVERY_DATAGRAM) {
-        /* tell the sender our datagram handler is in place */
+      {
+        /* tell the sender our datagram handler is in place ("ready"), or
+         * that we read no datagrams ("ready stream": a delivery=datagram
+         * sender then sends our buffers on the stream; a reliable sender
+         * does not read it) */
+        const char *word = self->delivery == GST_P2P_DELIVERY_DATAGRAM ? "ready" :
+            GST_P2P_READY_STREAM;
         g_autoptr (GByteArray) ready = g_byte_array_new ();
         g_autoptr (GBytes) msg = NULL;
         g_autoptr (GError) e = NULL;
 
-        p2p_frame_append (ready, P2P_FRAME_MESSAGE, (const guint8 *) "ready", 5);
+        p2p_frame_append (ready, P2P_FRAME_MESSAGE, (const guint8 *) word, strlen (word));
         msg = g_byte_array_free_to_bytes (g_steal_pointer (&ready));
         if (!p2p_connection_send (conn, msg, cancellable, &e))
           GST_WARNING_OBJECT (self, "could not send ready: %s", e->message);

@@ -692,6 +692,27 @@ GST_START_TEST (test_peer_connecting_signal)
 }
 GST_END_TEST;
 
+/* Issue 16 item 4: a delivery=reliable receiver of a delivery=datagram
+ * sender hung in PREROLLING (the sender waited for a "ready" it never sent
+ * and sent no buffer). It now says "ready stream" and gets the buffers on
+ * the reliable stream: all of them, in order, bytes and timestamps intact. */
+GST_START_TEST (test_reliable_receiver_of_datagram_sender)
+{
+  Sender s;
+  GstHarness *h;
+
+  sender_start (&s, "mixed-delivery", TRUE, "delivery", 1 /* datagram */, NULL);
+  h = receiver_start (&s, NULL);
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+  p2p_test_push_stream_headers (s.hsink);
+  push_buffers (s.hsink, 0, 10);
+  fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
+  p2p_test_expect_stream (h, 0, 10, BUF_SIZE, NULL);
+  gst_harness_teardown (h);
+  sender_stop (&s);
+}
+GST_END_TEST;
+
 static Suite *
 p2psink_peers_suite (void)
 {
@@ -706,6 +727,7 @@ p2psink_peers_suite (void)
   tcase_add_test (tc, test_is_live_flowing);
   tcase_add_test (tc, test_slow_consumer_paces_sender);
   tcase_add_test (tc, test_peer_connecting_signal);
+  tcase_add_test (tc, test_reliable_receiver_of_datagram_sender);
   /* a partition of the simulated network: not on real QUIC sockets */
   if (!p2p_test_use_quic ()) {
     tcase_add_test (tc, test_reconnect_after_loss);

@@ -556,8 +556,18 @@ run_nesting_attack (guint64 type, const char *prefix, const char *what)
   fail_unless (g_error_matches (err, GST_STREAM_ERROR, GST_STREAM_ERROR_DECODE),
       "%s %d: %s", g_quark_to_string (err->domain), err->code, err->message);
   assert_contains (err->message, expected);
-  /* the peer sees the connection closed for a protocol error */
+  /* the peer sees the connection closed for a protocol error (after the
+   * receiver's "ready stream", docs/protocol.md §5.2) */
   reply = p2p_connection_receive (h.conn, NULL, &recv_err);
+  if (reply) {
+    static const guint8 ready[] = { 0x10, 0x0c, 'r', 'e', 'a', 'd', 'y', ' ', 's', 't', 'r',
+      'e', 'a', 'm' };
+
+    fail_unless (g_bytes_get_size (reply) == sizeof ready
+        && memcmp (g_bytes_get_data (reply, NULL), ready, sizeof ready) == 0);
+    g_clear_pointer (&reply, g_bytes_unref);
+    reply = p2p_connection_receive (h.conn, NULL, &recv_err);
+  }
   fail_unless (reply == NULL);
   fail_unless (g_error_matches (recv_err, P2P_ERROR, P2P_ERROR_CLOSED), "%s",
       recv_err->message);
