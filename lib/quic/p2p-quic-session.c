@@ -19,7 +19,8 @@
  *   counts itself authenticated only at handshake_confirmed (HANDSHAKE_DONE),
  *   because in TLS 1.3 it finishes before the server checked its key.
  * - Protocol: the client's bidirectional stream 0 is the control stream
- *   (Handshake{version, capabilities}, Keepalive, Disconnect{code, reason});
+ *   (Handshake{version, capabilities}, Disconnect{code, reason}; Keepalive is
+ *   accepted and ignored, keepalives are QUIC PINGs);
  *   each side's first unidirectional stream carries MESSAGE frames; other
  *   bidirectional streams are raw "extra" streams; RFC 9221 datagrams.
  *   ESTABLISHED = TLS done (+ confirmed on the client) + the peer's Handshake

@@ -71,7 +71,7 @@ typedef struct {
 
 typedef struct {
   guint64 idle_timeout_ns;      /* 0 = 30 s */
-  guint64 keepalive_ns;         /* 0 = off; sends Keepalive frames/PINGs */
+  guint64 keepalive_ns;         /* 0 = off; QUIC PINGs after this long without a packet */
   /* 0 = off. An established session that hears nothing from the peer for
    * this long while data it sent waits for acknowledgement closes with
    * TIMEOUT ("the peer stopped answering"): a crashed or vanished peer
