@@ -852,6 +852,8 @@ send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
         continue;
       }
       if (policy == GST_P2P_SLOW_RECEIVER_DISCONNECT) {
+        GST_LOG_OBJECT (self, "holding back: the queue of %s is full (it goes "
+            "after slow-receiver-timeout)", peer->peer_id);
         if (g_get_monotonic_time () >= deadline) {
           GST_WARNING_OBJECT (self, "receiver %s is too slow (queue full for "
               "%u ms): disconnecting it", peer->peer_id, slow_timeout);
