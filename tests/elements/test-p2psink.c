@@ -521,6 +521,9 @@ run_slow_receiver (const SlowCase *c)
     }
   }
 out:
+  /* queued messages hold the element, which holds the bus */
+  gst_element_set_bus (slow->element, NULL);
+  gst_bus_set_flushing (slow_bus, TRUE);
   gst_harness_teardown (slow);
   gst_harness_teardown (fast);
   sender_stop (&s);
