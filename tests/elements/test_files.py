@@ -64,6 +64,35 @@ def start_server(root, args):
     return srv, lines['ticket'], lines['peer-id']
 
 
+def make_files(root):
+    """Encodes the test tracks under ROOT/Artist/Album ü (FLAC, Ogg/Opus,
+    MP3, and an M4A with its moov index at the end, each when its encoder is
+    installed); returns {name: path relative to ROOT}."""
+    album = os.path.join(root, 'Artist', 'Album ü')
+    os.makedirs(album, exist_ok=True)
+    src = 'audiotestsrc num-buffers=%d wave=pink-noise ! audio/x-raw,rate=%d,channels=2'
+    files = {}
+    makers = {
+        '01 flac.flac': (src % (400, 44100)) + ' ! flacenc',
+        '02 opus.ogg': (src % (400, 48000)) + ' ! opusenc ! oggmux',
+        '03 mp3.mp3': (src % (400, 44100)) + ' ! lamemp3enc',
+        '04 aac.m4a': (src % (400, 44100)) + ' ! voaacenc ! mp4mux faststart=false',
+    }
+    for name, enc in makers.items():
+        if not all(Gst.ElementFactory.find(e) for e in
+                   [w for w in enc.split() if w.isidentifier() and w not in ('audiotestsrc',)]):
+            continue
+        path = os.path.join(album, name)
+        err = run_pipeline('%s ! filesink location="%s"' % (enc, path))
+        assert err is None, err
+        files[name] = 'Artist/Album ü/' + name
+    with open(os.path.join(album, '04 aac.m4a'), 'rb') as f:
+        data = f.read()
+    # the index really is at the end (random access needed)
+    assert data.find(b'moov') > data.find(b'mdat') > 0
+    return files
+
+
 class Player:
     """uridecodebin ! audioconvert ! S16LE appsink, prerolled."""
 
@@ -120,26 +149,7 @@ class FilesTest(unittest.TestCase):
             f.write(b'SECRET')
         os.symlink(os.path.join(cls.tmp, 'outside', 'secret.flac'),
                    os.path.join(cls.root, 'escape.flac'))
-        src = 'audiotestsrc num-buffers=%d wave=pink-noise ! audio/x-raw,rate=%d,channels=2'
-        cls.files = {}
-        makers = {
-            '01 flac.flac': (src % (400, 44100)) + ' ! flacenc',
-            '02 opus.ogg': (src % (400, 48000)) + ' ! opusenc ! oggmux',
-            '03 mp3.mp3': (src % (400, 44100)) + ' ! lamemp3enc',
-            '04 aac.m4a': (src % (400, 44100)) + ' ! voaacenc ! mp4mux faststart=false',
-        }
-        for name, enc in makers.items():
-            if not all(Gst.ElementFactory.find(e) for e in
-                       [w for w in enc.split() if w.isidentifier() and w not in ('audiotestsrc',)]):
-                continue
-            path = os.path.join(album, name)
-            err = run_pipeline('%s ! filesink location="%s"' % (enc, path))
-            assert err is None, err
-            cls.files[name] = 'Artist/Album ü/' + name
-        with open(os.path.join(album, '04 aac.m4a'), 'rb') as f:
-            data = f.read()
-        # the index really is at the end (random access needed)
-        assert data.find(b'moov') > data.find(b'mdat') > 0
+        cls.files = make_files(cls.root)
         cls.server, cls.ticket, cls.peer_id = start_server(cls.root, ['--port', '0'])
 
     @classmethod
