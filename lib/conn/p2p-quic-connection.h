@@ -40,14 +40,14 @@ G_DECLARE_FINAL_TYPE (P2pQuicConnection, p2p_quic_connection, P2P, QUIC_CONNECTI
 
 /* Dial over @path (call on the path's context). Completes when the session
  * is ESTABLISHED (callback on the path's context) or failed. */
-void p2p_quic_connection_dial_async (P2pPacketPath *path, P2pIdentity *identity,
+P2P_INTERNAL_EXPORT void p2p_quic_connection_dial_async (P2pPacketPath *path, P2pIdentity *identity,
     const P2pPeerId *expected_peer, const P2pQuicSessionConfig *cfg,
     GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
-P2pConnection *p2p_quic_connection_dial_finish (GAsyncResult *result, GError **error);
+P2P_INTERNAL_EXPORT P2pConnection *p2p_quic_connection_dial_finish (GAsyncResult *result, GError **error);
 
 /* Server side: a session from the first client packet over @path. The
  * connection reports establishment through @established (on the context). */
-P2pQuicConnection *p2p_quic_connection_new_server (P2pPacketPath *path, P2pIdentity *identity,
+P2P_INTERNAL_EXPORT P2pQuicConnection *p2p_quic_connection_new_server (P2pPacketPath *path, P2pIdentity *identity,
     const guint8 *first_pkt, gsize len, const P2pQuicSessionConfig *cfg, GPtrArray *allowed,
     GError **error);
 /* Same for an Initial whose address a listener validated with a Retry

@@ -17,7 +17,7 @@
 #include "p2p/p2p-error.h"
 #include "p2p/p2p-peer-info.h"
 #include "p2p-config-private.h"
-#include "p2p-ice-connect.h"
+#include "p2p-ice-loader.h"
 #include "p2p-net-thread.h"
 #include "p2p-quic-endpoint.h"
 #include "p2p-udp-socket.h"
@@ -49,6 +49,7 @@ struct _P2pQuicProvider {
   GPtrArray *listeners;         /* GWeakRef* (P2pQuicEndpoint) */
   GPtrArray *allowed;           /* P2pPeerId*: config->allowed_peers, NULL = anyone */
   P2pIceService *ice;           /* rendezvous + ICE; created on first use */
+  const P2pIceModule *ice_mod;  /* the ICE layer, loaded with ice */
   GPtrArray *ice_conns;         /* GWeakRef* (P2pConnection): aborted at shutdown */
   gboolean shut_down;
 };
@@ -196,8 +197,12 @@ get_ice (P2pQuicProvider *self, GError **error)
     g_set_error_literal (error, P2P_ERROR, P2P_ERROR_CLOSED, "provider shut down");
     return NULL;
   }
-  if (self->ice == NULL)
-    self->ice = p2p_ice_service_new (self->identity, self->config, &self->session_cfg, error);
+  if (self->ice == NULL) {
+    if (self->ice_mod == NULL && (self->ice_mod = p2p_ice_loader_get (error)) == NULL)
+      return NULL;
+    self->ice = self->ice_mod->service_new (self->identity, self->config, &self->session_cfg,
+        error);
+  }
   return self->ice;
 }
 
@@ -250,7 +255,7 @@ on_ice_accepted (P2pConnection *conn, gpointer user_data)
   }
   p2p_connection_close (conn, "not listening");
   /* Every listener is closed: refuse later offers at once (a new listen() starts again). */
-  p2p_ice_service_stop_accepting (self->ice);
+  self->ice_mod->stop_accepting (self->ice);
 }
 
 /* ------------------------------------------------------------ connect */
@@ -513,7 +518,7 @@ ice_dial_done (GObject *source, GAsyncResult *res, gpointer user_data)
 
   /* The service outlives every dial it started (freed at shutdown after
    * completing them), so c->self->ice may already be gone: do not use it. */
-  conn = p2p_ice_service_connect_finish (NULL, res, &error);
+  conn = p2p_ice_loader_get (NULL)->connect_finish (NULL, res, &error);
   c->outstanding--;
   if (conn && !c->self->shut_down)
     track_ice_conn (c->self, conn);
@@ -558,7 +563,7 @@ start_ice (Connect *c)
     return;
   }
   c->outstanding++;
-  p2p_ice_service_connect_async (ice, &c->peer, c->race, ice_dial_done, c);
+  self->ice_mod->connect_async (ice, &c->peer, c->race, ice_dial_done, c);
 }
 
 /* Peers named by ID only: look the peer up through the rendezvous server of
@@ -774,7 +779,7 @@ listen_net (gpointer data)
       return;
     }
     /* Registers in the background (and again after losing the server). */
-    p2p_ice_service_start_accepting (ice, self->allowed, 0, on_ice_accepted, self);
+    self->ice_mod->start_accepting (ice, self->allowed, 0, on_ice_accepted, self);
   }
 }
 
@@ -853,7 +858,7 @@ reg_done (GObject *source, GAsyncResult *res, gpointer data)
   RegWait *w = data;
   GError *error = NULL;
 
-  p2p_ice_service_register_finish (NULL, res, &error);
+  p2p_ice_loader_get (NULL)->register_finish (NULL, res, &error);
   reg_wait_complete (w, error);
   reg_wait_unref (w);
 }
@@ -876,7 +881,7 @@ reg_start_net (gpointer data)
     return G_SOURCE_REMOVE;
   }
   g_atomic_int_inc (&w->refs);
-  p2p_ice_service_register_async (ice, w->cancellable, reg_done, w);
+  w->self->ice_mod->register_async (ice, w->cancellable, reg_done, w);
   return G_SOURCE_REMOVE;
 }
 
@@ -945,7 +950,7 @@ get_ice_counters_net (gpointer data)
   GetCounters *g = data;
 
   if (g->self->ice)
-    p2p_ice_service_get_counters (g->self->ice, g->out);
+    g->self->ice_mod->get_counters (g->self->ice, g->out);
 }
 
 void
@@ -983,7 +988,10 @@ shutdown_net (gpointer data)
   }
   self->shut_down = TRUE;
   /* Completes the ICE dials still waiting (CLOSED), stops answering offers. */
-  g_clear_pointer (&self->ice, p2p_ice_service_free);
+  if (self->ice) {
+    self->ice_mod->service_free (self->ice);
+    self->ice = NULL;
+  }
   for (guint i = 0; i < self->ice_conns->len; i++) {
     g_autoptr (GObject) conn = g_weak_ref_get (self->ice_conns->pdata[i]);
 

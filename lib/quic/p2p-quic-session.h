@@ -115,7 +115,7 @@ typedef struct {
 /* Default window of a peer-opened stream nobody accepted yet. */
 #define P2P_QUIC_UNACCEPTED_STREAM_WINDOW (64 * 1024)
 
-void p2p_quic_session_config_init (P2pQuicSessionConfig *cfg);
+P2P_INTERNAL_EXPORT void p2p_quic_session_config_init (P2pQuicSessionConfig *cfg);
 /* p2p_quic_session_config_init() with the timeouts of a provider's
  * configuration (idle, keepalive, liveness); max_udp_payload 0 = each
  * path's MTU. */
@@ -128,7 +128,7 @@ P2pQuicSession *p2p_quic_session_new_client (P2pIdentity *identity, const P2pPee
 
 /* TRUE if @pkt looks like a client Initial that may start a new server session
  * (ngtcp2_accept). Cheap; used by listeners to demultiplex. */
-gboolean p2p_quic_packet_is_initial (const guint8 *pkt, gsize len);
+P2P_INTERNAL_EXPORT gboolean p2p_quic_packet_is_initial (const guint8 *pkt, gsize len);
 /* Extracts the destination connection ID of @pkt (long or short header, with
  * short-header DCID length @scid_len) into @dcid, which must hold
  * P2P_QUIC_MAX_CID_LEN bytes. Returns FALSE if unparsable or longer. */

@@ -4,8 +4,13 @@
 
 #if defined(P2P_COMPILATION)
 #define P2P_EXPORT __attribute__ ((visibility ("default"))) extern
+/* Internal functions that the ICE module (libp2p-ice.so, loaded on first
+ * use) calls: exported by the shared library, declared only in headers
+ * that are not installed. Not API. */
+#define P2P_INTERNAL_EXPORT __attribute__ ((visibility ("default"))) extern
 #else
 #define P2P_EXPORT extern
+#define P2P_INTERNAL_EXPORT extern
 #endif
 
 #define P2P_API_VERSION "1.0"
