@@ -6,7 +6,7 @@
 #
 # Stages: build + all meson suites (unit, elements, soak, nat, python); the
 # unit, element and python suites again under ASan+UBSan; each libFuzzer
-# target for a bounded time on its seed corpus. Set P2P_TEST_QUICK=1 to skip
+# target for a bounded time on its seed corpus ($JOBS targets at a time). Set P2P_TEST_QUICK=1 to skip
 # the sanitizer and fuzz stages, P2P_MUTATION=1 to add the mutation check
 # (tests/mutation/run.sh, slow; docs/testing.md).
 #
@@ -131,6 +131,10 @@ if [ "${P2P_TEST_QUICK:-0}" != 1 ]; then
       -Db_lundef=false >build-fuzz-setup.log 2>&1 || cat build-fuzz-setup.log
   fi
   if ninja -C build-fuzz >build-fuzz.log 2>&1; then
+    # $JOBS targets at a time (each is one process, one core), each on a
+    # copy of its seed corpus; results are read once all have finished
+    running=0
+    names=""
     for f in build-fuzz/tests/fuzz/fuzz-*; do
       [ -f "$f" ] && [ -x "$f" ] || continue
       name=$(basename "$f")
@@ -139,15 +143,26 @@ if [ "${P2P_TEST_QUICK:-0}" != 1 ]; then
       if [ -z "$(ls -A "$corpus" 2>/dev/null)" ]; then
         echo "no seed corpus in $corpus"; fail_stage "fuzz:$name:no-corpus"; continue
       fi
-      work=$(mktemp -d)
-      cp -r "$corpus"/. "$work"/
-      if "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
-          -print_final_stats=0 "$work" >"build-fuzz/$name.log" 2>&1; then
+      names="$names $name"
+      rm -f "build-fuzz/$name.rc"
+      (
+        work=$(mktemp -d)
+        cp -r "$corpus"/. "$work"/
+        "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+          -print_final_stats=0 "$work" >"build-fuzz/$name.log" 2>&1
+        echo $? >"build-fuzz/$name.rc"
+        rm -rf "$work"
+      ) &
+      running=$((running + 1))
+      if [ "$running" -ge "$JOBS" ]; then wait; running=0; fi
+    done
+    wait
+    for name in $names; do
+      if [ "$(cat "build-fuzz/$name.rc" 2>/dev/null)" = 0 ]; then
         PASSED=$((PASSED + 1)); echo "ok: $name ($(grep -c . "build-fuzz/$name.log") log lines)"
       else
         tail -30 "build-fuzz/$name.log"; fail_stage "fuzz:$name"
       fi
-      rm -rf "$work"
     done
   else
     tail -40 build-fuzz.log
