@@ -6,9 +6,10 @@
 #
 # Stages: build + all meson suites (unit, elements, soak, nat, python); the
 # unit, element and python suites again under ASan+UBSan; each libFuzzer
-# target for a bounded time on its seed corpus ($JOBS targets at a time). Set P2P_TEST_QUICK=1 to skip
-# the sanitizer and fuzz stages, P2P_MUTATION=1 to add the mutation check
-# (tests/mutation/run.sh, slow; docs/testing.md).
+# target for a bounded time on its seed corpus ($JOBS targets at a time).
+# Set P2P_TEST_QUICK=1 to skip the sanitizer and fuzz stages,
+# P2P_MUTATION=1 to add the mutation check (tests/mutation/run.sh, slow;
+# docs/testing.md).
 #
 # Strict by design (tests/tally.py does the counting): a meson test run that
 # stops early (exit 125 when the rebuild fails) is a failure, never the
