@@ -137,7 +137,33 @@ class Player:
         self.p.set_state(Gst.State.NULL)
 
 
-class FilesTest(unittest.TestCase):
+class TrackChecks:
+    """Shared by the QUIC and the simulator tests: self.root, self.files and
+    remote(rel) (the p2p:// URI of a track) are the subclass's."""
+
+    def local(self, rel):
+        return Gst.filename_to_uri(os.path.join(self.root, rel))
+
+    def decode(self, uri):
+        p = Player(uri)
+        self.assertIsNone(p.error, uri)
+        data = p.read_all()
+        p.close()
+        return data
+
+    def check_decode_identical(self, min_files):
+        """Every track decodes to the PCM of a local decode."""
+        self.assertGreaterEqual(len(self.files), min_files)
+        for name, rel in sorted(self.files.items()):
+            with self.subTest(name=name):
+                local = self.decode(self.local(rel))
+                remote = self.decode(self.remote(rel))
+                self.assertGreater(len(local), 100000)
+                self.assertEqual(len(remote), len(local))
+                self.assertTrue(remote == local, name)
+
+
+class FilesTest(TrackChecks, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix='p2p-files-')
@@ -165,28 +191,10 @@ class FilesTest(unittest.TestCase):
             shutil.rmtree(cls.tmp)
 
     def remote(self, rel):
-        from urllib.parse import quote
-        return 'p2p://%s/%s' % (self.ticket, quote(rel))
-
-    def local(self, rel):
-        return Gst.filename_to_uri(os.path.join(self.root, rel))
-
-    def decode(self, uri):
-        p = Player(uri)
-        self.assertIsNone(p.error, uri)
-        data = p.read_all()
-        p.close()
-        return data
+        return 'p2p://%s/%s' % (self.ticket, urllib.parse.quote(rel))
 
     def test_decode_identical(self):
-        self.assertGreaterEqual(len(self.files), 3)
-        for name, rel in sorted(self.files.items()):
-            with self.subTest(name=name):
-                local = self.decode(self.local(rel))
-                remote = self.decode(self.remote(rel))
-                self.assertGreater(len(local), 100000)
-                self.assertEqual(len(remote), len(local))
-                self.assertTrue(remote == local, name)
+        self.check_decode_identical(3)
 
     def test_duration(self):
         for name, rel in sorted(self.files.items()):
