@@ -1,14 +1,18 @@
 /* gstp2psrc-files.c: p2psrc's random-access mode (issue 13): reads one
  * file of a peer's P2pFileService by ranges (docs/protocol.md section 8).
  *
- * The file is read in blocks of BLOCK bytes, each one GET on its own QUIC
- * stream. Up to WINDOW blocks after the one being read are requested ahead
- * (their answers arrive into the streams' buffers while the pipeline
- * works), so a sequential read does not wait one round trip per block; the
- * window starts at one block after a jump and widens by one per block read
- * in sequence, so the jumps of typefind and parsers cost little. A
- * read outside the block in hand and the window drops the window (a seek):
- * its streams are released and their remaining bytes discarded. Every
+ * The file is read in blocks, each one GET on its own QUIC stream. Up to
+ * WINDOW blocks after the one being read are requested ahead (their answers
+ * arrive into the streams' buffers while the pipeline works), so a
+ * sequential read does not wait one round trip per block. After a jump the
+ * window is one block of BLOCK_MIN bytes (or the read's length); each block
+ * read in sequence widens the window by one and each new request doubles
+ * in size up to BLOCK_MAX, so the short reads and jumps of typefind and of
+ * a parser's seek cost little while a sequential read streams. A read
+ * outside the block in hand and the window drops the window (a seek): its
+ * streams are released and their remaining bytes discarded. The size query
+ * asks for the first block, whose answer's header gives the size, so the
+ * first read does not wait another round trip. Every
  * answer's validator (size, mtime, inode) must equal the first one's, else
  * the file changed and the read fails. Errors are element errors naming the
  * path and the peer.
@@ -20,7 +24,9 @@
 GST_DEBUG_CATEGORY_EXTERN (gst_p2p_debug);
 #define GST_CAT_DEFAULT gst_p2p_debug
 
-#define BLOCK (256 * 1024)
+/* the first request after a jump, and the largest of a sequential read */
+#define BLOCK_MIN (64 * 1024)
+#define BLOCK_MAX (256 * 1024)
 #define WINDOW 4
 #define BUSY_RETRIES 10
 #define BUSY_WAIT_MS 20
@@ -30,7 +36,10 @@ GST_DEBUG_CATEGORY_EXTERN (gst_p2p_debug);
 
 typedef struct {
   guint64 offset;
+  guint64 len;                  /* bytes asked for */
   GIOStream *stream;
+  gboolean have_header;         /* header read already (the size query) */
+  P2pFileHeader header;
 } Pending;
 
 struct _GstP2pFileReader {
@@ -49,6 +58,7 @@ struct _GstP2pFileReader {
   GBytes *block;
   GQueue pending;               /* Pending*, in offset order */
   guint window;                 /* blocks to keep requested ahead, 1..WINDOW */
+  guint64 req_len;              /* length of the next request */
   guint reconnects;             /* consecutive attempts */
 
   /* push mode: the streaming task's position (stream lock) */
@@ -171,8 +181,9 @@ drop_window (GstP2pFileReader *self)
   g_queue_clear_full (&self->pending, pending_free);
 }
 
-/* Requests the blocks after the last pending one (or after @from) until
- * WINDOW are in flight. */
+/* Requests the blocks after the last pending one (or from @from) until
+ * the window is in flight, each twice the previous one's size up to
+ * BLOCK_MAX. */
 static gboolean
 fill_window (GstP2pFileReader *self, guint64 from, GError **error)
 {
@@ -180,25 +191,41 @@ fill_window (GstP2pFileReader *self, guint64 from, GError **error)
   Pending *last = g_queue_peek_tail (&self->pending);
 
   if (last)
-    next = last->offset + BLOCK;
+    next = last->offset + last->len;
   while (self->pending.length < MAX (self->window, 1)
       && (!self->have_first || next < self->first.size)) {
     Pending *p = g_new0 (Pending, 1);
 
     p->offset = next;
+    p->len = CLAMP (self->req_len, BLOCK_MIN, BLOCK_MAX);
     p->stream = p2p_file_client_send_request (self->conn, P2P_FILE_REQUEST_GET, self->path,
-        next, BLOCK, self->cancel, error);
+        next, p->len, self->cancel, error);
     if (!p->stream) {
       g_free (p);
       return FALSE;
     }
+    GST_LOG_OBJECT (self->element, "GET %" G_GUINT64_FORMAT " bytes at %" G_GUINT64_FORMAT,
+        p->len, p->offset);
     g_queue_push_tail (&self->pending, p);
-    next += BLOCK;
+    next += p->len;
+    self->req_len = MIN (p->len * 2, BLOCK_MAX);
   }
   return TRUE;
 }
 
-static gboolean load_block_once (GstP2pFileReader *self, guint64 bo, GError **error);
+/* Drops the window and asks for @want bytes (BLOCK_MIN..BLOCK_MAX) at @at
+ * alone: after a jump, or for the first block. */
+static gboolean
+restart_window (GstP2pFileReader *self, guint64 at, guint64 want, GError **error)
+{
+  drop_window (self);
+  self->window = 1;
+  self->req_len = want;
+  return fill_window (self, at, error);
+}
+
+static gboolean load_block_once (GstP2pFileReader *self, guint64 at, guint64 want,
+    GError **error);
 
 /* Waits @ms or until the reader is cancelled. */
 static void
@@ -210,17 +237,18 @@ reader_wait_ms (GstP2pFileReader *self, guint ms)
     g_usleep (MIN (20000, MAX (deadline - g_get_monotonic_time (), 0)));
 }
 
-/* Makes the block at @bo (BLOCK-aligned) the block in hand. A server at its
- * request limit (TOO_MANY_REQUESTS: other players) is asked again, with only
- * that block in flight, after BUSY_WAIT_MS x attempt, at most BUSY_RETRIES
+/* Makes a block holding offset @at (and up to @want bytes from there, if
+ * a new request is needed) the block in hand. A server at its request
+ * limit (TOO_MANY_REQUESTS: other players) is asked again, with only that
+ * block in flight, after BUSY_WAIT_MS x attempt, at most BUSY_RETRIES
  * times. */
 static gboolean
-load_block (GstP2pFileReader *self, guint64 bo, GError **error)
+load_block (GstP2pFileReader *self, guint64 at, guint64 want, GError **error)
 {
   for (guint attempt = 1;; attempt++) {
     GError *err = NULL;
 
-    if (load_block_once (self, bo, &err)) {
+    if (load_block_once (self, at, want, &err)) {
       self->reconnects = 0;
       return TRUE;
     }
@@ -231,7 +259,7 @@ load_block (GstP2pFileReader *self, guint64 bo, GError **error)
       self->reconnects++;
       GST_WARNING_OBJECT (self->element, "\"%s\": reconnecting (attempt %u of %u) at "
           "offset %" G_GUINT64_FORMAT ": %s", self->path, self->reconnects, RECONNECT_MAX,
-          bo, err->message);
+          at, err->message);
       gst_element_post_message (self->element,
           gst_message_new_element (GST_OBJECT (self->element),
               gst_structure_new ("p2p-reconnect",
@@ -240,7 +268,7 @@ load_block (GstP2pFileReader *self, guint64 bo, GError **error)
                   "delay-ms", G_TYPE_UINT, RECONNECT_DELAY_MS,
                   "reason", G_TYPE_STRING, err->message,
                   "location", G_TYPE_STRING, self->path,
-                  "offset", G_TYPE_UINT64, bo, NULL)));
+                  "offset", G_TYPE_UINT64, at, NULL)));
       g_clear_error (&err);
       drop_window (self);
       self->window = 1;
@@ -272,40 +300,57 @@ load_block (GstP2pFileReader *self, guint64 bo, GError **error)
   }
 }
 
+/* Reads the header of the pending block @p, once. */
 static gboolean
-load_block_once (GstP2pFileReader *self, guint64 bo, GError **error)
+pending_header (GstP2pFileReader *self, Pending *p, GError **error)
+{
+  if (p->have_header)
+    return TRUE;
+  if (!p2p_file_client_read_header (p->stream, &p->header, self->cancel, error)
+      || !check_validator (self, &p->header, error))
+    return FALSE;
+  if (p->header.body_len > p->len) {
+    g_set_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_PROTOCOL,
+        "the peer answered %" G_GUINT64_FORMAT " bytes for a block of %" G_GUINT64_FORMAT,
+        p->header.body_len, p->len);
+    return FALSE;
+  }
+  p->have_header = TRUE;
+  return TRUE;
+}
+
+static gboolean
+load_block_once (GstP2pFileReader *self, guint64 at, guint64 want, GError **error)
 {
   Pending *p;
   P2pFileHeader h;
   guint8 *buf;
   gsize got = 0;
+  guint64 start, next, from;
 
   if (!ensure_conn (self, error))
     return FALSE;
   p = g_queue_peek_head (&self->pending);
 
-  if (!p || p->offset != bo) {
-    GST_DEBUG_OBJECT (self->element, "jump to %" G_GUINT64_FORMAT ": read-ahead dropped", bo);
-    drop_window (self);
-    /* after a jump only the block wanted: typefind and parsers jump around
-     * (end of file, index) and every dropped request still costs its bytes */
-    self->window = 1;
-    if (!fill_window (self, bo, error))
+  if (!p || at < p->offset || at >= p->offset + p->len) {
+    GST_DEBUG_OBJECT (self->element, "jump to %" G_GUINT64_FORMAT ": read-ahead dropped", at);
+    /* after a jump only the bytes wanted, from a BLOCK_MIN boundary (the
+     * reads of typefind and parsers near one place share it): they jump
+     * around (end of file, index) and every dropped request still costs
+     * its bytes */
+    from = at - at % BLOCK_MIN;
+    if (!restart_window (self, from, at + want - from, error))
       return FALSE;
     p = g_queue_peek_head (&self->pending);
   }
   g_queue_pop_head (&self->pending);
-  if (!p2p_file_client_read_header (p->stream, &h, self->cancel, error)
-      || !check_validator (self, &h, error)) {
+  if (!pending_header (self, p, error)) {
     pending_free (p);
     return FALSE;
   }
-  if (h.body_len > BLOCK) {
-    pending_free (p);
-    g_set_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_PROTOCOL,
-        "the peer answered %" G_GUINT64_FORMAT " bytes for a block of %d", h.body_len, BLOCK);
-    return FALSE;
-  }
+  h = p->header;
+  start = p->offset;
+  next = p->offset + p->len;
   buf = g_malloc (MAX (h.body_len, 1));
   if (!g_input_stream_read_all (g_io_stream_get_input_stream (p->stream), buf, h.body_len,
           &got, self->cancel, error)) {
@@ -323,24 +368,27 @@ load_block_once (GstP2pFileReader *self, guint64 bo, GError **error)
   }
   g_clear_pointer (&self->block, g_bytes_unref);
   self->block = g_bytes_new_take (buf, got);
-  self->block_offset = bo;
+  self->block_offset = start;
   /* a sequential read: widen the read-ahead, one block per block read */
   self->window = MIN (self->window + 1, WINDOW);
-  return fill_window (self, bo + BLOCK, error);
+  return fill_window (self, next, error);
 }
 
 static gboolean
 get_size_locked (GstP2pFileReader *self, guint64 *size, GError **error)
 {
   if (!self->have_first) {
-    g_autoptr (GBytes) none = NULL;
-    P2pFileHeader h;
+    Pending *p;
 
-    if (!ensure_conn (self, error))
+    /* the first block's answer gives the size (and its bytes are on the way
+     * for the first read) */
+    if (!ensure_conn (self, error) || !restart_window (self, 0, BLOCK_MIN, error))
       return FALSE;
-    none = p2p_file_client_get (self->conn, self->path, 0, 0, &h, self->cancel, error);
-    if (!none || !check_validator (self, &h, error))
+    p = g_queue_peek_head (&self->pending);
+    if (!pending_header (self, p, error)) {
+      drop_window (self);
       return FALSE;
+    }
   }
   *size = self->first.size;
   return TRUE;
@@ -395,7 +443,7 @@ gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 offset, guint len
 
     if (!self->block || at < self->block_offset
         || at >= self->block_offset + g_bytes_get_size (self->block)) {
-      if (!load_block (self, at - at % BLOCK, &error)) {
+      if (!load_block (self, at, end - at, &error)) {
         gst_buffer_unmap (out, &map);
         goto failed;
       }
