@@ -72,6 +72,7 @@ typedef struct {
   gboolean ready;               /* datagram delivery: the receiver said so */
   gboolean wants_stream;        /* datagram delivery to a delivery=reliable
                                  * receiver: its buffers go on the stream */
+  gboolean wants_seqnum;        /* it takes DATAGRAM_SEQNUM frames */
   char *close_reason;
   gboolean need_discont;
   guint64 dropped;
@@ -404,6 +405,17 @@ sink_peer_ready_thread (gpointer data)
       GST_INFO_OBJECT (self, "receiver %s runs delivery=reliable: its buffers go "
           "on the stream", peer->peer_id);
       peer->wants_stream = TRUE;
+    } else if (type == P2P_FRAME_MESSAGE && body_len == strlen (GST_P2P_READY_SEQNUM)
+        && memcmp (body, GST_P2P_READY_SEQNUM, body_len) == 0) {
+      g_autoptr (GBytes) start = gst_p2p_media_datagram_seqnum_message (self->seqnum);
+
+      /* its datagrams start with the next one (the seqnum goes up under
+       * this lock): it counts a loss of the first one; what was sent
+       * before it joined is none of its losses */
+      GST_DEBUG_OBJECT (self, "receiver %s is ready for datagrams from %"
+          G_GUINT64_FORMAT, peer->peer_id, self->seqnum);
+      peer->wants_seqnum = TRUE;
+      sink_peer_push_locked (self, peer, start);
     } else {
       GST_DEBUG_OBJECT (self, "receiver %s is ready for datagrams", peer->peer_id);
     }
@@ -1029,8 +1041,16 @@ gst_p2p_sink_event (GstBaseSink *bsink, GstEvent *event)
     for (guint i = 0; i < self->peers->len; i++) {
       SinkPeer *peer = g_ptr_array_index (self->peers, i);
 
-      if (!peer->closed)
-        sink_peer_push_locked (self, peer, msg);
+      if (peer->closed)
+        continue;
+      if (GST_EVENT_TYPE (event) == GST_EVENT_EOS && peer->ready
+          && peer->wants_seqnum && !peer->wants_stream) {
+        /* where its datagrams end: a loss of the last ones counts too */
+        g_autoptr (GBytes) end = gst_p2p_media_datagram_seqnum_message (self->seqnum);
+
+        sink_peer_push_locked (self, peer, end);
+      }
+      sink_peer_push_locked (self, peer, msg);
     }
     g_mutex_unlock (&self->lock);
   }
