@@ -26,6 +26,9 @@
 #include "gstp2pmedia.h"
 
 #include <string.h>
+#ifdef HAVE_MALLOC_TRIM
+#include <malloc.h>
+#endif
 
 GST_DEBUG_CATEGORY_STATIC (gst_p2p_sink_debug);
 #define GST_CAT_DEFAULT gst_p2p_sink_debug
@@ -373,6 +376,15 @@ sink_peer_thread (gpointer data)
   g_mutex_unlock (&self->lock);
   g_object_notify (G_OBJECT (self), "n-peers");
   sink_peer_unref (peer);
+#ifdef HAVE_MALLOC_TRIM
+  /* A receiver's memory was allocated by its own threads, in glibc arenas
+   * of their own, and what is freed in the middle of an arena stays
+   * resident: after a churn of 100 receivers (20 at once) the sender kept
+   * ~2 MB more than its baseline with none left (+15 %, tests/soak/churn.sh).
+   * Give the free pages back; this walks the free lists once per receiver
+   * that leaves, well under a millisecond. */
+  malloc_trim (0);
+#endif
   return NULL;
 }
 
@@ -412,7 +424,7 @@ sink_peer_ready_thread (gpointer data)
       /* its datagrams start with the next one (the seqnum goes up under
        * this lock): it counts a loss of the first one; what was sent
        * before it joined is none of its losses */
-      GST_DEBUG_OBJECT (self, "receiver %s is ready for datagrams from %"
+      GST_DEBUG_OBJECT (self, "datagrams to receiver %s start at %"
           G_GUINT64_FORMAT, peer->peer_id, self->seqnum);
       peer->wants_seqnum = TRUE;
       sink_peer_push_locked (self, peer, start);
