@@ -237,6 +237,17 @@ sink_peer_disconnect_locked (GstP2pSink *self, SinkPeer *peer, const char *reaso
   g_cond_broadcast (&self->cond);
 }
 
+/* The reason of a receiver that vanished (crashed, unplugged: the liveness
+ * or the idle timeout ended its connection), or NULL for any other @error:
+ * it did not close, so it never counts as having confirmed the EOS. */
+static char *
+lost_reason (const GError *error)
+{
+  if (!error || !g_error_matches (error, P2P_ERROR, P2P_ERROR_TIMEOUT))
+    return NULL;
+  return g_strdup_printf ("receiver lost: %s", error->message);
+}
+
 static void
 on_peer_closed (P2pConnection *conn, GError *error, gpointer data)
 {
@@ -247,11 +258,13 @@ on_peer_closed (P2pConnection *conn, GError *error, gpointer data)
       error ? error->message : "normal close");
   g_mutex_lock (&self->lock);
   peer->closed = TRUE;
-  if (!peer->close_reason && !peer->closed_by_receiver)
-    peer->closed_by_receiver = TRUE;
   if (!peer->close_reason)
+    peer->close_reason = lost_reason (error);
+  if (!peer->close_reason) {
+    peer->closed_by_receiver = TRUE;
     peer->close_reason = g_strdup_printf ("receiver closed the connection%s%s",
         error ? ": " : "", error ? error->message : "");
+  }
   g_cond_signal (&peer->cond);
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
@@ -331,7 +344,9 @@ sink_peer_thread (gpointer data)
           err->message);
       if (!peer->closed) {
         peer->closed = TRUE;
-        peer->close_reason = g_strdup (err->message);
+        peer->close_reason = lost_reason (err);
+        if (!peer->close_reason)
+          peer->close_reason = g_strdup (err->message);
       }
       break;
     }
