@@ -872,6 +872,22 @@ GST_START_TEST (test_wait_for_peer_unblocks_on_stop)
 }
 GST_END_TEST;
 
+/* Pulls @h's events until EOS (each pull bounded by the harness). */
+static void
+pull_events_until_eos (GstHarness *h)
+{
+  for (;;) {
+    GstEvent *ev = gst_harness_pull_event (h);
+    gboolean eos;
+
+    fail_unless (ev != NULL);
+    eos = GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
+    gst_event_unref (ev);
+    if (eos)
+      break;
+  }
+}
+
 GST_START_TEST (test_datagram_delivery)
 {
   Sender s;
@@ -920,16 +936,7 @@ GST_START_TEST (test_datagram_delivery)
   fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
 
   /* buffers (in order, possibly with holes), then EOS */
-  for (;;) {
-    GstEvent *ev = gst_harness_pull_event (hsrc);
-    gboolean eos;
-
-    fail_unless (ev != NULL);
-    eos = GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
-    gst_event_unref (ev);
-    if (eos)
-      break;
-  }
+  pull_events_until_eos (hsrc);
   {
     GstBuffer *buf;
     guint64 last = 0;
@@ -975,16 +982,7 @@ pull_until_eos (GstHarness *h, guint64 *first_offset)
 {
   guint n = 0;
 
-  for (;;) {
-    GstEvent *ev = gst_harness_pull_event (h);
-    gboolean eos;
-
-    fail_unless (ev != NULL);
-    eos = GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
-    gst_event_unref (ev);
-    if (eos)
-      break;
-  }
+  pull_events_until_eos (h);
   for (GstBuffer *buf; (buf = gst_harness_try_pull (h)); n++) {
     guint i = (guint) GST_BUFFER_OFFSET (buf);
 

@@ -1,31 +1,36 @@
 #!/bin/bash
 # tests/soak/churn.sh PLUGIN_DIR [STARTS]: issue 16 item 12 with real
-# processes on loopback. One live sender (gst-launch-1.0 audiotestsrc
-# is-live=true ! p2psink max-peers=20) and STARTS (default 100) receivers
-# (gst-launch-1.0 -e p2psrc ! filesink), started over time with at most 20
+# processes, on loopback only. One live sender (gst-launch-1.0
+# audiotestsrc is-live=true ! p2psink max-peers=20 bind-address=127.0.0.1)
+# and STARTS (default 100) receivers (gst-launch-1.0 -e p2psrc
+# peer=ID@127.0.0.1:PORT ! filesink), started over time with at most 20
 # holding a slot of the sender at once; every third one is killed with
 # SIGKILL (a crash: it never closes its connection), the others stop with
-# SIGINT (EOS, then a clean close).
+# SIGINT (EOS, then a clean close), each after 0.5-2.5 s of audio.
 #
 # A slot is held from a receiver's start until it exited cleanly, or, after
-# a SIGKILL, for the sender's liveness timeout plus SLACK seconds: the
+# a SIGKILL, for the sender's liveness timeout plus SLACK (1.5 s): the
 # sender runs with P2P_LIVENESS_TIMEOUT_MS=1000 (the default 4000 would
-# make the run 3x longer), so a crashed receiver must free its slot within
-# 1 s + SLACK, or the next start is refused ("too many receivers
-# (max-peers)"). Before the liveness timeout, crashed receivers held their
-# slot for the 30 s idle timeout and 18 of 100 starts failed.
+# make the run much longer), so a crashed receiver must free its slot in
+# time or the next start is refused ("too many receivers (max-peers)"):
+# with the liveness timeout off (planted), 44 of 100 starts failed so.
 #
 # Passes when every receiver got audio (0 failures: each wrote at least
-# MIN_BYTES within START_BOUND s of its start; each stopped one exited 0
-# with EOS), the sender logged one "disconnected" per receiver, and the
-# sender's RSS (VmRSS, /proc) at the end, once every receiver is gone,
-# is within 10 % of its baseline: the RSS after a warm-up receiver came
-# and went (the sender with no receiver, as at the end, after its first
-# connection set up TLS, QUIC and the per-receiver threads once).
-# Every process is bounded by timeout(1) and killed by PID on exit. Exits
-# 77 (SKIP) without gst-launch-1.0 or the elements.
+# MIN_BYTES within START_BOUND of its start; each stopped one exited 0 with
+# EOS), the sender logged one "disconnected" per receiver, each crashed one
+# as "receiver lost: the peer stopped answering", and the sender's RSS
+# (VmRSS, /proc) at the end, 1 s after every receiver is gone, is within
+# 10 % of its baseline: the RSS after a warm-up receiver came and went (the
+# sender with no receiver, as at the end, once its first connection set up
+# TLS, QUIC and the per-receiver threads). Measured: +4..6 % (it was
+# +14..16 % before p2psink's malloc_trim).
+# Every process is bounded (the sender by timeout(1), each receiver by the
+# churn loop) and killed by PID on exit. Exits 77 (SKIP) without
+# gst-launch-1.0 or the elements; under ASan (LD_PRELOAD) the RSS bound is
+# not checked. About 35-45 s on 2 busy cores.
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
+. "$(dirname "$0")/../support/launch-util.sh"
 PLUGINS=${1:?plugin dir}
 STARTS=${2:-100}
 MAX_ALIVE=20                    # = the sender's max-peers
@@ -73,15 +78,11 @@ T0=$(now)
 P2P_LIVENESS_TIMEOUT_MS=$LIVENESS_MS timeout $T gst-launch-1.0 -m \
   audiotestsrc is-live=true samplesperbuffer=441 \
   ! audio/x-raw,format=S16LE,rate=44100,channels=1 \
-  ! p2psink transport=quic port=0 max-peers=$MAX_ALIVE >"$W/sender.log" 2>&1 &
+  ! p2psink transport=quic port=0 bind-address=127.0.0.1 max-peers=$MAX_ALIVE \
+  >"$W/sender.log" 2>&1 &
 TPID=$!; PIDS="$PIDS $TPID"
-TICKET=""
-for i in $(seq 200); do
-  TICKET=$(sed -n 's/.*p2p-listening.*ticket=(string)\(p2p1[a-z0-9]*\).*/\1/p' "$W/sender.log" | head -n1)
-  [ -n "$TICKET" ] && break
-  sleep 0.05
-done
-[ -n "$TICKET" ] || fatal "the sender printed no ticket"
+PEER=$(wait_loopback_peer "$W/sender.log")
+[ -n "$PEER" ] || fatal "the sender printed no p2p-listening message"
 SENDER=$(pgrep -P "$TPID" -x gst-launch-1.0 | head -n1)
 [ -n "$SENDER" ] || fatal "no gst-launch-1.0 under timeout(1) pid $TPID"
 disconnects() { grep -c 'event=(string)disconnected' "$W/sender.log"; }
@@ -90,7 +91,7 @@ disconnects() { grep -c 'event=(string)disconnected' "$W/sender.log"; }
 # the signals below go to gst-launch-1.0 itself; the churn loop bounds each
 # receiver's life and kills it by PID)
 start_receiver() {
-  gst-launch-1.0 -e p2psrc transport=quic peer="$TICKET" \
+  gst-launch-1.0 -e p2psrc transport=quic peer="$PEER" \
     ! filesink location="$W/r$1.raw" >"$W/r$1.log" 2>&1 &
   PID[$1]=$!; PIDS="$PIDS $!"
   STATE[$1]=starting; T_START[$1]=$(now)
@@ -212,6 +213,10 @@ RSS_END=$(rss_kb "$SENDER")
 PCT=$(awk -v e="$RSS_END" -v b="$RSS_BASE" 'BEGIN { printf "%+.1f", (e - b) * 100 / b }')
 log "sender RSS: baseline ${RSS_BASE} kB, at the end ${RSS_END} kB (${PCT} %), with one receiver ${RSS_ONE} kB"
 [ $FAILURES -eq 0 ] || fatal "$FAILURES of $started receivers failed"
-[ $((RSS_END * 10)) -le $((RSS_BASE * 11)) ] || fatal "the sender's RSS grew by ${PCT} % (bound +10 %)"
+case "${LD_PRELOAD:-}" in
+  *asan*) log "ASan build: the RSS bound is not checked (its allocator keeps freed memory)" ;;
+  *) [ $((RSS_END * 10)) -le $((RSS_BASE * 11)) ] ||
+       fatal "the sender's RSS grew by ${PCT} % (bound +10 %)" ;;
+esac
 log "ok"
 exit 0
