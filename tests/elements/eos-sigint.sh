@@ -29,12 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-command -v gst-launch-1.0 >/dev/null || { echo "SKIP: gst-launch-1.0 is not installed"; exit 77; }
-export GST_PLUGIN_PATH="$PLUGINS"
-export GST_REGISTRY="$W/registry.bin"
-for e in p2psink p2psrc audiotestsrc wavenc; do
-  gst-inspect-1.0 "$e" >/dev/null 2>&1 || { echo "SKIP: element $e cannot be loaded"; exit 77; }
-done
+launch_setup "$PLUGINS" "$W" p2psink p2psrc audiotestsrc wavenc
 
 timeout $T gst-launch-1.0 -m audiotestsrc is-live=true samplesperbuffer=441 \
   ! audio/x-raw,format=S16LE,rate=44100,channels=1 \

@@ -182,11 +182,14 @@ typedef struct {
   char *peer_id;
 } Sender;
 
+/* @delivery: p2psink's "delivery" (0 reliable, 1 datagram). */
 static void
-sender_start (Sender *s, const char *what, gboolean wait_for_peer)
+sender_start_delivery (Sender *s, const char *what, gboolean wait_for_peer,
+    gint delivery)
 {
   s->network = p2p_test_network_name (what);
   s->sink = p2p_test_make_sink (s->network, wait_for_peer);
+  g_object_set (s->sink, "delivery", delivery, NULL);
   peer_counter_init (&s->peers, s->sink);
   s->hsink = gst_harness_new_with_element (s->sink, "sink", NULL);
   /* a file-like sender: its buffers wait for the first receiver
@@ -195,6 +198,12 @@ sender_start (Sender *s, const char *what, gboolean wait_for_peer)
   /* the harness holds the element from now on */
   gst_object_unref (s->sink);
   s->peer_id = p2p_test_peer_of (s->sink);
+}
+
+static void
+sender_start (Sender *s, const char *what, gboolean wait_for_peer)
+{
+  sender_start_delivery (s, what, wait_for_peer, 0);
 }
 
 static void
@@ -900,16 +909,7 @@ GST_START_TEST (test_datagram_delivery)
   gboolean live = FALSE;
   GstClockTime min = 0, max = 0;
 
-  s.network = p2p_test_network_name ("datagram");
-  s.sink = p2p_test_make_sink (s.network, TRUE);
-  g_object_set (s.sink, "delivery", 1, NULL);
-  peer_counter_init (&s.peers, s.sink);
-  s.hsink = gst_harness_new_with_element (s.sink, "sink", NULL);
-  /* a file-like sender: its buffers wait for the first receiver
-   * (a live upstream on a clock would drop them) */
-  gst_harness_set_live (s.hsink, FALSE);
-  gst_object_unref (s.sink);
-  s.peer_id = p2p_test_peer_of (s.sink);
+  sender_start_delivery (&s, "datagram", TRUE, 1);
 
   src = p2p_test_make_src (s.network, s.peer_id);
   g_object_set (src, "delivery", 1, "latency", 50, NULL);
@@ -994,6 +994,20 @@ pull_until_eos (GstHarness *h, guint64 *first_offset)
   return n;
 }
 
+/* A playing p2psrc delivery=datagram latency=50 of @s. */
+static GstHarness *
+datagram_receiver_start (Sender *s)
+{
+  GstElement *src = p2p_test_make_src (s->network, s->peer_id);
+  GstHarness *h;
+
+  g_object_set (src, "delivery", 1, "latency", 50, NULL);
+  h = gst_harness_new_with_element (src, NULL, "src");
+  gst_object_unref (src);
+  gst_harness_play (h);
+  return h;
+}
+
 static guint64
 src_lost (GstHarness *h)
 {
@@ -1013,37 +1027,16 @@ GST_START_TEST (test_datagram_losses_counted)
   guint64 first_a = G_MAXUINT64, first_b = G_MAXUINT64;
   guint got_a, got_b;
 
-  s.network = p2p_test_network_name ("datagram-lost");
-  s.sink = p2p_test_make_sink (s.network, TRUE);
-  g_object_set (s.sink, "delivery", 1, NULL);
-  peer_counter_init (&s.peers, s.sink);
-  s.hsink = gst_harness_new_with_element (s.sink, "sink", NULL);
-  gst_harness_set_live (s.hsink, FALSE);
-  gst_object_unref (s.sink);
-  s.peer_id = p2p_test_peer_of (s.sink);
+  sender_start_delivery (&s, "datagram-lost", TRUE, 1);
   p2p_log_probe_start (&ready, "p2psink", "datagrams to receiver ");
 
-  {
-    GstElement *src = p2p_test_make_src (s.network, s.peer_id);
-
-    g_object_set (src, "delivery", 1, "latency", 50, NULL);
-    ha = gst_harness_new_with_element (src, NULL, "src");
-    gst_object_unref (src);
-    gst_harness_play (ha);
-  }
+  ha = datagram_receiver_start (&s);
   fail_unless (p2p_log_probe_wait (&ready, 1), "A never got ready");
   push_headers (s.hsink);
   for (guint i = 0; i < 10; i++)
     fail_unless_equals_int (gst_harness_push (s.hsink,
             make_buffer (i, i == 0 ? LOST_BIG : 200)), GST_FLOW_OK);
-  {
-    GstElement *src = p2p_test_make_src (s.network, s.peer_id);
-
-    g_object_set (src, "delivery", 1, "latency", 50, NULL);
-    hb = gst_harness_new_with_element (src, NULL, "src");
-    gst_object_unref (src);
-    gst_harness_play (hb);
-  }
+  hb = datagram_receiver_start (&s);
   fail_unless (p2p_log_probe_wait (&ready, 2), "B never got ready");
   for (guint i = 10; i < 20; i++)
     fail_unless_equals_int (gst_harness_push (s.hsink,

@@ -67,12 +67,7 @@ fatal() {
   exit 1
 }
 
-command -v gst-launch-1.0 >/dev/null || { echo "SKIP: gst-launch-1.0 is not installed"; exit 77; }
-export GST_PLUGIN_PATH="$PLUGINS"
-export GST_REGISTRY="$W/registry.bin"
-for e in p2psink p2psrc audiotestsrc filesink; do
-  gst-inspect-1.0 "$e" >/dev/null 2>&1 || { echo "SKIP: element $e cannot be loaded"; exit 77; }
-done
+launch_setup "$PLUGINS" "$W" p2psink p2psrc audiotestsrc filesink
 
 T0=$(now)
 P2P_LIVENESS_TIMEOUT_MS=$LIVENESS_MS timeout $T gst-launch-1.0 -m \
