@@ -1183,6 +1183,11 @@ gst_p2p_src_loop (gpointer data)
 
       if (msg)
         obj = gst_p2p_media_assembler_push (&self->assembler, msg, &err);
+      if (obj && GST_IS_EVENT (obj) &&
+          gst_p2p_media_event_get_datagram_seqnum (GST_EVENT_CAST (obj), NULL)) {
+        /* for a datagram receiver; we did not ask for it (not downstream) */
+        gst_mini_object_unref (g_steal_pointer (&obj));
+      }
     }
     g_object_unref (conn);
     g_object_unref (cancellable);

@@ -1016,6 +1016,91 @@ GST_START_TEST (test_live_datagrams_lost_exact)
 }
 GST_END_TEST;
 
+/* A DATAGRAM_SEQNUM frame to a delivery=reliable p2psrc (which said "ready
+ * stream" and reads no datagrams) is not pushed downstream: the custom
+ * event it decodes to stays inside the element; the buffer around it and
+ * EOS arrive. */
+static GstPadProbeReturn
+count_custom_events (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
+
+  if (GST_EVENT_TYPE (ev) == GST_EVENT_CUSTOM_DOWNSTREAM_OOB
+      || GST_EVENT_TYPE (ev) == GST_EVENT_CUSTOM_DOWNSTREAM)
+    g_atomic_int_inc ((gint *) data);
+  return GST_PAD_PROBE_OK;
+}
+
+GST_START_TEST (test_live_seqnum_frame_reliable)
+{
+  HostilePeer h = { 0 };
+  SeqOut o = { 0 };
+  GstElement *sink;
+  g_autoptr (GstPad) pad = NULL;
+  g_autoptr (GBytes) ready = NULL;
+  g_autoptr (GError) err = NULL;
+  const guint8 *body;
+  gsize len = 0;
+  GByteArray *out;
+  GstMessage *msg;
+  gint custom = 0;
+  guint8 payload[4] = { 1, 2, 3, 4 };
+  P2pMediaBuffer mb = { 0 };
+  P2pMediaSegment seg = { 0, 1.0, 1.0, GST_FORMAT_TIME, 0, 0, 0,
+    G_MAXUINT64, 0, 0, G_MAXUINT64
+  };
+
+  g_mutex_init (&o.lock);
+  g_cond_init (&o.cond);
+  o.pts = g_array_new (FALSE, FALSE, sizeof (guint64));
+  hostile_peer_start (&h, "", "fakesink name=sink sync=false signal-handoffs=true");
+  sink = gst_bin_get_by_name (GST_BIN (h.pipeline), "sink");
+  g_signal_connect (sink, "handoff", G_CALLBACK (seq_handoff), &o);
+  pad = gst_element_get_static_pad (sink, "sink");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, count_custom_events,
+      &custom, NULL);
+  ready = p2p_connection_receive (h.conn, NULL, &err);
+  fail_unless (ready != NULL, "%s", err ? err->message : "");
+  body = g_bytes_get_data (ready, &len);
+  fail_unless (len == 2 + strlen ("ready stream")
+      && memcmp (body + 2, "ready stream", len - 2) == 0);
+
+  out = g_byte_array_new ();
+  p2p_frame_append_string (out, P2P_FRAME_STREAM_START, "seq");
+  seq_send_frame (&h, out);
+  out = g_byte_array_new ();
+  p2p_frame_append_segment (out, &seg);
+  seq_send_frame (&h, out);
+  seq_send_seqnum (&h, 5);
+  out = g_byte_array_new ();
+  mb.pts = 7 * GST_MSECOND;
+  mb.dts = mb.duration = mb.offset = mb.offset_end = G_MAXUINT64;
+  mb.payload = payload;
+  mb.payload_len = sizeof payload;
+  p2p_frame_append_buffer (out, &mb);
+  seq_send_frame (&h, out);
+  seq_send_seqnum (&h, 6);
+  out = g_byte_array_new ();
+  p2p_frame_append (out, P2P_FRAME_EOS, NULL, 0);
+  seq_send_frame (&h, out);
+
+  msg = gst_bus_timed_pop_filtered (h.bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no EOS");
+  p2p_test_assert_eos (msg);
+  gst_message_unref (msg);
+  fail_unless_equals_int (o.pts->len, 1);
+  fail_unless_equals_uint64 (g_array_index (o.pts, guint64, 0), 7 * GST_MSECOND);
+  fail_unless_equals_int (g_atomic_int_get (&custom), 0);
+
+  gst_object_unref (sink);
+  hostile_peer_stop (&h);
+  g_array_unref (o.pts);
+  g_mutex_clear (&o.lock);
+  g_cond_clear (&o.cond);
+}
+GST_END_TEST;
+
 /* A sender that fills the stream queue with buffers before any segment (the
  * streaming thread could never take them) gets a protocol error instead of
  * a stalled receiver. */
@@ -1651,6 +1736,7 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_live_reconnect_messages);
   tcase_add_test (tc, test_live_stats_at_eos);
   tcase_add_test (tc, test_live_datagrams_lost_exact);
+  tcase_add_test (tc, test_live_seqnum_frame_reliable);
   tcase_add_test (tc, test_live_uri_property);
   tcase_add_test (tc, test_live_latency_query);
   tcase_add_test (tc, test_live_duration_query);
