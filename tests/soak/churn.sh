@@ -23,7 +23,8 @@
 # 10 % of its baseline: the RSS after a warm-up receiver came and went (the
 # sender with no receiver, as at the end, once its first connection set up
 # TLS, QUIC and the per-receiver threads). Measured: +4..6 % (it was
-# +14..16 % before p2psink's malloc_trim).
+# +14..16 % before p2psink's malloc_trim). Its file descriptors and threads
+# must not be more than at that baseline either.
 # Every process is bounded (the sender by timeout(1), each receiver by the
 # churn loop) and killed by PID on exit. Exits 77 (SKIP) without
 # gst-launch-1.0 or the elements; under ASan (LD_PRELOAD) the RSS bound is
@@ -48,6 +49,8 @@ log() { echo "[churn $(date +%T.%N | cut -c1-12)] $*"; }
 # monotonic enough for bounds: the wall clock in ms (bash 5's EPOCHREALTIME)
 now() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null; }
+n_fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+n_threads() { ls "/proc/$1/task" 2>/dev/null | wc -l; }
 size_of() { stat -c %s "$1" 2>/dev/null || echo 0; }
 cleanup() {
   for p in $PIDS $SENDER; do kill -9 "$p" 2>/dev/null; done
@@ -119,7 +122,8 @@ for i in $(seq 100); do [ "$(disconnects)" -ge 1 ] && break; sleep 0.05; done
 [ "$(disconnects)" -ge 1 ] || fatal "the sender did not see the warm-up receiver leave"
 sleep 0.5
 RSS_BASE=$(rss_kb "$SENDER")
-log "warm-up: sender RSS ${RSS_ONE} kB with one receiver, ${RSS_BASE} kB after it left (baseline)"
+FDS_BASE=$(n_fds "$SENDER"); THREADS_BASE=$(n_threads "$SENDER")
+log "warm-up: sender RSS ${RSS_ONE} kB with one receiver, ${RSS_BASE} kB after it left (baseline); $FDS_BASE fds, $THREADS_BASE threads"
 
 # ---- the churn
 started=0; crashes=0; clean=0; peak=0
@@ -205,6 +209,10 @@ kill -0 "$SENDER" 2>/dev/null || fatal "the sender exited"
 
 sleep 1
 RSS_END=$(rss_kb "$SENDER")
+FDS_END=$(n_fds "$SENDER"); THREADS_END=$(n_threads "$SENDER")
+log "sender: $FDS_END fds, $THREADS_END threads at the end (baseline $FDS_BASE, $THREADS_BASE)"
+[ "$FDS_END" -le "$FDS_BASE" ] || fatal "the sender holds $FDS_END file descriptors, $FDS_BASE before"
+[ "$THREADS_END" -le "$THREADS_BASE" ] || fatal "the sender runs $THREADS_END threads, $THREADS_BASE before"
 PCT=$(awk -v e="$RSS_END" -v b="$RSS_BASE" 'BEGIN { printf "%+.1f", (e - b) * 100 / b }')
 log "sender RSS: baseline ${RSS_BASE} kB, at the end ${RSS_END} kB (${PCT} %), with one receiver ${RSS_ONE} kB"
 [ $FAILURES -eq 0 ] || fatal "$FAILURES of $started receivers failed"
