@@ -57,7 +57,9 @@ cleanup() {
   for p in $PIDS; do wait "$p" 2>/dev/null; done
   rm -rf "$W"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+# a signal ends the script (the EXIT trap then cleans up), not just the loop step
+trap 'exit 130' INT TERM
 FAILURES=0
 failure() {
   FAILURES=$((FAILURES + 1))
