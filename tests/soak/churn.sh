@@ -39,7 +39,7 @@ LIVENESS_MS=1000
 SLACK=1500                      # ms, after the liveness timeout
 START_BOUND=15000               # ms, a receiver's bound to get MIN_BYTES
 MIN_BYTES=8820                  # 0.1 s of S16LE mono 44.1 kHz audio
-T=120                           # timeout(1) bound for every process, s
+T=150                           # timeout(1) bound of the sender, s (> the churn's)
 W=$(mktemp -d /tmp/p2p-churn-XXXXXX)
 PIDS=""                         # every process started, for the trap
 SENDER=""
@@ -211,6 +211,7 @@ kill -0 "$SENDER" 2>/dev/null || fatal "the sender exited"
 
 sleep 1
 RSS_END=$(rss_kb "$SENDER")
+[ -n "$RSS_END" ] && kill -0 "$SENDER" 2>/dev/null || fatal "the sender exited before the end"
 FDS_END=$(n_fds "$SENDER"); THREADS_END=$(n_threads "$SENDER")
 log "sender: $FDS_END fds, $THREADS_END threads at the end (baseline $FDS_BASE, $THREADS_BASE)"
 [ "$FDS_END" -le "$FDS_BASE" ] || fatal "the sender holds $FDS_END file descriptors, $FDS_BASE before"
