@@ -25,6 +25,10 @@
 # TLS, QUIC and the per-receiver threads). Measured: +4..6 % (it was
 # +14..16 % before p2psink's malloc_trim). Its file descriptors and threads
 # must not be more than at that baseline either.
+# Last, the EOS wait (the issue: crashed receivers held it too): of two
+# receivers one is crashed, then the sender gets EOS (SIGINT, -e); it must
+# exit 0 within the liveness timeout + 3 s (measured 1.0-1.6 s; 10.3 s,
+# the eos-timeout, with the liveness timeout off).
 # Every process is bounded (the sender by timeout(1), each receiver by the
 # churn loop) and killed by PID on exit. Exits 77 (SKIP) without
 # gst-launch-1.0 or the elements; under ASan (LD_PRELOAD) the RSS bound is
@@ -75,7 +79,7 @@ fatal() {
 launch_setup "$PLUGINS" "$W" p2psink p2psrc audiotestsrc filesink
 
 T0=$(now)
-P2P_LIVENESS_TIMEOUT_MS=$LIVENESS_MS timeout $T gst-launch-1.0 -m \
+P2P_LIVENESS_TIMEOUT_MS=$LIVENESS_MS timeout $T gst-launch-1.0 -e -m \
   audiotestsrc is-live=true samplesperbuffer=441 \
   ! audio/x-raw,format=S16LE,rate=44100,channels=1 \
   ! p2psink transport=quic port=0 bind-address=127.0.0.1 max-peers=$MAX_ALIVE \
@@ -224,5 +228,27 @@ case "${LD_PRELOAD:-}" in
   *) [ $((RSS_END * 10)) -le $((RSS_BASE * 11)) ] ||
        fatal "the sender's RSS grew by ${PCT} % (bound +10 %)" ;;
 esac
+
+# ---- the EOS wait: a crashed receiver holds it for the liveness timeout
+# at most (the eos-timeout, 10 s, before): two receivers, one crashed, then
+# EOS (SIGINT to gst-launch-1.0 -e); the sender exits 0 (the other one got
+# the whole stream) within the liveness timeout plus 3 s
+start_receiver 2000; start_receiver 2001
+for i in $(seq 200); do
+  [ "$(size_of "$W/r2000.raw")" -ge $MIN_BYTES ] && [ "$(size_of "$W/r2001.raw")" -ge $MIN_BYTES ] && break
+  sleep 0.05
+done
+[ "$(size_of "$W/r2000.raw")" -ge $MIN_BYTES ] && [ "$(size_of "$W/r2001.raw")" -ge $MIN_BYTES ] ||
+  fatal "the last two receivers got no audio"
+kill -9 "${PID[2001]}"; wait "${PID[2001]}" 2>/dev/null
+t=$(now)
+kill -INT "$SENDER"
+wait_exit "$TPID" 15; rc=$?
+T_EOS=$(( $(now) - t ))
+log "EOS with a crashed receiver: the sender exited $rc after ${T_EOS} ms"
+[ $rc -eq 0 ] || fatal "the sender exited with $rc at EOS"
+[ $T_EOS -le $((LIVENESS_MS + 3000)) ] || fatal "the EOS wait took ${T_EOS} ms"
+wait_exit "${PID[2000]}" 10; rc=$?
+[ $rc -eq 0 ] && grep -q EOS "$W/r2000.log" || fatal "the receiver that stayed exited with $rc"
 log "ok"
 exit 0
