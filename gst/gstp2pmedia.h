@@ -49,7 +49,8 @@ gsize gst_p2p_media_frame_length (const guint8 *data, gsize len);
 GBytes *gst_p2p_media_buffer_to_datagram (GstBuffer *buffer, guint64 seqnum);
 
 /* The body of the MESSAGE frame a delivery=reliable p2psrc sends when it
- * connects (a delivery=datagram one sends "ready"): a datagram sender then
+ * connects (a delivery=datagram one sends "ready seqnum", an older one
+ * "ready"): a datagram sender then
  * carries its buffers on the stream. docs/protocol.md §5. */
 #define GST_P2P_READY_STREAM "ready stream"
 /* What a delivery=datagram p2psrc sends instead of plain "ready": it also

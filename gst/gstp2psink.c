@@ -409,7 +409,10 @@ sink_peer_thread (gpointer data)
  * the reliable stream and gets datagrams only after it. A delivery=reliable
  * p2psrc says "ready stream" instead: it reads no datagrams, so its buffers
  * go on the stream (it hung in PREROLLING before, waiting for buffers that
- * never came; docs/protocol.md §5). */
+ * never came; docs/protocol.md §5). A delivery=datagram p2psrc says "ready
+ * seqnum": it also gets DATAGRAM_SEQNUM frames, where its datagrams start
+ * (now) and end (before EOS), to count the loss of the first and last ones;
+ * an older one says "ready" and gets none (it would reject them). */
 static gpointer
 sink_peer_ready_thread (gpointer data)
 {
