@@ -32,6 +32,8 @@ gst_p2p_jitter_init (GstP2pJitter *j, guint max_items)
   j->stream_bytes = 0;
   j->stream_items = 0;
   j->dropped = 0;
+  j->popped_any = FALSE;
+  j->first_popped = 0;
 }
 
 void
@@ -103,6 +105,8 @@ gst_p2p_jitter_reset (GstP2pJitter *j)
   j->datagram_bytes = 0;
   j->stream_bytes = 0;
   j->stream_items = 0;
+  j->popped_any = FALSE;
+  j->first_popped = 0;
 }
 
 void
@@ -208,9 +212,24 @@ gst_p2p_jitter_pop (GstP2pJitter *j, guint64 *lost)
     buffer = gst_buffer_make_writable (buffer);
     GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_DISCONT);
   }
+  if (!j->popped_any) {
+    j->popped_any = TRUE;
+    j->first_popped = item->seqnum;
+  }
   gst_p2p_jitter_expect (j, item->seqnum + 1);
   g_free (item);
   return buffer;
+}
+
+guint64
+gst_p2p_jitter_start_at (GstP2pJitter *j, guint64 seqnum)
+{
+  if (!j->popped_any) {
+    if (!j->have_next || seqnum > j->next_seqnum)
+      gst_p2p_jitter_expect (j, seqnum);
+    return 0;
+  }
+  return j->first_popped > seqnum ? j->first_popped - seqnum : 0;
 }
 
 guint64

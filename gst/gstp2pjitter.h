@@ -46,6 +46,8 @@ typedef struct {
                                  * with GST_P2P_JITTER_STREAM_ITEM_OVERHEAD */
   guint stream_items;           /* buffers from gst_p2p_jitter_append() held */
   guint64 dropped;              /* datagrams dropped by the bounds, ever */
+  gboolean popped_any;          /* since the reset: first_popped is known */
+  guint64 first_popped;         /* the sequence number that left first */
 } GstP2pJitter;
 
 typedef enum {
@@ -86,6 +88,10 @@ gboolean gst_p2p_jitter_head_ready (const GstP2pJitter *j, guint64 now, guint64 
 /* Takes the head (transfer full; the queue must not be empty). *@lost gets
  * the number of sequence numbers skipped before it (then it is DISCONT). */
 GstBuffer *gst_p2p_jitter_pop (GstP2pJitter *j, guint64 *lost);
+/* The sender says its datagrams start at @seqnum: expects it next when
+ * nothing left yet; else returns the sequence numbers from @seqnum up to
+ * the first that left (they never will: lost). */
+guint64 gst_p2p_jitter_start_at (GstP2pJitter *j, guint64 seqnum);
 /* Counts the sequence numbers below @seqnum that never arrived as lost
  * (a loss at the end of a stream shows no gap) and expects @seqnum next. */
 guint64 gst_p2p_jitter_lose_until (GstP2pJitter *j, guint64 seqnum);

@@ -4,7 +4,9 @@
  * caps -> CAPS (gst_caps_to_string, streamheader included), segment ->
  * SEGMENT (P2pMediaSegment), tag -> TAG (gst_tag_list_to_string), buffer ->
  * BUFFER (P2pMediaBuffer), eos -> EOS, flush-start/stop -> FLUSH_START /
- * FLUSH_STOP (reset-time), gap -> GAP (timestamp, duration). Decoding is
+ * FLUSH_STOP (reset-time), gap -> GAP (timestamp, duration); a
+ * DATAGRAM_SEQNUM frame (where a receiver's datagrams start and end)
+ * becomes a custom event for p2psrc itself. Decoding is
  * strict: anything malformed is P2P_ERROR_PROTOCOL, never a GStreamer
  * critical, and caps or tag text nested deeper than
  * GST_P2P_MEDIA_MAX_NESTING (counting the levels GStreamer's deserializers
@@ -15,6 +17,9 @@
 
 #include <math.h>
 #include <string.h>
+
+/* the custom event a DATAGRAM_SEQNUM frame becomes (p2psrc consumes it) */
+#define DATAGRAM_SEQNUM_EVENT "p2p-datagram-seqnum"
 
 static const struct {
   guint32 p2p;
@@ -621,6 +626,19 @@ gst_p2p_media_frame_to_object (guint64 type, const guint8 *body, gsize len,
         return NULL;
       return GST_MINI_OBJECT_CAST (gst_event_new_flush_stop (reset));
     }
+    case P2P_FRAME_DATAGRAM_SEQNUM:{
+      guint64 seqnum = 0;
+
+      if (len == 0 || p2p_varint_read (body, len, &seqnum) != len) {
+        g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+            "Malformed DATAGRAM_SEQNUM frame: the body of %" G_GSIZE_FORMAT
+            " bytes is not one varint", len);
+        return NULL;
+      }
+      return GST_MINI_OBJECT_CAST (gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB,
+              gst_structure_new (DATAGRAM_SEQNUM_EVENT, "seqnum", G_TYPE_UINT64,
+                  seqnum, NULL)));
+    }
     case P2P_FRAME_GAP:{
       guint64 ts = 0, dur = 0;
 
@@ -639,6 +657,31 @@ gst_p2p_media_frame_to_object (guint64 type, const guint8 *body, gsize len,
           type);
       return NULL;
   }
+}
+
+GBytes *
+gst_p2p_media_datagram_seqnum_message (guint64 seqnum)
+{
+  g_autoptr (GByteArray) body = g_byte_array_new ();
+  GByteArray *out = g_byte_array_new ();
+
+  p2p_varint_append (body, seqnum);
+  p2p_frame_append (out, P2P_FRAME_DATAGRAM_SEQNUM, body->data, body->len);
+  return g_byte_array_free_to_bytes (out);
+}
+
+gboolean
+gst_p2p_media_event_get_datagram_seqnum (GstEvent *event, guint64 *seqnum)
+{
+  guint64 value = 0;
+
+  if (GST_EVENT_TYPE (event) != GST_EVENT_CUSTOM_DOWNSTREAM_OOB
+      || !gst_event_has_name (event, DATAGRAM_SEQNUM_EVENT)
+      || !gst_structure_get_uint64 (gst_event_get_structure (event), "seqnum", &value))
+    return FALSE;
+  if (seqnum)
+    *seqnum = value;
+  return TRUE;
 }
 
 GstMiniObject *
@@ -704,6 +747,8 @@ frame_type_name (guint64 type)
       return "FLUSH_STOP";
     case P2P_FRAME_GAP:
       return "GAP";
+    case P2P_FRAME_DATAGRAM_SEQNUM:
+      return "DATAGRAM_SEQNUM";
     default:
       return "unknown";
   }

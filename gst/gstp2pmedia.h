@@ -49,9 +49,23 @@ gsize gst_p2p_media_frame_length (const guint8 *data, gsize len);
 GBytes *gst_p2p_media_buffer_to_datagram (GstBuffer *buffer, guint64 seqnum);
 
 /* The body of the MESSAGE frame a delivery=reliable p2psrc sends when it
- * connects (a delivery=datagram one sends "ready"): a datagram sender then
+ * connects (a delivery=datagram one sends "ready seqnum", an older one
+ * "ready"): a datagram sender then
  * carries its buffers on the stream. docs/protocol.md §5. */
 #define GST_P2P_READY_STREAM "ready stream"
+/* What a delivery=datagram p2psrc sends instead of plain "ready": it also
+ * takes DATAGRAM_SEQNUM frames, which tell where the datagrams sent to it
+ * start and end (losses of the first and last ones count). A sender that
+ * does not know it takes it as "ready" (anything but "ready stream"). */
+#define GST_P2P_READY_SEQNUM "ready seqnum"
+
+/* (transfer full): a DATAGRAM_SEQNUM message: the next datagram sent to the
+ * receiver has sequence number @seqnum. docs/protocol.md §5. */
+GBytes *gst_p2p_media_datagram_seqnum_message (guint64 seqnum);
+/* TRUE when @event is what gst_p2p_media_frame_to_object() makes of a
+ * DATAGRAM_SEQNUM frame (an event for the receiver itself, never pushed
+ * downstream); @seqnum: (out) (optional). */
+gboolean gst_p2p_media_event_get_datagram_seqnum (GstEvent *event, guint64 *seqnum);
 
 /* Splits one message (one whole frame) into @type and @body. Strict: the
  * frame must fill the message exactly. Errors: P2P_ERROR_PROTOCOL. */

@@ -215,10 +215,13 @@ gst_p2p_object_install_properties (GObjectClass *klass, gboolean is_sink)
           "packets-lost, packets-retransmitted (QUIC packets), path (direct, "
           "relay, simulated, none), setup-time-ms (ms), peers (0 or 1), "
           "datagrams-dropped (datagrams the transport or the full queue "
-          "dropped), datagrams-lost (sequence numbers that never arrived, "
-          "before the first and after the last too), datagrams-late (arrived "
-          "after their buffer's time), queued-bytes, queued-bytes-max (bytes "
-          "waiting for the streaming thread now and at most)",
+          "dropped), datagrams-lost (sequence numbers sent to this receiver "
+          "that never came out: gaps, and before the first and after the last "
+          "datagram that arrived; not those sent before it joined), "
+          "datagrams-late (arrived after their buffer's time); these since "
+          "the element started, kept after EOS and in READY/NULL; "
+          "queued-bytes, queued-bytes-max (bytes waiting for the streaming "
+          "thread now and at most)",
           GST_TYPE_STRUCTURE, ro));
 
   /* ---- issue 16 (p2psrc side): shared timeouts ---- */

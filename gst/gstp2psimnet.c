@@ -263,6 +263,21 @@ next_object (GstP2pSimNet *self, gboolean final)
   return NULL;
 }
 
+/* At the end of the stream: a loss at the tail shows no gap, count it
+ * (the sender is ours: it knows the last sequence number). */
+static void
+count_tail_loss (GstP2pSimNet *self)
+{
+  guint64 lost;
+
+  if (self->active_delivery != GST_P2P_DELIVERY_DATAGRAM)
+    return;
+  lost = gst_p2p_jitter_lose_until (&self->jitter, self->tx_seqnum);
+  GST_OBJECT_LOCK (self);
+  self->datagrams_lost += lost;
+  GST_OBJECT_UNLOCK (self);
+}
+
 /* Pushes downstream, in order, everything that may go now. */
 static GstFlowReturn
 push_arrived (GstP2pSimNet *self, gboolean final)
@@ -283,6 +298,10 @@ push_arrived (GstP2pSimNet *self, gboolean final)
         g_queue_push_head (&self->objects, ev);
         break;
       }
+      /* before EOS goes downstream: stats read at EOS (the EOS message can
+       * be on the bus before push_event() returns) include it */
+      if (GST_EVENT_TYPE (ev) == GST_EVENT_EOS)
+        count_tail_loss (self);
       gst_pad_push_event (self->srcpad, ev);
     }
   }
@@ -622,16 +641,7 @@ finish_stream (GstP2pSimNet *self)
     return ret;
   if (self->active_delivery == GST_P2P_DELIVERY_DATAGRAM)
     run_to (self, p2p_sim_network_now (self->net) + jitter_window (self));
-  ret = push_arrived (self, TRUE);
-  /* a loss at the tail cannot be seen as a gap: count it here */
-  if (self->active_delivery == GST_P2P_DELIVERY_DATAGRAM) {
-    guint64 lost = gst_p2p_jitter_lose_until (&self->jitter, self->tx_seqnum);
-
-    GST_OBJECT_LOCK (self);
-    self->datagrams_lost += lost;
-    GST_OBJECT_UNLOCK (self);
-  }
-  return ret;
+  return push_arrived (self, TRUE);
 }
 
 static gboolean

@@ -143,10 +143,17 @@ struct _GstP2pSrc {
   gsize queue_limit;            /* max-queue-bytes when the reader started */
   gsize queued_bytes_max;
   gboolean overrun;             /* the reader waits for room */
+  /* the counters of the stats, since the element started (kept after EOS
+   * and in READY/NULL, zeroed by the next start) */
   guint64 datagrams_lost;
   guint64 datagrams_late;
   guint64 datagrams_dropped;
   gboolean segment_seen;
+  /* DATAGRAM_SEQNUM frames of this connection: the first tells where our
+   * datagrams start, the last one before EOS where they end */
+  gboolean seq_start_known;
+  gboolean seq_end_known;
+  guint64 seq_end;
   gint64 eos_due;               /* monotonic us: EOS waits for late datagrams */
   GstEvent *pending_segment;
   GThread *reader;
@@ -221,6 +228,8 @@ clear_datagram_state_locked (GstP2pSrc *self)
   gst_p2p_jitter_reset (&self->jitter);
   gst_clear_event (&self->pending_segment);
   self->segment_seen = FALSE;
+  self->seq_start_known = self->seq_end_known = FALSE;
+  self->seq_end = 0;
   self->reader_done = FALSE;
   g_clear_error (&self->reader_error);
   gst_p2p_media_assembler_clear (&self->assembler);
@@ -342,6 +351,7 @@ reader_thread (gpointer data)
     g_autoptr (GError) err = NULL;
     g_autoptr (GBytes) msg = NULL;
     GstMiniObject *obj = NULL;
+    guint64 seqnum = 0;
 
     if (reader_wait_for_room (self, cancellable, &err))
       msg = p2p_connection_receive (conn, cancellable, &err);
@@ -351,6 +361,25 @@ reader_thread (gpointer data)
       obj = gst_p2p_media_assembler_push (&assembler, msg, &err);
       if (!obj && !err)
         continue;               /* a part of a big buffer */
+    }
+    if (obj && GST_IS_EVENT (obj) &&
+        gst_p2p_media_event_get_datagram_seqnum (GST_EVENT_CAST (obj), &seqnum)) {
+      /* where the sender's datagrams to us start, then (before EOS) where
+       * they end: the first and last ones count as lost too */
+      g_mutex_lock (&self->lock);
+      if (!self->seq_start_known) {
+        guint64 lost = gst_p2p_jitter_start_at (&self->jitter, seqnum);
+
+        self->seq_start_known = TRUE;
+        self->datagrams_lost += lost;
+        GST_DEBUG_OBJECT (self, "datagrams start at %" G_GUINT64_FORMAT ", %"
+            G_GUINT64_FORMAT " lost before the first one", seqnum, lost);
+      }
+      self->seq_end = seqnum;
+      self->seq_end_known = TRUE;
+      g_mutex_unlock (&self->lock);
+      gst_mini_object_unref (obj);
+      continue;
     }
     if (obj && !GST_IS_EVENT (obj)) {
       /* a buffer on the stream (the sender runs delivery=reliable) */
@@ -464,6 +493,14 @@ next_datagram_item (GstP2pSrc *self, GError **error)
         g_cond_broadcast (&self->cond);         /* room for the reader */
         if (GST_EVENT_TYPE (ev) == GST_EVENT_SEGMENT)
           self->segment_seen = TRUE;
+        if (GST_EVENT_TYPE (ev) == GST_EVENT_EOS && self->seq_end_known) {
+          /* a loss at the end shows no gap: the sender told where it ends */
+          guint64 lost = gst_p2p_jitter_lose_until (&self->jitter, self->seq_end);
+
+          GST_DEBUG_OBJECT (self, "datagrams end before %" G_GUINT64_FORMAT
+              ", %" G_GUINT64_FORMAT " lost after the last one", self->seq_end, lost);
+          self->datagrams_lost += lost;
+        }
         out = GST_MINI_OBJECT_CAST (ev);
         break;
       }
@@ -761,12 +798,13 @@ ensure_connected (GstP2pSrc *self)
       }
       g_mutex_unlock (&self->lock);
       {
-        /* tell the sender our datagram handler is in place ("ready"), or
-         * that we read no datagrams ("ready stream": a delivery=datagram
+        /* tell the sender our datagram handler is in place ("ready
+         * seqnum": it also sends DATAGRAM_SEQNUM frames), or that we read
+         * no datagrams ("ready stream": a delivery=datagram
          * sender then sends our buffers on the stream; a reliable sender
          * does not read it) */
-        const char *word = self->delivery == GST_P2P_DELIVERY_DATAGRAM ? "ready" :
-            GST_P2P_READY_STREAM;
+        const char *word = self->delivery == GST_P2P_DELIVERY_DATAGRAM ?
+            GST_P2P_READY_SEQNUM : GST_P2P_READY_STREAM;
         g_autoptr (GByteArray) ready = g_byte_array_new ();
         g_autoptr (GBytes) msg = NULL;
         g_autoptr (GError) e = NULL;
@@ -1145,6 +1183,11 @@ gst_p2p_src_loop (gpointer data)
 
       if (msg)
         obj = gst_p2p_media_assembler_push (&self->assembler, msg, &err);
+      if (obj && GST_IS_EVENT (obj) &&
+          gst_p2p_media_event_get_datagram_seqnum (GST_EVENT_CAST (obj), NULL)) {
+        /* for a datagram receiver; we did not ask for it (not downstream) */
+        gst_mini_object_unref (g_steal_pointer (&obj));
+      }
     }
     g_object_unref (conn);
     g_object_unref (cancellable);
@@ -1272,6 +1315,10 @@ gst_p2p_src_activate_mode (GstPad *pad, GstObject *parent, GstPadMode mode,
     self->first_buffer_done = FALSE;
     gst_clear_event (&self->pending_eos);
     self->activated_us = g_get_monotonic_time ();
+    /* a new run: the last one's figures (readable until now) start over */
+    self->datagrams_lost = self->datagrams_late = self->datagrams_dropped = 0;
+    self->queued_bytes_max = 0;
+    self->have_last_stats = FALSE;
     g_clear_object (&self->cancellable);
     self->cancellable = g_cancellable_new ();
     g_mutex_unlock (&self->lock);

@@ -9,6 +9,7 @@
 # preloaded).
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
+. "$(dirname "$0")/../support/launch-util.sh"
 PLUGINS=${1:?plugin dir}
 T=30                                    # bound for every process, seconds
 W=$(mktemp -d /tmp/p2p-eos-sigint-XXXXXX)
@@ -28,23 +29,13 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-command -v gst-launch-1.0 >/dev/null || { echo "SKIP: gst-launch-1.0 is not installed"; exit 77; }
-export GST_PLUGIN_PATH="$PLUGINS"
-export GST_REGISTRY="$W/registry.bin"
-for e in p2psink p2psrc audiotestsrc wavenc; do
-  gst-inspect-1.0 "$e" >/dev/null 2>&1 || { echo "SKIP: element $e cannot be loaded"; exit 77; }
-done
+launch_setup "$PLUGINS" "$W" p2psink p2psrc audiotestsrc wavenc
 
 timeout $T gst-launch-1.0 -m audiotestsrc is-live=true samplesperbuffer=441 \
   ! audio/x-raw,format=S16LE,rate=44100,channels=1 \
   ! p2psink transport=quic port=0 >"$W/sender.log" 2>&1 &
 PIDS="$PIDS $!"
-TICKET=""
-for i in $(seq 200); do
-  TICKET=$(sed -n 's/.*p2p-listening.*ticket=(string)\(p2p1[a-z0-9]*\).*/\1/p' "$W/sender.log" | head -n1)
-  [ -n "$TICKET" ] && break
-  sleep 0.05
-done
+TICKET=$(wait_ticket "$W/sender.log")
 [ -n "$TICKET" ] || fail "the sender printed no ticket"
 
 # --foreground: timeout(1) passes our SIGINT to gst-launch-1.0 once (without

@@ -278,6 +278,42 @@ expect_segment_error (const P2pMediaSegment *seg, const char *needle)
       "\"%s\" not in \"%s\"", needle, err->message);
 }
 
+/* Issue 16 item 15: DATAGRAM_SEQNUM (0x29) carries one varint, byte-exact
+ * as docs/protocol.md §5.2 shows it (seqnum 300: 29 02 41 2c), and becomes
+ * an event only the receiver reads; a body that is not one varint is a
+ * protocol error. */
+GST_START_TEST (test_datagram_seqnum_frame)
+{
+  static const guint8 wire[] = { 0x29, 0x02, 0x41, 0x2c };
+  static const guint8 trailing[] = { 0x41, 0x2c, 0x00 };
+  static const guint8 short_varint[] = { 0x41 };
+  g_autoptr (GBytes) msg = gst_p2p_media_datagram_seqnum_message (300);
+  g_autoptr (GError) err = NULL;
+  GstMiniObject *obj;
+  guint64 seqnum = 0;
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data (msg, &len);
+
+  fail_unless_equals_int (len, sizeof wire);
+  fail_unless (memcmp (data, wire, sizeof wire) == 0);
+  obj = gst_p2p_media_message_to_object (msg, &err);
+  fail_unless (obj != NULL && GST_IS_EVENT (obj), "%s", err ? err->message : "");
+  fail_unless (gst_p2p_media_event_get_datagram_seqnum (GST_EVENT_CAST (obj), &seqnum));
+  fail_unless_equals_uint64 (seqnum, 300);
+  gst_mini_object_unref (obj);
+  /* other events are not one */
+  obj = GST_MINI_OBJECT_CAST (gst_event_new_eos ());
+  fail_if (gst_p2p_media_event_get_datagram_seqnum (GST_EVENT_CAST (obj), NULL));
+  gst_mini_object_unref (obj);
+
+  expect_frame_error (P2P_FRAME_DATAGRAM_SEQNUM, NULL, 0, "DATAGRAM_SEQNUM");
+  expect_frame_error (P2P_FRAME_DATAGRAM_SEQNUM, trailing, sizeof trailing,
+      "not one varint");
+  expect_frame_error (P2P_FRAME_DATAGRAM_SEQNUM, short_varint, sizeof short_varint,
+      "not one varint");
+}
+GST_END_TEST;
+
 GST_START_TEST (test_malformed)
 {
   static const guint8 trunc1[] = { 0x40 };      /* 2-byte varint cut short */
@@ -871,6 +907,7 @@ media_suite (void)
   tcase_add_test (tc, test_simple_events);
   tcase_add_test (tc, test_events_not_carried);
   tcase_add_test (tc, test_malformed);
+  tcase_add_test (tc, test_datagram_seqnum_frame);
 
   tc = tcase_create ("security");
   suite_add_tcase (s, tc);

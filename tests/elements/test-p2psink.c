@@ -182,11 +182,14 @@ typedef struct {
   char *peer_id;
 } Sender;
 
+/* @delivery: p2psink's "delivery" (0 reliable, 1 datagram). */
 static void
-sender_start (Sender *s, const char *what, gboolean wait_for_peer)
+sender_start_delivery (Sender *s, const char *what, gboolean wait_for_peer,
+    gint delivery)
 {
   s->network = p2p_test_network_name (what);
   s->sink = p2p_test_make_sink (s->network, wait_for_peer);
+  g_object_set (s->sink, "delivery", delivery, NULL);
   peer_counter_init (&s->peers, s->sink);
   s->hsink = gst_harness_new_with_element (s->sink, "sink", NULL);
   /* a file-like sender: its buffers wait for the first receiver
@@ -195,6 +198,12 @@ sender_start (Sender *s, const char *what, gboolean wait_for_peer)
   /* the harness holds the element from now on */
   gst_object_unref (s->sink);
   s->peer_id = p2p_test_peer_of (s->sink);
+}
+
+static void
+sender_start (Sender *s, const char *what, gboolean wait_for_peer)
+{
+  sender_start_delivery (s, what, wait_for_peer, 0);
 }
 
 static void
@@ -872,6 +881,22 @@ GST_START_TEST (test_wait_for_peer_unblocks_on_stop)
 }
 GST_END_TEST;
 
+/* Pulls @h's events until EOS (each pull bounded by the harness). */
+static void
+pull_events_until_eos (GstHarness *h)
+{
+  for (;;) {
+    GstEvent *ev = gst_harness_pull_event (h);
+    gboolean eos;
+
+    fail_unless (ev != NULL);
+    eos = GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
+    gst_event_unref (ev);
+    if (eos)
+      break;
+  }
+}
+
 GST_START_TEST (test_datagram_delivery)
 {
   Sender s;
@@ -884,16 +909,7 @@ GST_START_TEST (test_datagram_delivery)
   gboolean live = FALSE;
   GstClockTime min = 0, max = 0;
 
-  s.network = p2p_test_network_name ("datagram");
-  s.sink = p2p_test_make_sink (s.network, TRUE);
-  g_object_set (s.sink, "delivery", 1, NULL);
-  peer_counter_init (&s.peers, s.sink);
-  s.hsink = gst_harness_new_with_element (s.sink, "sink", NULL);
-  /* a file-like sender: its buffers wait for the first receiver
-   * (a live upstream on a clock would drop them) */
-  gst_harness_set_live (s.hsink, FALSE);
-  gst_object_unref (s.sink);
-  s.peer_id = p2p_test_peer_of (s.sink);
+  sender_start_delivery (&s, "datagram", TRUE, 1);
 
   src = p2p_test_make_src (s.network, s.peer_id);
   g_object_set (src, "delivery", 1, "latency", 50, NULL);
@@ -920,16 +936,7 @@ GST_START_TEST (test_datagram_delivery)
   fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
 
   /* buffers (in order, possibly with holes), then EOS */
-  for (;;) {
-    GstEvent *ev = gst_harness_pull_event (hsrc);
-    gboolean eos;
-
-    fail_unless (ev != NULL);
-    eos = GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
-    gst_event_unref (ev);
-    if (eos)
-      break;
-  }
+  pull_events_until_eos (hsrc);
   {
     GstBuffer *buf;
     guint64 last = 0;
@@ -956,6 +963,109 @@ GST_START_TEST (test_datagram_delivery)
   fail_unless_equals_uint64 (lost, 0);
   fail_unless_equals_uint64 (dropped, 0);
   gst_harness_teardown (hsrc);
+  sender_stop (&s);
+}
+GST_END_TEST;
+
+/* Issue 16 item 15: each receiver's datagrams-lost counts the sequence
+ * numbers sent to it that never came out, from where its datagrams start
+ * (DATAGRAM_SEQNUM at its "ready") to where they end (DATAGRAM_SEQNUM
+ * before EOS). Deterministic losses: a buffer too big for a datagram is
+ * not sent but has its sequence number. Buffers 0-19, 0, 10 and 19 too
+ * big; receiver A from the start, receiver B joins after buffer 9. A gets
+ * 17 and lost 3 (0, 10, 19: the first and the last too); B gets 8 and lost
+ * 2 (10, 19: what was sent before it joined is not its loss). */
+#define LOST_BIG 4000
+
+static guint
+pull_until_eos (GstHarness *h, guint64 *first_offset)
+{
+  guint n = 0;
+
+  pull_events_until_eos (h);
+  for (GstBuffer *buf; (buf = gst_harness_try_pull (h)); n++) {
+    guint i = (guint) GST_BUFFER_OFFSET (buf);
+
+    if (n == 0)
+      *first_offset = i;
+    check_buffer (buf, i, 200);
+    gst_buffer_unref (buf);
+  }
+  return n;
+}
+
+/* A playing p2psrc delivery=datagram latency=50 of @s. */
+static GstHarness *
+datagram_receiver_start (Sender *s)
+{
+  GstElement *src = p2p_test_make_src (s->network, s->peer_id);
+  GstHarness *h;
+
+  g_object_set (src, "delivery", 1, "latency", 50, NULL);
+  h = gst_harness_new_with_element (src, NULL, "src");
+  gst_object_unref (src);
+  gst_harness_play (h);
+  return h;
+}
+
+static guint64
+src_lost (GstHarness *h)
+{
+  g_autoptr (GstStructure) stats = NULL;
+  guint64 lost = G_MAXUINT64;
+
+  g_object_get (h->element, "stats", &stats, NULL);
+  fail_unless (gst_structure_get_uint64 (stats, "datagrams-lost", &lost));
+  return lost;
+}
+
+GST_START_TEST (test_datagram_losses_counted)
+{
+  Sender s;
+  GstHarness *ha, *hb;
+  P2pLogProbe ready;
+  guint64 first_a = G_MAXUINT64, first_b = G_MAXUINT64;
+  guint got_a, got_b;
+
+  sender_start_delivery (&s, "datagram-lost", TRUE, 1);
+  p2p_log_probe_start (&ready, "p2psink", "datagrams to receiver ");
+
+  ha = datagram_receiver_start (&s);
+  fail_unless (p2p_log_probe_wait (&ready, 1), "A never got ready");
+  push_headers (s.hsink);
+  for (guint i = 0; i < 10; i++)
+    fail_unless_equals_int (gst_harness_push (s.hsink,
+            make_buffer (i, i == 0 ? LOST_BIG : 200)), GST_FLOW_OK);
+  hb = datagram_receiver_start (&s);
+  fail_unless (p2p_log_probe_wait (&ready, 2), "B never got ready");
+  for (guint i = 10; i < 20; i++)
+    fail_unless_equals_int (gst_harness_push (s.hsink,
+            make_buffer (i, i == 10 || i == 19 ? LOST_BIG : 200)), GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
+
+  got_a = pull_until_eos (ha, &first_a);
+  got_b = pull_until_eos (hb, &first_b);
+  GST_INFO ("A: %u from %" G_GUINT64_FORMAT ", lost %" G_GUINT64_FORMAT
+      "; B: %u from %" G_GUINT64_FORMAT ", lost %" G_GUINT64_FORMAT,
+      got_a, first_a, src_lost (ha), got_b, first_b, src_lost (hb));
+  fail_unless_equals_int (got_a, 17);
+  fail_unless_equals_uint64 (first_a, 1);
+  fail_unless_equals_uint64 (src_lost (ha), 3);
+  fail_unless_equals_int (got_b, 8);
+  fail_unless_equals_uint64 (first_b, 11);
+  fail_unless_equals_uint64 (src_lost (hb), 2);
+  {
+    g_autoptr (GstStructure) stats = NULL;
+    guint64 dropped = 0;
+
+    /* the sender counted them: 3 too big for A, 2 for B */
+    g_object_get (s.hsink->element, "stats", &stats, NULL);
+    fail_unless (gst_structure_get_uint64 (stats, "datagrams-dropped", &dropped));
+    fail_unless_equals_uint64 (dropped, 5);
+  }
+  p2p_log_probe_stop (&ready);
+  gst_harness_teardown (hb);
+  gst_harness_teardown (ha);
   sender_stop (&s);
 }
 GST_END_TEST;
@@ -1289,6 +1399,7 @@ p2psink_suite (void)
   tcase_add_test (tc, test_stats_and_messages);
   tcase_add_test (tc, test_wait_for_peer_unblocks_on_stop);
   tcase_add_test (tc, test_datagram_delivery);
+  tcase_add_test (tc, test_datagram_losses_counted);
   tcase_add_test (tc, test_large_buffers);
   tcase_add_test (tc, test_buffer_over_limit);
   tcase_add_test (tc, test_stats_monotonic);

@@ -823,6 +823,284 @@ GST_START_TEST (test_security_datagram_queue_bound)
 }
 GST_END_TEST;
 
+/* Issue 16 item 15: datagrams-lost counts every sequence number the sender
+ * sent to this receiver that never came out, the first and the last ones
+ * too. A scripted sender answers "ready seqnum" with DATAGRAM_SEQNUM 100,
+ * sends datagrams 100..119 except 100, 101, 105, 110, 118 and 119, then
+ * DATAGRAM_SEQNUM 120 and EOS: 14 buffers come out (exactly those, in
+ * order), datagrams-lost is 6, read at EOS, in READY and in NULL; it
+ * starts over at 0 when the element starts again. Twice: the start frame
+ * before the datagrams, and after the first datagrams already left
+ * (they overtook it: the numbers before the first one that left count). */
+#define SEQ_FIRST 100
+#define SEQ_END 120
+static const guint64 seq_missing[] = { 100, 101, 105, 110, 118, 119 };
+
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  GArray *pts;                  /* guint64, of each buffer that came out */
+} SeqOut;
+
+static void
+seq_handoff (GstElement *sink, GstBuffer *buffer, GstPad *pad, SeqOut *o)
+{
+  guint64 pts = GST_BUFFER_PTS (buffer);
+
+  g_mutex_lock (&o->lock);
+  g_array_append_val (o->pts, pts);
+  g_cond_broadcast (&o->cond);
+  g_mutex_unlock (&o->lock);
+}
+
+static void
+seq_send_frame (HostilePeer *h, GByteArray *frame)
+{
+  g_autoptr (GBytes) msg = g_byte_array_free_to_bytes (frame);
+  g_autoptr (GError) err = NULL;
+
+  fail_unless (p2p_connection_send (h->conn, msg, NULL, &err), "%s",
+      err ? err->message : "");
+}
+
+static void
+seq_send_seqnum (HostilePeer *h, guint64 seqnum)
+{
+  GByteArray *out = g_byte_array_new ();
+  g_autoptr (GByteArray) body = g_byte_array_new ();
+
+  p2p_varint_append (body, seqnum);
+  p2p_frame_append (out, P2P_FRAME_DATAGRAM_SEQNUM, body->data, body->len);
+  seq_send_frame (h, out);
+}
+
+static gboolean
+seq_is_missing (guint64 seqnum)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (seq_missing); i++)
+    if (seq_missing[i] == seqnum)
+      return TRUE;
+  return FALSE;
+}
+
+/* Bounded: waits until @n buffers came out. */
+static gboolean
+seq_wait_buffers (SeqOut *o, guint n)
+{
+  gint64 deadline = g_get_monotonic_time () + P2P_TEST_TIMEOUT_S * G_TIME_SPAN_SECOND;
+  gboolean ok;
+
+  g_mutex_lock (&o->lock);
+  while (o->pts->len < n && g_cond_wait_until (&o->cond, &o->lock, deadline));
+  ok = o->pts->len >= n;
+  g_mutex_unlock (&o->lock);
+  return ok;
+}
+
+GST_START_TEST (test_live_datagrams_lost_exact)
+{
+  for (guint variant = 0; variant < 2; variant++) {
+    gboolean start_late = variant == 1;
+    HostilePeer h = { 0 };
+    SeqOut o = { 0 };
+    GstElement *sink;
+    g_autoptr (GBytes) ready = NULL;
+    g_autoptr (GError) err = NULL;
+    const guint8 *body = NULL;
+    gsize len = 0;
+    GByteArray *out;
+    GstMessage *msg;
+    guint expected = 0;
+    P2pMediaSegment seg = { 0, 1.0, 1.0, GST_FORMAT_TIME, 0, 0, 0,
+      G_MAXUINT64, 0, 0, G_MAXUINT64
+    };
+
+    g_mutex_init (&o.lock);
+    g_cond_init (&o.cond);
+    o.pts = g_array_new (FALSE, FALSE, sizeof (guint64));
+    hostile_peer_start (&h, "delivery=datagram latency=100",
+        "fakesink name=sink sync=false signal-handoffs=true");
+    sink = gst_bin_get_by_name (GST_BIN (h.pipeline), "sink");
+    g_signal_connect (sink, "handoff", G_CALLBACK (seq_handoff), &o);
+
+    /* the receiver asks for DATAGRAM_SEQNUM frames */
+    ready = p2p_connection_receive (h.conn, NULL, &err);
+    fail_unless (ready != NULL, "%s", err ? err->message : "");
+    body = g_bytes_get_data (ready, &len);
+    fail_unless (len == 2 + strlen ("ready seqnum") && body[0] == P2P_FRAME_MESSAGE
+        && memcmp (body + 2, "ready seqnum", len - 2) == 0, "not \"ready seqnum\"");
+
+    out = g_byte_array_new ();
+    p2p_frame_append_string (out, P2P_FRAME_STREAM_START, "seq");
+    seq_send_frame (&h, out);
+    out = g_byte_array_new ();
+    p2p_frame_append_string (out, P2P_FRAME_CAPS, "application/x-test");
+    seq_send_frame (&h, out);
+    out = g_byte_array_new ();
+    p2p_frame_append_segment (out, &seg);
+    seq_send_frame (&h, out);
+    if (!start_late)
+      seq_send_seqnum (&h, SEQ_FIRST);
+    for (guint64 n = SEQ_FIRST; n < SEQ_END; n++) {
+      g_autoptr (GByteArray) dg = g_byte_array_new ();
+      g_autoptr (GBytes) bytes = NULL;
+      guint8 payload[16] = { 0 };
+      P2pMediaBuffer mb = { 0 };
+
+      if (seq_is_missing (n))
+        continue;
+      mb.seqnum = n;
+      mb.pts = n * 10 * GST_MSECOND;
+      mb.dts = mb.duration = mb.offset = mb.offset_end = G_MAXUINT64;
+      mb.payload = payload;
+      mb.payload_len = sizeof payload;
+      p2p_media_buffer_encode_body (dg, &mb);
+      bytes = g_byte_array_free_to_bytes (g_steal_pointer (&dg));
+      fail_unless (p2p_connection_send_datagram (h.conn, bytes, &err), "%s",
+          err ? err->message : "");
+      expected++;
+      /* one at a time: the jitter buffer's bound is not what is tested */
+      fail_unless (seq_wait_buffers (&o, expected), "datagram %" G_GUINT64_FORMAT
+          " did not come out", n);
+    }
+    if (start_late)
+      seq_send_seqnum (&h, SEQ_FIRST);  /* 102.. left before it came */
+    seq_send_seqnum (&h, SEQ_END);
+    out = g_byte_array_new ();
+    p2p_frame_append (out, P2P_FRAME_EOS, NULL, 0);
+    seq_send_frame (&h, out);
+
+    msg = gst_bus_timed_pop_filtered (h.bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
+        GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    fail_unless (msg != NULL, "no EOS");
+    p2p_test_assert_eos (msg);
+    gst_message_unref (msg);
+
+    /* exactly the datagrams sent, in order */
+    fail_unless_equals_int (o.pts->len, expected);
+    {
+      guint k = 0;
+
+      for (guint64 n = SEQ_FIRST; n < SEQ_END; n++) {
+        if (seq_is_missing (n))
+          continue;
+        fail_unless_equals_uint64 (g_array_index (o.pts, guint64, k), n * 10 * GST_MSECOND);
+        k++;
+      }
+    }
+    GST_INFO ("variant %u: %u of %u out, lost %" G_GUINT64_FORMAT, variant,
+        o.pts->len, SEQ_END - SEQ_FIRST, stat_u64 (h.src, "datagrams-lost"));
+    fail_unless_equals_uint64 (stat_u64 (h.src, "datagrams-lost"),
+        G_N_ELEMENTS (seq_missing));
+    fail_unless_equals_uint64 (stat_u64 (h.src, "datagrams-late"), 0);
+    /* still readable once stopped */
+    fail_unless_equals_int (gst_element_set_state (h.pipeline, GST_STATE_READY),
+        GST_STATE_CHANGE_SUCCESS);
+    fail_unless_equals_uint64 (stat_u64 (h.src, "datagrams-lost"),
+        G_N_ELEMENTS (seq_missing));
+    fail_unless_equals_int (gst_element_set_state (h.pipeline, GST_STATE_NULL),
+        GST_STATE_CHANGE_SUCCESS);
+    fail_unless_equals_uint64 (stat_u64 (h.src, "datagrams-lost"),
+        G_N_ELEMENTS (seq_missing));
+    /* a new run starts from 0 (nobody connects to it here) */
+    fail_if (gst_element_set_state (h.pipeline, GST_STATE_PLAYING) ==
+        GST_STATE_CHANGE_FAILURE);
+    fail_unless_equals_uint64 (stat_u64 (h.src, "datagrams-lost"), 0);
+
+    gst_object_unref (sink);
+    hostile_peer_stop (&h);
+    g_array_unref (o.pts);
+    g_mutex_clear (&o.lock);
+    g_cond_clear (&o.cond);
+  }
+}
+GST_END_TEST;
+
+/* A DATAGRAM_SEQNUM frame to a delivery=reliable p2psrc (which said "ready
+ * stream" and reads no datagrams) is not pushed downstream: the custom
+ * event it decodes to stays inside the element; the buffer around it and
+ * EOS arrive. */
+static GstPadProbeReturn
+count_custom_events (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
+
+  if (GST_EVENT_TYPE (ev) == GST_EVENT_CUSTOM_DOWNSTREAM_OOB
+      || GST_EVENT_TYPE (ev) == GST_EVENT_CUSTOM_DOWNSTREAM)
+    g_atomic_int_inc ((gint *) data);
+  return GST_PAD_PROBE_OK;
+}
+
+GST_START_TEST (test_live_seqnum_frame_reliable)
+{
+  HostilePeer h = { 0 };
+  SeqOut o = { 0 };
+  GstElement *sink;
+  g_autoptr (GstPad) pad = NULL;
+  g_autoptr (GBytes) ready = NULL;
+  g_autoptr (GError) err = NULL;
+  const guint8 *body;
+  gsize len = 0;
+  GByteArray *out;
+  GstMessage *msg;
+  gint custom = 0;
+  guint8 payload[4] = { 1, 2, 3, 4 };
+  P2pMediaBuffer mb = { 0 };
+  P2pMediaSegment seg = { 0, 1.0, 1.0, GST_FORMAT_TIME, 0, 0, 0,
+    G_MAXUINT64, 0, 0, G_MAXUINT64
+  };
+
+  g_mutex_init (&o.lock);
+  g_cond_init (&o.cond);
+  o.pts = g_array_new (FALSE, FALSE, sizeof (guint64));
+  hostile_peer_start (&h, "", "fakesink name=sink sync=false signal-handoffs=true");
+  sink = gst_bin_get_by_name (GST_BIN (h.pipeline), "sink");
+  g_signal_connect (sink, "handoff", G_CALLBACK (seq_handoff), &o);
+  pad = gst_element_get_static_pad (sink, "sink");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, count_custom_events,
+      &custom, NULL);
+  ready = p2p_connection_receive (h.conn, NULL, &err);
+  fail_unless (ready != NULL, "%s", err ? err->message : "");
+  body = g_bytes_get_data (ready, &len);
+  fail_unless (len == 2 + strlen ("ready stream")
+      && memcmp (body + 2, "ready stream", len - 2) == 0);
+
+  out = g_byte_array_new ();
+  p2p_frame_append_string (out, P2P_FRAME_STREAM_START, "seq");
+  seq_send_frame (&h, out);
+  out = g_byte_array_new ();
+  p2p_frame_append_segment (out, &seg);
+  seq_send_frame (&h, out);
+  seq_send_seqnum (&h, 5);
+  out = g_byte_array_new ();
+  mb.pts = 7 * GST_MSECOND;
+  mb.dts = mb.duration = mb.offset = mb.offset_end = G_MAXUINT64;
+  mb.payload = payload;
+  mb.payload_len = sizeof payload;
+  p2p_frame_append_buffer (out, &mb);
+  seq_send_frame (&h, out);
+  seq_send_seqnum (&h, 6);
+  out = g_byte_array_new ();
+  p2p_frame_append (out, P2P_FRAME_EOS, NULL, 0);
+  seq_send_frame (&h, out);
+
+  msg = gst_bus_timed_pop_filtered (h.bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no EOS");
+  p2p_test_assert_eos (msg);
+  gst_message_unref (msg);
+  fail_unless_equals_int (o.pts->len, 1);
+  fail_unless_equals_uint64 (g_array_index (o.pts, guint64, 0), 7 * GST_MSECOND);
+  fail_unless_equals_int (g_atomic_int_get (&custom), 0);
+
+  gst_object_unref (sink);
+  hostile_peer_stop (&h);
+  g_array_unref (o.pts);
+  g_mutex_clear (&o.lock);
+  g_cond_clear (&o.cond);
+}
+GST_END_TEST;
+
 /* A sender that fills the stream queue with buffers before any segment (the
  * streaming thread could never take them) gets a protocol error instead of
  * a stalled receiver. */
@@ -1457,6 +1735,8 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_live_refused_fast);
   tcase_add_test (tc, test_live_reconnect_messages);
   tcase_add_test (tc, test_live_stats_at_eos);
+  tcase_add_test (tc, test_live_datagrams_lost_exact);
+  tcase_add_test (tc, test_live_seqnum_frame_reliable);
   tcase_add_test (tc, test_live_uri_property);
   tcase_add_test (tc, test_live_latency_query);
   tcase_add_test (tc, test_live_duration_query);

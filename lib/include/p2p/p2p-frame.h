@@ -33,6 +33,8 @@ typedef enum {
   P2P_FRAME_FLUSH_START = 0x26, /* empty */
   P2P_FRAME_FLUSH_STOP = 0x27,  /* reset_time u8 */
   P2P_FRAME_GAP = 0x28,         /* timestamp u64, duration u64 */
+  P2P_FRAME_DATAGRAM_SEQNUM = 0x29, /* seqnum varint: the sequence number of
+                                     * the next datagram sent to this receiver */
 } P2pFrameType;
 
 /* Disconnect codes */
