@@ -464,6 +464,13 @@ relay_entry_url (const char *var, const char *item, const char *user, const char
         ? (close != NULL && close[1] == ':')
         : (strchr (item, ':') != NULL);
 
+    if (strchr (item, '@') != NULL) {
+      /* USER:PASS@HOST without turn://: never quote the password */
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "%s: '***@%s' holds credentials but is not a turn:// URL; write "
+          "turn://USER:PASS@HOST:PORT", var, strrchr (item, '@') + 1);
+      return NULL;
+    }
     hp = has_port ? g_strdup (item) : g_strdup_printf ("%s:%d", item, DEFAULT_TURN_PORT);
     if (!p2p_parse_host_port (hp, &host, &port, &local)) {
       g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,

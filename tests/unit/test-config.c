@@ -392,6 +392,9 @@ test_relay_bare_hosts (void)
       "'relay1.example.com:0' is not a number 1..65535; expected HOST[:PORT] or turn://USER:PASS@HOST:PORT");
   assert_bad_env (bad_v6, "P2P_RELAY_SERVERS: '2001:db8::7': an IPv6 address must be written "
       "in brackets, e.g. [::1]:8800; expected HOST[:PORT] or turn://USER:PASS@HOST:PORT");
+  assert_bad ("P2P_RELAY_SERVERS", "alice:s3cret@relay.example.com:3478",
+      "P2P_RELAY_SERVERS: '***@relay.example.com:3478' holds credentials but is not a turn:// "
+      "URL; write turn://USER:PASS@HOST:PORT");
   assert_bad_env (bad_url, "P2P_RELAY_SERVERS: 'turn://alice:***@relay.example.com' has no "
       "port; expected turn://USER:PASS@HOST:PORT (e.g. port 3478)");
 }
