@@ -1,14 +1,20 @@
 #!/bin/sh
-# tests/check-uninstalled-pc.sh BUILDDIR CC: a program builds and runs
+# tests/check-uninstalled-pc.sh BUILDDIR CC [SANITIZE]: a program builds and runs
 # against a build tree through meson-uninstalled/p2p-glib-1.0-uninstalled.pc
 # (issue 18: that file lacked the include directory of <p2p/p2p.h>). TAP.
 #   1 pkg-config picks the uninstalled file (prefix = the build tree)
 #   2 a C program including <p2p/p2p.h> compiles and links with its flags
 #   3 it runs against the build tree's library and prints what it read
 #   4 planted: the same file without the include directories fails step 2
+# SANITIZE: the build's b_sanitize (address,undefined in build-asan/): the
+# program is built with it too, as a sanitized library needs.
 set -u
 BUILD=$(cd "${1:?usage: $0 BUILDDIR CC}" && pwd)
 CC=${2:?usage: $0 BUILDDIR CC}
+case "${3:-none}" in
+  none|"") ;;
+  *) CC="$CC -fsanitize=$3" ;;
+esac
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/p2p-pc-XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT INT TERM
 N=0
