@@ -162,7 +162,9 @@ gst_p2p_object_install_properties (GObjectClass *klass, gboolean is_sink)
           NULL, rw));
   g_object_class_install_property (klass, GST_P2P_PROP_TURN_SERVER,
       g_param_spec_string ("turn-server", "TURN servers",
-          "Comma-separated turn://USER:PASS@HOST:PORT relays "
+          "Comma-separated TURN relays: turn://USER:PASS@HOST:PORT, or "
+          "HOST[:PORT] (port 3478) with the credentials of $P2P_RELAY_USERNAME "
+          "and $P2P_RELAY_PASSWORD or $P2P_RELAY_CREDENTIALS_FILE "
           "(NULL = $P2P_RELAY_SERVERS). Reads back with each password "
           "replaced by *** (turn://USER:***@HOST:PORT), so pipeline dumps "
           "and logs do not carry it", NULL, rw));

@@ -7,7 +7,8 @@
  *
  * The listener writes what arrives (messages concatenated) to stdout until
  * the peer closes; the dialer sends stdin in 64 KiB messages, then closes
- * gracefully. Both print "path: direct|relay" on stderr once connected;
+ * gracefully. Both print "path: direct|relay" and "protocol: version N, peer
+ * capabilities: files" on stderr once connected;
  * --ping adds setup time and RTT. Errors are one plain line on stderr and
  * exit code 1.
  *
@@ -83,6 +84,14 @@ report_path (P2pConnection *conn, gint64 start_us, const char *role)
   g_autofree char *peer = p2p_peer_id_to_string (p2p_connection_get_peer_id (conn));
   g_printerr ("connected: %s %s\n", role, peer);
   g_printerr ("path: %s\n", p2p_path_kind_to_string (st.path_kind));
+  {
+    g_auto (GStrv) caps = p2p_connection_list_capabilities (conn);
+    g_autofree char *list = g_strjoinv (",", caps);
+
+    /* docs/protocol.md §3.1 */
+    g_printerr ("protocol: version %u, peer capabilities: %s\n",
+        p2p_connection_get_protocol_version (conn), list[0] ? list : "(none)");
+  }
   if (opt_ping) {
     /* From the start of this command (rendezvous, ICE and QUIC included). */
     g_printerr ("setup: %.1f ms (QUIC handshake %.1f ms)\n",

@@ -510,6 +510,119 @@ p2p_connection_is_connected (P2pConnection *self)
 }
 
 /**
+ * p2p_connection_get_protocol_version:
+ * @self: a connection
+ *
+ * The gst-p2p protocol version the two peers use: the highest version both
+ * advertised in their HANDSHAKE (docs/protocol.md §3.1).
+ *
+ * Returns: the negotiated version, 0 if the implementation does not
+ *   negotiate one.
+ */
+guint
+p2p_connection_get_protocol_version (P2pConnection *self)
+{
+  P2pConnectionClass *klass;
+
+  g_return_val_if_fail (P2P_IS_CONNECTION (self), 0);
+
+  klass = P2P_CONNECTION_GET_CLASS (self);
+  return klass->get_protocol_version ? klass->get_protocol_version (self) : 0;
+}
+
+static guint64
+peer_capabilities (P2pConnection *self)
+{
+  P2pConnectionClass *klass = P2P_CONNECTION_GET_CLASS (self);
+
+  return klass->get_peer_capabilities ? klass->get_peer_capabilities (self) : 0;
+}
+
+/**
+ * p2p_connection_has_capability:
+ * @self: a connection
+ * @name: a capability name from the registry in docs/protocol.md §3.1
+ *   ("files")
+ *
+ * Returns: TRUE if the peer advertised the capability @name; FALSE if it
+ *   did not, or @name is not in this build's registry.
+ */
+gboolean
+p2p_connection_has_capability (P2pConnection *self, const char *name)
+{
+  guint64 bit;
+
+  g_return_val_if_fail (P2P_IS_CONNECTION (self), FALSE);
+  g_return_val_if_fail (name != NULL, FALSE);
+
+  bit = p2p_capability_from_name (name);
+  return bit != 0 && (peer_capabilities (self) & bit) != 0;
+}
+
+/**
+ * p2p_connection_list_capabilities:
+ * @self: a connection
+ *
+ * Returns: (transfer full) (array zero-terminated=1): the names of the
+ *   capabilities the peer advertised that this build knows, in registry
+ *   order (bits it does not know are left out).
+ */
+char **
+p2p_connection_list_capabilities (P2pConnection *self)
+{
+  GPtrArray *names;
+  guint64 caps;
+
+  g_return_val_if_fail (P2P_IS_CONNECTION (self), NULL);
+
+  caps = peer_capabilities (self);
+  names = g_ptr_array_new ();
+  for (guint i = 0; i < 64; i++) {
+    const char *name = p2p_capability_to_name (G_GUINT64_CONSTANT (1) << i);
+
+    if (name && (caps & (G_GUINT64_CONSTANT (1) << i)))
+      g_ptr_array_add (names, g_strdup (name));
+  }
+  g_ptr_array_add (names, NULL);
+  return (char **) g_ptr_array_free (names, FALSE);
+}
+
+/**
+ * p2p_connection_require_capability:
+ * @self: a connection
+ * @name: a capability name ("files")
+ * @feature: what needs it, for the message ("the file service")
+ * @error: %P2P_ERROR_NOT_SUPPORTED if the peer did not advertise @name
+ *
+ * The check a feature makes before it talks to the peer, so that a peer
+ * without the feature gets a clear error instead of a reset stream or a
+ * timeout: "peer ID does not offer the file service (capability 'files';
+ * it speaks protocol version 1)". The connection stays usable.
+ *
+ * Returns: TRUE if the peer advertised @name.
+ */
+gboolean
+p2p_connection_require_capability (P2pConnection *self, const char *name,
+    const char *feature, GError **error)
+{
+  const P2pPeerId *peer;
+  g_autofree char *peer_text = NULL;
+
+  g_return_val_if_fail (P2P_IS_CONNECTION (self), FALSE);
+  g_return_val_if_fail (name != NULL && feature != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (p2p_connection_has_capability (self, name))
+    return TRUE;
+  peer = p2p_connection_get_peer_id (self);
+  peer_text = peer ? p2p_peer_id_to_string (peer) : g_strdup ("(unknown)");
+  g_set_error (error, P2P_ERROR, P2P_ERROR_NOT_SUPPORTED,
+      "peer %s does not offer %s (capability '%s'; it speaks protocol version %u)",
+      peer_text, feature, name, p2p_connection_get_protocol_version (self));
+  return FALSE;
+}
+
+/**
  * p2p_connection_close:
  * @self: a connection
  * @reason: (nullable): a short text sent to the peer in Disconnect{reason}

@@ -48,6 +48,8 @@ struct _P2pQuicConnection {
   char *closed_reason;          /* a normal close's Disconnect reason (a failed dial names it) */
   P2pPeerId peer_id;
   gboolean have_peer_id;
+  guint64 protocol_version;     /* negotiated; written once at establishment */
+  guint64 peer_capabilities;
   GQueue recv_queue;            /* GBytes */
   gsize recv_consumed_pending;  /* message bytes taken by the application, credit not yet
                                  * returned to the session (receive backpressure) */

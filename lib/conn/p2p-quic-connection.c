@@ -347,6 +347,8 @@ cb_established (P2pQuicSession *s, gpointer user_data)
     self->have_peer_id = TRUE;
   }
   self->max_dgram = p2p_quic_session_get_max_datagram_size (s);
+  self->protocol_version = p2p_quic_session_get_protocol_version (s);
+  self->peer_capabilities = p2p_quic_session_get_peer_capabilities (s);
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
   /* Completion and the signal run after the session call (p2p_quic_conn_schedule_work). */
@@ -1380,6 +1382,30 @@ quic_get_peer_id (P2pConnection *conn)
   return self->have_peer_id ? &self->peer_id : NULL;
 }
 
+static guint
+quic_get_protocol_version (P2pConnection *conn)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
+  guint v;
+
+  g_mutex_lock (&self->lock);
+  v = (guint) MIN (self->protocol_version, G_MAXUINT);
+  g_mutex_unlock (&self->lock);
+  return v;
+}
+
+static guint64
+quic_get_peer_capabilities (P2pConnection *conn)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
+  guint64 caps;
+
+  g_mutex_lock (&self->lock);
+  caps = self->peer_capabilities;
+  g_mutex_unlock (&self->lock);
+  return caps;
+}
+
 static gboolean
 quic_is_connected (P2pConnection *conn)
 {
@@ -1567,6 +1593,8 @@ p2p_quic_connection_class_init (P2pQuicConnectionClass *klass)
   conn_class->open_stream = quic_open_stream;
   conn_class->accept_stream = quic_accept_stream;
   conn_class->get_peer_id = quic_get_peer_id;
+  conn_class->get_protocol_version = quic_get_protocol_version;
+  conn_class->get_peer_capabilities = quic_get_peer_capabilities;
   conn_class->is_connected = quic_is_connected;
   conn_class->close = quic_close;
   conn_class->get_stats = quic_get_stats;

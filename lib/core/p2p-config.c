@@ -7,6 +7,8 @@
 
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <glib/gstdio.h>
 
 #include "p2p/p2p-error.h"
 #include "p2p/p2p-peer-info.h"
@@ -15,6 +17,10 @@
 G_DEFINE_BOXED_TYPE (P2pConfig, p2p_config, p2p_config_copy, p2p_config_free)
 
 #define MAX_LIST_ITEMS 64
+/* Port of a relay given as a bare HOST (RFC 8656 §3.1, UDP and TCP). */
+#define DEFAULT_TURN_PORT 3478
+/* A relay credentials file is two short lines. */
+#define MAX_CREDENTIALS_FILE_SIZE 4096
 
 static void
 config_set_defaults (P2pConfig *c)
@@ -329,6 +335,187 @@ check_relay (const char *var, const char *item, GError **error)
   return check_uri_host (var, shown, g_uri_get_host (uri), g_uri_get_port (uri), error);
 }
 
+/* Accepts every entry: parse_list() only splits, trims and counts. */
+static gboolean
+accept_item (const char *var, const char *item, GError **error)
+{
+  return TRUE;
+}
+
+/* Reads P2P_RELAY_CREDENTIALS_FILE: the user name on the first line, the
+ * password on the second; a regular file not readable by others. */
+static gboolean
+read_credentials_file (const char *path, char **user, char **pass, GError **error)
+{
+  const char *var = "P2P_RELAY_CREDENTIALS_FILE";
+  g_autofree char *text = NULL;
+  g_auto (GStrv) lines = NULL;
+  g_autoptr (GError) local = NULL;
+  struct stat st;
+  gsize len = 0;
+  guint n;
+
+  if (g_stat (path, &st) != 0 || !S_ISREG (st.st_mode)) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s=%s: not a readable regular file", var, path);
+    return FALSE;
+  }
+  if ((st.st_mode & 0077) != 0) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s=%s: the file holds a password and is %s by others (mode %04o); run chmod 600 %s",
+        var, path, (st.st_mode & 0044) ? "readable" : "writable",
+        (guint) (st.st_mode & 07777), path);
+    return FALSE;
+  }
+  if (st.st_size > MAX_CREDENTIALS_FILE_SIZE
+      || !g_file_get_contents (path, &text, &len, &local)) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT, "%s=%s: %s", var, path,
+        local ? local->message : "too large for a credentials file (over 4096 bytes)");
+    return FALSE;
+  }
+  lines = g_strsplit (text, "\n", -1);
+  n = g_strv_length (lines);
+  if (n > 0 && lines[n - 1][0] == '\0')
+    n--;                        /* the final newline */
+  for (guint i = 0; i < n; i++)
+    g_strchomp (lines[i]);      /* CRLF */
+  if (n != 2 || lines[0][0] == '\0' || lines[1][0] == '\0'
+      || !g_utf8_validate (text, (gssize) len, NULL)) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s=%s: expected two non-empty UTF-8 lines, the TURN user name then the password",
+        var, path);
+    return FALSE;
+  }
+  *user = g_strdup (lines[0]);
+  *pass = g_strdup (lines[1]);
+  return TRUE;
+}
+
+/* The TURN credentials given apart from P2P_RELAY_SERVERS (both NULL when
+ * none): P2P_RELAY_USERNAME + P2P_RELAY_PASSWORD, or
+ * P2P_RELAY_CREDENTIALS_FILE. Messages never quote the password. */
+static gboolean
+relay_credentials (const char *const *envp, char **user, char **pass, GError **error)
+{
+  const char *u = g_environ_getenv ((char **) envp, "P2P_RELAY_USERNAME");
+  const char *p = g_environ_getenv ((char **) envp, "P2P_RELAY_PASSWORD");
+  const char *file = g_environ_getenv ((char **) envp, "P2P_RELAY_CREDENTIALS_FILE");
+  gboolean have_u = u && u[0], have_p = p && p[0];
+
+  *user = *pass = NULL;
+  if ((have_u || have_p) && file && file[0]) {
+    g_set_error_literal (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "P2P_RELAY_CREDENTIALS_FILE and P2P_RELAY_USERNAME/P2P_RELAY_PASSWORD are both "
+        "set; use one of them");
+    return FALSE;
+  }
+  if (file && file[0])
+    return read_credentials_file (file, user, pass, error);
+  if (have_u != have_p) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s is set but %s is not; a TURN server needs both", have_u ? "P2P_RELAY_USERNAME"
+        : "P2P_RELAY_PASSWORD", have_u ? "P2P_RELAY_PASSWORD" : "P2P_RELAY_USERNAME");
+    return FALSE;
+  }
+  if (have_u) {
+    *user = g_strdup (u);
+    *pass = g_strdup (p);
+  }
+  return TRUE;
+}
+
+/* "USER:PASS@" with both percent-encoded for a URL's userinfo. */
+static char *
+userinfo (const char *user, const char *pass)
+{
+  g_autofree char *u = g_uri_escape_string (user, NULL, FALSE);
+  g_autofree char *p = g_uri_escape_string (pass, NULL, FALSE);
+
+  return g_strdup_printf ("%s:%s@", u, p);
+}
+
+/* One P2P_RELAY_SERVERS entry as a checked turn:// URL: a URL is taken as
+ * it is (the separate credentials fill in a URL without any); a bare HOST,
+ * HOST:PORT or [IPv6]:PORT gets port 3478 when it has none and the
+ * separate credentials, which it then needs. */
+static char *
+relay_entry_url (const char *var, const char *item, const char *user, const char *pass,
+    GError **error)
+{
+  g_autofree char *url = NULL;
+
+  if (strstr (item, "://") != NULL) {
+    const char *rest = strstr (item, "://") + 3;
+    const char *end = rest + strcspn (rest, "/?#");
+
+    if (user && g_str_has_prefix (item, "turn://") && memchr (rest, '@', end - rest) == NULL) {
+      g_autofree char *ui = userinfo (user, pass);
+
+      url = g_strconcat ("turn://", ui, rest, NULL);
+    } else {
+      url = g_strdup (item);
+    }
+  } else {
+    g_autofree char *hp = NULL, *host = NULL, *ui = NULL;
+    g_autoptr (GError) local = NULL;
+    const char *close = strchr (item, ']');
+    guint16 port = 0;
+    gboolean has_port = item[0] == '['
+        ? (close != NULL && close[1] == ':')
+        : (strchr (item, ':') != NULL);
+
+    if (strchr (item, '@') != NULL) {
+      /* USER:PASS@HOST without turn://: never quote the password */
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "%s: '***@%s' holds credentials but is not a turn:// URL; write "
+          "turn://USER:PASS@HOST:PORT", var, strrchr (item, '@') + 1);
+      return NULL;
+    }
+    hp = has_port ? g_strdup (item) : g_strdup_printf ("%s:%d", item, DEFAULT_TURN_PORT);
+    if (!p2p_parse_host_port (hp, &host, &port, &local)) {
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "%s: %s; expected HOST[:PORT] or turn://USER:PASS@HOST:PORT", var, local->message);
+      return NULL;
+    }
+    if (user == NULL) {
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "%s: '%s' has no credentials: set P2P_RELAY_USERNAME and P2P_RELAY_PASSWORD (or "
+          "P2P_RELAY_CREDENTIALS_FILE), or write turn://USER:PASS@HOST:PORT "
+          "(a STUN server goes in P2P_STUN_SERVERS)", var, item);
+      return NULL;
+    }
+    ui = userinfo (user, pass);
+    url = g_strdup_printf (strchr (host, ':') ? "turn://%s[%s]:%u" : "turn://%s%s:%u", ui,
+        host, port);
+  }
+  if (!check_relay (var, url, error))
+    return NULL;
+  return g_steal_pointer (&url);
+}
+
+/* P2P_RELAY_SERVERS into turn:// URLs (see relay_entry_url()). */
+static gboolean
+parse_relays (const char *var, const char *value, const char *user, const char *pass,
+    char ***out, GError **error)
+{
+  g_auto (GStrv) items = NULL;
+
+  if (!parse_list (var, value, accept_item, &items, error))
+    return FALSE;
+  for (guint i = 0; items[i]; i++) {
+    char *url = relay_entry_url (var, items[i], user, pass, error);
+
+    if (url == NULL)
+      return FALSE;
+    g_free (items[i]);
+    items[i] = url;
+  }
+  g_strfreev (*out);
+  *out = g_steal_pointer (&items);
+  return TRUE;
+}
+
+
 static gboolean
 check_stun (const char *var, const char *item, GError **error)
 {
@@ -453,6 +640,8 @@ P2pConfig *
 p2p_config_new_from_environ (const char *const *envp, GError **error)
 {
   g_autoptr (P2pConfig) c = p2p_config_new ();
+  g_autofree char *relay_user = NULL;
+  g_autofree char *relay_pass = NULL;
   const char *v;
   guint64 u;
 
@@ -478,8 +667,11 @@ p2p_config_new_from_environ (const char *const *envp, GError **error)
   if (GET ("P2P_BOOTSTRAP_PEERS")
       && !parse_list ("P2P_BOOTSTRAP_PEERS", v, check_bootstrap, &c->bootstrap_peers, error))
     return NULL;
+  if (!relay_credentials (envp, &relay_user, &relay_pass, error))
+    return NULL;
   if (GET ("P2P_RELAY_SERVERS")
-      && !parse_list ("P2P_RELAY_SERVERS", v, check_relay, &c->relay_servers, error))
+      && !parse_relays ("P2P_RELAY_SERVERS", v, relay_user, relay_pass, &c->relay_servers,
+          error))
     return NULL;
   if (GET ("P2P_STUN_SERVERS")
       && !parse_list ("P2P_STUN_SERVERS", v, check_stun, &c->stun_servers, error))

@@ -17,6 +17,8 @@ p2p_error_code_to_string (P2pError code)
     case P2P_ERROR_LIMIT_EXCEEDED: return "LIMIT_EXCEEDED";
     case P2P_ERROR_CLOSED: return "CLOSED";
     case P2P_ERROR_INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case P2P_ERROR_VERSION_MISMATCH: return "VERSION_MISMATCH";
+    case P2P_ERROR_NOT_SUPPORTED: return "NOT_SUPPORTED";
   }
   return "UNKNOWN";
 }

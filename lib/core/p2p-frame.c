@@ -250,17 +250,43 @@ append_header (GByteArray *out, guint64 type, gsize body_len)
  * @version: the protocol version
  * @capabilities: the capability bits
  *
- * Appends a HANDSHAKE frame.
+ * Appends the HANDSHAKE frame of a peer that speaks only @version.
  */
 void
 p2p_frame_append_handshake (GByteArray *out, guint64 version, guint64 capabilities)
 {
-  g_return_if_fail (out != NULL);
-  g_return_if_fail (version <= P2P_VARINT_MAX && capabilities <= P2P_VARINT_MAX);
+  p2p_frame_append_handshake_range (out, version, version, capabilities);
+}
 
-  append_header (out, P2P_FRAME_HANDSHAKE, varint_len (version) + varint_len (capabilities));
-  p2p_varint_append (out, version);
+/**
+ * p2p_frame_append_handshake_range: (skip)
+ * @out: the buffer to append to
+ * @min_version: the lowest protocol version the sender speaks
+ * @max_version: the highest (>= @min_version)
+ * @capabilities: the capability bits (#P2pCapability)
+ *
+ * Appends a HANDSHAKE frame: `max_version capabilities [min_version]`; the
+ * last field is left out when it equals @max_version, so that a
+ * single-version peer sends exactly the version 1 layout.
+ */
+void
+p2p_frame_append_handshake_range (GByteArray *out, guint64 min_version, guint64 max_version,
+    guint64 capabilities)
+{
+  gsize len;
+
+  g_return_if_fail (out != NULL);
+  g_return_if_fail (max_version <= P2P_VARINT_MAX && capabilities <= P2P_VARINT_MAX);
+  g_return_if_fail (min_version >= 1 && min_version <= max_version);
+
+  len = varint_len (max_version) + varint_len (capabilities);
+  if (min_version != max_version)
+    len += varint_len (min_version);
+  append_header (out, P2P_FRAME_HANDSHAKE, len);
+  p2p_varint_append (out, max_version);
   p2p_varint_append (out, capabilities);
+  if (min_version != max_version)
+    p2p_varint_append (out, min_version);
 }
 
 /**
@@ -426,7 +452,7 @@ p2p_frame_append_flush_stop (GByteArray *out, gboolean reset_time)
  * p2p_frame_parse_handshake:
  * @body: (array length=len): the frame body
  * @len: its length in bytes
- * @version: (out): the protocol version
+ * @version: (out): the highest protocol version the sender speaks
  * @capabilities: (out): the capability bits
  * @error: %P2P_ERROR_PROTOCOL if malformed
  *
@@ -436,26 +462,97 @@ gboolean
 p2p_frame_parse_handshake (const guint8 *body, gsize len, guint64 *version,
     guint64 *capabilities, GError **error)
 {
+  return p2p_frame_parse_handshake_range (body, len, NULL, version, capabilities, error);
+}
+
+/**
+ * p2p_frame_parse_handshake_range:
+ * @body: (array length=len): the frame body
+ * @len: its length in bytes
+ * @min_version: (out) (optional): the lowest protocol version the sender
+ *   speaks (@max_version when the optional field is absent)
+ * @max_version: (out) (optional): the highest
+ * @capabilities: (out) (optional): the capability bits
+ * @error: %P2P_ERROR_PROTOCOL if malformed
+ *
+ * Returns: TRUE if @body is a valid HANDSHAKE body.
+ */
+gboolean
+p2p_frame_parse_handshake_range (const guint8 *body, gsize len, guint64 *min_version,
+    guint64 *max_version, guint64 *capabilities, GError **error)
+{
   Reader r = { body, len, 0, "HANDSHAKE" };
-  guint64 ver, caps;
+  guint64 ver, caps, min;
 
   g_return_val_if_fail (body != NULL || len == 0, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   if (!read_varint (&r, "version", &ver, error)
-      || !read_varint (&r, "capabilities", &caps, error)
-      || !reader_expect_end (&r, error))
+      || !read_varint (&r, "capabilities", &caps, error))
     return FALSE;
-  if (ver == 0) {
+  min = ver;
+  if (r.pos < r.len && !read_varint (&r, "min_version", &min, error))
+    return FALSE;
+  if (!reader_expect_end (&r, error))
+    return FALSE;
+  if (ver == 0 || min == 0) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
         "HANDSHAKE frame: protocol version 0 is not valid (versions start at 1)");
     return FALSE;
   }
-  if (version)
-    *version = ver;
+  if (min > ver) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+        "HANDSHAKE frame: min_version %" G_GUINT64_FORMAT " is above version %"
+        G_GUINT64_FORMAT, min, ver);
+    return FALSE;
+  }
+  if (min_version)
+    *min_version = min;
+  if (max_version)
+    *max_version = ver;
   if (capabilities)
     *capabilities = caps;
   return TRUE;
+}
+
+/* The capability registry (docs/protocol.md §3.1): bit, name. */
+static const struct {
+  guint64 bit;
+  const char *name;
+} capability_names[] = {
+  { P2P_CAPABILITY_FILES, "files" },
+};
+
+/**
+ * p2p_capability_to_name:
+ * @capability: one #P2pCapability bit
+ *
+ * Returns: (nullable): its registry name, NULL if unknown.
+ */
+const char *
+p2p_capability_to_name (guint64 capability)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (capability_names); i++)
+    if (capability_names[i].bit == capability)
+      return capability_names[i].name;
+  return NULL;
+}
+
+/**
+ * p2p_capability_from_name:
+ * @name: a registry name ("files")
+ *
+ * Returns: its #P2pCapability bit, 0 if @name is not in the registry.
+ */
+guint64
+p2p_capability_from_name (const char *name)
+{
+  g_return_val_if_fail (name != NULL, 0);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (capability_names); i++)
+    if (strcmp (capability_names[i].name, name) == 0)
+      return capability_names[i].bit;
+  return 0;
 }
 
 /**

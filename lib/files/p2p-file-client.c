@@ -37,6 +37,9 @@ p2p_file_client_send_request (P2pConnection *conn, P2pFileRequestKind kind,
 
   if (!p2p_file_path_check (path, strlen (path), error))
     return NULL;
+  /* An older peer would leave the stream unanswered: say why instead. */
+  if (!p2p_connection_require_capability (conn, "files", "the file service", error))
+    return NULL;
   stream = p2p_connection_open_stream (conn, cancellable, error);
   if (!stream)
     return NULL;

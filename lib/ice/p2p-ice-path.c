@@ -108,24 +108,83 @@ candidate_line_is_udp (const char *line)
   return g_strv_length (tokens) < 3 || g_ascii_strcasecmp (tokens[2], "UDP") == 0;
 }
 
-/* Resolves @host to a numeric IP string (libnice wants IP addresses). */
+/* Bound of one host name lookup of a STUN or TURN server. */
+static guint resolve_timeout_ms = P2P_ICE_RESOLVE_TIMEOUT_MS;
+
+void
+p2p_ice_set_resolve_timeout_for_testing (guint ms)
+{
+  resolve_timeout_ms = ms ? ms : P2P_ICE_RESOLVE_TIMEOUT_MS;
+}
+
+typedef struct {
+  gboolean done;
+  GList *addresses;
+  GError *error;
+} Lookup;
+
+static void
+lookup_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Lookup *l = user_data;
+
+  l->addresses = g_resolver_lookup_by_name_finish (G_RESOLVER (source), result, &l->error);
+  l->done = TRUE;
+}
+
+static gboolean
+lookup_timeout (gpointer cancellable)
+{
+  g_cancellable_cancel (cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+/* Resolves @host to a numeric IP string (libnice wants IP addresses),
+ * within resolve_timeout_ms: the lookup runs on a private main context so
+ * that a resolver that never answers costs the bound, not a hang. */
 static char *
 resolve_ip (const char *host, const char *what, GError **error)
 {
   g_autoptr (GInetAddress) addr = g_inet_address_new_from_string (host);
+  g_autoptr (GResolver) resolver = NULL;
+  g_autoptr (GMainContext) ctx = NULL;
+  g_autoptr (GCancellable) cancel = NULL;
+  g_autoptr (GSource) timer = NULL;
+  Lookup l = { 0 };
+  char *ip;
+
   if (addr)
     return g_strdup (host);
 
-  g_autoptr (GResolver) resolver = g_resolver_get_default ();
-  g_autoptr (GError) local = NULL;
-  GList *list = g_resolver_lookup_by_name (resolver, host, NULL, &local);
-  if (!list) {
-    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "%s host \"%s\" cannot be resolved: %s", what, host, local->message);
+  resolver = g_resolver_get_default ();
+  ctx = g_main_context_new ();
+  cancel = g_cancellable_new ();
+  timer = g_timeout_source_new (resolve_timeout_ms);
+  g_source_set_callback (timer, lookup_timeout, cancel, NULL);
+  g_source_attach (timer, ctx);
+  g_main_context_push_thread_default (ctx);
+  g_resolver_lookup_by_name_async (resolver, host, cancel, lookup_done, &l);
+  /* ends: the lookup answers, or the timer cancels it (GResolver then
+   * completes at once with CANCELLED) */
+  while (!l.done)
+    g_main_context_iteration (ctx, TRUE);
+  g_main_context_pop_thread_default (ctx);
+  g_source_destroy (timer);
+
+  if (l.addresses == NULL) {
+    if (g_error_matches (l.error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "%s host \"%s\" could not be resolved within %u ms (the DNS resolver did not answer)",
+          what, host, resolve_timeout_ms);
+    else
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "%s host \"%s\" cannot be resolved: %s", what, host,
+          l.error ? l.error->message : "no address");
+    g_clear_error (&l.error);
     return NULL;
   }
-  char *ip = g_inet_address_to_string (list->data);
-  g_resolver_free_addresses (list);
+  ip = g_inet_address_to_string (l.addresses->data);
+  g_resolver_free_addresses (l.addresses);
   return ip;
 }
 

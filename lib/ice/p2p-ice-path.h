@@ -103,4 +103,13 @@ guint p2p_ice_path_get_n_remote_candidates (P2pIcePath *self);
 gboolean p2p_ice_parse_turn_url (const char *url, char **user, char **pass, char **host,
     guint16 *port, gboolean *tcp, GError **error);
 
+/* A STUN or TURN server given by host name is resolved (GResolver, first
+ * address) when the path is created, since libnice takes only IP
+ * addresses; a lookup that does not answer within this bound is an error
+ * naming the host. */
+#define P2P_ICE_RESOLVE_TIMEOUT_MS 5000
+
+/* Tests only: another bound for the lookups (0 = the default). */
+void p2p_ice_set_resolve_timeout_for_testing (guint ms);
+
 G_END_DECLS

@@ -12,4 +12,11 @@ G_BEGIN_DECLS
  * a rendezvous). Any thread except the provider's network thread. */
 void p2p_quic_provider_get_ice_counters (P2pQuicProvider *self, P2pIceCounters *out);
 
+/* Tests only: the sessions of @self advertise protocol versions @min_version
+ * to @max_version and the P2pCapability bits @capabilities instead of this
+ * build's, to play an older or a newer peer. Call before the provider's
+ * first listen or connect. */
+void p2p_quic_provider_set_protocol_for_testing (P2pQuicProvider *self, guint64 min_version,
+    guint64 max_version, guint64 capabilities);
+
 G_END_DECLS

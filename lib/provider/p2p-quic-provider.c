@@ -1002,6 +1002,18 @@ shutdown_net (gpointer data)
   g_hash_table_remove_all (self->pool);
 }
 
+void
+p2p_quic_provider_set_protocol_for_testing (P2pQuicProvider *self, guint64 min_version,
+    guint64 max_version, guint64 capabilities)
+{
+  g_return_if_fail (P2P_IS_QUIC_PROVIDER (self));
+  g_return_if_fail (min_version >= 1 && min_version <= max_version);
+
+  self->session_cfg.protocol_version_min = min_version;
+  self->session_cfg.protocol_version = max_version;
+  self->session_cfg.capabilities = capabilities;
+}
+
 static void
 p2p_quic_provider_constructed (GObject *object)
 {

@@ -19,12 +19,14 @@
  *   counts itself authenticated only at handshake_confirmed (HANDSHAKE_DONE),
  *   because in TLS 1.3 it finishes before the server checked its key.
  * - Protocol: the client's bidirectional stream 0 is the control stream
- *   (Handshake{version, capabilities}, Disconnect{code, reason}; Keepalive is
- *   accepted and ignored, keepalives are QUIC PINGs);
+ *   (Handshake{version, capabilities, min_version}, Disconnect{code,
+ *   reason}; Keepalive is accepted and ignored, keepalives are QUIC PINGs);
  *   each side's first unidirectional stream carries MESSAGE frames; other
  *   bidirectional streams are raw "extra" streams; RFC 9221 datagrams.
  *   ESTABLISHED = TLS done (+ confirmed on the client) + the peer's Handshake
- *   frame received with our version. Nothing (messages, stream data,
+ *   frame received with a version range that overlaps ours (the session
+ *   uses the highest common version; none: both sides close with
+ *   VERSION_MISMATCH naming both ranges). Nothing (messages, stream data,
  *   datagrams) is delivered to the application before; data that arrives
  *   early is held and delivered right after established().
  * - Sending: ngtcp2 needs stream data to stay valid until acknowledged, so
@@ -148,6 +150,8 @@ struct _P2pQuicSession {
   guint64 setup_time_ns;
   gboolean tls_done, confirmed, peer_handshake;
   gboolean version_mismatch;
+  guint64 version;              /* negotiated, 0 = not yet */
+  guint64 peer_capabilities;
 
   SendStream control;
   SendStream msg;
@@ -449,6 +453,22 @@ report_closed (P2pQuicSession *s)
     s->cb.closed (s, s->error, s->reason ? s->reason : "", s->user_data);
 }
 
+/* The P2pError of a peer's VERSION_MISMATCH or PROTOCOL_ERROR close. */
+static P2pError
+disconnect_error_code (guint64 code)
+{
+  return code == P2P_DISCONNECT_VERSION_MISMATCH ? P2P_ERROR_VERSION_MISMATCH : P2P_ERROR_PROTOCOL;
+}
+
+/* "version 1" or "versions 1 to 3" */
+static char *
+version_range_string (guint64 min, guint64 max)
+{
+  if (min == max)
+    return g_strdup_printf ("version %" G_GUINT64_FORMAT, max);
+  return g_strdup_printf ("versions %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT, min, max);
+}
+
 /* Maps the peer's CONNECTION_CLOSE to our closed() arguments. */
 static void
 fatal_from_peer_close (P2pQuicSession *s)
@@ -471,8 +491,8 @@ fatal_from_peer_close (P2pQuicSession *s)
         break;
       case P2P_DISCONNECT_VERSION_MISMATCH:
       case P2P_DISCONNECT_PROTOCOL_ERROR:
-        err = g_error_new (P2P_ERROR, P2P_ERROR_PROTOCOL, "peer closed the connection: %s",
-            reason);
+        err = g_error_new (P2P_ERROR, disconnect_error_code (cc->error_code),
+            "peer closed the connection: %s", reason);
         break;
       default:
         err = g_error_new (P2P_ERROR, P2P_ERROR_CLOSED,
@@ -606,22 +626,28 @@ handle_control_frame (P2pQuicSession *s, guint64 type, GBytes *body)
 
   switch (type) {
     case P2P_FRAME_HANDSHAKE:{
-      guint64 version, caps;
-      guint64 ours = s->cfg.protocol_version;
+      guint64 pmin, pmax, caps;
+      guint64 omin = s->cfg.protocol_version_min, omax = s->cfg.protocol_version;
+      guint64 common;
 
       if (s->peer_handshake) {
         fail_protocol (s, P2P_DISCONNECT_PROTOCOL_ERROR, g_error_new_literal (P2P_ERROR,
                 P2P_ERROR_PROTOCOL, "the peer sent a second Handshake frame"));
         return -1;
       }
-      if (!p2p_frame_parse_handshake (data, len, &version, &caps, &err)) {
+      if (!p2p_frame_parse_handshake_range (data, len, &pmin, &pmax, &caps, &err)) {
         fail_protocol (s, P2P_DISCONNECT_PROTOCOL_ERROR, err);
         return -1;
       }
       s->peer_handshake = TRUE;
-      if (version != ours) {
-        g_autofree char *msg = g_strdup_printf ("protocol version %" G_GUINT64_FORMAT
-            " is not supported (this peer speaks %" G_GUINT64_FORMAT ")", version, ours);
+      common = MIN (omax, pmax);
+      if (common < MAX (omin, pmin)) {
+        /* Named by role, so that the text reads the same on both sides. */
+        g_autofree char *ours = version_range_string (omin, omax);
+        g_autofree char *theirs = version_range_string (pmin, pmax);
+        g_autofree char *msg = g_strdup_printf ("no common gst-p2p protocol version: "
+            "the dialer speaks %s, the listener speaks %s", s->is_server ? theirs : ours,
+            s->is_server ? ours : theirs);
         g_autoptr (GByteArray) f = g_byte_array_new ();
 
         s->version_mismatch = TRUE;
@@ -634,13 +660,16 @@ handle_control_frame (P2pQuicSession *s, guint64 type, GBytes *body)
         s->close_reason_req = g_strdup (msg);
         /* The CONNECTION_CLOSE follows once the Disconnect is written. */
         g_clear_error (&s->disconnect_error);
-        s->disconnect_error = g_error_new (P2P_ERROR, P2P_ERROR_PROTOCOL, "%s", msg);
+        s->disconnect_error = g_error_new (P2P_ERROR, P2P_ERROR_VERSION_MISMATCH, "%s", msg);
         return 0;
       }
+      /* Both compute the same: the highest version in both ranges. */
+      s->version = common;
+      s->peer_capabilities = caps;
       if (s->is_server) {
         GByteArray *f = g_byte_array_new ();
 
-        p2p_frame_append_handshake (f, ours, s->cfg.capabilities);
+        p2p_frame_append_handshake_range (f, omin, omax, s->cfg.capabilities);
         queue_control_frame (s, f);
       }
       break;
@@ -660,8 +689,8 @@ handle_control_frame (P2pQuicSession *s, guint64 type, GBytes *body)
           break;
         case P2P_DISCONNECT_VERSION_MISMATCH:
         case P2P_DISCONNECT_PROTOCOL_ERROR:
-          err = g_error_new (P2P_ERROR, P2P_ERROR_PROTOCOL, "peer closed the connection: %s",
-              reason);
+          err = g_error_new (P2P_ERROR, disconnect_error_code (code),
+              "peer closed the connection: %s", reason);
           break;
         default:
           err = g_error_new (P2P_ERROR, P2P_ERROR_CLOSED,
@@ -1040,6 +1069,8 @@ p2p_quic_session_config_init (P2pQuicSessionConfig *cfg)
   cfg->max_udp_payload = P2P_INTERNET_MTU;
   cfg->send_queue_high = DEFAULT_SEND_QUEUE_HIGH;
   cfg->protocol_version = P2P_PROTOCOL_VERSION;
+  cfg->protocol_version_min = P2P_PROTOCOL_VERSION_MIN;
+  cfg->capabilities = P2P_CAPABILITIES_LOCAL;
   cfg->enable_datagrams = TRUE;
   cfg->recv_window = DEFAULT_RECV_WINDOW;
 }
@@ -1085,6 +1116,9 @@ session_alloc (P2pIdentity *identity, gboolean is_server, const P2pQuicSessionCo
     s->cfg.send_queue_high = DEFAULT_SEND_QUEUE_HIGH;
   if (s->cfg.protocol_version == 0)
     s->cfg.protocol_version = P2P_PROTOCOL_VERSION;
+  if (s->cfg.protocol_version_min == 0)
+    s->cfg.protocol_version_min = P2P_PROTOCOL_VERSION_MIN;
+  s->cfg.protocol_version_min = MIN (s->cfg.protocol_version_min, s->cfg.protocol_version);
   if (s->cfg.recv_window == 0)
     s->cfg.recv_window = DEFAULT_RECV_WINDOW;
   s->cfg.recv_window = MAX (s->cfg.recv_window, MIN_RECV_WINDOW);
@@ -1225,7 +1259,8 @@ p2p_quic_session_new_client (P2pIdentity *identity, const P2pPeerId *expected_pe
 
   /* The Handshake frame is the first thing on the control stream. */
   hs = g_byte_array_new ();
-  p2p_frame_append_handshake (hs, s->cfg.protocol_version, s->cfg.capabilities);
+  p2p_frame_append_handshake_range (hs, s->cfg.protocol_version_min, s->cfg.protocol_version,
+      s->cfg.capabilities);
   queue_control_frame (s, hs);
   return g_steal_pointer (&s);
 }
@@ -1911,6 +1946,22 @@ p2p_quic_session_get_peer_id (P2pQuicSession *s)
   if (!s->is_server)
     return &s->tls.expected;
   return s->tls.have_peer_id ? &s->tls.peer_id : NULL;
+}
+
+guint64
+p2p_quic_session_get_protocol_version (P2pQuicSession *s)
+{
+  g_return_val_if_fail (s != NULL, 0);
+
+  return s->version;
+}
+
+guint64
+p2p_quic_session_get_peer_capabilities (P2pQuicSession *s)
+{
+  g_return_val_if_fail (s != NULL, 0);
+
+  return s->peer_capabilities;
 }
 
 gboolean

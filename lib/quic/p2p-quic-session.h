@@ -81,7 +81,14 @@ typedef struct {
   guint64 liveness_timeout_ns;
   gsize max_udp_payload;        /* largest datagram we send after the handshake; 0 = 1452 */
   gsize send_queue_high;        /* message backpressure watermark in bytes; 0 = 4 MiB */
-  guint64 protocol_version;     /* 0 = P2P_PROTOCOL_VERSION (tests override) */
+  /* Protocol versions advertised in the Handshake: the session uses the
+   * highest one both peers speak. protocol_version is the highest (0 =
+   * P2P_PROTOCOL_VERSION), protocol_version_min the lowest (0 =
+   * P2P_PROTOCOL_VERSION_MIN, at most protocol_version). Tests override
+   * them to play an older or newer peer. */
+  guint64 protocol_version;
+  guint64 protocol_version_min;
+  /* P2pCapability bits advertised (config_init: P2P_CAPABILITIES_LOCAL). */
   guint64 capabilities;
   gboolean enable_datagrams;    /* advertise max_datagram_frame_size (default on: pass TRUE) */
   /* Receive backpressure: message bytes delivered by message() but not yet
@@ -187,6 +194,12 @@ void p2p_quic_session_handle_timeout (P2pQuicSession *s, guint64 now);
 P2pQuicState p2p_quic_session_get_state (P2pQuicSession *s);
 /* The authenticated peer (valid from ESTABLISHED; the expected one for clients). */
 const P2pPeerId *p2p_quic_session_get_peer_id (P2pQuicSession *s);
+/* The negotiated protocol version (the highest both speak), 0 before the
+ * peer's Handshake was accepted. */
+guint64 p2p_quic_session_get_protocol_version (P2pQuicSession *s);
+/* The P2pCapability bits the peer advertised (unknown bits included), 0
+ * before its Handshake was accepted. */
+guint64 p2p_quic_session_get_peer_capabilities (P2pQuicSession *s);
 gboolean p2p_quic_session_is_client (P2pQuicSession *s);
 /* Tests only: the session presents no key in its TLS handshake (a
  * misbehaving peer); call before the first write(). */

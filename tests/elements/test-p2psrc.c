@@ -157,7 +157,7 @@ GST_START_TEST (test_bad_network_settings)
   static const struct {
     const char *property, *value, *expect;
   } cases[] = {
-    { "turn-server", "bogus", "P2P_RELAY_SERVERS: 'bogus' is not a URL" },
+    { "turn-server", "bogus", "P2P_RELAY_SERVERS: 'bogus' has no credentials" },
     { "turn-server", "turn://user:pass@198.51.100.4", "P2P_RELAY_SERVERS" },
     { "rendezvous", "http://rv.example.org/", "P2P_BOOTSTRAP_PEERS" },
     { "stun-server", "stun.example.org", "P2P_STUN_SERVERS" },

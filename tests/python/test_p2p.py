@@ -209,6 +209,7 @@ class TestValues(unittest.TestCase):
 
     def test_error_names(self):
         self.assertEqual(P2p.error_code_to_string(P2p.Error.CLOSED), "CLOSED")
+        self.assertEqual(P2p.error_code_to_string(P2p.Error.NOT_SUPPORTED), "NOT_SUPPORTED")
         self.assertEqual(P2p.path_kind_to_string(P2p.PathKind.RELAY), "relay")
 
 
@@ -264,6 +265,13 @@ class ConnectionTests:
         self.assertTrue(ep.dialed.get_peer_id().equal(ep.server_id.get_peer_id()))
         self.assertTrue(ep.accepted.get_peer_id().equal(ep.client_id.get_peer_id()))
         self.assertTrue(ep.client.get_local_peer_id().equal(ep.client_id.get_peer_id()))
+
+        # protocol evolution (docs/protocol.md 3.1): version and capabilities
+        for conn in (ep.dialed, ep.accepted):
+            self.assertEqual(conn.get_protocol_version(), 1)
+            self.assertTrue(conn.has_capability("files"))
+            self.assertEqual(conn.list_capabilities(), ["files"])
+            self.assertFalse(conn.has_capability("no-such-feature"))
 
         stats = ep.dialed.get_stats()
         self.assertIsInstance(stats, P2p.ConnectionStats)

@@ -21,6 +21,8 @@ G_MESSAGES_DEBUG=all timeout 30 "$B/tools/p2p-cat" connect "$T" <"$W/in" 2>"$W/c
 wait "$L"; L=""
 cmp "$W/in" "$W/out" || { echo "data differs"; exit 1; }
 grep -q '^path: direct' "$W/cerr" || { echo "no 'path: direct' from connect:"; cat "$W/cerr"; exit 1; }
+grep -qx 'protocol: version 1, peer capabilities: files' "$W/cerr" \
+  || { echo "no negotiated version and capabilities from connect:"; cat "$W/cerr"; exit 1; }
 
 # errors in plain words, exit status 1
 if timeout 30 "$B/tools/p2p-cat" connect not-a-peer </dev/null 2>"$W/bad"; then

@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include <p2p/p2p.h>
+#include <glib/gstdio.h>
+#include "p2p-ice-path.h"
 
 static P2pConfig *
 config_from (const char *var, const char *value, GError **error)
@@ -314,6 +316,131 @@ test_relays (void)
       "P2P_RELAY_SERVERS: 'turn://u:***@:1' has no host");
 }
 
+/* @envp gives an error whose text is @message and never holds "s3cret". */
+static void
+assert_bad_env (const char *const *envp, const char *message)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (P2pConfig) c = p2p_config_new_from_environ (envp, &err);
+
+  g_assert_null (c);
+  g_assert_error (err, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+  g_assert_cmpstr (err->message, ==, message);
+  g_assert_null (strstr (err->message, "s3cret"));
+}
+
+static void
+assert_relays_env (const char *const *envp, const char *const *expected)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (P2pConfig) c = p2p_config_new_from_environ (envp, &err);
+
+  g_assert_no_error (err);
+  g_assert_cmpstrv (c->relay_servers, expected);
+}
+
+/* The architecture's form (issue 18): a bare HOST or HOST:PORT with the
+ * credentials apart, in P2P_RELAY_USERNAME/P2P_RELAY_PASSWORD. */
+static void
+test_relay_bare_hosts (void)
+{
+  const char *envp[] = { "P2P_RELAY_SERVERS=relay1.example.com, relay2.example.com:5349,"
+    "[2001:db8::7],[2001:db8::8]:3479,turn://relay3.example.com:3478?transport=tcp,"
+    "turn://own:pw@relay4.example.com:3478",
+    "P2P_RELAY_USERNAME=alice@example.com", "P2P_RELAY_PASSWORD=s3cret:/@%", NULL };
+  const char *const expected[] = {
+    "turn://alice%40example.com:s3cret%3A%2F%40%25@relay1.example.com:3478",
+    "turn://alice%40example.com:s3cret%3A%2F%40%25@relay2.example.com:5349",
+    "turn://alice%40example.com:s3cret%3A%2F%40%25@[2001:db8::7]:3478",
+    "turn://alice%40example.com:s3cret%3A%2F%40%25@[2001:db8::8]:3479",
+    /* a URL without credentials gets them; one with its own keeps them */
+    "turn://alice%40example.com:s3cret%3A%2F%40%25@relay3.example.com:3478?transport=tcp",
+    "turn://own:pw@relay4.example.com:3478", NULL };
+  const char *no_creds[] = { "P2P_RELAY_SERVERS=relay1.example.com", NULL };
+  const char *half[] = { "P2P_RELAY_SERVERS=relay1.example.com", "P2P_RELAY_USERNAME=alice",
+    NULL };
+  const char *half2[] = { "P2P_RELAY_PASSWORD=s3cret", NULL };
+  const char *bad_port[] = { "P2P_RELAY_SERVERS=relay1.example.com:0",
+    "P2P_RELAY_USERNAME=alice", "P2P_RELAY_PASSWORD=s3cret", NULL };
+  const char *bad_v6[] = { "P2P_RELAY_SERVERS=2001:db8::7", "P2P_RELAY_USERNAME=alice",
+    "P2P_RELAY_PASSWORD=s3cret", NULL };
+  const char *bad_url[] = { "P2P_RELAY_SERVERS=turn://relay.example.com",
+    "P2P_RELAY_USERNAME=alice", "P2P_RELAY_PASSWORD=s3cret", NULL };
+  g_autofree char *user = NULL, *pass = NULL, *host = NULL;
+  guint16 port = 0;
+  gboolean tcp = TRUE;
+  g_autoptr (GError) err = NULL;
+
+  assert_relays_env (envp, expected);
+  /* the ICE path reads back exactly the credentials given */
+  g_assert_true (p2p_ice_parse_turn_url (expected[0], &user, &pass, &host, &port, &tcp, &err));
+  g_assert_no_error (err);
+  g_assert_cmpstr (user, ==, "alice@example.com");
+  g_assert_cmpstr (pass, ==, "s3cret:/@%");
+  g_assert_cmpstr (host, ==, "relay1.example.com");
+  g_assert_cmpuint (port, ==, 3478);
+  g_assert_false (tcp);
+
+  assert_bad_env (no_creds, "P2P_RELAY_SERVERS: 'relay1.example.com' has no credentials: set "
+      "P2P_RELAY_USERNAME and P2P_RELAY_PASSWORD (or P2P_RELAY_CREDENTIALS_FILE), or write "
+      "turn://USER:PASS@HOST:PORT (a STUN server goes in P2P_STUN_SERVERS)");
+  assert_bad_env (half, "P2P_RELAY_USERNAME is set but P2P_RELAY_PASSWORD is not; a TURN "
+      "server needs both");
+  assert_bad_env (half2, "P2P_RELAY_PASSWORD is set but P2P_RELAY_USERNAME is not; a TURN "
+      "server needs both");
+  assert_bad_env (bad_port, "P2P_RELAY_SERVERS: port '0' in "
+      "'relay1.example.com:0' is not a number 1..65535; expected HOST[:PORT] or turn://USER:PASS@HOST:PORT");
+  assert_bad_env (bad_v6, "P2P_RELAY_SERVERS: '2001:db8::7': an IPv6 address must be written "
+      "in brackets, e.g. [::1]:8800; expected HOST[:PORT] or turn://USER:PASS@HOST:PORT");
+  assert_bad ("P2P_RELAY_SERVERS", "alice:s3cret@relay.example.com:3478",
+      "P2P_RELAY_SERVERS: '***@relay.example.com:3478' holds credentials but is not a turn:// "
+      "URL; write turn://USER:PASS@HOST:PORT");
+  assert_bad_env (bad_url, "P2P_RELAY_SERVERS: 'turn://alice:***@relay.example.com' has no "
+      "port; expected turn://USER:PASS@HOST:PORT (e.g. port 3478)");
+}
+
+/* P2P_RELAY_CREDENTIALS_FILE: two lines, private to the user. */
+static void
+test_relay_credentials_file (void)
+{
+  g_autoptr (GError) err = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("p2p-cred-XXXXXX", &err);
+  g_autofree char *path = g_build_filename (dir, "turn", NULL);
+  g_autofree char *var = g_strdup_printf ("P2P_RELAY_CREDENTIALS_FILE=%s", path);
+  g_autofree char *msg = NULL;
+  const char *envp[] = { "P2P_RELAY_SERVERS=relay1.example.com", var, NULL };
+  const char *both[] = { "P2P_RELAY_SERVERS=relay1.example.com", var,
+    "P2P_RELAY_USERNAME=alice", "P2P_RELAY_PASSWORD=s3cret", NULL };
+  const char *const expected[] = { "turn://1700000000%3Aalice:s3cret@relay1.example.com:3478",
+    NULL };
+
+  g_assert_no_error (err);
+  msg = g_strdup_printf ("P2P_RELAY_CREDENTIALS_FILE=%s: not a readable regular file", path);
+  assert_bad_env (envp, msg);
+  /* a coturn REST user name holds a colon: lines, not USER:PASS */
+  g_assert_true (g_file_set_contents (path, "1700000000:alice\r\ns3cret\n", -1, NULL));
+  g_assert_cmpint (g_chmod (path, 0644), ==, 0);
+  g_free (msg);
+  msg = g_strdup_printf ("P2P_RELAY_CREDENTIALS_FILE=%s: the file holds a password and is "
+      "readable by others (mode 0644); run chmod 600 %s", path, path);
+  assert_bad_env (envp, msg);
+  g_assert_cmpint (g_chmod (path, 0600), ==, 0);
+  assert_relays_env (envp, expected);
+  assert_bad_env (both, "P2P_RELAY_CREDENTIALS_FILE and P2P_RELAY_USERNAME/P2P_RELAY_PASSWORD "
+      "are both set; use one of them");
+  g_assert_true (g_file_set_contents (path, "alice s3cret\n", -1, NULL));
+  g_assert_cmpint (g_chmod (path, 0600), ==, 0);
+  g_free (msg);
+  msg = g_strdup_printf ("P2P_RELAY_CREDENTIALS_FILE=%s: expected two non-empty UTF-8 lines, "
+      "the TURN user name then the password", path);
+  assert_bad_env (envp, msg);
+  g_assert_true (g_file_set_contents (path, "alice\n\n", -1, NULL));
+  g_assert_cmpint (g_chmod (path, 0600), ==, 0);
+  assert_bad_env (envp, msg);
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
 static void
 test_stun (void)
 {
@@ -431,6 +558,8 @@ main (int argc, char **argv)
   g_test_add_func ("/config/bootstrap", test_bootstrap);
   g_test_add_func ("/config/list-limit", test_list_limit);
   g_test_add_func ("/config/relays", test_relays);
+  g_test_add_func ("/config/relay-bare-hosts", test_relay_bare_hosts);
+  g_test_add_func ("/config/relay-credentials-file", test_relay_credentials_file);
   g_test_add_func ("/config/stun", test_stun);
   g_test_add_func ("/config/first-error-wins", test_first_error_wins);
   g_test_add_func ("/security/allowed-peers-only-separators", test_allowed_peers);

@@ -11,6 +11,8 @@ test_quark_and_names (void)
   g_assert_cmpstr (p2p_error_code_to_string (P2P_ERROR_AUTHENTICATION_FAILED), ==,
       "AUTHENTICATION_FAILED");
   g_assert_cmpstr (p2p_error_code_to_string (P2P_ERROR_INVALID_ARGUMENT), ==, "INVALID_ARGUMENT");
+  g_assert_cmpstr (p2p_error_code_to_string (P2P_ERROR_VERSION_MISMATCH), ==, "VERSION_MISMATCH");
+  g_assert_cmpstr (p2p_error_code_to_string (P2P_ERROR_NOT_SUPPORTED), ==, "NOT_SUPPORTED");
   g_assert_cmpstr (p2p_error_code_to_string ((P2pError) 999), ==, "UNKNOWN");
 }
 

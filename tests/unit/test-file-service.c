@@ -5,10 +5,12 @@
  * as raw requests (the client's own check is bypassed), the peer allow-list,
  * the per-peer request limit, and more requests on one connection than
  * QUIC's concurrent stream limit (and the connection's stream table stays
- * small).
+ * small), and protocol evolution: a version-N listener without the "files"
+ * capability against a version-N+1 dialer (issue 18).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <p2p/p2p.h>
 #include "p2p-quic-connection-private.h"
+#include "p2p-quic-provider-private.h"
 #include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -420,6 +422,96 @@ test_not_allowed (Fixture *f, gconstpointer data)
   g_assert_cmpuint (g_bytes_get_size (b), ==, 10);
 }
 
+/* Protocol evolution over real QUIC (issue 18): the listener plays an
+ * older peer (version 1 only, no "files" capability), the dialer a
+ * version-N+1 peer (versions 1 to 2, "files"). They settle on version 1;
+ * the file client refuses at once, naming the peer and the capability,
+ * without sending anything, and the connection stays usable. A listener of
+ * versions 1 to 2 with "files" gets version 2 and serves. */
+static void
+check_evolution (guint64 listener_max, guint64 listener_caps)
+{
+  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autoptr (P2pIdentity) ida = p2p_identity_new ();
+  g_autoptr (P2pQuicProvider) a = NULL, b = NULL;
+  g_autoptr (P2pListener) listener = NULL;
+  g_autoptr (P2pFileService) service = NULL;
+  g_autoptr (P2pConnection) conn = NULL, served = NULL;
+  g_autoptr (GSocketAddress) local = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) got = NULL, msg = g_bytes_new_static ("still here", 10);
+  g_autoptr (GBytes) echo = NULL;
+  g_auto (GStrv) caps = NULL, served_caps = NULL;
+  g_autofree char *tmp = NULL, *id = NULL, *peer = NULL, *want = NULL, *file = NULL;
+
+  tmp = g_dir_make_tmp ("p2p-evo-XXXXXX", &error);
+  g_assert_no_error (error);
+  write_file (tmp, "a.txt", "hello", 5);
+  cfg->idle_timeout_ms = 10000;
+  cfg->keepalive_ms = 0;
+  a = p2p_quic_provider_new (ida, cfg);
+  b = p2p_quic_provider_new (NULL, cfg);
+  p2p_quic_provider_set_protocol_for_testing (a, 1, listener_max, listener_caps);
+  p2p_quic_provider_set_protocol_for_testing (b, 1, 2, P2P_CAPABILITY_FILES);
+  listener = p2p_provider_listen (P2P_PROVIDER (a), "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+  service = p2p_file_service_new (tmp, &error);
+  g_assert_no_error (error);
+  local = p2p_listener_get_local_address (listener);
+  id = p2p_identity_dup_peer_id_string (ida);
+  peer = g_strdup_printf ("%s@127.0.0.1:%u", id,
+      g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)));
+  conn = p2p_provider_connect (P2P_PROVIDER (b), peer, NULL, &error);
+  g_assert_no_error (error);
+  served = p2p_listener_accept (listener, NULL, &error);
+  g_assert_no_error (error);
+  p2p_file_service_serve_connection (service, served);
+
+  g_assert_cmpuint (p2p_connection_get_protocol_version (conn), ==, listener_max);
+  g_assert_cmpuint (p2p_connection_get_protocol_version (served), ==, listener_max);
+  /* the listener sees the dialer's "files" either way */
+  g_assert_true (p2p_connection_has_capability (served, "files"));
+  served_caps = p2p_connection_list_capabilities (served);
+  g_assert_cmpstrv (served_caps, ((const char *[]) { "files", NULL }));
+  g_assert_false (p2p_connection_has_capability (served, "no-such-feature"));
+  caps = p2p_connection_list_capabilities (conn);
+
+  got = p2p_file_client_get (conn, "a.txt", 0, 5, NULL, NULL, &error);
+  if (listener_caps & P2P_CAPABILITY_FILES) {
+    g_assert_no_error (error);
+    g_assert_cmpmem (g_bytes_get_data (got, NULL), g_bytes_get_size (got), "hello", 5);
+    g_assert_cmpstrv (caps, ((const char *[]) { "files", NULL }));
+  } else {
+    want = g_strdup_printf ("peer %s does not offer the file service (capability 'files'; "
+        "it speaks protocol version 1)", id);
+    g_assert_null (got);
+    g_assert_error (error, P2P_ERROR, P2P_ERROR_NOT_SUPPORTED);
+    g_assert_cmpstr (error->message, ==, want);
+    g_assert_cmpstrv (caps, ((const char *[]) { NULL }));
+    g_assert_false (p2p_connection_has_capability (conn, "files"));
+    /* graceful: the connection still carries messages */
+    g_clear_error (&error);
+    g_assert_true (p2p_connection_send (conn, msg, NULL, &error));
+    g_assert_no_error (error);
+    echo = p2p_connection_receive (served, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_true (g_bytes_equal (echo, msg));
+  }
+  p2p_connection_close (conn, "done");
+  p2p_listener_close (listener);
+  p2p_file_service_stop (service);
+  file = g_build_filename (tmp, "a.txt", NULL);
+  g_unlink (file);
+  g_rmdir (tmp);
+}
+
+static void
+test_evolution (void)
+{
+  check_evolution (1, 0);       /* older listener: version 1, no "files" */
+  check_evolution (2, P2P_CAPABILITY_FILES);    /* both newer: version 2 */
+}
+
 static void
 test_path_check (void)
 {
@@ -438,6 +530,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/file-service/path-check", test_path_check);
+  g_test_add_func ("/file-service/protocol-evolution", test_evolution);
 #define T(name, fn) g_test_add ("/file-service/" name, Fixture, NULL, fixture_setup, fn, \
     fixture_teardown)
   T ("ranges", test_ranges);

@@ -155,6 +155,36 @@ test_handshake (void)
   g_assert_cmpuint (caps, ==, G_GUINT64_CONSTANT (1) << 40);
 }
 
+/* A peer of versions 1 to 2 appends min_version; one version alone keeps
+ * the version 1 layout (docs/protocol.md §3.1 examples). */
+static void
+test_handshake_range (void)
+{
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  g_autoptr (GError) error = NULL;
+  guint64 min = 0, max = 0, caps = 0;
+
+  p2p_frame_append_handshake_range (out, 1, 2, P2P_CAPABILITY_FILES);
+  assert_bytes (out->data, out->len, "01 03 02 01 01");
+  g_assert_true (p2p_frame_parse_handshake_range (out->data + 2, out->len - 2, &min, &max,
+          &caps, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (min, ==, 1);
+  g_assert_cmpuint (max, ==, 2);
+  g_assert_cmpuint (caps, ==, P2P_CAPABILITY_FILES);
+  /* the version-only parser reads the highest version */
+  g_assert_true (p2p_frame_parse_handshake (out->data + 2, out->len - 2, &max, &caps, &error));
+  g_assert_cmpuint (max, ==, 2);
+
+  g_byte_array_set_size (out, 0);
+  p2p_frame_append_handshake_range (out, 3, 3, 0);
+  assert_bytes (out->data, out->len, "01 02 03 00");
+  g_assert_true (p2p_frame_parse_handshake_range (out->data + 2, out->len - 2, &min, &max,
+          NULL, &error));
+  g_assert_cmpuint (min, ==, 3);
+  g_assert_cmpuint (max, ==, 3);
+}
+
 static void
 test_handshake_malformed (void)
 {
@@ -165,8 +195,11 @@ test_handshake_malformed (void)
     { "", "*'version' incomplete*" },
     { "01", "*'capabilities' incomplete*" },
     { "0140", "*'capabilities' incomplete*" },
-    { "010000", "*1 unexpected trailing bytes*" },
+    { "01000100", "*1 unexpected trailing bytes*" },
     { "0000", "*version 0 is not valid*" },
+    { "010000", "*version 0 is not valid*" },
+    { "020003", "HANDSHAKE frame: min_version 3 is above version 2" },
+    { "0200c0", "*'min_version' incomplete*" },
   };
   guint i;
 
@@ -903,6 +936,7 @@ main (int argc, char **argv)
   g_test_add_func ("/frame/varint/non-minimal", test_varint_non_minimal);
   g_test_add_func ("/frame/varint/too-large", test_varint_too_large);
   g_test_add_func ("/frame/handshake", test_handshake);
+  g_test_add_func ("/frame/handshake-range", test_handshake_range);
   g_test_add_func ("/frame/handshake/malformed", test_handshake_malformed);
   g_test_add_func ("/frame/keepalive-and-empty", test_keepalive_and_empty);
   g_test_add_func ("/frame/disconnect", test_disconnect);

@@ -1,6 +1,7 @@
 /* test-ice-path.c: P2pIcePath: two libnice agents in one process on
  * loopback (host candidates, DIRECT), error paths, and relay-only through a
- * coturn started by the test on 127.0.0.1 and a free port (RELAY).
+ * coturn started by the test on 127.0.0.1 and a free port (RELAY), also
+ * named by a host name that a fake resolver maps (no DNS traffic).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <string.h>
@@ -486,6 +487,132 @@ test_turn_relay_only (void)
   turn_stop (&t);
 }
 
+/* ---- a resolver that knows two names and answers nothing else ---- */
+
+/* relay.p2p-test -> 127.0.0.1; silent.p2p-test never answers (until
+ * cancelled); anything else: NOT_FOUND. No lookup leaves the process. */
+typedef struct {
+  GResolver parent_instance;
+  guint lookups;
+} FakeResolver;
+typedef GResolverClass FakeResolverClass;
+static GType fake_resolver_get_type (void);
+G_DEFINE_TYPE (FakeResolver, fake_resolver, G_TYPE_RESOLVER)
+
+static void
+fake_cancelled (GCancellable *c, gpointer task)
+{
+  g_task_return_error_if_cancelled (task);
+}
+
+static void
+fake_lookup_by_name_async (GResolver *r, const char *host, GCancellable *c,
+    GAsyncReadyCallback cb, gpointer data)
+{
+  GTask *task = g_task_new (r, c, cb, data);
+
+  ((FakeResolver *) r)->lookups++;
+  if (g_strcmp0 (host, "relay.p2p-test") == 0) {
+    g_task_return_pointer (task, g_list_prepend (NULL,
+            g_inet_address_new_from_string ("127.0.0.1")),
+        (GDestroyNotify) g_resolver_free_addresses);
+    g_object_unref (task);
+  } else if (g_strcmp0 (host, "silent.p2p-test") == 0) {
+    g_assert_nonnull (c);       /* an unbounded lookup would hang here */
+    g_cancellable_connect (c, G_CALLBACK (fake_cancelled), task, g_object_unref);
+  } else {
+    g_task_return_new_error (task, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND,
+        "no such name: %s", host);
+    g_object_unref (task);
+  }
+}
+
+static GList *
+fake_lookup_by_name_finish (GResolver *r, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+fake_resolver_class_init (FakeResolverClass *klass)
+{
+  klass->lookup_by_name_async = fake_lookup_by_name_async;
+  klass->lookup_by_name_finish = fake_lookup_by_name_finish;
+}
+
+static void
+fake_resolver_init (FakeResolver *r)
+{
+}
+
+/* A relay given the architecture's way (issue 18): P2P_RELAY_SERVERS=HOST
+ * with the credentials apart. The host name is resolved before it reaches
+ * libnice (the relayed path works through coturn on 127.0.0.1); a name
+ * that does not resolve and a resolver that never answers are errors
+ * naming the host, the latter within the bound. */
+static void
+test_turn_host_name (void)
+{
+  Turn t = { 0 };
+  FakeResolver *fake = g_object_new (fake_resolver_get_type (), NULL);
+  g_autoptr (GResolver) saved = g_resolver_get_default ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pConfig) cfg = NULL;
+  g_autofree char *servers = NULL;
+  gint64 t0;
+
+  if (!turn_start (&t)) {
+    g_object_unref (fake);
+    g_test_skip ("turnserver (coturn) is not installed");
+    return;
+  }
+  g_resolver_set_default (G_RESOLVER (fake));
+  servers = g_strdup_printf ("P2P_RELAY_SERVERS=relay.p2p-test:%u", t.port);
+  {
+    const char *envp[] = { servers, "P2P_RELAY_USERNAME=test", "P2P_RELAY_PASSWORD=test",
+      "P2P_RELAY_POLICY=relay-only", NULL };
+
+    cfg = p2p_config_new_from_environ (envp, &error);
+    g_assert_no_error (error);
+  }
+  {
+    g_autoptr (P2pIcePath) a = new_path (cfg, TRUE);
+    g_autoptr (P2pIcePath) b = new_path (cfg, FALSE);
+    g_auto (GStrv) cands = NULL;
+
+    g_assert_cmpuint (fake->lookups, ==, 2);
+    connect_and_exchange (a, b, P2P_PATH_KIND_RELAY);
+    g_assert_true (p2p_ice_path_get_local_description (a, NULL, NULL, &cands));
+    for (guint i = 0; cands[i]; i++)
+      g_assert_nonnull (strstr (cands[i], "typ relay"));
+  }
+  turn_stop (&t);
+
+  g_strfreev (cfg->relay_servers);
+  cfg->relay_servers = g_strsplit ("turn://u:p@unknown.p2p-test:3478", ",", -1);
+  g_assert_null (p2p_ice_path_new (NULL, cfg, TRUE, &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+  g_assert_cmpstr (error->message, ==, "TURN server host \"unknown.p2p-test\" cannot be "
+      "resolved: no such name: unknown.p2p-test");
+  g_clear_error (&error);
+
+  p2p_ice_set_resolve_timeout_for_testing (300);
+  g_strfreev (cfg->relay_servers);
+  cfg->relay_servers = g_strsplit ("turn://u:p@silent.p2p-test:3478", ",", -1);
+  t0 = g_get_monotonic_time ();
+  g_assert_null (p2p_ice_path_new (NULL, cfg, TRUE, &error));
+  g_assert_cmpint (g_get_monotonic_time () - t0, >=, 300 * 1000);
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 3 * G_USEC_PER_SEC);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+  g_assert_cmpstr (error->message, ==, "TURN server host \"silent.p2p-test\" could not be "
+      "resolved within 300 ms (the DNS resolver did not answer)");
+  g_clear_error (&error);
+  p2p_ice_set_resolve_timeout_for_testing (0);
+
+  g_resolver_set_default (saved);
+  g_object_unref (fake);
+}
+
 /* Relay-only with a TURN server that does not accept our credentials: no
  * relayed candidate, a clear error at gathering. */
 static void
@@ -668,6 +795,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ice-path/cancel", test_cancel);
   g_test_add_func ("/ice-path/turn-relay-only", test_turn_relay_only);
   g_test_add_func ("/ice-path/turn-bad-credentials", test_turn_bad_credentials);
+  g_test_add_func ("/ice-path/turn-host-name", test_turn_host_name);
   g_test_add_func ("/ice-path/turn-loopback-server", test_turn_loopback_server);
   g_test_add_func ("/ice-path/send-before-selected", test_send_before_selected);
   g_test_add_func ("/ice-path/close-releases-agent", test_close_releases_agent);

@@ -1016,34 +1016,112 @@ test_handshake_timeout (void)
   g_assert_cmpuint (p->now, <=, 1 * SEC + 3 * SEC + 100 * MS);
 }
 
+/* A session playing a peer of versions @min..@max (the test override of
+ * the Handshake, docs/protocol.md §3.1). */
 static void
-check_version_mismatch (int newer)
+set_versions (Pair *p, int i, guint64 min, guint64 max)
+{
+  p->cfg[i].protocol_version_min = min;
+  p->cfg[i].protocol_version = max;
+}
+
+/* A version-N peer (1..1, this build) against a version-N+1 peer (1..2,
+ * which still speaks 1) in both roles: they settle on 1 and exchange
+ * messages; two version-N+1 peers use 2. */
+static void
+test_version_negotiation (void)
+{
+  static const struct {
+    guint64 cmin, cmax, smin, smax, expect;
+  } cases[] = {
+    { 1, 1, 1, 2, 1 },          /* version-N dialer, version-N+1 listener */
+    { 1, 2, 1, 1, 1 },          /* version-N+1 dialer, version-N listener */
+    { 1, 2, 1, 2, 2 },          /* both N+1 */
+    { 2, 3, 1, 2, 2 },          /* N+1 that dropped 1 against N..N+1 */
+    { 1, 5, 3, 4, 4 },
+  };
+
+  for (gsize c = 0; c < G_N_ELEMENTS (cases); c++) {
+    g_autoptr (Pair) p = pair_new ();
+    g_autoptr (GBytes) m = make_bytes (100, 3);
+
+    g_test_message ("dialer %" G_GUINT64_FORMAT "..%" G_GUINT64_FORMAT ", listener %"
+        G_GUINT64_FORMAT "..%" G_GUINT64_FORMAT, cases[c].cmin, cases[c].cmax, cases[c].smin,
+        cases[c].smax);
+    set_versions (p, 0, cases[c].cmin, cases[c].cmax);
+    set_versions (p, 1, cases[c].smin, cases[c].smax);
+    pair_start (p);
+    g_assert_cmpuint (p2p_quic_session_get_protocol_version (p->s[0]), ==, 0);
+    g_assert_true (pair_run (p, pred_established, NULL, 10 * SEC));
+    g_assert_true (p->side[0].established && p->side[1].established);
+    for (int i = 0; i < 2; i++)
+      g_assert_cmpuint (p2p_quic_session_get_protocol_version (p->s[i]), ==, cases[c].expect);
+    g_assert_true (p2p_quic_session_send_message (p->s[0], m, NULL));
+    g_assert_true (pair_run (p, pred_messages, GUINT_TO_POINTER (1), 10 * SEC));
+    g_assert_cmpuint (p->side[1].n_messages, ==, 1);
+  }
+}
+
+/* Each side sees exactly the bits the other advertised (unknown ones
+ * included); this build advertises P2P_CAPABILITIES_LOCAL by default. */
+static void
+test_capabilities (void)
+{
+  g_autoptr (Pair) p = pair_new ();
+  guint64 future = G_GUINT64_CONSTANT (1) << 40;
+
+  g_assert_cmphex (p->cfg[0].capabilities, ==, P2P_CAPABILITY_FILES);
+  p->cfg[0].capabilities = P2P_CAPABILITY_FILES | future;
+  p->cfg[1].capabilities = 0;   /* an older peer: no file service */
+  pair_start (p);
+  g_assert_cmphex (p2p_quic_session_get_peer_capabilities (p->s[0]), ==, 0);
+  g_assert_true (pair_run (p, pred_established, NULL, 10 * SEC));
+  g_assert_true (p->side[0].established && p->side[1].established);
+  g_assert_cmphex (p2p_quic_session_get_peer_capabilities (p->s[1]), ==,
+      P2P_CAPABILITY_FILES | future);
+  g_assert_cmphex (p2p_quic_session_get_peer_capabilities (p->s[0]), ==, 0);
+  g_assert_cmpstr (p2p_capability_to_name (P2P_CAPABILITY_FILES), ==, "files");
+  g_assert_null (p2p_capability_to_name (future));
+  g_assert_cmphex (p2p_capability_from_name ("files"), ==, P2P_CAPABILITY_FILES);
+  g_assert_cmphex (p2p_capability_from_name ("telepathy"), ==, 0);
+}
+
+/* No common version: both sides fail with VERSION_MISMATCH and a text
+ * that names both ranges, nothing is delivered. */
+static void
+check_version_mismatch (guint64 cmin, guint64 cmax, guint64 smin, guint64 smax,
+    const char *expect)
 {
   g_autoptr (Pair) p = pair_new ();
   g_autoptr (GBytes) m = make_bytes (10, 1);
-  /* the server sees the client's Handshake first and refuses it */
-  const char *expect = newer == 0 ? "protocol version 2 is not supported (this peer speaks 1)"
-      : "protocol version 1 is not supported (this peer speaks 2)";
 
-  p->cfg[newer].protocol_version = 2;
+  set_versions (p, 0, cmin, cmax);
+  set_versions (p, 1, smin, smax);
   pair_start (p);
   g_assert_true (p2p_quic_session_send_message (p->s[0], m, NULL));
   g_assert_true (pair_run (p, pred_both_closed, NULL, 10 * SEC));
   for (int i = 0; i < 2; i++) {
     g_assert_false (p->side[i].established);
-    g_assert_error (p->side[i].error, P2P_ERROR, P2P_ERROR_PROTOCOL);
-    g_assert_nonnull (strstr (p->side[i].error->message, expect));
+    g_assert_error (p->side[i].error, P2P_ERROR, P2P_ERROR_VERSION_MISMATCH);
     g_assert_cmpuint (p->side[i].n_messages, ==, 0);
+    g_assert_cmpuint (p2p_quic_session_get_protocol_version (p->s[i]), ==, 0);
   }
+  /* the listener sees the dialer's Handshake first and refuses it */
   g_assert_cmpstr (p->side[1].error->message, ==, expect);
-  g_assert_nonnull (strstr (p->side[0].error->message, "peer closed the connection"));
+  g_assert_true (g_str_has_prefix (p->side[0].error->message, "peer closed the connection: "));
+  g_assert_cmpstr (p->side[0].error->message + strlen ("peer closed the connection: "), ==,
+      expect);
 }
 
 static void
 test_version_mismatch (void)
 {
-  check_version_mismatch (0);   /* newer client: the server refuses */
-  check_version_mismatch (1);   /* newer server: the client refuses */
+  /* a newer dialer that dropped version 1 */
+  check_version_mismatch (2, 3, 1, 1, "no common gst-p2p protocol version: "
+      "the dialer speaks versions 2 to 3, the listener speaks version 1");
+  /* a newer listener that dropped version 1 */
+  check_version_mismatch (1, 1, 2, 2, "no common gst-p2p protocol version: "
+      "the dialer speaks version 1, the listener speaks version 2");
 }
 
 static void
@@ -1564,6 +1642,8 @@ main (int argc, char **argv)
   g_test_add_func ("/quic-session/vanish", test_vanish);
   g_test_add_func ("/quic-session/handshake-timeout", test_handshake_timeout);
   g_test_add_func ("/quic-session/version-mismatch", test_version_mismatch);
+  g_test_add_func ("/quic-session/version-negotiation", test_version_negotiation);
+  g_test_add_func ("/quic-session/capabilities", test_capabilities);
   g_test_add_func ("/quic-session/garbage", test_garbage);
   g_test_add_func ("/quic-session/packet-helpers", test_packet_helpers);
   g_test_add_func ("/quic-session/handshake-loss", test_handshake_loss);

@@ -39,8 +39,10 @@ struct _P2pConnectionClass {
   gboolean (*is_connected) (P2pConnection *self);
   void (*close) (P2pConnection *self, const char *reason);
   void (*get_stats) (P2pConnection *self, P2pConnectionStats *stats);
+  guint (*get_protocol_version) (P2pConnection *self);
+  guint64 (*get_peer_capabilities) (P2pConnection *self);
 
-  gpointer padding[8];
+  gpointer padding[6];
 };
 
 /* Queues one message (at most P2P_MAX_MESSAGE_SIZE bytes; more is
@@ -68,6 +70,16 @@ P2P_EXPORT GIOStream *p2p_connection_open_stream (P2pConnection *self, GCancella
 P2P_EXPORT GIOStream *p2p_connection_accept_stream (P2pConnection *self, GCancellable *cancellable, GError **error);
 P2P_EXPORT const P2pPeerId *p2p_connection_get_peer_id (P2pConnection *self);
 P2P_EXPORT gboolean p2p_connection_is_connected (P2pConnection *self);
+/* Protocol evolution (docs/protocol.md §3.1): the negotiated version and
+ * the named capabilities the peer advertised ("files", ...). */
+P2P_EXPORT guint p2p_connection_get_protocol_version (P2pConnection *self);
+P2P_EXPORT gboolean p2p_connection_has_capability (P2pConnection *self, const char *name);
+P2P_EXPORT char **p2p_connection_list_capabilities (P2pConnection *self);
+/* Fails with P2P_ERROR_NOT_SUPPORTED naming the peer, @feature and the
+ * capability unless the peer advertised @name. For code about to use a
+ * feature (the file client checks "files"). */
+P2P_EXPORT gboolean p2p_connection_require_capability (P2pConnection *self, const char *name,
+    const char *feature, GError **error);
 /* Graceful close: queued messages are delivered first, then Disconnect{reason}. */
 P2P_EXPORT void p2p_connection_close (P2pConnection *self, const char *reason);
 P2P_EXPORT void p2p_connection_get_stats (P2pConnection *self, P2pConnectionStats *stats);

@@ -22,6 +22,11 @@ G_BEGIN_DECLS
  * @P2P_ERROR_CLOSED: the connection or listener is closed.
  * @P2P_ERROR_INVALID_ARGUMENT: a malformed peer ID, ticket, address,
  *   configuration value or API argument.
+ * @P2P_ERROR_VERSION_MISMATCH: the two peers speak no common protocol
+ *   version (the message names both ranges).
+ * @P2P_ERROR_NOT_SUPPORTED: the peer does not offer a feature (it did not
+ *   advertise the capability, docs/protocol.md §3.1); the connection stays
+ *   usable for everything else.
  */
 typedef enum {
   P2P_ERROR_CONNECTION_FAILED,
@@ -33,6 +38,8 @@ typedef enum {
   P2P_ERROR_LIMIT_EXCEEDED,
   P2P_ERROR_CLOSED,
   P2P_ERROR_INVALID_ARGUMENT,
+  P2P_ERROR_VERSION_MISMATCH,
+  P2P_ERROR_NOT_SUPPORTED,
 } P2pError;
 
 P2P_EXPORT GQuark p2p_error_quark (void);

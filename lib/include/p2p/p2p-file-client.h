@@ -16,8 +16,10 @@ G_BEGIN_DECLS
 /* Opens a stream on @conn and sends one request on it (output closed
  * after it): the answer can then be read with
  * p2p_file_client_read_header(). Several requests may be in flight.
- * Errors: P2P_FILE_STATUS_BAD_PATH (checked before sending), and those of
- * p2p_connection_open_stream(). Returns: (transfer full). */
+ * Errors: P2P_FILE_STATUS_BAD_PATH (checked before sending),
+ * P2P_ERROR_NOT_SUPPORTED (the peer does not advertise the capability
+ * "files": nothing is sent), and those of p2p_connection_open_stream().
+ * Returns: (transfer full). */
 P2P_EXPORT GIOStream *p2p_file_client_send_request (P2pConnection *conn,
     P2pFileRequestKind kind, const char *path, guint64 offset, guint64 length,
     GCancellable *cancellable, GError **error);

@@ -76,7 +76,12 @@ typedef struct {
 /* ---- encoding ---- */
 /* Appends a whole frame (header + body) to @out. */
 P2P_EXPORT void p2p_frame_append (GByteArray *out, guint64 type, const guint8 *body, gsize len);
+/* HANDSHAKE of a peer speaking only @version. */
 P2P_EXPORT void p2p_frame_append_handshake (GByteArray *out, guint64 version, guint64 capabilities);
+/* HANDSHAKE of a peer speaking @min_version to @max_version (the
+ * min_version field is left out when they are equal). */
+P2P_EXPORT void p2p_frame_append_handshake_range (GByteArray *out, guint64 min_version,
+    guint64 max_version, guint64 capabilities);
 P2P_EXPORT void p2p_frame_append_disconnect (GByteArray *out, guint64 code, const char *reason);
 P2P_EXPORT void p2p_frame_append_buffer (GByteArray *out, const P2pMediaBuffer *buf);
 P2P_EXPORT void p2p_frame_append_segment (GByteArray *out, const P2pMediaSegment *seg);
@@ -93,8 +98,33 @@ P2P_EXPORT void p2p_varint_append (GByteArray *out, guint64 v);
 P2P_EXPORT gsize p2p_varint_read (const guint8 *p, gsize len, guint64 *v);
 
 /* ---- body parsing (strict: every byte accounted for) ---- */
+/* @version: the highest version the sender speaks. */
 P2P_EXPORT gboolean p2p_frame_parse_handshake (const guint8 *body, gsize len,
     guint64 *version, guint64 *capabilities, GError **error);
+/* @min_version: the lowest (= @max_version when the field is absent). */
+P2P_EXPORT gboolean p2p_frame_parse_handshake_range (const guint8 *body, gsize len,
+    guint64 *min_version, guint64 *max_version, guint64 *capabilities, GError **error);
+
+/* ---- capabilities (HANDSHAKE bit set; registry in docs/protocol.md §3.1) ---- */
+/**
+ * P2pCapability:
+ * @P2P_CAPABILITY_FILES: "files": the peer implements the on-demand file
+ *   requests of docs/protocol.md §8 (P2pFileService answers them).
+ *
+ * Named optional features a peer advertises in its HANDSHAKE. Bits not in
+ * this registry are ignored by the receiver.
+ */
+typedef enum {
+  P2P_CAPABILITY_FILES = 1 << 0,
+} P2pCapability;
+
+/* Every capability this build implements: what a session advertises. */
+#define P2P_CAPABILITIES_LOCAL ((guint64) P2P_CAPABILITY_FILES)
+
+/* The registry name of one capability bit ("files"), NULL if unknown. */
+P2P_EXPORT const char *p2p_capability_to_name (guint64 capability);
+/* The bit of a registry name, 0 if unknown. */
+P2P_EXPORT guint64 p2p_capability_from_name (const char *name);
 /* @reason: (out) (transfer full) valid UTF-8. */
 P2P_EXPORT gboolean p2p_frame_parse_disconnect (const guint8 *body, gsize len,
     guint64 *code, char **reason, GError **error);

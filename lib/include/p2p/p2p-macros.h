@@ -16,5 +16,8 @@
 #define P2P_API_VERSION "1.0"
 /* ALPN token spoken on the wire (docs/protocol.md). */
 #define P2P_ALPN "gst-p2p/1"
-/* Protocol version carried in the control-stream Handshake. */
+/* Protocol versions this build speaks (the control-stream Handshake
+ * advertises the range; the peers use the highest common one,
+ * docs/protocol.md §3.1). */
 #define P2P_PROTOCOL_VERSION 1
+#define P2P_PROTOCOL_VERSION_MIN 1
