@@ -6,7 +6,8 @@
 #  2. with P2P_ICE_MODULE pointing nowhere, a dial by ticket still carries
 #     its bytes intact (a direct dial never needs the module); the
 #     listener, which could load it, loaded neither it nor libnice;
-#  3. a dial by bare peer ID through a rendezvous fails with the error that
+#  3. every p2p_ function the module calls is exported by the library;
+#  4. a dial by bare peer ID through a rendezvous fails with the error that
 #     names the module and where it was looked for, exit status 1.
 # Every process is bounded by timeout(1) and killed on exit.
 set -u
@@ -19,7 +20,7 @@ N=0
 FAILS=0
 ok() { N=$((N + 1)); echo "ok $N - $1"; }
 notok() { N=$((N + 1)); FAILS=$((FAILS + 1)); echo "not ok $N - $1"; }
-echo "1..5"
+echo "1..6"
 
 ICE_LIBS='libnice\.|libsoup-|libjson-glib-'
 bad=""
@@ -34,6 +35,13 @@ if [ "$(ldd "$B/libp2p-ice.so" | grep -Ec "$ICE_LIBS")" -eq 3 ]; then
 else
   notok "libp2p-ice.so does not link the three ICE libraries"; ldd "$B/libp2p-ice.so" | sed 's/^/# /'
 fi
+
+# the module binds lazily: a p2p_ function the library does not export
+# would only fail when called, so every one it needs must be exported
+missing=$(nm -u "$B/libp2p-ice.so" | awk '$2 ~ /^p2p_/ {print $2}' | sort -u |
+  comm -23 - "$(nm -D --defined-only "$B/libp2p-glib-1.0.so" | awk '{print $3}' | sort -u >"$W/exp"; echo "$W/exp")")
+[ -z "$missing" ] && ok "every library function the module calls is exported" \
+  || notok "the module calls functions the library does not export: $(echo $missing)"
 
 NOWHERE="$W/nowhere/libp2p-ice.so"
 head -c 200000 /dev/urandom >"$W/in"
