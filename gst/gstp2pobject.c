@@ -629,14 +629,7 @@ gst_p2p_object_open (GstP2pObject *self)
   }
 
   if (mode == GST_P2P_MODE_LISTEN) {
-    guint use_port = port >= 0 ? (guint) port : config->listen_port;
-
-    if (bind_address && strchr (bind_address, ':'))
-      address = g_strdup_printf ("[%s]:%u", bind_address, use_port);
-    else if (bind_address)
-      address = g_strdup_printf ("%s:%u", bind_address, use_port);
-    else if (port >= 0)
-      address = g_strdup_printf (":%d", port);
+    address = p2p_config_listen_address (config, bind_address, port);
     listener = p2p_provider_listen (provider, address, &err);
     if (!listener) {
       if (port >= 0)

@@ -31,6 +31,7 @@
 #define REGISTER_WAIT_MS 15000
 
 static int opt_port = -1;
+static char *opt_bind_address;
 static char *opt_identity;
 static char *opt_rendezvous;
 static char **opt_relays;
@@ -41,6 +42,7 @@ static int opt_timeout = 30;
 
 static GOptionEntry entries[] = {
   { "port", 'p', 0, G_OPTION_ARG_INT, &opt_port, "listen: UDP port (default P2P_LISTEN_PORT or 8800; 0 = any)", "PORT" },
+  { "bind-address", 'b', 0, G_OPTION_ARG_STRING, &opt_bind_address, "listen: local IP address to listen on (default: every interface; the ticket then lists every address of the machine)", "IP" },
   { "identity", 'i', 0, G_OPTION_ARG_FILENAME, &opt_identity, "key file (created if missing; default: a fresh key)", "FILE" },
   { "rendezvous", 'r', 0, G_OPTION_ARG_STRING, &opt_rendezvous, "rendezvous server URL (ws://HOST:PORT/): reach/be reached by peer ID", "URL" },
   { "relay", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_relays, "TURN relay turn://USER:PASS@IP:PORT[?transport=tcp] (repeatable)", "URL" },
@@ -204,7 +206,7 @@ do_listen (P2pIdentity *identity, P2pConfig *config)
   g_autoptr (P2pProvider) provider = p2p_provider_new_from_config (identity, config, &error);
   if (!provider)
     return die ("cannot start", error);
-  g_autofree char *addr = opt_port >= 0 ? g_strdup_printf (":%d", opt_port) : NULL;
+  g_autofree char *addr = p2p_config_listen_address (config, opt_bind_address, opt_port);
   g_autoptr (P2pListener) listener = p2p_provider_listen (provider, addr, &error);
   if (!listener)
     return die ("cannot listen", error);

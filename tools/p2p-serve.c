@@ -16,6 +16,7 @@
 #include "p2p/p2p.h"
 
 static int opt_port = -1;
+static char *opt_bind_address;
 static char *opt_identity;
 static char *opt_allowed;
 static char **opt_rendezvous;
@@ -24,6 +25,7 @@ static int opt_max_streams;
 
 static GOptionEntry entries[] = {
   { "port", 'p', 0, G_OPTION_ARG_INT, &opt_port, "UDP port (default P2P_LISTEN_PORT or 8800; 0 = any)", "PORT" },
+  { "bind-address", 'b', 0, G_OPTION_ARG_STRING, &opt_bind_address, "local IP address to listen on (default: every interface; the ticket then lists every address of the machine)", "IP" },
   { "identity", 'i', 0, G_OPTION_ARG_FILENAME, &opt_identity, "key file (created if missing; default: a fresh key)", "FILE" },
   { "allowed-peers", 'a', 0, G_OPTION_ARG_STRING, &opt_allowed, "only these peer IDs (comma separated) may connect", "IDS" },
   { "rendezvous", 'r', 0, G_OPTION_ARG_STRING_ARRAY, &opt_rendezvous, "rendezvous server URL (repeatable): be reachable by peer ID", "URL" },
@@ -102,7 +104,7 @@ main (int argc, char **argv)
   provider = p2p_provider_new_from_config (identity, config, &error);
   if (!provider)
     return die ("cannot start", error);
-  addr = opt_port >= 0 ? g_strdup_printf (":%d", opt_port) : NULL;
+  addr = p2p_config_listen_address (config, opt_bind_address, opt_port);
   listener = p2p_provider_listen (provider, addr, &error);
   if (!listener)
     return die ("cannot listen", error);

@@ -560,6 +560,38 @@ parse_allowed_peers (const char *var, const char *value, char ***out, GError **e
 }
 
 /**
+ * p2p_config_listen_address:
+ * @config: a configuration (its listen_port is the default port)
+ * @bind_address: (nullable): a local IP address to listen on (IPv4 or
+ *   IPv6, without brackets), NULL = every interface
+ * @port: the UDP port, 0 = one the system chooses, -1 = @config's
+ *
+ * The address argument of p2p_provider_listen() for a bind address and a
+ * port, as the elements' "bind-address" and "port" properties and the
+ * tools' --bind-address and --port options give them: "IP:PORT",
+ * "[IPv6]:PORT", ":PORT", or NULL (every interface, @config's port). A
+ * listener bound to every interface lists every address of the machine in
+ * its ticket; one bound to an address lists only that one.
+ *
+ * Returns: (transfer full) (nullable): the address, NULL for the default
+ */
+char *
+p2p_config_listen_address (const P2pConfig *config, const char *bind_address, int port)
+{
+  guint use_port;
+
+  g_return_val_if_fail (config != NULL, NULL);
+  use_port = port >= 0 ? (guint) port : config->listen_port;
+  if (bind_address && *bind_address && strchr (bind_address, ':'))
+    return g_strdup_printf ("[%s]:%u", bind_address, use_port);
+  if (bind_address && *bind_address)
+    return g_strdup_printf ("%s:%u", bind_address, use_port);
+  if (port >= 0)
+    return g_strdup_printf (":%d", port);
+  return NULL;
+}
+
+/**
  * p2p_config_set_allowed_peers:
  * @config: a configuration
  * @peers: (nullable): comma-separated peer IDs (spaces around them are

@@ -50,7 +50,8 @@ try:
     run('audiotestsrc num-buffers=2600 wave=white-noise ! audio/x-raw,rate=44100,channels=2 '
         '! flacenc ! filesink location=%s/t.flac' % tmp)
     size = os.path.getsize(tmp + '/t.flac')
-    srv = subprocess.Popen([os.path.join(build, 'tools', 'p2p-serve'), tmp, '--port', '0'],
+    srv = subprocess.Popen([os.path.join(build, 'tools', 'p2p-serve'), tmp, '--port', '0',
+                            '--bind-address', '127.0.0.1'],
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()
     http = subprocess.Popen(['/usr/bin/python3', os.path.join(os.path.dirname(

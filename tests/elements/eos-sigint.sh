@@ -33,7 +33,7 @@ launch_setup "$PLUGINS" "$W" p2psink p2psrc audiotestsrc wavenc
 
 timeout $T gst-launch-1.0 -m audiotestsrc is-live=true samplesperbuffer=441 \
   ! audio/x-raw,format=S16LE,rate=44100,channels=1 \
-  ! p2psink transport=quic port=0 >"$W/sender.log" 2>&1 &
+  ! p2psink transport=quic port=0 bind-address=127.0.0.1 >"$W/sender.log" 2>&1 &
 PIDS="$PIDS $!"
 TICKET=$(wait_ticket "$W/sender.log")
 [ -n "$TICKET" ] || fail "the sender printed no ticket"

@@ -49,9 +49,11 @@ def run_pipeline(desc):
 
 
 def start_server(root, args):
-    """p2p-serve ROOT ARGS; returns (process, ticket, peer-id) once it
-    printed both lines (bounded)."""
-    srv = subprocess.Popen([os.path.join(BUILD, 'tools', 'p2p-serve'), root] + args,
+    """p2p-serve ROOT ARGS on 127.0.0.1 (its ticket lists only that
+    address); returns (process, ticket, peer-id) once it printed both lines
+    (bounded)."""
+    srv = subprocess.Popen([os.path.join(BUILD, 'tools', 'p2p-serve'), root,
+                            '--bind-address', '127.0.0.1'] + args,
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     buf, fd = b'', srv.stdout.fileno()
     while b'ticket: ' not in buf or not buf.endswith(b'\n') or b'peer-id: ' not in buf:

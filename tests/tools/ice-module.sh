@@ -46,7 +46,7 @@ missing=$(nm -u "$B/libp2p-ice.so" | awk '$2 ~ /^p2p_/ {print $2}' | sort -u |
 NOWHERE="$W/nowhere/libp2p-ice.so"
 head -c 200000 /dev/urandom >"$W/in"
 # the dynamic loader logs every object it loads (dlopen included) to stderr
-LD_DEBUG=files timeout 30 "$B/tools/p2p-cat" listen --port 0 >"$W/out" 2>"$W/err" &
+LD_DEBUG=files timeout 30 "$B/tools/p2p-cat" listen --port 0 --bind-address 127.0.0.1 >"$W/out" 2>"$W/err" &
 L=$!
 i=0
 while [ $i -lt 200 ] && ! grep -q '^ticket: ' "$W/err"; do sleep 0.05; i=$((i + 1)); done

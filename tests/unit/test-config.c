@@ -542,6 +542,30 @@ test_allowed_peers (void)
   g_assert_no_error (err);
 }
 
+/* the listen address of a bind address and a port: bracketed IPv6, the
+ * config's port when the port is -1, NULL only for the full default */
+static void
+test_listen_address (void)
+{
+  g_autoptr (P2pConfig) c = p2p_config_new ();
+  g_autofree char *v4 = NULL, *v4_default = NULL, *v6 = NULL, *any = NULL;
+  g_autofree char *none = NULL, *empty = NULL;
+
+  c->listen_port = 9911;
+  v4 = p2p_config_listen_address (c, "127.0.0.1", 0);
+  g_assert_cmpstr (v4, ==, "127.0.0.1:0");
+  v4_default = p2p_config_listen_address (c, "127.0.0.1", -1);
+  g_assert_cmpstr (v4_default, ==, "127.0.0.1:9911");
+  v6 = p2p_config_listen_address (c, "::1", 4433);
+  g_assert_cmpstr (v6, ==, "[::1]:4433");
+  any = p2p_config_listen_address (c, NULL, 5000);
+  g_assert_cmpstr (any, ==, ":5000");
+  none = p2p_config_listen_address (c, NULL, -1);
+  g_assert_null (none);
+  empty = p2p_config_listen_address (c, "", -1);
+  g_assert_null (empty);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -562,6 +586,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/relay-credentials-file", test_relay_credentials_file);
   g_test_add_func ("/config/stun", test_stun);
   g_test_add_func ("/config/first-error-wins", test_first_error_wins);
+  g_test_add_func ("/config/listen-address", test_listen_address);
   g_test_add_func ("/security/allowed-peers-only-separators", test_allowed_peers);
   return g_test_run ();
 }

@@ -120,6 +120,8 @@ P2P_EXPORT P2pConfig *p2p_config_new_from_environ (const char *const *envp, GErr
 P2P_EXPORT P2pConfig *p2p_config_copy (const P2pConfig *config);
 P2P_EXPORT gboolean p2p_config_set_allowed_peers (P2pConfig *config, const char *peers,
     GError **error);
+P2P_EXPORT char *p2p_config_listen_address (const P2pConfig *config,
+    const char *bind_address, int port);
 P2P_EXPORT void p2p_config_free (P2pConfig *config);
 /* @urls (one URL or a comma-separated list) with every password replaced by
  * "***" (turn://user:***@host:port), for messages, logs and properties. */
