@@ -40,6 +40,7 @@ struct _P2pSimProvider {
   P2pQuicEndpoint *dial_ep;
   GHashTable *pool;        /* peer string -> GWeakRef* (P2pConnection) */
   GPtrArray *listeners;    /* GWeakRef* (P2pQuicEndpoint) */
+  P2pProviderCounters *counters;
 };
 
 static void p2p_sim_provider_iface_init (P2pProviderInterface *iface);
@@ -181,6 +182,17 @@ sim_address_of (P2pSimProvider *self, P2pPeerInfo *info)
   return NULL;
 }
 
+/* Completes a dial with @conn or @error (both transfer full), counted. */
+static void
+connect_return (P2pSimProvider *self, GTask *task, P2pConnection *conn, GError *error)
+{
+  p2p_provider_counters_dialed (self->counters, conn, error);
+  if (conn)
+    g_task_return_pointer (task, conn, g_object_unref);
+  else
+    g_task_return_error (task, error);
+}
+
 static void
 dial_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -193,25 +205,23 @@ dial_done (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (conn) {
     pool_add (self, c->peer_str, conn);
-    g_task_return_pointer (task, conn, g_object_unref);
-  } else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-    g_task_return_error (task, error);
+    connect_return (self, task, conn, NULL);
   } else {
     g_autoptr (GSocketAddress) local =
         p2p_datagram_socket_get_local_address (p2p_quic_endpoint_get_socket (self->dial_ep));
 
-    if (local && p2p_sim_network_flow_is_failed (self->net, local, c->remote)) {
+    if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) && local
+        && p2p_sim_network_flow_is_failed (self->net, local, c->remote)) {
       P2pSimLinkParams link;
 
       p2p_sim_network_get_default_link (self->net, &link);
-      g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
+      g_clear_error (&error);
+      error = g_error_new (P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
           "simulated connection failure (failure-rate=%g): the flow to peer %s was "
           "black-holed by the simulated network %s", link.failure_rate, c->peer_text,
           net_name (self));
-      g_clear_error (&error);
-    } else {
-      g_task_return_error (task, error);
     }
+    connect_return (self, task, NULL, error);
   }
   g_object_unref (task);
 }
@@ -261,16 +271,16 @@ connect_start_net (gpointer data)
   if (c->remote == NULL)
     c->remote = p2p_sim_network_lookup_peer (self->net, &c->peer);
   if (c->remote == NULL) {
-    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
-        "peer %s is not on simulated network %s (is it listening there?)", c->peer_str,
-        net_name (self));
+    connect_return (self, task, NULL, g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
+            "peer %s is not on simulated network %s (is it listening there?)", c->peer_str,
+            net_name (self)));
     goto done;
   }
 
   ep = get_dial_endpoint (self, &error);
   if (ep == NULL) {
     g_prefix_error (&error, "cannot open a simulated socket to dial from: ");
-    g_task_return_error (task, error);
+    connect_return (self, task, NULL, error);
     goto done;
   }
   p2p_quic_endpoint_dial_async (ep, c->remote, &c->peer, g_task_get_cancellable (task),
@@ -357,6 +367,7 @@ listen_net (gpointer data)
   if (sock == NULL)
     return;
   l->ep = p2p_quic_endpoint_new (P2P_DATAGRAM_SOCKET (sock), self->identity, &self->session_cfg);
+  p2p_quic_endpoint_set_counters (l->ep, self->counters);
   p2p_quic_endpoint_set_accepting (l->ep, TRUE, allowed, self->config->max_connections);
   wr = g_new0 (GWeakRef, 1);
   g_weak_ref_init (wr, l->ep);
@@ -430,6 +441,12 @@ sim_get_local_peer_id (P2pProvider *provider)
   return p2p_identity_get_peer_id (P2P_SIM_PROVIDER (provider)->identity);
 }
 
+static GVariant *
+sim_get_stats (P2pProvider *provider)
+{
+  return p2p_provider_counters_to_variant (P2P_SIM_PROVIDER (provider)->counters);
+}
+
 static void
 p2p_sim_provider_iface_init (P2pProviderInterface *iface)
 {
@@ -437,6 +454,7 @@ p2p_sim_provider_iface_init (P2pProviderInterface *iface)
   iface->connect_finish = sim_connect_finish;
   iface->listen = sim_listen;
   iface->get_local_peer_id = sim_get_local_peer_id;
+  iface->get_stats = sim_get_stats;
 }
 
 /* ------------------------------------------------------------ GObject */
@@ -482,6 +500,7 @@ p2p_sim_provider_finalize (GObject *object)
   P2pSimProvider *self = P2P_SIM_PROVIDER (object);
 
   g_hash_table_unref (self->pool);
+  g_clear_pointer (&self->counters, p2p_provider_counters_unref);
   g_clear_object (&self->identity);
   g_clear_object (&self->net);
   g_clear_pointer (&self->config, p2p_config_free);
@@ -502,6 +521,7 @@ p2p_sim_provider_init (P2pSimProvider *self)
 {
   self->pool = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, weak_ref_free);
   self->listeners = g_ptr_array_new_with_free_func (weak_ref_free);
+  self->counters = p2p_provider_counters_new ();
 }
 
 P2pProvider *

@@ -167,3 +167,34 @@ p2p_provider_get_local_peer_id (P2pProvider *self)
   iface = P2P_PROVIDER_GET_IFACE (self);
   return iface->get_local_peer_id ? iface->get_local_peer_id (self) : NULL;
 }
+
+/**
+ * p2p_provider_get_stats:
+ * @self: a provider
+ *
+ * What @self has done since it was created, as a dictionary (a{sv}; in
+ * Python `provider.get_stats().unpack()`): "dials-ok", "dials-failed" and
+ * "dials-failed-by-error" (a{st}: "timeout", "authentication-failed", ...),
+ * "accepts", "refused" and "refused-by-reason" (a{st}), "established",
+ * "active" (u), "closed", "paths-direct", "paths-relay", "paths-simulated"
+ * (the path each connection was established on), "relay-bytes-closed"
+ * (UDP bytes of relayed connections that have closed), "setup-ms-buckets"
+ * (a(ut): cumulative counts of setup times up to each bound in ms, the last
+ * bound G_MAXUINT32 meaning +Inf) and "setup-ms-sum" (d). Every counter
+ * only grows except "active". docs/observability.md lists them all.
+ *
+ * Returns: (transfer full): the counters; an empty dictionary for a
+ *   provider that keeps none.
+ */
+GVariant *
+p2p_provider_get_stats (P2pProvider *self)
+{
+  P2pProviderInterface *iface;
+
+  g_return_val_if_fail (P2P_IS_PROVIDER (self), NULL);
+
+  iface = P2P_PROVIDER_GET_IFACE (self);
+  if (iface->get_stats)
+    return iface->get_stats (self);
+  return g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0));
+}

@@ -106,6 +106,20 @@ p2p_quic_conn_set_closed_error_locked (P2pQuicConnection *self, GError **error)
     g_set_error_literal (error, P2P_ERROR, P2P_ERROR_CLOSED, "connection closed");
 }
 
+/* (transfer full) (nullable): why the connection closed, NULL while open. */
+GError *
+p2p_quic_connection_dup_close_error (P2pQuicConnection *self)
+{
+  GError *error = NULL;
+
+  g_return_val_if_fail (P2P_IS_QUIC_CONNECTION (self), NULL);
+  g_mutex_lock (&self->lock);
+  if (self->closed && self->close_error)
+    error = g_error_copy (self->close_error);
+  g_mutex_unlock (&self->lock);
+  return error;
+}
+
 #define CONSUMED_BATCH (256 * 1024)
 
 /* Under lock: the application took @msg from the receive queue. Its credit

@@ -68,5 +68,6 @@ P2pPacketPath *p2p_quic_connection_get_path (P2pQuicConnection *self);
 /* Immediate close with @error (any thread; waits for the network thread):
  * used when a provider or endpoint shuts down under live connections. */
 void p2p_quic_connection_abort (P2pQuicConnection *self, const GError *error);
+GError *p2p_quic_connection_dup_close_error (P2pQuicConnection *self);
 
 G_END_DECLS

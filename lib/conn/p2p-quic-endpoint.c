@@ -116,6 +116,7 @@ struct _P2pQuicEndpoint {
   GHashTable *dials;            /* key → DialData* of a dial in progress */
   guint64 dropped_garbage;
   guint64 dropped_limits;
+  P2pProviderCounters *counters;        /* nullable: the provider's */
   GHashTable *rate;             /* source IP string → RateBucket */
   GQueue rate_lru;              /* RateBucket*, least recently used first */
   guint handshake_rate, handshake_burst;
@@ -145,6 +146,16 @@ typedef struct {
   GTask *task;
   GSource *cancel_source;
 } AcceptWaiter;
+
+/* An Initial turned away by a limit (net thread): counted here and, by
+ * @reason, in the provider's counters. */
+static void
+refuse (P2pQuicEndpoint *self, const char *reason)
+{
+  self->dropped_limits++;
+  if (self->counters)
+    p2p_provider_counters_refused (self->counters, reason);
+}
 
 static void
 accept_waiter_free (AcceptWaiter *w)
@@ -229,11 +240,28 @@ remote_free (gpointer data)
 }
 
 static void
+count_refused_handshake (P2pQuicEndpoint *self, P2pQuicConnection *conn)
+{
+  g_autoptr (GError) error = p2p_quic_connection_dup_close_error (conn);
+
+  if (g_error_matches (error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED))
+    p2p_provider_counters_refused (self->counters, "authentication-failed");
+  else if (g_error_matches (error, P2P_ERROR, P2P_ERROR_VERSION_MISMATCH))
+    p2p_provider_counters_refused (self->counters, "version-mismatch");
+  else
+    p2p_provider_counters_refused (self->counters, "handshake-failed");
+}
+
+static void
 on_path_closed (P2pSocketPath *path, gpointer user_data)
 {
   Remote *r = user_data;
   g_autoptr (P2pQuicEndpoint) self = g_weak_ref_get (&r->owner);
 
+  /* A server handshake that ended before it was established: the peer was
+   * refused (not in allowed-peers) or went away. */
+  if (self && self->counters && r->server && r->pending)
+    count_refused_handshake (self, r->pending);
   /* The connection is over (or gone): forget the remote. */
   if (self && self->remotes && g_hash_table_lookup (self->remotes, r->key) == r)
     g_hash_table_remove (self->remotes, r->key);
@@ -342,6 +370,8 @@ on_server_established (P2pQuicConnection *conn, gpointer user_data)
   {
     AcceptWaiter *w = g_queue_pop_head (&self->accept_waiters);
 
+    if (self->counters)
+      p2p_provider_counters_accepted (self->counters, P2P_CONNECTION (conn));
     if (w == NULL) {
       g_queue_push_tail (&self->accept_queue, g_object_ref (conn));
       g_cond_broadcast (&self->cond);
@@ -436,7 +466,7 @@ validate_address (P2pQuicEndpoint *self, const char *key, GSocketAddress *from,
       return TRUE;
     case P2P_QUIC_TOKEN_INVALID:
       g_debug ("%s: client Initial with an invalid Retry token dropped", key);
-      self->dropped_limits++;
+      refuse (self, "invalid-retry-token");
       return FALSE;
     case P2P_QUIC_TOKEN_NONE:
       break;
@@ -490,7 +520,7 @@ accept_initial (P2pQuicEndpoint *self, const char *key, GSocketAddress *from,
   count_server (self, ip, &c);
   if (c.live - c.pending + adopted >= max_conn) {
     g_debug ("%s: client Initial dropped (%u connections)", key, c.live - c.pending + adopted);
-    self->dropped_limits++;
+    refuse (self, "connection-limit");
     return;
   }
   if (!validate_address (self, key, from, data, len, c.pending, odcid, &odcid_len))
@@ -498,13 +528,13 @@ accept_initial (P2pQuicEndpoint *self, const char *key, GSocketAddress *from,
   if (ip && c.pending_ip >= self->max_pending_per_ip) {
     g_debug ("%s: client Initial dropped (%u pending handshakes from %s)", key,
         c.pending_ip, ip);
-    self->dropped_limits++;
+    refuse (self, "pending-per-address");
     return;
   }
   if (!handshake_rate_allows (self, ip)) {
     g_debug ("%s: client Initial dropped (over %u new handshakes/s from this address)",
         key, self->handshake_rate);
-    self->dropped_limits++;
+    refuse (self, "handshake-rate");
     return;
   }
   /* Full of half-open handshakes: the oldest makes room if it had time to
@@ -527,7 +557,7 @@ accept_initial (P2pQuicEndpoint *self, const char *key, GSocketAddress *from,
     if (c.oldest == NULL || now < c.oldest->started + EVICT_MIN_AGE_NS) {
       g_debug ("%s: client Initial dropped (%u pending handshakes, none older than %u ms)",
           key, c.pending, (guint) (EVICT_MIN_AGE_NS / 1000000));
-      self->dropped_limits++;
+      refuse (self, "pending-full");
       return;
     }
     evict_pending (self, c.oldest);
@@ -1070,6 +1100,7 @@ p2p_quic_endpoint_finalize (GObject *object)
   g_clear_pointer (&self->rate, g_hash_table_unref);
   g_clear_pointer (&self->adopted, g_ptr_array_unref);
   g_clear_pointer (&self->dials, g_hash_table_unref);
+  g_clear_pointer (&self->counters, p2p_provider_counters_unref);
   g_clear_object (&self->identity);
   g_clear_pointer (&self->ctx, g_main_context_unref);
   g_mutex_clear (&self->lock);
@@ -1243,6 +1274,8 @@ p2p_quic_endpoint_adopt (P2pQuicEndpoint *self, P2pConnection *conn, GError **er
   wr = g_new0 (GWeakRef, 1);
   g_weak_ref_init (wr, conn);
   g_ptr_array_add (self->adopted, wr);
+  if (self->counters)
+    p2p_provider_counters_accepted (self->counters, conn);
   w = g_queue_pop_head (&self->accept_waiters);
   if (w == NULL) {
     g_queue_push_tail (&self->accept_queue, g_object_ref (conn));
@@ -1261,6 +1294,18 @@ p2p_quic_endpoint_get_socket (P2pQuicEndpoint *self)
 {
   g_return_val_if_fail (P2P_IS_QUIC_ENDPOINT (self), NULL);
   return self->socket;
+}
+
+/* Counts this endpoint's accepts and refusals in @counters (set before it
+ * accepts). */
+void
+p2p_quic_endpoint_set_counters (P2pQuicEndpoint *self, P2pProviderCounters *counters)
+{
+  g_return_if_fail (P2P_IS_QUIC_ENDPOINT (self));
+
+  g_clear_pointer (&self->counters, p2p_provider_counters_unref);
+  if (counters)
+    self->counters = p2p_provider_counters_ref (counters);
 }
 
 guint64

@@ -6,6 +6,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include "p2p-provider-counters.h"
 #include "p2p-quic-connection.h"
 
 G_BEGIN_DECLS
@@ -43,6 +44,7 @@ void p2p_quic_endpoint_set_handshake_limits (P2pQuicEndpoint *self, guint64 time
 guint p2p_quic_endpoint_get_pending (P2pQuicEndpoint *self);
 guint64 p2p_quic_endpoint_get_retries_sent (P2pQuicEndpoint *self);
 guint64 p2p_quic_endpoint_get_evicted (P2pQuicEndpoint *self);
+void p2p_quic_endpoint_set_counters (P2pQuicEndpoint *self, P2pProviderCounters *counters);
 void p2p_quic_endpoint_set_accepting (P2pQuicEndpoint *self, gboolean accepting,
     GPtrArray *allowed_peers, guint max_connections);
 /* Dials @remote expecting @peer; completes on the endpoint's context. */

@@ -51,6 +51,7 @@ struct _P2pQuicProvider {
   P2pIceService *ice;           /* rendezvous + ICE; created on first use */
   const P2pIceModule *ice_mod;  /* the ICE layer, loaded with ice */
   GPtrArray *ice_conns;         /* GWeakRef* (P2pConnection): aborted at shutdown */
+  P2pProviderCounters *counters;        /* p2p_provider_get_stats() */
   gboolean shut_down;
 };
 
@@ -248,6 +249,7 @@ on_ice_accepted (P2pConnection *conn, gpointer user_data)
       full = g_strdup (error->message);
     }
   }
+  p2p_provider_counters_refused (self->counters, full ? "connection-limit" : "not-listening");
   if (full) {
     /* every open listener is full: refuse this one, keep accepting */
     p2p_connection_close (conn, full);
@@ -301,6 +303,7 @@ connect_finish_net (Connect *c, P2pConnection *conn)
   g_array_set_size (c->cancel_handlers, 0);
   if (conn)
     pool_add (self, c->peer_str, conn);
+  p2p_provider_counters_dialed (self->counters, conn, c->error);
   for (guint i = 0; i < c->tasks->len; i++) {
     GTask *task = c->tasks->pdata[i];
 
@@ -767,6 +770,7 @@ listen_net (gpointer data)
   l->ep = new_endpoint_net (self, l->address, &l->error);
   if (l->ep == NULL)
     return;
+  p2p_quic_endpoint_set_counters (l->ep, self->counters);
   p2p_quic_endpoint_set_accepting (l->ep, TRUE, self->allowed, self->config->max_connections);
   wr = g_new0 (GWeakRef, 1);
   g_weak_ref_init (wr, l->ep);
@@ -806,6 +810,12 @@ quic_get_local_peer_id (P2pProvider *provider)
   return p2p_identity_get_peer_id (P2P_QUIC_PROVIDER (provider)->identity);
 }
 
+static GVariant *
+quic_get_stats (P2pProvider *provider)
+{
+  return p2p_provider_counters_to_variant (P2P_QUIC_PROVIDER (provider)->counters);
+}
+
 static void
 p2p_quic_provider_iface_init (P2pProviderInterface *iface)
 {
@@ -813,6 +823,7 @@ p2p_quic_provider_iface_init (P2pProviderInterface *iface)
   iface->connect_finish = quic_connect_finish;
   iface->listen = quic_listen;
   iface->get_local_peer_id = quic_get_local_peer_id;
+  iface->get_stats = quic_get_stats;
 }
 
 /* ------------------------------------------------------------ registration */
@@ -1054,6 +1065,7 @@ p2p_quic_provider_finalize (GObject *object)
   g_hash_table_unref (self->inflight);
   g_ptr_array_unref (self->listeners);
   g_ptr_array_unref (self->ice_conns);
+  g_clear_pointer (&self->counters, p2p_provider_counters_unref);
   g_clear_pointer (&self->allowed, g_ptr_array_unref);
   g_clear_object (&self->identity);
   g_clear_pointer (&self->config, p2p_config_free);
@@ -1132,6 +1144,7 @@ p2p_quic_provider_init (P2pQuicProvider *self)
   self->inflight = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->listeners = g_ptr_array_new_with_free_func (weak_ref_free);
   self->ice_conns = g_ptr_array_new_with_free_func (weak_ref_free);
+  self->counters = p2p_provider_counters_new ();
 }
 
 P2pQuicProvider *

@@ -517,6 +517,49 @@ class TestSimNetworkVirtualTime(unittest.TestCase):
         net.run_until_idle(10 * 10**9)
         return trace_hash
 
+    def test_provider_stats(self):
+        """Issue 18: p2p_provider_get_stats() from Python (an a{sv} that
+        unpacks to a dict) after one dial that fails and one that succeeds,
+        then a close: counted on both sides, by outcome and path."""
+        net = P2p.SimNetwork.new(7)
+        a, b = P2p.Identity.new(), P2p.Identity.new()
+        pa = P2p.SimProvider.new(net, a, None)
+        pb = P2p.SimProvider.new(net, b, None)
+        self.assertEqual(pa.get_stats().unpack()["accepts"], 0)
+        listener = pa.listen(":0")
+        done = {}
+        pb.connect_async(P2p.Identity.new().dup_peer_id_string(), None,
+                         lambda s, r, *u: self._finish(done, "nobody", pb, r))
+        self.assertTrue(net.run_until_cond(lambda *d: "nobody" in done, None, 30 * 10**9))
+        self.assertIsInstance(done["nobody"], GLib.Error)
+        listener.accept_async(None, lambda s, r, *u: done.__setitem__(
+            "a", listener.accept_finish(r)))
+        pb.connect_async(a.dup_peer_id_string(), None,
+                         lambda s, r, *u: self._finish(done, "b", pb, r))
+        self.assertTrue(net.run_until_cond(lambda *d: "a" in done and "b" in done,
+                                           None, 30 * 10**9))
+        sa, sb = pa.get_stats().unpack(), pb.get_stats().unpack()
+        self.assertEqual((sa["accepts"], sa["established"], sa["active"]), (1, 1, 1))
+        self.assertEqual((sa["paths-simulated"], sa["paths-direct"]), (1, 0))
+        self.assertEqual((sb["dials-ok"], sb["dials-failed"]), (1, 1))
+        self.assertEqual(sb["dials-failed-by-error"], {"peer-not-found": 1})
+        self.assertEqual(sb["setup-ms-buckets"][-1], (2**32 - 1, 1))
+        done["b"].close("bye")
+        self.assertTrue(net.run_until_cond(
+            lambda *d: pa.get_stats().unpack()["closed"] == 1, None, 30 * 10**9))
+        sa = pa.get_stats().unpack()
+        self.assertEqual((sa["active"], sa["accepts"]), (0, 1))
+        listener.close()
+        done.clear()
+        net.run_until_idle(10 * 10**9)
+
+    @staticmethod
+    def _finish(done, key, provider, result):
+        try:
+            done[key] = provider.connect_finish(result)
+        except GLib.Error as e:
+            done[key] = e
+
     def test_same_seed_same_trace(self):
         self.assertEqual(self.run_once(11), self.run_once(11))
 

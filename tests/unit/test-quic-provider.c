@@ -716,6 +716,140 @@ test_allowed_peers_tls (void)
   p2p_listener_close (l);
 }
 
+/* p2p_provider_get_stats() (issue 18) after a known sequence: a stranger
+ * refused by the allow-list, two allowed peers accepted, one of them then
+ * closed. Counted on both sides, by outcome and reason. */
+static guint64
+stat_u64 (P2pQuicProvider *p, const char *key)
+{
+  g_autoptr (GVariant) v = p2p_provider_get_stats (P2P_PROVIDER (p));
+  guint64 n = G_MAXUINT64;
+
+  g_assert_true (g_variant_lookup (v, key, "t", &n));
+  return n;
+}
+
+static guint64
+stat_by (P2pQuicProvider *p, const char *table, const char *key)
+{
+  g_autoptr (GVariant) v = p2p_provider_get_stats (P2P_PROVIDER (p));
+  g_autoptr (GVariant) t = g_variant_lookup_value (v, table, G_VARIANT_TYPE ("a{st}"));
+  guint64 n = 0;
+
+  g_assert_nonnull (t);
+  g_variant_lookup (t, key, "t", &n);
+  return n;
+}
+
+static guint
+stat_active (P2pQuicProvider *p)
+{
+  g_autoptr (GVariant) v = p2p_provider_get_stats (P2P_PROVIDER (p));
+  guint32 n = G_MAXUINT32;
+
+  g_assert_true (g_variant_lookup (v, "active", "u", &n));
+  return n;
+}
+
+/* waits (at most 5 s) until stat_u64 (p, key) == want */
+static void
+wait_stat (P2pQuicProvider *p, const char *key, guint64 want)
+{
+  for (guint i = 0; i < 500 && stat_u64 (p, key) != want; i++)
+    g_usleep (10000);
+  g_assert_cmpuint (stat_u64 (p, key), ==, want);
+}
+
+static void
+test_provider_stats (void)
+{
+  g_autoptr (Timer) t = timer_new ();
+  g_autoptr (P2pConfig) base = test_config (5000);
+  g_autoptr (P2pConfig) cfg = p2p_config_copy (base);
+  g_autoptr (P2pIdentity) id1 = p2p_identity_new ();
+  g_autoptr (P2pIdentity) id2 = p2p_identity_new ();
+  g_autofree char *s1 = p2p_identity_dup_peer_id_string (id1);
+  g_autofree char *s2 = p2p_identity_dup_peer_id_string (id2);
+  g_autofree char *both = g_strdup_printf ("%s,%s", s1, s2);
+  g_autoptr (P2pQuicProvider) a = NULL;
+  g_autoptr (P2pQuicProvider) b1 = p2p_quic_provider_new (id1, base);
+  g_autoptr (P2pQuicProvider) b2 = p2p_quic_provider_new (id2, base);
+  g_autoptr (P2pQuicProvider) stranger = p2p_quic_provider_new (NULL, base);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pListener) l = NULL;
+  g_autoptr (GSocketAddress) local = NULL;
+  g_autoptr (GCancellable) c = timeout_cancellable (t, 20000);
+  g_autoptr (P2pConnection) cs = NULL, c1 = NULL, c2 = NULL, a1 = NULL, a2 = NULL;
+  g_autoptr (GVariant) all = NULL;
+  g_autoptr (GVariant) hist = NULL;
+  g_autofree char *a_id = NULL, *peer = NULL;
+  guint32 bound;
+  guint64 cumulative = 0;
+  gdouble sum = -1;
+
+  g_assert_true (p2p_config_set_allowed_peers (cfg, both, &error));
+  a = p2p_quic_provider_new (NULL, cfg);
+  l = p2p_provider_listen (P2P_PROVIDER (a), "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+  a_id = p2p_peer_id_to_string (p2p_provider_get_local_peer_id (P2P_PROVIDER (a)));
+  local = p2p_listener_get_local_address (l);
+  peer = g_strdup_printf ("%s@127.0.0.1:%u", a_id,
+      g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)));
+
+  /* nothing yet */
+  g_assert_cmpuint (stat_u64 (a, "accepts"), ==, 0);
+  g_assert_cmpuint (stat_active (a), ==, 0);
+
+  cs = p2p_provider_connect (P2P_PROVIDER (stranger), peer, c, &error);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED);
+  g_clear_error (&error);
+  c1 = p2p_provider_connect (P2P_PROVIDER (b1), peer, c, &error);
+  g_assert_no_error (error);
+  a1 = p2p_listener_accept (l, c, &error);
+  g_assert_no_error (error);
+  c2 = p2p_provider_connect (P2P_PROVIDER (b2), peer, c, &error);
+  g_assert_no_error (error);
+  a2 = p2p_listener_accept (l, c, &error);
+  g_assert_no_error (error);
+
+  /* the listener's side */
+  wait_stat (a, "refused", 1);
+  g_assert_cmpuint (stat_by (a, "refused-by-reason", "authentication-failed"), ==, 1);
+  g_assert_cmpuint (stat_u64 (a, "accepts"), ==, 2);
+  g_assert_cmpuint (stat_u64 (a, "established"), ==, 2);
+  g_assert_cmpuint (stat_u64 (a, "paths-direct"), ==, 2);
+  g_assert_cmpuint (stat_u64 (a, "paths-relay"), ==, 0);
+  g_assert_cmpuint (stat_u64 (a, "dials-ok"), ==, 0);
+  g_assert_cmpuint (stat_active (a), ==, 2);
+  all = p2p_provider_get_stats (P2P_PROVIDER (a));
+  hist = g_variant_lookup_value (all, "setup-ms-buckets", G_VARIANT_TYPE ("a(ut)"));
+  g_assert_nonnull (hist);
+  g_assert_cmpuint (g_variant_n_children (hist), ==, 10);
+  g_variant_get_child (hist, 9, "(ut)", &bound, &cumulative);
+  g_assert_cmpuint (bound, ==, G_MAXUINT32);
+  g_assert_cmpuint (cumulative, ==, 2);          /* every setup is counted once */
+  g_assert_true (g_variant_lookup (all, "setup-ms-sum", "d", &sum));
+  g_assert_cmpfloat (sum, >, 0);
+
+  /* the dialers' side */
+  g_assert_cmpuint (stat_u64 (b1, "dials-ok"), ==, 1);
+  g_assert_cmpuint (stat_u64 (b1, "dials-failed"), ==, 0);
+  g_assert_cmpuint (stat_u64 (b1, "accepts"), ==, 0);
+  g_assert_cmpuint (stat_active (b1), ==, 1);
+  g_assert_cmpuint (stat_u64 (stranger, "dials-ok"), ==, 0);
+  g_assert_cmpuint (stat_u64 (stranger, "dials-failed"), ==, 1);
+  g_assert_cmpuint (stat_by (stranger, "dials-failed-by-error", "authentication-failed"), ==, 1);
+
+  /* one closes: "closed" grows on both sides, "active" falls */
+  p2p_connection_close (c1, "done");
+  wait_stat (b1, "closed", 1);
+  wait_stat (a, "closed", 1);
+  g_assert_cmpuint (stat_active (a), ==, 1);
+  g_assert_cmpuint (stat_active (b1), ==, 0);
+  g_assert_cmpuint (stat_u64 (a, "accepts"), ==, 2);     /* totals never fall */
+  p2p_listener_close (l);
+}
+
 /* A list that names nobody or holds a bad entry, set by hand in the
  * struct (the parsers refuse both): listen fails, it never means "anyone". */
 static void
@@ -967,6 +1101,7 @@ main (int argc, char **argv)
   RDV ("cancel-while-waiting", test_rdv_cancel);
   g_test_add_func ("/quic-provider/rendezvous/wait-registered-errors", test_wait_registered_errors);
   g_test_add_func ("/security/allowed-peers-tls", test_allowed_peers_tls);
+  g_test_add_func ("/quic-provider/stats", test_provider_stats);
   g_test_add_func ("/security/allowed-peers-listen-errors", test_allowed_peers_listen_errors);
   g_test_add_func ("/security/allowed-peers-ice", test_allowed_peers_ice);
   g_test_add_func ("/security/ice-offers-max-pending-and-duplicates", test_ice_offers_max_pending);

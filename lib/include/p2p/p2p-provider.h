@@ -26,6 +26,7 @@ struct _P2pProviderInterface {
   P2pConnection *(*connect_finish) (P2pProvider *self, GAsyncResult *result, GError **error);
   P2pListener *(*listen) (P2pProvider *self, const char *address, GError **error);
   const P2pPeerId *(*get_local_peer_id) (P2pProvider *self);
+  GVariant *(*get_stats) (P2pProvider *self);
 };
 
 /* @peer: a peer ID, a ticket or ID@HOST:PORT. Errors: INVALID_ARGUMENT,
@@ -46,5 +47,8 @@ P2P_EXPORT const P2pPeerId *p2p_provider_get_local_peer_id (P2pProvider *self);
 /* Creates the provider selected by @config->implementation ("quic" or "sim"). */
 P2P_EXPORT P2pProvider *p2p_provider_new_from_config (P2pIdentity *identity,
     const P2pConfig *config, GError **error);
+
+/* Counters since the provider was created, an a{sv} (docs/observability.md). */
+P2P_EXPORT GVariant *p2p_provider_get_stats (P2pProvider *self);
 
 G_END_DECLS
