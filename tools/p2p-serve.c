@@ -14,6 +14,7 @@
 #include <gio/gio.h>
 
 #include "p2p/p2p.h"
+#include "p2p-metrics.h"
 
 static int opt_port = -1;
 static char *opt_bind_address;
@@ -22,6 +23,7 @@ static char *opt_allowed;
 static char **opt_rendezvous;
 static int opt_max_streams_per_peer;
 static int opt_max_streams;
+static char *opt_metrics;
 
 static GOptionEntry entries[] = {
   { "port", 'p', 0, G_OPTION_ARG_INT, &opt_port, "UDP port (default P2P_LISTEN_PORT or 8800; 0 = any)", "PORT" },
@@ -30,6 +32,7 @@ static GOptionEntry entries[] = {
   { "allowed-peers", 'a', 0, G_OPTION_ARG_STRING, &opt_allowed, "only these peer IDs (comma separated) may connect", "IDS" },
   { "rendezvous", 'r', 0, G_OPTION_ARG_STRING_ARRAY, &opt_rendezvous, "rendezvous server URL (repeatable): be reachable by peer ID", "URL" },
   { "max-streams-per-peer", 0, 0, G_OPTION_ARG_INT, &opt_max_streams_per_peer, "requests of one peer at a time (default 16)", "N" },
+  { "metrics", 0, 0, G_OPTION_ARG_STRING, &opt_metrics, "serve Prometheus metrics on http://IP:PORT/metrics and /healthz (port 0 = any; the URL is printed as \"metrics: URL\")", "IP:PORT" },
   { "max-streams", 0, 0, G_OPTION_ARG_INT, &opt_max_streams, "requests at a time, all peers (default 64)", "N" },
   { NULL }
 };
@@ -39,6 +42,24 @@ on_signal (gpointer data)
 {
   g_main_loop_quit (data);
   return G_SOURCE_CONTINUE;
+}
+
+typedef struct {
+  P2pProvider *provider;
+  P2pFileService *service;
+} Metrics;
+
+static void
+fill_metrics (GString *out, gpointer data)
+{
+  Metrics *m = data;
+  g_autoptr (GVariant) stats = p2p_provider_get_stats (m->provider);
+  guint64 requests = 0, bytes = 0;
+
+  g_object_get (m->service, "requests", &requests, "bytes-sent", &bytes, NULL);
+  p2p_metrics_add (out, "p2p_serve_requests_total", "counter", "file requests served", requests);
+  p2p_metrics_add (out, "p2p_serve_bytes_sent_total", "counter", "file bytes sent", bytes);
+  p2p_metrics_add_provider_stats (out, "p2p_serve", stats);
 }
 
 static int
@@ -59,7 +80,9 @@ main (int argc, char **argv)
   g_autoptr (P2pListener) listener = NULL;
   g_autoptr (P2pFileService) service = NULL;
   g_autoptr (GMainLoop) loop = NULL;
-  g_autofree char *addr = NULL, *ticket = NULL, *id = NULL;
+  g_autofree char *addr = NULL, *ticket = NULL, *id = NULL, *metrics_url = NULL;
+  P2pMetricsServer *metrics = NULL;
+  Metrics mdata;
 
   g_log_writer_default_set_use_stderr (TRUE);
   g_option_context_set_summary (ctx,
@@ -112,6 +135,14 @@ main (int argc, char **argv)
 
   ticket = p2p_listener_get_ticket (listener);
   id = p2p_identity_dup_peer_id_string (identity);
+  if (opt_metrics) {
+    mdata = (Metrics) { provider, service };
+    metrics = p2p_metrics_server_new (opt_metrics, fill_metrics, &mdata, &error);
+    if (!metrics)
+      return die ("metrics", error);
+    metrics_url = p2p_metrics_server_dup_url (metrics);
+    g_print ("metrics: %s\n", metrics_url);
+  }
   g_print ("peer-id: %s\nticket: %s\n", id, ticket);
   g_printerr ("serving %s\n", p2p_file_service_get_root (service));
   fflush (stdout);
@@ -121,6 +152,7 @@ main (int argc, char **argv)
   g_unix_signal_add (SIGTERM, on_signal, loop);
   g_main_loop_run (loop);
 
+  p2p_metrics_server_free (metrics);
   p2p_listener_close (listener);
   p2p_file_service_stop (service);
   return 0;

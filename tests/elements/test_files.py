@@ -52,6 +52,12 @@ def start_server(root, args):
     """p2p-serve ROOT ARGS on 127.0.0.1 (its ticket lists only that
     address); returns (process, ticket, peer-id) once it printed both lines
     (bounded)."""
+    srv, lines = start_server_lines(root, args)
+    return srv, lines['ticket'], lines['peer-id']
+
+
+def start_server_lines(root, args):
+    """start_server(), returning (process, {name: value} of what it printed)."""
     srv = subprocess.Popen([os.path.join(BUILD, 'tools', 'p2p-serve'), root,
                             '--bind-address', '127.0.0.1'] + args,
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -62,8 +68,7 @@ def start_server(root, args):
         chunk = os.read(fd, 4096)
         assert chunk, 'p2p-serve exited'
         buf += chunk
-    lines = dict(line.split(': ', 1) for line in buf.decode().splitlines())
-    return srv, lines['ticket'], lines['peer-id']
+    return srv, dict(line.split(': ', 1) for line in buf.decode().splitlines())
 
 
 def make_files(root):
@@ -194,6 +199,51 @@ class FilesTest(TrackChecks, unittest.TestCase):
 
     def remote(self, rel):
         return 'p2p://%s/%s' % (self.ticket, urllib.parse.quote(rel))
+
+    def test_metrics(self):
+        """Issue 18: p2p-serve --metrics (Prometheus text) after a known
+        sequence: two players with the allowed key read a track whole, a
+        stranger is refused by --allowed-peers; /healthz answers ok."""
+        import urllib.request
+        rel = self.files['01 flac.flac']
+        size = os.path.getsize(os.path.join(self.root, rel))
+        key = os.path.join(self.tmp, 'metrics-player.key')
+        p2p_id = os.path.join(BUILD, 'tools', 'p2p-id')
+        subprocess.run([p2p_id, 'new', '--file', key], check=True, capture_output=True, timeout=WAIT_S)
+        player = subprocess.run([p2p_id, 'show', '--file', key], check=True, capture_output=True,
+                                timeout=WAIT_S).stdout.decode().split()[0]
+        srv, lines = start_server_lines(self.root, ['--port', '0', '--allowed-peers', player,
+                                                    '--metrics', '127.0.0.1:0'])
+        try:
+            url = lines['metrics']
+            self.assertTrue(url.startswith('http://127.0.0.1:') and url.endswith('/metrics'), url)
+            uri = 'p2p://%s/%s' % (lines['ticket'], urllib.parse.quote(rel))
+            for _ in range(2):
+                self.assertIsNone(run_pipeline(
+                    'p2psrc uri="%s" identity="%s" ! fakesink' % (uri, key)))
+            err = run_pipeline('p2psrc uri="%s" ! fakesink' % uri)
+            self.assertIsNotNone(err)
+            text = urllib.request.urlopen(url, timeout=WAIT_S).read().decode()
+            values = {}
+            for line in text.splitlines():
+                if line and not line.startswith('#'):
+                    name, value = line.rsplit(' ', 1)
+                    values[name] = float(value)
+            self.assertEqual(values['p2p_serve_provider_accepts_total'], 2, text)
+            self.assertEqual(values['p2p_serve_provider_established_total{path="direct"}'], 2)
+            self.assertEqual(values['p2p_serve_provider_established_total{path="relay"}'], 0)
+            self.assertEqual(
+                values['p2p_serve_provider_refused_total{reason="authentication-failed"}'], 1, text)
+            self.assertEqual(values['p2p_serve_provider_setup_seconds_count'], 2)
+            self.assertGreaterEqual(values['p2p_serve_requests_total'], 2)
+            self.assertGreaterEqual(values['p2p_serve_bytes_sent_total'], 2 * size)
+            self.assertGreater(values['process_resident_memory_bytes'], 0)
+            health = urllib.request.urlopen(url.replace('/metrics', '/healthz'), timeout=WAIT_S)
+            self.assertEqual(health.read(), b'ok\n')
+        finally:
+            srv.send_signal(signal.SIGTERM)
+            self.assertEqual(srv.wait(WAIT_S), 0)
+            srv.stdout.close()
 
     def test_decode_identical(self):
         self.check_decode_identical(3)
