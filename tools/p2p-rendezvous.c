@@ -57,6 +57,7 @@
 #include "p2p-signaling.h"
 #include "p2p-quic-endpoint.h"
 #include "p2p-rendezvous-conn.h"
+#include "p2p-metrics.h"
 
 #define DEFAULT_PORT 8443
 #define DEFAULT_MAX_CONNECTIONS 1024
@@ -128,7 +129,25 @@ struct _Server {
   guint refusals;
   char *origin;           /* --origin, normalised; NULL = the address each client reached */
   GMainLoop *loop;
+  /* --metrics: totals since start */
+  guint64 m_connections;  /* TCP connections taken */
+  guint64 m_registrations;
+  guint64 m_forwarded;    /* signals passed on */
+  GHashTable *m_refused;  /* reason → guint64*: errors sent, connections refused */
 };
+
+/* s->m_refused[reason]++ */
+static void
+count_refused (Server *s, const char *reason)
+{
+  guint64 *n = g_hash_table_lookup (s->m_refused, reason);
+
+  if (n == NULL) {
+    n = g_new0 (guint64, 1);
+    g_hash_table_insert (s->m_refused, g_strdup (reason), n);
+  }
+  (*n)++;
+}
 
 /* Bytes of a WebSocket frame with @len bytes of payload, @mask: from a client. */
 static guint64
@@ -227,6 +246,9 @@ static void
 client_send_error (Client *c, const char *code, const P2pPeerId *to, const char *message)
 {
   g_autofree char *text = p2p_signaling_build_error (code, to, message);
+  g_autofree char *reason = g_strdelimit (g_ascii_strdown (code, -1), "_", '-');
+
+  count_refused (c->server, reason);
   client_send (c, text);
 }
 
@@ -276,6 +298,7 @@ handle_register (Client *c, P2pSignalingMessage *msg)
   c->peer = msg->peer_id;
   memcpy (c->peer_text, id, sizeof id);
   g_hash_table_insert (s->by_peer, &c->peer, c);
+  s->m_registrations++;
   g_message ("%s: registered %s (%u peers)", c->remote, id, g_hash_table_size (s->by_peer));
   g_autofree char *ok = p2p_signaling_build_registered (&c->peer);
   client_send (c, ok);
@@ -299,7 +322,9 @@ handle_signal (Client *c, P2pSignalingMessage *msg, const char *text)
     return;
   }
   /* Forwarded byte for byte: the receiver checks the sender's signature. */
-  if (!client_send_full (target, text, TRUE))
+  if (client_send_full (target, text, TRUE))
+    c->server->m_forwarded++;
+  else
     client_send_error (c, "LIMIT_EXCEEDED", &msg->to,
         "the peer does not read its messages fast enough (its queue is full); this signal "
         "was dropped");
@@ -614,14 +639,17 @@ server_take (gpointer owner, GSocket *sock)
   g_autofree char *remote_text = g_socket_connectable_to_string (G_SOCKET_CONNECTABLE (remote));
   guint from_ip = GPOINTER_TO_UINT (g_hash_table_lookup (s->per_ip, key));
   if (s->lim.max_per_ip && from_ip >= s->lim.max_per_ip) {
+    count_refused (s, "connections-per-address");
     server_refuse (s, sock, remote_text, "too many connections from your address");
     return;
   }
   if (g_hash_table_size (s->conns) >= s->lim.max_connections) {
+    count_refused (s, "server-full");
     server_refuse (s, sock, remote_text, "the server is full; try again later");
     return;
   }
   g_socket_set_option (sock, IPPROTO_TCP, TCP_NODELAY, TRUE, NULL);
+  s->m_connections++;
   RdvConn *conn = rdv_conn_new (sock, server_release_slot, server_on_read, s);
   Slot *slot = g_new0 (Slot, 1);
   slot->conn = conn;
@@ -768,6 +796,35 @@ on_signal_quit (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* P2pMetricsFillFunc: the server's counters and gauges */
+static void
+fill_metrics (GString *out, gpointer data)
+{
+  Server *s = data;
+  GVariantBuilder b;
+  GHashTableIter it;
+  gpointer key, value;
+  g_autoptr (GVariant) refused = NULL;
+
+  p2p_metrics_add (out, "p2p_rendezvous_connections_total", "counter",
+      "TCP connections taken (refused ones are not counted)", s->m_connections);
+  p2p_metrics_add (out, "p2p_rendezvous_registrations_total", "counter",
+      "peer IDs registered (a proven key)", s->m_registrations);
+  p2p_metrics_add (out, "p2p_rendezvous_signals_forwarded_total", "counter",
+      "signals (ICE offers and answers) passed on", s->m_forwarded);
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a{st}"));
+  g_hash_table_iter_init (&it, s->m_refused);
+  while (g_hash_table_iter_next (&it, &key, &value))
+    g_variant_builder_add (&b, "{st}", (const char *) key, *(guint64 *) value);
+  refused = g_variant_ref_sink (g_variant_builder_end (&b));
+  p2p_metrics_add_labelled (out, "p2p_rendezvous_refused_total",
+      "errors sent to clients and connections refused, by reason", "reason", refused);
+  p2p_metrics_add (out, "p2p_rendezvous_connections", "gauge", "TCP connections open",
+      g_hash_table_size (s->conns));
+  p2p_metrics_add (out, "p2p_rendezvous_registered_peers", "gauge", "peer IDs registered now",
+      g_hash_table_size (s->by_peer));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -777,7 +834,8 @@ main (int argc, char **argv)
   g_autofree char *origin = NULL;
   int cli[G_N_ELEMENTS (limit_keys)];
 
-  GOptionEntry entries[5 + G_N_ELEMENTS (limit_keys)] = {
+  g_autofree char *metrics_addr = NULL;
+  GOptionEntry entries[6 + G_N_ELEMENTS (limit_keys)] = {
     { "port", 'p', 0, G_OPTION_ARG_INT, &port,
       "TCP port to listen on (default 8443, 0 = any free port)", "PORT" },
     { "host", 0, 0, G_OPTION_ARG_STRING, &host,
@@ -788,10 +846,13 @@ main (int argc, char **argv)
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config,
       "key file with a [rendezvous] group: port, host, origin and the limits below by the same "
       "names (command-line options win)", "FILE" },
+    { "metrics", 0, 0, G_OPTION_ARG_STRING, &metrics_addr,
+      "serve Prometheus metrics on http://IP:PORT/metrics and /healthz (port 0 = any; the URL "
+      "is printed as \"metrics: URL\" after the listening line)", "IP:PORT" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (limit_keys); i++) {
     cli[i] = G_MININT;
-    entries[4 + i] = (GOptionEntry) { limit_keys[i].key, 0, 0, G_OPTION_ARG_INT, &cli[i],
+    entries[5 + i] = (GOptionEntry) { limit_keys[i].key, 0, 0, G_OPTION_ARG_INT, &cli[i],
         limit_keys[i].help, "N" };
   }
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- gst-p2p rendezvous server");
@@ -869,6 +930,8 @@ main (int argc, char **argv)
   s.per_ip = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   s.clients = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) client_free, NULL);
   s.by_peer = g_hash_table_new ((GHashFunc) p2p_peer_id_hash, (GEqualFunc) p2p_peer_id_equal);
+  s.m_refused = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  P2pMetricsServer *metrics = NULL;
   s.soup = soup_server_new ("server-header", "p2p-rendezvous", NULL);
   /* Signals are small; compression would only hide the queued bytes and
    * cost CPU (and inflate attacker data). */
@@ -890,6 +953,16 @@ main (int argc, char **argv)
     printf ("listening on ws://[%s]:%u/\n", shown, bound_port);
   else
     printf ("listening on ws://%s:%u/\n", shown, bound_port);
+  if (metrics_addr) {
+    metrics = p2p_metrics_server_new (metrics_addr, fill_metrics, &s, &error);
+    if (!metrics) {
+      g_printerr ("p2p-rendezvous: %s\n", error->message);
+      status = 1;
+      goto out;
+    }
+    g_autofree char *url = p2p_metrics_server_dup_url (metrics);
+    printf ("metrics: %s\n", url);
+  }
   fflush (stdout);
   g_message ("limits: max-connections %u, max-connections-per-ip %u, registration-timeout %u s, "
       "idle-timeout %u s, max-queued-bytes %u, max-message-size %u, max-rate %u/s; "
@@ -913,6 +986,7 @@ main (int argc, char **argv)
   g_source_unref (s.sweep);
 
 out:
+  p2p_metrics_server_free (metrics);
   g_ptr_array_unref (s.listeners);
   g_hash_table_destroy (s.by_peer);
   g_hash_table_destroy (s.clients);
@@ -926,6 +1000,7 @@ out:
     rdv_conn_forget_owner (key);
   g_hash_table_destroy (s.conns);
   g_hash_table_destroy (s.per_ip);
+  g_hash_table_destroy (s.m_refused);
   g_free (s.origin);
   return status;
 }

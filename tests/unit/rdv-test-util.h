@@ -23,6 +23,7 @@ typedef struct {
   GSubprocess *proc;
   char *url;
   guint16 port;
+  char *metrics_url;    /* with --metrics: the URL it printed */
 } Server;
 
 static inline void
@@ -73,6 +74,15 @@ server_start_full (Server *s, const char *const *extra, guint nofile)
   g_assert_true (g_str_has_prefix (line, "listening on ws://127.0.0.1:"));
   s->url = g_strdup (line + strlen ("listening on "));
   s->port = (guint16) atoi (line + strlen ("listening on ws://127.0.0.1:"));
+  for (guint i = 0; extra && extra[i]; i++) {
+    if (g_str_has_prefix (extra[i], "--metrics")) {
+      g_autofree char *mline = g_data_input_stream_read_line (in, NULL, NULL, &error);
+
+      g_assert_no_error (error);
+      g_assert_true (g_str_has_prefix (mline, "metrics: http://127.0.0.1:"));
+      s->metrics_url = g_strdup (mline + strlen ("metrics: "));
+    }
+  }
 }
 
 static inline void
@@ -93,6 +103,7 @@ server_stop (Server *s)
     g_clear_object (&s->proc);
   }
   g_clear_pointer (&s->url, g_free);
+  g_clear_pointer (&s->metrics_url, g_free);
 }
 
 /* A field of /proc/PID/status of the server, in kB ("VmRSS", "VmHWM"). */

@@ -217,6 +217,85 @@ test_peer_not_found (void)
   server_stop (&s);
 }
 
+/* GET @url with libsoup, bounded: the body, or NULL (status in *status). */
+static char *
+http_get (const char *url, guint *status)
+{
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 10, NULL);
+  g_autoptr (SoupMessage) msg = soup_message_new ("GET", url);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) body = soup_session_send_and_read (session, msg, NULL, &error);
+
+  g_assert_no_error (error);
+  *status = soup_message_get_status (msg);
+  return g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+}
+
+/* the value of the sample line "NAME VALUE" (NAME may hold {labels}) */
+static guint64
+sample (const char *text, const char *name)
+{
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  gsize len = strlen (name);
+
+  for (guint i = 0; lines[i]; i++)
+    if (strncmp (lines[i], name, len) == 0 && lines[i][len] == ' ')
+      return g_ascii_strtoull (lines[i] + len + 1, NULL, 10);
+  g_error ("no sample %s in:\n%s", name, text);
+  return 0;
+}
+
+/* Issue 18: --metrics after a known sequence: 2 registrations, 1 signal
+ * forwarded, 1 signal to nobody (refused: peer-not-found); /healthz ok;
+ * an unknown path 404. */
+static void
+test_metrics (void)
+{
+  Server s = { 0 };
+  const char *extra[] = { "--metrics=127.0.0.1:0", NULL };
+  server_start (&s, extra);
+  g_autoptr (P2pIdentity) a = p2p_identity_new ();
+  g_autoptr (P2pIdentity) b = p2p_identity_new ();
+  g_autoptr (P2pIdentity) ghost = p2p_identity_new ();
+  g_autoptr (P2pSignaling) sa = client_register (s.url, a);
+  g_autoptr (P2pSignaling) sb = client_register (s.url, b);
+  g_autofree char *text = NULL, *health = NULL, *missing = NULL;
+  g_autofree char *health_url = NULL, *missing_url = NULL;
+  guint status = 0;
+  Inbox ia, ib;
+
+  inbox_init (&ia, sa);
+  inbox_init (&ib, sb);
+  g_assert_true (p2p_signaling_send (sa, p2p_identity_get_peer_id (ghost), "hi", NULL));
+  g_assert_true (p2p_signaling_send (sa, p2p_identity_get_peer_id (b), "offer", NULL));
+  WAIT_FOR (ib.payloads->len == 1 && ia.not_found == 1);
+
+  text = http_get (s.metrics_url, &status);
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_cmpuint (sample (text, "p2p_rendezvous_registrations_total"), ==, 2);
+  g_assert_cmpuint (sample (text, "p2p_rendezvous_signals_forwarded_total"), ==, 1);
+  g_assert_cmpuint (sample (text, "p2p_rendezvous_refused_total{reason=\"peer-not-found\"}"), ==, 1);
+  g_assert_cmpuint (sample (text, "p2p_rendezvous_registered_peers"), ==, 2);
+  g_assert_cmpuint (sample (text, "p2p_rendezvous_connections_total"), ==, 2);
+  g_assert_cmpuint (sample (text, "p2p_rendezvous_connections"), >=, 2);
+  g_assert_cmpuint (sample (text, "process_resident_memory_bytes"), >, 0);
+  g_assert_nonnull (strstr (text, "# TYPE p2p_rendezvous_registrations_total counter\n"));
+
+  health_url = g_strdup (s.metrics_url);
+  strcpy (strstr (health_url, "/metrics"), "/healthz");
+  health = http_get (health_url, &status);
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_cmpstr (health, ==, "ok\n");
+  missing_url = g_strdup (s.metrics_url);
+  strcpy (strstr (missing_url, "/metrics"), "/nothing");
+  missing = http_get (missing_url, &status);
+  g_assert_cmpuint (status, ==, 404);
+
+  inbox_clear (&ia);
+  inbox_clear (&ib);
+  server_stop (&s);
+}
+
 static void
 test_oversized (void)
 {
@@ -304,6 +383,8 @@ test_server_bad_options (void)
     { "--max-connections-per-ip=-3", "--max-connections-per-ip=-3: expected an integer 0..1000000" },
     { "--idle-timeout=1", "--idle-timeout=1: expected an integer 3..86400" },
     { "--max-queued-bytes=2000", "must be at least max-message-size + 16" },
+    { "--metrics=nonsense", "--metrics \"nonsense\": expected IP:PORT" },
+    { "--metrics=localhost:9100", "\"localhost\" is not an IP address" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (cases) + 1; i++) {
     g_autofree char *cfg_arg = g_strdup_printf ("--config=%s", cfg);
@@ -337,5 +418,6 @@ main (int argc, char **argv)
   g_test_add_func ("/rendezvous/replaced", test_replaced);
   g_test_add_func ("/rendezvous/max-connections", test_max_connections);
   g_test_add_func ("/rendezvous/bad-options", test_server_bad_options);
+  g_test_add_func ("/rendezvous/metrics", test_metrics);
   return g_test_run ();
 }
