@@ -9,6 +9,7 @@
 
 struct _P2pMetricsServer {
   SoupServer *soup;
+  GSocketService *service;      /* accepts, hands connections to soup */
   P2pMetricsFillFunc fill;
   gpointer user_data;
   char *url;
@@ -20,6 +21,11 @@ on_request (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
 {
   P2pMetricsServer *m = user_data;
   GString *body;
+
+  /* one request per connection: nothing stays open between scrapes (and
+   * nothing is left half-served when the process stops) */
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+      "Connection", "close");
 
   if (soup_server_message_get_method (msg) != SOUP_METHOD_GET
       && soup_server_message_get_method (msg) != SOUP_METHOD_HEAD) {
@@ -44,6 +50,22 @@ on_request (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
   g_string_free (body, FALSE);
 }
 
+/* Our own accept loop (GSocketService) rather than soup_server_listen():
+ * libsoup 3.2's listener leaks every accepted socket. */
+static gboolean
+on_incoming (GSocketService *service, GSocketConnection *conn, GObject *source, gpointer data)
+{
+  P2pMetricsServer *m = data;
+  g_autoptr (GSocketAddress) local = g_socket_connection_get_local_address (conn, NULL);
+  g_autoptr (GSocketAddress) remote = g_socket_connection_get_remote_address (conn, NULL);
+  g_autoptr (GError) error = NULL;
+
+  if (local == NULL || remote == NULL
+      || !soup_server_accept_iostream (m->soup, G_IO_STREAM (conn), local, remote, &error))
+    g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
+  return TRUE;
+}
+
 P2pMetricsServer *
 p2p_metrics_server_new (const char *address, P2pMetricsFillFunc fill, gpointer user_data,
     GError **error)
@@ -52,7 +74,7 @@ p2p_metrics_server_new (const char *address, P2pMetricsFillFunc fill, gpointer u
   g_autoptr (GInetAddress) ip = NULL;
   g_autoptr (GSocketAddress) sa = NULL;
   g_autoptr (GError) local = NULL;
-  GSList *uris;
+  g_autoptr (GSocketAddress) bound = NULL;
   P2pMetricsServer *m;
 
   g_return_val_if_fail (address != NULL && fill != NULL, NULL);
@@ -79,21 +101,24 @@ p2p_metrics_server_new (const char *address, P2pMetricsFillFunc fill, gpointer u
   m->user_data = user_data;
   m->soup = soup_server_new ("server-header", "gst-p2p-metrics", NULL);
   soup_server_add_handler (m->soup, NULL, on_request, m, NULL);
-  if (!soup_server_listen (m->soup, sa, 0, &local)) {
+  m->service = g_socket_service_new ();
+  if (!g_socket_listener_add_address (G_SOCKET_LISTENER (m->service), sa, G_SOCKET_TYPE_STREAM,
+          G_SOCKET_PROTOCOL_TCP, NULL, &bound, &local)) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "--metrics %s: cannot listen: %s",
         address, local->message);
     p2p_metrics_server_free (m);
     return NULL;
   }
-  uris = soup_server_get_uris (m->soup);
-  if (uris) {
-    GUri *u = uris->data;
-    const char *host = g_uri_get_host (u);
+  g_signal_connect (m->service, "incoming", G_CALLBACK (on_incoming), m);
+  g_socket_service_start (m->service);
+  {
+    g_autofree char *host = g_inet_address_to_string (
+        g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (bound)));
+    guint16 port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
 
-    m->url = strchr (host, ':') ? g_strdup_printf ("http://[%s]:%d/metrics", host, g_uri_get_port (u))
-        : g_strdup_printf ("http://%s:%d/metrics", host, g_uri_get_port (u));
+    m->url = strchr (host, ':') ? g_strdup_printf ("http://[%s]:%u/metrics", host, port)
+        : g_strdup_printf ("http://%s:%u/metrics", host, port);
   }
-  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
   return m;
 }
 
@@ -108,6 +133,12 @@ p2p_metrics_server_free (P2pMetricsServer *m)
 {
   if (m == NULL)
     return;
+  if (m->service) {
+    g_socket_service_stop (m->service);
+    g_socket_listener_close (G_SOCKET_LISTENER (m->service));
+    g_signal_handlers_disconnect_by_data (m->service, m);
+    g_object_unref (m->service);
+  }
   soup_server_disconnect (m->soup);
   g_object_unref (m->soup);
   g_free (m->url);
