@@ -102,6 +102,24 @@ report_path (P2pConnection *conn, gint64 start_us, const char *role)
   }
 }
 
+/* One line of the provider's counters (p2p_provider_get_stats(),
+ * docs/observability.md) once connected. */
+static void
+report_provider (P2pProvider *provider)
+{
+  g_autoptr (GVariant) st = p2p_provider_get_stats (provider);
+  guint64 ok = 0, failed = 0, accepts = 0, direct = 0, relay = 0;
+
+  g_variant_lookup (st, "dials-ok", "t", &ok);
+  g_variant_lookup (st, "dials-failed", "t", &failed);
+  g_variant_lookup (st, "accepts", "t", &accepts);
+  g_variant_lookup (st, "paths-direct", "t", &direct);
+  g_variant_lookup (st, "paths-relay", "t", &relay);
+  g_printerr ("provider: dials-ok %" G_GUINT64_FORMAT ", dials-failed %" G_GUINT64_FORMAT
+      ", accepts %" G_GUINT64_FORMAT ", paths direct %" G_GUINT64_FORMAT " relay %"
+      G_GUINT64_FORMAT "\n", ok, failed, accepts, direct, relay);
+}
+
 static P2pIdentity *
 load_identity (GError **error)
 {
@@ -226,6 +244,7 @@ do_listen (P2pIdentity *identity, P2pConfig *config)
     return die ("accept", error);
 
   report_path (conn, start, "from");
+  report_provider (provider);
   int rc = 0;
   for (;;) {
     g_autoptr (GError) rerr = NULL;
@@ -323,6 +342,7 @@ do_connect (P2pIdentity *identity, P2pConfig *config, const char *peer)
     return die ("cannot connect", error);
 
   report_path (conn, start, "to");
+  report_provider (provider);
   CloseWait w = { 0 };
   g_mutex_init (&w.lock);
   g_cond_init (&w.cond);

@@ -132,6 +132,12 @@ expect_transfer() {
   [ "$got" = "$want" ] || fail "path is '$got', expected '$want'"
   got_l=$(sed -n 's/^path: //p' "$W/listen.err")
   [ "$got_l" = "$want" ] || fail "listener reports path '$got_l', expected '$want'"
+  # the providers count the connection by its path (p2p_provider_get_stats())
+  d=0; r=0; [ "$want" = relay ] && r=1 || d=1
+  grep -qx "provider: dials-ok 1, dials-failed 0, accepts 0, paths direct $d relay $r" \
+    "$W/connect.err" || fail "dialer's provider counters: $(grep '^provider:' "$W/connect.err")"
+  grep -qx "provider: dials-ok 0, dials-failed 0, accepts 1, paths direct $d relay $r" \
+    "$W/listen.err" || fail "listener's provider counters: $(grep '^provider:' "$W/listen.err")"
   # The setup time is reported, not asserted (speed lives in benchmarks:
   # 6.2 s before the ICE speed-ups, about 0.1-0.2 s after).
   setup_ms=$(sed -n 's/^setup: \([0-9]*\).*/\1/p' "$W/connect.err")

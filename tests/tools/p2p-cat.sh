@@ -26,6 +26,11 @@ G_MESSAGES_DEBUG=all timeout 30 "$B/tools/p2p-cat" connect "$T" <"$W/in" 2>"$W/c
 wait "$L"; L=""
 cmp "$W/in" "$W/out" || { echo "data differs"; exit 1; }
 grep -q '^path: direct' "$W/cerr" || { echo "no 'path: direct' from connect:"; cat "$W/cerr"; exit 1; }
+# the providers' counters (p2p_provider_get_stats()): one dial, one accept, direct
+grep -qx 'provider: dials-ok 1, dials-failed 0, accepts 0, paths direct 1 relay 0' "$W/cerr" \
+  || { echo "no provider counters from connect:"; cat "$W/cerr"; exit 1; }
+grep -qx 'provider: dials-ok 0, dials-failed 0, accepts 1, paths direct 1 relay 0' "$W/err" \
+  || { echo "no provider counters from listen:"; cat "$W/err"; exit 1; }
 grep -qx 'protocol: version 1, peer capabilities: files' "$W/cerr" \
   || { echo "no negotiated version and capabilities from connect:"; cat "$W/cerr"; exit 1; }
 
