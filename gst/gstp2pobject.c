@@ -211,7 +211,12 @@ gst_p2p_object_install_properties (GObjectClass *klass, gboolean is_sink)
           "relay, simulated, none); receivers: an array with one structure "
           "per connected receiver: peer-id, bytes-sent, rtt-us, path, bitrate "
           "(bits/s sent since it connected), packets-lost, queued-bytes "
-          "(waiting in its queue), buffers-dropped, connected-ms"
+          "(waiting in its queue), buffers-dropped, connected-ms; provider (READY and up): the counters of the element's provider since it "
+          "started (p2p_provider_get_stats(), docs/observability.md): dials-ok, "
+          "dials-failed, accepts, refused, established, active, closed, "
+          "paths-direct, paths-relay, paths-simulated, relay-bytes-closed, "
+          "setup-ms-sum, and dials-failed-by-error and refused-by-reason "
+          "(structures of counts)"
           : "application/x-p2p-stats of the connection (the last one's final "
           "figures once it is gone): rtt-us (us), bytes-sent, bytes-received, "
           "packets-lost, packets-retransmitted (QUIC packets), path (direct, "
@@ -223,7 +228,12 @@ gst_p2p_object_install_properties (GObjectClass *klass, gboolean is_sink)
           "datagrams-late (arrived after their buffer's time); these since "
           "the element started, kept after EOS and in READY/NULL; "
           "queued-bytes, queued-bytes-max (bytes waiting for the streaming "
-          "thread now and at most)",
+          "thread now and at most); provider (READY and up): the counters of the element's provider since it "
+          "started (p2p_provider_get_stats(), docs/observability.md): dials-ok, "
+          "dials-failed, accepts, refused, established, active, closed, "
+          "paths-direct, paths-relay, paths-simulated, relay-bytes-closed, "
+          "setup-ms-sum, and dials-failed-by-error and refused-by-reason "
+          "(structures of counts)",
           GST_TYPE_STRUCTURE, ro));
 
   /* ---- issue 16 (p2psrc side): shared timeouts ---- */
@@ -790,6 +800,60 @@ gst_p2p_connection_dup_peer_id (P2pConnection *conn)
   const P2pPeerId *id = p2p_connection_get_peer_id (conn);
 
   return id ? p2p_peer_id_to_string (id) : g_strdup ("(unknown)");
+}
+
+/* @table (a{st}) as a structure named @name with one guint64 per entry */
+static GstStructure *
+table_structure (const char *name, GVariant *table)
+{
+  GstStructure *t = gst_structure_new_empty (name);
+  GVariantIter it;
+  const char *key;
+  guint64 n;
+
+  g_variant_iter_init (&it, table);
+  while (g_variant_iter_next (&it, "{&st}", &key, &n))
+    gst_structure_set (t, key, G_TYPE_UINT64, n, NULL);
+  return t;
+}
+
+void
+gst_p2p_object_add_provider_stats (GstP2pObject *self, GstStructure *s)
+{
+  g_autoptr (P2pProvider) provider = NULL;
+  g_autoptr (GVariant) stats = NULL;
+  GstStructure *ps;
+  GVariantIter it;
+  const char *key;
+  GVariant *v;
+
+  GST_OBJECT_LOCK (self->element);
+  provider = self->provider ? g_object_ref (self->provider) : NULL;
+  GST_OBJECT_UNLOCK (self->element);
+  if (provider == NULL)
+    return;
+  stats = p2p_provider_get_stats (provider);
+  ps = gst_structure_new_empty ("application/x-p2p-provider-stats");
+  g_variant_iter_init (&it, stats);
+  while (g_variant_iter_next (&it, "{&sv}", &key, &v)) {
+    if (g_variant_is_of_type (v, G_VARIANT_TYPE_UINT64))
+      gst_structure_set (ps, key, G_TYPE_UINT64, g_variant_get_uint64 (v), NULL);
+    else if (g_variant_is_of_type (v, G_VARIANT_TYPE_UINT32))
+      gst_structure_set (ps, key, G_TYPE_UINT, g_variant_get_uint32 (v), NULL);
+    else if (g_variant_is_of_type (v, G_VARIANT_TYPE_DOUBLE))
+      gst_structure_set (ps, key, G_TYPE_DOUBLE, g_variant_get_double (v), NULL);
+    else if (g_variant_is_of_type (v, G_VARIANT_TYPE ("a{st}")))
+    {
+      GstStructure *t = table_structure (key, v);
+
+      gst_structure_set (ps, key, GST_TYPE_STRUCTURE, t, NULL);
+      gst_structure_free (t);
+    }
+    /* the setup histogram (a(ut)) stays in p2p_provider_get_stats() */
+    g_variant_unref (v);
+  }
+  gst_structure_set (s, "provider", GST_TYPE_STRUCTURE, ps, NULL);
+  gst_structure_free (ps);
 }
 
 GstStructure *

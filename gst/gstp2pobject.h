@@ -142,6 +142,9 @@ char *gst_p2p_connection_dup_peer_id (P2pConnection *conn);
 void gst_p2p_stats_accumulate (GstStructure *s, const P2pConnectionStats *st);
 /* A fresh "application/x-p2p-stats" structure with every field zero. */
 GstStructure *gst_p2p_stats_new (void);
+/* Adds "provider": the counters of the element's provider since it
+ * started (p2p_provider_get_stats()), while it has one (READY and up). */
+void gst_p2p_object_add_provider_stats (GstP2pObject *self, GstStructure *s);
 
 /* Posts the element message "p2p-connection". */
 void gst_p2p_object_post_connection (GstP2pObject *self, P2pConnection *conn,

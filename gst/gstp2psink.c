@@ -1343,7 +1343,10 @@ gst_p2p_sink_get_property (GObject *object, guint prop_id, GValue *value,
   GstP2pSink *self = GST_P2P_SINK (object);
 
   if (prop_id == GST_P2P_PROP_STATS) {
-    g_value_take_boxed (value, gst_p2p_sink_dup_stats (self));
+    GstStructure *stats = gst_p2p_sink_dup_stats (self);
+
+    gst_p2p_object_add_provider_stats (self->obj, stats);
+    g_value_take_boxed (value, stats);
     return;
   }
   if (prop_id == PROP_N_PEERS) {

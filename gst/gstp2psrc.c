@@ -1631,7 +1631,10 @@ gst_p2p_src_get_property (GObject *object, guint prop_id, GValue *value,
   GstP2pSrc *self = GST_P2P_SRC (object);
 
   if (prop_id == GST_P2P_PROP_STATS) {
-    g_value_take_boxed (value, gst_p2p_src_dup_stats (self));
+    GstStructure *stats = gst_p2p_src_dup_stats (self);
+
+    gst_p2p_object_add_provider_stats (self->obj, stats);
+    g_value_take_boxed (value, stats);
     return;
   }
   if (gst_p2p_object_get_property (self->obj, prop_id, value, pspec))

@@ -1572,6 +1572,27 @@ GST_START_TEST (test_live_stats_at_eos)
     fail_unless_equals_string (gst_structure_get_string (stats, "path"), "direct");
     fail_unless (gst_structure_get_uint (stats, "peers", &peers));
     fail_unless_equals_int (peers, 0);
+    {
+      /* issue 18: the providers' counters ride along in "stats" */
+      g_autoptr (GstStructure) sink_stats = NULL;
+      const GstStructure *rp, *sp;
+      guint64 dials = 0, accepts = 0, direct = 0, failed = 99;
+      const GValue *pv = gst_structure_get_value (stats, "provider");
+
+      fail_unless (pv != NULL && GST_VALUE_HOLDS_STRUCTURE (pv));
+      rp = gst_value_get_structure (pv);
+      fail_unless (gst_structure_get_uint64 (rp, "dials-ok", &dials));
+      fail_unless (gst_structure_get_uint64 (rp, "dials-failed", &failed));
+      fail_unless (gst_structure_get_uint64 (rp, "paths-direct", &direct));
+      fail_unless_equals_uint64 (dials, 1);
+      fail_unless_equals_uint64 (failed, 0);
+      fail_unless_equals_uint64 (direct, 1);
+      g_object_get (sink, "stats", &sink_stats, NULL);
+      sp = gst_value_get_structure (gst_structure_get_value (sink_stats, "provider"));
+      fail_unless (sp != NULL);
+      fail_unless (gst_structure_get_uint64 (sp, "accepts", &accepts));
+      fail_unless_equals_uint64 (accepts, 1);
+    }
 
     gst_element_set_state (receiver, GST_STATE_NULL);
     gst_element_set_state (sender, GST_STATE_NULL);
