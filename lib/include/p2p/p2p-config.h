@@ -104,6 +104,10 @@ typedef struct {
   double sim_failure_rate;
   /* SIMULATOR_P2P_SEED=0..2^64-1 (default 1) */
   guint64 sim_seed;
+
+  /*< private >*/
+  /* room for new fields without an ABI break (zero) */
+  gpointer padding[8];
 } P2pConfig;
 
 #define P2P_TYPE_CONFIG (p2p_config_get_type ())

@@ -44,6 +44,10 @@ typedef struct {
   guint64 setup_time_us;        /* from connect start to authenticated */
   guint64 cwnd;                 /* congestion window, bytes */
   P2pPathKind path_kind;
+
+  /*< private >*/
+  /* room for new counters without an ABI break (zero) */
+  gpointer padding[8];
 } P2pConnectionStats;
 
 #define P2P_TYPE_CONNECTION_STATS (p2p_connection_stats_get_type ())
