@@ -58,32 +58,15 @@
 #include "p2p-quic-endpoint.h"
 #include "p2p-rendezvous-conn.h"
 #include "p2p-metrics.h"
+#include "p2p-rendezvous-config.h"
 
-#define DEFAULT_PORT 8443
-#define DEFAULT_MAX_CONNECTIONS 1024
-#define DEFAULT_MAX_PER_IP 16
-#define DEFAULT_REGISTRATION_TIMEOUT_S 10
-#define DEFAULT_IDLE_TIMEOUT_S 90
-#define DEFAULT_MAX_QUEUED_BYTES (256 * 1024)
-#define DEFAULT_MAX_RATE 100   /* messages per second per connection */
 #define SWEEP_MS 250           /* how often the timeouts are checked */
 #define LISTEN_BACKLOG 128
 
 typedef struct _Server Server;
 typedef struct _Client Client;
 
-
 /* ---- clients (after the upgrade) ---- */
-
-typedef struct {
-  guint max_connections;
-  guint max_per_ip;
-  guint max_message_size;
-  guint registration_timeout_s;
-  guint idle_timeout_s;
-  guint max_queued_bytes;
-  guint max_rate;
-} Limits;
 
 /* The server's record of one accepted connection: from accept() until the
  * connection is closed or freed, it holds a slot of the limits. */
@@ -123,7 +106,7 @@ struct _Server {
   GHashTable *per_ip;    /* ip key (owned) → count */
   GHashTable *clients;   /* Client* set (owned) */
   GHashTable *by_peer;   /* P2pPeerId* (the client's) → Client* */
-  Limits lim;
+  RdvLimits lim;
   GSource *sweep;
   gint64 refusal_logged_at;
   guint refusals;
@@ -691,102 +674,6 @@ server_listen_all (Server *s, const char *host, guint16 port, guint16 *bound, GE
   return TRUE;
 }
 
-/* ---- configuration ---- */
-
-static const struct {
-  const char *key;
-  gint64 min, max;
-  gsize offset;
-  const char *help;
-} limit_keys[] = {
-  { "max-connections", 1, 1000000, G_STRUCT_OFFSET (Limits, max_connections),
-    "most TCP connections at once, counted before the WebSocket upgrade (default 1024)" },
-  { "max-connections-per-ip", 0, 1000000, G_STRUCT_OFFSET (Limits, max_per_ip),
-    "most connections (so registrations) from one address, IPv6 per /64 (default 16, "
-    "0 = no cap, e.g. behind a reverse proxy)" },
-  { "max-message-size", 256, 16 * 1024 * 1024, G_STRUCT_OFFSET (Limits, max_message_size),
-    "largest accepted message in bytes (default 65536)" },
-  { "registration-timeout", 1, 3600, G_STRUCT_OFFSET (Limits, registration_timeout_s),
-    "seconds from the TCP connection to a registration, upgrade included (default 10)" },
-  { "idle-timeout", 3, 86400, G_STRUCT_OFFSET (Limits, idle_timeout_s),
-    "seconds a registered client may send neither message nor pong (pinged every third "
-    "of it) or leave its socket full; then it is unregistered (default 90)" },
-  { "max-queued-bytes", 1024, 1024 * 1024 * 1024, G_STRUCT_OFFSET (Limits, max_queued_bytes),
-    "bytes waiting to be sent to one client; beyond, it is disconnected (default 262144)" },
-  { "max-rate", 1, 1000000, G_STRUCT_OFFSET (Limits, max_rate),
-    "messages per second per connection; more are dropped (default 100)" },
-};
-
-static gboolean
-set_limit (Limits *lim, guint i, const char *origin, const char *text, GError **error)
-{
-  gint64 n = 0;
-  if (!g_ascii_string_to_signed (text, 10, limit_keys[i].min, limit_keys[i].max, &n, NULL)) {
-    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-        "%s%s=%s: expected an integer %" G_GINT64_FORMAT "..%" G_GINT64_FORMAT, origin,
-        limit_keys[i].key, text, limit_keys[i].min, limit_keys[i].max);
-    return FALSE;
-  }
-  G_STRUCT_MEMBER (guint, lim, limit_keys[i].offset) = (guint) n;
-  return TRUE;
-}
-
-static gboolean
-load_config (const char *path, char **host, char **origin_url, int *port, Limits *lim,
-    GError **error)
-{
-  g_autoptr (GKeyFile) kf = g_key_file_new ();
-  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, error))
-    return FALSE;
-  const char *group = "rendezvous";
-  if (!g_key_file_has_group (kf, group)) {
-    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
-        "%s: missing the [rendezvous] group", path);
-    return FALSE;
-  }
-  g_autofree char *origin = g_strconcat (path, ": ", NULL);
-  for (guint i = 0; i < G_N_ELEMENTS (limit_keys); i++) {
-    g_autofree char *v = g_key_file_get_string (kf, group, limit_keys[i].key, NULL);
-    if (v && !set_limit (lim, i, origin, g_strstrip (v), error))
-      return FALSE;
-  }
-  g_autofree char *p = g_key_file_get_string (kf, group, "port", NULL);
-  gint64 n = 0;
-  if (p && !g_ascii_string_to_signed (g_strstrip (p), 10, 0, 65535, &n, NULL)) {
-    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-        "%s: port=%s: expected an integer 0..65535", path, p);
-    return FALSE;
-  }
-  if (p)
-    *port = (int) n;
-  if (g_key_file_has_key (kf, group, "host", NULL)) {
-    g_free (*host);
-    *host = g_key_file_get_string (kf, group, "host", NULL);
-    g_strstrip (*host);
-  }
-  if (g_key_file_has_key (kf, group, "origin", NULL)) {
-    g_free (*origin_url);
-    *origin_url = g_key_file_get_string (kf, group, "origin", NULL);
-    g_strstrip (*origin_url);
-  }
-  return TRUE;
-}
-
-/* Raises the soft open-file limit to the hard one; returns the limit. */
-static rlim_t
-raise_nofile (void)
-{
-  struct rlimit rl;
-  if (getrlimit (RLIMIT_NOFILE, &rl) != 0)
-    return RLIM_INFINITY;
-  if (rl.rlim_cur < rl.rlim_max) {
-    struct rlimit up = { rl.rlim_max, rl.rlim_max };
-    if (setrlimit (RLIMIT_NOFILE, &up) == 0)
-      rl = up;
-  }
-  return rl.rlim_cur;
-}
-
 static gboolean
 on_signal_quit (gpointer user_data)
 {
@@ -832,10 +719,10 @@ main (int argc, char **argv)
   g_autofree char *host = NULL;
   g_autofree char *config = NULL;
   g_autofree char *origin = NULL;
-  int cli[G_N_ELEMENTS (limit_keys)];
+  int cli[RDV_N_LIMITS];
 
   g_autofree char *metrics_addr = NULL;
-  GOptionEntry entries[6 + G_N_ELEMENTS (limit_keys)] = {
+  GOptionEntry entries[6 + RDV_N_LIMITS] = {
     { "port", 'p', 0, G_OPTION_ARG_INT, &port,
       "TCP port to listen on (default 8443, 0 = any free port)", "PORT" },
     { "host", 0, 0, G_OPTION_ARG_STRING, &host,
@@ -850,10 +737,10 @@ main (int argc, char **argv)
       "serve Prometheus metrics on http://IP:PORT/metrics and /healthz (port 0 = any; the URL "
       "is printed as \"metrics: URL\" after the listening line)", "IP:PORT" },
   };
-  for (guint i = 0; i < G_N_ELEMENTS (limit_keys); i++) {
+  for (guint i = 0; i < RDV_N_LIMITS; i++) {
     cli[i] = G_MININT;
-    entries[5 + i] = (GOptionEntry) { limit_keys[i].key, 0, 0, G_OPTION_ARG_INT, &cli[i],
-        limit_keys[i].help, "N" };
+    entries[5 + i] = (GOptionEntry) { rdv_limit_keys[i].key, 0, 0, G_OPTION_ARG_INT, &cli[i],
+        rdv_limit_keys[i].help, "N" };
   }
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- gst-p2p rendezvous server");
   g_option_context_set_summary (ctx,
@@ -868,19 +755,19 @@ main (int argc, char **argv)
   }
 
   Server s = { 0 };
-  s.lim = (Limits) {
-    .max_connections = DEFAULT_MAX_CONNECTIONS,
-    .max_per_ip = DEFAULT_MAX_PER_IP,
+  s.lim = (RdvLimits) {
+    .max_connections = RDV_DEFAULT_MAX_CONNECTIONS,
+    .max_per_ip = RDV_DEFAULT_MAX_PER_IP,
     .max_message_size = P2P_SIGNALING_MAX_MESSAGE,
-    .registration_timeout_s = DEFAULT_REGISTRATION_TIMEOUT_S,
-    .idle_timeout_s = DEFAULT_IDLE_TIMEOUT_S,
-    .max_queued_bytes = DEFAULT_MAX_QUEUED_BYTES,
-    .max_rate = DEFAULT_MAX_RATE,
+    .registration_timeout_s = RDV_DEFAULT_REGISTRATION_TIMEOUT_S,
+    .idle_timeout_s = RDV_DEFAULT_IDLE_TIMEOUT_S,
+    .max_queued_bytes = RDV_DEFAULT_MAX_QUEUED_BYTES,
+    .max_rate = RDV_DEFAULT_MAX_RATE,
   };
-  int cfg_port = DEFAULT_PORT;
+  int cfg_port = RDV_DEFAULT_PORT;
   g_autofree char *cfg_host = NULL;
   g_autofree char *cfg_origin = NULL;
-  if (config && !load_config (config, &cfg_host, &cfg_origin, &cfg_port, &s.lim, &error)) {
+  if (config && !rdv_load_config (config, &cfg_host, &cfg_origin, &cfg_port, &s.lim, &error)) {
     g_printerr ("p2p-rendezvous: configuration: %s\n", error->message);
     return 1;
   }
@@ -888,10 +775,10 @@ main (int argc, char **argv)
     g_printerr ("p2p-rendezvous: --port %d: expected 0..65535\n", port);
     return 1;
   }
-  for (guint i = 0; i < G_N_ELEMENTS (limit_keys); i++) {
+  for (guint i = 0; i < RDV_N_LIMITS; i++) {
     char text[16];
     g_snprintf (text, sizeof text, "%d", cli[i]);
-    if (cli[i] != G_MININT && !set_limit (&s.lim, i, "--", text, &error)) {
+    if (cli[i] != G_MININT && !rdv_set_limit (&s.lim, i, "--", text, &error)) {
       g_printerr ("p2p-rendezvous: %s\n", error->message);
       return 1;
     }
@@ -922,7 +809,7 @@ main (int argc, char **argv)
     }
   }
 
-  rlim_t nofile = raise_nofile ();
+  rlim_t nofile = rdv_raise_nofile ();
   g_autofree char *nofile_text = nofile == RLIM_INFINITY ? g_strdup ("unlimited")
       : g_strdup_printf ("%" G_GUINT64_FORMAT, (guint64) nofile);
   s.listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) rdv_listener_free);
