@@ -107,6 +107,14 @@ gst_p2p_object_free (GstP2pObject *self)
   g_free (self);
 }
 
+/* the "provider" field of both elements' "stats" */
+#define PROVIDER_STATS_BLURB "; provider (READY and up): the counters of " \
+  "the element's provider since it started (p2p_provider_get_stats(), " \
+  "docs/observability.md): dials-ok, dials-failed, accepts, refused, " \
+  "established, active, closed, paths-direct, paths-relay, paths-simulated, " \
+  "relay-bytes-closed, setup-ms-sum, and dials-failed-by-error and " \
+  "refused-by-reason (structures of counts)"
+
 void
 gst_p2p_object_install_properties (GObjectClass *klass, gboolean is_sink)
 {
@@ -211,12 +219,7 @@ gst_p2p_object_install_properties (GObjectClass *klass, gboolean is_sink)
           "relay, simulated, none); receivers: an array with one structure "
           "per connected receiver: peer-id, bytes-sent, rtt-us, path, bitrate "
           "(bits/s sent since it connected), packets-lost, queued-bytes "
-          "(waiting in its queue), buffers-dropped, connected-ms; provider (READY and up): the counters of the element's provider since it "
-          "started (p2p_provider_get_stats(), docs/observability.md): dials-ok, "
-          "dials-failed, accepts, refused, established, active, closed, "
-          "paths-direct, paths-relay, paths-simulated, relay-bytes-closed, "
-          "setup-ms-sum, and dials-failed-by-error and refused-by-reason "
-          "(structures of counts)"
+          "(waiting in its queue), buffers-dropped, connected-ms" PROVIDER_STATS_BLURB
           : "application/x-p2p-stats of the connection (the last one's final "
           "figures once it is gone): rtt-us (us), bytes-sent, bytes-received, "
           "packets-lost, packets-retransmitted (QUIC packets), path (direct, "
@@ -228,12 +231,7 @@ gst_p2p_object_install_properties (GObjectClass *klass, gboolean is_sink)
           "datagrams-late (arrived after their buffer's time); these since "
           "the element started, kept after EOS and in READY/NULL; "
           "queued-bytes, queued-bytes-max (bytes waiting for the streaming "
-          "thread now and at most); provider (READY and up): the counters of the element's provider since it "
-          "started (p2p_provider_get_stats(), docs/observability.md): dials-ok, "
-          "dials-failed, accepts, refused, established, active, closed, "
-          "paths-direct, paths-relay, paths-simulated, relay-bytes-closed, "
-          "setup-ms-sum, and dials-failed-by-error and refused-by-reason "
-          "(structures of counts)",
+          "thread now and at most)" PROVIDER_STATS_BLURB,
           GST_TYPE_STRUCTURE, ro));
 
   /* ---- issue 16 (p2psrc side): shared timeouts ---- */
@@ -842,8 +840,7 @@ gst_p2p_object_add_provider_stats (GstP2pObject *self, GstStructure *s)
       gst_structure_set (ps, key, G_TYPE_UINT, g_variant_get_uint32 (v), NULL);
     else if (g_variant_is_of_type (v, G_VARIANT_TYPE_DOUBLE))
       gst_structure_set (ps, key, G_TYPE_DOUBLE, g_variant_get_double (v), NULL);
-    else if (g_variant_is_of_type (v, G_VARIANT_TYPE ("a{st}")))
-    {
+    else if (g_variant_is_of_type (v, G_VARIANT_TYPE ("a{st}"))) {
       GstStructure *t = table_structure (key, v);
 
       gst_structure_set (ps, key, GST_TYPE_STRUCTURE, t, NULL);

@@ -206,12 +206,13 @@ dial_done (GObject *source, GAsyncResult *result, gpointer user_data)
   if (conn) {
     pool_add (self, c->peer_str, conn);
     connect_return (self, task, conn, NULL);
+  } else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    connect_return (self, task, NULL, error);
   } else {
     g_autoptr (GSocketAddress) local =
         p2p_datagram_socket_get_local_address (p2p_quic_endpoint_get_socket (self->dial_ep));
 
-    if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) && local
-        && p2p_sim_network_flow_is_failed (self->net, local, c->remote)) {
+    if (local && p2p_sim_network_flow_is_failed (self->net, local, c->remote)) {
       P2pSimLinkParams link;
 
       p2p_sim_network_get_default_link (self->net, &link);

@@ -199,7 +199,8 @@ void
 p2p_provider_counters_dialed (P2pProviderCounters *c, P2pConnection *conn,
     const GError *error)
 {
-  g_return_if_fail (c != NULL);
+  if (c == NULL)
+    return;
 
   if (conn) {
     g_mutex_lock (&c->lock);
@@ -218,8 +219,9 @@ p2p_provider_counters_dialed (P2pProviderCounters *c, P2pConnection *conn,
 void
 p2p_provider_counters_accepted (P2pProviderCounters *c, P2pConnection *conn)
 {
-  g_return_if_fail (c != NULL);
   g_return_if_fail (P2P_IS_CONNECTION (conn));
+  if (c == NULL)
+    return;
 
   g_mutex_lock (&c->lock);
   c->accepts++;
@@ -230,12 +232,24 @@ p2p_provider_counters_accepted (P2pProviderCounters *c, P2pConnection *conn)
 void
 p2p_provider_counters_refused (P2pProviderCounters *c, const char *reason)
 {
-  g_return_if_fail (c != NULL);
   g_return_if_fail (reason != NULL);
+  if (c == NULL)
+    return;
 
   g_mutex_lock (&c->lock);
   bump (c->refused, reason);
   g_mutex_unlock (&c->lock);
+}
+
+void
+p2p_provider_counters_refused_error (P2pProviderCounters *c, const GError *error)
+{
+  g_autofree char *key = NULL;
+
+  if (c == NULL)
+    return;
+  key = error_key (error);
+  p2p_provider_counters_refused (c, key);
 }
 
 /* a{st} of a key → guint64* table (lock held) */

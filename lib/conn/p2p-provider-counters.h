@@ -16,6 +16,9 @@ P2pProviderCounters *p2p_provider_counters_new (void);
 P2pProviderCounters *p2p_provider_counters_ref (P2pProviderCounters *c);
 void p2p_provider_counters_unref (P2pProviderCounters *c);
 
+/* The event functions below count nothing when @c is NULL (an endpoint
+ * without a provider's counters). */
+
 /* A dial completed: @conn (established) or @error (its code is counted). */
 void p2p_provider_counters_dialed (P2pProviderCounters *c, P2pConnection *conn,
     const GError *error);
@@ -24,6 +27,10 @@ void p2p_provider_counters_accepted (P2pProviderCounters *c, P2pConnection *conn
 /* A listener turned a peer away; @reason is a short key ("handshake-rate",
  * "authentication-failed", ...). */
 void p2p_provider_counters_refused (P2pProviderCounters *c, const char *reason);
+/* A listener's handshake with a peer ended with @error before it was
+ * established: counted under the error's key ("authentication-failed" for
+ * a peer not in allowed-peers, "version-mismatch", "timeout", ...). */
+void p2p_provider_counters_refused_error (P2pProviderCounters *c, const GError *error);
 
 /* (transfer full) the a{sv} of p2p_provider_get_stats() (not floating). */
 GVariant *p2p_provider_counters_to_variant (P2pProviderCounters *c);

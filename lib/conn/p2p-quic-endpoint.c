@@ -153,8 +153,7 @@ static void
 refuse (P2pQuicEndpoint *self, const char *reason)
 {
   self->dropped_limits++;
-  if (self->counters)
-    p2p_provider_counters_refused (self->counters, reason);
+  p2p_provider_counters_refused (self->counters, reason);
 }
 
 static void
@@ -240,19 +239,6 @@ remote_free (gpointer data)
 }
 
 static void
-count_refused_handshake (P2pQuicEndpoint *self, P2pQuicConnection *conn)
-{
-  g_autoptr (GError) error = p2p_quic_connection_dup_close_error (conn);
-
-  if (g_error_matches (error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED))
-    p2p_provider_counters_refused (self->counters, "authentication-failed");
-  else if (g_error_matches (error, P2P_ERROR, P2P_ERROR_VERSION_MISMATCH))
-    p2p_provider_counters_refused (self->counters, "version-mismatch");
-  else
-    p2p_provider_counters_refused (self->counters, "handshake-failed");
-}
-
-static void
 on_path_closed (P2pSocketPath *path, gpointer user_data)
 {
   Remote *r = user_data;
@@ -260,8 +246,11 @@ on_path_closed (P2pSocketPath *path, gpointer user_data)
 
   /* A server handshake that ended before it was established: the peer was
    * refused (not in allowed-peers) or went away. */
-  if (self && self->counters && r->server && r->pending)
-    count_refused_handshake (self, r->pending);
+  if (self && self->counters && r->server && r->pending) {
+    g_autoptr (GError) error = p2p_quic_connection_dup_close_error (r->pending);
+
+    p2p_provider_counters_refused_error (self->counters, error);
+  }
   /* The connection is over (or gone): forget the remote. */
   if (self && self->remotes && g_hash_table_lookup (self->remotes, r->key) == r)
     g_hash_table_remove (self->remotes, r->key);
@@ -370,8 +359,7 @@ on_server_established (P2pQuicConnection *conn, gpointer user_data)
   {
     AcceptWaiter *w = g_queue_pop_head (&self->accept_waiters);
 
-    if (self->counters)
-      p2p_provider_counters_accepted (self->counters, P2P_CONNECTION (conn));
+    p2p_provider_counters_accepted (self->counters, P2P_CONNECTION (conn));
     if (w == NULL) {
       g_queue_push_tail (&self->accept_queue, g_object_ref (conn));
       g_cond_broadcast (&self->cond);
@@ -1274,8 +1262,7 @@ p2p_quic_endpoint_adopt (P2pQuicEndpoint *self, P2pConnection *conn, GError **er
   wr = g_new0 (GWeakRef, 1);
   g_weak_ref_init (wr, conn);
   g_ptr_array_add (self->adopted, wr);
-  if (self->counters)
-    p2p_provider_counters_accepted (self->counters, conn);
+  p2p_provider_counters_accepted (self->counters, conn);
   w = g_queue_pop_head (&self->accept_waiters);
   if (w == NULL) {
     g_queue_push_tail (&self->accept_queue, g_object_ref (conn));
