@@ -13,6 +13,7 @@ any layer with a lower rank):
   4 ice       lib/ice/        (siblings: neither includes the other)
   4 sim       sim/
   4 files     lib/files/     (on the public conn API only)
+  4 discovery lib/discovery/ (signed records, mDNS)
   5 provider  lib/provider/
   6 app       gst/ (public headers only), tools/
   - tests     tests/support/  (never included by shipped code)
@@ -48,6 +49,7 @@ LAYERS = [
     ('ice', 4, ['lib/ice']),
     ('sim', 4, ['sim']),
     ('files', 4, ['lib/files']),
+    ('discovery', 4, ['lib/discovery']),
     ('provider', 5, ['lib/provider']),
     ('gst', 6, ['gst']),
     ('tools', 6, ['tools']),

@@ -21,6 +21,9 @@
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+# No test or benchmark announces itself on the machine's networks (mDNS); the
+# LAN discovery tests turn it on inside network namespaces of their own.
+export P2P_MDNS=0
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 PASSED=0

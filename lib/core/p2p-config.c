@@ -33,6 +33,7 @@ config_set_defaults (P2pConfig *c)
   c->idle_timeout_ms = 30000;
   c->keepalive_ms = 5000;
   c->liveness_timeout_ms = 4000;
+  c->mdns = TRUE;
   c->sim_packet_loss = 0.0;
   c->sim_failure_rate = 0.0;
   c->sim_seed = 1;
@@ -729,6 +730,7 @@ p2p_config_new_from_environ (const char *const *envp, GError **error)
   if (GET ("P2P_ALLOWED_PEERS")
       && !parse_allowed_peers ("P2P_ALLOWED_PEERS", v, &c->allowed_peers, error))
     return NULL;
+  UINT_VAR ("P2P_MDNS", mdns, 0, 1);
 
   UINT_VAR ("SIMULATOR_P2P_LATENCY_MS", sim_latency_ms, 0, 600000);
   UINT_VAR ("SIMULATOR_P2P_JITTER_MS", sim_jitter_ms, 0, 600000);

@@ -1140,6 +1140,24 @@ schedule_retry (P2pIceService *self)
   g_source_attach (self->retry, g_main_context_get_thread_default ());
 }
 
+static gboolean
+drop_cb (gpointer data)
+{
+  g_object_unref (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Drops @obj's reference from a later turn of this thread's context. */
+static void
+drop_later (gpointer obj)
+{
+  GSource *src = g_idle_source_new ();
+
+  g_source_set_callback (src, drop_cb, obj, NULL);
+  g_source_attach (src, g_main_context_get_thread_default ());
+  g_source_unref (src);
+}
+
 static void
 on_service_closed (P2pSignaling *sig, const GError *error, gpointer data)
 {
@@ -1150,7 +1168,7 @@ on_service_closed (P2pSignaling *sig, const GError *error, gpointer data)
   P2pSignaling *old = g_steal_pointer (&self->signaling);
   g_clear_pointer (&self->responder, p2p_ice_responder_free);
   g_clear_signal_handler (&self->closed_id, old);
-  g_idle_add_full (G_PRIORITY_DEFAULT, (GSourceFunc) G_SOURCE_REMOVE, old, g_object_unref);
+  drop_later (old);
   schedule_retry (self);
 }
 

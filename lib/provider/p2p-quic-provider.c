@@ -11,13 +11,15 @@
  *   ICE route starts too if none answered within ICE_FALLBACK_MS) :
  *   rendezvous + ICE (connect_via_rendezvous) → connect_finish_net completes
  *   every waiting GTask with the first connection (the others are cancelled
- *   or closed).
+ *   or closed). A bare peer ID is also asked of the local network (mDNS,
+ *   P2P_MDNS): a verified record's addresses are dialled like a ticket's.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-quic-provider-private.h"
 #include "p2p/p2p-error.h"
 #include "p2p/p2p-peer-info.h"
 #include "p2p-config-private.h"
 #include "p2p-ice-loader.h"
+#include "p2p-mdns.h"
 #include "p2p-net-thread.h"
 #include "p2p-quic-endpoint.h"
 #include "p2p-udp-socket.h"
@@ -31,6 +33,13 @@
 /* A ticket's or ID@HOST:PORT's addresses get this long to answer before the
  * rendezvous + ICE route starts as well (when a rendezvous is configured). */
 #define ICE_FALLBACK_MS 1500
+
+/* A bare peer ID's LAN lookup (mDNS) gives up after this long; an answer
+ * on a LAN takes a few milliseconds. */
+#define MDNS_LOOKUP_MS 2000
+/* How often a provider with listeners checks that its announced addresses
+ * are still its listeners' (closed listeners, changed interfaces). */
+#define MDNS_REFRESH_S 5
 
 typedef struct _Connect Connect;
 
@@ -52,6 +61,10 @@ struct _P2pQuicProvider {
   const P2pIceModule *ice_mod;  /* the ICE layer, loaded with ice */
   GPtrArray *ice_conns;         /* GWeakRef* (P2pConnection): aborted at shutdown */
   P2pProviderCounters *counters;        /* p2p_provider_get_stats() */
+  P2pMdns *mdns;                /* LAN discovery; created on first use */
+  gboolean mdns_failed;         /* could not start: not tried again */
+  char **mdns_announced;        /* the addresses announced */
+  GSource *mdns_refresh;
   gboolean shut_down;
 };
 
@@ -77,6 +90,8 @@ struct _Connect {
   GCancellable *race;           /* cancels the dials still running */
   guint outstanding;
   gboolean ice_started;
+  P2pMdnsLookup *mdns;          /* the LAN lookup of a bare peer ID */
+  GSource *mdns_timer;          /* its time limit (in cancel_sources) */
   GError *error;                /* the most telling failure so far */
   GPtrArray *cancel_sources;    /* GSource*: timers destroyed at the finish */
   GArray *cancel_handlers;      /* CancelHandler: on the tasks' cancellables */
@@ -265,6 +280,7 @@ on_ice_accepted (P2pConnection *conn, gpointer user_data)
 static void
 connect_free (Connect *c)
 {
+  g_clear_pointer (&c->mdns, p2p_mdns_lookup_free);
   g_clear_pointer (&c->info, p2p_peer_info_unref);
   g_ptr_array_unref (c->tasks);
   g_ptr_array_unref (c->cancel_sources);
@@ -290,6 +306,7 @@ connect_finish_net (Connect *c, P2pConnection *conn)
   if (g_hash_table_lookup (self->inflight, c->peer_str) == c)
     g_hash_table_remove (self->inflight, c->peer_str);
   g_cancellable_cancel (c->race);
+  g_clear_pointer (&c->mdns, p2p_mdns_lookup_free);
   for (guint i = 0; i < c->cancel_sources->len; i++)
     g_source_destroy (c->cancel_sources->pdata[i]);
   /* Waits for a "cancelled" emission running in another thread (our
@@ -474,22 +491,14 @@ delayed_start_free (gpointer data)
 #define STAGGER_MS 250
 
 static gboolean ice_fallback_cb (gpointer data);
-static void ice_fallback_free (gpointer data);
+/* A timer's destroy notify: its hold on the Connect goes. */
+static void connect_release_hold (gpointer data);
 
+/* Starts dialling @addrs, the first at once, the others STAGGER_MS apart;
+ * the caller holds @c. */
 static void
-connect_direct (Connect *c)
+dial_addresses (Connect *c, const char *const *addrs)
 {
-  const char *const *addrs = p2p_peer_info_get_addresses (c->info);
-
-  c->outstanding++;             /* hold @c while starting */
-  if (rendezvous_configured (c->self)) {
-    GSource *src = g_timeout_source_new (ICE_FALLBACK_MS);
-
-    c->outstanding++;
-    g_source_set_callback (src, ice_fallback_cb, c, ice_fallback_free);
-    g_source_attach (src, p2p_net_thread_get_context (c->self->net));
-    g_ptr_array_add (c->cancel_sources, src);
-  }
   for (guint i = 0; addrs && addrs[i]; i++) {
     DelayedStart *d;
     GSource *src;
@@ -507,6 +516,21 @@ connect_direct (Connect *c)
     g_source_attach (src, p2p_net_thread_get_context (c->self->net));
     g_ptr_array_add (c->cancel_sources, src);
   }
+}
+
+static void
+connect_direct (Connect *c)
+{
+  c->outstanding++;             /* hold @c while starting */
+  if (rendezvous_configured (c->self)) {
+    GSource *src = g_timeout_source_new (ICE_FALLBACK_MS);
+
+    c->outstanding++;
+    g_source_set_callback (src, ice_fallback_cb, c, connect_release_hold);
+    g_source_attach (src, p2p_net_thread_get_context (c->self->net));
+    g_ptr_array_add (c->cancel_sources, src);
+  }
+  dial_addresses (c, p2p_peer_info_get_addresses (c->info));
   c->outstanding--;
   if (c->outstanding == 0)
     connect_finish_net (c, NULL);
@@ -556,8 +580,9 @@ start_ice (Connect *c)
   c->ice_started = TRUE;
   if (!rendezvous_configured (self)) {
     connect_note_error (c, g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
-        "no address for peer %s and no rendezvous configured (P2P_BOOTSTRAP_PEERS); "
-        "use a ticket or ID@HOST:PORT", c->peer_str));
+        "no address for peer %s%s and no rendezvous configured (P2P_BOOTSTRAP_PEERS); "
+        "use a ticket or ID@HOST:PORT", c->peer_str,
+        c->mdns ? ": it did not answer on the local network (mDNS)" : ""));
     return;
   }
   ice = get_ice (self, &error);
@@ -569,12 +594,136 @@ start_ice (Connect *c)
   self->ice_mod->connect_async (ice, &c->peer, c->race, ice_dial_done, c);
 }
 
-/* Peers named by ID only: look the peer up through the rendezvous server of
- * P2P_BOOTSTRAP_PEERS and connect over ICE. */
+/* ------------------------------------------------------------ LAN discovery */
+
+/* The provider's mDNS responder, started on first use; NULL when LAN
+ * discovery is off (P2P_MDNS=0) or could not start (said once). */
+static P2pMdns *
+get_mdns (P2pQuicProvider *self)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (self->mdns || !self->config->mdns || self->mdns_failed || self->shut_down)
+    return self->mdns;
+  self->mdns = p2p_mdns_new (p2p_net_thread_get_context (self->net), &error);
+  if (self->mdns == NULL) {
+    self->mdns_failed = TRUE;
+    g_message ("LAN discovery is off: %s", error->message);
+  }
+  return self->mdns;
+}
+
+/* Announces the addresses of the live listeners (none: withdraws), when
+ * they changed since the last announcement. */
+static void
+mdns_announce_listeners (P2pQuicProvider *self)
+{
+  g_autoptr (GPtrArray) addrs = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GError) error = NULL;
+
+  for (guint i = 0; i < self->listeners->len; i++) {
+    g_autoptr (P2pListener) l = g_weak_ref_get (self->listeners->pdata[i]);
+    g_autofree char *ticket = l ? p2p_listener_get_ticket (l) : NULL;
+    g_autoptr (P2pPeerInfo) info = ticket ? p2p_peer_info_parse (ticket, NULL) : NULL;
+    const char *const *a = info ? p2p_peer_info_get_addresses (info) : NULL;
+
+    for (guint j = 0; a && a[j]; j++)
+      g_ptr_array_add (addrs, g_strdup (a[j]));
+  }
+  g_ptr_array_add (addrs, NULL);
+  if (self->mdns_announced
+      && g_strv_equal ((const char *const *) self->mdns_announced,
+          (const char *const *) addrs->pdata))
+    return;
+  g_strfreev (self->mdns_announced);
+  self->mdns_announced = (char **) g_ptr_array_steal (addrs, NULL);
+  if (!p2p_mdns_announce (self->mdns, self->identity,
+          (const char *const *) self->mdns_announced, &error))
+    g_message ("%s", error->message);
+}
+
+static gboolean
+mdns_refresh_cb (gpointer data)
+{
+  mdns_announce_listeners (data);
+  return G_SOURCE_CONTINUE;
+}
+
+/* A new listener: announce it, and keep the announcement current. */
+static void
+mdns_listening (P2pQuicProvider *self)
+{
+  if (get_mdns (self) == NULL)
+    return;
+  mdns_announce_listeners (self);
+  if (self->mdns_refresh == NULL) {
+    self->mdns_refresh = g_timeout_source_new_seconds (MDNS_REFRESH_S);
+    g_source_set_callback (self->mdns_refresh, mdns_refresh_cb, self, NULL);
+    g_source_attach (self->mdns_refresh, p2p_net_thread_get_context (self->net));
+  }
+}
+
+static void
+mdns_found (P2pDiscoveryRecord *record, gint64 elapsed_us, gpointer data)
+{
+  Connect *c = data;
+  g_autofree char *ms = g_strdup_printf ("%.1f", elapsed_us / 1000.0);
+  g_autofree char *addrs = g_strjoinv (",", record->addresses);
+
+  g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_INFO,
+      "P2P_EVENT", "discovered",
+      "P2P_PEER", c->peer_str,
+      "P2P_SOURCE", "mdns",
+      "P2P_DISCOVERY_MS", ms,
+      "MESSAGE", "peer %s found on the local network (mDNS) in %s ms at %s",
+      c->peer_str, ms, addrs);
+  if (!c->done)
+    dial_addresses (c, (const char *const *) record->addresses);
+  p2p_discovery_record_free (record);
+  /* the lookup's hold on @c goes with its timer */
+  g_source_destroy (c->mdns_timer);
+}
+
+static gboolean
+mdns_timeout_cb (gpointer data)
+{
+  Connect *c = data;
+
+  connect_note_error (c, g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
+      "peer %s did not answer on the local network (mDNS) within %d ms",
+      c->peer_str, MDNS_LOOKUP_MS));
+  return G_SOURCE_REMOVE;
+}
+
+/* Looks a bare peer ID up on the LAN; the lookup holds @c until it found
+ * the peer, timed out or the connect finished. */
+static void
+start_mdns (Connect *c)
+{
+  P2pMdns *mdns = get_mdns (c->self);
+  GError *error = NULL;
+
+  if (mdns == NULL)
+    return;
+  c->mdns = p2p_mdns_lookup_start (mdns, &c->peer, mdns_found, c, &error);
+  if (c->mdns == NULL) {
+    connect_note_error (c, error);
+    return;
+  }
+  c->outstanding++;
+  c->mdns_timer = g_timeout_source_new (MDNS_LOOKUP_MS);
+  g_source_set_callback (c->mdns_timer, mdns_timeout_cb, c, connect_release_hold);
+  g_source_attach (c->mdns_timer, p2p_net_thread_get_context (c->self->net));
+  g_ptr_array_add (c->cancel_sources, c->mdns_timer);
+}
+
+/* Peers named by ID only: ask the local network (mDNS) and the rendezvous
+ * server of P2P_BOOTSTRAP_PEERS (ICE) at once; the first connection wins. */
 static void
 connect_via_rendezvous (Connect *c)
 {
   c->outstanding++;             /* hold @c while starting */
+  start_mdns (c);
   start_ice (c);
   if (--c->outstanding == 0)
     connect_finish_net (c, NULL);
@@ -593,7 +742,7 @@ ice_fallback_cb (gpointer data)
 }
 
 static void
-ice_fallback_free (gpointer data)
+connect_release_hold (gpointer data)
 {
   Connect *c = data;
 
@@ -775,6 +924,7 @@ listen_net (gpointer data)
   wr = g_new0 (GWeakRef, 1);
   g_weak_ref_init (wr, l->ep);
   g_ptr_array_add (self->listeners, wr);
+  mdns_listening (self);
   if (rendezvous_configured (self)) {
     P2pIceService *ice = get_ice (self, &l->error);
 
@@ -998,6 +1148,13 @@ shutdown_net (gpointer data)
     }
   }
   self->shut_down = TRUE;
+  if (self->mdns_refresh) {
+    g_source_destroy (self->mdns_refresh);
+    g_clear_pointer (&self->mdns_refresh, g_source_unref);
+  }
+  /* goodbye packets for what was announced */
+  g_clear_pointer (&self->mdns, p2p_mdns_free);
+  g_clear_pointer (&self->mdns_announced, g_strfreev);
   /* Completes the ICE dials still waiting (CLOSED), stops answering offers. */
   if (self->ice) {
     self->ice_mod->service_free (self->ice);

@@ -31,6 +31,9 @@ test_config (guint idle_ms)
   cfg->idle_timeout_ms = idle_ms;
   cfg->keepalive_ms = 0;
   cfg->listen_port = 0;
+  /* nothing announced on, or asked of, the machine's own networks (the
+   * LAN discovery tests run in a namespace of their own: test-discovery) */
+  cfg->mdns = FALSE;
   return cfg;
 }
 

@@ -51,6 +51,7 @@ typedef enum {
  * @allowed_peers: (array zero-terminated=1) (nullable): P2P_ALLOWED_PEERS,
  *   the peer IDs a listener accepts (NULL = anyone); set it with
  *   p2p_config_set_allowed_peers()
+ * @mdns: P2P_MDNS (LAN discovery on)
  * @sim_latency_ms: SIMULATOR_P2P_LATENCY_MS
  * @sim_jitter_ms: SIMULATOR_P2P_JITTER_MS
  * @sim_packet_loss: SIMULATOR_P2P_PACKET_LOSS
@@ -91,6 +92,10 @@ typedef struct {
    * listener (NULL = anyone); enforced in the TLS handshake and before any
    * ICE answer: see p2p_config_set_allowed_peers() */
   char **allowed_peers;
+  /* P2P_MDNS=0|1 (default 1): a listener announces itself on the local
+   * network (mDNS) and a dial by bare peer ID asks the local network
+   * first, so no rendezvous is needed on one LAN */
+  gboolean mdns;
 
   /* SIMULATOR_P2P_LATENCY_MS=0..600000 (default 0) */
   guint sim_latency_ms;
