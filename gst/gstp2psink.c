@@ -23,14 +23,14 @@
  * ]|
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "gstp2psink.h"
+#include "gstp2psink-fanout.h"
+#include "gstp2psink-peer.h"
+#include "gstp2psink-private.h"
 #include "gstp2pmedia.h"
 
 #include <string.h>
-#ifdef HAVE_MALLOC_TRIM
-#include <malloc.h>
-#endif
 
-GST_DEBUG_CATEGORY_STATIC (gst_p2p_sink_debug);
+GST_DEBUG_CATEGORY (gst_p2p_sink_debug);
 #define GST_CAT_DEFAULT gst_p2p_sink_debug
 
 #define DEFAULT_WAIT_FOR_PEER TRUE
@@ -55,79 +55,7 @@ enum {
   PROP_ALLOW_PARTIAL,
 };
 
-enum {
-  SIGNAL_PEER_ADDED,
-  SIGNAL_PEER_REMOVED,
-  N_SIGNALS
-};
-static guint signals[N_SIGNALS];
-
-typedef struct {
-  gint refcount;
-  GstP2pSink *sink;             /* a reference */
-  P2pConnection *conn;
-  char *peer_id;
-  /* protected by sink->lock */
-  GQueue queue;                 /* GBytes, whole frames */
-  gsize queued_bytes;           /* queued + being sent */
-  guint queued_buffers;         /* BUFFER frames queued + being sent */
-  gboolean closed;
-  gboolean ready;               /* datagram delivery: the receiver said so */
-  gboolean wants_stream;        /* datagram delivery to a delivery=reliable
-                                 * receiver: its buffers go on the stream */
-  gboolean wants_seqnum;        /* it takes DATAGRAM_SEQNUM frames */
-  char *close_reason;
-  gboolean need_discont;
-  guint64 dropped;
-  gint64 connected_us;          /* monotonic, when it was added */
-  guint64 media_bytes;          /* bytes of frames handed to the transport */
-  gboolean eos_sent;            /* the EOS frame went out */
-  gboolean closed_by_receiver;
-  GCancellable *cancellable;
-  /* the peer's thread waits on it (sink->lock): signalled when this peer's
-   * queue or state changes, so one buffer wakes each thread once, not every
-   * thread once per receiver */
-  GCond cond;
-} SinkPeer;
-
-struct _GstP2pSink {
-  GstBaseSink parent;
-
-  GstP2pObject *obj;
-
-  /* properties (object lock) */
-  gboolean wait_for_peer;
-  guint min_peers;
-  guint eos_timeout;
-  guint max_peers;
-  guint64 max_queue_bytes;
-  guint max_queue_buffers;
-  GstP2pSlowReceiverPolicy slow_policy;
-  guint slow_timeout;
-
-  /* runtime (lock) */
-  GMutex lock;
-  GCond cond;                   /* streaming thread, stop: peers, room, threads */
-  guint room_waiters;           /* streaming thread waits for room in a queue */
-  GPtrArray *peers;             /* SinkPeer (refs) */
-  guint n_threads;
-  gboolean flushing;
-  gboolean stopping;
-  gboolean eos;
-  GBytes *hdr_stream_start, *hdr_caps, *hdr_segment, *hdr_tags;
-  guint64 seqnum;
-  GstBuffer *prerolled;         /* sent by preroll(), not to send again */
-  guint64 datagrams_too_big;
-  guint64 dropped_total;
-  /* receivers gone: their final figures, so the totals never go down */
-  P2pConnectionStats gone;
-  guint64 receivers_total;      /* receivers served since start */
-  guint64 receivers_complete;   /* of them, those that confirmed EOS */
-  gboolean allow_partial;       /* property (object lock) */
-  GstP2pDelivery delivery;
-  GCancellable *cancellable;
-  GThread *accept_thread;
-};
+guint gst_p2p_sink_signals[GST_P2P_SINK_N_SIGNALS];
 
 static void gst_p2p_sink_uri_handler_init (gpointer g_iface, gpointer data);
 
@@ -162,778 +90,6 @@ gst_p2p_slow_receiver_policy_get_type (void)
   return type;
 }
 
-/* ---- peers ---- */
-
-static SinkPeer *
-sink_peer_ref (SinkPeer *peer)
-{
-  g_atomic_int_inc (&peer->refcount);
-  return peer;
-}
-
-static void
-sink_peer_unref (gpointer data)
-{
-  SinkPeer *peer = data;
-
-  if (!g_atomic_int_dec_and_test (&peer->refcount))
-    return;
-  g_queue_clear_full (&peer->queue, (GDestroyNotify) g_bytes_unref);
-  g_clear_object (&peer->conn);
-  g_clear_object (&peer->cancellable);
-  g_cond_clear (&peer->cond);
-  g_free (peer->peer_id);
-  g_free (peer->close_reason);
-  gst_object_unref (peer->sink);
-  g_free (peer);
-}
-
-static void
-sink_peer_closure_notify (gpointer data, GClosure *closure)
-{
-  sink_peer_unref (data);
-}
-
-static gboolean
-is_buffer_message (GBytes *msg)
-{
-  gsize len = 0;
-  const guint8 *p = g_bytes_get_data (msg, &len);
-
-  /* the frame type is the first varint; BUFFER (0x24) is one byte */
-  return len > 0 && p[0] == P2P_FRAME_BUFFER;
-}
-
-/* Called with the lock. */
-static void
-sink_peer_push_locked (GstP2pSink *self, SinkPeer *peer, GBytes *msg)
-{
-  g_queue_push_tail (&peer->queue, g_bytes_ref (msg));
-  peer->queued_bytes += g_bytes_get_size (msg);
-  if (is_buffer_message (msg))
-    peer->queued_buffers++;
-  g_cond_signal (&peer->cond);
-}
-
-/* Called with the lock: wakes every peer thread (stop). */
-static void
-wake_peers_locked (GstP2pSink *self)
-{
-  for (guint i = 0; i < self->peers->len; i++)
-    g_cond_signal (&((SinkPeer *) g_ptr_array_index (self->peers, i))->cond);
-}
-
-/* Called with the lock: ask the peer's thread to close it. */
-static void
-sink_peer_disconnect_locked (GstP2pSink *self, SinkPeer *peer, const char *reason)
-{
-  if (peer->closed)
-    return;
-  peer->closed = TRUE;
-  g_free (peer->close_reason);
-  peer->close_reason = g_strdup (reason);
-  g_cancellable_cancel (peer->cancellable);
-  g_cond_signal (&peer->cond);
-  g_cond_broadcast (&self->cond);
-}
-
-/* The reason of a receiver that vanished (crashed, unplugged: the liveness
- * or the idle timeout ended its connection), or NULL for any other @error:
- * it did not close, so it never counts as having confirmed the EOS. */
-static char *
-lost_reason (const GError *error)
-{
-  if (!error || !g_error_matches (error, P2P_ERROR, P2P_ERROR_TIMEOUT))
-    return NULL;
-  return g_strdup_printf ("receiver lost: %s", error->message);
-}
-
-static void
-on_peer_closed (P2pConnection *conn, GError *error, gpointer data)
-{
-  SinkPeer *peer = data;
-  GstP2pSink *self = peer->sink;
-
-  GST_INFO_OBJECT (self, "receiver %s closed: %s", peer->peer_id,
-      error ? error->message : "normal close");
-  g_mutex_lock (&self->lock);
-  peer->closed = TRUE;
-  if (!peer->close_reason)
-    peer->close_reason = lost_reason (error);
-  if (!peer->close_reason) {
-    peer->closed_by_receiver = TRUE;
-    peer->close_reason = g_strdup_printf ("receiver closed the connection%s%s",
-        error ? ": " : "", error ? error->message : "");
-  }
-  g_cond_signal (&peer->cond);
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-  g_cancellable_cancel (peer->cancellable);
-}
-
-static void
-on_peer_path_changed (P2pConnection *conn, P2pPathKind kind, gpointer data)
-{
-  SinkPeer *peer = data;
-
-  gst_p2p_object_post_connection (peer->sink->obj, conn, "path-changed");
-}
-
-/* Sends one queue item: one message, or the parts of a buffer bigger than a
- * message (docs/protocol.md §5.1), one message each. */
-static gboolean
-send_item (SinkPeer *peer, GBytes *msg, GError **error)
-{
-  gsize len = 0, off = 0;
-  const guint8 *data = g_bytes_get_data (msg, &len);
-
-  if (len <= P2P_MAX_MESSAGE_SIZE)
-    return p2p_connection_send (peer->conn, msg, peer->cancellable, error);
-  while (off < len) {
-    gsize n = gst_p2p_media_frame_length (data + off, len - off);
-    g_autoptr (GBytes) part = NULL;
-
-    g_assert (n > 0);
-    part = g_bytes_new_from_bytes (msg, off, n);
-    if (!p2p_connection_send (peer->conn, part, peer->cancellable, error))
-      return FALSE;
-    off += n;
-  }
-  return TRUE;
-}
-
-static gpointer
-sink_peer_thread (gpointer data)
-{
-  SinkPeer *peer = data;
-  GstP2pSink *self = peer->sink;
-  g_autofree char *reason = NULL;
-  P2pConnectionStats st;
-  gboolean complete, warn;
-
-  g_mutex_lock (&self->lock);
-  for (;;) {
-    g_autoptr (GBytes) msg = NULL;
-    g_autoptr (GError) err = NULL;
-    gboolean ok;
-
-    while (g_queue_is_empty (&peer->queue) && !peer->closed && !self->stopping)
-      g_cond_wait (&peer->cond, &self->lock);
-    if (peer->closed || self->stopping)
-      break;
-    msg = g_queue_pop_head (&peer->queue);
-    g_mutex_unlock (&self->lock);
-
-    ok = send_item (peer, msg, &err);
-
-    g_mutex_lock (&self->lock);
-    peer->queued_bytes -= g_bytes_get_size (msg);
-    if (is_buffer_message (msg))
-      peer->queued_buffers--;
-    if (ok) {
-      peer->media_bytes += g_bytes_get_size (msg);
-      if (g_bytes_get_size (msg) > 0
-          && ((const guint8 *) g_bytes_get_data (msg, NULL))[0] == P2P_FRAME_EOS)
-        peer->eos_sent = TRUE;
-    }
-    /* room in this queue: only the streaming thread can be waiting for it */
-    if (self->room_waiters > 0)
-      g_cond_broadcast (&self->cond);
-    if (!ok) {
-      GST_INFO_OBJECT (self, "sending to %s failed: %s", peer->peer_id,
-          err->message);
-      if (!peer->closed) {
-        peer->closed = TRUE;
-        peer->close_reason = lost_reason (err);
-        if (!peer->close_reason)
-          peer->close_reason = g_strdup (err->message);
-      }
-      break;
-    }
-  }
-  reason = g_strdup (peer->close_reason ? peer->close_reason :
-      self->stopping ? "sender stopped" : "receiver closed the connection");
-  g_mutex_unlock (&self->lock);
-
-  /* the final figures before the close, which ends the counters */
-  p2p_connection_get_stats (peer->conn, &st);
-  /* Signal and message first, removal second: EOS (wait_drained) waits for
-   * the removal, so the "disconnected" message with the final byte counts
-   * is on the bus before the EOS message. */
-  p2p_connection_close (peer->conn, reason);
-  g_signal_handlers_disconnect_by_data (peer->conn, peer);
-  GST_INFO_OBJECT (self, "receiver %s removed: %s", peer->peer_id, reason);
-  g_signal_emit (self, signals[SIGNAL_PEER_REMOVED], 0, peer->peer_id);
-  gst_p2p_object_post_disconnected (self->obj, peer->conn, &st, reason);
-
-  g_mutex_lock (&self->lock);
-  /* complete: the receiver closed after it got the EOS frame */
-  complete = peer->eos_sent && peer->closed_by_receiver;
-  if (complete)
-    self->receivers_complete++;
-  warn = !complete && !self->stopping;
-  g_mutex_unlock (&self->lock);
-  if (warn)
-    GST_ELEMENT_WARNING (self, RESOURCE, WRITE, ("Receiver %s did not get "
-            "the whole stream: %" G_GUINT64_FORMAT " bytes delivered (%s)",
-            peer->peer_id, peer->media_bytes, reason), (NULL));
-
-  g_mutex_lock (&self->lock);
-  self->gone.bytes_sent += st.bytes_sent;
-  self->gone.bytes_received += st.bytes_received;
-  self->gone.packets_lost += st.packets_lost;
-  self->gone.packets_retransmitted += st.packets_retransmitted;
-  self->gone.datagrams_dropped += st.datagrams_dropped;
-  g_ptr_array_remove (self->peers, peer);       /* drops the array's ref */
-  g_cond_broadcast (&self->cond);
-  self->n_threads--;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-  g_object_notify (G_OBJECT (self), "n-peers");
-  sink_peer_unref (peer);
-#ifdef HAVE_MALLOC_TRIM
-  /* glibc gives freed memory back to the system only from the top of a
-   * heap: what a receiver's connection and threads allocated and freed in
-   * between stays resident. After a churn of 100 receivers (20 at once)
-   * the sender kept 14-16 % more RSS than its baseline with none left
-   * (also with MALLOC_ARENA_MAX=1), 4-6 % with this (tests/soak/churn.sh).
-   * Once per receiver that leaves, on its own thread: median 0.35 ms, at
-   * most 5.6 ms on a loaded 2-core machine (41 calls of a churn). */
-  malloc_trim (0);
-#endif
-  return NULL;
-}
-
-/* Datagram delivery: datagrams that arrive before the receiver connected its
- * handler are lost, so a receiver first sends one MESSAGE frame ("ready") on
- * the reliable stream and gets datagrams only after it. A delivery=reliable
- * p2psrc says "ready stream" instead: it reads no datagrams, so its buffers
- * go on the stream (it hung in PREROLLING before, waiting for buffers that
- * never came; docs/protocol.md §5). A delivery=datagram p2psrc says "ready
- * seqnum": it also gets DATAGRAM_SEQNUM frames, where its datagrams start
- * (now) and end (before EOS), to count the loss of the first and last ones;
- * an older one says "ready" and gets none (it would reject them). */
-static gpointer
-sink_peer_ready_thread (gpointer data)
-{
-  SinkPeer *peer = data;
-  GstP2pSink *self = peer->sink;
-  g_autoptr (GError) err = NULL;
-  g_autoptr (GBytes) msg = p2p_connection_receive (peer->conn,
-      peer->cancellable, &err);
-
-  g_mutex_lock (&self->lock);
-  if (msg) {
-    guint64 type = 0;
-    const guint8 *body = NULL;
-    gsize body_len = 0;
-    gsize len = 0;
-    const guint8 *bytes = g_bytes_get_data (msg, &len);
-
-    if (gst_p2p_media_split_message (bytes, len, &type, &body, &body_len, NULL)
-        && type == P2P_FRAME_MESSAGE && body_len == strlen (GST_P2P_READY_STREAM)
-        && memcmp (body, GST_P2P_READY_STREAM, body_len) == 0) {
-      GST_INFO_OBJECT (self, "receiver %s runs delivery=reliable: its buffers go "
-          "on the stream", peer->peer_id);
-      peer->wants_stream = TRUE;
-    } else if (type == P2P_FRAME_MESSAGE && body_len == strlen (GST_P2P_READY_SEQNUM)
-        && memcmp (body, GST_P2P_READY_SEQNUM, body_len) == 0) {
-      g_autoptr (GBytes) start = gst_p2p_media_datagram_seqnum_message (self->seqnum);
-
-      /* its datagrams start with the next one (the seqnum goes up under
-       * this lock): it counts a loss of the first one; what was sent
-       * before it joined is none of its losses */
-      GST_DEBUG_OBJECT (self, "datagrams to receiver %s start at %"
-          G_GUINT64_FORMAT, peer->peer_id, self->seqnum);
-      peer->wants_seqnum = TRUE;
-      sink_peer_push_locked (self, peer, start);
-    } else {
-      GST_DEBUG_OBJECT (self, "receiver %s is ready for datagrams", peer->peer_id);
-    }
-    peer->ready = TRUE;
-  }
-  self->n_threads--;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-  sink_peer_unref (peer);
-  return NULL;
-}
-
-/* Takes a new authenticated connection (transfer full). */
-static void
-gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
-{
-  const char *why = NULL;
-  SinkPeer *peer;
-  GThread *thread;
-  guint max_peers;
-
-  GST_OBJECT_LOCK (self);
-  max_peers = self->max_peers;
-  GST_OBJECT_UNLOCK (self);
-
-  if (!gst_p2p_object_peer_allowed (self->obj, conn, &why)) {
-    g_autofree char *id = gst_p2p_connection_dup_peer_id (conn);
-
-    GST_WARNING_OBJECT (self, "refusing peer %s: %s", id, why);
-    p2p_connection_close (conn, why);
-    g_object_unref (conn);
-    return;
-  }
-
-  peer = g_new0 (SinkPeer, 1);
-  peer->refcount = 1;
-  peer->sink = gst_object_ref (self);
-  peer->conn = conn;
-  peer->peer_id = gst_p2p_connection_dup_peer_id (conn);
-  peer->cancellable = g_cancellable_new ();
-  g_cond_init (&peer->cond);
-  g_queue_init (&peer->queue);
-
-  g_mutex_lock (&self->lock);
-  if (self->stopping || (max_peers > 0 && self->peers->len >= max_peers)) {
-    gboolean stopping = self->stopping;
-
-    g_mutex_unlock (&self->lock);
-    GST_WARNING_OBJECT (self, "refusing receiver %s: %s", peer->peer_id,
-        stopping ? "stopping" : "max-peers reached");
-    p2p_connection_close (conn, stopping ? "sender stopping" :
-        "too many receivers (max-peers)");
-    sink_peer_unref (peer);
-    return;
-  }
-  /* late joiner: the stream headers first, in order */
-  if (self->hdr_stream_start)
-    sink_peer_push_locked (self, peer, self->hdr_stream_start);
-  if (self->hdr_caps)
-    sink_peer_push_locked (self, peer, self->hdr_caps);
-  if (self->hdr_segment)
-    sink_peer_push_locked (self, peer, self->hdr_segment);
-  if (self->hdr_tags)
-    sink_peer_push_locked (self, peer, self->hdr_tags);
-  if (self->eos) {
-    g_autoptr (GByteArray) eos = g_byte_array_new ();
-    g_autoptr (GBytes) b = NULL;
-
-    p2p_frame_append (eos, P2P_FRAME_EOS, NULL, 0);
-    b = g_byte_array_free_to_bytes (g_steal_pointer (&eos));
-    sink_peer_push_locked (self, peer, b);
-  }
-  peer->connected_us = g_get_monotonic_time ();
-  self->receivers_total++;
-  g_ptr_array_add (self->peers, sink_peer_ref (peer));
-  self->n_threads++;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-
-  g_signal_connect_data (conn, "closed", G_CALLBACK (on_peer_closed),
-      sink_peer_ref (peer), sink_peer_closure_notify, 0);
-  g_signal_connect_data (conn, "path-changed", G_CALLBACK (on_peer_path_changed),
-      sink_peer_ref (peer), sink_peer_closure_notify, 0);
-  if (!p2p_connection_is_connected (conn)) {
-    g_mutex_lock (&self->lock);
-    peer->closed = TRUE;
-    g_cond_signal (&peer->cond);
-    g_cond_broadcast (&self->cond);
-    g_mutex_unlock (&self->lock);
-  }
-
-  GST_INFO_OBJECT (self, "receiver %s connected", peer->peer_id);
-  g_signal_emit (self, signals[SIGNAL_PEER_ADDED], 0, peer->peer_id);
-  g_object_notify (G_OBJECT (self), "n-peers");
-  gst_p2p_object_post_connection (self->obj, conn, "connected");
-
-  if (self->delivery == GST_P2P_DELIVERY_DATAGRAM) {
-    g_mutex_lock (&self->lock);
-    self->n_threads++;
-    g_mutex_unlock (&self->lock);
-    thread = g_thread_new ("p2psink-ready", sink_peer_ready_thread,
-        sink_peer_ref (peer));
-    g_thread_unref (thread);
-  }
-  /* the thread owns the initial reference */
-  thread = g_thread_new ("p2psink-peer", sink_peer_thread, peer);
-  g_thread_unref (thread);
-}
-
-static gpointer
-accept_thread (gpointer data)
-{
-  GstP2pSink *self = data;
-  GCancellable *cancellable = self->cancellable;
-  P2pListener *listener;
-  GstP2pMode mode;
-
-  GST_OBJECT_LOCK (self);
-  listener = self->obj->listener ? g_object_ref (self->obj->listener) : NULL;
-  mode = self->obj->mode;
-  GST_OBJECT_UNLOCK (self);
-
-  if (mode == GST_P2P_MODE_CONNECT) {
-    g_autoptr (GError) err = NULL;
-    P2pConnection *conn = gst_p2p_object_connect (self->obj, cancellable, &err);
-
-    if (conn) {
-      gst_p2p_sink_add_peer (self, conn);
-    } else if (!g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-      g_autofree char *peer = gst_p2p_object_dup_peer (self->obj);
-
-      GST_P2P_ELEMENT_ERROR_FROM (self, err,
-          "Could not connect to peer \"%s\": %s", peer, err->message);
-    }
-    return NULL;
-  }
-
-  while (listener && !g_cancellable_is_cancelled (cancellable)) {
-    g_autoptr (GError) err = NULL;
-    P2pConnection *conn = p2p_listener_accept (listener, cancellable, &err);
-
-    if (!conn) {
-      GST_DEBUG_OBJECT (self, "accept loop ends: %s", err->message);
-      break;
-    }
-    gst_p2p_sink_add_peer (self, conn);
-  }
-  g_clear_object (&listener);
-  return NULL;
-}
-
-/* ---- streaming ---- */
-
-/* Called with the lock. */
-static gboolean
-have_receiver_locked (GstP2pSink *self)
-{
-  guint ready = 0, min_peers;
-
-  GST_OBJECT_LOCK (self);
-  min_peers = MAX (self->min_peers, 1);
-  GST_OBJECT_UNLOCK (self);
-  if (self->delivery != GST_P2P_DELIVERY_DATAGRAM)
-    return self->peers->len >= min_peers;
-  for (guint i = 0; i < self->peers->len; i++)
-    if (((SinkPeer *) g_ptr_array_index (self->peers, i))->ready)
-      ready++;
-  return ready >= min_peers;
-}
-
-/* Called with the lock. Waits for the first receiver if wait-for-peer is set.
- * Returns GST_FLOW_OK, or what gst_base_sink_wait_preroll() said. With
- * @preroll it never waits (that would block the state change to PLAYING):
- * GST_FLOW_CUSTOM_SUCCESS then means "no receiver yet, send it at render". */
-static GstFlowReturn
-wait_for_peer_locked (GstP2pSink *self, gboolean preroll)
-{
-  gboolean wait;
-
-  GST_OBJECT_LOCK (self);
-  wait = self->wait_for_peer;
-  GST_OBJECT_UNLOCK (self);
-  while (wait && !have_receiver_locked (self)) {
-    if (self->stopping)
-      return GST_FLOW_FLUSHING;
-    if (preroll)
-      return GST_FLOW_CUSTOM_SUCCESS;
-    if (self->flushing) {
-      GstFlowReturn ret;
-
-      if (preroll)
-        return GST_FLOW_FLUSHING;
-      g_mutex_unlock (&self->lock);
-      ret = gst_base_sink_wait_preroll (GST_BASE_SINK (self));
-      g_mutex_lock (&self->lock);
-      if (ret != GST_FLOW_OK)
-        return ret;
-      continue;
-    }
-    GST_LOG_OBJECT (self, "waiting for the first receiver");
-    g_cond_wait (&self->cond, &self->lock);
-  }
-  return GST_FLOW_OK;
-}
-
-/* wait-for-peer holds a file's first bytes for the first receiver; a live
- * stream running on a clock has no beginning to keep (a receiver joining
- * later starts at the current position anyway), so its buffers before the
- * first receiver are dropped: the live source keeps its pace, and an EOS
- * from the application (gst-launch-1.0 -e + Ctrl-C), which a live source
- * pushes from its streaming thread, is not stuck behind a wait that only a
- * receiver could end. TRUE: drop this buffer. Called without the lock. */
-static gboolean
-drop_before_receiver (GstP2pSink *self)
-{
-  g_autoptr (GstClock) clock = NULL;
-  gboolean wait, none, upstream_live = FALSE;
-
-  GST_OBJECT_LOCK (self);
-  wait = self->wait_for_peer;
-  GST_OBJECT_UNLOCK (self);
-  if (!wait)
-    return FALSE;
-  g_mutex_lock (&self->lock);
-  none = !have_receiver_locked (self);
-  g_mutex_unlock (&self->lock);
-  if (!none)
-    return FALSE;
-  clock = gst_element_get_clock (GST_ELEMENT (self));
-  if (clock == NULL)
-    return FALSE;
-  if (!gst_base_sink_query_latency (GST_BASE_SINK (self), NULL, &upstream_live, NULL, NULL))
-    return FALSE;
-  if (upstream_live)
-    GST_LOG_OBJECT (self, "live stream, no receiver yet: buffer dropped");
-  return upstream_live;
-}
-
-static gboolean
-queue_full_locked (GstP2pSink *self, SinkPeer *peer, gsize size,
-    guint64 max_bytes, guint max_buffers)
-{
-  if (max_bytes > 0 && peer->queued_bytes > 0
-      && peer->queued_bytes + size > max_bytes)
-    return TRUE;
-  if (max_buffers > 0 && peer->queued_buffers >= max_buffers)
-    return TRUE;
-  return FALSE;
-}
-
-/* TRUE if a receiver other than @peer could take more now: @peer, full,
- * holds it back. */
-static gboolean
-holds_others_back_locked (GstP2pSink *self, SinkPeer *peer, gsize size,
-    guint64 max_bytes, guint max_buffers)
-{
-  for (guint i = 0; i < self->peers->len; i++) {
-    SinkPeer *other = g_ptr_array_index (self->peers, i);
-
-    if (other != peer && !other->closed
-        && !queue_full_locked (self, other, size, max_bytes, max_buffers))
-      return TRUE;
-  }
-  return FALSE;
-}
-
-/* The buffer's BUFFER frame, or its parts (one queue item). */
-static GBytes *
-encode_buffer (GstBuffer *buffer, gboolean discont)
-{
-  GByteArray *out = g_byte_array_new ();
-
-  if (discont) {
-    g_autoptr (GstBuffer) copy = gst_buffer_copy (buffer);
-
-    GST_BUFFER_FLAG_SET (copy, GST_BUFFER_FLAG_DISCONT);
-    gst_p2p_media_append_buffer_parts (out, copy);
-  } else {
-    gst_p2p_media_append_buffer_parts (out, buffer);
-  }
-  return g_byte_array_free_to_bytes (out);
-}
-
-static GstFlowReturn
-render_datagram (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
-{
-  g_autoptr (GBytes) msg = NULL;
-  g_autoptr (GPtrArray) snapshot = NULL;
-  GstFlowReturn ret;
-  guint64 max_bytes;
-  guint max_buffers;
-
-  GST_OBJECT_LOCK (self);
-  max_bytes = self->max_queue_bytes;
-  max_buffers = self->max_queue_buffers;
-  GST_OBJECT_UNLOCK (self);
-
-  if (!preroll && drop_before_receiver (self))
-    return GST_FLOW_OK;
-  g_mutex_lock (&self->lock);
-  ret = wait_for_peer_locked (self, preroll);
-  if (ret != GST_FLOW_OK) {
-    g_mutex_unlock (&self->lock);
-    return ret;
-  }
-  msg = gst_p2p_media_buffer_to_datagram (buffer, self->seqnum++);
-  snapshot = g_ptr_array_new_with_free_func (sink_peer_unref);
-  for (guint i = 0; i < self->peers->len; i++) {
-    SinkPeer *peer = g_ptr_array_index (self->peers, i);
-
-    if (!peer->ready || peer->closed)
-      continue;
-    if (peer->wants_stream) {
-      /* live: a full queue loses the buffer (DISCONT next), never blocks */
-      g_autoptr (GBytes) m = encode_buffer (buffer, peer->need_discont);
-
-      if (queue_full_locked (self, peer, g_bytes_get_size (m), max_bytes, max_buffers)) {
-        peer->dropped++;
-        self->dropped_total++;
-        peer->need_discont = TRUE;
-      } else {
-        peer->need_discont = FALSE;
-        sink_peer_push_locked (self, peer, m);
-      }
-      continue;
-    }
-    g_ptr_array_add (snapshot, sink_peer_ref (peer));
-  }
-  g_mutex_unlock (&self->lock);
-
-  for (guint i = 0; i < snapshot->len; i++) {
-    SinkPeer *peer = g_ptr_array_index (snapshot, i);
-    g_autoptr (GError) err = NULL;
-
-    if (g_bytes_get_size (msg) > p2p_connection_get_max_datagram_size (peer->conn)) {
-      GST_WARNING_OBJECT (self, "buffer of %" G_GSIZE_FORMAT " bytes does not "
-          "fit in a datagram to %s: dropped (use delivery=reliable for big "
-          "buffers)", gst_buffer_get_size (buffer), peer->peer_id);
-      g_mutex_lock (&self->lock);
-      self->datagrams_too_big++;
-      g_mutex_unlock (&self->lock);
-      continue;
-    }
-    if (!p2p_connection_send_datagram (peer->conn, msg, &err))
-      GST_DEBUG_OBJECT (self, "datagram to %s not sent: %s", peer->peer_id,
-          err->message);
-  }
-  return GST_FLOW_OK;
-}
-
-/* Sends @buffer to every receiver. @preroll: called from the preroll vfunc
- * (a flush then returns FLUSHING instead of waiting for the preroll). */
-static GstFlowReturn
-send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
-{
-  GstBaseSink *bsink = GST_BASE_SINK (self);
-  g_autoptr (GBytes) msg = NULL;
-  g_autoptr (GPtrArray) snapshot = NULL;
-  GstFlowReturn ret;
-  GstP2pSlowReceiverPolicy policy;
-  guint64 max_bytes;
-  guint max_buffers, slow_timeout;
-  gsize size;
-
-  if (self->delivery == GST_P2P_DELIVERY_DATAGRAM)
-    return render_datagram (self, buffer, preroll);
-  if (!preroll && drop_before_receiver (self))
-    return GST_FLOW_OK;
-  if (gst_buffer_get_size (buffer) > GST_P2P_MEDIA_MAX_BUFFER_SIZE) {
-    GST_ELEMENT_ERROR (self, RESOURCE, WRITE, ("A buffer of %" G_GSIZE_FORMAT
-            " bytes is over p2psink's limit of %u bytes (64 MiB) per buffer",
-            gst_buffer_get_size (buffer),
-            (guint) GST_P2P_MEDIA_MAX_BUFFER_SIZE), (NULL));
-    return GST_FLOW_ERROR;
-  }
-
-  GST_OBJECT_LOCK (self);
-  policy = self->slow_policy;
-  max_bytes = self->max_queue_bytes;
-  max_buffers = self->max_queue_buffers;
-  slow_timeout = self->slow_timeout;
-  GST_OBJECT_UNLOCK (self);
-
-  msg = encode_buffer (buffer, FALSE);
-  size = g_bytes_get_size (msg);
-
-  g_mutex_lock (&self->lock);
-  ret = wait_for_peer_locked (self, preroll);
-  if (ret != GST_FLOW_OK)
-    goto out;
-  if (preroll) {
-    /* at preroll, send only if no receiver has to be waited for */
-    for (guint i = 0; i < self->peers->len; i++) {
-      SinkPeer *peer = g_ptr_array_index (self->peers, i);
-
-      if (!peer->closed && queue_full_locked (self, peer, size, max_bytes,
-              max_buffers)) {
-        ret = GST_FLOW_CUSTOM_SUCCESS;
-        goto out;
-      }
-    }
-  }
-
-  snapshot = g_ptr_array_new_with_free_func (sink_peer_unref);
-  for (guint i = 0; i < self->peers->len; i++)
-    g_ptr_array_add (snapshot, sink_peer_ref (g_ptr_array_index (self->peers, i)));
-
-  for (guint i = 0; i < snapshot->len; i++) {
-    SinkPeer *peer = g_ptr_array_index (snapshot, i);
-    gint64 deadline = g_get_monotonic_time () + (gint64) slow_timeout * 1000;
-    gboolean dropped = FALSE;
-
-    while (!peer->closed && !self->stopping
-        && queue_full_locked (self, peer, size, max_bytes, max_buffers)) {
-      if (policy == GST_P2P_SLOW_RECEIVER_DROP) {
-        peer->dropped++;
-        self->dropped_total++;
-        peer->need_discont = TRUE;
-        dropped = TRUE;
-        break;
-      }
-      if (self->flushing) {
-        if (preroll) {
-          ret = GST_FLOW_FLUSHING;
-          goto out;
-        }
-        g_mutex_unlock (&self->lock);
-        ret = gst_base_sink_wait_preroll (bsink);
-        g_mutex_lock (&self->lock);
-        if (ret != GST_FLOW_OK)
-          goto out;
-        continue;
-      }
-      if (policy == GST_P2P_SLOW_RECEIVER_DISCONNECT
-          && !holds_others_back_locked (self, peer, size, max_bytes, max_buffers)) {
-        /* A sole receiver (or every one) full: it paces the sender, however
-         * slowly it consumes: QUIC returns its credit in steps of half a
-         * window, so a queue that does not move for seconds says nothing
-         * of a live receiver (a dead one goes with the liveness timeout).
-         * The clock starts when another receiver is held back. */
-        deadline = g_get_monotonic_time () + (gint64) slow_timeout * 1000;
-        GST_LOG_OBJECT (self, "queue of %s full: pacing the stream", peer->peer_id);
-        self->room_waiters++;
-        g_cond_wait_until (&self->cond, &self->lock, g_get_monotonic_time () + 100 * 1000);
-        self->room_waiters--;
-        continue;
-      }
-      if (policy == GST_P2P_SLOW_RECEIVER_DISCONNECT) {
-        GST_LOG_OBJECT (self, "holding back: the queue of %s is full (it goes "
-            "after slow-receiver-timeout)", peer->peer_id);
-        if (g_get_monotonic_time () >= deadline) {
-          GST_WARNING_OBJECT (self, "receiver %s is too slow (queue full for "
-              "%u ms): disconnecting it", peer->peer_id, slow_timeout);
-          sink_peer_disconnect_locked (self, peer,
-              "receiver too slow (slow-receiver-policy=disconnect)");
-          break;
-        }
-        self->room_waiters++;
-        g_cond_wait_until (&self->cond, &self->lock, deadline);
-        self->room_waiters--;
-      } else {
-        GST_LOG_OBJECT (self, "queue of %s full: waiting for room", peer->peer_id);
-        self->room_waiters++;
-        g_cond_wait (&self->cond, &self->lock);
-        self->room_waiters--;
-      }
-    }
-    if (self->stopping) {
-      ret = GST_FLOW_FLUSHING;
-      goto out;
-    }
-    if (dropped || peer->closed)
-      continue;
-    if (peer->need_discont) {
-      g_autoptr (GBytes) d = encode_buffer (buffer, TRUE);
-
-      peer->need_discont = FALSE;
-      sink_peer_push_locked (self, peer, d);
-    } else {
-      sink_peer_push_locked (self, peer, msg);
-    }
-  }
-
-out:
-  g_mutex_unlock (&self->lock);
-  return ret;
-}
 
 /* The buffer is sent when it prerolls if that needs no waiting (a receiver
  * is there and has room), and then not again when it is rendered; else it is
@@ -943,7 +99,7 @@ static GstFlowReturn
 gst_p2p_sink_preroll (GstBaseSink *bsink, GstBuffer *buffer)
 {
   GstP2pSink *self = GST_P2P_SINK (bsink);
-  GstFlowReturn ret = send_buffer (self, buffer, TRUE);
+  GstFlowReturn ret = gst_p2p_sink_send_buffer (self, buffer, TRUE);
 
   g_mutex_lock (&self->lock);
   gst_buffer_replace (&self->prerolled, ret == GST_FLOW_OK ? buffer : NULL);
@@ -963,7 +119,7 @@ gst_p2p_sink_render (GstBaseSink *bsink, GstBuffer *buffer)
   g_mutex_unlock (&self->lock);
   if (sent)
     return GST_FLOW_OK;
-  return send_buffer (self, buffer, FALSE);
+  return gst_p2p_sink_send_buffer (self, buffer, FALSE);
 }
 
 /* Waits at EOS until every receiver closed (it has everything), bounded by
@@ -985,7 +141,7 @@ wait_drained (GstP2pSink *self)
     GST_INFO_OBJECT (self, "end of stream with no receiver connected");
     goto check;
   }
-  if (wait_for_peer_locked (self, FALSE) != GST_FLOW_OK) {
+  if (gst_p2p_sink_wait_for_peer_locked (self, FALSE) != GST_FLOW_OK) {
     g_mutex_unlock (&self->lock);
     return;
   }
@@ -995,7 +151,8 @@ wait_drained (GstP2pSink *self)
           "the stream within eos-timeout=%u ms: closing them", self->peers->len,
           timeout);
       for (guint i = 0; i < self->peers->len; i++)
-        sink_peer_disconnect_locked (self, g_ptr_array_index (self->peers, i),
+        gst_p2p_sink_peer_disconnect_locked (self,
+            g_ptr_array_index (self->peers, i),
             "end of stream (eos-timeout)");
       /* their threads remove them (bounded: the sends are cancelled) */
       deadline = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
@@ -1079,9 +236,9 @@ gst_p2p_sink_event (GstBaseSink *bsink, GstEvent *event)
         /* where its datagrams end: a loss of the last ones counts too */
         g_autoptr (GBytes) end = gst_p2p_media_datagram_seqnum_message (self->seqnum);
 
-        sink_peer_push_locked (self, peer, end);
+        gst_p2p_sink_peer_push_locked (self, peer, end);
       }
-      sink_peer_push_locked (self, peer, msg);
+      gst_p2p_sink_peer_push_locked (self, peer, msg);
     }
     g_mutex_unlock (&self->lock);
   }
@@ -1135,8 +292,17 @@ gst_p2p_sink_start (GstBaseSink *bsink)
   g_mutex_unlock (&self->lock);
 
   self->cancellable = g_cancellable_new ();
-  self->accept_thread = g_thread_new ("p2psink-accept", accept_thread, self);
+  self->accept_thread = g_thread_new ("p2psink-accept",
+      gst_p2p_sink_accept_thread, self);
   return TRUE;
+}
+
+/* Called with the lock: wakes every peer thread (stop). */
+static void
+wake_peers_locked (GstP2pSink *self)
+{
+  for (guint i = 0; i < self->peers->len; i++)
+    g_cond_signal (&((SinkPeer *) g_ptr_array_index (self->peers, i))->cond);
 }
 
 static gboolean
@@ -1491,16 +657,16 @@ gst_p2p_sink_class_init (GstP2pSinkClass *klass)
    * Returns: %TRUE to accept the receiver.
    */
   gst_p2p_object_install_peer_connecting (gobject_class);
-  signals[SIGNAL_PEER_ADDED] = g_signal_new ("peer-added",
-      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-      G_TYPE_NONE, 1, G_TYPE_STRING);
+  gst_p2p_sink_signals[GST_P2P_SINK_SIGNAL_PEER_ADDED] =
+      g_signal_new ("peer-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+      0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
   /**
    * GstP2pSink::peer-removed:
    * @peer_id: the receiver's peer ID
    */
-  signals[SIGNAL_PEER_REMOVED] = g_signal_new ("peer-removed",
-      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-      G_TYPE_NONE, 1, G_TYPE_STRING);
+  gst_p2p_sink_signals[GST_P2P_SINK_SIGNAL_PEER_REMOVED] =
+      g_signal_new ("peer-removed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+      0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_set_static_metadata (element_class, "P2P sink",
@@ -1533,7 +699,7 @@ gst_p2p_sink_init (GstP2pSink *self)
   self->slow_timeout = DEFAULT_SLOW_TIMEOUT;
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
-  self->peers = g_ptr_array_new_with_free_func (sink_peer_unref);
+  self->peers = g_ptr_array_new_with_free_func (gst_p2p_sink_peer_unref);
   gst_base_sink_set_sync (GST_BASE_SINK (self), FALSE);
   gst_base_sink_set_last_sample_enabled (GST_BASE_SINK (self), FALSE);
 }
@@ -1568,3 +734,4 @@ gst_p2p_sink_uri_handler_init (gpointer g_iface, gpointer data)
   iface->get_uri = sink_uri_get_uri;
   iface->set_uri = sink_uri_set_uri;
 }
+

@@ -9,6 +9,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-sim-private.h"
 #include "p2p/p2p-error.h"
+#include "p2p-test-util.h"
 
 #include <string.h>
 
@@ -17,27 +18,6 @@
 #define RATE 175
 #define MSG_SIZE 1024
 #define SECONDS 60
-
-typedef struct {
-  gboolean done;
-  P2pConnection *conn;
-  GError *error;
-} ConnectResult;
-
-static void
-connect_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  ConnectResult *r = user_data;
-
-  r->conn = p2p_provider_connect_finish (P2P_PROVIDER (source), result, &r->error);
-  r->done = TRUE;
-}
-
-static gboolean
-connect_done (gpointer data)
-{
-  return ((ConnectResult *) data)->done;
-}
 
 typedef struct {
   P2pListener *listener;
@@ -88,7 +68,7 @@ main (int argc, char **argv)
   g_autoptr (P2pSimNetwork) net = NULL;
   g_autoptr (P2pProvider) server = NULL, client = NULL;
   g_autofree char *server_id = NULL, *hash = NULL;
-  ConnectResult cr = { 0 };
+  P2pTestConnectResult cr = { 0 };
   Rx rx = { 0 };
   guint64 seed, start, end;
   gint64 t0, t1;
@@ -117,8 +97,8 @@ main (int argc, char **argv)
     return 1;
   }
   server_id = p2p_peer_id_to_string (p2p_provider_get_local_peer_id (server));
-  p2p_provider_connect_async (client, server_id, NULL, connect_cb, &cr);
-  if (!p2p_sim_network_run_until_cond (net, connect_done, &cr, 60 * S) || cr.error) {
+  p2p_provider_connect_async (client, server_id, NULL, p2p_test_connect_cb, &cr);
+  if (!p2p_sim_network_run_until_cond (net, p2p_test_connect_done, &cr, 60 * S) || cr.error) {
     g_printerr ("bench-sim: connect failed: %s\n", cr.error ? cr.error->message : "timeout");
     return 1;
   }

@@ -7,7 +7,7 @@
  * come out once each, in order; no element waits on the pipeline clock; a
  * link that cannot connect is an error that says why.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "p2p-test-util.h"
+#include "p2p-gst-test-util.h"
 #include <gst/check/gsttestclock.h>
 
 static guint64 n_handoffs;

@@ -7,67 +7,10 @@
  * flowing. Every test checks the bytes, timestamps and events that
  * arrive; every wait is bounded (P2P_TEST_TIMEOUT_S).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "p2p-test-util.h"
+#include "p2p-gst-test-util.h"
 #include "p2p/p2p-sim.h"
 
 #define BUF_SIZE 3000
-
-typedef struct {
-  char *network;
-  GstElement *sink;
-  GstHarness *hsink;
-  PeerCounter peers;
-  char *peer;
-} Sender;
-
-/* A listening p2psink in a harness; @props: "name", value, ... NULL. */
-static void
-sender_start (Sender *s, const char *what, gboolean wait_for_peer, const char *first_prop, ...)
-{
-  va_list ap;
-
-  s->network = p2p_test_network_name (what);
-  s->sink = p2p_test_make_sink (s->network, wait_for_peer);
-  if (first_prop) {
-    va_start (ap, first_prop);
-    g_object_set_valist (G_OBJECT (s->sink), first_prop, ap);
-    va_end (ap);
-  }
-  peer_counter_init (&s->peers, s->sink);
-  s->hsink = gst_harness_new_with_element (s->sink, "sink", NULL);
-  /* a file-like sender: its buffers wait for the first receiver
-   * (a live upstream on a clock would drop them) */
-  gst_harness_set_live (s->hsink, FALSE);
-  gst_object_unref (s->sink);   /* the harness holds it */
-  s->peer = p2p_test_peer_of (s->sink);
-}
-
-static void
-sender_stop (Sender *s)
-{
-  peer_counter_clear (&s->peers, s->sink);
-  gst_harness_teardown (s->hsink);
-  g_free (s->network);
-  g_free (s->peer);
-}
-
-static GstHarness *
-receiver_start (Sender *s, const char *first_prop, ...)
-{
-  GstElement *src = p2p_test_make_src (s->network, s->peer);
-  GstHarness *h;
-  va_list ap;
-
-  if (first_prop) {
-    va_start (ap, first_prop);
-    g_object_set_valist (G_OBJECT (src), first_prop, ap);
-    va_end (ap);
-  }
-  h = gst_harness_new_with_element (src, NULL, "src");
-  gst_object_unref (src);
-  gst_harness_play (h);
-  return h;
-}
 
 static void
 push_buffers (GstHarness *h, guint from, guint to)
@@ -103,7 +46,7 @@ pusher_thread (gpointer data)
  * first one is served every byte. */
 GST_START_TEST (test_max_peers_refused)
 {
-  Sender s;
+  P2pTestSender s;
   GstHarness *ha;
   GstElement *b;
   g_autoptr (GstBus) bus = gst_bus_new ();
@@ -111,11 +54,11 @@ GST_START_TEST (test_max_peers_refused)
   GError *err = NULL;
   gchar *dbg = NULL;
 
-  sender_start (&s, "max-peers", TRUE, "max-peers", 1, NULL);
-  ha = receiver_start (&s, NULL);
+  p2p_test_sender_start (&s, "max-peers", TRUE, "max-peers", 1, NULL);
+  ha = p2p_test_receiver_start (&s, NULL);
   fail_unless (peer_counter_wait_added (&s.peers, 1));
 
-  b = p2p_test_make_src (s.network, s.peer);
+  b = p2p_test_make_src (s.network, s.peer_id);
   gst_element_set_bus (b, bus);
   fail_if (gst_element_set_state (b, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
   /* bounded; a sink that served the second receiver fails at once */
@@ -147,7 +90,7 @@ GST_START_TEST (test_max_peers_refused)
   fail_unless_equals_int (s.peers.added, 1);
   g_mutex_unlock (&s.peers.lock);
   gst_harness_teardown (ha);
-  sender_stop (&s);
+  p2p_test_sender_stop (&s);
 }
 GST_END_TEST;
 
@@ -156,7 +99,7 @@ GST_END_TEST;
  * second joins, both get the whole stream from buffer 0. */
 GST_START_TEST (test_min_peers_gating)
 {
-  Sender s;
+  P2pTestSender s;
   GstHarness *ha, *hb;
   P2pLogProbe probe;
   Pusher p;
@@ -164,7 +107,7 @@ GST_START_TEST (test_min_peers_gating)
   guint before;
 
   p2p_log_probe_start (&probe, "p2psink", "waiting for the first receiver");
-  sender_start (&s, "min-peers", TRUE, "min-peers", 2, NULL);
+  p2p_test_sender_start (&s, "min-peers", TRUE, "min-peers", 2, NULL);
   p.h = s.hsink;
   p.n = 10;
   t = g_thread_new ("pusher", pusher_thread, &p);
@@ -173,14 +116,14 @@ GST_START_TEST (test_min_peers_gating)
   before = probe.count;
   g_mutex_unlock (&probe.lock);
 
-  ha = receiver_start (&s, NULL);
+  ha = p2p_test_receiver_start (&s, NULL);
   fail_unless (peer_counter_wait_added (&s.peers, 1));
   /* add_peer wakes the waiting streaming thread: it must wait again */
   fail_unless (p2p_log_probe_wait (&probe, before + 1),
       "the sink stopped waiting with 1 of min-peers=2 receivers");
   fail_unless_equals_int (gst_harness_buffers_received (ha), 0);
 
-  hb = receiver_start (&s, NULL);
+  hb = p2p_test_receiver_start (&s, NULL);
   fail_unless (peer_counter_wait_added (&s.peers, 2));
   p2p_test_expect_stream (ha, 0, 10, BUF_SIZE, NULL);
   p2p_test_expect_stream (hb, 0, 10, BUF_SIZE, NULL);
@@ -188,7 +131,7 @@ GST_START_TEST (test_min_peers_gating)
   p2p_log_probe_stop (&probe);
   gst_harness_teardown (ha);
   gst_harness_teardown (hb);
-  sender_stop (&s);
+  p2p_test_sender_stop (&s);
 }
 GST_END_TEST;
 
@@ -210,7 +153,7 @@ push_eos_thread (gpointer data)
  * close still reaches the receiver once it is unblocked. */
 GST_START_TEST (test_eos_timeout_closes_receiver)
 {
-  Sender s;
+  P2pTestSender s;
   GstHarness *ha;
   GstPad *pad;
   gulong block;
@@ -219,8 +162,8 @@ GST_START_TEST (test_eos_timeout_closes_receiver)
 
   p2p_log_probe_start (&probe, "p2psink", "1 receiver(s) did not confirm the end of the stream "
       "within eos-timeout=300 ms");
-  sender_start (&s, "eos-timeout", TRUE, "eos-timeout", 300, NULL);
-  ha = receiver_start (&s, NULL);
+  p2p_test_sender_start (&s, "eos-timeout", TRUE, "eos-timeout", 300, NULL);
+  ha = p2p_test_receiver_start (&s, NULL);
   pad = gst_element_get_static_pad (ha->element, "src");
   block = gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BLOCK | GST_PAD_PROBE_TYPE_DATA_DOWNSTREAM,
       block_probe, NULL, NULL);
@@ -238,7 +181,7 @@ GST_START_TEST (test_eos_timeout_closes_receiver)
   gst_object_unref (pad);
   p2p_test_expect_stream (ha, 0, 5, BUF_SIZE, NULL);
   gst_harness_teardown (ha);
-  sender_stop (&s);
+  p2p_test_sender_stop (&s);
 }
 GST_END_TEST;
 
@@ -288,16 +231,16 @@ GST_END_TEST;
  * query answers live. */
 GST_START_TEST (test_is_live_flowing)
 {
-  Sender s;
+  P2pTestSender s;
   GstHarness *ha;
   GstSegment seg;
   GstClockTime rt0;
   GstClockTime min, max;
   gboolean live;
 
-  sender_start (&s, "is-live", TRUE, NULL);
+  p2p_test_sender_start (&s, "is-live", TRUE, NULL);
   {
-    GstElement *src = p2p_test_make_src (s.network, s.peer);
+    GstElement *src = p2p_test_make_src (s.network, s.peer_id);
 
     g_object_set (src, "is-live", TRUE, NULL);
     ha = gst_harness_new_with_element (src, NULL, "src");
@@ -333,7 +276,7 @@ GST_START_TEST (test_is_live_flowing)
     fail_unless_equals_uint64 (min, 200 * GST_MSECOND);
   }
   gst_harness_teardown (ha);
-  sender_stop (&s);
+  p2p_test_sender_stop (&s);
 }
 GST_END_TEST;
 
@@ -345,7 +288,7 @@ GST_END_TEST;
  * position: buffers 5-9, bytes and timestamps unchanged, no error. */
 GST_START_TEST (test_reconnect_after_loss)
 {
-  Sender s;
+  P2pTestSender s;
   GstHarness *h;
   g_autoptr (P2pSimNetwork) net = NULL;
   g_autoptr (GstBus) bus = gst_bus_new ();
@@ -353,8 +296,8 @@ GST_START_TEST (test_reconnect_after_loss)
   guint reconnects = 0;
   GstBuffer *buf;
 
-  sender_start (&s, "reconnect-loss", TRUE, NULL);
-  h = receiver_start (&s, "reconnect", 1, "reconnect-delay", 50, "reconnect-max", 0,
+  p2p_test_sender_start (&s, "reconnect-loss", TRUE, NULL);
+  h = p2p_test_receiver_start (&s, "reconnect", 1, "reconnect-delay", 50, "reconnect-max", 0,
       "idle-timeout", 500, "connect-timeout", 300, NULL);
   gst_element_set_bus (h->element, bus);
   fail_unless (peer_counter_wait_added (&s.peers, 1));
@@ -406,7 +349,7 @@ GST_START_TEST (test_reconnect_after_loss)
 
   gst_element_set_bus (h->element, NULL);
   gst_harness_teardown (h);
-  sender_stop (&s);
+  p2p_test_sender_stop (&s);
 }
 GST_END_TEST;
 
@@ -416,7 +359,7 @@ GST_END_TEST;
  * and the next receiver is served (issue 16 item 12). */
 GST_START_TEST (test_crashed_receiver_frees_slot)
 {
-  Sender s;
+  P2pTestSender s;
   GstHarness *ha, *hb;
   g_autoptr (P2pSimNetwork) net = NULL;
   gint64 crashed_at, freed_at = 0;
@@ -428,8 +371,8 @@ GST_START_TEST (test_crashed_receiver_frees_slot)
    * itself on virtual time */
   g_setenv ("P2P_LIVENESS_TIMEOUT_MS", "2000", TRUE);
   /* no wait-for-peer: the pushes go on while no receiver is there */
-  sender_start (&s, "crashed-receiver", FALSE, "max-peers", 1, NULL);
-  ha = receiver_start (&s, NULL);
+  p2p_test_sender_start (&s, "crashed-receiver", FALSE, "max-peers", 1, NULL);
+  ha = p2p_test_receiver_start (&s, NULL);
   fail_unless (peer_counter_wait_added (&s.peers, 1));
   net = p2p_sim_network_get_named (s.network, NULL);
   fail_unless (net != NULL);
@@ -461,7 +404,7 @@ GST_START_TEST (test_crashed_receiver_frees_slot)
   g_unsetenv ("P2P_LIVENESS_TIMEOUT_MS");
 
   /* a new receiver takes the slot and plays on from the current buffer */
-  hb = receiver_start (&s, NULL);
+  hb = p2p_test_receiver_start (&s, NULL);
   fail_unless (peer_counter_wait_added (&s.peers, 2));
   first_b = ++i;
   push_buffers (s.hsink, first_b, first_b + 5);
@@ -473,7 +416,7 @@ GST_START_TEST (test_crashed_receiver_frees_slot)
   }
   gst_harness_teardown (hb);
   gst_harness_teardown (ha);
-  sender_stop (&s);
+  p2p_test_sender_stop (&s);
 }
 GST_END_TEST;
 
@@ -485,7 +428,7 @@ GST_END_TEST;
  * within 5 s. */
 GST_START_TEST (test_crashed_receiver_no_stall)
 {
-  Sender s;
+  P2pTestSender s;
   GstHarness *ha, *hb;
   g_autoptr (P2pSimNetwork) net = NULL;
   gint64 crashed_at, longest = 0, freed_at = 0;
@@ -495,9 +438,9 @@ GST_START_TEST (test_crashed_receiver_no_stall)
 
   p2p_log_probe_start (&held, "p2psink", "holding back:");
   g_setenv ("P2P_LIVENESS_TIMEOUT_MS", "2000", TRUE);    /* margin for the 5 s bound */
-  sender_start (&s, "crash-no-stall", FALSE, NULL);
-  ha = receiver_start (&s, NULL);
-  hb = receiver_start (&s, NULL);
+  p2p_test_sender_start (&s, "crash-no-stall", FALSE, NULL);
+  ha = p2p_test_receiver_start (&s, NULL);
+  hb = p2p_test_receiver_start (&s, NULL);
   fail_unless (peer_counter_wait_added (&s.peers, 2));
   net = p2p_sim_network_get_named (s.network, NULL);
   fail_unless (net != NULL);
@@ -537,7 +480,7 @@ GST_START_TEST (test_crashed_receiver_no_stall)
   }
   gst_harness_teardown (hb);
   gst_harness_teardown (ha);
-  sender_stop (&s);
+  p2p_test_sender_stop (&s);
 }
 GST_END_TEST;
 
@@ -585,15 +528,15 @@ slow_downstream_probe (GstPad *pad, GstPadProbeInfo *info, gpointer data)
 
 GST_START_TEST (test_slow_consumer_paces_sender)
 {
-  Sender s;
+  P2pTestSender s;
   GstHarness *h;
   PacedPusher p = { 0 };
   GThread *t;
   gint64 start;
 
-  sender_start (&s, "paced", TRUE, "max-queue-bytes", (guint64) 512 * 1024,
+  p2p_test_sender_start (&s, "paced", TRUE, "max-queue-bytes", (guint64) 512 * 1024,
       "slow-receiver-timeout", 1000, NULL);
-  h = receiver_start (&s, "max-queue-bytes", (guint64) 1024 * 1024, NULL);
+  h = p2p_test_receiver_start (&s, "max-queue-bytes", (guint64) 1024 * 1024, NULL);
   {
     GstPad *src = gst_element_get_static_pad (h->element, "src");
 
@@ -631,7 +574,7 @@ GST_START_TEST (test_slow_consumer_paces_sender)
   fail_unless (p.done_at - start >= 1 * G_USEC_PER_SEC,
       "the pushes finished after %.2f s: no backpressure", (p.done_at - start) / 1e6);
   gst_harness_teardown (h);
-  sender_stop (&s);
+  p2p_test_sender_stop (&s);
 }
 GST_END_TEST;
 
@@ -660,7 +603,7 @@ on_peer_connecting (GstElement *sink, const char *peer_id, Gate *g)
 
 GST_START_TEST (test_peer_connecting_signal)
 {
-  Sender s;
+  P2pTestSender s;
   Gate gate = { 0 };
   GstElement *a;
   GstHarness *hb;
@@ -669,10 +612,10 @@ GST_START_TEST (test_peer_connecting_signal)
   g_autoptr (GError) err = NULL;
   g_autofree char *dbg = NULL;
 
-  sender_start (&s, "peer-connecting", TRUE, NULL);
+  p2p_test_sender_start (&s, "peer-connecting", TRUE, NULL);
   g_signal_connect (s.sink, "peer-connecting", G_CALLBACK (on_peer_connecting), &gate);
 
-  a = p2p_test_make_src (s.network, s.peer);
+  a = p2p_test_make_src (s.network, s.peer_id);
   gst_element_set_bus (a, bus);
   fail_if (gst_element_set_state (a, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
   msg = gst_bus_timed_pop_filtered (bus, P2P_TEST_TIMEOUT_S * GST_SECOND, GST_MESSAGE_ERROR);
@@ -689,7 +632,7 @@ GST_START_TEST (test_peer_connecting_signal)
   fail_unless_equals_int (s.peers.added, 0);
   g_mutex_unlock (&s.peers.lock);
 
-  hb = receiver_start (&s, NULL);
+  hb = p2p_test_receiver_start (&s, NULL);
   fail_unless (peer_counter_wait_added (&s.peers, 1));
   fail_unless_equals_int (gate.calls, 2);
   p2p_test_push_stream_headers (s.hsink);
@@ -697,7 +640,7 @@ GST_START_TEST (test_peer_connecting_signal)
   fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
   p2p_test_expect_stream (hb, 0, 5, BUF_SIZE, NULL);
   gst_harness_teardown (hb);
-  sender_stop (&s);
+  p2p_test_sender_stop (&s);
   g_free (gate.first);
 }
 GST_END_TEST;
@@ -708,18 +651,18 @@ GST_END_TEST;
  * the reliable stream: all of them, in order, bytes and timestamps intact. */
 GST_START_TEST (test_reliable_receiver_of_datagram_sender)
 {
-  Sender s;
+  P2pTestSender s;
   GstHarness *h;
 
-  sender_start (&s, "mixed-delivery", TRUE, "delivery", 1 /* datagram */, NULL);
-  h = receiver_start (&s, NULL);
+  p2p_test_sender_start (&s, "mixed-delivery", TRUE, "delivery", 1 /* datagram */, NULL);
+  h = p2p_test_receiver_start (&s, NULL);
   fail_unless (peer_counter_wait_added (&s.peers, 1));
   p2p_test_push_stream_headers (s.hsink);
   push_buffers (s.hsink, 0, 10);
   fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
   p2p_test_expect_stream (h, 0, 10, BUF_SIZE, NULL);
   gst_harness_teardown (h);
-  sender_stop (&s);
+  p2p_test_sender_stop (&s);
 }
 GST_END_TEST;
 

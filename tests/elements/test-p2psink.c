@@ -4,7 +4,7 @@
  * messages, and runs over real QUIC on loopback (one plain, one with
  * allowed-peers).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "p2p-test-util.h"
+#include "p2p-gst-test-util.h"
 #include <p2p/p2p.h>
 #include "p2p/p2p-sim.h"
 #include <glib/gstdio.h>
@@ -40,48 +40,6 @@ make_segment (GstSegment *seg)
   seg->time = 3 * GST_SECOND;
   seg->rate = 1.5;
   seg->applied_rate = 1.0;
-}
-
-static GstBuffer *
-make_buffer (guint i, gsize size)
-{
-  GstBuffer *buf = gst_buffer_new_allocate (NULL, size, NULL);
-  GstMapInfo map;
-
-  gst_buffer_map (buf, &map, GST_MAP_WRITE);
-  for (gsize k = 0; k < size; k++)
-    map.data[k] = (guint8) (i * 31 + k);
-  gst_buffer_unmap (buf, &map);
-  GST_BUFFER_PTS (buf) = GST_SECOND + i * 20 * GST_MSECOND;
-  GST_BUFFER_DTS (buf) = GST_SECOND + i * 20 * GST_MSECOND - GST_MSECOND;
-  GST_BUFFER_DURATION (buf) = 20 * GST_MSECOND;
-  GST_BUFFER_OFFSET (buf) = i;
-  GST_BUFFER_OFFSET_END (buf) = i + 1;
-  if (i % 3)
-    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT);
-  return buf;
-}
-
-static void
-check_buffer (GstBuffer *buf, guint i, gsize size)
-{
-  g_autoptr (GstBuffer) expected = make_buffer (i, size);
-  GstMapInfo a, b;
-
-  fail_unless (buf != NULL, "buffer %u missing", i);
-  fail_unless_equals_uint64 (GST_BUFFER_PTS (buf), GST_BUFFER_PTS (expected));
-  fail_unless_equals_uint64 (GST_BUFFER_DTS (buf), GST_BUFFER_DTS (expected));
-  fail_unless_equals_uint64 (GST_BUFFER_DURATION (buf), 20 * GST_MSECOND);
-  fail_unless_equals_uint64 (GST_BUFFER_OFFSET (buf), i);
-  fail_unless_equals_uint64 (GST_BUFFER_OFFSET_END (buf), i + 1);
-  fail_unless_equals_int (GST_BUFFER_FLAG_IS_SET (buf,
-          GST_BUFFER_FLAG_DELTA_UNIT), (i % 3) != 0);
-  gst_buffer_map (buf, &a, GST_MAP_READ);
-  gst_buffer_map (expected, &b, GST_MAP_READ);
-  fail_unless_equals_int (a.size, b.size);
-  fail_unless (memcmp (a.data, b.data, a.size) == 0, "buffer %u differs", i);
-  gst_buffer_unmap (buf, &a);
-  gst_buffer_unmap (expected, &b);
 }
 
 /* Pushes stream-start, caps, segment and tags into the sink harness. */
@@ -174,70 +132,18 @@ expect_eos (GstHarness *h)
   }
 }
 
-typedef struct {
-  char *network;
-  GstElement *sink;
-  GstHarness *hsink;
-  PeerCounter peers;
-  char *peer_id;
-} Sender;
-
-/* @delivery: p2psink's "delivery" (0 reliable, 1 datagram). */
-static void
-sender_start_delivery (Sender *s, const char *what, gboolean wait_for_peer,
-    gint delivery)
-{
-  s->network = p2p_test_network_name (what);
-  s->sink = p2p_test_make_sink (s->network, wait_for_peer);
-  g_object_set (s->sink, "delivery", delivery, NULL);
-  peer_counter_init (&s->peers, s->sink);
-  s->hsink = gst_harness_new_with_element (s->sink, "sink", NULL);
-  /* a file-like sender: its buffers wait for the first receiver
-   * (a live upstream on a clock would drop them) */
-  gst_harness_set_live (s->hsink, FALSE);
-  /* the harness holds the element from now on */
-  gst_object_unref (s->sink);
-  s->peer_id = p2p_test_peer_of (s->sink);
-}
-
-static void
-sender_start (Sender *s, const char *what, gboolean wait_for_peer)
-{
-  sender_start_delivery (s, what, wait_for_peer, 0);
-}
-
-static void
-sender_stop (Sender *s)
-{
-  peer_counter_clear (&s->peers, s->sink);
-  gst_harness_teardown (s->hsink);
-  g_free (s->network);
-  g_free (s->peer_id);
-}
-
-static GstHarness *
-receiver_start (Sender *s)
-{
-  GstElement *src = p2p_test_make_src (s->network, s->peer_id);
-  GstHarness *h = gst_harness_new_with_element (src, NULL, "src");
-
-  gst_object_unref (src);       /* the harness holds it */
-  gst_harness_play (h);
-  return h;
-}
-
 GST_START_TEST (test_events_and_timestamps)
 {
-  Sender s;
+  P2pTestSender s;
   GstHarness *hsrc;
 
-  sender_start (&s, "events", TRUE);
-  hsrc = receiver_start (&s);
+  p2p_test_sender_start (&s, "events", TRUE, NULL);
+  hsrc = p2p_test_receiver_start (&s, NULL);
   fail_unless (peer_counter_wait_added (&s.peers, 1));
 
   push_headers (s.hsink);
   for (guint i = 0; i < 10; i++)
-    fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (i, 1000)),
+    fail_unless_equals_int (gst_harness_push (s.hsink, p2p_test_buffer_new (i, 1000)),
         GST_FLOW_OK);
   fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
 
@@ -245,7 +151,7 @@ GST_START_TEST (test_events_and_timestamps)
   for (guint i = 0; i < 10; i++) {
     GstBuffer *buf = gst_harness_pull (hsrc);
 
-    check_buffer (buf, i, 1000);
+    p2p_test_buffer_check (buf, i, 1000);
     gst_buffer_unref (buf);
   }
   expect_eos (hsrc);
@@ -253,55 +159,55 @@ GST_START_TEST (test_events_and_timestamps)
   fail_unless (peer_counter_wait_removed (&s.peers, 1));
 
   gst_harness_teardown (hsrc);
-  sender_stop (&s);
+  p2p_test_sender_stop (&s);
 }
 GST_END_TEST;
 
 GST_START_TEST (test_late_joiner)
 {
-  Sender s;
+  P2pTestSender s;
   GstHarness *hsrc;
   GstBuffer *buf;
 
-  sender_start (&s, "late", FALSE);
+  p2p_test_sender_start (&s, "late", FALSE, NULL);
   push_headers (s.hsink);
   for (guint i = 0; i < 5; i++)
-    fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (i, 100)),
+    fail_unless_equals_int (gst_harness_push (s.hsink, p2p_test_buffer_new (i, 100)),
         GST_FLOW_OK);
 
-  hsrc = receiver_start (&s);
+  hsrc = p2p_test_receiver_start (&s, NULL);
   fail_unless (peer_counter_wait_added (&s.peers, 1));
-  fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (5, 100)),
+  fail_unless_equals_int (gst_harness_push (s.hsink, p2p_test_buffer_new (5, 100)),
       GST_FLOW_OK);
 
   expect_headers (hsrc);
   buf = gst_harness_pull (hsrc);
-  check_buffer (buf, 5, 100);
+  p2p_test_buffer_check (buf, 5, 100);
   gst_buffer_unref (buf);
 
   fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
   expect_eos (hsrc);
   gst_harness_teardown (hsrc);
-  sender_stop (&s);
+  p2p_test_sender_stop (&s);
 }
 GST_END_TEST;
 
 GST_START_TEST (test_ten_receivers)
 {
-  Sender s;
+  P2pTestSender s;
   GstHarness *hsrc[10];
   guint n_peers = 0;
 
-  sender_start (&s, "ten", TRUE);
+  p2p_test_sender_start (&s, "ten", TRUE, NULL);
   for (guint r = 0; r < 10; r++)
-    hsrc[r] = receiver_start (&s);
+    hsrc[r] = p2p_test_receiver_start (&s, NULL);
   fail_unless (peer_counter_wait_added (&s.peers, 10));
   g_object_get (s.sink, "n-peers", &n_peers, NULL);
   fail_unless_equals_int (n_peers, 10);
 
   push_headers (s.hsink);
   for (guint i = 0; i < 20; i++)
-    fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (i, 2000)),
+    fail_unless_equals_int (gst_harness_push (s.hsink, p2p_test_buffer_new (i, 2000)),
         GST_FLOW_OK);
   fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
 
@@ -310,7 +216,7 @@ GST_START_TEST (test_ten_receivers)
     for (guint i = 0; i < 20; i++) {
       GstBuffer *buf = gst_harness_pull (hsrc[r]);
 
-      check_buffer (buf, i, 2000);
+      p2p_test_buffer_check (buf, i, 2000);
       gst_buffer_unref (buf);
     }
     expect_eos (hsrc[r]);
@@ -318,7 +224,7 @@ GST_START_TEST (test_ten_receivers)
   fail_unless (peer_counter_wait_removed (&s.peers, 10));
   for (guint r = 0; r < 10; r++)
     gst_harness_teardown (hsrc[r]);
-  sender_stop (&s);
+  p2p_test_sender_stop (&s);
 }
 GST_END_TEST;
 
@@ -345,7 +251,7 @@ pull_checked (GstHarness *h, gint64 prev, gsize size)
 
   fail_unless (buf != NULL, "no buffer after %" G_GINT64_FORMAT, prev);
   off = (gint64) GST_BUFFER_OFFSET (buf);
-  check_buffer (buf, (guint) off, size);
+  p2p_test_buffer_check (buf, (guint) off, size);
   if (prev >= 0) {
     fail_unless (off > prev, "buffer %" G_GINT64_FORMAT " after %"
         G_GINT64_FORMAT, off, prev);
@@ -377,7 +283,7 @@ push_many (gpointer data)
   PushMany *p = data;
 
   for (guint i = 0; i < p->n; i++)
-    if (gst_harness_push (p->h, make_buffer (i, 32768)) != GST_FLOW_OK)
+    if (gst_harness_push (p->h, p2p_test_buffer_new (i, 32768)) != GST_FLOW_OK)
       return GINT_TO_POINTER (FALSE);
   return GINT_TO_POINTER (TRUE);
 }
@@ -386,7 +292,7 @@ push_many (gpointer data)
  * slow receiver's queue (its LOG line), then the slow link is made fast;
  * both receivers get every buffer, in order, nothing is dropped. */
 static void
-run_blocked (Sender *s, GstHarness *fast, GstHarness *slow, P2pSimNetwork *net,
+run_blocked (P2pTestSender *s, GstHarness *fast, GstHarness *slow, P2pSimNetwork *net,
     P2pSimLinkParams *link, guint n)
 {
   PushMany pm = { s->hsink, n };
@@ -429,7 +335,7 @@ static void
 run_slow_receiver (const SlowCase *c)
 {
   g_autoptr (GstBus) slow_bus = gst_bus_new ();
-  Sender s;
+  P2pTestSender s;
   GstHarness *fast, *slow;
   g_autoptr (P2pSimNetwork) net = NULL;
   P2pSimLinkParams link;
@@ -437,13 +343,13 @@ run_slow_receiver (const SlowCase *c)
   guint i = 0;
   const gsize size = 32768;
 
-  sender_start (&s, c->policy, TRUE);
+  p2p_test_sender_start (&s, c->policy, TRUE, NULL);
   gst_util_set_object_arg (G_OBJECT (s.sink), "slow-receiver-policy", c->policy);
   g_object_set (s.sink, "max-queue-buffers", c->max_buffers, "max-queue-bytes",
       c->max_bytes, "slow-receiver-timeout", SLOW_TIMEOUT_MS, "eos-timeout",
       2000, NULL);
-  fast = receiver_start (&s);
-  slow = receiver_start (&s);
+  fast = p2p_test_receiver_start (&s, NULL);
+  slow = p2p_test_receiver_start (&s, NULL);
   gst_element_set_bus (slow->element, slow_bus);
   net = p2p_sim_network_get_named (s.network, NULL);
   fail_unless (net != NULL);
@@ -462,14 +368,14 @@ run_slow_receiver (const SlowCase *c)
     GstBuffer *buf;
     gint64 t0 = g_get_monotonic_time ();
 
-    fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (i, size)),
+    fail_unless_equals_int (gst_harness_push (s.hsink, p2p_test_buffer_new (i, size)),
         GST_FLOW_OK);
     longest_push = MAX (longest_push, g_get_monotonic_time () - t0);
     /* the fast receiver keeps up */
     if (i == 0)
       expect_headers (fast);
     buf = gst_harness_pull (fast);
-    check_buffer (buf, i, size);
+    p2p_test_buffer_check (buf, i, size);
     gst_buffer_unref (buf);
     if (g_str_equal (c->policy, "drop") && sink_dropped (s.sink) > 0) {
       i++;
@@ -521,10 +427,10 @@ run_slow_receiver (const SlowCase *c)
         break;
       fail_unless (i < end, "no buffer reached the slow receiver after the "
           "drops");
-      fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (i, size)),
+      fail_unless_equals_int (gst_harness_push (s.hsink, p2p_test_buffer_new (i, size)),
           GST_FLOW_OK);
       buf = gst_harness_pull (fast);
-      check_buffer (buf, i, size);
+      p2p_test_buffer_check (buf, i, size);
       gst_buffer_unref (buf);
       i++;
     }
@@ -535,7 +441,7 @@ out:
   gst_bus_set_flushing (slow_bus, TRUE);
   gst_harness_teardown (slow);
   gst_harness_teardown (fast);
-  sender_stop (&s);
+  p2p_test_sender_stop (&s);
 }
 
 GST_START_TEST (test_slow_receiver_disconnect)
@@ -574,7 +480,7 @@ GST_END_TEST;
 
 GST_START_TEST (test_stats_and_messages)
 {
-  Sender s;
+  P2pTestSender s;
   GstHarness *hsrc;
   g_autoptr (GstBus) bus = gst_bus_new ();
   g_autoptr (GstStructure) stats = NULL;
@@ -596,10 +502,10 @@ GST_START_TEST (test_stats_and_messages)
   gst_object_unref (sink);
   s.peer_id = p2p_test_peer_of (sink);
 
-  hsrc = receiver_start (&s);
+  hsrc = p2p_test_receiver_start (&s, NULL);
   fail_unless (peer_counter_wait_added (&s.peers, 1));
   push_headers (s.hsink);
-  fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (0, 5000)),
+  fail_unless_equals_int (gst_harness_push (s.hsink, p2p_test_buffer_new (0, 5000)),
       GST_FLOW_OK);
   gst_buffer_unref (gst_harness_pull (hsrc));
 
@@ -644,7 +550,7 @@ GST_START_TEST (test_stats_and_messages)
 
   gst_element_set_bus (sink, NULL);
   gst_harness_teardown (hsrc);
-  sender_stop (&s);
+  p2p_test_sender_stop (&s);
 }
 GST_END_TEST;
 
@@ -691,14 +597,14 @@ GST_START_TEST (test_quic_loopback)
 
   push_headers (hsink);
   for (guint i = 0; i < 50; i++)
-    fail_unless_equals_int (gst_harness_push (hsink, make_buffer (i, 20000)),
+    fail_unless_equals_int (gst_harness_push (hsink, p2p_test_buffer_new (i, 20000)),
         GST_FLOW_OK);
   fail_unless (gst_harness_push_event (hsink, gst_event_new_eos ()));
   expect_headers (hsrc);
   for (guint i = 0; i < 50; i++) {
     GstBuffer *buf = gst_harness_pull (hsrc);
 
-    check_buffer (buf, i, 20000);
+    p2p_test_buffer_check (buf, i, 20000);
     gst_buffer_unref (buf);
   }
   expect_eos (hsrc);
@@ -779,13 +685,13 @@ GST_START_TEST (test_allowed_peers)
   fail_unless (peer_counter_wait_added (&peers, 1));
   push_headers (hsink);
   for (guint i = 0; i < 20; i++)
-    fail_unless_equals_int (gst_harness_push (hsink, make_buffer (i, 5000)), GST_FLOW_OK);
+    fail_unless_equals_int (gst_harness_push (hsink, p2p_test_buffer_new (i, 5000)), GST_FLOW_OK);
   fail_unless (gst_harness_push_event (hsink, gst_event_new_eos ()));
   expect_headers (hsrc);
   for (guint i = 0; i < 20; i++) {
     GstBuffer *buf = gst_harness_pull (hsrc);
 
-    check_buffer (buf, i, 5000);
+    p2p_test_buffer_check (buf, i, 5000);
     gst_buffer_unref (buf);
   }
   expect_eos (hsrc);
@@ -806,7 +712,7 @@ push_one (gpointer data)
 {
   GstHarness *h = data;
 
-  return GINT_TO_POINTER (gst_harness_push (h, make_buffer (0, 10)));
+  return GINT_TO_POINTER (gst_harness_push (h, p2p_test_buffer_new (0, 10)));
 }
 
 typedef struct {
@@ -842,7 +748,7 @@ set_null (gpointer data)
  * stop must wake that wait, the push returns FLUSHING. */
 GST_START_TEST (test_wait_for_peer_unblocks_on_stop)
 {
-  Sender s;
+  P2pTestSender s;
   GThread *pusher, *stopper;
   P2pLogProbe waiting;
   gint64 deadline;
@@ -853,7 +759,7 @@ GST_START_TEST (test_wait_for_peer_unblocks_on_stop)
   g_cond_init (&push_result.cond);
   p2p_log_probe_start (&waiting, "p2psink", "waiting for the first receiver");
 
-  sender_start (&s, "unblock", TRUE);
+  p2p_test_sender_start (&s, "unblock", TRUE, NULL);
   push_headers (s.hsink);
   /* no receiver: the push waits in render for the first one */
   pusher = g_thread_new ("push", push_one_noted, s.hsink);
@@ -875,7 +781,7 @@ GST_START_TEST (test_wait_for_peer_unblocks_on_stop)
   g_thread_join (pusher);
 
   p2p_log_probe_stop (&waiting);
-  sender_stop (&s);
+  p2p_test_sender_stop (&s);
   g_mutex_clear (&push_result.lock);
   g_cond_clear (&push_result.cond);
 }
@@ -899,7 +805,7 @@ pull_events_until_eos (GstHarness *h)
 
 GST_START_TEST (test_datagram_delivery)
 {
-  Sender s;
+  P2pTestSender s;
   GstElement *src;
   GstHarness *hsrc;
   guint received = 0;
@@ -909,7 +815,7 @@ GST_START_TEST (test_datagram_delivery)
   gboolean live = FALSE;
   GstClockTime min = 0, max = 0;
 
-  sender_start_delivery (&s, "datagram", TRUE, 1);
+  p2p_test_sender_start (&s, "datagram", TRUE, "delivery", 1, NULL);
 
   src = p2p_test_make_src (s.network, s.peer_id);
   g_object_set (src, "delivery", 1, "latency", 50, NULL);
@@ -931,7 +837,7 @@ GST_START_TEST (test_datagram_delivery)
 
   push_headers (s.hsink);
   for (guint i = 0; i < 50; i++)
-    fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (i, 200)),
+    fail_unless_equals_int (gst_harness_push (s.hsink, p2p_test_buffer_new (i, 200)),
         GST_FLOW_OK);
   fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
 
@@ -945,7 +851,7 @@ GST_START_TEST (test_datagram_delivery)
       guint64 i = GST_BUFFER_OFFSET (buf);
 
       fail_unless (received == 0 || i > last, "out of order");
-      check_buffer (buf, (guint) i, 200);
+      p2p_test_buffer_check (buf, (guint) i, 200);
       last = i;
       received++;
       gst_buffer_unref (buf);
@@ -963,7 +869,7 @@ GST_START_TEST (test_datagram_delivery)
   fail_unless_equals_uint64 (lost, 0);
   fail_unless_equals_uint64 (dropped, 0);
   gst_harness_teardown (hsrc);
-  sender_stop (&s);
+  p2p_test_sender_stop (&s);
 }
 GST_END_TEST;
 
@@ -988,7 +894,7 @@ pull_until_eos (GstHarness *h, guint64 *first_offset)
 
     if (n == 0)
       *first_offset = i;
-    check_buffer (buf, i, 200);
+    p2p_test_buffer_check (buf, i, 200);
     gst_buffer_unref (buf);
   }
   return n;
@@ -996,7 +902,7 @@ pull_until_eos (GstHarness *h, guint64 *first_offset)
 
 /* A playing p2psrc delivery=datagram latency=50 of @s. */
 static GstHarness *
-datagram_receiver_start (Sender *s)
+datagram_receiver_start (P2pTestSender *s)
 {
   GstElement *src = p2p_test_make_src (s->network, s->peer_id);
   GstHarness *h;
@@ -1021,13 +927,13 @@ src_lost (GstHarness *h)
 
 GST_START_TEST (test_datagram_losses_counted)
 {
-  Sender s;
+  P2pTestSender s;
   GstHarness *ha, *hb;
   P2pLogProbe ready;
   guint64 first_a = G_MAXUINT64, first_b = G_MAXUINT64;
   guint got_a, got_b;
 
-  sender_start_delivery (&s, "datagram-lost", TRUE, 1);
+  p2p_test_sender_start (&s, "datagram-lost", TRUE, "delivery", 1, NULL);
   p2p_log_probe_start (&ready, "p2psink", "datagrams to receiver ");
 
   ha = datagram_receiver_start (&s);
@@ -1035,12 +941,12 @@ GST_START_TEST (test_datagram_losses_counted)
   push_headers (s.hsink);
   for (guint i = 0; i < 10; i++)
     fail_unless_equals_int (gst_harness_push (s.hsink,
-            make_buffer (i, i == 0 ? LOST_BIG : 200)), GST_FLOW_OK);
+            p2p_test_buffer_new (i, i == 0 ? LOST_BIG : 200)), GST_FLOW_OK);
   hb = datagram_receiver_start (&s);
   fail_unless (p2p_log_probe_wait (&ready, 2), "B never got ready");
   for (guint i = 10; i < 20; i++)
     fail_unless_equals_int (gst_harness_push (s.hsink,
-            make_buffer (i, i == 10 || i == 19 ? LOST_BIG : 200)), GST_FLOW_OK);
+            p2p_test_buffer_new (i, i == 10 || i == 19 ? LOST_BIG : 200)), GST_FLOW_OK);
   fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
 
   got_a = pull_until_eos (ha, &first_a);
@@ -1066,7 +972,7 @@ GST_START_TEST (test_datagram_losses_counted)
   p2p_log_probe_stop (&ready);
   gst_harness_teardown (hb);
   gst_harness_teardown (ha);
-  sender_stop (&s);
+  p2p_test_sender_stop (&s);
 }
 GST_END_TEST;
 
@@ -1079,15 +985,15 @@ GST_START_TEST (test_large_buffers)
   static const gsize sizes[] = { 1000, 2 * 1024 * 1024, 8 * 1024 * 1024,
     P2P_MAX_MESSAGE_SIZE, 1000
   };
-  Sender s;
+  P2pTestSender s;
   GstHarness *hsrc;
 
-  sender_start (&s, "large", TRUE);
-  hsrc = receiver_start (&s);
+  p2p_test_sender_start (&s, "large", TRUE, NULL);
+  hsrc = p2p_test_receiver_start (&s, NULL);
   fail_unless (peer_counter_wait_added (&s.peers, 1));
   push_headers (s.hsink);
   for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
-    fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (i,
+    fail_unless_equals_int (gst_harness_push (s.hsink, p2p_test_buffer_new (i,
                 sizes[i])), GST_FLOW_OK);
   fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
 
@@ -1095,13 +1001,13 @@ GST_START_TEST (test_large_buffers)
   for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
     GstBuffer *buf = gst_harness_pull (hsrc);
 
-    check_buffer (buf, i, sizes[i]);
+    p2p_test_buffer_check (buf, i, sizes[i]);
     gst_buffer_unref (buf);
   }
   expect_eos (hsrc);
   fail_unless (peer_counter_wait_removed (&s.peers, 1));
   gst_harness_teardown (hsrc);
-  sender_stop (&s);
+  p2p_test_sender_stop (&s);
 }
 GST_END_TEST;
 
@@ -1184,7 +1090,7 @@ stats_u64 (const GstStructure *st, const char *field)
  * carries the reason. */
 GST_START_TEST (test_stats_monotonic)
 {
-  Sender s;
+  P2pTestSender s;
   GstHarness *hsrc[2];
   g_autoptr (GstBus) bus = gst_bus_new ();
   GstElement *sink;
@@ -1210,13 +1116,13 @@ GST_START_TEST (test_stats_monotonic)
   gst_object_unref (sink);
   s.peer_id = p2p_test_peer_of (sink);
 
-  hsrc[0] = receiver_start (&s);
-  hsrc[1] = receiver_start (&s);
+  hsrc[0] = p2p_test_receiver_start (&s, NULL);
+  hsrc[1] = p2p_test_receiver_start (&s, NULL);
   fail_unless (peer_counter_wait_added (&s.peers, 2));
   fail_unless_equals_int (notify_counter_wait (&notifies, 2), 2);
   push_headers (s.hsink);
   for (guint i = 0; i < 20; i++)
-    fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (i, 5000)),
+    fail_unless_equals_int (gst_harness_push (s.hsink, p2p_test_buffer_new (i, 5000)),
         GST_FLOW_OK);
   for (guint r = 0; r < 2; r++)
     for (guint i = 0; i < 20; i++)
@@ -1284,7 +1190,7 @@ GST_START_TEST (test_stats_monotonic)
 
   gst_element_set_bus (sink, NULL);
   g_signal_handlers_disconnect_by_data (sink, &notifies);
-  sender_stop (&s);
+  p2p_test_sender_stop (&s);
   g_mutex_clear (&notifies.lock);
   g_cond_clear (&notifies.cond);
 }
@@ -1297,7 +1203,7 @@ GST_END_TEST;
 GST_START_TEST (test_partial_delivery)
 {
   for (guint allow = 0; allow < 2; allow++) {
-    Sender s;
+    P2pTestSender s;
     GstHarness *hsrc;
     g_autoptr (GstBus) bus = gst_bus_new ();
     GstElement *sink;
@@ -1317,11 +1223,11 @@ GST_START_TEST (test_partial_delivery)
     gst_object_unref (sink);
     s.peer_id = p2p_test_peer_of (sink);
 
-    hsrc = receiver_start (&s);
+    hsrc = p2p_test_receiver_start (&s, NULL);
     fail_unless (peer_counter_wait_added (&s.peers, 1));
     push_headers (s.hsink);
     for (guint i = 0; i < 5; i++)
-      fail_unless_equals_int (gst_harness_push (s.hsink, make_buffer (i, 1000)),
+      fail_unless_equals_int (gst_harness_push (s.hsink, p2p_test_buffer_new (i, 1000)),
           GST_FLOW_OK);
     for (guint i = 0; i < 5; i++)
       gst_buffer_unref (gst_harness_pull (hsrc));
@@ -1363,7 +1269,7 @@ GST_START_TEST (test_partial_delivery)
     fail_unless_equals_int (warnings, 1);
     fail_unless_equals_int (errors, allow ? 0 : 1);
     gst_element_set_bus (sink, NULL);
-    sender_stop (&s);
+    p2p_test_sender_stop (&s);
   }
 }
 GST_END_TEST;

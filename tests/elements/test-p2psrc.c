@@ -4,7 +4,7 @@
  * naming it and the cause; the
  * p2p:// URI handler; identity key files; NULL <-> PLAYING cycles.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "p2p-test-util.h"
+#include "p2p-gst-test-util.h"
 #include <glib/gstdio.h>
 #include <p2p/p2p.h>
 

@@ -12,6 +12,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-sim-private.h"
 #include "p2p/p2p-error.h"
+#include "p2p-test-util.h"
 
 #include <string.h>
 
@@ -51,22 +52,7 @@ describe (const Params *p)
 }
 
 typedef struct {
-  gboolean done;
-  P2pConnection *conn;
-  GError *error;
-} ConnectResult;
-
-static void
-connect_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  ConnectResult *r = user_data;
-
-  r->conn = p2p_provider_connect_finish (P2P_PROVIDER (source), result, &r->error);
-  r->done = TRUE;
-}
-
-typedef struct {
-  ConnectResult connect;
+  P2pTestConnectResult connect;
   P2pListener *listener;
   P2pConnection *server;
   const guint8 *data;
@@ -161,7 +147,7 @@ run_seed (guint64 seed, const Params *p, guint64 *virtual_ns, char **trace_hash)
   r.msg_size = p->msg_size;
   r.received = g_byte_array_new ();
   server_id = p2p_peer_id_to_string (p2p_provider_get_local_peer_id (server));
-  p2p_provider_connect_async (client, server_id, NULL, connect_cb, &r.connect);
+  p2p_provider_connect_async (client, server_id, NULL, p2p_test_connect_cb, &r.connect);
 
   ok = p2p_sim_network_run_until_cond (net, step, &r, 1800 * S);
   if (r.error)

@@ -3,7 +3,8 @@
  * 127.0.0.1, P2pSignaling clients, libsoup WebSocket clients that misbehave
  * ("Raw", optionally bound to another loopback address) and hand-made
  * WebSocket clients on a bare GSocket ("Sock") that can stop reading or
- * never answer a ping. Include after p2p-test-util.h (WAIT_FOR).
+ * never answer a ping. Include after p2p-test-util.h (WAIT_FOR, the
+ * rendezvous subprocess).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
@@ -37,43 +38,20 @@ rdv_child_setup (gpointer data)
   }
 }
 
-static inline char *
-server_binary (void)
-{
-  const char *builddir = g_getenv ("P2P_TEST_BUILDDIR");
-  if (builddir)
-    return g_build_filename (builddir, "tools", "p2p-rendezvous", NULL);
-  return g_build_filename ("tools", "p2p-rendezvous", NULL);
-}
-
 /* Starts the server on 127.0.0.1 with @extra options; @nofile > 0 sets its
  * RLIMIT_NOFILE (soft and hard). */
 static inline void
 server_start_full (Server *s, const char *const *extra, guint nofile)
 {
-  g_autofree char *bin = server_binary ();
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  g_ptr_array_add (argv, bin);
-  g_ptr_array_add (argv, (char *) "--port=0");
-  g_ptr_array_add (argv, (char *) "--host=127.0.0.1");
-  for (guint i = 0; extra && extra[i]; i++)
-    g_ptr_array_add (argv, (char *) extra[i]);
-  g_ptr_array_add (argv, NULL);
-
   g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (
       G_SUBPROCESS_FLAGS_STDOUT_PIPE | (g_getenv ("RDV_TEST_STDERR") ? 0 : G_SUBPROCESS_FLAGS_STDERR_SILENCE));
   g_subprocess_launcher_set_child_setup (l, rdv_child_setup, GUINT_TO_POINTER (nofile), NULL);
   g_autoptr (GError) error = NULL;
-  s->proc = g_subprocess_launcher_spawnv (l, (const char *const *) argv->pdata, &error);
-  g_assert_no_error (error);
+  g_autoptr (GDataInputStream) in = NULL;
+  s->proc = p2p_test_rendezvous_spawn (l, extra, &s->url, &in);
 
-  g_autoptr (GDataInputStream) in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (s->proc));
-  g_autofree char *line = g_data_input_stream_read_line (in, NULL, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (line);
-  g_assert_true (g_str_has_prefix (line, "listening on ws://127.0.0.1:"));
-  s->url = g_strdup (line + strlen ("listening on "));
-  s->port = (guint16) atoi (line + strlen ("listening on ws://127.0.0.1:"));
+  g_assert_true (g_str_has_prefix (s->url, "ws://127.0.0.1:"));
+  s->port = (guint16) atoi (s->url + strlen ("ws://127.0.0.1:"));
   for (guint i = 0; extra && extra[i]; i++) {
     if (g_str_has_prefix (extra[i], "--metrics")) {
       g_autofree char *mline = g_data_input_stream_read_line (in, NULL, NULL, &error);

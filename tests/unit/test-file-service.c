@@ -9,6 +9,7 @@
  * capability against a version-N+1 dialer (issue 18).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <p2p/p2p.h>
+#include "p2p-test-util.h"
 #include "p2p-quic-connection-private.h"
 #include "p2p-quic-provider-private.h"
 #include <glib/gstdio.h>
@@ -104,26 +105,6 @@ fixture_setup (Fixture *f, gconstpointer data)
 }
 
 static void
-rm_rf (const char *path)
-{
-  GDir *d = g_dir_open (path, 0, NULL);
-  const char *n;
-
-  if (d) {
-    while ((n = g_dir_read_name (d))) {
-      g_autofree char *p = g_build_filename (path, n, NULL);
-
-      if (g_file_test (p, G_FILE_TEST_IS_DIR) && !g_file_test (p, G_FILE_TEST_IS_SYMLINK))
-        rm_rf (p);
-      else
-        g_unlink (p);
-    }
-    g_dir_close (d);
-  }
-  g_rmdir (path);
-}
-
-static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
   p2p_connection_close (f->conn, "done");
@@ -134,7 +115,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
   g_clear_object (&f->listener);
   g_clear_object (&f->b);
   g_clear_object (&f->a);
-  rm_rf (f->tmp);
+  p2p_test_rm_rf (f->tmp);
   g_free (f->tmp);
   g_free (f->root);
   g_free (f->big);

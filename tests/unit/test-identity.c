@@ -6,6 +6,7 @@
 
 #include <glib/gstdio.h>
 #include <p2p/p2p.h>
+#include "p2p-test-util.h"
 
 /* RFC 8032 §7.1, TEST 1. */
 #define RFC8032_SEED "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
@@ -16,26 +17,6 @@
 typedef struct {
   char *dir;
 } Fixture;
-
-static void
-rm_rf (const char *path)
-{
-  GDir *d = g_dir_open (path, 0, NULL);
-
-  if (d != NULL) {
-    const char *name;
-
-    while ((name = g_dir_read_name (d)) != NULL) {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-
-      rm_rf (child);
-    }
-    g_dir_close (d);
-    g_rmdir (path);
-  } else {
-    g_unlink (path);
-  }
-}
 
 static void
 fixture_setup (Fixture *f, gconstpointer data)
@@ -49,7 +30,7 @@ fixture_setup (Fixture *f, gconstpointer data)
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  rm_rf (f->dir);
+  p2p_test_rm_rf (f->dir);
   g_free (f->dir);
 }
 

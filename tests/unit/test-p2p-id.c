@@ -6,6 +6,7 @@
 
 #include <glib/gstdio.h>
 #include <p2p/p2p.h>
+#include "p2p-test-util.h"
 
 typedef struct {
   char *dir;  /* temporary, also XDG_DATA_HOME */
@@ -14,26 +15,6 @@ typedef struct {
   char *err;
   int status;
 } Fixture;
-
-static void
-rm_rf (const char *path)
-{
-  GDir *d = g_dir_open (path, 0, NULL);
-
-  if (d != NULL) {
-    const char *name;
-
-    while ((name = g_dir_read_name (d)) != NULL) {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-
-      rm_rf (child);
-    }
-    g_dir_close (d);
-    g_rmdir (path);
-  } else {
-    g_unlink (path);
-  }
-}
 
 static void
 fixture_setup (Fixture *f, gconstpointer data)
@@ -58,7 +39,7 @@ static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
   if (f->dir)
-    rm_rf (f->dir);
+    p2p_test_rm_rf (f->dir);
   g_free (f->dir);
   g_free (f->tool);
   g_free (f->out);

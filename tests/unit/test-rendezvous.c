@@ -369,7 +369,7 @@ test_max_connections (void)
 static void
 test_server_bad_options (void)
 {
-  g_autofree char *bin = server_binary ();
+  g_autofree char *bin = p2p_test_rendezvous_binary ();
   g_autofree char *cfg = NULL;
   int fd = g_file_open_tmp ("rdv-XXXXXX.conf", &cfg, NULL);
   g_assert_cmpint (fd, >=, 0);

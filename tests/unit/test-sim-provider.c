@@ -11,6 +11,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-sim-private.h"
 #include "p2p/p2p-error.h"
+#include "p2p-test-util.h"
 #include "p2p/p2p-peer-info.h"
 #include "p2p/p2p-quic-provider.h"
 
@@ -63,27 +64,6 @@ env_clear (Env *e)
   g_main_context_release (g_main_context_default ());
 }
 
-typedef struct {
-  gboolean done;
-  P2pConnection *conn;
-  GError *error;
-} ConnectResult;
-
-static void
-connect_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  ConnectResult *r = user_data;
-
-  r->conn = p2p_provider_connect_finish (P2P_PROVIDER (source), result, &r->error);
-  r->done = TRUE;
-}
-
-static gboolean
-connect_done (gpointer data)
-{
-  return ((ConnectResult *) data)->done;
-}
-
 static char *
 peer_text (P2pProvider *p)
 {
@@ -95,10 +75,10 @@ static P2pConnection *
 connect_sync_virtual (P2pSimNetwork *net, P2pProvider *client, const char *peer,
     GError **error)
 {
-  ConnectResult r = { 0 };
+  P2pTestConnectResult r = { 0 };
 
-  p2p_provider_connect_async (client, peer, NULL, connect_cb, &r);
-  g_assert_true (p2p_sim_network_run_until_cond (net, connect_done, &r, 600 * S));
+  p2p_provider_connect_async (client, peer, NULL, p2p_test_connect_cb, &r);
+  g_assert_true (p2p_sim_network_run_until_cond (net, p2p_test_connect_done, &r, 600 * S));
   if (r.error)
     g_propagate_error (error, r.error);
   return r.conn;
@@ -334,11 +314,11 @@ test_connect_errors (void)
   /* cancelled before it starts */
   {
     g_autoptr (GCancellable) cancel = g_cancellable_new ();
-    ConnectResult r = { 0 };
+    P2pTestConnectResult r = { 0 };
 
     g_cancellable_cancel (cancel);
-    p2p_provider_connect_async (e.client, server_id, cancel, connect_cb, &r);
-    g_assert_true (p2p_sim_network_run_until_cond (e.net, connect_done, &r, 10 * S));
+    p2p_provider_connect_async (e.client, server_id, cancel, p2p_test_connect_cb, &r);
+    g_assert_true (p2p_sim_network_run_until_cond (e.net, p2p_test_connect_done, &r, 10 * S));
     g_assert_error (r.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
     g_clear_error (&r.error);
   }
@@ -553,7 +533,7 @@ test_hundred_peers (void)
   Env e = { 0 };
   g_autofree char *server_id = NULL;
   GPtrArray *clients = g_ptr_array_new_with_free_func (g_object_unref);
-  ConnectResult *results = g_new0 (ConnectResult, 100);
+  P2pTestConnectResult *results = g_new0 (P2pTestConnectResult, 100);
   Acceptor a;
   guint i;
 
@@ -566,12 +546,12 @@ test_hundred_peers (void)
     P2pProvider *p = p2p_sim_provider_new (e.net, NULL, e.cfg);
 
     g_ptr_array_add (clients, p);
-    p2p_provider_connect_async (p, server_id, NULL, connect_cb, &results[i]);
+    p2p_provider_connect_async (p, server_id, NULL, p2p_test_connect_cb, &results[i]);
   }
   g_assert_true (p2p_sim_network_run_until_cond (e.net, accept_some, &a, 120 * S));
   for (i = 0; i < 100; i++) {
     if (!results[i].done)
-      g_assert_true (p2p_sim_network_run_until_cond (e.net, connect_done, &results[i], 60 * S));
+      g_assert_true (p2p_sim_network_run_until_cond (e.net, p2p_test_connect_done, &results[i], 60 * S));
     g_assert_no_error (results[i].error);
     g_assert_true (p2p_peer_id_equal (p2p_connection_get_peer_id (results[i].conn),
             p2p_provider_get_local_peer_id (e.server)));

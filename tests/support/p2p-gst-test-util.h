@@ -1,5 +1,8 @@
-/* p2p-test-util.h: helpers shared by the element tests: bounded waits on
- * signals and the bus, sim-network names, running a pipeline to EOS.
+/* p2p-gst-test-util.h: helpers shared by the element tests (gst-check; the
+ * unit tests have theirs in p2p-test-util.h): bounded waits on signals and
+ * the bus, sim-network names, a p2psink and its p2psrc receivers in
+ * harnesses (P2pTestSender), running a pipeline to EOS, test buffers and
+ * stream headers.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
@@ -151,6 +154,69 @@ p2p_test_make_src (const char *network, const char *peer)
   g_object_set (src, "transport", p2p_test_use_quic ()? 0 : 1,
       "sim-network", network, "peer", peer, NULL);
   return src;
+}
+
+/* A p2psink in a harness, and what its receivers need to reach it. */
+typedef struct {
+  char *network;
+  GstElement *sink;
+  GstHarness *hsink;
+  PeerCounter peers;
+  char *peer_id;
+} P2pTestSender;
+
+/* A listening p2psink in a harness on its own network (p2p_test_make_sink),
+ * with its PeerCounter; @first_prop: "name", value, ... NULL, set on the
+ * sink before it starts. */
+static inline void
+p2p_test_sender_start (P2pTestSender *s, const char *what, gboolean wait_for_peer,
+    const char *first_prop, ...)
+{
+  va_list ap;
+
+  s->network = p2p_test_network_name (what);
+  s->sink = p2p_test_make_sink (s->network, wait_for_peer);
+  if (first_prop) {
+    va_start (ap, first_prop);
+    g_object_set_valist (G_OBJECT (s->sink), first_prop, ap);
+    va_end (ap);
+  }
+  peer_counter_init (&s->peers, s->sink);
+  s->hsink = gst_harness_new_with_element (s->sink, "sink", NULL);
+  /* a file-like sender: its buffers wait for the first receiver
+   * (a live upstream on a clock would drop them) */
+  gst_harness_set_live (s->hsink, FALSE);
+  gst_object_unref (s->sink);   /* the harness holds it */
+  s->peer_id = p2p_test_peer_of (s->sink);
+}
+
+static inline void
+p2p_test_sender_stop (P2pTestSender *s)
+{
+  peer_counter_clear (&s->peers, s->sink);
+  gst_harness_teardown (s->hsink);
+  g_free (s->network);
+  g_free (s->peer_id);
+}
+
+/* A p2psrc of @s's sink in a playing harness; @first_prop: "name", value,
+ * ... NULL, set on the source before it starts. */
+static inline GstHarness *
+p2p_test_receiver_start (P2pTestSender *s, const char *first_prop, ...)
+{
+  GstElement *src = p2p_test_make_src (s->network, s->peer_id);
+  GstHarness *h;
+  va_list ap;
+
+  if (first_prop) {
+    va_start (ap, first_prop);
+    g_object_set_valist (G_OBJECT (src), first_prop, ap);
+    va_end (ap);
+  }
+  h = gst_harness_new_with_element (src, NULL, "src");
+  gst_object_unref (src);
+  gst_harness_play (h);
+  return h;
 }
 
 /* Runs @pipeline until EOS or an error (bounded). Returns the error message

@@ -1,0 +1,19 @@
+/* gstp2psink-fanout.h (internal): p2psink's streaming side: holds the
+ * stream until the receivers are there (wait-for-peer, min-peers), then puts
+ * each buffer in every receiver's queue (or sends it as a datagram), with
+ * the slow-receiver-policy for a full queue.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "gstp2psink.h"
+
+G_BEGIN_DECLS
+
+/* Called with the sink's lock: waits for the receivers if wait-for-peer is
+ * set (see gstp2psink-fanout.c). */
+GstFlowReturn gst_p2p_sink_wait_for_peer_locked (GstP2pSink *self, gboolean preroll);
+/* Sends @buffer to every receiver; @preroll: from the preroll vfunc. */
+GstFlowReturn gst_p2p_sink_send_buffer (GstP2pSink *self, GstBuffer *buffer,
+    gboolean preroll);
+
+G_END_DECLS

@@ -1,0 +1,53 @@
+/* gstp2psink-peer.h (internal): one receiver of p2psink (SinkPeer): its
+ * bounded queue of frames, the thread that sends them, the "ready"
+ * handshake of datagram delivery, its closing, and the accept loop (or the
+ * dial of mode=connect) that adds receivers.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "gstp2psink.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  gint refcount;
+  GstP2pSink *sink;             /* a reference */
+  P2pConnection *conn;
+  char *peer_id;
+  /* protected by sink->lock */
+  GQueue queue;                 /* GBytes, whole frames */
+  gsize queued_bytes;           /* queued + being sent */
+  guint queued_buffers;         /* BUFFER frames queued + being sent */
+  gboolean closed;
+  gboolean ready;               /* datagram delivery: the receiver said so */
+  gboolean wants_stream;        /* datagram delivery to a delivery=reliable
+                                 * receiver: its buffers go on the stream */
+  gboolean wants_seqnum;        /* it takes DATAGRAM_SEQNUM frames */
+  char *close_reason;
+  gboolean need_discont;
+  guint64 dropped;
+  gint64 connected_us;          /* monotonic, when it was added */
+  guint64 media_bytes;          /* bytes of frames handed to the transport */
+  gboolean eos_sent;            /* the EOS frame went out */
+  gboolean closed_by_receiver;
+  GCancellable *cancellable;
+  /* the peer's thread waits on it (sink->lock): signalled when this peer's
+   * queue or state changes, so one buffer wakes each thread once, not every
+   * thread once per receiver */
+  GCond cond;
+} SinkPeer;
+
+SinkPeer *gst_p2p_sink_peer_ref (SinkPeer *peer);
+/* A GDestroyNotify. */
+void gst_p2p_sink_peer_unref (gpointer data);
+/* Called with the sink's lock: queues @msg (a whole frame) for @peer. */
+void gst_p2p_sink_peer_push_locked (GstP2pSink *self, SinkPeer *peer, GBytes *msg);
+/* Called with the sink's lock: asks @peer's thread to close it. */
+void gst_p2p_sink_peer_disconnect_locked (GstP2pSink *self, SinkPeer *peer,
+    const char *reason);
+
+/* The accept thread (start() runs it, stop() cancels and joins it): adds
+ * every receiver that connects, or dials the peer in mode=connect. */
+gpointer gst_p2p_sink_accept_thread (gpointer data);
+
+G_END_DECLS
