@@ -1,6 +1,7 @@
 /* p2p-ngtcp2-compat.h (internal): the one place that knows which ngtcp2
  * names changed between 0.12 (Debian 12) and 1.x, keyed on
- * NGTCP2_VERSION_NUM, so that p2p-quic-session.c builds against both.
+ * NGTCP2_VERSION_NUM, so that the QUIC session's files (p2p-quic-session*.c,
+ * p2p-quic-packet.c) build against both.
  *
  * 0.12                                   1.x
  * ngtcp2_connection_close_error_*        ngtcp2_ccerr_*

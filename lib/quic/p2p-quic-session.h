@@ -21,6 +21,7 @@
 #include "p2p/p2p-peer-id.h"
 #include "p2p/p2p-connection-stats.h"
 #include "p2p/p2p-config.h"
+#include "p2p-control-frame.h"
 
 G_BEGIN_DECLS
 

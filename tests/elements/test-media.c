@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <string.h>
 #include "gstp2pmedia.h"
+#include "p2p-control-frame.h"
 
 /* Encodes @event (transfer full), decodes it, returns the copy. */
 static GstMiniObject *

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <p2p/p2p.h>
+#include "p2p-control-frame.h"
 
 int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
 

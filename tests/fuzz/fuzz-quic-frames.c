@@ -1,6 +1,6 @@
 /* fuzz-quic-frames.c: libFuzzer target for the QUIC session past packet
  * protection: arbitrary decrypted 1-RTT frames fed to an established
- * session (ngtcp2's frame decoder, then lib/quic/p2p-quic-session.c's stream,
+ * session (ngtcp2's frame decoder, then lib/quic/p2p-quic-session*.c's stream,
  * datagram, flow-control and close handling, and the control and message
  * stream parsers behind them).
  *

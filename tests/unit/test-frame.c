@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <p2p/p2p.h>
+#include "p2p-control-frame.h"
 
 /* ---- helpers ---- */
 

@@ -1,9 +1,11 @@
-/* p2p-frame.h: wire frames (docs/protocol.md).
+/* p2p-frame.h: wire frames (docs/protocol.md): the media frames of the
+ * elements, the MESSAGE frame, the QUIC varints and the frame decoder.
  *
  * A frame is: type (QUIC varint, RFC 9000 §16) | length (QUIC varint) | body.
  * The decoder is incremental: feed it bytes split anywhere; it yields whole
  * frames, refuses a length above its maximum before allocating anything, and
  * reports malformed input as P2P_ERROR_PROTOCOL. Sans-I/O, no GStreamer.
+ * (The control-stream frames, types 0x01-0x03, are internal to the library.)
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
@@ -17,10 +19,6 @@ G_BEGIN_DECLS
 #define P2P_MAX_MESSAGE_SIZE P2P_MAX_FRAME_SIZE
 
 typedef enum {
-  /* control stream */
-  P2P_FRAME_HANDSHAKE = 0x01,   /* version varint, capabilities varint */
-  P2P_FRAME_KEEPALIVE = 0x02,   /* empty */
-  P2P_FRAME_DISCONNECT = 0x03,  /* code varint, reason UTF-8 (rest of body) */
   /* message stream */
   P2P_FRAME_MESSAGE = 0x10,     /* application bytes */
   /* media stream (the elements) */
@@ -36,15 +34,6 @@ typedef enum {
   P2P_FRAME_DATAGRAM_SEQNUM = 0x29, /* seqnum varint: the sequence number of
                                      * the next datagram sent to this receiver */
 } P2pFrameType;
-
-/* Disconnect codes */
-typedef enum {
-  P2P_DISCONNECT_NORMAL = 0,
-  P2P_DISCONNECT_VERSION_MISMATCH = 1,
-  P2P_DISCONNECT_PROTOCOL_ERROR = 2,
-  P2P_DISCONNECT_NOT_ALLOWED = 3,
-  P2P_DISCONNECT_LIMIT = 4,
-} P2pDisconnectCode;
 
 /* Media flags carried in P2pMediaBuffer.flags (mirror GstBufferFlags bits
  * that survive transport). */
@@ -76,13 +65,6 @@ typedef struct {
 /* ---- encoding ---- */
 /* Appends a whole frame (header + body) to @out. */
 P2P_EXPORT void p2p_frame_append (GByteArray *out, guint64 type, const guint8 *body, gsize len);
-/* HANDSHAKE of a peer speaking only @version. */
-P2P_EXPORT void p2p_frame_append_handshake (GByteArray *out, guint64 version, guint64 capabilities);
-/* HANDSHAKE of a peer speaking @min_version to @max_version (the
- * min_version field is left out when they are equal). */
-P2P_EXPORT void p2p_frame_append_handshake_range (GByteArray *out, guint64 min_version,
-    guint64 max_version, guint64 capabilities);
-P2P_EXPORT void p2p_frame_append_disconnect (GByteArray *out, guint64 code, const char *reason);
 P2P_EXPORT void p2p_frame_append_buffer (GByteArray *out, const P2pMediaBuffer *buf);
 P2P_EXPORT void p2p_frame_append_segment (GByteArray *out, const P2pMediaSegment *seg);
 /* STREAM_START, CAPS, TAG: @str (UTF-8, no NUL) as the body. */
@@ -96,14 +78,6 @@ P2P_EXPORT void p2p_media_buffer_encode_body (GByteArray *out, const P2pMediaBuf
 P2P_EXPORT void p2p_varint_append (GByteArray *out, guint64 v);
 /* Reads one varint from @p (len bytes). Returns bytes used, 0 if incomplete. */
 P2P_EXPORT gsize p2p_varint_read (const guint8 *p, gsize len, guint64 *v);
-
-/* ---- body parsing (strict: every byte accounted for) ---- */
-/* @version: the highest version the sender speaks. */
-P2P_EXPORT gboolean p2p_frame_parse_handshake (const guint8 *body, gsize len,
-    guint64 *version, guint64 *capabilities, GError **error);
-/* @min_version: the lowest (= @max_version when the field is absent). */
-P2P_EXPORT gboolean p2p_frame_parse_handshake_range (const guint8 *body, gsize len,
-    guint64 *min_version, guint64 *max_version, guint64 *capabilities, GError **error);
 
 /* ---- capabilities (HANDSHAKE bit set; registry in docs/protocol.md §3.1) ---- */
 /**
@@ -125,9 +99,8 @@ typedef enum {
 P2P_EXPORT const char *p2p_capability_to_name (guint64 capability);
 /* The bit of a registry name, 0 if unknown. */
 P2P_EXPORT guint64 p2p_capability_from_name (const char *name);
-/* @reason: (out) (transfer full) valid UTF-8. */
-P2P_EXPORT gboolean p2p_frame_parse_disconnect (const guint8 *body, gsize len,
-    guint64 *code, char **reason, GError **error);
+
+/* ---- body parsing (strict: every byte accounted for) ---- */
 /* @buf->payload points into @body. */
 P2P_EXPORT gboolean p2p_frame_parse_buffer (const guint8 *body, gsize len,
     P2pMediaBuffer *buf, GError **error);
