@@ -21,6 +21,10 @@
  *
  * Threads: everything on the context of the P2pSignaling (the thread
  * default context of its creator: the network thread).
+ *
+ * Code: p2p-ice-payload.c (payloads), p2p-ice-replay.c (offer freshness
+ * and replay), p2p-ice-dialer.c, p2p-ice-responder.c, p2p-ice-service.c;
+ * what they share: p2p-ice-connect-private.h.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 

@@ -1,56 +1,18 @@
 /* p2p-ice-path.c: P2pIcePath, a P2pPacketPath over one libnice ICE
- * component: candidate gathering (host, STUN, TURN), the relay policy,
- * connectivity checks with a bounded time, path kind from the selected pair.
+ * component: the object and its agent, connectivity checks with a bounded
+ * time, path kind from the selected pair, datagram I/O and close.
+ * Gathering and descriptions: p2p-ice-candidates.c; STUN/TURN servers:
+ * p2p-ice-servers.c.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 
-#include "p2p-ice-path.h"
+#include "p2p-ice-path-private.h"
 
 #include <string.h>
-#include <nice/agent.h>
-#include <nice/interfaces.h>
 
 #include "p2p/p2p-error.h"
-#include "p2p/p2p-peer-info.h"
 
-#define MAX_REMOTE_CANDIDATES 64
-#define MAX_CANDIDATE_LINE 512
-#define MAX_CREDENTIAL_LEN 256
 /* Datagrams held while the component has no selected pair yet. */
 #define MAX_PENDING_SENDS 16
-
-struct _P2pIcePath {
-  P2pPacketPath parent_instance;
-
-  GMainContext *context;
-  NiceAgent *agent;
-  guint stream_id;
-  gboolean relay_only;
-  gboolean have_relay;        /* at least one TURN server configured */
-  gboolean have_stun;
-  char *loopback_server;      /* a STUN/TURN server's loopback IP, or NULL */
-  gboolean user_local;        /* p2p_ice_path_add_local_address() was called */
-  gboolean closed;
-  gboolean gathering_started;
-  gboolean gathered;
-  gboolean have_remote;
-  NiceComponentState state;
-  P2pPathKind kind;
-  char *peer_label;
-
-  guint n_local, n_remote;
-  guint remote_types;         /* bit per NiceCandidateType seen remotely */
-  guint remote_skipped;
-
-  gulong sig_gathering_done, sig_state_changed, sig_pair, sig_new_cand;
-
-  GTask *gather_task;
-  GTask *connect_task;
-  GSource *connect_timeout;
-  gulong gather_cancel_id, connect_cancel_id;
-
-  GSource *timer;             /* path timer (P2pPacketPath set_timer) */
-  GQueue pending;             /* GBytes*: sent before this side had a selected pair */
-};
 
 G_DEFINE_TYPE (P2pIcePath, p2p_ice_path, P2P_TYPE_PACKET_PATH)
 
@@ -87,169 +49,6 @@ kind_of_pair (const NiceCandidate *l, const NiceCandidate *r)
   return P2P_PATH_KIND_DIRECT;
 }
 
-static gboolean
-candidate_allowed (P2pIcePath *self, const NiceCandidate *c)
-{
-  if (self->relay_only)
-    return c->type == NICE_CANDIDATE_TYPE_RELAYED;
-  return TRUE;
-}
-
-/* Only UDP candidates reach libnice: the agent gathers none other (QUIC
- * runs on UDP), and libnice 0.1.21 asserts (a GLib critical, fatal under
- * G_DEBUG=fatal-criticals) on a TCP candidate without "tcptype". Its parser
- * splits on single spaces, the transport being the third token. */
-static gboolean
-candidate_line_is_udp (const char *line)
-{
-  if (!g_str_has_prefix (line, "a=candidate:"))
-    return TRUE;   /* libnice refuses it by itself */
-  g_auto (GStrv) tokens = g_strsplit (line + strlen ("a=candidate:"), " ", 4);
-  return g_strv_length (tokens) < 3 || g_ascii_strcasecmp (tokens[2], "UDP") == 0;
-}
-
-/* Bound of one host name lookup of a STUN or TURN server. */
-static guint resolve_timeout_ms = P2P_ICE_RESOLVE_TIMEOUT_MS;
-
-void
-p2p_ice_set_resolve_timeout_for_testing (guint ms)
-{
-  resolve_timeout_ms = ms ? ms : P2P_ICE_RESOLVE_TIMEOUT_MS;
-}
-
-typedef struct {
-  gboolean done;
-  GList *addresses;
-  GError *error;
-} Lookup;
-
-static void
-lookup_done (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  Lookup *l = user_data;
-
-  l->addresses = g_resolver_lookup_by_name_finish (G_RESOLVER (source), result, &l->error);
-  l->done = TRUE;
-}
-
-static gboolean
-lookup_timeout (gpointer cancellable)
-{
-  g_cancellable_cancel (cancellable);
-  return G_SOURCE_REMOVE;
-}
-
-/* Resolves @host to a numeric IP string (libnice wants IP addresses),
- * within resolve_timeout_ms: the lookup runs on a private main context so
- * that a resolver that never answers costs the bound, not a hang. */
-static char *
-resolve_ip (const char *host, const char *what, GError **error)
-{
-  g_autoptr (GInetAddress) addr = g_inet_address_new_from_string (host);
-  g_autoptr (GResolver) resolver = NULL;
-  g_autoptr (GMainContext) ctx = NULL;
-  g_autoptr (GCancellable) cancel = NULL;
-  g_autoptr (GSource) timer = NULL;
-  Lookup l = { 0 };
-  char *ip;
-
-  if (addr)
-    return g_strdup (host);
-
-  resolver = g_resolver_get_default ();
-  ctx = g_main_context_new ();
-  cancel = g_cancellable_new ();
-  timer = g_timeout_source_new (resolve_timeout_ms);
-  g_source_set_callback (timer, lookup_timeout, cancel, NULL);
-  g_source_attach (timer, ctx);
-  g_main_context_push_thread_default (ctx);
-  g_resolver_lookup_by_name_async (resolver, host, cancel, lookup_done, &l);
-  /* ends: the lookup answers, or the timer cancels it (GResolver then
-   * completes at once with CANCELLED) */
-  while (!l.done)
-    g_main_context_iteration (ctx, TRUE);
-  g_main_context_pop_thread_default (ctx);
-  g_source_destroy (timer);
-
-  if (l.addresses == NULL) {
-    if (g_error_matches (l.error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-          "%s host \"%s\" could not be resolved within %u ms (the DNS resolver did not answer)",
-          what, host, resolve_timeout_ms);
-    else
-      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-          "%s host \"%s\" cannot be resolved: %s", what, host,
-          l.error ? l.error->message : "no address");
-    g_clear_error (&l.error);
-    return NULL;
-  }
-  ip = g_inet_address_to_string (l.addresses->data);
-  g_resolver_free_addresses (l.addresses);
-  return ip;
-}
-
-gboolean
-p2p_ice_parse_turn_url (const char *url, char **user, char **pass, char **host,
-    guint16 *port, gboolean *tcp, GError **error)
-{
-  g_return_val_if_fail (url != NULL, FALSE);
-
-  const char *usage = "expected turn://USER:PASS@HOST:PORT[?transport=udp|tcp]";
-  /* errors quote the URL without its password */
-  g_autofree char *shown = p2p_config_redact_urls (url);
-  if (!g_str_has_prefix (url, "turn://")) {
-    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "relay server \"%s\": %s", shown, usage);
-    return FALSE;
-  }
-  const char *rest = url + strlen ("turn://");
-  const char *at = strrchr (rest, '@');
-  if (!at) {
-    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "relay server \"%s\": missing USER:PASS@ (TURN needs credentials); %s", shown, usage);
-    return FALSE;
-  }
-  g_autofree char *cred = g_strndup (rest, at - rest);
-  const char *colon = strchr (cred, ':');
-  if (!colon || colon == cred) {
-    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "relay server \"%s\": credentials must be USER:PASS; %s", shown, usage);
-    return FALSE;
-  }
-  const char *hp_start = at + 1;
-  const char *query = strchr (hp_start, '?');
-  g_autofree char *hp = query ? g_strndup (hp_start, query - hp_start) : g_strdup (hp_start);
-  gboolean is_tcp = FALSE;
-  if (query) {
-    if (g_str_equal (query, "?transport=tcp"))
-      is_tcp = TRUE;
-    else if (!g_str_equal (query, "?transport=udp")) {
-      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-          "relay server \"%s\": unknown option \"%s\"; %s", shown, query + 1, usage);
-      return FALSE;
-    }
-  }
-  g_autofree char *h = NULL;
-  guint16 p = 0;
-  g_autoptr (GError) local = NULL;
-  if (!p2p_parse_host_port (hp, &h, &p, &local)) {
-    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "relay server \"%s\": %s", shown, local ? local->message : usage);
-    return FALSE;
-  }
-  if (user)
-    *user = g_uri_unescape_segment (cred, colon, NULL);
-  if (pass)
-    *pass = g_uri_unescape_string (colon + 1, NULL);
-  if (host)
-    *host = g_steal_pointer (&h);
-  if (port)
-    *port = p;
-  if (tcp)
-    *tcp = is_tcp;
-  return TRUE;
-}
-
 /* Names the candidate types that took part, e.g. "host, server-reflexive
  * and relayed". */
 static char *
@@ -280,7 +79,7 @@ local_types (P2pIcePath *self)
   GSList *cands = nice_agent_get_local_candidates (self->agent, self->stream_id, 1);
   for (GSList *l = cands; l; l = l->next) {
     NiceCandidate *c = l->data;
-    if (candidate_allowed (self, c))
+    if (p2p_ice_path_candidate_allowed (self, c))
       types |= 1u << c->type;
   }
   g_slist_free_full (cands, (GDestroyNotify) nice_candidate_free);
@@ -304,298 +103,13 @@ make_failure (P2pIcePath *self, const char *why)
       self->n_local, self->n_remote, hint);
 }
 
-/* Runs @func on the path's context from a fresh idle source: never inside
- * the GCancellable "cancelled" emission (disconnecting there deadlocks). */
-static void
-run_soon (P2pIcePath *self, GSourceFunc func)
+void
+p2p_ice_path_run_soon (P2pIcePath *self, GSourceFunc func)
 {
   GSource *src = g_idle_source_new ();
   g_source_set_callback (src, func, g_object_ref (self), g_object_unref);
   g_source_attach (src, self->context);
   g_source_unref (src);
-}
-
-/* ---- gathering ---- */
-
-static void
-count_local (P2pIcePath *self)
-{
-  self->n_local = 0;
-  GSList *cands = nice_agent_get_local_candidates (self->agent, self->stream_id, 1);
-  for (GSList *l = cands; l; l = l->next)
-    if (candidate_allowed (self, l->data))
-      self->n_local++;
-  g_slist_free_full (cands, (GDestroyNotify) nice_candidate_free);
-}
-
-static void
-finish_gather (P2pIcePath *self, GError *error)
-{
-  GTask *task = g_steal_pointer (&self->gather_task);
-  if (!task) {
-    g_clear_error (&error);
-    return;
-  }
-  GCancellable *c = g_task_get_cancellable (task);
-  if (c && self->gather_cancel_id)
-    g_cancellable_disconnect (c, self->gather_cancel_id);
-  self->gather_cancel_id = 0;
-  if (error)
-    g_task_return_error (task, error);
-  else
-    g_task_return_boolean (task, TRUE);
-  g_object_unref (task);
-}
-
-static void
-complete_gathering (P2pIcePath *self)
-{
-  self->gathered = TRUE;
-  count_local (self);
-  g_debug ("ice: gathering done, %u usable local candidates", self->n_local);
-  if (self->n_local == 0 && self->relay_only)
-    finish_gather (self, g_error_new (P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
-        "relay-only policy but the TURN server gave no relayed candidate: check the TURN "
-        "server (P2P_RELAY_SERVERS address, port, credentials)"));
-  else if (self->n_local == 0)
-    finish_gather (self, g_error_new (P2P_ERROR, P2P_ERROR_NETWORK,
-        "no local ICE candidate could be gathered (no usable network interface)"));
-  else
-    finish_gather (self, NULL);
-}
-
-static void
-on_gathering_done (NiceAgent *agent, guint stream_id, gpointer user_data)
-{
-  P2pIcePath *self = user_data;
-  if (stream_id != self->stream_id || self->gathered)
-    return;
-  complete_gathering (self);
-}
-
-/* Gathering is good enough once the servers have answered: a relayed
- * candidate when a TURN server is configured (its Allocate response also
- * gave the server-reflexive one), else a server-reflexive candidate when a
- * STUN server is. libnice goes on with the other interfaces' requests, and
- * one that never gets an answer (a loopback server seen from another
- * interface, a firewalled one) would otherwise hold the offer or answer
- * for 2 s of STUN retransmissions. */
-static void
-on_new_candidate (NiceAgent *agent, NiceCandidate *c, gpointer user_data)
-{
-  P2pIcePath *self = user_data;
-  if (c->stream_id != self->stream_id || self->gathered || !self->gather_task)
-    return;
-  gboolean enough;
-  if (self->have_relay)
-    enough = c->type == NICE_CANDIDATE_TYPE_RELAYED;
-  else if (self->have_stun)
-    enough = c->type == NICE_CANDIDATE_TYPE_SERVER_REFLEXIVE;
-  else
-    enough = FALSE;   /* host candidates only: gathering-done comes at once */
-  if (enough) {
-    g_debug ("ice: first %s candidate, not waiting for the rest of gathering",
-        nice_candidate_type_to_string (c->type));
-    complete_gathering (self);
-  }
-}
-
-static gboolean
-gather_cancelled_idle (gpointer user_data)
-{
-  P2pIcePath *self = user_data;
-  finish_gather (self, g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED, "gathering cancelled"));
-  return G_SOURCE_REMOVE;
-}
-
-static void
-on_gather_cancelled (GCancellable *c, gpointer user_data)
-{
-  P2pIcePath *self = user_data;
-  run_soon (self, gather_cancelled_idle);
-}
-
-/* libnice gathers on non-loopback interfaces only, so a STUN/TURN server on
- * 127.0.0.1 (coturn on the same machine) would never be reached. With such
- * a server, and no addresses chosen by the caller, gather on the server's
- * loopback address as well as on every other interface. */
-static void
-add_loopback_for_servers (P2pIcePath *self)
-{
-  if (!self->loopback_server || self->user_local)
-    return;
-  GList *ips = nice_interfaces_get_local_ips (FALSE);
-  ips = g_list_prepend (ips, g_strdup (self->loopback_server));
-  for (GList *l = ips; l; l = l->next) {
-    NiceAddress addr;
-    nice_address_init (&addr);
-    if (nice_address_set_from_string (&addr, l->data)) {
-      g_debug ("ice: gathering on %s", (const char *) l->data);
-      nice_agent_add_local_address (self->agent, &addr);
-    }
-  }
-  g_list_free_full (ips, g_free);
-}
-
-void
-p2p_ice_path_gather_async (P2pIcePath *self, GCancellable *cancellable,
-    GAsyncReadyCallback callback, gpointer user_data)
-{
-  g_return_if_fail (P2P_IS_ICE_PATH (self));
-
-  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, p2p_ice_path_gather_async);
-  if (self->closed) {
-    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_CLOSED, "the ICE path is closed");
-    return;
-  }
-  if (self->gathering_started || self->gather_task) {
-    if (self->gathered && !self->gather_task) {
-      g_task_return_boolean (task, TRUE);
-      return;
-    }
-    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "candidate gathering is already in progress");
-    return;
-  }
-  self->gather_task = g_steal_pointer (&task);
-  self->gathering_started = TRUE;
-  add_loopback_for_servers (self);
-  if (!nice_agent_gather_candidates (self->agent, self->stream_id)) {
-    finish_gather (self, g_error_new (P2P_ERROR, P2P_ERROR_NETWORK,
-        "could not allocate a local ICE candidate (no usable network interface or port)"));
-    return;
-  }
-  if (cancellable && self->gather_task)
-    self->gather_cancel_id = g_cancellable_connect (cancellable,
-        G_CALLBACK (on_gather_cancelled), self, NULL);
-}
-
-gboolean
-p2p_ice_path_gather_finish (P2pIcePath *self, GAsyncResult *result, GError **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  return g_task_propagate_boolean (G_TASK (result), error);
-}
-
-gboolean
-p2p_ice_path_get_local_description (P2pIcePath *self, char **ufrag, char **pwd,
-    GStrv *candidates)
-{
-  g_return_val_if_fail (P2P_IS_ICE_PATH (self), FALSE);
-  if (!self->gathered)
-    return FALSE;
-
-  g_autofree char *u = NULL, *p = NULL;
-  if (!nice_agent_get_local_credentials (self->agent, self->stream_id, &u, &p))
-    return FALSE;
-
-  g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
-  GSList *cands = nice_agent_get_local_candidates (self->agent, self->stream_id, 1);
-  for (GSList *l = cands; l; l = l->next) {
-    NiceCandidate *c = l->data;
-    if (!candidate_allowed (self, c))
-      continue;
-    g_autofree char *line = nice_agent_generate_local_candidate_sdp (self->agent, c);
-    if (line) {
-      g_debug ("ice: local %s", line);
-      g_strv_builder_add (b, line);
-    }
-  }
-  g_slist_free_full (cands, (GDestroyNotify) nice_candidate_free);
-
-  if (ufrag)
-    *ufrag = g_steal_pointer (&u);
-  if (pwd)
-    *pwd = g_steal_pointer (&p);
-  if (candidates)
-    *candidates = g_strv_builder_end (b);
-  return TRUE;
-}
-
-static gboolean
-valid_credential (const char *s)
-{
-  if (!s || !*s || strlen (s) > MAX_CREDENTIAL_LEN)
-    return FALSE;
-  for (const char *c = s; *c; c++)
-    if (!g_ascii_isalnum (*c) && *c != '+' && *c != '/')
-      return FALSE;
-  return TRUE;
-}
-
-gboolean
-p2p_ice_path_set_remote_description (P2pIcePath *self, const char *ufrag,
-    const char *pwd, const char *const *candidates, GError **error)
-{
-  g_return_val_if_fail (P2P_IS_ICE_PATH (self), FALSE);
-
-  if (self->closed) {
-    g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED, "the ICE path is closed");
-    return FALSE;
-  }
-  if (self->have_remote) {
-    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "the peer's ICE description was already set");
-    return FALSE;
-  }
-  if (!valid_credential (ufrag) || !valid_credential (pwd)) {
-    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "the peer's ICE description has a missing or malformed ufrag/pwd "
-        "(1..%d characters of [A-Za-z0-9+/])", MAX_CREDENTIAL_LEN);
-    return FALSE;
-  }
-  guint n = candidates ? g_strv_length ((char **) candidates) : 0;
-  if (n > MAX_REMOTE_CANDIDATES) {
-    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "the peer sent %u ICE candidates; at most %d are accepted", n, MAX_REMOTE_CANDIDATES);
-    return FALSE;
-  }
-
-  GSList *list = NULL;
-  guint skipped = 0;
-  for (guint i = 0; i < n; i++) {
-    const char *line = candidates[i];
-    if (strnlen (line, MAX_CANDIDATE_LINE + 1) > MAX_CANDIDATE_LINE) {
-      g_slist_free_full (list, (GDestroyNotify) nice_candidate_free);
-      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-          "ICE candidate %u of the peer is longer than %d bytes", i, MAX_CANDIDATE_LINE);
-      return FALSE;
-    }
-    NiceCandidate *c = candidate_line_is_udp (line)
-        ? nice_agent_parse_remote_candidate_sdp (self->agent, self->stream_id, line) : NULL;
-    if (!c || c->component_id != 1) {
-      g_debug ("ice: skipping remote candidate \"%s\"", line);
-      if (c)
-        nice_candidate_free (c);
-      skipped++;
-      continue;
-    }
-    self->remote_types |= 1u << c->type;
-    if (!candidate_allowed (self, c)) {
-      nice_candidate_free (c);
-      skipped++;
-      continue;
-    }
-    list = g_slist_append (list, c);
-  }
-  self->remote_skipped = skipped;
-
-  if (!nice_agent_set_remote_credentials (self->agent, self->stream_id, ufrag, pwd)) {
-    g_slist_free_full (list, (GDestroyNotify) nice_candidate_free);
-    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "the peer's ICE credentials were refused");
-    return FALSE;
-  }
-  self->have_remote = TRUE;
-  self->n_remote = g_slist_length (list);
-  if (list) {
-    int added = nice_agent_set_remote_candidates (self->agent, self->stream_id, 1, list);
-    if (added < 0)
-      g_debug ("ice: remote candidates refused");
-  }
-  g_slist_free_full (list, (GDestroyNotify) nice_candidate_free);
-  return TRUE;
 }
 
 /* ---- connectivity ---- */
@@ -727,7 +241,7 @@ static void
 on_connect_cancelled (GCancellable *c, gpointer user_data)
 {
   P2pIcePath *self = user_data;
-  run_soon (self, connect_cancelled_idle);
+  p2p_ice_path_run_soon (self, connect_cancelled_idle);
 }
 
 void
@@ -790,40 +304,12 @@ p2p_ice_path_is_connected (P2pIcePath *self)
       self->state == NICE_COMPONENT_STATE_CONNECTED);
 }
 
-guint
-p2p_ice_path_get_n_local_candidates (P2pIcePath *self)
-{
-  return self->n_local;
-}
-
-guint
-p2p_ice_path_get_n_remote_candidates (P2pIcePath *self)
-{
-  return self->n_remote;
-}
-
 void
 p2p_ice_path_set_peer_label (P2pIcePath *self, const char *label)
 {
   g_return_if_fail (P2P_IS_ICE_PATH (self));
   g_free (self->peer_label);
   self->peer_label = g_strdup (label);
-}
-
-gboolean
-p2p_ice_path_add_local_address (P2pIcePath *self, const char *ip, GError **error)
-{
-  g_return_val_if_fail (P2P_IS_ICE_PATH (self), FALSE);
-  NiceAddress addr;
-  nice_address_init (&addr);
-  if (!ip || !nice_address_set_from_string (&addr, ip)) {
-    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "\"%s\" is not an IP address", ip ? ip : "(null)");
-    return FALSE;
-  }
-  nice_agent_add_local_address (self->agent, &addr);
-  self->user_local = TRUE;
-  return TRUE;
 }
 
 /* ---- receive ---- */
@@ -938,7 +424,8 @@ ice_close (P2pPacketPath *path)
   g_queue_clear_full (&self->pending, (GDestroyNotify) g_bytes_unref);
   if (self->timer)
     g_source_set_ready_time (self->timer, -1);
-  finish_gather (self, g_error_new (P2P_ERROR, P2P_ERROR_CLOSED, "the ICE path was closed"));
+  p2p_ice_path_finish_gather (self, g_error_new (P2P_ERROR, P2P_ERROR_CLOSED,
+      "the ICE path was closed"));
   finish_connect (self, g_error_new (P2P_ERROR, P2P_ERROR_CLOSED, "the ICE path was closed"));
   if (self->agent) {
     nice_agent_attach_recv (self->agent, self->stream_id, 1, self->context, NULL, NULL);
@@ -1025,65 +512,6 @@ p2p_ice_path_init (P2pIcePath *self)
   g_queue_init (&self->pending);
 }
 
-static void
-note_loopback (P2pIcePath *self, const char *ip)
-{
-  g_autoptr (GInetAddress) a = g_inet_address_new_from_string (ip);
-  if (a && g_inet_address_get_is_loopback (a) && !self->loopback_server)
-    self->loopback_server = g_strdup (ip);
-}
-
-static gboolean
-configure_servers (P2pIcePath *self, const P2pConfig *config, GError **error)
-{
-  if (config->stun_servers && config->stun_servers[0]) {
-    g_autofree char *host = NULL;
-    guint16 port = 0;
-    g_autoptr (GError) local = NULL;
-    const char *entry = config->stun_servers[0];
-    if (!p2p_parse_host_port (entry, &host, &port, &local)) {
-      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-          "STUN server \"%s\" (P2P_STUN_SERVERS): %s", entry, local->message);
-      return FALSE;
-    }
-    g_autofree char *ip = resolve_ip (host, "STUN server", error);
-    if (!ip)
-      return FALSE;
-    g_object_set (self->agent, "stun-server", ip, "stun-server-port", (guint) port, NULL);
-    note_loopback (self, ip);
-    self->have_stun = TRUE;
-  }
-
-  for (guint i = 0; config->relay_servers && config->relay_servers[i]; i++) {
-    g_autofree char *user = NULL, *pass = NULL, *host = NULL;
-    guint16 port = 0;
-    gboolean tcp = FALSE;
-    if (!p2p_ice_parse_turn_url (config->relay_servers[i], &user, &pass, &host, &port, &tcp, error))
-      return FALSE;
-    g_autofree char *ip = resolve_ip (host, "TURN server", error);
-    if (!ip)
-      return FALSE;
-    if (!nice_agent_set_relay_info (self->agent, self->stream_id, 1, ip, port, user, pass,
-            tcp ? NICE_RELAY_TYPE_TURN_TCP : NICE_RELAY_TYPE_TURN_UDP)) {
-      g_autofree char *shown = p2p_config_redact_urls (config->relay_servers[i]);
-
-      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-          "relay server \"%s\" was refused by libnice (bad address)", shown);
-      return FALSE;
-    }
-    note_loopback (self, ip);
-    if (tcp)
-      g_object_set (self->agent, "ice-tcp", TRUE, NULL);
-    /* No separate STUN binding to the TURN server: the Allocate response
-     * carries XOR-MAPPED-ADDRESS, from which libnice makes the
-     * server-reflexive candidate. A Binding request from the same socket
-     * to the server holding our allocation was not answered usably by
-     * coturn and held gathering for 2 s (stun-max-retransmissions). */
-    self->have_relay = TRUE;
-  }
-  return TRUE;
-}
-
 P2pIcePath *
 p2p_ice_path_new (GMainContext *context, const P2pConfig *config, gboolean controlling,
     GError **error)
@@ -1116,7 +544,7 @@ p2p_ice_path_new (GMainContext *context, const P2pConfig *config, gboolean contr
   }
   nice_agent_set_stream_name (self->agent, self->stream_id, "application");
 
-  if (!configure_servers (self, config, error))
+  if (!p2p_ice_path_configure_servers (self, config, error))
     return NULL;
   if (self->relay_only && !self->have_relay) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
@@ -1126,13 +554,13 @@ p2p_ice_path_new (GMainContext *context, const P2pConfig *config, gboolean contr
   }
 
   self->sig_gathering_done = g_signal_connect (self->agent, "candidate-gathering-done",
-      G_CALLBACK (on_gathering_done), self);
+      G_CALLBACK (p2p_ice_path_on_gathering_done), self);
   self->sig_state_changed = g_signal_connect (self->agent, "component-state-changed",
       G_CALLBACK (on_state_changed), self);
   self->sig_pair = g_signal_connect (self->agent, "new-selected-pair-full",
       G_CALLBACK (on_selected_pair), self);
   self->sig_new_cand = g_signal_connect (self->agent, "new-candidate-full",
-      G_CALLBACK (on_new_candidate), self);
+      G_CALLBACK (p2p_ice_path_on_new_candidate), self);
   nice_agent_attach_recv (self->agent, self->stream_id, 1, context, on_recv, self);
 
   self->timer = g_source_new (&timer_funcs, sizeof (GSource));

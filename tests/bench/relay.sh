@@ -51,7 +51,7 @@ relay_lo=$((20000 + RANDOM % 20000))
 # to namespaces they create, never to an address of the machine's own
 # interfaces (tests/check-host-addresses.py fails the run on that). The ICE
 # path binds its candidates to loopback when the TURN server is there
-# (p2p-ice-path.c, loopback_server). BENCH_TURN_IP overrides.
+# (p2p-ice-servers.c and p2p-ice-candidates.c, loopback_server). BENCH_TURN_IP overrides.
 TURN_IP=${BENCH_TURN_IP:-127.0.0.1}
 bench_spawn 300 "$BENCH_TMP/turn.log" turnserver -n --listening-ip="$TURN_IP" \
   --listening-port="$TURN_PORT" --relay-ip="$TURN_IP" --external-ip="$TURN_IP" \

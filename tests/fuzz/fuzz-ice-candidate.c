@@ -1,6 +1,6 @@
 /* fuzz-ice-candidate.c: libFuzzer target for the peer's ICE description as
- * p2p_ice_path_set_remote_description (lib/ice/p2p-ice-path.c) takes it from
- * an offer or answer: credentials and "a=candidate:..." lines, parsed by
+ * p2p_ice_path_set_remote_description (lib/ice/p2p-ice-candidates.c) takes
+ * it from an offer or answer: credentials and "a=candidate:..." lines, parsed by
  * libnice's nice_agent_parse_remote_candidate_sdp after our own limits.
  * Input: line 1 the ufrag, line 2 the password, then one candidate per
  * line; the first byte's low bit selects the relay-only policy. Every input

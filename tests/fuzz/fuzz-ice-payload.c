@@ -1,5 +1,5 @@
 /* fuzz-ice-payload.c: libFuzzer target for the ICE offer/answer payload
- * parser (p2p_ice_payload_parse in lib/ice/p2p-ice-connect.c, through the
+ * parser (p2p_ice_payload_parse in lib/ice/p2p-ice-payload.c, through the
  * strict JSON guard of lib/ice/p2p-json.c): arbitrary bytes parse or fail with
  * an error, never crash, recurse deeply, hang or read out of bounds; what
  * parses satisfies the documented shape.

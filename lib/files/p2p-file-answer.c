@@ -1,0 +1,208 @@
+/* p2p-file-answer.c: the answers of a P2pFileService: error answers, GET
+ * (a range of a regular file, read ahead of the stream within the open
+ * files limit) and LIST (a directory's entries, sorted by name).
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "p2p-file-service-private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#define MAX_LIST_ENTRIES 65536
+
+/* ---- answers ---- */
+
+static gboolean
+write_header (GOutputStream *out, const P2pFileHeader *hdr, GCancellable *cancel,
+    GError **error)
+{
+  guint8 buf[P2P_FILE_HEADER_SIZE];
+
+  p2p_file_header_encode (hdr, buf);
+  return g_output_stream_write_all (out, buf, sizeof buf, NULL, cancel, error);
+}
+
+void
+p2p_file_answer_error (GIOStream *stream, P2pFileRequestKind kind, P2pFileStatus status,
+    const char *text, GCancellable *cancel)
+{
+  GOutputStream *out = g_io_stream_get_output_stream (stream);
+  P2pFileHeader hdr = { 0 };
+  gsize len = MIN (strlen (text), P2P_FILE_MAX_MESSAGE);
+
+  hdr.status = status;
+  hdr.kind = kind;
+  hdr.body_len = len;
+  if (write_header (out, &hdr, cancel, NULL))
+    g_output_stream_write_all (out, text, len, NULL, cancel, NULL);
+  g_output_stream_close (out, cancel, NULL);
+}
+
+static guint64
+mtime_ns (const struct stat *st)
+{
+  return (guint64) st->st_mtim.tv_sec * G_GUINT64_CONSTANT (1000000000) + st->st_mtim.tv_nsec;
+}
+
+/* ---- GET ---- */
+
+void
+p2p_file_serve_get (Request *r, const char *path, guint64 offset, guint64 length)
+{
+  P2pFileService *self = r->service;
+  GOutputStream *out = g_io_stream_get_output_stream (r->stream);
+  g_autofree char *text = NULL;
+  g_autofree guint8 *buf = NULL;
+  P2pFileStatus status;
+  P2pFileHeader hdr = { 0 };
+  struct stat st;
+  guint64 left, pos;
+  gboolean have_slot;
+  int fd;
+
+  g_mutex_lock (&self->lock);
+  have_slot = self->open_files < self->max_open_files;
+  if (have_slot)
+    self->open_files++;
+  g_mutex_unlock (&self->lock);
+  if (!have_slot) {
+    text = g_strdup_printf ("the server has %u files open, its limit: retry later",
+        self->max_open_files);
+    p2p_file_answer_error (r->stream, P2P_FILE_REQUEST_GET, P2P_FILE_STATUS_TOO_MANY_REQUESTS, text,
+        r->cancel);
+    return;
+  }
+  fd = p2p_file_service_open_below_root (self, path, FALSE, &st, &status, &text);
+  if (fd < 0) {
+    p2p_file_answer_error (r->stream, P2P_FILE_REQUEST_GET, status, text, r->cancel);
+    goto out;
+  }
+  if (offset > (guint64) st.st_size) {
+    g_free (text);
+    text = g_strdup_printf ("offset %" G_GUINT64_FORMAT " is past the end of \"%s\" (%"
+        G_GUINT64_FORMAT " bytes)", offset, path, (guint64) st.st_size);
+    p2p_file_answer_error (r->stream, P2P_FILE_REQUEST_GET, P2P_FILE_STATUS_RANGE, text, r->cancel);
+    goto out;
+  }
+  hdr.status = P2P_FILE_STATUS_OK;
+  hdr.kind = P2P_FILE_REQUEST_GET;
+  hdr.size = st.st_size;
+  hdr.mtime_ns = mtime_ns (&st);
+  hdr.file_id = st.st_ino;
+  hdr.body_len = MIN (length, (guint64) st.st_size - offset);
+  if (!write_header (out, &hdr, r->cancel, NULL))
+    goto out;
+  buf = g_malloc (self->read_ahead);
+  left = hdr.body_len;
+  pos = offset;
+  while (left > 0) {
+    gsize want = MIN (left, self->read_ahead);
+    ssize_t got = pread (fd, buf, want, (off_t) pos);
+
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0) {
+      /* cut short: the client sees fewer bytes than body_len */
+      g_debug ("file service: reading \"%s\" at %" G_GUINT64_FORMAT ": %s", path, pos,
+          got < 0 ? g_strerror (errno) : "end of file (it shrank)");
+      break;
+    }
+    if (!g_output_stream_write_all (out, buf, got, NULL, r->cancel, NULL))
+      goto out;
+    left -= got;
+    pos += got;
+    g_mutex_lock (&self->lock);
+    self->bytes_sent += got;
+    r->progress_us = g_get_monotonic_time ();
+    g_mutex_unlock (&self->lock);
+  }
+  g_output_stream_close (out, r->cancel, NULL);
+out:
+  if (fd >= 0)
+    close (fd);
+  g_mutex_lock (&self->lock);
+  self->open_files--;
+  g_mutex_unlock (&self->lock);
+}
+
+/* ---- LIST ---- */
+
+static gint
+cmp_names (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+void
+p2p_file_serve_list (Request *r, const char *path)
+{
+  P2pFileService *self = r->service;
+  GOutputStream *out = g_io_stream_get_output_stream (r->stream);
+  g_autofree char *text = NULL;
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GByteArray) body = g_byte_array_new ();
+  P2pFileStatus status;
+  P2pFileHeader hdr = { 0 };
+  struct stat st;
+  struct dirent *de;
+  DIR *dir;
+  int fd;
+
+  fd = p2p_file_service_open_below_root (self, path, TRUE, &st, &status, &text);
+  if (fd < 0) {
+    p2p_file_answer_error (r->stream, P2P_FILE_REQUEST_LIST, status, text, r->cancel);
+    return;
+  }
+  dir = fdopendir (fd);
+  if (!dir) {
+    close (fd);
+    p2p_file_answer_error (r->stream, P2P_FILE_REQUEST_LIST, P2P_FILE_STATUS_IO_ERROR,
+        "cannot read the directory", r->cancel);
+    return;
+  }
+  while ((de = readdir (dir)) != NULL && names->len < MAX_LIST_ENTRIES) {
+    gsize len = strlen (de->d_name);
+
+    if (g_str_equal (de->d_name, ".") || g_str_equal (de->d_name, ".."))
+      continue;
+    if (!g_utf8_validate_len (de->d_name, len, NULL) || len > G_MAXUINT16)
+      continue;                 /* not nameable in the protocol */
+    g_ptr_array_add (names, g_strdup (de->d_name));
+  }
+  g_ptr_array_sort (names, cmp_names);
+  for (guint i = 0; i < names->len; i++) {
+    const char *name = g_ptr_array_index (names, i);
+    gsize len = strlen (name);
+    guint8 e[P2P_FILE_ENTRY_FIXED_SIZE] = { 0 };
+    struct stat est;
+    guint64 size = 0, mt = 0;
+
+    e[0] = 3;
+    if (fstatat (dirfd (dir), name, &est, AT_SYMLINK_NOFOLLOW) == 0) {
+      e[0] = S_ISREG (est.st_mode) ? 0 : S_ISDIR (est.st_mode) ? 1
+          : S_ISLNK (est.st_mode) ? 2 : 3;
+      size = S_ISREG (est.st_mode) ? (guint64) est.st_size : 0;
+      mt = mtime_ns (&est);
+    }
+    e[2] = len >> 8;
+    e[3] = len & 0xff;
+    for (int k = 0; k < 8; k++) {
+      e[4 + k] = (size >> (56 - 8 * k)) & 0xff;
+      e[12 + k] = (mt >> (56 - 8 * k)) & 0xff;
+    }
+    g_byte_array_append (body, e, sizeof e);
+    g_byte_array_append (body, (const guint8 *) name, len);
+  }
+  closedir (dir);
+  hdr.status = P2P_FILE_STATUS_OK;
+  hdr.kind = P2P_FILE_REQUEST_LIST;
+  hdr.size = names->len;
+  hdr.mtime_ns = mtime_ns (&st);
+  hdr.file_id = st.st_ino;
+  hdr.body_len = body->len;
+  if (write_header (out, &hdr, r->cancel, NULL)
+      && g_output_stream_write_all (out, body->data, body->len, NULL, r->cancel, NULL))
+    g_output_stream_close (out, r->cancel, NULL);
+}

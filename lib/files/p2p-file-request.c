@@ -1,0 +1,157 @@
+/* p2p-file-request.c: one request of a P2pFileService: admission (the
+ * allow-list, the per-peer and total limits), then, on a thread of its
+ * own, reading the request (fixed part, path check) and handing it to the
+ * GET or LIST answer; its bookkeeping when it ends.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "p2p-file-service-private.h"
+#include "p2p/p2p-peer-id.h"
+
+static void
+note_progress (Request *r)
+{
+  g_mutex_lock (&r->service->lock);
+  r->progress_us = g_get_monotonic_time ();
+  g_mutex_unlock (&r->service->lock);
+}
+
+static void
+request_free (Request *r)
+{
+  g_object_unref (r->conn);
+  g_object_unref (r->stream);
+  g_object_unref (r->cancel);
+  g_free (r->peer);
+  g_free (r);
+}
+
+static gpointer
+request_thread (gpointer data)
+{
+  Request *r = data;
+  P2pFileService *self = r->service;
+  GInputStream *in = g_io_stream_get_input_stream (r->stream);
+  guint8 fixed[P2P_FILE_REQUEST_FIXED_SIZE];
+  g_autofree char *path = NULL;
+  g_autoptr (GError) error = NULL;
+  P2pFileRequestKind kind = P2P_FILE_REQUEST_GET;
+  guint16 plen;
+  guint64 offset, length;
+  gsize got = 0;
+
+  if (!g_input_stream_read_all (in, fixed, sizeof fixed, &got, r->cancel, &error)
+      || got < sizeof fixed) {
+    if (!error)
+      p2p_file_answer_error (r->stream, kind, P2P_FILE_STATUS_BAD_REQUEST,
+          "the request ended before its fixed part (20 bytes)", r->cancel);
+    goto done;
+  }
+  note_progress (r);
+  if (!p2p_file_request_decode_fixed (fixed, &kind, &plen, &offset, &length, &error)) {
+    p2p_file_answer_error (r->stream, fixed[1] == P2P_FILE_REQUEST_LIST ? P2P_FILE_REQUEST_LIST
+        : P2P_FILE_REQUEST_GET, error->code, error->message, r->cancel);
+    goto done;
+  }
+  path = g_malloc (plen + 1);
+  if (!g_input_stream_read_all (in, path, plen, &got, r->cancel, NULL) || got < plen) {
+    p2p_file_answer_error (r->stream, kind, P2P_FILE_STATUS_BAD_REQUEST,
+        "the request ended before its path", r->cancel);
+    goto done;
+  }
+  if (!p2p_file_path_check (path, plen, &error)) {
+    p2p_file_answer_error (r->stream, kind, error->code, error->message, r->cancel);
+    goto done;
+  }
+  path[plen] = '\0';
+  if (kind == P2P_FILE_REQUEST_GET && plen == 0) {
+    p2p_file_answer_error (r->stream, kind, P2P_FILE_STATUS_IS_DIRECTORY,
+        "the empty path is the served directory (list it instead)", r->cancel);
+    goto done;
+  }
+  g_debug ("file service: %s %s \"%s\" %" G_GUINT64_FORMAT "+%" G_GUINT64_FORMAT,
+      r->peer, kind == P2P_FILE_REQUEST_GET ? "GET" : "LIST", path, offset, length);
+  if (kind == P2P_FILE_REQUEST_GET)
+    p2p_file_serve_get (r, path, offset, length);
+  else
+    p2p_file_serve_list (r, path);
+done:
+  g_mutex_lock (&self->lock);
+  g_ptr_array_remove_fast (self->requests, r);
+  self->active--;
+  {
+    guint n = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_peer, r->peer));
+
+    if (n <= 1)
+      g_hash_table_remove (self->per_peer, r->peer);
+    else
+      g_hash_table_insert (self->per_peer, g_strdup (r->peer), GUINT_TO_POINTER (n - 1));
+  }
+  self->threads--;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  request_free (r);
+  g_object_unref (self);
+  return NULL;
+}
+
+static gboolean
+peer_allowed_locked (P2pFileService *self, P2pConnection *conn)
+{
+  const P2pPeerId *id = p2p_connection_get_peer_id (conn);
+
+  if (self->allowed->len == 0)
+    return TRUE;
+  for (guint i = 0; id && i < self->allowed->len; i++)
+    if (p2p_peer_id_equal (id, &g_array_index (self->allowed, P2pPeerId, i)))
+      return TRUE;
+  return FALSE;
+}
+
+/* Takes @stream: starts its request or answers the refusal. */
+void
+p2p_file_service_start_request (P2pFileService *self, P2pConnection *conn, GIOStream *stream,
+    GCancellable *conn_cancel)
+{
+  const P2pPeerId *id = p2p_connection_get_peer_id (conn);
+  g_autofree char *peer = id ? p2p_peer_id_to_string (id) : g_strdup ("(unknown)");
+  g_autofree char *text = NULL;
+  P2pFileStatus refuse = P2P_FILE_STATUS_OK;
+  guint n;
+
+  g_mutex_lock (&self->lock);
+  n = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_peer, peer));
+  self->n_requests++;
+  if (self->stopping) {
+    refuse = P2P_FILE_STATUS_TOO_MANY_REQUESTS;
+    text = g_strdup ("the server is stopping");
+  } else if (!peer_allowed_locked (self, conn)) {
+    refuse = P2P_FILE_STATUS_NOT_ALLOWED;
+    text = g_strdup_printf ("peer %s is not allowed to use this file service", peer);
+  } else if (n >= self->max_streams_per_peer) {
+    refuse = P2P_FILE_STATUS_TOO_MANY_REQUESTS;
+    text = g_strdup_printf ("too many requests: this peer already has %u in progress "
+        "(the limit per peer)", n);
+  } else if (self->active >= self->max_streams) {
+    refuse = P2P_FILE_STATUS_TOO_MANY_REQUESTS;
+    text = g_strdup_printf ("too many requests: the server has %u in progress (its limit)",
+        self->active);
+  }
+  if (refuse == P2P_FILE_STATUS_OK) {
+    Request *r = g_new0 (Request, 1);
+
+    r->service = g_object_ref (self);
+    r->conn = g_object_ref (conn);
+    r->stream = g_object_ref (stream);
+    r->peer = g_strdup (peer);
+    r->cancel = g_cancellable_new ();
+    r->progress_us = g_get_monotonic_time ();
+    g_hash_table_insert (self->per_peer, g_strdup (peer), GUINT_TO_POINTER (n + 1));
+    self->active++;
+    self->threads++;
+    g_ptr_array_add (self->requests, r);
+    g_mutex_unlock (&self->lock);
+    g_thread_unref (g_thread_new ("p2p-file-req", request_thread, r));
+    return;
+  }
+  g_mutex_unlock (&self->lock);
+  p2p_file_answer_error (stream, P2P_FILE_REQUEST_GET, refuse, text, conn_cancel);
+}

@@ -1,0 +1,74 @@
+/* p2p-ice-path-private.h (internal): what the files of P2pIcePath share:
+ * its fields, and the functions one file gives the others. p2p-ice-path.c
+ * holds the object, the connectivity checks and the datagram I/O;
+ * p2p-ice-candidates.c gathering and the local and remote descriptions;
+ * p2p-ice-servers.c the STUN and TURN servers. Threads: as in
+ * p2p-ice-path.h (everything on the path's context).
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <nice/agent.h>
+
+#include "p2p-ice-path.h"
+
+G_BEGIN_DECLS
+
+struct _P2pIcePath {
+  P2pPacketPath parent_instance;
+
+  GMainContext *context;
+  NiceAgent *agent;
+  guint stream_id;
+  gboolean relay_only;
+  gboolean have_relay;        /* at least one TURN server configured */
+  gboolean have_stun;
+  char *loopback_server;      /* a STUN/TURN server's loopback IP, or NULL */
+  gboolean user_local;        /* p2p_ice_path_add_local_address() was called */
+  gboolean closed;
+  gboolean gathering_started;
+  gboolean gathered;
+  gboolean have_remote;
+  NiceComponentState state;
+  P2pPathKind kind;
+  char *peer_label;
+
+  guint n_local, n_remote;
+  guint remote_types;         /* bit per NiceCandidateType seen remotely */
+  guint remote_skipped;
+
+  gulong sig_gathering_done, sig_state_changed, sig_pair, sig_new_cand;
+
+  GTask *gather_task;
+  GTask *connect_task;
+  GSource *connect_timeout;
+  gulong gather_cancel_id, connect_cancel_id;
+
+  GSource *timer;             /* path timer (P2pPacketPath set_timer) */
+  GQueue pending;             /* GBytes*: sent before this side had a selected pair */
+};
+
+/* ---- p2p-ice-path.c ---- */
+
+/* Runs @func on the path's context from a fresh idle source: never inside
+ * the GCancellable "cancelled" emission (disconnecting there deadlocks). */
+void p2p_ice_path_run_soon (P2pIcePath *self, GSourceFunc func);
+
+/* ---- p2p-ice-candidates.c ---- */
+
+/* FALSE for a candidate the relay policy drops (local or remote). */
+gboolean p2p_ice_path_candidate_allowed (P2pIcePath *self, const NiceCandidate *c);
+/* Completes the gathering task, if any (takes @error, nullable). */
+void p2p_ice_path_finish_gather (P2pIcePath *self, GError *error);
+/* The agent's "candidate-gathering-done" and "new-candidate-full" handlers. */
+void p2p_ice_path_on_gathering_done (NiceAgent *agent, guint stream_id, gpointer user_data);
+void p2p_ice_path_on_new_candidate (NiceAgent *agent, NiceCandidate *c, gpointer user_data);
+
+/* ---- p2p-ice-servers.c ---- */
+
+/* Gives the agent @config's STUN server (the first) and TURN servers
+ * (every one), host names resolved; notes a loopback server. Errors:
+ * INVALID_ARGUMENT naming the entry. */
+gboolean p2p_ice_path_configure_servers (P2pIcePath *self, const P2pConfig *config,
+    GError **error);
+
+G_END_DECLS

@@ -1,0 +1,212 @@
+/* p2p-ice-servers.c: the STUN and TURN servers of a P2pIcePath: relay
+ * URLs (turn://...), host names resolved within a bound (libnice takes
+ * only IP addresses), and the agent's server configuration.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include "p2p-ice-path-private.h"
+
+#include <string.h>
+
+#include "p2p/p2p-error.h"
+#include "p2p/p2p-peer-info.h"
+
+/* Bound of one host name lookup of a STUN or TURN server. */
+static guint resolve_timeout_ms = P2P_ICE_RESOLVE_TIMEOUT_MS;
+
+void
+p2p_ice_set_resolve_timeout_for_testing (guint ms)
+{
+  resolve_timeout_ms = ms ? ms : P2P_ICE_RESOLVE_TIMEOUT_MS;
+}
+
+typedef struct {
+  gboolean done;
+  GList *addresses;
+  GError *error;
+} Lookup;
+
+static void
+lookup_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Lookup *l = user_data;
+
+  l->addresses = g_resolver_lookup_by_name_finish (G_RESOLVER (source), result, &l->error);
+  l->done = TRUE;
+}
+
+static gboolean
+lookup_timeout (gpointer cancellable)
+{
+  g_cancellable_cancel (cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+/* Resolves @host to a numeric IP string (libnice wants IP addresses),
+ * within resolve_timeout_ms: the lookup runs on a private main context so
+ * that a resolver that never answers costs the bound, not a hang. */
+static char *
+resolve_ip (const char *host, const char *what, GError **error)
+{
+  g_autoptr (GInetAddress) addr = g_inet_address_new_from_string (host);
+  g_autoptr (GResolver) resolver = NULL;
+  g_autoptr (GMainContext) ctx = NULL;
+  g_autoptr (GCancellable) cancel = NULL;
+  g_autoptr (GSource) timer = NULL;
+  Lookup l = { 0 };
+  char *ip;
+
+  if (addr)
+    return g_strdup (host);
+
+  resolver = g_resolver_get_default ();
+  ctx = g_main_context_new ();
+  cancel = g_cancellable_new ();
+  timer = g_timeout_source_new (resolve_timeout_ms);
+  g_source_set_callback (timer, lookup_timeout, cancel, NULL);
+  g_source_attach (timer, ctx);
+  g_main_context_push_thread_default (ctx);
+  g_resolver_lookup_by_name_async (resolver, host, cancel, lookup_done, &l);
+  /* ends: the lookup answers, or the timer cancels it (GResolver then
+   * completes at once with CANCELLED) */
+  while (!l.done)
+    g_main_context_iteration (ctx, TRUE);
+  g_main_context_pop_thread_default (ctx);
+  g_source_destroy (timer);
+
+  if (l.addresses == NULL) {
+    if (g_error_matches (l.error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "%s host \"%s\" could not be resolved within %u ms (the DNS resolver did not answer)",
+          what, host, resolve_timeout_ms);
+    else
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "%s host \"%s\" cannot be resolved: %s", what, host,
+          l.error ? l.error->message : "no address");
+    g_clear_error (&l.error);
+    return NULL;
+  }
+  ip = g_inet_address_to_string (l.addresses->data);
+  g_resolver_free_addresses (l.addresses);
+  return ip;
+}
+
+gboolean
+p2p_ice_parse_turn_url (const char *url, char **user, char **pass, char **host,
+    guint16 *port, gboolean *tcp, GError **error)
+{
+  g_return_val_if_fail (url != NULL, FALSE);
+
+  const char *usage = "expected turn://USER:PASS@HOST:PORT[?transport=udp|tcp]";
+  /* errors quote the URL without its password */
+  g_autofree char *shown = p2p_config_redact_urls (url);
+  if (!g_str_has_prefix (url, "turn://")) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "relay server \"%s\": %s", shown, usage);
+    return FALSE;
+  }
+  const char *rest = url + strlen ("turn://");
+  const char *at = strrchr (rest, '@');
+  if (!at) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "relay server \"%s\": missing USER:PASS@ (TURN needs credentials); %s", shown, usage);
+    return FALSE;
+  }
+  g_autofree char *cred = g_strndup (rest, at - rest);
+  const char *colon = strchr (cred, ':');
+  if (!colon || colon == cred) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "relay server \"%s\": credentials must be USER:PASS; %s", shown, usage);
+    return FALSE;
+  }
+  const char *hp_start = at + 1;
+  const char *query = strchr (hp_start, '?');
+  g_autofree char *hp = query ? g_strndup (hp_start, query - hp_start) : g_strdup (hp_start);
+  gboolean is_tcp = FALSE;
+  if (query) {
+    if (g_str_equal (query, "?transport=tcp"))
+      is_tcp = TRUE;
+    else if (!g_str_equal (query, "?transport=udp")) {
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "relay server \"%s\": unknown option \"%s\"; %s", shown, query + 1, usage);
+      return FALSE;
+    }
+  }
+  g_autofree char *h = NULL;
+  guint16 p = 0;
+  g_autoptr (GError) local = NULL;
+  if (!p2p_parse_host_port (hp, &h, &p, &local)) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "relay server \"%s\": %s", shown, local ? local->message : usage);
+    return FALSE;
+  }
+  if (user)
+    *user = g_uri_unescape_segment (cred, colon, NULL);
+  if (pass)
+    *pass = g_uri_unescape_string (colon + 1, NULL);
+  if (host)
+    *host = g_steal_pointer (&h);
+  if (port)
+    *port = p;
+  if (tcp)
+    *tcp = is_tcp;
+  return TRUE;
+}
+
+static void
+note_loopback (P2pIcePath *self, const char *ip)
+{
+  g_autoptr (GInetAddress) a = g_inet_address_new_from_string (ip);
+  if (a && g_inet_address_get_is_loopback (a) && !self->loopback_server)
+    self->loopback_server = g_strdup (ip);
+}
+
+gboolean
+p2p_ice_path_configure_servers (P2pIcePath *self, const P2pConfig *config, GError **error)
+{
+  if (config->stun_servers && config->stun_servers[0]) {
+    g_autofree char *host = NULL;
+    guint16 port = 0;
+    g_autoptr (GError) local = NULL;
+    const char *entry = config->stun_servers[0];
+    if (!p2p_parse_host_port (entry, &host, &port, &local)) {
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "STUN server \"%s\" (P2P_STUN_SERVERS): %s", entry, local->message);
+      return FALSE;
+    }
+    g_autofree char *ip = resolve_ip (host, "STUN server", error);
+    if (!ip)
+      return FALSE;
+    g_object_set (self->agent, "stun-server", ip, "stun-server-port", (guint) port, NULL);
+    note_loopback (self, ip);
+    self->have_stun = TRUE;
+  }
+
+  for (guint i = 0; config->relay_servers && config->relay_servers[i]; i++) {
+    g_autofree char *user = NULL, *pass = NULL, *host = NULL;
+    guint16 port = 0;
+    gboolean tcp = FALSE;
+    if (!p2p_ice_parse_turn_url (config->relay_servers[i], &user, &pass, &host, &port, &tcp, error))
+      return FALSE;
+    g_autofree char *ip = resolve_ip (host, "TURN server", error);
+    if (!ip)
+      return FALSE;
+    if (!nice_agent_set_relay_info (self->agent, self->stream_id, 1, ip, port, user, pass,
+            tcp ? NICE_RELAY_TYPE_TURN_TCP : NICE_RELAY_TYPE_TURN_UDP)) {
+      g_autofree char *shown = p2p_config_redact_urls (config->relay_servers[i]);
+
+      g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+          "relay server \"%s\" was refused by libnice (bad address)", shown);
+      return FALSE;
+    }
+    note_loopback (self, ip);
+    if (tcp)
+      g_object_set (self->agent, "ice-tcp", TRUE, NULL);
+    /* No separate STUN binding to the TURN server: the Allocate response
+     * carries XOR-MAPPED-ADDRESS, from which libnice makes the
+     * server-reflexive candidate. A Binding request from the same socket
+     * to the server holding our allocation was not answered usably by
+     * coturn and held gathering for 2 s (stun-max-retransmissions). */
+    self->have_relay = TRUE;
+  }
+  return TRUE;
+}
