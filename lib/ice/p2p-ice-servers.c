@@ -163,22 +163,33 @@ note_loopback (P2pIcePath *self, const char *ip)
 gboolean
 p2p_ice_path_configure_servers (P2pIcePath *self, const P2pConfig *config, GError **error)
 {
-  if (config->stun_servers && config->stun_servers[0]) {
+  /* libnice's agent takes one STUN server: the first of the list whose
+   * name resolves (a server that cannot be looked up is skipped, with a
+   * message; a malformed entry is an error). */
+  for (guint i = 0; config->stun_servers && config->stun_servers[i]; i++) {
     g_autofree char *host = NULL;
+    g_autofree char *ip = NULL;
     guint16 port = 0;
     g_autoptr (GError) local = NULL;
-    const char *entry = config->stun_servers[0];
+    const char *entry = config->stun_servers[i];
     if (!p2p_parse_host_port (entry, &host, &port, &local)) {
       g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
           "STUN server \"%s\" (P2P_STUN_SERVERS): %s", entry, local->message);
       return FALSE;
     }
-    g_autofree char *ip = resolve_ip (host, "STUN server", error);
-    if (!ip)
+    ip = resolve_ip (host, "STUN server", &local);
+    if (!ip && config->stun_servers[i + 1]) {
+      g_message ("%s; trying the next STUN server", local->message);
+      continue;
+    }
+    if (!ip) {
+      g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;
+    }
     g_object_set (self->agent, "stun-server", ip, "stun-server-port", (guint) port, NULL);
     note_loopback (self, ip);
     self->have_stun = TRUE;
+    break;
   }
 
   for (guint i = 0; config->relay_servers && config->relay_servers[i]; i++) {

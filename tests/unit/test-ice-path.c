@@ -596,6 +596,34 @@ test_turn_host_name (void)
       "resolved: no such name: unknown.p2p-test");
   g_clear_error (&error);
 
+  /* STUN: libnice takes one server, the first of the list that resolves;
+   * one that cannot be looked up is skipped, the last one's error kept */
+  g_strfreev (cfg->relay_servers);
+  cfg->relay_servers = NULL;
+  cfg->relay_policy = P2P_RELAY_POLICY_ALL;
+  cfg->stun_servers = g_strsplit ("unknown.p2p-test:3478,127.0.0.1:3478", ",", -1);
+  {
+    g_autoptr (P2pIcePath) p = p2p_ice_path_new (NULL, cfg, TRUE, &error);
+
+    g_assert_no_error (error);
+    g_assert_nonnull (p);
+  }
+  g_strfreev (cfg->stun_servers);
+  cfg->stun_servers = g_strsplit ("127.0.0.1:3478,unknown.p2p-test:3478", ",", -1);
+  {
+    g_autoptr (P2pIcePath) p = p2p_ice_path_new (NULL, cfg, TRUE, &error);
+
+    g_assert_no_error (error);
+  }
+  g_strfreev (cfg->stun_servers);
+  cfg->stun_servers = g_strsplit ("unknown.p2p-test:3478,unknown.p2p-test:3479", ",", -1);
+  g_assert_null (p2p_ice_path_new (NULL, cfg, TRUE, &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+  g_assert_cmpstr (error->message, ==, "STUN server host \"unknown.p2p-test\" cannot be "
+      "resolved: no such name: unknown.p2p-test");
+  g_clear_error (&error);
+  g_clear_pointer (&cfg->stun_servers, g_strfreev);
+
   p2p_ice_set_resolve_timeout_for_testing (300);
   g_strfreev (cfg->relay_servers);
   cfg->relay_servers = g_strsplit ("turn://u:p@silent.p2p-test:3478", ",", -1);
