@@ -27,7 +27,7 @@
 #include "gstp2psimnet.h"
 #include "gstp2pobject.h"
 #include "gstp2pmedia.h"
-#include "gstp2pjitter.h"
+#include "gstp2preceiver.h"
 #include "p2p/p2p-sim.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_p2p_sim_net_debug);
@@ -81,15 +81,16 @@ struct _GstP2pSimNet {
   gboolean failed;
   guint64 base;                 /* virtual ns at running time 0 */
   guint64 tx_seqnum;
-  GQueue objects;               /* decoded events/buffers in arrival order */
-  GstP2pJitter jitter;          /* datagrams; arrival in virtual ns */
-  gboolean segment_seen;
+  /* decoded events and buffers from the stream in arrival order, and the
+   * datagrams (arrival in virtual ns); object lock: get_property reads its
+   * counters datagrams-lost and datagrams-late */
+  GstP2pReceiver receiver;
   gboolean eos_received;
   GError *rx_error;
   GstP2pDelivery active_delivery;
 
   /* statistics (object lock) */
-  guint64 datagrams_sent, datagrams_lost, datagrams_late, datagrams_too_big;
+  guint64 datagrams_sent, datagrams_too_big;
 
   /* properties (object lock) */
   P2pSimLinkParams link;
@@ -135,25 +136,19 @@ static void
 on_datagram (P2pConnection *conn, GBytes *datagram, gpointer data)
 {
   GstP2pSimNet *self = data;
-  g_autoptr (GError) err = NULL;
-  gsize len = 0;
-  const guint8 *p = g_bytes_get_data (datagram, &len);
   guint64 seqnum = 0;
-  GstBuffer *buffer = gst_p2p_media_buffer_from_datagram (p, len, &seqnum, &err);
+  GstBuffer *buffer = gst_p2p_receiver_decode_datagram (&self->receiver, datagram,
+      &seqnum);
+  guint64 now = p2p_sim_network_now (self->net);
 
-  if (!buffer) {
-    GST_WARNING_OBJECT (self, "malformed datagram ignored: %s", err->message);
+  if (!buffer)
     return;
-  }
-  if (gst_p2p_jitter_insert (&self->jitter, seqnum, p2p_sim_network_now (self->net),
-          buffer) == GST_P2P_JITTER_LATE) {
-    GST_OBJECT_LOCK (self);
-    self->datagrams_late++;
-    GST_OBJECT_UNLOCK (self);
-  }
+  GST_OBJECT_LOCK (self);
+  gst_p2p_receiver_hold_datagram (&self->receiver, seqnum, now, buffer);
+  GST_OBJECT_UNLOCK (self);
 }
 
-/* Decodes every message that has arrived into self->objects. */
+/* Decodes every message that has arrived into the receiver's stream queue. */
 static void
 receive_messages (GstP2pSimNet *self)
 {
@@ -174,7 +169,9 @@ receive_messages (GstP2pSimNet *self)
     }
     if (GST_IS_EVENT (obj) && GST_EVENT_TYPE (obj) == GST_EVENT_EOS)
       self->eos_received = TRUE;
-    g_queue_push_tail (&self->objects, obj);
+    GST_OBJECT_LOCK (self);
+    gst_p2p_receiver_queue_stream (&self->receiver, obj, g_bytes_get_size (msg));
+    GST_OBJECT_UNLOCK (self);
   }
 }
 
@@ -210,99 +207,32 @@ jitter_window (GstP2pSimNet *self)
   return w;
 }
 
-static gboolean
-event_needs_drain (GstEvent *event)
-{
-  switch (GST_EVENT_TYPE (event)) {
-    case GST_EVENT_EOS:
-    case GST_EVENT_SEGMENT:
-    case GST_EVENT_GAP:
-    case GST_EVENT_STREAM_START:
-      return TRUE;
-    default:
-      return FALSE;
-  }
-}
-
-static GstBuffer *
-pop_jitter (GstP2pSimNet *self)
-{
-  guint64 lost;
-  GstBuffer *buffer = gst_p2p_jitter_pop (&self->jitter, &lost);
-
-  if (lost > 0) {
-    GST_DEBUG_OBJECT (self, "%" G_GUINT64_FORMAT " datagram(s) lost", lost);
-    GST_OBJECT_LOCK (self);
-    self->datagrams_lost += lost;
-    GST_OBJECT_UNLOCK (self);
-  }
-  return buffer;
-}
-
-/* Takes the next object that may be pushed now (transfer full), NULL when
- * none. @final: the stream ended, datagrams wait for nothing. */
-static GstMiniObject *
-next_object (GstP2pSimNet *self, gboolean final)
-{
-  if (!g_queue_is_empty (&self->objects)) {
-    GstMiniObject *head = g_queue_peek_head (&self->objects);
-
-    if (GST_IS_EVENT (head) && self->segment_seen
-        && !gst_p2p_jitter_is_empty (&self->jitter)
-        && event_needs_drain (GST_EVENT_CAST (head)))
-      return GST_MINI_OBJECT_CAST (pop_jitter (self));
-    head = g_queue_pop_head (&self->objects);
-    if (GST_IS_EVENT (head) && GST_EVENT_TYPE (head) == GST_EVENT_SEGMENT)
-      self->segment_seen = TRUE;
-    return head;
-  }
-  if (!gst_p2p_jitter_is_empty (&self->jitter) && self->segment_seen
-      && (final || gst_p2p_jitter_head_ready (&self->jitter,
-              p2p_sim_network_now (self->net), jitter_window (self))))
-    return GST_MINI_OBJECT_CAST (pop_jitter (self));
-  return NULL;
-}
-
-/* At the end of the stream: a loss at the tail shows no gap, count it
- * (the sender is ours: it knows the last sequence number). */
-static void
-count_tail_loss (GstP2pSimNet *self)
-{
-  guint64 lost;
-
-  if (self->active_delivery != GST_P2P_DELIVERY_DATAGRAM)
-    return;
-  lost = gst_p2p_jitter_lose_until (&self->jitter, self->tx_seqnum);
-  GST_OBJECT_LOCK (self);
-  self->datagrams_lost += lost;
-  GST_OBJECT_UNLOCK (self);
-}
-
 /* Pushes downstream, in order, everything that may go now. */
 static GstFlowReturn
 push_arrived (GstP2pSimNet *self, gboolean final)
 {
-  GstMiniObject *obj;
+  guint64 wait = jitter_window (self);
 
-  while ((obj = next_object (self, final))) {
+  for (;;) {
+    GstMiniObject *obj;
+
+    /* EOS goes last, after the datagrams still in flight; the tail loss is
+     * counted when it leaves, before it goes downstream: stats read at EOS
+     * (the EOS message can be on the bus before push_event() returns)
+     * include it */
+    GST_OBJECT_LOCK (self);
+    obj = gst_p2p_receiver_next (&self->receiver, p2p_sim_network_now (self->net), wait,
+        final, !final);
+    GST_OBJECT_UNLOCK (self);
+    if (!obj)
+      break;
     if (GST_IS_BUFFER (obj)) {
       GstFlowReturn ret = gst_pad_push (self->srcpad, GST_BUFFER_CAST (obj));
 
       if (ret != GST_FLOW_OK)
         return ret;
     } else {
-      GstEvent *ev = GST_EVENT_CAST (obj);
-
-      if (GST_EVENT_TYPE (ev) == GST_EVENT_EOS && !final) {
-        /* EOS goes last, after the datagrams still in flight */
-        g_queue_push_head (&self->objects, ev);
-        break;
-      }
-      /* before EOS goes downstream: stats read at EOS (the EOS message can
-       * be on the bus before push_event() returns) include it */
-      if (GST_EVENT_TYPE (ev) == GST_EVENT_EOS)
-        count_tail_loss (self);
-      gst_pad_push_event (self->srcpad, ev);
+      gst_pad_push_event (self->srcpad, GST_EVENT_CAST (obj));
     }
   }
   return GST_FLOW_OK;
@@ -360,11 +290,11 @@ teardown_link (GstP2pSimNet *self)
     p2p_sim_network_run_until_idle (self->net, SIMNET_CLOSE_NS);
   g_clear_error (&self->connect_error);
   g_clear_error (&self->rx_error);
-  g_queue_clear_full (&self->objects, (GDestroyNotify) gst_mini_object_unref);
-  gst_p2p_jitter_reset (&self->jitter);
-  gst_p2p_jitter_expect (&self->jitter, 0);     /* the sender is ours */
+  GST_OBJECT_LOCK (self);
+  gst_p2p_receiver_reset (&self->receiver);
+  gst_p2p_receiver_expect (&self->receiver, 0);     /* the sender is ours */
+  GST_OBJECT_UNLOCK (self);
   self->connect_done = FALSE;
-  self->segment_seen = FALSE;
   self->eos_received = FALSE;
   self->tx_seqnum = 0;
   self->base = 0;
@@ -393,8 +323,8 @@ setup_link (GstP2pSimNet *self)
   link = self->link;
   seed = self->seed;
   self->active_delivery = self->delivery;
-  self->datagrams_sent = self->datagrams_lost = 0;
-  self->datagrams_late = self->datagrams_too_big = 0;
+  self->datagrams_sent = self->datagrams_too_big = 0;
+  gst_p2p_receiver_reset_counters (&self->receiver);
   GST_OBJECT_UNLOCK (self);
 
   /* thread default = self->context */
@@ -639,8 +569,14 @@ finish_stream (GstP2pSimNet *self)
   ret = check_rx_error (self);
   if (ret != GST_FLOW_OK)
     return ret;
-  if (self->active_delivery == GST_P2P_DELIVERY_DATAGRAM)
+  if (self->active_delivery == GST_P2P_DELIVERY_DATAGRAM) {
     run_to (self, p2p_sim_network_now (self->net) + jitter_window (self));
+    /* a loss at the tail shows no gap: the sender is ours, it knows the
+     * last sequence number (counted when EOS leaves) */
+    GST_OBJECT_LOCK (self);
+    gst_p2p_receiver_note_datagram_seqnum (&self->receiver, self->tx_seqnum);
+    GST_OBJECT_UNLOCK (self);
+  }
   return push_arrived (self, TRUE);
 }
 
@@ -845,8 +781,8 @@ all_stats_locked (GstP2pSimNet *self)
 
   gst_structure_set (s,
       "datagrams-sent", G_TYPE_UINT64, self->datagrams_sent,
-      "datagrams-lost", G_TYPE_UINT64, self->datagrams_lost,
-      "datagrams-late", G_TYPE_UINT64, self->datagrams_late,
+      "datagrams-lost", G_TYPE_UINT64, self->receiver.datagrams_lost,
+      "datagrams-late", G_TYPE_UINT64, self->receiver.datagrams_late,
       "datagrams-too-big", G_TYPE_UINT64, self->datagrams_too_big, NULL);
   return s;
 }
@@ -1017,9 +953,8 @@ gst_p2p_sim_net_init (GstP2pSimNet *self)
   }
   self->delivery = GST_P2P_DELIVERY_RELIABLE;
   self->active_delivery = GST_P2P_DELIVERY_RELIABLE;
-  g_queue_init (&self->objects);
-  gst_p2p_jitter_init (&self->jitter, 0);
-  gst_p2p_jitter_expect (&self->jitter, 0);
+  gst_p2p_receiver_init (&self->receiver, GST_OBJECT (self), gst_p2p_sim_net_debug, 0);
+  gst_p2p_receiver_expect (&self->receiver, 0);
 
   self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
   gst_pad_set_chain_function (self->sinkpad, gst_p2p_sim_net_chain);

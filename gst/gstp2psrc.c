@@ -41,7 +41,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "gstp2psrc.h"
 #include "gstp2pmedia.h"
-#include "gstp2pjitter.h"
+#include "gstp2preceiver.h"
 #include "gstp2psrc-files.h"
 
 #include <string.h>
@@ -84,12 +84,6 @@ enum {
 };
 
 static guint signals[N_SIGNALS];
-
-/* An event from the reliable stream and the size of its message. */
-typedef struct {
-  GstEvent *event;
-  gsize size;
-} QueuedEvent;
 
 struct _GstP2pSrc {
   GstElement parent;
@@ -136,24 +130,13 @@ struct _GstP2pSrc {
   /* reliable delivery: a buffer arriving in parts (streaming thread) */
   GstP2pMediaAssembler assembler;
 
-  /* datagram delivery */
-  GQueue events;                /* QueuedEvent from the reliable stream */
-  gsize events_bytes;
-  GstP2pJitter jitter;          /* arrival times: monotonic us */
+  /* datagram delivery: the events from the reliable stream and the
+   * datagrams (arrival times: monotonic us); its counters are those of the
+   * stats, since the element started (kept after EOS and in READY/NULL,
+   * zeroed by the next start) */
+  GstP2pReceiver receiver;
   gsize queue_limit;            /* max-queue-bytes when the reader started */
-  gsize queued_bytes_max;
   gboolean overrun;             /* the reader waits for room */
-  /* the counters of the stats, since the element started (kept after EOS
-   * and in READY/NULL, zeroed by the next start) */
-  guint64 datagrams_lost;
-  guint64 datagrams_late;
-  guint64 datagrams_dropped;
-  gboolean segment_seen;
-  /* DATAGRAM_SEQNUM frames of this connection: the first tells where our
-   * datagrams start, the last one before EOS where they end */
-  gboolean seq_start_known;
-  gboolean seq_end_known;
-  guint64 seq_end;
   gint64 eos_due;               /* monotonic us: EOS waits for late datagrams */
   GstEvent *pending_segment;
   GThread *reader;
@@ -195,41 +178,13 @@ gst_p2p_reconnect_get_type (void)
   return type;
 }
 
-static void
-queued_event_free (gpointer data)
-{
-  QueuedEvent *qe = data;
-
-  gst_clear_event (&qe->event);
-  g_free (qe);
-}
-
-/* Called with the lock. */
-static gsize
-queued_bytes_locked (GstP2pSrc *self)
-{
-  return self->events_bytes + gst_p2p_jitter_get_bytes (&self->jitter);
-}
-
-/* Called with the lock, after something was queued. */
-static void
-note_queued_locked (GstP2pSrc *self)
-{
-  self->queued_bytes_max = MAX (self->queued_bytes_max, queued_bytes_locked (self));
-}
-
 /* Called with the lock. */
 static void
 clear_datagram_state_locked (GstP2pSrc *self)
 {
-  g_queue_clear_full (&self->events, queued_event_free);
-  self->events_bytes = 0;
+  gst_p2p_receiver_reset (&self->receiver);
   self->overrun = FALSE;
-  gst_p2p_jitter_reset (&self->jitter);
   gst_clear_event (&self->pending_segment);
-  self->segment_seen = FALSE;
-  self->seq_start_known = self->seq_end_known = FALSE;
-  self->seq_end = 0;
   self->reader_done = FALSE;
   g_clear_error (&self->reader_error);
   gst_p2p_media_assembler_clear (&self->assembler);
@@ -241,39 +196,21 @@ static void
 on_datagram (P2pConnection *conn, GBytes *datagram, gpointer data)
 {
   GstP2pSrc *self = data;
-  g_autoptr (GError) err = NULL;
-  gsize len = 0;
-  const guint8 *p = g_bytes_get_data (datagram, &len);
   guint64 seqnum = 0;
-  GstBuffer *buffer = gst_p2p_media_buffer_from_datagram (p, len, &seqnum, &err);
+  GstBuffer *buffer = gst_p2p_receiver_decode_datagram (&self->receiver, datagram, &seqnum);
 
-  if (!buffer) {
-    GST_WARNING_OBJECT (self, "malformed datagram ignored: %s", err->message);
+  if (!buffer)
     return;
-  }
   g_mutex_lock (&self->lock);
   if (self->flushing) {
-    self->datagrams_late++;
+    self->receiver.datagrams_late++;
     gst_buffer_unref (buffer);
   } else {
-    guint64 dropped = self->jitter.dropped;
+    GstP2pJitterResult res = gst_p2p_receiver_hold_datagram (&self->receiver, seqnum,
+        g_get_monotonic_time (), buffer);
 
-    switch (gst_p2p_jitter_insert (&self->jitter, seqnum, g_get_monotonic_time (), buffer)) {
-      case GST_P2P_JITTER_LATE:
-        self->datagrams_late++;
-        break;
-      case GST_P2P_JITTER_HELD_OVERFLOW:
-        /* the oldest went to keep the bound; its gap counts as lost when
-         * the next one leaves (DISCONT) */
-        self->datagrams_dropped += self->jitter.dropped - dropped;
-        /* fall through */
-      case GST_P2P_JITTER_HELD:
-        note_queued_locked (self);
-        g_cond_broadcast (&self->cond);
-        break;
-      case GST_P2P_JITTER_DUPLICATE:
-        break;
-    }
+    if (res == GST_P2P_JITTER_HELD || res == GST_P2P_JITTER_HELD_OVERFLOW)
+      g_cond_broadcast (&self->cond);
   }
   g_mutex_unlock (&self->lock);
 }
@@ -284,13 +221,14 @@ on_datagram (P2pConnection *conn, GBytes *datagram, gpointer data)
 static gboolean
 stream_queue_full_locked (GstP2pSrc *self)
 {
-  gsize queued = self->events_bytes + gst_p2p_jitter_get_stream_bytes (&self->jitter);
+  gsize queued = self->receiver.stream_bytes
+      + gst_p2p_jitter_get_stream_bytes (&self->receiver.jitter);
 
   if (queued == 0)
     return FALSE;
   return queued + P2P_MAX_MESSAGE_SIZE > self->queue_limit
-      || self->events.length >= MAX_QUEUED_EVENTS
-      || gst_p2p_jitter_stream_full (&self->jitter);
+      || self->receiver.stream.length >= MAX_QUEUED_EVENTS
+      || gst_p2p_jitter_stream_full (&self->receiver.jitter);
 }
 
 /* Waits for room in the reliable-stream queue. FALSE when the reader must
@@ -307,15 +245,15 @@ reader_wait_for_room (GstP2pSrc *self, GCancellable *cancellable, GError **error
       ok = FALSE;
       break;
     }
-    if (!self->segment_seen && g_queue_is_empty (&self->events)) {
+    if (!self->receiver.segment_seen && g_queue_is_empty (&self->receiver.stream)) {
       g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
           "peer sent %" G_GSIZE_FORMAT " bytes of buffers before a segment",
-          gst_p2p_jitter_get_stream_bytes (&self->jitter));
+          gst_p2p_jitter_get_stream_bytes (&self->receiver.jitter));
       ok = FALSE;
       break;
     }
     if (!self->overrun) {
-      gsize queued = queued_bytes_locked (self);
+      gsize queued = gst_p2p_receiver_get_bytes (&self->receiver);
 
       self->overrun = TRUE;
       g_mutex_unlock (&self->lock);
@@ -364,19 +302,8 @@ reader_thread (gpointer data)
     }
     if (obj && GST_IS_EVENT (obj) &&
         gst_p2p_media_event_get_datagram_seqnum (GST_EVENT_CAST (obj), &seqnum)) {
-      /* where the sender's datagrams to us start, then (before EOS) where
-       * they end: the first and last ones count as lost too */
       g_mutex_lock (&self->lock);
-      if (!self->seq_start_known) {
-        guint64 lost = gst_p2p_jitter_start_at (&self->jitter, seqnum);
-
-        self->seq_start_known = TRUE;
-        self->datagrams_lost += lost;
-        GST_DEBUG_OBJECT (self, "datagrams start at %" G_GUINT64_FORMAT ", %"
-            G_GUINT64_FORMAT " lost before the first one", seqnum, lost);
-      }
-      self->seq_end = seqnum;
-      self->seq_end_known = TRUE;
+      gst_p2p_receiver_note_datagram_seqnum (&self->receiver, seqnum);
       g_mutex_unlock (&self->lock);
       gst_mini_object_unref (obj);
       continue;
@@ -384,8 +311,8 @@ reader_thread (gpointer data)
     if (obj && !GST_IS_EVENT (obj)) {
       /* a buffer on the stream (the sender runs delivery=reliable) */
       g_mutex_lock (&self->lock);
-      gst_p2p_jitter_append (&self->jitter, g_get_monotonic_time (), GST_BUFFER_CAST (obj));
-      note_queued_locked (self);
+      gst_p2p_receiver_append_stream_buffer (&self->receiver, g_get_monotonic_time (),
+          GST_BUFFER_CAST (obj));
       g_cond_broadcast (&self->cond);
       g_mutex_unlock (&self->lock);
       continue;
@@ -406,15 +333,7 @@ reader_thread (gpointer data)
       g_mutex_unlock (&self->lock);
       break;
     }
-    {
-      QueuedEvent *qe = g_new (QueuedEvent, 1);
-
-      qe->event = GST_EVENT_CAST (obj);
-      qe->size = g_bytes_get_size (msg);
-      self->events_bytes += qe->size;
-      g_queue_push_tail (&self->events, qe);
-    }
-    note_queued_locked (self);
+    gst_p2p_receiver_queue_stream (&self->receiver, obj, g_bytes_get_size (msg));
     g_cond_broadcast (&self->cond);
     g_mutex_unlock (&self->lock);
   }
@@ -424,101 +343,41 @@ reader_thread (gpointer data)
   return NULL;
 }
 
-static gboolean
-event_needs_drain (GstEvent *event)
-{
-  switch (GST_EVENT_TYPE (event)) {
-    case GST_EVENT_EOS:
-    case GST_EVENT_SEGMENT:
-    case GST_EVENT_GAP:
-    case GST_EVENT_FLUSH_START:
-    case GST_EVENT_STREAM_START:
-      return TRUE;
-    default:
-      return FALSE;
-  }
-}
-
-/* Called with the lock. */
-static GstBuffer *
-pop_jitter_locked (GstP2pSrc *self)
-{
-  guint64 lost;
-  GstBuffer *buffer = gst_p2p_jitter_pop (&self->jitter, &lost);
-
-  g_cond_broadcast (&self->cond);       /* room for the reader */
-  if (lost > 0) {
-    GST_DEBUG_OBJECT (self, "%" G_GUINT64_FORMAT " datagram(s) lost", lost);
-    self->datagrams_lost += lost;
-  }
-  return buffer;
-}
-
 /* The next event or buffer in datagram delivery (transfer full); NULL when
  * flushing (@error unset) or when the stream ended (@error set). */
 static GstMiniObject *
 next_datagram_item (GstP2pSrc *self, GError **error)
 {
   GstMiniObject *out = NULL;
-  guint latency;
+  guint64 wait;
 
   GST_OBJECT_LOCK (self);
-  latency = self->latency;
+  wait = (guint64) self->latency * 1000;
   GST_OBJECT_UNLOCK (self);
 
   g_mutex_lock (&self->lock);
   for (;;) {
     gint64 now = g_get_monotonic_time ();
-    gboolean eos_wait = FALSE;
+    GstMiniObject *head = gst_p2p_receiver_peek_stream (&self->receiver);
+    gboolean eos_wait;
+    guint64 due;
 
     if (self->flushing || self->pending_eos)
       break;
-    if (!g_queue_is_empty (&self->events)) {
-      GstEvent *ev = ((QueuedEvent *) g_queue_peek_head (&self->events))->event;
-
-      /* datagrams sent before the EOS may still be in flight: EOS waits
-       * "latency" for them */
-      if (GST_EVENT_TYPE (ev) == GST_EVENT_EOS && now < self->eos_due) {
-        eos_wait = TRUE;
-      } else if (self->segment_seen && !gst_p2p_jitter_is_empty (&self->jitter)
-          && event_needs_drain (ev)) {
-        out = GST_MINI_OBJECT_CAST (pop_jitter_locked (self));
-        break;
-      } else {
-        QueuedEvent *qe = g_queue_pop_head (&self->events);
-
-        ev = g_steal_pointer (&qe->event);
-        self->events_bytes -= qe->size;
-        queued_event_free (qe);
-        g_cond_broadcast (&self->cond);         /* room for the reader */
-        if (GST_EVENT_TYPE (ev) == GST_EVENT_SEGMENT)
-          self->segment_seen = TRUE;
-        if (GST_EVENT_TYPE (ev) == GST_EVENT_EOS && self->seq_end_known) {
-          /* a loss at the end shows no gap: the sender told where it ends */
-          guint64 lost = gst_p2p_jitter_lose_until (&self->jitter, self->seq_end);
-
-          GST_DEBUG_OBJECT (self, "datagrams end before %" G_GUINT64_FORMAT
-              ", %" G_GUINT64_FORMAT " lost after the last one", self->seq_end, lost);
-          self->datagrams_lost += lost;
-        }
-        out = GST_MINI_OBJECT_CAST (ev);
-        break;
-      }
+    /* datagrams sent before the EOS may still be in flight: EOS waits
+     * "latency" for them */
+    eos_wait = head && GST_IS_EVENT (head) && GST_EVENT_TYPE (head) == GST_EVENT_EOS
+        && now < self->eos_due;
+    out = gst_p2p_receiver_next (&self->receiver, (guint64) now, wait, FALSE, eos_wait);
+    if (out) {
+      g_cond_broadcast (&self->cond);   /* room for the reader */
+      break;
     }
-    if (!gst_p2p_jitter_is_empty (&self->jitter) && self->segment_seen) {
-      gint64 due = (gint64) gst_p2p_jitter_head_due (&self->jitter, (guint64) latency * 1000);
-
-      if (gst_p2p_jitter_head_ready (&self->jitter, now, (guint64) latency * 1000)) {
-        out = GST_MINI_OBJECT_CAST (pop_jitter_locked (self));
-        break;
-      }
-      if (eos_wait)
-        due = MIN (due, self->eos_due);
-      g_cond_wait_until (&self->cond, &self->lock, due);
-      continue;
-    }
-    if (eos_wait) {
-      g_cond_wait_until (&self->cond, &self->lock, self->eos_due);
+    due = gst_p2p_receiver_datagram_due (&self->receiver, wait);
+    if (eos_wait)
+      due = MIN (due, (guint64) self->eos_due);
+    if (due != G_MAXUINT64) {
+      g_cond_wait_until (&self->cond, &self->lock, (gint64) due);
       continue;
     }
     if (self->reader_done) {
@@ -791,7 +650,7 @@ ensure_connected (GstP2pSrc *self)
         GST_OBJECT_LOCK (self);
         self->queue_limit = (gsize) MIN (self->max_queue_bytes, G_MAXSIZE);
         GST_OBJECT_UNLOCK (self);
-        gst_p2p_jitter_set_max_bytes (&self->jitter, self->queue_limit);
+        gst_p2p_jitter_set_max_bytes (&self->receiver.jitter, self->queue_limit);
         g_signal_connect (conn, "datagram-received", G_CALLBACK (on_datagram), self);
         self->reader_cancellable = g_cancellable_new ();
         self->reader = g_thread_new ("p2psrc-reader", reader_thread, self);
@@ -1316,8 +1175,7 @@ gst_p2p_src_activate_mode (GstPad *pad, GstObject *parent, GstPadMode mode,
     gst_clear_event (&self->pending_eos);
     self->activated_us = g_get_monotonic_time ();
     /* a new run: the last one's figures (readable until now) start over */
-    self->datagrams_lost = self->datagrams_late = self->datagrams_dropped = 0;
-    self->queued_bytes_max = 0;
+    gst_p2p_receiver_reset_counters (&self->receiver);
     self->have_last_stats = FALSE;
     g_clear_object (&self->cancellable);
     self->cancellable = g_cancellable_new ();
@@ -1493,11 +1351,11 @@ gst_p2p_src_dup_stats (GstP2pSrc *self)
   conn = self->conn ? g_object_ref (self->conn) : NULL;
   last = self->last_stats;
   have_last = self->have_last_stats;
-  lost = self->datagrams_lost;
-  late = self->datagrams_late;
-  dropped = self->datagrams_dropped;
-  queued = queued_bytes_locked (self);
-  queued_max = self->queued_bytes_max;
+  lost = self->receiver.datagrams_lost;
+  late = self->receiver.datagrams_late;
+  dropped = self->receiver.datagrams_dropped;
+  queued = gst_p2p_receiver_get_bytes (&self->receiver);
+  queued_max = self->receiver.bytes_max;
   g_mutex_unlock (&self->lock);
   if (conn) {
     P2pConnectionStats st;
@@ -1810,8 +1668,8 @@ gst_p2p_src_init (GstP2pSrc *self)
   self->queue_limit = DEFAULT_MAX_QUEUE_BYTES;
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
-  g_queue_init (&self->events);
-  gst_p2p_jitter_init (&self->jitter, MAX_JITTER_ITEMS);
+  gst_p2p_receiver_init (&self->receiver, GST_OBJECT (self), gst_p2p_src_debug,
+      MAX_JITTER_ITEMS);
 
   self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
   gst_pad_set_activatemode_function (self->srcpad, gst_p2p_src_activate_mode);
