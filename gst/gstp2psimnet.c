@@ -24,30 +24,11 @@
  * gst-launch-1.0 audiotestsrc num-buffers=100 ! flacenc ! p2psimnet latency=50 loss=0.02 seed=7 ! flacdec ! fakesink
  * ]|
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "gstp2psimnet.h"
-#include "gstp2pobject.h"
+#include "gstp2psimnet-private.h"
 #include "gstp2pmedia.h"
-#include "gstp2preceiver.h"
-#include "p2p/p2p-sim.h"
 
-GST_DEBUG_CATEGORY_STATIC (gst_p2p_sim_net_debug);
+GST_DEBUG_CATEGORY (gst_p2p_sim_net_debug);
 #define GST_CAT_DEFAULT gst_p2p_sim_net_debug
-
-enum {
-  PROP_0,
-  PROP_LATENCY,
-  PROP_JITTER,
-  PROP_LOSS,
-  PROP_DUPLICATE,
-  PROP_REORDER,
-  PROP_BANDWIDTH,
-  PROP_FAILURE_RATE,
-  PROP_SEED,
-  PROP_DELIVERY,
-  PROP_NETWORK_NAME,
-  PROP_TRACE_HASH,
-  PROP_NET_STATS,
-};
 
 /* trace text kept in memory (the hash covers every event) */
 #define SIMNET_TRACE_LIMIT (64 * 1024)
@@ -58,45 +39,6 @@ enum {
 #define SIMNET_CONNECT_NS (30 * SEC)
 #define SIMNET_SEND_NS (60 * SEC)
 #define SIMNET_CLOSE_NS (30 * SEC)
-
-struct _GstP2pSimNet {
-  GstElement parent;
-
-  GstPad *sinkpad;
-  GstPad *srcpad;
-  char *network_name;
-  GMainContext *context;        /* the network's, held while working */
-  GError *env_error;            /* SIMULATOR_P2P_* (or P2P_*) unreadable */
-
-  /* object lock: read by get_property */
-  P2pSimNetwork *net;
-
-  /* the link (streaming thread, or state changes with the pads inactive) */
-  P2pProvider *tx_provider, *rx_provider;
-  P2pListener *listener;
-  P2pConnection *tx, *rx;
-  P2pConnection *accepted_tmp;
-  GError *connect_error;
-  gboolean connect_done;
-  gboolean failed;
-  guint64 base;                 /* virtual ns at running time 0 */
-  guint64 tx_seqnum;
-  /* decoded events and buffers from the stream in arrival order, and the
-   * datagrams (arrival in virtual ns); object lock: get_property reads its
-   * counters datagrams-lost and datagrams-late */
-  GstP2pReceiver receiver;
-  gboolean eos_received;
-  GError *rx_error;
-  GstP2pDelivery active_delivery;
-
-  /* statistics (object lock) */
-  guint64 datagrams_sent, datagrams_too_big;
-
-  /* properties (object lock) */
-  P2pSimLinkParams link;
-  guint64 seed;
-  GstP2pDelivery delivery;
-};
 
 #define gst_p2p_sim_net_parent_class parent_class
 G_DEFINE_TYPE_WITH_CODE (GstP2pSimNet, gst_p2p_sim_net, GST_TYPE_ELEMENT,
@@ -709,135 +651,6 @@ gst_p2p_sim_net_change_state (GstElement *element, GstStateChange transition)
     clear_all (self, FALSE);
   return ret;
 }
-static void
-gst_p2p_sim_net_set_property (GObject *object, guint prop_id,
-    const GValue *value, GParamSpec *pspec)
-{
-  GstP2pSimNet *self = GST_P2P_SIM_NET (object);
-
-  GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_LATENCY:
-      self->link.latency_ms = g_value_get_uint (value);
-      break;
-    case PROP_JITTER:
-      self->link.jitter_ms = g_value_get_uint (value);
-      break;
-    case PROP_LOSS:
-      self->link.loss = g_value_get_double (value);
-      break;
-    case PROP_DUPLICATE:
-      self->link.duplicate = g_value_get_double (value);
-      break;
-    case PROP_REORDER:
-      self->link.reorder = g_value_get_double (value);
-      break;
-    case PROP_BANDWIDTH:
-      self->link.bandwidth_kbps = g_value_get_uint (value);
-      break;
-    case PROP_FAILURE_RATE:
-      self->link.failure_rate = g_value_get_double (value);
-      break;
-    case PROP_SEED:
-      self->seed = g_value_get_uint64 (value);
-      break;
-    case PROP_DELIVERY:
-      self->delivery = g_value_get_enum (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
-  GST_OBJECT_UNLOCK (self);
-}
-
-static GstStructure *
-net_stats (P2pSimNetwork *net)
-{
-  P2pSimStats st;
-
-  p2p_sim_network_get_stats (net, &st);
-  return gst_structure_new ("p2p-sim-stats",
-      "now", G_TYPE_UINT64, p2p_sim_network_now (net),
-      "packets-sent", G_TYPE_UINT64, st.packets_sent,
-      "packets-delivered", G_TYPE_UINT64, st.packets_delivered,
-      "packets-duplicated", G_TYPE_UINT64, st.packets_duplicated,
-      "packets-reordered", G_TYPE_UINT64, st.packets_reordered,
-      "dropped-loss", G_TYPE_UINT64, st.dropped_loss,
-      "dropped-queue", G_TYPE_UINT64, st.dropped_queue,
-      "dropped-mtu", G_TYPE_UINT64, st.dropped_mtu,
-      "dropped-failure", G_TYPE_UINT64, st.dropped_failure,
-      "dropped-unbound", G_TYPE_UINT64, st.dropped_unbound,
-      "bytes-sent", G_TYPE_UINT64, st.bytes_sent,
-      "bytes-delivered", G_TYPE_UINT64, st.bytes_delivered,
-      "timers-fired", G_TYPE_UINT64, st.timers_fired, NULL);
-}
-
-/* Object lock held. */
-static GstStructure *
-all_stats_locked (GstP2pSimNet *self)
-{
-  GstStructure *s = net_stats (self->net);
-
-  gst_structure_set (s,
-      "datagrams-sent", G_TYPE_UINT64, self->datagrams_sent,
-      "datagrams-lost", G_TYPE_UINT64, self->receiver.datagrams_lost,
-      "datagrams-late", G_TYPE_UINT64, self->receiver.datagrams_late,
-      "datagrams-too-big", G_TYPE_UINT64, self->datagrams_too_big, NULL);
-  return s;
-}
-
-static void
-gst_p2p_sim_net_get_property (GObject *object, guint prop_id, GValue *value,
-    GParamSpec *pspec)
-{
-  GstP2pSimNet *self = GST_P2P_SIM_NET (object);
-
-  GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_LATENCY:
-      g_value_set_uint (value, self->link.latency_ms);
-      break;
-    case PROP_JITTER:
-      g_value_set_uint (value, self->link.jitter_ms);
-      break;
-    case PROP_LOSS:
-      g_value_set_double (value, self->link.loss);
-      break;
-    case PROP_DUPLICATE:
-      g_value_set_double (value, self->link.duplicate);
-      break;
-    case PROP_REORDER:
-      g_value_set_double (value, self->link.reorder);
-      break;
-    case PROP_BANDWIDTH:
-      g_value_set_uint (value, self->link.bandwidth_kbps);
-      break;
-    case PROP_FAILURE_RATE:
-      g_value_set_double (value, self->link.failure_rate);
-      break;
-    case PROP_SEED:
-      g_value_set_uint64 (value, self->seed);
-      break;
-    case PROP_DELIVERY:
-      g_value_set_enum (value, self->delivery);
-      break;
-    case PROP_NETWORK_NAME:
-      g_value_set_string (value, self->network_name);
-      break;
-    case PROP_TRACE_HASH:
-      g_value_take_string (value, self->net ?
-          p2p_sim_network_get_trace_hash (self->net) : NULL);
-      break;
-    case PROP_NET_STATS:
-      g_value_take_boxed (value, self->net ? all_stats_locked (self) : NULL);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
-  GST_OBJECT_UNLOCK (self);
-}
 
 static void
 gst_p2p_sim_net_finalize (GObject *object)
@@ -856,66 +669,12 @@ gst_p2p_sim_net_class_init (GstP2pSimNetClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
-  const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-      GST_PARAM_MUTABLE_READY;
 
   gobject_class->set_property = gst_p2p_sim_net_set_property;
   gobject_class->get_property = gst_p2p_sim_net_get_property;
   gobject_class->finalize = gst_p2p_sim_net_finalize;
 
-  g_object_class_install_property (gobject_class, PROP_LATENCY,
-      g_param_spec_uint ("latency", "Latency",
-          "One-way delay of the link in ms (default $SIMULATOR_P2P_LATENCY_MS, else 0)", 0,
-          600000, 0, rw));
-  g_object_class_install_property (gobject_class, PROP_JITTER,
-      g_param_spec_uint ("jitter", "Jitter",
-          "Extra random delay per packet, uniform in [0, jitter] ms (default "
-          "$SIMULATOR_P2P_JITTER_MS, else 0)", 0, 600000, 0, rw));
-  g_object_class_install_property (gobject_class, PROP_LOSS,
-      g_param_spec_double ("loss", "Loss", "Probability a packet is dropped "
-          "(0 = none, 1 = all; default $SIMULATOR_P2P_PACKET_LOSS, else 0)", 0.0, 1.0,
-          0.0, rw));
-  g_object_class_install_property (gobject_class, PROP_DUPLICATE,
-      g_param_spec_double ("duplicate", "Duplicate",
-          "Probability a packet is delivered twice", 0.0, 1.0, 0.0, rw));
-  g_object_class_install_property (gobject_class, PROP_REORDER,
-      g_param_spec_double ("reorder", "Reorder",
-          "Probability a packet is delayed so that later ones overtake it",
-          0.0, 1.0, 0.0, rw));
-  g_object_class_install_property (gobject_class, PROP_BANDWIDTH,
-      g_param_spec_uint ("bandwidth", "Bandwidth",
-          "Link rate in kbit/s (0 = unlimited; default $SIMULATOR_P2P_BANDWIDTH_KBPS, "
-          "else 0)", 0, 10000000, 0, rw));
-  g_object_class_install_property (gobject_class, PROP_FAILURE_RATE,
-      g_param_spec_double ("failure-rate", "Failure rate",
-          "Probability that a new connection's flow is black-holed (default "
-          "$SIMULATOR_P2P_FAILURE_RATE, else 0)", 0.0, 1.0, 0.0, rw));
-  g_object_class_install_property (gobject_class, PROP_SEED,
-      g_param_spec_uint64 ("seed", "Seed",
-          "Seed of the network's random numbers (same seed, same drops; default "
-          "$SIMULATOR_P2P_SEED, else 1)", 0, G_MAXUINT64, 1, rw));
-  g_object_class_install_property (gobject_class, PROP_DELIVERY,
-      g_param_spec_enum ("delivery", "Delivery",
-          "reliable (every buffer) or datagram (live, unrepaired losses)",
-          GST_TYPE_P2P_DELIVERY, GST_P2P_DELIVERY_RELIABLE, rw));
-  g_object_class_install_property (gobject_class, PROP_NETWORK_NAME,
-      g_param_spec_string ("network-name", "Network name",
-          "Name of this instance's simulated network (read-only)", NULL,
-          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
-  g_object_class_install_property (gobject_class, PROP_TRACE_HASH,
-      g_param_spec_string ("trace-hash", "Trace hash",
-          "Hex SHA-256 of every packet event on the link so far (time in ns, "
-          "kind, endpoints, size); equal for two runs that put the same "
-          "packets on the link at the same virtual times (NULL in NULL state; "
-          "read-only)", NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
-  g_object_class_install_property (gobject_class, PROP_NET_STATS,
-      g_param_spec_boxed ("net-stats", "Network statistics",
-          "Counters of the simulated network since the link was set up: now "
-          "(virtual ns), packets-sent, packets-delivered, dropped-loss, "
-          "bytes-sent, ..., and datagram delivery's datagrams-sent, "
-          "datagrams-lost, datagrams-late, datagrams-too-big "
-          "(NULL in NULL state; read-only)", GST_TYPE_STRUCTURE,
-          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  gst_p2p_sim_net_install_properties (gobject_class);
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
@@ -935,22 +694,7 @@ gst_p2p_sim_net_init (GstP2pSimNet *self)
   self->network_name = g_strdup_printf ("p2psimnet-%d",
       g_atomic_int_add (&counter, 1));
   self->context = g_main_context_new ();
-  /* the link's defaults are the SIMULATOR_P2P_* variables (as for
-   * P2P_IMPLEMENTATION=sim); properties set later override them. A value
-   * the parser refuses fails the start, naming the variable. */
-  {
-    g_auto (GStrv) env = g_get_environ ();
-    g_autoptr (P2pConfig) cfg = p2p_config_new_from_environ ((const char *const *) env,
-        &self->env_error);
-
-    if (cfg) {
-      p2p_sim_link_params_init_from_config (&self->link, cfg);
-      self->seed = cfg->sim_seed;
-    } else {
-      p2p_sim_link_params_init (&self->link);
-      self->seed = 1;
-    }
-  }
+  gst_p2p_sim_net_init_settings (self);
   self->delivery = GST_P2P_DELIVERY_RELIABLE;
   self->active_delivery = GST_P2P_DELIVERY_RELIABLE;
   gst_p2p_receiver_init (&self->receiver, GST_OBJECT (self), gst_p2p_sim_net_debug, 0);
