@@ -1,7 +1,8 @@
 /* gstp2pobject.h: settings and connection logic shared by p2psink and p2psrc
  * (in the spirit of gst-plugins-bad ext/srt/gstsrtobject.c): the common
- * properties, identity, provider and listener set-up, allow-list, stats and
- * bus messages.
+ * properties (gstp2pobject-props.c), identity, provider and listener
+ * set-up, allow-list (gstp2pobject.c), stats and bus messages
+ * (gstp2pobject-stats.c).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 

@@ -24,30 +24,11 @@
  * gst-launch-1.0 audiotestsrc num-buffers=100 ! flacenc ! p2psimnet latency=50 loss=0.02 seed=7 ! flacdec ! fakesink
  * ]|
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "gstp2psimnet.h"
-#include "gstp2pobject.h"
+#include "gstp2psimnet-private.h"
 #include "gstp2pmedia.h"
-#include "gstp2pjitter.h"
-#include "p2p/p2p-sim.h"
 
-GST_DEBUG_CATEGORY_STATIC (gst_p2p_sim_net_debug);
+GST_DEBUG_CATEGORY (gst_p2p_sim_net_debug);
 #define GST_CAT_DEFAULT gst_p2p_sim_net_debug
-
-enum {
-  PROP_0,
-  PROP_LATENCY,
-  PROP_JITTER,
-  PROP_LOSS,
-  PROP_DUPLICATE,
-  PROP_REORDER,
-  PROP_BANDWIDTH,
-  PROP_FAILURE_RATE,
-  PROP_SEED,
-  PROP_DELIVERY,
-  PROP_NETWORK_NAME,
-  PROP_TRACE_HASH,
-  PROP_NET_STATS,
-};
 
 /* trace text kept in memory (the hash covers every event) */
 #define SIMNET_TRACE_LIMIT (64 * 1024)
@@ -58,44 +39,6 @@ enum {
 #define SIMNET_CONNECT_NS (30 * SEC)
 #define SIMNET_SEND_NS (60 * SEC)
 #define SIMNET_CLOSE_NS (30 * SEC)
-
-struct _GstP2pSimNet {
-  GstElement parent;
-
-  GstPad *sinkpad;
-  GstPad *srcpad;
-  char *network_name;
-  GMainContext *context;        /* the network's, held while working */
-  GError *env_error;            /* SIMULATOR_P2P_* (or P2P_*) unreadable */
-
-  /* object lock: read by get_property */
-  P2pSimNetwork *net;
-
-  /* the link (streaming thread, or state changes with the pads inactive) */
-  P2pProvider *tx_provider, *rx_provider;
-  P2pListener *listener;
-  P2pConnection *tx, *rx;
-  P2pConnection *accepted_tmp;
-  GError *connect_error;
-  gboolean connect_done;
-  gboolean failed;
-  guint64 base;                 /* virtual ns at running time 0 */
-  guint64 tx_seqnum;
-  GQueue objects;               /* decoded events/buffers in arrival order */
-  GstP2pJitter jitter;          /* datagrams; arrival in virtual ns */
-  gboolean segment_seen;
-  gboolean eos_received;
-  GError *rx_error;
-  GstP2pDelivery active_delivery;
-
-  /* statistics (object lock) */
-  guint64 datagrams_sent, datagrams_lost, datagrams_late, datagrams_too_big;
-
-  /* properties (object lock) */
-  P2pSimLinkParams link;
-  guint64 seed;
-  GstP2pDelivery delivery;
-};
 
 #define gst_p2p_sim_net_parent_class parent_class
 G_DEFINE_TYPE_WITH_CODE (GstP2pSimNet, gst_p2p_sim_net, GST_TYPE_ELEMENT,
@@ -135,25 +78,19 @@ static void
 on_datagram (P2pConnection *conn, GBytes *datagram, gpointer data)
 {
   GstP2pSimNet *self = data;
-  g_autoptr (GError) err = NULL;
-  gsize len = 0;
-  const guint8 *p = g_bytes_get_data (datagram, &len);
   guint64 seqnum = 0;
-  GstBuffer *buffer = gst_p2p_media_buffer_from_datagram (p, len, &seqnum, &err);
+  GstBuffer *buffer = gst_p2p_receiver_decode_datagram (&self->receiver, datagram,
+      &seqnum);
+  guint64 now = p2p_sim_network_now (self->net);
 
-  if (!buffer) {
-    GST_WARNING_OBJECT (self, "malformed datagram ignored: %s", err->message);
+  if (!buffer)
     return;
-  }
-  if (gst_p2p_jitter_insert (&self->jitter, seqnum, p2p_sim_network_now (self->net),
-          buffer) == GST_P2P_JITTER_LATE) {
-    GST_OBJECT_LOCK (self);
-    self->datagrams_late++;
-    GST_OBJECT_UNLOCK (self);
-  }
+  GST_OBJECT_LOCK (self);
+  gst_p2p_receiver_hold_datagram (&self->receiver, seqnum, now, buffer);
+  GST_OBJECT_UNLOCK (self);
 }
 
-/* Decodes every message that has arrived into self->objects. */
+/* Decodes every message that has arrived into the receiver's stream queue. */
 static void
 receive_messages (GstP2pSimNet *self)
 {
@@ -174,7 +111,9 @@ receive_messages (GstP2pSimNet *self)
     }
     if (GST_IS_EVENT (obj) && GST_EVENT_TYPE (obj) == GST_EVENT_EOS)
       self->eos_received = TRUE;
-    g_queue_push_tail (&self->objects, obj);
+    GST_OBJECT_LOCK (self);
+    gst_p2p_receiver_queue_stream (&self->receiver, obj, g_bytes_get_size (msg));
+    GST_OBJECT_UNLOCK (self);
   }
 }
 
@@ -210,99 +149,32 @@ jitter_window (GstP2pSimNet *self)
   return w;
 }
 
-static gboolean
-event_needs_drain (GstEvent *event)
-{
-  switch (GST_EVENT_TYPE (event)) {
-    case GST_EVENT_EOS:
-    case GST_EVENT_SEGMENT:
-    case GST_EVENT_GAP:
-    case GST_EVENT_STREAM_START:
-      return TRUE;
-    default:
-      return FALSE;
-  }
-}
-
-static GstBuffer *
-pop_jitter (GstP2pSimNet *self)
-{
-  guint64 lost;
-  GstBuffer *buffer = gst_p2p_jitter_pop (&self->jitter, &lost);
-
-  if (lost > 0) {
-    GST_DEBUG_OBJECT (self, "%" G_GUINT64_FORMAT " datagram(s) lost", lost);
-    GST_OBJECT_LOCK (self);
-    self->datagrams_lost += lost;
-    GST_OBJECT_UNLOCK (self);
-  }
-  return buffer;
-}
-
-/* Takes the next object that may be pushed now (transfer full), NULL when
- * none. @final: the stream ended, datagrams wait for nothing. */
-static GstMiniObject *
-next_object (GstP2pSimNet *self, gboolean final)
-{
-  if (!g_queue_is_empty (&self->objects)) {
-    GstMiniObject *head = g_queue_peek_head (&self->objects);
-
-    if (GST_IS_EVENT (head) && self->segment_seen
-        && !gst_p2p_jitter_is_empty (&self->jitter)
-        && event_needs_drain (GST_EVENT_CAST (head)))
-      return GST_MINI_OBJECT_CAST (pop_jitter (self));
-    head = g_queue_pop_head (&self->objects);
-    if (GST_IS_EVENT (head) && GST_EVENT_TYPE (head) == GST_EVENT_SEGMENT)
-      self->segment_seen = TRUE;
-    return head;
-  }
-  if (!gst_p2p_jitter_is_empty (&self->jitter) && self->segment_seen
-      && (final || gst_p2p_jitter_head_ready (&self->jitter,
-              p2p_sim_network_now (self->net), jitter_window (self))))
-    return GST_MINI_OBJECT_CAST (pop_jitter (self));
-  return NULL;
-}
-
-/* At the end of the stream: a loss at the tail shows no gap, count it
- * (the sender is ours: it knows the last sequence number). */
-static void
-count_tail_loss (GstP2pSimNet *self)
-{
-  guint64 lost;
-
-  if (self->active_delivery != GST_P2P_DELIVERY_DATAGRAM)
-    return;
-  lost = gst_p2p_jitter_lose_until (&self->jitter, self->tx_seqnum);
-  GST_OBJECT_LOCK (self);
-  self->datagrams_lost += lost;
-  GST_OBJECT_UNLOCK (self);
-}
-
 /* Pushes downstream, in order, everything that may go now. */
 static GstFlowReturn
 push_arrived (GstP2pSimNet *self, gboolean final)
 {
-  GstMiniObject *obj;
+  guint64 wait = jitter_window (self);
 
-  while ((obj = next_object (self, final))) {
+  for (;;) {
+    GstMiniObject *obj;
+
+    /* EOS goes last, after the datagrams still in flight; the tail loss is
+     * counted when it leaves, before it goes downstream: stats read at EOS
+     * (the EOS message can be on the bus before push_event() returns)
+     * include it */
+    GST_OBJECT_LOCK (self);
+    obj = gst_p2p_receiver_next (&self->receiver, p2p_sim_network_now (self->net), wait,
+        final, !final);
+    GST_OBJECT_UNLOCK (self);
+    if (!obj)
+      break;
     if (GST_IS_BUFFER (obj)) {
       GstFlowReturn ret = gst_pad_push (self->srcpad, GST_BUFFER_CAST (obj));
 
       if (ret != GST_FLOW_OK)
         return ret;
     } else {
-      GstEvent *ev = GST_EVENT_CAST (obj);
-
-      if (GST_EVENT_TYPE (ev) == GST_EVENT_EOS && !final) {
-        /* EOS goes last, after the datagrams still in flight */
-        g_queue_push_head (&self->objects, ev);
-        break;
-      }
-      /* before EOS goes downstream: stats read at EOS (the EOS message can
-       * be on the bus before push_event() returns) include it */
-      if (GST_EVENT_TYPE (ev) == GST_EVENT_EOS)
-        count_tail_loss (self);
-      gst_pad_push_event (self->srcpad, ev);
+      gst_pad_push_event (self->srcpad, GST_EVENT_CAST (obj));
     }
   }
   return GST_FLOW_OK;
@@ -360,11 +232,11 @@ teardown_link (GstP2pSimNet *self)
     p2p_sim_network_run_until_idle (self->net, SIMNET_CLOSE_NS);
   g_clear_error (&self->connect_error);
   g_clear_error (&self->rx_error);
-  g_queue_clear_full (&self->objects, (GDestroyNotify) gst_mini_object_unref);
-  gst_p2p_jitter_reset (&self->jitter);
-  gst_p2p_jitter_expect (&self->jitter, 0);     /* the sender is ours */
+  GST_OBJECT_LOCK (self);
+  gst_p2p_receiver_reset (&self->receiver);
+  gst_p2p_receiver_expect (&self->receiver, 0);     /* the sender is ours */
+  GST_OBJECT_UNLOCK (self);
   self->connect_done = FALSE;
-  self->segment_seen = FALSE;
   self->eos_received = FALSE;
   self->tx_seqnum = 0;
   self->base = 0;
@@ -393,8 +265,8 @@ setup_link (GstP2pSimNet *self)
   link = self->link;
   seed = self->seed;
   self->active_delivery = self->delivery;
-  self->datagrams_sent = self->datagrams_lost = 0;
-  self->datagrams_late = self->datagrams_too_big = 0;
+  self->datagrams_sent = self->datagrams_too_big = 0;
+  gst_p2p_receiver_reset_counters (&self->receiver);
   GST_OBJECT_UNLOCK (self);
 
   /* thread default = self->context */
@@ -639,8 +511,14 @@ finish_stream (GstP2pSimNet *self)
   ret = check_rx_error (self);
   if (ret != GST_FLOW_OK)
     return ret;
-  if (self->active_delivery == GST_P2P_DELIVERY_DATAGRAM)
+  if (self->active_delivery == GST_P2P_DELIVERY_DATAGRAM) {
     run_to (self, p2p_sim_network_now (self->net) + jitter_window (self));
+    /* a loss at the tail shows no gap: the sender is ours, it knows the
+     * last sequence number (counted when EOS leaves) */
+    GST_OBJECT_LOCK (self);
+    gst_p2p_receiver_note_datagram_seqnum (&self->receiver, self->tx_seqnum);
+    GST_OBJECT_UNLOCK (self);
+  }
   return push_arrived (self, TRUE);
 }
 
@@ -773,135 +651,6 @@ gst_p2p_sim_net_change_state (GstElement *element, GstStateChange transition)
     clear_all (self, FALSE);
   return ret;
 }
-static void
-gst_p2p_sim_net_set_property (GObject *object, guint prop_id,
-    const GValue *value, GParamSpec *pspec)
-{
-  GstP2pSimNet *self = GST_P2P_SIM_NET (object);
-
-  GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_LATENCY:
-      self->link.latency_ms = g_value_get_uint (value);
-      break;
-    case PROP_JITTER:
-      self->link.jitter_ms = g_value_get_uint (value);
-      break;
-    case PROP_LOSS:
-      self->link.loss = g_value_get_double (value);
-      break;
-    case PROP_DUPLICATE:
-      self->link.duplicate = g_value_get_double (value);
-      break;
-    case PROP_REORDER:
-      self->link.reorder = g_value_get_double (value);
-      break;
-    case PROP_BANDWIDTH:
-      self->link.bandwidth_kbps = g_value_get_uint (value);
-      break;
-    case PROP_FAILURE_RATE:
-      self->link.failure_rate = g_value_get_double (value);
-      break;
-    case PROP_SEED:
-      self->seed = g_value_get_uint64 (value);
-      break;
-    case PROP_DELIVERY:
-      self->delivery = g_value_get_enum (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
-  GST_OBJECT_UNLOCK (self);
-}
-
-static GstStructure *
-net_stats (P2pSimNetwork *net)
-{
-  P2pSimStats st;
-
-  p2p_sim_network_get_stats (net, &st);
-  return gst_structure_new ("p2p-sim-stats",
-      "now", G_TYPE_UINT64, p2p_sim_network_now (net),
-      "packets-sent", G_TYPE_UINT64, st.packets_sent,
-      "packets-delivered", G_TYPE_UINT64, st.packets_delivered,
-      "packets-duplicated", G_TYPE_UINT64, st.packets_duplicated,
-      "packets-reordered", G_TYPE_UINT64, st.packets_reordered,
-      "dropped-loss", G_TYPE_UINT64, st.dropped_loss,
-      "dropped-queue", G_TYPE_UINT64, st.dropped_queue,
-      "dropped-mtu", G_TYPE_UINT64, st.dropped_mtu,
-      "dropped-failure", G_TYPE_UINT64, st.dropped_failure,
-      "dropped-unbound", G_TYPE_UINT64, st.dropped_unbound,
-      "bytes-sent", G_TYPE_UINT64, st.bytes_sent,
-      "bytes-delivered", G_TYPE_UINT64, st.bytes_delivered,
-      "timers-fired", G_TYPE_UINT64, st.timers_fired, NULL);
-}
-
-/* Object lock held. */
-static GstStructure *
-all_stats_locked (GstP2pSimNet *self)
-{
-  GstStructure *s = net_stats (self->net);
-
-  gst_structure_set (s,
-      "datagrams-sent", G_TYPE_UINT64, self->datagrams_sent,
-      "datagrams-lost", G_TYPE_UINT64, self->datagrams_lost,
-      "datagrams-late", G_TYPE_UINT64, self->datagrams_late,
-      "datagrams-too-big", G_TYPE_UINT64, self->datagrams_too_big, NULL);
-  return s;
-}
-
-static void
-gst_p2p_sim_net_get_property (GObject *object, guint prop_id, GValue *value,
-    GParamSpec *pspec)
-{
-  GstP2pSimNet *self = GST_P2P_SIM_NET (object);
-
-  GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_LATENCY:
-      g_value_set_uint (value, self->link.latency_ms);
-      break;
-    case PROP_JITTER:
-      g_value_set_uint (value, self->link.jitter_ms);
-      break;
-    case PROP_LOSS:
-      g_value_set_double (value, self->link.loss);
-      break;
-    case PROP_DUPLICATE:
-      g_value_set_double (value, self->link.duplicate);
-      break;
-    case PROP_REORDER:
-      g_value_set_double (value, self->link.reorder);
-      break;
-    case PROP_BANDWIDTH:
-      g_value_set_uint (value, self->link.bandwidth_kbps);
-      break;
-    case PROP_FAILURE_RATE:
-      g_value_set_double (value, self->link.failure_rate);
-      break;
-    case PROP_SEED:
-      g_value_set_uint64 (value, self->seed);
-      break;
-    case PROP_DELIVERY:
-      g_value_set_enum (value, self->delivery);
-      break;
-    case PROP_NETWORK_NAME:
-      g_value_set_string (value, self->network_name);
-      break;
-    case PROP_TRACE_HASH:
-      g_value_take_string (value, self->net ?
-          p2p_sim_network_get_trace_hash (self->net) : NULL);
-      break;
-    case PROP_NET_STATS:
-      g_value_take_boxed (value, self->net ? all_stats_locked (self) : NULL);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
-  GST_OBJECT_UNLOCK (self);
-}
 
 static void
 gst_p2p_sim_net_finalize (GObject *object)
@@ -920,66 +669,12 @@ gst_p2p_sim_net_class_init (GstP2pSimNetClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
-  const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-      GST_PARAM_MUTABLE_READY;
 
   gobject_class->set_property = gst_p2p_sim_net_set_property;
   gobject_class->get_property = gst_p2p_sim_net_get_property;
   gobject_class->finalize = gst_p2p_sim_net_finalize;
 
-  g_object_class_install_property (gobject_class, PROP_LATENCY,
-      g_param_spec_uint ("latency", "Latency",
-          "One-way delay of the link in ms (default $SIMULATOR_P2P_LATENCY_MS, else 0)", 0,
-          600000, 0, rw));
-  g_object_class_install_property (gobject_class, PROP_JITTER,
-      g_param_spec_uint ("jitter", "Jitter",
-          "Extra random delay per packet, uniform in [0, jitter] ms (default "
-          "$SIMULATOR_P2P_JITTER_MS, else 0)", 0, 600000, 0, rw));
-  g_object_class_install_property (gobject_class, PROP_LOSS,
-      g_param_spec_double ("loss", "Loss", "Probability a packet is dropped "
-          "(0 = none, 1 = all; default $SIMULATOR_P2P_PACKET_LOSS, else 0)", 0.0, 1.0,
-          0.0, rw));
-  g_object_class_install_property (gobject_class, PROP_DUPLICATE,
-      g_param_spec_double ("duplicate", "Duplicate",
-          "Probability a packet is delivered twice", 0.0, 1.0, 0.0, rw));
-  g_object_class_install_property (gobject_class, PROP_REORDER,
-      g_param_spec_double ("reorder", "Reorder",
-          "Probability a packet is delayed so that later ones overtake it",
-          0.0, 1.0, 0.0, rw));
-  g_object_class_install_property (gobject_class, PROP_BANDWIDTH,
-      g_param_spec_uint ("bandwidth", "Bandwidth",
-          "Link rate in kbit/s (0 = unlimited; default $SIMULATOR_P2P_BANDWIDTH_KBPS, "
-          "else 0)", 0, 10000000, 0, rw));
-  g_object_class_install_property (gobject_class, PROP_FAILURE_RATE,
-      g_param_spec_double ("failure-rate", "Failure rate",
-          "Probability that a new connection's flow is black-holed (default "
-          "$SIMULATOR_P2P_FAILURE_RATE, else 0)", 0.0, 1.0, 0.0, rw));
-  g_object_class_install_property (gobject_class, PROP_SEED,
-      g_param_spec_uint64 ("seed", "Seed",
-          "Seed of the network's random numbers (same seed, same drops; default "
-          "$SIMULATOR_P2P_SEED, else 1)", 0, G_MAXUINT64, 1, rw));
-  g_object_class_install_property (gobject_class, PROP_DELIVERY,
-      g_param_spec_enum ("delivery", "Delivery",
-          "reliable (every buffer) or datagram (live, unrepaired losses)",
-          GST_TYPE_P2P_DELIVERY, GST_P2P_DELIVERY_RELIABLE, rw));
-  g_object_class_install_property (gobject_class, PROP_NETWORK_NAME,
-      g_param_spec_string ("network-name", "Network name",
-          "Name of this instance's simulated network (read-only)", NULL,
-          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
-  g_object_class_install_property (gobject_class, PROP_TRACE_HASH,
-      g_param_spec_string ("trace-hash", "Trace hash",
-          "Hex SHA-256 of every packet event on the link so far (time in ns, "
-          "kind, endpoints, size); equal for two runs that put the same "
-          "packets on the link at the same virtual times (NULL in NULL state; "
-          "read-only)", NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
-  g_object_class_install_property (gobject_class, PROP_NET_STATS,
-      g_param_spec_boxed ("net-stats", "Network statistics",
-          "Counters of the simulated network since the link was set up: now "
-          "(virtual ns), packets-sent, packets-delivered, dropped-loss, "
-          "bytes-sent, ..., and datagram delivery's datagrams-sent, "
-          "datagrams-lost, datagrams-late, datagrams-too-big "
-          "(NULL in NULL state; read-only)", GST_TYPE_STRUCTURE,
-          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  gst_p2p_sim_net_install_properties (gobject_class);
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
@@ -999,27 +694,11 @@ gst_p2p_sim_net_init (GstP2pSimNet *self)
   self->network_name = g_strdup_printf ("p2psimnet-%d",
       g_atomic_int_add (&counter, 1));
   self->context = g_main_context_new ();
-  /* the link's defaults are the SIMULATOR_P2P_* variables (as for
-   * P2P_IMPLEMENTATION=sim); properties set later override them. A value
-   * the parser refuses fails the start, naming the variable. */
-  {
-    g_auto (GStrv) env = g_get_environ ();
-    g_autoptr (P2pConfig) cfg = p2p_config_new_from_environ ((const char *const *) env,
-        &self->env_error);
-
-    if (cfg) {
-      p2p_sim_link_params_init_from_config (&self->link, cfg);
-      self->seed = cfg->sim_seed;
-    } else {
-      p2p_sim_link_params_init (&self->link);
-      self->seed = 1;
-    }
-  }
+  gst_p2p_sim_net_init_settings (self);
   self->delivery = GST_P2P_DELIVERY_RELIABLE;
   self->active_delivery = GST_P2P_DELIVERY_RELIABLE;
-  g_queue_init (&self->objects);
-  gst_p2p_jitter_init (&self->jitter, 0);
-  gst_p2p_jitter_expect (&self->jitter, 0);
+  gst_p2p_receiver_init (&self->receiver, GST_OBJECT (self), gst_p2p_sim_net_debug, 0);
+  gst_p2p_receiver_expect (&self->receiver, 0);
 
   self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
   gst_pad_set_chain_function (self->sinkpad, gst_p2p_sim_net_chain);

@@ -1,0 +1,314 @@
+/* gstp2psrc-connect.c: p2psrc's connection: one dial bounded by
+ * connect-timeout (mode=connect) or an accept (mode=listen), allowed-peers
+ * and peer-connecting, the ready word that tells the sender how we receive,
+ * reconnect=always's waits and "p2p-reconnect" messages, and the close that
+ * keeps the connection's last figures for "stats".
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "gstp2psrc-private.h"
+
+#include <string.h>
+
+#define GST_CAT_DEFAULT gst_p2p_src_debug
+
+void
+gst_p2p_src_drop_connection (GstP2pSrc *self, const char *reason)
+{
+  P2pConnection *conn;
+  GThread *reader;
+  GCancellable *reader_cancellable;
+
+  g_mutex_lock (&self->lock);
+  conn = g_steal_pointer (&self->conn);
+  reader = g_steal_pointer (&self->reader);
+  reader_cancellable = g_steal_pointer (&self->reader_cancellable);
+  g_mutex_unlock (&self->lock);
+
+  if (!conn)
+    return;
+  g_signal_handlers_disconnect_by_data (conn, self);
+  {
+    /* before the close, which ends the connection's counters */
+    P2pConnectionStats st;
+
+    p2p_connection_get_stats (conn, &st);
+    g_mutex_lock (&self->lock);
+    self->last_stats = st;
+    self->have_last_stats = TRUE;
+    g_mutex_unlock (&self->lock);
+  }
+  p2p_connection_close (conn, reason);
+  if (reader_cancellable)
+    g_cancellable_cancel (reader_cancellable);
+  g_mutex_lock (&self->lock);
+  g_cond_broadcast (&self->cond);       /* a reader waiting for room */
+  g_mutex_unlock (&self->lock);
+  if (reader)
+    g_thread_join (reader);
+  g_clear_object (&reader_cancellable);
+  gst_p2p_object_post_connection (self->obj, conn, "disconnected");
+  g_object_unref (conn);
+  g_mutex_lock (&self->lock);
+  gst_p2p_src_clear_datagram_state_locked (self);
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+on_path_changed (P2pConnection *conn, P2pPathKind kind, gpointer data)
+{
+  GstP2pSrc *self = data;
+
+  gst_p2p_object_post_connection (self->obj, conn, "path-changed");
+}
+
+/* Waits reconnect-delay ms (interrupted by flushing). Returns FALSE when
+ * no more attempts are allowed or when flushing. Each attempt is announced
+ * with an element message "p2p-reconnect" (attempt, max-attempts with 0 =
+ * unlimited, delay-ms, reason: why the last one failed) and a warning in
+ * the log. */
+gboolean
+gst_p2p_src_may_retry (GstP2pSrc *self, const char *reason)
+{
+  GstP2pReconnect reconnect;
+  guint delay, max;
+  gint64 deadline;
+  gboolean ok;
+
+  GST_OBJECT_LOCK (self);
+  reconnect = self->reconnect;
+  delay = self->reconnect_delay;
+  max = self->reconnect_max;
+  GST_OBJECT_UNLOCK (self);
+
+  if (reconnect != GST_P2P_RECONNECT_ALWAYS)
+    return FALSE;
+  g_mutex_lock (&self->lock);
+  if (max > 0 && self->attempts >= max) {
+    g_mutex_unlock (&self->lock);
+    return FALSE;
+  }
+  self->attempts++;
+  {
+    guint attempt = self->attempts;
+
+    g_mutex_unlock (&self->lock);
+    GST_WARNING_OBJECT (self, "reconnecting in %u ms (attempt %u of %u): %s",
+        delay, attempt, max, reason);
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_element (GST_OBJECT (self),
+            gst_structure_new ("p2p-reconnect",
+                "attempt", G_TYPE_UINT, attempt,
+                "max-attempts", G_TYPE_UINT, max,
+                "delay-ms", G_TYPE_UINT, delay,
+                "reason", G_TYPE_STRING, reason, NULL)));
+    g_mutex_lock (&self->lock);
+  }
+  deadline = g_get_monotonic_time () + (gint64) delay * 1000;
+  while (!self->flushing && !self->pending_eos
+      && g_cond_wait_until (&self->cond, &self->lock, deadline));
+  ok = !self->flushing && !self->pending_eos;
+  g_mutex_unlock (&self->lock);
+  return ok;
+}
+
+typedef struct {
+  GAsyncResult *result;
+  gboolean timed_out;
+  GCancellable *cancellable;
+} ConnectWait;
+
+static void
+connect_wait_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ConnectWait *w = data;
+
+  w->result = g_object_ref (result);
+}
+
+static gboolean
+connect_wait_timeout (gpointer data)
+{
+  ConnectWait *w = data;
+
+  w->timed_out = TRUE;
+  g_cancellable_cancel (w->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+connect_wait_cancel (GCancellable *parent, gpointer data)
+{
+  g_cancellable_cancel (G_CANCELLABLE (data));
+}
+
+/* mode=connect: one dial, bounded by connect-timeout (blocking,
+ * cancellable). On timeout: P2P_ERROR_TIMEOUT naming the property. */
+static P2pConnection *
+connect_with_timeout (GstP2pSrc *self, GCancellable *cancellable, GError **error)
+{
+  g_autofree char *peer = gst_p2p_object_dup_peer (self->obj);
+  g_autoptr (P2pProvider) provider = NULL;
+  g_autoptr (GMainContext) ctx = NULL;
+  g_autoptr (GSource) timer = NULL;
+  ConnectWait w = { 0 };
+  P2pConnection *conn;
+  GError *local = NULL;
+  gulong handler;
+  guint timeout;
+
+  GST_OBJECT_LOCK (self);
+  provider = self->obj->provider ? g_object_ref (self->obj->provider) : NULL;
+  timeout = self->connect_timeout;
+  GST_OBJECT_UNLOCK (self);
+  if (!provider) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED, "The element is not started");
+    return NULL;
+  }
+  w.cancellable = g_cancellable_new ();
+  handler = g_cancellable_connect (cancellable, G_CALLBACK (connect_wait_cancel),
+      g_object_ref (w.cancellable), g_object_unref);
+  /* the completion and the timer run on a private context (the thread
+   * default at the call), iterated here like p2p_provider_connect() does */
+  ctx = g_main_context_new ();
+  g_main_context_push_thread_default (ctx);
+  if (timeout > 0) {
+    timer = g_timeout_source_new (timeout);
+    g_source_set_callback (timer, connect_wait_timeout, &w, NULL);
+    g_source_attach (timer, ctx);
+  }
+  p2p_provider_connect_async (provider, peer, w.cancellable, connect_wait_done, &w);
+  while (w.result == NULL)
+    g_main_context_iteration (ctx, TRUE);
+  if (timer)
+    g_source_destroy (timer);
+  g_main_context_pop_thread_default (ctx);
+  g_cancellable_disconnect (cancellable, handler);
+  conn = p2p_provider_connect_finish (provider, w.result, &local);
+  g_object_unref (w.result);
+  if (!conn && w.timed_out && !g_cancellable_is_cancelled (cancellable)) {
+    g_clear_error (&local);
+    g_set_error (&local, P2P_ERROR, P2P_ERROR_TIMEOUT,
+        "no connection within %u ms (connect-timeout)", timeout);
+  }
+  g_object_unref (w.cancellable);
+  if (!conn)
+    g_propagate_error (error, local);
+  return conn;
+}
+
+/* Returns TRUE when connected; FALSE after an error was posted or when
+ * flushing. */
+gboolean
+gst_p2p_src_ensure_connected (GstP2pSrc *self)
+{
+  GCancellable *cancellable;
+  GstP2pMode mode;
+  P2pListener *listener;
+
+  g_mutex_lock (&self->lock);
+  if (self->conn) {
+    g_mutex_unlock (&self->lock);
+    return TRUE;
+  }
+  cancellable = g_object_ref (self->cancellable);
+  g_mutex_unlock (&self->lock);
+
+  GST_OBJECT_LOCK (self);
+  mode = self->obj->mode;
+  listener = self->obj->listener ? g_object_ref (self->obj->listener) : NULL;
+  GST_OBJECT_UNLOCK (self);
+
+  for (;;) {
+    g_autoptr (GError) err = NULL;
+    P2pConnection *conn;
+    const char *why = NULL;
+
+    if (mode == GST_P2P_MODE_CONNECT)
+      conn = connect_with_timeout (self, cancellable, &err);
+    else if (listener)
+      conn = p2p_listener_accept (listener, cancellable, &err);
+    else {
+      conn = NULL;
+      g_set_error (&err, P2P_ERROR, P2P_ERROR_CLOSED, "not listening");
+    }
+
+    if (conn && !gst_p2p_object_peer_allowed (self->obj, conn, &why)) {
+      g_autofree char *id = gst_p2p_connection_dup_peer_id (conn);
+
+      GST_WARNING_OBJECT (self, "refusing peer %s: %s", id, why);
+      p2p_connection_close (conn, why);
+      g_object_unref (conn);
+      if (mode != GST_P2P_MODE_CONNECT)
+        continue;               /* listening: wait for another peer */
+      /* the dialed peer itself is refused: dialing it again would not help */
+      GST_ELEMENT_ERROR (self, RESOURCE, NOT_AUTHORIZED,
+          ("Refused peer \"%s\": %s", id, why), (NULL));
+      break;
+    }
+    if (conn) {
+      g_mutex_lock (&self->lock);
+      if (self->flushing) {
+        g_mutex_unlock (&self->lock);
+        p2p_connection_close (conn, "receiver stopped");
+        g_object_unref (conn);
+        break;
+      }
+      self->conn = conn;
+      self->have_last_stats = FALSE;
+      g_free (self->conn_peer);
+      self->conn_peer = gst_p2p_connection_dup_peer_id (conn);
+      gst_p2p_src_clear_datagram_state_locked (self);
+      self->segment_fresh = FALSE;
+      self->shift_decided = FALSE;
+      self->rt_shift = 0;
+      g_signal_connect (conn, "path-changed", G_CALLBACK (on_path_changed), self);
+      if (self->delivery == GST_P2P_DELIVERY_DATAGRAM)
+        gst_p2p_src_start_datagram_receive_locked (self, conn);
+      g_mutex_unlock (&self->lock);
+      {
+        /* tell the sender our datagram handler is in place ("ready
+         * seqnum": it also sends DATAGRAM_SEQNUM frames), or that we read
+         * no datagrams ("ready stream": a delivery=datagram
+         * sender then sends our buffers on the stream; a reliable sender
+         * does not read it) */
+        const char *word = self->delivery == GST_P2P_DELIVERY_DATAGRAM ?
+            GST_P2P_READY_SEQNUM : GST_P2P_READY_STREAM;
+        g_autoptr (GByteArray) ready = g_byte_array_new ();
+        g_autoptr (GBytes) msg = NULL;
+        g_autoptr (GError) e = NULL;
+
+        p2p_frame_append (ready, P2P_FRAME_MESSAGE, (const guint8 *) word, strlen (word));
+        msg = g_byte_array_free_to_bytes (g_steal_pointer (&ready));
+        if (!p2p_connection_send (conn, msg, cancellable, &e))
+          GST_WARNING_OBJECT (self, "could not send ready: %s", e->message);
+      }
+      GST_INFO_OBJECT (self, "connected to %s", self->conn_peer);
+      gst_p2p_object_post_connection (self->obj, conn, "connected");
+      g_clear_object (&listener);
+      g_object_unref (cancellable);
+      return TRUE;
+    }
+    if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      break;
+    if (gst_p2p_src_may_retry (self, err->message))
+      continue;
+    g_mutex_lock (&self->lock);
+    if (self->flushing || self->pending_eos) {
+      g_mutex_unlock (&self->lock);
+      break;
+    }
+    g_mutex_unlock (&self->lock);
+    if (mode == GST_P2P_MODE_CONNECT) {
+      g_autofree char *peer = gst_p2p_object_dup_peer (self->obj);
+
+      GST_P2P_ELEMENT_ERROR_FROM (self, err,
+          "Could not connect to peer \"%s\": %s", peer, err->message);
+    } else {
+      GST_P2P_ELEMENT_ERROR_FROM (self, err,
+          "Could not accept a connection: %s", err->message);
+    }
+    break;
+  }
+  g_clear_object (&listener);
+  g_object_unref (cancellable);
+  return FALSE;
+}

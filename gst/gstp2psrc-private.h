@@ -1,0 +1,152 @@
+/* gstp2psrc-private.h (internal): what the files of p2psrc share: the
+ * element's fields, its defaults and bounds, and the functions one file
+ * calls in another. gstp2psrc.c: the element (pad, streaming task, states,
+ * queries, events); gstp2psrc-props.c: properties, stats and the URI
+ * handler; gstp2psrc-connect.c: connecting and reconnecting;
+ * gstp2psrc-datagram.c: delivery=datagram's receive side;
+ * gstp2psrc-segment.c: the segments of a live receiver and of a late
+ * joiner; gstp2psrc-files.c: the random-access mode. Locking: the object
+ * lock for properties, "lock" for the runtime fields (see the struct).
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "gstp2psrc.h"
+#include "gstp2pmedia.h"
+#include "gstp2preceiver.h"
+#include "gstp2psrc-files.h"
+
+G_BEGIN_DECLS
+
+GST_DEBUG_CATEGORY_EXTERN (gst_p2p_src_debug);
+
+#define DEFAULT_LATENCY 200
+#define DEFAULT_RECONNECT GST_P2P_RECONNECT_NONE
+#define DEFAULT_RECONNECT_DELAY 1000
+#define DEFAULT_RECONNECT_MAX 5
+/* mode=connect: how long one dial may take (QUIC answer, TLS, ICE through a
+ * rendezvous) before it fails (or is retried with reconnect=always); a
+ * closed port on a direct dial fails at once (ICMP port unreachable) */
+#define DEFAULT_CONNECT_TIMEOUT 10000
+#define MAX_JITTER_ITEMS 4096
+/* delivery=datagram: bytes of the reliable-stream queue (events and stream
+ * buffers) and, separately, of held datagrams. At least one maximum-size
+ * message, so a queue that is not empty always has room for one. */
+#define DEFAULT_MAX_QUEUE_BYTES (8 * 1024 * 1024)
+#define MIN_MAX_QUEUE_BYTES P2P_MAX_MESSAGE_SIZE
+/* delivery=datagram: events queued from the reliable stream */
+#define MAX_QUEUED_EVENTS 256
+
+
+struct _GstP2pSrc {
+  GstElement parent;
+
+  GstPad *srcpad;
+  GstP2pObject *obj;
+
+  /* properties (object lock) */
+  guint latency;
+  GstP2pReconnect reconnect;
+  guint reconnect_delay;
+  guint reconnect_max;
+  guint connect_timeout;
+  gboolean is_live;
+  guint64 max_queue_bytes;
+
+  /* runtime (lock) */
+  GMutex lock;
+  GCond cond;
+  gboolean flushing;
+  GCancellable *cancellable;
+  P2pConnection *conn;
+  char *conn_peer;              /* who we are connected to, for messages */
+  /* the last connection's final figures, reported in "stats" once it is
+   * gone (EOS, error) until the next connection */
+  P2pConnectionStats last_stats;
+  gboolean have_last_stats;
+  guint attempts;
+  gboolean stream_started;
+  GstP2pDelivery delivery;
+  gboolean live;                /* delivery=datagram or is-live, at start */
+  /* not live: the sender's last segment as pushed, whether a buffer
+   * followed it yet, and the running-time shift of a late join (decided at
+   * the first buffer of a connection, applied to every later segment) */
+  GstSegment segment;
+  gboolean segment_fresh;
+  gboolean shift_decided;
+  GstClockTimeDiff rt_shift;
+  gint64 activated_us;          /* monotonic, when the task started */
+  gboolean first_buffer_done;
+  /* send_event(EOS) from the application (gst-launch-1.0 -e): pushed by the
+   * streaming thread, which it wakes (like GstBaseSrc's pending EOS) */
+  GstEvent *pending_eos;
+  /* reliable delivery: a buffer arriving in parts (streaming thread) */
+  GstP2pMediaAssembler assembler;
+
+  /* datagram delivery: the events from the reliable stream and the
+   * datagrams (arrival times: monotonic us); its counters are those of the
+   * stats, since the element started (kept after EOS and in READY/NULL,
+   * zeroed by the next start) */
+  GstP2pReceiver receiver;
+  gsize queue_limit;            /* max-queue-bytes when the reader started */
+  gboolean overrun;             /* the reader waits for room */
+  gint64 eos_due;               /* monotonic us: EOS waits for late datagrams */
+  GstEvent *pending_segment;
+  GThread *reader;
+  GCancellable *reader_cancellable;
+  gboolean reader_done;
+  GError *reader_error;
+
+  /* issue 13: random-access mode (gstp2psrc-files.c) when location is set */
+  char *location;               /* object lock */
+  GstP2pFileReader *files;      /* while the pad is active in pull mode */
+};
+
+/* gstp2psrc-props.c */
+
+/* Installs the properties (GstP2pObject's and p2psrc's own). */
+void gst_p2p_src_install_properties (GObjectClass *gobject_class);
+void gst_p2p_src_set_property (GObject *object, guint prop_id, const GValue *value,
+    GParamSpec *pspec);
+void gst_p2p_src_get_property (GObject *object, guint prop_id, GValue *value,
+    GParamSpec *pspec);
+/* GstURIHandler: p2p://<peer ID, ticket or ID@HOST:PORT>[/path] */
+void gst_p2p_src_uri_handler_init (gpointer g_iface, gpointer data);
+
+/* gstp2psrc-connect.c */
+
+/* Returns TRUE when connected; FALSE after an error was posted or when
+ * flushing. */
+gboolean gst_p2p_src_ensure_connected (GstP2pSrc *self);
+/* Closes the connection with @reason (stats kept as the last ones, the
+ * reader thread joined, "disconnected" posted); nothing when none. */
+void gst_p2p_src_drop_connection (GstP2pSrc *self, const char *reason);
+/* reconnect=always: waits reconnect-delay ms before the next attempt
+ * (posting "p2p-reconnect"); FALSE when no attempt is left or when
+ * flushing. */
+gboolean gst_p2p_src_may_retry (GstP2pSrc *self, const char *reason);
+
+/* gstp2psrc-datagram.c */
+
+void gst_p2p_src_install_overrun_signal (GObjectClass *gobject_class);
+/* Called with the lock: forgets the connection's receive state. */
+void gst_p2p_src_clear_datagram_state_locked (GstP2pSrc *self);
+/* Called with the lock, delivery=datagram: takes @conn's datagrams and
+ * starts the reader thread of its reliable stream. */
+void gst_p2p_src_start_datagram_receive_locked (GstP2pSrc *self, P2pConnection *conn);
+/* The next event or buffer in datagram delivery (transfer full); NULL when
+ * flushing (@error unset) or when the stream ended (@error set). */
+GstMiniObject *gst_p2p_src_next_datagram_item (GstP2pSrc *self, GError **error);
+
+/* gstp2psrc-segment.c (streaming thread) */
+
+/* Live: pushes the segment waiting for its first buffer (@buffer, or NULL
+ * when something else comes first), shifted to play it now. */
+void gst_p2p_src_push_pending_segment (GstP2pSrc *self, GstBuffer *buffer);
+/* Not live: pushes the sender's segment @event (transfer full), shifted by
+ * a late join's shift. */
+void gst_p2p_src_push_segment_not_live (GstP2pSrc *self, GstEvent *event);
+/* Not live: at the first buffer after a segment, decides whether this
+ * connection joined late and then pushes the segment again shifted. */
+void gst_p2p_src_shift_late_join_not_live (GstP2pSrc *self, GstBuffer *buffer);
+
+G_END_DECLS

@@ -1,0 +1,334 @@
+/* gstp2psrc-props.c: p2psrc's properties (besides GstP2pObject's): their
+ * installation, get and set, the "stats" structure (the connection's
+ * figures, or the last one's, with the receiver's datagram counters and
+ * queue bytes), and the p2p:// URI (property and GstURIHandler; a path
+ * selects the random-access mode).
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "gstp2psrc-private.h"
+
+#include <string.h>
+
+#define GST_CAT_DEFAULT gst_p2p_src_debug
+
+enum {
+  PROP_LATENCY = GST_P2P_PROP_LAST,
+  PROP_RECONNECT,
+  PROP_RECONNECT_DELAY,
+  PROP_RECONNECT_MAX,
+  PROP_IS_LIVE,
+  PROP_MAX_QUEUE_BYTES,
+  PROP_CONNECT_TIMEOUT,
+  PROP_URI,
+  PROP_LOCATION,                /* issue 13: random-access mode */
+};
+
+GType
+gst_p2p_reconnect_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_P2P_RECONNECT_NONE, "Post an error when the peer is unreachable or gone",
+        "none"},
+    {GST_P2P_RECONNECT_ALWAYS,
+          "Try again after reconnect-delay ms, at most reconnect-max times",
+        "always"},
+    {0, NULL, NULL}
+  };
+
+  if (g_once_init_enter (&type))
+    g_once_init_leave (&type, g_enum_register_static ("GstP2pReconnect", values));
+  return type;
+}
+
+void
+gst_p2p_src_install_properties (GObjectClass *gobject_class)
+{
+  const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+      GST_PARAM_MUTABLE_READY;
+
+  gst_p2p_object_install_properties (gobject_class, FALSE);
+  g_object_class_install_property (gobject_class, PROP_LATENCY,
+      g_param_spec_uint ("latency", "Latency",
+          "delivery=datagram: jitter buffer size in ms (how long a buffer waits "
+          "for missing earlier ones; also the reported latency). "
+          "delivery=reliable: a first buffer later than this after its "
+          "segment's start is a late join (played at once)", 0, 60000,
+          DEFAULT_LATENCY, rw));
+  g_object_class_install_property (gobject_class, PROP_RECONNECT,
+      g_param_spec_enum ("reconnect", "Reconnect",
+          "When the peer is unreachable or gone: none (post an error) or "
+          "always (retry after reconnect-delay, at most reconnect-max times)",
+          GST_TYPE_P2P_RECONNECT, DEFAULT_RECONNECT, rw));
+  g_object_class_install_property (gobject_class, PROP_RECONNECT_DELAY,
+      g_param_spec_uint ("reconnect-delay", "Reconnect delay",
+          "Wait before each reconnection attempt, in ms", 0, 3600000,
+          DEFAULT_RECONNECT_DELAY, rw));
+  g_object_class_install_property (gobject_class, PROP_RECONNECT_MAX,
+      g_param_spec_uint ("reconnect-max", "Maximum reconnections",
+          "Consecutive failed attempts before giving up with an error "
+          "(0 = unlimited); each attempt posts an element message "
+          "\"p2p-reconnect\" (attempt, max-attempts, delay-ms, reason)",
+          0, G_MAXUINT, DEFAULT_RECONNECT_MAX, rw));
+  g_object_class_install_property (gobject_class, PROP_URI,
+      g_param_spec_string ("uri", "URI",
+          "p2p://<peer ID, ticket or ID@HOST:PORT>: the same as \"peer\" (and "
+          "the URI handler); a malformed URI is refused with a warning and "
+          "leaves \"peer\" unchanged", NULL, rw));
+  g_object_class_install_property (gobject_class, PROP_LOCATION,
+      g_param_spec_string ("location", "Location",
+          "Path of a file served by the peer's file service (p2p-serve), "
+          "relative to its root, UTF-8: p2psrc then reads that file by byte "
+          "ranges (random access, seekable, pull mode) instead of receiving "
+          "a p2psink's stream. NULL = stream mode", NULL, rw));
+  g_object_class_install_property (gobject_class, PROP_CONNECT_TIMEOUT,
+      g_param_spec_uint ("connect-timeout", "Connect timeout",
+          "mode=connect: how long one connection attempt may take, in ms, "
+          "before it fails (or is retried with reconnect=always); a closed "
+          "port on a direct dial fails at once. 0 = only idle-timeout bounds "
+          "it", 0, 3600000, DEFAULT_CONNECT_TIMEOUT, rw));
+
+  g_object_class_install_property (gobject_class, PROP_IS_LIVE,
+      g_param_spec_boolean ("is-live", "Live",
+          "Be a live source (no preroll, reports \"latency\") also in "
+          "delivery=reliable; delivery=datagram is always live. Set it when one "
+          "pipeline holds both the p2psink and the p2psrc (it could not "
+          "preroll otherwise)",
+          FALSE, rw));
+
+  g_object_class_install_property (gobject_class, PROP_MAX_QUEUE_BYTES,
+      g_param_spec_uint64 ("max-queue-bytes", "Maximum queue bytes",
+          "delivery=datagram: bytes held for the reliable stream (events and "
+          "stream buffers: when full, the sender waits) and, separately, "
+          "for datagrams (when full, the oldest is dropped, counted in stats "
+          "datagrams-dropped, and the next buffer is DISCONT)",
+          MIN_MAX_QUEUE_BYTES, G_MAXUINT64, DEFAULT_MAX_QUEUE_BYTES, rw));
+  gst_type_mark_as_plugin_api (GST_TYPE_P2P_RECONNECT, 0);
+}
+
+static GstStructure *
+gst_p2p_src_dup_stats (GstP2pSrc *self)
+{
+  GstStructure *s = gst_p2p_stats_new ();
+  P2pConnection *conn;
+  guint64 lost, late, dropped, queued, queued_max;
+  P2pConnectionStats last;
+  gboolean have_last;
+
+  g_mutex_lock (&self->lock);
+  conn = self->conn ? g_object_ref (self->conn) : NULL;
+  last = self->last_stats;
+  have_last = self->have_last_stats;
+  lost = self->receiver.datagrams_lost;
+  late = self->receiver.datagrams_late;
+  dropped = self->receiver.datagrams_dropped;
+  queued = gst_p2p_receiver_get_bytes (&self->receiver);
+  queued_max = self->receiver.bytes_max;
+  g_mutex_unlock (&self->lock);
+  if (conn) {
+    P2pConnectionStats st;
+
+    p2p_connection_get_stats (conn, &st);
+    gst_p2p_stats_accumulate (s, &st);
+    g_object_unref (conn);
+  } else if (have_last) {
+    /* the connection ended: its final figures, no peer */
+    gst_p2p_stats_accumulate (s, &last);
+    gst_structure_set (s, "peers", G_TYPE_UINT, 0u, NULL);
+  }
+  {
+    guint64 transport_dropped = 0;
+
+    /* the transport's drops plus those of our own datagram bound */
+    gst_structure_get_uint64 (s, "datagrams-dropped", &transport_dropped);
+    dropped += transport_dropped;
+  }
+  gst_structure_set (s, "datagrams-lost", G_TYPE_UINT64, lost,
+      "datagrams-late", G_TYPE_UINT64, late,
+      "datagrams-dropped", G_TYPE_UINT64, dropped,
+      "queued-bytes", G_TYPE_UINT64, queued,
+      "queued-bytes-max", G_TYPE_UINT64, queued_max, NULL);
+  return s;
+}
+
+/* p2p://PEER[/path]: a path selects the random-access mode (location). */
+static gboolean
+src_set_uri (GstP2pSrc *self, const char *uri, GError **error)
+{
+  g_autofree char *peer = NULL, *path = NULL, *peer_uri = NULL;
+  g_autoptr (GError) err = NULL;
+
+  if (!gst_p2p_file_uri_split (uri, &peer, &path, &err)) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI, "%s", err->message);
+    return FALSE;
+  }
+  peer_uri = g_strdup_printf ("p2p://%s", peer);
+  if (!gst_p2p_object_set_uri (self->obj, peer_uri, error))
+    return FALSE;
+  GST_OBJECT_LOCK (self);
+  g_free (self->location);
+  self->location = g_steal_pointer (&path);
+  GST_OBJECT_UNLOCK (self);
+  return TRUE;
+}
+
+static char *
+src_get_uri (GstP2pSrc *self)
+{
+  g_autofree char *base = gst_p2p_object_get_uri (self->obj);
+  g_autofree char *loc = NULL;
+
+  GST_OBJECT_LOCK (self);
+  loc = g_strdup (self->location);
+  GST_OBJECT_UNLOCK (self);
+  if (base && loc) {
+    g_autofree char *esc = g_uri_escape_string (loc, "/", TRUE);
+
+    return g_strdup_printf ("%s/%s", base, esc);
+  }
+  return g_steal_pointer (&base);
+}
+
+void
+gst_p2p_src_set_property (GObject *object, guint prop_id, const GValue *value,
+    GParamSpec *pspec)
+{
+  GstP2pSrc *self = GST_P2P_SRC (object);
+
+  if (gst_p2p_object_set_property (self->obj, prop_id, value, pspec))
+    return;
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_LATENCY:
+      self->latency = g_value_get_uint (value);
+      break;
+    case PROP_RECONNECT:
+      self->reconnect = g_value_get_enum (value);
+      break;
+    case PROP_RECONNECT_DELAY:
+      self->reconnect_delay = g_value_get_uint (value);
+      break;
+    case PROP_RECONNECT_MAX:
+      self->reconnect_max = g_value_get_uint (value);
+      break;
+    case PROP_IS_LIVE:
+      self->is_live = g_value_get_boolean (value);
+      break;
+    case PROP_MAX_QUEUE_BYTES:
+      self->max_queue_bytes = g_value_get_uint64 (value);
+      break;
+    case PROP_CONNECT_TIMEOUT:
+      self->connect_timeout = g_value_get_uint (value);
+      break;
+    case PROP_URI:{
+      const char *uri = g_value_get_string (value);
+      g_autoptr (GError) err = NULL;
+
+      GST_OBJECT_UNLOCK (self);
+      /* like the URI handler: a bad URI is refused, the peer unchanged */
+      if (uri && !src_set_uri (self, uri, &err))
+        GST_WARNING_OBJECT (self, "uri \"%s\" refused: %s", uri, err->message);
+      GST_OBJECT_LOCK (self);
+      break;
+    }
+    case PROP_LOCATION:{
+      const char *loc = g_value_get_string (value);
+      g_autoptr (GError) err = NULL;
+
+      if (loc && loc[0] && !p2p_file_path_check (loc, strlen (loc), &err)) {
+        GST_WARNING_OBJECT (self, "location \"%s\" refused: %s", loc, err->message);
+        break;
+      }
+      g_free (self->location);
+      self->location = loc && loc[0] ? g_strdup (loc) : NULL;
+      break;
+    }
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+void
+gst_p2p_src_get_property (GObject *object, guint prop_id, GValue *value,
+    GParamSpec *pspec)
+{
+  GstP2pSrc *self = GST_P2P_SRC (object);
+
+  if (prop_id == GST_P2P_PROP_STATS) {
+    GstStructure *stats = gst_p2p_src_dup_stats (self);
+
+    gst_p2p_object_add_provider_stats (self->obj, stats);
+    g_value_take_boxed (value, stats);
+    return;
+  }
+  if (gst_p2p_object_get_property (self->obj, prop_id, value, pspec))
+    return;
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_LATENCY:
+      g_value_set_uint (value, self->latency);
+      break;
+    case PROP_RECONNECT:
+      g_value_set_enum (value, self->reconnect);
+      break;
+    case PROP_RECONNECT_DELAY:
+      g_value_set_uint (value, self->reconnect_delay);
+      break;
+    case PROP_RECONNECT_MAX:
+      g_value_set_uint (value, self->reconnect_max);
+      break;
+    case PROP_IS_LIVE:
+      g_value_set_boolean (value, self->is_live);
+      break;
+    case PROP_MAX_QUEUE_BYTES:
+      g_value_set_uint64 (value, self->max_queue_bytes);
+      break;
+    case PROP_CONNECT_TIMEOUT:
+      g_value_set_uint (value, self->connect_timeout);
+      break;
+    case PROP_URI:
+      GST_OBJECT_UNLOCK (self);
+      g_value_take_string (value, src_get_uri (self));
+      GST_OBJECT_LOCK (self);
+      break;
+    case PROP_LOCATION:
+      g_value_set_string (value, self->location);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* ---- URI handler: p2p://<peer ID, ticket or ID@HOST:PORT> ---- */
+
+static GstURIType
+src_uri_get_type (GType type)
+{
+  return GST_URI_SRC;
+}
+
+static gchar *
+src_uri_get_uri (GstURIHandler *handler)
+{
+  return src_get_uri (GST_P2P_SRC (handler));
+}
+
+static gboolean
+src_uri_set_uri (GstURIHandler *handler, const gchar *uri, GError **error)
+{
+  return src_set_uri (GST_P2P_SRC (handler), uri, error);
+}
+
+void
+gst_p2p_src_uri_handler_init (gpointer g_iface, gpointer data)
+{
+  GstURIHandlerInterface *iface = g_iface;
+
+  iface->get_type = src_uri_get_type;
+  iface->get_protocols = gst_p2p_uri_get_protocols;
+  iface->get_uri = src_uri_get_uri;
+  iface->set_uri = src_uri_set_uri;
+}

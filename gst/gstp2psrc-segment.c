@@ -1,0 +1,144 @@
+/* gstp2psrc-segment.c: the segments p2psrc pushes. Live (delivery=datagram
+ * or is-live): the sender's segment waits for its first buffer and is
+ * shifted so that this buffer plays now. Not live: the sender's segment
+ * unchanged, except for a late joiner, whose segments are shifted back by
+ * how late it joined (issue 16 item 2).
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "gstp2psrc-private.h"
+
+#define GST_CAT_DEFAULT gst_p2p_src_debug
+
+/* The pipeline's running time now: from the clock in PLAYING; before (the
+ * task runs from PAUSED on, and the clock comes with PLAYING) the running
+ * time PLAYING will start from. */
+static GstClockTime
+current_running_time (GstP2pSrc *self)
+{
+  GstElement *element = GST_ELEMENT (self);
+  g_autoptr (GstClock) clock = NULL;
+  GstClockTime now, base_time, start_time;
+  gboolean playing;
+
+  GST_OBJECT_LOCK (self);
+  playing = GST_STATE (self) == GST_STATE_PLAYING;
+  clock = element->clock ? gst_object_ref (element->clock) : NULL;
+  base_time = element->base_time;
+  start_time = element->start_time;
+  GST_OBJECT_UNLOCK (self);
+  if (playing && clock) {
+    now = gst_clock_get_time (clock);
+    return now > base_time ? now - base_time : 0;
+  }
+  return GST_CLOCK_TIME_IS_VALID (start_time) ? start_time : 0;
+}
+
+/* A live receiver (delivery=datagram or is-live): the segment goes out with
+ * the first buffer after it, shifted so that this buffer's running time is
+ * the clock's running time now (the sink then plays it "latency" later). A
+ * late joiner thus plays at once from the sender's current position,
+ * whatever the sender's running time: when the shift is backwards by more
+ * than the segment's base, the rest moves its offset
+ * (gst_segment_offset_running_time), which a base clamped at 0 could not
+ * do (issue 16 item 2). */
+void
+gst_p2p_src_push_pending_segment (GstP2pSrc *self, GstBuffer *buffer)
+{
+  GstEvent *ev = g_steal_pointer (&self->pending_segment);
+  const GstSegment *seg = NULL;
+  GstSegment segment;
+  GstClockTime ts, buf_rt, now_rt;
+
+  if (!ev)
+    return;
+  gst_event_parse_segment (ev, &seg);
+  segment = *seg;
+  ts = buffer ? GST_BUFFER_DTS_OR_PTS (buffer) : GST_CLOCK_TIME_NONE;
+  if (segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID (ts)) {
+    now_rt = current_running_time (self);
+    buf_rt = gst_segment_to_running_time (&segment, GST_FORMAT_TIME, ts);
+    if (GST_CLOCK_TIME_IS_VALID (buf_rt)) {
+      GstSegment shifted = segment;
+
+      /* running times are below 2^63 ns: the difference fits */
+      if (gst_segment_offset_running_time (&shifted, GST_FORMAT_TIME,
+              (gint64) now_rt - (gint64) buf_rt))
+        segment = shifted;
+      else
+        GST_WARNING_OBJECT (self, "cannot shift the segment by %"
+            GST_STIME_FORMAT, GST_STIME_ARGS ((gint64) now_rt - (gint64) buf_rt));
+      GST_DEBUG_OBJECT (self, "live segment base %" GST_TIME_FORMAT " offset %"
+          GST_TIME_FORMAT ": first buffer at running time %" GST_TIME_FORMAT,
+          GST_TIME_ARGS (segment.base), GST_TIME_ARGS (segment.offset),
+          GST_TIME_ARGS (gst_segment_to_running_time (&segment, GST_FORMAT_TIME, ts)));
+    }
+  }
+  gst_event_unref (ev);
+  gst_pad_push_event (self->srcpad, gst_event_new_segment (&segment));
+}
+
+void
+gst_p2p_src_push_segment_not_live (GstP2pSrc *self, GstEvent *event)
+{
+  const GstSegment *seg;
+
+  gst_event_parse_segment (event, &seg);
+  self->segment = *seg;
+  self->segment_fresh = TRUE;
+  if (self->rt_shift != 0 && seg->format == GST_FORMAT_TIME
+      && gst_segment_offset_running_time (&self->segment, GST_FORMAT_TIME,
+          self->rt_shift)) {
+    GstEvent *shifted = gst_event_new_segment (&self->segment);
+
+    gst_event_set_seqnum (shifted, gst_event_get_seqnum (event));
+    gst_event_unref (event);
+    event = shifted;
+  } else {
+    self->segment = *seg;
+  }
+  gst_pad_push_event (self->srcpad, event);
+}
+
+/* Not live (delivery=reliable without is-live): the sender's segment goes
+ * on unchanged, except for a late joiner. When the first buffer of a
+ * connection comes more than "latency" ms of running time after its
+ * segment's start (the base), the receiver joined a stream that had
+ * already played that long: the segment is sent again shifted back by that
+ * much, so the receiver plays at once from the sender's current position
+ * instead of waiting in silence (issue 16 item 2); later segments get the
+ * same shift. An early joiner (the first buffer within "latency" of the
+ * start) gets the sender's segment unchanged. */
+void
+gst_p2p_src_shift_late_join_not_live (GstP2pSrc *self, GstBuffer *buffer)
+{
+  GstClockTime ts = GST_BUFFER_DTS_OR_PTS (buffer), buf_rt;
+  GstClockTimeDiff late;
+  GstSegment segment = self->segment;
+  GstEvent *ev;
+  guint latency;
+
+  if (!self->segment_fresh)
+    return;
+  self->segment_fresh = FALSE;
+  if (self->shift_decided)
+    return;
+  self->shift_decided = TRUE;
+  if (segment.format != GST_FORMAT_TIME || !GST_CLOCK_TIME_IS_VALID (ts))
+    return;
+  buf_rt = gst_segment_to_running_time (&segment, GST_FORMAT_TIME, ts);
+  if (!GST_CLOCK_TIME_IS_VALID (buf_rt) || buf_rt <= segment.base)
+    return;
+  late = GST_CLOCK_DIFF (segment.base, buf_rt);
+  GST_OBJECT_LOCK (self);
+  latency = self->latency;
+  GST_OBJECT_UNLOCK (self);
+  if (late <= (GstClockTimeDiff) latency * GST_MSECOND)
+    return;
+  if (!gst_segment_offset_running_time (&segment, GST_FORMAT_TIME, -late))
+    return;
+  GST_INFO_OBJECT (self, "joined %" GST_TIME_FORMAT " into the stream: "
+      "playing from the sender's current position", GST_TIME_ARGS (late));
+  self->rt_shift = -late;
+  self->segment = segment;
+  ev = gst_event_new_segment (&segment);
+  gst_pad_push_event (self->srcpad, ev);
+}
