@@ -126,6 +126,13 @@ gst_p2p_object_install_properties (GObjectClass *klass, gboolean is_sink)
           "Use only relayed paths through the TURN servers (hides this host's "
           "addresses from the peer; needs turn-server); FALSE = $P2P_RELAY_POLICY",
           FALSE, rw));
+  g_object_class_install_property (klass, GST_P2P_PROP_MDNS,
+      g_param_spec_boolean ("mdns", "LAN discovery (mDNS)",
+          "Find and be found by bare peer ID on the local network with no "
+          "server: a listening element announces its signed record (peer ID, "
+          "addresses) over mDNS, a connecting one asks the local network "
+          "besides the rendezvous; FALSE = off, TRUE = $P2P_MDNS (default on)",
+          TRUE, rw));
   g_object_class_install_property (klass, GST_P2P_PROP_PORT,
       g_param_spec_int ("port", "UDP port",
           "UDP port to listen on in mode=listen (0 = any free port, "
@@ -226,6 +233,11 @@ gst_p2p_object_set_property (GstP2pObject *self, guint prop_id,
     case GST_P2P_PROP_IDENTITY:
       set_string (self, &self->identity_path, value);
       return TRUE;
+    case GST_P2P_PROP_MDNS:
+      GST_OBJECT_LOCK (self->element);
+      self->mdns = g_value_get_boolean (value);
+      GST_OBJECT_UNLOCK (self->element);
+      return TRUE;
     case GST_P2P_PROP_RENDEZVOUS:
       set_string (self, &self->rendezvous, value);
       return TRUE;
@@ -293,6 +305,9 @@ gst_p2p_object_get_property (GstP2pObject *self, guint prop_id,
       break;
     case GST_P2P_PROP_TICKET:
       g_value_set_string (value, self->ticket);
+      break;
+    case GST_P2P_PROP_MDNS:
+      g_value_set_boolean (value, self->mdns);
       break;
     case GST_P2P_PROP_RENDEZVOUS:
       g_value_set_string (value, self->rendezvous);

@@ -39,6 +39,7 @@ gst_p2p_object_new (GstElement *element, gboolean is_sink)
   self->transport = transport_from_env ();
   self->sim_network = g_strdup ("default");
   self->port = -1;
+  self->mdns = TRUE;
   self->bound_port = -1;
   self->delivery = GST_P2P_DELIVERY_RELIABLE;
   return self;
@@ -156,7 +157,7 @@ gst_p2p_object_open (GstP2pObject *self)
   g_autofree char *peer = NULL, *identity_path = NULL, *rendezvous = NULL;
   g_autofree char *stun = NULL, *turn = NULL, *allowed_text = NULL;
   g_auto (GStrv) env = NULL;
-  gboolean relay_only;
+  gboolean relay_only, mdns;
   guint idle_timeout;
   g_autofree char *sim_network = NULL, *address = NULL, *ticket = NULL;
   GstP2pMode mode;
@@ -175,6 +176,7 @@ gst_p2p_object_open (GstP2pObject *self)
   stun = g_strdup (self->stun_server);
   turn = g_strdup (self->turn_server);
   relay_only = self->relay_only;
+  mdns = self->mdns;
   idle_timeout = self->idle_timeout;
   allowed_text = g_strdup (self->allowed_peers);
   sim_network = g_strdup (self->sim_network);
@@ -197,6 +199,8 @@ gst_p2p_object_open (GstP2pObject *self)
     env = g_environ_setenv (env, "P2P_RELAY_SERVERS", turn, TRUE);
   if (relay_only)
     env = g_environ_setenv (env, "P2P_RELAY_POLICY", "relay-only", TRUE);
+  if (!mdns)
+    env = g_environ_setenv (env, "P2P_MDNS", "0", TRUE);
   if (idle_timeout) {
     g_autofree char *ms = g_strdup_printf ("%u", idle_timeout);
 

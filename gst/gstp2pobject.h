@@ -59,6 +59,8 @@ enum {
   /* issue 16 item 8: like udpsrc/srtsink */
   GST_P2P_PROP_BIND_ADDRESS,
   GST_P2P_PROP_BOUND_PORT,
+  /* issue 15: LAN discovery */
+  GST_P2P_PROP_MDNS,
   GST_P2P_PROP_LAST
 };
 
@@ -76,6 +78,7 @@ typedef struct {
   char *stun_server;
   char *turn_server;
   gboolean relay_only;
+  gboolean mdns;                /* FALSE: P2P_MDNS=0 */
   gint port;                    /* -1: P2P_LISTEN_PORT or 8800 */
   char *bind_address;           /* NULL: every interface */
   gint bound_port;              /* -1 while not listening */

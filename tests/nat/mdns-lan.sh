@@ -4,7 +4,7 @@
 # mDNS, p2psrc peer=<bare ID> finds it there. Two namespaces (la, lb) on a
 # bridge in a third (lan); addresses exist only inside them. A short FLAC
 # clip is streamed and the decoded audio compared sample for sample; the
-# receiver's discovery time is reported. Then a receiver with P2P_MDNS=0
+# receiver's discovery time is reported. Then a receiver with mdns=false
 # must fail with PEER_NOT_FOUND. Root needed (exits 77 = SKIP without).
 #
 #   mdns-lan.sh PLUGIN_DIR P2P_ID
@@ -79,15 +79,17 @@ path=$(grep -o 'path=(string)[a-z]*' "$W/receiver.log" | head -n1 | sed 's/.*)//
 [ "$path" = direct ] || fail "path is '$path', expected 'direct'"
 log "ok: $(stat -c %s "$W/original.raw") bytes of audio identical; peer found by mDNS in $found; path $path"
 
-# LAN discovery off on the receiver: the same bare ID is not found.
-P2P_MDNS=0 timeout $T ip netns exec "$(ns la)" gst-launch-1.0 -e \
+# LAN discovery off on the receiver (its mdns property; the sender still
+# announces): the same bare ID is not found.
+P2P_MDNS=1 timeout $T ip netns exec "$(ns la)" gst-launch-1.0 -e \
   filesrc location="$W/clip.flac" ! flacparse ! p2psink identity="$W/sender.key" \
   >"$W/sender2.log" 2>&1 &
 SENDER_PID=$!; PIDS="$PIDS $SENDER_PID"
-if P2P_MDNS=0 timeout $T ip netns exec "$(ns lb)" gst-launch-1.0 \
-  p2psrc peer="$SENDER_ID" reconnect=none ! fakesink >"$W/off.log" 2>&1; then
-  fail "a receiver with P2P_MDNS=0 found the peer"
+if P2P_MDNS=1 timeout $T ip netns exec "$(ns lb)" gst-launch-1.0 \
+  p2psrc peer="$SENDER_ID" mdns=false reconnect=none ! fakesink >"$W/off.log" 2>&1; then
+  fail "a receiver with mdns=false found the peer"
 fi
-grep -q "no rendezvous configured" "$W/off.log" || fail "P2P_MDNS=0: not the expected error"
-log "ok: with P2P_MDNS=0 the bare ID is not found ($(grep -o 'no address for peer [a-z0-9]*' "$W/off.log" | head -n1 | cut -c1-30)...)"
+grep -q "no rendezvous configured" "$W/off.log" || fail "mdns=false: not the expected error"
+grep -q "local network" "$W/off.log" && fail "mdns=false: the error names the local network"
+log "ok: with mdns=false the bare ID is not found"
 exit 0
