@@ -1,7 +1,11 @@
-/* p2p-quic-connection-private.h (internal): what p2p-quic-connection.c and
- * p2p-quic-stream.c (the GIOStream of an extra QUIC stream) share: the
- * connection's fields, the per-stream state and the waiting helpers. The
- * threading rules are those of p2p-quic-connection.c.
+/* p2p-quic-connection-private.h (internal): what the files of
+ * P2pQuicConnection share: the connection's fields, the per-stream state,
+ * the waiting helpers and each concept's part of the class. The object, its
+ * construction and the driving of its session are in p2p-quic-connection.c;
+ * the blocking waits in p2p-quic-connection-wait.c; messages, datagrams,
+ * extra streams and the close in p2p-quic-connection-{messages,datagrams,
+ * streams,close}.c; the GIOStream of an extra stream in p2p-quic-stream.c.
+ * The threading rules are those of p2p-quic-connection.c.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
@@ -87,28 +91,81 @@ struct _StreamState {
   gboolean grant_pending;       /* accepted: the session must open its window */
 };
 
+/* One blocking call waiting for the network thread (p2p-quic-connection-wait.c). */
 typedef struct {
   P2pQuicConnection *self;
   GCancellable *cancellable;
   gulong id;
-} CancelWatch;
+  gboolean net;                 /* the caller owns the network context */
+} BlockingWait;
+
+/* A function p2p_quic_conn_run_on_net_thread() runs on the network thread. */
+typedef void (*NetFunc) (P2pQuicConnection *self, gpointer data);
+
+/* ---- waiting for the network thread (p2p-quic-connection-wait.c) ---- */
+
+/* TRUE when the caller owns the connection's context (see the .c file). */
+gboolean p2p_quic_conn_on_net_thread (P2pQuicConnection *self);
+/* A blocking call's loop: begin (call without the lock: watches
+ * @cancellable, which wakes self->cond, and takes the lock), try to
+ * complete under the lock, and while it cannot, wait_next(): TRUE after a
+ * wake-up (try again), FALSE with G_IO_ERROR_WOULD_BLOCK naming @what when
+ * the caller owns the network context; then end (unlocks). The tries check
+ * the cancellable themselves, where their call must. */
+void p2p_quic_conn_wait_begin (BlockingWait *w, P2pQuicConnection *self,
+    GCancellable *cancellable);
+gboolean p2p_quic_conn_wait_next (BlockingWait *w, const char *what, GError **error);
+void p2p_quic_conn_wait_end (BlockingWait *w);
+/* Runs @func on the network thread and waits (directly when the caller owns
+ * the context or nobody is iterating it). */
+void p2p_quic_conn_run_on_net_thread (P2pQuicConnection *self, NetFunc func, gpointer data);
+
+/* ---- driving (p2p-quic-connection.c, network thread unless said) ---- */
+
+/* Any thread: wakes the network thread to move queued data into the session. */
+void p2p_quic_conn_schedule_work (P2pQuicConnection *self);
+/* Writes the session's datagrams to the path and re-arms its timer. */
+void p2p_quic_conn_flush (P2pQuicConnection *self);
+/* After a session call: completes what the callbacks reported (dial,
+ * "established", "closed"). */
+void p2p_quic_conn_after_session_call (P2pQuicConnection *self);
+
+/* ---- each concept's vfuncs and session callbacks (class_init) ---- */
+
+void p2p_quic_conn_messages_class_init (P2pConnectionClass *conn_class,
+    P2pQuicSessionCallbacks *callbacks);
+void p2p_quic_conn_datagrams_class_init (P2pConnectionClass *conn_class,
+    P2pQuicSessionCallbacks *callbacks);
+void p2p_quic_conn_streams_class_init (P2pConnectionClass *conn_class,
+    P2pQuicSessionCallbacks *callbacks);
+void p2p_quic_conn_close_class_init (P2pConnectionClass *conn_class,
+    P2pQuicSessionCallbacks *callbacks);
+
+/* ---- messages (p2p-quic-connection-messages.c) ---- */
+
+/* Fails every parked async waiter with the close error (after the close). */
+void p2p_quic_conn_fail_waiters (P2pQuicConnection *self);
+/* Net thread: lets parked send_async callers in while there is room. */
+void p2p_quic_conn_admit_send_waiters (P2pQuicConnection *self);
+
+/* ---- extra streams (p2p-quic-connection-streams.c) ---- */
+
+/* Net thread: feeds the stream buffers into the session. */
+void p2p_quic_conn_drain_streams (P2pQuicConnection *self);
+
+/* ---- the close (p2p-quic-connection-close.c) ---- */
+
+/* Under lock: the error for a call on a closed connection. */
+void p2p_quic_conn_set_closed_error_locked (P2pQuicConnection *self, GError **error);
+/* Dispose: the session sends its CONNECTION_CLOSE and is freed on its own
+ * thread, the path closed (self->path must be set). */
+void p2p_quic_conn_teardown (P2pQuicConnection *self);
+
+/* ---- per-stream state and the GIOStream (p2p-quic-stream.c) ---- */
 
 StreamState *p2p_quic_stream_state_new (gint64 id);
 StreamState *p2p_quic_stream_state_ref (StreamState *st);
 void p2p_quic_stream_state_unref (StreamState *st);
-
-/* TRUE when the caller owns the connection's context (see the .c file). */
-gboolean p2p_quic_conn_on_net_thread (P2pQuicConnection *self);
-/* Wake self->cond when @cancellable fires; call without holding the lock. */
-void p2p_quic_conn_watch_begin (CancelWatch *w, P2pQuicConnection *self,
-    GCancellable *cancellable);
-void p2p_quic_conn_watch_end (CancelWatch *w);
-void p2p_quic_conn_set_would_block (GError **error, const char *what);
-/* Under lock: the error for a call on a closed connection. */
-void p2p_quic_conn_set_closed_error_locked (P2pQuicConnection *self, GError **error);
-/* Wakes the network thread to move queued data into the session. */
-void p2p_quic_conn_schedule_work (P2pQuicConnection *self);
-
 /* A GIOStream over extra stream @st of @conn (transfer full). */
 GIOStream *p2p_quic_stream_new (P2pQuicConnection *conn, StreamState *st);
 

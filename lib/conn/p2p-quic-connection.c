@@ -22,8 +22,13 @@
  * datagrams (buffer of the path MTU, at least 1452) until the session has
  * nothing more, then re-arm the path timer at the session's deadline.
  *
- * The GIOStream of an extra stream lives in p2p-quic-stream.c; the fields
- * both files use are in p2p-quic-connection-private.h.
+ * This file holds the object, its construction (dial, server), the driving
+ * and the state getters; the rest is split by concept: the blocking waits
+ * in p2p-quic-connection-wait.c, messages in -messages.c, datagrams in
+ * -datagrams.c, extra streams in -streams.c (their GIOStream in
+ * p2p-quic-stream.c), close/abort/teardown in -close.c. Each installs its
+ * vfuncs and session callbacks from class_init; the fields they share are in
+ * p2p-quic-connection-private.h.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-quic-connection-private.h"
 #include "p2p/p2p-error.h"
@@ -31,11 +36,6 @@
 #include "p2p-mtu.h"
 
 #include <string.h>
-
-/* datagrams handed from callers to the network thread and not yet given to
- * the session (whose own queue, MAX_QUEUED_DATAGRAMS in
- * p2p-quic-session.c, is separate) */
-#define MAX_HANDOFF_DATAGRAMS 64
 
 G_DEFINE_FINAL_TYPE (P2pQuicConnection, p2p_quic_connection, P2P_TYPE_CONNECTION)
 
@@ -45,285 +45,10 @@ enum {
 };
 static guint signals[N_SIGNALS];
 
-static void flush (P2pQuicConnection *self);
+/* filled by class_init, each concept file its own callbacks */
+static P2pQuicSessionCallbacks session_callbacks;
 
-/* ------------------------------------------------------- thread helpers */
-
-/* TRUE when the caller owns the connection's context: it is dispatching it
- * (the network thread, a signal handler) or holds it as its thread-default
- * context (g_main_context_push_thread_default() acquires it: e.g. a test
- * driving a simulated network in MANUAL mode between two run calls).
- * Waiting for that context could never end: blocking calls fail with
- * G_IO_ERROR_WOULD_BLOCK instead, and run_on_net_thread() runs directly. */
-gboolean
-p2p_quic_conn_on_net_thread (P2pQuicConnection *self)
-{
-  return g_main_context_is_owner (self->ctx);
-}
-
-static void
-cancel_wakeup (GCancellable *cancellable, gpointer user_data)
-{
-  P2pQuicConnection *self = user_data;
-
-  g_mutex_lock (&self->lock);
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-}
-
-/* Call without holding the lock. */
-void
-p2p_quic_conn_watch_begin (CancelWatch *w, P2pQuicConnection *self, GCancellable *cancellable)
-{
-  w->self = self;
-  w->cancellable = cancellable;
-  w->id = cancellable ? g_cancellable_connect (cancellable, G_CALLBACK (cancel_wakeup), self,
-      NULL) : 0;
-}
-
-void
-p2p_quic_conn_watch_end (CancelWatch *w)
-{
-  if (w->cancellable && w->id)
-    g_cancellable_disconnect (w->cancellable, w->id);
-}
-
-void
-p2p_quic_conn_set_would_block (GError **error, const char *what)
-{
-  g_set_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
-      "%s would block on the network thread; call it from another thread or use the "
-      "async variant", what);
-}
-
-/* Under lock: the error for a call on a closed connection. */
-void
-p2p_quic_conn_set_closed_error_locked (P2pQuicConnection *self, GError **error)
-{
-  if (self->close_error)
-    g_propagate_error (error, g_error_copy (self->close_error));
-  else
-    g_set_error_literal (error, P2P_ERROR, P2P_ERROR_CLOSED, "connection closed");
-}
-
-/* (transfer full) (nullable): why the connection closed, NULL while open. */
-GError *
-p2p_quic_connection_dup_close_error (P2pQuicConnection *self)
-{
-  GError *error = NULL;
-
-  g_return_val_if_fail (P2P_IS_QUIC_CONNECTION (self), NULL);
-  g_mutex_lock (&self->lock);
-  if (self->closed && self->close_error)
-    error = g_error_copy (self->close_error);
-  g_mutex_unlock (&self->lock);
-  return error;
-}
-
-#define CONSUMED_BATCH (256 * 1024)
-
-/* Under lock: the application took @msg from the receive queue. Its credit
- * goes back to the session (so the peer may send more) from work_cb, in
- * batches; returns TRUE when the caller must p2p_quic_conn_schedule_work() (after unlocking). */
-static gboolean
-note_consumed_locked (P2pQuicConnection *self, GBytes *msg)
-{
-  gsize before = self->recv_consumed_pending;
-
-  self->recv_consumed_pending += g_bytes_get_size (msg);
-  if (self->recv_consumed_pending == 0)
-    return FALSE;
-  /* Once per batch, and whenever the queue ran empty (the reader waits). */
-  return (before < CONSUMED_BATCH && self->recv_consumed_pending >= CONSUMED_BATCH) ||
-      self->recv_queue.length == 0;
-}
-
-/* Runs @func on the network thread and waits (directly when already there). */
-typedef void (*NetFunc) (P2pQuicConnection *self, gpointer data);
-
-typedef struct {
-  P2pQuicConnection *self;
-  NetFunc func;
-  gpointer data;
-  gboolean done;
-} NetCall;
-
-static gboolean
-net_call_cb (gpointer user_data)
-{
-  NetCall *call = user_data;
-  P2pQuicConnection *self = call->self;
-
-  call->func (self, call->data);
-  g_mutex_lock (&self->lock);
-  call->done = TRUE;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-run_on_net_thread (P2pQuicConnection *self, NetFunc func, gpointer data)
-{
-  NetCall call = { self, func, data, FALSE };
-  GSource *src;
-
-  if (g_main_context_is_owner (self->ctx)) {
-    func (self, data);
-    return;
-  }
-  /* Nobody is dispatching the context right now (its thread stopped, or a
-   * MANUAL simulated network between two run calls): run here, holding it,
-   * instead of waiting for an iteration that may never come. */
-  if (g_main_context_acquire (self->ctx)) {
-    g_object_ref (self);
-    func (self, data);
-    g_main_context_release (self->ctx);
-    g_object_unref (self);
-    return;
-  }
-  g_object_ref (self);
-  src = g_idle_source_new ();
-  g_source_set_priority (src, G_PRIORITY_DEFAULT);
-  g_source_set_callback (src, net_call_cb, &call, NULL);
-  g_source_attach (src, self->ctx);
-  g_source_unref (src);
-  g_mutex_lock (&self->lock);
-  while (!call.done)
-    g_cond_wait (&self->cond, &self->lock);
-  g_mutex_unlock (&self->lock);
-  g_object_unref (self);
-}
-
-/* ---------------------------------------------------------- async waiters
- * receive_async / send_async that cannot complete at once park a Waiter;
- * the network thread completes it (GTask then calls back on the caller's
- * context). Cancellation is watched by a source on the network thread. */
-
-typedef struct {
-  GTask *task;
-  GBytes *message;              /* send_async only */
-  GSource *cancel_source;
-} Waiter;
-
-static void
-waiter_free (Waiter *w)
-{
-  if (w->cancel_source) {
-    g_source_destroy (w->cancel_source);
-    g_source_unref (w->cancel_source);
-  }
-  g_clear_pointer (&w->message, g_bytes_unref);
-  g_clear_object (&w->task);
-  g_free (w);
-}
-
-typedef struct {
-  P2pQuicConnection *self;
-  Waiter *w;
-  GQueue *queue;
-} WaiterCancel;
-
-static gboolean
-waiter_cancelled_cb (GCancellable *cancellable, gpointer user_data)
-{
-  WaiterCancel *wc = user_data;
-  P2pQuicConnection *self = wc->self;
-  gboolean found;
-
-  g_mutex_lock (&self->lock);
-  found = g_queue_remove (wc->queue, wc->w);
-  g_mutex_unlock (&self->lock);
-  if (found) {
-    Waiter *w = wc->w;
-
-    g_task_return_error_if_cancelled (w->task);
-    g_clear_pointer (&w->cancel_source, g_source_unref); /* being dispatched */
-    waiter_free (w);
-  }
-  return G_SOURCE_REMOVE;
-}
-
-static void
-waiter_cancel_free (gpointer data)
-{
-  WaiterCancel *wc = data;
-
-  g_object_unref (wc->self);
-  g_free (wc);
-}
-
-/* Under lock: parks @w on @queue, watching its task's cancellable. */
-static void
-waiter_park_locked (P2pQuicConnection *self, Waiter *w, GQueue *queue)
-{
-  GCancellable *cancellable = g_task_get_cancellable (w->task);
-
-  if (cancellable) {
-    WaiterCancel *wc = g_new0 (WaiterCancel, 1);
-
-    wc->self = g_object_ref (self);
-    wc->w = w;
-    wc->queue = queue;
-    w->cancel_source = g_cancellable_source_new (cancellable);
-    g_source_set_callback (w->cancel_source, G_SOURCE_FUNC (waiter_cancelled_cb), wc,
-        waiter_cancel_free);
-    g_source_attach (w->cancel_source, self->ctx);
-  }
-  g_queue_push_tail (queue, w);
-}
-
-/* Fails every parked waiter with the close error (after the close). */
-static void
-fail_waiters (P2pQuicConnection *self)
-{
-  GQueue rq, sq;
-  Waiter *w;
-  GError *err;
-
-  g_mutex_lock (&self->lock);
-  rq = self->recv_waiters;
-  sq = self->send_waiters;
-  g_queue_init (&self->recv_waiters);
-  g_queue_init (&self->send_waiters);
-  err = self->close_error ? g_error_copy (self->close_error)
-      : g_error_new_literal (P2P_ERROR, P2P_ERROR_CLOSED, "connection closed");
-  g_mutex_unlock (&self->lock);
-  while ((w = g_queue_pop_head (&rq))) {
-    g_task_return_error (w->task, g_error_copy (err));
-    waiter_free (w);
-  }
-  while ((w = g_queue_pop_head (&sq))) {
-    g_task_return_error (w->task, g_error_copy (err));
-    waiter_free (w);
-  }
-  g_error_free (err);
-}
-
-/* Net thread: lets parked send_async callers in while there is room. */
-static void
-admit_send_waiters (P2pQuicConnection *self)
-{
-  GQueue done = G_QUEUE_INIT;
-  Waiter *w;
-
-  g_mutex_lock (&self->lock);
-  while (!self->closed && !self->close_requested && self->send_waiters.length > 0 &&
-      self->session_queued + self->send_queue_bytes < self->send_high) {
-    w = g_queue_pop_head (&self->send_waiters);
-    self->send_queue_bytes += g_bytes_get_size (w->message);
-    g_queue_push_tail (&self->send_queue, g_steal_pointer (&w->message));
-    g_queue_push_tail (&done, w);
-  }
-  g_mutex_unlock (&self->lock);
-  while ((w = g_queue_pop_head (&done))) {
-    g_task_return_boolean (w->task, TRUE);
-    waiter_free (w);
-  }
-}
-
-/* ------------------------------------------------------ session callbacks */
-
+/* ------------------------------------------------- establishment, dial end */
 
 static void
 finish_dial (P2pQuicConnection *self, GError *error)
@@ -369,233 +94,11 @@ cb_established (P2pQuicSession *s, gpointer user_data)
   p2p_quic_conn_schedule_work (self);
 }
 
-static void
-cb_message (P2pQuicSession *s, GBytes *message, gpointer user_data)
-{
-  P2pQuicConnection *self = OWNER (user_data);
-
-  if (self == NULL) {
-    g_bytes_unref (message);
-    return;
-  }
-
-  Waiter *w = NULL;
-
-  g_mutex_lock (&self->lock);
-  if (self->recv_queue.length == 0)
-    w = g_queue_pop_head (&self->recv_waiters);
-  if (w == NULL) {
-    g_queue_push_tail (&self->recv_queue, message);
-    g_cond_broadcast (&self->cond);
-  }
-  g_mutex_unlock (&self->lock);
-  if (w) {
-    /* Handed to the application at once: its credit goes back now. */
-    if (self->session)
-      p2p_quic_session_message_consumed (self->session, g_bytes_get_size (message));
-    g_task_return_pointer (w->task, message, (GDestroyNotify) g_bytes_unref);
-    waiter_free (w);
-  }
-}
-
-typedef struct {
-  P2pQuicConnection *self;
-  GBytes *datagram;
-} DgramEmit;
-
-static gboolean
-emit_datagram_cb (gpointer user_data)
-{
-  DgramEmit *e = user_data;
-
-  p2p_connection_emit_datagram (P2P_CONNECTION (e->self), e->datagram);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-dgram_emit_free (gpointer data)
-{
-  DgramEmit *e = data;
-
-  g_object_unref (e->self);
-  g_bytes_unref (e->datagram);
-  g_free (e);
-}
-
-static void
-cb_datagram (P2pQuicSession *s, const guint8 *data, gsize len, gpointer user_data)
-{
-  P2pQuicConnection *self = OWNER (user_data);
-  DgramEmit *e;
-  GSource *src;
-
-  if (self == NULL)
-    return;
-  e = g_new0 (DgramEmit, 1);
-
-  /* Emitted from an idle source so handlers never run inside the session. */
-  e->self = g_object_ref (self);
-  e->datagram = g_bytes_new (data, len);
-  src = g_idle_source_new ();
-  g_source_set_priority (src, G_PRIORITY_DEFAULT);
-  g_source_set_callback (src, emit_datagram_cb, e, dgram_emit_free);
-  g_source_attach (src, self->ctx);
-  g_source_unref (src);
-}
-
-static void
-cb_writable (P2pQuicSession *s, gpointer user_data)
-{
-  P2pQuicConnection *self = OWNER (user_data);
-
-  if (self == NULL)
-    return;
-
-  g_mutex_lock (&self->lock);
-  self->session_queued = p2p_quic_session_get_send_queued (s);
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-}
-
-static StreamState *
-lookup_stream_locked (P2pQuicConnection *self, gint64 id)
-{
-  return g_hash_table_lookup (self->streams, &id);
-}
-
-static StreamState *
-add_stream_locked (P2pQuicConnection *self, gint64 id)
-{
-  StreamState *st = p2p_quic_stream_state_new (id);
-  gint64 *key = g_new (gint64, 1);
-
-  *key = id;
-  g_hash_table_insert (self->streams, key, st);
-  return st;
-}
-
-static void
-cb_stream_opened (P2pQuicSession *s, gint64 stream_id, gpointer user_data)
-{
-  P2pQuicConnection *self = OWNER (user_data);
-  StreamState *st;
-
-  if (self == NULL)
-    return;
-
-  g_mutex_lock (&self->lock);
-  st = lookup_stream_locked (self, stream_id);
-  if (st == NULL) {
-    st = add_stream_locked (self, stream_id);
-    g_queue_push_tail (&self->accept_streams, p2p_quic_stream_state_ref (st));
-  }
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-}
-
-static void
-cb_stream_data (P2pQuicSession *s, gint64 stream_id, const guint8 *data, gsize len,
-    gboolean fin, gpointer user_data)
-{
-  P2pQuicConnection *self = OWNER (user_data);
-  StreamState *st;
-  gboolean discard = FALSE;
-
-  if (self == NULL)
-    return;
-
-  g_mutex_lock (&self->lock);
-  st = lookup_stream_locked (self, stream_id);
-  if (st == NULL) {
-    /* Data before/without stream_opened: treat as a newly opened stream. */
-    st = add_stream_locked (self, stream_id);
-    g_queue_push_tail (&self->accept_streams, p2p_quic_stream_state_ref (st));
-  }
-  if (st->dead) {
-    discard = TRUE;
-  } else {
-    g_byte_array_append (st->in, data, len);
-    if (fin)
-      st->in_fin = TRUE;
-  }
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-  if (discard && len > 0)
-    p2p_quic_session_stream_consumed (s, stream_id, len);
-}
-
-static void
-cb_stream_writable (P2pQuicSession *s, gint64 stream_id, gpointer user_data)
-{
-  P2pQuicConnection *self = OWNER (user_data);
-
-  if (self)
-    p2p_quic_conn_schedule_work (self);
-}
-
-static void
-cb_stream_reset (P2pQuicSession *s, gint64 stream_id, guint64 app_error, gpointer user_data)
-{
-  P2pQuicConnection *self = OWNER (user_data);
-  StreamState *st;
-
-  if (self == NULL)
-    return;
-
-  g_mutex_lock (&self->lock);
-  st = lookup_stream_locked (self, stream_id);
-  if (st)
-    st->reset = TRUE;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-}
-
-static void
-cb_closed (P2pQuicSession *s, const GError *error, const char *reason, gpointer user_data)
-{
-  P2pQuicConnection *self = OWNER (user_data);
-
-  if (self == NULL)
-    return;
-
-  g_mutex_lock (&self->lock);
-  if (!self->closed) {
-    self->closed = TRUE;
-    g_clear_error (&self->close_error);
-    if (error) {
-      self->close_error = g_error_copy (error);
-      self->closed_signal_error = g_error_copy (error);
-    } else {
-      self->close_error = g_error_new_literal (P2P_ERROR, P2P_ERROR_CLOSED,
-          reason && *reason ? reason : "connection closed");
-      if (reason && *reason)
-        self->closed_reason = g_strdup (reason);
-    }
-    p2p_quic_session_get_stats (s, &self->last_stats);
-  }
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-  self->closed_pending = TRUE;
-  p2p_quic_conn_schedule_work (self);
-}
-
-static const P2pQuicSessionCallbacks session_callbacks = {
-  .established = cb_established,
-  .message = cb_message,
-  .datagram = cb_datagram,
-  .writable = cb_writable,
-  .stream_opened = cb_stream_opened,
-  .stream_data = cb_stream_data,
-  .stream_writable = cb_stream_writable,
-  .stream_reset = cb_stream_reset,
-  .closed = cb_closed,
-};
-
 /* ------------------------------------------------------------- driving */
 
 /* After a session call: complete what the callbacks reported. */
-static void
-after_session_call (P2pQuicConnection *self)
+void
+p2p_quic_conn_after_session_call (P2pQuicConnection *self)
 {
   gboolean established, closed, emit_closed = FALSE;
   GError *signal_error = NULL;
@@ -643,15 +146,15 @@ after_session_call (P2pQuicConnection *self)
       p2p_packet_path_set_timer (self->path, G_MAXUINT64);
       p2p_packet_path_close (self->path);
     }
-    fail_waiters (self);
+    p2p_quic_conn_fail_waiters (self);
     p2p_connection_emit_closed (P2P_CONNECTION (self), signal_error);
     g_object_unref (self);
   }
   g_clear_error (&signal_error);
 }
 
-static void
-flush (P2pQuicConnection *self)
+void
+p2p_quic_conn_flush (P2pQuicConnection *self)
 {
   guint64 now;
   gsize n, queued;
@@ -674,7 +177,7 @@ flush (P2pQuicConnection *self)
     g_cond_broadcast (&self->cond);
   if (wake && self->send_waiters.length > 0 && !self->work_scheduled) {
     g_mutex_unlock (&self->lock);
-    p2p_quic_conn_schedule_work (self);       /* admit_send_waiters */
+    p2p_quic_conn_schedule_work (self);       /* p2p_quic_conn_admit_send_waiters */
   } else {
     g_mutex_unlock (&self->lock);
   }
@@ -683,80 +186,6 @@ flush (P2pQuicConnection *self)
     p2p_packet_path_set_timer (self->path, p2p_quic_session_get_deadline (self->session));
 }
 
-/* Feeds stream buffers into the session (net). */
-static void
-drain_streams (P2pQuicConnection *self)
-{
-  GHashTableIter iter;
-  gpointer value;
-  g_autoptr (GPtrArray) todo = g_ptr_array_new_with_free_func (
-      (GDestroyNotify) p2p_quic_stream_state_unref);
-
-  g_mutex_lock (&self->lock);
-  g_hash_table_iter_init (&iter, self->streams);
-  while (g_hash_table_iter_next (&iter, NULL, &value)) {
-    StreamState *st = value;
-
-    /* dropped by the application (only this table holds it) and closed by
-     * QUIC: forget it, so a connection carrying many short streams (file
-     * requests) keeps a table of the live ones only */
-    if (st->dead && g_atomic_int_get (&st->ref_count) == 1 && self->session
-        && !p2p_quic_session_has_stream (self->session, st->id)) {
-      g_hash_table_iter_remove (&iter);
-      continue;
-    }
-    if (st->out->len > 0 || (st->fin_requested && !st->fin_sent) || st->consumed_pending > 0 ||
-        st->grant_pending)
-      g_ptr_array_add (todo, p2p_quic_stream_state_ref (st));
-  }
-  g_mutex_unlock (&self->lock);
-
-  for (guint i = 0; i < todo->len; i++) {
-    StreamState *st = g_ptr_array_index (todo, i);
-    gsize consumed, avail;
-    g_autofree guint8 *copy = NULL;
-    gboolean fin = FALSE, grant;
-
-    g_mutex_lock (&self->lock);
-    grant = st->grant_pending;
-    st->grant_pending = FALSE;
-    consumed = st->consumed_pending;
-    st->consumed_pending = 0;
-    avail = st->out->len;
-    if (avail > 0)
-      copy = g_memdup2 (st->out->data, avail);
-    g_mutex_unlock (&self->lock);
-
-    if (grant)
-      p2p_quic_session_stream_accepted (self->session, st->id);
-    if (consumed > 0)
-      p2p_quic_session_stream_consumed (self->session, st->id, consumed);
-    if (avail > 0) {
-      g_autoptr (GError) error = NULL;
-      gssize took = p2p_quic_session_stream_write (self->session, st->id, copy, avail, &error);
-
-      g_mutex_lock (&self->lock);
-      if (took < 0) {
-        g_debug ("stream %" G_GINT64_FORMAT " write failed: %s", st->id, error->message);
-        st->reset = TRUE;
-        g_byte_array_set_size (st->out, 0);
-      } else if (took > 0) {
-        g_byte_array_remove_range (st->out, 0, (guint) took);
-      }
-      g_cond_broadcast (&self->cond);
-      g_mutex_unlock (&self->lock);
-    }
-    g_mutex_lock (&self->lock);
-    if (st->fin_requested && !st->fin_sent && st->out->len == 0 && !st->reset) {
-      st->fin_sent = TRUE;
-      fin = TRUE;
-      g_cond_broadcast (&self->cond);
-    }
-    g_mutex_unlock (&self->lock);
-    if (fin)
-      p2p_quic_session_stream_finish (self->session, st->id);
-  }
-}
 
 static gboolean
 work_cb (gpointer user_data)
@@ -803,7 +232,7 @@ work_cb (gpointer user_data)
         g_debug ("datagram dropped: %s", error->message);
       g_bytes_unref (b);
     }
-    drain_streams (self);
+    p2p_quic_conn_drain_streams (self);
     if (close_requested && p2p_quic_session_get_state (self->session) < P2P_QUIC_STATE_CLOSING)
       p2p_quic_session_close (self->session, 0, reason ? reason : "");
   } else {
@@ -815,9 +244,9 @@ work_cb (gpointer user_data)
   self->send_queue_bytes -= msg_bytes;
   g_mutex_unlock (&self->lock);
 
-  flush (self);
-  admit_send_waiters (self);
-  after_session_call (self);
+  p2p_quic_conn_flush (self);
+  p2p_quic_conn_admit_send_waiters (self);
+  p2p_quic_conn_after_session_call (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -882,8 +311,8 @@ on_path_timer (P2pPacketPath *path, gpointer user_data)
     return;
   if (self->session && !self->path_closed) {
     p2p_quic_session_handle_timeout (self->session, p2p_packet_path_now (path));
-    flush (self);
-    after_session_call (self);
+    p2p_quic_conn_flush (self);
+    p2p_quic_conn_after_session_call (self);
   }
   g_object_unref (self);
 }
@@ -934,8 +363,8 @@ dial_cancelled_cb (GCancellable *cancellable, gpointer user_data)
   if (self->session)
     p2p_quic_session_abort (self->session, error);
   finish_dial (self, g_error_copy (error));
-  flush (self);
-  after_session_call (self);
+  p2p_quic_conn_flush (self);
+  p2p_quic_conn_after_session_call (self);
   g_object_unref (self);
   return G_SOURCE_REMOVE;
 }
@@ -975,8 +404,8 @@ p2p_quic_connection_dial_async (P2pPacketPath *path, P2pIdentity *identity,
   }
   /* The task keeps the connection alive until the dial completes. */
   g_task_set_task_data (self->dial_task, g_object_ref (self), g_object_unref);
-  flush (self);
-  after_session_call (self);
+  p2p_quic_conn_flush (self);
+  p2p_quic_conn_after_session_call (self);
 }
 
 P2pConnection *
@@ -1027,365 +456,7 @@ p2p_quic_connection_get_path (P2pQuicConnection *self)
   return self->path;
 }
 
-/* Internal (endpoint/provider shutdown): abort with @error on the network thread. */
-void p2p_quic_connection_abort (P2pQuicConnection *self, const GError *error);
-
-static void
-abort_net (P2pQuicConnection *self, gpointer data)
-{
-  const GError *error = data;
-
-  if (self->session && p2p_quic_session_get_state (self->session) != P2P_QUIC_STATE_CLOSED) {
-    p2p_quic_session_abort (self->session, error);
-    flush (self);               /* sends the CONNECTION_CLOSE */
-  }
-  /* Closed now for the application, even if the session still drains (the
-   * network thread may be about to stop). */
-  g_mutex_lock (&self->lock);
-  if (!self->closed) {
-    self->closed = TRUE;
-    g_clear_error (&self->close_error);
-    self->close_error = error ? g_error_copy (error)
-        : g_error_new_literal (P2P_ERROR, P2P_ERROR_CLOSED, "connection aborted");
-    g_clear_error (&self->closed_signal_error);
-    self->closed_signal_error = g_error_copy (self->close_error);
-    if (self->session)
-      p2p_quic_session_get_stats (self->session, &self->last_stats);
-    g_cond_broadcast (&self->cond);
-  }
-  g_mutex_unlock (&self->lock);
-  self->closed_pending = TRUE;
-  after_session_call (self);
-}
-
-void
-p2p_quic_connection_abort (P2pQuicConnection *self, const GError *error)
-{
-  g_return_if_fail (P2P_IS_QUIC_CONNECTION (self));
-  run_on_net_thread (self, abort_net, (gpointer) error);
-}
-
-/* ------------------------------------------------------------ public API */
-
-static gboolean
-quic_send (P2pConnection *conn, GBytes *message, GCancellable *cancellable, GError **error)
-{
-  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
-  gboolean net = p2p_quic_conn_on_net_thread (self);
-  gboolean ok = FALSE;
-  CancelWatch w;
-
-  p2p_quic_conn_watch_begin (&w, self, cancellable);
-  g_mutex_lock (&self->lock);
-  for (;;) {
-    if (self->closed || self->close_requested) {
-      p2p_quic_conn_set_closed_error_locked (self, error);
-      break;
-    }
-    if (g_cancellable_set_error_if_cancelled (cancellable, error))
-      break;
-    if (self->session_queued + self->send_queue_bytes < self->send_high) {
-      g_queue_push_tail (&self->send_queue, g_bytes_ref (message));
-      self->send_queue_bytes += g_bytes_get_size (message);
-      ok = TRUE;
-      break;
-    }
-    if (net) {
-      p2p_quic_conn_set_would_block (error, "p2p_connection_send()");
-      break;
-    }
-    g_cond_wait (&self->cond, &self->lock);
-  }
-  g_mutex_unlock (&self->lock);
-  p2p_quic_conn_watch_end (&w);
-  if (ok)
-    p2p_quic_conn_schedule_work (self);
-  return ok;
-}
-
-static GBytes *
-quic_receive (P2pConnection *conn, GCancellable *cancellable, GError **error)
-{
-  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
-  gboolean net = p2p_quic_conn_on_net_thread (self), wake = FALSE;
-  GBytes *msg = NULL;
-  CancelWatch w;
-
-  p2p_quic_conn_watch_begin (&w, self, cancellable);
-  g_mutex_lock (&self->lock);
-  for (;;) {
-    msg = g_queue_pop_head (&self->recv_queue);
-    if (msg) {
-      wake = note_consumed_locked (self, msg);
-      break;
-    }
-    if (self->closed) {
-      p2p_quic_conn_set_closed_error_locked (self, error);
-      break;
-    }
-    if (g_cancellable_set_error_if_cancelled (cancellable, error))
-      break;
-    if (net) {
-      p2p_quic_conn_set_would_block (error, "p2p_connection_receive()");
-      break;
-    }
-    g_cond_wait (&self->cond, &self->lock);
-  }
-  g_mutex_unlock (&self->lock);
-  p2p_quic_conn_watch_end (&w);
-  if (wake)
-    p2p_quic_conn_schedule_work (self);
-  return msg;
-}
-
-static void
-quic_send_async (P2pConnection *conn, GBytes *message, GCancellable *cancellable,
-    GAsyncReadyCallback callback, gpointer user_data)
-{
-  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
-  GTask *task = g_task_new (self, cancellable, callback, user_data);
-  GError *error = NULL;
-  gboolean queued = FALSE;
-
-  g_task_set_source_tag (task, quic_send_async);
-  if (g_task_return_error_if_cancelled (task)) {
-    g_object_unref (task);
-    return;
-  }
-  g_mutex_lock (&self->lock);
-  if (self->closed || self->close_requested) {
-    p2p_quic_conn_set_closed_error_locked (self, &error);
-  } else if (self->send_waiters.length == 0 &&
-      self->session_queued + self->send_queue_bytes < self->send_high) {
-    g_queue_push_tail (&self->send_queue, g_bytes_ref (message));
-    self->send_queue_bytes += g_bytes_get_size (message);
-    queued = TRUE;
-  } else {
-    Waiter *w = g_new0 (Waiter, 1);
-
-    w->task = g_steal_pointer (&task);
-    w->message = g_bytes_ref (message);
-    waiter_park_locked (self, w, &self->send_waiters);
-  }
-  g_mutex_unlock (&self->lock);
-  if (task == NULL)
-    return;
-  if (error)
-    g_task_return_error (task, error);
-  else
-    g_task_return_boolean (task, TRUE);
-  if (queued)
-    p2p_quic_conn_schedule_work (self);
-  g_object_unref (task);
-}
-
-static gboolean
-quic_send_finish (P2pConnection *conn, GAsyncResult *result, GError **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, conn), FALSE);
-  return g_task_propagate_boolean (G_TASK (result), error);
-}
-
-static void
-quic_receive_async (P2pConnection *conn, GCancellable *cancellable,
-    GAsyncReadyCallback callback, gpointer user_data)
-{
-  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
-  GTask *task = g_task_new (self, cancellable, callback, user_data);
-  GError *error = NULL;
-  GBytes *msg = NULL;
-  gboolean wake = FALSE;
-
-  g_task_set_source_tag (task, quic_receive_async);
-  if (g_task_return_error_if_cancelled (task)) {
-    g_object_unref (task);
-    return;
-  }
-  g_mutex_lock (&self->lock);
-  msg = g_queue_pop_head (&self->recv_queue);
-  if (msg)
-    wake = note_consumed_locked (self, msg);
-  if (msg == NULL) {
-    if (self->closed) {
-      p2p_quic_conn_set_closed_error_locked (self, &error);
-    } else {
-      Waiter *w = g_new0 (Waiter, 1);
-
-      w->task = g_steal_pointer (&task);
-      waiter_park_locked (self, w, &self->recv_waiters);
-    }
-  }
-  g_mutex_unlock (&self->lock);
-  if (task == NULL)
-    return;
-  if (wake)
-    p2p_quic_conn_schedule_work (self);
-  if (msg)
-    g_task_return_pointer (task, msg, (GDestroyNotify) g_bytes_unref);
-  else
-    g_task_return_error (task, error);
-  g_object_unref (task);
-}
-
-static GBytes *
-quic_receive_finish (P2pConnection *conn, GAsyncResult *result, GError **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, conn), NULL);
-  return g_task_propagate_pointer (G_TASK (result), error);
-}
-
-static gboolean
-quic_send_datagram (P2pConnection *conn, GBytes *datagram, GError **error)
-{
-  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
-  gsize len = g_bytes_get_size (datagram);
-  gboolean ok = FALSE;
-
-  g_mutex_lock (&self->lock);
-  if (self->closed || self->close_requested) {
-    p2p_quic_conn_set_closed_error_locked (self, error);
-  } else if (len > self->max_dgram) {
-    g_set_error (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
-        "datagram of %" G_GSIZE_FORMAT " bytes is larger than this connection's maximum of %"
-        G_GSIZE_FORMAT " bytes (p2p_connection_get_max_datagram_size())", len, self->max_dgram);
-  } else if (self->dgram_queue.length >= MAX_HANDOFF_DATAGRAMS) {
-    self->dgrams_dropped_local++;
-    ok = TRUE;                  /* unreliable: a full queue drops, counted */
-  } else {
-    g_queue_push_tail (&self->dgram_queue, g_bytes_ref (datagram));
-    ok = TRUE;
-  }
-  g_mutex_unlock (&self->lock);
-  if (ok)
-    p2p_quic_conn_schedule_work (self);
-  return ok;
-}
-
-static gsize
-quic_get_max_datagram_size (P2pConnection *conn)
-{
-  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
-  gsize n;
-
-  g_mutex_lock (&self->lock);
-  n = self->closed ? 0 : self->max_dgram;
-  g_mutex_unlock (&self->lock);
-  return n;
-}
-
-typedef struct {
-  gint64 id;
-  GError *error;
-} OpenStreamCall;
-
-static void
-open_stream_net (P2pQuicConnection *self, gpointer data)
-{
-  OpenStreamCall *call = data;
-
-  if (self->session == NULL) {
-    g_set_error_literal (&call->error, P2P_ERROR, P2P_ERROR_CLOSED, "connection closed");
-    call->id = -1;
-    return;
-  }
-  call->id = p2p_quic_session_open_stream (self->session, &call->error);
-  if (call->id >= 0) {
-    g_mutex_lock (&self->lock);
-    add_stream_locked (self, call->id);
-    g_mutex_unlock (&self->lock);
-  }
-}
-
-static GIOStream *
-quic_open_stream (P2pConnection *conn, GCancellable *cancellable, GError **error)
-{
-  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
-  OpenStreamCall call = { -1, NULL };
-  StreamState *st;
-  GIOStream *stream;
-
-  g_mutex_lock (&self->lock);
-  if (self->closed || !self->established) {
-    p2p_quic_conn_set_closed_error_locked (self, error);
-    g_mutex_unlock (&self->lock);
-    return NULL;
-  }
-  g_mutex_unlock (&self->lock);
-
-  run_on_net_thread (self, open_stream_net, &call);
-  if (call.id < 0) {
-    if (call.error)
-      g_propagate_error (error, call.error);
-    else
-      g_set_error_literal (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
-          "the peer allows no more streams");
-    return NULL;
-  }
-  g_mutex_lock (&self->lock);
-  st = p2p_quic_stream_state_ref (lookup_stream_locked (self, call.id));
-  g_mutex_unlock (&self->lock);
-  stream = p2p_quic_stream_new (self, st);
-  p2p_quic_stream_state_unref (st);
-  return stream;
-}
-
-static GIOStream *
-quic_accept_stream (P2pConnection *conn, GCancellable *cancellable, GError **error)
-{
-  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
-  gboolean net = p2p_quic_conn_on_net_thread (self);
-  StreamState *st = NULL;
-  GIOStream *stream;
-  CancelWatch w;
-
-  p2p_quic_conn_watch_begin (&w, self, cancellable);
-  g_mutex_lock (&self->lock);
-  for (;;) {
-    st = g_queue_pop_head (&self->accept_streams);
-    if (st) {
-      st->grant_pending = TRUE;         /* the full window, now that it is taken */
-      break;
-    }
-    if (self->closed) {
-      p2p_quic_conn_set_closed_error_locked (self, error);
-      break;
-    }
-    if (g_cancellable_set_error_if_cancelled (cancellable, error))
-      break;
-    if (net) {
-      p2p_quic_conn_set_would_block (error, "p2p_connection_accept_stream()");
-      break;
-    }
-    g_cond_wait (&self->cond, &self->lock);
-  }
-  g_mutex_unlock (&self->lock);
-  p2p_quic_conn_watch_end (&w);
-  if (st == NULL)
-    return NULL;
-  p2p_quic_conn_schedule_work (self);
-  stream = p2p_quic_stream_new (self, st);
-  p2p_quic_stream_state_unref (st);
-  return stream;
-}
-
-gsize
-p2p_quic_connection_get_unaccepted_bytes (P2pQuicConnection *self, guint *n_streams)
-{
-  gsize bytes = 0;
-
-  g_return_val_if_fail (P2P_IS_QUIC_CONNECTION (self), 0);
-
-  g_mutex_lock (&self->lock);
-  for (GList *l = self->accept_streams.head; l; l = l->next) {
-    StreamState *st = l->data;
-
-    bytes += st->in->len - st->in_off;
-  }
-  if (n_streams)
-    *n_streams = self->accept_streams.length;
-  g_mutex_unlock (&self->lock);
-  return bytes;
-}
+/* ------------------------------------------------------------ state getters */
 
 static const P2pPeerId *
 quic_get_peer_id (P2pConnection *conn)
@@ -1433,25 +504,6 @@ quic_is_connected (P2pConnection *conn)
 }
 
 static void
-quic_close (P2pConnection *conn, const char *reason)
-{
-  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
-
-  g_mutex_lock (&self->lock);
-  if (self->closed || self->close_requested) {
-    g_mutex_unlock (&self->lock);
-    return;
-  }
-  self->close_requested = TRUE;
-  self->close_pending = TRUE;
-  g_free (self->close_reason);
-  self->close_reason = g_strdup (reason ? reason : "");
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-  p2p_quic_conn_schedule_work (self);
-}
-
-static void
 stats_net (P2pQuicConnection *self, gpointer data)
 {
   P2pConnectionStats *stats = data;
@@ -1473,7 +525,7 @@ quic_get_stats (P2pConnection *conn, P2pConnectionStats *stats)
     *stats = self->last_stats;
   g_mutex_unlock (&self->lock);
   if (!closed)
-    run_on_net_thread (self, stats_net, stats);
+    p2p_quic_conn_run_on_net_thread (self, stats_net, stats);
   g_mutex_lock (&self->lock);
   stats->datagrams_dropped += self->dgrams_dropped_local;
   g_mutex_unlock (&self->lock);
@@ -1482,82 +534,13 @@ quic_get_stats (P2pConnection *conn, P2pConnectionStats *stats)
 
 /* ---------------------------------------------------------------- GObject */
 
-typedef struct {
-  P2pQuicSession *session;
-  Owner *owner;
-  P2pPacketPath *path;
-  gboolean path_closed;
-  gulong kind_changed_id;
-} Teardown;
-
-static gboolean
-teardown_cb (gpointer data)
-{
-  Teardown *t = data;
-
-  if (t->session) {
-    if (p2p_quic_session_get_state (t->session) < P2P_QUIC_STATE_CLOSED && !t->path_closed) {
-      guint8 *buf = g_malloc (MAX (p2p_packet_path_get_mtu (t->path), P2P_INTERNET_MTU));
-      guint64 now = p2p_packet_path_now (t->path);
-      gsize buflen = MAX (p2p_packet_path_get_mtu (t->path), P2P_INTERNET_MTU), n;
-      guint i = 0;
-
-      /* Dropped without close(), or after a close() still draining (waiting
-       * for acknowledgements: a refused receiver got nothing and timed
-       * out): tell the peer now, with the reason given to close(). The
-       * session has no more owner, so no callbacks may reach us. */
-      p2p_quic_session_close_now (t->session);
-      while (i++ < 16 && (n = p2p_quic_session_write (t->session, buf, buflen, now)) > 0)
-        (void) p2p_packet_path_send (t->path, buf, n, NULL);
-      g_free (buf);
-    }
-    p2p_quic_session_free (t->session);
-  }
-  g_free (t->owner);
-  if (t->path) {
-    p2p_packet_path_set_timer (t->path, G_MAXUINT64);
-    p2p_packet_path_set_handlers (t->path, NULL, NULL, NULL, NULL);
-    p2p_packet_path_close (t->path);
-    g_object_unref (t->path);
-  }
-  g_free (t);
-  return G_SOURCE_REMOVE;
-}
-
 static void
 p2p_quic_connection_dispose (GObject *object)
 {
   P2pQuicConnection *self = P2P_QUIC_CONNECTION (object);
 
-  if (self->path) {
-    Teardown *t = g_new0 (Teardown, 1);
-
-    if (self->kind_changed_id) {
-      g_signal_handler_disconnect (self->path, self->kind_changed_id);
-      self->kind_changed_id = 0;
-    }
-    t->session = g_steal_pointer (&self->session);
-    t->owner = g_steal_pointer (&self->owner);
-    if (t->owner)
-      t->owner->conn = NULL;    /* callbacks from now on go nowhere */
-    t->path = g_steal_pointer (&self->path);
-    t->path_closed = self->path_closed;
-    if (g_main_context_is_owner (self->ctx)) {
-      teardown_cb (t);
-    } else if (g_main_context_acquire (self->ctx)) {
-      /* Nobody runs the context (its thread has stopped): tear down here. */
-      teardown_cb (t);
-      g_main_context_release (self->ctx);
-    } else {
-      GSource *src = g_idle_source_new ();
-
-      /* The session must die on its thread: callbacks may be in flight. */
-      g_source_set_priority (src, G_PRIORITY_DEFAULT);
-      g_source_set_callback (src, teardown_cb, t, NULL);
-      g_source_attach (src, self->ctx);
-      g_source_unref (src);
-    }
-  }
+  if (self->path)
+    p2p_quic_conn_teardown (self);
   G_OBJECT_CLASS (p2p_quic_connection_parent_class)->dispose (object);
 }
 
@@ -1596,22 +579,16 @@ p2p_quic_connection_class_init (P2pQuicConnectionClass *klass)
 
   gobject_class->dispose = p2p_quic_connection_dispose;
   gobject_class->finalize = p2p_quic_connection_finalize;
-  conn_class->send = quic_send;
-  conn_class->receive = quic_receive;
-  conn_class->send_async = quic_send_async;
-  conn_class->send_finish = quic_send_finish;
-  conn_class->receive_async = quic_receive_async;
-  conn_class->receive_finish = quic_receive_finish;
-  conn_class->send_datagram = quic_send_datagram;
-  conn_class->get_max_datagram_size = quic_get_max_datagram_size;
-  conn_class->open_stream = quic_open_stream;
-  conn_class->accept_stream = quic_accept_stream;
   conn_class->get_peer_id = quic_get_peer_id;
   conn_class->get_protocol_version = quic_get_protocol_version;
   conn_class->get_peer_capabilities = quic_get_peer_capabilities;
   conn_class->is_connected = quic_is_connected;
-  conn_class->close = quic_close;
   conn_class->get_stats = quic_get_stats;
+  session_callbacks.established = cb_established;
+  p2p_quic_conn_messages_class_init (conn_class, &session_callbacks);
+  p2p_quic_conn_datagrams_class_init (conn_class, &session_callbacks);
+  p2p_quic_conn_streams_class_init (conn_class, &session_callbacks);
+  p2p_quic_conn_close_class_init (conn_class, &session_callbacks);
 
   /* Internal: a server connection finished its handshake (network thread). */
   signals[SIGNAL_ESTABLISHED] = g_signal_new ("established", G_TYPE_FROM_CLASS (klass),

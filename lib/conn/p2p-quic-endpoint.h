@@ -30,13 +30,13 @@ P2pQuicEndpoint *p2p_quic_endpoint_new (P2pDatagramSocket *socket, P2pIdentity *
  * the endpoint's context (or before it receives anything). */
 void p2p_quic_endpoint_set_handshake_rate (P2pQuicEndpoint *self, guint per_second,
     guint burst);
-/* Half-open handshakes (p2p-quic-endpoint.c explains each limit); 0 keeps
- * a value's default. @timeout_ns: a server handshake not done by then
- * fails (default 10 s); @max_pending: pending handshakes in all (64; the
- * oldest is evicted for a new one); @max_pending_per_ip (16); a client
- * must pass a stateless Retry while at least @retry_threshold handshakes
- * are pending (default 8; G_MAXUINT = never; 0 keeps the current value,
- * so "always" is 1). Call on the endpoint's context. */
+/* Half-open handshakes (p2p-quic-endpoint-admission.c explains each
+ * limit); 0 keeps a value's default. @timeout_ns: a server handshake not
+ * done by then fails (default 10 s); @max_pending: pending handshakes in
+ * all (64; the oldest is evicted for a new one); @max_pending_per_ip (16);
+ * a client must pass a stateless Retry while at least @retry_threshold
+ * handshakes are pending (default 8; G_MAXUINT = never; 0 keeps the
+ * current value, so "always" is 1). Call on the endpoint's context. */
 void p2p_quic_endpoint_set_handshake_limits (P2pQuicEndpoint *self, guint64 timeout_ns,
     guint max_pending, guint max_pending_per_ip, guint retry_threshold);
 /* Handshakes pending now, Retry packets sent and pending handshakes

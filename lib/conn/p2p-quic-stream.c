@@ -85,13 +85,12 @@ quic_input_read (GInputStream *stream, void *buffer, gsize count, GCancellable *
   P2pQuicInputStream *in = P2P_QUIC_INPUT_STREAM (stream);
   P2pQuicConnection *self = in->conn;
   StreamState *st = in->st;
-  gboolean net = p2p_quic_conn_on_net_thread (self), wake = FALSE;
+  gboolean wake = FALSE;
   gssize ret = -1;
-  CancelWatch w;
+  BlockingWait w;
 
-  p2p_quic_conn_watch_begin (&w, self, cancellable);
-  g_mutex_lock (&self->lock);
-  for (;;) {
+  p2p_quic_conn_wait_begin (&w, self, cancellable);
+  do {
     gsize avail = st->in->len - st->in_off;
 
     if (avail > 0) {
@@ -127,14 +126,8 @@ quic_input_read (GInputStream *stream, void *buffer, gsize count, GCancellable *
       ret = 0;
       break;
     }
-    if (net) {
-      p2p_quic_conn_set_would_block (error, "reading a P2P stream");
-      break;
-    }
-    g_cond_wait (&self->cond, &self->lock);
-  }
-  g_mutex_unlock (&self->lock);
-  p2p_quic_conn_watch_end (&w);
+  } while (p2p_quic_conn_wait_next (&w, "reading a P2P stream", error));
+  p2p_quic_conn_wait_end (&w);
   if (wake)
     p2p_quic_conn_schedule_work (self);       /* opens flow control */
   return ret;
@@ -176,13 +169,11 @@ quic_output_write (GOutputStream *stream, const void *buffer, gsize count,
   P2pQuicOutputStream *out = P2P_QUIC_OUTPUT_STREAM (stream);
   P2pQuicConnection *self = out->conn;
   StreamState *st = out->st;
-  gboolean net = p2p_quic_conn_on_net_thread (self);
   gssize ret = -1;
-  CancelWatch w;
+  BlockingWait w;
 
-  p2p_quic_conn_watch_begin (&w, self, cancellable);
-  g_mutex_lock (&self->lock);
-  for (;;) {
+  p2p_quic_conn_wait_begin (&w, self, cancellable);
+  do {
     if (self->closed || self->close_requested) {
       p2p_quic_conn_set_closed_error_locked (self, error);
       break;
@@ -201,14 +192,8 @@ quic_output_write (GOutputStream *stream, const void *buffer, gsize count,
       ret = (gssize) n;
       break;
     }
-    if (net) {
-      p2p_quic_conn_set_would_block (error, "writing a P2P stream");
-      break;
-    }
-    g_cond_wait (&self->cond, &self->lock);
-  }
-  g_mutex_unlock (&self->lock);
-  p2p_quic_conn_watch_end (&w);
+  } while (p2p_quic_conn_wait_next (&w, "writing a P2P stream", error));
+  p2p_quic_conn_wait_end (&w);
   if (ret > 0)
     p2p_quic_conn_schedule_work (self);
   return ret;
@@ -221,19 +206,18 @@ quic_output_close (GOutputStream *stream, GCancellable *cancellable, GError **er
   P2pQuicOutputStream *out = P2P_QUIC_OUTPUT_STREAM (stream);
   P2pQuicConnection *self = out->conn;
   StreamState *st = out->st;
-  gboolean net = p2p_quic_conn_on_net_thread (self), ok = FALSE;
-  CancelWatch w;
+  gboolean ok = FALSE;
+  BlockingWait w;
 
   g_mutex_lock (&self->lock);
   st->fin_requested = TRUE;
   g_mutex_unlock (&self->lock);
   p2p_quic_conn_schedule_work (self);
-  if (net)
+  if (p2p_quic_conn_on_net_thread (self))
     return TRUE;
 
-  p2p_quic_conn_watch_begin (&w, self, cancellable);
-  g_mutex_lock (&self->lock);
-  for (;;) {
+  p2p_quic_conn_wait_begin (&w, self, cancellable);
+  do {
     if (st->fin_sent) {
       ok = TRUE;
       break;
@@ -249,10 +233,8 @@ quic_output_close (GOutputStream *stream, GCancellable *cancellable, GError **er
     }
     if (g_cancellable_set_error_if_cancelled (cancellable, error))
       break;
-    g_cond_wait (&self->cond, &self->lock);
-  }
-  g_mutex_unlock (&self->lock);
-  p2p_quic_conn_watch_end (&w);
+  } while (p2p_quic_conn_wait_next (&w, "closing a P2P stream", error));
+  p2p_quic_conn_wait_end (&w);
   return ok;
 }
 

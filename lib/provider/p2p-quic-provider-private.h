@@ -1,12 +1,74 @@
-/* p2p-quic-provider-private.h (internal): what tests read from a
- * P2pQuicProvider beyond its public API.
+/* p2p-quic-provider-private.h (internal): what the files of
+ * P2pQuicProvider share (its fields; the pool, sockets and ICE service of
+ * p2p-quic-provider.c the connect race of p2p-quic-dial-race.c uses), and
+ * what tests read from a P2pQuicProvider beyond its public API.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
 #include "p2p/p2p-quic-provider.h"
 #include "p2p-ice-connect.h"
+#include "p2p-ice-module.h"
+#include "p2p-mdns.h"
+#include "p2p-net-thread.h"
+#include "p2p-quic-endpoint.h"
 
 G_BEGIN_DECLS
+
+struct _P2pQuicProvider {
+  GObject parent;
+
+  P2pIdentity *identity;
+  P2pConfig *config;
+  P2pNetThread *net;
+  P2pQuicSessionConfig session_cfg;
+
+  /* net: network thread only */
+  P2pQuicEndpoint *dial_ep[2];  /* [0] IPv4, [1] IPv6; created on first use */
+  GHashTable *pool;             /* peer string → GWeakRef* (P2pConnection) */
+  GHashTable *inflight;         /* peer string → Connect* (p2p-quic-dial-race.c) */
+  GPtrArray *listeners;         /* GWeakRef* (P2pQuicEndpoint) */
+  GPtrArray *allowed;           /* P2pPeerId*: config->allowed_peers, NULL = anyone */
+  P2pIceService *ice;           /* rendezvous + ICE; created on first use */
+  const P2pIceModule *ice_mod;  /* the ICE layer, loaded with ice */
+  GPtrArray *ice_conns;         /* GWeakRef* (P2pConnection): aborted at shutdown */
+  P2pProviderCounters *counters;        /* p2p_provider_get_stats() */
+  P2pMdns *mdns;                /* LAN discovery; created on first use */
+  gboolean mdns_failed;         /* could not start: not tried again */
+  char **mdns_announced;        /* the addresses announced */
+  GSource *mdns_refresh;
+  gboolean shut_down;
+};
+
+/* ---- p2p-quic-provider.c, network thread ---- */
+
+/* (transfer full) (nullable) the pooled live connection to @peer_str. */
+P2pConnection *p2p_quic_provider_pool_lookup (P2pQuicProvider *self, const char *peer_str);
+/* Pooled connections still connected. */
+guint p2p_quic_provider_pool_count_live (P2pQuicProvider *self);
+/* Pools @conn as the connection to @peer_str (until it closes). */
+void p2p_quic_provider_pool_add (P2pQuicProvider *self, const char *peer_str,
+    P2pConnection *conn);
+/* (transfer none) the endpoint to dial @family addresses from (opened on
+ * first use). */
+P2pQuicEndpoint *p2p_quic_provider_get_dial_endpoint (P2pQuicProvider *self,
+    GSocketFamily family, GError **error);
+/* TRUE when P2P_BOOTSTRAP_PEERS names a rendezvous. */
+gboolean p2p_quic_provider_rendezvous_configured (P2pQuicProvider *self);
+/* (transfer none) the ICE service, created on first use. */
+P2pIceService *p2p_quic_provider_get_ice (P2pQuicProvider *self, GError **error);
+/* Keeps a weak reference to a connection over ICE so that the shutdown can
+ * abort it. */
+void p2p_quic_provider_track_ice_conn (P2pQuicProvider *self, P2pConnection *conn);
+/* (nullable) (transfer none) the mDNS responder, started on first use;
+ * NULL when LAN discovery is off or could not start. */
+P2pMdns *p2p_quic_provider_get_mdns (P2pQuicProvider *self);
+
+/* ---- p2p-quic-dial-race.c ---- */
+
+/* Installs connect_async/connect_finish. */
+void p2p_quic_dial_race_iface_init (P2pProviderInterface *iface);
+
+/* ---- for tests ---- */
 
 /* The ICE responder's counters (all 0 before the provider's first use of
  * a rendezvous). Any thread except the provider's network thread. */

@@ -5,14 +5,11 @@
  * (P2P_BOOTSTRAP_PEERS), also dialling bare peer IDs and accepting through
  * the rendezvous and ICE (P2pIceService, lib/ice/p2p-ice-connect.h).
  *
- * Structure of a connect (all on the network thread after connect_async):
- *   connect_start_net → pool hit? → in-flight dial to the same peer? (join
- *   it) → addresses? dial them all (connect_direct; with a rendezvous, the
- *   ICE route starts too if none answered within ICE_FALLBACK_MS) :
- *   rendezvous + ICE (connect_via_rendezvous) → connect_finish_net completes
- *   every waiting GTask with the first connection (the others are cancelled
- *   or closed). A bare peer ID is also asked of the local network (mDNS,
- *   P2P_MDNS): a verified record's addresses are dialled like a ticket's.
+ * connect_async and its race of direct dials, the LAN lookup and ICE are in
+ * p2p-quic-dial-race.c; this file holds the object, the pool, the sockets,
+ * the ICE service, the LAN announcement of the listeners (mDNS), listen and
+ * the rendezvous registration; the fields both files use are in
+ * p2p-quic-provider-private.h.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-quic-provider-private.h"
 #include "p2p/p2p-error.h"
@@ -30,43 +27,9 @@
  * itself (65000 towards loopback, 1452 elsewhere: p2p-socket-path.c). */
 #define PROVIDER_SOCKET_MTU 65000
 
-/* A ticket's or ID@HOST:PORT's addresses get this long to answer before the
- * rendezvous + ICE route starts as well (when a rendezvous is configured). */
-#define ICE_FALLBACK_MS 1500
-
-/* A bare peer ID's LAN lookup (mDNS) gives up after this long; an answer
- * on a LAN takes a few milliseconds. */
-#define MDNS_LOOKUP_MS 2000
 /* How often a provider with listeners checks that its announced addresses
  * are still its listeners' (closed listeners, changed interfaces). */
 #define MDNS_REFRESH_S 5
-
-typedef struct _Connect Connect;
-
-struct _P2pQuicProvider {
-  GObject parent;
-
-  P2pIdentity *identity;
-  P2pConfig *config;
-  P2pNetThread *net;
-  P2pQuicSessionConfig session_cfg;
-
-  /* net: network thread only */
-  P2pQuicEndpoint *dial_ep[2];  /* [0] IPv4, [1] IPv6; created on first use */
-  GHashTable *pool;             /* peer string → GWeakRef* (P2pConnection) */
-  GHashTable *inflight;         /* peer string → Connect* */
-  GPtrArray *listeners;         /* GWeakRef* (P2pQuicEndpoint) */
-  GPtrArray *allowed;           /* P2pPeerId*: config->allowed_peers, NULL = anyone */
-  P2pIceService *ice;           /* rendezvous + ICE; created on first use */
-  const P2pIceModule *ice_mod;  /* the ICE layer, loaded with ice */
-  GPtrArray *ice_conns;         /* GWeakRef* (P2pConnection): aborted at shutdown */
-  P2pProviderCounters *counters;        /* p2p_provider_get_stats() */
-  P2pMdns *mdns;                /* LAN discovery; created on first use */
-  gboolean mdns_failed;         /* could not start: not tried again */
-  char **mdns_announced;        /* the addresses announced */
-  GSource *mdns_refresh;
-  gboolean shut_down;
-};
 
 static void p2p_quic_provider_iface_init (P2pProviderInterface *iface);
 
@@ -81,28 +44,6 @@ enum {
 };
 static GParamSpec *props[N_PROPS];
 
-struct _Connect {
-  P2pQuicProvider *self;        /* ref */
-  P2pPeerInfo *info;
-  P2pPeerId peer;
-  char *peer_str;
-  GPtrArray *tasks;             /* GTask* waiting for this dial */
-  GCancellable *race;           /* cancels the dials still running */
-  guint outstanding;
-  gboolean ice_started;
-  P2pMdnsLookup *mdns;          /* the LAN lookup of a bare peer ID */
-  GSource *mdns_timer;          /* its time limit (in cancel_sources) */
-  GError *error;                /* the most telling failure so far */
-  GPtrArray *cancel_sources;    /* GSource*: timers destroyed at the finish */
-  GArray *cancel_handlers;      /* CancelHandler: on the tasks' cancellables */
-  gboolean done;
-};
-
-typedef struct {
-  GCancellable *cancellable;    /* ref */
-  gulong id;
-} CancelHandler;
-
 static void
 weak_ref_free (gpointer data)
 {
@@ -112,8 +53,8 @@ weak_ref_free (gpointer data)
 
 /* ------------------------------------------------------------ pool */
 
-static P2pConnection *
-pool_lookup (P2pQuicProvider *self, const char *peer_str)
+P2pConnection *
+p2p_quic_provider_pool_lookup (P2pQuicProvider *self, const char *peer_str)
 {
   GWeakRef *wr = g_hash_table_lookup (self->pool, peer_str);
   P2pConnection *conn = wr ? g_weak_ref_get (wr) : NULL;
@@ -125,8 +66,8 @@ pool_lookup (P2pQuicProvider *self, const char *peer_str)
   return conn;
 }
 
-static guint
-pool_count_live (P2pQuicProvider *self)
+guint
+p2p_quic_provider_pool_count_live (P2pQuicProvider *self)
 {
   GHashTableIter iter;
   gpointer value;
@@ -158,8 +99,8 @@ on_pooled_closed (P2pConnection *conn, const GError *error, gpointer user_data)
   }
 }
 
-static void
-pool_add (P2pQuicProvider *self, const char *peer_str, P2pConnection *conn)
+void
+p2p_quic_provider_pool_add (P2pQuicProvider *self, const char *peer_str, P2pConnection *conn)
 {
   GWeakRef *wr = g_new0 (GWeakRef, 1);
 
@@ -182,8 +123,8 @@ new_endpoint_net (P2pQuicProvider *self, const char *bind, GError **error)
   return p2p_quic_endpoint_new (P2P_DATAGRAM_SOCKET (sock), self->identity, &self->session_cfg);
 }
 
-static P2pQuicEndpoint *
-get_dial_endpoint (P2pQuicProvider *self, GSocketFamily family, GError **error)
+P2pQuicEndpoint *
+p2p_quic_provider_get_dial_endpoint (P2pQuicProvider *self, GSocketFamily family, GError **error)
 {
   guint i = family == G_SOCKET_FAMILY_IPV6 ? 1 : 0;
 
@@ -199,15 +140,15 @@ get_dial_endpoint (P2pQuicProvider *self, GSocketFamily family, GError **error)
 
 /* ------------------------------------------------------------ ICE */
 
-static gboolean
-rendezvous_configured (P2pQuicProvider *self)
+gboolean
+p2p_quic_provider_rendezvous_configured (P2pQuicProvider *self)
 {
   return self->config->bootstrap_peers && self->config->bootstrap_peers[0];
 }
 
 /* (transfer none) the ICE service, created on first use (network thread). */
-static P2pIceService *
-get_ice (P2pQuicProvider *self, GError **error)
+P2pIceService *
+p2p_quic_provider_get_ice (P2pQuicProvider *self, GError **error)
 {
   if (self->shut_down) {
     g_set_error_literal (error, P2P_ERROR, P2P_ERROR_CLOSED, "provider shut down");
@@ -224,8 +165,8 @@ get_ice (P2pQuicProvider *self, GError **error)
 
 /* Keeps a weak reference to a connection over ICE (it belongs to no
  * endpoint) so that shutdown_net can abort it. */
-static void
-track_ice_conn (P2pQuicProvider *self, P2pConnection *conn)
+void
+p2p_quic_provider_track_ice_conn (P2pQuicProvider *self, P2pConnection *conn)
 {
   GWeakRef *wr;
 
@@ -256,7 +197,7 @@ on_ice_accepted (P2pConnection *conn, gpointer user_data)
 
     g_clear_error (&error);
     if (ep && p2p_quic_endpoint_adopt (ep, conn, &error)) {
-      track_ice_conn (self, conn);
+      p2p_quic_provider_track_ice_conn (self, conn);
       return;
     }
     if (g_error_matches (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED)) {
@@ -275,331 +216,12 @@ on_ice_accepted (P2pConnection *conn, gpointer user_data)
   self->ice_mod->stop_accepting (self->ice);
 }
 
-/* ------------------------------------------------------------ connect */
-
-static void
-connect_free (Connect *c)
-{
-  g_clear_pointer (&c->mdns, p2p_mdns_lookup_free);
-  g_clear_pointer (&c->info, p2p_peer_info_unref);
-  g_ptr_array_unref (c->tasks);
-  g_ptr_array_unref (c->cancel_sources);
-  g_array_unref (c->cancel_handlers);
-  g_clear_object (&c->race);
-  g_clear_error (&c->error);
-  g_free (c->peer_str);
-  g_object_unref (c->self);
-  g_free (c);
-}
-
-/* Completes every waiting task with @conn or c->error, then frees @c. */
-static void
-connect_finish_net (Connect *c, P2pConnection *conn)
-{
-  P2pQuicProvider *self = c->self;
-
-  c->outstanding++;             /* hold: destroying sources may release others */
-  c->done = TRUE;
-  if (conn == NULL && c->error == NULL)
-    c->error = g_error_new (P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
-        "no address of peer %s could be dialled", c->peer_str);
-  if (g_hash_table_lookup (self->inflight, c->peer_str) == c)
-    g_hash_table_remove (self->inflight, c->peer_str);
-  g_cancellable_cancel (c->race);
-  g_clear_pointer (&c->mdns, p2p_mdns_lookup_free);
-  for (guint i = 0; i < c->cancel_sources->len; i++)
-    g_source_destroy (c->cancel_sources->pdata[i]);
-  /* Waits for a "cancelled" emission running in another thread (our
-   * handler only queues work here, so that is short). */
-  for (guint i = 0; i < c->cancel_handlers->len; i++) {
-    CancelHandler *h = &g_array_index (c->cancel_handlers, CancelHandler, i);
-
-    g_cancellable_disconnect (h->cancellable, h->id);
-    g_object_unref (h->cancellable);
-  }
-  g_array_set_size (c->cancel_handlers, 0);
-  if (conn)
-    pool_add (self, c->peer_str, conn);
-  p2p_provider_counters_dialed (self->counters, conn, c->error);
-  for (guint i = 0; i < c->tasks->len; i++) {
-    GTask *task = c->tasks->pdata[i];
-
-    if (conn)
-      g_task_return_pointer (task, g_object_ref (conn), g_object_unref);
-    else if (g_task_return_error_if_cancelled (task))
-      ;
-    else
-      g_task_return_error (task, g_error_copy (c->error));
-  }
-  g_ptr_array_set_size (c->tasks, 0);
-  if (--c->outstanding == 0)
-    connect_free (c);
-}
-
-/* Keeps the most useful error: authentication beats a timeout or network error. */
-static void
-connect_note_error (Connect *c, GError *error)
-{
-  if (c->error == NULL ||
-      g_error_matches (error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED) ||
-      g_error_matches (c->error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-    g_clear_error (&c->error);
-    c->error = error;
-  } else {
-    g_error_free (error);
-  }
-}
-
-static void
-dial_one_done (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  Connect *c = user_data;
-  GError *error = NULL;
-  g_autoptr (P2pConnection) conn = p2p_quic_endpoint_dial_finish (P2P_QUIC_ENDPOINT (source),
-      res, &error);
-
-  c->outstanding--;
-  if (c->done) {
-    /* Lost the race after the winner was chosen. */
-    if (conn)
-      p2p_connection_close (conn, "duplicate connection");
-    g_clear_error (&error);
-    if (c->outstanding == 0)
-      connect_free (c);
-    return;
-  }
-  if (conn) {
-    connect_finish_net (c, conn);
-    return;
-  }
-  connect_note_error (c, error);
-  if (c->outstanding == 0)
-    connect_finish_net (c, NULL);
-}
-
-static void
-dial_address (Connect *c, GInetAddress *ip, guint16 port)
-{
-  g_autoptr (GSocketAddress) sa = g_inet_socket_address_new (ip, port);
-  GError *error = NULL;
-  P2pQuicEndpoint *ep = get_dial_endpoint (c->self, g_inet_address_get_family (ip), &error);
-
-  if (ep == NULL) {
-    connect_note_error (c, error);
-    return;
-  }
-  c->outstanding++;
-  p2p_quic_endpoint_dial_async (ep, sa, &c->peer, c->race, dial_one_done, c);
-}
-
-typedef struct {
-  Connect *c;
-  guint16 port;
-  char *host;
-} Resolve;
-
-static void
-resolved (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  Resolve *r = user_data;
-  Connect *c = r->c;
-  GError *error = NULL;
-  GList *addrs = g_resolver_lookup_by_name_finish (G_RESOLVER (source), res, &error);
-
-  c->outstanding--;
-  if (addrs && !c->done)
-    dial_address (c, addrs->data, r->port);
-  else if (!c->done)
-    connect_note_error (c, g_error_new (P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
-        "cannot resolve host name %s: %s", r->host, error ? error->message : "no address"));
-  g_clear_error (&error);
-  g_resolver_free_addresses (addrs);
-  g_free (r->host);
-  g_free (r);
-  if (c->outstanding == 0) {
-    if (c->done)
-      connect_free (c);
-    else
-      connect_finish_net (c, NULL);
-  }
-}
-
-/* Starts dialling one "HOST:PORT" (resolving a host name first). */
-static void
-start_address (Connect *c, const char *addr)
-{
-  g_autofree char *host = NULL;
-  g_autoptr (GInetAddress) ip = NULL;
-  guint16 port = 0;
-  GError *error = NULL;
-
-  if (!p2p_parse_host_port (addr, &host, &port, &error)) {
-    connect_note_error (c, error);
-    return;
-  }
-  ip = g_inet_address_new_from_string (host);
-  if (ip) {
-    dial_address (c, ip, port);
-  } else {
-    g_autoptr (GResolver) resolver = g_resolver_get_default ();
-    Resolve *r = g_new0 (Resolve, 1);
-
-    r->c = c;
-    r->port = port;
-    r->host = g_steal_pointer (&host);
-    c->outstanding++;
-    g_resolver_lookup_by_name_async (resolver, r->host, c->race, resolved, r);
-  }
-}
-
-typedef struct {
-  Connect *c;
-  char *addr;
-} DelayedStart;
-
-static gboolean
-delayed_start_cb (gpointer data)
-{
-  DelayedStart *d = data;
-
-  if (!d->c->done)
-    start_address (d->c, d->addr);
-  return G_SOURCE_REMOVE;
-}
-
-/* Runs when the delayed start fired or was cancelled by the finish. */
-static void
-delayed_start_free (gpointer data)
-{
-  DelayedStart *d = data;
-  Connect *c = d->c;
-
-  g_free (d->addr);
-  g_free (d);
-  if (--c->outstanding == 0) {
-    if (c->done)
-      connect_free (c);
-    else
-      connect_finish_net (c, NULL);
-  }
-}
-
-/* Dials the peer's addresses in order, each STAGGER_MS after the previous
- * one (the first answer wins and cancels the rest): a ticket lists the same
- * listener under several addresses, and dialling them all at once would
- * open duplicate connections that the listener's application sees. */
-#define STAGGER_MS 250
-
-static gboolean ice_fallback_cb (gpointer data);
-/* A timer's destroy notify: its hold on the Connect goes. */
-static void connect_release_hold (gpointer data);
-
-/* Starts dialling @addrs, the first at once, the others STAGGER_MS apart;
- * the caller holds @c. */
-static void
-dial_addresses (Connect *c, const char *const *addrs)
-{
-  for (guint i = 0; addrs && addrs[i]; i++) {
-    DelayedStart *d;
-    GSource *src;
-
-    if (i == 0) {
-      start_address (c, addrs[i]);
-      continue;
-    }
-    d = g_new0 (DelayedStart, 1);
-    d->c = c;
-    d->addr = g_strdup (addrs[i]);
-    c->outstanding++;
-    src = g_timeout_source_new (i * STAGGER_MS);
-    g_source_set_callback (src, delayed_start_cb, d, delayed_start_free);
-    g_source_attach (src, p2p_net_thread_get_context (c->self->net));
-    g_ptr_array_add (c->cancel_sources, src);
-  }
-}
-
-static void
-connect_direct (Connect *c)
-{
-  c->outstanding++;             /* hold @c while starting */
-  if (rendezvous_configured (c->self)) {
-    GSource *src = g_timeout_source_new (ICE_FALLBACK_MS);
-
-    c->outstanding++;
-    g_source_set_callback (src, ice_fallback_cb, c, connect_release_hold);
-    g_source_attach (src, p2p_net_thread_get_context (c->self->net));
-    g_ptr_array_add (c->cancel_sources, src);
-  }
-  dial_addresses (c, p2p_peer_info_get_addresses (c->info));
-  c->outstanding--;
-  if (c->outstanding == 0)
-    connect_finish_net (c, NULL);
-}
-
-static void
-ice_dial_done (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  Connect *c = user_data;
-  GError *error = NULL;
-  g_autoptr (P2pConnection) conn = NULL;
-
-  /* The service outlives every dial it started (freed at shutdown after
-   * completing them), so c->self->ice may already be gone: do not use it. */
-  conn = p2p_ice_loader_get (NULL)->connect_finish (NULL, res, &error);
-  c->outstanding--;
-  if (conn && !c->self->shut_down)
-    track_ice_conn (c->self, conn);
-  if (c->done) {
-    if (conn)
-      p2p_connection_close (conn, "duplicate connection");
-    g_clear_error (&error);
-    if (c->outstanding == 0)
-      connect_free (c);
-    return;
-  }
-  if (conn) {
-    connect_finish_net (c, conn);
-    return;
-  }
-  connect_note_error (c, error);
-  if (c->outstanding == 0)
-    connect_finish_net (c, NULL);
-}
-
-/* Starts the rendezvous + ICE route to c->peer (counted in c->outstanding
- * like a direct dial). Without a rendezvous, notes PEER_NOT_FOUND. */
-static void
-start_ice (Connect *c)
-{
-  P2pQuicProvider *self = c->self;
-  GError *error = NULL;
-  P2pIceService *ice;
-
-  if (c->ice_started || c->done)
-    return;
-  c->ice_started = TRUE;
-  if (!rendezvous_configured (self)) {
-    connect_note_error (c, g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
-        "no address for peer %s%s and no rendezvous configured (P2P_BOOTSTRAP_PEERS); "
-        "use a ticket or ID@HOST:PORT", c->peer_str,
-        c->mdns ? ": it did not answer on the local network (mDNS)" : ""));
-    return;
-  }
-  ice = get_ice (self, &error);
-  if (ice == NULL) {
-    connect_note_error (c, error);
-    return;
-  }
-  c->outstanding++;
-  self->ice_mod->connect_async (ice, &c->peer, c->race, ice_dial_done, c);
-}
-
 /* ------------------------------------------------------------ LAN discovery */
 
 /* The provider's mDNS responder, started on first use; NULL when LAN
  * discovery is off (P2P_MDNS=0) or could not start (said once). */
-static P2pMdns *
-get_mdns (P2pQuicProvider *self)
+P2pMdns *
+p2p_quic_provider_get_mdns (P2pQuicProvider *self)
 {
   g_autoptr (GError) error = NULL;
 
@@ -653,7 +275,7 @@ mdns_refresh_cb (gpointer data)
 static void
 mdns_listening (P2pQuicProvider *self)
 {
-  if (get_mdns (self) == NULL)
+  if (p2p_quic_provider_get_mdns (self) == NULL)
     return;
   mdns_announce_listeners (self);
   if (self->mdns_refresh == NULL) {
@@ -661,237 +283,6 @@ mdns_listening (P2pQuicProvider *self)
     g_source_set_callback (self->mdns_refresh, mdns_refresh_cb, self, NULL);
     g_source_attach (self->mdns_refresh, p2p_net_thread_get_context (self->net));
   }
-}
-
-static void
-mdns_found (P2pDiscoveryRecord *record, gint64 elapsed_us, gpointer data)
-{
-  Connect *c = data;
-  g_autofree char *ms = g_strdup_printf ("%.1f", elapsed_us / 1000.0);
-  g_autofree char *addrs = g_strjoinv (",", record->addresses);
-
-  g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_INFO,
-      "P2P_EVENT", "discovered",
-      "P2P_PEER", c->peer_str,
-      "P2P_SOURCE", "mdns",
-      "P2P_DISCOVERY_MS", ms,
-      "MESSAGE", "peer %s found on the local network (mDNS) in %s ms at %s",
-      c->peer_str, ms, addrs);
-  if (!c->done)
-    dial_addresses (c, (const char *const *) record->addresses);
-  p2p_discovery_record_free (record);
-  /* the lookup's hold on @c goes with its timer */
-  g_source_destroy (c->mdns_timer);
-}
-
-static gboolean
-mdns_timeout_cb (gpointer data)
-{
-  Connect *c = data;
-
-  connect_note_error (c, g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
-      "peer %s did not answer on the local network (mDNS) within %d ms",
-      c->peer_str, MDNS_LOOKUP_MS));
-  return G_SOURCE_REMOVE;
-}
-
-/* Looks a bare peer ID up on the LAN; the lookup holds @c until it found
- * the peer, timed out or the connect finished. */
-static void
-start_mdns (Connect *c)
-{
-  P2pMdns *mdns = get_mdns (c->self);
-  GError *error = NULL;
-
-  if (mdns == NULL)
-    return;
-  c->mdns = p2p_mdns_lookup_start (mdns, &c->peer, mdns_found, c, &error);
-  if (c->mdns == NULL) {
-    connect_note_error (c, error);
-    return;
-  }
-  c->outstanding++;
-  c->mdns_timer = g_timeout_source_new (MDNS_LOOKUP_MS);
-  g_source_set_callback (c->mdns_timer, mdns_timeout_cb, c, connect_release_hold);
-  g_source_attach (c->mdns_timer, p2p_net_thread_get_context (c->self->net));
-  g_ptr_array_add (c->cancel_sources, c->mdns_timer);
-}
-
-/* Peers named by ID only: ask the local network (mDNS) and the rendezvous
- * server of P2P_BOOTSTRAP_PEERS (ICE) at once; the first connection wins. */
-static void
-connect_via_rendezvous (Connect *c)
-{
-  c->outstanding++;             /* hold @c while starting */
-  start_mdns (c);
-  start_ice (c);
-  if (--c->outstanding == 0)
-    connect_finish_net (c, NULL);
-}
-
-/* The direct addresses did not answer within ICE_FALLBACK_MS: race the
- * rendezvous + ICE route against them (docs/nat-traversal.md). */
-static gboolean
-ice_fallback_cb (gpointer data)
-{
-  Connect *c = data;
-
-  if (!c->done)
-    start_ice (c);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-connect_release_hold (gpointer data)
-{
-  Connect *c = data;
-
-  if (--c->outstanding == 0) {
-    if (c->done)
-      connect_free (c);
-    else
-      connect_finish_net (c, NULL);
-  }
-}
-
-/* A waiting caller cancelled: complete its task now; stop the dials if
- * nobody else waits for them. */
-static gboolean
-connect_task_cancelled (gpointer user_data)
-{
-  GTask *task = user_data;
-  P2pQuicProvider *self = g_task_get_source_object (task);
-  const P2pPeerId *id = p2p_peer_info_get_peer_id (g_task_get_task_data (task));
-  g_autofree char *key = p2p_peer_id_to_string (id);
-  Connect *c = g_hash_table_lookup (self->inflight, key);
-
-  if (c == NULL || c->done)
-    return G_SOURCE_REMOVE;
-  for (guint i = 0; i < c->tasks->len; i++) {
-    if (c->tasks->pdata[i] == task) {
-      g_task_return_error_if_cancelled (task);
-      g_ptr_array_remove_index (c->tasks, i);
-      break;
-    }
-  }
-  if (c->tasks->len == 0)
-    g_cancellable_cancel (c->race);
-  return G_SOURCE_REMOVE;
-}
-
-/* In the thread that cancels: queues connect_task_cancelled on the network
- * thread, always for a later turn (never inline: the finish disconnects
- * this handler, which must not happen inside its own emission). A
- * GCancellableSource would be simpler, but GLib 2.74 leaks one whose last
- * reference drops while another thread is still emitting "cancelled". */
-static void
-on_task_cancelled (GCancellable *cancellable, gpointer user_data)
-{
-  GTask *task = user_data;
-  P2pQuicProvider *self = g_task_get_source_object (task);
-  GSource *src = g_idle_source_new ();
-
-  g_source_set_callback (src, connect_task_cancelled, g_object_ref (task), g_object_unref);
-  g_source_attach (src, p2p_net_thread_get_context (self->net));
-  g_source_unref (src);
-}
-
-static void
-connect_add_task (Connect *c, GTask *task)
-{
-  GCancellable *cancellable = g_task_get_cancellable (task);
-
-  g_ptr_array_add (c->tasks, g_object_ref (task));
-  if (cancellable) {
-    CancelHandler h = { g_object_ref (cancellable), 0 };
-
-    h.id = g_cancellable_connect (cancellable, G_CALLBACK (on_task_cancelled),
-        g_object_ref (task), g_object_unref);
-    g_array_append_val (c->cancel_handlers, h);
-  }
-}
-
-static gboolean
-connect_start_net (gpointer data)
-{
-  GTask *task = data;
-  P2pQuicProvider *self = g_task_get_source_object (task);
-  P2pPeerInfo *info = g_task_get_task_data (task);
-  const P2pPeerId *id = p2p_peer_info_get_peer_id (info);
-  g_autofree char *peer_str = p2p_peer_id_to_string (id);
-  g_autoptr (P2pConnection) pooled = NULL;
-  const char *const *addrs;
-  Connect *c;
-
-  if (g_task_return_error_if_cancelled (task))
-    return G_SOURCE_REMOVE;
-  if (p2p_peer_id_equal (id, p2p_identity_get_peer_id (self->identity))) {
-    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "peer %s is this provider's own identity; connect to another peer", peer_str);
-    return G_SOURCE_REMOVE;
-  }
-  pooled = pool_lookup (self, peer_str);
-  if (pooled) {
-    g_task_return_pointer (task, g_steal_pointer (&pooled), g_object_unref);
-    return G_SOURCE_REMOVE;
-  }
-  c = g_hash_table_lookup (self->inflight, peer_str);
-  if (c) {
-    connect_add_task (c, task);
-    return G_SOURCE_REMOVE;
-  }
-  if (pool_count_live (self) >= self->config->max_connections) {
-    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
-        "already %u connections open (P2P_MAX_CONNECTIONS); close one first",
-        self->config->max_connections);
-    return G_SOURCE_REMOVE;
-  }
-
-  c = g_new0 (Connect, 1);
-  c->self = g_object_ref (self);
-  c->info = p2p_peer_info_ref (info);
-  c->peer = *id;
-  c->peer_str = g_steal_pointer (&peer_str);
-  c->tasks = g_ptr_array_new_with_free_func (g_object_unref);
-  c->cancel_sources = g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref);
-  c->cancel_handlers = g_array_new (FALSE, FALSE, sizeof (CancelHandler));
-  c->race = g_cancellable_new ();
-  connect_add_task (c, task);
-  g_hash_table_insert (self->inflight, g_strdup (c->peer_str), c);
-
-  addrs = p2p_peer_info_get_addresses (info);
-  if (addrs && addrs[0])
-    connect_direct (c);
-  else
-    connect_via_rendezvous (c);
-  return G_SOURCE_REMOVE;
-}
-
-
-static void
-quic_connect_async (P2pProvider *provider, const char *peer, GCancellable *cancellable,
-    GAsyncReadyCallback callback, gpointer user_data)
-{
-  P2pQuicProvider *self = P2P_QUIC_PROVIDER (provider);
-  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
-  GError *error = NULL;
-  P2pPeerInfo *info;
-
-  g_task_set_source_tag (task, quic_connect_async);
-  info = p2p_peer_info_parse (peer, &error);
-  if (info == NULL) {
-    g_task_return_error (task, error);
-    return;
-  }
-  g_task_set_task_data (task, info, (GDestroyNotify) p2p_peer_info_unref);
-  p2p_net_thread_invoke (self->net, connect_start_net, g_object_ref (task), g_object_unref);
-}
-
-static P2pConnection *
-quic_connect_finish (P2pProvider *provider, GAsyncResult *result, GError **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, provider), NULL);
-  return g_task_propagate_pointer (G_TASK (result), error);
 }
 
 /* ------------------------------------------------------------ listen */
@@ -925,8 +316,8 @@ listen_net (gpointer data)
   g_weak_ref_init (wr, l->ep);
   g_ptr_array_add (self->listeners, wr);
   mdns_listening (self);
-  if (rendezvous_configured (self)) {
-    P2pIceService *ice = get_ice (self, &l->error);
+  if (p2p_quic_provider_rendezvous_configured (self)) {
+    P2pIceService *ice = p2p_quic_provider_get_ice (self, &l->error);
 
     if (ice == NULL) {
       g_clear_object (&l->ep);
@@ -969,8 +360,7 @@ quic_get_stats (P2pProvider *provider)
 static void
 p2p_quic_provider_iface_init (P2pProviderInterface *iface)
 {
-  iface->connect_async = quic_connect_async;
-  iface->connect_finish = quic_connect_finish;
+  p2p_quic_dial_race_iface_init (iface);
   iface->listen = quic_listen;
   iface->get_local_peer_id = quic_get_local_peer_id;
   iface->get_stats = quic_get_stats;
@@ -1031,12 +421,12 @@ reg_start_net (gpointer data)
   GError *error = NULL;
   P2pIceService *ice = NULL;
 
-  if (!rendezvous_configured (w->self))
+  if (!p2p_quic_provider_rendezvous_configured (w->self))
     g_set_error_literal (&error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
         "no rendezvous server configured: set P2P_BOOTSTRAP_PEERS=ws://HOST:PORT/ "
         "(or the element's \"rendezvous\" property)");
   else
-    ice = get_ice (w->self, &error);
+    ice = p2p_quic_provider_get_ice (w->self, &error);
   if (ice == NULL) {
     reg_wait_complete (w, error);
     return G_SOURCE_REMOVE;

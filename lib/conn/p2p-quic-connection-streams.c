@@ -1,0 +1,303 @@
+/* p2p-quic-connection-streams.c: the extra bidirectional streams of a
+ * P2pQuicConnection, on the connection's side: the table of StreamState by
+ * id, the session's stream callbacks filling it, the draining of stream
+ * buffers into the session on the network thread, and open_stream() /
+ * accept_stream(). The GIOStream handed to the application, which reads
+ * and writes those buffers, is in p2p-quic-stream.c.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "p2p-quic-connection-private.h"
+#include "p2p/p2p-error.h"
+
+/* ----------------------------------------------------------- stream table */
+
+static StreamState *
+lookup_stream_locked (P2pQuicConnection *self, gint64 id)
+{
+  return g_hash_table_lookup (self->streams, &id);
+}
+
+static StreamState *
+add_stream_locked (P2pQuicConnection *self, gint64 id)
+{
+  StreamState *st = p2p_quic_stream_state_new (id);
+  gint64 *key = g_new (gint64, 1);
+
+  *key = id;
+  g_hash_table_insert (self->streams, key, st);
+  return st;
+}
+
+/* ------------------------------------------------------ session callbacks */
+
+static void
+cb_stream_opened (P2pQuicSession *s, gint64 stream_id, gpointer user_data)
+{
+  P2pQuicConnection *self = OWNER (user_data);
+  StreamState *st;
+
+  if (self == NULL)
+    return;
+
+  g_mutex_lock (&self->lock);
+  st = lookup_stream_locked (self, stream_id);
+  if (st == NULL) {
+    st = add_stream_locked (self, stream_id);
+    g_queue_push_tail (&self->accept_streams, p2p_quic_stream_state_ref (st));
+  }
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+cb_stream_data (P2pQuicSession *s, gint64 stream_id, const guint8 *data, gsize len,
+    gboolean fin, gpointer user_data)
+{
+  P2pQuicConnection *self = OWNER (user_data);
+  StreamState *st;
+  gboolean discard = FALSE;
+
+  if (self == NULL)
+    return;
+
+  g_mutex_lock (&self->lock);
+  st = lookup_stream_locked (self, stream_id);
+  if (st == NULL) {
+    /* Data before/without stream_opened: treat as a newly opened stream. */
+    st = add_stream_locked (self, stream_id);
+    g_queue_push_tail (&self->accept_streams, p2p_quic_stream_state_ref (st));
+  }
+  if (st->dead) {
+    discard = TRUE;
+  } else {
+    g_byte_array_append (st->in, data, len);
+    if (fin)
+      st->in_fin = TRUE;
+  }
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  if (discard && len > 0)
+    p2p_quic_session_stream_consumed (s, stream_id, len);
+}
+
+static void
+cb_stream_writable (P2pQuicSession *s, gint64 stream_id, gpointer user_data)
+{
+  P2pQuicConnection *self = OWNER (user_data);
+
+  if (self)
+    p2p_quic_conn_schedule_work (self);
+}
+
+static void
+cb_stream_reset (P2pQuicSession *s, gint64 stream_id, guint64 app_error, gpointer user_data)
+{
+  P2pQuicConnection *self = OWNER (user_data);
+  StreamState *st;
+
+  if (self == NULL)
+    return;
+
+  g_mutex_lock (&self->lock);
+  st = lookup_stream_locked (self, stream_id);
+  if (st)
+    st->reset = TRUE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+/* ----------------------------------------------------- network thread */
+
+/* Feeds stream buffers into the session (net). */
+void
+p2p_quic_conn_drain_streams (P2pQuicConnection *self)
+{
+  GHashTableIter iter;
+  gpointer value;
+  g_autoptr (GPtrArray) todo = g_ptr_array_new_with_free_func (
+      (GDestroyNotify) p2p_quic_stream_state_unref);
+
+  g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->streams);
+  while (g_hash_table_iter_next (&iter, NULL, &value)) {
+    StreamState *st = value;
+
+    /* dropped by the application (only this table holds it) and closed by
+     * QUIC: forget it, so a connection carrying many short streams (file
+     * requests) keeps a table of the live ones only */
+    if (st->dead && g_atomic_int_get (&st->ref_count) == 1 && self->session
+        && !p2p_quic_session_has_stream (self->session, st->id)) {
+      g_hash_table_iter_remove (&iter);
+      continue;
+    }
+    if (st->out->len > 0 || (st->fin_requested && !st->fin_sent) || st->consumed_pending > 0 ||
+        st->grant_pending)
+      g_ptr_array_add (todo, p2p_quic_stream_state_ref (st));
+  }
+  g_mutex_unlock (&self->lock);
+
+  for (guint i = 0; i < todo->len; i++) {
+    StreamState *st = g_ptr_array_index (todo, i);
+    gsize consumed, avail;
+    g_autofree guint8 *copy = NULL;
+    gboolean fin = FALSE, grant;
+
+    g_mutex_lock (&self->lock);
+    grant = st->grant_pending;
+    st->grant_pending = FALSE;
+    consumed = st->consumed_pending;
+    st->consumed_pending = 0;
+    avail = st->out->len;
+    if (avail > 0)
+      copy = g_memdup2 (st->out->data, avail);
+    g_mutex_unlock (&self->lock);
+
+    if (grant)
+      p2p_quic_session_stream_accepted (self->session, st->id);
+    if (consumed > 0)
+      p2p_quic_session_stream_consumed (self->session, st->id, consumed);
+    if (avail > 0) {
+      g_autoptr (GError) error = NULL;
+      gssize took = p2p_quic_session_stream_write (self->session, st->id, copy, avail, &error);
+
+      g_mutex_lock (&self->lock);
+      if (took < 0) {
+        g_debug ("stream %" G_GINT64_FORMAT " write failed: %s", st->id, error->message);
+        st->reset = TRUE;
+        g_byte_array_set_size (st->out, 0);
+      } else if (took > 0) {
+        g_byte_array_remove_range (st->out, 0, (guint) took);
+      }
+      g_cond_broadcast (&self->cond);
+      g_mutex_unlock (&self->lock);
+    }
+    g_mutex_lock (&self->lock);
+    if (st->fin_requested && !st->fin_sent && st->out->len == 0 && !st->reset) {
+      st->fin_sent = TRUE;
+      fin = TRUE;
+      g_cond_broadcast (&self->cond);
+    }
+    g_mutex_unlock (&self->lock);
+    if (fin)
+      p2p_quic_session_stream_finish (self->session, st->id);
+  }
+}
+
+/* ------------------------------------------------------------ public API */
+
+typedef struct {
+  gint64 id;
+  GError *error;
+} OpenStreamCall;
+
+static void
+open_stream_net (P2pQuicConnection *self, gpointer data)
+{
+  OpenStreamCall *call = data;
+
+  if (self->session == NULL) {
+    g_set_error_literal (&call->error, P2P_ERROR, P2P_ERROR_CLOSED, "connection closed");
+    call->id = -1;
+    return;
+  }
+  call->id = p2p_quic_session_open_stream (self->session, &call->error);
+  if (call->id >= 0) {
+    g_mutex_lock (&self->lock);
+    add_stream_locked (self, call->id);
+    g_mutex_unlock (&self->lock);
+  }
+}
+
+static GIOStream *
+quic_open_stream (P2pConnection *conn, GCancellable *cancellable, GError **error)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
+  OpenStreamCall call = { -1, NULL };
+  StreamState *st;
+  GIOStream *stream;
+
+  g_mutex_lock (&self->lock);
+  if (self->closed || !self->established) {
+    p2p_quic_conn_set_closed_error_locked (self, error);
+    g_mutex_unlock (&self->lock);
+    return NULL;
+  }
+  g_mutex_unlock (&self->lock);
+
+  p2p_quic_conn_run_on_net_thread (self, open_stream_net, &call);
+  if (call.id < 0) {
+    if (call.error)
+      g_propagate_error (error, call.error);
+    else
+      g_set_error_literal (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
+          "the peer allows no more streams");
+    return NULL;
+  }
+  g_mutex_lock (&self->lock);
+  st = p2p_quic_stream_state_ref (lookup_stream_locked (self, call.id));
+  g_mutex_unlock (&self->lock);
+  stream = p2p_quic_stream_new (self, st);
+  p2p_quic_stream_state_unref (st);
+  return stream;
+}
+
+static GIOStream *
+quic_accept_stream (P2pConnection *conn, GCancellable *cancellable, GError **error)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
+  StreamState *st = NULL;
+  GIOStream *stream;
+  BlockingWait w;
+
+  p2p_quic_conn_wait_begin (&w, self, cancellable);
+  do {
+    st = g_queue_pop_head (&self->accept_streams);
+    if (st) {
+      st->grant_pending = TRUE;         /* the full window, now that it is taken */
+      break;
+    }
+    if (self->closed) {
+      p2p_quic_conn_set_closed_error_locked (self, error);
+      break;
+    }
+    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+      break;
+  } while (p2p_quic_conn_wait_next (&w, "p2p_connection_accept_stream()", error));
+  p2p_quic_conn_wait_end (&w);
+  if (st == NULL)
+    return NULL;
+  p2p_quic_conn_schedule_work (self);
+  stream = p2p_quic_stream_new (self, st);
+  p2p_quic_stream_state_unref (st);
+  return stream;
+}
+
+gsize
+p2p_quic_connection_get_unaccepted_bytes (P2pQuicConnection *self, guint *n_streams)
+{
+  gsize bytes = 0;
+
+  g_return_val_if_fail (P2P_IS_QUIC_CONNECTION (self), 0);
+
+  g_mutex_lock (&self->lock);
+  for (GList *l = self->accept_streams.head; l; l = l->next) {
+    StreamState *st = l->data;
+
+    bytes += st->in->len - st->in_off;
+  }
+  if (n_streams)
+    *n_streams = self->accept_streams.length;
+  g_mutex_unlock (&self->lock);
+  return bytes;
+}
+
+void
+p2p_quic_conn_streams_class_init (P2pConnectionClass *conn_class,
+    P2pQuicSessionCallbacks *callbacks)
+{
+  conn_class->open_stream = quic_open_stream;
+  conn_class->accept_stream = quic_accept_stream;
+  callbacks->stream_opened = cb_stream_opened;
+  callbacks->stream_data = cb_stream_data;
+  callbacks->stream_writable = cb_stream_writable;
+  callbacks->stream_reset = cb_stream_reset;
+}

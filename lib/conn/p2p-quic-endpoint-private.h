@@ -1,0 +1,106 @@
+/* p2p-quic-endpoint-private.h (internal): what the files of
+ * P2pQuicEndpoint share: the endpoint's fields, the table of remotes and
+ * the functions one file calls in another. The object, the demultiplexing
+ * by address and dialing are in p2p-quic-endpoint.c; which client Initials
+ * may start a handshake (limits, handshake rate, Retry tokens, eviction) in
+ * p2p-quic-endpoint-admission.c; the P2pListener side (accept queue,
+ * adopt, ticket, close) in p2p-quic-endpoint-listener.c. Threads: see
+ * p2p-quic-endpoint.c.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "p2p-quic-endpoint.h"
+
+G_BEGIN_DECLS
+
+#define DEFAULT_MAX_CONNECTIONS 64
+
+/* One remote address. Removed from the table as soon as its path closes
+ * (the connection closed or was dropped), so every entry has a live path. */
+typedef struct {
+  GWeakRef owner;               /* P2pQuicEndpoint */
+  char *key;
+  P2pSocketPath *path;
+  GWeakRef conn;
+  P2pQuicConnection *pending;   /* server connection until established (ref) */
+  gulong established_id;
+  gulong path_closed_id;
+  gboolean server;              /* accepted (counts against max_connections) */
+  char *ip;                     /* source IP of a server remote */
+  guint64 seq;                  /* order the handshakes started in */
+  guint64 started;              /* socket time it started */
+} Remote;
+
+struct _P2pQuicEndpoint {
+  P2pListener parent;
+
+  P2pDatagramSocket *socket;
+  P2pIdentity *identity;
+  P2pQuicSessionConfig cfg;
+  GMainContext *ctx;
+
+  /* net */
+  GHashTable *remotes;          /* key → Remote* */
+  GHashTable *dials;            /* key → DialData* of a dial in progress */
+  guint64 dropped_garbage;
+  guint64 dropped_limits;
+  P2pProviderCounters *counters;        /* nullable: the provider's */
+  GHashTable *rate;             /* source IP string → RateBucket */
+  GQueue rate_lru;              /* RateBucket*, least recently used first */
+  guint handshake_rate, handshake_burst;
+  guint8 retry_secret[P2P_QUIC_RETRY_SECRET_LEN];
+  guint retry_threshold;
+  guint max_pending_per_ip;
+  guint64 handshake_timeout_ns;
+  guint64 retries_sent;
+  guint64 evicted;
+  guint64 handshake_seq;
+
+  /* shared, under lock */
+  GMutex lock;
+  GCond cond;
+  gboolean accepting;
+  gboolean closed;
+  GPtrArray *allowed;           /* P2pPeerId*, nullable */
+  guint max_connections;
+  guint max_pending;
+  guint n_server;               /* server remotes (accepted or pending) */
+  GPtrArray *adopted;           /* GWeakRef* to connections adopted from ICE */
+  GQueue accept_queue;          /* P2pConnection* */
+  GQueue accept_waiters;        /* AcceptWaiter* of accept_async */
+};
+
+/* ---- the table of remotes (p2p-quic-endpoint.c, net thread) ---- */
+
+/* "ip:port" ("[ip]:port" for IPv6): the key of a remote (newly allocated). */
+char *p2p_quic_endpoint_address_key (GSocketAddress *addr);
+/* A new remote @key at @from, with its path, in self->remotes. */
+Remote *p2p_quic_endpoint_remote_add (P2pQuicEndpoint *self, const char *key,
+    GSocketAddress *from);
+/* Session configuration for a path: big datagrams where the path allows. */
+void p2p_quic_endpoint_config_for_path (P2pQuicEndpoint *self, P2pPacketPath *path,
+    P2pQuicSessionConfig *cfg);
+
+/* ---- admission (p2p-quic-endpoint-admission.c) ---- */
+
+/* The limits' defaults (instance init). */
+void p2p_quic_endpoint_admission_init (P2pQuicEndpoint *self);
+/* Net thread: a client Initial from an unknown remote @key: a server
+ * connection when the limits let it in, else a Retry or a refusal. */
+void p2p_quic_endpoint_accept_initial (P2pQuicEndpoint *self, const char *key,
+    GSocketAddress *from, const guint8 *data, gsize len);
+
+/* ---- the listener (p2p-quic-endpoint-listener.c) ---- */
+
+void p2p_quic_endpoint_listener_class_init (P2pListenerClass *listener_class);
+/* Under lock: connections adopted from ICE still connected (forgets the
+ * others). */
+guint p2p_quic_endpoint_count_adopted_locked (P2pQuicEndpoint *self);
+/* "established" handler of a pending server connection (@user_data: its
+ * Remote): hands it to accept(). */
+void p2p_quic_endpoint_on_server_established (P2pQuicConnection *conn, gpointer user_data);
+/* Stops accepting and fails the waiting accepts; @close_pending also closes
+ * the handshakes in progress (on the network thread). */
+void p2p_quic_endpoint_close_full (P2pQuicEndpoint *self, gboolean close_pending);
+
+G_END_DECLS
