@@ -121,9 +121,10 @@ G_END_DECLS
 G_BEGIN_DECLS
 
 /* ---- P2pIceService: what a provider needs, in one object ----
- * One registration at the rendezvous @config->bootstrap_peers[0], made on
- * first use and remade (every 2 s) after the server drops us while
- * accepting; dials by peer ID and answers offers. Create, use and free it
+ * A registration at every rendezvous server of @config->bootstrap_peers,
+ * made on first use and remade (every 2 s) after a server drops us while
+ * accepting; dials by peer ID through them (one after the other, the first
+ * connection wins) and answers offers from each. Create, use and free it
  * on the provider's network thread (its thread-default context). */
 typedef struct _P2pIceService P2pIceService;
 
@@ -150,8 +151,8 @@ void p2p_ice_service_start_accepting (P2pIceService *self, GPtrArray *allowed, g
  * registration stays for dialing, but is not remade after losing the
  * server. start_accepting() may be called again. Idempotent. */
 void p2p_ice_service_stop_accepting (P2pIceService *self);
-/* Registers if needed and completes once registered (TRUE), or with the
- * registration's error (NETWORK / TIMEOUT / AUTHENTICATION_FAILED), or
+/* Registers if needed and completes once registered at one server (TRUE),
+ * or, when every server failed, with the registration's error (NETWORK / TIMEOUT / AUTHENTICATION_FAILED), or
  * CLOSED when the service is freed first. */
 void p2p_ice_service_register_async (P2pIceService *self, GCancellable *cancellable,
     GAsyncReadyCallback callback, gpointer user_data);

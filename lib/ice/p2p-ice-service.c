@@ -1,7 +1,15 @@
 /* p2p-ice-service.c: P2pIceService, what a provider needs of ICE in one
- * object: one registration at the rendezvous (made on first use, remade
- * after losing the server while accepting), dials by peer ID through it
- * and a responder answering offers.
+ * object: a registration at every rendezvous server of
+ * P2P_BOOTSTRAP_PEERS (made on first use, remade after losing a server
+ * while accepting), dials by peer ID through them and a responder per
+ * server answering offers.
+ *
+ * Several servers: a dial asks the servers one after the other, the next
+ * one as soon as the previous one answered "not found" (or failed), or
+ * SERVER_STAGGER_MS after it started; the first connection wins and the
+ * rest are cancelled (a late one is closed). Staggered rather than all at
+ * once because a peer registered at two servers would otherwise answer
+ * both offers, and its listener would see a duplicate connection.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include "p2p-ice-connect-private.h"
@@ -9,31 +17,56 @@
 #include "p2p/p2p-error.h"
 
 #define REREGISTER_MS 2000
+#define SERVER_STAGGER_MS 1000
+
+typedef struct _Server Server;
+typedef struct _Dial Dial;
 
 struct _P2pIceService {
   P2pIdentity *identity;
   P2pConfig *config;
   P2pQuicSessionConfig qcfg;
-  char *url;
-  P2pSignaling *signaling;
-  gboolean registering;
-  GQueue waiting;               /* GTask* waiting for the registration */
-  P2pIceResponder *responder;
+  GPtrArray *servers;           /* Server*, in P2P_BOOTSTRAP_PEERS order */
+  GQueue waiting;               /* GTask* of register_async */
+  GQueue dials;                 /* Dial* not done yet */
   gboolean accepting;
   GPtrArray *allowed;
   guint max_pending;
   P2pIceAcceptFunc func;
   gpointer user_data;
-  GSource *retry;
-  gulong closed_id;
   struct ServiceBox *box;       /* lets pending callbacks see that we are gone */
   P2pIceCounters counters;      /* of every responder it had */
+};
+
+/* One rendezvous server and our registration there. */
+struct _Server {
+  P2pIceService *svc;
+  char *url;
+  P2pSignaling *signaling;      /* while registering or registered */
+  gboolean registering;
+  P2pIceResponder *responder;
+  GSource *retry;
+  gulong closed_id;
+  GError *last_error;           /* why the last registration failed */
 };
 
 typedef struct ServiceBox {
   gint refs;
   P2pIceService *svc;
 } ServiceBox;
+
+/* A dial by peer ID through the servers. */
+struct _Dial {
+  ServiceBox *box;              /* ref */
+  GTask *task;                  /* the caller's; its data is the peer */
+  GCancellable *race;           /* cancels the dials still running */
+  gulong cancel_id;             /* task's cancellable → race */
+  GPtrArray *asked;             /* Server* dialled through */
+  GSource *stagger;
+  guint inflight;
+  GError *error;                /* the most telling failure so far */
+  gboolean done;
+};
 
 static void
 box_unref (ServiceBox *b)
@@ -42,38 +75,70 @@ box_unref (ServiceBox *b)
     g_free (b);
 }
 
-static void service_register (P2pIceService *self);
+static void server_register (Server *srv);
+static void dial_next (Dial *d);
+static void dial_check_done (Dial *d);
+
+static gboolean
+server_is_registered (Server *srv)
+{
+  return srv->signaling && !srv->registering && p2p_signaling_is_registered (srv->signaling);
+}
+
+static gboolean
+any_registering (P2pIceService *self)
+{
+  for (guint i = 0; i < self->servers->len; i++) {
+    if (((Server *) self->servers->pdata[i])->registering)
+      return TRUE;
+  }
+  return FALSE;
+}
 
 static void
-service_drop_signaling (P2pIceService *self)
+server_drop_signaling (Server *srv)
 {
-  g_clear_pointer (&self->responder, p2p_ice_responder_free);
-  if (self->signaling) {
-    if (self->closed_id)
-      g_clear_signal_handler (&self->closed_id, self->signaling);
-    p2p_signaling_close (self->signaling);
-    g_clear_object (&self->signaling);
+  g_clear_pointer (&srv->responder, p2p_ice_responder_free);
+  if (srv->signaling) {
+    if (srv->closed_id)
+      g_clear_signal_handler (&srv->closed_id, srv->signaling);
+    p2p_signaling_close (srv->signaling);
+    g_clear_object (&srv->signaling);
   }
+}
+
+static void
+server_free (Server *srv)
+{
+  if (srv->retry) {
+    g_source_destroy (srv->retry);
+    g_clear_pointer (&srv->retry, g_source_unref);
+  }
+  server_drop_signaling (srv);
+  g_clear_error (&srv->last_error);
+  g_free (srv->url);
+  g_free (srv);
 }
 
 static gboolean
 on_retry (gpointer data)
 {
-  P2pIceService *self = data;
-  g_clear_pointer (&self->retry, g_source_unref);
-  if (self->accepting && !self->signaling && !self->registering)
-    service_register (self);
+  Server *srv = data;
+
+  g_clear_pointer (&srv->retry, g_source_unref);
+  if (srv->svc->accepting && !srv->signaling && !srv->registering)
+    server_register (srv);
   return G_SOURCE_REMOVE;
 }
 
 static void
-schedule_retry (P2pIceService *self)
+schedule_retry (Server *srv)
 {
-  if (!self->accepting || self->retry)
+  if (!srv->svc->accepting || srv->retry)
     return;
-  self->retry = g_timeout_source_new (REREGISTER_MS);
-  g_source_set_callback (self->retry, on_retry, self, NULL);
-  g_source_attach (self->retry, g_main_context_get_thread_default ());
+  srv->retry = g_timeout_source_new (REREGISTER_MS);
+  g_source_set_callback (srv->retry, on_retry, srv, NULL);
+  g_source_attach (srv->retry, g_main_context_get_thread_default ());
 }
 
 static gboolean
@@ -95,157 +160,331 @@ drop_later (gpointer obj)
 }
 
 static void
-on_service_closed (P2pSignaling *sig, const GError *error, gpointer data)
+on_server_closed (P2pSignaling *sig, const GError *error, gpointer data)
 {
-  P2pIceService *self = data;
-  g_message ("lost the rendezvous server %s: %s%s", self->url, error ? error->message : "closed",
-      self->accepting ? "; registering again" : "");
+  Server *srv = data;
+
+  g_message ("lost the rendezvous server %s: %s%s", srv->url, error ? error->message : "closed",
+      srv->svc->accepting ? "; registering again" : "");
   /* Freed from a later turn: we are inside the signaling's emission. */
-  P2pSignaling *old = g_steal_pointer (&self->signaling);
-  g_clear_pointer (&self->responder, p2p_ice_responder_free);
-  g_clear_signal_handler (&self->closed_id, old);
+  P2pSignaling *old = g_steal_pointer (&srv->signaling);
+  g_clear_pointer (&srv->responder, p2p_ice_responder_free);
+  g_clear_signal_handler (&srv->closed_id, old);
   drop_later (old);
-  schedule_retry (self);
+  schedule_retry (srv);
 }
 
-static void start_dial (P2pIceService *self, GTask *task);
+static void
+server_start_responder (Server *srv)
+{
+  P2pIceService *self = srv->svc;
+
+  if (!self->accepting || srv->responder || !server_is_registered (srv))
+    return;
+  srv->responder = p2p_ice_responder_new (srv->signaling, self->identity, self->config,
+      &self->qcfg, self->allowed, self->max_pending, self->func, self->user_data);
+  p2p_ice_responder_set_counters (srv->responder, &self->counters);
+}
+
+typedef struct {
+  ServiceBox *box;
+  Server *srv;
+} ServerCall;
 
 static void
-on_service_registered (GObject *source, GAsyncResult *result, gpointer data)
+on_server_registered (GObject *source, GAsyncResult *result, gpointer data)
 {
+  ServerCall *call = data;
   P2pSignaling *sig = P2P_SIGNALING (source);
-  ServiceBox *box = data;
+  ServiceBox *box = call->box;
+  Server *srv = call->srv;
   GError *error = NULL;
   gboolean ok = p2p_signaling_connect_finish (sig, result, &error);
   P2pIceService *self = box->svc;
-  box_unref (box);
-  if (!self || sig != self->signaling) {
+  GQueue waiting = G_QUEUE_INIT;
+  GTask *t;
+
+  g_free (call);
+  if (!self || sig != srv->signaling) {
     g_clear_error (&error);
+    box_unref (box);
     return; /* the service was freed, or this registration was abandoned */
   }
-  self->registering = FALSE;
-  /* Completing a task may run its callback at once, and that callback may
-   * free the service: take the waiting tasks first, touch @self only while
-   * the box says it is alive. */
-  GQueue waiting = self->waiting;
-  g_queue_init (&self->waiting);
-  box->refs++;
-  GTask *t;
+  srv->registering = FALSE;
   if (!ok) {
-    g_clear_object (&self->signaling);
-    g_message ("rendezvous %s: %s", self->url, error->message);
-    schedule_retry (self);
-    while ((t = g_queue_pop_head (&waiting))) {
-      g_task_return_error (t, g_error_copy (error));
-      g_object_unref (t);
-    }
-    g_error_free (error);
-    box_unref (box);
-    return;
+    g_clear_object (&srv->signaling);
+    g_message ("rendezvous %s: %s", srv->url, error->message);
+    g_clear_error (&srv->last_error);
+    srv->last_error = error;
+    schedule_retry (srv);
+  } else {
+    g_clear_error (&srv->last_error);
+    srv->closed_id = g_signal_connect (srv->signaling, "closed", G_CALLBACK (on_server_closed), srv);
+    server_start_responder (srv);
   }
-  self->closed_id = g_signal_connect (self->signaling, "closed", G_CALLBACK (on_service_closed), self);
-  if (self->accepting && !self->responder)
-    self->responder = p2p_ice_responder_new (self->signaling, self->identity, self->config,
-        &self->qcfg, self->allowed, self->max_pending, self->func, self->user_data);
-  if (self->responder)
-    p2p_ice_responder_set_counters (self->responder, &self->counters);
+  /* register_async waits for one registration, or for every server to
+   * have failed. Completing a task may run its callback at once, and that
+   * callback may free the service: take the tasks first, touch @self only
+   * while the box says it is alive. */
+  if (ok || !any_registering (self)) {
+    waiting = self->waiting;
+    g_queue_init (&self->waiting);
+  }
   while ((t = g_queue_pop_head (&waiting))) {
-    if (!box->svc) {
-      g_task_return_new_error (t, P2P_ERROR, P2P_ERROR_CLOSED, "the provider is shutting down");
-      g_object_unref (t);
-    } else if (g_task_get_task_data (t) == NULL) {   /* p2p_ice_service_register_async */
+    if (ok)
       g_task_return_boolean (t, TRUE);
-      g_object_unref (t);
-    } else {
-      start_dial (box->svc, t);
+    else
+      g_task_return_error (t, g_error_copy (srv->last_error));
+    g_object_unref (t);
+    if (!box->svc)
+      break;
+  }
+  while (!box->svc && (t = g_queue_pop_head (&waiting))) {
+    g_task_return_new_error (t, P2P_ERROR, P2P_ERROR_CLOSED, "the provider is shutting down");
+    g_object_unref (t);
+  }
+  /* the dials waiting for a server */
+  if (box->svc) {
+    GList *l = g_queue_peek_head_link (&self->dials);
+
+    while (l) {
+      Dial *d = l->data;
+
+      l = l->next;
+      if (ok && d->inflight == 0)
+        dial_next (d);
+      else
+        dial_check_done (d);
     }
   }
   box_unref (box);
+}
+
+static void
+server_register (Server *srv)
+{
+  ServerCall *call;
+
+  if (srv->registering || srv->signaling)
+    return;
+  srv->registering = TRUE;
+  srv->signaling = p2p_signaling_new (srv->svc->identity);
+  call = g_new0 (ServerCall, 1);
+  call->box = srv->svc->box;
+  call->box->refs++;
+  call->srv = srv;
+  p2p_signaling_connect_async (srv->signaling, srv->url, NULL, on_server_registered, call);
 }
 
 static void
 service_register (P2pIceService *self)
 {
-  if (self->registering || self->signaling)
-    return;
-  self->registering = TRUE;
-  self->signaling = p2p_signaling_new (self->identity);
-  self->box->refs++;
-  p2p_signaling_connect_async (self->signaling, self->url, NULL, on_service_registered, self->box);
+  for (guint i = 0; i < self->servers->len; i++)
+    server_register (self->servers->pdata[i]);
 }
-
-/* A task waiting for the registration whose caller cancels leaves the
- * queue at once (the registration itself goes on, bounded by its timeout). */
-typedef struct {
-  ServiceBox *box;
-  GTask *task;                  /* not owned: the source dies with the task */
-} WaitCancel;
 
 static gboolean
-on_wait_cancelled (GCancellable *cancellable, gpointer data)
+any_registered (P2pIceService *self)
 {
-  WaitCancel *wc = data;
-  P2pIceService *self = wc->box->svc;
-  if (self && g_queue_remove (&self->waiting, wc->task)) {
-    g_task_return_error_if_cancelled (wc->task);
-    g_object_unref (wc->task);
+  for (guint i = 0; i < self->servers->len; i++) {
+    if (server_is_registered (self->servers->pdata[i]))
+      return TRUE;
   }
-  return G_SOURCE_REMOVE;
+  return FALSE;
 }
 
-static void
-wait_cancel_free (gpointer data)
-{
-  WaitCancel *wc = data;
-  box_unref (wc->box);
-  g_free (wc);
-}
+/* ------------------------------------------------------------ dials */
 
 static void
-destroy_source (gpointer data)
+dial_free (Dial *d)
 {
-  g_source_destroy (data);
-  g_source_unref (data);
+  g_clear_object (&d->race);
+  g_ptr_array_unref (d->asked);
+  g_clear_error (&d->error);
+  box_unref (d->box);
+  g_free (d);
 }
 
+/* Keeps the most useful error: anything beats "not found" (the peer may
+ * be registered at another server), which beats a cancellation. */
 static void
-service_enqueue (P2pIceService *self, GTask *task)
+dial_note_error (Dial *d, GError *error)
 {
-  GCancellable *cancellable = g_task_get_cancellable (task);
-  if (cancellable) {
-    WaitCancel *wc = g_new0 (WaitCancel, 1);
-    GSource *src = g_cancellable_source_new (cancellable);
-    wc->box = self->box;
-    wc->box->refs++;
-    wc->task = task;
-    g_source_set_callback (src, G_SOURCE_FUNC (on_wait_cancelled), wc, wait_cancel_free);
-    g_source_attach (src, g_main_context_get_thread_default ());
-    g_object_set_data_full (G_OBJECT (task), "p2p-wait-cancel", src, destroy_source);
+  if (d->error == NULL
+      || g_error_matches (d->error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+      || (g_error_matches (d->error, P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND)
+          && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))) {
+    g_clear_error (&d->error);
+    d->error = error;
+  } else {
+    g_error_free (error);
   }
-  g_queue_push_tail (&self->waiting, task);
-  service_register (self);
 }
 
+/* Completes the caller's task with @conn or d->error (transfer of @conn). */
 static void
-on_service_dialed (GObject *source, GAsyncResult *result, gpointer data)
+dial_finish (Dial *d, P2pConnection *conn)
 {
-  GTask *task = data;
-  GError *error = NULL;
-  P2pConnection *conn = p2p_ice_connect_finish (result, &error);
+  P2pIceService *self = d->box->svc;
+  GCancellable *cancellable = g_task_get_cancellable (d->task);
+  GTask *task = g_steal_pointer (&d->task);
+
+  d->done = TRUE;
+  if (self)
+    g_queue_remove (&self->dials, d);
+  if (d->stagger) {
+    g_source_destroy (d->stagger);
+    g_clear_pointer (&d->stagger, g_source_unref);
+  }
+  g_cancellable_cancel (d->race);
+  if (d->cancel_id)
+    g_cancellable_disconnect (cancellable, d->cancel_id);
   if (conn)
     g_task_return_pointer (task, conn, g_object_unref);
-  else
-    g_task_return_error (task, error);
+  else if (!g_task_return_error_if_cancelled (task))
+    g_task_return_error (task, g_error_copy (d->error));
   g_object_unref (task);
+  if (d->inflight == 0)
+    dial_free (d);
+}
+
+/* No dial in flight and no server that may still register: the dial
+ * failed (with the most telling error, or why no server took us). */
+static void
+dial_check_done (Dial *d)
+{
+  P2pIceService *self = d->box->svc;
+
+  if (d->done || d->inflight > 0 || (self && any_registering (self)))
+    return;
+  if (self && d->error == NULL) {
+    /* no server could be reached: one server, its own error; several, each */
+    if (self->servers->len == 1) {
+      Server *srv = self->servers->pdata[0];
+
+      if (srv->last_error)
+        d->error = g_error_copy (srv->last_error);
+    } else {
+      GString *s = g_string_new ("no rendezvous server could be reached:");
+      gint code = P2P_ERROR_NETWORK;
+
+      for (guint i = 0; i < self->servers->len; i++) {
+        Server *srv = self->servers->pdata[i];
+
+        if (srv->last_error) {
+          g_string_append_printf (s, "%s %s", i ? ";" : "", srv->last_error->message);
+          if (srv->last_error->domain == P2P_ERROR)
+            code = srv->last_error->code;
+        }
+      }
+      d->error = g_error_new_literal (P2P_ERROR, code, s->str);
+      g_string_free (s, TRUE);
+    }
+  }
+  if (d->error == NULL)
+    d->error = g_error_new (P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
+        "no rendezvous server took the dial");
+  dial_finish (d, NULL);
 }
 
 static void
-start_dial (P2pIceService *self, GTask *task)
+on_server_dialed (GObject *source, GAsyncResult *result, gpointer data)
 {
-  const P2pPeerId *peer = g_task_get_task_data (task);
-  p2p_ice_connect_async (self->signaling, self->identity, self->config, peer, &self->qcfg,
-      g_task_get_cancellable (task), on_service_dialed, task);
+  Dial *d = data;
+  GError *error = NULL;
+  P2pConnection *conn = p2p_ice_connect_finish (result, &error);
+
+  d->inflight--;
+  if (d->done) {
+    if (conn) {
+      p2p_connection_close (conn, "duplicate connection");
+      g_object_unref (conn);
+    }
+    g_clear_error (&error);
+    if (d->inflight == 0)
+      dial_free (d);
+    return;
+  }
+  if (conn) {
+    dial_finish (d, conn);
+    return;
+  }
+  dial_note_error (d, error);
+  /* the next server at once rather than after the stagger */
+  dial_next (d);
+  dial_check_done (d);
 }
+
+/* Dials through the first registered server not asked yet, if any. */
+static void
+dial_next (Dial *d)
+{
+  P2pIceService *self = d->box->svc;
+  const P2pPeerId *peer;
+
+  if (d->done || self == NULL)
+    return;
+  peer = g_task_get_task_data (d->task);
+  for (guint i = 0; i < self->servers->len; i++) {
+    Server *srv = self->servers->pdata[i];
+
+    if (!server_is_registered (srv) || g_ptr_array_find (d->asked, srv, NULL))
+      continue;
+    g_ptr_array_add (d->asked, srv);
+    d->inflight++;
+    p2p_ice_connect_async (srv->signaling, self->identity, self->config, peer, &self->qcfg,
+        d->race, on_server_dialed, d);
+    return;
+  }
+}
+
+static gboolean
+on_stagger (gpointer data)
+{
+  dial_next (data);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_task_cancelled (GCancellable *cancellable, gpointer data)
+{
+  g_cancellable_cancel (data);
+}
+
+void
+p2p_ice_service_connect_async (P2pIceService *self, const P2pPeerId *peer,
+    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  Dial *d = g_new0 (Dial, 1);
+
+  d->task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (d->task, p2p_ice_service_connect_async);
+  g_task_set_task_data (d->task, p2p_peer_id_copy (peer), (GDestroyNotify) p2p_peer_id_free);
+  d->box = self->box;
+  d->box->refs++;
+  d->race = g_cancellable_new ();
+  d->asked = g_ptr_array_new ();
+  if (cancellable)
+    d->cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (on_task_cancelled),
+        g_object_ref (d->race), g_object_unref);
+  g_queue_push_tail (&self->dials, d);
+  if (self->servers->len > 1) {
+    d->stagger = g_timeout_source_new (SERVER_STAGGER_MS);
+    g_source_set_callback (d->stagger, on_stagger, d, NULL);
+    g_source_attach (d->stagger, g_main_context_get_thread_default ());
+  }
+  service_register (self);
+  dial_next (d);
+  dial_check_done (d);
+}
+
+P2pConnection *
+p2p_ice_service_connect_finish (P2pIceService *self, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* ------------------------------------------------------------ the rest */
 
 P2pIceService *
 p2p_ice_service_new (P2pIdentity *identity, const P2pConfig *config,
@@ -261,32 +500,20 @@ p2p_ice_service_new (P2pIdentity *identity, const P2pConfig *config,
   self->identity = g_object_ref (identity);
   self->config = p2p_config_copy (config);
   p2p_ice_session_config (qcfg, &self->qcfg);
-  self->url = g_strdup (config->bootstrap_peers[0]);
+  self->servers = g_ptr_array_new_with_free_func ((GDestroyNotify) server_free);
+  for (guint i = 0; config->bootstrap_peers[i]; i++) {
+    Server *srv = g_new0 (Server, 1);
+
+    srv->svc = self;
+    srv->url = g_strdup (config->bootstrap_peers[i]);
+    g_ptr_array_add (self->servers, srv);
+  }
   g_queue_init (&self->waiting);
+  g_queue_init (&self->dials);
   self->box = g_new0 (ServiceBox, 1);
   self->box->refs = 1;
   self->box->svc = self;
   return self;
-}
-
-void
-p2p_ice_service_connect_async (P2pIceService *self, const P2pPeerId *peer,
-    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
-{
-  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
-  g_task_set_source_tag (task, p2p_ice_service_connect_async);
-  g_task_set_task_data (task, p2p_peer_id_copy (peer), (GDestroyNotify) p2p_peer_id_free);
-  if (self->signaling && p2p_signaling_is_registered (self->signaling)) {
-    start_dial (self, task);
-    return;
-  }
-  service_enqueue (self, task);
-}
-
-P2pConnection *
-p2p_ice_service_connect_finish (P2pIceService *self, GAsyncResult *result, GError **error)
-{
-  return g_task_propagate_pointer (G_TASK (result), error);
 }
 
 void
@@ -296,19 +523,18 @@ p2p_ice_service_start_accepting (P2pIceService *self, GPtrArray *allowed, guint 
   if (self->accepting)
     return;
   self->accepting = TRUE;
-  g_clear_pointer (&self->responder, p2p_ice_responder_free);   /* a refusing one */
   g_clear_pointer (&self->allowed, g_ptr_array_unref);
   self->allowed = allowed ? g_ptr_array_ref (allowed) : NULL;
   self->max_pending = max_pending;
   self->func = func;
   self->user_data = user_data;
-  if (self->signaling && p2p_signaling_is_registered (self->signaling))
-    self->responder = p2p_ice_responder_new (self->signaling, self->identity, self->config,
-        &self->qcfg, self->allowed, self->max_pending, self->func, self->user_data);
-  if (self->responder)
-    p2p_ice_responder_set_counters (self->responder, &self->counters);
-  else
-    service_register (self);
+  for (guint i = 0; i < self->servers->len; i++) {
+    Server *srv = self->servers->pdata[i];
+
+    g_clear_pointer (&srv->responder, p2p_ice_responder_free);  /* a refusing one */
+    server_start_responder (srv);
+  }
+  service_register (self);
 }
 
 void
@@ -317,14 +543,18 @@ p2p_ice_service_stop_accepting (P2pIceService *self)
   if (!self || !self->accepting)
     return;
   self->accepting = FALSE;
-  if (self->retry) {
-    g_source_destroy (self->retry);
-    g_clear_pointer (&self->retry, g_source_unref);
+  for (guint i = 0; i < self->servers->len; i++) {
+    Server *srv = self->servers->pdata[i];
+
+    if (srv->retry) {
+      g_source_destroy (srv->retry);
+      g_clear_pointer (&srv->retry, g_source_unref);
+    }
+    /* Setups in progress finish (their connections go to the accept
+     * callback); new offers are refused while we stay registered. */
+    if (srv->responder)
+      p2p_ice_responder_set_refusing (srv->responder);
   }
-  /* Setups in progress finish (their connections go to the accept
-   * callback); new offers are refused while we stay registered. */
-  if (self->responder)
-    p2p_ice_responder_set_refusing (self->responder);
   self->func = NULL;
   self->user_data = NULL;
 }
@@ -334,13 +564,17 @@ p2p_ice_service_register_async (P2pIceService *self, GCancellable *cancellable,
     GAsyncReadyCallback callback, gpointer user_data)
 {
   GTask *task = g_task_new (NULL, cancellable, callback, user_data);
+
   g_task_set_source_tag (task, p2p_ice_service_register_async);
-  if (self->signaling && p2p_signaling_is_registered (self->signaling)) {
+  if (any_registered (self)) {
     g_task_return_boolean (task, TRUE);
     g_object_unref (task);
     return;
   }
-  service_enqueue (self, task);
+  /* A caller that cancels is answered when the registrations settle
+   * (each bounded by its timeout). */
+  g_queue_push_tail (&self->waiting, task);
+  service_register (self);
 }
 
 gboolean
@@ -358,31 +592,35 @@ p2p_ice_service_get_counters (P2pIceService *self, P2pIceCounters *out)
 gboolean
 p2p_ice_service_is_registered (P2pIceService *self)
 {
-  return self->signaling && p2p_signaling_is_registered (self->signaling);
+  return any_registered (self);
 }
 
 void
 p2p_ice_service_free (P2pIceService *self)
 {
+  GTask *t;
+  Dial *d;
+
   if (!self)
     return;
   self->accepting = FALSE;
-  if (self->retry) {
-    g_source_destroy (self->retry);
-    g_clear_pointer (&self->retry, g_source_unref);
-  }
-  GTask *t;
   while ((t = g_queue_pop_head (&self->waiting))) {
     g_task_return_new_error (t, P2P_ERROR, P2P_ERROR_CLOSED, "the provider is shutting down");
     g_object_unref (t);
   }
+  while ((d = g_queue_pop_head (&self->dials))) {
+    g_clear_error (&d->error);
+    d->error = g_error_new (P2P_ERROR, P2P_ERROR_CLOSED, "the provider is shutting down");
+    d->box->svc = NULL;         /* dial_finish: not in the queue any more */
+    dial_finish (d, NULL);
+    d = NULL;
+  }
   self->box->svc = NULL;
   box_unref (self->box);
-  service_drop_signaling (self);
+  g_ptr_array_unref (self->servers);
   if (self->allowed)
     g_ptr_array_unref (self->allowed);
   g_object_unref (self->identity);
   p2p_config_free (self->config);
-  g_free (self->url);
   g_free (self);
 }

@@ -540,6 +540,90 @@ test_rdv_bare_id (Rdv *r, gconstpointer data)
   g_assert_true (again == cb);
 }
 
+/* A ws:// URL on 127.0.0.1 where nothing listens (a port just released). */
+static char *
+dead_rendezvous_url (void)
+{
+  g_autoptr (GSocket) s = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+      G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+  guint16 port;
+
+  g_assert_true (g_socket_bind (s, any, TRUE, NULL));
+  bound = g_socket_get_local_address (s, NULL);
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  g_socket_close (s, NULL);
+  return g_strdup_printf ("ws://127.0.0.1:%u/", port);
+}
+
+static P2pQuicProvider *
+provider_with_rendezvous (P2pIdentity *id, const char *const *urls)
+{
+  g_autoptr (P2pConfig) cfg = test_config (5000);
+
+  cfg->bootstrap_peers = g_strdupv ((char **) urls);
+  return p2p_quic_provider_new (id, cfg);
+}
+
+/* P2P_BOOTSTRAP_PEERS with several servers: every one is used. The
+ * listener registers at all it can reach (the first is down); a dialer
+ * whose first server is down, or does not know the peer, finds it through
+ * the next; with every server down the error names each. */
+static void
+test_rdv_several_servers (void)
+{
+  g_autoptr (Timer) t = timer_new ();
+  g_autofree char *dead = dead_rendezvous_url ();
+  g_autofree char *url1 = NULL, *url2 = NULL;
+  GSubprocess *rdv1 = p2p_test_start_rendezvous (&url1);
+  GSubprocess *rdv2 = p2p_test_start_rendezvous (&url2);
+  g_autoptr (P2pIdentity) ida = p2p_identity_new ();
+  g_autofree char *a_id = p2p_identity_dup_peer_id_string (ida);
+  const char *a_urls[] = { dead, url2, NULL };
+  const char *b_urls[] = { dead, url1, url2, NULL };
+  const char *none[] = { dead, dead, NULL };
+  g_autoptr (P2pQuicProvider) a = provider_with_rendezvous (ida, a_urls);
+  g_autoptr (P2pQuicProvider) b = provider_with_rendezvous (NULL, b_urls);
+  g_autoptr (P2pQuicProvider) lost = provider_with_rendezvous (NULL, none);
+  g_autoptr (P2pListener) l = NULL;
+  g_autoptr (GCancellable) c = timeout_cancellable (t, 20000);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pConnection) cb = NULL;
+  g_autoptr (P2pConnection) ca = NULL;
+  g_autoptr (GBytes) out = g_bytes_new_static ("through the third server", 24);
+  g_autoptr (GBytes) in = NULL;
+  P2pConnection *nothing;
+
+  l = p2p_provider_listen (P2P_PROVIDER (a), "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+  g_assert_true (p2p_quic_provider_wait_registered (a, c, &error));
+  g_assert_no_error (error);
+
+  /* b: server 1 is down, server 2 answers "not registered", server 3 has a */
+  cb = p2p_provider_connect (P2P_PROVIDER (b), a_id, c, &error);
+  g_assert_no_error (error);
+  ca = p2p_listener_accept (l, c, &error);
+  g_assert_no_error (error);
+  g_assert_true (p2p_connection_send (cb, out, c, &error));
+  in = p2p_connection_receive (ca, c, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (in, out));
+
+  nothing = p2p_provider_connect (P2P_PROVIDER (lost), a_id, c, &error);
+  g_assert_null (nothing);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_NETWORK);
+  g_assert_nonnull (strstr (error->message, "no rendezvous server could be reached"));
+  g_assert_false (g_cancellable_is_cancelled (c));
+
+  p2p_listener_close (l);
+  g_clear_object (&a);
+  g_clear_object (&b);
+  p2p_test_stop_rendezvous (rdv1);
+  p2p_test_stop_rendezvous (rdv2);
+}
+
 static void
 test_rdv_unknown_id (Rdv *r, gconstpointer data)
 {
@@ -1103,6 +1187,7 @@ main (int argc, char **argv)
   RDV ("fallback-from-silent-address", test_rdv_fallback);
   RDV ("cancel-while-waiting", test_rdv_cancel);
   g_test_add_func ("/quic-provider/rendezvous/wait-registered-errors", test_wait_registered_errors);
+  g_test_add_func ("/quic-provider/rendezvous/several-servers", test_rdv_several_servers);
   g_test_add_func ("/security/allowed-peers-tls", test_allowed_peers_tls);
   g_test_add_func ("/quic-provider/stats", test_provider_stats);
   g_test_add_func ("/security/allowed-peers-listen-errors", test_allowed_peers_listen_errors);
