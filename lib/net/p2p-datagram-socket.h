@@ -9,7 +9,7 @@
 #pragma once
 
 #include <gio/gio.h>
-#include "p2p/p2p-packet-path.h"
+#include "p2p-packet-path.h"
 
 G_BEGIN_DECLS
 

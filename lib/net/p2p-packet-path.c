@@ -1,47 +1,9 @@
 /* p2p-packet-path.c: the P2pPacketPath base class: the GMainContext it lives
  * on, the owner's receive/timer handlers, the "kind-changed" signal and the
- * wrappers that call the implementation's vfuncs; and the P2pPathKind enum.
+ * wrappers that call the implementation's vfuncs.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "p2p/p2p-packet-path.h"
+#include "p2p-packet-path.h"
 #include "p2p/p2p-error.h"
-
-/* ---- P2pPathKind ---- */
-
-GType
-p2p_path_kind_get_type (void)
-{
-  static gsize type_id = 0;
-
-  if (g_once_init_enter (&type_id)) {
-    static const GEnumValue values[] = {
-      { P2P_PATH_KIND_DIRECT, "P2P_PATH_KIND_DIRECT", "direct" },
-      { P2P_PATH_KIND_RELAY, "P2P_PATH_KIND_RELAY", "relay" },
-      { P2P_PATH_KIND_SIMULATED, "P2P_PATH_KIND_SIMULATED", "simulated" },
-      { 0, NULL, NULL }
-    };
-    GType t = g_enum_register_static (g_intern_static_string ("P2pPathKind"), values);
-
-    g_once_init_leave (&type_id, t);
-  }
-  return (GType) type_id;
-}
-
-/**
- * p2p_path_kind_to_string:
- * @kind: a path kind
- *
- * Returns: (transfer none): "direct", "relay", "simulated" (or "unknown").
- */
-const char *
-p2p_path_kind_to_string (P2pPathKind kind)
-{
-  switch (kind) {
-    case P2P_PATH_KIND_DIRECT: return "direct";
-    case P2P_PATH_KIND_RELAY: return "relay";
-    case P2P_PATH_KIND_SIMULATED: return "simulated";
-  }
-  return "unknown";
-}
 
 /* ---- P2pPacketPath ---- */
 

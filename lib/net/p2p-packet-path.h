@@ -8,27 +8,19 @@
  *
  * Threads: every call and every callback of a path happens on the path's
  * GMainContext (p2p_packet_path_get_context()), the network thread of its
- * provider. SPDX-License-Identifier: LGPL-2.1-or-later */
+ * provider. Not installed: applications see P2pPathKind only (in
+ * p2p-connection-stats.h); the ICE module links to the library for the
+ * functions marked P2P_INTERNAL_EXPORT.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
 #include <gio/gio.h>
-#include "p2p-macros.h"
+#include "p2p/p2p-connection-stats.h"
 
 G_BEGIN_DECLS
 
-typedef enum {
-  P2P_PATH_KIND_DIRECT,
-  P2P_PATH_KIND_RELAY,
-  P2P_PATH_KIND_SIMULATED,
-} P2pPathKind;
-
-#define P2P_TYPE_PATH_KIND (p2p_path_kind_get_type ())
-P2P_EXPORT GType p2p_path_kind_get_type (void);
-/* "direct", "relay", "simulated" */
-P2P_EXPORT const char *p2p_path_kind_to_string (P2pPathKind kind);
-
 #define P2P_TYPE_PACKET_PATH (p2p_packet_path_get_type ())
-P2P_EXPORT G_DECLARE_DERIVABLE_TYPE (P2pPacketPath, p2p_packet_path, P2P, PACKET_PATH, GObject)
+P2P_INTERNAL_EXPORT G_DECLARE_DERIVABLE_TYPE (P2pPacketPath, p2p_packet_path, P2P, PACKET_PATH, GObject)
 
 /* Called on the path's context for each datagram that arrived. */
 typedef void (*P2pPacketPathReceiveFunc) (P2pPacketPath *path, const guint8 *data,
@@ -58,26 +50,26 @@ struct _P2pPacketPathClass {
   gpointer padding[8];
 };
 
-P2P_EXPORT gboolean p2p_packet_path_send (P2pPacketPath *self, const guint8 *data, gsize len, GError **error);
-P2P_EXPORT gsize p2p_packet_path_get_mtu (P2pPacketPath *self);
-P2P_EXPORT P2pPathKind p2p_packet_path_get_kind (P2pPacketPath *self);
-P2P_EXPORT guint64 p2p_packet_path_now (P2pPacketPath *self);
-P2P_EXPORT void p2p_packet_path_set_timer (P2pPacketPath *self, guint64 deadline_ns);
-P2P_EXPORT void p2p_packet_path_close (P2pPacketPath *self);
-P2P_EXPORT char *p2p_packet_path_describe_remote (P2pPacketPath *self);
+P2P_INTERNAL_EXPORT gboolean p2p_packet_path_send (P2pPacketPath *self, const guint8 *data, gsize len, GError **error);
+P2P_INTERNAL_EXPORT gsize p2p_packet_path_get_mtu (P2pPacketPath *self);
+P2P_INTERNAL_EXPORT P2pPathKind p2p_packet_path_get_kind (P2pPacketPath *self);
+P2P_INTERNAL_EXPORT guint64 p2p_packet_path_now (P2pPacketPath *self);
+P2P_INTERNAL_EXPORT void p2p_packet_path_set_timer (P2pPacketPath *self, guint64 deadline_ns);
+P2P_INTERNAL_EXPORT void p2p_packet_path_close (P2pPacketPath *self);
+P2P_INTERNAL_EXPORT char *p2p_packet_path_describe_remote (P2pPacketPath *self);
 /* The context all callbacks of this path run on (transfer none). */
-P2P_EXPORT GMainContext *p2p_packet_path_get_context (P2pPacketPath *self);
+P2P_INTERNAL_EXPORT GMainContext *p2p_packet_path_get_context (P2pPacketPath *self);
 
 /* Installs the owner's callbacks (one owner per path). */
-P2P_EXPORT void p2p_packet_path_set_handlers (P2pPacketPath *self,
+P2P_INTERNAL_EXPORT void p2p_packet_path_set_handlers (P2pPacketPath *self,
     P2pPacketPathReceiveFunc on_receive, P2pPacketPathTimerFunc on_timer,
     gpointer user_data, GDestroyNotify notify);
 
 /* For implementations: deliver an arrived datagram / a timer expiry to the owner. */
-P2P_EXPORT void p2p_packet_path_deliver (P2pPacketPath *self, const guint8 *data, gsize len);
-P2P_EXPORT void p2p_packet_path_fire_timer (P2pPacketPath *self);
+P2P_INTERNAL_EXPORT void p2p_packet_path_deliver (P2pPacketPath *self, const guint8 *data, gsize len);
+P2P_INTERNAL_EXPORT void p2p_packet_path_fire_timer (P2pPacketPath *self);
 /* For implementations: the path kind changed (emits "kind-changed"). */
-P2P_EXPORT void p2p_packet_path_notify_kind_changed (P2pPacketPath *self);
+P2P_INTERNAL_EXPORT void p2p_packet_path_notify_kind_changed (P2pPacketPath *self);
 
 /* The "context" construct-only property is the GMainContext (default: thread
  * default at construction). Signal "kind-changed" (P2pPathKind new_kind). */

@@ -12,7 +12,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include "p2p/p2p-packet-path.h"
+#include "p2p-packet-path.h"
 
 G_BEGIN_DECLS
 

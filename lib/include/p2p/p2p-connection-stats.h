@@ -6,9 +6,21 @@
 
 #include <glib-object.h>
 #include "p2p-macros.h"
-#include "p2p-packet-path.h"
 
 G_BEGIN_DECLS
+
+/* The kind of path a connection uses. */
+typedef enum {
+  P2P_PATH_KIND_DIRECT,
+  P2P_PATH_KIND_RELAY,
+  P2P_PATH_KIND_SIMULATED,
+} P2pPathKind;
+
+#define P2P_TYPE_PATH_KIND (p2p_path_kind_get_type ())
+P2P_EXPORT GType p2p_path_kind_get_type (void);
+/* "direct", "relay", "simulated" */
+P2P_EXPORT const char *p2p_path_kind_to_string (P2pPathKind kind);
+
 
 /**
  * P2pConnectionStats:

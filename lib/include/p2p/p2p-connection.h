@@ -12,7 +12,6 @@
 #include <gio/gio.h>
 #include "p2p-macros.h"
 #include "p2p-peer-id.h"
-#include "p2p-packet-path.h"
 #include "p2p-connection-stats.h"
 
 G_BEGIN_DECLS

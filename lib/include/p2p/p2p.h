@@ -10,7 +10,6 @@
 #include "p2p-peer-info.h"
 #include "p2p-config.h"
 #include "p2p-frame.h"
-#include "p2p-packet-path.h"
 #include "p2p-connection.h"
 #include "p2p-listener.h"
 #include "p2p-provider.h"
