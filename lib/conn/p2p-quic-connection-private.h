@@ -32,8 +32,9 @@ struct _P2pQuicConnection {
   P2pPacketPath *path;
   P2pQuicSession *session;
   Owner *owner;
-  guint8 *buf;
-  gsize buflen;
+  guint8 *buf;                  /* packets written for one send */
+  gsize buflen;                 /* the largest packet */
+  gsize bufsize;                /* of buf: a GSO batch when packets are small */
   GTask *dial_task;
   GSource *dial_cancel_source;
   gulong kind_changed_id;

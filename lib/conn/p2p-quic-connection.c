@@ -153,18 +153,57 @@ p2p_quic_conn_after_session_call (P2pQuicConnection *self)
   g_clear_error (&signal_error);
 }
 
+/* Writes every packet due into self->buf and sends them: in bursts of
+ * equal-sized packets (the last of a burst may be shorter), each burst in
+ * one go where the path can (UDP GSO), when self->buf holds several. */
+static void
+write_and_send (P2pQuicConnection *self, guint64 now)
+{
+  gsize n, off = 0, segment = 0;
+  guint count = 0;
+
+  for (;;) {
+    if (count > 0 && (off + self->buflen > self->bufsize || count == P2P_GSO_MAX_SEGMENTS)) {
+      (void) p2p_packet_path_send_segments (self->path, self->buf, off, segment, NULL);
+      off = 0;
+      count = 0;
+    }
+    n = p2p_quic_session_write (self->session, self->buf + off, self->buflen, now);
+    if (n == 0)
+      break;
+    if (count > 0 && n > segment) {
+      /* larger than the burst's packets: the burst goes, this one starts the next */
+      (void) p2p_packet_path_send_segments (self->path, self->buf, off, segment, NULL);
+      memmove (self->buf, self->buf + off, n);
+      off = 0;
+      count = 0;
+    }
+    if (count == 0)
+      segment = n;
+    off += n;
+    count++;
+    if (n < segment) {
+      /* a shorter packet ends a burst */
+      (void) p2p_packet_path_send_segments (self->path, self->buf, off, segment, NULL);
+      off = 0;
+      count = 0;
+    }
+  }
+  if (count > 0)                /* failure = loss */
+    (void) p2p_packet_path_send_segments (self->path, self->buf, off, segment, NULL);
+}
+
 void
 p2p_quic_conn_flush (P2pQuicConnection *self)
 {
   guint64 now;
-  gsize n, queued;
+  gsize queued;
   gboolean wake;
 
   if (self->session == NULL || self->path_closed)
     return;
   now = p2p_packet_path_now (self->path);
-  while ((n = p2p_quic_session_write (self->session, self->buf, self->buflen, now)) > 0)
-    (void) p2p_packet_path_send (self->path, self->buf, n, NULL); /* failure = loss */
+  write_and_send (self, now);
 
   g_mutex_lock (&self->lock);
   queued = p2p_quic_session_get_send_queued (self->session);
@@ -332,7 +371,9 @@ connection_new (P2pPacketPath *path)
   self->path = g_object_ref (path);
   self->ctx = g_main_context_ref (p2p_packet_path_get_context (path));
   self->buflen = MAX (p2p_packet_path_get_mtu (path), P2P_INTERNET_MTU);
-  self->buf = g_malloc (self->buflen);
+  /* room for a burst of packets sent in one go (UDP GSO) when two fit */
+  self->bufsize = self->buflen * 2 <= P2P_GSO_MAX_BYTES ? P2P_GSO_MAX_BYTES : self->buflen;
+  self->buf = g_malloc (self->bufsize);
   self->owner = g_new0 (Owner, 1);
   self->owner->conn = self;
   g_weak_ref_init (&h->ref, self);

@@ -116,6 +116,27 @@ p2p_datagram_socket_send_to (P2pDatagramSocket *self, GSocketAddress *to, const 
   return P2P_DATAGRAM_SOCKET_GET_CLASS (self)->send_to (self, to, data, len, error);
 }
 
+gboolean
+p2p_datagram_socket_send_segments_to (P2pDatagramSocket *self, GSocketAddress *to,
+    const guint8 *data, gsize len, gsize segment, GError **error)
+{
+  P2pDatagramSocketClass *klass;
+  gboolean ok = TRUE;
+
+  g_return_val_if_fail (P2P_IS_DATAGRAM_SOCKET (self), FALSE);
+  g_return_val_if_fail (G_IS_SOCKET_ADDRESS (to), FALSE);
+  g_return_val_if_fail (segment > 0 && data != NULL, FALSE);
+
+  klass = P2P_DATAGRAM_SOCKET_GET_CLASS (self);
+  if (klass->send_segments_to)
+    return klass->send_segments_to (self, to, data, len, segment, error);
+  for (gsize off = 0; off < len; off += segment) {
+    if (!klass->send_to (self, to, data + off, MIN (segment, len - off), ok ? error : NULL))
+      ok = FALSE;
+  }
+  return ok;
+}
+
 GSocketAddress *
 p2p_datagram_socket_get_local_address (P2pDatagramSocket *self)
 {

@@ -36,12 +36,18 @@ struct _P2pDatagramSocketClass {
   void (*cancel_timer) (P2pDatagramSocket *self, guint id);
   void (*close) (P2pDatagramSocket *self);
   GMainContext *(*get_context) (P2pDatagramSocket *self);
+  /* Datagrams of @segment bytes (the last may be shorter) to @to in one go
+   * (UDP GSO); NULL: one send_to() per datagram. */
+  gboolean (*send_segments_to) (P2pDatagramSocket *self, GSocketAddress *to,
+      const guint8 *data, gsize len, gsize segment, GError **error);
 
-  gpointer padding[8];
+  gpointer padding[7];
 };
 
 gboolean p2p_datagram_socket_send_to (P2pDatagramSocket *self, GSocketAddress *to,
     const guint8 *data, gsize len, GError **error);
+gboolean p2p_datagram_socket_send_segments_to (P2pDatagramSocket *self, GSocketAddress *to,
+    const guint8 *data, gsize len, gsize segment, GError **error);
 GSocketAddress *p2p_datagram_socket_get_local_address (P2pDatagramSocket *self);
 gsize p2p_datagram_socket_get_mtu (P2pDatagramSocket *self);
 P2pPathKind p2p_datagram_socket_get_kind (P2pDatagramSocket *self);

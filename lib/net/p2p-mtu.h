@@ -14,3 +14,9 @@
 /* Largest UDP payload used towards a loopback address (IPv4 max is 65507;
  * ngtcp2 is told 65000, a round value below it). */
 #define P2P_LOOPBACK_MTU 65000
+
+/* A burst of equal-sized datagrams sent in one system call (UDP GSO,
+ * UDP_SEGMENT): at most this many bytes (under the 64 KiB the kernel takes
+ * in one send) and this many datagrams (the kernel's UDP_MAX_SEGMENTS). */
+#define P2P_GSO_MAX_BYTES 65000
+#define P2P_GSO_MAX_SEGMENTS 64

@@ -196,6 +196,26 @@ p2p_packet_path_send (P2pPacketPath *self, const guint8 *data, gsize len, GError
   return P2P_PACKET_PATH_GET_CLASS (self)->send (self, data, len, error);
 }
 
+gboolean
+p2p_packet_path_send_segments (P2pPacketPath *self, const guint8 *data, gsize len,
+    gsize segment, GError **error)
+{
+  P2pPacketPathClass *klass;
+  gboolean ok = TRUE;
+
+  g_return_val_if_fail (P2P_IS_PACKET_PATH (self), FALSE);
+  g_return_val_if_fail (segment > 0 && data != NULL, FALSE);
+
+  klass = P2P_PACKET_PATH_GET_CLASS (self);
+  if (klass->send_segments)
+    return klass->send_segments (self, data, len, segment, error);
+  for (gsize off = 0; off < len; off += segment) {
+    if (!klass->send (self, data + off, MIN (segment, len - off), ok ? error : NULL))
+      ok = FALSE;
+  }
+  return ok;
+}
+
 gsize
 p2p_packet_path_get_mtu (P2pPacketPath *self)
 {

@@ -46,11 +46,19 @@ struct _P2pPacketPathClass {
   void (*close) (P2pPacketPath *self);
   /* (transfer full) (nullable) human readable remote end, e.g. "127.0.0.1:8800". */
   char *(*describe_remote) (P2pPacketPath *self);
+  /* Sends @len bytes as datagrams of @segment bytes each (the last may be
+   * shorter) in one go where the path can (UDP GSO); NULL: one send() per
+   * datagram. Returns FALSE if they were not all sent (loss). */
+  gboolean (*send_segments) (P2pPacketPath *self, const guint8 *data, gsize len,
+      gsize segment, GError **error);
 
-  gpointer padding[8];
+  gpointer padding[7];
 };
 
 P2P_INTERNAL_EXPORT gboolean p2p_packet_path_send (P2pPacketPath *self, const guint8 *data, gsize len, GError **error);
+/* @len bytes as datagrams of @segment bytes (the last may be shorter). */
+P2P_INTERNAL_EXPORT gboolean p2p_packet_path_send_segments (P2pPacketPath *self,
+    const guint8 *data, gsize len, gsize segment, GError **error);
 P2P_INTERNAL_EXPORT gsize p2p_packet_path_get_mtu (P2pPacketPath *self);
 P2P_INTERNAL_EXPORT P2pPathKind p2p_packet_path_get_kind (P2pPacketPath *self);
 P2P_INTERNAL_EXPORT guint64 p2p_packet_path_now (P2pPacketPath *self);

@@ -53,6 +53,20 @@ socket_path_send (P2pPacketPath *path, const guint8 *data, gsize len, GError **e
   return p2p_datagram_socket_send_to (self->socket, self->remote, data, len, error);
 }
 
+static gboolean
+socket_path_send_segments (P2pPacketPath *path, const guint8 *data, gsize len, gsize segment,
+    GError **error)
+{
+  P2pSocketPath *self = P2P_SOCKET_PATH (path);
+
+  if (self->closed) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED, "path to %s is closed", self->remote_str);
+    return FALSE;
+  }
+  return p2p_datagram_socket_send_segments_to (self->socket, self->remote, data, len, segment,
+      error);
+}
+
 static gsize
 socket_path_get_mtu (P2pPacketPath *path)
 {
@@ -148,6 +162,7 @@ p2p_socket_path_class_init (P2pSocketPathClass *klass)
   gobject_class->dispose = p2p_socket_path_dispose;
   gobject_class->finalize = p2p_socket_path_finalize;
   path_class->send = socket_path_send;
+  path_class->send_segments = socket_path_send_segments;
   path_class->get_mtu = socket_path_get_mtu;
   path_class->get_kind = socket_path_get_kind;
   path_class->now = socket_path_now;

@@ -13,9 +13,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <linux/errqueue.h>
 
 #include "p2p-udp-socket.h"
+#include "p2p-mtu.h"
 #include "p2p/p2p-error.h"
 
 #define RECV_BATCH 16
@@ -40,6 +42,7 @@ struct _P2pUdpSocket {
   gboolean closed;
   gsize mtu;
   guint64 send_drops;
+  gboolean no_gso;              /* the kernel refused UDP_SEGMENT once */
 
   guint8 *recv_bufs;            /* RECV_BATCH * RECV_BUF_SIZE */
 
@@ -312,6 +315,77 @@ udp_send_to (P2pDatagramSocket *sock, GSocketAddress *to, const guint8 *data, gs
   return FALSE;
 }
 
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103         /* Linux 4.18 */
+#endif
+
+/* One sendmsg() with UDP_SEGMENT: the kernel cuts @len bytes into
+ * datagrams of @segment bytes. FALSE with errno set on failure. */
+static gboolean
+send_gso (P2pUdpSocket *self, GSocketAddress *to, const guint8 *data, gsize len, gsize segment)
+{
+  struct sockaddr_storage ss;
+  struct iovec iov = { (void *) data, len };
+  union {
+    char buf[CMSG_SPACE (sizeof (guint16))];
+    struct cmsghdr align;
+  } control;
+  struct msghdr msg = { 0 };
+  struct cmsghdr *cm;
+  guint16 gso = (guint16) segment;
+  gssize r;
+
+  memset (&control, 0, sizeof control);
+  if (!g_socket_address_to_native (to, &ss, sizeof ss, NULL)) {
+    errno = EINVAL;
+    return FALSE;
+  }
+  msg.msg_name = &ss;
+  msg.msg_namelen = g_socket_address_get_native_size (to);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  cm = CMSG_FIRSTHDR (&msg);
+  cm->cmsg_level = SOL_UDP;
+  cm->cmsg_type = UDP_SEGMENT;
+  cm->cmsg_len = CMSG_LEN (sizeof gso);
+  memcpy (CMSG_DATA (cm), &gso, sizeof gso);
+  do
+    r = sendmsg (g_socket_get_fd (self->socket), &msg, 0);
+  while (r < 0 && errno == EINTR);
+  return r >= 0;
+}
+
+static gboolean
+udp_send_segments_to (P2pDatagramSocket *sock, GSocketAddress *to, const guint8 *data,
+    gsize len, gsize segment, GError **error)
+{
+  P2pUdpSocket *self = P2P_UDP_SOCKET (sock);
+  gboolean ok = TRUE;
+
+  if (!self->closed && !self->no_gso && len > segment && segment <= self->mtu
+      && len <= P2P_GSO_MAX_BYTES && (len + segment - 1) / segment <= P2P_GSO_MAX_SEGMENTS) {
+    if (send_gso (self, to, data, len, segment))
+      return TRUE;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      self->send_drops += (len + segment - 1) / segment;
+      g_set_error (error, P2P_ERROR, P2P_ERROR_NETWORK,
+          "UDP send buffer full, datagrams dropped");
+      return FALSE;
+    }
+    /* no GSO here (an older kernel, a device without it): one datagram
+     * per send from now on */
+    g_debug ("UDP GSO refused (%s): sending datagrams one by one", g_strerror (errno));
+    self->no_gso = TRUE;
+  }
+  for (gsize off = 0; off < len; off += segment) {
+    if (!udp_send_to (sock, to, data + off, MIN (segment, len - off), ok ? error : NULL))
+      ok = FALSE;
+  }
+  return ok;
+}
+
 static GSocketAddress *
 udp_get_local_address (P2pDatagramSocket *sock)
 {
@@ -435,6 +509,7 @@ p2p_udp_socket_class_init (P2pUdpSocketClass *klass)
   gobject_class->finalize = p2p_udp_socket_finalize;
 
   sock_class->send_to = udp_send_to;
+  sock_class->send_segments_to = udp_send_segments_to;
   sock_class->get_local_address = udp_get_local_address;
   sock_class->get_mtu = udp_get_mtu;
   sock_class->get_kind = udp_get_kind;
