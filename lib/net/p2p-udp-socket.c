@@ -1,14 +1,18 @@
 /* p2p-udp-socket.c: P2pDatagramSocket over a non-blocking UDP GSocket.
  *
  * Receiving: a g_socket_create_source() source on the socket's context reads
- * batches with g_socket_receive_messages() until the socket would block (or
- * a per-dispatch budget is spent, so other sources get their turn). ICMP
+ * batches with recvmmsg() until the socket would block (or a per-dispatch
+ * budget is spent, so other sources get their turn); a buffer may hold
+ * several datagrams of one burst (UDP GRO), delivered one by one.
+ * Sending: one datagram per sendmsg, or a burst of equal-sized datagrams in
+ * one (UDP GSO, udp_send_segments_to). ICMP
  * port/host unreachable comes through the error queue (IP_RECVERR) and is
  * passed to p2p_datagram_socket_deliver_unreachable() with the address the
  * datagram was sent to (a dial to a closed port then fails at once).
  * Timers: one GSource whose ready time is the earliest deadline; due timers
  * fire in deadline order (ties in creation order).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
+#define _GNU_SOURCE             /* recvmmsg */
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -229,50 +233,85 @@ drain_error_queue (P2pUdpSocket *self)
   }
 }
 
+#ifndef UDP_GRO
+#define UDP_GRO 104             /* Linux 5.0 */
+#endif
+
+/* The segment size of a coalesced (GRO) buffer, 0 if it holds one datagram. */
+static gsize
+gro_segment (struct msghdr *m)
+{
+  for (struct cmsghdr *cm = CMSG_FIRSTHDR (m); cm; cm = CMSG_NXTHDR (m, cm)) {
+    if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+      int gso = 0;
+
+      memcpy (&gso, CMSG_DATA (cm), sizeof gso);
+      return gso > 0 ? (gsize) gso : 0;
+    }
+  }
+  return 0;
+}
+
+/* Reads datagrams in batches (recvmmsg), each buffer possibly several
+ * datagrams of one burst (UDP GRO), and delivers them one by one. */
 static gboolean
 recv_cb (GSocket *socket, GIOCondition condition, gpointer user_data)
 {
   P2pUdpSocket *self = g_object_ref (P2P_UDP_SOCKET (user_data));
+  int fd = g_socket_get_fd (self->socket);
   guint total = 0;
 
   if (condition & G_IO_ERR)
     drain_error_queue (self);
 
   while (!self->closed && total < RECV_BUDGET) {
-    GInputVector vecs[RECV_BATCH];
-    GInputMessage msgs[RECV_BATCH];
-    GSocketAddress *addrs[RECV_BATCH] = { NULL, };
-    g_autoptr (GError) error = NULL;
-    gint n, i;
+    struct mmsghdr msgs[RECV_BATCH];
+    struct iovec iov[RECV_BATCH];
+    struct sockaddr_storage from[RECV_BATCH];
+    union {
+      char buf[CMSG_SPACE (sizeof (int))];
+      struct cmsghdr align;
+    } control[RECV_BATCH];
+    int n, i;
 
+    memset (msgs, 0, sizeof msgs);
     for (i = 0; i < RECV_BATCH; i++) {
-      vecs[i].buffer = self->recv_bufs + (gsize) i * RECV_BUF_SIZE;
-      vecs[i].size = RECV_BUF_SIZE;
-      msgs[i] = (GInputMessage) {
-        .address = &addrs[i],
-        .vectors = &vecs[i],
-        .num_vectors = 1,
-      };
+      iov[i].iov_base = self->recv_bufs + (gsize) i * RECV_BUF_SIZE;
+      iov[i].iov_len = RECV_BUF_SIZE;
+      msgs[i].msg_hdr.msg_name = &from[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_control = control[i].buf;
+      msgs[i].msg_hdr.msg_controllen = sizeof control[i].buf;
     }
-    n = g_socket_receive_messages (self->socket, msgs, RECV_BATCH, 0, NULL, &error);
-    if (n < 0 && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+    do
+      n = recvmmsg (fd, msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
       /* the pending error of an ICMP message (IP_RECVERR): its details
        * are in the error queue; the datagrams behind it are still there */
-      g_debug ("UDP receive: %s", error->message);
+      g_debug ("UDP receive: %s", g_strerror (errno));
       drain_error_queue (self);
       total++;                  /* bounded by RECV_BUDGET */
       continue;
     }
-    if (n <= 0) {
-      if (n < 0 && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        g_debug ("UDP receive failed: %s", error->message);
+    if (n <= 0)
       break;
-    }
-    for (i = 0; i < n; i++) {
-      if (!self->closed && addrs[i] != NULL)
-        p2p_datagram_socket_deliver (P2P_DATAGRAM_SOCKET (self), addrs[i],
-            vecs[i].buffer, msgs[i].bytes_received);
-      g_clear_object (&addrs[i]);
+    for (i = 0; i < n && !self->closed; i++) {
+      g_autoptr (GSocketAddress) addr = g_socket_address_new_from_native (&from[i],
+          msgs[i].msg_hdr.msg_namelen);
+      const guint8 *data = iov[i].iov_base;
+      gsize len = msgs[i].msg_len;
+      gsize segment = gro_segment (&msgs[i].msg_hdr);
+
+      if (addr == NULL)
+        continue;
+      if (segment == 0)
+        segment = MAX (len, 1);
+      for (gsize off = 0; off < len && !self->closed; off += segment)
+        p2p_datagram_socket_deliver (P2P_DATAGRAM_SOCKET (self), addr, data + off,
+            MIN (segment, len - off));
     }
     total += (guint) n;
     if (n < RECV_BATCH)
@@ -649,6 +688,9 @@ p2p_udp_socket_new (const char *bind_address, GMainContext *ctx, GError **error)
     if (family == G_SOCKET_FAMILY_IPV6)
       (void) setsockopt (g_socket_get_fd (socket), IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof on);
     (void) setsockopt (g_socket_get_fd (socket), IPPROTO_IP, IP_RECVERR, &on, sizeof on);
+    /* datagrams of one burst may arrive as one buffer (UDP GRO), cut again
+     * in recv_cb; a kernel without it delivers them one by one */
+    (void) setsockopt (g_socket_get_fd (socket), SOL_UDP, UDP_GRO, &on, sizeof on);
   }
 
   self = g_object_new (P2P_TYPE_UDP_SOCKET, NULL);

@@ -157,6 +157,47 @@ test_exchange (void)
   while (g_main_context_iteration (ctx, FALSE));
 }
 
+/* A burst of equal-sized datagrams sent in one go (UDP GSO where the
+ * kernel has it) arrives as those datagrams, whole and in order, also when
+ * the receiver gets them coalesced (UDP GRO): 40 of 1400 bytes and a last
+ * one of 333, then a burst of one. */
+static void
+test_segments (void)
+{
+  g_autoptr (GMainContext) ctx = g_main_context_new ();
+  g_autoptr (P2pUdpSocket) a = new_loopback (ctx);
+  g_autoptr (P2pUdpSocket) b = new_loopback (ctx);
+  g_autoptr (GSocketAddress) addr_b = p2p_datagram_socket_get_local_address (P2P_DATAGRAM_SOCKET (b));
+  g_autoptr (GError) error = NULL;
+  const gsize seg = 1400, n = 41, last = 333;
+  gsize total = seg * (n - 1) + last;
+  g_autofree guint8 *buf = g_malloc (total);
+  Inbox ib;
+
+  for (gsize i = 0; i < total; i++)
+    buf[i] = (guint8) (i / seg * 7 + i % 251);
+  inbox_init (&ib);
+  p2p_datagram_socket_set_receive_func (P2P_DATAGRAM_SOCKET (b), on_receive, &ib, on_destroy);
+  g_assert_true (p2p_datagram_socket_send_segments_to (P2P_DATAGRAM_SOCKET (a), addr_b, buf,
+          total, seg, &error));
+  g_assert_no_error (error);
+  g_assert_true (p2p_datagram_socket_send_segments_to (P2P_DATAGRAM_SOCKET (a), addr_b,
+          (const guint8 *) "one", 3, seg, &error));
+  g_assert_true (wait_count (ctx, &ib.data->len, n + 1));
+  g_assert_cmpuint (ib.data->len, ==, n + 1);
+  for (gsize i = 0; i < n; i++) {
+    gsize len;
+    const guint8 *p = g_bytes_get_data (ib.data->pdata[i], &len);
+
+    g_assert_cmpuint (len, ==, i < n - 1 ? seg : last);
+    g_assert_cmpmem (p, len, buf + i * seg, len);
+  }
+  g_assert_cmpmem (g_bytes_get_data (ib.data->pdata[n], NULL), 3, "one", 3);
+  g_clear_object (&b);
+  inbox_clear (&ib);
+  while (g_main_context_iteration (ctx, FALSE));
+}
+
 static void
 test_ipv6 (void)
 {
@@ -456,6 +497,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/udp-socket/exchange", test_exchange);
+  g_test_add_func ("/udp-socket/segments", test_segments);
   g_test_add_func ("/udp-socket/ipv6", test_ipv6);
   g_test_add_func ("/udp-socket/mtu", test_mtu);
   g_test_add_func ("/udp-socket/timers", test_timers);
