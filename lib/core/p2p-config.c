@@ -731,6 +731,18 @@ p2p_config_new_from_environ (const char *const *envp, GError **error)
       && !parse_allowed_peers ("P2P_ALLOWED_PEERS", v, &c->allowed_peers, error))
     return NULL;
   UINT_VAR ("P2P_MDNS", mdns, 0, 1);
+  if (GET ("P2P_CONGESTION_CONTROL")) {
+    static const char *const names[] = { "cubic", "reno", "bbr", "bbr2" };
+    guint i;
+
+    for (i = 0; i < G_N_ELEMENTS (names) && g_strcmp0 (v, names[i]) != 0; i++)
+      ;
+    if (i == G_N_ELEMENTS (names)) {
+      bad_value (error, "P2P_CONGESTION_CONTROL", v, "cubic, reno, bbr or bbr2");
+      return NULL;
+    }
+    c->congestion_control = (P2pCongestionControl) i;
+  }
 
   UINT_VAR ("SIMULATOR_P2P_LATENCY_MS", sim_latency_ms, 0, 600000);
   UINT_VAR ("SIMULATOR_P2P_JITTER_MS", sim_jitter_ms, 0, 600000);

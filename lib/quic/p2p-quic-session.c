@@ -138,6 +138,7 @@ p2p_quic_session_config_init_from (P2pQuicSessionConfig *cfg, const P2pConfig *c
   cfg->keepalive_ns = (guint64) config->keepalive_ms * 1000000;
   cfg->liveness_timeout_ns = (guint64) config->liveness_timeout_ms * 1000000;
   cfg->max_udp_payload = 0;
+  cfg->congestion_control = config->congestion_control;
 }
 
 static P2pQuicSession *
@@ -221,6 +222,12 @@ fill_settings (P2pQuicSession *s, ngtcp2_settings *settings, ngtcp2_transport_pa
     settings->no_pmtud = 1;
   }
   settings->handshake_timeout = s->cfg.handshake_timeout_ns;
+  switch (s->cfg.congestion_control) {
+    case P2P_CONGESTION_CONTROL_RENO: settings->cc_algo = NGTCP2_CC_ALGO_RENO; break;
+    case P2P_CONGESTION_CONTROL_BBR: settings->cc_algo = NGTCP2_CC_ALGO_BBR; break;
+    case P2P_CONGESTION_CONTROL_BBR2: settings->cc_algo = NGTCP2_CC_ALGO_BBR2; break;
+    default: settings->cc_algo = NGTCP2_CC_ALGO_CUBIC; break;
+  }
   settings->max_window = 2 * CONN_WINDOW;
   settings->max_stream_window = 2 * STREAM_WINDOW;
 

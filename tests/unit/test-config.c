@@ -139,6 +139,29 @@ test_relay_policy (void)
   assert_bad ("P2P_RELAY_POLICY", "relay", "P2P_RELAY_POLICY=relay: expected all or relay-only");
 }
 
+static void
+test_congestion_control_and_mdns (void)
+{
+  static const struct { const char *v; P2pCongestionControl cc; } ok[] = {
+    { "cubic", P2P_CONGESTION_CONTROL_CUBIC }, { "reno", P2P_CONGESTION_CONTROL_RENO },
+    { "bbr", P2P_CONGESTION_CONTROL_BBR }, { "bbr2", P2P_CONGESTION_CONTROL_BBR2 },
+  };
+  g_autoptr (P2pConfig) d = p2p_config_new ();
+  g_autoptr (P2pConfig) off = good ("P2P_MDNS", "0");
+
+  g_assert_cmpint (d->congestion_control, ==, P2P_CONGESTION_CONTROL_CUBIC);
+  g_assert_true (d->mdns);
+  g_assert_false (off->mdns);
+  for (guint i = 0; i < G_N_ELEMENTS (ok); i++) {
+    g_autoptr (P2pConfig) c = good ("P2P_CONGESTION_CONTROL", ok[i].v);
+
+    g_assert_cmpint (c->congestion_control, ==, ok[i].cc);
+  }
+  assert_bad ("P2P_CONGESTION_CONTROL", "BBR",
+      "P2P_CONGESTION_CONTROL=BBR: expected cubic, reno, bbr or bbr2");
+  assert_bad ("P2P_MDNS", "yes", "P2P_MDNS=yes: expected an integer 0..1");
+}
+
 /* Integer variables: bounds inclusive, everything else rejected. */
 static void
 test_integers (void)
@@ -575,6 +598,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/boxed-copy", test_boxed_copy);
   g_test_add_func ("/config/implementation", test_implementation);
   g_test_add_func ("/config/relay-policy", test_relay_policy);
+  g_test_add_func ("/config/congestion-control-and-mdns", test_congestion_control_and_mdns);
   g_test_add_func ("/config/integers", test_integers);
   g_test_add_func ("/config/seed", test_seed);
   g_test_add_func ("/config/fractions", test_fractions);

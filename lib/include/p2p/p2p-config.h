@@ -33,6 +33,23 @@ typedef enum {
 } P2pRelayPolicy;
 
 /**
+ * P2pCongestionControl:
+ * @P2P_CONGESTION_CONTROL_CUBIC: CUBIC (RFC 9438), the default
+ * @P2P_CONGESTION_CONTROL_RENO: NewReno (RFC 9002)
+ * @P2P_CONGESTION_CONTROL_BBR: BBR v1
+ * @P2P_CONGESTION_CONTROL_BBR2: BBR v2
+ *
+ * The QUIC congestion controller of the connections a provider makes
+ * (ngtcp2's; docs/performance.md says how each did on a lossy link).
+ */
+typedef enum {
+  P2P_CONGESTION_CONTROL_CUBIC,
+  P2P_CONGESTION_CONTROL_RENO,
+  P2P_CONGESTION_CONTROL_BBR,
+  P2P_CONGESTION_CONTROL_BBR2,
+} P2pCongestionControl;
+
+/**
  * P2pConfig:
  * @implementation: P2P_IMPLEMENTATION
  * @listen_port: P2P_LISTEN_PORT (0 = any port)
@@ -52,6 +69,7 @@ typedef enum {
  *   the peer IDs a listener accepts (NULL = anyone); set it with
  *   p2p_config_set_allowed_peers()
  * @mdns: P2P_MDNS (LAN discovery on)
+ * @congestion_control: P2P_CONGESTION_CONTROL
  * @sim_latency_ms: SIMULATOR_P2P_LATENCY_MS
  * @sim_jitter_ms: SIMULATOR_P2P_JITTER_MS
  * @sim_packet_loss: SIMULATOR_P2P_PACKET_LOSS
@@ -96,6 +114,8 @@ typedef struct {
    * network (mDNS) and a dial by bare peer ID asks the local network
    * first, so no rendezvous is needed on one LAN */
   gboolean mdns;
+  /* P2P_CONGESTION_CONTROL=cubic|reno|bbr|bbr2 (default cubic) */
+  P2pCongestionControl congestion_control;
 
   /* SIMULATOR_P2P_LATENCY_MS=0..600000 (default 0) */
   guint sim_latency_ms;
