@@ -128,6 +128,7 @@ test_bad_arguments (void)
 typedef struct {
   P2pDht *boot, *a, *b, *c;
   P2pIdentity *ida;
+  char *bootstrap[2];           /* "127.0.0.1:PORT" of boot */
 } Net;
 
 typedef struct {
@@ -186,8 +187,7 @@ static gboolean
 net_setup (Net *n, gboolean with_c)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *boot = NULL;
-  const char *bootstrap[2] = { NULL, NULL };
+  const char *const *bootstrap = (const char *const *) n->bootstrap;
 
   memset (n, 0, sizeof *n);
   if (!have_loopback_dht) {
@@ -202,8 +202,7 @@ net_setup (Net *n, gboolean with_c)
     return FALSE;
   }
   g_assert_cmpuint (p2p_dht_get_port (n->boot), >, 0);
-  boot = g_strdup_printf ("127.0.0.1:%u", p2p_dht_get_port (n->boot));
-  bootstrap[0] = boot;
+  n->bootstrap[0] = g_strdup_printf ("127.0.0.1:%u", p2p_dht_get_port (n->boot));
   n->a = p2p_dht_new (g_main_context_default (), bootstrap, 0, &error);
   g_assert_no_error (error);
   n->b = p2p_dht_new (g_main_context_default (), bootstrap, 0, &error);
@@ -224,6 +223,7 @@ net_teardown (Net *n)
   g_clear_pointer (&n->a, p2p_dht_free);
   g_clear_pointer (&n->boot, p2p_dht_free);
   g_clear_object (&n->ida);
+  g_clear_pointer (&n->bootstrap[0], g_free);
 }
 
 static void
@@ -241,7 +241,10 @@ assert_found_a (Found *f, Net *n)
   g_assert_cmpint (f->record->expires, >, now_s () + P2P_DHT_RECORD_LIFETIME_S - 60);
 }
 
-/* A announces, then B looks A's bare peer ID up and gets A's addresses. */
+/* A announces, then B looks A's bare peer ID up and gets A's addresses.
+ * B starts after A's put (so it holds no copy of the value: in a network
+ * this small every node is among the closest to any key): it bootstraps,
+ * then asks the other nodes. */
 static void
 test_announce_then_lookup (void)
 {
@@ -253,16 +256,20 @@ test_announce_then_lookup (void)
 
   if (!net_setup (&n, FALSE))
     return;
+  g_clear_pointer (&n.b, p2p_dht_free);
   g_assert_true (p2p_dht_announce (n.a, n.ida, ADDRS, &error));
   g_assert_no_error (error);
-  /* let the put reach the bootstrap node: a lookup then finds a stored value */
+  /* let the put reach the bootstrap node */
   run_until (NULL, 1);
   t0 = g_get_monotonic_time ();
+  n.b = p2p_dht_new (g_main_context_default (), (const char *const *) n.bootstrap, 0, &error);
+  g_assert_no_error (error);
   l = p2p_dht_lookup_start (n.b, p2p_identity_get_peer_id (n.ida), on_found, &f, &error);
   g_assert_no_error (error);
   run_until (&f.got, FIND_LIMIT_S);
   g_assert_nonnull (f.record);
-  g_test_message ("record of A found by B in %.1f ms (lookup reported %.1f ms)",
+  g_test_message ("record of A found by a node started then in %.1f ms (bootstrap and"
+      " lookup; the lookup reported %.1f ms)",
       (g_get_monotonic_time () - t0) / 1000.0, f.elapsed_us / 1000.0);
   assert_found_a (&f, &n);
   /* found once: later values are not reported */
@@ -414,6 +421,99 @@ test_free_with_lookup (void)
   net_teardown (&n);
 }
 
+/* TRUE once something holds UDP 127.0.0.1:@port (a bind fails). */
+static gboolean
+udp_port_taken (guint16 port)
+{
+  g_autoptr (GSocket) sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
+      G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, port);
+
+  return sock && !g_socket_bind (sock, addr, FALSE, NULL);
+}
+
+/* A free UDP port on 127.0.0.1 (the kernel's pick; released at once). */
+static guint16
+free_udp_port (void)
+{
+  g_autoptr (GSocket) sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
+      G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+
+  g_assert_true (g_socket_bind (sock, addr, FALSE, NULL));
+  bound = g_socket_get_local_address (sock, NULL);
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+}
+
+/* The stock node of Debian's dhtnode package as the bootstrap node (how an
+ * operator runs one): A and B find each other through it. dhtnode binds
+ * every interface like the C binding; it is given no bootstrap node of
+ * its own, killed at the end. */
+static void
+test_dhtnode_bootstrap (void)
+{
+  g_autofree char *dhtnode = g_find_program_in_path ("dhtnode");
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (P2pIdentity) ida = p2p_identity_new ();
+  g_autofree char *port_s = NULL;
+  g_autofree char *boot = NULL;
+  const char *bootstrap[2] = { NULL, NULL };
+  P2pDht *a, *b;
+  P2pDhtLookup *l;
+  Found f = { 0 };
+  GError *error = NULL;
+  guint16 port;
+  gint64 deadline, t0;
+
+  if (dhtnode == NULL) {
+    g_test_skip ("no dhtnode program (Debian package dhtnode)");
+    return;
+  }
+  if (!have_loopback_dht) {
+    g_test_skip (no_dht_reason);
+    return;
+  }
+  port = free_udp_port ();
+  port_s = g_strdup_printf ("%u", port);
+  proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
+      &error, dhtnode, "-s", "-p", port_s, NULL);
+  g_assert_no_error (error);
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (!udp_port_taken (port) && g_get_monotonic_time () < deadline)
+    g_usleep (20 * 1000);
+  g_assert_true (udp_port_taken (port));
+
+  boot = g_strdup_printf ("127.0.0.1:%u", port);
+  bootstrap[0] = boot;
+  a = p2p_dht_new (g_main_context_default (), bootstrap, 0, &error);
+  g_assert_no_error (error);
+  b = p2p_dht_new (g_main_context_default (), bootstrap, 0, &error);
+  g_assert_no_error (error);
+  g_assert_true (p2p_dht_announce (a, ida, ADDRS, &error));
+  g_assert_no_error (error);
+  run_until (NULL, 1);
+  t0 = g_get_monotonic_time ();
+  l = p2p_dht_lookup_start (b, p2p_identity_get_peer_id (ida), on_found, &f, &error);
+  g_assert_no_error (error);
+  run_until (&f.got, FIND_LIMIT_S);
+  g_assert_nonnull (f.record);
+  g_test_message ("through dhtnode: record found in %.1f ms",
+      (g_get_monotonic_time () - t0) / 1000.0);
+  g_assert_true (p2p_peer_id_equal (&f.record->peer, p2p_identity_get_peer_id (ida)));
+  g_assert_cmpstrv (f.record->addresses, ADDRS);
+  g_assert_true (p2p_discovery_record_verify (f.record, p2p_identity_get_peer_id (ida),
+          now_s (), NULL));
+  p2p_dht_lookup_free (l);
+  p2p_discovery_record_free (f.record);
+  p2p_dht_free (b);
+  p2p_dht_free (a);
+  g_subprocess_force_exit (proc);
+  g_assert_true (g_subprocess_wait (proc, NULL, NULL));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -428,6 +528,7 @@ main (int argc, char **argv)
   g_test_add_func ("/dht/forged-record", test_forged_record);
   g_test_add_func ("/dht/not-found", test_not_found);
   g_test_add_func ("/dht/free-with-lookup", test_free_with_lookup);
+  g_test_add_func ("/dht/dhtnode-bootstrap", test_dhtnode_bootstrap);
   if (!own_netns)
     g_test_message ("no network namespace of our own: the DHT nodes run on the host's loopback");
   return g_test_run ();
