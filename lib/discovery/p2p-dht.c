@@ -24,6 +24,9 @@
 #include <string.h>
 #include <opendht/opendht_c.h>
 
+/* Values refused per lookup that are logged with g_message. */
+#define P2P_DHT_REFUSALS_LOGGED 8
+
 typedef struct {
   gint refs;                    /* atomic */
   gint stop;                    /* atomic: freed or found, stop listening */
@@ -33,6 +36,7 @@ typedef struct {
   gpointer user_data;
   gint64 started;
   gboolean done;                /* context only: found was called */
+  guint refused;                /* context only: values refused */
 } Core;
 
 struct _P2pDht {
@@ -361,7 +365,12 @@ deliver (gpointer data)
     char id[P2P_PEER_ID_TEXT_LEN + 1];
 
     p2p_peer_id_format (&c->peer, id);
-    g_message ("DHT: ignoring a value under the key of %s: %s", id, error->message);
+    /* anyone may put values under any key: a flood is not logged whole */
+    if (++c->refused <= P2P_DHT_REFUSALS_LOGGED)
+      g_message ("DHT: ignoring a value under the key of %s: %s%s", id, error->message,
+          c->refused == P2P_DHT_REFUSALS_LOGGED ? " (further ones: debug log)" : "");
+    else
+      g_debug ("DHT: ignoring a value under the key of %s: %s", id, error->message);
   }
   return G_SOURCE_REMOVE;
 }
