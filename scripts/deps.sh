@@ -7,6 +7,7 @@ set -eu
 PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev
 libglib2.0-dev libsodium-dev libgnutls28-dev libngtcp2-dev
 libngtcp2-crypto-gnutls-dev libnice-dev libsoup-3.0-dev libjson-glib-dev libavahi-core-dev libavahi-glib-dev
+libopendht-c-dev dhtnode
 libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
 gstreamer1.0-plugins-base gstreamer1.0-plugins-base-apps
 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad

@@ -250,6 +250,23 @@ check_uri_host (const char *var, const char *item, const char *host, int port,
   return TRUE;
 }
 
+/* A dht:// entry: dht://HOST[:PORT], nothing else (a DHT node has no path). */
+static gboolean
+check_dht_bootstrap (const char *var, const char *item, GUri *uri, GError **error)
+{
+  const char *path = g_uri_get_path (uri);
+
+  if (g_uri_get_userinfo (uri) || g_uri_get_query (uri) || g_uri_get_fragment (uri)
+      || (path && path[0] && strcmp (path, "/") != 0)) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s: '%s': a DHT bootstrap node is dht://HOST[:PORT], without user, path or query",
+        var, item);
+    return FALSE;
+  }
+  return check_uri_host (var, item, g_uri_get_host (uri),
+      g_uri_get_port (uri) > 0 ? g_uri_get_port (uri) : P2P_DHT_DEFAULT_PORT, error);
+}
+
 static gboolean
 check_bootstrap (const char *var, const char *item, GError **error)
 {
@@ -258,17 +275,76 @@ check_bootstrap (const char *var, const char *item, GError **error)
 
   if (uri == NULL) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "%s: '%s' is not a URL; expected ws://HOST[:PORT][/PATH] or wss://...", var, item);
+        "%s: '%s' is not a URL; expected ws://HOST[:PORT][/PATH], wss://... or "
+        "dht://HOST[:PORT]", var, item);
     return FALSE;
   }
   scheme = g_uri_get_scheme (uri);
+  if (g_strcmp0 (scheme, "dht") == 0)
+    return check_dht_bootstrap (var, item, uri, error);
   if (g_strcmp0 (scheme, "ws") != 0 && g_strcmp0 (scheme, "wss") != 0) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "%s: '%s' has scheme '%s'; expected ws:// or wss://", var, item, scheme);
+        "%s: '%s' has scheme '%s'; expected ws://, wss:// or dht://", var, item, scheme);
     return FALSE;
   }
   return check_uri_host (var, item, g_uri_get_host (uri),
       g_uri_get_port (uri) > 0 ? g_uri_get_port (uri) : 443, error);
+}
+
+static gboolean
+is_dht_entry (const char *entry)
+{
+  return g_ascii_strncasecmp (entry, "dht://", 6) == 0;
+}
+
+char **
+p2p_config_dup_rendezvous_urls (const P2pConfig *config)
+{
+  GPtrArray *out = g_ptr_array_new ();
+
+  for (guint i = 0; config->bootstrap_peers && config->bootstrap_peers[i]; i++) {
+    if (!is_dht_entry (config->bootstrap_peers[i]))
+      g_ptr_array_add (out, g_strdup (config->bootstrap_peers[i]));
+  }
+  g_ptr_array_add (out, NULL);
+  return (char **) g_ptr_array_free (out, FALSE);
+}
+
+gboolean
+p2p_config_has_rendezvous (const P2pConfig *config)
+{
+  for (guint i = 0; config->bootstrap_peers && config->bootstrap_peers[i]; i++) {
+    if (!is_dht_entry (config->bootstrap_peers[i]))
+      return TRUE;
+  }
+  return FALSE;
+}
+
+char **
+p2p_config_dup_dht_bootstrap (const P2pConfig *config)
+{
+  GPtrArray *out = g_ptr_array_new ();
+
+  for (guint i = 0; config->bootstrap_peers && config->bootstrap_peers[i]; i++) {
+    const char *entry = config->bootstrap_peers[i];
+    g_autoptr (GUri) uri = NULL;
+    const char *host;
+    int port;
+
+    if (!is_dht_entry (entry))
+      continue;
+    /* a caller may have filled the array by hand: what does not parse is
+     * left out */
+    uri = g_uri_parse (entry, G_URI_FLAGS_NONE, NULL);
+    host = uri ? g_uri_get_host (uri) : NULL;
+    if (host == NULL || host[0] == '\0')
+      continue;
+    port = g_uri_get_port (uri) > 0 ? g_uri_get_port (uri) : P2P_DHT_DEFAULT_PORT;
+    g_ptr_array_add (out, strchr (host, ':') ? g_strdup_printf ("[%s]:%d", host, port)
+        : g_strdup_printf ("%s:%d", host, port));
+  }
+  g_ptr_array_add (out, NULL);
+  return (char **) g_ptr_array_free (out, FALSE);
 }
 
 static gboolean

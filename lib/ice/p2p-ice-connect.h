@@ -121,7 +121,8 @@ G_END_DECLS
 G_BEGIN_DECLS
 
 /* ---- P2pIceService: what a provider needs, in one object ----
- * A registration at every rendezvous server of @config->bootstrap_peers,
+ * A registration at every rendezvous server of @config->bootstrap_peers
+ * (its ws:// and wss:// entries: p2p_config_dup_rendezvous_urls()),
  * made on first use and remade (every 2 s) after a server drops us while
  * accepting; dials by peer ID through them (one after the other, the first
  * connection wins) and answers offers from each. Create, use and free it

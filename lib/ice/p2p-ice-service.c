@@ -15,6 +15,7 @@
 #include "p2p-ice-connect-private.h"
 
 #include "p2p/p2p-error.h"
+#include "p2p-config-private.h"
 
 #define REREGISTER_MS 2000
 #define SERVER_STAGGER_MS 1000
@@ -491,7 +492,9 @@ p2p_ice_service_new (P2pIdentity *identity, const P2pConfig *config,
     const P2pQuicSessionConfig *qcfg, GError **error)
 {
   g_return_val_if_fail (P2P_IS_IDENTITY (identity) && config != NULL, NULL);
-  if (!config->bootstrap_peers || !config->bootstrap_peers[0]) {
+  /* the dht:// entries are DHT bootstrap nodes, not rendezvous servers */
+  g_auto (GStrv) urls = p2p_config_dup_rendezvous_urls (config);
+  if (urls[0] == NULL) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
         "no rendezvous server configured: set P2P_BOOTSTRAP_PEERS=ws://HOST:PORT/");
     return NULL;
@@ -501,11 +504,11 @@ p2p_ice_service_new (P2pIdentity *identity, const P2pConfig *config,
   self->config = p2p_config_copy (config);
   p2p_ice_session_config (qcfg, &self->qcfg);
   self->servers = g_ptr_array_new_with_free_func ((GDestroyNotify) server_free);
-  for (guint i = 0; config->bootstrap_peers[i]; i++) {
+  for (guint i = 0; urls[i]; i++) {
     Server *srv = g_new0 (Server, 1);
 
     srv->svc = self;
-    srv->url = g_strdup (config->bootstrap_peers[i]);
+    srv->url = g_strdup (urls[i]);
     g_ptr_array_add (self->servers, srv);
   }
   g_queue_init (&self->waiting);

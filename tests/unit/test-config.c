@@ -5,6 +5,7 @@
 #include <p2p/p2p.h>
 #include <glib/gstdio.h>
 #include "p2p-ice-path.h"
+#include "p2p-config-private.h"
 
 static P2pConfig *
 config_from (const char *var, const char *value, GError **error)
@@ -268,11 +269,12 @@ test_bootstrap (void)
 
   g_assert_cmpstrv (c->bootstrap_peers, expected);
   assert_bad ("P2P_BOOTSTRAP_PEERS", "http://x",
-      "P2P_BOOTSTRAP_PEERS: 'http://x' has scheme 'http'; expected ws:// or wss://");
+      "P2P_BOOTSTRAP_PEERS: 'http://x' has scheme 'http'; expected ws://, wss:// or dht://");
   assert_bad ("P2P_BOOTSTRAP_PEERS", "rv.example:80",
-      "P2P_BOOTSTRAP_PEERS: 'rv.example:80' has scheme 'rv.example'; expected ws:// or wss://");
+      "P2P_BOOTSTRAP_PEERS: 'rv.example:80' has scheme 'rv.example'; expected ws://, wss:// or dht://");
   assert_bad ("P2P_BOOTSTRAP_PEERS", "no url",
-      "P2P_BOOTSTRAP_PEERS: 'no url' is not a URL; expected ws://HOST[:PORT][/PATH] or wss://...");
+      "P2P_BOOTSTRAP_PEERS: 'no url' is not a URL; expected ws://HOST[:PORT][/PATH], wss://... or "
+      "dht://HOST[:PORT]");
   assert_bad ("P2P_BOOTSTRAP_PEERS", "ws://a,,ws://b",
       "P2P_BOOTSTRAP_PEERS=ws://a,,ws://b: entry 2 is empty; expected a comma-separated list "
       "without empty entries");
@@ -283,6 +285,53 @@ test_bootstrap (void)
   assert_bad ("P2P_BOOTSTRAP_PEERS", "ws://a_b/",
       "P2P_BOOTSTRAP_PEERS: 'ws://a_b/': bad address 'a_b:443': host name: character 2 ('_') "
       "is not allowed (letters, digits, '-' and '.')");
+}
+
+/* dht:// entries: DHT bootstrap nodes, beside the rendezvous URLs */
+static void
+test_bootstrap_dht (void)
+{
+  g_autoptr (P2pConfig) c = good ("P2P_BOOTSTRAP_PEERS",
+      "dht://127.0.0.1:4300,ws://rv.example:8080/ws,dht://[::1]:4301,dht://node.example,"
+      "wss://10.0.0.1");
+  const char *const dht[] = { "127.0.0.1:4300", "[::1]:4301", "node.example:4222", NULL };
+  g_auto (GStrv) got = p2p_config_dup_dht_bootstrap (c);
+  g_autoptr (P2pConfig) only_dht = good ("P2P_BOOTSTRAP_PEERS", "dht://127.0.0.1:4300/");
+  g_auto (GStrv) none = NULL;
+  g_autoptr (P2pConfig) empty = p2p_config_new ();
+
+  const char *const rendezvous[] = { "ws://rv.example:8080/ws", "wss://10.0.0.1", NULL };
+  g_auto (GStrv) rv = p2p_config_dup_rendezvous_urls (c);
+  g_auto (GStrv) rv_none = p2p_config_dup_rendezvous_urls (only_dht);
+
+  g_assert_cmpuint (g_strv_length (c->bootstrap_peers), ==, 5);
+  g_assert_cmpstrv (got, dht);
+  /* the rendezvous servers are the ws:// and wss:// entries, never a DHT node */
+  g_assert_cmpstrv (rv, rendezvous);
+  g_assert_true (p2p_config_has_rendezvous (c));
+  g_assert_null (rv_none[0]);
+  g_assert_false (p2p_config_has_rendezvous (only_dht));
+  g_strfreev (got);
+  got = p2p_config_dup_dht_bootstrap (only_dht);
+  g_assert_cmpstr (got[0], ==, "127.0.0.1:4300");
+  g_assert_null (got[1]);
+  /* none configured: an empty array, no rendezvous */
+  none = p2p_config_dup_dht_bootstrap (empty);
+  g_assert_nonnull (none);
+  g_assert_null (none[0]);
+  g_assert_false (p2p_config_has_rendezvous (empty));
+
+  assert_bad ("P2P_BOOTSTRAP_PEERS", "dht://",
+      "P2P_BOOTSTRAP_PEERS: 'dht://' has no host");
+  assert_bad ("P2P_BOOTSTRAP_PEERS", "dht://h:4222/path",
+      "P2P_BOOTSTRAP_PEERS: 'dht://h:4222/path': a DHT bootstrap node is dht://HOST[:PORT], "
+      "without user, path or query");
+  assert_bad ("P2P_BOOTSTRAP_PEERS", "dht://u@h:4222",
+      "P2P_BOOTSTRAP_PEERS: 'dht://u@h:4222': a DHT bootstrap node is dht://HOST[:PORT], "
+      "without user, path or query");
+  assert_bad ("P2P_BOOTSTRAP_PEERS", "dht://h_1:4222",
+      "P2P_BOOTSTRAP_PEERS: 'dht://h_1:4222': bad address 'h_1:4222': host name: character 2 "
+      "('_') is not allowed (letters, digits, '-' and '.')");
 }
 
 static void
@@ -604,6 +653,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/fractions", test_fractions);
   g_test_add_func ("/config/identity-file", test_identity_file);
   g_test_add_func ("/config/bootstrap", test_bootstrap);
+  g_test_add_func ("/config/bootstrap-dht", test_bootstrap_dht);
   g_test_add_func ("/config/list-limit", test_list_limit);
   g_test_add_func ("/config/relays", test_relays);
   g_test_add_func ("/config/relay-bare-hosts", test_relay_bare_hosts);

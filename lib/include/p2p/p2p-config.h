@@ -54,7 +54,7 @@ typedef enum {
  * @implementation: P2P_IMPLEMENTATION
  * @listen_port: P2P_LISTEN_PORT (0 = any port)
  * @bootstrap_peers: (array zero-terminated=1) (nullable): P2P_BOOTSTRAP_PEERS,
- *   rendezvous URLs
+ *   rendezvous URLs (ws://, wss://) and DHT bootstrap nodes (dht://)
  * @relay_servers: (array zero-terminated=1) (nullable): P2P_RELAY_SERVERS,
  *   TURN URLs
  * @stun_servers: (array zero-terminated=1) (nullable): P2P_STUN_SERVERS,
@@ -86,7 +86,8 @@ typedef struct {
   P2pImplementation implementation;
   /* P2P_LISTEN_PORT=0..65535 (default 8800, 0 = any) */
   guint listen_port;
-  /* P2P_BOOTSTRAP_PEERS: comma-separated ws:// or wss:// rendezvous URLs */
+  /* P2P_BOOTSTRAP_PEERS: comma-separated ws:// or wss:// rendezvous URLs
+   * and dht://HOST[:PORT] DHT bootstrap nodes */
   char **bootstrap_peers;
   /* P2P_RELAY_SERVERS: comma-separated turn://user:pass@host:port[?transport=tcp] */
   char **relay_servers;
