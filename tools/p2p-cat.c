@@ -233,10 +233,20 @@ do_listen (P2pIdentity *identity, P2pConfig *config)
   g_autofree char *id = p2p_identity_dup_peer_id_string (identity);
   g_printerr ("ticket: %s\npeer-id: %s\n", ticket, id);
 
-  if (config->bootstrap_peers && config->bootstrap_peers[0]) {
-    if (!wait_registered (provider, config->bootstrap_peers[0], &error))
-      return die ("rendezvous", error);
-    g_printerr ("registered: %s\n", config->bootstrap_peers[0]);
+  {
+    /* the first rendezvous of P2P_BOOTSTRAP_PEERS (dht:// entries are not) */
+    const char *rdv = NULL;
+
+    for (guint i = 0; config->bootstrap_peers && config->bootstrap_peers[i] && !rdv; i++) {
+      if (g_str_has_prefix (config->bootstrap_peers[i], "ws://")
+          || g_str_has_prefix (config->bootstrap_peers[i], "wss://"))
+        rdv = config->bootstrap_peers[i];
+    }
+    if (rdv) {
+      if (!wait_registered (provider, rdv, &error))
+        return die ("rendezvous", error);
+      g_printerr ("registered: %s\n", rdv);
+    }
   }
 
   g_autoptr (P2pConnection) conn = p2p_listener_accept (listener, NULL, &error);

@@ -2,7 +2,7 @@
  *
  * The ICE layer (libnice, libsoup, json-glib) is built as a module,
  * libp2p-ice.so, that the QUIC provider loads on first use
- * (lib/provider/p2p-ice-loader.c): a process that only dials by ticket or
+ * (lib/provider/p2p-module-loader.c): a process that only dials by ticket or
  * ID@HOST:PORT never loads those libraries. Programs that link the layers
  * statically (the tests, the fuzzers) have the table built in.
  * SPDX-License-Identifier: LGPL-2.1-or-later */

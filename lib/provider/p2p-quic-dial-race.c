@@ -19,7 +19,7 @@
 #include "p2p-quic-provider-private.h"
 #include "p2p/p2p-error.h"
 #include "p2p/p2p-peer-info.h"
-#include "p2p-ice-loader.h"
+#include "p2p-module-loader.h"
 
 /* A ticket's or ID@HOST:PORT's addresses get this long to answer before the
  * rendezvous + ICE route starts as well (when a rendezvous is configured). */
@@ -28,8 +28,20 @@
 /* A bare peer ID's LAN lookup (mDNS) gives up after this long; an answer
  * on a LAN takes a few milliseconds. */
 #define MDNS_LOOKUP_MS 2000
+/* A bare peer ID's DHT lookup gives up after this long. */
+#define DHT_LOOKUP_MS 5000
 
 typedef struct _Connect Connect;
+
+/* One discovery source asked for a bare peer ID's record. */
+typedef struct {
+  Connect *c;
+  const char *name;             /* "mdns", "dht" (log field P2P_SOURCE) */
+  const char *where;            /* "on the local network (mDNS)", ... */
+  guint limit_ms;
+  GSource *timer;               /* its time limit (in cancel_sources) */
+  gboolean asked;
+} Lookup;
 
 struct _Connect {
   P2pQuicProvider *self;        /* ref */
@@ -41,7 +53,8 @@ struct _Connect {
   guint outstanding;
   gboolean ice_started;
   P2pMdnsLookup *mdns;          /* the LAN lookup of a bare peer ID */
-  GSource *mdns_timer;          /* its time limit (in cancel_sources) */
+  P2pDhtLookup *dht;            /* its DHT lookup */
+  Lookup lookups[2];            /* [0] mDNS, [1] DHT */
   GError *error;                /* the most telling failure so far */
   GPtrArray *cancel_sources;    /* GSource*: timers destroyed at the finish */
   GArray *cancel_handlers;      /* CancelHandler: on the tasks' cancellables */
@@ -55,10 +68,19 @@ typedef struct {
 
 /* ------------------------------------------------------------ connect */
 
+/* Stops the discovery lookups (their timers go with cancel_sources). */
+static void
+stop_lookups (Connect *c)
+{
+  g_clear_pointer (&c->mdns, p2p_mdns_lookup_free);
+  if (c->dht)
+    c->self->dht_mod->lookup_free (g_steal_pointer (&c->dht));
+}
+
 static void
 connect_free (Connect *c)
 {
-  g_clear_pointer (&c->mdns, p2p_mdns_lookup_free);
+  stop_lookups (c);
   g_clear_pointer (&c->info, p2p_peer_info_unref);
   g_ptr_array_unref (c->tasks);
   g_ptr_array_unref (c->cancel_sources);
@@ -84,7 +106,7 @@ connect_finish_net (Connect *c, P2pConnection *conn)
   if (g_hash_table_lookup (self->inflight, c->peer_str) == c)
     g_hash_table_remove (self->inflight, c->peer_str);
   g_cancellable_cancel (c->race);
-  g_clear_pointer (&c->mdns, p2p_mdns_lookup_free);
+  stop_lookups (c);
   for (guint i = 0; i < c->cancel_sources->len; i++)
     g_source_destroy (c->cancel_sources->pdata[i]);
   /* Waits for a "cancelled" emission running in another thread (our
@@ -359,9 +381,11 @@ start_ice (Connect *c)
   c->ice_started = TRUE;
   if (!p2p_quic_provider_rendezvous_configured (self)) {
     connect_note_error (c, g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
-        "no address for peer %s%s and no rendezvous configured (P2P_BOOTSTRAP_PEERS); "
+        "no address for peer %s%s%s%s and no rendezvous configured (P2P_BOOTSTRAP_PEERS); "
         "use a ticket or ID@HOST:PORT", c->peer_str,
-        c->mdns ? ": it did not answer on the local network (mDNS)" : ""));
+        c->lookups[0].asked || c->lookups[1].asked ? ": not found " : "",
+        c->lookups[0].asked ? c->lookups[0].where : "",
+        c->lookups[1].asked ? (c->lookups[0].asked ? " nor in the DHT" : "in the DHT") : ""));
     return;
   }
   ice = p2p_quic_provider_get_ice (self, &error);
@@ -373,69 +397,96 @@ start_ice (Connect *c)
   self->ice_mod->connect_async (ice, &c->peer, c->race, ice_dial_done, c);
 }
 
-/* ------------------------------------------------- LAN lookup of a peer ID */
+/* ------------------------------------- discovery of a bare peer ID */
 
 static void
-mdns_found (P2pDiscoveryRecord *record, gint64 elapsed_us, gpointer data)
+lookup_found (P2pDiscoveryRecord *record, gint64 elapsed_us, gpointer data)
 {
-  Connect *c = data;
+  Lookup *l = data;
+  Connect *c = l->c;
   g_autofree char *ms = g_strdup_printf ("%.1f", elapsed_us / 1000.0);
   g_autofree char *addrs = g_strjoinv (",", record->addresses);
 
   g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_INFO,
       "P2P_EVENT", "discovered",
       "P2P_PEER", c->peer_str,
-      "P2P_SOURCE", "mdns",
+      "P2P_SOURCE", l->name,
       "P2P_DISCOVERY_MS", ms,
-      "MESSAGE", "peer %s found on the local network (mDNS) in %s ms at %s",
-      c->peer_str, ms, addrs);
+      "MESSAGE", "peer %s found %s in %s ms at %s", c->peer_str, l->where, ms, addrs);
   if (!c->done)
     dial_addresses (c, (const char *const *) record->addresses);
   p2p_discovery_record_free (record);
   /* the lookup's hold on @c goes with its timer */
-  g_source_destroy (c->mdns_timer);
+  g_source_destroy (l->timer);
 }
 
 static gboolean
-mdns_timeout_cb (gpointer data)
+lookup_timeout_cb (gpointer data)
 {
-  Connect *c = data;
+  Lookup *l = data;
 
-  connect_note_error (c, g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
-      "peer %s did not answer on the local network (mDNS) within %d ms",
-      c->peer_str, MDNS_LOOKUP_MS));
+  connect_note_error (l->c, g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
+      "peer %s was not found %s within %u ms", l->c->peer_str, l->where, l->limit_ms));
   return G_SOURCE_REMOVE;
 }
 
-/* Looks a bare peer ID up on the LAN; the lookup holds @c until it found
- * the peer, timed out or the connect finished. */
 static void
-start_mdns (Connect *c)
+lookup_release (gpointer data)
 {
-  P2pMdns *mdns = p2p_quic_provider_get_mdns (c->self);
-  GError *error = NULL;
-
-  if (mdns == NULL)
-    return;
-  c->mdns = p2p_mdns_lookup_start (mdns, &c->peer, mdns_found, c, &error);
-  if (c->mdns == NULL) {
-    connect_note_error (c, error);
-    return;
-  }
-  c->outstanding++;
-  c->mdns_timer = g_timeout_source_new (MDNS_LOOKUP_MS);
-  g_source_set_callback (c->mdns_timer, mdns_timeout_cb, c, connect_release_hold);
-  g_source_attach (c->mdns_timer, p2p_net_thread_get_context (c->self->net));
-  g_ptr_array_add (c->cancel_sources, c->mdns_timer);
+  connect_release_hold (((Lookup *) data)->c);
 }
 
-/* Peers named by ID only: ask the local network (mDNS) and the rendezvous
- * server of P2P_BOOTSTRAP_PEERS (ICE) at once; the first connection wins. */
+/* A lookup started: it holds @c until it found the peer, timed out or the
+ * connect finished. */
+static void
+lookup_started (Lookup *l)
+{
+  Connect *c = l->c;
+
+  l->asked = TRUE;
+  c->outstanding++;
+  l->timer = g_timeout_source_new (l->limit_ms);
+  g_source_set_callback (l->timer, lookup_timeout_cb, l, lookup_release);
+  g_source_attach (l->timer, p2p_net_thread_get_context (c->self->net));
+  g_ptr_array_add (c->cancel_sources, l->timer);
+}
+
+/* Asks the LAN (mDNS, unless P2P_MDNS=0) and the DHT (when
+ * P2P_BOOTSTRAP_PEERS names dht:// nodes) for the peer's signed record. */
+static void
+start_lookups (Connect *c)
+{
+  P2pMdns *mdns = p2p_quic_provider_get_mdns (c->self);
+  P2pDht *dht = p2p_quic_provider_get_dht (c->self);
+  GError *error = NULL;
+
+  c->lookups[0] = (Lookup) { c, "mdns", "on the local network (mDNS)", MDNS_LOOKUP_MS };
+  c->lookups[1] = (Lookup) { c, "dht", "in the DHT", DHT_LOOKUP_MS };
+  if (mdns) {
+    c->mdns = p2p_mdns_lookup_start (mdns, &c->peer, lookup_found, &c->lookups[0], &error);
+    if (c->mdns)
+      lookup_started (&c->lookups[0]);
+    else
+      connect_note_error (c, g_steal_pointer (&error));
+  }
+  if (dht) {
+    c->dht = c->self->dht_mod->lookup_start (dht, &c->peer, lookup_found, &c->lookups[1],
+        &error);
+    if (c->dht)
+      lookup_started (&c->lookups[1]);
+    else
+      connect_note_error (c, g_steal_pointer (&error));
+  }
+}
+
+/* Peers named by ID only: ask the local network (mDNS), the DHT and the
+ * rendezvous servers of P2P_BOOTSTRAP_PEERS (ICE) at once; the first
+ * connection wins. */
 static void
 connect_via_rendezvous (Connect *c)
 {
   c->outstanding++;             /* hold @c while starting */
-  start_mdns (c);
+  start_lookups (c);
   start_ice (c);
   if (--c->outstanding == 0)
     connect_finish_net (c, NULL);

@@ -8,6 +8,7 @@
 #include "p2p/p2p-quic-provider.h"
 #include "p2p-ice-connect.h"
 #include "p2p-ice-module.h"
+#include "p2p-dht-module.h"
 #include "p2p-mdns.h"
 #include "p2p-net-thread.h"
 #include "p2p-quic-endpoint.h"
@@ -34,8 +35,11 @@ struct _P2pQuicProvider {
   P2pProviderCounters *counters;        /* p2p_provider_get_stats() */
   P2pMdns *mdns;                /* LAN discovery; created on first use */
   gboolean mdns_failed;         /* could not start: not tried again */
-  char **mdns_announced;        /* the addresses announced */
-  GSource *mdns_refresh;
+  P2pDht *dht;                  /* DHT discovery (dht:// entries); first use */
+  const P2pDhtModule *dht_mod;  /* the DHT module, loaded with dht */
+  gboolean dht_failed;          /* could not start: not tried again */
+  char **announced;             /* the addresses announced (mDNS, DHT) */
+  GSource *announce_refresh;
   gboolean shut_down;
 };
 
@@ -62,6 +66,10 @@ void p2p_quic_provider_track_ice_conn (P2pQuicProvider *self, P2pConnection *con
 /* (nullable) (transfer none) the mDNS responder, started on first use;
  * NULL when LAN discovery is off or could not start. */
 P2pMdns *p2p_quic_provider_get_mdns (P2pQuicProvider *self);
+/* (nullable) (transfer none) the DHT node, started on first use; NULL
+ * without dht:// entries in P2P_BOOTSTRAP_PEERS, or when it could not
+ * start (said once). */
+P2pDht *p2p_quic_provider_get_dht (P2pQuicProvider *self);
 
 /* ---- p2p-quic-dial-race.c ---- */
 

@@ -15,7 +15,7 @@
 #include "p2p/p2p-error.h"
 #include "p2p/p2p-peer-info.h"
 #include "p2p-config-private.h"
-#include "p2p-ice-loader.h"
+#include "p2p-module-loader.h"
 #include "p2p-mdns.h"
 #include "p2p-net-thread.h"
 #include "p2p-quic-endpoint.h"
@@ -29,7 +29,7 @@
 
 /* How often a provider with listeners checks that its announced addresses
  * are still its listeners' (closed listeners, changed interfaces). */
-#define MDNS_REFRESH_S 5
+#define ANNOUNCE_REFRESH_S 5
 
 static void p2p_quic_provider_iface_init (P2pProviderInterface *iface);
 
@@ -143,7 +143,7 @@ p2p_quic_provider_get_dial_endpoint (P2pQuicProvider *self, GSocketFamily family
 gboolean
 p2p_quic_provider_rendezvous_configured (P2pQuicProvider *self)
 {
-  return self->config->bootstrap_peers && self->config->bootstrap_peers[0];
+  return p2p_config_has_rendezvous (self->config);
 }
 
 /* (transfer none) the ICE service, created on first use (network thread). */
@@ -235,10 +235,34 @@ p2p_quic_provider_get_mdns (P2pQuicProvider *self)
   return self->mdns;
 }
 
-/* Announces the addresses of the live listeners (none: withdraws), when
- * they changed since the last announcement. */
+P2pDht *
+p2p_quic_provider_get_dht (P2pQuicProvider *self)
+{
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) bootstrap = NULL;
+
+  if (self->dht || self->dht_failed || self->shut_down)
+    return self->dht;
+  bootstrap = p2p_config_dup_dht_bootstrap (self->config);
+  if (bootstrap == NULL || bootstrap[0] == NULL) {
+    self->dht_failed = TRUE;    /* nothing to join: not asked again */
+    return NULL;
+  }
+  self->dht_mod = p2p_dht_loader_get (&error);
+  if (self->dht_mod)
+    self->dht = self->dht_mod->dht_new (p2p_net_thread_get_context (self->net),
+        (const char *const *) bootstrap, 0, &error);
+  if (self->dht == NULL) {
+    self->dht_failed = TRUE;
+    g_message ("DHT discovery is off: %s", error->message);
+  }
+  return self->dht;
+}
+
+/* Announces the addresses of the live listeners (none: withdraws) on the
+ * LAN and in the DHT, when they changed since the last announcement. */
 static void
-mdns_announce_listeners (P2pQuicProvider *self)
+announce_listeners (P2pQuicProvider *self)
 {
   g_autoptr (GPtrArray) addrs = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GError) error = NULL;
@@ -253,35 +277,47 @@ mdns_announce_listeners (P2pQuicProvider *self)
       g_ptr_array_add (addrs, g_strdup (a[j]));
   }
   g_ptr_array_add (addrs, NULL);
-  if (self->mdns_announced
-      && g_strv_equal ((const char *const *) self->mdns_announced,
+  if (self->announced
+      && g_strv_equal ((const char *const *) self->announced,
           (const char *const *) addrs->pdata))
     return;
-  g_strfreev (self->mdns_announced);
-  self->mdns_announced = (char **) g_ptr_array_steal (addrs, NULL);
-  if (!p2p_mdns_announce (self->mdns, self->identity,
-          (const char *const *) self->mdns_announced, &error))
+  g_strfreev (self->announced);
+  self->announced = (char **) g_ptr_array_steal (addrs, NULL);
+  /* mDNS leaves out loopback addresses itself; the DHT gets them all (a
+   * DHT on loopback, as in the tests, can use them) */
+  if (self->mdns && !p2p_mdns_announce (self->mdns, self->identity,
+          (const char *const *) self->announced, &error)) {
     g_message ("%s", error->message);
+    g_clear_error (&error);
+  }
+  if (self->dht && !self->dht_mod->announce (self->dht, self->identity,
+          (const char *const *) self->announced, &error))
+    g_message ("DHT: %s", error->message);
 }
 
 static gboolean
-mdns_refresh_cb (gpointer data)
+announce_refresh_cb (gpointer data)
 {
-  mdns_announce_listeners (data);
+  announce_listeners (data);
   return G_SOURCE_CONTINUE;
 }
 
-/* A new listener: announce it, and keep the announcement current. */
+/* A new listener: announce it (LAN, DHT), and keep the announcement
+ * current (closed listeners, changed interfaces). */
 static void
-mdns_listening (P2pQuicProvider *self)
+discovery_listening (P2pQuicProvider *self)
 {
-  if (p2p_quic_provider_get_mdns (self) == NULL)
+  P2pMdns *mdns = p2p_quic_provider_get_mdns (self);
+  P2pDht *dht = p2p_quic_provider_get_dht (self);
+
+  if (mdns == NULL && dht == NULL)
     return;
-  mdns_announce_listeners (self);
-  if (self->mdns_refresh == NULL) {
-    self->mdns_refresh = g_timeout_source_new_seconds (MDNS_REFRESH_S);
-    g_source_set_callback (self->mdns_refresh, mdns_refresh_cb, self, NULL);
-    g_source_attach (self->mdns_refresh, p2p_net_thread_get_context (self->net));
+  g_clear_pointer (&self->announced, g_strfreev);       /* a new source: announce again */
+  announce_listeners (self);
+  if (self->announce_refresh == NULL) {
+    self->announce_refresh = g_timeout_source_new_seconds (ANNOUNCE_REFRESH_S);
+    g_source_set_callback (self->announce_refresh, announce_refresh_cb, self, NULL);
+    g_source_attach (self->announce_refresh, p2p_net_thread_get_context (self->net));
   }
 }
 
@@ -315,7 +351,7 @@ listen_net (gpointer data)
   wr = g_new0 (GWeakRef, 1);
   g_weak_ref_init (wr, l->ep);
   g_ptr_array_add (self->listeners, wr);
-  mdns_listening (self);
+  discovery_listening (self);
   if (p2p_quic_provider_rendezvous_configured (self)) {
     P2pIceService *ice = p2p_quic_provider_get_ice (self, &l->error);
 
@@ -538,13 +574,15 @@ shutdown_net (gpointer data)
     }
   }
   self->shut_down = TRUE;
-  if (self->mdns_refresh) {
-    g_source_destroy (self->mdns_refresh);
-    g_clear_pointer (&self->mdns_refresh, g_source_unref);
+  if (self->announce_refresh) {
+    g_source_destroy (self->announce_refresh);
+    g_clear_pointer (&self->announce_refresh, g_source_unref);
   }
   /* goodbye packets for what was announced */
   g_clear_pointer (&self->mdns, p2p_mdns_free);
-  g_clear_pointer (&self->mdns_announced, g_strfreev);
+  if (self->dht)
+    self->dht_mod->dht_free (g_steal_pointer (&self->dht));
+  g_clear_pointer (&self->announced, g_strfreev);
   /* Completes the ICE dials still waiting (CLOSED), stops answering offers. */
   if (self->ice) {
     self->ice_mod->service_free (self->ice);

@@ -1,6 +1,6 @@
 #!/bin/sh
-# tests/tools/ice-module.sh BUILDDIR: the ICE layer is a module loaded on
-# first use (issue 12). TAP output, one line per check:
+# tests/tools/ice-module.sh BUILDDIR: the ICE layer and the DHT source are
+# modules loaded on first use (issue 12, 15). TAP output, one line per check:
 #  1. the plugin, the library and p2p-cat do not need libnice, libsoup or
 #     json-glib (ldd); the module libp2p-ice.so does;
 #  2. with P2P_ICE_MODULE pointing nowhere, a dial by ticket still carries
@@ -8,7 +8,12 @@
 #     listener, which could load it, loaded neither it nor libnice;
 #  3. every p2p_ function the module calls is exported by the library;
 #  4. a dial by bare peer ID through a rendezvous fails with the error that
-#     names the module and where it was looked for, exit status 1.
+#     names the module and where it was looked for, exit status 1;
+#  5. the same for the DHT module (OpenDHT): not linked by the plugin, the
+#     library or p2p-cat, every p2p_ function it calls exported, a bare
+#     peer ID found through a dhtnode on loopback (in a network namespace
+#     of the test's own) by p2p-cat loading the module, bytes intact; with
+#     P2P_DHT_MODULE pointing nowhere, an error naming it.
 # Every process is bounded by timeout(1) and killed on exit.
 set -u
 B=$1
@@ -20,7 +25,7 @@ N=0
 FAILS=0
 ok() { N=$((N + 1)); echo "ok $N - $1"; }
 notok() { N=$((N + 1)); FAILS=$((FAILS + 1)); echo "not ok $N - $1"; }
-echo "1..6"
+echo "1..10"
 
 ICE_LIBS='libnice\.|libsoup-|libjson-glib-'
 bad=""
@@ -75,5 +80,65 @@ elif grep -q 'needs the ICE module libp2p-ice.so' "$W/rerr" && grep -q "$NOWHERE
   ok "a dial by bare peer ID names the missing module"
 else
   notok "unclear error for a missing module"; sed 's/^/# /' "$W/rerr"
+fi
+# ---- the DHT module
+DHT_LIBS='libopendht'
+bad=""
+for f in "$B/gst/libgstp2p.so" "$B/libp2p-glib-1.0.so" "$B/tools/p2p-cat"; do
+  [ -e "$f" ] && ldd "$f" | grep -Eq "$DHT_LIBS" && bad="$bad $(basename "$f")"
+done
+if [ -z "$bad" ] && ldd "$B/libp2p-dht.so" | grep -q libopendht-c; then
+  ok "OpenDHT is linked by libp2p-dht.so only"
+else
+  notok "OpenDHT linked by:$bad (or not by libp2p-dht.so)"
+fi
+missing=$(nm -u "$B/libp2p-dht.so" | awk '$2 ~ /^p2p_/ {print $2}' | sort -u | comm -23 - "$W/exp")
+[ -z "$missing" ] && ok "every library function the DHT module calls is exported" \
+  || notok "the DHT module calls functions the library does not export: $(echo $missing)"
+
+# a bare peer ID through a DHT of one dhtnode, all on the loopback of a
+# namespace of our own (root and unshare(1) needed, else skipped)
+if [ "$(id -u)" = 0 ] && command -v dhtnode >/dev/null && command -v unshare >/dev/null; then
+  cat >"$W/dht.sh" <<'EOS'
+set -u
+B=$1; W=$2
+ip link set lo up
+timeout 40 dhtnode -s -p 4399 >"$W/dhtnode.log" 2>&1 &
+D=$!
+trap 'kill $D $LP 2>/dev/null' EXIT
+LP=""
+export P2P_BOOTSTRAP_PEERS=dht://127.0.0.1:4399 P2P_MDNS=0 G_MESSAGES_DEBUG=p2p
+sleep 0.5
+timeout 30 "$B/tools/p2p-cat" listen --port 0 --bind-address 127.0.0.1 --identity "$W/dkey" \
+  >"$W/dout" 2>"$W/derr" &
+LP=$!
+i=0
+while [ $i -lt 200 ] && ! grep -q '^peer-id: ' "$W/derr"; do sleep 0.05; i=$((i + 1)); done
+ID=$(grep -m1 '^peer-id: ' "$W/derr" | cut -d' ' -f2)
+sleep 1
+timeout 30 "$B/tools/p2p-cat" connect "${ID:-none}" <"$W/in" 2>"$W/dcerr" || exit 1
+wait $LP
+cmp -s "$W/in" "$W/dout" || exit 2
+grep -q 'found in the DHT' "$W/dcerr" || exit 3
+P2P_DHT_MODULE="$W/nowhere/libp2p-dht.so" timeout 30 "$B/tools/p2p-cat" connect "$ID" </dev/null \
+  2>"$W/dnerr" && exit 4
+grep -q 'need the DHT module libp2p-dht.so' "$W/dnerr" || exit 5
+exit 0
+EOS
+  timeout 90 "$B/tools/p2p-id" new --file "$W/dkey" >/dev/null 2>&1
+  unshare --net sh "$W/dht.sh" "$B" "$W"
+  rc=$?
+  case $rc in
+    0) ok "a bare peer ID found through a dhtnode by the loaded DHT module, bytes intact"
+       ok "with P2P_DHT_MODULE pointing nowhere, the error names the DHT module" ;;
+    4|5) ok "a bare peer ID found through a dhtnode by the loaded DHT module, bytes intact"
+       notok "missing DHT module: unclear error (exit $rc)"; sed 's/^/# /' "$W/dnerr" ;;
+    *) notok "bare peer ID through the DHT failed (exit $rc)"
+       for f in "$W/derr" "$W/dcerr" "$W/dhtnode.log"; do [ -f "$f" ] && sed 's/^/# /' "$f" | tail -15; done
+       notok "missing DHT module not checked" ;;
+  esac
+else
+  echo "ok 9 # SKIP needs root, dhtnode and unshare"; N=$((N + 1))
+  echo "ok 10 # SKIP needs root, dhtnode and unshare"; N=$((N + 1))
 fi
 [ "$FAILS" -eq 0 ]

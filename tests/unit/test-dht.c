@@ -20,6 +20,7 @@
 #include <p2p/p2p.h>
 #include "p2p-discovery-record.h"
 #include "p2p-dht.h"
+#include "p2p-quic-provider-private.h"
 
 /* documentation addresses: announced, never dialled */
 static const char *const ADDRS[] = { "192.0.2.7:8800", "[2001:db8::1]:8801", NULL };
@@ -540,6 +541,74 @@ test_dhtnode_bootstrap (void)
   g_assert_true (g_subprocess_wait (proc, NULL, NULL));
 }
 
+/* The provider end to end: A listens on 127.0.0.1 with only a dht://
+ * bootstrap node in P2P_BOOTSTRAP_PEERS (no rendezvous, no mDNS) and
+ * announces itself; B, configured the same, dials A's bare peer ID,
+ * finds it in the DHT and connects. A peer nobody announced fails with
+ * PEER_NOT_FOUND naming the DHT. */
+static void
+test_provider_bare_id (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pIdentity) ida = p2p_identity_new ();
+  g_autoptr (P2pIdentity) nobody = p2p_identity_new ();
+  g_autofree char *a_id = p2p_identity_dup_peer_id_string (ida);
+  g_autofree char *nobody_id = p2p_identity_dup_peer_id_string (nobody);
+  g_autofree char *entry = NULL;
+  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autoptr (P2pQuicProvider) a = NULL;
+  g_autoptr (P2pQuicProvider) b = NULL;
+  g_autoptr (P2pListener) l = NULL;
+  g_autoptr (P2pConnection) cb = NULL;
+  g_autoptr (P2pConnection) ca = NULL;
+  g_autoptr (GBytes) out = g_bytes_new_static ("found in the DHT", 16);
+  g_autoptr (GBytes) in = NULL;
+  P2pDht *boot;
+  P2pConnection *none;
+  gint64 t0;
+
+  if (!have_loopback_dht) {
+    g_test_skip (no_dht_reason);
+    return;
+  }
+  boot = p2p_dht_new (g_main_context_default (), NULL, 0, &error);
+  g_assert_no_error (error);
+  entry = g_strdup_printf ("dht://127.0.0.1:%u", p2p_dht_get_port (boot));
+  cfg->bootstrap_peers = g_strsplit (entry, ",", -1);
+  cfg->mdns = FALSE;
+  cfg->listen_port = 0;
+  a = p2p_quic_provider_new (ida, cfg);
+  b = p2p_quic_provider_new (NULL, cfg);
+  l = p2p_provider_listen (P2P_PROVIDER (a), "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+  /* let A's put reach the bootstrap node */
+  run_until (NULL, 1);
+  t0 = g_get_monotonic_time ();
+  cb = p2p_provider_connect (P2P_PROVIDER (b), a_id, NULL, &error);
+  g_assert_no_error (error);
+  g_test_message ("bare peer ID dialled through the DHT in %.1f ms (B's node started, "
+      "bootstrapped, looked up, QUIC)", (g_get_monotonic_time () - t0) / 1000.0);
+  g_assert_true (p2p_peer_id_equal (p2p_connection_get_peer_id (cb),
+          p2p_identity_get_peer_id (ida)));
+  ca = p2p_listener_accept (l, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (p2p_connection_send (cb, out, NULL, &error));
+  in = p2p_connection_receive (ca, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (in, out));
+
+  none = p2p_provider_connect (P2P_PROVIDER (b), nobody_id, NULL, &error);
+  g_assert_null (none);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND);
+  if (strstr (error->message, "in the DHT") == NULL)
+    g_error ("\"%s\" does not name the DHT", error->message);
+
+  p2p_listener_close (l);
+  g_clear_object (&a);
+  g_clear_object (&b);
+  p2p_dht_free (boot);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -555,6 +624,7 @@ main (int argc, char **argv)
   g_test_add_func ("/dht/not-found", test_not_found);
   g_test_add_func ("/dht/free-with-lookup", test_free_with_lookup);
   g_test_add_func ("/dht/dhtnode-bootstrap", test_dhtnode_bootstrap);
+  g_test_add_func ("/dht/provider-bare-id", test_provider_bare_id);
   if (!own_netns)
     g_test_message ("no network namespace of our own: the DHT nodes run on the host's loopback");
   return g_test_run ();
