@@ -413,6 +413,22 @@ p2p_connection_get_max_datagram_size (P2pConnection *self)
 
 /* ---- streams ---- */
 
+/* open_stream() and accept_stream() after their checks: @vfunc, the
+ * class's, NULL when the implementation has no extra streams. */
+static GIOStream *
+call_stream_vfunc (P2pConnection *self,
+    GIOStream *(*vfunc) (P2pConnection *self, GCancellable *cancellable, GError **error),
+    GCancellable *cancellable, GError **error)
+{
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
+  if (vfunc == NULL) {
+    set_not_supported (self, "extra streams", error);
+    return NULL;
+  }
+  return vfunc (self, cancellable, error);
+}
+
 /**
  * p2p_connection_open_stream:
  * @self: a connection
@@ -427,20 +443,12 @@ p2p_connection_get_max_datagram_size (P2pConnection *self)
 GIOStream *
 p2p_connection_open_stream (P2pConnection *self, GCancellable *cancellable, GError **error)
 {
-  P2pConnectionClass *klass;
-
   g_return_val_if_fail (P2P_IS_CONNECTION (self), NULL);
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (g_cancellable_set_error_if_cancelled (cancellable, error))
-    return NULL;
-  klass = P2P_CONNECTION_GET_CLASS (self);
-  if (klass->open_stream == NULL) {
-    set_not_supported (self, "extra streams", error);
-    return NULL;
-  }
-  return klass->open_stream (self, cancellable, error);
+  return call_stream_vfunc (self, P2P_CONNECTION_GET_CLASS (self)->open_stream, cancellable,
+      error);
 }
 
 /**
@@ -456,20 +464,12 @@ p2p_connection_open_stream (P2pConnection *self, GCancellable *cancellable, GErr
 GIOStream *
 p2p_connection_accept_stream (P2pConnection *self, GCancellable *cancellable, GError **error)
 {
-  P2pConnectionClass *klass;
-
   g_return_val_if_fail (P2P_IS_CONNECTION (self), NULL);
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (g_cancellable_set_error_if_cancelled (cancellable, error))
-    return NULL;
-  klass = P2P_CONNECTION_GET_CLASS (self);
-  if (klass->accept_stream == NULL) {
-    set_not_supported (self, "extra streams", error);
-    return NULL;
-  }
-  return klass->accept_stream (self, cancellable, error);
+  return call_stream_vfunc (self, P2P_CONNECTION_GET_CLASS (self)->accept_stream, cancellable,
+      error);
 }
 
 /* ---- state ---- */
