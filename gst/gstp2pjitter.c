@@ -24,16 +24,10 @@ void
 gst_p2p_jitter_init (GstP2pJitter *j, guint max_items)
 {
   g_queue_init (&j->items);
-  j->have_next = FALSE;
-  j->next_seqnum = 0;
   j->max_items = max_items;
   j->max_bytes = 0;
-  j->datagram_bytes = 0;
-  j->stream_bytes = 0;
-  j->stream_items = 0;
   j->dropped = 0;
-  j->popped_any = FALSE;
-  j->first_popped = 0;
+  gst_p2p_jitter_reset (j);
 }
 
 void

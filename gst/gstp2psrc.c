@@ -275,20 +275,28 @@ gst_p2p_src_loop (gpointer data)
 
 /* ---- issue 13: random-access mode, see gstp2psrc-files.c ---- */
 
+/* Opens the provider unless it is open already: FALSE (the element error
+ * posted) if it cannot be opened. */
+static gboolean
+ensure_open (GstP2pSrc *self)
+{
+  gboolean opened;
+
+  GST_OBJECT_LOCK (self);
+  opened = self->obj->provider != NULL;
+  GST_OBJECT_UNLOCK (self);
+  return opened || gst_p2p_object_open (self->obj);
+}
+
 static gboolean
 files_activate_mode (GstP2pSrc *self, const char *location, GstPadMode mode,
     gboolean active)
 {
   if (active) {
-    gboolean opened;
-
     /* downstream (typefind) may activate pull mode before this element
      * went to READY (a bin changes its sinks first): open here then, like
      * GstBaseSrc starts in its pull activation */
-    GST_OBJECT_LOCK (self);
-    opened = self->obj->provider != NULL;
-    GST_OBJECT_UNLOCK (self);
-    if (!opened && !gst_p2p_object_open (self->obj))
+    if (!ensure_open (self))
       return FALSE;
     g_mutex_lock (&self->lock);
     self->files = gst_p2p_file_reader_new (GST_ELEMENT (self), self->obj, location);
@@ -513,16 +521,9 @@ gst_p2p_src_change_state (GstElement *element, GstStateChange transition)
   GstStateChangeReturn ret;
   gboolean live;
 
-  if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
-    gboolean opened;
-
-    /* already opened by a pull activation (random-access mode) */
-    GST_OBJECT_LOCK (self);
-    opened = self->obj->provider != NULL;
-    GST_OBJECT_UNLOCK (self);
-    if (!opened && !gst_p2p_object_open (self->obj))
-      return GST_STATE_CHANGE_FAILURE;
-  }
+  /* already opened by a pull activation (random-access mode) */
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY && !ensure_open (self))
+    return GST_STATE_CHANGE_FAILURE;
 
   ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
   if (ret == GST_STATE_CHANGE_FAILURE) {

@@ -23,6 +23,7 @@
 #include "p2p/p2p-peer-info.h"
 #include "p2p-quic-endpoint.h"
 #include "p2p-net-thread.h"
+#include "p2p-udp-socket.h"
 #include "p2p-config-private.h"
 
 #include <string.h>
@@ -382,34 +383,27 @@ listen_net (gpointer data)
   g_object_weak_ref (G_OBJECT (l->ep), registration_drop, r);
 }
 
-/* "HOST:PORT", ":PORT" or NULL (the configured listen port). HOST, when
- * given, must be this node's address or 0.0.0.0. */
+/* A bind address as the QUIC provider's (p2p_parse_bind_address()) or
+ * NULL (the configured listen port). Its address must be this node's or
+ * any (":PORT", 0.0.0.0). */
 static gboolean
 parse_listen_address (P2pSimProvider *self, const char *address, guint16 *port, GError **error)
 {
-  g_autofree char *host = NULL;
+  g_autoptr (GInetSocketAddress) sa = NULL;
   g_autoptr (GInetAddress) mine = NULL;
-  g_autoptr (GInetAddress) ia = NULL;
-  const char *colon;
-  guint64 v;
+  GInetAddress *ia;
 
   if (address == NULL || *address == '\0') {
     *port = self->config->listen_port;
     return TRUE;
   }
-  colon = strrchr (address, ':');
-  if (colon == NULL || !g_ascii_string_to_unsigned (colon + 1, 10, 0, 65535, &v, NULL)) {
-    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "listen address \"%s\": expected HOST:PORT or :PORT with PORT 0..65535", address);
+  sa = p2p_parse_bind_address (address, error);
+  if (sa == NULL)
     return FALSE;
-  }
-  *port = v;
-  if (colon == address)
-    return TRUE;
-  host = g_strndup (address, colon - address);
+  *port = g_inet_socket_address_get_port (sa);
+  ia = g_inet_socket_address_get_address (sa);
   mine = p2p_sim_network_get_node_address (self->net, self->node);
-  ia = g_inet_address_new_from_string (host);
-  if (ia == NULL || !(g_inet_address_get_is_any (ia) || g_inet_address_equal (ia, mine))) {
+  if (!(g_inet_address_get_is_any (ia) || g_inet_address_equal (ia, mine))) {
     g_autofree char *m = g_inet_address_to_string (mine);
 
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,

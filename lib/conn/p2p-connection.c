@@ -8,6 +8,7 @@
 #include "p2p/p2p-connection.h"
 #include "p2p/p2p-error.h"
 #include "p2p/p2p-frame.h"
+#include "p2p-sync-wait.h"
 
 G_DEFINE_ABSTRACT_TYPE (P2pConnection, p2p_connection, G_TYPE_OBJECT)
 
@@ -57,38 +58,6 @@ p2p_connection_class_init (P2pConnectionClass *klass)
 static void
 p2p_connection_init (P2pConnection *self)
 {
-}
-
-/* ---- blocking call over an async implementation ---- */
-
-typedef struct {
-  GAsyncResult *result;
-} SyncWait;
-
-static void
-sync_wait_done (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  SyncWait *w = user_data;
-
-  w->result = g_object_ref (result);
-}
-
-static GMainContext *
-sync_wait_begin (void)
-{
-  GMainContext *ctx = g_main_context_new ();
-
-  g_main_context_push_thread_default (ctx);
-  return ctx;
-}
-
-static void
-sync_wait_end (GMainContext *ctx, SyncWait *w)
-{
-  while (w->result == NULL)
-    g_main_context_iteration (ctx, TRUE);
-  g_main_context_pop_thread_default (ctx);
-  g_main_context_unref (ctx);
 }
 
 static gboolean
@@ -148,12 +117,12 @@ p2p_connection_send (P2pConnection *self, GBytes *message, GCancellable *cancell
   if (klass->send)
     return klass->send (self, message, cancellable, error);
   if (klass->send_async && klass->send_finish) {
-    SyncWait w = { NULL };
-    GMainContext *ctx = sync_wait_begin ();
+    P2pSyncWait w;
     gboolean ok;
 
-    klass->send_async (self, message, cancellable, sync_wait_done, &w);
-    sync_wait_end (ctx, &w);
+    p2p_sync_wait_begin (&w);
+    klass->send_async (self, message, cancellable, p2p_sync_wait_done, &w);
+    p2p_sync_wait_end (&w);
     ok = klass->send_finish (self, w.result, error);
     g_object_unref (w.result);
     return ok;
@@ -268,12 +237,12 @@ p2p_connection_receive (P2pConnection *self, GCancellable *cancellable, GError *
   if (klass->receive)
     return klass->receive (self, cancellable, error);
   if (klass->receive_async && klass->receive_finish) {
-    SyncWait w = { NULL };
-    GMainContext *ctx = sync_wait_begin ();
+    P2pSyncWait w;
     GBytes *msg;
 
-    klass->receive_async (self, cancellable, sync_wait_done, &w);
-    sync_wait_end (ctx, &w);
+    p2p_sync_wait_begin (&w);
+    klass->receive_async (self, cancellable, p2p_sync_wait_done, &w);
+    p2p_sync_wait_end (&w);
     msg = klass->receive_finish (self, w.result, error);
     g_object_unref (w.result);
     return msg;
@@ -413,6 +382,22 @@ p2p_connection_get_max_datagram_size (P2pConnection *self)
 
 /* ---- streams ---- */
 
+/* open_stream() and accept_stream() after their checks: @vfunc, the
+ * class's, NULL when the implementation has no extra streams. */
+static GIOStream *
+call_stream_vfunc (P2pConnection *self,
+    GIOStream *(*vfunc) (P2pConnection *self, GCancellable *cancellable, GError **error),
+    GCancellable *cancellable, GError **error)
+{
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
+  if (vfunc == NULL) {
+    set_not_supported (self, "extra streams", error);
+    return NULL;
+  }
+  return vfunc (self, cancellable, error);
+}
+
 /**
  * p2p_connection_open_stream:
  * @self: a connection
@@ -427,20 +412,12 @@ p2p_connection_get_max_datagram_size (P2pConnection *self)
 GIOStream *
 p2p_connection_open_stream (P2pConnection *self, GCancellable *cancellable, GError **error)
 {
-  P2pConnectionClass *klass;
-
   g_return_val_if_fail (P2P_IS_CONNECTION (self), NULL);
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (g_cancellable_set_error_if_cancelled (cancellable, error))
-    return NULL;
-  klass = P2P_CONNECTION_GET_CLASS (self);
-  if (klass->open_stream == NULL) {
-    set_not_supported (self, "extra streams", error);
-    return NULL;
-  }
-  return klass->open_stream (self, cancellable, error);
+  return call_stream_vfunc (self, P2P_CONNECTION_GET_CLASS (self)->open_stream, cancellable,
+      error);
 }
 
 /**
@@ -456,20 +433,12 @@ p2p_connection_open_stream (P2pConnection *self, GCancellable *cancellable, GErr
 GIOStream *
 p2p_connection_accept_stream (P2pConnection *self, GCancellable *cancellable, GError **error)
 {
-  P2pConnectionClass *klass;
-
   g_return_val_if_fail (P2P_IS_CONNECTION (self), NULL);
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (g_cancellable_set_error_if_cancelled (cancellable, error))
-    return NULL;
-  klass = P2P_CONNECTION_GET_CLASS (self);
-  if (klass->accept_stream == NULL) {
-    set_not_supported (self, "extra streams", error);
-    return NULL;
-  }
-  return klass->accept_stream (self, cancellable, error);
+  return call_stream_vfunc (self, P2P_CONNECTION_GET_CLASS (self)->accept_stream, cancellable,
+      error);
 }
 
 /* ---- state ---- */

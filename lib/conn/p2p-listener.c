@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p/p2p-listener.h"
 #include "p2p/p2p-error.h"
+#include "p2p-sync-wait.h"
 
 G_DEFINE_ABSTRACT_TYPE (P2pListener, p2p_listener, G_TYPE_OBJECT)
 
@@ -16,14 +17,6 @@ p2p_listener_class_init (P2pListenerClass *klass)
 static void
 p2p_listener_init (P2pListener *self)
 {
-}
-
-static void
-accept_wait_done (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  GAsyncResult **out = user_data;
-
-  *out = g_object_ref (result);
 }
 
 /**
@@ -53,18 +46,14 @@ p2p_listener_accept (P2pListener *self, GCancellable *cancellable, GError **erro
   if (klass->accept)
     return klass->accept (self, cancellable, error);
   if (klass->accept_async && klass->accept_finish) {
-    GAsyncResult *result = NULL;
-    GMainContext *ctx = g_main_context_new ();
+    P2pSyncWait w;
     P2pConnection *conn;
 
-    g_main_context_push_thread_default (ctx);
-    klass->accept_async (self, cancellable, accept_wait_done, &result);
-    while (result == NULL)
-      g_main_context_iteration (ctx, TRUE);
-    g_main_context_pop_thread_default (ctx);
-    g_main_context_unref (ctx);
-    conn = klass->accept_finish (self, result, error);
-    g_object_unref (result);
+    p2p_sync_wait_begin (&w);
+    klass->accept_async (self, cancellable, p2p_sync_wait_done, &w);
+    p2p_sync_wait_end (&w);
+    conn = klass->accept_finish (self, w.result, error);
+    g_object_unref (w.result);
     return conn;
   }
   g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,

@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p/p2p-provider.h"
 #include "p2p/p2p-error.h"
+#include "p2p-sync-wait.h"
 
 G_DEFINE_INTERFACE (P2pProvider, p2p_provider, G_TYPE_OBJECT)
 
@@ -67,14 +68,6 @@ p2p_provider_connect_finish (P2pProvider *self, GAsyncResult *result, GError **e
   return P2P_PROVIDER_GET_IFACE (self)->connect_finish (self, result, error);
 }
 
-static void
-connect_wait_done (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  GAsyncResult **out = user_data;
-
-  *out = g_object_ref (result);
-}
-
 /**
  * p2p_provider_connect:
  * @self: a provider
@@ -92,8 +85,7 @@ P2pConnection *
 p2p_provider_connect (P2pProvider *self, const char *peer, GCancellable *cancellable,
     GError **error)
 {
-  GAsyncResult *result = NULL;
-  GMainContext *ctx;
+  P2pSyncWait w;
   P2pConnection *conn;
 
   g_return_val_if_fail (P2P_IS_PROVIDER (self), NULL);
@@ -106,15 +98,11 @@ p2p_provider_connect (P2pProvider *self, const char *peer, GCancellable *cancell
 
   /* The provider's network thread does the work; its completion is
    * dispatched to this private context (the thread default at the call). */
-  ctx = g_main_context_new ();
-  g_main_context_push_thread_default (ctx);
-  p2p_provider_connect_async (self, peer, cancellable, connect_wait_done, &result);
-  while (result == NULL)
-    g_main_context_iteration (ctx, TRUE);
-  g_main_context_pop_thread_default (ctx);
-  conn = p2p_provider_connect_finish (self, result, error);
-  g_object_unref (result);
-  g_main_context_unref (ctx);
+  p2p_sync_wait_begin (&w);
+  p2p_provider_connect_async (self, peer, cancellable, p2p_sync_wait_done, &w);
+  p2p_sync_wait_end (&w);
+  conn = p2p_provider_connect_finish (self, w.result, error);
+  g_object_unref (w.result);
   return conn;
 }
 

@@ -213,11 +213,8 @@ quic_send (P2pConnection *conn, GBytes *message, GCancellable *cancellable, GErr
 
   p2p_quic_conn_wait_begin (&w, self, cancellable);
   do {
-    if (self->closed || self->close_requested) {
-      p2p_quic_conn_set_closed_error_locked (self, error);
-      break;
-    }
-    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    if (p2p_quic_conn_wait_failed_locked (self, self->closed || self->close_requested,
+        cancellable, error))
       break;
     if (self->session_queued + self->send_queue_bytes < self->send_high) {
       g_queue_push_tail (&self->send_queue, g_bytes_ref (message));
@@ -247,11 +244,7 @@ quic_receive (P2pConnection *conn, GCancellable *cancellable, GError **error)
       wake = note_consumed_locked (self, msg);
       break;
     }
-    if (self->closed) {
-      p2p_quic_conn_set_closed_error_locked (self, error);
-      break;
-    }
-    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    if (p2p_quic_conn_wait_failed_locked (self, self->closed, cancellable, error))
       break;
   } while (p2p_quic_conn_wait_next (&w, "p2p_connection_receive()", error));
   p2p_quic_conn_wait_end (&w);

@@ -116,6 +116,11 @@ gboolean p2p_quic_conn_on_net_thread (P2pQuicConnection *self);
 void p2p_quic_conn_wait_begin (BlockingWait *w, P2pQuicConnection *self,
     GCancellable *cancellable);
 gboolean p2p_quic_conn_wait_next (BlockingWait *w, const char *what, GError **error);
+/* A try's usual stop: TRUE with @error set when @closed (the close error:
+ * pass self->closed, or also self->close_requested for a call that queues
+ * data) or else when @cancellable is cancelled. Under the lock. */
+gboolean p2p_quic_conn_wait_failed_locked (P2pQuicConnection *self, gboolean closed,
+    GCancellable *cancellable, GError **error);
 void p2p_quic_conn_wait_end (BlockingWait *w);
 /* Runs @func on the network thread and waits (directly when the caller owns
  * the context or nobody is iterating it). */

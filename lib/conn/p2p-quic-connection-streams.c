@@ -27,23 +27,32 @@ add_stream_locked (P2pQuicConnection *self, gint64 id)
   return st;
 }
 
+/* The state of the peer's stream @id; a new one is queued for
+ * accept_stream(). */
+static StreamState *
+peer_stream_locked (P2pQuicConnection *self, gint64 id)
+{
+  StreamState *st = lookup_stream_locked (self, id);
+
+  if (st == NULL) {
+    st = add_stream_locked (self, id);
+    g_queue_push_tail (&self->accept_streams, p2p_quic_stream_state_ref (st));
+  }
+  return st;
+}
+
 /* ------------------------------------------------------ session callbacks */
 
 static void
 cb_stream_opened (P2pQuicSession *s, gint64 stream_id, gpointer user_data)
 {
   P2pQuicConnection *self = OWNER (user_data);
-  StreamState *st;
 
   if (self == NULL)
     return;
 
   g_mutex_lock (&self->lock);
-  st = lookup_stream_locked (self, stream_id);
-  if (st == NULL) {
-    st = add_stream_locked (self, stream_id);
-    g_queue_push_tail (&self->accept_streams, p2p_quic_stream_state_ref (st));
-  }
+  peer_stream_locked (self, stream_id);
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
 }
@@ -60,12 +69,8 @@ cb_stream_data (P2pQuicSession *s, gint64 stream_id, const guint8 *data, gsize l
     return;
 
   g_mutex_lock (&self->lock);
-  st = lookup_stream_locked (self, stream_id);
-  if (st == NULL) {
-    /* Data before/without stream_opened: treat as a newly opened stream. */
-    st = add_stream_locked (self, stream_id);
-    g_queue_push_tail (&self->accept_streams, p2p_quic_stream_state_ref (st));
-  }
+  /* Data before/without stream_opened: treat as a newly opened stream. */
+  st = peer_stream_locked (self, stream_id);
   if (st->dead) {
     discard = TRUE;
   } else {
@@ -255,11 +260,7 @@ quic_accept_stream (P2pConnection *conn, GCancellable *cancellable, GError **err
       st->grant_pending = TRUE;         /* the full window, now that it is taken */
       break;
     }
-    if (self->closed) {
-      p2p_quic_conn_set_closed_error_locked (self, error);
-      break;
-    }
-    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    if (p2p_quic_conn_wait_failed_locked (self, self->closed, cancellable, error))
       break;
   } while (p2p_quic_conn_wait_next (&w, "p2p_connection_accept_stream()", error));
   p2p_quic_conn_wait_end (&w);

@@ -59,6 +59,17 @@ p2p_quic_conn_wait_next (BlockingWait *w, const char *what, GError **error)
   return TRUE;
 }
 
+gboolean
+p2p_quic_conn_wait_failed_locked (P2pQuicConnection *self, gboolean closed,
+    GCancellable *cancellable, GError **error)
+{
+  if (closed) {
+    p2p_quic_conn_set_closed_error_locked (self, error);
+    return TRUE;
+  }
+  return g_cancellable_set_error_if_cancelled (cancellable, error);
+}
+
 void
 p2p_quic_conn_wait_end (BlockingWait *w)
 {

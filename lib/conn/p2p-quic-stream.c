@@ -116,11 +116,7 @@ quic_input_read (GInputStream *stream, void *buffer, gsize count, GCancellable *
           "the peer reset the stream");
       break;
     }
-    if (self->closed) {
-      p2p_quic_conn_set_closed_error_locked (self, error);
-      break;
-    }
-    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    if (p2p_quic_conn_wait_failed_locked (self, self->closed, cancellable, error))
       break;
     if (count == 0) {
       ret = 0;
@@ -162,6 +158,25 @@ p2p_quic_input_stream_init (P2pQuicInputStream *self)
 {
 }
 
+/* The output's stop in a wait (under the lock): TRUE with @error set when
+ * @closed (as in p2p_quic_conn_wait_failed_locked()), the peer stopped the
+ * stream, or @cancellable is cancelled, in that order. */
+static gboolean
+output_failed_locked (P2pQuicConnection *self, StreamState *st, gboolean closed,
+    GCancellable *cancellable, GError **error)
+{
+  if (closed) {
+    p2p_quic_conn_set_closed_error_locked (self, error);
+    return TRUE;
+  }
+  if (st->reset) {
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+        "the peer stopped the stream");
+    return TRUE;
+  }
+  return g_cancellable_set_error_if_cancelled (cancellable, error);
+}
+
 static gssize
 quic_output_write (GOutputStream *stream, const void *buffer, gsize count,
     GCancellable *cancellable, GError **error)
@@ -174,16 +189,8 @@ quic_output_write (GOutputStream *stream, const void *buffer, gsize count,
 
   p2p_quic_conn_wait_begin (&w, self, cancellable);
   do {
-    if (self->closed || self->close_requested) {
-      p2p_quic_conn_set_closed_error_locked (self, error);
-      break;
-    }
-    if (st->reset) {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
-          "the peer stopped the stream");
-      break;
-    }
-    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    if (output_failed_locked (self, st, self->closed || self->close_requested, cancellable,
+        error))
       break;
     if (st->out->len < P2P_QUIC_STREAM_SEND_BUFFER) {
       gsize n = MIN (count, P2P_QUIC_STREAM_SEND_BUFFER - st->out->len);
@@ -222,16 +229,7 @@ quic_output_close (GOutputStream *stream, GCancellable *cancellable, GError **er
       ok = TRUE;
       break;
     }
-    if (self->closed) {
-      p2p_quic_conn_set_closed_error_locked (self, error);
-      break;
-    }
-    if (st->reset) {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
-          "the peer stopped the stream");
-      break;
-    }
-    if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    if (output_failed_locked (self, st, self->closed, cancellable, error))
       break;
   } while (p2p_quic_conn_wait_next (&w, "closing a P2P stream", error));
   p2p_quic_conn_wait_end (&w);

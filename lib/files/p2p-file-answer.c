@@ -3,6 +3,7 @@
  * files limit) and LIST (a directory's entries, sorted by name).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-file-service-private.h"
+#include "p2p-file-protocol-private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -175,23 +176,18 @@ p2p_file_serve_list (Request *r, const char *path)
   for (guint i = 0; i < names->len; i++) {
     const char *name = g_ptr_array_index (names, i);
     gsize len = strlen (name);
-    guint8 e[P2P_FILE_ENTRY_FIXED_SIZE] = { 0 };
+    guint8 e[P2P_FILE_ENTRY_FIXED_SIZE];
     struct stat est;
+    guint8 kind = 3;
     guint64 size = 0, mt = 0;
 
-    e[0] = 3;
     if (fstatat (dirfd (dir), name, &est, AT_SYMLINK_NOFOLLOW) == 0) {
-      e[0] = S_ISREG (est.st_mode) ? 0 : S_ISDIR (est.st_mode) ? 1
+      kind = S_ISREG (est.st_mode) ? 0 : S_ISDIR (est.st_mode) ? 1
           : S_ISLNK (est.st_mode) ? 2 : 3;
       size = S_ISREG (est.st_mode) ? (guint64) est.st_size : 0;
       mt = mtime_ns (&est);
     }
-    e[2] = len >> 8;
-    e[3] = len & 0xff;
-    for (int k = 0; k < 8; k++) {
-      e[4 + k] = (size >> (56 - 8 * k)) & 0xff;
-      e[12 + k] = (mt >> (56 - 8 * k)) & 0xff;
-    }
+    p2p_file_entry_encode (e, kind, (guint16) len, size, mt);
     g_byte_array_append (body, e, sizeof e);
     g_byte_array_append (body, (const guint8 *) name, len);
   }

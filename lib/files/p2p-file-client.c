@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p/p2p-file-client.h"
 #include "p2p/p2p-error.h"
+#include "p2p-file-protocol-private.h"
 
 #include <string.h>
 
@@ -146,16 +147,6 @@ p2p_file_client_get (P2pConnection *conn, const char *path, guint64 offset,
   return g_bytes_new_take (buf, got);
 }
 
-static guint64
-get_u64 (const guint8 *p)
-{
-  guint64 v = 0;
-
-  for (int i = 0; i < 8; i++)
-    v = (v << 8) | p[i];
-  return v;
-}
-
 /**
  * p2p_file_client_list:
  * @conn: a connection to the serving peer
@@ -194,12 +185,14 @@ p2p_file_client_list (P2pConnection *conn, const char *path, GCancellable *cance
     return NULL;
   while (pos + P2P_FILE_ENTRY_FIXED_SIZE <= got) {
     const guint8 *e = body + pos;
-    gsize nlen = (e[2] << 8) | e[3];
+    guint8 kind;
+    gsize nlen;
+    guint64 size, mt;
     g_autoptr (GFileInfo) info = NULL;
     g_autofree char *name = NULL;
-    guint64 mt = get_u64 (e + 12);
     g_autoptr (GDateTime) dt = NULL;
 
+    p2p_file_entry_decode (e, &kind, &nlen, &size, &mt);
     if (pos + P2P_FILE_ENTRY_FIXED_SIZE + nlen > got)
       break;
     name = g_strndup ((const char *) e + P2P_FILE_ENTRY_FIXED_SIZE, nlen);
@@ -211,10 +204,10 @@ p2p_file_client_list (P2pConnection *conn, const char *path, GCancellable *cance
     info = g_file_info_new ();
     g_file_info_set_name (info, name);
     g_file_info_set_display_name (info, name);
-    g_file_info_set_file_type (info, e[0] == 0 ? G_FILE_TYPE_REGULAR
-        : e[0] == 1 ? G_FILE_TYPE_DIRECTORY : e[0] == 2 ? G_FILE_TYPE_SYMBOLIC_LINK
+    g_file_info_set_file_type (info, kind == 0 ? G_FILE_TYPE_REGULAR
+        : kind == 1 ? G_FILE_TYPE_DIRECTORY : kind == 2 ? G_FILE_TYPE_SYMBOLIC_LINK
         : G_FILE_TYPE_SPECIAL);
-    g_file_info_set_size (info, (goffset) get_u64 (e + 4));
+    g_file_info_set_size (info, (goffset) size);
     dt = g_date_time_new_from_unix_utc (mt / 1000000000);
     if (dt) {
       g_autoptr (GDateTime) full = g_date_time_add (dt, (mt % 1000000000) / 1000);

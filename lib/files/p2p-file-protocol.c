@@ -1,8 +1,8 @@
 /* p2p-file-protocol.c: codecs of the on-demand file request protocol
- * (request, answer header) and the protocol's path check. No I/O; the
- * layout is documented in docs/protocol.md "File requests".
+ * (request, answer header, LIST entry) and the protocol's path check. No
+ * I/O; the layout is documented in docs/protocol.md "File requests".
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "p2p/p2p-file-protocol.h"
+#include "p2p-file-protocol-private.h"
 
 #include <string.h>
 
@@ -171,6 +171,27 @@ p2p_file_header_decode (const guint8 *data, P2pFileHeader *hdr, GError **error)
   hdr->file_id = get_u64 (data + 20);
   hdr->body_len = get_u64 (data + 28);
   return TRUE;
+}
+
+void
+p2p_file_entry_encode (guint8 out[P2P_FILE_ENTRY_FIXED_SIZE], guint8 kind, guint16 name_len,
+    guint64 size, guint64 mtime_ns)
+{
+  out[0] = kind;
+  out[1] = 0;
+  put_u16 (out + 2, name_len);
+  put_u64 (out + 4, size);
+  put_u64 (out + 12, mtime_ns);
+}
+
+void
+p2p_file_entry_decode (const guint8 e[P2P_FILE_ENTRY_FIXED_SIZE], guint8 *kind,
+    gsize *name_len, guint64 *size, guint64 *mtime_ns)
+{
+  *kind = e[0];
+  *name_len = get_u16 (e + 2);
+  *size = get_u64 (e + 4);
+  *mtime_ns = get_u64 (e + 12);
 }
 
 /**

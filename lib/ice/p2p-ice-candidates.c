@@ -53,20 +53,8 @@ count_local (P2pIcePath *self)
 void
 p2p_ice_path_finish_gather (P2pIcePath *self, GError *error)
 {
-  GTask *task = g_steal_pointer (&self->gather_task);
-  if (!task) {
-    g_clear_error (&error);
-    return;
-  }
-  GCancellable *c = g_task_get_cancellable (task);
-  if (c && self->gather_cancel_id)
-    g_cancellable_disconnect (c, self->gather_cancel_id);
-  self->gather_cancel_id = 0;
-  if (error)
-    g_task_return_error (task, error);
-  else
-    g_task_return_boolean (task, TRUE);
-  g_object_unref (task);
+  p2p_ice_path_complete_task (g_steal_pointer (&self->gather_task), &self->gather_cancel_id,
+      error);
 }
 
 static void

@@ -52,6 +52,10 @@ struct _P2pIcePath {
 /* Runs @func on the path's context from a fresh idle source: never inside
  * the GCancellable "cancelled" emission (disconnecting there deadlocks). */
 void p2p_ice_path_run_soon (P2pIcePath *self, GSourceFunc func);
+/* Completes a pending gathering or connect @task (transfer full, nullable:
+ * none pending then, and @error is dropped): disconnects its cancellable's
+ * handler *@cancel_id and returns @error (taken, nullable) or TRUE. */
+void p2p_ice_path_complete_task (GTask *task, gulong *cancel_id, GError *error);
 
 /* ---- p2p-ice-candidates.c ---- */
 

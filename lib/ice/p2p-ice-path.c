@@ -112,6 +112,24 @@ p2p_ice_path_run_soon (P2pIcePath *self, GSourceFunc func)
   g_source_unref (src);
 }
 
+void
+p2p_ice_path_complete_task (GTask *task, gulong *cancel_id, GError *error)
+{
+  if (!task) {
+    g_clear_error (&error);
+    return;
+  }
+  GCancellable *c = g_task_get_cancellable (task);
+  if (c && *cancel_id)
+    g_cancellable_disconnect (c, *cancel_id);
+  *cancel_id = 0;
+  if (error)
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
 /* ---- connectivity ---- */
 
 static void
@@ -122,19 +140,7 @@ finish_connect (P2pIcePath *self, GError *error)
     g_source_destroy (self->connect_timeout);
     g_clear_pointer (&self->connect_timeout, g_source_unref);
   }
-  if (!task) {
-    g_clear_error (&error);
-    return;
-  }
-  GCancellable *c = g_task_get_cancellable (task);
-  if (c && self->connect_cancel_id)
-    g_cancellable_disconnect (c, self->connect_cancel_id);
-  self->connect_cancel_id = 0;
-  if (error)
-    g_task_return_error (task, error);
-  else
-    g_task_return_boolean (task, TRUE);
-  g_object_unref (task);
+  p2p_ice_path_complete_task (task, &self->connect_cancel_id, error);
 }
 
 static void

@@ -573,9 +573,8 @@ p2p_udp_socket_init (P2pUdpSocket *self)
   self->timer_by_id = g_hash_table_new (NULL, NULL);
 }
 
-/* Parses a bind address; port 0 is allowed. */
-static GInetSocketAddress *
-parse_bind_address (const char *text, GError **error)
+GInetSocketAddress *
+p2p_parse_bind_address (const char *text, GError **error)
 {
   g_autofree char *host = NULL;
   g_autoptr (GInetAddress) addr = NULL;
@@ -660,7 +659,7 @@ p2p_udp_socket_new (const char *bind_address, GMainContext *ctx, GError **error)
 
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  addr = parse_bind_address (bind_address, error);
+  addr = p2p_parse_bind_address (bind_address, error);
   if (addr == NULL)
     return NULL;
   family = g_socket_address_get_family (G_SOCKET_ADDRESS (addr));

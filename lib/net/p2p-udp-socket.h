@@ -20,9 +20,16 @@ G_BEGIN_DECLS
 #define P2P_TYPE_UDP_SOCKET (p2p_udp_socket_get_type ())
 G_DECLARE_FINAL_TYPE (P2pUdpSocket, p2p_udp_socket, P2P, UDP_SOCKET, P2pDatagramSocket)
 
-/* Binds a UDP socket to @bind_address: "HOST:PORT" with HOST an IPv4
- * address, "[IPV6]:PORT", "localhost:PORT" (127.0.0.1) or ":PORT"
- * (0.0.0.0); PORT 0 picks a free port (read it back with
+/* Parses a bind address (the address argument of p2p_provider_listen(),
+ * for every implementation): "HOST:PORT" with HOST an IPv4 address,
+ * "[IPV6]:PORT", "localhost:PORT" (127.0.0.1) or ":PORT" (0.0.0.0); PORT
+ * 0..65535, 0 = any free port. (Dialled addresses are
+ * p2p_parse_host_port()'s: host names allowed, port 1..65535.)
+ * Errors: INVALID_ARGUMENT naming the problem. (transfer full) */
+GInetSocketAddress *p2p_parse_bind_address (const char *text, GError **error);
+
+/* Binds a UDP socket to @bind_address (p2p_parse_bind_address()); PORT 0
+ * picks a free port (read it back with
  * p2p_datagram_socket_get_local_address()). Callbacks run on @ctx (NULL =
  * thread default at this call).
  * Errors: INVALID_ARGUMENT (malformed address), NETWORK (bind failed, e.g.

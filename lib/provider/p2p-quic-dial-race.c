@@ -150,15 +150,12 @@ connect_note_error (Connect *c, GError *error)
   }
 }
 
+/* One route's result (a direct dial's or the ICE route's), counted out of
+ * c->outstanding already: @conn (transfer none, nullable) wins the race,
+ * or is closed when it lost it; @error (taken) is noted. */
 static void
-dial_one_done (GObject *source, GAsyncResult *res, gpointer user_data)
+dial_result (Connect *c, P2pConnection *conn, GError *error)
 {
-  Connect *c = user_data;
-  GError *error = NULL;
-  g_autoptr (P2pConnection) conn = p2p_quic_endpoint_dial_finish (P2P_QUIC_ENDPOINT (source),
-      res, &error);
-
-  c->outstanding--;
   if (c->done) {
     /* Lost the race after the winner was chosen. */
     if (conn)
@@ -175,6 +172,18 @@ dial_one_done (GObject *source, GAsyncResult *res, gpointer user_data)
   connect_note_error (c, error);
   if (c->outstanding == 0)
     connect_finish_net (c, NULL);
+}
+
+static void
+dial_one_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Connect *c = user_data;
+  GError *error = NULL;
+  g_autoptr (P2pConnection) conn = p2p_quic_endpoint_dial_finish (P2P_QUIC_ENDPOINT (source),
+      res, &error);
+
+  c->outstanding--;
+  dial_result (c, conn, error);
 }
 
 static void
@@ -350,21 +359,7 @@ ice_dial_done (GObject *source, GAsyncResult *res, gpointer user_data)
   c->outstanding--;
   if (conn && !c->self->shut_down)
     p2p_quic_provider_track_ice_conn (c->self, conn);
-  if (c->done) {
-    if (conn)
-      p2p_connection_close (conn, "duplicate connection");
-    g_clear_error (&error);
-    if (c->outstanding == 0)
-      connect_free (c);
-    return;
-  }
-  if (conn) {
-    connect_finish_net (c, conn);
-    return;
-  }
-  connect_note_error (c, error);
-  if (c->outstanding == 0)
-    connect_finish_net (c, NULL);
+  dial_result (c, conn, error);
 }
 
 /* Starts the rendezvous + ICE route to c->peer (counted in c->outstanding

@@ -40,21 +40,8 @@ typedef ngtcp2_ccerr P2pNgCcerr;
 #define p2p_ng_pkt_hd_token(hd) ((const uint8_t *) (hd)->token)
 #define p2p_ng_pkt_hd_tokenlen(hd) ((size_t) (hd)->tokenlen)
 
-typedef struct {
-  guint64 smoothed_rtt, min_rtt, cwnd, bytes_in_flight;
-} P2pNgStat;
-
-static inline void
-p2p_ng_conn_get_stat (ngtcp2_conn *conn, P2pNgStat *out)
-{
-  ngtcp2_conn_info info;
-
-  ngtcp2_conn_get_conn_info (conn, &info);
-  out->smoothed_rtt = info.smoothed_rtt;
-  out->min_rtt = info.min_rtt;
-  out->cwnd = info.cwnd;
-  out->bytes_in_flight = info.bytes_in_flight;
-}
+typedef ngtcp2_conn_info P2pNgConnStat;
+#define p2p_ng_conn_get_conn_stat(c, st) ngtcp2_conn_get_conn_info ((c), (st))
 
 #else /* ngtcp2 0.x */
 
@@ -85,6 +72,11 @@ p2p_ng_conn_get_ccerr_0x (ngtcp2_conn *conn, P2pNgCcerr *storage)
 #define p2p_ng_pkt_hd_token(hd) ((const uint8_t *) (hd)->token.base)
 #define p2p_ng_pkt_hd_tokenlen(hd) ((size_t) (hd)->token.len)
 
+typedef ngtcp2_conn_stat P2pNgConnStat;
+#define p2p_ng_conn_get_conn_stat(c, st) ngtcp2_conn_get_conn_stat ((c), (st))
+
+#endif
+
 typedef struct {
   guint64 smoothed_rtt, min_rtt, cwnd, bytes_in_flight;
 } P2pNgStat;
@@ -92,16 +84,14 @@ typedef struct {
 static inline void
 p2p_ng_conn_get_stat (ngtcp2_conn *conn, P2pNgStat *out)
 {
-  ngtcp2_conn_stat st;
+  P2pNgConnStat st;
 
-  ngtcp2_conn_get_conn_stat (conn, &st);
+  p2p_ng_conn_get_conn_stat (conn, &st);
   out->smoothed_rtt = st.smoothed_rtt;
   out->min_rtt = st.min_rtt;
   out->cwnd = st.cwnd;
   out->bytes_in_flight = st.bytes_in_flight;
 }
-
-#endif
 
 /* Declares the storage p2p_ng_conn_get_ccerr() needs on 0.x (nothing on 1.x). */
 #ifndef P2P_NG_CCERR_STORAGE

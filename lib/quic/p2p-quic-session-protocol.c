@@ -11,6 +11,7 @@
 
 #include "p2p/p2p-error.h"
 #include "p2p-mtu.h"
+#include "p2p-wire.h"
 
 #define MAX_QUEUED_DATAGRAMS 256
 #define SMALL_MESSAGE_COPY 4096
@@ -240,12 +241,6 @@ p2p_quic_session_on_control_data (P2pQuicSession *s, const guint8 *data, gsize l
 /* ------------------------------------------------------------------ */
 /* the message stream */
 
-static guint
-varint_size (guint64 v)
-{
-  return v < 64 ? 1 : v < 16384 ? 2 : v < (G_GUINT64_CONSTANT (1) << 30) ? 4 : 8;
-}
-
 /* Returns @n bytes of flow-control credit of the peer's message stream. */
 static void
 return_msg_credit (P2pQuicSession *s, guint64 n)
@@ -266,7 +261,7 @@ p2p_quic_session_on_message_data (P2pQuicSession *s, const guint8 *data, gsize l
   p2p_frame_decoder_push (s->msg_dec, data, len);
   while (p2p_frame_decoder_next (s->msg_dec, &type, &body, &err)) {
     gsize blen = g_bytes_get_size (body);
-    guint64 credit = varint_size (type) + varint_size (blen);
+    guint64 credit = p2p_wire_varint_len (type) + p2p_wire_varint_len (blen);
 
     if (type != P2P_FRAME_MESSAGE)
       credit += blen;

@@ -111,6 +111,22 @@ tls_setup (P2pQuicSession *s, GError **error)
   return p2p_quic_tls_init (&s->tls, s->identity, &s->conn_ref, error);
 }
 
+/* After ngtcp2_conn_client_new() or _server_new() returned @rv: on
+ * success ties the connection to the TLS session and sets the keepalive. */
+static gboolean
+conn_created (P2pQuicSession *s, int rv, GError **error)
+{
+  if (rv != 0) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
+        "could not create the QUIC connection: %s", ngtcp2_strerror (rv));
+    return FALSE;
+  }
+  ngtcp2_conn_set_tls_native_handle (s->conn, s->tls.session);
+  if (s->cfg.keepalive_ns)
+    ngtcp2_conn_set_keep_alive_timeout (s->conn, s->cfg.keepalive_ns);
+  return TRUE;
+}
+
 void
 p2p_quic_session_config_init (P2pQuicSessionConfig *cfg)
 {
@@ -279,14 +295,8 @@ p2p_quic_session_new_client (P2pIdentity *identity, const P2pPeerId *expected_pe
     return NULL;
   rv = ngtcp2_conn_client_new (&s->conn, &dcid, &scid, &s->path, NGTCP2_PROTO_VER_V1,
       &callbacks, &settings, &params, NULL, s);
-  if (rv != 0) {
-    g_set_error (error, P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
-        "could not create the QUIC connection: %s", ngtcp2_strerror (rv));
+  if (!conn_created (s, rv, error))
     return NULL;
-  }
-  ngtcp2_conn_set_tls_native_handle (s->conn, s->tls.session);
-  if (s->cfg.keepalive_ns)
-    ngtcp2_conn_set_keep_alive_timeout (s->conn, s->cfg.keepalive_ns);
 
   /* The Handshake frame is the first thing on the control stream. */
   hs = g_byte_array_new ();
@@ -358,14 +368,8 @@ p2p_quic_session_new_server_validated (P2pIdentity *identity, const guint8 *pkt,
     return NULL;
   rv = ngtcp2_conn_server_new (&s->conn, &hd.scid, &scid, &s->path, hd.version, &callbacks,
       &settings, &params, NULL, s);
-  if (rv != 0) {
-    g_set_error (error, P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
-        "could not create the QUIC connection: %s", ngtcp2_strerror (rv));
+  if (!conn_created (s, rv, error))
     return NULL;
-  }
-  ngtcp2_conn_set_tls_native_handle (s->conn, s->tls.session);
-  if (s->cfg.keepalive_ns)
-    ngtcp2_conn_set_keep_alive_timeout (s->conn, s->cfg.keepalive_ns);
 
   s->packets_received++;
   s->bytes_received += len;
