@@ -26,6 +26,8 @@
  *     on top and lets the later frames pass it ("reordered");
  *  4. held in a queue of at most --limit frames (dropped when full,
  *     "queue-full") and written to the other TAP when due.
+ * The counters also show "tap-drops": frames the kernel dropped at the
+ * input TAP's queue before netfwd read them (its txqueuelen; 0 expected).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _GNU_SOURCE             /* ppoll() */
 #include <glib.h>
@@ -47,7 +49,9 @@
 #include <unistd.h>
 
 #define FRAME_MAX 65536
-#define READ_BURST 64           /* frames read from one TAP per wakeup */
+#define BURST 64                /* frames read from one TAP, or written to
+                                 * one, per turn of the loop: neither
+                                 * direction starves the other */
 
 typedef struct {
   gint64 due;                   /* ns, CLOCK_MONOTONIC */
@@ -68,7 +72,7 @@ typedef struct {
   gint64 last_due;              /* the latest due time of an in-order frame */
   double tat;                   /* token bucket: theoretical arrival time, ns */
   int in_fd, out_fd;
-  const char *name;
+  const char *name, *in_tap;
   /* counters */
   guint64 received, forwarded, lost, queue_full, reordered, write_errors, bytes;
   guint max_queued;
@@ -202,11 +206,12 @@ direction_take (Direction *d, const guint8 *data, gsize len, gint64 now)
   heap_push (d, f);
 }
 
-/* Writes every frame due by @now; returns the next due time or -1. */
+/* Writes the frames due by @now, at most BURST; returns the next due time
+ * (one not after @now when more are due) or -1. */
 static gint64
 direction_flush (Direction *d, gint64 now)
 {
-  while (d->n > 0 && d->heap[0]->due <= now) {
+  for (int k = 0; k < BURST && d->n > 0 && d->heap[0]->due <= now; k++) {
     Frame *f = heap_pop (d);
     ssize_t w = write (d->out_fd, f->data, f->len);
     if (w == (ssize_t) f->len) {
@@ -220,15 +225,29 @@ direction_flush (Direction *d, gint64 now)
   return d->n > 0 ? d->heap[0]->due : -1;
 }
 
+/* Frames the kernel dropped at the input TAP before netfwd read them (its
+ * queue, txqueuelen frames, was full): the TAP's tx_dropped, -1 if unknown
+ * (sysfs shows the devices of the namespace it was mounted in: ip netns
+ * exec mounts the namespace's own). */
+static gint64
+tap_drops (const char *tap)
+{
+  g_autofree char *path = g_strdup_printf ("/sys/class/net/%s/statistics/tx_dropped", tap);
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return -1;
+  return g_ascii_strtoll (text, NULL, 10);
+}
+
 static void
 direction_print (Direction *d, const char *when)
 {
   printf ("netfwd: %s %s received %" G_GUINT64_FORMAT " forwarded %" G_GUINT64_FORMAT
           " lost %" G_GUINT64_FORMAT " queue-full %" G_GUINT64_FORMAT
           " reordered %" G_GUINT64_FORMAT " write-errors %" G_GUINT64_FORMAT
-          " queued %u max-queued %u bytes %" G_GUINT64_FORMAT "\n",
+          " queued %u max-queued %u bytes %" G_GUINT64_FORMAT " tap-drops %" G_GINT64_FORMAT "\n",
           when, d->name, d->received, d->forwarded, d->lost, d->queue_full, d->reordered,
-          d->write_errors, d->n, d->max_queued, d->bytes);
+          d->write_errors, d->n, d->max_queued, d->bytes, tap_drops (d->in_tap));
 }
 
 static int
@@ -393,6 +412,7 @@ main (int argc, char **argv)
     d->in_fd = fd[i];
     d->out_fd = fd[1 - i];
     d->name = i == 0 ? "0>1" : "1>0";
+    d->in_tap = i == 0 ? tap0 : tap1;
   }
   buf = g_malloc (FRAME_MAX);
   printf ("netfwd: ready %s<->%s delay %g/%g ms jitter %g/%g ms (%s) loss %g/%g reorder %g/%g "
@@ -437,7 +457,7 @@ main (int argc, char **argv)
       if (!(pfd[i].revents & POLLIN))
         continue;
       now = now_ns ();
-      for (int k = 0; k < READ_BURST; k++) {
+      for (int k = 0; k < BURST; k++) {
         ssize_t n = read (fd[i], buf, FRAME_MAX);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
           break;
