@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 # tests/bench/files-bench.py: on-demand tracks (issue 13), p2p:// against
-# HTTP on loopback in the same run: time to the first decoded buffer and
-# seek latency (seek to 50 % -> first buffer), and the time to read a large
-# file whole, for p2psrc (a p2p-serve process) and souphttpsrc (python3's
-# http.server with byte ranges, range-http-server.py) serving the same directory.
+# HTTP on loopback (or across an emulated link, below) in the same run: time
+# to the first decoded buffer, seek latency (seek to 50 % -> first buffer),
+# and the time to read a large file whole, for p2psrc (a p2p-serve process)
+# and souphttpsrc (python3's http.server with byte ranges,
+# range-http-server.py) serving the same directory.
 #   tests/bench/files-bench.py BUILDDIR [RUNS] [--server-ns NS --host IP --label TEXT]
 # Prints one line per figure: name, p2p median, http median, ratio.
 # Both servers bind to --host (default 127.0.0.1); with --server-ns they run

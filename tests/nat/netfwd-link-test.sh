@@ -51,7 +51,7 @@ server() {
   name=$1; shift
   netfwd_b timeout $T "$PY" "$UDP" "$@" >"$NETFWD_DIR/$name.out" 2>"$NETFWD_DIR/$name.err" &
   SPID=$!; PIDS="$PIDS $SPID"
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     grep -q '^ready' "$NETFWD_DIR/$name.out" && return 0
     kill -0 $SPID 2>/dev/null || break
     sleep 0.05
@@ -87,7 +87,7 @@ netfwd_link_start --delay-ms 5 --reorder 0.3 --reorder-ms 20 --seed 7 || fail "n
 server sink3 sink "$NETFWD_B_IP" 7001 100 10
 netfwd_a timeout $T "$PY" "$UDP" burst "$NETFWD_B_IP" 7001 100 100 || fail "burst"
 wait $SPID
-got=$(cat "$NETFWD_DIR/sink3.out" | tail -n 1)
+got=$(tail -n 1 "$NETFWD_DIR/sink3.out")
 netfwd_link_stop
 reo=$(netfwd_counter "0>1" reordered)
 set -- $got
