@@ -1,19 +1,32 @@
 #!/usr/bin/python3
 # tests/bench/files-bench.py: on-demand tracks (issue 13), p2p:// against
-# HTTP on loopback in the same run: time to the first decoded buffer and
-# seek latency (seek to 50 % -> first buffer), and the time to read a large
-# file whole, for p2psrc (a p2p-serve process) and souphttpsrc (python3's
-# http.server with byte ranges, range-http-server.py) serving the same directory.
-#   tests/bench/files-bench.py BUILDDIR [RUNS]
+# HTTP on loopback (or across an emulated link, below) in the same run: time
+# to the first decoded buffer, seek latency (seek to 50 % -> first buffer),
+# and the time to read a large file whole, for p2psrc (a p2p-serve process)
+# and souphttpsrc (python3's http.server with byte ranges,
+# range-http-server.py) serving the same directory.
+#   tests/bench/files-bench.py BUILDDIR [RUNS] [--server-ns NS --host IP --label TEXT]
 # Prints one line per figure: name, p2p median, http median, ratio.
-# (No netem link here: the 50 ms RTT figures of the issue are not measured.)
-import os, select, shutil, socket, statistics, subprocess, sys, tempfile, time
+# Both servers bind to --host (default 127.0.0.1); with --server-ns they run
+# in that network namespace (ip netns exec) and the players in this
+# process's namespace: tests/bench/files-link.sh runs it so across an
+# emulated link with 50 ms RTT (tests/support/netfwd-link.sh).
+import argparse, os, select, shutil, socket, statistics, subprocess, sys, tempfile, time
 import gi
 gi.require_version('Gst', '1.0')
 from gi.repository import Gst
 
-build = os.path.abspath(sys.argv[1])
-runs = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+ap = argparse.ArgumentParser()
+ap.add_argument('build')
+ap.add_argument('runs', nargs='?', type=int, default=7)
+ap.add_argument('--server-ns', help='run the servers in this network namespace')
+ap.add_argument('--host', default='127.0.0.1', help='the servers\' address (default 127.0.0.1)')
+ap.add_argument('--label', default='loopback', help='what the link is, for the summary line')
+args = ap.parse_args()
+build = os.path.abspath(args.build)
+runs = args.runs
+host = args.host
+prefix = ['ip', 'netns', 'exec', args.server_ns] if args.server_ns else []
 os.environ['GST_PLUGIN_PATH'] = os.path.join(build, 'gst')
 Gst.init(None)
 WAIT = 30 * Gst.SECOND
@@ -50,12 +63,15 @@ try:
     run('audiotestsrc num-buffers=2600 wave=white-noise ! audio/x-raw,rate=44100,channels=2 '
         '! flacenc ! filesink location=%s/t.flac' % tmp)
     size = os.path.getsize(tmp + '/t.flac')
-    srv = subprocess.Popen([os.path.join(build, 'tools', 'p2p-serve'), tmp, '--port', '0',
-                            '--bind-address', '127.0.0.1'],
+    srv = subprocess.Popen(prefix + [os.path.join(build, 'tools', 'p2p-serve'), tmp, '--port', '0',
+                                     '--bind-address', host],
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()
-    http = subprocess.Popen(['/usr/bin/python3', os.path.join(os.path.dirname(
-                             os.path.abspath(__file__)), 'range-http-server.py'), str(port), tmp],
+    if args.server_ns:
+        port = 8080                    # the namespace is the script's own, empty
+    else:
+        s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()
+    http = subprocess.Popen(prefix + ['/usr/bin/python3', os.path.join(os.path.dirname(
+                             os.path.abspath(__file__)), 'range-http-server.py'), str(port), tmp, host],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         buf = b''
@@ -66,20 +82,27 @@ try:
         ticket = buf.decode().split('ticket: ')[1].split()[0]
         for _ in range(100):           # the HTTP server is up (bounded)
             try:
-                socket.create_connection(('127.0.0.1', port), 1).close(); break
+                socket.create_connection((host, port), 1).close(); break
             except OSError:
                 time.sleep(0.05)
-        uris = {'p2p': 'p2p://%s/t.flac' % ticket, 'http': 'http://127.0.0.1:%d/t.flac' % port}
+        uris = {'p2p': 'p2p://%s/t.flac' % ticket, 'http': 'http://%s:%d/t.flac' % (host, port)}
         res = {k: {'first': [], 'seek': [], 'bulk': []} for k in uris}
         for _ in range(runs):
             for k, u in uris.items():
                 f, sk = first_and_seek(u)
                 res[k]['first'].append(f); res[k]['seek'].append(sk)
                 res[k]['bulk'].append(bulk(u))
-        print('file %d bytes, %d runs, medians (loopback)' % (size, runs))
+        print('file %d bytes, %d runs, medians (%s)' % (size, runs, args.label))
         for fig in ('first', 'seek', 'bulk'):
             a = statistics.median(res['p2p'][fig]); b = statistics.median(res['http'][fig])
-            print('%-6s p2p %.1f ms  http %.1f ms  ratio %.2f' % (fig, a * 1000, b * 1000, a / b))
+            extra = ''
+            if fig == 'bulk':
+                extra = '  (%.1f / %.1f Mbit/s)' % (size * 8 / a / 1e6, size * 8 / b / 1e6)
+            print('%-6s p2p %.1f ms  http %.1f ms  ratio %.2f%s' % (fig, a * 1000, b * 1000, a / b, extra))
+        if os.environ.get('FILES_BENCH_RAW'):
+            for k in uris:
+                for fig in ('first', 'seek', 'bulk'):
+                    print('raw %s %s %s' % (k, fig, ' '.join('%.1f' % (v * 1000) for v in res[k][fig])))
     finally:
         for p in (srv, http):
             p.terminate(); p.wait(10)

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-# tests/bench/range-http-server.py PORT DIR: python3's http.server plus
+# tests/bench/range-http-server.py PORT DIR [ADDRESS]: python3's http.server plus
 # single byte ranges (Range: bytes=A-B -> 206), which `python3 -m
-# http.server` lacks and souphttpsrc needs to seek; threaded, loopback.
+# http.server` lacks and souphttpsrc needs to seek; threaded; on 127.0.0.1 unless ADDRESS.
 import os, sys, http.server, functools
 
 class H(http.server.SimpleHTTPRequestHandler):
@@ -47,5 +47,5 @@ class H(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
-http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])),
+http.server.ThreadingHTTPServer((sys.argv[3] if len(sys.argv) > 3 else '127.0.0.1', int(sys.argv[1])),
     functools.partial(H, directory=sys.argv[2])).serve_forever()

@@ -10,10 +10,16 @@
 #   throughput, setup, latency, relay, fanout: the elements end to end
 #         against TCP/SRT/UDP/direct baselines (tests/bench/NAME.sh; methods
 #         and knobs in docs/performance.md, "Pipelines")
+#   files: on-demand files, p2p:// (p2p-serve + p2psrc) against HTTP
+#         (souphttpsrc) on loopback: first buffer, seek, whole file
+#         (tests/bench/files-bench.py; BENCH_FILES_RUNS, default 9)
+#   files-link: the same across an emulated 50 ms RTT link between two
+#         network namespaces (tests/bench/files-link.sh, netfwd; root, else
+#         skipped)
 set -eu
 cd "$(dirname "$0")/../.."
 BUILD=${BENCH_BUILDDIR:-build-bench}
-ALL="quic sim throughput setup latency relay fanout"
+ALL="quic sim throughput setup latency relay fanout files files-link"
 NAMES=${*:-$ALL}
 
 if [ ! -f "$BUILD/build.ninja" ]; then
@@ -21,7 +27,8 @@ if [ ! -f "$BUILD/build.ninja" ]; then
 fi
 ninja -C "$BUILD" tests/bench/bench-quic tests/bench/bench-sim >/dev/null
 ninja -C "$BUILD" tests/bench/bench-pipeline tests/bench/bench-latency \
-  gst/libgstp2p.so tools/p2p-id tools/p2p-cat tools/p2p-rendezvous >/dev/null ||
+  gst/libgstp2p.so tools/p2p-id tools/p2p-cat tools/p2p-rendezvous tools/p2p-serve \
+  tests/support/netfwd >/dev/null ||
   echo "run.sh: the pipeline benchmarks' programs did not all build" >&2
 
 status=0
@@ -35,6 +42,15 @@ for name in $NAMES; do
       ;;
     throughput|setup|latency|relay|fanout)
       BENCH_BUILDDIR=$BUILD "tests/bench/$name.sh" || status=1
+      ;;
+    files)
+      P2P_MDNS=0 tests/bench/files-bench.py "$BUILD" "${BENCH_FILES_RUNS:-9}" || status=1
+      ;;
+    files-link)
+      st=0
+      BENCH_BUILDDIR=$BUILD tests/bench/files-link.sh "${BENCH_FILES_RUNS:-9}" || st=$?
+      if [ "$st" = 77 ]; then echo "files-link: skipped (needs root)"
+      elif [ "$st" != 0 ]; then status=1; fi
       ;;
     *)
       echo "unknown benchmark: $name (known: $ALL)" >&2
