@@ -10,7 +10,10 @@
  * in size up to BLOCK_MAX, so the short reads and jumps of typefind and of
  * a parser's seek cost little while a sequential read streams. A read
  * outside the block in hand and the window drops the window (a seek): its
- * streams are released and their remaining bytes discarded. The size query
+ * streams are released and their remaining bytes discarded. The last
+ * RECENT blocks read are kept: typefind and demuxers jump back and forth
+ * (start, end, start, index, start) and each return to a block kept costs
+ * no round trip. The size query
  * asks for the first block, whose answer's header gives the size, so the
  * first read does not wait another round trip. Every
  * answer's validator (size, mtime, inode) must equal the first one's, else
@@ -28,6 +31,8 @@ GST_DEBUG_CATEGORY_EXTERN (gst_p2p_debug);
 #define BLOCK_MIN (64 * 1024)
 #define BLOCK_MAX (256 * 1024)
 #define WINDOW 4
+/* blocks kept after being read (at most RECENT x BLOCK_MAX bytes) */
+#define RECENT 4
 #define BUSY_RETRIES 10
 #define BUSY_WAIT_MS 20
 /* a dropped connection: reconnect and resume at the block's offset */
@@ -56,6 +61,7 @@ struct _GstP2pFileReader {
   /* the block in hand */
   guint64 block_offset;
   GBytes *block;
+  GQueue recent;                /* Block*: the blocks read before, newest first */
   GQueue pending;               /* Pending*, in offset order */
   guint window;                 /* blocks to keep requested ahead, 1..WINDOW */
   guint64 req_len;              /* length of the next request */
@@ -66,6 +72,59 @@ struct _GstP2pFileReader {
   gboolean push_started, push_need_segment;
   guint32 push_seqnum;
 };
+
+typedef struct {
+  guint64 offset;
+  GBytes *bytes;
+} Block;
+
+static void
+block_free (gpointer data)
+{
+  Block *b = data;
+
+  g_bytes_unref (b->bytes);
+  g_free (b);
+}
+
+/* The block in hand joins the recent ones (the oldest goes beyond RECENT). */
+static void
+keep_block (GstP2pFileReader *self)
+{
+  Block *b;
+
+  if (self->block == NULL)
+    return;
+  b = g_new0 (Block, 1);
+  b->offset = self->block_offset;
+  b->bytes = g_steal_pointer (&self->block);
+  g_queue_push_head (&self->recent, b);
+  while (self->recent.length > RECENT)
+    block_free (g_queue_pop_tail (&self->recent));
+}
+
+/* Makes a recent block holding offset @at the block in hand. */
+static gboolean
+take_recent (GstP2pFileReader *self, guint64 at)
+{
+  for (GList *l = self->recent.head; l; l = l->next) {
+    Block *b = l->data;
+
+    if (at >= b->offset && at < b->offset + g_bytes_get_size (b->bytes)) {
+      GBytes *bytes = g_bytes_ref (b->bytes);
+      guint64 offset = b->offset;
+
+      g_queue_delete_link (&self->recent, l);
+      block_free (b);
+      keep_block (self);
+      self->block = bytes;
+      self->block_offset = offset;
+      GST_LOG_OBJECT (self->element, "offset %" G_GUINT64_FORMAT " in a kept block", at);
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
 
 static void
 pending_free (gpointer data)
@@ -88,6 +147,7 @@ gst_p2p_file_reader_new (GstElement *element, GstP2pObject *obj, const char *pat
   self->peer = gst_p2p_object_dup_peer (obj);
   g_mutex_init (&self->lock);
   g_queue_init (&self->pending);
+  g_queue_init (&self->recent);
   return self;
 }
 
@@ -103,6 +163,7 @@ gst_p2p_file_reader_free (GstP2pFileReader *self)
   if (!self)
     return;
   g_queue_clear_full (&self->pending, pending_free);
+  g_queue_clear_full (&self->recent, block_free);
   g_clear_pointer (&self->block, g_bytes_unref);
   if (self->conn) {
     p2p_connection_close (self->conn, "receiver stopped");
@@ -369,7 +430,7 @@ load_block_once (GstP2pFileReader *self, guint64 at, guint64 want, GError **erro
         h.body_len);
     return FALSE;
   }
-  g_clear_pointer (&self->block, g_bytes_unref);
+  keep_block (self);
   self->block = g_bytes_new_take (buf, got);
   self->block_offset = start;
   /* a sequential read: widen the read-ahead, one block per block read */
@@ -444,8 +505,9 @@ gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 offset, guint len
     gsize blen;
     const guint8 *b;
 
-    if (!self->block || at < self->block_offset
-        || at >= self->block_offset + g_bytes_get_size (self->block)) {
+    if ((!self->block || at < self->block_offset
+            || at >= self->block_offset + g_bytes_get_size (self->block))
+        && !take_recent (self, at)) {
       if (!load_block (self, at, end - at, &error)) {
         gst_buffer_unmap (out, &map);
         goto failed;
