@@ -55,6 +55,9 @@ struct _Connect {
   P2pMdnsLookup *mdns;          /* the LAN lookup of a bare peer ID */
   P2pDhtLookup *dht;            /* its DHT lookup */
   Lookup lookups[2];            /* [0] mDNS, [1] DHT */
+  gboolean bare;                /* named by peer ID only: found by discovery */
+  gboolean found;               /* a discovery source answered */
+  GString *tried;               /* each source's failure, for PEER_NOT_FOUND */
   GError *error;                /* the most telling failure so far */
   GPtrArray *cancel_sources;    /* GSource*: timers destroyed at the finish */
   GArray *cancel_handlers;      /* CancelHandler: on the tasks' cancellables */
@@ -87,6 +90,7 @@ connect_free (Connect *c)
   g_array_unref (c->cancel_handlers);
   g_clear_object (&c->race);
   g_clear_error (&c->error);
+  g_string_free (c->tried, TRUE);
   g_free (c->peer_str);
   g_object_unref (c->self);
   g_free (c);
@@ -100,6 +104,14 @@ connect_finish_net (Connect *c, P2pConnection *conn)
 
   c->outstanding++;             /* hold: destroying sources may release others */
   c->done = TRUE;
+  /* a bare peer ID that no source found: one error naming each source */
+  if (conn == NULL && c->bare && !c->found && c->tried->len > 0
+      && !g_error_matches (c->error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED)
+      && !g_error_matches (c->error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    g_clear_error (&c->error);
+    c->error = g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
+        "peer %s was not found: %s; use a ticket or ID@HOST:PORT", c->peer_str, c->tried->str);
+  }
   if (conn == NULL && c->error == NULL)
     c->error = g_error_new (P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
         "no address of peer %s could be dialled", c->peer_str);
@@ -134,6 +146,15 @@ connect_finish_net (Connect *c, P2pConnection *conn)
   g_ptr_array_set_size (c->tasks, 0);
   if (--c->outstanding == 0)
     connect_free (c);
+}
+
+/* For a bare peer ID: what one discovery source said. */
+static void
+note_tried (Connect *c, const char *source, const char *what)
+{
+  if (c->bare)
+    g_string_append_printf (c->tried, "%s%s%s%s", c->tried->len ? "; " : "", source,
+        source[0] ? ": " : "", what);
 }
 
 /* Keeps the most useful error: authentication beats a timeout or network error. */
@@ -357,6 +378,8 @@ ice_dial_done (GObject *source, GAsyncResult *res, gpointer user_data)
    * completing them), so c->self->ice may already be gone: do not use it. */
   conn = p2p_ice_loader_get (NULL)->connect_finish (NULL, res, &error);
   c->outstanding--;
+  if (conn == NULL && error)
+    note_tried (c, "through the rendezvous", error->message);
   if (conn && !c->self->shut_down)
     p2p_quic_provider_track_ice_conn (c->self, conn);
   dial_result (c, conn, error);
@@ -375,6 +398,7 @@ start_ice (Connect *c)
     return;
   c->ice_started = TRUE;
   if (!p2p_quic_provider_rendezvous_configured (self)) {
+    note_tried (c, "", "no rendezvous configured (P2P_BOOTSTRAP_PEERS)");
     connect_note_error (c, g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
         "no address for peer %s%s%s%s and no rendezvous configured (P2P_BOOTSTRAP_PEERS); "
         "use a ticket or ID@HOST:PORT", c->peer_str,
@@ -385,6 +409,7 @@ start_ice (Connect *c)
   }
   ice = p2p_quic_provider_get_ice (self, &error);
   if (ice == NULL) {
+    note_tried (c, "through the rendezvous", error->message);
     connect_note_error (c, error);
     return;
   }
@@ -400,6 +425,8 @@ lookup_found (P2pDiscoveryRecord *record, gint64 elapsed_us, gpointer data)
   Lookup *l = data;
   Connect *c = l->c;
   g_autofree char *ms = g_strdup_printf ("%.1f", elapsed_us / 1000.0);
+
+  c->found = TRUE;
   g_autofree char *addrs = g_strjoinv (",", record->addresses);
 
   g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_INFO,
@@ -419,7 +446,9 @@ static gboolean
 lookup_timeout_cb (gpointer data)
 {
   Lookup *l = data;
+  g_autofree char *what = g_strdup_printf ("no answer within %u ms", l->limit_ms);
 
+  note_tried (l->c, l->where, what);
   connect_note_error (l->c, g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
       "peer %s was not found %s within %u ms", l->c->peer_str, l->where, l->limit_ms));
   return G_SOURCE_REMOVE;
@@ -459,18 +488,22 @@ start_lookups (Connect *c)
   c->lookups[1] = (Lookup) { c, "dht", "in the DHT", DHT_LOOKUP_MS };
   if (mdns) {
     c->mdns = p2p_mdns_lookup_start (mdns, &c->peer, lookup_found, &c->lookups[0], &error);
-    if (c->mdns)
+    if (c->mdns) {
       lookup_started (&c->lookups[0]);
-    else
+    } else {
+      note_tried (c, c->lookups[0].where, error->message);
       connect_note_error (c, g_steal_pointer (&error));
+    }
   }
   if (dht) {
     c->dht = c->self->dht_mod->lookup_start (dht, &c->peer, lookup_found, &c->lookups[1],
         &error);
-    if (c->dht)
+    if (c->dht) {
       lookup_started (&c->lookups[1]);
-    else
+    } else {
+      note_tried (c, c->lookups[1].where, error->message);
       connect_note_error (c, g_steal_pointer (&error));
+    }
   }
 }
 
@@ -481,6 +514,7 @@ static void
 connect_via_rendezvous (Connect *c)
 {
   c->outstanding++;             /* hold @c while starting */
+  c->bare = TRUE;
   start_lookups (c);
   start_ice (c);
   if (--c->outstanding == 0)
@@ -614,6 +648,7 @@ connect_start_net (gpointer data)
   c->cancel_sources = g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref);
   c->cancel_handlers = g_array_new (FALSE, FALSE, sizeof (CancelHandler));
   c->race = g_cancellable_new ();
+  c->tried = g_string_new (NULL);
   connect_add_task (c, task);
   g_hash_table_insert (self->inflight, g_strdup (c->peer_str), c);
 

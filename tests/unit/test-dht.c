@@ -609,6 +609,44 @@ test_provider_bare_id (void)
   p2p_dht_free (boot);
 }
 
+/* Every discovery source down (a DHT bootstrap node and a rendezvous
+ * where nothing listens, mDNS with no peer on the network): one
+ * PEER_NOT_FOUND naming each source tried, within the DHT's time limit. */
+static void
+test_all_sources_down (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pIdentity) nobody = p2p_identity_new ();
+  g_autofree char *id = p2p_identity_dup_peer_id_string (nobody);
+  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autoptr (P2pQuicProvider) b = NULL;
+  P2pConnection *none;
+  gint64 t0;
+
+  if (!have_loopback_dht) {
+    g_test_skip (no_dht_reason);
+    return;
+  }
+  /* port 9 (discard): nothing listens there in the test's namespace */
+  cfg->bootstrap_peers = g_strsplit ("dht://127.0.0.1:9,ws://127.0.0.1:9/", ",", -1);
+  cfg->mdns = TRUE;
+  b = p2p_quic_provider_new (NULL, cfg);
+  t0 = g_get_monotonic_time ();
+  none = p2p_provider_connect (P2P_PROVIDER (b), id, NULL, &error);
+  g_assert_null (none);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND);
+  g_test_message ("%s (after %.1f s)", error->message,
+      (g_get_monotonic_time () - t0) / 1e6);
+  for (guint i = 0; i < 3; i++) {
+    const char *words[] = { "on the local network (mDNS): no answer within",
+      "in the DHT: no answer within", "through the rendezvous: " };
+
+    if (strstr (error->message, words[i]) == NULL)
+      g_error ("\"%s\" does not say \"%s\"", error->message, words[i]);
+  }
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 15 * G_USEC_PER_SEC);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -625,6 +663,7 @@ main (int argc, char **argv)
   g_test_add_func ("/dht/free-with-lookup", test_free_with_lookup);
   g_test_add_func ("/dht/dhtnode-bootstrap", test_dhtnode_bootstrap);
   g_test_add_func ("/dht/provider-bare-id", test_provider_bare_id);
+  g_test_add_func ("/dht/all-sources-down", test_all_sources_down);
   if (!own_netns)
     g_test_message ("no network namespace of our own: the DHT nodes run on the host's loopback");
   return g_test_run ();

@@ -613,8 +613,9 @@ test_rdv_several_servers (void)
 
   nothing = p2p_provider_connect (P2P_PROVIDER (lost), a_id, c, &error);
   g_assert_null (nothing);
-  g_assert_error (error, P2P_ERROR, P2P_ERROR_NETWORK);
-  g_assert_nonnull (strstr (error->message, "no rendezvous server could be reached"));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "through the rendezvous: no rendezvous server "
+          "could be reached"));
   g_assert_false (g_cancellable_is_cancelled (c));
 
   p2p_listener_close (l);
