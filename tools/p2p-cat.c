@@ -426,12 +426,13 @@ main (int argc, char **argv)
       "Pipe bytes between two peers over authenticated QUIC.\n\n"
       "  listen            wait for one peer; print its data on stdout. The first line on\n"
       "                    stderr is \"ticket: ...\": give it to the other side.\n"
-      "  connect PEER      send stdin to PEER (a ticket, ID@HOST:PORT, or a peer ID with\n"
-      "                    --rendezvous), then close.\n\n"
+      "  connect PEER      send stdin to PEER (a ticket, ID@HOST:PORT, or a bare peer ID:\n"
+      "                    found on the LAN by mDNS, in a DHT (dht:// in P2P_BOOTSTRAP_PEERS)\n"
+      "                    or through --rendezvous), then close.\n\n"
       "Both print \"path: direct\" or \"path: relay\" on stderr once connected.");
   g_option_context_set_description (ctx,
       "Environment: P2P_LISTEN_PORT, P2P_BOOTSTRAP_PEERS, P2P_RELAY_SERVERS, P2P_STUN_SERVERS,\n"
-      "P2P_RELAY_POLICY, P2P_IDENTITY_FILE (docs/configuration.md). Exit status 1 on any error.");
+      "P2P_RELAY_POLICY, P2P_IDENTITY_FILE, P2P_MDNS (docs/configuration.md). Exit status 1 on any error.");
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_autoptr (GError) error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error)) {

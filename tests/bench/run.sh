@@ -16,10 +16,14 @@
 #   files-link: the same across an emulated 50 ms RTT link between two
 #         network namespaces (tests/bench/files-link.sh, netfwd; root, else
 #         skipped)
+#   discovery: setup time of a dial by bare peer ID by each discovery route
+#         (mDNS, DHT, rendezvous) and by ticket, two namespaces on a bridge
+#         (tests/bench/discovery.sh; root and dhtnode, else skipped;
+#         BENCH_DISCOVERY_RUNS, default 7)
 set -eu
 cd "$(dirname "$0")/../.."
 BUILD=${BENCH_BUILDDIR:-build-bench}
-ALL="quic sim throughput setup latency relay fanout files files-link"
+ALL="quic sim throughput setup latency relay fanout files files-link discovery"
 NAMES=${*:-$ALL}
 
 if [ ! -f "$BUILD/build.ninja" ]; then
@@ -50,6 +54,12 @@ for name in $NAMES; do
       st=0
       BENCH_BUILDDIR=$BUILD tests/bench/files-link.sh "${BENCH_FILES_RUNS:-9}" || st=$?
       if [ "$st" = 77 ]; then echo "files-link: skipped (needs root)"
+      elif [ "$st" != 0 ]; then status=1; fi
+      ;;
+    discovery)
+      st=0
+      BENCH_BUILDDIR=$BUILD tests/bench/discovery.sh "${BENCH_DISCOVERY_RUNS:-7}" || st=$?
+      if [ "$st" = 77 ]; then echo "discovery: skipped (needs root and dhtnode)"
       elif [ "$st" != 0 ]; then status=1; fi
       ;;
     *)
