@@ -11,7 +11,7 @@
  * a parser's seek cost little while a sequential read streams. A read
  * outside the block in hand and the window drops the window (a seek): its
  * streams are released and their remaining bytes discarded. The last
- * RECENT blocks read are kept: typefind and demuxers jump back and forth
+ * RECENT blocks read (RECENT_BYTES at most) are kept: typefind and demuxers jump back and forth
  * (start, end, start, index, start) and each return to a block kept costs
  * no round trip. The size query
  * asks for the first block, whose answer's header gives the size, so the
@@ -29,10 +29,11 @@ GST_DEBUG_CATEGORY_EXTERN (gst_p2p_debug);
 
 /* the first request after a jump, and the largest of a sequential read */
 #define BLOCK_MIN (64 * 1024)
-#define BLOCK_MAX (256 * 1024)
+#define BLOCK_MAX (1024 * 1024)
 #define WINDOW 4
-/* blocks kept after being read (at most RECENT x BLOCK_MAX bytes) */
+/* blocks kept after being read: at most RECENT of them, RECENT_BYTES in all */
 #define RECENT 4
+#define RECENT_BYTES (1024 * 1024)
 #define BUSY_RETRIES 10
 #define BUSY_WAIT_MS 20
 /* a dropped connection: reconnect and resume at the block's offset */
@@ -99,8 +100,15 @@ keep_block (GstP2pFileReader *self)
   b->offset = self->block_offset;
   b->bytes = g_steal_pointer (&self->block);
   g_queue_push_head (&self->recent, b);
-  while (self->recent.length > RECENT)
+  for (;;) {
+    gsize bytes = 0;
+
+    for (GList *l = self->recent.head; l; l = l->next)
+      bytes += g_bytes_get_size (((Block *) l->data)->bytes);
+    if (self->recent.length <= RECENT && bytes <= RECENT_BYTES)
+      break;
     block_free (g_queue_pop_tail (&self->recent));
+  }
 }
 
 /* Makes a recent block holding offset @at the block in hand. */

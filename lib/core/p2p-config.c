@@ -34,6 +34,7 @@ config_set_defaults (P2pConfig *c)
   c->keepalive_ms = 5000;
   c->liveness_timeout_ms = 4000;
   c->mdns = TRUE;
+  c->congestion_control = P2P_CONGESTION_CONTROL_BBR2;
   c->sim_packet_loss = 0.0;
   c->sim_failure_rate = 0.0;
   c->sim_seed = 1;

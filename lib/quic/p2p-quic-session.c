@@ -141,6 +141,7 @@ p2p_quic_session_config_init (P2pQuicSessionConfig *cfg)
   cfg->capabilities = P2P_CAPABILITIES_LOCAL;
   cfg->enable_datagrams = TRUE;
   cfg->recv_window = DEFAULT_RECV_WINDOW;
+  cfg->congestion_control = P2P_CONGESTION_CONTROL_BBR2;
 }
 
 void

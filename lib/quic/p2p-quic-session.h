@@ -91,7 +91,7 @@ typedef struct {
   guint64 protocol_version_min;
   /* P2pCapability bits advertised (config_init: P2P_CAPABILITIES_LOCAL). */
   guint64 capabilities;
-  P2pCongestionControl congestion_control;  /* default CUBIC */
+  P2pCongestionControl congestion_control;  /* default BBR2 (docs/performance.md) */
   gboolean enable_datagrams;    /* advertise max_datagram_frame_size (default on: pass TRUE) */
   /* Receive backpressure: message bytes delivered by message() but not yet
    * returned with p2p_quic_session_message_consumed(), plus message bytes

@@ -63,10 +63,16 @@ hash_hex (gnutls_hash_hd_t h)
   return g_string_free (s, FALSE);
 }
 
+/* The environment's configuration (P2P_CONGESTION_CONTROL, ...), with
+ * the benchmark's own timeouts and ports. */
 static P2pConfig *
 bench_config (void)
 {
-  P2pConfig *cfg = p2p_config_new ();
+  g_autoptr (GError) error = NULL;
+  P2pConfig *cfg = p2p_config_new_from_env (&error);
+
+  if (cfg == NULL)
+    g_error ("bench-quic: %s", error->message);
 
   cfg->idle_timeout_ms = 30000;
   cfg->listen_port = 0;

@@ -150,7 +150,7 @@ test_congestion_control_and_mdns (void)
   g_autoptr (P2pConfig) d = p2p_config_new ();
   g_autoptr (P2pConfig) off = good ("P2P_MDNS", "0");
 
-  g_assert_cmpint (d->congestion_control, ==, P2P_CONGESTION_CONTROL_CUBIC);
+  g_assert_cmpint (d->congestion_control, ==, P2P_CONGESTION_CONTROL_BBR2);
   g_assert_true (d->mdns);
   g_assert_false (off->mdns);
   for (guint i = 0; i < G_N_ELEMENTS (ok); i++) {

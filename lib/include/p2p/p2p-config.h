@@ -34,10 +34,10 @@ typedef enum {
 
 /**
  * P2pCongestionControl:
- * @P2P_CONGESTION_CONTROL_CUBIC: CUBIC (RFC 9438), the default
+ * @P2P_CONGESTION_CONTROL_CUBIC: CUBIC (RFC 9438)
  * @P2P_CONGESTION_CONTROL_RENO: NewReno (RFC 9002)
  * @P2P_CONGESTION_CONTROL_BBR: BBR v1
- * @P2P_CONGESTION_CONTROL_BBR2: BBR v2
+ * @P2P_CONGESTION_CONTROL_BBR2: BBR v2, the default
  *
  * The QUIC congestion controller of the connections a provider makes
  * (ngtcp2's; docs/performance.md says how each did on a lossy link).
@@ -115,7 +115,7 @@ typedef struct {
    * network (mDNS) and a dial by bare peer ID asks the local network
    * first, so no rendezvous is needed on one LAN */
   gboolean mdns;
-  /* P2P_CONGESTION_CONTROL=cubic|reno|bbr|bbr2 (default cubic) */
+  /* P2P_CONGESTION_CONTROL=cubic|reno|bbr|bbr2 (default bbr2) */
   P2pCongestionControl congestion_control;
 
   /* SIMULATOR_P2P_LATENCY_MS=0..600000 (default 0) */
