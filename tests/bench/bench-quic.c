@@ -3,11 +3,15 @@
  *
  *   bench-quic run [BYTES]          both benchmarks, prints one line:
  *       quic quic_mbps=… tcp_mbps=… ratio=… lost_bytes=…
- *   bench-quic listen BYTES         QUIC receiver: prints its ticket, then
- *                                   "received BYTES SHA256"
+ *   bench-quic listen BYTES [IP]    QUIC receiver on IP (default 127.0.0.1):
+ *                                   prints its ticket, then "received BYTES SHA256"
  *   bench-quic send TICKET BYTES    QUIC sender: prints "sent BYTES SHA256 SECONDS"
  *   bench-quic tcp BYTES            TCP sender/receiver pair (fork), prints
  *                                   "tcp BYTES SHA256-match SECONDS"
+ *   bench-quic tcp-recv IP BYTES    TCP receiver on IP: prints "port N", then
+ *                                   "tcp BYTES SHA256 SECONDS" (two machines or
+ *                                   namespaces: tests/bench/link.sh)
+ *   bench-quic tcp-send IP:PORT BYTES   its sender
  *
  * Payload: 64 KiB messages (p2p_connection_send) cut from a fixed
  * pseudo-random pattern, each stamped with its sequence number, so
@@ -80,12 +84,13 @@ bench_config (void)
 }
 
 static int
-cmd_listen (guint64 total)
+cmd_listen (guint64 total, const char *ip)
 {
   g_autoptr (P2pConfig) cfg = bench_config ();
   g_autoptr (P2pQuicProvider) prov = p2p_quic_provider_new (NULL, cfg);
   g_autoptr (GError) error = NULL;
-  g_autoptr (P2pListener) l = p2p_provider_listen (P2P_PROVIDER (prov), "127.0.0.1:0", &error);
+  g_autofree char *bind = g_strdup_printf ("%s:0", ip);
+  g_autoptr (P2pListener) l = p2p_provider_listen (P2P_PROVIDER (prov), bind, &error);
   g_autoptr (P2pConnection) conn = NULL;
   g_autofree char *ticket = NULL;
   g_autofree char *hex = NULL;
@@ -275,6 +280,93 @@ cmd_tcp (guint64 total)
   }
 }
 
+/* The TCP baseline across two hosts (namespaces): the receiver hashes and
+ * answers the digest, timed from its first byte to its last. */
+static int
+cmd_tcp_recv (const char *ip, guint64 total)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocketListener) lst = g_socket_listener_new ();
+  g_autoptr (GInetAddress) ia = g_inet_address_new_from_string (ip);
+  g_autoptr (GSocketAddress) sa = NULL, bound = NULL;
+  g_autoptr (GSocketConnection) c = NULL;
+  guint8 *buf = g_malloc (CHUNK);
+  gnutls_hash_hd_t h;
+  guint64 got = 0;
+  gint64 t0 = 0;
+  g_autofree char *hex = NULL;
+
+  if (ia == NULL) {
+    g_printerr ("bench-quic tcp-recv: not an IP address: %s\n", ip);
+    return 2;
+  }
+  sa = g_inet_socket_address_new (ia, 0);
+  if (!g_socket_listener_add_address (lst, sa, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+          NULL, &bound, &error)) {
+    g_printerr ("bench-quic tcp-recv: %s\n", error->message);
+    return 1;
+  }
+  g_print ("port %u\n", g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  fflush (stdout);
+  c = g_socket_listener_accept (lst, NULL, NULL, &error);
+  if (c == NULL) {
+    g_printerr ("bench-quic tcp-recv: accept: %s\n", error->message);
+    return 1;
+  }
+  gnutls_hash_init (&h, GNUTLS_DIG_SHA256);
+  while (got < total) {
+    gssize r = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (c)), buf, CHUNK,
+        NULL, &error);
+
+    if (r <= 0)
+      break;
+    if (got == 0)
+      t0 = g_get_monotonic_time ();
+    gnutls_hash (h, buf, r);
+    got += r;
+  }
+  hex = hash_hex (h);
+  g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (c)), hex, 64, NULL,
+      NULL, NULL);
+  g_print ("tcp %" G_GUINT64_FORMAT " %s %.6f\n", got, hex, (g_get_monotonic_time () - t0) / 1e6);
+  g_free (buf);
+  return got == total ? 0 : 1;
+}
+
+static int
+cmd_tcp_send (const char *hostport, guint64 total)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GSocketConnection) c = g_socket_client_connect_to_host (client, hostport, 0, NULL,
+      &error);
+  guint8 *buf;
+  char ack[64];
+  gsize n;
+  guint64 seq = 0;
+
+  if (c == NULL) {
+    g_printerr ("bench-quic tcp-send: %s\n", error->message);
+    return 1;
+  }
+  buf = g_malloc (CHUNK);
+  for (guint64 off = 0; off < total; off += CHUNK, seq++) {
+    gsize len = MIN (CHUNK, total - off);
+
+    fill_chunk (buf, seq, len);
+    if (!g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (c)), buf, len,
+            NULL, NULL, &error)) {
+      g_printerr ("bench-quic tcp-send: %s\n", error->message);
+      return 1;
+    }
+  }
+  g_free (buf);
+  if (!g_input_stream_read_all (g_io_stream_get_input_stream (G_IO_STREAM (c)), ack, sizeof ack,
+          &n, NULL, NULL) || n != sizeof ack)
+    return 1;
+  return 0;
+}
+
 /* ---- orchestration ---- */
 
 static char *
@@ -354,12 +446,17 @@ main (int argc, char **argv)
       total = g_ascii_strtoull (argv[2], NULL, 10);
     return cmd_run (total);
   }
-  if (argc == 3 && strcmp (argv[1], "listen") == 0)
-    return cmd_listen (g_ascii_strtoull (argv[2], NULL, 10));
+  if ((argc == 3 || argc == 4) && strcmp (argv[1], "listen") == 0)
+    return cmd_listen (g_ascii_strtoull (argv[2], NULL, 10), argc == 4 ? argv[3] : "127.0.0.1");
+  if (argc == 4 && strcmp (argv[1], "tcp-recv") == 0)
+    return cmd_tcp_recv (argv[2], g_ascii_strtoull (argv[3], NULL, 10));
+  if (argc == 4 && strcmp (argv[1], "tcp-send") == 0)
+    return cmd_tcp_send (argv[2], g_ascii_strtoull (argv[3], NULL, 10));
   if (argc == 4 && strcmp (argv[1], "send") == 0)
     return cmd_send (argv[2], g_ascii_strtoull (argv[3], NULL, 10));
   if (argc == 3 && strcmp (argv[1], "tcp") == 0)
     return cmd_tcp (g_ascii_strtoull (argv[2], NULL, 10));
-  g_printerr ("usage: %s run [BYTES] | listen BYTES | send TICKET BYTES | tcp BYTES\n", argv[0]);
+  g_printerr ("usage: %s run [BYTES] | listen BYTES [IP] | send TICKET BYTES | tcp BYTES"
+      " | tcp-recv IP BYTES | tcp-send IP:PORT BYTES\n", argv[0]);
   return 2;
 }

@@ -16,6 +16,9 @@
 #   files-link: the same across an emulated 50 ms RTT link between two
 #         network namespaces (tests/bench/files-link.sh, netfwd; root, else
 #         skipped)
+#   link: bulk QUIC against TCP across emulated links (lan, wan, lossy,
+#         slow) between two namespaces (tests/bench/link.sh, netfwd; root,
+#         else skipped; BENCH_LINK_BYTES, default 64 MiB)
 #   discovery: setup time of a dial by bare peer ID by each discovery route
 #         (mDNS, DHT, rendezvous) and by ticket, two namespaces on a bridge
 #         (tests/bench/discovery.sh; root and dhtnode, else skipped;
@@ -23,7 +26,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 BUILD=${BENCH_BUILDDIR:-build-bench}
-ALL="quic sim throughput setup latency relay fanout files files-link discovery"
+ALL="quic sim throughput setup latency relay fanout files files-link link discovery"
 NAMES=${*:-$ALL}
 
 if [ ! -f "$BUILD/build.ninja" ]; then
@@ -54,6 +57,12 @@ for name in $NAMES; do
       st=0
       BENCH_BUILDDIR=$BUILD tests/bench/files-link.sh "${BENCH_FILES_RUNS:-9}" || st=$?
       if [ "$st" = 77 ]; then echo "files-link: skipped (needs root)"
+      elif [ "$st" != 0 ]; then status=1; fi
+      ;;
+    link)
+      st=0
+      BENCH_BUILDDIR=$BUILD tests/bench/link.sh "${BENCH_LINK_BYTES:-67108864}" || st=$?
+      if [ "$st" = 77 ]; then echo "link: skipped (needs root)"
       elif [ "$st" != 0 ]; then status=1; fi
       ;;
     discovery)
