@@ -19,7 +19,10 @@
  * hardware accelerated, the same for both transports). Time runs from the
  * first byte sent to the receiver's acknowledgement of the last one.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
 #include <gnutls/crypto.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -280,6 +283,18 @@ cmd_tcp (guint64 total)
   }
 }
 
+/* $BENCH_TCP_CC (e.g. "cubic"): the congestion control of the TCP
+ * baseline's sockets instead of the kernel's default (TCP_CONGESTION). */
+static void
+set_tcp_cc (GSocket *sock)
+{
+  const char *cc = g_getenv ("BENCH_TCP_CC");
+
+  if (cc && *cc && setsockopt (g_socket_get_fd (sock), IPPROTO_TCP, TCP_CONGESTION, cc,
+          strlen (cc)) != 0)
+    g_printerr ("bench-quic: TCP_CONGESTION %s: %s\n", cc, g_strerror (errno));
+}
+
 /* The TCP baseline across two hosts (namespaces): the receiver hashes and
  * answers the digest, timed from its first byte to its last. */
 static int
@@ -313,6 +328,7 @@ cmd_tcp_recv (const char *ip, guint64 total)
     g_printerr ("bench-quic tcp-recv: accept: %s\n", error->message);
     return 1;
   }
+  set_tcp_cc (g_socket_connection_get_socket (c));
   gnutls_hash_init (&h, GNUTLS_DIG_SHA256);
   while (got < total) {
     gssize r = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (c)), buf, CHUNK,
@@ -349,6 +365,7 @@ cmd_tcp_send (const char *hostport, guint64 total)
     g_printerr ("bench-quic tcp-send: %s\n", error->message);
     return 1;
   }
+  set_tcp_cc (g_socket_connection_get_socket (c));
   buf = g_malloc (CHUNK);
   for (guint64 off = 0; off < total; off += CHUNK, seq++) {
     gsize len = MIN (CHUNK, total - off);

@@ -4,7 +4,8 @@
 # netfwd between two TAP devices; this kernel has no netem), QUIC
 # (bench-quic listen/send: p2p_connection_send of 64 KiB messages, SHA-256
 # checked) against TCP (bench-quic tcp-recv/tcp-send, the same bytes and
-# chunks; the kernel's congestion control, see the tcp_cc field) in the same
+# chunks; the kernel's congestion control or BENCH_TCP_CC, see the tcp_cc
+# field) in the same
 # run, one line per profile:
 #   link profile=NAME p2p_mbps=… tcp_mbps=… ratio_tcp=… p2p_lost_bytes=… cc=… tcp_cc=…
 # Profiles (per direction): lan (no shaping), wan (25 ms, 0.5 % loss),
@@ -38,7 +39,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 export P2P_MDNS=0
 CC=${P2P_CONGESTION_CONTROL:-bbr2}
-TCP_CC=$(cat /proc/sys/net/ipv4/tcp_congestion_control 2>/dev/null || echo unknown)
+# BENCH_TCP_CC (e.g. cubic) sets the TCP baseline's congestion control per
+# socket; else the kernel's default
+TCP_CC=${BENCH_TCP_CC:-$(cat /proc/sys/net/ipv4/tcp_congestion_control 2>/dev/null || echo unknown)}
 
 # run_quic BYTES: prints "SECONDS LOST_BYTES" of one QUIC transfer A<-B
 run_quic() {
