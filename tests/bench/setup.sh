@@ -3,7 +3,7 @@
 #
 # Prints one line:
 #   setup median_ms=… p90_ms=… runs=… from_play_median_ms=…
-#         process_only_median_ms=…
+#         process_only_median_ms=… tcp_median_ms=… ratio_tcp=…
 #
 # Method: for each run a p2psink (gst-launch-1.0, fakesrc, fresh UDP port,
 # one identity made with tools/p2p-id for all runs) is started and awaited
@@ -72,6 +72,31 @@ for ((run = 0; run <= RUNS; run++)); do
     'BEGIN { printf "%.3f\n", (b - a) / 1e6 }' >>"$SAMPLES.play"
 done
 
+# The baseline: the same measurement over TCP on loopback, tcpserversink
+# (gst-launch-1.0) -> "tcpclientsrc ! fakesink" in bench-pipeline: process
+# start, plugin loading, TCP connect, first buffer (no authentication).
+TCPS=$BENCH_TMP/tcp
+: >"$TCPS"
+for ((run = 0; run <= RUNS; run++)); do
+  port=$(bench_free_port tcp)
+  bench_spawn 30 "$BENCH_TMP/tsend.$run" gst-launch-1.0 -q \
+    fakesrc num-buffers=-1 sizetype=fixed sizemax=1024 filltype=zero datarate=1024000 \
+    ! tcpserversink host=127.0.0.1 port="$port" sync=false
+  spid=$BENCH_LAST_PID
+  if ! bench_wait_port tcp "$port" "$spid" 10; then
+    bench_stop "$spid"
+    continue
+  fi
+  tlog=$BENCH_TMP/trecv.$run
+  timeout 15 "$BENCH_PIPELINE" --probe out --exit-on-first --timeout 10 \
+    tcpclientsrc host=127.0.0.1 port="$port" ! fakesink name=out >"$tlog" 2>&1
+  bench_stop "$spid"
+  [ "$(bench_field exit "$tlog")" = first ] || continue
+  [ "$run" -eq 0 ] && continue
+  awk -v a="$(bench_field start_ns "$tlog")" -v b="$(bench_field first_ns "$tlog")" \
+    'BEGIN { printf "%.3f\n", (b - a) / 1e6 }' >>"$TCPS"
+done
+
 # The same process with no network: fakesrc ! fakesink, start to first
 # buffer (what process start, gst_init() and the pipeline cost by themselves).
 BASE=$BENCH_TMP/base
@@ -89,5 +114,8 @@ n=$(grep -c . "$SAMPLES")
 line="setup median_ms=$(bench_percentile 50 <"$SAMPLES") p90_ms=$(bench_percentile 90 <"$SAMPLES") runs=$n"
 line+=" from_play_median_ms=$(bench_percentile 50 <"$SAMPLES.play")"
 line+=" process_only_median_ms=$(bench_percentile 50 <"$BASE")"
+tcp_med=$(bench_percentile 50 <"$TCPS")
+line+=" tcp_median_ms=$tcp_med ratio_tcp=$(awk -v p="$(bench_percentile 50 <"$SAMPLES")" \
+  -v t="$tcp_med" 'BEGIN { if (t > 0) printf "%.2f", p / t; else print 0 }')"
 [ "$failures" -gt 0 ] && line+=" failed=$failures note=${last_err:-error}"
 echo "$line"
