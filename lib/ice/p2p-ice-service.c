@@ -248,14 +248,17 @@ on_server_registered (GObject *source, GAsyncResult *result, gpointer data)
   if (box->svc) {
     GList *l = g_queue_peek_head_link (&self->dials);
 
-    while (l) {
+    /* completing a dial may run its caller's callback, which may free
+     * the service: stop then */
+    while (l && box->svc) {
       Dial *d = l->data;
 
       l = l->next;
       if (ok && d->inflight == 0)
         dial_next (d);
-      else
-        dial_check_done (d);
+      /* done when nothing runs and nothing may register any more (this
+       * server may have been asked already) */
+      dial_check_done (d);
     }
   }
   box_unref (box);

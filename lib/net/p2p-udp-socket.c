@@ -305,15 +305,18 @@ recv_cb (GSocket *socket, GIOCondition condition, gpointer user_data)
       gsize len = msgs[i].msg_len;
       gsize segment = gro_segment (&msgs[i].msg_hdr);
 
-      if (addr == NULL)
+      if (addr == NULL) {
+        total++;
         continue;
+      }
       if (segment == 0)
         segment = MAX (len, 1);
-      for (gsize off = 0; off < len && !self->closed; off += segment)
+      for (gsize off = 0; off < len && !self->closed; off += segment) {
         p2p_datagram_socket_deliver (P2P_DATAGRAM_SOCKET (self), addr, data + off,
             MIN (segment, len - off));
+        total++;                /* datagrams, a coalesced buffer's each */
+      }
     }
-    total += (guint) n;
     if (n < RECV_BATCH)
       break;                    /* drained: the next read would block */
   }
@@ -414,9 +417,12 @@ udp_send_segments_to (P2pDatagramSocket *sock, GSocketAddress *to, const guint8 
       return FALSE;
     }
     /* no GSO here (an older kernel, a device without it): one datagram
-     * per send from now on */
-    g_debug ("UDP GSO refused (%s): sending datagrams one by one", g_strerror (errno));
-    self->no_gso = TRUE;
+     * per send from now on. Any other error (a pending ICMP error of
+     * another peer, no route, netfilter) concerns this burst only. */
+    if (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP) {
+      g_debug ("UDP GSO refused (%s): sending datagrams one by one", g_strerror (errno));
+      self->no_gso = TRUE;
+    }
   }
   for (gsize off = 0; off < len; off += segment) {
     if (!udp_send_to (sock, to, data + off, MIN (segment, len - off), ok ? error : NULL))

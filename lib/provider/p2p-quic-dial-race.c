@@ -163,7 +163,9 @@ connect_note_error (Connect *c, GError *error)
 {
   if (c->error == NULL ||
       g_error_matches (error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED) ||
-      g_error_matches (c->error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+      g_error_matches (c->error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
+      (g_error_matches (c->error, P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND)
+          && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))) {
     g_clear_error (&c->error);
     c->error = error;
   } else {
@@ -400,11 +402,8 @@ start_ice (Connect *c)
   if (!p2p_quic_provider_rendezvous_configured (self)) {
     note_tried (c, "", "no rendezvous configured (P2P_BOOTSTRAP_PEERS)");
     connect_note_error (c, g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
-        "no address for peer %s%s%s%s and no rendezvous configured (P2P_BOOTSTRAP_PEERS); "
-        "use a ticket or ID@HOST:PORT", c->peer_str,
-        c->lookups[0].asked || c->lookups[1].asked ? ": not found " : "",
-        c->lookups[0].asked ? c->lookups[0].where : "",
-        c->lookups[1].asked ? (c->lookups[0].asked ? " nor in the DHT" : "in the DHT") : ""));
+        "no address for peer %s and no rendezvous configured (P2P_BOOTSTRAP_PEERS); "
+        "use a ticket or ID@HOST:PORT", c->peer_str));
     return;
   }
   ice = p2p_quic_provider_get_ice (self, &error);
@@ -566,8 +565,14 @@ connect_task_cancelled (gpointer user_data)
       break;
     }
   }
-  if (c->tasks->len == 0)
-    g_cancellable_cancel (c->race);
+  if (c->tasks->len == 0) {
+    /* nobody waits any more: finish now (dials and lookups stop, the peer
+     * leaves the in-flight table, so a new connect starts afresh rather
+     * than joining a cancelled one) */
+    g_clear_error (&c->error);
+    c->error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "connect cancelled");
+    connect_finish_net (c, NULL);
+  }
   return G_SOURCE_REMOVE;
 }
 

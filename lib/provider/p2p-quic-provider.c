@@ -273,7 +273,7 @@ announce_listeners (P2pQuicProvider *self)
     g_autoptr (P2pPeerInfo) info = ticket ? p2p_peer_info_parse (ticket, NULL) : NULL;
     const char *const *a = info ? p2p_peer_info_get_addresses (info) : NULL;
 
-    for (guint j = 0; a && a[j]; j++)
+    for (guint j = 0; a && a[j] && addrs->len < P2P_DISCOVERY_RECORD_MAX_ADDRESSES; j++)
       g_ptr_array_add (addrs, g_strdup (a[j]));
   }
   g_ptr_array_add (addrs, NULL);

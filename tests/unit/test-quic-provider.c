@@ -308,6 +308,32 @@ test_cancel_connect (Fixture *f, gconstpointer data)
   g_assert_cmpint (g_get_monotonic_time () - t0, <, 3 * G_TIME_SPAN_SECOND);
 }
 
+/* A connect cancelled while its dial still runs does not catch the next
+ * connect to the same peer: that one dials afresh and succeeds (it joined
+ * the cancelled dial and failed with CANCELLED). */
+static void
+test_connect_after_cancel (Fixture *f, gconstpointer data)
+{
+  g_autoptr (Timer) t = timer_new ();
+  guint16 port;
+  g_autoptr (GSocket) silent G_GNUC_UNUSED = silent_socket (&port);
+  g_autofree char *dead = g_strdup_printf ("%s@127.0.0.1:%u", f->a_id, port);
+  g_autofree char *live = g_strdup_printf ("%s@127.0.0.1:%u", f->a_id, f->port);
+  g_autoptr (GCancellable) c = timeout_cancellable (t, 100);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pConnection) none = p2p_provider_connect (P2P_PROVIDER (f->b), dead, c, &error);
+  g_autoptr (P2pConnection) conn = NULL;
+  g_autoptr (P2pConnection) s = NULL;
+
+  g_assert_null (none);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  conn = p2p_provider_connect (P2P_PROVIDER (f->b), live, NULL, &error);
+  g_assert_no_error (error);
+  s = accept_bounded (f, t);
+  exchange (t, conn, s, "after a cancelled dial");
+}
+
 static void
 test_pool_reuse (Fixture *f, gconstpointer data)
 {
@@ -1176,6 +1202,7 @@ main (int argc, char **argv)
   ADD ("bare-id-no-rendezvous", test_bare_id_no_rendezvous, NULL);
   ADD ("nobody-listening", test_nobody_listening, GUINT_TO_POINTER (500));
   ADD ("cancel-connect", test_cancel_connect, NULL);
+  ADD ("connect-after-cancel", test_connect_after_cancel, NULL);
   ADD ("pool-reuse", test_pool_reuse, NULL);
   ADD ("listen-errors", test_listen_errors, NULL);
   ADD ("properties", test_properties, NULL);
