@@ -254,29 +254,48 @@ p2p_test_assert_eos (GstMessage *msg)
  * way to see that an element reached a state it has no signal or stats for
  * (a wait it entered, a retry it made). The category logs at LOG level while
  * the probe runs (gst-check runs each test in a process of its own). */
+typedef struct _P2pLogProbeBox P2pLogProbeBox;
+
 typedef struct {
   GMutex lock;
   GCond cond;
   const char *category;
   const char *prefix;
   guint count;
+  P2pLogProbeBox *box;
 } P2pLogProbe;
+
+/* What the log function is registered with. GStreamer may still call a
+ * removed log function from a thread that was already walking the old
+ * list, so the probe (on its test's stack) is reached only through this
+ * box, which stop() empties under its lock and which is never freed (kept
+ * reachable in p2p_log_probe_boxes). */
+struct _P2pLogProbeBox {
+  GMutex lock;
+  P2pLogProbe *probe;
+};
+
+static GPtrArray *p2p_log_probe_boxes;
 
 static void
 p2p_log_probe_log (GstDebugCategory *category, GstDebugLevel level,
     const gchar *file, const gchar *function, gint line, GObject *object,
     GstDebugMessage *message, gpointer user_data)
 {
-  P2pLogProbe *p = user_data;
-  const char *text = gst_debug_message_get (message);
+  P2pLogProbeBox *box = user_data;
+  P2pLogProbe *p;
+  const char *text;
 
-  if (g_strcmp0 (gst_debug_category_get_name (category), p->category) != 0
-      || text == NULL || !g_str_has_prefix (text, p->prefix))
-    return;
-  g_mutex_lock (&p->lock);
-  p->count++;
-  g_cond_broadcast (&p->cond);
-  g_mutex_unlock (&p->lock);
+  g_mutex_lock (&box->lock);
+  p = box->probe;
+  if (p && g_strcmp0 (gst_debug_category_get_name (category), p->category) == 0
+      && (text = gst_debug_message_get (message)) != NULL && g_str_has_prefix (text, p->prefix)) {
+    g_mutex_lock (&p->lock);
+    p->count++;
+    g_cond_broadcast (&p->cond);
+    g_mutex_unlock (&p->lock);
+  }
+  g_mutex_unlock (&box->lock);
 }
 
 static inline void
@@ -287,8 +306,14 @@ p2p_log_probe_start (P2pLogProbe *p, const char *category, const char *prefix)
   g_cond_init (&p->cond);
   p->category = category;
   p->prefix = prefix;
+  p->box = g_new0 (P2pLogProbeBox, 1);
+  g_mutex_init (&p->box->lock);
+  p->box->probe = p;
+  if (p2p_log_probe_boxes == NULL)
+    p2p_log_probe_boxes = g_ptr_array_new ();
+  g_ptr_array_add (p2p_log_probe_boxes, p->box);
   gst_debug_set_threshold_for_name (category, GST_LEVEL_LOG);
-  gst_debug_add_log_function (p2p_log_probe_log, p, NULL);
+  gst_debug_add_log_function (p2p_log_probe_log, p->box, NULL);
 }
 
 /* Waits (bounded) until @count lines were logged; FALSE on timeout. */
@@ -310,8 +335,12 @@ p2p_log_probe_stop (P2pLogProbe *p)
 {
   guint count;
 
-  gst_debug_remove_log_function_by_data (p);
+  gst_debug_remove_log_function_by_data (p->box);
   gst_debug_unset_threshold_for_name (p->category);
+  /* a late call of the removed function now finds no probe */
+  g_mutex_lock (&p->box->lock);
+  p->box->probe = NULL;
+  g_mutex_unlock (&p->box->lock);
   g_mutex_lock (&p->lock);
   count = p->count;
   g_mutex_unlock (&p->lock);
