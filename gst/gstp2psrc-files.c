@@ -244,10 +244,18 @@ check_validator (GstP2pFileReader *self, const P2pFileHeader *h, GError **error)
   return TRUE;
 }
 
+/* Drops the read-ahead: each request is aborted (the peer stops sending
+ * what will not be read) and released. */
 static void
 drop_window (GstP2pFileReader *self)
 {
-  g_queue_clear_full (&self->pending, pending_free);
+  Pending *p;
+
+  while ((p = g_queue_pop_head (&self->pending)) != NULL) {
+    if (self->conn && p->stream)
+      p2p_connection_abort_stream (self->conn, p->stream);
+    pending_free (p);
+  }
 }
 
 /* Requests the blocks after the last pending one (or from @from) until

@@ -421,6 +421,31 @@ p2p_connection_open_stream (P2pConnection *self, GCancellable *cancellable, GErr
 }
 
 /**
+ * p2p_connection_abort_stream:
+ * @self: a connection
+ * @stream: a stream of @self (p2p_connection_open_stream() or
+ *   p2p_connection_accept_stream())
+ *
+ * Says that nothing more of @stream is wanted: the peer is asked to stop
+ * sending on it (STOP_SENDING) and it is reset (RESET_STREAM), application
+ * error 0x102 (docs/protocol.md). For a request whose answer is no longer
+ * needed, so the peer does not send what nobody reads. Later reads and
+ * writes of @stream fail. Any thread.
+ */
+void
+p2p_connection_abort_stream (P2pConnection *self, GIOStream *stream)
+{
+  P2pConnectionClass *klass;
+
+  g_return_if_fail (P2P_IS_CONNECTION (self));
+  g_return_if_fail (G_IS_IO_STREAM (stream));
+
+  klass = P2P_CONNECTION_GET_CLASS (self);
+  if (klass->abort_stream)
+    klass->abort_stream (self, stream);
+}
+
+/**
  * p2p_connection_accept_stream:
  * @self: a connection
  * @cancellable: (nullable): a #GCancellable

@@ -89,6 +89,7 @@ struct _StreamState {
   gboolean fin_requested;
   gboolean fin_sent;
   gboolean dead;                /* stream objects gone: discard input */
+  gboolean abort_pending;       /* p2p_connection_abort_stream(): reset it */
   gboolean grant_pending;       /* accepted: the session must open its window */
 };
 
@@ -174,5 +175,8 @@ StreamState *p2p_quic_stream_state_ref (StreamState *st);
 void p2p_quic_stream_state_unref (StreamState *st);
 /* A GIOStream over extra stream @st of @conn (transfer full). */
 GIOStream *p2p_quic_stream_new (P2pQuicConnection *conn, StreamState *st);
+/* The stream state of @stream if it is one of @conn's streams, else NULL
+ * (transfer none). */
+StreamState *p2p_quic_stream_get_state (P2pQuicConnection *conn, GIOStream *stream);
 
 G_END_DECLS

@@ -135,7 +135,7 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
       continue;
     }
     if (st->out->len > 0 || (st->fin_requested && !st->fin_sent) || st->consumed_pending > 0 ||
-        st->grant_pending)
+        st->grant_pending || st->abort_pending)
       g_ptr_array_add (todo, p2p_quic_stream_state_ref (st));
   }
   g_mutex_unlock (&self->lock);
@@ -144,9 +144,11 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
     StreamState *st = g_ptr_array_index (todo, i);
     gsize consumed, avail;
     g_autofree guint8 *copy = NULL;
-    gboolean fin = FALSE, grant;
+    gboolean fin = FALSE, grant, abort;
 
     g_mutex_lock (&self->lock);
+    abort = st->abort_pending;
+    st->abort_pending = FALSE;
     grant = st->grant_pending;
     st->grant_pending = FALSE;
     consumed = st->consumed_pending;
@@ -156,6 +158,10 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
       copy = g_memdup2 (st->out->data, avail);
     g_mutex_unlock (&self->lock);
 
+    if (abort) {
+      p2p_quic_session_stream_reset (self->session, st->id, P2P_STREAM_ABORTED_CODE);
+      continue;
+    }
     if (grant)
       p2p_quic_session_stream_accepted (self->session, st->id);
     if (consumed > 0)
@@ -291,12 +297,33 @@ p2p_quic_connection_get_unaccepted_bytes (P2pQuicConnection *self, guint *n_stre
   return bytes;
 }
 
+static void
+quic_abort_stream (P2pConnection *conn, GIOStream *stream)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
+  StreamState *st = p2p_quic_stream_get_state (self, stream);
+
+  if (st == NULL)
+    return;
+  g_mutex_lock (&self->lock);
+  /* the application wants nothing more: later input is dropped, reads and
+   * writes fail (reset), the session resets it on the network thread */
+  st->dead = TRUE;
+  st->reset = TRUE;
+  st->abort_pending = TRUE;
+  g_byte_array_set_size (st->out, 0);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  p2p_quic_conn_schedule_work (self);
+}
+
 void
 p2p_quic_conn_streams_class_init (P2pConnectionClass *conn_class,
     P2pQuicSessionCallbacks *callbacks)
 {
   conn_class->open_stream = quic_open_stream;
   conn_class->accept_stream = quic_accept_stream;
+  conn_class->abort_stream = quic_abort_stream;
   callbacks->stream_opened = cb_stream_opened;
   callbacks->stream_data = cb_stream_data;
   callbacks->stream_writable = cb_stream_writable;

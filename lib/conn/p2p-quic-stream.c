@@ -299,6 +299,14 @@ p2p_quic_stream_init (P2pQuicStream *self)
 {
 }
 
+StreamState *
+p2p_quic_stream_get_state (P2pQuicConnection *conn, GIOStream *stream)
+{
+  if (!P2P_IS_QUIC_STREAM (stream) || P2P_QUIC_STREAM (stream)->conn != conn)
+    return NULL;
+  return P2P_QUIC_STREAM (stream)->st;
+}
+
 GIOStream *
 p2p_quic_stream_new (P2pQuicConnection *conn, StreamState *st)
 {

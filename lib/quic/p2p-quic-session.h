@@ -237,6 +237,9 @@ void p2p_quic_session_stream_finish (P2pQuicSession *s, gint64 stream_id);
 void p2p_quic_session_stream_accepted (P2pQuicSession *s, gint64 stream_id);
 /* Application consumed @len bytes of received stream data (opens flow control). */
 void p2p_quic_session_stream_consumed (P2pQuicSession *s, gint64 stream_id, gsize len);
+/* The application error of a stream aborted by its application
+ * (p2p_connection_abort_stream(); docs/protocol.md). */
+#define P2P_STREAM_ABORTED_CODE 0x102
 void p2p_quic_session_stream_reset (P2pQuicSession *s, gint64 stream_id, guint64 app_error);
 /* TRUE while the session still tracks extra stream @stream_id (FALSE once
  * QUIC closed it in both directions). */

@@ -334,6 +334,53 @@ test_connect_after_cancel (Fixture *f, gconstpointer data)
   exchange (t, conn, s, "after a cancelled dial");
 }
 
+/* p2p_connection_abort_stream(): the peer writing on the stream is told to
+ * stop (its write fails at once, not after the receiver's 16 MiB window
+ * fills and the bound expires), and the aborted stream's reads fail. */
+static void
+test_abort_stream (Fixture *f, gconstpointer data)
+{
+  g_autoptr (Timer) t = timer_new ();
+  g_autofree char *peer = g_strdup_printf ("%s@127.0.0.1:%u", f->a_id, f->port);
+  g_autoptr (GCancellable) c = timeout_cancellable (t, 10000);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pConnection) cb = p2p_provider_connect (P2P_PROVIDER (f->b), peer, NULL, &error);
+  g_autoptr (P2pConnection) s = NULL;
+  g_autoptr (GIOStream) mine = NULL;
+  g_autoptr (GIOStream) theirs = NULL;
+  g_autofree guint8 *chunk = g_malloc0 (65536);
+  guint8 x = 0;
+  gsize n = 0;
+  guint64 total = 0;
+
+  g_assert_no_error (error);
+  s = accept_bounded (f, t);
+  mine = p2p_connection_open_stream (cb, c, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (mine), "x", 1, &n,
+          c, &error));
+  theirs = p2p_connection_accept_stream (s, c, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_input_stream_read_all (g_io_stream_get_input_stream (theirs), &x, 1, &n, c,
+          &error));
+  g_assert_cmpint (x, ==, 'x');
+
+  p2p_connection_abort_stream (cb, mine);
+  while (total < 256 * 1024 * 1024
+      && g_output_stream_write_all (g_io_stream_get_output_stream (theirs), chunk, 65536, &n, c,
+          &error))
+    total += 65536;
+  g_assert_nonnull (error);
+  g_assert_false (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
+  g_assert_nonnull (strstr (error->message, "stopped"));
+  g_test_message ("the writer stopped after %" G_GUINT64_FORMAT " bytes: %s", total,
+      error->message);
+  g_clear_error (&error);
+  g_assert_cmpint (g_input_stream_read (g_io_stream_get_input_stream (mine), &x, 1, c, &error),
+      <, 0);
+  g_assert_nonnull (error);
+}
+
 static void
 test_pool_reuse (Fixture *f, gconstpointer data)
 {
@@ -1203,6 +1250,7 @@ main (int argc, char **argv)
   ADD ("nobody-listening", test_nobody_listening, GUINT_TO_POINTER (500));
   ADD ("cancel-connect", test_cancel_connect, NULL);
   ADD ("connect-after-cancel", test_connect_after_cancel, NULL);
+  ADD ("abort-stream", test_abort_stream, NULL);
   ADD ("pool-reuse", test_pool_reuse, NULL);
   ADD ("listen-errors", test_listen_errors, NULL);
   ADD ("properties", test_properties, NULL);

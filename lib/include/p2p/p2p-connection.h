@@ -40,8 +40,9 @@ struct _P2pConnectionClass {
   void (*get_stats) (P2pConnection *self, P2pConnectionStats *stats);
   guint (*get_protocol_version) (P2pConnection *self);
   guint64 (*get_peer_capabilities) (P2pConnection *self);
+  void (*abort_stream) (P2pConnection *self, GIOStream *stream);
 
-  gpointer padding[6];
+  gpointer padding[5];
 };
 
 /* Queues one message (at most P2P_MAX_MESSAGE_SIZE bytes; more is
@@ -67,6 +68,10 @@ P2P_EXPORT gsize p2p_connection_get_max_datagram_size (P2pConnection *self);
 P2P_EXPORT GIOStream *p2p_connection_open_stream (P2pConnection *self, GCancellable *cancellable, GError **error);
 /* Waits for the peer to open a stream (transfer full). */
 P2P_EXPORT GIOStream *p2p_connection_accept_stream (P2pConnection *self, GCancellable *cancellable, GError **error);
+/* The rest of @stream (one of this connection's) is not wanted: the peer is
+ * told to stop sending (STOP_SENDING) and the stream is reset
+ * (RESET_STREAM), application error 0x102; later reads and writes fail. */
+P2P_EXPORT void p2p_connection_abort_stream (P2pConnection *self, GIOStream *stream);
 P2P_EXPORT const P2pPeerId *p2p_connection_get_peer_id (P2pConnection *self);
 P2P_EXPORT gboolean p2p_connection_is_connected (P2pConnection *self);
 /* Protocol evolution (docs/protocol.md §3.1): the negotiated version and
