@@ -35,7 +35,6 @@ struct _P2pMdns {
 };
 
 struct _P2pMdnsLookup {
-  P2pMdns *mdns;
   P2pPeerId peer;
   AvahiSRecordBrowser *browser;
   P2pMdnsFoundFunc found;
@@ -243,7 +242,6 @@ p2p_mdns_lookup_start (P2pMdns *self, const P2pPeerId *peer, P2pMdnsFoundFunc fo
   g_autofree char *name = record_name (peer);
   AvahiKey *key = avahi_key_new (name, AVAHI_DNS_CLASS_IN, AVAHI_DNS_TYPE_TXT);
 
-  l->mdns = self;
   l->peer = *peer;
   l->found = found;
   l->user_data = user_data;

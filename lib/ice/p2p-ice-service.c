@@ -16,6 +16,7 @@
 
 #include "p2p/p2p-error.h"
 #include "p2p-config-private.h"
+#include "p2p-error-private.h"
 
 #define REREGISTER_MS 2000
 #define SERVER_STAGGER_MS 1000
@@ -309,22 +310,6 @@ dial_free (Dial *d)
   g_free (d);
 }
 
-/* Keeps the most useful error: anything beats "not found" (the peer may
- * be registered at another server), which beats a cancellation. */
-static void
-dial_note_error (Dial *d, GError *error)
-{
-  if (d->error == NULL
-      || g_error_matches (d->error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
-      || (g_error_matches (d->error, P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND)
-          && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))) {
-    g_clear_error (&d->error);
-    d->error = error;
-  } else {
-    g_error_free (error);
-  }
-}
-
 /* Completes the caller's task with @conn or d->error (transfer of @conn). */
 static void
 dial_finish (Dial *d, P2pConnection *conn)
@@ -413,7 +398,7 @@ on_server_dialed (GObject *source, GAsyncResult *result, gpointer data)
     dial_finish (d, conn);
     return;
   }
-  dial_note_error (d, error);
+  p2p_error_keep_telling (&d->error, error);
   /* the next server at once rather than after the stagger */
   dial_next (d);
   dial_check_done (d);

@@ -18,6 +18,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-quic-provider-private.h"
 #include "p2p/p2p-error.h"
+#include "p2p-error-private.h"
 #include "p2p/p2p-peer-info.h"
 #include "p2p-module-loader.h"
 
@@ -40,7 +41,6 @@ typedef struct {
   const char *where;            /* "on the local network (mDNS)", ... */
   guint limit_ms;
   GSource *timer;               /* its time limit (in cancel_sources) */
-  gboolean asked;
 } Lookup;
 
 struct _Connect {
@@ -157,22 +157,6 @@ note_tried (Connect *c, const char *source, const char *what)
         source[0] ? ": " : "", what);
 }
 
-/* Keeps the most useful error: authentication beats a timeout or network error. */
-static void
-connect_note_error (Connect *c, GError *error)
-{
-  if (c->error == NULL ||
-      g_error_matches (error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED) ||
-      g_error_matches (c->error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
-      (g_error_matches (c->error, P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND)
-          && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))) {
-    g_clear_error (&c->error);
-    c->error = error;
-  } else {
-    g_error_free (error);
-  }
-}
-
 /* One route's result (a direct dial's or the ICE route's), counted out of
  * c->outstanding already: @conn (transfer none, nullable) wins the race,
  * or is closed when it lost it; @error (taken) is noted. */
@@ -192,7 +176,7 @@ dial_result (Connect *c, P2pConnection *conn, GError *error)
     connect_finish_net (c, conn);
     return;
   }
-  connect_note_error (c, error);
+  p2p_error_keep_telling (&c->error, error);
   if (c->outstanding == 0)
     connect_finish_net (c, NULL);
 }
@@ -218,7 +202,7 @@ dial_address (Connect *c, GInetAddress *ip, guint16 port)
       g_inet_address_get_family (ip), &error);
 
   if (ep == NULL) {
-    connect_note_error (c, error);
+    p2p_error_keep_telling (&c->error, error);
     return;
   }
   c->outstanding++;
@@ -243,7 +227,7 @@ resolved (GObject *source, GAsyncResult *res, gpointer user_data)
   if (addrs && !c->done)
     dial_address (c, addrs->data, r->port);
   else if (!c->done)
-    connect_note_error (c, g_error_new (P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
+    p2p_error_keep_telling (&c->error, g_error_new (P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
         "cannot resolve host name %s: %s", r->host, error ? error->message : "no address"));
   g_clear_error (&error);
   g_resolver_free_addresses (addrs);
@@ -267,7 +251,7 @@ start_address (Connect *c, const char *addr)
   GError *error = NULL;
 
   if (!p2p_parse_host_port (addr, &host, &port, &error)) {
-    connect_note_error (c, error);
+    p2p_error_keep_telling (&c->error, error);
     return;
   }
   ip = g_inet_address_new_from_string (host);
@@ -401,7 +385,7 @@ start_ice (Connect *c)
   c->ice_started = TRUE;
   if (!p2p_quic_provider_rendezvous_configured (self)) {
     note_tried (c, "", "no rendezvous configured (P2P_BOOTSTRAP_PEERS)");
-    connect_note_error (c, g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
+    p2p_error_keep_telling (&c->error, g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
         "no address for peer %s and no rendezvous configured (P2P_BOOTSTRAP_PEERS); "
         "use a ticket or ID@HOST:PORT", c->peer_str));
     return;
@@ -409,7 +393,7 @@ start_ice (Connect *c)
   ice = p2p_quic_provider_get_ice (self, &error);
   if (ice == NULL) {
     note_tried (c, "through the rendezvous", error->message);
-    connect_note_error (c, error);
+    p2p_error_keep_telling (&c->error, error);
     return;
   }
   c->outstanding++;
@@ -448,7 +432,7 @@ lookup_timeout_cb (gpointer data)
   g_autofree char *what = g_strdup_printf ("no answer within %u ms", l->limit_ms);
 
   note_tried (l->c, l->where, what);
-  connect_note_error (l->c, g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
+  p2p_error_keep_telling (&l->c->error, g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
       "peer %s was not found %s within %u ms", l->c->peer_str, l->where, l->limit_ms));
   return G_SOURCE_REMOVE;
 }
@@ -466,7 +450,6 @@ lookup_started (Lookup *l)
 {
   Connect *c = l->c;
 
-  l->asked = TRUE;
   c->outstanding++;
   l->timer = g_timeout_source_new (l->limit_ms);
   g_source_set_callback (l->timer, lookup_timeout_cb, l, lookup_release);
@@ -491,7 +474,7 @@ start_lookups (Connect *c)
       lookup_started (&c->lookups[0]);
     } else {
       note_tried (c, c->lookups[0].where, error->message);
-      connect_note_error (c, g_steal_pointer (&error));
+      p2p_error_keep_telling (&c->error, g_steal_pointer (&error));
     }
   }
   if (dht) {
@@ -501,7 +484,7 @@ start_lookups (Connect *c)
       lookup_started (&c->lookups[1]);
     } else {
       note_tried (c, c->lookups[1].where, error->message);
-      connect_note_error (c, g_steal_pointer (&error));
+      p2p_error_keep_telling (&c->error, g_steal_pointer (&error));
     }
   }
 }
