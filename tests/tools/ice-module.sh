@@ -108,14 +108,17 @@ D=$!
 trap 'kill $D $LP 2>/dev/null' EXIT
 LP=""
 export P2P_BOOTSTRAP_PEERS=dht://127.0.0.1:4399 P2P_MDNS=0 G_MESSAGES_DEBUG=p2p
-sleep 0.5
+# the dhtnode's UDP port bound (at most 10 s)
+i=0
+while [ $i -lt 200 ] && ! ss -Hlun 'sport = :4399' | grep -q .; do sleep 0.05; i=$((i + 1)); done
 timeout 30 "$B/tools/p2p-cat" listen --port 0 --bind-address 127.0.0.1 --identity "$W/dkey" \
   >"$W/dout" 2>"$W/derr" &
 LP=$!
 i=0
 while [ $i -lt 200 ] && ! grep -q '^peer-id: ' "$W/derr"; do sleep 0.05; i=$((i + 1)); done
 ID=$(grep -m1 '^peer-id: ' "$W/derr" | cut -d' ' -f2)
-sleep 1
+# no wait for the listener's put: the dialer's lookup listens and gets a
+# later put too
 timeout 30 "$B/tools/p2p-cat" connect "${ID:-none}" <"$W/in" 2>"$W/dcerr" || exit 1
 wait $LP
 cmp -s "$W/in" "$W/dout" || exit 2
