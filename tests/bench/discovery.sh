@@ -26,37 +26,21 @@ for f in "$CAT" "$RDV" "$B/tools/p2p-id"; do
 done
 [ "$(id -u)" = 0 ] || { echo "discovery: needs root for network namespaces" >&2; exit 77; }
 command -v dhtnode >/dev/null || { echo "discovery: dhtnode is not installed" >&2; exit 77; }
-ID=$$
 W=$(mktemp -d /tmp/bench-discovery-XXXXXX)
-NSS=""
-PIDS=""
-cleanup() {
-  for p in $PIDS; do kill "$p" 2>/dev/null; done
-  for p in $PIDS; do wait "$p" 2>/dev/null; done
-  for n in $NSS; do ip netns pids "$n" 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del "$n" 2>/dev/null; done
-  rm -rf "$W"
-}
+. "$ROOT/tests/support/netns-lan.sh"
+LAN_PREFIX=d
+cleanup() { lan_cleanup; rm -rf "$W"; }
 trap cleanup EXIT INT TERM
-ns() { echo "d$ID$1"; }
-mkns() { n=$(ns "$1"); ip netns add "$n" || return 1; NSS="$NSS $n"; ip -n "$n" link set lo up; }
-x() { n=$(ns "$1"); shift; ip netns exec "$n" "$@"; }
-
-mkns lan && ip -n "$(ns lan)" link add br0 type bridge && ip -n "$(ns lan)" link set br0 up ||
-  { echo "discovery: cannot create namespaces" >&2; exit 77; }
-for p in a b; do
-  mkns "$p" || exit 1
-  ip -n "$(ns lan)" link add "v$p" type veth peer name eth0 netns "$(ns $p)" || exit 1
-  ip -n "$(ns lan)" link set "v$p" master br0 up && ip -n "$(ns $p)" link set eth0 up || exit 1
-done
-x a ip addr add 10.89.0.1/24 dev eth0 && x b ip addr add 10.89.0.2/24 dev eth0 || exit 1
+x() { lan_x "$@"; }
+lan_up 10.89.0 a b || exit 77
 
 "$B/tools/p2p-id" new --file "$W/key" >/dev/null 2>&1 || exit 1
 PEER=$("$B/tools/p2p-id" show --file "$W/key" | head -n1)
 T=$((RUNS * 60 + 120))
 x a timeout $T "$RDV" --host 10.89.0.1 --port 0 >"$W/rdv.out" 2>"$W/rdv.log" &
-PIDS="$PIDS $!"
+LAN_PIDS="$LAN_PIDS $!"
 x a timeout $T dhtnode -s -p 4222 >"$W/dht.log" 2>&1 &
-PIDS="$PIDS $!"
+LAN_PIDS="$LAN_PIDS $!"
 URL=""
 for i in $(seq 100); do URL=$(sed -n 's/^listening on //p' "$W/rdv.out"); [ -n "$URL" ] && break; sleep 0.1; done
 [ -n "$URL" ] || { echo "discovery: p2p-rendezvous did not start" >&2; exit 1; }
@@ -85,7 +69,7 @@ for route in ticket mdns dht rendezvous; do
       rendezvous) env="P2P_MDNS=0 P2P_BOOTSTRAP_PEERS=$URL"; peer=$PEER ;;
     esac
     # shellcheck disable=SC2086 # $env is a list of assignments
-    if echo hi | env $env ip netns exec "$(ns b)" timeout 30 "$CAT" connect --ping "$peer" \
+    if echo hi | env $env ip netns exec "$(lan_ns b)" timeout 30 "$CAT" connect --ping "$peer" \
         2>"$W/c.err"; then
       sed -n 's/^setup: \([0-9.]*\) ms.*/\1/p' "$W/c.err" >>"$W/$route.ms"
     else

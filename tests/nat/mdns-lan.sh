@@ -13,42 +13,21 @@ set -u
 PLUGINS=${1:?plugin dir}
 P2P_ID=${2:?p2p-id}
 T=${MDNS_T:-30}                      # bound for every process, seconds
-ID=$$
 W=$(mktemp -d /tmp/mdns-lan-XXXXXX)
-NSS=""
-PIDS=""
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/tests/support/launch-util.sh"
+. "$ROOT/tests/support/netns-lan.sh"
+LAN_PREFIX=m
 
 log() { echo "[mdns-lan] $*"; }
 fail() { log "FAIL: $*"; for f in "$W"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -25 "$f"; }; done; exit 1; }
-cleanup() {
-  for p in $PIDS; do kill "$p" 2>/dev/null; done
-  for p in $PIDS; do wait "$p" 2>/dev/null; done
-  for n in $NSS; do ip netns pids "$n" 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del "$n" 2>/dev/null; done
-  rm -rf "$W"
-}
+cleanup() { lan_cleanup; rm -rf "$W"; }
 trap cleanup EXIT INT TERM
 
-ns() { echo "m$ID$1"; }
-mkns() { n=$(ns "$1"); ip netns add "$n" || return 1; NSS="$NSS $n"; ip -n "$n" link set lo up; }
-x() { n=$(ns "$1"); shift; ip netns exec "$n" "$@"; }
-
 if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for network namespaces"; exit 77; fi
-command -v gst-launch-1.0 >/dev/null || { echo "SKIP: gst-launch-1.0 is not installed"; exit 77; }
-export GST_PLUGIN_PATH="$PLUGINS"
-export GST_REGISTRY="$W/registry.bin"
-for e in p2psink p2psrc flacenc flacparse flacdec; do
-  gst-inspect-1.0 "$e" >/dev/null 2>&1 || { echo "SKIP: element $e cannot be loaded"; exit 77; }
-done
-mkns lan 2>"$W/ns.log" || { echo "SKIP: ip netns add failed: $(cat "$W/ns.log")"; exit 77; }
-
+launch_setup "$PLUGINS" "$W" p2psink p2psrc flacenc flacparse flacdec
 # The LAN: a bridge in 'lan', one veth cable to each peer's namespace.
-ip -n "$(ns lan)" link add br0 type bridge && ip -n "$(ns lan)" link set br0 up || fail "bridge"
-for p in a b; do
-  mkns "l$p" || fail "namespace l$p"
-  ip -n "$(ns lan)" link add "v$p" type veth peer name eth0 netns "$(ns l$p)" || fail "veth $p"
-  ip -n "$(ns lan)" link set "v$p" master br0 up && ip -n "$(ns l$p)" link set eth0 up || fail "link $p"
-done
-x la ip addr add 198.19.5.1/24 dev eth0 && x lb ip addr add 198.19.5.2/24 dev eth0 || fail "addresses"
+lan_up 198.19.5 la lb 2>"$W/ns.log" || { echo "SKIP: cannot make the namespaces: $(cat "$W/ns.log")"; exit 77; }
 
 gst-launch-1.0 -q audiotestsrc wave=sine freq=440 num-buffers=44 samplesperbuffer=1024 \
   ! audio/x-raw,rate=44100,channels=2,format=S16LE ! flacenc ! filesink location="$W/clip.flac" ||
@@ -59,13 +38,13 @@ gst-launch-1.0 -q filesrc location="$W/clip.flac" ! flacparse ! flacdec ! audioc
 SENDER_ID=$("$P2P_ID" show --file "$W/sender.key" | head -n1)
 
 # The sender listens on every address of la (port 8800) and announces itself.
-P2P_MDNS=1 G_MESSAGES_DEBUG=p2p timeout $T ip netns exec "$(ns la)" gst-launch-1.0 -e \
+P2P_MDNS=1 G_MESSAGES_DEBUG=p2p timeout $T ip netns exec "$(lan_ns la)" gst-launch-1.0 -e \
   filesrc location="$W/clip.flac" ! flacparse ! p2psink identity="$W/sender.key" \
   >"$W/sender.log" 2>&1 &
-SENDER_PID=$!; PIDS="$PIDS $SENDER_PID"
+SENDER_PID=$!; LAN_PIDS="$LAN_PIDS $SENDER_PID"
 
 # The receiver has the bare peer ID only (no rendezvous, no address).
-P2P_MDNS=1 G_MESSAGES_DEBUG=p2p timeout $T ip netns exec "$(ns lb)" gst-launch-1.0 -e -m \
+P2P_MDNS=1 G_MESSAGES_DEBUG=p2p timeout $T ip netns exec "$(lan_ns lb)" gst-launch-1.0 -e -m \
   p2psrc peer="$SENDER_ID" ! flacparse ! flacdec ! audioconvert ! audio/x-raw,format=S16LE \
   ! filesink location="$W/received.raw" >"$W/receiver.log" 2>&1 || fail "the receiver failed"
 wait $SENDER_PID || fail "the sender failed"
@@ -81,11 +60,11 @@ log "ok: $(stat -c %s "$W/original.raw") bytes of audio identical; peer found by
 
 # LAN discovery off on the receiver (its mdns property; the sender still
 # announces): the same bare ID is not found.
-P2P_MDNS=1 timeout $T ip netns exec "$(ns la)" gst-launch-1.0 -e \
+P2P_MDNS=1 timeout $T ip netns exec "$(lan_ns la)" gst-launch-1.0 -e \
   filesrc location="$W/clip.flac" ! flacparse ! p2psink identity="$W/sender.key" \
   >"$W/sender2.log" 2>&1 &
-SENDER_PID=$!; PIDS="$PIDS $SENDER_PID"
-if P2P_MDNS=1 timeout $T ip netns exec "$(ns lb)" gst-launch-1.0 \
+SENDER_PID=$!; LAN_PIDS="$LAN_PIDS $SENDER_PID"
+if P2P_MDNS=1 timeout $T ip netns exec "$(lan_ns lb)" gst-launch-1.0 \
   p2psrc peer="$SENDER_ID" mdns=false reconnect=none ! fakesink >"$W/off.log" 2>&1; then
   fail "a receiver with mdns=false found the peer"
 fi
