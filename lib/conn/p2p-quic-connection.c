@@ -154,43 +154,57 @@ p2p_quic_conn_after_session_call (P2pQuicConnection *self)
 }
 
 /* Writes every packet due into self->buf and sends them: in bursts of
- * equal-sized packets (the last of a burst may be shorter), each burst in
- * one go where the path can (UDP GSO), when self->buf holds several. */
+ * equal-sized packets to one route (the last of a burst may be shorter),
+ * each burst in one go where the path can (UDP GSO), when self->buf holds
+ * several. A failed send is loss. */
 static void
 write_and_send (P2pQuicConnection *self, guint64 now)
 {
   gsize n, off = 0, segment = 0;
   guint count = 0;
+  guint32 route = 0, r;
 
   for (;;) {
     if (count > 0 && (off + self->buflen > self->bufsize || count == P2P_GSO_MAX_SEGMENTS)) {
-      (void) p2p_packet_path_send_segments (self->path, self->buf, off, segment, NULL);
+      (void) p2p_packet_path_send_segments_on (self->path, route, self->buf, off, segment, NULL);
       off = 0;
       count = 0;
     }
     n = p2p_quic_session_write (self->session, self->buf + off, self->buflen, now);
     if (n == 0)
       break;
-    if (count > 0 && n > segment) {
-      /* larger than the burst's packets: the burst goes, this one starts the next */
-      (void) p2p_packet_path_send_segments (self->path, self->buf, off, segment, NULL);
+    r = p2p_quic_session_get_tx_route (self->session);
+    if (count > 0 && (n > segment || r != route)) {
+      /* larger than the burst's packets, or elsewhere: the burst goes,
+       * this one starts the next */
+      (void) p2p_packet_path_send_segments_on (self->path, route, self->buf, off, segment, NULL);
       memmove (self->buf, self->buf + off, n);
       off = 0;
       count = 0;
     }
-    if (count == 0)
+    if (count == 0) {
       segment = n;
+      route = r;
+    }
     off += n;
     count++;
     if (n < segment) {
       /* a shorter packet ends a burst */
-      (void) p2p_packet_path_send_segments (self->path, self->buf, off, segment, NULL);
+      (void) p2p_packet_path_send_segments_on (self->path, route, self->buf, off, segment, NULL);
       off = 0;
       count = 0;
     }
   }
-  if (count > 0)                /* failure = loss */
-    (void) p2p_packet_path_send_segments (self->path, self->buf, off, segment, NULL);
+  if (count > 0)
+    (void) p2p_packet_path_send_segments_on (self->path, route, self->buf, off, segment, NULL);
+}
+
+gboolean
+p2p_quic_connection_owns_cid (P2pQuicConnection *self, const guint8 *cid, gsize len)
+{
+  g_return_val_if_fail (P2P_IS_QUIC_CONNECTION (self), FALSE);
+
+  return self->session != NULL && p2p_quic_session_has_scid (self->session, cid, len);
 }
 
 void
@@ -333,7 +347,8 @@ on_path_receive (P2pPacketPath *path, const guint8 *data, gsize len, gpointer us
   if (self == NULL)
     return;
   if (self->session && !self->path_closed) {
-    p2p_quic_session_receive (self->session, data, len, p2p_packet_path_now (path));
+    p2p_quic_session_receive_on (self->session, p2p_packet_path_get_rx_route (path), data, len,
+        p2p_packet_path_now (path));
     /* One flush per burst: work_cb runs after the pending socket reads. */
     p2p_quic_conn_schedule_work (self);
   }

@@ -56,10 +56,12 @@ typedef struct {
   guint64 setup_time_us;        /* from connect start to authenticated */
   guint64 cwnd;                 /* congestion window, bytes */
   P2pPathKind path_kind;
+  guint64 migrations;           /* times the peer moved to a new address (NAT
+                                 * rebinding, a new network), each validated */
 
   /*< private >*/
   /* room for new counters without an ABI break (zero) */
-  gpointer padding[8];
+  gpointer padding[7];
 } P2pConnectionStats;
 
 #define P2P_TYPE_CONNECTION_STATS (p2p_connection_stats_get_type ())
