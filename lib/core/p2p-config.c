@@ -31,7 +31,7 @@ config_set_defaults (P2pConfig *c)
   c->max_connections = 64;
   c->relay_policy = P2P_RELAY_POLICY_ALL;
   c->idle_timeout_ms = 30000;
-  c->keepalive_ms = 5000;
+  c->keepalive_ms = 500;
   c->liveness_timeout_ms = 4000;
   c->mdns = TRUE;
   c->congestion_control = P2P_CONGESTION_CONTROL_BBR2;

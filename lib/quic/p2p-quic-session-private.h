@@ -85,6 +85,7 @@ struct _P2pQuicSession {
   guint32 tx_route;             /* route of the last datagram written */
   guint64 migrations;           /* validated moves of the peer to a new route */
   guint32 peer_route;           /* where the last one went */
+  guint64 early_probes;         /* PTO probes sent when the peer was heard again */
   int in_ngtcp2;                /* depth of ngtcp2 calls (callbacks may run) */
   gboolean in_after_io, after_io_again;
 

@@ -620,10 +620,47 @@ p2p_quic_session_receive (P2pQuicSession *s, const guint8 *pkt, gsize len, guint
   p2p_quic_session_receive_on (s, 0, pkt, len, now);
 }
 
+/* The peer is heard again after at least this long a silence. */
+#define HEARD_AGAIN_NS (300 * G_GUINT64_CONSTANT (1000000))
+
+/* The peer was silent and is heard again (a link that was down is up, a
+ * NAT rebound) while our data waits for a probe in exponential PTO backoff:
+ * after an outage of T that probe is up to about T away. The path works
+ * again, so probe now: ngtcp2 0.12 has no call for it, so its loss
+ * detection timer is run at the timer's own deadline, a little early (only
+ * the PTO and timers due by then fire; nothing is sent with that time).
+ * Then the probes go out with this datagram's answer and the data follows
+ * one round trip later. ngtcp2 1.x hides the timer: no early probe there. */
+static void
+probe_now (P2pQuicSession *s, guint64 now)
+{
+#if NGTCP2_VERSION_NUM < 0x010000
+  ngtcp2_conn_stat st;
+  int rv;
+
+  if (s->state != P2P_QUIC_STATE_ESTABLISHED || s->conn == NULL)
+    return;
+  ngtcp2_conn_get_conn_stat (s->conn, &st);
+  if (st.pto_count < 2 || st.loss_detection_timer == UINT64_MAX ||
+      st.loss_detection_timer <= now)
+    return;
+  g_debug ("quic: peer heard again after a silence; probing now, not in %.0f ms",
+      (st.loss_detection_timer - now) / 1e6);
+  s->early_probes++;
+  s->in_ngtcp2++;
+  rv = ngtcp2_conn_handle_expiry (s->conn, st.loss_detection_timer);
+  s->in_ngtcp2--;
+  if (rv < 0 && rv != NGTCP2_ERR_IDLE_CLOSE && rv != NGTCP2_ERR_HANDSHAKE_TIMEOUT)
+    p2p_quic_session_fatal_from_write (s, rv);
+#endif
+}
+
 void
 p2p_quic_session_receive_on (P2pQuicSession *s, guint32 route, const guint8 *pkt, gsize len,
     guint64 now)
 {
+  guint64 silent_since;
+
   g_return_if_fail (s != NULL);
   g_return_if_fail (s->in_ngtcp2 == 0);
 
@@ -639,8 +676,11 @@ p2p_quic_session_receive_on (P2pQuicSession *s, guint32 route, const guint8 *pkt
       s->cc_send = TRUE;
     return;
   }
+  silent_since = s->last_rx;
   if (read_packet (s, pkt, len, now) == 0) {
     s->last_rx = now;
+    if (silent_since != 0 && now - silent_since >= HEARD_AGAIN_NS)
+      probe_now (s, now);
     p2p_quic_session_track_in_flight (s, now);
   }
   p2p_quic_session_after_io (s, now);

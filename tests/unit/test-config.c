@@ -50,7 +50,7 @@ assert_defaults (const P2pConfig *c)
   g_assert_cmpuint (c->max_connections, ==, 64);
   g_assert_cmpint (c->relay_policy, ==, P2P_RELAY_POLICY_ALL);
   g_assert_cmpuint (c->idle_timeout_ms, ==, 30000);
-  g_assert_cmpuint (c->keepalive_ms, ==, 5000);
+  g_assert_cmpuint (c->keepalive_ms, ==, 500);
   g_assert_null (c->allowed_peers);
   g_assert_cmpuint (c->sim_latency_ms, ==, 0);
   g_assert_cmpuint (c->sim_jitter_ms, ==, 0);

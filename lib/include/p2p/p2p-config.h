@@ -101,7 +101,7 @@ typedef struct {
   P2pRelayPolicy relay_policy;
   /* P2P_IDLE_TIMEOUT_MS=100..3600000 (default 30000) */
   guint idle_timeout_ms;
-  /* P2P_KEEPALIVE_MS=0..3600000 (default 5000, 0 = off) */
+  /* P2P_KEEPALIVE_MS=0..3600000 (default 500, 0 = off) */
   guint keepalive_ms;
   /* P2P_LIVENESS_TIMEOUT_MS=0..3600000 (default 4000, 0 = off): an
    * established connection whose peer acknowledges nothing for this long

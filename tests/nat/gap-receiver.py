@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+# tests/nat/gap-receiver.py: receives a p2psink's FLAC stream with p2psrc,
+# writes the decoded PCM (S16LE) to OUT and measures the time without media:
+# the longest gap between two buffers leaving p2psrc, wall clock. It touches
+# STARTED when the first buffer arrives (the test then changes the network)
+# and prints at EOS one line:
+#   gap-receiver buffers=N max_gap_ms=X path=KIND migrations-seen=...
+# Exits 1 on an element error or when EOS does not come within LIMIT s.
+#
+#   gap-receiver.py PEER OUT STARTED LIMIT_S [delivery]
+# SPDX-License-Identifier: LGPL-2.1-or-later
+import sys
+import time
+
+import gi
+
+gi.require_version("Gst", "1.0")
+from gi.repository import GLib, Gst  # noqa: E402
+
+
+def main():
+    peer, out, started, limit = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+    delivery = sys.argv[5] if len(sys.argv) > 5 else "reliable"
+    Gst.init(None)
+    pipe = Gst.parse_launch(
+        f'p2psrc name=src peer="{peer}" delivery={delivery} ! flacparse ! flacdec '
+        f'! audioconvert ! audio/x-raw,format=S16LE ! filesink location="{out}"')
+    src = pipe.get_by_name("src")
+    state = {"n": 0, "last": None, "gap": 0.0, "err": None}
+
+    def probe(pad, info):
+        now = time.monotonic()
+        if state["last"] is None:
+            open(started, "w").close()
+        else:
+            state["gap"] = max(state["gap"], now - state["last"])
+        state["last"] = now
+        state["n"] += 1
+        return Gst.PadProbeReturn.OK
+
+    src.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, probe)
+    loop = GLib.MainLoop()
+
+    def on_message(bus, msg):
+        if msg.type == Gst.MessageType.EOS:
+            loop.quit()
+        elif msg.type == Gst.MessageType.ERROR:
+            err, dbg = msg.parse_error()
+            state["err"] = f"{err.message} ({dbg})"
+            loop.quit()
+
+    def on_timeout():
+        state["err"] = f"no EOS within {limit:.0f} s"
+        loop.quit()
+        return False
+
+    bus = pipe.get_bus()
+    bus.add_signal_watch()
+    bus.connect("message", on_message)
+    GLib.timeout_add(int(limit * 1000), on_timeout)
+    pipe.set_state(Gst.State.PLAYING)
+    loop.run()
+    stats = src.get_property("stats")
+    path = stats.get_string("path") if stats else None
+    pipe.set_state(Gst.State.NULL)
+    print(f"gap-receiver buffers={state['n']} max_gap_ms={state['gap'] * 1000:.0f} path={path}",
+          flush=True)
+    if state["err"]:
+        print(f"gap-receiver error: {state['err']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
