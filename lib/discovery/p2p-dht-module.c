@@ -12,6 +12,8 @@ static const P2pDhtModule table = {
   .announce = p2p_dht_announce,
   .lookup_start = p2p_dht_lookup_start,
   .lookup_free = p2p_dht_lookup_free,
+  .send_signal = p2p_dht_send_signal,
+  .inbox_start = p2p_dht_inbox_start,
 };
 
 const P2pDhtModule *

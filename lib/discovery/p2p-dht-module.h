@@ -29,6 +29,10 @@ typedef struct {
   P2pDhtLookup *(*lookup_start) (P2pDht *self, const P2pPeerId *peer, P2pDhtFoundFunc found,
       gpointer user_data, GError **error);
   void (*lookup_free) (P2pDhtLookup *lookup);
+  gboolean (*send_signal) (P2pDht *self, const P2pPeerId *to, const char *message,
+      GError **error);
+  P2pDhtLookup *(*inbox_start) (P2pDht *self, P2pIdentity *identity, P2pDhtSignalFunc func,
+      gpointer user_data, GError **error);
 } P2pDhtModule;
 
 /* The table of the DHT code linked into this binary. */

@@ -17,27 +17,40 @@
  * P2P_DHT_REPUBLISH_S.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-dht.h"
+#include "p2p-dht-signal.h"
 #include "p2p/p2p-error.h"
 #include "p2p/p2p-peer-info.h"
 
 #include <errno.h>
 #include <string.h>
+#include <sodium.h>
 #include <opendht/opendht_c.h>
 
 /* Values refused per lookup that are logged with g_message. */
 #define P2P_DHT_REFUSALS_LOGGED 8
 
-typedef struct {
+typedef struct _Core Core;
+
+/* What a listen does with a value, on its context. */
+typedef void (*TakeFunc) (Core *c, const guint8 *data, gsize len);
+
+/* A listen on one key: a record lookup or a signaling inbox. */
+struct _Core {
   gint refs;                    /* atomic */
   gint stop;                    /* atomic: freed or found, stop listening */
   GMainContext *context;
-  P2pPeerId peer;
-  P2pDhtFoundFunc found;
+  TakeFunc take;
+  gsize max_size;               /* larger values are cut to max_size + 1 bytes */
+  P2pPeerId peer;               /* looked up / the inbox's owner */
+  P2pDhtFoundFunc found;        /* lookups */
+  P2pDhtSignalFunc signal;      /* inboxes */
+  P2pIdentity *identity;        /* inboxes: opens the sealed values */
+  GHashTable *seen;             /* inboxes: BLAKE2b of values taken → expiry */
   gpointer user_data;
   gint64 started;
   gboolean done;                /* context only: found was called */
   guint refused;                /* context only: values refused */
-} Core;
+};
 
 struct _P2pDht {
   GMainContext *context;
@@ -69,19 +82,35 @@ core_unref (gpointer data)
 
   if (g_atomic_int_dec_and_test (&c->refs)) {
     g_main_context_unref (c->context);
+    g_clear_object (&c->identity);
+    g_clear_pointer (&c->seen, g_hash_table_unref);
     g_free (c);
   }
 }
 
+/* SHA-1 of @prefix and the peer ID's text form. */
 static void
-peer_key (const P2pPeerId *peer, dht_infohash *key)
+prefixed_key (const char *prefix, const P2pPeerId *peer, dht_infohash *key)
 {
   char id[P2P_PEER_ID_TEXT_LEN + 1];
   g_autofree char *name = NULL;
 
   p2p_peer_id_format (peer, id);
-  name = g_strconcat (P2P_DHT_KEY_PREFIX, id, NULL);
+  name = g_strconcat (prefix, id, NULL);
   dht_infohash_get_from_string (key, name);
+}
+
+static void
+peer_key (const P2pPeerId *peer, dht_infohash *key)
+{
+  prefixed_key (P2P_DHT_KEY_PREFIX, peer, key);
+}
+
+static char *
+key_to_string (const dht_infohash *key)
+{
+  /* dht_infohash_print: a thread-local buffer */
+  return g_strdup (dht_infohash_print (key));
 }
 
 char *
@@ -90,8 +119,16 @@ p2p_dht_key_to_string (const P2pPeerId *peer)
   dht_infohash key;
 
   peer_key (peer, &key);
-  /* dht_infohash_print: a thread-local buffer */
-  return g_strdup (dht_infohash_print (&key));
+  return key_to_string (&key);
+}
+
+char *
+p2p_dht_inbox_key_to_string (const P2pPeerId *peer)
+{
+  dht_infohash key;
+
+  prefixed_key (P2P_DHT_SIGNAL_KEY_PREFIX, peer, &key);
+  return key_to_string (&key);
 }
 
 GBytes *
@@ -243,24 +280,56 @@ put_done (bool ok, void *user_data)
     g_debug ("DHT: a put reached no node (yet)");
 }
 
+static gboolean
+check_running (P2pDht *self, GError **error)
+{
+  if (dht_runner_is_running (self->runner))
+    return TRUE;
+  g_set_error_literal (error, P2P_ERROR, P2P_ERROR_NETWORK, "the DHT node is not running");
+  return FALSE;
+}
+
+/* Puts @bytes under @key as a value of @user_type (not permanent). */
+static void
+put (P2pDht *self, const dht_infohash *key, GBytes *bytes, const char *user_type)
+{
+  gsize len;
+  const guint8 *data = g_bytes_get_data (bytes, &len);
+  dht_value *value = dht_value_new (data, len);
+
+  dht_value_set_user_type (value, user_type);
+  dht_runner_put (self->runner, key, value, put_done, NULL, false);
+  dht_value_unref (value);
+}
+
 gboolean
 p2p_dht_publish_record (P2pDht *self, const P2pDiscoveryRecord *record, GError **error)
 {
-  g_autoptr (GBytes) bytes = p2p_dht_encode_record (record);
-  gsize len;
-  const guint8 *data = g_bytes_get_data (bytes, &len);
+  g_autoptr (GBytes) bytes = NULL;
   dht_infohash key;
-  dht_value *value;
 
-  if (!dht_runner_is_running (self->runner)) {
-    g_set_error_literal (error, P2P_ERROR, P2P_ERROR_NETWORK, "the DHT node is not running");
+  if (!check_running (self, error))
     return FALSE;
-  }
+  bytes = p2p_dht_encode_record (record);
   peer_key (&record->peer, &key);
-  value = dht_value_new (data, len);
-  dht_value_set_user_type (value, P2P_DHT_USER_TYPE);
-  dht_runner_put (self->runner, &key, value, put_done, NULL, false);
-  dht_value_unref (value);
+  put (self, &key, bytes, P2P_DHT_USER_TYPE);
+  return TRUE;
+}
+
+gboolean
+p2p_dht_send_signal (P2pDht *self, const P2pPeerId *to, const char *message, GError **error)
+{
+  g_autoptr (GBytes) sealed = NULL;
+  dht_infohash key;
+
+  if (!check_running (self, error))
+    return FALSE;
+  sealed = p2p_dht_signal_seal (to, g_get_real_time () / G_USEC_PER_SEC
+      + P2P_DHT_SIGNAL_LIFETIME_S, message, strlen (message), error);
+  if (sealed == NULL)
+    return FALSE;
+  prefixed_key (P2P_DHT_SIGNAL_KEY_PREFIX, to, &key);
+  put (self, &key, sealed, P2P_DHT_SIGNAL_USER_TYPE);
   return TRUE;
 }
 
@@ -339,39 +408,103 @@ found_free (gpointer data)
   g_free (f);
 }
 
-/* On the lookup's context: decode, verify, report the first good one. */
-static gboolean
-deliver (gpointer data)
+/* A lookup's value: decode, verify, report the first good one. */
+static void
+take_record (Core *c, const guint8 *bytes, gsize len)
 {
-  Found *f = data;
-  Core *c = f->core;
   g_autoptr (P2pDiscoveryRecord) rec = NULL;
   g_autoptr (GError) error = NULL;
-  gsize len;
-  const guint8 *bytes = g_bytes_get_data (f->value, &len);
+  char id[P2P_PEER_ID_TEXT_LEN + 1];
 
-  if (c->done || g_atomic_int_get (&c->stop))
-    return G_SOURCE_REMOVE;
   rec = p2p_dht_decode_record (bytes, len, &c->peer, &error);
   if (rec && p2p_discovery_record_verify (rec, &c->peer,
           g_get_real_time () / G_USEC_PER_SEC, &error)) {
     c->done = TRUE;
     g_atomic_int_set (&c->stop, 1);
-    /* may free the lookup: @f holds a reference to @c */
+    /* may free the lookup: the caller holds a reference to @c */
     c->found (g_steal_pointer (&rec), g_get_monotonic_time () - c->started, c->user_data);
-    return G_SOURCE_REMOVE;
+    return;
   }
-  {
-    char id[P2P_PEER_ID_TEXT_LEN + 1];
+  p2p_peer_id_format (&c->peer, id);
+  /* anyone may put values under any key: a flood is not logged whole */
+  if (++c->refused <= P2P_DHT_REFUSALS_LOGGED)
+    g_message ("DHT: ignoring a value under the key of %s: %s%s", id, error->message,
+        c->refused == P2P_DHT_REFUSALS_LOGGED ? " (further ones: debug log)" : "");
+  else
+    g_debug ("DHT: ignoring a value under the key of %s: %s", id, error->message);
+}
 
-    p2p_peer_id_format (&c->peer, id);
-    /* anyone may put values under any key: a flood is not logged whole */
-    if (++c->refused <= P2P_DHT_REFUSALS_LOGGED)
-      g_message ("DHT: ignoring a value under the key of %s: %s%s", id, error->message,
-          c->refused == P2P_DHT_REFUSALS_LOGGED ? " (further ones: debug log)" : "");
-    else
-      g_debug ("DHT: ignoring a value under the key of %s: %s", id, error->message);
+/* Inboxes remember this many values taken (by hash, until they expire). */
+#define INBOX_SEEN_MAX 1024
+
+/* TRUE the first time @data is seen (OpenDHT may report a value again,
+ * from another node); remembered until @expires. */
+static gboolean
+inbox_first_sight (Core *c, const guint8 *data, gsize len, gint64 expires, gint64 now)
+{
+  guint8 hash[16];
+  g_autofree char *hex = g_malloc (sizeof hash * 2 + 1);
+  GHashTableIter it;
+  gpointer v;
+
+  crypto_generichash (hash, sizeof hash, data, len, NULL, 0);
+  sodium_bin2hex (hex, sizeof hash * 2 + 1, hash, sizeof hash);
+  if (g_hash_table_contains (c->seen, hex))
+    return FALSE;
+  if (g_hash_table_size (c->seen) >= INBOX_SEEN_MAX) {
+    g_hash_table_iter_init (&it, c->seen);
+    while (g_hash_table_iter_next (&it, NULL, &v)) {
+      if (*(gint64 *) v < now)
+        g_hash_table_iter_remove (&it);
+    }
+    /* still full (a flood of valid values): forget; the ICE layer's replay
+     * check still holds */
+    if (g_hash_table_size (c->seen) >= INBOX_SEEN_MAX)
+      g_hash_table_remove_all (c->seen);
   }
+  g_hash_table_insert (c->seen, g_steal_pointer (&hex), g_memdup2 (&expires, sizeof expires));
+  return TRUE;
+}
+
+/* An inbox's value: open it, hand the message on once. */
+static void
+take_signal (Core *c, const guint8 *bytes, gsize len)
+{
+  g_autoptr (GError) error = NULL;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  gint64 expires = 0;
+  gsize mlen = 0;
+  g_autofree char *message = p2p_dht_signal_open (c->identity, bytes, len, now, &mlen,
+      &expires, &error);
+
+  if (message == NULL) {
+    /* anyone may put anything here, and old messages stay 10 minutes */
+    c->refused++;
+    g_debug ("DHT: ignoring a value in our signaling inbox: %s", error->message);
+    return;
+  }
+  if (inbox_first_sight (c, bytes, len, expires, now))
+    c->signal (message, mlen, c->user_data);
+}
+
+guint
+p2p_dht_inbox_get_refused (P2pDhtLookup *inbox)
+{
+  return inbox->core->refused;
+}
+
+/* On the listen's context. */
+static gboolean
+deliver (gpointer data)
+{
+  Found *f = data;
+  Core *c = f->core;
+  gsize len;
+  const guint8 *bytes = g_bytes_get_data (f->value, &len);
+
+  if (c->done || g_atomic_int_get (&c->stop))
+    return G_SOURCE_REMOVE;
+  c->take (c, bytes, len);
   return G_SOURCE_REMOVE;
 }
 
@@ -391,8 +524,8 @@ on_value (const dht_value *value, bool expired, void *user_data)
   view = dht_value_get_data (value);
   f = g_new0 (Found, 1);
   f->core = core_ref (c);
-  /* a value too large to be a record: its size is enough to refuse it */
-  f->value = g_bytes_new (view.data, MIN (view.size, P2P_DHT_VALUE_MAX + 1));
+  /* a value too large to be ours: its size is enough to refuse it */
+  f->value = g_bytes_new (view.data, MIN (view.size, c->max_size + 1));
   idle = g_idle_source_new ();
   g_source_set_priority (idle, G_PRIORITY_DEFAULT);
   g_source_set_callback (idle, deliver, f, found_free);
@@ -408,31 +541,67 @@ on_listen_done (void *user_data)
   core_unref (user_data);
 }
 
+static Core *
+core_new (P2pDht *self, const P2pPeerId *peer, TakeFunc take, gsize max_size,
+    gpointer user_data)
+{
+  Core *c = g_new0 (Core, 1);
+
+  c->refs = 1;
+  c->context = g_main_context_ref (self->context);
+  c->take = take;
+  c->max_size = max_size;
+  c->peer = *peer;
+  c->user_data = user_data;
+  c->started = g_get_monotonic_time ();
+  return c;
+}
+
+/* Listens on @key, handing values to @c (the lookup owns @c's reference). */
+static P2pDhtLookup *
+listen_start (P2pDht *self, const dht_infohash *key, Core *c)
+{
+  P2pDhtLookup *l = g_new0 (P2pDhtLookup, 1);
+
+  l->dht = self;
+  l->core = c;
+  l->key = *key;
+  l->token = dht_runner_listen (self->runner, &l->key, on_value, on_listen_done, core_ref (c));
+  self->lookups = g_list_prepend (self->lookups, l);
+  return l;
+}
+
 P2pDhtLookup *
 p2p_dht_lookup_start (P2pDht *self, const P2pPeerId *peer, P2pDhtFoundFunc found,
     gpointer user_data, GError **error)
 {
-  P2pDhtLookup *l;
   Core *c;
+  dht_infohash key;
 
-  if (!dht_runner_is_running (self->runner)) {
-    g_set_error_literal (error, P2P_ERROR, P2P_ERROR_NETWORK, "the DHT node is not running");
+  if (!check_running (self, error))
     return NULL;
-  }
-  c = g_new0 (Core, 1);
-  c->refs = 1;
-  c->context = g_main_context_ref (self->context);
-  c->peer = *peer;
+  c = core_new (self, peer, take_record, P2P_DHT_VALUE_MAX, user_data);
   c->found = found;
-  c->user_data = user_data;
-  c->started = g_get_monotonic_time ();
-  l = g_new0 (P2pDhtLookup, 1);
-  l->dht = self;
-  l->core = c;
-  peer_key (peer, &l->key);
-  l->token = dht_runner_listen (self->runner, &l->key, on_value, on_listen_done, core_ref (c));
-  self->lookups = g_list_prepend (self->lookups, l);
-  return l;
+  peer_key (peer, &key);
+  return listen_start (self, &key, c);
+}
+
+P2pDhtLookup *
+p2p_dht_inbox_start (P2pDht *self, P2pIdentity *identity, P2pDhtSignalFunc func,
+    gpointer user_data, GError **error)
+{
+  const P2pPeerId *me = p2p_identity_get_peer_id (identity);
+  Core *c;
+  dht_infohash key;
+
+  if (!check_running (self, error))
+    return NULL;
+  c = core_new (self, me, take_signal, P2P_DHT_SIGNAL_VALUE_MAX, user_data);
+  c->signal = func;
+  c->identity = g_object_ref (identity);
+  c->seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  prefixed_key (P2P_DHT_SIGNAL_KEY_PREFIX, me, &key);
+  return listen_start (self, &key, c);
 }
 
 void

@@ -1,7 +1,10 @@
 /* p2p-dht.h: discovery over a distributed hash table, with OpenDHT's C
  * binding (libopendht-c): a listener puts its signed discovery record
  * under a key derived from its peer ID, a dialer holding only a bare peer
- * ID listens on that key and takes the first record that verifies. The
+ * ID listens on that key and takes the first record that verifies; and
+ * signaling (ICE offers and answers) between peers that cannot reach each
+ * other directly, through sealed values in per-peer inboxes
+ * (p2p-dht-signal.h). The
  * DHT is OpenDHT's Kademlia network (the public one, or a private one of
  * your own bootstrap nodes), so discovery reaches past one LAN without a
  * server of ours; it learns nothing that a record does not already show.
@@ -38,6 +41,10 @@ typedef struct _P2pDhtLookup P2pDhtLookup;
  * @elapsed_us: time since the lookup started. */
 typedef void (*P2pDhtFoundFunc) (P2pDiscoveryRecord *record, gint64 elapsed_us,
     gpointer user_data);
+/* @message: a signaling message from our inbox (opened, not expired, not
+ * seen before; its sender is not checked here: the signaling layer
+ * verifies the signature inside); NUL-terminated, @len bytes. */
+typedef void (*P2pDhtSignalFunc) (const char *message, gsize len, gpointer user_data);
 
 /* Starts a DHT node on UDP @port (0: any port; IPv4 and IPv6, all
  * interfaces: the C binding has no bind address) and bootstraps it from
@@ -59,6 +66,8 @@ gboolean p2p_dht_add_bootstrap (P2pDht *self, const char *host_port, GError **er
 
 /* The key of @peer's records, as 40 hex digits (logs, tests). */
 char *p2p_dht_key_to_string (const P2pPeerId *peer);
+/* The key of @peer's signaling inbox (P2P_DHT_SIGNAL_KEY_PREFIX), likewise. */
+char *p2p_dht_inbox_key_to_string (const P2pPeerId *peer);
 
 /* The value put for @record: its TXT strings (p2p_discovery_record_to_txt)
  * joined by newlines. */
@@ -91,5 +100,21 @@ gboolean p2p_dht_publish_record (P2pDht *self, const P2pDiscoveryRecord *record,
 P2pDhtLookup *p2p_dht_lookup_start (P2pDht *self, const P2pPeerId *peer,
     P2pDhtFoundFunc found, gpointer user_data, GError **error);
 void p2p_dht_lookup_free (P2pDhtLookup *lookup);
+
+/* Seals @message (text) to @to and puts it under @to's inbox key, valid
+ * P2P_DHT_SIGNAL_LIFETIME_S. Errors: NETWORK (node not running),
+ * INVALID_ARGUMENT / LIMIT_EXCEEDED (p2p_dht_signal_seal). Whether any
+ * node stored it is not known here: a reply, or its absence, tells. */
+gboolean p2p_dht_send_signal (P2pDht *self, const P2pPeerId *to, const char *message,
+    GError **error);
+/* Listens on @identity's inbox key; @func gets each message sealed to it
+ * (values that do not open, have expired or were seen already are
+ * skipped and counted, g_debug), also those put before the listen
+ * started that are still valid. Free with p2p_dht_lookup_free(). NETWORK
+ * when the node is not running. */
+P2pDhtLookup *p2p_dht_inbox_start (P2pDht *self, P2pIdentity *identity, P2pDhtSignalFunc func,
+    gpointer user_data, GError **error);
+/* Values an inbox skipped (not sealed to us, malformed, expired). */
+guint p2p_dht_inbox_get_refused (P2pDhtLookup *inbox);
 
 G_END_DECLS

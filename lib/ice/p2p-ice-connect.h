@@ -132,9 +132,15 @@ typedef struct _P2pIceService P2pIceService;
 /* What the service's responders did with the offers they got (network
  * thread; for tests and monitoring). */
 
-/* NULL + INVALID_ARGUMENT when @config has no rendezvous URL. */
+/* NULL + INVALID_ARGUMENT when @config has neither a rendezvous URL nor
+ * a dht:// entry (the caller adds the DHT: p2p_ice_service_add_signaling). */
 P2pIceService *p2p_ice_service_new (P2pIdentity *identity, const P2pConfig *config,
     const P2pQuicSessionConfig *qcfg, GError **error);
+/* Adds @signaling, another carrier (p2p_signaling_new_external: the
+ * DHT), after the rendezvous servers: dials go through it in that order,
+ * and offers arriving on it are answered while accepting. The service
+ * holds a reference and closes it when freed. */
+void p2p_ice_service_add_signaling (P2pIceService *self, P2pSignaling *signaling);
 /* Registers if needed, then p2p_ice_connect_async(); same errors, plus
  * NETWORK / TIMEOUT / AUTHENTICATION_FAILED from the registration. */
 void p2p_ice_service_connect_async (P2pIceService *self, const P2pPeerId *peer,
@@ -152,7 +158,8 @@ void p2p_ice_service_start_accepting (P2pIceService *self, GPtrArray *allowed, g
  * registration stays for dialing, but is not remade after losing the
  * server. start_accepting() may be called again. Idempotent. */
 void p2p_ice_service_stop_accepting (P2pIceService *self);
-/* Registers if needed and completes once registered at one server (TRUE),
+/* Registers if needed and completes once registered at one server (TRUE;
+ * at once when only other carriers are configured),
  * or, when every server failed, with the registration's error (NETWORK / TIMEOUT / AUTHENTICATION_FAILED), or
  * CLOSED when the service is freed first. */
 void p2p_ice_service_register_async (P2pIceService *self, GCancellable *cancellable,

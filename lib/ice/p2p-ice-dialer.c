@@ -1,7 +1,8 @@
 /* p2p-ice-dialer.c: the dialing side of QUIC over ICE
  * (p2p_ice_connect_async): gather, send a signed "ice-offer" through the
- * rendezvous, take the peer's "ice-answer", run the connectivity checks
- * (controlling), then dial QUIC over the P2pIcePath.
+ * rendezvous (or another carrier: p2p_signaling_new_external), take the
+ * peer's "ice-answer", run the connectivity checks (controlling), then
+ * dial QUIC over the P2pIcePath.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include "p2p-ice-connect-private.h"
@@ -183,9 +184,17 @@ on_answer_timeout (gpointer user_data)
 {
   Dial *d = user_data;
   g_clear_pointer (&d->answer_timeout, g_source_unref);
-  dial_complete (d, NULL, g_error_new (P2P_ERROR, P2P_ERROR_TIMEOUT,
-      "peer %s did not answer through the rendezvous within %d s", d->peer_text,
-      P2P_ICE_ANSWER_TIMEOUT_MS / 1000));
+  /* A rendezvous says at once when the peer is not registered; through a
+   * DHT, silence is all an absent peer gives. */
+  if (p2p_signaling_reports_absent_peers (d->signaling))
+    dial_complete (d, NULL, g_error_new (P2P_ERROR, P2P_ERROR_TIMEOUT,
+        "peer %s did not answer through the rendezvous within %d s", d->peer_text,
+        P2P_ICE_ANSWER_TIMEOUT_MS / 1000));
+  else
+    dial_complete (d, NULL, g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
+        "peer %s did not answer an ICE offer through %s within %d s (not online, not "
+        "accepting, or not in the same DHT)", d->peer_text,
+        p2p_signaling_get_route (d->signaling), P2P_ICE_ANSWER_TIMEOUT_MS / 1000));
   return G_SOURCE_REMOVE;
 }
 

@@ -16,6 +16,10 @@ static const P2pIceModule table = {
   .register_async = p2p_ice_service_register_async,
   .register_finish = p2p_ice_service_register_finish,
   .get_counters = p2p_ice_service_get_counters,
+  .add_signaling = p2p_ice_service_add_signaling,
+  .signaling_new_external = p2p_signaling_new_external,
+  .signaling_receive = p2p_signaling_receive,
+  .signaling_get_rejected_count = p2p_signaling_get_rejected_count,
 };
 
 const P2pIceModule *

@@ -33,6 +33,12 @@ typedef struct {
       GAsyncReadyCallback callback, gpointer user_data);
   gboolean (*register_finish) (P2pIceService *self, GAsyncResult *result, GError **error);
   void (*get_counters) (P2pIceService *self, P2pIceCounters *out);
+  /* the DHT as a carrier of signals (p2p-signaling.h) */
+  void (*add_signaling) (P2pIceService *self, P2pSignaling *signaling);
+  P2pSignaling *(*signaling_new_external) (P2pIdentity *identity, const char *route,
+      P2pSignalingSendFunc send, gpointer user_data, GDestroyNotify notify);
+  void (*signaling_receive) (P2pSignaling *self, const char *message, gsize len);
+  guint (*signaling_get_rejected_count) (P2pSignaling *self);
 } P2pIceModule;
 
 /* The table of the ICE code linked into this binary. */

@@ -165,7 +165,15 @@ p2p_ice_path_configure_servers (P2pIcePath *self, const P2pConfig *config, GErro
 {
   /* libnice's agent takes one STUN server: the first of the list whose
    * name resolves (a server that cannot be looked up is skipped, with a
-   * message; a malformed entry is an error). */
+   * message; a malformed entry is an error). Not every server of the
+   * list: libnice 0.1.21's NiceAgent has a single "stun-server" /
+   * "stun-server-port" pair, sends its Binding requests (from every host
+   * candidate) to that one server, and gathers a stream only once; a
+   * second server would need the stream removed, added and gathered
+   * again after the first one's Binding requests went unanswered (about
+   * 2 s of retransmissions, the delay measured below), not built. A TURN server of
+   * P2P_RELAY_SERVERS (all of them are used) gives the server-reflexive
+   * candidate too, so list relays for redundancy. */
   for (guint i = 0; config->stun_servers && config->stun_servers[i]; i++) {
     g_autofree char *host = NULL;
     g_autofree char *ip = NULL;

@@ -4,6 +4,10 @@
  * while accepting), dials by peer ID through them and a responder per
  * server answering offers.
  *
+ * Other carriers (the DHT: p2p_ice_service_add_signaling) are "servers"
+ * too, after the rendezvous ones: always registered (nothing to register
+ * at), asked in the same order with the same stagger, answered the same.
+ *
  * Several servers: a dial asks the servers one after the other, the next
  * one as soon as the previous one answered "not found" (or failed), or
  * SERVER_STAGGER_MS after it started; the first connection wins and the
@@ -50,6 +54,7 @@ struct _Server {
   GSource *retry;
   gulong closed_id;
   GError *last_error;           /* why the last registration failed */
+  gboolean external;            /* another carrier: no registration */
 };
 
 typedef struct ServiceBox {
@@ -288,11 +293,24 @@ service_register (P2pIceService *self)
     server_register (self->servers->pdata[i]);
 }
 
+/* Registered at one rendezvous (other carriers do not count). */
 static gboolean
 any_registered (P2pIceService *self)
 {
   for (guint i = 0; i < self->servers->len; i++) {
-    if (server_is_registered (self->servers->pdata[i]))
+    Server *srv = self->servers->pdata[i];
+
+    if (!srv->external && server_is_registered (srv))
+      return TRUE;
+  }
+  return FALSE;
+}
+
+static gboolean
+has_rendezvous (P2pIceService *self)
+{
+  for (guint i = 0; i < self->servers->len; i++) {
+    if (!((Server *) self->servers->pdata[i])->external)
       return TRUE;
   }
   return FALSE;
@@ -337,38 +355,54 @@ dial_finish (Dial *d, P2pConnection *conn)
     dial_free (d);
 }
 
+/* "no rendezvous server could be reached: ERR; ERR" for the rendezvous
+ * servers not dialled through that failed to register (NULL: none); the
+ * code of the last such error in *@code. */
+static char *
+unreached_servers (Dial *d, gint *code)
+{
+  P2pIceService *self = d->box->svc;
+  GString *s = NULL;
+  guint n = 0;
+
+  for (guint i = 0; i < self->servers->len; i++) {
+    Server *srv = self->servers->pdata[i];
+
+    if (srv->external || !srv->last_error || g_ptr_array_find (d->asked, srv, NULL))
+      continue;
+    if (s == NULL)
+      s = g_string_new ("no rendezvous server could be reached:");
+    g_string_append_printf (s, "%s %s", n++ ? ";" : "", srv->last_error->message);
+    if (srv->last_error->domain == P2P_ERROR)
+      *code = srv->last_error->code;
+  }
+  return s ? g_string_free (s, FALSE) : NULL;
+}
+
 /* No dial in flight and no server that may still register: the dial
- * failed (with the most telling error, or why no server took us). */
+ * failed (with the most telling error, or why no server took us; both
+ * when another carrier, the DHT, was asked and a rendezvous was down). */
 static void
 dial_check_done (Dial *d)
 {
   P2pIceService *self = d->box->svc;
+  g_autofree char *unreached = NULL;
+  gint code = P2P_ERROR_NETWORK;
 
   if (d->done || d->inflight > 0 || (self && any_registering (self)))
     return;
-  if (self && d->error == NULL) {
-    /* no server could be reached: one server, its own error; several, each */
-    if (self->servers->len == 1) {
-      Server *srv = self->servers->pdata[0];
+  if (self)
+    unreached = unreached_servers (d, &code);
+  if (d->error == NULL && unreached) {
+    Server *first = self->servers->pdata[0];
 
-      if (srv->last_error)
-        d->error = g_error_copy (srv->last_error);
-    } else {
-      GString *s = g_string_new ("no rendezvous server could be reached:");
-      gint code = P2P_ERROR_NETWORK;
-
-      for (guint i = 0; i < self->servers->len; i++) {
-        Server *srv = self->servers->pdata[i];
-
-        if (srv->last_error) {
-          g_string_append_printf (s, "%s %s", i ? ";" : "", srv->last_error->message);
-          if (srv->last_error->domain == P2P_ERROR)
-            code = srv->last_error->code;
-        }
-      }
-      d->error = g_error_new_literal (P2P_ERROR, code, s->str);
-      g_string_free (s, TRUE);
-    }
+    /* one server only: its own error, as it is */
+    if (self->servers->len == 1 && first->last_error)
+      d->error = g_error_copy (first->last_error);
+    else
+      d->error = g_error_new_literal (P2P_ERROR, code, unreached);
+  } else if (d->error && unreached) {
+    g_prefix_error (&d->error, "%s; ", unreached);
   }
   if (d->error == NULL)
     d->error = g_error_new (P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
@@ -480,11 +514,14 @@ p2p_ice_service_new (P2pIdentity *identity, const P2pConfig *config,
     const P2pQuicSessionConfig *qcfg, GError **error)
 {
   g_return_val_if_fail (P2P_IS_IDENTITY (identity) && config != NULL, NULL);
-  /* the dht:// entries are DHT bootstrap nodes, not rendezvous servers */
+  /* the dht:// entries are DHT bootstrap nodes, not rendezvous servers:
+   * the DHT is added by the caller (p2p_ice_service_add_signaling) */
   g_auto (GStrv) urls = p2p_config_dup_rendezvous_urls (config);
-  if (urls[0] == NULL) {
+  /* (every other entry is a dht:// one: the config parser allows no more) */
+  if (urls[0] == NULL && !(config->bootstrap_peers && config->bootstrap_peers[0])) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-        "no rendezvous server configured: set P2P_BOOTSTRAP_PEERS=ws://HOST:PORT/");
+        "no rendezvous server or DHT configured: set P2P_BOOTSTRAP_PEERS=ws://HOST:PORT/ "
+        "or dht://HOST:PORT");
     return NULL;
   }
   P2pIceService *self = g_new0 (P2pIceService, 1);
@@ -505,6 +542,30 @@ p2p_ice_service_new (P2pIdentity *identity, const P2pConfig *config,
   self->box->refs = 1;
   self->box->svc = self;
   return self;
+}
+
+void
+p2p_ice_service_add_signaling (P2pIceService *self, P2pSignaling *signaling)
+{
+  Server *srv = g_new0 (Server, 1);
+  GList *l;
+
+  g_return_if_fail (P2P_IS_SIGNALING (signaling));
+  srv->svc = self;
+  srv->url = g_strdup (p2p_signaling_get_route (signaling));
+  srv->signaling = g_object_ref (signaling);
+  srv->external = TRUE;
+  g_ptr_array_add (self->servers, srv);
+  server_start_responder (srv);
+  /* dials already waiting for a server */
+  l = g_queue_peek_head_link (&self->dials);
+  while (l) {
+    Dial *d = l->data;
+
+    l = l->next;
+    if (d->inflight == 0)
+      dial_next (d);
+  }
 }
 
 void
@@ -557,7 +618,8 @@ p2p_ice_service_register_async (P2pIceService *self, GCancellable *cancellable,
   GTask *task = g_task_new (NULL, cancellable, callback, user_data);
 
   g_task_set_source_tag (task, p2p_ice_service_register_async);
-  if (any_registered (self)) {
+  /* no rendezvous (only the DHT): nothing to register at */
+  if (any_registered (self) || !has_rendezvous (self)) {
     g_task_return_boolean (task, TRUE);
     g_object_unref (task);
     return;

@@ -392,6 +392,11 @@ struct _P2pSignaling {
   GTask *connect_task;
   GSource *connect_timeout;
   gulong sig_message, sig_closed, sig_error;
+  /* external carrier (p2p_signaling_new_external) */
+  char *route;
+  P2pSignalingSendFunc send;
+  gpointer send_data;
+  GDestroyNotify send_notify;
 };
 
 enum {
@@ -459,6 +464,26 @@ send_text (P2pSignaling *self, const char *text)
     soup_websocket_connection_send_text (self->ws, text);
 }
 
+/* A signal to us whose signature verifies is emitted; else counted. */
+static void
+handle_signal (P2pSignaling *self, P2pSignalingMessage *msg)
+{
+  if (!p2p_peer_id_equal (&msg->to, p2p_identity_get_peer_id (self->identity)) ||
+      !p2p_signaling_verify_signal (msg)) {
+    char from[P2P_PEER_ID_TEXT_LEN + 1];
+    p2p_peer_id_format (&msg->from, from);
+    if (self->send)
+      g_debug ("rejected a signal through %s claiming to be from %s: not to us, or the "
+          "signature does not verify", self->route, from);
+    else
+      g_message ("rejected a signal claiming to be from %s: the signature does not verify "
+          "(forged or altered on the way)", from);
+    self->rejected++;
+    return;
+  }
+  g_signal_emit (self, signals[SIGNAL_SIGNAL], 0, &msg->from, msg->payload);
+}
+
 static void
 handle_message (P2pSignaling *self, const char *text, gsize len)
 {
@@ -506,16 +531,7 @@ handle_message (P2pSignaling *self, const char *text, gsize len)
       finish_connect (self, NULL);
       break;
     case P2P_SIGNALING_MSG_SIGNAL:
-      if (!p2p_peer_id_equal (&msg.to, p2p_identity_get_peer_id (self->identity)) ||
-          !p2p_signaling_verify_signal (&msg)) {
-        char from[P2P_PEER_ID_TEXT_LEN + 1];
-        p2p_peer_id_format (&msg.from, from);
-        g_message ("rejected a signal claiming to be from %s: the signature does not verify "
-            "(forged or altered on the way)", from);
-        self->rejected++;
-        break;
-      }
-      g_signal_emit (self, signals[SIGNAL_SIGNAL], 0, &msg.from, msg.payload);
+      handle_signal (self, &msg);
       break;
     case P2P_SIGNALING_MSG_ERROR:
       if (g_str_equal (msg.code, "PEER_NOT_FOUND") && msg.has_to) {
@@ -662,12 +678,14 @@ p2p_signaling_send (P2pSignaling *self, const P2pPeerId *to, const char *payload
   g_return_val_if_fail (P2P_IS_SIGNALING (self), FALSE);
   g_return_val_if_fail (to != NULL && payload != NULL, FALSE);
 
-  if (!self->registered || !self->ws) {
+  if (!self->registered || (!self->ws && !self->send)) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED,
         "not registered with a rendezvous server");
     return FALSE;
   }
   g_autofree char *text = p2p_signaling_build_signal (self->identity, to, payload);
+  if (self->send)
+    return self->send (to, text, self->send_data, error);
   if (strlen (text) > P2P_SIGNALING_MAX_MESSAGE) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
         "signal of %" G_GSIZE_FORMAT " bytes exceeds the rendezvous limit of %d bytes",
@@ -716,6 +734,9 @@ p2p_signaling_dispose (GObject *object)
     g_clear_pointer (&self->connect_timeout, g_source_unref);
   }
   g_clear_object (&self->session);
+  if (self->send_notify)
+    g_clear_pointer (&self->send_data, self->send_notify);
+  self->send = NULL;
   G_OBJECT_CLASS (p2p_signaling_parent_class)->dispose (object);
 }
 
@@ -727,6 +748,7 @@ p2p_signaling_finalize (GObject *object)
   g_clear_pointer (&self->context, g_main_context_unref);
   g_free (self->url);
   g_free (self->origin);
+  g_free (self->route);
   G_OBJECT_CLASS (p2p_signaling_parent_class)->finalize (object);
 }
 
@@ -757,4 +779,53 @@ p2p_signaling_new (P2pIdentity *identity)
   P2pSignaling *self = g_object_new (P2P_TYPE_SIGNALING, NULL);
   self->identity = g_object_ref (identity);
   return self;
+}
+
+P2pSignaling *
+p2p_signaling_new_external (P2pIdentity *identity, const char *route,
+    P2pSignalingSendFunc send, gpointer user_data, GDestroyNotify notify)
+{
+  g_return_val_if_fail (P2P_IS_IDENTITY (identity) && route != NULL && send != NULL, NULL);
+  P2pSignaling *self = p2p_signaling_new (identity);
+  self->route = g_strdup (route);
+  self->send = send;
+  self->send_data = user_data;
+  self->send_notify = notify;
+  self->registered = TRUE;
+  return self;
+}
+
+void
+p2p_signaling_receive (P2pSignaling *self, const char *message, gsize len)
+{
+  g_return_if_fail (P2P_IS_SIGNALING (self) && self->send != NULL);
+  P2pSignalingMessage msg;
+  g_autoptr (GError) error = NULL;
+  if (self->closed)
+    return;
+  /* the parser bounds the length and clears @msg first */
+  if (!p2p_signaling_message_parse (message, len, &msg, &error)
+      || msg.type != P2P_SIGNALING_MSG_SIGNAL) {
+    p2p_signaling_message_clear (&msg);
+    g_debug ("ignored a message through %s: %s", self->route,
+        error ? error->message : "not a signal");
+    self->rejected++;
+    return;
+  }
+  handle_signal (self, &msg);
+  p2p_signaling_message_clear (&msg);
+}
+
+const char *
+p2p_signaling_get_route (P2pSignaling *self)
+{
+  g_return_val_if_fail (P2P_IS_SIGNALING (self), NULL);
+  return self->route ? self->route : "the rendezvous";
+}
+
+gboolean
+p2p_signaling_reports_absent_peers (P2pSignaling *self)
+{
+  g_return_val_if_fail (P2P_IS_SIGNALING (self), FALSE);
+  return self->send == NULL;
 }

@@ -126,6 +126,34 @@ gboolean p2p_signaling_send (P2pSignaling *self, const P2pPeerId *to, const char
     GError **error);
 
 gboolean p2p_signaling_is_registered (P2pSignaling *self);
+
+/* ---- the same client over another carrier (the DHT) ----
+ * An external P2pSignaling sends and receives the same signed signal
+ * messages ({"type":"signal",...}, signed over FROM, TO and PAYLOAD) but
+ * through @send and p2p_signaling_receive() instead of a WebSocket: the
+ * ICE dialer and responder work over it unchanged. It is registered from
+ * the start (there is no server to register at) and never emits
+ * "peer-not-found" (a carrier like a DHT cannot tell that a peer is
+ * absent: silence until the answer's time limit means PEER_NOT_FOUND). */
+
+/* Sends @message (a signed signal, JSON text) towards @to; FALSE + error
+ * when it cannot be sent at all. */
+typedef gboolean (*P2pSignalingSendFunc) (const P2pPeerId *to, const char *message,
+    gpointer user_data, GError **error);
+
+/* @route: how the carrier is named in messages ("the DHT"). */
+P2pSignaling *p2p_signaling_new_external (P2pIdentity *identity, const char *route,
+    P2pSignalingSendFunc send, gpointer user_data, GDestroyNotify notify);
+/* A message that arrived over the carrier (@len bytes, need not be
+ * NUL-terminated): a signal to us whose signature verifies is emitted as
+ * "signal"; anything else is dropped (counted in get_rejected_count,
+ * g_debug: anyone may write to a DHT key). */
+void p2p_signaling_receive (P2pSignaling *self, const char *message, gsize len);
+/* How this client's carrier is named in messages: "the rendezvous" or
+ * the @route of p2p_signaling_new_external(). */
+const char *p2p_signaling_get_route (P2pSignaling *self);
+/* TRUE for a rendezvous client (it reports unknown peers at once). */
+gboolean p2p_signaling_reports_absent_peers (P2pSignaling *self);
 /* Number of received signals dropped because their signature did not verify. */
 guint p2p_signaling_get_rejected_count (P2pSignaling *self);
 void p2p_signaling_close (P2pSignaling *self);

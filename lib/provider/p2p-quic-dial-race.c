@@ -353,6 +353,17 @@ connect_direct (Connect *c)
     connect_finish_net (c, NULL);
 }
 
+/* How the ICE route is named in the list of what was tried. */
+static const char *
+ice_route (P2pQuicProvider *self)
+{
+  gboolean rdv = p2p_quic_provider_rendezvous_configured (self);
+
+  if (self->dht == NULL)
+    return "through the rendezvous";
+  return rdv ? "through the rendezvous and the DHT (ICE offer)" : "through the DHT (ICE offer)";
+}
+
 static void
 ice_dial_done (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -365,14 +376,15 @@ ice_dial_done (GObject *source, GAsyncResult *res, gpointer user_data)
   conn = p2p_ice_loader_get (NULL)->connect_finish (NULL, res, &error);
   c->outstanding--;
   if (conn == NULL && error)
-    note_tried (c, "through the rendezvous", error->message);
+    note_tried (c, ice_route (c->self), error->message);
   if (conn && !c->self->shut_down)
     p2p_quic_provider_track_ice_conn (c->self, conn);
   dial_result (c, conn, error);
 }
 
 /* Starts the rendezvous + ICE route to c->peer (counted in c->outstanding
- * like a direct dial). Without a rendezvous, notes PEER_NOT_FOUND. */
+ * like a direct dial), with the DHT as a carrier of the offer when it
+ * runs. Without either, notes PEER_NOT_FOUND. */
 static void
 start_ice (Connect *c)
 {
@@ -383,7 +395,7 @@ start_ice (Connect *c)
   if (c->ice_started || c->done)
     return;
   c->ice_started = TRUE;
-  if (!p2p_quic_provider_rendezvous_configured (self)) {
+  if (!p2p_quic_provider_ice_configured (self)) {
     note_tried (c, "", "no rendezvous configured (P2P_BOOTSTRAP_PEERS)");
     p2p_error_keep_telling (&c->error, g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
         "no address for peer %s and no rendezvous configured (P2P_BOOTSTRAP_PEERS); "
@@ -392,7 +404,7 @@ start_ice (Connect *c)
   }
   ice = p2p_quic_provider_get_ice (self, &error);
   if (ice == NULL) {
-    note_tried (c, "through the rendezvous", error->message);
+    note_tried (c, ice_route (c->self), error->message);
     p2p_error_keep_telling (&c->error, error);
     return;
   }

@@ -38,6 +38,8 @@ struct _P2pQuicProvider {
   P2pDht *dht;                  /* DHT discovery (dht:// entries); first use */
   const P2pDhtModule *dht_mod;  /* the DHT module, loaded with dht */
   gboolean dht_failed;          /* could not start: not tried again */
+  P2pDhtLookup *dht_inbox;      /* ICE signals sealed to us, with ice */
+  P2pSignaling *dht_signaling;  /* the DHT as an ICE carrier, with dht_inbox */
   char **announced;             /* the addresses announced (mDNS, DHT) */
   GSource *announce_refresh;
   gboolean shut_down;
@@ -58,7 +60,11 @@ P2pQuicEndpoint *p2p_quic_provider_get_dial_endpoint (P2pQuicProvider *self,
     GSocketFamily family, GError **error);
 /* TRUE when P2P_BOOTSTRAP_PEERS names a rendezvous. */
 gboolean p2p_quic_provider_rendezvous_configured (P2pQuicProvider *self);
-/* (transfer none) the ICE service, created on first use. */
+/* TRUE when P2P_BOOTSTRAP_PEERS names a rendezvous, or a DHT that runs
+ * (ICE offers then go through it): the ICE route exists. */
+gboolean p2p_quic_provider_ice_configured (P2pQuicProvider *self);
+/* (transfer none) the ICE service, created on first use; the DHT (if it
+ * runs) is one of its carriers. */
 P2pIceService *p2p_quic_provider_get_ice (P2pQuicProvider *self, GError **error);
 /* Keeps a weak reference to a connection over ICE so that the shutdown can
  * abort it. */

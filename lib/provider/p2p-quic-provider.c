@@ -146,6 +146,56 @@ p2p_quic_provider_rendezvous_configured (P2pQuicProvider *self)
   return p2p_config_has_rendezvous (self->config);
 }
 
+gboolean
+p2p_quic_provider_ice_configured (P2pQuicProvider *self)
+{
+  return p2p_quic_provider_rendezvous_configured (self) || p2p_quic_provider_get_dht (self);
+}
+
+/* The DHT carrier's send: seals @message to @to, puts it in its inbox. */
+static gboolean
+dht_signal_send (const P2pPeerId *to, const char *message, gpointer data, GError **error)
+{
+  P2pQuicProvider *self = data;
+
+  if (self->dht == NULL) {
+    g_set_error_literal (error, P2P_ERROR, P2P_ERROR_CLOSED, "the DHT node is stopped");
+    return FALSE;
+  }
+  return self->dht_mod->send_signal (self->dht, to, message, error);
+}
+
+/* A message in our DHT inbox: to the ICE layer, which checks its signature. */
+static void
+on_dht_signal (const char *message, gsize len, gpointer data)
+{
+  P2pQuicProvider *self = data;
+
+  if (self->dht_signaling)
+    self->ice_mod->signaling_receive (self->dht_signaling, message, len);
+}
+
+/* ICE offers and answers through the DHT (when it runs), as one more
+ * carrier of the new ICE service after the rendezvous servers. */
+static void
+ice_add_dht (P2pQuicProvider *self)
+{
+  P2pDht *dht = p2p_quic_provider_get_dht (self);
+  g_autoptr (GError) error = NULL;
+
+  if (dht == NULL)
+    return;
+  self->dht_inbox = self->dht_mod->inbox_start (dht, self->identity, on_dht_signal, self,
+      &error);
+  if (self->dht_inbox == NULL) {
+    g_message ("no ICE through the DHT: %s", error->message);
+    return;
+  }
+  self->dht_signaling = self->ice_mod->signaling_new_external (self->identity, "the DHT",
+      dht_signal_send, self, NULL);
+  self->ice_mod->add_signaling (self->ice, self->dht_signaling);
+}
+
 /* (transfer none) the ICE service, created on first use (network thread). */
 P2pIceService *
 p2p_quic_provider_get_ice (P2pQuicProvider *self, GError **error)
@@ -159,6 +209,8 @@ p2p_quic_provider_get_ice (P2pQuicProvider *self, GError **error)
       return NULL;
     self->ice = self->ice_mod->service_new (self->identity, self->config, &self->session_cfg,
         error);
+    if (self->ice)
+      ice_add_dht (self);
   }
   return self->ice;
 }
@@ -352,14 +404,15 @@ listen_net (gpointer data)
   g_weak_ref_init (wr, l->ep);
   g_ptr_array_add (self->listeners, wr);
   discovery_listening (self);
-  if (p2p_quic_provider_rendezvous_configured (self)) {
+  if (p2p_quic_provider_ice_configured (self)) {
     P2pIceService *ice = p2p_quic_provider_get_ice (self, &l->error);
 
     if (ice == NULL) {
       g_clear_object (&l->ep);
       return;
     }
-    /* Registers in the background (and again after losing the server). */
+    /* Registers in the background (and again after losing the server);
+     * listens on its DHT inbox. */
     self->ice_mod->start_accepting (ice, self->allowed, 0, on_ice_accepted, self);
   }
 }
@@ -580,6 +633,8 @@ shutdown_net (gpointer data)
   }
   /* goodbye packets for what was announced */
   g_clear_pointer (&self->mdns, p2p_mdns_free);
+  if (self->dht_inbox)
+    self->dht_mod->lookup_free (g_steal_pointer (&self->dht_inbox));
   if (self->dht)
     self->dht_mod->dht_free (g_steal_pointer (&self->dht));
   g_clear_pointer (&self->announced, g_strfreev);
@@ -588,6 +643,7 @@ shutdown_net (gpointer data)
     self->ice_mod->service_free (self->ice);
     self->ice = NULL;
   }
+  g_clear_object (&self->dht_signaling);
   for (guint i = 0; i < self->ice_conns->len; i++) {
     g_autoptr (GObject) conn = g_weak_ref_get (self->ice_conns->pdata[i]);
 

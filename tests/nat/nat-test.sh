@@ -3,10 +3,13 @@
 # (run as root; exits 77 = SKIP when namespaces cannot be created).
 #
 #   nat-test.sh CASE P2P_CAT P2P_RENDEZVOUS
-#   CASE: same-lan | cone | symmetric | relay-only | no-turn
+#   CASE: same-lan | cone | symmetric | relay-only | no-turn | dht-cone | dht-symmetric
 #
 # Topology (addresses exist only inside the namespaces):
 #   pub:  bridge 198.18.0.10/15, coturn (STUN+TURN :3478), p2p-rendezvous
+#   d1..d5 (dht-* cases): five dhtnode processes, 198.18.0.20-24 :4222, on
+#         the bridge in namespaces of their own; no rendezvous at all: the
+#         peers find each other and exchange ICE offer/answer through them
 #   ra, rb: NAT routers, WAN 198.18.0.11 / .12, LAN 198.19.1.1 / 198.19.2.1
 #   pa, pb: peers 198.19.1.2 / 198.19.2.2 behind them
 #   same-lan: l1 198.19.3.1 <-> l2 198.19.3.2, no router, no server
@@ -102,6 +105,26 @@ start_rendezvous() {
   fail "p2p-rendezvous did not start"
 }
 
+# start_dht: a DHT of 5 dhtnode processes (Debian's stock node runner),
+# each in a namespace of its own on the public bridge, the others
+# bootstrapped from the first; returns once each has bound its UDP port.
+start_dht() {
+  for i in 1 2 3 4 5; do
+    ip="198.18.0.$((19 + i))"
+    mkns "d$i" && veth pub "wd$i" "d$i" eth0 && ip -n "$(ns pub)" link set "wd$i" master br0 ||
+      fail "topology (dht node $i)"
+    x "d$i" ip addr add "$ip/15" dev eth0
+    boot=""; [ "$i" -gt 1 ] && boot="-b 198.18.0.20:4222"
+    # shellcheck disable=SC2086 # $boot: no option or two words
+    x "d$i" timeout 150 dhtnode -s -p 4222 $boot >"$W/dht$i.log" 2>&1 &
+    PIDS="$PIDS $!"
+    j=0
+    while [ $j -lt 200 ] && ! x "d$i" ss -Hlun 'sport = :4222' | grep -q .; do sleep 0.05; j=$((j + 1)); done
+    x "d$i" ss -Hlun 'sport = :4222' | grep -q . || fail "dhtnode $i did not bind UDP 4222"
+  done
+  DHT="dht://198.18.0.20:4222,dht://198.18.0.22:4222"
+}
+
 # listen NS ARGS...: starts a listener, sets LPID and TICKET / PEERID.
 listen() {
   where=$1; shift
@@ -163,6 +186,23 @@ case $CASE in
     want=direct; [ "$CASE" != cone ] && want=relay
     listen pa --rendezvous "$URL" --relay "$RELAY" $extra
     expect_transfer pb "$PEERID" $want --rendezvous "$URL" --relay "$RELAY" $extra
+    ;;
+  dht-cone|dht-symmetric)
+    # Bare peer ID, no rendezvous: the dialer finds the listener's record
+    # in the DHT (its private address, unreachable from the other NAT) and
+    # puts a sealed, signed ICE offer in the listener's DHT inbox; the
+    # answer comes back through the dialer's inbox.
+    command -v dhtnode >/dev/null || { echo "SKIP: dhtnode is not installed"; exit 77; }
+    command -v ss >/dev/null || { echo "SKIP: ss (iproute2) is not installed"; exit 77; }
+    NEED_REG=0
+    export P2P_MDNS=0
+    mode=${CASE#dht-}
+    want=direct; [ "$mode" = symmetric ] && want=relay
+    public && router ra 198.18.0.11 198.19.1 $mode && router rb 198.18.0.12 198.19.2 $mode || fail "topology"
+    start_turn; start_dht
+    listen pa --rendezvous "$DHT" --relay "$RELAY"
+    # (the record's address is private: only the ICE route can connect)
+    expect_transfer pb "$PEERID" $want --rendezvous "$DHT" --relay "$RELAY"
     ;;
   no-turn)
     public && router ra 198.18.0.11 198.19.1 symmetric && router rb 198.18.0.12 198.19.2 symmetric || fail "topology"

@@ -17,9 +17,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sodium.h>
 #include <p2p/p2p.h>
 #include "p2p-discovery-record.h"
 #include "p2p-dht.h"
+#include "p2p-dht-signal.h"
+#include "p2p-ice-connect.h"
 #include "p2p-quic-provider-private.h"
 
 /* documentation addresses: announced, never dialled */
@@ -32,6 +35,9 @@ static const char *const FORGED_ADDRS[] = { "203.0.113.66:9000", NULL };
 #define NOTHING_LIMIT_S 4
 
 static gboolean own_netns;
+/* ICE gathers on non-loopback interfaces only: a veth pair of the test's
+ * namespace (198.19.9.1 and .2) gives it two */
+static gboolean have_ice_interfaces;
 
 static gint64
 now_s (void)
@@ -61,6 +67,28 @@ enter_private_netns (void)
     g_error ("cannot bring up the loopback of the test's network namespace: %s",
         g_strerror (errno));
   close (fd);
+  return TRUE;
+}
+
+/* A veth pair in our namespace for ICE host candidates; FALSE when it
+ * cannot be made (ip(8) missing). */
+static gboolean
+add_ice_interfaces (void)
+{
+  const char *cmds[] = {
+    "ip link add p2pva type veth peer name p2pvb",
+    "ip addr add 198.19.9.1/24 dev p2pva",
+    "ip addr add 198.19.9.2/24 dev p2pvb",
+    "ip link set p2pva up",
+    "ip link set p2pvb up",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cmds); i++) {
+    gint status = 1;
+
+    if (!g_spawn_command_line_sync (cmds[i], NULL, NULL, &status, NULL) || status != 0)
+      return FALSE;
+  }
   return TRUE;
 }
 
@@ -144,6 +172,114 @@ test_bad_arguments (void)
   g_assert_null (p2p_dht_new (g_main_context_default (), bad_port, 0, &error));
   g_assert_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
+}
+
+/* The sealed envelope of DHT signaling: only the recipient opens it,
+ * expired / far-future / altered / foreign / oversized values are
+ * refused with the documented codes. */
+static void
+test_signal_envelope (void)
+{
+  g_autoptr (P2pIdentity) a = p2p_identity_new ();
+  g_autoptr (P2pIdentity) other = p2p_identity_new ();
+  const P2pPeerId *pa = p2p_identity_get_peer_id (a);
+  const char *msg = "{\"type\":\"signal\"}";
+  gint64 now = 1700000000;
+  g_autoptr (GBytes) v = NULL;
+  g_autoptr (GBytes) v2 = NULL;
+  g_autofree char *big = NULL;
+  g_autofree char *ka = p2p_dht_inbox_key_to_string (pa);
+  g_autofree char *kr = p2p_dht_key_to_string (pa);
+  GError *error = NULL;
+  gsize len = 0, size;
+  gint64 exp = 0;
+  char *out;
+  guint8 *copy;
+
+  /* the inbox key: SHA-1 of its prefix and the ID, not the record's key */
+  {
+    g_autofree char *id = p2p_identity_dup_peer_id_string (a);
+    g_autofree char *name = g_strconcat (P2P_DHT_SIGNAL_KEY_PREFIX, id, NULL);
+    g_autofree char *sha1 = g_compute_checksum_for_string (G_CHECKSUM_SHA1, name, -1);
+
+    g_assert_cmpstr (ka, ==, sha1);
+    g_assert_cmpstr (ka, !=, kr);
+  }
+  v = p2p_dht_signal_seal (pa, now + 30, msg, strlen (msg), &error);
+  g_assert_no_error (error);
+  /* sealing overhead only: context line, expiry line, 48 bytes of box */
+  g_assert_cmpuint (g_bytes_get_size (v), ==, strlen (P2P_DHT_SIGNAL_CONTEXT "\n")
+      + strlen ("1700000030\n") + strlen (msg) + crypto_box_SEALBYTES);
+  /* the message is not visible in the value */
+  g_assert_null (memmem (g_bytes_get_data (v, NULL), g_bytes_get_size (v), "signal", 6));
+  out = p2p_dht_signal_open (a, g_bytes_get_data (v, NULL), g_bytes_get_size (v), now, &len,
+      &exp, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (out, ==, msg);
+  g_assert_cmpuint (len, ==, strlen (msg));
+  g_assert_cmpint (exp, ==, now + 30);
+  g_free (out);
+  /* two seals of one message differ (fresh ephemeral key) */
+  v2 = p2p_dht_signal_seal (pa, now + 30, msg, strlen (msg), &error);
+  g_assert_false (g_bytes_equal (v, v2));
+
+  /* another peer cannot open it */
+  g_assert_null (p2p_dht_signal_open (other, g_bytes_get_data (v, NULL), g_bytes_get_size (v),
+          now, &len, NULL, &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED);
+  g_clear_error (&error);
+  /* expired, and dated too far ahead */
+  g_assert_null (p2p_dht_signal_open (a, g_bytes_get_data (v, NULL), g_bytes_get_size (v),
+          now + 31, &len, NULL, &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "expired"));
+  g_clear_error (&error);
+  g_assert_null (p2p_dht_signal_open (a, g_bytes_get_data (v, NULL), g_bytes_get_size (v),
+          now + 30 - P2P_DHT_SIGNAL_MAX_AHEAD_S - 1, &len, NULL, &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "too far ahead"));
+  g_clear_error (&error);
+  /* one bit changed */
+  {
+    const guint8 *data = g_bytes_get_data (v, &size);
+
+    copy = g_memdup2 (data, size);
+  }
+  copy[size - 1] ^= 1;
+  g_assert_null (p2p_dht_signal_open (a, copy, size, now, &len, NULL, &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED);
+  g_clear_error (&error);
+  g_free (copy);
+  /* too short to be a box, too large */
+  g_assert_null (p2p_dht_signal_open (a, (const guint8 *) "hello", 5, now, &len, NULL, &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED);
+  g_clear_error (&error);
+  big = g_malloc0 (P2P_DHT_SIGNAL_VALUE_MAX + 1);
+  memset (big, 'x', P2P_DHT_SIGNAL_VALUE_MAX);
+  g_assert_null (p2p_dht_signal_seal (pa, now, big, P2P_DHT_SIGNAL_VALUE_MAX, &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED);
+  g_clear_error (&error);
+  g_assert_null (p2p_dht_signal_open (a, (const guint8 *) big, P2P_DHT_SIGNAL_VALUE_MAX + 1, now,
+          &len, NULL, &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED);
+  g_clear_error (&error);
+  /* sealed to us but not in our format: no context line / bad expiry */
+  {
+    guint8 curve_pk[crypto_box_PUBLICKEYBYTES];
+    const char *bad[] = { "hello\n123\nx", P2P_DHT_SIGNAL_CONTEXT "\n12a\nx",
+      P2P_DHT_SIGNAL_CONTEXT "\n99999999999999999999\nx", P2P_DHT_SIGNAL_CONTEXT "\n" };
+
+    g_assert_cmpint (crypto_sign_ed25519_pk_to_curve25519 (curve_pk, pa->key), ==, 0);
+    for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+      gsize n = strlen (bad[i]) + crypto_box_SEALBYTES;
+      g_autofree guint8 *box = g_malloc (n);
+
+      crypto_box_seal (box, (const guint8 *) bad[i], strlen (bad[i]), curve_pk);
+      g_assert_null (p2p_dht_signal_open (a, box, n, now, &len, NULL, &error));
+      g_assert_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL);
+      g_clear_error (&error);
+    }
+  }
 }
 
 /* ------------------------------------------------------------ on loopback */
@@ -541,6 +677,271 @@ test_dhtnode_bootstrap (void)
   g_assert_true (g_subprocess_wait (proc, NULL, NULL));
 }
 
+/* ------------------------------------------------------------ signaling */
+
+typedef struct {
+  GPtrArray *got;               /* char*: messages in order */
+} Inbox;
+
+static void
+on_inbox (const char *message, gsize len, gpointer data)
+{
+  Inbox *in = data;
+
+  g_assert_cmpuint (strlen (message), ==, len);
+  g_ptr_array_add (in->got, g_strdup (message));
+}
+
+static void
+run_until_count (GPtrArray *a, guint n, guint limit_s)
+{
+  gint64 deadline = g_get_monotonic_time () + limit_s * G_USEC_PER_SEC;
+
+  while (a->len < n && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+/* B sends A two messages through A's DHT inbox, one before A listens
+ * (stored, still valid) and one after: A gets each once, in clear, and
+ * nothing more (a repeat of a value is not handed on twice). */
+static void
+test_inbox (void)
+{
+  Net n;
+  Inbox in = { g_ptr_array_new_with_free_func (g_free) };
+  P2pDhtLookup *inbox;
+  GError *error = NULL;
+  gint64 t0;
+
+  if (!net_setup (&n, FALSE))
+    return;
+  g_assert_true (p2p_dht_send_signal (n.b, p2p_identity_get_peer_id (n.ida), "first", &error));
+  g_assert_no_error (error);
+  run_until (NULL, 1);
+  inbox = p2p_dht_inbox_start (n.a, n.ida, on_inbox, &in, &error);
+  g_assert_no_error (error);
+  run_until_count (in.got, 1, FIND_LIMIT_S);
+  g_assert_cmpuint (in.got->len, ==, 1);
+  g_assert_cmpstr (in.got->pdata[0], ==, "first");
+  t0 = g_get_monotonic_time ();
+  g_assert_true (p2p_dht_send_signal (n.b, p2p_identity_get_peer_id (n.ida), "second", &error));
+  run_until_count (in.got, 2, FIND_LIMIT_S);
+  g_test_message ("a message put in a listened inbox arrived in %.1f ms",
+      (g_get_monotonic_time () - t0) / 1000.0);
+  g_assert_cmpuint (in.got->len, ==, 2);
+  g_assert_cmpstr (in.got->pdata[1], ==, "second");
+  run_until (NULL, 1);
+  g_assert_cmpuint (in.got->len, ==, 2);
+  g_assert_cmpuint (p2p_dht_inbox_get_refused (inbox), ==, 0);
+  p2p_dht_lookup_free (inbox);
+  g_ptr_array_unref (in.got);
+  net_teardown (&n);
+}
+
+/* One peer's DHT carrier of ICE signals, wired as the provider does it. */
+typedef struct {
+  P2pDht *dht;
+  P2pSignaling *sig;
+  P2pDhtLookup *inbox;
+} Carrier;
+
+static gboolean
+carrier_send (const P2pPeerId *to, const char *message, gpointer data, GError **error)
+{
+  return p2p_dht_send_signal (((Carrier *) data)->dht, to, message, error);
+}
+
+static void
+carrier_receive (const char *message, gsize len, gpointer data)
+{
+  p2p_signaling_receive (((Carrier *) data)->sig, message, len);
+}
+
+static void
+carrier_init (Carrier *c, P2pDht *dht, P2pIdentity *id)
+{
+  GError *error = NULL;
+
+  c->dht = dht;
+  c->sig = p2p_signaling_new_external (id, "the DHT", carrier_send, c, NULL);
+  c->inbox = p2p_dht_inbox_start (dht, id, carrier_receive, c, &error);
+  g_assert_no_error (error);
+}
+
+static void
+carrier_clear (Carrier *c)
+{
+  g_clear_pointer (&c->inbox, p2p_dht_lookup_free);
+  g_clear_object (&c->sig);
+}
+
+typedef struct {
+  P2pConnection *conn;
+  GError *error;
+  gboolean done;
+} Dialed;
+
+static void
+service_dialed (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Dialed *d = data;
+
+  d->conn = p2p_ice_service_connect_finish (NULL, res, &d->error);
+  d->done = TRUE;
+}
+
+static void
+service_accepted (P2pConnection *conn, gpointer data)
+{
+  P2pConnection **out = data;
+
+  g_assert_null (*out);
+  *out = g_object_ref (conn);
+}
+
+static void
+got_bytes (GObject *source, GAsyncResult *res, gpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  *(GBytes **) data = p2p_connection_receive_finish (P2P_CONNECTION (source), res, &error);
+  g_assert_no_error (error);
+}
+
+/* ICE offers and answers through the DHT, no rendezvous: two ICE services
+ * whose only carrier is the DHT. A forger first puts an offer in A's inbox
+ * claiming to come from B but signed with the forger's key (sealed to A,
+ * so it opens): A ignores it (counted, no agent started). Then B dials A's
+ * bare peer ID: connected both ways over a direct ICE path, bytes intact.
+ * An absent peer: PEER_NOT_FOUND once no answer came (10 s). */
+static void
+test_ice_over_dht (void)
+{
+  Net n;
+  g_autoptr (P2pIdentity) idb = p2p_identity_new ();
+  g_autoptr (P2pIdentity) forger = p2p_identity_new ();
+  g_autoptr (P2pIdentity) absent = p2p_identity_new ();
+  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autoptr (GBytes) hello = g_bytes_new_static ("ICE offer through the DHT", 25);
+  GBytes *got = NULL;
+  Carrier ca = { 0 }, cb = { 0 };
+  P2pIceService *sa, *sb;
+  P2pConnection *accepted = NULL;
+  P2pIceCounters counters;
+  Dialed d = { 0 };
+  GError *error = NULL;
+  gint64 t0;
+
+  if (!have_ice_interfaces) {
+    g_test_skip ("no veth pair for ICE candidates in the test's namespace");
+    return;
+  }
+  if (!net_setup (&n, FALSE))
+    return;
+  cfg->bootstrap_peers = g_new0 (char *, 2);
+  cfg->bootstrap_peers[0] = g_strconcat ("dht://", n.bootstrap[0], NULL);
+  cfg->mdns = FALSE;
+  carrier_init (&ca, n.a, n.ida);
+  carrier_init (&cb, n.b, idb);
+  sa = p2p_ice_service_new (n.ida, cfg, NULL, &error);
+  g_assert_no_error (error);
+  p2p_ice_service_add_signaling (sa, ca.sig);
+  p2p_ice_service_start_accepting (sa, NULL, 0, service_accepted, &accepted);
+  sb = p2p_ice_service_new (idb, cfg, NULL, &error);
+  g_assert_no_error (error);
+  p2p_ice_service_add_signaling (sb, cb.sig);
+
+  /* the forged offer: from B, signed by the forger, sealed to A */
+  {
+    g_autofree char *payload = g_strdup_printf ("{\"kind\":\"ice-offer\",\"session\":\"ab\","
+        "\"ts\":%" G_GINT64_FORMAT ",\"nonce\":\"%032x\",\"ufrag\":\"u\",\"pwd\":"
+        "\"pppppppppppppppppppppp\",\"candidates\":[]}", g_get_real_time () / 1000, 7);
+    g_autofree char *honest = p2p_signaling_build_signal (forger, p2p_identity_get_peer_id (n.ida),
+        payload);
+    P2pSignalingMessage m;
+    g_autofree char *forged = NULL;
+
+    g_assert_true (p2p_signaling_message_parse (honest, strlen (honest), &m, &error));
+    forged = p2p_signaling_build_signal_raw (p2p_identity_get_peer_id (idb),
+        p2p_identity_get_peer_id (n.ida), payload, m.signature);
+    p2p_signaling_message_clear (&m);
+    g_assert_true (p2p_dht_send_signal (n.b, p2p_identity_get_peer_id (n.ida), forged, &error));
+    g_assert_no_error (error);
+  }
+  {
+    gint64 deadline = g_get_monotonic_time () + FIND_LIMIT_S * G_USEC_PER_SEC;
+
+    while (p2p_signaling_get_rejected_count (ca.sig) == 0 && g_get_monotonic_time () < deadline)
+      g_main_context_iteration (NULL, TRUE);
+  }
+  g_assert_cmpuint (p2p_signaling_get_rejected_count (ca.sig), ==, 1);
+  p2p_ice_service_get_counters (sa, &counters);
+  g_assert_cmpuint (counters.agents_started, ==, 0);
+
+  t0 = g_get_monotonic_time ();
+  p2p_ice_service_connect_async (sb, p2p_identity_get_peer_id (n.ida), NULL, service_dialed, &d);
+  {
+    gint64 deadline = g_get_monotonic_time () + FIND_LIMIT_S * G_USEC_PER_SEC;
+
+    while (!(d.done && accepted) && g_get_monotonic_time () < deadline)
+      g_main_context_iteration (NULL, TRUE);
+  }
+  g_assert_no_error (d.error);
+  g_assert_nonnull (d.conn);
+  g_assert_nonnull (accepted);
+  g_test_message ("connected by ICE with the offer and answer through the DHT in %.1f ms",
+      (g_get_monotonic_time () - t0) / 1000.0);
+  g_assert_true (p2p_peer_id_equal (p2p_connection_get_peer_id (d.conn),
+          p2p_identity_get_peer_id (n.ida)));
+  g_assert_true (p2p_peer_id_equal (p2p_connection_get_peer_id (accepted),
+          p2p_identity_get_peer_id (idb)));
+  p2p_ice_service_get_counters (sa, &counters);
+  g_assert_cmpuint (counters.agents_started, ==, 1);
+  g_assert_cmpuint (p2p_signaling_get_rejected_count (ca.sig), ==, 1);
+  p2p_connection_receive_async (accepted, NULL, got_bytes, &got);
+  p2p_connection_send_async (d.conn, hello, NULL, NULL, NULL);
+  {
+    gint64 deadline = g_get_monotonic_time () + FIND_LIMIT_S * G_USEC_PER_SEC;
+
+    while (got == NULL && g_get_monotonic_time () < deadline)
+      g_main_context_iteration (NULL, TRUE);
+  }
+  g_assert_nonnull (got);
+  g_assert_true (g_bytes_equal (got, hello));
+  g_bytes_unref (got);
+  g_assert_true (g_main_context_acquire (NULL));
+  {
+    P2pConnectionStats st;
+
+    p2p_connection_get_stats (d.conn, &st);
+    g_assert_cmpint (st.path_kind, ==, P2P_PATH_KIND_DIRECT);
+  }
+  p2p_connection_close (d.conn, "bye");
+  p2p_connection_close (accepted, "bye");
+  g_main_context_release (NULL);
+  g_clear_object (&d.conn);
+  g_clear_object (&accepted);
+
+  /* nobody answers for an absent peer: PEER_NOT_FOUND naming the DHT */
+  memset (&d, 0, sizeof d);
+  t0 = g_get_monotonic_time ();
+  p2p_ice_service_connect_async (sb, p2p_identity_get_peer_id (absent), NULL, service_dialed, &d);
+  run_until (&d.done, FIND_LIMIT_S);
+  g_assert_null (d.conn);
+  g_assert_error (d.error, P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND);
+  g_assert_nonnull (strstr (d.error->message, "through the DHT within 10 s"));
+  g_test_message ("%s (after %.1f s)", d.error->message, (g_get_monotonic_time () - t0) / 1e6);
+  g_clear_error (&d.error);
+
+  p2p_ice_service_free (sb);
+  p2p_ice_service_free (sa);
+  carrier_clear (&cb);
+  carrier_clear (&ca);
+  for (int i = 0; i < 50 && g_main_context_iteration (NULL, FALSE); i++)
+    ;
+  net_teardown (&n);
+}
+
 /* The provider end to end: A listens on 127.0.0.1 with only a dht://
  * bootstrap node in P2P_BOOTSTRAP_PEERS (no rendezvous, no mDNS) and
  * announces itself; B, configured the same, dials A's bare peer ID,
@@ -611,7 +1012,8 @@ test_provider_bare_id (void)
 
 /* Every discovery source down (a DHT bootstrap node and a rendezvous
  * where nothing listens, mDNS with no peer on the network): one
- * PEER_NOT_FOUND naming each source tried, within the DHT's time limit. */
+ * PEER_NOT_FOUND naming each source tried (the ICE offer through the DHT
+ * too), within the ICE answer's time limit (10 s). */
 static void
 test_all_sources_down (void)
 {
@@ -637,9 +1039,11 @@ test_all_sources_down (void)
   g_assert_error (error, P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND);
   g_test_message ("%s (after %.1f s)", error->message,
       (g_get_monotonic_time () - t0) / 1e6);
-  for (guint i = 0; i < 3; i++) {
+  for (guint i = 0; i < 4; i++) {
     const char *words[] = { "on the local network (mDNS): no answer within",
-      "in the DHT: no answer within", "through the rendezvous: " };
+      "in the DHT: no answer within", "through the rendezvous and the DHT (ICE offer): no "
+      "rendezvous server could be reached: cannot reach the rendezvous server ws://127.0.0.1:9/",
+      "did not answer an ICE offer through the DHT within 10 s" };
 
     if (strstr (error->message, words[i]) == NULL)
       g_error ("\"%s\" does not say \"%s\"", error->message, words[i]);
@@ -653,15 +1057,19 @@ main (int argc, char **argv)
   g_log_set_writer_func (count_refusals, NULL, NULL);
   g_test_init (&argc, &argv, NULL);
   own_netns = enter_private_netns ();
+  have_ice_interfaces = own_netns && add_ice_interfaces ();
   g_test_add_func ("/dht/key", test_key);
   g_test_add_func ("/dht/value", test_value);
   g_test_add_func ("/dht/bad-arguments", test_bad_arguments);
+  g_test_add_func ("/dht/signal-envelope", test_signal_envelope);
   g_test_add_func ("/dht/announce-then-lookup", test_announce_then_lookup);
   g_test_add_func ("/dht/lookup-then-announce", test_lookup_then_announce);
   g_test_add_func ("/dht/forged-record", test_forged_record);
   g_test_add_func ("/dht/not-found", test_not_found);
   g_test_add_func ("/dht/free-with-lookup", test_free_with_lookup);
   g_test_add_func ("/dht/dhtnode-bootstrap", test_dhtnode_bootstrap);
+  g_test_add_func ("/dht/inbox", test_inbox);
+  g_test_add_func ("/dht/ice-over-dht", test_ice_over_dht);
   g_test_add_func ("/dht/provider-bare-id", test_provider_bare_id);
   g_test_add_func ("/dht/all-sources-down", test_all_sources_down);
   if (!own_netns)
