@@ -208,6 +208,17 @@ p2p_quic_connection_owns_cid (P2pQuicConnection *self, const guint8 *cid, gsize 
 }
 
 void
+p2p_quic_connection_ping (P2pQuicConnection *self)
+{
+  g_return_if_fail (P2P_IS_QUIC_CONNECTION (self));
+
+  if (self->session == NULL || self->path_closed)
+    return;
+  p2p_quic_session_ping (self->session);
+  p2p_quic_conn_schedule_work (self);
+}
+
+void
 p2p_quic_conn_flush (P2pQuicConnection *self)
 {
   guint64 now;

@@ -66,6 +66,9 @@ gsize p2p_quic_connection_get_unaccepted_bytes (P2pQuicConnection *self, guint *
 /* Net thread: TRUE if a short-header packet with destination connection
  * ID @cid belongs to this connection (it may come from a new address). */
 gboolean p2p_quic_connection_owns_cid (P2pQuicConnection *self, const guint8 *cid, gsize len);
+/* Net thread: a PING now, so the peer learns our new address at once
+ * (our network changed; the endpoint watches GNetworkMonitor). */
+void p2p_quic_connection_ping (P2pQuicConnection *self);
 /* Path under a session; path changes (ICE) are reported through it. */
 P2pPacketPath *p2p_quic_connection_get_path (P2pQuicConnection *self);
 /* Immediate close with @error (any thread; waits for the network thread):

@@ -211,6 +211,78 @@ on_socket_receive (P2pDatagramSocket *sock, GSocketAddress *from, const guint8 *
   p2p_quic_endpoint_accept_initial (self, key, from, data, len);
 }
 
+/* ----------------------------------------------- our own network changes */
+
+/* Net thread: every client connection sends a PING, so that each server
+ * sees our new address now (and validates it) rather than after the
+ * keepalive. */
+static gboolean
+ping_clients (gpointer data)
+{
+  P2pQuicEndpoint *self = data;
+  GHashTableIter iter;
+  gpointer value;
+  g_autoptr (GPtrArray) conns = g_ptr_array_new_with_free_func (g_object_unref);
+
+  if (self->remotes == NULL)
+    return G_SOURCE_REMOVE;
+  g_hash_table_iter_init (&iter, self->remotes);
+  while (g_hash_table_iter_next (&iter, NULL, &value)) {
+    Remote *r = value;
+    P2pQuicConnection *c = r->server || r->alias ? NULL : g_weak_ref_get (&r->conn);
+
+    if (c)
+      g_ptr_array_add (conns, c);
+  }
+  if (conns->len)
+    g_debug ("the network changed: %u connection(s) tell their peers where we are", conns->len);
+  for (guint i = 0; i < conns->len; i++)
+    p2p_quic_connection_ping (conns->pdata[i]);
+  return G_SOURCE_REMOVE;
+}
+
+/* A network change often comes in steps (a link goes, then the route
+ * through the other one comes): a second PING this long after the first. */
+#define PING_AGAIN_MS 200
+
+/* Any thread (the monitor's context). */
+static void
+on_network_changed (GNetworkMonitor *monitor, gboolean available, gpointer user_data)
+{
+  P2pQuicEndpoint *self = g_weak_ref_get (user_data);
+  GSource *again;
+
+  if (self == NULL)
+    return;
+  again = g_timeout_source_new (PING_AGAIN_MS);
+  g_source_set_callback (again, ping_clients, g_object_ref (self), g_object_unref);
+  g_source_attach (again, self->ctx);
+  g_source_unref (again);
+  g_main_context_invoke_full (self->ctx, G_PRIORITY_DEFAULT, ping_clients, self, g_object_unref);
+}
+
+static void
+weak_ref_closure_free (gpointer data, GClosure *closure)
+{
+  weak_ref_free (data);
+}
+
+/* A client over a real UDP socket watches the machine's network: after a
+ * change (an address gone or added, another route) its connections ping. */
+static void
+watch_network (P2pQuicEndpoint *self)
+{
+  GWeakRef *wr;
+
+  if (self->netmon || p2p_datagram_socket_get_kind (self->socket) != P2P_PATH_KIND_DIRECT)
+    return;
+  wr = g_new0 (GWeakRef, 1);
+  g_weak_ref_init (wr, self);
+  self->netmon = g_object_ref (g_network_monitor_get_default ());
+  self->netmon_id = g_signal_connect_data (self->netmon, "network-changed",
+      G_CALLBACK (on_network_changed), wr, weak_ref_closure_free, 0);
+}
+
 /* ---------------------------------------------------------------- dial */
 
 typedef struct {
@@ -360,6 +432,7 @@ p2p_quic_endpoint_dial_async (P2pQuicEndpoint *self, GSocketAddress *remote,
     return;
   }
   r = p2p_quic_endpoint_remote_add (self, d->key, remote);
+  watch_network (self);
   g_hash_table_replace (self->dials, d->key, d);
 
   if (cancellable) {
@@ -410,6 +483,10 @@ p2p_quic_endpoint_dispose (GObject *object)
 {
   P2pQuicEndpoint *self = P2P_QUIC_ENDPOINT (object);
 
+  if (self->netmon) {
+    g_signal_handler_disconnect (self->netmon, self->netmon_id);
+    g_clear_object (&self->netmon);
+  }
   /* Pending handshakes die with the table (their connections are dropped). */
   p2p_quic_endpoint_close_full (self, FALSE);
   if (self->socket) {

@@ -68,6 +68,8 @@ typedef enum {
  * to ngtcp2, which keeps the congestion state then. */
 void p2p_quic_session_route_set (P2pQuicSession *s, guint32 route);
 guint32 p2p_quic_session_route_of (const ngtcp2_addr *remote);
+/* The PING of p2p_quic_session_ping() went out: the keepalive is set back. */
+void p2p_quic_session_ping_sent (P2pQuicSession *s);
 
 struct _P2pQuicSession {
   gboolean is_server;
@@ -86,6 +88,7 @@ struct _P2pQuicSession {
   guint64 migrations;           /* validated moves of the peer to a new route */
   guint32 peer_route;           /* where the last one went */
   guint64 early_probes;         /* PTO probes sent when the peer was heard again */
+  gboolean ping_pending;        /* keepalive timer set to expire: p2p_quic_session_ping() */
   int in_ngtcp2;                /* depth of ngtcp2 calls (callbacks may run) */
   gboolean in_after_io, after_io_again;
 

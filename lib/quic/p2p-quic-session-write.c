@@ -179,6 +179,8 @@ p2p_quic_session_write (P2pQuicSession *s, guint8 *buf, gsize buflen, guint64 no
     return 0;
   }
   s->tx_route = p2p_quic_session_route_of (&s->path.remote);
+  if (s->ping_pending)
+    p2p_quic_session_ping_sent (s);
   s->burst_bytes += (gsize) nwrite;
   s->packets_sent++;
   s->bytes_sent += (gsize) nwrite;

@@ -587,6 +587,27 @@ p2p_quic_session_get_tx_route (P2pQuicSession *s)
   return s->tx_route;
 }
 
+/* A PING at the next write: ngtcp2 0.12 has no call for one, but sends
+ * one when its keepalive timer has expired; so the timer is made to expire
+ * now and set back once a packet went out (p2p_quic_session_write()). */
+void
+p2p_quic_session_ping (P2pQuicSession *s)
+{
+  g_return_if_fail (s != NULL);
+
+  if (s->conn == NULL || s->state != P2P_QUIC_STATE_ESTABLISHED || s->in_ngtcp2)
+    return;
+  ngtcp2_conn_set_keep_alive_timeout (s->conn, 1);
+  s->ping_pending = TRUE;
+}
+
+void
+p2p_quic_session_ping_sent (P2pQuicSession *s)
+{
+  s->ping_pending = FALSE;
+  ngtcp2_conn_set_keep_alive_timeout (s->conn, s->cfg.keepalive_ns ? s->cfg.keepalive_ns : UINT64_MAX);
+}
+
 gboolean
 p2p_quic_session_has_scid (P2pQuicSession *s, const guint8 *cid, gsize len)
 {

@@ -196,6 +196,9 @@ void p2p_quic_session_receive_on (P2pQuicSession *s, guint32 route, const guint8
     gsize len, guint64 now);
 /* The route of the datagram the last p2p_quic_session_write() returned. */
 guint32 p2p_quic_session_get_tx_route (P2pQuicSession *s);
+/* Sends a PING with the next write (an established session only): tells
+ * the peer where we are now, after our network changed. */
+void p2p_quic_session_ping (P2pQuicSession *s);
 /* TRUE if @cid is one of the connection IDs this session issued (a short
  * header packet with it as destination is for this session). */
 gboolean p2p_quic_session_has_scid (P2pQuicSession *s, const guint8 *cid, gsize len);

@@ -23,6 +23,7 @@
 # routers r1 (198.18.7.11, LAN 10.71.1/24) and r2 (198.18.7.12, LAN
 # 10.71.2/24) that masquerade and drop unsolicited inbound traffic
 # (shared/NAT-TESTBED.md). No delay is emulated (no forwarder needed).
+# KEEP_W=1 keeps the work directory (logs) in /tmp/kept-net-change.
 # Root needed (exits 77 = SKIP without). Every process is bounded by
 # timeout and stopped by PID; the namespaces are deleted on exit.
 # SPDX-License-Identifier: LGPL-2.1-or-later
@@ -43,7 +44,7 @@ fail() {
   for f in "$W"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -30 "$f"; }; done
   exit 1
 }
-cleanup() { lan_cleanup; rm -rf "$W"; }
+cleanup() { lan_cleanup; [ -n "${KEEP_W:-}" ] && cp -r "$W" /tmp/kept-net-change; rm -rf "$W"; }
 trap cleanup EXIT INT TERM
 
 if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for network namespaces"; exit 77; fi
