@@ -20,6 +20,8 @@
 
 /* the custom event a DATAGRAM_SEQNUM frame becomes (p2psrc consumes it) */
 #define DATAGRAM_SEQNUM_EVENT "p2p-datagram-seqnum"
+/* ... and a STREAM_POSITION frame */
+#define STREAM_POSITION_EVENT "p2p-stream-position"
 
 static const struct {
   guint32 p2p;
@@ -639,6 +641,27 @@ gst_p2p_media_frame_to_object (guint64 type, const guint8 *body, gsize len,
               gst_structure_new (DATAGRAM_SEQNUM_EVENT, "seqnum", G_TYPE_UINT64,
                   seqnum, NULL)));
     }
+    case P2P_FRAME_STREAM_POSITION:{
+      guint64 v[3] = { 0, 0, 0 };
+      gsize off = 0;
+
+      for (guint i = 0; i < 3; i++) {
+        gsize n = off < len ? p2p_varint_read (body + off, len - off, &v[i]) : 0;
+
+        if (n == 0)
+          break;
+        off += n;
+      }
+      if (off != len || len == 0 || v[2] > G_MAXUINT) {
+        g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+            "Malformed STREAM_POSITION frame: the body of %" G_GSIZE_FORMAT
+            " bytes is not three varints", len);
+        return NULL;
+      }
+      return GST_MINI_OBJECT_CAST (gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB,
+              gst_structure_new (STREAM_POSITION_EVENT, "token", G_TYPE_UINT64, v[0],
+                  "index", G_TYPE_UINT64, v[1], "flags", G_TYPE_UINT, (guint) v[2], NULL)));
+    }
     case P2P_FRAME_GAP:{
       guint64 ts = 0, dur = 0;
 
@@ -681,6 +704,43 @@ gst_p2p_media_event_get_datagram_seqnum (GstEvent *event, guint64 *seqnum)
     return FALSE;
   if (seqnum)
     *seqnum = value;
+  return TRUE;
+}
+
+GBytes *
+gst_p2p_media_stream_position_message (guint64 token, guint64 index, guint flags)
+{
+  g_autoptr (GByteArray) body = g_byte_array_new ();
+  GByteArray *out = g_byte_array_new ();
+
+  p2p_varint_append (body, token);
+  p2p_varint_append (body, index);
+  p2p_varint_append (body, flags);
+  p2p_frame_append (out, P2P_FRAME_STREAM_POSITION, body->data, body->len);
+  return g_byte_array_free_to_bytes (out);
+}
+
+gboolean
+gst_p2p_media_event_get_stream_position (GstEvent *event, guint64 *token, guint64 *index,
+    guint *flags)
+{
+  const GstStructure *s;
+  guint64 t = 0, i = 0;
+  guint f = 0;
+
+  if (GST_EVENT_TYPE (event) != GST_EVENT_CUSTOM_DOWNSTREAM_OOB
+      || !gst_event_has_name (event, STREAM_POSITION_EVENT))
+    return FALSE;
+  s = gst_event_get_structure (event);
+  if (!gst_structure_get_uint64 (s, "token", &t) || !gst_structure_get_uint64 (s, "index", &i)
+      || !gst_structure_get_uint (s, "flags", &f))
+    return FALSE;
+  if (token)
+    *token = t;
+  if (index)
+    *index = i;
+  if (flags)
+    *flags = f;
   return TRUE;
 }
 
@@ -749,6 +809,8 @@ frame_type_name (guint64 type)
       return "GAP";
     case P2P_FRAME_DATAGRAM_SEQNUM:
       return "DATAGRAM_SEQNUM";
+    case P2P_FRAME_STREAM_POSITION:
+      return "STREAM_POSITION";
     default:
       return "unknown";
   }

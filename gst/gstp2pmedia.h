@@ -67,6 +67,21 @@ GBytes *gst_p2p_media_datagram_seqnum_message (guint64 seqnum);
  * downstream); @seqnum: (out) (optional). */
 gboolean gst_p2p_media_event_get_datagram_seqnum (GstEvent *event, guint64 *seqnum);
 
+/* Resuming a reliable stream (docs/protocol.md §5.3): a receiver says
+ * "ready stream" and gets STREAM_POSITION frames (@token names the
+ * sender's stream, @index the frame that follows in it); reconnected, it
+ * says "resume TOKEN INDEX" instead and gets a STREAM_POSITION with
+ * GST_P2P_POSITION_RESUMED, then the frames from INDEX on, or with
+ * GST_P2P_POSITION_GAP when the sender no longer has them. */
+#define GST_P2P_RESUME_WORD "resume"
+#define GST_P2P_POSITION_RESUMED 1u
+#define GST_P2P_POSITION_GAP 2u
+GBytes *gst_p2p_media_stream_position_message (guint64 token, guint64 index, guint flags);
+/* TRUE when @event is what a STREAM_POSITION frame becomes (for p2psrc
+ * itself, never pushed downstream); the outs are optional. */
+gboolean gst_p2p_media_event_get_stream_position (GstEvent *event, guint64 *token,
+    guint64 *index, guint *flags);
+
 /* Splits one message (one whole frame) into @type and @body. Strict: the
  * frame must fill the message exactly. Errors: P2P_ERROR_PROTOCOL. */
 gboolean gst_p2p_media_split_message (const guint8 *data, gsize len,

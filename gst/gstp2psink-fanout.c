@@ -11,6 +11,7 @@
 #include "gstp2psink-fanout.h"
 #include "gstp2psink-peer.h"
 #include "gstp2psink-private.h"
+#include "gstp2psink-resume.h"
 #include "gstp2pmedia.h"
 
 #define GST_CAT_DEFAULT gst_p2p_sink_debug
@@ -225,6 +226,7 @@ gst_p2p_sink_send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
   guint64 max_bytes;
   guint max_buffers, slow_timeout;
   gsize size;
+  guint64 index;
 
   if (self->delivery == GST_P2P_DELIVERY_DATAGRAM)
     return render_datagram (self, buffer, preroll);
@@ -265,6 +267,7 @@ gst_p2p_sink_send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
     }
   }
 
+  index = gst_p2p_sink_history_add_locked (self, msg);
   snapshot = g_ptr_array_new_with_free_func (gst_p2p_sink_peer_unref);
   for (guint i = 0; i < self->peers->len; i++)
     g_ptr_array_add (snapshot,
@@ -336,6 +339,7 @@ gst_p2p_sink_send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
     }
     if (dropped || peer->closed)
       continue;
+    gst_p2p_sink_peer_position_locked (self, peer, index);
     if (peer->need_discont) {
       g_autoptr (GBytes) d = encode_buffer (buffer, TRUE);
 

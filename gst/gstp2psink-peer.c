@@ -10,6 +10,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "gstp2psink-peer.h"
 #include "gstp2psink-private.h"
+#include "gstp2psink-resume.h"
 #include "gstp2pmedia.h"
 
 #include <string.h>
@@ -316,9 +317,11 @@ gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
   SinkPeer *peer;
   GThread *thread;
   guint max_peers;
+  guint64 resume_buffer;
 
   GST_OBJECT_LOCK (self);
   max_peers = self->max_peers;
+  resume_buffer = self->resume_buffer;
   GST_OBJECT_UNLOCK (self);
 
   if (!gst_p2p_object_peer_allowed (self->obj, conn, &why)) {
@@ -398,6 +401,14 @@ gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
     self->n_threads++;
     g_mutex_unlock (&self->lock);
     thread = g_thread_new ("p2psink-ready", sink_peer_ready_thread,
+        gst_p2p_sink_peer_ref (peer));
+    g_thread_unref (thread);
+  } else if (resume_buffer > 0) {
+    /* it may say "ready stream" (positions) or "resume ..." */
+    g_mutex_lock (&self->lock);
+    self->n_threads++;
+    g_mutex_unlock (&self->lock);
+    thread = g_thread_new ("p2psink-reader", gst_p2p_sink_peer_reader_thread,
         gst_p2p_sink_peer_ref (peer));
     g_thread_unref (thread);
   }

@@ -53,6 +53,13 @@ struct _GstP2pSink {
   P2pConnectionStats gone;
   guint64 receivers_total;      /* receivers served since start */
   guint64 receivers_complete;   /* of them, those that confirmed EOS */
+  /* the stream's frames kept for receivers that come back (resume) */
+  GQueue history;               /* HistoryItem*, oldest first */
+  gsize history_bytes;
+  guint64 history_next;         /* the index of the next frame */
+  guint64 history_token;        /* names this stream to receivers */
+  guint64 resume_buffer;        /* property (object lock): bytes kept, 0 = off */
+  guint64 resumes;              /* receivers that came back where they stopped */
   gboolean allow_partial;       /* property (object lock) */
   GstP2pDelivery delivery;
   GCancellable *cancellable;

@@ -26,6 +26,7 @@
 #include "gstp2psink-fanout.h"
 #include "gstp2psink-peer.h"
 #include "gstp2psink-private.h"
+#include "gstp2psink-resume.h"
 #include "gstp2pmedia.h"
 
 #include <string.h>
@@ -41,6 +42,7 @@ GST_DEBUG_CATEGORY (gst_p2p_sink_debug);
 #define DEFAULT_MAX_QUEUE_BUFFERS 0
 #define DEFAULT_SLOW_POLICY GST_P2P_SLOW_RECEIVER_DISCONNECT
 #define DEFAULT_SLOW_TIMEOUT 5000
+#define DEFAULT_RESUME_BUFFER (4 * 1024 * 1024)
 
 enum {
   PROP_WAIT_FOR_PEER = GST_P2P_PROP_LAST,
@@ -53,6 +55,7 @@ enum {
   PROP_N_PEERS,
   PROP_MIN_PEERS,
   PROP_ALLOW_PARTIAL,
+  PROP_RESUME_BUFFER,
 };
 
 guint gst_p2p_sink_signals[GST_P2P_SINK_N_SIGNALS];
@@ -195,6 +198,7 @@ gst_p2p_sink_event (GstBaseSink *bsink, GstEvent *event)
   GST_LOG_OBJECT (self, "event %" GST_PTR_FORMAT, event);
   if (gst_p2p_media_append_event (out, event)) {
     g_autoptr (GBytes) msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+    guint64 index;
 
     g_mutex_lock (&self->lock);
     switch (GST_EVENT_TYPE (event)) {
@@ -226,11 +230,13 @@ gst_p2p_sink_event (GstBaseSink *bsink, GstEvent *event)
       default:
         break;
     }
+    index = gst_p2p_sink_history_add_locked (self, msg);
     for (guint i = 0; i < self->peers->len; i++) {
       SinkPeer *peer = g_ptr_array_index (self->peers, i);
 
       if (peer->closed)
         continue;
+      gst_p2p_sink_peer_position_locked (self, peer, index);
       if (GST_EVENT_TYPE (event) == GST_EVENT_EOS && peer->ready
           && peer->wants_seqnum && !peer->wants_stream) {
         /* where its datagrams end: a loss of the last ones counts too */
@@ -289,6 +295,8 @@ gst_p2p_sink_start (GstBaseSink *bsink)
   memset (&self->gone, 0, sizeof self->gone);
   self->receivers_total = 0;
   self->receivers_complete = 0;
+  self->resumes = 0;
+  gst_p2p_sink_history_reset_locked (self);
   g_mutex_unlock (&self->lock);
 
   self->cancellable = g_cancellable_new ();
@@ -339,6 +347,7 @@ gst_p2p_sink_stop (GstBaseSink *bsink)
   g_clear_pointer (&self->hdr_caps, g_bytes_unref);
   g_clear_pointer (&self->hdr_segment, g_bytes_unref);
   g_clear_pointer (&self->hdr_tags, g_bytes_unref);
+  gst_p2p_sink_history_reset_locked (self);
   gst_buffer_replace (&self->prerolled, NULL);
   g_mutex_unlock (&self->lock);
   return TRUE;
@@ -388,7 +397,7 @@ gst_p2p_sink_dup_stats (GstP2pSink *self)
 {
   GstStructure *s = gst_p2p_stats_new ();
   g_autoptr (GPtrArray) snaps = g_ptr_array_new_with_free_func (peer_snapshot_free);
-  guint64 dropped, too_big, total;
+  guint64 dropped, too_big, total, resumes;
   P2pConnectionStats gone;
   GValue list = G_VALUE_INIT;
   gint64 now = g_get_monotonic_time ();
@@ -409,6 +418,7 @@ gst_p2p_sink_dup_stats (GstP2pSink *self)
   too_big = self->datagrams_too_big;
   gone = self->gone;
   total = self->receivers_total;
+  resumes = self->resumes;
   g_mutex_unlock (&self->lock);
 
   g_value_init (&list, GST_TYPE_ARRAY);
@@ -449,7 +459,7 @@ gst_p2p_sink_dup_stats (GstP2pSink *self)
 #undef ADD_GONE
   }
   gst_structure_set (s, "buffers-dropped", G_TYPE_UINT64, dropped,
-      "receivers-total", G_TYPE_UINT64, total, NULL);
+      "receivers-total", G_TYPE_UINT64, total, "resumes", G_TYPE_UINT64, resumes, NULL);
   return s;
 }
 
@@ -490,6 +500,9 @@ gst_p2p_sink_set_property (GObject *object, guint prop_id, const GValue *value,
       break;
     case PROP_ALLOW_PARTIAL:
       self->allow_partial = g_value_get_boolean (value);
+      break;
+    case PROP_RESUME_BUFFER:
+      self->resume_buffer = g_value_get_uint64 (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -552,6 +565,9 @@ gst_p2p_sink_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_ALLOW_PARTIAL:
       g_value_set_boolean (value, self->allow_partial);
+      break;
+    case PROP_RESUME_BUFFER:
+      g_value_set_uint64 (value, self->resume_buffer);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -636,6 +652,14 @@ gst_p2p_sink_class_init (GstP2pSinkClass *klass)
           "that leaves without the whole stream is a WARNING (bytes "
           "delivered, reason) either way", FALSE,
           rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_RESUME_BUFFER,
+      g_param_spec_uint64 ("resume-buffer", "Resume buffer",
+          "delivery=reliable: bytes of the stream kept (once, for every "
+          "receiver) so that a receiver whose connection was lost and that "
+          "reconnects (p2psrc reconnect=always) gets everything from where it "
+          "stopped, nothing skipped or twice; further back it hears of the gap "
+          "(0 = off)", 0, G_MAXUINT64, DEFAULT_RESUME_BUFFER,
+          rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_N_PEERS,
       g_param_spec_uint ("n-peers", "Receivers",
           "Number of receivers connected now", 0, G_MAXUINT, 0,
@@ -690,6 +714,8 @@ gst_p2p_sink_init (GstP2pSink *self)
 {
   self->obj = gst_p2p_object_new (GST_ELEMENT (self), TRUE);
   self->wait_for_peer = DEFAULT_WAIT_FOR_PEER;
+  self->resume_buffer = DEFAULT_RESUME_BUFFER;
+  g_queue_init (&self->history);
   self->min_peers = DEFAULT_MIN_PEERS;
   self->eos_timeout = DEFAULT_EOS_TIMEOUT;
   self->max_peers = DEFAULT_MAX_PEERS;

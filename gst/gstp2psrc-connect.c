@@ -258,8 +258,11 @@ gst_p2p_src_ensure_connected (GstP2pSrc *self)
       self->conn_peer = gst_p2p_connection_dup_peer_id (conn);
       gst_p2p_src_clear_datagram_state_locked (self);
       self->segment_fresh = FALSE;
-      self->shift_decided = FALSE;
-      self->rt_shift = 0;
+      if (!self->resume_known || g_strcmp0 (self->resume_peer, self->conn_peer) != 0) {
+        /* a new stream (a resumed one keeps its late-join shift) */
+        self->shift_decided = FALSE;
+        self->rt_shift = 0;
+      }
       g_signal_connect (conn, "path-changed", G_CALLBACK (on_path_changed), self);
       if (self->delivery == GST_P2P_DELIVERY_DATAGRAM)
         gst_p2p_src_start_datagram_receive_locked (self, conn);
@@ -275,6 +278,19 @@ gst_p2p_src_ensure_connected (GstP2pSrc *self)
         g_autoptr (GByteArray) ready = g_byte_array_new ();
         g_autoptr (GBytes) msg = NULL;
         g_autoptr (GError) e = NULL;
+        g_autofree char *resume = NULL;
+
+        /* back at the same sender after a lost connection: where we were
+         * ("resume TOKEN INDEX"; it answers with a STREAM_POSITION) */
+        if (self->delivery != GST_P2P_DELIVERY_DATAGRAM && self->resume_known &&
+            g_strcmp0 (self->resume_peer, self->conn_peer) == 0) {
+          resume = g_strdup_printf ("%s %" G_GINT64_MODIFIER "x %" G_GUINT64_FORMAT,
+              GST_P2P_RESUME_WORD, self->resume_token, self->resume_next);
+          word = resume;
+          self->resume_waiting = TRUE;
+          GST_INFO_OBJECT (self, "asking %s to resume at frame %" G_GUINT64_FORMAT,
+              self->conn_peer, self->resume_next);
+        }
 
         p2p_frame_append (ready, P2P_FRAME_MESSAGE, (const guint8 *) word, strlen (word));
         msg = g_byte_array_free_to_bytes (g_steal_pointer (&ready));
@@ -310,5 +326,51 @@ gst_p2p_src_ensure_connected (GstP2pSrc *self)
   }
   g_clear_object (&listener);
   g_object_unref (cancellable);
+  return FALSE;
+}
+
+gboolean
+gst_p2p_src_resume_filter (GstP2pSrc *self, GstMiniObject **obj)
+{
+  guint64 token = 0, index = 0;
+  guint flags = 0;
+
+  if (GST_IS_EVENT (*obj) && gst_p2p_media_event_get_stream_position (GST_EVENT_CAST (*obj),
+          &token, &index, &flags)) {
+    gboolean gap = (flags & GST_P2P_POSITION_GAP) != 0;
+
+    gst_mini_object_unref (g_steal_pointer (obj));
+    if (self->resume_waiting && !(flags & (GST_P2P_POSITION_RESUMED | GST_P2P_POSITION_GAP)))
+      return TRUE;              /* a position sent before the sender read our request */
+    if (self->resume_waiting) {
+      if (gap)
+        GST_ELEMENT_WARNING (self, RESOURCE, READ, ("Peer %s could not resume the stream "
+                "where the connection was lost (frame %" G_GUINT64_FORMAT "): it no longer "
+                "has what was missed (its resume-buffer); going on from its current position",
+                self->conn_peer, self->resume_next), (NULL));
+      else
+        GST_INFO_OBJECT (self, "%s resumes the stream at frame %" G_GUINT64_FORMAT,
+            self->conn_peer, index);
+      gst_element_post_message (GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self),
+              gst_structure_new ("p2p-resumed", "peer-id", G_TYPE_STRING, self->conn_peer,
+                  "frame", G_TYPE_UINT64, index, "gap", G_TYPE_BOOLEAN, gap, NULL)));
+    }
+    self->resume_waiting = FALSE;
+    self->resume_known = TRUE;
+    self->resume_token = token;
+    self->resume_next = index;
+    if (g_strcmp0 (self->resume_peer, self->conn_peer) != 0) {
+      g_free (self->resume_peer);
+      self->resume_peer = g_strdup (self->conn_peer);
+    }
+    return TRUE;
+  }
+  if (self->resume_waiting) {
+    /* sent before the sender read our request: it comes again */
+    gst_mini_object_unref (g_steal_pointer (obj));
+    return TRUE;
+  }
+  if (self->resume_known)
+    self->resume_next++;
   return FALSE;
 }

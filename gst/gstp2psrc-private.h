@@ -81,6 +81,13 @@ struct _GstP2pSrc {
   GstEvent *pending_eos;
   /* reliable delivery: a buffer arriving in parts (streaming thread) */
   GstP2pMediaAssembler assembler;
+  /* reliable delivery, streaming thread: where we are in the sender's
+   * stream (its STREAM_POSITION frames), to resume there on a new
+   * connection (docs/protocol.md §5.3) */
+  gboolean resume_known;
+  guint64 resume_token, resume_next;
+  char *resume_peer;
+  gboolean resume_waiting;      /* asked to resume: drop all until the answer */
 
   /* datagram delivery: the events from the reliable stream and the
    * datagrams (arrival times: monotonic us); its counters are those of the
@@ -124,6 +131,10 @@ void gst_p2p_src_drop_connection (GstP2pSrc *self, const char *reason);
  * (posting "p2p-reconnect"); FALSE when no attempt is left or when
  * flushing. */
 gboolean gst_p2p_src_may_retry (GstP2pSrc *self, const char *reason);
+/* Streaming thread, reliable delivery: TRUE when *@obj is not for
+ * downstream (a STREAM_POSITION, or what comes before the answer to our
+ * "resume"): it is consumed. Otherwise counts it as the next frame. */
+gboolean gst_p2p_src_resume_filter (GstP2pSrc *self, GstMiniObject **obj);
 
 /* gstp2psrc-datagram.c */
 

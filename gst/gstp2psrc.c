@@ -259,6 +259,8 @@ gst_p2p_src_loop (gpointer data)
         /* for a datagram receiver; we did not ask for it (not downstream) */
         gst_mini_object_unref (g_steal_pointer (&obj));
       }
+      if (obj && gst_p2p_src_resume_filter (self, &obj))
+        obj = NULL;             /* for us, not for downstream */
     }
     g_object_unref (conn);
     g_object_unref (cancellable);
@@ -392,6 +394,8 @@ gst_p2p_src_activate_mode (GstPad *pad, GstObject *parent, GstPadMode mode,
     self->attempts = 0;
     self->stream_started = FALSE;
     self->first_buffer_done = FALSE;
+    self->resume_known = FALSE;
+    self->resume_waiting = FALSE;
     gst_clear_event (&self->pending_eos);
     self->activated_us = g_get_monotonic_time ();
     /* a new run: the last one's figures (readable until now) start over */
@@ -563,6 +567,7 @@ gst_p2p_src_finalize (GObject *object)
   g_clear_object (&self->cancellable);
   gst_clear_event (&self->pending_eos);
   g_free (self->conn_peer);
+  g_free (self->resume_peer);
   g_free (self->location);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);

@@ -353,6 +353,91 @@ GST_START_TEST (test_reconnect_after_loss)
 }
 GST_END_TEST;
 
+/* The link is down long enough for both ends to drop the connection, and
+ * the sender went on meanwhile: the receiver (reconnect=always) connects
+ * again and p2psink sends from where it stopped (its resume-buffer): the
+ * buffers sent while the link was down arrive once, in order, bytes and
+ * timestamps intact, then the rest; a "p2p-resumed" message without a gap
+ * (issue 17). */
+GST_START_TEST (test_resume_after_loss)
+{
+  P2pTestSender s;
+  GstHarness *h;
+  g_autoptr (P2pSimNetwork) net = NULL;
+  g_autoptr (GstBus) bus = gst_bus_new ();
+  GstMessage *msg;
+  guint reconnects = 0, resumed = 0;
+  GstBuffer *buf;
+
+  p2p_test_sender_start (&s, "resume-loss", TRUE, NULL);
+  h = p2p_test_receiver_start (&s, "reconnect", 1, "reconnect-delay", 50, "reconnect-max", 0,
+      "idle-timeout", 500, "connect-timeout", 300, NULL);
+  gst_element_set_bus (h->element, bus);
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+  net = p2p_sim_network_get_named (s.network, NULL);
+  fail_unless (net != NULL);
+
+  p2p_test_push_stream_headers (s.hsink);
+  push_buffers (s.hsink, 0, 5);
+  for (guint i = 0; i < 5; i++) {
+    buf = gst_harness_pull (h);
+    p2p_test_buffer_check (buf, i, BUF_SIZE);
+    gst_buffer_unref (buf);
+  }
+
+  /* sender node 1, receiver node 2: cut; the sender goes on (its lost
+   * receiver is still there, so nothing waits) */
+  p2p_sim_network_partition (net, 1, 2);
+  push_buffers (s.hsink, 5, 10);
+  for (guint i = 0; i < P2P_TEST_TIMEOUT_S * 10 && reconnects < 2; i++) {
+    msg = gst_bus_timed_pop_filtered (bus, 100 * GST_MSECOND,
+        GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR);
+    if (msg == NULL)
+      continue;
+    fail_if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR, "the receiver gave up");
+    if (gst_structure_has_name (gst_message_get_structure (msg), "p2p-reconnect"))
+      reconnects++;
+    gst_message_unref (msg);
+  }
+  fail_unless (reconnects >= 2, "no retry while the link was down");
+  p2p_sim_network_heal (net, 1, 2);
+  fail_unless (peer_counter_wait_added (&s.peers, 2));
+  /* what was sent while the link was down, then what comes after */
+  for (guint i = 5; i < 10; i++) {
+    buf = gst_harness_pull (h);
+    fail_unless (buf != NULL);
+    p2p_test_buffer_check (buf, i, BUF_SIZE);
+    gst_buffer_unref (buf);
+  }
+  push_buffers (s.hsink, 10, 15);
+  for (guint i = 10; i < 15; i++) {
+    buf = gst_harness_pull (h);
+    fail_unless (buf != NULL);
+    p2p_test_buffer_check (buf, i, BUF_SIZE);
+    gst_buffer_unref (buf);
+  }
+  fail_unless_equals_int (gst_harness_buffers_in_queue (h), 0);
+  while ((msg = gst_bus_pop (bus))) {
+    const GstStructure *st = gst_message_get_structure (msg);
+
+    fail_if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR, "an error after the reconnection");
+    if (st && gst_structure_has_name (st, "p2p-resumed")) {
+      gboolean gap = TRUE;
+
+      fail_unless (gst_structure_get_boolean (st, "gap", &gap));
+      fail_if (gap, "resumed with a gap");
+      resumed++;
+    }
+    gst_message_unref (msg);
+  }
+  fail_unless_equals_int (resumed, 1);
+
+  gst_element_set_bus (h->element, NULL);
+  gst_harness_teardown (h);
+  p2p_test_sender_stop (&s);
+}
+GST_END_TEST;
+
 /* A receiver that crashes (its node in the simulated network stops
  * answering) frees its max-peers slot within 5 s (the liveness timeout,
  * here 2 s, while buffers are unacknowledged; not the 30 s idle timeout),
@@ -684,10 +769,12 @@ p2psink_peers_suite (void)
   /* a partition of the simulated network: not on real QUIC sockets */
   if (!p2p_test_use_quic ()) {
     tcase_add_test (tc, test_reconnect_after_loss);
+    tcase_add_test (tc, test_resume_after_loss);
     tcase_add_test (tc, test_crashed_receiver_frees_slot);
     tcase_add_test (tc, test_crashed_receiver_no_stall);
   } else {
     g_print ("# SKIP test_reconnect_after_loss: needs the simulated network\n");
+    g_print ("# SKIP test_resume_after_loss: needs the simulated network\n");
     g_print ("# SKIP test_crashed_receiver_frees_slot: needs the simulated network\n");
     g_print ("# SKIP test_crashed_receiver_no_stall: needs the simulated network\n");
   }

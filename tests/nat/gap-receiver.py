@@ -4,11 +4,16 @@
 # the longest gap between two buffers leaving p2psrc, wall clock. It touches
 # STARTED when the first buffer arrives (the test then changes the network)
 # and prints at EOS one line:
-#   gap-receiver buffers=N max_gap_ms=X path=KIND migrations-seen=...
-# Exits 1 on an element error or when EOS does not come within LIMIT s.
+#   gap-receiver buffers=N max_gap_ms=X path=KIND resumed=N resume_gaps=N
+# (resumed: "p2p-resumed" messages, the stream taken up where it stopped on
+# a new connection; resume_gaps: of them, those where the sender no longer
+# had what was missed). Exits 1 on an element error or when EOS does not
+# come within LIMIT s. $P2PSRC_PROPS is added to p2psrc's properties (e.g.
+# "reconnect=always reconnect-delay=300").
 #
 #   gap-receiver.py PEER OUT STARTED LIMIT_S [delivery]
 # SPDX-License-Identifier: LGPL-2.1-or-later
+import os
 import sys
 import time
 
@@ -23,10 +28,11 @@ def main():
     delivery = sys.argv[5] if len(sys.argv) > 5 else "reliable"
     Gst.init(None)
     pipe = Gst.parse_launch(
-        f'p2psrc name=src peer="{peer}" delivery={delivery} ! flacparse ! flacdec '
+        f'p2psrc name=src peer="{peer}" delivery={delivery} '
+        f'{os.environ.get("P2PSRC_PROPS", "")} ! flacparse ! flacdec '
         f'! audioconvert ! audio/x-raw,format=S16LE ! filesink location="{out}"')
     src = pipe.get_by_name("src")
-    state = {"n": 0, "last": None, "gap": 0.0, "err": None}
+    state = {"n": 0, "last": None, "gap": 0.0, "err": None, "resumed": 0, "resume_gaps": 0}
 
     def probe(pad, info):
         now = time.monotonic()
@@ -44,6 +50,10 @@ def main():
     def on_message(bus, msg):
         if msg.type == Gst.MessageType.EOS:
             loop.quit()
+        elif msg.type == Gst.MessageType.ELEMENT and msg.get_structure().get_name() == "p2p-resumed":
+            state["resumed"] += 1
+            if msg.get_structure().get_value("gap"):
+                state["resume_gaps"] += 1
         elif msg.type == Gst.MessageType.ERROR:
             err, dbg = msg.parse_error()
             state["err"] = f"{err.message} ({dbg})"
@@ -63,8 +73,8 @@ def main():
     stats = src.get_property("stats")
     path = stats.get_string("path") if stats else None
     pipe.set_state(Gst.State.NULL)
-    print(f"gap-receiver buffers={state['n']} max_gap_ms={state['gap'] * 1000:.0f} path={path}",
-          flush=True)
+    print(f"gap-receiver buffers={state['n']} max_gap_ms={state['gap'] * 1000:.0f} path={path} "
+          f"resumed={state['resumed']} resume_gaps={state['resume_gaps']}", flush=True)
     if state["err"]:
         print(f"gap-receiver error: {state['err']}", file=sys.stderr)
         return 1

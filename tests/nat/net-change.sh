@@ -14,6 +14,11 @@
 #                 20 s for this case: by default a peer that answers nothing
 #                 for 4 s is dropped, docs/configuration.md
 #                 P2P_LIVENESS_TIMEOUT_MS)
+#         resume  the link is down for 12 s with the default 4 s liveness
+#                 timeout: both ends drop the connection; p2psrc
+#                 (reconnect=always) connects again and p2psink sends from
+#                 where it stopped (resume-buffer): "p2p-resumed", nothing
+#                 skipped or twice
 #         uplink  the receiver has two uplinks through two NAT routers and
 #                 the one in use is removed: it goes on through the other
 #
@@ -58,6 +63,8 @@ case "$CASE" in
   down3) OUTAGE=3 ;;
   down12) OUTAGE=12; SECONDS_OF_AUDIO=18; SENDER_ENV="P2P_LIVENESS_TIMEOUT_MS=20000"
     RECEIVER_ENV="${RECEIVER_ENV:-} P2P_LIVENESS_TIMEOUT_MS=20000" ;;
+  resume) OUTAGE=12; SECONDS_OF_AUDIO=18
+    RECEIVER_ENV="${RECEIVER_ENV:-} P2PSRC_PROPS=reconnect=always" ;;
   *) echo "unknown case $CASE"; exit 2 ;;
 esac
 
@@ -78,7 +85,7 @@ router() {  # router NAME WAN_IP LAN_NET24
 topology() {
   lan_up 198.18.7 s || return 1
   case "$CASE" in
-    addr|down*)
+    addr|down*|resume)
       _lan_mkns c && veth lan vc c eth0 && ip -n "$(lan_ns lan)" link set vc master br0 &&
         ip -n "$(lan_ns c)" addr add 198.18.7.20/24 dev eth0 ;;
     *)
@@ -129,7 +136,7 @@ case "$CASE" in
     # mappings MASQUERADE made with it (the kernel's masquerade notifier)
     lan_x r1 iptables -t nat -R POSTROUTING 1 -o wan -p udp -j MASQUERADE --to-ports 20000-20999 &&
       lan_x r1 ip addr del 198.18.7.11/24 dev wan && lan_x r1 ip addr add 198.18.7.11/24 dev wan ;;
-  down*)
+  down*|resume)
     lan_x lan ip link set vc down && sleep "$OUTAGE" && lan_x lan ip link set vc up ;;
   uplink)
     lan_x c ip link del eth1 && lan_x c ip route add default via 10.71.2.1 ;;
@@ -148,11 +155,17 @@ case "$CASE" in
   addr|rebind|uplink)
     [ "$moved" -ge 1 ] || fail "the sender never saw the receiver at a new address" ;;
 esac
+resumed=$(sed -n 's/.* resumed=\([0-9]*\).*/\1/p' "$W/receiver.out")
+if [ "$CASE" = resume ]; then
+  [ "${resumed:-0}" -ge 1 ] || fail "the receiver did not resume: $(cat "$W/receiver.out")"
+  grep -q "resume_gaps=0" "$W/receiver.out" || fail "resumed with a gap: $(cat "$W/receiver.out")"
+fi
 log "ok: $(stat -c %s "$W/original.raw") bytes of audio identical; longest time without media" \
-  "${gap} ms (outage ${OUTAGE} s, added stall ${stall} ms); new receiver addresses seen by the sender: $moved"
+  "${gap} ms (outage ${OUTAGE} s, added stall ${stall} ms); new receiver addresses seen by the sender: $moved;" \
+  "resumed on a new connection: ${resumed:-0}"
 # (a), (b) and the 3 s outage: under 1 s of stall beyond the outage itself
 case "$CASE" in
-  down12) ;;
+  down12|resume) ;;
   *) [ "$stall" -lt 1000 ] || fail "added stall ${stall} ms (target < 1000 ms)" ;;
 esac
 exit 0

@@ -33,6 +33,9 @@ typedef enum {
   P2P_FRAME_GAP = 0x28,         /* timestamp u64, duration u64 */
   P2P_FRAME_DATAGRAM_SEQNUM = 0x29, /* seqnum varint: the sequence number of
                                      * the next datagram sent to this receiver */
+  P2P_FRAME_STREAM_POSITION = 0x2a, /* token varint, index varint, flags
+                                     * varint: the index of the next frame in
+                                     * the sender's stream (resuming) */
 } P2pFrameType;
 
 /* Media flags carried in P2pMediaBuffer.flags (mirror GstBufferFlags bits
