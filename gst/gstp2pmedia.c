@@ -644,15 +644,16 @@ gst_p2p_media_frame_to_object (guint64 type, const guint8 *body, gsize len,
     case P2P_FRAME_STREAM_POSITION:{
       guint64 v[3] = { 0, 0, 0 };
       gsize off = 0;
+      guint got = 0;
 
-      for (guint i = 0; i < 3; i++) {
-        gsize n = off < len ? p2p_varint_read (body + off, len - off, &v[i]) : 0;
+      for (; got < 3; got++) {
+        gsize n = off < len ? p2p_varint_read (body + off, len - off, &v[got]) : 0;
 
         if (n == 0)
           break;
         off += n;
       }
-      if (off != len || len == 0 || v[2] > G_MAXUINT) {
+      if (got != 3 || off != len || v[2] > G_MAXUINT) {
         g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
             "Malformed STREAM_POSITION frame: the body of %" G_GSIZE_FORMAT
             " bytes is not three varints", len);

@@ -212,6 +212,12 @@ gst_p2p_sink_peer_reader_thread (gpointer data)
       gst_p2p_sink_peer_push_locked (self, peer, pos);
       peer->takes_positions = TRUE;
       peer->next_index = self->history_next;
+    } else if (body_len >= strlen (GST_P2P_RESUME_WORD) &&
+        memcmp (body, GST_P2P_RESUME_WORD, strlen (GST_P2P_RESUME_WORD)) == 0 &&
+        !parse_resume (body, body_len, &token, &index)) {
+      GST_WARNING_OBJECT (self, "receiver %s sent a malformed resume request (%"
+          G_GSIZE_FORMAT " bytes; \"resume TOKEN INDEX\" expected): ignored", peer->peer_id,
+          body_len);
     } else if (parse_resume (body, body_len, &token, &index)) {
       gint64 again = resume_locked (self, peer, token, index);
 

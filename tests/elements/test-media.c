@@ -315,6 +315,54 @@ GST_START_TEST (test_datagram_seqnum_frame)
 }
 GST_END_TEST;
 
+/* Issue 17: STREAM_POSITION (0x2a) carries three varints (token, index,
+ * flags), byte-exact as docs/protocol.md §5.3 shows it (token 0x1234,
+ * index 300, flags 0: 2a 05 52 34 41 2c 00), and becomes an event only
+ * p2psrc reads; a body that is not three varints is a protocol error. */
+GST_START_TEST (test_stream_position_frame)
+{
+  static const guint8 wire[] = { 0x2a, 0x05, 0x52, 0x34, 0x41, 0x2c, 0x00 };
+  static const guint8 two[] = { 0x52, 0x34, 0x41, 0x2c };
+  static const guint8 four[] = { 0x01, 0x02, 0x03, 0x04 };
+  static const guint8 cut[] = { 0x52, 0x34, 0x41 };
+  g_autoptr (GBytes) msg = gst_p2p_media_stream_position_message (0x1234, 300, 0);
+  g_autoptr (GBytes) resumed = gst_p2p_media_stream_position_message (G_GUINT64_CONSTANT (1) << 61,
+      7, GST_P2P_POSITION_RESUMED);
+  g_autoptr (GError) err = NULL;
+  GstMiniObject *obj;
+  guint64 token = 0, index = 0;
+  guint flags = 9;
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data (msg, &len);
+
+  fail_unless_equals_int (len, sizeof wire);
+  fail_unless (memcmp (data, wire, sizeof wire) == 0);
+  obj = gst_p2p_media_message_to_object (msg, &err);
+  fail_unless (obj != NULL && GST_IS_EVENT (obj), "%s", err ? err->message : "");
+  fail_unless (gst_p2p_media_event_get_stream_position (GST_EVENT_CAST (obj), &token, &index,
+          &flags));
+  fail_unless_equals_uint64 (token, 0x1234);
+  fail_unless_equals_uint64 (index, 300);
+  fail_unless_equals_int (flags, 0);
+  /* a DATAGRAM_SEQNUM event is not one, nor the other way round */
+  fail_if (gst_p2p_media_event_get_datagram_seqnum (GST_EVENT_CAST (obj), NULL));
+  gst_mini_object_unref (obj);
+  obj = gst_p2p_media_message_to_object (resumed, &err);
+  fail_unless (obj != NULL);
+  fail_unless (gst_p2p_media_event_get_stream_position (GST_EVENT_CAST (obj), &token, &index,
+          &flags));
+  fail_unless_equals_uint64 (token, G_GUINT64_CONSTANT (1) << 61);
+  fail_unless_equals_uint64 (index, 7);
+  fail_unless_equals_int (flags, GST_P2P_POSITION_RESUMED);
+  gst_mini_object_unref (obj);
+
+  expect_frame_error (P2P_FRAME_STREAM_POSITION, NULL, 0, "STREAM_POSITION");
+  expect_frame_error (P2P_FRAME_STREAM_POSITION, two, sizeof two, "not three varints");
+  expect_frame_error (P2P_FRAME_STREAM_POSITION, four, sizeof four, "not three varints");
+  expect_frame_error (P2P_FRAME_STREAM_POSITION, cut, sizeof cut, "not three varints");
+}
+GST_END_TEST;
+
 GST_START_TEST (test_malformed)
 {
   static const guint8 trunc1[] = { 0x40 };      /* 2-byte varint cut short */
@@ -909,6 +957,7 @@ media_suite (void)
   tcase_add_test (tc, test_events_not_carried);
   tcase_add_test (tc, test_malformed);
   tcase_add_test (tc, test_datagram_seqnum_frame);
+  tcase_add_test (tc, test_stream_position_frame);
 
   tc = tcase_create ("security");
   suite_add_tcase (s, tc);
