@@ -272,6 +272,17 @@ check_thread (gpointer data)
   Entry *e;
 
   check_run (c);
+  /* told before the result is visible (a test waits for it) */
+  if (c->answer < 0)
+    g_message ("no STUN server of P2P_STUN_SERVERS=%s answered a Binding request within "
+        "%u ms; dials give libnice the first one whose name resolves", c->key,
+        P2P_STUN_CHECK_WINDOW_MS);
+  else if (c->answer > 0)
+    g_message ("STUN server %s did not answer within %u ms; dials use %s (entry %d of "
+        "P2P_STUN_SERVERS)", c->servers[0], P2P_STUN_CHECK_WINDOW_MS, c->servers[c->answer],
+        c->answer + 1);
+  else
+    g_debug ("stun check: %s answered", c->servers[0]);
   g_mutex_lock (&lock);
   e = g_hash_table_lookup (results, c->key);
   e->running = FALSE;
@@ -285,17 +296,6 @@ check_thread (gpointer data)
   }
   n_running--;
   g_mutex_unlock (&lock);
-
-  if (c->answer < 0)
-    g_message ("no STUN server of P2P_STUN_SERVERS=%s answered a Binding request within "
-        "%u ms; dials give libnice the first one whose name resolves", c->key,
-        P2P_STUN_CHECK_WINDOW_MS);
-  else if (c->answer > 0)
-    g_message ("STUN server %s did not answer within %u ms; dials use %s (entry %d of "
-        "P2P_STUN_SERVERS)", c->servers[0], P2P_STUN_CHECK_WINDOW_MS, c->servers[c->answer],
-        c->answer + 1);
-  else
-    g_debug ("stun check: %s answered", c->servers[0]);
   check_free (c);
   return NULL;
 }
