@@ -112,7 +112,8 @@ gboolean p2p_ice_parse_turn_url (const char *url, char **user, char **pass, char
 /* Tests only: another bound for the lookups (0 = the default). */
 void p2p_ice_set_resolve_timeout_for_testing (guint ms);
 
-/* The agent's STUN server (transfer full) and port, NULL if it has none. */
+/* The agent's STUN server (transfer full) and its port (nullable output),
+ * NULL if it has none. */
 char *p2p_ice_path_get_stun_server (P2pIcePath *self, guint *port);
 
 /* Of two or more STUN servers, libnice's agent gets the earliest listed

@@ -217,9 +217,12 @@ char *
 p2p_ice_path_get_stun_server (P2pIcePath *self, guint *port)
 {
   char *ip = NULL;
+  guint p = 0;
 
   g_return_val_if_fail (P2P_IS_ICE_PATH (self), NULL);
-  g_object_get (self->agent, "stun-server", &ip, "stun-server-port", port, NULL);
+  g_object_get (self->agent, "stun-server", &ip, "stun-server-port", &p, NULL);
+  if (port)
+    *port = p;
   return ip;
 }
 
