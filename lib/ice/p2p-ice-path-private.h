@@ -2,7 +2,8 @@
  * its fields, and the functions one file gives the others. p2p-ice-path.c
  * holds the object, the connectivity checks and the datagram I/O;
  * p2p-ice-candidates.c gathering and the local and remote descriptions;
- * p2p-ice-servers.c the STUN and TURN servers. Threads: as in
+ * p2p-ice-servers.c the STUN and TURN servers; p2p-stun-check.c which
+ * STUN server answers. Threads: as in
  * p2p-ice-path.h (everything on the path's context).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
@@ -69,10 +70,25 @@ void p2p_ice_path_on_new_candidate (NiceAgent *agent, NiceCandidate *c, gpointer
 
 /* ---- p2p-ice-servers.c ---- */
 
-/* Gives the agent @config's STUN server (the first) and TURN servers
- * (every one), host names resolved; notes a loopback server. Errors:
- * INVALID_ARGUMENT naming the entry. */
+/* Gives the agent @config's STUN server (the one the check found
+ * answering, else the first that resolves) and TURN servers (every one),
+ * host names resolved; notes a loopback server. Errors: INVALID_ARGUMENT
+ * naming the entry. */
 gboolean p2p_ice_path_configure_servers (P2pIcePath *self, const P2pConfig *config,
     GError **error);
+/* Resolves @host to a numeric IP string (transfer full) within
+ * P2P_ICE_RESOLVE_TIMEOUT_MS, on a private main context (any thread);
+ * errors (INVALID_ARGUMENT) name @what and @host. */
+char *p2p_ice_resolve_ip (const char *host, const char *what, GError **error);
+
+/* ---- p2p-stun-check.c ---- */
+
+/* For a list of two or more STUN servers: TRUE, with the address that
+ * answered (*@ip transfer full, nullable outputs), if a check found one;
+ * starts a check (on a thread of its own, never blocking) if none ended in
+ * the last P2P_STUN_CHECK_TTL_S and none is running. FALSE for a shorter
+ * list, before the first check ended, or when no server answered. Any
+ * thread. */
+gboolean p2p_ice_stun_check_lookup (const char *const *servers, char **ip, guint16 *port);
 
 G_END_DECLS

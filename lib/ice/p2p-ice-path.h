@@ -112,4 +112,27 @@ gboolean p2p_ice_parse_turn_url (const char *url, char **user, char **pass, char
 /* Tests only: another bound for the lookups (0 = the default). */
 void p2p_ice_set_resolve_timeout_for_testing (guint ms);
 
+/* The agent's STUN server (transfer full) and its port (nullable output),
+ * NULL if it has none. */
+char *p2p_ice_path_get_stun_server (P2pIcePath *self, guint *port);
+
+/* Of two or more STUN servers, libnice's agent gets the earliest listed
+ * one that answered a Binding request within P2P_STUN_CHECK_WINDOW_MS
+ * (p2p-stun-check.c); the check runs in the background, its result is
+ * kept P2P_STUN_CHECK_TTL_S, then checked again on next use. */
+#define P2P_STUN_CHECK_WINDOW_MS 500
+#define P2P_STUN_CHECK_TTL_S 60
+
+/* Starts the check of @config's STUN servers if none is recent (two or
+ * more servers), without waiting for it. Any thread. */
+void p2p_ice_check_stun_servers (const P2pConfig *config);
+
+/* Tests only: TRUE while a check runs; the result of the last check of
+ * @servers: index of the server chosen, -1 none answered, -2 no check
+ * ended (*@took_ms its duration); forget every result (when none runs)
+ * and keep the next ones @ttl_s (0 = P2P_STUN_CHECK_TTL_S). */
+gboolean p2p_ice_stun_check_busy_for_testing (void);
+int p2p_ice_stun_check_result_for_testing (const char *const *servers, guint *took_ms);
+void p2p_ice_stun_check_reset_for_testing (guint ttl_s);
+
 G_END_DECLS

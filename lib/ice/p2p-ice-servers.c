@@ -41,11 +41,10 @@ lookup_timeout (gpointer cancellable)
   return G_SOURCE_REMOVE;
 }
 
-/* Resolves @host to a numeric IP string (libnice wants IP addresses),
- * within resolve_timeout_ms: the lookup runs on a private main context so
+/* libnice wants IP addresses. The lookup runs on a private main context so
  * that a resolver that never answers costs the bound, not a hang. */
-static char *
-resolve_ip (const char *host, const char *what, GError **error)
+char *
+p2p_ice_resolve_ip (const char *host, const char *what, GError **error)
 {
   g_autoptr (GInetAddress) addr = g_inet_address_new_from_string (host);
   g_autoptr (GResolver) resolver = NULL;
@@ -160,45 +159,78 @@ note_loopback (P2pIcePath *self, const char *ip)
     self->loopback_server = g_strdup (ip);
 }
 
-gboolean
-p2p_ice_path_configure_servers (P2pIcePath *self, const P2pConfig *config, GError **error)
+/* libnice's agent takes one STUN server: libnice 0.1.21's NiceAgent has a
+ * single "stun-server" / "stun-server-port" pair, sends its Binding
+ * requests (from every host candidate) to that one server, and gathers a
+ * stream only once; a second server in the same dial would need the stream
+ * removed, added and gathered again after the first one's Binding requests
+ * went unanswered (about 2 s of retransmissions), not built. Instead every
+ * server of the list is a fallback chosen before the dial: a list of two or
+ * more is checked in the background (p2p-stun-check.c: a Binding request
+ * to each at once, 500 ms), and the agent gets the earliest listed server
+ * that answered. Until that check has ended (the first dial of a process,
+ * usually), or when no server answered, the agent gets the first server
+ * whose name resolves, as with one server (one that cannot be looked up is
+ * skipped, with a message). A malformed entry is an error, wherever it is
+ * in the list. A TURN server of P2P_RELAY_SERVERS (all of them are used)
+ * gives the server-reflexive candidate too. */
+static gboolean
+configure_stun (P2pIcePath *self, const P2pConfig *config, GError **error)
 {
-  /* libnice's agent takes one STUN server: the first of the list whose
-   * name resolves (a server that cannot be looked up is skipped, with a
-   * message; a malformed entry is an error). Not every server of the
-   * list: libnice 0.1.21's NiceAgent has a single "stun-server" /
-   * "stun-server-port" pair, sends its Binding requests (from every host
-   * candidate) to that one server, and gathers a stream only once; a
-   * second server would need the stream removed, added and gathered
-   * again after the first one's Binding requests went unanswered (about
-   * 2 s of retransmissions, the delay measured below), not built. A TURN server of
-   * P2P_RELAY_SERVERS (all of them are used) gives the server-reflexive
-   * candidate too, so list relays for redundancy. */
-  for (guint i = 0; config->stun_servers && config->stun_servers[i]; i++) {
-    g_autofree char *host = NULL;
-    g_autofree char *ip = NULL;
-    guint16 port = 0;
+  const char *const *servers = (const char *const *) config->stun_servers;
+  g_autofree char *ip = NULL;
+  guint16 port = 0;
+
+  for (guint i = 0; servers && servers[i]; i++) {
     g_autoptr (GError) local = NULL;
-    const char *entry = config->stun_servers[i];
-    if (!p2p_parse_host_port (entry, &host, &port, &local)) {
+
+    if (!p2p_parse_host_port (servers[i], NULL, NULL, &local)) {
       g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
-          "STUN server \"%s\" (P2P_STUN_SERVERS): %s", entry, local->message);
+          "STUN server \"%s\" (P2P_STUN_SERVERS): %s", servers[i], local->message);
       return FALSE;
     }
-    ip = resolve_ip (host, "STUN server", &local);
-    if (!ip && config->stun_servers[i + 1]) {
+  }
+  if (p2p_ice_stun_check_lookup (servers, &ip, &port))
+    g_debug ("ice: STUN server %s:%u (answered the last check)", ip, port);
+  for (guint i = 0; !ip && servers && servers[i]; i++) {
+    g_autofree char *host = NULL;
+    g_autoptr (GError) local = NULL;
+
+    p2p_parse_host_port (servers[i], &host, &port, NULL);
+    ip = p2p_ice_resolve_ip (host, "STUN server", &local);
+    if (!ip && servers[i + 1]) {
       g_message ("%s; trying the next STUN server", local->message);
-      continue;
-    }
-    if (!ip) {
+    } else if (!ip) {
       g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;
     }
+  }
+  if (ip) {
     g_object_set (self->agent, "stun-server", ip, "stun-server-port", (guint) port, NULL);
     note_loopback (self, ip);
     self->have_stun = TRUE;
-    break;
   }
+  return TRUE;
+}
+
+char *
+p2p_ice_path_get_stun_server (P2pIcePath *self, guint *port)
+{
+  char *ip = NULL;
+  guint p = 0;
+
+  g_return_val_if_fail (P2P_IS_ICE_PATH (self), NULL);
+  g_object_get (self->agent, "stun-server", &ip, "stun-server-port", &p, NULL);
+  if (port)
+    *port = p;
+  return ip;
+}
+
+gboolean
+p2p_ice_path_configure_servers (P2pIcePath *self, const P2pConfig *config, GError **error)
+{
+  if (!configure_stun (self, config, error))
+    return FALSE;
 
   for (guint i = 0; config->relay_servers && config->relay_servers[i]; i++) {
     g_autofree char *user = NULL, *pass = NULL, *host = NULL;
@@ -206,7 +238,7 @@ p2p_ice_path_configure_servers (P2pIcePath *self, const P2pConfig *config, GErro
     gboolean tcp = FALSE;
     if (!p2p_ice_parse_turn_url (config->relay_servers[i], &user, &pass, &host, &port, &tcp, error))
       return FALSE;
-    g_autofree char *ip = resolve_ip (host, "TURN server", error);
+    g_autofree char *ip = p2p_ice_resolve_ip (host, "TURN server", error);
     if (!ip)
       return FALSE;
     if (!nice_agent_set_relay_info (self->agent, self->stream_id, 1, ip, port, user, pass,

@@ -541,6 +541,8 @@ p2p_ice_service_new (P2pIdentity *identity, const P2pConfig *config,
   self->box = g_new0 (ServiceBox, 1);
   self->box->refs = 1;
   self->box->svc = self;
+  /* which STUN server answers, known by the time of the next dial */
+  p2p_ice_check_stun_servers (self->config);
   return self;
 }
 
