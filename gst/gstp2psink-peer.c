@@ -363,6 +363,17 @@ gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
     gst_p2p_sink_peer_push_locked (self, peer, self->hdr_segment);
   if (self->hdr_tags)
     gst_p2p_sink_peer_push_locked (self, peer, self->hdr_tags);
+  /* a receiver that takes positions (resuming, docs/protocol.md §5.3):
+   * the next frame the fan-out queues is history_next */
+  if (self->delivery != GST_P2P_DELIVERY_DATAGRAM && resume_buffer > 0 && !self->eos &&
+      p2p_connection_has_capability (conn, "stream-position")) {
+    g_autoptr (GBytes) pos = gst_p2p_media_stream_position_message (self->history_token,
+        self->history_next, 0);
+
+    gst_p2p_sink_peer_push_locked (self, peer, pos);
+    peer->takes_positions = TRUE;
+    peer->next_index = self->history_next;
+  }
   if (self->eos) {
     g_autoptr (GByteArray) eos = g_byte_array_new ();
     g_autoptr (GBytes) b = NULL;
@@ -403,8 +414,8 @@ gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
     thread = g_thread_new ("p2psink-ready", sink_peer_ready_thread,
         gst_p2p_sink_peer_ref (peer));
     g_thread_unref (thread);
-  } else if (resume_buffer > 0) {
-    /* it may say "ready stream" (positions) or "resume ..." */
+  } else if (peer->takes_positions) {
+    /* it may ask to resume ("resume TOKEN INDEX") */
     g_mutex_lock (&self->lock);
     self->n_threads++;
     g_mutex_unlock (&self->lock);

@@ -4,9 +4,10 @@
  * (STREAM_POSITION) and lets a receiver that lost its connection come back
  * where it stopped: nothing skipped, nothing twice (docs/protocol.md §5.3).
  *
- * A delivery=reliable receiver's messages are read by one thread per
- * receiver: "ready stream" (it takes positions) or "resume TOKEN INDEX"
- * (what it had). Everything here runs under the sink's lock.
+ * A receiver that advertises the capability "stream-position" gets a
+ * STREAM_POSITION right after the stream headers, and one thread reads
+ * what it says: "resume TOKEN INDEX" (what it had) after a reconnection.
+ * Everything here runs under the sink's lock.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "gstp2psink-resume.h"
 #include "gstp2psink-peer.h"
@@ -203,16 +204,7 @@ gst_p2p_sink_peer_reader_thread (gpointer data)
         || type != P2P_FRAME_MESSAGE)
       continue;
     g_mutex_lock (&self->lock);
-    if (body_len == strlen (GST_P2P_READY_STREAM)
-        && memcmp (body, GST_P2P_READY_STREAM, body_len) == 0 && !peer->takes_positions) {
-      g_autoptr (GBytes) pos = gst_p2p_media_stream_position_message (self->history_token,
-          self->history_next, 0);
-
-      /* the next frame the fan-out queues is history_next */
-      gst_p2p_sink_peer_push_locked (self, peer, pos);
-      peer->takes_positions = TRUE;
-      peer->next_index = self->history_next;
-    } else if (body_len >= strlen (GST_P2P_RESUME_WORD) &&
+    if (body_len >= strlen (GST_P2P_RESUME_WORD) &&
         memcmp (body, GST_P2P_RESUME_WORD, strlen (GST_P2P_RESUME_WORD)) == 0 &&
         !parse_resume (body, body_len, &token, &index)) {
       GST_WARNING_OBJECT (self, "receiver %s sent a malformed resume request (%"

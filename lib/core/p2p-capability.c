@@ -11,6 +11,7 @@ static const struct {
   const char *name;
 } capability_names[] = {
   { P2P_CAPABILITY_FILES, "files" },
+  { P2P_CAPABILITY_STREAM_POSITION, "stream-position" },
 };
 
 /**

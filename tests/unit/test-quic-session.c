@@ -1070,7 +1070,8 @@ test_capabilities (void)
   g_autoptr (Pair) p = pair_new ();
   guint64 future = G_GUINT64_CONSTANT (1) << 40;
 
-  g_assert_cmphex (p->cfg[0].capabilities, ==, P2P_CAPABILITY_FILES);
+  g_assert_cmphex (p->cfg[0].capabilities, ==,
+      P2P_CAPABILITY_FILES | P2P_CAPABILITY_STREAM_POSITION);
   p->cfg[0].capabilities = P2P_CAPABILITY_FILES | future;
   p->cfg[1].capabilities = 0;   /* an older peer: no file service */
   pair_start (p);
@@ -1083,6 +1084,10 @@ test_capabilities (void)
   g_assert_cmpstr (p2p_capability_to_name (P2P_CAPABILITY_FILES), ==, "files");
   g_assert_null (p2p_capability_to_name (future));
   g_assert_cmphex (p2p_capability_from_name ("files"), ==, P2P_CAPABILITY_FILES);
+  g_assert_cmpstr (p2p_capability_to_name (P2P_CAPABILITY_STREAM_POSITION), ==,
+      "stream-position");
+  g_assert_cmphex (p2p_capability_from_name ("stream-position"), ==,
+      P2P_CAPABILITY_STREAM_POSITION);
   g_assert_cmphex (p2p_capability_from_name ("telepathy"), ==, 0);
 }
 

@@ -87,16 +87,20 @@ P2P_EXPORT gsize p2p_varint_read (const guint8 *p, gsize len, guint64 *v);
  * P2pCapability:
  * @P2P_CAPABILITY_FILES: "files": the peer implements the on-demand file
  *   requests of docs/protocol.md §8 (P2pFileService answers them).
+ * @P2P_CAPABILITY_STREAM_POSITION: "stream-position": the peer's media
+ *   receiver takes STREAM_POSITION frames and may ask to resume a reliable
+ *   stream (docs/protocol.md §5.3).
  *
  * Named optional features a peer advertises in its HANDSHAKE. Bits not in
  * this registry are ignored by the receiver.
  */
 typedef enum {
   P2P_CAPABILITY_FILES = 1 << 0,
+  P2P_CAPABILITY_STREAM_POSITION = 1 << 1,
 } P2pCapability;
 
 /* Every capability this build implements: what a session advertises. */
-#define P2P_CAPABILITIES_LOCAL ((guint64) P2P_CAPABILITY_FILES)
+#define P2P_CAPABILITIES_LOCAL ((guint64) (P2P_CAPABILITY_FILES | P2P_CAPABILITY_STREAM_POSITION))
 
 /* The registry name of one capability bit ("files"), NULL if unknown. */
 P2P_EXPORT const char *p2p_capability_to_name (guint64 capability);
