@@ -71,6 +71,21 @@ gst_p2p_sink_peer_push_locked (GstP2pSink *self, SinkPeer *peer, GBytes *msg)
   g_cond_signal (&peer->cond);
 }
 
+/* Called with the lock: the stream headers a joining receiver needs, in
+ * order (STREAM_START, CAPS, the last SEGMENT and TAG). */
+void
+gst_p2p_sink_peer_push_headers_locked (GstP2pSink *self, SinkPeer *peer)
+{
+  if (self->hdr_stream_start)
+    gst_p2p_sink_peer_push_locked (self, peer, self->hdr_stream_start);
+  if (self->hdr_caps)
+    gst_p2p_sink_peer_push_locked (self, peer, self->hdr_caps);
+  if (self->hdr_segment)
+    gst_p2p_sink_peer_push_locked (self, peer, self->hdr_segment);
+  if (self->hdr_tags)
+    gst_p2p_sink_peer_push_locked (self, peer, self->hdr_tags);
+}
+
 /* Called with the lock: ask the peer's thread to close it. */
 void
 gst_p2p_sink_peer_disconnect_locked (GstP2pSink *self, SinkPeer *peer,
@@ -355,14 +370,7 @@ gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
     return;
   }
   /* late joiner: the stream headers first, in order */
-  if (self->hdr_stream_start)
-    gst_p2p_sink_peer_push_locked (self, peer, self->hdr_stream_start);
-  if (self->hdr_caps)
-    gst_p2p_sink_peer_push_locked (self, peer, self->hdr_caps);
-  if (self->hdr_segment)
-    gst_p2p_sink_peer_push_locked (self, peer, self->hdr_segment);
-  if (self->hdr_tags)
-    gst_p2p_sink_peer_push_locked (self, peer, self->hdr_tags);
+  gst_p2p_sink_peer_push_headers_locked (self, peer);
   /* a receiver that takes positions (resuming, docs/protocol.md §5.3):
    * the next frame the fan-out queues is history_next */
   if (self->delivery != GST_P2P_DELIVERY_DATAGRAM && resume_buffer > 0 && !self->eos &&

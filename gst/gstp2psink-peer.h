@@ -45,6 +45,9 @@ SinkPeer *gst_p2p_sink_peer_ref (SinkPeer *peer);
 void gst_p2p_sink_peer_unref (gpointer data);
 /* Called with the sink's lock: queues @msg (a whole frame) for @peer. */
 void gst_p2p_sink_peer_push_locked (GstP2pSink *self, SinkPeer *peer, GBytes *msg);
+/* Called with the sink's lock: queues the stream headers a joining
+ * receiver needs (STREAM_START, CAPS, the last SEGMENT and TAG). */
+void gst_p2p_sink_peer_push_headers_locked (GstP2pSink *self, SinkPeer *peer);
 /* Called with the sink's lock: asks @peer's thread to close it. */
 void gst_p2p_sink_peer_disconnect_locked (GstP2pSink *self, SinkPeer *peer,
     const char *reason);

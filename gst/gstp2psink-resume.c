@@ -147,14 +147,7 @@ resume_locked (GstP2pSink *self, SinkPeer *peer, guint64 token, guint64 index)
   pos = gst_p2p_media_stream_position_message (self->history_token, self->history_next,
       GST_P2P_POSITION_GAP);
   gst_p2p_sink_peer_push_locked (self, peer, pos);
-  if (self->hdr_stream_start)
-    gst_p2p_sink_peer_push_locked (self, peer, self->hdr_stream_start);
-  if (self->hdr_caps)
-    gst_p2p_sink_peer_push_locked (self, peer, self->hdr_caps);
-  if (self->hdr_segment)
-    gst_p2p_sink_peer_push_locked (self, peer, self->hdr_segment);
-  if (self->hdr_tags)
-    gst_p2p_sink_peer_push_locked (self, peer, self->hdr_tags);
+  gst_p2p_sink_peer_push_headers_locked (self, peer);
   peer->next_index = self->history_next;
   return -1;
 }
