@@ -120,11 +120,12 @@ on_peer_closed (P2pConnection *conn, GError *error, gpointer data)
 }
 
 static void
-on_peer_path_changed (P2pConnection *conn, P2pPathKind kind, gpointer data)
+on_peer_path_changed (P2pConnection *conn, P2pPathKind old_kind, P2pPathKind new_kind,
+    gpointer data)
 {
   SinkPeer *peer = data;
 
-  gst_p2p_object_post_connection (peer->sink->obj, conn, "path-changed");
+  gst_p2p_object_post_path_changed (peer->sink->obj, conn, old_kind, new_kind);
 }
 
 /* Sends one queue item: one message, or the parts of a buffer bigger than a

@@ -356,10 +356,24 @@ on_path_timer (P2pPacketPath *path, gpointer user_data)
   g_object_unref (self);
 }
 
+/* The path announced a new route (p2p_packet_path_announce_change()):
+ * counted, timed, and relayed to the connection's users. QUIC itself sees
+ * nothing: its packets simply leave and arrive over the new route. */
 static void
-on_kind_changed (P2pPacketPath *path, P2pPathKind kind, gpointer user_data)
+on_path_changed (P2pPacketPath *path, P2pPathKind old_kind, P2pPathKind new_kind,
+    gpointer user_data)
 {
-  p2p_connection_emit_path_changed (P2P_CONNECTION (user_data), kind);
+  P2pQuicConnection *self = user_data;
+  guint64 now = p2p_packet_path_now (path);
+
+  g_mutex_lock (&self->lock);
+  self->path_changes++;
+  if (new_kind == P2P_PATH_KIND_DIRECT && !self->started_direct && self->direct_path_time_us == 0)
+    self->direct_path_time_us = MAX ((now - self->start_ns) / 1000, 1);
+  g_mutex_unlock (&self->lock);
+  g_debug ("connection %p: path changed from %s to %s", self,
+      p2p_path_kind_to_string (old_kind), p2p_path_kind_to_string (new_kind));
+  p2p_connection_emit_path_changed (P2P_CONNECTION (self), old_kind, new_kind);
 }
 
 static P2pQuicConnection *
@@ -378,8 +392,10 @@ connection_new (P2pPacketPath *path)
   self->owner->conn = self;
   g_weak_ref_init (&h->ref, self);
   p2p_packet_path_set_handlers (path, on_path_receive, on_path_timer, h, handler_data_free);
-  self->kind_changed_id = g_signal_connect_object (path, "kind-changed",
-      G_CALLBACK (on_kind_changed), self, 0);
+  self->start_ns = p2p_packet_path_now (path);
+  self->started_direct = p2p_packet_path_get_kind (path) == P2P_PATH_KIND_DIRECT;
+  self->path_changed_id = g_signal_connect_object (path, "path-changed",
+      G_CALLBACK (on_path_changed), self, 0);
   return self;
 }
 
@@ -567,10 +583,14 @@ quic_get_stats (P2pConnection *conn, P2pConnectionStats *stats)
   g_mutex_unlock (&self->lock);
   if (!closed)
     p2p_quic_conn_run_on_net_thread (self, stats_net, stats);
+  stats->path_kind = p2p_packet_path_get_kind (self->path);
   g_mutex_lock (&self->lock);
   stats->datagrams_dropped += self->dgrams_dropped_local;
+  stats->path_changes = self->path_changes;
+  /* direct from the start: direct once set up */
+  stats->direct_path_time_us = self->started_direct ? stats->setup_time_us
+      : self->direct_path_time_us;
   g_mutex_unlock (&self->lock);
-  stats->path_kind = p2p_packet_path_get_kind (self->path);
 }
 
 /* ---------------------------------------------------------------- GObject */

@@ -3,7 +3,7 @@
 # (run as root; exits 77 = SKIP when namespaces cannot be created).
 #
 #   nat-test.sh CASE P2P_CAT P2P_RENDEZVOUS
-#   CASE: same-lan | cone | symmetric | relay-only | no-turn
+#   CASE: same-lan | cone | symmetric | relay-only | no-turn | relay-upgrade
 #
 # Topology (addresses exist only inside the namespaces):
 #   pub:  bridge 198.18.0.10/15, coturn (STUN+TURN :3478), p2p-rendezvous
@@ -11,6 +11,9 @@
 #   pa, pb: peers 198.19.1.2 / 198.19.2.2 behind them
 #   same-lan: l1 198.19.3.1 <-> l2 198.19.3.2, no router, no server
 # Each case checks the bytes (sha256sum) and the reported path kind.
+# relay-upgrade: cone NATs with TURN, the direct route held back for 2 s
+# (iptables in ra): the stream starts on the relay and moves to the direct
+# pair without a gap.
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
 CASE=${1:?case}
@@ -176,6 +179,61 @@ case $CASE in
     echo "$rc_msg" | grep -q "candidates (" || fail "error does not name the candidate types: $rc_msg"
     echo "$rc_msg" | grep -q "TURN server" || fail "error does not point at the TURN server: $rc_msg"
     log "ok: $rc_msg"
+    ;;
+  relay-upgrade)
+    # Relay -> direct under a live stream. Both NATs are cone (a hole can be
+    # punched) and TURN is configured (P2P_RELAY_POLICY=all), but router ra
+    # drops everything between the two NATs' public addresses until 2 s after
+    # the connection is up, on a relayed pair. libnice keeps retransmitting
+    # the direct pair's check (0.5, 1.5 and 3.5 s after the first), so it
+    # succeeds once the rule is gone and the selected pair moves to it.
+    public && router ra 198.18.0.11 198.19.1 cone && router rb 198.18.0.12 198.19.2 cone ||
+      fail "topology"
+    start_turn; start_rendezvous
+    x ra iptables -I FORWARD 1 -s 198.18.0.12 -j DROP
+    x ra iptables -I FORWARD 1 -d 198.18.0.12 -j DROP
+    export P2P_RELAY_POLICY=all
+    listen pa --rendezvous "$URL" --relay "$RELAY"
+    # The sender writes 64 KiB every 0.1 s (at most 64 chunks), so the
+    # stream spans the change; it stops 10 chunks after the dialer reported
+    # the move to the direct path.
+    head -c $((64 * 65536)) /dev/urandom >"$W/src.bin"
+    : >"$W/send.bin"
+    produce() {
+      stop=-1
+      for i in $(seq 0 63); do
+        dd if="$W/src.bin" bs=65536 skip="$i" count=1 2>/dev/null | tee -a "$W/send.bin" || return
+        [ "$stop" -lt 0 ] && grep -q '^path-changed: relay -> direct' "$W/connect.err" && stop=$((i + 10))
+        [ "$i" -eq "$stop" ] && return
+        sleep 0.1
+      done
+    }
+    produce | x pb timeout $T "$CAT" connect --ping "$PEERID" --rendezvous "$URL" \
+      --relay "$RELAY" 2>"$W/connect.err" &
+    CPID=$!; PIDS="$PIDS $CPID"
+    for i in $(seq 150); do
+      grep -q '^path:' "$W/connect.err" && break
+      kill -0 $CPID 2>/dev/null || fail "connect failed: $(tail -1 "$W/connect.err")"
+      sleep 0.1
+    done
+    first=$(sed -n 's/^path: //p' "$W/connect.err")
+    [ "$first" = relay ] || fail "first path is '$first', expected 'relay' (the direct route is blocked)"
+    sleep 2
+    x ra iptables -D FORWARD -d 198.18.0.12 -j DROP
+    x ra iptables -D FORWARD -s 198.18.0.12 -j DROP
+    wait $CPID || fail "connect failed: $(tail -1 "$W/connect.err")"
+    wait $LPID || fail "listener failed"
+    a=$(sha256sum <"$W/send.bin"); b=$(sha256sum <"$W/recv.bin")
+    [ "$a" = "$b" ] || fail "bytes differ ($(stat -c %s "$W/recv.bin") of $(stat -c %s "$W/send.bin") received)"
+    for side in connect listen; do
+      last=$(sed -n 's/^path-changed: .* -> \([a-z]*\) after.*/\1/p' "$W/$side.err" | tail -n1)
+      [ "$last" = direct ] || fail "$side: final path is '$last', expected 'direct' (no relay -> direct change seen)"
+    done
+    grep -q '^path: relay' "$W/listen.err" || fail "listener did not start on the relay"
+    setup=$(sed -n 's/^setup: \([0-9.]*\) ms.*/\1/p' "$W/connect.err")
+    direct=$(sed -n 's/^path-changed: relay -> direct after \([0-9.]*\) ms/\1/p' "$W/connect.err" | head -n1)
+    log "ok: $(stat -c %s "$W/send.bin") bytes intact; usable on the relay after $setup ms," \
+      "direct after $direct ms (route blocked until 2 s after the relay was usable)"
     ;;
   *) echo "unknown case $CASE"; exit 2 ;;
 esac
