@@ -234,6 +234,7 @@ sink_peer_thread (gpointer data)
   self->gone.packets_lost += st.packets_lost;
   self->gone.packets_retransmitted += st.packets_retransmitted;
   self->gone.datagrams_dropped += st.datagrams_dropped;
+  self->gone.path_changes += st.path_changes;
   g_ptr_array_remove (self->peers, peer);       /* drops the array's ref */
   g_cond_broadcast (&self->cond);
   self->n_threads--;

@@ -160,7 +160,8 @@ expect_transfer() {
 
 # The relay-upgrade cases: cone NATs, TURN and a rendezvous; router ra
 # drops everything between the two NATs' public addresses (hole punching)
-# until unblock_after_2s, 2 s after the connection is up on the relay.
+# until unblock_later, 2 s (NAT_BLOCK_S) after the connection is up on the
+# relay.
 upgrade_topology() {
   public && router ra 198.18.0.11 198.19.1 cone && router rb 198.18.0.12 198.19.2 cone ||
     fail "topology"
@@ -169,8 +170,9 @@ upgrade_topology() {
   x ra iptables -I FORWARD 1 -d 198.18.0.12 -j DROP
   export P2P_RELAY_POLICY=all
 }
-unblock_after_2s() {
-  sleep 2
+BLOCK_S=${NAT_BLOCK_S:-2}             # relay-upgrade: how long the direct route stays blocked
+unblock_later() {
+  sleep "$BLOCK_S"
   x ra iptables -D FORWARD -d 198.18.0.12 -j DROP
   x ra iptables -D FORWARD -s 198.18.0.12 -j DROP
 }
@@ -216,14 +218,14 @@ case $CASE in
     # succeeds once the rule is gone and the selected pair moves to it.
     upgrade_topology
     listen pa --rendezvous "$URL" --relay "$RELAY"
-    # The sender writes 64 KiB every 0.1 s (at most 64 chunks), so the
+    # The sender writes 64 KiB every 0.1 s (at most 128 chunks), so the
     # stream spans the change; it stops 10 chunks after the dialer reported
     # the move to the direct path.
-    head -c $((64 * 65536)) /dev/urandom >"$W/src.bin"
+    head -c $((128 * 65536)) /dev/urandom >"$W/src.bin"
     : >"$W/send.bin"
     produce() {
       stop=-1
-      for i in $(seq 0 63); do
+      for i in $(seq 0 127); do
         dd if="$W/src.bin" bs=65536 skip="$i" count=1 2>/dev/null | tee -a "$W/send.bin" || return
         [ "$stop" -lt 0 ] && grep -q '^path-changed: relay -> direct' "$W/connect.err" && stop=$((i + 10))
         [ "$i" -eq "$stop" ] && return
@@ -240,7 +242,7 @@ case $CASE in
     done
     first=$(sed -n 's/^path: //p' "$W/connect.err")
     [ "$first" = relay ] || fail "first path is '$first', expected 'relay' (the direct route is blocked)"
-    unblock_after_2s
+    unblock_later
     wait $CPID || fail "connect failed: $(tail -1 "$W/connect.err")"
     wait $LPID || fail "listener failed"
     a=$(sha256sum <"$W/send.bin"); b=$(sha256sum <"$W/recv.bin")
@@ -253,7 +255,7 @@ case $CASE in
     setup=$(sed -n 's/^setup: \([0-9.]*\) ms.*/\1/p' "$W/connect.err")
     direct=$(sed -n 's/^path-changed: relay -> direct after \([0-9.]*\) ms/\1/p' "$W/connect.err" | head -n1)
     log "ok: $(stat -c %s "$W/send.bin") bytes intact; usable on the relay after $setup ms," \
-      "direct after $direct ms (route blocked until 2 s after the relay was usable)"
+      "direct after $direct ms (route blocked until $BLOCK_S s after the relay was usable)"
     ;;
   relay-upgrade-gst)
     # The same with the elements: PCM (8 s at 44.1 kHz, in real time)
@@ -288,7 +290,7 @@ case $CASE in
     done
     first=$(grep -o 'event=(string)connected, path=(string)[a-z]*' "$W/receiver.log" | head -n1)
     [ "${first##*)}" = relay ] || fail "first path is '${first##*)}', expected 'relay' (the direct route is blocked)"
-    unblock_after_2s
+    unblock_later
     wait $CPID || fail "the receiver failed"
     wait $SPID || fail "the sender failed"
     got=$(stat -c %s "$W/received.raw")
