@@ -39,7 +39,17 @@ typedef struct {
   char *name;
   gboolean crashed;
   guint16 next_port;
+  guint addr_gen;     /* address changes: the node is 10.(77 + gen).x.y */
+  guint rebinds;      /* NAT rebindings: its ports appear XOR-ed with a mask */
 } SimNode;
+
+/* What others see of port @port of a node that was rebound @rebinds times
+ * (and what they reach it by): a bijection, the identity before the first. */
+static inline guint16
+sim_port_mask (guint rebinds)
+{
+  return rebinds == 0 ? 0 : (guint16) (((rebinds - 1) % 31 + 1) << 10);
+}
 
 typedef struct {
   P2pSimRecvFunc func;

@@ -26,6 +26,7 @@ p2p_sim_network_resolve (P2pSimNetwork *self, GSocketAddress *to, guint32 *key, 
   GInetAddress *ia;
   const guint8 *b;
   guint n;
+  guint16 port;
 
   if (!G_IS_INET_SOCKET_ADDRESS (to)) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
@@ -40,9 +41,19 @@ p2p_sim_network_resolve (P2pSimNetwork *self, GSocketAddress *to, guint32 *key, 
   }
   b = g_inet_address_to_bytes (ia);
   n = ((guint) b[2] << 8) | b[3];
-  if (b[0] != 10 || b[1] != 77 || n == 0 || n > self->nodes->len)
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (to));
+  if (b[0] != 10 || b[1] < 77 || n == 0 || n > self->nodes->len)
     n = 0;
-  *key = ep_key (n, g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (to)));
+  else {
+    SimNode *node = p2p_sim_network_get_node (self, n);
+
+    /* an address the node had before it moved leads nowhere */
+    if ((guint) b[1] - 77 != node->addr_gen % 179)
+      n = 0;
+    else
+      port ^= sim_port_mask (node->rebinds);
+  }
+  *key = ep_key (n, port);
   return TRUE;
 }
 
@@ -84,11 +95,43 @@ GInetAddress *
 p2p_sim_network_get_node_address (P2pSimNetwork *self, guint node)
 {
   guint8 b[4] = { 10, 77, (node >> 8) & 0xff, node & 0xff };
+  SimNode *n;
 
   g_return_val_if_fail (P2P_IS_SIM_NETWORK (self), NULL);
-  if (node == 0 || node > p2p_sim_network_get_n_nodes (self))
+  g_rec_mutex_lock (&self->lock);
+  n = p2p_sim_network_get_node (self, node);
+  if (n)
+    b[1] = (guint8) (77 + n->addr_gen % 179);
+  g_rec_mutex_unlock (&self->lock);
+  if (n == NULL)
     return NULL;
   return g_inet_address_new_from_bytes (b, G_SOCKET_FAMILY_IPV4);
+}
+
+void
+p2p_sim_network_change_node_address (P2pSimNetwork *self, guint node)
+{
+  SimNode *n;
+
+  g_return_if_fail (P2P_IS_SIM_NETWORK (self));
+  g_rec_mutex_lock (&self->lock);
+  n = p2p_sim_network_get_node (self, node);
+  if (n)
+    n->addr_gen++;
+  g_rec_mutex_unlock (&self->lock);
+}
+
+void
+p2p_sim_network_rebind_node (P2pSimNetwork *self, guint node)
+{
+  SimNode *n;
+
+  g_return_if_fail (P2P_IS_SIM_NETWORK (self));
+  g_rec_mutex_lock (&self->lock);
+  n = p2p_sim_network_get_node (self, node);
+  if (n)
+    n->rebinds++;
+  g_rec_mutex_unlock (&self->lock);
 }
 
 guint
@@ -107,13 +150,20 @@ p2p_sim_network_find_node (P2pSimNetwork *self, GInetAddress *address)
   return ep_node (key);
 }
 
+/* The address others see for @port of @node (after its address changes
+ * and NAT rebindings). */
 GSocketAddress *
 p2p_sim_network_make_address (P2pSimNetwork *self, guint node, guint16 port)
 {
   g_autoptr (GInetAddress) ia = p2p_sim_network_get_node_address (self, node);
+  SimNode *n;
 
   if (ia == NULL)
     return NULL;
+  g_rec_mutex_lock (&self->lock);
+  n = p2p_sim_network_get_node (self, node);
+  port ^= sim_port_mask (n->rebinds);
+  g_rec_mutex_unlock (&self->lock);
   return g_inet_socket_address_new (ia, port);
 }
 

@@ -40,6 +40,7 @@ struct _P2pQuicConnection {
   gulong path_changed_id;
   guint64 start_ns;             /* path time at construction: the origin of the times in stats */
   gboolean started_direct;      /* the path was direct at construction */
+  guint migrations_pending;     /* the session reported a migration: a path change to announce */
   gboolean path_closed;
   gboolean closed_pending;      /* session reported CLOSED; finish after the call */
   gboolean in_work;

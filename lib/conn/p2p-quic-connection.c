@@ -96,6 +96,36 @@ cb_established (P2pQuicSession *s, gpointer user_data)
 
 /* ------------------------------------------------------------- driving */
 
+/* Net thread, outside session calls: the connection's route changed
+ * (announced by its path, or the peer migrated): counted, timed and
+ * relayed to the users as "path-changed". */
+static void
+note_path_change (P2pQuicConnection *self, P2pPathKind old_kind,
+    P2pPathKind new_kind)
+{
+  guint64 now = p2p_packet_path_now (self->path);
+
+  g_mutex_lock (&self->lock);
+  self->path_changes++;
+  if (new_kind == P2P_PATH_KIND_DIRECT && !self->started_direct && self->direct_path_time_us == 0)
+    self->direct_path_time_us = MAX ((now - self->start_ns) / 1000, 1);
+  g_mutex_unlock (&self->lock);
+  g_debug ("connection %p: path changed from %s to %s", self,
+      p2p_path_kind_to_string (old_kind), p2p_path_kind_to_string (new_kind));
+  p2p_connection_emit_path_changed (P2P_CONNECTION (self), old_kind, new_kind);
+}
+
+/* The peer moved to a new, validated address (inside a session call): a
+ * path change of the same kind, reported after the call. */
+static void
+cb_migrated (P2pQuicSession *s, guint32 route, gpointer user_data)
+{
+  P2pQuicConnection *self = OWNER (user_data);
+
+  if (self != NULL)
+    self->migrations_pending++;
+}
+
 /* After a session call: complete what the callbacks reported. */
 void
 p2p_quic_conn_after_session_call (P2pQuicConnection *self)
@@ -122,6 +152,12 @@ p2p_quic_conn_after_session_call (P2pQuicConnection *self)
       g_object_set_data (G_OBJECT (self), "p2p-established-emitted", GINT_TO_POINTER (1));
       g_signal_emit (self, signals[SIGNAL_ESTABLISHED], 0);
     }
+  }
+  while (self->migrations_pending > 0 && !closed && self->path) {
+    P2pPathKind kind = p2p_packet_path_get_kind (self->path);
+
+    self->migrations_pending--;
+    note_path_change (self, kind, kind);
   }
   if (emit_closed) {
     g_object_ref (self);
@@ -154,43 +190,57 @@ p2p_quic_conn_after_session_call (P2pQuicConnection *self)
 }
 
 /* Writes every packet due into self->buf and sends them: in bursts of
- * equal-sized packets (the last of a burst may be shorter), each burst in
- * one go where the path can (UDP GSO), when self->buf holds several. */
+ * equal-sized packets to one route (the last of a burst may be shorter),
+ * each burst in one go where the path can (UDP GSO), when self->buf holds
+ * several. A failed send is loss. */
 static void
 write_and_send (P2pQuicConnection *self, guint64 now)
 {
   gsize n, off = 0, segment = 0;
   guint count = 0;
+  guint32 route = 0, r;
 
   for (;;) {
     if (count > 0 && (off + self->buflen > self->bufsize || count == P2P_GSO_MAX_SEGMENTS)) {
-      (void) p2p_packet_path_send_segments (self->path, self->buf, off, segment, NULL);
+      (void) p2p_packet_path_send_segments_on (self->path, route, self->buf, off, segment, NULL);
       off = 0;
       count = 0;
     }
     n = p2p_quic_session_write (self->session, self->buf + off, self->buflen, now);
     if (n == 0)
       break;
-    if (count > 0 && n > segment) {
-      /* larger than the burst's packets: the burst goes, this one starts the next */
-      (void) p2p_packet_path_send_segments (self->path, self->buf, off, segment, NULL);
+    r = p2p_quic_session_get_tx_route (self->session);
+    if (count > 0 && (n > segment || r != route)) {
+      /* larger than the burst's packets, or elsewhere: the burst goes,
+       * this one starts the next */
+      (void) p2p_packet_path_send_segments_on (self->path, route, self->buf, off, segment, NULL);
       memmove (self->buf, self->buf + off, n);
       off = 0;
       count = 0;
     }
-    if (count == 0)
+    if (count == 0) {
       segment = n;
+      route = r;
+    }
     off += n;
     count++;
     if (n < segment) {
       /* a shorter packet ends a burst */
-      (void) p2p_packet_path_send_segments (self->path, self->buf, off, segment, NULL);
+      (void) p2p_packet_path_send_segments_on (self->path, route, self->buf, off, segment, NULL);
       off = 0;
       count = 0;
     }
   }
-  if (count > 0)                /* failure = loss */
-    (void) p2p_packet_path_send_segments (self->path, self->buf, off, segment, NULL);
+  if (count > 0)
+    (void) p2p_packet_path_send_segments_on (self->path, route, self->buf, off, segment, NULL);
+}
+
+gboolean
+p2p_quic_connection_owns_cid (P2pQuicConnection *self, const guint8 *cid, gsize len)
+{
+  g_return_val_if_fail (P2P_IS_QUIC_CONNECTION (self), FALSE);
+
+  return self->session != NULL && p2p_quic_session_has_scid (self->session, cid, len);
 }
 
 void
@@ -333,7 +383,8 @@ on_path_receive (P2pPacketPath *path, const guint8 *data, gsize len, gpointer us
   if (self == NULL)
     return;
   if (self->session && !self->path_closed) {
-    p2p_quic_session_receive (self->session, data, len, p2p_packet_path_now (path));
+    p2p_quic_session_receive_on (self->session, p2p_packet_path_get_rx_route (path), data, len,
+        p2p_packet_path_now (path));
     /* One flush per burst: work_cb runs after the pending socket reads. */
     p2p_quic_conn_schedule_work (self);
   }
@@ -356,24 +407,14 @@ on_path_timer (P2pPacketPath *path, gpointer user_data)
   g_object_unref (self);
 }
 
-/* The path announced a new route (p2p_packet_path_announce_change()):
- * counted, timed, and relayed to the connection's users. QUIC itself sees
- * nothing: its packets simply leave and arrive over the new route. */
+/* The path announced a new route (p2p_packet_path_announce_change()). QUIC
+ * itself sees nothing: its packets simply leave and arrive over the new
+ * route. */
 static void
 on_path_changed (P2pPacketPath *path, P2pPathKind old_kind, P2pPathKind new_kind,
     gpointer user_data)
 {
-  P2pQuicConnection *self = user_data;
-  guint64 now = p2p_packet_path_now (path);
-
-  g_mutex_lock (&self->lock);
-  self->path_changes++;
-  if (new_kind == P2P_PATH_KIND_DIRECT && !self->started_direct && self->direct_path_time_us == 0)
-    self->direct_path_time_us = MAX ((now - self->start_ns) / 1000, 1);
-  g_mutex_unlock (&self->lock);
-  g_debug ("connection %p: path changed from %s to %s", self,
-      p2p_path_kind_to_string (old_kind), p2p_path_kind_to_string (new_kind));
-  p2p_connection_emit_path_changed (P2P_CONNECTION (self), old_kind, new_kind);
+  note_path_change (user_data, old_kind, new_kind);
 }
 
 static P2pQuicConnection *
@@ -646,6 +687,7 @@ p2p_quic_connection_class_init (P2pQuicConnectionClass *klass)
   conn_class->is_connected = quic_is_connected;
   conn_class->get_stats = quic_get_stats;
   session_callbacks.established = cb_established;
+  session_callbacks.migrated = cb_migrated;
   p2p_quic_conn_messages_class_init (conn_class, &session_callbacks);
   p2p_quic_conn_datagrams_class_init (conn_class, &session_callbacks);
   p2p_quic_conn_streams_class_init (conn_class, &session_callbacks);

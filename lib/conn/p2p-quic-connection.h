@@ -63,6 +63,9 @@ P2pQuicConnection *p2p_quic_connection_new_server_validated (P2pPacketPath *path
  * are refused with RESET_STREAM + STOP_SENDING. */
 gsize p2p_quic_connection_get_unaccepted_bytes (P2pQuicConnection *self, guint *n_streams);
 
+/* Net thread: TRUE if a short-header packet with destination connection
+ * ID @cid belongs to this connection (it may come from a new address). */
+gboolean p2p_quic_connection_owns_cid (P2pQuicConnection *self, const guint8 *cid, gsize len);
 /* Path under a session; path changes (ICE) are reported through it. */
 P2pPacketPath *p2p_quic_connection_get_path (P2pQuicConnection *self);
 /* Immediate close with @error (any thread; waits for the network thread):

@@ -16,7 +16,10 @@ G_BEGIN_DECLS
 #define DEFAULT_MAX_CONNECTIONS 64
 
 /* One remote address. Removed from the table as soon as its path closes
- * (the connection closed or was dropped), so every entry has a live path. */
+ * (the connection closed or was dropped), so every entry has a live path.
+ * An alias is a further address a server connection's client showed up
+ * from (NAT rebinding, a new network): it shares the first entry's path,
+ * under its own route, and counts for nothing else. */
 typedef struct {
   GWeakRef owner;               /* P2pQuicEndpoint */
   char *key;
@@ -29,6 +32,8 @@ typedef struct {
   char *ip;                     /* source IP of a server remote */
   guint64 seq;                  /* order the handshakes started in */
   guint64 started;              /* socket time it started */
+  guint32 route;                /* the path's route of this address (0: its first) */
+  gboolean alias;               /* a further address of another remote's peer */
 } Remote;
 
 struct _P2pQuicEndpoint {
@@ -43,6 +48,7 @@ struct _P2pQuicEndpoint {
   GHashTable *remotes;          /* key → Remote* */
   GHashTable *dials;            /* key → DialData* of a dial in progress */
   guint64 dropped_garbage;
+  guint64 moved;                /* datagrams that taught a path a new route */
   guint64 dropped_limits;
   P2pProviderCounters *counters;        /* nullable: the provider's */
   GHashTable *rate;             /* source IP string → RateBucket */

@@ -32,16 +32,7 @@ G_DEFINE_FINAL_TYPE (P2pQuicEndpoint, p2p_quic_endpoint, P2P_TYPE_LISTENER)
 char *
 p2p_quic_endpoint_address_key (GSocketAddress *addr)
 {
-  if (G_IS_INET_SOCKET_ADDRESS (addr)) {
-    GInetSocketAddress *isa = G_INET_SOCKET_ADDRESS (addr);
-    GInetAddress *ia = g_inet_socket_address_get_address (isa);
-    g_autofree char *ip = g_inet_address_to_string (ia);
-
-    if (g_inet_address_get_family (ia) == G_SOCKET_FAMILY_IPV6)
-      return g_strdup_printf ("[%s]:%u", ip, g_inet_socket_address_get_port (isa));
-    return g_strdup_printf ("%s:%u", ip, g_inet_socket_address_get_port (isa));
-  }
-  return g_socket_connectable_to_string (G_SOCKET_CONNECTABLE (addr));
+  return p2p_socket_address_to_string (addr);
 }
 
 static void
@@ -125,6 +116,72 @@ weak_ref_free (gpointer data)
 
 /* ---------------------------------------------------------- demultiplexing */
 
+/* The server remote whose connection owns @dcid, or NULL. A walk over the
+ * table: it runs only for datagrams from unknown addresses. */
+static Remote *
+find_by_cid (P2pQuicEndpoint *self, const guint8 *dcid, gsize dcid_len)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, self->remotes);
+  while (g_hash_table_iter_next (&iter, NULL, &value)) {
+    Remote *r = value;
+    g_autoptr (P2pQuicConnection) conn = NULL;
+
+    if (!r->server || r->alias)
+      continue;
+    conn = g_weak_ref_get (&r->conn);
+    if (conn && p2p_quic_connection_owns_cid (conn, dcid, dcid_len))
+      return r;
+  }
+  return NULL;
+}
+
+/* A short-header datagram from an unknown address, to one of our server
+ * connections: its client's NAT rebound, or the client moved to another
+ * network. The path learns the address as a new route and the session
+ * validates it (RFC 9000 section 9) before sending there; until then, and
+ * if validation fails, it answers where it did. */
+static gboolean
+deliver_moved (P2pQuicEndpoint *self, const char *key, GSocketAddress *from,
+    const guint8 *data, gsize len)
+{
+  guint8 dcid[P2P_QUIC_MAX_CID_LEN];
+  gsize dcid_len = 0;
+  Remote *r, *alias;
+  guint32 route;
+  g_autoptr (P2pSocketPath) path = NULL;
+
+  if (len == 0 || (data[0] & 0x80) != 0 || !G_IS_INET_SOCKET_ADDRESS (from) ||
+      !p2p_quic_packet_get_dcid (data, len, P2P_QUIC_SCID_LEN, dcid, &dcid_len))
+    return FALSE;
+  r = find_by_cid (self, dcid, dcid_len);
+  if (r == NULL)
+    return FALSE;
+  route = p2p_socket_path_add_route (r->path, from);
+  if (route == G_MAXUINT32) {
+    self->dropped_limits++;
+    g_debug ("%s: datagram for %s dropped: that connection moved too often", key, r->key);
+    return TRUE;
+  }
+  alias = g_new0 (Remote, 1);
+  g_weak_ref_init (&alias->owner, self);
+  alias->key = g_strdup (key);
+  alias->path = g_object_ref (r->path);
+  g_weak_ref_init (&alias->conn, NULL);
+  alias->route = route;
+  alias->alias = TRUE;
+  alias->path_closed_id = g_signal_connect (alias->path, "closed",
+      G_CALLBACK (on_path_closed), alias);
+  g_hash_table_replace (self->remotes, alias->key, alias);
+  self->moved++;
+  g_debug ("%s: the client of %s is now here too (route %u); validating", key, r->key, route);
+  path = g_object_ref (r->path);
+  p2p_packet_path_deliver_on (P2P_PACKET_PATH (path), route, data, len);
+  return TRUE;
+}
+
 static void
 on_socket_receive (P2pDatagramSocket *sock, GSocketAddress *from, const guint8 *data,
     gsize len, gpointer user_data)
@@ -141,9 +198,11 @@ on_socket_receive (P2pDatagramSocket *sock, GSocketAddress *from, const guint8 *
   if (r) {
     g_autoptr (P2pSocketPath) path = g_object_ref (r->path);
 
-    p2p_packet_path_deliver (P2P_PACKET_PATH (path), data, len);
+    p2p_packet_path_deliver_on (P2P_PACKET_PATH (path), r->route, data, len);
     return;
   }
+  if (deliver_moved (self, key, from, data, len))
+    return;
   if (!p2p_quic_packet_is_initial (data, len)) {
     self->dropped_garbage++;
     g_debug ("%s: %" G_GSIZE_FORMAT "-byte datagram from an unknown remote dropped", key, len);

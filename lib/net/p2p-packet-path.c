@@ -13,6 +13,7 @@ typedef struct {
   P2pPacketPathTimerFunc on_timer;
   gpointer user_data;
   GDestroyNotify notify;
+  guint32 rx_route;             /* during a delivery */
 } P2pPacketPathPrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (P2pPacketPath, p2p_packet_path, G_TYPE_OBJECT)
@@ -221,6 +222,25 @@ p2p_packet_path_send_segments (P2pPacketPath *self, const guint8 *data, gsize le
   return ok;
 }
 
+gboolean
+p2p_packet_path_send_segments_on (P2pPacketPath *self, guint32 route, const guint8 *data,
+    gsize len, gsize segment, GError **error)
+{
+  P2pPacketPathClass *klass;
+
+  g_return_val_if_fail (P2P_IS_PACKET_PATH (self), FALSE);
+  g_return_val_if_fail (segment > 0 && data != NULL, FALSE);
+
+  klass = P2P_PACKET_PATH_GET_CLASS (self);
+  if (klass->send_segments_on)
+    return klass->send_segments_on (self, route, data, len, segment, error);
+  if (route == 0)
+    return p2p_packet_path_send_segments (self, data, len, segment, error);
+  g_set_error (error, P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
+      "this path has no route %u (it knows one remote address)", route);
+  return FALSE;
+}
+
 gsize
 p2p_packet_path_get_mtu (P2pPacketPath *self)
 {
@@ -345,14 +365,47 @@ p2p_packet_path_set_handlers (P2pPacketPath *self, P2pPacketPathReceiveFunc on_r
 void
 p2p_packet_path_deliver (P2pPacketPath *self, const guint8 *data, gsize len)
 {
+  p2p_packet_path_deliver_on (self, 0, data, len);
+}
+
+/**
+ * p2p_packet_path_deliver_on:
+ * @self: a path
+ * @route: the path's number for the remote address it came from
+ * @data: (array length=len): the datagram that arrived
+ * @len: its length in bytes
+ *
+ * For implementations that learn further remote addresses: hands an
+ * arrived datagram to the owner's receive handler, which reads @route with
+ * p2p_packet_path_get_rx_route().
+ */
+void
+p2p_packet_path_deliver_on (P2pPacketPath *self, guint32 route, const guint8 *data, gsize len)
+{
   P2pPacketPathPrivate *priv;
+  guint32 outer;
 
   g_return_if_fail (P2P_IS_PACKET_PATH (self));
   g_return_if_fail (data != NULL || len == 0);
 
   priv = p2p_packet_path_get_instance_private (self);
-  if (priv->on_receive)
-    priv->on_receive (self, data, len, priv->user_data);
+  if (priv->on_receive == NULL)
+    return;
+  outer = priv->rx_route;
+  priv->rx_route = route;
+  priv->on_receive (self, data, len, priv->user_data);
+  priv->rx_route = outer;
+}
+
+guint32
+p2p_packet_path_get_rx_route (P2pPacketPath *self)
+{
+  P2pPacketPathPrivate *priv;
+
+  g_return_val_if_fail (P2P_IS_PACKET_PATH (self), 0);
+
+  priv = p2p_packet_path_get_instance_private (self);
+  return priv->rx_route;
 }
 
 void

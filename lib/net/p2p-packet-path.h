@@ -51,14 +51,21 @@ struct _P2pPacketPathClass {
    * datagram. Returns FALSE if they were not all sent (loss). */
   gboolean (*send_segments) (P2pPacketPath *self, const guint8 *data, gsize len,
       gsize segment, GError **error);
+  /* The same to @route, one of the remote addresses this path learnt
+   * (p2p_packet_path_deliver_on()); NULL: the path has route 0 only. */
+  gboolean (*send_segments_on) (P2pPacketPath *self, guint32 route, const guint8 *data,
+      gsize len, gsize segment, GError **error);
 
-  gpointer padding[7];
+  gpointer padding[6];
 };
 
 P2P_INTERNAL_EXPORT gboolean p2p_packet_path_send (P2pPacketPath *self, const guint8 *data, gsize len, GError **error);
 /* @len bytes as datagrams of @segment bytes (the last may be shorter). */
 P2P_INTERNAL_EXPORT gboolean p2p_packet_path_send_segments (P2pPacketPath *self,
     const guint8 *data, gsize len, gsize segment, GError **error);
+/* The same to @route (see "Routes" below). */
+P2P_INTERNAL_EXPORT gboolean p2p_packet_path_send_segments_on (P2pPacketPath *self,
+    guint32 route, const guint8 *data, gsize len, gsize segment, GError **error);
 P2P_INTERNAL_EXPORT gsize p2p_packet_path_get_mtu (P2pPacketPath *self);
 P2P_INTERNAL_EXPORT P2pPathKind p2p_packet_path_get_kind (P2pPacketPath *self);
 P2P_INTERNAL_EXPORT guint64 p2p_packet_path_now (P2pPacketPath *self);
@@ -75,6 +82,16 @@ P2P_INTERNAL_EXPORT void p2p_packet_path_set_handlers (P2pPacketPath *self,
 
 /* For implementations: deliver an arrived datagram / a timer expiry to the owner. */
 P2P_INTERNAL_EXPORT void p2p_packet_path_deliver (P2pPacketPath *self, const guint8 *data, gsize len);
+/* Routes: a path may learn further remote addresses of its peer (a NAT
+ * that rebound, a peer on a new network); it numbers them (0 = the address
+ * it started with) and delivers what comes from one with
+ * p2p_packet_path_deliver_on(). The receive handler reads the route with
+ * p2p_packet_path_get_rx_route() (0 outside a delivery); the QUIC session
+ * decides, after path validation, where to answer, and the owner sends
+ * there with p2p_packet_path_send_segments_on(). */
+P2P_INTERNAL_EXPORT void p2p_packet_path_deliver_on (P2pPacketPath *self, guint32 route,
+    const guint8 *data, gsize len);
+P2P_INTERNAL_EXPORT guint32 p2p_packet_path_get_rx_route (P2pPacketPath *self);
 P2P_INTERNAL_EXPORT void p2p_packet_path_fire_timer (P2pPacketPath *self);
 /* For implementations: the route under this path changed (another ICE
  * pair, a migrated address, ...): emits "path-changed" (@old_kind, the

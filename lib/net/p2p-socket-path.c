@@ -13,12 +13,21 @@
 #include "p2p/p2p-error.h"
 
 
+/* Remote addresses one path may learn (NAT rebindings, new networks) in
+ * its life; more are refused (their datagrams dropped), so a flood of
+ * spoofed sources costs bounded memory. */
+#define MAX_ROUTES 16
+
 struct _P2pSocketPath {
   P2pPacketPath parent;
 
   P2pDatagramSocket *socket;
-  GSocketAddress *remote;
+  GSocketAddress *remote;       /* where the last datagram went (route 0 first) */
   char *remote_str;
+  GSocketAddress *routes[MAX_ROUTES];   /* index = the route's lower 16 bits */
+  guint32 route_ids[MAX_ROUTES];
+  guint n_routes;
+  guint32 current;              /* route of self->remote */
   gboolean loopback;
   guint timer_id;
   gboolean closed;
@@ -65,6 +74,75 @@ socket_path_send_segments (P2pPacketPath *path, const guint8 *data, gsize len, g
   }
   return p2p_datagram_socket_send_segments_to (self->socket, self->remote, data, len, segment,
       error);
+}
+
+static GSocketAddress *
+route_address (P2pSocketPath *self, guint32 route)
+{
+  guint i = route & 0xffff;
+
+  return i < self->n_routes && self->route_ids[i] == route ? self->routes[i] : NULL;
+}
+
+static gboolean
+socket_path_send_segments_on (P2pPacketPath *path, guint32 route, const guint8 *data, gsize len,
+    gsize segment, GError **error)
+{
+  P2pSocketPath *self = P2P_SOCKET_PATH (path);
+  GSocketAddress *to;
+
+  if (route == self->current)
+    return socket_path_send_segments (path, data, len, segment, error);
+  to = route_address (self, route);
+  if (to == NULL) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_CONNECTION_FAILED, "path to %s has no route %u",
+        self->remote_str, route);
+    return FALSE;
+  }
+  /* the peer's address as the session now uses it */
+  g_set_object (&self->remote, to);
+  g_free (self->remote_str);
+  self->remote_str = p2p_socket_address_to_string (to);
+  self->current = route;
+  return socket_path_send_segments (path, data, len, segment, error);
+}
+
+/**
+ * p2p_socket_path_add_route:
+ * @self: a path
+ * @remote: another address of the same peer (datagrams came from it)
+ *
+ * Numbers a further remote address for p2p_packet_path_deliver_on(): the
+ * lower 16 bits count the routes, the upper 16 bits are the number of the
+ * first route with the same IP (so the session tells a port change from a
+ * new IP).
+ *
+ * Returns: the route, or G_MAXUINT32 when the path has MAX_ROUTES already.
+ */
+guint32
+p2p_socket_path_add_route (P2pSocketPath *self, GSocketAddress *remote)
+{
+  guint ip_of = self->n_routes;
+  guint32 route;
+
+  g_return_val_if_fail (P2P_IS_SOCKET_PATH (self), G_MAXUINT32);
+  g_return_val_if_fail (G_IS_INET_SOCKET_ADDRESS (remote), G_MAXUINT32);
+
+  if (self->n_routes == MAX_ROUTES)
+    return G_MAXUINT32;
+  for (guint i = 0; i < self->n_routes; i++) {
+    if (G_IS_INET_SOCKET_ADDRESS (self->routes[i]) &&
+        g_inet_address_equal (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)),
+            g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (self->routes[i])))) {
+      ip_of = i;
+      break;
+    }
+  }
+  route = ((guint32) ip_of << 16) | self->n_routes;
+  self->routes[self->n_routes] = g_object_ref (remote);
+  self->route_ids[self->n_routes] = route;
+  self->n_routes++;
+  return route;
 }
 
 static gsize
@@ -149,6 +227,8 @@ p2p_socket_path_finalize (GObject *object)
 
   g_clear_object (&self->socket);
   g_clear_object (&self->remote);
+  for (guint i = 0; i < self->n_routes; i++)
+    g_object_unref (self->routes[i]);
   g_free (self->remote_str);
   G_OBJECT_CLASS (p2p_socket_path_parent_class)->finalize (object);
 }
@@ -163,6 +243,7 @@ p2p_socket_path_class_init (P2pSocketPathClass *klass)
   gobject_class->finalize = p2p_socket_path_finalize;
   path_class->send = socket_path_send;
   path_class->send_segments = socket_path_send_segments;
+  path_class->send_segments_on = socket_path_send_segments_on;
   path_class->get_mtu = socket_path_get_mtu;
   path_class->get_kind = socket_path_get_kind;
   path_class->now = socket_path_now;
@@ -179,9 +260,15 @@ p2p_socket_path_init (P2pSocketPath *self)
 {
 }
 
-/* Text key of a socket address: "1.2.3.4:5" or "[::1]:5". */
-static char *
-address_to_string (GSocketAddress *addr)
+/**
+ * p2p_socket_address_to_string:
+ * @addr: a socket address
+ *
+ * Returns: (transfer full): "1.2.3.4:5" or "[::1]:5" (the key of a remote
+ *   in an endpoint's table, and how paths describe their remote).
+ */
+char *
+p2p_socket_address_to_string (GSocketAddress *addr)
 {
   if (G_IS_INET_SOCKET_ADDRESS (addr)) {
     GInetSocketAddress *isa = G_INET_SOCKET_ADDRESS (addr);
@@ -214,7 +301,9 @@ p2p_socket_path_new (P2pDatagramSocket *socket, GSocketAddress *remote)
       p2p_datagram_socket_get_context (socket), NULL);
   self->socket = g_object_ref (socket);
   self->remote = g_object_ref (remote);
-  self->remote_str = address_to_string (remote);
+  self->remote_str = p2p_socket_address_to_string (remote);
+  self->routes[0] = g_object_ref (remote);
+  self->n_routes = 1;
   if (G_IS_INET_SOCKET_ADDRESS (remote))
     self->loopback = g_inet_address_get_is_loopback (
         g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));

@@ -253,6 +253,30 @@ lost_datagram_cb (ngtcp2_conn *conn, uint64_t dgram_id, void *user_data)
   return 0;
 }
 
+static int
+path_validation_cb (ngtcp2_conn *conn, uint32_t flags, const ngtcp2_path *path,
+    ngtcp2_path_validation_result res, void *user_data)
+{
+  P2pQuicSession *s = user_data;
+  guint32 route = p2p_quic_session_route_of (&path->remote);
+
+  if (res != NGTCP2_PATH_VALIDATION_RESULT_SUCCESS) {
+    g_debug ("quic: path validation of route %u failed (the peer stays where it was)", route);
+    return 0;
+  }
+  /* ngtcp2 already moved to the path it validated (and may report one
+   * path twice: after a new IP it validates again once it is current) */
+  if (route != p2p_quic_session_route_of (&ngtcp2_conn_get_path (conn)->remote) ||
+      route == s->peer_route)
+    return 0;
+  s->peer_route = route;
+  s->migrations++;
+  g_debug ("quic: the peer moved to route %u (validated)", route);
+  if (s->cb.migrated)
+    s->cb.migrated (s, route, s->user_data);
+  return 0;
+}
+
 ngtcp2_callbacks
 p2p_quic_session_base_callbacks (void)
 {
@@ -278,6 +302,7 @@ p2p_quic_session_base_callbacks (void)
     .get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb,
     .stream_stop_sending = stream_stop_sending_cb,
     .version_negotiation = ngtcp2_crypto_version_negotiation_cb,
+    .path_validation = path_validation_cb,
   };
   return cb;
 }

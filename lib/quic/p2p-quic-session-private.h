@@ -61,6 +61,14 @@ typedef enum {
   CLOSE_LIBERR,                 /* transport error inferred from an ngtcp2 error */
 } CloseKind;
 
+/* A route (the owner's name for one remote address of the path, 0 = the
+ * first) as ngtcp2 sees it: remote 127.64.X.Y:(2 + port part), where X.Y is
+ * the route's upper 16 bits (which remote IP) and the port its lower 16
+ * bits; a change of the lower bits alone is a port change (NAT rebinding)
+ * to ngtcp2, which keeps the congestion state then. */
+void p2p_quic_session_route_set (P2pQuicSession *s, guint32 route);
+guint32 p2p_quic_session_route_of (const ngtcp2_addr *remote);
+
 struct _P2pQuicSession {
   gboolean is_server;
   P2pQuicState state;
@@ -73,7 +81,10 @@ struct _P2pQuicSession {
   ngtcp2_crypto_conn_ref conn_ref;
   P2pQuicTls tls;               /* TLS session and the peer's key check */
   struct sockaddr_in local_sa, remote_sa;
-  ngtcp2_path path;
+  ngtcp2_path path;             /* route of the packet read or written (p2p_quic_session_route_*) */
+  guint32 tx_route;             /* route of the last datagram written */
+  guint64 migrations;           /* validated moves of the peer to a new route */
+  guint32 peer_route;           /* where the last one went */
   int in_ngtcp2;                /* depth of ngtcp2 calls (callbacks may run) */
   gboolean in_after_io, after_io_again;
 

@@ -19,6 +19,7 @@ write_cc (P2pQuicSession *s, guint8 *buf, gsize buflen)
   if (!s->cc_send || s->cc_pkt == NULL || buflen < s->cc_len)
     return 0;
   s->cc_send = FALSE;
+  s->tx_route = s->conn ? p2p_quic_session_route_of (&ngtcp2_conn_get_path (s->conn)->remote) : 0;
   memcpy (buf, s->cc_pkt, s->cc_len);
   s->packets_sent++;
   s->bytes_sent += s->cc_len;
@@ -170,10 +171,14 @@ p2p_quic_session_write (P2pQuicSession *s, guint8 *buf, gsize buflen, guint64 no
       ngtcp2_conn_update_pkt_tx_time (s->conn, now);
       s->burst_bytes = 0;
     }
-    if (s->state == P2P_QUIC_STATE_CLOSED)
+    if (s->state == P2P_QUIC_STATE_CLOSED) {
+      if (nwrite > 0)
+        s->tx_route = p2p_quic_session_route_of (&s->path.remote);
       return nwrite > 0 ? (gsize) nwrite : write_cc (s, buf, buflen);
+    }
     return 0;
   }
+  s->tx_route = p2p_quic_session_route_of (&s->path.remote);
   s->burst_bytes += (gsize) nwrite;
   s->packets_sent++;
   s->bytes_sent += (gsize) nwrite;

@@ -5,9 +5,12 @@
  * -------------------
  * - I/O: datagrams and `now` (ns) in, datagrams and the next deadline out.
  *   ngtcp2 wants an ngtcp2_path with socket addresses; the session is
- *   address-agnostic (the owner's packet path decides where packets go), so
- *   every packet uses the same fixed dummy path 127.0.0.1:1 -> 127.0.0.1:2
- *   on both sides and active migration is disabled.
+ *   address-agnostic (the owner's packet path decides where packets go):
+ *   ngtcp2 sees dummy addresses, 127.0.0.1:1 -> 127.64.X.Y:P, where the
+ *   remote one names a route of the owner's path (route 0 = where it
+ *   started; a server's path learns further routes when its client's
+ *   address changes, and ngtcp2 validates them: see
+ *   p2p_quic_session_receive_on()).
  * - TLS: TLS 1.3 only, ALPN "gst-p2p/1" mandatory, raw public keys (RFC 7250)
  *   both ways; the key is the identity's Ed25519 key (p2p-quic-tls.c). A
  *   verify function on
@@ -216,7 +219,7 @@ session_alloc (P2pIdentity *identity, gboolean is_server, const P2pQuicSessionCo
   s->local_sa.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
   s->local_sa.sin_port = htons (1);
   s->remote_sa = s->local_sa;
-  s->remote_sa.sin_port = htons (2);
+  p2p_quic_session_route_set (s, 0);
   s->path.local.addr = (ngtcp2_sockaddr *) &s->local_sa;
   s->path.local.addrlen = sizeof (s->local_sa);
   s->path.remote.addr = (ngtcp2_sockaddr *) &s->remote_sa;
@@ -258,7 +261,11 @@ fill_settings (P2pQuicSession *s, ngtcp2_settings *settings, ngtcp2_transport_pa
   params->initial_max_streams_uni = MAX_STREAMS;
   params->max_idle_timeout = s->cfg.idle_timeout_ns;
   params->max_datagram_frame_size = s->cfg.enable_datagrams ? MAX_DATAGRAM_FRAME_SIZE : 0;
-  params->disable_active_migration = 1;
+  /* The server follows a client whose address changed (NAT rebinding, a
+   * new network), after validating the new path (RFC 9000 section 9); the
+   * client never moves actively (its socket is bound to the wildcard
+   * address, the kernel picks the new source address). */
+  params->disable_active_migration = 0;
 }
 
 P2pQuicSession *
@@ -549,14 +556,80 @@ liveness_deadline (P2pQuicSession *s)
   return MAX (s->last_rx, s->inflight_since) + s->cfg.liveness_timeout_ns;
 }
 
+#define ROUTE_NET 0x7f400000u   /* 127.64.0.0 */
+
+void
+p2p_quic_session_route_set (P2pQuicSession *s, guint32 route)
+{
+  s->remote_sa.sin_addr.s_addr = htonl (ROUTE_NET | (route >> 16));
+  s->remote_sa.sin_port = htons ((guint16) (2 + MIN (route & 0xffff, 0xfffd)));
+}
+
+guint32
+p2p_quic_session_route_of (const ngtcp2_addr *remote)
+{
+  const struct sockaddr_in *sin = (const struct sockaddr_in *) remote->addr;
+  guint32 ip;
+  guint16 port;
+
+  if (sin == NULL || remote->addrlen < (ngtcp2_socklen) sizeof (*sin) || sin->sin_family != AF_INET)
+    return 0;
+  ip = ntohl (sin->sin_addr.s_addr);
+  port = ntohs (sin->sin_port);
+  return ((ip & 0xffff) << 16) | (guint32) (port >= 2 ? port - 2 : 0);
+}
+
+guint32
+p2p_quic_session_get_tx_route (P2pQuicSession *s)
+{
+  g_return_val_if_fail (s != NULL, 0);
+
+  return s->tx_route;
+}
+
+gboolean
+p2p_quic_session_has_scid (P2pQuicSession *s, const guint8 *cid, gsize len)
+{
+  g_autofree ngtcp2_cid *scids = NULL;
+  gsize n;
+
+  g_return_val_if_fail (s != NULL, FALSE);
+
+  if (s->conn == NULL || len == 0 || len > NGTCP2_MAX_CIDLEN)
+    return FALSE;
+  scids = g_new (ngtcp2_cid, MAX (ngtcp2_conn_get_num_scid (s->conn), 1));
+  n = ngtcp2_conn_get_scid (s->conn, scids);
+  for (gsize i = 0; i < n; i++) {
+    if (scids[i].datalen == len && memcmp (scids[i].data, cid, len) == 0)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+guint64
+p2p_quic_session_get_migrations (P2pQuicSession *s)
+{
+  g_return_val_if_fail (s != NULL, 0);
+
+  return s->migrations;
+}
+
 void
 p2p_quic_session_receive (P2pQuicSession *s, const guint8 *pkt, gsize len, guint64 now)
+{
+  p2p_quic_session_receive_on (s, 0, pkt, len, now);
+}
+
+void
+p2p_quic_session_receive_on (P2pQuicSession *s, guint32 route, const guint8 *pkt, gsize len,
+    guint64 now)
 {
   g_return_if_fail (s != NULL);
   g_return_if_fail (s->in_ngtcp2 == 0);
 
   if (pkt == NULL || len == 0)
     return;
+  p2p_quic_session_route_set (s, route);
   s->last_now = now;
   s->packets_received++;
   s->bytes_received += len;
@@ -723,4 +796,5 @@ p2p_quic_session_get_stats (P2pQuicSession *s, P2pConnectionStats *stats)
   stats->messages_sent = s->messages_sent;
   stats->messages_received = s->messages_received;
   stats->setup_time_us = s->setup_time_ns / 1000;
+  stats->migrations = s->migrations;
 }

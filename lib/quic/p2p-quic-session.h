@@ -63,6 +63,9 @@ typedef struct {
    * AUTHENTICATION_FAILED, TIMEOUT (idle), PROTOCOL, CLOSED (peer closed with
    * an error: reason in the message). */
   void (*closed) (P2pQuicSession *s, const GError *error, const char *reason, gpointer user_data);
+  /* Optional: the peer moved to @route and ngtcp2 validated it (the server
+   * side of a NAT rebinding or of the client's new address). */
+  void (*migrated) (P2pQuicSession *s, guint32 route, gpointer user_data);
 } P2pQuicSessionCallbacks;
 
 /* Handshake timeout of a server session (a listener's, over UDP or ICE):
@@ -185,6 +188,19 @@ void p2p_quic_session_free (P2pQuicSession *s);
 /* Feeds one received datagram. Malformed or foreign packets are dropped
  * silently (counted); a fatal condition moves to CLOSED and calls closed(). */
 void p2p_quic_session_receive (P2pQuicSession *s, const guint8 *pkt, gsize len, guint64 now);
+/* The same for a datagram that came by @route: the owner's number for one
+ * remote address of its path (0: the address it started with). The server
+ * moves to a new route once ngtcp2 validated it (path validation, RFC 9000
+ * section 9); p2p_quic_session_get_tx_route() says where to send. */
+void p2p_quic_session_receive_on (P2pQuicSession *s, guint32 route, const guint8 *pkt,
+    gsize len, guint64 now);
+/* The route of the datagram the last p2p_quic_session_write() returned. */
+guint32 p2p_quic_session_get_tx_route (P2pQuicSession *s);
+/* TRUE if @cid is one of the connection IDs this session issued (a short
+ * header packet with it as destination is for this session). */
+gboolean p2p_quic_session_has_scid (P2pQuicSession *s, const guint8 *cid, gsize len);
+/* How many times the peer moved to a new, validated route. */
+guint64 p2p_quic_session_get_migrations (P2pQuicSession *s);
 /* Writes the next datagram to send into @buf (size @buflen, at least 1452).
  * Returns its length, or 0 when there is nothing to send now. Call in a loop. */
 gsize p2p_quic_session_write (P2pQuicSession *s, guint8 *buf, gsize buflen, guint64 now);

@@ -476,6 +476,137 @@ test_partition_recovers (void)
   env_clear (&e);
 }
 
+/* The client's network changes under a live transfer (server -> client,
+ * like p2psink -> p2psrc): its NAT rebinds, or it moves to a new address.
+ * The server sees packets with the connection's ID from an unknown
+ * address, validates the new path and carries on there: every byte
+ * arrives once, the connection stays up, and the transfer resumes within
+ * a few round trips (virtual time, 10 ms each way). */
+typedef struct {
+  Pump p;
+  P2pSimNetwork *net;
+  gsize move_at;
+  gsize last_received;
+  guint64 last_progress_ns, max_gap_ns;
+} MoveRun;
+
+static gboolean
+pump_until_move (gpointer data)
+{
+  MoveRun *m = data;
+
+  return pump_step (&m->p) || m->p.received >= m->move_at;
+}
+
+/* Pumps and keeps the longest time without anything received. */
+static gboolean
+pump_watch_gap (gpointer data)
+{
+  MoveRun *m = data;
+  gboolean done = pump_step (&m->p);
+  guint64 now = p2p_sim_network_now (m->net);
+
+  if (m->p.received > m->last_received) {
+    m->max_gap_ns = MAX (m->max_gap_ns, now - m->last_progress_ns);
+    m->last_received = m->p.received;
+    m->last_progress_ns = now;
+  }
+  return done;
+}
+
+/* "path-changed" of the server's connection: old and new kind, in order */
+static void
+on_moved (P2pConnection *conn, P2pPathKind old_kind, P2pPathKind new_kind, gpointer data)
+{
+  GArray *kinds = data;
+
+  g_array_append_val (kinds, old_kind);
+  g_array_append_val (kinds, new_kind);
+}
+
+static void
+run_client_moves (guint64 seed, gboolean new_address)
+{
+  g_autoptr (GArray) kinds = g_array_new (FALSE, FALSE, sizeof (P2pPathKind));
+  Env e = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pConnection) c = NULL, s = NULL;
+  g_autofree char *server_id = NULL;
+  g_autoptr (GInetAddress) before = NULL, after = NULL;
+  Closed cl = { 0 };
+  MoveRun m = { 0 };
+  Pump back;
+  P2pConnectionStats st;
+  guint client;
+
+  env_init (&e, seed, 10, 10000);
+  server_id = peer_text (e.server);
+  c = connect_sync_virtual (e.net, e.client, server_id, &error);
+  g_assert_no_error (error);
+  s = accept_one (&e);
+  g_signal_connect (s, "closed", G_CALLBACK (on_closed), &cl);
+  g_signal_connect (s, "path-changed", G_CALLBACK (on_moved), kinds);
+  client = p2p_sim_provider_get_node (P2P_SIM_PROVIDER (e.client));
+  before = p2p_sim_network_get_node_address (e.net, client);
+
+  pump_init (&m.p, s, c, 8 * 1024 * 1024, 16 * 1024);
+  m.move_at = 2 * 1024 * 1024;
+  g_assert_true (p2p_sim_network_run_until_cond (e.net, pump_until_move, &m, 120 * S));
+  g_assert_no_error (m.p.error);
+  m.net = e.net;
+  m.last_received = m.p.received;
+  m.last_progress_ns = p2p_sim_network_now (e.net);
+  if (new_address)
+    p2p_sim_network_change_node_address (e.net, client);
+  else
+    p2p_sim_network_rebind_node (e.net, client);
+  after = p2p_sim_network_get_node_address (e.net, client);
+  g_assert_true (new_address != g_inet_address_equal (before, after));
+
+  g_assert_true (p2p_sim_network_run_until_cond (e.net, pump_watch_gap, &m, 600 * S));
+  g_assert_no_error (m.p.error);
+  g_assert_cmpuint (m.p.received, ==, 8 * 1024 * 1024);
+  g_assert_cmpstr (g_checksum_get_string (m.p.tx_sum), ==, g_checksum_get_string (m.p.rx_sum));
+  p2p_connection_get_stats (s, &st);
+  g_assert_cmpuint (st.migrations, ==, 1);
+  /* the migration is a path change of the same kind, signalled and counted */
+  g_assert_cmpuint (st.path_changes, ==, 1);
+  g_assert_cmpuint (kinds->len, ==, 2);
+  g_assert_cmpint (g_array_index (kinds, P2pPathKind, 0), ==, P2P_PATH_KIND_SIMULATED);
+  g_assert_cmpint (g_array_index (kinds, P2pPathKind, 1), ==, P2P_PATH_KIND_SIMULATED);
+  g_test_message ("%s: longest time without data after the move %.0f ms (virtual)",
+      new_address ? "new address" : "NAT rebinding", m.max_gap_ns / 1e6);
+  /* a few round trips (20 ms each), not a timeout */
+  g_assert_cmpuint (m.max_gap_ns, <, 1 * S);
+
+  /* and the other way, from the new address */
+  pump_init (&back, c, s, 512 * 1024, 16 * 1024);
+  g_assert_true (p2p_sim_network_run_until_cond (e.net, pump_step, &back, 120 * S));
+  g_assert_no_error (back.error);
+  g_assert_cmpstr (g_checksum_get_string (back.tx_sum), ==, g_checksum_get_string (back.rx_sum));
+  g_assert_false (cl.closed);
+  g_assert_true (p2p_connection_is_connected (s));
+  pump_clear (&back);
+  pump_clear (&m.p);
+  g_signal_handlers_disconnect_by_data (s, &cl);
+  g_signal_handlers_disconnect_by_data (s, kinds);
+  g_clear_object (&c);
+  g_clear_object (&s);
+  env_clear (&e);
+}
+
+static void
+test_nat_rebinding (void)
+{
+  run_client_moves (21, FALSE);
+}
+
+static void
+test_address_change (void)
+{
+  run_client_moves (22, TRUE);
+}
+
 static void
 test_crash (void)
 {
@@ -741,6 +872,8 @@ main (int argc, char **argv)
   g_test_add_func ("/sim-provider/partition-timeout", test_partition_timeout);
   g_test_add_func ("/sim-provider/partition-recovers", test_partition_recovers);
   g_test_add_func ("/sim-provider/crash", test_crash);
+  g_test_add_func ("/sim-provider/nat-rebinding", test_nat_rebinding);
+  g_test_add_func ("/sim-provider/address-change", test_address_change);
   g_test_add_func ("/sim-provider/failure-rate", test_failure_rate);
   g_test_add_func ("/sim-provider/hundred-peers", test_hundred_peers);
   g_test_add_func ("/sim-provider/same-seed-same-trace", test_same_seed_same_trace);

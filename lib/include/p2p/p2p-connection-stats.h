@@ -40,6 +40,8 @@ P2P_EXPORT const char *p2p_path_kind_to_string (P2pPathKind kind);
  * @setup_time_us: from connect start to authenticated, microseconds
  * @cwnd: congestion window, bytes
  * @path_kind: the kind of packet path in use
+ * @migrations: times the peer moved to a new address (NAT rebinding, a new
+ *   network), each validated by QUIC; each is also a path change
  * @path_changes: how often the path changed under the connection (the
  *   #P2pConnection::path-changed signals so far: ICE moved from a relayed
  *   pair to a direct one, a direct path moved to another address, ...)
@@ -64,13 +66,15 @@ typedef struct {
   guint64 setup_time_us;        /* from connect start to authenticated */
   guint64 cwnd;                 /* congestion window, bytes */
   P2pPathKind path_kind;
+  guint64 migrations;           /* times the peer moved to a new address (NAT
+                                 * rebinding, a new network), each validated */
   guint64 path_changes;
   guint64 direct_path_time_us;
 
   /*< private >*/
-  /* room for new counters without an ABI break (zero); the two counters
-   * above took two of the eight 64-bit slots */
-  gpointer padding[6];
+  /* room for new counters without an ABI break (zero); the three counters
+   * above took three of the eight 64-bit slots */
+  gpointer padding[5];
 } P2pConnectionStats;
 
 #define P2P_TYPE_CONNECTION_STATS (p2p_connection_stats_get_type ())

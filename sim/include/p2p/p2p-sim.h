@@ -205,6 +205,16 @@ P2P_EXPORT GInetAddress *p2p_sim_network_get_node_address (P2pSimNetwork *self, 
 /* 0 if @address is not a node of this network. */
 P2P_EXPORT guint p2p_sim_network_find_node (P2pSimNetwork *self, GInetAddress *address);
 
+/* Network changes under a node, from now on (packets in flight included,
+ * as they arrive): change_node_address moves it to a new address (what
+ * p2p_sim_network_get_node_address() returns; datagrams to the old one are
+ * lost), as a laptop that changes networks; rebind_node makes the NAT in
+ * front of it forget its mappings: its datagrams come from other ports and
+ * datagrams to the old ones are lost. Its sockets stay bound; a QUIC server
+ * follows its client to the new address after validating it. */
+P2P_EXPORT void p2p_sim_network_change_node_address (P2pSimNetwork *self, guint node);
+P2P_EXPORT void p2p_sim_network_rebind_node (P2pSimNetwork *self, guint node);
+
 /* Partitions drop every packet between the two nodes (both directions) from
  * now on, including packets in flight when they arrive. */
 P2P_EXPORT void p2p_sim_network_partition (P2pSimNetwork *self, guint node_a, guint node_b);
