@@ -1,7 +1,8 @@
 /* gstp2pobject-stats.c: what p2psink and p2psrc report: the
  * "application/x-p2p-stats" structure and one connection's figures added
  * to it, the provider's counters ("provider"), and the "p2p-connection"
- * element messages (connected, path-changed, disconnected).
+ * element messages (connected, path-changed with the old and new kind,
+ * disconnected).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "gstp2pobject.h"
 
@@ -78,6 +79,8 @@ gst_p2p_stats_new (void)
       "path", G_TYPE_STRING, "none",
       "setup-time-ms", G_TYPE_UINT64, (guint64) 0,
       "datagrams-dropped", G_TYPE_UINT64, (guint64) 0,
+      "path-changes", G_TYPE_UINT64, (guint64) 0,
+      "direct-path-time-ms", G_TYPE_UINT64, (guint64) 0,
       "peers", G_TYPE_UINT, 0u, NULL);
 }
 
@@ -111,9 +114,36 @@ gst_p2p_stats_accumulate (GstStructure *s, const P2pConnectionStats *st)
   add_u64 (s, "packets-retransmitted", st->packets_retransmitted);
   max_u64 (s, "setup-time-ms", st->setup_time_us / 1000);
   add_u64 (s, "datagrams-dropped", st->datagrams_dropped);
+  add_u64 (s, "path-changes", st->path_changes);
+  max_u64 (s, "direct-path-time-ms", st->direct_path_time_us / 1000);
   gst_structure_get_uint (s, "peers", &peers);
   gst_structure_set (s, "peers", G_TYPE_UINT, peers + 1,
       "path", G_TYPE_STRING, p2p_path_kind_to_string (st->path_kind), NULL);
+}
+
+/* The "p2p-connection" message of @event with @conn's figures @st. */
+static GstStructure *
+connection_structure (P2pConnection *conn, const char *event, const P2pConnectionStats *st)
+{
+  g_autofree char *peer_id = gst_p2p_connection_dup_peer_id (conn);
+
+  return gst_structure_new ("p2p-connection",
+      "peer-id", G_TYPE_STRING, peer_id,
+      "event", G_TYPE_STRING, event,
+      "path", G_TYPE_STRING, p2p_path_kind_to_string (st->path_kind),
+      "rtt-us", G_TYPE_UINT64, st->rtt_us,
+      "setup-time-ms", G_TYPE_UINT64, st->setup_time_us / 1000,
+      "bytes-sent", G_TYPE_UINT64, st->bytes_sent,
+      "bytes-received", G_TYPE_UINT64, st->bytes_received,
+      "path-changes", G_TYPE_UINT64, st->path_changes,
+      "direct-path-time-ms", G_TYPE_UINT64, st->direct_path_time_us / 1000, NULL);
+}
+
+static void
+post (GstP2pObject *self, GstStructure *s)
+{
+  gst_element_post_message (self->element,
+      gst_message_new_element (GST_OBJECT (self->element), s));
 }
 
 void
@@ -121,36 +151,32 @@ gst_p2p_object_post_connection (GstP2pObject *self, P2pConnection *conn,
     const char *event)
 {
   P2pConnectionStats st;
-  g_autofree char *peer_id = gst_p2p_connection_dup_peer_id (conn);
 
   p2p_connection_get_stats (conn, &st);
-  gst_element_post_message (self->element,
-      gst_message_new_element (GST_OBJECT (self->element),
-          gst_structure_new ("p2p-connection",
-              "peer-id", G_TYPE_STRING, peer_id,
-              "event", G_TYPE_STRING, event,
-              "path", G_TYPE_STRING, p2p_path_kind_to_string (st.path_kind),
-              "rtt-us", G_TYPE_UINT64, st.rtt_us,
-              "setup-time-ms", G_TYPE_UINT64, st.setup_time_us / 1000,
-              "bytes-sent", G_TYPE_UINT64, st.bytes_sent,
-              "bytes-received", G_TYPE_UINT64, st.bytes_received, NULL)));
+  post (self, connection_structure (conn, event, &st));
+}
+
+void
+gst_p2p_object_post_path_changed (GstP2pObject *self, P2pConnection *conn,
+    P2pPathKind old_kind, P2pPathKind new_kind)
+{
+  P2pConnectionStats st;
+  GstStructure *s;
+
+  p2p_connection_get_stats (conn, &st);
+  s = connection_structure (conn, "path-changed", &st);
+  /* the kinds of this change (the stats may already show a later one) */
+  gst_structure_set (s, "old-path", G_TYPE_STRING, p2p_path_kind_to_string (old_kind),
+      "path", G_TYPE_STRING, p2p_path_kind_to_string (new_kind), NULL);
+  post (self, s);
 }
 
 void
 gst_p2p_object_post_disconnected (GstP2pObject *self, P2pConnection *conn,
     const P2pConnectionStats *st, const char *reason)
 {
-  g_autofree char *peer_id = gst_p2p_connection_dup_peer_id (conn);
+  GstStructure *s = connection_structure (conn, "disconnected", st);
 
-  gst_element_post_message (self->element,
-      gst_message_new_element (GST_OBJECT (self->element),
-          gst_structure_new ("p2p-connection",
-              "peer-id", G_TYPE_STRING, peer_id,
-              "event", G_TYPE_STRING, "disconnected",
-              "reason", G_TYPE_STRING, reason,
-              "path", G_TYPE_STRING, p2p_path_kind_to_string (st->path_kind),
-              "rtt-us", G_TYPE_UINT64, st->rtt_us,
-              "setup-time-ms", G_TYPE_UINT64, st->setup_time_us / 1000,
-              "bytes-sent", G_TYPE_UINT64, st->bytes_sent,
-              "bytes-received", G_TYPE_UINT64, st->bytes_received, NULL)));
+  gst_structure_set (s, "reason", G_TYPE_STRING, reason, NULL);
+  post (self, s);
 }

@@ -153,6 +153,10 @@ void gst_p2p_object_add_provider_stats (GstP2pObject *self, GstStructure *s);
 /* Posts the element message "p2p-connection". */
 void gst_p2p_object_post_connection (GstP2pObject *self, P2pConnection *conn,
     const char *event);
+/* The same for event "path-changed": "old-path" and "path" are the kinds of
+ * this change (P2pConnection::path-changed). */
+void gst_p2p_object_post_path_changed (GstP2pObject *self, P2pConnection *conn,
+    P2pPathKind old_kind, P2pPathKind new_kind);
 /* The same for event "disconnected", with the connection's figures taken
  * before it was closed (@st) and the @reason it was closed for. */
 void gst_p2p_object_post_disconnected (GstP2pObject *self, P2pConnection *conn,

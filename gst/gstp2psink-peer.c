@@ -136,11 +136,12 @@ on_peer_closed (P2pConnection *conn, GError *error, gpointer data)
 }
 
 static void
-on_peer_path_changed (P2pConnection *conn, P2pPathKind kind, gpointer data)
+on_peer_path_changed (P2pConnection *conn, P2pPathKind old_kind, P2pPathKind new_kind,
+    gpointer data)
 {
   SinkPeer *peer = data;
 
-  gst_p2p_object_post_connection (peer->sink->obj, conn, "path-changed");
+  gst_p2p_object_post_path_changed (peer->sink->obj, conn, old_kind, new_kind);
 }
 
 /* Sends one queue item: one message, or the parts of a buffer bigger than a
@@ -249,6 +250,7 @@ sink_peer_thread (gpointer data)
   self->gone.packets_lost += st.packets_lost;
   self->gone.packets_retransmitted += st.packets_retransmitted;
   self->gone.datagrams_dropped += st.datagrams_dropped;
+  self->gone.path_changes += st.path_changes;
   g_ptr_array_remove (self->peers, peer);       /* drops the array's ref */
   g_cond_broadcast (&self->cond);
   self->n_threads--;

@@ -456,6 +456,7 @@ gst_p2p_sink_dup_stats (GstP2pSink *self)
     ADD_GONE ("packets-lost", gone.packets_lost);
     ADD_GONE ("packets-retransmitted", gone.packets_retransmitted);
     ADD_GONE ("datagrams-dropped", gone.datagrams_dropped + too_big);
+    ADD_GONE ("path-changes", gone.path_changes);
 #undef ADD_GONE
   }
   gst_structure_set (s, "buffers-dropped", G_TYPE_UINT64, dropped,

@@ -53,11 +53,12 @@ gst_p2p_src_drop_connection (GstP2pSrc *self, const char *reason)
 }
 
 static void
-on_path_changed (P2pConnection *conn, P2pPathKind kind, gpointer data)
+on_path_changed (P2pConnection *conn, P2pPathKind old_kind, P2pPathKind new_kind,
+    gpointer data)
 {
   GstP2pSrc *self = data;
 
-  gst_p2p_object_post_connection (self->obj, conn, "path-changed");
+  gst_p2p_object_post_path_changed (self->obj, conn, old_kind, new_kind);
 }
 
 /* Waits reconnect-delay ms (interrupted by flushing). Returns FALSE when

@@ -8,7 +8,9 @@
  * The listener writes what arrives (messages concatenated) to stdout until
  * the peer closes; the dialer sends stdin in 64 KiB messages, then closes
  * gracefully. Both print "path: direct|relay" and "protocol: version N, peer
- * capabilities: files,stream-position" on stderr once connected;
+ * capabilities: files,stream-position" on stderr once connected, and
+ * "path-changed: OLD -> NEW after N ms" whenever the path changes (relay ->
+ * direct);
  * --ping adds setup time and RTT. Errors are one plain line on stderr and
  * exit code 1.
  *
@@ -78,10 +80,30 @@ on_conn_closed (P2pConnection *conn, const GError *error, gpointer user_data)
   g_mutex_unlock (&w->lock);
 }
 
+/* "path-changed: relay -> direct after N ms" (from the command's start):
+ * e.g. ICE found a direct pair after starting on a TURN relay. */
+static void
+on_path_changed (P2pConnection *conn, P2pPathKind old_kind, P2pPathKind new_kind,
+    gpointer data)
+{
+  const gint64 *start_us = data;
+
+  g_printerr ("path-changed: %s -> %s after %.1f ms\n", p2p_path_kind_to_string (old_kind),
+      p2p_path_kind_to_string (new_kind), (g_get_monotonic_time () - *start_us) / 1000.0);
+}
+
+static void
+free_start (gpointer data, GClosure *closure)
+{
+  g_free (data);
+}
+
 static void
 report_path (P2pConnection *conn, gint64 start_us, const char *role)
 {
   P2pConnectionStats st;
+  g_signal_connect_data (conn, "path-changed", G_CALLBACK (on_path_changed),
+      g_memdup2 (&start_us, sizeof start_us), free_start, 0);
   p2p_connection_get_stats (conn, &st);
   g_autofree char *peer = p2p_peer_id_to_string (p2p_connection_get_peer_id (conn));
   g_printerr ("connected: %s %s\n", role, peer);

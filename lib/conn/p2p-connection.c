@@ -36,13 +36,19 @@ p2p_connection_class_init (P2pConnectionClass *klass)
   /**
    * P2pConnection::path-changed:
    * @self: the connection
-   * @kind: the #P2pPathKind now in use
+   * @old_kind: the #P2pPathKind before the change
+   * @new_kind: the #P2pPathKind now in use
    *
-   * The packet path changed (e.g. from direct to relay); emitted on the
-   * network thread.
+   * The packets now take another route: ICE moved from a TURN relay to a
+   * direct pair once hole punching succeeded, or a direct path moved to
+   * another address (then both kinds are equal). The connection goes on
+   * (nothing is lost or repeated); p2p_connection_get_stats() counts the
+   * changes (path_changes) and when the path became direct
+   * (direct_path_time_us). Emitted on the network thread.
    */
   signals[SIGNAL_PATH_CHANGED] = g_signal_new ("path-changed", G_TYPE_FROM_CLASS (klass),
-      G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1, P2P_TYPE_PATH_KIND);
+      G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 2, P2P_TYPE_PATH_KIND,
+      P2P_TYPE_PATH_KIND);
   /**
    * P2pConnection::datagram-received:
    * @self: the connection
@@ -680,16 +686,18 @@ p2p_connection_emit_closed (P2pConnection *self, const GError *error)
 /**
  * p2p_connection_emit_path_changed:
  * @self: a connection
- * @kind: the path kind now in use
+ * @old_kind: the path kind before the change
+ * @new_kind: the path kind now in use
  *
  * For implementations: emits #P2pConnection::path-changed.
  */
 void
-p2p_connection_emit_path_changed (P2pConnection *self, P2pPathKind kind)
+p2p_connection_emit_path_changed (P2pConnection *self, P2pPathKind old_kind,
+    P2pPathKind new_kind)
 {
   g_return_if_fail (P2P_IS_CONNECTION (self));
 
-  g_signal_emit (self, signals[SIGNAL_PATH_CHANGED], 0, kind);
+  g_signal_emit (self, signals[SIGNAL_PATH_CHANGED], 0, old_kind, new_kind);
 }
 
 /**

@@ -129,7 +129,6 @@ typedef struct {
   Owner *owner;
   P2pPacketPath *path;
   gboolean path_closed;
-  gulong kind_changed_id;
 } Teardown;
 
 static gboolean
@@ -171,9 +170,9 @@ p2p_quic_conn_teardown (P2pQuicConnection *self)
 {
   Teardown *t = g_new0 (Teardown, 1);
 
-  if (self->kind_changed_id) {
-    g_signal_handler_disconnect (self->path, self->kind_changed_id);
-    self->kind_changed_id = 0;
+  if (self->path_changed_id) {
+    g_signal_handler_disconnect (self->path, self->path_changed_id);
+    self->path_changed_id = 0;
   }
   t->session = g_steal_pointer (&self->session);
   t->owner = g_steal_pointer (&self->owner);

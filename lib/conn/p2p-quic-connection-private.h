@@ -37,7 +37,10 @@ struct _P2pQuicConnection {
   gsize bufsize;                /* of buf: a GSO batch when packets are small */
   GTask *dial_task;
   GSource *dial_cancel_source;
-  gulong kind_changed_id;
+  gulong path_changed_id;
+  guint64 start_ns;             /* path time at construction: the origin of the times in stats */
+  gboolean started_direct;      /* the path was direct at construction */
+  guint migrations_pending;     /* the session reported a migration: a path change to announce */
   gboolean path_closed;
   gboolean closed_pending;      /* session reported CLOSED; finish after the call */
   gboolean in_work;
@@ -74,6 +77,8 @@ struct _P2pQuicConnection {
   GHashTable *streams;          /* gint64* id → StreamState* */
   GQueue accept_streams;        /* StreamState* (ref) */
   P2pConnectionStats last_stats;
+  guint64 path_changes;         /* announced by the path (stats) */
+  guint64 direct_path_time_us;  /* since start_ns, when the path first became direct; 0 = not yet */
 };
 
 struct _StreamState {

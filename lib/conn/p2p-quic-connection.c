@@ -96,6 +96,36 @@ cb_established (P2pQuicSession *s, gpointer user_data)
 
 /* ------------------------------------------------------------- driving */
 
+/* Net thread, outside session calls: the connection's route changed
+ * (announced by its path, or the peer migrated): counted, timed and
+ * relayed to the users as "path-changed". */
+static void
+note_path_change (P2pQuicConnection *self, P2pPathKind old_kind,
+    P2pPathKind new_kind)
+{
+  guint64 now = p2p_packet_path_now (self->path);
+
+  g_mutex_lock (&self->lock);
+  self->path_changes++;
+  if (new_kind == P2P_PATH_KIND_DIRECT && !self->started_direct && self->direct_path_time_us == 0)
+    self->direct_path_time_us = MAX ((now - self->start_ns) / 1000, 1);
+  g_mutex_unlock (&self->lock);
+  g_debug ("connection %p: path changed from %s to %s", self,
+      p2p_path_kind_to_string (old_kind), p2p_path_kind_to_string (new_kind));
+  p2p_connection_emit_path_changed (P2P_CONNECTION (self), old_kind, new_kind);
+}
+
+/* The peer moved to a new, validated address (inside a session call): a
+ * path change of the same kind, reported after the call. */
+static void
+cb_migrated (P2pQuicSession *s, guint32 route, gpointer user_data)
+{
+  P2pQuicConnection *self = OWNER (user_data);
+
+  if (self != NULL)
+    self->migrations_pending++;
+}
+
 /* After a session call: complete what the callbacks reported. */
 void
 p2p_quic_conn_after_session_call (P2pQuicConnection *self)
@@ -122,6 +152,12 @@ p2p_quic_conn_after_session_call (P2pQuicConnection *self)
       g_object_set_data (G_OBJECT (self), "p2p-established-emitted", GINT_TO_POINTER (1));
       g_signal_emit (self, signals[SIGNAL_ESTABLISHED], 0);
     }
+  }
+  while (self->migrations_pending > 0 && !closed && self->path) {
+    P2pPathKind kind = p2p_packet_path_get_kind (self->path);
+
+    self->migrations_pending--;
+    note_path_change (self, kind, kind);
   }
   if (emit_closed) {
     g_object_ref (self);
@@ -382,10 +418,14 @@ on_path_timer (P2pPacketPath *path, gpointer user_data)
   g_object_unref (self);
 }
 
+/* The path announced a new route (p2p_packet_path_announce_change()). QUIC
+ * itself sees nothing: its packets simply leave and arrive over the new
+ * route. */
 static void
-on_kind_changed (P2pPacketPath *path, P2pPathKind kind, gpointer user_data)
+on_path_changed (P2pPacketPath *path, P2pPathKind old_kind, P2pPathKind new_kind,
+    gpointer user_data)
 {
-  p2p_connection_emit_path_changed (P2P_CONNECTION (user_data), kind);
+  note_path_change (user_data, old_kind, new_kind);
 }
 
 static P2pQuicConnection *
@@ -404,8 +444,10 @@ connection_new (P2pPacketPath *path)
   self->owner->conn = self;
   g_weak_ref_init (&h->ref, self);
   p2p_packet_path_set_handlers (path, on_path_receive, on_path_timer, h, handler_data_free);
-  self->kind_changed_id = g_signal_connect_object (path, "kind-changed",
-      G_CALLBACK (on_kind_changed), self, 0);
+  self->start_ns = p2p_packet_path_now (path);
+  self->started_direct = p2p_packet_path_get_kind (path) == P2P_PATH_KIND_DIRECT;
+  self->path_changed_id = g_signal_connect_object (path, "path-changed",
+      G_CALLBACK (on_path_changed), self, 0);
   return self;
 }
 
@@ -593,10 +635,14 @@ quic_get_stats (P2pConnection *conn, P2pConnectionStats *stats)
   g_mutex_unlock (&self->lock);
   if (!closed)
     p2p_quic_conn_run_on_net_thread (self, stats_net, stats);
+  stats->path_kind = p2p_packet_path_get_kind (self->path);
   g_mutex_lock (&self->lock);
   stats->datagrams_dropped += self->dgrams_dropped_local;
+  stats->path_changes = self->path_changes;
+  /* direct from the start: direct once set up */
+  stats->direct_path_time_us = self->started_direct ? stats->setup_time_us
+      : self->direct_path_time_us;
   g_mutex_unlock (&self->lock);
-  stats->path_kind = p2p_packet_path_get_kind (self->path);
 }
 
 /* ---------------------------------------------------------------- GObject */
@@ -652,6 +698,7 @@ p2p_quic_connection_class_init (P2pQuicConnectionClass *klass)
   conn_class->is_connected = quic_is_connected;
   conn_class->get_stats = quic_get_stats;
   session_callbacks.established = cb_established;
+  session_callbacks.migrated = cb_migrated;
   p2p_quic_conn_messages_class_init (conn_class, &session_callbacks);
   p2p_quic_conn_datagrams_class_init (conn_class, &session_callbacks);
   p2p_quic_conn_streams_class_init (conn_class, &session_callbacks);

@@ -291,6 +291,7 @@ p2p_ice_path_set_remote_description (P2pIcePath *self, const char *ufrag,
     list = g_slist_append (list, c);
   }
   self->remote_skipped = skipped;
+  p2p_ice_path_plan_checks (self);
 
   if (!nice_agent_set_remote_credentials (self->agent, self->stream_id, ufrag, pwd)) {
     g_slist_free_full (list, (GDestroyNotify) nice_candidate_free);

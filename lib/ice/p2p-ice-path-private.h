@@ -31,6 +31,8 @@ struct _P2pIcePath {
   gboolean have_remote;
   NiceComponentState state;
   P2pPathKind kind;
+  gboolean have_pair;         /* a pair was selected: the next one is a path change */
+  NiceAddress pair_local, pair_remote;  /* the selected pair's ends */
   char *peer_label;
 
   guint n_local, n_remote;
@@ -57,6 +59,10 @@ void p2p_ice_path_run_soon (P2pIcePath *self, GSourceFunc func);
  * none pending then, and @error is dropped): disconnects its cancellable's
  * handler *@cancel_id and returns @error (taken, nullable) or TRUE. */
 void p2p_ice_path_complete_task (GTask *task, gulong *cancel_id, GError *error);
+/* Before the checks start (the peer's description is known): gives the
+ * checks more transmissions when a relayed pair can carry the stream while
+ * the direct pairs are still tried. */
+void p2p_ice_path_plan_checks (P2pIcePath *self);
 
 /* ---- p2p-ice-candidates.c ---- */
 

@@ -14,6 +14,15 @@
 /* Datagrams held while the component has no selected pair yet. */
 #define MAX_PENDING_SENDS 16
 
+/* Transmissions of one STUN request (libnice's "stun-max-retransmissions",
+ * which counts the first one too; each wait doubles from 500 ms, the last
+ * is halved). libnice's default, 3, gives a pair 2 s (sent at 0, 0.5 and
+ * 1.5 s). While a relayed pair can carry the stream, the checks of the
+ * better (direct) pairs get 5: sent at 0, 0.5, 1.5, 3.5 and 7.5 s, failed
+ * at 9.5 s, so a hole punched late still wins and the path moves to it. */
+#define STUN_TRANSMISSIONS 3
+#define UPGRADE_CHECK_TRANSMISSIONS 5
+
 G_DEFINE_TYPE (P2pIcePath, p2p_ice_path, P2P_TYPE_PACKET_PATH)
 
 /* ---- timer source: one ready time, microsecond precision ---- */
@@ -143,21 +152,62 @@ finish_connect (P2pIcePath *self, GError *error)
   p2p_ice_path_complete_task (task, &self->connect_cancel_id, error);
 }
 
+/* Follows the selected pair @l/@r: the first one sets the path kind; a
+ * later, different one is a path change (announced whatever the kinds:
+ * a switch between two direct pairs moves the route too). */
+static void
+follow_pair (P2pIcePath *self, const NiceCandidate *l, const NiceCandidate *r)
+{
+  P2pPathKind old = self->kind;
+  gboolean first = !self->have_pair;
+
+  if (!first && nice_address_equal (&l->addr, &self->pair_local) &&
+      nice_address_equal (&r->addr, &self->pair_remote))
+    return;
+  self->have_pair = TRUE;
+  self->pair_local = l->addr;
+  self->pair_remote = r->addr;
+  self->kind = kind_of_pair (l, r);
+  g_debug ("ice: selected pair %s -> %s, path kind %s%s",
+      nice_candidate_type_to_string (l->type), nice_candidate_type_to_string (r->type),
+      p2p_path_kind_to_string (self->kind), first ? "" : " (path changed)");
+  if (!first)
+    p2p_packet_path_announce_change (P2P_PACKET_PATH (self), old);
+}
+
 static void
 update_kind (P2pIcePath *self)
 {
   NiceCandidate *l = NULL, *r = NULL;
-  if (!nice_agent_get_selected_pair (self->agent, self->stream_id, 1, &l, &r))
-    return;
-  P2pPathKind kind = kind_of_pair (l, r);
-  if (kind != self->kind) {
-    self->kind = kind;
-    g_debug ("ice: path kind now %s", p2p_path_kind_to_string (kind));
-    p2p_packet_path_notify_kind_changed (P2P_PACKET_PATH (self));
-  }
+  if (nice_agent_get_selected_pair (self->agent, self->stream_id, 1, &l, &r))
+    follow_pair (self, l, r);
 }
 
 static gboolean usable (P2pIcePath *self);
+
+/* Nomination, and how a relayed start becomes a direct path (libnice
+ * 0.1.21, aggressive nomination: the controlling side, the dialer, sets
+ * USE-CANDIDATE on every check): the first pair whose check succeeds is
+ * nominated and selected; the component is CONNECTED and the path usable
+ * (connect completes), often on a relayed pair, whose checks answer first
+ * while a hole is still being punched. Waiting and frozen pairs are
+ * dropped then, but checks in progress on pairs of higher priority (the
+ * direct ones) go on being retransmitted; when one succeeds it is
+ * nominated too and, being better, becomes the selected pair
+ * ("new-selected-pair-full" on both sides: follow_pair() announces the
+ * change). READY comes when no such check is left. QUIC does not notice:
+ * its packets leave over the new pair. Regular nomination would not help:
+ * it nominates once, at the end of the checks, and a later better pair
+ * needs an ICE restart. */
+void
+p2p_ice_path_plan_checks (P2pIcePath *self)
+{
+  gboolean relayed = (local_types (self) | self->remote_types) &
+      (1u << NICE_CANDIDATE_TYPE_RELAYED);
+  guint n = relayed && !self->relay_only ? UPGRADE_CHECK_TRANSMISSIONS : STUN_TRANSMISSIONS;
+
+  g_object_set (self->agent, "stun-max-retransmissions", n, NULL);
+}
 
 /* Sends what ice_send() held back: with aggressive nomination the peer that
  * answered our nominating check is connected one round trip before we
@@ -198,7 +248,10 @@ on_state_changed (NiceAgent *agent, guint stream_id, guint component_id, guint s
   /* CONNECTED already has a selected (nominated) pair that carries data;
    * READY only follows once every higher-priority pair has finished, which
    * behind NATs means waiting out checks that never get an answer (2 s).
-   * A better pair found later is reported through "kind-changed". */
+   * A better pair found later is announced as a path change. */
+  /* the checks are over: keepalives and later requests fail in libnice's time */
+  if (state == NICE_COMPONENT_STATE_READY || state == NICE_COMPONENT_STATE_FAILED)
+    g_object_set (self->agent, "stun-max-retransmissions", STUN_TRANSMISSIONS, NULL);
   if (usable (self)) {
     update_kind (self);
     flush_pending (self);
@@ -213,16 +266,9 @@ on_selected_pair (NiceAgent *agent, guint stream_id, guint component_id,
     NiceCandidate *lcand, NiceCandidate *rcand, gpointer user_data)
 {
   P2pIcePath *self = user_data;
-  if (stream_id != self->stream_id)
+  if (stream_id != self->stream_id || self->closed)
     return;
-  P2pPathKind kind = kind_of_pair (lcand, rcand);
-  g_debug ("ice: selected pair %s -> %s", nice_candidate_type_to_string (lcand->type),
-      nice_candidate_type_to_string (rcand->type));
-  if (kind != self->kind) {
-    self->kind = kind;
-    g_debug ("ice: selected pair changed, path kind now %s", p2p_path_kind_to_string (kind));
-    p2p_packet_path_notify_kind_changed (P2P_PACKET_PATH (self));
-  }
+  follow_pair (self, lcand, rcand);
 }
 
 static gboolean
@@ -434,6 +480,8 @@ ice_close (P2pPacketPath *path)
       "the ICE path was closed"));
   finish_connect (self, g_error_new (P2P_ERROR, P2P_ERROR_CLOSED, "the ICE path was closed"));
   if (self->agent) {
+    /* the TURN deallocation of the close is not worth 9.5 s */
+    g_object_set (self->agent, "stun-max-retransmissions", STUN_TRANSMISSIONS, NULL);
     nice_agent_attach_recv (self->agent, self->stream_id, 1, self->context, NULL, NULL);
     /* Releases TURN allocations and stops checks; the agent is unreffed in
      * dispose. A loop running the context on another thread closes it there. */

@@ -13,8 +13,11 @@
  * and sent, in order, once it has one; beyond that send() fails (NETWORK).
  *
  * The path kind follows the selected pair (a relayed candidate on either end
- * → P2P_PATH_KIND_RELAY, else DIRECT) and "kind-changed" is emitted when ICE
- * switches pairs. now() / set_timer() run on real monotonic time with a
+ * → P2P_PATH_KIND_RELAY, else DIRECT); every later switch to another pair
+ * is announced ("path-changed", p2p_packet_path_announce_change()): with a
+ * TURN relay configured the path is usable on the first pair that works,
+ * often relayed, and moves to a direct pair when its checks succeed later
+ * (see the nomination notes in p2p-ice-path.c). now() / set_timer() run on real monotonic time with a
  * GSource on the path's context.
  *
  * Threads: everything (creation included) on the context given to

@@ -1,5 +1,5 @@
 /* p2p-packet-path.c: the P2pPacketPath base class: the GMainContext it lives
- * on, the owner's receive/timer handlers, the "kind-changed" signal and the
+ * on, the owner's receive/timer handlers, the "path-changed" signal and the
  * wrappers that call the implementation's vfuncs.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-packet-path.h"
@@ -25,7 +25,7 @@ enum {
 };
 
 enum {
-  SIGNAL_KIND_CHANGED,
+  SIGNAL_PATH_CHANGED,
   N_SIGNALS
 };
 
@@ -161,14 +161,19 @@ p2p_packet_path_class_init (P2pPacketPathClass *klass)
   g_object_class_install_properties (gobject_class, N_PROPS, props);
 
   /**
-   * P2pPacketPath::kind-changed:
+   * P2pPacketPath::path-changed:
    * @self: the path
-   * @kind: the new #P2pPathKind
+   * @old_kind: the #P2pPathKind before the change
+   * @new_kind: the #P2pPathKind now
    *
-   * The path now runs over another kind of route (e.g. ICE moved to a relay).
+   * The path now runs over another route (ICE moved from a relayed pair to
+   * a direct one, a direct path moved to another address: then both kinds
+   * are equal). Emitted on the path's context by
+   * p2p_packet_path_announce_change().
    */
-  signals[SIGNAL_KIND_CHANGED] = g_signal_new ("kind-changed", G_TYPE_FROM_CLASS (klass),
-      G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1, P2P_TYPE_PATH_KIND);
+  signals[SIGNAL_PATH_CHANGED] = g_signal_new ("path-changed", G_TYPE_FROM_CLASS (klass),
+      G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 2, P2P_TYPE_PATH_KIND,
+      P2P_TYPE_PATH_KIND);
 }
 
 static void
@@ -415,10 +420,22 @@ p2p_packet_path_fire_timer (P2pPacketPath *self)
     priv->on_timer (self, priv->user_data);
 }
 
+/**
+ * p2p_packet_path_announce_change:
+ * @self: a path
+ * @old_kind: the kind before the change
+ *
+ * For implementations, once the route has switched (get_kind() reports the
+ * new kind): emits #P2pPacketPath::path-changed. Every path implementation
+ * announces a change through this one function, whatever moved (an ICE
+ * pair, an address); the connection above counts it and relays it as
+ * #P2pConnection::path-changed. Call on the path's context.
+ */
 void
-p2p_packet_path_notify_kind_changed (P2pPacketPath *self)
+p2p_packet_path_announce_change (P2pPacketPath *self, P2pPathKind old_kind)
 {
   g_return_if_fail (P2P_IS_PACKET_PATH (self));
 
-  g_signal_emit (self, signals[SIGNAL_KIND_CHANGED], 0, p2p_packet_path_get_kind (self));
+  g_signal_emit (self, signals[SIGNAL_PATH_CHANGED], 0, old_kind,
+      p2p_packet_path_get_kind (self));
 }

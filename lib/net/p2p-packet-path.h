@@ -93,10 +93,16 @@ P2P_INTERNAL_EXPORT void p2p_packet_path_deliver_on (P2pPacketPath *self, guint3
     const guint8 *data, gsize len);
 P2P_INTERNAL_EXPORT guint32 p2p_packet_path_get_rx_route (P2pPacketPath *self);
 P2P_INTERNAL_EXPORT void p2p_packet_path_fire_timer (P2pPacketPath *self);
-/* For implementations: the path kind changed (emits "kind-changed"). */
-P2P_INTERNAL_EXPORT void p2p_packet_path_notify_kind_changed (P2pPacketPath *self);
+/* For implementations: the route under this path changed (another ICE
+ * pair, a migrated address, ...): emits "path-changed" (@old_kind, the
+ * kind now reported by get_kind). The one way every path announces a
+ * change; the connection above relays it to its users. */
+P2P_INTERNAL_EXPORT void p2p_packet_path_announce_change (P2pPacketPath *self,
+    P2pPathKind old_kind);
 
 /* The "context" construct-only property is the GMainContext (default: thread
- * default at construction). Signal "kind-changed" (P2pPathKind new_kind). */
+ * default at construction). Signal "path-changed" (P2pPathKind old_kind,
+ * P2pPathKind new_kind), on that context; the kinds may be equal (a direct
+ * path that moved to another address). */
 
 G_END_DECLS

@@ -3,8 +3,9 @@
  * with P2P_ELEMENTS_TRANSPORT=quic): max-peers refusal (the refused
  * receiver's error names the cause), min-peers gating, eos-timeout closing
  * a receiver that never confirms the end of the stream, reversed roles
- * (p2psink mode=connect to a listening p2psrc) and is-live with data
- * flowing. Every test checks the bytes, timestamps and events that
+ * (p2psink mode=connect to a listening p2psrc), is-live with data
+ * flowing, the "path-changed" message when the receiver's NAT rebinds
+ * under a running stream, and resuming after a lost connection. Every test checks the bytes, timestamps and events that
  * arrive; every wait is bounded (P2P_TEST_TIMEOUT_S).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-gst-test-util.h"
@@ -438,6 +439,70 @@ GST_START_TEST (test_resume_after_loss)
 }
 GST_END_TEST;
 
+/* The receiver's NAT forgets its mappings while the stream flows (its
+ * datagrams come from another port): p2psink's QUIC connection follows it
+ * after path validation and posts "p2p-connection" event=path-changed
+ * (old-path and path both "simulated": the route moved, not its kind;
+ * path-changes 1), its stats count the change, and every buffer arrives. */
+GST_START_TEST (test_path_changed_message)
+{
+  P2pTestSender s;
+  GstHarness *h;
+  g_autoptr (P2pSimNetwork) net = NULL;
+  g_autoptr (GstBus) bus = gst_bus_new ();
+  g_autoptr (GstStructure) stats = NULL;
+  const GstStructure *st = NULL;
+  GstMessage *msg = NULL;
+  g_autofree char *receiver_id = NULL;
+  guint64 changes = 0;
+  Pusher pusher;
+  GThread *thread;
+
+  p2p_test_sender_start (&s, "path-changed", TRUE, NULL);
+  gst_element_set_bus (s.sink, bus);
+  h = p2p_test_receiver_start (&s, NULL);
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+  net = p2p_sim_network_get_named (s.network, NULL);
+  fail_unless (net != NULL);
+  pusher = (Pusher) { s.hsink, 200 };
+  thread = g_thread_new ("pusher", pusher_thread, &pusher);
+  for (guint i = 0; i < 200; i++) {
+    GstBuffer *buf = gst_harness_pull (h);
+
+    fail_unless (buf != NULL, "buffer %u did not arrive", i);
+    p2p_test_buffer_check (buf, i, BUF_SIZE);
+    gst_buffer_unref (buf);
+    /* the receiver is node 2; its acknowledgements now come from another port */
+    if (i == 20)
+      p2p_sim_network_rebind_node (net, 2);
+  }
+  fail_unless_equals_int (GPOINTER_TO_INT (g_thread_join (thread)), GST_FLOW_OK);
+  for (guint i = 0; i < P2P_TEST_TIMEOUT_S * 10 && st == NULL; i++) {
+    g_clear_pointer (&msg, gst_message_unref);
+    msg = gst_bus_timed_pop_filtered (bus, 100 * GST_MSECOND, GST_MESSAGE_ELEMENT);
+    if (msg && gst_structure_has_name (gst_message_get_structure (msg), "p2p-connection") &&
+        g_strcmp0 (gst_structure_get_string (gst_message_get_structure (msg), "event"),
+            "path-changed") == 0)
+      st = gst_message_get_structure (msg);
+  }
+  fail_unless (st != NULL, "no p2p-connection path-changed message");
+  fail_unless_equals_string (gst_structure_get_string (st, "old-path"), "simulated");
+  fail_unless_equals_string (gst_structure_get_string (st, "path"), "simulated");
+  g_object_get (h->element, "peer-id", &receiver_id, NULL);
+  fail_unless_equals_string (gst_structure_get_string (st, "peer-id"), receiver_id);
+  fail_unless (gst_structure_get_uint64 (st, "path-changes", &changes));
+  fail_unless_equals_uint64 (changes, 1);
+  g_clear_pointer (&msg, gst_message_unref);
+  g_object_get (s.sink, "stats", &stats, NULL);
+  fail_unless (gst_structure_get_uint64 (stats, "path-changes", &changes));
+  fail_unless_equals_uint64 (changes, 1);
+
+  gst_element_set_bus (s.sink, NULL);
+  gst_harness_teardown (h);
+  p2p_test_sender_stop (&s);
+}
+GST_END_TEST;
+
 /* A receiver that crashes (its node in the simulated network stops
  * answering) frees its max-peers slot within 5 s (the liveness timeout,
  * here 2 s, while buffers are unacknowledged; not the 30 s idle timeout),
@@ -770,11 +835,13 @@ p2psink_peers_suite (void)
   if (!p2p_test_use_quic ()) {
     tcase_add_test (tc, test_reconnect_after_loss);
     tcase_add_test (tc, test_resume_after_loss);
+    tcase_add_test (tc, test_path_changed_message);
     tcase_add_test (tc, test_crashed_receiver_frees_slot);
     tcase_add_test (tc, test_crashed_receiver_no_stall);
   } else {
     g_print ("# SKIP test_reconnect_after_loss: needs the simulated network\n");
     g_print ("# SKIP test_resume_after_loss: needs the simulated network\n");
+    g_print ("# SKIP test_path_changed_message: needs the simulated network\n");
     g_print ("# SKIP test_crashed_receiver_frees_slot: needs the simulated network\n");
     g_print ("# SKIP test_crashed_receiver_no_stall: needs the simulated network\n");
   }

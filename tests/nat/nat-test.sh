@@ -2,8 +2,9 @@
 # tests/nat/nat-test.sh: NAT traversal end to end in network namespaces
 # (run as root; exits 77 = SKIP when namespaces cannot be created).
 #
-#   nat-test.sh CASE P2P_CAT P2P_RENDEZVOUS
+#   nat-test.sh CASE P2P_CAT P2P_RENDEZVOUS [GST_PLUGIN_DIR P2P_ID]
 #   CASE: same-lan | cone | symmetric | relay-only | no-turn | dht-cone | dht-symmetric
+#         | relay-upgrade | relay-upgrade-gst (the elements: needs the last two arguments)
 #
 # Topology (addresses exist only inside the namespaces):
 #   pub:  bridge 198.18.0.10/15, coturn (STUN+TURN :3478), p2p-rendezvous
@@ -14,6 +15,10 @@
 #   pa, pb: peers 198.19.1.2 / 198.19.2.2 behind them
 #   same-lan: l1 198.19.3.1 <-> l2 198.19.3.2, no router, no server
 # Each case checks the bytes (sha256sum) and the reported path kind.
+# relay-upgrade: cone NATs with TURN, the direct route held back for 2 s
+# (iptables in ra): the stream starts on the relay and moves to the direct
+# pair without a gap (p2p-cat); relay-upgrade-gst: the same with p2psink
+# and p2psrc streaming live PCM, checked on the bus messages.
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
 CASE=${1:?case}
@@ -46,6 +51,14 @@ mkns() {
 x() { n=$(ns "$1"); shift; ip netns exec "$n" "$@"; }
 
 if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for network namespaces"; exit 77; fi
+if [ "$CASE" = relay-upgrade-gst ]; then
+  export GST_PLUGIN_PATH=${4:?plugin dir} GST_REGISTRY="$W/registry.bin"
+  P2P_ID=${5:?p2p-id}
+  command -v gst-launch-1.0 >/dev/null || { echo "SKIP: gst-launch-1.0 is not installed"; exit 77; }
+  for e in p2psink p2psrc audiotestsrc; do
+    gst-inspect-1.0 "$e" >/dev/null 2>&1 || { echo "SKIP: element $e cannot be loaded"; exit 77; }
+  done
+fi
 if ! command -v iptables >/dev/null; then echo "SKIP: iptables is not installed"; exit 77; fi
 if ! mkns probe 2>"$W/probe.err"; then echo "SKIP: ip netns add failed: $(cat "$W/probe.err")"; exit 77; fi
 
@@ -168,6 +181,25 @@ expect_transfer() {
   log "ok: 1 MiB intact, path $got ($(grep -E '^(setup|rtt):' "$W/connect.err" | tr '\n' ' '))"
 }
 
+# The relay-upgrade cases: cone NATs, TURN and a rendezvous; router ra
+# drops everything between the two NATs' public addresses (hole punching)
+# until unblock_later, 2 s (NAT_BLOCK_S) after the connection is up on the
+# relay.
+upgrade_topology() {
+  public && router ra 198.18.0.11 198.19.1 cone && router rb 198.18.0.12 198.19.2 cone ||
+    fail "topology"
+  start_turn; start_rendezvous
+  x ra iptables -I FORWARD 1 -s 198.18.0.12 -j DROP
+  x ra iptables -I FORWARD 1 -d 198.18.0.12 -j DROP
+  export P2P_RELAY_POLICY=all
+}
+BLOCK_S=${NAT_BLOCK_S:-2}             # relay-upgrade: how long the direct route stays blocked
+unblock_later() {
+  sleep "$BLOCK_S"
+  x ra iptables -D FORWARD -d 198.18.0.12 -j DROP
+  x ra iptables -D FORWARD -s 198.18.0.12 -j DROP
+}
+
 NEED_REG=1
 RELAY="turn://test:test@198.18.0.10:3478"
 case $CASE in
@@ -216,6 +248,104 @@ case $CASE in
     echo "$rc_msg" | grep -q "candidates (" || fail "error does not name the candidate types: $rc_msg"
     echo "$rc_msg" | grep -q "TURN server" || fail "error does not point at the TURN server: $rc_msg"
     log "ok: $rc_msg"
+    ;;
+  relay-upgrade)
+    # Relay -> direct under a live stream. Both NATs are cone (a hole can be
+    # punched) and TURN is configured (P2P_RELAY_POLICY=all), but router ra
+    # drops everything between the two NATs' public addresses until 2 s after
+    # the connection is up, on a relayed pair. libnice keeps retransmitting
+    # the direct pair's check (0.5, 1.5 and 3.5 s after the first), so it
+    # succeeds once the rule is gone and the selected pair moves to it.
+    upgrade_topology
+    listen pa --rendezvous "$URL" --relay "$RELAY"
+    # The sender writes 64 KiB every 0.1 s (at most 128 chunks), so the
+    # stream spans the change; it stops 10 chunks after the dialer reported
+    # the move to the direct path.
+    head -c $((128 * 65536)) /dev/urandom >"$W/src.bin"
+    : >"$W/send.bin"
+    produce() {
+      stop=-1
+      for i in $(seq 0 127); do
+        dd if="$W/src.bin" bs=65536 skip="$i" count=1 2>/dev/null | tee -a "$W/send.bin" || return
+        [ "$stop" -lt 0 ] && grep -q '^path-changed: relay -> direct' "$W/connect.err" && stop=$((i + 10))
+        [ "$i" -eq "$stop" ] && return
+        sleep 0.1
+      done
+    }
+    produce | x pb timeout $T "$CAT" connect --ping "$PEERID" --rendezvous "$URL" \
+      --relay "$RELAY" 2>"$W/connect.err" &
+    CPID=$!; PIDS="$PIDS $CPID"
+    for i in $(seq 150); do
+      grep -q '^path:' "$W/connect.err" && break
+      kill -0 $CPID 2>/dev/null || fail "connect failed: $(tail -1 "$W/connect.err")"
+      sleep 0.1
+    done
+    first=$(sed -n 's/^path: //p' "$W/connect.err")
+    [ "$first" = relay ] || fail "first path is '$first', expected 'relay' (the direct route is blocked)"
+    unblock_later
+    wait $CPID || fail "connect failed: $(tail -1 "$W/connect.err")"
+    wait $LPID || fail "listener failed"
+    a=$(sha256sum <"$W/send.bin"); b=$(sha256sum <"$W/recv.bin")
+    [ "$a" = "$b" ] || fail "bytes differ ($(stat -c %s "$W/recv.bin") of $(stat -c %s "$W/send.bin") received)"
+    for side in connect listen; do
+      last=$(sed -n 's/^path-changed: .* -> \([a-z]*\) after.*/\1/p' "$W/$side.err" | tail -n1)
+      [ "$last" = direct ] || fail "$side: final path is '$last', expected 'direct' (no relay -> direct change seen)"
+    done
+    grep -q '^path: relay' "$W/listen.err" || fail "listener did not start on the relay"
+    setup=$(sed -n 's/^setup: \([0-9.]*\) ms.*/\1/p' "$W/connect.err")
+    direct=$(sed -n 's/^path-changed: relay -> direct after \([0-9.]*\) ms/\1/p' "$W/connect.err" | head -n1)
+    log "ok: $(stat -c %s "$W/send.bin") bytes intact; usable on the relay after $setup ms," \
+      "direct after $direct ms (route blocked until $BLOCK_S s after the relay was usable)"
+    ;;
+  relay-upgrade-gst)
+    # The same with the elements: PCM (8 s at 44.1 kHz, in real time)
+    # from p2psink to p2psrc by bare peer ID; both post "p2p-connection"
+    # messages: connected on the relay, then path-changed relay -> direct.
+    upgrade_topology
+    "$P2P_ID" new --file "$W/sender.key" >/dev/null || fail "p2p-id new"
+    SENDER_ID=$("$P2P_ID" show --file "$W/sender.key" | head -n1)
+    caps="audio/x-raw,rate=44100,channels=2,format=S16LE,layout=interleaved"
+    gst-launch-1.0 -q audiotestsrc wave=sine freq=441.7 num-buffers=80 samplesperbuffer=4410 ! "$caps" \
+      ! filesink location="$W/original.raw" || fail "cannot make the reference PCM"
+    # A live source: p2psink drops what comes before the receiver (docs/elements.md,
+    # wait-for-peer), so the receiver must get the original's tail, whole.
+    # 441.7 Hz: a lost 0.1 s buffer would shift the phase (44.17 periods).
+    x pa timeout $T stdbuf -oL gst-launch-1.0 -e -m audiotestsrc is-live=true wave=sine \
+      freq=441.7 num-buffers=80 samplesperbuffer=4410 ! "$caps" \
+      ! p2psink identity="$W/sender.key" port=0 rendezvous="$URL" turn-server="$RELAY" \
+      >"$W/sender.log" 2>&1 &
+    SPID=$!; PIDS="$PIDS $SPID"
+    for i in $(seq 150); do
+      grep -q "registered $SENDER_ID" "$W/rdv.log" && break
+      kill -0 $SPID 2>/dev/null || fail "the sender exited early"
+      sleep 0.1
+    done
+    x pb timeout $T stdbuf -oL gst-launch-1.0 -e -m p2psrc peer="$SENDER_ID" rendezvous="$URL" \
+      turn-server="$RELAY" ! filesink location="$W/received.raw" >"$W/receiver.log" 2>&1 &
+    CPID=$!; PIDS="$PIDS $CPID"
+    for i in $(seq 150); do
+      grep -q 'event=(string)connected' "$W/receiver.log" && break
+      kill -0 $CPID 2>/dev/null || fail "the receiver exited early"
+      sleep 0.1
+    done
+    first=$(grep -o 'event=(string)connected, path=(string)[a-z]*' "$W/receiver.log" | head -n1)
+    [ "${first##*)}" = relay ] || fail "first path is '${first##*)}', expected 'relay' (the direct route is blocked)"
+    unblock_later
+    wait $CPID || fail "the receiver failed"
+    wait $SPID || fail "the sender failed"
+    got=$(stat -c %s "$W/received.raw")
+    [ "$got" -ge $((60 * 17640)) ] || fail "only $got bytes of PCM arrived (want 60 of the 80 buffers)"
+    tail -c "$got" "$W/original.raw" | cmp -s - "$W/received.raw" ||
+      fail "the $got bytes of PCM received are not the end of the original"
+    for side in receiver sender; do
+      grep 'event=(string)path-changed' "$W/$side.log" | tail -n1 |
+        grep 'path=(string)direct' | grep -q 'old-path=(string)relay' ||
+        fail "$side: no p2p-connection path-changed message from relay to direct"
+    done
+    direct=$(grep 'event=(string)path-changed' "$W/receiver.log" | head -n1 |
+      sed -n 's/.*direct-path-time-ms=(guint64)\([0-9]*\).*/\1/p')
+    log "ok: $got bytes of PCM identical to the original's end; p2psrc connected on the" \
+      "relay, path-changed relay -> direct ${direct} ms after its QUIC start"
     ;;
   *) echo "unknown case $CASE"; exit 2 ;;
 esac

@@ -26,7 +26,7 @@ except ImportError:
 gi.require_version("GLib", "2.0")
 gi.require_version("Gio", "2.0")
 gi.require_version("P2p", "1.0")
-from gi.repository import GLib, Gio, P2p  # noqa: E402
+from gi.repository import GLib, GObject, Gio, P2p  # noqa: E402
 
 # Every wait on the network is bounded by this many seconds.
 TIMEOUT_S = 20
@@ -288,6 +288,13 @@ class ConnectionTests:
         self.assertEqual(rstats.messages_received, len(messages) + 1)
         self.assertEqual(rstats.path_kind, self.path_kind)
         self.assertEqual(P2p.path_kind_to_string(stats.path_kind), self.path_name)
+        # no path change here; a direct path was direct once set up
+        self.assertEqual((stats.path_changes, rstats.path_changes), (0, 0))
+        want = stats.setup_time_us if self.path_kind == P2p.PathKind.DIRECT else 0
+        self.assertEqual(stats.direct_path_time_us, want)
+        # "path-changed" gives the old and the new kind
+        q = GObject.signal_query("path-changed", P2p.Connection)
+        self.assertEqual([t.name for t in q.param_types], ["P2pPathKind", "P2pPathKind"])
 
     def test_close_with_reason(self):
         ep = self.ep

@@ -461,10 +461,12 @@ p2p_mem_path_set_kind (P2pMemPath *self, P2pPathKind kind)
 {
   g_return_if_fail (P2P_IS_MEM_PATH (self));
 
-  if (self->kind == kind)
+  P2pPathKind old = self->kind;
+
+  if (old == kind)
     return;
   self->kind = kind;
-  p2p_packet_path_notify_kind_changed (P2P_PACKET_PATH (self));
+  p2p_packet_path_announce_change (P2P_PACKET_PATH (self), old);
 }
 
 void

@@ -52,7 +52,7 @@ gboolean p2p_mem_path_run_until (P2pMemPath *self, P2pMemPathCondition cond,
 void p2p_mem_path_set_mtu (P2pMemPath *self, gsize mtu);
 /* One-way delay (ns) of datagrams sent by @self (default 0). */
 void p2p_mem_path_set_latency (P2pMemPath *self, guint64 latency_ns);
-/* Path kind reported (default SIMULATED); emits "kind-changed" if it changes. */
+/* Path kind reported (default SIMULATED); a change is announced ("path-changed"). */
 void p2p_mem_path_set_kind (P2pMemPath *self, P2pPathKind kind);
 
 /* Called for every datagram @from sends; return TRUE to drop it (send()

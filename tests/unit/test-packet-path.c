@@ -221,12 +221,15 @@ test_base_defaults (void)
   recorder_clear (&r);
 }
 
+/* logs each change as two entries: old kind, new kind */
 static void
-on_kind_changed (P2pPacketPath *path, P2pPathKind kind, gpointer user_data)
+on_path_changed (P2pPacketPath *path, P2pPathKind old_kind, P2pPathKind new_kind,
+    gpointer user_data)
 {
   GArray *kinds = user_data;
 
-  g_array_append_val (kinds, kind);
+  g_array_append_val (kinds, old_kind);
+  g_array_append_val (kinds, new_kind);
 }
 
 /* ---- mem path ---- */
@@ -484,19 +487,30 @@ test_mem_peer_gone (Fixture *f, gconstpointer data)
 }
 
 static void
-test_mem_kind_changed (Fixture *f, gconstpointer data)
+test_mem_path_changed (Fixture *f, gconstpointer data)
 {
   g_autoptr (GArray) kinds = g_array_new (FALSE, FALSE, sizeof (P2pPathKind));
+  static const P2pPathKind want[] = {
+    P2P_PATH_KIND_SIMULATED, P2P_PATH_KIND_RELAY,
+    P2P_PATH_KIND_RELAY, P2P_PATH_KIND_DIRECT,
+    P2P_PATH_KIND_DIRECT, P2P_PATH_KIND_DIRECT,
+  };
 
-  g_signal_connect (f->a, "kind-changed", G_CALLBACK (on_kind_changed), kinds);
+  g_signal_connect (f->a, "path-changed", G_CALLBACK (on_path_changed), kinds);
   p2p_mem_path_set_kind (f->a, P2P_PATH_KIND_RELAY);
   p2p_mem_path_set_kind (f->a, P2P_PATH_KIND_RELAY);     /* no change, no signal */
   p2p_mem_path_set_kind (f->a, P2P_PATH_KIND_DIRECT);
-  g_assert_cmpuint (kinds->len, ==, 2);
-  g_assert_cmpint (g_array_index (kinds, P2pPathKind, 0), ==, P2P_PATH_KIND_RELAY);
-  g_assert_cmpint (g_array_index (kinds, P2pPathKind, 1), ==, P2P_PATH_KIND_DIRECT);
+  /* a route change of the same kind (a direct path moved to another
+   * address) is announced too, with equal kinds */
+  p2p_packet_path_announce_change (P2P_PACKET_PATH (f->a), P2P_PATH_KIND_DIRECT);
+  g_assert_cmpuint (kinds->len, ==, G_N_ELEMENTS (want));
+  for (guint i = 0; i < G_N_ELEMENTS (want); i++)
+    g_assert_cmpint (g_array_index (kinds, P2pPathKind, i), ==, want[i]);
   g_assert_cmpint (p2p_packet_path_get_kind (P2P_PACKET_PATH (f->a)), ==,
       P2P_PATH_KIND_DIRECT);
+  /* the other end's path did not change */
+  g_assert_cmpint (p2p_packet_path_get_kind (P2P_PACKET_PATH (f->b)), ==,
+      P2P_PATH_KIND_SIMULATED);
 }
 
 static void
@@ -580,7 +594,7 @@ main (int argc, char **argv)
   ADD ("latency-run-until", test_mem_latency_run_until, 0);
   ADD ("close", test_mem_close, 0);
   ADD ("peer-gone", test_mem_peer_gone, 0);
-  ADD ("kind-changed", test_mem_kind_changed, 0);
+  ADD ("path-changed", test_mem_path_changed, 0);
   ADD ("realtime", test_mem_realtime, 1);
 #undef ADD
   g_test_add_func ("/packet-path/mem/explicit-context", test_mem_explicit_context);

@@ -872,7 +872,7 @@ typedef struct {
   P2pQuicConnection *server;
   gboolean server_up;
   GError *error;
-  gint path_kind;
+  gint old_kind, path_kind;
   guint path_changes;
 } MemPair;
 
@@ -924,12 +924,14 @@ mem_start_net (gpointer data)
 }
 
 static void
-on_path_changed (P2pConnection *conn, P2pPathKind kind, gpointer data)
+on_path_changed (P2pConnection *conn, P2pPathKind old_kind, P2pPathKind new_kind,
+    gpointer data)
 {
   MemPair *mp = data;
 
   g_mutex_lock (&mp->lock);
-  mp->path_kind = kind;
+  mp->old_kind = old_kind;
+  mp->path_kind = new_kind;
   mp->path_changes++;
   g_cond_broadcast (&mp->cond);
   g_mutex_unlock (&mp->lock);
@@ -941,6 +943,29 @@ mem_set_relay_net (gpointer data)
   MemPair *mp = data;
 
   p2p_mem_path_set_kind (mp->a, P2P_PATH_KIND_RELAY);
+}
+
+static void
+mem_set_direct_net (gpointer data)
+{
+  MemPair *mp = data;
+
+  p2p_mem_path_set_kind (mp->a, P2P_PATH_KIND_DIRECT);
+}
+
+/* Waits (bounded) until @n path changes were signalled; checks the last. */
+static void
+mem_wait_change (MemPair *mp, guint n, P2pPathKind old_kind, P2pPathKind new_kind)
+{
+  gint64 end = g_get_monotonic_time () + WAIT_LIMIT_US;
+
+  g_mutex_lock (&mp->lock);
+  while (mp->path_changes < n)
+    g_assert_true (g_cond_wait_until (&mp->cond, &mp->lock, end));
+  g_assert_cmpuint (mp->path_changes, ==, n);
+  g_assert_cmpint (mp->old_kind, ==, old_kind);
+  g_assert_cmpint (mp->path_kind, ==, new_kind);
+  g_mutex_unlock (&mp->lock);
 }
 
 static void
@@ -975,18 +1000,36 @@ test_mem_path (Fixture *f, gconstpointer data)
   p2p_connection_get_stats (mp.client, &st);
   g_assert_cmpint (st.path_kind, ==, P2P_PATH_KIND_SIMULATED);
 
+  g_assert_cmpuint (st.path_changes, ==, 0);
+  g_assert_cmpuint (st.direct_path_time_us, ==, 0);     /* never direct */
+
   g_signal_connect (mp.client, "path-changed", G_CALLBACK (on_path_changed), &mp);
   p2p_net_thread_invoke_sync (f->nt, mem_set_relay_net, &mp);
-  g_mutex_lock (&mp.lock);
-  while (mp.path_changes == 0)
-    g_assert_true (g_cond_wait_until (&mp.cond, &mp.lock, end));
-  g_assert_cmpint (mp.path_kind, ==, P2P_PATH_KIND_RELAY);
-  g_mutex_unlock (&mp.lock);
+  mem_wait_change (&mp, 1, P2P_PATH_KIND_SIMULATED, P2P_PATH_KIND_RELAY);
   p2p_connection_get_stats (mp.client, &st);
   g_assert_cmpint (st.path_kind, ==, P2P_PATH_KIND_RELAY);
+  g_assert_cmpuint (st.path_changes, ==, 1);
+  g_assert_cmpuint (st.direct_path_time_us, ==, 0);
   /* Still works after the path change. */
   send_str (P2P_CONNECTION (mp.server), "after relay");
   assert_receive_str (f, mp.client, "after relay");
+
+  /* relay -> direct: counted and timed (from the connection's start, after
+   * its setup here), the stream goes on both ways; the server's path did
+   * not change */
+  p2p_net_thread_invoke_sync (f->nt, mem_set_direct_net, &mp);
+  mem_wait_change (&mp, 2, P2P_PATH_KIND_RELAY, P2P_PATH_KIND_DIRECT);
+  p2p_connection_get_stats (mp.client, &st);
+  g_assert_cmpint (st.path_kind, ==, P2P_PATH_KIND_DIRECT);
+  g_assert_cmpuint (st.path_changes, ==, 2);
+  g_assert_cmpuint (st.direct_path_time_us, >, st.setup_time_us);
+  send_str (mp.client, "after direct");
+  assert_receive_str (f, P2P_CONNECTION (mp.server), "after direct");
+  send_str (P2P_CONNECTION (mp.server), "back");
+  assert_receive_str (f, mp.client, "back");
+  p2p_connection_get_stats (P2P_CONNECTION (mp.server), &st);
+  g_assert_cmpuint (st.path_changes, ==, 0);
+  g_assert_cmpint (st.path_kind, ==, P2P_PATH_KIND_SIMULATED);
 
   g_signal_handlers_disconnect_by_data (mp.client, &mp);
   g_signal_handlers_disconnect_by_data (mp.server, &mp);

@@ -514,9 +514,20 @@ pump_watch_gap (gpointer data)
   return done;
 }
 
+/* "path-changed" of the server's connection: old and new kind, in order */
+static void
+on_moved (P2pConnection *conn, P2pPathKind old_kind, P2pPathKind new_kind, gpointer data)
+{
+  GArray *kinds = data;
+
+  g_array_append_val (kinds, old_kind);
+  g_array_append_val (kinds, new_kind);
+}
+
 static void
 run_client_moves (guint64 seed, gboolean new_address)
 {
+  g_autoptr (GArray) kinds = g_array_new (FALSE, FALSE, sizeof (P2pPathKind));
   Env e = { 0 };
   g_autoptr (GError) error = NULL;
   g_autoptr (P2pConnection) c = NULL, s = NULL;
@@ -534,6 +545,7 @@ run_client_moves (guint64 seed, gboolean new_address)
   g_assert_no_error (error);
   s = accept_one (&e);
   g_signal_connect (s, "closed", G_CALLBACK (on_closed), &cl);
+  g_signal_connect (s, "path-changed", G_CALLBACK (on_moved), kinds);
   client = p2p_sim_provider_get_node (P2P_SIM_PROVIDER (e.client));
   before = p2p_sim_network_get_node_address (e.net, client);
 
@@ -557,6 +569,11 @@ run_client_moves (guint64 seed, gboolean new_address)
   g_assert_cmpstr (g_checksum_get_string (m.p.tx_sum), ==, g_checksum_get_string (m.p.rx_sum));
   p2p_connection_get_stats (s, &st);
   g_assert_cmpuint (st.migrations, ==, 1);
+  /* the migration is a path change of the same kind, signalled and counted */
+  g_assert_cmpuint (st.path_changes, ==, 1);
+  g_assert_cmpuint (kinds->len, ==, 2);
+  g_assert_cmpint (g_array_index (kinds, P2pPathKind, 0), ==, P2P_PATH_KIND_SIMULATED);
+  g_assert_cmpint (g_array_index (kinds, P2pPathKind, 1), ==, P2P_PATH_KIND_SIMULATED);
   g_test_message ("%s: longest time without data after the move %.0f ms (virtual)",
       new_address ? "new address" : "NAT rebinding", m.max_gap_ns / 1e6);
   /* a few round trips (20 ms each), not a timeout */
@@ -572,6 +589,7 @@ run_client_moves (guint64 seed, gboolean new_address)
   pump_clear (&back);
   pump_clear (&m.p);
   g_signal_handlers_disconnect_by_data (s, &cl);
+  g_signal_handlers_disconnect_by_data (s, kinds);
   g_clear_object (&c);
   g_clear_object (&s);
   env_clear (&e);

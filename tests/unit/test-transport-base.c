@@ -436,9 +436,11 @@ on_closed (P2pConnection *c, const GError *error, gpointer user_data)
 }
 
 static void
-on_path_changed (P2pConnection *c, P2pPathKind kind, gpointer user_data)
+on_path_changed (P2pConnection *c, P2pPathKind old_kind, P2pPathKind new_kind,
+    gpointer user_data)
 {
-  g_array_append_val (((SignalLog *) user_data)->kinds, kind);
+  g_array_append_val (((SignalLog *) user_data)->kinds, old_kind);
+  g_array_append_val (((SignalLog *) user_data)->kinds, new_kind);
 }
 
 static void
@@ -462,9 +464,10 @@ test_signals_and_state (void)
   g_signal_connect (c, "path-changed", G_CALLBACK (on_path_changed), &log);
   g_signal_connect (c, "datagram-received", G_CALLBACK (on_datagram), &log);
 
-  p2p_connection_emit_path_changed (conn, P2P_PATH_KIND_RELAY);
-  g_assert_cmpuint (log.kinds->len, ==, 1);
+  p2p_connection_emit_path_changed (conn, P2P_PATH_KIND_RELAY, P2P_PATH_KIND_DIRECT);
+  g_assert_cmpuint (log.kinds->len, ==, 2);
   g_assert_cmpint (g_array_index (log.kinds, P2pPathKind, 0), ==, P2P_PATH_KIND_RELAY);
+  g_assert_cmpint (g_array_index (log.kinds, P2pPathKind, 1), ==, P2P_PATH_KIND_DIRECT);
   p2p_connection_emit_datagram (conn, d);
   g_assert_cmpuint (log.datagrams->len, ==, 1);
   g_assert_true (g_bytes_equal (log.datagrams->pdata[0], d));
@@ -481,6 +484,9 @@ test_signals_and_state (void)
   g_assert_cmpuint (stats.rtt_us, ==, 0);       /* zeroed by the base class */
   g_assert_cmpuint (stats.messages_sent, ==, 0);
   g_assert_cmpint (stats.path_kind, ==, P2P_PATH_KIND_SIMULATED);
+  /* path changes are counted by the implementation (none here) */
+  g_assert_cmpuint (stats.path_changes, ==, 0);
+  g_assert_cmpuint (stats.direct_path_time_us, ==, 0);
 
   g_assert_cmpuint (p2p_connection_get_peer_id (conn)->key[0], ==, 0x42);
   g_assert_true (p2p_connection_is_connected (conn));

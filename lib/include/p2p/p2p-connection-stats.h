@@ -40,6 +40,16 @@ P2P_EXPORT const char *p2p_path_kind_to_string (P2pPathKind kind);
  * @setup_time_us: from connect start to authenticated, microseconds
  * @cwnd: congestion window, bytes
  * @path_kind: the kind of packet path in use
+ * @migrations: times the peer moved to a new address (NAT rebinding, a new
+ *   network), each validated by QUIC; each is also a path change
+ * @path_changes: how often the path changed under the connection (the
+ *   #P2pConnection::path-changed signals so far: ICE moved from a relayed
+ *   pair to a direct one, a direct path moved to another address, ...)
+ * @direct_path_time_us: from the same start as @setup_time_us until the
+ *   path was first direct, microseconds: @setup_time_us when it was direct
+ *   from the start, the moment of the upgrade when it started on a relay
+ *   (it can be shorter than @setup_time_us when that came during the
+ *   handshake); 0 while it has never been direct
  *
  * Counters of one connection, read with p2p_connection_get_stats(). A boxed
  * type (%P2P_TYPE_CONNECTION_STATS) so bindings can read its fields.
@@ -58,10 +68,13 @@ typedef struct {
   P2pPathKind path_kind;
   guint64 migrations;           /* times the peer moved to a new address (NAT
                                  * rebinding, a new network), each validated */
+  guint64 path_changes;
+  guint64 direct_path_time_us;
 
   /*< private >*/
-  /* room for new counters without an ABI break (zero) */
-  gpointer padding[7];
+  /* room for new counters without an ABI break (zero); the three counters
+   * above took three of the eight 64-bit slots */
+  gpointer padding[5];
 } P2pConnectionStats;
 
 #define P2P_TYPE_CONNECTION_STATS (p2p_connection_stats_get_type ())

@@ -5,7 +5,12 @@
  * Threads: every public function may be called from any thread; blocking
  * variants wait for the provider's network thread and honour @cancellable.
  * Signals ("closed", "path-changed", "datagram-received") are emitted on the
- * provider's network thread.
+ * provider's network thread. "path-changed" (P2pPathKind old_kind,
+ * P2pPathKind new_kind): the packets now take another route, e.g. from a
+ * TURN relay to a direct ICE pair once hole punching succeeded (the kinds
+ * may be equal: a direct path moved to another address); the stream goes
+ * on, nothing is lost; counted in the stats (path_changes,
+ * direct_path_time_us).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
@@ -90,7 +95,8 @@ P2P_EXPORT void p2p_connection_get_stats (P2pConnection *self, P2pConnectionStat
 
 /* For implementations: emit "closed" (error may be NULL for a normal close). */
 P2P_EXPORT void p2p_connection_emit_closed (P2pConnection *self, const GError *error);
-P2P_EXPORT void p2p_connection_emit_path_changed (P2pConnection *self, P2pPathKind kind);
+P2P_EXPORT void p2p_connection_emit_path_changed (P2pConnection *self, P2pPathKind old_kind,
+    P2pPathKind new_kind);
 P2P_EXPORT void p2p_connection_emit_datagram (P2pConnection *self, GBytes *datagram);
 
 G_END_DECLS
