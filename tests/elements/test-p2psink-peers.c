@@ -5,8 +5,10 @@
  * a receiver that never confirms the end of the stream, reversed roles
  * (p2psink mode=connect to a listening p2psrc), is-live with data
  * flowing, the "path-changed" message when the receiver's NAT rebinds
- * under a running stream, and resuming after a lost connection. Every test checks the bytes, timestamps and events that
- * arrive; every wait is bounded (P2P_TEST_TIMEOUT_S).
+ * under a running stream, resuming after a lost connection, and a stream
+ * that survives a change of the receiver's network (new address, NAT
+ * rebinding, a 3 s link flap) on the same connection. Every test checks
+ * the bytes, timestamps and events that arrive; every wait is bounded (P2P_TEST_TIMEOUT_S).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-gst-test-util.h"
 #include "p2p/p2p-sim.h"
@@ -816,6 +818,235 @@ GST_START_TEST (test_reliable_receiver_of_datagram_sender)
 }
 GST_END_TEST;
 
+/* Issue 17: a reliable stream survives a change of the receiver's network
+ * mid-stream on the same connection. 250 buffers of 3000 bytes, one every
+ * 20 ms (a 5 s live-paced stream, 1.2 Mbit/s) on a 10 ms link (seed 17);
+ * after buffer 50 the receiver's node (a) moves to a new address, (b) has
+ * its NAT rebind (other ports), or (c) loses its link for 3 s (a
+ * partition, then healed). Every buffer arrives once, in order, with its
+ * bytes, timestamps, offsets and flags; no error on either bus; p2psrc
+ * (reconnect=always) never reconnects: one receiver served in all
+ * (peer-added once, not removed before EOS, receivers-total 1). (a) and (b): the
+ * sink followed the receiver (one "p2p-connection" event=path-changed,
+ * stats path-changes 1) and the longest time without a buffer stays under
+ * 2 s; (c): no path change, packets were dropped by the partition and the
+ * longest gap stays under 3 + 2 s. The
+ * gap is printed. The named network runs on real time (FOLLOW mode, as
+ * every element test on it), so the outage is 3 s of wall clock too. */
+typedef enum {
+  NET_CHANGE_ADDRESS,
+  NET_CHANGE_REBIND,
+  NET_CHANGE_FLAP,
+} NetChange;
+
+#define NC_BUFFERS 250
+#define NC_CHANGE_AT 50
+#define NC_FLAP_S 3
+
+typedef struct {
+  GMutex lock;
+  guint n;
+  gint64 at[NC_BUFFERS];
+} Arrivals;
+
+static GstPadProbeReturn
+arrival_probe (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  Arrivals *a = data;
+
+  g_mutex_lock (&a->lock);
+  if (a->n < NC_BUFFERS)
+    a->at[a->n] = g_get_monotonic_time ();
+  a->n++;
+  g_mutex_unlock (&a->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+/* Pushes buffers [from, to) one every 20 ms of wall clock (a live source's
+ * pace: the sender's queue and the receiver see a real-time stream). */
+static void
+push_paced (GstHarness *h, guint from, guint to)
+{
+  gint64 start = g_get_monotonic_time ();
+
+  for (guint i = from; i < to; i++) {
+    gint64 due = start + (gint64) (i - from) * 20 * G_TIME_SPAN_MILLISECOND;
+    gint64 now = g_get_monotonic_time ();
+
+    if (due > now)
+      g_usleep (due - now);
+    push_buffers (h, i, i + 1);
+  }
+}
+
+/* The node of the sink (the listener @peer_id registered) and the other one. */
+static void
+find_nodes (P2pSimNetwork *net, const char *peer_id, guint *sender, guint *receiver)
+{
+  P2pPeerId id;
+  g_autoptr (GSocketAddress) addr = NULL;
+
+  fail_unless (p2p_peer_id_parse (peer_id, &id, NULL));
+  addr = p2p_sim_network_lookup_peer (net, &id);
+  fail_unless (addr != NULL, "the sink is not listening on the network");
+  *sender = p2p_sim_network_find_node (net,
+      g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (addr)));
+  fail_unless_equals_int (p2p_sim_network_get_n_nodes (net), 2);
+  fail_unless (*sender == 1 || *sender == 2, "sink node %u", *sender);
+  *receiver = 3 - *sender;
+}
+
+static guint64
+stats_u64 (GstElement *e, const char *field)
+{
+  g_autoptr (GstStructure) st = NULL;
+  guint64 v = G_MAXUINT64;
+
+  g_object_get (e, "stats", &st, NULL);
+  fail_unless (st != NULL);
+  fail_unless (gst_structure_get_uint64 (st, field, &v), "no %s in the stats", field);
+  return v;
+}
+
+static void
+run_net_change (NetChange change)
+{
+  static const char *names[] = { "new address", "NAT rebinding", "link down 3 s" };
+  P2pTestSender s;
+  GstHarness *h;
+  g_autoptr (P2pSimNetwork) net = NULL;
+  g_autoptr (GstBus) bus = gst_bus_new (), sink_bus = gst_bus_new ();
+  g_autoptr (GInetAddress) before = NULL, after = NULL;
+  g_autoptr (GstPad) srcpad = NULL;
+  P2pSimLinkParams link;
+  P2pSimStats st;
+  Arrivals arr = { 0 };
+  guint sender, receiver, reconnects = 0, path_changed = 0;
+  gint64 changed_at, gap = 0, bound;
+  gulong probe;
+  GstMessage *msg;
+
+  g_mutex_init (&arr.lock);
+  p2p_test_sender_start (&s, "net-change", TRUE, NULL);
+  gst_element_set_bus (s.sink, sink_bus);
+  net = p2p_sim_network_get_named (s.network, NULL);
+  fail_unless (net != NULL);
+  g_object_set (net, "seed", (guint64) 17, NULL);
+  p2p_sim_link_params_init (&link);
+  link.latency_ms = 10;
+  fail_unless (p2p_sim_network_set_default_link (net, &link, NULL));
+  h = p2p_test_receiver_start (&s, "reconnect", 1, "reconnect-delay", 50, NULL);
+  gst_element_set_bus (h->element, bus);
+  srcpad = gst_element_get_static_pad (h->element, "src");
+  probe = gst_pad_add_probe (srcpad, GST_PAD_PROBE_TYPE_BUFFER, arrival_probe, &arr, NULL);
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+  find_nodes (net, s.peer_id, &sender, &receiver);
+  before = p2p_sim_network_get_node_address (net, receiver);
+
+  p2p_test_push_stream_headers (s.hsink);
+  push_paced (s.hsink, 0, NC_CHANGE_AT);
+  changed_at = g_get_monotonic_time ();
+  switch (change) {
+    case NET_CHANGE_ADDRESS:
+      p2p_sim_network_change_node_address (net, receiver);
+      break;
+    case NET_CHANGE_REBIND:
+      p2p_sim_network_rebind_node (net, receiver);
+      break;
+    case NET_CHANGE_FLAP:
+      p2p_sim_network_partition (net, sender, receiver);
+      push_paced (s.hsink, NC_CHANGE_AT, NC_CHANGE_AT + NC_FLAP_S * 50);
+      p2p_sim_network_heal (net, sender, receiver);
+      break;
+  }
+  after = p2p_sim_network_get_node_address (net, receiver);
+  fail_unless_equals_int (g_inet_address_equal (before, after), change != NET_CHANGE_ADDRESS);
+  push_paced (s.hsink, change == NET_CHANGE_FLAP ? NC_CHANGE_AT + NC_FLAP_S * 50 : NC_CHANGE_AT,
+      NC_BUFFERS);
+  /* still the first receiver (it leaves normally after EOS) */
+  g_mutex_lock (&s.peers.lock);
+  fail_unless_equals_int (s.peers.added, 1);
+  fail_unless_equals_int (s.peers.removed, 0);
+  g_mutex_unlock (&s.peers.lock);
+  fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
+
+  /* every buffer once, in order, intact; nothing after EOS */
+  p2p_test_expect_stream (h, 0, NC_BUFFERS, BUF_SIZE, NULL);
+  fail_unless_equals_int (gst_harness_buffers_in_queue (h), 0);
+  g_mutex_lock (&arr.lock);
+  fail_unless_equals_int (arr.n, NC_BUFFERS);
+  for (guint i = 1; i < NC_BUFFERS; i++)
+    if (arr.at[i] >= changed_at)
+      gap = MAX (gap, arr.at[i] - MAX (arr.at[i - 1], changed_at));
+  g_mutex_unlock (&arr.lock);
+
+  /* the same connection all along */
+  while ((msg = gst_bus_pop (bus))) {
+    fail_if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR, "p2psrc posted an error");
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ELEMENT
+        && gst_structure_has_name (gst_message_get_structure (msg), "p2p-reconnect"))
+      reconnects++;
+    gst_message_unref (msg);
+  }
+  fail_unless_equals_int (reconnects, 0);
+  while ((msg = gst_bus_pop (sink_bus))) {
+    const GstStructure *ms = gst_message_get_structure (msg);
+
+    fail_if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR
+        || GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING, "p2psink posted an error or a warning");
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ELEMENT && gst_structure_has_name (ms, "p2p-connection")
+        && g_strcmp0 (gst_structure_get_string (ms, "event"), "path-changed") == 0)
+      path_changed++;
+    gst_message_unref (msg);
+  }
+  fail_unless_equals_int (path_changed, change == NET_CHANGE_FLAP ? 0 : 1);
+  g_mutex_lock (&s.peers.lock);
+  fail_unless_equals_int (s.peers.added, 1);
+  g_mutex_unlock (&s.peers.lock);
+  fail_unless_equals_uint64 (stats_u64 (s.sink, "receivers-total"), 1);
+  p2p_sim_network_get_stats (net, &st);
+  if (change == NET_CHANGE_FLAP) {
+    fail_unless_equals_uint64 (stats_u64 (s.sink, "path-changes"), 0);
+    fail_unless (st.dropped_partition > 0);
+    bound = (NC_FLAP_S + 2) * G_USEC_PER_SEC;
+  } else {
+    fail_unless_equals_uint64 (stats_u64 (s.sink, "path-changes"), 1);
+    fail_unless_equals_uint64 (st.dropped_partition, 0);
+    bound = 2 * G_USEC_PER_SEC;
+  }
+  g_print ("# %s: longest time without a buffer after the change %" G_GINT64_FORMAT
+      " ms; network: %" G_GUINT64_FORMAT " packets sent, %" G_GUINT64_FORMAT
+      " dropped by the partition, %" G_GUINT64_FORMAT " to no socket\n", names[change],
+      gap / 1000, st.packets_sent, st.dropped_partition, st.dropped_unbound);
+  fail_unless (gap < bound, "%s: %" G_GINT64_FORMAT " ms without a buffer", names[change],
+      gap / 1000);
+
+  gst_pad_remove_probe (srcpad, probe);
+  gst_element_set_bus (h->element, NULL);
+  gst_element_set_bus (s.sink, NULL);
+  gst_harness_teardown (h);
+  p2p_test_sender_stop (&s);
+  g_mutex_clear (&arr.lock);
+}
+
+GST_START_TEST (test_receiver_new_address)
+{
+  run_net_change (NET_CHANGE_ADDRESS);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_receiver_nat_rebinding)
+{
+  run_net_change (NET_CHANGE_REBIND);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_receiver_link_flap)
+{
+  run_net_change (NET_CHANGE_FLAP);
+}
+GST_END_TEST;
+
 static Suite *
 p2psink_peers_suite (void)
 {
@@ -838,12 +1069,17 @@ p2psink_peers_suite (void)
     tcase_add_test (tc, test_path_changed_message);
     tcase_add_test (tc, test_crashed_receiver_frees_slot);
     tcase_add_test (tc, test_crashed_receiver_no_stall);
+    tcase_add_test (tc, test_receiver_new_address);
+    tcase_add_test (tc, test_receiver_nat_rebinding);
+    tcase_add_test (tc, test_receiver_link_flap);
   } else {
     g_print ("# SKIP test_reconnect_after_loss: needs the simulated network\n");
     g_print ("# SKIP test_resume_after_loss: needs the simulated network\n");
     g_print ("# SKIP test_path_changed_message: needs the simulated network\n");
     g_print ("# SKIP test_crashed_receiver_frees_slot: needs the simulated network\n");
     g_print ("# SKIP test_crashed_receiver_no_stall: needs the simulated network\n");
+    g_print ("# SKIP test_receiver_new_address, test_receiver_nat_rebinding, "
+        "test_receiver_link_flap: need the simulated network\n");
   }
   return s;
 }
