@@ -1,17 +1,24 @@
 #!/usr/bin/env python3
-# tests/nat/gap-receiver.py: receives a p2psink's FLAC stream with p2psrc,
-# writes the decoded PCM (S16LE) to OUT and measures the time without media:
-# the longest gap between two buffers leaving p2psrc, wall clock. It touches
-# STARTED when the first buffer arrives (the test then changes the network)
-# and prints at EOS one line:
+# tests/nat/gap-receiver.py: receives a p2psink's FLAC (or Opus) stream with
+# p2psrc, writes the decoded PCM (S16LE) to OUT and measures the time without
+# media: the longest gap between two buffers leaving p2psrc, wall clock. It
+# touches STARTED when the first buffer arrives (the test then changes the
+# network) and prints at EOS one line:
 #   gap-receiver buffers=N max_gap_ms=X path=KIND resumed=N resume_gaps=N
 # (resumed: "p2p-resumed" messages, the stream taken up where it stopped on
 # a new connection; resume_gaps: of them, those where the sender no longer
-# had what was missed). Exits 1 on an element error or when EOS does not
+# had what was missed), and with delivery=datagram the frames missing from
+# the buffers' timestamps (each buffer should start where the one before it
+# ended) next to what p2psrc's stats count:
+#   ... first_ms=S end_ms=E missing=M holes=H largest_hole=F
+#   outside_largest=O datagrams_lost=L datagrams_late=T
+# (S, E: where the first buffer starts and the last one ends, stream time;
+# F: frames of the largest hole; O: frames missing outside it). Exits 1 on an element error or when EOS does not
 # come within LIMIT s. $P2PSRC_PROPS is added to p2psrc's properties (e.g.
 # "reconnect=always reconnect-delay=300").
 #
-#   gap-receiver.py PEER OUT STARTED LIMIT_S [delivery]
+#   gap-receiver.py PEER OUT STARTED LIMIT_S [DELIVERY [CODEC]]
+#   DELIVERY: reliable (default) or datagram; CODEC: flac (default) or opus
 # SPDX-License-Identifier: LGPL-2.1-or-later
 import os
 import sys
@@ -26,16 +33,28 @@ from gi.repository import GLib, Gst  # noqa: E402
 def main():
     peer, out, started, limit = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
     delivery = sys.argv[5] if len(sys.argv) > 5 else "reliable"
+    codec = sys.argv[6] if len(sys.argv) > 6 else "flac"
+    decode = {"flac": "flacparse ! flacdec", "opus": "opusdec"}[codec]
     Gst.init(None)
     pipe = Gst.parse_launch(
         f'p2psrc name=src peer="{peer}" delivery={delivery} '
-        f'{os.environ.get("P2PSRC_PROPS", "")} ! flacparse ! flacdec '
+        f'{os.environ.get("P2PSRC_PROPS", "")} ! {decode} '
         f'! audioconvert ! audio/x-raw,format=S16LE ! filesink location="{out}"')
     src = pipe.get_by_name("src")
-    state = {"n": 0, "last": None, "gap": 0.0, "err": None, "resumed": 0, "resume_gaps": 0}
+    state = {"n": 0, "last": None, "gap": 0.0, "err": None, "resumed": 0, "resume_gaps": 0,
+             "holes": [], "first": None, "end": None, "frame": None}
 
     def probe(pad, info):
         now = time.monotonic()
+        buf = info.get_buffer()
+        if buf.pts != Gst.CLOCK_TIME_NONE and buf.duration != Gst.CLOCK_TIME_NONE:
+            if state["frame"] is None or buf.duration > state["frame"]:
+                state["frame"] = buf.duration
+            if state["first"] is None:
+                state["first"] = buf.pts
+            if state["end"] is not None and buf.pts > state["end"]:
+                state["holes"].append(buf.pts - state["end"])
+            state["end"] = buf.pts + buf.duration
         if state["last"] is None:
             open(started, "w").close()
         else:
@@ -73,8 +92,18 @@ def main():
     stats = src.get_property("stats")
     path = stats.get_string("path") if stats else None
     pipe.set_state(Gst.State.NULL)
-    print(f"gap-receiver buffers={state['n']} max_gap_ms={state['gap'] * 1000:.0f} path={path} "
-          f"resumed={state['resumed']} resume_gaps={state['resume_gaps']}", flush=True)
+    line = (f"gap-receiver buffers={state['n']} max_gap_ms={state['gap'] * 1000:.0f} path={path} "
+            f"resumed={state['resumed']} resume_gaps={state['resume_gaps']}")
+    if delivery == "datagram" and state["end"] is not None:
+        frames = [round(h / state["frame"]) for h in state["holes"]]
+        largest = max(frames, default=0)
+        lost, late = stats.get_uint64("datagrams-lost")[1], stats.get_uint64("datagrams-late")[1]
+        line += (f" first_ms={state['first'] // Gst.MSECOND}"
+                 f" end_ms={state['end'] // Gst.MSECOND} missing={sum(frames)}"
+                 f" holes={len(frames)} largest_hole={largest}"
+                 f" outside_largest={sum(frames) - largest}"
+                 f" datagrams_lost={lost} datagrams_late={late}")
+    print(line, flush=True)
     if state["err"]:
         print(f"gap-receiver error: {state['err']}", file=sys.stderr)
         return 1

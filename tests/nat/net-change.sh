@@ -21,6 +21,13 @@
 #                 skipped or twice
 #         uplink  the receiver has two uplinks through two NAT routers and
 #                 the one in use is removed: it goes on through the other
+#         addr-dgram, down3-dgram  addr and down3 with a live Opus stream
+#                 in datagram delivery (audiotestsrc is-live=true, 20 ms
+#                 frames): what the change loses is one hole in the frames'
+#                 timestamps, counted exactly in p2psrc's datagrams-lost,
+#                 as long as the change lasts (addr: up to 1 s; down3: 3 s,
+#                 up to 1 s more), and nothing is lost outside it: the
+#                 frames go on up to the last one before EOS
 #
 # Topology: namespace "lan" holds a bridge (the public segment 198.18.7/24);
 # the sender "s" is 198.18.7.1 on it. Cases addr/down*: the receiver "c" is
@@ -53,13 +60,21 @@ cleanup() { lan_cleanup; [ -n "${KEEP_W:-}" ] && cp -r "$W" /tmp/kept-net-change
 trap cleanup EXIT INT TERM
 
 if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for network namespaces"; exit 77; fi
-launch_setup "$PLUGINS" "$W" p2psink p2psrc flacenc flacparse flacdec
+KIND=${CASE%-dgram}
+DGRAM=0
+[ "$KIND" != "$CASE" ] && DGRAM=1
+if [ $DGRAM = 1 ]; then
+  launch_setup "$PLUGINS" "$W" p2psink p2psrc opusenc opusdec
+else
+  launch_setup "$PLUGINS" "$W" p2psink p2psrc flacenc flacparse flacdec
+fi
 
 OUTAGE=0
 SECONDS_OF_AUDIO=7
 SENDER_ENV=""
 case "$CASE" in
-  addr|rebind|uplink) ;;
+  addr|rebind|uplink|addr-dgram) ;;
+  down3-dgram) OUTAGE=3 ;;
   down3) OUTAGE=3 ;;
   down12) OUTAGE=12; SECONDS_OF_AUDIO=18; SENDER_ENV="P2P_LIVENESS_TIMEOUT_MS=20000"
     RECEIVER_ENV="${RECEIVER_ENV:-} P2P_LIVENESS_TIMEOUT_MS=20000" ;;
@@ -84,7 +99,7 @@ router() {  # router NAME WAN_IP LAN_NET24
 }
 topology() {
   lan_up 198.18.7 s || return 1
-  case "$CASE" in
+  case "$KIND" in
     addr|down*|resume)
       _lan_mkns c && veth lan vc c eth0 && ip -n "$(lan_ns lan)" link set vc master br0 &&
         ip -n "$(lan_ns c)" addr add 198.18.7.20/24 dev eth0 ;;
@@ -99,35 +114,48 @@ topology() {
 }
 topology 2>"$W/ns.log" || { echo "SKIP: cannot make the namespaces: $(cat "$W/ns.log")"; exit 77; }
 
-BUFFERS=$((SECONDS_OF_AUDIO * 44100 / 1024))
-TESTSRC="audiotestsrc wave=sine freq=440 num-buffers=$BUFFERS samplesperbuffer=1024 \
-  ! audio/x-raw,rate=44100,channels=2,format=S16LE"
-# shellcheck disable=SC2086
-gst-launch-1.0 -q $TESTSRC ! flacenc ! flacparse ! flacdec ! audioconvert ! audio/x-raw,format=S16LE \
-  ! filesink location="$W/original.raw" || fail "cannot decode the reference"
+if [ $DGRAM = 1 ]; then
+  # live: one 20 ms frame every 20 ms of wall clock, whoever listens
+  BUFFERS=$((SECONDS_OF_AUDIO * 50))
+  SENDER_PIPE="audiotestsrc is-live=true wave=sine freq=440 num-buffers=$BUFFERS \
+    samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=2 ! opusenc frame-size=20 \
+    ! p2psink delivery=datagram"
+  RECEIVER_ARGS="datagram opus"
+else
+  BUFFERS=$((SECONDS_OF_AUDIO * 44100 / 1024))
+  TESTSRC="audiotestsrc wave=sine freq=440 num-buffers=$BUFFERS samplesperbuffer=1024 \
+    ! audio/x-raw,rate=44100,channels=2,format=S16LE"
+  # shellcheck disable=SC2086
+  gst-launch-1.0 -q $TESTSRC ! flacenc ! flacparse ! flacdec ! audioconvert ! audio/x-raw,format=S16LE \
+    ! filesink location="$W/original.raw" || fail "cannot decode the reference"
+  # the sender plays in real time (sync=true)
+  SENDER_PIPE="$TESTSRC ! flacenc ! p2psink sync=true"
+  RECEIVER_ARGS="reliable flac"
+fi
 "$P2P_ID" new --file "$W/sender.key" >/dev/null || fail "p2p-id new"
 SENDER_ID=$("$P2P_ID" show --file "$W/sender.key" | head -n1)
 T=$((SECONDS_OF_AUDIO + OUTAGE + 30))
 
-# The sender plays in real time (sync=true) and holds the stream until the
-# receiver is there (wait-for-peer), so the receiver gets all of it.
+# The sender holds the stream until the receiver is there (wait-for-peer),
+# so the receiver gets all of it.
 # shellcheck disable=SC2086
 env $SENDER_ENV P2P_MDNS=0 G_MESSAGES_DEBUG=p2p timeout $T ip netns exec "$(lan_ns s)" \
-  gst-launch-1.0 -m -e $TESTSRC ! flacenc ! p2psink identity="$W/sender.key" port=8800 \
-  wait-for-peer=true sync=true >"$W/sender.log" 2>&1 &
+  gst-launch-1.0 -m -e $SENDER_PIPE identity="$W/sender.key" port=8800 \
+  wait-for-peer=true >"$W/sender.log" 2>&1 &
 SENDER_PID=$!; LAN_PIDS="$LAN_PIDS $SENDER_PID"
 [ -n "$(wait_log "$W/sender.log" /p2p-listening/p)" ] || fail "the sender does not listen"
 
+# shellcheck disable=SC2086
 env ${RECEIVER_ENV:-} P2P_MDNS=0 G_MESSAGES_DEBUG=p2p timeout $T ip netns exec "$(lan_ns c)" "$PY" \
   "$ROOT/tests/nat/gap-receiver.py" "$SENDER_ID@198.18.7.1:8800" "$W/received.raw" \
-  "$W/started" "$((T - 5))" >"$W/receiver.out" 2>"$W/receiver.log" &
+  "$W/started" "$((T - 5))" $RECEIVER_ARGS >"$W/receiver.out" 2>"$W/receiver.log" &
 RECEIVER_PID=$!; LAN_PIDS="$LAN_PIDS $RECEIVER_PID"
 for i in $(seq 200); do [ -f "$W/started" ] && break; sleep 0.05; done
 [ -f "$W/started" ] || fail "no media within 10 s"
 sleep 2
 
 log "changing the network"
-case "$CASE" in
+case "$KIND" in
   addr)
     lan_x c ip addr del 198.18.7.20/24 dev eth0 && lan_x c ip addr add 198.18.7.21/24 dev eth0 ;;
   rebind)
@@ -145,13 +173,12 @@ esac || fail "the network change failed"
 wait $RECEIVER_PID; rc=$?
 wait $SENDER_PID || fail "the sender failed"
 [ $rc = 0 ] || fail "the receiver failed (exit $rc): $(cat "$W/receiver.out")"
-cmp -s "$W/original.raw" "$W/received.raw" ||
-  fail "decoded audio differs ($(stat -c %s "$W/received.raw") of $(stat -c %s "$W/original.raw") bytes)"
-gap=$(sed -n 's/.*max_gap_ms=\([0-9]*\).*/\1/p' "$W/receiver.out")
+field() { sed -n "s/.* $1=\\([0-9]*\\).*/\\1/p" "$W/receiver.out"; }
+gap=$(field max_gap_ms)
 [ -n "$gap" ] || fail "no gap figure: $(cat "$W/receiver.out")"
 stall=$((gap - OUTAGE * 1000))
 moved=$(grep -c "is now here too" "$W/sender.log")
-case "$CASE" in
+case "$KIND" in
   addr|rebind|uplink)
     [ "$moved" -ge 1 ] || fail "the sender never saw the receiver at a new address" ;;
 esac
@@ -160,11 +187,38 @@ if [ "$CASE" = resume ]; then
   [ "${resumed:-0}" -ge 1 ] || fail "the receiver did not resume: $(cat "$W/receiver.out")"
   grep -q "resume_gaps=0" "$W/receiver.out" || fail "resumed with a gap: $(cat "$W/receiver.out")"
 fi
-log "ok: $(stat -c %s "$W/original.raw") bytes of audio identical; longest time without media" \
-  "${gap} ms (outage ${OUTAGE} s, added stall ${stall} ms); new receiver addresses seen by the sender: $moved;" \
-  "resumed on a new connection: ${resumed:-0}"
+if [ $DGRAM = 1 ]; then
+  buffers=$(field buffers); end=$(field end_ms); missing=$(field missing)
+  hole=$(field largest_hole); outside=$(field outside_largest)
+  lost=$(field datagrams_lost); late=$(field datagrams_late)
+  [ -n "$lost" ] && [ -n "$end" ] || fail "no datagram figures: $(cat "$W/receiver.out")"
+  log "frames received $buffers ($(field first_ms) to $end ms), missing $missing (largest" \
+    "hole $hole frames, $outside outside it); stats: datagrams-lost $lost, datagrams-late $late"
+  # the stream went on to its end (the sender's last frame, within half a
+  # frame: a live source's timestamps are rounded): the frames after the
+  # change all came
+  [ "$end" -ge $((BUFFERS * 20 - 10)) ] && [ "$end" -le $((BUFFERS * 20 + 10)) ] ||
+    fail "the last frame ends at $end ms, not $((BUFFERS * 20))"
+  # what was lost is counted, exactly
+  [ "$lost" = "$missing" ] || fail "datagrams-lost $lost, but $missing frames missing"
+  [ "$outside" = 0 ] || fail "$outside frames lost outside the change's hole"
+  # about the change's share: addr up to 1 s (50 frames), down3 its 3 s
+  # (150 frames, less the time ip link takes) up to 1 s more
+  lo=0; hi=50
+  [ "$OUTAGE" -gt 0 ] && { lo=$((OUTAGE * 50 - 10)); hi=$((OUTAGE * 50 + 50)); }
+  [ "$hole" -ge $lo ] && [ "$hole" -le $hi ] ||
+    fail "the change lost $hole frames (expected $lo..$hi)"
+  log "ok: longest time without media ${gap} ms (outage ${OUTAGE} s, added stall ${stall} ms);" \
+    "new receiver addresses seen by the sender: $moved"
+else
+  cmp -s "$W/original.raw" "$W/received.raw" ||
+    fail "decoded audio differs ($(stat -c %s "$W/received.raw") of $(stat -c %s "$W/original.raw") bytes)"
+  log "ok: $(stat -c %s "$W/original.raw") bytes of audio identical; longest time without media" \
+    "${gap} ms (outage ${OUTAGE} s, added stall ${stall} ms); new receiver addresses seen by the sender: $moved;" \
+    "resumed on a new connection: ${resumed:-0}"
+fi
 # (a), (b) and the 3 s outage: under 1 s of stall beyond the outage itself
-case "$CASE" in
+case "$KIND" in
   down12|resume) ;;
   *) [ "$stall" -lt 1000 ] || fail "added stall ${stall} ms (target < 1000 ms)" ;;
 esac
