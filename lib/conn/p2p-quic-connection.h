@@ -69,6 +69,19 @@ gboolean p2p_quic_connection_owns_cid (P2pQuicConnection *self, const guint8 *ci
 /* Net thread: a PING now, so the peer learns our new address at once
  * (our network changed; the endpoint watches GNetworkMonitor). */
 void p2p_quic_connection_ping (P2pQuicConnection *self);
+/* Net thread: moves the established connection onto @path (another path on
+ * the same context and clock: a new ICE path to the same peer after the old
+ * one failed); the session, its streams and what is in flight stay. The old
+ * path is closed; @first (nullable, @len bytes): a datagram that came by
+ * @path before it was adopted, given to the session. A PING goes out on
+ * @path and "path-changed" (old kind, new kind) is emitted. @peer: the
+ * authenticated peer that offered @path (the signed ICE offer).
+ * Errors: AUTHENTICATION_FAILED (@peer is not the connection's peer),
+ * CLOSED (not established, or closed), INVALID_ARGUMENT (@path is the
+ * current path or on another context). On error nothing changes and @path
+ * is untouched. */
+gboolean p2p_quic_connection_replace_path (P2pQuicConnection *self, P2pPacketPath *path,
+    const P2pPeerId *peer, const guint8 *first, gsize len, GError **error);
 /* Path under a session; path changes (ICE) are reported through it. */
 P2pPacketPath *p2p_quic_connection_get_path (P2pQuicConnection *self);
 /* Immediate close with @error (any thread; waits for the network thread):
