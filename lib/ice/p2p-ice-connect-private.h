@@ -60,6 +60,13 @@ p2p_ice_session_config (const P2pQuicSessionConfig *in, P2pQuicSessionConfig *ou
 
 /* The responder counts into @counters (not owned) instead of its own. */
 void p2p_ice_responder_set_counters (P2pIceResponder *self, P2pIceCounters *counters);
+/* The accepted connections an ICE restart may move (weak references to
+ * P2pQuicConnection): one list per responder, or one shared by a
+ * service's responders (a restart may come through another carrier). */
+GPtrArray *p2p_ice_live_new (void);
+void p2p_ice_live_add (GPtrArray *live, P2pQuicConnection *conn);
+/* The responder records its connections in @live (not owned) instead of its own. */
+void p2p_ice_responder_set_live (P2pIceResponder *self, GPtrArray *live);
 /* Later offers get an "ice-error" (not accepting); setups in progress go on. */
 void p2p_ice_responder_set_refusing (P2pIceResponder *self);
 

@@ -79,6 +79,21 @@ void p2p_ice_connect_async (P2pSignaling *signaling, P2pIdentity *identity,
     GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
 P2pConnection *p2p_ice_connect_finish (GAsyncResult *result, GError **error);
 
+/* ICE restart under a live connection: re-dials the peer of @conn (a
+ * client connection from p2p_ice_connect_async) through @signaling with a
+ * new ICE session (fresh credentials, candidates and checks), then moves
+ * @conn onto the new path (p2p_quic_connection_replace_path: no new QUIC
+ * handshake; a PING goes out on it). The responder recognises its
+ * connection by that short-header packet (its DCID) and moves it too,
+ * only if the signed offer came from the connection's own peer. Errors:
+ * those of p2p_ice_connect_async, and of replace_path (CLOSED: the
+ * connection closed meanwhile). The responder's side completes when the
+ * PING arrives. */
+void p2p_ice_reconnect_async (P2pSignaling *signaling, P2pIdentity *identity,
+    const P2pConfig *config, P2pQuicConnection *conn, GCancellable *cancellable,
+    GAsyncReadyCallback callback, gpointer user_data);
+gboolean p2p_ice_reconnect_finish (GAsyncResult *result, GError **error);
+
 /* What ICE responders did with the offers they got (network thread; for
  * tests and monitoring). A responder counts into its own, or into its
  * service's (the sum over every responder the service had). */
@@ -87,6 +102,7 @@ typedef struct {
   guint agents_started;         /* ICE agents (P2pIcePath) created to answer an offer */
   guint offers_replayed;        /* offers dropped as replays (nonce seen) */
   guint offers_stale;           /* offers refused as stale (or without ts/nonce) */
+  guint restarts;               /* accepted connections moved onto a new path (ICE restart) */
 } P2pIceCounters;
 
 typedef struct _P2pIceResponder P2pIceResponder;

@@ -42,6 +42,7 @@ struct _P2pIceService {
   gpointer user_data;
   struct ServiceBox *box;       /* lets pending callbacks see that we are gone */
   P2pIceCounters counters;      /* of every responder it had */
+  GPtrArray *live;              /* accepted connections, for ICE restarts (p2p_ice_live_new) */
 };
 
 /* One rendezvous server and our registration there. */
@@ -191,6 +192,7 @@ server_start_responder (Server *srv)
   srv->responder = p2p_ice_responder_new (srv->signaling, self->identity, self->config,
       &self->qcfg, self->allowed, self->max_pending, self->func, self->user_data);
   p2p_ice_responder_set_counters (srv->responder, &self->counters);
+  p2p_ice_responder_set_live (srv->responder, self->live);
 }
 
 typedef struct {
@@ -538,6 +540,7 @@ p2p_ice_service_new (P2pIdentity *identity, const P2pConfig *config,
   }
   g_queue_init (&self->waiting);
   g_queue_init (&self->dials);
+  self->live = p2p_ice_live_new ();
   self->box = g_new0 (ServiceBox, 1);
   self->box->refs = 1;
   self->box->svc = self;
@@ -673,6 +676,7 @@ p2p_ice_service_free (P2pIceService *self)
   self->box->svc = NULL;
   box_unref (self->box);
   g_ptr_array_unref (self->servers);
+  g_ptr_array_unref (self->live);
   if (self->allowed)
     g_ptr_array_unref (self->allowed);
   g_object_unref (self->identity);
