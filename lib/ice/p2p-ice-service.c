@@ -43,6 +43,7 @@ struct _P2pIceService {
   struct ServiceBox *box;       /* lets pending callbacks see that we are gone */
   P2pIceCounters counters;      /* of every responder it had */
   GPtrArray *live;              /* accepted connections, for ICE restarts (p2p_ice_live_new) */
+  P2pIceRestart *restart;       /* keeps dialed connections across a failed path */
 };
 
 /* One rendezvous server and our registration there. */
@@ -348,6 +349,8 @@ dial_finish (Dial *d, P2pConnection *conn)
   g_cancellable_cancel (d->race);
   if (d->cancel_id)
     g_cancellable_disconnect (cancellable, d->cancel_id);
+  if (conn && self)
+    p2p_ice_restart_watch (self->restart, P2P_QUIC_CONNECTION (conn));
   if (conn)
     g_task_return_pointer (task, conn, g_object_unref);
   else if (!g_task_return_error_if_cancelled (task))
@@ -511,6 +514,22 @@ p2p_ice_service_connect_finish (P2pIceService *self, GAsyncResult *result, GErro
 
 /* ------------------------------------------------------------ the rest */
 
+/* P2pIceCarriersFunc: the registered servers' signalings, in order. */
+static GPtrArray *
+registered_carriers (gpointer data)
+{
+  P2pIceService *self = data;
+  GPtrArray *out = g_ptr_array_new ();
+
+  for (guint i = 0; i < self->servers->len; i++) {
+    Server *srv = self->servers->pdata[i];
+
+    if (server_is_registered (srv))
+      g_ptr_array_add (out, srv->signaling);
+  }
+  return out;
+}
+
 P2pIceService *
 p2p_ice_service_new (P2pIdentity *identity, const P2pConfig *config,
     const P2pQuicSessionConfig *qcfg, GError **error)
@@ -541,6 +560,7 @@ p2p_ice_service_new (P2pIdentity *identity, const P2pConfig *config,
   g_queue_init (&self->waiting);
   g_queue_init (&self->dials);
   self->live = p2p_ice_live_new ();
+  self->restart = p2p_ice_restart_new (identity, config, registered_carriers, self);
   self->box = g_new0 (ServiceBox, 1);
   self->box->refs = 1;
   self->box->svc = self;
@@ -662,6 +682,7 @@ p2p_ice_service_free (P2pIceService *self)
   if (!self)
     return;
   self->accepting = FALSE;
+  g_clear_pointer (&self->restart, p2p_ice_restart_free);
   while ((t = g_queue_pop_head (&self->waiting))) {
     g_task_return_new_error (t, P2P_ERROR, P2P_ERROR_CLOSED, "the provider is shutting down");
     g_object_unref (t);
