@@ -69,12 +69,17 @@ void p2p_ice_live_add (GPtrArray *live, P2pQuicConnection *conn);
 void p2p_ice_responder_set_live (P2pIceResponder *self, GPtrArray *live);
 /* ---- keeping client connections across a failed path (p2p-ice-restart.c) ---- */
 
+/* PINGs after a move, one a tick, until the peer answers. */
+#define P2P_ICE_RESTART_CONFIRM_PINGS 20
+
 typedef struct _P2pIceRestart P2pIceRestart;
 /* The carriers to re-dial through, in order (transfer container:
  * P2pSignaling*, registered ones only). */
 typedef GPtrArray *(*P2pIceCarriersFunc) (gpointer data);
+/* Starts registering again wherever we are not registered (not waiting). */
+typedef void (*P2pIceRegisterFunc) (gpointer data);
 P2pIceRestart *p2p_ice_restart_new (P2pIdentity *identity, const P2pConfig *config,
-    P2pIceCarriersFunc carriers, gpointer data);
+    P2pIceCarriersFunc carriers, P2pIceRegisterFunc reregister, gpointer data);
 /* Watches @conn (weakly) until it closes: re-dials its peer when its path
  * went silent or failed. */
 void p2p_ice_restart_watch (P2pIceRestart *self, P2pQuicConnection *conn);

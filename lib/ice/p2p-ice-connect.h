@@ -88,6 +88,9 @@ P2pConnection *p2p_ice_connect_finish (GAsyncResult *result, GError **error);
 #define P2P_ICE_RESTART_AFTER_MS 1000
 #define P2P_ICE_RESTART_ATTEMPTS 3
 #define P2P_ICE_RESTART_TICK_MS 100
+/* With no rendezvous (or other carrier) registered, how long a restart
+ * waits for the registration made again before giving up. */
+#define P2P_ICE_RESTART_REGISTER_WAIT_MS 10000
 
 /* ICE restart under a live connection: re-dials the peer of @conn (a
  * client connection from p2p_ice_connect_async) through @signaling with a

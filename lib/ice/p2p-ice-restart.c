@@ -7,8 +7,14 @@
  * path reports its pair failed, it re-dials the peer through the
  * service's carriers (p2p_ice_reconnect_async: new ICE session, same
  * QUIC connection), at most P2P_ICE_RESTART_ATTEMPTS times in a row, one
- * carrier after the other. Each attempt and its outcome is logged
- * (g_message). Threads: the service's network thread.
+ * carrier after the other. The network change that killed the path often
+ * killed the rendezvous connection too: with no carrier registered, it has
+ * the service register again and waits for that, up to
+ * P2P_ICE_RESTART_REGISTER_WAIT_MS. Each attempt and its outcome is logged
+ * (g_message). After a move, a PING every tick until the peer is heard
+ * (at most P2P_ICE_RESTART_CONFIRM_PINGS): the first one may reach the
+ * peer's end of the new path before that end is up. Threads: the
+ * service's network thread.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include "p2p-ice-connect-private.h"
@@ -21,14 +27,19 @@ typedef struct {
   gint64 rx_us;                 /* when that count last moved */
   gint64 probe_us;              /* when the PING went; 0 = no probe out */
   gint64 restart_us;            /* when the current restart began */
+  gint64 retry_us;              /* the next attempt not before */
   guint attempts;               /* of the current restart */
   gboolean restarting;
+  gboolean inflight;            /* a re-dial runs */
+  gboolean waiting_logged;
+  guint confirm;                /* PINGs left to send after a move until the peer answers */
 } Watch;
 
 struct _P2pIceRestart {
   P2pIdentity *identity;
   P2pConfig *config;
   P2pIceCarriersFunc carriers;
+  P2pIceRegisterFunc reregister;
   gpointer data;
   GPtrArray *watches;           /* Watch* */
   GSource *tick;
@@ -51,8 +62,6 @@ watch_drop (Watch *w)
   watch_unref (w);
 }
 
-static void restart_next (Watch *w, P2pQuicConnection *conn);
-
 static void
 on_reconnected (GObject *source, GAsyncResult *result, gpointer data)
 {
@@ -65,6 +74,7 @@ on_reconnected (GObject *source, GAsyncResult *result, gpointer data)
     watch_unref (w);
     return;
   }
+  w->inflight = FALSE;
   if (ok) {
     g_message ("ICE restart: connection moved to a new path %" G_GINT64_FORMAT " ms after the "
         "restart began (attempt %u)", (g_get_monotonic_time () - w->restart_us) / 1000,
@@ -73,10 +83,11 @@ on_reconnected (GObject *source, GAsyncResult *result, gpointer data)
     w->attempts = 0;
     w->probe_us = 0;
     w->rx_us = g_get_monotonic_time ();
+    w->confirm = P2P_ICE_RESTART_CONFIRM_PINGS;
   } else {
     g_message ("ICE restart attempt %u/%u failed: %s", w->attempts, P2P_ICE_RESTART_ATTEMPTS,
         error->message);
-    restart_next (w, conn);
+    w->retry_us = g_get_monotonic_time ();    /* the next at the next tick */
   }
   watch_unref (w);
 }
@@ -84,20 +95,29 @@ on_reconnected (GObject *source, GAsyncResult *result, gpointer data)
 /* The next attempt, through the next carrier; after the last one the
  * connection is left to its idle timeout (its "closed" error says why). */
 static void
-restart_next (Watch *w, P2pQuicConnection *conn)
+restart_next (Watch *w, P2pQuicConnection *conn, gint64 now)
 {
   P2pIceRestart *self = w->owner;
   g_autoptr (GPtrArray) carriers = self->carriers (self->data);
+  gboolean waited_out = now - w->restart_us >= P2P_ICE_RESTART_REGISTER_WAIT_MS * 1000;
 
-  if (w->attempts >= P2P_ICE_RESTART_ATTEMPTS || carriers->len == 0) {
+  if (w->attempts >= P2P_ICE_RESTART_ATTEMPTS || (carriers->len == 0 && waited_out)) {
     g_message ("ICE restart: giving up after %u attempts%s", w->attempts,
-        carriers->len == 0 ? " (no registered rendezvous or other carrier)" : "");
+        carriers->len == 0 ? " (not registered at any rendezvous or other carrier)" : "");
     w->restarting = FALSE;
     w->attempts = P2P_ICE_RESTART_ATTEMPTS;     /* no further restarts */
     return;
   }
+  if (carriers->len == 0) {
+    if (!w->waiting_logged)
+      g_message ("ICE restart: registering again at the rendezvous first");
+    w->waiting_logged = TRUE;
+    self->reregister (self->data);
+    return;
+  }
   P2pSignaling *sig = carriers->pdata[w->attempts % carriers->len];
   w->attempts++;
+  w->inflight = TRUE;
   g_message ("ICE restart attempt %u/%u through %s", w->attempts, P2P_ICE_RESTART_ATTEMPTS,
       p2p_signaling_get_route (sig));
   w->refs++;
@@ -115,13 +135,26 @@ watch_tick (Watch *w, gint64 now)
 
   if (conn == NULL || !p2p_connection_is_connected (P2P_CONNECTION (conn)))
     return FALSE;
-  if (w->restarting || w->attempts >= P2P_ICE_RESTART_ATTEMPTS)
+  if (w->restarting) {
+    if (!w->inflight && now >= w->retry_us)
+      restart_next (w, conn, now);
+    return TRUE;
+  }
+  if (w->attempts >= P2P_ICE_RESTART_ATTEMPTS)
     return TRUE;
   p2p_connection_get_stats (P2P_CONNECTION (conn), &st);
   if (st.packets_received != w->rx_packets) {
     w->rx_packets = st.packets_received;
     w->rx_us = now;
     w->probe_us = 0;
+    w->confirm = 0;
+    return TRUE;
+  }
+  if (w->confirm > 0) {
+    /* the first PING on a new path may arrive before the peer's end of
+     * it is up (and be dropped); QUIC's own probe is backed off by then */
+    w->confirm--;
+    p2p_quic_connection_ping (conn);
     return TRUE;
   }
   path = p2p_quic_connection_get_path (conn);
@@ -140,8 +173,9 @@ watch_tick (Watch *w, gint64 now)
         "to a PING", (now - w->rx_us) / 1000);
   }
   w->restarting = TRUE;
+  w->waiting_logged = FALSE;
   w->restart_us = now;
-  restart_next (w, conn);
+  restart_next (w, conn, now);
   return TRUE;
 }
 
@@ -162,13 +196,14 @@ on_tick (gpointer data)
 
 P2pIceRestart *
 p2p_ice_restart_new (P2pIdentity *identity, const P2pConfig *config,
-    P2pIceCarriersFunc carriers, gpointer data)
+    P2pIceCarriersFunc carriers, P2pIceRegisterFunc reregister, gpointer data)
 {
   P2pIceRestart *self = g_new0 (P2pIceRestart, 1);
 
   self->identity = g_object_ref (identity);
   self->config = p2p_config_copy (config);
   self->carriers = carriers;
+  self->reregister = reregister;
   self->data = data;
   self->watches = g_ptr_array_new_with_free_func ((GDestroyNotify) watch_drop);
   self->cancel = g_cancellable_new ();

@@ -514,6 +514,13 @@ p2p_ice_service_connect_finish (P2pIceService *self, GAsyncResult *result, GErro
 
 /* ------------------------------------------------------------ the rest */
 
+/* P2pIceRegisterFunc */
+static void
+register_again (gpointer data)
+{
+  service_register (data);
+}
+
 /* P2pIceCarriersFunc: the registered servers' signalings, in order. */
 static GPtrArray *
 registered_carriers (gpointer data)
@@ -560,7 +567,8 @@ p2p_ice_service_new (P2pIdentity *identity, const P2pConfig *config,
   g_queue_init (&self->waiting);
   g_queue_init (&self->dials);
   self->live = p2p_ice_live_new ();
-  self->restart = p2p_ice_restart_new (identity, config, registered_carriers, self);
+  self->restart = p2p_ice_restart_new (identity, config, registered_carriers,
+      register_again, self);
   self->box = g_new0 (ServiceBox, 1);
   self->box->refs = 1;
   self->box->svc = self;
