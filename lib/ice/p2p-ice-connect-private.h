@@ -69,9 +69,6 @@ void p2p_ice_live_add (GPtrArray *live, P2pQuicConnection *conn);
 void p2p_ice_responder_set_live (P2pIceResponder *self, GPtrArray *live);
 /* ---- keeping client connections across a failed path (p2p-ice-restart.c) ---- */
 
-/* PINGs after a move, one a tick, until the peer answers. */
-#define P2P_ICE_RESTART_CONFIRM_PINGS 20
-
 typedef struct _P2pIceRestart P2pIceRestart;
 /* The carriers to re-dial through, in order (transfer container:
  * P2pSignaling*, registered ones only). */

@@ -91,6 +91,8 @@ P2pConnection *p2p_ice_connect_finish (GAsyncResult *result, GError **error);
 /* With no rendezvous (or other carrier) registered, how long a restart
  * waits for the registration made again before giving up. */
 #define P2P_ICE_RESTART_REGISTER_WAIT_MS 10000
+/* PINGs after a move, one a tick, until the peer answers. */
+#define P2P_ICE_RESTART_CONFIRM_PINGS 20
 
 /* ICE restart under a live connection: re-dials the peer of @conn (a
  * client connection from p2p_ice_connect_async) through @signaling with a

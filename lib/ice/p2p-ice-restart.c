@@ -140,16 +140,17 @@ watch_tick (Watch *w, gint64 now)
       restart_next (w, conn, now);
     return TRUE;
   }
-  if (w->attempts >= P2P_ICE_RESTART_ATTEMPTS)
-    return TRUE;
   p2p_connection_get_stats (P2P_CONNECTION (conn), &st);
   if (st.packets_received != w->rx_packets) {
     w->rx_packets = st.packets_received;
     w->rx_us = now;
     w->probe_us = 0;
     w->confirm = 0;
+    w->attempts = 0;            /* heard again (also after giving up) */
     return TRUE;
   }
+  if (w->attempts >= P2P_ICE_RESTART_ATTEMPTS)
+    return TRUE;                /* gave up: until the peer is heard again */
   if (w->confirm > 0) {
     /* the first PING on a new path may arrive before the peer's end of
      * it is up (and be dropped); QUIC's own probe is backed off by then */
