@@ -428,27 +428,87 @@ on_path_changed (P2pPacketPath *path, P2pPathKind old_kind, P2pPathKind new_kind
   note_path_change (user_data, old_kind, new_kind);
 }
 
+/* Makes @path the one the session's packets use: its buffer, handlers and
+ * path-changed announcements. */
+static void
+attach_path (P2pQuicConnection *self, P2pPacketPath *path)
+{
+  HandlerData *h = g_new0 (HandlerData, 1);
+
+  self->path = g_object_ref (path);
+  self->path_closed = FALSE;
+  self->buflen = MAX (p2p_packet_path_get_mtu (path), P2P_INTERNET_MTU);
+  /* room for a burst of packets sent in one go (UDP GSO) when two fit */
+  self->bufsize = self->buflen * 2 <= P2P_GSO_MAX_BYTES ? P2P_GSO_MAX_BYTES : self->buflen;
+  g_free (self->buf);
+  self->buf = g_malloc (self->bufsize);
+  g_weak_ref_init (&h->ref, self);
+  p2p_packet_path_set_handlers (path, on_path_receive, on_path_timer, h, handler_data_free);
+  self->path_changed_id = g_signal_connect_object (path, "path-changed",
+      G_CALLBACK (on_path_changed), self, 0);
+}
+
 static P2pQuicConnection *
 connection_new (P2pPacketPath *path)
 {
   P2pQuicConnection *self = g_object_new (P2P_TYPE_QUIC_CONNECTION, NULL);
-  HandlerData *h = g_new0 (HandlerData, 1);
 
-  self->path = g_object_ref (path);
   self->ctx = g_main_context_ref (p2p_packet_path_get_context (path));
-  self->buflen = MAX (p2p_packet_path_get_mtu (path), P2P_INTERNET_MTU);
-  /* room for a burst of packets sent in one go (UDP GSO) when two fit */
-  self->bufsize = self->buflen * 2 <= P2P_GSO_MAX_BYTES ? P2P_GSO_MAX_BYTES : self->buflen;
-  self->buf = g_malloc (self->bufsize);
   self->owner = g_new0 (Owner, 1);
   self->owner->conn = self;
-  g_weak_ref_init (&h->ref, self);
-  p2p_packet_path_set_handlers (path, on_path_receive, on_path_timer, h, handler_data_free);
+  attach_path (self, path);
   self->start_ns = p2p_packet_path_now (path);
   self->started_direct = p2p_packet_path_get_kind (path) == P2P_PATH_KIND_DIRECT;
-  self->path_changed_id = g_signal_connect_object (path, "path-changed",
-      G_CALLBACK (on_path_changed), self, 0);
   return self;
+}
+
+gboolean
+p2p_quic_connection_replace_path (P2pQuicConnection *self, P2pPacketPath *path,
+    const P2pPeerId *peer, const guint8 *first, gsize len, GError **error)
+{
+  gboolean open;
+  P2pPathKind old_kind;
+
+  g_return_val_if_fail (P2P_IS_QUIC_CONNECTION (self), FALSE);
+  g_return_val_if_fail (P2P_IS_PACKET_PATH (path), FALSE);
+  g_return_val_if_fail (peer != NULL, FALSE);
+  g_return_val_if_fail (first != NULL || len == 0, FALSE);
+
+  g_mutex_lock (&self->lock);
+  open = self->established && !self->closed;
+  g_mutex_unlock (&self->lock);
+  /* peer_id is written once, before "established" */
+  if (!self->have_peer_id || !p2p_peer_id_equal (&self->peer_id, peer)) {
+    g_set_error_literal (error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED,
+        "a path offered by one peer cannot carry another peer's connection");
+    return FALSE;
+  }
+  if (!open || self->session == NULL || self->path_closed) {
+    g_set_error_literal (error, P2P_ERROR, P2P_ERROR_CLOSED,
+        "the connection is not established or already closed: nothing to move");
+    return FALSE;
+  }
+  if (path == self->path || p2p_packet_path_get_context (path) != self->ctx) {
+    g_set_error_literal (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "the new path must be another path on the connection's network thread");
+    return FALSE;
+  }
+
+  old_kind = p2p_packet_path_get_kind (self->path);
+  g_signal_handler_disconnect (self->path, self->path_changed_id);
+  p2p_packet_path_set_timer (self->path, G_MAXUINT64);
+  p2p_packet_path_set_handlers (self->path, NULL, NULL, NULL, NULL);
+  p2p_packet_path_close (self->path);
+  g_clear_object (&self->path);
+  attach_path (self, path);
+  if (len > 0)
+    p2p_quic_session_receive_on (self->session, 0, first, len, p2p_packet_path_now (path));
+  /* a packet on the new path at once: the peer hears from us there, and
+   * its ACK lets both sides declare what the old path lost */
+  p2p_quic_session_ping (self->session);
+  note_path_change (self, old_kind, p2p_packet_path_get_kind (path));
+  p2p_quic_conn_schedule_work (self);
+  return TRUE;
 }
 
 static void

@@ -36,7 +36,7 @@
 G_BEGIN_DECLS
 
 #define P2P_TYPE_QUIC_CONNECTION (p2p_quic_connection_get_type ())
-G_DECLARE_FINAL_TYPE (P2pQuicConnection, p2p_quic_connection, P2P, QUIC_CONNECTION, P2pConnection)
+P2P_INTERNAL_EXPORT G_DECLARE_FINAL_TYPE (P2pQuicConnection, p2p_quic_connection, P2P, QUIC_CONNECTION, P2pConnection)
 
 /* Dial over @path (call on the path's context). Completes when the session
  * is ESTABLISHED (callback on the path's context) or failed. */
@@ -65,12 +65,25 @@ gsize p2p_quic_connection_get_unaccepted_bytes (P2pQuicConnection *self, guint *
 
 /* Net thread: TRUE if a short-header packet with destination connection
  * ID @cid belongs to this connection (it may come from a new address). */
-gboolean p2p_quic_connection_owns_cid (P2pQuicConnection *self, const guint8 *cid, gsize len);
+P2P_INTERNAL_EXPORT gboolean p2p_quic_connection_owns_cid (P2pQuicConnection *self, const guint8 *cid, gsize len);
 /* Net thread: a PING now, so the peer learns our new address at once
  * (our network changed; the endpoint watches GNetworkMonitor). */
-void p2p_quic_connection_ping (P2pQuicConnection *self);
+P2P_INTERNAL_EXPORT void p2p_quic_connection_ping (P2pQuicConnection *self);
+/* Net thread: moves the established connection onto @path (another path on
+ * the same context and clock: a new ICE path to the same peer after the old
+ * one failed); the session, its streams and what is in flight stay. The old
+ * path is closed; @first (nullable, @len bytes): a datagram that came by
+ * @path before it was adopted, given to the session. A PING goes out on
+ * @path and "path-changed" (old kind, new kind) is emitted. @peer: the
+ * authenticated peer that offered @path (the signed ICE offer).
+ * Errors: AUTHENTICATION_FAILED (@peer is not the connection's peer),
+ * CLOSED (not established, or closed), INVALID_ARGUMENT (@path is the
+ * current path or on another context). On error nothing changes and @path
+ * is untouched. */
+P2P_INTERNAL_EXPORT gboolean p2p_quic_connection_replace_path (P2pQuicConnection *self, P2pPacketPath *path,
+    const P2pPeerId *peer, const guint8 *first, gsize len, GError **error);
 /* Path under a session; path changes (ICE) are reported through it. */
-P2pPacketPath *p2p_quic_connection_get_path (P2pQuicConnection *self);
+P2P_INTERNAL_EXPORT P2pPacketPath *p2p_quic_connection_get_path (P2pQuicConnection *self);
 /* Immediate close with @error (any thread; waits for the network thread):
  * used when a provider or endpoint shuts down under live connections. */
 void p2p_quic_connection_abort (P2pQuicConnection *self, const GError *error);

@@ -60,6 +60,29 @@ p2p_ice_session_config (const P2pQuicSessionConfig *in, P2pQuicSessionConfig *ou
 
 /* The responder counts into @counters (not owned) instead of its own. */
 void p2p_ice_responder_set_counters (P2pIceResponder *self, P2pIceCounters *counters);
+/* The accepted connections an ICE restart may move (weak references to
+ * P2pQuicConnection): one list per responder, or one shared by a
+ * service's responders (a restart may come through another carrier). */
+GPtrArray *p2p_ice_live_new (void);
+void p2p_ice_live_add (GPtrArray *live, P2pQuicConnection *conn);
+/* The responder records its connections in @live (not owned) instead of its own. */
+void p2p_ice_responder_set_live (P2pIceResponder *self, GPtrArray *live);
+/* ---- keeping client connections across a failed path (p2p-ice-restart.c) ---- */
+
+typedef struct _P2pIceRestart P2pIceRestart;
+/* The carriers to re-dial through, in order (transfer container:
+ * P2pSignaling*, registered ones only). */
+typedef GPtrArray *(*P2pIceCarriersFunc) (gpointer data);
+/* Starts registering again wherever we are not registered (not waiting). */
+typedef void (*P2pIceRegisterFunc) (gpointer data);
+P2pIceRestart *p2p_ice_restart_new (P2pIdentity *identity, const P2pConfig *config,
+    P2pIceCarriersFunc carriers, P2pIceRegisterFunc reregister, gpointer data);
+/* Watches @conn (weakly) until it closes: re-dials its peer when its path
+ * went silent or failed. */
+void p2p_ice_restart_watch (P2pIceRestart *self, P2pQuicConnection *conn);
+/* Stops watching and cancels the re-dials in flight. */
+void p2p_ice_restart_free (P2pIceRestart *self);
+
 /* Later offers get an "ice-error" (not accepting); setups in progress go on. */
 void p2p_ice_responder_set_refusing (P2pIceResponder *self);
 

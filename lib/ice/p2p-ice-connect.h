@@ -79,6 +79,36 @@ void p2p_ice_connect_async (P2pSignaling *signaling, P2pIdentity *identity,
     GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
 P2pConnection *p2p_ice_connect_finish (GAsyncResult *result, GError **error);
 
+/* A P2pIceService watches the connections it dialed: after
+ * P2P_ICE_RESTART_PROBE_MS without a packet it sends a PING; if nothing
+ * arrives within P2P_ICE_RESTART_AFTER_MS of it (or the ICE pair failed)
+ * it re-dials (p2p_ice_reconnect_async), up to P2P_ICE_RESTART_ATTEMPTS
+ * times in a row. Connections are looked at every P2P_ICE_RESTART_TICK_MS. */
+#define P2P_ICE_RESTART_PROBE_MS 500
+#define P2P_ICE_RESTART_AFTER_MS 1000
+#define P2P_ICE_RESTART_ATTEMPTS 3
+#define P2P_ICE_RESTART_TICK_MS 100
+/* With no rendezvous (or other carrier) registered, how long a restart
+ * waits for the registration made again before giving up. */
+#define P2P_ICE_RESTART_REGISTER_WAIT_MS 10000
+/* PINGs after a move, one a tick, until the peer answers. */
+#define P2P_ICE_RESTART_CONFIRM_PINGS 20
+
+/* ICE restart under a live connection: re-dials the peer of @conn (a
+ * client connection from p2p_ice_connect_async) through @signaling with a
+ * new ICE session (fresh credentials, candidates and checks), then moves
+ * @conn onto the new path (p2p_quic_connection_replace_path: no new QUIC
+ * handshake; a PING goes out on it). The responder recognises its
+ * connection by that short-header packet (its DCID) and moves it too,
+ * only if the signed offer came from the connection's own peer. Errors:
+ * those of p2p_ice_connect_async, and of replace_path (CLOSED: the
+ * connection closed meanwhile). The responder's side completes when the
+ * PING arrives. */
+void p2p_ice_reconnect_async (P2pSignaling *signaling, P2pIdentity *identity,
+    const P2pConfig *config, P2pQuicConnection *conn, GCancellable *cancellable,
+    GAsyncReadyCallback callback, gpointer user_data);
+gboolean p2p_ice_reconnect_finish (GAsyncResult *result, GError **error);
+
 /* What ICE responders did with the offers they got (network thread; for
  * tests and monitoring). A responder counts into its own, or into its
  * service's (the sum over every responder the service had). */
@@ -87,6 +117,7 @@ typedef struct {
   guint agents_started;         /* ICE agents (P2pIcePath) created to answer an offer */
   guint offers_replayed;        /* offers dropped as replays (nonce seen) */
   guint offers_stale;           /* offers refused as stale (or without ts/nonce) */
+  guint restarts;               /* accepted connections moved onto a new path (ICE restart) */
 } P2pIceCounters;
 
 typedef struct _P2pIceResponder P2pIceResponder;

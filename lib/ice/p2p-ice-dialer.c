@@ -2,7 +2,9 @@
  * (p2p_ice_connect_async): gather, send a signed "ice-offer" through the
  * rendezvous (or another carrier: p2p_signaling_new_external), take the
  * peer's "ice-answer", run the connectivity checks (controlling), then
- * dial QUIC over the P2pIcePath.
+ * dial QUIC over the P2pIcePath. A re-dial (p2p_ice_reconnect_async) runs
+ * the same ICE steps and moves an existing connection onto the new path
+ * instead of starting a QUIC handshake.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include "p2p-ice-connect-private.h"
@@ -25,6 +27,7 @@ typedef struct {
   char *session;
   char nonce[P2P_ICE_NONCE_HEX_LEN + 1];  /* of our offer; the answer must echo it */
   P2pIcePath *path;
+  P2pQuicConnection *adopt;  /* a re-dial: the connection to move onto the path */
   gulong sig_signal, sig_not_found, sig_closed;
   GSource *answer_timeout;
   gboolean answered;
@@ -47,6 +50,7 @@ dial_unref (Dial *d)
   g_clear_object (&d->identity);
   g_clear_pointer (&d->config, p2p_config_free);
   g_clear_object (&d->path);
+  g_clear_object (&d->adopt);
   g_free (d->session);
   g_free (d);
 }
@@ -106,6 +110,15 @@ on_ice_connected (GObject *source, GAsyncResult *result, gpointer user_data)
   GError *error = NULL;
   if (!p2p_ice_path_connect_finish (P2P_ICE_PATH (source), result, &error)) {
     dial_complete (d, NULL, error);
+  } else if (d->task && d->adopt) {
+    g_debug ("ice: new %s path to %s: moving the connection onto it",
+        p2p_path_kind_to_string (p2p_packet_path_get_kind (P2P_PACKET_PATH (d->path))),
+        d->peer_text);
+    if (p2p_quic_connection_replace_path (d->adopt, P2P_PACKET_PATH (d->path), &d->peer, NULL, 0,
+            &error))
+      dial_complete (d, g_object_ref (P2P_CONNECTION (d->adopt)), NULL);
+    else
+      dial_complete (d, NULL, error);
   } else if (d->task) {
     g_debug ("ice: connected to %s over a %s path", d->peer_text,
         p2p_path_kind_to_string (p2p_packet_path_get_kind (P2P_PACKET_PATH (d->path))));
@@ -244,19 +257,17 @@ random_session (void)
   return hex;
 }
 
-void
-p2p_ice_connect_async (P2pSignaling *signaling, P2pIdentity *identity,
-    const P2pConfig *config, const P2pPeerId *peer, const P2pQuicSessionConfig *qcfg,
+/* A dial, or with @adopt a re-dial (@peer is then @adopt's peer). */
+static void
+dial_start (P2pSignaling *signaling, P2pIdentity *identity, const P2pConfig *config,
+    const P2pPeerId *peer, const P2pQuicSessionConfig *qcfg, P2pQuicConnection *adopt,
     GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
-  g_return_if_fail (P2P_IS_SIGNALING (signaling));
-  g_return_if_fail (P2P_IS_IDENTITY (identity));
-  g_return_if_fail (config != NULL && peer != NULL);
-
   Dial *d = g_new0 (Dial, 1);
   d->refs = 1;
   d->task = g_task_new (NULL, cancellable, callback, user_data);
   g_task_set_source_tag (d->task, p2p_ice_connect_async);
+  d->adopt = adopt ? g_object_ref (adopt) : NULL;
   d->cancel = g_cancellable_new ();
   d->signaling = g_object_ref (signaling);
   d->identity = g_object_ref (identity);
@@ -294,6 +305,44 @@ p2p_ice_connect_async (P2pSignaling *signaling, P2pIdentity *identity,
     g_source_attach (d->user_cancel, g_main_context_get_thread_default ());
   }
   p2p_ice_path_gather_async (d->path, d->cancel, on_dial_gathered, dial_ref (d));
+}
+
+void
+p2p_ice_connect_async (P2pSignaling *signaling, P2pIdentity *identity,
+    const P2pConfig *config, const P2pPeerId *peer, const P2pQuicSessionConfig *qcfg,
+    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail (P2P_IS_SIGNALING (signaling));
+  g_return_if_fail (P2P_IS_IDENTITY (identity));
+  g_return_if_fail (config != NULL && peer != NULL);
+  dial_start (signaling, identity, config, peer, qcfg, NULL, cancellable, callback, user_data);
+}
+
+void
+p2p_ice_reconnect_async (P2pSignaling *signaling, P2pIdentity *identity,
+    const P2pConfig *config, P2pQuicConnection *conn, GCancellable *cancellable,
+    GAsyncReadyCallback callback, gpointer user_data)
+{
+  const P2pPeerId *peer;
+
+  g_return_if_fail (P2P_IS_SIGNALING (signaling));
+  g_return_if_fail (P2P_IS_IDENTITY (identity));
+  g_return_if_fail (config != NULL && P2P_IS_QUIC_CONNECTION (conn));
+  peer = p2p_connection_get_peer_id (P2P_CONNECTION (conn));
+  if (peer == NULL) {
+    g_task_report_new_error (NULL, callback, user_data, p2p_ice_connect_async, P2P_ERROR,
+        P2P_ERROR_CLOSED, "the connection has no authenticated peer yet: nothing to move");
+    return;
+  }
+  dial_start (signaling, identity, config, peer, NULL, conn, cancellable, callback, user_data);
+}
+
+gboolean
+p2p_ice_reconnect_finish (GAsyncResult *result, GError **error)
+{
+  g_autoptr (P2pConnection) conn = p2p_ice_connect_finish (result, error);
+
+  return conn != NULL;
 }
 
 P2pConnection *

@@ -349,6 +349,13 @@ p2p_ice_path_connect_finish (P2pIcePath *self, GAsyncResult *result, GError **er
 }
 
 gboolean
+p2p_ice_path_has_failed (P2pIcePath *self)
+{
+  g_return_val_if_fail (P2P_IS_ICE_PATH (self), FALSE);
+  return self->state == NICE_COMPONENT_STATE_FAILED;
+}
+
+gboolean
 p2p_ice_path_is_connected (P2pIcePath *self)
 {
   g_return_val_if_fail (P2P_IS_ICE_PATH (self), FALSE);

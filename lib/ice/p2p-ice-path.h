@@ -97,6 +97,10 @@ gboolean p2p_ice_path_connect_finish (P2pIcePath *self, GAsyncResult *result, GE
 /* TRUE once a pair is selected and datagrams can flow. */
 gboolean p2p_ice_path_is_connected (P2pIcePath *self);
 
+/* TRUE once the checks failed, or the selected pair stopped answering
+ * (libnice's component state FAILED). */
+gboolean p2p_ice_path_has_failed (P2pIcePath *self);
+
 /* Number of local / remote candidates (after policy filtering). */
 guint p2p_ice_path_get_n_local_candidates (P2pIcePath *self);
 guint p2p_ice_path_get_n_remote_candidates (P2pIcePath *self);

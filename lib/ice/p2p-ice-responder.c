@@ -2,7 +2,9 @@
  * (P2pIceResponder): for each allowed, fresh "ice-offer", a
  * non-controlling P2pIcePath, gather, "ice-answer", checks; the first
  * datagram over the path starts a server P2pQuicConnection, handed to the
- * accept callback once established.
+ * accept callback once established. A first datagram that is a short-header
+ * packet of a connection already accepted from the same peer (an ICE
+ * restart: p2p_ice_reconnect_async) moves that connection onto the path.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include "p2p-ice-connect-private.h"
@@ -26,6 +28,8 @@ struct _P2pIceResponder {
   GSource *reap;          /* idle: frees finished setups */
   P2pIceCounters own;
   P2pIceCounters *counters; /* &own, or the service's (not owned) */
+  GPtrArray *own_live;
+  GPtrArray *live;        /* own_live, or the service's (not owned): p2p_ice_live_new() */
 };
 
 struct _Setup {
@@ -116,6 +120,7 @@ on_server_established (P2pQuicConnection *conn, gpointer user_data)
     return;
   g_debug ("ice: accepted %s over a %s path", s->from_text,
       p2p_path_kind_to_string (p2p_packet_path_get_kind (P2P_PACKET_PATH (s->path))));
+  p2p_ice_live_add (s->owner->live, conn);
   if (s->owner->func)
     s->owner->func (P2P_CONNECTION (conn), s->owner->user_data);
   setup_done (s);
@@ -132,11 +137,83 @@ on_server_closed (P2pConnection *conn, const GError *error, gpointer user_data)
   setup_done (s);
 }
 
+/* ---- connections accepted, for a restart to find ---- */
+
+static void
+weak_free (gpointer data)
+{
+  g_weak_ref_clear (data);
+  g_free (data);
+}
+
+GPtrArray *
+p2p_ice_live_new (void)
+{
+  return g_ptr_array_new_with_free_func (weak_free);
+}
+
+/* Adds @conn (weakly); forgets the connections gone meanwhile. */
+void
+p2p_ice_live_add (GPtrArray *live, P2pQuicConnection *conn)
+{
+  GWeakRef *w = g_new0 (GWeakRef, 1);
+
+  for (guint i = live->len; i-- > 0;) {
+    g_autoptr (GObject) o = g_weak_ref_get (live->pdata[i]);
+
+    if (o == NULL)
+      g_ptr_array_remove_index_fast (live, i);
+  }
+  g_weak_ref_init (w, conn);
+  g_ptr_array_add (live, w);
+}
+
+/* An ICE restart: the first datagram over @s's path is a short-header
+ * packet. If its DCID is one of an accepted connection's, that connection
+ * moves onto the path, provided the signed offer came from its own peer
+ * (replace_path checks). TRUE if it moved. */
+static gboolean
+adopt_restart (Setup *s, const guint8 *data, gsize len)
+{
+  guint8 dcid[P2P_QUIC_MAX_CID_LEN];
+  gsize dcid_len = 0;
+  GPtrArray *live = s->owner->live;
+
+  if (!p2p_quic_packet_get_dcid (data, len, P2P_QUIC_SCID_LEN, dcid, &dcid_len))
+    return FALSE;
+  for (guint i = 0; i < live->len; i++) {
+    g_autoptr (P2pQuicConnection) conn = g_weak_ref_get (live->pdata[i]);
+    g_autoptr (GError) error = NULL;
+
+    if (conn == NULL || !p2p_quic_connection_owns_cid (conn, dcid, dcid_len))
+      continue;
+    if (!p2p_quic_connection_replace_path (conn, P2P_PACKET_PATH (s->path), &s->from, data, len,
+            &error)) {
+      g_message ("ICE restart from %s refused: %s", s->from_text, error->message);
+      return FALSE;
+    }
+    g_message ("ICE restart: the connection with %s moved to a new %s path", s->from_text,
+        p2p_path_kind_to_string (p2p_packet_path_get_kind (P2P_PACKET_PATH (s->path))));
+    s->owner->counters->restarts++;
+    return TRUE;
+  }
+  return FALSE;
+}
+
 static void
 on_first_datagram (P2pPacketPath *path, const guint8 *data, gsize len, gpointer user_data)
 {
   Setup *s = user_data;
-  if (s->dead || s->conn || !p2p_quic_packet_is_initial (data, len))
+  if (s->dead || s->conn)
+    return;
+  if (len > 0 && (data[0] & 0x80) == 0) {
+    if (adopt_restart (s, data, len)) {
+      g_clear_object (&s->path);        /* the connection's now: not closed with the setup */
+      setup_done (s);
+    }
+    return;
+  }
+  if (!p2p_quic_packet_is_initial (data, len))
     return;
   g_autoptr (GError) error = NULL;
   P2pQuicConnection *conn = p2p_quic_connection_new_server (path, s->owner->identity, data, len,
@@ -336,6 +413,12 @@ p2p_ice_responder_set_counters (P2pIceResponder *self, P2pIceCounters *counters)
 }
 
 void
+p2p_ice_responder_set_live (P2pIceResponder *self, GPtrArray *live)
+{
+  self->live = live;
+}
+
+void
 p2p_ice_responder_set_refusing (P2pIceResponder *self)
 {
   self->refusing = TRUE;
@@ -357,6 +440,8 @@ p2p_ice_responder_new (P2pSignaling *signaling, P2pIdentity *identity, const P2p
   self->allowed = allowed ? g_ptr_array_ref (allowed) : NULL;
   self->max_pending = max_pending ? max_pending : 16;
   self->counters = &self->own;
+  self->own_live = p2p_ice_live_new ();
+  self->live = self->own_live;
   self->func = func;
   self->user_data = user_data;
   self->setups = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) setup_free);
@@ -375,6 +460,7 @@ p2p_ice_responder_free (P2pIceResponder *self)
     g_clear_pointer (&self->reap, g_source_unref);
   }
   g_hash_table_destroy (self->setups);
+  g_ptr_array_unref (self->own_live);
   g_clear_object (&self->signaling);
   g_clear_object (&self->identity);
   p2p_config_free (self->config);

@@ -42,6 +42,8 @@ struct _P2pIceService {
   gpointer user_data;
   struct ServiceBox *box;       /* lets pending callbacks see that we are gone */
   P2pIceCounters counters;      /* of every responder it had */
+  GPtrArray *live;              /* accepted connections, for ICE restarts (p2p_ice_live_new) */
+  P2pIceRestart *restart;       /* keeps dialed connections across a failed path */
 };
 
 /* One rendezvous server and our registration there. */
@@ -191,6 +193,7 @@ server_start_responder (Server *srv)
   srv->responder = p2p_ice_responder_new (srv->signaling, self->identity, self->config,
       &self->qcfg, self->allowed, self->max_pending, self->func, self->user_data);
   p2p_ice_responder_set_counters (srv->responder, &self->counters);
+  p2p_ice_responder_set_live (srv->responder, self->live);
 }
 
 typedef struct {
@@ -346,6 +349,8 @@ dial_finish (Dial *d, P2pConnection *conn)
   g_cancellable_cancel (d->race);
   if (d->cancel_id)
     g_cancellable_disconnect (cancellable, d->cancel_id);
+  if (conn && self)
+    p2p_ice_restart_watch (self->restart, P2P_QUIC_CONNECTION (conn));
   if (conn)
     g_task_return_pointer (task, conn, g_object_unref);
   else if (!g_task_return_error_if_cancelled (task))
@@ -509,6 +514,29 @@ p2p_ice_service_connect_finish (P2pIceService *self, GAsyncResult *result, GErro
 
 /* ------------------------------------------------------------ the rest */
 
+/* P2pIceRegisterFunc */
+static void
+register_again (gpointer data)
+{
+  service_register (data);
+}
+
+/* P2pIceCarriersFunc: the registered servers' signalings, in order. */
+static GPtrArray *
+registered_carriers (gpointer data)
+{
+  P2pIceService *self = data;
+  GPtrArray *out = g_ptr_array_new ();
+
+  for (guint i = 0; i < self->servers->len; i++) {
+    Server *srv = self->servers->pdata[i];
+
+    if (server_is_registered (srv))
+      g_ptr_array_add (out, srv->signaling);
+  }
+  return out;
+}
+
 P2pIceService *
 p2p_ice_service_new (P2pIdentity *identity, const P2pConfig *config,
     const P2pQuicSessionConfig *qcfg, GError **error)
@@ -538,6 +566,9 @@ p2p_ice_service_new (P2pIdentity *identity, const P2pConfig *config,
   }
   g_queue_init (&self->waiting);
   g_queue_init (&self->dials);
+  self->live = p2p_ice_live_new ();
+  self->restart = p2p_ice_restart_new (identity, config, registered_carriers,
+      register_again, self);
   self->box = g_new0 (ServiceBox, 1);
   self->box->refs = 1;
   self->box->svc = self;
@@ -659,6 +690,7 @@ p2p_ice_service_free (P2pIceService *self)
   if (!self)
     return;
   self->accepting = FALSE;
+  g_clear_pointer (&self->restart, p2p_ice_restart_free);
   while ((t = g_queue_pop_head (&self->waiting))) {
     g_task_return_new_error (t, P2P_ERROR, P2P_ERROR_CLOSED, "the provider is shutting down");
     g_object_unref (t);
@@ -673,6 +705,7 @@ p2p_ice_service_free (P2pIceService *self)
   self->box->svc = NULL;
   box_unref (self->box);
   g_ptr_array_unref (self->servers);
+  g_ptr_array_unref (self->live);
   if (self->allowed)
     g_ptr_array_unref (self->allowed);
   g_object_unref (self->identity);

@@ -144,7 +144,7 @@ P2P_INTERNAL_EXPORT gboolean p2p_quic_packet_is_initial (const guint8 *pkt, gsiz
 /* Extracts the destination connection ID of @pkt (long or short header, with
  * short-header DCID length @scid_len) into @dcid, which must hold
  * P2P_QUIC_MAX_CID_LEN bytes. Returns FALSE if unparsable or longer. */
-gboolean p2p_quic_packet_get_dcid (const guint8 *pkt, gsize len, gsize short_dcid_len,
+P2P_INTERNAL_EXPORT gboolean p2p_quic_packet_get_dcid (const guint8 *pkt, gsize len, gsize short_dcid_len,
     guint8 *dcid, gsize *dcid_len);
 #define P2P_QUIC_SCID_LEN 18
 #define P2P_QUIC_MAX_CID_LEN 20

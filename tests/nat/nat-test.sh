@@ -5,6 +5,7 @@
 #   nat-test.sh CASE P2P_CAT P2P_RENDEZVOUS [GST_PLUGIN_DIR P2P_ID]
 #   CASE: same-lan | cone | symmetric | relay-only | no-turn | dht-cone | dht-symmetric
 #         | relay-upgrade | relay-upgrade-gst (the elements: needs the last two arguments)
+#         | ice-restart
 #
 # Topology (addresses exist only inside the namespaces):
 #   pub:  bridge 198.18.0.10/15, coturn (STUN+TURN :3478), p2p-rendezvous
@@ -19,6 +20,12 @@
 # (iptables in ra): the stream starts on the relay and moves to the direct
 # pair without a gap (p2p-cat); relay-upgrade-gst: the same with p2psink
 # and p2psrc streaming live PCM, checked on the bus messages.
+# ice-restart: cone NATs and a rendezvous; mid-stream the dialer's NAT (rb)
+# forgets its mappings and maps UDP to other ports (the rebinding of
+# net-change.sh): the dialer hears nothing on its ICE path, re-dials through
+# the rendezvous (registering again first if the rebinding cut it) and moves
+# the same QUIC connection to the new path; bytes identical, the longest
+# time the listener received nothing is reported.
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
 CASE=${1:?case}
@@ -346,6 +353,60 @@ case $CASE in
       sed -n 's/.*direct-path-time-ms=(guint64)\([0-9]*\).*/\1/p')
     log "ok: $got bytes of PCM identical to the original's end; p2psrc connected on the" \
       "relay, path-changed relay -> direct ${direct} ms after its QUIC start"
+    ;;
+  ice-restart)
+    public && router ra 198.18.0.11 198.19.1 cone && router rb 198.18.0.12 198.19.2 cone ||
+      fail "topology"
+    start_turn; start_rendezvous
+    listen pa --rendezvous "$URL" --relay "$RELAY"
+    # 64 KiB every 0.1 s (80 chunks, 8 s), the rebinding 3 s in
+    head -c $((80 * 65536)) /dev/urandom >"$W/send.bin"
+    produce() {
+      for i in $(seq 0 79); do
+        dd if="$W/send.bin" bs=65536 skip="$i" count=1 2>/dev/null || return
+        sleep 0.1
+      done
+    }
+    produce | x pb timeout $T "$CAT" connect --ping "$PEERID" --rendezvous "$URL" \
+      --relay "$RELAY" 2>"$W/connect.err" &
+    CPID=$!; PIDS="$PIDS $CPID"
+    # the listener's progress, every 50 ms (bounded): the longest stall
+    ( last=0; t_last=$(date +%s%N); worst=0
+      for i in $(seq 600); do
+        n=$(stat -c %s "$W/recv.bin" 2>/dev/null || echo 0); now=$(date +%s%N)
+        if [ "$n" != "$last" ]; then
+          [ "$last" -gt 0 ] && [ $(( (now - t_last) / 1000000 )) -gt "$worst" ] &&
+            worst=$(( (now - t_last) / 1000000 ))
+          last=$n; t_last=$now; echo "$worst" >"$W/stall"
+        fi
+        [ "$n" -ge $((80 * 65536)) ] && break
+        sleep 0.05
+      done ) &
+    MPID=$!; PIDS="$PIDS $MPID"
+    for i in $(seq 150); do
+      grep -q '^path:' "$W/connect.err" && break
+      kill -0 $CPID 2>/dev/null || fail "connect failed: $(tail -1 "$W/connect.err")"
+      sleep 0.1
+    done
+    first=$(sed -n 's/^path: //p' "$W/connect.err")
+    [ "$first" = direct ] || fail "first path is '$first', expected 'direct' (cone NATs)"
+    sleep 3
+    log "rebinding rb's NAT"
+    x rb iptables -t nat -I POSTROUTING 1 -o wan -p udp -j MASQUERADE --to-ports 20000-20999 &&
+      x rb ip addr del 198.18.0.12/15 dev wan && x rb ip addr add 198.18.0.12/15 dev wan ||
+      fail "the rebinding failed"
+    wait $CPID || fail "connect failed: $(tail -1 "$W/connect.err")"
+    wait $LPID || fail "listener failed"
+    wait $MPID
+    a=$(sha256sum <"$W/send.bin"); b=$(sha256sum <"$W/recv.bin")
+    [ "$a" = "$b" ] || fail "bytes differ ($(stat -c %s "$W/recv.bin") of $(stat -c %s "$W/send.bin") received)"
+    for side in connect listen; do
+      grep -q '^path-changed: direct -> direct' "$W/$side.err" ||
+        fail "$side: no path change reported (the connection was not moved)"
+    done
+    grep -q 'ICE restart: connection moved' "$W/connect.err" || fail "the dialer did not restart ICE"
+    log "ok: $(stat -c %s "$W/send.bin") bytes intact across the rebinding; longest time the" \
+      "listener received nothing: $(cat "$W/stall") ms; $(grep -c 'ICE restart attempt' "$W/connect.err") re-dial(s)"
     ;;
   *) echo "unknown case $CASE"; exit 2 ;;
 esac

@@ -2016,6 +2016,194 @@ test_recv_backpressure (Fixture *f, gconstpointer data)
   unref_on_net (f, cep);
 }
 
+/* ---- moving a live connection onto another path (ICE restart) ---- */
+
+typedef struct {
+  Manual m;
+  P2pMemPath *c, *d;              /* the new pair: c the client's, d the server's */
+  P2pPeerId client_peer;
+  guint changes_client, changes_server;
+  P2pPathKind old_kind, new_kind;
+  GError *adopt_error;
+} Replace;
+
+static gboolean
+drop_all (P2pMemPath *from, const guint8 *data, gsize len, gpointer user_data)
+{
+  return TRUE;
+}
+
+static void
+replace_changed (P2pConnection *conn, P2pPathKind old_kind, P2pPathKind new_kind, gpointer data)
+{
+  Replace *r = data;
+
+  if (conn == r->m.client)
+    r->changes_client++;
+  else
+    r->changes_server++;
+  r->old_kind = old_kind;
+  r->new_kind = new_kind;
+}
+
+/* The server side's first datagram on the new path, as the ICE responder
+ * sees it: another peer's claim is refused, the true peer's moves its
+ * connection, with this very datagram. */
+static void
+replace_first_packet (P2pPacketPath *path, const guint8 *pkt, gsize len, gpointer data)
+{
+  Replace *r = data;
+  g_autoptr (P2pIdentity) other = p2p_identity_new ();
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (p2p_quic_connection_replace_path (r->m.server, path,
+          p2p_identity_get_peer_id (other), pkt, len, &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED);
+  g_assert_true (p2p_quic_connection_get_path (r->m.server) == P2P_PACKET_PATH (r->m.b));
+  p2p_quic_connection_replace_path (r->m.server, path, &r->client_peer, pkt, len,
+      &r->adopt_error);
+}
+
+static gboolean
+replace_server_has (gpointer data)
+{
+  Replace *r = data;
+  P2pConnectionStats st;
+
+  p2p_connection_get_stats (P2P_CONNECTION (r->m.server), &st);
+  return st.messages_received >= 60;
+}
+
+static void
+send_numbered (P2pConnection *conn, guint32 from, guint32 to)
+{
+  for (guint32 i = from; i < to; i++) {
+    g_autoptr (GBytes) b = numbered_message (i, 1000 + i);
+    g_autoptr (GError) error = NULL;
+
+    g_assert_true (p2p_connection_send (conn, b, NULL, &error));
+    g_assert_no_error (error);
+  }
+}
+
+/* A live connection moves to a new pair of paths while its old one is
+ * dead: the 20 messages sent before, the 20 lost in flight on the old path
+ * and the 20 sent after arrive once each, in order; the old paths carry
+ * nothing more; both sides announce one path change (SIMULATED → DIRECT). */
+static void
+test_replace_path (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GMainContext) ctx = g_main_context_new ();
+  Replace r = { { f } };
+  Manual *m = &r.m;
+  g_autoptr (GError) error = NULL;
+  P2pConnectionStats st;
+  guint64 old_sent;
+  const guint64 s = G_GUINT64_CONSTANT (1000000000);
+
+  r.client_peer = *p2p_identity_get_peer_id (f->client_id);
+  g_main_context_push_thread_default (ctx);
+  p2p_mem_path_new_pair (ctx, &m->a, &m->b);
+  p2p_mem_path_set_latency (m->a, 5 * G_GUINT64_CONSTANT (1000000));
+  p2p_mem_path_set_latency (m->b, 5 * G_GUINT64_CONSTANT (1000000));
+  p2p_packet_path_set_handlers (P2P_PACKET_PATH (m->b), manual_first_packet, NULL, m, NULL);
+  p2p_quic_connection_dial_async (P2P_PACKET_PATH (m->a), f->client_id,
+      p2p_identity_get_peer_id (f->server_id), &f->cfg, NULL, manual_dialed, m);
+  g_assert_true (p2p_mem_path_run_until (m->a, manual_up, m, 10 * s));
+  g_assert_no_error (m->error);
+  g_signal_connect (m->client, "path-changed", G_CALLBACK (replace_changed), &r);
+  g_signal_connect (m->server, "path-changed", G_CALLBACK (replace_changed), &r);
+
+  /* before */
+  send_numbered (m->client, 0, 20);
+  p2p_mem_path_run_until (m->a, manual_never, NULL, s / 2);
+  p2p_connection_get_stats (P2P_CONNECTION (m->server), &st);
+  g_assert_cmpuint (st.messages_received, ==, 20);
+
+  /* the old path dies with messages in flight */
+  p2p_mem_path_set_drop_func (m->a, drop_all, NULL, NULL);
+  p2p_mem_path_set_drop_func (m->b, drop_all, NULL, NULL);
+  send_numbered (m->client, 20, 40);
+  p2p_mem_path_run_until (m->a, manual_never, NULL, 2 * s);
+  p2p_connection_get_stats (P2P_CONNECTION (m->server), &st);
+  g_assert_cmpuint (st.messages_received, ==, 20);
+  g_assert_cmpuint (p2p_mem_path_get_dropped (m->a), >, 0);
+
+  /* the new pair, on the same clock */
+  p2p_mem_path_new_pair (ctx, &r.c, &r.d);
+  p2p_mem_path_set_now (r.c, p2p_packet_path_now (P2P_PACKET_PATH (m->a)));
+  p2p_mem_path_set_latency (r.c, 5 * G_GUINT64_CONSTANT (1000000));
+  p2p_mem_path_set_latency (r.d, 5 * G_GUINT64_CONSTANT (1000000));
+  p2p_mem_path_set_kind (r.c, P2P_PATH_KIND_DIRECT);
+  p2p_mem_path_set_kind (r.d, P2P_PATH_KIND_DIRECT);
+  p2p_packet_path_set_handlers (P2P_PACKET_PATH (r.d), replace_first_packet, NULL, &r, NULL);
+
+  /* refusals change nothing */
+  g_assert_false (p2p_quic_connection_replace_path (P2P_QUIC_CONNECTION (m->client),
+          P2P_PACKET_PATH (m->a), p2p_identity_get_peer_id (f->server_id), NULL, 0, &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (p2p_quic_connection_replace_path (P2P_QUIC_CONNECTION (m->client),
+          P2P_PACKET_PATH (r.c), &r.client_peer, NULL, 0, &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED);
+  g_clear_error (&error);
+
+  old_sent = p2p_mem_path_get_sent (m->a) + p2p_mem_path_get_sent (m->b);
+  g_assert_true (p2p_quic_connection_replace_path (P2P_QUIC_CONNECTION (m->client),
+          P2P_PACKET_PATH (r.c), p2p_identity_get_peer_id (f->server_id), NULL, 0, &error));
+  g_assert_no_error (error);
+  g_assert_true (p2p_quic_connection_get_path (P2P_QUIC_CONNECTION (m->client)) ==
+      P2P_PACKET_PATH (r.c));
+  /* after */
+  send_numbered (m->client, 40, 60);
+  g_assert_true (p2p_mem_path_run_until (r.c, replace_server_has, &r, 10 * s));
+  g_assert_no_error (r.adopt_error);
+  g_assert_true (p2p_quic_connection_get_path (m->server) == P2P_PACKET_PATH (r.d));
+  g_assert_cmpuint (p2p_mem_path_get_sent (m->a) + p2p_mem_path_get_sent (m->b), ==, old_sent);
+  for (guint32 i = 0; i < 60; i++) {
+    g_autoptr (GBytes) got = p2p_connection_receive (P2P_CONNECTION (m->server), NULL, &error);
+    g_autoptr (GBytes) want = numbered_message (i, 1000 + i);
+
+    g_assert_no_error (error);
+    g_assert_true (g_bytes_equal (got, want));
+  }
+  /* exactly once: nothing more is queued */
+  g_assert_null (p2p_connection_receive (P2P_CONNECTION (m->server), NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+  g_clear_error (&error);
+  g_assert_cmpuint (r.changes_client, ==, 1);
+  g_assert_cmpuint (r.changes_server, ==, 1);
+  g_assert_cmpint (r.old_kind, ==, P2P_PATH_KIND_SIMULATED);
+  g_assert_cmpint (r.new_kind, ==, P2P_PATH_KIND_DIRECT);
+  p2p_connection_get_stats (m->client, &st);
+  g_assert_cmpuint (st.path_changes, ==, 1);
+  g_assert_cmpint (st.path_kind, ==, P2P_PATH_KIND_DIRECT);
+  p2p_connection_get_stats (P2P_CONNECTION (m->server), &st);
+  g_assert_cmpuint (st.messages_received, ==, 60);
+
+  /* a closed connection cannot move */
+  p2p_connection_close (m->client, "done");
+  g_assert_true (p2p_mem_path_run_until (r.c, manual_server_is_closed, m, 10 * s));
+  g_assert_false (p2p_quic_connection_replace_path (m->server, P2P_PACKET_PATH (m->b),
+          &r.client_peer, NULL, 0, &error));
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_CLOSED);
+  g_clear_error (&error);
+
+  g_signal_handlers_disconnect_by_data (m->server, m);
+  g_signal_handlers_disconnect_by_data (m->server, &r);
+  g_signal_handlers_disconnect_by_data (m->client, &r);
+  g_clear_object (&m->client);
+  g_clear_object (&m->server);
+  p2p_mem_path_run_until (r.c, manual_never, NULL, 1 * s);
+  g_clear_object (&m->a);
+  g_clear_object (&m->b);
+  g_clear_object (&r.c);
+  g_clear_object (&r.d);
+  while (g_main_context_iteration (ctx, FALSE))
+    ;
+  g_main_context_pop_thread_default (ctx);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2048,5 +2236,6 @@ main (int argc, char **argv)
       test_adopt_limit, fixture_teardown);
   ADD ("manual-context", test_manual_context, NULL);
   ADD ("recv-backpressure", test_recv_backpressure, NULL);
+  ADD ("replace-path", test_replace_path, NULL);
   return g_test_run ();
 }

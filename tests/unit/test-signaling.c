@@ -463,6 +463,113 @@ sent_cb (GObject *source, GAsyncResult *res, gpointer data)
   *done = TRUE;
 }
 
+/* ---- /signaling/ice-restart: a live connection moved to a new ICE path ---- */
+
+static void
+count_changes (P2pConnection *conn, P2pPathKind old_kind, P2pPathKind new_kind, gpointer data)
+{
+  (*(guint *) data)++;
+}
+
+static void
+reconnected_cb (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Op *op = data;
+  g_assert_true (p2p_ice_reconnect_finish (res, &op->error) == (op->error == NULL));
+  op->done = TRUE;
+}
+
+/* Messages 0..19 on the first path; both ICE paths then die (closed under
+ * the connections) with 20..59 sent into them. With @sig, the test
+ * re-dials itself before message 40 (p2p_ice_reconnect_async); without,
+ * the service's watch must notice and re-dial. Either way 0..59 arrive
+ * once each, in order, on the same QUIC connection, and each side
+ * announces one path change. Returns the ms from the paths' death to the
+ * arrival of message 20. */
+static gint64
+exchange_across_restart (P2pConnection *dialer, P2pConnection *accepted, P2pSignaling *sig,
+    P2pIdentity *id, P2pConfig *cfg)
+{
+  Op re = { 0 };
+  guint changes_a = 0, changes_b = 0;
+  P2pPacketPath *old_a = NULL, *old_b = NULL;
+  guint32 n = 0;
+  gint64 t_dead = 0, t0 = 0, gap = 0;
+  P2pConnectionStats st;
+  guint64 before;
+
+  g_assert_true (g_main_context_acquire (NULL));
+  p2p_connection_get_stats (accepted, &st);
+  g_main_context_release (NULL);
+  before = st.messages_received;
+  g_signal_connect (dialer, "path-changed", G_CALLBACK (count_changes), &changes_a);
+  g_signal_connect (accepted, "path-changed", G_CALLBACK (count_changes), &changes_b);
+  for (guint32 i = 0; i < 60; i++) {
+    g_autofree char *text = g_strdup_printf ("message %u", i);
+    g_autoptr (GBytes) msg = g_bytes_new (text, strlen (text));
+    gboolean sent = FALSE;
+
+    if (i == 20) {
+      old_a = p2p_quic_connection_get_path (P2P_QUIC_CONNECTION (dialer));
+      old_b = p2p_quic_connection_get_path (P2P_QUIC_CONNECTION (accepted));
+      p2p_packet_path_close (old_a);
+      p2p_packet_path_close (old_b);
+      t_dead = g_get_monotonic_time ();
+    }
+    if (i == 40 && sig) {
+      t0 = g_get_monotonic_time ();
+      p2p_ice_reconnect_async (sig, id, cfg, P2P_QUIC_CONNECTION (dialer), NULL, reconnected_cb,
+          &re);
+      WAIT_FOR (re.done);
+      g_assert_no_error (re.error);
+      g_test_message ("ICE re-dial took %" G_GINT64_FORMAT " ms",
+          (g_get_monotonic_time () - t0) / 1000);
+      g_assert_true (p2p_quic_connection_get_path (P2P_QUIC_CONNECTION (dialer)) != old_a);
+    }
+    p2p_connection_send_async (dialer, msg, NULL, sent_cb, &sent);
+    WAIT_FOR (sent);
+    if (i < 20) {
+      GBytes *got = NULL;
+
+      p2p_connection_receive_async (accepted, NULL, received_cb, &got);
+      WAIT_FOR (got != NULL);
+      g_assert_true (g_bytes_equal (got, msg));
+      g_bytes_unref (got);
+      n++;
+    }
+  }
+  for (; n < 60; n++) {
+    g_autofree char *text = g_strdup_printf ("message %u", n);
+    g_autoptr (GBytes) want = g_bytes_new (text, strlen (text));
+    GBytes *got = NULL;
+
+    p2p_connection_receive_async (accepted, NULL, received_cb, &got);
+    WAIT_FOR (got != NULL);
+    g_assert_true (g_bytes_equal (got, want));
+    g_bytes_unref (got);
+    if (n == 20)
+      gap = (g_get_monotonic_time () - t_dead) / 1000;
+  }
+  if (sig)
+    g_test_message ("re-dial start to all 60 messages received: %" G_GINT64_FORMAT " ms",
+        (g_get_monotonic_time () - t0) / 1000);
+  g_assert_true (p2p_quic_connection_get_path (P2P_QUIC_CONNECTION (dialer)) != old_a);
+  g_assert_true (p2p_quic_connection_get_path (P2P_QUIC_CONNECTION (accepted)) != old_b);
+  g_assert_cmpuint (changes_a, ==, 1);
+  g_assert_cmpuint (changes_b, ==, 1);
+  g_signal_handlers_disconnect_by_func (dialer, count_changes, &changes_a);
+  g_signal_handlers_disconnect_by_func (accepted, count_changes, &changes_b);
+
+  g_assert_true (g_main_context_acquire (NULL));
+  p2p_connection_get_stats (accepted, &st);
+  g_assert_cmpuint (st.messages_received, ==, before + 60);
+  g_assert_cmpuint (st.path_changes, ==, 1);
+  g_assert_cmpint (st.path_kind, ==, P2P_PATH_KIND_DIRECT);
+  g_main_context_release (NULL);
+  g_test_message ("paths dead to message 20 received: %" G_GINT64_FORMAT " ms", gap);
+  return gap;
+}
+
 static void
 test_ice_flow (void)
 {
@@ -504,6 +611,9 @@ test_ice_flow (void)
   g_assert_true (g_bytes_equal (got, hello));
   g_bytes_unref (got);
 
+  /* An ICE restart: the paths die, the dialer re-dials, the connection lives on. */
+  exchange_across_restart (op.conn, accepted, sa, a, cfg);
+
   /* This thread is the connections' network thread: hold its context so
    * the synchronous calls run in place instead of waiting for a loop. */
   g_assert_true (g_main_context_acquire (NULL));
@@ -520,6 +630,56 @@ test_ice_flow (void)
   p2p_ice_responder_free (resp);
   p2p_signaling_close (sa);
   p2p_signaling_close (sb);
+  for (int i = 0; i < 50 && g_main_context_iteration (NULL, FALSE); i++)
+    ;
+  p2p_test_stop_rendezvous (rdv);
+}
+
+static void service_dialed_cb (GObject *source, GAsyncResult *res, gpointer data);
+
+/* The same through two P2pIceServices, with nobody calling the re-dial:
+ * the dialing service's watch notices the silence (a PING unanswered),
+ * re-dials and moves the connection; the responder side moves it too. */
+static void
+test_ice_restart_auto (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pIdentity) a = p2p_identity_new ();
+  g_autoptr (P2pIdentity) b = p2p_identity_new ();
+  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autofree char *url = NULL;
+  GSubprocess *rdv = p2p_test_start_rendezvous (&url);
+  P2pConnection *accepted = NULL;
+  P2pIceCounters counters;
+  Op op = { 0 };
+  gint64 gap;
+
+  g_strfreev (cfg->bootstrap_peers);
+  cfg->bootstrap_peers = g_strsplit (url, ",", -1);
+  P2pIceService *sa = p2p_ice_service_new (a, cfg, NULL, &error);
+  P2pIceService *sb = p2p_ice_service_new (b, cfg, NULL, &error);
+  g_assert_no_error (error);
+  p2p_ice_service_start_accepting (sb, NULL, 0, on_accepted, &accepted);
+  WAIT_FOR (p2p_ice_service_is_registered (sb));
+  p2p_ice_service_connect_async (sa, p2p_identity_get_peer_id (b), NULL, service_dialed_cb, &op);
+  WAIT_FOR (op.done && accepted != NULL);
+  g_assert_no_error (op.error);
+
+  gap = exchange_across_restart (op.conn, accepted, NULL, NULL, NULL);
+  /* silence: PROBE_MS, then AFTER_MS for the PING's answer, then the re-dial */
+  g_assert_cmpint (gap, >=, P2P_ICE_RESTART_PROBE_MS + P2P_ICE_RESTART_AFTER_MS - 2 * P2P_ICE_RESTART_TICK_MS);
+  g_assert_cmpint (gap, <, 5000);
+  p2p_ice_service_get_counters (sb, &counters);
+  g_assert_cmpuint (counters.restarts, ==, 1);
+
+  g_assert_true (g_main_context_acquire (NULL));
+  p2p_connection_close (op.conn, "bye");
+  p2p_connection_close (accepted, "bye");
+  g_main_context_release (NULL);
+  g_clear_object (&op.conn);
+  g_clear_object (&accepted);
+  p2p_ice_service_free (sa);
+  p2p_ice_service_free (sb);
   for (int i = 0; i < 50 && g_main_context_iteration (NULL, FALSE); i++)
     ;
   p2p_test_stop_rendezvous (rdv);
@@ -1225,6 +1385,7 @@ main (int argc, char **argv)
   g_test_add_func ("/signaling/client-errors", test_client_errors);
   g_test_add_func ("/signaling/ice-flow", test_ice_flow);
   g_test_add_func ("/signaling/ice-service", test_ice_service);
+  g_test_add_func ("/signaling/ice-restart-auto", test_ice_restart_auto);
   g_test_add_func ("/security/json-depth-bypass", test_json_depth_bypass);
   g_test_add_func ("/security/registration-origin", test_registration_origin);
   g_test_add_func ("/security/offer-replay", test_offer_replay);
