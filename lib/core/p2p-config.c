@@ -33,6 +33,8 @@ config_set_defaults (P2pConfig *c)
   c->idle_timeout_ms = 30000;
   c->keepalive_ms = 500;
   c->liveness_timeout_ms = 4000;
+  c->ice_restart_ms = 1500;
+  c->ice_restart_attempts = 3;
   c->mdns = TRUE;
   c->congestion_control = P2P_CONGESTION_CONTROL_BBR2;
   c->sim_packet_loss = 0.0;
@@ -804,6 +806,8 @@ p2p_config_new_from_environ (const char *const *envp, GError **error)
   UINT_VAR ("P2P_IDLE_TIMEOUT_MS", idle_timeout_ms, 100, 3600000);
   UINT_VAR ("P2P_KEEPALIVE_MS", keepalive_ms, 0, 3600000);
   UINT_VAR ("P2P_LIVENESS_TIMEOUT_MS", liveness_timeout_ms, 0, 3600000);
+  UINT_VAR ("P2P_ICE_RESTART_MS", ice_restart_ms, 0, 600000);
+  UINT_VAR ("P2P_ICE_RESTART_ATTEMPTS", ice_restart_attempts, 1, 100);
   if (GET ("P2P_ALLOWED_PEERS")
       && !parse_allowed_peers ("P2P_ALLOWED_PEERS", v, &c->allowed_peers, error))
     return NULL;

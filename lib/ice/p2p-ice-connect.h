@@ -79,14 +79,11 @@ void p2p_ice_connect_async (P2pSignaling *signaling, P2pIdentity *identity,
     GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
 P2pConnection *p2p_ice_connect_finish (GAsyncResult *result, GError **error);
 
-/* A P2pIceService watches the connections it dialed: after
- * P2P_ICE_RESTART_PROBE_MS without a packet it sends a PING; if nothing
- * arrives within P2P_ICE_RESTART_AFTER_MS of it (or the ICE pair failed)
- * it re-dials (p2p_ice_reconnect_async), up to P2P_ICE_RESTART_ATTEMPTS
- * times in a row. Connections are looked at every P2P_ICE_RESTART_TICK_MS. */
-#define P2P_ICE_RESTART_PROBE_MS 500
-#define P2P_ICE_RESTART_AFTER_MS 1000
-#define P2P_ICE_RESTART_ATTEMPTS 3
+/* A P2pIceService watches the connections it dialed: after a third of
+ * P2P_ICE_RESTART_MS (P2pConfig.ice_restart_ms) without a packet it sends
+ * a PING; if nothing arrives within the rest of it (or the ICE pair
+ * failed) it re-dials (p2p_ice_reconnect_async), up to
+ * P2P_ICE_RESTART_ATTEMPTS times in a row. Connections are looked at every P2P_ICE_RESTART_TICK_MS. */
 #define P2P_ICE_RESTART_TICK_MS 100
 /* With no rendezvous (or other carrier) registered, how long a restart
  * waits for the registration made again before giving up. */

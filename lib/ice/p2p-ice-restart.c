@@ -1,9 +1,9 @@
 /* p2p-ice-restart.c: keeps the client connections a P2pIceService dialed
  * alive across a failed ICE path (P2pIceRestart). Every
  * P2P_ICE_RESTART_TICK_MS it reads each connection's received-packet
- * count; after P2P_ICE_RESTART_PROBE_MS without a packet it sends a PING
+ * count; after a third of P2P_ICE_RESTART_MS without a packet it sends a PING
  * (an ACK answers within a round trip on a working path), and if nothing
- * at all arrives within P2P_ICE_RESTART_AFTER_MS of that PING, or the ICE
+ * at all arrives within the rest of P2P_ICE_RESTART_MS, or the ICE
  * path reports its pair failed, it re-dials the peer through the
  * service's carriers (p2p_ice_reconnect_async: new ICE session, same
  * QUIC connection), at most P2P_ICE_RESTART_ATTEMPTS times in a row, one
@@ -85,8 +85,8 @@ on_reconnected (GObject *source, GAsyncResult *result, gpointer data)
     w->rx_us = g_get_monotonic_time ();
     w->confirm = P2P_ICE_RESTART_CONFIRM_PINGS;
   } else {
-    g_message ("ICE restart attempt %u/%u failed: %s", w->attempts, P2P_ICE_RESTART_ATTEMPTS,
-        error->message);
+    g_message ("ICE restart attempt %u/%u failed: %s", w->attempts,
+        w->owner->config->ice_restart_attempts, error->message);
     w->retry_us = g_get_monotonic_time ();    /* the next at the next tick */
   }
   watch_unref (w);
@@ -101,11 +101,11 @@ restart_next (Watch *w, P2pQuicConnection *conn, gint64 now)
   g_autoptr (GPtrArray) carriers = self->carriers (self->data);
   gboolean waited_out = now - w->restart_us >= P2P_ICE_RESTART_REGISTER_WAIT_MS * 1000;
 
-  if (w->attempts >= P2P_ICE_RESTART_ATTEMPTS || (carriers->len == 0 && waited_out)) {
+  if (w->attempts >= self->config->ice_restart_attempts || (carriers->len == 0 && waited_out)) {
     g_message ("ICE restart: giving up after %u attempts%s", w->attempts,
         carriers->len == 0 ? " (not registered at any rendezvous or other carrier)" : "");
     w->restarting = FALSE;
-    w->attempts = P2P_ICE_RESTART_ATTEMPTS;     /* no further restarts */
+    w->attempts = self->config->ice_restart_attempts;    /* no further restarts */
     return;
   }
   if (carriers->len == 0) {
@@ -118,7 +118,7 @@ restart_next (Watch *w, P2pQuicConnection *conn, gint64 now)
   P2pSignaling *sig = carriers->pdata[w->attempts % carriers->len];
   w->attempts++;
   w->inflight = TRUE;
-  g_message ("ICE restart attempt %u/%u through %s", w->attempts, P2P_ICE_RESTART_ATTEMPTS,
+  g_message ("ICE restart attempt %u/%u through %s", w->attempts, self->config->ice_restart_attempts,
       p2p_signaling_get_route (sig));
   w->refs++;
   p2p_ice_reconnect_async (sig, self->identity, self->config, conn, self->cancel,
@@ -130,6 +130,7 @@ static gboolean
 watch_tick (Watch *w, gint64 now)
 {
   g_autoptr (P2pQuicConnection) conn = g_weak_ref_get (&w->conn);
+  P2pIceRestart *self = w->owner;
   P2pConnectionStats st;
   P2pPacketPath *path;
 
@@ -149,7 +150,7 @@ watch_tick (Watch *w, gint64 now)
     w->attempts = 0;            /* heard again (also after giving up) */
     return TRUE;
   }
-  if (w->attempts >= P2P_ICE_RESTART_ATTEMPTS)
+  if (self->config->ice_restart_ms == 0 || w->attempts >= self->config->ice_restart_attempts)
     return TRUE;                /* gave up: until the peer is heard again */
   if (w->confirm > 0) {
     /* the first PING on a new path may arrive before the peer's end of
@@ -162,12 +163,12 @@ watch_tick (Watch *w, gint64 now)
   if (P2P_IS_ICE_PATH (path) && p2p_ice_path_has_failed (P2P_ICE_PATH (path))) {
     g_message ("ICE restart: the path's candidate pair failed");
   } else if (w->probe_us == 0) {
-    if (now - w->rx_us >= P2P_ICE_RESTART_PROBE_MS * 1000) {
+    if (now - w->rx_us >= (gint64) self->config->ice_restart_ms / 3 * 1000) {
       w->probe_us = now;
       p2p_quic_connection_ping (conn);
     }
     return TRUE;
-  } else if (now - w->probe_us < P2P_ICE_RESTART_AFTER_MS * 1000) {
+  } else if (now - w->probe_us < (gint64) (self->config->ice_restart_ms - self->config->ice_restart_ms / 3) * 1000) {
     return TRUE;
   } else {
     g_message ("ICE restart: nothing received for %" G_GINT64_FORMAT " ms, not even the answer "

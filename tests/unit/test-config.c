@@ -176,6 +176,8 @@ test_integers (void)
     { "P2P_MAX_CONNECTIONS", G_STRUCT_OFFSET (P2pConfig, max_connections), 1, 65535 },
     { "P2P_IDLE_TIMEOUT_MS", G_STRUCT_OFFSET (P2pConfig, idle_timeout_ms), 100, 3600000 },
     { "P2P_KEEPALIVE_MS", G_STRUCT_OFFSET (P2pConfig, keepalive_ms), 0, 3600000 },
+    { "P2P_ICE_RESTART_MS", G_STRUCT_OFFSET (P2pConfig, ice_restart_ms), 0, 600000 },
+    { "P2P_ICE_RESTART_ATTEMPTS", G_STRUCT_OFFSET (P2pConfig, ice_restart_attempts), 1, 100 },
     { "SIMULATOR_P2P_LATENCY_MS", G_STRUCT_OFFSET (P2pConfig, sim_latency_ms), 0, 600000 },
     { "SIMULATOR_P2P_JITTER_MS", G_STRUCT_OFFSET (P2pConfig, sim_jitter_ms), 0, 600000 },
     { "SIMULATOR_P2P_BANDWIDTH_KBPS", G_STRUCT_OFFSET (P2pConfig, sim_bandwidth_kbps), 0, 10000000 },

@@ -65,6 +65,8 @@ typedef enum {
  * @idle_timeout_ms: P2P_IDLE_TIMEOUT_MS
  * @keepalive_ms: P2P_KEEPALIVE_MS (0 = off)
  * @liveness_timeout_ms: P2P_LIVENESS_TIMEOUT_MS (0 = off)
+ * @ice_restart_ms: P2P_ICE_RESTART_MS (0 = never)
+ * @ice_restart_attempts: P2P_ICE_RESTART_ATTEMPTS
  * @allowed_peers: (array zero-terminated=1) (nullable): P2P_ALLOWED_PEERS,
  *   the peer IDs a listener accepts (NULL = anyone); set it with
  *   p2p_config_set_allowed_peers()
@@ -130,10 +132,17 @@ typedef struct {
   double sim_failure_rate;
   /* SIMULATOR_P2P_SEED=0..2^64-1 (default 1) */
   guint64 sim_seed;
+  /* P2P_ICE_RESTART_MS=0..600000 (default 1500, 0 = never): a dialed
+   * connection over ICE that hears nothing for this long (a PING goes out
+   * at a third of it) is moved to a new ICE path (issue 17) */
+  guint ice_restart_ms;
+  /* P2P_ICE_RESTART_ATTEMPTS=1..100 (default 3): new ICE paths tried in a
+   * row before the connection is left to its liveness timeout */
+  guint ice_restart_attempts;
 
   /*< private >*/
   /* room for new fields without an ABI break (zero) */
-  gpointer padding[8];
+  gpointer padding[7];
 } P2pConfig;
 
 #define P2P_TYPE_CONFIG (p2p_config_get_type ())
