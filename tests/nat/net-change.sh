@@ -76,9 +76,9 @@ case "$CASE" in
   addr|rebind|uplink|addr-dgram) ;;
   down3-dgram) OUTAGE=3 ;;
   down3) OUTAGE=3 ;;
-  down12) OUTAGE=12; SECONDS_OF_AUDIO=18; SENDER_ENV="P2P_LIVENESS_TIMEOUT_MS=20000"
+  down12) OUTAGE=12; SECONDS_OF_AUDIO=16; SENDER_ENV="P2P_LIVENESS_TIMEOUT_MS=20000"
     RECEIVER_ENV="${RECEIVER_ENV:-} P2P_LIVENESS_TIMEOUT_MS=20000" ;;
-  resume) OUTAGE=12; SECONDS_OF_AUDIO=18
+  resume) OUTAGE=12; SECONDS_OF_AUDIO=16
     RECEIVER_ENV="${RECEIVER_ENV:-} P2PSRC_PROPS=reconnect=always" ;;
   *) echo "unknown case $CASE"; exit 2 ;;
 esac

@@ -1041,8 +1041,9 @@ test_all_sources_down (void)
       (g_get_monotonic_time () - t0) / 1e6);
   for (guint i = 0; i < 4; i++) {
     const char *words[] = { "on the local network (mDNS): no answer within",
-      "in the DHT: no answer within", "through the rendezvous and the DHT (ICE offer): no "
-      "rendezvous server could be reached: cannot reach the rendezvous server ws://127.0.0.1:9/",
+      "in the DHT: no answer within",
+      ("through the rendezvous and the DHT (ICE offer): no rendezvous server could be "
+          "reached: cannot reach the rendezvous server ws://127.0.0.1:9/"),
       "did not answer an ICE offer through the DHT within 10 s" };
 
     if (strstr (error->message, words[i]) == NULL)
