@@ -21,7 +21,7 @@
 #                 skipped or twice
 #         uplink  the receiver has two uplinks through two NAT routers and
 #                 the one in use is removed: it goes on through the other
-#         addr-dgram, down3-dgram  addr and down3 with a live Opus stream
+#         addr-dgram, rebind-dgram, down3-dgram  addr, rebind and down3 with a live Opus stream
 #                 in datagram delivery (audiotestsrc is-live=true, 20 ms
 #                 frames): what the change loses is one hole in the frames'
 #                 timestamps, counted exactly in p2psrc's datagrams-lost,
@@ -73,7 +73,7 @@ OUTAGE=0
 SECONDS_OF_AUDIO=7
 SENDER_ENV=""
 case "$CASE" in
-  addr|rebind|uplink|addr-dgram) ;;
+  addr|rebind|uplink|addr-dgram|rebind-dgram) ;;
   down3-dgram) OUTAGE=3 ;;
   down3) OUTAGE=3 ;;
   down12) OUTAGE=12; SECONDS_OF_AUDIO=16; SENDER_ENV="P2P_LIVENESS_TIMEOUT_MS=20000"
@@ -202,7 +202,7 @@ if [ $DGRAM = 1 ]; then
   # what was lost is counted, exactly
   [ "$lost" = "$missing" ] || fail "datagrams-lost $lost, but $missing frames missing"
   [ "$outside" = 0 ] || fail "$outside frames lost outside the change's hole"
-  # about the change's share: addr up to 1 s (50 frames), down3 its 3 s
+  # about the change's share: addr and rebind up to 1 s (50 frames), down3 its 3 s
   # (150 frames, less the time ip link takes) up to 1 s more
   lo=0; hi=50
   [ "$OUTAGE" -gt 0 ] && { lo=$((OUTAGE * 50 - 10)); hi=$((OUTAGE * 50 + 50)); }
