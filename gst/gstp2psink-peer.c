@@ -241,8 +241,10 @@ sink_peer_thread (gpointer data)
   g_mutex_unlock (&self->lock);
   if (warn)
     GST_ELEMENT_WARNING (self, RESOURCE, WRITE, ("Receiver %s did not get "
-            "the whole stream: %" G_GUINT64_FORMAT " bytes delivered (%s)",
-            peer->peer_id, peer->media_bytes, reason), (NULL));
+            "the whole stream: %" G_GUINT64_FORMAT " bytes delivered (%s)%s",
+            peer->peer_id, peer->media_bytes, reason, peer->takes_positions ?
+            "; if it connects again it resumes where it stopped (resume-buffer)" : ""),
+        (NULL));
 
   g_mutex_lock (&self->lock);
   self->gone.bytes_sent += st.bytes_sent;
