@@ -25,7 +25,6 @@ typedef struct {
   gboolean wants_seqnum;        /* it takes DATAGRAM_SEQNUM frames */
   gboolean takes_positions;     /* it takes STREAM_POSITION frames (resuming) */
   guint64 next_index;           /* the history index of its next frame */
-  gboolean resumed, resume_gap; /* it came back: where it stopped, or not */
   char *close_reason;
   gboolean need_discont;
   guint64 dropped;

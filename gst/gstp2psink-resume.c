@@ -185,7 +185,7 @@ gst_p2p_sink_peer_reader_thread (gpointer data)
     g_autoptr (GError) err = NULL;
     g_autoptr (GBytes) msg = p2p_connection_receive (peer->conn, peer->cancellable, &err);
     guint64 type = 0, token = 0, index = 0;
-    gboolean resumed = FALSE;
+    const char *event = NULL;     /* posted once the lock is released */
     const guint8 *body = NULL;
     gsize body_len = 0, len = 0;
     const guint8 *bytes;
@@ -214,16 +214,13 @@ gst_p2p_sink_peer_reader_thread (gpointer data)
             " of %s stream, which is gone (resume-buffer): it goes on from frame %"
             G_GUINT64_FORMAT, peer->peer_id, index,
             token == self->history_token ? "this" : "another", self->history_next);
-      peer->resumed = again >= 0;
-      peer->resume_gap = again < 0;
       if (again >= 0)
         self->resumes++;
-      resumed = TRUE;
+      event = again >= 0 ? "resumed" : "resume-gap";
     }
     g_mutex_unlock (&self->lock);
-    if (resumed)
-      gst_p2p_object_post_connection (self->obj, peer->conn,
-          peer->resume_gap ? "resume-gap" : "resumed");
+    if (event)
+      gst_p2p_object_post_connection (self->obj, peer->conn, event);
   }
   g_mutex_lock (&self->lock);
   self->n_threads--;
