@@ -75,6 +75,7 @@ p2p_config_copy (const P2pConfig *config)
   c->stun_servers = g_strdupv (config->stun_servers);
   c->identity_file = g_strdup (config->identity_file);
   c->allowed_peers = g_strdupv (config->allowed_peers);
+  c->ice_addresses = g_strdupv (config->ice_addresses);
   return c;
 }
 
@@ -94,6 +95,7 @@ p2p_config_free (P2pConfig *config)
   g_strfreev (config->stun_servers);
   g_free (config->identity_file);
   g_strfreev (config->allowed_peers);
+  g_strfreev (config->ice_addresses);
   g_free (config);
 }
 
@@ -611,6 +613,20 @@ check_stun (const char *var, const char *item, GError **error)
 }
 
 static gboolean
+check_ip (const char *var, const char *item, GError **error)
+{
+  g_autoptr (GInetAddress) addr = g_inet_address_new_from_string (item);
+
+  if (addr == NULL) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "%s: \"%s\" is not an IP address; expected local addresses such as "
+        "192.168.1.20 or fd00::2 (no host names, no ports)", var, item);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
 check_peer_id (const char *var, const char *item, GError **error)
 {
   g_autoptr (GError) local = NULL;
@@ -808,6 +824,9 @@ p2p_config_new_from_environ (const char *const *envp, GError **error)
   UINT_VAR ("P2P_LIVENESS_TIMEOUT_MS", liveness_timeout_ms, 0, 3600000);
   UINT_VAR ("P2P_ICE_RESTART_MS", ice_restart_ms, 0, 600000);
   UINT_VAR ("P2P_ICE_RESTART_ATTEMPTS", ice_restart_attempts, 1, 100);
+  if (GET ("P2P_ICE_ADDRESSES")
+      && !parse_list ("P2P_ICE_ADDRESSES", v, check_ip, &c->ice_addresses, error))
+    return NULL;
   if (GET ("P2P_ALLOWED_PEERS")
       && !parse_allowed_peers ("P2P_ALLOWED_PEERS", v, &c->allowed_peers, error))
     return NULL;

@@ -231,6 +231,10 @@ p2p_ice_path_configure_servers (P2pIcePath *self, const P2pConfig *config, GErro
 {
   if (!configure_stun (self, config, error))
     return FALSE;
+  /* P2P_ICE_ADDRESSES: host candidates on these addresses only */
+  for (guint i = 0; config->ice_addresses && config->ice_addresses[i]; i++)
+    if (!p2p_ice_path_add_local_address (self, config->ice_addresses[i], error))
+      return FALSE;
 
   for (guint i = 0; config->relay_servers && config->relay_servers[i]; i++) {
     g_autofree char *user = NULL, *pass = NULL, *host = NULL;

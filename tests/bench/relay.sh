@@ -72,6 +72,8 @@ URL=$(sed -n 's/^listening on //p' "$BENCH_TMP/rdv.out" | head -n 1)
 
 export P2P_RELAY_SERVERS="turn://test:test@$TURN_IP:$TURN_PORT"
 unset P2P_BOOTSTRAP_PEERS P2P_STUN_SERVERS P2P_LISTEN_PORT P2P_IDENTITY_FILE
+# ICE host candidates on loopback only: no checks to this machine's own addresses
+export P2P_ICE_ADDRESSES=127.0.0.1
 
 # run NAME POLICY: one transfer; sets MBPS RTT PATH ERR
 run () {

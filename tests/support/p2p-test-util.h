@@ -137,6 +137,17 @@ p2p_test_rm_rf (const char *path)
   g_rmdir (path);
 }
 
+/* ICE host candidates on loopback only (P2P_ICE_ADDRESSES=127.0.0.1): a
+ * test without a network namespace of its own must not aim connectivity
+ * checks at the machine's own interfaces. Returns @cfg. */
+static inline P2pConfig *
+p2p_test_ice_on_loopback (P2pConfig *cfg)
+{
+  g_strfreev (cfg->ice_addresses);
+  cfg->ice_addresses = g_strsplit ("127.0.0.1", ",", -1);
+  return cfg;
+}
+
 /* The outcome of p2p_provider_connect () with p2p_test_connect_cb () as its
  * callback; p2p_test_connect_done (): whether it finished (a condition for
  * p2p_sim_network_run_until_cond ()). */

@@ -52,6 +52,7 @@ assert_defaults (const P2pConfig *c)
   g_assert_cmpuint (c->idle_timeout_ms, ==, 30000);
   g_assert_cmpuint (c->keepalive_ms, ==, 500);
   g_assert_null (c->allowed_peers);
+  g_assert_null (c->ice_addresses);
   g_assert_cmpuint (c->sim_latency_ms, ==, 0);
   g_assert_cmpuint (c->sim_jitter_ms, ==, 0);
   g_assert_cmpfloat (c->sim_packet_loss, ==, 0.0);
@@ -94,6 +95,7 @@ test_boxed_copy (void)
     "P2P_RELAY_SERVERS=turn://u:p@r:3478",
     "P2P_STUN_SERVERS=s:3478",
     "P2P_IDENTITY_FILE=/tmp/k",
+    "P2P_ICE_ADDRESSES=127.0.0.1",
     NULL
   };
   g_autoptr (P2pConfig) c = p2p_config_new_from_environ (envp, NULL);
@@ -107,6 +109,8 @@ test_boxed_copy (void)
   g_assert_cmpstrv (d->bootstrap_peers, c->bootstrap_peers);
   g_assert_cmpstrv (d->relay_servers, c->relay_servers);
   g_assert_cmpstrv (d->stun_servers, c->stun_servers);
+  g_assert_true (d->ice_addresses != c->ice_addresses);
+  g_assert_cmpstrv (d->ice_addresses, c->ice_addresses);
   g_assert_cmpstr (d->identity_file, ==, "/tmp/k");
   g_assert_true (d->identity_file != c->identity_file);
 
@@ -530,6 +534,25 @@ test_stun (void)
       "P2P_STUN_SERVERS: 'stun:h:1': an IPv6 address must be written in brackets, e.g. [::1]:8800");
 }
 
+/* P2P_ICE_ADDRESSES: IP addresses only, as libnice binds to them */
+static void
+test_ice_addresses (void)
+{
+  g_autoptr (P2pConfig) c = good ("P2P_ICE_ADDRESSES", " 127.0.0.1 ,fd00::2");
+  const char *const expected[] = { "127.0.0.1", "fd00::2", NULL };
+
+  g_assert_cmpstrv (c->ice_addresses, expected);
+  assert_bad ("P2P_ICE_ADDRESSES", "localhost",
+      "P2P_ICE_ADDRESSES: \"localhost\" is not an IP address; expected local addresses such as "
+      "192.168.1.20 or fd00::2 (no host names, no ports)");
+  assert_bad ("P2P_ICE_ADDRESSES", "10.0.0.1:5000",
+      "P2P_ICE_ADDRESSES: \"10.0.0.1:5000\" is not an IP address; expected local addresses "
+      "such as 192.168.1.20 or fd00::2 (no host names, no ports)");
+  assert_bad ("P2P_ICE_ADDRESSES", "10.0.0.1,",
+      "P2P_ICE_ADDRESSES=10.0.0.1,: entry 2 is empty; expected a comma-separated list without "
+      "empty entries");
+}
+
 static void
 test_first_error_wins (void)
 {
@@ -661,6 +684,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/relay-bare-hosts", test_relay_bare_hosts);
   g_test_add_func ("/config/relay-credentials-file", test_relay_credentials_file);
   g_test_add_func ("/config/stun", test_stun);
+  g_test_add_func ("/config/ice-addresses", test_ice_addresses);
   g_test_add_func ("/config/first-error-wins", test_first_error_wins);
   g_test_add_func ("/config/listen-address", test_listen_address);
   g_test_add_func ("/security/allowed-peers-only-separators", test_allowed_peers);

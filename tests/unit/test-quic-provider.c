@@ -34,7 +34,8 @@ test_config (guint idle_ms)
   /* nothing announced on, or asked of, the machine's own networks (the
    * LAN discovery tests run in a namespace of their own: test-discovery) */
   cfg->mdns = FALSE;
-  return cfg;
+  /* and no ICE connectivity checks to the machine's own addresses */
+  return p2p_test_ice_on_loopback (cfg);
 }
 
 static void

@@ -578,7 +578,7 @@ test_ice_flow (void)
   g_autoptr (P2pIdentity) a = p2p_identity_new ();
   g_autoptr (P2pIdentity) b = p2p_identity_new ();
   g_autoptr (P2pIdentity) ghost = p2p_identity_new ();
-  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autoptr (P2pConfig) cfg = p2p_test_ice_on_loopback (p2p_config_new ());
   g_autoptr (P2pSignaling) sa = register_at (url, a);
   g_autoptr (P2pSignaling) sb = register_at (url, b);
   P2pConnection *accepted = NULL;
@@ -646,7 +646,7 @@ test_ice_restart_auto (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (P2pIdentity) a = p2p_identity_new ();
   g_autoptr (P2pIdentity) b = p2p_identity_new ();
-  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autoptr (P2pConfig) cfg = p2p_test_ice_on_loopback (p2p_config_new ());
   g_autofree char *url = NULL;
   GSubprocess *rdv = p2p_test_start_rendezvous (&url);
   P2pConnection *accepted = NULL;
@@ -918,7 +918,7 @@ test_offer_replay (void)
   GSubprocess *rdv = p2p_test_start_rendezvous (&url);
   g_autoptr (P2pIdentity) a = p2p_identity_new ();
   g_autoptr (P2pIdentity) b = p2p_identity_new ();
-  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autoptr (P2pConfig) cfg = p2p_test_ice_on_loopback (p2p_config_new ());
   g_autoptr (P2pSignaling) sa = register_at (url, a);
   g_autoptr (P2pSignaling) sb = register_at (url, b);
   P2pConnection *accepted = NULL;
@@ -1007,7 +1007,7 @@ test_offer_cache_full (void)
 {
   g_autoptr (P2pIdentity) a = p2p_identity_new ();
   g_autoptr (P2pIdentity) b = p2p_identity_new ();
-  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autoptr (P2pConfig) cfg = p2p_test_ice_on_loopback (p2p_config_new ());
   g_autoptr (P2pSignaling) sb = p2p_signaling_new (b);   /* not connected: answers go nowhere */
   P2pConnection *accepted = NULL;
   p2p_ice_set_nonce_cache_max (4);
@@ -1083,7 +1083,7 @@ offer_bench_init (OfferBench *o, guint cache_max, guint max_pending)
 {
   memset (o, 0, sizeof *o);
   o->b = p2p_identity_new ();
-  o->cfg = p2p_config_new ();
+  o->cfg = p2p_test_ice_on_loopback (p2p_config_new ());
   o->sb = p2p_signaling_new (o->b);
   p2p_ice_set_nonce_cache_max (cache_max);
   o->resp = p2p_ice_responder_new (o->sb, o->b, o->cfg, NULL, NULL, max_pending, on_accepted,
@@ -1258,7 +1258,7 @@ test_answer_nonce (void)
   GSubprocess *rdv = p2p_test_start_rendezvous (&url);
   g_autoptr (P2pIdentity) a = p2p_identity_new ();
   g_autoptr (P2pIdentity) b = p2p_identity_new ();
-  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autoptr (P2pConfig) cfg = p2p_test_ice_on_loopback (p2p_config_new ());
   g_autoptr (P2pSignaling) sa = register_at (url, a);
   g_autoptr (P2pSignaling) sb = register_at (url, b);
   FakeResponder f = { sb, 0, 0, NULL };
@@ -1304,7 +1304,7 @@ test_ice_service (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (P2pIdentity) a = p2p_identity_new ();
   g_autoptr (P2pIdentity) b = p2p_identity_new ();
-  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autoptr (P2pConfig) cfg = p2p_test_ice_on_loopback (p2p_config_new ());
 
   g_assert_null (p2p_ice_service_new (a, cfg, NULL, &error));
   g_assert_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT);

@@ -67,6 +67,9 @@ typedef enum {
  * @liveness_timeout_ms: P2P_LIVENESS_TIMEOUT_MS (0 = off)
  * @ice_restart_ms: P2P_ICE_RESTART_MS (0 = never)
  * @ice_restart_attempts: P2P_ICE_RESTART_ATTEMPTS
+ * @ice_addresses: (array zero-terminated=1) (nullable): P2P_ICE_ADDRESSES,
+ *   the local IP addresses ICE gathers host candidates on (NULL = every
+ *   interface)
  * @allowed_peers: (array zero-terminated=1) (nullable): P2P_ALLOWED_PEERS,
  *   the peer IDs a listener accepts (NULL = anyone); set it with
  *   p2p_config_set_allowed_peers()
@@ -139,10 +142,13 @@ typedef struct {
   /* P2P_ICE_RESTART_ATTEMPTS=1..100 (default 3): new ICE paths tried in a
    * row before the connection is left to its liveness timeout */
   guint ice_restart_attempts;
+  /* P2P_ICE_ADDRESSES: comma-separated local IP addresses (default: every
+   * interface but loopback): ICE host candidates are gathered on these only */
+  char **ice_addresses;
 
   /*< private >*/
   /* room for new fields without an ABI break (zero) */
-  gpointer padding[7];
+  gpointer padding[6];
 } P2pConfig;
 
 #define P2P_TYPE_CONFIG (p2p_config_get_type ())
