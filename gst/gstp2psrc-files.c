@@ -15,7 +15,10 @@
  * (start, end, start, index, start) and each return to a block kept costs
  * no round trip. The size query
  * asks for the first block, whose answer's header gives the size, so the
- * first read does not wait another round trip. Every
+ * first read does not wait another round trip; beside it, a TAIL request
+ * asks for the last TAIL_LEN bytes, where typefinders and demuxers look
+ * next (ID3v1 and APE tags, an MP4 index, Ogg's last page for the
+ * duration), so that jump costs no round trip either. Every
  * answer's validator (size, mtime, inode) must equal the first one's, else
  * the file changed and the read fails. Errors are element errors naming the
  * path and the peer.
@@ -34,6 +37,8 @@ GST_DEBUG_CATEGORY_EXTERN (gst_p2p_debug);
 /* blocks kept after being read: at most RECENT of them, RECENT_BYTES in all */
 #define RECENT 4
 #define RECENT_BYTES (1024 * 1024)
+/* the end of the file, asked for at open */
+#define TAIL_LEN (64 * 1024)
 #define BUSY_RETRIES 10
 #define BUSY_WAIT_MS 20
 /* a dropped connection: reconnect and resume at the block's offset */
@@ -64,6 +69,7 @@ struct _GstP2pFileReader {
   GBytes *block;
   GQueue recent;                /* Block*: the blocks read before, newest first */
   GQueue pending;               /* Pending*, in offset order */
+  Pending *tail;                /* the TAIL request sent at open, until read */
   guint window;                 /* blocks to keep requested ahead, 1..WINDOW */
   guint64 req_len;              /* length of the next request */
   guint reconnects;             /* consecutive attempts */
@@ -170,6 +176,7 @@ gst_p2p_file_reader_free (GstP2pFileReader *self)
 {
   if (!self)
     return;
+  g_clear_pointer (&self->tail, pending_free);
   g_queue_clear_full (&self->pending, pending_free);
   g_queue_clear_full (&self->recent, block_free);
   g_clear_pointer (&self->block, g_bytes_unref);
@@ -351,6 +358,7 @@ load_block (GstP2pFileReader *self, guint64 at, guint64 want, GError **error)
                   "offset", G_TYPE_UINT64, at, NULL)));
       g_clear_error (&err);
       drop_window (self);
+      g_clear_pointer (&self->tail, pending_free);
       self->window = 1;
       if (self->conn) {
         p2p_connection_close (self->conn, "reconnecting");
@@ -454,6 +462,60 @@ load_block_once (GstP2pFileReader *self, guint64 at, guint64 want, GError **erro
   return fill_window (self, next, error);
 }
 
+/* Sends the TAIL request (the last TAIL_LEN bytes). Best effort: without
+ * it (a failure, a server that does not know TAIL) a read there is an
+ * ordinary jump. */
+static void
+request_tail (GstP2pFileReader *self)
+{
+  g_autoptr (GError) err = NULL;
+  Pending *p = g_new0 (Pending, 1);
+
+  p->len = TAIL_LEN;
+  p->stream = p2p_file_client_send_request (self->conn, P2P_FILE_REQUEST_TAIL, self->path, 0,
+      TAIL_LEN, self->cancel, &err);
+  if (!p->stream) {
+    GST_DEBUG_OBJECT (self->element, "no TAIL request: %s", err->message);
+    g_free (p);
+    return;
+  }
+  GST_LOG_OBJECT (self->element, "TAIL %u bytes", TAIL_LEN);
+  self->tail = p;
+}
+
+/* A read at @at, in the last TAIL_LEN bytes, while the TAIL answer is
+ * unread: reads it into a kept block (take_recent finds it). On failure
+ * (an old server answers BAD_REQUEST) the read goes the usual way. */
+static void
+use_tail (GstP2pFileReader *self, guint64 at)
+{
+  g_autoptr (GError) err = NULL;
+  Pending *p = g_steal_pointer (&self->tail);
+  guint8 *buf = NULL;
+  gsize got = 0;
+  Block *b;
+
+  if (pending_header (self, p, &err) && p->header.status == P2P_FILE_STATUS_OK
+      && p->header.body_len <= self->first.size) {
+    buf = g_malloc (MAX (p->header.body_len, 1));
+    if (g_input_stream_read_all (g_io_stream_get_input_stream (p->stream), buf,
+            p->header.body_len, &got, self->cancel, &err) && got == p->header.body_len) {
+      b = g_new0 (Block, 1);
+      b->offset = self->first.size - got;
+      b->bytes = g_bytes_new_take (g_steal_pointer (&buf), got);
+      GST_LOG_OBJECT (self->element, "TAIL answer: %" G_GSIZE_FORMAT " bytes at %"
+          G_GUINT64_FORMAT " (read at %" G_GUINT64_FORMAT ")", got, b->offset, at);
+      g_queue_push_tail (&self->recent, b);
+    }
+  }
+  if (err)
+    GST_DEBUG_OBJECT (self->element, "TAIL answer not used: %s", err->message);
+  g_free (buf);
+  if (self->conn && p->stream)
+    p2p_connection_abort_stream (self->conn, p->stream);
+  pending_free (p);
+}
+
 static gboolean
 get_size_locked (GstP2pFileReader *self, guint64 *size, GError **error)
 {
@@ -461,9 +523,11 @@ get_size_locked (GstP2pFileReader *self, guint64 *size, GError **error)
     Pending *p;
 
     /* the first block's answer gives the size (and its bytes are on the way
-     * for the first read) */
+     * for the first read); the end of the file comes with it */
     if (!ensure_conn (self, error) || !restart_window (self, 0, BLOCK_MIN, error))
       return FALSE;
+    g_clear_pointer (&self->tail, pending_free);
+    request_tail (self);
     p = g_queue_peek_head (&self->pending);
     if (!pending_header (self, p, error)) {
       drop_window (self);
@@ -521,9 +585,12 @@ gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 offset, guint len
     gsize blen;
     const guint8 *b;
 
-    if ((!self->block || at < self->block_offset
-            || at >= self->block_offset + g_bytes_get_size (self->block))
-        && !take_recent (self, at)) {
+    gboolean in_hand = self->block && at >= self->block_offset
+        && at < self->block_offset + g_bytes_get_size (self->block);
+
+    if (!in_hand && self->tail && at + TAIL_LEN >= size)
+      use_tail (self, at);
+    if (!in_hand && !take_recent (self, at)) {
       if (!load_block (self, at, end - at, &error)) {
         gst_buffer_unmap (out, &map);
         goto failed;

@@ -465,6 +465,18 @@ gst_p2p_src_query (GstPad *pad, GstObject *parent, GstQuery *query)
       gst_query_set_scheduling (query, GST_SCHEDULING_FLAG_SEQUENTIAL, 1, -1, 0);
       gst_query_add_scheduling_mode (query, GST_PAD_MODE_PUSH);
       return TRUE;
+    case GST_QUERY_URI:{
+      /* like GstBaseSrc for a URI handler: typefind takes the file name's
+       * extension from it and tries the matching typefinder first (without
+       * it, pull-mode typefinding of a p2p:// track reads the end and the
+       * middle of the file: a round trip each) */
+      g_autofree char *uri = gst_uri_handler_get_uri (GST_URI_HANDLER (self));
+
+      if (!uri)
+        return FALSE;
+      gst_query_set_uri (query, uri);
+      return TRUE;
+    }
     default:
       return gst_pad_query_default (pad, parent, query);
   }

@@ -47,10 +47,11 @@ mtime_ns (const struct stat *st)
   return (guint64) st->st_mtim.tv_sec * G_GUINT64_CONSTANT (1000000000) + st->st_mtim.tv_nsec;
 }
 
-/* ---- GET ---- */
+/* ---- GET and TAIL ---- */
 
 void
-p2p_file_serve_get (Request *r, const char *path, guint64 offset, guint64 length)
+p2p_file_serve_get (Request *r, const char *path, P2pFileRequestKind kind, guint64 offset,
+    guint64 length)
 {
   P2pFileService *self = r->service;
   GOutputStream *out = g_io_stream_get_output_stream (r->stream);
@@ -71,15 +72,17 @@ p2p_file_serve_get (Request *r, const char *path, guint64 offset, guint64 length
   if (!have_slot) {
     text = g_strdup_printf ("the server has %u files open, its limit: retry later",
         self->max_open_files);
-    p2p_file_answer_error (r->stream, P2P_FILE_REQUEST_GET, P2P_FILE_STATUS_TOO_MANY_REQUESTS, text,
+    p2p_file_answer_error (r->stream, kind, P2P_FILE_STATUS_TOO_MANY_REQUESTS, text,
         r->cancel);
     return;
   }
   fd = p2p_file_service_open_below_root (self, path, FALSE, &st, &status, &text);
   if (fd < 0) {
-    p2p_file_answer_error (r->stream, P2P_FILE_REQUEST_GET, status, text, r->cancel);
+    p2p_file_answer_error (r->stream, kind, status, text, r->cancel);
     goto out;
   }
+  if (kind == P2P_FILE_REQUEST_TAIL)
+    offset = (guint64) st.st_size - MIN (length, (guint64) st.st_size);
   if (offset > (guint64) st.st_size) {
     g_free (text);
     text = g_strdup_printf ("offset %" G_GUINT64_FORMAT " is past the end of \"%s\" (%"
@@ -88,7 +91,7 @@ p2p_file_serve_get (Request *r, const char *path, guint64 offset, guint64 length
     goto out;
   }
   hdr.status = P2P_FILE_STATUS_OK;
-  hdr.kind = P2P_FILE_REQUEST_GET;
+  hdr.kind = kind;
   hdr.size = st.st_size;
   hdr.mtime_ns = mtime_ns (&st);
   hdr.file_id = st.st_ino;

@@ -65,10 +65,11 @@ get_u64 (const guint8 *p)
 
 /**
  * p2p_file_request_encode:
- * @kind: GET or LIST
+ * @kind: GET, LIST or TAIL
  * @path: the protocol path (UTF-8, relative), at most P2P_FILE_MAX_PATH bytes
- * @offset: GET: first byte wanted
- * @length: GET: bytes wanted (%P2P_FILE_TO_END: to the end; 0: header only)
+ * @offset: GET: first byte wanted; LIST, TAIL: 0
+ * @length: GET: bytes wanted (%P2P_FILE_TO_END: to the end; 0: header only);
+ *   TAIL: bytes wanted at the end of the file
  *
  * Returns: (transfer full): the request bytes.
  */
@@ -112,15 +113,21 @@ p2p_file_request_decode_fixed (const guint8 *data, P2pFileRequestKind *kind,
         data[0], P2P_FILE_PROTOCOL_VERSION);
     return FALSE;
   }
-  if (data[1] != P2P_FILE_REQUEST_GET && data[1] != P2P_FILE_REQUEST_LIST) {
+  if (data[1] != P2P_FILE_REQUEST_GET && data[1] != P2P_FILE_REQUEST_LIST
+      && data[1] != P2P_FILE_REQUEST_TAIL) {
     g_set_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_BAD_REQUEST,
-        "unknown request kind %u (1 = GET, 2 = LIST)", data[1]);
+        "unknown request kind %u (1 = GET, 2 = LIST, 3 = TAIL)", data[1]);
     return FALSE;
   }
   *kind = data[1];
   *path_len = get_u16 (data + 2);
   *offset = get_u64 (data + 4);
   *length = get_u64 (data + 12);
+  if (*kind == P2P_FILE_REQUEST_TAIL && *offset != 0) {
+    g_set_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_BAD_REQUEST,
+        "a TAIL request's offset must be 0 (it is %" G_GUINT64_FORMAT ")", *offset);
+    return FALSE;
+  }
   if (*path_len > P2P_FILE_MAX_PATH) {
     g_set_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_BAD_PATH,
         "path of %u bytes is longer than the limit of %d", *path_len, P2P_FILE_MAX_PATH);

@@ -47,8 +47,9 @@ request_thread (gpointer data)
   }
   note_progress (r);
   if (!p2p_file_request_decode_fixed (fixed, &kind, &plen, &offset, &length, &error)) {
-    p2p_file_answer_error (r->stream, fixed[1] == P2P_FILE_REQUEST_LIST ? P2P_FILE_REQUEST_LIST
-        : P2P_FILE_REQUEST_GET, error->code, error->message, r->cancel);
+    p2p_file_answer_error (r->stream, fixed[1] == P2P_FILE_REQUEST_LIST
+        || fixed[1] == P2P_FILE_REQUEST_TAIL ? fixed[1] : P2P_FILE_REQUEST_GET, error->code,
+        error->message, r->cancel);
     goto done;
   }
   path = g_malloc (plen + 1);
@@ -62,15 +63,16 @@ request_thread (gpointer data)
     goto done;
   }
   path[plen] = '\0';
-  if (kind == P2P_FILE_REQUEST_GET && plen == 0) {
+  if (kind != P2P_FILE_REQUEST_LIST && plen == 0) {
     p2p_file_answer_error (r->stream, kind, P2P_FILE_STATUS_IS_DIRECTORY,
         "the empty path is the served directory (list it instead)", r->cancel);
     goto done;
   }
   g_debug ("file service: %s %s \"%s\" %" G_GUINT64_FORMAT "+%" G_GUINT64_FORMAT,
-      r->peer, kind == P2P_FILE_REQUEST_GET ? "GET" : "LIST", path, offset, length);
-  if (kind == P2P_FILE_REQUEST_GET)
-    p2p_file_serve_get (r, path, offset, length);
+      r->peer, kind == P2P_FILE_REQUEST_GET ? "GET" : kind == P2P_FILE_REQUEST_TAIL ? "TAIL"
+      : "LIST", path, offset, length);
+  if (kind != P2P_FILE_REQUEST_LIST)
+    p2p_file_serve_get (r, path, kind, offset, length);
   else
     p2p_file_serve_list (r, path);
 done:

@@ -57,7 +57,9 @@ void p2p_file_answer_error (GIOStream *stream, P2pFileRequestKind kind, P2pFileS
     const char *text, GCancellable *cancel);
 /* Answers GET @path (checked): the bytes @offset .. @offset + @length,
  * within the open files limit. */
-void p2p_file_serve_get (Request *r, const char *path, guint64 offset, guint64 length);
+/* GET (@offset, @length) or TAIL (the last @length bytes) */
+void p2p_file_serve_get (Request *r, const char *path, P2pFileRequestKind kind,
+    guint64 offset, guint64 length);
 /* Answers LIST @path (checked): the directory's entries, sorted by name. */
 void p2p_file_serve_list (Request *r, const char *path);
 

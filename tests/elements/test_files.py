@@ -248,6 +248,24 @@ class FilesTest(TrackChecks, unittest.TestCase):
     def test_decode_identical(self):
         self.check_decode_identical(3)
 
+    def test_uri_query(self):
+        """The source answers the URI query with the track's URI, as
+        GstBaseSrc does for a URI handler: typefind takes the extension from
+        it and tries that typefinder first (else it reads the end and the
+        middle of the file, a round trip each)."""
+        rel = self.files['01 flac.flac']
+        p = Player(self.remote(rel))
+        try:
+            self.assertIsNone(p.error)
+            src = p.p.get_by_name('d').get_by_name('source')
+            q = Gst.Query.new_uri()
+            self.assertTrue(src.get_static_pad('src').query(q))
+            uri = q.parse_uri()
+            self.assertTrue(uri.startswith('p2p://'), uri)
+            self.assertTrue(urllib.parse.unquote(uri).endswith('/' + rel), uri)
+        finally:
+            p.close()
+
     def test_duration(self):
         for name, rel in sorted(self.files.items()):
             with self.subTest(name=name):

@@ -161,6 +161,50 @@ test_ranges (Fixture *f, gconstpointer data)
     g_assert_nonnull (strstr (error->message, "is past the end of \"big.bin\""));
     g_clear_error (&error);
   }
+  /* TAIL: the last bytes; the body starts at size - body length; a whole
+   * file when it is shorter; an offset other than 0 is a bad request */
+  {
+    struct {
+      const char *path;
+      guint64 off, len;
+      guint64 expect_len;
+      gint status;
+    } tails[] = {
+      { "big.bin", 0, 1000, 1000, P2P_FILE_STATUS_OK },
+      { "big.bin", 0, BIG_SIZE + 5, BIG_SIZE, P2P_FILE_STATUS_OK },
+      { "in-link", 0, 65536, 7, P2P_FILE_STATUS_OK },
+      { "big.bin", 3, 10, 0, P2P_FILE_STATUS_BAD_REQUEST },
+      { "nope", 0, 10, 0, P2P_FILE_STATUS_NOT_FOUND },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (tails); i++) {
+      g_autoptr (GIOStream) s = p2p_file_client_send_request (f->conn, P2P_FILE_REQUEST_TAIL,
+          tails[i].path, tails[i].off, tails[i].len, NULL, &error);
+      g_autofree guint8 *body = NULL;
+      P2pFileHeader hdr;
+      gsize got = 0;
+
+      g_assert_no_error (error);
+      if (tails[i].status != P2P_FILE_STATUS_OK) {
+        g_assert_false (p2p_file_client_read_header (s, &hdr, NULL, &error));
+        g_assert_error (error, P2P_FILE_ERROR, tails[i].status);
+        g_clear_error (&error);
+        continue;
+      }
+      g_assert_true (p2p_file_client_read_header (s, &hdr, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (hdr.kind, ==, P2P_FILE_REQUEST_TAIL);
+      g_assert_cmpuint (hdr.body_len, ==, tails[i].expect_len);
+      body = g_malloc (hdr.body_len);
+      g_assert_true (g_input_stream_read_all (g_io_stream_get_input_stream (s), body,
+              hdr.body_len, &got, NULL, &error));
+      g_assert_cmpuint (got, ==, hdr.body_len);
+      if (g_str_equal (tails[i].path, "big.bin"))
+        g_assert_cmpmem (body, got, f->big + hdr.size - got, got);
+      else
+        g_assert_cmpmem (body, got, "hello b", 7);
+    }
+  }
   /* a link inside the root is followed; a UTF-8 name */
   {
     g_autoptr (GBytes) b = p2p_file_client_get (f->conn, "in-link", 0, P2P_FILE_TO_END, NULL,

@@ -26,12 +26,17 @@ G_BEGIN_DECLS
  * P2pFileRequestKind:
  * @P2P_FILE_REQUEST_GET: bytes of a regular file (a range).
  * @P2P_FILE_REQUEST_LIST: the entries of a directory.
+ * @P2P_FILE_REQUEST_TAIL: the last bytes of a regular file (the request's
+ *   length; its offset must be 0): a player asks for the end of a file
+ *   (tags, an index) before it knows the file's size. The answer's body
+ *   starts at size - body length.
  *
  * What a request asks for (the request's second byte).
  */
 typedef enum {
   P2P_FILE_REQUEST_GET = 1,
   P2P_FILE_REQUEST_LIST = 2,
+  P2P_FILE_REQUEST_TAIL = 3,
 } P2pFileRequestKind;
 
 /**
