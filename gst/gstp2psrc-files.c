@@ -38,7 +38,7 @@ GST_DEBUG_CATEGORY_EXTERN (gst_p2p_debug);
 #define RECENT 4
 #define RECENT_BYTES (1024 * 1024)
 /* the end of the file, asked for at open */
-#define TAIL_LEN (64 * 1024)
+#define TAIL_LEN (16 * 1024)
 #define BUSY_RETRIES 10
 #define BUSY_WAIT_MS 20
 /* a dropped connection: reconnect and resume at the block's offset */
@@ -562,6 +562,7 @@ gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 offset, guint len
   guint64 size, end;
   gsize done = 0;
 
+  GST_LOG_OBJECT (self->element, "read %u bytes at %" G_GUINT64_FORMAT, length, offset);
   g_mutex_lock (&self->lock);
   if (!get_size_locked (self, &size, &error) || !ensure_conn (self, &error))
     goto failed;
