@@ -60,12 +60,27 @@ is_buffer_message (GBytes *msg)
   return len > 0 && p[0] == P2P_FRAME_BUFFER;
 }
 
-/* Called with the lock. */
+/* Called with the lock. Fan-out in one pass: while nothing is queued for
+ * the receiver or being sent to it, the message goes straight into its
+ * connection's send queue if that has room (p2p_connection_try_send never
+ * blocks), from the streaming thread, without waking the receiver's
+ * thread; that thread only carries what the connection could not take yet
+ * (a slow receiver: the queue limits and the slow-receiver-policy apply
+ * to it as before). */
 void
 gst_p2p_sink_peer_push_locked (GstP2pSink *self, SinkPeer *peer, GBytes *msg)
 {
+  gsize len = g_bytes_get_size (msg);
+
+  if (peer->queued_bytes == 0 && !peer->closed && len <= P2P_MAX_MESSAGE_SIZE
+      && p2p_connection_try_send (peer->conn, msg, NULL)) {
+    peer->media_bytes += len;
+    if (len > 0 && ((const guint8 *) g_bytes_get_data (msg, NULL))[0] == P2P_FRAME_EOS)
+      peer->eos_sent = TRUE;
+    return;
+  }
   g_queue_push_tail (&peer->queue, g_bytes_ref (msg));
-  peer->queued_bytes += g_bytes_get_size (msg);
+  peer->queued_bytes += len;
   if (is_buffer_message (msg))
     peer->queued_buffers++;
   g_cond_signal (&peer->cond);

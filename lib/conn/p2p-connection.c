@@ -137,6 +137,41 @@ p2p_connection_send (P2pConnection *self, GBytes *message, GCancellable *cancell
   return FALSE;
 }
 
+/**
+ * p2p_connection_try_send:
+ * @self: a connection
+ * @message: the message (at most %P2P_MAX_MESSAGE_SIZE bytes)
+ * @error: %G_IO_ERROR_WOULD_BLOCK (the send queue is full: call
+ *   p2p_connection_send() or try again later), %P2P_ERROR_CLOSED or
+ *   %P2P_ERROR_LIMIT_EXCEEDED (too large)
+ *
+ * Queues one message like p2p_connection_send() if there is room now, and
+ * never blocks. A sender serving many connections from one thread (a
+ * fan-out) queues to each of them without a thread or a wake-up per
+ * connection. A connection type that cannot queue without blocking always
+ * answers %G_IO_ERROR_WOULD_BLOCK.
+ *
+ * Returns: TRUE when the message was queued.
+ */
+gboolean
+p2p_connection_try_send (P2pConnection *self, GBytes *message, GError **error)
+{
+  P2pConnectionClass *klass;
+
+  g_return_val_if_fail (P2P_IS_CONNECTION (self), FALSE);
+  g_return_val_if_fail (message != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!check_message_size (message, error))
+    return FALSE;
+  klass = P2P_CONNECTION_GET_CLASS (self);
+  if (klass->try_send)
+    return klass->try_send (self, message, error);
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+      "this connection type cannot queue a message without blocking");
+  return FALSE;
+}
+
 static void
 send_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {

@@ -229,6 +229,32 @@ quic_send (P2pConnection *conn, GBytes *message, GCancellable *cancellable, GErr
   return ok;
 }
 
+static gboolean
+quic_try_send (P2pConnection *conn, GBytes *message, GError **error)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
+  gboolean ok = FALSE;
+
+  g_mutex_lock (&self->lock);
+  if (self->closed || self->close_requested) {
+    p2p_quic_conn_set_closed_error_locked (self, error);
+  } else if (self->send_waiters.length == 0
+      && self->session_queued + self->send_queue_bytes < self->send_high) {
+    /* (parked send_async callers go first: their messages are older) */
+    g_queue_push_tail (&self->send_queue, g_bytes_ref (message));
+    self->send_queue_bytes += g_bytes_get_size (message);
+    ok = TRUE;
+  } else {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+        "the send queue is full (%" G_GSIZE_FORMAT " bytes queued)",
+        (gsize) (self->session_queued + self->send_queue_bytes));
+  }
+  g_mutex_unlock (&self->lock);
+  if (ok)
+    p2p_quic_conn_schedule_work (self);
+  return ok;
+}
+
 static GBytes *
 quic_receive (P2pConnection *conn, GCancellable *cancellable, GError **error)
 {
@@ -354,6 +380,7 @@ p2p_quic_conn_messages_class_init (P2pConnectionClass *conn_class,
     P2pQuicSessionCallbacks *callbacks)
 {
   conn_class->send = quic_send;
+  conn_class->try_send = quic_try_send;
   conn_class->receive = quic_receive;
   conn_class->send_async = quic_send_async;
   conn_class->send_finish = quic_send_finish;

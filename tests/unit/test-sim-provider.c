@@ -130,6 +130,8 @@ typedef struct {
   GChecksum *tx_sum, *rx_sum;
   GError *error;
   gboolean stop_sending;
+  gboolean try_send;            /* p2p_connection_try_send instead of send */
+  guint would_block;            /* how often try_send found the queue full */
 } Pump;
 
 static void
@@ -173,8 +175,11 @@ pump_step (gpointer data)
     g_autoptr (GBytes) m = make_message (p);
     g_autoptr (GError) error = NULL;
 
-    if (!p2p_connection_send (p->tx, m, NULL, &error)) {
+    if (!(p->try_send ? p2p_connection_try_send (p->tx, m, &error)
+            : p2p_connection_send (p->tx, m, NULL, &error))) {
       p->counter--;
+      if (p->try_send && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        p->would_block++;
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         p->error = g_steal_pointer (&error);
       break;
@@ -257,6 +262,16 @@ test_handshake (void)
     pump_init (&p, s, c, 3000, 1000);
     g_assert_true (p2p_sim_network_run_until_cond (e.net, pump_step, &p, 10 * S));
     g_assert_no_error (p.error);
+    g_assert_cmpstr (g_checksum_get_string (p.tx_sum), ==, g_checksum_get_string (p.rx_sum));
+    pump_clear (&p);
+    /* try_send: 8 MiB, more than the send queue holds: it says
+     * WOULD_BLOCK when full, never blocks, and every byte arrives in order */
+    pump_init (&p, c, s, 8 << 20, 60000);
+    p.try_send = TRUE;
+    g_assert_true (p2p_sim_network_run_until_cond (e.net, pump_step, &p, 60 * S));
+    g_assert_no_error (p.error);
+    g_assert_cmpuint (p.received, ==, 8 << 20);
+    g_assert_cmpuint (p.would_block, >, 0);
     g_assert_cmpstr (g_checksum_get_string (p.tx_sum), ==, g_checksum_get_string (p.rx_sum));
     pump_clear (&p);
   }

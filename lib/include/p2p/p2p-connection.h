@@ -46,8 +46,9 @@ struct _P2pConnectionClass {
   guint (*get_protocol_version) (P2pConnection *self);
   guint64 (*get_peer_capabilities) (P2pConnection *self);
   void (*abort_stream) (P2pConnection *self, GIOStream *stream);
+  gboolean (*try_send) (P2pConnection *self, GBytes *message, GError **error);
 
-  gpointer padding[5];
+  gpointer padding[4];
 };
 
 /* Queues one message (at most P2P_MAX_MESSAGE_SIZE bytes; more is
@@ -58,6 +59,10 @@ P2P_EXPORT gboolean p2p_connection_send (P2pConnection *self, GBytes *message,
 P2P_EXPORT void p2p_connection_send_async (P2pConnection *self, GBytes *message,
     GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
 P2P_EXPORT gboolean p2p_connection_send_finish (P2pConnection *self, GAsyncResult *result, GError **error);
+/* p2p_connection_send() that never blocks: a full send queue (or a
+ * connection that cannot tell without blocking) is G_IO_ERROR_WOULD_BLOCK. */
+P2P_EXPORT gboolean p2p_connection_try_send (P2pConnection *self, GBytes *message,
+    GError **error);
 /* Next message in order (transfer full). Blocks until one arrives. At the
  * peer's graceful close returns NULL with P2P_ERROR_CLOSED (message = reason). */
 P2P_EXPORT GBytes *p2p_connection_receive (P2pConnection *self, GCancellable *cancellable, GError **error);
