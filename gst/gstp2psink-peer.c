@@ -60,6 +60,17 @@ is_buffer_message (GBytes *msg)
   return len > 0 && p[0] == P2P_FRAME_BUFFER;
 }
 
+/* Called with the lock: @msg was handed to the receiver's connection. */
+static void
+note_sent_locked (SinkPeer *peer, GBytes *msg)
+{
+  gsize len = g_bytes_get_size (msg);
+
+  peer->media_bytes += len;
+  if (len > 0 && ((const guint8 *) g_bytes_get_data (msg, NULL))[0] == P2P_FRAME_EOS)
+    peer->eos_sent = TRUE;
+}
+
 /* Called with the lock. Fan-out in one pass: while nothing is queued for
  * the receiver or being sent to it, the message goes straight into its
  * connection's send queue if that has room (p2p_connection_try_send never
@@ -74,9 +85,7 @@ gst_p2p_sink_peer_push_locked (GstP2pSink *self, SinkPeer *peer, GBytes *msg)
 
   if (peer->queued_bytes == 0 && !peer->closed && len <= P2P_MAX_MESSAGE_SIZE
       && p2p_connection_try_send (peer->conn, msg, NULL)) {
-    peer->media_bytes += len;
-    if (len > 0 && ((const guint8 *) g_bytes_get_data (msg, NULL))[0] == P2P_FRAME_EOS)
-      peer->eos_sent = TRUE;
+    note_sent_locked (peer, msg);
     return;
   }
   g_queue_push_tail (&peer->queue, g_bytes_ref (msg));
@@ -210,12 +219,8 @@ sink_peer_thread (gpointer data)
     peer->queued_bytes -= g_bytes_get_size (msg);
     if (is_buffer_message (msg))
       peer->queued_buffers--;
-    if (ok) {
-      peer->media_bytes += g_bytes_get_size (msg);
-      if (g_bytes_get_size (msg) > 0
-          && ((const guint8 *) g_bytes_get_data (msg, NULL))[0] == P2P_FRAME_EOS)
-        peer->eos_sent = TRUE;
-    }
+    if (ok)
+      note_sent_locked (peer, msg);
     /* room in this queue: only the streaming thread can be waiting for it */
     if (self->room_waiters > 0)
       g_cond_broadcast (&self->cond);

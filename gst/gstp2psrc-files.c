@@ -149,6 +149,19 @@ pending_free (gpointer data)
   g_free (p);
 }
 
+/* Drops the TAIL request, unread or read. */
+static void
+drop_tail (GstP2pFileReader *self)
+{
+  Pending *p = g_steal_pointer (&self->tail);
+
+  if (!p)
+    return;
+  if (self->conn && p->stream)
+    p2p_connection_abort_stream (self->conn, p->stream);
+  pending_free (p);
+}
+
 GstP2pFileReader *
 gst_p2p_file_reader_new (GstElement *element, GstP2pObject *obj, const char *path)
 {
@@ -176,7 +189,7 @@ gst_p2p_file_reader_free (GstP2pFileReader *self)
 {
   if (!self)
     return;
-  g_clear_pointer (&self->tail, pending_free);
+  drop_tail (self);
   g_queue_clear_full (&self->pending, pending_free);
   g_queue_clear_full (&self->recent, block_free);
   g_clear_pointer (&self->block, g_bytes_unref);
@@ -358,7 +371,7 @@ load_block (GstP2pFileReader *self, guint64 at, guint64 want, GError **error)
                   "offset", G_TYPE_UINT64, at, NULL)));
       g_clear_error (&err);
       drop_window (self);
-      g_clear_pointer (&self->tail, pending_free);
+      drop_tail (self);
       self->window = 1;
       if (self->conn) {
         p2p_connection_close (self->conn, "reconnecting");
@@ -490,13 +503,13 @@ static void
 use_tail (GstP2pFileReader *self, guint64 at)
 {
   g_autoptr (GError) err = NULL;
-  Pending *p = g_steal_pointer (&self->tail);
+  Pending *p = self->tail;
   guint8 *buf = NULL;
   gsize got = 0;
   Block *b;
 
-  if (pending_header (self, p, &err) && p->header.status == P2P_FILE_STATUS_OK
-      && p->header.body_len <= self->first.size) {
+  /* (a body longer than the file would put the block before offset 0) */
+  if (pending_header (self, p, &err) && p->header.body_len <= self->first.size) {
     buf = g_malloc (MAX (p->header.body_len, 1));
     if (g_input_stream_read_all (g_io_stream_get_input_stream (p->stream), buf,
             p->header.body_len, &got, self->cancel, &err) && got == p->header.body_len) {
@@ -511,9 +524,7 @@ use_tail (GstP2pFileReader *self, guint64 at)
   if (err)
     GST_DEBUG_OBJECT (self->element, "TAIL answer not used: %s", err->message);
   g_free (buf);
-  if (self->conn && p->stream)
-    p2p_connection_abort_stream (self->conn, p->stream);
-  pending_free (p);
+  drop_tail (self);
 }
 
 static gboolean
@@ -526,11 +537,12 @@ get_size_locked (GstP2pFileReader *self, guint64 *size, GError **error)
      * for the first read); the end of the file comes with it */
     if (!ensure_conn (self, error) || !restart_window (self, 0, BLOCK_MIN, error))
       return FALSE;
-    g_clear_pointer (&self->tail, pending_free);
+    drop_tail (self);
     request_tail (self);
     p = g_queue_peek_head (&self->pending);
     if (!pending_header (self, p, error)) {
       drop_window (self);
+      drop_tail (self);
       return FALSE;
     }
   }

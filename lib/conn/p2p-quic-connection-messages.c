@@ -135,6 +135,22 @@ p2p_quic_conn_fail_waiters (P2pQuicConnection *self)
   g_error_free (err);
 }
 
+/* Called with the lock: the send queue takes one more message (send_high:
+ * queued here plus queued in the session). */
+static gboolean
+send_room_locked (P2pQuicConnection *self)
+{
+  return self->session_queued + self->send_queue_bytes < self->send_high;
+}
+
+/* Called with the lock: queues @message (transfer full) for work_cb. */
+static void
+send_enqueue_locked (P2pQuicConnection *self, GBytes *message)
+{
+  self->send_queue_bytes += g_bytes_get_size (message);
+  g_queue_push_tail (&self->send_queue, message);
+}
+
 /* Net thread: lets parked send_async callers in while there is room. */
 void
 p2p_quic_conn_admit_send_waiters (P2pQuicConnection *self)
@@ -144,10 +160,9 @@ p2p_quic_conn_admit_send_waiters (P2pQuicConnection *self)
 
   g_mutex_lock (&self->lock);
   while (!self->closed && !self->close_requested && self->send_waiters.length > 0 &&
-      self->session_queued + self->send_queue_bytes < self->send_high) {
+      send_room_locked (self)) {
     w = g_queue_pop_head (&self->send_waiters);
-    self->send_queue_bytes += g_bytes_get_size (w->message);
-    g_queue_push_tail (&self->send_queue, g_steal_pointer (&w->message));
+    send_enqueue_locked (self, g_steal_pointer (&w->message));
     g_queue_push_tail (&done, w);
   }
   g_mutex_unlock (&self->lock);
@@ -216,9 +231,8 @@ quic_send (P2pConnection *conn, GBytes *message, GCancellable *cancellable, GErr
     if (p2p_quic_conn_wait_failed_locked (self, self->closed || self->close_requested,
         cancellable, error))
       break;
-    if (self->session_queued + self->send_queue_bytes < self->send_high) {
-      g_queue_push_tail (&self->send_queue, g_bytes_ref (message));
-      self->send_queue_bytes += g_bytes_get_size (message);
+    if (send_room_locked (self)) {
+      send_enqueue_locked (self, g_bytes_ref (message));
       ok = TRUE;
       break;
     }
@@ -238,11 +252,9 @@ quic_try_send (P2pConnection *conn, GBytes *message, GError **error)
   g_mutex_lock (&self->lock);
   if (self->closed || self->close_requested) {
     p2p_quic_conn_set_closed_error_locked (self, error);
-  } else if (self->send_waiters.length == 0
-      && self->session_queued + self->send_queue_bytes < self->send_high) {
+  } else if (self->send_waiters.length == 0 && send_room_locked (self)) {
     /* (parked send_async callers go first: their messages are older) */
-    g_queue_push_tail (&self->send_queue, g_bytes_ref (message));
-    self->send_queue_bytes += g_bytes_get_size (message);
+    send_enqueue_locked (self, g_bytes_ref (message));
     ok = TRUE;
   } else {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
@@ -296,10 +308,8 @@ quic_send_async (P2pConnection *conn, GBytes *message, GCancellable *cancellable
   g_mutex_lock (&self->lock);
   if (self->closed || self->close_requested) {
     p2p_quic_conn_set_closed_error_locked (self, &error);
-  } else if (self->send_waiters.length == 0 &&
-      self->session_queued + self->send_queue_bytes < self->send_high) {
-    g_queue_push_tail (&self->send_queue, g_bytes_ref (message));
-    self->send_queue_bytes += g_bytes_get_size (message);
+  } else if (self->send_waiters.length == 0 && send_room_locked (self)) {
+    send_enqueue_locked (self, g_bytes_ref (message));
     queued = TRUE;
   } else {
     Waiter *w = g_new0 (Waiter, 1);
