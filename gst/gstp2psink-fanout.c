@@ -170,6 +170,8 @@ render_datagram (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
   }
   msg = gst_p2p_media_buffer_to_datagram (buffer, self->seqnum++);
   snapshot = g_ptr_array_new_with_free_func (gst_p2p_sink_peer_unref);
+  /* one wake-up of the network thread for all the receivers */
+  p2p_connection_batch_begin ();
   for (guint i = 0; i < self->peers->len; i++) {
     SinkPeer *peer = g_ptr_array_index (self->peers, i);
 
@@ -191,6 +193,7 @@ render_datagram (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
     }
     g_ptr_array_add (snapshot, gst_p2p_sink_peer_ref (peer));
   }
+  p2p_connection_batch_end ();
   g_mutex_unlock (&self->lock);
 
   for (guint i = 0; i < snapshot->len; i++) {
@@ -227,6 +230,7 @@ gst_p2p_sink_send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
   guint max_buffers, slow_timeout;
   gsize size;
   guint64 index;
+  gboolean batched = FALSE;
 
   if (self->delivery == GST_P2P_DELIVERY_DATAGRAM)
     return render_datagram (self, buffer, preroll);
@@ -273,6 +277,9 @@ gst_p2p_sink_send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
     g_ptr_array_add (snapshot,
         gst_p2p_sink_peer_ref (g_ptr_array_index (self->peers, i)));
 
+  /* one wake-up of the network thread for all the receivers */
+  p2p_connection_batch_begin ();
+  batched = TRUE;
   for (guint i = 0; i < snapshot->len; i++) {
     SinkPeer *peer = g_ptr_array_index (snapshot, i);
     gint64 deadline = g_get_monotonic_time () + (gint64) slow_timeout * 1000;
@@ -280,6 +287,9 @@ gst_p2p_sink_send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
 
     while (!peer->closed && !self->stopping
         && queue_full_locked (self, peer, size, max_bytes, max_buffers)) {
+      /* about to wait: what is queued for the others goes now */
+      p2p_connection_batch_end ();
+      p2p_connection_batch_begin ();
       if (policy == GST_P2P_SLOW_RECEIVER_DROP) {
         peer->dropped++;
         self->dropped_total++;
@@ -351,6 +361,8 @@ gst_p2p_sink_send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
   }
 
 out:
+  if (batched)
+    p2p_connection_batch_end ();
   g_mutex_unlock (&self->lock);
   return ret;
 }

@@ -9,6 +9,7 @@
 #include "p2p/p2p-error.h"
 #include "p2p/p2p-frame.h"
 #include "p2p-sync-wait.h"
+#include "p2p-work-batch.h"
 
 G_DEFINE_ABSTRACT_TYPE (P2pConnection, p2p_connection, G_TYPE_OBJECT)
 
@@ -170,6 +171,37 @@ p2p_connection_try_send (P2pConnection *self, GBytes *message, GError **error)
   g_set_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
       "this connection type cannot queue a message without blocking");
   return FALSE;
+}
+
+/**
+ * p2p_connection_batch_begin:
+ *
+ * Starts a batch on the calling thread: what it queues on any connection
+ * (p2p_connection_try_send(), p2p_connection_send(), datagrams, stream
+ * writes) until the matching p2p_connection_batch_end() waits there, and
+ * the network thread is woken once for all of it instead of once per
+ * connection. Batches nest; every begin needs its end on the same thread.
+ * Use it around a loop that sends one message to many connections; do not
+ * block waiting for the network inside a batch (a blocking send whose
+ * queue is full still works, but what was queued before it waits for the
+ * end).
+ */
+void
+p2p_connection_batch_begin (void)
+{
+  p2p_work_batch_hold ();
+}
+
+/**
+ * p2p_connection_batch_end:
+ *
+ * Ends the calling thread's batch (p2p_connection_batch_begin()); at the
+ * outermost end, the network thread gets everything the batch queued.
+ */
+void
+p2p_connection_batch_end (void)
+{
+  p2p_work_batch_release ();
 }
 
 static void

@@ -213,7 +213,8 @@ cb_writable (P2pQuicSession *s, gpointer user_data)
 
   g_mutex_lock (&self->lock);
   self->session_queued = p2p_quic_session_get_send_queued (s);
-  g_cond_broadcast (&self->cond);
+  if (self->send_blocked > 0)
+    g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
 }
 
@@ -227,6 +228,7 @@ quic_send (P2pConnection *conn, GBytes *message, GCancellable *cancellable, GErr
   BlockingWait w;
 
   p2p_quic_conn_wait_begin (&w, self, cancellable);
+  w.waiting = &self->send_blocked;
   do {
     if (p2p_quic_conn_wait_failed_locked (self, self->closed || self->close_requested,
         cancellable, error))

@@ -67,6 +67,8 @@ struct _P2pQuicConnection {
   gsize send_queue_bytes;
   gsize session_queued;         /* snapshot of p2p_quic_session_get_send_queued */
   gsize send_high;
+  guint send_blocked;           /* threads in a blocking send waiting for room: the
+                                 * only ones the send queue's draining wakes */
   GQueue dgram_queue;           /* GBytes */
   guint64 dgrams_dropped_local;
   gsize max_dgram;
@@ -104,6 +106,7 @@ typedef struct {
   GCancellable *cancellable;
   gulong id;
   gboolean net;                 /* the caller owns the network context */
+  guint *waiting;               /* counted while waiting, if set (after begin) */
 } BlockingWait;
 
 /* A function p2p_quic_conn_run_on_net_thread() runs on the network thread. */

@@ -40,6 +40,7 @@ p2p_quic_conn_wait_begin (BlockingWait *w, P2pQuicConnection *self, GCancellable
   w->self = self;
   w->cancellable = cancellable;
   w->net = p2p_quic_conn_on_net_thread (self);
+  w->waiting = NULL;
   /* before locking: an already cancelled cancellable calls back at once */
   w->id = cancellable ? g_cancellable_connect (cancellable, G_CALLBACK (cancel_wakeup), self,
       NULL) : 0;
@@ -55,7 +56,11 @@ p2p_quic_conn_wait_next (BlockingWait *w, const char *what, GError **error)
         "async variant", what);
     return FALSE;
   }
+  if (w->waiting)
+    (*w->waiting)++;
   g_cond_wait (&w->self->cond, &w->self->lock);
+  if (w->waiting)
+    (*w->waiting)--;
   return TRUE;
 }
 

@@ -34,6 +34,7 @@
 #include "p2p/p2p-error.h"
 #include "p2p/p2p-frame.h"
 #include "p2p-mtu.h"
+#include "p2p-work-batch.h"
 
 #include <string.h>
 
@@ -273,8 +274,8 @@ p2p_quic_conn_flush (P2pQuicConnection *self)
   self->session_queued = queued;
   if (self->established && !self->closed)
     self->max_dgram = p2p_quic_session_get_max_datagram_size (self->session);
-  if (wake)
-    g_cond_broadcast (&self->cond);
+  if (wake && self->send_blocked > 0)
+    g_cond_broadcast (&self->cond);     /* (a receiver's wait is not woken) */
   if (wake && self->send_waiters.length > 0 && !self->work_scheduled) {
     g_mutex_unlock (&self->lock);
     p2p_quic_conn_schedule_work (self);       /* p2p_quic_conn_admit_send_waiters */
@@ -287,10 +288,10 @@ p2p_quic_conn_flush (P2pQuicConnection *self)
 }
 
 
-static gboolean
-work_cb (gpointer user_data)
+static void
+work_cb (GObject *object)
 {
-  P2pQuicConnection *self = user_data;
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (object);
   GQueue msgs = G_QUEUE_INIT, dgrams = G_QUEUE_INIT;
   gsize msg_bytes, consumed;
   gboolean close_requested;
@@ -347,15 +348,13 @@ work_cb (gpointer user_data)
   p2p_quic_conn_flush (self);
   p2p_quic_conn_admit_send_waiters (self);
   p2p_quic_conn_after_session_call (self);
-  return G_SOURCE_REMOVE;
 }
 
-/* Any thread: make sure one work_cb runs soon on the network thread. */
+/* Any thread: make sure one work_cb runs soon on the network thread (in
+ * one batch with the other connections' work: p2p-work-batch.c). */
 void
 p2p_quic_conn_schedule_work (P2pQuicConnection *self)
 {
-  GSource *src;
-
   g_mutex_lock (&self->lock);
   if (self->work_scheduled) {
     g_mutex_unlock (&self->lock);
@@ -364,11 +363,7 @@ p2p_quic_conn_schedule_work (P2pQuicConnection *self)
   self->work_scheduled = TRUE;
   g_mutex_unlock (&self->lock);
 
-  src = g_idle_source_new ();
-  g_source_set_priority (src, G_PRIORITY_DEFAULT);
-  g_source_set_callback (src, work_cb, g_object_ref (self), g_object_unref);
-  g_source_attach (src, self->ctx);
-  g_source_unref (src);
+  p2p_work_batch_schedule (self->ctx, work_cb, G_OBJECT (self));
 }
 
 /* Path handlers hold a weak reference: the path may outlive the connection. */

@@ -63,6 +63,11 @@ P2P_EXPORT gboolean p2p_connection_send_finish (P2pConnection *self, GAsyncResul
  * connection that cannot tell without blocking) is G_IO_ERROR_WOULD_BLOCK. */
 P2P_EXPORT gboolean p2p_connection_try_send (P2pConnection *self, GBytes *message,
     GError **error);
+/* Between begin and end (per thread, nestable), what this thread queues on
+ * any connection is handed to the network thread at the end, with one
+ * wake-up for all of them: a fan-out's burst. */
+P2P_EXPORT void p2p_connection_batch_begin (void);
+P2P_EXPORT void p2p_connection_batch_end (void);
 /* Next message in order (transfer full). Blocks until one arrives. At the
  * peer's graceful close returns NULL with P2P_ERROR_CLOSED (message = reason). */
 P2P_EXPORT GBytes *p2p_connection_receive (P2pConnection *self, GCancellable *cancellable, GError **error);
