@@ -11,7 +11,7 @@ libopendht-c-dev dhtnode
 libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
 gstreamer1.0-plugins-base gstreamer1.0-plugins-base-apps
 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-coturn iptables iproute2 valgrind gobject-introspection libgirepository1.0-dev python3-gi"
+coturn srt-tools iptables iproute2 valgrind gobject-introspection libgirepository1.0-dev python3-gi"
 
 missing=""
 for p in $PKGS; do

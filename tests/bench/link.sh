@@ -5,17 +5,18 @@
 # (bench-quic listen/send: p2p_connection_send of 64 KiB messages, SHA-256
 # checked) against TCP (bench-quic tcp-recv/tcp-send, the same bytes and
 # chunks; the kernel's congestion control or BENCH_TCP_CC, see the tcp_cc
-# field) in the same
-# run, one line per profile:
-#   link profile=NAME p2p_mbps=… tcp_mbps=… ratio_tcp=… p2p_lost_bytes=… cc=… tcp_cc=…
+# field) and SRT in file mode (srt-file-transmit from Debian's srt-tools:
+# transtype=file, its file congestion control; the received file compared
+# with the sent one) in the same run, one line per profile:
+#   link profile=NAME p2p_mbps=… tcp_mbps=… srt_mbps=… ratio_tcp=… ratio_srt=…
+#        p2p_lost_bytes=… srt_lost_bytes=… cc=… tcp_cc=…
 # Profiles (per direction): lan (no shaping), wan (25 ms, 0.5 % loss),
 # lossy (25 ms, 2 % loss, 1 % reordered), slow (10 Mbit/s, 20 ms).
 # BYTES default 64 MiB (slow: a tenth). P2P_CONGESTION_CONTROL applies to
 # the QUIC side. Root; exits 77 without it. Every process is bounded.
-# SRT, named by issue 14, is not measured here: its file mode would need a
-# tool this project does not ship (srt-live-transmit is not in Debian 12's
-# gstreamer packages' dependencies); the elements' SRT comparison is in
-# tests/bench/throughput.sh.
+# Without srt-file-transmit (scripts/deps.sh installs srt-tools) the SRT
+# fields say "nan". srt_lost_bytes: bytes missing or different at the
+# receiver (a transfer is bounded to 300 s).
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -73,7 +74,36 @@ run_tcp() {
   sed -n 's/^tcp [0-9]* [0-9a-f]* //p' "$W/t.out"
 }
 
+# run_srt BYTES: prints "SECONDS LOST_BYTES" of one SRT file transfer A<-B
+# (A listens and writes the file, B calls and reads it; SECONDS from B's
+# start to A's end)
+run_srt() {
+  # (the caller sends the file's name; the listener writes it into its
+  # output directory: $W/srt/srt.in)
+  rm -rf "$W/srt.in" "$W/srt"; mkdir "$W/srt"
+  head -c "$1" "$W/data" >"$W/srt.in"
+  netfwd_a timeout 300 srt-file-transmit -q "srt://:9000?mode=listener" \
+    "file://$W/srt/" >"$W/srt-r.log" 2>&1 &
+  LP=$!
+  sleep 0.3
+  t0=$(date +%s.%N)
+  netfwd_b timeout 300 srt-file-transmit -q "file://$W/srt.in" \
+    "srt://$NETFWD_A_IP:9000?mode=caller" >"$W/srt-s.log" 2>&1
+  wait "$LP"; LP=""
+  t1=$(date +%s.%N)
+  got=$(stat -c %s "$W/srt/srt.in" 2>/dev/null || echo 0)
+  if cmp -s "$W/srt.in" "$W/srt/srt.in"; then lost=0
+  elif [ "$got" -lt "$1" ] && cmp -s -n "$got" "$W/srt.in" "$W/srt/srt.in"; then lost=$(( $1 - got ))
+  else lost=$1; fi
+  awk -v a="$t0" -v b="$t1" -v l="$lost" 'BEGIN { printf "%.3f %d\n", b - a, l }'
+}
+
 mbps() { awk -v b="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.1f", b * 8 / s / 1e6; else print 0 }'; }
+
+HAVE_SRT=0
+command -v srt-file-transmit >/dev/null && HAVE_SRT=1
+# the data SRT sends (bench-quic makes its own)
+head -c "$BYTES" /dev/urandom >"$W/data"
 
 status=0
 for profile in lan wan lossy slow; do
@@ -96,7 +126,15 @@ for profile in lan wan lossy slow; do
   ts=$(run_tcp "$BYTES_NOW")
   q=$(mbps "$BYTES_NOW" "$qs"); t=$(mbps "$BYTES_NOW" "${ts:-0}")
   r=$(awk -v q="$q" -v t="$t" 'BEGIN { if (t > 0) printf "%.2f", q / t; else print 0 }')
-  echo "link profile=$profile p2p_mbps=$q tcp_mbps=$t ratio_tcp=$r p2p_lost_bytes=$lost cc=$CC tcp_cc=$TCP_CC"
+  sm=nan rs=nan slost=nan
+  if [ "$HAVE_SRT" = 1 ]; then
+    set -- $(run_srt "$BYTES_NOW")
+    slost=${2:-$BYTES_NOW}
+    # throughput of what arrived intact
+    sm=$(mbps "$(( BYTES_NOW - slost ))" "${1:-0}")
+    rs=$(awk -v q="$q" -v t="$sm" 'BEGIN { if (t > 0) printf "%.2f", q / t; else print "inf" }')
+  fi
+  echo "link profile=$profile p2p_mbps=$q tcp_mbps=$t srt_mbps=$sm ratio_tcp=$r ratio_srt=$rs p2p_lost_bytes=$lost srt_lost_bytes=$slost cc=$CC tcp_cc=$TCP_CC"
   [ "$lost" = 0 ] || status=1
 done
 exit $status

@@ -16,7 +16,7 @@
 #   files-link: the same across an emulated 50 ms RTT link between two
 #         network namespaces (tests/bench/files-link.sh, netfwd; root, else
 #         skipped)
-#   link: bulk QUIC against TCP across emulated links (lan, wan, lossy,
+#   link: bulk QUIC against TCP and SRT (file mode) across emulated links (lan, wan, lossy,
 #         slow) between two namespaces (tests/bench/link.sh, netfwd; root,
 #         else skipped; BENCH_LINK_BYTES, default 64 MiB)
 #   discovery: setup time of a dial by bare peer ID by each discovery route
