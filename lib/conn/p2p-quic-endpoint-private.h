@@ -49,8 +49,7 @@ struct _P2pQuicEndpoint {
   GHashTable *dials;            /* key → DialData* of a dial in progress */
   guint64 dropped_garbage;
   guint64 moved;                /* datagrams that taught a path a new route */
-  GNetworkMonitor *netmon;      /* watched once we dial over UDP */
-  gulong netmon_id;
+  guint netmon_watch;           /* p2p_net_monitor_watch(), once we dial over UDP */
   guint64 dropped_limits;
   P2pProviderCounters *counters;        /* nullable: the provider's */
   GHashTable *rate;             /* source IP string → RateBucket */

@@ -24,6 +24,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-quic-endpoint-private.h"
 #include "p2p/p2p-error.h"
+#include "p2p-net-monitor.h"
 
 G_DEFINE_FINAL_TYPE (P2pQuicEndpoint, p2p_quic_endpoint, P2P_TYPE_LISTENER)
 
@@ -245,9 +246,9 @@ ping_clients (gpointer data)
  * through the other one comes): a second PING this long after the first. */
 #define PING_AGAIN_MS 200
 
-/* Any thread (the monitor's context). */
+/* The network monitor's thread. */
 static void
-on_network_changed (GNetworkMonitor *monitor, gboolean available, gpointer user_data)
+on_network_changed (gpointer user_data)
 {
   P2pQuicEndpoint *self = g_weak_ref_get (user_data);
   GSource *again;
@@ -261,12 +262,6 @@ on_network_changed (GNetworkMonitor *monitor, gboolean available, gpointer user_
   g_main_context_invoke_full (self->ctx, G_PRIORITY_DEFAULT, ping_clients, self, g_object_unref);
 }
 
-static void
-weak_ref_closure_free (gpointer data, GClosure *closure)
-{
-  weak_ref_free (data);
-}
-
 /* A client over a real UDP socket watches the machine's network: after a
  * change (an address gone or added, another route) its connections ping. */
 static void
@@ -274,13 +269,12 @@ watch_network (P2pQuicEndpoint *self)
 {
   GWeakRef *wr;
 
-  if (self->netmon || p2p_datagram_socket_get_kind (self->socket) != P2P_PATH_KIND_DIRECT)
+  if (self->netmon_watch || p2p_datagram_socket_get_kind (self->socket) != P2P_PATH_KIND_DIRECT)
     return;
   wr = g_new0 (GWeakRef, 1);
   g_weak_ref_init (wr, self);
-  self->netmon = g_object_ref (g_network_monitor_get_default ());
-  self->netmon_id = g_signal_connect_data (self->netmon, "network-changed",
-      G_CALLBACK (on_network_changed), wr, weak_ref_closure_free, 0);
+  self->netmon_watch = p2p_net_monitor_watch (on_network_changed, wr,
+      weak_ref_free);
 }
 
 /* ---------------------------------------------------------------- dial */
@@ -483,9 +477,9 @@ p2p_quic_endpoint_dispose (GObject *object)
 {
   P2pQuicEndpoint *self = P2P_QUIC_ENDPOINT (object);
 
-  if (self->netmon) {
-    g_signal_handler_disconnect (self->netmon, self->netmon_id);
-    g_clear_object (&self->netmon);
+  if (self->netmon_watch) {
+    p2p_net_monitor_unwatch (self->netmon_watch);
+    self->netmon_watch = 0;
   }
   /* Pending handshakes die with the table (their connections are dropped). */
   p2p_quic_endpoint_close_full (self, FALSE);

@@ -15,7 +15,8 @@
 # (S, E: where the first buffer starts and the last one ends, stream time;
 # F: frames of the largest hole; O: frames missing outside it). Exits 1 on an element error or when EOS does not
 # come within LIMIT s. $P2PSRC_PROPS is added to p2psrc's properties (e.g.
-# "reconnect=always reconnect-delay=300").
+# "reconnect=always reconnect-delay=300"). With $GAP_RECEIVER_WARM_UP set, a
+# first p2psrc dials a closed port and is freed before the real one.
 #
 #   gap-receiver.py PEER OUT STARTED LIMIT_S [DELIVERY [CODEC]]
 #   DELIVERY: reliable (default) or datagram; CODEC: flac (default) or opus
@@ -30,12 +31,29 @@ gi.require_version("Gst", "1.0")
 from gi.repository import GLib, Gst  # noqa: E402
 
 
+def warm_up(peer):
+    """A p2psrc that dials nobody (port 9 on loopback, refused at once) and
+    is freed, with its provider and network thread, before the real one: the
+    process's network monitor must keep reporting changes to the providers
+    that come after (it used to live on the first provider's thread)."""
+    ident = peer.split("@")[0]
+    pipe = Gst.parse_launch(f'p2psrc peer="{ident}@127.0.0.1:9" connect-timeout=2000 ! fakesink')
+    pipe.set_state(Gst.State.PLAYING)
+    msg = pipe.get_bus().timed_pop_filtered(5 * Gst.SECOND, Gst.MessageType.ERROR)
+    pipe.set_state(Gst.State.NULL)
+    if msg is None:
+        print("gap-receiver: the warm-up dial did not fail", file=sys.stderr)
+    del pipe
+
+
 def main():
     peer, out, started, limit = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
     delivery = sys.argv[5] if len(sys.argv) > 5 else "reliable"
     codec = sys.argv[6] if len(sys.argv) > 6 else "flac"
     decode = {"flac": "flacparse ! flacdec", "opus": "opusdec"}[codec]
     Gst.init(None)
+    if os.environ.get("GAP_RECEIVER_WARM_UP"):
+        warm_up(peer)
     pipe = Gst.parse_launch(
         f'p2psrc name=src peer="{peer}" delivery={delivery} '
         f'{os.environ.get("P2PSRC_PROPS", "")} ! {decode} '

@@ -6,7 +6,10 @@
 # reported (tests/nat/gap-receiver.py) and bounded.
 #
 #   net-change.sh CASE PLUGIN_DIR P2P_ID [PYTHON]
-#   CASE: addr    the receiver's address is replaced (ip addr del + add)
+#   CASE: addr    the receiver's address is replaced (ip addr del + add);
+#                 before its p2psrc, the receiving process made and freed
+#                 another one (a dial that fails): the network change must
+#                 still reach the second one's connection
 #         rebind  the NAT in front of it forgets its mappings and maps to
 #                 other ports (MASQUERADE rule replaced, its entries flushed)
 #         down3   the receiver's link is down for 3 s
@@ -73,7 +76,8 @@ OUTAGE=0
 SECONDS_OF_AUDIO=7
 SENDER_ENV=""
 case "$CASE" in
-  addr|rebind|uplink|addr-dgram|rebind-dgram) ;;
+  addr) RECEIVER_ENV="${RECEIVER_ENV:-} GAP_RECEIVER_WARM_UP=1" ;;
+  rebind|uplink|addr-dgram|rebind-dgram) ;;
   down3-dgram) OUTAGE=3 ;;
   down3) OUTAGE=3 ;;
   down12) OUTAGE=12; SECONDS_OF_AUDIO=16; SENDER_ENV="P2P_LIVENESS_TIMEOUT_MS=20000"
@@ -182,6 +186,14 @@ case "$KIND" in
   addr|rebind|uplink)
     [ "$moved" -ge 1 ] || fail "the sender never saw the receiver at a new address" ;;
 esac
+if [ "$CASE" = addr ]; then
+  # the receiver's provider heard of the change (its connection pinged at
+  # once), although an earlier provider of the process (gap-receiver's
+  # warm-up dial) that first used the network monitor is gone
+  # (GLib prints debug lines on stdout)
+  grep -q "the network changed: 1 connection" "$W/receiver.out" ||
+    fail "the receiver's provider was not told of the network change"
+fi
 resumed=$(sed -n 's/.* resumed=\([0-9]*\).*/\1/p' "$W/receiver.out")
 if [ "$CASE" = resume ]; then
   [ "${resumed:-0}" -ge 1 ] || fail "the receiver did not resume: $(cat "$W/receiver.out")"
