@@ -15,6 +15,8 @@
  *   every waiting GTask with the first connection (the others are cancelled
  *   or closed). A bare peer ID is also asked of the local network (mDNS,
  *   P2P_MDNS): a verified record's addresses are dialled like a ticket's.
+ *   With P2P_RELAY_POLICY=relay-only only the rendezvous + ICE route runs
+ *   (relayed candidates only): no address is dialled directly.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-quic-provider-private.h"
 #include "p2p/p2p-error.h"
@@ -96,6 +98,15 @@ connect_free (Connect *c)
   g_free (c);
 }
 
+/* P2P_RELAY_POLICY=relay-only: nothing but relayed ICE paths. No address
+ * of a ticket or of a discovery record (mDNS, DHT) is dialed directly: that
+ * packet would show this host's address to the peer. */
+static gboolean
+relay_only (P2pQuicProvider *self)
+{
+  return self->config->relay_policy == P2P_RELAY_POLICY_RELAY_ONLY;
+}
+
 /* Completes every waiting task with @conn or c->error, then frees @c. */
 static void
 connect_finish_net (Connect *c, P2pConnection *conn)
@@ -110,7 +121,8 @@ connect_finish_net (Connect *c, P2pConnection *conn)
       && !g_error_matches (c->error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
     g_clear_error (&c->error);
     c->error = g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
-        "peer %s was not found: %s; use a ticket or ID@HOST:PORT", c->peer_str, c->tried->str);
+        "peer %s was not found: %s%s", c->peer_str, c->tried->str,
+        relay_only (self) ? "" : "; use a ticket or ID@HOST:PORT");
   }
   if (conn == NULL && c->error == NULL)
     c->error = g_error_new (P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
@@ -396,7 +408,13 @@ start_ice (Connect *c)
     return;
   c->ice_started = TRUE;
   if (!p2p_quic_provider_ice_configured (self)) {
-    note_tried (c, "", "no rendezvous configured (P2P_BOOTSTRAP_PEERS)");
+    if (relay_only (self))
+      note_tried (c, "", "no rendezvous configured (P2P_BOOTSTRAP_PEERS), and "
+          "P2P_RELAY_POLICY=relay-only reaches peers only through one and a TURN relay "
+          "(a ticket's or ID@HOST:PORT's addresses are never dialed directly: that "
+          "would show this host's address to the peer)");
+    else
+      note_tried (c, "", "no rendezvous configured (P2P_BOOTSTRAP_PEERS)");
     p2p_error_keep_telling (&c->error, g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
         "no address for peer %s and no rendezvous configured (P2P_BOOTSTRAP_PEERS); "
         "use a ticket or ID@HOST:PORT", c->peer_str));
@@ -509,7 +527,8 @@ connect_via_rendezvous (Connect *c)
 {
   c->outstanding++;             /* hold @c while starting */
   c->bare = TRUE;
-  start_lookups (c);
+  if (!relay_only (c->self))
+    start_lookups (c);          /* (they find direct addresses only) */
   start_ice (c);
   if (--c->outstanding == 0)
     connect_finish_net (c, NULL);
@@ -653,7 +672,7 @@ connect_start_net (gpointer data)
   g_hash_table_insert (self->inflight, g_strdup (c->peer_str), c);
 
   addrs = p2p_peer_info_get_addresses (info);
-  if (addrs && addrs[0])
+  if (addrs && addrs[0] && !relay_only (self))
     connect_direct (c);
   else
     connect_via_rendezvous (c);

@@ -359,9 +359,18 @@ announce_refresh_cb (gpointer data)
 static void
 discovery_listening (P2pQuicProvider *self)
 {
-  P2pMdns *mdns = p2p_quic_provider_get_mdns (self);
-  P2pDht *dht = p2p_quic_provider_get_dht (self);
+  P2pMdns *mdns;
+  P2pDht *dht;
 
+  /* relay-only: this host's addresses are not published (a record is a
+   * list of direct addresses); peers reach it through the rendezvous */
+  if (self->config->relay_policy == P2P_RELAY_POLICY_RELAY_ONLY) {
+    g_debug ("P2P_RELAY_POLICY=relay-only: the listener's addresses are not announced "
+        "(mDNS, DHT)");
+    return;
+  }
+  mdns = p2p_quic_provider_get_mdns (self);
+  dht = p2p_quic_provider_get_dht (self);
   if (mdns == NULL && dht == NULL)
     return;
   g_clear_pointer (&self->announced, g_strfreev);       /* a new source: announce again */

@@ -84,6 +84,9 @@ bench_init () {
   export GST_REGISTRY=$BENCH_TMP/registry.bin
   export GST_REGISTRY_FORK=no
   unset GST_DEBUG
+  # nothing announced on, or asked of, the machine's own networks (mDNS);
+  # discovery.sh sets it per route inside its namespaces
+  export P2P_MDNS=0
   command -v gst-launch-1.0 >/dev/null || bench_die "gst-launch-1.0 is not installed"
   command -v timeout >/dev/null || bench_die "timeout(1) is not installed"
   timeout 120 gst-inspect-1.0 coreelements >/dev/null 2>&1 ||

@@ -254,6 +254,45 @@ test_bare_id_no_rendezvous (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (error->message, f->a_id));
 }
 
+/* P2P_RELAY_POLICY=relay-only: a ticket's direct address is never dialed
+ * (it would show this host's address to the peer): without a rendezvous
+ * the dial fails at once, saying why, and the listener saw nobody. */
+static void
+test_relay_only_no_direct (Fixture *f, gconstpointer data)
+{
+  g_autoptr (P2pConfig) cfg = test_config (5000);
+  g_autoptr (P2pQuicProvider) ro = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pConnection) c = NULL;
+  g_autoptr (GVariant) stats = NULL;
+  g_autofree char *hinted = g_strdup_printf ("%s@127.0.0.1:%u", f->a_id, f->port);
+  guint64 accepts = 99;
+  gint64 t0;
+
+  cfg->relay_policy = P2P_RELAY_POLICY_RELAY_ONLY;
+  ro = p2p_quic_provider_new (NULL, cfg);
+  t0 = g_get_monotonic_time ();
+  c = p2p_provider_connect (P2P_PROVIDER (ro), hinted, NULL, &error);
+  g_assert_null (c);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "relay-only"));
+  g_assert_nonnull (strstr (error->message, f->a_id));
+  /* decided without waiting for any answer */
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 1000 * 1000);
+  stats = p2p_provider_get_stats (P2P_PROVIDER (f->a));
+  g_assert_true (g_variant_lookup (stats, "accepts", "t", &accepts));
+  g_assert_cmpuint (accepts, ==, 0);
+  /* the same provider without the policy connects (the address is good) */
+  g_clear_error (&error);
+  {
+    g_autoptr (P2pConnection) ok = p2p_provider_connect (P2P_PROVIDER (f->b), hinted, NULL,
+        &error);
+
+    g_assert_no_error (error);
+    g_assert_nonnull (ok);
+  }
+}
+
 /* A UDP port that is bound (so no ICMP) but never answers. */
 static GSocket *
 silent_socket (guint16 *port)
@@ -1248,6 +1287,7 @@ main (int argc, char **argv)
   ADD ("ticket-any-address", test_ticket_any_address, NULL);
   ADD ("bad-peer", test_bad_peer, NULL);
   ADD ("bare-id-no-rendezvous", test_bare_id_no_rendezvous, NULL);
+  ADD ("relay-only-no-direct", test_relay_only_no_direct, NULL);
   ADD ("nobody-listening", test_nobody_listening, GUINT_TO_POINTER (500));
   ADD ("cancel-connect", test_cancel_connect, NULL);
   ADD ("connect-after-cancel", test_connect_after_cancel, NULL);
