@@ -33,16 +33,14 @@ static guint next_id = 1;
 static P2pNetThread *thread;    /* never freed: the monitor is attached to its context */
 static GRecMutex calling;       /* held while the watches run (unwatch waits for it) */
 
-static gboolean
-lookup_locked (guint id, Watch *out)
+/* the index of watch @id, or -1 */
+static gint
+find_locked (guint id)
 {
-  for (guint i = 0; watches && i < watches->len; i++) {
-    if (g_array_index (watches, Watch, i).id == id) {
-      *out = g_array_index (watches, Watch, i);
-      return TRUE;
-    }
-  }
-  return FALSE;
+  for (guint i = 0; watches && i < watches->len; i++)
+    if (g_array_index (watches, Watch, i).id == id)
+      return (gint) i;
+  return -1;
 }
 
 static void
@@ -58,13 +56,15 @@ notify_all (void)
   /* each one only if still there: a function may unwatch (itself or
    * another); other threads' unwatch waits for the end of this */
   for (guint i = 0; i < ids->len; i++) {
-    Watch w;
-    gboolean found;
+    Watch w = { 0 };
+    gint at;
 
     G_LOCK (monitor);
-    found = lookup_locked (g_array_index (ids, guint, i), &w);
+    at = find_locked (g_array_index (ids, guint, i));
+    if (at >= 0)
+      w = g_array_index (watches, Watch, at);
     G_UNLOCK (monitor);
-    if (found)
+    if (at >= 0)
       w.func (w.user_data);
   }
   g_rec_mutex_unlock (&calling);
@@ -114,16 +114,15 @@ void
 p2p_net_monitor_unwatch (guint id)
 {
   Watch w = { 0 };
+  gint at;
 
   /* not while a notification runs on another thread */
   g_rec_mutex_lock (&calling);
   G_LOCK (monitor);
-  for (guint i = 0; watches && i < watches->len; i++) {
-    if (g_array_index (watches, Watch, i).id == id) {
-      w = g_array_index (watches, Watch, i);
-      g_array_remove_index (watches, i);
-      break;
-    }
+  at = find_locked (id);
+  if (at >= 0) {
+    w = g_array_index (watches, Watch, at);
+    g_array_remove_index (watches, at);
   }
   G_UNLOCK (monitor);
   g_rec_mutex_unlock (&calling);
