@@ -157,7 +157,7 @@ gst_p2p_object_open (GstP2pObject *self)
   g_autofree char *peer = NULL, *identity_path = NULL, *rendezvous = NULL;
   g_autofree char *stun = NULL, *turn = NULL, *allowed_text = NULL;
   g_auto (GStrv) env = NULL;
-  gboolean relay_only, mdns;
+  gboolean relay_only, mdns, early_streams;
   guint idle_timeout;
   g_autofree char *sim_network = NULL, *address = NULL, *ticket = NULL;
   GstP2pMode mode;
@@ -177,6 +177,7 @@ gst_p2p_object_open (GstP2pObject *self)
   turn = g_strdup (self->turn_server);
   relay_only = self->relay_only;
   mdns = self->mdns;
+  early_streams = self->early_streams;
   idle_timeout = self->idle_timeout;
   allowed_text = g_strdup (self->allowed_peers);
   sim_network = g_strdup (self->sim_network);
@@ -228,6 +229,7 @@ gst_p2p_object_open (GstP2pObject *self)
         ("Invalid allowed-peers: %s", err->message), (NULL));
     return FALSE;
   }
+  config->early_streams = early_streams;
   config->implementation = transport == GST_P2P_TRANSPORT_SIM ?
       P2P_IMPLEMENTATION_SIM : P2P_IMPLEMENTATION_QUIC;
   if (port >= 0)

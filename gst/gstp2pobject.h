@@ -67,6 +67,9 @@ enum {
 typedef struct {
   GstElement *element;          /* not a reference: the owner */
   gboolean is_sink;
+  /* p2psrc reading a file: dials complete at TLS done (P2pConfig
+   * early_streams); object lock */
+  gboolean early_streams;
 
   /* settings, protected by the element's object lock */
   GstP2pMode mode;

@@ -353,9 +353,10 @@ load_block (GstP2pFileReader *self, guint64 at, guint64 want, GError **error)
       return TRUE;
     }
     /* a peer without the file service (capability "files") does not get
-     * one by reconnecting */
+     * one by reconnecting, nor does one that refuses our key */
     if (err->domain != P2P_FILE_ERROR && !g_cancellable_is_cancelled (self->cancel)
         && !g_error_matches (err, P2P_ERROR, P2P_ERROR_NOT_SUPPORTED)
+        && !g_error_matches (err, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED)
         && self->reconnects < RECONNECT_MAX) {
       /* the connection failed (peer restarted, network change): a new
        * connection, the same offset; the validator proves the same file */

@@ -286,6 +286,8 @@ ensure_open (GstP2pSrc *self)
 
   GST_OBJECT_LOCK (self);
   opened = self->obj->provider != NULL;
+  /* a file's first requests ride with the QUIC handshake's last flight */
+  self->obj->early_streams = self->location != NULL;
   GST_OBJECT_UNLOCK (self);
   return opened || gst_p2p_object_open (self->obj);
 }

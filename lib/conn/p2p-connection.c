@@ -664,7 +664,10 @@ p2p_connection_list_capabilities (P2pConnection *self)
  * The check a feature makes before it talks to the peer, so that a peer
  * without the feature gets a clear error instead of a reset stream or a
  * timeout: "peer ID does not offer the file service (capability 'files';
- * it speaks protocol version 1)". The connection stays usable.
+ * it speaks protocol version 1)". The connection stays usable. On a
+ * connection dialed with early streams (#P2pConfig early_streams), waits
+ * for the peer's handshake first (then fails with the connection's close
+ * error if the peer refused it).
  *
  * Returns: TRUE if the peer advertised @name.
  */
@@ -679,6 +682,11 @@ p2p_connection_require_capability (P2pConnection *self, const char *name,
   g_return_val_if_fail (name != NULL && feature != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
+  /* a connection dialed with early streams learns the peer's capabilities
+   * a round trip after it was returned */
+  if (P2P_CONNECTION_GET_CLASS (self)->wait_handshake
+      && !P2P_CONNECTION_GET_CLASS (self)->wait_handshake (self, NULL, error))
+    return FALSE;
   if (p2p_connection_has_capability (self, name))
     return TRUE;
   peer = p2p_connection_get_peer_id (self);

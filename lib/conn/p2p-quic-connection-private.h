@@ -49,6 +49,8 @@ struct _P2pQuicConnection {
   GMutex lock;
   GCond cond;
   gboolean established;
+  gboolean early_open;          /* an early_streams dial completed at TLS done: streams
+                                 * may be opened before "established" */
   gboolean closed;
   gboolean closed_emitted;
   GError *close_error;          /* what blocked callers get after the close */

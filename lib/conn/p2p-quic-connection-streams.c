@@ -227,7 +227,7 @@ quic_open_stream (P2pConnection *conn, GCancellable *cancellable, GError **error
   GIOStream *stream;
 
   g_mutex_lock (&self->lock);
-  if (self->closed || !self->established) {
+  if (self->closed || !(self->established || self->early_open)) {
     p2p_quic_conn_set_closed_error_locked (self, error);
     g_mutex_unlock (&self->lock);
     return NULL;

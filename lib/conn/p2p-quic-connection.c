@@ -146,6 +146,17 @@ p2p_quic_conn_after_session_call (P2pQuicConnection *self)
   }
   g_mutex_unlock (&self->lock);
 
+  if (!established && !closed && self->dial_task && self->session
+      && p2p_quic_session_is_open_early (self->session)) {
+    /* early_streams: the server is authenticated (TLS done); requests may
+     * go now, with our Finished, instead of a round trip later. What the
+     * server's Handshake brings (version, capabilities) waits in
+     * wait_handshake; a refusal closes the connection. */
+    g_mutex_lock (&self->lock);
+    self->early_open = TRUE;
+    g_mutex_unlock (&self->lock);
+    finish_dial (self, NULL);
+  }
   if (established && !closed) {
     if (self->dial_task) {
       finish_dial (self, NULL);
@@ -662,8 +673,30 @@ quic_is_connected (P2pConnection *conn)
   gboolean ok;
 
   g_mutex_lock (&self->lock);
-  ok = self->established && !self->closed && !self->close_requested;
+  ok = (self->established || self->early_open) && !self->closed && !self->close_requested;
   g_mutex_unlock (&self->lock);
+  return ok;
+}
+
+/* An early dial (early_streams): waits until the peer's Handshake is in
+ * (established) or the connection closed. */
+static gboolean
+quic_wait_handshake (P2pConnection *conn, GCancellable *cancellable, GError **error)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
+  gboolean ok = FALSE;
+  BlockingWait w;
+
+  p2p_quic_conn_wait_begin (&w, self, cancellable);
+  do {
+    if (self->established && !self->closed) {
+      ok = TRUE;
+      break;
+    }
+    if (p2p_quic_conn_wait_failed_locked (self, self->closed, cancellable, error))
+      break;
+  } while (p2p_quic_conn_wait_next (&w, "waiting for the peer's handshake", error));
+  p2p_quic_conn_wait_end (&w);
   return ok;
 }
 
@@ -751,6 +784,7 @@ p2p_quic_connection_class_init (P2pQuicConnectionClass *klass)
   conn_class->get_protocol_version = quic_get_protocol_version;
   conn_class->get_peer_capabilities = quic_get_peer_capabilities;
   conn_class->is_connected = quic_is_connected;
+  conn_class->wait_handshake = quic_wait_handshake;
   conn_class->get_stats = quic_get_stats;
   session_callbacks.established = cb_established;
   session_callbacks.migrated = cb_migrated;

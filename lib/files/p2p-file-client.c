@@ -38,9 +38,6 @@ p2p_file_client_send_request (P2pConnection *conn, P2pFileRequestKind kind,
 
   if (!p2p_file_path_check (path, strlen (path), error))
     return NULL;
-  /* An older peer would leave the stream unanswered: say why instead. */
-  if (!p2p_connection_require_capability (conn, "files", "the file service", error))
-    return NULL;
   stream = p2p_connection_open_stream (conn, cancellable, error);
   if (!stream)
     return NULL;
@@ -50,6 +47,13 @@ p2p_file_client_send_request (P2pConnection *conn, P2pFileRequestKind kind,
   if (!g_output_stream_write_all (out, data, len, NULL, cancellable, error)
       || !g_output_stream_close (out, cancellable, error))
     return NULL;
+  /* An older peer would leave the stream unanswered: say why instead. Asked
+   * after the request is out: on a connection dialed with early streams it
+   * waits for the peer's handshake, which the request need not wait for. */
+  if (!p2p_connection_require_capability (conn, "files", "the file service", error)) {
+    p2p_connection_abort_stream (conn, stream);
+    return NULL;
+  }
   return g_steal_pointer (&stream);
 }
 

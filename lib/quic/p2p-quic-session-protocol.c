@@ -25,6 +25,13 @@ p2p_quic_session_is_established (P2pQuicSession *s)
   return s->state == P2P_QUIC_STATE_ESTABLISHED || s->state == P2P_QUIC_STATE_CLOSING;
 }
 
+gboolean
+p2p_quic_session_is_open_early (P2pQuicSession *s)
+{
+  return !s->is_server && s->cfg.early_streams && s->tls_done && !s->fatal_set
+      && s->state == P2P_QUIC_STATE_HANDSHAKING;
+}
+
 void
 p2p_quic_session_queue_control_frame (P2pQuicSession *s, GByteArray *frame)
 {

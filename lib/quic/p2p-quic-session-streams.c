@@ -126,7 +126,7 @@ p2p_quic_session_open_stream (P2pQuicSession *s, GError **error)
 
   if (!p2p_quic_session_check_open (s, error))
     return -1;
-  if (!p2p_quic_session_is_established (s)) {
+  if (!p2p_quic_session_is_established (s) && !p2p_quic_session_is_open_early (s)) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
         "streams can be opened once the connection is established");
     return -1;

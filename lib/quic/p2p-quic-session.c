@@ -158,6 +158,7 @@ p2p_quic_session_config_init_from (P2pQuicSessionConfig *cfg, const P2pConfig *c
   cfg->keepalive_ns = (guint64) config->keepalive_ms * 1000000;
   cfg->liveness_timeout_ns = (guint64) config->liveness_timeout_ms * 1000000;
   cfg->max_udp_payload = 0;
+  cfg->early_streams = config->early_streams;
   cfg->congestion_control = config->congestion_control;
 }
 

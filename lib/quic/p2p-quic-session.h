@@ -116,6 +116,12 @@ typedef struct {
    * at most max_unaccepted_streams * unaccepted_stream_window bytes
    * (512 KiB by default) buffered for streams nobody accepted. */
   guint max_unaccepted_streams;
+  /* Client: streams may be opened and written as soon as TLS is done (the
+   * server's key verified: 1 RTT), before the server confirmed ours and
+   * sent its Handshake (2 RTT): a request rides with the client's Finished.
+   * The server holds such streams until it is established, and drops them
+   * if it refuses the client. p2p_quic_session_is_open_early() says when. */
+  gboolean early_streams;
   /* Tests only: a server that does not ask for the client's key in TLS
    * (to check that it still refuses to become ESTABLISHED without it). */
   gboolean test_ignore_client_key;
@@ -213,6 +219,10 @@ guint64 p2p_quic_session_get_deadline (P2pQuicSession *s);
 void p2p_quic_session_handle_timeout (P2pQuicSession *s, guint64 now);
 
 P2pQuicState p2p_quic_session_get_state (P2pQuicSession *s);
+/* A client with early_streams whose TLS handshake is done (the server
+ * authenticated) while the session is not established yet: streams may be
+ * opened and written. */
+gboolean p2p_quic_session_is_open_early (P2pQuicSession *s);
 /* The authenticated peer (valid from ESTABLISHED; the expected one for clients). */
 const P2pPeerId *p2p_quic_session_get_peer_id (P2pQuicSession *s);
 /* The negotiated protocol version (the highest both speak), 0 before the

@@ -1444,6 +1444,79 @@ test_extra_stream (void)
   }
 }
 
+static gboolean
+pred_open_early (Pair *p, gpointer data)
+{
+  return p2p_quic_session_is_open_early (p->s[0]) || p->side[0].closed;
+}
+
+static gboolean
+pred_echo_fin (Pair *p, gpointer data)
+{
+  return p->side[0].stream_fin || p->side[0].closed || p->side[1].closed;
+}
+
+/* early_streams: a client request rides with the client's Finished; the
+ * answer is back 2 round trips after the start (3 when the client waits to
+ * be established); a refused client's early request never reaches the
+ * server's application. RTT here: 2 x 10 ms. */
+static void
+test_early_streams (void)
+{
+  g_autoptr (GError) err = NULL;
+
+  for (guint refused = 0; refused < 2; refused++) {
+    g_autoptr (Pair) p = pair_new ();
+    g_autoptr (P2pIdentity) other = p2p_identity_new ();
+    const guint8 req[] = "GET /01.flac";
+    guint64 t0 = p->now;
+    gint64 id;
+
+    p->cfg[0].early_streams = TRUE;
+    p->side[1].echo = TRUE;
+    if (refused) {
+      p->allowed = g_ptr_array_new_with_free_func ((GDestroyNotify) p2p_peer_id_free);
+      g_ptr_array_add (p->allowed, p2p_peer_id_copy (p2p_identity_get_peer_id (other)));
+    }
+    pair_start (p);
+    g_assert_false (p2p_quic_session_is_open_early (p->s[0]));
+    g_assert_true (pair_run (p, pred_open_early, NULL, 10 * SEC));
+    /* one round trip: TLS done, the server authenticated; not established */
+    g_assert_true (p2p_quic_session_is_open_early (p->s[0]));
+    g_assert_false (p->side[0].established);
+    g_assert_cmpuint (p->now - t0, <, 30 * MS);
+    id = p2p_quic_session_open_stream (p->s[0], &err);
+    g_assert_no_error (err);
+    g_assert_cmpint (id, >, 0);
+    p->side[0].stream_id = id;
+    g_assert_cmpint (p2p_quic_session_stream_write (p->s[0], id, req, sizeof req, &err), ==,
+        sizeof req);
+    p2p_quic_session_stream_finish (p->s[0], id);
+    g_assert_true (pair_run (p, pred_echo_fin, NULL, 10 * SEC));
+    if (!refused) {
+      g_assert_true (p->side[0].stream_fin);
+      g_assert_cmpmem (p->side[0].stream_rx->data, p->side[0].stream_rx->len, req, sizeof req);
+      /* two round trips (40 ms) and the time to process them */
+      g_assert_cmpuint (p->now - t0, <, 50 * MS);
+      g_assert_true (p->side[0].established);
+      g_assert_false (p2p_quic_session_is_open_early (p->s[0]));
+    } else {
+      g_assert_true (pair_run (p, pred_both_closed, NULL, 10 * SEC));
+      g_assert_error (p->side[0].error, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED);
+      g_assert_cmpint (p->side[1].stream_id, ==, -1);   /* never delivered */
+      g_assert_cmpuint (p->side[0].stream_rx->len, ==, 0);
+    }
+  }
+  /* without early_streams a client opens streams only once established */
+  {
+    g_autoptr (Pair) p = pair_new ();
+
+    pair_start (p);
+    g_assert_true (pair_run (p, pred_established, NULL, 10 * SEC));
+    g_assert_false (p2p_quic_session_is_open_early (p->s[0]));
+  }
+}
+
 static void
 test_open_stream_errors (void)
 {
@@ -1657,6 +1730,7 @@ main (int argc, char **argv)
   g_test_add_func ("/quic-session/liveness", test_liveness);
   g_test_add_func ("/quic-session/extra-stream", test_extra_stream);
   g_test_add_func ("/quic-session/open-stream-errors", test_open_stream_errors);
+  g_test_add_func ("/quic-session/early-streams", test_early_streams);
   g_test_add_func ("/quic-session/keepalive", test_keepalive);
   g_test_add_func ("/quic-session/close-without-reason", test_close_without_reason);
   g_test_add_func ("/quic-session/integrity-stress", test_integrity_stress);

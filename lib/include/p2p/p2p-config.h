@@ -145,10 +145,17 @@ typedef struct {
   /* P2P_ICE_ADDRESSES: comma-separated local IP addresses (default: every
    * interface but loopback): ICE host candidates are gathered on these only */
   char **ice_addresses;
+  /* No variable: set by a caller whose first requests go on streams (p2psrc
+   * reading a file). A dial completes as soon as TLS has authenticated the
+   * peer (1 RTT) instead of once the peer confirmed us (2 RTT), so a request
+   * rides with our Finished; the peer's capabilities wait
+   * (p2p_connection_require_capability()), and a refusal (allowed peers)
+   * closes the connection then instead of failing the dial. */
+  gboolean early_streams;
 
   /*< private >*/
   /* room for new fields without an ABI break (zero) */
-  gpointer padding[6];
+  gpointer padding[5];
 } P2pConfig;
 
 #define P2P_TYPE_CONFIG (p2p_config_get_type ())

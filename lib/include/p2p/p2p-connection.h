@@ -47,8 +47,11 @@ struct _P2pConnectionClass {
   guint64 (*get_peer_capabilities) (P2pConnection *self);
   void (*abort_stream) (P2pConnection *self, GIOStream *stream);
   gboolean (*try_send) (P2pConnection *self, GBytes *message, GError **error);
+  /* a connection returned before the peer's handshake (early streams):
+   * blocks until it is in; NULL = always in */
+  gboolean (*wait_handshake) (P2pConnection *self, GCancellable *cancellable, GError **error);
 
-  gpointer padding[4];
+  gpointer padding[3];
 };
 
 /* Queues one message (at most P2P_MAX_MESSAGE_SIZE bytes; more is
