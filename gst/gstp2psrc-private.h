@@ -81,6 +81,11 @@ struct _GstP2pSrc {
   GstEvent *pending_eos;
   /* reliable delivery: a buffer arriving in parts (streaming thread) */
   GstP2pMediaAssembler assembler;
+  /* reliable delivery, streaming thread: what ended a buffer list (the item
+   * after its buffers, or the error decoding it), pushed or handled next;
+   * kept across a reconnection (it came before what a resume sends) */
+  GstMiniObject *pending_item;
+  GError *pending_error;
   /* reliable delivery, streaming thread: where we are in the sender's
    * stream (its STREAM_POSITION frames), to resume there on a new
    * connection (docs/protocol.md §5.3) */

@@ -74,36 +74,61 @@ pause_task (GstP2pSrc *self, const char *why)
   gst_pad_pause_task (self->srcpad);
 }
 
+/* What every buffer goes through before it is pushed (alone or in a list). */
+static void
+prepare_buffer (GstP2pSrc *self, GstBuffer *buf)
+{
+  GST_LOG_OBJECT (self, "received %" GST_PTR_FORMAT, buf);
+  push_stream_start_if_needed (self);
+  if (self->live)
+    gst_p2p_src_push_pending_segment (self, buf);
+  else
+    gst_p2p_src_shift_late_join_not_live (self, buf);
+  if (!self->first_buffer_done) {
+    self->first_buffer_done = TRUE;
+    GST_INFO_OBJECT (self, "first buffer after %.1f ms (from start to push)",
+        (g_get_monotonic_time () - self->activated_us) / 1000.0);
+  }
+}
+
+/* TRUE for OK; else the task pauses (after an error and EOS for a fatal
+ * flow return). */
+static gboolean
+handle_flow (GstP2pSrc *self, GstFlowReturn ret)
+{
+  if (ret == GST_FLOW_OK)
+    return TRUE;
+  if (ret == GST_FLOW_NOT_LINKED || ret < GST_FLOW_EOS) {
+    GST_ELEMENT_FLOW_ERROR (self, ret);
+    gst_pad_push_event (self->srcpad, gst_event_new_eos ());
+  }
+  pause_task (self, gst_flow_get_name (ret));
+  return FALSE;
+}
+
+/* Pushes @list (transfer full), its buffers prepared in order. */
+static gboolean
+push_list (GstP2pSrc *self, GstBufferList *list)
+{
+  guint n = gst_buffer_list_length (list);
+
+  for (guint i = 0; i < n; i++)
+    prepare_buffer (self, gst_buffer_list_get_writable (list, i));
+  GST_LOG_OBJECT (self, "pushing a list of %u buffers", n);
+  return handle_flow (self, gst_pad_push_list (self->srcpad, list));
+}
+
 /* Pushes one decoded item (transfer full). Returns FALSE when the task must
  * pause. */
 static gboolean
 push_item (GstP2pSrc *self, GstMiniObject *obj)
 {
-  GST_LOG_OBJECT (self, "received %" GST_PTR_FORMAT, obj);
   if (GST_IS_BUFFER (obj)) {
-    GstFlowReturn ret;
-
-    push_stream_start_if_needed (self);
-    if (self->live)
-      gst_p2p_src_push_pending_segment (self, GST_BUFFER_CAST (obj));
-    else
-      gst_p2p_src_shift_late_join_not_live (self, GST_BUFFER_CAST (obj));
-    if (!self->first_buffer_done) {
-      self->first_buffer_done = TRUE;
-      GST_INFO_OBJECT (self, "first buffer after %.1f ms (from start to push)",
-          (g_get_monotonic_time () - self->activated_us) / 1000.0);
-    }
-    ret = gst_pad_push (self->srcpad, GST_BUFFER_CAST (obj));
-    if (ret == GST_FLOW_OK)
-      return TRUE;
-    if (ret == GST_FLOW_NOT_LINKED || ret < GST_FLOW_EOS) {
-      GST_ELEMENT_FLOW_ERROR (self, ret);
-      gst_pad_push_event (self->srcpad, gst_event_new_eos ());
-    }
-    pause_task (self, gst_flow_get_name (ret));
-    return FALSE;
+    prepare_buffer (self, GST_BUFFER_CAST (obj));
+    return handle_flow (self, gst_pad_push (self->srcpad, GST_BUFFER_CAST (obj)));
   }
 
+  GST_LOG_OBJECT (self, "received %" GST_PTR_FORMAT, obj);
   {
     GstEvent *event = GST_EVENT_CAST (obj);
 
@@ -206,6 +231,64 @@ handle_stream_error (GstP2pSrc *self, GError *err)
   pause_task (self, "error");
 }
 
+/* Reliable delivery: one message through the assembler and the filters:
+ * the item for downstream, or NULL (a part of a buffer, something for us,
+ * or an error). */
+static GstMiniObject *
+take_message (GstP2pSrc *self, GBytes *msg, GError **err)
+{
+  GstMiniObject *obj = gst_p2p_media_assembler_push (&self->assembler, msg, err);
+
+  if (obj && GST_IS_EVENT (obj) &&
+      gst_p2p_media_event_get_datagram_seqnum (GST_EVENT_CAST (obj), NULL)) {
+    /* for a datagram receiver; we did not ask for it (not downstream) */
+    gst_mini_object_unref (g_steal_pointer (&obj));
+  }
+  if (obj && gst_p2p_src_resume_filter (self, &obj))
+    obj = NULL;                 /* for us, not for downstream */
+  return obj;
+}
+
+/* At most this many buffers in one list: a burst, without holding the
+ * first one back for more than the time to take the others */
+#define MAX_LIST_BUFFERS 64
+
+/* With @first (transfer full: the list takes it), the buffers that have
+ * arrived after it (p2p_connection_try_receive() never waits), as one
+ * list, or NULL when none has: @first is then pushed alone. What ends the
+ * list (an event, an error) is kept for the next iteration. */
+static GstBufferList *
+collect_buffers (GstP2pSrc *self, P2pConnection *conn, GstBuffer *first)
+{
+  GstBufferList *list = NULL;
+
+  while (list == NULL || gst_buffer_list_length (list) < MAX_LIST_BUFFERS) {
+    g_autoptr (GError) err = NULL;
+    g_autoptr (GBytes) msg = p2p_connection_try_receive (conn, NULL);
+    GstMiniObject *next;
+
+    if (msg == NULL)
+      break;                    /* nothing more now (or closed: seen next) */
+    next = take_message (self, msg, &err);
+    if (err) {
+      self->pending_error = g_steal_pointer (&err);
+      break;
+    }
+    if (next == NULL)
+      continue;                 /* a part, or not for downstream */
+    if (!GST_IS_BUFFER (next)) {
+      self->pending_item = next;
+      break;
+    }
+    if (list == NULL) {
+      list = gst_buffer_list_new_sized (MAX_LIST_BUFFERS);
+      gst_buffer_list_add (list, first);
+    }
+    gst_buffer_list_add (list, GST_BUFFER_CAST (next));
+  }
+  return list;
+}
+
 static void
 gst_p2p_src_loop (gpointer data)
 {
@@ -243,7 +326,14 @@ gst_p2p_src_loop (gpointer data)
   } else {
     P2pConnection *conn;
     GCancellable *cancellable;
+    GstBufferList *list = NULL;
 
+    if (self->pending_error) {
+      err = g_steal_pointer (&self->pending_error);
+      handle_stream_error (self, err);
+      return;
+    }
+    obj = g_steal_pointer (&self->pending_item);
     g_mutex_lock (&self->lock);
     conn = g_object_ref (self->conn);
     cancellable = g_object_ref (self->cancellable);
@@ -253,19 +343,22 @@ gst_p2p_src_loop (gpointer data)
       g_autoptr (GBytes) msg = p2p_connection_receive (conn, cancellable, &err);
 
       if (msg)
-        obj = gst_p2p_media_assembler_push (&self->assembler, msg, &err);
-      if (obj && GST_IS_EVENT (obj) &&
-          gst_p2p_media_event_get_datagram_seqnum (GST_EVENT_CAST (obj), NULL)) {
-        /* for a datagram receiver; we did not ask for it (not downstream) */
-        gst_mini_object_unref (g_steal_pointer (&obj));
-      }
-      if (obj && gst_p2p_src_resume_filter (self, &obj))
-        obj = NULL;             /* for us, not for downstream */
+        obj = take_message (self, msg, &err);
     }
+    /* the buffers that have arrived behind it go down with it, in a list */
+    if (obj && GST_IS_BUFFER (obj))
+      list = collect_buffers (self, conn, GST_BUFFER_CAST (obj));
     g_object_unref (conn);
     g_object_unref (cancellable);
     if (!obj) {
       handle_stream_error (self, err);
+      return;
+    }
+    if (list) {
+      g_mutex_lock (&self->lock);
+      self->attempts = 0;
+      g_mutex_unlock (&self->lock);
+      push_list (self, list);
       return;
     }
   }
@@ -399,6 +492,9 @@ gst_p2p_src_activate_mode (GstPad *pad, GstObject *parent, GstPadMode mode,
     self->resume_known = FALSE;
     self->resume_waiting = FALSE;
     gst_clear_event (&self->pending_eos);
+    if (self->pending_item)
+      gst_mini_object_unref (g_steal_pointer (&self->pending_item));
+    g_clear_error (&self->pending_error);
     self->activated_us = g_get_monotonic_time ();
     /* a new run: the last one's figures (readable until now) start over */
     gst_p2p_receiver_reset_counters (&self->receiver);
@@ -580,6 +676,9 @@ gst_p2p_src_finalize (GObject *object)
   g_mutex_unlock (&self->lock);
   g_clear_object (&self->cancellable);
   gst_clear_event (&self->pending_eos);
+  if (self->pending_item)
+    gst_mini_object_unref (self->pending_item);
+  g_clear_error (&self->pending_error);
   g_free (self->conn_peer);
   g_free (self->resume_peer);
   g_free (self->location);

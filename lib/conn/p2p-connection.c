@@ -324,6 +324,37 @@ p2p_connection_receive (P2pConnection *self, GCancellable *cancellable, GError *
   return NULL;
 }
 
+/**
+ * p2p_connection_try_receive:
+ * @self: a connection
+ * @error: %G_IO_ERROR_WOULD_BLOCK (no message is waiting: call
+ *   p2p_connection_receive() to wait for one), or the errors of
+ *   p2p_connection_receive() once the connection is closed and nothing is
+ *   left to read
+ *
+ * Takes the next message like p2p_connection_receive() if one has arrived,
+ * and never blocks: a reader with several waiting (p2psrc making a buffer
+ * list) takes them in one go. A connection type that cannot tell without
+ * blocking always answers %G_IO_ERROR_WOULD_BLOCK.
+ *
+ * Returns: (transfer full) (nullable): the message, NULL on error.
+ */
+GBytes *
+p2p_connection_try_receive (P2pConnection *self, GError **error)
+{
+  P2pConnectionClass *klass;
+
+  g_return_val_if_fail (P2P_IS_CONNECTION (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  klass = P2P_CONNECTION_GET_CLASS (self);
+  if (klass->try_receive)
+    return klass->try_receive (self, error);
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+      "this connection type cannot take a message without blocking");
+  return NULL;
+}
+
 static void
 receive_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {

@@ -293,6 +293,27 @@ quic_receive (P2pConnection *conn, GCancellable *cancellable, GError **error)
   return msg;
 }
 
+static GBytes *
+quic_try_receive (P2pConnection *conn, GError **error)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
+  gboolean wake = FALSE;
+  GBytes *msg;
+
+  g_mutex_lock (&self->lock);
+  msg = g_queue_pop_head (&self->recv_queue);
+  if (msg)
+    wake = note_consumed_locked (self, msg);
+  else if (self->closed)
+    p2p_quic_conn_set_closed_error_locked (self, error);
+  else
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, "no message has arrived yet");
+  g_mutex_unlock (&self->lock);
+  if (wake)
+    p2p_quic_conn_schedule_work (self);
+  return msg;
+}
+
 static void
 quic_send_async (P2pConnection *conn, GBytes *message, GCancellable *cancellable,
     GAsyncReadyCallback callback, gpointer user_data)
@@ -393,6 +414,7 @@ p2p_quic_conn_messages_class_init (P2pConnectionClass *conn_class,
 {
   conn_class->send = quic_send;
   conn_class->try_send = quic_try_send;
+  conn_class->try_receive = quic_try_receive;
   conn_class->receive = quic_receive;
   conn_class->send_async = quic_send_async;
   conn_class->send_finish = quic_send_finish;

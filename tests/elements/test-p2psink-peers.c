@@ -674,7 +674,11 @@ paced_pusher_thread (gpointer data)
 static GstPadProbeReturn
 slow_downstream_probe (GstPad *pad, GstPadProbeInfo *info, gpointer data)
 {
-  g_usleep (2000);
+  /* 2 ms a buffer, also for the buffers of a list */
+  guint n = (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) ?
+      gst_buffer_list_length (GST_PAD_PROBE_INFO_BUFFER_LIST (info)) : 1;
+
+  g_usleep (2000 * n);
   return GST_PAD_PROBE_OK;
 }
 
@@ -692,7 +696,8 @@ GST_START_TEST (test_slow_consumer_paces_sender)
   {
     GstPad *src = gst_element_get_static_pad (h->element, "src");
 
-    gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_BUFFER, slow_downstream_probe, NULL, NULL);
+    gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST,
+        slow_downstream_probe, NULL, NULL);
     gst_object_unref (src);
   }
   fail_unless (peer_counter_wait_added (&s.peers, 1));
@@ -853,11 +858,16 @@ static GstPadProbeReturn
 arrival_probe (GstPad *pad, GstPadProbeInfo *info, gpointer data)
 {
   Arrivals *a = data;
+  guint n = (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) ?
+      gst_buffer_list_length (GST_PAD_PROBE_INFO_BUFFER_LIST (info)) : 1;
+  gint64 now = g_get_monotonic_time ();
 
   g_mutex_lock (&a->lock);
-  if (a->n < NC_BUFFERS)
-    a->at[a->n] = g_get_monotonic_time ();
-  a->n++;
+  for (guint i = 0; i < n; i++) {
+    if (a->n < NC_BUFFERS)
+      a->at[a->n] = now;
+    a->n++;
+  }
   g_mutex_unlock (&a->lock);
   return GST_PAD_PROBE_OK;
 }
@@ -938,7 +948,8 @@ run_net_change (NetChange change)
   h = p2p_test_receiver_start (&s, "reconnect", 1, "reconnect-delay", 50, NULL);
   gst_element_set_bus (h->element, bus);
   srcpad = gst_element_get_static_pad (h->element, "src");
-  probe = gst_pad_add_probe (srcpad, GST_PAD_PROBE_TYPE_BUFFER, arrival_probe, &arr, NULL);
+  probe = gst_pad_add_probe (srcpad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST,
+      arrival_probe, &arr, NULL);
   fail_unless (peer_counter_wait_added (&s.peers, 1));
   find_nodes (net, s.peer_id, &sender, &receiver);
   before = p2p_sim_network_get_node_address (net, receiver);

@@ -782,7 +782,7 @@ GST_START_TEST (test_security_datagram_queue_bound)
   sink = gst_bin_get_by_name (GST_BIN (h.pipeline), "sink");
   g_signal_connect (sink, "handoff", G_CALLBACK (flood_handoff), &f);
   pad = gst_element_get_static_pad (sink, "sink");
-  probe = gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER |
+  probe = gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST |
       GST_PAD_PROBE_TYPE_BLOCK, flood_block, NULL, NULL);
   rss_before = rss_kib ();
 
@@ -1195,9 +1195,15 @@ probe_cb (GstPad *pad, GstPadProbeInfo *info, gpointer data)
   Probe *p = data;
 
   g_mutex_lock (&p->lock);
-  if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+  if (info->type & (GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST)) {
+    /* p2psrc pushes what has arrived together as a list */
+    GstBufferList *list = (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) ?
+        GST_PAD_PROBE_INFO_BUFFER_LIST (info) : NULL;
+    guint n = list ? gst_buffer_list_length (list) : 1;
+
+    p->buffers += n - 1;
     if (p->buffers++ == 0) {
-      GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+      GstBuffer *buf = list ? gst_buffer_list_get (list, 0) : GST_PAD_PROBE_INFO_BUFFER (info);
       g_autoptr (GstEvent) ev = gst_pad_get_sticky_event (pad, GST_EVENT_SEGMENT, 0);
       g_autoptr (GstElement) el = gst_pad_get_parent_element (pad);
       g_autoptr (GstClock) clock = gst_element_get_clock (el);
@@ -1233,7 +1239,7 @@ probe_init (Probe *p, GstElement *pipeline, const char *name)
   g_mutex_init (&p->lock);
   g_cond_init (&p->cond);
   p->first_rt = p->first_clock_rt = GST_CLOCK_TIME_NONE;
-  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER |
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST |
       GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, probe_cb, p, NULL);
 }
 

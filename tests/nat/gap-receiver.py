@@ -63,8 +63,17 @@ def main():
              "holes": [], "first": None, "end": None, "frame": None}
 
     def probe(pad, info):
+        # p2psrc pushes what has arrived together as a list
+        if info.type & Gst.PadProbeType.BUFFER_LIST:
+            blist = info.get_buffer_list()
+            for i in range(blist.length()):
+                on_buffer(blist.get(i))
+        else:
+            on_buffer(info.get_buffer())
+        return Gst.PadProbeReturn.OK
+
+    def on_buffer(buf):
         now = time.monotonic()
-        buf = info.get_buffer()
         if buf.pts != Gst.CLOCK_TIME_NONE and buf.duration != Gst.CLOCK_TIME_NONE:
             if state["frame"] is None or buf.duration > state["frame"]:
                 state["frame"] = buf.duration
@@ -79,9 +88,9 @@ def main():
             state["gap"] = max(state["gap"], now - state["last"])
         state["last"] = now
         state["n"] += 1
-        return Gst.PadProbeReturn.OK
 
-    src.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, probe)
+    src.get_static_pad("src").add_probe(
+        Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST, probe)
     loop = GLib.MainLoop()
 
     def on_message(bus, msg):

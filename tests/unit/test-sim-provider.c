@@ -130,7 +130,8 @@ typedef struct {
   GChecksum *tx_sum, *rx_sum;
   GError *error;
   gboolean stop_sending;
-  gboolean try_send;            /* p2p_connection_try_send instead of send */
+  gboolean try_send;            /* p2p_connection_try_send/_try_receive instead of
+                                 * send/receive */
   guint would_block;            /* how often try_send found the queue full */
 } Pump;
 
@@ -189,7 +190,8 @@ pump_step (gpointer data)
   }
   while (p->error == NULL) {
     g_autoptr (GError) error = NULL;
-    g_autoptr (GBytes) m = p2p_connection_receive (p->rx, NULL, &error);
+    g_autoptr (GBytes) m = p->try_send ? p2p_connection_try_receive (p->rx, &error)
+        : p2p_connection_receive (p->rx, NULL, &error);
 
     if (m == NULL) {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
@@ -324,7 +326,8 @@ test_handshake (void)
     g_assert_cmpstr (g_checksum_get_string (p.tx_sum), ==, g_checksum_get_string (p.rx_sum));
     pump_clear (&p);
     /* try_send: 8 MiB, more than the send queue holds: it says
-     * WOULD_BLOCK when full, never blocks, and every byte arrives in order */
+     * WOULD_BLOCK when full, never blocks, and every byte arrives in order
+     * (taken with try_receive, WOULD_BLOCK while nothing has arrived) */
     pump_init (&p, c, s, 8 << 20, 60000);
     p.try_send = TRUE;
     g_assert_true (p2p_sim_network_run_until_cond (e.net, pump_step, &p, 60 * S));
@@ -335,8 +338,18 @@ test_handshake (void)
     pump_clear (&p);
   }
   check_batch (e.net, c, s);
-  p2p_connection_close (c, "bye");
-  p2p_sim_network_run_until_idle (e.net, 10 * S);
+  {
+    g_autoptr (GError) err = NULL;
+
+    /* nothing waiting: WOULD_BLOCK; after the peer's close: CLOSED */
+    g_assert_null (p2p_connection_try_receive (s, &err));
+    g_assert_error (err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+    g_clear_error (&err);
+    p2p_connection_close (c, "bye");
+    p2p_sim_network_run_until_idle (e.net, 10 * S);
+    g_assert_null (p2p_connection_try_receive (s, &err));
+    g_assert_error (err, P2P_ERROR, P2P_ERROR_CLOSED);
+  }
   g_clear_object (&c);
   g_clear_object (&again);
   g_clear_object (&by_ticket);

@@ -50,8 +50,9 @@ struct _P2pConnectionClass {
   /* a connection returned before the peer's handshake (early streams):
    * blocks until it is in; NULL = always in */
   gboolean (*wait_handshake) (P2pConnection *self, GCancellable *cancellable, GError **error);
+  GBytes *(*try_receive) (P2pConnection *self, GError **error);
 
-  gpointer padding[3];
+  gpointer padding[2];
 };
 
 /* Queues one message (at most P2P_MAX_MESSAGE_SIZE bytes; more is
@@ -74,6 +75,9 @@ P2P_EXPORT void p2p_connection_batch_end (void);
 /* Next message in order (transfer full). Blocks until one arrives. At the
  * peer's graceful close returns NULL with P2P_ERROR_CLOSED (message = reason). */
 P2P_EXPORT GBytes *p2p_connection_receive (P2pConnection *self, GCancellable *cancellable, GError **error);
+/* p2p_connection_receive() that never blocks: no message waiting (or a
+ * connection that cannot tell without blocking) is G_IO_ERROR_WOULD_BLOCK. */
+P2P_EXPORT GBytes *p2p_connection_try_receive (P2pConnection *self, GError **error);
 P2P_EXPORT void p2p_connection_receive_async (P2pConnection *self, GCancellable *cancellable,
     GAsyncReadyCallback callback, gpointer user_data);
 P2P_EXPORT GBytes *p2p_connection_receive_finish (P2pConnection *self, GAsyncResult *result, GError **error);
