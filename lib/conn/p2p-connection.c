@@ -181,10 +181,10 @@ p2p_connection_try_send (P2pConnection *self, GBytes *message, GError **error)
  * writes) until the matching p2p_connection_batch_end() waits there, and
  * the network thread is woken once for all of it instead of once per
  * connection. Batches nest; every begin needs its end on the same thread.
- * Use it around a loop that sends one message to many connections; do not
- * block waiting for the network inside a batch (a blocking send whose
- * queue is full still works, but what was queued before it waits for the
- * end).
+ * Use it around a loop that sends one message to many connections. A call
+ * that has to wait inside a batch (a blocking send whose queue is full, a
+ * stream write or close) first hands over what the batch holds, so it is
+ * never left waiting for work its own batch keeps back.
  */
 void
 p2p_connection_batch_begin (void)
@@ -686,6 +686,33 @@ p2p_connection_list_capabilities (P2pConnection *self)
 }
 
 /**
+ * p2p_connection_wait_handshake:
+ * @self: a connection
+ * @cancellable: (nullable): a #GCancellable
+ * @error: the connection's close error, or %G_IO_ERROR_CANCELLED
+ *
+ * A connection dialed with early streams (#P2pConfig early_streams) is
+ * returned as soon as the peer is authenticated, a round trip before the
+ * peer's handshake (its protocol version and capabilities) arrives. This
+ * blocks until it has, or until the connection closed (the peer refused
+ * our key: %P2P_ERROR_AUTHENTICATION_FAILED). For any other connection it
+ * returns %TRUE at once.
+ *
+ * Returns: TRUE once the peer's handshake is in.
+ */
+gboolean
+p2p_connection_wait_handshake (P2pConnection *self, GCancellable *cancellable, GError **error)
+{
+  P2pConnectionClass *klass;
+
+  g_return_val_if_fail (P2P_IS_CONNECTION (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  klass = P2P_CONNECTION_GET_CLASS (self);
+  return klass->wait_handshake == NULL || klass->wait_handshake (self, cancellable, error);
+}
+
+/**
  * p2p_connection_require_capability:
  * @self: a connection
  * @name: a capability name ("files")
@@ -715,8 +742,7 @@ p2p_connection_require_capability (P2pConnection *self, const char *name,
 
   /* a connection dialed with early streams learns the peer's capabilities
    * a round trip after it was returned */
-  if (P2P_CONNECTION_GET_CLASS (self)->wait_handshake
-      && !P2P_CONNECTION_GET_CLASS (self)->wait_handshake (self, NULL, error))
+  if (!p2p_connection_wait_handshake (self, NULL, error))
     return FALSE;
   if (p2p_connection_has_capability (self, name))
     return TRUE;

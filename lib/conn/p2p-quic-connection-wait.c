@@ -8,6 +8,7 @@
  * park waiters instead: p2p-quic-connection-messages.c.)
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-quic-connection-private.h"
+#include "p2p-work-batch.h"
 
 /* TRUE when the caller owns the connection's context: it is dispatching it
  * (the network thread, a signal handler) or holds it as its thread-default
@@ -56,6 +57,9 @@ p2p_quic_conn_wait_next (BlockingWait *w, const char *what, GError **error)
         "async variant", what);
     return FALSE;
   }
+  /* inside a batch (p2p_connection_batch_begin): what it holds may be
+   * the very work that would wake us */
+  p2p_work_batch_hand_over_held ();
   if (w->waiting)
     (*w->waiting)++;
   g_cond_wait (&w->self->cond, &w->self->lock);
@@ -127,6 +131,7 @@ p2p_quic_conn_run_on_net_thread (P2pQuicConnection *self, NetFunc func, gpointer
     return;
   }
   g_object_ref (self);
+  p2p_work_batch_hand_over_held ();     /* (see p2p_quic_conn_wait_next) */
   src = g_idle_source_new ();
   g_source_set_priority (src, G_PRIORITY_DEFAULT);
   g_source_set_callback (src, net_call_cb, &call, NULL);

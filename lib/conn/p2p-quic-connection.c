@@ -689,11 +689,13 @@ quic_wait_handshake (P2pConnection *conn, GCancellable *cancellable, GError **er
 
   p2p_quic_conn_wait_begin (&w, self, cancellable);
   do {
-    if (self->established && !self->closed) {
+    /* established (even if closed since): the peer's handshake is known */
+    if (self->established) {
       ok = TRUE;
       break;
     }
-    if (p2p_quic_conn_wait_failed_locked (self, self->closed, cancellable, error))
+    if (p2p_quic_conn_wait_failed_locked (self, self->closed || self->close_requested,
+        cancellable, error))
       break;
   } while (p2p_quic_conn_wait_next (&w, "waiting for the peer's handshake", error));
   p2p_quic_conn_wait_end (&w);

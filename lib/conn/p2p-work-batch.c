@@ -168,13 +168,22 @@ p2p_work_batch_hold (void)
 }
 
 void
+p2p_work_batch_hand_over_held (void)
+{
+  WorkHold *h = g_private_get (&hold_key);
+
+  if (h == NULL || h->held == NULL || h->held->len == 0)
+    return;
+  hand_over ((WorkItem *) h->held->data, h->held->len);
+  g_array_set_size (h->held, 0);
+}
+
+void
 p2p_work_batch_release (void)
 {
   WorkHold *h = g_private_get (&hold_key);
 
   g_return_if_fail (h != NULL && h->depth > 0);
-  if (--h->depth > 0 || h->held == NULL || h->held->len == 0)
-    return;
-  hand_over ((WorkItem *) h->held->data, h->held->len);
-  g_array_set_size (h->held, 0);
+  if (--h->depth == 0)
+    p2p_work_batch_hand_over_held ();
 }

@@ -22,5 +22,9 @@ void p2p_work_batch_schedule (GMainContext *ctx, P2pWorkFunc func, GObject *obje
  * once for all the objects it names: one source per context. */
 void p2p_work_batch_hold (void);
 void p2p_work_batch_release (void);
+/* Hands over what this thread's batch holds now, the batch going on: a
+ * thread about to block on a connection must not hold the very work that
+ * would wake it. */
+void p2p_work_batch_hand_over_held (void);
 
 G_END_DECLS

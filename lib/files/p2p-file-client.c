@@ -50,7 +50,8 @@ p2p_file_client_send_request (P2pConnection *conn, P2pFileRequestKind kind,
   /* An older peer would leave the stream unanswered: say why instead. Asked
    * after the request is out: on a connection dialed with early streams it
    * waits for the peer's handshake, which the request need not wait for. */
-  if (!p2p_connection_require_capability (conn, "files", "the file service", error)) {
+  if (!p2p_connection_wait_handshake (conn, cancellable, error)
+      || !p2p_connection_require_capability (conn, "files", "the file service", error)) {
     p2p_connection_abort_stream (conn, stream);
     return NULL;
   }

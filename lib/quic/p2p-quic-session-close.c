@@ -177,6 +177,8 @@ p2p_quic_session_progress_close (P2pQuicSession *s)
   if (s->fatal_set || s->state == P2P_QUIC_STATE_CLOSED)
     return;
   if (s->close_requested && !s->disconnect_queued) {
+    if (p2p_quic_session_is_open_early (s))
+      return;           /* what early streams queued goes once established (or times out) */
     if (!p2p_quic_session_is_established (s)) {
       /* Nothing to flush: close right away. */
       p2p_quic_session_set_fatal (s, CLOSE_APP, s->close_code, NULL, s->close_reason_req,

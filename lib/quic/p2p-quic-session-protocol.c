@@ -76,7 +76,8 @@ p2p_quic_session_maybe_establish (P2pQuicSession *s)
   }
 
   s->state = P2P_QUIC_STATE_ESTABLISHED;
-  s->setup_time_ns = s->last_now > s->created ? s->last_now - s->created : 1;
+  if (s->setup_time_ns == 0)    /* (set already when open early) */
+    s->setup_time_ns = s->last_now > s->created ? s->last_now - s->created : 1;
   if (s->close_requested)
     s->state = P2P_QUIC_STATE_CLOSING;
   if (s->cb.established)

@@ -377,6 +377,74 @@ test_connect_after_cancel (Fixture *f, gconstpointer data)
 /* p2p_connection_abort_stream(): the peer writing on the stream is told to
  * stop (its write fails at once, not after the receiver's 16 MiB window
  * fills and the bound expires), and the aborted stream's reads fail. */
+typedef struct {
+  P2pConnection *conn;
+  GCancellable *cancel;
+  gsize want, got;
+  GChecksum *sum;
+} Drain;
+
+static gpointer
+drain_thread (gpointer data)
+{
+  Drain *d = data;
+
+  while (d->got < d->want) {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GBytes) m = p2p_connection_receive (d->conn, d->cancel, &error);
+
+    if (m == NULL)
+      break;
+    g_checksum_update (d->sum, g_bytes_get_data (m, NULL), g_bytes_get_size (m));
+    d->got += g_bytes_get_size (m);
+  }
+  return NULL;
+}
+
+/* Inside a batch (p2p_connection_batch_begin), blocking calls that must
+ * wait for the network thread hand over what the batch holds first: a
+ * send of more than the send queue holds and a stream open complete
+ * (they waited forever on the work the batch kept back). */
+static void
+test_batch_blocking (Fixture *f, gconstpointer data)
+{
+  g_autoptr (Timer) t = timer_new ();
+  g_autofree char *peer = g_strdup_printf ("%s@127.0.0.1:%u", f->a_id, f->port);
+  g_autoptr (GCancellable) c = timeout_cancellable (t, 20000);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pConnection) cb = p2p_provider_connect (P2P_PROVIDER (f->b), peer, NULL, &error);
+  g_autoptr (P2pConnection) s = NULL;
+  g_autoptr (GIOStream) io = NULL;
+  g_autoptr (GChecksum) sent = g_checksum_new (G_CHECKSUM_SHA256);
+  Drain d = { NULL, c, 16 << 20, 0, g_checksum_new (G_CHECKSUM_SHA256) };
+  GThread *reader;
+
+  g_assert_no_error (error);
+  s = accept_bounded (f, t);
+  d.conn = s;
+  reader = g_thread_new ("drain", drain_thread, &d);
+  p2p_connection_batch_begin ();
+  for (guint i = 0; i < 256 && !error; i++) {
+    guint8 *buf = g_malloc (65536);
+    g_autoptr (GBytes) m = NULL;
+
+    memset (buf, i, 65536);
+    m = g_bytes_new_take (buf, 65536);
+    if (p2p_connection_send (cb, m, c, &error))
+      g_checksum_update (sent, g_bytes_get_data (m, NULL), 65536);
+  }
+  g_assert_no_error (error);
+  io = p2p_connection_open_stream (cb, c, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (io);
+  p2p_connection_batch_end ();
+  g_thread_join (reader);
+  g_assert_false (g_cancellable_is_cancelled (c));
+  g_assert_cmpuint (d.got, ==, 16 << 20);
+  g_assert_cmpstr (g_checksum_get_string (d.sum), ==, g_checksum_get_string (sent));
+  g_checksum_free (d.sum);
+}
+
 static void
 test_abort_stream (Fixture *f, gconstpointer data)
 {
@@ -1292,6 +1360,7 @@ main (int argc, char **argv)
   ADD ("cancel-connect", test_cancel_connect, NULL);
   ADD ("connect-after-cancel", test_connect_after_cancel, NULL);
   ADD ("abort-stream", test_abort_stream, NULL);
+  ADD ("batch-blocking", test_batch_blocking, NULL);
   ADD ("pool-reuse", test_pool_reuse, NULL);
   ADD ("listen-errors", test_listen_errors, NULL);
   ADD ("properties", test_properties, NULL);

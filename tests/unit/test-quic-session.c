@@ -1485,6 +1485,14 @@ test_early_streams (void)
     g_assert_true (p2p_quic_session_is_open_early (p->s[0]));
     g_assert_false (p->side[0].established);
     g_assert_cmpuint (p->now - t0, <, 30 * MS);
+    {
+      P2pConnectionStats st;
+
+      /* usable now: that is its setup time (what a dial reports) */
+      p2p_quic_session_get_stats (p->s[0], &st);
+      g_assert_cmpuint (st.setup_time_us, >=, 20000);
+      g_assert_cmpuint (st.setup_time_us, <, 30000);
+    }
     id = p2p_quic_session_open_stream (p->s[0], &err);
     g_assert_no_error (err);
     g_assert_cmpint (id, >, 0);
