@@ -28,6 +28,7 @@ push_buffers (GstHarness *h, guint from, guint to)
 typedef struct {
   GstHarness *h;
   guint n;
+  gboolean hold_eos;            /* the test pushes the EOS itself */
 } Pusher;
 
 static gpointer
@@ -39,7 +40,8 @@ pusher_thread (gpointer data)
   p2p_test_push_stream_headers (p->h);
   for (guint i = 0; i < p->n && ret == GST_FLOW_OK; i++)
     ret = gst_harness_push (p->h, p2p_test_buffer_new (i, BUF_SIZE));
-  if (ret == GST_FLOW_OK && !gst_harness_push_event (p->h, gst_event_new_eos ()))
+  if (ret == GST_FLOW_OK && !p->hold_eos
+      && !gst_harness_push_event (p->h, gst_event_new_eos ()))
     ret = GST_FLOW_ERROR;
   return GINT_TO_POINTER (ret);
 }
@@ -466,7 +468,10 @@ GST_START_TEST (test_path_changed_message)
   fail_unless (peer_counter_wait_added (&s.peers, 1));
   net = p2p_sim_network_get_named (s.network, NULL);
   fail_unless (net != NULL);
-  pusher = (Pusher) { s.hsink, 200 };
+  /* the EOS only once the move was seen: the 200 buffers can all be
+   * delivered before the new path is validated, and an EOS would end the
+   * connection first */
+  pusher = (Pusher) { s.hsink, 200, TRUE };
   thread = g_thread_new ("pusher", pusher_thread, &pusher);
   for (guint i = 0; i < 200; i++) {
     GstBuffer *buf = gst_harness_pull (h);
@@ -498,6 +503,7 @@ GST_START_TEST (test_path_changed_message)
   g_object_get (s.sink, "stats", &stats, NULL);
   fail_unless (gst_structure_get_uint64 (stats, "path-changes", &changes));
   fail_unless_equals_uint64 (changes, 1);
+  fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
 
   gst_element_set_bus (s.sink, NULL);
   gst_harness_teardown (h);
