@@ -170,7 +170,8 @@ render_datagram (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
   }
   msg = gst_p2p_media_buffer_to_datagram (buffer, self->seqnum++);
   snapshot = g_ptr_array_new_with_free_func (gst_p2p_sink_peer_unref);
-  /* one wake-up of the network thread for all the receivers */
+  /* one wake-up of the network thread for all the receivers, stream
+   * messages and datagrams (sending either never blocks) */
   p2p_connection_batch_begin ();
   for (guint i = 0; i < self->peers->len; i++) {
     SinkPeer *peer = g_ptr_array_index (self->peers, i);
@@ -193,7 +194,6 @@ render_datagram (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
     }
     g_ptr_array_add (snapshot, gst_p2p_sink_peer_ref (peer));
   }
-  p2p_connection_batch_end ();
   g_mutex_unlock (&self->lock);
 
   for (guint i = 0; i < snapshot->len; i++) {
@@ -213,6 +213,7 @@ render_datagram (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
       GST_DEBUG_OBJECT (self, "datagram to %s not sent: %s", peer->peer_id,
           err->message);
   }
+  p2p_connection_batch_end ();
   return GST_FLOW_OK;
 }
 

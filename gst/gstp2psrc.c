@@ -295,6 +295,7 @@ gst_p2p_src_loop (gpointer data)
   GstP2pSrc *self = data;
   g_autoptr (GError) err = NULL;
   GstMiniObject *obj = NULL;
+  GstBufferList *list = NULL;
 
   if (push_pending_eos (self))
     return;
@@ -326,7 +327,6 @@ gst_p2p_src_loop (gpointer data)
   } else {
     P2pConnection *conn;
     GCancellable *cancellable;
-    GstBufferList *list = NULL;
 
     if (self->pending_error) {
       err = g_steal_pointer (&self->pending_error);
@@ -354,18 +354,14 @@ gst_p2p_src_loop (gpointer data)
       handle_stream_error (self, err);
       return;
     }
-    if (list) {
-      g_mutex_lock (&self->lock);
-      self->attempts = 0;
-      g_mutex_unlock (&self->lock);
-      push_list (self, list);
-      return;
-    }
   }
   g_mutex_lock (&self->lock);
   self->attempts = 0;
   g_mutex_unlock (&self->lock);
-  push_item (self, obj);
+  if (list)
+    push_list (self, list);     /* (it holds obj) */
+  else
+    push_item (self, obj);
 }
 
 /* ---- issue 13: random-access mode, see gstp2psrc-files.c ---- */
@@ -492,8 +488,7 @@ gst_p2p_src_activate_mode (GstPad *pad, GstObject *parent, GstPadMode mode,
     self->resume_known = FALSE;
     self->resume_waiting = FALSE;
     gst_clear_event (&self->pending_eos);
-    if (self->pending_item)
-      gst_mini_object_unref (g_steal_pointer (&self->pending_item));
+    gst_clear_mini_object (&self->pending_item);
     g_clear_error (&self->pending_error);
     self->activated_us = g_get_monotonic_time ();
     /* a new run: the last one's figures (readable until now) start over */
@@ -676,8 +671,7 @@ gst_p2p_src_finalize (GObject *object)
   g_mutex_unlock (&self->lock);
   g_clear_object (&self->cancellable);
   gst_clear_event (&self->pending_eos);
-  if (self->pending_item)
-    gst_mini_object_unref (self->pending_item);
+  gst_clear_mini_object (&self->pending_item);
   g_clear_error (&self->pending_error);
   g_free (self->conn_peer);
   g_free (self->resume_peer);

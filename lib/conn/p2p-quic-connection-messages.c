@@ -269,6 +269,18 @@ quic_try_send (P2pConnection *conn, GBytes *message, GError **error)
   return ok;
 }
 
+/* Under lock: the next received message (transfer full) or NULL; *@wake:
+ * the caller must p2p_quic_conn_schedule_work() (credit to return). */
+static GBytes *
+take_received_locked (P2pQuicConnection *self, gboolean *wake)
+{
+  GBytes *msg = g_queue_pop_head (&self->recv_queue);
+
+  if (msg)
+    *wake = note_consumed_locked (self, msg);
+  return msg;
+}
+
 static GBytes *
 quic_receive (P2pConnection *conn, GCancellable *cancellable, GError **error)
 {
@@ -279,11 +291,9 @@ quic_receive (P2pConnection *conn, GCancellable *cancellable, GError **error)
 
   p2p_quic_conn_wait_begin (&w, self, cancellable);
   do {
-    msg = g_queue_pop_head (&self->recv_queue);
-    if (msg) {
-      wake = note_consumed_locked (self, msg);
+    msg = take_received_locked (self, &wake);
+    if (msg)
       break;
-    }
     if (p2p_quic_conn_wait_failed_locked (self, self->closed, cancellable, error))
       break;
   } while (p2p_quic_conn_wait_next (&w, "p2p_connection_receive()", error));
@@ -301,12 +311,10 @@ quic_try_receive (P2pConnection *conn, GError **error)
   GBytes *msg;
 
   g_mutex_lock (&self->lock);
-  msg = g_queue_pop_head (&self->recv_queue);
-  if (msg)
-    wake = note_consumed_locked (self, msg);
-  else if (self->closed)
+  msg = take_received_locked (self, &wake);
+  if (msg == NULL && self->closed)
     p2p_quic_conn_set_closed_error_locked (self, error);
-  else
+  else if (msg == NULL)
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, "no message has arrived yet");
   g_mutex_unlock (&self->lock);
   if (wake)

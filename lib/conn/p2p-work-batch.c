@@ -23,12 +23,12 @@
 typedef struct {
   GObject *object;              /* ref */
   P2pWorkFunc func;
-  GMainContext *ctx;            /* ref */
+  GMainContext *ctx;            /* kept alive by @object */
 } WorkItem;
 
 typedef struct {
   GMainContext *ctx;            /* ref */
-  GArray *items;                /* WorkItem (object and ctx refs) */
+  GArray *items;                /* WorkItem (object refs) */
 } WorkBatch;
 
 typedef struct {
@@ -45,7 +45,14 @@ work_item_clear (gpointer data)
   WorkItem *it = data;
 
   g_clear_object (&it->object);
-  g_clear_pointer (&it->ctx, g_main_context_unref);
+}
+
+/* Under the lock: @b is no longer where new work for its context goes. */
+static void
+forget_batch_locked (WorkBatch *b)
+{
+  if (batches && g_hash_table_lookup (batches, b->ctx) == b)
+    g_hash_table_remove (batches, b->ctx);
 }
 
 static void
@@ -56,8 +63,7 @@ work_batch_free (gpointer data)
   /* A source destroyed without running (its context went away) must not
    * stay the context's pending batch. */
   G_LOCK (batches);
-  if (batches && g_hash_table_lookup (batches, b->ctx) == b)
-    g_hash_table_remove (batches, b->ctx);
+  forget_batch_locked (b);
   G_UNLOCK (batches);
   g_array_unref (b->items);
   g_main_context_unref (b->ctx);
@@ -73,8 +79,7 @@ work_batch_run (gpointer data)
   /* Close the batch first: what is scheduled from now on (also by the
    * functions below) goes into a new source. */
   G_LOCK (batches);
-  if (g_hash_table_lookup (batches, b->ctx) == b)
-    g_hash_table_remove (batches, b->ctx);
+  forget_batch_locked (b);
   G_UNLOCK (batches);
   for (i = 0; i < b->items->len; i++) {
     WorkItem *it = &g_array_index (b->items, WorkItem, i);
@@ -148,7 +153,7 @@ void
 p2p_work_batch_schedule (GMainContext *ctx, P2pWorkFunc func, GObject *object)
 {
   WorkHold *h = g_private_get (&hold_key);
-  WorkItem it = { g_object_ref (object), func, g_main_context_ref (ctx) };
+  WorkItem it = { g_object_ref (object), func, ctx };
 
   if (h && h->depth > 0) {
     if (h->held == NULL) {

@@ -13,8 +13,10 @@ typedef void (*P2pWorkFunc) (GObject *object);
 
 /* Any thread: runs @func (@object) once, soon, on @ctx at default priority
  * (after the sources already pending there in the same iteration). Takes a
- * reference on @object until then. The caller makes sure an object is
- * scheduled at most once at a time (a "scheduled" flag cleared by @func). */
+ * reference on @object until then; @object must keep @ctx alive while it
+ * lives (a connection holds its network context). The caller makes sure an
+ * object is scheduled at most once at a time (a "scheduled" flag cleared by
+ * @func). */
 void p2p_work_batch_schedule (GMainContext *ctx, P2pWorkFunc func, GObject *object);
 
 /* Any thread: between hold and release (nested, per thread), work scheduled

@@ -220,6 +220,7 @@ gboolean p2p_quic_session_check_open (P2pQuicSession *s, GError **error);
 
 /* ESTABLISHED or CLOSING: the application may receive data. */
 gboolean p2p_quic_session_is_established (P2pQuicSession *s);
+void p2p_quic_session_note_setup_time (P2pQuicSession *s);
 /* Queues a whole control frame (takes @frame). */
 void p2p_quic_session_queue_control_frame (P2pQuicSession *s, GByteArray *frame);
 /* Moves HANDSHAKING to ESTABLISHED once everything is in, and delivers

@@ -25,6 +25,15 @@ p2p_quic_session_is_established (P2pQuicSession *s)
   return s->state == P2P_QUIC_STATE_ESTABLISHED || s->state == P2P_QUIC_STATE_CLOSING;
 }
 
+/* The session became usable (established, or open early): its setup
+ * time, taken once. */
+void
+p2p_quic_session_note_setup_time (P2pQuicSession *s)
+{
+  if (s->setup_time_ns == 0)
+    s->setup_time_ns = s->last_now > s->created ? s->last_now - s->created : 1;
+}
+
 gboolean
 p2p_quic_session_is_open_early (P2pQuicSession *s)
 {
@@ -76,8 +85,7 @@ p2p_quic_session_maybe_establish (P2pQuicSession *s)
   }
 
   s->state = P2P_QUIC_STATE_ESTABLISHED;
-  if (s->setup_time_ns == 0)    /* (set already when open early) */
-    s->setup_time_ns = s->last_now > s->created ? s->last_now - s->created : 1;
+  p2p_quic_session_note_setup_time (s);     /* (taken already when open early) */
   if (s->close_requested)
     s->state = P2P_QUIC_STATE_CLOSING;
   if (s->cb.established)

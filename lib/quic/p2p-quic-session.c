@@ -456,8 +456,8 @@ p2p_quic_session_after_io (P2pQuicSession *s, guint64 now)
               s->cfg.handshake_timeout_ns / 1e9), NULL, "handshake timeout");
     p2p_quic_session_maybe_establish (s);
     /* an early-streams client is usable from here: its setup time */
-    if (s->setup_time_ns == 0 && p2p_quic_session_is_open_early (s))
-      s->setup_time_ns = s->last_now > s->created ? s->last_now - s->created : 1;
+    if (p2p_quic_session_is_open_early (s))
+      p2p_quic_session_note_setup_time (s);
     p2p_quic_session_refuse_streams (s);
     p2p_quic_session_ensure_streams (s);
     p2p_quic_session_progress_close (s);

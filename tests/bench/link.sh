@@ -85,7 +85,11 @@ run_srt() {
   netfwd_a timeout 300 srt-file-transmit -q "srt://:9000?mode=listener" \
     "file://$W/srt/" >"$W/srt-r.log" 2>&1 &
   LP=$!
-  sleep 0.3
+  # its UDP port bound in A (at most 5 s)
+  for i in $(seq 100); do
+    [ -n "$(netfwd_a ss -Hlun 'sport = :9000' 2>/dev/null)" ] && break
+    sleep 0.05
+  done
   t0=$(date +%s.%N)
   netfwd_b timeout 300 srt-file-transmit -q "file://$W/srt.in" \
     "srt://$NETFWD_A_IP:9000?mode=caller" >"$W/srt-s.log" 2>&1

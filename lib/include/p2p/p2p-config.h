@@ -148,8 +148,8 @@ typedef struct {
   /* No variable: set by a caller whose first requests go on streams (p2psrc
    * reading a file). A dial completes as soon as TLS has authenticated the
    * peer (1 RTT) instead of once the peer confirmed us (2 RTT), so a request
-   * rides with our Finished; the peer's capabilities wait
-   * (p2p_connection_require_capability()), and a refusal (allowed peers)
+   * rides with our Finished; the peer's capabilities come a round trip
+   * later (p2p_connection_wait_handshake()), and a refusal (allowed peers)
    * closes the connection then instead of failing the dial. */
   gboolean early_streams;
 

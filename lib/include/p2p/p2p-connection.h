@@ -101,15 +101,16 @@ P2P_EXPORT gboolean p2p_connection_is_connected (P2pConnection *self);
 P2P_EXPORT guint p2p_connection_get_protocol_version (P2pConnection *self);
 P2P_EXPORT gboolean p2p_connection_has_capability (P2pConnection *self, const char *name);
 P2P_EXPORT char **p2p_connection_list_capabilities (P2pConnection *self);
-/* Fails with P2P_ERROR_NOT_SUPPORTED naming the peer, @feature and the
- * capability unless the peer advertised @name. For code about to use a
- * feature (the file client checks "files"). */
 /* A connection dialed with early streams (P2pConfig early_streams) is
  * returned before the peer's handshake: blocks until it is in (version,
  * capabilities), or fails with the close error. Any other connection: TRUE
  * at once. */
 P2P_EXPORT gboolean p2p_connection_wait_handshake (P2pConnection *self,
     GCancellable *cancellable, GError **error);
+/* Fails with P2P_ERROR_NOT_SUPPORTED naming the peer, @feature and the
+ * capability unless the peer advertised @name (after
+ * p2p_connection_wait_handshake()). For code about to use a feature (the
+ * file client checks "files"). */
 P2P_EXPORT gboolean p2p_connection_require_capability (P2pConnection *self, const char *name,
     const char *feature, GError **error);
 /* Graceful close: queued messages are delivered first, then Disconnect{reason}. */
