@@ -107,7 +107,7 @@ GST_START_TEST (test_min_peers_gating)
   P2pTestSender s;
   GstHarness *ha, *hb;
   P2pLogProbe probe;
-  Pusher p;
+  Pusher p = { 0 };
   GThread *t;
   guint before;
 
@@ -459,7 +459,7 @@ GST_START_TEST (test_path_changed_message)
   GstMessage *msg = NULL;
   g_autofree char *receiver_id = NULL;
   guint64 changes = 0;
-  Pusher pusher;
+  Pusher pusher = { 0 };
   GThread *thread;
 
   p2p_test_sender_start (&s, "path-changed", TRUE, NULL);
