@@ -183,6 +183,7 @@ void p2p_quic_conn_teardown (P2pQuicConnection *self);
 StreamState *p2p_quic_stream_state_new (gint64 id);
 StreamState *p2p_quic_stream_state_ref (StreamState *st);
 void p2p_quic_stream_state_unref (StreamState *st);
+void p2p_quic_stream_state_drop_input_locked (StreamState *st);
 /* A GIOStream over extra stream @st of @conn (transfer full). */
 GIOStream *p2p_quic_stream_new (P2pQuicConnection *conn, StreamState *st);
 /* The stream state of @stream if it is one of @conn's streams, else NULL

@@ -130,7 +130,7 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
      * QUIC: forget it, so a connection carrying many short streams (file
      * requests) keeps a table of the live ones only */
     if (st->dead && g_atomic_int_get (&st->ref_count) == 1 && self->session
-        && !p2p_quic_session_has_stream (self->session, st->id)) {
+        && st->consumed_pending == 0 && !p2p_quic_session_has_stream (self->session, st->id)) {
       g_hash_table_iter_remove (&iter);
       continue;
     }
@@ -159,6 +159,9 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
     g_mutex_unlock (&self->lock);
 
     if (abort) {
+      /* the credit of what was read or dropped before goes back too */
+      if (consumed > 0)
+        p2p_quic_session_stream_consumed (self->session, st->id, consumed);
       p2p_quic_session_stream_reset (self->session, st->id, P2P_STREAM_ABORTED_CODE);
       continue;
     }
@@ -297,6 +300,19 @@ p2p_quic_connection_get_unaccepted_bytes (P2pQuicConnection *self, guint *n_stre
   return bytes;
 }
 
+/* Called with the lock: what arrived on @st and was never read goes back
+ * to the connection's flow control window, as if read (a stream dropped
+ * with unread data would otherwise shrink the window for good: a player
+ * that seeks often, aborting its read-ahead each time, stalled once the
+ * connection's 32 MiB were spent that way). */
+void
+p2p_quic_stream_state_drop_input_locked (StreamState *st)
+{
+  st->consumed_pending += st->in->len - st->in_off;
+  g_byte_array_set_size (st->in, 0);
+  st->in_off = 0;
+}
+
 static void
 quic_abort_stream (P2pConnection *conn, GIOStream *stream)
 {
@@ -311,6 +327,7 @@ quic_abort_stream (P2pConnection *conn, GIOStream *stream)
   st->dead = TRUE;
   st->reset = TRUE;
   st->abort_pending = TRUE;
+  p2p_quic_stream_state_drop_input_locked (st);
   g_byte_array_set_size (st->out, 0);
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);

@@ -276,9 +276,16 @@ p2p_quic_stream_finalize (GObject *object)
 {
   P2pQuicStream *self = P2P_QUIC_STREAM (object);
 
+  gboolean credit;
+
   g_mutex_lock (&self->conn->lock);
   self->st->dead = TRUE;        /* later input is consumed and dropped */
+  /* and what came but was not read goes back to the flow control window */
+  p2p_quic_stream_state_drop_input_locked (self->st);
+  credit = self->st->consumed_pending > 0;
   g_mutex_unlock (&self->conn->lock);
+  if (credit)
+    p2p_quic_conn_schedule_work (self->conn);
   g_clear_object (&self->input);
   g_clear_object (&self->output);
   p2p_quic_stream_state_unref (self->st);

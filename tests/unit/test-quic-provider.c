@@ -489,6 +489,72 @@ test_abort_stream (Fixture *f, gconstpointer data)
   g_assert_nonnull (error);
 }
 
+/* A stream dropped with data that arrived but was never read gives that
+ * data's flow control credit back to the connection: 20 answers of 4 MiB
+ * (80 MiB, more than the connection's window even once auto-tuned to its
+ * 64 MiB maximum) each delivered unread and then aborted (as p2psrc's
+ * read-ahead is on a seek) or dropped, and a last one still arrives whole.
+ * Before, the window shrank by each unread answer and the last transfer
+ * stalled for good. */
+#define CREDIT_ANSWER (4 << 20)
+
+static void
+test_abort_credit (Fixture *f, gconstpointer data)
+{
+  g_autoptr (Timer) t = timer_new ();
+  g_autofree char *peer = g_strdup_printf ("%s@127.0.0.1:%u", f->a_id, f->port);
+  g_autoptr (GCancellable) c = timeout_cancellable (t, 30000);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pConnection) cb = p2p_provider_connect (P2P_PROVIDER (f->b), peer, NULL, &error);
+  g_autoptr (P2pConnection) s = NULL;
+  g_autofree guint8 *answer = g_malloc (CREDIT_ANSWER);
+  g_autofree guint8 *got = g_malloc (CREDIT_ANSWER);
+  gsize n = 0;
+
+  g_assert_no_error (error);
+  s = accept_bounded (f, t);
+  for (guint i = 0; i < CREDIT_ANSWER; i++)
+    answer[i] = (guint8) (i * 7 + i / 4096);
+  for (guint round = 0; round <= 20; round++) {
+    g_autoptr (GIOStream) mine = p2p_connection_open_stream (cb, c, &error);
+    g_autoptr (GIOStream) theirs = NULL;
+    P2pConnectionStats st;
+    guint64 before;
+
+    g_assert_no_error (error);
+    g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (mine), "?", 1, &n,
+            c, &error));
+    theirs = p2p_connection_accept_stream (s, c, &error);
+    g_assert_no_error (error);
+    p2p_connection_get_stats (cb, &st);
+    before = st.bytes_received;
+    g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (theirs), answer,
+            CREDIT_ANSWER, &n, c, &error));
+    g_assert_no_error (error);
+    if (round == 20) {
+      /* the last answer: read whole, intact */
+      g_assert_true (g_input_stream_read_all (g_io_stream_get_input_stream (mine), got,
+              CREDIT_ANSWER, &n, c, &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (n, ==, CREDIT_ANSWER);
+      g_assert_true (memcmp (got, answer, CREDIT_ANSWER) == 0);
+      break;
+    }
+    /* the answer is delivered (bounded), then dropped unread */
+    while (!g_cancellable_is_cancelled (c)) {
+      p2p_connection_get_stats (cb, &st);
+      if (st.bytes_received - before >= CREDIT_ANSWER)
+        break;
+      g_usleep (1000);
+    }
+    g_assert_false (g_cancellable_is_cancelled (c));
+    if (round % 2 == 0)
+      p2p_connection_abort_stream (cb, mine);
+    /* odd rounds: only dropped (the stream objects go) */
+  }
+  g_assert_false (g_cancellable_is_cancelled (c));
+}
+
 static void
 test_pool_reuse (Fixture *f, gconstpointer data)
 {
@@ -1360,6 +1426,7 @@ main (int argc, char **argv)
   ADD ("cancel-connect", test_cancel_connect, NULL);
   ADD ("connect-after-cancel", test_connect_after_cancel, NULL);
   ADD ("abort-stream", test_abort_stream, NULL);
+  ADD ("abort-credit", test_abort_credit, NULL);
   ADD ("batch-blocking", test_batch_blocking, NULL);
   ADD ("pool-reuse", test_pool_reuse, NULL);
   ADD ("listen-errors", test_listen_errors, NULL);
