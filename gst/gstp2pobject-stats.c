@@ -152,8 +152,14 @@ gst_p2p_object_post_connection (GstP2pObject *self, P2pConnection *conn,
 {
   P2pConnectionStats st;
 
+  GstStructure *s;
+
   p2p_connection_get_stats (conn, &st);
-  post (self, connection_structure (conn, event, &st));
+  s = connection_structure (conn, event, &st);
+  /* a p2psrc file reader's connection may be a kept one (keep-alive) */
+  if (g_str_equal (event, "connected"))
+    gst_structure_set (s, "reused", G_TYPE_BOOLEAN, self->reused, NULL);
+  post (self, s);
 }
 
 void

@@ -8,6 +8,7 @@
  * stats and bus messages are in gstp2pobject-stats.c.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "gstp2pobject.h"
+#include "gstp2ppool.h"
 
 #include <string.h>
 #include "p2p/p2p-sim.h"
@@ -145,6 +146,36 @@ gst_p2p_object_peer_allowed (GstP2pObject *self, P2pConnection *conn, const char
   return accept;
 }
 
+static gint
+compare_strings (gconstpointer a, gconstpointer b, gpointer unused)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* What a kept connection is filed under (gstp2ppool.c): everything it was
+ * made with. @env has the properties' overrides already. */
+static char *
+pool_key_new (GstP2pTransport transport, const char *sim_network, const char *identity_path,
+    const char *peer, const char *allowed, gint port, const char *bind_address,
+    gboolean early_streams, const char *const *env)
+{
+  GString *key = g_string_new (NULL);
+  g_autofree const char **vars = g_new0 (const char *, g_strv_length ((char **) env) + 1);
+  guint n = 0;
+
+  g_string_append_printf (key, "transport=%d\nsim-network=%s\nidentity=%s\npeer=%s\n"
+      "allowed=%s\nport=%d\nbind=%s\nearly=%d", transport, sim_network ? sim_network : "",
+      identity_path ? identity_path : "(ephemeral)", peer, allowed ? allowed : "(env)", port,
+      bind_address ? bind_address : "", early_streams);
+  for (guint i = 0; env[i]; i++)
+    if (g_str_has_prefix (env[i], "P2P_"))
+      vars[n++] = env[i];
+  g_qsort_with_data (vars, n, sizeof (char *), compare_strings, NULL);
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (key, "\n%s", vars[i]);
+  return g_string_free (key, FALSE);
+}
+
 gboolean
 gst_p2p_object_open (GstP2pObject *self)
 {
@@ -158,7 +189,9 @@ gst_p2p_object_open (GstP2pObject *self)
   g_autofree char *stun = NULL, *turn = NULL, *allowed_text = NULL;
   g_auto (GStrv) env = NULL;
   gboolean relay_only, mdns, early_streams;
-  guint idle_timeout;
+  guint idle_timeout, keep_alive;
+  g_autofree char *pool_key = NULL;
+  g_autoptr (P2pConnection) kept = NULL;
   g_autofree char *sim_network = NULL, *address = NULL, *ticket = NULL;
   GstP2pMode mode;
   GstP2pTransport transport;
@@ -178,6 +211,7 @@ gst_p2p_object_open (GstP2pObject *self)
   relay_only = self->relay_only;
   mdns = self->mdns;
   early_streams = self->early_streams;
+  keep_alive = self->keep_alive;
   idle_timeout = self->idle_timeout;
   allowed_text = g_strdup (self->allowed_peers);
   sim_network = g_strdup (self->sim_network);
@@ -241,6 +275,17 @@ gst_p2p_object_open (GstP2pObject *self)
   if (!identity_path && self->is_sink && config->identity_file)
     identity_path = g_strdup (config->identity_file);
   g_clear_pointer (&self->identity_kind, g_free);
+  if (keep_alive > 0 && mode == GST_P2P_MODE_CONNECT) {
+    pool_key = pool_key_new (transport, sim_network, identity_path, peer, allowed_text,
+        port, bind_address, early_streams, (const char *const *) env);
+    if (gst_p2p_pool_take (pool_key, &identity, &provider, &kept)) {
+      GST_INFO_OBJECT (self->element, "a kept connection to %s is there: no new dial", peer);
+      self->identity_kind = g_strdup (identity_path ? "file" : "ephemeral");
+      g_free (self->identity_file_used);
+      self->identity_file_used = g_strdup (identity_path);
+      goto have_provider;
+    }
+  }
   if (!identity_path && self->is_sink) {
     g_autofree char *def = p2p_identity_default_path ();
 
@@ -316,6 +361,7 @@ gst_p2p_object_open (GstP2pObject *self)
     return FALSE;
   }
 
+have_provider:
   if (mode == GST_P2P_MODE_LISTEN) {
     address = p2p_config_listen_address (config, bind_address, port);
     listener = p2p_provider_listen (provider, address, &err);
@@ -345,6 +391,8 @@ gst_p2p_object_open (GstP2pObject *self)
   self->peer_id = p2p_identity_dup_peer_id_string (self->identity);
   self->ticket = g_steal_pointer (&ticket);
   self->bound_port = bound_port;
+  self->pool_key = g_steal_pointer (&pool_key);
+  self->kept_conn = g_steal_pointer (&kept);
   GST_OBJECT_UNLOCK (self->element);
 
   GST_INFO_OBJECT (self->element, "peer ID %s, ticket %s", self->peer_id,
@@ -372,11 +420,17 @@ gst_p2p_object_close (GstP2pObject *self)
   P2pListener *listener;
   P2pProvider *provider;
   P2pIdentity *identity;
+  P2pConnection *kept;
+  g_autofree char *pool_key = NULL;
+  guint keep_alive;
 
   GST_OBJECT_LOCK (self->element);
   listener = g_steal_pointer (&self->listener);
   provider = g_steal_pointer (&self->provider);
   identity = g_steal_pointer (&self->identity);
+  kept = g_steal_pointer (&self->kept_conn);
+  pool_key = g_steal_pointer (&self->pool_key);
+  keep_alive = self->keep_alive;
   g_clear_pointer (&self->peer_id, g_free);
   g_clear_pointer (&self->ticket, g_free);
   self->bound_port = -1;
@@ -387,8 +441,41 @@ gst_p2p_object_close (GstP2pObject *self)
     p2p_listener_close (listener);
     g_object_unref (listener);
   }
+  if (kept && pool_key && provider && identity) {
+    /* the pool takes the three */
+    gst_p2p_pool_keep (pool_key, g_steal_pointer (&identity), g_steal_pointer (&provider),
+        g_steal_pointer (&kept), keep_alive);
+  } else if (kept) {
+    p2p_connection_close (kept, "receiver stopped");
+    g_object_unref (kept);
+  }
   g_clear_object (&provider);
   g_clear_object (&identity);
+}
+
+/* A file reader is done with @conn (the caller keeps its reference): with
+ * keep-alive it waits in the element for close(), which hands it to the
+ * pool (or for the next connect() of this element); else it is closed. */
+void
+gst_p2p_object_release_connection (GstP2pObject *self, P2pConnection *conn,
+    const char *reason)
+{
+  P2pConnection *old = NULL;
+  gboolean keep;
+
+  GST_OBJECT_LOCK (self->element);
+  keep = self->keep_alive > 0 && self->pool_key != NULL && p2p_connection_is_connected (conn);
+  if (keep) {
+    old = self->kept_conn;
+    self->kept_conn = g_object_ref (conn);
+  }
+  GST_OBJECT_UNLOCK (self->element);
+  if (old) {
+    p2p_connection_close (old, reason);
+    g_object_unref (old);
+  }
+  if (!keep)
+    p2p_connection_close (conn, reason);
 }
 
 char *
@@ -462,7 +549,19 @@ gst_p2p_object_connect (GstP2pObject *self, GCancellable *cancellable,
 
   GST_OBJECT_LOCK (self->element);
   provider = self->provider ? g_object_ref (self->provider) : NULL;
+  conn = g_steal_pointer (&self->kept_conn);
+  self->reused = FALSE;
   GST_OBJECT_UNLOCK (self->element);
+  if (conn && p2p_connection_is_connected (conn)) {
+    GST_INFO_OBJECT (self->element, "reusing the kept connection to %s", peer);
+    g_clear_object (&provider);
+    self->reused = TRUE;
+    return conn;
+  }
+  if (conn) {
+    p2p_connection_close (conn, "closed while kept");
+    g_object_unref (conn);
+  }
   if (!provider) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED, "The element is not started");
     return NULL;

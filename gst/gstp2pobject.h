@@ -70,6 +70,10 @@ typedef struct {
   /* p2psrc reading a file: dials complete at TLS done (P2pConfig
    * early_streams); object lock */
   gboolean early_streams;
+  /* p2psrc reading a file: its connection is kept this long after it
+   * stopped, for the next p2psrc of the same peer (gstp2ppool.c); ms, 0 =
+   * closed at once; object lock */
+  guint keep_alive;
 
   /* settings, protected by the element's object lock */
   GstP2pMode mode;
@@ -101,6 +105,12 @@ typedef struct {
   char *identity_kind;
   char *identity_file_used;     /* the key file, NULL if ephemeral */
   GArray *allowed;              /* P2pPeerId, empty = everyone */
+  /* keep-alive: what a kept connection is filed under (NULL: not kept),
+   * and the connection taken from the pool at open or left by the file
+   * reader, until connect() or close() */
+  char *pool_key;
+  P2pConnection *kept_conn;
+  gboolean reused;              /* the last connect() returned a kept one */
 } GstP2pObject;
 
 GstP2pObject *gst_p2p_object_new (GstElement *element, gboolean is_sink);
@@ -135,6 +145,8 @@ guint gst_p2p_object_install_peer_connecting (GObjectClass *klass);
 /* Connects to the configured peer (blocking, cancellable). */
 P2pConnection *gst_p2p_object_connect (GstP2pObject *self,
     GCancellable *cancellable, GError **error);
+void gst_p2p_object_release_connection (GstP2pObject *self, P2pConnection *conn,
+    const char *reason);
 /* (transfer full) a copy of the configured peer string. */
 char *gst_p2p_object_dup_peer (GstP2pObject *self);
 /* GstURIHandler helpers (p2p://<peer>) shared by p2psink and p2psrc */

@@ -165,6 +165,20 @@ drop_tail (GstP2pFileReader *self)
   pending_free (p);
 }
 
+/* Drops the read-ahead: each request is aborted (the peer stops sending
+ * what will not be read) and released. */
+static void
+drop_window (GstP2pFileReader *self)
+{
+  Pending *p;
+
+  while ((p = g_queue_pop_head (&self->pending)) != NULL) {
+    if (self->conn && p->stream)
+      p2p_connection_abort_stream (self->conn, p->stream);
+    pending_free (p);
+  }
+}
+
 GstP2pFileReader *
 gst_p2p_file_reader_new (GstElement *element, GstP2pObject *obj, const char *path)
 {
@@ -192,12 +206,14 @@ gst_p2p_file_reader_free (GstP2pFileReader *self)
 {
   if (!self)
     return;
+  /* what is still on its way is aborted: a connection kept for the next
+   * p2psrc (keep-alive) carries nothing of this one's */
   drop_tail (self);
-  g_queue_clear_full (&self->pending, pending_free);
+  drop_window (self);
   g_queue_clear_full (&self->recent, block_free);
   g_clear_pointer (&self->block, g_bytes_unref);
   if (self->conn) {
-    p2p_connection_close (self->conn, "receiver stopped");
+    gst_p2p_object_release_connection (self->obj, self->conn, "receiver stopped");
     g_object_unref (self->conn);
   }
   g_object_unref (self->cancel);
@@ -265,20 +281,6 @@ check_validator (GstP2pFileReader *self, const P2pFileHeader *h, GError **error)
     return FALSE;
   }
   return TRUE;
-}
-
-/* Drops the read-ahead: each request is aborted (the peer stops sending
- * what will not be read) and released. */
-static void
-drop_window (GstP2pFileReader *self)
-{
-  Pending *p;
-
-  while ((p = g_queue_pop_head (&self->pending)) != NULL) {
-    if (self->conn && p->stream)
-      p2p_connection_abort_stream (self->conn, p->stream);
-    pending_free (p);
-  }
 }
 
 /* Requests the blocks after the last pending one (or from @from) until

@@ -27,6 +27,9 @@ GST_DEBUG_CATEGORY_EXTERN (gst_p2p_src_debug);
  * rendezvous) before it fails (or is retried with reconnect=always); a
  * closed port on a direct dial fails at once (ICMP port unreachable) */
 #define DEFAULT_CONNECT_TIMEOUT 10000
+/* random-access mode: a stopped p2psrc's connection waits this long (ms)
+ * for the next p2psrc of the same peer (the next track) */
+#define DEFAULT_KEEP_ALIVE 5000
 #define MAX_JITTER_ITEMS 4096
 /* delivery=datagram: bytes of the reliable-stream queue (events and stream
  * buffers) and, separately, of held datagrams. At least one maximum-size
@@ -49,6 +52,7 @@ struct _GstP2pSrc {
   guint reconnect_delay;
   guint reconnect_max;
   guint connect_timeout;
+  guint keep_alive;
   gboolean is_live;
   guint64 max_queue_bytes;
 

@@ -20,6 +20,7 @@ enum {
   PROP_CONNECT_TIMEOUT,
   PROP_URI,
   PROP_LOCATION,                /* issue 13: random-access mode */
+  PROP_KEEP_ALIVE,
 };
 
 GType
@@ -80,6 +81,13 @@ gst_p2p_src_install_properties (GObjectClass *gobject_class)
           "relative to its root, UTF-8: p2psrc then reads that file by byte "
           "ranges (random access, seekable, pull mode) instead of receiving "
           "a p2psink's stream. NULL = stream mode", NULL, rw));
+  g_object_class_install_property (gobject_class, PROP_KEEP_ALIVE,
+      g_param_spec_uint ("keep-alive", "Keep-alive",
+          "With location (random-access mode): how long, in ms, the connection "
+          "stays open after this element stopped, for the next p2psrc of the "
+          "same peer with the same settings in this process (the next track: "
+          "no new handshake, a warm congestion window; one user at a time). "
+          "0 = close it at once", 0, 3600000, DEFAULT_KEEP_ALIVE, rw));
   g_object_class_install_property (gobject_class, PROP_CONNECT_TIMEOUT,
       g_param_spec_uint ("connect-timeout", "Connect timeout",
           "mode=connect: how long one connection attempt may take, in ms, "
@@ -219,6 +227,9 @@ gst_p2p_src_set_property (GObject *object, guint prop_id, const GValue *value,
     case PROP_CONNECT_TIMEOUT:
       self->connect_timeout = g_value_get_uint (value);
       break;
+    case PROP_KEEP_ALIVE:
+      self->keep_alive = g_value_get_uint (value);
+      break;
     case PROP_URI:{
       const char *uri = g_value_get_string (value);
       g_autoptr (GError) err = NULL;
@@ -286,6 +297,9 @@ gst_p2p_src_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_CONNECT_TIMEOUT:
       g_value_set_uint (value, self->connect_timeout);
+      break;
+    case PROP_KEEP_ALIVE:
+      g_value_set_uint (value, self->keep_alive);
       break;
     case PROP_URI:
       GST_OBJECT_UNLOCK (self);

@@ -377,6 +377,8 @@ ensure_open (GstP2pSrc *self)
   opened = self->obj->provider != NULL;
   /* a file's first requests ride with the QUIC handshake's last flight */
   self->obj->early_streams = self->location != NULL;
+  /* the next track's p2psrc may take this one's connection */
+  self->obj->keep_alive = self->location != NULL ? self->keep_alive : 0;
   GST_OBJECT_UNLOCK (self);
   return opened || gst_p2p_object_open (self->obj);
 }
@@ -723,6 +725,7 @@ gst_p2p_src_init (GstP2pSrc *self)
   self->reconnect_delay = DEFAULT_RECONNECT_DELAY;
   self->reconnect_max = DEFAULT_RECONNECT_MAX;
   self->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
+  self->keep_alive = DEFAULT_KEEP_ALIVE;
   self->max_queue_bytes = DEFAULT_MAX_QUEUE_BYTES;
   self->queue_limit = DEFAULT_MAX_QUEUE_BYTES;
   g_mutex_init (&self->lock);

@@ -4,7 +4,11 @@
 # to the first decoded buffer, seek latency (seek to 50 % -> first buffer),
 # and the time to read a large file whole, for p2psrc (a p2p-serve process)
 # and souphttpsrc (python3's http.server with byte ranges,
-# range-http-server.py) serving the same directory.
+# range-http-server.py) serving the same directory. These three with a new
+# connection each (p2psrc keep-alive=0); "next" is the first buffer of a
+# player started right after another one of the same peer stopped (the next
+# track: p2psrc takes the connection that one left, keep-alive; each
+# souphttpsrc connects anew).
 #   tests/bench/files-bench.py BUILDDIR [RUNS] [--server-ns NS --host IP --label TEXT]
 # Prints one line per figure: name, p2p median, http median, ratio.
 # Both servers bind to --host (default 127.0.0.1); with --server-ns they run
@@ -38,8 +42,17 @@ def run(desc):
     p.set_state(Gst.State.NULL)
     assert m and m.type == Gst.MessageType.EOS, desc
 
-def first_and_seek(uri):
-    p = Gst.parse_launch('uridecodebin uri="%s" ! audioconvert ! appsink name=s sync=false' % uri)
+def keep_alive(p, ms):
+    """p2psrc's keep-alive for the sources of p's uridecodebin named d."""
+    def setup(_bin, src):
+        if src.find_property('keep-alive'):
+            src.set_property('keep-alive', ms)
+    p.get_by_name('d').connect('source-setup', setup)
+
+def first_and_seek(uri, keep_ms=0):
+    p = Gst.parse_launch('uridecodebin name=d uri="%s" ! audioconvert ! appsink name=s sync=false'
+                         % uri)
+    keep_alive(p, keep_ms)
     s = p.get_by_name('s')
     t0 = time.monotonic()
     p.set_state(Gst.State.PLAYING)
@@ -54,9 +67,21 @@ def first_and_seek(uri):
     return t1 - t0, t3 - t2
 
 def bulk(uri):
+    p = Gst.parse_launch('uridecodebin name=d uri="%s" caps=audio/x-flac ! fakesink' % uri)
+    keep_alive(p, 0)
     t0 = time.monotonic()
-    run('uridecodebin uri="%s" caps=audio/x-flac ! fakesink' % uri)
+    p.set_state(Gst.State.PLAYING)
+    m = p.get_bus().timed_pop_filtered(WAIT, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+    p.set_state(Gst.State.NULL)
+    assert m and m.type == Gst.MessageType.EOS, uri
     return time.monotonic() - t0
+
+def next_track(uri):
+    """The first buffer of a player started right after another one of the
+    same peer stopped: p2psrc takes the connection it left (keep-alive);
+    each souphttpsrc makes its own connection."""
+    first_and_seek(uri, 5000)
+    return first_and_seek(uri, 5000)[0]
 
 tmp = tempfile.mkdtemp(prefix='p2p-files-bench-')
 try:
@@ -86,14 +111,16 @@ try:
             except OSError:
                 time.sleep(0.05)
         uris = {'p2p': 'p2p://%s/t.flac' % ticket, 'http': 'http://%s:%d/t.flac' % (host, port)}
-        res = {k: {'first': [], 'seek': [], 'bulk': []} for k in uris}
+        figs = ('first', 'seek', 'bulk', 'next')
+        res = {k: {f: [] for f in figs} for k in uris}
         for _ in range(runs):
             for k, u in uris.items():
                 f, sk = first_and_seek(u)
                 res[k]['first'].append(f); res[k]['seek'].append(sk)
                 res[k]['bulk'].append(bulk(u))
+                res[k]['next'].append(next_track(u))
         print('file %d bytes, %d runs, medians (%s)' % (size, runs, args.label))
-        for fig in ('first', 'seek', 'bulk'):
+        for fig in figs:
             a = statistics.median(res['p2p'][fig]); b = statistics.median(res['http'][fig])
             extra = ''
             if fig == 'bulk':
@@ -101,7 +128,7 @@ try:
             print('%-6s p2p %.1f ms  http %.1f ms  ratio %.2f%s' % (fig, a * 1000, b * 1000, a / b, extra))
         if os.environ.get('FILES_BENCH_RAW'):
             for k in uris:
-                for fig in ('first', 'seek', 'bulk'):
+                for fig in figs:
                     print('raw %s %s %s' % (k, fig, ' '.join('%.1f' % (v * 1000) for v in res[k][fig])))
     finally:
         for p in (srv, http):

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 import urllib.parse
 
@@ -69,6 +70,18 @@ def start_server_lines(root, args):
         assert chunk, 'p2p-serve exited'
         buf += chunk
     return srv, dict(line.split(': ', 1) for line in buf.decode().splitlines())
+
+
+def read_metrics(url):
+    """p2p-serve --metrics: ({name: value}, the text)."""
+    import urllib.request
+    text = urllib.request.urlopen(url, timeout=WAIT_S).read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith('#'):
+            name, value = line.rsplit(' ', 1)
+            values[name] = float(value)
+    return values, text
 
 
 def make_files(root):
@@ -218,17 +231,13 @@ class FilesTest(TrackChecks, unittest.TestCase):
             url = lines['metrics']
             self.assertTrue(url.startswith('http://127.0.0.1:') and url.endswith('/metrics'), url)
             uri = 'p2p://%s/%s' % (lines['ticket'], urllib.parse.quote(rel))
+            # keep-alive=0: each player makes its own connection
             for _ in range(2):
                 self.assertIsNone(run_pipeline(
-                    'p2psrc uri="%s" identity="%s" ! fakesink' % (uri, key)))
+                    'p2psrc uri="%s" identity="%s" keep-alive=0 ! fakesink' % (uri, key)))
             err = run_pipeline('p2psrc uri="%s" ! fakesink' % uri)
             self.assertIsNotNone(err)
-            text = urllib.request.urlopen(url, timeout=WAIT_S).read().decode()
-            values = {}
-            for line in text.splitlines():
-                if line and not line.startswith('#'):
-                    name, value = line.rsplit(' ', 1)
-                    values[name] = float(value)
+            values, text = read_metrics(url)
             self.assertEqual(values['p2p_serve_provider_accepts_total'], 2, text)
             self.assertEqual(values['p2p_serve_provider_established_total{path="direct"}'], 2)
             self.assertEqual(values['p2p_serve_provider_established_total{path="relay"}'], 0)
@@ -240,6 +249,70 @@ class FilesTest(TrackChecks, unittest.TestCase):
             self.assertGreater(values['process_resident_memory_bytes'], 0)
             health = urllib.request.urlopen(url.replace('/metrics', '/healthz'), timeout=WAIT_S)
             self.assertEqual(health.read(), b'ok\n')
+        finally:
+            srv.send_signal(signal.SIGTERM)
+            self.assertEqual(srv.wait(WAIT_S), 0)
+            srv.stdout.close()
+
+    def test_keep_alive(self):
+        """p2psrc keep-alive: the next p2psrc of the same peer takes the
+        connection a stopped one left (the server accepts one connection for
+        two players, the second's "connected" message says reused, the bytes
+        are the file's); after keep-alive ms it is closed (the server's
+        active connections fall to 0); keep-alive=0 closes at once."""
+        rel = self.files['01 flac.flac']
+        with open(os.path.join(self.root, rel), 'rb') as f:
+            data = f.read()
+        srv, lines = start_server_lines(self.root, ['--port', '0', '--metrics', '127.0.0.1:0'])
+        uri = 'p2p://%s/%s' % (lines['ticket'], urllib.parse.quote(rel))
+        out = os.path.join(self.tmp, 'keep-alive.out')
+
+        def play(props):
+            """Reads the file whole; returns the "connected" message's reused."""
+            p = Gst.parse_launch('p2psrc name=src uri="%s" %s ! filesink location="%s"'
+                                 % (uri, props, out))
+            bus = p.get_bus()
+            p.set_state(Gst.State.PLAYING)
+            reused = None
+            while True:
+                msg = bus.timed_pop_filtered(WAIT_S * Gst.SECOND, Gst.MessageType.EOS |
+                                             Gst.MessageType.ERROR | Gst.MessageType.ELEMENT)
+                self.assertIsNotNone(msg, 'no EOS within %d s' % WAIT_S)
+                self.assertNotEqual(msg.type, Gst.MessageType.ERROR,
+                                    msg.parse_error()[0].message if msg.type ==
+                                    Gst.MessageType.ERROR else '')
+                if msg.type == Gst.MessageType.EOS:
+                    break
+                st = msg.get_structure()
+                if st.get_name() == 'p2p-connection' and st.get_string('event') == 'connected':
+                    reused = st.get_value('reused')
+            p.set_state(Gst.State.NULL)
+            with open(out, 'rb') as f:
+                self.assertTrue(f.read() == data, 'the bytes differ (%s)' % props)
+            return reused
+
+        def metric(name):
+            return read_metrics(lines['metrics'])[0][name]
+
+        def active_falls_to_0():
+            """The server's open connections fall to 0 within 5 s."""
+            for _ in range(50):
+                if metric('p2p_serve_provider_active_connections') == 0:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(metric('p2p_serve_provider_active_connections'), 0)
+
+        try:
+            self.assertIs(play('keep-alive=2000'), False)
+            self.assertIs(play('keep-alive=1500'), True)
+            self.assertEqual(metric('p2p_serve_provider_accepts_total'), 1)
+            self.assertEqual(metric('p2p_serve_provider_active_connections'), 1)
+            # the second one's 1.5 s: closed then, on the server too
+            active_falls_to_0()
+            self.assertIs(play('keep-alive=0'), False)
+            self.assertEqual(metric('p2p_serve_provider_accepts_total'), 2)
+            active_falls_to_0()
+            self.assertGreaterEqual(metric('p2p_serve_bytes_sent_total'), 3 * len(data))
         finally:
             srv.send_signal(signal.SIGTERM)
             self.assertEqual(srv.wait(WAIT_S), 0)

@@ -100,6 +100,10 @@ class FilesSimTest(tf.TrackChecks, unittest.TestCase):
             'audio/x-raw,format=S16LE ! appsink name=s sync=false max-buffers=2'
             % self.remote(rel))
         sink = p.get_by_name('s')
+        # a connection of its own (no kept one of an earlier player's), so
+        # that its node is a new one
+        p.get_by_name('d').connect('source-setup',
+                                   lambda _bin, src: src.set_property('keep-alive', 0))
         p.set_state(Gst.State.PAUSED)
         p.get_state(tf.WAIT_S * Gst.SECOND)
         # the player's provider added its own node(s) after ours
