@@ -152,6 +152,16 @@ compare_strings (gconstpointer a, gconstpointer b, gpointer unused)
   return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
+/* Appends "\n" NAME "=" and @value escaped (no newline of a value can
+ * forge a field), or NAME "-" for NULL. */
+static void
+key_add (GString *key, const char *name, const char *value)
+{
+  g_autofree char *escaped = value ? g_strescape (value, NULL) : NULL;
+
+  g_string_append_printf (key, "\n%s%s%s", name, value ? "=" : "-", value ? escaped : "");
+}
+
 /* What a kept connection is filed under (gstp2ppool.c): everything it was
  * made with. @env has the properties' overrides already. */
 static char *
@@ -161,18 +171,21 @@ pool_key_new (GstP2pTransport transport, const char *sim_network, const char *id
 {
   GString *key = g_string_new (NULL);
   g_autofree const char **vars = g_new0 (const char *, g_strv_length ((char **) env) + 1);
+  g_autofree char *identity = identity_path ? g_canonicalize_filename (identity_path, NULL) : NULL;
   guint n = 0;
 
-  g_string_append_printf (key, "transport=%d\nsim-network=%s\nidentity=%s\npeer=%s\n"
-      "allowed=%s\nport=%d\nbind=%s\nearly=%d", transport, sim_network ? sim_network : "",
-      identity_path ? identity_path : "(ephemeral)", peer, allowed ? allowed : "(env)", port,
-      bind_address ? bind_address : "", early_streams);
+  g_string_append_printf (key, "transport=%d port=%d early=%d", transport, port, early_streams);
+  key_add (key, "sim-network", sim_network);
+  key_add (key, "identity", identity);
+  key_add (key, "peer", peer);
+  key_add (key, "allowed", allowed);
+  key_add (key, "bind", bind_address);
   for (guint i = 0; env[i]; i++)
     if (g_str_has_prefix (env[i], "P2P_"))
       vars[n++] = env[i];
   g_qsort_with_data (vars, n, sizeof (char *), compare_strings, NULL);
   for (guint i = 0; i < n; i++)
-    g_string_append_printf (key, "\n%s", vars[i]);
+    key_add (key, "env", vars[i]);
   return g_string_free (key, FALSE);
 }
 
@@ -392,6 +405,7 @@ have_provider:
   self->ticket = g_steal_pointer (&ticket);
   self->bound_port = bound_port;
   self->pool_key = g_steal_pointer (&pool_key);
+  self->pool_peer = self->pool_key ? g_strdup (peer) : NULL;
   self->kept_conn = g_steal_pointer (&kept);
   GST_OBJECT_UNLOCK (self->element);
 
@@ -430,6 +444,7 @@ gst_p2p_object_close (GstP2pObject *self)
   identity = g_steal_pointer (&self->identity);
   kept = g_steal_pointer (&self->kept_conn);
   pool_key = g_steal_pointer (&self->pool_key);
+  g_clear_pointer (&self->pool_peer, g_free);
   keep_alive = self->keep_alive;
   g_clear_pointer (&self->peer_id, g_free);
   g_clear_pointer (&self->ticket, g_free);
@@ -464,7 +479,9 @@ gst_p2p_object_release_connection (GstP2pObject *self, P2pConnection *conn,
   gboolean keep;
 
   GST_OBJECT_LOCK (self->element);
-  keep = self->keep_alive > 0 && self->pool_key != NULL && p2p_connection_is_connected (conn);
+  /* (not if "peer" changed since open: it is filed under the peer then) */
+  keep = self->keep_alive > 0 && self->pool_key != NULL
+      && g_strcmp0 (self->peer, self->pool_peer) == 0 && p2p_connection_is_connected (conn);
   if (keep) {
     old = self->kept_conn;
     self->kept_conn = g_object_ref (conn);
@@ -546,13 +563,16 @@ gst_p2p_object_connect (GstP2pObject *self, GCancellable *cancellable,
   g_autofree char *peer = gst_p2p_object_dup_peer (self);
   P2pProvider *provider;
   P2pConnection *conn;
+  gboolean same_peer;
 
   GST_OBJECT_LOCK (self->element);
   provider = self->provider ? g_object_ref (self->provider) : NULL;
   conn = g_steal_pointer (&self->kept_conn);
+  /* a kept connection goes to the peer of open(): "peer" may have changed */
+  same_peer = g_strcmp0 (peer, self->pool_peer) == 0;
   self->reused = FALSE;
   GST_OBJECT_UNLOCK (self->element);
-  if (conn && p2p_connection_is_connected (conn)) {
+  if (conn && same_peer && p2p_connection_is_connected (conn)) {
     GST_INFO_OBJECT (self->element, "reusing the kept connection to %s", peer);
     g_clear_object (&provider);
     self->reused = TRUE;

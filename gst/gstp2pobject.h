@@ -109,6 +109,7 @@ typedef struct {
    * and the connection taken from the pool at open or left by the file
    * reader, until connect() or close() */
   char *pool_key;
+  char *pool_peer;              /* the "peer" in pool_key: kept_conn's peer */
   P2pConnection *kept_conn;
   gboolean reused;              /* the last connect() returned a kept one */
 } GstP2pObject;

@@ -15,6 +15,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "gstp2ppool.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "gstp2pobject.h"
@@ -34,8 +35,11 @@ typedef struct {
 } Kept;
 
 static GMutex pool_lock;
+static GCond pool_cond;
 static GQueue pool = G_QUEUE_INIT;      /* Kept*, oldest first */
 static guint pool_serial;
+static guint expiring;          /* expire threads running */
+static gboolean exiting;        /* the process exits: keep nothing more */
 
 static void
 kept_free (Kept *k, const char *reason)
@@ -58,7 +62,35 @@ static gpointer
 expire_thread (gpointer data)
 {
   kept_free (data, "kept connection not used again (keep-alive expired)");
+  g_mutex_lock (&pool_lock);
+  expiring--;
+  g_cond_broadcast (&pool_cond);
+  g_mutex_unlock (&pool_lock);
   return NULL;
+}
+
+/* At exit the kept connections are closed (the peers hear "receiver
+ * stopped" instead of waiting for their idle timeout) before the
+ * libraries' destructors run, and expire threads still at work are waited
+ * for (bounded). Nothing is done if the pool is busy at that moment (an
+ * exit from another thread must not hang here). */
+static void
+pool_at_exit (void)
+{
+  GQueue all = G_QUEUE_INIT;
+  gint64 deadline = g_get_monotonic_time () + 2 * G_TIME_SPAN_SECOND;
+  Kept *k;
+
+  if (!g_mutex_trylock (&pool_lock))
+    return;
+  exiting = TRUE;
+  all = pool;
+  g_queue_init (&pool);
+  while (expiring > 0 && g_cond_wait_until (&pool_cond, &pool_lock, deadline))
+    ;
+  g_mutex_unlock (&pool_lock);
+  while ((k = g_queue_pop_head (&all)) != NULL)
+    kept_free (k, "receiver stopped");
 }
 
 /* The system clock's thread: the entry named by @data is closed unless it
@@ -77,6 +109,8 @@ on_expired (GstClock *clock, GstClockTime time, GstClockID id, gpointer data)
       break;
     }
   }
+  if (found)
+    expiring++;
   g_mutex_unlock (&pool_lock);
   if (found) {
     GST_DEBUG ("kept connection %u expired", serial);
@@ -123,8 +157,10 @@ void
 gst_p2p_pool_keep (const char *key, P2pIdentity *identity, P2pProvider *provider,
     P2pConnection *conn, guint ms)
 {
+  static gsize registered = 0;
   Kept *k = g_new0 (Kept, 1), *evicted = NULL;
   GstClock *clock;
+  GstClockReturn ret;
 
   k->key = g_strdup (key);
   k->identity = identity;
@@ -134,6 +170,10 @@ gst_p2p_pool_keep (const char *key, P2pIdentity *identity, P2pProvider *provider
     kept_free (k, "receiver stopped");
     return;
   }
+  if (g_once_init_enter (&registered)) {
+    atexit (pool_at_exit);
+    g_once_init_leave (&registered, 1);
+  }
   clock = gst_system_clock_obtain ();
   k->timer = gst_clock_new_single_shot_id (clock,
       gst_clock_get_time (clock) + (GstClockTime) ms * GST_MSECOND);
@@ -142,7 +182,12 @@ gst_p2p_pool_keep (const char *key, P2pIdentity *identity, P2pProvider *provider
   g_mutex_lock (&pool_lock);
   k->serial = ++pool_serial;
   /* scheduled before anyone can take it; the callback waits for the lock */
-  gst_clock_id_wait_async (k->timer, on_expired, GUINT_TO_POINTER (k->serial), NULL);
+  ret = gst_clock_id_wait_async (k->timer, on_expired, GUINT_TO_POINTER (k->serial), NULL);
+  if (ret != GST_CLOCK_OK || exiting) {
+    g_mutex_unlock (&pool_lock);
+    kept_free (k, "receiver stopped");
+    return;
+  }
   g_queue_push_tail (&pool, k);
   if (pool.length > POOL_MAX)
     evicted = g_queue_pop_head (&pool);

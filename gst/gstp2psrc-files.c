@@ -76,6 +76,7 @@ struct _GstP2pFileReader {
   guint window;                 /* blocks to keep requested ahead, 1..WINDOW */
   guint64 req_len;              /* length of the next request */
   guint reconnects;             /* consecutive attempts */
+  gboolean conn_suspect;        /* an error not about the file: not kept (keep-alive) */
 
   /* push mode: the streaming task's position (stream lock) */
   guint64 push_pos;
@@ -152,17 +153,24 @@ pending_free (gpointer data)
   g_free (p);
 }
 
+/* Drops request @p: the peer is told to stop sending its answer (the
+ * connection may serve the next p2psrc, keep-alive) and it is released. */
+static void
+pending_abort (GstP2pFileReader *self, Pending *p)
+{
+  if (self->conn && p->stream)
+    p2p_connection_abort_stream (self->conn, p->stream);
+  pending_free (p);
+}
+
 /* Drops the TAIL request, unread or read. */
 static void
 drop_tail (GstP2pFileReader *self)
 {
   Pending *p = g_steal_pointer (&self->tail);
 
-  if (!p)
-    return;
-  if (self->conn && p->stream)
-    p2p_connection_abort_stream (self->conn, p->stream);
-  pending_free (p);
+  if (p)
+    pending_abort (self, p);
 }
 
 /* Drops the read-ahead: each request is aborted (the peer stops sending
@@ -172,11 +180,8 @@ drop_window (GstP2pFileReader *self)
 {
   Pending *p;
 
-  while ((p = g_queue_pop_head (&self->pending)) != NULL) {
-    if (self->conn && p->stream)
-      p2p_connection_abort_stream (self->conn, p->stream);
-    pending_free (p);
-  }
+  while ((p = g_queue_pop_head (&self->pending)) != NULL)
+    pending_abort (self, p);
 }
 
 GstP2pFileReader *
@@ -213,7 +218,10 @@ gst_p2p_file_reader_free (GstP2pFileReader *self)
   g_queue_clear_full (&self->recent, block_free);
   g_clear_pointer (&self->block, g_bytes_unref);
   if (self->conn) {
-    gst_p2p_object_release_connection (self->obj, self->conn, "receiver stopped");
+    if (self->conn_suspect)
+      p2p_connection_close (self->conn, "receiver stopped");
+    else
+      gst_p2p_object_release_connection (self->obj, self->conn, "receiver stopped");
     g_object_unref (self->conn);
   }
   g_object_unref (self->cancel);
@@ -228,6 +236,10 @@ post_error (GstP2pFileReader *self, const GError *err)
 {
   if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
+  /* an answer the server got wrong, or trouble with the connection: the
+   * next p2psrc gets a new one */
+  if (err->domain != P2P_FILE_ERROR || err->code == P2P_FILE_STATUS_PROTOCOL)
+    self->conn_suspect = TRUE;
   if (err->domain == P2P_FILE_ERROR) {
     switch (err->code) {
       case P2P_FILE_STATUS_NOT_FOUND:
@@ -452,7 +464,7 @@ load_block_once (GstP2pFileReader *self, guint64 at, guint64 want, GError **erro
   }
   g_queue_pop_head (&self->pending);
   if (!pending_header (self, p, error)) {
-    pending_free (p);
+    pending_abort (self, p);
     return FALSE;
   }
   h = p->header;
@@ -462,7 +474,7 @@ load_block_once (GstP2pFileReader *self, guint64 at, guint64 want, GError **erro
   if (!g_input_stream_read_all (g_io_stream_get_input_stream (p->stream), buf, h.body_len,
           &got, self->cancel, error)) {
     g_free (buf);
-    pending_free (p);
+    pending_abort (self, p);
     return FALSE;
   }
   pending_free (p);

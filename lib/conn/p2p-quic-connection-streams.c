@@ -159,10 +159,10 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
     g_mutex_unlock (&self->lock);
 
     if (abort) {
-      /* the credit of what was read or dropped before goes back too */
-      if (consumed > 0)
-        p2p_quic_session_stream_consumed (self->session, st->id, consumed);
+      /* the credit of what was read or dropped before goes back too, to
+       * the connection only */
       p2p_quic_session_stream_reset (self->session, st->id, P2P_STREAM_ABORTED_CODE);
+      p2p_quic_session_stream_dropped (self->session, consumed);
       continue;
     }
     if (grant)

@@ -239,6 +239,16 @@ p2p_quic_session_stream_consumed (P2pQuicSession *s, gint64 stream_id, gsize len
   ngtcp2_conn_extend_max_offset (s->conn, len);
 }
 
+void
+p2p_quic_session_stream_dropped (P2pQuicSession *s, gsize len)
+{
+  g_return_if_fail (s != NULL);
+
+  if (s->state == P2P_QUIC_STATE_CLOSED || len == 0)
+    return;
+  ngtcp2_conn_extend_max_offset (s->conn, len);
+}
+
 gboolean
 p2p_quic_session_has_stream (P2pQuicSession *s, gint64 stream_id)
 {

@@ -266,6 +266,9 @@ void p2p_quic_session_stream_finish (P2pQuicSession *s, gint64 stream_id);
 void p2p_quic_session_stream_accepted (P2pQuicSession *s, gint64 stream_id);
 /* Application consumed @len bytes of received stream data (opens flow control). */
 void p2p_quic_session_stream_consumed (P2pQuicSession *s, gint64 stream_id, gsize len);
+/* The same for a stream that is being reset: the credit goes to the
+ * connection only (no MAX_STREAM_DATA inviting more on that stream). */
+void p2p_quic_session_stream_dropped (P2pQuicSession *s, gsize len);
 /* The application error of a stream aborted by its application
  * (p2p_connection_abort_stream(); docs/protocol.md). */
 #define P2P_STREAM_ABORTED_CODE 0x102
