@@ -72,6 +72,24 @@ def start_server_lines(root, args):
     return srv, dict(line.split(': ', 1) for line in buf.decode().splitlines())
 
 
+def play_to_eos(test, p):
+    """Plays pipeline p to EOS (no error, bounded); returns the "reused"
+    of its p2psrc's p2p-connection connected message."""
+    p.set_state(Gst.State.PLAYING)
+    reused = None
+    while True:
+        msg = p.get_bus().timed_pop_filtered(WAIT_S * Gst.SECOND, Gst.MessageType.EOS |
+                                             Gst.MessageType.ERROR | Gst.MessageType.ELEMENT)
+        test.assertIsNotNone(msg, 'no EOS within %d s' % WAIT_S)
+        if msg.type == Gst.MessageType.ERROR:
+            test.fail(msg.parse_error()[0].message)
+        if msg.type == Gst.MessageType.EOS:
+            return reused
+        st = msg.get_structure()
+        if st.get_name() == 'p2p-connection' and st.get_string('event') == 'connected':
+            reused = st.get_value('reused')
+
+
 def read_metrics(url):
     """p2p-serve --metrics: ({name: value}, the text)."""
     import urllib.request
@@ -271,21 +289,7 @@ class FilesTest(TrackChecks, unittest.TestCase):
             """Reads the file whole; returns the "connected" message's reused."""
             p = Gst.parse_launch('p2psrc name=src uri="%s" %s ! filesink location="%s"'
                                  % (uri, props, out))
-            bus = p.get_bus()
-            p.set_state(Gst.State.PLAYING)
-            reused = None
-            while True:
-                msg = bus.timed_pop_filtered(WAIT_S * Gst.SECOND, Gst.MessageType.EOS |
-                                             Gst.MessageType.ERROR | Gst.MessageType.ELEMENT)
-                self.assertIsNotNone(msg, 'no EOS within %d s' % WAIT_S)
-                self.assertNotEqual(msg.type, Gst.MessageType.ERROR,
-                                    msg.parse_error()[0].message if msg.type ==
-                                    Gst.MessageType.ERROR else '')
-                if msg.type == Gst.MessageType.EOS:
-                    break
-                st = msg.get_structure()
-                if st.get_name() == 'p2p-connection' and st.get_string('event') == 'connected':
-                    reused = st.get_value('reused')
+            reused = play_to_eos(self, p)
             p.set_state(Gst.State.NULL)
             with open(out, 'rb') as f:
                 self.assertTrue(f.read() == data, 'the bytes differ (%s)' % props)
@@ -317,6 +321,37 @@ class FilesTest(TrackChecks, unittest.TestCase):
             srv.send_signal(signal.SIGTERM)
             self.assertEqual(srv.wait(WAIT_S), 0)
             srv.stdout.close()
+
+    def test_keep_alive_new_peer(self):
+        """One p2psrc reads from server A, goes back to READY (its connection
+        waits for it there), gets the URI of server B and reads again: from
+        B (B accepts a connection, the connected message is not reused),
+        never through the connection to A."""
+        rel = self.files['01 flac.flac']
+        with open(os.path.join(self.root, rel), 'rb') as f:
+            data = f.read()
+        out = os.path.join(self.tmp, 'new-peer.out')
+        servers = [start_server_lines(self.root, ['--port', '0', '--metrics', '127.0.0.1:0'])
+                   for _ in range(2)]
+        try:
+            p = Gst.parse_launch('p2psrc name=src ! filesink name=f')
+            src, sink = p.get_by_name('src'), p.get_by_name('f')
+            sink.set_property('location', out)
+            for i, (_srv, lines) in enumerate(servers):
+                src.set_property('uri', 'p2p://%s/%s' % (lines['ticket'], urllib.parse.quote(rel)))
+                reused = play_to_eos(self, p)
+                p.set_state(Gst.State.READY)
+                self.assertIs(reused, False, 'server %d' % i)
+                with open(out, 'rb') as f:
+                    self.assertTrue(f.read() == data)
+                self.assertEqual(read_metrics(lines['metrics'])[0]
+                                 ['p2p_serve_provider_accepts_total'], 1, 'server %d' % i)
+            p.set_state(Gst.State.NULL)
+        finally:
+            for srv, _lines in servers:
+                srv.send_signal(signal.SIGTERM)
+                self.assertEqual(srv.wait(WAIT_S), 0)
+                srv.stdout.close()
 
     def test_decode_identical(self):
         self.check_decode_identical(3)
