@@ -270,7 +270,7 @@ void
 p2p_quic_conn_flush (P2pQuicConnection *self)
 {
   guint64 now;
-  gsize queued;
+  gsize queued, high;
   gboolean wake;
 
   if (self->session == NULL || self->path_closed)
@@ -278,11 +278,14 @@ p2p_quic_conn_flush (P2pQuicConnection *self)
   now = p2p_packet_path_now (self->path);
   write_and_send (self, now);
 
+  high = p2p_quic_session_get_send_queue_high (self->session);
   g_mutex_lock (&self->lock);
   queued = p2p_quic_session_get_send_queued (self->session);
-  /* Senders wait for session_queued + send_queue_bytes < send_high. */
-  wake = queued < self->session_queued;
+  /* Senders wait for session_queued + send_queue_bytes < send_high (the
+   * watermark grows with the path's congestion window). */
+  wake = queued < self->session_queued || high > self->send_high;
   self->session_queued = queued;
+  self->send_high = high;
   if (self->established && !self->closed)
     self->max_dgram = p2p_quic_session_get_max_datagram_size (self->session);
   if (wake && self->send_blocked > 0)

@@ -96,7 +96,8 @@ acked_stream_data_offset_cb (ngtcp2_conn *conn, int64_t stream_id, uint64_t offs
     return 0;
   p2p_quic_send_stream_ack (st, offset + datalen);
   if (st == &s->msg) {
-    if (s->was_above_high && st->end - st->acked < s->cfg.send_queue_high / 2) {
+    if (s->was_above_high
+        && st->end - st->acked < p2p_quic_session_get_send_queue_high (s) / 2) {
       s->was_above_high = FALSE;
       s->writable_pending = TRUE;
     }

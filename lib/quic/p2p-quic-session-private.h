@@ -22,6 +22,11 @@ G_BEGIN_DECLS
  * DATAGRAM frame type (1) + length varint (<= 8) */
 #define DATAGRAM_OVERHEAD (1 + 20 + 4 + 16 + 1 + 8)
 #define STREAM_WINDOW (16 * 1024 * 1024)
+/* the message stream's send queue (backpressure watermark): by default 4
+ * congestion windows, at least DEFAULT_SEND_QUEUE_HIGH, at most
+ * MAX_SEND_QUEUE_HIGH (p2p_quic_session_get_send_queue_high) */
+#define DEFAULT_SEND_QUEUE_HIGH (4 * 1024 * 1024)
+#define MAX_SEND_QUEUE_HIGH (32 * 1024 * 1024)
 #define MAX_STREAMS 100
 
 typedef struct {

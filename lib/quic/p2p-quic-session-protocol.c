@@ -343,7 +343,7 @@ p2p_quic_session_send_message (P2pQuicSession *s, GBytes *message, GError **erro
     p2p_quic_send_stream_append (&s->msg, message);
   }
   s->messages_sent++;
-  if (s->msg.end - s->msg.acked >= s->cfg.send_queue_high)
+  if (s->msg.end - s->msg.acked >= p2p_quic_session_get_send_queue_high (s))
     s->was_above_high = TRUE;
   return TRUE;
 }
@@ -369,12 +369,25 @@ p2p_quic_session_get_send_queued (P2pQuicSession *s)
   return (gsize) (s->msg.end - s->msg.acked);
 }
 
+/* With the default setting the watermark grows with the path: what was
+ * sent stays queued until everything before it is acknowledged, so one
+ * lost packet holds about 2 RTT of sending in the queue; a fixed 4 MiB
+ * capped a 50 ms path with 0.5 % loss at about 240 Mbit/s (as the
+ * kernel's 4 MiB tcp_wmem caps TCP there), 4 congestion windows (at most
+ * 32 MiB) let it reach 320-390 (docs/performance.md). A short path keeps
+ * 4 MiB. A watermark set in the configuration stays as set. */
 gsize
 p2p_quic_session_get_send_queue_high (P2pQuicSession *s)
 {
+  ngtcp2_conn_stat cs;
+
   g_return_val_if_fail (s != NULL, 0);
 
-  return s->cfg.send_queue_high;
+  if (s->cfg.send_queue_high != DEFAULT_SEND_QUEUE_HIGH || s->conn == NULL)
+    return s->cfg.send_queue_high;
+  ngtcp2_conn_get_conn_stat (s->conn, &cs);
+  return (gsize) CLAMP (4 * cs.cwnd, (guint64) DEFAULT_SEND_QUEUE_HIGH,
+      (guint64) MAX_SEND_QUEUE_HIGH);
 }
 
 /* ------------------------------------------------------------------ */

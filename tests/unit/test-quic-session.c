@@ -1708,6 +1708,43 @@ test_integrity_stress (void)
 #endif
 }
 
+/* The message stream's send watermark (where senders wait) grows with the
+ * congestion window with the default setting (4 windows, at least 4 MiB,
+ * at most 32 MiB): after 24 MiB across a 50 ms RTT path it is above 4 MiB
+ * (a fixed 4 MiB capped a lossy long path at about 240 Mbit/s,
+ * docs/performance.md); a watermark set in the configuration stays. */
+static void
+test_send_queue_grows (void)
+{
+  for (int fixed = 0; fixed < 2; fixed++) {
+    g_autoptr (Pair) p = pair_new ();
+    gsize start, high;
+
+    p->latency = 25 * MS;
+    if (fixed)
+      p->cfg[0].send_queue_high = 1024 * 1024;
+    pair_establish (p);
+    start = p2p_quic_session_get_send_queue_high (p->s[0]);
+    g_assert_cmpuint (start, ==, fixed ? 1024 * 1024 : 4 * 1024 * 1024);
+    for (guint i = 0; i < 384; i++) {
+      g_autoptr (GBytes) m = make_bytes (65536, i);
+
+      g_assert_true (p2p_quic_session_send_message (p->s[0], m, NULL));
+    }
+    g_assert_true (pair_run (p, pred_messages, GUINT_TO_POINTER (384), 120 * SEC));
+    g_assert_cmpuint (p->side[1].n_messages, ==, 384);
+    high = p2p_quic_session_get_send_queue_high (p->s[0]);
+    g_test_message ("watermark after 24 MiB: %" G_GSIZE_FORMAT " bytes%s", high,
+        fixed ? " (set to 1 MiB)" : "");
+    if (fixed) {
+      g_assert_cmpuint (high, ==, 1024 * 1024);
+    } else {
+      g_assert_cmpuint (high, >, 4 * 1024 * 1024);
+      g_assert_cmpuint (high, <=, 32 * 1024 * 1024);
+    }
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1742,5 +1779,6 @@ main (int argc, char **argv)
   g_test_add_func ("/quic-session/keepalive", test_keepalive);
   g_test_add_func ("/quic-session/close-without-reason", test_close_without_reason);
   g_test_add_func ("/quic-session/integrity-stress", test_integrity_stress);
+  g_test_add_func ("/quic-session/send-queue-grows", test_send_queue_grows);
   return g_test_run ();
 }

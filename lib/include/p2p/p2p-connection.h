@@ -57,7 +57,9 @@ struct _P2pConnectionClass {
 
 /* Queues one message (at most P2P_MAX_MESSAGE_SIZE bytes; more is
  * LIMIT_EXCEEDED). Blocks while the send queue is full (flow control /
- * backpressure). Errors: CLOSED, TIMEOUT, LIMIT_EXCEEDED, G_IO_ERROR_CANCELLED. */
+ * backpressure): it holds what is not acknowledged yet, 4 MiB or 4
+ * congestion windows, whichever is more, at most 32 MiB (QUIC).
+ * Errors: CLOSED, TIMEOUT, LIMIT_EXCEEDED, G_IO_ERROR_CANCELLED. */
 P2P_EXPORT gboolean p2p_connection_send (P2pConnection *self, GBytes *message,
     GCancellable *cancellable, GError **error);
 P2P_EXPORT void p2p_connection_send_async (P2pConnection *self, GBytes *message,
