@@ -275,7 +275,6 @@ static void
 p2p_quic_stream_finalize (GObject *object)
 {
   P2pQuicStream *self = P2P_QUIC_STREAM (object);
-
   gboolean credit;
 
   g_mutex_lock (&self->conn->lock);

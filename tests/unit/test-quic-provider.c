@@ -148,6 +148,20 @@ accept_bounded (Fixture *f, Timer *t)
   return conn;
 }
 
+/* b dials a's listener: the dialled connection, and the accepted one in
+ * *@server (both transfer full). */
+static P2pConnection *
+connect_pair (Fixture *f, Timer *t, P2pConnection **server)
+{
+  g_autofree char *peer = g_strdup_printf ("%s@127.0.0.1:%u", f->a_id, f->port);
+  g_autoptr (GError) error = NULL;
+  P2pConnection *conn = p2p_provider_connect (P2P_PROVIDER (f->b), peer, NULL, &error);
+
+  g_assert_no_error (error);
+  *server = accept_bounded (f, t);
+  return conn;
+}
+
 static void
 exchange (Timer *t, P2pConnection *from, P2pConnection *to, const char *text)
 {
@@ -409,19 +423,15 @@ static void
 test_batch_blocking (Fixture *f, gconstpointer data)
 {
   g_autoptr (Timer) t = timer_new ();
-  g_autofree char *peer = g_strdup_printf ("%s@127.0.0.1:%u", f->a_id, f->port);
   g_autoptr (GCancellable) c = timeout_cancellable (t, 20000);
   g_autoptr (GError) error = NULL;
-  g_autoptr (P2pConnection) cb = p2p_provider_connect (P2P_PROVIDER (f->b), peer, NULL, &error);
   g_autoptr (P2pConnection) s = NULL;
+  g_autoptr (P2pConnection) cb = connect_pair (f, t, &s);
   g_autoptr (GIOStream) io = NULL;
   g_autoptr (GChecksum) sent = g_checksum_new (G_CHECKSUM_SHA256);
-  Drain d = { NULL, c, 16 << 20, 0, g_checksum_new (G_CHECKSUM_SHA256) };
+  Drain d = { s, c, 16 << 20, 0, g_checksum_new (G_CHECKSUM_SHA256) };
   GThread *reader;
 
-  g_assert_no_error (error);
-  s = accept_bounded (f, t);
-  d.conn = s;
   reader = g_thread_new ("drain", drain_thread, &d);
   p2p_connection_batch_begin ();
   for (guint i = 0; i < 256 && !error; i++) {
@@ -449,11 +459,10 @@ static void
 test_abort_stream (Fixture *f, gconstpointer data)
 {
   g_autoptr (Timer) t = timer_new ();
-  g_autofree char *peer = g_strdup_printf ("%s@127.0.0.1:%u", f->a_id, f->port);
   g_autoptr (GCancellable) c = timeout_cancellable (t, 10000);
   g_autoptr (GError) error = NULL;
-  g_autoptr (P2pConnection) cb = p2p_provider_connect (P2P_PROVIDER (f->b), peer, NULL, &error);
   g_autoptr (P2pConnection) s = NULL;
+  g_autoptr (P2pConnection) cb = connect_pair (f, t, &s);
   g_autoptr (GIOStream) mine = NULL;
   g_autoptr (GIOStream) theirs = NULL;
   g_autofree guint8 *chunk = g_malloc0 (65536);
@@ -461,8 +470,6 @@ test_abort_stream (Fixture *f, gconstpointer data)
   gsize n = 0;
   guint64 total = 0;
 
-  g_assert_no_error (error);
-  s = accept_bounded (f, t);
   mine = p2p_connection_open_stream (cb, c, &error);
   g_assert_no_error (error);
   g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (mine), "x", 1, &n,
@@ -502,17 +509,14 @@ static void
 test_abort_credit (Fixture *f, gconstpointer data)
 {
   g_autoptr (Timer) t = timer_new ();
-  g_autofree char *peer = g_strdup_printf ("%s@127.0.0.1:%u", f->a_id, f->port);
   g_autoptr (GCancellable) c = timeout_cancellable (t, 30000);
   g_autoptr (GError) error = NULL;
-  g_autoptr (P2pConnection) cb = p2p_provider_connect (P2P_PROVIDER (f->b), peer, NULL, &error);
   g_autoptr (P2pConnection) s = NULL;
+  g_autoptr (P2pConnection) cb = connect_pair (f, t, &s);
   g_autofree guint8 *answer = g_malloc (CREDIT_ANSWER);
   g_autofree guint8 *got = g_malloc (CREDIT_ANSWER);
   gsize n = 0;
 
-  g_assert_no_error (error);
-  s = accept_bounded (f, t);
   for (guint i = 0; i < CREDIT_ANSWER; i++)
     answer[i] = (guint8) (i * 7 + i / 4096);
   for (guint round = 0; round <= 20; round++) {
