@@ -89,8 +89,9 @@ struct _StreamState {
   gint ref_count;
   gint64 id;
   /* under the connection's lock */
-  GByteArray *in;
-  gsize in_off;
+  GQueue in;                    /* GBytes as they arrived: no array to grow and move */
+  gsize in_off;                 /* read from the first one */
+  gsize in_len;                 /* unread bytes in all */
   gboolean in_fin;
   gboolean reset;
   gsize consumed_pending;

@@ -74,7 +74,10 @@ cb_stream_data (P2pQuicSession *s, gint64 stream_id, const guint8 *data, gsize l
   if (st->dead) {
     discard = TRUE;
   } else {
-    g_byte_array_append (st->in, data, len);
+    if (len > 0) {
+      g_queue_push_tail (&st->in, g_bytes_new (data, len));
+      st->in_len += len;
+    }
     if (fin)
       st->in_fin = TRUE;
   }
@@ -142,8 +145,9 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
 
   for (guint i = 0; i < todo->len; i++) {
     StreamState *st = g_ptr_array_index (todo, i);
-    gsize consumed, avail;
-    g_autofree guint8 *copy = NULL;
+    gsize consumed;
+    gssize took = 0;
+    g_autoptr (GError) error = NULL;
     gboolean fin = FALSE, grant, abort;
 
     g_mutex_lock (&self->lock);
@@ -153,9 +157,6 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
     st->grant_pending = FALSE;
     consumed = st->consumed_pending;
     st->consumed_pending = 0;
-    avail = st->out->len;
-    if (avail > 0)
-      copy = g_memdup2 (st->out->data, avail);
     g_mutex_unlock (&self->lock);
 
     if (abort) {
@@ -169,11 +170,13 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
       p2p_quic_session_stream_accepted (self->session, st->id);
     if (consumed > 0)
       p2p_quic_session_stream_consumed (self->session, st->id, consumed);
-    if (avail > 0) {
-      g_autoptr (GError) error = NULL;
-      gssize took = p2p_quic_session_stream_write (self->session, st->id, copy, avail, &error);
-
-      g_mutex_lock (&self->lock);
+    g_mutex_lock (&self->lock);
+    /* the session copies what it takes (it calls nothing back and takes no
+     * lock): straight from the stream's buffer, under the lock that keeps
+     * writers from moving it */
+    if (st->out->len > 0) {
+      took = p2p_quic_session_stream_write (self->session, st->id, st->out->data, st->out->len,
+          &error);
       if (took < 0) {
         g_debug ("stream %" G_GINT64_FORMAT " write failed: %s", st->id, error->message);
         st->reset = TRUE;
@@ -181,10 +184,9 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
       } else if (took > 0) {
         g_byte_array_remove_range (st->out, 0, (guint) took);
       }
-      g_cond_broadcast (&self->cond);
-      g_mutex_unlock (&self->lock);
+      if (took != 0)
+        g_cond_broadcast (&self->cond);
     }
-    g_mutex_lock (&self->lock);
     if (st->fin_requested && !st->fin_sent && st->out->len == 0 && !st->reset) {
       st->fin_sent = TRUE;
       fin = TRUE;
@@ -292,7 +294,7 @@ p2p_quic_connection_get_unaccepted_bytes (P2pQuicConnection *self, guint *n_stre
   for (GList *l = self->accept_streams.head; l; l = l->next) {
     StreamState *st = l->data;
 
-    bytes += st->in->len - st->in_off;
+    bytes += st->in_len;
   }
   if (n_streams)
     *n_streams = self->accept_streams.length;
@@ -308,9 +310,9 @@ p2p_quic_connection_get_unaccepted_bytes (P2pQuicConnection *self, guint *n_stre
 void
 p2p_quic_stream_state_drop_input_locked (StreamState *st)
 {
-  st->consumed_pending += st->in->len - st->in_off;
-  g_byte_array_set_size (st->in, 0);
-  st->in_off = 0;
+  st->consumed_pending += st->in_len;
+  g_queue_clear_full (&st->in, (GDestroyNotify) g_bytes_unref);
+  st->in_off = st->in_len = 0;
 }
 
 static void

@@ -18,7 +18,7 @@ p2p_quic_stream_state_new (gint64 id)
 
   st->ref_count = 1;
   st->id = id;
-  st->in = g_byte_array_new ();
+  g_queue_init (&st->in);
   st->out = g_byte_array_new ();
   return st;
 }
@@ -35,7 +35,7 @@ p2p_quic_stream_state_unref (StreamState *st)
 {
   if (!g_atomic_int_dec_and_test (&st->ref_count))
     return;
-  g_byte_array_unref (st->in);
+  g_queue_clear_full (&st->in, (GDestroyNotify) g_bytes_unref);
   g_byte_array_unref (st->out);
   g_free (st);
 }
@@ -91,16 +91,23 @@ quic_input_read (GInputStream *stream, void *buffer, gsize count, GCancellable *
 
   p2p_quic_conn_wait_begin (&w, self, cancellable);
   do {
-    gsize avail = st->in->len - st->in_off;
+    if (st->in_len > 0) {
+      gsize n = 0;
 
-    if (avail > 0) {
-      gsize n = MIN (avail, count);
+      while (n < count && st->in_len > 0) {
+        GBytes *head = g_queue_peek_head (&st->in);
+        gsize hlen;
+        const guint8 *hdata = g_bytes_get_data (head, &hlen);
+        gsize k = MIN (hlen - st->in_off, count - n);
 
-      memcpy (buffer, st->in->data + st->in_off, n);
-      st->in_off += n;
-      if (st->in_off == st->in->len || st->in_off > 256 * 1024) {
-        g_byte_array_remove_range (st->in, 0, (guint) st->in_off);
-        st->in_off = 0;
+        memcpy ((guint8 *) buffer + n, hdata + st->in_off, k);
+        n += k;
+        st->in_off += k;
+        st->in_len -= k;
+        if (st->in_off == hlen) {
+          g_bytes_unref (g_queue_pop_head (&st->in));
+          st->in_off = 0;
+        }
       }
       st->consumed_pending += n;
       wake = TRUE;
