@@ -20,8 +20,10 @@
  * next (ID3v1 and APE tags, an MP4 index, Ogg's last page for the
  * duration), so that jump costs no round trip either. Every
  * answer's validator (size, mtime, inode) must equal the first one's, else
- * the file changed and the read fails. Errors are element errors naming the
- * path and the peer.
+ * the file changed and the read fails. In push mode the blocks are read
+ * as they arrive (gst_p2p_file_reader_read: at least PUSH_MIN bytes a
+ * buffer), so the first buffer leaves before its block is whole. Errors
+ * are element errors naming the path and the peer.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "gstp2psrc-files.h"
 
@@ -42,6 +44,8 @@ GST_DEBUG_CATEGORY_EXTERN (gst_p2p_debug);
 #define RECENT_BYTES (1024 * 1024)
 /* the end of the file, asked for at open */
 #define TAIL_LEN (16 * 1024)
+/* push mode: the least a buffer carries (unless its block ends first) */
+#define PUSH_MIN (4 * 1024)
 #define BUSY_RETRIES 10
 #define BUSY_WAIT_MS 20
 /* a dropped connection: reconnect and resume at the block's offset */
@@ -54,6 +58,7 @@ typedef struct {
   GIOStream *stream;
   gboolean have_header;         /* header read already (the size query) */
   P2pFileHeader header;
+  guint64 consumed;             /* push mode: body bytes read so far */
 } Pending;
 
 struct _GstP2pFileReader {
@@ -72,6 +77,7 @@ struct _GstP2pFileReader {
   GBytes *block;
   GQueue recent;                /* Block*: the blocks read before, newest first */
   GQueue pending;               /* Pending*, in offset order */
+  Pending *reading;             /* push mode: the block being read, out of pending */
   Pending *tail;                /* the TAIL request sent at open, until read */
   guint window;                 /* blocks to keep requested ahead, 1..WINDOW */
   guint64 req_len;              /* length of the next request */
@@ -173,13 +179,16 @@ drop_tail (GstP2pFileReader *self)
     pending_abort (self, p);
 }
 
-/* Drops the read-ahead: each request is aborted (the peer stops sending
- * what will not be read) and released. */
+/* Drops the read-ahead and the block being read (push mode): each
+ * request is aborted (the peer stops sending what will not be read) and
+ * released. */
 static void
 drop_window (GstP2pFileReader *self)
 {
   Pending *p;
 
+  if (self->reading)
+    pending_abort (self, g_steal_pointer (&self->reading));
   while ((p = g_queue_pop_head (&self->pending)) != NULL)
     pending_abort (self, p);
 }
@@ -338,8 +347,12 @@ restart_window (GstP2pFileReader *self, guint64 at, guint64 want, GError **error
   return fill_window (self, at, error);
 }
 
+/* One attempt at a read at @at of up to @want bytes; @out: the read's
+ * own result. */
+typedef gboolean (*ReadOnce) (GstP2pFileReader *self, guint64 at, guint64 want,
+    gpointer out, GError **error);
 static gboolean load_block_once (GstP2pFileReader *self, guint64 at, guint64 want,
-    GError **error);
+    gpointer out, GError **error);
 
 /* Waits @ms or until the reader is cancelled. */
 static void
@@ -351,18 +364,19 @@ reader_wait_ms (GstP2pFileReader *self, guint ms)
     g_usleep (MIN (20000, MAX (deadline - g_get_monotonic_time (), 0)));
 }
 
-/* Makes a block holding offset @at (and up to @want bytes from there, if
- * a new request is needed) the block in hand. A server at its request
+/* Runs @once until it succeeds or fails for good. A server at its request
  * limit (TOO_MANY_REQUESTS: other players) is asked again, with only that
  * block in flight, after BUSY_WAIT_MS x attempt, at most BUSY_RETRIES
- * times. */
+ * times; a failed connection is replaced (RECONNECT_MAX times) and the
+ * read asked again at the same offset. */
 static gboolean
-load_block (GstP2pFileReader *self, guint64 at, guint64 want, GError **error)
+with_recovery (GstP2pFileReader *self, ReadOnce once, guint64 at, guint64 want, gpointer out,
+    GError **error)
 {
   for (guint attempt = 1;; attempt++) {
     GError *err = NULL;
 
-    if (load_block_once (self, at, want, &err)) {
+    if (once (self, at, want, out, &err)) {
       self->reconnects = 0;
       return TRUE;
     }
@@ -438,8 +452,11 @@ pending_header (GstP2pFileReader *self, Pending *p, GError **error)
   return TRUE;
 }
 
+/* Makes a block holding offset @at (and up to @want bytes from there, if
+ * a new request is needed) the block in hand. */
 static gboolean
-load_block_once (GstP2pFileReader *self, guint64 at, guint64 want, GError **error)
+load_block_once (GstP2pFileReader *self, guint64 at, guint64 want, gpointer out,
+    GError **error)
 {
   Pending *p;
   P2pFileHeader h;
@@ -491,6 +508,73 @@ load_block_once (GstP2pFileReader *self, guint64 at, guint64 want, GError **erro
   /* a sequential read: widen the read-ahead, one block per block read */
   self->window = MIN (self->window + 1, WINDOW);
   return fill_window (self, next, error);
+}
+
+/* Push mode: reads up to @want bytes at @at from the block being read,
+ * as many as have arrived but at least PUSH_MIN (or the block's rest), into
+ * the GBytes at @out. The reads go on where the last one stopped; any
+ * other offset is a jump (a seek): the read-ahead is dropped and a block
+ * asked for from @at. */
+static gboolean
+stream_once (GstP2pFileReader *self, guint64 at, guint64 want, gpointer out, GError **error)
+{
+  g_autoptr (GError) err = NULL;
+  GBytes **bytes = out;
+  Pending *p = self->reading;
+  guint64 left, n;
+  guint8 *buf;
+  gsize got = 0;
+
+  if (!ensure_conn (self, error))
+    return FALSE;
+  if (!p || at != p->offset + p->consumed) {
+    Pending *head = g_queue_peek_head (&self->pending);
+
+    if (!head || head->offset != at || head->consumed != 0) {
+      GST_DEBUG_OBJECT (self->element, "jump to %" G_GUINT64_FORMAT ": read-ahead dropped", at);
+      if (!restart_window (self, at, BLOCK_MIN, error))
+        return FALSE;
+    } else if (self->reading) {
+      pending_abort (self, g_steal_pointer (&self->reading));
+    }
+    self->reading = p = g_queue_pop_head (&self->pending);
+  }
+  if (!pending_header (self, p, error))
+    return FALSE;
+  left = p->header.body_len - p->consumed;
+  if (left == 0) {
+    g_set_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_PROTOCOL,
+        "the peer answered no bytes at %" G_GUINT64_FORMAT, at);
+    return FALSE;
+  }
+  n = MIN (want, left);
+  buf = g_malloc (n);
+  while (got < MIN (n, PUSH_MIN)) {
+    gssize r = g_input_stream_read (g_io_stream_get_input_stream (p->stream), buf + got,
+        n - got, self->cancel, error);
+
+    if (r <= 0) {
+      g_free (buf);
+      if (r == 0)
+        g_set_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_PROTOCOL,
+            "the answer ended after %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " bytes",
+            p->consumed + got, p->header.body_len);
+      return FALSE;
+    }
+    got += r;
+  }
+  p->consumed += got;
+  *bytes = g_bytes_new_take (buf, got);
+  if (p->consumed < p->header.body_len)
+    return TRUE;
+  /* the block is read: widen the read-ahead, as a sequential pull does (a
+   * failed request is asked again by the next read, which reports it) */
+  at = p->offset + p->len;
+  pending_free (g_steal_pointer (&self->reading));
+  self->window = MIN (self->window + 1, WINDOW);
+  if (!fill_window (self, at, &err))
+    GST_DEBUG_OBJECT (self->element, "read-ahead not sent: %s", err->message);
+  return TRUE;
 }
 
 /* Sends the TAIL request (the last TAIL_LEN bytes). Best effort: without
@@ -582,6 +666,17 @@ gst_p2p_file_reader_get_size (GstP2pFileReader *self, guint64 *size)
   return ok;
 }
 
+/* A read's failure as a flow return: FLUSHING when cancelled, else an
+ * element error is posted. */
+static GstFlowReturn
+read_failed (GstP2pFileReader *self, const GError *error)
+{
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return GST_FLOW_FLUSHING;
+  post_error (self, error);
+  return GST_FLOW_ERROR;
+}
+
 GstFlowReturn
 gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 offset, guint length,
     GstBuffer **buffer)
@@ -622,7 +717,7 @@ gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 offset, guint len
     if (!in_hand && self->tail && at + TAIL_LEN >= size)
       use_tail (self, at);
     if (!in_hand && !take_recent (self, at)) {
-      if (!load_block (self, at, end - at, &error)) {
+      if (!with_recovery (self, load_block_once, at, end - at, NULL, &error)) {
         gst_buffer_unmap (out, &map);
         goto failed;
       }
@@ -653,43 +748,47 @@ failed:
   g_mutex_unlock (&self->lock);
   if (out && out != *buffer)
     gst_buffer_unref (out);
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return GST_FLOW_FLUSHING;
-  post_error (self, error);
-  return GST_FLOW_ERROR;
+  return read_failed (self, error);
 }
 
-gboolean
-gst_p2p_file_uri_split (const char *uri, char **peer, char **path, GError **error)
+GstFlowReturn
+gst_p2p_file_reader_read (GstP2pFileReader *self, guint64 offset, guint max,
+    GstBuffer **buffer)
 {
-  const char *auth, *slash;
+  g_autoptr (GError) error = NULL;
+  GBytes *bytes = NULL;
+  guint64 size;
 
-  *peer = *path = NULL;
-  if (uri == NULL || g_ascii_strncasecmp (uri, "p2p://", 6) != 0) {
-    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_UNSUPPORTED_PROTOCOL,
-        "Not a p2p:// URI: \"%s\"", uri ? uri : "(null)");
-    return FALSE;
+  g_mutex_lock (&self->lock);
+  if (!get_size_locked (self, &size, &error))
+    goto failed;
+  if (offset >= size) {
+    g_mutex_unlock (&self->lock);
+    return GST_FLOW_EOS;
   }
-  auth = uri + 6;
-  slash = strchr (auth, '/');
-  if (!slash || slash[1] == '\0') {
-    *peer = g_strndup (auth, slash ? (gsize) (slash - auth) : strlen (auth));
-    return TRUE;
+  if (self->tail && offset + TAIL_LEN >= size)
+    use_tail (self, offset);
+  if ((self->block && offset >= self->block_offset
+          && offset < self->block_offset + g_bytes_get_size (self->block))
+      || take_recent (self, offset)) {
+    /* a kept block (the TAIL answer): its bytes from @offset */
+    gsize from = offset - self->block_offset;
+
+    bytes = g_bytes_new_from_bytes (self->block, from,
+        MIN (max, g_bytes_get_size (self->block) - from));
+  } else if (!with_recovery (self, stream_once, offset, max, &bytes, &error)) {
+    goto failed;
   }
-  *peer = g_strndup (auth, slash - auth);
-  *path = g_uri_unescape_string (slash + 1, NULL);
-  if (*path == NULL) {
-    g_clear_pointer (peer, g_free);
-    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
-        "Invalid %%-escape in the path of \"%s\"", uri);
-    return FALSE;
-  }
-  if (!p2p_file_path_check (*path, strlen (*path), error)) {
-    g_clear_pointer (peer, g_free);
-    g_clear_pointer (path, g_free);
-    return FALSE;
-  }
-  return TRUE;
+  g_mutex_unlock (&self->lock);
+  *buffer = gst_buffer_new_wrapped_bytes (bytes);
+  g_bytes_unref (bytes);
+  GST_BUFFER_OFFSET (*buffer) = offset;
+  GST_BUFFER_OFFSET_END (*buffer) = offset + gst_buffer_get_size (*buffer);
+  return GST_FLOW_OK;
+
+failed:
+  g_mutex_unlock (&self->lock);
+  return read_failed (self, error);
 }
 
 /* ---- push mode: a streaming task reads PUSH_CHUNK bytes at a time from
@@ -723,7 +822,7 @@ push_loop (gpointer data)
     gst_pad_push_event (pad, ev);
     self->push_need_segment = FALSE;
   }
-  ret = gst_p2p_file_reader_get_range (self, self->push_pos, PUSH_CHUNK, &buf);
+  ret = gst_p2p_file_reader_read (self, self->push_pos, PUSH_CHUNK, &buf);
   if (ret == GST_FLOW_OK) {
     self->push_pos += gst_buffer_get_size (buf);
     ret = gst_pad_push (pad, buf);

@@ -3,7 +3,8 @@
  * P2pFileService by byte ranges. Pull mode (GstPad getrange): typefind,
  * demuxers and parsers seek by bytes themselves; a window of requests runs
  * ahead of the last read and is dropped on a jump elsewhere. Push mode (a
- * downstream that does not pull): a streaming task, BYTES seeks.
+ * downstream that does not pull, or pull-mode=false): a streaming task that
+ * pushes the bytes as they arrive, BYTES seeks.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
@@ -27,15 +28,17 @@ gboolean gst_p2p_file_reader_get_size (GstP2pFileReader *self, guint64 *size);
 GstFlowReturn gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 offset,
     guint length, GstBuffer **buffer);
 
+/* Up to @max bytes at @offset, as many as have arrived (at least a few
+ * KiB): the push mode's read, which hands on the first round trip's bytes
+ * before its block is whole. */
+GstFlowReturn gst_p2p_file_reader_read (GstP2pFileReader *self, guint64 offset, guint max,
+    GstBuffer **buffer);
+
 /* Push mode (downstream does not pull): starts the streaming task on @pad
  * (stream-start, a BYTES segment, buffers from offset 0, EOS). */
 gboolean gst_p2p_file_reader_start_push (GstP2pFileReader *self, GstPad *pad);
 /* A BYTES seek in push mode (flushing or not); FALSE for other seeks. */
 gboolean gst_p2p_file_reader_handle_seek (GstP2pFileReader *self, GstPad *pad,
     GstEvent *event);
-
-/* Splits "p2p://PEER/path" into the peer (as given) and the
- * percent-decoded path (NULL when the URI has none). */
-gboolean gst_p2p_file_uri_split (const char *uri, char **peer, char **path, GError **error);
 
 G_END_DECLS

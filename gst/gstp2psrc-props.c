@@ -21,6 +21,7 @@ enum {
   PROP_URI,
   PROP_LOCATION,                /* issue 13: random-access mode */
   PROP_KEEP_ALIVE,
+  PROP_PULL_MODE,
 };
 
 GType
@@ -88,6 +89,16 @@ gst_p2p_src_install_properties (GObjectClass *gobject_class)
           "same peer with the same settings in this process (the next track: "
           "no new handshake, a warm congestion window; one user at a time). "
           "0 = close it at once", 0, 3600000, DEFAULT_KEEP_ALIVE, rw));
+  g_object_class_install_property (gobject_class, PROP_PULL_MODE,
+      g_param_spec_boolean ("pull-mode", "Pull mode",
+          "With location (random-access mode): let downstream elements pull "
+          "byte ranges (GstPad pull mode), so demuxers and parsers read as "
+          "from a local file (Ogg durations and seeks exact); a parser's "
+          "first read is then 64 KiB, 3 round trips of a new connection's "
+          "slow start. FALSE: push mode only, like souphttpsrc: bytes go "
+          "downstream as they arrive (a FLAC track starts a round trip "
+          "sooner on a new connection; BYTES seeks still work)",
+          DEFAULT_PULL_MODE, rw));
   g_object_class_install_property (gobject_class, PROP_CONNECT_TIMEOUT,
       g_param_spec_uint ("connect-timeout", "Connect timeout",
           "mode=connect: how long one connection attempt may take, in ms, "
@@ -159,13 +170,48 @@ gst_p2p_src_dup_stats (GstP2pSrc *self)
 }
 
 /* p2p://PEER[/path]: a path selects the random-access mode (location). */
+/* Splits "p2p://PEER/path" into the peer (as given) and the
+ * percent-decoded path (NULL when the URI has none). */
+static gboolean
+file_uri_split (const char *uri, char **peer, char **path, GError **error)
+{
+  const char *auth, *slash;
+
+  *peer = *path = NULL;
+  if (uri == NULL || g_ascii_strncasecmp (uri, "p2p://", 6) != 0) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_UNSUPPORTED_PROTOCOL,
+        "Not a p2p:// URI: \"%s\"", uri ? uri : "(null)");
+    return FALSE;
+  }
+  auth = uri + 6;
+  slash = strchr (auth, '/');
+  if (!slash || slash[1] == '\0') {
+    *peer = g_strndup (auth, slash ? (gsize) (slash - auth) : strlen (auth));
+    return TRUE;
+  }
+  *peer = g_strndup (auth, slash - auth);
+  *path = g_uri_unescape_string (slash + 1, NULL);
+  if (*path == NULL) {
+    g_clear_pointer (peer, g_free);
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
+        "Invalid %%-escape in the path of \"%s\"", uri);
+    return FALSE;
+  }
+  if (!p2p_file_path_check (*path, strlen (*path), error)) {
+    g_clear_pointer (peer, g_free);
+    g_clear_pointer (path, g_free);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 src_set_uri (GstP2pSrc *self, const char *uri, GError **error)
 {
   g_autofree char *peer = NULL, *path = NULL, *peer_uri = NULL;
   g_autoptr (GError) err = NULL;
 
-  if (!gst_p2p_file_uri_split (uri, &peer, &path, &err)) {
+  if (!file_uri_split (uri, &peer, &path, &err)) {
     g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI, "%s", err->message);
     return FALSE;
   }
@@ -226,6 +272,9 @@ gst_p2p_src_set_property (GObject *object, guint prop_id, const GValue *value,
       break;
     case PROP_CONNECT_TIMEOUT:
       self->connect_timeout = g_value_get_uint (value);
+      break;
+    case PROP_PULL_MODE:
+      self->pull_mode = g_value_get_boolean (value);
       break;
     case PROP_KEEP_ALIVE:
       self->keep_alive = g_value_get_uint (value);
@@ -297,6 +346,9 @@ gst_p2p_src_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_CONNECT_TIMEOUT:
       g_value_set_uint (value, self->connect_timeout);
+      break;
+    case PROP_PULL_MODE:
+      g_value_set_boolean (value, self->pull_mode);
       break;
     case PROP_KEEP_ALIVE:
       g_value_set_uint (value, self->keep_alive);

@@ -438,7 +438,8 @@ files_query (GstP2pSrc *self, GstQuery *query)
   switch (GST_QUERY_TYPE (query)) {
     case GST_QUERY_SCHEDULING:
       gst_query_set_scheduling (query, GST_SCHEDULING_FLAG_SEEKABLE, 1, -1, 0);
-      gst_query_add_scheduling_mode (query, GST_PAD_MODE_PULL);
+      if (self->pull_mode)
+        gst_query_add_scheduling_mode (query, GST_PAD_MODE_PULL);
       gst_query_add_scheduling_mode (query, GST_PAD_MODE_PUSH);
       return TRUE;
     case GST_QUERY_SEEKING:
@@ -726,6 +727,7 @@ gst_p2p_src_init (GstP2pSrc *self)
   self->reconnect_max = DEFAULT_RECONNECT_MAX;
   self->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
   self->keep_alive = DEFAULT_KEEP_ALIVE;
+  self->pull_mode = DEFAULT_PULL_MODE;
   self->max_queue_bytes = DEFAULT_MAX_QUEUE_BYTES;
   self->queue_limit = DEFAULT_MAX_QUEUE_BYTES;
   g_mutex_init (&self->lock);

@@ -42,17 +42,19 @@ def run(desc):
     p.set_state(Gst.State.NULL)
     assert m and m.type == Gst.MessageType.EOS, desc
 
-def keep_alive(p, ms):
-    """p2psrc's keep-alive for the sources of p's uridecodebin named d."""
+def keep_alive(p, ms, pull=True):
+    """p2psrc's keep-alive (and pull-mode) for the sources of p's
+    uridecodebin named d."""
     def setup(_bin, src):
         if src.find_property('keep-alive'):
             src.set_property('keep-alive', ms)
+            src.set_property('pull-mode', pull)
     p.get_by_name('d').connect('source-setup', setup)
 
-def first_and_seek(uri, keep_ms=0):
+def first_and_seek(uri, keep_ms=0, pull=True):
     p = Gst.parse_launch('uridecodebin name=d uri="%s" ! audioconvert ! appsink name=s sync=false'
                          % uri)
-    keep_alive(p, keep_ms)
+    keep_alive(p, keep_ms, pull)
     s = p.get_by_name('s')
     t0 = time.monotonic()
     p.set_state(Gst.State.PLAYING)
@@ -111,7 +113,7 @@ try:
             except OSError:
                 time.sleep(0.05)
         uris = {'p2p': 'p2p://%s/t.flac' % ticket, 'http': 'http://%s:%d/t.flac' % (host, port)}
-        figs = ('first', 'seek', 'bulk', 'next')
+        figs = ('first', 'seek', 'bulk', 'next', 'first-push', 'seek-push')
         res = {k: {f: [] for f in figs} for k in uris}
         for _ in range(runs):
             for k, u in uris.items():
@@ -119,13 +121,20 @@ try:
                 res[k]['first'].append(f); res[k]['seek'].append(sk)
                 res[k]['bulk'].append(bulk(u))
                 res[k]['next'].append(next_track(u))
+                if k == 'p2p':
+                    # p2psrc pull-mode=false: the parsers in push mode, as
+                    # over souphttpsrc (its figures are HTTP's first and seek)
+                    f, sk = first_and_seek(u, 0, False)
+                else:
+                    f, sk = res[k]['first'][-1], res[k]['seek'][-1]
+                res[k]['first-push'].append(f); res[k]['seek-push'].append(sk)
         print('file %d bytes, %d runs, medians (%s)' % (size, runs, args.label))
         for fig in figs:
             a = statistics.median(res['p2p'][fig]); b = statistics.median(res['http'][fig])
             extra = ''
             if fig == 'bulk':
                 extra = '  (%.1f / %.1f Mbit/s)' % (size * 8 / a / 1e6, size * 8 / b / 1e6)
-            print('%-6s p2p %.1f ms  http %.1f ms  ratio %.2f%s' % (fig, a * 1000, b * 1000, a / b, extra))
+            print('%-10s p2p %.1f ms  http %.1f ms  ratio %.2f%s' % (fig, a * 1000, b * 1000, a / b, extra))
         if os.environ.get('FILES_BENCH_RAW'):
             for k in uris:
                 for fig in figs:

@@ -131,6 +131,22 @@ def make_files(root):
     return files
 
 
+def pull_all(sink, with_offsets=False):
+    """The bytes of every sample of appsink SINK until EOS; with_offsets:
+    each buffer's offset and offset_end must be where it lies."""
+    out = bytearray()
+    while True:
+        s = sink.emit('try-pull-sample', WAIT_S * Gst.SECOND)
+        if s is None:
+            assert sink.get_property('eos'), 'no sample within %d s' % WAIT_S
+            return bytes(out)
+        b = s.get_buffer()
+        if with_offsets:
+            assert (b.offset, b.offset_end) == (len(out), len(out) + b.get_size()), \
+                (b.offset, b.offset_end, len(out))
+        out += b.extract_dup(0, b.get_size())
+
+
 class Player:
     """uridecodebin ! audioconvert ! S16LE appsink, prerolled."""
 
@@ -152,14 +168,7 @@ class Player:
 
     def read_all(self):
         self.p.set_state(Gst.State.PLAYING)
-        out = bytearray()
-        while True:
-            s = self.sink.emit('try-pull-sample', WAIT_S * Gst.SECOND)
-            if s is None:
-                assert self.sink.get_property('eos'), 'no sample within %d s' % WAIT_S
-                return bytes(out)
-            b = s.get_buffer()
-            out += b.extract_dup(0, b.get_size())
+        return pull_all(self.sink)
 
     def seek_first(self, fraction):
         d = self.duration()
@@ -494,17 +503,12 @@ class FilesTest(TrackChecks, unittest.TestCase):
             raw = f.read()
         p = Gst.parse_launch('p2psrc peer="%s" location="%s" ! appsink name=s sync=false'
                              % (self.ticket, rel))
-        s = p.get_by_name('s')
         p.set_state(Gst.State.PLAYING)
-        out = bytearray()
-        while True:
-            smp = s.emit('try-pull-sample', WAIT_S * Gst.SECOND)
-            if smp is None:
-                self.assertTrue(s.get_property('eos'))
-                break
-            out += smp.get_buffer().extract_dup(0, smp.get_buffer().get_size())
+        # each buffer says where it is (what has arrived is pushed, so the
+        # sizes vary)
+        out = pull_all(p.get_by_name('s'), with_offsets=True)
         p.set_state(Gst.State.NULL)
-        self.assertTrue(bytes(out) == raw)
+        self.assertTrue(out == raw)
         firsts = []
         for src in ('p2psrc peer="%s" location="%s"' % (self.ticket, rel),
                     'filesrc location="%s"' % os.path.join(self.root, rel)):
@@ -522,6 +526,49 @@ class FilesTest(TrackChecks, unittest.TestCase):
             p.set_state(Gst.State.NULL)
         self.assertGreater(firsts[1][0], 3 * Gst.SECOND)
         self.assertLessEqual(abs(firsts[0][0] - firsts[1][0]), firsts[1][1])
+
+    def test_pull_mode_off(self):
+        """pull-mode=false: uridecodebin's parsers run in push mode, as over
+        souphttpsrc; FLAC and MP3 still decode to the local PCM and a FLAC
+        seek lands within a frame of the local one."""
+        def no_pull(player_uri):
+            p = Gst.parse_launch(
+                'uridecodebin name=d uri="%s" ! audioconvert ! '
+                'audio/x-raw,format=S16LE ! appsink name=s sync=false' % player_uri)
+            p.get_by_name('d').connect(
+                'source-setup', lambda _b, src: src.set_property('pull-mode', False))
+            return p
+        checked = 0
+        for name in ('01 flac.flac', '03 mp3.mp3'):
+            rel = self.files.get(name)
+            if rel is None:
+                continue
+            with self.subTest(name=name):
+                p = no_pull(self.remote(rel))
+                p.set_state(Gst.State.PLAYING)
+                out = pull_all(p.get_by_name('s'))
+                src = p.get_by_name('d').get_by_name('source')
+                self.assertEqual(src.get_static_pad('src').mode, Gst.PadMode.PUSH)
+                p.set_state(Gst.State.NULL)
+                self.assertTrue(out == self.decode(self.local(rel)), name)
+                checked += 1
+        self.assertGreaterEqual(checked, 1)
+        rel = self.files['01 flac.flac']
+        a = Player(self.local(rel))
+        pa, da = a.seek_first(0.5)
+        a.close()
+        p = no_pull(self.remote(rel))
+        p.set_state(Gst.State.PAUSED)
+        p.get_state(WAIT_S * Gst.SECOND)
+        ok, d = p.query_duration(Gst.Format.TIME)
+        self.assertTrue(ok)
+        self.assertTrue(p.seek_simple(Gst.Format.TIME,
+                                      Gst.SeekFlags.FLUSH | Gst.SeekFlags.ACCURATE, d // 2))
+        p.get_state(WAIT_S * Gst.SECOND)
+        smp = p.get_by_name('s').emit('try-pull-preroll', WAIT_S * Gst.SECOND)
+        p.set_state(Gst.State.NULL)
+        self.assertIsNotNone(smp)
+        self.assertLessEqual(abs(smp.get_buffer().pts - pa), max(da, 1))
 
     def test_bad_paths(self):
         cases = [
