@@ -95,7 +95,8 @@ struct _StreamState {
   gboolean in_fin;
   gboolean reset;
   gsize consumed_pending;
-  GByteArray *out;
+  GQueue out;                   /* GBytes written, not yet in the session */
+  gsize out_len;                /* their bytes in all */
   gboolean fin_requested;
   gboolean fin_sent;
   gboolean dead;                /* stream objects gone: discard input */
@@ -185,6 +186,7 @@ StreamState *p2p_quic_stream_state_new (gint64 id);
 StreamState *p2p_quic_stream_state_ref (StreamState *st);
 void p2p_quic_stream_state_unref (StreamState *st);
 void p2p_quic_stream_state_drop_input_locked (StreamState *st);
+void p2p_quic_stream_state_drop_output_locked (StreamState *st);
 /* A GIOStream over extra stream @st of @conn (transfer full). */
 GIOStream *p2p_quic_stream_new (P2pQuicConnection *conn, StreamState *st);
 /* The stream state of @stream if it is one of @conn's streams, else NULL

@@ -137,7 +137,7 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
       g_hash_table_iter_remove (&iter);
       continue;
     }
-    if (st->out->len > 0 || (st->fin_requested && !st->fin_sent) || st->consumed_pending > 0 ||
+    if (st->out_len > 0 || (st->fin_requested && !st->fin_sent) || st->consumed_pending > 0 ||
         st->grant_pending || st->abort_pending)
       g_ptr_array_add (todo, p2p_quic_stream_state_ref (st));
   }
@@ -171,23 +171,31 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
     if (consumed > 0)
       p2p_quic_session_stream_consumed (self->session, st->id, consumed);
     g_mutex_lock (&self->lock);
-    /* the session copies what it takes (it calls nothing back and takes no
-     * lock): straight from the stream's buffer, under the lock that keeps
-     * writers from moving it */
-    if (st->out->len > 0) {
-      took = p2p_quic_session_stream_write (self->session, st->id, st->out->data, st->out->len,
-          &error);
+    /* the session keeps the chunks it takes (a reference, no copy) */
+    while (st->out.length > 0) {
+      GBytes *head = g_queue_peek_head (&st->out);
+      gsize len = g_bytes_get_size (head);
+
+      took = p2p_quic_session_stream_write_bytes (self->session, st->id, head, &error);
       if (took < 0) {
         g_debug ("stream %" G_GINT64_FORMAT " write failed: %s", st->id, error->message);
         st->reset = TRUE;
-        g_byte_array_set_size (st->out, 0);
-      } else if (took > 0) {
-        g_byte_array_remove_range (st->out, 0, (guint) took);
+        p2p_quic_stream_state_drop_output_locked (st);
+        break;
       }
-      if (took != 0)
-        g_cond_broadcast (&self->cond);
+      if (took == 0)
+        break;
+      st->out_len -= took;
+      g_queue_pop_head (&st->out);
+      if ((gsize) took < len)
+        g_queue_push_head (&st->out, g_bytes_new_from_bytes (head, took, len - took));
+      g_bytes_unref (head);
+      if ((gsize) took < len)
+        break;
     }
-    if (st->fin_requested && !st->fin_sent && st->out->len == 0 && !st->reset) {
+    if (took != 0)
+      g_cond_broadcast (&self->cond);
+    if (st->fin_requested && !st->fin_sent && st->out_len == 0 && !st->reset) {
       st->fin_sent = TRUE;
       fin = TRUE;
       g_cond_broadcast (&self->cond);
@@ -307,6 +315,15 @@ p2p_quic_connection_get_unaccepted_bytes (P2pQuicConnection *self, guint *n_stre
  * with unread data would otherwise shrink the window for good: a player
  * that seeks often, aborting its read-ahead each time, stalled once the
  * connection's 32 MiB were spent that way). */
+/* Forgets what was written and not yet given to the session (the stream
+ * was aborted or reset). */
+void
+p2p_quic_stream_state_drop_output_locked (StreamState *st)
+{
+  g_queue_clear_full (&st->out, (GDestroyNotify) g_bytes_unref);
+  st->out_len = 0;
+}
+
 void
 p2p_quic_stream_state_drop_input_locked (StreamState *st)
 {
@@ -330,7 +347,7 @@ quic_abort_stream (P2pConnection *conn, GIOStream *stream)
   st->reset = TRUE;
   st->abort_pending = TRUE;
   p2p_quic_stream_state_drop_input_locked (st);
-  g_byte_array_set_size (st->out, 0);
+  p2p_quic_stream_state_drop_output_locked (st);
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
   p2p_quic_conn_schedule_work (self);

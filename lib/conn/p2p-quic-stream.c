@@ -19,7 +19,7 @@ p2p_quic_stream_state_new (gint64 id)
   st->ref_count = 1;
   st->id = id;
   g_queue_init (&st->in);
-  st->out = g_byte_array_new ();
+  g_queue_init (&st->out);
   return st;
 }
 
@@ -36,7 +36,7 @@ p2p_quic_stream_state_unref (StreamState *st)
   if (!g_atomic_int_dec_and_test (&st->ref_count))
     return;
   g_queue_clear_full (&st->in, (GDestroyNotify) g_bytes_unref);
-  g_byte_array_unref (st->out);
+  g_queue_clear_full (&st->out, (GDestroyNotify) g_bytes_unref);
   g_free (st);
 }
 
@@ -199,10 +199,12 @@ quic_output_write (GOutputStream *stream, const void *buffer, gsize count,
     if (output_failed_locked (self, st, self->closed || self->close_requested, cancellable,
         error))
       break;
-    if (st->out->len < P2P_QUIC_STREAM_SEND_BUFFER) {
-      gsize n = MIN (count, P2P_QUIC_STREAM_SEND_BUFFER - st->out->len);
+    if (st->out_len < P2P_QUIC_STREAM_SEND_BUFFER) {
+      gsize n = MIN (count, P2P_QUIC_STREAM_SEND_BUFFER - st->out_len);
 
-      g_byte_array_append (st->out, buffer, (guint) n);
+      /* the one copy: the session sends from this chunk */
+      g_queue_push_tail (&st->out, g_bytes_new (buffer, n));
+      st->out_len += n;
       ret = (gssize) n;
       break;
     }

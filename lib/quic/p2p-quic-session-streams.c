@@ -159,17 +159,15 @@ get_extra (P2pQuicSession *s, gint64 stream_id, GError **error)
   return es;
 }
 
-gssize
-p2p_quic_session_stream_write (P2pQuicSession *s, gint64 stream_id, const guint8 *data,
-    gsize len, GError **error)
+/* How many of @len bytes stream @stream_id takes now (its free buffer),
+ * or -1 with @error set when it cannot be written. */
+static gssize
+stream_room (P2pQuicSession *s, gint64 stream_id, gsize len, ExtraStream **out,
+    GError **error)
 {
   ExtraStream *es;
   guint64 buffered;
   gsize n;
-
-  g_return_val_if_fail (s != NULL, -1);
-  g_return_val_if_fail (data != NULL || len == 0, -1);
-  g_return_val_if_fail (error == NULL || *error == NULL, -1);
 
   if (s->state == P2P_QUIC_STATE_CLOSED || s->fatal_set) {
     g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED, "the connection is closed");
@@ -187,13 +185,53 @@ p2p_quic_session_stream_write (P2pQuicSession *s, gint64 stream_id, const guint8
   n = buffered >= P2P_QUIC_STREAM_SEND_BUFFER ? 0 : MIN (len, P2P_QUIC_STREAM_SEND_BUFFER - buffered);
   if (n < len)
     es->want_writable = TRUE;
+  *out = es;
+  return (gssize) n;
+}
+
+gssize
+p2p_quic_session_stream_write (P2pQuicSession *s, gint64 stream_id, const guint8 *data,
+    gsize len, GError **error)
+{
+  ExtraStream *es;
+  gssize n;
+
+  g_return_val_if_fail (s != NULL, -1);
+  g_return_val_if_fail (data != NULL || len == 0, -1);
+  g_return_val_if_fail (error == NULL || *error == NULL, -1);
+
+  n = stream_room (s, stream_id, len, &es, error);
   if (n > 0) {
     g_autoptr (GBytes) b = g_bytes_new (data, n);
 
     p2p_quic_send_stream_append (&es->tx, b);
     p2p_quic_session_ready_add (s, es);
   }
-  return (gssize) n;
+  return n;
+}
+
+gssize
+p2p_quic_session_stream_write_bytes (P2pQuicSession *s, gint64 stream_id, GBytes *data,
+    GError **error)
+{
+  ExtraStream *es;
+  gsize len;
+  gssize n;
+
+  g_return_val_if_fail (s != NULL, -1);
+  g_return_val_if_fail (data != NULL, -1);
+  g_return_val_if_fail (error == NULL || *error == NULL, -1);
+
+  len = g_bytes_get_size (data);
+  n = stream_room (s, stream_id, len, &es, error);
+  if (n > 0) {
+    g_autoptr (GBytes) b = (gsize) n == len ? g_bytes_ref (data)
+        : g_bytes_new_from_bytes (data, 0, n);
+
+    p2p_quic_send_stream_append (&es->tx, b);
+    p2p_quic_session_ready_add (s, es);
+  }
+  return n;
 }
 
 void

@@ -260,6 +260,10 @@ gsize p2p_quic_session_get_max_datagram_size (P2pQuicSession *s);
 gint64 p2p_quic_session_open_stream (P2pQuicSession *s, GError **error);
 gssize p2p_quic_session_stream_write (P2pQuicSession *s, gint64 stream_id, const guint8 *data,
     gsize len, GError **error);
+/* The same without a copy: the session keeps a reference to @data (or to
+ * the part of it that it took). */
+gssize p2p_quic_session_stream_write_bytes (P2pQuicSession *s, gint64 stream_id, GBytes *data,
+    GError **error);
 void p2p_quic_session_stream_finish (P2pQuicSession *s, gint64 stream_id);
 /* The owner accepted peer-opened stream @stream_id: its window grows from
  * cfg.unaccepted_stream_window to the normal stream window. */
