@@ -46,7 +46,8 @@ def keep_alive(p, ms, pull=True):
     """p2psrc's keep-alive (and pull-mode) for the sources of p's
     uridecodebin named d."""
     def setup(_bin, src):
-        if src.find_property('keep-alive'):
+        # (souphttpsrc has a boolean keep-alive of its own: left as it is)
+        if src.get_factory().get_name() == 'p2psrc':
             src.set_property('keep-alive', ms)
             src.set_property('pull-mode', pull)
     p.get_by_name('d').connect('source-setup', setup)
