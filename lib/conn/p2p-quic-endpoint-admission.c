@@ -406,6 +406,13 @@ p2p_quic_endpoint_get_retries_sent (P2pQuicEndpoint *self)
 }
 
 guint64
+p2p_quic_endpoint_get_resets_sent (P2pQuicEndpoint *self)
+{
+  g_return_val_if_fail (P2P_IS_QUIC_ENDPOINT (self), 0);
+  return self->resets_sent;
+}
+
+guint64
 p2p_quic_endpoint_get_evicted (P2pQuicEndpoint *self)
 {
   g_return_val_if_fail (P2P_IS_QUIC_ENDPOINT (self), 0);

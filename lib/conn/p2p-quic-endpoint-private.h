@@ -60,6 +60,9 @@ struct _P2pQuicEndpoint {
   guint max_pending_per_ip;
   guint64 handshake_timeout_ns;
   guint64 retries_sent;
+  double reset_budget;          /* Stateless Resets that may be sent now */
+  guint64 reset_refill_ns;
+  guint64 resets_sent;
   guint64 evicted;
   guint64 handshake_seq;
 

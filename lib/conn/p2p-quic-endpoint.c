@@ -23,6 +23,8 @@
  * may be called from any thread (the accept queue is guarded by a mutex).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-quic-endpoint-private.h"
+
+#include <sodium.h>
 #include "p2p/p2p-error.h"
 #include "p2p-net-monitor.h"
 
@@ -183,6 +185,48 @@ deliver_moved (P2pQuicEndpoint *self, const char *key, GSocketAddress *from,
   return TRUE;
 }
 
+/* Stateless Resets per second (a burst of as many): a flood of packets
+ * with made-up connection IDs gets no more answers than this. */
+#define RESET_RATE 100
+
+/* A short-header packet for no connection of ours: one that this peer had
+ * before it restarted (same identity, same port), whose other end still
+ * sends. A Stateless Reset tells it at once that the connection is gone;
+ * without one it would wait for its liveness timeout. TRUE if sent. */
+static gboolean
+send_stateless_reset (P2pQuicEndpoint *self, GSocketAddress *from, const guint8 *data,
+    gsize len)
+{
+  guint8 out[P2P_QUIC_STATELESS_RESET_LEN];
+  guint64 now = p2p_datagram_socket_now (self->socket);
+  gsize n;
+  gboolean accepting;
+
+  /* a listener only: a restart keeps its port (a dialer's is new each
+   * time); a connection ID that this process issued never gets one
+   * (p2p_quic_stateless_reset_write: its connection is alive, closing, or
+   * was refused a moment ago and its CONNECTION_CLOSE is on the way) */
+  g_mutex_lock (&self->lock);
+  accepting = self->accepting && !self->closed;
+  g_mutex_unlock (&self->lock);
+  if (!accepting)
+    return FALSE;
+  self->reset_budget = MIN ((double) RESET_RATE, self->reset_budget +
+      (now - self->reset_refill_ns) / 1e9 * RESET_RATE);
+  self->reset_refill_ns = now;
+  if (self->reset_budget < 1.0)
+    return FALSE;
+  n = p2p_quic_stateless_reset_write (self->identity, self->cfg.cid_key, data, len, out,
+      sizeof out);
+  if (n == 0 || !p2p_datagram_socket_send_to (self->socket, from, out, n, NULL))
+    return FALSE;
+  self->reset_budget -= 1.0;
+  self->resets_sent++;
+  g_debug ("stateless reset sent for a %" G_GSIZE_FORMAT "-byte packet of a connection we do "
+      "not have", len);
+  return TRUE;
+}
+
 static void
 on_socket_receive (P2pDatagramSocket *sock, GSocketAddress *from, const guint8 *data,
     gsize len, gpointer user_data)
@@ -206,7 +250,9 @@ on_socket_receive (P2pDatagramSocket *sock, GSocketAddress *from, const guint8 *
     return;
   if (!p2p_quic_packet_is_initial (data, len)) {
     self->dropped_garbage++;
-    g_debug ("%s: %" G_GSIZE_FORMAT "-byte datagram from an unknown remote dropped", key, len);
+    if (!send_stateless_reset (self, from, data, len))
+      g_debug ("%s: %" G_GSIZE_FORMAT "-byte datagram from an unknown remote dropped", key,
+          len);
     return;
   }
   p2p_quic_endpoint_accept_initial (self, key, from, data, len);
@@ -565,6 +611,9 @@ p2p_quic_endpoint_new (P2pDatagramSocket *socket, P2pIdentity *identity,
     self->cfg = *cfg;
   else
     p2p_quic_session_config_init (&self->cfg);
+  /* this endpoint's connection IDs: a restarted one (same identity and
+   * port) tells them apart from its own and answers with a reset */
+  randombytes_buf (self->cfg.cid_key, sizeof self->cfg.cid_key);
   self->ctx = g_main_context_ref (p2p_datagram_socket_get_context (socket));
   wr = g_new0 (GWeakRef, 1);
   g_weak_ref_init (wr, self);

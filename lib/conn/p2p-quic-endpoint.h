@@ -43,6 +43,9 @@ void p2p_quic_endpoint_set_handshake_limits (P2pQuicEndpoint *self, guint64 time
  * evicted so far (endpoint's context). */
 guint p2p_quic_endpoint_get_pending (P2pQuicEndpoint *self);
 guint64 p2p_quic_endpoint_get_retries_sent (P2pQuicEndpoint *self);
+/* Stateless Resets sent (short-header packets for connections we do not
+ * have, e.g. from before a restart). */
+guint64 p2p_quic_endpoint_get_resets_sent (P2pQuicEndpoint *self);
 guint64 p2p_quic_endpoint_get_evicted (P2pQuicEndpoint *self);
 void p2p_quic_endpoint_set_counters (P2pQuicEndpoint *self, P2pProviderCounters *counters);
 void p2p_quic_endpoint_set_accepting (P2pQuicEndpoint *self, gboolean accepting,

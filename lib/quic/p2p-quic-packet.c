@@ -1,7 +1,8 @@
 /* p2p-quic-packet.c: what the endpoint asks of a QUIC packet before any
  * session exists: is it a client Initial, its destination connection ID,
- * and the stateless Retry (address validation token check and the Retry
- * packet). Declared in p2p-quic-session.h.
+ * the stateless Retry (address validation token check and the Retry
+ * packet), and the Stateless Reset (its token, derived from the identity,
+ * and the packet). Declared in p2p-quic-session.h.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-quic-session.h"
 
@@ -95,4 +96,86 @@ p2p_quic_retry_write (const guint8 *pkt, gsize len, const guint8 *secret, gconst
   n = ngtcp2_crypto_write_retry (out, outlen, hd.version, &hd.scid, &scid, &hd.dcid, token,
       (size_t) tokenlen);
   return n > 0 ? (gsize) n : 0;
+}
+
+/* Our connection IDs: a random part and a MAC of it under the endpoint's
+ * key (cfg.cid_key), so that the endpoint can tell a connection ID that it
+ * issued (a connection that is alive, closing or was just refused: never
+ * reset) from one of an earlier run of the same peer (reset). Without the
+ * key the IDs look random and unlinkable. */
+#define CID_MAC_LEN 8
+
+static void
+cid_mac (const guint8 *key, const guint8 *cid, gsize len, guint8 *mac)
+{
+  crypto_generichash (mac, CID_MAC_LEN, cid, len - CID_MAC_LEN, key, P2P_QUIC_CID_KEY_LEN);
+}
+
+void
+p2p_quic_cid_new (const guint8 *key, guint8 *cid)
+{
+  randombytes_buf (cid, P2P_QUIC_SCID_LEN - CID_MAC_LEN);
+  cid_mac (key, cid, P2P_QUIC_SCID_LEN, cid + P2P_QUIC_SCID_LEN - CID_MAC_LEN);
+}
+
+gboolean
+p2p_quic_cid_is_ours (const guint8 *key, const guint8 *cid, gsize len)
+{
+  guint8 mac[CID_MAC_LEN];
+
+  if (len != P2P_QUIC_SCID_LEN)
+    return FALSE;
+  cid_mac (key, cid, len, mac);
+  return sodium_memcmp (mac, cid + len - CID_MAC_LEN, CID_MAC_LEN) == 0;
+}
+
+/* Stateless Reset (RFC 9000 section 10.3). The token of a connection ID is
+ * a keyed BLAKE2b of it (the key: the identity's secret seed; the
+ * connection IDs are all P2P_QUIC_SCID_LEN bytes, 10.3.2), so the same
+ * peer can compute it after a restart, when the connection's state is
+ * gone, and tell the other end at once instead of leaving it to time out.
+ * Nobody without the secret can compute one. */
+void
+p2p_quic_stateless_reset_token (P2pIdentity *identity, const guint8 *cid, gsize cid_len,
+    guint8 *token)
+{
+  static const char context[] = "gst-p2p stateless reset token v1";
+  crypto_generichash_state st;
+
+  if (identity == NULL) {
+    randombytes_buf (token, NGTCP2_STATELESS_RESET_TOKENLEN);
+    return;
+  }
+  crypto_generichash_init (&st, p2p_identity_get_secret_key (identity),
+      crypto_sign_SEEDBYTES, NGTCP2_STATELESS_RESET_TOKENLEN);
+  crypto_generichash_update (&st, (const guint8 *) context, sizeof context);
+  crypto_generichash_update (&st, cid, cid_len);
+  crypto_generichash_final (&st, token, NGTCP2_STATELESS_RESET_TOKENLEN);
+}
+
+gsize
+p2p_quic_stateless_reset_write (P2pIdentity *identity, const guint8 *cid_key,
+    const guint8 *pkt, gsize len, guint8 *out, gsize outlen)
+{
+  guint8 dcid[P2P_QUIC_MAX_CID_LEN], token[NGTCP2_STATELESS_RESET_TOKENLEN];
+  guint8 rand[P2P_QUIC_STATELESS_RESET_LEN];
+  gsize dcid_len = 0, n;
+  ngtcp2_ssize rv;
+
+  /* only for a short-header packet to one of our connection IDs, and
+   * smaller than it (no loop between two endpoints that lost their state,
+   * no amplification) */
+  if (identity == NULL || pkt == NULL || len <= P2P_QUIC_STATELESS_RESET_LEN
+      || (pkt[0] & 0x80) != 0
+      || !p2p_quic_packet_get_dcid (pkt, len, P2P_QUIC_SCID_LEN, dcid, &dcid_len)
+      || dcid_len != P2P_QUIC_SCID_LEN || p2p_quic_cid_is_ours (cid_key, dcid, dcid_len))
+    return 0;
+  n = P2P_QUIC_STATELESS_RESET_LEN;
+  if (outlen < n)
+    return 0;
+  p2p_quic_stateless_reset_token (identity, dcid, dcid_len, token);
+  randombytes_buf (rand, sizeof rand);
+  rv = ngtcp2_pkt_write_stateless_reset (out, n, token, rand,
+      n - 1 - NGTCP2_STATELESS_RESET_TOKENLEN);
+  return rv > 0 ? (gsize) rv : 0;
 }

@@ -20,9 +20,13 @@ static int
 get_new_connection_id_cb (ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token, size_t cidlen,
     void *user_data)
 {
-  randombytes_buf (cid->data, cidlen);
+  P2pQuicSession *s = user_data;
+
+  /* cidlen is our initial SCID's: P2P_QUIC_SCID_LEN */
+  g_return_val_if_fail (cidlen == P2P_QUIC_SCID_LEN, NGTCP2_ERR_CALLBACK_FAILURE);
   cid->datalen = cidlen;
-  randombytes_buf (token, NGTCP2_STATELESS_RESET_TOKENLEN);
+  p2p_quic_cid_new (s->cfg.cid_key, cid->data);
+  p2p_quic_stateless_reset_token (s->identity, cid->data, cid->datalen, token);
   return 0;
 }
 
@@ -278,6 +282,18 @@ path_validation_cb (ngtcp2_conn *conn, uint32_t flags, const ngtcp2_path *path,
   return 0;
 }
 
+/* The peer answered with a Stateless Reset: it has no state for this
+ * connection any more (it restarted); read_packet() closes the session. */
+static int
+recv_stateless_reset_cb (ngtcp2_conn *conn, const ngtcp2_pkt_stateless_reset *sr,
+    void *user_data)
+{
+  P2pQuicSession *s = user_data;
+
+  s->stateless_reset = TRUE;
+  return 0;
+}
+
 ngtcp2_callbacks
 p2p_quic_session_base_callbacks (void)
 {
@@ -304,6 +320,7 @@ p2p_quic_session_base_callbacks (void)
     .stream_stop_sending = stream_stop_sending_cb,
     .version_negotiation = ngtcp2_crypto_version_negotiation_cb,
     .path_validation = path_validation_cb,
+    .recv_stateless_reset = recv_stateless_reset_cb,
   };
   return cb;
 }

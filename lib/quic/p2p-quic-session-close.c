@@ -120,7 +120,11 @@ p2p_quic_session_fatal_from_peer_close (P2pQuicSession *s)
     reason = g_strdup ("(reason not valid UTF-8)");
   }
 
-  if (cc->type == P2P_NG_CCERR_TYPE_APPLICATION) {
+  if (s->stateless_reset) {
+    err = g_error_new_literal (P2P_ERROR, P2P_ERROR_CLOSED,
+        "the peer no longer has this connection (it answered with a QUIC stateless reset: "
+        "it restarted or dropped the connection)");
+  } else if (cc->type == P2P_NG_CCERR_TYPE_APPLICATION) {
     switch (cc->error_code) {
       case P2P_DISCONNECT_NORMAL:
         break;

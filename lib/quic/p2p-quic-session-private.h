@@ -94,6 +94,7 @@ struct _P2pQuicSession {
   guint32 peer_route;           /* where the last one went */
   guint64 early_probes;         /* PTO probes sent when the peer was heard again */
   gboolean ping_pending;        /* keepalive timer set to expire: p2p_quic_session_ping() */
+  gboolean stateless_reset;     /* the peer sent one: it lost the connection */
   int in_ngtcp2;                /* depth of ngtcp2 calls (callbacks may run) */
   gboolean in_after_io, after_io_again;
 

@@ -143,6 +143,9 @@ p2p_quic_session_config_init (P2pQuicSessionConfig *cfg)
   cfg->capabilities = P2P_CAPABILITIES_LOCAL;
   cfg->enable_datagrams = TRUE;
   cfg->recv_window = DEFAULT_RECV_WINDOW;
+  if (sodium_init () < 0)
+    g_error ("libsodium could not be initialised");
+  randombytes_buf (cfg->cid_key, sizeof cfg->cid_key);
   cfg->congestion_control = P2P_CONGESTION_CONTROL_BBR2;
 }
 
@@ -297,7 +300,7 @@ p2p_quic_session_new_client (P2pIdentity *identity, const P2pPeerId *expected_pe
   dcid.datalen = P2P_QUIC_SCID_LEN;
   randombytes_buf (dcid.data, dcid.datalen);
   scid.datalen = P2P_QUIC_SCID_LEN;
-  randombytes_buf (scid.data, scid.datalen);
+  p2p_quic_cid_new (s->cfg.cid_key, scid.data);
 
   if (!tls_setup (s, error))
     return NULL;
@@ -367,10 +370,11 @@ p2p_quic_session_new_server_validated (P2pIdentity *identity, const guint8 *pkt,
     p2p_ng_settings_set_retry_token (&settings, p2p_ng_pkt_hd_token (&hd),
         p2p_ng_pkt_hd_tokenlen (&hd));
   }
-  params.stateless_reset_token_present = 1;
-  randombytes_buf (params.stateless_reset_token, sizeof (params.stateless_reset_token));
   scid.datalen = P2P_QUIC_SCID_LEN;
-  randombytes_buf (scid.data, scid.datalen);
+  p2p_quic_cid_new (s->cfg.cid_key, scid.data);
+  params.stateless_reset_token_present = 1;
+  p2p_quic_stateless_reset_token (identity, scid.data, scid.datalen,
+      params.stateless_reset_token);
 
   if (!tls_setup (s, error))
     return NULL;

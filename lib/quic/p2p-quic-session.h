@@ -39,6 +39,8 @@ typedef enum {
   P2P_QUIC_STATE_CLOSED,        /* terminal: see p2p_quic_session_get_error() */
 } P2pQuicState;
 
+#define P2P_QUIC_CID_KEY_LEN 32
+
 typedef struct {
   /* Authenticated and protocol Handshake done. */
   void (*established) (P2pQuicSession *s, gpointer user_data);
@@ -125,6 +127,9 @@ typedef struct {
   /* Tests only: a server that does not ask for the client's key in TLS
    * (to check that it still refuses to become ESTABLISHED without it). */
   gboolean test_ignore_client_key;
+  /* Key of our connection IDs (p2p_quic_cid_new): random from
+   * config_init; each endpoint draws its own. */
+  guint8 cid_key[P2P_QUIC_CID_KEY_LEN];
 } P2pQuicSessionConfig;
 
 /* Default cap on peer-opened streams nobody accepted yet. */
@@ -182,6 +187,25 @@ P2pQuicTokenCheck p2p_quic_retry_check (const guint8 *pkt, gsize len, const guin
  * least 256 bytes). Returns its length, 0 on failure. */
 gsize p2p_quic_retry_write (const guint8 *pkt, gsize len, const guint8 *secret,
     gconstpointer sa, gsize salen, guint64 now, guint8 *out, gsize outlen);
+/* A new connection ID into @cid (P2P_QUIC_SCID_LEN bytes) under @key
+ * (cfg.cid_key), and whether @cid is one issued under @key: by the same
+ * endpoint, for a connection alive, closing or refused a moment ago (such
+ * a packet never gets a Stateless Reset). */
+void p2p_quic_cid_new (const guint8 *key, guint8 *cid);
+gboolean p2p_quic_cid_is_ours (const guint8 *key, const guint8 *cid, gsize len);
+/* Stateless Reset (RFC 9000 section 10.3): @token (16 bytes) of
+ * connection ID @cid, derived from @identity's secret (random without
+ * one). The sessions announce these tokens for their connection IDs. */
+void p2p_quic_stateless_reset_token (P2pIdentity *identity, const guint8 *cid, gsize cid_len,
+    guint8 *token);
+/* The Stateless Reset answering @pkt, a short-header packet for which no
+ * connection exists (a restart lost it), into @out: its length
+ * (P2P_QUIC_STATELESS_RESET_LEN, smaller than @pkt), or 0 when @pkt gets
+ * none (not longer than a reset, a long header, a connection ID issued
+ * under @cid_key, no @identity). */
+#define P2P_QUIC_STATELESS_RESET_LEN 42
+gsize p2p_quic_stateless_reset_write (P2pIdentity *identity, const guint8 *cid_key,
+    const guint8 *pkt, gsize len, guint8 *out, gsize outlen);
 /* Server session for an Initial whose Retry token was VALID (@odcid from
  * p2p_quic_retry_check); otherwise as p2p_quic_session_new_server. */
 P2pQuicSession *p2p_quic_session_new_server_validated (P2pIdentity *identity, const guint8 *pkt,

@@ -476,6 +476,53 @@ test_vanished_peer (Fixture *f, gconstpointer data)
   unref_on_net (f, client);
 }
 
+/* The server process is killed (no goodbye) and a new one with the same
+ * identity listens on the same port: the client's next packet gets a
+ * Stateless Reset (the token derives from the identity), and the client
+ * learns at once that the connection is gone instead of after its idle
+ * timeout. A packet of a connection that is alive gets none. */
+static void
+test_restarted_peer (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+  P2pConnection *c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
+  P2pConnection *s;
+  g_autoptr (GBytes) msg = NULL;
+  g_autofree char *bind = NULL;
+  NewEndpoint ne = { f, f->server_id, NULL, NULL, NULL };
+
+  g_assert_no_error (error);
+  s = accept_one (f);
+  send_str (c, "ping");
+  assert_receive_str (f, s, "ping");
+  send_str (s, "pong");
+  assert_receive_str (f, c, "pong");
+  g_assert_cmpuint (p2p_quic_endpoint_get_resets_sent (f->server), ==, 0);
+
+  /* the crash: the server's socket goes, nothing is said */
+  p2p_net_thread_invoke_sync (f->nt, close_socket_net, f->server);
+  unref_on_net (f, s);
+  unref_on_net (f, f->server);
+  bind = g_strdup_printf ("127.0.0.1:%u",
+      g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (f->server_addr)));
+  ne.bind = bind;
+  p2p_net_thread_invoke_sync (f->nt, new_endpoint_net, &ne);
+  g_assert_no_error (ne.error);
+  f->server = ne.ep;
+  p2p_quic_endpoint_set_accepting (f->server, TRUE, NULL, 64);
+
+  send_str (c, "are you there");
+  msg = receive_bounded (f, c, &error);
+  g_assert_null (msg);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_CLOSED);
+  g_assert_nonnull (strstr (error->message, "stateless reset"));
+  g_assert_cmpuint (p2p_quic_endpoint_get_resets_sent (f->server), >=, 1);
+  g_assert_false (p2p_connection_is_connected (c));
+  unref_on_net (f, c);
+  unref_on_net (f, client);
+}
+
 typedef struct {
   GMutex lock;
   GCond cond;
@@ -2218,6 +2265,7 @@ main (int argc, char **argv)
   ADD ("garbage", test_garbage, NULL);
   ADD ("many-connections", test_many, NULL);
   ADD ("vanished-peer", test_vanished_peer, GUINT_TO_POINTER (1000));
+  ADD ("restarted-peer", test_restarted_peer, NULL);
   ADD ("graceful-close", test_graceful_close, NULL);
   ADD ("stream-round-trip", test_stream_round_trip, NULL);
   ADD ("cancel-receive", test_cancel_receive, NULL);
