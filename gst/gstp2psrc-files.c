@@ -83,11 +83,6 @@ struct _GstP2pFileReader {
   guint64 req_len;              /* length of the next request */
   guint reconnects;             /* consecutive attempts */
   gboolean conn_suspect;        /* an error not about the file: not kept (keep-alive) */
-
-  /* push mode: the streaming task's position (stream lock) */
-  guint64 push_pos;
-  gboolean push_started, push_need_segment;
-  guint32 push_seqnum;
 };
 
 typedef struct {
@@ -375,6 +370,7 @@ with_recovery (GstP2pFileReader *self, ReadOnce once, guint64 at, guint64 want, 
 {
   for (guint attempt = 1;; attempt++) {
     GError *err = NULL;
+    guint delay;
 
     if (once (self, at, want, out, &err)) {
       self->reconnects = 0;
@@ -389,6 +385,9 @@ with_recovery (GstP2pFileReader *self, ReadOnce once, guint64 at, guint64 want, 
       /* the connection failed (peer restarted, network change): a new
        * connection, the same offset; the validator proves the same file */
       self->reconnects++;
+      /* a kept connection (keep-alive) found gone: the peer restarted or
+       * the connection timed out while kept; a new one is dialled at once */
+      delay = self->reconnects == 1 && self->obj->reused ? 0 : RECONNECT_DELAY_MS;
       GST_WARNING_OBJECT (self->element, "\"%s\": reconnecting (attempt %u of %u) at "
           "offset %" G_GUINT64_FORMAT ": %s", self->path, self->reconnects, RECONNECT_MAX,
           at, err->message);
@@ -397,7 +396,7 @@ with_recovery (GstP2pFileReader *self, ReadOnce once, guint64 at, guint64 want, 
               gst_structure_new ("p2p-reconnect",
                   "attempt", G_TYPE_UINT, self->reconnects,
                   "max-attempts", G_TYPE_UINT, RECONNECT_MAX,
-                  "delay-ms", G_TYPE_UINT, RECONNECT_DELAY_MS,
+                  "delay-ms", G_TYPE_UINT, delay,
                   "reason", G_TYPE_STRING, err->message,
                   "location", G_TYPE_STRING, self->path,
                   "offset", G_TYPE_UINT64, at, NULL)));
@@ -409,7 +408,7 @@ with_recovery (GstP2pFileReader *self, ReadOnce once, guint64 at, guint64 want, 
         p2p_connection_close (self->conn, "reconnecting");
         g_clear_object (&self->conn);
       }
-      reader_wait_ms (self, RECONNECT_DELAY_MS);
+      reader_wait_ms (self, delay);
       if (!ensure_conn (self, &err)) {
         if (self->reconnects >= RECONNECT_MAX || g_cancellable_is_cancelled (self->cancel)) {
           g_propagate_error (error, err);
@@ -629,25 +628,29 @@ use_tail (GstP2pFileReader *self, guint64 at)
   drop_tail (self);
 }
 
+/* The size query's attempt: the first block's answer gives the size (and
+ * its bytes are on the way for the first read); the end of the file comes
+ * with it. */
+static gboolean
+size_once (GstP2pFileReader *self, guint64 at, guint64 want, gpointer out, GError **error)
+{
+  if (!ensure_conn (self, error) || !restart_window (self, 0, BLOCK_MIN, error))
+    return FALSE;
+  drop_tail (self);
+  request_tail (self);
+  if (!pending_header (self, g_queue_peek_head (&self->pending), error)) {
+    drop_window (self);
+    drop_tail (self);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 get_size_locked (GstP2pFileReader *self, guint64 *size, GError **error)
 {
-  if (!self->have_first) {
-    Pending *p;
-
-    /* the first block's answer gives the size (and its bytes are on the way
-     * for the first read); the end of the file comes with it */
-    if (!ensure_conn (self, error) || !restart_window (self, 0, BLOCK_MIN, error))
-      return FALSE;
-    drop_tail (self);
-    request_tail (self);
-    p = g_queue_peek_head (&self->pending);
-    if (!pending_header (self, p, error)) {
-      drop_window (self);
-      drop_tail (self);
-      return FALSE;
-    }
-  }
+  if (!self->have_first && !with_recovery (self, size_once, 0, BLOCK_MIN, NULL, error))
+    return FALSE;
   *size = self->first.size;
   return TRUE;
 }
@@ -789,108 +792,4 @@ gst_p2p_file_reader_read (GstP2pFileReader *self, guint64 offset, guint max,
 failed:
   g_mutex_unlock (&self->lock);
   return read_failed (self, error);
-}
-
-/* ---- push mode: a streaming task reads PUSH_CHUNK bytes at a time from
- * the position; BYTES seeks move it (flushing or not), like GstBaseSrc ---- */
-
-#define PUSH_CHUNK (64 * 1024)
-
-static void
-push_loop (gpointer data)
-{
-  GstP2pFileReader *self = data;
-  GstPad *pad = GST_ELEMENT (self->element)->srcpads->data;
-  GstBuffer *buf = NULL;
-  GstFlowReturn ret;
-
-  if (!self->push_started) {
-    g_autofree char *id = gst_pad_create_stream_id (pad, self->element, NULL);
-
-    gst_pad_push_event (pad, gst_event_new_stream_start (id));
-    self->push_started = TRUE;
-  }
-  if (self->push_need_segment) {
-    GstSegment seg;
-    GstEvent *ev;
-
-    gst_segment_init (&seg, GST_FORMAT_BYTES);
-    seg.start = seg.position = seg.time = self->push_pos;
-    ev = gst_event_new_segment (&seg);
-    if (self->push_seqnum)
-      gst_event_set_seqnum (ev, self->push_seqnum);
-    gst_pad_push_event (pad, ev);
-    self->push_need_segment = FALSE;
-  }
-  ret = gst_p2p_file_reader_read (self, self->push_pos, PUSH_CHUNK, &buf);
-  if (ret == GST_FLOW_OK) {
-    self->push_pos += gst_buffer_get_size (buf);
-    ret = gst_pad_push (pad, buf);
-  }
-  if (ret == GST_FLOW_OK)
-    return;
-  GST_DEBUG_OBJECT (self->element, "pausing: %s", gst_flow_get_name (ret));
-  gst_pad_pause_task (pad);
-  if (ret == GST_FLOW_EOS) {
-    GstEvent *ev = gst_event_new_eos ();
-
-    if (self->push_seqnum)
-      gst_event_set_seqnum (ev, self->push_seqnum);
-    gst_pad_push_event (pad, ev);
-  } else if (ret == GST_FLOW_NOT_LINKED || ret < GST_FLOW_EOS) {
-    if (ret != GST_FLOW_ERROR)  /* an error from the reader is posted already */
-      GST_ELEMENT_FLOW_ERROR (self->element, ret);
-    gst_pad_push_event (pad, gst_event_new_eos ());
-  }
-}
-
-gboolean
-gst_p2p_file_reader_start_push (GstP2pFileReader *self, GstPad *pad)
-{
-  self->push_pos = 0;
-  self->push_started = FALSE;
-  self->push_need_segment = TRUE;
-  self->push_seqnum = 0;
-  return gst_pad_start_task (pad, push_loop, self, NULL);
-}
-
-gboolean
-gst_p2p_file_reader_handle_seek (GstP2pFileReader *self, GstPad *pad, GstEvent *event)
-{
-  GstFormat format;
-  GstSeekFlags flags;
-  GstSeekType start_type, stop_type;
-  gint64 start, stop;
-  gdouble rate;
-  gboolean flush;
-  guint32 seqnum = gst_event_get_seqnum (event);
-
-  gst_event_parse_seek (event, &rate, &format, &flags, &start_type, &start, &stop_type, &stop);
-  if (format != GST_FORMAT_BYTES || rate <= 0.0 || start_type == GST_SEEK_TYPE_END) {
-    GST_DEBUG_OBJECT (self->element, "only forward BYTES seeks from the start are handled");
-    return FALSE;
-  }
-  flush = (flags & GST_SEEK_FLAG_FLUSH) != 0;
-  if (flush) {
-    GstEvent *ev = gst_event_new_flush_start ();
-
-    gst_event_set_seqnum (ev, seqnum);
-    gst_pad_push_event (pad, ev);
-  } else {
-    gst_pad_pause_task (pad);
-  }
-  GST_PAD_STREAM_LOCK (pad);
-  if (flush) {
-    GstEvent *ev = gst_event_new_flush_stop (TRUE);
-
-    gst_event_set_seqnum (ev, seqnum);
-    gst_pad_push_event (pad, ev);
-  }
-  if (start_type == GST_SEEK_TYPE_SET && start >= 0)
-    self->push_pos = (guint64) start;
-  self->push_need_segment = TRUE;
-  self->push_seqnum = seqnum;
-  gst_pad_start_task (pad, push_loop, self, NULL);
-  GST_PAD_STREAM_UNLOCK (pad);
-  return TRUE;
 }

@@ -34,11 +34,14 @@ GstFlowReturn gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 off
 GstFlowReturn gst_p2p_file_reader_read (GstP2pFileReader *self, guint64 offset, guint max,
     GstBuffer **buffer);
 
-/* Push mode (downstream does not pull): starts the streaming task on @pad
- * (stream-start, a BYTES segment, buffers from offset 0, EOS). */
-gboolean gst_p2p_file_reader_start_push (GstP2pFileReader *self, GstPad *pad);
+/* Push mode (gstp2psrc-files-push.c): a streaming task on @pad pushes the
+ * file of @reader (stream-start, a BYTES segment, buffers from offset 0,
+ * EOS); NULL if the task could not start. Freed after the task stopped. */
+typedef struct _GstP2pFilePush GstP2pFilePush;
+GstP2pFilePush *gst_p2p_file_push_start (GstP2pFileReader *reader, GstElement *element,
+    GstPad *pad);
+void gst_p2p_file_push_free (GstP2pFilePush *self);
 /* A BYTES seek in push mode (flushing or not); FALSE for other seeks. */
-gboolean gst_p2p_file_reader_handle_seek (GstP2pFileReader *self, GstPad *pad,
-    GstEvent *event);
+gboolean gst_p2p_file_push_seek (GstP2pFilePush *self, GstEvent *event);
 
 G_END_DECLS

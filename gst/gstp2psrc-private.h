@@ -116,7 +116,8 @@ struct _GstP2pSrc {
 
   /* issue 13: random-access mode (gstp2psrc-files.c) when location is set */
   char *location;               /* object lock */
-  GstP2pFileReader *files;      /* while the pad is active in pull mode */
+  GstP2pFileReader *files;      /* while the pad is active */
+  GstP2pFilePush *push;         /* while it is active in push mode (stream lock) */
 };
 
 /* gstp2psrc-props.c */

@@ -396,8 +396,10 @@ files_activate_mode (GstP2pSrc *self, const char *location, GstPadMode mode,
     g_mutex_lock (&self->lock);
     self->files = gst_p2p_file_reader_new (GST_ELEMENT (self), self->obj, location);
     g_mutex_unlock (&self->lock);
-    if (mode == GST_PAD_MODE_PUSH)
-      return gst_p2p_file_reader_start_push (self->files, self->srcpad);
+    if (mode == GST_PAD_MODE_PUSH) {
+      self->push = gst_p2p_file_push_start (self->files, GST_ELEMENT (self), self->srcpad);
+      return self->push != NULL;
+    }
     return TRUE;
   }
   g_mutex_lock (&self->lock);
@@ -408,6 +410,7 @@ files_activate_mode (GstP2pSrc *self, const char *location, GstPadMode mode,
     gst_pad_stop_task (self->srcpad);
   /* the pad's streaming lock: no getrange is running after this */
   GST_PAD_STREAM_LOCK (self->srcpad);
+  g_clear_pointer (&self->push, gst_p2p_file_push_free);
   g_mutex_lock (&self->lock);
   g_clear_pointer (&self->files, gst_p2p_file_reader_free);
   g_mutex_unlock (&self->lock);
@@ -583,9 +586,8 @@ gst_p2p_src_src_event (GstPad *pad, GstObject *parent, GstEvent *event)
 {
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_SEEK:
-      if (GST_P2P_SRC (parent)->files && GST_PAD_MODE (pad) == GST_PAD_MODE_PUSH) {
-        gboolean ok = gst_p2p_file_reader_handle_seek (GST_P2P_SRC (parent)->files, pad,
-            event);
+      if (GST_P2P_SRC (parent)->push) {
+        gboolean ok = gst_p2p_file_push_seek (GST_P2P_SRC (parent)->push, event);
 
         gst_event_unref (event);
         return ok;

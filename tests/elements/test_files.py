@@ -331,6 +331,70 @@ class FilesTest(TrackChecks, unittest.TestCase):
             self.assertEqual(srv.wait(WAIT_S), 0)
             srv.stdout.close()
 
+    def test_keep_alive_peer_restarted(self):
+        """The server is killed (no goodbye) while a connection is kept and
+        restarts on the same port with the same identity: the next p2psrc
+        takes the kept connection, whose first request gets a QUIC stateless
+        reset from the new process; the p2psrc dials again at once
+        (p2p-reconnect with delay-ms 0 and that reason) and reads the file
+        whole, instead of failing after the liveness timeout. (When the kept
+        connection's keepalive PING met the new process first, the reset
+        closed it while kept, and the p2psrc dials a new one: not reused,
+        no reconnect.)"""
+        rel = self.files['01 flac.flac']
+        with open(os.path.join(self.root, rel), 'rb') as f:
+            data = f.read()
+        key = os.path.join(self.tmp, 'restart.key')
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+        s.close()
+        out = os.path.join(self.tmp, 'restart.out')
+        args = ['--port', str(port), '--identity', key]
+        srv, ticket, _ = start_server(self.root, args)
+        uri = 'p2p://%s/%s' % (ticket, urllib.parse.quote(rel))
+        try:
+            p = Gst.parse_launch('p2psrc uri="%s" keep-alive=30000 ! filesink location="%s"'
+                                 % (uri, out))
+            self.assertIs(play_to_eos(self, p), False)
+            p.set_state(Gst.State.NULL)
+            srv.kill()
+            srv.wait()
+            srv.stdout.close()
+            srv, _, _ = start_server(self.root, args)
+            p = Gst.parse_launch('p2psrc uri="%s" keep-alive=30000 ! filesink location="%s"'
+                                 % (uri, out))
+            p.set_state(Gst.State.PLAYING)
+            reconnects, reused = [], []
+            while True:
+                msg = p.get_bus().timed_pop_filtered(
+                    WAIT_S * Gst.SECOND,
+                    Gst.MessageType.EOS | Gst.MessageType.ERROR | Gst.MessageType.ELEMENT)
+                self.assertIsNotNone(msg, 'no EOS within %d s' % WAIT_S)
+                if msg.type == Gst.MessageType.ERROR:
+                    self.fail(msg.parse_error()[0].message)
+                if msg.type == Gst.MessageType.EOS:
+                    break
+                st = msg.get_structure()
+                if st.get_name() == 'p2p-reconnect':
+                    reconnects.append((st.get_value('delay-ms'), st.get_string('reason')))
+                if st.get_name() == 'p2p-connection' and st.get_string('event') == 'connected':
+                    reused.append(st.get_value('reused'))
+            p.set_state(Gst.State.NULL)
+            if reused[0]:
+                self.assertEqual(len(reconnects), 1, reconnects)
+                self.assertEqual(reconnects[0][0], 0)
+                self.assertIn('stateless reset', reconnects[0][1])
+                self.assertEqual(reused, [True, False])
+            else:
+                self.assertEqual((reconnects, reused), ([], [False]))
+            with open(out, 'rb') as f:
+                self.assertTrue(f.read() == data)
+        finally:
+            srv.send_signal(signal.SIGTERM)
+            srv.wait(WAIT_S)
+            srv.stdout.close()
+
     def test_keep_alive_new_peer(self):
         """One p2psrc reads from server A, goes back to READY (its connection
         waits for it there), gets the URI of server B and reads again: from

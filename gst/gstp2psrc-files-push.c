@@ -1,0 +1,132 @@
+/* gstp2psrc-files-push.c: p2psrc's random-access mode in push mode (a
+ * downstream that does not pull, or pull-mode=false): a streaming task
+ * pushes the file from a position, PUSH_CHUNK bytes at most a buffer (as
+ * many as have arrived: gst_p2p_file_reader_read), and BYTES seeks move
+ * the position (flushing or not), like GstBaseSrc.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "gstp2psrc-files.h"
+
+GST_DEBUG_CATEGORY_EXTERN (gst_p2p_debug);
+#define GST_CAT_DEFAULT gst_p2p_debug
+
+#define PUSH_CHUNK (64 * 1024)
+
+struct _GstP2pFilePush {
+  GstP2pFileReader *reader;
+  GstElement *element;
+  GstPad *pad;
+  /* under the pad's stream lock */
+  guint64 pos;
+  gboolean started, need_segment;
+  guint32 seqnum;
+};
+
+static void
+push_loop (gpointer data)
+{
+  GstP2pFilePush *self = data;
+  GstBuffer *buf = NULL;
+  GstFlowReturn ret;
+
+  if (!self->started) {
+    g_autofree char *id = gst_pad_create_stream_id (self->pad, self->element, NULL);
+
+    gst_pad_push_event (self->pad, gst_event_new_stream_start (id));
+    self->started = TRUE;
+  }
+  if (self->need_segment) {
+    GstSegment seg;
+    GstEvent *ev;
+
+    gst_segment_init (&seg, GST_FORMAT_BYTES);
+    seg.start = seg.position = seg.time = self->pos;
+    ev = gst_event_new_segment (&seg);
+    if (self->seqnum)
+      gst_event_set_seqnum (ev, self->seqnum);
+    gst_pad_push_event (self->pad, ev);
+    self->need_segment = FALSE;
+  }
+  ret = gst_p2p_file_reader_read (self->reader, self->pos, PUSH_CHUNK, &buf);
+  if (ret == GST_FLOW_OK) {
+    self->pos += gst_buffer_get_size (buf);
+    ret = gst_pad_push (self->pad, buf);
+  }
+  if (ret == GST_FLOW_OK)
+    return;
+  GST_DEBUG_OBJECT (self->element, "pausing: %s", gst_flow_get_name (ret));
+  gst_pad_pause_task (self->pad);
+  if (ret == GST_FLOW_EOS) {
+    GstEvent *ev = gst_event_new_eos ();
+
+    if (self->seqnum)
+      gst_event_set_seqnum (ev, self->seqnum);
+    gst_pad_push_event (self->pad, ev);
+  } else if (ret == GST_FLOW_NOT_LINKED || ret < GST_FLOW_EOS) {
+    if (ret != GST_FLOW_ERROR)  /* an error from the reader is posted already */
+      GST_ELEMENT_FLOW_ERROR (self->element, ret);
+    gst_pad_push_event (self->pad, gst_event_new_eos ());
+  }
+}
+
+GstP2pFilePush *
+gst_p2p_file_push_start (GstP2pFileReader *reader, GstElement *element, GstPad *pad)
+{
+  GstP2pFilePush *self = g_new0 (GstP2pFilePush, 1);
+
+  self->reader = reader;
+  self->element = element;
+  self->pad = pad;
+  self->need_segment = TRUE;
+  if (!gst_pad_start_task (pad, push_loop, self, NULL)) {
+    g_free (self);
+    return NULL;
+  }
+  return self;
+}
+
+void
+gst_p2p_file_push_free (GstP2pFilePush *self)
+{
+  g_free (self);
+}
+
+gboolean
+gst_p2p_file_push_seek (GstP2pFilePush *self, GstEvent *event)
+{
+  GstFormat format;
+  GstSeekFlags flags;
+  GstSeekType start_type, stop_type;
+  gint64 start, stop;
+  gdouble rate;
+  gboolean flush;
+  guint32 seqnum = gst_event_get_seqnum (event);
+
+  gst_event_parse_seek (event, &rate, &format, &flags, &start_type, &start, &stop_type, &stop);
+  if (format != GST_FORMAT_BYTES || rate <= 0.0 || start_type == GST_SEEK_TYPE_END) {
+    GST_DEBUG_OBJECT (self->element, "only forward BYTES seeks from the start are handled");
+    return FALSE;
+  }
+  flush = (flags & GST_SEEK_FLAG_FLUSH) != 0;
+  if (flush) {
+    GstEvent *ev = gst_event_new_flush_start ();
+
+    gst_event_set_seqnum (ev, seqnum);
+    gst_pad_push_event (self->pad, ev);
+  } else {
+    gst_pad_pause_task (self->pad);
+  }
+  GST_PAD_STREAM_LOCK (self->pad);
+  if (flush) {
+    GstEvent *ev = gst_event_new_flush_stop (TRUE);
+
+    gst_event_set_seqnum (ev, seqnum);
+    gst_pad_push_event (self->pad, ev);
+  }
+  if (start_type == GST_SEEK_TYPE_SET && start >= 0)
+    self->pos = (guint64) start;
+  self->need_segment = TRUE;
+  self->seqnum = seqnum;
+  gst_pad_start_task (self->pad, push_loop, self, NULL);
+  GST_PAD_STREAM_UNLOCK (self->pad);
+  return TRUE;
+}
