@@ -669,6 +669,36 @@ gst_p2p_file_reader_get_size (GstP2pFileReader *self, guint64 *size)
   return ok;
 }
 
+/* Makes a block already here that holds @at the block in hand: the one
+ * in hand, or a kept one (the TAIL answer among them). No request. */
+static gboolean
+block_kept_at (GstP2pFileReader *self, guint64 at, guint64 size)
+{
+  if (self->block && at >= self->block_offset
+      && at < self->block_offset + g_bytes_get_size (self->block))
+    return TRUE;
+  if (self->tail && at + TAIL_LEN >= size)
+    use_tail (self, at);
+  return take_recent (self, at);
+}
+
+/* Makes the block holding @at the block in hand: a kept one, else a
+ * request of up to @want bytes from there (pull mode). */
+static gboolean
+hold_block_at (GstP2pFileReader *self, guint64 at, guint64 want, guint64 size, GError **error)
+{
+  if (block_kept_at (self, at, size))
+    return TRUE;
+  if (!with_recovery (self, load_block_once, at, want, NULL, error))
+    return FALSE;
+  if (g_bytes_get_size (self->block) <= at - self->block_offset) {
+    g_set_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_PROTOCOL,
+        "short block at %" G_GUINT64_FORMAT, at);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 /* A read's failure as a flow return: FLUSHING when cancelled, else an
  * element error is posted. */
 static GstFlowReturn
@@ -706,6 +736,17 @@ gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 offset, guint len
       end = offset + gst_buffer_get_size (out);
     gst_buffer_set_size (out, end - offset);
   } else {
+    if (!hold_block_at (self, offset, end - offset, size, &error))
+      goto failed;
+    if (end <= self->block_offset + g_bytes_get_size (self->block)) {
+      /* within one block (flacparse's 64 KiB reads of 1 MiB blocks): a
+       * view of it, no copy */
+      g_autoptr (GBytes) part = g_bytes_new_from_bytes (self->block,
+          offset - self->block_offset, end - offset);
+
+      out = gst_buffer_new_wrapped_bytes (part);
+      goto done;
+    }
     out = gst_buffer_new_allocate (NULL, end - offset, NULL);
   }
   gst_buffer_map (out, &map, GST_MAP_WRITE);
@@ -714,22 +755,9 @@ gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 offset, guint len
     gsize blen;
     const guint8 *b;
 
-    gboolean in_hand = self->block && at >= self->block_offset
-        && at < self->block_offset + g_bytes_get_size (self->block);
-
-    if (!in_hand && self->tail && at + TAIL_LEN >= size)
-      use_tail (self, at);
-    if (!in_hand && !take_recent (self, at)) {
-      if (!with_recovery (self, load_block_once, at, end - at, NULL, &error)) {
-        gst_buffer_unmap (out, &map);
-        goto failed;
-      }
-      if (g_bytes_get_size (self->block) <= at - self->block_offset) {
-        g_set_error (&error, P2P_FILE_ERROR, P2P_FILE_STATUS_PROTOCOL,
-            "short block at %" G_GUINT64_FORMAT, at);
-        gst_buffer_unmap (out, &map);
-        goto failed;
-      }
+    if (!hold_block_at (self, at, end - at, size, &error)) {
+      gst_buffer_unmap (out, &map);
+      goto failed;
     }
     b = g_bytes_get_data (self->block, &blen);
     {
@@ -741,6 +769,7 @@ gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 offset, guint len
     }
   }
   gst_buffer_unmap (out, &map);
+done:
   g_mutex_unlock (&self->lock);
   GST_BUFFER_OFFSET (out) = offset;
   GST_BUFFER_OFFSET_END (out) = end;
@@ -769,11 +798,7 @@ gst_p2p_file_reader_read (GstP2pFileReader *self, guint64 offset, guint max,
     g_mutex_unlock (&self->lock);
     return GST_FLOW_EOS;
   }
-  if (self->tail && offset + TAIL_LEN >= size)
-    use_tail (self, offset);
-  if ((self->block && offset >= self->block_offset
-          && offset < self->block_offset + g_bytes_get_size (self->block))
-      || take_recent (self, offset)) {
+  if (block_kept_at (self, offset, size)) {
     /* a kept block (the TAIL answer): its bytes from @offset */
     gsize from = offset - self->block_offset;
 
