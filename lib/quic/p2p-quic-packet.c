@@ -105,10 +105,17 @@ p2p_quic_retry_write (const guint8 *pkt, gsize len, const guint8 *secret, gconst
  * key the IDs look random and unlinkable. */
 #define CID_MAC_LEN 8
 
+/* The first CID_MAC_LEN bytes of BLAKE2b-128 (16 bytes is libsodium's
+ * shortest output). */
 static void
 cid_mac (const guint8 *key, const guint8 *cid, gsize len, guint8 *mac)
 {
-  crypto_generichash (mac, CID_MAC_LEN, cid, len - CID_MAC_LEN, key, P2P_QUIC_CID_KEY_LEN);
+  guint8 full[crypto_generichash_BYTES_MIN];
+
+  if (crypto_generichash (full, sizeof full, cid, len - CID_MAC_LEN, key,
+          P2P_QUIC_CID_KEY_LEN) != 0)
+    g_error ("BLAKE2b failed");
+  memcpy (mac, full, CID_MAC_LEN);
 }
 
 void
@@ -175,7 +182,8 @@ p2p_quic_stateless_reset_write (P2pIdentity *identity, const guint8 *cid_key,
     return 0;
   p2p_quic_stateless_reset_token (identity, dcid, dcid_len, token);
   randombytes_buf (rand, sizeof rand);
+  /* (the first random byte becomes the header's) */
   rv = ngtcp2_pkt_write_stateless_reset (out, n, token, rand,
-      n - 1 - NGTCP2_STATELESS_RESET_TOKENLEN);
+      n - NGTCP2_STATELESS_RESET_TOKENLEN);
   return rv > 0 ? (gsize) rv : 0;
 }

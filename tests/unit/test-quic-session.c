@@ -4,6 +4,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <string.h>
+#include <sodium.h>
+#include <glib/gstdio.h>
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
 #endif
@@ -1456,6 +1458,71 @@ test_extra_stream (void)
   }
 }
 
+/* Connection IDs carry a MAC under their endpoint's key; a Stateless
+ * Reset answers a foreign one only, and its token is the identity's (the
+ * same after the key file is loaded again: a restarted peer computes it). */
+static void
+test_cid_and_reset (void)
+{
+  guint8 k1[P2P_QUIC_CID_KEY_LEN], k2[P2P_QUIC_CID_KEY_LEN];
+  guint8 cid[P2P_QUIC_SCID_LEN], cid2[P2P_QUIC_SCID_LEN], pkt[64], out[128];
+  guint8 tok[16], tok2[16];
+  g_autoptr (P2pIdentity) id = p2p_identity_new ();
+  g_autoptr (P2pIdentity) again = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("p2p-reset-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "key", NULL);
+  g_autoptr (GError) err = NULL;
+
+  randombytes_buf (k1, sizeof k1);
+  randombytes_buf (k2, sizeof k2);
+  p2p_quic_cid_new (k1, cid);
+  p2p_quic_cid_new (k1, cid2);
+  g_assert_true (p2p_quic_cid_is_ours (k1, cid, sizeof cid));
+  g_assert_true (p2p_quic_cid_is_ours (k1, cid2, sizeof cid2));
+  g_assert_false (p2p_quic_cid_is_ours (k2, cid, sizeof cid));
+  g_assert_false (p2p_quic_cid_is_ours (k1, cid, sizeof cid - 1));
+  g_assert_true (memcmp (cid, cid2, sizeof cid) != 0);
+  cid2[0] ^= 1;
+  g_assert_false (p2p_quic_cid_is_ours (k1, cid2, sizeof cid2));
+
+  /* a short-header packet to cid */
+  randombytes_buf (pkt, sizeof pkt);
+  pkt[0] = 0x41;
+  memcpy (pkt + 1, cid, sizeof cid);
+  g_assert_cmpuint (p2p_quic_stateless_reset_write (id, k1, pkt, sizeof pkt, out, sizeof out),
+      ==, 0);                   /* issued under k1: ours */
+  g_assert_cmpuint (p2p_quic_stateless_reset_write (id, k2, pkt, sizeof pkt, out, sizeof out),
+      ==, P2P_QUIC_STATELESS_RESET_LEN);
+  g_assert_cmpuint (out[0] & 0xc0, ==, 0x40);     /* looks like a short header */
+  p2p_quic_stateless_reset_token (id, cid, sizeof cid, tok);
+  g_assert_cmpmem (out + P2P_QUIC_STATELESS_RESET_LEN - 16, 16, tok, 16);
+  /* none for a packet no longer than a reset, a long header, no identity */
+  g_assert_cmpuint (p2p_quic_stateless_reset_write (id, k2, pkt, P2P_QUIC_STATELESS_RESET_LEN,
+          out, sizeof out), ==, 0);
+  pkt[0] = 0xc1;
+  g_assert_cmpuint (p2p_quic_stateless_reset_write (id, k2, pkt, sizeof pkt, out, sizeof out),
+      ==, 0);
+  pkt[0] = 0x41;
+  g_assert_cmpuint (p2p_quic_stateless_reset_write (NULL, k2, pkt, sizeof pkt, out, sizeof out),
+      ==, 0);
+
+  /* the token: the identity's, whoever loads its key */
+  g_assert_true (p2p_identity_save (id, path, &err));
+  g_assert_no_error (err);
+  again = p2p_identity_new_from_file (path, &err);
+  g_assert_no_error (err);
+  p2p_quic_stateless_reset_token (again, cid, sizeof cid, tok2);
+  g_assert_cmpmem (tok, 16, tok2, 16);
+  {
+    g_autoptr (P2pIdentity) other = p2p_identity_new ();
+
+    p2p_quic_stateless_reset_token (other, cid, sizeof cid, tok2);
+    g_assert_true (memcmp (tok, tok2, 16) != 0);
+  }
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
 /* The same echo with the data given by reference, the whole rest at each
  * write: the session takes what fits (a slice of the caller's GBytes) and
  * the bytes still arrive whole and in order. */
@@ -1811,6 +1878,7 @@ main (int argc, char **argv)
   g_test_add_func ("/quic-session/liveness", test_liveness);
   g_test_add_func ("/quic-session/extra-stream", test_extra_stream);
   g_test_add_func ("/quic-session/stream-write-bytes", test_stream_write_bytes);
+  g_test_add_func ("/quic-session/cid-and-reset", test_cid_and_reset);
   g_test_add_func ("/quic-session/open-stream-errors", test_open_stream_errors);
   g_test_add_func ("/quic-session/early-streams", test_early_streams);
   g_test_add_func ("/quic-session/keepalive", test_keepalive);
