@@ -550,6 +550,43 @@ p2p_connection_abort_stream (P2pConnection *self, GIOStream *stream)
 }
 
 /**
+ * p2p_connection_write_stream_bytes:
+ * @self: a connection
+ * @stream: a stream of @self (p2p_connection_open_stream() or
+ *   p2p_connection_accept_stream())
+ * @bytes: what to write
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Writes all of @bytes to @stream's output, blocking while the stream's
+ * send buffer is full, as g_output_stream_write_all() does. A QUIC stream
+ * queues a reference to @bytes (no copy): a server that reads a file into
+ * fresh buffers hands them over whole. Errors as the output stream's.
+ *
+ * Returns: %TRUE when all of @bytes were queued
+ */
+gboolean
+p2p_connection_write_stream_bytes (P2pConnection *self, GIOStream *stream, GBytes *bytes,
+    GCancellable *cancellable, GError **error)
+{
+  P2pConnectionClass *klass;
+  const guint8 *data;
+  gsize len;
+
+  g_return_val_if_fail (P2P_IS_CONNECTION (self), FALSE);
+  g_return_val_if_fail (G_IS_IO_STREAM (stream), FALSE);
+  g_return_val_if_fail (bytes != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  klass = P2P_CONNECTION_GET_CLASS (self);
+  if (klass->write_stream_bytes)
+    return klass->write_stream_bytes (self, stream, bytes, cancellable, error);
+  data = g_bytes_get_data (bytes, &len);
+  return g_output_stream_write_all (g_io_stream_get_output_stream (stream), data, len, NULL,
+      cancellable, error);
+}
+
+/**
  * p2p_connection_accept_stream:
  * @self: a connection
  * @cancellable: (nullable): a #GCancellable

@@ -192,5 +192,7 @@ GIOStream *p2p_quic_stream_new (P2pQuicConnection *conn, StreamState *st);
 /* The stream state of @stream if it is one of @conn's streams, else NULL
  * (transfer none). */
 StreamState *p2p_quic_stream_get_state (P2pQuicConnection *conn, GIOStream *stream);
+gboolean p2p_quic_stream_write_bytes (P2pQuicConnection *self, GIOStream *stream, GBytes *bytes,
+    GCancellable *cancellable, GError **error);
 
 G_END_DECLS

@@ -353,6 +353,14 @@ quic_abort_stream (P2pConnection *conn, GIOStream *stream)
   p2p_quic_conn_schedule_work (self);
 }
 
+static gboolean
+quic_write_stream_bytes (P2pConnection *conn, GIOStream *stream, GBytes *bytes,
+    GCancellable *cancellable, GError **error)
+{
+  return p2p_quic_stream_write_bytes (P2P_QUIC_CONNECTION (conn), stream, bytes, cancellable,
+      error);
+}
+
 void
 p2p_quic_conn_streams_class_init (P2pConnectionClass *conn_class,
     P2pQuicSessionCallbacks *callbacks)
@@ -360,6 +368,7 @@ p2p_quic_conn_streams_class_init (P2pConnectionClass *conn_class,
   conn_class->open_stream = quic_open_stream;
   conn_class->accept_stream = quic_accept_stream;
   conn_class->abort_stream = quic_abort_stream;
+  conn_class->write_stream_bytes = quic_write_stream_bytes;
   callbacks->stream_opened = cb_stream_opened;
   callbacks->stream_data = cb_stream_data;
   callbacks->stream_writable = cb_stream_writable;

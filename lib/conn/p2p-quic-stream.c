@@ -215,6 +215,42 @@ quic_output_write (GOutputStream *stream, const void *buffer, gsize count,
   return ret;
 }
 
+/* p2p_connection_write_stream_bytes(): @bytes joins the stream's queue by
+ * reference, whole, once the queue is below P2P_QUIC_STREAM_SEND_BUFFER
+ * (so it may hold that much plus one caller's GBytes). */
+gboolean
+p2p_quic_stream_write_bytes (P2pQuicConnection *self, GIOStream *stream, GBytes *bytes,
+    GCancellable *cancellable, GError **error)
+{
+  StreamState *st;
+  gboolean ok = FALSE;
+  BlockingWait w;
+
+  if ((st = p2p_quic_stream_get_state (self, stream)) == NULL) {
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        "not a stream of this connection");
+    return FALSE;
+  }
+  if (g_bytes_get_size (bytes) == 0)
+    return TRUE;
+  p2p_quic_conn_wait_begin (&w, self, cancellable);
+  do {
+    if (output_failed_locked (self, st, self->closed || self->close_requested, cancellable,
+        error))
+      break;
+    if (st->out_len < P2P_QUIC_STREAM_SEND_BUFFER) {
+      g_queue_push_tail (&st->out, g_bytes_ref (bytes));
+      st->out_len += g_bytes_get_size (bytes);
+      ok = TRUE;
+      break;
+    }
+  } while (p2p_quic_conn_wait_next (&w, "writing a P2P stream", error));
+  p2p_quic_conn_wait_end (&w);
+  if (ok)
+    p2p_quic_conn_schedule_work (self);
+  return ok;
+}
+
 /* Closing the output sends FIN once every buffered byte is in the session. */
 static gboolean
 quic_output_close (GOutputStream *stream, GCancellable *cancellable, GError **error)

@@ -98,22 +98,29 @@ p2p_file_serve_get (Request *r, const char *path, P2pFileRequestKind kind, guint
   hdr.body_len = MIN (length, (guint64) st.st_size - offset);
   if (!write_header (out, &hdr, r->cancel, NULL))
     goto out;
-  buf = g_malloc (self->read_ahead);
   left = hdr.body_len;
   pos = offset;
   while (left > 0) {
     gsize want = MIN (left, self->read_ahead);
-    ssize_t got = pread (fd, buf, want, (off_t) pos);
+    g_autoptr (GBytes) chunk = NULL;
+    ssize_t got;
 
-    if (got < 0 && errno == EINTR)
+    /* each chunk is read into a buffer of its own, which the stream then
+     * sends from (no copy on QUIC) */
+    buf = g_malloc (want);
+    got = pread (fd, buf, want, (off_t) pos);
+    if (got < 0 && errno == EINTR) {
+      g_clear_pointer (&buf, g_free);
       continue;
+    }
     if (got <= 0) {
       /* cut short: the client sees fewer bytes than body_len */
       g_debug ("file service: reading \"%s\" at %" G_GUINT64_FORMAT ": %s", path, pos,
           got < 0 ? g_strerror (errno) : "end of file (it shrank)");
       break;
     }
-    if (!g_output_stream_write_all (out, buf, got, NULL, r->cancel, NULL))
+    chunk = g_bytes_new_take (g_steal_pointer (&buf), got);
+    if (!p2p_connection_write_stream_bytes (r->conn, r->stream, chunk, r->cancel, NULL))
       goto out;
     left -= got;
     pos += got;

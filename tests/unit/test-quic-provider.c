@@ -455,6 +455,83 @@ test_batch_blocking (Fixture *f, gconstpointer data)
   g_checksum_free (d.sum);
 }
 
+/* p2p_connection_write_stream_bytes(): 8 MiB given as GBytes of 256 KiB
+ * (more than the stream buffer: the writes wait for room) and read back
+ * whole and in order after a header written the GOutputStream way; a
+ * stream of another connection is refused. */
+static void
+test_write_stream_bytes (Fixture *f, gconstpointer data)
+{
+  g_autoptr (Timer) t = timer_new ();
+  g_autoptr (GCancellable) c = timeout_cancellable (t, 20000);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pConnection) s = NULL;
+  g_autoptr (P2pConnection) cb = connect_pair (f, t, &s);
+  g_autoptr (GIOStream) mine = NULL;
+  g_autoptr (GIOStream) theirs = NULL;
+  g_autoptr (GChecksum) sent = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autoptr (GChecksum) got = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autofree guint8 *buf = g_malloc (65536);
+  g_autoptr (GBytes) one = g_bytes_new_static ("x", 1);
+  gsize total = 0, n;
+  char head[6] = { 0 };
+
+  mine = p2p_connection_open_stream (cb, c, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (mine), "head:", 5,
+          NULL, c, &error));
+  for (guint i = 0; i < 32; i++) {
+    guint8 *chunk = g_malloc (256 * 1024);
+    g_autoptr (GBytes) b = NULL;
+
+    for (gsize k = 0; k < 256 * 1024; k++)
+      chunk[k] = (guint8) (i * 7 + k);
+    b = g_bytes_new_take (chunk, 256 * 1024);
+    g_checksum_update (sent, g_bytes_get_data (b, NULL), 256 * 1024);
+    if (i == 0) {
+      /* the peer accepts the stream once something arrived */
+      g_assert_true (p2p_connection_write_stream_bytes (cb, mine, b, c, &error));
+      g_assert_no_error (error);
+      theirs = p2p_connection_accept_stream (s, c, &error);
+      g_assert_no_error (error);
+      g_assert_true (g_input_stream_read_all (g_io_stream_get_input_stream (theirs), head, 5,
+              &n, c, &error));
+      g_assert_cmpstr (head, ==, "head:");
+      continue;
+    }
+    /* the reader must run beside the writer: 8 MiB is more than the
+     * buffers hold; read what is there after each write */
+    g_assert_true (p2p_connection_write_stream_bytes (cb, mine, b, c, &error));
+    g_assert_no_error (error);
+    while (total < (i - 1) * 256 * 1024) {
+      gssize r = g_input_stream_read (g_io_stream_get_input_stream (theirs), buf, 65536, c,
+          &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpint (r, >, 0);
+      g_checksum_update (got, buf, r);
+      total += r;
+    }
+  }
+  g_assert_true (g_output_stream_close (g_io_stream_get_output_stream (mine), c, &error));
+  g_assert_no_error (error);
+  for (;;) {
+    gssize r = g_input_stream_read (g_io_stream_get_input_stream (theirs), buf, 65536, c,
+        &error);
+
+    g_assert_no_error (error);
+    if (r == 0)
+      break;
+    g_checksum_update (got, buf, r);
+    total += r;
+  }
+  g_assert_cmpuint (total, ==, 32 * 256 * 1024);
+  g_assert_cmpstr (g_checksum_get_string (got), ==, g_checksum_get_string (sent));
+  /* a stream of another connection */
+  g_assert_false (p2p_connection_write_stream_bytes (s, mine, one, c, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+}
+
 static void
 test_abort_stream (Fixture *f, gconstpointer data)
 {
@@ -1430,6 +1507,7 @@ main (int argc, char **argv)
   ADD ("cancel-connect", test_cancel_connect, NULL);
   ADD ("connect-after-cancel", test_connect_after_cancel, NULL);
   ADD ("abort-stream", test_abort_stream, NULL);
+  ADD ("write-stream-bytes", test_write_stream_bytes, NULL);
   ADD ("abort-credit", test_abort_credit, NULL);
   ADD ("batch-blocking", test_batch_blocking, NULL);
   ADD ("pool-reuse", test_pool_reuse, NULL);

@@ -51,8 +51,11 @@ struct _P2pConnectionClass {
    * blocks until it is in; NULL = always in */
   gboolean (*wait_handshake) (P2pConnection *self, GCancellable *cancellable, GError **error);
   GBytes *(*try_receive) (P2pConnection *self, GError **error);
+  /* NULL = g_output_stream_write_all() of the bytes */
+  gboolean (*write_stream_bytes) (P2pConnection *self, GIOStream *stream, GBytes *bytes,
+      GCancellable *cancellable, GError **error);
 
-  gpointer padding[2];
+  gpointer padding[1];
 };
 
 /* Queues one message (at most P2P_MAX_MESSAGE_SIZE bytes; more is
@@ -96,6 +99,11 @@ P2P_EXPORT GIOStream *p2p_connection_accept_stream (P2pConnection *self, GCancel
  * told to stop sending (STOP_SENDING) and the stream is reset
  * (RESET_STREAM), application error 0x102; later reads and writes fail. */
 P2P_EXPORT void p2p_connection_abort_stream (P2pConnection *self, GIOStream *stream);
+/* Writes all of @bytes to @stream (one of this connection's), blocking while
+ * its buffer is full, as g_output_stream_write_all() does; a QUIC stream
+ * keeps a reference to @bytes instead of copying them. */
+P2P_EXPORT gboolean p2p_connection_write_stream_bytes (P2pConnection *self, GIOStream *stream,
+    GBytes *bytes, GCancellable *cancellable, GError **error);
 P2P_EXPORT const P2pPeerId *p2p_connection_get_peer_id (P2pConnection *self);
 P2P_EXPORT gboolean p2p_connection_is_connected (P2pConnection *self);
 /* Protocol evolution (docs/protocol.md §3.1): the negotiated version and
