@@ -184,13 +184,16 @@ output_failed_locked (P2pQuicConnection *self, StreamState *st, gboolean closed,
   return g_cancellable_set_error_if_cancelled (cancellable, error);
 }
 
+/* Waits until @st's queue is below P2P_QUIC_STREAM_SEND_BUFFER, then
+ * queues @bytes whole, by reference (p2p_connection_write_stream_bytes: the
+ * queue may then hold that much plus one caller's GBytes), or, when @bytes
+ * is NULL, a copy of as much of @buffer's @count bytes as fits (the
+ * GOutputStream write: the session sends from that chunk). Returns the
+ * bytes queued, -1 with @error set. */
 static gssize
-quic_output_write (GOutputStream *stream, const void *buffer, gsize count,
-    GCancellable *cancellable, GError **error)
+stream_enqueue (P2pQuicConnection *self, StreamState *st, GBytes *bytes, const void *buffer,
+    gsize count, GCancellable *cancellable, GError **error)
 {
-  P2pQuicOutputStream *out = P2P_QUIC_OUTPUT_STREAM (stream);
-  P2pQuicConnection *self = out->conn;
-  StreamState *st = out->st;
   gssize ret = -1;
   BlockingWait w;
 
@@ -200,12 +203,12 @@ quic_output_write (GOutputStream *stream, const void *buffer, gsize count,
         error))
       break;
     if (st->out_len < P2P_QUIC_STREAM_SEND_BUFFER) {
-      gsize n = MIN (count, P2P_QUIC_STREAM_SEND_BUFFER - st->out_len);
+      GBytes *chunk = bytes ? g_bytes_ref (bytes)
+          : g_bytes_new (buffer, MIN (count, P2P_QUIC_STREAM_SEND_BUFFER - st->out_len));
 
-      /* the one copy: the session sends from this chunk */
-      g_queue_push_tail (&st->out, g_bytes_new (buffer, n));
-      st->out_len += n;
-      ret = (gssize) n;
+      ret = (gssize) g_bytes_get_size (chunk);
+      g_queue_push_tail (&st->out, chunk);
+      st->out_len += ret;
       break;
     }
   } while (p2p_quic_conn_wait_next (&w, "writing a P2P stream", error));
@@ -215,40 +218,28 @@ quic_output_write (GOutputStream *stream, const void *buffer, gsize count,
   return ret;
 }
 
-/* p2p_connection_write_stream_bytes(): @bytes joins the stream's queue by
- * reference, whole, once the queue is below P2P_QUIC_STREAM_SEND_BUFFER
- * (so it may hold that much plus one caller's GBytes). */
+static gssize
+quic_output_write (GOutputStream *stream, const void *buffer, gsize count,
+    GCancellable *cancellable, GError **error)
+{
+  P2pQuicOutputStream *out = P2P_QUIC_OUTPUT_STREAM (stream);
+
+  return stream_enqueue (out->conn, out->st, NULL, buffer, count, cancellable, error);
+}
+
 gboolean
 p2p_quic_stream_write_bytes (P2pQuicConnection *self, GIOStream *stream, GBytes *bytes,
     GCancellable *cancellable, GError **error)
 {
-  StreamState *st;
-  gboolean ok = FALSE;
-  BlockingWait w;
+  StreamState *st = p2p_quic_stream_get_state (self, stream);
 
-  if ((st = p2p_quic_stream_get_state (self, stream)) == NULL) {
+  if (st == NULL) {
     g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
         "not a stream of this connection");
     return FALSE;
   }
-  if (g_bytes_get_size (bytes) == 0)
-    return TRUE;
-  p2p_quic_conn_wait_begin (&w, self, cancellable);
-  do {
-    if (output_failed_locked (self, st, self->closed || self->close_requested, cancellable,
-        error))
-      break;
-    if (st->out_len < P2P_QUIC_STREAM_SEND_BUFFER) {
-      g_queue_push_tail (&st->out, g_bytes_ref (bytes));
-      st->out_len += g_bytes_get_size (bytes);
-      ok = TRUE;
-      break;
-    }
-  } while (p2p_quic_conn_wait_next (&w, "writing a P2P stream", error));
-  p2p_quic_conn_wait_end (&w);
-  if (ok)
-    p2p_quic_conn_schedule_work (self);
-  return ok;
+  return g_bytes_get_size (bytes) == 0
+      || stream_enqueue (self, st, bytes, NULL, 0, cancellable, error) >= 0;
 }
 
 /* Closing the output sends FIN once every buffered byte is in the session. */
