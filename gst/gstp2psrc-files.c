@@ -272,9 +272,12 @@ post_error (GstP2pFileReader *self, const GError *err)
 static gboolean
 ensure_conn (GstP2pFileReader *self, GError **error)
 {
-  if (self->conn && p2p_connection_is_connected (self->conn))
+  /* one lost between reads (a stateless reset from a restarted peer, a
+   * timeout) is kept: the next request or read on it fails with the
+   * reason, and with_recovery() reconnects, says so, and drops the
+   * requests that went with it */
+  if (self->conn)
     return TRUE;
-  g_clear_object (&self->conn);
   self->conn = gst_p2p_object_connect (self->obj, self->cancel, error);
   if (self->conn)
     gst_p2p_object_post_connection (self->obj, self->conn, "connected");
@@ -385,9 +388,10 @@ with_recovery (GstP2pFileReader *self, ReadOnce once, guint64 at, guint64 want, 
       /* the connection failed (peer restarted, network change): a new
        * connection, the same offset; the validator proves the same file */
       self->reconnects++;
-      /* a kept connection (keep-alive) found gone: the peer restarted or
-       * the connection timed out while kept; a new one is dialled at once */
-      delay = self->reconnects == 1 && self->obj->reused ? 0 : RECONNECT_DELAY_MS;
+      /* the first attempt at once (a peer that restarted, a kept
+       * connection that timed out while kept), the next ones after a
+       * pause */
+      delay = self->reconnects == 1 ? 0 : RECONNECT_DELAY_MS;
       GST_WARNING_OBJECT (self->element, "\"%s\": reconnecting (attempt %u of %u) at "
           "offset %" G_GUINT64_FORMAT ": %s", self->path, self->reconnects, RECONNECT_MAX,
           at, err->message);
@@ -558,11 +562,16 @@ stream_once (GstP2pFileReader *self, guint64 at, guint64 want, gpointer out, GEr
         g_set_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_PROTOCOL,
             "the answer ended after %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " bytes",
             p->consumed + got, p->header.body_len);
+      /* what was read of it is gone with buf: the block is not read on */
+      pending_abort (self, g_steal_pointer (&self->reading));
       return FALSE;
     }
     got += r;
   }
   p->consumed += got;
+  /* a short read does not pin a whole chunk downstream */
+  if (got < n / 2)
+    buf = g_realloc (buf, got);
   *bytes = g_bytes_new_take (buf, got);
   if (p->consumed < p->header.body_len)
     return TRUE;
@@ -722,7 +731,7 @@ gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 offset, guint len
 
   GST_LOG_OBJECT (self->element, "read %u bytes at %" G_GUINT64_FORMAT, length, offset);
   g_mutex_lock (&self->lock);
-  if (!get_size_locked (self, &size, &error) || !ensure_conn (self, &error))
+  if (!get_size_locked (self, &size, &error))
     goto failed;
   if (offset >= size) {
     g_mutex_unlock (&self->lock);

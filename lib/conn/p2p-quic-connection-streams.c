@@ -148,7 +148,7 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
     gsize consumed;
     gssize took = 0;
     g_autoptr (GError) error = NULL;
-    gboolean fin = FALSE, grant, abort;
+    gboolean fin = FALSE, grant, abort, moved;
 
     g_mutex_lock (&self->lock);
     abort = st->abort_pending;
@@ -172,6 +172,7 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
       p2p_quic_session_stream_consumed (self->session, st->id, consumed);
     g_mutex_lock (&self->lock);
     /* the session keeps the chunks it takes (a reference, no copy) */
+    moved = FALSE;
     while (st->out.length > 0) {
       GBytes *head = g_queue_peek_head (&st->out);
       gsize len = g_bytes_get_size (head);
@@ -185,6 +186,7 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
       }
       if (took == 0)
         break;
+      moved = TRUE;
       st->out_len -= took;
       g_queue_pop_head (&st->out);
       if ((gsize) took < len)
@@ -193,7 +195,8 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
       if ((gsize) took < len)
         break;
     }
-    if (took != 0)
+    /* writers wait for room (and for an error) */
+    if (moved || took < 0)
       g_cond_broadcast (&self->cond);
     if (st->fin_requested && !st->fin_sent && st->out_len == 0 && !st->reset) {
       st->fin_sent = TRUE;

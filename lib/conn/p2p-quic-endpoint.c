@@ -216,8 +216,8 @@ send_stateless_reset (P2pQuicEndpoint *self, GSocketAddress *from, const guint8 
   self->reset_refill_ns = now;
   if (self->reset_budget < 1.0)
     return FALSE;
-  n = p2p_quic_stateless_reset_write (self->identity, self->cfg.cid_key, data, len, out,
-      sizeof out);
+  n = p2p_quic_stateless_reset_write (self->identity, self->cfg.cid_key, self->cfg.reset_port,
+      data, len, out, sizeof out);
   if (n == 0 || !p2p_datagram_socket_send_to (self->socket, from, out, n, NULL))
     return FALSE;
   self->reset_budget -= 1.0;
@@ -614,6 +614,12 @@ p2p_quic_endpoint_new (P2pDatagramSocket *socket, P2pIdentity *identity,
   /* this endpoint's connection IDs: a restarted one (same identity and
    * port) tells them apart from its own and answers with a reset */
   randombytes_buf (self->cfg.cid_key, sizeof self->cfg.cid_key);
+  {
+    g_autoptr (GSocketAddress) local = p2p_datagram_socket_get_local_address (socket);
+
+    self->cfg.reset_port = G_IS_INET_SOCKET_ADDRESS (local) ?
+        g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)) : 0;
+  }
   self->ctx = g_main_context_ref (p2p_datagram_socket_get_context (socket));
   wr = g_new0 (GWeakRef, 1);
   g_weak_ref_init (wr, self);

@@ -136,32 +136,39 @@ p2p_quic_cid_is_ours (const guint8 *key, const guint8 *cid, gsize len)
   return sodium_memcmp (mac, cid + len - CID_MAC_LEN, CID_MAC_LEN) == 0;
 }
 
-/* Stateless Reset (RFC 9000 section 10.3). The token of a connection ID is
- * a keyed BLAKE2b of it (the key: the identity's secret seed; the
- * connection IDs are all P2P_QUIC_SCID_LEN bytes, 10.3.2), so the same
- * peer can compute it after a restart, when the connection's state is
- * gone, and tell the other end at once instead of leaving it to time out.
- * Nobody without the secret can compute one. */
+/* Stateless Reset (RFC 9000 section 10.3). The token of a connection ID
+ * is BLAKE2b-128 of the endpoint's port and the ID, keyed with a key
+ * derived from the identity's secret seed (crypto_kdf; the connection IDs
+ * are all P2P_QUIC_SCID_LEN bytes, 10.3.2). The same peer restarted on the
+ * same port computes it when the connection's state is gone, and tells the
+ * other end at once instead of leaving it to time out. The port keeps one
+ * listener of an identity from producing the tokens of another endpoint of
+ * the same identity (another port, an ICE session: port 0), whose
+ * connection IDs it cannot tell from foreign ones (RFC 9000 10.3.2: no
+ * reset oracle). Nobody without the secret can compute one. */
 void
-p2p_quic_stateless_reset_token (P2pIdentity *identity, const guint8 *cid, gsize cid_len,
-    guint8 *token)
+p2p_quic_stateless_reset_token (P2pIdentity *identity, guint16 port, const guint8 *cid,
+    gsize cid_len, guint8 *token)
 {
-  static const char context[] = "gst-p2p stateless reset token v1";
+  guint8 key[crypto_generichash_KEYBYTES];
+  guint8 be_port[2] = { port >> 8, port & 0xff };
   crypto_generichash_state st;
 
   if (identity == NULL) {
     randombytes_buf (token, NGTCP2_STATELESS_RESET_TOKENLEN);
     return;
   }
-  crypto_generichash_init (&st, p2p_identity_get_secret_key (identity),
-      crypto_sign_SEEDBYTES, NGTCP2_STATELESS_RESET_TOKENLEN);
-  crypto_generichash_update (&st, (const guint8 *) context, sizeof context);
+  G_STATIC_ASSERT (crypto_kdf_KEYBYTES == crypto_sign_SEEDBYTES);
+  crypto_kdf_derive_from_key (key, sizeof key, 1, "p2preset", p2p_identity_get_secret_key (identity));
+  crypto_generichash_init (&st, key, sizeof key, NGTCP2_STATELESS_RESET_TOKENLEN);
+  crypto_generichash_update (&st, be_port, sizeof be_port);
   crypto_generichash_update (&st, cid, cid_len);
   crypto_generichash_final (&st, token, NGTCP2_STATELESS_RESET_TOKENLEN);
+  sodium_memzero (key, sizeof key);
 }
 
 gsize
-p2p_quic_stateless_reset_write (P2pIdentity *identity, const guint8 *cid_key,
+p2p_quic_stateless_reset_write (P2pIdentity *identity, const guint8 *cid_key, guint16 port,
     const guint8 *pkt, gsize len, guint8 *out, gsize outlen)
 {
   guint8 dcid[P2P_QUIC_MAX_CID_LEN], token[NGTCP2_STATELESS_RESET_TOKENLEN];
@@ -169,18 +176,20 @@ p2p_quic_stateless_reset_write (P2pIdentity *identity, const guint8 *cid_key,
   gsize dcid_len = 0, n;
   ngtcp2_ssize rv;
 
-  /* only for a short-header packet to one of our connection IDs, and
-   * smaller than it (no loop between two endpoints that lost their state,
-   * no amplification) */
-  if (identity == NULL || pkt == NULL || len <= P2P_QUIC_STATELESS_RESET_LEN
+  /* only for a short-header packet to a connection ID of ours that this
+   * endpoint did not issue, and smaller than the packet (no loop between
+   * two endpoints that lost their state, no amplification): 42 bytes, or
+   * one less than the packet, at least the 21 of the shortest reset (so a
+   * kept connection's ~40-byte PING gets one too) */
+  if (identity == NULL || pkt == NULL || len <= P2P_QUIC_STATELESS_RESET_MIN_LEN
       || (pkt[0] & 0x80) != 0
       || !p2p_quic_packet_get_dcid (pkt, len, P2P_QUIC_SCID_LEN, dcid, &dcid_len)
       || dcid_len != P2P_QUIC_SCID_LEN || p2p_quic_cid_is_ours (cid_key, dcid, dcid_len))
     return 0;
-  n = P2P_QUIC_STATELESS_RESET_LEN;
+  n = MIN (len - 1, P2P_QUIC_STATELESS_RESET_LEN);
   if (outlen < n)
     return 0;
-  p2p_quic_stateless_reset_token (identity, dcid, dcid_len, token);
+  p2p_quic_stateless_reset_token (identity, port, dcid, dcid_len, token);
   randombytes_buf (rand, sizeof rand);
   /* (the first random byte becomes the header's) */
   rv = ngtcp2_pkt_write_stateless_reset (out, n, token, rand,

@@ -26,7 +26,8 @@ get_new_connection_id_cb (ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token, si
   g_return_val_if_fail (cidlen == P2P_QUIC_SCID_LEN, NGTCP2_ERR_CALLBACK_FAILURE);
   cid->datalen = cidlen;
   p2p_quic_cid_new (s->cfg.cid_key, cid->data);
-  p2p_quic_stateless_reset_token (s->identity, cid->data, cid->datalen, token);
+  p2p_quic_stateless_reset_token (s->identity, s->cfg.reset_port, cid->data, cid->datalen,
+      token);
   return 0;
 }
 

@@ -373,7 +373,7 @@ p2p_quic_session_new_server_validated (P2pIdentity *identity, const guint8 *pkt,
   scid.datalen = P2P_QUIC_SCID_LEN;
   p2p_quic_cid_new (s->cfg.cid_key, scid.data);
   params.stateless_reset_token_present = 1;
-  p2p_quic_stateless_reset_token (identity, scid.data, scid.datalen,
+  p2p_quic_stateless_reset_token (identity, s->cfg.reset_port, scid.data, scid.datalen,
       params.stateless_reset_token);
 
   if (!tls_setup (s, error))

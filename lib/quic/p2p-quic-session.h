@@ -130,6 +130,9 @@ typedef struct {
   /* Key of our connection IDs (p2p_quic_cid_new): random from
    * config_init; each endpoint draws its own. */
   guint8 cid_key[P2P_QUIC_CID_KEY_LEN];
+  /* The local port that the stateless reset tokens bind (0 = none: a
+   * session of no listening endpoint, e.g. over ICE). */
+  guint16 reset_port;
 } P2pQuicSessionConfig;
 
 /* Default cap on peer-opened streams nobody accepted yet. */
@@ -194,18 +197,21 @@ gsize p2p_quic_retry_write (const guint8 *pkt, gsize len, const guint8 *secret,
 void p2p_quic_cid_new (const guint8 *key, guint8 *cid);
 gboolean p2p_quic_cid_is_ours (const guint8 *key, const guint8 *cid, gsize len);
 /* Stateless Reset (RFC 9000 section 10.3): @token (16 bytes) of
- * connection ID @cid, derived from @identity's secret (random without
- * one). The sessions announce these tokens for their connection IDs. */
-void p2p_quic_stateless_reset_token (P2pIdentity *identity, const guint8 *cid, gsize cid_len,
-    guint8 *token);
-/* The Stateless Reset answering @pkt, a short-header packet for which no
- * connection exists (a restart lost it), into @out: its length
- * (P2P_QUIC_STATELESS_RESET_LEN, smaller than @pkt), or 0 when @pkt gets
- * none (not longer than a reset, a long header, a connection ID issued
+ * connection ID @cid issued by an endpoint on @port (cfg.reset_port),
+ * derived from @identity's secret (random without one). The sessions
+ * announce these tokens for their connection IDs. */
+void p2p_quic_stateless_reset_token (P2pIdentity *identity, guint16 port, const guint8 *cid,
+    gsize cid_len, guint8 *token);
+/* The Stateless Reset that the endpoint on @port answers @pkt with, a
+ * short-header packet for which it has no connection (a restart lost it),
+ * into @out: its length (smaller than @pkt: one byte less, at most
+ * P2P_QUIC_STATELESS_RESET_LEN), or 0 when @pkt gets none (not longer than
+ * P2P_QUIC_STATELESS_RESET_MIN_LEN, a long header, a connection ID issued
  * under @cid_key, no @identity). */
 #define P2P_QUIC_STATELESS_RESET_LEN 42
+#define P2P_QUIC_STATELESS_RESET_MIN_LEN 21
 gsize p2p_quic_stateless_reset_write (P2pIdentity *identity, const guint8 *cid_key,
-    const guint8 *pkt, gsize len, guint8 *out, gsize outlen);
+    guint16 port, const guint8 *pkt, gsize len, guint8 *out, gsize outlen);
 /* Server session for an Initial whose Retry token was VALID (@odcid from
  * p2p_quic_retry_check); otherwise as p2p_quic_session_new_server. */
 P2pQuicSession *p2p_quic_session_new_server_validated (P2pIdentity *identity, const guint8 *pkt,

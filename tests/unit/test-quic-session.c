@@ -1489,21 +1489,29 @@ test_cid_and_reset (void)
   randombytes_buf (pkt, sizeof pkt);
   pkt[0] = 0x41;
   memcpy (pkt + 1, cid, sizeof cid);
-  g_assert_cmpuint (p2p_quic_stateless_reset_write (id, k1, pkt, sizeof pkt, out, sizeof out),
+  g_assert_cmpuint (p2p_quic_stateless_reset_write (id, k1, 4433, pkt, sizeof pkt, out, sizeof out),
       ==, 0);                   /* issued under k1: ours */
-  g_assert_cmpuint (p2p_quic_stateless_reset_write (id, k2, pkt, sizeof pkt, out, sizeof out),
+  g_assert_cmpuint (p2p_quic_stateless_reset_write (id, k2, 4433, pkt, sizeof pkt, out, sizeof out),
       ==, P2P_QUIC_STATELESS_RESET_LEN);
   g_assert_cmpuint (out[0] & 0xc0, ==, 0x40);     /* looks like a short header */
-  p2p_quic_stateless_reset_token (id, cid, sizeof cid, tok);
+  p2p_quic_stateless_reset_token (id, 4433, cid, sizeof cid, tok);
   g_assert_cmpmem (out + P2P_QUIC_STATELESS_RESET_LEN - 16, 16, tok, 16);
-  /* none for a packet no longer than a reset, a long header, no identity */
-  g_assert_cmpuint (p2p_quic_stateless_reset_write (id, k2, pkt, P2P_QUIC_STATELESS_RESET_LEN,
-          out, sizeof out), ==, 0);
+  /* another port's token differs: no listener gives out another
+   * endpoint's */
+  p2p_quic_stateless_reset_token (id, 4434, cid, sizeof cid, tok2);
+  g_assert_true (memcmp (tok, tok2, 16) != 0);
+  /* a ~40-byte PING gets a reset one byte shorter; none for a packet no
+   * longer than the shortest reset, a long header, no identity */
+  g_assert_cmpuint (p2p_quic_stateless_reset_write (id, k2, 4433, pkt, 40, out, sizeof out),
+      ==, 39);
+  g_assert_cmpmem (out + 39 - 16, 16, tok, 16);
+  g_assert_cmpuint (p2p_quic_stateless_reset_write (id, k2, 4433, pkt,
+          P2P_QUIC_STATELESS_RESET_MIN_LEN, out, sizeof out), ==, 0);
   pkt[0] = 0xc1;
-  g_assert_cmpuint (p2p_quic_stateless_reset_write (id, k2, pkt, sizeof pkt, out, sizeof out),
+  g_assert_cmpuint (p2p_quic_stateless_reset_write (id, k2, 4433, pkt, sizeof pkt, out, sizeof out),
       ==, 0);
   pkt[0] = 0x41;
-  g_assert_cmpuint (p2p_quic_stateless_reset_write (NULL, k2, pkt, sizeof pkt, out, sizeof out),
+  g_assert_cmpuint (p2p_quic_stateless_reset_write (NULL, k2, 4433, pkt, sizeof pkt, out, sizeof out),
       ==, 0);
 
   /* the token: the identity's, whoever loads its key */
@@ -1511,12 +1519,12 @@ test_cid_and_reset (void)
   g_assert_no_error (err);
   again = p2p_identity_new_from_file (path, &err);
   g_assert_no_error (err);
-  p2p_quic_stateless_reset_token (again, cid, sizeof cid, tok2);
+  p2p_quic_stateless_reset_token (again, 4433, cid, sizeof cid, tok2);
   g_assert_cmpmem (tok, 16, tok2, 16);
   {
     g_autoptr (P2pIdentity) other = p2p_identity_new ();
 
-    p2p_quic_stateless_reset_token (other, cid, sizeof cid, tok2);
+    p2p_quic_stateless_reset_token (other, 4433, cid, sizeof cid, tok2);
     g_assert_true (memcmp (tok, tok2, 16) != 0);
   }
   g_unlink (path);
