@@ -115,7 +115,10 @@ gst_p2p_file_push_seek (GstP2pFilePush *self, GstEvent *event)
   } else {
     gst_pad_pause_task (self->pad);
   }
+  /* a read waiting for the network returns now (FLUSHING), not after it */
+  gst_p2p_file_reader_interrupt (self->reader);
   GST_PAD_STREAM_LOCK (self->pad);
+  gst_p2p_file_reader_resume (self->reader);
   if (flush) {
     GstEvent *ev = gst_event_new_flush_stop (TRUE);
 

@@ -67,7 +67,10 @@ struct _GstP2pFileReader {
   char *path;
 
   GMutex lock;                  /* one getrange at a time; cancel from others */
+  /* of the blocking calls; replaced (under both locks) after a flush */
   GCancellable *cancel;
+  GMutex cancel_lock;           /* the pointer, for interrupt() and cancel() */
+  gboolean stopped;             /* cancel(): no new cancellable (cancel_lock) */
   P2pConnection *conn;
   char *peer;
   gboolean have_first;
@@ -199,6 +202,7 @@ gst_p2p_file_reader_new (GstElement *element, GstP2pObject *obj, const char *pat
   self->cancel = g_cancellable_new ();
   self->peer = gst_p2p_object_dup_peer (obj);
   g_mutex_init (&self->lock);
+  g_mutex_init (&self->cancel_lock);
   g_queue_init (&self->pending);
   g_queue_init (&self->recent);
   return self;
@@ -207,7 +211,32 @@ gst_p2p_file_reader_new (GstElement *element, GstP2pObject *obj, const char *pat
 void
 gst_p2p_file_reader_cancel (GstP2pFileReader *self)
 {
+  g_mutex_lock (&self->cancel_lock);
+  self->stopped = TRUE;
   g_cancellable_cancel (self->cancel);
+  g_mutex_unlock (&self->cancel_lock);
+}
+
+void
+gst_p2p_file_reader_interrupt (GstP2pFileReader *self)
+{
+  g_mutex_lock (&self->cancel_lock);
+  g_cancellable_cancel (self->cancel);
+  g_mutex_unlock (&self->cancel_lock);
+}
+
+void
+gst_p2p_file_reader_resume (GstP2pFileReader *self)
+{
+  /* the reader's lock: no call is using the cancellable now */
+  g_mutex_lock (&self->lock);
+  g_mutex_lock (&self->cancel_lock);
+  if (!self->stopped && g_cancellable_is_cancelled (self->cancel)) {
+    g_object_unref (self->cancel);
+    self->cancel = g_cancellable_new ();
+  }
+  g_mutex_unlock (&self->cancel_lock);
+  g_mutex_unlock (&self->lock);
 }
 
 void
@@ -232,6 +261,7 @@ gst_p2p_file_reader_free (GstP2pFileReader *self)
   g_free (self->path);
   g_free (self->peer);
   g_mutex_clear (&self->lock);
+  g_mutex_clear (&self->cancel_lock);
   g_free (self);
 }
 

@@ -19,8 +19,12 @@ typedef struct _GstP2pFileReader GstP2pFileReader;
 GstP2pFileReader *gst_p2p_file_reader_new (GstElement *element, GstP2pObject *obj,
     const char *path);
 void gst_p2p_file_reader_free (GstP2pFileReader *self);
-/* Wakes and fails every blocking call (pad deactivation). */
+/* Wakes and fails every blocking call, for good (pad deactivation). */
 void gst_p2p_file_reader_cancel (GstP2pFileReader *self);
+/* A flush: wakes a blocking read or request (it returns FLUSHING); after
+ * resume() the reader works again (unless cancelled). */
+void gst_p2p_file_reader_interrupt (GstP2pFileReader *self);
+void gst_p2p_file_reader_resume (GstP2pFileReader *self);
 /* The file's size (connects and asks on first use); FALSE after posting an
  * element error naming the path and the peer. */
 gboolean gst_p2p_file_reader_get_size (GstP2pFileReader *self, guint64 *size);

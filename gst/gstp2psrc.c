@@ -595,6 +595,19 @@ gst_p2p_src_src_event (GstPad *pad, GstObject *parent, GstEvent *event)
       GST_DEBUG_OBJECT (parent, "seeking is not supported");
       gst_event_unref (event);
       return FALSE;
+    case GST_EVENT_FLUSH_START:
+    case GST_EVENT_FLUSH_STOP:
+      /* pull mode: a demuxer's seek sends flush-start up to wake its
+       * getrange (as GstBaseSrc's unlock / unlock_stop) */
+      if (GST_P2P_SRC (parent)->files) {
+        if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_START)
+          gst_p2p_file_reader_interrupt (GST_P2P_SRC (parent)->files);
+        else
+          gst_p2p_file_reader_resume (GST_P2P_SRC (parent)->files);
+        gst_event_unref (event);
+        return TRUE;
+      }
+      return gst_pad_event_default (pad, parent, event);
     default:
       return gst_pad_event_default (pad, parent, event);
   }

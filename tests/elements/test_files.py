@@ -591,6 +591,48 @@ class FilesTest(TrackChecks, unittest.TestCase):
         self.assertGreater(firsts[1][0], 3 * Gst.SECOND)
         self.assertLessEqual(abs(firsts[0][0] - firsts[1][0]), firsts[1][1])
 
+    def test_flush_wakes_reader(self):
+        """A flushing seek in push mode does not wait for the network: the
+        server is stopped (SIGSTOP) so that p2psrc's streaming task hangs in
+        its dial; the seek wakes it (the reader's calls are interrupted and
+        resumed) and returns at once, and once the server runs again the
+        first buffer is the file's bytes at the seek's offset."""
+        rel = self.files['01 flac.flac']
+        with open(os.path.join(self.root, rel), 'rb') as f:
+            raw = f.read()
+        srv, ticket, _ = start_server(self.root, ['--port', '0'])
+        p = Gst.parse_launch('p2psrc name=src uri="p2p://%s/%s" pull-mode=false keep-alive=0 '
+                             'connect-timeout=60000 ! appsink name=s sync=false'
+                             % (ticket, urllib.parse.quote(rel)))
+        try:
+            srv.send_signal(signal.SIGSTOP)
+            p.set_state(Gst.State.PAUSED)
+            time.sleep(0.3)             # the task is in the dial now
+            # (were the seek to wait for the dial, the server runs again
+            # after 5 s: the test fails below instead of hanging)
+            cont = threading.Timer(5.0, lambda: srv.send_signal(signal.SIGCONT))
+            cont.start()
+            t0 = time.monotonic()
+            self.assertTrue(p.get_by_name('src').send_event(Gst.Event.new_seek(
+                1.0, Gst.Format.BYTES, Gst.SeekFlags.FLUSH, Gst.SeekType.SET, 1000,
+                Gst.SeekType.NONE, -1)))
+            waited = time.monotonic() - t0
+            cont.cancel()
+            srv.send_signal(signal.SIGCONT)
+            self.assertLess(waited, 4.0)
+            p.set_state(Gst.State.PLAYING)
+            smp = p.get_by_name('s').emit('try-pull-sample', WAIT_S * Gst.SECOND)
+            self.assertIsNotNone(smp)
+            b = smp.get_buffer()
+            self.assertEqual(b.offset, 1000)
+            self.assertTrue(b.extract_dup(0, b.get_size()) == raw[1000:1000 + b.get_size()])
+        finally:
+            p.set_state(Gst.State.NULL)
+            srv.send_signal(signal.SIGCONT)
+            srv.send_signal(signal.SIGTERM)
+            srv.wait(WAIT_S)
+            srv.stdout.close()
+
     def test_pull_mode_off(self):
         """pull-mode=false: uridecodebin's parsers run in push mode, as over
         souphttpsrc; FLAC and MP3 still decode to the local PCM and a FLAC
