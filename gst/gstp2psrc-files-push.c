@@ -129,7 +129,10 @@ gst_p2p_file_push_seek (GstP2pFilePush *self, GstEvent *event)
     self->pos = (guint64) start;
   self->need_segment = TRUE;
   self->seqnum = seqnum;
-  gst_pad_start_task (self->pad, push_loop, self, NULL);
+  /* not when the pad is going down: its deactivation stopped the task
+   * already and frees this after taking the stream lock */
+  if (!gst_p2p_file_reader_is_stopped (self->reader))
+    gst_pad_start_task (self->pad, push_loop, self, NULL);
   GST_PAD_STREAM_UNLOCK (self->pad);
   return TRUE;
 }

@@ -225,6 +225,17 @@ gst_p2p_file_reader_interrupt (GstP2pFileReader *self)
   g_mutex_unlock (&self->cancel_lock);
 }
 
+gboolean
+gst_p2p_file_reader_is_stopped (GstP2pFileReader *self)
+{
+  gboolean stopped;
+
+  g_mutex_lock (&self->cancel_lock);
+  stopped = self->stopped;
+  g_mutex_unlock (&self->cancel_lock);
+  return stopped;
+}
+
 void
 gst_p2p_file_reader_resume (GstP2pFileReader *self)
 {

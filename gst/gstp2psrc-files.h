@@ -25,6 +25,8 @@ void gst_p2p_file_reader_cancel (GstP2pFileReader *self);
  * resume() the reader works again (unless cancelled). */
 void gst_p2p_file_reader_interrupt (GstP2pFileReader *self);
 void gst_p2p_file_reader_resume (GstP2pFileReader *self);
+/* TRUE once cancel() was called (the pad is going down). */
+gboolean gst_p2p_file_reader_is_stopped (GstP2pFileReader *self);
 /* The file's size (connects and asks on first use); FALSE after posting an
  * element error naming the path and the peer. */
 gboolean gst_p2p_file_reader_get_size (GstP2pFileReader *self, guint64 *size);
