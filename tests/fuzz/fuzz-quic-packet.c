@@ -4,7 +4,7 @@
  * then all of them are fed to a server session started from a real client
  * Initial, with the write loop and timers run in between (virtual time).
  * Checks: no crash, no hang, no leak; the packet helpers never read past the
- * input. Built with -Dfuzz=true (clang).
+ * input; a Stateless Reset answer is always smaller than the packet. Built with -Dfuzz=true (clang).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <string.h>
 
@@ -61,6 +61,16 @@ LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
   /* helpers and server creation on the raw input */
   (void) p2p_quic_packet_is_initial (data, size);
   (void) p2p_quic_packet_get_dcid (data, size, P2P_QUIC_SCID_LEN, dcid, &dlen);
+  {
+    /* the Stateless Reset a listener would answer it with: never longer
+     * than the input, never more than the reset's size */
+    static const guint8 key[P2P_QUIC_CID_KEY_LEN];
+    guint8 reset[P2P_QUIC_STATELESS_RESET_LEN];
+    gsize n = p2p_quic_stateless_reset_write (server_id, key, 4433, data, size, reset,
+        sizeof reset);
+
+    g_assert (n == 0 || (n < size && n >= P2P_QUIC_STATELESS_RESET_MIN_LEN));
+  }
   s = p2p_quic_session_new_server (server_id, data, size, NULL, NULL, NULL, NULL, now, NULL);
   if (s) {
     drain (s, now);
