@@ -12,7 +12,8 @@ GST_DEBUG_CATEGORY_EXTERN (gst_p2p_debug);
 #define PUSH_CHUNK (64 * 1024)
 
 struct _GstP2pFilePush {
-  GstP2pFileReader *reader;
+  gint ref_count;
+  GstP2pFileReader *reader;     /* ref */
   GstElement *element;
   GstPad *pad;
   /* under the pad's stream lock */
@@ -73,20 +74,31 @@ gst_p2p_file_push_start (GstP2pFileReader *reader, GstElement *element, GstPad *
 {
   GstP2pFilePush *self = g_new0 (GstP2pFilePush, 1);
 
-  self->reader = reader;
+  self->ref_count = 1;
+  self->reader = gst_p2p_file_reader_ref (reader);
   self->element = element;
   self->pad = pad;
   self->need_segment = TRUE;
   if (!gst_pad_start_task (pad, push_loop, self, NULL)) {
-    g_free (self);
+    gst_p2p_file_push_unref (self);
     return NULL;
   }
   return self;
 }
 
-void
-gst_p2p_file_push_free (GstP2pFilePush *self)
+GstP2pFilePush *
+gst_p2p_file_push_ref (GstP2pFilePush *self)
 {
+  g_atomic_int_inc (&self->ref_count);
+  return self;
+}
+
+void
+gst_p2p_file_push_unref (GstP2pFilePush *self)
+{
+  if (!self || !g_atomic_int_dec_and_test (&self->ref_count))
+    return;
+  gst_p2p_file_reader_unref (self->reader);
   g_free (self);
 }
 

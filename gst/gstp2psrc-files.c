@@ -62,6 +62,7 @@ typedef struct {
 } Pending;
 
 struct _GstP2pFileReader {
+  gint ref_count;
   GstElement *element;
   GstP2pObject *obj;
   char *path;
@@ -196,6 +197,7 @@ gst_p2p_file_reader_new (GstElement *element, GstP2pObject *obj, const char *pat
 {
   GstP2pFileReader *self = g_new0 (GstP2pFileReader, 1);
 
+  self->ref_count = 1;
   self->element = element;
   self->obj = obj;
   self->path = g_strdup (path);
@@ -250,10 +252,17 @@ gst_p2p_file_reader_resume (GstP2pFileReader *self)
   g_mutex_unlock (&self->lock);
 }
 
-void
-gst_p2p_file_reader_free (GstP2pFileReader *self)
+GstP2pFileReader *
+gst_p2p_file_reader_ref (GstP2pFileReader *self)
 {
-  if (!self)
+  g_atomic_int_inc (&self->ref_count);
+  return self;
+}
+
+void
+gst_p2p_file_reader_unref (GstP2pFileReader *self)
+{
+  if (!self || !g_atomic_int_dec_and_test (&self->ref_count))
     return;
   /* what is still on its way is aborted: a connection kept for the next
    * p2psrc (keep-alive) carries nothing of this one's */

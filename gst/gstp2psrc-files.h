@@ -18,7 +18,10 @@ typedef struct _GstP2pFileReader GstP2pFileReader;
 /* @path: the protocol path (percent-decoded). */
 GstP2pFileReader *gst_p2p_file_reader_new (GstElement *element, GstP2pObject *obj,
     const char *path);
-void gst_p2p_file_reader_free (GstP2pFileReader *self);
+/* The element holds one reference while its pad is active; queries and
+ * events take their own, so a deactivation never frees it under them. */
+GstP2pFileReader *gst_p2p_file_reader_ref (GstP2pFileReader *self);
+void gst_p2p_file_reader_unref (GstP2pFileReader *self);
 /* Wakes and fails every blocking call, for good (pad deactivation). */
 void gst_p2p_file_reader_cancel (GstP2pFileReader *self);
 /* A flush: wakes a blocking read or request (it returns FLUSHING); after
@@ -42,11 +45,13 @@ GstFlowReturn gst_p2p_file_reader_read (GstP2pFileReader *self, guint64 offset, 
 
 /* Push mode (gstp2psrc-files-push.c): a streaming task on @pad pushes the
  * file of @reader (stream-start, a BYTES segment, buffers from offset 0,
- * EOS); NULL if the task could not start. Freed after the task stopped. */
+ * EOS); NULL if the task could not start. It holds a reference on
+ * @reader; the element drops its own after the task stopped. */
 typedef struct _GstP2pFilePush GstP2pFilePush;
 GstP2pFilePush *gst_p2p_file_push_start (GstP2pFileReader *reader, GstElement *element,
     GstPad *pad);
-void gst_p2p_file_push_free (GstP2pFilePush *self);
+GstP2pFilePush *gst_p2p_file_push_ref (GstP2pFilePush *self);
+void gst_p2p_file_push_unref (GstP2pFilePush *self);
 /* A BYTES seek in push mode (flushing or not); FALSE for other seeks. */
 gboolean gst_p2p_file_push_seek (GstP2pFilePush *self, GstEvent *event);
 

@@ -393,29 +393,67 @@ files_activate_mode (GstP2pSrc *self, const char *location, GstPadMode mode,
      * GstBaseSrc starts in its pull activation */
     if (!ensure_open (self))
       return FALSE;
-    g_mutex_lock (&self->lock);
-    self->files = gst_p2p_file_reader_new (GST_ELEMENT (self), self->obj, location);
-    g_mutex_unlock (&self->lock);
-    if (mode == GST_PAD_MODE_PUSH) {
-      self->push = gst_p2p_file_push_start (self->files, GST_ELEMENT (self), self->srcpad);
-      return self->push != NULL;
+    GstP2pFileReader *files = gst_p2p_file_reader_new (GST_ELEMENT (self), self->obj,
+        location);
+    GstP2pFilePush *push = NULL;
+
+    if (mode == GST_PAD_MODE_PUSH
+        && (push = gst_p2p_file_push_start (files, GST_ELEMENT (self), self->srcpad)) == NULL) {
+      gst_p2p_file_reader_unref (files);
+      return FALSE;
     }
+    g_mutex_lock (&self->lock);
+    self->files = files;
+    self->push = push;
+    g_mutex_unlock (&self->lock);
     return TRUE;
   }
-  g_mutex_lock (&self->lock);
-  if (self->files)
-    gst_p2p_file_reader_cancel (self->files);
-  g_mutex_unlock (&self->lock);
-  if (mode == GST_PAD_MODE_PUSH)
-    gst_pad_stop_task (self->srcpad);
-  /* the pad's streaming lock: no getrange is running after this */
-  GST_PAD_STREAM_LOCK (self->srcpad);
-  g_clear_pointer (&self->push, gst_p2p_file_push_free);
-  g_mutex_lock (&self->lock);
-  g_clear_pointer (&self->files, gst_p2p_file_reader_free);
-  g_mutex_unlock (&self->lock);
-  GST_PAD_STREAM_UNLOCK (self->srcpad);
+  {
+    GstP2pFileReader *files;
+    GstP2pFilePush *push;
+
+    g_mutex_lock (&self->lock);
+    if (self->files)
+      gst_p2p_file_reader_cancel (self->files);
+    g_mutex_unlock (&self->lock);
+    if (mode == GST_PAD_MODE_PUSH)
+      gst_pad_stop_task (self->srcpad);
+    /* the pad's streaming lock: no getrange is running after this; a query
+     * or an event still using them holds its own reference */
+    GST_PAD_STREAM_LOCK (self->srcpad);
+    g_mutex_lock (&self->lock);
+    push = g_steal_pointer (&self->push);
+    files = g_steal_pointer (&self->files);
+    g_mutex_unlock (&self->lock);
+    gst_p2p_file_push_unref (push);
+    gst_p2p_file_reader_unref (files);
+    GST_PAD_STREAM_UNLOCK (self->srcpad);
+  }
   return TRUE;
+}
+
+/* The reader (and push task state) with a reference, or NULL: for queries
+ * and events, which may run while the pad goes down. */
+static GstP2pFileReader *
+dup_files (GstP2pSrc *self)
+{
+  GstP2pFileReader *files;
+
+  g_mutex_lock (&self->lock);
+  files = self->files ? gst_p2p_file_reader_ref (self->files) : NULL;
+  g_mutex_unlock (&self->lock);
+  return files;
+}
+
+static GstP2pFilePush *
+dup_push (GstP2pSrc *self)
+{
+  GstP2pFilePush *push;
+
+  g_mutex_lock (&self->lock);
+  push = self->push ? gst_p2p_file_push_ref (self->push) : NULL;
+  g_mutex_unlock (&self->lock);
+  return push;
 }
 
 static GstFlowReturn
@@ -435,6 +473,8 @@ files_query (GstP2pSrc *self, GstQuery *query)
 {
   GstFormat format;
   guint64 size;
+  gboolean ok;
+  GstP2pFileReader *files;
 
   if (!self->location)
     return -1;
@@ -446,18 +486,21 @@ files_query (GstP2pSrc *self, GstQuery *query)
       gst_query_add_scheduling_mode (query, GST_PAD_MODE_PUSH);
       return TRUE;
     case GST_QUERY_SEEKING:
-      gst_query_parse_seeking (query, &format, NULL, NULL, NULL);
-      if (format != GST_FORMAT_BYTES || !self->files
-          || !gst_p2p_file_reader_get_size (self->files, &size))
-        return FALSE;
-      gst_query_set_seeking (query, GST_FORMAT_BYTES, TRUE, 0, (gint64) size);
-      return TRUE;
     case GST_QUERY_DURATION:
-      gst_query_parse_duration (query, &format, NULL);
-      if (format != GST_FORMAT_BYTES || !self->files
-          || !gst_p2p_file_reader_get_size (self->files, &size))
+      if (GST_QUERY_TYPE (query) == GST_QUERY_SEEKING)
+        gst_query_parse_seeking (query, &format, NULL, NULL, NULL);
+      else
+        gst_query_parse_duration (query, &format, NULL);
+      if (format != GST_FORMAT_BYTES || (files = dup_files (self)) == NULL)
         return FALSE;
-      gst_query_set_duration (query, GST_FORMAT_BYTES, (gint64) size);
+      ok = gst_p2p_file_reader_get_size (files, &size);
+      gst_p2p_file_reader_unref (files);
+      if (!ok)
+        return FALSE;
+      if (GST_QUERY_TYPE (query) == GST_QUERY_SEEKING)
+        gst_query_set_seeking (query, GST_FORMAT_BYTES, TRUE, 0, (gint64) size);
+      else
+        gst_query_set_duration (query, GST_FORMAT_BYTES, (gint64) size);
       return TRUE;
     case GST_QUERY_LATENCY:
       gst_query_set_latency (query, FALSE, 0, 0);
@@ -585,29 +628,35 @@ static gboolean
 gst_p2p_src_src_event (GstPad *pad, GstObject *parent, GstEvent *event)
 {
   switch (GST_EVENT_TYPE (event)) {
-    case GST_EVENT_SEEK:
-      if (GST_P2P_SRC (parent)->push) {
-        gboolean ok = gst_p2p_file_push_seek (GST_P2P_SRC (parent)->push, event);
+    case GST_EVENT_SEEK:{
+      GstP2pFilePush *push = dup_push (GST_P2P_SRC (parent));
+      gboolean ok = FALSE;
 
-        gst_event_unref (event);
-        return ok;
+      if (push) {
+        ok = gst_p2p_file_push_seek (push, event);
+        gst_p2p_file_push_unref (push);
+      } else {
+        GST_DEBUG_OBJECT (parent, "seeking is not supported");
       }
-      GST_DEBUG_OBJECT (parent, "seeking is not supported");
       gst_event_unref (event);
-      return FALSE;
+      return ok;
+    }
     case GST_EVENT_FLUSH_START:
-    case GST_EVENT_FLUSH_STOP:
+    case GST_EVENT_FLUSH_STOP:{
       /* pull mode: a demuxer's seek sends flush-start up to wake its
        * getrange (as GstBaseSrc's unlock / unlock_stop) */
-      if (GST_P2P_SRC (parent)->files) {
-        if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_START)
-          gst_p2p_file_reader_interrupt (GST_P2P_SRC (parent)->files);
-        else
-          gst_p2p_file_reader_resume (GST_P2P_SRC (parent)->files);
-        gst_event_unref (event);
-        return TRUE;
-      }
-      return gst_pad_event_default (pad, parent, event);
+      GstP2pFileReader *files = dup_files (GST_P2P_SRC (parent));
+
+      if (files == NULL)
+        return gst_pad_event_default (pad, parent, event);
+      if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_START)
+        gst_p2p_file_reader_interrupt (files);
+      else
+        gst_p2p_file_reader_resume (files);
+      gst_p2p_file_reader_unref (files);
+      gst_event_unref (event);
+      return TRUE;
+    }
     default:
       return gst_pad_event_default (pad, parent, event);
   }

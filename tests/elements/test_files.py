@@ -633,6 +633,41 @@ class FilesTest(TrackChecks, unittest.TestCase):
             srv.wait(WAIT_S)
             srv.stdout.close()
 
+    def test_seek_during_teardown(self):
+        """Seeks and position queries from another thread while the
+        element goes down (push mode), 20 times: the reader and the push
+        task's state stay alive for the calls that hold them (no crash
+        under ASan), and each round still reads the file's first bytes."""
+        rel = self.files['01 flac.flac']
+        with open(os.path.join(self.root, rel), 'rb') as f:
+            head = f.read(4096)
+        for _ in range(20):
+            p = Gst.parse_launch('p2psrc name=src uri="%s" pull-mode=false keep-alive=0 ! '
+                                 'appsink name=s sync=false max-buffers=1'
+                                 % self.remote(rel))
+            src = p.get_by_name('src')
+            p.set_state(Gst.State.PLAYING)
+            smp = p.get_by_name('s').emit('try-pull-sample', WAIT_S * Gst.SECOND)
+            self.assertIsNotNone(smp)
+            b = smp.get_buffer()
+            self.assertEqual(b.offset, 0)
+            self.assertTrue(b.extract_dup(0, min(b.get_size(), 4096)) == head[:b.get_size()])
+            stop = threading.Event()
+
+            def hammer():
+                while not stop.is_set():
+                    src.send_event(Gst.Event.new_seek(
+                        1.0, Gst.Format.BYTES, Gst.SeekFlags.FLUSH, Gst.SeekType.SET, 0,
+                        Gst.SeekType.NONE, -1))
+                    src.query_duration(Gst.Format.BYTES)
+            t = threading.Thread(target=hammer)
+            t.start()
+            time.sleep(0.01)
+            p.set_state(Gst.State.NULL)
+            stop.set()
+            t.join(WAIT_S)
+            self.assertFalse(t.is_alive())
+
     def test_pull_mode_off(self):
         """pull-mode=false: uridecodebin's parsers run in push mode, as over
         souphttpsrc; FLAC and MP3 still decode to the local PCM and a FLAC
