@@ -58,7 +58,7 @@ typedef struct {
   GIOStream *stream;
   gboolean have_header;         /* header read already (the size query) */
   P2pFileHeader header;
-  guint64 consumed;             /* push mode: body bytes read so far */
+  guint64 consumed;             /* push mode, the block being read: body bytes read */
 } Pending;
 
 struct _GstP2pFileReader {
@@ -583,7 +583,7 @@ stream_once (GstP2pFileReader *self, guint64 at, guint64 want, gpointer out, GEr
   if (!p || at != p->offset + p->consumed) {
     Pending *head = g_queue_peek_head (&self->pending);
 
-    if (!head || head->offset != at || head->consumed != 0) {
+    if (!head || head->offset != at) {
       GST_DEBUG_OBJECT (self->element, "jump to %" G_GUINT64_FORMAT ": read-ahead dropped", at);
       if (!restart_window (self, at, BLOCK_MIN, error))
         return FALSE;

@@ -54,8 +54,7 @@
 #define MAX_RATE_ENTRIES 4096
 
 typedef struct {
-  double tokens;
-  guint64 last_ns;
+  P2pTokenBucket bucket;
   char *ip;
   GList link;                   /* in the endpoint's LRU queue */
 } RateBucket;
@@ -159,21 +158,34 @@ handshake_rate_allows (P2pQuicEndpoint *self, const char *source_ip)
       g_hash_table_remove (self->rate, old->ip);
     }
     b = g_new0 (RateBucket, 1);
-    b->tokens = self->handshake_burst;
-    b->last_ns = now;
     b->ip = g_steal_pointer (&ip);
     b->link.data = b;
     g_hash_table_insert (self->rate, b->ip, b);
   } else {
     g_queue_unlink (&self->rate_lru, &b->link);
-    if (now > b->last_ns) {
-      b->tokens = MIN ((double) self->handshake_burst,
-          b->tokens + (now - b->last_ns) / 1e9 * self->handshake_rate);
-      b->last_ns = now;
-    }
   }
   g_queue_push_tail_link (&self->rate_lru, &b->link);
-  if (b->tokens < 1.0)
+  return p2p_token_bucket_take (&b->bucket, now, self->handshake_rate, self->handshake_burst);
+}
+
+gboolean
+p2p_token_bucket_ready (P2pTokenBucket *b, guint64 now_ns, guint rate, guint burst)
+{
+  if (!b->started) {
+    b->tokens = burst;
+    b->last_ns = now_ns;
+    b->started = TRUE;
+  } else if (now_ns > b->last_ns) {
+    b->tokens = MIN ((double) burst, b->tokens + (now_ns - b->last_ns) / 1e9 * rate);
+    b->last_ns = now_ns;
+  }
+  return b->tokens >= 1.0;
+}
+
+gboolean
+p2p_token_bucket_take (P2pTokenBucket *b, guint64 now_ns, guint rate, guint burst)
+{
+  if (!p2p_token_bucket_ready (b, now_ns, rate, burst))
     return FALSE;
   b->tokens -= 1.0;
   return TRUE;

@@ -36,6 +36,14 @@ typedef struct {
   gboolean alias;               /* a further address of another remote's peer */
 } Remote;
 
+/* A token bucket: at most a burst of tokens, refilled at a rate a second;
+ * a zeroed one starts full (p2p-quic-endpoint-admission.c). */
+typedef struct {
+  double tokens;
+  guint64 last_ns;
+  gboolean started;
+} P2pTokenBucket;
+
 struct _P2pQuicEndpoint {
   P2pListener parent;
 
@@ -60,8 +68,7 @@ struct _P2pQuicEndpoint {
   guint max_pending_per_ip;
   guint64 handshake_timeout_ns;
   guint64 retries_sent;
-  double reset_budget;          /* Stateless Resets that may be sent now */
-  guint64 reset_refill_ns;
+  P2pTokenBucket reset_budget;  /* Stateless Resets sent */
   guint64 resets_sent;
   guint64 evicted;
   guint64 handshake_seq;
@@ -79,6 +86,12 @@ struct _P2pQuicEndpoint {
   GQueue accept_queue;          /* P2pConnection* */
   GQueue accept_waiters;        /* AcceptWaiter* of accept_async */
 };
+
+/* Refills @b for socket time @now_ns: TRUE when it holds a token now
+ * (p2p_token_bucket_take() then uses it). */
+gboolean p2p_token_bucket_ready (P2pTokenBucket *b, guint64 now_ns, guint rate, guint burst);
+/* The same, and uses the token. */
+gboolean p2p_token_bucket_take (P2pTokenBucket *b, guint64 now_ns, guint rate, guint burst);
 
 /* ---- the table of remotes (p2p-quic-endpoint.c, net thread) ---- */
 

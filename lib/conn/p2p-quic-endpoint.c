@@ -211,16 +211,14 @@ send_stateless_reset (P2pQuicEndpoint *self, GSocketAddress *from, const guint8 
   g_mutex_unlock (&self->lock);
   if (!accepting)
     return FALSE;
-  self->reset_budget = MIN ((double) RESET_RATE, self->reset_budget +
-      (now - self->reset_refill_ns) / 1e9 * RESET_RATE);
-  self->reset_refill_ns = now;
-  if (self->reset_budget < 1.0)
+  /* checked before the work, used only by a reset sent */
+  if (!p2p_token_bucket_ready (&self->reset_budget, now, RESET_RATE, RESET_RATE))
     return FALSE;
   n = p2p_quic_stateless_reset_write (self->identity, self->cfg.cid_key, self->cfg.reset_port,
       data, len, out, sizeof out);
   if (n == 0 || !p2p_datagram_socket_send_to (self->socket, from, out, n, NULL))
     return FALSE;
-  self->reset_budget -= 1.0;
+  p2p_token_bucket_take (&self->reset_budget, now, RESET_RATE, RESET_RATE);
   self->resets_sent++;
   g_debug ("stateless reset sent for a %" G_GSIZE_FORMAT "-byte packet of a connection we do "
       "not have", len);
