@@ -72,6 +72,18 @@ def start_server_lines(root, args):
     return srv, dict(line.split(': ', 1) for line in buf.decode().splitlines())
 
 
+def udp_rx_queued(port):
+    """Bytes waiting in the receive queue of the UDP socket bound to
+    127.0.0.1:PORT (/proc/net/udp), 0 if none is."""
+    want = '0100007F:%04X' % port
+    with open('/proc/net/udp') as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == want:
+                return int(fields[4].split(':')[1], 16)
+    return 0
+
+
 def play_to_eos(test, p):
     """Plays pipeline p to EOS (no error, bounded); returns the "reused"
     of its p2psrc's p2p-connection connected message."""
@@ -600,14 +612,24 @@ class FilesTest(TrackChecks, unittest.TestCase):
         rel = self.files['01 flac.flac']
         with open(os.path.join(self.root, rel), 'rb') as f:
             raw = f.read()
-        srv, ticket, _ = start_server(self.root, ['--port', '0'])
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+        s.close()
+        srv, ticket, _ = start_server(self.root, ['--port', str(port)])
         p = Gst.parse_launch('p2psrc name=src uri="p2p://%s/%s" pull-mode=false keep-alive=0 '
                              'connect-timeout=60000 ! appsink name=s sync=false'
                              % (ticket, urllib.parse.quote(rel)))
         try:
             srv.send_signal(signal.SIGSTOP)
             p.set_state(Gst.State.PAUSED)
-            time.sleep(0.3)             # the task is in the dial now
+            # the task is in the dial once its Initial waits in the stopped
+            # server's socket (bounded)
+            for _ in range(500):
+                if udp_rx_queued(port) > 0:
+                    break
+                time.sleep(0.01)
+            self.assertGreater(udp_rx_queued(port), 0)
             # (were the seek to wait for the dial, the server runs again
             # after 5 s: the test fails below instead of hanging)
             cont = threading.Timer(5.0, lambda: srv.send_signal(signal.SIGCONT))
@@ -635,13 +657,13 @@ class FilesTest(TrackChecks, unittest.TestCase):
 
     def test_seek_during_teardown(self):
         """Seeks and position queries from another thread while the
-        element goes down (push mode), 20 times: the reader and the push
+        element goes down (push mode), 40 times: the reader and the push
         task's state stay alive for the calls that hold them (no crash
         under ASan), and each round still reads the file's first bytes."""
         rel = self.files['01 flac.flac']
         with open(os.path.join(self.root, rel), 'rb') as f:
             head = f.read(4096)
-        for _ in range(20):
+        for _ in range(40):
             p = Gst.parse_launch('p2psrc name=src uri="%s" pull-mode=false keep-alive=0 ! '
                                  'appsink name=s sync=false max-buffers=1'
                                  % self.remote(rel))
@@ -652,7 +674,7 @@ class FilesTest(TrackChecks, unittest.TestCase):
             b = smp.get_buffer()
             self.assertEqual(b.offset, 0)
             self.assertTrue(b.extract_dup(0, min(b.get_size(), 4096)) == head[:b.get_size()])
-            stop = threading.Event()
+            stop, started = threading.Event(), threading.Event()
 
             def hammer():
                 while not stop.is_set():
@@ -660,9 +682,11 @@ class FilesTest(TrackChecks, unittest.TestCase):
                         1.0, Gst.Format.BYTES, Gst.SeekFlags.FLUSH, Gst.SeekType.SET, 0,
                         Gst.SeekType.NONE, -1))
                     src.query_duration(Gst.Format.BYTES)
+                    started.set()
             t = threading.Thread(target=hammer)
             t.start()
-            time.sleep(0.01)
+            # the teardown begins while the seeks and queries go on
+            self.assertTrue(started.wait(WAIT_S))
             p.set_state(Gst.State.NULL)
             stop.set()
             t.join(WAIT_S)
