@@ -343,7 +343,10 @@ p2p_quic_session_send_message (P2pQuicSession *s, GBytes *message, GError **erro
     p2p_quic_send_stream_append (&s->msg, message);
   }
   s->messages_sent++;
-  if (s->msg.end - s->msg.acked >= p2p_quic_session_get_send_queue_high (s))
+  /* (cfg's watermark is the least the grown one can be: the congestion
+   * statistics are copied only when the queue is that long) */
+  if (s->msg.end - s->msg.acked >= s->cfg.send_queue_high
+      && s->msg.end - s->msg.acked >= p2p_quic_session_get_send_queue_high (s))
     s->was_above_high = TRUE;
   return TRUE;
 }
