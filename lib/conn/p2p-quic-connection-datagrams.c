@@ -4,6 +4,13 @@
  * "datagram-received" from an idle source on the network thread, never
  * inside a session call. work_cb in p2p-quic-connection.c hands the queue
  * to the session.
+ *
+ * A datagram decoded while a packet from the path is in the session is
+ * emitted as soon as that call returns (p2p_quic_conn_emit_received_datagrams
+ * from on_path_receive): no idle source and no main loop iteration between
+ * the socket and the handler, which is most of a live stream's latency on
+ * this side. Datagrams decoded in any other session call take the idle
+ * source.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-quic-connection-private.h"
 #include "p2p/p2p-error.h"
@@ -46,6 +53,10 @@ cb_datagram (P2pQuicSession *s, const guint8 *data, gsize len, gpointer user_dat
 
   if (self == NULL)
     return;
+  if (self->in_path_receive) {
+    g_queue_push_tail (&self->dgram_rx, g_bytes_new (data, len));
+    return;
+  }
   e = g_new0 (DgramEmit, 1);
 
   /* Emitted from an idle source so handlers never run inside the session. */
@@ -56,6 +67,21 @@ cb_datagram (P2pQuicSession *s, const guint8 *data, gsize len, gpointer user_dat
   g_source_set_callback (src, emit_datagram_cb, e, dgram_emit_free);
   g_source_attach (src, self->ctx);
   g_source_unref (src);
+}
+
+void
+p2p_quic_conn_emit_received_datagrams (P2pQuicConnection *self)
+{
+  GBytes *b;
+
+  if (self->dgram_rx.length == 0)
+    return;
+  g_object_ref (self);
+  while ((b = g_queue_pop_head (&self->dgram_rx))) {
+    p2p_connection_emit_datagram (P2P_CONNECTION (self), b);
+    g_bytes_unref (b);
+  }
+  g_object_unref (self);
 }
 
 static gboolean

@@ -72,6 +72,9 @@ struct _P2pQuicConnection {
   guint send_blocked;           /* threads in a blocking send waiting for room: the
                                  * only ones the send queue's draining wakes */
   GQueue dgram_queue;           /* GBytes */
+  GQueue dgram_rx;              /* GBytes received during a path receive (network
+                                 * thread only), emitted right after it */
+  gboolean in_path_receive;     /* network thread only: a path receive is in the session */
   guint64 dgrams_dropped_local;
   gsize max_dgram;
   char *close_reason;           /* local close requested */
@@ -153,6 +156,9 @@ void p2p_quic_conn_after_session_call (P2pQuicConnection *self);
 
 void p2p_quic_conn_messages_class_init (P2pConnectionClass *conn_class,
     P2pQuicSessionCallbacks *callbacks);
+/* Network thread, after a session call that set in_path_receive: emits
+ * the datagrams it decoded ("datagram-received"). */
+void p2p_quic_conn_emit_received_datagrams (P2pQuicConnection *self);
 void p2p_quic_conn_datagrams_class_init (P2pConnectionClass *conn_class,
     P2pQuicSessionCallbacks *callbacks);
 void p2p_quic_conn_streams_class_init (P2pConnectionClass *conn_class,

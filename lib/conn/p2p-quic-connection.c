@@ -403,10 +403,13 @@ on_path_receive (P2pPacketPath *path, const guint8 *data, gsize len, gpointer us
   if (self == NULL)
     return;
   if (self->session && !self->path_closed) {
+    self->in_path_receive = TRUE;
     p2p_quic_session_receive_on (self->session, p2p_packet_path_get_rx_route (path), data, len,
         p2p_packet_path_now (path));
+    self->in_path_receive = FALSE;
     /* One flush per burst: work_cb runs after the pending socket reads. */
     p2p_quic_conn_schedule_work (self);
+    p2p_quic_conn_emit_received_datagrams (self);
   }
   g_object_unref (self);
 }
@@ -765,6 +768,7 @@ p2p_quic_connection_finalize (GObject *object)
   g_queue_clear_full (&self->recv_queue, (GDestroyNotify) g_bytes_unref);
   g_queue_clear_full (&self->send_queue, (GDestroyNotify) g_bytes_unref);
   g_queue_clear_full (&self->dgram_queue, (GDestroyNotify) g_bytes_unref);
+  g_queue_clear_full (&self->dgram_rx, (GDestroyNotify) g_bytes_unref);
   g_clear_error (&self->close_error);
   g_clear_error (&self->closed_signal_error);
   g_free (self->closed_reason);

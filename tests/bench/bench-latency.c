@@ -192,9 +192,12 @@ launch (const char *desc, Bench *b)
   GstElement *p = gst_parse_launch (desc, &err);
   g_autoptr (GstBus) bus = NULL;
 
-  if (p == NULL) {
+  /* a missing element is a recoverable parse error: a partial pipeline
+   * and @err set */
+  if (p == NULL || err != NULL) {
     g_printerr ("bench-latency: cannot make \"%s\": %s\n", desc,
-        err->message);
+        err ? err->message : "no pipeline");
+    g_clear_object (&p);
     return NULL;
   }
   bus = gst_element_get_bus (p);
