@@ -34,7 +34,10 @@ TESTS_FAILED=0
 TESTS_SKIPPED=0
 FAILED_NAMES=""
 
-note() { printf '\n==== %s\n' "$*"; }
+START=$(date +%s)
+# each stage's header says when it starts (seconds since the start): the
+# suite's time limit (10 minutes on 2 cores) is watched stage by stage
+note() { printf '\n==== %s (at %d s)\n' "$*" "$(($(date +%s) - START))"; }
 fail_stage() { FAILED=$((FAILED + 1)); FAILED_NAMES="$FAILED_NAMES $1"; echo "FAILED: $1"; }
 
 # The interpreter meson runs on: the one tests/meson.build runs the python

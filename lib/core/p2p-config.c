@@ -35,6 +35,7 @@ config_set_defaults (P2pConfig *c)
   c->liveness_timeout_ms = 4000;
   c->ice_restart_ms = 1500;
   c->ice_restart_attempts = 3;
+  c->find_timeout_ms = 10000;
   c->mdns = TRUE;
   c->congestion_control = P2P_CONGESTION_CONTROL_BBR2;
   c->sim_packet_loss = 0.0;
@@ -824,6 +825,7 @@ p2p_config_new_from_environ (const char *const *envp, GError **error)
   UINT_VAR ("P2P_LIVENESS_TIMEOUT_MS", liveness_timeout_ms, 0, 3600000);
   UINT_VAR ("P2P_ICE_RESTART_MS", ice_restart_ms, 0, 600000);
   UINT_VAR ("P2P_ICE_RESTART_ATTEMPTS", ice_restart_attempts, 1, 100);
+  UINT_VAR ("P2P_FIND_TIMEOUT_MS", find_timeout_ms, 100, 600000);
   if (GET ("P2P_ICE_ADDRESSES")
       && !parse_list ("P2P_ICE_ADDRESSES", v, check_ip, &c->ice_addresses, error))
     return NULL;

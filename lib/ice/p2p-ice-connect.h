@@ -35,8 +35,6 @@
 
 G_BEGIN_DECLS
 
-/* Bound on waiting for the peer's answer, milliseconds. */
-#define P2P_ICE_ANSWER_TIMEOUT_MS 10000
 /* Offers whose timestamp is further than this from the responder's clock
  * are refused (ms): bounds how long a recorded offer can be replayed and
  * how long its nonce must be remembered. */

@@ -196,18 +196,21 @@ static gboolean
 on_answer_timeout (gpointer user_data)
 {
   Dial *d = user_data;
+  guint ms = d->config->find_timeout_ms;
+  g_autofree char *limit = ms % 1000 == 0 ? g_strdup_printf ("%u s", ms / 1000)
+      : g_strdup_printf ("%u ms", ms);
   g_clear_pointer (&d->answer_timeout, g_source_unref);
   /* A rendezvous says at once when the peer is not registered; through a
    * DHT, silence is all an absent peer gives. */
   if (p2p_signaling_reports_absent_peers (d->signaling))
     dial_complete (d, NULL, g_error_new (P2P_ERROR, P2P_ERROR_TIMEOUT,
-        "peer %s did not answer through the rendezvous within %d s", d->peer_text,
-        P2P_ICE_ANSWER_TIMEOUT_MS / 1000));
+        "peer %s did not answer through the rendezvous within %s (P2P_FIND_TIMEOUT_MS)",
+        d->peer_text, limit));
   else
     dial_complete (d, NULL, g_error_new (P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND,
-        "peer %s did not answer an ICE offer through %s within %d s (not online, not "
-        "accepting, or not in the same DHT)", d->peer_text,
-        p2p_signaling_get_route (d->signaling), P2P_ICE_ANSWER_TIMEOUT_MS / 1000));
+        "peer %s did not answer an ICE offer through %s within %s (not online, not "
+        "accepting, or not in the same DHT; P2P_FIND_TIMEOUT_MS)", d->peer_text,
+        p2p_signaling_get_route (d->signaling), limit));
   return G_SOURCE_REMOVE;
 }
 
@@ -224,7 +227,7 @@ on_dial_gathered (GObject *source, GAsyncResult *result, gpointer user_data)
     if (!p2p_signaling_send (d->signaling, &d->peer, offer, &error)) {
       dial_complete (d, NULL, error);
     } else {
-      d->answer_timeout = g_timeout_source_new (P2P_ICE_ANSWER_TIMEOUT_MS);
+      d->answer_timeout = g_timeout_source_new (d->config->find_timeout_ms);
       g_source_set_callback (d->answer_timeout, on_answer_timeout, d, NULL);
       g_source_attach (d->answer_timeout, g_main_context_get_thread_default ());
     }

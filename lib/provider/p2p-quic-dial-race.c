@@ -496,8 +496,10 @@ start_lookups (Connect *c)
   P2pDht *dht = p2p_quic_provider_get_dht (c->self);
   GError *error = NULL;
 
-  c->lookups[0] = (Lookup) { c, "mdns", "on the local network (mDNS)", MDNS_LOOKUP_MS };
-  c->lookups[1] = (Lookup) { c, "dht", "in the DHT", DHT_LOOKUP_MS };
+  guint find_ms = c->self->config->find_timeout_ms;
+
+  c->lookups[0] = (Lookup) { c, "mdns", "on the local network (mDNS)", MIN (MDNS_LOOKUP_MS, find_ms) };
+  c->lookups[1] = (Lookup) { c, "dht", "in the DHT", MIN (DHT_LOOKUP_MS, find_ms) };
   if (mdns) {
     c->mdns = p2p_mdns_lookup_start (mdns, &c->peer, lookup_found, &c->lookups[0], &error);
     if (c->mdns) {

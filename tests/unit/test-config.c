@@ -182,6 +182,7 @@ test_integers (void)
     { "P2P_KEEPALIVE_MS", G_STRUCT_OFFSET (P2pConfig, keepalive_ms), 0, 3600000 },
     { "P2P_ICE_RESTART_MS", G_STRUCT_OFFSET (P2pConfig, ice_restart_ms), 0, 600000 },
     { "P2P_ICE_RESTART_ATTEMPTS", G_STRUCT_OFFSET (P2pConfig, ice_restart_attempts), 1, 100 },
+    { "P2P_FIND_TIMEOUT_MS", G_STRUCT_OFFSET (P2pConfig, find_timeout_ms), 100, 600000 },
     { "SIMULATOR_P2P_LATENCY_MS", G_STRUCT_OFFSET (P2pConfig, sim_latency_ms), 0, 600000 },
     { "SIMULATOR_P2P_JITTER_MS", G_STRUCT_OFFSET (P2pConfig, sim_jitter_ms), 0, 600000 },
     { "SIMULATOR_P2P_BANDWIDTH_KBPS", G_STRUCT_OFFSET (P2pConfig, sim_bandwidth_kbps), 0, 10000000 },

@@ -841,6 +841,8 @@ test_ice_over_dht (void)
   cfg->bootstrap_peers = g_new0 (char *, 2);
   cfg->bootstrap_peers[0] = g_strconcat ("dht://", n.bootstrap[0], NULL);
   cfg->mdns = FALSE;
+  /* an absent peer's answer is waited for 2 s (P2P_FIND_TIMEOUT_MS) */
+  cfg->find_timeout_ms = 2000;
   carrier_init (&ca, n.a, n.ida);
   carrier_init (&cb, n.b, idb);
   sa = p2p_ice_service_new (n.ida, cfg, NULL, &error);
@@ -929,7 +931,8 @@ test_ice_over_dht (void)
   run_until (&d.done, FIND_LIMIT_S);
   g_assert_null (d.conn);
   g_assert_error (d.error, P2P_ERROR, P2P_ERROR_PEER_NOT_FOUND);
-  g_assert_nonnull (strstr (d.error->message, "through the DHT within 10 s"));
+  g_assert_nonnull (strstr (d.error->message, "through the DHT within 2 s"));
+  g_assert_cmpint (g_get_monotonic_time () - t0, >=, 2 * G_USEC_PER_SEC);
   g_test_message ("%s (after %.1f s)", d.error->message, (g_get_monotonic_time () - t0) / 1e6);
   g_clear_error (&d.error);
 
@@ -978,6 +981,8 @@ test_provider_bare_id (void)
   cfg->bootstrap_peers = g_strsplit (entry, ",", -1);
   cfg->mdns = FALSE;
   cfg->listen_port = 0;
+  /* the absent peer: the lookup and the ICE offer give up after 2 s */
+  cfg->find_timeout_ms = 2000;
   a = p2p_quic_provider_new (ida, cfg);
   b = p2p_quic_provider_new (NULL, cfg);
   l = p2p_provider_listen (P2P_PROVIDER (a), "127.0.0.1:0", &error);
@@ -1013,7 +1018,7 @@ test_provider_bare_id (void)
 /* Every discovery source down (a DHT bootstrap node and a rendezvous
  * where nothing listens, mDNS with no peer on the network): one
  * PEER_NOT_FOUND naming each source tried (the ICE offer through the DHT
- * too), within the ICE answer's time limit (10 s). */
+ * too), within P2P_FIND_TIMEOUT_MS (1.5 s here). */
 static void
 test_all_sources_down (void)
 {
@@ -1032,6 +1037,7 @@ test_all_sources_down (void)
   /* port 9 (discard): nothing listens there in the test's namespace */
   cfg->bootstrap_peers = g_strsplit ("dht://127.0.0.1:9,ws://127.0.0.1:9/", ",", -1);
   cfg->mdns = TRUE;
+  cfg->find_timeout_ms = 1500;
   b = p2p_quic_provider_new (NULL, cfg);
   t0 = g_get_monotonic_time ();
   none = p2p_provider_connect (P2P_PROVIDER (b), id, NULL, &error);
@@ -1044,12 +1050,15 @@ test_all_sources_down (void)
       "in the DHT: no answer within",
       ("through the rendezvous and the DHT (ICE offer): no rendezvous server could be "
           "reached: cannot reach the rendezvous server ws://127.0.0.1:9/"),
-      "did not answer an ICE offer through the DHT within 10 s" };
+      "did not answer an ICE offer through the DHT within 1500 ms" };
 
     if (strstr (error->message, words[i]) == NULL)
       g_error ("\"%s\" does not say \"%s\"", error->message, words[i]);
   }
-  g_assert_cmpint (g_get_monotonic_time () - t0, <, 15 * G_USEC_PER_SEC);
+  /* every source gives up within P2P_FIND_TIMEOUT_MS (the ICE offer after
+   * it: the offer is sent once the local candidates are gathered) */
+  g_assert_cmpint (g_get_monotonic_time () - t0, >=, 1500 * 1000);
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 5 * G_USEC_PER_SEC);
 }
 
 int

@@ -67,6 +67,7 @@ typedef enum {
  * @liveness_timeout_ms: P2P_LIVENESS_TIMEOUT_MS (0 = off)
  * @ice_restart_ms: P2P_ICE_RESTART_MS (0 = never)
  * @ice_restart_attempts: P2P_ICE_RESTART_ATTEMPTS
+ * @find_timeout_ms: P2P_FIND_TIMEOUT_MS
  * @ice_addresses: (array zero-terminated=1) (nullable): P2P_ICE_ADDRESSES,
  *   the local IP addresses ICE gathers host candidates on (NULL = every
  *   interface)
@@ -142,6 +143,11 @@ typedef struct {
   /* P2P_ICE_RESTART_ATTEMPTS=1..100 (default 3): new ICE paths tried in a
    * row before the connection is left to its liveness timeout */
   guint ice_restart_attempts;
+  /* P2P_FIND_TIMEOUT_MS=100..600000 (default 10000): a dial by peer ID
+   * gives up on a peer that is not found and does not answer for this
+   * long: the wait for its ICE answer through a rendezvous or the DHT, and
+   * at most this for the mDNS (2 s) and DHT (5 s) lookups of its record */
+  guint find_timeout_ms;
   /* P2P_ICE_ADDRESSES: comma-separated local IP addresses (default: every
    * interface but loopback): ICE host candidates are gathered on these only */
   char **ice_addresses;
