@@ -1187,6 +1187,8 @@ typedef struct {
   gboolean eos;
   GstClockTime first_rt;        /* running time of the first buffer */
   GstClockTime first_clock_rt;  /* the clock's running time when it came */
+  GstClockTime first_pts;       /* (for a failure's message) */
+  GstSegment first_segment;     /* the segment it came in; format UNDEFINED: none */
 } Probe;
 
 static GstPadProbeReturn
@@ -1208,10 +1210,12 @@ probe_cb (GstPad *pad, GstPadProbeInfo *info, gpointer data)
       g_autoptr (GstElement) el = gst_pad_get_parent_element (pad);
       g_autoptr (GstClock) clock = gst_element_get_clock (el);
 
+      p->first_pts = GST_BUFFER_PTS (buf);
       if (ev) {
         const GstSegment *seg;
 
         gst_event_parse_segment (ev, &seg);
+        p->first_segment = *seg;
         p->first_rt = gst_segment_to_running_time (seg, GST_FORMAT_TIME,
             GST_BUFFER_PTS (buf));
       }
@@ -1238,7 +1242,8 @@ probe_init (Probe *p, GstElement *pipeline, const char *name)
   memset (p, 0, sizeof *p);
   g_mutex_init (&p->lock);
   g_cond_init (&p->cond);
-  p->first_rt = p->first_clock_rt = GST_CLOCK_TIME_NONE;
+  p->first_rt = p->first_clock_rt = p->first_pts = GST_CLOCK_TIME_NONE;
+  gst_segment_init (&p->first_segment, GST_FORMAT_UNDEFINED);
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST |
       GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, probe_cb, p, NULL);
 }
@@ -1404,8 +1409,10 @@ GST_START_TEST (test_live_late_joiner)
         GST_STATE_CHANGE_FAILURE);
     fail_unless (probe_wait (&probe, 1, FALSE), "no buffer (%s)", cases[i].delivery);
     g_mutex_lock (&probe.lock);
-    fail_unless (GST_CLOCK_TIME_IS_VALID (probe.first_rt), "first buffer "
-        "outside the segment (%s)", cases[i].delivery);
+    fail_unless (GST_CLOCK_TIME_IS_VALID (probe.first_rt), "first buffer (pts %"
+        GST_TIME_FORMAT ") outside the segment (%s, %s): %" GST_SEGMENT_FORMAT,
+        GST_TIME_ARGS (probe.first_pts), cases[i].delivery, cases[i].props,
+        &probe.first_segment);
     ahead = GST_CLOCK_DIFF (probe.first_clock_rt, probe.first_rt);
     GST_INFO ("%s: first buffer at running time %" GST_TIME_FORMAT
         ", clock at %" GST_TIME_FORMAT, cases[i].props,
