@@ -1202,9 +1202,12 @@ probe_cb (GstPad *pad, GstPadProbeInfo *info, gpointer data)
     GstBufferList *list = (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) ?
         GST_PAD_PROBE_INFO_BUFFER_LIST (info) : NULL;
     guint n = list ? gst_buffer_list_length (list) : 1;
+    gboolean first = p->buffers == 0 && n > 0;
 
-    p->buffers += n - 1;
-    if (p->buffers++ == 0) {
+    /* (a first push of a list of several buffers is the first buffer too:
+     * under load the first push can be a list) */
+    p->buffers += n;
+    if (first) {
       GstBuffer *buf = list ? gst_buffer_list_get (list, 0) : GST_PAD_PROBE_INFO_BUFFER (info);
       g_autoptr (GstEvent) ev = gst_pad_get_sticky_event (pad, GST_EVENT_SEGMENT, 0);
       g_autoptr (GstElement) el = gst_pad_get_parent_element (pad);
