@@ -73,15 +73,18 @@ gst_p2p_src_install_properties (GObjectClass *gobject_class)
           0, G_MAXUINT, DEFAULT_RECONNECT_MAX, rw));
   g_object_class_install_property (gobject_class, PROP_URI,
       g_param_spec_string ("uri", "URI",
-          "p2p://<peer ID, ticket or ID@HOST:PORT>: the same as \"peer\" (and "
-          "the URI handler); a malformed URI is refused with a warning and "
-          "leaves \"peer\" unchanged", NULL, rw));
+          "p2p://<peer ID, ticket or ID@HOST:PORT>[/path]: sets \"peer\", and "
+          "\"location\" to the path (percent-decoded) when there is one (also "
+          "the URI handler: playbin uri=p2p://...); a malformed URI is refused "
+          "with a warning and leaves both unchanged", NULL, rw));
   g_object_class_install_property (gobject_class, PROP_LOCATION,
       g_param_spec_string ("location", "Location",
           "Path of a file served by the peer's file service (p2p-serve), "
           "relative to its root, UTF-8: p2psrc then reads that file by byte "
           "ranges (random access, seekable, pull mode) instead of receiving "
-          "a p2psink's stream. NULL = stream mode", NULL, rw));
+          "a p2psink's stream. NULL = stream mode. A p2p:// URI here is the "
+          "same as setting \"uri\" (as souphttpsrc takes a URI as location)",
+          NULL, rw));
   g_object_class_install_property (gobject_class, PROP_KEEP_ALIVE,
       g_param_spec_uint ("keep-alive", "Keep-alive",
           "With location (random-access mode): how long, in ms, the connection "
@@ -294,6 +297,13 @@ gst_p2p_src_set_property (GObject *object, guint prop_id, const GValue *value,
       const char *loc = g_value_get_string (value);
       g_autoptr (GError) err = NULL;
 
+      if (loc && g_ascii_strncasecmp (loc, "p2p://", 6) == 0) {
+        GST_OBJECT_UNLOCK (self);
+        if (!src_set_uri (self, loc, &err))
+          GST_WARNING_OBJECT (self, "location \"%s\" refused: %s", loc, err->message);
+        GST_OBJECT_LOCK (self);
+        break;
+      }
       if (loc && loc[0] && !p2p_file_path_check (loc, strlen (loc), &err)) {
         GST_WARNING_OBJECT (self, "location \"%s\" refused: %s", loc, err->message);
         break;

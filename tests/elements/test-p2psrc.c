@@ -333,6 +333,34 @@ GST_START_TEST (test_uri_handler)
   fail_if (gst_uri_handler_set_uri (GST_URI_HANDLER (src), "http://x", &err));
   g_clear_error (&err);
   gst_object_unref (src);
+
+  {
+    /* a URI with a path: peer and location; also given as "location" (as
+     * souphttpsrc takes one), where a bad one changes nothing */
+    g_autofree char *file_uri = g_strdup_printf ("p2p://%s/Artist/01%%20Intro.flac", id);
+    g_autofree char *loc = NULL;
+
+    src = gst_element_factory_make ("p2psrc", NULL);
+    g_object_set (src, "location", file_uri, NULL);
+    g_clear_pointer (&peer, g_free);
+    g_object_get (src, "peer", &peer, "location", &loc, NULL);
+    fail_unless_equals_string (peer, id);
+    fail_unless_equals_string (loc, "Artist/01 Intro.flac");
+    g_free (back);
+    back = gst_uri_handler_get_uri (GST_URI_HANDLER (src));
+    fail_unless_equals_string (back, file_uri);
+    g_object_set (src, "location", "p2p://garbage/x.flac", NULL);
+    g_free (peer);
+    g_free (loc);
+    g_object_get (src, "peer", &peer, "location", &loc, NULL);
+    fail_unless_equals_string (peer, id);
+    fail_unless_equals_string (loc, "Artist/01 Intro.flac");
+    g_free (loc);
+    g_object_set (src, "location", "Other/02.flac", NULL);
+    g_object_get (src, "location", &loc, NULL);
+    fail_unless_equals_string (loc, "Other/02.flac");
+    gst_object_unref (src);
+  }
 }
 GST_END_TEST;
 
