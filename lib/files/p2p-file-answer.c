@@ -12,6 +12,106 @@
 #include <dirent.h>
 
 #define MAX_LIST_ENTRIES 65536
+/* free chunk buffers kept (2 MiB at the default read-ahead) */
+#define POOL_MAX_FREE 16
+
+/* ---- chunk buffers ---- */
+
+struct _P2pChunkPool {
+  gint ref_count;
+  GMutex lock;
+  gsize size;                   /* of the buffers in free */
+  GPtrArray *free;              /* guint8[size] */
+};
+
+typedef struct {
+  P2pChunkPool *pool;           /* ref */
+  guint8 *buf;
+  gsize size;
+} Chunk;
+
+P2pChunkPool *
+p2p_chunk_pool_new (void)
+{
+  P2pChunkPool *pool = g_new0 (P2pChunkPool, 1);
+
+  pool->ref_count = 1;
+  g_mutex_init (&pool->lock);
+  pool->free = g_ptr_array_new_with_free_func (g_free);
+  return pool;
+}
+
+void
+p2p_chunk_pool_unref (P2pChunkPool *pool)
+{
+  if (pool == NULL || !g_atomic_int_dec_and_test (&pool->ref_count))
+    return;
+  g_ptr_array_unref (pool->free);
+  g_mutex_clear (&pool->lock);
+  g_free (pool);
+}
+
+static void
+chunk_release (gpointer data)
+{
+  Chunk *c = data;
+  P2pChunkPool *pool = c->pool;
+
+  g_mutex_lock (&pool->lock);
+  if (c->size == pool->size && pool->free->len < POOL_MAX_FREE) {
+    g_ptr_array_add (pool->free, c->buf);
+    c->buf = NULL;
+  }
+  g_mutex_unlock (&pool->lock);
+  g_free (c->buf);
+  p2p_chunk_pool_unref (pool);
+  g_free (c);
+}
+
+GBytes *
+p2p_chunk_pool_read (P2pChunkPool *pool, gsize size, gssize (*fill) (guint8 *buf, gsize size,
+        gpointer data), gpointer data, gssize *got)
+{
+  Chunk *c = g_new0 (Chunk, 1);
+
+  c->size = size;
+  g_mutex_lock (&pool->lock);
+  if (pool->size != size) {
+    /* read-ahead changed: the old size is not taken again */
+    g_ptr_array_set_size (pool->free, 0);
+    pool->size = size;
+  }
+  if (pool->free->len > 0)
+    c->buf = g_ptr_array_steal_index_fast (pool->free, pool->free->len - 1);
+  g_mutex_unlock (&pool->lock);
+  if (c->buf == NULL)
+    c->buf = g_malloc (size);
+  c->pool = pool;
+  g_atomic_int_inc (&pool->ref_count);
+  *got = fill (c->buf, size, data);
+  if (*got <= 0) {
+    chunk_release (c);
+    return NULL;
+  }
+  return g_bytes_new_with_free_func (c->buf, *got, chunk_release, c);
+}
+
+typedef struct {
+  int fd;
+  off_t pos;
+  gsize want;                   /* at most this (a range ends before the buffer) */
+  int err;                      /* errno of a failed pread */
+} PreadArgs;
+
+static gssize
+pread_fill (guint8 *buf, gsize size, gpointer data)
+{
+  PreadArgs *a = data;
+  gssize r = pread (a->fd, buf, MIN (size, a->want), a->pos);
+
+  a->err = r < 0 ? errno : 0;
+  return r;
+}
 
 /* ---- answers ---- */
 
@@ -56,7 +156,6 @@ p2p_file_serve_get (Request *r, const char *path, P2pFileRequestKind kind, guint
   P2pFileService *self = r->service;
   GOutputStream *out = g_io_stream_get_output_stream (r->stream);
   g_autofree char *text = NULL;
-  g_autofree guint8 *buf = NULL;
   P2pFileStatus status;
   P2pFileHeader hdr = { 0 };
   struct stat st;
@@ -101,25 +200,22 @@ p2p_file_serve_get (Request *r, const char *path, P2pFileRequestKind kind, guint
   left = hdr.body_len;
   pos = offset;
   while (left > 0) {
-    gsize want = MIN (left, self->read_ahead);
+    gsize ra = self->read_ahead, want = MIN (left, ra);
     g_autoptr (GBytes) chunk = NULL;
-    ssize_t got;
+    PreadArgs a = { fd, (off_t) pos, want, 0 };
+    gssize got;
 
-    /* each chunk is read into a buffer of its own, which the stream then
-     * sends from (no copy on QUIC) */
-    buf = g_malloc (want);
-    got = pread (fd, buf, want, (off_t) pos);
-    if (got < 0 && errno == EINTR) {
-      g_clear_pointer (&buf, g_free);
+    /* each chunk is read into a buffer of its own (from the pool), which
+     * the stream then sends from (no copy on QUIC) */
+    chunk = p2p_chunk_pool_read (self->chunks, ra, pread_fill, &a, &got);
+    if (got < 0 && a.err == EINTR)
       continue;
-    }
-    if (got <= 0) {
+    if (chunk == NULL) {
       /* cut short: the client sees fewer bytes than body_len */
       g_debug ("file service: reading \"%s\" at %" G_GUINT64_FORMAT ": %s", path, pos,
-          got < 0 ? g_strerror (errno) : "end of file (it shrank)");
+          got < 0 ? g_strerror (a.err) : "end of file (it shrank)");
       break;
     }
-    chunk = g_bytes_new_take (g_steal_pointer (&buf), got);
     if (!p2p_connection_write_stream_bytes (r->conn, r->stream, chunk, r->cancel, NULL))
       goto out;
     left -= got;

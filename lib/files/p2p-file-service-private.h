@@ -23,6 +23,19 @@ typedef struct {
   gint64 progress_us;           /* monotonic, last progress (lock) */
 } Request;
 
+/* Buffers for the chunks a GET reads, reused (p2p-file-answer.c): a fresh
+ * buffer of read-ahead size per chunk (128 KiB: malloc maps it anew) cost
+ * a page fault per 4 KiB and its zeroing, on every chunk. Reference-counted:
+ * a chunk may be freed (acknowledged by the peer) after the service. */
+typedef struct _P2pChunkPool P2pChunkPool;
+P2pChunkPool *p2p_chunk_pool_new (void);
+void p2p_chunk_pool_unref (P2pChunkPool *pool);
+/* A GBytes of @len bytes (at most @size) read by @fill into a buffer of
+ * @size bytes from @pool; NULL when @fill returned 0 or less (its result
+ * is in *@got). */
+GBytes *p2p_chunk_pool_read (P2pChunkPool *pool, gsize size, gssize (*fill) (guint8 *buf,
+        gsize size, gpointer data), gpointer data, gssize *got);
+
 struct _P2pFileService {
   GObject parent;
 
@@ -42,6 +55,7 @@ struct _P2pFileService {
   GPtrArray *cancels;           /* GCancellable* of connection/listener threads */
   GThread *watchdog;
   guint64 n_requests, bytes_sent;
+  P2pChunkPool *chunks;
 };
 
 /* ---- p2p-file-request.c ---- */

@@ -288,6 +288,7 @@ p2p_file_service_finalize (GObject *object)
   g_hash_table_unref (self->per_peer);
   g_ptr_array_unref (self->requests);
   g_ptr_array_unref (self->cancels);
+  p2p_chunk_pool_unref (self->chunks);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
   G_OBJECT_CLASS (p2p_file_service_parent_class)->finalize (object);
@@ -413,6 +414,7 @@ p2p_file_service_init (P2pFileService *self)
   self->max_streams = DEFAULT_MAX_STREAMS;
   self->max_open_files = DEFAULT_MAX_OPEN_FILES;
   self->read_ahead = DEFAULT_READ_AHEAD;
+  self->chunks = p2p_chunk_pool_new ();
   self->stall_timeout_ms = DEFAULT_STALL_TIMEOUT_MS;
   self->allowed = g_array_new (FALSE, FALSE, sizeof (P2pPeerId));
   self->per_peer = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);

@@ -12,6 +12,7 @@
 #include "p2p-test-util.h"
 #include "p2p-quic-connection-private.h"
 #include "p2p-quic-provider-private.h"
+#include "p2p-file-service-private.h"
 #include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -550,11 +551,62 @@ test_path_check (void)
   g_assert_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_BAD_PATH);
 }
 
+static gssize
+fill_seq (guint8 *buf, gsize size, gpointer data)
+{
+  gssize *n = data;
+
+  for (gssize i = 0; i < *n; i++)
+    buf[i] = (guint8) i;
+  return *n;
+}
+
+/* The GET chunks' buffers: a released one is taken again (same buffer),
+ * one of another size (read-ahead changed) is not; a failed fill gives no
+ * chunk; a chunk freed after the pool (the service gone, the peer not yet
+ * acknowledging) is fine. */
+static void
+test_chunk_pool (void)
+{
+  P2pChunkPool *pool = p2p_chunk_pool_new ();
+  gssize n = 100, got = 0, none = 0;
+  GBytes *a, *b, *c, *late;
+  gconstpointer pa;
+  gsize len;
+
+  a = p2p_chunk_pool_read (pool, 4096, fill_seq, &n, &got);
+  g_assert_cmpint (got, ==, 100);
+  g_assert_cmpuint (g_bytes_get_size (a), ==, 100);
+  g_assert_cmpuint (((const guint8 *) g_bytes_get_data (a, &len))[99], ==, 99);
+  pa = g_bytes_get_data (a, NULL);
+  g_bytes_unref (a);
+  b = p2p_chunk_pool_read (pool, 4096, fill_seq, &n, &got);
+  g_assert_true (g_bytes_get_data (b, NULL) == pa);
+  /* taken while b is out: another buffer */
+  c = p2p_chunk_pool_read (pool, 4096, fill_seq, &n, &got);
+  g_assert_true (g_bytes_get_data (c, NULL) != pa);
+  g_bytes_unref (c);
+  g_bytes_unref (b);
+  /* another size: the kept buffers are dropped, none is reused */
+  n = 8192;
+  a = p2p_chunk_pool_read (pool, 8192, fill_seq, &n, &got);
+  g_assert_cmpuint (g_bytes_get_size (a), ==, 8192);
+  g_bytes_unref (a);
+  /* a failed read */
+  g_assert_null (p2p_chunk_pool_read (pool, 8192, fill_seq, &none, &got));
+  g_assert_cmpint (got, ==, 0);
+  late = p2p_chunk_pool_read (pool, 8192, fill_seq, &n, &got);
+  p2p_chunk_pool_unref (pool);
+  g_assert_cmpuint (((const guint8 *) g_bytes_get_data (late, NULL))[8191], ==, 255);
+  g_bytes_unref (late);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/file-service/path-check", test_path_check);
+  g_test_add_func ("/file-service/chunk-pool", test_chunk_pool);
   g_test_add_func ("/file-service/protocol-evolution", test_evolution);
 #define T(name, fn) g_test_add ("/file-service/" name, Fixture, NULL, fixture_setup, fn, \
     fixture_teardown)
