@@ -394,6 +394,32 @@ handler_data_free (gpointer data)
   g_free (h);
 }
 
+static gboolean
+unref_idle_cb (gpointer data)
+{
+  return G_SOURCE_REMOVE;       /* the destroy notify drops the reference */
+}
+
+/* Drops the reference a path handler took. When it is the last one (a
+ * "datagram-received" or "closed" handler let the application's go), the
+ * connection is disposed from an idle source instead: its dispose closes
+ * and releases the path, which must not happen inside the path's own
+ * delivery (an ICE path has no other owner, and libnice's callback
+ * returns into it). */
+static void
+handler_unref (P2pQuicConnection *self)
+{
+  if (g_atomic_int_get ((gint *) &G_OBJECT (self)->ref_count) == 1 && self->ctx != NULL) {
+    GSource *src = g_idle_source_new ();
+
+    g_source_set_callback (src, unref_idle_cb, self, g_object_unref);
+    g_source_attach (src, self->ctx);
+    g_source_unref (src);
+    return;
+  }
+  g_object_unref (self);
+}
+
 static void
 on_path_receive (P2pPacketPath *path, const guint8 *data, gsize len, gpointer user_data)
 {
@@ -411,7 +437,7 @@ on_path_receive (P2pPacketPath *path, const guint8 *data, gsize len, gpointer us
     p2p_quic_conn_schedule_work (self);
     p2p_quic_conn_emit_received_datagrams (self);
   }
-  g_object_unref (self);
+  handler_unref (self);
 }
 
 static void
@@ -427,7 +453,7 @@ on_path_timer (P2pPacketPath *path, gpointer user_data)
     p2p_quic_conn_flush (self);
     p2p_quic_conn_after_session_call (self);
   }
-  g_object_unref (self);
+  handler_unref (self);
 }
 
 /* The path announced a new route (p2p_packet_path_announce_change()). QUIC

@@ -69,26 +69,27 @@ chunk_release (gpointer data)
 }
 
 GBytes *
-p2p_chunk_pool_read (P2pChunkPool *pool, gsize size, gssize (*fill) (guint8 *buf, gsize size,
-        gpointer data), gpointer data, gssize *got)
+p2p_chunk_pool_read (P2pChunkPool *pool, gsize size, gsize want,
+    gssize (*fill) (guint8 *buf, gsize len, gpointer data), gpointer data, gssize *got)
 {
   Chunk *c = g_new0 (Chunk, 1);
 
-  c->size = size;
+  want = MIN (want, size);
+  c->size = want;
   g_mutex_lock (&pool->lock);
   if (pool->size != size) {
     /* read-ahead changed: the old size is not taken again */
     g_ptr_array_set_size (pool->free, 0);
     pool->size = size;
   }
-  if (pool->free->len > 0)
+  if (want == size && pool->free->len > 0)
     c->buf = g_ptr_array_steal_index_fast (pool->free, pool->free->len - 1);
   g_mutex_unlock (&pool->lock);
   if (c->buf == NULL)
-    c->buf = g_malloc (size);
+    c->buf = g_malloc (want);
   c->pool = pool;
   g_atomic_int_inc (&pool->ref_count);
-  *got = fill (c->buf, size, data);
+  *got = fill (c->buf, want, data);
   if (*got <= 0) {
     chunk_release (c);
     return NULL;
@@ -99,15 +100,14 @@ p2p_chunk_pool_read (P2pChunkPool *pool, gsize size, gssize (*fill) (guint8 *buf
 typedef struct {
   int fd;
   off_t pos;
-  gsize want;                   /* at most this (a range ends before the buffer) */
   int err;                      /* errno of a failed pread */
 } PreadArgs;
 
 static gssize
-pread_fill (guint8 *buf, gsize size, gpointer data)
+pread_fill (guint8 *buf, gsize len, gpointer data)
 {
   PreadArgs *a = data;
-  gssize r = pread (a->fd, buf, MIN (size, a->want), a->pos);
+  gssize r = pread (a->fd, buf, len, a->pos);
 
   a->err = r < 0 ? errno : 0;
   return r;
@@ -202,12 +202,12 @@ p2p_file_serve_get (Request *r, const char *path, P2pFileRequestKind kind, guint
   while (left > 0) {
     gsize ra = self->read_ahead, want = MIN (left, ra);
     g_autoptr (GBytes) chunk = NULL;
-    PreadArgs a = { fd, (off_t) pos, want, 0 };
+    PreadArgs a = { fd, (off_t) pos, 0 };
     gssize got;
 
-    /* each chunk is read into a buffer of its own (from the pool), which
-     * the stream then sends from (no copy on QUIC) */
-    chunk = p2p_chunk_pool_read (self->chunks, ra, pread_fill, &a, &got);
+    /* each chunk is read into a buffer of its own (a full one from the
+     * pool), which the stream then sends from (no copy on QUIC) */
+    chunk = p2p_chunk_pool_read (self->chunks, ra, want, pread_fill, &a, &got);
     if (got < 0 && a.err == EINTR)
       continue;
     if (chunk == NULL) {

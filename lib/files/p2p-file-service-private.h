@@ -30,11 +30,13 @@ typedef struct {
 typedef struct _P2pChunkPool P2pChunkPool;
 P2pChunkPool *p2p_chunk_pool_new (void);
 void p2p_chunk_pool_unref (P2pChunkPool *pool);
-/* A GBytes of @len bytes (at most @size) read by @fill into a buffer of
- * @size bytes from @pool; NULL when @fill returned 0 or less (its result
- * is in *@got). */
-GBytes *p2p_chunk_pool_read (P2pChunkPool *pool, gsize size, gssize (*fill) (guint8 *buf,
-        gsize size, gpointer data), gpointer data, gssize *got);
+/* A GBytes of what @fill read (at most @want bytes) into a buffer: one of
+ * @size bytes from @pool when @want is @size (the pool's buffers change
+ * size with it), else one of @want bytes of its own (a small range or a
+ * file's tail pins no full-size buffer until the peer acknowledged it).
+ * NULL when @fill returned 0 or less (its result is in *@got). */
+GBytes *p2p_chunk_pool_read (P2pChunkPool *pool, gsize size, gsize want,
+    gssize (*fill) (guint8 *buf, gsize len, gpointer data), gpointer data, gssize *got);
 
 struct _P2pFileService {
   GObject parent;

@@ -552,50 +552,56 @@ test_path_check (void)
 }
 
 static gssize
-fill_seq (guint8 *buf, gsize size, gpointer data)
+fill_seq (guint8 *buf, gsize len, gpointer data)
 {
   gssize *n = data;
 
-  for (gssize i = 0; i < *n; i++)
+  for (gssize i = 0; i < MIN (*n, (gssize) len); i++)
     buf[i] = (guint8) i;
-  return *n;
+  return MIN (*n, (gssize) len);
 }
 
-/* The GET chunks' buffers: a released one is taken again (same buffer),
- * one of another size (read-ahead changed) is not; a failed fill gives no
- * chunk; a chunk freed after the pool (the service gone, the peer not yet
- * acknowledging) is fine. */
+/* The GET chunks' buffers: a released full one is taken again (same
+ * buffer), a short read gets one of its own and leaves the pool as it
+ * is, a read-ahead of another size gets buffers of its size; a failed
+ * fill gives no chunk; a chunk freed after the pool (the service gone,
+ * the peer not yet acknowledging) is fine. */
 static void
 test_chunk_pool (void)
 {
   P2pChunkPool *pool = p2p_chunk_pool_new ();
-  gssize n = 100, got = 0, none = 0;
+  gssize n = 4096, got = 0, none = 0;
   GBytes *a, *b, *c, *late;
   gconstpointer pa;
-  gsize len;
 
-  a = p2p_chunk_pool_read (pool, 4096, fill_seq, &n, &got);
-  g_assert_cmpint (got, ==, 100);
-  g_assert_cmpuint (g_bytes_get_size (a), ==, 100);
-  g_assert_cmpuint (((const guint8 *) g_bytes_get_data (a, &len))[99], ==, 99);
+  a = p2p_chunk_pool_read (pool, 4096, 4096, fill_seq, &n, &got);
+  g_assert_cmpint (got, ==, 4096);
+  g_assert_cmpuint (g_bytes_get_size (a), ==, 4096);
+  g_assert_cmpuint (((const guint8 *) g_bytes_get_data (a, NULL))[4095], ==, 255);
   pa = g_bytes_get_data (a, NULL);
   g_bytes_unref (a);
-  b = p2p_chunk_pool_read (pool, 4096, fill_seq, &n, &got);
+  /* a short read (a range's end): its own buffer, the pooled one stays */
+  b = p2p_chunk_pool_read (pool, 4096, 100, fill_seq, &n, &got);
+  g_assert_cmpint (got, ==, 100);
+  g_assert_cmpuint (g_bytes_get_size (b), ==, 100);
+  g_assert_true (g_bytes_get_data (b, NULL) != pa);
+  g_bytes_unref (b);
+  b = p2p_chunk_pool_read (pool, 4096, 4096, fill_seq, &n, &got);
   g_assert_true (g_bytes_get_data (b, NULL) == pa);
   /* taken while b is out: another buffer */
-  c = p2p_chunk_pool_read (pool, 4096, fill_seq, &n, &got);
+  c = p2p_chunk_pool_read (pool, 4096, 4096, fill_seq, &n, &got);
   g_assert_true (g_bytes_get_data (c, NULL) != pa);
   g_bytes_unref (c);
   g_bytes_unref (b);
   /* another size: the kept buffers are dropped, none is reused */
   n = 8192;
-  a = p2p_chunk_pool_read (pool, 8192, fill_seq, &n, &got);
+  a = p2p_chunk_pool_read (pool, 8192, 8192, fill_seq, &n, &got);
   g_assert_cmpuint (g_bytes_get_size (a), ==, 8192);
   g_bytes_unref (a);
   /* a failed read */
-  g_assert_null (p2p_chunk_pool_read (pool, 8192, fill_seq, &none, &got));
+  g_assert_null (p2p_chunk_pool_read (pool, 8192, 8192, fill_seq, &none, &got));
   g_assert_cmpint (got, ==, 0);
-  late = p2p_chunk_pool_read (pool, 8192, fill_seq, &n, &got);
+  late = p2p_chunk_pool_read (pool, 8192, 8192, fill_seq, &n, &got);
   p2p_chunk_pool_unref (pool);
   g_assert_cmpuint (((const guint8 *) g_bytes_get_data (late, NULL))[8191], ==, 255);
   g_bytes_unref (late);

@@ -533,6 +533,45 @@ test_write_stream_bytes (Fixture *f, gconstpointer data)
 }
 
 static void
+drop_on_datagram (P2pConnection *conn, GBytes *datagram, gpointer data)
+{
+  gboolean *dropped = data;
+
+  if (!*dropped) {
+    *dropped = TRUE;
+    g_signal_handlers_disconnect_by_func (conn, drop_on_datagram, data);
+    g_object_unref (conn);      /* the test's reference: the last one */
+  }
+}
+
+/* A "datagram-received" handler that lets the application's last
+ * reference go (it runs on the network thread, right after the packet was
+ * decrypted): the connection is freed afterwards, outside the packet's
+ * delivery, and the client's connection sees it close. */
+static void
+test_datagram_handler_drops_last_ref (Fixture *f, gconstpointer data)
+{
+  g_autoptr (Timer) t = timer_new ();
+  g_autoptr (GError) error = NULL;
+  P2pConnection *s = NULL;
+  g_autoptr (P2pConnection) cb = connect_pair (f, t, &s);
+  g_autoptr (GBytes) d = g_bytes_new_static ("last", 4);
+  gboolean dropped = FALSE;
+  gpointer weak = s;
+
+  g_object_add_weak_pointer (G_OBJECT (s), &weak);
+  g_signal_connect (s, "datagram-received", G_CALLBACK (drop_on_datagram), &dropped);
+  g_assert_true (p2p_connection_wait_handshake (cb, NULL, &error));
+  /* bounded: 10 s; a datagram may be lost, so one every 50 ms */
+  for (guint i = 0; i < 200 && g_atomic_pointer_get (&weak) != NULL; i++) {
+    g_assert_true (p2p_connection_send_datagram (cb, d, &error));
+    g_usleep (50 * 1000);
+  }
+  g_assert_true (dropped);
+  g_assert_null (g_atomic_pointer_get (&weak));
+}
+
+static void
 test_abort_stream (Fixture *f, gconstpointer data)
 {
   g_autoptr (Timer) t = timer_new ();
@@ -1508,6 +1547,7 @@ main (int argc, char **argv)
   ADD ("connect-after-cancel", test_connect_after_cancel, NULL);
   ADD ("abort-stream", test_abort_stream, NULL);
   ADD ("write-stream-bytes", test_write_stream_bytes, NULL);
+  ADD ("datagram-handler-drops-last-ref", test_datagram_handler_drops_last_ref, NULL);
   ADD ("abort-credit", test_abort_credit, NULL);
   ADD ("batch-blocking", test_batch_blocking, NULL);
   ADD ("pool-reuse", test_pool_reuse, NULL);

@@ -143,11 +143,6 @@ typedef struct {
   /* P2P_ICE_RESTART_ATTEMPTS=1..100 (default 3): new ICE paths tried in a
    * row before the connection is left to its liveness timeout */
   guint ice_restart_attempts;
-  /* P2P_FIND_TIMEOUT_MS=100..600000 (default 10000): a dial by peer ID
-   * gives up on a peer that is not found and does not answer for this
-   * long: the wait for its ICE answer through a rendezvous or the DHT, and
-   * at most this for the mDNS (2 s) and DHT (5 s) lookups of its record */
-  guint find_timeout_ms;
   /* P2P_ICE_ADDRESSES: comma-separated local IP addresses (default: every
    * interface but loopback): ICE host candidates are gathered on these only */
   char **ice_addresses;
@@ -158,6 +153,13 @@ typedef struct {
    * later (p2p_connection_wait_handshake()), and a refusal (allowed peers)
    * closes the connection then instead of failing the dial. */
   gboolean early_streams;
+  /* P2P_FIND_TIMEOUT_MS=100..600000 (default 10000): a dial by peer ID
+   * gives up on a peer that is not found and does not answer for this
+   * long: the wait for its ICE answer through a rendezvous or the DHT (an
+   * ICE restart's new offer too), and at most this for the mDNS (2 s) and
+   * DHT (5 s) lookups of its record. (After early_streams: it takes the
+   * alignment gap before padding, so the struct keeps its size.) */
+  guint find_timeout_ms;
 
   /*< private >*/
   /* room for new fields without an ABI break (zero) */
