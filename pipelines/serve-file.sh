@@ -14,5 +14,8 @@ KEY=${P2P_IDENTITY_FILE:-$HOME/.local/share/gst-p2p/identity.key}
 [ -f "$KEY" ] || "$P2P_ID" new --file "$KEY" >/dev/null
 ID=$("$P2P_ID" show --file "$KEY" | head -n1)
 echo "peer ID: $ID"
-for a in $(hostname -I 2>/dev/null) 127.0.0.1; do echo "play with: pipelines/play.sh $ID@$a:$PORT"; done
-exec gst-launch-1.0 -e filesrc location="$FILE" ! flacparse ! p2psink identity="$KEY" port="$PORT"
+# the ticket (this machine's addresses, the port, the key) is in p2psink's
+# p2p-listening message, which gst-launch -m prints
+echo "play with: pipelines/play.sh <ticket from the p2p-listening line below>"
+echo "       or: pipelines/play.sh $ID@<this machine's address>:$PORT"
+exec gst-launch-1.0 -e -m filesrc location="$FILE" ! flacparse ! p2psink identity="$KEY" port="$PORT"

@@ -4,7 +4,7 @@ machine's own interfaces.
 
 Tests and benchmarks may send traffic only to loopback or to addresses
 inside network namespaces that the script itself creates. This check fails
-when a script or program under tests/ reads an address of the machine's
+when a script or program under tests/ or pipelines/ reads an address of the machine's
 interfaces, the usual first step of aiming at one:
 
   hostname -I / hostname -i, ifconfig, `ip [-4|-6|-o ...] addr|a [show|list]`
@@ -54,11 +54,17 @@ def hits_in_line(line):
     return [name for name, rx in PATTERNS if rx.search(line)]
 
 
+# tests and benchmarks, and the runnable pipelines (pipelines/demo.sh is one
+# of the README's two commands)
+SCANNED_DIRS = ('tests', 'pipelines')
+
+
 def scan(root):
-    """(path, line number, pattern name, line) for every hit under tests/."""
+    """(path, line number, pattern name, line) for every hit under
+    SCANNED_DIRS."""
     found = []
-    base = os.path.join(root, 'tests')
-    for dirpath, dirnames, filenames in os.walk(base):
+    for dirpath, dirnames, filenames in (w for d in SCANNED_DIRS
+                                         for w in os.walk(os.path.join(root, d))):
         dirnames[:] = [d for d in dirnames if d not in ('corpus', '__pycache__')]
         for name in sorted(filenames):
             if not name.endswith(SCANNED) or name == THIS:
@@ -84,7 +90,7 @@ def tap(root):
 
     found = scan(root)
     report(found)
-    results.append((not found, 'the tree reads no interface address under tests/'))
+    results.append((not found, 'the tree reads no interface address under tests/ or pipelines/'))
 
     planted = {
         'hostname -I/-i': 'for a in $(hostname -I); do ping -c1 "$a"; done',
@@ -106,6 +112,15 @@ def tap(root):
             os.unlink(path)
             results.append((len(got) == 1 and got[0][2] == what,
                             f'a planted "{what}" line is caught'))
+        # the runnable pipelines too (the line serve-file.sh had)
+        os.makedirs(os.path.join(tmp, 'pipelines'))
+        path = os.path.join(tmp, 'pipelines', 'serve.sh')
+        with open(path, 'w') as f:
+            f.write('for a in $(hostname -I 2>/dev/null) 127.0.0.1; do echo "$a"; done\n')
+        got = scan(tmp)
+        os.unlink(path)
+        results.append((len(got) == 1 and got[0][0] == os.path.join('pipelines', 'serve.sh'),
+                        'a planted line under pipelines/ is caught'))
         allowed = [
             'ip netns exec "$NS" ip -4 addr show dev veth0',
             'ip -n "$NS" addr add 10.0.0.2/24 dev veth1',
