@@ -532,22 +532,43 @@ test_write_stream_bytes (Fixture *f, gconstpointer data)
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
 }
 
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  gboolean dropped, freed;
+} LastRef;
+
 static void
 drop_on_datagram (P2pConnection *conn, GBytes *datagram, gpointer data)
 {
-  gboolean *dropped = data;
+  LastRef *r = data;
 
-  if (!*dropped) {
-    *dropped = TRUE;
-    g_signal_handlers_disconnect_by_func (conn, drop_on_datagram, data);
-    g_object_unref (conn);      /* the test's reference: the last one */
+  g_mutex_lock (&r->lock);
+  if (r->dropped) {
+    g_mutex_unlock (&r->lock);
+    return;
   }
+  r->dropped = TRUE;
+  g_mutex_unlock (&r->lock);
+  g_signal_handlers_disconnect_by_func (conn, drop_on_datagram, data);
+  g_object_unref (conn);        /* the test's reference: the last one */
+}
+
+static void
+last_ref_freed (gpointer data, GObject *where_the_object_was)
+{
+  LastRef *r = data;
+
+  g_mutex_lock (&r->lock);
+  r->freed = TRUE;
+  g_cond_broadcast (&r->cond);
+  g_mutex_unlock (&r->lock);
 }
 
 /* A "datagram-received" handler that lets the application's last
  * reference go (it runs on the network thread, right after the packet was
  * decrypted): the connection is freed afterwards, outside the packet's
- * delivery, and the client's connection sees it close. */
+ * delivery. */
 static void
 test_datagram_handler_drops_last_ref (Fixture *f, gconstpointer data)
 {
@@ -556,19 +577,29 @@ test_datagram_handler_drops_last_ref (Fixture *f, gconstpointer data)
   P2pConnection *s = NULL;
   g_autoptr (P2pConnection) cb = connect_pair (f, t, &s);
   g_autoptr (GBytes) d = g_bytes_new_static ("last", 4);
-  gboolean dropped = FALSE;
-  gpointer weak = s;
+  LastRef r = { 0 };
+  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
 
-  g_object_add_weak_pointer (G_OBJECT (s), &weak);
-  g_signal_connect (s, "datagram-received", G_CALLBACK (drop_on_datagram), &dropped);
+  g_mutex_init (&r.lock);
+  g_cond_init (&r.cond);
+  g_object_weak_ref (G_OBJECT (s), last_ref_freed, &r);
+  g_signal_connect (s, "datagram-received", G_CALLBACK (drop_on_datagram), &r);
   g_assert_true (p2p_connection_wait_handshake (cb, NULL, &error));
-  /* bounded: 10 s; a datagram may be lost, so one every 50 ms */
-  for (guint i = 0; i < 200 && g_atomic_pointer_get (&weak) != NULL; i++) {
+  /* a datagram may be lost: another one after each 50 ms without the
+   * connection freed (bounded: 10 s) */
+  g_mutex_lock (&r.lock);
+  while (!r.freed && g_get_monotonic_time () < end) {
+    g_mutex_unlock (&r.lock);
     g_assert_true (p2p_connection_send_datagram (cb, d, &error));
-    g_usleep (50 * 1000);
+    g_mutex_lock (&r.lock);
+    if (!r.freed)
+      g_cond_wait_until (&r.cond, &r.lock, g_get_monotonic_time () + 50 * G_TIME_SPAN_MILLISECOND);
   }
-  g_assert_true (dropped);
-  g_assert_null (g_atomic_pointer_get (&weak));
+  g_assert_true (r.dropped);
+  g_assert_true (r.freed);
+  g_mutex_unlock (&r.lock);
+  g_mutex_clear (&r.lock);
+  g_cond_clear (&r.cond);
 }
 
 static void
