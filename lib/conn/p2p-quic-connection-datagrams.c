@@ -1,16 +1,13 @@
 /* p2p-quic-connection-datagrams.c: the unreliable datagrams of a
  * P2pQuicConnection: send_datagram() queues for the network thread (a full
- * hand-off queue drops, counted), received ones are emitted as
- * "datagram-received" from an idle source on the network thread, never
- * inside a session call. work_cb in p2p-quic-connection.c hands the queue
- * to the session.
- *
- * A datagram decoded while a packet from the path is in the session is
- * emitted as soon as that call returns (p2p_quic_conn_emit_received_datagrams
- * from on_path_receive): no idle source and no main loop iteration between
- * the socket and the handler, which is most of a live stream's latency on
- * this side. Datagrams decoded in any other session call take the idle
- * source.
+ * hand-off queue drops, counted); work_cb in p2p-quic-connection.c hands
+ * the queue to the session. Received ones wait in dgram_rx while the
+ * session call that decoded them runs (handlers never run inside the
+ * session) and are emitted as "datagram-received" as soon as it returned:
+ * after a packet from the path (on_path_receive), else (the first packet
+ * on a new path) at the end of the work_cb that call scheduled. No idle
+ * source and no main loop iteration lies between the socket and the
+ * handler, which was most of a live stream's latency on this side.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-quic-connection-private.h"
 #include "p2p/p2p-error.h"
@@ -20,53 +17,13 @@
  * p2p-quic-session.c, is separate) */
 #define MAX_HANDOFF_DATAGRAMS 64
 
-typedef struct {
-  P2pQuicConnection *self;
-  GBytes *datagram;
-} DgramEmit;
-
-static gboolean
-emit_datagram_cb (gpointer user_data)
-{
-  DgramEmit *e = user_data;
-
-  p2p_connection_emit_datagram (P2P_CONNECTION (e->self), e->datagram);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-dgram_emit_free (gpointer data)
-{
-  DgramEmit *e = data;
-
-  g_object_unref (e->self);
-  g_bytes_unref (e->datagram);
-  g_free (e);
-}
-
 static void
 cb_datagram (P2pQuicSession *s, const guint8 *data, gsize len, gpointer user_data)
 {
   P2pQuicConnection *self = OWNER (user_data);
-  DgramEmit *e;
-  GSource *src;
 
-  if (self == NULL)
-    return;
-  if (self->in_path_receive) {
+  if (self != NULL)
     g_queue_push_tail (&self->dgram_rx, g_bytes_new (data, len));
-    return;
-  }
-  e = g_new0 (DgramEmit, 1);
-
-  /* Emitted from an idle source so handlers never run inside the session. */
-  e->self = g_object_ref (self);
-  e->datagram = g_bytes_new (data, len);
-  src = g_idle_source_new ();
-  g_source_set_priority (src, G_PRIORITY_DEFAULT);
-  g_source_set_callback (src, emit_datagram_cb, e, dgram_emit_free);
-  g_source_attach (src, self->ctx);
-  g_source_unref (src);
 }
 
 void

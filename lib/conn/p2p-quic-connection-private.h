@@ -72,9 +72,8 @@ struct _P2pQuicConnection {
   guint send_blocked;           /* threads in a blocking send waiting for room: the
                                  * only ones the send queue's draining wakes */
   GQueue dgram_queue;           /* GBytes */
-  GQueue dgram_rx;              /* GBytes received during a path receive (network
-                                 * thread only), emitted right after it */
-  gboolean in_path_receive;     /* network thread only: a path receive is in the session */
+  GQueue dgram_rx;              /* GBytes decoded by the session call running
+                                 * (network thread only), emitted after it */
   guint64 dgrams_dropped_local;
   gsize max_dgram;
   char *close_reason;           /* local close requested */
@@ -156,8 +155,8 @@ void p2p_quic_conn_after_session_call (P2pQuicConnection *self);
 
 void p2p_quic_conn_messages_class_init (P2pConnectionClass *conn_class,
     P2pQuicSessionCallbacks *callbacks);
-/* Network thread, after a session call that set in_path_receive: emits
- * the datagrams it decoded ("datagram-received"). */
+/* Network thread, after a session call that received packets: emits the
+ * datagrams they carried ("datagram-received"). */
 void p2p_quic_conn_emit_received_datagrams (P2pQuicConnection *self);
 void p2p_quic_conn_datagrams_class_init (P2pConnectionClass *conn_class,
     P2pQuicSessionCallbacks *callbacks);

@@ -361,6 +361,8 @@ work_cb (GObject *object)
 
   p2p_quic_conn_flush (self);
   p2p_quic_conn_admit_send_waiters (self);
+  /* those of a replaced path's first packet (p2p_quic_connection_replace_path) */
+  p2p_quic_conn_emit_received_datagrams (self);
   p2p_quic_conn_after_session_call (self);
 }
 
@@ -429,10 +431,8 @@ on_path_receive (P2pPacketPath *path, const guint8 *data, gsize len, gpointer us
   if (self == NULL)
     return;
   if (self->session && !self->path_closed) {
-    self->in_path_receive = TRUE;
     p2p_quic_session_receive_on (self->session, p2p_packet_path_get_rx_route (path), data, len,
         p2p_packet_path_now (path));
-    self->in_path_receive = FALSE;
     /* One flush per burst: work_cb runs after the pending socket reads. */
     p2p_quic_conn_schedule_work (self);
     p2p_quic_conn_emit_received_datagrams (self);
