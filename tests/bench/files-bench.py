@@ -9,6 +9,13 @@
 # player started right after another one of the same peer stopped (the next
 # track: p2psrc takes the connection that one left, keep-alive; each
 # souphttpsrc connects anew).
+# Two FLAC tracks of the same 60 s of noise: t.flac has a SEEKTABLE (a seek
+# point every 10 s, as flac(1) writes and as flacenc writes when it knows
+# the duration: here it encodes a WAV file), so a seek reads near its
+# target; scan.flac has none (flacenc fed by a live-less audiotestsrc), so
+# flacparse finds the target by reading from the start, about 5 MB for a
+# seek to 50 % in either mode and over HTTP too: "seek-scan" is that worst
+# case, a measure of the stream's throughput.
 #   tests/bench/files-bench.py BUILDDIR [RUNS] [--server-ns NS --host IP --label TEXT]
 # Prints one line per figure: name, p2p median, http median, ratio.
 # Both servers bind to --host (default 127.0.0.1); with --server-ns they run
@@ -86,10 +93,29 @@ def next_track(uri):
     first_and_seek(uri, 5000)
     return first_and_seek(uri, 5000)[0]
 
+def has_seektable(path):
+    """Whether the FLAC file at path has a SEEKTABLE metadata block."""
+    with open(path, 'rb') as f:
+        assert f.read(4) == b'fLaC', path
+        while True:
+            head = f.read(4)
+            assert len(head) == 4, path
+            if head[0] & 0x7f == 3:
+                return True
+            if head[0] & 0x80:
+                return False
+            f.seek(int.from_bytes(head[1:], 'big'), 1)
+
 tmp = tempfile.mkdtemp(prefix='p2p-files-bench-')
 try:
     run('audiotestsrc num-buffers=2600 wave=white-noise ! audio/x-raw,rate=44100,channels=2 '
-        '! flacenc ! filesink location=%s/t.flac' % tmp)
+        '! flacenc ! filesink location=%s/scan.flac' % tmp)
+    run('audiotestsrc num-buffers=2600 wave=white-noise ! audio/x-raw,rate=44100,channels=2 '
+        '! wavenc ! filesink location=%s/t.wav' % tmp)
+    run('filesrc location=%s/t.wav ! wavparse ! flacenc ! filesink location=%s/t.flac' % (tmp, tmp))
+    os.unlink(tmp + '/t.wav')
+    for name, table in (('t.flac', True), ('scan.flac', False)):
+        assert has_seektable(tmp + '/' + name) == table, name
     size = os.path.getsize(tmp + '/t.flac')
     srv = subprocess.Popen(prefix + [os.path.join(build, 'tools', 'p2p-serve'), tmp, '--port', '0',
                                      '--bind-address', host],
@@ -114,7 +140,8 @@ try:
             except OSError:
                 time.sleep(0.05)
         uris = {'p2p': 'p2p://%s/t.flac' % ticket, 'http': 'http://%s:%d/t.flac' % (host, port)}
-        figs = ('first', 'seek', 'bulk', 'next', 'first-push', 'seek-push')
+        figs = ('first', 'seek', 'bulk', 'next', 'first-push', 'seek-push', 'seek-scan',
+                'seek-scan-push')
         res = {k: {f: [] for f in figs} for k in uris}
         for _ in range(runs):
             for k, u in uris.items():
@@ -129,13 +156,20 @@ try:
                 else:
                     f, sk = res[k]['first'][-1], res[k]['seek'][-1]
                 res[k]['first-push'].append(f); res[k]['seek-push'].append(sk)
+                scan = u.replace('/t.flac', '/scan.flac')
+                res[k]['seek-scan'].append(first_and_seek(scan)[1])
+                if k == 'p2p':
+                    sk = first_and_seek(scan, 0, False)[1]
+                else:
+                    sk = res[k]['seek-scan'][-1]
+                res[k]['seek-scan-push'].append(sk)
         print('file %d bytes, %d runs, medians (%s)' % (size, runs, args.label))
         for fig in figs:
             a = statistics.median(res['p2p'][fig]); b = statistics.median(res['http'][fig])
             extra = ''
             if fig == 'bulk':
                 extra = '  (%.1f / %.1f Mbit/s)' % (size * 8 / a / 1e6, size * 8 / b / 1e6)
-            print('%-10s p2p %.1f ms  http %.1f ms  ratio %.2f%s' % (fig, a * 1000, b * 1000, a / b, extra))
+            print('%-14s p2p %.1f ms  http %.1f ms  ratio %.2f%s' % (fig, a * 1000, b * 1000, a / b, extra))
         if os.environ.get('FILES_BENCH_RAW'):
             for k in uris:
                 for fig in figs:
