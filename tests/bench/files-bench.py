@@ -16,6 +16,11 @@
 # flacparse finds the target by reading from the start, about 5 MB for a
 # seek to 50 % in either mode and over HTTP too: "seek-scan" is that worst
 # case, a measure of the stream's throughput.
+# HTTPS: the same server with TLS (python's ssl module, a throwaway
+# self-signed certificate made with openssl; souphttpsrc ssl-strict=false)
+# when openssl and GLib's TLS backend (glib-networking) are there: a
+# baseline that encrypts too, printed as "https … ratio_https …" (the
+# p2p:// link is always encrypted; plain HTTP is not).
 #   tests/bench/files-bench.py BUILDDIR [RUNS] [--server-ns NS --host IP --label TEXT]
 # Prints one line per figure: name, p2p median, http median, ratio.
 # Both servers bind to --host (default 127.0.0.1); with --server-ns they run
@@ -25,7 +30,8 @@
 import argparse, os, select, shutil, socket, statistics, subprocess, sys, tempfile, time
 import gi
 gi.require_version('Gst', '1.0')
-from gi.repository import Gst
+gi.require_version('Gio', '2.0')
+from gi.repository import Gio, Gst
 
 ap = argparse.ArgumentParser()
 ap.add_argument('build')
@@ -51,13 +57,28 @@ def run(desc):
 
 def keep_alive(p, ms, pull=True):
     """p2psrc's keep-alive (and pull-mode) for the sources of p's
-    uridecodebin named d."""
+    uridecodebin named d; souphttpsrc takes the HTTPS baseline's
+    self-signed certificate."""
     def setup(_bin, src):
         # (souphttpsrc has a boolean keep-alive of its own: left as it is)
         if src.get_factory().get_name() == 'p2psrc':
             src.set_property('keep-alive', ms)
             src.set_property('pull-mode', pull)
+        elif src.get_factory().get_name() == 'souphttpsrc':
+            src.set_property('ssl-strict', False)
     p.get_by_name('d').connect('source-setup', setup)
+
+def make_tls_cert(d):
+    """A throwaway self-signed certificate for the HTTPS baseline: the
+    (cert, key) paths, or None without openssl or a GLib TLS backend."""
+    if shutil.which('openssl') is None or not Gio.TlsBackend.get_default().supports_tls():
+        return None
+    cert, key = os.path.join(d, 'cert.pem'), os.path.join(d, 'key.pem')
+    r = subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                        'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj',
+                        '/CN=files-bench', '-keyout', key, '-out', cert],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+    return (cert, key) if r.returncode == 0 else None
 
 def first_and_seek(uri, keep_ms=0, pull=True):
     p = Gst.parse_launch('uridecodebin name=d uri="%s" ! audioconvert ! appsink name=s sync=false'
@@ -124,9 +145,21 @@ try:
         port = 8080                    # the namespace is the script's own, empty
     else:
         s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()
-    http = subprocess.Popen(prefix + ['/usr/bin/python3', os.path.join(os.path.dirname(
-                             os.path.abspath(__file__)), 'range-http-server.py'), str(port), tmp, host],
+    server_py = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'range-http-server.py')
+    http = subprocess.Popen(prefix + ['/usr/bin/python3', server_py, str(port), tmp, host],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    servers = [srv, http]
+    certdir = tempfile.mkdtemp(prefix='p2p-files-bench-tls-')
+    tls = make_tls_cert(certdir)
+    https_port = port + 1 if args.server_ns else None
+    if tls:
+        if https_port is None:
+            s = socket.socket(); s.bind(('127.0.0.1', 0)); https_port = s.getsockname()[1]; s.close()
+        servers.append(subprocess.Popen(prefix + ['/usr/bin/python3', server_py, str(https_port),
+                                                  tmp, host, tls[0], tls[1]],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    else:
+        print('files-bench: no HTTPS baseline (needs openssl and glib-networking)')
     try:
         buf = b''
         while b'ticket: ' not in buf or not buf.endswith(b'\n'):
@@ -134,12 +167,15 @@ try:
             assert r
             buf += os.read(srv.stdout.fileno(), 4096)
         ticket = buf.decode().split('ticket: ')[1].split()[0]
-        for _ in range(100):           # the HTTP server is up (bounded)
-            try:
-                socket.create_connection((host, port), 1).close(); break
-            except OSError:
-                time.sleep(0.05)
+        for p in [port] + ([https_port] if tls else []):
+            for _ in range(100):       # the HTTP servers are up (bounded)
+                try:
+                    socket.create_connection((host, p), 1).close(); break
+                except OSError:
+                    time.sleep(0.05)
         uris = {'p2p': 'p2p://%s/t.flac' % ticket, 'http': 'http://%s:%d/t.flac' % (host, port)}
+        if tls:
+            uris['https'] = 'https://%s:%d/t.flac' % (host, https_port)
         figs = ('first', 'seek', 'bulk', 'next', 'first-push', 'seek-push', 'seek-scan',
                 'seek-scan-push')
         res = {k: {f: [] for f in figs} for k in uris}
@@ -167,15 +203,20 @@ try:
         for fig in figs:
             a = statistics.median(res['p2p'][fig]); b = statistics.median(res['http'][fig])
             extra = ''
+            if tls:
+                c = statistics.median(res['https'][fig])
+                extra = '  https %.1f ms  ratio_https %.2f' % (c * 1000, a / c)
             if fig == 'bulk':
-                extra = '  (%.1f / %.1f Mbit/s)' % (size * 8 / a / 1e6, size * 8 / b / 1e6)
+                extra += '  (%.1f / %.1f%s Mbit/s)' % (size * 8 / a / 1e6, size * 8 / b / 1e6,
+                                                      ' / %.1f' % (size * 8 / c / 1e6) if tls else '')
             print('%-14s p2p %.1f ms  http %.1f ms  ratio %.2f%s' % (fig, a * 1000, b * 1000, a / b, extra))
         if os.environ.get('FILES_BENCH_RAW'):
             for k in uris:
                 for fig in figs:
                     print('raw %s %s %s' % (k, fig, ' '.join('%.1f' % (v * 1000) for v in res[k][fig])))
     finally:
-        for p in (srv, http):
+        for p in servers:
             p.terminate(); p.wait(10)
+        shutil.rmtree(certdir)
 finally:
     shutil.rmtree(tmp)

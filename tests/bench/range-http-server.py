@@ -1,8 +1,11 @@
 #!/usr/bin/python3
-# tests/bench/range-http-server.py PORT DIR [ADDRESS]: python3's http.server plus
-# single byte ranges (Range: bytes=A-B -> 206), which `python3 -m
-# http.server` lacks and souphttpsrc needs to seek; threaded; on 127.0.0.1 unless ADDRESS.
-import os, sys, http.server, functools
+# tests/bench/range-http-server.py PORT DIR [ADDRESS [CERT KEY]]: python3's
+# http.server plus single byte ranges (Range: bytes=A-B -> 206), which
+# `python3 -m http.server` lacks and souphttpsrc needs to seek; threaded; on
+# 127.0.0.1 unless ADDRESS; HTTPS (python's ssl, TLS 1.2+) with CERT and KEY
+# (PEM files). Files are copied with read/write in 64 KiB chunks (no
+# sendfile).
+import os, sys, http.server, functools, ssl
 
 class H(http.server.SimpleHTTPRequestHandler):
     def send_head(self):
@@ -47,5 +50,10 @@ class H(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
-http.server.ThreadingHTTPServer((sys.argv[3] if len(sys.argv) > 3 else '127.0.0.1', int(sys.argv[1])),
-    functools.partial(H, directory=sys.argv[2])).serve_forever()
+srv = http.server.ThreadingHTTPServer((sys.argv[3] if len(sys.argv) > 3 else '127.0.0.1',
+                                       int(sys.argv[1])), functools.partial(H, directory=sys.argv[2]))
+if len(sys.argv) > 5:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
