@@ -125,20 +125,38 @@ write_header (GOutputStream *out, const P2pFileHeader *hdr, GCancellable *cancel
   return g_output_stream_write_all (out, buf, sizeof buf, NULL, cancel, error);
 }
 
-void
+/* The length of @text cut to at most @max bytes at a character boundary
+ * (the text must stay UTF-8, docs/protocol.md 8.2). */
+static gsize
+utf8_prefix_len (const char *text, gsize max)
+{
+  gsize len = strlen (text);
+  const char *end;
+
+  if (len <= max)
+    return len;
+  end = text + max;
+  /* back off over continuation bytes to the start of the cut character */
+  while (end > text && (((guchar) *end) & 0xc0) == 0x80)
+    end--;
+  return (gsize) (end - text);
+}
+
+/* TRUE: the whole answer went and the stream ended with its FIN. */
+gboolean
 p2p_file_answer_error (GIOStream *stream, P2pFileRequestKind kind, P2pFileStatus status,
     const char *text, GCancellable *cancel)
 {
   GOutputStream *out = g_io_stream_get_output_stream (stream);
   P2pFileHeader hdr = { 0 };
-  gsize len = MIN (strlen (text), P2P_FILE_MAX_MESSAGE);
+  gsize len = utf8_prefix_len (text, P2P_FILE_MAX_MESSAGE);
 
   hdr.status = status;
   hdr.kind = kind;
   hdr.body_len = len;
-  if (write_header (out, &hdr, cancel, NULL))
-    g_output_stream_write_all (out, text, len, NULL, cancel, NULL);
-  g_output_stream_close (out, cancel, NULL);
+  return write_header (out, &hdr, cancel, NULL)
+      && g_output_stream_write_all (out, text, len, NULL, cancel, NULL)
+      && g_output_stream_close (out, cancel, NULL);
 }
 
 static guint64
@@ -171,13 +189,13 @@ p2p_file_serve_get (Request *r, const char *path, P2pFileRequestKind kind, guint
   if (!have_slot) {
     text = g_strdup_printf ("the server has %u files open, its limit: retry later",
         self->max_open_files);
-    p2p_file_answer_error (r->stream, kind, P2P_FILE_STATUS_TOO_MANY_REQUESTS, text,
-        r->cancel);
+    r->answered = p2p_file_answer_error (r->stream, kind, P2P_FILE_STATUS_TOO_MANY_REQUESTS,
+        text, r->cancel);
     return;
   }
   fd = p2p_file_service_open_below_root (self, path, FALSE, &st, &status, &text);
   if (fd < 0) {
-    p2p_file_answer_error (r->stream, kind, status, text, r->cancel);
+    r->answered = p2p_file_answer_error (r->stream, kind, status, text, r->cancel);
     goto out;
   }
   if (kind == P2P_FILE_REQUEST_TAIL)
@@ -186,7 +204,8 @@ p2p_file_serve_get (Request *r, const char *path, P2pFileRequestKind kind, guint
     g_free (text);
     text = g_strdup_printf ("offset %" G_GUINT64_FORMAT " is past the end of \"%s\" (%"
         G_GUINT64_FORMAT " bytes)", offset, path, (guint64) st.st_size);
-    p2p_file_answer_error (r->stream, P2P_FILE_REQUEST_GET, P2P_FILE_STATUS_RANGE, text, r->cancel);
+    r->answered = p2p_file_answer_error (r->stream, P2P_FILE_REQUEST_GET,
+        P2P_FILE_STATUS_RANGE, text, r->cancel);
     goto out;
   }
   hdr.status = P2P_FILE_STATUS_OK;
@@ -225,7 +244,8 @@ p2p_file_serve_get (Request *r, const char *path, P2pFileRequestKind kind, guint
     r->progress_us = g_get_monotonic_time ();
     g_mutex_unlock (&self->lock);
   }
-  g_output_stream_close (out, r->cancel, NULL);
+  /* (a file that shrank: fewer bytes than body_len, then FIN) */
+  r->answered = g_output_stream_close (out, r->cancel, NULL);
 out:
   if (fd >= 0)
     close (fd);
@@ -259,14 +279,15 @@ p2p_file_serve_list (Request *r, const char *path)
 
   fd = p2p_file_service_open_below_root (self, path, TRUE, &st, &status, &text);
   if (fd < 0) {
-    p2p_file_answer_error (r->stream, P2P_FILE_REQUEST_LIST, status, text, r->cancel);
+    r->answered = p2p_file_answer_error (r->stream, P2P_FILE_REQUEST_LIST, status, text,
+        r->cancel);
     return;
   }
   dir = fdopendir (fd);
   if (!dir) {
     close (fd);
-    p2p_file_answer_error (r->stream, P2P_FILE_REQUEST_LIST, P2P_FILE_STATUS_IO_ERROR,
-        "cannot read the directory", r->cancel);
+    r->answered = p2p_file_answer_error (r->stream, P2P_FILE_REQUEST_LIST,
+        P2P_FILE_STATUS_IO_ERROR, "cannot read the directory", r->cancel);
     return;
   }
   while ((de = readdir (dir)) != NULL && names->len < MAX_LIST_ENTRIES) {
@@ -304,7 +325,7 @@ p2p_file_serve_list (Request *r, const char *path)
   hdr.mtime_ns = mtime_ns (&st);
   hdr.file_id = st.st_ino;
   hdr.body_len = body->len;
-  if (write_header (out, &hdr, r->cancel, NULL)
-      && g_output_stream_write_all (out, body->data, body->len, NULL, r->cancel, NULL))
-    g_output_stream_close (out, r->cancel, NULL);
+  r->answered = write_header (out, &hdr, r->cancel, NULL)
+      && g_output_stream_write_all (out, body->data, body->len, NULL, r->cancel, NULL)
+      && g_output_stream_close (out, r->cancel, NULL);
 }

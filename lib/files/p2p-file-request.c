@@ -41,30 +41,31 @@ request_thread (gpointer data)
   if (!g_input_stream_read_all (in, fixed, sizeof fixed, &got, r->cancel, &error)
       || got < sizeof fixed) {
     if (!error)
-      p2p_file_answer_error (r->stream, kind, P2P_FILE_STATUS_BAD_REQUEST,
+      r->answered = p2p_file_answer_error (r->stream, kind, P2P_FILE_STATUS_BAD_REQUEST,
           "the request ended before its fixed part (20 bytes)", r->cancel);
     goto done;
   }
   note_progress (r);
   if (!p2p_file_request_decode_fixed (fixed, &kind, &plen, &offset, &length, &error)) {
-    p2p_file_answer_error (r->stream, fixed[1] == P2P_FILE_REQUEST_LIST
+    r->answered = p2p_file_answer_error (r->stream, fixed[1] == P2P_FILE_REQUEST_LIST
         || fixed[1] == P2P_FILE_REQUEST_TAIL ? fixed[1] : P2P_FILE_REQUEST_GET, error->code,
         error->message, r->cancel);
     goto done;
   }
   path = g_malloc (plen + 1);
   if (!g_input_stream_read_all (in, path, plen, &got, r->cancel, NULL) || got < plen) {
-    p2p_file_answer_error (r->stream, kind, P2P_FILE_STATUS_BAD_REQUEST,
+    r->answered = p2p_file_answer_error (r->stream, kind, P2P_FILE_STATUS_BAD_REQUEST,
         "the request ended before its path", r->cancel);
     goto done;
   }
   if (!p2p_file_path_check (path, plen, &error)) {
-    p2p_file_answer_error (r->stream, kind, error->code, error->message, r->cancel);
+    r->answered = p2p_file_answer_error (r->stream, kind, error->code, error->message,
+        r->cancel);
     goto done;
   }
   path[plen] = '\0';
   if (kind != P2P_FILE_REQUEST_LIST && plen == 0) {
-    p2p_file_answer_error (r->stream, kind, P2P_FILE_STATUS_IS_DIRECTORY,
+    r->answered = p2p_file_answer_error (r->stream, kind, P2P_FILE_STATUS_IS_DIRECTORY,
         "the empty path is the served directory (list it instead)", r->cancel);
     goto done;
   }
@@ -76,6 +77,13 @@ request_thread (gpointer data)
   else
     p2p_file_serve_list (r, path);
 done:
+  /* An answer cut short (the stall watchdog or stop() cancelled it, a write
+   * failed) is reset, with what it still had queued: its stream's close
+   * (when @r is freed) would otherwise wait for a peer that does not read,
+   * keeping this thread and up to a stream buffer of data past the limits
+   * that no longer count it. */
+  if (!r->answered)
+    p2p_connection_abort_stream (r->conn, r->stream);
   g_mutex_lock (&self->lock);
   g_ptr_array_remove_fast (self->requests, r);
   self->active--;

@@ -21,6 +21,7 @@ typedef struct {
   char *peer;                   /* text peer ID */
   GCancellable *cancel;
   gint64 progress_us;           /* monotonic, last progress (lock) */
+  gboolean answered;            /* the answer ended with its FIN (request thread) */
 } Request;
 
 /* Buffers for the chunks a GET reads, reused (p2p-file-answer.c): a fresh
@@ -69,7 +70,7 @@ void p2p_file_service_start_request (P2pFileService *self, P2pConnection *conn,
 /* ---- p2p-file-answer.c ---- */
 
 /* An error answer: header with the status, the text as body, FIN. */
-void p2p_file_answer_error (GIOStream *stream, P2pFileRequestKind kind, P2pFileStatus status,
+gboolean p2p_file_answer_error (GIOStream *stream, P2pFileRequestKind kind, P2pFileStatus status,
     const char *text, GCancellable *cancel);
 /* Answers GET @path (checked): the bytes @offset .. @offset + @length,
  * within the open files limit. */

@@ -5,7 +5,8 @@
  * as raw requests (the client's own check is bypassed), the peer allow-list,
  * the per-peer request limit, and more requests on one connection than
  * QUIC's concurrent stream limit (and the connection's stream table stays
- * small), and protocol evolution: a version-N listener without the "files"
+ * small), answers nobody reads (reset when the stall watchdog ends them),
+ * and protocol evolution: a version-N listener without the "files"
  * capability against a version-N+1 dialer (issue 18).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <p2p/p2p.h>
@@ -15,6 +16,7 @@
 #include "p2p-file-service-private.h"
 #include <glib/gstdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -423,6 +425,119 @@ test_too_many (Fixture *f, gconstpointer data)
       "progress (the limit per peer)");
 }
 
+/* Threads of this process whose name starts with @prefix. */
+static guint
+count_threads (const char *prefix)
+{
+  g_autoptr (GDir) d = g_dir_open ("/proc/self/task", 0, NULL);
+  const char *e;
+  guint n = 0;
+
+  while (d && (e = g_dir_read_name (d))) {
+    g_autofree char *p = g_strdup_printf ("/proc/self/task/%s/comm", e);
+    g_autofree char *comm = NULL;
+
+    if (g_file_get_contents (p, &comm, NULL, NULL) && g_str_has_prefix (comm, prefix))
+      n++;
+  }
+  return n;
+}
+
+/* Cancels @cancel after 5 s unless told to stop first: a bound on a wait
+ * that has no timeout of its own. */
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  gboolean stop;
+  GCancellable *cancel;
+} Watchdog;
+
+static gpointer
+watchdog_thread (gpointer data)
+{
+  Watchdog *w = data;
+  gint64 end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+
+  g_mutex_lock (&w->lock);
+  while (!w->stop && g_cond_wait_until (&w->cond, &w->lock, end))
+    ;
+  if (!w->stop)
+    g_cancellable_cancel (w->cancel);
+  g_mutex_unlock (&w->lock);
+  return NULL;
+}
+
+/* Answers whose reader stopped reading: the stall watchdog cancels them,
+ * and each is reset, so its thread ends and its queued data goes. Before,
+ * the thread stayed blocked in the stream's close (waiting for the peer to
+ * read) while the request no longer counted against max-streams: threads
+ * and memory without bound. */
+static void
+test_stalled_answers_reset (Fixture *f, gconstpointer data)
+{
+  g_autofree char *p = g_build_filename (f->root, "huge.bin", NULL);
+  g_autoptr (GPtrArray) streams = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GCancellable) c = g_cancellable_new ();
+  g_autoptr (GError) error = NULL;
+  static guint8 buf[1 << 16];
+  guint64 n = 1;
+  guint threads = 1;
+  gssize got;
+  GThread *t;
+  Watchdog w = { 0 };
+  int fd = open (p, O_WRONLY | O_CREAT, 0644);
+
+  /* sparse: 48 MiB, far more than a stream's buffer and window */
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (ftruncate (fd, 48 * 1024 * 1024), ==, 0);
+  close (fd);
+  g_object_set (f->service, "stall-timeout", 200, NULL);
+  for (guint i = 0; i < 3; i++) {
+    P2pFileHeader hdr;
+    GIOStream *s = p2p_file_client_send_request (f->conn, P2P_FILE_REQUEST_GET, "huge.bin", 0,
+        P2P_FILE_TO_END, NULL, &error);
+
+    g_assert_no_error (error);
+    g_assert_true (p2p_file_client_read_header (s, &hdr, NULL, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (hdr.body_len, ==, 48 * 1024 * 1024);
+    g_ptr_array_add (streams, s);       /* and never read */
+  }
+  /* the watchdog cancels them (bounded waits) */
+  for (guint i = 0; i < 500 && n > 0; i++) {
+    g_mutex_lock (&f->service->lock);
+    n = f->service->active;
+    g_mutex_unlock (&f->service->lock);
+    if (n > 0)
+      g_usleep (10 * 1000);
+  }
+  g_assert_cmpuint (n, ==, 0);
+  for (guint i = 0; i < 300 && threads > 0; i++) {
+    threads = count_threads ("p2p-file-req");
+    if (threads > 0)
+      g_usleep (10 * 1000);
+  }
+  g_assert_cmpuint (threads, ==, 0);
+  /* and the reader learns it: an error, not a wait */
+  g_mutex_init (&w.lock);
+  g_cond_init (&w.cond);
+  w.cancel = c;
+  t = g_thread_new ("watchdog", watchdog_thread, &w);
+  while ((got = g_input_stream_read (g_io_stream_get_input_stream (streams->pdata[0]), buf,
+              sizeof buf, c, &error)) > 0)
+    ;
+  g_mutex_lock (&w.lock);
+  w.stop = TRUE;
+  g_cond_signal (&w.cond);
+  g_mutex_unlock (&w.lock);
+  g_thread_join (t);
+  g_mutex_clear (&w.lock);
+  g_cond_clear (&w.cond);
+  g_assert_cmpint (got, ==, -1);
+  g_assert_false (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
+  g_test_message ("the reader's error: %s", error->message);
+}
+
 static void
 test_not_allowed (Fixture *f, gconstpointer data)
 {
@@ -622,6 +737,7 @@ main (int argc, char **argv)
   T ("many-requests", test_many_requests);
   T ("too-many", test_too_many);
   T ("not-allowed", test_not_allowed);
+  T ("stalled-answers-reset", test_stalled_answers_reset);
 #undef T
   return g_test_run ();
 }
