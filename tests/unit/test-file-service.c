@@ -1,7 +1,8 @@
 /* test-file-service.c: P2pFileService and the file client over real QUIC
  * on loopback (issue 13): ranges and validators, LIST, every bad path
  * (".." in every position, absolute, symbolic links out of the root, NUL,
- * invalid UTF-8, directory, FIFO, not found) with its status and text sent
+ * invalid UTF-8, directory, FIFO, not found, a loop, a component swapped
+ * for a link out while being read) with its status and text sent
  * as raw requests (the client's own check is bypassed), the peer allow-list,
  * the per-peer request limit, and more requests on one connection than
  * QUIC's concurrent stream limit (and the connection's stream table stays
@@ -9,6 +10,7 @@
  * and protocol evolution: a version-N listener without the "files"
  * capability against a version-N+1 dialer (issue 18).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
+#define _GNU_SOURCE 1           /* renameat2 */
 #include <p2p/p2p.h>
 #include "p2p-test-util.h"
 #include "p2p-quic-connection-private.h"
@@ -17,6 +19,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -49,7 +52,7 @@ fixture_setup (Fixture *f, gconstpointer data)
   g_autoptr (P2pIdentity) ida = p2p_identity_new ();
   g_autoptr (GError) error = NULL;
   g_autoptr (GSocketAddress) local = NULL;
-  g_autofree char *id = NULL, *peer = NULL, *outside = NULL, *p = NULL, *q = NULL;
+  g_autofree char *id = NULL, *peer = NULL, *outside = NULL, *p = NULL, *q = NULL, *q2 = NULL;
   GRand *rand = g_rand_new_with_seed (13);
 
   f->tmp = g_dir_make_tmp ("p2p-file-XXXXXX", &error);
@@ -85,6 +88,18 @@ fixture_setup (Fixture *f, gconstpointer data)
   g_free (p);
   p = g_build_filename (f->root, "in-link", NULL);
   g_assert_cmpint (symlink ("sub/b.txt", p), ==, 0);
+  g_free (p);
+  /* inside too: absolute (by the root's real path), and up then down */
+  p = g_build_filename (f->root, "in-abs", NULL);
+  q2 = g_build_filename (f->root, "sub", NULL);
+  g_assert_cmpint (symlink (q2, p), ==, 0);
+  g_free (p);
+  p = g_build_filename (f->root, "sub", "up-in", NULL);
+  g_assert_cmpint (symlink ("../big.bin", p), ==, 0);
+  g_free (p);
+  /* a loop */
+  p = g_build_filename (f->root, "loop", NULL);
+  g_assert_cmpint (symlink ("loop", p), ==, 0);
   g_free (p);
   p = g_build_filename (f->root, "fifo", NULL);
   g_assert_cmpint (mkfifo (p, 0644), ==, 0);
@@ -223,6 +238,22 @@ test_ranges (Fixture *f, gconstpointer data)
     g_assert_no_error (error);
     g_assert_cmpmem (g_bytes_get_data (b, NULL), g_bytes_get_size (b), "utf8", 4);
   }
+  /* links that stay inside: absolute (by the root's real path), and a
+   * relative one that goes up and down again */
+  {
+    g_autoptr (GBytes) b = p2p_file_client_get (f->conn, "in-abs/b.txt", 0, P2P_FILE_TO_END,
+        NULL, NULL, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpmem (g_bytes_get_data (b, NULL), g_bytes_get_size (b), "hello b", 7);
+  }
+  {
+    g_autoptr (GBytes) b = p2p_file_client_get (f->conn, "sub/up-in", 1000, 5000, NULL, NULL,
+        &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpmem (g_bytes_get_data (b, NULL), g_bytes_get_size (b), f->big + 1000, 5000);
+  }
 }
 
 static void
@@ -230,10 +261,11 @@ test_list (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) e = p2p_file_client_list (f->conn, "", NULL, &error);
-  const char *names[] = { "big.bin", "fifo", "in-link", "out-abs", "sub", "Ärger é.txt" };
+  const char *names[] = { "big.bin", "fifo", "in-abs", "in-link", "loop", "out-abs", "sub",
+    "Ärger é.txt" };
   GFileType types[] = { G_FILE_TYPE_REGULAR, G_FILE_TYPE_SPECIAL,
-    G_FILE_TYPE_SYMBOLIC_LINK, G_FILE_TYPE_SYMBOLIC_LINK, G_FILE_TYPE_DIRECTORY,
-    G_FILE_TYPE_REGULAR };
+    G_FILE_TYPE_SYMBOLIC_LINK, G_FILE_TYPE_SYMBOLIC_LINK, G_FILE_TYPE_SYMBOLIC_LINK,
+    G_FILE_TYPE_SYMBOLIC_LINK, G_FILE_TYPE_DIRECTORY, G_FILE_TYPE_REGULAR };
 
   g_assert_no_error (error);
   g_assert_cmpuint (e->len, ==, G_N_ELEMENTS (names));
@@ -245,12 +277,15 @@ test_list (Fixture *f, gconstpointer data)
   }
   g_assert_cmpint (g_file_info_get_size (g_ptr_array_index (e, 0)), ==, BIG_SIZE);
   g_clear_pointer (&e, g_ptr_array_unref);
-  e = p2p_file_client_list (f->conn, "sub", NULL, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (e->len, ==, 3);
-  g_assert_cmpstr (g_file_info_get_name (g_ptr_array_index (e, 0)), ==, "b.txt");
-  g_assert_cmpint (g_file_info_get_size (g_ptr_array_index (e, 0)), ==, 7);
-  g_clear_pointer (&e, g_ptr_array_unref);
+  /* also through an absolute link that stays inside */
+  for (guint k = 0; k < 2; k++) {
+    e = p2p_file_client_list (f->conn, k == 0 ? "sub" : "in-abs", NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (e->len, ==, 4);
+    g_assert_cmpstr (g_file_info_get_name (g_ptr_array_index (e, 0)), ==, "b.txt");
+    g_assert_cmpint (g_file_info_get_size (g_ptr_array_index (e, 0)), ==, 7);
+    g_clear_pointer (&e, g_ptr_array_unref);
+  }
   e = p2p_file_client_list (f->conn, "big.bin", NULL, &error);
   g_assert_null (e);
   g_assert_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_NOT_A_DIRECTORY);
@@ -315,6 +350,12 @@ test_bad_paths (Fixture *f, gconstpointer data)
     C ("out-abs", P2P_FILE_STATUS_OUTSIDE_ROOT, "\"out-abs\" resolves outside the served directory"),
     C ("sub/out-rel", P2P_FILE_STATUS_OUTSIDE_ROOT, "\"sub/out-rel\" resolves outside"),
     C ("sub/out-dir/secret", P2P_FILE_STATUS_OUTSIDE_ROOT, "\"sub/out-dir/secret\" resolves outside"),
+    /* what is out there is never looked at: a missing file answers the
+     * same as an existing one (no oracle) */
+    C ("sub/out-dir/nope", P2P_FILE_STATUS_OUTSIDE_ROOT, "\"sub/out-dir/nope\" resolves outside"),
+    C ("loop", P2P_FILE_STATUS_NOT_FOUND, "\"loop\": too many levels of symbolic links"),
+    C ("loop/x", P2P_FILE_STATUS_NOT_FOUND, "\"loop/x\": too many levels of symbolic links"),
+    C ("in-abs", P2P_FILE_STATUS_IS_DIRECTORY, "\"in-abs\" is a directory"),
     C ("sub", P2P_FILE_STATUS_IS_DIRECTORY, "\"sub\" is a directory (list it instead)"),
     C ("", P2P_FILE_STATUS_IS_DIRECTORY, "the empty path is the served directory"),
     C ("nope.flac", P2P_FILE_STATUS_NOT_FOUND, "\"nope.flac\": no such file or directory"),
@@ -323,6 +364,36 @@ test_bad_paths (Fixture *f, gconstpointer data)
     C ("fifo", P2P_FILE_STATUS_NOT_REGULAR, "\"fifo\" is not a regular file"),
 #undef C
   };
+  /* a component longer than the file system's NAME_MAX: the request is at
+   * fault, not the server */
+  char longname[301];
+  g_autoptr (GString) cut = g_string_new ("a");
+
+  memset (longname, 'a', 300);
+  longname[300] = '\0';
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GByteArray) body = g_byte_array_new ();
+
+    g_assert_false (raw_get (f, P2P_FILE_REQUEST_GET, longname, 300, body, &error));
+    g_assert_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_BAD_PATH);
+  }
+  /* an error text longer than its 1024 bytes is cut at a character: still
+   * UTF-8, so the client keeps it (800 two-byte characters in the path) */
+  for (guint c = 0; c < 8; c++) {
+    if (c)
+      g_string_append_c (cut, '/');
+    for (guint i = 0; i < 100; i++)
+      g_string_append (cut, "\xc3\xa9");
+  }
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GByteArray) body = g_byte_array_new ();
+
+    g_assert_false (raw_get (f, P2P_FILE_REQUEST_GET, cut->str, cut->len, body, &error));
+    g_assert_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_NOT_FOUND);
+    g_assert_true (g_str_has_prefix (error->message, "\"a\xc3\xa9"));
+  }
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
     g_autoptr (GError) error = NULL;
@@ -538,6 +609,63 @@ test_stalled_answers_reset (Fixture *f, gconstpointer data)
   g_test_message ("the reader's error: %s", error->message);
 }
 
+typedef struct {
+  const char *root;
+  gint stop;
+} Swapper;
+
+static gpointer
+swapper_thread (gpointer data)
+{
+  Swapper *sw = data;
+  g_autofree char *a = g_build_filename (sw->root, "d", NULL);
+  g_autofree char *b = g_build_filename (sw->root, "x", NULL);
+
+  while (!g_atomic_int_get (&sw->stop))
+    g_assert_cmpint (renameat2 (AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE), ==, 0);
+  return NULL;
+}
+
+/* A directory of the path swapped again and again with a link out of the
+ * root while it is read (someone with write access inside the root racing
+ * the server): every answer is the file inside or a refusal, never the one
+ * outside; the walk holds a descriptor at each step, so there is no window
+ * between a check and an open (and it needs no /proc). */
+static void
+test_swap_race (Fixture *f, gconstpointer data)
+{
+  g_autofree char *d = g_build_filename (f->root, "d", NULL);
+  g_autofree char *x = g_build_filename (f->root, "x", NULL);
+  g_autofree char *outside = g_build_filename (f->tmp, "outside", NULL);
+  Swapper sw = { f->root, 0 };
+  guint inside = 0, refused = 0;
+  GThread *t;
+
+  g_assert_cmpint (g_mkdir (d, 0755), ==, 0);
+  write_file (d, "secret", "INSIDE", 6);
+  g_assert_cmpint (symlink (outside, x), ==, 0);
+  t = g_thread_new ("swapper", swapper_thread, &sw);
+  for (guint i = 0; i < 300; i++) {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GBytes) b = p2p_file_client_get (f->conn, "d/secret", 0, 100, NULL, NULL,
+        &error);
+
+    if (b) {
+      g_assert_cmpmem (g_bytes_get_data (b, NULL), g_bytes_get_size (b), "INSIDE", 6);
+      inside++;
+    } else {
+      g_assert_true (g_error_matches (error, P2P_FILE_ERROR, P2P_FILE_STATUS_OUTSIDE_ROOT)
+          || g_error_matches (error, P2P_FILE_ERROR, P2P_FILE_STATUS_NOT_FOUND)
+          || g_error_matches (error, P2P_FILE_ERROR, P2P_FILE_STATUS_NOT_REGULAR));
+      refused++;
+    }
+  }
+  g_atomic_int_set (&sw.stop, 1);
+  g_thread_join (t);
+  g_test_message ("inside %u, refused %u", inside, refused);
+  g_assert_cmpuint (inside + refused, ==, 300);
+}
+
 static void
 test_not_allowed (Fixture *f, gconstpointer data)
 {
@@ -738,6 +866,7 @@ main (int argc, char **argv)
   T ("too-many", test_too_many);
   T ("not-allowed", test_not_allowed);
   T ("stalled-answers-reset", test_stalled_answers_reset);
+  T ("swap-race", test_swap_race);
 #undef T
   return g_test_run ();
 }
