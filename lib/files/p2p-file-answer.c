@@ -12,6 +12,10 @@
 #include <dirent.h>
 
 #define MAX_LIST_ENTRIES 65536
+/* and at most this many bytes of names (a LIST holds its sorted names) */
+#define MAX_LIST_NAME_BYTES (4 * 1024 * 1024)
+/* a LIST answer is written in chunks of about this size */
+#define LIST_CHUNK (64 * 1024)
 /* free chunk buffers kept (2 MiB at the default read-ahead) */
 #define POOL_MAX_FREE 16
 
@@ -269,11 +273,13 @@ p2p_file_serve_list (Request *r, const char *path)
   GOutputStream *out = g_io_stream_get_output_stream (r->stream);
   g_autofree char *text = NULL;
   g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GByteArray) body = g_byte_array_new ();
+  g_autoptr (GByteArray) chunk = NULL;
   P2pFileStatus status;
   P2pFileHeader hdr = { 0 };
   struct stat st;
   struct dirent *de;
+  gsize name_bytes = 0;
+  gboolean ok;
   DIR *dir;
   int fd;
 
@@ -297,10 +303,23 @@ p2p_file_serve_list (Request *r, const char *path)
       continue;
     if (!g_utf8_validate_len (de->d_name, len, NULL) || len > G_MAXUINT16)
       continue;                 /* not nameable in the protocol */
+    if (name_bytes + len > MAX_LIST_NAME_BYTES)
+      break;
+    name_bytes += len;
     g_ptr_array_add (names, g_strdup (de->d_name));
   }
   g_ptr_array_sort (names, cmp_names);
-  for (guint i = 0; i < names->len; i++) {
+  hdr.status = P2P_FILE_STATUS_OK;
+  hdr.kind = P2P_FILE_REQUEST_LIST;
+  hdr.size = names->len;
+  hdr.mtime_ns = mtime_ns (&st);
+  hdr.file_id = st.st_ino;
+  hdr.body_len = (guint64) names->len * P2P_FILE_ENTRY_FIXED_SIZE + name_bytes;
+  ok = write_header (out, &hdr, r->cancel, NULL);
+  /* the entries go in chunks as they are encoded (each a note of progress
+   * for the stall watchdog): the listing is never held whole */
+  chunk = g_byte_array_sized_new (LIST_CHUNK + P2P_FILE_ENTRY_FIXED_SIZE + G_MAXUINT16);
+  for (guint i = 0; ok && i < names->len; i++) {
     const char *name = g_ptr_array_index (names, i);
     gsize len = strlen (name);
     guint8 e[P2P_FILE_ENTRY_FIXED_SIZE];
@@ -315,17 +334,14 @@ p2p_file_serve_list (Request *r, const char *path)
       mt = mtime_ns (&est);
     }
     p2p_file_entry_encode (e, kind, (guint16) len, size, mt);
-    g_byte_array_append (body, e, sizeof e);
-    g_byte_array_append (body, (const guint8 *) name, len);
+    g_byte_array_append (chunk, e, sizeof e);
+    g_byte_array_append (chunk, (const guint8 *) name, len);
+    if (chunk->len >= LIST_CHUNK || i + 1 == names->len) {
+      ok = g_output_stream_write_all (out, chunk->data, chunk->len, NULL, r->cancel, NULL);
+      g_byte_array_set_size (chunk, 0);
+      p2p_file_request_note_progress (r);
+    }
   }
   closedir (dir);
-  hdr.status = P2P_FILE_STATUS_OK;
-  hdr.kind = P2P_FILE_REQUEST_LIST;
-  hdr.size = names->len;
-  hdr.mtime_ns = mtime_ns (&st);
-  hdr.file_id = st.st_ino;
-  hdr.body_len = body->len;
-  r->answered = write_header (out, &hdr, r->cancel, NULL)
-      && g_output_stream_write_all (out, body->data, body->len, NULL, r->cancel, NULL)
-      && g_output_stream_close (out, r->cancel, NULL);
+  r->answered = ok && g_output_stream_close (out, r->cancel, NULL);
 }

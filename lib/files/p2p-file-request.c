@@ -6,8 +6,9 @@
 #include "p2p-file-service-private.h"
 #include "p2p/p2p-peer-id.h"
 
-static void
-note_progress (Request *r)
+/* Notes that @r made progress (the stall watchdog's clock). */
+void
+p2p_file_request_note_progress (Request *r)
 {
   g_mutex_lock (&r->service->lock);
   r->progress_us = g_get_monotonic_time ();
@@ -45,7 +46,7 @@ request_thread (gpointer data)
           "the request ended before its fixed part (20 bytes)", r->cancel);
     goto done;
   }
-  note_progress (r);
+  p2p_file_request_note_progress (r);
   if (!p2p_file_request_decode_fixed (fixed, &kind, &plen, &offset, &length, &error)) {
     r->answered = p2p_file_answer_error (r->stream, fixed[1] == P2P_FILE_REQUEST_LIST
         || fixed[1] == P2P_FILE_REQUEST_TAIL ? fixed[1] : P2P_FILE_REQUEST_GET, error->code,

@@ -70,6 +70,7 @@ void p2p_file_service_start_request (P2pFileService *self, P2pConnection *conn,
 /* ---- p2p-file-answer.c ---- */
 
 /* An error answer: header with the status, the text as body, FIN. */
+void p2p_file_request_note_progress (Request *r);
 gboolean p2p_file_answer_error (GIOStream *stream, P2pFileRequestKind kind, P2pFileStatus status,
     const char *text, GCancellable *cancel);
 /* Answers GET @path (checked): the bytes @offset .. @offset + @length,

@@ -296,6 +296,33 @@ test_list (Fixture *f, gconstpointer data)
   g_assert_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_OUTSIDE_ROOT);
 }
 
+/* A listing bigger than the chunks it is written in (3000 entries, about
+ * 190 KB): every entry, in order, with its size. */
+static void
+test_list_large (Fixture *f, gconstpointer data)
+{
+  g_autofree char *dir = g_build_filename (f->root, "many", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) e = NULL;
+
+  g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+  for (guint i = 0; i < 3000; i++) {
+    g_autofree char *name = g_strdup_printf ("%04u - a track with a longish title.flac", i);
+
+    write_file (dir, name, "12345", i % 6);
+  }
+  e = p2p_file_client_list (f->conn, "many", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (e->len, ==, 3000);
+  for (guint i = 0; i < e->len; i++) {
+    GFileInfo *info = g_ptr_array_index (e, i);
+    g_autofree char *name = g_strdup_printf ("%04u - a track with a longish title.flac", i);
+
+    g_assert_cmpstr (g_file_info_get_name (info), ==, name);
+    g_assert_cmpint (g_file_info_get_size (info), ==, i % 6);
+  }
+}
+
 /* A request with raw path bytes, bypassing the client's check. */
 static gboolean
 raw_get (Fixture *f, P2pFileRequestKind kind, const char *path, gsize len,
@@ -861,6 +888,7 @@ main (int argc, char **argv)
     fixture_teardown)
   T ("ranges", test_ranges);
   T ("list", test_list);
+  T ("list-large", test_list_large);
   T ("bad-paths", test_bad_paths);
   T ("many-requests", test_many_requests);
   T ("too-many", test_too_many);
