@@ -146,8 +146,8 @@ post (GstP2pObject *self, GstStructure *s)
       gst_message_new_element (GST_OBJECT (self->element), s));
 }
 
-void
-gst_p2p_object_post_connection (GstP2pObject *self, P2pConnection *conn,
+GstMessage *
+gst_p2p_object_connection_message (GstP2pObject *self, P2pConnection *conn,
     const char *event)
 {
   P2pConnectionStats st;
@@ -159,7 +159,15 @@ gst_p2p_object_post_connection (GstP2pObject *self, P2pConnection *conn,
   /* a p2psrc file reader's connection may be a kept one (keep-alive) */
   if (g_str_equal (event, "connected"))
     gst_structure_set (s, "reused", G_TYPE_BOOLEAN, self->reused, NULL);
-  post (self, s);
+  return gst_message_new_element (GST_OBJECT (self->element), s);
+}
+
+void
+gst_p2p_object_post_connection (GstP2pObject *self, P2pConnection *conn,
+    const char *event)
+{
+  gst_element_post_message (self->element,
+      gst_p2p_object_connection_message (self, conn, event));
 }
 
 void

@@ -169,6 +169,10 @@ void gst_p2p_object_add_provider_stats (GstP2pObject *self, GstStructure *s);
 /* Posts the element message "p2p-connection". */
 void gst_p2p_object_post_connection (GstP2pObject *self, P2pConnection *conn,
     const char *event);
+/* That message, not posted (transfer full): for a caller that holds a lock
+ * a bus sync handler could need. */
+GstMessage *gst_p2p_object_connection_message (GstP2pObject *self, P2pConnection *conn,
+    const char *event);
 /* The same for event "path-changed": "old-path" and "path" are the kinds of
  * this change (P2pConnection::path-changed). */
 void gst_p2p_object_post_path_changed (GstP2pObject *self, P2pConnection *conn,

@@ -124,11 +124,14 @@ gst_p2p_file_push_seek (GstP2pFilePush *self, GstEvent *event)
 
     gst_event_set_seqnum (ev, seqnum);
     gst_pad_push_event (self->pad, ev);
+    /* a read waiting for the network returns now (FLUSHING), not after it */
+    gst_p2p_file_reader_interrupt (self->reader);
   } else {
+    /* the same before pausing: pausing waits for the streaming lock, which
+     * the task holds while it reads (it then pauses itself, no EOS) */
+    gst_p2p_file_reader_interrupt (self->reader);
     gst_pad_pause_task (self->pad);
   }
-  /* a read waiting for the network returns now (FLUSHING), not after it */
-  gst_p2p_file_reader_interrupt (self->reader);
   GST_PAD_STREAM_LOCK (self->pad);
   gst_p2p_file_reader_resume (self->reader);
   if (flush) {

@@ -87,6 +87,13 @@ struct _GstP2pFileReader {
   guint64 req_len;              /* length of the next request */
   guint reconnects;             /* consecutive attempts */
   gboolean conn_suspect;        /* an error not about the file: not kept (keep-alive) */
+  /* GstMessage*: posted once @lock is dropped (a bus sync handler may
+   * query this element, which takes @lock) */
+  GQueue deferred;
+  /* the file's size once known, for queries that must not wait behind a
+   * read holding @lock (cancel_lock) */
+  gboolean size_known;
+  guint64 known_size;
 };
 
 typedef struct {
@@ -277,6 +284,7 @@ gst_p2p_file_reader_unref (GstP2pFileReader *self)
       gst_p2p_object_release_connection (self->obj, self->conn, "receiver stopped");
     g_object_unref (self->conn);
   }
+  g_queue_clear_full (&self->deferred, (GDestroyNotify) gst_message_unref);
   g_object_unref (self->cancel);
   g_free (self->path);
   g_free (self->peer);
@@ -319,6 +327,18 @@ post_error (GstP2pFileReader *self, const GError *err)
       self->peer, err->message);
 }
 
+/* Drops @lock, then posts the messages deferred while it was held. */
+static void
+unlock_and_post (GstP2pFileReader *self)
+{
+  GQueue msgs = self->deferred;
+
+  g_queue_init (&self->deferred);
+  g_mutex_unlock (&self->lock);
+  while (!g_queue_is_empty (&msgs))
+    gst_element_post_message (self->element, g_queue_pop_head (&msgs));
+}
+
 static gboolean
 ensure_conn (GstP2pFileReader *self, GError **error)
 {
@@ -330,7 +350,8 @@ ensure_conn (GstP2pFileReader *self, GError **error)
     return TRUE;
   self->conn = gst_p2p_object_connect (self->obj, self->cancel, error);
   if (self->conn)
-    gst_p2p_object_post_connection (self->obj, self->conn, "connected");
+    g_queue_push_tail (&self->deferred,
+        gst_p2p_object_connection_message (self->obj, self->conn, "connected"));
   return self->conn != NULL;
 }
 
@@ -340,6 +361,10 @@ check_validator (GstP2pFileReader *self, const P2pFileHeader *h, GError **error)
   if (!self->have_first) {
     self->first = *h;
     self->have_first = TRUE;
+    g_mutex_lock (&self->cancel_lock);
+    self->known_size = h->size;
+    self->size_known = TRUE;
+    g_mutex_unlock (&self->cancel_lock);
     return TRUE;
   }
   if (h->size != self->first.size || h->mtime_ns != self->first.mtime_ns
@@ -445,7 +470,7 @@ with_recovery (GstP2pFileReader *self, ReadOnce once, guint64 at, guint64 want, 
       GST_WARNING_OBJECT (self->element, "\"%s\": reconnecting (attempt %u of %u) at "
           "offset %" G_GUINT64_FORMAT ": %s", self->path, self->reconnects, RECONNECT_MAX,
           at, err->message);
-      gst_element_post_message (self->element,
+      g_queue_push_tail (&self->deferred,
           gst_message_new_element (GST_OBJECT (self->element),
               gst_structure_new ("p2p-reconnect",
                   "attempt", G_TYPE_UINT, self->reconnects,
@@ -720,9 +745,16 @@ gst_p2p_file_reader_get_size (GstP2pFileReader *self, guint64 *size)
   g_autoptr (GError) error = NULL;
   gboolean ok;
 
+  /* known: at once, even while a read waits for the network */
+  g_mutex_lock (&self->cancel_lock);
+  ok = self->size_known;
+  *size = self->known_size;
+  g_mutex_unlock (&self->cancel_lock);
+  if (ok)
+    return TRUE;
   g_mutex_lock (&self->lock);
   ok = get_size_locked (self, size, &error);
-  g_mutex_unlock (&self->lock);
+  unlock_and_post (self);
   if (!ok)
     post_error (self, error);
   return ok;
@@ -784,7 +816,7 @@ gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 offset, guint len
   if (!get_size_locked (self, &size, &error))
     goto failed;
   if (offset >= size) {
-    g_mutex_unlock (&self->lock);
+    unlock_and_post (self);
     return GST_FLOW_EOS;
   }
   end = MIN (size, offset + length);
@@ -829,14 +861,14 @@ gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 offset, guint len
   }
   gst_buffer_unmap (out, &map);
 done:
-  g_mutex_unlock (&self->lock);
+  unlock_and_post (self);
   GST_BUFFER_OFFSET (out) = offset;
   GST_BUFFER_OFFSET_END (out) = end;
   *buffer = out;
   return GST_FLOW_OK;
 
 failed:
-  g_mutex_unlock (&self->lock);
+  unlock_and_post (self);
   if (out && out != *buffer)
     gst_buffer_unref (out);
   return read_failed (self, error);
@@ -854,7 +886,7 @@ gst_p2p_file_reader_read (GstP2pFileReader *self, guint64 offset, guint max,
   if (!get_size_locked (self, &size, &error))
     goto failed;
   if (offset >= size) {
-    g_mutex_unlock (&self->lock);
+    unlock_and_post (self);
     return GST_FLOW_EOS;
   }
   if (block_kept_at (self, offset, size)) {
@@ -866,7 +898,7 @@ gst_p2p_file_reader_read (GstP2pFileReader *self, guint64 offset, guint max,
   } else if (!with_recovery (self, stream_once, offset, max, &bytes, &error)) {
     goto failed;
   }
-  g_mutex_unlock (&self->lock);
+  unlock_and_post (self);
   *buffer = gst_buffer_new_wrapped_bytes (bytes);
   g_bytes_unref (bytes);
   GST_BUFFER_OFFSET (*buffer) = offset;
@@ -874,6 +906,6 @@ gst_p2p_file_reader_read (GstP2pFileReader *self, guint64 offset, guint max,
   return GST_FLOW_OK;
 
 failed:
-  g_mutex_unlock (&self->lock);
+  unlock_and_post (self);
   return read_failed (self, error);
 }

@@ -609,6 +609,15 @@ class FilesTest(TrackChecks, unittest.TestCase):
         its dial; the seek wakes it (the reader's calls are interrupted and
         resumed) and returns at once, and once the server runs again the
         first buffer is the file's bytes at the seek's offset."""
+        self.check_seek_wakes_reader(Gst.SeekFlags.FLUSH)
+
+    def test_nonflushing_seek_wakes_reader(self):
+        """The same with a seek without FLUSH: it used to pause the task
+        first, which waits for the read to end (16 s in review), and only
+        then interrupt it."""
+        self.check_seek_wakes_reader(Gst.SeekFlags.NONE)
+
+    def check_seek_wakes_reader(self, flags):
         rel = self.files['01 flac.flac']
         with open(os.path.join(self.root, rel), 'rb') as f:
             raw = f.read()
@@ -636,7 +645,7 @@ class FilesTest(TrackChecks, unittest.TestCase):
             cont.start()
             t0 = time.monotonic()
             self.assertTrue(p.get_by_name('src').send_event(Gst.Event.new_seek(
-                1.0, Gst.Format.BYTES, Gst.SeekFlags.FLUSH, Gst.SeekType.SET, 1000,
+                1.0, Gst.Format.BYTES, flags, Gst.SeekType.SET, 1000,
                 Gst.SeekType.NONE, -1)))
             waited = time.monotonic() - t0
             cont.cancel()
@@ -654,6 +663,86 @@ class FilesTest(TrackChecks, unittest.TestCase):
             srv.send_signal(signal.SIGTERM)
             srv.wait(WAIT_S)
             srv.stdout.close()
+
+    def test_sync_handler_queries(self):
+        """p2psrc's bus messages ("p2p-connection") are posted with none of
+        its locks held: a bus sync handler that queries the source's size
+        (as players do on element messages) used to deadlock the read that
+        posted it. Push and pull mode, to EOS, and the handler saw the size."""
+        rel = self.files['01 flac.flac']
+        size = os.path.getsize(os.path.join(self.root, rel))
+        for desc in ('p2psrc name=src uri="%s" keep-alive=0 ! fakesink',
+                     'p2psrc name=src uri="%s" keep-alive=0 ! typefind ! fakesink'):
+            with self.subTest(desc=desc):
+                p = Gst.parse_launch(desc % self.remote(rel))
+                src = p.get_by_name('src')
+                seen = []
+
+                def on_sync(_bus, msg, src=src, seen=seen):
+                    if msg.type == Gst.MessageType.ELEMENT and msg.src == src:
+                        ok, d = src.query_duration(Gst.Format.BYTES)
+                        seen.append((msg.get_structure().get_name(), ok, d))
+                    return Gst.BusSyncReply.PASS
+                p.get_bus().set_sync_handler(on_sync)
+                try:
+                    play_to_eos(self, p)
+                finally:
+                    p.set_state(Gst.State.NULL)
+                    p.get_bus().set_sync_handler(None)
+                self.assertIn(('p2p-connection', True, size), seen)
+
+    def test_size_query_during_blocked_read(self):
+        """Once the size is known, a BYTES duration query answers at once,
+        also while a read waits for a stopped server (it waited behind the
+        read's lock: 17.8 s in review)."""
+        big = os.path.join(self.root, 'big-sparse.bin')
+        with open(big, 'wb') as f:
+            f.truncate(32 * 1024 * 1024)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+        s.close()
+        srv, ticket, _ = start_server(self.root, ['--port', str(port)])
+        src = Gst.ElementFactory.make('p2psrc')
+        src.set_property('uri', 'p2p://%s/big-sparse.bin' % ticket)
+        src.set_property('keep-alive', 0)
+        pad = src.get_static_pad('src')
+        result = []
+        reader = None
+        try:
+            self.assertEqual(src.set_state(Gst.State.READY), Gst.StateChangeReturn.SUCCESS)
+            self.assertTrue(pad.activate_mode(Gst.PadMode.PULL, True))
+            ret, buf = pad.get_range(0, 4096)
+            self.assertEqual(ret, Gst.FlowReturn.OK)
+            srv.send_signal(signal.SIGSTOP)
+            # far beyond the read-ahead: this read waits for the server
+            reader = threading.Thread(target=lambda: result.append(
+                pad.get_range(30 * 1024 * 1024, 4096)[0]))
+            reader.start()
+            time.sleep(0.3)
+            self.assertTrue(reader.is_alive())
+            # (were the query to wait for the read, the server runs again
+            # after 5 s: the test fails below instead of hanging)
+            cont = threading.Timer(5.0, lambda: srv.send_signal(signal.SIGCONT))
+            cont.start()
+            t0 = time.monotonic()
+            ok, d = src.query_duration(Gst.Format.BYTES)
+            waited = time.monotonic() - t0
+            cont.cancel()
+            self.assertTrue(ok)
+            self.assertEqual(d, 32 * 1024 * 1024)
+            self.assertLess(waited, 1.0)
+        finally:
+            srv.send_signal(signal.SIGCONT)
+            if reader is not None:
+                reader.join(WAIT_S)
+            pad.activate_mode(Gst.PadMode.PULL, False)
+            src.set_state(Gst.State.NULL)
+            srv.send_signal(signal.SIGTERM)
+            srv.wait(WAIT_S)
+            srv.stdout.close()
+            os.unlink(big)
+        self.assertEqual(result, [Gst.FlowReturn.OK])
 
     def test_seek_during_teardown(self):
         """Seeks and position queries from another thread while the
