@@ -511,6 +511,13 @@ call_stream_vfunc (P2pConnection *self,
  *
  * Opens a new bidirectional QUIC stream for bulk transfer.
  *
+ * Closing its output (g_output_stream_close()) sends FIN once every byte
+ * written is in the QUIC session, and waits for that (give it a
+ * cancellable: a peer that does not read can make it wait for as long as
+ * the connection lives). Dropping the stream's last reference without
+ * closing it does not wait: the FIN goes when the data has, or use
+ * p2p_connection_abort_stream() to give up on what is still queued.
+ *
  * Returns: (transfer full) (nullable): the stream, NULL on error.
  */
 GIOStream *

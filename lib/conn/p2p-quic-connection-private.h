@@ -101,6 +101,8 @@ struct _StreamState {
   gsize out_len;                /* their bytes in all */
   gboolean fin_requested;
   gboolean fin_sent;
+  gboolean out_failed;          /* the session refused our data: writes fail */
+  gboolean close_nowait;        /* dropped by the application: FIN goes later */
   gboolean dead;                /* stream objects gone: discard input */
   gboolean abort_pending;       /* p2p_connection_abort_stream(): reset it */
   gboolean grant_pending;       /* accepted: the session must open its window */

@@ -109,6 +109,18 @@ cb_stream_reset (P2pQuicSession *s, gint64 stream_id, guint64 app_error, gpointe
   st = lookup_stream_locked (self, stream_id);
   if (st)
     st->reset = TRUE;
+  if (st && g_queue_remove (&self->accept_streams, st)) {
+    /* reset before anyone accepted it: nobody will, and the session has
+     * forgotten it (the peer may open another in its place). What came is
+     * dropped and its credit given back to the connection; the table lets
+     * it go at the next drain. */
+    st->dead = TRUE;
+    p2p_quic_stream_state_drop_input_locked (st);
+    p2p_quic_stream_state_unref (st);
+    g_mutex_unlock (&self->lock);
+    p2p_quic_conn_schedule_work (self);
+    return;
+  }
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
 }
@@ -179,8 +191,9 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
 
       took = p2p_quic_session_stream_write_bytes (self->session, st->id, head, &error);
       if (took < 0) {
+        /* our side's failure: writes fail, reads go on */
         g_debug ("stream %" G_GINT64_FORMAT " write failed: %s", st->id, error->message);
-        st->reset = TRUE;
+        st->out_failed = TRUE;
         p2p_quic_stream_state_drop_output_locked (st);
         break;
       }
@@ -198,7 +211,8 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
     /* writers wait for room (and for an error) */
     if (moved || took < 0)
       g_cond_broadcast (&self->cond);
-    if (st->fin_requested && !st->fin_sent && st->out_len == 0 && !st->reset) {
+    if (st->fin_requested && !st->fin_sent && st->out_len == 0 && !st->reset
+        && !st->out_failed) {
       st->fin_sent = TRUE;
       fin = TRUE;
       g_cond_broadcast (&self->cond);

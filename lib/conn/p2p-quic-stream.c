@@ -181,6 +181,11 @@ output_failed_locked (P2pQuicConnection *self, StreamState *st, gboolean closed,
         "the peer stopped the stream");
     return TRUE;
   }
+  if (st->out_failed) {
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+        "the stream refused data (written after its end?)");
+    return TRUE;
+  }
   return g_cancellable_set_error_if_cancelled (cancellable, error);
 }
 
@@ -202,6 +207,11 @@ stream_enqueue (P2pQuicConnection *self, StreamState *st, GBytes *bytes, const v
     if (output_failed_locked (self, st, self->closed || self->close_requested, cancellable,
         error))
       break;
+    if (st->fin_requested) {
+      /* (p2p_connection_write_stream_bytes() has no GOutputStream check) */
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED, "the stream's output is closed");
+      break;
+    }
     if (st->out_len < P2P_QUIC_STREAM_SEND_BUFFER) {
       GBytes *chunk = bytes ? g_bytes_ref (bytes)
           : g_bytes_new (buffer, MIN (count, P2P_QUIC_STREAM_SEND_BUFFER - st->out_len));
@@ -242,6 +252,17 @@ p2p_quic_stream_write_bytes (P2pQuicConnection *self, GIOStream *stream, GBytes 
       || stream_enqueue (self, st, bytes, NULL, 0, cancellable, error) >= 0;
 }
 
+/* Marks @st dropped by the application: its close does not wait. */
+static void
+set_close_nowait (P2pQuicConnection *conn, StreamState *st)
+{
+  if (conn == NULL || st == NULL)
+    return;
+  g_mutex_lock (&conn->lock);
+  st->close_nowait = TRUE;
+  g_mutex_unlock (&conn->lock);
+}
+
 /* Closing the output sends FIN once every buffered byte is in the session. */
 static gboolean
 quic_output_close (GOutputStream *stream, GCancellable *cancellable, GError **error)
@@ -252,11 +273,16 @@ quic_output_close (GOutputStream *stream, GCancellable *cancellable, GError **er
   gboolean ok = FALSE;
   BlockingWait w;
 
+  gboolean nowait;
+
   g_mutex_lock (&self->lock);
   st->fin_requested = TRUE;
+  nowait = st->close_nowait;
   g_mutex_unlock (&self->lock);
   p2p_quic_conn_schedule_work (self);
-  if (p2p_quic_conn_on_net_thread (self))
+  /* the close of a dropped stream (GIOStream's dispose closes it) does not
+   * wait for a peer that may never read: the FIN goes when the data has */
+  if (nowait || p2p_quic_conn_on_net_thread (self))
     return TRUE;
 
   p2p_quic_conn_wait_begin (&w, self, cancellable);
@@ -273,6 +299,16 @@ quic_output_close (GOutputStream *stream, GCancellable *cancellable, GError **er
 }
 
 static void
+p2p_quic_output_stream_dispose (GObject *object)
+{
+  P2pQuicOutputStream *out = P2P_QUIC_OUTPUT_STREAM (object);
+
+  /* before GOutputStream's dispose closes it */
+  set_close_nowait (out->conn, out->st);
+  G_OBJECT_CLASS (p2p_quic_output_stream_parent_class)->dispose (object);
+}
+
+static void
 p2p_quic_output_stream_finalize (GObject *object)
 {
   P2pQuicOutputStream *out = P2P_QUIC_OUTPUT_STREAM (object);
@@ -285,6 +321,7 @@ p2p_quic_output_stream_finalize (GObject *object)
 static void
 p2p_quic_output_stream_class_init (P2pQuicOutputStreamClass *klass)
 {
+  G_OBJECT_CLASS (klass)->dispose = p2p_quic_output_stream_dispose;
   G_OBJECT_CLASS (klass)->finalize = p2p_quic_output_stream_finalize;
   G_OUTPUT_STREAM_CLASS (klass)->write_fn = quic_output_write;
   G_OUTPUT_STREAM_CLASS (klass)->close_fn = quic_output_close;
@@ -305,6 +342,16 @@ static GOutputStream *
 quic_stream_get_output (GIOStream *stream)
 {
   return P2P_QUIC_STREAM (stream)->output;
+}
+
+static void
+p2p_quic_stream_dispose (GObject *object)
+{
+  P2pQuicStream *self = P2P_QUIC_STREAM (object);
+
+  /* before GIOStream's dispose closes it */
+  set_close_nowait (self->conn, self->st);
+  G_OBJECT_CLASS (p2p_quic_stream_parent_class)->dispose (object);
 }
 
 static void
@@ -331,6 +378,7 @@ p2p_quic_stream_finalize (GObject *object)
 static void
 p2p_quic_stream_class_init (P2pQuicStreamClass *klass)
 {
+  G_OBJECT_CLASS (klass)->dispose = p2p_quic_stream_dispose;
   G_OBJECT_CLASS (klass)->finalize = p2p_quic_stream_finalize;
   G_IO_STREAM_CLASS (klass)->get_input_stream = quic_stream_get_input;
   G_IO_STREAM_CLASS (klass)->get_output_stream = quic_stream_get_output;

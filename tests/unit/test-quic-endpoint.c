@@ -2252,6 +2252,234 @@ test_replace_path (Fixture *f, gconstpointer data)
   g_main_context_pop_thread_default (ctx);
 }
 
+static GIOStream *
+open_stream_retry (P2pConnection *c)
+{
+  for (guint tries = 0; tries < 2000; tries++) {
+    g_autoptr (GError) e = NULL;
+    GIOStream *io = p2p_connection_open_stream (c, NULL, &e);
+
+    if (io)
+      return io;
+    g_assert_error (e, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED);
+    g_usleep (5000);
+  }
+  g_assert_not_reached ();
+  return NULL;
+}
+
+/* A peer opens a stream, writes 64 KiB and aborts it (RESET_STREAM +
+ * STOP_SENDING), again and again; the receiving application never calls
+ * accept_stream. The session forgets each reset stream (and lets the peer
+ * open another), so the connection must too: it kept them all with their
+ * data (13 MB after 200 in review; docs/protocol.md 4.3 says 512 KiB). */
+static void
+test_reset_unaccepted_grows (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+  P2pConnection *c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
+  P2pConnection *s;
+  gsize chunk = 64 * 1024, bytes = 0;
+  g_autofree guint8 *payload = g_malloc0 (chunk);
+  guint n = 0, N = 24;
+  const gsize bound = P2P_QUIC_MAX_UNACCEPTED_STREAMS * P2P_QUIC_UNACCEPTED_STREAM_WINDOW;
+  g_autoptr (GBytes) got = NULL;
+
+  g_assert_no_error (error);
+  s = accept_one (f);
+  for (guint i = 0; i < N; i++) {
+    GIOStream *io = open_stream_retry (c);
+
+    g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (io), payload, chunk,
+        NULL, NULL, &error));
+    g_assert_no_error (error);
+    /* let the data reach the server before the abort */
+    for (guint k = 0; k < 200; k++) {
+      P2pConnectionStats st;
+      p2p_connection_get_stats (c, &st);
+      (void) st;
+      g_usleep (1000);
+      if (p2p_quic_connection_get_unaccepted_bytes (P2P_QUIC_CONNECTION (s), NULL) >= bytes + chunk
+          || k > 50)
+        break;
+    }
+    bytes = p2p_quic_connection_get_unaccepted_bytes (P2P_QUIC_CONNECTION (s), NULL);
+    p2p_connection_abort_stream (c, io);
+    g_object_unref (io);
+  }
+  g_usleep (500 * 1000);
+  bytes = p2p_quic_connection_get_unaccepted_bytes (P2P_QUIC_CONNECTION (s), &n);
+  g_test_message ("after %u opened+aborted streams: server holds %u unaccepted streams, "
+      "%" G_GSIZE_FORMAT " bytes (documented bound %" G_GSIZE_FORMAT ")", N, n, bytes, bound);
+  /* and the connection's flow control is spent on them: a message now? */
+  send_str (c, "after");
+  {
+    g_autoptr (GCancellable) cc = timeout_cancellable (f, 3000);
+    got = p2p_connection_receive (s, cc, &error);
+    g_test_message ("message after the streams: %s", got ? "delivered" : error->message);
+    g_clear_error (&error);
+  }
+  g_assert_cmpuint (n, <=, P2P_QUIC_MAX_UNACCEPTED_STREAMS);
+  g_assert_cmpuint (bytes, <=, bound);
+  unref_on_net (f, c);
+  unref_on_net (f, s);
+  unref_on_net (f, client);
+}
+
+typedef struct {
+  GIOStream *io;
+  gint done;
+  gint64 took_us;
+} UnrefJob;
+
+static gpointer
+unref_thread (gpointer data)
+{
+  UnrefJob *j = data;
+  gint64 t0 = g_get_monotonic_time ();
+
+  g_object_unref (j->io);
+  j->took_us = g_get_monotonic_time () - t0;
+  g_atomic_int_set (&j->done, 1);
+  return NULL;
+}
+
+/* Dropping a stream (its last reference) with data its peer does not read:
+ * GIOStream's dispose closes the output, and that close waited for the FIN
+ * with no cancellable, so g_object_unref() blocked while the peer lived.
+ * Now the FIN goes later and the unref returns at once. */
+static void
+test_unref_does_not_wait (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+  P2pConnection *c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
+  P2pConnection *s;
+  gsize total = 1536 * 1024;
+  g_autofree guint8 *payload = g_malloc0 (total);
+  UnrefJob j = { 0 };
+  GThread *th;
+  gboolean done = FALSE;
+
+  g_assert_no_error (error);
+  s = accept_one (f);
+  j.io = p2p_connection_open_stream (c, NULL, &error);
+  g_assert_no_error (error);
+  /* more than the peer's window for a stream it has not accepted */
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (j.io), payload, total,
+      NULL, NULL, &error));
+  g_assert_no_error (error);
+  th = g_thread_new ("unref", unref_thread, &j);
+  for (guint i = 0; i < 200 && !done; i++) {
+    done = g_atomic_int_get (&j.done);
+    if (!done)
+      g_usleep (10 * 1000);
+  }
+  /* (were it blocked: closing the connection releases it, then we fail) */
+  p2p_connection_close (s, "bye");
+  g_thread_join (th);
+  g_test_message ("the unref took %.3f s", j.took_us / 1e6);
+  g_assert_true (done);
+  unref_on_net (f, c);
+  unref_on_net (f, s);
+  unref_on_net (f, client);
+}
+
+/* The same with 1 byte per stream: the entries themselves (3000 kept in
+ * review). */
+static void
+test_reset_unaccepted_empty (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+  P2pConnection *c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
+  P2pConnection *s;
+  guint n = 0, N = 60;
+  gsize bytes;
+
+  g_assert_no_error (error);
+  s = accept_one (f);
+  for (guint i = 0; i < N; i++) {
+    GIOStream *io = open_stream_retry (c);
+    guint held;
+
+    g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (io), "x", 1, NULL,
+        NULL, &error));
+    p2p_quic_connection_get_unaccepted_bytes (P2P_QUIC_CONNECTION (s), &held);
+    for (guint k = 0; k < 100; k++) {
+      guint h2;
+      p2p_quic_connection_get_unaccepted_bytes (P2P_QUIC_CONNECTION (s), &h2);
+      if (h2 > held)
+        break;
+      g_usleep (200);
+    }
+    p2p_connection_abort_stream (c, io);
+    g_object_unref (io);
+  }
+  g_usleep (1000 * 1000);
+  bytes = p2p_quic_connection_get_unaccepted_bytes (P2P_QUIC_CONNECTION (s), &n);
+  g_test_message ("after %u empty opened+aborted streams: server holds %u unaccepted streams (%"
+      G_GSIZE_FORMAT " bytes)", N, n, bytes);
+  g_assert_cmpuint (n, <=, P2P_QUIC_MAX_UNACCEPTED_STREAMS);
+  unref_on_net (f, c);
+  unref_on_net (f, s);
+  unref_on_net (f, client);
+}
+
+/* p2p_connection_write_stream_bytes() after the output was closed fails
+ * (G_IO_ERROR_CLOSED), and the read side is not hurt: it returned TRUE, and
+ * the session's refusal then failed the reads as a "peer reset". */
+static void
+test_write_bytes_after_close (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+  P2pConnection *c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
+  P2pConnection *s;
+  g_autoptr (GIOStream) io = NULL, sio = NULL;
+  g_autoptr (GBytes) more = g_bytes_new_static ("more", 4);
+  g_autoptr (GCancellable) cancel = timeout_cancellable (f, 5000);
+  char buf[64] = { 0 };
+  gsize got = 0;
+  gboolean ok;
+
+  g_assert_no_error (error);
+  s = accept_one (f);
+  io = p2p_connection_open_stream (c, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (io), "req", 3, NULL,
+      NULL, &error));
+  g_assert_true (g_output_stream_close (g_io_stream_get_output_stream (io), NULL, &error));
+  g_assert_no_error (error);
+  ok = p2p_connection_write_stream_bytes (c, io, more, NULL, &error);
+  g_assert_false (ok);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CLOSED);
+  g_clear_error (&error);
+  /* the server answers normally */
+  sio = p2p_connection_accept_stream (s, cancel, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_input_stream_read_all (g_io_stream_get_input_stream (sio), buf, 3, &got, cancel,
+      &error));
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (sio), "hello", 5, NULL,
+      cancel, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_output_stream_close (g_io_stream_get_output_stream (sio), cancel, &error));
+  g_assert_no_error (error);
+  memset (buf, 0, sizeof buf);
+  ok = g_input_stream_read_all (g_io_stream_get_input_stream (io), buf, sizeof buf - 1, &got,
+      cancel, &error);
+  g_test_message ("client reads the answer: %s (got %" G_GSIZE_FORMAT " bytes '%s')\n",
+      ok ? "ok" : error->message, got, buf);
+  g_assert_no_error (error);
+  g_assert_cmpstr (buf, ==, "hello");
+  g_clear_object (&io);
+  g_clear_object (&sio);
+  unref_on_net (f, c);
+  unref_on_net (f, s);
+  unref_on_net (f, client);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2286,5 +2514,9 @@ main (int argc, char **argv)
   ADD ("manual-context", test_manual_context, NULL);
   ADD ("recv-backpressure", test_recv_backpressure, NULL);
   ADD ("replace-path", test_replace_path, NULL);
+  ADD ("reset-unaccepted-data", test_reset_unaccepted_grows, NULL);
+  ADD ("reset-unaccepted-empty", test_reset_unaccepted_empty, NULL);
+  ADD ("unref-does-not-wait", test_unref_does_not_wait, NULL);
+  ADD ("write-bytes-after-close", test_write_bytes_after_close, NULL);
   return g_test_run ();
 }
