@@ -113,6 +113,25 @@ queue_full_locked (GstP2pSink *self, SinkPeer *peer, gsize size,
   return FALSE;
 }
 
+/* Called with the lock, before waiting for a full receiver that holds the
+ * others back (slow-receiver-policy=disconnect): every receiver of
+ * @snapshot whose queue is full now starts its clock, so the ones after
+ * the awaited one are not given a timeout of their own in turn. */
+static void
+mark_full_locked (GstP2pSink *self, GPtrArray *snapshot, gsize size, guint64 max_bytes,
+    guint max_buffers)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  for (guint i = 0; i < snapshot->len; i++) {
+    SinkPeer *p = g_ptr_array_index (snapshot, i);
+
+    if (!p->closed && p->full_since == 0
+        && queue_full_locked (self, p, size, max_bytes, max_buffers))
+      p->full_since = now;
+  }
+}
+
 /* TRUE if a receiver other than @peer could take more now: @peer, full,
  * holds it back. */
 static gboolean
@@ -283,7 +302,7 @@ gst_p2p_sink_send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
   batched = TRUE;
   for (guint i = 0; i < snapshot->len; i++) {
     SinkPeer *peer = g_ptr_array_index (snapshot, i);
-    gint64 deadline = g_get_monotonic_time () + (gint64) slow_timeout * 1000;
+    gint64 deadline;
     gboolean dropped = FALSE;
 
     while (!peer->closed && !self->stopping
@@ -317,7 +336,7 @@ gst_p2p_sink_send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
          * window, so a queue that does not move for seconds says nothing
          * of a live receiver (a dead one goes with the liveness timeout).
          * The clock starts when another receiver is held back. */
-        deadline = g_get_monotonic_time () + (gint64) slow_timeout * 1000;
+        peer->full_since = 0;
         GST_LOG_OBJECT (self, "queue of %s full: pacing the stream", peer->peer_id);
         self->room_waiters++;
         g_cond_wait_until (&self->cond, &self->lock, g_get_monotonic_time () + 100 * 1000);
@@ -327,6 +346,11 @@ gst_p2p_sink_send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
       if (policy == GST_P2P_SLOW_RECEIVER_DISCONNECT) {
         GST_LOG_OBJECT (self, "holding back: the queue of %s is full (it goes "
             "after slow-receiver-timeout)", peer->peer_id);
+        /* its clock runs from when it began to hold the others back, across
+         * buffers: several slow receivers in a row cost one timeout, not
+         * one each */
+        mark_full_locked (self, snapshot, size, max_bytes, max_buffers);
+        deadline = peer->full_since + (gint64) slow_timeout * 1000;
         if (g_get_monotonic_time () >= deadline) {
           GST_WARNING_OBJECT (self, "receiver %s is too slow (queue full for "
               "%u ms): disconnecting it", peer->peer_id, slow_timeout);
@@ -344,11 +368,18 @@ gst_p2p_sink_send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
         self->room_waiters--;
       }
     }
-    if (self->stopping) {
+    if (self->stopping || self->flushing) {
+      /* (a flush started while this thread waited for room: the buffer goes
+       * to nobody after the FLUSH_START frame) */
       ret = GST_FLOW_FLUSHING;
       goto out;
     }
     if (dropped || peer->closed)
+      continue;
+    peer->full_since = 0;
+    /* a receiver that resumed while this thread waited got this frame from
+     * the history already */
+    if (peer->takes_positions && peer->next_index > index)
       continue;
     gst_p2p_sink_peer_position_locked (self, peer, index);
     if (peer->need_discont) {

@@ -27,6 +27,9 @@ typedef struct {
   guint64 next_index;           /* the history index of its next frame */
   char *close_reason;
   gboolean need_discont;
+  /* monotonic µs since its full queue holds other receivers back, 0 when
+   * it does not (slow-receiver-policy=disconnect; the sink's lock) */
+  gint64 full_since;
   guint64 dropped;
   gint64 connected_us;          /* monotonic, when it was added */
   guint64 media_bytes;          /* bytes of frames handed to the transport */

@@ -148,6 +148,12 @@ resume_locked (GstP2pSink *self, SinkPeer *peer, guint64 token, guint64 index)
       GST_P2P_POSITION_GAP);
   gst_p2p_sink_peer_push_locked (self, peer, pos);
   gst_p2p_sink_peer_push_headers_locked (self, peer);
+  /* the headers are not numbered: a plain position after them says where
+   * the count goes on, as at a first join (the receiver counted them, and
+   * its next resume asked for frames it had not had) */
+  g_clear_pointer (&pos, g_bytes_unref);
+  pos = gst_p2p_media_stream_position_message (self->history_token, self->history_next, 0);
+  gst_p2p_sink_peer_push_locked (self, peer, pos);
   peer->next_index = self->history_next;
   return -1;
 }

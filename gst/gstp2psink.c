@@ -144,10 +144,9 @@ wait_drained (GstP2pSink *self)
     GST_INFO_OBJECT (self, "end of stream with no receiver connected");
     goto check;
   }
-  if (gst_p2p_sink_wait_for_peer_locked (self, FALSE) != GST_FLOW_OK) {
-    g_mutex_unlock (&self->lock);
-    return;
-  }
+  /* (no wait for min-peers here: a receiver that joins later gets the EOS
+   * frame anyway, and waiting for one had no bound, not even eos-timeout,
+   * once receivers had left) */
   while (self->peers->len > 0 && !self->flushing && !self->stopping) {
     if (!g_cond_wait_until (&self->cond, &self->lock, deadline)) {
       GST_WARNING_OBJECT (self, "%u receiver(s) did not confirm the end of "
@@ -222,6 +221,14 @@ gst_p2p_sink_event (GstBaseSink *bsink, GstEvent *event)
         break;
       case GST_EVENT_EOS:
         self->eos = TRUE;
+        break;
+      case GST_EVENT_FLUSH_START:
+        /* now, with the frame queued under the same lock: a streaming
+         * thread waiting for room must not queue a buffer behind it (the
+         * receiver's flush would then stop its task for good); basesink's
+         * unlock() comes only after this */
+        self->flushing = TRUE;
+        g_cond_broadcast (&self->cond);
         break;
       case GST_EVENT_FLUSH_STOP:
         self->eos = FALSE;

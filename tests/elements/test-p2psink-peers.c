@@ -190,6 +190,259 @@ GST_START_TEST (test_eos_timeout_closes_receiver)
 }
 GST_END_TEST;
 
+
+/* min-peers=2, both receivers get the stream, one leaves before EOS: EOS is
+ * bounded by eos-timeout (500 ms here); it used to wait for a second
+ * receiver again, with no bound, after the first confirmed and left. */
+static gint rv_eos_done;
+
+static gpointer
+rv_push_eos_thread (gpointer data)
+{
+  gboolean ok = gst_harness_push_event (data, gst_event_new_eos ());
+
+  g_atomic_int_set (&rv_eos_done, 1);
+  return GINT_TO_POINTER (ok);
+}
+
+GST_START_TEST (test_eos_bounded_after_receivers_left)
+{
+  P2pTestSender s;
+  GstHarness *ha, *hb;
+  Pusher p = { 0 };
+  GThread *t, *te;
+  gint64 t0;
+
+  p2p_test_sender_start (&s, "rv-eos-min", TRUE, "min-peers", 2, "eos-timeout", 500,
+      "allow-partial", TRUE, NULL);
+  ha = p2p_test_receiver_start (&s, NULL);
+  hb = p2p_test_receiver_start (&s, NULL);
+  fail_unless (peer_counter_wait_added (&s.peers, 2));
+  p.h = s.hsink;
+  p.n = 5;
+  p.hold_eos = TRUE;
+  t = g_thread_new ("pusher", pusher_thread, &p);
+  fail_unless_equals_int (GPOINTER_TO_INT (g_thread_join (t)), GST_FLOW_OK);
+  for (guint i = 0; i < 5; i++) {
+    GstBuffer *b = gst_harness_pull (ha);
+    p2p_test_buffer_check (b, i, BUF_SIZE);
+    gst_buffer_unref (b);
+  }
+  /* B leaves before the end */
+  gst_harness_teardown (hb);
+  fail_unless (peer_counter_wait_removed (&s.peers, 1));
+  t0 = g_get_monotonic_time ();
+  te = g_thread_new ("eos", rv_push_eos_thread, s.hsink);
+  /* A gets the EOS and closes: it is removed */
+  fail_unless (peer_counter_wait_removed (&s.peers, 2), "A not removed");
+  while (!g_atomic_int_get (&rv_eos_done) && g_get_monotonic_time () - t0 < 8 * G_USEC_PER_SEC)
+    g_usleep (10000);
+  g_print ("# A removed; EOS returned: %d after %" G_GINT64_FORMAT " ms\n",
+      g_atomic_int_get (&rv_eos_done), (g_get_monotonic_time () - t0) / 1000);
+  fail_unless (g_atomic_int_get (&rv_eos_done), "EOS still blocked 8 s after it was pushed "
+      "(eos-timeout=500 ms, no receiver left)");
+  g_thread_join (te);
+  gst_harness_teardown (ha);
+  p2p_test_sender_stop (&s);
+}
+GST_END_TEST;
+
+
+/* A receiver resumes while the streaming thread waits for room in its (new)
+ * queue: no buffer is delivered twice (the one being sent came from the
+ * history already, and was sent again after a STREAM_POSITION going back). */
+#define RV_SIZE 32768
+typedef struct {
+  GstHarness *h;
+  guint from, to;
+} RvPush;
+
+static gpointer
+rv_push_range (gpointer data)
+{
+  RvPush *p = data;
+
+  for (guint i = p->from; i < p->to; i++)
+    if (gst_harness_push (p->h, p2p_test_buffer_new (i, RV_SIZE)) != GST_FLOW_OK)
+      return GINT_TO_POINTER (FALSE);
+  return GINT_TO_POINTER (TRUE);
+}
+
+GST_START_TEST (test_resume_while_pacing_no_duplicate)
+{
+  P2pTestSender s;
+  GstHarness *h;
+  g_autoptr (P2pSimNetwork) net = NULL;
+  g_autoptr (GstBus) bus = gst_bus_new ();
+  GstMessage *msg;
+  guint reconnects = 0, dups = 0, gaps = 0;
+  GstBuffer *buf;
+  P2pSimLinkParams link;
+  RvPush rp;
+  GThread *t;
+  gint64 prev = -1;
+  const guint total = 400;
+
+  p2p_test_sender_start (&s, "rv-resume", TRUE, "resume-buffer", (guint64) 256 * 1024 * 1024,
+      "max-queue-buffers", 2, "slow-receiver-timeout", 60000, NULL);
+  h = p2p_test_receiver_start (&s, "reconnect", 1, "reconnect-delay", 50, "reconnect-max", 0,
+      "idle-timeout", 500, "connect-timeout", 300, NULL);
+  gst_element_set_bus (h->element, bus);
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+  net = p2p_sim_network_get_named (s.network, NULL);
+  p2p_test_push_stream_headers (s.hsink);
+  rp.h = s.hsink; rp.from = 0; rp.to = 5;
+  rv_push_range (&rp);
+  for (guint i = 0; i < 5; i++) {
+    buf = gst_harness_pull (h);
+    p2p_test_buffer_check (buf, i, RV_SIZE);
+    gst_buffer_unref (buf);
+    prev = i;
+  }
+  p2p_sim_network_partition (net, 1, 2);
+  rp.from = 5; rp.to = 10;
+  rv_push_range (&rp);
+  for (guint i = 0; i < P2P_TEST_TIMEOUT_S * 10 && reconnects < 2; i++) {
+    msg = gst_bus_timed_pop_filtered (bus, 100 * GST_MSECOND, GST_MESSAGE_ELEMENT);
+    if (msg == NULL)
+      continue;
+    if (gst_structure_has_name (gst_message_get_structure (msg), "p2p-reconnect"))
+      reconnects++;
+    gst_message_unref (msg);
+  }
+  /* the sink drops the lost receiver (liveness) */
+  fail_unless (peer_counter_wait_removed (&s.peers, 1));
+  /* the streaming thread waits for a receiver; the link comes back with
+   * latency: the resume request arrives while the sink fills the new
+   * connection */
+  rp.from = 10; rp.to = total;
+  t = g_thread_new ("push", rv_push_range, &rp);
+  p2p_sim_network_get_default_link (net, &link);
+  link.latency_ms = 100;
+  fail_unless (p2p_sim_network_set_link (net, 1, 2, &link, NULL));
+  p2p_sim_network_heal (net, 1, 2);
+  fail_unless (peer_counter_wait_added (&s.peers, 2));
+  for (;;) {
+    gint64 off;
+
+    buf = gst_harness_pull (h);
+    fail_unless (buf != NULL, "buffer missing after %" G_GINT64_FORMAT, prev);
+    off = (gint64) GST_BUFFER_OFFSET (buf);
+    if (off <= prev) {
+      g_print ("# buffer %" G_GINT64_FORMAT " again (after %" G_GINT64_FORMAT ")\n",
+          off, prev);
+      dups++;
+    } else if (off != prev + 1) {
+      g_print ("# gap %" G_GINT64_FORMAT " -> %" G_GINT64_FORMAT "\n", prev, off);
+      gaps++;
+    }
+    if (off > prev)
+      prev = off;
+    gst_buffer_unref (buf);
+    if (off == total - 1)
+      break;
+  }
+  fail_unless (GPOINTER_TO_INT (g_thread_join (t)));
+  g_print ("# dups %u gaps %u\n", dups, gaps);
+  fail_unless_equals_int (dups, 0);
+  fail_unless_equals_int (gaps, 0);
+  gst_element_set_bus (h->element, NULL);
+  gst_harness_teardown (h);
+  p2p_test_sender_stop (&s);
+}
+GST_END_TEST;
+
+
+/* A resume that ends in a GAP, then a second loss that resumes: the
+ * receiver gets every buffer sent after the gap (it counted the replayed,
+ * unnumbered headers, asked for frames 4 too far and lost them silently). */
+static void
+rv_partition_and_wait (GstBus *bus, P2pSimNetwork *net)
+{
+  guint reconnects = 0;
+  GstMessage *msg;
+
+  for (guint i = 0; i < P2P_TEST_TIMEOUT_S * 10 && reconnects < 2; i++) {
+    msg = gst_bus_timed_pop_filtered (bus, 100 * GST_MSECOND, GST_MESSAGE_ELEMENT);
+    if (msg == NULL)
+      continue;
+    if (gst_structure_has_name (gst_message_get_structure (msg), "p2p-reconnect"))
+      reconnects++;
+    gst_message_unref (msg);
+  }
+  fail_unless (reconnects >= 2);
+}
+
+GST_START_TEST (test_resume_after_gap_counts)
+{
+  P2pTestSender s;
+  GstHarness *h;
+  g_autoptr (P2pSimNetwork) net = NULL;
+  g_autoptr (GstBus) bus = gst_bus_new ();
+  GstMessage *msg;
+  GstBuffer *buf;
+  guint next;
+
+  p2p_test_sender_start (&s, "rv-gap", TRUE, "resume-buffer", (guint64) 40000, NULL);
+  h = p2p_test_receiver_start (&s, "reconnect", 1, "reconnect-delay", 50, "reconnect-max", 0,
+      "idle-timeout", 500, "connect-timeout", 300, NULL);
+  gst_element_set_bus (h->element, bus);
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+  net = p2p_sim_network_get_named (s.network, NULL);
+  p2p_test_push_stream_headers (s.hsink);
+  push_buffers (s.hsink, 0, 5);
+  for (guint i = 0; i < 5; i++) {
+    buf = gst_harness_pull (h);
+    p2p_test_buffer_check (buf, i, BUF_SIZE);
+    gst_buffer_unref (buf);
+  }
+  /* loss 1: 30 buffers (90 KB) while down, more than resume-buffer: a gap */
+  p2p_sim_network_partition (net, 1, 2);
+  push_buffers (s.hsink, 5, 35);
+  rv_partition_and_wait (bus, net);
+  p2p_sim_network_heal (net, 1, 2);
+  fail_unless (peer_counter_wait_added (&s.peers, 2));
+  g_usleep (500 * 1000);        /* the resume request is answered (gap) */
+  push_buffers (s.hsink, 35, 40);
+  /* skip whatever came before 35 */
+  for (;;) {
+    buf = gst_harness_pull (h);
+    fail_unless (buf != NULL);
+    next = GST_BUFFER_OFFSET (buf);
+    gst_buffer_unref (buf);
+    if (next == 39)
+      break;
+  }
+  /* loss 2: 8 buffers (24 KB) while down: within resume-buffer */
+  p2p_sim_network_partition (net, 1, 2);
+  push_buffers (s.hsink, 40, 48);
+  rv_partition_and_wait (bus, net);
+  p2p_sim_network_heal (net, 1, 2);
+  fail_unless (peer_counter_wait_added (&s.peers, 3));
+  g_usleep (500 * 1000);
+  push_buffers (s.hsink, 48, 50);
+  buf = gst_harness_pull (h);
+  fail_unless (buf != NULL);
+  g_print ("# after the second resume the first buffer is %" G_GUINT64_FORMAT
+      " (expected 40)\n", GST_BUFFER_OFFSET (buf));
+  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT | GST_MESSAGE_WARNING))) {
+    const GstStructure *st = gst_message_get_structure (msg);
+
+    if (st && gst_structure_has_name (st, "p2p-resumed")) {
+      g_autofree char *text = gst_structure_to_string (st);
+
+      g_print ("# %s\n", text);
+    }
+    gst_message_unref (msg);
+  }
+  fail_unless_equals_int (GST_BUFFER_OFFSET (buf), 40);
+  gst_buffer_unref (buf);
+  gst_element_set_bus (h->element, NULL);
+  gst_harness_teardown (h);
+  p2p_test_sender_stop (&s);
+}
+GST_END_TEST;
+
 /* Reversed roles: p2psrc listens, p2psink (mode=connect) dials it; the
  * stream arrives unchanged. */
 GST_START_TEST (test_reversed_roles)
@@ -1072,6 +1325,7 @@ p2psink_peers_suite (void)
 
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_max_peers_refused);
+  tcase_add_test (tc, test_eos_bounded_after_receivers_left);
   tcase_add_test (tc, test_min_peers_gating);
   tcase_add_test (tc, test_eos_timeout_closes_receiver);
   tcase_add_test (tc, test_reversed_roles);
@@ -1083,6 +1337,8 @@ p2psink_peers_suite (void)
   if (!p2p_test_use_quic ()) {
     tcase_add_test (tc, test_reconnect_after_loss);
     tcase_add_test (tc, test_resume_after_loss);
+    tcase_add_test (tc, test_resume_after_gap_counts);
+    tcase_add_test (tc, test_resume_while_pacing_no_duplicate);
     tcase_add_test (tc, test_path_changed_message);
     tcase_add_test (tc, test_crashed_receiver_frees_slot);
     tcase_add_test (tc, test_crashed_receiver_no_stall);

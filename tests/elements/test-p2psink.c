@@ -444,6 +444,172 @@ out:
   p2p_test_sender_stop (&s);
 }
 
+
+/* Three slow receivers and one fast one, slow-receiver-policy=disconnect,
+ * slow-receiver-timeout=300 ms: the fast one is held back one timeout, not
+ * one per slow receiver in turn (901 ms before: each got its own clock
+ * when the streaming thread came to it). */
+GST_START_TEST (test_disconnect_timeout_not_additive)
+{
+  P2pTestSender s;
+  GstHarness *fast, *slow[3];
+  g_autoptr (P2pSimNetwork) net = NULL;
+  P2pSimLinkParams link;
+  gint64 longest_push = 0;
+  const gsize size = 32768;
+  guint i;
+
+  p2p_test_sender_start (&s, "rv-add", TRUE, NULL);
+  g_object_set (s.sink, "max-queue-buffers", 4, "max-queue-bytes", (guint64) 0,
+      "slow-receiver-timeout", SLOW_TIMEOUT_MS, "eos-timeout", 2000, NULL);
+  fast = p2p_test_receiver_start (&s, NULL);
+  for (i = 0; i < 3; i++)
+    slow[i] = p2p_test_receiver_start (&s, NULL);
+  net = p2p_sim_network_get_named (s.network, NULL);
+  fail_unless_equals_int (p2p_sim_network_get_n_nodes (net), 5);
+  p2p_sim_network_get_default_link (net, &link);
+  link.bandwidth_kbps = 200;
+  for (i = 0; i < 3; i++)
+    fail_unless (p2p_sim_network_set_link (net, 1, 3 + i, &link, NULL));
+  fail_unless (peer_counter_wait_added (&s.peers, 4));
+  push_headers (s.hsink);
+  for (i = 0; i < 300 && s.peers.removed < 3; i++) {
+    GstBuffer *buf;
+    gint64 t0 = g_get_monotonic_time (), d;
+
+    fail_unless_equals_int (gst_harness_push (s.hsink, p2p_test_buffer_new (i, size)),
+        GST_FLOW_OK);
+    d = g_get_monotonic_time () - t0;
+    if (d > 100000)
+      g_print ("# push %u held %" G_GINT64_FORMAT " ms (removed %u)\n", i, d / 1000,
+          s.peers.removed);
+    longest_push = MAX (longest_push, d);
+    if (i == 0)
+      expect_headers (fast);
+    buf = gst_harness_pull (fast);
+    p2p_test_buffer_check (buf, i, size);
+    gst_buffer_unref (buf);
+  }
+  g_print ("# longest push %" G_GINT64_FORMAT " ms, removed %u\n",
+      longest_push / 1000, s.peers.removed);
+  fail_unless (longest_push < 2 * SLOW_TIMEOUT_MS * 1000,
+      "the fast receiver was held back %" G_GINT64_FORMAT " ms by one push "
+      "(slow-receiver-timeout %u ms)", longest_push / 1000, SLOW_TIMEOUT_MS);
+  for (i = 0; i < 3; i++)
+    gst_harness_teardown (slow[i]);
+  gst_harness_teardown (fast);
+  p2p_test_sender_stop (&s);
+}
+GST_END_TEST;
+
+
+/* A flushing seek upstream while the streaming thread waits for room in a
+ * receiver's queue: no buffer may follow the FLUSH_START frame (the
+ * receiver's flush would stop its task for good, and none of the 5
+ * buffers after the flush arrived). basesink's "flush-start" debug line is
+ * slowed down (a log function) to widen the window between p2psink's
+ * event() queueing FLUSH_START and basesink calling unlock(). */
+static gint rv_slow_flush;
+
+static void
+rv_flush_log (GstDebugCategory *category, GstDebugLevel level, const gchar *file,
+    const gchar *function, gint line, GObject *object, GstDebugMessage *message,
+    gpointer user_data)
+{
+  const char *text;
+
+  if (g_atomic_int_get (&rv_slow_flush)
+      && g_strcmp0 (gst_debug_category_get_name (category), "basesink") == 0
+      && (text = gst_debug_message_get (message)) && g_str_has_prefix (text, "flush-start"))
+    g_usleep (300 * 1000);
+}
+
+typedef struct {
+  GstHarness *h;
+  guint n;
+  GstFlowReturn ret;
+} RvPusher;
+
+static gpointer
+rv_pusher (gpointer data)
+{
+  RvPusher *p = data;
+
+  for (guint i = 0; i < p->n; i++) {
+    p->ret = gst_harness_push (p->h, p2p_test_buffer_new (i, 32768));
+    if (p->ret != GST_FLOW_OK)
+      break;
+  }
+  return NULL;
+}
+
+GST_START_TEST (test_flush_while_pacing)
+{
+  P2pTestSender s;
+  GstHarness *r;
+  g_autoptr (P2pSimNetwork) net = NULL;
+  P2pSimLinkParams link;
+  P2pLogProbe pacing;
+  RvPusher rp;
+  GThread *t;
+  GstSegment seg;
+  GstBuffer *buf = NULL;
+  guint n_after = 0;
+  gint64 deadline;
+
+  p2p_test_sender_start (&s, "rv-flush", TRUE, NULL);
+  g_object_set (s.sink, "max-queue-buffers", 2, NULL);
+  r = p2p_test_receiver_start (&s, NULL);
+  net = p2p_sim_network_get_named (s.network, NULL);
+  p2p_sim_network_get_default_link (net, &link);
+  link.bandwidth_kbps = 4000;
+  fail_unless (p2p_sim_network_set_link (net, 1, 2, &link, NULL));
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+  push_headers (s.hsink);
+  gst_debug_set_threshold_for_name ("basesink", GST_LEVEL_DEBUG);
+  gst_debug_add_log_function (rv_flush_log, NULL, NULL);
+  p2p_log_probe_start (&pacing, "p2psink", "queue of ");
+  rp.h = s.hsink;
+  rp.n = 100000;
+  rp.ret = GST_FLOW_OK;
+  t = g_thread_new ("push", rv_pusher, &rp);
+  fail_unless (p2p_log_probe_wait (&pacing, 1));
+  p2p_log_probe_stop (&pacing);
+  g_atomic_int_set (&rv_slow_flush, TRUE);
+  fail_unless (gst_harness_push_event (s.hsink, gst_event_new_flush_start ()));
+  g_atomic_int_set (&rv_slow_flush, 0);
+  g_thread_join (t);
+  g_print ("# pusher ended with %s\n", gst_flow_get_name (rp.ret));
+  fail_unless (gst_harness_push_event (s.hsink, gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (s.hsink, gst_event_new_segment (&seg)));
+  link.bandwidth_kbps = 0;
+  fail_unless (p2p_sim_network_set_link (net, 1, 2, &link, NULL));
+  for (guint i = 0; i < 5; i++) {
+    GstBuffer *b = p2p_test_buffer_new (1000 + i, 1000);
+
+    fail_unless_equals_int (gst_harness_push (s.hsink, b), GST_FLOW_OK);
+  }
+  /* the receiver: the buffers after the flush (offset >= 1000) arrive? */
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (g_get_monotonic_time () < deadline && n_after < 5) {
+    buf = gst_harness_try_pull (r);
+    if (!buf) {
+      g_usleep (10000);
+      continue;
+    }
+    if (GST_BUFFER_OFFSET (buf) >= 1000)
+      n_after++;
+    gst_buffer_unref (buf);
+  }
+  g_print ("# %u of 5 buffers after the flush reached the receiver\n", n_after);
+  gst_debug_remove_log_function (rv_flush_log);
+  fail_unless_equals_int (n_after, 5);
+  gst_harness_teardown (r);
+  p2p_test_sender_stop (&s);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_slow_receiver_disconnect)
 {
   SlowCase c = { "disconnect", 4, 0, 400, 400 };
@@ -1298,6 +1464,8 @@ p2psink_suite (void)
           "(P2P_ELEMENTS_TRANSPORT=quic)\n", names[i]);
   } else {
     tcase_add_test (tc, test_slow_receiver_disconnect);
+    tcase_add_test (tc, test_flush_while_pacing);
+    tcase_add_test (tc, test_disconnect_timeout_not_additive);
     tcase_add_test (tc, test_slow_receiver_drop);
     tcase_add_test (tc, test_slow_receiver_drop_max_bytes);
     tcase_add_test (tc, test_slow_receiver_block);
