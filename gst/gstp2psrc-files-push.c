@@ -2,7 +2,7 @@
  * downstream that does not pull, or pull-mode=false): a streaming task
  * pushes the file from a position, PUSH_CHUNK bytes at most a buffer (as
  * many as have arrived: gst_p2p_file_reader_read), and BYTES seeks move
- * the position (flushing or not), like GstBaseSrc.
+ * the position and set where the file ends (flushing or not), like GstBaseSrc.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "gstp2psrc-files.h"
 
@@ -18,6 +18,7 @@ struct _GstP2pFilePush {
   GstPad *pad;
   /* under the pad's stream lock */
   guint64 pos;
+  guint64 stop;                 /* G_MAXUINT64: to the end of the file */
   gboolean started, need_segment;
   guint32 seqnum;
 };
@@ -41,13 +42,19 @@ push_loop (gpointer data)
 
     gst_segment_init (&seg, GST_FORMAT_BYTES);
     seg.start = seg.position = seg.time = self->pos;
+    if (self->stop != G_MAXUINT64)
+      seg.stop = self->stop;
     ev = gst_event_new_segment (&seg);
     if (self->seqnum)
       gst_event_set_seqnum (ev, self->seqnum);
     gst_pad_push_event (self->pad, ev);
     self->need_segment = FALSE;
   }
-  ret = gst_p2p_file_reader_read (self->reader, self->pos, PUSH_CHUNK, &buf);
+  if (self->pos >= self->stop)
+    ret = GST_FLOW_EOS;       /* a seek's stop position reached */
+  else
+    ret = gst_p2p_file_reader_read (self->reader, self->pos,
+        (guint) MIN ((guint64) PUSH_CHUNK, self->stop - self->pos), &buf);
   if (ret == GST_FLOW_OK) {
     self->pos += gst_buffer_get_size (buf);
     ret = gst_pad_push (self->pad, buf);
@@ -79,6 +86,7 @@ gst_p2p_file_push_start (GstP2pFileReader *reader, GstElement *element, GstPad *
   self->element = element;
   self->pad = pad;
   self->need_segment = TRUE;
+  self->stop = G_MAXUINT64;
   if (!gst_pad_start_task (pad, push_loop, self, NULL)) {
     gst_p2p_file_push_unref (self);
     return NULL;
@@ -114,8 +122,15 @@ gst_p2p_file_push_seek (GstP2pFilePush *self, GstEvent *event)
   guint32 seqnum = gst_event_get_seqnum (event);
 
   gst_event_parse_seek (event, &rate, &format, &flags, &start_type, &start, &stop_type, &stop);
-  if (format != GST_FORMAT_BYTES || rate <= 0.0 || start_type == GST_SEEK_TYPE_END) {
+  if (format != GST_FORMAT_BYTES || rate <= 0.0 || start_type == GST_SEEK_TYPE_END
+      || stop_type == GST_SEEK_TYPE_END) {
     GST_DEBUG_OBJECT (self->element, "only forward BYTES seeks from the start are handled");
+    return FALSE;
+  }
+  if (start_type == GST_SEEK_TYPE_SET && stop_type == GST_SEEK_TYPE_SET && stop >= 0
+      && start > stop) {
+    GST_DEBUG_OBJECT (self->element, "seek start %" G_GINT64_FORMAT " after its stop %"
+        G_GINT64_FORMAT, start, stop);
     return FALSE;
   }
   flush = (flags & GST_SEEK_FLAG_FLUSH) != 0;
@@ -142,6 +157,10 @@ gst_p2p_file_push_seek (GstP2pFilePush *self, GstEvent *event)
   }
   if (start_type == GST_SEEK_TYPE_SET && start >= 0)
     self->pos = (guint64) start;
+  /* a stop of -1 (or none given with a new start) reads to the end, as
+   * GstBaseSrc's segment does; with no new start the last stop stays */
+  if (stop_type == GST_SEEK_TYPE_SET)
+    self->stop = stop >= 0 ? (guint64) stop : G_MAXUINT64;
   self->need_segment = TRUE;
   self->seqnum = seqnum;
   /* not when the pad is going down: its deactivation stopped the task

@@ -603,6 +603,44 @@ class FilesTest(TrackChecks, unittest.TestCase):
         self.assertGreater(firsts[1][0], 3 * Gst.SECOND)
         self.assertLessEqual(abs(firsts[0][0] - firsts[1][0]), firsts[1][1])
 
+    def test_push_seek_stop(self):
+        """A BYTES seek with a stop position in push mode (as a demuxer
+        asks for one range): exactly the bytes from start to stop, then EOS
+        with a segment that ends there; a later seek with stop -1 reads to
+        the end of the file again."""
+        rel = self.files['01 flac.flac']
+        with open(os.path.join(self.root, rel), 'rb') as f:
+            raw = f.read()
+        p = Gst.parse_launch('p2psrc name=src uri="%s" pull-mode=false keep-alive=0 ! '
+                             'appsink name=s sync=false' % self.remote(rel))
+        sink = p.get_by_name('s')
+        segs = []
+
+        def probe(_pad, info):
+            ev = info.get_event()
+            if ev.type == Gst.EventType.SEGMENT:
+                seg = ev.parse_segment()
+                segs.append((seg.start, seg.stop))
+            return Gst.PadProbeReturn.OK
+        p.get_by_name('src').get_static_pad('src').add_probe(
+            Gst.PadProbeType.EVENT_DOWNSTREAM, probe)
+        try:
+            p.set_state(Gst.State.PAUSED)
+            self.assertNotEqual(p.get_state(WAIT_S * Gst.SECOND)[0],
+                                Gst.StateChangeReturn.FAILURE)
+            for start, stop in ((1000, 101000), (5000, -1)):
+                self.assertTrue(p.get_by_name('src').send_event(Gst.Event.new_seek(
+                    1.0, Gst.Format.BYTES, Gst.SeekFlags.FLUSH, Gst.SeekType.SET, start,
+                    Gst.SeekType.SET, stop)))
+                p.set_state(Gst.State.PLAYING)
+                out = pull_all(sink)
+                self.assertTrue(out == raw[start:stop if stop >= 0 else len(raw)],
+                                (start, stop, len(out)))
+                self.assertEqual(segs[-1], (start, stop if stop >= 0 else 2 ** 64 - 1))
+                p.set_state(Gst.State.PAUSED)
+        finally:
+            p.set_state(Gst.State.NULL)
+
     def test_flush_wakes_reader(self):
         """A flushing seek in push mode does not wait for the network: the
         server is stopped (SIGSTOP) so that p2psrc's streaming task hangs in
