@@ -507,7 +507,9 @@ with_recovery (GstP2pFileReader *self, ReadOnce once, guint64 at, guint64 want, 
     g_error_free (err);
     drop_window (self);
     self->window = 1;
-    g_usleep (BUSY_WAIT_MS * 1000 * attempt);
+    /* a flushing seek or a state change ends the wait (the next attempt
+     * then fails as cancelled) */
+    reader_wait_ms (self, BUSY_WAIT_MS * attempt);
   }
 }
 
