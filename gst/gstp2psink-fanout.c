@@ -113,6 +113,52 @@ queue_full_locked (GstP2pSink *self, SinkPeer *peer, gsize size,
   return FALSE;
 }
 
+void
+gst_p2p_sink_queue_event_locked (GstP2pSink *self, GstEvent *event, GBytes *msg,
+    guint64 index)
+{
+  GstEventType type = GST_EVENT_TYPE (event);
+  gboolean droppable;
+  guint64 max_bytes;
+  guint max_buffers;
+  gsize size = g_bytes_get_size (msg);
+
+  GST_OBJECT_LOCK (self);
+  /* GAPs and tag updates (a parser's bitrate every second) are the frames a
+   * stream may send without buffers: not queued without bound to a
+   * receiver that does not read */
+  droppable = (type == GST_EVENT_GAP || type == GST_EVENT_TAG)
+      && self->slow_policy == GST_P2P_SLOW_RECEIVER_DROP;
+  max_bytes = self->max_queue_bytes;
+  max_buffers = self->max_queue_buffers;
+  GST_OBJECT_UNLOCK (self);
+
+  for (guint i = 0; i < self->peers->len; i++) {
+    SinkPeer *peer = g_ptr_array_index (self->peers, i);
+
+    if (peer->closed)
+      continue;
+    if (droppable && queue_full_locked (self, peer, size, max_bytes, max_buffers)) {
+      /* (its next frame comes after a STREAM_POSITION that says so) */
+      GST_LOG_OBJECT (self, "queue of %s full: %s left out", peer->peer_id,
+          GST_EVENT_TYPE_NAME (event));
+      if (type == GST_EVENT_TAG)
+        peer->need_tags = TRUE;
+      continue;
+    }
+    if (type == GST_EVENT_TAG || type == GST_EVENT_STREAM_START)
+      peer->need_tags = FALSE;
+    gst_p2p_sink_peer_position_locked (self, peer, index);
+    if (type == GST_EVENT_EOS && peer->ready && peer->wants_seqnum && !peer->wants_stream) {
+      /* where its datagrams end: a loss of the last ones counts too */
+      g_autoptr (GBytes) end = gst_p2p_media_datagram_seqnum_message (self->seqnum);
+
+      gst_p2p_sink_peer_push_locked (self, peer, end);
+    }
+    gst_p2p_sink_peer_push_locked (self, peer, msg);
+  }
+}
+
 /* Called with the lock, before waiting for a full receiver that holds the
  * others back (slow-receiver-policy=disconnect): every receiver of
  * @snapshot whose queue is full now starts its clock, so the ones after
@@ -381,6 +427,14 @@ gst_p2p_sink_send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
      * the history already */
     if (peer->takes_positions && peer->next_index > index)
       continue;
+    if (peer->need_tags && self->hdr_tags) {
+      /* the tags it missed while full, unnumbered: a STREAM_POSITION
+       * follows for a receiver that counts frames */
+      gst_p2p_sink_peer_push_locked (self, peer, self->hdr_tags);
+      if (peer->takes_positions)
+        peer->next_index = G_MAXUINT64;
+    }
+    peer->need_tags = FALSE;
     gst_p2p_sink_peer_position_locked (self, peer, index);
     if (peer->need_discont) {
       g_autoptr (GBytes) d = encode_buffer (buffer, TRUE);

@@ -16,4 +16,10 @@ GstFlowReturn gst_p2p_sink_wait_for_peer_locked (GstP2pSink *self, gboolean prer
 GstFlowReturn gst_p2p_sink_send_buffer (GstP2pSink *self, GstBuffer *buffer,
     gboolean preroll);
 
+/* Called with the sink's lock: queues the frame @msg of @event, numbered
+ * @index in the history, to every receiver (a GAP or TAG frame is left out
+ * for a receiver whose queue is full under slow-receiver-policy=drop). */
+void gst_p2p_sink_queue_event_locked (GstP2pSink *self, GstEvent *event, GBytes *msg,
+    guint64 index);
+
 G_END_DECLS

@@ -27,6 +27,9 @@ typedef struct {
   guint64 next_index;           /* the history index of its next frame */
   char *close_reason;
   gboolean need_discont;
+  /* a TAG frame was not queued for it (full queue, slow-receiver-policy=
+   * drop): the last tags go before its next buffer */
+  gboolean need_tags;
   /* monotonic µs since its full queue holds other receivers back, 0 when
    * it does not (slow-receiver-policy=disconnect; the sink's lock) */
   gint64 full_since;

@@ -158,7 +158,7 @@ wait_drained (GstP2pSink *self)
             "end of stream (eos-timeout)");
       /* their threads remove them (bounded: the sends are cancelled) */
       deadline = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
-      while (self->peers->len > 0 && !self->stopping
+      while (self->peers->len > 0 && !self->flushing && !self->stopping
           && g_cond_wait_until (&self->cond, &self->lock, deadline));
       break;
     }
@@ -238,21 +238,7 @@ gst_p2p_sink_event (GstBaseSink *bsink, GstEvent *event)
         break;
     }
     index = gst_p2p_sink_history_add_locked (self, msg);
-    for (guint i = 0; i < self->peers->len; i++) {
-      SinkPeer *peer = g_ptr_array_index (self->peers, i);
-
-      if (peer->closed)
-        continue;
-      gst_p2p_sink_peer_position_locked (self, peer, index);
-      if (GST_EVENT_TYPE (event) == GST_EVENT_EOS && peer->ready
-          && peer->wants_seqnum && !peer->wants_stream) {
-        /* where its datagrams end: a loss of the last ones counts too */
-        g_autoptr (GBytes) end = gst_p2p_media_datagram_seqnum_message (self->seqnum);
-
-        gst_p2p_sink_peer_push_locked (self, peer, end);
-      }
-      gst_p2p_sink_peer_push_locked (self, peer, msg);
-    }
+    gst_p2p_sink_queue_event_locked (self, event, msg, index);
     g_mutex_unlock (&self->lock);
   }
 

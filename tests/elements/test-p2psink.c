@@ -635,6 +635,113 @@ GST_START_TEST (test_slow_receiver_drop_max_bytes)
 }
 GST_END_TEST;
 
+/* Receiver queued bytes, from the sink's stats (one receiver). */
+static guint64
+receiver_queued_bytes (GstElement *sink)
+{
+  g_autoptr (GstStructure) stats = NULL;
+  const GValue *list, *v;
+  guint64 queued = 0;
+
+  g_object_get (sink, "stats", &stats, NULL);
+  list = gst_structure_get_value (stats, "receivers");
+  fail_unless (list != NULL && gst_value_array_get_size (list) == 1);
+  v = gst_value_array_get_value (list, 0);
+  fail_unless (gst_structure_get_uint64 (gst_value_get_structure (v), "queued-bytes",
+          &queued));
+  return queued;
+}
+
+/* slow-receiver-policy=drop and a receiver that does not read: GAP and TAG
+ * frames (a stream may send them without buffers; a parser updates its
+ * bitrate tag every second) are left out like buffers once its queue is
+ * full, not queued without bound (20 000 of each queued 1.0 MB before); the
+ * receiver gets the last tags before its next buffer. */
+GST_START_TEST (test_slow_receiver_drop_events)
+{
+  P2pTestSender s;
+  GstHarness *slow;
+  g_autoptr (P2pSimNetwork) net = NULL;
+  P2pSimLinkParams link;
+  const gsize size = 16384;
+  const guint64 max_bytes = 65536;
+  guint64 queued, last_bitrate = 0;
+  GstEvent *ev;
+  GstBuffer *buf;
+  gboolean got_last = FALSE;
+  gint64 deadline;
+
+  p2p_test_sender_start (&s, "drop-events", TRUE, NULL);
+  gst_util_set_object_arg (G_OBJECT (s.sink), "slow-receiver-policy", "drop");
+  g_object_set (s.sink, "max-queue-buffers", 0, "max-queue-bytes", max_bytes, NULL);
+  slow = p2p_test_receiver_start (&s, NULL);
+  net = p2p_sim_network_get_named (s.network, NULL);
+  fail_unless (net != NULL);
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+  p2p_sim_network_get_default_link (net, &link);
+  link.bandwidth_kbps = 400;
+  fail_unless (p2p_sim_network_set_link (net, 1, 2, &link, NULL));
+  push_headers (s.hsink);
+  /* (the connection's own send buffer takes some first) */
+  for (guint i = 0; i < 2000 && sink_dropped (s.sink) == 0; i++)
+    fail_unless_equals_int (gst_harness_push (s.hsink, p2p_test_buffer_new (i, size)),
+        GST_FLOW_OK);
+  fail_unless (sink_dropped (s.sink) > 0);
+  for (guint i = 0; i < 20000; i++) {
+    fail_unless (gst_harness_push_event (s.hsink,
+            gst_event_new_gap (i * GST_MSECOND, GST_MSECOND)));
+    fail_unless (gst_harness_push_event (s.hsink, gst_event_new_tag (gst_tag_list_new
+                (GST_TAG_BITRATE, i + 1, NULL))));
+  }
+  queued = receiver_queued_bytes (s.sink);
+  g_print ("# queued for the slow receiver after 20000 GAP and TAG events: %"
+      G_GUINT64_FORMAT " bytes\n", queued);
+  fail_unless (queued <= max_bytes + size, "%" G_GUINT64_FORMAT " bytes queued", queued);
+
+  /* the link is fast again: the next buffer comes after the last tags */
+  link.bandwidth_kbps = 0;
+  fail_unless (p2p_sim_network_set_link (net, 1, 2, &link, NULL));
+  deadline = g_get_monotonic_time () + P2P_TEST_TIMEOUT_S * G_USEC_PER_SEC;
+  while (receiver_queued_bytes (s.sink) > 0 && g_get_monotonic_time () < deadline) {
+    buf = gst_harness_try_pull (slow);
+    if (buf)
+      gst_buffer_unref (buf);
+    else
+      g_usleep (10000);
+  }
+  fail_unless_equals_uint64 (receiver_queued_bytes (s.sink), 0);
+  fail_unless_equals_int (gst_harness_push (s.hsink, p2p_test_buffer_new (5000, size)),
+      GST_FLOW_OK);
+  deadline = g_get_monotonic_time () + P2P_TEST_TIMEOUT_S * G_USEC_PER_SEC;
+  while (!got_last && g_get_monotonic_time () < deadline) {
+    buf = gst_harness_try_pull (slow);
+    if (!buf) {
+      g_usleep (10000);
+      continue;
+    }
+    got_last = GST_BUFFER_OFFSET (buf) == 5000;
+    if (got_last)
+      p2p_test_buffer_check (buf, 5000, size);
+    gst_buffer_unref (buf);
+  }
+  fail_unless (got_last, "buffer 5000 did not arrive");
+  while ((ev = gst_harness_try_pull_event (slow))) {
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_TAG) {
+      GstTagList *tags;
+      guint br;
+
+      gst_event_parse_tag (ev, &tags);
+      if (gst_tag_list_get_uint (tags, GST_TAG_BITRATE, &br))
+        last_bitrate = br;
+    }
+    gst_event_unref (ev);
+  }
+  fail_unless_equals_uint64 (last_bitrate, 20000);
+  gst_harness_teardown (slow);
+  p2p_test_sender_stop (&s);
+}
+GST_END_TEST;
+
 /* block: the sender waits for the slow receiver, which gets everything */
 GST_START_TEST (test_slow_receiver_block)
 {
@@ -1468,6 +1575,7 @@ p2psink_suite (void)
     tcase_add_test (tc, test_disconnect_timeout_not_additive);
     tcase_add_test (tc, test_slow_receiver_drop);
     tcase_add_test (tc, test_slow_receiver_drop_max_bytes);
+  tcase_add_test (tc, test_slow_receiver_drop_events);
     tcase_add_test (tc, test_slow_receiver_block);
   }
   tcase_add_test (tc, test_stats_and_messages);
