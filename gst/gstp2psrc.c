@@ -98,7 +98,14 @@ handle_flow (GstP2pSrc *self, GstFlowReturn ret)
 {
   if (ret == GST_FLOW_OK)
     return TRUE;
-  if (ret == GST_FLOW_NOT_LINKED || ret < GST_FLOW_EOS) {
+  if (ret == GST_FLOW_EOS) {
+    /* downstream wants no more (identity eos-after, a sink at its
+     * num-buffers): an EOS event, as GstBaseSrc does, and the sender is
+     * told this receiver is done */
+    GST_INFO_OBJECT (self, "downstream returned EOS: ending the stream");
+    gst_p2p_src_drop_connection (self, "receiver ended the stream (downstream EOS)");
+    gst_pad_push_event (self->srcpad, gst_event_new_eos ());
+  } else if (ret == GST_FLOW_NOT_LINKED || ret < GST_FLOW_EOS) {
     GST_ELEMENT_FLOW_ERROR (self, ret);
     gst_pad_push_event (self->srcpad, gst_event_new_eos ());
   }

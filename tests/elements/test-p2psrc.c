@@ -1404,6 +1404,56 @@ GST_START_TEST (test_live_eos_event)
 }
 GST_END_TEST;
 
+/* Downstream returns GST_FLOW_EOS (identity eos-after=20, a sink at its
+ * num-buffers): p2psrc pushes an EOS event, as GstBaseSrc does, the
+ * pipeline posts EOS and the sender sees the receiver leave. Before, the
+ * task paused silently: no EOS, the pipeline waited forever and the
+ * connection stayed open. Both deliveries. */
+GST_START_TEST (test_live_downstream_eos)
+{
+  static const char *deliveries[] = { "reliable", "datagram" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (deliveries); i++) {
+    GstElement *sender, *sink, *receiver;
+    g_autofree char *peer = NULL;
+    g_autofree char *props = g_strdup_printf ("delivery=%s ! identity eos-after=20",
+        deliveries[i]);
+    PeerCounter peers;
+    Probe probe;
+    GstBus *bus;
+    GstMessage *msg;
+
+    sender = live_sender_start (deliveries[i], &sink, &peer);
+    peer_counter_init (&peers, sink);
+    receiver = live_receiver_new (peer, props);
+    probe_init (&probe, receiver, "out");
+    bus = gst_element_get_bus (receiver);
+    fail_if (gst_element_set_state (receiver, GST_STATE_PLAYING) ==
+        GST_STATE_CHANGE_FAILURE);
+    msg = gst_bus_timed_pop_filtered (bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
+        GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    fail_unless (msg != NULL, "no EOS on the bus (%s)", deliveries[i]);
+    p2p_test_assert_eos (msg);
+    gst_message_unref (msg);
+    g_mutex_lock (&probe.lock);
+    fail_unless_equals_int (probe.buffers, 19);
+    fail_unless (probe.eos);
+    g_mutex_unlock (&probe.lock);
+    fail_unless (peer_counter_wait_removed (&peers, 1), "the sender kept the receiver (%s)",
+        deliveries[i]);
+
+    gst_element_set_state (receiver, GST_STATE_NULL);
+    gst_element_set_state (sender, GST_STATE_NULL);
+    peer_counter_clear (&peers, sink);
+    probe_clear (&probe);
+    gst_object_unref (bus);
+    gst_object_unref (sink);
+    gst_object_unref (receiver);
+    gst_object_unref (sender);
+  }
+}
+GST_END_TEST;
+
 /* Issue 16 item 2: a receiver joining a live sender that has run for 2 s
  * plays at once from the sender's current position: its first buffer's
  * running time is the receiver pipeline's running time when it arrives
@@ -1796,6 +1846,7 @@ p2psrc_suite (void)
   suite_add_tcase (s, tc);
   tcase_set_timeout (tc, 120);
   tcase_add_test (tc, test_live_eos_event);
+  tcase_add_test (tc, test_live_downstream_eos);
   tcase_add_test (tc, test_live_late_joiner);
   tcase_add_test (tc, test_live_refused_fast);
   tcase_add_test (tc, test_live_reconnect_messages);
