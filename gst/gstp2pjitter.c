@@ -140,6 +140,18 @@ gst_p2p_jitter_insert (GstP2pJitter *j, guint64 seqnum, guint64 arrival, GstBuff
     g_queue_insert_after (&j->items, l, item);
   else
     g_queue_push_head (&j->items, item);
+  {
+    /* A late one goes before datagrams that came earlier: its wait counts
+     * from the earliest of them (the gap before it has been waited for
+     * since then), so arrivals never decrease along the seqnums and an
+     * earlier datagram that trickles in cannot restart the wait of the
+     * ones behind it */
+    GList *link = l ? l->next : j->items.head;
+    const Item *next = link && link->next ? link->next->data : NULL;
+
+    if (next && next->arrival < item->arrival)
+      item->arrival = next->arrival;
+  }
   j->datagram_bytes += item->size;
   {
     guint64 dropped = j->dropped;

@@ -163,6 +163,8 @@ event_needs_drain (GstEvent *event)
     case GST_EVENT_EOS:
     case GST_EVENT_SEGMENT:
     case GST_EVENT_GAP:
+      /* the held buffers are of the caps before it */
+    case GST_EVENT_CAPS:
       /* the held datagrams go before the flush, in the sender's order (a
        * flushed downstream drops them); held across it they would come
        * out after FLUSH_STOP, before any new segment */

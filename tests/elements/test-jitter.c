@@ -73,6 +73,34 @@ GST_START_TEST (test_gap_waits_then_counts_lost)
 }
 GST_END_TEST;
 
+/* Found in review: 3 is lost, 6 arrives at 0, then 5 at 150 and 4 at 300
+ * (wait 200): the head (4) leaves at 200, when the gap has been waited for
+ * since 6 came, not at 500 (its own arrival + wait), and a sink whose
+ * latency is the wait would not drop 6 as late. */
+GST_START_TEST (test_late_arrivals_do_not_restart_wait)
+{
+  GstP2pJitter j;
+
+  gst_p2p_jitter_init (&j, 0);
+  gst_p2p_jitter_expect (&j, 3);
+  fail_unless_equals_int (gst_p2p_jitter_insert (&j, 6, 0, buf (6)), GST_P2P_JITTER_HELD);
+  fail_unless_equals_int (gst_p2p_jitter_insert (&j, 5, 150, buf (5)), GST_P2P_JITTER_HELD);
+  fail_unless_equals_uint64 (gst_p2p_jitter_head_due (&j, 200), 200);
+  fail_unless_equals_int (gst_p2p_jitter_insert (&j, 4, 300, buf (4)), GST_P2P_JITTER_HELD);
+  fail_unless_equals_uint64 (gst_p2p_jitter_head_due (&j, 200), 200);
+  fail_if (gst_p2p_jitter_head_ready (&j, 199, 200));
+  fail_unless (gst_p2p_jitter_head_ready (&j, 300, 200));
+  expect_pop (&j, 4, 1);
+  expect_pop (&j, 5, 0);
+  expect_pop (&j, 6, 0);
+  /* in order, each waits from its own arrival: a later gap is not given
+   * the time of an earlier one */
+  fail_unless_equals_int (gst_p2p_jitter_insert (&j, 9, 1000, buf (9)), GST_P2P_JITTER_HELD);
+  fail_unless_equals_uint64 (gst_p2p_jitter_head_due (&j, 200), 1200);
+  gst_p2p_jitter_reset (&j);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_overflow_and_append)
 {
   GstP2pJitter j;
@@ -212,6 +240,7 @@ jitter_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_reorder_late_duplicate);
   tcase_add_test (tc, test_gap_waits_then_counts_lost);
+  tcase_add_test (tc, test_late_arrivals_do_not_restart_wait);
   tcase_add_test (tc, test_overflow_and_append);
   tcase_add_test (tc, test_byte_bound);
 

@@ -925,6 +925,27 @@ seq_wait_buffers (SeqOut *o, guint n)
   return ok;
 }
 
+/* Datagram @n: a 16-byte buffer with PTS n x 10 ms. */
+static void
+seq_send_datagram (HostilePeer *h, guint64 n)
+{
+  g_autoptr (GByteArray) dg = g_byte_array_new ();
+  g_autoptr (GBytes) bytes = NULL;
+  g_autoptr (GError) err = NULL;
+  guint8 payload[16] = { 0 };
+  P2pMediaBuffer mb = { 0 };
+
+  mb.seqnum = n;
+  mb.pts = n * 10 * GST_MSECOND;
+  mb.dts = mb.duration = mb.offset = mb.offset_end = G_MAXUINT64;
+  mb.payload = payload;
+  mb.payload_len = sizeof payload;
+  p2p_media_buffer_encode_body (dg, &mb);
+  bytes = g_byte_array_free_to_bytes (g_steal_pointer (&dg));
+  fail_unless (p2p_connection_send_datagram (h->conn, bytes, &err), "%s",
+      err ? err->message : "");
+}
+
 GST_START_TEST (test_live_datagrams_lost_exact)
 {
   for (guint variant = 0; variant < 2; variant++) {
@@ -970,22 +991,9 @@ GST_START_TEST (test_live_datagrams_lost_exact)
     if (!start_late)
       seq_send_seqnum (&h, SEQ_FIRST);
     for (guint64 n = SEQ_FIRST; n < SEQ_END; n++) {
-      g_autoptr (GByteArray) dg = g_byte_array_new ();
-      g_autoptr (GBytes) bytes = NULL;
-      guint8 payload[16] = { 0 };
-      P2pMediaBuffer mb = { 0 };
-
       if (seq_is_missing (n))
         continue;
-      mb.seqnum = n;
-      mb.pts = n * 10 * GST_MSECOND;
-      mb.dts = mb.duration = mb.offset = mb.offset_end = G_MAXUINT64;
-      mb.payload = payload;
-      mb.payload_len = sizeof payload;
-      p2p_media_buffer_encode_body (dg, &mb);
-      bytes = g_byte_array_free_to_bytes (g_steal_pointer (&dg));
-      fail_unless (p2p_connection_send_datagram (h.conn, bytes, &err), "%s",
-          err ? err->message : "");
+      seq_send_datagram (&h, n);
       expected++;
       /* one at a time: the jitter buffer's bound is not what is tested */
       fail_unless (seq_wait_buffers (&o, expected), "datagram %" G_GUINT64_FORMAT
@@ -1041,6 +1049,99 @@ GST_START_TEST (test_live_datagrams_lost_exact)
     g_mutex_clear (&o.lock);
     g_cond_clear (&o.cond);
   }
+}
+GST_END_TEST;
+
+/* The order of caps and buffers downstream, as "C<caps name> B<pts/10ms>". */
+static GstPadProbeReturn
+order_probe (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  GString *order = data;
+
+  GST_OBJECT_LOCK (pad);
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+    g_string_append_printf (order, "B%" G_GUINT64_FORMAT " ",
+        GST_BUFFER_PTS (GST_PAD_PROBE_INFO_BUFFER (info)) / (10 * GST_MSECOND));
+  } else if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+    GstBufferList *l = GST_PAD_PROBE_INFO_BUFFER_LIST (info);
+
+    for (guint i = 0; i < gst_buffer_list_length (l); i++)
+      g_string_append_printf (order, "B%" G_GUINT64_FORMAT " ",
+          GST_BUFFER_PTS (gst_buffer_list_get (l, i)) / (10 * GST_MSECOND));
+  } else if (GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) == GST_EVENT_CAPS) {
+    GstCaps *caps;
+
+    gst_event_parse_caps (GST_PAD_PROBE_INFO_EVENT (info), &caps);
+    g_string_append_printf (order, "C%s ",
+        gst_structure_get_name (gst_caps_get_structure (caps, 0)));
+  }
+  GST_OBJECT_UNLOCK (pad);
+  return GST_PAD_PROBE_OK;
+}
+
+/* delivery=datagram, a caps change while datagrams wait in the jitter
+ * buffer behind a lost one: the held buffers of the old format go before
+ * the new caps, as before a SEGMENT or EOS (they came out after it, under
+ * caps they were not: found in review). */
+GST_START_TEST (test_live_caps_drain_held)
+{
+  HostilePeer h = { 0 };
+  g_autoptr (GstElement) sink = NULL;
+  g_autoptr (GstPad) pad = NULL;
+  g_autoptr (GBytes) ready = NULL;
+  g_autoptr (GError) err = NULL;
+  GString *order = g_string_new (NULL);
+  GByteArray *out;
+  GstMessage *msg;
+  P2pMediaSegment seg = { 0, 1.0, 1.0, GST_FORMAT_TIME, 0, 0, 0,
+    G_MAXUINT64, 0, 0, G_MAXUINT64
+  };
+
+  /* a long wait: what leaves before it is what the caps frame drained */
+  hostile_peer_start (&h, "delivery=datagram latency=1500", "fakesink name=sink sync=false");
+  sink = gst_bin_get_by_name (GST_BIN (h.pipeline), "sink");
+  pad = gst_element_get_static_pad (sink, "sink");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST
+      | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, order_probe, order, NULL);
+  ready = p2p_connection_receive (h.conn, NULL, &err);
+  fail_unless (ready != NULL, "%s", err ? err->message : "");
+
+  out = g_byte_array_new ();
+  p2p_frame_append_string (out, P2P_FRAME_STREAM_START, "caps");
+  seq_send_frame (&h, out);
+  out = g_byte_array_new ();
+  p2p_frame_append_string (out, P2P_FRAME_CAPS, "application/x-a");
+  seq_send_frame (&h, out);
+  out = g_byte_array_new ();
+  p2p_frame_append_segment (out, &seg);
+  seq_send_frame (&h, out);
+  seq_send_seqnum (&h, 1);
+  for (guint64 n = 1; n <= 7; n++)
+    if (n != 4)
+      seq_send_datagram (&h, n);
+  /* 5..7 are held (4 is missing) long before the caps frame comes */
+  g_usleep (300 * 1000);
+  out = g_byte_array_new ();
+  p2p_frame_append_string (out, P2P_FRAME_CAPS, "application/x-b");
+  seq_send_frame (&h, out);
+  g_usleep (100 * 1000);
+  seq_send_datagram (&h, 8);
+  seq_send_seqnum (&h, 9);
+  out = g_byte_array_new ();
+  p2p_frame_append (out, P2P_FRAME_EOS, NULL, 0);
+  seq_send_frame (&h, out);
+  msg = gst_bus_timed_pop_filtered (h.bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no EOS");
+  p2p_test_assert_eos (msg);
+  gst_message_unref (msg);
+  GST_OBJECT_LOCK (pad);
+  fail_unless_equals_string (order->str,
+      "Capplication/x-a B1 B2 B3 B5 B6 B7 Capplication/x-b B8 ");
+  GST_OBJECT_UNLOCK (pad);
+  fail_unless_equals_uint64 (stat_u64 (h.src, "datagrams-lost"), 1);
+  hostile_peer_stop (&h);
+  g_string_free (order, TRUE);
 }
 GST_END_TEST;
 
@@ -1852,6 +1953,7 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_live_reconnect_messages);
   tcase_add_test (tc, test_live_stats_at_eos);
   tcase_add_test (tc, test_live_datagrams_lost_exact);
+  tcase_add_test (tc, test_live_caps_drain_held);
   tcase_add_test (tc, test_live_seqnum_frame_reliable);
   tcase_add_test (tc, test_live_uri_property);
   tcase_add_test (tc, test_live_latency_query);
