@@ -55,6 +55,9 @@ struct _GstP2pSrc {
   guint connect_timeout;
   guint keep_alive;
   gboolean pull_mode;            /* random-access mode: offer pull mode downstream */
+  /* the pad was activated in the random-access mode (location set); its
+   * deactivation follows the same path (object lock) */
+  gboolean files_active;
   gboolean is_live;
   guint64 max_queue_bytes;
 
@@ -162,14 +165,16 @@ GstMiniObject *gst_p2p_src_next_datagram_item (GstP2pSrc *self, GError **error);
 
 /* gstp2psrc-segment.c (streaming thread) */
 
-/* Live: pushes the segment waiting for its first buffer (@buffer, or NULL
- * when something else comes first), shifted to play it now. */
-void gst_p2p_src_push_pending_segment (GstP2pSrc *self, GstBuffer *buffer);
+/* Live: pushes the segment waiting for its first buffer or GAP (@ts, its
+ * timestamp; GST_CLOCK_TIME_NONE when something else comes first), shifted
+ * to play it now. */
+void gst_p2p_src_push_pending_segment (GstP2pSrc *self, GstClockTime ts);
 /* Not live: pushes the sender's segment @event (transfer full), shifted by
  * a late join's shift. */
 void gst_p2p_src_push_segment_not_live (GstP2pSrc *self, GstEvent *event);
-/* Not live: at the first buffer after a segment, decides whether this
- * connection joined late and then pushes the segment again shifted. */
-void gst_p2p_src_shift_late_join_not_live (GstP2pSrc *self, GstBuffer *buffer);
+/* Not live: at the first buffer or GAP after a segment (@ts, its
+ * timestamp), decides whether this connection joined late and then pushes
+ * the segment again shifted. */
+void gst_p2p_src_shift_late_join_not_live (GstP2pSrc *self, GstClockTime ts);
 
 G_END_DECLS

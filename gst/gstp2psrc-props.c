@@ -208,11 +208,34 @@ file_uri_split (const char *uri, char **peer, char **path, GError **error)
   return TRUE;
 }
 
+/* TRUE if the location may change now: not once the element runs (as
+ * filesrc; the pad's deactivation must find the mode it started in). */
+static gboolean
+location_settable (GstP2pSrc *self, GError **error)
+{
+  GstState state;
+
+  GST_OBJECT_LOCK (self);
+  state = GST_STATE (self);
+  if (GST_STATE_PENDING (self) != GST_STATE_VOID_PENDING)
+    state = MAX (state, GST_STATE_PENDING (self));
+  GST_OBJECT_UNLOCK (self);
+  if (state <= GST_STATE_READY)
+    return TRUE;
+  g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_STATE,
+      "Changing the URI or location of p2psrc in the %s state is not "
+      "supported: set it in the NULL or READY state", gst_element_state_get_name (state));
+  return FALSE;
+}
+
 static gboolean
 src_set_uri (GstP2pSrc *self, const char *uri, GError **error)
 {
   g_autofree char *peer = NULL, *path = NULL, *peer_uri = NULL;
   g_autoptr (GError) err = NULL;
+
+  if (!location_settable (self, error))
+    return FALSE;
 
   if (!file_uri_split (uri, &peer, &path, &err)) {
     g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI, "%s", err->message);
@@ -287,6 +310,11 @@ gst_p2p_src_set_property (GObject *object, guint prop_id, const GValue *value,
       g_autoptr (GError) err = NULL;
 
       GST_OBJECT_UNLOCK (self);
+      if (!location_settable (self, &err)) {
+        g_warning ("p2psrc: uri \"%s\" refused: %s", uri ? uri : "", err->message);
+        GST_OBJECT_LOCK (self);
+        break;
+      }
       /* like the URI handler: a bad URI is refused, the peer unchanged */
       if (uri && !src_set_uri (self, uri, &err))
         GST_WARNING_OBJECT (self, "uri \"%s\" refused: %s", uri, err->message);
@@ -296,6 +324,14 @@ gst_p2p_src_set_property (GObject *object, guint prop_id, const GValue *value,
     case PROP_LOCATION:{
       const char *loc = g_value_get_string (value);
       g_autoptr (GError) err = NULL;
+
+      GST_OBJECT_UNLOCK (self);
+      if (!location_settable (self, &err)) {
+        g_warning ("p2psrc: location \"%s\" refused: %s", loc ? loc : "", err->message);
+        GST_OBJECT_LOCK (self);
+        break;
+      }
+      GST_OBJECT_LOCK (self);
 
       if (loc && g_ascii_strncasecmp (loc, "p2p://", 6) == 0) {
         GST_OBJECT_UNLOCK (self);

@@ -41,18 +41,17 @@ current_running_time (GstP2pSrc *self)
  * (gst_segment_offset_running_time), which a base clamped at 0 could not
  * do (issue 16 item 2). */
 void
-gst_p2p_src_push_pending_segment (GstP2pSrc *self, GstBuffer *buffer)
+gst_p2p_src_push_pending_segment (GstP2pSrc *self, GstClockTime ts)
 {
   GstEvent *ev = g_steal_pointer (&self->pending_segment);
   const GstSegment *seg = NULL;
   GstSegment segment;
-  GstClockTime ts, buf_rt, now_rt;
+  GstClockTime buf_rt, now_rt;
 
   if (!ev)
     return;
   gst_event_parse_segment (ev, &seg);
   segment = *seg;
-  ts = buffer ? GST_BUFFER_DTS_OR_PTS (buffer) : GST_CLOCK_TIME_NONE;
   if (segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID (ts)) {
     now_rt = current_running_time (self);
     buf_rt = gst_segment_to_running_time (&segment, GST_FORMAT_TIME, ts);
@@ -108,9 +107,9 @@ gst_p2p_src_push_segment_not_live (GstP2pSrc *self, GstEvent *event)
  * same shift. An early joiner (the first buffer within "latency" of the
  * start) gets the sender's segment unchanged. */
 void
-gst_p2p_src_shift_late_join_not_live (GstP2pSrc *self, GstBuffer *buffer)
+gst_p2p_src_shift_late_join_not_live (GstP2pSrc *self, GstClockTime ts)
 {
-  GstClockTime ts = GST_BUFFER_DTS_OR_PTS (buffer), buf_rt;
+  GstClockTime buf_rt;
   GstClockTimeDiff late;
   GstSegment segment = self->segment;
   GstEvent *ev;

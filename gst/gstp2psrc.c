@@ -81,9 +81,9 @@ prepare_buffer (GstP2pSrc *self, GstBuffer *buf)
   GST_LOG_OBJECT (self, "received %" GST_PTR_FORMAT, buf);
   push_stream_start_if_needed (self);
   if (self->live)
-    gst_p2p_src_push_pending_segment (self, buf);
+    gst_p2p_src_push_pending_segment (self, GST_BUFFER_DTS_OR_PTS (buf));
   else
-    gst_p2p_src_shift_late_join_not_live (self, buf);
+    gst_p2p_src_shift_late_join_not_live (self, GST_BUFFER_DTS_OR_PTS (buf));
   if (!self->first_buffer_done) {
     self->first_buffer_done = TRUE;
     GST_INFO_OBJECT (self, "first buffer after %.1f ms (from start to push)",
@@ -155,7 +155,7 @@ push_item (GstP2pSrc *self, GstMiniObject *obj)
         return TRUE;
       case GST_EVENT_EOS:
         push_stream_start_if_needed (self);
-        gst_p2p_src_push_pending_segment (self, NULL);
+        gst_p2p_src_push_pending_segment (self, GST_CLOCK_TIME_NONE);
         GST_INFO_OBJECT (self, "end of stream from %s", self->conn_peer);
         /* closed first: "stats" and the "disconnected" message are final
          * when EOS reaches the bus */
@@ -163,17 +163,45 @@ push_item (GstP2pSrc *self, GstMiniObject *obj)
         gst_pad_push_event (self->srcpad, event);
         pause_task (self, "eos");
         return FALSE;
-      case GST_EVENT_FLUSH_START:
-      case GST_EVENT_FLUSH_STOP:
+      case GST_EVENT_FLUSH_STOP:{
+        gboolean reset_time;
+
+        gst_event_parse_flush_stop (event, &reset_time);
+        if (reset_time) {
+          /* the sender's running time starts over (a flushing seek): a
+           * late join's shift no longer applies, its first buffer after
+           * this decides again */
+          self->rt_shift = 0;
+          self->shift_decided = FALSE;
+          self->segment_fresh = FALSE;
+        }
         gst_pad_push_event (self->srcpad, event);
         return TRUE;
+      }
+      case GST_EVENT_FLUSH_START:
+        gst_pad_push_event (self->srcpad, event);
+        return TRUE;
+      case GST_EVENT_GAP:{
+        GstClockTime ts;
+
+        /* a GAP first (a sparse or gap-filled stream) places the segment
+         * as a buffer would */
+        push_stream_start_if_needed (self);
+        gst_event_parse_gap (event, &ts, NULL);
+        if (self->live)
+          gst_p2p_src_push_pending_segment (self, ts);
+        else
+          gst_p2p_src_shift_late_join_not_live (self, ts);
+        gst_pad_push_event (self->srcpad, event);
+        return TRUE;
+      }
       default:
         push_stream_start_if_needed (self);
         /* the segment waits for its first buffer (live shift) also across
          * caps and tags, which a sender sends between them */
         if (GST_EVENT_TYPE (event) != GST_EVENT_CAPS
             && GST_EVENT_TYPE (event) != GST_EVENT_TAG)
-          gst_p2p_src_push_pending_segment (self, NULL);
+          gst_p2p_src_push_pending_segment (self, GST_CLOCK_TIME_NONE);
         gst_pad_push_event (self->srcpad, event);
         return TRUE;
     }
@@ -195,7 +223,7 @@ push_pending_eos (GstP2pSrc *self)
     return FALSE;
   GST_INFO_OBJECT (self, "end of stream requested by the application");
   push_stream_start_if_needed (self);
-  gst_p2p_src_push_pending_segment (self, NULL);
+  gst_p2p_src_push_pending_segment (self, GST_CLOCK_TIME_NONE);
   gst_p2p_src_drop_connection (self, "receiver ended the stream (EOS)");
   gst_pad_push_event (self->srcpad, eos);
   pause_task (self, "eos requested");
@@ -523,11 +551,15 @@ gst_p2p_src_activate_mode (GstPad *pad, GstObject *parent, GstPadMode mode,
 {
   GstP2pSrc *self = GST_P2P_SRC (parent);
   g_autofree char *location = NULL;
+  gboolean files;
 
   GST_OBJECT_LOCK (self);
   location = g_strdup (self->location);
+  if (active)
+    self->files_active = location != NULL;
+  files = self->files_active;
   GST_OBJECT_UNLOCK (self);
-  if (location)
+  if (files)
     return files_activate_mode (self, location, mode, active);
   if (mode != GST_PAD_MODE_PUSH)
     return FALSE;

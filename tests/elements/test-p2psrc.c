@@ -1555,6 +1555,257 @@ GST_START_TEST (test_live_downstream_eos)
 }
 GST_END_TEST;
 
+/* The URI or location of a running p2psrc cannot change (as filesrc's):
+ * the property warns, the URI handler fails with BAD_STATE, and the element
+ * stops at once in the mode it started in. Before, a location set while
+ * PLAYING made set_state(NULL) take the random-access path and wait for the
+ * sender's next buffer (found in review). */
+GST_START_TEST (test_live_location_while_playing)
+{
+  GstElement *sender, *sink, *receiver, *src;
+  g_autofree char *peer = NULL, *uri = NULL, *uri_after = NULL;
+  g_autoptr (GError) err = NULL;
+  Probe probe;
+  gint64 t0;
+
+  sender = live_sender_start ("reliable", &sink, &peer);
+  receiver = live_receiver_new (peer, "delivery=reliable");
+  src = gst_bin_get_by_name (GST_BIN (receiver), "src");
+  probe_init (&probe, receiver, "out");
+  fail_if (gst_element_set_state (receiver, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  fail_unless (probe_wait (&probe, 3, FALSE));
+  uri = gst_uri_handler_get_uri (GST_URI_HANDLER (src));
+
+  /* (each says why with a g_warning) */
+  g_object_set (src, "location", "a/b.flac", NULL);
+  g_object_set (src, "uri", "p2p://x/a.flac", NULL);
+  fail_if (gst_uri_handler_set_uri (GST_URI_HANDLER (src), "p2p://x/a.flac", &err));
+  fail_unless (g_error_matches (err, GST_URI_ERROR, GST_URI_ERROR_BAD_STATE), "%s",
+      err ? err->message : "no error");
+  uri_after = gst_uri_handler_get_uri (GST_URI_HANDLER (src));
+  fail_unless_equals_string (uri_after, uri);
+
+  /* the sender stops sending: nothing wakes a read but the state change */
+  gst_element_set_state (sender, GST_STATE_PAUSED);
+  t0 = g_get_monotonic_time ();
+  fail_unless_equals_int (gst_element_set_state (receiver, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  fail_unless (g_get_monotonic_time () - t0 < 2 * G_USEC_PER_SEC);
+  /* and in NULL it may change */
+  g_object_set (src, "location", "a/b.flac", NULL);
+  g_clear_pointer (&uri_after, g_free);
+  uri_after = gst_uri_handler_get_uri (GST_URI_HANDLER (src));
+  fail_unless (g_str_has_suffix (uri_after, "/a/b.flac"), "%s", uri_after);
+
+  gst_element_set_state (sender, GST_STATE_NULL);
+  probe_clear (&probe);
+  gst_object_unref (src);
+  gst_object_unref (sink);
+  gst_object_unref (receiver);
+  gst_object_unref (sender);
+}
+GST_END_TEST;
+
+/* A p2psink in a harness (transport=quic on loopback, not waiting for a
+ * receiver), stream-start, caps and a TIME segment pushed; its
+ * ID@127.0.0.1:PORT in @peer. */
+static GstHarness *
+harness_sender_start (char **peer)
+{
+  GstHarness *h = gst_harness_new_parse ("p2psink name=sink transport=quic port=0 "
+      "wait-for-peer=false");
+  g_autoptr (GstElement) sink = gst_bin_get_by_name (GST_BIN (h->element), "sink");
+  GstSegment seg;
+
+  gst_harness_set_src_caps_str (h, "application/x-test");
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+  *peer = loopback_peer_of (sink);
+  return h;
+}
+
+static void
+harness_push_at (GstHarness *h, GstClockTime pts)
+{
+  GstBuffer *b = gst_buffer_new_allocate (NULL, 100, NULL);
+
+  GST_BUFFER_PTS (b) = pts;
+  GST_BUFFER_DURATION (b) = 100 * GST_MSECOND;
+  fail_unless_equals_int (gst_harness_push (h, b), GST_FLOW_OK);
+}
+
+static void
+wait_connected (GstHarness *h)
+{
+  g_autoptr (GstElement) sink = gst_bin_get_by_name (GST_BIN (h->element), "sink");
+  guint n = 0;
+
+  for (guint i = 0; i < 500 && n == 0; i++) {
+    g_object_get (sink, "n-peers", &n, NULL);
+    if (n == 0)
+      g_usleep (10 * 1000);
+  }
+  fail_unless_equals_int (n, 1);
+}
+
+typedef struct {
+  GMutex lock;
+  GstSegment seg;
+  gboolean flushed;             /* a FLUSH_STOP came */
+  GstClockTime first_rt;        /* first buffer (after the flush, if any) */
+  GstClockTime first_clock_rt;
+  GstElement *pipeline;
+} RtProbe;
+
+static GstPadProbeReturn
+rt_probe_cb (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  RtProbe *p = data;
+
+  g_mutex_lock (&p->lock);
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_BOTH) {
+    GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
+
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_SEGMENT) {
+      const GstSegment *seg;
+
+      gst_event_parse_segment (ev, &seg);
+      p->seg = *seg;
+    } else if (GST_EVENT_TYPE (ev) == GST_EVENT_FLUSH_STOP) {
+      p->flushed = TRUE;
+      p->first_rt = GST_CLOCK_TIME_NONE;
+    }
+  } else if (!GST_CLOCK_TIME_IS_VALID (p->first_rt)) {
+    GstBuffer *b = (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) ?
+        gst_buffer_list_get (GST_PAD_PROBE_INFO_BUFFER_LIST (info), 0) :
+        GST_PAD_PROBE_INFO_BUFFER (info);
+    GstClock *clock = gst_element_get_clock (p->pipeline);
+
+    p->first_rt = gst_segment_to_running_time (&p->seg, GST_FORMAT_TIME, GST_BUFFER_PTS (b));
+    if (p->first_rt == GST_CLOCK_TIME_NONE)
+      p->first_rt = G_MAXUINT64 - 1;    /* (clipped: says so below) */
+    if (clock) {
+      p->first_clock_rt = gst_clock_get_time (clock) - gst_element_get_base_time (p->pipeline);
+      gst_object_unref (clock);
+    }
+  }
+  g_mutex_unlock (&p->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+/* The receiver "p2psrc peer=@peer @props ! fakesink name=out", PLAYING, with
+ * @p on fakesink's pad. */
+static GstElement *
+rt_receiver_start (RtProbe *p, const char *peer, const char *props)
+{
+  GstElement *pipeline = live_receiver_new (peer, props);
+  g_autoptr (GstElement) out = gst_bin_get_by_name (GST_BIN (pipeline), "out");
+  g_autoptr (GstPad) pad = gst_element_get_static_pad (out, "sink");
+
+  memset (p, 0, sizeof *p);
+  g_mutex_init (&p->lock);
+  gst_segment_init (&p->seg, GST_FORMAT_UNDEFINED);
+  p->first_rt = GST_CLOCK_TIME_NONE;
+  p->pipeline = pipeline;
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST
+      | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_EVENT_FLUSH, rt_probe_cb, p,
+      NULL);
+  fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  return pipeline;
+}
+
+/* Waits (bounded) for the first buffer (after the flush if @flushed). */
+static void
+rt_probe_wait (RtProbe *p, gboolean flushed)
+{
+  for (guint i = 0; i < 500; i++) {
+    gboolean done;
+
+    g_mutex_lock (&p->lock);
+    done = GST_CLOCK_TIME_IS_VALID (p->first_rt) && p->flushed == flushed;
+    g_mutex_unlock (&p->lock);
+    if (done)
+      return;
+    g_usleep (10 * 1000);
+  }
+  fail ("no buffer came%s", flushed ? " after the flush" : "");
+}
+
+/* A live receiver (is-live=true) joins a sender 30 s into its stream, and
+ * the first thing after the segment is a GAP (a sparse or gap-filled
+ * stream): the segment is still shifted so that the stream plays now (the
+ * GAP pushed it unshifted: the first buffer was due 30 s later; found in
+ * review). */
+GST_START_TEST (test_live_gap_first_shifted)
+{
+  g_autofree char *peer = NULL;
+  GstHarness *h = harness_sender_start (&peer);
+  GstElement *receiver;
+  RtProbe p;
+
+  receiver = rt_receiver_start (&p, peer, "is-live=true");
+  wait_connected (h);
+  fail_unless (gst_harness_push_event (h, gst_event_new_gap (30 * GST_SECOND, GST_SECOND)));
+  for (guint i = 0; i < 5; i++)
+    harness_push_at (h, 31 * GST_SECOND + i * 100 * GST_MSECOND);
+  rt_probe_wait (&p, FALSE);
+  g_mutex_lock (&p.lock);
+  GST_INFO ("first buffer at running time %" GST_TIME_FORMAT ", clock %" GST_TIME_FORMAT,
+      GST_TIME_ARGS (p.first_rt), GST_TIME_ARGS (p.first_clock_rt));
+  /* the GAP plays now, the buffer 1 s after it */
+  fail_unless (p.first_rt < p.first_clock_rt + 3 * GST_SECOND, "first buffer at running "
+      "time %" GST_TIME_FORMAT " with the clock at %" GST_TIME_FORMAT,
+      GST_TIME_ARGS (p.first_rt), GST_TIME_ARGS (p.first_clock_rt));
+  g_mutex_unlock (&p.lock);
+  gst_element_set_state (receiver, GST_STATE_NULL);
+  gst_object_unref (receiver);
+  g_mutex_clear (&p.lock);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+/* A non-live receiver joins 3 s into a stream (its segment is shifted back
+ * 3 s), then the sender seeks to 0 with a flush that resets the running
+ * time: the shift no longer applies, the buffers from pts 0 are in the new
+ * segment (they had running time NONE: a sink clipped them; found in
+ * review). */
+GST_START_TEST (test_late_join_shift_reset_by_flush)
+{
+  g_autofree char *peer = NULL;
+  GstHarness *h = harness_sender_start (&peer);
+  GstElement *receiver;
+  GstSegment seg;
+  RtProbe p;
+
+  receiver = rt_receiver_start (&p, peer, "");
+  wait_connected (h);
+  for (guint i = 0; i < 5; i++)
+    harness_push_at (h, 3 * GST_SECOND + i * 100 * GST_MSECOND);
+  rt_probe_wait (&p, FALSE);
+  g_mutex_lock (&p.lock);
+  /* joined late: played from where the sender was */
+  fail_unless (p.first_rt < GST_SECOND, "%" GST_TIME_FORMAT, GST_TIME_ARGS (p.first_rt));
+  g_mutex_unlock (&p.lock);
+
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+  for (guint i = 0; i < 5; i++)
+    harness_push_at (h, i * 100 * GST_MSECOND);
+  rt_probe_wait (&p, TRUE);
+  g_mutex_lock (&p.lock);
+  fail_unless_equals_uint64 (p.first_rt, 0);
+  fail_unless_equals_uint64 (p.seg.offset, 0);
+  g_mutex_unlock (&p.lock);
+  gst_element_set_state (receiver, GST_STATE_NULL);
+  gst_object_unref (receiver);
+  g_mutex_clear (&p.lock);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
 /* Issue 16 item 2: a receiver joining a live sender that has run for 2 s
  * plays at once from the sender's current position: its first buffer's
  * running time is the receiver pipeline's running time when it arrives
@@ -1948,6 +2199,9 @@ p2psrc_suite (void)
   tcase_set_timeout (tc, 120);
   tcase_add_test (tc, test_live_eos_event);
   tcase_add_test (tc, test_live_downstream_eos);
+  tcase_add_test (tc, test_live_gap_first_shifted);
+  tcase_add_test (tc, test_late_join_shift_reset_by_flush);
+  tcase_add_test (tc, test_live_location_while_playing);
   tcase_add_test (tc, test_live_late_joiner);
   tcase_add_test (tc, test_live_refused_fast);
   tcase_add_test (tc, test_live_reconnect_messages);
