@@ -23,8 +23,7 @@ note_consumed_locked (P2pQuicConnection *self, GBytes *msg)
   gsize before = self->recv_consumed_pending;
 
   self->recv_consumed_pending += g_bytes_get_size (msg);
-  if (self->recv_consumed_pending == 0)
-    return FALSE;
+  self->recv_consumed_pending_n++;
   /* Once per batch, and whenever the queue ran empty (the reader waits). */
   return (before < CONSUMED_BATCH && self->recv_consumed_pending >= CONSUMED_BATCH) ||
       self->recv_queue.length == 0;
@@ -197,7 +196,7 @@ cb_message (P2pQuicSession *s, GBytes *message, gpointer user_data)
   if (w) {
     /* Handed to the application at once: its credit goes back now. */
     if (self->session)
-      p2p_quic_session_message_consumed (self->session, g_bytes_get_size (message));
+      p2p_quic_session_message_consumed (self->session, g_bytes_get_size (message), 1);
     g_task_return_pointer (w->task, message, (GDestroyNotify) g_bytes_unref);
     waiter_free (w);
   }

@@ -63,6 +63,7 @@ struct _P2pQuicConnection {
   GQueue recv_queue;            /* GBytes */
   gsize recv_consumed_pending;  /* message bytes taken by the application, credit not yet
                                  * returned to the session (receive backpressure) */
+  guint recv_consumed_pending_n;  /* and how many messages */
   GQueue recv_waiters;          /* Waiter* of receive_async */
   GQueue send_waiters;          /* Waiter* of send_async (message not yet queued) */
   GQueue send_queue;            /* GBytes not yet given to the session */

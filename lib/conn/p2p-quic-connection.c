@@ -308,6 +308,7 @@ work_cb (GObject *object)
   P2pQuicConnection *self = P2P_QUIC_CONNECTION (object);
   GQueue msgs = G_QUEUE_INIT, dgrams = G_QUEUE_INIT;
   gsize msg_bytes, consumed;
+  guint consumed_n;
   gboolean close_requested;
   g_autofree char *reason = NULL;
   GBytes *b;
@@ -325,12 +326,14 @@ work_cb (GObject *object)
   self->close_pending = FALSE;
   reason = g_steal_pointer (&self->close_reason);
   consumed = self->recv_consumed_pending;
+  consumed_n = self->recv_consumed_pending_n;
   self->recv_consumed_pending = 0;
+  self->recv_consumed_pending_n = 0;
   g_mutex_unlock (&self->lock);
 
   if (self->session) {
-    if (consumed > 0)
-      p2p_quic_session_message_consumed (self->session, consumed);
+    if (consumed_n > 0)
+      p2p_quic_session_message_consumed (self->session, consumed, consumed_n);
     while ((b = g_queue_pop_head (&msgs))) {
       g_autoptr (GError) error = NULL;
 

@@ -58,7 +58,7 @@ deliver_message (P2pQuicSession *s, GBytes *body)
   if (s->cb.message) {
     s->cb.message (s, body, s->user_data);
   } else {
-    p2p_quic_session_message_consumed (s, g_bytes_get_size (body));
+    p2p_quic_session_message_consumed (s, g_bytes_get_size (body), 1);
     g_bytes_unref (body);
   }
 }
@@ -267,6 +267,15 @@ return_msg_credit (P2pQuicSession *s, guint64 n)
   ngtcp2_conn_extend_max_offset (s->conn, n);
 }
 
+/* How many messages may wait unread: the window's worth at 32 bytes each
+ * (their memory, ~64 bytes of bookkeeping each, then stays within about
+ * three windows), at least 65536. */
+static guint64
+max_unread (P2pQuicSession *s)
+{
+  return MAX ((guint64) s->cfg.recv_window / 32, 65536);
+}
+
 int
 p2p_quic_session_on_message_data (P2pQuicSession *s, const guint8 *data, gsize len)
 {
@@ -279,10 +288,17 @@ p2p_quic_session_on_message_data (P2pQuicSession *s, const guint8 *data, gsize l
     gsize blen = g_bytes_get_size (body);
     guint64 credit = p2p_wire_varint_len (type) + p2p_wire_varint_len (blen);
 
-    if (type != P2P_FRAME_MESSAGE)
+    if (type != P2P_FRAME_MESSAGE) {
       credit += blen;
-    else
+    } else if (++s->msg_unconsumed_n > max_unread (s)) {
+      g_bytes_unref (body);
+      fail_protocol (s, P2P_DISCONNECT_LIMIT, g_error_new (P2P_ERROR,
+              P2P_ERROR_LIMIT_EXCEEDED, "more than %" G_GUINT64_FORMAT
+              " messages sent to a receiver that did not read them", max_unread (s)));
+      return -1;
+    } else {
       s->msg_unconsumed += blen;
+    }
     if (p2p_quic_session_is_established (s))
       return_msg_credit (s, credit);
     else
@@ -352,12 +368,13 @@ p2p_quic_session_send_message (P2pQuicSession *s, GBytes *message, GError **erro
 }
 
 void
-p2p_quic_session_message_consumed (P2pQuicSession *s, gsize len)
+p2p_quic_session_message_consumed (P2pQuicSession *s, gsize len, guint n)
 {
   g_return_if_fail (s != NULL);
 
   len = (gsize) MIN ((guint64) len, s->msg_unconsumed);
   s->msg_unconsumed -= len;
+  s->msg_unconsumed_n -= MIN ((guint64) n, s->msg_unconsumed_n);
   if (p2p_quic_session_is_established (s))
     return_msg_credit (s, len);
   else

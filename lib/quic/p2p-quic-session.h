@@ -273,11 +273,15 @@ gboolean p2p_quic_session_send_message (P2pQuicSession *s, GBytes *message, GErr
 /* Bytes of messages queued or in flight (unacknowledged). */
 gsize p2p_quic_session_get_send_queued (P2pQuicSession *s);
 gsize p2p_quic_session_get_send_queue_high (P2pQuicSession *s);
-/* The application is done with @len bytes of messages (sizes of message()
- * bodies): returns that much flow-control credit to the peer. Until then,
- * at most cfg.recv_window bytes of messages are delivered (and buffered)
- * ahead of consumption; a stalled consumer stalls the sender. */
-void p2p_quic_session_message_consumed (P2pQuicSession *s, gsize len);
+/* The application is done with @n messages of @len bytes in all (sizes of
+ * message() bodies): returns that much flow-control credit to the peer.
+ * Until then, at most cfg.recv_window bytes of messages are delivered (and
+ * buffered) ahead of consumption; a stalled consumer stalls the sender.
+ * A message's frame header is credited at once, so the count is bounded
+ * too: a peer with more than recv_window / 32 messages unread (at least
+ * 65536; empty ones cost ~64 bytes of memory each for 2 on the wire) is
+ * disconnected (LIMIT). */
+void p2p_quic_session_message_consumed (P2pQuicSession *s, gsize len, guint n);
 
 /* LIMIT_EXCEEDED if larger than get_max_datagram_size(); queued datagrams
  * beyond a small bound are dropped (counted). */

@@ -85,7 +85,7 @@ static P2pIdentity *client_id, *server_id;
 static void
 on_message (P2pQuicSession *s, GBytes *message, gpointer user_data)
 {
-  p2p_quic_session_message_consumed (s, g_bytes_get_size (message));
+  p2p_quic_session_message_consumed (s, g_bytes_get_size (message), 1);
   g_bytes_unref (message);
 }
 

@@ -102,7 +102,7 @@ on_message (P2pQuicSession *s, GBytes *m, gpointer ud)
   if (side->hold_messages)
     side->held += len;
   else
-    p2p_quic_session_message_consumed (s, len);
+    p2p_quic_session_message_consumed (s, len, 1);
   if (side->rx_sum && len) {
     gint64 t0 = g_get_monotonic_time ();
 
@@ -1856,6 +1856,44 @@ test_send_queue_grows (void)
   }
 }
 
+/* Found in review: a message's frame header is credited back at once, so
+ * empty messages cost the peer 2 bytes of window and the receiver ~64 bytes
+ * of memory each, without bound while the application does not read (a
+ * file service never does: 830 MB after 27 MiB of them). More than
+ * recv_window / 32 (at least 65536) unread messages close the connection
+ * with LIMIT; read ones do not count. */
+static void
+test_unread_messages_bounded (void)
+{
+  g_autoptr (Pair) p = pair_new ();
+  g_autoptr (GBytes) empty = g_bytes_new (NULL, 0);
+  const guint max = 65536;      /* recv_window 1 MiB: the least */
+
+  p->cfg[1].recv_window = 1024 * 1024;
+  p->side[1].hold_messages = TRUE;
+  pair_establish (p);
+  for (guint i = 0; i < max; i++)
+    g_assert_true (p2p_quic_session_send_message (p->s[0], empty, NULL));
+  g_assert_true (pair_run (p, pred_messages, GUINT_TO_POINTER (max), 60 * SEC));
+  pair_run (p, NULL, NULL, 1 * SEC);
+  g_assert_false (p->side[1].closed);
+  /* read (consumed) messages do not count */
+  p2p_quic_session_message_consumed (p->s[1], 0, 10);
+  for (guint i = 0; i < 10; i++)
+    g_assert_true (p2p_quic_session_send_message (p->s[0], empty, NULL));
+  g_assert_true (pair_run (p, pred_messages, GUINT_TO_POINTER (max + 10), 10 * SEC));
+  pair_run (p, NULL, NULL, 1 * SEC);
+  g_assert_false (p->side[1].closed);
+  /* one more unread: the receiver closes, and says why */
+  g_assert_true (p2p_quic_session_send_message (p->s[0], empty, NULL));
+  g_assert_true (pair_run (p, pred_both_closed, NULL, 10 * SEC));
+  g_assert_cmpuint (p->side[1].n_messages, ==, max + 10);
+  g_assert_error (p->side[1].error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED);
+  g_assert_nonnull (strstr (p->side[1].error->message, "65536 messages"));
+  g_assert_nonnull (p->side[0].reason);
+  g_assert_nonnull (strstr (p->side[0].reason, "did not read"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1867,6 +1905,7 @@ main (int argc, char **argv)
   g_test_add_func ("/security/peer-key-check", test_peer_key_check);
   g_test_add_func ("/security/server-requires-client-key", test_server_requires_client_key);
   g_test_add_func ("/quic-session/message-sizes", test_message_sizes);
+  g_test_add_func ("/security/unread-messages-bounded", test_unread_messages_bounded);
   g_test_add_func ("/quic-session/order", test_order);
   g_test_add_func ("/quic-session/bulk-64mib", test_bulk_64mib);
   g_test_add_func ("/quic-session/bulk-jumbo", test_bulk_jumbo);
