@@ -254,6 +254,95 @@ evict_pending (P2pQuicEndpoint *self, Remote *oldest)
   g_hash_table_remove (self->remotes, oldest->key);
 }
 
+/* Full of established connections (net thread): so that one host cannot
+ * hold every slot (64 idle connections kept up by keepalives locked
+ * everyone else out, found in security review), a host with at least two
+ * fewer connections than the host holding the most takes that one's oldest:
+ * it is closed ("connection limit: ..."), the newcomer admitted. Only for
+ * an address proved by our Retry token (else a Retry is sent: spoofed
+ * Initials must not close anyone's connection). TRUE when room was made;
+ * FALSE when the Initial was answered or dropped. Several hosts behind one
+ * NAT count as one host. */
+static gboolean
+make_room_for_host (P2pQuicEndpoint *self, const char *key, const char *ip,
+    GSocketAddress *from, const guint8 *data, gsize len)
+{
+  g_autoptr (GHashTable) per_ip = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (P2pQuicConnection) victim_conn = NULL;
+  struct sockaddr_storage sa;
+  gsize salen = g_socket_address_get_native_size (from), odcid_len;
+  guint8 odcid[P2P_QUIC_MAX_CID_LEN];
+  GHashTableIter iter;
+  gpointer value;
+  Remote *victim = NULL;
+  guint top = 0, mine;
+
+  if (ip == NULL)
+    return FALSE;
+  /* connections per host, and the oldest live one of each */
+  g_hash_table_iter_init (&iter, self->remotes);
+  while (g_hash_table_iter_next (&iter, NULL, &value)) {
+    Remote *r = value;
+    g_autoptr (P2pQuicConnection) conn = NULL;
+    guint n;
+
+    if (!r->server || r->pending || r->alias || r->ip == NULL)
+      continue;
+    conn = g_weak_ref_get (&r->conn);
+    /* (one already closing frees its slot soon: not counted) */
+    if (conn == NULL || !p2p_connection_is_connected (P2P_CONNECTION (conn)))
+      continue;
+    n = GPOINTER_TO_UINT (g_hash_table_lookup (per_ip, r->ip)) + 1;
+    g_hash_table_insert (per_ip, r->ip, GUINT_TO_POINTER (n));
+    if (n > top || (n == top && victim && g_strcmp0 (victim->ip, r->ip) == 0
+            && r->seq < victim->seq)) {
+      top = n;
+      victim = r;
+    }
+  }
+  /* (the oldest of the top host: look again, the scan order is arbitrary) */
+  if (victim) {
+    g_hash_table_iter_init (&iter, self->remotes);
+    while (g_hash_table_iter_next (&iter, NULL, &value)) {
+      Remote *r = value;
+      g_autoptr (P2pQuicConnection) conn = NULL;
+
+      if (!r->server || r->pending || r->alias || g_strcmp0 (r->ip, victim->ip) != 0
+          || r->seq >= victim->seq)
+        continue;
+      conn = g_weak_ref_get (&r->conn);
+      if (conn && p2p_connection_is_connected (P2P_CONNECTION (conn)))
+        victim = r;
+    }
+  }
+  mine = GPOINTER_TO_UINT (g_hash_table_lookup (per_ip, ip));
+  if (victim == NULL || top < mine + 2)
+    return FALSE;
+  if (salen == 0 || salen > sizeof (sa) ||
+      !g_socket_address_to_native (from, &sa, sizeof (sa), NULL))
+    return FALSE;
+  switch (p2p_quic_retry_check (data, len, self->retry_secret, &sa, salen,
+          RETRY_TOKEN_LIFETIME_NS, p2p_datagram_socket_now (self->socket), odcid,
+          &odcid_len)) {
+    case P2P_QUIC_TOKEN_VALID:
+      break;
+    case P2P_QUIC_TOKEN_NONE:
+      g_debug ("%s: client Initial answered with a Retry (connections full; %s holds %u)",
+          key, victim->ip, top);
+      send_retry (self, from, data, len);
+      return FALSE;
+    default:
+      return FALSE;
+  }
+  victim_conn = g_weak_ref_get (&victim->conn);
+  g_message ("connection limit reached: closing the oldest of the %u connections from %s "
+      "to admit one from %s", top, victim->ip, ip);
+  self->evicted_established++;
+  p2p_connection_close (P2P_CONNECTION (victim_conn),
+      "connection limit reached: room made for another host");
+  return TRUE;
+}
+
 void
 p2p_quic_endpoint_accept_initial (P2pQuicEndpoint *self, const char *key, GSocketAddress *from,
     const guint8 *data, gsize len)
@@ -268,6 +357,7 @@ p2p_quic_endpoint_accept_initial (P2pQuicEndpoint *self, const char *key, GSocke
   guint max_conn, max_pending, adopted;
   guint8 odcid[P2P_QUIC_MAX_CID_LEN];
   gsize odcid_len;
+  gboolean room_made = FALSE;
 
   g_mutex_lock (&self->lock);
   if (!self->accepting || self->closed) {
@@ -284,9 +374,12 @@ p2p_quic_endpoint_accept_initial (P2pQuicEndpoint *self, const char *key, GSocke
   ip = p2p_address_limit_key (from);
   count_server (self, ip, &c);
   if (c.live - c.pending + adopted >= max_conn) {
-    g_debug ("%s: client Initial dropped (%u connections)", key, c.live - c.pending + adopted);
-    refuse (self, "connection-limit");
-    return;
+    if (!(room_made = make_room_for_host (self, key, ip, from, data, len))) {
+      g_debug ("%s: client Initial dropped (%u connections)", key,
+          c.live - c.pending + adopted);
+      refuse (self, "connection-limit");
+      return;
+    }
   }
   if (!validate_address (self, key, from, data, len, c.pending, odcid, &odcid_len))
     return;
@@ -305,7 +398,7 @@ p2p_quic_endpoint_accept_initial (P2pQuicEndpoint *self, const char *key, GSocke
   /* Full of half-open handshakes: the oldest makes room if it had time to
    * finish (a burst of honest dialers must not evict one another: the
    * newcomer retransmits its Initial after a PTO instead). */
-  if (c.pending >= max_pending || c.live + adopted >= max_conn) {
+  if (c.pending >= max_pending || (!room_made && c.live + adopted >= max_conn)) {
     guint64 now = p2p_datagram_socket_now (self->socket);
 
     /* Only a client that proved its address (our Retry token) may evict:
@@ -429,4 +522,11 @@ p2p_quic_endpoint_get_evicted (P2pQuicEndpoint *self)
 {
   g_return_val_if_fail (P2P_IS_QUIC_ENDPOINT (self), 0);
   return self->evicted;
+}
+
+guint64
+p2p_quic_endpoint_get_evicted_established (P2pQuicEndpoint *self)
+{
+  g_return_val_if_fail (P2P_IS_QUIC_ENDPOINT (self), 0);
+  return self->evicted_established;
 }

@@ -71,6 +71,7 @@ struct _P2pQuicEndpoint {
   P2pTokenBucket reset_budget;  /* Stateless Resets sent */
   guint64 resets_sent;
   guint64 evicted;
+  guint64 evicted_established;  /* connections closed to admit another host */
   guint64 handshake_seq;
 
   /* shared, under lock */

@@ -47,6 +47,8 @@ guint64 p2p_quic_endpoint_get_retries_sent (P2pQuicEndpoint *self);
  * have, e.g. from before a restart). */
 guint64 p2p_quic_endpoint_get_resets_sent (P2pQuicEndpoint *self);
 guint64 p2p_quic_endpoint_get_evicted (P2pQuicEndpoint *self);
+/* Established connections closed when full to admit another host. */
+guint64 p2p_quic_endpoint_get_evicted_established (P2pQuicEndpoint *self);
 void p2p_quic_endpoint_set_counters (P2pQuicEndpoint *self, P2pProviderCounters *counters);
 void p2p_quic_endpoint_set_accepting (P2pQuicEndpoint *self, gboolean accepting,
     GPtrArray *allowed_peers, guint max_connections);

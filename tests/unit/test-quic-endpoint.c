@@ -1552,6 +1552,92 @@ test_evict_needs_token (void)
   sim_teardown (&s);
 }
 
+/* Found in security review: one host holding every connection slot
+ * (64 idle connections kept up by keepalives) locked every other host out.
+ * Full (4 here), a host with at least two fewer connections than the one
+ * holding the most takes that one's oldest (after proving its address with
+ * a Retry); the hog itself, or a host as big as it, is refused as before. */
+static gboolean
+sim_dial_failed_or_done (gpointer data)
+{
+  return ((SimDial *) data)->done;
+}
+
+static void
+test_fair_share_when_full (void)
+{
+  Sim s = { 0 };
+  g_autoptr (GPtrArray) hog = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GPtrArray) accepted = g_ptr_array_new_with_free_func (g_object_unref);
+  P2pQuicEndpoint *other, *third, *again;
+  SimDial d = { 0 }, d2 = { 0 }, d3 = { 0 };
+  P2pConnection *acc;
+  guint connected = 0;
+
+  sim_setup (&s, 4);
+  s.cfg.keepalive_ns = 100 * MS;        /* the clients keep theirs up */
+  p2p_quic_endpoint_set_accepting (s.server, TRUE, NULL, 4);
+  for (guint i = 0; i < 4; i++) {
+    SimDial hd = { 0 };
+    P2pQuicEndpoint *e = sim_endpoint (&s, 2, 0, s.client_id);
+
+    p2p_quic_endpoint_dial_async (e, s.server_addr, p2p_identity_get_peer_id (s.server_id),
+        NULL, sim_dialed, &hd);
+    g_ptr_array_add (accepted, sim_dial_wait_accept (&s, &hd));
+    g_ptr_array_add (hog, hd.conn);
+    g_ptr_array_add (hog, e);
+  }
+  p2p_sim_network_advance (s.net, 2 * SEC);     /* idle, kept up */
+
+  /* another host: a Retry, then it takes the hog's oldest */
+  other = sim_endpoint (&s, 3, 0, s.client_id);
+  p2p_quic_endpoint_dial_async (other, s.server_addr, p2p_identity_get_peer_id (s.server_id),
+      NULL, sim_dialed, &d);
+  acc = sim_dial_wait_accept (&s, &d);
+  g_assert_cmpuint (p2p_quic_endpoint_get_evicted_established (s.server), ==, 1);
+  p2p_sim_network_advance (s.net, 1 * SEC);
+  g_assert_false (p2p_connection_is_connected (g_ptr_array_index (hog, 0)));
+  for (guint i = 0; i < hog->len; i += 2)
+    connected += p2p_connection_is_connected (g_ptr_array_index (hog, i));
+  g_assert_cmpuint (connected, ==, 3);
+  g_assert_true (p2p_connection_is_connected (d.conn));
+
+  /* the hog again (3 against 1): refused, nobody closed */
+  again = sim_endpoint (&s, 2, 0, s.client_id);
+  p2p_quic_endpoint_dial_async (again, s.server_addr, p2p_identity_get_peer_id (s.server_id),
+      NULL, sim_dialed, &d2);
+  g_assert_true (p2p_sim_network_run_until_cond (s.net, sim_dial_failed_or_done, &d2, 60 * SEC));
+  g_assert_null (d2.conn);
+  g_assert_nonnull (d2.error);
+  g_assert_cmpuint (p2p_quic_endpoint_get_evicted_established (s.server), ==, 1);
+
+  /* a third host (0 against 3): admitted, the hog down to 2 */
+  third = sim_endpoint (&s, 4, 0, s.client_id);
+  p2p_quic_endpoint_dial_async (third, s.server_addr, p2p_identity_get_peer_id (s.server_id),
+      NULL, sim_dialed, &d3);
+  g_ptr_array_add (accepted, g_steal_pointer (&acc));    /* (kept open) */
+  acc = sim_dial_wait_accept (&s, &d3);
+  g_assert_cmpuint (p2p_quic_endpoint_get_evicted_established (s.server), ==, 2);
+  p2p_sim_network_advance (s.net, 1 * SEC);
+  connected = 0;
+  for (guint i = 0; i < hog->len; i += 2)
+    connected += p2p_connection_is_connected (g_ptr_array_index (hog, i));
+  g_assert_cmpuint (connected, ==, 2);
+  g_assert_true (p2p_connection_is_connected (d.conn));
+  g_assert_true (p2p_connection_is_connected (d3.conn));
+
+  g_clear_object (&acc);
+  g_clear_object (&d.conn);
+  g_clear_object (&d3.conn);
+  g_clear_error (&d2.error);
+  g_clear_object (&other);
+  g_clear_object (&again);
+  g_clear_object (&third);
+  g_ptr_array_set_size (hog, 0);
+  g_ptr_array_set_size (accepted, 0);
+  sim_teardown (&s);
+}
+
 /* Review finding 4: the key of the per-address handshake limits (and the
  * rendezvous'): IPv4 as is, IPv4-mapped IPv6 as its IPv4 address, IPv6 by
  * /64; two addresses in one /64 share a key, another /64 does not. (The
@@ -2506,6 +2592,7 @@ main (int argc, char **argv)
   ADD ("handshake-rate", test_handshake_rate, GUINT_TO_POINTER (500));
   g_test_add_func ("/security/half-open-handshakes", test_half_open_handshakes);
   g_test_add_func ("/security/evict-needs-token", test_evict_needs_token);
+  g_test_add_func ("/security/fair-share-when-full", test_fair_share_when_full);
   g_test_add_func ("/security/address-limit-key", test_address_limit_key);
   g_test_add_func ("/security/unaccepted-streams", test_unaccepted_streams);
   g_test_add_func ("/security/rate-table-lru", test_rate_table_lru);
