@@ -13,6 +13,15 @@
 
 typedef struct _Setup Setup;
 
+/* Setups one peer may have in progress: a quarter of max_pending (4 of
+ * the default 16), so that one peer's offers (16 fresh signed ones every
+ * 0.25 s, candidates that never answer) cannot hold every slot (found in
+ * security review). */
+#define MAX_SETUPS_PER_PEER(max_pending) MAX ((max_pending) / 4, 1)
+/* Every setup ends within this: ICE done but no QUIC Initial ever sent
+ * over the path held its slot and agent for good. */
+#define SETUP_DEADLINE_S 30
+
 struct _P2pIceResponder {
   P2pSignaling *signaling;
   P2pIdentity *identity;
@@ -43,6 +52,7 @@ struct _Setup {
   P2pQuicConnection *conn;
   gulong established_id, closed_id;
   GCancellable *cancel;
+  GSource *deadline;      /* SETUP_DEADLINE_S */
   gboolean dead;
   gint refs;              /* the table + one per async operation in flight */
 };
@@ -73,6 +83,10 @@ setup_free (Setup *s)
 {
   s->dead = TRUE;
   g_cancellable_cancel (s->cancel);
+  if (s->deadline) {
+    g_source_destroy (s->deadline);
+    g_clear_pointer (&s->deadline, g_source_unref);
+  }
   if (s->conn) {
     g_signal_handler_disconnect (s->conn, s->established_id);
     g_signal_handler_disconnect (s->conn, s->closed_id);
@@ -110,6 +124,33 @@ setup_done (Setup *s)
   self->reap = g_idle_source_new ();
   g_source_set_callback (self->reap, reap_idle, self, NULL);
   g_source_attach (self->reap, g_main_context_get_thread_default ());
+}
+
+static gboolean
+on_setup_deadline (gpointer user_data)
+{
+  Setup *s = user_data;
+
+  if (!s->dead) {
+    g_message ("ICE connection from %s not set up within %u s: dropped", s->from_text,
+        SETUP_DEADLINE_S);
+    setup_done (s);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+static guint
+setups_from (P2pIceResponder *self, const P2pPeerId *from)
+{
+  GHashTableIter iter;
+  gpointer value;
+  guint n = 0;
+
+  g_hash_table_iter_init (&iter, self->setups);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (!((Setup *) value)->dead && p2p_peer_id_equal (&((Setup *) value)->from, from))
+      n++;
+  return n;
 }
 
 static void
@@ -375,6 +416,12 @@ responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
     p2p_ice_payload_clear (&p);
     return;
   }
+  if (setups_from (self, from) >= MAX_SETUPS_PER_PEER (self->max_pending)) {
+    reply_error (self, from, p.session, "too many connections being set up from this "
+        "peer; try again");
+    p2p_ice_payload_clear (&p);
+    return;
+  }
 
   g_autoptr (GError) error = NULL;
   g_autoptr (P2pIcePath) path = p2p_ice_path_new (g_main_context_get_thread_default (),
@@ -401,6 +448,10 @@ responder_on_signal (P2pSignaling *sig, const P2pPeerId *from, const char *text,
   s->refs = 1;
   g_hash_table_insert (self->setups, s->key, s);
   p2p_ice_payload_clear (&p);
+  s->deadline = g_timeout_source_new_seconds (SETUP_DEADLINE_S);
+  g_source_set_callback (s->deadline, on_setup_deadline, setup_ref (s),
+      (GDestroyNotify) setup_unref);
+  g_source_attach (s->deadline, g_main_context_get_thread_default ());
 
   p2p_packet_path_set_handlers (P2P_PACKET_PATH (s->path), on_first_datagram, NULL, s, NULL);
   p2p_ice_path_gather_async (s->path, s->cancel, on_responder_gathered, setup_ref (s));
