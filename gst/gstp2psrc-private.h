@@ -58,6 +58,10 @@ struct _GstP2pSrc {
   /* the pad was activated in the random-access mode (location set); its
    * deactivation follows the same path (object lock) */
   gboolean files_active;
+  /* why the last uri/location set through a property was refused (object
+   * lock): the element fails to start with it instead of running without
+   * that location (a bad location made p2psrc wait in stream mode) */
+  char *settings_error;
   gboolean is_live;
   guint64 max_queue_bytes;
 

@@ -75,8 +75,9 @@ gst_p2p_src_install_properties (GObjectClass *gobject_class)
       g_param_spec_string ("uri", "URI",
           "p2p://<peer ID, ticket or ID@HOST:PORT>[/path]: sets \"peer\", and "
           "\"location\" to the path (percent-decoded) when there is one (also "
-          "the URI handler: playbin uri=p2p://...); a malformed URI is refused "
-          "with a warning and leaves both unchanged", NULL, rw));
+          "the URI handler: playbin uri=p2p://...); a malformed URI leaves both "
+          "unchanged and the element then fails to start with an error saying "
+          "why", NULL, rw));
   g_object_class_install_property (gobject_class, PROP_LOCATION,
       g_param_spec_string ("location", "Location",
           "Path of a file served by the peer's file service (p2p-serve), "
@@ -247,6 +248,7 @@ src_set_uri (GstP2pSrc *self, const char *uri, GError **error)
   GST_OBJECT_LOCK (self);
   g_free (self->location);
   self->location = g_steal_pointer (&path);
+  g_clear_pointer (&self->settings_error, g_free);
   GST_OBJECT_UNLOCK (self);
   return TRUE;
 }
@@ -316,8 +318,14 @@ gst_p2p_src_set_property (GObject *object, guint prop_id, const GValue *value,
         break;
       }
       /* like the URI handler: a bad URI is refused, the peer unchanged */
-      if (uri && !src_set_uri (self, uri, &err))
+      if (uri && !src_set_uri (self, uri, &err)) {
         GST_WARNING_OBJECT (self, "uri \"%s\" refused: %s", uri, err->message);
+        GST_OBJECT_LOCK (self);
+        g_free (self->settings_error);
+        self->settings_error = g_strdup_printf ("The uri \"%s\" was refused: %s", uri,
+            err->message);
+        break;
+      }
       GST_OBJECT_LOCK (self);
       break;
     }
@@ -338,12 +346,22 @@ gst_p2p_src_set_property (GObject *object, guint prop_id, const GValue *value,
         if (!src_set_uri (self, loc, &err))
           GST_WARNING_OBJECT (self, "location \"%s\" refused: %s", loc, err->message);
         GST_OBJECT_LOCK (self);
+        if (err) {
+          g_free (self->settings_error);
+          self->settings_error = g_strdup_printf ("The location \"%s\" was refused: %s",
+              loc, err->message);
+        }
         break;
       }
       if (loc && loc[0] && !p2p_file_path_check (loc, strlen (loc), &err)) {
         GST_WARNING_OBJECT (self, "location \"%s\" refused: %s", loc, err->message);
+        g_free (self->settings_error);
+        self->settings_error = g_strdup_printf ("The location \"%s\" was refused: %s "
+            "(a path relative to the served directory, such as Artist/Album/01.flac)", loc,
+            err->message);
         break;
       }
+      g_clear_pointer (&self->settings_error, g_free);
       g_free (self->location);
       self->location = loc && loc[0] ? g_strdup (loc) : NULL;
       break;

@@ -409,6 +409,13 @@ ensure_open (GstP2pSrc *self)
   gboolean opened;
 
   GST_OBJECT_LOCK (self);
+  if (self->settings_error) {
+    g_autofree char *why = g_strdup (self->settings_error);
+
+    GST_OBJECT_UNLOCK (self);
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", why), (NULL));
+    return FALSE;
+  }
   opened = self->obj->provider != NULL;
   /* a file's first requests ride with the QUIC handshake's last flight */
   self->obj->early_streams = self->location != NULL;
@@ -782,6 +789,7 @@ gst_p2p_src_finalize (GObject *object)
   g_free (self->conn_peer);
   g_free (self->resume_peer);
   g_free (self->location);
+  g_free (self->settings_error);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
   G_OBJECT_CLASS (parent_class)->finalize (object);

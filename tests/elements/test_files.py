@@ -875,10 +875,21 @@ class FilesTest(TrackChecks, unittest.TestCase):
                 self.assertIn(text, err)
                 self.assertIn(rel, err)
                 self.assertIn('on peer', err)
-        # ".." never leaves the client: the URI is refused
-        with self.assertRaises(Exception):
-            Gst.parse_launch('p2psrc uri="p2p://%s/Artist/../escape.flac" ! fakesink' % self.ticket)
-            raise Exception('accepted')
+        # ".." and absolute paths never leave the client: a uri or location
+        # property refused makes p2psrc fail to start, naming it (it used to
+        # run without a location, in stream mode, and wait for ever: found
+        # in a new-user walkthrough)
+        for desc, path in (
+                ('p2psrc uri="p2p://%s/Artist/../escape.flac"' % self.ticket, 'Artist/../escape.flac'),
+                ('p2psrc peer="%s" location="/Artist/x.flac"' % self.ticket, '/Artist/x.flac'),
+                ('p2psrc peer="%s" location="../escape.flac"' % self.ticket, '../escape.flac')):
+            with self.subTest(desc=desc):
+                t0 = time.monotonic()
+                err = run_pipeline(desc + ' ! fakesink')
+                self.assertIsNotNone(err)
+                self.assertIn('was refused', err)
+                self.assertIn(path, err)
+                self.assertLess(time.monotonic() - t0, 5)
 
 
 if __name__ == '__main__':
