@@ -95,17 +95,42 @@ connection_thread (gpointer data)
   return NULL;
 }
 
+#define FILES_ONLY_REASON "this peer serves files only: ask for a path " \
+  "(p2p://PEER/path/to/file, or p2psrc location=...)"
+
+/* The connection's messages: the file requests come on streams, so a
+ * message is a media receiver (p2psrc without a location) that would wait
+ * for ever for a stream this peer never sends: the connection is closed
+ * with a reason it shows. Reading them also keeps none held unread. */
+static gpointer
+message_thread (gpointer data)
+{
+  Job *j = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) msg = p2p_connection_receive (j->conn, j->cancel, &error);
+
+  if (msg) {
+    g_debug ("file service: a message from a media receiver: closing");
+    p2p_connection_close (j->conn, FILES_ONLY_REASON);
+  }
+  job_done (j);
+  return NULL;
+}
+
 void
 p2p_file_service_serve_connection (P2pFileService *self, P2pConnection *conn)
 {
-  Job *j;
+  Job *j, *m;
 
   g_return_if_fail (P2P_IS_FILE_SERVICE (self));
   g_return_if_fail (P2P_IS_CONNECTION (conn));
 
   j = job_new (self);
   j->conn = g_object_ref (conn);
+  m = job_new (self);
+  m->conn = g_object_ref (conn);
   g_thread_unref (g_thread_new ("p2p-file-conn", connection_thread, j));
+  g_thread_unref (g_thread_new ("p2p-file-msgs", message_thread, m));
 }
 
 static gpointer

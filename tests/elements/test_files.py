@@ -862,6 +862,24 @@ class FilesTest(TrackChecks, unittest.TestCase):
         self.assertIsNotNone(smp)
         self.assertLessEqual(abs(smp.get_buffer().pts - pa), max(da, 1))
 
+    def test_stream_mode_against_file_server(self):
+        """p2psrc without a location (stream mode) against a file server:
+        an error at once that says to give a path, not a wait for ever
+        (found in a new-user walkthrough)."""
+        for desc in ('p2psrc peer="%s" ! fakesink' % self.ticket,
+                     'playbin uri="p2p://%s" audio-sink=fakesink video-sink=fakesink'
+                     % self.ticket):
+            with self.subTest(desc=desc):
+                t0 = time.monotonic()
+                p = Gst.parse_launch(desc)
+                p.set_state(Gst.State.PLAYING)
+                msg = p.get_bus().timed_pop_filtered(WAIT_S * Gst.SECOND, Gst.MessageType.ERROR)
+                p.set_state(Gst.State.NULL)
+                self.assertIsNotNone(msg, desc)
+                err, dbg = msg.parse_error()
+                self.assertIn('serves files only', err.message + (dbg or ''))
+                self.assertLess(time.monotonic() - t0, 5)
+
     def test_bad_paths(self):
         cases = [
             ('nope.flac', '"nope.flac" not found on peer'),
