@@ -339,6 +339,19 @@ unlock_and_post (GstP2pFileReader *self)
     gst_element_post_message (self->element, g_queue_pop_head (&msgs));
 }
 
+/* Under @lock, in a recovery (no connection, no request in flight): posts
+ * the messages deferred so far, the lock dropped meanwhile, so that an
+ * application sees each reconnect attempt as it starts ("reconnecting…"),
+ * not all of them once the read has ended. */
+static void
+post_deferred_now (GstP2pFileReader *self)
+{
+  if (g_queue_is_empty (&self->deferred))
+    return;
+  unlock_and_post (self);
+  g_mutex_lock (&self->lock);
+}
+
 static gboolean
 ensure_conn (GstP2pFileReader *self, GError **error)
 {
@@ -487,6 +500,7 @@ with_recovery (GstP2pFileReader *self, ReadOnce once, guint64 at, guint64 want, 
         p2p_connection_close (self->conn, "reconnecting");
         g_clear_object (&self->conn);
       }
+      post_deferred_now (self);
       reader_wait_ms (self, delay);
       if (!ensure_conn (self, &err)) {
         if (self->reconnects >= RECONNECT_MAX || g_cancellable_is_cancelled (self->cancel)) {

@@ -570,6 +570,49 @@ class FilesTest(TrackChecks, unittest.TestCase):
             srv.wait()
             srv.stdout.close()
 
+    def test_reconnect_messages_as_they_happen(self):
+        """The server dies mid-track and stays away: each p2p-reconnect
+        message is posted when its attempt starts (an application shows
+        "reconnecting..."), not all at once with the error at the end (found
+        in a new-user walkthrough); then an error naming the path."""
+        rel = self.files['01 flac.flac']
+        srv, ticket, _ = start_server(self.root, [])
+        posted = []
+        p = Gst.parse_launch('p2psrc name=src uri="p2p://%s/%s" keep-alive=0 idle-timeout=1500 ! '
+                             'appsink name=s sync=false max-buffers=1'
+                             % (ticket, urllib.parse.quote(rel)))
+        bus = p.get_bus()
+        bus.enable_sync_message_emission()
+
+        def on_sync(_bus, m):
+            if m.type == Gst.MessageType.ERROR:
+                posted.append(('error', time.monotonic(), m.parse_error()[0].message))
+            elif (m.type == Gst.MessageType.ELEMENT
+                  and m.get_structure().get_name() == 'p2p-reconnect'):
+                posted.append(('reconnect', time.monotonic(), None))
+        bus.connect('sync-message', on_sync)
+        try:
+            p.set_state(Gst.State.PLAYING)
+            self.assertIsNotNone(p.get_by_name('s').emit('try-pull-sample', WAIT_S * Gst.SECOND))
+            srv.kill()
+            srv.wait()
+            # (the appsink is full: the next reads need the server)
+            for _ in range(WAIT_S * 10):
+                if any(k == 'error' for k, _t, _m in posted):
+                    break
+                p.get_by_name('s').emit('try-pull-sample', 100 * Gst.MSECOND)
+            kinds = [k for k, _t, _m in posted]
+            self.assertIn('error', kinds)
+            self.assertGreaterEqual(kinds.count('reconnect'), 2)
+            first = next(t for k, t, _m in posted if k == 'reconnect')
+            err_t, err_msg = next((t, m) for k, t, m in posted if k == 'error')
+            # 4 pauses of 500 ms between the 5 attempts
+            self.assertGreater(err_t - first, 1.0, posted)
+            self.assertIn(rel, err_msg)
+        finally:
+            p.set_state(Gst.State.NULL)
+            srv.stdout.close()
+
     def test_push_mode(self):
         """A downstream that does not pull: p2psrc pushes (bytes identical to
         the file), and a TIME seek through a push-mode demuxer (BYTES seek
