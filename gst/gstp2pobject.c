@@ -556,8 +556,84 @@ gst_p2p_object_set_uri (GstP2pObject *self, const gchar *uri, GError **error)
   return TRUE;
 }
 
+typedef struct {
+  GAsyncResult *result;
+  gboolean timed_out;
+  GCancellable *cancellable;
+} ConnectWait;
+
+static void
+connect_wait_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ConnectWait *w = data;
+
+  w->result = g_object_ref (result);
+}
+
+static gboolean
+connect_wait_timeout (gpointer data)
+{
+  ConnectWait *w = data;
+
+  w->timed_out = TRUE;
+  g_cancellable_cancel (w->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+connect_wait_cancel (GCancellable *parent, gpointer data)
+{
+  g_cancellable_cancel (G_CANCELLABLE (data));
+}
+
+/* One dial of @peer through @provider, bounded by @timeout_ms (0: the
+ * transport's own bound) and @cancellable; blocking. On timeout:
+ * P2P_ERROR_TIMEOUT naming connect-timeout. */
+static P2pConnection *
+dial_with_timeout (P2pProvider *provider, const char *peer, guint timeout,
+    GCancellable *cancellable, GError **error)
+{
+  g_autoptr (GMainContext) ctx = NULL;
+  g_autoptr (GSource) timer = NULL;
+  ConnectWait w = { 0 };
+  P2pConnection *conn;
+  GError *local = NULL;
+  gulong handler;
+
+  w.cancellable = g_cancellable_new ();
+  handler = g_cancellable_connect (cancellable, G_CALLBACK (connect_wait_cancel),
+      g_object_ref (w.cancellable), g_object_unref);
+  /* the completion and the timer run on a private context (the thread
+   * default at the call), iterated here like p2p_provider_connect() does */
+  ctx = g_main_context_new ();
+  g_main_context_push_thread_default (ctx);
+  if (timeout > 0) {
+    timer = g_timeout_source_new (timeout);
+    g_source_set_callback (timer, connect_wait_timeout, &w, NULL);
+    g_source_attach (timer, ctx);
+  }
+  p2p_provider_connect_async (provider, peer, w.cancellable, connect_wait_done, &w);
+  while (w.result == NULL)
+    g_main_context_iteration (ctx, TRUE);
+  if (timer)
+    g_source_destroy (timer);
+  g_main_context_pop_thread_default (ctx);
+  g_cancellable_disconnect (cancellable, handler);
+  conn = p2p_provider_connect_finish (provider, w.result, &local);
+  g_object_unref (w.result);
+  if (!conn && w.timed_out && !g_cancellable_is_cancelled (cancellable)) {
+    g_clear_error (&local);
+    g_set_error (&local, P2P_ERROR, P2P_ERROR_TIMEOUT,
+        "no connection within %u ms (connect-timeout)", timeout);
+  }
+  g_object_unref (w.cancellable);
+  if (!conn)
+    g_propagate_error (error, local);
+  return conn;
+}
+
 P2pConnection *
-gst_p2p_object_connect (GstP2pObject *self, GCancellable *cancellable,
+gst_p2p_object_connect (GstP2pObject *self, guint timeout_ms, GCancellable *cancellable,
     GError **error)
 {
   g_autofree char *peer = gst_p2p_object_dup_peer (self);
@@ -586,7 +662,7 @@ gst_p2p_object_connect (GstP2pObject *self, GCancellable *cancellable,
     g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED, "The element is not started");
     return NULL;
   }
-  conn = p2p_provider_connect (provider, peer, cancellable, error);
+  conn = dial_with_timeout (provider, peer, timeout_ms, cancellable, error);
   g_object_unref (provider);
   return conn;
 }

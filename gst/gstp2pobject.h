@@ -143,8 +143,10 @@ gboolean gst_p2p_object_peer_allowed (GstP2pObject *self, P2pConnection *conn,
 /* Installs the "peer-connecting" signal (p2psink, p2psrc in listen mode). */
 guint gst_p2p_object_install_peer_connecting (GObjectClass *klass);
 
-/* Connects to the configured peer (blocking, cancellable). */
-P2pConnection *gst_p2p_object_connect (GstP2pObject *self,
+/* Connects to the configured peer (blocking, cancellable): the kept
+ * connection if there is one, else a dial bounded by @timeout_ms (0: the
+ * transport's own bound; timeout: P2P_ERROR_TIMEOUT naming connect-timeout). */
+P2pConnection *gst_p2p_object_connect (GstP2pObject *self, guint timeout_ms,
     GCancellable *cancellable, GError **error);
 void gst_p2p_object_release_connection (GstP2pObject *self, P2pConnection *conn,
     const char *reason);

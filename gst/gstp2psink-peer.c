@@ -475,7 +475,7 @@ gst_p2p_sink_accept_thread (gpointer data)
 
   if (mode == GST_P2P_MODE_CONNECT) {
     g_autoptr (GError) err = NULL;
-    P2pConnection *conn = gst_p2p_object_connect (self->obj, cancellable, &err);
+    P2pConnection *conn = gst_p2p_object_connect (self->obj, 0, cancellable, &err);
 
     if (conn) {
       gst_p2p_sink_add_peer (self, conn);

@@ -361,7 +361,14 @@ ensure_conn (GstP2pFileReader *self, GError **error)
    * requests that went with it */
   if (self->conn)
     return TRUE;
-  self->conn = gst_p2p_object_connect (self->obj, self->cancel, error);
+  {
+    guint timeout = 0;
+
+    /* (a dial to a peer that went silent: connect-timeout, not twice the
+     * transport's idle timeout, 60 s a try) */
+    g_object_get (self->element, "connect-timeout", &timeout, NULL);
+    self->conn = gst_p2p_object_connect (self->obj, timeout, self->cancel, error);
+  }
   if (self->conn)
     g_queue_push_tail (&self->deferred,
         gst_p2p_object_connection_message (self->obj, self->conn, "connected"));

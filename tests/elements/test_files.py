@@ -613,6 +613,39 @@ class FilesTest(TrackChecks, unittest.TestCase):
             p.set_state(Gst.State.NULL)
             srv.stdout.close()
 
+    def test_frozen_server_bounded(self):
+        """The server freezes mid-track (SIGSTOP: to the player, a path that
+        went black): the loss is noticed after idle-timeout, and each
+        redial gives up after connect-timeout (it waited twice the
+        transport's idle timeout, 60 s a try, 5 minutes in all: found in a
+        new-user walkthrough); an error naming the path, in seconds."""
+        rel = self.files['01 flac.flac']
+        srv, ticket, _ = start_server(self.root, [])
+        p = Gst.parse_launch('p2psrc name=src uri="p2p://%s/%s" keep-alive=0 idle-timeout=1000 '
+                             'connect-timeout=500 ! appsink name=s sync=false max-buffers=1'
+                             % (ticket, urllib.parse.quote(rel)))
+        try:
+            p.set_state(Gst.State.PLAYING)
+            self.assertIsNotNone(p.get_by_name('s').emit('try-pull-sample', WAIT_S * Gst.SECOND))
+            srv.send_signal(signal.SIGSTOP)
+            t0 = time.monotonic()
+            msg = None
+            while msg is None and time.monotonic() - t0 < 30:
+                p.get_by_name('s').emit('try-pull-sample', 100 * Gst.MSECOND)
+                msg = p.get_bus().pop_filtered(Gst.MessageType.ERROR)
+            self.assertIsNotNone(msg, 'no error within 30 s')
+            waited = time.monotonic() - t0
+            # idle-timeout, 5 tries of connect-timeout, 4 pauses of 500 ms:
+            # about 5.5 s (each try took twice idle-timeout: 13 s here)
+            self.assertLess(waited, 9)
+            self.assertIn(rel, msg.parse_error()[0].message)
+        finally:
+            p.set_state(Gst.State.NULL)
+            srv.send_signal(signal.SIGCONT)
+            srv.kill()
+            srv.wait()
+            srv.stdout.close()
+
     def test_push_mode(self):
         """A downstream that does not pull: p2psrc pushes (bytes identical to
         the file), and a TIME seek through a push-mode demuxer (BYTES seek
