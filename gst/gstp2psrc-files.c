@@ -389,9 +389,26 @@ check_validator (GstP2pFileReader *self, const P2pFileHeader *h, GError **error)
   }
   if (h->size != self->first.size || h->mtime_ns != self->first.mtime_ns
       || h->file_id != self->first.file_id) {
+    g_autoptr (GString) what = g_string_new (NULL);
+
+    /* say what changed: a rewrite in place keeps the size */
+    if (h->size != self->first.size)
+      g_string_append_printf (what, ", size %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT,
+          self->first.size, h->size);
+    if (h->mtime_ns != self->first.mtime_ns) {
+      g_autoptr (GDateTime) a = g_date_time_new_from_unix_utc (self->first.mtime_ns
+          / G_GUINT64_CONSTANT (1000000000));
+      g_autoptr (GDateTime) b = g_date_time_new_from_unix_utc (h->mtime_ns
+          / G_GUINT64_CONSTANT (1000000000));
+      g_autofree char *ta = a ? g_date_time_format_iso8601 (a) : NULL;
+      g_autofree char *tb = b ? g_date_time_format_iso8601 (b) : NULL;
+
+      g_string_append_printf (what, ", modified %s -> %s", ta ? ta : "?", tb ? tb : "?");
+    }
+    if (h->file_id != self->first.file_id)
+      g_string_append (what, ", replaced by another file (inode)");
     g_set_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_CHANGED,
-        "the file changed on the peer while being read (size %" G_GUINT64_FORMAT " -> %"
-        G_GUINT64_FORMAT ")", self->first.size, h->size);
+        "the file changed on the peer while being read (%s)", what->str + 2);
     return FALSE;
   }
   return TRUE;

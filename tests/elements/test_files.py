@@ -646,6 +646,41 @@ class FilesTest(TrackChecks, unittest.TestCase):
             srv.wait()
             srv.stdout.close()
 
+    def test_file_changed_while_read(self):
+        """The file is rewritten in place (same size) while a player reads
+        it: the next answer's validator differs and the player stops with
+        CHANGED saying what changed, never mixing old and new bytes."""
+        rel = 'changing.bin'
+        path = os.path.join(self.root, rel)
+        with open(path, 'wb') as f:
+            f.write(os.urandom(24 * 1024 * 1024))
+        try:
+            p = Gst.parse_launch('p2psrc peer="%s" location="%s" keep-alive=0 ! '
+                                 'appsink name=s sync=false max-buffers=1' % (self.ticket, rel))
+            sink = p.get_by_name('s')
+            p.set_state(Gst.State.PLAYING)
+            self.assertIsNotNone(sink.emit('try-pull-sample', WAIT_S * Gst.SECOND))
+            st = os.stat(path)
+            with open(path, 'r+b') as f:
+                f.write(os.urandom(st.st_size))
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10 * 10 ** 9))
+            msg = None
+            for _ in range(2000):
+                if sink.emit('try-pull-sample', 100 * Gst.MSECOND) is None and sink.get_property('eos'):
+                    break
+                msg = p.get_bus().pop_filtered(Gst.MessageType.ERROR)
+                if msg:
+                    break
+            p.set_state(Gst.State.NULL)
+            self.assertIsNotNone(msg, 'read to the end without noticing the change')
+            text = msg.parse_error()[0].message
+            self.assertIn('changed on the peer', text)
+            self.assertIn('modified', text)
+            self.assertNotIn('size', text)
+            self.assertIn(rel, text)
+        finally:
+            os.unlink(path)
+
     def test_push_mode(self):
         """A downstream that does not pull: p2psrc pushes (bytes identical to
         the file), and a TIME seek through a push-mode demuxer (BYTES seek
