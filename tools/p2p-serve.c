@@ -16,13 +16,13 @@
 #include "p2p/p2p.h"
 #include "p2p-metrics.h"
 
-static int opt_port = -1;
+static int opt_port = G_MININT;        /* not given */
 static char *opt_bind_address;
 static char *opt_identity;
 static char *opt_allowed;
 static char **opt_rendezvous;
-static int opt_max_streams_per_peer;
-static int opt_max_streams;
+static int opt_max_streams_per_peer = G_MININT;
+static int opt_max_streams = G_MININT;
 static char *opt_metrics;
 
 static GOptionEntry entries[] = {
@@ -101,27 +101,51 @@ main (int argc, char **argv)
     g_printerr ("p2p-serve: give exactly one directory to serve (try --help)\n");
     return 1;
   }
+  /* out-of-range values are errors, not silently the default */
+  if (opt_port != G_MININT && (opt_port < 0 || opt_port > 65535)) {
+    g_printerr ("p2p-serve: --port %d: give a UDP port, 0 to 65535 (0 = any)\n", opt_port);
+    return 1;
+  }
+  if (opt_max_streams != G_MININT && (opt_max_streams < 1 || opt_max_streams > 4096)) {
+    g_printerr ("p2p-serve: --max-streams %d: give 1 to 4096\n", opt_max_streams);
+    return 1;
+  }
+  if (opt_max_streams_per_peer != G_MININT
+      && (opt_max_streams_per_peer < 1 || opt_max_streams_per_peer > 4096)) {
+    g_printerr ("p2p-serve: --max-streams-per-peer %d: give 1 to 4096\n",
+        opt_max_streams_per_peer);
+    return 1;
+  }
+  if (opt_port == G_MININT)
+    opt_port = -1;
   service = p2p_file_service_new (argv[1], &error);
   if (!service)
     return die ("cannot serve", error);
-  if (opt_max_streams_per_peer > 0)
+  if (opt_max_streams_per_peer != G_MININT)
     g_object_set (service, "max-streams-per-peer", (guint) opt_max_streams_per_peer, NULL);
-  if (opt_max_streams > 0)
+  if (opt_max_streams != G_MININT)
     g_object_set (service, "max-streams", (guint) opt_max_streams, NULL);
 
   identity = opt_identity ? p2p_identity_load_or_create (opt_identity, &error)
       : p2p_identity_new ();
   if (!identity)
     return die ("identity", error);
-  config = p2p_config_new_from_env (&error);
-  if (!config)
-    return die ("configuration", error);
+  {
+    /* --rendezvous takes P2P_BOOTSTRAP_PEERS' place, checked by the same
+     * rules (a ws:// or wss:// URL, or dht://) */
+    g_auto (GStrv) envp = g_get_environ ();
+
+    if (opt_rendezvous) {
+      g_autofree char *list = g_strjoinv (",", opt_rendezvous);
+
+      envp = g_environ_setenv (envp, "P2P_BOOTSTRAP_PEERS", list, TRUE);
+    }
+    config = p2p_config_new_from_environ ((const char *const *) envp, &error);
+    if (!config)
+      return die (opt_rendezvous ? "--rendezvous or the environment" : "configuration", error);
+  }
   if (opt_port >= 0)
     config->listen_port = opt_port;
-  if (opt_rendezvous) {
-    g_strfreev (config->bootstrap_peers);
-    config->bootstrap_peers = g_strdupv (opt_rendezvous);
-  }
   if (opt_allowed && !p2p_config_set_allowed_peers (config, opt_allowed, &error))
     return die ("--allowed-peers", error);
   provider = p2p_provider_new_from_config (identity, config, &error);

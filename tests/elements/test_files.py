@@ -973,6 +973,27 @@ class FilesTest(TrackChecks, unittest.TestCase):
         self.assertIsNotNone(smp)
         self.assertLessEqual(abs(smp.get_buffer().pts - pa), max(da, 1))
 
+    def test_serve_bad_options(self):
+        """p2p-serve refuses out-of-range options and a rendezvous URL that
+        is not ws://, wss:// or dht:// with a message and exit status 1, at
+        once (--port -5 listened on 8800, --max-streams 0 was ignored, an
+        http:// rendezvous was retried every 2 s for ever: found in a
+        new-user walkthrough)."""
+        cases = [(['--port', '-5'], '--port -5'), (['--port', '70000'], '--port 70000'),
+                 (['--max-streams', '0'], '--max-streams 0'),
+                 (['--max-streams-per-peer', '-1'], '--max-streams-per-peer -1'),
+                 (['--rendezvous', 'http://127.0.0.1:1/'], "scheme 'http'"),
+                 ([], 'give exactly one directory')]
+        for args, text in cases:
+            with self.subTest(args=args):
+                argv = [os.path.join(BUILD, 'tools', 'p2p-serve')] + \
+                    ([self.root] if args else []) + ['--bind-address', '127.0.0.1'] + args
+                r = subprocess.run(argv, capture_output=True, text=True, timeout=10,
+                                   env=dict(os.environ, P2P_MDNS='0'))
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertIn(text, r.stderr)
+                self.assertEqual(r.stdout, '')
+
     def test_stream_mode_against_file_server(self):
         """p2psrc without a location (stream mode) against a file server:
         an error at once that says to give a path, not a wait for ever
