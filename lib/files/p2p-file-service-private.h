@@ -43,6 +43,7 @@ struct _P2pFileService {
   GObject parent;
 
   char *root;                   /* resolved */
+  char *root_error;             /* why root is not usable (a service made with g_object_new) */
   guint max_streams_per_peer, max_streams, max_open_files;
   guint read_ahead, stall_timeout_ms;
 

@@ -125,6 +125,10 @@ p2p_file_service_serve_connection (P2pFileService *self, P2pConnection *conn)
   g_return_if_fail (P2P_IS_FILE_SERVICE (self));
   g_return_if_fail (P2P_IS_CONNECTION (conn));
 
+  if (self->root_error) {
+    p2p_connection_close (conn, self->root_error);
+    return;
+  }
   j = job_new (self);
   j->conn = g_object_ref (conn);
   m = job_new (self);
@@ -240,14 +244,18 @@ p2p_file_service_set_allowed_peers (P2pFileService *self, const char *peers, GEr
  *
  * Returns: (transfer full): a new service, or %NULL with @error.
  */
-P2pFileService *
-p2p_file_service_new (const char *root, GError **error)
+/* The real path of @root if it is a directory that can be served. */
+static char *
+resolve_root (const char *root, GError **error)
 {
   g_autofree char *real = NULL;
   struct stat st;
 
-  g_return_val_if_fail (root != NULL, NULL);
-
+  if (root == NULL) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        "no directory to serve: set \"root\" (p2p_file_service_new())");
+    return NULL;
+  }
   real = realpath (root, NULL);
   if (real == NULL || stat (real, &st) != 0) {
     int e = errno;
@@ -261,6 +269,19 @@ p2p_file_service_new (const char *root, GError **error)
         "cannot serve \"%s\": not a directory", root);
     return NULL;
   }
+  return g_steal_pointer (&real);
+}
+
+P2pFileService *
+p2p_file_service_new (const char *root, GError **error)
+{
+  g_autofree char *real = NULL;
+
+  g_return_val_if_fail (root != NULL, NULL);
+
+  real = resolve_root (root, error);
+  if (real == NULL)
+    return NULL;
   return g_object_new (P2P_TYPE_FILE_SERVICE, "root", real, NULL);
 }
 
@@ -282,7 +303,22 @@ p2p_file_service_constructed (GObject *object)
 {
   P2pFileService *self = P2P_FILE_SERVICE (object);
 
+  g_autoptr (GError) error = NULL;
+  char *real;
+
   G_OBJECT_CLASS (p2p_file_service_parent_class)->constructed (object);
+  /* made with g_object_new() (Python: P2p.FileService(root=...)) the root
+   * is checked here: a service without a usable root refuses every
+   * connection saying why, instead of answering every request with an
+   * error of the file system */
+  real = resolve_root (self->root, &error);
+  if (real) {
+    g_free (self->root);
+    self->root = real;
+  } else {
+    g_warning ("P2pFileService: %s", error->message);
+    self->root_error = g_strdup (error->message);
+  }
   self->watchdog = g_thread_new ("p2p-file-watchdog", watchdog_thread, self);
 }
 
@@ -309,6 +345,7 @@ p2p_file_service_finalize (GObject *object)
   P2pFileService *self = P2P_FILE_SERVICE (object);
 
   g_free (self->root);
+  g_free (self->root_error);
   g_array_unref (self->allowed);
   g_hash_table_unref (self->per_peer);
   g_ptr_array_unref (self->requests);

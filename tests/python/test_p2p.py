@@ -459,6 +459,35 @@ class TestFileService(unittest.TestCase):
             import shutil
             shutil.rmtree(self.tmp)
 
+    def test_constructor(self):
+        """P2p.FileService(root=...) (g_object_new, what PyGObject calls)
+        resolves the root as p2p_file_service_new() does; without a usable
+        root it warns and will refuse connections saying why (it answered
+        every request with "Bad address": found in a new-user
+        walkthrough)."""
+        import subprocess
+        import tempfile
+        tmp = tempfile.mkdtemp(prefix="p2p-py-root-")
+        cwd = os.getcwd()
+        try:
+            os.chdir(os.path.dirname(tmp))
+            service = P2p.FileService(root=os.path.basename(tmp))
+            self.assertEqual(service.get_root(), os.path.realpath(tmp))
+        finally:
+            os.chdir(cwd)
+            os.rmdir(tmp)
+        env = dict(os.environ)
+        env.pop("G_DEBUG", None)
+        for args, text in (("", "no directory to serve"),
+                           ("root='/nonexistent-p2p-root'", "No such file or directory")):
+            code = ("import gi; gi.require_version('P2p', '1.0'); "
+                    "from gi.repository import P2p; s = P2p.FileService(%s); "
+                    "print('root', s.get_root())" % args)
+            r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(text, r.stderr)
+
     def test_quic(self):
         def target(ep):
             port = ep.listener.get_local_address().get_port()
