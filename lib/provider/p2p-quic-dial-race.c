@@ -236,9 +236,14 @@ resolved (GObject *source, GAsyncResult *res, gpointer user_data)
   GList *addrs = g_resolver_lookup_by_name_finish (G_RESOLVER (source), res, &error);
 
   c->outstanding--;
-  if (addrs && !c->done)
-    dial_address (c, addrs->data, r->port);
-  else if (!c->done)
+  if (addrs && !c->done) {
+    guint n = 0;
+
+    /* every address of the name races (at most 4): "localhost" may give
+     * ::1 first while the peer listens on 127.0.0.1 only */
+    for (GList *l = addrs; l && n < 4; l = l->next, n++)
+      dial_address (c, l->data, r->port);
+  } else if (!c->done)
     p2p_error_keep_telling (&c->error, g_error_new (P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
         "cannot resolve host name %s: %s", r->host, error ? error->message : "no address"));
   g_clear_error (&error);
