@@ -74,6 +74,10 @@ struct _GstP2pFileReader {
   gboolean stopped;             /* cancel(): no new cancellable (cancel_lock) */
   P2pConnection *conn;
   char *peer;
+  /* a connection was made once: only then are failures recovered from (a
+   * first dial that fails, a closed port or no route to the peer, is
+   * reported at once, not tried 5 times) */
+  gboolean ever_connected;
   gboolean have_first;
   P2pFileHeader first;
   /* the block in hand */
@@ -370,6 +374,8 @@ ensure_conn (GstP2pFileReader *self, GError **error)
     self->conn = gst_p2p_object_connect (self->obj, timeout, self->cancel, error);
   }
   if (self->conn)
+    self->ever_connected = TRUE;
+  if (self->conn)
     g_queue_push_tail (&self->deferred,
         gst_p2p_object_connection_message (self->obj, self->conn, "connected"));
   return self->conn != NULL;
@@ -493,7 +499,8 @@ with_recovery (GstP2pFileReader *self, ReadOnce once, guint64 at, guint64 want, 
     }
     /* a peer without the file service (capability "files") does not get
      * one by reconnecting, nor does one that refuses our key */
-    if (err->domain != P2P_FILE_ERROR && !g_cancellable_is_cancelled (self->cancel)
+    if (err->domain != P2P_FILE_ERROR && self->ever_connected
+        && !g_cancellable_is_cancelled (self->cancel)
         && !g_error_matches (err, P2P_ERROR, P2P_ERROR_NOT_SUPPORTED)
         && !g_error_matches (err, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED)
         && self->reconnects < RECONNECT_MAX) {
