@@ -119,6 +119,11 @@ p2p_provider_connect (P2pProvider *self, const char *peer, GCancellable *cancell
  * p2p_config_set_allowed_peers()), only those peers get in: the others fail
  * the TLS handshake, and on the ICE route their offers get no answer.
  *
+ * The listener and the connections it accepts run on the provider's
+ * network thread: keep a reference to the provider as long as they are
+ * used (in Python, `listener = P2p.Provider.new_from_config(...).listen(...)`
+ * drops the provider at once and the listener stops answering).
+ *
  * Returns: (transfer full) (nullable): a listener accepting authenticated
  *   connections, NULL on error.
  */
