@@ -117,13 +117,13 @@ message_thread (gpointer data)
   return NULL;
 }
 
-void
-p2p_file_service_serve_connection (P2pFileService *self, P2pConnection *conn)
+/* @own_messages: the connection is the service's alone (from its
+ * listener): its messages are read here. A connection the application
+ * hands in keeps its messages for the application. */
+static void
+serve_connection (P2pFileService *self, P2pConnection *conn, gboolean own_messages)
 {
   Job *j, *m;
-
-  g_return_if_fail (P2P_IS_FILE_SERVICE (self));
-  g_return_if_fail (P2P_IS_CONNECTION (conn));
 
   if (self->root_error) {
     p2p_connection_close (conn, self->root_error);
@@ -131,10 +131,21 @@ p2p_file_service_serve_connection (P2pFileService *self, P2pConnection *conn)
   }
   j = job_new (self);
   j->conn = g_object_ref (conn);
-  m = job_new (self);
-  m->conn = g_object_ref (conn);
   g_thread_unref (g_thread_new ("p2p-file-conn", connection_thread, j));
-  g_thread_unref (g_thread_new ("p2p-file-msgs", message_thread, m));
+  if (own_messages) {
+    m = job_new (self);
+    m->conn = g_object_ref (conn);
+    g_thread_unref (g_thread_new ("p2p-file-msgs", message_thread, m));
+  }
+}
+
+void
+p2p_file_service_serve_connection (P2pFileService *self, P2pConnection *conn)
+{
+  g_return_if_fail (P2P_IS_FILE_SERVICE (self));
+  g_return_if_fail (P2P_IS_CONNECTION (conn));
+
+  serve_connection (self, conn, FALSE);
 }
 
 static gpointer
@@ -150,7 +161,7 @@ listener_thread (gpointer data)
       g_debug ("file service: listener done: %s", error->message);
       break;
     }
-    p2p_file_service_serve_connection (j->service, conn);
+    serve_connection (j->service, conn, TRUE);
   }
   job_done (j);
   return NULL;

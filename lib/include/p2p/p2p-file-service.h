@@ -33,10 +33,12 @@ P2P_EXPORT P2pFileService *p2p_file_service_new (const char *root, GError **erro
 /* The resolved root (realpath). */
 P2P_EXPORT const char *p2p_file_service_get_root (P2pFileService *self);
 /* Serves the requests arriving on @conn until it closes or the service
- * stops (takes a reference). */
+ * stops (takes a reference). Its messages stay the application's. */
 P2P_EXPORT void p2p_file_service_serve_connection (P2pFileService *self, P2pConnection *conn);
 /* Accepts connections from @listener and serves each, until the listener
- * closes or the service stops (takes a reference). */
+ * closes or the service stops (takes a reference). Those connections are
+ * the service's alone: the first message one sends (a media receiver's)
+ * closes it with "this peer serves files only: ask for a path …". */
 P2P_EXPORT void p2p_file_service_attach_listener (P2pFileService *self, P2pListener *listener);
 /* Only these peers (text peer IDs, comma or space separated) get answers;
  * others get NOT_ALLOWED. NULL or "" = every peer.
