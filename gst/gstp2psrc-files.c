@@ -25,85 +25,13 @@
  * buffer), so the first buffer leaves before its block is whole. Errors
  * are element errors naming the path and the peer.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "gstp2psrc-files.h"
+#include "gstp2psrc-files-private.h"
 
 #include <string.h>
 
 GST_DEBUG_CATEGORY_EXTERN (gst_p2p_debug);
 #define GST_CAT_DEFAULT gst_p2p_debug
 
-/* the first request after a jump, and the largest of a sequential read */
-#define BLOCK_MIN (64 * 1024)
-#define BLOCK_MAX (1024 * 1024)
-/* 8 x 1 MiB: a 50 ms path at 130 Mbit/s needs more than its 0.8 MB
- * bandwidth-delay product while slow start and the window ramp up (4: 100
- * Mbit/s against 131 for HTTP's one range request; 8: 113-114) */
-#define WINDOW 8
-/* blocks kept after being read: at most RECENT of them, RECENT_BYTES in all */
-#define RECENT 4
-#define RECENT_BYTES (1024 * 1024)
-/* the end of the file, asked for at open */
-#define TAIL_LEN (16 * 1024)
-/* push mode: the least a buffer carries (unless its block ends first) */
-#define PUSH_MIN (4 * 1024)
-#define BUSY_RETRIES 10
-#define BUSY_WAIT_MS 20
-/* a dropped connection: reconnect and resume at the block's offset */
-#define RECONNECT_MAX 5
-#define RECONNECT_DELAY_MS 500
-
-typedef struct {
-  guint64 offset;
-  guint64 len;                  /* bytes asked for */
-  GIOStream *stream;
-  gboolean have_header;         /* header read already (the size query) */
-  P2pFileHeader header;
-  guint64 consumed;             /* push mode, the block being read: body bytes read */
-} Pending;
-
-struct _GstP2pFileReader {
-  gint ref_count;
-  GstElement *element;
-  GstP2pObject *obj;
-  char *path;
-
-  GMutex lock;                  /* one getrange at a time; cancel from others */
-  /* of the blocking calls; replaced (under both locks) after a flush */
-  GCancellable *cancel;
-  GMutex cancel_lock;           /* the pointer, for interrupt() and cancel() */
-  gboolean stopped;             /* cancel(): no new cancellable (cancel_lock) */
-  P2pConnection *conn;
-  char *peer;
-  /* a connection was made once: only then are failures recovered from (a
-   * first dial that fails, a closed port or no route to the peer, is
-   * reported at once, not tried 5 times) */
-  gboolean ever_connected;
-  gboolean have_first;
-  P2pFileHeader first;
-  /* the block in hand */
-  guint64 block_offset;
-  GBytes *block;
-  GQueue recent;                /* Block*: the blocks read before, newest first */
-  GQueue pending;               /* Pending*, in offset order */
-  Pending *reading;             /* push mode: the block being read, out of pending */
-  Pending *tail;                /* the TAIL request sent at open, until read */
-  guint window;                 /* blocks to keep requested ahead, 1..WINDOW */
-  guint64 req_len;              /* length of the next request */
-  guint reconnects;             /* consecutive attempts */
-  gboolean conn_suspect;        /* an error not about the file: not kept (keep-alive) */
-  /* GstMessage*: posted once @lock is dropped (a bus sync handler may
-   * query this element, which takes @lock) */
-  GQueue deferred;
-  /* the file's size once known, for queries that must not wait behind a
-   * read holding @lock (cancel_lock) */
-  gboolean size_known;
-  guint64 known_size;
-};
-
-typedef struct {
-  guint64 offset;
-  GBytes *bytes;
-} Block;
 
 static void
 block_free (gpointer data)
@@ -180,8 +108,8 @@ pending_abort (GstP2pFileReader *self, Pending *p)
 }
 
 /* Drops the TAIL request, unread or read. */
-static void
-drop_tail (GstP2pFileReader *self)
+void
+gst_p2p_file_reader_drop_tail (GstP2pFileReader *self)
 {
   Pending *p = g_steal_pointer (&self->tail);
 
@@ -192,8 +120,8 @@ drop_tail (GstP2pFileReader *self)
 /* Drops the read-ahead and the block being read (push mode): each
  * request is aborted (the peer stops sending what will not be read) and
  * released. */
-static void
-drop_window (GstP2pFileReader *self)
+void
+gst_p2p_file_reader_drop_window (GstP2pFileReader *self)
 {
   Pending *p;
 
@@ -277,8 +205,8 @@ gst_p2p_file_reader_unref (GstP2pFileReader *self)
     return;
   /* what is still on its way is aborted: a connection kept for the next
    * p2psrc (keep-alive) carries nothing of this one's */
-  drop_tail (self);
-  drop_window (self);
+  gst_p2p_file_reader_drop_tail (self);
+  gst_p2p_file_reader_drop_window (self);
   g_queue_clear_full (&self->recent, block_free);
   g_clear_pointer (&self->block, g_bytes_unref);
   if (self->conn) {
@@ -295,129 +223,6 @@ gst_p2p_file_reader_unref (GstP2pFileReader *self)
   g_mutex_clear (&self->lock);
   g_mutex_clear (&self->cancel_lock);
   g_free (self);
-}
-
-static void
-post_error (GstP2pFileReader *self, const GError *err)
-{
-  if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  /* an answer the server got wrong, or trouble with the connection: the
-   * next p2psrc gets a new one */
-  if (err->domain != P2P_FILE_ERROR || err->code == P2P_FILE_STATUS_PROTOCOL)
-    self->conn_suspect = TRUE;
-  if (err->domain == P2P_FILE_ERROR) {
-    switch (err->code) {
-      case P2P_FILE_STATUS_NOT_FOUND:
-        GST_ELEMENT_ERROR (self->element, RESOURCE, NOT_FOUND,
-            ("\"%s\" not found on peer %s", self->path, self->peer), ("%s", err->message));
-        return;
-      case P2P_FILE_STATUS_NOT_ALLOWED:
-      case P2P_FILE_STATUS_NOT_READABLE:
-      case P2P_FILE_STATUS_OUTSIDE_ROOT:
-      case P2P_FILE_STATUS_BAD_PATH:
-        GST_ELEMENT_ERROR (self->element, RESOURCE, NOT_AUTHORIZED,
-            ("\"%s\" on peer %s: %s (%s)", self->path, self->peer,
-                p2p_file_status_to_string (err->code), err->message), ("%s", err->message));
-        return;
-      default:
-        GST_ELEMENT_ERROR (self->element, RESOURCE, READ,
-            ("\"%s\" on peer %s: %s (%s)", self->path, self->peer,
-                p2p_file_status_to_string (err->code), err->message), ("%s", err->message));
-        return;
-    }
-  }
-  GST_P2P_ELEMENT_ERROR_FROM (self->element, err, "\"%s\" on peer %s: %s", self->path,
-      self->peer, err->message);
-}
-
-/* Drops @lock, then posts the messages deferred while it was held. */
-static void
-unlock_and_post (GstP2pFileReader *self)
-{
-  GQueue msgs = self->deferred;
-
-  g_queue_init (&self->deferred);
-  g_mutex_unlock (&self->lock);
-  while (!g_queue_is_empty (&msgs))
-    gst_element_post_message (self->element, g_queue_pop_head (&msgs));
-}
-
-/* Under @lock, in a recovery (no connection, no request in flight): posts
- * the messages deferred so far, the lock dropped meanwhile, so that an
- * application sees each reconnect attempt as it starts ("reconnecting…"),
- * not all of them once the read has ended. */
-static void
-post_deferred_now (GstP2pFileReader *self)
-{
-  if (g_queue_is_empty (&self->deferred))
-    return;
-  unlock_and_post (self);
-  g_mutex_lock (&self->lock);
-}
-
-static gboolean
-ensure_conn (GstP2pFileReader *self, GError **error)
-{
-  /* one lost between reads (a stateless reset from a restarted peer, a
-   * timeout) is kept: the next request or read on it fails with the
-   * reason, and with_recovery() reconnects, says so, and drops the
-   * requests that went with it */
-  if (self->conn)
-    return TRUE;
-  {
-    guint timeout = 0;
-
-    /* (a dial to a peer that went silent: connect-timeout, not twice the
-     * transport's idle timeout, 60 s a try) */
-    g_object_get (self->element, "connect-timeout", &timeout, NULL);
-    self->conn = gst_p2p_object_connect (self->obj, timeout, self->cancel, error);
-  }
-  if (self->conn)
-    self->ever_connected = TRUE;
-  if (self->conn)
-    g_queue_push_tail (&self->deferred,
-        gst_p2p_object_connection_message (self->obj, self->conn, "connected"));
-  return self->conn != NULL;
-}
-
-static gboolean
-check_validator (GstP2pFileReader *self, const P2pFileHeader *h, GError **error)
-{
-  if (!self->have_first) {
-    self->first = *h;
-    self->have_first = TRUE;
-    g_mutex_lock (&self->cancel_lock);
-    self->known_size = h->size;
-    self->size_known = TRUE;
-    g_mutex_unlock (&self->cancel_lock);
-    return TRUE;
-  }
-  if (h->size != self->first.size || h->mtime_ns != self->first.mtime_ns
-      || h->file_id != self->first.file_id) {
-    g_autoptr (GString) what = g_string_new (NULL);
-
-    /* say what changed: a rewrite in place keeps the size */
-    if (h->size != self->first.size)
-      g_string_append_printf (what, ", size %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT,
-          self->first.size, h->size);
-    if (h->mtime_ns != self->first.mtime_ns) {
-      g_autoptr (GDateTime) a = g_date_time_new_from_unix_utc (self->first.mtime_ns
-          / G_GUINT64_CONSTANT (1000000000));
-      g_autoptr (GDateTime) b = g_date_time_new_from_unix_utc (h->mtime_ns
-          / G_GUINT64_CONSTANT (1000000000));
-      g_autofree char *ta = a ? g_date_time_format_iso8601 (a) : NULL;
-      g_autofree char *tb = b ? g_date_time_format_iso8601 (b) : NULL;
-
-      g_string_append_printf (what, ", modified %s -> %s", ta ? ta : "?", tb ? tb : "?");
-    }
-    if (h->file_id != self->first.file_id)
-      g_string_append (what, ", replaced by another file (inode)");
-    g_set_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_CHANGED,
-        "the file changed on the peer while being read (%s)", what->str + 2);
-    return FALSE;
-  }
-  return TRUE;
 }
 
 /* Requests the blocks after the last pending one (or from @from) until
@@ -457,105 +262,10 @@ fill_window (GstP2pFileReader *self, guint64 from, GError **error)
 static gboolean
 restart_window (GstP2pFileReader *self, guint64 at, guint64 want, GError **error)
 {
-  drop_window (self);
+  gst_p2p_file_reader_drop_window (self);
   self->window = 1;
   self->req_len = want;
   return fill_window (self, at, error);
-}
-
-/* One attempt at a read at @at of up to @want bytes; @out: the read's
- * own result. */
-typedef gboolean (*ReadOnce) (GstP2pFileReader *self, guint64 at, guint64 want,
-    gpointer out, GError **error);
-static gboolean load_block_once (GstP2pFileReader *self, guint64 at, guint64 want,
-    gpointer out, GError **error);
-
-/* Waits @ms or until the reader is cancelled. */
-static void
-reader_wait_ms (GstP2pFileReader *self, guint ms)
-{
-  gint64 deadline = g_get_monotonic_time () + (gint64) ms * 1000;
-
-  while (!g_cancellable_is_cancelled (self->cancel) && g_get_monotonic_time () < deadline)
-    g_usleep (MIN (20000, MAX (deadline - g_get_monotonic_time (), 0)));
-}
-
-/* Runs @once until it succeeds or fails for good. A server at its request
- * limit (TOO_MANY_REQUESTS: other players) is asked again, with only that
- * block in flight, after BUSY_WAIT_MS x attempt, at most BUSY_RETRIES
- * times; a failed connection is replaced (RECONNECT_MAX times) and the
- * read asked again at the same offset. */
-static gboolean
-with_recovery (GstP2pFileReader *self, ReadOnce once, guint64 at, guint64 want, gpointer out,
-    GError **error)
-{
-  for (guint attempt = 1;; attempt++) {
-    GError *err = NULL;
-    guint delay;
-
-    if (once (self, at, want, out, &err)) {
-      self->reconnects = 0;
-      return TRUE;
-    }
-    /* a peer without the file service (capability "files") does not get
-     * one by reconnecting, nor does one that refuses our key */
-    if (err->domain != P2P_FILE_ERROR && self->ever_connected
-        && !g_cancellable_is_cancelled (self->cancel)
-        && !g_error_matches (err, P2P_ERROR, P2P_ERROR_NOT_SUPPORTED)
-        && !g_error_matches (err, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED)
-        && self->reconnects < RECONNECT_MAX) {
-      /* the connection failed (peer restarted, network change): a new
-       * connection, the same offset; the validator proves the same file */
-      self->reconnects++;
-      /* the first attempt at once (a peer that restarted, a kept
-       * connection that timed out while kept), the next ones after a
-       * pause */
-      delay = self->reconnects == 1 ? 0 : RECONNECT_DELAY_MS;
-      GST_WARNING_OBJECT (self->element, "\"%s\": reconnecting (attempt %u of %u) at "
-          "offset %" G_GUINT64_FORMAT ": %s", self->path, self->reconnects, RECONNECT_MAX,
-          at, err->message);
-      g_queue_push_tail (&self->deferred,
-          gst_message_new_element (GST_OBJECT (self->element),
-              gst_structure_new ("p2p-reconnect",
-                  "attempt", G_TYPE_UINT, self->reconnects,
-                  "max-attempts", G_TYPE_UINT, RECONNECT_MAX,
-                  "delay-ms", G_TYPE_UINT, delay,
-                  "reason", G_TYPE_STRING, err->message,
-                  "location", G_TYPE_STRING, self->path,
-                  "offset", G_TYPE_UINT64, at, NULL)));
-      g_clear_error (&err);
-      drop_window (self);
-      drop_tail (self);
-      self->window = 1;
-      if (self->conn) {
-        p2p_connection_close (self->conn, "reconnecting");
-        g_clear_object (&self->conn);
-      }
-      post_deferred_now (self);
-      reader_wait_ms (self, delay);
-      if (!ensure_conn (self, &err)) {
-        if (self->reconnects >= RECONNECT_MAX || g_cancellable_is_cancelled (self->cancel)) {
-          g_propagate_error (error, err);
-          return FALSE;
-        }
-        g_clear_error (&err);
-      }
-      attempt = 0;
-      continue;
-    }
-    if (!g_error_matches (err, P2P_FILE_ERROR, P2P_FILE_STATUS_TOO_MANY_REQUESTS)
-        || attempt > BUSY_RETRIES || g_cancellable_is_cancelled (self->cancel)) {
-      g_propagate_error (error, err);
-      return FALSE;
-    }
-    GST_DEBUG_OBJECT (self->element, "server busy (attempt %u): %s", attempt, err->message);
-    g_error_free (err);
-    drop_window (self);
-    self->window = 1;
-    /* a flushing seek or a state change ends the wait (the next attempt
-     * then fails as cancelled) */
-    reader_wait_ms (self, BUSY_WAIT_MS * attempt);
-  }
 }
 
 /* Reads the header of the pending block @p, once. */
@@ -565,7 +275,7 @@ pending_header (GstP2pFileReader *self, Pending *p, GError **error)
   if (p->have_header)
     return TRUE;
   if (!p2p_file_client_read_header (p->stream, &p->header, self->cancel, error)
-      || !check_validator (self, &p->header, error))
+      || !gst_p2p_file_reader_check_validator (self, &p->header, error))
     return FALSE;
   if (p->header.body_len > p->len) {
     g_set_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_PROTOCOL,
@@ -589,7 +299,7 @@ load_block_once (GstP2pFileReader *self, guint64 at, guint64 want, gpointer out,
   gsize got = 0;
   guint64 start, next, from;
 
-  if (!ensure_conn (self, error))
+  if (!gst_p2p_file_reader_ensure_conn (self, error))
     return FALSE;
   p = g_queue_peek_head (&self->pending);
 
@@ -650,7 +360,7 @@ stream_once (GstP2pFileReader *self, guint64 at, guint64 want, gpointer out, GEr
   guint8 *buf;
   gsize got = 0;
 
-  if (!ensure_conn (self, error))
+  if (!gst_p2p_file_reader_ensure_conn (self, error))
     return FALSE;
   if (!p || at != p->offset + p->consumed) {
     Pending *head = g_queue_peek_head (&self->pending);
@@ -756,7 +466,7 @@ use_tail (GstP2pFileReader *self, guint64 at)
   if (err)
     GST_DEBUG_OBJECT (self->element, "TAIL answer not used: %s", err->message);
   g_free (buf);
-  drop_tail (self);
+  gst_p2p_file_reader_drop_tail (self);
 }
 
 /* The size query's attempt: the first block's answer gives the size (and
@@ -765,13 +475,13 @@ use_tail (GstP2pFileReader *self, guint64 at)
 static gboolean
 size_once (GstP2pFileReader *self, guint64 at, guint64 want, gpointer out, GError **error)
 {
-  if (!ensure_conn (self, error) || !restart_window (self, 0, BLOCK_MIN, error))
+  if (!gst_p2p_file_reader_ensure_conn (self, error) || !restart_window (self, 0, BLOCK_MIN, error))
     return FALSE;
-  drop_tail (self);
+  gst_p2p_file_reader_drop_tail (self);
   request_tail (self);
   if (!pending_header (self, g_queue_peek_head (&self->pending), error)) {
-    drop_window (self);
-    drop_tail (self);
+    gst_p2p_file_reader_drop_window (self);
+    gst_p2p_file_reader_drop_tail (self);
     return FALSE;
   }
   return TRUE;
@@ -780,7 +490,7 @@ size_once (GstP2pFileReader *self, guint64 at, guint64 want, gpointer out, GErro
 static gboolean
 get_size_locked (GstP2pFileReader *self, guint64 *size, GError **error)
 {
-  if (!self->have_first && !with_recovery (self, size_once, 0, BLOCK_MIN, NULL, error))
+  if (!self->have_first && !gst_p2p_file_reader_with_recovery (self, size_once, 0, BLOCK_MIN, NULL, error))
     return FALSE;
   *size = self->first.size;
   return TRUE;
@@ -801,9 +511,9 @@ gst_p2p_file_reader_get_size (GstP2pFileReader *self, guint64 *size)
     return TRUE;
   g_mutex_lock (&self->lock);
   ok = get_size_locked (self, size, &error);
-  unlock_and_post (self);
+  gst_p2p_file_reader_unlock_and_post (self);
   if (!ok)
-    post_error (self, error);
+    gst_p2p_file_reader_post_error (self, error);
   return ok;
 }
 
@@ -827,7 +537,7 @@ hold_block_at (GstP2pFileReader *self, guint64 at, guint64 want, guint64 size, G
 {
   if (block_kept_at (self, at, size))
     return TRUE;
-  if (!with_recovery (self, load_block_once, at, want, NULL, error))
+  if (!gst_p2p_file_reader_with_recovery (self, load_block_once, at, want, NULL, error))
     return FALSE;
   if (g_bytes_get_size (self->block) <= at - self->block_offset) {
     g_set_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_PROTOCOL,
@@ -844,7 +554,7 @@ read_failed (GstP2pFileReader *self, const GError *error)
 {
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return GST_FLOW_FLUSHING;
-  post_error (self, error);
+  gst_p2p_file_reader_post_error (self, error);
   return GST_FLOW_ERROR;
 }
 
@@ -863,7 +573,7 @@ gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 offset, guint len
   if (!get_size_locked (self, &size, &error))
     goto failed;
   if (offset >= size) {
-    unlock_and_post (self);
+    gst_p2p_file_reader_unlock_and_post (self);
     return GST_FLOW_EOS;
   }
   end = MIN (size, offset + length);
@@ -908,14 +618,14 @@ gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 offset, guint len
   }
   gst_buffer_unmap (out, &map);
 done:
-  unlock_and_post (self);
+  gst_p2p_file_reader_unlock_and_post (self);
   GST_BUFFER_OFFSET (out) = offset;
   GST_BUFFER_OFFSET_END (out) = end;
   *buffer = out;
   return GST_FLOW_OK;
 
 failed:
-  unlock_and_post (self);
+  gst_p2p_file_reader_unlock_and_post (self);
   if (out && out != *buffer)
     gst_buffer_unref (out);
   return read_failed (self, error);
@@ -933,7 +643,7 @@ gst_p2p_file_reader_read (GstP2pFileReader *self, guint64 offset, guint max,
   if (!get_size_locked (self, &size, &error))
     goto failed;
   if (offset >= size) {
-    unlock_and_post (self);
+    gst_p2p_file_reader_unlock_and_post (self);
     return GST_FLOW_EOS;
   }
   if (block_kept_at (self, offset, size)) {
@@ -942,10 +652,10 @@ gst_p2p_file_reader_read (GstP2pFileReader *self, guint64 offset, guint max,
 
     bytes = g_bytes_new_from_bytes (self->block, from,
         MIN (max, g_bytes_get_size (self->block) - from));
-  } else if (!with_recovery (self, stream_once, offset, max, &bytes, &error)) {
+  } else if (!gst_p2p_file_reader_with_recovery (self, stream_once, offset, max, &bytes, &error)) {
     goto failed;
   }
-  unlock_and_post (self);
+  gst_p2p_file_reader_unlock_and_post (self);
   *buffer = gst_buffer_new_wrapped_bytes (bytes);
   g_bytes_unref (bytes);
   GST_BUFFER_OFFSET (*buffer) = offset;
@@ -953,6 +663,6 @@ gst_p2p_file_reader_read (GstP2pFileReader *self, guint64 offset, guint max,
   return GST_FLOW_OK;
 
 failed:
-  unlock_and_post (self);
+  gst_p2p_file_reader_unlock_and_post (self);
   return read_failed (self, error);
 }
