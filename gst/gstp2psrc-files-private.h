@@ -51,10 +51,6 @@ struct _GstP2pFileReader {
   gboolean stopped;             /* cancel(): no new cancellable (cancel_lock) */
   P2pConnection *conn;
   char *peer;
-  /* a connection was made once: only then are failures recovered from (a
-   * first dial that fails, a closed port or no route to the peer, is
-   * reported at once, not tried 5 times) */
-  gboolean ever_connected;
   gboolean have_first;
   P2pFileHeader first;
   /* the block in hand */

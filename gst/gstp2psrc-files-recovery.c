@@ -87,7 +87,6 @@ gst_p2p_file_reader_ensure_conn (GstP2pFileReader *self, GError **error)
   self->conn = gst_p2p_object_connect (self->obj, timeout, self->cancel, error);
   if (self->conn == NULL)
     return FALSE;
-  self->ever_connected = TRUE;
   g_queue_push_tail (&self->deferred,
       gst_p2p_object_connection_message (self->obj, self->conn, "connected"));
   return TRUE;
@@ -162,8 +161,7 @@ gst_p2p_file_reader_with_recovery (GstP2pFileReader *self, ReadOnce once, guint6
     }
     /* a peer without the file service (capability "files") does not get
      * one by reconnecting, nor does one that refuses our key */
-    if (err->domain != P2P_FILE_ERROR && self->ever_connected
-        && !g_cancellable_is_cancelled (self->cancel)
+    if (err->domain != P2P_FILE_ERROR && !g_cancellable_is_cancelled (self->cancel)
         && !g_error_matches (err, P2P_ERROR, P2P_ERROR_NOT_SUPPORTED)
         && !g_error_matches (err, P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED)
         && self->reconnects < RECONNECT_MAX) {
