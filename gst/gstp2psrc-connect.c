@@ -137,16 +137,14 @@ gst_p2p_src_ensure_connected (GstP2pSrc *self)
     g_autoptr (GError) err = NULL;
     P2pConnection *conn;
     const char *why = NULL;
+    guint connect_timeout;
+
+    GST_OBJECT_LOCK (self);
+    connect_timeout = self->connect_timeout;
+    GST_OBJECT_UNLOCK (self);
 
     if (mode == GST_P2P_MODE_CONNECT)
-    {
-      guint timeout;
-
-      GST_OBJECT_LOCK (self);
-      timeout = self->connect_timeout;
-      GST_OBJECT_UNLOCK (self);
-      conn = gst_p2p_object_connect (self->obj, timeout, cancellable, &err);
-    }
+      conn = gst_p2p_object_connect (self->obj, connect_timeout, cancellable, &err);
     else if (listener)
       conn = p2p_listener_accept (listener, cancellable, &err);
     else {

@@ -157,8 +157,8 @@ gst_p2p_file_push_seek (GstP2pFilePush *self, GstEvent *event)
   }
   if (start_type == GST_SEEK_TYPE_SET && start >= 0)
     self->pos = (guint64) start;
-  /* a stop of -1 (or none given with a new start) reads to the end, as
-   * GstBaseSrc's segment does; with no new start the last stop stays */
+  /* a stop of -1 reads to the end again; none given (GST_SEEK_TYPE_NONE)
+   * keeps the last one, as GstBaseSrc's segment does */
   if (stop_type == GST_SEEK_TYPE_SET)
     self->stop = stop >= 0 ? (guint64) stop : G_MAXUINT64;
   self->need_segment = TRUE;

@@ -108,7 +108,8 @@ gst_p2p_src_install_properties (GObjectClass *gobject_class)
           "mode=connect: how long one connection attempt may take, in ms, "
           "before it fails (or is retried with reconnect=always; with location, "
           "each of the reader's reconnect attempts); a closed port on a direct "
-          "dial fails at once. 0 = only idle-timeout bounds it", 0, 3600000, DEFAULT_CONNECT_TIMEOUT, rw));
+          "dial fails at once. 0 = only idle-timeout bounds it", 0, 3600000,
+          DEFAULT_CONNECT_TIMEOUT, rw));
 
   g_object_class_install_property (gobject_class, PROP_IS_LIVE,
       g_param_spec_boolean ("is-live", "Live",
@@ -229,6 +230,19 @@ location_settable (GstP2pSrc *self, GError **error)
   return FALSE;
 }
 
+/* Under the object lock: a uri or location property was refused (@err);
+ * the element fails to start with why (a property cannot return an
+ * error, and without the location p2psrc would run in stream mode). */
+static void
+refused_locked (GstP2pSrc *self, const char *prop, const char *value, const GError *err,
+    const char *hint)
+{
+  GST_WARNING_OBJECT (self, "%s \"%s\" refused: %s", prop, value, err->message);
+  g_free (self->settings_error);
+  self->settings_error = g_strdup_printf ("The %s \"%s\" was refused: %s%s", prop, value,
+      err->message, hint ? hint : "");
+}
+
 static gboolean
 src_set_uri (GstP2pSrc *self, const char *uri, GError **error)
 {
@@ -278,6 +292,16 @@ gst_p2p_src_set_property (GObject *object, guint prop_id, const GValue *value,
 
   if (gst_p2p_object_set_property (self->obj, prop_id, value, pspec))
     return;
+  if (prop_id == PROP_URI || prop_id == PROP_LOCATION) {
+    g_autoptr (GError) err = NULL;
+
+    /* (src_set_uri() checks it too, for the URI handler) */
+    if (!location_settable (self, &err)) {
+      g_warning ("p2psrc: %s \"%s\" refused: %s", pspec->name,
+          g_value_get_string (value) ? g_value_get_string (value) : "", err->message);
+      return;
+    }
+  }
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
     case PROP_LATENCY:
@@ -307,63 +331,33 @@ gst_p2p_src_set_property (GObject *object, guint prop_id, const GValue *value,
     case PROP_KEEP_ALIVE:
       self->keep_alive = g_value_get_uint (value);
       break;
-    case PROP_URI:{
-      const char *uri = g_value_get_string (value);
-      g_autoptr (GError) err = NULL;
-
-      GST_OBJECT_UNLOCK (self);
-      if (!location_settable (self, &err)) {
-        g_warning ("p2psrc: uri \"%s\" refused: %s", uri ? uri : "", err->message);
-        GST_OBJECT_LOCK (self);
-        break;
-      }
-      /* like the URI handler: a bad URI is refused, the peer unchanged */
-      if (uri && !src_set_uri (self, uri, &err)) {
-        GST_WARNING_OBJECT (self, "uri \"%s\" refused: %s", uri, err->message);
-        GST_OBJECT_LOCK (self);
-        g_free (self->settings_error);
-        self->settings_error = g_strdup_printf ("The uri \"%s\" was refused: %s", uri,
-            err->message);
-        break;
-      }
-      GST_OBJECT_LOCK (self);
-      break;
-    }
+    case PROP_URI:
     case PROP_LOCATION:{
-      const char *loc = g_value_get_string (value);
+      const char *v = g_value_get_string (value);
+      const char *prop = prop_id == PROP_URI ? "uri" : "location";
       g_autoptr (GError) err = NULL;
 
-      GST_OBJECT_UNLOCK (self);
-      if (!location_settable (self, &err)) {
-        g_warning ("p2psrc: location \"%s\" refused: %s", loc ? loc : "", err->message);
-        GST_OBJECT_LOCK (self);
-        break;
-      }
-      GST_OBJECT_LOCK (self);
-
-      if (loc && g_ascii_strncasecmp (loc, "p2p://", 6) == 0) {
+      if (v && (prop_id == PROP_URI || g_ascii_strncasecmp (v, "p2p://", 6) == 0)) {
+        /* like the URI handler: a bad URI is refused, the peer unchanged */
         GST_OBJECT_UNLOCK (self);
-        if (!src_set_uri (self, loc, &err))
-          GST_WARNING_OBJECT (self, "location \"%s\" refused: %s", loc, err->message);
-        GST_OBJECT_LOCK (self);
-        if (err) {
-          g_free (self->settings_error);
-          self->settings_error = g_strdup_printf ("The location \"%s\" was refused: %s",
-              loc, err->message);
+        if (!src_set_uri (self, v, &err)) {
+          GST_OBJECT_LOCK (self);
+          refused_locked (self, prop, v, err, NULL);
+          break;
         }
+        GST_OBJECT_LOCK (self);
         break;
       }
-      if (loc && loc[0] && !p2p_file_path_check (loc, strlen (loc), &err)) {
-        GST_WARNING_OBJECT (self, "location \"%s\" refused: %s", loc, err->message);
-        g_free (self->settings_error);
-        self->settings_error = g_strdup_printf ("The location \"%s\" was refused: %s "
-            "(a path relative to the served directory, such as Artist/Album/01.flac)", loc,
-            err->message);
+      if (prop_id == PROP_URI)
+        break;
+      if (v && v[0] && !p2p_file_path_check (v, strlen (v), &err)) {
+        refused_locked (self, prop, v, err, " (a path relative to the served directory, "
+            "such as Artist/Album/01.flac)");
         break;
       }
       g_clear_pointer (&self->settings_error, g_free);
       g_free (self->location);
-      self->location = loc && loc[0] ? g_strdup (loc) : NULL;
+      self->location = v && v[0] ? g_strdup (v) : NULL;
       break;
     }
     default:

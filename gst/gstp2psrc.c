@@ -74,16 +74,24 @@ pause_task (GstP2pSrc *self, const char *why)
   gst_pad_pause_task (self->srcpad);
 }
 
+/* Before a buffer or GAP at @ts: the stream start, and the segment placed
+ * for it (live: shifted to play it now; not live: a late join's shift). */
+static void
+place_segment (GstP2pSrc *self, GstClockTime ts)
+{
+  push_stream_start_if_needed (self);
+  if (self->live)
+    gst_p2p_src_push_pending_segment (self, ts);
+  else
+    gst_p2p_src_shift_late_join_not_live (self, ts);
+}
+
 /* What every buffer goes through before it is pushed (alone or in a list). */
 static void
 prepare_buffer (GstP2pSrc *self, GstBuffer *buf)
 {
   GST_LOG_OBJECT (self, "received %" GST_PTR_FORMAT, buf);
-  push_stream_start_if_needed (self);
-  if (self->live)
-    gst_p2p_src_push_pending_segment (self, GST_BUFFER_DTS_OR_PTS (buf));
-  else
-    gst_p2p_src_shift_late_join_not_live (self, GST_BUFFER_DTS_OR_PTS (buf));
+  place_segment (self, GST_BUFFER_DTS_OR_PTS (buf));
   if (!self->first_buffer_done) {
     self->first_buffer_done = TRUE;
     GST_INFO_OBJECT (self, "first buffer after %.1f ms (from start to push)",
@@ -186,12 +194,8 @@ push_item (GstP2pSrc *self, GstMiniObject *obj)
 
         /* a GAP first (a sparse or gap-filled stream) places the segment
          * as a buffer would */
-        push_stream_start_if_needed (self);
         gst_event_parse_gap (event, &ts, NULL);
-        if (self->live)
-          gst_p2p_src_push_pending_segment (self, ts);
-        else
-          gst_p2p_src_shift_late_join_not_live (self, ts);
+        place_segment (self, ts);
         gst_pad_push_event (self->srcpad, event);
         return TRUE;
       }
