@@ -254,6 +254,11 @@ evict_pending (P2pQuicEndpoint *self, Remote *oldest)
   g_hash_table_remove (self->remotes, oldest->key);
 }
 
+typedef struct {
+  guint n;                      /* live connections from one host */
+  Remote *oldest;
+} HostCount;
+
 /* Full of established connections (net thread): so that one host cannot
  * hold every slot (64 idle connections kept up by keepalives locked
  * everyone else out, found in security review), a host with at least two
@@ -267,24 +272,22 @@ static gboolean
 make_room_for_host (P2pQuicEndpoint *self, const char *key, const char *ip,
     GSocketAddress *from, const guint8 *data, gsize len)
 {
-  g_autoptr (GHashTable) per_ip = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GHashTable) hosts = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   g_autoptr (P2pQuicConnection) victim_conn = NULL;
-  struct sockaddr_storage sa;
-  gsize salen = g_socket_address_get_native_size (from), odcid_len;
   guint8 odcid[P2P_QUIC_MAX_CID_LEN];
+  gsize odcid_len;
   GHashTableIter iter;
   gpointer value;
-  Remote *victim = NULL;
-  guint top = 0, mine;
+  HostCount *top = NULL, *mine;
 
   if (ip == NULL)
     return FALSE;
-  /* connections per host, and the oldest live one of each */
+  /* live connections per host, and the oldest of each */
   g_hash_table_iter_init (&iter, self->remotes);
   while (g_hash_table_iter_next (&iter, NULL, &value)) {
     Remote *r = value;
     g_autoptr (P2pQuicConnection) conn = NULL;
-    guint n;
+    HostCount *h;
 
     if (!r->server || r->pending || r->alias || r->ip == NULL)
       continue;
@@ -292,51 +295,29 @@ make_room_for_host (P2pQuicEndpoint *self, const char *key, const char *ip,
     /* (one already closing frees its slot soon: not counted) */
     if (conn == NULL || !p2p_connection_is_connected (P2P_CONNECTION (conn)))
       continue;
-    n = GPOINTER_TO_UINT (g_hash_table_lookup (per_ip, r->ip)) + 1;
-    g_hash_table_insert (per_ip, r->ip, GUINT_TO_POINTER (n));
-    if (n > top || (n == top && victim && g_strcmp0 (victim->ip, r->ip) == 0
-            && r->seq < victim->seq)) {
-      top = n;
-      victim = r;
+    h = g_hash_table_lookup (hosts, r->ip);
+    if (h == NULL) {
+      h = g_new0 (HostCount, 1);
+      g_hash_table_insert (hosts, r->ip, h);
     }
+    h->n++;
+    if (h->oldest == NULL || r->seq < h->oldest->seq)
+      h->oldest = r;
   }
-  /* (the oldest of the top host: look again, the scan order is arbitrary) */
-  if (victim) {
-    g_hash_table_iter_init (&iter, self->remotes);
-    while (g_hash_table_iter_next (&iter, NULL, &value)) {
-      Remote *r = value;
-      g_autoptr (P2pQuicConnection) conn = NULL;
-
-      if (!r->server || r->pending || r->alias || g_strcmp0 (r->ip, victim->ip) != 0
-          || r->seq >= victim->seq)
-        continue;
-      conn = g_weak_ref_get (&r->conn);
-      if (conn && p2p_connection_is_connected (P2P_CONNECTION (conn)))
-        victim = r;
-    }
-  }
-  mine = GPOINTER_TO_UINT (g_hash_table_lookup (per_ip, ip));
-  if (victim == NULL || top < mine + 2)
+  g_hash_table_iter_init (&iter, hosts);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (top == NULL || ((HostCount *) value)->n > top->n)
+      top = value;
+  mine = g_hash_table_lookup (hosts, ip);
+  if (top == NULL || top->n < (mine ? mine->n : 0) + 2)
     return FALSE;
-  if (salen == 0 || salen > sizeof (sa) ||
-      !g_socket_address_to_native (from, &sa, sizeof (sa), NULL))
+  /* a proved address only: without our token this sends a Retry */
+  if (!validate_address (self, key, from, data, len, G_MAXUINT, odcid, &odcid_len)
+      || odcid_len == G_MAXSIZE)
     return FALSE;
-  switch (p2p_quic_retry_check (data, len, self->retry_secret, &sa, salen,
-          RETRY_TOKEN_LIFETIME_NS, p2p_datagram_socket_now (self->socket), odcid,
-          &odcid_len)) {
-    case P2P_QUIC_TOKEN_VALID:
-      break;
-    case P2P_QUIC_TOKEN_NONE:
-      g_debug ("%s: client Initial answered with a Retry (connections full; %s holds %u)",
-          key, victim->ip, top);
-      send_retry (self, from, data, len);
-      return FALSE;
-    default:
-      return FALSE;
-  }
-  victim_conn = g_weak_ref_get (&victim->conn);
+  victim_conn = g_weak_ref_get (&top->oldest->conn);
   g_message ("connection limit reached: closing the oldest of the %u connections from %s "
-      "to admit one from %s", top, victim->ip, ip);
+      "to admit one from %s", top->n, top->oldest->ip, ip);
   self->evicted_established++;
   p2p_connection_close (P2P_CONNECTION (victim_conn),
       "connection limit reached: room made for another host");

@@ -147,9 +147,12 @@ setups_from (P2pIceResponder *self, const P2pPeerId *from)
   guint n = 0;
 
   g_hash_table_iter_init (&iter, self->setups);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
-    if (!((Setup *) value)->dead && p2p_peer_id_equal (&((Setup *) value)->from, from))
+  while (g_hash_table_iter_next (&iter, NULL, &value)) {
+    const Setup *s = value;
+
+    if (!s->dead && p2p_peer_id_equal (&s->from, from))
       n++;
+  }
   return n;
 }
 

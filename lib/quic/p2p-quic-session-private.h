@@ -116,7 +116,7 @@ struct _P2pQuicSession {
   GQueue early_messages;        /* GBytes*, received before ESTABLISHED */
   guint64 msg_unextended;       /* frame overhead received before ESTABLISHED, credit not yet returned */
   guint64 msg_unconsumed;       /* message body bytes delivered/held, credit not yet returned */
-  guint64 msg_unconsumed_n;     /* and how many messages (bounded: P2P_QUIC_MAX_UNREAD) */
+  guint64 msg_unconsumed_n;     /* and how many (bounded: max_unread()) */
   gboolean was_above_high;
   gboolean writable_pending;
 
