@@ -1119,12 +1119,25 @@ GST_START_TEST (test_live_caps_drain_held)
   for (guint64 n = 1; n <= 7; n++)
     if (n != 4)
       seq_send_datagram (&h, n);
-  /* 5..7 are held (4 is missing) long before the caps frame comes */
-  g_usleep (300 * 1000);
+  /* 5..7 are held (4 is missing: 3 x 16 bytes queued) before the caps
+   * frame comes */
+  for (guint i = 0; i < 1000 && stat_u64 (h.src, "queued-bytes") < 3 * 16; i++)
+    g_usleep (5 * 1000);
+  fail_unless_equals_uint64 (stat_u64 (h.src, "queued-bytes"), 3 * 16);
   out = g_byte_array_new ();
   p2p_frame_append_string (out, P2P_FRAME_CAPS, "application/x-b");
   seq_send_frame (&h, out);
-  g_usleep (100 * 1000);
+  /* and 8 after the new caps went down */
+  for (guint i = 0; i < 1000; i++) {
+    gboolean seen;
+
+    GST_OBJECT_LOCK (pad);
+    seen = strstr (order->str, "x-b") != NULL;
+    GST_OBJECT_UNLOCK (pad);
+    if (seen)
+      break;
+    g_usleep (5 * 1000);
+  }
   seq_send_datagram (&h, 8);
   seq_send_seqnum (&h, 9);
   out = g_byte_array_new ();
