@@ -925,6 +925,25 @@ seq_wait_buffers (SeqOut *o, guint n)
   return ok;
 }
 
+/* STREAM_START @stream_id, CAPS @caps and a TIME segment from 0. */
+static void
+seq_send_headers (HostilePeer *h, const char *stream_id, const char *caps)
+{
+  P2pMediaSegment seg = { 0, 1.0, 1.0, GST_FORMAT_TIME, 0, 0, 0,
+    G_MAXUINT64, 0, 0, G_MAXUINT64
+  };
+  GByteArray *out = g_byte_array_new ();
+
+  p2p_frame_append_string (out, P2P_FRAME_STREAM_START, stream_id);
+  seq_send_frame (h, out);
+  out = g_byte_array_new ();
+  p2p_frame_append_string (out, P2P_FRAME_CAPS, caps);
+  seq_send_frame (h, out);
+  out = g_byte_array_new ();
+  p2p_frame_append_segment (out, &seg);
+  seq_send_frame (h, out);
+}
+
 /* Datagram @n: a 16-byte buffer with PTS n x 10 ms. */
 static void
 seq_send_datagram (HostilePeer *h, guint64 n)
@@ -960,9 +979,6 @@ GST_START_TEST (test_live_datagrams_lost_exact)
     GByteArray *out;
     GstMessage *msg;
     guint expected = 0;
-    P2pMediaSegment seg = { 0, 1.0, 1.0, GST_FORMAT_TIME, 0, 0, 0,
-      G_MAXUINT64, 0, 0, G_MAXUINT64
-    };
 
     g_mutex_init (&o.lock);
     g_cond_init (&o.cond);
@@ -979,15 +995,7 @@ GST_START_TEST (test_live_datagrams_lost_exact)
     fail_unless (len == 2 + strlen ("ready seqnum") && body[0] == P2P_FRAME_MESSAGE
         && memcmp (body + 2, "ready seqnum", len - 2) == 0, "not \"ready seqnum\"");
 
-    out = g_byte_array_new ();
-    p2p_frame_append_string (out, P2P_FRAME_STREAM_START, "seq");
-    seq_send_frame (&h, out);
-    out = g_byte_array_new ();
-    p2p_frame_append_string (out, P2P_FRAME_CAPS, "application/x-test");
-    seq_send_frame (&h, out);
-    out = g_byte_array_new ();
-    p2p_frame_append_segment (out, &seg);
-    seq_send_frame (&h, out);
+    seq_send_headers (&h, "seq", "application/x-test");
     if (!start_late)
       seq_send_seqnum (&h, SEQ_FIRST);
     for (guint64 n = SEQ_FIRST; n < SEQ_END; n++) {
@@ -1093,9 +1101,6 @@ GST_START_TEST (test_live_caps_drain_held)
   GString *order = g_string_new (NULL);
   GByteArray *out;
   GstMessage *msg;
-  P2pMediaSegment seg = { 0, 1.0, 1.0, GST_FORMAT_TIME, 0, 0, 0,
-    G_MAXUINT64, 0, 0, G_MAXUINT64
-  };
 
   /* a long wait: what leaves before it is what the caps frame drained */
   hostile_peer_start (&h, "delivery=datagram latency=1500", "fakesink name=sink sync=false");
@@ -1106,15 +1111,7 @@ GST_START_TEST (test_live_caps_drain_held)
   ready = p2p_connection_receive (h.conn, NULL, &err);
   fail_unless (ready != NULL, "%s", err ? err->message : "");
 
-  out = g_byte_array_new ();
-  p2p_frame_append_string (out, P2P_FRAME_STREAM_START, "caps");
-  seq_send_frame (&h, out);
-  out = g_byte_array_new ();
-  p2p_frame_append_string (out, P2P_FRAME_CAPS, "application/x-a");
-  seq_send_frame (&h, out);
-  out = g_byte_array_new ();
-  p2p_frame_append_segment (out, &seg);
-  seq_send_frame (&h, out);
+  seq_send_headers (&h, "caps", "application/x-a");
   seq_send_seqnum (&h, 1);
   for (guint64 n = 1; n <= 7; n++)
     if (n != 4)
