@@ -119,6 +119,41 @@ weak_ref_free (gpointer data)
 
 /* ---------------------------------------------------------- demultiplexing */
 
+/* TRUE when @r's connection is established and closed since (closing,
+ * draining, or closed and still referenced); FALSE while it is connected
+ * or its handshake runs. */
+/* TRUE when @data is a client Initial for a new connection from the
+ * address of the established server connection of @r: not one of that
+ * connection's own late Initials (its destination one of our IDs). */
+static gboolean
+is_new_connection_initial (Remote *r, const guint8 *data, gsize len)
+{
+  g_autoptr (P2pQuicConnection) conn = NULL;
+  guint8 dcid[P2P_QUIC_MAX_CID_LEN];
+  gsize dcid_len = 0;
+
+  if (!r->server || r->pending || r->alias || !p2p_quic_packet_is_initial (data, len))
+    return FALSE;
+  conn = g_weak_ref_get (&r->conn);
+  if (conn == NULL)
+    return FALSE;
+  if (!p2p_quic_packet_get_dcid (data, len, P2P_QUIC_SCID_LEN, dcid, &dcid_len))
+    return FALSE;
+  return !p2p_quic_connection_owns_cid (conn, dcid, dcid_len);
+}
+
+static gboolean
+remote_is_over (Remote *r)
+{
+  g_autoptr (P2pConnection) conn = NULL;
+
+  if (r->pending)
+    return FALSE;               /* a server handshake runs */
+  conn = g_weak_ref_get (&r->conn);
+  return conn != NULL && !p2p_connection_is_connected (conn);
+}
+
+
 /* The server remote whose connection owns @dcid, or NULL. A walk over the
  * table: it runs only for datagrams from unknown addresses. */
 static Remote *
@@ -238,6 +273,14 @@ on_socket_receive (P2pDatagramSocket *sock, GSocketAddress *from, const guint8 *
     return;
   key = p2p_quic_endpoint_address_key (from);
   r = g_hash_table_lookup (self->remotes, key);
+  if (r && is_new_connection_initial (r, data, len)) {
+    /* a client's new connection from the address of an established one
+     * (a dialer that closed its connection and dials again at once, its
+     * old one still closing here or not yet told) */
+    if (!p2p_quic_endpoint_take_over_address (self, r, from, data, len))
+      return;
+    r = NULL;
+  }
   if (r) {
     g_autoptr (P2pSocketPath) path = g_object_ref (r->path);
 
@@ -332,6 +375,7 @@ typedef struct {
   gboolean timed_out;
   guint64 timeout_ns;
   char *unreachable;            /* an ICMP error's text: the dial failed */
+  P2pSocketPath *path;          /* the remote's path this dial added (ref) */
 } DialData;
 
 /* The socket got an ICMP port/host unreachable for a datagram sent to @to:
@@ -371,6 +415,7 @@ dial_data_free (gpointer data)
   if (d->self->dials && g_hash_table_lookup (d->self->dials, d->key) == d)
     g_hash_table_remove (d->self->dials, d->key);
   g_free (d->unreachable);
+  g_clear_object (&d->path);
   g_clear_object (&d->internal);
   g_object_unref (d->self);
   g_free (d->key);
@@ -404,6 +449,16 @@ dial_done (GObject *source, GAsyncResult *result, gpointer user_data)
   GError *error = NULL;
   P2pConnection *conn = p2p_quic_connection_dial_finish (result, &error);
 
+  if (!conn && d->self->remotes) {
+    Remote *r = g_hash_table_lookup (d->self->remotes, d->key);
+
+    /* The failed connection may still close for a moment (draining, a
+     * cancelled dial's CONNECTION_CLOSE): its remote goes now, so that
+     * the caller may dial the address again at once instead of being
+     * told it is "already connected" */
+    if (r && r->path == d->path)
+      g_hash_table_remove (d->self->remotes, d->key);
+  }
   if (conn) {
     Remote *r = d->self->remotes ? g_hash_table_lookup (d->self->remotes, d->key) : NULL;
 
@@ -462,6 +517,12 @@ p2p_quic_endpoint_dial_async (P2pQuicEndpoint *self, GSocketAddress *remote,
   g_mutex_unlock (&self->lock);
 
   r = g_hash_table_lookup (self->remotes, d->key);
+  if (r && remote_is_over (r)) {
+    /* its connection was closed and may still be closing (or be held by
+     * its user): the address is free for a new connection at once */
+    g_hash_table_remove (self->remotes, d->key);
+    r = NULL;
+  }
   if (r) {
     g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
         "already connected to %s over this socket (one connection per remote address)",
@@ -470,6 +531,7 @@ p2p_quic_endpoint_dial_async (P2pQuicEndpoint *self, GSocketAddress *remote,
     return;
   }
   r = p2p_quic_endpoint_remote_add (self, d->key, remote);
+  d->path = g_object_ref (r->path);
   watch_network (self);
   g_hash_table_replace (self->dials, d->key, d);
 

@@ -128,6 +128,7 @@ typedef struct {
   gboolean done;
   P2pConnection *conn;
   GError *error;
+  GCancellable *cancel;
 } Dial;
 
 static void
@@ -150,15 +151,18 @@ dial_net (gpointer data)
 {
   Dial *d = data;
 
-  p2p_quic_endpoint_dial_async (d->ep, d->remote, d->peer, NULL, dial_done, d);
+  p2p_quic_endpoint_dial_async (d->ep, d->remote, d->peer, d->cancel, dial_done, d);
 }
 
+/* Dials @remote from @ep, @cancel (optional) cancelling it. */
 static P2pConnection *
-dial (Fixture *f, P2pQuicEndpoint *ep, const P2pPeerId *peer, GError **error)
+dial_to (Fixture *f, P2pQuicEndpoint *ep, GSocketAddress *remote, const P2pPeerId *peer,
+    GCancellable *cancel, GError **error)
 {
-  Dial d = { f, ep, f->server_addr, peer };
+  Dial d = { f, ep, remote, peer };
   gint64 end = g_get_monotonic_time () + WAIT_LIMIT_US;
 
+  d.cancel = cancel;
   g_mutex_init (&d.lock);
   g_cond_init (&d.cond);
   p2p_net_thread_invoke_sync (f->nt, dial_net, &d);
@@ -171,6 +175,12 @@ dial (Fixture *f, P2pQuicEndpoint *ep, const P2pPeerId *peer, GError **error)
   if (d.error)
     g_propagate_error (error, d.error);
   return d.conn;
+}
+
+static P2pConnection *
+dial (Fixture *f, P2pQuicEndpoint *ep, const P2pPeerId *peer, GError **error)
+{
+  return dial_to (f, ep, f->server_addr, peer, NULL, error);
 }
 
 static P2pConnection *
@@ -2566,6 +2576,69 @@ test_write_bytes_after_close (Fixture *f, gconstpointer data)
   unref_on_net (f, client);
 }
 
+/* A dial cancelled while its handshake waits for an answer, then a new
+ * dial of the same address at once (p2psrc after a seek): the second dial
+ * runs (and is cancelled in turn). Before, the first connection's remote
+ * outlived the cancel while it closed, and the second dial failed at once
+ * with "already connected to ... over this socket" (found in review). */
+static void
+test_dial_again_after_cancel (Fixture *f, gconstpointer data)
+{
+  /* a loopback UDP port that never answers (bound, never read) */
+  g_autoptr (GSocket) silent = g_socket_new (G_SOCKET_FAMILY_IPV4,
+      G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) addr = NULL;
+  const P2pPeerId *peer = p2p_identity_get_peer_id (f->server_id);
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+
+  g_assert_true (g_socket_bind (silent, any, FALSE, NULL));
+  addr = g_socket_get_local_address (silent, NULL);
+  for (guint i = 0; i < 3; i++) {
+    g_autoptr (GCancellable) cancel = timeout_cancellable (f, 100);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (P2pConnection) conn = dial_to (f, client, addr, peer, cancel, &error);
+
+    g_assert_null (conn);
+    /* cancelled each time: never refused as "already connected" */
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  }
+  unref_on_net (f, client);
+}
+
+/* A connection closed by its dialer, then the same address dialled again
+ * at once (p2psrc reconnecting after a seek or an error): the new dial
+ * connects while the old connection still closes. */
+static void
+test_dial_again_after_close (Fixture *f, gconstpointer data)
+{
+  const P2pPeerId *peer = p2p_identity_get_peer_id (f->server_id);
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+
+  P2pConnection *old = NULL, *old_s = NULL;
+
+  for (guint i = 0; i < 3; i++) {
+    g_autoptr (GError) error = NULL;
+    P2pConnection *c = dial (f, client, peer, &error);
+    P2pConnection *s;
+
+    g_assert_no_error (error);
+    s = accept_one (f);
+    send_str (c, "hello");
+    assert_receive_str (f, s, "hello");
+    /* the old one, closed, is still held (by a reader thread, say) */
+    unref_on_net (f, old);
+    unref_on_net (f, old_s);
+    p2p_connection_close (c, "done with it");
+    old = c;
+    old_s = s;
+  }
+  unref_on_net (f, old);
+  unref_on_net (f, old_s);
+  unref_on_net (f, client);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2590,6 +2663,8 @@ main (int argc, char **argv)
   ADD ("accept-async", test_accept_async, NULL);
   ADD ("max-connections", test_max_connections, GUINT_TO_POINTER (500));
   ADD ("handshake-rate", test_handshake_rate, GUINT_TO_POINTER (500));
+  ADD ("dial-again-after-cancel", test_dial_again_after_cancel, NULL);
+  ADD ("dial-again-after-close", test_dial_again_after_close, NULL);
   g_test_add_func ("/security/half-open-handshakes", test_half_open_handshakes);
   g_test_add_func ("/security/evict-needs-token", test_evict_needs_token);
   g_test_add_func ("/security/fair-share-when-full", test_fair_share_when_full);
