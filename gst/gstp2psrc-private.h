@@ -116,6 +116,19 @@ struct _GstP2pSrc {
   gboolean overrun;             /* the reader waits for room */
   gint64 eos_due;               /* monotonic us: EOS waits for late datagrams */
   GstEvent *pending_segment;
+  /* live, streaming thread: the segment as last pushed (placed with a
+   * buffer: live_anchored), and the running time and monotonic time (us)
+   * of the last buffer checked in PLAYING. When the running time stood
+   * still meanwhile (PAUSED and back to PLAYING), the segment moves by
+   * that much and what arrived while paused is dropped
+   * (gst_p2p_src_live_check_buffer) */
+  gboolean live_anchored;
+  GstSegment live_segment;
+  GstClockTime live_anchor_rt;
+  gint64 live_anchor_us;
+  gboolean live_dropping;       /* dropping what is too late after a move */
+  guint64 live_dropped;         /* buffers dropped by the last move */
+  gboolean live_discont;        /* the next buffer pushed gets DISCONT */
   GThread *reader;
   GCancellable *reader_cancellable;
   gboolean reader_done;
@@ -173,6 +186,13 @@ GstMiniObject *gst_p2p_src_next_datagram_item (GstP2pSrc *self, GError **error);
  * timestamp; GST_CLOCK_TIME_NONE when something else comes first), shifted
  * to play it now. */
 void gst_p2p_src_push_pending_segment (GstP2pSrc *self, GstClockTime ts);
+/* Live, before buffer @buf (its segment placed) is pushed: when the
+ * running time stood still since the last buffer (the pipeline was PAUSED
+ * and is PLAYING again), pushes the segment moved by that much, so that
+ * what arrives now plays "latency" from now again instead of the delay
+ * growing by every pause. FALSE when @buf arrived while paused and is
+ * now too late to play: it is dropped (the next buffer pushed is DISCONT). */
+gboolean gst_p2p_src_live_check_buffer (GstP2pSrc *self, GstBuffer *buf);
 /* Not live: pushes the sender's segment @event (transfer full), shifted by
  * a late join's shift. */
 void gst_p2p_src_push_segment_not_live (GstP2pSrc *self, GstEvent *event);

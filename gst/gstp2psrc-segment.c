@@ -10,22 +10,25 @@
 
 /* The pipeline's running time now: from the clock in PLAYING; before (the
  * task runs from PAUSED on, and the clock comes with PLAYING) the running
- * time PLAYING will start from. */
+ * time PLAYING will start from. @playing: (out) (optional): whether it
+ * came from the clock. */
 static GstClockTime
-current_running_time (GstP2pSrc *self)
+current_running_time (GstP2pSrc *self, gboolean *playing)
 {
   GstElement *element = GST_ELEMENT (self);
   g_autoptr (GstClock) clock = NULL;
   GstClockTime now, base_time, start_time;
-  gboolean playing;
+  gboolean is_playing;
 
   GST_OBJECT_LOCK (self);
-  playing = GST_STATE (self) == GST_STATE_PLAYING;
+  is_playing = GST_STATE (self) == GST_STATE_PLAYING;
   clock = element->clock ? gst_object_ref (element->clock) : NULL;
   base_time = element->base_time;
   start_time = element->start_time;
   GST_OBJECT_UNLOCK (self);
-  if (playing && clock) {
+  if (playing)
+    *playing = is_playing && clock;
+  if (is_playing && clock) {
     now = gst_clock_get_time (clock);
     return now > base_time ? now - base_time : 0;
   }
@@ -53,7 +56,7 @@ gst_p2p_src_push_pending_segment (GstP2pSrc *self, GstClockTime ts)
   gst_event_parse_segment (ev, &seg);
   segment = *seg;
   if (segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID (ts)) {
-    now_rt = current_running_time (self);
+    now_rt = current_running_time (self, NULL);
     buf_rt = gst_segment_to_running_time (&segment, GST_FORMAT_TIME, ts);
     if (GST_CLOCK_TIME_IS_VALID (buf_rt)) {
       GstSegment shifted = segment;
@@ -71,8 +74,91 @@ gst_p2p_src_push_pending_segment (GstP2pSrc *self, GstClockTime ts)
           GST_TIME_ARGS (gst_segment_to_running_time (&segment, GST_FORMAT_TIME, ts)));
     }
   }
+  /* placed by a buffer: the next buffers check whether the running time
+   * stood still (gst_p2p_src_live_check_buffer) */
+  self->live_anchored = segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID (ts);
+  self->live_segment = segment;
+  self->live_anchor_rt = current_running_time (self, NULL);
+  self->live_anchor_us = g_get_monotonic_time ();
+  self->live_dropping = FALSE;
   gst_event_unref (ev);
   gst_pad_push_event (self->srcpad, gst_event_new_segment (&segment));
+}
+
+/* The running time may stand still this long between two buffers before
+ * the segment moves (a pause shorter than this adds at most as much to the
+ * delay); well above the drift between the pipeline's clock and the
+ * monotonic clock over the gap between two buffers */
+#define LIVE_PAUSE_THRESHOLD (50 * GST_MSECOND)
+
+/* A live source's running time goes on while the pipeline is PAUSED only
+ * in the sender's pipeline: the sender kept sending, and what arrived
+ * meanwhile waited here. Kept in the segment placed before, it would all
+ * be played in turn, and the delay from the sender would grow by every
+ * pause (measured: 2 s after a 2 s pause). A GstBaseSrc live source
+ * (alsasrc, udpsrc with do-timestamp) drops what came while paused and
+ * timestamps what comes next from the clock; here the segment is moved
+ * by the time the running time stood still, so that a buffer arriving now
+ * plays "latency" from now again, and the buffers that are then too late
+ * to play (those that arrived while paused, except the last "latency" or
+ * so) are dropped. */
+gboolean
+gst_p2p_src_live_check_buffer (GstP2pSrc *self, GstBuffer *buf)
+{
+  GstClockTime ts = GST_BUFFER_DTS_OR_PTS (buf);
+  GstClockTime now_rt, buf_rt, expected;
+  gboolean playing;
+  gint64 now_us;
+  guint latency;
+
+  if (!self->live_anchored)
+    return TRUE;
+  now_rt = current_running_time (self, &playing);
+  if (!playing)
+    return TRUE;                /* checked in PLAYING, against the last check */
+  GST_OBJECT_LOCK (self);
+  latency = self->latency;
+  GST_OBJECT_UNLOCK (self);
+  now_us = g_get_monotonic_time ();
+  expected = self->live_anchor_rt
+      + (GstClockTime) MAX (now_us - self->live_anchor_us, 0) * GST_USECOND;
+  if (expected > now_rt + LIVE_PAUSE_THRESHOLD) {
+    GstClockTimeDiff stood = GST_CLOCK_DIFF (now_rt, expected);
+    GstSegment moved = self->live_segment;
+
+    if (gst_segment_offset_running_time (&moved, GST_FORMAT_TIME, -stood)) {
+      GST_INFO_OBJECT (self, "the running time stood still for %" GST_STIME_FORMAT
+          " (paused): playing from what arrives now, %u ms from now",
+          GST_STIME_ARGS (stood), latency);
+      self->live_segment = moved;
+      self->live_dropping = TRUE;
+      self->live_dropped = 0;
+      gst_pad_push_event (self->srcpad, gst_event_new_segment (&moved));
+    }
+  }
+  self->live_anchor_rt = now_rt;
+  self->live_anchor_us = now_us;
+  if (self->live_dropping) {
+    buf_rt = gst_segment_to_running_time (&self->live_segment, GST_FORMAT_TIME, ts);
+    if (GST_CLOCK_TIME_IS_VALID (ts)
+        && (!GST_CLOCK_TIME_IS_VALID (buf_rt)
+            || buf_rt + latency * GST_MSECOND < now_rt)) {
+      self->live_dropped++;
+      GST_LOG_OBJECT (self, "dropping %" GST_PTR_FORMAT ": arrived while paused", buf);
+      return FALSE;
+    }
+    self->live_dropping = FALSE;
+    if (self->live_dropped > 0) {
+      GST_INFO_OBJECT (self, "dropped %" G_GUINT64_FORMAT " buffers that arrived "
+          "while paused", self->live_dropped);
+      self->live_discont = TRUE;
+    }
+  }
+  if (self->live_discont) {
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+    self->live_discont = FALSE;
+  }
+  return TRUE;
 }
 
 void

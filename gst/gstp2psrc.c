@@ -86,17 +86,22 @@ place_segment (GstP2pSrc *self, GstClockTime ts)
     gst_p2p_src_shift_late_join_not_live (self, ts);
 }
 
-/* What every buffer goes through before it is pushed (alone or in a list). */
-static void
+/* What every buffer goes through before it is pushed (alone or in a list;
+ * @buf writable). FALSE when it is dropped instead (live: it arrived while
+ * the pipeline was paused and is too late now). */
+static gboolean
 prepare_buffer (GstP2pSrc *self, GstBuffer *buf)
 {
   GST_LOG_OBJECT (self, "received %" GST_PTR_FORMAT, buf);
   place_segment (self, GST_BUFFER_DTS_OR_PTS (buf));
+  if (self->live && !gst_p2p_src_live_check_buffer (self, buf))
+    return FALSE;
   if (!self->first_buffer_done) {
     self->first_buffer_done = TRUE;
     GST_INFO_OBJECT (self, "first buffer after %.1f ms (from start to push)",
         (g_get_monotonic_time () - self->activated_us) / 1000.0);
   }
+  return TRUE;
 }
 
 /* TRUE for OK; else the task pauses (after an error and EOS for a fatal
@@ -125,10 +130,19 @@ handle_flow (GstP2pSrc *self, GstFlowReturn ret)
 static gboolean
 push_list (GstP2pSrc *self, GstBufferList *list)
 {
-  guint n = gst_buffer_list_length (list);
+  guint n;
 
-  for (guint i = 0; i < n; i++)
-    prepare_buffer (self, gst_buffer_list_get_writable (list, i));
+  for (guint i = 0; i < gst_buffer_list_length (list);) {
+    if (prepare_buffer (self, gst_buffer_list_get_writable (list, i)))
+      i++;
+    else
+      gst_buffer_list_remove (list, i, 1);
+  }
+  n = gst_buffer_list_length (list);
+  if (n == 0) {
+    gst_buffer_list_unref (list);
+    return TRUE;
+  }
   GST_LOG_OBJECT (self, "pushing a list of %u buffers", n);
   return handle_flow (self, gst_pad_push_list (self->srcpad, list));
 }
@@ -139,8 +153,13 @@ static gboolean
 push_item (GstP2pSrc *self, GstMiniObject *obj)
 {
   if (GST_IS_BUFFER (obj)) {
-    prepare_buffer (self, GST_BUFFER_CAST (obj));
-    return handle_flow (self, gst_pad_push (self->srcpad, GST_BUFFER_CAST (obj)));
+    GstBuffer *buf = gst_buffer_make_writable (GST_BUFFER_CAST (obj));
+
+    if (!prepare_buffer (self, buf)) {
+      gst_buffer_unref (buf);
+      return TRUE;
+    }
+    return handle_flow (self, gst_pad_push (self->srcpad, buf));
   }
 
   GST_LOG_OBJECT (self, "received %" GST_PTR_FORMAT, obj);
@@ -182,6 +201,7 @@ push_item (GstP2pSrc *self, GstMiniObject *obj)
           self->rt_shift = 0;
           self->shift_decided = FALSE;
           self->segment_fresh = FALSE;
+          self->live_anchored = FALSE;
         }
         gst_pad_push_event (self->srcpad, event);
         return TRUE;
@@ -584,6 +604,8 @@ gst_p2p_src_activate_mode (GstPad *pad, GstObject *parent, GstPadMode mode,
     self->attempts = 0;
     self->stream_started = FALSE;
     self->first_buffer_done = FALSE;
+    self->live_anchored = FALSE;
+    self->live_discont = FALSE;
     self->resume_known = FALSE;
     self->resume_waiting = FALSE;
     gst_clear_event (&self->pending_eos);

@@ -1880,6 +1880,157 @@ GST_START_TEST (test_live_late_joiner)
 }
 GST_END_TEST;
 
+/* The newest PTS seen on a pad, how many buffers and DISCONT buffers. */
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  guint buffers, disconts;
+  GstClockTime last_pts;
+} PtsProbe;
+
+static gboolean
+pts_probe_buffer (GstBuffer **buf, guint idx, gpointer data)
+{
+  PtsProbe *p = data;
+
+  p->buffers++;
+  if (GST_BUFFER_FLAG_IS_SET (*buf, GST_BUFFER_FLAG_DISCONT))
+    p->disconts++;
+  if (GST_BUFFER_PTS_IS_VALID (*buf))
+    p->last_pts = GST_BUFFER_PTS (*buf);
+  return TRUE;
+}
+
+static GstPadProbeReturn
+pts_probe_cb (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  PtsProbe *p = data;
+
+  g_mutex_lock (&p->lock);
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST)
+    gst_buffer_list_foreach (GST_PAD_PROBE_INFO_BUFFER_LIST (info), pts_probe_buffer, p);
+  else {
+    GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+
+    pts_probe_buffer (&buf, 0, p);
+  }
+  g_cond_broadcast (&p->cond);
+  g_mutex_unlock (&p->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+static void
+pts_probe_init (PtsProbe *p, GstElement *pipeline, const char *name)
+{
+  g_autoptr (GstElement) el = gst_bin_get_by_name (GST_BIN (pipeline), name);
+  g_autoptr (GstPad) pad = gst_element_get_static_pad (el, "sink");
+
+  memset (p, 0, sizeof *p);
+  g_mutex_init (&p->lock);
+  g_cond_init (&p->cond);
+  p->last_pts = GST_CLOCK_TIME_NONE;
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST,
+      pts_probe_cb, p, NULL);
+}
+
+/* Waits (bounded) until @n buffers came in all; FALSE on timeout. */
+static gboolean
+pts_probe_wait (PtsProbe *p, guint n)
+{
+  gint64 deadline = g_get_monotonic_time () + P2P_TEST_TIMEOUT_S * G_TIME_SPAN_SECOND;
+  gboolean ok;
+
+  g_mutex_lock (&p->lock);
+  while (p->buffers < n && g_cond_wait_until (&p->cond, &p->lock, deadline));
+  ok = p->buffers >= n;
+  g_mutex_unlock (&p->lock);
+  return ok;
+}
+
+static GstClockTime
+pts_probe_last (PtsProbe *p, guint *n_buffers, guint *disconts)
+{
+  GstClockTime pts;
+
+  g_mutex_lock (&p->lock);
+  pts = p->last_pts;
+  if (n_buffers)
+    *n_buffers = p->buffers;
+  if (disconts)
+    *disconts = p->disconts;
+  g_mutex_unlock (&p->lock);
+  return pts;
+}
+
+/* A live receiver (delivery=datagram, and reliable with is-live=true)
+ * playing in time (sync=true), paused for 1.5 s and PLAYING again: it
+ * plays from what arrives now, "latency" behind the sender as before the
+ * pause, and what arrived while paused is dropped (the next buffer is
+ * DISCONT). Before, all of it was played in turn: 1.5 s more behind the
+ * sender after the pause (1.7 s measured here; found in review). */
+GST_START_TEST (test_live_pause_resume)
+{
+  static const struct {
+    const char *delivery, *props;
+  } cases[] = {
+    { "datagram", "delivery=datagram latency=200" },
+    { "reliable", "delivery=reliable is-live=true latency=200" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    GstElement *sender, *sink, *receiver;
+    g_autofree char *peer = NULL, *desc = NULL;
+    g_autoptr (GError) err = NULL;
+    PtsProbe sent, got;
+    GstClockTime sender_pts, receiver_pts;
+    GstClockTimeDiff behind;
+    guint n, disconts_before, disconts;
+
+    sender = live_sender_start (cases[i].delivery, &sink, &peer);
+    pts_probe_init (&sent, sender, "sink");
+    desc = g_strdup_printf ("p2psrc name=src transport=quic peer=%s %s ! "
+        "fakesink name=out sync=true", peer, cases[i].props);
+    receiver = gst_parse_launch (desc, &err);
+    fail_unless (receiver != NULL, "%s", err ? err->message : "");
+    pts_probe_init (&got, receiver, "out");
+    fail_if (gst_element_set_state (receiver, GST_STATE_PLAYING) ==
+        GST_STATE_CHANGE_FAILURE);
+    fail_unless (pts_probe_wait (&got, 30), "no buffers (%s)", cases[i].props);
+
+    fail_if (gst_element_set_state (receiver, GST_STATE_PAUSED) ==
+        GST_STATE_CHANGE_FAILURE);
+    g_usleep (1500 * G_TIME_SPAN_MILLISECOND);     /* the pause itself */
+    pts_probe_last (&got, &n, &disconts_before);
+    fail_if (gst_element_set_state (receiver, GST_STATE_PLAYING) ==
+        GST_STATE_CHANGE_FAILURE);
+    /* 40 buffers of 10 ms played in time after the pause: 400 ms at least */
+    fail_unless (pts_probe_wait (&got, n + 40), "no buffers after the pause (%s)",
+        cases[i].props);
+    receiver_pts = pts_probe_last (&got, NULL, &disconts);
+    sender_pts = pts_probe_last (&sent, NULL, NULL);
+    behind = GST_CLOCK_DIFF (receiver_pts, sender_pts);
+    GST_INFO ("%s: after the pause %" GST_STIME_FORMAT " behind the sender, %u DISCONT",
+        cases[i].props, GST_STIME_ARGS (behind), disconts - disconts_before);
+    /* "latency" (200 ms) and what is in flight and in the sink; not the
+     * 1.5 s pause as well */
+    fail_unless (behind < 600 * GST_MSECOND, "%s: %" GST_STIME_FORMAT " behind the "
+        "sender after a 1.5 s pause", cases[i].props, GST_STIME_ARGS (behind));
+    fail_unless (disconts > disconts_before, "%s: no DISCONT after the dropped buffers",
+        cases[i].props);
+
+    gst_element_set_state (receiver, GST_STATE_NULL);
+    gst_element_set_state (sender, GST_STATE_NULL);
+    gst_object_unref (sink);
+    gst_object_unref (receiver);
+    gst_object_unref (sender);
+    g_mutex_clear (&sent.lock);
+    g_cond_clear (&sent.cond);
+    g_mutex_clear (&got.lock);
+    g_cond_clear (&got.cond);
+  }
+}
+GST_END_TEST;
+
 /* A loopback UDP port nobody listens on (bound, then closed): datagrams to
  * it get ICMP port unreachable. */
 static guint16
@@ -2216,6 +2367,7 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_late_join_shift_reset_by_flush);
   tcase_add_test (tc, test_live_location_while_playing);
   tcase_add_test (tc, test_live_late_joiner);
+  tcase_add_test (tc, test_live_pause_resume);
   tcase_add_test (tc, test_live_refused_fast);
   tcase_add_test (tc, test_live_reconnect_messages);
   tcase_add_test (tc, test_live_stats_at_eos);
