@@ -33,6 +33,20 @@ have_receiver_locked (GstP2pSink *self)
   return ready >= min_peers;
 }
 
+/* The slow-receiver properties, read together (they may change while the
+ * stream runs). */
+static void
+read_limits (GstP2pSink *self, GstP2pSlowReceiverPolicy *policy, guint64 *max_bytes,
+    guint *max_buffers, guint *slow_timeout)
+{
+  GST_OBJECT_LOCK (self);
+  *policy = self->slow_policy;
+  *max_bytes = self->max_queue_bytes;
+  *max_buffers = self->max_queue_buffers;
+  *slow_timeout = self->slow_timeout;
+  GST_OBJECT_UNLOCK (self);
+}
+
 /* Called with the lock. Waits for the first receiver if wait-for-peer is set.
  * Returns GST_FLOW_OK, or what gst_base_sink_wait_preroll() said. With
  * @preroll it never waits (that would block the state change to PLAYING):
@@ -40,12 +54,16 @@ have_receiver_locked (GstP2pSink *self)
 GstFlowReturn
 gst_p2p_sink_wait_for_peer_locked (GstP2pSink *self, gboolean preroll)
 {
-  gboolean wait;
+  for (;;) {
+    gboolean wait;
 
-  GST_OBJECT_LOCK (self);
-  wait = self->wait_for_peer;
-  GST_OBJECT_UNLOCK (self);
-  while (wait && !have_receiver_locked (self)) {
+    /* read on every pass: wait-for-peer=false set while waiting lets the
+     * stream go at once */
+    GST_OBJECT_LOCK (self);
+    wait = self->wait_for_peer;
+    GST_OBJECT_UNLOCK (self);
+    if (!wait || have_receiver_locked (self))
+      break;
     if (self->stopping)
       return GST_FLOW_FLUSHING;
     if (preroll)
@@ -310,13 +328,7 @@ gst_p2p_sink_send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
     return GST_FLOW_ERROR;
   }
 
-  GST_OBJECT_LOCK (self);
-  policy = self->slow_policy;
-  max_bytes = self->max_queue_bytes;
-  max_buffers = self->max_queue_buffers;
-  slow_timeout = self->slow_timeout;
-  GST_OBJECT_UNLOCK (self);
-
+  read_limits (self, &policy, &max_bytes, &max_buffers, &slow_timeout);
   msg = encode_buffer (buffer, FALSE);
   size = g_bytes_get_size (msg);
 
@@ -351,8 +363,13 @@ gst_p2p_sink_send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
     gint64 deadline;
     gboolean dropped = FALSE;
 
-    while (!peer->closed && !self->stopping
-        && queue_full_locked (self, peer, size, max_bytes, max_buffers)) {
+    for (;;) {
+      /* read on every pass: a limit or policy changed while this thread
+       * waits (max-queue-bytes, slow-receiver-policy=drop) applies now */
+      read_limits (self, &policy, &max_bytes, &max_buffers, &slow_timeout);
+      if (peer->closed || self->stopping
+          || !queue_full_locked (self, peer, size, max_bytes, max_buffers))
+        break;
       /* about to wait: what is queued for the others goes now */
       p2p_connection_batch_end ();
       p2p_connection_batch_begin ();

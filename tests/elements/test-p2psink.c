@@ -275,6 +275,7 @@ typedef struct {
 typedef struct {
   GstHarness *h;
   guint n;
+  gint pushed;                  /* (atomic) */
 } PushMany;
 
 static gpointer
@@ -282,10 +283,34 @@ push_many (gpointer data)
 {
   PushMany *p = data;
 
-  for (guint i = 0; i < p->n; i++)
+  for (guint i = 0; i < p->n; i++) {
     if (gst_harness_push (p->h, p2p_test_buffer_new (i, 32768)) != GST_FLOW_OK)
       return GINT_TO_POINTER (FALSE);
+    g_atomic_int_inc (&p->pushed);
+  }
   return GINT_TO_POINTER (TRUE);
+}
+
+/* Waits (bounded) until @p's pushes stopped moving for 500 ms with some
+ * left: the streaming thread is stuck. FALSE when it never was. */
+static gboolean
+push_many_wait_stuck (PushMany *p)
+{
+  gint last = -1;
+  guint still = 0;
+
+  for (guint i = 0; i < P2P_TEST_TIMEOUT_S * 10; i++) {
+    gint now = g_atomic_int_get (&p->pushed);
+
+    if ((guint) now >= p->n)
+      return FALSE;
+    still = now == last ? still + 1 : 0;
+    if (still >= 5)
+      return TRUE;
+    last = now;
+    g_usleep (100 * 1000);
+  }
+  return FALSE;
 }
 
 /* slow-receiver-policy=block: the sender is seen waiting for room in the
@@ -295,7 +320,7 @@ static void
 run_blocked (P2pTestSender *s, GstHarness *fast, GstHarness *slow, P2pSimNetwork *net,
     P2pSimLinkParams *link, guint n)
 {
-  PushMany pm = { s->hsink, n };
+  PushMany pm = { s->hsink, n, 0 };
   P2pLogProbe waiting;
   GThread *pusher;
   gint64 prev;
@@ -752,6 +777,99 @@ GST_START_TEST (test_slow_receiver_block)
 }
 GST_END_TEST;
 
+/* The slow-receiver properties are mutable in PLAYING: changed while the
+ * streaming thread waits for room in a receiver's queue, they apply at
+ * once. Over QUIC on loopback (the simulator's virtual time would drain
+ * the queue by itself): the receiver is a PAUSED "p2psrc ! fakesink",
+ * which prerolled and reads nothing more, the sender has
+ * slow-receiver-policy=block and 4 buffers of queue, and pushes until it
+ * is stuck (no push for 500 ms; QUIC's windows take some MB first). Then
+ * "policy" sets slow-receiver-policy=drop: the pushes finish, the rest
+ * dropped for that receiver; "limits" raises max-queue-buffers to 64: 50
+ * more pushes go through, nothing dropped. Before, the waiting thread kept
+ * the values it read before the buffer and waited on (found in review). */
+static void
+run_changed_while_blocked (gboolean policy)
+{
+  GstElement *sink = gst_element_factory_make ("p2psink", NULL);
+  GstHarness *hsink;
+  GstElement *receiver;
+  g_autofree char *id = NULL, *ticket = NULL, *desc = NULL;
+  g_autoptr (GError) err = NULL;
+  g_autoptr (P2pPeerInfo) info = NULL;
+  PeerCounter peers;
+  PushMany pm;
+  GThread *pusher;
+  gint stuck_at;
+  gint64 deadline;
+
+  g_object_set (sink, "transport", 0 /* quic */ , "port", 0, "async", FALSE,
+      "max-queue-buffers", 4, "max-queue-bytes", (guint64) 0, "eos-timeout", 1000,
+      "allow-partial", TRUE, NULL);
+  gst_util_set_object_arg (G_OBJECT (sink), "slow-receiver-policy", "block");
+  peer_counter_init (&peers, sink);
+  hsink = gst_harness_new_with_element (sink, "sink", NULL);
+  gst_harness_set_live (hsink, FALSE);
+  gst_object_unref (sink);
+  g_object_get (sink, "ticket", &ticket, "peer-id", &id, NULL);
+  info = p2p_peer_info_parse (ticket, NULL);
+  fail_unless (info && p2p_peer_info_get_addresses (info)[0]);
+  desc = g_strdup_printf ("p2psrc transport=quic peer=%s@127.0.0.1%s ! fakesink", id,
+      strrchr (p2p_peer_info_get_addresses (info)[0], ':'));
+  receiver = gst_parse_launch (desc, &err);
+  fail_unless (receiver != NULL, "%s", err ? err->message : "");
+  gst_element_set_state (receiver, GST_STATE_PAUSED);
+  fail_unless (peer_counter_wait_added (&peers, 1));
+  push_headers (hsink);
+  /* the receiver prerolls a first buffer: it takes this sender's stream */
+  fail_unless_equals_int (gst_harness_push (hsink, p2p_test_buffer_new (0, 32768)),
+      GST_FLOW_OK);
+  fail_unless_equals_int (gst_element_get_state (receiver, NULL, NULL,
+          P2P_TEST_TIMEOUT_S * GST_SECOND), GST_STATE_CHANGE_SUCCESS);
+
+  pm.h = hsink;
+  pm.n = 4000;                  /* 128 MB: far more than it takes */
+  pm.pushed = 0;
+  pusher = g_thread_new ("push", push_many, &pm);
+  fail_unless (push_many_wait_stuck (&pm), "the sender never waited for the "
+      "receiver (%d pushed)", g_atomic_int_get (&pm.pushed));
+  stuck_at = g_atomic_int_get (&pm.pushed);
+  if (policy) {
+    gst_util_set_object_arg (G_OBJECT (hsink->element), "slow-receiver-policy", "drop");
+    /* (bounded by the test's timeout) */
+    fail_unless (GPOINTER_TO_INT (g_thread_join (pusher)));
+    fail_unless (sink_dropped (hsink->element) > 0, "nothing dropped after policy=drop");
+  } else {
+    g_object_set (hsink->element, "max-queue-buffers", 64, NULL);
+    deadline = g_get_monotonic_time () + P2P_TEST_TIMEOUT_S * G_TIME_SPAN_SECOND;
+    while (g_atomic_int_get (&pm.pushed) < stuck_at + 50
+        && g_get_monotonic_time () < deadline)
+      g_usleep (10 * 1000);
+    fail_unless (g_atomic_int_get (&pm.pushed) >= stuck_at + 50, "%d pushes after "
+        "max-queue-buffers went from 4 to 64", g_atomic_int_get (&pm.pushed) - stuck_at);
+    fail_unless_equals_uint64 (sink_dropped (hsink->element), 0);
+    /* the stop wakes the push still waiting */
+    gst_element_set_state (hsink->element, GST_STATE_NULL);
+    g_thread_join (pusher);
+  }
+  gst_element_set_state (receiver, GST_STATE_NULL);
+  gst_object_unref (receiver);
+  peer_counter_clear (&peers, hsink->element);
+  gst_harness_teardown (hsink);
+}
+
+GST_START_TEST (test_policy_changed_while_blocked)
+{
+  run_changed_while_blocked (TRUE);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_limits_changed_while_blocked)
+{
+  run_changed_while_blocked (FALSE);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_stats_and_messages)
 {
   P2pTestSender s;
@@ -1052,6 +1170,46 @@ GST_START_TEST (test_wait_for_peer_unblocks_on_stop)
   fail_unless_equals_int (push_result.ret, GST_FLOW_FLUSHING);
   fail_unless_equals_int (GPOINTER_TO_INT (g_thread_join (stopper)),
       GST_STATE_CHANGE_SUCCESS);
+  g_thread_join (pusher);
+
+  p2p_log_probe_stop (&waiting);
+  p2p_test_sender_stop (&s);
+  g_mutex_clear (&push_result.lock);
+  g_cond_clear (&push_result.cond);
+}
+GST_END_TEST;
+
+/* wait-for-peer is mutable in PLAYING: set to FALSE while the streaming
+ * thread waits for the first receiver (its LOG line seen), the push goes
+ * on at once (to nobody) and returns OK. Before, the waiting thread kept
+ * the value it read and waited on (found in review). */
+GST_START_TEST (test_wait_for_peer_released_at_runtime)
+{
+  P2pTestSender s;
+  GThread *pusher;
+  P2pLogProbe waiting;
+  gint64 deadline;
+  gboolean done;
+
+  memset (&push_result, 0, sizeof push_result);
+  g_mutex_init (&push_result.lock);
+  g_cond_init (&push_result.cond);
+  p2p_log_probe_start (&waiting, "p2psink", "waiting for the first receiver");
+
+  p2p_test_sender_start (&s, "release", TRUE, NULL);
+  push_headers (s.hsink);
+  pusher = g_thread_new ("push", push_one_noted, s.hsink);
+  fail_unless (p2p_log_probe_wait (&waiting, 1),
+      "p2psink never waited for a receiver");
+  g_object_set (s.sink, "wait-for-peer", FALSE, NULL);
+  deadline = g_get_monotonic_time () + P2P_TEST_TIMEOUT_S * G_TIME_SPAN_SECOND;
+  g_mutex_lock (&push_result.lock);
+  while (!push_result.done && g_cond_wait_until (&push_result.cond,
+          &push_result.lock, deadline));
+  done = push_result.done;
+  g_mutex_unlock (&push_result.lock);
+  fail_unless (done, "the push still waits for a receiver after wait-for-peer=false");
+  fail_unless_equals_int (push_result.ret, GST_FLOW_OK);
   g_thread_join (pusher);
 
   p2p_log_probe_stop (&waiting);
@@ -1581,6 +1739,7 @@ p2psink_suite (void)
   }
   tcase_add_test (tc, test_stats_and_messages);
   tcase_add_test (tc, test_wait_for_peer_unblocks_on_stop);
+  tcase_add_test (tc, test_wait_for_peer_released_at_runtime);
   tcase_add_test (tc, test_datagram_delivery);
   tcase_add_test (tc, test_datagram_losses_counted);
   tcase_add_test (tc, test_large_buffers);
@@ -1590,6 +1749,8 @@ p2psink_suite (void)
   suite_add_tcase (s, tq);
   tcase_set_timeout (tq, 120);
   tcase_add_test (tq, test_quic_loopback);
+  tcase_add_test (tq, test_policy_changed_while_blocked);
+  tcase_add_test (tq, test_limits_changed_while_blocked);
   tcase_add_test (tq, test_allowed_peers);
   return s;
 }
