@@ -136,6 +136,14 @@ wait_drained (GstP2pSink *self)
   GST_OBJECT_LOCK (self);
   timeout = self->eos_timeout;
   GST_OBJECT_UNLOCK (self);
+  if (timeout == 0) {
+    /* "do not wait": EOS goes on at once; the receivers keep what is
+     * queued for them until the sink stops, and nobody is judged for not
+     * having confirmed the end (before, they were all cut at once and the
+     * sink posted "No receiver got the whole stream") */
+    GST_INFO_OBJECT (self, "end of stream: not waiting for the receivers (eos-timeout=0)");
+    return;
+  }
   deadline = g_get_monotonic_time () + (gint64) timeout * 1000;
 
   g_mutex_lock (&self->lock);
@@ -169,12 +177,20 @@ check:
   if (!self->flushing && !self->stopping && self->receivers_total > 0
       && self->receivers_complete == 0) {
     guint64 total = self->receivers_total;
-    gboolean allow;
+    gboolean allow, live = FALSE;
 
     g_mutex_unlock (&self->lock);
     GST_OBJECT_LOCK (self);
     allow = self->allow_partial;
     GST_OBJECT_UNLOCK (self);
+    /* a live stream has no whole to get: viewers join and leave (an EOS
+     * from gst-launch-1.0 -e after the last viewer left is a normal end) */
+    if (gst_base_sink_query_latency (GST_BASE_SINK (self), NULL, &live, NULL, NULL)
+        && live) {
+      GST_INFO_OBJECT (self, "live stream ended; %" G_GUINT64_FORMAT " receiver(s) "
+          "came and went", total);
+      return;
+    }
     if (allow)
       GST_WARNING_OBJECT (self, "no receiver got the whole stream "
           "(allow-partial=true)");

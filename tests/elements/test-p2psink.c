@@ -1706,6 +1706,114 @@ GST_START_TEST (test_partial_delivery)
 }
 GST_END_TEST;
 
+/* A sink on the simulated network with its own bus, its harness live or
+ * not (a live upstream drops buffers before the first receiver). */
+static GstBus *
+sender_with_bus (P2pTestSender *s, const char *what, gboolean live, guint eos_timeout)
+{
+  GstBus *bus = gst_bus_new ();
+  GstElement *sink;
+
+  s->network = p2p_test_network_name (what);
+  sink = s->sink = p2p_test_make_sink (s->network, TRUE);
+  gst_element_set_bus (sink, bus);
+  g_object_set (sink, "eos-timeout", eos_timeout, NULL);
+  peer_counter_init (&s->peers, sink);
+  s->hsink = gst_harness_new_with_element (sink, "sink", NULL);
+  gst_harness_set_live (s->hsink, live);
+  gst_object_unref (sink);
+  s->peer_id = p2p_test_peer_of (sink);
+  return bus;
+}
+
+/* How many ERROR and WARNING messages @bus holds (popped). */
+static void
+count_problems (GstBus *bus, guint *errors, guint *warnings)
+{
+  GstMessage *msg;
+
+  *errors = *warnings = 0;
+  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING | GST_MESSAGE_ERROR))) {
+    g_autoptr (GError) err = NULL;
+
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+      gst_message_parse_error (msg, &err, NULL);
+      (*errors)++;
+    } else {
+      gst_message_parse_warning (msg, &err, NULL);
+      (*warnings)++;
+    }
+    GST_INFO ("%s: %s", GST_MESSAGE_TYPE_NAME (msg), err->message);
+    gst_message_unref (msg);
+  }
+}
+
+/* eos-timeout=0 ("do not wait"): EOS goes on at once, the receiver still
+ * gets every buffer and the EOS, and the sink posts no error. Before, every
+ * receiver was cut at once ("end of stream (eos-timeout)") and the sink
+ * posted "No receiver got the whole stream" (found in review). */
+GST_START_TEST (test_eos_timeout_zero)
+{
+  P2pTestSender s;
+  g_autoptr (GstBus) bus = sender_with_bus (&s, "eos0", FALSE, 0);
+  GstHarness *hsrc = p2p_test_receiver_start (&s, NULL);
+  guint errors, warnings;
+
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+  push_headers (s.hsink);
+  for (guint i = 0; i < 20; i++)
+    fail_unless_equals_int (gst_harness_push (s.hsink, p2p_test_buffer_new (i, 1000)),
+        GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
+  expect_headers (hsrc);
+  for (guint i = 0; i < 20; i++) {
+    GstBuffer *buf = gst_harness_pull (hsrc);
+
+    p2p_test_buffer_check (buf, i, 1000);
+    gst_buffer_unref (buf);
+  }
+  expect_eos (hsrc);
+  fail_unless (peer_counter_wait_removed (&s.peers, 1));
+  count_problems (bus, &errors, &warnings);
+  fail_unless_equals_int (errors, 0);
+  fail_unless_equals_int (warnings, 0);
+  gst_harness_teardown (hsrc);
+  gst_element_set_bus (s.sink, NULL);
+  p2p_test_sender_stop (&s);
+}
+GST_END_TEST;
+
+/* A live stream whose only viewer watched and left, then EOS (gst-launch-1.0
+ * -e and Ctrl-C on the broadcaster): a normal end, no error (the viewer's
+ * leaving is its WARNING). A file (not live) that reached nobody whole
+ * still gets the error (test_partial_delivery). Before, the live one ended
+ * with "No receiver got the whole stream" and gst-launch-1.0 exited 1
+ * (found in review). */
+GST_START_TEST (test_live_end_after_viewer_left)
+{
+  P2pTestSender s;
+  g_autoptr (GstBus) bus = sender_with_bus (&s, "liveend", TRUE, 10000);
+  GstHarness *hsrc = p2p_test_receiver_start (&s, NULL);
+  guint errors, warnings;
+
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+  push_headers (s.hsink);
+  for (guint i = 0; i < 5; i++)
+    fail_unless_equals_int (gst_harness_push (s.hsink, p2p_test_buffer_new (i, 1000)),
+        GST_FLOW_OK);
+  for (guint i = 0; i < 5; i++)
+    gst_buffer_unref (gst_harness_pull (hsrc));
+  gst_harness_teardown (hsrc);
+  fail_unless (peer_counter_wait_removed (&s.peers, 1));
+  fail_unless (gst_harness_push_event (s.hsink, gst_event_new_eos ()));
+  count_problems (bus, &errors, &warnings);
+  fail_unless_equals_int (errors, 0);
+  fail_unless_equals_int (warnings, 1);
+  gst_element_set_bus (s.sink, NULL);
+  p2p_test_sender_stop (&s);
+}
+GST_END_TEST;
+
 static Suite *
 p2psink_suite (void)
 {
@@ -1746,6 +1854,8 @@ p2psink_suite (void)
   tcase_add_test (tc, test_buffer_over_limit);
   tcase_add_test (tc, test_stats_monotonic);
   tcase_add_test (tc, test_partial_delivery);
+  tcase_add_test (tc, test_eos_timeout_zero);
+  tcase_add_test (tc, test_live_end_after_viewer_left);
   suite_add_tcase (s, tq);
   tcase_set_timeout (tq, 120);
   tcase_add_test (tq, test_quic_loopback);
