@@ -16,6 +16,11 @@ struct _P2pNetThread {
   gboolean started;     /* the thread owns (acquired and pushed) the context */
   gboolean stopped;     /* loop quit and context drained: invoke runs inline */
   gboolean stopping;
+  /* the thread ended without returning from thread_main (pthread_exit in a
+   * callback: Python 3 ends a thread that wants the GIL while the
+   * interpreter finalizes): what was queued never runs, the context stays
+   * owned by the dead thread; invokes are dropped and sync callers return */
+  gboolean dead;
 };
 
 typedef struct {
@@ -38,11 +43,35 @@ free_struct (P2pNetThread *self)
   g_free (self);
 }
 
+/* Runs when a network thread exits with the watch still set: it did not
+ * return from thread_main. It drops the thread's reference on the struct,
+ * as thread_main would have. */
+static void
+on_abnormal_exit (gpointer data)
+{
+  ThreadData *td = data;
+  P2pNetThread *self = td->owner;
+
+  g_mutex_lock (&self->lock);
+  self->dead = TRUE;
+  self->stopped = TRUE;
+  g_cond_broadcast (&self->started_cond);
+  g_mutex_unlock (&self->lock);
+  g_main_loop_unref (td->loop);
+  g_main_context_unref (td->context);
+  free_struct (self);
+  g_free (td);
+}
+
+static GPrivate exit_watch = G_PRIVATE_INIT (on_abnormal_exit);
+
 static gpointer
 thread_main (gpointer user_data)
 {
   ThreadData *td = user_data;
   P2pNetThread *self = td->owner;
+
+  g_private_set (&exit_watch, td);
 
   /* Own the context before anyone else can see it: new() does not return
    * (so nobody can acquire or iterate the context) until this is done. The
@@ -62,6 +91,7 @@ thread_main (gpointer user_data)
     g_main_context_iteration (td->context, FALSE);
 
   g_main_context_pop_thread_default (td->context);
+  g_private_set (&exit_watch, NULL);    /* a normal exit */
   g_main_loop_unref (td->loop);
   g_main_context_unref (td->context);
   free_struct (self);
@@ -192,6 +222,13 @@ p2p_net_thread_invoke (P2pNetThread *self, GSourceFunc func, gpointer data,
 
   g_return_if_fail (self != NULL && func != NULL);
   g_mutex_lock (&self->lock);
+  if (self->dead) {
+    g_mutex_unlock (&self->lock);
+    g_debug ("the network thread is gone: a call to it is dropped");
+    if (notify)
+      notify (data);
+    return;
+  }
   inline_run = self->stopped;
   if (!inline_run)
     g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, func, data, notify);
@@ -242,8 +279,22 @@ p2p_net_thread_invoke_sync (P2pNetThread *self, P2pNetThreadFunc func, gpointer 
   g_cond_init (&call.cond);
   p2p_net_thread_invoke (self, sync_call_cb, &call, NULL);
   g_mutex_lock (&call.lock);
-  while (!call.done)
-    g_cond_wait (&call.cond, &call.lock);
+  while (!call.done) {
+    gboolean dead;
+
+    if (g_cond_wait_until (&call.cond, &call.lock,
+            g_get_monotonic_time () + 100 * G_TIME_SPAN_MILLISECOND))
+      continue;
+    /* (checked now and then: a thread that died runs nothing more, and
+     * its call stays queued in a context nobody iterates) */
+    g_mutex_lock (&self->lock);
+    dead = self->dead;
+    g_mutex_unlock (&self->lock);
+    if (dead) {
+      g_debug ("the network thread is gone: a call to it did not run");
+      break;
+    }
+  }
   g_mutex_unlock (&call.lock);
   g_mutex_clear (&call.lock);
   g_cond_clear (&call.cond);

@@ -214,6 +214,44 @@ test_create_destroy_stress (void)
   }
 }
 
+static gboolean
+exit_cb (gpointer data)
+{
+  g_thread_exit (NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+drop_notify_cb (gpointer data)
+{
+  Fixture *f = data;
+
+  g_mutex_lock (&f->lock);
+  f->count += 100;
+  g_mutex_unlock (&f->lock);
+}
+
+/* The network thread ends inside a callback (pthread_exit: Python 3 ends a
+ * thread that wants the GIL while the interpreter finalizes, and a Python
+ * handler of a connection's signal runs there): a sync call returns
+ * without running (before, it waited forever: a Python player that exits
+ * with a handler connected hung in the provider's dispose, found in
+ * review), an async one is dropped with its notify, and the last unref
+ * returns. */
+static void
+test_thread_died (void)
+{
+  Fixture f = { 0 };
+
+  f.nt = p2p_net_thread_new ("test-dies");
+  p2p_net_thread_invoke (f.nt, exit_cb, NULL, NULL);
+  p2p_net_thread_invoke_sync (f.nt, sync_fn, &f);
+  g_assert_cmpuint (f.count, ==, 0);
+  p2p_net_thread_invoke (f.nt, count_cb, &f, drop_notify_cb);
+  g_assert_cmpuint (f.count, ==, 100);
+  p2p_net_thread_unref (f.nt);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -224,5 +262,6 @@ main (int argc, char **argv)
   g_test_add_func ("/net-thread/stop", test_stop);
   g_test_add_func ("/net-thread/queued-before-stop-runs", test_queued_before_stop_runs);
   g_test_add_func ("/net-thread/create-destroy-stress", test_create_destroy_stress);
+  g_test_add_func ("/net-thread/thread-died", test_thread_died);
   return g_test_run ();
 }
