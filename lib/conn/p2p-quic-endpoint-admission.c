@@ -210,6 +210,25 @@ send_retry (P2pQuicEndpoint *self, GSocketAddress *from, const guint8 *data, gsi
     self->retries_sent++;
 }
 
+/* Answers a client Initial with CONNECTION_CLOSE (CONNECTION_REFUSED,
+ * @reason), within the budget of stateless answers (smaller than the
+ * Initial: no amplification). */
+static void
+send_refusal (P2pQuicEndpoint *self, GSocketAddress *from, const guint8 *data, gsize len,
+    const char *reason)
+{
+  guint64 now = p2p_datagram_socket_now (self->socket);
+  guint8 out[256];
+  gsize n;
+
+  if (!p2p_token_bucket_take (&self->reset_budget, now, P2P_QUIC_STATELESS_RATE,
+          P2P_QUIC_STATELESS_RATE))
+    return;
+  n = p2p_quic_refusal_write (data, len, reason, out, sizeof out);
+  if (n > 0)
+    p2p_datagram_socket_send_to (self->socket, from, out, n, NULL);
+}
+
 /* Address validation (net thread). TRUE when the Initial may start a
  * handshake (@odcid filled in when it carried our valid Retry token);
  * FALSE when it was answered with a Retry or dropped. */
@@ -367,7 +386,10 @@ p2p_quic_endpoint_accept_initial (P2pQuicEndpoint *self, const char *key, GSocke
   if (!self->accepting || self->closed) {
     g_mutex_unlock (&self->lock);
     self->dropped_garbage++;
-    g_debug ("%s: client Initial dropped (not accepting)", key);
+    g_debug ("%s: client Initial refused (not accepting)", key);
+    /* the dialer learns it at once instead of after its connect timeout
+     * (a player whose server stopped serving but kept its socket) */
+    send_refusal (self, from, data, len, "this peer is not accepting connections");
     return;
   }
   max_conn = self->max_connections;

@@ -68,7 +68,7 @@ struct _P2pQuicEndpoint {
   guint max_pending_per_ip;
   guint64 handshake_timeout_ns;
   guint64 retries_sent;
-  P2pTokenBucket reset_budget;  /* Stateless Resets sent */
+  P2pTokenBucket reset_budget;  /* stateless answers: Resets and refusals */
   guint64 resets_sent;
   guint64 evicted;
   guint64 evicted_established;  /* connections closed to admit another host */
@@ -90,6 +90,9 @@ struct _P2pQuicEndpoint {
 
 /* Refills @b for socket time @now_ns: TRUE when it holds a token now
  * (p2p_token_bucket_take() then uses it). */
+/* Stateless answers (Stateless Resets, refusals) per second, a burst of as
+ * many: a flood gets no more answers than this. */
+#define P2P_QUIC_STATELESS_RATE 100
 gboolean p2p_token_bucket_ready (P2pTokenBucket *b, guint64 now_ns, guint rate, guint burst);
 /* The same, and uses the token. */
 gboolean p2p_token_bucket_take (P2pTokenBucket *b, guint64 now_ns, guint rate, guint burst);

@@ -220,10 +220,6 @@ deliver_moved (P2pQuicEndpoint *self, const char *key, GSocketAddress *from,
   return TRUE;
 }
 
-/* Stateless Resets per second (a burst of as many): a flood of packets
- * with made-up connection IDs gets no more answers than this. */
-#define RESET_RATE 100
-
 /* A short-header packet for no connection of ours: one that this peer had
  * before it restarted (same identity, same port), whose other end still
  * sends. A Stateless Reset tells it at once that the connection is gone;
@@ -247,13 +243,13 @@ send_stateless_reset (P2pQuicEndpoint *self, GSocketAddress *from, const guint8 
   if (!accepting)
     return FALSE;
   /* checked before the work, used only by a reset sent */
-  if (!p2p_token_bucket_ready (&self->reset_budget, now, RESET_RATE, RESET_RATE))
+  if (!p2p_token_bucket_ready (&self->reset_budget, now, P2P_QUIC_STATELESS_RATE, P2P_QUIC_STATELESS_RATE))
     return FALSE;
   n = p2p_quic_stateless_reset_write (self->identity, self->cfg.cid_key, self->cfg.reset_port,
       data, len, out, sizeof out);
   if (n == 0 || !p2p_datagram_socket_send_to (self->socket, from, out, n, NULL))
     return FALSE;
-  p2p_token_bucket_take (&self->reset_budget, now, RESET_RATE, RESET_RATE);
+  p2p_token_bucket_take (&self->reset_budget, now, P2P_QUIC_STATELESS_RATE, P2P_QUIC_STATELESS_RATE);
   self->resets_sent++;
   g_debug ("stateless reset sent for a %" G_GSIZE_FORMAT "-byte packet of a connection we do "
       "not have", len);

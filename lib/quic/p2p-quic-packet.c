@@ -98,6 +98,22 @@ p2p_quic_retry_write (const guint8 *pkt, gsize len, const guint8 *secret, gconst
   return n > 0 ? (gsize) n : 0;
 }
 
+gsize
+p2p_quic_refusal_write (const guint8 *pkt, gsize len, const char *reason, guint8 *out,
+    gsize outlen)
+{
+  ngtcp2_pkt_hd hd;
+  ngtcp2_ssize n;
+
+  g_return_val_if_fail (reason != NULL && out != NULL, 0);
+
+  if (pkt == NULL || len == 0 || ngtcp2_accept (&hd, pkt, len) != 0)
+    return 0;
+  n = ngtcp2_crypto_write_connection_close (out, outlen, hd.version, &hd.scid, &hd.dcid,
+      NGTCP2_CONNECTION_REFUSED, (const uint8_t *) reason, strlen (reason));
+  return n > 0 ? (gsize) n : 0;
+}
+
 /* Our connection IDs: a random part and a MAC of it under the endpoint's
  * key (cfg.cid_key), so that the endpoint can tell a connection ID that it
  * issued (a connection that is alive, closing or was just refused: never

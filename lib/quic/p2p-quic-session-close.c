@@ -144,6 +144,9 @@ p2p_quic_session_fatal_from_peer_close (P2pQuicSession *s)
       err = g_error_new (P2P_ERROR, P2P_ERROR_AUTHENTICATION_FAILED,
           "peer rejected the TLS handshake (TLS alert %u)%s%s",
           (guint) (cc->error_code - NGTCP2_CRYPTO_ERROR), reason[0] ? ": " : "", reason);
+    } else if (cc->error_code == NGTCP2_CONNECTION_REFUSED) {
+      err = g_error_new (P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
+          "peer refused the connection%s%s", reason[0] ? ": " : "", reason);
     } else if (cc->error_code != NGTCP2_NO_ERROR) {
       err = g_error_new (P2P_ERROR, P2P_ERROR_PROTOCOL,
           "peer closed the connection with QUIC transport error 0x%" G_GINT64_MODIFIER "x%s%s",

@@ -190,6 +190,11 @@ P2pQuicTokenCheck p2p_quic_retry_check (const guint8 *pkt, gsize len, const guin
  * least 256 bytes). Returns its length, 0 on failure. */
 gsize p2p_quic_retry_write (const guint8 *pkt, gsize len, const guint8 *secret,
     gconstpointer sa, gsize salen, guint64 now, guint8 *out, gsize outlen);
+/* Writes into @out (at least 256 bytes) an Initial packet answering client
+ * Initial @pkt with CONNECTION_CLOSE (CONNECTION_REFUSED, @reason): no
+ * state kept. Returns its length, 0 on failure. */
+gsize p2p_quic_refusal_write (const guint8 *pkt, gsize len, const char *reason,
+    guint8 *out, gsize outlen);
 /* A new connection ID into @cid (P2P_QUIC_SCID_LEN bytes) under @key
  * (cfg.cid_key), and whether @cid is one issued under @key: by the same
  * endpoint, for a connection alive, closing or refused a moment ago (such

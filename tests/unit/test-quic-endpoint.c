@@ -2647,6 +2647,28 @@ test_dial_again_after_close (Fixture *f, gconstpointer data)
   unref_on_net (f, client);
 }
 
+/* A listener that stopped accepting while its socket stays open (a player
+ * whose file service was stopped): a dial is refused at once with the
+ * reason. Before, the Initial was dropped in silence and the dialer waited
+ * for its connect timeout (found in a Python walkthrough: about 50 s before
+ * the player's error). */
+static void
+test_refused_when_not_accepting (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+  P2pConnection *c;
+
+  p2p_quic_endpoint_set_accepting (f->server, FALSE, NULL, 64);
+  c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
+  g_assert_null (c);
+  /* refused, not timed out (P2P_ERROR_TIMEOUT after the 5 s idle timeout) */
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_CONNECTION_FAILED);
+  g_assert_nonnull (strstr (error->message,
+          "peer refused the connection: this peer is not accepting connections"));
+  unref_on_net (f, client);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2673,6 +2695,7 @@ main (int argc, char **argv)
   ADD ("handshake-rate", test_handshake_rate, GUINT_TO_POINTER (500));
   ADD ("dial-again-after-failure", test_dial_again_after_failure, NULL);
   ADD ("dial-again-after-close", test_dial_again_after_close, NULL);
+  ADD ("refused-when-not-accepting", test_refused_when_not_accepting, NULL);
   g_test_add_func ("/security/half-open-handshakes", test_half_open_handshakes);
   g_test_add_func ("/security/evict-needs-token", test_evict_needs_token);
   g_test_add_func ("/security/fair-share-when-full", test_fair_share_when_full);
