@@ -18,6 +18,10 @@
 #include <math.h>
 #include <string.h>
 
+/* a TAG frame of global scope names its structure so (stream scope:
+ * "taglist", as gst_tag_list_to_string() writes it) */
+#define GLOBAL_TAGLIST_NAME "taglist-global"
+
 /* the custom event a DATAGRAM_SEQNUM frame becomes (p2psrc consumes it) */
 #define DATAGRAM_SEQNUM_EVENT "p2p-datagram-seqnum"
 /* ... and a STREAM_POSITION frame */
@@ -201,7 +205,18 @@ gst_p2p_media_append_event (GByteArray *out, GstEvent *event)
 
       gst_event_parse_tag (event, &tags);
       s = gst_tag_list_to_string (tags);
-      append_string_frame (out, P2P_FRAME_TAG, s);
+      if (gst_tag_list_get_scope (tags) == GST_TAG_SCOPE_GLOBAL
+          && g_str_has_prefix (s, "taglist")) {
+        /* the scope rides in the structure's name (docs/protocol.md 5):
+         * "taglist-global, title=..." (an older receiver still reads the
+         * tags, as stream ones) */
+        g_autofree char *global = g_strconcat (GLOBAL_TAGLIST_NAME, s + strlen ("taglist"),
+            NULL);
+
+        append_string_frame (out, P2P_FRAME_TAG, global);
+      } else {
+        append_string_frame (out, P2P_FRAME_TAG, s);
+      }
       return TRUE;
     }
     case GST_EVENT_EOS:
@@ -600,8 +615,17 @@ gst_p2p_media_frame_to_object (guint64 type, const guint8 *body, gsize len,
       g_autofree char *s = p2p_frame_parse_string (body, len, error);
       GstTagList *tags;
 
+      gboolean global;
+
       if (!s || !check_nesting ("tags", s, error))
         return NULL;
+      global = g_str_has_prefix (s, GLOBAL_TAGLIST_NAME);
+      if (global) {
+        char *stream = g_strconcat ("taglist", s + strlen (GLOBAL_TAGLIST_NAME), NULL);
+
+        g_free (s);
+        s = stream;
+      }
       /* gst_tag_list_new_from_string() asserts on anything else */
       tags = g_str_has_prefix (s, "taglist") ? gst_tag_list_new_from_string (s)
           : NULL;
@@ -610,6 +634,8 @@ gst_p2p_media_frame_to_object (guint64 type, const guint8 *body, gsize len,
             "Malformed TAG frame: \"%.64s\" does not parse as a tag list", s);
         return NULL;
       }
+      if (global)
+        gst_tag_list_set_scope (tags, GST_TAG_SCOPE_GLOBAL);
       return GST_MINI_OBJECT_CAST (gst_event_new_tag (tags));
     }
     case P2P_FRAME_EOS:

@@ -444,10 +444,12 @@ gst_p2p_sink_send_buffer (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
      * the history already */
     if (peer->takes_positions && peer->next_index > index)
       continue;
-    if (peer->need_tags && self->hdr_tags) {
+    if (peer->need_tags && (self->hdr_tags[0] || self->hdr_tags[1])) {
       /* the tags it missed while full, unnumbered: a STREAM_POSITION
        * follows for a receiver that counts frames */
-      gst_p2p_sink_peer_push_locked (self, peer, self->hdr_tags);
+      for (guint t = 0; t < G_N_ELEMENTS (self->hdr_tags); t++)
+        if (self->hdr_tags[t])
+          gst_p2p_sink_peer_push_locked (self, peer, self->hdr_tags[t]);
       if (peer->takes_positions)
         peer->next_index = G_MAXUINT64;
     }

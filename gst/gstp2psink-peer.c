@@ -106,8 +106,9 @@ gst_p2p_sink_peer_push_headers_locked (GstP2pSink *self, SinkPeer *peer)
     gst_p2p_sink_peer_push_locked (self, peer, self->hdr_caps);
   if (self->hdr_segment)
     gst_p2p_sink_peer_push_locked (self, peer, self->hdr_segment);
-  if (self->hdr_tags)
-    gst_p2p_sink_peer_push_locked (self, peer, self->hdr_tags);
+  for (guint i = 0; i < G_N_ELEMENTS (self->hdr_tags); i++)
+    if (self->hdr_tags[i])
+      gst_p2p_sink_peer_push_locked (self, peer, self->hdr_tags[i]);
 }
 
 /* Called with the lock: ask the peer's thread to close it. */

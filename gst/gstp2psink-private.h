@@ -44,7 +44,10 @@ struct _GstP2pSink {
   gboolean flushing;
   gboolean stopping;
   gboolean eos;
-  GBytes *hdr_stream_start, *hdr_caps, *hdr_segment, *hdr_tags;
+  GBytes *hdr_stream_start, *hdr_caps, *hdr_segment;
+  /* the last TAG of each scope (GstTagScope: stream, global), as
+   * GStreamer keeps one sticky tag event per scope */
+  GBytes *hdr_tags[2];
   guint64 seqnum;
   GstBuffer *prerolled;         /* sent by preroll(), not to send again */
   guint64 datagrams_too_big;

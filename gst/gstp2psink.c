@@ -218,7 +218,8 @@ gst_p2p_sink_event (GstBaseSink *bsink, GstEvent *event)
     g_mutex_lock (&self->lock);
     switch (GST_EVENT_TYPE (event)) {
       case GST_EVENT_STREAM_START:
-        g_clear_pointer (&self->hdr_tags, g_bytes_unref);
+        /* (stream tags end with the stream; global ones stay) */
+        g_clear_pointer (&self->hdr_tags[GST_TAG_SCOPE_STREAM], g_bytes_unref);
         g_clear_pointer (&self->hdr_stream_start, g_bytes_unref);
         self->hdr_stream_start = g_bytes_ref (msg);
         self->eos = FALSE;
@@ -231,10 +232,17 @@ gst_p2p_sink_event (GstBaseSink *bsink, GstEvent *event)
         g_clear_pointer (&self->hdr_segment, g_bytes_unref);
         self->hdr_segment = g_bytes_ref (msg);
         break;
-      case GST_EVENT_TAG:
-        g_clear_pointer (&self->hdr_tags, g_bytes_unref);
-        self->hdr_tags = g_bytes_ref (msg);
+      case GST_EVENT_TAG:{
+        GstTagList *tags = NULL;
+        GstTagScope scope;
+
+        gst_event_parse_tag (event, &tags);
+        scope = gst_tag_list_get_scope (tags) == GST_TAG_SCOPE_GLOBAL ?
+            GST_TAG_SCOPE_GLOBAL : GST_TAG_SCOPE_STREAM;
+        g_clear_pointer (&self->hdr_tags[scope], g_bytes_unref);
+        self->hdr_tags[scope] = g_bytes_ref (msg);
         break;
+      }
       case GST_EVENT_EOS:
         self->eos = TRUE;
         break;
@@ -355,7 +363,8 @@ gst_p2p_sink_stop (GstBaseSink *bsink)
   g_clear_pointer (&self->hdr_stream_start, g_bytes_unref);
   g_clear_pointer (&self->hdr_caps, g_bytes_unref);
   g_clear_pointer (&self->hdr_segment, g_bytes_unref);
-  g_clear_pointer (&self->hdr_tags, g_bytes_unref);
+  g_clear_pointer (&self->hdr_tags[GST_TAG_SCOPE_STREAM], g_bytes_unref);
+  g_clear_pointer (&self->hdr_tags[GST_TAG_SCOPE_GLOBAL], g_bytes_unref);
   gst_p2p_sink_history_reset_locked (self);
   gst_buffer_replace (&self->prerolled, NULL);
   g_mutex_unlock (&self->lock);

@@ -62,7 +62,10 @@ push_stream_start_if_needed (GstP2pSrc *self)
     g_autofree char *id = gst_pad_create_stream_id (self->srcpad,
         GST_ELEMENT (self), NULL);
 
-    gst_pad_push_event (self->srcpad, gst_event_new_stream_start (id));
+    GstEvent *ev = gst_event_new_stream_start (id);
+
+    gst_event_set_group_id (ev, gst_util_group_id_next ());
+    gst_pad_push_event (self->srcpad, ev);
     self->stream_started = TRUE;
   }
 }
@@ -169,6 +172,10 @@ push_item (GstP2pSrc *self, GstMiniObject *obj)
     switch (GST_EVENT_TYPE (event)) {
       case GST_EVENT_STREAM_START:
         self->stream_started = TRUE;
+        /* the group id is not on the wire: each stream its own, as
+         * GstBaseSrc gives (playbin's gapless switch looks at it) */
+        event = gst_event_make_writable (event);
+        gst_event_set_group_id (event, gst_util_group_id_next ());
         gst_pad_push_event (self->srcpad, event);
         return TRUE;
       case GST_EVENT_SEGMENT:

@@ -192,6 +192,66 @@ GST_START_TEST (test_late_joiner)
 }
 GST_END_TEST;
 
+/* Tags of both scopes: a late joiner gets the last global tags (title)
+ * and the last stream tags (bitrate, which parsers send again and again),
+ * each with its scope, and the stream-start carries a group id. Before,
+ * the sink kept only the last TAG (the title was lost after a bitrate
+ * update) and every tag list arrived with stream scope (found in review). */
+GST_START_TEST (test_late_joiner_tag_scopes)
+{
+  P2pTestSender s;
+  GstHarness *hsrc;
+  GstTagList *global = gst_tag_list_new (GST_TAG_TITLE, "Song", NULL);
+  gboolean got_global = FALSE, got_stream = FALSE, got_group = FALSE;
+  GstBuffer *buf;
+
+  p2p_test_sender_start (&s, "tagscope", FALSE, NULL);
+  push_headers (s.hsink);
+  gst_tag_list_set_scope (global, GST_TAG_SCOPE_GLOBAL);
+  fail_unless (gst_harness_push_event (s.hsink, gst_event_new_tag (global)));
+  fail_unless (gst_harness_push_event (s.hsink, gst_event_new_tag (gst_tag_list_new
+              (GST_TAG_BITRATE, 128000, NULL))));
+  fail_unless_equals_int (gst_harness_push (s.hsink, p2p_test_buffer_new (0, 100)),
+      GST_FLOW_OK);
+
+  hsrc = p2p_test_receiver_start (&s, NULL);
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+  fail_unless_equals_int (gst_harness_push (s.hsink, p2p_test_buffer_new (1, 100)),
+      GST_FLOW_OK);
+  buf = gst_harness_pull (hsrc);
+  p2p_test_buffer_check (buf, 1, 100);
+  gst_buffer_unref (buf);
+  /* the events before the buffer */
+  for (GstEvent *ev; (ev = gst_harness_try_pull_event (hsrc)); gst_event_unref (ev)) {
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_STREAM_START) {
+      guint group = 0;
+
+      got_group = gst_event_parse_group_id (ev, &group) && group != 0;
+    } else if (GST_EVENT_TYPE (ev) == GST_EVENT_TAG) {
+      GstTagList *tags;
+      g_autofree char *title = NULL;
+      guint bitrate = 0;
+
+      gst_event_parse_tag (ev, &tags);
+      if (gst_tag_list_get_string (tags, GST_TAG_TITLE, &title)) {
+        fail_unless_equals_string (title, "Song");
+        fail_unless_equals_int (gst_tag_list_get_scope (tags), GST_TAG_SCOPE_GLOBAL);
+        got_global = TRUE;
+      } else if (gst_tag_list_get_uint (tags, GST_TAG_BITRATE, &bitrate)) {
+        fail_unless_equals_int (bitrate, 128000);
+        fail_unless_equals_int (gst_tag_list_get_scope (tags), GST_TAG_SCOPE_STREAM);
+        got_stream = TRUE;
+      }
+    }
+  }
+  fail_unless (got_global, "the late joiner lost the global tags");
+  fail_unless (got_stream, "the late joiner lost the stream tags");
+  fail_unless (got_group, "stream-start without a group id");
+  gst_harness_teardown (hsrc);
+  p2p_test_sender_stop (&s);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_ten_receivers)
 {
   P2pTestSender s;
@@ -1825,6 +1885,7 @@ p2psink_suite (void)
   tcase_set_timeout (tc, 120);
   tcase_add_test (tc, test_events_and_timestamps);
   tcase_add_test (tc, test_late_joiner);
+  tcase_add_test (tc, test_late_joiner_tag_scopes);
   tcase_add_test (tc, test_ten_receivers);
   if (p2p_test_use_quic ()) {
     /* gst-check has no skip: the tests are not registered, and each says so
