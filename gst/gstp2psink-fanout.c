@@ -62,6 +62,8 @@ gst_p2p_sink_wait_for_peer_locked (GstP2pSink *self, gboolean preroll)
     GST_OBJECT_LOCK (self);
     wait = self->wait_for_peer;
     GST_OBJECT_UNLOCK (self);
+    if (self->peer_lost)
+      return GST_FLOW_ERROR;    /* (the element error is posted) */
     if (!wait || have_receiver_locked (self))
       break;
     if (self->stopping)

@@ -199,7 +199,7 @@ sink_peer_thread (gpointer data)
   GstP2pSink *self = peer->sink;
   g_autofree char *reason = NULL;
   P2pConnectionStats st;
-  gboolean complete, warn;
+  gboolean complete, warn, dialled;
 
   g_mutex_lock (&self->lock);
   for (;;) {
@@ -259,8 +259,21 @@ sink_peer_thread (gpointer data)
   if (complete)
     self->receivers_complete++;
   warn = !complete && !self->stopping;
+  GST_OBJECT_LOCK (self);
+  dialled = self->obj->mode == GST_P2P_MODE_CONNECT;
+  GST_OBJECT_UNLOCK (self);
+  if (warn && dialled) {
+    /* the streaming thread waits for a receiver that cannot come: it
+     * fails instead (render and wait_for_peer_locked see this) */
+    self->peer_lost = TRUE;
+    g_cond_broadcast (&self->cond);
+  }
   g_mutex_unlock (&self->lock);
-  if (warn)
+  if (warn && dialled)
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE, ("Connection to peer %s lost before the "
+            "end of the stream: %s (%" G_GUINT64_FORMAT " bytes delivered; mode=connect "
+            "does not dial again)", peer->peer_id, reason, peer->media_bytes), (NULL));
+  else if (warn)
     GST_ELEMENT_WARNING (self, RESOURCE, WRITE, ("Receiver %s did not get "
             "the whole stream: %" G_GUINT64_FORMAT " bytes delivered (%s)%s",
             peer->peer_id, peer->media_bytes, reason, peer->takes_positions ?

@@ -43,6 +43,9 @@ struct _GstP2pSink {
   guint n_threads;
   gboolean flushing;
   gboolean stopping;
+  /* mode=connect: the one peer it dialled left before the end; the stream
+   * fails (nobody else can come: the sink dials, it does not listen) */
+  gboolean peer_lost;
   gboolean eos;
   GBytes *hdr_stream_start, *hdr_caps, *hdr_segment;
   /* the last TAG of each scope (GstTagScope: stream, global), as

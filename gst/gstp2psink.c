@@ -306,6 +306,7 @@ gst_p2p_sink_start (GstBaseSink *bsink)
 
   g_mutex_lock (&self->lock);
   self->stopping = FALSE;
+  self->peer_lost = FALSE;
   self->flushing = FALSE;
   self->eos = FALSE;
   self->seqnum = 0;

@@ -482,6 +482,60 @@ GST_START_TEST (test_reversed_roles)
 }
 GST_END_TEST;
 
+/* mode=connect, the dialled receiver leaves before the end: the sink
+ * posts RESOURCE/WRITE "Connection to peer ... lost" and the next push
+ * fails (GST_FLOW_ERROR). Before, a WARNING only, then the streaming
+ * thread waited forever for a "first receiver" that a sink which dials
+ * cannot get (found in review: gst-launch-1.0 hung). */
+GST_START_TEST (test_connect_mode_peer_lost)
+{
+  g_autofree char *network = p2p_test_network_name ("conn-lost");
+  GstElement *src = gst_element_factory_make ("p2psrc", NULL);
+  GstElement *sink;
+  GstHarness *hsrc, *hsink;
+  g_autofree char *peer = NULL;
+  g_autoptr (GstBus) bus = gst_bus_new ();
+  g_autoptr (GstMessage) msg = NULL;
+  g_autoptr (GError) err = NULL;
+  PeerCounter peers;
+  GstFlowReturn ret = GST_FLOW_OK;
+
+  g_object_set (src, "transport", p2p_test_use_quic ()? 0 : 1, "sim-network", network,
+      "port", 0, "mode", 0 /* listen */ , NULL);
+  hsrc = gst_harness_new_with_element (src, NULL, "src");
+  gst_object_unref (src);
+  gst_harness_play (hsrc);
+  peer = p2p_test_peer_of (src);
+
+  sink = p2p_test_make_sink (network, TRUE);
+  g_object_set (sink, "mode", 1 /* connect */ , "peer", peer, NULL);
+  gst_element_set_bus (sink, bus);
+  peer_counter_init (&peers, sink);
+  hsink = gst_harness_new_with_element (sink, "sink", NULL);
+  gst_harness_set_live (hsink, FALSE);
+  gst_object_unref (sink);
+  fail_unless (peer_counter_wait_added (&peers, 1), "p2psink mode=connect never connected");
+  p2p_test_push_stream_headers (hsink);
+  push_buffers (hsink, 0, 5);
+  /* the receiver goes */
+  gst_harness_teardown (hsrc);
+  fail_unless (peer_counter_wait_removed (&peers, 1));
+  for (guint i = 5; i < 10 && ret == GST_FLOW_OK; i++)
+    ret = gst_harness_push (hsink, p2p_test_buffer_new (i, BUF_SIZE));
+  fail_unless_equals_int (ret, GST_FLOW_ERROR);
+  msg = gst_bus_timed_pop_filtered (bus, P2P_TEST_TIMEOUT_S * GST_SECOND, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no error on the bus");
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_WRITE));
+  fail_unless (g_str_has_prefix (err->message, "Connection to peer "), "%s", err->message);
+  fail_unless (strstr (err->message, "lost before the end of the stream") != NULL,
+      "%s", err->message);
+  peer_counter_clear (&peers, sink);
+  gst_element_set_bus (sink, NULL);
+  gst_harness_teardown (hsink);
+}
+GST_END_TEST;
+
 /* is-live=true (delivery=reliable): buffers keep their bytes and
  * timestamps; the segment is shifted so that the first buffer's running
  * time is the clock's running time when it arrived (the harness' test
@@ -1329,6 +1383,7 @@ p2psink_peers_suite (void)
   tcase_add_test (tc, test_min_peers_gating);
   tcase_add_test (tc, test_eos_timeout_closes_receiver);
   tcase_add_test (tc, test_reversed_roles);
+  tcase_add_test (tc, test_connect_mode_peer_lost);
   tcase_add_test (tc, test_is_live_flowing);
   tcase_add_test (tc, test_slow_consumer_paces_sender);
   tcase_add_test (tc, test_peer_connecting_signal);
