@@ -76,7 +76,8 @@ p2p_provider_connect_finish (P2pProvider *self, GAsyncResult *result, GError **e
  * @error: as p2p_provider_connect_finish()
  *
  * Blocking p2p_provider_connect_async(). Call it from any thread except the
- * provider's network thread.
+ * provider's network thread. From Python use connect_sync():
+ * GObject's connect() (signals) hides a method named connect.
  *
  * Returns: (transfer full) (nullable): the authenticated connection, NULL
  *   on error.
@@ -104,6 +105,26 @@ p2p_provider_connect (P2pProvider *self, const char *peer, GCancellable *cancell
   conn = p2p_provider_connect_finish (self, w.result, error);
   g_object_unref (w.result);
   return conn;
+}
+
+/**
+ * p2p_provider_connect_sync:
+ * @self: a provider
+ * @peer: a peer ID, a ticket or "ID@HOST:PORT"
+ * @cancellable: (nullable): a #GCancellable
+ * @error: as p2p_provider_connect_finish()
+ *
+ * p2p_provider_connect() under a name that bindings can call: in Python
+ * `provider.connect(...)` is GObject's signal connect.
+ *
+ * Returns: (transfer full) (nullable): the authenticated connection, NULL
+ *   on error.
+ */
+P2pConnection *
+p2p_provider_connect_sync (P2pProvider *self, const char *peer, GCancellable *cancellable,
+    GError **error)
+{
+  return p2p_provider_connect (self, peer, cancellable, error);
 }
 
 /**

@@ -203,7 +203,7 @@ p2p_file_entry_decode (const guint8 e[P2P_FILE_ENTRY_FIXED_SIZE], guint8 *kind,
 
 /**
  * p2p_file_path_check:
- * @path: (array length=len): the path bytes
+ * @path: (array length=len) (element-type guint8): the path bytes
  * @len: their number
  * @error: a #GError
  *

@@ -8,6 +8,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-file-service-private.h"
 #include "p2p/p2p-peer-id.h"
+#include "p2p/p2p-config.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -223,24 +224,39 @@ p2p_file_service_stop (P2pFileService *self)
   }
 }
 
+/**
+ * p2p_file_service_set_allowed_peers:
+ * @self: a file service
+ * @peers: (nullable): comma-separated peer IDs (spaces around them are
+ *   ignored); NULL or "" = every peer
+ * @error: return location for a #GError
+ *
+ * Only these peers get answers; others get NOT_ALLOWED. The same rules as
+ * p2p_config_set_allowed_peers(): a value of only separators (" , ") names
+ * nobody and is an error rather than "every peer", as are an empty entry,
+ * an invalid peer ID and more than 64 entries (all
+ * %P2P_ERROR_INVALID_ARGUMENT, the list unchanged).
+ *
+ * Returns: TRUE, FALSE on error
+ */
 gboolean
 p2p_file_service_set_allowed_peers (P2pFileService *self, const char *peers, GError **error)
 {
   g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (P2pPeerId));
-  g_auto (GStrv) parts = NULL;
+  P2pConfig list = { 0 };
 
   g_return_val_if_fail (P2P_IS_FILE_SERVICE (self), FALSE);
 
-  parts = g_strsplit_set (peers ? peers : "", ", \t\n", -1);
-  for (guint i = 0; parts[i]; i++) {
+  /* one parser for every allow-list (P2pConfig's): each entry a valid ID */
+  if (!p2p_config_set_allowed_peers (&list, peers, error))
+    return FALSE;
+  for (guint i = 0; list.allowed_peers && list.allowed_peers[i]; i++) {
     P2pPeerId id;
 
-    if (parts[i][0] == '\0')
-      continue;
-    if (!p2p_peer_id_parse (parts[i], &id, error))
-      return FALSE;
-    g_array_append_val (ids, id);
+    if (p2p_peer_id_parse (list.allowed_peers[i], &id, NULL))
+      g_array_append_val (ids, id);
   }
+  g_strfreev (list.allowed_peers);
   g_mutex_lock (&self->lock);
   g_array_unref (self->allowed);
   self->allowed = g_steal_pointer (&ids);

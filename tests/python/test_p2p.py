@@ -98,7 +98,8 @@ class Endpoints:
         self.server = P2p.Provider.new_from_config(self.server_id, config)
         self.client = P2p.Provider.new_from_config(self.client_id, config)
         self.listener = self.server.listen(listen_address)
-        target = dial_target(self)
+        self.config = config
+        self.target = target = dial_target(self)
         w = AsyncWaiter(test)
         self.listener.accept_async(None, w.callback("accept"))
         self.client.connect_async(target, None, w.callback("connect"))
@@ -409,6 +410,17 @@ class TestQuic(ConnectionTests, unittest.TestCase):
 
         return Endpoints(self, config, "127.0.0.1:0", target)
 
+    def test_connect_sync(self):
+        """The blocking dial from Python: provider.connect_sync() (GObject's
+        connect() hides a method named connect; found in a Python
+        walkthrough)."""
+        ep = self.ep
+        client = P2p.Provider.new_from_config(P2p.Identity.new(), ep.config)
+        conn = client.connect_sync(ep.target, None)
+        self.assertTrue(conn.is_connected())
+        self.assertTrue(conn.get_peer_id().equal(ep.server_id.get_peer_id()))
+        conn.close("done")
+
     def test_ticket(self):
         ticket = self.ep.listener.get_ticket()
         info = P2p.PeerInfo.parse(ticket)
@@ -487,6 +499,29 @@ class TestFileService(unittest.TestCase):
                                text=True, timeout=30)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn(text, r.stderr)
+
+    def test_allowed_peers_and_path_check(self):
+        """set_allowed_peers(None) means every peer, " , " (names nobody)
+        is an error as for P2P_ALLOWED_PEERS; file_path_check() takes
+        bytes (before: None refused by the binding, " , " accepted as
+        everyone, and the path read as pointer bytes; found in a Python
+        walkthrough)."""
+        import tempfile
+        tmp = tempfile.mkdtemp(prefix="p2p-py-allow-")
+        try:
+            service = P2p.FileService(root=tmp)
+            self.assertTrue(service.set_allowed_peers(None))
+            self.assertTrue(service.set_allowed_peers(P2p.Identity.new().dup_peer_id_string()))
+            with self.assertRaises(GLib.Error) as cm:
+                service.set_allowed_peers(" , ")
+            assert_p2p_error(self, cm, P2p.Error.INVALID_ARGUMENT)
+            self.assertIn("names no peer ID", cm.exception.message)
+        finally:
+            os.rmdir(tmp)
+        self.assertTrue(P2p.file_path_check(b"Artist/Album/01.flac"))
+        with self.assertRaises(GLib.Error) as cm:
+            P2p.file_path_check(b"Artist/../x")
+        self.assertIn('".."', cm.exception.message)
 
     def test_quic(self):
         def target(ep):

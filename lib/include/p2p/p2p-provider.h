@@ -37,6 +37,10 @@ P2P_EXPORT P2pConnection *p2p_provider_connect_finish (P2pProvider *self, GAsync
 /* Blocking variant (any thread except the provider's network thread). */
 P2P_EXPORT P2pConnection *p2p_provider_connect (P2pProvider *self, const char *peer,
     GCancellable *cancellable, GError **error);
+/* The same, under a name that bindings can call (Python's connect() is
+ * GObject's signal connect). */
+P2P_EXPORT P2pConnection *p2p_provider_connect_sync (P2pProvider *self, const char *peer,
+    GCancellable *cancellable, GError **error);
 /* @address: "HOST:PORT", ":PORT" or NULL for the configured default. The
  * listener accepts only the peers of P2pConfig.allowed_peers when it is set
  * (see p2p_config_set_allowed_peers()). Errors: INVALID_ARGUMENT (bad
