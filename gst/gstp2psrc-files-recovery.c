@@ -11,6 +11,19 @@
 GST_DEBUG_CATEGORY_EXTERN (gst_p2p_debug);
 #define GST_CAT_DEFAULT gst_p2p_debug
 
+/* A modification time (ns since the epoch) as UTC, to the microsecond;
+ * NULL when out of range. */
+static char *
+format_mtime (guint64 mtime_ns)
+{
+  g_autoptr (GDateTime) secs = g_date_time_new_from_unix_utc ((gint64) (mtime_ns
+          / G_GUINT64_CONSTANT (1000000000)));
+  g_autoptr (GDateTime) t = secs ? g_date_time_add (secs, (GTimeSpan) (mtime_ns
+          % G_GUINT64_CONSTANT (1000000000)) / 1000) : NULL;
+
+  return t ? g_date_time_format (t, "%FT%T.%fZ") : NULL;
+}
+
 void
 gst_p2p_file_reader_post_error (GstP2pFileReader *self, const GError *err)
 {
@@ -114,12 +127,9 @@ gst_p2p_file_reader_check_validator (GstP2pFileReader *self, const P2pFileHeader
       g_string_append_printf (what, ", size %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT,
           self->first.size, h->size);
     if (h->mtime_ns != self->first.mtime_ns) {
-      g_autoptr (GDateTime) a = g_date_time_new_from_unix_utc (self->first.mtime_ns
-          / G_GUINT64_CONSTANT (1000000000));
-      g_autoptr (GDateTime) b = g_date_time_new_from_unix_utc (h->mtime_ns
-          / G_GUINT64_CONSTANT (1000000000));
-      g_autofree char *ta = a ? g_date_time_format_iso8601 (a) : NULL;
-      g_autofree char *tb = b ? g_date_time_format_iso8601 (b) : NULL;
+      /* to the microsecond: two writes within a second differ there */
+      g_autofree char *ta = format_mtime (self->first.mtime_ns);
+      g_autofree char *tb = format_mtime (h->mtime_ns);
 
       g_string_append_printf (what, ", modified %s -> %s", ta ? ta : "?", tb ? tb : "?");
     }

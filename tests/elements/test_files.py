@@ -654,6 +654,11 @@ class FilesTest(TrackChecks, unittest.TestCase):
         path = os.path.join(self.root, rel)
         with open(path, 'wb') as f:
             f.write(os.urandom(24 * 1024 * 1024))
+        # modified at 1700000000.100 s, then 1 ms later: the error tells
+        # the two apart (it printed whole seconds: "T22:13:20Z ->
+        # T22:13:20Z", found in a Python walkthrough)
+        mtime_ns = 1700000000 * 10 ** 9 + 100 * 10 ** 6
+        os.utime(path, ns=(mtime_ns, mtime_ns))
         try:
             p = Gst.parse_launch('p2psrc peer="%s" location="%s" keep-alive=0 ! '
                                  'appsink name=s sync=false max-buffers=1' % (self.ticket, rel))
@@ -663,7 +668,7 @@ class FilesTest(TrackChecks, unittest.TestCase):
             st = os.stat(path)
             with open(path, 'r+b') as f:
                 f.write(os.urandom(st.st_size))
-            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10 * 10 ** 9))
+            os.utime(path, ns=(st.st_atime_ns, mtime_ns + 10 ** 6))
             msg = None
             for _ in range(2000):
                 if sink.emit('try-pull-sample', 100 * Gst.MSECOND) is None and sink.get_property('eos'):
@@ -677,7 +682,8 @@ class FilesTest(TrackChecks, unittest.TestCase):
             self.assertIsNotNone(msg, 'read to the end without noticing the change')
             text = msg.parse_error()[0].message
             self.assertIn('changed on the peer', text)
-            self.assertIn('modified', text)
+            self.assertIn('modified 2023-11-14T22:13:20.100000Z -> 2023-11-14T22:13:20.101000Z',
+                          text)
             self.assertNotIn('size', text)
             self.assertIn(rel, text)
         finally:
