@@ -471,7 +471,7 @@ gst_p2p_object_close (GstP2pObject *self)
 /* A file reader is done with @conn (the caller keeps its reference): with
  * keep-alive it waits in the element for close(), which hands it to the
  * pool (or for the next connect() of this element); else it is closed. */
-void
+gboolean
 gst_p2p_object_release_connection (GstP2pObject *self, P2pConnection *conn,
     const char *reason)
 {
@@ -493,6 +493,7 @@ gst_p2p_object_release_connection (GstP2pObject *self, P2pConnection *conn,
   }
   if (!keep)
     p2p_connection_close (conn, reason);
+  return keep;
 }
 
 char *

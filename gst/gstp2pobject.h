@@ -148,7 +148,9 @@ guint gst_p2p_object_install_peer_connecting (GObjectClass *klass);
  * transport's own bound; timeout: P2P_ERROR_TIMEOUT naming connect-timeout). */
 P2pConnection *gst_p2p_object_connect (GstP2pObject *self, guint timeout_ms,
     GCancellable *cancellable, GError **error);
-void gst_p2p_object_release_connection (GstP2pObject *self, P2pConnection *conn,
+/* A file reader is done with @conn: kept for the next p2psrc (keep-alive;
+ * TRUE) or closed with @reason (FALSE). */
+gboolean gst_p2p_object_release_connection (GstP2pObject *self, P2pConnection *conn,
     const char *reason);
 /* (transfer full) a copy of the configured peer string. */
 char *gst_p2p_object_dup_peer (GstP2pObject *self);

@@ -92,6 +92,10 @@ void gst_p2p_file_reader_post_error (GstP2pFileReader *self, const GError *err);
 void gst_p2p_file_reader_unlock_and_post (GstP2pFileReader *self);
 /* The connection, dialled if there is none (connect-timeout). */
 gboolean gst_p2p_file_reader_ensure_conn (GstP2pFileReader *self, GError **error);
+/* (transfer full) the "disconnected" p2p-connection message of the
+ * reader's connection (which must be set), with @reason. */
+GstMessage *gst_p2p_file_reader_disconnected_message (GstP2pFileReader *self,
+    const char *reason);
 /* FALSE (CHANGED, saying what changed) unless @h's validator is the first
  * answer's. */
 gboolean gst_p2p_file_reader_check_validator (GstP2pFileReader *self, const P2pFileHeader *h,

@@ -83,6 +83,16 @@ post_deferred_now (GstP2pFileReader *self)
   g_mutex_lock (&self->lock);
 }
 
+GstMessage *
+gst_p2p_file_reader_disconnected_message (GstP2pFileReader *self, const char *reason)
+{
+  GstMessage *msg = gst_p2p_object_connection_message (self->obj, self->conn, "disconnected");
+
+  gst_structure_set (gst_message_writable_structure (msg), "reason", G_TYPE_STRING, reason,
+      NULL);
+  return msg;
+}
+
 gboolean
 gst_p2p_file_reader_ensure_conn (GstP2pFileReader *self, GError **error)
 {
@@ -194,6 +204,9 @@ gst_p2p_file_reader_with_recovery (GstP2pFileReader *self, ReadOnce once, guint6
                   "reason", G_TYPE_STRING, err->message,
                   "location", G_TYPE_STRING, self->path,
                   "offset", G_TYPE_UINT64, at, NULL)));
+      if (self->conn)
+        g_queue_push_tail (&self->deferred,
+            gst_p2p_file_reader_disconnected_message (self, err->message));
       g_clear_error (&err);
       gst_p2p_file_reader_drop_window (self);
       gst_p2p_file_reader_drop_tail (self);

@@ -210,10 +210,16 @@ gst_p2p_file_reader_unref (GstP2pFileReader *self)
   g_queue_clear_full (&self->recent, block_free);
   g_clear_pointer (&self->block, g_bytes_unref);
   if (self->conn) {
+    gboolean kept = FALSE;
+
     if (self->conn_suspect)
       p2p_connection_close (self->conn, "receiver stopped");
     else
-      gst_p2p_object_release_connection (self->obj, self->conn, "receiver stopped");
+      kept = gst_p2p_object_release_connection (self->obj, self->conn, "receiver stopped");
+    /* every "connected" gets its "disconnected", as in the stream mode */
+    gst_element_post_message (self->element, gst_p2p_file_reader_disconnected_message (self,
+            kept ? "receiver stopped (the connection is kept for the next p2psrc: "
+            "keep-alive)" : "receiver stopped"));
     g_object_unref (self->conn);
   }
   g_queue_clear_full (&self->deferred, (GDestroyNotify) gst_message_unref);

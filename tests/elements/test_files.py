@@ -307,10 +307,24 @@ class FilesTest(TrackChecks, unittest.TestCase):
         out = os.path.join(self.tmp, 'keep-alive.out')
 
         def play(props):
-            """Reads the file whole; returns the "connected" message's reused."""
+            """Reads the file whole; returns the "connected" message's reused.
+            The stop posts "disconnected" saying whether the connection is
+            kept (before, the random-access mode posted none)."""
             p = Gst.parse_launch('p2psrc name=src uri="%s" %s ! filesink location="%s"'
                                  % (uri, props, out))
             reused = play_to_eos(self, p)
+            p.set_state(Gst.State.READY)
+            reason = None
+            while True:
+                msg = p.get_bus().pop_filtered(Gst.MessageType.ELEMENT)
+                if msg is None:
+                    break
+                st = msg.get_structure()
+                if st.get_name() == 'p2p-connection' and st.get_string('event') == 'disconnected':
+                    reason = st.get_string('reason')
+            kept = 'keep-alive=0' not in props
+            self.assertEqual(reason, 'receiver stopped (the connection is kept for the next '
+                             'p2psrc: keep-alive)' if kept else 'receiver stopped', props)
             p.set_state(Gst.State.NULL)
             with open(out, 'rb') as f:
                 self.assertTrue(f.read() == data, 'the bytes differ (%s)' % props)
