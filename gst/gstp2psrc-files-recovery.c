@@ -195,6 +195,10 @@ gst_p2p_file_reader_with_recovery (GstP2pFileReader *self, ReadOnce once, guint6
       GST_WARNING_OBJECT (self->element, "\"%s\": reconnecting (attempt %u of %u) at "
           "offset %" G_GUINT64_FORMAT ": %s", self->path, self->reconnects, RECONNECT_MAX,
           at, err->message);
+      /* the lost connection's "disconnected" first, then the attempt's */
+      if (self->conn)
+        g_queue_push_tail (&self->deferred,
+            gst_p2p_file_reader_disconnected_message (self, err->message));
       g_queue_push_tail (&self->deferred,
           gst_message_new_element (GST_OBJECT (self->element),
               gst_structure_new ("p2p-reconnect",
@@ -204,9 +208,6 @@ gst_p2p_file_reader_with_recovery (GstP2pFileReader *self, ReadOnce once, guint6
                   "reason", G_TYPE_STRING, err->message,
                   "location", G_TYPE_STRING, self->path,
                   "offset", G_TYPE_UINT64, at, NULL)));
-      if (self->conn)
-        g_queue_push_tail (&self->deferred,
-            gst_p2p_file_reader_disconnected_message (self, err->message));
       g_clear_error (&err);
       gst_p2p_file_reader_drop_window (self);
       gst_p2p_file_reader_drop_tail (self);

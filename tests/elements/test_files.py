@@ -604,6 +604,11 @@ class FilesTest(TrackChecks, unittest.TestCase):
             elif (m.type == Gst.MessageType.ELEMENT
                   and m.get_structure().get_name() == 'p2p-reconnect'):
                 posted.append(('reconnect', time.monotonic(), None))
+            elif (m.type == Gst.MessageType.ELEMENT
+                  and m.get_structure().get_name() == 'p2p-connection'
+                  and m.get_structure().get_string('event') == 'disconnected'):
+                posted.append(('disconnected', time.monotonic(),
+                               m.get_structure().get_string('reason')))
         bus.connect('sync-message', on_sync)
         try:
             p.set_state(Gst.State.PLAYING)
@@ -618,6 +623,10 @@ class FilesTest(TrackChecks, unittest.TestCase):
             kinds = [k for k, _t, _m in posted]
             self.assertIn('error', kinds)
             self.assertGreaterEqual(kinds.count('reconnect'), 2)
+            # the lost connection's "disconnected" (with why) before the
+            # first attempt
+            self.assertEqual(kinds[0], 'disconnected', posted)
+            self.assertTrue(posted[0][2], posted)
             first = next(t for k, t, _m in posted if k == 'reconnect')
             err_t, err_msg = next((t, m) for k, t, m in posted if k == 'error')
             # 4 pauses of 500 ms between the 5 attempts
