@@ -888,12 +888,13 @@ run_changed_while_blocked (gboolean policy)
           P2P_TEST_TIMEOUT_S * GST_SECOND), GST_STATE_CHANGE_SUCCESS);
 
   pm.h = hsink;
-  pm.n = 4000;                  /* 128 MB: far more than it takes */
+  pm.n = 4000;                  /* 128 MB: more than it takes (stuck at 16-36 MB here) */
   pm.pushed = 0;
   pusher = g_thread_new ("push", push_many, &pm);
   fail_unless (push_many_wait_stuck (&pm), "the sender never waited for the "
       "receiver (%d pushed)", g_atomic_int_get (&pm.pushed));
   stuck_at = g_atomic_int_get (&pm.pushed);
+  GST_INFO ("stuck after %d pushes", stuck_at);
   if (policy) {
     gst_util_set_object_arg (G_OBJECT (hsink->element), "slow-receiver-policy", "drop");
     /* (bounded by the test's timeout) */
