@@ -30,8 +30,16 @@ gst_p2p_sim_net_init_settings (GstP2pSimNet *self)
    * P2P_IMPLEMENTATION=sim); properties set later override them. A value
    * the parser refuses fails the start, naming the variable. */
   g_auto (GStrv) env = g_get_environ ();
-  g_autoptr (P2pConfig) cfg = p2p_config_new_from_environ ((const char *const *) env,
-      &self->env_error);
+  g_autoptr (GPtrArray) sim = g_ptr_array_new ();
+  g_autoptr (P2pConfig) cfg = NULL;
+
+  /* only the simulator's variables: the element uses no other setting, so
+   * a bad P2P_LISTEN_PORT (say) is none of its business */
+  for (guint i = 0; env[i]; i++)
+    if (g_str_has_prefix (env[i], "SIMULATOR_P2P_"))
+      g_ptr_array_add (sim, env[i]);
+  g_ptr_array_add (sim, NULL);
+  cfg = p2p_config_new_from_environ ((const char *const *) sim->pdata, &self->env_error);
 
   if (cfg) {
     p2p_sim_link_params_init_from_config (&self->link, cfg);

@@ -286,12 +286,21 @@ render_datagram (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
     g_autoptr (GError) err = NULL;
 
     if (g_bytes_get_size (msg) > p2p_connection_get_max_datagram_size (peer->conn)) {
+      gboolean first;
+
       GST_WARNING_OBJECT (self, "buffer of %" G_GSIZE_FORMAT " bytes does not "
           "fit in a datagram to %s: dropped (use delivery=reliable for big "
           "buffers)", gst_buffer_get_size (buffer), peer->peer_id);
       g_mutex_lock (&self->lock);
-      self->datagrams_too_big++;
+      first = self->datagrams_too_big++ == 0;
       g_mutex_unlock (&self->lock);
+      /* on the bus once (the stats count them all) */
+      if (first)
+        GST_ELEMENT_WARNING (self, RESOURCE, WRITE, ("Buffers of %" G_GSIZE_FORMAT
+                " bytes do not fit in a datagram to %s (at most %" G_GSIZE_FORMAT
+                "): dropped; use delivery=reliable for big buffers",
+                gst_buffer_get_size (buffer), peer->peer_id,
+                p2p_connection_get_max_datagram_size (peer->conn)), (NULL));
       continue;
     }
     if (!p2p_connection_send_datagram (peer->conn, msg, &err))

@@ -641,8 +641,11 @@ GST_START_TEST (test_env_defaults)
     g_autoptr (GError) err = NULL;
     g_autofree char *dbg = NULL;
 
-    msg = p2p_test_run_pipeline (pipeline);
-    fail_unless_equals_int (GST_MESSAGE_TYPE (msg), GST_MESSAGE_ERROR);
+    /* refused at NULL -> READY, not at the first data */
+    fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_PLAYING),
+        GST_STATE_CHANGE_FAILURE);
+    msg = gst_bus_pop_filtered (GST_ELEMENT_BUS (pipeline), GST_MESSAGE_ERROR);
+    fail_unless (msg != NULL);
     gst_message_parse_error (msg, &err, &dbg);
     fail_unless (strstr (err->message, "SIMULATOR_P2P_PACKET_LOSS") != NULL, "%s",
         err->message);
@@ -653,6 +656,108 @@ GST_START_TEST (test_env_defaults)
   g_unsetenv ("SIMULATOR_P2P_PACKET_LOSS");
   g_unsetenv ("SIMULATOR_P2P_LATENCY_MS");
   g_unsetenv ("SIMULATOR_P2P_SEED");
+
+  /* a bad variable the element does not use is none of its business
+   * (before: "Invalid network setting in the environment" at the first
+   * buffer; found in a test author's walkthrough) */
+  g_setenv ("P2P_LISTEN_PORT", "abc", TRUE);
+  n = count_buffers_through ("p2psimnet name=net delivery=datagram latency=0", &lost);
+  fail_unless (n > 0);
+  g_unsetenv ("P2P_LISTEN_PORT");
+}
+GST_END_TEST;
+
+/* The latency query: upstream's plus latency + jitter, and in datagram
+ * delivery the jitter buffer's wait too (jitter + 1 ms, + max(latency,
+ * 10 ms) with reorder): 40 + 15 + (15 + 1 + 40) = 111 ms over upstream's
+ * 10. Before, datagram delivery left the wait out and a sync sink got
+ * reordered buffers late (found in a test author's walkthrough). */
+GST_START_TEST (test_latency_query)
+{
+  static const struct {
+    const char *delivery;
+    GstClockTime min;
+  } cases[] = {
+    { "reliable", (10 + 40 + 15) * GST_MSECOND },
+    { "datagram", (10 + 40 + 15 + 15 + 1 + 40) * GST_MSECOND },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    GstHarness *h = gst_harness_new_with_padnames ("p2psimnet", "sink", "src");
+    g_autoptr (GstQuery) q = gst_query_new_latency ();
+    GstClockTime min, max;
+    gboolean live;
+
+    gst_util_set_object_arg (G_OBJECT (h->element), "delivery", cases[i].delivery);
+    g_object_set (h->element, "latency", 40, "jitter", 15, "reorder", 0.1, NULL);
+    gst_harness_set_live (h, TRUE);
+    gst_harness_set_upstream_latency (h, 10 * GST_MSECOND);
+    fail_unless (gst_pad_peer_query (h->sinkpad, q));
+    gst_query_parse_latency (q, &live, &min, &max);
+    fail_unless (live);
+    fail_unless_equals_uint64 (min, cases[i].min);
+    gst_harness_teardown (h);
+  }
+}
+GST_END_TEST;
+
+/* delivery=datagram: buffers too big for a datagram are dropped, counted
+ * in net-stats, and said once on the bus (RESOURCE/WRITE WARNING); the
+ * small ones go through. Before, only a debug line said why most of the
+ * data was lost (found in a test author's walkthrough). */
+static gpointer
+too_big_warns (gpointer unused)
+{
+  GstHarness *h = gst_harness_new_with_padnames ("p2psimnet", "sink", "src");
+  g_autoptr (GstBus) bus = gst_bus_new ();
+  g_autoptr (GstStructure) stats = NULL;
+  GstSegment seg;
+  GstMessage *msg;
+  guint warnings = 0;
+  guint64 too_big = 0;
+  const gsize sizes[] = { 100, 200000, 100, 200000, 200000, 100 };
+
+  gst_element_set_bus (h->element, bus);
+  gst_util_set_object_arg (G_OBJECT (h->element), "delivery", "datagram");
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (h, gst_event_new_stream_start ("big")));
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
+    GstBuffer *buf = gst_buffer_new_allocate (NULL, sizes[i], NULL);
+
+    gst_buffer_memset (buf, 0, 'x', sizes[i]);
+    GST_BUFFER_PTS (buf) = i * 10 * GST_MSECOND;
+    fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+  }
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  for (guint i = 0; i < 3; i++) {
+    GstBuffer *buf = gst_harness_pull (h);
+
+    fail_unless_equals_uint64 (gst_buffer_get_size (buf), 100);
+    gst_buffer_unref (buf);
+  }
+  g_object_get (h->element, "net-stats", &stats, NULL);
+  fail_unless (gst_structure_get_uint64 (stats, "datagrams-too-big", &too_big));
+  fail_unless_equals_uint64 (too_big, 3);
+  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING))) {
+    g_autoptr (GError) err = NULL;
+
+    gst_message_parse_warning (msg, &err, NULL);
+    fail_unless (g_error_matches (err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_WRITE));
+    fail_unless (strstr (err->message, "do not fit in a datagram") != NULL, "%s",
+        err->message);
+    warnings++;
+    gst_message_unref (msg);
+  }
+  fail_unless_equals_int (warnings, 1);
+  gst_element_set_bus (h->element, NULL);
+  gst_harness_teardown (h);
+  return NULL;
+}
+
+GST_START_TEST (test_too_big_datagram_warns)
+{
+  run_in_thread (too_big_warns, NULL);
 }
 GST_END_TEST;
 
@@ -676,6 +781,8 @@ p2psimnet_suite (void)
   tcase_add_test (tc, test_deterministic_test_clock);
   tcase_add_test (tc, test_connection_failure);
   tcase_add_test (tc, test_env_defaults);
+  tcase_add_test (tc, test_latency_query);
+  tcase_add_test (tc, test_too_big_datagram_warns);
   return s;
 }
 
