@@ -343,29 +343,6 @@ make_room_for_host (P2pQuicEndpoint *self, const char *key, const char *ip,
   return TRUE;
 }
 
-gboolean
-p2p_quic_endpoint_take_over_address (P2pQuicEndpoint *self, Remote *r, GSocketAddress *from,
-    const guint8 *data, gsize len)
-{
-  g_autoptr (P2pConnection) old = g_weak_ref_get (&r->conn);
-  g_autofree char *key = g_strdup (r->key);
-  guint8 odcid[P2P_QUIC_MAX_CID_LEN];
-  gsize odcid_len;
-
-  if (old && p2p_connection_is_connected (old)) {
-    /* without our token this sends a Retry */
-    if (!validate_address (self, key, from, data, len, G_MAXUINT, odcid, &odcid_len)
-        || odcid_len == G_MAXSIZE)
-      return FALSE;
-    g_debug ("%s: a new connection from the address of an open one: closing that one", key);
-    p2p_connection_close (old, "the peer opened a new connection from the same address");
-  } else {
-    g_debug ("%s: a new connection from the address of a closed one", key);
-  }
-  g_hash_table_remove (self->remotes, key);
-  return TRUE;
-}
-
 void
 p2p_quic_endpoint_accept_initial (P2pQuicEndpoint *self, const char *key, GSocketAddress *from,
     const guint8 *data, gsize len)
@@ -384,12 +361,15 @@ p2p_quic_endpoint_accept_initial (P2pQuicEndpoint *self, const char *key, GSocke
 
   g_mutex_lock (&self->lock);
   if (!self->accepting || self->closed) {
+    gboolean listened = self->accepted_once;
+
     g_mutex_unlock (&self->lock);
     self->dropped_garbage++;
     g_debug ("%s: client Initial refused (not accepting)", key);
     /* the dialer learns it at once instead of after its connect timeout
      * (a player whose server stopped serving but kept its socket) */
-    send_refusal (self, from, data, len, "this peer is not accepting connections");
+    if (listened)
+      send_refusal (self, from, data, len, "this peer is not accepting connections");
     return;
   }
   max_conn = self->max_connections;

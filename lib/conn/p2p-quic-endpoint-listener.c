@@ -90,6 +90,7 @@ p2p_quic_endpoint_set_accepting (P2pQuicEndpoint *self, gboolean accepting,
 
   g_mutex_lock (&self->lock);
   self->accepting = accepting && !self->closed;
+  self->accepted_once |= self->accepting;
   g_clear_pointer (&self->allowed, g_ptr_array_unref);
   if (allowed_peers)
     self->allowed = g_ptr_array_ref (allowed_peers);

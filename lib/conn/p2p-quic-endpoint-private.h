@@ -78,6 +78,10 @@ struct _P2pQuicEndpoint {
   GMutex lock;
   GCond cond;
   gboolean accepting;
+  /* it accepted once (a listener, maybe closed since): only such an
+   * endpoint refuses Initials with a CONNECTION_CLOSE; a dialer's socket
+   * stays silent, as it sends no Stateless Reset either */
+  gboolean accepted_once;
   gboolean closed;
   GPtrArray *allowed;           /* P2pPeerId*, nullable */
   guint max_connections;
@@ -115,16 +119,6 @@ void p2p_quic_endpoint_admission_init (P2pQuicEndpoint *self);
 /* Net thread: a client Initial from an unknown remote @key: a server
  * connection when the limits let it in, else a Retry or a refusal. */
 void p2p_quic_endpoint_accept_initial (P2pQuicEndpoint *self, const char *key,
-    GSocketAddress *from, const guint8 *data, gsize len);
-/* Net thread: a client Initial for a new connection from the address of
- * the established server connection @r (its client dropped it and dials
- * again from the same port). TRUE when @r was forgotten and the Initial
- * goes to p2p_quic_endpoint_accept_initial(): at once when @r's connection
- * is closed or closing; while it is still open only for an Initial with
- * our Retry token (a proved address: a spoofed Initial must not close it),
- * and it is then closed. FALSE when the Initial was answered with a Retry
- * or dropped. */
-gboolean p2p_quic_endpoint_take_over_address (P2pQuicEndpoint *self, Remote *r,
     GSocketAddress *from, const guint8 *data, gsize len);
 
 /* ---- the listener (p2p-quic-endpoint-listener.c) ---- */

@@ -122,6 +122,17 @@ weak_ref_free (gpointer data)
 /* TRUE when @r's connection is established and closed since (closing,
  * draining, or closed and still referenced); FALSE while it is connected
  * or its handshake runs. */
+static gboolean
+endpoint_accepting (P2pQuicEndpoint *self)
+{
+  gboolean accepting;
+
+  g_mutex_lock (&self->lock);
+  accepting = self->accepting && !self->closed;
+  g_mutex_unlock (&self->lock);
+  return accepting;
+}
+
 /* TRUE when @data is a client Initial for a new connection from the
  * address of the established server connection of @r: not one of that
  * connection's own late Initials (its destination one of our IDs). */
@@ -269,12 +280,17 @@ on_socket_receive (P2pDatagramSocket *sock, GSocketAddress *from, const guint8 *
     return;
   key = p2p_quic_endpoint_address_key (from);
   r = g_hash_table_lookup (self->remotes, key);
-  if (r && is_new_connection_initial (r, data, len)) {
-    /* a client's new connection from the address of an established one
-     * (a dialer that closed its connection and dials again at once, its
-     * old one still closing here or not yet told) */
-    if (!p2p_quic_endpoint_take_over_address (self, r, from, data, len))
-      return;
+  if (r && remote_is_over (r) && is_new_connection_initial (r, data, len)
+      && endpoint_accepting (self)) {
+    /* a client's new connection from the address of one that is closed
+     * and still closing here (a dialer that closed its connection and
+     * dials again at once): the Initial is a new admission. One that is
+     * still open is never touched for an Initial (a replayed or
+     * duplicated one, even with a valid Retry token, must not close it):
+     * the dialer's close reaches it first, or it times out, and the
+     * client's next Initial gets in then */
+    g_debug ("%s: a new connection from the address of a closed one", key);
+    g_hash_table_remove (self->remotes, key);
     r = NULL;
   }
   if (r) {
@@ -513,15 +529,13 @@ p2p_quic_endpoint_dial_async (P2pQuicEndpoint *self, GSocketAddress *remote,
   g_mutex_unlock (&self->lock);
 
   r = g_hash_table_lookup (self->remotes, d->key);
-  if (r && remote_is_over (r)) {
-    /* its connection was closed and may still be closing (or be held by
-     * its user): the address is free for a new connection at once */
-    g_hash_table_remove (self->remotes, d->key);
-    r = NULL;
-  }
   if (r) {
+    /* (a connection closed by its user keeps its address until its close
+     * is done: the remote's packets, the ACKs of what it still delivers,
+     * go to it; forgetting it here would strand that delivery) */
     g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
-        "already connected to %s over this socket (one connection per remote address)",
+        "%s to %s over this socket (one connection per remote address)",
+        remote_is_over (r) ? "a connection that is closing still goes" : "already connected",
         d->key);
     g_object_unref (task);
     return;

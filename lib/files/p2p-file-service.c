@@ -9,6 +9,7 @@
 #include "p2p-file-service-private.h"
 #include "p2p/p2p-peer-id.h"
 #include "p2p/p2p-config.h"
+#include "p2p/p2p-error.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -227,14 +228,14 @@ p2p_file_service_stop (P2pFileService *self)
 /**
  * p2p_file_service_set_allowed_peers:
  * @self: a file service
- * @peers: (nullable): comma-separated peer IDs (spaces around them are
- *   ignored); NULL or "" = every peer
+ * @peers: (nullable): peer IDs separated by commas, spaces or newlines;
+ *   NULL or "" = every peer
  * @error: return location for a #GError
  *
- * Only these peers get answers; others get NOT_ALLOWED. The same rules as
- * p2p_config_set_allowed_peers(): a value of only separators (" , ") names
- * nobody and is an error rather than "every peer", as are an empty entry,
- * an invalid peer ID and more than 64 entries (all
+ * Only these peers get answers; others get NOT_ALLOWED. Checked as
+ * p2p_config_set_allowed_peers() checks its list: a value of only
+ * separators (" , ") names nobody and is an error rather than "every
+ * peer", as are an invalid peer ID and more than 64 entries (all
  * %P2P_ERROR_INVALID_ARGUMENT, the list unchanged).
  *
  * Returns: TRUE, FALSE on error
@@ -243,12 +244,24 @@ gboolean
 p2p_file_service_set_allowed_peers (P2pFileService *self, const char *peers, GError **error)
 {
   g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (P2pPeerId));
+  g_auto (GStrv) parts = g_strsplit_set (peers ? peers : "", ", \t\r\n", -1);
+  g_autoptr (GString) list_text = g_string_new (NULL);
   P2pConfig list = { 0 };
 
   g_return_val_if_fail (P2P_IS_FILE_SERVICE (self), FALSE);
 
-  /* one parser for every allow-list (P2pConfig's): each entry a valid ID */
-  if (!p2p_config_set_allowed_peers (&list, peers, error))
+  /* spaces and newlines separate too (this function's list always took
+   * them); then one parser for every allow-list (P2pConfig's) */
+  for (guint i = 0; parts[i]; i++)
+    if (parts[i][0])
+      g_string_append_printf (list_text, "%s%s", list_text->len ? "," : "", parts[i]);
+  if (list_text->len == 0 && peers && peers[0]) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "allowed-peers=\"%s\" names no peer ID; expected peer IDs (NULL or \"\" "
+        "allows anyone)", peers);
+    return FALSE;
+  }
+  if (!p2p_config_set_allowed_peers (&list, list_text->str, error))
     return FALSE;
   for (guint i = 0; list.allowed_peers && list.allowed_peers[i]; i++) {
     P2pPeerId id;

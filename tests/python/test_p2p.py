@@ -512,6 +512,9 @@ class TestFileService(unittest.TestCase):
             service = P2p.FileService(root=tmp)
             self.assertTrue(service.set_allowed_peers(None))
             self.assertTrue(service.set_allowed_peers(P2p.Identity.new().dup_peer_id_string()))
+            # spaces, newlines and a trailing comma separate too, as always
+            self.assertTrue(service.set_allowed_peers("%s %s\n%s," % tuple(
+                P2p.Identity.new().dup_peer_id_string() for _ in range(3))))
             with self.assertRaises(GLib.Error) as cm:
                 service.set_allowed_peers(" , ")
             assert_p2p_error(self, cm, P2p.Error.INVALID_ARGUMENT)

@@ -2615,30 +2615,43 @@ test_dial_again_after_failure (Fixture *f, gconstpointer data)
   unref_on_net (f, client);
 }
 
-/* A connection closed by its dialer, then the same address dialled again
- * at once (p2psrc reconnecting after a seek or an error): the new dial
- * connects while the old connection still closes. */
+/* A connection closed by its dialer (still held by its user, as a reader
+ * thread would), then the same address dialled again at once: while the
+ * old one closes (its remote's ACKs still go to it, so what it sends is
+ * still delivered) a dial is refused saying so, then one connects; three
+ * times in a row. The server takes a new client Initial from the address
+ * of a connection it has seen close at once. */
 static void
 test_dial_again_after_close (Fixture *f, gconstpointer data)
 {
   const P2pPeerId *peer = p2p_identity_get_peer_id (f->server_id);
   P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
-
   P2pConnection *old = NULL, *old_s = NULL;
 
   for (guint i = 0; i < 3; i++) {
-    g_autoptr (GError) error = NULL;
-    P2pConnection *c = dial (f, client, peer, &error);
-    P2pConnection *s;
+    gint64 end = g_get_monotonic_time () + 3 * G_TIME_SPAN_SECOND;
+    P2pConnection *c = NULL, *s;
 
-    g_assert_no_error (error);
+    while (c == NULL) {
+      g_autoptr (GError) error = NULL;
+
+      c = dial (f, client, peer, &error);
+      if (c)
+        break;
+      g_assert_error (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED);
+      g_assert_nonnull (strstr (error->message, "a connection that is closing still goes"));
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_usleep (10 * 1000);
+    }
     s = accept_one (f);
     send_str (c, "hello");
     assert_receive_str (f, s, "hello");
-    /* the old one, closed, is still held (by a reader thread, say) */
     unref_on_net (f, old);
     unref_on_net (f, old_s);
+    /* the last message before the close arrives */
+    send_str (c, "bye");
     p2p_connection_close (c, "done with it");
+    assert_receive_str (f, s, "bye");
     old = c;
     old_s = s;
   }
@@ -2669,6 +2682,132 @@ test_refused_when_not_accepting (Fixture *f, gconstpointer data)
   unref_on_net (f, client);
 }
 
+/* A copy of a client's Initial that carried our Retry token, replayed from
+ * its address 2 s later (an attacker who saw it, or a network that
+ * duplicated and delayed it; the token is still valid): the connection
+ * stays open. Found in review of an address take-over that closed an open
+ * connection for any Initial with a valid token. */
+typedef struct {
+  Sim *s;
+  P2pQuicSession *c;
+  P2pSimSocket *sock;
+  gboolean retry_seen;
+  GBytes *token_initial;
+} RvManual;
+static void
+rv_flush (RvManual *m)
+{
+  guint8 buf[1500];
+  gsize n;
+  guint64 now = p2p_sim_network_now (m->s->net);
+  while ((n = p2p_quic_session_write (m->c, buf, sizeof buf, now)) > 0) {
+    if (m->retry_seen && !m->token_initial && (buf[0] & 0xf0) == 0xc0)
+      m->token_initial = g_bytes_new (buf, n);
+    p2p_datagram_socket_send_to (P2P_DATAGRAM_SOCKET (m->sock), m->s->server_addr, buf, n,
+                                 NULL);
+  }
+}
+static void
+rv_rx (P2pDatagramSocket *sock, GSocketAddress *from, const guint8 *data, gsize len,
+       gpointer user_data)
+{
+  RvManual *m = user_data;
+  if (len > 0 && (data[0] & 0xf0) == 0xf0)
+    m->retry_seen = TRUE;
+  p2p_quic_session_receive (m->c, data, len, p2p_sim_network_now (m->s->net));
+  rv_flush (m);
+}
+static void
+test_replayed_token_initial (void)
+{
+  Sim s = { 0 };
+  g_autoptr (GPtrArray) socks = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GError) error = NULL;
+  RvManual m = { &s };
+  P2pConnection *acc;
+  s.cfg.keepalive_ns = 0;
+  sim_setup (&s, 4);
+  /* loaded: a Retry from 1 pending handshake on */
+  p2p_quic_endpoint_set_handshake_limits (s.server, 0, 0, 0, 1);
+  flood (&s, 3, 3, 1, socks);
+  p2p_sim_network_advance (s.net, 10 * MS);
+  m.sock = p2p_sim_socket_new (s.net, 2, 7000, &error);
+  p2p_datagram_socket_set_receive_func (P2P_DATAGRAM_SOCKET (m.sock), rv_rx, &m, NULL);
+  m.c = p2p_quic_session_new_client (s.client_id, p2p_identity_get_peer_id (s.server_id),
+                                     NULL, NULL, NULL, p2p_sim_network_now (s.net), &error);
+  rv_flush (&m);
+  p2p_sim_network_advance (s.net, 500 * MS);
+  g_assert_nonnull (m.token_initial);
+  acc = p2p_listener_accept (P2P_LISTENER (s.server), NULL, &error);
+  g_assert_true (p2p_connection_is_connected (acc));
+  p2p_sim_network_advance (s.net, 2 * SEC);
+  p2p_datagram_socket_send_to (P2P_DATAGRAM_SOCKET (m.sock), s.server_addr,
+                               g_bytes_get_data (m.token_initial, NULL),
+                               g_bytes_get_size (m.token_initial), NULL);
+  p2p_sim_network_advance (s.net, 100 * MS);
+  g_assert_true (p2p_connection_is_connected (acc));
+  g_clear_object (&acc);
+  p2p_quic_session_free (m.c);
+  g_clear_object (&m.sock);
+  g_ptr_array_set_size (socks, 0);
+  sim_teardown (&s);
+}
+
+/* A connection whose client's NAT rebound (it moved to a new public port),
+ * then another host behind the same NAT gets the old public port and
+ * dials: the moved connection stays open. Found in review, as above. */
+static void
+rv_learn_rx (P2pDatagramSocket *sock, GSocketAddress *from, const guint8 *data, gsize len,
+             gpointer user_data)
+{
+  *(guint16 *)user_data = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (from));
+}
+static void
+test_rebound_connection_kept (void)
+{
+  Sim s = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pIdentity) other_id = p2p_identity_new ();
+  P2pQuicEndpoint *client, *second;
+  SimDial d = { 0 }, d2 = { 0 };
+  P2pConnection *acc;
+  guint16 ext = 0, mask;
+  s.cfg.keepalive_ns = 0;
+  sim_setup (&s, 4);
+  client = sim_endpoint (&s, 2, 7000, s.client_id);
+  p2p_quic_endpoint_dial_async (
+      client, s.server_addr, p2p_identity_get_peer_id (s.server_id), NULL, sim_dialed, &d);
+  acc = sim_dial_wait_accept (&s, &d);
+  p2p_sim_network_rebind_node (s.net, 2);
+  p2p_quic_connection_ping (P2P_QUIC_CONNECTION (d.conn));
+  p2p_sim_network_advance (s.net, 1 * SEC); /* server migrated (stats.migrations == 1) */
+  {
+    g_autoptr (P2pSimSocket) probe = p2p_sim_socket_new (s.net, 2, 7001, &error);
+    g_autoptr (P2pSimSocket) sink = p2p_sim_socket_new (s.net, 3, 9000, &error);
+    g_autoptr (GInetAddress) a3 = p2p_sim_network_get_node_address (s.net, 3);
+    g_autoptr (GSocketAddress) to = g_inet_socket_address_new (a3, 9000);
+    p2p_datagram_socket_set_receive_func (P2P_DATAGRAM_SOCKET (sink), rv_learn_rx, &ext,
+                                          NULL);
+    p2p_datagram_socket_send_to (P2P_DATAGRAM_SOCKET (probe), to, (const guint8 *)"x", 1,
+                                 NULL);
+    p2p_sim_network_advance (s.net, 100 * MS);
+    mask = ext ^ 7001;
+  }
+  second = sim_endpoint (&s, 2, 7000 ^ mask,
+                         other_id); /* appears as the old public port 7000 */
+  p2p_quic_endpoint_dial_async (
+      second, s.server_addr, p2p_identity_get_peer_id (s.server_id), NULL, sim_dialed, &d2);
+  p2p_sim_network_advance (s.net, 2 * SEC);
+  g_assert_true (p2p_connection_is_connected (acc));
+  g_clear_error (&d2.error);
+  g_clear_object (&d2.conn);
+  g_clear_object (&acc);
+  g_clear_object (&d.conn);
+  g_clear_object (&client);
+  g_clear_object (&second);
+  sim_teardown (&s);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2697,6 +2836,8 @@ main (int argc, char **argv)
   ADD ("dial-again-after-close", test_dial_again_after_close, NULL);
   ADD ("refused-when-not-accepting", test_refused_when_not_accepting, NULL);
   g_test_add_func ("/security/half-open-handshakes", test_half_open_handshakes);
+  g_test_add_func ("/security/replayed-token-initial", test_replayed_token_initial);
+  g_test_add_func ("/security/rebound-connection-kept", test_rebound_connection_kept);
   g_test_add_func ("/security/evict-needs-token", test_evict_needs_token);
   g_test_add_func ("/security/fair-share-when-full", test_fair_share_when_full);
   g_test_add_func ("/security/address-limit-key", test_address_limit_key);

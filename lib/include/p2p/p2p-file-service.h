@@ -40,8 +40,9 @@ P2P_EXPORT void p2p_file_service_serve_connection (P2pFileService *self, P2pConn
  * the service's alone: the first message one sends (a media receiver's)
  * closes it with "this peer serves files only: ask for a path …". */
 P2P_EXPORT void p2p_file_service_attach_listener (P2pFileService *self, P2pListener *listener);
-/* Only these peers (comma-separated peer IDs) get answers; others get
- * NOT_ALLOWED. NULL or "" = every peer; " , " (names nobody) is an error.
+/* Only these peers (peer IDs separated by commas, spaces or newlines) get
+ * answers; others get NOT_ALLOWED. NULL or "" = every peer; " , " (names
+ * nobody) is an error.
  * Errors: P2P_ERROR_INVALID_ARGUMENT naming the bad ID (see the .c). */
 P2P_EXPORT gboolean p2p_file_service_set_allowed_peers (P2pFileService *self,
     const char *peers, GError **error);
