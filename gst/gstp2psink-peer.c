@@ -262,6 +262,9 @@ sink_peer_thread (gpointer data)
   GST_OBJECT_LOCK (self);
   dialled = self->obj->mode == GST_P2P_MODE_CONNECT;
   GST_OBJECT_UNLOCK (self);
+  /* (after EOS the end is judged by the EOS wait: eos-timeout cut it, and
+   * allow-partial or a live stream decide) */
+  dialled = dialled && !self->eos && !peer->eos_sent;
   if (warn && dialled) {
     /* the streaming thread waits for a receiver that cannot come: it
      * fails instead (render and wait_for_peer_locked see this) */

@@ -78,6 +78,12 @@ struct _GstP2pSrc {
   gboolean have_last_stats;
   guint attempts;
   gboolean stream_started;
+  /* the group id given to the stream-starts of this run, and the stream
+   * id it was given for (streaming thread; reset at activation): the same
+   * stream again (a resume's replay) keeps it, another stream gets a new
+   * one */
+  guint group_id;
+  char *group_stream_id;
   GstP2pDelivery delivery;
   gboolean live;                /* delivery=datagram or is-live, at start */
   /* not live: the sender's last segment as pushed, whether a buffer
@@ -127,6 +133,10 @@ struct _GstP2pSrc {
   GstClockTime live_anchor_rt;
   gint64 live_anchor_us;
   gboolean live_dropping;       /* dropping what is too late after a move */
+  /* the running time may have stood still since the anchor: it was taken
+   * before PLAYING, or the element went PLAYING -> PAUSED since (set by
+   * change_state; a clock that stalls in PLAYING is not a pause) (lock) */
+  gboolean live_maybe_paused;
   guint64 live_dropped;         /* buffers dropped by the last move */
   gboolean live_discont;        /* the next buffer pushed gets DISCONT */
   GThread *reader;

@@ -50,6 +50,7 @@ gst_p2p_src_push_pending_segment (GstP2pSrc *self, GstClockTime ts)
   const GstSegment *seg = NULL;
   GstSegment segment;
   GstClockTime buf_rt, now_rt;
+  gboolean playing;
 
   if (!ev)
     return;
@@ -78,9 +79,12 @@ gst_p2p_src_push_pending_segment (GstP2pSrc *self, GstClockTime ts)
    * stood still (gst_p2p_src_live_check_buffer) */
   self->live_anchored = segment.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID (ts);
   self->live_segment = segment;
-  self->live_anchor_rt = current_running_time (self, NULL);
+  self->live_anchor_rt = current_running_time (self, &playing);
   self->live_anchor_us = g_get_monotonic_time ();
   self->live_dropping = FALSE;
+  g_mutex_lock (&self->lock);
+  self->live_maybe_paused = !playing;
+  g_mutex_unlock (&self->lock);
   gst_event_unref (ev);
   gst_pad_push_event (self->srcpad, gst_event_new_segment (&segment));
 }
@@ -107,7 +111,7 @@ gst_p2p_src_live_check_buffer (GstP2pSrc *self, GstBuffer *buf)
 {
   GstClockTime ts = GST_BUFFER_DTS_OR_PTS (buf);
   GstClockTime now_rt, buf_rt, expected;
-  gboolean playing;
+  gboolean playing, maybe_paused;
   gint64 now_us;
   guint latency;
 
@@ -116,13 +120,17 @@ gst_p2p_src_live_check_buffer (GstP2pSrc *self, GstBuffer *buf)
   now_rt = current_running_time (self, &playing);
   if (!playing)
     return TRUE;                /* checked in PLAYING, against the last check */
+  g_mutex_lock (&self->lock);
+  maybe_paused = self->live_maybe_paused;
+  self->live_maybe_paused = FALSE;
+  g_mutex_unlock (&self->lock);
   GST_OBJECT_LOCK (self);
   latency = self->latency;
   GST_OBJECT_UNLOCK (self);
   now_us = g_get_monotonic_time ();
   expected = self->live_anchor_rt
       + (GstClockTime) MAX (now_us - self->live_anchor_us, 0) * GST_USECOND;
-  if (expected > now_rt + LIVE_PAUSE_THRESHOLD) {
+  if (maybe_paused && expected > now_rt + LIVE_PAUSE_THRESHOLD) {
     GstClockTimeDiff stood = GST_CLOCK_DIFF (now_rt, expected);
     GstSegment moved = self->live_segment;
 

@@ -53,6 +53,23 @@ GST_ELEMENT_REGISTER_DEFINE (p2psrc, "p2psrc", GST_RANK_PRIMARY, GST_TYPE_P2P_SR
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
 
+/* Gives stream-start @ev (writable) the run's group id: the same while the
+ * stream id is the same (a resume replays the stream-start), a new one
+ * for another stream. */
+static void
+set_group_id (GstP2pSrc *self, GstEvent *ev)
+{
+  const char *id = NULL;
+
+  gst_event_parse_stream_start (ev, &id);
+  if (self->group_id == 0 || g_strcmp0 (id, self->group_stream_id) != 0) {
+    self->group_id = gst_util_group_id_next ();
+    g_free (self->group_stream_id);
+    self->group_stream_id = g_strdup (id);
+  }
+  gst_event_set_group_id (ev, self->group_id);
+}
+
 /* ---- streaming ---- */
 
 static void
@@ -61,10 +78,9 @@ push_stream_start_if_needed (GstP2pSrc *self)
   if (!self->stream_started) {
     g_autofree char *id = gst_pad_create_stream_id (self->srcpad,
         GST_ELEMENT (self), NULL);
-
     GstEvent *ev = gst_event_new_stream_start (id);
 
-    gst_event_set_group_id (ev, gst_util_group_id_next ());
+    set_group_id (self, ev);
     gst_pad_push_event (self->srcpad, ev);
     self->stream_started = TRUE;
   }
@@ -172,10 +188,10 @@ push_item (GstP2pSrc *self, GstMiniObject *obj)
     switch (GST_EVENT_TYPE (event)) {
       case GST_EVENT_STREAM_START:
         self->stream_started = TRUE;
-        /* the group id is not on the wire: each stream its own, as
-         * GstBaseSrc gives (playbin's gapless switch looks at it) */
+        /* the group id is not on the wire: one per stream, as GstBaseSrc
+         * gives (playbin's gapless switch looks at it) */
         event = gst_event_make_writable (event);
-        gst_event_set_group_id (event, gst_util_group_id_next ());
+        set_group_id (self, event);
         gst_pad_push_event (self->srcpad, event);
         return TRUE;
       case GST_EVENT_SEGMENT:
@@ -611,6 +627,8 @@ gst_p2p_src_activate_mode (GstPad *pad, GstObject *parent, GstPadMode mode,
     self->attempts = 0;
     self->stream_started = FALSE;
     self->first_buffer_done = FALSE;
+    self->group_id = 0;
+    g_clear_pointer (&self->group_stream_id, g_free);
     self->live_anchored = FALSE;
     self->live_discont = FALSE;
     self->resume_known = FALSE;
@@ -792,8 +810,16 @@ gst_p2p_src_change_state (GstElement *element, GstStateChange transition)
   GST_OBJECT_UNLOCK (self);
 
   switch (transition) {
-    case GST_STATE_CHANGE_READY_TO_PAUSED:
     case GST_STATE_CHANGE_PLAYING_TO_PAUSED:
+      /* the running time stands still from now: the next buffer in
+       * PLAYING checks how long (gst_p2p_src_live_check_buffer) */
+      g_mutex_lock (&self->lock);
+      self->live_maybe_paused = TRUE;
+      g_mutex_unlock (&self->lock);
+      if (live)
+        ret = GST_STATE_CHANGE_NO_PREROLL;
+      break;
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
       if (live)
         ret = GST_STATE_CHANGE_NO_PREROLL;
       break;
@@ -821,6 +847,7 @@ gst_p2p_src_finalize (GObject *object)
   g_clear_error (&self->pending_error);
   g_free (self->conn_peer);
   g_free (self->resume_peer);
+  g_free (self->group_stream_id);
   g_free (self->location);
   g_free (self->settings_error);
   g_mutex_clear (&self->lock);

@@ -214,20 +214,20 @@ p2p_net_thread_unref (P2pNetThread *self)
   free_struct (self);
 }
 
-void
+gboolean
 p2p_net_thread_invoke (P2pNetThread *self, GSourceFunc func, gpointer data,
     GDestroyNotify notify)
 {
   gboolean inline_run;
 
-  g_return_if_fail (self != NULL && func != NULL);
+  g_return_val_if_fail (self != NULL && func != NULL, FALSE);
   g_mutex_lock (&self->lock);
   if (self->dead) {
     g_mutex_unlock (&self->lock);
     g_debug ("the network thread is gone: a call to it is dropped");
     if (notify)
       notify (data);
-    return;
+    return FALSE;
   }
   inline_run = self->stopped;
   if (!inline_run)
@@ -242,6 +242,7 @@ p2p_net_thread_invoke (P2pNetThread *self, GSourceFunc func, gpointer data,
     if (notify)
       notify (data);
   }
+  return TRUE;
 }
 
 typedef struct {
@@ -265,19 +266,24 @@ sync_call_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-void
+gboolean
 p2p_net_thread_invoke_sync (P2pNetThread *self, P2pNetThreadFunc func, gpointer data)
 {
   SyncCall call = { func, data };
+  gboolean ran;
 
-  g_return_if_fail (self != NULL && func != NULL);
+  g_return_val_if_fail (self != NULL && func != NULL, FALSE);
   if (p2p_net_thread_is_current (self)) {
     func (data);
-    return;
+    return TRUE;
   }
   g_mutex_init (&call.lock);
   g_cond_init (&call.cond);
-  p2p_net_thread_invoke (self, sync_call_cb, &call, NULL);
+  if (!p2p_net_thread_invoke (self, sync_call_cb, &call, NULL)) {
+    g_mutex_clear (&call.lock);
+    g_cond_clear (&call.cond);
+    return FALSE;
+  }
   g_mutex_lock (&call.lock);
   while (!call.done) {
     gboolean dead;
@@ -295,7 +301,9 @@ p2p_net_thread_invoke_sync (P2pNetThread *self, P2pNetThreadFunc func, gpointer 
       break;
     }
   }
+  ran = call.done;
   g_mutex_unlock (&call.lock);
   g_mutex_clear (&call.lock);
   g_cond_clear (&call.cond);
+  return ran;
 }

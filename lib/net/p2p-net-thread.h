@@ -31,14 +31,18 @@ GMainContext *p2p_net_thread_get_context (P2pNetThread *self);
 gboolean p2p_net_thread_is_current (P2pNetThread *self);
 
 /* Runs @func(@data) on the thread (directly if called on it, like
- * g_main_context_invoke_full); @notify(@data) afterwards. */
-void p2p_net_thread_invoke (P2pNetThread *self, GSourceFunc func, gpointer data,
+ * g_main_context_invoke_full); @notify(@data) afterwards. FALSE when the
+ * thread is gone (it died in a callback: Python's finalization): @func
+ * never runs, @notify ran already; the caller must fail what waits. */
+gboolean p2p_net_thread_invoke (P2pNetThread *self, GSourceFunc func, gpointer data,
     GDestroyNotify notify);
 
 typedef void (*P2pNetThreadFunc) (gpointer data);
 /* Runs @func(@data) on the thread and waits for it to return. Called on the
- * network thread itself, runs @func directly. */
-void p2p_net_thread_invoke_sync (P2pNetThread *self, P2pNetThreadFunc func, gpointer data);
+ * network thread itself, runs @func directly. FALSE when it did not run:
+ * the thread is gone (see p2p_net_thread_invoke()). */
+gboolean p2p_net_thread_invoke_sync (P2pNetThread *self, P2pNetThreadFunc func,
+    gpointer data);
 
 /* Stops the loop and joins the thread (idempotent); later invokes run on the
  * caller's thread. Must not be called from the network thread. */

@@ -703,7 +703,10 @@ quic_connect_async (P2pProvider *provider, const char *peer, GCancellable *cance
     return;
   }
   g_task_set_task_data (task, info, (GDestroyNotify) p2p_peer_info_unref);
-  p2p_net_thread_invoke (self->net, connect_start_net, g_object_ref (task), g_object_unref);
+  if (!p2p_net_thread_invoke (self->net, connect_start_net, g_object_ref (task),
+          g_object_unref))
+    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_CLOSED,
+        "cannot connect to %s: the provider's network thread is gone", peer);
 }
 
 static P2pConnection *

@@ -435,7 +435,11 @@ quic_listen (P2pProvider *provider, const char *address, GError **error)
 
   if (address == NULL || *address == '\0')
     address = l.address = def = g_strdup_printf (":%u", self->config->listen_port);
-  p2p_net_thread_invoke_sync (self->net, listen_net, &l);
+  if (!p2p_net_thread_invoke_sync (self->net, listen_net, &l)) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED,
+        "cannot listen on %s: the provider's network thread is gone", address);
+    return NULL;
+  }
   if (l.ep == NULL) {
     g_propagate_prefixed_error (error, l.error, "cannot listen on %s: ", address);
     return NULL;
@@ -568,7 +572,12 @@ p2p_quic_provider_wait_registered (P2pQuicProvider *self, GCancellable *cancella
   w->cancellable = cancellable ? g_object_ref (cancellable) : NULL;
   g_mutex_init (&w->lock);
   g_cond_init (&w->cond);
-  p2p_net_thread_invoke (self->net, reg_start_net, w, reg_wait_unref);
+  if (!p2p_net_thread_invoke (self->net, reg_start_net, w, reg_wait_unref)) {
+    reg_wait_unref (w);
+    g_set_error_literal (error, P2P_ERROR, P2P_ERROR_CLOSED,
+        "the provider's network thread is gone");
+    return FALSE;
+  }
 
   if (cancellable)
     id = g_cancellable_connect (cancellable, G_CALLBACK (reg_wait_cancelled), w, NULL);

@@ -244,10 +244,11 @@ test_thread_died (void)
   Fixture f = { 0 };
 
   f.nt = p2p_net_thread_new ("test-dies");
-  p2p_net_thread_invoke (f.nt, exit_cb, NULL, NULL);
-  p2p_net_thread_invoke_sync (f.nt, sync_fn, &f);
+  g_assert_true (p2p_net_thread_invoke (f.nt, exit_cb, NULL, NULL));
+  /* FALSE: the callers fail what waits (a listen, a dial) */
+  g_assert_false (p2p_net_thread_invoke_sync (f.nt, sync_fn, &f));
   g_assert_cmpuint (f.count, ==, 0);
-  p2p_net_thread_invoke (f.nt, count_cb, &f, drop_notify_cb);
+  g_assert_false (p2p_net_thread_invoke (f.nt, count_cb, &f, drop_notify_cb));
   g_assert_cmpuint (f.count, ==, 100);
   p2p_net_thread_unref (f.nt);
 }
