@@ -41,6 +41,9 @@ struct _GstP2pSimNet {
    * counters datagrams-lost and datagrams-late */
   GstP2pReceiver receiver;
   gboolean eos_received;
+  /* messages and datagrams sent and arrived on this link: an untimed
+   * buffer runs the network until what was sent has arrived */
+  guint64 n_sent, n_arrived;
   GError *rx_error;
   GstP2pDelivery active_delivery;
 

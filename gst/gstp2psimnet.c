@@ -85,6 +85,7 @@ on_datagram (P2pConnection *conn, GBytes *datagram, gpointer data)
 
   if (!buffer)
     return;
+  self->n_arrived++;
   GST_OBJECT_LOCK (self);
   gst_p2p_receiver_hold_datagram (&self->receiver, seqnum, now, buffer);
   GST_OBJECT_UNLOCK (self);
@@ -111,6 +112,7 @@ receive_messages (GstP2pSimNet *self)
     }
     if (GST_IS_EVENT (obj) && GST_EVENT_TYPE (obj) == GST_EVENT_EOS)
       self->eos_received = TRUE;
+    self->n_arrived++;
     GST_OBJECT_LOCK (self);
     gst_p2p_receiver_queue_stream (&self->receiver, obj, g_bytes_get_size (msg));
     GST_OBJECT_UNLOCK (self);
@@ -124,6 +126,19 @@ receive_step (gpointer data)
 
   receive_messages (self);
   return self->rx_error != NULL;
+}
+
+/* Virtual time an untimed buffer may take to arrive (a lost datagram
+ * never does) */
+#define UNTIMED_RUN_NS (2 * SEC)
+
+static gboolean
+all_arrived (gpointer data)
+{
+  GstP2pSimNet *self = data;
+
+  receive_messages (self);
+  return self->rx_error != NULL || self->n_arrived >= self->n_sent;
 }
 
 static gboolean
@@ -238,6 +253,7 @@ teardown_link (GstP2pSimNet *self)
   GST_OBJECT_UNLOCK (self);
   self->connect_done = FALSE;
   self->eos_received = FALSE;
+  self->n_sent = self->n_arrived = 0;
   self->tx_seqnum = 0;
   self->base = 0;
 }
@@ -356,8 +372,10 @@ send_message (GstP2pSimNet *self, GBytes *msg)
   if (!try_send (&op))
     p2p_sim_network_run_until_cond (self->net, try_send, &op,
         SIMNET_SEND_NS);
-  if (op.sent)
+  if (op.sent) {
+    self->n_sent++;
     return TRUE;
+  }
   GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
       ("The simulated link did not take a message: %s", op.error ?
           op.error->message : "send queue still full after 60 s of virtual "
@@ -394,7 +412,9 @@ send_datagram (GstP2pSimNet *self, GstBuffer *buffer)
               p2p_connection_get_max_datagram_size (self->tx)), (NULL));
     return;
   }
-  if (!p2p_connection_send_datagram (self->tx, msg, &err))
+  if (p2p_connection_send_datagram (self->tx, msg, &err))
+    self->n_sent++;
+  else
     GST_DEBUG_OBJECT (self, "datagram not sent: %s", err->message);
 }
 
@@ -492,6 +512,12 @@ gst_p2p_sim_net_chain (GstPad *pad, GstObject *parent, GstBuffer *buffer)
     }
   }
   receive_messages (self);
+  /* no timestamp to follow (BYTES, untimed data): the network runs until
+   * what was sent has arrived (a lost datagram: until UNTIMED_RUN_NS), so
+   * the data flows through instead of waiting for the next timestamp or
+   * EOS */
+  if (!GST_CLOCK_TIME_IS_VALID (rt))
+    p2p_sim_network_run_until_cond (self->net, all_arrived, self, UNTIMED_RUN_NS);
   ret = check_rx_error (self);
   if (ret == GST_FLOW_OK)
     ret = push_arrived (self, FALSE);

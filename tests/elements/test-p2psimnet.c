@@ -761,6 +761,43 @@ GST_START_TEST (test_too_big_datagram_warns)
 }
 GST_END_TEST;
 
+/* Untimed data (a BYTES segment, buffers without timestamps, as from
+ * filesrc before a parser) flows through: each buffer comes out before
+ * the next goes in, not all at EOS (found in a test author's
+ * walkthrough: filesrc ! p2psimnet ! fakesink held the whole file). */
+static gpointer
+untimed_flows (gpointer unused)
+{
+  GstHarness *h = gst_harness_new_with_padnames ("p2psimnet", "sink", "src");
+  GstSegment seg;
+
+  g_object_set (h->element, "latency", 20, NULL);
+  gst_segment_init (&seg, GST_FORMAT_BYTES);
+  fail_unless (gst_harness_push_event (h, gst_event_new_stream_start ("bytes")));
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+  for (guint i = 0; i < 5; i++) {
+    GstBuffer *buf = gst_buffer_new_allocate (NULL, 1000, NULL);
+    GstBuffer *out;
+
+    gst_buffer_memset (buf, 0, 'a' + i, 1000);
+    GST_BUFFER_OFFSET (buf) = i * 1000;
+    fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+    out = gst_harness_try_pull (h);
+    fail_unless (out != NULL, "buffer %u did not come out before the next went in", i);
+    fail_unless_equals_uint64 (GST_BUFFER_OFFSET (out), i * 1000);
+    fail_unless (gst_buffer_memcmp (out, 999, (char[]) { 'a' + i }, 1) == 0);
+    gst_buffer_unref (out);
+  }
+  gst_harness_teardown (h);
+  return NULL;
+}
+
+GST_START_TEST (test_untimed_flows)
+{
+  run_in_thread (untimed_flows, NULL);
+}
+GST_END_TEST;
+
 static Suite *
 p2psimnet_suite (void)
 {
@@ -783,6 +820,7 @@ p2psimnet_suite (void)
   tcase_add_test (tc, test_env_defaults);
   tcase_add_test (tc, test_latency_query);
   tcase_add_test (tc, test_too_big_datagram_warns);
+  tcase_add_test (tc, test_untimed_flows);
   return s;
 }
 
