@@ -798,6 +798,26 @@ GST_START_TEST (test_untimed_flows)
 }
 GST_END_TEST;
 
+/* A stream faster than its link (768 kbit/s of raw audio into 16 kbit/s):
+ * QUIC takes it all, so at EOS a backlog of 100 virtual seconds is still
+ * in flight; it is delivered whole (192000 bytes), not cut with an error
+ * after 60 virtual s (before: 3 buffers out and "did not deliver the end
+ * of the stream"; found in a test author's walkthrough). */
+GST_START_TEST (test_slow_link_backlog_at_eos)
+{
+  GByteArray *bytes = run_and_collect ("audiotestsrc num-buffers=200 samplesperbuffer=480 ! "
+      "audio/x-raw,rate=48000,channels=1 ! p2psimnet name=net bandwidth=16 ! "
+      "fakesink name=out", NULL);
+  guint64 now = 0;
+
+  fail_unless_equals_uint64 (n_handoffs, 200);
+  fail_unless_equals_int (bytes->len, 200 * 480 * 2);
+  fail_unless (last_stats && gst_structure_get_uint64 (last_stats, "now", &now));
+  fail_unless (now > 60 * GST_SECOND, "virtual time %" G_GUINT64_FORMAT, now);
+  g_byte_array_unref (bytes);
+}
+GST_END_TEST;
+
 static Suite *
 p2psimnet_suite (void)
 {
@@ -821,6 +841,7 @@ p2psimnet_suite (void)
   tcase_add_test (tc, test_latency_query);
   tcase_add_test (tc, test_too_big_datagram_warns);
   tcase_add_test (tc, test_untimed_flows);
+  tcase_add_test (tc, test_slow_link_backlog_at_eos);
   return s;
 }
 
