@@ -195,6 +195,14 @@ gst_p2p_jitter_head_due (const GstP2pJitter *j, guint64 wait)
   return head ? head->arrival + wait : G_MAXUINT64;
 }
 
+GstBuffer *
+gst_p2p_jitter_peek (const GstP2pJitter *j)
+{
+  const Item *head = g_queue_peek_head ((GQueue *) &j->items);
+
+  return head ? head->buffer : NULL;
+}
+
 gboolean
 gst_p2p_jitter_head_ready (const GstP2pJitter *j, guint64 now, guint64 wait)
 {

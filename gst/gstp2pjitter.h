@@ -80,6 +80,8 @@ GstP2pJitterResult gst_p2p_jitter_insert (GstP2pJitter *j, guint64 seqnum, guint
  * on the reliable stream). */
 void gst_p2p_jitter_append (GstP2pJitter *j, guint64 arrival, GstBuffer *buffer);
 gboolean gst_p2p_jitter_is_empty (const GstP2pJitter *j);
+/* The head's buffer (transfer none), NULL if empty. */
+GstBuffer *gst_p2p_jitter_peek (const GstP2pJitter *j);
 /* When the head's wait of @wait ends (arrival + @wait); G_MAXUINT64 if empty. */
 guint64 gst_p2p_jitter_head_due (const GstP2pJitter *j, guint64 wait);
 /* TRUE if the head may leave at @now: nothing is expected yet, it is the

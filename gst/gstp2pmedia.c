@@ -22,6 +22,10 @@
  * "taglist", as gst_tag_list_to_string() writes it) */
 #define GLOBAL_TAGLIST_NAME "taglist-global"
 
+/* the custom event a DATAGRAM_EPOCH frame becomes (the receiver consumes
+ * it) */
+#define DATAGRAM_EPOCH_EVENT "p2p-datagram-epoch"
+
 /* the custom event a DATAGRAM_SEQNUM frame becomes (p2psrc consumes it) */
 #define DATAGRAM_SEQNUM_EVENT "p2p-datagram-seqnum"
 /* ... and a STREAM_POSITION frame */
@@ -667,6 +671,19 @@ gst_p2p_media_frame_to_object (guint64 type, const guint8 *body, gsize len,
               gst_structure_new (DATAGRAM_SEQNUM_EVENT, "seqnum", G_TYPE_UINT64,
                   seqnum, NULL)));
     }
+    case P2P_FRAME_DATAGRAM_EPOCH:{
+      guint64 epoch = 0;
+
+      if (len == 0 || p2p_varint_read (body, len, &epoch) != len) {
+        g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+            "Malformed DATAGRAM_EPOCH frame: the body of %" G_GSIZE_FORMAT
+            " bytes is not one varint", len);
+        return NULL;
+      }
+      return GST_MINI_OBJECT_CAST (gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB,
+              gst_structure_new (DATAGRAM_EPOCH_EVENT, "epoch", G_TYPE_UINT64, epoch,
+                  NULL)));
+    }
     case P2P_FRAME_STREAM_POSITION:{
       guint64 v[3] = { 0, 0, 0 };
       gsize off = 0;
@@ -735,6 +752,45 @@ gst_p2p_media_event_get_datagram_seqnum (GstEvent *event, guint64 *seqnum)
 }
 
 GBytes *
+gst_p2p_media_datagram_epoch_message (guint64 epoch)
+{
+  g_autoptr (GByteArray) body = g_byte_array_new ();
+  GByteArray *out = g_byte_array_new ();
+
+  p2p_varint_append (body, epoch);
+  p2p_frame_append (out, P2P_FRAME_DATAGRAM_EPOCH, body->data, body->len);
+  return g_byte_array_free_to_bytes (out);
+}
+
+gboolean
+gst_p2p_media_event_raises_epoch (GstEvent *event)
+{
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_STREAM_START:
+    case GST_EVENT_CAPS:
+    case GST_EVENT_SEGMENT:
+    case GST_EVENT_FLUSH_STOP:
+      return TRUE;
+    default:
+      return FALSE;
+  }
+}
+
+gboolean
+gst_p2p_media_event_get_datagram_epoch (GstEvent *event, guint64 *epoch)
+{
+  guint64 value = 0;
+
+  if (GST_EVENT_TYPE (event) != GST_EVENT_CUSTOM_DOWNSTREAM_OOB
+      || !gst_event_has_name (event, DATAGRAM_EPOCH_EVENT)
+      || !gst_structure_get_uint64 (gst_event_get_structure (event), "epoch", &value))
+    return FALSE;
+  if (epoch)
+    *epoch = value;
+  return TRUE;
+}
+
+GBytes *
 gst_p2p_media_stream_position_message (guint64 token, guint64 index, guint flags)
 {
   g_autoptr (GByteArray) body = g_byte_array_new ();
@@ -783,6 +839,44 @@ gst_p2p_media_message_to_object (GBytes *message, GError **error)
   if (!gst_p2p_media_split_message (data, len, &type, &body, &body_len, error))
     return NULL;
   return gst_p2p_media_frame_to_object (type, body, body_len, error);
+}
+
+GBytes *
+gst_p2p_media_buffer_to_datagram_epoch (GstBuffer *buffer, guint64 seqnum, guint64 epoch)
+{
+  g_autoptr (GBytes) plain = gst_p2p_media_buffer_to_datagram (buffer, seqnum);
+  gsize len = 0, n;
+  const guint8 *p = g_bytes_get_data (plain, &len);
+  GByteArray *out = g_byte_array_sized_new (len + 8);
+  guint64 v;
+
+  /* seqnum, then the epoch, then the rest of the plain layout */
+  n = p2p_varint_read (p, len, &v);
+  g_byte_array_append (out, p, n);
+  p2p_varint_append (out, epoch);
+  g_byte_array_append (out, p + n, len - n);
+  return g_byte_array_free_to_bytes (out);
+}
+
+GstBuffer *
+gst_p2p_media_buffer_from_datagram_epoch (const guint8 *data, gsize len, guint64 *seqnum,
+    guint64 *epoch, GError **error)
+{
+  g_autoptr (GByteArray) plain = NULL;
+  guint64 s = 0;
+  gsize n = len > 0 ? p2p_varint_read (data, len, &s) : 0;
+  gsize m = n > 0 && n < len ? p2p_varint_read (data + n, len - n, epoch) : 0;
+
+  if (n == 0 || m == 0) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_PROTOCOL,
+        "Malformed datagram: %" G_GSIZE_FORMAT " bytes without a sequence number "
+        "and an epoch", len);
+    return NULL;
+  }
+  plain = g_byte_array_sized_new (len);
+  g_byte_array_append (plain, data, n);
+  g_byte_array_append (plain, data + n + m, len - n - m);
+  return gst_p2p_media_buffer_from_datagram (plain->data, plain->len, seqnum, error);
 }
 
 GstBuffer *
@@ -838,6 +932,8 @@ frame_type_name (guint64 type)
       return "DATAGRAM_SEQNUM";
     case P2P_FRAME_STREAM_POSITION:
       return "STREAM_POSITION";
+    case P2P_FRAME_DATAGRAM_EPOCH:
+      return "DATAGRAM_EPOCH";
     default:
       return "unknown";
   }

@@ -101,6 +101,22 @@ GstMiniObject *gst_p2p_media_frame_to_object (guint64 type, const guint8 *body,
 GstBuffer *gst_p2p_media_buffer_from_datagram (const guint8 *data, gsize len,
     guint64 *seqnum, GError **error);
 
+/* Capability "datagram-epoch" (docs/protocol.md §5.2): a datagram body with
+ * the epoch after the sequence number (@epoch: the number of epoch-raising
+ * events the sender had sent when it sent this buffer), and its decoding;
+ * the DATAGRAM_EPOCH message that marks on the stream where an epoch
+ * starts, and what it becomes (an event for the receiver itself). */
+GBytes *gst_p2p_media_buffer_to_datagram_epoch (GstBuffer *buffer, guint64 seqnum,
+    guint64 epoch);
+GstBuffer *gst_p2p_media_buffer_from_datagram_epoch (const guint8 *data, gsize len,
+    guint64 *seqnum, guint64 *epoch, GError **error);
+GBytes *gst_p2p_media_datagram_epoch_message (guint64 epoch);
+gboolean gst_p2p_media_event_get_datagram_epoch (GstEvent *event, guint64 *epoch);
+/* TRUE for the events that raise the epoch: those a buffer must not be
+ * seen before or after the wrong side of (stream-start, caps, segment,
+ * flush-stop). */
+gboolean gst_p2p_media_event_raises_epoch (GstEvent *event);
+
 /* Convenience: a whole message (one frame) to an object (transfer full). */
 GstMiniObject *gst_p2p_media_message_to_object (GBytes *message, GError **error);
 

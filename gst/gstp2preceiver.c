@@ -37,6 +37,8 @@ gst_p2p_receiver_init (GstP2pReceiver *r, GstObject *owner, GstDebugCategory *ca
 void
 gst_p2p_receiver_reset (GstP2pReceiver *r)
 {
+  r->use_epochs = FALSE;
+  r->epoch = 0;
   g_queue_clear_full (&r->stream, item_free);
   r->stream_bytes = 0;
   gst_p2p_jitter_reset (&r->jitter);
@@ -89,13 +91,49 @@ gst_p2p_receiver_expect (GstP2pReceiver *r, guint64 seqnum)
   r->seq_start_known = TRUE;
 }
 
+/* A datagram's epoch rides on its buffer */
+static GQuark
+epoch_quark (void)
+{
+  static gsize q;
+
+  if (g_once_init_enter (&q))
+    g_once_init_leave (&q, g_quark_from_static_string ("p2p-datagram-epoch"));
+  return (GQuark) q;
+}
+
+static guint64
+buffer_epoch (GstBuffer *buffer)
+{
+  guint64 *e = gst_mini_object_get_qdata (GST_MINI_OBJECT_CAST (buffer), epoch_quark ());
+
+  return e ? *e : 0;
+}
+
+void
+gst_p2p_receiver_use_epochs (GstP2pReceiver *r, gboolean use)
+{
+  r->use_epochs = use;
+  r->epoch = 0;
+}
+
 GstBuffer *
 gst_p2p_receiver_decode_datagram (GstP2pReceiver *r, GBytes *datagram, guint64 *seqnum)
 {
   g_autoptr (GError) err = NULL;
   gsize len = 0;
   const guint8 *p = g_bytes_get_data (datagram, &len);
-  GstBuffer *buffer = gst_p2p_media_buffer_from_datagram (p, len, seqnum, &err);
+  guint64 epoch = 0;
+  GstBuffer *buffer = r->use_epochs ?
+      gst_p2p_media_buffer_from_datagram_epoch (p, len, seqnum, &epoch, &err) :
+      gst_p2p_media_buffer_from_datagram (p, len, seqnum, &err);
+
+  if (buffer && r->use_epochs) {
+    guint64 *e = g_new (guint64, 1);
+
+    *e = epoch;
+    gst_mini_object_set_qdata (GST_MINI_OBJECT_CAST (buffer), epoch_quark (), e, g_free);
+  }
 
   if (!buffer)
     GST_CAT_WARNING_OBJECT (r->cat, r->owner, "malformed datagram ignored: %s",
@@ -176,6 +214,9 @@ event_needs_drain (GstEvent *event)
   }
 }
 
+/* The head datagram (transfer full), or NULL when it was dropped: with
+ * epochs, one sent before an event that the stream already delivered
+ * (late: it would go out after that event, e.g. under the new caps). */
 static GstBuffer *
 pop_datagram (GstP2pReceiver *r)
 {
@@ -185,6 +226,14 @@ pop_datagram (GstP2pReceiver *r)
   if (lost > 0) {
     GST_CAT_DEBUG_OBJECT (r->cat, r->owner, "%" G_GUINT64_FORMAT " datagram(s) lost", lost);
     r->datagrams_lost += lost;
+  }
+  if (r->use_epochs && buffer_epoch (buffer) < r->epoch) {
+    GST_CAT_DEBUG_OBJECT (r->cat, r->owner, "datagram of epoch %" G_GUINT64_FORMAT
+        " after the stream reached %" G_GUINT64_FORMAT ": late", buffer_epoch (buffer),
+        r->epoch);
+    r->datagrams_late++;
+    gst_buffer_unref (buffer);
+    return NULL;
   }
   return buffer;
 }
@@ -210,30 +259,65 @@ pop_stream (GstP2pReceiver *r)
   return obj;
 }
 
+/* With epochs: the held head datagram belongs after what the stream has
+ * not delivered yet (an event sent before it whose packet is still on its
+ * way): it waits for the stream, whatever its own wait. */
+static gboolean
+head_after_stream (const GstP2pReceiver *r)
+{
+  GstBuffer *head;
+
+  if (!r->use_epochs || (head = gst_p2p_jitter_peek (&r->jitter)) == NULL)
+    return FALSE;
+  return buffer_epoch (head) > r->epoch;
+}
+
 GstMiniObject *
 gst_p2p_receiver_next (GstP2pReceiver *r, guint64 now, guint64 wait, gboolean final,
     gboolean hold_eos)
 {
-  GstMiniObject *head = gst_p2p_receiver_peek_stream (r);
+  for (;;) {
+    GstMiniObject *head = gst_p2p_receiver_peek_stream (r);
+    guint64 epoch;
 
-  if (head && hold_eos && GST_IS_EVENT (head) && GST_EVENT_TYPE (head) == GST_EVENT_EOS)
-    head = NULL;
-  if (head) {
-    if (GST_IS_EVENT (head) && r->segment_seen && !gst_p2p_jitter_is_empty (&r->jitter)
-        && event_needs_drain (GST_EVENT_CAST (head)))
-      return GST_MINI_OBJECT_CAST (pop_datagram (r));
-    return pop_stream (r);
+    if (head && GST_IS_EVENT (head)
+        && gst_p2p_media_event_get_datagram_epoch (GST_EVENT_CAST (head), &epoch)) {
+      /* the stream reached this epoch: its datagrams may go */
+      gst_mini_object_unref (pop_stream (r));
+      r->epoch = epoch;
+      continue;
+    }
+    if (head && hold_eos && GST_IS_EVENT (head) && GST_EVENT_TYPE (head) == GST_EVENT_EOS)
+      head = NULL;
+    if (head) {
+      /* (with epochs, only the datagrams sent before the event) */
+      if (GST_IS_EVENT (head) && r->segment_seen && !gst_p2p_jitter_is_empty (&r->jitter)
+          && event_needs_drain (GST_EVENT_CAST (head)) && !head_after_stream (r)) {
+        GstBuffer *buf = pop_datagram (r);
+
+        if (buf)
+          return GST_MINI_OBJECT_CAST (buf);
+        continue;
+      }
+      return pop_stream (r);
+    }
+    if (!gst_p2p_jitter_is_empty (&r->jitter) && r->segment_seen
+        && (final || (!head_after_stream (r)
+                && gst_p2p_jitter_head_ready (&r->jitter, now, wait)))) {
+      GstBuffer *buf = pop_datagram (r);
+
+      if (buf)
+        return GST_MINI_OBJECT_CAST (buf);
+      continue;
+    }
+    return NULL;
   }
-  if (!gst_p2p_jitter_is_empty (&r->jitter) && r->segment_seen
-      && (final || gst_p2p_jitter_head_ready (&r->jitter, now, wait)))
-    return GST_MINI_OBJECT_CAST (pop_datagram (r));
-  return NULL;
 }
 
 guint64
 gst_p2p_receiver_datagram_due (const GstP2pReceiver *r, guint64 wait)
 {
-  if (gst_p2p_jitter_is_empty (&r->jitter) || !r->segment_seen)
+  if (gst_p2p_jitter_is_empty (&r->jitter) || !r->segment_seen || head_after_stream (r))
     return G_MAXUINT64;
   return gst_p2p_jitter_head_due (&r->jitter, wait);
 }

@@ -34,6 +34,12 @@ typedef struct {
   gboolean seq_start_known;
   gboolean seq_end_known;
   guint64 seq_end;
+  /* capability "datagram-epoch" (docs/protocol.md §5.2): datagrams carry
+   * the epoch of the events sent before them; one of a later epoch than
+   * the stream reached (its last DATAGRAM_EPOCH taken) waits for the
+   * stream, one of an earlier epoch is late */
+  gboolean use_epochs;
+  guint64 epoch;
   /* counters, zeroed only by gst_p2p_receiver_reset_counters() */
   guint64 datagrams_lost;
   guint64 datagrams_late;
@@ -64,6 +70,11 @@ void gst_p2p_receiver_expect (GstP2pReceiver *r, guint64 seqnum);
  * malformed. @seqnum: (out). */
 GstBuffer *gst_p2p_receiver_decode_datagram (GstP2pReceiver *r, GBytes *datagram,
     guint64 *seqnum);
+/* Datagrams of this connection carry epochs (both ends have the capability
+ * "datagram-epoch"); the stream's DATAGRAM_EPOCH events must then be
+ * queued with gst_p2p_receiver_queue_stream(), in order. */
+void gst_p2p_receiver_use_epochs (GstP2pReceiver *r, gboolean use);
+
 /* Holds @buffer (transfer full), datagram @seqnum that arrived at @now;
  * counts it when it is late, and the datagrams the bounds dropped. */
 GstP2pJitterResult gst_p2p_receiver_hold_datagram (GstP2pReceiver *r, guint64 seqnum,

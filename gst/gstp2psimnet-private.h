@@ -36,6 +36,10 @@ struct _GstP2pSimNet {
   gboolean failed;
   guint64 base;                 /* virtual ns at running time 0 */
   guint64 tx_seqnum;
+  /* datagram delivery with capability "datagram-epoch" (both ends are
+   * ours): epoch-raising events sent on this link */
+  gboolean epochs;
+  guint64 tx_epoch;
   /* decoded events and buffers from the stream in arrival order, and the
    * datagrams (arrival in virtual ns); object lock: get_property reads its
    * counters datagrams-lost and datagrams-late */

@@ -255,6 +255,8 @@ teardown_link (GstP2pSimNet *self)
   self->eos_received = FALSE;
   self->n_sent = self->n_arrived = 0;
   self->tx_seqnum = 0;
+  self->epochs = FALSE;
+  self->tx_epoch = 0;
   self->base = 0;
 }
 
@@ -331,6 +333,14 @@ setup_link (GstP2pSimNet *self)
   }
   g_signal_connect (self->rx, "datagram-received", G_CALLBACK (on_datagram),
       self);
+  /* a datagram never overtakes an event sent before it (docs/protocol.md
+   * §5.2) */
+  self->epochs = self->active_delivery == GST_P2P_DELIVERY_DATAGRAM
+      && p2p_connection_has_capability (self->rx, "datagram-epoch")
+      && p2p_connection_has_capability (self->tx, "datagram-epoch");
+  GST_OBJECT_LOCK (self);
+  gst_p2p_receiver_use_epochs (&self->receiver, self->epochs);
+  GST_OBJECT_UNLOCK (self);
   self->base = p2p_sim_network_now (net);
   GST_DEBUG_OBJECT (self, "link connected at %" G_GUINT64_FORMAT " ns",
       self->base);
@@ -384,11 +394,22 @@ send_message (GstP2pSimNet *self, GBytes *msg)
   return FALSE;
 }
 
+/* After an epoch-raising event: the DATAGRAM_EPOCH that says the stream
+ * reached the next epoch. */
+static gboolean
+send_next_epoch (GstP2pSimNet *self)
+{
+  g_autoptr (GBytes) msg = gst_p2p_media_datagram_epoch_message (++self->tx_epoch);
+
+  return send_message (self, msg);
+}
+
 static void
 send_datagram (GstP2pSimNet *self, GstBuffer *buffer)
 {
-  g_autoptr (GBytes) msg = gst_p2p_media_buffer_to_datagram (buffer,
-      self->tx_seqnum++);
+  g_autoptr (GBytes) msg = self->epochs ?
+      gst_p2p_media_buffer_to_datagram_epoch (buffer, self->tx_seqnum++, self->tx_epoch) :
+      gst_p2p_media_buffer_to_datagram (buffer, self->tx_seqnum++);
   g_autoptr (GError) err = NULL;
 
   GST_OBJECT_LOCK (self);
@@ -612,6 +633,10 @@ gst_p2p_sim_net_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
     g_autoptr (GBytes) msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
 
     if (!send_message (self, msg)) {
+      self->failed = TRUE;
+      ok = FALSE;
+    } else if (self->epochs && gst_p2p_media_event_raises_epoch (event)
+        && !send_next_epoch (self)) {
       self->failed = TRUE;
       ok = FALSE;
     } else if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {

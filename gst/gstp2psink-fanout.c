@@ -138,6 +138,7 @@ gst_p2p_sink_queue_event_locked (GstP2pSink *self, GstEvent *event, GBytes *msg,
     guint64 index)
 {
   GstEventType type = GST_EVENT_TYPE (event);
+  g_autoptr (GBytes) epoch_msg = NULL;
   gboolean droppable;
   guint64 max_bytes;
   guint max_buffers;
@@ -152,6 +153,11 @@ gst_p2p_sink_queue_event_locked (GstP2pSink *self, GstEvent *event, GBytes *msg,
   max_bytes = self->max_queue_bytes;
   max_buffers = self->max_queue_buffers;
   GST_OBJECT_UNLOCK (self);
+  /* datagrams sent after this event must not reach a receiver before it:
+   * they carry the next epoch, and the receiver learns from the
+   * DATAGRAM_EPOCH after the event that the stream reached it */
+  if (self->delivery == GST_P2P_DELIVERY_DATAGRAM && gst_p2p_media_event_raises_epoch (event))
+    epoch_msg = gst_p2p_media_datagram_epoch_message (++self->dg_epoch);
 
   for (guint i = 0; i < self->peers->len; i++) {
     SinkPeer *peer = g_ptr_array_index (self->peers, i);
@@ -176,6 +182,8 @@ gst_p2p_sink_queue_event_locked (GstP2pSink *self, GstEvent *event, GBytes *msg,
       gst_p2p_sink_peer_push_locked (self, peer, end);
     }
     gst_p2p_sink_peer_push_locked (self, peer, msg);
+    if (epoch_msg && peer->takes_epochs)
+      gst_p2p_sink_peer_push_locked (self, peer, epoch_msg);
   }
 }
 
@@ -235,6 +243,8 @@ static GstFlowReturn
 render_datagram (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
 {
   g_autoptr (GBytes) msg = NULL;
+  g_autoptr (GBytes) msg_epoch = NULL;
+  guint64 seqnum, epoch;
   g_autoptr (GPtrArray) snapshot = NULL;
   GstFlowReturn ret;
   guint64 max_bytes;
@@ -253,7 +263,9 @@ render_datagram (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
     g_mutex_unlock (&self->lock);
     return ret;
   }
-  msg = gst_p2p_media_buffer_to_datagram (buffer, self->seqnum++);
+  seqnum = self->seqnum++;
+  epoch = self->dg_epoch;
+  msg = gst_p2p_media_buffer_to_datagram (buffer, seqnum);
   snapshot = g_ptr_array_new_with_free_func (gst_p2p_sink_peer_unref);
   /* one wake-up of the network thread for all the receivers, stream
    * messages and datagrams (sending either never blocks) */
@@ -284,8 +296,14 @@ render_datagram (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
   for (guint i = 0; i < snapshot->len; i++) {
     SinkPeer *peer = g_ptr_array_index (snapshot, i);
     g_autoptr (GError) err = NULL;
+    GBytes *dg = msg;
 
-    if (g_bytes_get_size (msg) > p2p_connection_get_max_datagram_size (peer->conn)) {
+    if (peer->takes_epochs) {
+      if (msg_epoch == NULL)
+        msg_epoch = gst_p2p_media_buffer_to_datagram_epoch (buffer, seqnum, epoch);
+      dg = msg_epoch;
+    }
+    if (g_bytes_get_size (dg) > p2p_connection_get_max_datagram_size (peer->conn)) {
       gboolean first;
 
       GST_WARNING_OBJECT (self, "buffer of %" G_GSIZE_FORMAT " bytes does not "
@@ -303,7 +321,7 @@ render_datagram (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
                 p2p_connection_get_max_datagram_size (peer->conn)), (NULL));
       continue;
     }
-    if (!p2p_connection_send_datagram (peer->conn, msg, &err))
+    if (!p2p_connection_send_datagram (peer->conn, dg, &err))
       GST_DEBUG_OBJECT (self, "datagram to %s not sent: %s", peer->peer_id,
           err->message);
   }

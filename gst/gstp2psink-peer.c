@@ -353,6 +353,14 @@ sink_peer_ready_thread (gpointer data)
           G_GUINT64_FORMAT, peer->peer_id, self->seqnum);
       peer->wants_seqnum = TRUE;
       gst_p2p_sink_peer_push_locked (self, peer, start);
+      if (p2p_connection_has_capability (peer->conn, "datagram-epoch")) {
+        g_autoptr (GBytes) epoch = gst_p2p_media_datagram_epoch_message (self->dg_epoch);
+
+        /* after the headers it got: the datagrams from now on are of this
+         * epoch, and each later event that raises it says so */
+        peer->takes_epochs = TRUE;
+        gst_p2p_sink_peer_push_locked (self, peer, epoch);
+      }
     } else {
       GST_DEBUG_OBJECT (self, "receiver %s is ready for datagrams", peer->peer_id);
     }

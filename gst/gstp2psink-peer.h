@@ -23,6 +23,8 @@ typedef struct {
   gboolean wants_stream;        /* datagram delivery to a delivery=reliable
                                  * receiver: its buffers go on the stream */
   gboolean wants_seqnum;        /* it takes DATAGRAM_SEQNUM frames */
+  gboolean takes_epochs;        /* its datagrams carry epochs (and it gets
+                                 * DATAGRAM_EPOCH frames) */
   gboolean takes_positions;     /* it takes STREAM_POSITION frames (resuming) */
   guint64 next_index;           /* the history index of its next frame */
   char *close_reason;

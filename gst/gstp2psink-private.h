@@ -52,6 +52,9 @@ struct _GstP2pSink {
    * GStreamer keeps one sticky tag event per scope */
   GBytes *hdr_tags[2];
   guint64 seqnum;
+  /* datagram delivery: epoch-raising events sent so far (capability
+   * "datagram-epoch": each datagram carries it, docs/protocol.md §5.2) */
+  guint64 dg_epoch;
   GstBuffer *prerolled;         /* sent by preroll(), not to send again */
   guint64 datagrams_too_big;
   guint64 dropped_total;

@@ -310,6 +310,7 @@ gst_p2p_sink_start (GstBaseSink *bsink)
   self->flushing = FALSE;
   self->eos = FALSE;
   self->seqnum = 0;
+  self->dg_epoch = 0;
   memset (&self->gone, 0, sizeof self->gone);
   self->receivers_total = 0;
   self->receivers_complete = 0;

@@ -196,6 +196,9 @@ gst_p2p_src_start_datagram_receive_locked (GstP2pSrc *self, P2pConnection *conn)
   self->queue_limit = (gsize) MIN (self->max_queue_bytes, G_MAXSIZE);
   GST_OBJECT_UNLOCK (self);
   gst_p2p_jitter_set_max_bytes (&self->receiver.jitter, self->queue_limit);
+  /* both ends tie each datagram to the events before it */
+  gst_p2p_receiver_use_epochs (&self->receiver,
+      p2p_connection_has_capability (conn, "datagram-epoch"));
   g_signal_connect (conn, "datagram-received", G_CALLBACK (on_datagram), self);
   self->reader_cancellable = g_cancellable_new ();
   self->reader = g_thread_new ("p2psrc-reader", reader_thread, self);

@@ -322,7 +322,8 @@ take_message (GstP2pSrc *self, GBytes *msg, GError **err)
   GstMiniObject *obj = gst_p2p_media_assembler_push (&self->assembler, msg, err);
 
   if (obj && GST_IS_EVENT (obj) &&
-      gst_p2p_media_event_get_datagram_seqnum (GST_EVENT_CAST (obj), NULL)) {
+      (gst_p2p_media_event_get_datagram_seqnum (GST_EVENT_CAST (obj), NULL)
+          || gst_p2p_media_event_get_datagram_epoch (GST_EVENT_CAST (obj), NULL))) {
     /* for a datagram receiver; we did not ask for it (not downstream) */
     gst_mini_object_unref (g_steal_pointer (&obj));
   }

@@ -8,7 +8,7 @@
  * The listener writes what arrives (messages concatenated) to stdout until
  * the peer closes; the dialer sends stdin in 64 KiB messages, then closes
  * gracefully. Both print "path: direct|relay" and "protocol: version N, peer
- * capabilities: files,stream-position" on stderr once connected, and
+ * capabilities: files,stream-position,datagram-epoch" on stderr once connected, and
  * "path-changed: OLD -> NEW after N ms" whenever the path changes (relay ->
  * direct);
  * --ping adds setup time and RTT. Errors are one plain line on stderr and

@@ -12,6 +12,7 @@ static const struct {
 } capability_names[] = {
   { P2P_CAPABILITY_FILES, "files" },
   { P2P_CAPABILITY_STREAM_POSITION, "stream-position" },
+  { P2P_CAPABILITY_DATAGRAM_EPOCH, "datagram-epoch" },
 };
 
 /**

@@ -818,6 +818,100 @@ GST_START_TEST (test_slow_link_backlog_at_eos)
 }
 GST_END_TEST;
 
+/* delivery=datagram, loss 0.3: caps change after buffer 19. No buffer
+ * comes out under the caps on the wrong side of the change, for 20 seeds:
+ * the datagrams carry the epoch of the events before them (capability
+ * "datagram-epoch"), so one sent after the new caps waits for them, and
+ * one sent before that arrives after them is late. Before, when the
+ * caps' packet was lost and retransmitted, later datagrams went out first
+ * under the old caps (4 of 20 seeds; found in a test author's
+ * walkthrough). */
+typedef struct {
+  GstCaps *caps;
+  guint wrong, buffers;
+} CapsOrder;
+
+static GstPadProbeReturn
+caps_order_probe (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  CapsOrder *c = data;
+
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+    GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
+
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_CAPS) {
+      GstCaps *caps;
+
+      gst_event_parse_caps (ev, &caps);
+      gst_caps_replace (&c->caps, caps);
+    }
+  } else if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+    GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER (info);
+    gint rate = 0;
+
+    c->buffers++;
+    fail_unless (c->caps != NULL);
+    gst_structure_get_int (gst_caps_get_structure (c->caps, 0), "rate", &rate);
+    /* buffers 20.. were sent after the change to 44100 */
+    if ((GST_BUFFER_PTS (b) >= 200 * GST_MSECOND) != (rate == 44100)) {
+      GST_INFO ("buffer %" GST_TIME_FORMAT " under rate %d", GST_TIME_ARGS (GST_BUFFER_PTS (b)),
+          rate);
+      c->wrong++;
+    }
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+static gpointer
+datagram_caps_order (gpointer data)
+{
+  guint *bad_seeds = data;
+
+  for (guint64 seed = 1; seed <= 20; seed++) {
+    GstHarness *h = gst_harness_new_parse ("p2psimnet delivery=datagram latency=20 loss=0.3");
+    g_autoptr (GstElement) net = gst_harness_find_element (h, "p2psimnet");
+    g_autoptr (GstPad) src = gst_element_get_static_pad (net, "src");
+    CapsOrder c = { NULL, 0, 0 };
+
+    g_object_set (net, "seed", seed, NULL);
+    gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+        caps_order_probe, &c, NULL);
+    gst_harness_set_src_caps_str (h,
+        "audio/x-raw,format=S16LE,rate=48000,channels=1,layout=interleaved");
+    for (guint i = 0; i < 60; i++) {
+      GstBuffer *b;
+
+      if (i == 20) {
+        g_autoptr (GstCaps) caps = gst_caps_from_string
+            ("audio/x-raw,format=S16LE,rate=44100,channels=1,layout=interleaved");
+
+        fail_unless (gst_harness_push_event (h, gst_event_new_caps (caps)));
+      }
+      b = gst_buffer_new_allocate (NULL, 100, NULL);
+      GST_BUFFER_PTS (b) = i * 10 * GST_MSECOND;
+      GST_BUFFER_DURATION (b) = 10 * GST_MSECOND;
+      fail_unless_equals_int (gst_harness_push (h, b), GST_FLOW_OK);
+    }
+    fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+    /* (a 30 % loss leaves some of each side) */
+    fail_unless (c.buffers > 10, "seed %" G_GUINT64_FORMAT ": %u buffers", seed, c.buffers);
+    if (c.wrong > 0)
+      (*bad_seeds)++;
+    gst_clear_caps (&c.caps);
+    gst_harness_teardown (h);
+  }
+  return NULL;
+}
+
+GST_START_TEST (test_datagram_caps_order)
+{
+  guint bad_seeds = 0;
+
+  run_in_thread (datagram_caps_order, &bad_seeds);
+  fail_unless_equals_int (bad_seeds, 0);
+}
+GST_END_TEST;
+
 static Suite *
 p2psimnet_suite (void)
 {
@@ -842,6 +936,7 @@ p2psimnet_suite (void)
   tcase_add_test (tc, test_too_big_datagram_warns);
   tcase_add_test (tc, test_untimed_flows);
   tcase_add_test (tc, test_slow_link_backlog_at_eos);
+  tcase_add_test (tc, test_datagram_caps_order);
   return s;
 }
 

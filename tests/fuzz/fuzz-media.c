@@ -128,6 +128,15 @@ LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
   if (buffer)
     gst_buffer_unref (buffer);
   g_clear_error (&error);
+  {
+    /* the "datagram-epoch" layout (seqnum, epoch, body) */
+    guint64 epoch = 0;
+
+    buffer = gst_p2p_media_buffer_from_datagram_epoch (data, size, &seqnum, &epoch, &error);
+    if (buffer)
+      gst_buffer_unref (buffer);
+    g_clear_error (&error);
+  }
 
   /* the input as a run of whole frames, one message each, through the
    * assembler of buffers sent in parts */

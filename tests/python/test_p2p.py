@@ -271,7 +271,7 @@ class ConnectionTests:
         for conn in (ep.dialed, ep.accepted):
             self.assertEqual(conn.get_protocol_version(), 1)
             self.assertTrue(conn.has_capability("files"))
-            self.assertEqual(conn.list_capabilities(), ["files", "stream-position"])
+            self.assertEqual(conn.list_capabilities(), ["files", "stream-position", "datagram-epoch"])
             self.assertFalse(conn.has_capability("no-such-feature"))
 
         stats = ep.dialed.get_stats()

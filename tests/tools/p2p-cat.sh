@@ -31,7 +31,7 @@ grep -qx 'provider: dials-ok 1, dials-failed 0, accepts 0, paths direct 1 relay 
   || { echo "no provider counters from connect:"; cat "$W/cerr"; exit 1; }
 grep -qx 'provider: dials-ok 0, dials-failed 0, accepts 1, paths direct 1 relay 0' "$W/err" \
   || { echo "no provider counters from listen:"; cat "$W/err"; exit 1; }
-grep -qx 'protocol: version 1, peer capabilities: files,stream-position' "$W/cerr" \
+grep -qx 'protocol: version 1, peer capabilities: files,stream-position,datagram-epoch' "$W/cerr" \
   || { echo "no negotiated version and capabilities from connect:"; cat "$W/cerr"; exit 1; }
 
 # errors in plain words, exit status 1

@@ -1073,7 +1073,7 @@ test_capabilities (void)
   guint64 future = G_GUINT64_CONSTANT (1) << 40;
 
   g_assert_cmphex (p->cfg[0].capabilities, ==,
-      P2P_CAPABILITY_FILES | P2P_CAPABILITY_STREAM_POSITION);
+      P2P_CAPABILITY_FILES | P2P_CAPABILITY_STREAM_POSITION | P2P_CAPABILITY_DATAGRAM_EPOCH);
   p->cfg[0].capabilities = P2P_CAPABILITY_FILES | future;
   p->cfg[1].capabilities = 0;   /* an older peer: no file service */
   pair_start (p);

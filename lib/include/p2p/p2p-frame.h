@@ -36,6 +36,10 @@ typedef enum {
   P2P_FRAME_STREAM_POSITION = 0x2a, /* token varint, index varint, flags
                                      * varint: the index of the next frame in
                                      * the sender's stream (resuming) */
+  P2P_FRAME_DATAGRAM_EPOCH = 0x2b, /* epoch varint: the datagrams of this
+                                    * epoch on come after what the stream
+                                    * carried so far (capability
+                                    * "datagram-epoch") */
 } P2pFrameType;
 
 /* Media flags carried in P2pMediaBuffer.flags (mirror GstBufferFlags bits
@@ -90,6 +94,11 @@ P2P_EXPORT gsize p2p_varint_read (const guint8 *p, gsize len, guint64 *v);
  * @P2P_CAPABILITY_STREAM_POSITION: "stream-position": the peer's media
  *   receiver takes STREAM_POSITION frames and may ask to resume a reliable
  *   stream (docs/protocol.md §5.3).
+ * @P2P_CAPABILITY_DATAGRAM_EPOCH: "datagram-epoch": media datagrams between
+ *   two such peers carry the epoch of the events sent before them, and
+ *   DATAGRAM_EPOCH frames mark the epochs on the stream, so that a
+ *   datagram never overtakes an event sent before it (docs/protocol.md
+ *   §5.2).
  *
  * Named optional features a peer advertises in its HANDSHAKE. Bits not in
  * this registry are ignored by the receiver.
@@ -97,10 +106,12 @@ P2P_EXPORT gsize p2p_varint_read (const guint8 *p, gsize len, guint64 *v);
 typedef enum {
   P2P_CAPABILITY_FILES = 1 << 0,
   P2P_CAPABILITY_STREAM_POSITION = 1 << 1,
+  P2P_CAPABILITY_DATAGRAM_EPOCH = 1 << 2,
 } P2pCapability;
 
 /* Every capability this build implements: what a session advertises. */
-#define P2P_CAPABILITIES_LOCAL ((guint64) (P2P_CAPABILITY_FILES | P2P_CAPABILITY_STREAM_POSITION))
+#define P2P_CAPABILITIES_LOCAL ((guint64) (P2P_CAPABILITY_FILES | P2P_CAPABILITY_STREAM_POSITION \
+      | P2P_CAPABILITY_DATAGRAM_EPOCH))
 
 /* The registry name of one capability bit ("files"), NULL if unknown. */
 P2P_EXPORT const char *p2p_capability_to_name (guint64 capability);
