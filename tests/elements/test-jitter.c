@@ -3,6 +3,8 @@
  * overflow, gaps counted as lost and marked DISCONT, the wait, tail loss. */
 #include <gst/check/gstcheck.h>
 #include "gstp2pjitter.h"
+#include "gstp2preceiver.h"
+#include "gstp2pmedia.h"
 
 static GstBuffer *
 buf (guint64 pts)
@@ -231,6 +233,106 @@ GST_START_TEST (test_security_stream_empty_buffers)
 }
 GST_END_TEST;
 
+/* The receiver with epochs (capability "datagram-epoch"): a datagram of a
+ * later epoch than the stream reached waits for the stream (also past its
+ * wait), is not drained before an event it was sent after, goes once the
+ * DATAGRAM_EPOCH that follows that event is taken; one of an earlier
+ * epoch that arrives after the stream moved on is late. Without epochs the
+ * plain layout decodes as before. */
+static GstMiniObject *
+frame_object (GBytes *msg)
+{
+  g_autoptr (GError) err = NULL;
+  GstMiniObject *obj = gst_p2p_media_message_to_object (msg, &err);
+
+  fail_unless (obj != NULL, "%s", err ? err->message : "");
+  return obj;
+}
+
+static void
+queue_epoch (GstP2pReceiver *r, guint64 epoch)
+{
+  g_autoptr (GBytes) m = gst_p2p_media_datagram_epoch_message (epoch);
+
+  gst_p2p_receiver_queue_stream (r, frame_object (m), g_bytes_get_size (m));
+}
+
+static void
+hold (GstP2pReceiver *r, guint64 seqnum, guint64 epoch, guint64 pts, gboolean epochs)
+{
+  g_autoptr (GBytes) dg = epochs ? gst_p2p_media_buffer_to_datagram_epoch (buf (pts), seqnum,
+      epoch) : gst_p2p_media_buffer_to_datagram (buf (pts), seqnum);
+  guint64 got = 99;
+  GstBuffer *b = gst_p2p_receiver_decode_datagram (r, dg, &got);
+
+  fail_unless (b != NULL);
+  fail_unless_equals_uint64 (got, seqnum);
+  gst_p2p_receiver_hold_datagram (r, seqnum, 0, b);
+}
+
+static GstEventType
+next_event_type (GstP2pReceiver *r)
+{
+  GstMiniObject *o = gst_p2p_receiver_next (r, 1000000, 10, FALSE, FALSE);
+  GstEventType t;
+
+  fail_unless (o != NULL && GST_IS_EVENT (o));
+  t = GST_EVENT_TYPE (o);
+  gst_mini_object_unref (o);
+  return t;
+}
+
+static void
+next_buffer_pts (GstP2pReceiver *r, guint64 pts)
+{
+  GstMiniObject *o = gst_p2p_receiver_next (r, 1000000, 10, FALSE, FALSE);
+
+  fail_unless (o != NULL && GST_IS_BUFFER (o));
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (o), pts);
+  gst_mini_object_unref (o);
+}
+
+GST_START_TEST (test_receiver_epochs)
+{
+  GstP2pReceiver r;
+  GstSegment seg;
+  g_autoptr (GstCaps) caps = gst_caps_new_empty_simple ("application/x-b");
+
+  gst_p2p_receiver_init (&r, NULL, GST_CAT_DEFAULT, 0);
+  gst_p2p_receiver_use_epochs (&r, TRUE);
+  gst_p2p_receiver_expect (&r, 0);
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  gst_p2p_receiver_queue_stream (&r, GST_MINI_OBJECT_CAST (gst_event_new_segment (&seg)), 10);
+  queue_epoch (&r, 1);
+  /* 0 of epoch 1; 1 of epoch 2, sent after new caps that did not come yet */
+  hold (&r, 0, 1, 0, TRUE);
+  hold (&r, 1, 2, 10, TRUE);
+  fail_unless_equals_int (next_event_type (&r), GST_EVENT_SEGMENT);
+  next_buffer_pts (&r, 0);
+  /* its wait is long over: it still waits for the stream */
+  fail_unless (gst_p2p_receiver_next (&r, 1000000, 10, FALSE, FALSE) == NULL);
+  fail_unless_equals_uint64 (gst_p2p_receiver_datagram_due (&r, 10), G_MAXUINT64);
+  /* the caps come: not drained before them, out after their epoch mark */
+  gst_p2p_receiver_queue_stream (&r, GST_MINI_OBJECT_CAST (gst_event_new_caps (caps)), 10);
+  queue_epoch (&r, 2);
+  fail_unless_equals_int (next_event_type (&r), GST_EVENT_CAPS);
+  next_buffer_pts (&r, 10);
+  /* 2 of epoch 1 (sent before the caps) arrives now: late */
+  hold (&r, 2, 1, 20, TRUE);
+  fail_unless (gst_p2p_receiver_next (&r, 1000000, 10, FALSE, FALSE) == NULL);
+  fail_unless_equals_uint64 (r.datagrams_late, 1);
+  gst_p2p_receiver_reset (&r);
+
+  /* without epochs: the plain layout */
+  gst_p2p_receiver_expect (&r, 0);
+  gst_p2p_receiver_queue_stream (&r, GST_MINI_OBJECT_CAST (gst_event_new_segment (&seg)), 10);
+  hold (&r, 0, 0, 30, FALSE);
+  fail_unless_equals_int (next_event_type (&r), GST_EVENT_SEGMENT);
+  next_buffer_pts (&r, 30);
+  gst_p2p_receiver_reset (&r);
+}
+GST_END_TEST;
+
 static Suite *
 jitter_suite (void)
 {
@@ -247,6 +349,7 @@ jitter_suite (void)
   tc = tcase_create ("security");
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_security_stream_empty_buffers);
+  tcase_add_test (tc, test_receiver_epochs);
   return s;
 }
 
