@@ -27,7 +27,7 @@ export P2P_MDNS=0
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 # 12 s per target, $JOBS at a time: ten targets in about a minute, so the
 # whole run stays under 10 minutes on 2 cores (FUZZ_SECONDS=300 for a soak)
-FUZZ_SECONDS=${FUZZ_SECONDS:-12}
+FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 PASSED=0
 FAILED=0
 SKIPPED=0
