@@ -133,21 +133,14 @@ endpoint_accepting (P2pQuicEndpoint *self)
   return accepting;
 }
 
-/* TRUE when @data is a client Initial for a new connection from the
- * address of the established server connection of @r: not one of that
- * connection's own late Initials (its destination one of our IDs). */
+/* TRUE when client Initial @data is for a new connection, not one of
+ * @conn's own late Initials (its destination one of our IDs). */
 static gboolean
-is_new_connection_initial (Remote *r, const guint8 *data, gsize len)
+is_new_connection_initial (P2pQuicConnection *conn, const guint8 *data, gsize len)
 {
-  g_autoptr (P2pQuicConnection) conn = NULL;
   guint8 dcid[P2P_QUIC_MAX_CID_LEN];
   gsize dcid_len = 0;
 
-  if (!r->server || r->pending || r->alias || !p2p_quic_packet_is_initial (data, len))
-    return FALSE;
-  conn = g_weak_ref_get (&r->conn);
-  if (conn == NULL)
-    return FALSE;
   if (!p2p_quic_packet_get_dcid (data, len, P2P_QUIC_SCID_LEN, dcid, &dcid_len))
     return FALSE;
   return !p2p_quic_connection_owns_cid (conn, dcid, dcid_len);
@@ -280,19 +273,28 @@ on_socket_receive (P2pDatagramSocket *sock, GSocketAddress *from, const guint8 *
     return;
   key = p2p_quic_endpoint_address_key (from);
   r = g_hash_table_lookup (self->remotes, key);
-  if (r && remote_is_over (r) && is_new_connection_initial (r, data, len)
-      && endpoint_accepting (self)) {
-    /* a client's new connection from the address of one that is closed
-     * and still closing here (a dialer that closed its connection and
-     * dials again at once): the Initial is a new admission. One that is
-     * still open is never touched for an Initial (a replayed or
-     * duplicated one, even with a valid Retry token, must not close it):
-     * the dialer's close reaches it first, or it times out, and the
-     * client's next Initial gets in then */
-    g_debug ("%s: a new connection from the address of a closed one", key);
-    g_hash_table_remove (self->remotes, key);
-    r = NULL;
+  if (r && r->server && !r->pending && !r->alias && p2p_quic_packet_is_initial (data, len)) {
+    /* (one reference held across the checks and the removal: dropping
+     * the last one closes the connection's path, which forgets the
+     * remote, on_path_closed) */
+    g_autoptr (P2pConnection) old = g_weak_ref_get (&r->conn);
+
+    if (old && !p2p_connection_is_connected (old)
+        && is_new_connection_initial (P2P_QUIC_CONNECTION (old), data, len)
+        && endpoint_accepting (self)) {
+      /* a client's new connection from the address of one that is
+       * closed and still closing here (a dialer that closed its
+       * connection and dials again): the Initial is a new admission.
+       * One that is still open is never touched for an Initial (a
+       * replayed or duplicated one, even with a valid Retry token, must
+       * not close it): the dialer's close reaches it first, or it times
+       * out, and the client's next Initial gets in then */
+      g_debug ("%s: a new connection from the address of a closed one", key);
+      g_hash_table_remove (self->remotes, key);
+    }
   }
+  /* again: see above */
+  r = g_hash_table_lookup (self->remotes, key);
   if (r) {
     g_autoptr (P2pSocketPath) path = g_object_ref (r->path);
 

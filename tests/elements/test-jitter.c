@@ -260,8 +260,9 @@ queue_epoch (GstP2pReceiver *r, guint64 epoch)
 static void
 hold (GstP2pReceiver *r, guint64 seqnum, guint64 epoch, guint64 pts, gboolean epochs)
 {
-  g_autoptr (GBytes) dg = epochs ? gst_p2p_media_buffer_to_datagram_epoch (buf (pts), seqnum,
-      epoch) : gst_p2p_media_buffer_to_datagram (buf (pts), seqnum);
+  g_autoptr (GstBuffer) in = buf (pts);
+  g_autoptr (GBytes) dg = epochs ? gst_p2p_media_buffer_to_datagram_epoch (in, seqnum,
+      epoch) : gst_p2p_media_buffer_to_datagram (in, seqnum);
   guint64 got = 99;
   GstBuffer *b = gst_p2p_receiver_decode_datagram (r, dg, &got);
 

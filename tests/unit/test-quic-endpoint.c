@@ -2747,6 +2747,7 @@ test_replayed_token_initial (void)
   p2p_sim_network_advance (s.net, 100 * MS);
   g_assert_true (p2p_connection_is_connected (acc));
   g_clear_object (&acc);
+  g_clear_pointer (&m.token_initial, g_bytes_unref);
   p2p_quic_session_free (m.c);
   g_clear_object (&m.sock);
   g_ptr_array_set_size (socks, 0);
