@@ -119,9 +119,6 @@ weak_ref_free (gpointer data)
 
 /* ---------------------------------------------------------- demultiplexing */
 
-/* TRUE when @r's connection is established and closed since (closing,
- * draining, or closed and still referenced); FALSE while it is connected
- * or its handshake runs. */
 static gboolean
 endpoint_accepting (P2pQuicEndpoint *self)
 {
@@ -146,6 +143,10 @@ is_new_connection_initial (P2pQuicConnection *conn, const guint8 *data, gsize le
   return !p2p_quic_connection_owns_cid (conn, dcid, dcid_len);
 }
 
+/* TRUE when @r's connection is established and closed since (closing,
+ * draining, or closed and still referenced); FALSE while it is connected
+ * or its handshake runs. (It takes and drops a reference on the
+ * connection: @r may be gone after it, see on_socket_receive.) */
 static gboolean
 remote_is_over (Remote *r)
 {
