@@ -1,8 +1,9 @@
 /* gstp2psrc-private.h (internal): what the files of p2psrc share: the
  * element's fields, its defaults and bounds, and the functions one file
- * calls in another. gstp2psrc.c: the element (pad, streaming task, states,
- * queries, events); gstp2psrc-props.c: properties, stats and the URI
- * handler; gstp2psrc-connect.c: connecting and reconnecting;
+ * calls in another. gstp2psrc.c: the element (pad, states, queries,
+ * events); gstp2psrc-stream.c: the stream mode's streaming task;
+ * gstp2psrc-props.c: properties, stats and the URI handler;
+ * gstp2psrc-connect.c: connecting and reconnecting;
  * gstp2psrc-datagram.c: delivery=datagram's receive side;
  * gstp2psrc-segment.c: the segments of a live receiver and of a late
  * joiner; gstp2psrc-files.c: the random-access mode. Locking: the object
@@ -160,6 +161,11 @@ void gst_p2p_src_get_property (GObject *object, guint prop_id, GValue *value,
     GParamSpec *pspec);
 /* GstURIHandler: p2p://<peer ID, ticket or ID@HOST:PORT>[/path] */
 void gst_p2p_src_uri_handler_init (gpointer g_iface, gpointer data);
+
+/* gstp2psrc-stream.c */
+
+/* The streaming task of the stream mode (one iteration). */
+void gst_p2p_src_loop (gpointer data);
 
 /* gstp2psrc-connect.c */
 
