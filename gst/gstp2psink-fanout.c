@@ -265,7 +265,7 @@ render_datagram (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
   }
   seqnum = self->seqnum++;
   epoch = self->dg_epoch;
-  msg = gst_p2p_media_buffer_to_datagram (buffer, seqnum);
+
   snapshot = g_ptr_array_new_with_free_func (gst_p2p_sink_peer_unref);
   /* one wake-up of the network thread for all the receivers, stream
    * messages and datagrams (sending either never blocks) */
@@ -296,12 +296,17 @@ render_datagram (GstP2pSink *self, GstBuffer *buffer, gboolean preroll)
   for (guint i = 0; i < snapshot->len; i++) {
     SinkPeer *peer = g_ptr_array_index (snapshot, i);
     g_autoptr (GError) err = NULL;
-    GBytes *dg = msg;
+    GBytes *dg;
 
+    /* each layout encoded once, only when a receiver takes it */
     if (peer->takes_epochs) {
       if (msg_epoch == NULL)
         msg_epoch = gst_p2p_media_buffer_to_datagram_epoch (buffer, seqnum, epoch);
       dg = msg_epoch;
+    } else {
+      if (msg == NULL)
+        msg = gst_p2p_media_buffer_to_datagram (buffer, seqnum);
+      dg = msg;
     }
     if (g_bytes_get_size (dg) > p2p_connection_get_max_datagram_size (peer->conn)) {
       gboolean first;
