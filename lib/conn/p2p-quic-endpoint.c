@@ -391,7 +391,22 @@ typedef struct {
   guint64 timeout_ns;
   char *unreachable;            /* an ICMP error's text: the dial failed */
   P2pSocketPath *path;          /* the remote's path this dial added (ref) */
+  GSocketAddress *remote;
+  P2pPeerId peer;
+  /* waiting for a closed connection to the same address to finish its
+   * close (dial_wait): the task, the old path and its "closed" handler,
+   * the bound's timer and the idle source that ends the wait */
+  GTask *waiting;
+  P2pSocketPath *wait_path;
+  gulong wait_closed_id;
+  guint wait_timer_id;
+  GSource *wait_idle;
 } DialData;
+
+/* How long a dial waits for a closed connection to the same address to
+ * finish its close (the remote's last ACKs go to it) before that close is
+ * cut short: 3 PTOs on most paths. */
+#define DIAL_WAIT_CLOSE_NS (1000 * G_GUINT64_CONSTANT (1000000))
 
 /* The socket got an ICMP port/host unreachable for a datagram sent to @to:
  * a dial to that address fails at once (net thread). Established
@@ -416,6 +431,25 @@ on_socket_unreachable (P2pDatagramSocket *sock, GSocketAddress *to, const char *
   g_cancellable_cancel (d->internal);
 }
 
+/* Ends a dial's wait for an old connection's close (dial_wait): its
+ * handler, timer and idle source go. */
+static void
+dial_wait_clear (DialData *d)
+{
+  d->waiting = NULL;
+  if (d->wait_closed_id)
+    g_signal_handler_disconnect (d->wait_path, d->wait_closed_id);
+  d->wait_closed_id = 0;
+  g_clear_object (&d->wait_path);
+  if (d->wait_timer_id && d->self->socket)
+    p2p_datagram_socket_cancel_timer (d->self->socket, d->wait_timer_id);
+  d->wait_timer_id = 0;
+  if (d->wait_idle) {
+    g_source_destroy (d->wait_idle);
+    g_clear_pointer (&d->wait_idle, g_source_unref);
+  }
+}
+
 static void
 dial_data_free (gpointer data)
 {
@@ -427,10 +461,12 @@ dial_data_free (gpointer data)
   }
   if (d->timer_id)
     p2p_datagram_socket_cancel_timer (d->self->socket, d->timer_id);
+  dial_wait_clear (d);
   if (d->self->dials && g_hash_table_lookup (d->self->dials, d->key) == d)
     g_hash_table_remove (d->self->dials, d->key);
   g_free (d->unreachable);
   g_clear_object (&d->path);
+  g_clear_object (&d->remote);
   g_clear_object (&d->internal);
   g_object_unref (d->self);
   g_free (d->key);
@@ -447,12 +483,16 @@ dial_timeout (gpointer user_data)
   g_cancellable_cancel (d->internal);
 }
 
+static void dial_wait_over (DialData *d, gboolean cut_short);
+
 static gboolean
 user_cancelled (GCancellable *cancellable, gpointer user_data)
 {
   DialData *d = user_data;
 
   g_cancellable_cancel (d->internal);
+  if (d->waiting)
+    dial_wait_over (d, FALSE);
   return G_SOURCE_REMOVE;
 }
 
@@ -499,6 +539,11 @@ dial_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_object_unref (task);
 }
 
+static gboolean dial_wait (P2pQuicEndpoint *self, GTask *task);
+static void dial_start (P2pQuicEndpoint *self, GTask *task);
+static void dial_wait_path_closed (DialData *d);
+static void dial_wait_timeout (gpointer user_data);
+
 void
 p2p_quic_endpoint_dial_async (P2pQuicEndpoint *self, GSocketAddress *remote,
     const P2pPeerId *peer, GCancellable *cancellable, GAsyncReadyCallback callback,
@@ -506,8 +551,6 @@ p2p_quic_endpoint_dial_async (P2pQuicEndpoint *self, GSocketAddress *remote,
 {
   GTask *task;
   DialData *d;
-  Remote *r;
-  P2pQuicSessionConfig cfg;
 
   g_return_if_fail (P2P_IS_QUIC_ENDPOINT (self));
   g_return_if_fail (G_IS_SOCKET_ADDRESS (remote));
@@ -531,23 +574,6 @@ p2p_quic_endpoint_dial_async (P2pQuicEndpoint *self, GSocketAddress *remote,
   }
   g_mutex_unlock (&self->lock);
 
-  r = g_hash_table_lookup (self->remotes, d->key);
-  if (r) {
-    /* (a connection closed by its user keeps its address until its close
-     * is done: the remote's packets, the ACKs of what it still delivers,
-     * go to it; forgetting it here would strand that delivery) */
-    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
-        "%s to %s over this socket (one connection per remote address)",
-        remote_is_over (r) ? "a connection that is closing still goes" : "already connected",
-        d->key);
-    g_object_unref (task);
-    return;
-  }
-  r = p2p_quic_endpoint_remote_add (self, d->key, remote);
-  d->path = g_object_ref (r->path);
-  watch_network (self);
-  g_hash_table_replace (self->dials, d->key, d);
-
   if (cancellable) {
     d->user_cancel_source = g_cancellable_source_new (cancellable);
     g_source_set_callback (d->user_cancel_source, G_SOURCE_FUNC (user_cancelled), d, NULL);
@@ -555,12 +581,140 @@ p2p_quic_endpoint_dial_async (P2pQuicEndpoint *self, GSocketAddress *remote,
   }
   d->timeout_ns = self->cfg.idle_timeout_ns ? self->cfg.idle_timeout_ns
       : 30 * G_GUINT64_CONSTANT (1000000000);
+  d->remote = g_object_ref (remote);
+  d->peer = *peer;
+  if (dial_wait (self, task))
+    return;
+  dial_start (self, task);
+}
+
+/* A connection to the dial's address is over but still closing (closed
+ * by its user, its close not done: the remote's last ACKs go to it):
+ * the dial waits for that close, DIAL_WAIT_CLOSE_NS at most, then cuts it
+ * short (dial_wait_over). FALSE when there is nothing to wait for; an open
+ * connection to the address fails the dial (one connection per remote
+ * address). */
+static gboolean
+dial_wait (P2pQuicEndpoint *self, GTask *task)
+{
+  DialData *d = g_task_get_task_data (task);
+  Remote *r = g_hash_table_lookup (self->remotes, d->key);
+  gboolean over;
+
+  if (r == NULL)
+    return FALSE;
+  over = remote_is_over (r);
+  /* (remote_is_over may have freed it) */
+  r = g_hash_table_lookup (self->remotes, d->key);
+  if (r == NULL)
+    return FALSE;
+  if (!over) {
+    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
+        "already connected to %s over this socket (one connection per remote address)",
+        d->key);
+    g_object_unref (task);
+    return TRUE;
+  }
+  g_debug ("%s: a closed connection is still closing there: the dial waits for it", d->key);
+  d->waiting = task;
+  d->wait_path = g_object_ref (r->path);
+  d->wait_closed_id = g_signal_connect_swapped (r->path, "closed",
+      G_CALLBACK (dial_wait_path_closed), d);
+  d->wait_timer_id = p2p_datagram_socket_add_timer (self->socket,
+      p2p_datagram_socket_now (self->socket) + MIN (DIAL_WAIT_CLOSE_NS, d->timeout_ns),
+      dial_wait_timeout, d);
+  return TRUE;
+}
+
+static void
+dial_start (P2pQuicEndpoint *self, GTask *task)
+{
+  DialData *d = g_task_get_task_data (task);
+  Remote *r;
+  P2pQuicSessionConfig cfg;
+
+  r = p2p_quic_endpoint_remote_add (self, d->key, d->remote);
+  d->path = g_object_ref (r->path);
+  watch_network (self);
+  g_hash_table_replace (self->dials, d->key, d);
+
   d->timer_id = p2p_datagram_socket_add_timer (self->socket,
       p2p_datagram_socket_now (self->socket) + d->timeout_ns, dial_timeout, d);
 
   p2p_quic_endpoint_config_for_path (self, P2P_PACKET_PATH (r->path), &cfg);
-  p2p_quic_connection_dial_async (P2P_PACKET_PATH (r->path), self->identity, peer, &cfg,
+  p2p_quic_connection_dial_async (P2P_PACKET_PATH (r->path), self->identity, &d->peer, &cfg,
       d->internal, dial_done, task);
+}
+
+/* The wait of dial_wait is over: the old connection's close is done, or
+ * took too long (@cut_short: its remote is forgotten, its last packets
+ * are sent but what the remote answers goes to the new connection), or
+ * the dial was cancelled or the endpoint closed meanwhile. */
+static void
+dial_wait_over (DialData *d, gboolean cut_short)
+{
+  P2pQuicEndpoint *self = d->self;
+  GTask *task = d->waiting;
+  gboolean closed;
+
+  dial_wait_clear (d);
+  g_mutex_lock (&self->lock);
+  closed = self->closed;
+  g_mutex_unlock (&self->lock);
+  if (g_cancellable_is_cancelled (d->internal)) {
+    g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+        "the dial to %s was cancelled", d->key);
+    g_object_unref (task);
+    return;
+  }
+  if (closed || self->remotes == NULL) {
+    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_CLOSED,
+        "cannot dial %s: the endpoint is closed", d->key);
+    g_object_unref (task);
+    return;
+  }
+  if (cut_short && g_hash_table_lookup (self->remotes, d->key)) {
+    g_debug ("%s: the closed connection there is still closing after %" G_GUINT64_FORMAT
+        " ms: its close is cut short for the new dial", d->key,
+        MIN (DIAL_WAIT_CLOSE_NS, d->timeout_ns) / 1000000);
+    g_hash_table_remove (self->remotes, d->key);
+  }
+  /* (another connection to the address since: wait again or fail) */
+  if (!cut_short && dial_wait (self, task))
+    return;
+  dial_start (self, task);
+}
+
+static gboolean
+dial_wait_idle (gpointer data)
+{
+  DialData *d = data;
+
+  g_clear_pointer (&d->wait_idle, g_source_unref);
+  dial_wait_over (d, FALSE);
+  return G_SOURCE_REMOVE;
+}
+
+/* The old path closed (its remote is forgotten by then): the dial goes on
+ * from the network thread's next turn, not inside the path's close. */
+static void
+dial_wait_path_closed (DialData *d)
+{
+  if (d->wait_idle)
+    return;
+  d->wait_idle = g_idle_source_new ();
+  g_source_set_priority (d->wait_idle, G_PRIORITY_DEFAULT);
+  g_source_set_callback (d->wait_idle, dial_wait_idle, d, NULL);
+  g_source_attach (d->wait_idle, d->self->ctx);
+}
+
+static void
+dial_wait_timeout (gpointer user_data)
+{
+  DialData *d = user_data;
+
+  d->wait_timer_id = 0;
+  dial_wait_over (d, TRUE);
 }
 
 P2pConnection *

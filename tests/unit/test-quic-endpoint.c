@@ -2616,11 +2616,13 @@ test_dial_again_after_failure (Fixture *f, gconstpointer data)
 }
 
 /* A connection closed by its dialer (still held by its user, as a reader
- * thread would), then the same address dialled again at once: while the
- * old one closes (its remote's ACKs still go to it, so what it sends is
- * still delivered) a dial is refused saying so, then one connects; three
- * times in a row. The server takes a new client Initial from the address
- * of a connection it has seen close at once. */
+ * thread would), then the same address dialled again at once: the dial
+ * waits until the old one's close is done (its remote's ACKs still go to
+ * it, so what it sends is still delivered), then connects; three times in
+ * a row. Before, the dial failed with "a connection that is closing still
+ * goes to ..." and the caller had to try again. The server takes a new
+ * client Initial from the address of a connection it has seen close at
+ * once. */
 static void
 test_dial_again_after_close (Fixture *f, gconstpointer data)
 {
@@ -2629,20 +2631,14 @@ test_dial_again_after_close (Fixture *f, gconstpointer data)
   P2pConnection *old = NULL, *old_s = NULL;
 
   for (guint i = 0; i < 3; i++) {
-    gint64 end = g_get_monotonic_time () + 3 * G_TIME_SPAN_SECOND;
-    P2pConnection *c = NULL, *s;
+    g_autoptr (GError) error = NULL;
+    P2pConnection *c, *s;
 
-    while (c == NULL) {
-      g_autoptr (GError) error = NULL;
-
-      c = dial (f, client, peer, &error);
-      if (c)
-        break;
-      g_assert_error (error, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED);
-      g_assert_nonnull (strstr (error->message, "a connection that is closing still goes"));
-      g_assert_cmpint (g_get_monotonic_time (), <, end);
-      g_usleep (10 * 1000);
-    }
+    c = dial (f, client, peer, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (c);
+    if (old)
+      g_assert_false (p2p_connection_is_connected (old));
     s = accept_one (f);
     send_str (c, "hello");
     assert_receive_str (f, s, "hello");
@@ -2657,6 +2653,92 @@ test_dial_again_after_close (Fixture *f, gconstpointer data)
   }
   unref_on_net (f, old);
   unref_on_net (f, old_s);
+  unref_on_net (f, client);
+}
+
+/* The same, but the old connection's close cannot end soon (its server
+ * crashed: nothing acknowledges it) and a new server (another identity)
+ * has come up on the same port: the dial waits about a second for the old
+ * close, then cuts it short and connects. */
+static void
+test_dial_after_stuck_close (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pIdentity) other = p2p_identity_new ();
+  g_autofree char *bind = NULL;
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+  NewEndpoint ne = { f, other, NULL, NULL, NULL };
+  P2pConnection *c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
+  P2pConnection *s, *c2, *s2;
+  gint64 t0, waited;
+
+  g_assert_no_error (error);
+  s = accept_one (f);
+  send_str (c, "ping");
+  assert_receive_str (f, s, "ping");
+  p2p_net_thread_invoke_sync (f->nt, close_socket_net, f->server);
+  unref_on_net (f, s);
+  unref_on_net (f, f->server);
+  /* unacknowledged data: the graceful close waits for it */
+  send_str (c, "into the void");
+  p2p_connection_close (c, "done with it");
+  bind = g_strdup_printf ("127.0.0.1:%u",
+      g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (f->server_addr)));
+  ne.bind = bind;
+  p2p_net_thread_invoke_sync (f->nt, new_endpoint_net, &ne);
+  g_assert_no_error (ne.error);
+  f->server = ne.ep;
+  p2p_quic_endpoint_set_accepting (f->server, TRUE, NULL, 64);
+
+  t0 = g_get_monotonic_time ();
+  c2 = dial (f, client, p2p_identity_get_peer_id (other), &error);
+  waited = g_get_monotonic_time () - t0;
+  g_test_message ("the dial waited %" G_GINT64_FORMAT " ms", waited / 1000);
+  g_assert_no_error (error);
+  g_assert_nonnull (c2);
+  g_assert_cmpint (waited, >=, 900 * 1000);
+  g_assert_cmpint (waited, <, 5 * G_TIME_SPAN_SECOND);
+  s2 = accept_one (f);
+  send_str (c2, "hello again");
+  assert_receive_str (f, s2, "hello again");
+  send_str (s2, "welcome");
+  assert_receive_str (f, c2, "welcome");
+  unref_on_net (f, c);
+  unref_on_net (f, c2);
+  unref_on_net (f, s2);
+  unref_on_net (f, client);
+}
+
+/* A dial that waits for an old connection's close is cancelled: it fails
+ * with CANCELLED at once, and a later dial works. */
+static void
+test_dial_wait_cancelled (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GCancellable) cancel = g_cancellable_new ();
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+  const P2pPeerId *peer = p2p_identity_get_peer_id (f->server_id);
+  P2pConnection *c = dial (f, client, peer, &error);
+  P2pConnection *s, *c2;
+  gint64 t0;
+
+  g_assert_no_error (error);
+  s = accept_one (f);
+  send_str (c, "ping");
+  assert_receive_str (f, s, "ping");
+  /* the server's side is frozen for the moment: the close is not ACKed */
+  p2p_quic_endpoint_set_accepting (f->server, FALSE, NULL, 64);
+  p2p_net_thread_invoke_sync (f->nt, close_socket_net, f->server);
+  send_str (c, "unacknowledged");
+  p2p_connection_close (c, "done with it");
+  g_cancellable_cancel (cancel);
+  t0 = g_get_monotonic_time ();
+  c2 = dial_to (f, client, f->server_addr, peer, cancel, &error);
+  g_assert_null (c2);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 500 * 1000);
+  unref_on_net (f, s);
+  unref_on_net (f, c);
   unref_on_net (f, client);
 }
 
@@ -2835,6 +2917,8 @@ main (int argc, char **argv)
   ADD ("handshake-rate", test_handshake_rate, GUINT_TO_POINTER (500));
   ADD ("dial-again-after-failure", test_dial_again_after_failure, NULL);
   ADD ("dial-again-after-close", test_dial_again_after_close, NULL);
+  ADD ("dial-after-stuck-close", test_dial_after_stuck_close, NULL);
+  ADD ("dial-wait-cancelled", test_dial_wait_cancelled, NULL);
   ADD ("refused-when-not-accepting", test_refused_when_not_accepting, NULL);
   g_test_add_func ("/security/half-open-handshakes", test_half_open_handshakes);
   g_test_add_func ("/security/replayed-token-initial", test_replayed_token_initial);
