@@ -49,6 +49,8 @@ struct _GstP2pFileReader {
   GCancellable *cancel;
   GMutex cancel_lock;           /* the pointer, for interrupt() and cancel() */
   gboolean stopped;             /* cancel(): no new cancellable (cancel_lock) */
+  gboolean ended;               /* end(): the application's EOS (cancel_lock) */
+  guint32 eos_seqnum;
   P2pConnection *conn;
   char *peer;
   gboolean have_first;

@@ -20,6 +20,7 @@ struct _GstP2pFilePush {
   guint64 pos;
   guint64 stop;                 /* G_MAXUINT64: to the end of the file */
   gboolean started, need_segment;
+  gboolean discont;             /* the next buffer starts a new run of bytes */
   guint32 seqnum;
 };
 
@@ -50,24 +51,35 @@ push_loop (gpointer data)
     gst_pad_push_event (self->pad, ev);
     self->need_segment = FALSE;
   }
-  if (self->pos >= self->stop)
+  if (gst_p2p_file_reader_ended (self->reader, NULL))
+    ret = GST_FLOW_EOS;       /* the application's EOS */
+  else if (self->pos >= self->stop)
     ret = GST_FLOW_EOS;       /* a seek's stop position reached */
   else
     ret = gst_p2p_file_reader_read (self->reader, self->pos,
         (guint) MIN ((guint64) PUSH_CHUNK, self->stop - self->pos), &buf);
   if (ret == GST_FLOW_OK) {
     self->pos += gst_buffer_get_size (buf);
+    if (self->discont) {
+      /* the first buffer, and the first after a seek or a flush */
+      GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+      self->discont = FALSE;
+    }
     ret = gst_pad_push (self->pad, buf);
   }
   if (ret == GST_FLOW_OK)
     return;
   GST_DEBUG_OBJECT (self->element, "pausing: %s", gst_flow_get_name (ret));
   gst_pad_pause_task (self->pad);
+  if (ret == GST_FLOW_FLUSHING && gst_p2p_file_reader_ended (self->reader, NULL))
+    ret = GST_FLOW_EOS;       /* downstream flushing as the EOS came */
   if (ret == GST_FLOW_EOS) {
     GstEvent *ev = gst_event_new_eos ();
+    guint32 seqnum = self->seqnum;
 
-    if (self->seqnum)
-      gst_event_set_seqnum (ev, self->seqnum);
+    gst_p2p_file_reader_ended (self->reader, &seqnum);
+    if (seqnum)
+      gst_event_set_seqnum (ev, seqnum);
     gst_pad_push_event (self->pad, ev);
   } else if (ret == GST_FLOW_NOT_LINKED || ret < GST_FLOW_EOS) {
     if (ret != GST_FLOW_ERROR)  /* an error from the reader is posted already */
@@ -86,6 +98,7 @@ gst_p2p_file_push_start (GstP2pFileReader *reader, GstElement *element, GstPad *
   self->element = element;
   self->pad = pad;
   self->need_segment = TRUE;
+  self->discont = TRUE;
   self->stop = G_MAXUINT64;
   if (!gst_pad_start_task (pad, push_loop, self, NULL)) {
     gst_p2p_file_push_unref (self);
@@ -108,6 +121,20 @@ gst_p2p_file_push_unref (GstP2pFilePush *self)
     return;
   gst_p2p_file_reader_unref (self->reader);
   g_free (self);
+}
+
+/* Under the pad's stream lock: the task goes on from self->pos with a new
+ * segment (of @seqnum) and a DISCONT buffer. */
+static void
+restart_locked (GstP2pFilePush *self, guint32 seqnum)
+{
+  self->need_segment = TRUE;
+  self->discont = TRUE;
+  self->seqnum = seqnum;
+  /* not when the pad is going down: its deactivation stopped the task
+   * already and frees this after taking the stream lock */
+  if (!gst_p2p_file_reader_is_stopped (self->reader))
+    gst_pad_start_task (self->pad, push_loop, self, NULL);
 }
 
 gboolean
@@ -161,12 +188,21 @@ gst_p2p_file_push_seek (GstP2pFilePush *self, GstEvent *event)
    * keeps the last one, as GstBaseSrc's segment does */
   if (stop_type == GST_SEEK_TYPE_SET)
     self->stop = stop >= 0 ? (guint64) stop : G_MAXUINT64;
-  self->need_segment = TRUE;
-  self->seqnum = seqnum;
-  /* not when the pad is going down: its deactivation stopped the task
-   * already and frees this after taking the stream lock */
-  if (!gst_p2p_file_reader_is_stopped (self->reader))
-    gst_pad_start_task (self->pad, push_loop, self, NULL);
+  restart_locked (self, seqnum);
   GST_PAD_STREAM_UNLOCK (self->pad);
   return TRUE;
+}
+
+gboolean
+gst_p2p_file_push_flush_stop (GstP2pFilePush *self, GstEvent *event, gboolean forward)
+{
+  gboolean ok = TRUE;
+
+  GST_PAD_STREAM_LOCK (self->pad);
+  gst_p2p_file_reader_resume (self->reader);
+  if (forward)
+    ok = gst_pad_push_event (self->pad, gst_event_ref (event));
+  restart_locked (self, gst_event_get_seqnum (event));
+  GST_PAD_STREAM_UNLOCK (self->pad);
+  return ok;
 }

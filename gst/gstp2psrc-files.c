@@ -166,6 +166,29 @@ gst_p2p_file_reader_interrupt (GstP2pFileReader *self)
   g_mutex_unlock (&self->cancel_lock);
 }
 
+void
+gst_p2p_file_reader_end (GstP2pFileReader *self, guint32 seqnum)
+{
+  g_mutex_lock (&self->cancel_lock);
+  self->ended = TRUE;
+  self->eos_seqnum = seqnum;
+  g_cancellable_cancel (self->cancel);
+  g_mutex_unlock (&self->cancel_lock);
+}
+
+gboolean
+gst_p2p_file_reader_ended (GstP2pFileReader *self, guint32 *seqnum)
+{
+  gboolean ended;
+
+  g_mutex_lock (&self->cancel_lock);
+  ended = self->ended;
+  if (seqnum)
+    *seqnum = self->eos_seqnum;
+  g_mutex_unlock (&self->cancel_lock);
+  return ended;
+}
+
 gboolean
 gst_p2p_file_reader_is_stopped (GstP2pFileReader *self)
 {
@@ -183,6 +206,7 @@ gst_p2p_file_reader_resume (GstP2pFileReader *self)
   /* the reader's lock: no call is using the cancellable now */
   g_mutex_lock (&self->lock);
   g_mutex_lock (&self->cancel_lock);
+  self->ended = FALSE;
   if (!self->stopped && g_cancellable_is_cancelled (self->cancel)) {
     g_object_unref (self->cancel);
     self->cancel = g_cancellable_new ();
@@ -559,7 +583,7 @@ static GstFlowReturn
 read_failed (GstP2pFileReader *self, const GError *error)
 {
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return GST_FLOW_FLUSHING;
+    return gst_p2p_file_reader_ended (self, NULL) ? GST_FLOW_EOS : GST_FLOW_FLUSHING;
   gst_p2p_file_reader_post_error (self, error);
   return GST_FLOW_ERROR;
 }
@@ -575,6 +599,10 @@ gst_p2p_file_reader_get_range (GstP2pFileReader *self, guint64 offset, guint len
   gsize done = 0;
 
   GST_LOG_OBJECT (self->element, "read %u bytes at %" G_GUINT64_FORMAT, length, offset);
+  if (gst_p2p_file_reader_ended (self, NULL)) {
+    GST_DEBUG_OBJECT (self->element, "the application's EOS: no more reads");
+    return GST_FLOW_EOS;
+  }
   g_mutex_lock (&self->lock);
   if (!get_size_locked (self, &size, &error))
     goto failed;

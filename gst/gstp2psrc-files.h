@@ -28,6 +28,12 @@ void gst_p2p_file_reader_cancel (GstP2pFileReader *self);
  * resume() the reader works again (unless cancelled). */
 void gst_p2p_file_reader_interrupt (GstP2pFileReader *self);
 void gst_p2p_file_reader_resume (GstP2pFileReader *self);
+/* An EOS sent by the application (as GstBaseSrc takes one): wakes a
+ * blocking read; reads then end (get_range returns EOS, the push task
+ * pushes an EOS with @seqnum) until the next resume() (a flush or seek). */
+void gst_p2p_file_reader_end (GstP2pFileReader *self, guint32 seqnum);
+/* TRUE (and the EOS's seqnum) after end(), until resume(). */
+gboolean gst_p2p_file_reader_ended (GstP2pFileReader *self, guint32 *seqnum);
 /* TRUE once cancel() was called (the pad is going down). */
 gboolean gst_p2p_file_reader_is_stopped (GstP2pFileReader *self);
 /* The file's size (connects and asks on first use); FALSE after posting an
@@ -54,5 +60,10 @@ GstP2pFilePush *gst_p2p_file_push_ref (GstP2pFilePush *self);
 void gst_p2p_file_push_unref (GstP2pFilePush *self);
 /* A BYTES seek in push mode (flushing or not); FALSE for other seeks. */
 gboolean gst_p2p_file_push_seek (GstP2pFilePush *self, GstEvent *event);
+/* A FLUSH_STOP (after a FLUSH_START paused the task), from downstream or,
+ * @forward, sent to the element (then pushed downstream first): the task
+ * goes on from where it was, with a new segment, as GstBaseSrc's does. */
+gboolean gst_p2p_file_push_flush_stop (GstP2pFilePush *self, GstEvent *event,
+    gboolean forward);
 
 G_END_DECLS

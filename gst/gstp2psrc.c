@@ -350,13 +350,17 @@ gst_p2p_src_src_event (GstPad *pad, GstObject *parent, GstEvent *event)
       /* pull mode: a demuxer's seek sends flush-start up to wake its
        * getrange (as GstBaseSrc's unlock / unlock_stop) */
       GstP2pFileReader *files = dup_files (GST_P2P_SRC (parent));
+      GstP2pFilePush *push = NULL;
 
       if (files == NULL)
         return gst_pad_event_default (pad, parent, event);
       if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_START)
         gst_p2p_file_reader_interrupt (files);
+      else if ((push = dup_push (GST_P2P_SRC (parent))) != NULL)
+        gst_p2p_file_push_flush_stop (push, event, FALSE);      /* its task paused */
       else
         gst_p2p_file_reader_resume (files);
+      gst_p2p_file_push_unref (push);
       gst_p2p_file_reader_unref (files);
       gst_event_unref (event);
       return TRUE;
@@ -371,11 +375,50 @@ gst_p2p_src_src_event (GstPad *pad, GstObject *parent, GstEvent *event)
  * wait (receive, connect, reconnect delay, jitter buffer), and pushed by
  * it; the connection is then closed with a reason. Other events go to the
  * pad as usual. */
+/* FLUSH_START / FLUSH_STOP sent to the element (or to its pipeline) in the
+ * random-access mode, as GstBaseSrc takes them: pushed downstream, the
+ * reader woken (a read returns FLUSHING) and resumed, the push task
+ * restarted where it was. -1: not that mode. */
+static int
+files_send_flush (GstP2pSrc *self, GstEvent *event)
+{
+  GstP2pFileReader *files = dup_files (self);
+  GstP2pFilePush *push = dup_push (self);
+  gboolean ok;
+
+  if (files == NULL) {
+    gst_p2p_file_push_unref (push);
+    return -1;
+  }
+  if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_START) {
+    ok = gst_pad_push_event (self->srcpad, gst_event_ref (event));
+    gst_p2p_file_reader_interrupt (files);
+  } else if (push) {
+    ok = gst_p2p_file_push_flush_stop (push, event, TRUE);
+  } else {
+    GST_PAD_STREAM_LOCK (self->srcpad);
+    gst_p2p_file_reader_resume (files);
+    ok = gst_pad_push_event (self->srcpad, gst_event_ref (event));
+    GST_PAD_STREAM_UNLOCK (self->srcpad);
+  }
+  gst_p2p_file_push_unref (push);
+  gst_p2p_file_reader_unref (files);
+  gst_event_unref (event);
+  return ok;
+}
+
 static gboolean
 gst_p2p_src_send_event (GstElement *element, GstEvent *event)
 {
   GstP2pSrc *self = GST_P2P_SRC (element);
 
+  if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_START
+      || GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP) {
+    int ret = files_send_flush (self, event);
+
+    if (ret >= 0)
+      return ret;
+  }
   if (GST_EVENT_TYPE (event) != GST_EVENT_EOS)
     return GST_ELEMENT_CLASS (parent_class)->send_event (element, event);
 
@@ -383,6 +426,17 @@ gst_p2p_src_send_event (GstElement *element, GstEvent *event)
     GST_DEBUG_OBJECT (self, "EOS refused: not started");
     gst_event_unref (event);
     return FALSE;
+  }
+  {
+    GstP2pFileReader *files = dup_files (self);
+
+    /* the random-access mode: reads end (pull), the task pushes it (push) */
+    if (files) {
+      gst_p2p_file_reader_end (files, gst_event_get_seqnum (event));
+      gst_p2p_file_reader_unref (files);
+      gst_event_unref (event);
+      return TRUE;
+    }
   }
   g_mutex_lock (&self->lock);
   gst_clear_event (&self->pending_eos);
@@ -413,7 +467,9 @@ gst_p2p_src_change_state (GstElement *element, GstStateChange transition)
   }
 
   GST_OBJECT_LOCK (self);
-  live = self->is_live || self->obj->delivery == GST_P2P_DELIVERY_DATAGRAM;
+  /* (a file is never live: is-live and delivery are the stream mode's) */
+  live = (self->is_live || self->obj->delivery == GST_P2P_DELIVERY_DATAGRAM)
+      && self->location == NULL;
   GST_OBJECT_UNLOCK (self);
 
   switch (transition) {

@@ -783,6 +783,115 @@ class FilesTest(TrackChecks, unittest.TestCase):
         finally:
             p.set_state(Gst.State.NULL)
 
+    def test_app_eos(self):
+        """An EOS sent to the pipeline (gst-launch-1.0 -e) while a file is
+        read ends it at once, in push mode (p2psrc pushes it, with the
+        event's seqnum) and in pull mode (the next read is EOS, flacparse
+        ends the stream); before, it was dropped and the pipeline ran on."""
+        rel = self.files['01 flac.flac']
+        for mode, down in (('false', 'identity sleep-time=500000'),
+                           ('true', 'flacparse ! identity sleep-time=100000')):
+            with self.subTest(pull_mode=mode):
+                p = Gst.parse_launch('p2psrc uri="%s" pull-mode=%s keep-alive=0 ! %s ! '
+                                     'fakesink name=k sync=false' % (self.remote(rel), mode, down))
+                seen = []
+                p.get_by_name('k').get_static_pad('sink').add_probe(
+                    Gst.PadProbeType.BUFFER, lambda _p, _i: seen.append(1) or Gst.PadProbeReturn.OK)
+                try:
+                    p.set_state(Gst.State.PLAYING)
+                    for _ in range(500):
+                        if seen:
+                            break
+                        time.sleep(0.01)
+                    self.assertTrue(seen, 'no buffer within 5 s')
+                    eos = Gst.Event.new_eos()
+                    t0 = time.monotonic()
+                    self.assertTrue(p.send_event(eos))
+                    msg = p.get_bus().timed_pop_filtered(WAIT_S * Gst.SECOND, Gst.MessageType.EOS |
+                                                         Gst.MessageType.ERROR)
+                    self.assertIsNotNone(msg)
+                    self.assertEqual(msg.type, Gst.MessageType.EOS)
+                    # (the whole file would take 8 s in push mode, 40 s in pull)
+                    self.assertLess(time.monotonic() - t0, 3.0)
+                    if mode == 'false':
+                        self.assertEqual(msg.get_seqnum(), eos.get_seqnum())
+                finally:
+                    p.set_state(Gst.State.NULL)
+
+    def test_push_flush_resumes(self):
+        """Push mode: FLUSH_START and FLUSH_STOP sent to the pipeline (as an
+        application does; the bin gives them to the source, which pushes
+        them downstream) pause and restart the streaming task where it was, with a new segment and a DISCONT
+        first buffer, as GstBaseSrc does; before, no buffer came after the
+        flush. The file's first buffer is DISCONT too."""
+        rel = self.files['01 flac.flac']
+        with open(os.path.join(self.root, rel), 'rb') as f:
+            raw = f.read()
+        p = Gst.parse_launch('p2psrc name=src uri="%s" pull-mode=false keep-alive=0 ! '
+                             'identity sleep-time=20000 ! fakesink name=k sync=false'
+                             % self.remote(rel))
+        got, segments = [], []
+
+        def on_buffer(_pad, info):
+            b = info.get_buffer()
+            got.append((b.offset, b.extract_dup(0, b.get_size()),
+                        bool(b.get_flags() & Gst.BufferFlags.DISCONT)))
+            return Gst.PadProbeReturn.OK
+
+        def on_event(_pad, info):
+            if info.get_event().type == Gst.EventType.SEGMENT:
+                segments.append(len(got))
+            return Gst.PadProbeReturn.OK
+        pad = p.get_by_name('k').get_static_pad('sink')
+        pad.add_probe(Gst.PadProbeType.BUFFER, on_buffer)
+        pad.add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, on_event)
+        try:
+            p.set_state(Gst.State.PLAYING)
+            for _ in range(500):
+                if len(got) >= 3:
+                    break
+                time.sleep(0.01)
+            self.assertGreaterEqual(len(got), 3)
+            self.assertTrue(p.send_event(Gst.Event.new_flush_start()))
+            time.sleep(0.1)
+            n = len(got)
+            self.assertTrue(p.send_event(Gst.Event.new_flush_stop(True)))
+            for _ in range(500):
+                if len(got) >= n + 3:
+                    break
+                time.sleep(0.01)
+            self.assertGreaterEqual(len(got), n + 3, 'no buffer after the flush')
+        finally:
+            p.set_state(Gst.State.NULL)
+        self.assertTrue(got[0][2], 'first buffer not DISCONT')
+        self.assertEqual(got[0][0], 0)
+        # a new segment before the buffers after the flush, the first of
+        # them DISCONT, and every buffer the file's bytes at its offset
+        self.assertEqual(segments[0], 0)
+        self.assertIn(n, segments)
+        self.assertTrue(got[n][2], 'first buffer after the flush not DISCONT')
+        self.assertEqual([i for i, g in enumerate(got) if g[2]], [0, n])
+        for off, data, _ in got:
+            self.assertTrue(data == raw[off:off + len(data)], off)
+
+    def test_not_live(self):
+        """is-live and delivery=datagram are the stream mode's: a file
+        prerolls (ASYNC, not NO_PREROLL) and answers LATENCY not live."""
+        rel = self.files['01 flac.flac']
+        for prop in ('is-live=true', 'delivery=datagram'):
+            with self.subTest(prop=prop):
+                p = Gst.parse_launch('p2psrc name=src uri="%s" keep-alive=0 %s ! '
+                                     'fakesink' % (self.remote(rel), prop))
+                try:
+                    self.assertEqual(p.set_state(Gst.State.PAUSED), Gst.StateChangeReturn.ASYNC)
+                    self.assertEqual(p.get_state(WAIT_S * Gst.SECOND)[0],
+                                     Gst.StateChangeReturn.SUCCESS)
+                    q = Gst.Query.new_latency()
+                    self.assertTrue(p.get_by_name('src').get_static_pad('src').query(q))
+                    self.assertFalse(q.parse_latency()[0])
+                finally:
+                    p.set_state(Gst.State.NULL)
+
     def test_flush_wakes_reader(self):
         """A flushing seek in push mode does not wait for the network: the
         server is stopped (SIGSTOP) so that p2psrc's streaming task hangs in
