@@ -285,9 +285,16 @@ gst_p2p_object_open (GstP2pObject *self)
   /* identity: the property, else (sink only) $P2P_IDENTITY_FILE, else (sink
    * only) the default key file of p2p-id if it exists, else new. A named
    * file is created if missing, but never its directory. */
-  if (!identity_path && self->is_sink && config->identity_file)
-    identity_path = g_strdup (config->identity_file);
   g_clear_pointer (&self->identity_kind, g_free);
+  if (self->is_sink) {
+    gboolean is_default;
+    char *chosen = p2p_identity_choose_file (identity_path, config->identity_file, &is_default);
+
+    g_free (identity_path);
+    identity_path = chosen;
+    if (is_default)
+      self->identity_kind = g_strdup ("default-file");
+  }
   if (keep_alive > 0 && mode == GST_P2P_MODE_CONNECT) {
     pool_key = pool_key_new (transport, sim_network, identity_path, peer, allowed_text,
         port, bind_address, early_streams, (const char *const *) env);
@@ -297,14 +304,6 @@ gst_p2p_object_open (GstP2pObject *self)
       g_free (self->identity_file_used);
       self->identity_file_used = g_strdup (identity_path);
       goto have_provider;
-    }
-  }
-  if (!identity_path && self->is_sink) {
-    g_autofree char *def = p2p_identity_default_path ();
-
-    if (g_file_test (def, G_FILE_TEST_EXISTS)) {
-      identity_path = g_steal_pointer (&def);
-      self->identity_kind = g_strdup ("default-file");
     }
   }
   if (identity_path) {

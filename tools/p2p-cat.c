@@ -45,7 +45,7 @@ static int opt_timeout = 30;
 static GOptionEntry entries[] = {
   { "port", 'p', 0, G_OPTION_ARG_INT, &opt_port, "listen: UDP port (default P2P_LISTEN_PORT or 8800; 0 = any)", "PORT" },
   { "bind-address", 'b', 0, G_OPTION_ARG_STRING, &opt_bind_address, "listen: local IP address to listen on (default: every interface; the ticket then lists every address of the machine)", "IP" },
-  { "identity", 'i', 0, G_OPTION_ARG_FILENAME, &opt_identity, "key file (created if missing; default: a fresh key)", "FILE" },
+  { "identity", 'i', 0, G_OPTION_ARG_FILENAME, &opt_identity, "key file (created if missing; default: listen: $P2P_IDENTITY_FILE, else p2p-id's default key file if it exists, else a fresh key; connect: a fresh key)", "FILE" },
   { "rendezvous", 'r', 0, G_OPTION_ARG_STRING, &opt_rendezvous, "rendezvous server URL (ws://HOST:PORT/): reach/be reached by peer ID", "URL" },
   { "relay", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_relays, "TURN relay turn://USER:PASS@IP:PORT[?transport=tcp] (repeatable)", "URL" },
   { "stun", 0, 0, G_OPTION_ARG_STRING, &opt_stun, "STUN server HOST:PORT", "HOST:PORT" },
@@ -142,11 +142,20 @@ report_provider (P2pProvider *provider)
       G_GUINT64_FORMAT "\n", ok, failed, accepts, direct, relay);
 }
 
+/* listen: as p2psink (--identity, $P2P_IDENTITY_FILE, p2p-id's default
+ * key file if it exists); connect: as p2psrc (--identity, else a fresh
+ * key). */
 static P2pIdentity *
-load_identity (GError **error)
+load_identity (gboolean listen, const P2pConfig *config, GError **error)
 {
-  if (opt_identity)
-    return p2p_identity_load_or_create (opt_identity, error);
+  g_autofree char *key = listen ? p2p_identity_choose_file (opt_identity, config->identity_file,
+      NULL) : g_strdup (opt_identity);
+
+  if (key)
+    return p2p_identity_load_or_create (key, error);
+  if (listen)
+    g_printerr ("p2p-cat: no key file (--identity, $P2P_IDENTITY_FILE or p2p-id's default): "
+        "an ephemeral identity, the peer ID changes every run\n");
   return p2p_identity_new ();
 }
 
@@ -481,7 +490,7 @@ main (int argc, char **argv)
   g_autoptr (P2pConfig) config = make_config (&error);
   if (!config)
     return die (NULL, error);
-  g_autoptr (P2pIdentity) identity = load_identity (&error);
+  g_autoptr (P2pIdentity) identity = load_identity (listen, config, &error);
   if (!identity)
     return die ("identity", error);
 

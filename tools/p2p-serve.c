@@ -28,7 +28,7 @@ static char *opt_metrics;
 static GOptionEntry entries[] = {
   { "port", 'p', 0, G_OPTION_ARG_INT, &opt_port, "UDP port (default P2P_LISTEN_PORT or 8800; 0 = any)", "PORT" },
   { "bind-address", 'b', 0, G_OPTION_ARG_STRING, &opt_bind_address, "local IP address to listen on (default: every interface; the ticket then lists every address of the machine)", "IP" },
-  { "identity", 'i', 0, G_OPTION_ARG_FILENAME, &opt_identity, "key file (created if missing; default: a fresh key)", "FILE" },
+  { "identity", 'i', 0, G_OPTION_ARG_FILENAME, &opt_identity, "key file (created if missing; default: $P2P_IDENTITY_FILE, else p2p-id's default key file if it exists, else a fresh key)", "FILE" },
   { "allowed-peers", 'a', 0, G_OPTION_ARG_STRING, &opt_allowed, "only these peer IDs (comma separated) may connect", "IDS" },
   { "rendezvous", 'r', 0, G_OPTION_ARG_STRING_ARRAY, &opt_rendezvous, "rendezvous server URL (repeatable): be reachable by peer ID", "URL" },
   { "max-streams-per-peer", 0, 0, G_OPTION_ARG_INT, &opt_max_streams_per_peer, "requests of one peer at a time (default 16)", "N" },
@@ -126,10 +126,6 @@ main (int argc, char **argv)
   if (opt_max_streams != G_MININT)
     g_object_set (service, "max-streams", (guint) opt_max_streams, NULL);
 
-  identity = opt_identity ? p2p_identity_load_or_create (opt_identity, &error)
-      : p2p_identity_new ();
-  if (!identity)
-    return die ("identity", error);
   {
     /* --rendezvous takes P2P_BOOTSTRAP_PEERS' place, checked by the same
      * rules (a ws:// or wss:// URL, or dht://) */
@@ -148,6 +144,17 @@ main (int argc, char **argv)
     config->listen_port = opt_port;
   if (opt_allowed && !p2p_config_set_allowed_peers (config, opt_allowed, &error))
     return die ("--allowed-peers", error);
+  {
+    /* as p2psink: a peer ID that stays across restarts when there is a key */
+    g_autofree char *key = p2p_identity_choose_file (opt_identity, config->identity_file, NULL);
+
+    identity = key ? p2p_identity_load_or_create (key, &error) : p2p_identity_new ();
+    if (!identity)
+      return die ("identity", error);
+    if (!key)
+      g_printerr ("p2p-serve: no key file (--identity, $P2P_IDENTITY_FILE or p2p-id's "
+          "default): an ephemeral identity, the peer ID changes every run\n");
+  }
   provider = p2p_provider_new_from_config (identity, config, &error);
   if (!provider)
     return die ("cannot start", error);

@@ -467,6 +467,39 @@ p2p_identity_default_path (void)
 }
 
 /**
+ * p2p_identity_choose_file:
+ * @path: (nullable): a key file the user named (a property, an option)
+ * @env_path: (nullable): `P2P_IDENTITY_FILE` (#P2pConfig's identity_file)
+ * @is_default: (out) (optional): set to %TRUE when the result is the
+ *   default key file
+ *
+ * The key file of a peer that others dial (p2psink, p2p-serve,
+ * p2p-cat listen): @path, else @env_path, else the default key file of
+ * `p2p-id new` (p2p_identity_default_path()) when it exists.
+ *
+ * Returns: (transfer full) (nullable): the path, or %NULL for an
+ *   ephemeral key (the peer ID changes every run).
+ */
+char *
+p2p_identity_choose_file (const char *path, const char *env_path, gboolean *is_default)
+{
+  g_autofree char *def = NULL;
+
+  if (is_default)
+    *is_default = FALSE;
+  if (path && *path)
+    return g_strdup (path);
+  if (env_path && *env_path)
+    return g_strdup (env_path);
+  def = p2p_identity_default_path ();
+  if (!g_file_test (def, G_FILE_TEST_EXISTS))
+    return NULL;
+  if (is_default)
+    *is_default = TRUE;
+  return g_steal_pointer (&def);
+}
+
+/**
  * p2p_identity_get_peer_id:
  * @self: an identity
  *

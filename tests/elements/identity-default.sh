@@ -1,17 +1,22 @@
 #!/bin/sh
-# tests/elements/identity-default.sh PLUGIN_DIR P2P_ID: issue 16 item 6 with
+# tests/elements/identity-default.sh PLUGIN_DIR P2P_ID P2P_SERVE P2P_CAT: issue 16 item 6 with
 # real processes and a temporary XDG_DATA_HOME: p2psink without `identity`
 # uses the key file "p2p-id new" made (its peer ID is the one "p2p-id show"
 # prints; the p2p-listening message says identity=default-file), and without
 # that file an ephemeral key (identity=ephemeral); identity=/missing/dir/key
 # is an error that names the directory and creates nothing; a key file named
 # in an existing directory is created and said so (identity=new-file).
+# p2p-serve and p2p-cat listen follow the same rule ($P2P_IDENTITY_FILE,
+# else the default key file, else ephemeral, said on stderr); before, they
+# ignored both and a music server got a new peer ID at every start.
 # Every process is bounded by timeout(1). Exits 77 (SKIP) without
 # gst-launch-1.0 or the elements.
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
 PLUGINS=${1:?plugin dir}
 P2P_ID=${2:?p2p-id}
+P2P_SERVE=${3:?p2p-serve}
+P2P_CAT=${4:?p2p-cat}
 T=20
 W=$(mktemp -d /tmp/p2p-identity-XXXXXX)
 
@@ -63,5 +68,30 @@ run_sink created identity="$W/new.key" || fail "the sender with a new key file f
 [ -f "$W/new.key" ] || fail "no key file created"
 [ "$(field "$W/created.log" identity)" = new-file ] || fail "identity is not new-file"
 [ "$(field "$W/created.log" identity-file)" = "$W/new.key" ] || fail "identity-file is not the new file"
-log "ok: default key file $ID used, ephemeral without it, missing directory refused, new file said"
+
+# 5. the tools that others dial: the peer ID they print once ready
+tool_id() {  # $1 log name, rest: the command; prints its peer-id line's ID
+  name=$1; shift
+  "$@" >"$W/$name.log" 2>&1 </dev/null &
+  pid=$!
+  i=0
+  while [ $i -lt 100 ] && ! grep -q "^peer-id: " "$W/$name.log"; do sleep 0.05; i=$((i + 1)); done
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  sed -n 's/^peer-id: //p' "$W/$name.log" | head -n1
+}
+mkdir -p "$W/root"
+NEWID=$("$P2P_ID" show --file "$W/new.key" 2>/dev/null | head -n1)
+for tool in serve cat; do
+  if [ $tool = serve ]; then set -- "$P2P_SERVE" "$W/root"; else set -- "$P2P_CAT" listen; fi
+  got=$(tool_id "$tool-def" timeout $T "$@" --port 0 --bind-address 127.0.0.1)
+  [ "$got" = "$ID" ] || fail "p2p-$tool with the default key file: peer ID \"$got\", p2p-id shows $ID"
+  got=$(P2P_IDENTITY_FILE="$W/new.key" tool_id "$tool-env" timeout $T "$@" --port 0 \
+    --bind-address 127.0.0.1)
+  [ "$got" = "$NEWID" ] || fail "p2p-$tool ignores P2P_IDENTITY_FILE: \"$got\", the file's is $NEWID"
+done
+mv "$XDG_DATA_HOME" "$W/data.off"
+got=$(tool_id serve-eph timeout $T "$P2P_SERVE" "$W/root" --port 0 --bind-address 127.0.0.1)
+[ ${#got} -eq 55 ] && [ "$got" != "$ID" ] || fail "p2p-serve without a key file: \"$got\""
+grep -q "an ephemeral identity" "$W/serve-eph.log" || fail "p2p-serve does not say its identity is ephemeral"
+log "ok: default key file $ID used, ephemeral without it, missing directory refused, new file said; the tools too"
 exit 0

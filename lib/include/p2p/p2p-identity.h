@@ -25,6 +25,11 @@ P2P_EXPORT P2pIdentity *p2p_identity_load_or_create (const char *path, GError **
 P2P_EXPORT gboolean p2p_identity_save (P2pIdentity *self, const char *path, GError **error);
 /* Default key file: $XDG_DATA_HOME/gst-p2p/identity.key (transfer full). */
 P2P_EXPORT char *p2p_identity_default_path (void);
+/* The key file of a peer that others dial: @path, else @env_path
+ * (P2P_IDENTITY_FILE), else the default key file if it exists; NULL: an
+ * ephemeral key (transfer full). */
+P2P_EXPORT char *p2p_identity_choose_file (const char *path, const char *env_path,
+    gboolean *is_default);
 
 P2P_EXPORT const P2pPeerId *p2p_identity_get_peer_id (P2pIdentity *self);
 /* (transfer full) text form of the peer ID. */
