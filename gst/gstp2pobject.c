@@ -189,6 +189,50 @@ pool_key_new (GstP2pTransport transport, const char *sim_network, const char *id
   return g_string_free (key, FALSE);
 }
 
+/* After the environment with the properties in it failed to parse
+ * (@err): if it is one of the properties that stand for P2P_* variables
+ * (the environment parses without it), that property is named in the
+ * element error instead of its variable. FALSE: not a property's fault. */
+static gboolean
+blame_property (GstP2pObject *self, const char *const *env, const GError *err,
+    const char *rendezvous, const char *stun, const char *turn, guint idle_timeout)
+{
+  g_autofree char *ms = idle_timeout ? g_strdup_printf ("%u", idle_timeout) : NULL;
+  const struct {
+    const char *var, *prop, *value;
+  } props[] = {
+    { "P2P_BOOTSTRAP_PEERS", "rendezvous", rendezvous },
+    { "P2P_STUN_SERVERS", "stun-server", stun },
+    { "P2P_RELAY_SERVERS", "turn-server", turn },
+    { "P2P_IDLE_TIMEOUT_MS", "idle-timeout", ms },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (props); i++) {
+    const char *orig = g_getenv (props[i].var);
+    g_auto (GStrv) without = NULL;
+    g_autoptr (P2pConfig) c = NULL;
+    const char *why = err->message;
+    gsize n = strlen (props[i].var);
+
+    if (props[i].value == NULL)
+      continue;
+    without = g_strdupv ((char **) env);
+    without = orig ? g_environ_setenv (without, props[i].var, orig, TRUE)
+        : g_environ_unsetenv (without, props[i].var);
+    c = p2p_config_new_from_environ ((const char *const *) without, NULL);
+    if (c == NULL)
+      continue;
+    /* "P2P_X=value: why" or "P2P_X: why", said of the property */
+    if (strncmp (why, props[i].var, n) == 0 && (why[n] == '=' || why[n] == ':')
+        && strstr (why, ": "))
+      why = strstr (why, ": ") + 2;
+    GST_ELEMENT_ERROR (self->element, RESOURCE, SETTINGS,
+        ("Invalid property %s=%s: %s", props[i].prop, props[i].value, why), (NULL));
+    return TRUE;
+  }
+  return FALSE;
+}
+
 gboolean
 gst_p2p_object_open (GstP2pObject *self)
 {
@@ -237,8 +281,11 @@ gst_p2p_object_open (GstP2pObject *self)
   }
 
   /* The network properties override the P2P_* variables: one parser
-   * (P2pConfig) validates both, so a bad value fails the state change. */
+   * (P2pConfig) validates both, so a bad value fails the state change; a
+   * bad property is named as such (blame_property). */
   env = g_get_environ ();
+  if (port >= 0)
+    env = g_environ_unsetenv (env, "P2P_LISTEN_PORT");
   if (rendezvous)
     env = g_environ_setenv (env, "P2P_BOOTSTRAP_PEERS", rendezvous, TRUE);
   if (stun)
@@ -255,9 +302,12 @@ gst_p2p_object_open (GstP2pObject *self)
     env = g_environ_setenv (env, "P2P_IDLE_TIMEOUT_MS", ms, TRUE);
   }
   config = p2p_config_new_from_environ ((const char *const *) env, &err);
+  if (!config && blame_property (self, (const char *const *) env, err, rendezvous, stun, turn,
+          idle_timeout))
+    return FALSE;
   if (!config) {
     GST_ELEMENT_ERROR (self->element, RESOURCE, SETTINGS,
-        ("Invalid network setting: %s (the properties rendezvous, stun-server, "
+        ("Invalid network setting: %s (the properties port, rendezvous, stun-server, "
             "turn-server, relay-only, idle-timeout and allowed-peers override "
             "these variables)",
             err->message), (NULL));

@@ -162,7 +162,13 @@ load_identity (gboolean listen, const P2pConfig *config, GError **error)
 static P2pConfig *
 make_config (GError **error)
 {
-  P2pConfig *cfg = p2p_config_new_from_env (error);
+  g_auto (GStrv) envp = g_get_environ ();
+  P2pConfig *cfg;
+
+  /* --port stands for P2P_LISTEN_PORT (a bad one does not matter then) */
+  if (opt_port >= 0)
+    envp = g_environ_unsetenv (envp, "P2P_LISTEN_PORT");
+  cfg = p2p_config_new_from_environ ((const char *const *) envp, error);
   if (!cfg)
     return NULL;
   if (opt_port >= 0)

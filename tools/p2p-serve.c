@@ -131,6 +131,10 @@ main (int argc, char **argv)
      * rules (a ws:// or wss:// URL, or dht://) */
     g_auto (GStrv) envp = g_get_environ ();
 
+    /* --port stands for P2P_LISTEN_PORT (a bad one does not matter then) */
+    if (opt_port >= 0)
+      envp = g_environ_unsetenv (envp, "P2P_LISTEN_PORT");
+
     if (opt_rendezvous) {
       g_autofree char *list = g_strjoinv (",", opt_rendezvous);
 

@@ -157,22 +157,52 @@ GST_START_TEST (test_bad_network_settings)
   static const struct {
     const char *property, *value, *expect;
   } cases[] = {
-    { "turn-server", "bogus", "P2P_RELAY_SERVERS: 'bogus' has no credentials" },
-    { "turn-server", "turn://user:pass@198.51.100.4", "P2P_RELAY_SERVERS" },
-    { "rendezvous", "http://rv.example.org/", "P2P_BOOTSTRAP_PEERS" },
-    { "stun-server", "stun.example.org", "P2P_STUN_SERVERS" },
+    { "turn-server", "bogus", "Invalid property turn-server=bogus: 'bogus' has no credentials" },
+    { "turn-server", "turn://user:pass@198.51.100.4", "Invalid property turn-server=turn://" },
+    { "rendezvous", "http://rv.example.org/", "Invalid property rendezvous=http://rv.example.org/: "
+          "'http://rv.example.org/' has scheme 'http'" },
+    { "stun-server", "stun.example.org", "Invalid property stun-server=stun.example.org: " },
+    { "idle-timeout", "50", "Invalid property idle-timeout=50: expected an integer 100..3600000" },
   };
 
+  /* a bad property is named as the property, not as the variable it
+   * stands for (the error said "P2P_IDLE_TIMEOUT_MS=50" of idle-timeout) */
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
     GstElement *sink = gst_element_factory_make ("p2psink", NULL);
     g_autoptr (GError) err = NULL;
 
-    g_object_set (sink, "port", 0, cases[i].property, cases[i].value, NULL);
+    g_object_set (sink, "port", 0, NULL);
+    gst_util_set_object_arg (G_OBJECT (sink), cases[i].property, cases[i].value);
     err = expect_start_error (sink, GST_STATE_READY);
     fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
             GST_RESOURCE_ERROR_SETTINGS));
-    assert_contains (err->message, "Invalid network setting");
     assert_contains (err->message, cases[i].expect);
+    fail_if (strstr (err->message, "P2P_") && !strstr (err->message, "P2P_RELAY_USERNAME"),
+        "%s", err->message);
+    gst_object_unref (sink);
+  }
+  /* a bad variable is named as the variable, even beside a good property */
+  {
+    GstElement *sink = gst_element_factory_make ("p2psink", NULL);
+    g_autoptr (GError) err = NULL;
+
+    g_setenv ("P2P_STUN_SERVERS", "stun.example.org", TRUE);
+    g_object_set (sink, "port", 0, "idle-timeout", 500, NULL);
+    err = expect_start_error (sink, GST_STATE_READY);
+    g_unsetenv ("P2P_STUN_SERVERS");
+    assert_contains (err->message, "Invalid network setting: P2P_STUN_SERVERS");
+    gst_object_unref (sink);
+  }
+  /* port= stands for P2P_LISTEN_PORT: a bad variable does not matter then */
+  {
+    GstElement *sink = gst_element_factory_make ("p2psink", NULL);
+
+    g_setenv ("P2P_LISTEN_PORT", "abc", TRUE);
+    g_object_set (sink, "port", 0, "bind-address", "127.0.0.1", NULL);
+    fail_unless_equals_int (gst_element_set_state (sink, GST_STATE_READY),
+        GST_STATE_CHANGE_SUCCESS);
+    g_unsetenv ("P2P_LISTEN_PORT");
+    gst_element_set_state (sink, GST_STATE_NULL);
     gst_object_unref (sink);
   }
   /* TURN over TLS is refused by the configuration, not later by ICE */
