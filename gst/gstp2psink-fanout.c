@@ -82,6 +82,30 @@ gst_p2p_sink_wait_for_peer_locked (GstP2pSink *self, gboolean preroll)
         return ret;
       continue;
     }
+    if (self->all_lost_us) {
+      guint rejoin;
+
+      GST_OBJECT_LOCK (self);
+      rejoin = self->rejoin_timeout;
+      GST_OBJECT_UNLOCK (self);
+      if (rejoin > 0) {
+        gint64 deadline = self->all_lost_us + (gint64) rejoin * G_TIME_SPAN_MILLISECOND;
+
+        if (g_get_monotonic_time () >= deadline) {
+          g_mutex_unlock (&self->lock);
+          GST_ELEMENT_ERROR (self, RESOURCE, WRITE, ("No receiver came back within "
+                  "rejoin-timeout=%u ms after the last one left before the end of the "
+                  "stream", rejoin), ("set rejoin-timeout=0 to wait for one without a "
+                  "bound, or wait-for-peer=false to let the stream run on without "
+                  "receivers"));
+          g_mutex_lock (&self->lock);
+          return GST_FLOW_ERROR;
+        }
+        GST_LOG_OBJECT (self, "waiting for a receiver to come back");
+        g_cond_wait_until (&self->cond, &self->lock, deadline);
+        continue;
+      }
+    }
     GST_LOG_OBJECT (self, "waiting for the first receiver");
     g_cond_wait (&self->cond, &self->lock);
   }

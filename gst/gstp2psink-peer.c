@@ -291,6 +291,8 @@ sink_peer_thread (gpointer data)
   self->gone.datagrams_dropped += st.datagrams_dropped;
   self->gone.path_changes += st.path_changes;
   g_ptr_array_remove (self->peers, peer);       /* drops the array's ref */
+  if (warn && self->peers->len == 0 && !self->eos)
+    self->all_lost_us = g_get_monotonic_time ();
   g_cond_broadcast (&self->cond);
   self->n_threads--;
   g_cond_broadcast (&self->cond);
@@ -440,6 +442,7 @@ gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
     gst_p2p_sink_peer_push_locked (self, peer, b);
   }
   peer->connected_us = g_get_monotonic_time ();
+  self->all_lost_us = 0;
   self->receivers_total++;
   g_ptr_array_add (self->peers, gst_p2p_sink_peer_ref (peer));
   self->n_threads++;

@@ -29,6 +29,7 @@ struct _GstP2pSink {
   gboolean wait_for_peer;
   guint min_peers;
   guint eos_timeout;
+  guint rejoin_timeout;
   guint max_peers;
   guint64 max_queue_bytes;
   guint max_queue_buffers;
@@ -46,6 +47,10 @@ struct _GstP2pSink {
   /* mode=connect: the one peer it dialled left before the end; the stream
    * fails (nobody else can come: the sink dials, it does not listen) */
   gboolean peer_lost;
+  /* monotonic time the last receiver left without the whole stream (0:
+   * none since one came); with wait-for-peer the hold for the next one is
+   * bounded by rejoin-timeout from then */
+  gint64 all_lost_us;
   gboolean eos;
   GBytes *hdr_stream_start, *hdr_caps, *hdr_segment;
   /* the last TAG of each scope (GstTagScope: stream, global), as

@@ -37,6 +37,7 @@ GST_DEBUG_CATEGORY (gst_p2p_sink_debug);
 #define DEFAULT_WAIT_FOR_PEER TRUE
 #define DEFAULT_MIN_PEERS 1
 #define DEFAULT_EOS_TIMEOUT 10000
+#define DEFAULT_REJOIN_TIMEOUT 60000
 #define DEFAULT_MAX_PEERS 64
 #define DEFAULT_MAX_QUEUE_BYTES (4 * 1024 * 1024)
 #define DEFAULT_MAX_QUEUE_BUFFERS 0
@@ -47,6 +48,7 @@ GST_DEBUG_CATEGORY (gst_p2p_sink_debug);
 enum {
   PROP_WAIT_FOR_PEER = GST_P2P_PROP_LAST,
   PROP_EOS_TIMEOUT,
+  PROP_REJOIN_TIMEOUT,
   PROP_MAX_PEERS,
   PROP_MAX_QUEUE_BYTES,
   PROP_MAX_QUEUE_BUFFERS,
@@ -307,6 +309,7 @@ gst_p2p_sink_start (GstBaseSink *bsink)
   g_mutex_lock (&self->lock);
   self->stopping = FALSE;
   self->peer_lost = FALSE;
+  self->all_lost_us = 0;
   self->flushing = FALSE;
   self->eos = FALSE;
   self->seqnum = 0;
@@ -504,6 +507,9 @@ gst_p2p_sink_set_property (GObject *object, guint prop_id, const GValue *value,
     case PROP_EOS_TIMEOUT:
       self->eos_timeout = g_value_get_uint (value);
       break;
+    case PROP_REJOIN_TIMEOUT:
+      self->rejoin_timeout = g_value_get_uint (value);
+      break;
     case PROP_MAX_PEERS:
       self->max_peers = g_value_get_uint (value);
       break;
@@ -569,6 +575,9 @@ gst_p2p_sink_get_property (GObject *object, guint prop_id, GValue *value,
     case PROP_EOS_TIMEOUT:
       g_value_set_uint (value, self->eos_timeout);
       break;
+    case PROP_REJOIN_TIMEOUT:
+      g_value_set_uint (value, self->rejoin_timeout);
+      break;
     case PROP_MAX_PEERS:
       g_value_set_uint (value, self->max_peers);
       break;
@@ -624,10 +633,11 @@ gst_p2p_sink_class_init (GstP2pSinkClass *klass)
   gst_p2p_object_install_properties (gobject_class, TRUE);
   g_object_class_install_property (gobject_class, PROP_WAIT_FOR_PEER,
       g_param_spec_boolean ("wait-for-peer", "Wait for peer",
-          "Hold the stream until the first receiver is connected, so it gets "
-          "everything from the first byte (an EOS with no receiver connected "
-          "is not held; a live stream on a clock is not held either: its "
-          "buffers before the first receiver are dropped)", DEFAULT_WAIT_FOR_PEER,
+          "Hold the stream while no receiver is connected: until the first one, "
+          "so it gets everything from the first byte, and after the last one "
+          "left before the end, for rejoin-timeout (an EOS with no receiver "
+          "connected is not held; a live stream on a clock is not held either: "
+          "its buffers without a receiver are dropped)", DEFAULT_WAIT_FOR_PEER,
           rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_MIN_PEERS,
       g_param_spec_uint ("min-peers", "Minimum peers",
@@ -639,6 +649,13 @@ gst_p2p_sink_class_init (GstP2pSinkClass *klass)
           "At EOS, wait at most this long (ms) for every receiver to confirm "
           "it has the whole stream (0 = do not wait)", 0, G_MAXUINT,
           DEFAULT_EOS_TIMEOUT, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_REJOIN_TIMEOUT,
+      g_param_spec_uint ("rejoin-timeout", "Rejoin timeout",
+          "With wait-for-peer, once the last receiver left before the end of "
+          "the stream: hold the stream at most this long (ms) for a receiver to "
+          "come (back, resuming with resume-buffer), then fail with an element "
+          "error (0 = hold until one comes)", 0, G_MAXUINT,
+          DEFAULT_REJOIN_TIMEOUT, rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_MAX_PEERS,
       g_param_spec_uint ("max-peers", "Maximum receivers",
           "Receivers served at once; more are refused (0 = unlimited)",
@@ -739,6 +756,7 @@ gst_p2p_sink_init (GstP2pSink *self)
   g_queue_init (&self->history);
   self->min_peers = DEFAULT_MIN_PEERS;
   self->eos_timeout = DEFAULT_EOS_TIMEOUT;
+  self->rejoin_timeout = DEFAULT_REJOIN_TIMEOUT;
   self->max_peers = DEFAULT_MAX_PEERS;
   self->max_queue_bytes = DEFAULT_MAX_QUEUE_BYTES;
   self->max_queue_buffers = DEFAULT_MAX_QUEUE_BUFFERS;

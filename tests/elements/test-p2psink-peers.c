@@ -824,6 +824,54 @@ GST_END_TEST;
  * answering) frees its max-peers slot within 5 s (the liveness timeout,
  * here 2 s, while buffers are unacknowledged; not the 30 s idle timeout),
  * and the next receiver is served (issue 16 item 12). */
+/* wait-for-peer holds the stream again once the last receiver left
+ * before the end (so that it may come back and resume), but no longer than
+ * rejoin-timeout: then the stream fails with an element error. Before, a
+ * file sender whose only receiver crashed held its stream for good (a
+ * gst-launch-1.0 that never ended; found in a new-user walkthrough). */
+GST_START_TEST (test_rejoin_timeout)
+{
+  P2pTestSender s;
+  GstHarness *h;
+  g_autoptr (GstBus) bus = gst_bus_new ();
+  g_autoptr (GError) err = NULL;
+  GstMessage *msg;
+  gint64 t0, waited;
+  GstFlowReturn ret;
+
+  p2p_test_sender_start (&s, "rejoin", TRUE, "rejoin-timeout", 300, NULL);
+  gst_element_set_bus (s.sink, bus);
+  h = p2p_test_receiver_start (&s, NULL);
+  fail_unless (peer_counter_wait_added (&s.peers, 1));
+  p2p_test_push_stream_headers (s.hsink);
+  push_buffers (s.hsink, 0, 3);
+  for (guint i = 0; i < 3; i++) {
+    GstBuffer *buf = gst_harness_pull (h);
+
+    p2p_test_buffer_check (buf, i, BUF_SIZE);
+    gst_buffer_unref (buf);
+  }
+  /* the receiver leaves before the end of the stream */
+  gst_harness_teardown (h);
+  fail_unless (peer_counter_wait_removed (&s.peers, 1));
+  t0 = g_get_monotonic_time ();
+  ret = gst_harness_push (s.hsink, p2p_test_buffer_new (3, BUF_SIZE));
+  waited = g_get_monotonic_time () - t0;
+  fail_unless_equals_int (ret, GST_FLOW_ERROR);
+  fail_unless (waited >= 250 * 1000, "failed after %" G_GINT64_FORMAT " us", waited);
+  fail_unless (waited < 5 * G_USEC_PER_SEC, "failed after %" G_GINT64_FORMAT " us", waited);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_WRITE));
+  fail_unless (strstr (err->message, "No receiver came back within rejoin-timeout=300 ms"),
+      "%s", err->message);
+  gst_message_unref (msg);
+  gst_element_set_bus (s.sink, NULL);
+  p2p_test_sender_stop (&s);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_crashed_receiver_frees_slot)
 {
   P2pTestSender s;
@@ -1390,6 +1438,7 @@ p2psink_peers_suite (void)
   tcase_add_test (tc, test_slow_consumer_paces_sender);
   tcase_add_test (tc, test_peer_connecting_signal);
   tcase_add_test (tc, test_reliable_receiver_of_datagram_sender);
+  tcase_add_test (tc, test_rejoin_timeout);
   /* a partition of the simulated network: not on real QUIC sockets */
   if (!p2p_test_use_quic ()) {
     tcase_add_test (tc, test_reconnect_after_loss);
