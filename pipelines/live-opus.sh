@@ -2,7 +2,8 @@
 # pipelines/live-opus.sh [SECONDS]: a live Opus stream in datagram delivery
 # (unreliable QUIC DATAGRAMs: a lost packet is not repaired, latency stays
 # low; p2psrc is a live source with a jitter buffer of "latency" ms).
-# Both ends run on this machine; prints the receiver's stats at the end.
+# Both ends run on this machine; prints the receiver's p2p-connection
+# message (peer, path, setup time) at the end.
 #   send:    live-opus.sh send [PORT]      receive: live-opus.sh receive PEER
 set -eu
 . "$(dirname "$0")/env.sh"

@@ -10,7 +10,7 @@ set -eu
 . "$(dirname "$0")/env.sh"
 FILE=$1
 PORT=${2:-8800}
-KEY=${P2P_IDENTITY_FILE:-$HOME/.local/share/gst-p2p/identity.key}
+KEY=${P2P_IDENTITY_FILE:-${XDG_DATA_HOME:-$HOME/.local/share}/gst-p2p/identity.key}
 [ -f "$KEY" ] || "$P2P_ID" new --file "$KEY" >/dev/null
 ID=$("$P2P_ID" show --file "$KEY" | head -n1)
 echo "peer ID: $ID"

@@ -129,9 +129,12 @@ cmd_show (int argc, char **argv)
   if (id == NULL)
     return fail (NULL, err);
   peer = p2p_identity_dup_peer_id_string (id);
-  g_print ("%s\n", peer);
 
-  if (addresses != NULL || relay != NULL) {
+  /* nothing is printed before every option is checked ($(p2p-id show ...)
+   * gets all or nothing) */
+  if (addresses == NULL && relay == NULL)
+    g_print ("%s\n", peer);
+  else {
     g_autoptr (P2pPeerInfo) info = p2p_peer_info_new (p2p_identity_get_peer_id (id));
     g_autofree char *ticket = NULL;
 
@@ -148,7 +151,7 @@ cmd_show (int argc, char **argv)
       p2p_peer_info_set_relay (info, relay);
     }
     ticket = p2p_peer_info_to_ticket (info);
-    g_print ("ticket: %s\n", ticket);
+    g_print ("%s\nticket: %s\n", peer, ticket);
   }
   return 0;
 }

@@ -176,9 +176,11 @@ main (int argc, char **argv)
     if (!metrics)
       return die ("metrics", error);
     metrics_url = p2p_metrics_server_dup_url (metrics);
-    g_print ("metrics: %s\n", metrics_url);
   }
+  /* peer-id first, always (scripts take the first line) */
   g_print ("peer-id: %s\nticket: %s\n", id, ticket);
+  if (metrics_url)
+    g_print ("metrics: %s\n", metrics_url);
   g_printerr ("serving %s\n", p2p_file_service_get_root (service));
   fflush (stdout);
 

@@ -267,6 +267,8 @@ class FilesTest(TrackChecks, unittest.TestCase):
         srv, lines = start_server_lines(self.root, ['--port', '0', '--allowed-peers', player,
                                                     '--metrics', '127.0.0.1:0'])
         try:
+            # peer-id first, as without --metrics (scripts take the first line)
+            self.assertEqual(list(lines)[:3], ['peer-id', 'ticket', 'metrics'])
             url = lines['metrics']
             self.assertTrue(url.startswith('http://127.0.0.1:') and url.endswith('/metrics'), url)
             uri = 'p2p://%s/%s' % (lines['ticket'], urllib.parse.quote(rel))

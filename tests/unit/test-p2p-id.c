@@ -187,6 +187,13 @@ test_new_show_check (Fixture *f, gconstpointer data)
   expected = g_strdup_printf ("%s\n", id);
   g_assert_cmpstr (f->out, ==, expected);
 
+  /* a bad option value: nothing on stdout (the ID used to be printed
+   * before the error, so $(p2p-id show ...) got half an answer) */
+  run (f, "show", "--address", "bad", NULL);
+  g_assert_cmpint (f->status, ==, 1);
+  g_assert_cmpstr (f->out, ==, "");
+  g_assert_nonnull (strstr (f->err, "--address: missing port in 'bad'"));
+
   /* --force replaces */
   run (f, "new", "--force", NULL);
   g_assert_cmpint (f->status, ==, 0);
