@@ -222,12 +222,16 @@ blame_property (GstP2pObject *self, const char *const *env, const GError *err,
     c = p2p_config_new_from_environ ((const char *const *) without, NULL);
     if (c == NULL)
       continue;
-    /* "P2P_X=value: why" or "P2P_X: why", said of the property */
-    if (strncmp (why, props[i].var, n) == 0 && (why[n] == '=' || why[n] == ':')
-        && strstr (why, ": "))
-      why = strstr (why, ": ") + 2;
+    /* "P2P_X=value: why" or "P2P_X: why", said of the property (the
+     * parser's text, never the value as given: a TURN URL's password is
+     * redacted there) */
+    if (strncmp (why, props[i].var, n) == 0 && (why[n] == '=' || why[n] == ':'))
+      why += n;
+    else
+      why = NULL;
     GST_ELEMENT_ERROR (self->element, RESOURCE, SETTINGS,
-        ("Invalid property %s=%s: %s", props[i].prop, props[i].value, why), (NULL));
+        ("Invalid property %s%s%s", props[i].prop, why ? "" : ": ", why ? why : err->message),
+        (NULL));
     return TRUE;
   }
   return FALSE;

@@ -79,6 +79,8 @@ struct _GstP2pSrc {
   gboolean have_last_stats;
   guint attempts;
   gboolean stream_started;
+  /* the sender's FLUSH_START was pushed, its FLUSH_STOP not yet (task) */
+  gboolean sender_flushing;
   /* the group id given to the stream-starts of this run, and the stream
    * id it was given for (streaming thread; reset at activation): the same
    * stream again (a resume's replay) keeps it, another stream gets a new

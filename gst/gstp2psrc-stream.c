@@ -85,6 +85,12 @@ handle_flow (GstP2pSrc *self, GstFlowReturn ret)
 {
   if (ret == GST_FLOW_OK)
     return TRUE;
+  if (ret == GST_FLOW_FLUSHING && self->sender_flushing) {
+    /* rendered by the sender as its flush started (a datagram sent after
+     * the FLUSH_START frame): dropped, the FLUSH_STOP is still to come */
+    GST_DEBUG_OBJECT (self, "a buffer inside the sender's flush: dropped");
+    return TRUE;
+  }
   if (ret == GST_FLOW_EOS) {
     /* downstream wants no more (identity eos-after, a sink at its
      * num-buffers): an EOS event, as GstBaseSrc does, and the sender is
@@ -181,10 +187,12 @@ push_item (GstP2pSrc *self, GstMiniObject *obj)
           self->segment_fresh = FALSE;
           self->live_anchored = FALSE;
         }
+        self->sender_flushing = FALSE;
         gst_pad_push_event (self->srcpad, event);
         return TRUE;
       }
       case GST_EVENT_FLUSH_START:
+        self->sender_flushing = TRUE;
         gst_pad_push_event (self->srcpad, event);
         return TRUE;
       case GST_EVENT_GAP:{

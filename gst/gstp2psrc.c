@@ -233,6 +233,7 @@ gst_p2p_src_activate_mode (GstPad *pad, GstObject *parent, GstPadMode mode,
     self->flushing = FALSE;
     self->attempts = 0;
     self->stream_started = FALSE;
+    self->sender_flushing = FALSE;
     self->first_buffer_done = FALSE;
     self->group_id = 0;
     g_clear_pointer (&self->group_stream_id, g_free);
