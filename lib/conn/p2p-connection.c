@@ -557,6 +557,32 @@ p2p_connection_abort_stream (P2pConnection *self, GIOStream *stream)
 }
 
 /**
+ * p2p_connection_stop_reading:
+ * @self: a connection
+ * @stream: a stream of @self
+ *
+ * Says that nothing more will be read from @stream, while its output goes
+ * on (a request has been read, its answer is being written): what arrived
+ * unread and what arrives later is dropped and its flow-control credit
+ * given back, so a peer that keeps sending after its request costs no
+ * memory; the peer is asked to stop sending (STOP_SENDING, application
+ * error 0x103) unless its end of the stream has arrived already. Later
+ * reads of @stream return end of stream. Any thread.
+ */
+void
+p2p_connection_stop_reading (P2pConnection *self, GIOStream *stream)
+{
+  P2pConnectionClass *klass;
+
+  g_return_if_fail (P2P_IS_CONNECTION (self));
+  g_return_if_fail (G_IS_IO_STREAM (stream));
+
+  klass = P2P_CONNECTION_GET_CLASS (self);
+  if (klass->stop_reading)
+    klass->stop_reading (self, stream);
+}
+
+/**
  * p2p_connection_write_stream_bytes:
  * @self: a connection
  * @stream: a stream of @self (p2p_connection_open_stream() or

@@ -96,7 +96,8 @@ struct _StreamState {
   gsize in_off;                 /* read from the first one */
   gsize in_len;                 /* unread bytes in all */
   gboolean in_fin;
-  gboolean reset;
+  gboolean reset;               /* aborted here: reads and writes fail */
+  gboolean in_reset;            /* the peer's RESET_STREAM: reads fail, writes go on */
   gsize consumed_pending;
   GQueue out;                   /* GBytes written, not yet in the session */
   gsize out_len;                /* their bytes in all */
@@ -106,6 +107,9 @@ struct _StreamState {
   gboolean close_nowait;        /* dropped by the application: FIN goes later */
   gboolean dead;                /* stream objects gone: discard input */
   gboolean abort_pending;       /* p2p_connection_abort_stream(): reset it */
+  gboolean in_stopped;          /* p2p_connection_stop_reading(): input dropped */
+  gboolean stop_read_pending;   /* ... and the session not told yet */
+  gboolean out_stopped;         /* the peer's STOP_SENDING: writes fail, reads go on */
   gboolean grant_pending;       /* accepted: the session must open its window */
 };
 

@@ -71,7 +71,8 @@ cb_stream_data (P2pQuicSession *s, gint64 stream_id, const guint8 *data, gsize l
   g_mutex_lock (&self->lock);
   /* Data before/without stream_opened: treat as a newly opened stream. */
   st = peer_stream_locked (self, stream_id);
-  if (st->dead) {
+  if (st->dead || st->in_stopped) {
+    /* nobody reads it: dropped, its credit given back */
     discard = TRUE;
   } else {
     if (len > 0) {
@@ -107,8 +108,11 @@ cb_stream_reset (P2pQuicSession *s, gint64 stream_id, guint64 app_error, gpointe
 
   g_mutex_lock (&self->lock);
   st = lookup_stream_locked (self, stream_id);
+  /* the peer's side only: what it sent is cut, our answer may go on (its
+   * STOP_SENDING, if any, stops that: the session's write fails, then
+   * out_stopped) */
   if (st)
-    st->reset = TRUE;
+    st->in_reset = TRUE;
   if (st && g_queue_remove (&self->accept_streams, st)) {
     /* reset before anyone accepted it: nobody will, and the session has
      * forgotten it (the peer may open another in its place). What came is
@@ -150,7 +154,7 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
       continue;
     }
     if (st->out_len > 0 || (st->fin_requested && !st->fin_sent) || st->consumed_pending > 0 ||
-        st->grant_pending || st->abort_pending)
+        st->grant_pending || st->abort_pending || st->stop_read_pending)
       g_ptr_array_add (todo, p2p_quic_stream_state_ref (st));
   }
   g_mutex_unlock (&self->lock);
@@ -160,11 +164,13 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
     gsize consumed;
     gssize took = 0;
     g_autoptr (GError) error = NULL;
-    gboolean fin = FALSE, grant, abort, moved;
+    gboolean fin = FALSE, grant, abort, stop_read, moved;
 
     g_mutex_lock (&self->lock);
     abort = st->abort_pending;
     st->abort_pending = FALSE;
+    stop_read = st->stop_read_pending;
+    st->stop_read_pending = FALSE;
     grant = st->grant_pending;
     st->grant_pending = FALSE;
     consumed = st->consumed_pending;
@@ -180,6 +186,14 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
     }
     if (grant)
       p2p_quic_session_stream_accepted (self->session, st->id);
+    if (stop_read) {
+      /* what was dropped goes back to the connection only: no
+       * MAX_STREAM_DATA inviting more on a stream nobody reads */
+      p2p_quic_session_stream_stop_reading (self->session, st->id,
+          P2P_STREAM_STOP_READING_CODE);
+      p2p_quic_session_stream_dropped (self->session, consumed);
+      consumed = 0;
+    }
     if (consumed > 0)
       p2p_quic_session_stream_consumed (self->session, st->id, consumed);
     g_mutex_lock (&self->lock);
@@ -193,7 +207,14 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
       if (took < 0) {
         /* our side's failure: writes fail, reads go on */
         g_debug ("stream %" G_GINT64_FORMAT " write failed: %s", st->id, error->message);
-        st->out_failed = TRUE;
+        /* the peer's STOP_SENDING (the write side reset, or the stream
+         * closed by QUIC since): "the peer stopped the stream"; else our
+         * side's failure: writes fail, reads go on */
+        if (g_error_matches (error, P2P_ERROR, P2P_ERROR_CLOSED)
+            || !p2p_quic_session_has_stream (self->session, st->id))
+          st->out_stopped = TRUE;
+        else
+          st->out_failed = TRUE;
         p2p_quic_stream_state_drop_output_locked (st);
         break;
       }
@@ -212,7 +233,7 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
     if (moved || took < 0)
       g_cond_broadcast (&self->cond);
     if (st->fin_requested && !st->fin_sent && st->out_len == 0 && !st->reset
-        && !st->out_failed) {
+        && !st->out_stopped && !st->out_failed) {
       st->fin_sent = TRUE;
       fin = TRUE;
       g_cond_broadcast (&self->cond);
@@ -370,6 +391,25 @@ quic_abort_stream (P2pConnection *conn, GIOStream *stream)
   p2p_quic_conn_schedule_work (self);
 }
 
+static void
+quic_stop_reading (P2pConnection *conn, GIOStream *stream)
+{
+  P2pQuicConnection *self = P2P_QUIC_CONNECTION (conn);
+  StreamState *st = p2p_quic_stream_get_state (self, stream);
+
+  if (st == NULL)
+    return;
+  g_mutex_lock (&self->lock);
+  if (!st->in_stopped && !st->dead) {
+    st->in_stopped = TRUE;
+    st->stop_read_pending = TRUE;
+    p2p_quic_stream_state_drop_input_locked (st);
+  }
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  p2p_quic_conn_schedule_work (self);
+}
+
 static gboolean
 quic_write_stream_bytes (P2pConnection *conn, GIOStream *stream, GBytes *bytes,
     GCancellable *cancellable, GError **error)
@@ -385,6 +425,7 @@ p2p_quic_conn_streams_class_init (P2pConnectionClass *conn_class,
   conn_class->open_stream = quic_open_stream;
   conn_class->accept_stream = quic_accept_stream;
   conn_class->abort_stream = quic_abort_stream;
+  conn_class->stop_reading = quic_stop_reading;
   conn_class->write_stream_bytes = quic_write_stream_bytes;
   callbacks->stream_opened = cb_stream_opened;
   callbacks->stream_data = cb_stream_data;

@@ -114,11 +114,11 @@ quic_input_read (GInputStream *stream, void *buffer, gsize count, GCancellable *
       ret = (gssize) n;
       break;
     }
-    if (st->in_fin) {
+    if (st->in_fin || st->in_stopped) {
       ret = 0;
       break;
     }
-    if (st->reset) {
+    if (st->reset || st->in_reset) {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
           "the peer reset the stream");
       break;
@@ -176,7 +176,7 @@ output_failed_locked (P2pQuicConnection *self, StreamState *st, gboolean closed,
     p2p_quic_conn_set_closed_error_locked (self, error);
     return TRUE;
   }
-  if (st->reset) {
+  if (st->reset || st->out_stopped) {
     g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
         "the peer stopped the stream");
     return TRUE;

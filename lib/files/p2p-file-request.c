@@ -59,6 +59,11 @@ request_thread (gpointer data)
         "the request ended before its path", r->cancel);
     goto done;
   }
+  /* the request is all read: what the peer sends after it (nothing, from
+   * an honest client, which ends its side here) is dropped as it comes,
+   * not kept for the answer's duration (a peer that kept writing held up
+   * to a stream window, 16 MiB, per request) */
+  p2p_connection_stop_reading (r->conn, r->stream);
   if (!p2p_file_path_check (path, plen, &error)) {
     r->answered = p2p_file_answer_error (r->stream, kind, error->code, error->message,
         r->cancel);

@@ -9,6 +9,7 @@
  * ngtcp2_conn_is_in_draining_period      ngtcp2_conn_in_draining_period
  * ngtcp2_conn_get_connection_close_error ngtcp2_conn_get_ccerr
  * ngtcp2_conn_shutdown_stream(c, id, e)  ngtcp2_conn_shutdown_stream(c, flags, id, e)
+ * ngtcp2_conn_shutdown_stream_read(c, id, e)  (..._read(c, flags, id, e))
  * ngtcp2_conn_get_conn_stat              ngtcp2_conn_get_conn_info
  * ngtcp2_pkt_hd.token.base / .token.len  ngtcp2_pkt_hd.token / .tokenlen
  * ngtcp2_settings.token (ngtcp2_vec)     .token, .tokenlen, .token_type
@@ -33,6 +34,8 @@ typedef ngtcp2_ccerr P2pNgCcerr;
 #define p2p_ng_conn_in_closing_period(c) ngtcp2_conn_in_closing_period (c)
 #define p2p_ng_conn_in_draining_period(c) ngtcp2_conn_in_draining_period (c)
 #define p2p_ng_conn_shutdown_stream(c, id, e) ngtcp2_conn_shutdown_stream ((c), 0, (id), (e))
+#define p2p_ng_conn_shutdown_stream_read(c, id, e) \
+  ngtcp2_conn_shutdown_stream_read ((c), 0, (id), (e))
 /* a server's validated Retry token */
 #define p2p_ng_settings_set_retry_token(st, t, l) \
   ((st)->token = (t), (st)->tokenlen = (l), (st)->token_type = NGTCP2_TOKEN_TYPE_RETRY)
@@ -67,6 +70,8 @@ p2p_ng_conn_get_ccerr_0x (ngtcp2_conn *conn, P2pNgCcerr *storage)
 #define p2p_ng_conn_in_closing_period(c) ngtcp2_conn_is_in_closing_period (c)
 #define p2p_ng_conn_in_draining_period(c) ngtcp2_conn_is_in_draining_period (c)
 #define p2p_ng_conn_shutdown_stream(c, id, e) ngtcp2_conn_shutdown_stream ((c), (id), (e))
+#define p2p_ng_conn_shutdown_stream_read(c, id, e) \
+  ngtcp2_conn_shutdown_stream_read ((c), (id), (e))
 #define p2p_ng_settings_set_retry_token(st, t, l) \
   ((st)->token.base = (uint8_t *) (t), (st)->token.len = (l))
 #define p2p_ng_pkt_hd_token(hd) ((const uint8_t *) (hd)->token.base)

@@ -182,18 +182,15 @@ stream_reset_cb (ngtcp2_conn *conn, int64_t stream_id, uint64_t final_size,
   return 0;
 }
 
+/* ngtcp2 calls this when this endpoint stops reading a stream before its
+ * end (ngtcp2_conn_shutdown_stream_read / _stream: our abort or stop
+ * reading), not for the peer's STOP_SENDING, which shows as the write side
+ * shut (NGTCP2_ERR_STREAM_SHUT_WR in write_streams: tx.shut). Nothing to
+ * report: the application asked for it. */
 static int
 stream_stop_sending_cb (ngtcp2_conn *conn, int64_t stream_id, uint64_t app_error_code,
     void *user_data, void *stream_user_data)
 {
-  P2pQuicSession *s = user_data;
-  ExtraStream *es = p2p_quic_session_lookup_stream (s, stream_id);
-
-  if (es) {
-    es->tx.shut = TRUE;
-    p2p_quic_session_ready_remove (s, es);
-    report_stream_reset (s, es, app_error_code);
-  }
   return 0;
 }
 

@@ -175,10 +175,15 @@ stream_room (P2pQuicSession *s, gint64 stream_id, gsize len, ExtraStream **out,
   }
   if ((es = get_extra (s, stream_id, error)) == NULL)
     return -1;
-  if (es->tx.fin_queued || es->tx.shut) {
+  if (es->tx.shut) {
+    /* reset here, or the peer's STOP_SENDING */
     g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED,
-        "stream %" G_GINT64_FORMAT " is %s for writing", stream_id,
-        es->tx.shut ? "reset" : "finished");
+        "stream %" G_GINT64_FORMAT " is reset for writing", stream_id);
+    return -1;
+  }
+  if (es->tx.fin_queued) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "stream %" G_GINT64_FORMAT " is finished for writing", stream_id);
     return -1;
   }
   buffered = es->tx.end - es->tx.acked;
@@ -293,6 +298,23 @@ p2p_quic_session_has_stream (P2pQuicSession *s, gint64 stream_id)
   g_return_val_if_fail (s != NULL, FALSE);
 
   return p2p_quic_session_lookup_stream (s, stream_id) != NULL;
+}
+
+void
+p2p_quic_session_stream_stop_reading (P2pQuicSession *s, gint64 stream_id, guint64 app_error)
+{
+  ExtraStream *es;
+  int rv;
+
+  g_return_if_fail (s != NULL);
+
+  es = p2p_quic_session_lookup_stream (s, stream_id);
+  if (es == NULL || s->state == P2P_QUIC_STATE_CLOSED)
+    return;
+  rv = p2p_ng_conn_shutdown_stream_read (s->conn, stream_id, app_error);
+  if (rv != 0)
+    g_debug ("stream %" G_GINT64_FORMAT ": shutting its read side down: %s", stream_id,
+        ngtcp2_strerror (rv));
 }
 
 void

@@ -316,6 +316,11 @@ void p2p_quic_session_stream_dropped (P2pQuicSession *s, gsize len);
  * (p2p_connection_abort_stream(); docs/protocol.md). */
 #define P2P_STREAM_ABORTED_CODE 0x102
 void p2p_quic_session_stream_reset (P2pQuicSession *s, gint64 stream_id, guint64 app_error);
+/* The application reads no more of stream @stream_id: STOP_SENDING with
+ * @app_error (unless the peer's end has arrived); the write side goes on. */
+#define P2P_STREAM_STOP_READING_CODE 0x103
+void p2p_quic_session_stream_stop_reading (P2pQuicSession *s, gint64 stream_id,
+    guint64 app_error);
 /* TRUE while the session still tracks extra stream @stream_id (FALSE once
  * QUIC closed it in both directions). */
 gboolean p2p_quic_session_has_stream (P2pQuicSession *s, gint64 stream_id);

@@ -63,7 +63,8 @@ def start_server_lines(root, args):
                             '--bind-address', '127.0.0.1'] + args,
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     buf, fd = b'', srv.stdout.fileno()
-    while b'ticket: ' not in buf or not buf.endswith(b'\n') or b'peer-id: ' not in buf:
+    while (b'ticket: ' not in buf or not buf.endswith(b'\n') or b'peer-id: ' not in buf
+           or ('--metrics' in args and b'metrics: ' not in buf)):
         r, _, _ = select.select([fd], [], [], WAIT_S)
         assert r, 'p2p-serve printed nothing within %d s' % WAIT_S
         chunk = os.read(fd, 4096)

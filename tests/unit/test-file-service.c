@@ -636,6 +636,55 @@ test_stalled_answers_reset (Fixture *f, gconstpointer data)
   g_test_message ("the reader's error: %s", error->message);
 }
 
+/* A peer that keeps writing after its GET (no end of stream, an answer it
+ * never reads): once the request is read the service stops reading the
+ * stream, so what comes after is dropped (and its credit given back), not
+ * kept for the answer's duration: the peer is told to stop (STOP_SENDING)
+ * and its writes fail well within one stream window; the answer still
+ * comes whole. Before, up to a stream window (16 MiB) per request was held
+ * (an adversarial review: about 1 GiB with 64 requests). */
+static void
+test_junk_after_request (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GIOStream) s = p2p_connection_open_stream (f->conn, NULL, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree guint8 *junk = g_malloc0 (64 * 1024);
+  guint8 fixed[P2P_FILE_REQUEST_FIXED_SIZE] = { P2P_FILE_PROTOCOL_VERSION,
+    P2P_FILE_REQUEST_GET, 0, 7 };
+  GOutputStream *out;
+  GByteArray *body = g_byte_array_new ();
+  P2pFileHeader hdr;
+  guint64 written = 0;
+  guint8 buf[4096];
+  gsize got;
+
+  g_assert_nonnull (s);
+  memset (fixed + 12, 0xff, 8);         /* to the end */
+  out = g_io_stream_get_output_stream (s);
+  g_assert_true (g_output_stream_write_all (out, fixed, sizeof fixed, NULL, NULL, NULL));
+  g_assert_true (g_output_stream_write_all (out, "big.bin", 7, NULL, NULL, NULL));
+  /* 48 MiB of junk at most: three stream windows */
+  while (written < 48 * 1024 * 1024
+      && g_output_stream_write_all (out, junk, 64 * 1024, NULL, NULL, &error))
+    written += 64 * 1024;
+  g_test_message ("the junk stopped after %" G_GUINT64_FORMAT " bytes: %s", written,
+      error ? error->message : "(none)");
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED);
+  g_assert_nonnull (strstr (error->message, "stopped"));
+  g_assert_cmpuint (written, <, 16 * 1024 * 1024);
+  /* the answer is there, whole */
+  g_assert_true (p2p_file_client_read_header (s, &hdr, NULL, NULL));
+  g_assert_cmpint (hdr.status, ==, P2P_FILE_STATUS_OK);
+  do {
+    g_assert_true (g_input_stream_read_all (g_io_stream_get_input_stream (s), buf,
+            sizeof buf, &got, NULL, NULL));
+    g_byte_array_append (body, buf, got);
+  } while (got == sizeof buf);
+  g_assert_cmpuint (body->len, ==, BIG_SIZE);
+  g_assert_true (memcmp (body->data, f->big, BIG_SIZE) == 0);
+  g_byte_array_unref (body);
+}
+
 typedef struct {
   const char *root;
   gint stop;
@@ -894,6 +943,7 @@ main (int argc, char **argv)
   T ("too-many", test_too_many);
   T ("not-allowed", test_not_allowed);
   T ("stalled-answers-reset", test_stalled_answers_reset);
+  T ("junk-after-request", test_junk_after_request);
   T ("swap-race", test_swap_race);
 #undef T
   return g_test_run ();

@@ -54,8 +54,8 @@ struct _P2pConnectionClass {
   /* NULL = g_output_stream_write_all() of the bytes */
   gboolean (*write_stream_bytes) (P2pConnection *self, GIOStream *stream, GBytes *bytes,
       GCancellable *cancellable, GError **error);
-
-  gpointer padding[1];
+  /* NULL = nothing (what arrives is kept until read) */
+  void (*stop_reading) (P2pConnection *self, GIOStream *stream);
 };
 
 /* Queues one message (at most P2P_MAX_MESSAGE_SIZE bytes; more is
@@ -99,6 +99,12 @@ P2P_EXPORT GIOStream *p2p_connection_accept_stream (P2pConnection *self, GCancel
  * told to stop sending (STOP_SENDING) and the stream is reset
  * (RESET_STREAM), application error 0x102; later reads and writes fail. */
 P2P_EXPORT void p2p_connection_abort_stream (P2pConnection *self, GIOStream *stream);
+/* Nothing more will be read from @stream (one of this connection's): what
+ * arrived unread and what arrives later is dropped (its flow-control credit
+ * given back) and the peer is asked to stop sending (STOP_SENDING,
+ * application error 0x103, once the peer's end has not arrived yet);
+ * writing goes on. Later reads return end of stream. */
+P2P_EXPORT void p2p_connection_stop_reading (P2pConnection *self, GIOStream *stream);
 /* Writes all of @bytes to @stream (one of this connection's), blocking while
  * its buffer is full, as g_output_stream_write_all() does; a QUIC stream
  * keeps a reference to @bytes instead of copying them. */
