@@ -557,6 +557,27 @@ p2p_connection_abort_stream (P2pConnection *self, GIOStream *stream)
 }
 
 /**
+ * p2p_connection_dup_remote_host:
+ * @self: a connection
+ *
+ * The host the peer's packets come from now, as limits per host count it
+ * (a peer ID costs nothing to make, an address does): an IPv4 address as
+ * text, an IPv6 address as its /64 ("2001:db8::/64"). Over a relay, the
+ * address the relay reports for the peer.
+ *
+ * Returns: (transfer full) (nullable): the host, or %NULL when not known
+ */
+char *
+p2p_connection_dup_remote_host (P2pConnection *self)
+{
+  P2pConnectionClass *klass;
+
+  g_return_val_if_fail (P2P_IS_CONNECTION (self), NULL);
+  klass = P2P_CONNECTION_GET_CLASS (self);
+  return klass->dup_remote_host ? klass->dup_remote_host (self) : NULL;
+}
+
+/**
  * p2p_connection_stop_reading:
  * @self: a connection
  * @stream: a stream of @self

@@ -35,6 +35,7 @@
 #include "p2p/p2p-frame.h"
 #include "p2p-mtu.h"
 #include "p2p-work-batch.h"
+#include "p2p-quic-endpoint.h"
 
 #include <string.h>
 
@@ -659,6 +660,25 @@ p2p_quic_connection_new_server_validated (P2pPacketPath *path, P2pIdentity *iden
   return g_steal_pointer (&self);
 }
 
+static void
+describe_remote_net (P2pQuicConnection *self, gpointer data)
+{
+  char **out = data;
+
+  if (self->path)
+    *out = p2p_packet_path_describe_remote (self->path);
+}
+
+static char *
+quic_dup_remote_host (P2pConnection *conn)
+{
+  g_autofree char *desc = NULL;
+
+  /* (the path and its address change on the network thread) */
+  p2p_quic_conn_run_on_net_thread (P2P_QUIC_CONNECTION (conn), describe_remote_net, &desc);
+  return p2p_address_limit_key_from_text (desc);
+}
+
 P2pPacketPath *
 p2p_quic_connection_get_path (P2pQuicConnection *self)
 {
@@ -819,6 +839,7 @@ p2p_quic_connection_class_init (P2pQuicConnectionClass *klass)
   gobject_class->dispose = p2p_quic_connection_dispose;
   gobject_class->finalize = p2p_quic_connection_finalize;
   conn_class->get_peer_id = quic_get_peer_id;
+  conn_class->dup_remote_host = quic_dup_remote_host;
   conn_class->get_protocol_version = quic_get_protocol_version;
   conn_class->get_peer_capabilities = quic_get_peer_capabilities;
   conn_class->is_connected = quic_is_connected;

@@ -80,6 +80,34 @@ refuse (P2pQuicEndpoint *self, const char *reason)
 /* --------------------------------------------------------- limit keys */
 
 char *
+p2p_address_limit_key_from_text (const char *hostport)
+{
+  g_autofree char *ip = NULL;
+  g_autoptr (GInetAddress) ia = NULL;
+  g_autoptr (GSocketAddress) sa = NULL;
+  const char *end;
+
+  if (hostport == NULL)
+    return NULL;
+  if (hostport[0] == '[') {
+    end = strchr (hostport, ']');
+    if (end == NULL)
+      return NULL;
+    ip = g_strndup (hostport + 1, end - hostport - 1);
+  } else {
+    gsize n = strcspn (hostport, " ");
+
+    end = g_strrstr_len (hostport, n, ":");
+    ip = g_strndup (hostport, end ? (gsize) (end - hostport) : n);
+  }
+  ia = g_inet_address_new_from_string (ip);
+  if (ia == NULL)
+    return NULL;
+  sa = g_inet_socket_address_new (ia, 0);
+  return p2p_address_limit_key (sa);
+}
+
+char *
 p2p_address_limit_key (GSocketAddress *addr)
 {
   GInetAddress *ia;

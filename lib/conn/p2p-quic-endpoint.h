@@ -16,6 +16,9 @@ G_BEGIN_DECLS
  * IPv4-mapped in IPv6), an IPv6 address as its /64 ("2001:db8::/64").
  * Used by the endpoint's handshake limits and the rendezvous. */
 char *p2p_address_limit_key (GSocketAddress *addr);
+/* The same from a path's description ("IP:PORT", "[IPv6]:PORT", either
+ * followed by " (...)"); NULL when it names no IP address. */
+char *p2p_address_limit_key_from_text (const char *hostport);
 
 /* ---- P2pQuicEndpoint: dial and accept over one datagram socket ---- */
 #define P2P_TYPE_QUIC_ENDPOINT (p2p_quic_endpoint_get_type ())

@@ -22,7 +22,63 @@ request_free (Request *r)
   g_object_unref (r->stream);
   g_object_unref (r->cancel);
   g_free (r->peer);
+  g_free (r->host);
   g_free (r);
+}
+
+/* Counts @r's host up (+1) or down (-1) (the lock). */
+static void
+host_count_locked (P2pFileService *self, const char *host, gint delta)
+{
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_host, host));
+
+  if (delta < 0 && n <= 1)
+    g_hash_table_remove (self->per_host, host);
+  else
+    g_hash_table_insert (self->per_host, g_strdup (host), GUINT_TO_POINTER (n + delta));
+}
+
+/* The server is full and a request from @host came: if some host holds at
+ * least two more requests than @host does, its oldest request is cancelled
+ * (its client reads a reset stream) and TRUE returned: the newcomer may
+ * start at once, the evicted thread ends soon (counted in evicting). Many
+ * identities on one host (they cost nothing) then cannot keep every slot
+ * from other hosts; a host holding its share is never evicted. */
+static gboolean
+make_room_for_host_locked (P2pFileService *self, const char *host)
+{
+  guint mine = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_host, host));
+  const char *biggest = NULL;
+  guint most = 0;
+  Request *oldest = NULL;
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_hash_table_iter_init (&iter, self->per_host);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    if (GPOINTER_TO_UINT (value) > most) {
+      most = GPOINTER_TO_UINT (value);
+      biggest = key;
+    }
+  if (biggest == NULL || most < mine + 2)
+    return FALSE;
+  for (guint i = 0; i < self->requests->len; i++) {
+    Request *r = g_ptr_array_index (self->requests, i);
+
+    if (!r->evicted && g_str_equal (r->host, biggest)
+        && (oldest == NULL || r->started_us < oldest->started_us))
+      oldest = r;
+  }
+  if (oldest == NULL)
+    return FALSE;
+  g_debug ("file service: full; the oldest of the %u requests of host %s (peer %s) makes "
+      "room for host %s", most, biggest, oldest->peer, host);
+  oldest->evicted = TRUE;
+  host_count_locked (self, oldest->host, -1);
+  self->evicting++;
+  self->n_evicted++;
+  g_cancellable_cancel (oldest->cancel);
+  return TRUE;
 }
 
 static gpointer
@@ -93,6 +149,10 @@ done:
   g_mutex_lock (&self->lock);
   g_ptr_array_remove_fast (self->requests, r);
   self->active--;
+  if (r->evicted)
+    self->evicting--;
+  else
+    host_count_locked (self, r->host, -1);
   {
     guint n = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_peer, r->peer));
 
@@ -124,8 +184,8 @@ peer_allowed_locked (P2pFileService *self, P2pConnection *conn)
 
 /* Takes @stream: starts its request or answers the refusal. */
 void
-p2p_file_service_start_request (P2pFileService *self, P2pConnection *conn, GIOStream *stream,
-    GCancellable *conn_cancel)
+p2p_file_service_start_request (P2pFileService *self, P2pConnection *conn, const char *host,
+    GIOStream *stream, GCancellable *conn_cancel)
 {
   const P2pPeerId *id = p2p_connection_get_peer_id (conn);
   g_autofree char *peer = id ? p2p_peer_id_to_string (id) : g_strdup ("(unknown)");
@@ -146,10 +206,11 @@ p2p_file_service_start_request (P2pFileService *self, P2pConnection *conn, GIOSt
     refuse = P2P_FILE_STATUS_TOO_MANY_REQUESTS;
     text = g_strdup_printf ("too many requests: this peer already has %u in progress "
         "(the limit per peer)", n);
-  } else if (self->active >= self->max_streams) {
+  } else if (self->active - self->evicting >= self->max_streams
+      && !make_room_for_host_locked (self, host ? host : peer)) {
     refuse = P2P_FILE_STATUS_TOO_MANY_REQUESTS;
     text = g_strdup_printf ("too many requests: the server has %u in progress (its limit)",
-        self->active);
+        self->active - self->evicting);
   }
   if (refuse == P2P_FILE_STATUS_OK) {
     Request *r = g_new0 (Request, 1);
@@ -158,8 +219,10 @@ p2p_file_service_start_request (P2pFileService *self, P2pConnection *conn, GIOSt
     r->conn = g_object_ref (conn);
     r->stream = g_object_ref (stream);
     r->peer = g_strdup (peer);
+    r->host = g_strdup (host ? host : peer);
     r->cancel = g_cancellable_new ();
-    r->progress_us = g_get_monotonic_time ();
+    r->progress_us = r->started_us = g_get_monotonic_time ();
+    host_count_locked (self, r->host, +1);
     g_hash_table_insert (self->per_peer, g_strdup (peer), GUINT_TO_POINTER (n + 1));
     self->active++;
     self->threads++;

@@ -19,6 +19,9 @@ typedef struct {
   P2pConnection *conn;
   GIOStream *stream;
   char *peer;                   /* text peer ID */
+  char *host;                   /* p2p_connection_dup_remote_host(), else the peer */
+  gint64 started_us;
+  gboolean evicted;             /* cancelled to make room for another host (lock) */
   GCancellable *cancel;
   gint64 progress_us;           /* monotonic, last progress (lock) */
   gboolean answered;            /* the answer ended with its FIN (request thread) */
@@ -55,6 +58,9 @@ struct _P2pFileService {
   guint active;                 /* requests in progress */
   guint open_files;
   GHashTable *per_peer;         /* peer text -> GUINT count */
+  GHashTable *per_host;         /* host -> GUINT count (evicted ones not counted) */
+  guint evicting;               /* evicted requests whose threads still run */
+  guint64 n_evicted;
   GPtrArray *requests;          /* Request*, in progress */
   GPtrArray *cancels;           /* GCancellable* of connection/listener threads */
   GThread *watchdog;
@@ -64,9 +70,10 @@ struct _P2pFileService {
 
 /* ---- p2p-file-request.c ---- */
 
-/* Takes @stream: starts its request or answers the refusal. */
+/* Takes @stream: starts its request or answers the refusal. @host: the
+ * connection's (p2p_connection_dup_remote_host()), nullable. */
 void p2p_file_service_start_request (P2pFileService *self, P2pConnection *conn,
-    GIOStream *stream, GCancellable *conn_cancel);
+    const char *host, GIOStream *stream, GCancellable *conn_cancel);
 
 /* ---- p2p-file-answer.c ---- */
 

@@ -82,6 +82,11 @@ static gpointer
 connection_thread (gpointer data)
 {
   Job *j = data;
+  /* where it comes from, for the fair share of the request slots (an
+   * identity costs nothing to make, an address does) */
+  g_autofree char *host = p2p_connection_dup_remote_host (j->conn);
+
+  g_debug ("file service: a connection from host %s", host ? host : "(unknown)");
 
   for (;;) {
     g_autoptr (GError) error = NULL;
@@ -91,7 +96,7 @@ connection_thread (gpointer data)
       g_debug ("file service: connection done: %s", error->message);
       break;
     }
-    p2p_file_service_start_request (j->service, j->conn, stream, j->cancel);
+    p2p_file_service_start_request (j->service, j->conn, host, stream, j->cancel);
   }
   job_done (j);
   return NULL;
@@ -388,6 +393,7 @@ p2p_file_service_finalize (GObject *object)
   g_free (self->root_error);
   g_array_unref (self->allowed);
   g_hash_table_unref (self->per_peer);
+  g_hash_table_unref (self->per_host);
   g_ptr_array_unref (self->requests);
   g_ptr_array_unref (self->cancels);
   p2p_chunk_pool_unref (self->chunks);
@@ -520,6 +526,7 @@ p2p_file_service_init (P2pFileService *self)
   self->stall_timeout_ms = DEFAULT_STALL_TIMEOUT_MS;
   self->allowed = g_array_new (FALSE, FALSE, sizeof (P2pPeerId));
   self->per_peer = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->per_host = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->requests = g_ptr_array_new ();
   self->cancels = g_ptr_array_new_with_free_func (g_object_unref);
 }

@@ -56,6 +56,10 @@ void p2p_quic_provider_pool_add (P2pQuicProvider *self, const char *peer_str,
     P2pConnection *conn);
 /* (transfer none) the endpoint to dial @family addresses from (opened on
  * first use). */
+/* A QUIC endpoint on a new UDP socket bound to @bind ("IP:PORT") with the
+ * provider's identity and session settings (network thread). */
+P2pQuicEndpoint *p2p_quic_provider_new_endpoint_net (P2pQuicProvider *self, const char *bind,
+    GError **error);
 P2pQuicEndpoint *p2p_quic_provider_get_dial_endpoint (P2pQuicProvider *self,
     GSocketFamily family, GError **error);
 /* TRUE when P2P_BOOTSTRAP_PEERS names a rendezvous. */

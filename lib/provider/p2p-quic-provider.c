@@ -111,8 +111,8 @@ p2p_quic_provider_pool_add (P2pQuicProvider *self, const char *peer_str, P2pConn
 
 /* ------------------------------------------------------------ sockets */
 
-static P2pQuicEndpoint *
-new_endpoint_net (P2pQuicProvider *self, const char *bind, GError **error)
+P2pQuicEndpoint *
+p2p_quic_provider_new_endpoint_net (P2pQuicProvider *self, const char *bind, GError **error)
 {
   g_autoptr (P2pUdpSocket) sock = p2p_udp_socket_new (bind,
       p2p_net_thread_get_context (self->net), error);
@@ -129,7 +129,7 @@ p2p_quic_provider_get_dial_endpoint (P2pQuicProvider *self, GSocketFamily family
   guint i = family == G_SOCKET_FAMILY_IPV6 ? 1 : 0;
 
   if (self->dial_ep[i] == NULL) {
-    self->dial_ep[i] = new_endpoint_net (self, i ? "[::]:0" : ":0", error);
+    self->dial_ep[i] = p2p_quic_provider_new_endpoint_net (self, i ? "[::]:0" : ":0", error);
     if (self->dial_ep[i] == NULL) {
       g_prefix_error (error, "cannot open a UDP socket to dial from: ");
       return NULL;
@@ -404,7 +404,7 @@ listen_net (gpointer data)
   if (self->allowed == NULL
       && !p2p_config_parse_allowed_peer_ids (self->config, &self->allowed, &l->error))
     return;
-  l->ep = new_endpoint_net (self, l->address, &l->error);
+  l->ep = p2p_quic_provider_new_endpoint_net (self, l->address, &l->error);
   if (l->ep == NULL)
     return;
   p2p_quic_endpoint_set_counters (l->ep, self->counters);

@@ -686,6 +686,126 @@ test_junk_after_request (Fixture *f, gconstpointer data)
 }
 
 typedef struct {
+  P2pQuicProvider *p;
+  const char *bind;
+  GError *error;
+} DialFrom;
+
+static void
+dial_from_net (gpointer data)
+{
+  DialFrom *d = data;
+
+  d->p->dial_ep[0] = p2p_quic_provider_new_endpoint_net (d->p, d->bind, &d->error);
+}
+
+/* A connection from a provider of its own (a new identity), dialling from
+ * @bind ("127.0.0.2:0": another loopback address, another host). */
+static P2pConnection *
+connect_from (Fixture *f, const char *bind, P2pQuicProvider **provider)
+{
+  g_autoptr (P2pConfig) cfg = p2p_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocketAddress) local = p2p_listener_get_local_address (f->listener);
+  g_autofree char *id = NULL, *peer = NULL;
+  P2pConnection *conn;
+
+  cfg->idle_timeout_ms = 10000;
+  cfg->keepalive_ms = 0;
+  cfg->listen_port = 0;
+  *provider = p2p_quic_provider_new (NULL, cfg);
+  if (bind) {
+    DialFrom d = { *provider, bind, NULL };
+
+    p2p_net_thread_invoke_sync ((*provider)->net, dial_from_net, &d);
+    g_assert_no_error (d.error);
+  }
+  /* the server's ID: the peer of the fixture's connection */
+  id = p2p_peer_id_to_string (p2p_connection_get_peer_id (f->conn));
+  peer = g_strdup_printf ("%s@127.0.0.1:%u", id,
+      g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)));
+  conn = p2p_provider_connect (P2P_PROVIDER (*provider), peer, NULL, &error);
+  g_assert_no_error (error);
+  return conn;
+}
+
+static guint
+active_requests (Fixture *f)
+{
+  guint n;
+
+  g_mutex_lock (&f->service->lock);
+  n = f->service->active - f->service->evicting;
+  g_mutex_unlock (&f->service->lock);
+  return n;
+}
+
+/* The server is full of one host's requests (many identities cost it
+ * nothing): a request from another host takes the slot of that host's
+ * oldest request, whose client reads a reset; a request from the same
+ * host is still refused. Before, one host with 4 identities kept every
+ * slot from everyone (an adversarial review: TOO_MANY_REQUESTS for every
+ * other player for as long as it kept them). */
+static void
+test_fair_share_by_host (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) held = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GBytes) b = NULL;
+  g_autoptr (P2pConnection) same = NULL, other = NULL;
+  P2pQuicProvider *pa = NULL, *pb = NULL;
+  guint8 partial[5] = { P2P_FILE_PROTOCOL_VERSION, P2P_FILE_REQUEST_GET, 0, 7, 0 };
+  guint8 x;
+  gssize got = 0;
+  guint64 evicted;
+
+  g_object_set (f->service, "max-streams", 4, NULL);
+  /* 127.0.0.1 holds the 4 slots with requests that never complete */
+  for (guint i = 0; i < 4; i++) {
+    GIOStream *s = p2p_connection_open_stream (f->conn, NULL, &error);
+
+    g_assert_no_error (error);
+    g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (s), partial,
+            sizeof partial, NULL, NULL, NULL));
+    g_assert_true (g_output_stream_flush (g_io_stream_get_output_stream (s), NULL, NULL));
+    g_ptr_array_add (held, s);
+  }
+  for (guint i = 0; i < 2000 && active_requests (f) < 4; i++)
+    g_usleep (5000);
+  g_assert_cmpuint (active_requests (f), ==, 4);
+
+  /* another identity on the same host: refused, nothing evicted */
+  same = connect_from (f, NULL, &pa);
+  b = p2p_file_client_get (same, "big.bin", 0, 10, NULL, NULL, &error);
+  g_assert_null (b);
+  g_assert_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_TOO_MANY_REQUESTS);
+  g_clear_error (&error);
+
+  /* another host: served, one of 127.0.0.1's requests gives way */
+  other = connect_from (f, "127.0.0.2:0", &pb);
+  b = p2p_file_client_get (other, "big.bin", 0, 10, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (b);
+  g_assert_cmpmem (g_bytes_get_data (b, NULL), g_bytes_get_size (b), f->big, 10);
+  g_mutex_lock (&f->service->lock);
+  evicted = f->service->n_evicted;
+  g_mutex_unlock (&f->service->lock);
+  g_assert_cmpuint (evicted, ==, 1);
+  /* the oldest held request is the one reset */
+  got = g_input_stream_read (g_io_stream_get_input_stream (held->pdata[0]), &x, 1, NULL,
+      &error);
+  g_assert_cmpint (got, ==, -1);
+  g_assert_nonnull (error);
+  g_test_message ("the evicted request's client reads: %s", error->message);
+
+  g_clear_object (&same);
+  g_clear_object (&other);
+  g_ptr_array_set_size (held, 0);
+  g_object_unref (pa);
+  g_object_unref (pb);
+}
+
+typedef struct {
   const char *root;
   gint stop;
 } Swapper;
@@ -944,6 +1064,7 @@ main (int argc, char **argv)
   T ("not-allowed", test_not_allowed);
   T ("stalled-answers-reset", test_stalled_answers_reset);
   T ("junk-after-request", test_junk_after_request);
+  T ("fair-share-by-host", test_fair_share_by_host);
   T ("swap-race", test_swap_race);
 #undef T
   return g_test_run ();

@@ -56,6 +56,8 @@ struct _P2pConnectionClass {
       GCancellable *cancellable, GError **error);
   /* NULL = nothing (what arrives is kept until read) */
   void (*stop_reading) (P2pConnection *self, GIOStream *stream);
+  /* NULL = not known */
+  char *(*dup_remote_host) (P2pConnection *self);
 };
 
 /* Queues one message (at most P2P_MAX_MESSAGE_SIZE bytes; more is
@@ -111,6 +113,10 @@ P2P_EXPORT void p2p_connection_stop_reading (P2pConnection *self, GIOStream *str
 P2P_EXPORT gboolean p2p_connection_write_stream_bytes (P2pConnection *self, GIOStream *stream,
     GBytes *bytes, GCancellable *cancellable, GError **error);
 P2P_EXPORT const P2pPeerId *p2p_connection_get_peer_id (P2pConnection *self);
+/* The host the peer's packets come from, as per-host limits count it: an
+ * IPv4 address, an IPv6 /64 ("2001:db8::/64"); NULL when not known
+ * (transfer full). */
+P2P_EXPORT char *p2p_connection_dup_remote_host (P2pConnection *self);
 P2P_EXPORT gboolean p2p_connection_is_connected (P2pConnection *self);
 /* Protocol evolution (docs/protocol.md §3.1): the negotiated version and
  * the named capabilities the peer advertised ("files", ...). */
