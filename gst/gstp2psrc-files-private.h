@@ -52,6 +52,10 @@ struct _GstP2pFileReader {
   gboolean ended;               /* end(): the application's EOS (cancel_lock) */
   guint32 eos_seqnum;
   P2pConnection *conn;
+  /* conn's "connected" was posted: once the peer answered on it (with
+   * early streams the handshake ends after the first requests went out:
+   * a refused peer never gets a "connected") */
+  gboolean conn_said;
   char *peer;
   gboolean have_first;
   P2pFileHeader first;
@@ -94,6 +98,8 @@ void gst_p2p_file_reader_post_error (GstP2pFileReader *self, const GError *err);
 void gst_p2p_file_reader_unlock_and_post (GstP2pFileReader *self);
 /* The connection, dialled if there is none (connect-timeout). */
 gboolean gst_p2p_file_reader_ensure_conn (GstP2pFileReader *self, GError **error);
+/* The peer answered on the connection: its "connected" message, once. */
+void gst_p2p_file_reader_say_connected (GstP2pFileReader *self);
 /* (transfer full) the "disconnected" p2p-connection message of the
  * reader's connection (which must be set), with @reason. */
 GstMessage *gst_p2p_file_reader_disconnected_message (GstP2pFileReader *self,

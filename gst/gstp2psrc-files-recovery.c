@@ -110,9 +110,18 @@ gst_p2p_file_reader_ensure_conn (GstP2pFileReader *self, GError **error)
   self->conn = gst_p2p_object_connect (self->obj, timeout, self->cancel, error);
   if (self->conn == NULL)
     return FALSE;
+  self->conn_said = FALSE;
+  return TRUE;
+}
+
+void
+gst_p2p_file_reader_say_connected (GstP2pFileReader *self)
+{
+  if (self->conn == NULL || self->conn_said)
+    return;
+  self->conn_said = TRUE;
   g_queue_push_tail (&self->deferred,
       gst_p2p_object_connection_message (self->obj, self->conn, "connected"));
-  return TRUE;
 }
 
 gboolean
@@ -196,7 +205,7 @@ gst_p2p_file_reader_with_recovery (GstP2pFileReader *self, ReadOnce once, guint6
           "offset %" G_GUINT64_FORMAT ": %s", self->path, self->reconnects, RECONNECT_MAX,
           at, err->message);
       /* the lost connection's "disconnected" first, then the attempt's */
-      if (self->conn)
+      if (self->conn && self->conn_said)
         g_queue_push_tail (&self->deferred,
             gst_p2p_file_reader_disconnected_message (self, err->message));
       g_queue_push_tail (&self->deferred,

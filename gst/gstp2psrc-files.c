@@ -241,7 +241,8 @@ gst_p2p_file_reader_unref (GstP2pFileReader *self)
     else
       kept = gst_p2p_object_release_connection (self->obj, self->conn, "receiver stopped");
     /* every "connected" gets its "disconnected", as in the stream mode */
-    gst_element_post_message (self->element, gst_p2p_file_reader_disconnected_message (self,
+    if (self->conn_said)
+      gst_element_post_message (self->element, gst_p2p_file_reader_disconnected_message (self,
             kept ? "receiver stopped (the connection is kept for the next p2psrc: "
             "keep-alive)" : "receiver stopped"));
     g_object_unref (self->conn);
@@ -302,10 +303,15 @@ restart_window (GstP2pFileReader *self, guint64 at, guint64 want, GError **error
 static gboolean
 pending_header (GstP2pFileReader *self, Pending *p, GError **error)
 {
+  gboolean answered;
+
   if (p->have_header)
     return TRUE;
-  if (!p2p_file_client_read_header (p->stream, &p->header, self->cancel, error)
-      || !gst_p2p_file_reader_check_validator (self, &p->header, error))
+  answered = p2p_file_client_read_header (p->stream, &p->header, self->cancel, error);
+  /* an answer, also an error status: the peer took the connection */
+  if (answered || (error && *error && (*error)->domain == P2P_FILE_ERROR))
+    gst_p2p_file_reader_say_connected (self);
+  if (!answered || !gst_p2p_file_reader_check_validator (self, &p->header, error))
     return FALSE;
   if (p->header.body_len > p->len) {
     g_set_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_PROTOCOL,
