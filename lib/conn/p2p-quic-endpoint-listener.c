@@ -350,6 +350,7 @@ static gboolean
 close_pending_cb (gpointer data)
 {
   close_pending_net (data);
+  p2p_quic_endpoint_end_dial_waits (data);
   return G_SOURCE_REMOVE;
 }
 

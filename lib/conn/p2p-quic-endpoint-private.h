@@ -133,5 +133,8 @@ void p2p_quic_endpoint_on_server_established (P2pQuicConnection *conn, gpointer 
 /* Stops accepting and fails the waiting accepts; @close_pending also closes
  * the handshakes in progress (on the network thread). */
 void p2p_quic_endpoint_close_full (P2pQuicEndpoint *self, gboolean close_pending);
+/* Ends the dials waiting for an old connection's close (CLOSED) (network
+ * thread). */
+void p2p_quic_endpoint_end_dial_waits (P2pQuicEndpoint *self);
 
 G_END_DECLS

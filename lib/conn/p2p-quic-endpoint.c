@@ -583,6 +583,13 @@ p2p_quic_endpoint_dial_async (P2pQuicEndpoint *self, GSocketAddress *remote,
       : 30 * G_GUINT64_CONSTANT (1000000000);
   d->remote = g_object_ref (remote);
   d->peer = *peer;
+  if (g_hash_table_lookup (self->dials, d->key)) {
+    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
+        "a dial to %s over this socket is in progress (one connection per remote address)",
+        d->key);
+    g_object_unref (task);
+    return;
+  }
   if (dial_wait (self, task))
     return;
   dial_start (self, task);
@@ -616,6 +623,9 @@ dial_wait (P2pQuicEndpoint *self, GTask *task)
     return TRUE;
   }
   g_debug ("%s: a closed connection is still closing there: the dial waits for it", d->key);
+  /* (in the table of dials: a second dial to the address fails at once,
+   * and the endpoint's close ends the wait) */
+  g_hash_table_replace (self->dials, d->key, d);
   d->waiting = task;
   d->wait_path = g_object_ref (r->path);
   d->wait_closed_id = g_signal_connect_swapped (r->path, "closed",
@@ -655,34 +665,62 @@ dial_wait_over (DialData *d, gboolean cut_short)
 {
   P2pQuicEndpoint *self = d->self;
   GTask *task = d->waiting;
+  g_autoptr (P2pSocketPath) waited = d->wait_path ? g_object_ref (d->wait_path) : NULL;
   gboolean closed;
+  Remote *r;
 
   dial_wait_clear (d);
   g_mutex_lock (&self->lock);
   closed = self->closed;
   g_mutex_unlock (&self->lock);
   if (g_cancellable_is_cancelled (d->internal)) {
+    if (self->dials && g_hash_table_lookup (self->dials, d->key) == d)
+      g_hash_table_remove (self->dials, d->key);
     g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
         "the dial to %s was cancelled", d->key);
     g_object_unref (task);
     return;
   }
   if (closed || self->remotes == NULL) {
+    if (self->dials && g_hash_table_lookup (self->dials, d->key) == d)
+      g_hash_table_remove (self->dials, d->key);
     g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_CLOSED,
         "cannot dial %s: the endpoint is closed", d->key);
     g_object_unref (task);
     return;
   }
-  if (cut_short && g_hash_table_lookup (self->remotes, d->key)) {
+  /* only the connection waited for is cut short: the address may have
+   * gone to another one since (the peer dialled us from it) */
+  r = g_hash_table_lookup (self->remotes, d->key);
+  if (cut_short && r && r->path == waited) {
     g_debug ("%s: the closed connection there is still closing after %" G_GUINT64_FORMAT
         " ms: its close is cut short for the new dial", d->key,
         MIN (DIAL_WAIT_CLOSE_NS, d->timeout_ns) / 1000000);
     g_hash_table_remove (self->remotes, d->key);
   }
-  /* (another connection to the address since: wait again or fail) */
-  if (!cut_short && dial_wait (self, task))
+  /* (another connection to the address since: wait for it or fail) */
+  if (dial_wait (self, task))
     return;
   dial_start (self, task);
+}
+
+/* The endpoint closed: dials waiting for an old connection's close end
+ * now (CLOSED), not at the end of their wait (network thread). */
+void
+p2p_quic_endpoint_end_dial_waits (P2pQuicEndpoint *self)
+{
+  g_autoptr (GPtrArray) waiting = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer value;
+
+  if (self->dials == NULL)
+    return;
+  g_hash_table_iter_init (&iter, self->dials);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (((DialData *) value)->waiting)
+      g_ptr_array_add (waiting, value);
+  for (guint i = 0; i < waiting->len; i++)
+    dial_wait_over (g_ptr_array_index (waiting, i), FALSE);
 }
 
 static gboolean

@@ -210,13 +210,27 @@ p2p_quic_session_progress_close (P2pQuicSession *s)
   }
 }
 
+/* Why the session is closed or failing, when known (transfer none). */
+const GError *
+p2p_quic_session_peek_close_error (P2pQuicSession *s)
+{
+  return s->error ? s->error : s->fatal_error;
+}
+
 gboolean
 p2p_quic_session_check_open (P2pQuicSession *s, GError **error)
 {
   if (s->state == P2P_QUIC_STATE_CLOSED || s->state == P2P_QUIC_STATE_CLOSING ||
       s->close_requested || s->fatal_set) {
-    g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED, "the connection is %s",
-        s->state == P2P_QUIC_STATE_CLOSED ? "closed" : "closing");
+    const GError *why = p2p_quic_session_peek_close_error (s);
+
+    /* the reason when known (a refused handshake is AUTHENTICATION_FAILED:
+     * a caller must not take it for a lost connection and dial again) */
+    if (why)
+      g_propagate_error (error, g_error_copy (why));
+    else
+      g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED, "the connection is %s",
+          s->state == P2P_QUIC_STATE_CLOSED ? "closed" : "closing");
     return FALSE;
   }
   return TRUE;

@@ -2656,21 +2656,19 @@ test_dial_again_after_close (Fixture *f, gconstpointer data)
   unref_on_net (f, client);
 }
 
-/* The same, but the old connection's close cannot end soon (its server
- * crashed: nothing acknowledges it) and a new server (another identity)
- * has come up on the same port: the dial waits about a second for the old
- * close, then cuts it short and connects. */
-static void
-test_dial_after_stuck_close (Fixture *f, gconstpointer data)
+/* A client endpoint whose connection to the server's address is closed
+ * but cannot finish its close (its server crashed: nothing acknowledges
+ * it), and a new server (identity @other) on the same port. Returns the
+ * client; *@old: the closing connection. */
+static P2pQuicEndpoint *
+stuck_close_setup (Fixture *f, P2pIdentity *other, P2pConnection **old)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (P2pIdentity) other = p2p_identity_new ();
   g_autofree char *bind = NULL;
   P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
   NewEndpoint ne = { f, other, NULL, NULL, NULL };
   P2pConnection *c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
-  P2pConnection *s, *c2, *s2;
-  gint64 t0, waited;
+  P2pConnection *s;
 
   g_assert_no_error (error);
   s = accept_one (f);
@@ -2689,6 +2687,20 @@ test_dial_after_stuck_close (Fixture *f, gconstpointer data)
   g_assert_no_error (ne.error);
   f->server = ne.ep;
   p2p_quic_endpoint_set_accepting (f->server, TRUE, NULL, 64);
+  *old = c;
+  return client;
+}
+
+/* The same, but the old connection's close cannot end soon: the dial
+ * waits about a second for it, then cuts it short and connects. */
+static void
+test_dial_after_stuck_close (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pIdentity) other = p2p_identity_new ();
+  P2pConnection *c, *c2, *s2;
+  P2pQuicEndpoint *client = stuck_close_setup (f, other, &c);
+  gint64 t0, waited;
 
   t0 = g_get_monotonic_time ();
   c2 = dial (f, client, p2p_identity_get_peer_id (other), &error);
@@ -2709,35 +2721,128 @@ test_dial_after_stuck_close (Fixture *f, gconstpointer data)
   unref_on_net (f, client);
 }
 
-/* A dial that waits for an old connection's close is cancelled: it fails
- * with CANCELLED at once, and a later dial works. */
+typedef struct {
+  Dial d;
+  gint64 done_us;
+} TimedDial;
+
+static void
+timed_dial_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  TimedDial *t = data;
+
+  t->done_us = g_get_monotonic_time ();
+  dial_done (source, res, &t->d);
+}
+
+static void
+timed_dial_net (gpointer data)
+{
+  TimedDial *t = data;
+
+  p2p_quic_endpoint_dial_async (t->d.ep, t->d.remote, t->d.peer, t->d.cancel,
+      timed_dial_done, t);
+}
+
+static void
+timed_dial_start (Fixture *f, TimedDial *t, P2pQuicEndpoint *ep, const P2pPeerId *peer,
+    GCancellable *cancel)
+{
+  memset (t, 0, sizeof *t);
+  t->d.f = f;
+  t->d.ep = ep;
+  t->d.remote = f->server_addr;
+  t->d.peer = peer;
+  t->d.cancel = cancel;
+  g_mutex_init (&t->d.lock);
+  g_cond_init (&t->d.cond);
+  p2p_net_thread_invoke_sync (f->nt, timed_dial_net, t);
+}
+
+/* (transfer full) the connection, or NULL and @error */
+static P2pConnection *
+timed_dial_wait (TimedDial *t, GError **error)
+{
+  gint64 end = g_get_monotonic_time () + WAIT_LIMIT_US;
+
+  g_mutex_lock (&t->d.lock);
+  while (!t->d.done)
+    g_assert_true (g_cond_wait_until (&t->d.cond, &t->d.lock, end));
+  g_mutex_unlock (&t->d.lock);
+  g_mutex_clear (&t->d.lock);
+  g_cond_clear (&t->d.cond);
+  if (t->d.error)
+    g_propagate_error (error, t->d.error);
+  return t->d.conn;
+}
+
+/* A dial that waits for an old connection's close is cancelled during the
+ * wait: it fails with CANCELLED then, not at the end of the wait; a
+ * second dial to the address meanwhile fails at once (one dial per
+ * address: before, it waited too and its end of the wait cut the first
+ * one's new connection, found in review); the next dial connects. */
 static void
 test_dial_wait_cancelled (Fixture *f, gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GCancellable) cancel = g_cancellable_new ();
-  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
-  const P2pPeerId *peer = p2p_identity_get_peer_id (f->server_id);
-  P2pConnection *c = dial (f, client, peer, &error);
-  P2pConnection *s, *c2;
-  gint64 t0;
+  g_autoptr (GError) error = NULL, error2 = NULL;
+  g_autoptr (P2pIdentity) other = p2p_identity_new ();
+  g_autoptr (GCancellable) cancel = timeout_cancellable (f, 200);
+  P2pConnection *c, *c2, *s2;
+  P2pQuicEndpoint *client = stuck_close_setup (f, other, &c);
+  const P2pPeerId *peer = p2p_identity_get_peer_id (other);
+  TimedDial t;
+  gint64 t0 = g_get_monotonic_time ();
 
-  g_assert_no_error (error);
-  s = accept_one (f);
-  send_str (c, "ping");
-  assert_receive_str (f, s, "ping");
-  /* the server's side is frozen for the moment: the close is not ACKed */
-  p2p_quic_endpoint_set_accepting (f->server, FALSE, NULL, 64);
-  p2p_net_thread_invoke_sync (f->nt, close_socket_net, f->server);
-  send_str (c, "unacknowledged");
-  p2p_connection_close (c, "done with it");
-  g_cancellable_cancel (cancel);
-  t0 = g_get_monotonic_time ();
-  c2 = dial_to (f, client, f->server_addr, peer, cancel, &error);
+  timed_dial_start (f, &t, client, peer, cancel);
+  c2 = dial (f, client, peer, &error2);
+  g_assert_null (c2);
+  g_assert_error (error2, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED);
+  g_assert_nonnull (strstr (error2->message, "in progress"));
+  c2 = timed_dial_wait (&t, &error);
   g_assert_null (c2);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-  g_assert_cmpint (g_get_monotonic_time () - t0, <, 500 * 1000);
-  unref_on_net (f, s);
+  g_assert_cmpint (t.done_us - t0, >=, 150 * 1000);
+  g_assert_cmpint (t.done_us - t0, <, 800 * 1000);
+  /* the next dial waits out the rest of the old close, then connects */
+  g_clear_error (&error);
+  c2 = dial (f, client, peer, &error);
+  g_assert_no_error (error);
+  s2 = accept_one (f);
+  send_str (c2, "after all");
+  assert_receive_str (f, s2, "after all");
+  g_assert_true (p2p_connection_is_connected (c2));
+  unref_on_net (f, c);
+  unref_on_net (f, c2);
+  unref_on_net (f, s2);
+  unref_on_net (f, client);
+}
+
+static void
+close_listener_net (gpointer data)
+{
+  p2p_listener_close (P2P_LISTENER (data));
+}
+
+/* The endpoint is closed while a dial waits for an old connection's
+ * close: the dial fails with CLOSED at once. */
+static void
+test_dial_wait_endpoint_closed (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pIdentity) other = p2p_identity_new ();
+  P2pConnection *c, *c2;
+  P2pQuicEndpoint *client = stuck_close_setup (f, other, &c);
+  TimedDial t;
+  gint64 t0;
+
+  timed_dial_start (f, &t, client, p2p_identity_get_peer_id (other), NULL);
+  g_usleep (100 * 1000);
+  t0 = g_get_monotonic_time ();
+  p2p_net_thread_invoke_sync (f->nt, close_listener_net, client);
+  c2 = timed_dial_wait (&t, &error);
+  g_assert_null (c2);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_CLOSED);
+  g_assert_cmpint (t.done_us - t0, <, 500 * 1000);
   unref_on_net (f, c);
   unref_on_net (f, client);
 }
@@ -2919,6 +3024,7 @@ main (int argc, char **argv)
   ADD ("dial-again-after-close", test_dial_again_after_close, NULL);
   ADD ("dial-after-stuck-close", test_dial_after_stuck_close, NULL);
   ADD ("dial-wait-cancelled", test_dial_wait_cancelled, NULL);
+  ADD ("dial-wait-endpoint-closed", test_dial_wait_endpoint_closed, NULL);
   ADD ("refused-when-not-accepting", test_refused_when_not_accepting, NULL);
   g_test_add_func ("/security/half-open-handshakes", test_half_open_handshakes);
   g_test_add_func ("/security/replayed-token-initial", test_replayed_token_initial);
