@@ -562,10 +562,10 @@ p2p_connection_abort_stream (P2pConnection *self, GIOStream *stream)
  *
  * The host the peer's packets come from now, as limits per host count it
  * (a peer ID costs nothing to make, an address does): an IPv4 address as
- * text, an IPv6 address as its /64 ("2001:db8::/64"). Over a relay, the
- * address the relay reports for the peer.
+ * text, an IPv6 address as its /64 ("2001:db8::/64").
  *
  * Returns: (transfer full) (nullable): the host, or %NULL when not known
+ *   or through a TURN relay (whose address every relayed peer shares)
  */
 char *
 p2p_connection_dup_remote_host (P2pConnection *self)

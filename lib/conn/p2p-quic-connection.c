@@ -665,7 +665,9 @@ describe_remote_net (P2pQuicConnection *self, gpointer data)
 {
   char **out = data;
 
-  if (self->path)
+  /* (through a TURN relay, the address seen is the relay's, which every
+   * peer relayed by it shares: no host then) */
+  if (self->path && p2p_packet_path_get_kind (self->path) != P2P_PATH_KIND_RELAY)
     *out = p2p_packet_path_describe_remote (self->path);
 }
 

@@ -38,19 +38,23 @@ host_count_locked (P2pFileService *self, const char *host, gint delta)
     g_hash_table_insert (self->per_host, g_strdup (host), GUINT_TO_POINTER (n + delta));
 }
 
-/* The server is full and a request from @host came: if some host holds at
- * least two more requests than @host does, its oldest request is cancelled
- * (its client reads a reset stream) and TRUE returned: the newcomer may
- * start at once, the evicted thread ends soon (counted in evicting). Many
+/* The server is full and a request from @host came: if the host holding
+ * the most requests holds more than its share (max-streams over the hosts
+ * with requests, the newcomer's counted) and at least two more than @host,
+ * its newest request (the least progress lost) is cancelled, its client
+ * reading a reset stream, and TRUE returned: the newcomer may start at
+ * once, the cancelled thread ends soon (counted in evicting). Many
  * identities on one host (they cost nothing) then cannot keep every slot
- * from other hosts; a host holding its share is never evicted. */
+ * from other hosts; a host within its share is never cut. */
 static gboolean
 make_room_for_host_locked (P2pFileService *self, const char *host)
 {
   guint mine = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_host, host));
+  guint hosts = g_hash_table_size (self->per_host) + (mine == 0 ? 1 : 0);
+  guint share = MAX (self->max_streams / MAX (hosts, 1), 1);
   const char *biggest = NULL;
   guint most = 0;
-  Request *oldest = NULL;
+  Request *newest = NULL;
   GHashTableIter iter;
   gpointer key, value;
 
@@ -60,24 +64,24 @@ make_room_for_host_locked (P2pFileService *self, const char *host)
       most = GPOINTER_TO_UINT (value);
       biggest = key;
     }
-  if (biggest == NULL || most < mine + 2)
+  if (biggest == NULL || most <= share || most < mine + 2)
     return FALSE;
   for (guint i = 0; i < self->requests->len; i++) {
     Request *r = g_ptr_array_index (self->requests, i);
 
     if (!r->evicted && g_str_equal (r->host, biggest)
-        && (oldest == NULL || r->started_us < oldest->started_us))
-      oldest = r;
+        && (newest == NULL || r->started_us > newest->started_us))
+      newest = r;
   }
-  if (oldest == NULL)
+  if (newest == NULL)
     return FALSE;
-  g_debug ("file service: full; the oldest of the %u requests of host %s (peer %s) makes "
-      "room for host %s", most, biggest, oldest->peer, host);
-  oldest->evicted = TRUE;
-  host_count_locked (self, oldest->host, -1);
+  g_debug ("file service: full; the newest of the %u requests of host %s (peer %s, its "
+      "share %u) makes room for host %s", most, biggest, newest->peer, share, host);
+  newest->evicted = TRUE;
+  host_count_locked (self, newest->host, -1);
   self->evicting++;
   self->n_evicted++;
-  g_cancellable_cancel (oldest->cancel);
+  g_cancellable_cancel (newest->cancel);
   return TRUE;
 }
 
@@ -206,8 +210,10 @@ p2p_file_service_start_request (P2pFileService *self, P2pConnection *conn, const
     refuse = P2P_FILE_STATUS_TOO_MANY_REQUESTS;
     text = g_strdup_printf ("too many requests: this peer already has %u in progress "
         "(the limit per peer)", n);
-  } else if (self->active - self->evicting >= self->max_streams
-      && !make_room_for_host_locked (self, host ? host : peer)) {
+  } else if (self->active - self->evicting > self->max_streams
+      || (self->active - self->evicting == self->max_streams
+          && !make_room_for_host_locked (self, host ? host : peer))) {
+    /* (above the limit: max-streams was lowered while they ran) */
     refuse = P2P_FILE_STATUS_TOO_MANY_REQUESTS;
     text = g_strdup_printf ("too many requests: the server has %u in progress (its limit)",
         self->active - self->evicting);

@@ -114,8 +114,8 @@ P2P_EXPORT gboolean p2p_connection_write_stream_bytes (P2pConnection *self, GIOS
     GBytes *bytes, GCancellable *cancellable, GError **error);
 P2P_EXPORT const P2pPeerId *p2p_connection_get_peer_id (P2pConnection *self);
 /* The host the peer's packets come from, as per-host limits count it: an
- * IPv4 address, an IPv6 /64 ("2001:db8::/64"); NULL when not known
- * (transfer full). */
+ * IPv4 address, an IPv6 /64 ("2001:db8::/64"); NULL when not known or
+ * relayed (transfer full). */
 P2P_EXPORT char *p2p_connection_dup_remote_host (P2pConnection *self);
 P2P_EXPORT gboolean p2p_connection_is_connected (P2pConnection *self);
 /* Protocol evolution (docs/protocol.md §3.1): the negotiated version and
