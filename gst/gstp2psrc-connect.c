@@ -220,6 +220,14 @@ gst_p2p_src_ensure_connected (GstP2pSrc *self)
       }
       GST_INFO_OBJECT (self, "connected to %s", self->conn_peer);
       gst_p2p_object_post_connection (self->obj, conn, "connected");
+      if (self->sender_flushing) {
+        /* the last connection was lost inside the sender's flush: its
+         * FLUSH_STOP may never come on this one; our pad flushes no more
+         * (what comes now starts with the stream's headers) */
+        GST_INFO_OBJECT (self, "reconnected inside the sender's flush: flush stopped");
+        self->sender_flushing = FALSE;
+        gst_pad_push_event (self->srcpad, gst_event_new_flush_stop (FALSE));
+      }
       g_clear_object (&listener);
       g_object_unref (cancellable);
       return TRUE;

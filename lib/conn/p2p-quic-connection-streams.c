@@ -127,6 +127,9 @@ cb_stream_reset (P2pQuicSession *s, gint64 stream_id, guint64 app_error, gpointe
   }
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
+  /* a writer blocked on it learns of a STOP_SENDING that came with the
+   * reset at the next drain: now */
+  p2p_quic_conn_schedule_work (self);
 }
 
 /* ----------------------------------------------------- network thread */

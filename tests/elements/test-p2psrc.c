@@ -521,6 +521,7 @@ typedef struct {
   GstBus *bus;
   P2pProvider *provider;
   P2pConnection *conn;
+  char *peer;                   /* how it dials the p2psrc: ID@127.0.0.1:PORT */
   guint64 epoch;                /* the "datagram-epoch" its datagrams carry */
 } HostilePeer;
 
@@ -558,6 +559,7 @@ hostile_peer_start (HostilePeer *h, const char *src_props, const char *sink_desc
   fail_unless (h->provider != NULL, "%s", err ? err->message : "");
   h->conn = p2p_provider_connect (h->provider, peer, NULL, &err);
   fail_unless (h->conn != NULL, "%s", err ? err->message : "");
+  h->peer = g_strdup (peer);
 }
 
 static void
@@ -581,6 +583,7 @@ hostile_peer_stop (HostilePeer *h)
   g_clear_object (&h->conn);
   gst_element_set_state (h->pipeline, GST_STATE_NULL);
   g_clear_object (&h->provider);
+  g_free (h->peer);
   gst_object_unref (h->bus);
   gst_object_unref (h->src);
   gst_object_unref (h->pipeline);
@@ -1100,6 +1103,69 @@ GST_START_TEST (test_buffer_inside_sender_flush)
   gst_message_unref (msg);
   fail_unless_equals_int (o.pts->len, 2);
   fail_unless_equals_uint64 (g_array_index (o.pts, guint64, 0), 10 * GST_MSECOND);
+  fail_unless_equals_uint64 (g_array_index (o.pts, guint64, 1), 30 * GST_MSECOND);
+
+  gst_object_unref (sink);
+  hostile_peer_stop (&h);
+  g_array_unref (o.pts);
+  g_mutex_clear (&o.lock);
+  g_cond_clear (&o.cond);
+}
+GST_END_TEST;
+
+/* The connection is lost between the sender's FLUSH_START and FLUSH_STOP
+ * and the sender comes back on a new one (reconnect=always): the stream
+ * flows again from the new connection's headers. Before, the pad stayed
+ * flushing and every later buffer was dropped (found in review). */
+GST_START_TEST (test_reconnect_inside_sender_flush)
+{
+  HostilePeer h = { 0 };
+  SeqOut o = { 0 };
+  GstElement *sink;
+  g_autoptr (GBytes) ready = NULL, ready2 = NULL;
+  g_autoptr (GError) err = NULL;
+  g_autofree char *peer = NULL;
+  GByteArray *out;
+  GstMessage *msg;
+
+  g_mutex_init (&o.lock);
+  g_cond_init (&o.cond);
+  o.pts = g_array_new (FALSE, FALSE, sizeof (guint64));
+  hostile_peer_start (&h, "reconnect=always reconnect-delay=10",
+      "fakesink name=sink sync=false async=false signal-handoffs=true");
+  sink = gst_bin_get_by_name (GST_BIN (h.pipeline), "sink");
+  g_signal_connect (sink, "handoff", G_CALLBACK (seq_handoff), &o);
+  ready = p2p_connection_receive (h.conn, NULL, &err);
+  fail_unless (ready != NULL, "%s", err ? err->message : "");
+  seq_send_headers (&h, "flush", "application/x-test");
+  flush_send_buffer (&h, 10);
+  fail_unless (seq_wait_buffers (&o, 1));
+  out = g_byte_array_new ();
+  p2p_frame_append (out, P2P_FRAME_FLUSH_START, NULL, 0);
+  seq_send_frame (&h, out);
+  flush_send_buffer (&h, 20);   /* inside the flush: dropped */
+  /* the connection goes, the sender dials again */
+  peer = g_strdup (h.peer);
+  p2p_connection_close (h.conn, "gone");
+  g_clear_object (&h.conn);
+  g_usleep (200 * 1000);
+  h.conn = p2p_provider_connect (h.provider, peer, NULL, &err);
+  fail_unless (h.conn != NULL, "%s", err ? err->message : "");
+  ready2 = p2p_connection_receive (h.conn, NULL, &err);
+  fail_unless (ready2 != NULL, "%s", err ? err->message : "");
+  h.epoch = 0;
+  seq_send_headers (&h, "flush", "application/x-test");
+  flush_send_buffer (&h, 30);
+  out = g_byte_array_new ();
+  p2p_frame_append (out, P2P_FRAME_EOS, NULL, 0);
+  seq_send_frame (&h, out);
+
+  msg = gst_bus_timed_pop_filtered (h.bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no EOS: the stream stalled after the reconnect");
+  p2p_test_assert_eos (msg);
+  gst_message_unref (msg);
+  fail_unless_equals_int (o.pts->len, 2);
   fail_unless_equals_uint64 (g_array_index (o.pts, guint64, 1), 30 * GST_MSECOND);
 
   gst_object_unref (sink);
@@ -2519,6 +2585,7 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_live_stats_at_eos);
   tcase_add_test (tc, test_live_datagrams_lost_exact);
   tcase_add_test (tc, test_buffer_inside_sender_flush);
+  tcase_add_test (tc, test_reconnect_inside_sender_flush);
   tcase_add_test (tc, test_live_caps_drain_held);
   tcase_add_test (tc, test_live_seqnum_frame_reliable);
   tcase_add_test (tc, test_live_uri_property);
