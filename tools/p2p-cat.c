@@ -451,10 +451,82 @@ do_connect (P2pIdentity *identity, P2pConfig *config, const char *peer)
   return rc;
 }
 
+/* ls PEER [PATH] / get PEER PATH: a peer's file service (p2p-serve, a
+ * player's P2pFileService): the entries of a directory (kind, size, name;
+ * the empty path is the served directory), or a file's bytes on stdout. */
+static int
+do_files (P2pIdentity *identity, P2pConfig *config, gboolean list, const char *peer,
+    const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (P2pProvider) provider = p2p_provider_new_from_config (identity, config, &error);
+  g_autoptr (P2pConnection) conn = NULL;
+  int rc = 0;
+
+  if (provider)
+    conn = connect_bounded (provider, peer, &error);
+  if (!conn)
+    return die ("cannot connect", error);
+  if (list) {
+    g_autoptr (GPtrArray) listing = p2p_file_client_list (conn, path, NULL, &error);
+
+    if (!listing) {
+      g_printerr ("p2p-cat: cannot list \"%s\": %s\n", path, error->message);
+      rc = 1;
+    }
+    for (guint i = 0; listing && i < listing->len; i++) {
+      GFileInfo *info = g_ptr_array_index (listing, i);
+      GFileType type = g_file_info_get_file_type (info);
+
+      g_print ("%s\t%" G_GOFFSET_FORMAT "\t%s\n", type == G_FILE_TYPE_DIRECTORY ? "dir"
+          : type == G_FILE_TYPE_REGULAR ? "file" : "other", g_file_info_get_size (info),
+          g_file_info_get_name (info));
+    }
+  } else {
+    g_autoptr (GIOStream) s = p2p_file_client_send_request (conn, P2P_FILE_REQUEST_GET, path,
+        0, P2P_FILE_TO_END, NULL, &error);
+    P2pFileHeader hdr;
+    guint8 *buf = g_malloc (CHUNK);
+    guint64 left = 0;
+
+    if (!s || !p2p_file_client_read_header (s, &hdr, NULL, &error)) {
+      g_printerr ("p2p-cat: cannot get \"%s\": %s\n", path, error->message);
+      rc = 1;
+    } else {
+      left = hdr.body_len;
+    }
+    while (rc == 0 && left > 0) {
+      gssize n = g_input_stream_read (g_io_stream_get_input_stream (s), buf,
+          MIN (left, CHUNK), NULL, &error);
+
+      if (n <= 0) {
+        g_printerr ("p2p-cat: \"%s\" ended after %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+            " bytes: %s\n", path, hdr.body_len - left, hdr.body_len,
+            error ? error->message : "end of stream");
+        rc = 1;
+        break;
+      }
+      if (fwrite (buf, 1, n, stdout) != (gsize) n) {
+        g_printerr ("p2p-cat: cannot write stdout: %s\n", g_strerror (errno));
+        rc = 1;
+        break;
+      }
+      left -= n;
+    }
+    g_free (buf);
+    if (fflush (stdout) != 0 && rc == 0) {
+      g_printerr ("p2p-cat: cannot write stdout: %s\n", g_strerror (errno));
+      rc = 1;
+    }
+  }
+  p2p_connection_close (conn, "done");
+  return rc;
+}
+
 int
 main (int argc, char **argv)
 {
-  g_autoptr (GOptionContext) ctx = g_option_context_new ("listen | connect PEER");
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("listen | connect PEER | ls PEER [PATH] | get PEER PATH");
 
   /* stdout carries the peer's bytes: every log line (G_MESSAGES_DEBUG
    * included) must go to stderr, never into the data. */
@@ -465,7 +537,11 @@ main (int argc, char **argv)
       "                    stderr is \"ticket: ...\": give it to the other side.\n"
       "  connect PEER      send stdin to PEER (a ticket, ID@HOST:PORT, or a bare peer ID:\n"
       "                    found on the LAN by mDNS, in a DHT (dht:// in P2P_BOOTSTRAP_PEERS)\n"
-      "                    or through --rendezvous), then close.\n\n"
+      "                    or through --rendezvous), then close.\n"
+      "  ls PEER [PATH]    list a directory of PEER's file service (p2p-serve): one line\n"
+      "                    per entry, KIND<tab>SIZE<tab>NAME (KIND: file, dir, other);\n"
+      "                    no PATH: the served directory itself.\n"
+      "  get PEER PATH     write the file PATH of PEER's file service to stdout.\n\n"
       "Both print \"path: direct\" or \"path: relay\" on stderr once connected.");
   g_option_context_set_description (ctx,
       "Environment: P2P_LISTEN_PORT, P2P_BOOTSTRAP_PEERS, P2P_RELAY_SERVERS, P2P_STUN_SERVERS,\n"
@@ -476,8 +552,25 @@ main (int argc, char **argv)
     g_printerr ("p2p-cat: %s (try --help)\n", error->message);
     return 1;
   }
+  if (argc >= 2 && (g_str_equal (argv[1], "ls") || g_str_equal (argv[1], "get"))) {
+    gboolean list = g_str_equal (argv[1], "ls");
+
+    if (argc < 3 || argc > 4 || (!list && argc != 4)) {
+      g_printerr ("p2p-cat: %s\n", list ? "ls needs PEER and at most one PATH"
+          : "get needs PEER and PATH");
+      return 1;
+    }
+    g_autoptr (P2pConfig) fconfig = make_config (&error);
+    if (!fconfig)
+      return die (NULL, error);
+    g_autoptr (P2pIdentity) fidentity = load_identity (FALSE, fconfig, &error);
+    if (!fidentity)
+      return die ("identity", error);
+    return do_files (fidentity, fconfig, list, argv[2], argc == 4 ? argv[3] : "");
+  }
   if (argc < 2 || (!g_str_equal (argv[1], "listen") && !g_str_equal (argv[1], "connect"))) {
-    g_printerr ("p2p-cat: expected \"listen\" or \"connect PEER\" (try --help)\n");
+    g_printerr ("p2p-cat: expected \"listen\", \"connect PEER\", \"ls PEER [PATH]\" or "
+        "\"get PEER PATH\" (try --help)\n");
     return 1;
   }
   gboolean listen = g_str_equal (argv[1], "listen");

@@ -132,7 +132,7 @@ request_thread (gpointer data)
   path[plen] = '\0';
   if (kind != P2P_FILE_REQUEST_LIST && plen == 0) {
     r->answered = p2p_file_answer_error (r->stream, kind, P2P_FILE_STATUS_IS_DIRECTORY,
-        "the empty path is the served directory (list it instead)", r->cancel);
+        "the empty path is the served directory (list it instead, e.g. with p2p-cat ls PEER)", r->cancel);
     goto done;
   }
   g_debug ("file service: %s %s \"%s\" %" G_GUINT64_FORMAT "+%" G_GUINT64_FORMAT,

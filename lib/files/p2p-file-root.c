@@ -181,7 +181,8 @@ p2p_file_service_open_below_root (P2pFileService *self, const char *path, gboole
    * directory or in "..") */
   if (S_ISDIR (found.st_mode) && !want_dir) {
     *status = P2P_FILE_STATUS_IS_DIRECTORY;
-    *text = g_strdup_printf ("\"%s\" is a directory (list it instead)", path);
+    *text = g_strdup_printf ("\"%s\" is a directory (list it instead, e.g. with p2p-cat ls "
+        "PEER PATH)", path);
     goto out;
   }
   if (!S_ISDIR (found.st_mode) && want_dir) {

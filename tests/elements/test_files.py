@@ -810,6 +810,37 @@ class FilesTest(TrackChecks, unittest.TestCase):
         finally:
             p.set_state(Gst.State.NULL)
 
+    def test_cat_ls_get(self):
+        """p2p-cat ls and get, the command-line side of the service: a
+        directory's entries (kind, size, name) as the file system has them,
+        a file's bytes identical, and a directory, a missing file and a
+        path out of the root as errors (exit 1, the server's reason)."""
+        cat = os.path.join(BUILD, 'tools', 'p2p-cat')
+
+        def run(*args):
+            return subprocess.run([cat] + list(args), capture_output=True, timeout=WAIT_S)
+        r = run('ls', self.ticket)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b'dir\t0\tArtist\n', r.stdout)
+        album = 'Artist/Album ü'
+        r = run('ls', self.ticket, album)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        listed = sorted(r.stdout.decode().splitlines())
+        expected = sorted('file\t%d\t%s' % (os.path.getsize(os.path.join(self.root, album, n)), n)
+                          for n in os.listdir(os.path.join(self.root, album)))
+        self.assertEqual(listed, expected)
+        rel = self.files['01 flac.flac']
+        r = run('get', self.ticket, rel)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(self.root, rel), 'rb') as f:
+            self.assertTrue(r.stdout == f.read())
+        for path, why in ((album, b'is a directory'), ('Artist/none.flac', b'no such file'),
+                          ('../outside/secret.flac', b'".."')):
+            r = run('get', self.ticket, path)
+            self.assertEqual(r.returncode, 1, path)
+            self.assertIn(why, r.stderr)
+            self.assertEqual(r.stdout, b'')
+
     def test_app_eos(self):
         """An EOS sent to the pipeline (gst-launch-1.0 -e) while a file is
         read ends it at once, in push mode (p2psrc pushes it, with the

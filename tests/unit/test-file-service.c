@@ -383,7 +383,8 @@ test_bad_paths (Fixture *f, gconstpointer data)
     C ("loop", P2P_FILE_STATUS_NOT_FOUND, "\"loop\": too many levels of symbolic links"),
     C ("loop/x", P2P_FILE_STATUS_NOT_FOUND, "\"loop/x\": too many levels of symbolic links"),
     C ("in-abs", P2P_FILE_STATUS_IS_DIRECTORY, "\"in-abs\" is a directory"),
-    C ("sub", P2P_FILE_STATUS_IS_DIRECTORY, "\"sub\" is a directory (list it instead)"),
+    C ("sub", P2P_FILE_STATUS_IS_DIRECTORY, "\"sub\" is a directory (list it instead, e.g. "
+        "with p2p-cat ls PEER PATH)"),
     C ("", P2P_FILE_STATUS_IS_DIRECTORY, "the empty path is the served directory"),
     C ("nope.flac", P2P_FILE_STATUS_NOT_FOUND, "\"nope.flac\": no such file or directory"),
     C ("sub/nope/x", P2P_FILE_STATUS_NOT_FOUND, "\"sub/nope/x\": no such file or directory"),
