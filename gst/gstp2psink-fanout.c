@@ -17,8 +17,8 @@
 #define GST_CAT_DEFAULT gst_p2p_sink_debug
 
 /* Called with the lock. */
-static gboolean
-have_receiver_locked (GstP2pSink *self)
+gboolean
+gst_p2p_sink_have_receiver_locked (GstP2pSink *self)
 {
   guint ready = 0, min_peers;
 
@@ -64,7 +64,7 @@ gst_p2p_sink_wait_for_peer_locked (GstP2pSink *self, gboolean preroll)
     GST_OBJECT_UNLOCK (self);
     if (self->peer_lost)
       return GST_FLOW_ERROR;    /* (the element error is posted) */
-    if (!wait || have_receiver_locked (self))
+    if (!wait || gst_p2p_sink_have_receiver_locked (self))
       break;
     if (self->stopping)
       return GST_FLOW_FLUSHING;
@@ -93,11 +93,16 @@ gst_p2p_sink_wait_for_peer_locked (GstP2pSink *self, gboolean preroll)
 
         if (g_get_monotonic_time () >= deadline) {
           g_mutex_unlock (&self->lock);
+          guint min_peers;
+
+          GST_OBJECT_LOCK (self);
+          min_peers = MAX (self->min_peers, 1);
+          GST_OBJECT_UNLOCK (self);
           GST_ELEMENT_ERROR (self, RESOURCE, WRITE, ("No receiver came back within "
-                  "rejoin-timeout=%u ms after the last one left before the end of the "
-                  "stream", rejoin), ("set rejoin-timeout=0 to wait for one without a "
-                  "bound, or wait-for-peer=false to let the stream run on without "
-                  "receivers"));
+                  "rejoin-timeout=%u ms after one left before the end of the stream "
+                  "(%u connected, min-peers=%u)", rejoin, self->peers->len, min_peers),
+              ("set rejoin-timeout=0 to wait for one without a bound, or "
+                  "wait-for-peer=false to let the stream run on without receivers"));
           g_mutex_lock (&self->lock);
           return GST_FLOW_ERROR;
         }
@@ -131,7 +136,7 @@ drop_before_receiver (GstP2pSink *self)
   if (!wait)
     return FALSE;
   g_mutex_lock (&self->lock);
-  none = !have_receiver_locked (self);
+  none = !gst_p2p_sink_have_receiver_locked (self);
   g_mutex_unlock (&self->lock);
   if (!none)
     return FALSE;

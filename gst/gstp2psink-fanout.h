@@ -12,6 +12,9 @@ G_BEGIN_DECLS
 /* Called with the sink's lock: waits for the receivers if wait-for-peer is
  * set (see gstp2psink-fanout.c). */
 GstFlowReturn gst_p2p_sink_wait_for_peer_locked (GstP2pSink *self, gboolean preroll);
+/* With the lock: TRUE when the receivers wait-for-peer waits for are
+ * there (min-peers of them; ready ones in datagram delivery). */
+gboolean gst_p2p_sink_have_receiver_locked (GstP2pSink *self);
 /* Sends @buffer to every receiver; @preroll: from the preroll vfunc. */
 GstFlowReturn gst_p2p_sink_send_buffer (GstP2pSink *self, GstBuffer *buffer,
     gboolean preroll);

@@ -9,6 +9,7 @@
  * one peer in mode=connect).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "gstp2psink-peer.h"
+#include "gstp2psink-fanout.h"
 #include "gstp2psink-private.h"
 #include "gstp2psink-resume.h"
 #include "gstp2pmedia.h"
@@ -291,7 +292,9 @@ sink_peer_thread (gpointer data)
   self->gone.datagrams_dropped += st.datagrams_dropped;
   self->gone.path_changes += st.path_changes;
   g_ptr_array_remove (self->peers, peer);       /* drops the array's ref */
-  if (warn && self->peers->len == 0 && !self->eos)
+  /* the hold for receivers starts again (fewer than min-peers now), for
+   * rejoin-timeout at most */
+  if (warn && !self->eos && self->all_lost_us == 0 && !gst_p2p_sink_have_receiver_locked (self))
     self->all_lost_us = g_get_monotonic_time ();
   g_cond_broadcast (&self->cond);
   self->n_threads--;
@@ -442,9 +445,10 @@ gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
     gst_p2p_sink_peer_push_locked (self, peer, b);
   }
   peer->connected_us = g_get_monotonic_time ();
-  self->all_lost_us = 0;
   self->receivers_total++;
   g_ptr_array_add (self->peers, gst_p2p_sink_peer_ref (peer));
+  if (gst_p2p_sink_have_receiver_locked (self))
+    self->all_lost_us = 0;
   self->n_threads++;
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);

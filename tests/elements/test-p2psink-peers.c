@@ -831,44 +831,53 @@ GST_END_TEST;
  * gst-launch-1.0 that never ended; found in a new-user walkthrough). */
 GST_START_TEST (test_rejoin_timeout)
 {
-  P2pTestSender s;
-  GstHarness *h;
-  g_autoptr (GstBus) bus = gst_bus_new ();
-  g_autoptr (GError) err = NULL;
-  GstMessage *msg;
-  gint64 t0, waited;
-  GstFlowReturn ret;
+  /* one receiver that leaves; then two with min-peers=2, one leaving (the
+   * hold is for min-peers receivers: before, it was bounded only once all
+   * had left) */
+  for (guint min_peers = 1; min_peers <= 2; min_peers++) {
+    P2pTestSender s;
+    GstHarness *h[2] = { NULL, NULL };
+    g_autoptr (GstBus) bus = gst_bus_new ();
+    g_autoptr (GError) err = NULL;
+    GstMessage *msg;
+    gint64 t0, waited;
+    GstFlowReturn ret;
 
-  p2p_test_sender_start (&s, "rejoin", TRUE, "rejoin-timeout", 300, NULL);
-  gst_element_set_bus (s.sink, bus);
-  h = p2p_test_receiver_start (&s, NULL);
-  fail_unless (peer_counter_wait_added (&s.peers, 1));
-  p2p_test_push_stream_headers (s.hsink);
-  push_buffers (s.hsink, 0, 3);
-  for (guint i = 0; i < 3; i++) {
-    GstBuffer *buf = gst_harness_pull (h);
+    p2p_test_sender_start (&s, "rejoin", TRUE, "rejoin-timeout", 300, "min-peers", min_peers,
+        NULL);
+    gst_element_set_bus (s.sink, bus);
+    for (guint k = 0; k < min_peers; k++)
+      h[k] = p2p_test_receiver_start (&s, NULL);
+    fail_unless (peer_counter_wait_added (&s.peers, min_peers));
+    p2p_test_push_stream_headers (s.hsink);
+    push_buffers (s.hsink, 0, 3);
+    for (guint i = 0; i < 3; i++) {
+      GstBuffer *buf = gst_harness_pull (h[0]);
 
-    p2p_test_buffer_check (buf, i, BUF_SIZE);
-    gst_buffer_unref (buf);
+      p2p_test_buffer_check (buf, i, BUF_SIZE);
+      gst_buffer_unref (buf);
+    }
+    /* a receiver leaves before the end of the stream */
+    gst_harness_teardown (h[0]);
+    fail_unless (peer_counter_wait_removed (&s.peers, 1));
+    t0 = g_get_monotonic_time ();
+    ret = gst_harness_push (s.hsink, p2p_test_buffer_new (3, BUF_SIZE));
+    waited = g_get_monotonic_time () - t0;
+    fail_unless_equals_int (ret, GST_FLOW_ERROR);
+    fail_unless (waited >= 250 * 1000, "failed after %" G_GINT64_FORMAT " us", waited);
+    fail_unless (waited < 5 * G_USEC_PER_SEC, "failed after %" G_GINT64_FORMAT " us", waited);
+    msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+    fail_unless (msg != NULL);
+    gst_message_parse_error (msg, &err, NULL);
+    fail_unless (g_error_matches (err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_WRITE));
+    fail_unless (strstr (err->message, "No receiver came back within rejoin-timeout=300 ms"),
+        "%s", err->message);
+    gst_message_unref (msg);
+    gst_element_set_bus (s.sink, NULL);
+    if (h[1])
+      gst_harness_teardown (h[1]);
+    p2p_test_sender_stop (&s);
   }
-  /* the receiver leaves before the end of the stream */
-  gst_harness_teardown (h);
-  fail_unless (peer_counter_wait_removed (&s.peers, 1));
-  t0 = g_get_monotonic_time ();
-  ret = gst_harness_push (s.hsink, p2p_test_buffer_new (3, BUF_SIZE));
-  waited = g_get_monotonic_time () - t0;
-  fail_unless_equals_int (ret, GST_FLOW_ERROR);
-  fail_unless (waited >= 250 * 1000, "failed after %" G_GINT64_FORMAT " us", waited);
-  fail_unless (waited < 5 * G_USEC_PER_SEC, "failed after %" G_GINT64_FORMAT " us", waited);
-  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
-  fail_unless (msg != NULL);
-  gst_message_parse_error (msg, &err, NULL);
-  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_WRITE));
-  fail_unless (strstr (err->message, "No receiver came back within rejoin-timeout=300 ms"),
-      "%s", err->message);
-  gst_message_unref (msg);
-  gst_element_set_bus (s.sink, NULL);
-  p2p_test_sender_stop (&s);
 }
 GST_END_TEST;
 
