@@ -180,11 +180,15 @@ gboolean
 gst_p2p_file_reader_with_recovery (GstP2pFileReader *self, ReadOnce once, guint64 at, guint64 want, gpointer out,
     GError **error)
 {
+  /* a reconnect's failed dial: that attempt's error (the read is not
+   * tried on no connection, which would dial a second time) */
+  GError *dial_err = NULL;
+
   for (guint attempt = 1;; attempt++) {
-    GError *err = NULL;
+    GError *err = g_steal_pointer (&dial_err);
     guint delay;
 
-    if (once (self, at, want, out, &err)) {
+    if (err == NULL && once (self, at, want, out, &err)) {
       self->reconnects = 0;
       return TRUE;
     }
@@ -232,7 +236,7 @@ gst_p2p_file_reader_with_recovery (GstP2pFileReader *self, ReadOnce once, guint6
           g_propagate_error (error, err);
           return FALSE;
         }
-        g_clear_error (&err);
+        dial_err = g_steal_pointer (&err);
       }
       attempt = 0;
       continue;

@@ -107,8 +107,9 @@ gst_p2p_src_install_properties (GObjectClass *gobject_class)
       g_param_spec_uint ("connect-timeout", "Connect timeout",
           "mode=connect: how long one connection attempt may take, in ms, "
           "before it fails (or is retried with reconnect=always; with location, "
-          "each of the reader's reconnect attempts); a closed port on a direct "
-          "dial fails at once. 0 = only idle-timeout bounds it", 0, 3600000,
+          "each of the reader's 5 reconnect attempts, which follow a failed first "
+          "dial too, as souphttpsrc's retries); a closed port on a direct dial "
+          "fails that attempt at once. 0 = only idle-timeout bounds it", 0, 3600000,
           DEFAULT_CONNECT_TIMEOUT, rw));
 
   g_object_class_install_property (gobject_class, PROP_IS_LIVE,

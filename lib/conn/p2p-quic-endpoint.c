@@ -385,6 +385,7 @@ typedef struct {
   P2pQuicEndpoint *self;
   char *key;
   GCancellable *internal;
+  GCancellable *user_cancel;    /* the caller's (ref), nullable */
   GSource *user_cancel_source;
   guint timer_id;
   gboolean timed_out;
@@ -400,13 +401,16 @@ typedef struct {
   P2pSocketPath *wait_path;
   gulong wait_closed_id;
   guint wait_timer_id;
+  guint64 wait_deadline;        /* socket time the wait ends at (0: not waiting yet) */
   GSource *wait_idle;
 } DialData;
 
 /* How long a dial waits for a closed connection to the same address to
- * finish its close (the remote's last ACKs go to it) before that close is
- * cut short: 3 PTOs on most paths. */
+ * finish its close (the remote's last ACKs go to it), or for a cancelled
+ * dial there to end, before cutting it short: 3 PTOs on most paths. */
 #define DIAL_WAIT_CLOSE_NS (1000 * G_GUINT64_CONSTANT (1000000))
+/* how often a waiting dial looks again */
+#define DIAL_WAIT_POLL_NS (20 * G_GUINT64_CONSTANT (1000000))
 
 /* The socket got an ICMP port/host unreachable for a datagram sent to @to:
  * a dial to that address fails at once (net thread). Established
@@ -467,6 +471,7 @@ dial_data_free (gpointer data)
   g_free (d->unreachable);
   g_clear_object (&d->path);
   g_clear_object (&d->remote);
+  g_clear_object (&d->user_cancel);
   g_clear_object (&d->internal);
   g_object_unref (d->self);
   g_free (d->key);
@@ -540,6 +545,15 @@ dial_done (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static gboolean dial_wait (P2pQuicEndpoint *self, GTask *task);
+
+/* TRUE when dial @d was cancelled (by its caller, a timeout, an ICMP
+ * error) and only has to let go of its address. */
+static gboolean
+dial_is_ending (DialData *d)
+{
+  return g_cancellable_is_cancelled (d->internal)
+      || (d->user_cancel && g_cancellable_is_cancelled (d->user_cancel));
+}
 static void dial_start (P2pQuicEndpoint *self, GTask *task);
 static void dial_wait_path_closed (DialData *d);
 static void dial_wait_timeout (gpointer user_data);
@@ -575,6 +589,7 @@ p2p_quic_endpoint_dial_async (P2pQuicEndpoint *self, GSocketAddress *remote,
   g_mutex_unlock (&self->lock);
 
   if (cancellable) {
+    d->user_cancel = g_object_ref (cancellable);
     d->user_cancel_source = g_cancellable_source_new (cancellable);
     g_source_set_callback (d->user_cancel_source, G_SOURCE_FUNC (user_cancelled), d, NULL);
     g_source_attach (d->user_cancel_source, self->ctx);
@@ -583,56 +598,77 @@ p2p_quic_endpoint_dial_async (P2pQuicEndpoint *self, GSocketAddress *remote,
       : 30 * G_GUINT64_CONSTANT (1000000000);
   d->remote = g_object_ref (remote);
   d->peer = *peer;
-  if (g_hash_table_lookup (self->dials, d->key)) {
-    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
-        "a dial to %s over this socket is in progress (one connection per remote address)",
-        d->key);
-    g_object_unref (task);
-    return;
-  }
   if (dial_wait (self, task))
     return;
   dial_start (self, task);
 }
 
-/* A connection to the dial's address is over but still closing (closed
- * by its user, its close not done: the remote's last ACKs go to it):
- * the dial waits for that close, DIAL_WAIT_CLOSE_NS at most, then cuts it
- * short (dial_wait_over). FALSE when there is nothing to wait for; an open
- * connection to the address fails the dial (one connection per remote
- * address). */
+/* What is at the dial's address: nothing (FALSE: dial now); an open
+ * connection or a dial in progress (the dial fails: one connection per
+ * remote address); or something ending: a connection closed by its user
+ * whose close is not done (the remote's last ACKs go to it), or a
+ * cancelled or timed-out dial that has not let go of the address yet (a
+ * player dialling again at once). The dial then waits for it, polling,
+ * DIAL_WAIT_CLOSE_NS at most, then cuts it short (dial_wait_over). */
 static gboolean
 dial_wait (P2pQuicEndpoint *self, GTask *task)
 {
   DialData *d = g_task_get_task_data (task);
-  Remote *r = g_hash_table_lookup (self->remotes, d->key);
-  gboolean over;
+  DialData *prev = g_hash_table_lookup (self->dials, d->key);
+  guint64 now = p2p_datagram_socket_now (self->socket);
+  P2pSocketPath *ending = NULL;
+  Remote *r;
 
-  if (r == NULL)
-    return FALSE;
-  over = remote_is_over (r);
-  /* (remote_is_over may have freed it) */
-  r = g_hash_table_lookup (self->remotes, d->key);
-  if (r == NULL)
-    return FALSE;
-  if (!over) {
-    g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
-        "already connected to %s over this socket (one connection per remote address)",
-        d->key);
-    g_object_unref (task);
-    return TRUE;
+  if (prev == d)
+    prev = NULL;
+  if (prev) {
+    /* (its caller's cancel reaches it at the loop's next turn) */
+    if (!dial_is_ending (prev)) {
+      g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
+          "a dial to %s over this socket is in progress (one connection per remote address)",
+          d->key);
+      g_object_unref (task);
+      return TRUE;
+    }
+    ending = prev->path;
+  } else {
+    gboolean over;
+
+    r = g_hash_table_lookup (self->remotes, d->key);
+    if (r == NULL)
+      return FALSE;
+    over = remote_is_over (r);
+    /* (remote_is_over may have freed it) */
+    r = g_hash_table_lookup (self->remotes, d->key);
+    if (r == NULL)
+      return FALSE;
+    if (!over) {
+      g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
+          "already connected to %s over this socket (one connection per remote address)",
+          d->key);
+      g_object_unref (task);
+      return TRUE;
+    }
+    ending = r->path;
   }
-  g_debug ("%s: a closed connection is still closing there: the dial waits for it", d->key);
-  /* (in the table of dials: a second dial to the address fails at once,
-   * and the endpoint's close ends the wait) */
-  g_hash_table_replace (self->dials, d->key, d);
+  if (d->wait_deadline == 0) {
+    g_debug ("%s: a %s is ending there: the dial waits for it", d->key,
+        prev ? "cancelled dial" : "closed connection");
+    d->wait_deadline = now + MIN (DIAL_WAIT_CLOSE_NS, d->timeout_ns);
+  }
+  /* (in the table of dials unless the ending dial still is: a further
+   * dial to the address then fails at once, and the endpoint's close
+   * ends the wait) */
+  if (prev == NULL)
+    g_hash_table_replace (self->dials, d->key, d);
   d->waiting = task;
-  d->wait_path = g_object_ref (r->path);
-  d->wait_closed_id = g_signal_connect_swapped (r->path, "closed",
-      G_CALLBACK (dial_wait_path_closed), d);
+  if (ending) {
+    d->wait_path = g_object_ref (ending);
+    d->wait_closed_id = g_signal_connect_swapped (ending, "closed",
+        G_CALLBACK (dial_wait_path_closed), d);
+  }
   d->wait_timer_id = p2p_datagram_socket_add_timer (self->socket,
-      p2p_datagram_socket_now (self->socket) + MIN (DIAL_WAIT_CLOSE_NS, d->timeout_ns),
-      dial_wait_timeout, d);
+      MIN (now + DIAL_WAIT_POLL_NS, d->wait_deadline), dial_wait_timeout, d);
   return TRUE;
 }
 
@@ -689,14 +725,21 @@ dial_wait_over (DialData *d, gboolean cut_short)
     g_object_unref (task);
     return;
   }
-  /* only the connection waited for is cut short: the address may have
-   * gone to another one since (the peer dialled us from it) */
-  r = g_hash_table_lookup (self->remotes, d->key);
-  if (cut_short && r && r->path == waited) {
-    g_debug ("%s: the closed connection there is still closing after %" G_GUINT64_FORMAT
-        " ms: its close is cut short for the new dial", d->key,
-        MIN (DIAL_WAIT_CLOSE_NS, d->timeout_ns) / 1000000);
-    g_hash_table_remove (self->remotes, d->key);
+  if (cut_short) {
+    DialData *prev = g_hash_table_lookup (self->dials, d->key);
+
+    /* a cancelled dial still there lets go of the address (its own end
+     * then finds another dial in the table and leaves it) */
+    if (prev && prev != d && dial_is_ending (prev))
+      g_hash_table_remove (self->dials, d->key);
+    /* only the connection waited for is cut short: the address may have
+     * gone to another one since (the peer dialled us from it) */
+    r = g_hash_table_lookup (self->remotes, d->key);
+    if (r && r->path == waited) {
+      g_debug ("%s: what was ending there still is after %" G_GUINT64_FORMAT " ms: cut "
+          "short for the new dial", d->key, MIN (DIAL_WAIT_CLOSE_NS, d->timeout_ns) / 1000000);
+      g_hash_table_remove (self->remotes, d->key);
+    }
   }
   /* (another connection to the address since: wait for it or fail) */
   if (dial_wait (self, task))
@@ -752,7 +795,7 @@ dial_wait_timeout (gpointer user_data)
   DialData *d = user_data;
 
   d->wait_timer_id = 0;
-  dial_wait_over (d, TRUE);
+  dial_wait_over (d, p2p_datagram_socket_now (d->self->socket) >= d->wait_deadline);
 }
 
 P2pConnection *

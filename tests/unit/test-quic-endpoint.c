@@ -2847,6 +2847,70 @@ test_dial_wait_endpoint_closed (Fixture *f, gconstpointer data)
   unref_on_net (f, client);
 }
 
+/* A dial cancelled (a player's connect-timeout against a peer that does
+ * not answer), then the same address dialled again at once, before the
+ * cancelled one let go of it: the new dial waits for that and runs its own
+ * course (here: cancelled in turn). Before, it failed at once with
+ * "already connected to ..." (found in a Python embedder's walkthrough:
+ * reconnect attempts of p2psrc failed so, with a false reason). */
+typedef struct {
+  TimedDial *a, *b;
+  GCancellable *cancel_a;
+  P2pQuicEndpoint *ep;
+  GSocketAddress *to;
+  const P2pPeerId *peer;
+} Redial;
+
+static void
+redial_net (gpointer data)
+{
+  Redial *r = data;
+
+  /* cancel A and dial B in one turn of the network thread */
+  g_cancellable_cancel (r->cancel_a);
+  p2p_quic_endpoint_dial_async (r->ep, r->to, r->peer, r->b->d.cancel, timed_dial_done, r->b);
+}
+
+static void
+test_redial_after_cancel (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GSocket) silent = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
+      G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) to = NULL;
+  g_autoptr (GCancellable) ca = g_cancellable_new ();
+  g_autoptr (GCancellable) cb = NULL;
+  g_autoptr (GError) ea = NULL, eb = NULL;
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+  const P2pPeerId *peer = p2p_identity_get_peer_id (f->server_id);
+  TimedDial a, b;
+  Redial r = { &a, &b, ca, client, NULL, peer };
+  gint64 t0;
+
+  g_assert_true (g_socket_bind (silent, any, TRUE, NULL));
+  to = g_socket_get_local_address (silent, NULL);
+  r.to = to;
+  g_clear_object (&f->server_addr);
+  f->server_addr = g_object_ref (to);   /* (timed_dial_start dials it) */
+  timed_dial_start (f, &a, client, peer, ca);
+  g_usleep (100 * 1000);
+  memset (&b, 0, sizeof b);
+  cb = timeout_cancellable (f, 300);
+  b.d.f = f;
+  b.d.cancel = cb;
+  g_mutex_init (&b.d.lock);
+  g_cond_init (&b.d.cond);
+  t0 = g_get_monotonic_time ();
+  p2p_net_thread_invoke_sync (f->nt, redial_net, &r);
+  g_assert_null (timed_dial_wait (&a, &ea));
+  g_assert_error (ea, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_null (timed_dial_wait (&b, &eb));
+  g_assert_error (eb, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (b.done_us - t0, >=, 250 * 1000);
+  unref_on_net (f, client);
+}
+
 /* A listener that stopped accepting while its socket stays open (a player
  * whose file service was stopped): a dial is refused at once with the
  * reason. Before, the Initial was dropped in silence and the dialer waited
@@ -3025,6 +3089,7 @@ main (int argc, char **argv)
   ADD ("dial-after-stuck-close", test_dial_after_stuck_close, NULL);
   ADD ("dial-wait-cancelled", test_dial_wait_cancelled, NULL);
   ADD ("dial-wait-endpoint-closed", test_dial_wait_endpoint_closed, NULL);
+  ADD ("redial-after-cancel", test_redial_after_cancel, NULL);
   ADD ("refused-when-not-accepting", test_refused_when_not_accepting, NULL);
   g_test_add_func ("/security/half-open-handshakes", test_half_open_handshakes);
   g_test_add_func ("/security/replayed-token-initial", test_replayed_token_initial);
