@@ -278,7 +278,9 @@ src_get_uri (GstP2pSrc *self)
   loc = g_strdup (self->location);
   GST_OBJECT_UNLOCK (self);
   if (base && loc) {
-    g_autofree char *esc = g_uri_escape_string (loc, "/", TRUE);
+    /* all ASCII, as URIs are (RFC 3986): a name's UTF-8 bytes are
+     * percent-encoded, as Python's quote() and gst_filename_to_uri() do */
+    g_autofree char *esc = g_uri_escape_string (loc, "/", FALSE);
 
     return g_strdup_printf ("%s/%s", base, esc);
   }

@@ -390,6 +390,14 @@ GST_START_TEST (test_uri_handler)
     g_object_set (src, "location", "Other/02.flac", NULL);
     g_object_get (src, "location", &loc, NULL);
     fail_unless_equals_string (loc, "Other/02.flac");
+    g_free (loc);
+    /* a non-ASCII name reads back percent-encoded (the URI is ASCII) */
+    g_object_set (src, "location", "Ärger/ö ü%.flac", NULL);
+    g_free (back);
+    back = gst_uri_handler_get_uri (GST_URI_HANDLER (src));
+    fail_unless (g_str_has_suffix (back, "/%C3%84rger/%C3%B6%20%C3%BC%25.flac"), "%s", back);
+    g_object_get (src, "location", &loc, NULL);
+    fail_unless_equals_string (loc, "Ärger/ö ü%.flac");
     gst_object_unref (src);
   }
 }

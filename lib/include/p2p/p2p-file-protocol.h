@@ -19,7 +19,8 @@ G_BEGIN_DECLS
 #define P2P_FILE_MAX_PATH 4096
 /* an error answer's text, bytes */
 #define P2P_FILE_MAX_MESSAGE 1024
-/* GET length meaning "up to the end of the file" */
+/* GET length meaning "up to the end of the file" (from Python, which does
+ * not see this macro: GLib.MAXUINT64) */
 #define P2P_FILE_TO_END G_MAXUINT64
 
 /**
