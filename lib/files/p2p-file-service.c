@@ -66,6 +66,14 @@ job_done (Job *j)
 {
   P2pFileService *self = j->service;
 
+  gboolean stopping;
+
+  g_mutex_lock (&self->lock);
+  stopping = self->stopping;
+  g_mutex_unlock (&self->lock);
+  /* the peer reads why (before: "connection closed") */
+  if (stopping && j->conn)
+    p2p_connection_close (j->conn, "the file service stopped");
   g_mutex_lock (&self->lock);
   g_ptr_array_remove (self->cancels, j->cancel);
   self->threads--;

@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import unittest
 
 try:
@@ -532,6 +533,35 @@ class TestFileService(unittest.TestCase):
             return "%s@127.0.0.1:%d" % (ep.server_id.dup_peer_id_string(), port)
         self.check(*self.serve(P2p.Config.new_from_environ(["P2P_IMPLEMENTATION=quic"]),
                                "127.0.0.1:0", target))
+
+    def test_stop_says_why(self):
+        """A player's connection to a service that stops learns why: its
+        next request fails with "the file service stopped" (it said
+        "connection closed": found in a Python embedder's walkthrough)."""
+        def target(ep):
+            port = ep.listener.get_local_address().get_port()
+            return "%s@127.0.0.1:%d" % (ep.server_id.dup_peer_id_string(), port)
+        ep, service = self.serve(P2p.Config.new_from_environ(["P2P_IMPLEMENTATION=quic"]),
+                                 "127.0.0.1:0", target)
+        try:
+            data, _ = P2p.file_client_get(ep.dialed, "Album/01 track.flac", 0, 10, None)
+            self.assertEqual(data.get_data(), self.data[:10])
+            service.stop()
+            cancel = Gio.Cancellable()
+            timer = threading.Timer(10.0, cancel.cancel)     # (bounded)
+            timer.start()
+            try:
+                with self.assertRaises(GLib.Error) as cm:
+                    for _ in range(100):     # until the close has arrived
+                        P2p.file_client_get(ep.dialed, "Album/01 track.flac", 0, 10, cancel)
+                        time.sleep(0.05)
+            finally:
+                timer.cancel()
+            self.assertIn("the file service stopped", cm.exception.message)
+        finally:
+            ep.close()
+            import shutil
+            shutil.rmtree(self.tmp)
 
     def test_sim(self):
         config = P2p.Config.new_from_environ([
