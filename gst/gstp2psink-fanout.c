@@ -64,8 +64,11 @@ gst_p2p_sink_wait_for_peer_locked (GstP2pSink *self, gboolean preroll)
     GST_OBJECT_UNLOCK (self);
     if (self->peer_lost)
       return GST_FLOW_ERROR;    /* (the element error is posted) */
-    if (!wait || gst_p2p_sink_have_receiver_locked (self))
+    if (!wait || gst_p2p_sink_have_receiver_locked (self)) {
+      if (wait)
+        self->all_lost_us = 0;  /* (a rejoin: the hold is over) */
       break;
+    }
     if (self->stopping)
       return GST_FLOW_FLUSHING;
     if (preroll)
@@ -92,15 +95,15 @@ gst_p2p_sink_wait_for_peer_locked (GstP2pSink *self, gboolean preroll)
         gint64 deadline = self->all_lost_us + (gint64) rejoin * G_TIME_SPAN_MILLISECOND;
 
         if (g_get_monotonic_time () >= deadline) {
-          g_mutex_unlock (&self->lock);
-          guint min_peers;
+          guint min_peers, connected = self->peers->len;
 
+          g_mutex_unlock (&self->lock);
           GST_OBJECT_LOCK (self);
           min_peers = MAX (self->min_peers, 1);
           GST_OBJECT_UNLOCK (self);
           GST_ELEMENT_ERROR (self, RESOURCE, WRITE, ("No receiver came back within "
                   "rejoin-timeout=%u ms after one left before the end of the stream "
-                  "(%u connected, min-peers=%u)", rejoin, self->peers->len, min_peers),
+                  "(%u connected, min-peers=%u)", rejoin, connected, min_peers),
               ("set rejoin-timeout=0 to wait for one without a bound, or "
                   "wait-for-peer=false to let the stream run on without receivers"));
           g_mutex_lock (&self->lock);

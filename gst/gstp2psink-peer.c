@@ -370,6 +370,10 @@ sink_peer_ready_thread (gpointer data)
       GST_DEBUG_OBJECT (self, "receiver %s is ready for datagrams", peer->peer_id);
     }
     peer->ready = TRUE;
+    /* (datagram delivery counts ready receivers: a rejoin ends the hold
+     * here, not when the receiver connected) */
+    if (gst_p2p_sink_have_receiver_locked (self))
+      self->all_lost_us = 0;
   }
   self->n_threads--;
   g_cond_broadcast (&self->cond);

@@ -428,7 +428,9 @@ on_socket_unreachable (P2pDatagramSocket *sock, GSocketAddress *to, const char *
     return;
   key = p2p_quic_endpoint_address_key (to);
   d = g_hash_table_lookup (self->dials, key);
-  if (d == NULL || d->unreachable)
+  /* (a dial still waiting for an old connection to the address has sent
+   * nothing: the ICMP is the old one's) */
+  if (d == NULL || d->unreachable || d->waiting)
     return;
   g_debug ("%s: %s: failing the dial", key, reason);
   d->unreachable = g_strdup (reason);

@@ -41,6 +41,7 @@ static GParamSpec *props[PROP_BYTES_SENT + 1];
 typedef struct {
   P2pFileService *service;
   P2pConnection *conn;
+  gboolean own;                 /* conn came from the service's listener */
   P2pListener *listener;
   GCancellable *cancel;
 } Job;
@@ -71,8 +72,9 @@ job_done (Job *j)
   g_mutex_lock (&self->lock);
   stopping = self->stopping;
   g_mutex_unlock (&self->lock);
-  /* the peer reads why (before: "connection closed") */
-  if (stopping && j->conn)
+  /* the peer reads why (before: "connection closed"); a connection the
+   * application handed in stays the application's */
+  if (stopping && j->conn && j->own)
     p2p_connection_close (j->conn, "the file service stopped");
   g_mutex_lock (&self->lock);
   g_ptr_array_remove (self->cancels, j->cancel);
@@ -146,10 +148,12 @@ serve_connection (P2pFileService *self, P2pConnection *conn, gboolean own_messag
   }
   j = job_new (self);
   j->conn = g_object_ref (conn);
+  j->own = own_messages;
   g_thread_unref (g_thread_new ("p2p-file-conn", connection_thread, j));
   if (own_messages) {
     m = job_new (self);
     m->conn = g_object_ref (conn);
+    m->own = TRUE;
     g_thread_unref (g_thread_new ("p2p-file-msgs", message_thread, m));
   }
 }

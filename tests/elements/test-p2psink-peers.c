@@ -881,6 +881,48 @@ GST_START_TEST (test_rejoin_timeout)
 }
 GST_END_TEST;
 
+/* rejoin-timeout counts from the last departure, also in datagram
+ * delivery, where a receiver counts once ready: A leaves, B joins (the
+ * hold is over), streams, leaves; the hold then lasts rejoin-timeout
+ * again (review: B's rejoin kept A's departure time and the stream failed
+ * at once). */
+GST_START_TEST (test_rejoin_timeout_again)
+{
+  for (gint delivery = 0; delivery <= 1; delivery++) {
+    P2pTestSender s;
+    GstHarness *ha, *hb;
+    gint64 t0, waited;
+    GstFlowReturn ret;
+    g_autoptr (GstBus) bus = gst_bus_new ();
+
+    p2p_test_sender_start (&s, "rejoin-again", TRUE, "rejoin-timeout", 300,
+        "delivery", delivery, NULL);
+    gst_element_set_bus (s.sink, bus);
+    ha = p2p_test_receiver_start (&s, "delivery", delivery, NULL);
+    fail_unless (peer_counter_wait_added (&s.peers, 1));
+    p2p_test_push_stream_headers (s.hsink);
+    push_buffers (s.hsink, 0, 3);
+    gst_harness_teardown (ha);
+    fail_unless (peer_counter_wait_removed (&s.peers, 1));
+    hb = p2p_test_receiver_start (&s, "delivery", delivery, NULL);
+    fail_unless (peer_counter_wait_added (&s.peers, 2));
+    fail_unless_equals_int (gst_harness_push (s.hsink, p2p_test_buffer_new (3, BUF_SIZE)),
+        GST_FLOW_OK);
+    g_usleep (500 * 1000);        /* longer than rejoin-timeout */
+    gst_harness_teardown (hb);
+    fail_unless (peer_counter_wait_removed (&s.peers, 2));
+    t0 = g_get_monotonic_time ();
+    ret = gst_harness_push (s.hsink, p2p_test_buffer_new (4, BUF_SIZE));
+    waited = g_get_monotonic_time () - t0;
+    fail_unless_equals_int (ret, GST_FLOW_ERROR);
+    fail_unless (waited >= 250 * 1000, "delivery %d: failed after %" G_GINT64_FORMAT " us",
+        delivery, waited);
+    gst_element_set_bus (s.sink, NULL);
+    p2p_test_sender_stop (&s);
+  }
+}
+GST_END_TEST;
+
 GST_START_TEST (test_crashed_receiver_frees_slot)
 {
   P2pTestSender s;
@@ -1458,6 +1500,7 @@ p2psink_peers_suite (void)
   tcase_add_test (tc, test_peer_connecting_signal);
   tcase_add_test (tc, test_reliable_receiver_of_datagram_sender);
   tcase_add_test (tc, test_rejoin_timeout);
+  tcase_add_test (tc, test_rejoin_timeout_again);
   /* a partition of the simulated network: not on real QUIC sockets */
   if (!p2p_test_use_quic ()) {
     tcase_add_test (tc, test_reconnect_after_loss);

@@ -536,31 +536,52 @@ class TestFileService(unittest.TestCase):
 
     def test_stop_says_why(self):
         """A player's connection to a service that stops learns why: its
-        next request fails with "the file service stopped" (it said
-        "connection closed": found in a Python embedder's walkthrough)."""
-        def target(ep):
-            port = ep.listener.get_local_address().get_port()
-            return "%s@127.0.0.1:%d" % (ep.server_id.dup_peer_id_string(), port)
-        ep, service = self.serve(P2p.Config.new_from_environ(["P2P_IMPLEMENTATION=quic"]),
-                                 "127.0.0.1:0", target)
+        next request fails with "the file service stopped" (it got no
+        answer, and the close said "connection closed": found in a Python
+        embedder's walkthrough). A connection the application handed in
+        (serve_connection) stays the application's: stop() leaves it open."""
+        import shutil
+        import tempfile
+        tmp = tempfile.mkdtemp(prefix="p2p-py-stop-")
+        with open(os.path.join(tmp, "a.bin"), "wb") as f:
+            f.write(b"x" * 100000)
+        config = P2p.Config.new_from_environ(["P2P_IMPLEMENTATION=quic", "P2P_MDNS=0"])
+        server = P2p.Provider.new_from_config(P2p.Identity.new(), config)
+        client = P2p.Provider.new_from_config(P2p.Identity.new(), config)
+        listener = server.listen("127.0.0.1:0")
+        service = P2p.FileService.new(tmp)
+        service.attach_listener(listener)
+        conn = client.connect_sync(listener.get_ticket(), None)
+        cancel = Gio.Cancellable()
+        timer = threading.Timer(10.0, cancel.cancel)     # (bounded)
+        timer.start()
         try:
-            data, _ = P2p.file_client_get(ep.dialed, "Album/01 track.flac", 0, 10, None)
-            self.assertEqual(data.get_data(), self.data[:10])
+            data, _ = P2p.file_client_get(conn, "a.bin", 0, 10, cancel)
+            self.assertEqual(data.get_data(), b"x" * 10)
             service.stop()
-            cancel = Gio.Cancellable()
-            timer = threading.Timer(10.0, cancel.cancel)     # (bounded)
-            timer.start()
-            try:
-                with self.assertRaises(GLib.Error) as cm:
-                    for _ in range(100):     # until the close has arrived
-                        P2p.file_client_get(ep.dialed, "Album/01 track.flac", 0, 10, cancel)
-                        time.sleep(0.05)
-            finally:
-                timer.cancel()
+            with self.assertRaises(GLib.Error) as cm:
+                for _ in range(100):     # until the close has arrived
+                    P2p.file_client_get(conn, "a.bin", 0, 10, cancel)
+                    time.sleep(0.05)
             self.assertIn("the file service stopped", cm.exception.message)
         finally:
+            timer.cancel()
+            conn.close("done")
+            listener.close()
+            del conn, listener, service
+            shutil.rmtree(tmp)
+        # handed in: still connected after stop()
+        ep, service = self.serve(P2p.Config.new_from_environ(["P2P_IMPLEMENTATION=quic"]),
+                                 "127.0.0.1:0", lambda ep: "%s@127.0.0.1:%d" % (
+                                     ep.server_id.dup_peer_id_string(),
+                                     ep.listener.get_local_address().get_port()))
+        try:
+            service.stop()
+            time.sleep(0.2)
+            self.assertTrue(ep.accepted.is_connected())
+            self.assertTrue(ep.dialed.is_connected())
+        finally:
             ep.close()
-            import shutil
             shutil.rmtree(self.tmp)
 
     def test_sim(self):

@@ -2911,6 +2911,34 @@ test_redial_after_cancel (Fixture *f, gconstpointer data)
   unref_on_net (f, client);
 }
 
+/* A dial waits for the address's old connection, whose server is gone:
+ * the ICMP errors the old connection's packets bring are not the waiting
+ * dial's; it fails with its own ("ICMP unreachable"), not as CANCELLED
+ * (review: a reconnecting p2psrc then stopped with no error at all). */
+static void
+test_dial_wait_icmp (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
+  P2pConnection *c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
+  P2pConnection *s, *c2;
+
+  g_assert_no_error (error);
+  s = accept_one (f);
+  send_str (c, "ping");
+  assert_receive_str (f, s, "ping");
+  p2p_net_thread_invoke_sync (f->nt, close_socket_net, f->server);
+  unref_on_net (f, s);
+  send_str (c, "into the void");
+  p2p_connection_close (c, "done with it");
+  c2 = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
+  g_assert_null (c2);
+  g_assert_error (error, P2P_ERROR, P2P_ERROR_CONNECTION_FAILED);
+  g_assert_nonnull (strstr (error->message, "ICMP unreachable"));
+  unref_on_net (f, c);
+  unref_on_net (f, client);
+}
+
 /* A listener that stopped accepting while its socket stays open (a player
  * whose file service was stopped): a dial is refused at once with the
  * reason. Before, the Initial was dropped in silence and the dialer waited
@@ -3090,6 +3118,7 @@ main (int argc, char **argv)
   ADD ("dial-wait-cancelled", test_dial_wait_cancelled, NULL);
   ADD ("dial-wait-endpoint-closed", test_dial_wait_endpoint_closed, NULL);
   ADD ("redial-after-cancel", test_redial_after_cancel, NULL);
+  ADD ("dial-wait-icmp", test_dial_wait_icmp, NULL);
   ADD ("refused-when-not-accepting", test_refused_when_not_accepting, NULL);
   g_test_add_func ("/security/half-open-handshakes", test_half_open_handshakes);
   g_test_add_func ("/security/replayed-token-initial", test_replayed_token_initial);

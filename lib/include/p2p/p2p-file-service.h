@@ -47,7 +47,11 @@ P2P_EXPORT void p2p_file_service_attach_listener (P2pFileService *self, P2pListe
 P2P_EXPORT gboolean p2p_file_service_set_allowed_peers (P2pFileService *self,
     const char *peers, GError **error);
 /* Stops accepting, cancels the requests in progress and waits (bounded by
- * their cancellation) until every thread of the service has finished. */
+ * their cancellation) until every thread of the service has finished. The
+ * connections its listeners accepted are closed ("the file service
+ * stopped"); a connection handed in with p2p_file_service_serve_connection()
+ * stays open, the application's (its peer's requests go unanswered: close
+ * it, or serve it again). */
 P2P_EXPORT void p2p_file_service_stop (P2pFileService *self);
 
 G_END_DECLS
