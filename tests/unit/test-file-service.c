@@ -759,6 +759,7 @@ test_fair_share_by_host (Fixture *f, gconstpointer data)
   guint8 x;
   gssize got = 0;
   guint64 evicted;
+  guint n = 0;
 
   g_object_set (f->service, "max-streams", 4, NULL);
   /* 127.0.0.1 holds the 4 slots with requests that never complete */
@@ -798,6 +799,47 @@ test_fair_share_by_host (Fixture *f, gconstpointer data)
   g_assert_cmpint (got, ==, -1);
   g_assert_nonnull (error);
   g_test_message ("the evicted request's client reads: %s", error->message);
+  g_clear_error (&error);
+
+  /* the shares even out, then a host within its share is never cut:
+   * 127.0.0.2 holds one (3 + 1, full), takes a second from 127.0.0.1's
+   * three (2 + 2: each its share of 4 over 2 hosts), and its third is
+   * refused, as is a further one of 127.0.0.1 */
+  for (guint i = 0; i < 2; i++) {
+    GIOStream *s = p2p_connection_open_stream (other, NULL, &error);
+
+    g_assert_no_error (error);
+    g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (s), partial,
+            sizeof partial, NULL, NULL, NULL));
+    g_assert_true (g_output_stream_flush (g_io_stream_get_output_stream (s), NULL, NULL));
+    g_ptr_array_add (held, s);
+    for (guint k = 0; k < 2000; k++) {
+      g_mutex_lock (&f->service->lock);
+      n = GPOINTER_TO_UINT (g_hash_table_lookup (f->service->per_host, "127.0.0.2"));
+      g_mutex_unlock (&f->service->lock);
+      if (n == i + 1)
+        break;
+      g_usleep (5000);
+    }
+    g_assert_cmpuint (n, ==, i + 1);
+  }
+  g_mutex_lock (&f->service->lock);
+  evicted = f->service->n_evicted;
+  n = GPOINTER_TO_UINT (g_hash_table_lookup (f->service->per_host, "127.0.0.1"));
+  g_mutex_unlock (&f->service->lock);
+  g_assert_cmpuint (evicted, ==, 2);
+  g_assert_cmpuint (n, ==, 2);
+  g_clear_pointer (&b, g_bytes_unref);
+  b = p2p_file_client_get (other, "big.bin", 0, 10, NULL, NULL, &error);
+  g_assert_null (b);
+  g_assert_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_TOO_MANY_REQUESTS);
+  g_clear_error (&error);
+  b = p2p_file_client_get (f->conn, "big.bin", 0, 10, NULL, NULL, &error);
+  g_assert_null (b);
+  g_assert_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_TOO_MANY_REQUESTS);
+  g_mutex_lock (&f->service->lock);
+  g_assert_cmpuint (f->service->n_evicted, ==, 2);
+  g_mutex_unlock (&f->service->lock);
 
   g_clear_object (&same);
   g_clear_object (&other);
