@@ -605,6 +605,16 @@ p2p_quic_endpoint_dial_async (P2pQuicEndpoint *self, GSocketAddress *remote,
   dial_start (self, task);
 }
 
+/* Fails @task: one connection per remote address (returns TRUE). */
+static gboolean
+dial_refuse (GTask *task, const char *what, const char *key, const char *after)
+{
+  g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
+      "%s %s over this socket%s (one connection per remote address)", what, key, after);
+  g_object_unref (task);
+  return TRUE;
+}
+
 /* What is at the dial's address: nothing (FALSE: dial now); an open
  * connection or a dial in progress (the dial fails: one connection per
  * remote address); or something ending: a connection closed by its user
@@ -625,13 +635,8 @@ dial_wait (P2pQuicEndpoint *self, GTask *task)
     prev = NULL;
   if (prev) {
     /* (its caller's cancel reaches it at the loop's next turn) */
-    if (!dial_is_ending (prev)) {
-      g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
-          "a dial to %s over this socket is in progress (one connection per remote address)",
-          d->key);
-      g_object_unref (task);
-      return TRUE;
-    }
+    if (!dial_is_ending (prev))
+      return dial_refuse (task, "a dial to", d->key, " is in progress");
     ending = prev->path;
   } else {
     gboolean over;
@@ -644,13 +649,8 @@ dial_wait (P2pQuicEndpoint *self, GTask *task)
     r = g_hash_table_lookup (self->remotes, d->key);
     if (r == NULL)
       return FALSE;
-    if (!over) {
-      g_task_return_new_error (task, P2P_ERROR, P2P_ERROR_LIMIT_EXCEEDED,
-          "already connected to %s over this socket (one connection per remote address)",
-          d->key);
-      g_object_unref (task);
-      return TRUE;
-    }
+    if (!over)
+      return dial_refuse (task, "already connected to", d->key, "");
     ending = r->path;
   }
   if (d->wait_deadline == 0) {

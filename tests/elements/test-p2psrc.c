@@ -1055,6 +1055,33 @@ flush_send_buffer (HostilePeer *h, guint64 pts_ms)
   seq_send_frame (h, out);
 }
 
+/* The end of the flush tests: buffer 30 ms and EOS sent; the buffers
+ * that came out are 10 ms and 30 ms (the one inside the flush dropped),
+ * then EOS; everything freed. */
+static void
+flush_test_end (HostilePeer *h, SeqOut *o, GstElement *sink)
+{
+  GByteArray *out = g_byte_array_new ();
+  GstMessage *msg;
+
+  flush_send_buffer (h, 30);
+  p2p_frame_append (out, P2P_FRAME_EOS, NULL, 0);
+  seq_send_frame (h, out);
+  msg = gst_bus_timed_pop_filtered (h->bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no EOS: the stream stalled after the flush");
+  p2p_test_assert_eos (msg);
+  gst_message_unref (msg);
+  fail_unless_equals_int (o->pts->len, 2);
+  fail_unless_equals_uint64 (g_array_index (o->pts, guint64, 0), 10 * GST_MSECOND);
+  fail_unless_equals_uint64 (g_array_index (o->pts, guint64, 1), 30 * GST_MSECOND);
+  gst_object_unref (sink);
+  hostile_peer_stop (h);
+  g_array_unref (o->pts);
+  g_mutex_clear (&o->lock);
+  g_cond_clear (&o->cond);
+}
+
 GST_START_TEST (test_buffer_inside_sender_flush)
 {
   HostilePeer h = { 0 };
@@ -1063,7 +1090,6 @@ GST_START_TEST (test_buffer_inside_sender_flush)
   g_autoptr (GBytes) ready = NULL;
   g_autoptr (GError) err = NULL;
   GByteArray *out;
-  GstMessage *msg;
 
   g_mutex_init (&o.lock);
   g_cond_init (&o.cond);
@@ -1099,25 +1125,7 @@ GST_START_TEST (test_buffer_inside_sender_flush)
     p2p_frame_append_segment (out, &seg);
     seq_send_frame (&h, out);
   }
-  flush_send_buffer (&h, 30);
-  out = g_byte_array_new ();
-  p2p_frame_append (out, P2P_FRAME_EOS, NULL, 0);
-  seq_send_frame (&h, out);
-
-  msg = gst_bus_timed_pop_filtered (h.bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
-      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-  fail_unless (msg != NULL, "no EOS: the stream stalled after the flush");
-  p2p_test_assert_eos (msg);
-  gst_message_unref (msg);
-  fail_unless_equals_int (o.pts->len, 2);
-  fail_unless_equals_uint64 (g_array_index (o.pts, guint64, 0), 10 * GST_MSECOND);
-  fail_unless_equals_uint64 (g_array_index (o.pts, guint64, 1), 30 * GST_MSECOND);
-
-  gst_object_unref (sink);
-  hostile_peer_stop (&h);
-  g_array_unref (o.pts);
-  g_mutex_clear (&o.lock);
-  g_cond_clear (&o.cond);
+  flush_test_end (&h, &o, sink);
 }
 GST_END_TEST;
 
@@ -1134,7 +1142,6 @@ GST_START_TEST (test_reconnect_inside_sender_flush)
   g_autoptr (GError) err = NULL;
   g_autofree char *peer = NULL;
   GByteArray *out;
-  GstMessage *msg;
 
   g_mutex_init (&o.lock);
   g_cond_init (&o.cond);
@@ -1163,24 +1170,7 @@ GST_START_TEST (test_reconnect_inside_sender_flush)
   fail_unless (ready2 != NULL, "%s", err ? err->message : "");
   h.epoch = 0;
   seq_send_headers (&h, "flush", "application/x-test");
-  flush_send_buffer (&h, 30);
-  out = g_byte_array_new ();
-  p2p_frame_append (out, P2P_FRAME_EOS, NULL, 0);
-  seq_send_frame (&h, out);
-
-  msg = gst_bus_timed_pop_filtered (h.bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
-      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-  fail_unless (msg != NULL, "no EOS: the stream stalled after the reconnect");
-  p2p_test_assert_eos (msg);
-  gst_message_unref (msg);
-  fail_unless_equals_int (o.pts->len, 2);
-  fail_unless_equals_uint64 (g_array_index (o.pts, guint64, 1), 30 * GST_MSECOND);
-
-  gst_object_unref (sink);
-  hostile_peer_stop (&h);
-  g_array_unref (o.pts);
-  g_mutex_clear (&o.lock);
-  g_cond_clear (&o.cond);
+  flush_test_end (&h, &o, sink);
 }
 GST_END_TEST;
 
