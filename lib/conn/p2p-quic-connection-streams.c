@@ -210,14 +210,16 @@ p2p_quic_conn_drain_streams (P2pQuicConnection *self)
       if (took < 0) {
         /* our side's failure: writes fail, reads go on */
         g_debug ("stream %" G_GINT64_FORMAT " write failed: %s", st->id, error->message);
-        /* the peer's STOP_SENDING (the write side reset, or the stream
-         * closed by QUIC since): "the peer stopped the stream"; else our
-         * side's failure: writes fail, reads go on */
-        if (g_error_matches (error, P2P_ERROR, P2P_ERROR_CLOSED)
-            || !p2p_quic_session_has_stream (self->session, st->id))
-          st->out_stopped = TRUE;
-        else
+        /* our side's failure (written after our own end: INVALID_ARGUMENT
+         * on a stream the session still has): writes fail, reads go on;
+         * anything else is the peer's STOP_SENDING, the stream closed by
+         * QUIC since, or the connection failing: "the peer stopped the
+         * stream" until the connection's own close error takes over */
+        if (g_error_matches (error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT)
+            && p2p_quic_session_has_stream (self->session, st->id))
           st->out_failed = TRUE;
+        else
+          st->out_stopped = TRUE;
         p2p_quic_stream_state_drop_output_locked (st);
         break;
       }

@@ -210,11 +210,21 @@ p2p_quic_session_progress_close (P2pQuicSession *s)
   }
 }
 
-/* Why the session is closed or failing, when known (transfer none). */
-const GError *
-p2p_quic_session_peek_close_error (P2pQuicSession *s)
+void
+p2p_quic_session_set_close_error (P2pQuicSession *s, GError **error, const char *fallback)
 {
-  return s->error ? s->error : s->fatal_error;
+  const GError *why = s->error ? s->error : s->fatal_error;
+  const char *reason = s->reason ? s->reason : s->fatal_reason;
+
+  /* the reason when known (a refused handshake is AUTHENTICATION_FAILED:
+   * a caller must not take it for a lost connection and dial again; a
+   * normal close's reason is the text, as the connection's close error) */
+  if (why)
+    g_propagate_error (error, g_error_copy (why));
+  else if (reason && *reason)
+    g_set_error_literal (error, P2P_ERROR, P2P_ERROR_CLOSED, reason);
+  else
+    g_set_error_literal (error, P2P_ERROR, P2P_ERROR_CLOSED, fallback);
 }
 
 gboolean
@@ -222,15 +232,8 @@ p2p_quic_session_check_open (P2pQuicSession *s, GError **error)
 {
   if (s->state == P2P_QUIC_STATE_CLOSED || s->state == P2P_QUIC_STATE_CLOSING ||
       s->close_requested || s->fatal_set) {
-    const GError *why = p2p_quic_session_peek_close_error (s);
-
-    /* the reason when known (a refused handshake is AUTHENTICATION_FAILED:
-     * a caller must not take it for a lost connection and dial again) */
-    if (why)
-      g_propagate_error (error, g_error_copy (why));
-    else
-      g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED, "the connection is %s",
-          s->state == P2P_QUIC_STATE_CLOSED ? "closed" : "closing");
+    p2p_quic_session_set_close_error (s, error, s->state == P2P_QUIC_STATE_CLOSED ?
+        "the connection is closed" : "the connection is closing");
     return FALSE;
   }
   return TRUE;

@@ -222,8 +222,10 @@ void p2p_quic_session_fatal_from_write (P2pQuicSession *s, ngtcp2_ssize rv);
 void p2p_quic_session_progress_close (P2pQuicSession *s);
 /* FALSE + P2P_ERROR_CLOSED once the session is closing or closed. */
 gboolean p2p_quic_session_check_open (P2pQuicSession *s, GError **error);
-/* Why the session is closed or failing, when known (transfer none). */
-const GError *p2p_quic_session_peek_close_error (P2pQuicSession *s);
+/* Sets @error to why the session is over: its close error, else its
+ * close reason (P2P_ERROR_CLOSED), else @fallback. */
+void p2p_quic_session_set_close_error (P2pQuicSession *s, GError **error,
+    const char *fallback);
 
 /* ---- the protocol (p2p-quic-session-protocol.c) ---- */
 

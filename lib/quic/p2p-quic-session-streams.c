@@ -170,14 +170,7 @@ stream_room (P2pQuicSession *s, gint64 stream_id, gsize len, ExtraStream **out,
   gsize n;
 
   if (s->state == P2P_QUIC_STATE_CLOSED || s->fatal_set) {
-    /* why, when known (a refused handshake: AUTHENTICATION_FAILED, which
-     * a caller must not take for a lost connection to dial again) */
-    const GError *why = p2p_quic_session_peek_close_error (s);
-
-    if (why)
-      g_propagate_error (error, g_error_copy (why));
-    else
-      g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED, "the connection is closed");
+    p2p_quic_session_set_close_error (s, error, "the connection is closed");
     return -1;
   }
   if ((es = get_extra (s, stream_id, error)) == NULL)
