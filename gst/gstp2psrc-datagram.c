@@ -116,19 +116,25 @@ reader_wait_for_room (GstP2pSrc *self, GCancellable *cancellable, GError **error
   return ok;
 }
 
+/* What the reader thread reads from, given to it when it starts: the
+ * element's own pointers may be cleared before it runs (a receiver torn
+ * down at once after connecting). */
+typedef struct {
+  GstP2pSrc *self;
+  P2pConnection *conn;
+  GCancellable *cancellable;
+} ReaderStart;
+
 static gpointer
 reader_thread (gpointer data)
 {
-  GstP2pSrc *self = data;
-  P2pConnection *conn;
-  GCancellable *cancellable;
-
+  ReaderStart *start = data;
+  GstP2pSrc *self = start->self;
+  P2pConnection *conn = start->conn;
+  GCancellable *cancellable = start->cancellable;
   GstP2pMediaAssembler assembler;
 
-  g_mutex_lock (&self->lock);
-  conn = g_object_ref (self->conn);
-  cancellable = g_object_ref (self->reader_cancellable);
-  g_mutex_unlock (&self->lock);
+  g_free (start);
   gst_p2p_media_assembler_init (&assembler);
 
   for (;;) {
@@ -201,7 +207,14 @@ gst_p2p_src_start_datagram_receive_locked (GstP2pSrc *self, P2pConnection *conn)
       p2p_connection_has_capability (conn, "datagram-epoch"));
   g_signal_connect (conn, "datagram-received", G_CALLBACK (on_datagram), self);
   self->reader_cancellable = g_cancellable_new ();
-  self->reader = g_thread_new ("p2psrc-reader", reader_thread, self);
+  {
+    ReaderStart *start = g_new0 (ReaderStart, 1);
+
+    start->self = self;
+    start->conn = g_object_ref (conn);
+    start->cancellable = g_object_ref (self->reader_cancellable);
+    self->reader = g_thread_new ("p2psrc-reader", reader_thread, start);
+  }
 }
 
 GstMiniObject *

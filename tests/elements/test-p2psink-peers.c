@@ -824,6 +824,23 @@ GST_END_TEST;
  * answering) frees its max-peers slot within 5 s (the liveness timeout,
  * here 2 s, while buffers are unacknowledged; not the 30 s idle timeout),
  * and the next receiver is served (issue 16 item 12). */
+/* Bounded: waits until @sink counts @n receivers ("n-peers"; the
+ * peer-removed signal comes a moment before the receiver leaves the
+ * sink's list). */
+static gboolean
+wait_n_peers (GstElement *sink, guint n)
+{
+  for (guint i = 0; i < P2P_TEST_TIMEOUT_S * 200; i++) {
+    guint now = G_MAXUINT;
+
+    g_object_get (sink, "n-peers", &now, NULL);
+    if (now == n)
+      return TRUE;
+    g_usleep (5000);
+  }
+  return FALSE;
+}
+
 /* wait-for-peer holds the stream again once the last receiver left
  * before the end (so that it may come back and resume), but no longer than
  * rejoin-timeout: then the stream fails with an element error. Before, a
@@ -860,6 +877,7 @@ GST_START_TEST (test_rejoin_timeout)
     /* a receiver leaves before the end of the stream */
     gst_harness_teardown (h[0]);
     fail_unless (peer_counter_wait_removed (&s.peers, 1));
+    fail_unless (wait_n_peers (s.sink, min_peers - 1));
     t0 = g_get_monotonic_time ();
     ret = gst_harness_push (s.hsink, p2p_test_buffer_new (3, BUF_SIZE));
     waited = g_get_monotonic_time () - t0;
@@ -904,6 +922,7 @@ GST_START_TEST (test_rejoin_timeout_again)
     push_buffers (s.hsink, 0, 3);
     gst_harness_teardown (ha);
     fail_unless (peer_counter_wait_removed (&s.peers, 1));
+    fail_unless (wait_n_peers (s.sink, 0));
     hb = p2p_test_receiver_start (&s, "delivery", delivery, NULL);
     fail_unless (peer_counter_wait_added (&s.peers, 2));
     fail_unless_equals_int (gst_harness_push (s.hsink, p2p_test_buffer_new (3, BUF_SIZE)),
@@ -911,6 +930,7 @@ GST_START_TEST (test_rejoin_timeout_again)
     g_usleep (500 * 1000);        /* longer than rejoin-timeout */
     gst_harness_teardown (hb);
     fail_unless (peer_counter_wait_removed (&s.peers, 2));
+    fail_unless (wait_n_peers (s.sink, 0));
     t0 = g_get_monotonic_time ();
     ret = gst_harness_push (s.hsink, p2p_test_buffer_new (4, BUF_SIZE));
     waited = g_get_monotonic_time () - t0;
