@@ -136,5 +136,16 @@ void p2p_quic_endpoint_close_full (P2pQuicEndpoint *self, gboolean close_pending
 /* Ends the dials waiting for an old connection's close (CLOSED) (network
  * thread). */
 void p2p_quic_endpoint_end_dial_waits (P2pQuicEndpoint *self);
+/* TRUE when @r's connection is established and closed since (closing,
+ * draining, or closed and still referenced); FALSE while it is connected
+ * or its handshake runs. It takes and drops a reference on the
+ * connection: @r may be gone after it (look it up again). */
+gboolean p2p_quic_endpoint_remote_is_over (Remote *r);
+/* Watches the host's network (p2p_net_monitor_watch()) once we dial. */
+void p2p_quic_endpoint_watch_network (P2pQuicEndpoint *self);
+/* The socket's ICMP unreachable for @to: a dial there fails at once
+ * (p2p-quic-endpoint-dial.c; @user_data a GWeakRef on the endpoint). */
+void p2p_quic_endpoint_on_socket_unreachable (P2pDatagramSocket *sock, GSocketAddress *to,
+    const char *reason, gpointer user_data);
 
 G_END_DECLS
