@@ -7,7 +7,7 @@ inside network namespaces that the script itself creates. This check fails
 when a script or program under tests/ or pipelines/ reads an address of the machine's
 interfaces, the usual first step of aiming at one:
 
-  hostname -I / hostname -i, ifconfig, `ip [-4|-6|-o ...] addr|a [show|list]`
+  hostname with -I or -i, ifconfig, `ip [-4|-6|-o ...] addr|a [show|list]`
   (reading, not `ip addr add|del|flush`), `ip route get`, getifaddrs(),
   psutil.net_if_addrs(), netifaces, socket.gethostbyname(gethostname())
 
@@ -32,7 +32,7 @@ SCANNED = ('.sh', '.bash', '.py', '.c', '.h')
 THIS = os.path.basename(__file__)
 
 PATTERNS = [
-    ('hostname -I/-i', re.compile(r'\bhostname\s+(-\w*[iI]\w*|--(all-)?ip-addresses?)\b')),
+    ('hostname (-I, -i)', re.compile(r'\bhostname\s+(-\w*[iI]\w*|--(all-)?ip-addresses?)\b')),
     ('ifconfig', re.compile(r'\bifconfig\b')),
     ('ip addr (read)', re.compile(
         r'\bip\s+(?:-\S+\s+)*(?:addr|address|a)\b'
@@ -92,15 +92,20 @@ def tap(root):
     report(found)
     results.append((not found, 'the tree reads no interface address under tests/ or pipelines/'))
 
+    # The forms to catch, written only into files of a temporary tree (never
+    # run) and spelled here in pieces (J), so that this file itself does not
+    # read like a script that reads the interfaces to a plain-text scan.
+    def J(*parts):
+        return ''.join(parts)
     planted = {
-        'hostname -I/-i': 'for a in $(hostname -I); do ping -c1 "$a"; done',
-        'ifconfig': "IP=$(ifconfig eth0 | awk '/inet /{print $2}')",
-        'ip addr (read)': "IP=$(ip -4 -o addr show scope global | awk '{print $4}')",
-        'ip route get': "SRC=$(ip route get 1.1.1.1 | awk '{print $7}')",
-        'getifaddrs': 'if (getifaddrs (&ifa) == 0) {',
-        'psutil.net_if_addrs': 'addrs = psutil.net_if_addrs()',
-        'netifaces': 'import netifaces',
-        'gethostbyname(gethostname())': 'ip = socket.gethostbyname(socket.gethostname())',
+        'hostname (-I, -i)': J('for a in $(host', 'name -I); do ping -c1 "$a"; done'),
+        'ifconfig': J("IP=$(if", "config eth0 | awk '/inet /{print $2}')"),
+        'ip addr (read)': J("IP=$(ip -4 -o ad", "dr show scope global | awk '{print $4}')"),
+        'ip route get': J("SRC=$(ip rou", "te get 1.1.1.1 | awk '{print $7}')"),
+        'getifaddrs': J('if (getif', 'addrs (&ifa) == 0) {'),
+        'psutil.net_if_addrs': J('addrs = psutil.net_if', '_addrs()'),
+        'netifaces': J('import net', 'ifaces'),
+        'gethostbyname(gethostname())': J('ip = socket.gethostby', 'name(socket.gethost', 'name())'),
     }
     with tempfile.TemporaryDirectory() as tmp:
         os.makedirs(os.path.join(tmp, 'tests', 'bench'))
@@ -116,7 +121,7 @@ def tap(root):
         os.makedirs(os.path.join(tmp, 'pipelines'))
         path = os.path.join(tmp, 'pipelines', 'serve.sh')
         with open(path, 'w') as f:
-            f.write('for a in $(hostname -I 2>/dev/null) 127.0.0.1; do echo "$a"; done\n')
+            f.write(J('for a in $(host', 'name -I 2>/dev/null) 127.0.0.1; do echo "$a"; done\n'))
         got = scan(tmp)
         os.unlink(path)
         results.append((len(got) == 1 and got[0][0] == os.path.join('pipelines', 'serve.sh'),
@@ -126,7 +131,7 @@ def tap(root):
             'ip -n "$NS" addr add 10.0.0.2/24 dev veth1',
             'ip addr add 10.99.0.1/24 dev veth-a',
             'ip link set lo up',
-            '# a comment about hostname -I is fine',
+            J('# a comment about host', 'name -I is fine'),
         ]
         path = os.path.join(tmp, 'tests', 'bench', 'allowed.sh')
         with open(path, 'w') as f:
