@@ -1163,7 +1163,7 @@ GST_START_TEST (test_reconnect_inside_sender_flush)
   peer = g_strdup (h.peer);
   p2p_connection_close (h.conn, "gone");
   g_clear_object (&h.conn);
-  g_usleep (200 * 1000);
+  /* (the listener queues the new connection until p2psrc takes it) */
   h.conn = p2p_provider_connect (h.provider, peer, NULL, &err);
   fail_unless (h.conn != NULL, "%s", err ? err->message : "");
   ready2 = p2p_connection_receive (h.conn, NULL, &err);

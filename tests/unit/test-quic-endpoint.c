@@ -491,6 +491,22 @@ test_vanished_peer (Fixture *f, gconstpointer data)
  * Stateless Reset (the token derives from the identity), and the client
  * learns at once that the connection is gone instead of after its idle
  * timeout. A packet of a connection that is alive gets none. */
+/* The server comes back on the same port (its old endpoint's socket is
+ * closed already) with @identity, accepting. */
+static void
+restart_server (Fixture *f, P2pIdentity *identity)
+{
+  g_autofree char *bind = g_strdup_printf ("127.0.0.1:%u",
+      g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (f->server_addr)));
+  NewEndpoint ne = { f, identity, bind, NULL, NULL };
+
+  unref_on_net (f, f->server);
+  p2p_net_thread_invoke_sync (f->nt, new_endpoint_net, &ne);
+  g_assert_no_error (ne.error);
+  f->server = ne.ep;
+  p2p_quic_endpoint_set_accepting (f->server, TRUE, NULL, 64);
+}
+
 static void
 test_restarted_peer (Fixture *f, gconstpointer data)
 {
@@ -499,8 +515,6 @@ test_restarted_peer (Fixture *f, gconstpointer data)
   P2pConnection *c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
   P2pConnection *s;
   g_autoptr (GBytes) msg = NULL;
-  g_autofree char *bind = NULL;
-  NewEndpoint ne = { f, f->server_id, NULL, NULL, NULL };
 
   g_assert_no_error (error);
   s = accept_one (f);
@@ -513,14 +527,7 @@ test_restarted_peer (Fixture *f, gconstpointer data)
   /* the crash: the server's socket goes, nothing is said */
   p2p_net_thread_invoke_sync (f->nt, close_socket_net, f->server);
   unref_on_net (f, s);
-  unref_on_net (f, f->server);
-  bind = g_strdup_printf ("127.0.0.1:%u",
-      g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (f->server_addr)));
-  ne.bind = bind;
-  p2p_net_thread_invoke_sync (f->nt, new_endpoint_net, &ne);
-  g_assert_no_error (ne.error);
-  f->server = ne.ep;
-  p2p_quic_endpoint_set_accepting (f->server, TRUE, NULL, 64);
+  restart_server (f, f->server_id);
 
   send_str (c, "are you there");
   msg = receive_bounded (f, c, &error);
@@ -2658,15 +2665,13 @@ test_dial_again_after_close (Fixture *f, gconstpointer data)
 
 /* A client endpoint whose connection to the server's address is closed
  * but cannot finish its close (its server crashed: nothing acknowledges
- * it), and a new server (identity @other) on the same port. Returns the
- * client; *@old: the closing connection. */
+ * it), and, with @other, a new server (that identity) on the same port.
+ * Returns the client; *@old: the closing connection. */
 static P2pQuicEndpoint *
 stuck_close_setup (Fixture *f, P2pIdentity *other, P2pConnection **old)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *bind = NULL;
   P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
-  NewEndpoint ne = { f, other, NULL, NULL, NULL };
   P2pConnection *c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
   P2pConnection *s;
 
@@ -2676,17 +2681,11 @@ stuck_close_setup (Fixture *f, P2pIdentity *other, P2pConnection **old)
   assert_receive_str (f, s, "ping");
   p2p_net_thread_invoke_sync (f->nt, close_socket_net, f->server);
   unref_on_net (f, s);
-  unref_on_net (f, f->server);
   /* unacknowledged data: the graceful close waits for it */
   send_str (c, "into the void");
   p2p_connection_close (c, "done with it");
-  bind = g_strdup_printf ("127.0.0.1:%u",
-      g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (f->server_addr)));
-  ne.bind = bind;
-  p2p_net_thread_invoke_sync (f->nt, new_endpoint_net, &ne);
-  g_assert_no_error (ne.error);
-  f->server = ne.ep;
-  p2p_quic_endpoint_set_accepting (f->server, TRUE, NULL, 64);
+  if (other)
+    restart_server (f, other);
   *old = c;
   return client;
 }
@@ -2835,8 +2834,9 @@ test_dial_wait_endpoint_closed (Fixture *f, gconstpointer data)
   TimedDial t;
   gint64 t0;
 
+  /* (the dial waits once dial_async returned: it runs on the network
+   * thread, in timed_dial_start's invoke) */
   timed_dial_start (f, &t, client, p2p_identity_get_peer_id (other), NULL);
-  g_usleep (100 * 1000);
   t0 = g_get_monotonic_time ();
   p2p_net_thread_invoke_sync (f->nt, close_listener_net, client);
   c2 = timed_dial_wait (&t, &error);
@@ -2894,7 +2894,6 @@ test_redial_after_cancel (Fixture *f, gconstpointer data)
   g_clear_object (&f->server_addr);
   f->server_addr = g_object_ref (to);   /* (timed_dial_start dials it) */
   timed_dial_start (f, &a, client, peer, ca);
-  g_usleep (100 * 1000);
   memset (&b, 0, sizeof b);
   cb = timeout_cancellable (f, 300);
   b.d.f = f;
@@ -2919,18 +2918,9 @@ static void
 test_dial_wait_icmp (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
-  P2pQuicEndpoint *client = new_endpoint (f, f->client_id);
-  P2pConnection *c = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
-  P2pConnection *s, *c2;
+  P2pConnection *c, *c2;
+  P2pQuicEndpoint *client = stuck_close_setup (f, NULL, &c);
 
-  g_assert_no_error (error);
-  s = accept_one (f);
-  send_str (c, "ping");
-  assert_receive_str (f, s, "ping");
-  p2p_net_thread_invoke_sync (f->nt, close_socket_net, f->server);
-  unref_on_net (f, s);
-  send_str (c, "into the void");
-  p2p_connection_close (c, "done with it");
   c2 = dial (f, client, p2p_identity_get_peer_id (f->server_id), &error);
   g_assert_null (c2);
   g_assert_error (error, P2P_ERROR, P2P_ERROR_CONNECTION_FAILED);
