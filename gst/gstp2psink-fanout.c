@@ -65,8 +65,9 @@ gst_p2p_sink_wait_for_peer_locked (GstP2pSink *self, gboolean preroll)
     if (self->peer_lost)
       return GST_FLOW_ERROR;    /* (the element error is posted) */
     if (!wait || gst_p2p_sink_have_receiver_locked (self)) {
-      if (wait)
-        self->all_lost_us = 0;  /* (a rejoin: the hold is over) */
+      /* (the one place the hold ends: receivers are there, counted as
+       * the hold counts them, ready ones in datagram delivery) */
+      self->all_lost_us = 0;
       break;
     }
     if (self->stopping)

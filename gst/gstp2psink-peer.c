@@ -370,10 +370,6 @@ sink_peer_ready_thread (gpointer data)
       GST_DEBUG_OBJECT (self, "receiver %s is ready for datagrams", peer->peer_id);
     }
     peer->ready = TRUE;
-    /* (datagram delivery counts ready receivers: a rejoin ends the hold
-     * here, not when the receiver connected) */
-    if (gst_p2p_sink_have_receiver_locked (self))
-      self->all_lost_us = 0;
   }
   self->n_threads--;
   g_cond_broadcast (&self->cond);
@@ -451,8 +447,6 @@ gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
   peer->connected_us = g_get_monotonic_time ();
   self->receivers_total++;
   g_ptr_array_add (self->peers, gst_p2p_sink_peer_ref (peer));
-  if (gst_p2p_sink_have_receiver_locked (self))
-    self->all_lost_us = 0;
   self->n_threads++;
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);

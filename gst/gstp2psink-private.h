@@ -47,8 +47,9 @@ struct _GstP2pSink {
   /* mode=connect: the one peer it dialled left before the end; the stream
    * fails (nobody else can come: the sink dials, it does not listen) */
   gboolean peer_lost;
-  /* monotonic time the last receiver left without the whole stream (0:
-   * none since one came); with wait-for-peer the hold for the next one is
+  /* monotonic time a receiver left without the whole stream and fewer
+   * than the hold waits for remained (0: they are there again, set by
+   * gst_p2p_sink_wait_for_peer_locked); with wait-for-peer the hold is
    * bounded by rejoin-timeout from then */
   gint64 all_lost_us;
   gboolean eos;
