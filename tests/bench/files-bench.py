@@ -55,15 +55,15 @@ def run(desc):
     p.set_state(Gst.State.NULL)
     assert m and m.type == Gst.MessageType.EOS, desc
 
-def keep_alive(p, ms, pull=True):
-    """p2psrc's keep-alive (and pull-mode) for the sources of p's
+def keep_alive(p, ms, pull='auto'):
+    """p2psrc's keep-alive (and pull-mode: auto, true, false) for the sources of p's
     uridecodebin named d; souphttpsrc takes the HTTPS baseline's
     self-signed certificate."""
     def setup(_bin, src):
         # (souphttpsrc has a boolean keep-alive of its own: left as it is)
         if src.get_factory().get_name() == 'p2psrc':
             src.set_property('keep-alive', ms)
-            src.set_property('pull-mode', pull)
+            Gst.util_set_object_arg(src, 'pull-mode', pull)
         elif src.get_factory().get_name() == 'souphttpsrc':
             src.set_property('ssl-strict', False)
     p.get_by_name('d').connect('source-setup', setup)
@@ -80,7 +80,7 @@ def make_tls_cert(d):
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
     return (cert, key) if r.returncode == 0 else None
 
-def first_and_seek(uri, keep_ms=0, pull=True):
+def first_and_seek(uri, keep_ms=0, pull='auto'):
     p = Gst.parse_launch('uridecodebin name=d uri="%s" ! audioconvert ! appsink name=s sync=false'
                          % uri)
     keep_alive(p, keep_ms, pull)
@@ -90,9 +90,24 @@ def first_and_seek(uri, keep_ms=0, pull=True):
     assert s.emit('try-pull-sample', WAIT)
     t1 = time.monotonic()
     ok, d = p.query_duration(Gst.Format.TIME)
+    if not ok or d < 0:
+        # (souphttpsrc's Ogg/Opus: oggdemux in push mode has no duration
+        # yet, and refuses the seek)
+        p.set_state(Gst.State.NULL)
+        return t1 - t0, None
     t2 = time.monotonic()
-    p.seek_simple(Gst.Format.TIME, Gst.SeekFlags.FLUSH | Gst.SeekFlags.ACCURATE, d // 2)
-    assert s.emit('try-pull-sample', WAIT)
+    if not p.seek_simple(Gst.Format.TIME, Gst.SeekFlags.FLUSH | Gst.SeekFlags.ACCURATE, d // 2):
+        p.set_state(Gst.State.NULL)
+        return t1 - t0, None
+    # the first buffer at the target (a seek done in the background, as
+    # oggdemux's in push mode, lets older buffers through first)
+    for _ in range(10000):
+        smp = s.emit('try-pull-sample', WAIT)
+        assert smp
+        if smp.get_buffer().pts + smp.get_buffer().duration >= d // 2:
+            break
+    else:
+        assert False, 'no buffer at the seek target'
     t3 = time.monotonic()
     p.set_state(Gst.State.NULL)
     return t1 - t0, t3 - t2
@@ -134,6 +149,8 @@ try:
     run('audiotestsrc num-buffers=2600 wave=white-noise ! audio/x-raw,rate=44100,channels=2 '
         '! wavenc ! filesink location=%s/t.wav' % tmp)
     run('filesrc location=%s/t.wav ! wavparse ! flacenc ! filesink location=%s/t.flac' % (tmp, tmp))
+    run('filesrc location=%s/t.wav ! wavparse ! audioconvert ! audioresample ! opusenc ! oggmux '
+        '! filesink location=%s/t.opus' % (tmp, tmp))
     os.unlink(tmp + '/t.wav')
     for name, table in (('t.flac', True), ('scan.flac', False)):
         assert has_seektable(tmp + '/' + name) == table, name
@@ -176,8 +193,8 @@ try:
         uris = {'p2p': 'p2p://%s/t.flac' % ticket, 'http': 'http://%s:%d/t.flac' % (host, port)}
         if tls:
             uris['https'] = 'https://%s:%d/t.flac' % (host, https_port)
-        figs = ('first', 'seek', 'bulk', 'next', 'first-push', 'seek-push', 'seek-scan',
-                'seek-scan-push')
+        figs = ('first', 'seek', 'bulk', 'next', 'first-pull', 'seek-pull', 'seek-scan',
+                'seek-scan-pull', 'first-opus', 'seek-opus')
         res = {k: {f: [] for f in figs} for k in uris}
         for _ in range(runs):
             for k, u in uris.items():
@@ -186,25 +203,37 @@ try:
                 res[k]['bulk'].append(bulk(u))
                 res[k]['next'].append(next_track(u))
                 if k == 'p2p':
-                    # p2psrc pull-mode=false: the parsers in push mode, as
-                    # over souphttpsrc (its figures are HTTP's first and seek)
-                    f, sk = first_and_seek(u, 0, False)
+                    # p2psrc pull-mode=true: flacparse pulls (pull-mode=auto,
+                    # the default, reads a FLAC track in push mode, as
+                    # souphttpsrc does); HTTP's figures are its first and seek
+                    f, sk = first_and_seek(u, 0, 'true')
                 else:
                     f, sk = res[k]['first'][-1], res[k]['seek'][-1]
-                res[k]['first-push'].append(f); res[k]['seek-push'].append(sk)
+                res[k]['first-pull'].append(f); res[k]['seek-pull'].append(sk)
                 scan = u.replace('/t.flac', '/scan.flac')
                 res[k]['seek-scan'].append(first_and_seek(scan)[1])
                 if k == 'p2p':
-                    sk = first_and_seek(scan, 0, False)[1]
+                    sk = first_and_seek(scan, 0, 'true')[1]
                 else:
                     sk = res[k]['seek-scan'][-1]
-                res[k]['seek-scan-push'].append(sk)
+                res[k]['seek-scan-pull'].append(sk)
+                f, sk = first_and_seek(u.replace('/t.flac', '/t.opus'))
+                res[k]['first-opus'].append(f); res[k]['seek-opus'].append(sk)
         print('file %d bytes, %d runs, medians (%s)' % (size, runs, args.label))
+        def med(k, fig):
+            v = [x for x in res[k][fig] if x is not None]
+            return statistics.median(v) if v else None
         for fig in figs:
-            a = statistics.median(res['p2p'][fig]); b = statistics.median(res['http'][fig])
+            a, b = med('p2p', fig), med('http', fig)
+            if a is None or b is None:
+                # a seek without a duration to seek to half of
+                print('%-14s %s' % (fig, ' '.join('%s %s' % (k, 'no duration' if med(k, fig) is None
+                                                             else '%.1f ms' % (med(k, fig) * 1000))
+                                                  for k in uris)))
+                continue
             extra = ''
-            if tls:
-                c = statistics.median(res['https'][fig])
+            if tls and med('https', fig) is not None:
+                c = med('https', fig)
                 extra = '  https %.1f ms  ratio_https %.2f' % (c * 1000, a / c)
             if fig == 'bulk':
                 extra += '  (%.1f / %.1f%s Mbit/s)' % (size * 8 / a / 1e6, size * 8 / b / 1e6,
@@ -213,7 +242,8 @@ try:
         if os.environ.get('FILES_BENCH_RAW'):
             for k in uris:
                 for fig in figs:
-                    print('raw %s %s %s' % (k, fig, ' '.join('%.1f' % (v * 1000) for v in res[k][fig])))
+                    print('raw %s %s %s' % (k, fig, ' '.join('-' if v is None else '%.1f' % (v * 1000)
+                                                             for v in res[k][fig])))
     finally:
         for p in servers:
             p.terminate(); p.wait(10)

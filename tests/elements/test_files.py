@@ -181,13 +181,18 @@ def pull_all(sink, with_offsets=False):
 
 
 class Player:
-    """uridecodebin ! audioconvert ! S16LE appsink, prerolled."""
+    """uridecodebin ! audioconvert ! S16LE appsink, prerolled; pull_mode:
+    p2psrc's pull-mode ('auto', 'true', 'false'), if given."""
 
-    def __init__(self, uri):
+    def __init__(self, uri, pull_mode=None):
         self.p = Gst.parse_launch(
             'uridecodebin name=d uri="%s" ! audioconvert ! '
             'audio/x-raw,format=S16LE ! appsink name=s sync=false' % uri)
         self.sink = self.p.get_by_name('s')
+        if pull_mode is not None:
+            self.p.get_by_name('d').connect(
+                'source-setup',
+                lambda _b, src: Gst.util_set_object_arg(src, 'pull-mode', pull_mode))
         self.p.set_state(Gst.State.PAUSED)
         ret, _, _ = self.p.get_state(WAIT_S * Gst.SECOND)
         self.error = None
@@ -516,12 +521,15 @@ class FilesTest(TrackChecks, unittest.TestCase):
                 self.assertEqual(db, da)
 
     def test_seek(self):
+        """Seeks land where a local player's land; FLAC (push mode by
+        default) also in pull mode."""
         for name, rel in sorted(self.files.items()):
             if name.endswith('.mp3'):
                 continue        # no duration to seek to a fraction of
-            for frac in (0.5, 0.9):
-                with self.subTest(name=name, frac=frac):
-                    a, b = Player(self.local(rel)), Player(self.remote(rel))
+            modes = ('auto', 'true') if name.endswith('.flac') else ('auto',)
+            for mode, frac in [(m, f) for m in modes for f in (0.5, 0.9)]:
+                with self.subTest(name=name, frac=frac, pull_mode=mode):
+                    a, b = Player(self.local(rel)), Player(self.remote(rel), mode)
                     pa, da = a.seek_first(frac)
                     pb, _ = b.seek_first(frac)
                     a.close()
@@ -551,9 +559,10 @@ class FilesTest(TrackChecks, unittest.TestCase):
     def test_resume_after_restart(self):
         """The server dies mid-track and comes back (same key and port):
         p2psrc reconnects (a p2p-reconnect message), resumes at its byte
-        offset, and the PCM is still identical. A 4.9 MB track: more than
-        the read-ahead can have fetched by the 10th sample (about 1 MB), so
-        the server dies with most of it still to come."""
+        offset, and the PCM is still identical; in push mode (a FLAC track's
+        default) and in pull mode. A 4.9 MB track: more than the read-ahead
+        can have fetched by the 10th sample (about 1 MB), so the server dies
+        with most of it still to come."""
         rel = 'resume.flac'
         path = os.path.join(self.root, rel)
         if not os.path.exists(path):
@@ -562,6 +571,11 @@ class FilesTest(TrackChecks, unittest.TestCase):
                 'audio/x-raw,rate=44100,channels=2 ! flacenc ! filesink location="%s"' % path))
         self.assertGreater(os.path.getsize(path), 4000000)
         expect = self.decode(self.local(rel))
+        for mode in ('auto', 'true'):
+            with self.subTest(pull_mode=mode):
+                self.resume_after_restart(rel, expect, mode)
+
+    def resume_after_restart(self, rel, expect, mode):
         key = os.path.join(self.tmp, 'resume.key')
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind(('127.0.0.1', 0))
@@ -573,8 +587,14 @@ class FilesTest(TrackChecks, unittest.TestCase):
                 'uridecodebin name=d uri="p2p://%s/%s" ! audioconvert ! '
                 'audio/x-raw,format=S16LE ! appsink name=s sync=false max-buffers=2'
                 % (ticket, urllib.parse.quote(rel)))
-            p.get_by_name('d').connect(
-                'source-setup', lambda b, src: src.set_property('idle-timeout', 1500))
+            sources = []
+
+            def setup(_b, src):
+                src.set_property('idle-timeout', 1500)
+                src.set_property('keep-alive', 0)
+                Gst.util_set_object_arg(src, 'pull-mode', mode)
+                sources.append(src)
+            p.get_by_name('d').connect('source-setup', setup)
             sink = p.get_by_name('s')
             p.set_state(Gst.State.PLAYING)
             out = bytearray()
@@ -602,7 +622,9 @@ class FilesTest(TrackChecks, unittest.TestCase):
                 self.assertNotEqual(m.type, Gst.MessageType.ERROR)
                 if m.get_structure().get_name() == 'p2p-reconnect':
                     reconnects.append(m.get_structure())
+            pad_mode = sources[0].get_static_pad('src').mode
             p.set_state(Gst.State.NULL)
+            self.assertEqual(pad_mode, Gst.PadMode.PULL if mode == 'true' else Gst.PadMode.PUSH)
             self.assertGreaterEqual(len(reconnects), 1)
             self.assertEqual(reconnects[0].get_value('location'), rel)
             self.assertTrue(bytes(out) == expect)
@@ -1019,7 +1041,7 @@ class FilesTest(TrackChecks, unittest.TestCase):
         rel = self.files['01 flac.flac']
         size = os.path.getsize(os.path.join(self.root, rel))
         for desc in ('p2psrc name=src uri="%s" keep-alive=0 ! fakesink',
-                     'p2psrc name=src uri="%s" keep-alive=0 ! typefind ! fakesink'):
+                     'p2psrc name=src uri="%s" keep-alive=0 pull-mode=true ! typefind ! fakesink'):
             with self.subTest(desc=desc):
                 p = Gst.parse_launch(desc % self.remote(rel))
                 src = p.get_by_name('src')
@@ -1127,6 +1149,31 @@ class FilesTest(TrackChecks, unittest.TestCase):
             stop.set()
             t.join(WAIT_S)
             self.assertFalse(t.is_alive())
+
+    def test_pull_mode_auto(self):
+        """pull-mode=auto (the default): a FLAC track is read in push mode
+        (its first buffer a round trip sooner), the other formats in pull
+        mode; the property takes auto, true and false (as the boolean it
+        was) and reads them back."""
+        for name, rel in sorted(self.files.items()):
+            with self.subTest(name=name):
+                p = Player(self.remote(rel))
+                self.assertIsNone(p.error)
+                src = p.p.get_by_name('d').get_by_name('source')
+                mode = src.get_static_pad('src').mode
+                default = src.get_property('pull-mode')
+                p.close()
+                self.assertEqual(default.value_nick, 'auto')
+                self.assertEqual(mode, Gst.PadMode.PUSH if name.endswith('.flac')
+                                 else Gst.PadMode.PULL)
+        src = Gst.ElementFactory.make('p2psrc')
+        for arg in ('true', 'false', 'auto'):
+            Gst.util_set_object_arg(src, 'pull-mode', arg)
+            self.assertEqual(src.get_property('pull-mode').value_nick, arg)
+        src.set_property('pull-mode', False)
+        self.assertEqual(src.get_property('pull-mode').value_nick, 'false')
+        src.set_property('pull-mode', True)
+        self.assertEqual(src.get_property('pull-mode').value_nick, 'true')
 
     def test_pull_mode_off(self):
         """pull-mode=false: uridecodebin's parsers run in push mode, as over
