@@ -16,6 +16,12 @@
 # flacparse finds the target by reading from the start, about 5 MB for a
 # seek to 50 % in either mode and over HTTP too: "seek-scan" is that worst
 # case, a measure of the stream's throughput.
+# p2psrc runs with its default pull-mode (auto: push mode for a FLAC
+# track); the "-pull" figures with pull-mode=true (flacparse pulls 64 KiB
+# ranges). "first-opus"/"seek-opus": an Ogg/Opus track of the same noise
+# (pull mode by default). A seek counts to the first buffer at or after its
+# target (oggdemux over souphttpsrc seeks in the background); a seek that
+# is refused, or a track with no duration yet, prints as "no duration".
 # HTTPS: the same server with TLS (python's ssl module, a throwaway
 # self-signed certificate made with openssl; souphttpsrc ssl-strict=false)
 # when openssl and GLib's TLS backend (glib-networking) are there: a
