@@ -31,7 +31,7 @@ GST_DEBUG_CATEGORY_EXTERN (gst_p2p_src_debug);
 /* random-access mode: a stopped p2psrc's connection waits this long (ms)
  * for the next p2psrc of the same peer (the next track) */
 #define DEFAULT_KEEP_ALIVE 5000
-#define DEFAULT_PULL_MODE GST_P2P_PULL_MODE_AUTO
+#define DEFAULT_PULL_MODE TRUE
 #define MAX_JITTER_ITEMS 4096
 /* delivery=datagram: bytes of the reliable-stream queue (events and stream
  * buffers) and, separately, of held datagrams. At least one maximum-size
@@ -55,7 +55,7 @@ struct _GstP2pSrc {
   guint reconnect_max;
   guint connect_timeout;
   guint keep_alive;
-  GstP2pPullMode pull_mode;      /* random-access mode: offer pull mode downstream */
+  gboolean pull_mode;            /* random-access mode: offer pull mode downstream */
   /* the pad was activated in the random-access mode (location set); its
    * deactivation follows the same path (object lock) */
   gboolean files_active;

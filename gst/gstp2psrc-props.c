@@ -42,25 +42,6 @@ gst_p2p_reconnect_get_type (void)
   return type;
 }
 
-GType
-gst_p2p_pull_mode_get_type (void)
-{
-  static GType type = 0;
-  static const GEnumValue values[] = {
-    {GST_P2P_PULL_MODE_NEVER, "Push mode only, like souphttpsrc", "false"},
-    {GST_P2P_PULL_MODE_ALWAYS, "Offer pull mode (random access) to every stream", "true"},
-    {GST_P2P_PULL_MODE_AUTO,
-          "Offer pull mode, except to a FLAC track (a name ending in .flac): "
-          "push mode, whose first buffer comes a round trip sooner",
-        "auto"},
-    {0, NULL, NULL}
-  };
-
-  if (g_once_init_enter (&type))
-    g_once_init_leave (&type, g_enum_register_static ("GstP2pPullMode", values));
-  return type;
-}
-
 void
 gst_p2p_src_install_properties (GObjectClass *gobject_class)
 {
@@ -113,16 +94,15 @@ gst_p2p_src_install_properties (GObjectClass *gobject_class)
           "no new handshake, a warm congestion window; one user at a time). "
           "0 = close it at once", 0, 3600000, DEFAULT_KEEP_ALIVE, rw));
   g_object_class_install_property (gobject_class, PROP_PULL_MODE,
-      g_param_spec_enum ("pull-mode", "Pull mode",
-          "With location (random-access mode): whether downstream elements "
-          "may pull byte ranges (GstPad pull mode) and read as from a local "
-          "file (Ogg durations and seeks exact, an MP4 index at the end read "
-          "directly; a parser's first read is then 64 KiB, 3 round trips of "
-          "a new connection's slow start), or get the bytes pushed as they "
-          "arrive, as from souphttpsrc (the first buffer a round trip sooner; "
-          "BYTES seeks). auto: push mode for a FLAC track (its header gives "
-          "the exact length and it is read in order), pull mode for the rest",
-          GST_TYPE_P2P_PULL_MODE, DEFAULT_PULL_MODE, rw));
+      g_param_spec_boolean ("pull-mode", "Pull mode",
+          "With location (random-access mode): let downstream elements pull "
+          "byte ranges (GstPad pull mode), so demuxers and parsers read as "
+          "from a local file (Ogg durations and seeks exact); a parser's "
+          "first read is then 64 KiB, 3 round trips of a new connection's "
+          "slow start. FALSE: push mode only, like souphttpsrc: bytes go "
+          "downstream as they arrive (a FLAC track starts a round trip "
+          "sooner on a new connection; BYTES seeks still work)",
+          DEFAULT_PULL_MODE, rw));
   g_object_class_install_property (gobject_class, PROP_CONNECT_TIMEOUT,
       g_param_spec_uint ("connect-timeout", "Connect timeout",
           "mode=connect: how long one connection attempt may take, in ms, "
@@ -148,7 +128,6 @@ gst_p2p_src_install_properties (GObjectClass *gobject_class)
           "datagrams-dropped, and the next buffer is DISCONT)",
           MIN_MAX_QUEUE_BYTES, G_MAXUINT64, DEFAULT_MAX_QUEUE_BYTES, rw));
   gst_type_mark_as_plugin_api (GST_TYPE_P2P_RECONNECT, 0);
-  gst_type_mark_as_plugin_api (GST_TYPE_P2P_PULL_MODE, 0);
 }
 
 static GstStructure *
@@ -350,7 +329,7 @@ gst_p2p_src_set_property (GObject *object, guint prop_id, const GValue *value,
       self->connect_timeout = g_value_get_uint (value);
       break;
     case PROP_PULL_MODE:
-      self->pull_mode = g_value_get_enum (value);
+      self->pull_mode = g_value_get_boolean (value);
       break;
     case PROP_KEEP_ALIVE:
       self->keep_alive = g_value_get_uint (value);
@@ -430,7 +409,7 @@ gst_p2p_src_get_property (GObject *object, guint prop_id, GValue *value,
       g_value_set_uint (value, self->connect_timeout);
       break;
     case PROP_PULL_MODE:
-      g_value_set_enum (value, self->pull_mode);
+      g_value_set_boolean (value, self->pull_mode);
       break;
     case PROP_KEEP_ALIVE:
       g_value_set_uint (value, self->keep_alive);

@@ -163,31 +163,6 @@ files_get_range (GstPad *pad, GstObject *parent, guint64 offset, guint length,
   return gst_p2p_file_reader_get_range (self->files, offset, length, buffer);
 }
 
-/* Whether the random-access mode offers pull mode downstream. auto: not
- * to a FLAC track. Read in push mode (as from souphttpsrc), flacparse
- * decodes its first frame from the first ~20 KB that arrive, where its
- * first pull is 64 KiB: three rounds of a new connection's slow start
- * against two (docs/performance.md, "Pull or push"). Its duration is in
- * STREAMINFO and its seeks land as exactly in push mode; Ogg (the duration
- * from the last page), MP4 and MP3 keep pull mode. By the name, as the URI
- * query gives typefind its hint: the query comes before any byte. */
-static gboolean
-files_offer_pull (GstP2pSrc *self)
-{
-  gboolean pull;
-
-  GST_OBJECT_LOCK (self);
-  if (self->pull_mode == GST_P2P_PULL_MODE_AUTO) {
-    g_autofree char *lower = self->location ? g_ascii_strdown (self->location, -1) : NULL;
-
-    pull = lower == NULL || !g_str_has_suffix (lower, ".flac");
-  } else {
-    pull = self->pull_mode == GST_P2P_PULL_MODE_ALWAYS;
-  }
-  GST_OBJECT_UNLOCK (self);
-  return pull;
-}
-
 /* SCHEDULING, SEEKING, DURATION of the random-access mode; -1: not ours. */
 static int
 files_query (GstP2pSrc *self, GstQuery *query)
@@ -202,7 +177,7 @@ files_query (GstP2pSrc *self, GstQuery *query)
   switch (GST_QUERY_TYPE (query)) {
     case GST_QUERY_SCHEDULING:
       gst_query_set_scheduling (query, GST_SCHEDULING_FLAG_SEEKABLE, 1, -1, 0);
-      if (files_offer_pull (self))
+      if (self->pull_mode)
         gst_query_add_scheduling_mode (query, GST_PAD_MODE_PULL);
       gst_query_add_scheduling_mode (query, GST_PAD_MODE_PUSH);
       return TRUE;

@@ -15,18 +15,6 @@ typedef enum {
 #define GST_TYPE_P2P_RECONNECT (gst_p2p_reconnect_get_type ())
 GType gst_p2p_reconnect_get_type (void);
 
-/* "pull-mode": FALSE and TRUE keep their old meaning (the property was a
- * boolean: g_object_set (src, "pull-mode", FALSE, NULL) and pull-mode=false
- * still work) */
-typedef enum {
-  GST_P2P_PULL_MODE_NEVER = 0,
-  GST_P2P_PULL_MODE_ALWAYS = 1,
-  GST_P2P_PULL_MODE_AUTO = 2,
-} GstP2pPullMode;
-
-#define GST_TYPE_P2P_PULL_MODE (gst_p2p_pull_mode_get_type ())
-GType gst_p2p_pull_mode_get_type (void);
-
 #define GST_TYPE_P2P_SRC (gst_p2p_src_get_type ())
 G_DECLARE_FINAL_TYPE (GstP2pSrc, gst_p2p_src, GST, P2P_SRC, GstElement)
 

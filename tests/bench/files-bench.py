@@ -16,10 +16,10 @@
 # flacparse finds the target by reading from the start, about 5 MB for a
 # seek to 50 % in either mode and over HTTP too: "seek-scan" is that worst
 # case, a measure of the stream's throughput.
-# p2psrc runs with its default pull-mode (auto: push mode for a FLAC
-# track); the "-pull" figures with pull-mode=true (flacparse pulls 64 KiB
-# ranges). "first-opus"/"seek-opus": an Ogg/Opus track of the same noise
-# (pull mode by default). A seek counts to the first buffer at or after its
+# p2psrc runs with its default pull-mode (true: flacparse pulls 64 KiB
+# ranges); the "-push" figures with pull-mode=false (bytes pushed as they
+# arrive, as souphttpsrc does). "first-opus"/"seek-opus": an Ogg/Opus
+# track of the same noise. A seek counts to the first buffer at or after its
 # target (oggdemux over souphttpsrc seeks in the background); a seek that
 # is refused, or a track with no duration yet, prints as "no duration".
 # HTTPS: the same server with TLS (python's ssl module, a throwaway
@@ -61,8 +61,8 @@ def run(desc):
     p.set_state(Gst.State.NULL)
     assert m and m.type == Gst.MessageType.EOS, desc
 
-def keep_alive(p, ms, pull='auto'):
-    """p2psrc's keep-alive (and pull-mode: auto, true, false) for the sources of p's
+def keep_alive(p, ms, pull='true'):
+    """p2psrc's keep-alive (and pull-mode: true, false) for the sources of p's
     uridecodebin named d; souphttpsrc takes the HTTPS baseline's
     self-signed certificate."""
     def setup(_bin, src):
@@ -86,7 +86,7 @@ def make_tls_cert(d):
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
     return (cert, key) if r.returncode == 0 else None
 
-def first_and_seek(uri, keep_ms=0, pull='auto'):
+def first_and_seek(uri, keep_ms=0, pull='true'):
     p = Gst.parse_launch('uridecodebin name=d uri="%s" ! audioconvert ! appsink name=s sync=false'
                          % uri)
     keep_alive(p, keep_ms, pull)
@@ -199,8 +199,8 @@ try:
         uris = {'p2p': 'p2p://%s/t.flac' % ticket, 'http': 'http://%s:%d/t.flac' % (host, port)}
         if tls:
             uris['https'] = 'https://%s:%d/t.flac' % (host, https_port)
-        figs = ('first', 'seek', 'bulk', 'next', 'first-pull', 'seek-pull', 'seek-scan',
-                'seek-scan-pull', 'first-opus', 'seek-opus')
+        figs = ('first', 'seek', 'bulk', 'next', 'first-push', 'seek-push', 'seek-scan',
+                'seek-scan-push', 'first-opus', 'seek-opus')
         res = {k: {f: [] for f in figs} for k in uris}
         for _ in range(runs):
             for k, u in uris.items():
@@ -209,20 +209,19 @@ try:
                 res[k]['bulk'].append(bulk(u))
                 res[k]['next'].append(next_track(u))
                 if k == 'p2p':
-                    # p2psrc pull-mode=true: flacparse pulls (pull-mode=auto,
-                    # the default, reads a FLAC track in push mode, as
-                    # souphttpsrc does); HTTP's figures are its first and seek
-                    f, sk = first_and_seek(u, 0, 'true')
+                    # p2psrc pull-mode=false: the parsers in push mode, as
+                    # over souphttpsrc (its figures are HTTP's first and seek)
+                    f, sk = first_and_seek(u, 0, 'false')
                 else:
                     f, sk = res[k]['first'][-1], res[k]['seek'][-1]
-                res[k]['first-pull'].append(f); res[k]['seek-pull'].append(sk)
+                res[k]['first-push'].append(f); res[k]['seek-push'].append(sk)
                 scan = u.replace('/t.flac', '/scan.flac')
                 res[k]['seek-scan'].append(first_and_seek(scan)[1])
                 if k == 'p2p':
-                    sk = first_and_seek(scan, 0, 'true')[1]
+                    sk = first_and_seek(scan, 0, 'false')[1]
                 else:
                     sk = res[k]['seek-scan'][-1]
-                res[k]['seek-scan-pull'].append(sk)
+                res[k]['seek-scan-push'].append(sk)
                 f, sk = first_and_seek(u.replace('/t.flac', '/t.opus'))
                 res[k]['first-opus'].append(f); res[k]['seek-opus'].append(sk)
         print('file %d bytes, %d runs, medians (%s)' % (size, runs, args.label))

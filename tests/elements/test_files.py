@@ -182,7 +182,7 @@ def pull_all(sink, with_offsets=False):
 
 class Player:
     """uridecodebin ! audioconvert ! S16LE appsink, prerolled; pull_mode:
-    p2psrc's pull-mode ('auto', 'true', 'false'), if given."""
+    p2psrc's pull-mode ('true', 'false'), if given."""
 
     def __init__(self, uri, pull_mode=None):
         self.p = Gst.parse_launch(
@@ -521,12 +521,12 @@ class FilesTest(TrackChecks, unittest.TestCase):
                 self.assertEqual(db, da)
 
     def test_seek(self):
-        """Seeks land where a local player's land; FLAC (push mode by
-        default) also in pull mode."""
+        """Seeks land where a local player's land; FLAC also in push mode
+        (pull-mode=false)."""
         for name, rel in sorted(self.files.items()):
             if name.endswith('.mp3'):
                 continue        # no duration to seek to a fraction of
-            modes = ('auto', 'true') if name.endswith('.flac') else ('auto',)
+            modes = ('true', 'false') if name.endswith('.flac') else ('true',)
             for mode, frac in [(m, f) for m in modes for f in (0.5, 0.9)]:
                 with self.subTest(name=name, frac=frac, pull_mode=mode):
                     a, b = Player(self.local(rel)), Player(self.remote(rel), mode)
@@ -559,8 +559,8 @@ class FilesTest(TrackChecks, unittest.TestCase):
     def test_resume_after_restart(self):
         """The server dies mid-track and comes back (same key and port):
         p2psrc reconnects (a p2p-reconnect message), resumes at its byte
-        offset, and the PCM is still identical; in push mode (a FLAC track's
-        default) and in pull mode. A 4.9 MB track: more than the read-ahead
+        offset, and the PCM is still identical; in pull mode (the default)
+        and in push mode (pull-mode=false). A 4.9 MB track: more than the read-ahead
         can have fetched by the 10th sample (about 1 MB), so the server dies
         with most of it still to come."""
         rel = 'resume.flac'
@@ -571,7 +571,7 @@ class FilesTest(TrackChecks, unittest.TestCase):
                 'audio/x-raw,rate=44100,channels=2 ! flacenc ! filesink location="%s"' % path))
         self.assertGreater(os.path.getsize(path), 4000000)
         expect = self.decode(self.local(rel))
-        for mode in ('auto', 'true'):
+        for mode in ('true', 'false'):
             with self.subTest(pull_mode=mode):
                 self.resume_after_restart(rel, expect, mode)
 
@@ -1149,31 +1149,6 @@ class FilesTest(TrackChecks, unittest.TestCase):
             stop.set()
             t.join(WAIT_S)
             self.assertFalse(t.is_alive())
-
-    def test_pull_mode_auto(self):
-        """pull-mode=auto (the default): a FLAC track is read in push mode
-        (its first buffer a round trip sooner), the other formats in pull
-        mode; the property takes auto, true and false (as the boolean it
-        was) and reads them back."""
-        for name, rel in sorted(self.files.items()):
-            with self.subTest(name=name):
-                p = Player(self.remote(rel))
-                self.assertIsNone(p.error)
-                src = p.p.get_by_name('d').get_by_name('source')
-                mode = src.get_static_pad('src').mode
-                default = src.get_property('pull-mode')
-                p.close()
-                self.assertEqual(default.value_nick, 'auto')
-                self.assertEqual(mode, Gst.PadMode.PUSH if name.endswith('.flac')
-                                 else Gst.PadMode.PULL)
-        src = Gst.ElementFactory.make('p2psrc')
-        for arg in ('true', 'false', 'auto'):
-            Gst.util_set_object_arg(src, 'pull-mode', arg)
-            self.assertEqual(src.get_property('pull-mode').value_nick, arg)
-        src.set_property('pull-mode', False)
-        self.assertEqual(src.get_property('pull-mode').value_nick, 'false')
-        src.set_property('pull-mode', True)
-        self.assertEqual(src.get_property('pull-mode').value_nick, 'true')
 
     def test_pull_mode_off(self):
         """pull-mode=false: uridecodebin's parsers run in push mode, as over
