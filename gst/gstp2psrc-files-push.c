@@ -19,6 +19,7 @@ struct _GstP2pFilePush {
   /* under the pad's stream lock */
   guint64 pos;
   guint64 stop;                 /* G_MAXUINT64: to the end of the file */
+  gdouble rate;                 /* the last seek's (a parser's TIME seek at a rate) */
   gboolean started, need_segment;
   gboolean discont;             /* the next buffer starts a new run of bytes */
   guint32 seqnum;
@@ -43,6 +44,7 @@ push_loop (gpointer data)
 
     gst_segment_init (&seg, GST_FORMAT_BYTES);
     seg.start = seg.position = seg.time = self->pos;
+    seg.rate = self->rate;
     if (self->stop != G_MAXUINT64)
       seg.stop = self->stop;
     ev = gst_event_new_segment (&seg);
@@ -100,6 +102,7 @@ gst_p2p_file_push_start (GstP2pFileReader *reader, GstElement *element, GstPad *
   self->need_segment = TRUE;
   self->discont = TRUE;
   self->stop = G_MAXUINT64;
+  self->rate = 1.0;
   if (!gst_pad_start_task (pad, push_loop, self, NULL)) {
     gst_p2p_file_push_unref (self);
     return NULL;
@@ -188,6 +191,10 @@ gst_p2p_file_push_seek (GstP2pFilePush *self, GstEvent *event)
    * keeps the last one, as GstBaseSrc's segment does */
   if (stop_type == GST_SEEK_TYPE_SET)
     self->stop = stop >= 0 ? (guint64) stop : G_MAXUINT64;
+  /* as GstBaseSrc's segment takes it: baseparse turns a TIME seek at
+   * rate 1.5 into a BYTES seek at 1.5 and plays at the rate its upstream
+   * segment gives (it was always 1.0 here: playback speed was ignored) */
+  self->rate = rate;
   restart_locked (self, seqnum);
   GST_PAD_STREAM_UNLOCK (self->pad);
   return TRUE;

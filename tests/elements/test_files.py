@@ -1152,8 +1152,9 @@ class FilesTest(TrackChecks, unittest.TestCase):
 
     def test_pull_mode_off(self):
         """pull-mode=false: uridecodebin's parsers run in push mode, as over
-        souphttpsrc; FLAC and MP3 still decode to the local PCM and a FLAC
-        seek lands within a frame of the local one."""
+        souphttpsrc; FLAC and MP3 still decode to the local PCM, a FLAC
+        seek lands within a frame of the local one, and a seek at rate 1.5
+        plays at 1.5."""
         def no_pull(player_uri):
             p = Gst.parse_launch(
                 'uridecodebin name=d uri="%s" ! audioconvert ! '
@@ -1189,9 +1190,17 @@ class FilesTest(TrackChecks, unittest.TestCase):
                                       Gst.SeekFlags.FLUSH | Gst.SeekFlags.ACCURATE, d // 2))
         p.get_state(WAIT_S * Gst.SECOND)
         smp = p.get_by_name('s').emit('try-pull-preroll', WAIT_S * Gst.SECOND)
-        p.set_state(Gst.State.NULL)
         self.assertIsNotNone(smp)
         self.assertLessEqual(abs(smp.get_buffer().pts - pa), max(da, 1))
+        # a seek at another rate plays at that rate (the BYTES segment
+        # carried 1.0, found by a player's walkthrough)
+        self.assertTrue(p.seek(1.5, Gst.Format.TIME, Gst.SeekFlags.FLUSH | Gst.SeekFlags.ACCURATE,
+                               Gst.SeekType.SET, d // 4, Gst.SeekType.NONE, -1))
+        p.get_state(WAIT_S * Gst.SECOND)
+        smp = p.get_by_name('s').emit('try-pull-preroll', WAIT_S * Gst.SECOND)
+        p.set_state(Gst.State.NULL)
+        self.assertIsNotNone(smp)
+        self.assertEqual(smp.get_segment().rate, 1.5)
 
     def test_serve_bad_options(self):
         """p2p-serve refuses out-of-range options and a rendezvous URL that
