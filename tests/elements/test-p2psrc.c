@@ -2073,8 +2073,11 @@ GST_START_TEST (test_live_late_joiner)
     GST_INFO ("%s: first buffer at running time %" GST_TIME_FORMAT
         ", clock at %" GST_TIME_FORMAT, cases[i].props,
         GST_TIME_ARGS (probe.first_rt), GST_TIME_ARGS (probe.first_clock_rt));
-    /* due now: not later than the latency, not in the past by more */
-    fail_unless (ahead <= 200 * GST_MSECOND && ahead >= -200 * GST_MSECOND,
+    /* due now: not later than the latency, not in the past by more; 100
+     * ms more ahead for the scheduling of a loaded machine (an ASan run
+     * beside a busy loop once saw +232 ms; the defect this catches put
+     * the first buffer seconds away, the 2 s the sender had played) */
+    fail_unless (ahead <= 300 * GST_MSECOND && ahead >= -200 * GST_MSECOND,
         "%s: first buffer due %" GST_STIME_FORMAT " from now",
         cases[i].delivery, GST_STIME_ARGS (ahead));
     g_mutex_unlock (&probe.lock);
