@@ -101,7 +101,9 @@ gst_p2p_src_install_properties (GObjectClass *gobject_class)
           "first read is then 64 KiB, 3 round trips of a new connection's "
           "slow start. FALSE: push mode only, like souphttpsrc: bytes go "
           "downstream as they arrive (a FLAC track starts a round trip "
-          "sooner on a new connection; BYTES seeks still work)",
+          "sooner on a new connection; BYTES seeks still work, but a parser "
+          "in push mode does no SEGMENT seeks, no reverse playback, and "
+          "without a seek table its non-accurate seeks can land late)",
           DEFAULT_PULL_MODE, rw));
   g_object_class_install_property (gobject_class, PROP_CONNECT_TIMEOUT,
       g_param_spec_uint ("connect-timeout", "Connect timeout",
