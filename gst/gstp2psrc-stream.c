@@ -296,8 +296,12 @@ take_message (GstP2pSrc *self, GBytes *msg, GError **err)
 }
 
 /* At most this many buffers in one list: a burst, without holding the
- * first one back for more than the time to take the others */
+ * first one back for more than the time to take the others; and at most
+ * about this many bytes (the buffer that crosses it is the last): a
+ * buffer may be 64 MiB (docs/protocol.md 5.1), and 64 of them in one list
+ * held 4 GiB here (an adversarial sender took a receiver to 2.3 GB) */
 #define MAX_LIST_BUFFERS 64
+#define MAX_LIST_BYTES (4 * 1024 * 1024)
 
 /* With @first (transfer full: the list takes it), the buffers that have
  * arrived after it (p2p_connection_try_receive() never waits), as one
@@ -307,8 +311,10 @@ static GstBufferList *
 collect_buffers (GstP2pSrc *self, P2pConnection *conn, GstBuffer *first)
 {
   GstBufferList *list = NULL;
+  gsize bytes = gst_buffer_get_size (first);
 
-  while (list == NULL || gst_buffer_list_length (list) < MAX_LIST_BUFFERS) {
+  while (bytes < MAX_LIST_BYTES
+      && (list == NULL || gst_buffer_list_length (list) < MAX_LIST_BUFFERS)) {
     g_autoptr (GError) err = NULL;
     g_autoptr (GBytes) msg = p2p_connection_try_receive (conn, NULL);
     GstMiniObject *next;
@@ -330,6 +336,7 @@ collect_buffers (GstP2pSrc *self, P2pConnection *conn, GstBuffer *first)
       list = gst_buffer_list_new_sized (MAX_LIST_BUFFERS);
       gst_buffer_list_add (list, first);
     }
+    bytes += gst_buffer_get_size (GST_BUFFER_CAST (next));
     gst_buffer_list_add (list, GST_BUFFER_CAST (next));
   }
   return list;

@@ -1489,6 +1489,93 @@ GST_START_TEST (test_security_buffers_before_segment)
 }
 GST_END_TEST;
 
+/* The buffers that arrived together go downstream as one list, bounded in
+ * bytes too: a buffer may be 64 MiB, and 64 of them made one list of up to
+ * 4 GiB (an adversarial sender took a receiver past 2 GB). Here the first
+ * buffer's push is held 300 ms while 24 more of 1 MB queue up; then the
+ * lists pushed are at most 4 MiB and the crossing buffer. */
+typedef struct {
+  gsize max_push;               /* bytes of the largest push (buffer or list) */
+  guint buffers;
+} PushSizes;
+
+static gboolean
+add_size (GstBuffer **buf, guint idx, gpointer data)
+{
+  *(gsize *) data += gst_buffer_get_size (*buf);
+  return TRUE;
+}
+
+static GstPadProbeReturn
+push_sizes_probe (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  PushSizes *p = data;
+  gsize bytes = 0;
+
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+    GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST (info);
+
+    gst_buffer_list_foreach (list, add_size, &bytes);
+    g_atomic_int_add (&p->buffers, gst_buffer_list_length (list));
+  } else {
+    bytes = gst_buffer_get_size (GST_PAD_PROBE_INFO_BUFFER (info));
+    if (g_atomic_int_add (&p->buffers, 1) == 0)
+      g_usleep (300 * 1000);    /* the rest queue meanwhile */
+  }
+  p->max_push = MAX (p->max_push, bytes);
+  return GST_PAD_PROBE_OK;
+}
+
+GST_START_TEST (test_security_list_bytes)
+{
+  HostilePeer h = { 0 };
+  PushSizes sizes = { 0 };
+  g_autofree guint8 *payload = g_malloc0 (FLOOD_PAYLOAD);
+  g_autoptr (GstPad) pad = NULL;
+  GByteArray *out;
+  GstMessage *msg;
+  P2pMediaSegment seg = { 0, 1.0, 1.0, GST_FORMAT_TIME, 0, 0, 0,
+    G_MAXUINT64, 0, 0, G_MAXUINT64
+  };
+
+  hostile_peer_start (&h, "", "fakesink sync=false");
+  pad = gst_element_get_static_pad (h.src, "src");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST,
+      push_sizes_probe, &sizes, NULL);
+  out = g_byte_array_new ();
+  p2p_frame_append_string (out, P2P_FRAME_STREAM_START, "lists");
+  seq_send_frame (&h, out);
+  out = g_byte_array_new ();
+  p2p_frame_append_segment (out, &seg);
+  seq_send_frame (&h, out);
+  for (guint i = 0; i < 25; i++) {
+    P2pMediaBuffer mb = { 0 };
+
+    out = g_byte_array_new ();
+    mb.pts = i * GST_MSECOND;
+    mb.dts = mb.duration = mb.offset = mb.offset_end = G_MAXUINT64;
+    mb.payload = payload;
+    mb.payload_len = FLOOD_PAYLOAD;
+    p2p_frame_append_buffer (out, &mb);
+    seq_send_frame (&h, out);
+  }
+  out = g_byte_array_new ();
+  p2p_frame_append (out, P2P_FRAME_EOS, NULL, 0);
+  seq_send_frame (&h, out);
+  msg = gst_bus_timed_pop_filtered (h.bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no EOS");
+  p2p_test_assert_eos (msg);
+  gst_message_unref (msg);
+  fail_unless_equals_int (g_atomic_int_get (&sizes.buffers), 25);
+  GST_INFO ("largest push: %" G_GSIZE_FORMAT " bytes", sizes.max_push);
+  fail_unless (sizes.max_push > FLOOD_PAYLOAD, "no list was pushed");
+  fail_unless (sizes.max_push <= 4 * 1024 * 1024 + FLOOD_PAYLOAD,
+      "a list of %" G_GSIZE_FORMAT " bytes", sizes.max_push);
+  hostile_peer_stop (&h);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_security_empty_buffers_before_segment)
 {
   HostilePeer h = { 0 };
@@ -2572,6 +2659,7 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_security_datagram_queue_bound);
   tcase_add_test (tc, test_security_buffers_before_segment);
   tcase_add_test (tc, test_security_empty_buffers_before_segment);
+  tcase_add_test (tc, test_security_list_bytes);
 
   /* live streams (issue 16) */
   tc = tcase_create ("live");
