@@ -324,6 +324,17 @@ sink_peer_thread (gpointer data)
  * seqnum": it also gets DATAGRAM_SEQNUM frames, where its datagrams start
  * (now) and end (before EOS), to count the loss of the first and last ones;
  * an older one says "ready" and gets none (it would reject them). */
+void
+gst_p2p_sink_peer_drain (SinkPeer *peer)
+{
+  for (;;) {
+    g_autoptr (GBytes) msg = p2p_connection_receive (peer->conn, peer->cancellable, NULL);
+
+    if (msg == NULL)
+      return;
+  }
+}
+
 static gpointer
 sink_peer_ready_thread (gpointer data)
 {
@@ -371,6 +382,14 @@ sink_peer_ready_thread (gpointer data)
     }
     peer->ready = TRUE;
   }
+  g_cond_broadcast (&self->cond);       /* the streaming thread waits for "ready" */
+  g_mutex_unlock (&self->lock);
+  /* nothing more is expected from it: what it sends is read and dropped
+   * until the connection ends (unread, 262144 tiny messages cost this
+   * sender about 32 MB per connection before the connection closed) */
+  if (msg)
+    gst_p2p_sink_peer_drain (peer);
+  g_mutex_lock (&self->lock);
   self->n_threads--;
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
@@ -434,6 +453,7 @@ gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
 
     gst_p2p_sink_peer_push_locked (self, peer, pos);
     peer->takes_positions = TRUE;
+    peer->may_resume = TRUE;
     peer->next_index = self->history_next;
   }
   if (self->eos) {
@@ -476,8 +496,9 @@ gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
     thread = g_thread_new ("p2psink-ready", sink_peer_ready_thread,
         gst_p2p_sink_peer_ref (peer));
     g_thread_unref (thread);
-  } else if (peer->takes_positions) {
-    /* it may ask to resume ("resume TOKEN INDEX") */
+  } else {
+    /* what it says: a resume request ("resume TOKEN INDEX") if it takes
+     * positions; anything else is read and dropped */
     g_mutex_lock (&self->lock);
     self->n_threads++;
     g_mutex_unlock (&self->lock);

@@ -26,6 +26,8 @@ typedef struct {
   gboolean takes_epochs;        /* its datagrams carry epochs (and it gets
                                  * DATAGRAM_EPOCH frames) */
   gboolean takes_positions;     /* it takes STREAM_POSITION frames (resuming) */
+  gboolean may_resume;          /* it took positions from the start: may ask once */
+  gboolean resumed;             /* it asked (one resume per connection) */
   guint64 next_index;           /* the history index of its next frame */
   char *close_reason;
   gboolean need_discont;
@@ -48,6 +50,9 @@ typedef struct {
 } SinkPeer;
 
 SinkPeer *gst_p2p_sink_peer_ref (SinkPeer *peer);
+/* Reads and drops what the receiver sends until its connection ends (a
+ * receiver's messages left unread would cost the sender memory). */
+void gst_p2p_sink_peer_drain (SinkPeer *peer);
 /* A GDestroyNotify. */
 void gst_p2p_sink_peer_unref (gpointer data);
 /* Called with the sink's lock: queues @msg (a whole frame) for @peer. */

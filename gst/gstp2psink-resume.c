@@ -179,8 +179,10 @@ parse_resume (const guint8 *body, gsize len, guint64 *token, guint64 *index)
   return end != words[2] && *end == '\0';
 }
 
-/* One thread per delivery=reliable receiver while resuming is on: reads
- * what the receiver says until its connection ends. */
+/* One thread per delivery=reliable receiver: reads what the receiver says
+ * until its connection ends (a receiver's messages left unread would cost
+ * the sender memory); one resume request is taken from a receiver that
+ * takes positions (resume-buffer on), the rest is dropped. */
 gpointer
 gst_p2p_sink_peer_reader_thread (gpointer data)
 {
@@ -203,14 +205,25 @@ gst_p2p_sink_peer_reader_thread (gpointer data)
         || type != P2P_FRAME_MESSAGE)
       continue;
     g_mutex_lock (&self->lock);
-    if (body_len >= strlen (GST_P2P_RESUME_WORD) &&
+    if (!peer->may_resume || peer->resumed) {
+      /* one resume per connection, from a receiver that takes positions:
+       * each one walks the history under the sink's lock and sends it
+       * again (a flood of them took 1.45 cores and stalled the other
+       * receivers for seconds) */
+      if (peer->resumed && body_len >= strlen (GST_P2P_RESUME_WORD)
+          && memcmp (body, GST_P2P_RESUME_WORD, strlen (GST_P2P_RESUME_WORD)) == 0)
+        GST_DEBUG_OBJECT (self, "receiver %s asked to resume again: ignored", peer->peer_id);
+    } else if (body_len >= strlen (GST_P2P_RESUME_WORD) &&
         memcmp (body, GST_P2P_RESUME_WORD, strlen (GST_P2P_RESUME_WORD)) == 0 &&
         !parse_resume (body, body_len, &token, &index)) {
       GST_WARNING_OBJECT (self, "receiver %s sent a malformed resume request (%"
           G_GSIZE_FORMAT " bytes; \"resume TOKEN INDEX\" expected): ignored", peer->peer_id,
           body_len);
     } else if (parse_resume (body, body_len, &token, &index)) {
-      gint64 again = resume_locked (self, peer, token, index);
+      gint64 again;
+
+      peer->resumed = TRUE;
+      again = resume_locked (self, peer, token, index);
 
       if (again >= 0)
         GST_INFO_OBJECT (self, "receiver %s resumes at frame %" G_GUINT64_FORMAT

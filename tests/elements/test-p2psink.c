@@ -1067,6 +1067,92 @@ GST_START_TEST (test_quic_loopback)
 }
 GST_END_TEST;
 
+/* What a receiver sends is read (and dropped) for as long as it is
+ * connected, in both deliveries: left unread (datagram delivery read the
+ * "ready" message only; reliable delivery without resuming read nothing),
+ * 262144 tiny messages cost the sender about 32 MB per connection, and
+ * the connection was then closed for "messages sent to a receiver that
+ * did not read them". A raw receiver sends 300 000 messages, then a resume
+ * request it may not make (it never took positions): it stays connected
+ * and served. */
+GST_START_TEST (test_security_receiver_messages_read)
+{
+  static const guint deliveries[] = { 0 /* reliable */, 1 /* datagram */ };
+
+  for (guint d = 0; d < G_N_ELEMENTS (deliveries); d++) {
+    GstElement *sink = gst_element_factory_make ("p2psink", NULL);
+    GstHarness *hsink;
+    g_autofree char *ticket = NULL, *id = NULL, *peer = NULL;
+    g_autoptr (P2pPeerInfo) info = NULL;
+    g_autoptr (P2pIdentity) identity = p2p_identity_new ();
+    g_autoptr (P2pConfig) config = p2p_config_new ();
+    g_autoptr (P2pProvider) provider = NULL;
+    g_autoptr (P2pConnection) conn = NULL;
+    g_autoptr (GError) err = NULL;
+    const char *const *addrs;
+    PeerCounter peers;
+    guint sent = 0, n = 0;
+
+    /* resume-buffer 0: no resuming, so nothing else read the stream's
+     * messages */
+    g_object_set (sink, "transport", 0 /* quic */ , "port", 0, "async", FALSE,
+        "delivery", deliveries[d], "resume-buffer", (guint64) 0, NULL);
+    peer_counter_init (&peers, sink);
+    hsink = gst_harness_new_with_element (sink, "sink", NULL);
+    gst_harness_set_live (hsink, FALSE);
+    gst_object_unref (sink);
+    g_object_get (sink, "ticket", &ticket, "peer-id", &id, NULL);
+    info = p2p_peer_info_parse (ticket, NULL);
+    fail_unless (info != NULL);
+    addrs = p2p_peer_info_get_addresses (info);
+    fail_unless (addrs && addrs[0]);
+    peer = g_strdup_printf ("%s@127.0.0.1%s", id, strrchr (addrs[0], ':'));
+    config->implementation = P2P_IMPLEMENTATION_QUIC;
+    config->listen_port = 0;
+    provider = p2p_provider_new_from_config (identity, config, &err);
+    fail_unless (provider != NULL, "%s", err ? err->message : "");
+    conn = p2p_provider_connect (provider, peer, NULL, &err);
+    fail_unless (conn != NULL, "%s", err ? err->message : "");
+    fail_unless (peer_counter_wait_added (&peers, 1));
+
+    for (guint i = 0; i < 300000 && p2p_connection_is_connected (conn); i += 1000) {
+      p2p_connection_batch_begin ();
+      for (guint k = 0; k < 1000; k++) {
+        g_autoptr (GByteArray) out = g_byte_array_new ();
+        g_autoptr (GBytes) msg = NULL;
+
+        /* the first one is the datagram receiver's "ready" */
+        p2p_frame_append_string (out, P2P_FRAME_MESSAGE, i + k == 0 ? "ready" : "x");
+        msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+        if (!p2p_connection_send (conn, msg, NULL, NULL))
+          break;
+        sent++;
+      }
+      p2p_connection_batch_end ();
+    }
+    fail_unless_equals_int (sent, 300000);
+    {
+      g_autoptr (GByteArray) out = g_byte_array_new ();
+      g_autoptr (GBytes) msg = NULL;
+
+      p2p_frame_append_string (out, P2P_FRAME_MESSAGE, "resume 1 0");
+      msg = g_byte_array_free_to_bytes (g_steal_pointer (&out));
+      fail_unless (p2p_connection_send (conn, msg, NULL, NULL));
+    }
+    /* the sink's network thread has them all within this on loopback */
+    for (guint i = 0; i < 30 && p2p_connection_is_connected (conn); i++)
+      g_usleep (100 * 1000);
+    fail_unless (p2p_connection_is_connected (conn),
+        "delivery %u: the sink closed the receiver's connection", deliveries[d]);
+    g_object_get (sink, "n-peers", &n, NULL);
+    fail_unless_equals_int (n, 1);
+    p2p_connection_close (conn, "done");
+    peer_counter_clear (&peers, sink);
+    gst_harness_teardown (hsink);
+  }
+}
+GST_END_TEST;
+
 /* Issue 11 item 4 (and issue 19's M5): p2psink's allowed-peers goes down
  * to the transport. A p2psrc with another identity fails the TLS handshake
  * (NOT_AUTHORIZED on its bus, naming the refusal) and the sink never sees
@@ -1921,6 +2007,7 @@ p2psink_suite (void)
   suite_add_tcase (s, tq);
   tcase_set_timeout (tq, 120);
   tcase_add_test (tq, test_quic_loopback);
+  tcase_add_test (tq, test_security_receiver_messages_read);
   tcase_add_test (tq, test_policy_changed_while_blocked);
   tcase_add_test (tq, test_limits_changed_while_blocked);
   tcase_add_test (tq, test_allowed_peers);
