@@ -419,6 +419,14 @@ gst_p2p_object_open (GstP2pObject *self)
     provider = p2p_sim_provider_new (net, identity, config);
   } else {
     provider = P2P_PROVIDER (p2p_quic_provider_new (identity, config));
+    /* mode=connect: bind-address is where the dial leaves from */
+    if (provider && mode != GST_P2P_MODE_LISTEN && bind_address && *bind_address
+        && !p2p_quic_provider_set_dial_address (P2P_QUIC_PROVIDER (provider), bind_address,
+            &err)) {
+      GST_ELEMENT_ERROR (self->element, RESOURCE, OPEN_READ_WRITE,
+          ("Cannot use bind-address \"%s\": %s", bind_address, err->message), (NULL));
+      return FALSE;
+    }
   }
   if (!provider) {
     GST_ELEMENT_ERROR (self->element, RESOURCE, OPEN_READ_WRITE,

@@ -123,6 +123,56 @@ p2p_quic_provider_new_endpoint_net (P2pQuicProvider *self, const char *bind, GEr
   return p2p_quic_endpoint_new (P2P_DATAGRAM_SOCKET (sock), self->identity, &self->session_cfg);
 }
 
+typedef struct {
+  P2pQuicProvider *self;
+  const char *address;
+  GError *error;
+} DialFrom;
+
+static void
+set_dial_address_net (gpointer data)
+{
+  DialFrom *d = data;
+  g_autoptr (GInetAddress) ia = g_inet_address_new_from_string (d->address);
+  g_autofree char *bind = NULL;
+  guint i;
+
+  if (ia == NULL) {
+    g_set_error (&d->error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "\"%s\" is not an IP address to dial from", d->address);
+    return;
+  }
+  i = g_inet_address_get_family (ia) == G_SOCKET_FAMILY_IPV6 ? 1 : 0;
+  if (d->self->dial_ep[i] != NULL) {
+    g_set_error (&d->error, P2P_ERROR, P2P_ERROR_INVALID_ARGUMENT,
+        "the address to dial from is set before the first dial");
+    return;
+  }
+  bind = i ? g_strdup_printf ("[%s]:0", d->address) : g_strdup_printf ("%s:0", d->address);
+  d->self->dial_ep[i] = p2p_quic_provider_new_endpoint_net (d->self, bind, &d->error);
+  if (d->self->dial_ep[i] == NULL)
+    g_prefix_error (&d->error, "cannot dial from %s: ", d->address);
+}
+
+gboolean
+p2p_quic_provider_set_dial_address (P2pQuicProvider *self, const char *address, GError **error)
+{
+  DialFrom d = { self, address, NULL };
+
+  g_return_val_if_fail (P2P_IS_QUIC_PROVIDER (self), FALSE);
+  g_return_val_if_fail (address != NULL, FALSE);
+  if (!p2p_net_thread_invoke_sync (self->net, set_dial_address_net, &d)) {
+    g_set_error (error, P2P_ERROR, P2P_ERROR_CLOSED,
+        "cannot dial from %s: the provider's network thread is gone", address);
+    return FALSE;
+  }
+  if (d.error) {
+    g_propagate_error (error, d.error);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 P2pQuicEndpoint *
 p2p_quic_provider_get_dial_endpoint (P2pQuicProvider *self, GSocketFamily family, GError **error)
 {

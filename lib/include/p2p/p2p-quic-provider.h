@@ -60,6 +60,24 @@ P2P_EXPORT G_DECLARE_FINAL_TYPE (P2pQuicProvider, p2p_quic_provider, P2P, QUIC_P
 P2P_EXPORT P2pQuicProvider *p2p_quic_provider_new (P2pIdentity *identity, const P2pConfig *config);
 
 /**
+ * p2p_quic_provider_set_dial_address:
+ * @self: a provider
+ * @address: a local IP address (IPv4 or IPv6, no port)
+ * @error: return location for a #GError
+ *
+ * Makes the connections this provider dials to that family's addresses
+ * leave from @address (an ephemeral port), as a multi-homed machine
+ * chooses its interface; before the first dial of that family. Blocking
+ * (not on the provider's network thread).
+ *
+ * Returns: TRUE; FALSE with INVALID_ARGUMENT (not an IP address, or a dial
+ * of that family was made already), NETWORK (no local interface has it:
+ * the socket's error) or CLOSED.
+ */
+P2P_EXPORT gboolean p2p_quic_provider_set_dial_address (P2pQuicProvider *self,
+    const char *address, GError **error);
+
+/**
  * p2p_quic_provider_wait_registered:
  * @self: a provider
  * @cancellable: (nullable): a #GCancellable
