@@ -40,6 +40,7 @@ gst_p2p_sink_peer_unref (gpointer data)
   g_clear_object (&peer->cancellable);
   g_cond_clear (&peer->cond);
   g_free (peer->peer_id);
+  g_free (peer->host);
   g_free (peer->close_reason);
   gst_object_unref (peer->sink);
   g_free (peer);
@@ -397,6 +398,68 @@ sink_peer_ready_thread (gpointer data)
   return NULL;
 }
 
+/* The sink has max-peers receivers and one from @host comes: if the host
+ * with the most receivers holds more than its share (max-peers over the
+ * hosts, the newcomer's counted) and at least two more than @host, its
+ * newest receiver is disconnected to make room, and TRUE returned. An
+ * identity costs nothing to make, an address does: without this one host
+ * with throwaway identities kept every other host out (found in an
+ * adversarial review). The policy of the file service's request slots
+ * (lib/files/p2p-file-request.c); a host within its share is never cut. */
+static gboolean
+make_room_for_host_locked (GstP2pSink *self, const char *host, guint max_peers)
+{
+  g_autoptr (GHashTable) counts = g_hash_table_new (g_str_hash, g_str_equal);
+  const char *biggest = NULL;
+  guint most = 0, mine, hosts, share;
+  SinkPeer *newest = NULL;
+
+  for (guint i = 0; i < self->peers->len; i++) {
+    SinkPeer *p = g_ptr_array_index (self->peers, i);
+    guint n;
+
+    if (p->closed)
+      continue;
+    n = GPOINTER_TO_UINT (g_hash_table_lookup (counts, p->host)) + 1;
+    g_hash_table_insert (counts, p->host, GUINT_TO_POINTER (n));
+    if (n > most) {
+      most = n;
+      biggest = p->host;
+    }
+  }
+  mine = GPOINTER_TO_UINT (g_hash_table_lookup (counts, host));
+  hosts = g_hash_table_size (counts) + (mine == 0 ? 1 : 0);
+  share = MAX (max_peers / MAX (hosts, 1), 1);
+  if (biggest == NULL || most <= share || most < mine + 2) {
+    GST_DEBUG_OBJECT (self, "max-peers reached: host %s has %u, host %s the most (%u), "
+        "the share is %u: nobody gives way", host, mine, biggest, most, share);
+    return FALSE;
+  }
+  for (guint i = 0; i < self->peers->len; i++) {
+    SinkPeer *p = g_ptr_array_index (self->peers, i);
+
+    if (!p->closed && g_str_equal (p->host, biggest)
+        && (newest == NULL || p->connected_us > newest->connected_us))
+      newest = p;
+  }
+  GST_WARNING_OBJECT (self, "max-peers reached: receiver %s of host %s (%u receivers, its "
+      "share %u) makes room for host %s", newest->peer_id, biggest, most, share, host);
+  gst_p2p_sink_peer_disconnect_locked (self, newest,
+      "making room for a receiver on another host (max-peers is shared by hosts)");
+  return TRUE;
+}
+
+/* Receivers not being disconnected. */
+static guint
+active_peers_locked (GstP2pSink *self)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < self->peers->len; i++)
+    n += ((SinkPeer *) g_ptr_array_index (self->peers, i))->closed ? 0 : 1;
+  return n;
+}
+
 /* Takes a new authenticated connection (transfer full). */
 static void
 gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
@@ -426,12 +489,16 @@ gst_p2p_sink_add_peer (GstP2pSink *self, P2pConnection *conn)
   peer->sink = gst_object_ref (self);
   peer->conn = conn;
   peer->peer_id = gst_p2p_connection_dup_peer_id (conn);
+  peer->host = p2p_connection_dup_remote_host (conn);
+  if (peer->host == NULL)
+    peer->host = g_strdup (peer->peer_id);
   peer->cancellable = g_cancellable_new ();
   g_cond_init (&peer->cond);
   g_queue_init (&peer->queue);
 
   g_mutex_lock (&self->lock);
-  if (self->stopping || (max_peers > 0 && self->peers->len >= max_peers)) {
+  if (self->stopping || (max_peers > 0 && active_peers_locked (self) >= max_peers
+          && !make_room_for_host_locked (self, peer->host, max_peers))) {
     gboolean stopping = self->stopping;
 
     g_mutex_unlock (&self->lock);

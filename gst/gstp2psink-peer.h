@@ -14,6 +14,9 @@ typedef struct {
   GstP2pSink *sink;             /* a reference */
   P2pConnection *conn;
   char *peer_id;
+  /* where it comes from (remote IPv4 address or IPv6 /64; its peer ID when
+   * unknown, through a relay): max-peers is shared by hosts */
+  char *host;
   /* protected by sink->lock */
   GQueue queue;                 /* GBytes, whole frames */
   gsize queued_bytes;           /* queued + being sent */

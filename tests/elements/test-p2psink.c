@@ -1153,6 +1153,97 @@ GST_START_TEST (test_security_receiver_messages_read)
 }
 GST_END_TEST;
 
+/* max-peers is shared by hosts: with max-peers=2 held by two receivers of
+ * 127.0.0.1 (two identities), a receiver from 127.0.0.2 (p2psrc
+ * bind-address: where its dial leaves from) is served and the
+ * newest of 127.0.0.1's is disconnected, saying why; then a third identity
+ * of 127.0.0.1 (within its share of 1 now) is refused and nobody is cut.
+ * Before, one host with throwaway identities kept every other host out. */
+static GstElement *
+fair_src_start (const char *peer, const char *bind, GstBus *bus)
+{
+  GstElement *src = gst_element_factory_make ("p2psrc", NULL);
+
+  g_object_set (src, "transport", 0, "peer", peer, "connect-timeout", 5000, NULL);
+  if (bind)
+    g_object_set (src, "bind-address", bind, NULL);
+  gst_element_set_bus (src, bus);
+  fail_if (gst_element_set_state (src, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  return src;
+}
+
+static GstMessage *
+fair_wait_error (GstBus *bus)
+{
+  return gst_bus_timed_pop_filtered (bus, P2P_TEST_TIMEOUT_S * GST_SECOND, GST_MESSAGE_ERROR);
+}
+
+GST_START_TEST (test_max_peers_shared_by_hosts)
+{
+  GstElement *sink = gst_element_factory_make ("p2psink", NULL);
+  GstElement *a1, *a2, *b, *a3;
+  g_autoptr (GstBus) bus_a1 = gst_bus_new (), bus_a2 = gst_bus_new ();
+  g_autoptr (GstBus) bus_b = gst_bus_new (), bus_a3 = gst_bus_new ();
+  g_autofree char *ticket = NULL, *id = NULL, *peer = NULL;
+  g_autoptr (P2pPeerInfo) info = NULL;
+  g_autoptr (GError) err = NULL;
+  g_autofree char *dbg = NULL;
+  GstMessage *msg;
+  GstHarness *hsink;
+  PeerCounter peers;
+  guint n = 0;
+
+  g_object_set (sink, "transport", 0, "port", 0, "async", FALSE, "max-peers", 2,
+      "wait-for-peer", FALSE, NULL);
+  peer_counter_init (&peers, sink);
+  hsink = gst_harness_new_with_element (sink, "sink", NULL);
+  gst_harness_set_live (hsink, FALSE);
+  gst_object_unref (sink);
+  g_object_get (sink, "ticket", &ticket, "peer-id", &id, NULL);
+  info = p2p_peer_info_parse (ticket, NULL);
+  fail_unless (info && p2p_peer_info_get_addresses (info)
+      && p2p_peer_info_get_addresses (info)[0]);
+  peer = g_strdup_printf ("%s@127.0.0.1%s", id,
+      strrchr (p2p_peer_info_get_addresses (info)[0], ':'));
+
+  a1 = fair_src_start (peer, NULL, bus_a1);
+  fail_unless (peer_counter_wait_added (&peers, 1));
+  a2 = fair_src_start (peer, NULL, bus_a2);
+  fail_unless (peer_counter_wait_added (&peers, 2));
+  b = fair_src_start (peer, "127.0.0.2", bus_b);
+  fail_unless (peer_counter_wait_added (&peers, 3), "the other host was not served");
+  fail_unless (peer_counter_wait_removed (&peers, 1));
+  /* the newest of 127.0.0.1 gave way, and it is told why */
+  msg = fair_wait_error (bus_a2);
+  fail_unless (msg != NULL, "the receiver that gave way got no error");
+  gst_message_parse_error (msg, &err, &dbg);
+  gst_message_unref (msg);
+  fail_unless (strstr (err->message, "another host") || (dbg && strstr (dbg, "another host")),
+      "%s / %s", err->message, dbg ? dbg : "");
+  g_object_get (sink, "n-peers", &n, NULL);
+  fail_unless_equals_int (n, 2);
+  fail_unless (gst_bus_pop_filtered (bus_a1, GST_MESSAGE_ERROR) == NULL);
+
+  /* 127.0.0.1 holds its share (1 of 2): a third identity of it is refused */
+  a3 = fair_src_start (peer, NULL, bus_a3);
+  msg = fair_wait_error (bus_a3);
+  fail_unless (msg != NULL, "a receiver over its host's share was not refused");
+  gst_message_unref (msg);
+  g_object_get (sink, "n-peers", &n, NULL);
+  fail_unless_equals_int (n, 2);
+  fail_unless (gst_bus_pop_filtered (bus_a1, GST_MESSAGE_ERROR) == NULL);
+  fail_unless (gst_bus_pop_filtered (bus_b, GST_MESSAGE_ERROR) == NULL);
+
+  for (GstElement **e = (GstElement *[]) { a1, a2, b, a3, NULL }; *e; e++) {
+    gst_element_set_state (*e, GST_STATE_NULL);
+    gst_element_set_bus (*e, NULL);
+    gst_object_unref (*e);
+  }
+  peer_counter_clear (&peers, sink);
+  gst_harness_teardown (hsink);
+}
+GST_END_TEST;
+
 /* Issue 11 item 4 (and issue 19's M5): p2psink's allowed-peers goes down
  * to the transport. A p2psrc with another identity fails the TLS handshake
  * (NOT_AUTHORIZED on its bus, naming the refusal) and the sink never sees
@@ -2008,6 +2099,7 @@ p2psink_suite (void)
   tcase_set_timeout (tq, 120);
   tcase_add_test (tq, test_quic_loopback);
   tcase_add_test (tq, test_security_receiver_messages_read);
+  tcase_add_test (tq, test_max_peers_shared_by_hosts);
   tcase_add_test (tq, test_policy_changed_while_blocked);
   tcase_add_test (tq, test_limits_changed_while_blocked);
   tcase_add_test (tq, test_allowed_peers);
