@@ -1067,6 +1067,22 @@ GST_START_TEST (test_quic_loopback)
 }
 GST_END_TEST;
 
+/* "ID@127.0.0.1:PORT" of a listening QUIC p2psink. */
+static char *
+quic_peer_of (GstElement *sink)
+{
+  g_autofree char *ticket = NULL, *id = NULL;
+  g_autoptr (P2pPeerInfo) info = NULL;
+  const char *const *addrs;
+
+  g_object_get (sink, "ticket", &ticket, "peer-id", &id, NULL);
+  info = p2p_peer_info_parse (ticket, NULL);
+  fail_unless (info != NULL);
+  addrs = p2p_peer_info_get_addresses (info);
+  fail_unless (addrs && addrs[0]);
+  return g_strdup_printf ("%s@127.0.0.1%s", id, strrchr (addrs[0], ':'));
+}
+
 /* What a receiver sends is read (and dropped) for as long as it is
  * connected, in both deliveries: left unread (datagram delivery read the
  * "ready" message only; reliable delivery without resuming read nothing),
@@ -1082,14 +1098,12 @@ GST_START_TEST (test_security_receiver_messages_read)
   for (guint d = 0; d < G_N_ELEMENTS (deliveries); d++) {
     GstElement *sink = gst_element_factory_make ("p2psink", NULL);
     GstHarness *hsink;
-    g_autofree char *ticket = NULL, *id = NULL, *peer = NULL;
-    g_autoptr (P2pPeerInfo) info = NULL;
+    g_autofree char *peer = NULL;
     g_autoptr (P2pIdentity) identity = p2p_identity_new ();
     g_autoptr (P2pConfig) config = p2p_config_new ();
     g_autoptr (P2pProvider) provider = NULL;
     g_autoptr (P2pConnection) conn = NULL;
     g_autoptr (GError) err = NULL;
-    const char *const *addrs;
     PeerCounter peers;
     guint sent = 0, n = 0;
 
@@ -1101,12 +1115,7 @@ GST_START_TEST (test_security_receiver_messages_read)
     hsink = gst_harness_new_with_element (sink, "sink", NULL);
     gst_harness_set_live (hsink, FALSE);
     gst_object_unref (sink);
-    g_object_get (sink, "ticket", &ticket, "peer-id", &id, NULL);
-    info = p2p_peer_info_parse (ticket, NULL);
-    fail_unless (info != NULL);
-    addrs = p2p_peer_info_get_addresses (info);
-    fail_unless (addrs && addrs[0]);
-    peer = g_strdup_printf ("%s@127.0.0.1%s", id, strrchr (addrs[0], ':'));
+    peer = quic_peer_of (sink);
     config->implementation = P2P_IMPLEMENTATION_QUIC;
     config->listen_port = 0;
     provider = p2p_provider_new_from_config (identity, config, &err);
@@ -1184,8 +1193,7 @@ GST_START_TEST (test_max_peers_shared_by_hosts)
   GstElement *a1, *a2, *b, *a3;
   g_autoptr (GstBus) bus_a1 = gst_bus_new (), bus_a2 = gst_bus_new ();
   g_autoptr (GstBus) bus_b = gst_bus_new (), bus_a3 = gst_bus_new ();
-  g_autofree char *ticket = NULL, *id = NULL, *peer = NULL;
-  g_autoptr (P2pPeerInfo) info = NULL;
+  g_autofree char *peer = NULL;
   g_autoptr (GError) err = NULL;
   g_autofree char *dbg = NULL;
   GstMessage *msg;
@@ -1199,12 +1207,7 @@ GST_START_TEST (test_max_peers_shared_by_hosts)
   hsink = gst_harness_new_with_element (sink, "sink", NULL);
   gst_harness_set_live (hsink, FALSE);
   gst_object_unref (sink);
-  g_object_get (sink, "ticket", &ticket, "peer-id", &id, NULL);
-  info = p2p_peer_info_parse (ticket, NULL);
-  fail_unless (info && p2p_peer_info_get_addresses (info)
-      && p2p_peer_info_get_addresses (info)[0]);
-  peer = g_strdup_printf ("%s@127.0.0.1%s", id,
-      strrchr (p2p_peer_info_get_addresses (info)[0], ':'));
+  peer = quic_peer_of (sink);
 
   a1 = fair_src_start (peer, NULL, bus_a1);
   fail_unless (peer_counter_wait_added (&peers, 1));

@@ -686,22 +686,8 @@ test_junk_after_request (Fixture *f, gconstpointer data)
   g_byte_array_unref (body);
 }
 
-typedef struct {
-  P2pQuicProvider *p;
-  const char *bind;
-  GError *error;
-} DialFrom;
-
-static void
-dial_from_net (gpointer data)
-{
-  DialFrom *d = data;
-
-  d->p->dial_ep[0] = p2p_quic_provider_new_endpoint_net (d->p, d->bind, &d->error);
-}
-
 /* A connection from a provider of its own (a new identity), dialling from
- * @bind ("127.0.0.2:0": another loopback address, another host). */
+ * @bind ("127.0.0.2": another loopback address, another host). */
 static P2pConnection *
 connect_from (Fixture *f, const char *bind, P2pQuicProvider **provider)
 {
@@ -716,10 +702,8 @@ connect_from (Fixture *f, const char *bind, P2pQuicProvider **provider)
   cfg->listen_port = 0;
   *provider = p2p_quic_provider_new (NULL, cfg);
   if (bind) {
-    DialFrom d = { *provider, bind, NULL };
-
-    p2p_net_thread_invoke_sync ((*provider)->net, dial_from_net, &d);
-    g_assert_no_error (d.error);
+    p2p_quic_provider_set_dial_address (*provider, bind, &error);
+    g_assert_no_error (error);
   }
   /* the server's ID: the peer of the fixture's connection */
   id = p2p_peer_id_to_string (p2p_connection_get_peer_id (f->conn));
@@ -784,7 +768,7 @@ test_fair_share_by_host (Fixture *f, gconstpointer data)
   g_clear_error (&error);
 
   /* another host: served, one of 127.0.0.1's requests gives way */
-  other = connect_from (f, "127.0.0.2:0", &pb);
+  other = connect_from (f, "127.0.0.2", &pb);
   b = p2p_file_client_get (other, "big.bin", 0, 10, NULL, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (b);
