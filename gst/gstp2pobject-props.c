@@ -140,8 +140,9 @@ gst_p2p_object_install_properties (GObjectClass *klass, gboolean is_sink)
   g_object_class_install_property (klass, GST_P2P_PROP_BIND_ADDRESS,
       g_param_spec_string ("bind-address", "Bind address",
           "Local IP address to listen on in mode=listen (NULL = every "
-          "interface); in mode=connect (transport=quic) the address the dial "
-          "leaves from; an address of no local interface fails the start",
+          "interface); in mode=connect (transport=quic) the address direct "
+          "dials of its family (IPv4 or IPv6) leave from (not the ICE route); "
+          "an address of no local interface fails the start",
           NULL, rw));
   g_object_class_install_property (klass, GST_P2P_PROP_BOUND_PORT,
       g_param_spec_int ("bound-port", "Bound port",

@@ -281,7 +281,7 @@ sink_peer_thread (gpointer data)
   else if (warn)
     GST_ELEMENT_WARNING (self, RESOURCE, WRITE, ("Receiver %s did not get "
             "the whole stream: %" G_GUINT64_FORMAT " bytes delivered (%s)%s",
-            peer->peer_id, peer->media_bytes, reason, peer->takes_positions ?
+            peer->peer_id, peer->media_bytes, reason, peer->takes_positions && !peer->evicted ?
             "; if it connects again it resumes where it stopped (resume-buffer)" : ""),
         (NULL));
 
@@ -292,6 +292,9 @@ sink_peer_thread (gpointer data)
   self->gone.packets_retransmitted += st.packets_retransmitted;
   self->gone.datagrams_dropped += st.datagrams_dropped;
   self->gone.path_changes += st.path_changes;
+  /* its reader ends too (stop() no longer sees it once it is out of the
+   * array) */
+  g_cancellable_cancel (peer->cancellable);
   g_ptr_array_remove (self->peers, peer);       /* drops the array's ref */
   /* the hold for receivers starts again (fewer than min-peers now), for
    * rejoin-timeout at most */
@@ -444,6 +447,7 @@ make_room_for_host_locked (GstP2pSink *self, const char *host, guint max_peers)
   }
   GST_WARNING_OBJECT (self, "max-peers reached: receiver %s of host %s (%u receivers, its "
       "share %u) makes room for host %s", newest->peer_id, biggest, most, share, host);
+  newest->evicted = TRUE;
   gst_p2p_sink_peer_disconnect_locked (self, newest,
       "making room for a receiver on another host (max-peers is shared by hosts)");
   return TRUE;

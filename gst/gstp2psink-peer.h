@@ -31,6 +31,7 @@ typedef struct {
   gboolean takes_positions;     /* it takes STREAM_POSITION frames (resuming) */
   gboolean may_resume;          /* it took positions from the start: may ask once */
   gboolean resumed;             /* it asked (one resume per connection) */
+  gboolean evicted;             /* closed to make room for another host */
   guint64 next_index;           /* the history index of its next frame */
   char *close_reason;
   gboolean need_discont;

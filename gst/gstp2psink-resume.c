@@ -190,56 +190,54 @@ gst_p2p_sink_peer_reader_thread (gpointer data)
   GstP2pSink *self = peer->sink;
 
   for (;;) {
-    g_autoptr (GError) err = NULL;
-    g_autoptr (GBytes) msg = p2p_connection_receive (peer->conn, peer->cancellable, &err);
+    g_autoptr (GBytes) msg = NULL;
     guint64 type = 0, token = 0, index = 0;
-    const char *event = NULL;     /* posted once the lock is released */
+    const char *event;
     const guint8 *body = NULL;
     gsize body_len = 0, len = 0;
     const guint8 *bytes;
+    gint64 again;
 
+    /* (may_resume is set before this thread starts, resumed only here) */
+    if (!peer->may_resume || peer->resumed) {
+      /* nothing more to take from it: read and drop, without the lock */
+      gst_p2p_sink_peer_drain (peer);
+      break;
+    }
+    msg = p2p_connection_receive (peer->conn, peer->cancellable, NULL);
     if (msg == NULL)
       break;
     bytes = g_bytes_get_data (msg, &len);
     if (!gst_p2p_media_split_message (bytes, len, &type, &body, &body_len, NULL)
-        || type != P2P_FRAME_MESSAGE)
+        || type != P2P_FRAME_MESSAGE || body_len < strlen (GST_P2P_RESUME_WORD)
+        || memcmp (body, GST_P2P_RESUME_WORD, strlen (GST_P2P_RESUME_WORD)) != 0)
       continue;
-    g_mutex_lock (&self->lock);
-    if (!peer->may_resume || peer->resumed) {
-      /* one resume per connection, from a receiver that takes positions:
-       * each one walks the history under the sink's lock and sends it
-       * again (a flood of them took 1.45 cores and stalled the other
-       * receivers for seconds) */
-      if (peer->resumed && body_len >= strlen (GST_P2P_RESUME_WORD)
-          && memcmp (body, GST_P2P_RESUME_WORD, strlen (GST_P2P_RESUME_WORD)) == 0)
-        GST_DEBUG_OBJECT (self, "receiver %s asked to resume again: ignored", peer->peer_id);
-    } else if (body_len >= strlen (GST_P2P_RESUME_WORD) &&
-        memcmp (body, GST_P2P_RESUME_WORD, strlen (GST_P2P_RESUME_WORD)) == 0 &&
-        !parse_resume (body, body_len, &token, &index)) {
+    /* one resume request per connection, well-formed or not: each one
+     * walks the history under the sink's lock and sends it again (a flood
+     * of them took 1.45 cores and stalled the other receivers for
+     * seconds); what comes after it is dropped */
+    peer->resumed = TRUE;
+    if (!parse_resume (body, body_len, &token, &index)) {
       GST_WARNING_OBJECT (self, "receiver %s sent a malformed resume request (%"
           G_GSIZE_FORMAT " bytes; \"resume TOKEN INDEX\" expected): ignored", peer->peer_id,
           body_len);
-    } else if (parse_resume (body, body_len, &token, &index)) {
-      gint64 again;
-
-      peer->resumed = TRUE;
-      again = resume_locked (self, peer, token, index);
-
-      if (again >= 0)
-        GST_INFO_OBJECT (self, "receiver %s resumes at frame %" G_GUINT64_FORMAT
-            ": %" G_GINT64_FORMAT " frames sent again", peer->peer_id, index, again);
-      else
-        GST_WARNING_OBJECT (self, "receiver %s asked to resume at frame %" G_GUINT64_FORMAT
-            " of %s stream, which is gone (resume-buffer): it goes on from frame %"
-            G_GUINT64_FORMAT, peer->peer_id, index,
-            token == self->history_token ? "this" : "another", self->history_next);
-      if (again >= 0)
-        self->resumes++;
-      event = again >= 0 ? "resumed" : "resume-gap";
+      continue;
     }
+    g_mutex_lock (&self->lock);
+    again = resume_locked (self, peer, token, index);
+    if (again >= 0)
+      GST_INFO_OBJECT (self, "receiver %s resumes at frame %" G_GUINT64_FORMAT
+          ": %" G_GINT64_FORMAT " frames sent again", peer->peer_id, index, again);
+    else
+      GST_WARNING_OBJECT (self, "receiver %s asked to resume at frame %" G_GUINT64_FORMAT
+          " of %s stream, which is gone (resume-buffer): it goes on from frame %"
+          G_GUINT64_FORMAT, peer->peer_id, index,
+          token == self->history_token ? "this" : "another", self->history_next);
+    if (again >= 0)
+      self->resumes++;
+    event = again >= 0 ? "resumed" : "resume-gap";
     g_mutex_unlock (&self->lock);
-    if (event)
-      gst_p2p_object_post_connection (self->obj, peer->conn, event);
+    gst_p2p_object_post_connection (self->obj, peer->conn, event);
   }
   g_mutex_lock (&self->lock);
   self->n_threads--;
