@@ -1534,20 +1534,12 @@ GST_START_TEST (test_security_list_bytes)
   g_autoptr (GstPad) pad = NULL;
   GByteArray *out;
   GstMessage *msg;
-  P2pMediaSegment seg = { 0, 1.0, 1.0, GST_FORMAT_TIME, 0, 0, 0,
-    G_MAXUINT64, 0, 0, G_MAXUINT64
-  };
 
   hostile_peer_start (&h, "", "fakesink sync=false");
   pad = gst_element_get_static_pad (h.src, "src");
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST,
       push_sizes_probe, &sizes, NULL);
-  out = g_byte_array_new ();
-  p2p_frame_append_string (out, P2P_FRAME_STREAM_START, "lists");
-  seq_send_frame (&h, out);
-  out = g_byte_array_new ();
-  p2p_frame_append_segment (out, &seg);
-  seq_send_frame (&h, out);
+  seq_send_headers (&h, "lists", "application/x-test");
   for (guint i = 0; i < 25; i++) {
     P2pMediaBuffer mb = { 0 };
 
