@@ -14,6 +14,7 @@
 
 #include "p2p/p2p-error.h"
 #include "p2p/p2p-frame.h"
+#include "p2p-ngtcp2-mem.h"
 #include "p2p-quic-tls.h"
 
 G_BEGIN_DECLS
@@ -85,6 +86,7 @@ struct _P2pQuicSession {
   P2pIdentity *identity;
 
   ngtcp2_conn *conn;
+  P2pNgMem ng_mem;              /* conn's allocator: what conn left is freed */
   ngtcp2_crypto_conn_ref conn_ref;
   P2pQuicTls tls;               /* TLS session and the peer's key check */
   struct sockaddr_in local_sa, remote_sa;

@@ -62,8 +62,10 @@
  * p2p-quic-send-queue.c the per-stream send queue,
  * p2p-quic-session-write.c the write scheduler, p2p-quic-session-close.c
  * the close state, p2p-quic-session-callbacks.c the ngtcp2 callbacks,
- * p2p-quic-packet.c the session-less packet checks and Retry; what they
- * share is in p2p-quic-session-private.h.
+ * p2p-quic-packet.c the session-less packet checks and Retry,
+ * p2p-ngtcp2-mem.c the allocator each connection gives ngtcp2 (it frees
+ * what ngtcp2 0.12 loses); what they share is in
+ * p2p-quic-session-private.h.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include "p2p-quic-session-private.h"
@@ -304,8 +306,9 @@ p2p_quic_session_new_client (P2pIdentity *identity, const P2pPeerId *expected_pe
 
   if (!tls_setup (s, error))
     return NULL;
+  p2p_ng_mem_init (&s->ng_mem);
   rv = ngtcp2_conn_client_new (&s->conn, &dcid, &scid, &s->path, NGTCP2_PROTO_VER_V1,
-      &callbacks, &settings, &params, NULL, s);
+      &callbacks, &settings, &params, &s->ng_mem.mem, s);
   if (!conn_created (s, rv, error))
     return NULL;
 
@@ -378,8 +381,9 @@ p2p_quic_session_new_server_validated (P2pIdentity *identity, const guint8 *pkt,
 
   if (!tls_setup (s, error))
     return NULL;
+  p2p_ng_mem_init (&s->ng_mem);
   rv = ngtcp2_conn_server_new (&s->conn, &hd.scid, &scid, &s->path, hd.version, &callbacks,
-      &settings, &params, NULL, s);
+      &settings, &params, &s->ng_mem.mem, s);
   if (!conn_created (s, rv, error))
     return NULL;
 
@@ -410,6 +414,7 @@ p2p_quic_session_free (P2pQuicSession *s)
     memset (&s->cb, 0, sizeof (s->cb));
     ngtcp2_conn_del (s->conn);
   }
+  p2p_ng_mem_clear (&s->ng_mem);
   p2p_quic_tls_clear (&s->tls);
   p2p_quic_send_stream_clear (&s->control);
   p2p_quic_send_stream_clear (&s->msg);

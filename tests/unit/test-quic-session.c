@@ -11,6 +11,7 @@
 #endif
 #include <p2p/p2p.h>
 #include "p2p-quic-session.h"
+#include "p2p-ngtcp2-mem.h"
 #include "p2p-quic-tls.h"
 #include <gnutls/abstract.h>
 
@@ -838,6 +839,46 @@ static void
 test_loss (void)
 {
   run_bulk (4 << 20, 0.05, 0, "messages with 5% loss");
+}
+
+/* Small messages on a lossy link (10 %): every one arrives intact and in
+ * order. A packet carries many of them, so ngtcp2 makes STREAM frames of
+ * more than 3 buffers and then, retransmitting or acknowledging parts of
+ * them, loses some of those frames' memory (ngtcp2 before 1.6.0, issue
+ * 1244): the session's allocator frees them with the session
+ * (p2p-ngtcp2-mem.h), where LeakSanitizer reported them before. */
+static void
+test_loss_small_messages (void)
+{
+  const guint32 n = 20000;
+  guint reclaimed = p2p_ng_mem_reclaimed ();
+
+  {
+    g_autoptr (Pair) p = pair_new ();
+
+    p->cfg[0].liveness_timeout_ns = p->cfg[1].liveness_timeout_ns = 1 * SEC;
+    p->side[1].keep_messages = TRUE;
+    pair_establish (p);
+    p->loss = 0.1;
+    for (guint32 i = 0; i < n; i++) {
+      g_autoptr (GBytes) m = make_bytes (1 + i % 40, i);
+
+      g_assert_true (p2p_quic_session_send_message (p->s[0], m, NULL));
+    }
+    g_assert_true (pair_run (p, pred_messages, GUINT_TO_POINTER (n), 120 * SEC));
+    g_assert_cmpuint (p->side[1].n_messages, ==, n);
+    for (guint32 i = 0; i < n; i++) {
+      g_autoptr (GBytes) m = make_bytes (1 + i % 40, i);
+
+      g_assert_true (g_bytes_equal (m, g_ptr_array_index (p->side[1].messages, i)));
+    }
+  }
+  g_test_message ("ngtcp2 blocks freed with the sessions: %u",
+      p2p_ng_mem_reclaimed () - reclaimed);
+#if NGTCP2_VERSION_NUM < 0x010600
+  /* this ngtcp2 lost frames here: the test took the path it is about */
+  g_assert_cmpuint (p2p_ng_mem_reclaimed (), >, reclaimed);
+#endif
 }
 
 static gboolean pred_messages_at_client (Pair *p, gpointer data);
@@ -1910,6 +1951,7 @@ main (int argc, char **argv)
   g_test_add_func ("/quic-session/bulk-64mib", test_bulk_64mib);
   g_test_add_func ("/quic-session/bulk-jumbo", test_bulk_jumbo);
   g_test_add_func ("/quic-session/loss", test_loss);
+  g_test_add_func ("/quic-session/loss-small-messages", test_loss_small_messages);
   g_test_add_func ("/quic-session/datagram", test_datagram);
   g_test_add_func ("/quic-session/datagram-jumbo", test_datagram_jumbo);
   g_test_add_func ("/quic-session/vanish", test_vanish);
