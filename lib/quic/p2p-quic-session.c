@@ -121,6 +121,8 @@ static gboolean
 conn_created (P2pQuicSession *s, int rv, GError **error)
 {
   if (rv != 0) {
+    /* ngtcp2 freed what it had made, but left the pointer */
+    s->conn = NULL;
     g_set_error (error, P2P_ERROR, P2P_ERROR_CONNECTION_FAILED,
         "could not create the QUIC connection: %s", ngtcp2_strerror (rv));
     return FALSE;
