@@ -597,6 +597,18 @@ hostile_peer_stop (HostilePeer *h)
   gst_object_unref (h->pipeline);
 }
 
+/* The pipeline posts EOS (an error fails the test, naming it). */
+static void
+hostile_peer_expect_eos (HostilePeer *h)
+{
+  GstMessage *msg = gst_bus_timed_pop_filtered (h->bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+
+  fail_unless (msg != NULL, "no EOS");
+  p2p_test_assert_eos (msg);
+  gst_message_unref (msg);
+}
+
 /* A CAPS or TAG frame nested 200 000 levels deep: p2psrc posts
  * STREAM/DECODE naming the limit, closes the connection with a protocol
  * reason, and the process (and its streaming thread) survives. */
@@ -840,7 +852,6 @@ GST_START_TEST (test_security_datagram_queue_bound)
   GstPad *pad;
   gulong probe;
   GThread *sender;
-  GstMessage *msg;
   gint64 deadline;
   glong rss_before, rss_full;
 
@@ -873,11 +884,7 @@ GST_START_TEST (test_security_datagram_queue_bound)
 
   /* downstream runs again: everything arrives, nothing was dropped */
   gst_pad_remove_probe (pad, probe);
-  msg = gst_bus_timed_pop_filtered (h.bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
-      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-  fail_unless (msg != NULL, "no EOS");
-  p2p_test_assert_eos (msg);
-  gst_message_unref (msg);
+  hostile_peer_expect_eos (&h);
   g_thread_join (sender);
   fail_unless_equals_int (f.received, FLOOD_FRAMES);
   fail_unless (f.in_order, "buffers out of order or resized");
@@ -948,6 +955,16 @@ seq_send_frame (HostilePeer *h, GByteArray *frame)
     fail_unless (p2p_connection_send (h->conn, mark, NULL, &err), "%s",
         err ? err->message : "");
   }
+}
+
+/* The EOS frame that ends a stream. */
+static void
+seq_send_eos (HostilePeer *h)
+{
+  GByteArray *out = g_byte_array_new ();
+
+  p2p_frame_append (out, P2P_FRAME_EOS, NULL, 0);
+  seq_send_frame (h, out);
 }
 
 static void
@@ -1185,8 +1202,6 @@ GST_START_TEST (test_live_datagrams_lost_exact)
     g_autoptr (GError) err = NULL;
     const guint8 *body = NULL;
     gsize len = 0;
-    GByteArray *out;
-    GstMessage *msg;
     guint expected = 0;
 
     g_mutex_init (&o.lock);
@@ -1219,15 +1234,9 @@ GST_START_TEST (test_live_datagrams_lost_exact)
     if (start_late)
       seq_send_seqnum (&h, SEQ_FIRST);  /* 102.. left before it came */
     seq_send_seqnum (&h, SEQ_END);
-    out = g_byte_array_new ();
-    p2p_frame_append (out, P2P_FRAME_EOS, NULL, 0);
-    seq_send_frame (&h, out);
+    seq_send_eos (&h);
 
-    msg = gst_bus_timed_pop_filtered (h.bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
-        GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-    fail_unless (msg != NULL, "no EOS");
-    p2p_test_assert_eos (msg);
-    gst_message_unref (msg);
+    hostile_peer_expect_eos (&h);
 
     /* exactly the datagrams sent, in order */
     fail_unless_equals_int (o.pts->len, expected);
@@ -1309,7 +1318,6 @@ GST_START_TEST (test_live_caps_drain_held)
   g_autoptr (GError) err = NULL;
   GString *order = g_string_new (NULL);
   GByteArray *out;
-  GstMessage *msg;
 
   /* a long wait: what leaves before it is what the caps frame drained */
   hostile_peer_start (&h, "delivery=datagram latency=1500", "fakesink name=sink sync=false");
@@ -1347,14 +1355,8 @@ GST_START_TEST (test_live_caps_drain_held)
   }
   seq_send_datagram (&h, 8);
   seq_send_seqnum (&h, 9);
-  out = g_byte_array_new ();
-  p2p_frame_append (out, P2P_FRAME_EOS, NULL, 0);
-  seq_send_frame (&h, out);
-  msg = gst_bus_timed_pop_filtered (h.bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
-      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-  fail_unless (msg != NULL, "no EOS");
-  p2p_test_assert_eos (msg);
-  gst_message_unref (msg);
+  seq_send_eos (&h);
+  hostile_peer_expect_eos (&h);
   GST_OBJECT_LOCK (pad);
   fail_unless_equals_string (order->str,
       "Capplication/x-a B1 B2 B3 B5 B6 B7 Capplication/x-b B8 ");
@@ -1391,7 +1393,6 @@ GST_START_TEST (test_live_seqnum_frame_reliable)
   const guint8 *body;
   gsize len = 0;
   GByteArray *out;
-  GstMessage *msg;
   gint custom = 0;
   guint8 payload[4] = { 1, 2, 3, 4 };
   P2pMediaBuffer mb = { 0 };
@@ -1429,15 +1430,9 @@ GST_START_TEST (test_live_seqnum_frame_reliable)
   p2p_frame_append_buffer (out, &mb);
   seq_send_frame (&h, out);
   seq_send_seqnum (&h, 6);
-  out = g_byte_array_new ();
-  p2p_frame_append (out, P2P_FRAME_EOS, NULL, 0);
-  seq_send_frame (&h, out);
+  seq_send_eos (&h);
 
-  msg = gst_bus_timed_pop_filtered (h.bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
-      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-  fail_unless (msg != NULL, "no EOS");
-  p2p_test_assert_eos (msg);
-  gst_message_unref (msg);
+  hostile_peer_expect_eos (&h);
   fail_unless_equals_int (o.pts->len, 1);
   fail_unless_equals_uint64 (g_array_index (o.pts, guint64, 0), 7 * GST_MSECOND);
   fail_unless_equals_int (g_atomic_int_get (&custom), 0);
@@ -1533,7 +1528,6 @@ GST_START_TEST (test_security_list_bytes)
   g_autofree guint8 *payload = g_malloc0 (FLOOD_PAYLOAD);
   g_autoptr (GstPad) pad = NULL;
   GByteArray *out;
-  GstMessage *msg;
 
   hostile_peer_start (&h, "", "fakesink sync=false");
   pad = gst_element_get_static_pad (h.src, "src");
@@ -1551,14 +1545,8 @@ GST_START_TEST (test_security_list_bytes)
     p2p_frame_append_buffer (out, &mb);
     seq_send_frame (&h, out);
   }
-  out = g_byte_array_new ();
-  p2p_frame_append (out, P2P_FRAME_EOS, NULL, 0);
-  seq_send_frame (&h, out);
-  msg = gst_bus_timed_pop_filtered (h.bus, P2P_TEST_TIMEOUT_S * GST_SECOND,
-      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-  fail_unless (msg != NULL, "no EOS");
-  p2p_test_assert_eos (msg);
-  gst_message_unref (msg);
+  seq_send_eos (&h);
+  hostile_peer_expect_eos (&h);
   fail_unless_equals_int (g_atomic_int_get (&sizes.buffers), 25);
   GST_INFO ("largest push: %" G_GSIZE_FORMAT " bytes", sizes.max_push);
   fail_unless (sizes.max_push > FLOOD_PAYLOAD, "no list was pushed");
