@@ -1,9 +1,14 @@
 /* p2p-udp-socket.c: P2pDatagramSocket over a non-blocking UDP GSocket.
  *
  * Receiving: a g_socket_create_source() source on the socket's context reads
- * batches with recvmmsg() until the socket would block (or a per-dispatch
- * budget is spent, so other sources get their turn); a buffer may hold
- * several datagrams of one burst (UDP GRO), delivered one by one.
+ * batches with recvmmsg() until the socket would block or a per-dispatch
+ * budget is spent (RECV_BUDGET datagrams or RECV_BUDGET_US of the clock,
+ * checked between batches), so that other sources get their turn: the
+ * timers of every connection on this thread wait for at most about one
+ * budget, also when what the datagrams carry is slow to handle (a flood of
+ * tiny messages took seconds per dispatch under ASan, and the connections'
+ * timers with it); a buffer may hold several datagrams of one burst (UDP
+ * GRO), delivered one by one.
  * Sending: one datagram per sendmsg, or a burst of equal-sized datagrams in
  * one (UDP GSO, udp_send_segments_to). ICMP
  * port/host unreachable comes through the error queue (IP_RECVERR) and is
@@ -27,6 +32,7 @@
 #define RECV_BATCH 16
 #define RECV_BUF_SIZE 65536
 #define RECV_BUDGET 512         /* datagrams per dispatch */
+#define RECV_BUDGET_US 4000     /* and microseconds (between batches) */
 #define SOCKET_BUFFER_BYTES (4 * 1024 * 1024)
 
 typedef struct {
@@ -260,11 +266,13 @@ recv_cb (GSocket *socket, GIOCondition condition, gpointer user_data)
   P2pUdpSocket *self = g_object_ref (P2P_UDP_SOCKET (user_data));
   int fd = g_socket_get_fd (self->socket);
   guint total = 0;
+  gint64 until = g_get_monotonic_time () + RECV_BUDGET_US;
 
   if (condition & G_IO_ERR)
     drain_error_queue (self);
 
-  while (!self->closed && total < RECV_BUDGET) {
+  while (!self->closed && total < RECV_BUDGET
+      && (total == 0 || g_get_monotonic_time () < until)) {
     struct mmsghdr msgs[RECV_BATCH];
     struct iovec iov[RECV_BATCH];
     struct sockaddr_storage from[RECV_BATCH];

@@ -157,6 +157,67 @@ test_exchange (void)
   while (g_main_context_iteration (ctx, FALSE));
 }
 
+typedef struct {
+  guint received;
+  guint at_timer;               /* received when the timer fired */
+  gboolean fired;
+} SlowInbox;
+
+static void
+on_receive_slowly (P2pDatagramSocket *sock, GSocketAddress *from, const guint8 *data,
+    gsize len, gpointer user_data)
+{
+  SlowInbox *in = user_data;
+
+  g_usleep (1000);              /* a slow handler: 1 ms a datagram */
+  in->received++;
+}
+
+static gboolean
+slow_timer_cb (gpointer user_data)
+{
+  SlowInbox *in = user_data;
+
+  in->at_timer = in->received;
+  in->fired = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* A dispatch of the receive source is bounded in time as well as in
+ * datagrams: with 100 datagrams waiting and a handler taking 1 ms each, a
+ * timer due 1 ms later runs after one or two batches (16 datagrams each),
+ * not after all 100 (one dispatch took them all before). */
+static void
+test_receive_budget (void)
+{
+  g_autoptr (GMainContext) ctx = g_main_context_new ();
+  g_autoptr (P2pUdpSocket) a = new_loopback (ctx);
+  g_autoptr (P2pUdpSocket) b = new_loopback (ctx);
+  g_autoptr (GSocketAddress) addr_b = p2p_datagram_socket_get_local_address (P2P_DATAGRAM_SOCKET (b));
+  g_autoptr (GSource) timer = NULL;
+  SlowInbox in = { 0 };
+
+  p2p_datagram_socket_set_receive_func (P2P_DATAGRAM_SOCKET (b), on_receive_slowly, &in, NULL);
+  for (guint i = 0; i < 100; i++) {
+    g_autoptr (GError) error = NULL;
+    guint8 buf[100] = { (guint8) i };
+
+    g_assert_true (p2p_datagram_socket_send_to (P2P_DATAGRAM_SOCKET (a), addr_b, buf,
+            sizeof buf, &error));
+    g_assert_no_error (error);
+  }
+  timer = g_timeout_source_new (1);
+  g_source_set_callback (timer, slow_timer_cb, &in, NULL);
+  g_source_attach (timer, ctx);
+  g_assert_true (wait_count (ctx, &in.received, 100));
+  g_assert_true (in.fired);
+  g_test_message ("the timer ran after %u of 100 datagrams", in.at_timer);
+  g_assert_cmpuint (in.at_timer, <=, 48);
+  g_clear_object (&b);
+  g_clear_object (&a);
+  while (g_main_context_iteration (ctx, FALSE));
+}
+
 /* A burst of equal-sized datagrams sent in one go (UDP GSO where the
  * kernel has it) arrives as those datagrams, whole and in order, also when
  * the receiver gets them coalesced (UDP GRO): 40 of 1400 bytes and a last
@@ -498,6 +559,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/udp-socket/exchange", test_exchange);
   g_test_add_func ("/udp-socket/segments", test_segments);
+  g_test_add_func ("/udp-socket/receive-budget", test_receive_budget);
   g_test_add_func ("/udp-socket/ipv6", test_ipv6);
   g_test_add_func ("/udp-socket/mtu", test_mtu);
   g_test_add_func ("/udp-socket/timers", test_timers);
