@@ -401,41 +401,32 @@ sink_peer_ready_thread (gpointer data)
   return NULL;
 }
 
-/* The sink has max-peers receivers and one from @host comes: if the host
- * with the most receivers holds more than its share (max-peers over the
- * hosts, the newcomer's counted) and at least two more than @host, its
- * newest receiver is disconnected to make room, and TRUE returned. An
- * identity costs nothing to make, an address does: without this one host
- * with throwaway identities kept every other host out (found in an
- * adversarial review). The policy of the file service's request slots
- * (lib/files/p2p-file-request.c); a host within its share is never cut. */
+/* The sink has max-peers receivers and one from @host comes: if a host
+ * gives way (p2p_host_share_gives_way(), the policy of the file service's
+ * request slots: it holds more than its share of max-peers and at least
+ * two more than @host), its newest receiver is disconnected to make room,
+ * and TRUE returned. Without it one host with throwaway identities kept
+ * every other host out (found in an adversarial review). */
 static gboolean
 make_room_for_host_locked (GstP2pSink *self, const char *host, guint max_peers)
 {
   g_autoptr (GHashTable) counts = g_hash_table_new (g_str_hash, g_str_equal);
-  const char *biggest = NULL;
-  guint most = 0, mine, hosts, share;
+  const char *biggest;
+  guint most, share;
   SinkPeer *newest = NULL;
 
   for (guint i = 0; i < self->peers->len; i++) {
     SinkPeer *p = g_ptr_array_index (self->peers, i);
-    guint n;
 
-    if (p->closed)
-      continue;
-    n = GPOINTER_TO_UINT (g_hash_table_lookup (counts, p->host)) + 1;
-    g_hash_table_insert (counts, p->host, GUINT_TO_POINTER (n));
-    if (n > most) {
-      most = n;
-      biggest = p->host;
-    }
+    if (!p->closed)
+      g_hash_table_insert (counts, p->host,
+          GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (counts, p->host)) + 1));
   }
-  mine = GPOINTER_TO_UINT (g_hash_table_lookup (counts, host));
-  hosts = g_hash_table_size (counts) + (mine == 0 ? 1 : 0);
-  share = MAX (max_peers / MAX (hosts, 1), 1);
-  if (biggest == NULL || most <= share || most < mine + 2) {
-    GST_DEBUG_OBJECT (self, "max-peers reached: host %s has %u, host %s the most (%u), "
-        "the share is %u: nobody gives way", host, mine, biggest, most, share);
+  biggest = p2p_host_share_gives_way (counts, host, max_peers, &most, &share);
+  if (biggest == NULL) {
+    GST_DEBUG_OBJECT (self, "max-peers reached: host %s has %u, the most are %u, the share "
+        "is %u: nobody gives way", host,
+        GPOINTER_TO_UINT (g_hash_table_lookup (counts, host)), most, share);
     return FALSE;
   }
   for (guint i = 0; i < self->peers->len; i++) {

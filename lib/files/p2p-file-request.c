@@ -4,6 +4,7 @@
  * GET or LIST answer; its bookkeeping when it ends.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "p2p-file-service-private.h"
+#include "p2p/p2p-host-share.h"
 #include "p2p/p2p-peer-id.h"
 
 /* Notes that @r made progress (the stall watchdog's clock). */
@@ -38,33 +39,21 @@ host_count_locked (P2pFileService *self, const char *host, gint delta)
     g_hash_table_insert (self->per_host, g_strdup (host), GUINT_TO_POINTER (n + delta));
 }
 
-/* The server is full and a request from @host came: if the host holding
- * the most requests holds more than its share (max-streams over the hosts
- * with requests, the newcomer's counted) and at least two more than @host,
- * its newest request (the least progress lost) is cancelled, its client
- * reading a reset stream, and TRUE returned: the newcomer may start at
- * once, the cancelled thread ends soon (counted in evicting). Many
- * identities on one host (they cost nothing) then cannot keep every slot
- * from other hosts; a host within its share is never cut. */
+/* The server is full and a request from @host came: if a host gives way
+ * (p2p_host_share_gives_way(): it holds more than its share of the
+ * max-streams slots and at least two more than @host), its newest request
+ * (the least progress lost) is cancelled, its client reading a reset
+ * stream, and TRUE returned: the newcomer may start at once, the cancelled
+ * thread ends soon (counted in evicting). */
 static gboolean
 make_room_for_host_locked (P2pFileService *self, const char *host)
 {
-  guint mine = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_host, host));
-  guint hosts = g_hash_table_size (self->per_host) + (mine == 0 ? 1 : 0);
-  guint share = MAX (self->max_streams / MAX (hosts, 1), 1);
-  const char *biggest = NULL;
-  guint most = 0;
+  guint most, share;
+  const char *biggest = p2p_host_share_gives_way (self->per_host, host, self->max_streams,
+      &most, &share);
   Request *newest = NULL;
-  GHashTableIter iter;
-  gpointer key, value;
 
-  g_hash_table_iter_init (&iter, self->per_host);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    if (GPOINTER_TO_UINT (value) > most) {
-      most = GPOINTER_TO_UINT (value);
-      biggest = key;
-    }
-  if (biggest == NULL || most <= share || most < mine + 2)
+  if (biggest == NULL)
     return FALSE;
   for (guint i = 0; i < self->requests->len; i++) {
     Request *r = g_ptr_array_index (self->requests, i);

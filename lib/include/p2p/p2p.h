@@ -10,6 +10,7 @@
 #include "p2p-peer-info.h"
 #include "p2p-config.h"
 #include "p2p-frame.h"
+#include "p2p-host-share.h"
 #include "p2p-connection.h"
 #include "p2p-listener.h"
 #include "p2p-provider.h"
