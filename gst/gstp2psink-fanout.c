@@ -17,6 +17,17 @@
 #define GST_CAT_DEFAULT gst_p2p_sink_debug
 
 /* Called with the lock. */
+guint
+gst_p2p_sink_n_receivers_locked (GstP2pSink *self)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < self->peers->len; i++)
+    n += ((SinkPeer *) g_ptr_array_index (self->peers, i))->leaving ? 0 : 1;
+  return n;
+}
+
+/* Called with the lock. */
 gboolean
 gst_p2p_sink_have_receiver_locked (GstP2pSink *self)
 {
@@ -26,10 +37,13 @@ gst_p2p_sink_have_receiver_locked (GstP2pSink *self)
   min_peers = MAX (self->min_peers, 1);
   GST_OBJECT_UNLOCK (self);
   if (self->delivery != GST_P2P_DELIVERY_DATAGRAM)
-    return self->peers->len >= min_peers;
-  for (guint i = 0; i < self->peers->len; i++)
-    if (((SinkPeer *) g_ptr_array_index (self->peers, i))->ready)
+    return gst_p2p_sink_n_receivers_locked (self) >= min_peers;
+  for (guint i = 0; i < self->peers->len; i++) {
+    SinkPeer *peer = g_ptr_array_index (self->peers, i);
+
+    if (peer->ready && !peer->leaving)
       ready++;
+  }
   return ready >= min_peers;
 }
 
@@ -96,7 +110,7 @@ gst_p2p_sink_wait_for_peer_locked (GstP2pSink *self, gboolean preroll)
         gint64 deadline = self->all_lost_us + (gint64) rejoin * G_TIME_SPAN_MILLISECOND;
 
         if (g_get_monotonic_time () >= deadline) {
-          guint min_peers, connected = self->peers->len;
+          guint min_peers, connected = gst_p2p_sink_n_receivers_locked (self);
 
           g_mutex_unlock (&self->lock);
           GST_OBJECT_LOCK (self);

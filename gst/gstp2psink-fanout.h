@@ -15,6 +15,9 @@ GstFlowReturn gst_p2p_sink_wait_for_peer_locked (GstP2pSink *self, gboolean prer
 /* With the lock: TRUE when the receivers wait-for-peer waits for are
  * there (min-peers of them; ready ones in datagram delivery). */
 gboolean gst_p2p_sink_have_receiver_locked (GstP2pSink *self);
+/* With the lock: the receivers n-peers counts (not those whose removal
+ * began: "peer-removed" is emitted once they no longer count). */
+guint gst_p2p_sink_n_receivers_locked (GstP2pSink *self);
 /* Sends @buffer to every receiver; @preroll: from the preroll vfunc. */
 GstFlowReturn gst_p2p_sink_send_buffer (GstP2pSink *self, GstBuffer *buffer,
     gboolean preroll);

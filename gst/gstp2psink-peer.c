@@ -243,8 +243,19 @@ sink_peer_thread (gpointer data)
       self->stopping ? "sender stopped" : "receiver closed the connection");
   g_mutex_unlock (&self->lock);
 
-  /* the final figures before the close, which ends the counters */
+  /* the final figures before the close, which ends the counters; from
+   * here n-peers and the stats count it as gone */
   p2p_connection_get_stats (peer->conn, &st);
+  g_mutex_lock (&self->lock);
+  peer->leaving = TRUE;
+  self->gone.bytes_sent += st.bytes_sent;
+  self->gone.bytes_received += st.bytes_received;
+  self->gone.packets_lost += st.packets_lost;
+  self->gone.packets_retransmitted += st.packets_retransmitted;
+  self->gone.datagrams_dropped += st.datagrams_dropped;
+  self->gone.path_changes += st.path_changes;
+  g_mutex_unlock (&self->lock);
+  g_object_notify (G_OBJECT (self), "n-peers");
   /* Signal and message first, removal second: EOS (wait_drained) waits for
    * the removal, so the "disconnected" message with the final byte counts
    * is on the bus before the EOS message. */
@@ -286,12 +297,6 @@ sink_peer_thread (gpointer data)
         (NULL));
 
   g_mutex_lock (&self->lock);
-  self->gone.bytes_sent += st.bytes_sent;
-  self->gone.bytes_received += st.bytes_received;
-  self->gone.packets_lost += st.packets_lost;
-  self->gone.packets_retransmitted += st.packets_retransmitted;
-  self->gone.datagrams_dropped += st.datagrams_dropped;
-  self->gone.path_changes += st.path_changes;
   /* its reader ends too (stop() no longer sees it once it is out of the
    * array) */
   g_cancellable_cancel (peer->cancellable);
@@ -304,7 +309,6 @@ sink_peer_thread (gpointer data)
   self->n_threads--;
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
-  g_object_notify (G_OBJECT (self), "n-peers");
   gst_p2p_sink_peer_unref (peer);
 #ifdef HAVE_MALLOC_TRIM
   /* glibc gives freed memory back to the system only from the top of a

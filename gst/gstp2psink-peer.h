@@ -46,6 +46,10 @@ typedef struct {
   guint64 media_bytes;          /* bytes of frames handed to the transport */
   gboolean eos_sent;            /* the EOS frame went out */
   gboolean closed_by_receiver;
+  /* its removal began: n-peers no longer counts it, so that n-peers is
+   * already down when "peer-removed" is emitted and when the receiver sees
+   * its connection close (it stays in the array until its figures are in) */
+  gboolean leaving;
   GCancellable *cancellable;
   /* the peer's thread waits on it (sink->lock): signalled when this peer's
    * queue or state changes, so one buffer wakes each thread once, not every

@@ -428,8 +428,11 @@ gst_p2p_sink_dup_stats (GstP2pSink *self)
   g_mutex_lock (&self->lock);
   for (guint i = 0; i < self->peers->len; i++) {
     SinkPeer *peer = g_ptr_array_index (self->peers, i);
-    PeerSnapshot *p = g_new0 (PeerSnapshot, 1);
+    PeerSnapshot *p;
 
+    if (peer->leaving)
+      continue;                 /* its final figures are in self->gone */
+    p = g_new0 (PeerSnapshot, 1);
     p->conn = g_object_ref (peer->conn);
     p->peer_id = g_strdup (peer->peer_id);
     p->connected_us = peer->connected_us;
@@ -557,7 +560,7 @@ gst_p2p_sink_get_property (GObject *object, guint prop_id, GValue *value,
   }
   if (prop_id == PROP_N_PEERS) {
     g_mutex_lock (&self->lock);
-    g_value_set_uint (value, self->peers->len);
+    g_value_set_uint (value, gst_p2p_sink_n_receivers_locked (self));
     g_mutex_unlock (&self->lock);
     return;
   }

@@ -824,9 +824,7 @@ GST_END_TEST;
  * answering) frees its max-peers slot within 5 s (the liveness timeout,
  * here 2 s, while buffers are unacknowledged; not the 30 s idle timeout),
  * and the next receiver is served (issue 16 item 12). */
-/* Bounded: waits until @sink counts @n receivers ("n-peers"; the
- * peer-removed signal comes a moment before the receiver leaves the
- * sink's list). */
+/* Bounded: waits until @sink counts @n receivers ("n-peers"). */
 static gboolean
 wait_n_peers (GstElement *sink, guint n)
 {

@@ -30,6 +30,8 @@ typedef struct {
   GMutex lock;
   GCond cond;
   guint added, removed;
+  /* the sink's n-peers read in the last "peer-removed" handler */
+  guint n_peers_at_removed;
 } PeerCounter;
 
 static void
@@ -45,7 +47,11 @@ peer_counter_added (GstElement *sink, const char *peer_id, PeerCounter *c)
 static void
 peer_counter_removed (GstElement *sink, const char *peer_id, PeerCounter *c)
 {
+  guint n = 0;
+
+  g_object_get (sink, "n-peers", &n, NULL);
   g_mutex_lock (&c->lock);
+  c->n_peers_at_removed = n;
   c->removed++;
   g_cond_broadcast (&c->cond);
   g_mutex_unlock (&c->lock);
