@@ -206,10 +206,12 @@ if [ $DGRAM = 1 ]; then
   [ -n "$lost" ] && [ -n "$end" ] || fail "no datagram figures: $(cat "$W/receiver.out")"
   log "frames received $buffers ($(field first_ms) to $end ms), missing $missing (largest" \
     "hole $hole frames, $outside outside it); stats: datagrams-lost $lost, datagrams-late $late"
-  # the stream went on to its end (the sender's last frame, within half a
-  # frame: a live source's timestamps are rounded): the frames after the
-  # change all came
-  [ "$end" -ge $((BUFFERS * 20 - 10)) ] && [ "$end" -le $((BUFFERS * 20 + 10)) ] ||
+  # the stream went on to its end (the sender's last frame, within one
+  # frame: the live encoder's timestamps are not exactly on the 20 ms grid;
+  # under load a run ended at 7013 ms with every frame accounted for, 325
+  # frames from 527 ms, and half a frame was the bound): the frames after
+  # the change all came
+  [ "$end" -ge $((BUFFERS * 20 - 20)) ] && [ "$end" -le $((BUFFERS * 20 + 20)) ] ||
     fail "the last frame ends at $end ms, not $((BUFFERS * 20))"
   # what was lost is counted, exactly
   [ "$lost" = "$missing" ] || fail "datagrams-lost $lost, but $missing frames missing"
