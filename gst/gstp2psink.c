@@ -728,6 +728,9 @@ gst_p2p_sink_class_init (GstP2pSinkClass *klass)
   /**
    * GstP2pSink::peer-removed:
    * @peer_id: the receiver's peer ID
+   *
+   * Emitted from the receiver's thread as its connection closes; #GstP2pSink:n-peers
+   * and the stats no longer count it by then.
    */
   gst_p2p_sink_signals[GST_P2P_SINK_SIGNAL_PEER_REMOVED] =
       g_signal_new ("peer-removed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
