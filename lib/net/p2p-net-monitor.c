@@ -36,9 +36,6 @@
 #include <unistd.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
-#ifndef IFF_LOWER_UP
-#define IFF_LOWER_UP 0x10000    /* <linux/if.h>, which clashes with <net/if.h> */
-#endif
 #endif
 
 typedef struct {
@@ -99,33 +96,45 @@ on_network_changed (GNetworkMonitor *m, gboolean available, gpointer data)
 }
 
 #ifdef __linux__
-/* ifindex -> LINK_UP or LINK_DOWN, as last seen (the monitor thread only;
- * an interface is known from its first message on) */
+/* ifindex -> its state as last seen (the monitor thread only): from the
+ * dump at the start, then from the kernel's messages */
 static GHashTable *links;
-enum { LINK_DOWN = 1, LINK_UP = 2 };
+enum {
+  LINK_DOWN = 1,                /* down, and never seen up */
+  LINK_UP,                      /* usable: up and running (not dormant) */
+  LINK_LOST,                    /* was up, is not now: an outage */
+};
 
-/* Reads what the kernel says of the links; a known interface whose carrier
- * comes back is a network change. Bounded: at most 64 reads a dispatch. */
+/* Reads what the kernel says of the links: an interface that was up, went
+ * down and is up again is a network change (a new interface coming up is
+ * not: GNetworkMonitor sees its routes). Bounded: at most 64 reads a
+ * dispatch. */
 static gboolean
 on_link_messages (gint fd, GIOCondition condition, gpointer data)
 {
+  static guint8 buf[32768] __attribute__ ((aligned (NLMSG_ALIGNTO)));
   gboolean changed = FALSE;
 
   for (guint n = 0; n < 64; n++) {
-    guint8 buf[8192] __attribute__ ((aligned (NLMSG_ALIGNTO)));
     ssize_t got = recv (fd, buf, sizeof buf, MSG_DONTWAIT);
     int len;
 
-    if (got < 0 && (errno == EINTR || errno == ENOBUFS))
-      continue;                 /* (ENOBUFS: messages were lost; read on) */
+    if (got < 0 && errno == ENOBUFS) {
+      changed = TRUE;           /* messages were lost: perhaps an outage's */
+      continue;
+    }
+    if (got < 0 && errno == EINTR)
+      continue;
     if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
       break;
     if (got <= 0) {
       g_debug ("link watch ends: %s", got < 0 ? g_strerror (errno) : "closed");
+      close (fd);
       return G_SOURCE_REMOVE;
     }
-    len = (int) got;
-    for (struct nlmsghdr *h = (struct nlmsghdr *) buf; NLMSG_OK (h, (guint) len);
+    len = (int) MIN ((gsize) got, sizeof buf);
+    for (struct nlmsghdr *h = (struct nlmsghdr *) buf;
+        len >= (int) sizeof (struct nlmsghdr) && NLMSG_OK (h, (guint) len);
         h = NLMSG_NEXT (h, len)) {
       const struct ifinfomsg *ifi;
       gpointer key;
@@ -138,14 +147,19 @@ on_link_messages (gint fd, GIOCondition condition, gpointer data)
       if (ifi->ifi_flags & IFF_LOOPBACK)
         continue;
       key = GINT_TO_POINTER (ifi->ifi_index);
-      was = GPOINTER_TO_UINT (g_hash_table_lookup (links, key));
       if (h->nlmsg_type == RTM_DELLINK) {
         g_hash_table_remove (links, key);
         continue;
       }
-      now = (ifi->ifi_flags & IFF_UP) && (ifi->ifi_flags & IFF_LOWER_UP) ? LINK_UP : LINK_DOWN;
+      was = GPOINTER_TO_UINT (g_hash_table_lookup (links, key));
+      /* IFF_RUNNING: operationally up (carrier, and not dormant: a Wi-Fi
+       * link still in its key handshake is not yet usable) */
+      if ((ifi->ifi_flags & IFF_UP) && (ifi->ifi_flags & IFF_RUNNING))
+        now = LINK_UP;
+      else
+        now = was == LINK_UP || was == LINK_LOST ? LINK_LOST : LINK_DOWN;
       g_hash_table_insert (links, key, GUINT_TO_POINTER (now));
-      if (was == LINK_DOWN && now == LINK_UP) {
+      if (was == LINK_LOST && now == LINK_UP) {
         g_debug ("the network changed (interface %d is up again)", ifi->ifi_index);
         changed = TRUE;
       }
@@ -156,12 +170,17 @@ on_link_messages (gint fd, GIOCondition condition, gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
-/* Subscribes to the kernel's link messages on the monitor thread. Best
- * effort: without it, GNetworkMonitor's changes still come. */
+/* Subscribes to the kernel's link messages on the monitor thread and asks
+ * for the links there are now. Best effort: without it, GNetworkMonitor's
+ * changes still come. */
 static void
 watch_links (void)
 {
   struct sockaddr_nl sa = { 0 };
+  struct {
+    struct nlmsghdr nh;
+    struct ifinfomsg ifi;
+  } dump = { 0 };
   GSource *source;
   int fd = socket (AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
 
@@ -176,8 +195,16 @@ watch_links (void)
     close (fd);
     return;
   }
+  dump.nh.nlmsg_len = NLMSG_LENGTH (sizeof dump.ifi);
+  dump.nh.nlmsg_type = RTM_GETLINK;
+  dump.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  dump.nh.nlmsg_seq = 1;
+  dump.ifi.ifi_family = AF_UNSPEC;
+  if (send (fd, &dump, dump.nh.nlmsg_len, 0) < 0)
+    g_debug ("link watch: no dump of the links (%s)", g_strerror (errno));
   links = g_hash_table_new (NULL, NULL);
-  /* for the process, like the monitor: the fd is never closed */
+  /* for the process, like the monitor: the fd is closed only if the
+   * kernel ends it */
   source = g_unix_fd_source_new (fd, G_IO_IN);
   g_source_set_callback (source, G_SOURCE_FUNC (on_link_messages), NULL, NULL);
   g_source_attach (source, g_main_context_get_thread_default ());
