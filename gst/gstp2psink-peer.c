@@ -194,6 +194,17 @@ send_item (SinkPeer *peer, GBytes *msg, GError **error)
   return TRUE;
 }
 
+void
+gst_p2p_sink_stats_max (P2pConnectionStats *into, const P2pConnectionStats *st)
+{
+  into->bytes_sent = MAX (into->bytes_sent, st->bytes_sent);
+  into->bytes_received = MAX (into->bytes_received, st->bytes_received);
+  into->packets_lost = MAX (into->packets_lost, st->packets_lost);
+  into->packets_retransmitted = MAX (into->packets_retransmitted, st->packets_retransmitted);
+  into->datagrams_dropped = MAX (into->datagrams_dropped, st->datagrams_dropped);
+  into->path_changes = MAX (into->path_changes, st->path_changes);
+}
+
 static gpointer
 sink_peer_thread (gpointer data)
 {
@@ -248,6 +259,8 @@ sink_peer_thread (gpointer data)
   p2p_connection_get_stats (peer->conn, &st);
   g_mutex_lock (&self->lock);
   peer->leaving = TRUE;
+  /* no less than what "stats" already reported for it */
+  gst_p2p_sink_stats_max (&st, &peer->reported);
   self->gone.bytes_sent += st.bytes_sent;
   self->gone.bytes_received += st.bytes_received;
   self->gone.packets_lost += st.packets_lost;

@@ -50,6 +50,9 @@ typedef struct {
    * already down when "peer-removed" is emitted and when the receiver sees
    * its connection close (it stays in the array until its figures are in) */
   gboolean leaving;
+  /* the highest figures "stats" reported for it: its final figures count
+   * with no less (the totals stay monotonic) */
+  P2pConnectionStats reported;
   GCancellable *cancellable;
   /* the peer's thread waits on it (sink->lock): signalled when this peer's
    * queue or state changes, so one buffer wakes each thread once, not every
@@ -71,6 +74,9 @@ void gst_p2p_sink_peer_push_headers_locked (GstP2pSink *self, SinkPeer *peer);
 /* Called with the sink's lock: asks @peer's thread to close it. */
 void gst_p2p_sink_peer_disconnect_locked (GstP2pSink *self, SinkPeer *peer,
     const char *reason);
+
+/* Raises each total of @into to @st's where that is higher. */
+void gst_p2p_sink_stats_max (P2pConnectionStats *into, const P2pConnectionStats *st);
 
 /* The accept thread (start() runs it, stop() cancels and joins it): adds
  * every receiver that connects, or dials the peer in mode=connect. */

@@ -395,11 +395,14 @@ gst_p2p_sink_change_state (GstElement *element, GstStateChange transition)
 }
 
 typedef struct {
+  SinkPeer *peer;               /* a reference */
   P2pConnection *conn;
   char *peer_id;
   gint64 connected_us;
   gsize queued_bytes;
   guint64 dropped;
+  P2pConnectionStats st;
+  gboolean left;                /* it began leaving while its figures were read */
 } PeerSnapshot;
 
 static void
@@ -407,6 +410,7 @@ peer_snapshot_free (gpointer data)
 {
   PeerSnapshot *p = data;
 
+  gst_p2p_sink_peer_unref (p->peer);
   g_object_unref (p->conn);
   g_free (p->peer_id);
   g_free (p);
@@ -433,12 +437,32 @@ gst_p2p_sink_dup_stats (GstP2pSink *self)
     if (peer->leaving)
       continue;                 /* its final figures are in self->gone */
     p = g_new0 (PeerSnapshot, 1);
+    p->peer = gst_p2p_sink_peer_ref (peer);
     p->conn = g_object_ref (peer->conn);
     p->peer_id = g_strdup (peer->peer_id);
     p->connected_us = peer->connected_us;
     p->queued_bytes = peer->queued_bytes;
     p->dropped = peer->dropped;
     g_ptr_array_add (snaps, p);
+  }
+  g_mutex_unlock (&self->lock);
+  /* (outside the lock: the figures come from the network thread) */
+  for (guint i = 0; i < snaps->len; i++) {
+    PeerSnapshot *p = g_ptr_array_index (snaps, i);
+
+    p2p_connection_get_stats (p->conn, &p->st);
+  }
+  /* Monotonic totals: a receiver that began leaving meanwhile counts with
+   * its final figures (in self->gone, read now); the others' figures read
+   * here are the least its final figures will count with (reported). */
+  g_mutex_lock (&self->lock);
+  for (guint i = 0; i < snaps->len; i++) {
+    PeerSnapshot *p = g_ptr_array_index (snaps, i);
+
+    if (p->peer->leaving)
+      p->left = TRUE;
+    else
+      gst_p2p_sink_stats_max (&p->peer->reported, &p->st);
   }
   dropped = self->dropped_total;
   too_big = self->datagrams_too_big;
@@ -450,11 +474,12 @@ gst_p2p_sink_dup_stats (GstP2pSink *self)
   g_value_init (&list, GST_TYPE_ARRAY);
   for (guint i = 0; i < snaps->len; i++) {
     PeerSnapshot *p = g_ptr_array_index (snaps, i);
-    P2pConnectionStats st;
+    const P2pConnectionStats st = p->st;
     GValue v = G_VALUE_INIT;
     gint64 us = MAX (now - p->connected_us, 1);
 
-    p2p_connection_get_stats (p->conn, &st);
+    if (p->left)
+      continue;
     gst_p2p_stats_accumulate (s, &st);
     g_value_init (&v, GST_TYPE_STRUCTURE);
     g_value_take_boxed (&v, gst_structure_new ("application/x-p2p-receiver-stats",
