@@ -334,6 +334,21 @@ recv_cb (GSocket *socket, GIOCondition condition, gpointer user_data)
 
 /* ---- P2pDatagramSocket vfuncs ---- */
 
+/* Sends tried when each fails with an error that an earlier datagram's
+ * ICMP message may have left pending (below). */
+#define SEND_PENDING_ERROR_TRIES 3
+
+/* TRUE for the errors of an ICMP message (port, host or network
+ * unreachable) that IP_RECVERR leaves pending on the socket: the next
+ * send fails with it, although it concerns an earlier datagram. */
+static gboolean
+may_be_pending_icmp_error (const GError *error)
+{
+  return g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)
+      || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE)
+      || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NETWORK_UNREACHABLE);
+}
+
 static gboolean
 udp_send_to (P2pDatagramSocket *sock, GSocketAddress *to, const guint8 *data, gsize len,
     GError **error)
@@ -352,9 +367,21 @@ udp_send_to (P2pDatagramSocket *sock, GSocketAddress *to, const guint8 *data, gs
         len, self->mtu);
     return FALSE;
   }
-  r = g_socket_send_to (self->socket, to, (const gchar *) data, len, NULL, &local);
-  if (r >= 0)
-    return TRUE;
+  /* An ICMP error for a datagram sent earlier (IP_RECVERR: a peer whose
+   * port closed) is pending on the socket and fails the next send,
+   * whichever peer that one is for: the send is tried again (the failed
+   * one consumed the pending error; the error queue keeps its details for
+   * the receive side, which reports the unreachable peer). Again up to
+   * SEND_PENDING_ERROR_TRIES times in all, so that an error of this
+   * datagram's own (no route) still fails it. */
+  for (guint tries = 0;; tries++) {
+    g_clear_error (&local);
+    r = g_socket_send_to (self->socket, to, (const gchar *) data, len, NULL, &local);
+    if (r >= 0)
+      return TRUE;
+    if (tries + 1 >= SEND_PENDING_ERROR_TRIES || !may_be_pending_icmp_error (local))
+      break;
+  }
   if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
     self->send_drops++;
     g_set_error (error, P2P_ERROR, P2P_ERROR_NETWORK,
@@ -416,7 +443,13 @@ udp_send_segments_to (P2pDatagramSocket *sock, GSocketAddress *to, const guint8 
 
   if (!self->closed && !self->no_gso && len > segment && segment <= self->mtu
       && len <= P2P_GSO_MAX_BYTES && (len + segment - 1) / segment <= P2P_GSO_MAX_SEGMENTS) {
-    if (send_gso (self, to, data, len, segment))
+    gboolean sent = send_gso (self, to, data, len, segment);
+
+    /* (an earlier datagram's pending ICMP error: as in udp_send_to) */
+    for (guint tries = 1; !sent && tries < SEND_PENDING_ERROR_TRIES
+        && (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH); tries++)
+      sent = send_gso (self, to, data, len, segment);
+    if (sent)
       return TRUE;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       self->send_drops += (len + segment - 1) / segment;
@@ -425,8 +458,8 @@ udp_send_segments_to (P2pDatagramSocket *sock, GSocketAddress *to, const guint8 
       return FALSE;
     }
     /* no GSO here (an older kernel, a device without it): one datagram
-     * per send from now on. Any other error (a pending ICMP error of
-     * another peer, no route, netfilter) concerns this burst only. */
+     * per send from now on. Any other error (no route, netfilter)
+     * concerns this burst only. */
     if (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP) {
       g_debug ("UDP GSO refused (%s): sending datagrams one by one", g_strerror (errno));
       self->no_gso = TRUE;

@@ -260,6 +260,77 @@ test_segments (void)
 }
 
 static void
+on_unreachable (P2pDatagramSocket *sock, GSocketAddress *to, const char *reason,
+    gpointer user_data)
+{
+  (*(guint *) user_data)++;
+}
+
+/* An ICMP port unreachable for a datagram sent to one peer (its process
+ * died) is pending on the socket (IP_RECVERR) and makes the next send()
+ * fail, whoever that one goes to: a server's datagram to every other peer
+ * was lost that way, once per datagram the dead peer was sent (a live
+ * receiver beside a dead one waited seconds for its first buffer). The
+ * send to the live peer goes out, bursts (GSO) too, and the dead peer's
+ * address is still reported as unreachable. */
+static void
+test_other_peer_unreachable (void)
+{
+  g_autoptr (GMainContext) ctx = g_main_context_new ();
+  g_autoptr (P2pUdpSocket) a = new_loopback (ctx);
+  g_autoptr (P2pUdpSocket) b = new_loopback (ctx);
+  g_autoptr (P2pUdpSocket) gone = new_loopback (ctx);
+  g_autoptr (GSocketAddress) addr_b = p2p_datagram_socket_get_local_address (P2P_DATAGRAM_SOCKET (b));
+  g_autoptr (GSocketAddress) addr_gone =
+      p2p_datagram_socket_get_local_address (P2P_DATAGRAM_SOCKET (gone));
+  int fd = g_socket_get_fd (p2p_udp_socket_get_socket (a));
+  guint unreachable = 0;
+  Inbox ib;
+
+  inbox_init (&ib);
+  p2p_datagram_socket_set_receive_func (P2P_DATAGRAM_SOCKET (b), on_receive, &ib, on_destroy);
+  p2p_datagram_socket_set_unreachable_func (P2P_DATAGRAM_SOCKET (a), on_unreachable,
+      &unreachable, NULL);
+  g_clear_object (&gone);       /* its port is closed now */
+  for (guint round = 0; round < 3; round++) {
+    g_autoptr (GError) error = NULL;
+    GPollFD pfd = { fd, G_IO_ERR, 0 };
+    guint8 buf[3 * 1000];
+
+    memset (buf, 'a' + round, sizeof buf);
+    g_assert_true (p2p_datagram_socket_send_to (P2P_DATAGRAM_SOCKET (a), addr_gone,
+            (const guint8 *) "x", 1, &error));
+    g_assert_no_error (error);
+    /* the ICMP error is pending (poll says so); the context has not run,
+     * so nothing read it yet */
+    g_assert_cmpint (g_poll (&pfd, 1, 1000), ==, 1);
+    g_assert_true (pfd.revents & G_IO_ERR);
+    if (round < 2) {
+      g_assert_true (p2p_datagram_socket_send_to (P2P_DATAGRAM_SOCKET (a), addr_b, buf, 100,
+              &error));
+    } else {
+      g_assert_true (p2p_datagram_socket_send_segments_to (P2P_DATAGRAM_SOCKET (a), addr_b,
+              buf, sizeof buf, 1000, &error));
+    }
+    g_assert_no_error (error);
+  }
+  g_assert_true (wait_count (ctx, &ib.data->len, 5));
+  g_assert_cmpuint (ib.data->len, ==, 5);
+  for (guint i = 0; i < 5; i++) {
+    gsize len;
+    const guint8 *p = g_bytes_get_data (ib.data->pdata[i], &len);
+
+    g_assert_cmpuint (len, ==, i < 2 ? 100 : 1000);
+    g_assert_cmpint (p[0], ==, i < 2 ? 'a' + i : 'c');
+  }
+  g_assert_true (wait_count (ctx, &unreachable, 1));
+  g_assert_cmpuint (p2p_udp_socket_get_send_drops (a), ==, 0);
+  g_clear_object (&b);
+  inbox_clear (&ib);
+  while (g_main_context_iteration (ctx, FALSE));
+}
+
+static void
 test_ipv6 (void)
 {
   g_autoptr (GMainContext) ctx = g_main_context_new ();
@@ -560,6 +631,7 @@ main (int argc, char **argv)
   g_test_add_func ("/udp-socket/exchange", test_exchange);
   g_test_add_func ("/udp-socket/segments", test_segments);
   g_test_add_func ("/udp-socket/receive-budget", test_receive_budget);
+  g_test_add_func ("/udp-socket/other-peer-unreachable", test_other_peer_unreachable);
   g_test_add_func ("/udp-socket/ipv6", test_ipv6);
   g_test_add_func ("/udp-socket/mtu", test_mtu);
   g_test_add_func ("/udp-socket/timers", test_timers);
