@@ -292,6 +292,39 @@ recv_stateless_reset_cb (ngtcp2_conn *conn, const ngtcp2_pkt_stateless_reset *sr
   return 0;
 }
 
+/* The session whose packet ngtcp2 is reading on this thread
+ * (p2p_quic_session_read_begin/end): ngtcp2's decrypt callback is given no
+ * connection. */
+static _Thread_local P2pQuicSession *reading;
+
+void
+p2p_quic_session_read_begin (P2pQuicSession *s)
+{
+  reading = s;
+  s->decrypted = FALSE;
+}
+
+void
+p2p_quic_session_read_end (P2pQuicSession *s)
+{
+  reading = NULL;
+}
+
+/* A payload that decrypts is one of the peer's (or a replay of one): only
+ * such a packet counts as word from the peer (last_rx). */
+static int
+decrypt_cb (uint8_t *dest, const ngtcp2_crypto_aead *aead,
+    const ngtcp2_crypto_aead_ctx *aead_ctx, const uint8_t *ciphertext, size_t ciphertextlen,
+    const uint8_t *nonce, size_t noncelen, const uint8_t *aad, size_t aadlen)
+{
+  int rv = ngtcp2_crypto_decrypt_cb (dest, aead, aead_ctx, ciphertext, ciphertextlen, nonce,
+      noncelen, aad, aadlen);
+
+  if (rv == 0 && reading != NULL)
+    reading->decrypted = TRUE;
+  return rv;
+}
+
 ngtcp2_callbacks
 p2p_quic_session_base_callbacks (void)
 {
@@ -299,7 +332,7 @@ p2p_quic_session_base_callbacks (void)
     .recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb,
     .handshake_completed = handshake_completed_cb,
     .encrypt = ngtcp2_crypto_encrypt_cb,
-    .decrypt = ngtcp2_crypto_decrypt_cb,
+    .decrypt = decrypt_cb,
     .hp_mask = ngtcp2_crypto_hp_mask_cb,
     .recv_stream_data = recv_stream_data_cb,
     .acked_stream_data_offset = acked_stream_data_offset_cb,

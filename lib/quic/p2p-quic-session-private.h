@@ -102,7 +102,8 @@ struct _P2pQuicSession {
 
   guint64 created;
   guint64 last_now;
-  guint64 last_rx;              /* last packet read without error */
+  guint64 last_rx;              /* last packet read with a payload that decrypted */
+  gboolean decrypted;           /* the packet being read had one (decrypt_cb) */
   guint64 inflight_since;       /* data in flight since (0 = none) */
   guint64 setup_time_ns;
   gboolean tls_done, confirmed, peer_handshake;
@@ -249,6 +250,10 @@ int p2p_quic_session_on_message_data (P2pQuicSession *s, const guint8 *data, gsi
 /* The callbacks of both roles (the caller adds the client's or server's
  * crypto ones). */
 ngtcp2_callbacks p2p_quic_session_base_callbacks (void);
+/* Around ngtcp2_conn_read_pkt(): afterwards s->decrypted says whether a
+ * payload of the datagram decrypted (junk and spoofed packets do not). */
+void p2p_quic_session_read_begin (P2pQuicSession *s);
+void p2p_quic_session_read_end (P2pQuicSession *s);
 
 /* ---- the I/O core (p2p-quic-session.c) ---- */
 

@@ -488,7 +488,9 @@ read_packet (P2pQuicSession *s, const guint8 *pkt, gsize len, guint64 now)
   int rv;
 
   s->in_ngtcp2++;
+  p2p_quic_session_read_begin (s);
   rv = ngtcp2_conn_read_pkt (s->conn, &s->path, NULL, pkt, len, now);
+  p2p_quic_session_read_end (s);
   s->in_ngtcp2--;
   if (rv == 0)
     return 0;
@@ -712,7 +714,12 @@ p2p_quic_session_receive_on (P2pQuicSession *s, guint32 route, const guint8 *pkt
     return;
   }
   silent_since = s->last_rx;
-  if (read_packet (s, pkt, len, now) == 0) {
+  /* only a packet whose payload decrypted is word from the peer: junk
+   * from its address (a new process on its port, a spoofer), which ngtcp2
+   * drops, must not keep a vanished peer's connection alive past the
+   * liveness timeout. (A replay of a real packet decrypts: an on-path
+   * attacker could still hold it; such a one can also drop every packet.) */
+  if (read_packet (s, pkt, len, now) == 0 && s->decrypted) {
     s->last_rx = now;
     if (silent_since != 0 && now - silent_since >= HEARD_AGAIN_NS)
       probe_now (s, now);

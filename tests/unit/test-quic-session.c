@@ -922,6 +922,47 @@ test_liveness (void)
     p->cut = TRUE;
     g_assert_false (pair_run (p, pred_any_closed, NULL, 20 * SEC));
   }
+  /* the vanished peer's address still sends something: junk (a new
+   * process on its port, a spoofer), with a short header. ngtcp2 drops it
+   * (it does not decrypt): it is no word from the peer, and the sender
+   * still closes after the liveness timeout. (Before, each one restarted
+   * the liveness clock: the sender waited for the idle timeout, 30 s.) */
+  {
+    g_autoptr (Pair) p = pair_new ();
+    guint64 cut_at;
+
+    p->cfg[0].liveness_timeout_ns = p->cfg[1].liveness_timeout_ns = 2 * SEC;
+    pair_establish (p);
+    for (guint i = 0; i < 3; i++) {
+      g_autoptr (GBytes) m = make_bytes (100, i);
+
+      g_assert_true (p2p_quic_session_send_message (p->s[1], m, NULL));
+    }
+    g_assert_true (pair_run (p, pred_messages_at_client, GUINT_TO_POINTER (3), 5 * SEC));
+    p->cut = TRUE;
+    cut_at = p->now;
+    for (guint i = 0; i < 20; i++) {
+      g_autoptr (GBytes) m = make_bytes (10000, i);
+
+      g_assert_true (p2p_quic_session_send_message (p->s[0], m, NULL));
+    }
+    for (guint round = 0; round < 300 && !p->side[0].closed; round++) {
+      guint8 junk[40];
+
+      if (pair_run (p, pred_any_closed, NULL, 50 * MS))
+        break;
+      for (guint j = 0; j < sizeof junk; j++)
+        junk[j] = (guint8) g_rand_int (p->rand);
+      junk[0] = 0x40 | (junk[0] & 0x3f);        /* a short header */
+      p2p_quic_session_receive (p->s[0], junk, sizeof junk, p->now);
+    }
+    g_assert_true (p->side[0].closed);
+    g_assert_error (p->side[0].error, P2P_ERROR, P2P_ERROR_TIMEOUT);
+    g_assert_nonnull (strstr (p->side[0].error->message, "the peer stopped answering"));
+    g_test_message ("closed %.2f s after the cut, junk every 50 ms",
+        (p->now - cut_at) / 1e9);
+    g_assert_cmpuint (p->now - cut_at, <=, 2 * SEC + 100 * MS);
+  }
   /* a receiver (nothing of its own in flight) notices a vanished sender
    * when its keepalive goes unanswered: keepalive + liveness after the
    * last packet (5 + 4 s, the defaults), not the 30 s idle timeout */
