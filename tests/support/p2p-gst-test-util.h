@@ -71,6 +71,10 @@ static inline void
 peer_counter_clear (PeerCounter *c, GstElement *sink)
 {
   g_signal_handlers_disconnect_by_data (sink, c);
+  /* a handler that was running when its emission began may still be in
+   * its locked part: it leaves it first */
+  g_mutex_lock (&c->lock);
+  g_mutex_unlock (&c->lock);
   g_mutex_clear (&c->lock);
   g_cond_clear (&c->cond);
 }
@@ -199,8 +203,15 @@ p2p_test_sender_start (P2pTestSender *s, const char *what, gboolean wait_for_pee
 static inline void
 p2p_test_sender_stop (P2pTestSender *s)
 {
-  peer_counter_clear (&s->peers, s->sink);
+  GstElement *sink = gst_object_ref (s->sink);
+
+  /* the sink stops first: its stop waits for its receivers' threads, which
+   * emit "peer-removed"; one emitted while the counter was cleared aborted
+   * a run ("g_mutex_clear() called on uninitialised or locked mutex": a
+   * receiver leaving as the test ended) */
   gst_harness_teardown (s->hsink);
+  peer_counter_clear (&s->peers, sink);
+  gst_object_unref (sink);
   g_free (s->network);
   g_free (s->peer_id);
 }
