@@ -179,6 +179,10 @@ gst_p2p_src_ensure_connected (GstP2pSrc *self)
       self->conn_peer = gst_p2p_connection_dup_peer_id (conn);
       gst_p2p_src_clear_datagram_state_locked (self);
       self->segment_fresh = FALSE;
+      /* after a lost connection, what comes next does not continue what
+       * was pushed (unless the sender resumes it exactly: resume_filter) */
+      if (self->first_buffer_done)
+        self->live_discont = TRUE;
       if (!self->resume_known || g_strcmp0 (self->resume_peer, self->conn_peer) != 0) {
         /* a new stream (a resumed one keeps its late-join shift) */
         self->shift_decided = FALSE;
@@ -272,6 +276,20 @@ gst_p2p_src_resume_filter (GstP2pSrc *self, GstMiniObject **obj)
     if (self->resume_waiting && !(flags & (GST_P2P_POSITION_RESUMED | GST_P2P_POSITION_GAP)))
       return TRUE;              /* a position sent before the sender read our request */
     if (self->resume_waiting) {
+      /* resumed exactly, the next buffer continues what was pushed (no
+       * DISCONT, unless the gap of an earlier resume is still to be
+       * marked: a connection lost again before any buffer came); with a
+       * gap it does not */
+      if (gap)
+        self->resume_gap_pending = TRUE;
+      self->live_discont = self->resume_gap_pending;
+      if (gap && token != self->resume_token) {
+        /* another stream (the sender started again): its running time
+         * starts anew, the late-join shift of the old one no longer
+         * applies; its first buffer decides again */
+        self->shift_decided = FALSE;
+        self->rt_shift = 0;
+      }
       if (gap)
         GST_ELEMENT_WARNING (self, RESOURCE, READ, ("Peer %s could not resume the stream "
                 "where the connection was lost (frame %" G_GUINT64_FORMAT "): it no longer "

@@ -142,6 +142,7 @@ struct _GstP2pSrc {
   gboolean live_maybe_paused;
   guint64 live_dropped;         /* buffers dropped by the last move */
   gboolean live_discont;        /* the next buffer pushed gets DISCONT */
+  gboolean resume_gap_pending;  /* a resume with a gap whose DISCONT is still to go out */
   GThread *reader;
   GCancellable *reader_cancellable;
   gboolean reader_done;

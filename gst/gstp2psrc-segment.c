@@ -162,10 +162,6 @@ gst_p2p_src_live_check_buffer (GstP2pSrc *self, GstBuffer *buf)
       self->live_discont = TRUE;
     }
   }
-  if (self->live_discont) {
-    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
-    self->live_discont = FALSE;
-  }
   return TRUE;
 }
 

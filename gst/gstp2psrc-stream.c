@@ -70,6 +70,11 @@ prepare_buffer (GstP2pSrc *self, GstBuffer *buf)
   place_segment (self, GST_BUFFER_DTS_OR_PTS (buf));
   if (self->live && !gst_p2p_src_live_check_buffer (self, buf))
     return FALSE;
+  if (self->live_discont) {
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+    self->live_discont = FALSE;
+    self->resume_gap_pending = FALSE;
+  }
   if (!self->first_buffer_done) {
     self->first_buffer_done = TRUE;
     GST_INFO_OBJECT (self, "first buffer after %.1f ms (from start to push)",

@@ -239,6 +239,7 @@ gst_p2p_src_activate_mode (GstPad *pad, GstObject *parent, GstPadMode mode,
     g_clear_pointer (&self->group_stream_id, g_free);
     self->live_anchored = FALSE;
     self->live_discont = FALSE;
+    self->resume_gap_pending = FALSE;
     self->resume_known = FALSE;
     self->resume_waiting = FALSE;
     gst_clear_event (&self->pending_eos);

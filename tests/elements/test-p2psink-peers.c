@@ -404,11 +404,13 @@ GST_START_TEST (test_resume_after_gap_counts)
   fail_unless (peer_counter_wait_added (&s.peers, 2));
   g_usleep (500 * 1000);        /* the resume request is answered (gap) */
   push_buffers (s.hsink, 35, 40);
-  /* skip whatever came before 35 */
-  for (;;) {
+  /* skip whatever came before 35; the first buffer after the gap is
+   * DISCONT, the others not */
+  for (guint n = 0;; n++) {
     buf = gst_harness_pull (h);
     fail_unless (buf != NULL);
     next = GST_BUFFER_OFFSET (buf);
+    fail_unless_equals_int (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT), n == 0);
     gst_buffer_unref (buf);
     if (next == 39)
       break;
@@ -436,6 +438,8 @@ GST_START_TEST (test_resume_after_gap_counts)
     gst_message_unref (msg);
   }
   fail_unless_equals_int (GST_BUFFER_OFFSET (buf), 40);
+  /* resumed exactly: the stream goes on, no discontinuity */
+  fail_if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT));
   gst_buffer_unref (buf);
   gst_element_set_bus (h->element, NULL);
   gst_harness_teardown (h);

@@ -1921,6 +1921,24 @@ harness_sender_start (char **peer)
   return h;
 }
 
+/* harness_sender_start() with the identity in key file @key, on @port (0:
+ * any); the port in *@port_out if not NULL. */
+static GstHarness *
+harness_sender_start_keyed (const char *key, guint port, char **peer)
+{
+  g_autofree char *desc = g_strdup_printf ("p2psink name=sink transport=quic port=%u "
+      "wait-for-peer=false identity=\"%s\"", port, key);
+  GstHarness *h = gst_harness_new_parse (desc);
+  g_autoptr (GstElement) sink = gst_bin_get_by_name (GST_BIN (h->element), "sink");
+  GstSegment seg;
+
+  gst_harness_set_src_caps_str (h, "application/x-test");
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+  *peer = loopback_peer_of (sink);
+  return h;
+}
+
 static void
 harness_push_at (GstHarness *h, GstClockTime pts)
 {
@@ -1950,6 +1968,7 @@ typedef struct {
   GstSegment seg;
   gboolean flushed;             /* a FLUSH_STOP came */
   GstClockTime first_rt;        /* first buffer (after the flush, if any) */
+  gboolean first_discont;       /* that buffer was DISCONT */
   GstClockTime first_clock_rt;
   GstElement *pipeline;
 } RtProbe;
@@ -1979,6 +1998,7 @@ rt_probe_cb (GstPad *pad, GstPadProbeInfo *info, gpointer data)
     GstClock *clock = gst_element_get_clock (p->pipeline);
 
     p->first_rt = gst_segment_to_running_time (&p->seg, GST_FORMAT_TIME, GST_BUFFER_PTS (b));
+    p->first_discont = GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_DISCONT);
     if (p->first_rt == GST_CLOCK_TIME_NONE)
       p->first_rt = G_MAXUINT64 - 1;    /* (clipped: says so below) */
     if (clock) {
@@ -2099,6 +2119,60 @@ GST_START_TEST (test_late_join_shift_reset_by_flush)
   gst_object_unref (receiver);
   g_mutex_clear (&p.lock);
   gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+/* A non-live receiver with reconnect=always joins 3 s into a stream (its
+ * segment is shifted back 3 s); the sender stops and starts again (same
+ * key, same port): a new stream whose running time starts at 0, which
+ * cannot resume the old one. The first buffer of the new stream plays at
+ * once, marked DISCONT: the old stream's shift no longer applies. Before
+ * (found by an exploratory run), the receiver kept the shift: the new
+ * stream's buffers were clipped, or all late by the old stream's age, and
+ * a sink with sync dropped every one of them. */
+GST_START_TEST (test_late_join_shift_reset_by_sender_restart)
+{
+  g_autofree char *dir = g_dir_make_tmp ("p2p-gst-XXXXXX", NULL);
+  g_autofree char *key = g_build_filename (dir, "sender.key", NULL);
+  g_autofree char *peer = NULL, *peer2 = NULL;
+  GstHarness *h = harness_sender_start_keyed (key, 0, &peer);
+  guint port = (guint) g_ascii_strtoull (strrchr (peer, ':') + 1, NULL, 10);
+  GstElement *receiver;
+  RtProbe p;
+
+  receiver = rt_receiver_start (&p, peer, "reconnect=always reconnect-delay=50 "
+      "reconnect-max=0");
+  wait_connected (h);
+  for (guint i = 0; i < 5; i++)
+    harness_push_at (h, 3 * GST_SECOND + i * 100 * GST_MSECOND);
+  rt_probe_wait (&p, FALSE);
+  g_mutex_lock (&p.lock);
+  fail_unless (p.first_rt < GST_SECOND, "%" GST_TIME_FORMAT, GST_TIME_ARGS (p.first_rt));
+  fail_if (p.first_discont);
+  p.first_rt = GST_CLOCK_TIME_NONE;     /* the next first buffer: the new stream's */
+  g_mutex_unlock (&p.lock);
+
+  gst_harness_teardown (h);
+  h = harness_sender_start_keyed (key, port, &peer2);
+  fail_unless_equals_string (peer2, peer);
+  wait_connected (h);
+  for (guint i = 0; i < 20; i++)
+    harness_push_at (h, i * 100 * GST_MSECOND);
+  rt_probe_wait (&p, FALSE);
+  g_mutex_lock (&p.lock);
+  GST_INFO ("after the restart: first buffer at running time %" GST_TIME_FORMAT
+      ", segment offset %" GST_TIME_FORMAT, GST_TIME_ARGS (p.first_rt),
+      GST_TIME_ARGS (p.seg.offset));
+  fail_unless (p.first_rt < GST_SECOND, "first buffer of the new stream at running time %"
+      GST_TIME_FORMAT, GST_TIME_ARGS (p.first_rt));
+  fail_unless (p.first_discont, "the new stream's first buffer is not DISCONT");
+  g_mutex_unlock (&p.lock);
+  gst_element_set_state (receiver, GST_STATE_NULL);
+  gst_object_unref (receiver);
+  g_mutex_clear (&p.lock);
+  gst_harness_teardown (h);
+  g_unlink (key);
+  g_rmdir (dir);
 }
 GST_END_TEST;
 
@@ -2649,6 +2723,7 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_live_downstream_eos);
   tcase_add_test (tc, test_live_gap_first_shifted);
   tcase_add_test (tc, test_late_join_shift_reset_by_flush);
+  tcase_add_test (tc, test_late_join_shift_reset_by_sender_restart);
   tcase_add_test (tc, test_live_location_while_playing);
   tcase_add_test (tc, test_live_late_joiner);
   tcase_add_test (tc, test_live_pause_resume);
