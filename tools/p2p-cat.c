@@ -478,9 +478,12 @@ do_files (P2pIdentity *identity, P2pConfig *config, gboolean list, const char *p
       GFileInfo *info = g_ptr_array_index (listing, i);
       GFileType type = g_file_info_get_file_type (info);
 
-      g_print ("%s\t%" G_GOFFSET_FORMAT "\t%s\n", type == G_FILE_TYPE_DIRECTORY ? "dir"
-          : type == G_FILE_TYPE_REGULAR ? "file" : "other", g_file_info_get_size (info),
-          g_file_info_get_name (info));
+      /* the names as they are (UTF-8), not converted to the locale's
+       * character set as g_print() does ('?' for every non-ASCII
+       * character in the C locale): a name is copied into a URI */
+      printf ("%s\t%" G_GOFFSET_FORMAT "\t%s\n", type == G_FILE_TYPE_DIRECTORY ? "dir"
+          : type == G_FILE_TYPE_REGULAR ? "file" : type == G_FILE_TYPE_SYMBOLIC_LINK ? "link"
+          : "other", g_file_info_get_size (info), g_file_info_get_name (info));
     }
   } else {
     g_autoptr (GIOStream) s = p2p_file_client_send_request (conn, P2P_FILE_REQUEST_GET, path,

@@ -844,6 +844,14 @@ class FilesTest(TrackChecks, unittest.TestCase):
         r = run('ls', self.ticket)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(b'dir\t0\tArtist\n', r.stdout)
+        # a symbolic link says so (it was "other"), whatever it points to
+        self.assertRegex(r.stdout, rb'(?m)^link\t\d+\tescape\.flac$')
+        # names in UTF-8 whatever the locale (in the C locale every
+        # non-ASCII character was a '?')
+        r = subprocess.run([cat, 'ls', self.ticket, 'Artist'], capture_output=True,
+                           timeout=WAIT_S, env=dict(os.environ, LC_ALL='C'))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, 'dir\t0\tAlbum ü\n'.encode())
         album = 'Artist/Album ü'
         r = run('ls', self.ticket, album)
         self.assertEqual(r.returncode, 0, r.stderr)
