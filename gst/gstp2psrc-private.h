@@ -136,6 +136,7 @@ struct _GstP2pSrc {
   GstClockTime live_anchor_rt;
   gint64 live_anchor_us;
   gboolean live_dropping;       /* dropping what is too late after a move */
+  gint64 live_late_since_us;    /* buffers late in a row since (0: the last one was not) */
   /* the running time may have stood still since the anchor: it was taken
    * before PLAYING, or the element went PLAYING -> PAUSED since (set by
    * change_state; a clock that stalls in PLAYING is not a pause) (lock) */

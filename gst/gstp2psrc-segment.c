@@ -81,6 +81,7 @@ gst_p2p_src_push_pending_segment (GstP2pSrc *self, GstClockTime ts)
   self->live_segment = segment;
   self->live_anchor_rt = current_running_time (self, &playing);
   self->live_anchor_us = g_get_monotonic_time ();
+  self->live_late_since_us = 0;
   self->live_dropping = FALSE;
   g_mutex_lock (&self->lock);
   self->live_maybe_paused = !playing;
@@ -94,6 +95,11 @@ gst_p2p_src_push_pending_segment (GstP2pSrc *self, GstClockTime ts)
  * delay); well above the drift between the pipeline's clock and the
  * monotonic clock over the gap between two buffers */
 #define LIVE_PAUSE_THRESHOLD (50 * GST_MSECOND)
+
+/* How late (beyond "latency") buffers may keep arriving, and for how long,
+ * before the segment moves for them (gst_p2p_src_live_check_buffer) */
+#define LIVE_LATE_THRESHOLD (200 * GST_MSECOND)
+#define LIVE_LATE_REANCHOR_US (1000 * G_GINT64_CONSTANT (1000))
 
 /* A live source's running time goes on while the pipeline is PAUSED only
  * in the sender's pipeline: the sender kept sending, and what arrived
@@ -161,6 +167,36 @@ gst_p2p_src_live_check_buffer (GstP2pSrc *self, GstBuffer *buf)
           "while paused", self->live_dropped);
       self->live_discont = TRUE;
     }
+  }
+  /* The sender's stream fell behind this pipeline's clock and stays there:
+   * the sender's pipeline paused (its live source's running time stopped
+   * with it, so its timestamps go on from where they were and arrive as
+   * late as the pause was long). A sink with sync would drop every buffer
+   * from then on. Late by more than LIVE_LATE_THRESHOLD for
+   * LIVE_LATE_REANCHOR_US in a row (a backlog after a stall drains faster
+   * than that and is not moved for), the segment moves so that the buffer
+   * now arriving plays "latency" from now again, marked DISCONT. */
+  buf_rt = gst_segment_to_running_time (&self->live_segment, GST_FORMAT_TIME, ts);
+  if (GST_CLOCK_TIME_IS_VALID (ts) && GST_CLOCK_TIME_IS_VALID (buf_rt)
+      && buf_rt + latency * GST_MSECOND + LIVE_LATE_THRESHOLD < now_rt) {
+    if (self->live_late_since_us == 0) {
+      self->live_late_since_us = now_us;
+    } else if (now_us - self->live_late_since_us >= LIVE_LATE_REANCHOR_US) {
+      GstClockTimeDiff late = GST_CLOCK_DIFF (buf_rt, now_rt);
+      GstSegment moved = self->live_segment;
+
+      if (gst_segment_offset_running_time (&moved, GST_FORMAT_TIME, late)) {
+        GST_INFO_OBJECT (self, "the sender's stream has been late by %" GST_STIME_FORMAT
+            " or more for %u ms (its pipeline paused?): playing from what arrives now",
+            GST_STIME_ARGS (late), (guint) (LIVE_LATE_REANCHOR_US / 1000));
+        self->live_segment = moved;
+        self->live_discont = TRUE;
+        gst_pad_push_event (self->srcpad, gst_event_new_segment (&moved));
+      }
+      self->live_late_since_us = 0;
+    }
+  } else {
+    self->live_late_since_us = 0;
   }
   return TRUE;
 }

@@ -2237,24 +2237,40 @@ GST_START_TEST (test_live_late_joiner)
 }
 GST_END_TEST;
 
-/* The newest PTS seen on a pad, how many buffers and DISCONT buffers. */
+/* The newest PTS seen on a pad, how many buffers and DISCONT buffers, and
+ * how late the newest one came: the pipeline's running time at the pad
+ * minus the buffer's running time. */
 typedef struct {
   GMutex lock;
   GCond cond;
   guint buffers, disconts;
   GstClockTime last_pts;
+  GstClockTimeDiff last_late;
+  GstSegment seg;
+  GstElement *pipeline;
 } PtsProbe;
 
 static gboolean
 pts_probe_buffer (GstBuffer **buf, guint idx, gpointer data)
 {
   PtsProbe *p = data;
+  GstClock *clock = gst_element_get_clock (p->pipeline);
 
   p->buffers++;
   if (GST_BUFFER_FLAG_IS_SET (*buf, GST_BUFFER_FLAG_DISCONT))
     p->disconts++;
   if (GST_BUFFER_PTS_IS_VALID (*buf))
     p->last_pts = GST_BUFFER_PTS (*buf);
+  if (clock && p->seg.format == GST_FORMAT_TIME && GST_BUFFER_PTS_IS_VALID (*buf)) {
+    GstClockTime rt = gst_segment_to_running_time (&p->seg, GST_FORMAT_TIME,
+        GST_BUFFER_PTS (*buf));
+    GstClockTime now = gst_clock_get_time (clock) - gst_element_get_base_time (p->pipeline);
+
+    if (GST_CLOCK_TIME_IS_VALID (rt))
+      p->last_late = GST_CLOCK_DIFF (rt, now);
+  }
+  if (clock)
+    gst_object_unref (clock);
   return TRUE;
 }
 
@@ -2264,6 +2280,18 @@ pts_probe_cb (GstPad *pad, GstPadProbeInfo *info, gpointer data)
   PtsProbe *p = data;
 
   g_mutex_lock (&p->lock);
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+    GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
+
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_SEGMENT) {
+      const GstSegment *seg;
+
+      gst_event_parse_segment (ev, &seg);
+      p->seg = *seg;
+    }
+    g_mutex_unlock (&p->lock);
+    return GST_PAD_PROBE_OK;
+  }
   if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST)
     gst_buffer_list_foreach (GST_PAD_PROBE_INFO_BUFFER_LIST (info), pts_probe_buffer, p);
   else {
@@ -2286,8 +2314,10 @@ pts_probe_init (PtsProbe *p, GstElement *pipeline, const char *name)
   g_mutex_init (&p->lock);
   g_cond_init (&p->cond);
   p->last_pts = GST_CLOCK_TIME_NONE;
-  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST,
-      pts_probe_cb, p, NULL);
+  p->pipeline = pipeline;
+  gst_segment_init (&p->seg, GST_FORMAT_UNDEFINED);
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST
+      | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, pts_probe_cb, p, NULL);
 }
 
 /* Waits (bounded) until @n buffers came in all; FALSE on timeout. */
@@ -2382,6 +2412,73 @@ GST_START_TEST (test_live_pause_resume)
     gst_object_unref (sender);
     g_mutex_clear (&sent.lock);
     g_cond_clear (&sent.cond);
+    g_mutex_clear (&got.lock);
+    g_cond_clear (&got.cond);
+  }
+}
+GST_END_TEST;
+
+/* The SENDER's pipeline pauses for 1.5 s (a live receiver keeps playing):
+ * its live source's running time stops with it, so its timestamps go on
+ * without a gap and arrive 1.5 s late for the receiver's clock. A sink with
+ * sync would drop every buffer from then on. The receiver moves its
+ * segment once they have been late for 1 s: after that the buffers come
+ * in time again (late by about "latency"), the first one DISCONT. Found by
+ * an exploratory run (every buffer dropped to the end, in both live
+ * modes). */
+GST_START_TEST (test_live_sender_pause)
+{
+  static const struct {
+    const char *delivery, *props;
+  } cases[] = {
+    { "datagram", "delivery=datagram latency=200" },
+    { "reliable", "delivery=reliable is-live=true latency=200" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    GstElement *sender, *sink, *receiver;
+    g_autofree char *peer = NULL, *desc = NULL;
+    g_autoptr (GError) err = NULL;
+    PtsProbe got;
+    GstClockTimeDiff late_before, late_after;
+    guint n, disconts_before, disconts;
+
+    sender = live_sender_start (cases[i].delivery, &sink, &peer);
+    desc = g_strdup_printf ("p2psrc name=src transport=quic peer=%s %s ! "
+        "fakesink name=out sync=true", peer, cases[i].props);
+    receiver = gst_parse_launch (desc, &err);
+    fail_unless (receiver != NULL, "%s", err ? err->message : "");
+    pts_probe_init (&got, receiver, "out");
+    fail_if (gst_element_set_state (receiver, GST_STATE_PLAYING) ==
+        GST_STATE_CHANGE_FAILURE);
+    fail_unless (pts_probe_wait (&got, 30), "no buffers (%s)", cases[i].props);
+    g_mutex_lock (&got.lock);
+    late_before = got.last_late;
+    g_mutex_unlock (&got.lock);
+
+    fail_if (gst_element_set_state (sender, GST_STATE_PAUSED) == GST_STATE_CHANGE_FAILURE);
+    g_usleep (1500 * G_TIME_SPAN_MILLISECOND);
+    pts_probe_last (&got, &n, &disconts_before);
+    fail_if (gst_element_set_state (sender, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+    /* 1 s late in a row, then 50 buffers of 10 ms in time */
+    fail_unless (pts_probe_wait (&got, n + 100 + 50), "no buffers after the pause (%s)",
+        cases[i].props);
+    pts_probe_last (&got, NULL, &disconts);
+    g_mutex_lock (&got.lock);
+    late_after = got.last_late;
+    g_mutex_unlock (&got.lock);
+    GST_INFO ("%s: late by %" GST_STIME_FORMAT " before the sender's pause, %"
+        GST_STIME_FORMAT " after, %u DISCONT", cases[i].props, GST_STIME_ARGS (late_before),
+        GST_STIME_ARGS (late_after), disconts - disconts_before);
+    fail_unless (late_after < 600 * GST_MSECOND, "%s: buffers %" GST_STIME_FORMAT " late "
+        "after the sender's 1.5 s pause", cases[i].props, GST_STIME_ARGS (late_after));
+    fail_unless (disconts > disconts_before, "%s: no DISCONT", cases[i].props);
+
+    gst_element_set_state (receiver, GST_STATE_NULL);
+    gst_element_set_state (sender, GST_STATE_NULL);
+    gst_object_unref (sink);
+    gst_object_unref (receiver);
+    gst_object_unref (sender);
     g_mutex_clear (&got.lock);
     g_cond_clear (&got.cond);
   }
@@ -2727,6 +2824,7 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_live_location_while_playing);
   tcase_add_test (tc, test_live_late_joiner);
   tcase_add_test (tc, test_live_pause_resume);
+  tcase_add_test (tc, test_live_sender_pause);
   tcase_add_test (tc, test_live_refused_fast);
   tcase_add_test (tc, test_live_reconnect_messages);
   tcase_add_test (tc, test_live_stats_at_eos);
