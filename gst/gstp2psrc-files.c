@@ -311,6 +311,16 @@ pending_header (GstP2pFileReader *self, Pending *p, GError **error)
   /* an answer, also an error status: the peer took the connection */
   if (answered || (error && *error && (*error)->domain == P2P_FILE_ERROR))
     gst_p2p_file_reader_say_connected (self);
+  /* "past the end" of a file that was longer when its reading began: it
+   * shrank meanwhile (the RANGE answer carries no size to compare) */
+  if (!answered && error && g_error_matches (*error, P2P_FILE_ERROR, P2P_FILE_STATUS_RANGE)
+      && self->have_first && p->offset < self->first.size) {
+    g_clear_error (error);
+    g_set_error (error, P2P_FILE_ERROR, P2P_FILE_STATUS_CHANGED,
+        "the file changed on the peer while being read (it is now shorter than %"
+        G_GUINT64_FORMAT " bytes, its size when reading began: %" G_GUINT64_FORMAT ")",
+        p->offset, self->first.size);
+  }
   if (!answered || !gst_p2p_file_reader_check_validator (self, &p->header, error))
     return FALSE;
   if (p->header.body_len > p->len) {
