@@ -294,20 +294,23 @@ recv_stateless_reset_cb (ngtcp2_conn *conn, const ngtcp2_pkt_stateless_reset *sr
 
 /* The session whose packet ngtcp2 is reading on this thread
  * (p2p_quic_session_read_begin/end): ngtcp2's decrypt callback is given no
- * connection. */
-static _Thread_local P2pQuicSession *reading;
+ * connection. A GPrivate (a pthread key), not a _Thread_local variable:
+ * the library is also loaded with dlopen() (the plugin), and
+ * LeakSanitizer's thread stopper crashed on that dynamic TLS (signal 11
+ * in its tracer, an elements run under ASan). */
+static GPrivate reading = G_PRIVATE_INIT (NULL);
 
 void
 p2p_quic_session_read_begin (P2pQuicSession *s)
 {
-  reading = s;
+  g_private_set (&reading, s);
   s->decrypted = FALSE;
 }
 
 void
 p2p_quic_session_read_end (P2pQuicSession *s)
 {
-  reading = NULL;
+  g_private_set (&reading, NULL);
 }
 
 /* A payload that decrypts is one of the peer's (or a replay of one): only
@@ -320,8 +323,12 @@ decrypt_cb (uint8_t *dest, const ngtcp2_crypto_aead *aead,
   int rv = ngtcp2_crypto_decrypt_cb (dest, aead, aead_ctx, ciphertext, ciphertextlen, nonce,
       noncelen, aad, aadlen);
 
-  if (rv == 0 && reading != NULL)
-    reading->decrypted = TRUE;
+  if (rv == 0) {
+    P2pQuicSession *s = g_private_get (&reading);
+
+    if (s != NULL)
+      s->decrypted = TRUE;
+  }
   return rv;
 }
 
