@@ -181,8 +181,15 @@ gst_p2p_src_ensure_connected (GstP2pSrc *self)
       self->segment_fresh = FALSE;
       /* after a lost connection, what comes next does not continue what
        * was pushed (unless the sender resumes it exactly: resume_filter) */
-      if (self->first_buffer_done)
+      if (self->first_buffer_done) {
         self->live_discont = TRUE;
+        /* owed until a buffer carries it, unless this connection resumes
+         * the stream exactly (resume_filter); one that does not ask to
+         * resume owes it whatever comes */
+        if (!self->resume_known || g_strcmp0 (self->resume_peer, self->conn_peer) != 0
+            || self->delivery == GST_P2P_DELIVERY_DATAGRAM)
+          self->resume_gap_pending = TRUE;
+      }
       if (!self->resume_known || g_strcmp0 (self->resume_peer, self->conn_peer) != 0) {
         /* a new stream (a resumed one keeps its late-join shift) */
         self->shift_decided = FALSE;

@@ -137,6 +137,7 @@ struct _GstP2pSrc {
   gint64 live_anchor_us;
   gboolean live_dropping;       /* dropping what is too late after a move */
   gint64 live_late_since_us;    /* buffers late in a row since (0: the last one was not) */
+  GstClockTime pipeline_latency;  /* from the LATENCY event (object lock); 0 = none yet */
   /* the running time may have stood still since the anchor: it was taken
    * before PLAYING, or the element went PLAYING -> PAUSED since (set by
    * change_state; a clock that stalls in PLAYING is not a pause) (lock) */

@@ -96,7 +96,7 @@ gst_p2p_src_push_pending_segment (GstP2pSrc *self, GstClockTime ts)
  * monotonic clock over the gap between two buffers */
 #define LIVE_PAUSE_THRESHOLD (50 * GST_MSECOND)
 
-/* How late (beyond "latency") buffers may keep arriving, and for how long,
+/* How late (beyond the pipeline's latency) buffers may keep arriving, and for how long,
  * before the segment moves for them (gst_p2p_src_live_check_buffer) */
 #define LIVE_LATE_THRESHOLD (200 * GST_MSECOND)
 #define LIVE_LATE_REANCHOR_US (1000 * G_GINT64_CONSTANT (1000))
@@ -116,7 +116,7 @@ gboolean
 gst_p2p_src_live_check_buffer (GstP2pSrc *self, GstBuffer *buf)
 {
   GstClockTime ts = GST_BUFFER_DTS_OR_PTS (buf);
-  GstClockTime now_rt, buf_rt, expected;
+  GstClockTime now_rt, buf_rt, expected, pipeline_latency, due;
   gboolean playing, maybe_paused;
   gint64 now_us;
   guint latency;
@@ -132,6 +132,7 @@ gst_p2p_src_live_check_buffer (GstP2pSrc *self, GstBuffer *buf)
   g_mutex_unlock (&self->lock);
   GST_OBJECT_LOCK (self);
   latency = self->latency;
+  pipeline_latency = self->pipeline_latency;
   GST_OBJECT_UNLOCK (self);
   now_us = g_get_monotonic_time ();
   expected = self->live_anchor_rt
@@ -145,6 +146,7 @@ gst_p2p_src_live_check_buffer (GstP2pSrc *self, GstBuffer *buf)
           " (paused): playing from what arrives now, %u ms from now",
           GST_STIME_ARGS (stood), latency);
       self->live_segment = moved;
+      self->live_late_since_us = 0;
       self->live_dropping = TRUE;
       self->live_dropped = 0;
       gst_pad_push_event (self->srcpad, gst_event_new_segment (&moved));
@@ -176,9 +178,14 @@ gst_p2p_src_live_check_buffer (GstP2pSrc *self, GstBuffer *buf)
    * LIVE_LATE_REANCHOR_US in a row (a backlog after a stall drains faster
    * than that and is not moved for), the segment moves so that the buffer
    * now arriving plays "latency" from now again, marked DISCONT. */
+  /* (due: the pipeline's latency after its running time, at least ours;
+   * a sink with more latency holds each push until then, and buffers
+   * reach this check that much later) */
+  due = MAX ((GstClockTime) latency * GST_MSECOND,
+      GST_CLOCK_TIME_IS_VALID (pipeline_latency) ? pipeline_latency : 0);
   buf_rt = gst_segment_to_running_time (&self->live_segment, GST_FORMAT_TIME, ts);
   if (GST_CLOCK_TIME_IS_VALID (ts) && GST_CLOCK_TIME_IS_VALID (buf_rt)
-      && buf_rt + latency * GST_MSECOND + LIVE_LATE_THRESHOLD < now_rt) {
+      && buf_rt + due + LIVE_LATE_THRESHOLD < now_rt) {
     if (self->live_late_since_us == 0) {
       self->live_late_since_us = now_us;
     } else if (now_us - self->live_late_since_us >= LIVE_LATE_REANCHOR_US) {

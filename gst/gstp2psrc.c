@@ -240,6 +240,7 @@ gst_p2p_src_activate_mode (GstPad *pad, GstObject *parent, GstPadMode mode,
     self->live_anchored = FALSE;
     self->live_discont = FALSE;
     self->resume_gap_pending = FALSE;
+    self->live_late_since_us = 0;
     self->resume_known = FALSE;
     self->resume_waiting = FALSE;
     gst_clear_event (&self->pending_eos);
@@ -334,6 +335,19 @@ static gboolean
 gst_p2p_src_src_event (GstPad *pad, GstObject *parent, GstEvent *event)
 {
   switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_LATENCY:{
+      GstP2pSrc *self = GST_P2P_SRC (parent);
+      GstClockTime latency;
+
+      /* the pipeline's latency: a live buffer is due that long after its
+       * running time (gst_p2p_src_live_check_buffer measures lateness
+       * against it) */
+      gst_event_parse_latency (event, &latency);
+      GST_OBJECT_LOCK (self);
+      self->pipeline_latency = latency;
+      GST_OBJECT_UNLOCK (self);
+      return gst_pad_event_default (pad, parent, event);
+    }
     case GST_EVENT_SEEK:{
       GstP2pFilePush *push = dup_push (GST_P2P_SRC (parent));
       gboolean ok = FALSE;

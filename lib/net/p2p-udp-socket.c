@@ -346,7 +346,11 @@ may_be_pending_icmp_error (const GError *error)
 {
   return g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)
       || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE)
-      || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NETWORK_UNREACHABLE);
+      || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NETWORK_UNREACHABLE)
+      /* (ICMP "fragmentation needed" / "packet too big": EMSGSIZE;
+       * ICMPv6 "administratively prohibited": EACCES) */
+      || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE)
+      || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED);
 }
 
 static gboolean
@@ -443,13 +447,7 @@ udp_send_segments_to (P2pDatagramSocket *sock, GSocketAddress *to, const guint8 
 
   if (!self->closed && !self->no_gso && len > segment && segment <= self->mtu
       && len <= P2P_GSO_MAX_BYTES && (len + segment - 1) / segment <= P2P_GSO_MAX_SEGMENTS) {
-    gboolean sent = send_gso (self, to, data, len, segment);
-
-    /* (an earlier datagram's pending ICMP error: as in udp_send_to) */
-    for (guint tries = 1; !sent && tries < SEND_PENDING_ERROR_TRIES
-        && (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH); tries++)
-      sent = send_gso (self, to, data, len, segment);
-    if (sent)
+    if (send_gso (self, to, data, len, segment))
       return TRUE;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       self->send_drops += (len + segment - 1) / segment;
@@ -458,8 +456,10 @@ udp_send_segments_to (P2pDatagramSocket *sock, GSocketAddress *to, const guint8 
       return FALSE;
     }
     /* no GSO here (an older kernel, a device without it): one datagram
-     * per send from now on. Any other error (no route, netfilter)
-     * concerns this burst only. */
+     * per send from now on. Any other error (an earlier datagram's
+     * pending ICMP error, which this failed send consumed; no route;
+     * netfilter) concerns this burst only: its datagrams go one by one
+     * (udp_send_to tries each again on a pending error). */
     if (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP) {
       g_debug ("UDP GSO refused (%s): sending datagrams one by one", g_strerror (errno));
       self->no_gso = TRUE;

@@ -1969,6 +1969,7 @@ typedef struct {
   gboolean flushed;             /* a FLUSH_STOP came */
   GstClockTime first_rt;        /* first buffer (after the flush, if any) */
   gboolean first_discont;       /* that buffer was DISCONT */
+  guint buffers;                /* in all */
   GstClockTime first_clock_rt;
   GstElement *pipeline;
 } RtProbe;
@@ -1991,7 +1992,11 @@ rt_probe_cb (GstPad *pad, GstPadProbeInfo *info, gpointer data)
       p->flushed = TRUE;
       p->first_rt = GST_CLOCK_TIME_NONE;
     }
-  } else if (!GST_CLOCK_TIME_IS_VALID (p->first_rt)) {
+  } else {
+    p->buffers += (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) ?
+        gst_buffer_list_length (GST_PAD_PROBE_INFO_BUFFER_LIST (info)) : 1;
+  }
+  if (!(info->type & GST_PAD_PROBE_TYPE_EVENT_BOTH) && !GST_CLOCK_TIME_IS_VALID (p->first_rt)) {
     GstBuffer *b = (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) ?
         gst_buffer_list_get (GST_PAD_PROBE_INFO_BUFFER_LIST (info), 0) :
         GST_PAD_PROBE_INFO_BUFFER (info);
@@ -2149,6 +2154,20 @@ GST_START_TEST (test_late_join_shift_reset_by_sender_restart)
   g_mutex_lock (&p.lock);
   fail_unless (p.first_rt < GST_SECOND, "%" GST_TIME_FORMAT, GST_TIME_ARGS (p.first_rt));
   fail_if (p.first_discont);
+  g_mutex_unlock (&p.lock);
+  /* all five of the old stream first (bounded) */
+  for (guint i = 0; i < 500; i++) {
+    gboolean all;
+
+    g_mutex_lock (&p.lock);
+    all = p.buffers >= 5;
+    g_mutex_unlock (&p.lock);
+    if (all)
+      break;
+    g_usleep (10 * 1000);
+  }
+  g_mutex_lock (&p.lock);
+  fail_unless_equals_int (p.buffers, 5);
   p.first_rt = GST_CLOCK_TIME_NONE;     /* the next first buffer: the new stream's */
   g_mutex_unlock (&p.lock);
 
@@ -2482,6 +2501,43 @@ GST_START_TEST (test_live_sender_pause)
     g_mutex_clear (&got.lock);
     g_cond_clear (&got.cond);
   }
+}
+GST_END_TEST;
+
+/* A live receiver in a pipeline with more latency than its own (1 s set
+ * on the pipeline, 200 ms on p2psrc): the sink holds each buffer until 1 s
+ * after its running time, so buffers reach p2psrc's lateness check 0.8 s
+ * "late" for its own latency. They are not late for the pipeline: the
+ * segment must not move (it moved every second, each time by the
+ * pipeline's latency, with a DISCONT, found in review). */
+GST_START_TEST (test_live_pipeline_latency_not_late)
+{
+  GstElement *sender, *sink, *receiver;
+  g_autofree char *peer = NULL, *desc = NULL;
+  g_autoptr (GError) err = NULL;
+  PtsProbe got;
+  guint disconts;
+
+  sender = live_sender_start ("datagram", &sink, &peer);
+  desc = g_strdup_printf ("p2psrc name=src transport=quic peer=%s delivery=datagram "
+      "latency=200 ! fakesink name=out sync=true", peer);
+  receiver = gst_parse_launch (desc, &err);
+  fail_unless (receiver != NULL, "%s", err ? err->message : "");
+  gst_pipeline_set_latency (GST_PIPELINE (receiver), GST_SECOND);
+  pts_probe_init (&got, receiver, "out");
+  fail_if (gst_element_set_state (receiver, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  /* 3 s of 10 ms buffers */
+  fail_unless (pts_probe_wait (&got, 300), "no buffers");
+  pts_probe_last (&got, NULL, &disconts);
+  GST_INFO ("%u DISCONT in 300 buffers", disconts);
+  fail_unless (disconts <= 1, "%u DISCONT: the segment moved", disconts);
+  gst_element_set_state (receiver, GST_STATE_NULL);
+  gst_element_set_state (sender, GST_STATE_NULL);
+  gst_object_unref (sink);
+  gst_object_unref (receiver);
+  gst_object_unref (sender);
+  g_mutex_clear (&got.lock);
+  g_cond_clear (&got.cond);
 }
 GST_END_TEST;
 
@@ -2825,6 +2881,7 @@ p2psrc_suite (void)
   tcase_add_test (tc, test_live_late_joiner);
   tcase_add_test (tc, test_live_pause_resume);
   tcase_add_test (tc, test_live_sender_pause);
+  tcase_add_test (tc, test_live_pipeline_latency_not_late);
   tcase_add_test (tc, test_live_refused_fast);
   tcase_add_test (tc, test_live_reconnect_messages);
   tcase_add_test (tc, test_live_stats_at_eos);
