@@ -1061,6 +1061,7 @@ GST_START_TEST (test_quic_loopback)
     gst_buffer_unref (buf);
   }
   expect_eos (hsrc);
+  gst_element_set_state (sink, GST_STATE_NULL);      /* stopped first: p2p_test_sender_stop */
   peer_counter_clear (&peers, sink);
   gst_harness_teardown (hsrc);
   gst_harness_teardown (hsink);
@@ -1176,6 +1177,9 @@ GST_START_TEST (test_security_receiver_messages_read)
     g_object_get (sink, "n-peers", &n, NULL);
     fail_unless_equals_int (n, 1);
     p2p_connection_close (conn, "done");
+    /* the sink stops first: a "peer-removed" it emits must not meet a
+     * cleared counter (p2p_test_sender_stop) */
+    gst_element_set_state (sink, GST_STATE_NULL);
     peer_counter_clear (&peers, sink);
     gst_harness_teardown (hsink);
     g_unsetenv ("P2P_LIVENESS_TIMEOUT_MS");
@@ -1267,6 +1271,7 @@ GST_START_TEST (test_max_peers_shared_by_hosts)
     gst_element_set_bus (*e, NULL);
     gst_object_unref (*e);
   }
+  gst_element_set_state (sink, GST_STATE_NULL);      /* stopped first: p2p_test_sender_stop */
   peer_counter_clear (&peers, sink);
   gst_harness_teardown (hsink);
 }
@@ -1357,6 +1362,7 @@ GST_START_TEST (test_allowed_peers)
   g_mutex_lock (&peers.lock);
   fail_unless_equals_int (peers.added, 1);
   g_mutex_unlock (&peers.lock);
+  gst_element_set_state (sink, GST_STATE_NULL);      /* stopped first: p2p_test_sender_stop */
   peer_counter_clear (&peers, sink);
   gst_harness_teardown (hsrc);
   gst_harness_teardown (hsink);
