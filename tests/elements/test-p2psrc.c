@@ -2368,6 +2368,47 @@ pts_probe_last (PtsProbe *p, guint *n_buffers, guint *disconts)
   return pts;
 }
 
+/* The two live modes of the tests below, with latency=200. */
+static const struct {
+  const char *delivery, *props;
+} live_cases[] = {
+  { "datagram", "delivery=datagram latency=200" },
+  { "reliable", "delivery=reliable is-live=true latency=200" },
+};
+
+/* A live sender (live_sender_start) of @delivery and a receiver
+ * "p2psrc ... @props ! fakesink name=out sync=true" with @got on the
+ * fakesink, not started. */
+typedef struct {
+  GstElement *sender, *sink, *receiver;
+} LivePair;
+
+static void
+live_pair_new (LivePair *lp, const char *delivery, const char *props, PtsProbe *got)
+{
+  g_autofree char *peer = NULL, *desc = NULL;
+  g_autoptr (GError) err = NULL;
+
+  lp->sender = live_sender_start (delivery, &lp->sink, &peer);
+  desc = g_strdup_printf ("p2psrc name=src transport=quic peer=%s %s ! "
+      "fakesink name=out sync=true", peer, props);
+  lp->receiver = gst_parse_launch (desc, &err);
+  fail_unless (lp->receiver != NULL, "%s", err ? err->message : "");
+  pts_probe_init (got, lp->receiver, "out");
+}
+
+static void
+live_pair_free (LivePair *lp, PtsProbe *got)
+{
+  gst_element_set_state (lp->receiver, GST_STATE_NULL);
+  gst_element_set_state (lp->sender, GST_STATE_NULL);
+  gst_object_unref (lp->sink);
+  gst_object_unref (lp->receiver);
+  gst_object_unref (lp->sender);
+  g_mutex_clear (&got->lock);
+  g_cond_clear (&got->cond);
+}
+
 /* A live receiver (delivery=datagram, and reliable with is-live=true)
  * playing in time (sync=true), paused for 1 s and PLAYING again: it
  * plays from what arrives now, "latency" behind the sender as before the
@@ -2376,63 +2417,42 @@ pts_probe_last (PtsProbe *p, guint *n_buffers, guint *disconts)
  * the sender (1.71 s after a 1.5 s pause measured here; found in review). */
 GST_START_TEST (test_live_pause_resume)
 {
-  static const struct {
-    const char *delivery, *props;
-  } cases[] = {
-    { "datagram", "delivery=datagram latency=200" },
-    { "reliable", "delivery=reliable is-live=true latency=200" },
-  };
-
-  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
-    GstElement *sender, *sink, *receiver;
-    g_autofree char *peer = NULL, *desc = NULL;
-    g_autoptr (GError) err = NULL;
+  for (guint i = 0; i < G_N_ELEMENTS (live_cases); i++) {
+    const char *props = live_cases[i].props;
+    LivePair lp;
     PtsProbe sent, got;
     GstClockTime sender_pts, receiver_pts;
     GstClockTimeDiff behind;
     guint n, disconts_before, disconts;
 
-    sender = live_sender_start (cases[i].delivery, &sink, &peer);
-    pts_probe_init (&sent, sender, "sink");
-    desc = g_strdup_printf ("p2psrc name=src transport=quic peer=%s %s ! "
-        "fakesink name=out sync=true", peer, cases[i].props);
-    receiver = gst_parse_launch (desc, &err);
-    fail_unless (receiver != NULL, "%s", err ? err->message : "");
-    pts_probe_init (&got, receiver, "out");
-    fail_if (gst_element_set_state (receiver, GST_STATE_PLAYING) ==
+    live_pair_new (&lp, live_cases[i].delivery, props, &got);
+    pts_probe_init (&sent, lp.sender, "sink");
+    fail_if (gst_element_set_state (lp.receiver, GST_STATE_PLAYING) ==
         GST_STATE_CHANGE_FAILURE);
-    fail_unless (pts_probe_wait (&got, 30), "no buffers (%s)", cases[i].props);
+    fail_unless (pts_probe_wait (&got, 30), "no buffers (%s)", props);
 
-    fail_if (gst_element_set_state (receiver, GST_STATE_PAUSED) ==
+    fail_if (gst_element_set_state (lp.receiver, GST_STATE_PAUSED) ==
         GST_STATE_CHANGE_FAILURE);
     g_usleep (1000 * G_TIME_SPAN_MILLISECOND);     /* the pause itself */
     pts_probe_last (&got, &n, &disconts_before);
-    fail_if (gst_element_set_state (receiver, GST_STATE_PLAYING) ==
+    fail_if (gst_element_set_state (lp.receiver, GST_STATE_PLAYING) ==
         GST_STATE_CHANGE_FAILURE);
     /* 40 buffers of 10 ms played in time after the pause: 400 ms at least */
-    fail_unless (pts_probe_wait (&got, n + 40), "no buffers after the pause (%s)",
-        cases[i].props);
+    fail_unless (pts_probe_wait (&got, n + 40), "no buffers after the pause (%s)", props);
     receiver_pts = pts_probe_last (&got, NULL, &disconts);
     sender_pts = pts_probe_last (&sent, NULL, NULL);
     behind = GST_CLOCK_DIFF (receiver_pts, sender_pts);
     GST_INFO ("%s: after the pause %" GST_STIME_FORMAT " behind the sender, %u DISCONT",
-        cases[i].props, GST_STIME_ARGS (behind), disconts - disconts_before);
+        props, GST_STIME_ARGS (behind), disconts - disconts_before);
     /* "latency" (200 ms) and what is in flight and in the sink; not the
      * 1 s pause as well */
     fail_unless (behind < 600 * GST_MSECOND, "%s: %" GST_STIME_FORMAT " behind the "
-        "sender after a 1 s pause", cases[i].props, GST_STIME_ARGS (behind));
+        "sender after a 1 s pause", props, GST_STIME_ARGS (behind));
     fail_unless (disconts > disconts_before, "%s: no DISCONT after the dropped buffers",
-        cases[i].props);
-
-    gst_element_set_state (receiver, GST_STATE_NULL);
-    gst_element_set_state (sender, GST_STATE_NULL);
-    gst_object_unref (sink);
-    gst_object_unref (receiver);
-    gst_object_unref (sender);
+        props);
+    live_pair_free (&lp, &got);
     g_mutex_clear (&sent.lock);
     g_cond_clear (&sent.cond);
-    g_mutex_clear (&got.lock);
-    g_cond_clear (&got.cond);
   }
 }
 GST_END_TEST;
@@ -2447,59 +2467,39 @@ GST_END_TEST;
  * modes). */
 GST_START_TEST (test_live_sender_pause)
 {
-  static const struct {
-    const char *delivery, *props;
-  } cases[] = {
-    { "datagram", "delivery=datagram latency=200" },
-    { "reliable", "delivery=reliable is-live=true latency=200" },
-  };
-
-  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
-    GstElement *sender, *sink, *receiver;
-    g_autofree char *peer = NULL, *desc = NULL;
-    g_autoptr (GError) err = NULL;
+  for (guint i = 0; i < G_N_ELEMENTS (live_cases); i++) {
+    const char *props = live_cases[i].props;
+    LivePair lp;
     PtsProbe got;
     GstClockTimeDiff late_before, late_after;
     guint n, disconts_before, disconts;
 
-    sender = live_sender_start (cases[i].delivery, &sink, &peer);
-    desc = g_strdup_printf ("p2psrc name=src transport=quic peer=%s %s ! "
-        "fakesink name=out sync=true", peer, cases[i].props);
-    receiver = gst_parse_launch (desc, &err);
-    fail_unless (receiver != NULL, "%s", err ? err->message : "");
-    pts_probe_init (&got, receiver, "out");
-    fail_if (gst_element_set_state (receiver, GST_STATE_PLAYING) ==
+    live_pair_new (&lp, live_cases[i].delivery, props, &got);
+    fail_if (gst_element_set_state (lp.receiver, GST_STATE_PLAYING) ==
         GST_STATE_CHANGE_FAILURE);
-    fail_unless (pts_probe_wait (&got, 30), "no buffers (%s)", cases[i].props);
+    fail_unless (pts_probe_wait (&got, 30), "no buffers (%s)", props);
     g_mutex_lock (&got.lock);
     late_before = got.last_late;
     g_mutex_unlock (&got.lock);
 
-    fail_if (gst_element_set_state (sender, GST_STATE_PAUSED) == GST_STATE_CHANGE_FAILURE);
+    fail_if (gst_element_set_state (lp.sender, GST_STATE_PAUSED) == GST_STATE_CHANGE_FAILURE);
     g_usleep (1500 * G_TIME_SPAN_MILLISECOND);
     pts_probe_last (&got, &n, &disconts_before);
-    fail_if (gst_element_set_state (sender, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+    fail_if (gst_element_set_state (lp.sender, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
     /* 1 s late in a row, then 50 buffers of 10 ms in time */
     fail_unless (pts_probe_wait (&got, n + 100 + 50), "no buffers after the pause (%s)",
-        cases[i].props);
+        props);
     pts_probe_last (&got, NULL, &disconts);
     g_mutex_lock (&got.lock);
     late_after = got.last_late;
     g_mutex_unlock (&got.lock);
     GST_INFO ("%s: late by %" GST_STIME_FORMAT " before the sender's pause, %"
-        GST_STIME_FORMAT " after, %u DISCONT", cases[i].props, GST_STIME_ARGS (late_before),
+        GST_STIME_FORMAT " after, %u DISCONT", props, GST_STIME_ARGS (late_before),
         GST_STIME_ARGS (late_after), disconts - disconts_before);
     fail_unless (late_after < 600 * GST_MSECOND, "%s: buffers %" GST_STIME_FORMAT " late "
-        "after the sender's 1.5 s pause", cases[i].props, GST_STIME_ARGS (late_after));
-    fail_unless (disconts > disconts_before, "%s: no DISCONT", cases[i].props);
-
-    gst_element_set_state (receiver, GST_STATE_NULL);
-    gst_element_set_state (sender, GST_STATE_NULL);
-    gst_object_unref (sink);
-    gst_object_unref (receiver);
-    gst_object_unref (sender);
-    g_mutex_clear (&got.lock);
-    g_cond_clear (&got.cond);
+        "after the sender's 1.5 s pause", props, GST_STIME_ARGS (late_after));
+    fail_unless (disconts > disconts_before, "%s: no DISCONT", props);
+    live_pair_free (&lp, &got);
   }
 }
 GST_END_TEST;
@@ -2512,32 +2512,20 @@ GST_END_TEST;
  * pipeline's latency, with a DISCONT, found in review). */
 GST_START_TEST (test_live_pipeline_latency_not_late)
 {
-  GstElement *sender, *sink, *receiver;
-  g_autofree char *peer = NULL, *desc = NULL;
-  g_autoptr (GError) err = NULL;
+  LivePair lp;
   PtsProbe got;
   guint disconts;
 
-  sender = live_sender_start ("datagram", &sink, &peer);
-  desc = g_strdup_printf ("p2psrc name=src transport=quic peer=%s delivery=datagram "
-      "latency=200 ! fakesink name=out sync=true", peer);
-  receiver = gst_parse_launch (desc, &err);
-  fail_unless (receiver != NULL, "%s", err ? err->message : "");
-  gst_pipeline_set_latency (GST_PIPELINE (receiver), GST_SECOND);
-  pts_probe_init (&got, receiver, "out");
-  fail_if (gst_element_set_state (receiver, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  live_pair_new (&lp, "datagram", "delivery=datagram latency=200", &got);
+  gst_pipeline_set_latency (GST_PIPELINE (lp.receiver), GST_SECOND);
+  fail_if (gst_element_set_state (lp.receiver, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
   /* 3 s of 10 ms buffers */
   fail_unless (pts_probe_wait (&got, 300), "no buffers");
   pts_probe_last (&got, NULL, &disconts);
   GST_INFO ("%u DISCONT in 300 buffers", disconts);
   fail_unless (disconts <= 1, "%u DISCONT: the segment moved", disconts);
-  gst_element_set_state (receiver, GST_STATE_NULL);
-  gst_element_set_state (sender, GST_STATE_NULL);
-  gst_object_unref (sink);
-  gst_object_unref (receiver);
-  gst_object_unref (sender);
-  g_mutex_clear (&got.lock);
-  g_cond_clear (&got.cond);
+  live_pair_free (&lp, &got);
 }
 GST_END_TEST;
 
