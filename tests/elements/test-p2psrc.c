@@ -1905,12 +1905,15 @@ GST_END_TEST;
 
 /* A p2psink in a harness (transport=quic on loopback, not waiting for a
  * receiver), stream-start, caps and a TIME segment pushed; its
- * ID@127.0.0.1:PORT in @peer. */
+ * ID@127.0.0.1:PORT in @peer. With the identity in key file @key (NULL: a
+ * fresh one), on @port (0: any). */
 static GstHarness *
-harness_sender_start (char **peer)
+harness_sender_start_keyed (const char *key, guint port, char **peer)
 {
-  GstHarness *h = gst_harness_new_parse ("p2psink name=sink transport=quic port=0 "
-      "wait-for-peer=false");
+  g_autofree char *id = key ? g_strdup_printf (" identity=\"%s\"", key) : NULL;
+  g_autofree char *desc = g_strdup_printf ("p2psink name=sink transport=quic port=%u "
+      "wait-for-peer=false%s", port, id ? id : "");
+  GstHarness *h = gst_harness_new_parse (desc);
   g_autoptr (GstElement) sink = gst_bin_get_by_name (GST_BIN (h->element), "sink");
   GstSegment seg;
 
@@ -1921,22 +1924,10 @@ harness_sender_start (char **peer)
   return h;
 }
 
-/* harness_sender_start() with the identity in key file @key, on @port (0:
- * any); the port in *@port_out if not NULL. */
 static GstHarness *
-harness_sender_start_keyed (const char *key, guint port, char **peer)
+harness_sender_start (char **peer)
 {
-  g_autofree char *desc = g_strdup_printf ("p2psink name=sink transport=quic port=%u "
-      "wait-for-peer=false identity=\"%s\"", port, key);
-  GstHarness *h = gst_harness_new_parse (desc);
-  g_autoptr (GstElement) sink = gst_bin_get_by_name (GST_BIN (h->element), "sink");
-  GstSegment seg;
-
-  gst_harness_set_src_caps_str (h, "application/x-test");
-  gst_segment_init (&seg, GST_FORMAT_TIME);
-  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
-  *peer = loopback_peer_of (sink);
-  return h;
+  return harness_sender_start_keyed (NULL, 0, peer);
 }
 
 static void
