@@ -166,6 +166,8 @@ gst_p2p_src_ensure_connected (GstP2pSrc *self)
       break;
     }
     if (conn) {
+      gboolean same_stream, asks_resume;
+
       g_mutex_lock (&self->lock);
       if (self->flushing) {
         g_mutex_unlock (&self->lock);
@@ -179,18 +181,19 @@ gst_p2p_src_ensure_connected (GstP2pSrc *self)
       self->conn_peer = gst_p2p_connection_dup_peer_id (conn);
       gst_p2p_src_clear_datagram_state_locked (self);
       self->segment_fresh = FALSE;
+      /* back at the sender whose stream we had (reliable delivery then
+       * asks it to resume: below) */
+      same_stream = self->resume_known && g_strcmp0 (self->resume_peer, self->conn_peer) == 0;
+      asks_resume = same_stream && self->delivery != GST_P2P_DELIVERY_DATAGRAM;
       /* after a lost connection, what comes next does not continue what
-       * was pushed (unless the sender resumes it exactly: resume_filter) */
+       * was pushed: DISCONT, owed until a buffer carries it, unless this
+       * connection resumes the stream exactly (resume_filter) */
       if (self->first_buffer_done) {
         self->live_discont = TRUE;
-        /* owed until a buffer carries it, unless this connection resumes
-         * the stream exactly (resume_filter); one that does not ask to
-         * resume owes it whatever comes */
-        if (!self->resume_known || g_strcmp0 (self->resume_peer, self->conn_peer) != 0
-            || self->delivery == GST_P2P_DELIVERY_DATAGRAM)
+        if (!asks_resume)
           self->resume_gap_pending = TRUE;
       }
-      if (!self->resume_known || g_strcmp0 (self->resume_peer, self->conn_peer) != 0) {
+      if (!same_stream) {
         /* a new stream (a resumed one keeps its late-join shift) */
         self->shift_decided = FALSE;
         self->rt_shift = 0;
@@ -214,8 +217,7 @@ gst_p2p_src_ensure_connected (GstP2pSrc *self)
 
         /* back at the same sender after a lost connection: where we were
          * ("resume TOKEN INDEX"; it answers with a STREAM_POSITION) */
-        if (self->delivery != GST_P2P_DELIVERY_DATAGRAM && self->resume_known &&
-            g_strcmp0 (self->resume_peer, self->conn_peer) == 0) {
+        if (asks_resume) {
           resume = g_strdup_printf ("%s %" G_GINT64_MODIFIER "x %" G_GUINT64_FORMAT,
               GST_P2P_RESUME_WORD, self->resume_token, self->resume_next);
           word = resume;
