@@ -1965,6 +1965,29 @@ typedef struct {
   GstElement *pipeline;
 } RtProbe;
 
+/* A SEGMENT event @ev into *@seg (other events: nothing). */
+static void
+probe_note_segment (GstEvent *ev, GstSegment *seg)
+{
+  if (GST_EVENT_TYPE (ev) == GST_EVENT_SEGMENT) {
+    const GstSegment *s;
+
+    gst_event_parse_segment (ev, &s);
+    *seg = *s;
+  }
+}
+
+/* @pipeline's running time now from its clock (NONE without a clock). */
+static GstClockTime
+pipeline_running_time (GstElement *pipeline)
+{
+  g_autoptr (GstClock) clock = gst_element_get_clock (pipeline);
+
+  if (clock == NULL)
+    return GST_CLOCK_TIME_NONE;
+  return gst_clock_get_time (clock) - gst_element_get_base_time (pipeline);
+}
+
 static GstPadProbeReturn
 rt_probe_cb (GstPad *pad, GstPadProbeInfo *info, gpointer data)
 {
@@ -1974,32 +1997,23 @@ rt_probe_cb (GstPad *pad, GstPadProbeInfo *info, gpointer data)
   if (info->type & GST_PAD_PROBE_TYPE_EVENT_BOTH) {
     GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
 
-    if (GST_EVENT_TYPE (ev) == GST_EVENT_SEGMENT) {
-      const GstSegment *seg;
-
-      gst_event_parse_segment (ev, &seg);
-      p->seg = *seg;
-    } else if (GST_EVENT_TYPE (ev) == GST_EVENT_FLUSH_STOP) {
+    probe_note_segment (ev, &p->seg);
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_FLUSH_STOP) {
       p->flushed = TRUE;
       p->first_rt = GST_CLOCK_TIME_NONE;
     }
   } else {
-    p->buffers += (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) ?
-        gst_buffer_list_length (GST_PAD_PROBE_INFO_BUFFER_LIST (info)) : 1;
-  }
-  if (!(info->type & GST_PAD_PROBE_TYPE_EVENT_BOTH) && !GST_CLOCK_TIME_IS_VALID (p->first_rt)) {
-    GstBuffer *b = (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) ?
-        gst_buffer_list_get (GST_PAD_PROBE_INFO_BUFFER_LIST (info), 0) :
+    gboolean list = (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) != 0;
+    GstBuffer *b = list ? gst_buffer_list_get (GST_PAD_PROBE_INFO_BUFFER_LIST (info), 0) :
         GST_PAD_PROBE_INFO_BUFFER (info);
-    GstClock *clock = gst_element_get_clock (p->pipeline);
 
-    p->first_rt = gst_segment_to_running_time (&p->seg, GST_FORMAT_TIME, GST_BUFFER_PTS (b));
-    p->first_discont = GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_DISCONT);
-    if (p->first_rt == GST_CLOCK_TIME_NONE)
-      p->first_rt = G_MAXUINT64 - 1;    /* (clipped: says so below) */
-    if (clock) {
-      p->first_clock_rt = gst_clock_get_time (clock) - gst_element_get_base_time (p->pipeline);
-      gst_object_unref (clock);
+    p->buffers += list ? gst_buffer_list_length (GST_PAD_PROBE_INFO_BUFFER_LIST (info)) : 1;
+    if (!GST_CLOCK_TIME_IS_VALID (p->first_rt)) {
+      p->first_rt = gst_segment_to_running_time (&p->seg, GST_FORMAT_TIME, GST_BUFFER_PTS (b));
+      p->first_discont = GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_DISCONT);
+      if (p->first_rt == GST_CLOCK_TIME_NONE)
+        p->first_rt = G_MAXUINT64 - 1;  /* (clipped: says so below) */
+      p->first_clock_rt = pipeline_running_time (p->pipeline);
     }
   }
   g_mutex_unlock (&p->lock);
@@ -2264,23 +2278,20 @@ static gboolean
 pts_probe_buffer (GstBuffer **buf, guint idx, gpointer data)
 {
   PtsProbe *p = data;
-  GstClock *clock = gst_element_get_clock (p->pipeline);
 
   p->buffers++;
   if (GST_BUFFER_FLAG_IS_SET (*buf, GST_BUFFER_FLAG_DISCONT))
     p->disconts++;
   if (GST_BUFFER_PTS_IS_VALID (*buf))
     p->last_pts = GST_BUFFER_PTS (*buf);
-  if (clock && p->seg.format == GST_FORMAT_TIME && GST_BUFFER_PTS_IS_VALID (*buf)) {
+  if (GST_BUFFER_PTS_IS_VALID (*buf) && p->seg.format == GST_FORMAT_TIME) {
     GstClockTime rt = gst_segment_to_running_time (&p->seg, GST_FORMAT_TIME,
         GST_BUFFER_PTS (*buf));
-    GstClockTime now = gst_clock_get_time (clock) - gst_element_get_base_time (p->pipeline);
+    GstClockTime now = pipeline_running_time (p->pipeline);
 
-    if (GST_CLOCK_TIME_IS_VALID (rt))
+    if (GST_CLOCK_TIME_IS_VALID (rt) && GST_CLOCK_TIME_IS_VALID (now))
       p->last_late = GST_CLOCK_DIFF (rt, now);
   }
-  if (clock)
-    gst_object_unref (clock);
   return TRUE;
 }
 
@@ -2291,14 +2302,7 @@ pts_probe_cb (GstPad *pad, GstPadProbeInfo *info, gpointer data)
 
   g_mutex_lock (&p->lock);
   if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
-    GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
-
-    if (GST_EVENT_TYPE (ev) == GST_EVENT_SEGMENT) {
-      const GstSegment *seg;
-
-      gst_event_parse_segment (ev, &seg);
-      p->seg = *seg;
-    }
+    probe_note_segment (GST_PAD_PROBE_INFO_EVENT (info), &p->seg);
     g_mutex_unlock (&p->lock);
     return GST_PAD_PROBE_OK;
   }
