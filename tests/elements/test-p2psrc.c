@@ -1956,6 +1956,7 @@ wait_connected (GstHarness *h)
 
 typedef struct {
   GMutex lock;
+  GCond cond;                   /* signalled at each buffer and flush */
   GstSegment seg;
   gboolean flushed;             /* a FLUSH_STOP came */
   GstClockTime first_rt;        /* first buffer (after the flush, if any) */
@@ -2016,6 +2017,7 @@ rt_probe_cb (GstPad *pad, GstPadProbeInfo *info, gpointer data)
       p->first_clock_rt = pipeline_running_time (p->pipeline);
     }
   }
+  g_cond_broadcast (&p->cond);
   g_mutex_unlock (&p->lock);
   return GST_PAD_PROBE_OK;
 }
@@ -2031,6 +2033,7 @@ rt_receiver_start (RtProbe *p, const char *peer, const char *props)
 
   memset (p, 0, sizeof *p);
   g_mutex_init (&p->lock);
+  g_cond_init (&p->cond);
   gst_segment_init (&p->seg, GST_FORMAT_UNDEFINED);
   p->first_rt = GST_CLOCK_TIME_NONE;
   p->pipeline = pipeline;
@@ -2041,21 +2044,26 @@ rt_receiver_start (RtProbe *p, const char *peer, const char *props)
   return pipeline;
 }
 
-/* Waits (bounded) for the first buffer (after the flush if @flushed). */
+/* Waits (bounded) for the first buffer (after the flush if @flushed) and
+ * for @n_buffers buffers in all. */
+static void
+rt_probe_wait_for (RtProbe *p, gboolean flushed, guint n_buffers)
+{
+  gint64 deadline = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
+  gboolean done;
+
+  g_mutex_lock (&p->lock);
+  while (!(done = GST_CLOCK_TIME_IS_VALID (p->first_rt) && p->flushed == flushed
+          && p->buffers >= n_buffers) && g_cond_wait_until (&p->cond, &p->lock, deadline));
+  g_mutex_unlock (&p->lock);
+  if (!done)
+    fail ("no buffer came%s", flushed ? " after the flush" : "");
+}
+
 static void
 rt_probe_wait (RtProbe *p, gboolean flushed)
 {
-  for (guint i = 0; i < 500; i++) {
-    gboolean done;
-
-    g_mutex_lock (&p->lock);
-    done = GST_CLOCK_TIME_IS_VALID (p->first_rt) && p->flushed == flushed;
-    g_mutex_unlock (&p->lock);
-    if (done)
-      return;
-    g_usleep (10 * 1000);
-  }
-  fail ("no buffer came%s", flushed ? " after the flush" : "");
+  rt_probe_wait_for (p, flushed, 0);
 }
 
 /* A live receiver (is-live=true) joins a sender 30 s into its stream, and
@@ -2087,9 +2095,28 @@ GST_START_TEST (test_live_gap_first_shifted)
   gst_element_set_state (receiver, GST_STATE_NULL);
   gst_object_unref (receiver);
   g_mutex_clear (&p.lock);
+  g_cond_clear (&p.cond);
   gst_harness_teardown (h);
 }
 GST_END_TEST;
+
+/* The sender's stream is 3 s in when the receiver of @p joins: 5 buffers
+ * from 3 s; the first plays at once (the segment shifted back 3 s), none
+ * is DISCONT, and all five have come when it returns. */
+static void
+late_join_3s (GstHarness *h, RtProbe *p)
+{
+  wait_connected (h);
+  for (guint i = 0; i < 5; i++)
+    harness_push_at (h, 3 * GST_SECOND + i * 100 * GST_MSECOND);
+  rt_probe_wait_for (p, FALSE, 5);
+  g_mutex_lock (&p->lock);
+  /* joined late: played from where the sender was */
+  fail_unless (p->first_rt < GST_SECOND, "%" GST_TIME_FORMAT, GST_TIME_ARGS (p->first_rt));
+  fail_if (p->first_discont);
+  fail_unless_equals_int (p->buffers, 5);
+  g_mutex_unlock (&p->lock);
+}
 
 /* A non-live receiver joins 3 s into a stream (its segment is shifted back
  * 3 s), then the sender seeks to 0 with a flush that resets the running
@@ -2105,14 +2132,7 @@ GST_START_TEST (test_late_join_shift_reset_by_flush)
   RtProbe p;
 
   receiver = rt_receiver_start (&p, peer, "");
-  wait_connected (h);
-  for (guint i = 0; i < 5; i++)
-    harness_push_at (h, 3 * GST_SECOND + i * 100 * GST_MSECOND);
-  rt_probe_wait (&p, FALSE);
-  g_mutex_lock (&p.lock);
-  /* joined late: played from where the sender was */
-  fail_unless (p.first_rt < GST_SECOND, "%" GST_TIME_FORMAT, GST_TIME_ARGS (p.first_rt));
-  g_mutex_unlock (&p.lock);
+  late_join_3s (h, &p);
 
   fail_unless (gst_harness_push_event (h, gst_event_new_flush_start ()));
   fail_unless (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
@@ -2128,6 +2148,7 @@ GST_START_TEST (test_late_join_shift_reset_by_flush)
   gst_element_set_state (receiver, GST_STATE_NULL);
   gst_object_unref (receiver);
   g_mutex_clear (&p.lock);
+  g_cond_clear (&p.cond);
   gst_harness_teardown (h);
 }
 GST_END_TEST;
@@ -2152,27 +2173,8 @@ GST_START_TEST (test_late_join_shift_reset_by_sender_restart)
 
   receiver = rt_receiver_start (&p, peer, "reconnect=always reconnect-delay=50 "
       "reconnect-max=0");
-  wait_connected (h);
-  for (guint i = 0; i < 5; i++)
-    harness_push_at (h, 3 * GST_SECOND + i * 100 * GST_MSECOND);
-  rt_probe_wait (&p, FALSE);
+  late_join_3s (h, &p);
   g_mutex_lock (&p.lock);
-  fail_unless (p.first_rt < GST_SECOND, "%" GST_TIME_FORMAT, GST_TIME_ARGS (p.first_rt));
-  fail_if (p.first_discont);
-  g_mutex_unlock (&p.lock);
-  /* all five of the old stream first (bounded) */
-  for (guint i = 0; i < 500; i++) {
-    gboolean all;
-
-    g_mutex_lock (&p.lock);
-    all = p.buffers >= 5;
-    g_mutex_unlock (&p.lock);
-    if (all)
-      break;
-    g_usleep (10 * 1000);
-  }
-  g_mutex_lock (&p.lock);
-  fail_unless_equals_int (p.buffers, 5);
   p.first_rt = GST_CLOCK_TIME_NONE;     /* the next first buffer: the new stream's */
   g_mutex_unlock (&p.lock);
 
@@ -2194,6 +2196,7 @@ GST_START_TEST (test_late_join_shift_reset_by_sender_restart)
   gst_element_set_state (receiver, GST_STATE_NULL);
   gst_object_unref (receiver);
   g_mutex_clear (&p.lock);
+  g_cond_clear (&p.cond);
   gst_harness_teardown (h);
   g_unlink (key);
   g_rmdir (dir);
